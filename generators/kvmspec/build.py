@@ -1,0 +1,785 @@
+"""From checked spec data to the model: resolve names, evaluate, lay out.
+
+`load_model(root)` reads `root/spec`, validates it against the schema, then
+builds the frozen model, collecting every problem on the way (unknown
+references, duplicate names, expressions that do not evaluate, bad
+ordering). Rules that judge a finished model live in checks.py.
+"""
+
+from __future__ import annotations
+
+import errno as errno_module
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from . import expr, schema
+from .checks import check_doc_text, check_model
+from .diagnostics import Diagnostic, Mark, Reporter, SpecError
+from .layout import ABIS, IOC_SIZE_MAX, SCALARS, Abi, Member, Scalar, ioc, record_layout
+from .load import Int, Map, Seq, read_spec_file
+from .model import (
+    Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
+    ExitReason, Field, FlagSet, FunctionMacro, Header, Implementation, Ioctl, Item, Lifecycle,
+    Model, NamedValue, Record, Scope, SpecFile, Validation, VERDICT_KINDS, Version,
+)
+
+MANIFEST = "kvmspec.yaml"
+KVMIO_NAME = "KVMIO"
+
+
+@dataclass
+class _Symbol:
+    """A name in the C macro namespace whose value is an expression."""
+
+    name: str
+    text: str
+    mark: Mark
+    owner: Optional[Map] = None       # the item defining it
+    c_enum: bool = False              # a C enumerator (type int) rather than a macro
+    values: Optional[list] = None     # evaluated, per ABI
+    busy: bool = False
+
+
+def _text(value: Any) -> str:
+    """An expression's text: integers as written in YAML, strings as they are."""
+    if isinstance(value, Int):
+        return value.text
+    return str(value)
+
+
+class Builder:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.spec_dir = root / "spec"
+        self.report = Reporter()
+        self.symbols: dict[str, _Symbol] = {}
+        self.items: dict[str, tuple[str, Map, SpecFile]] = {}   # name -> (kind, raw, file)
+        self.order: dict[str, int] = {}                          # name -> emission position
+        self.macros: dict[str, expr.FunctionMacro] = {}
+        self.built: dict[str, Definition] = {}
+        self.failed: set[str] = set()
+        self.building: set[str] = set()
+        self.parsed: dict[str, expr.Node] = {}
+        self.evaluators: dict[str, expr.Evaluator] = {}
+        self.macro_uses: list[tuple[Map, list[expr.Name]]] = []
+
+    def error(self, mark: Mark, message: str, hint: str = "") -> None:
+        self.report.error(mark, message, hint)
+
+    def display(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    # ------------------------------------------------------------ reading
+    def read(self) -> tuple[Map, list[tuple[SpecFile, Map]]]:
+        manifest_path = self.spec_dir / MANIFEST
+        shown = self.display(manifest_path)
+        if not manifest_path.is_file():
+            raise SpecError([Diagnostic(Mark(shown, 1, 1), "no spec manifest here",
+                                        "run kvmspec in a kvmspec repository or pass --root DIR")])
+        manifest = read_spec_file(manifest_path, shown)
+        problems = schema.check_manifest(manifest)
+        if problems:
+            raise SpecError(problems)
+        problems = []
+        files: list[tuple[SpecFile, Map]] = []
+        header_names = {h["name"] for h in manifest["headers"]}
+        listed = set()
+        for index, rel in enumerate(manifest["files"]):
+            path = self.spec_dir / rel
+            listed.add(path.resolve())
+            if not path.is_file():
+                problems.append(Diagnostic(manifest["files"].mark_of(index),
+                                           f"spec file {rel!r} does not exist",
+                                           "create it or remove it from files:"))
+                continue
+            try:
+                data = read_spec_file(path, self.display(path))
+            except SpecError as exc:
+                problems.extend(exc.diagnostics)
+                continue
+            file_problems = schema.check_spec_file(data)
+            if file_problems:
+                problems.extend(file_problems)
+                continue
+            if data["header"] not in header_names:
+                problems.append(Diagnostic(data.mark_of("header"), f"unknown header {data['header']!r}",
+                                           "use one of: " + ", ".join(sorted(header_names))))
+            problems.extend(check_doc_text(data))
+            spec_file = SpecFile(self.display(path), data["title"], data["doc"], data["header"])
+            files.append((spec_file, data))
+        for path in sorted(self.spec_dir.rglob("*.yaml")):
+            if path.name == MANIFEST and path.parent == self.spec_dir:
+                continue
+            if "schema" in path.relative_to(self.spec_dir).parts[:1]:
+                continue
+            if path.resolve() not in listed:
+                problems.append(Diagnostic(Mark(self.display(path), 1, 1),
+                                           "spec file is not listed in spec/kvmspec.yaml",
+                                           "add it to files: in the manifest, in emission order"))
+        if problems:
+            raise SpecError(problems)
+        return manifest, files
+
+    # ------------------------------------------------------------ names
+    def register(self, files: list[tuple[SpecFile, Map]]) -> None:
+        position = 0
+        first_seen: dict[str, Mark] = {}
+
+        def claim(name: str, mark: Mark) -> bool:
+            if name in first_seen:
+                self.error(mark, f"duplicate name {name!r}",
+                           f"first defined at {first_seen[name]}; rename one of them")
+                return False
+            first_seen[name] = mark
+            return True
+
+        for spec_file, data in files:
+            items = data["items"]
+            for index, raw in enumerate(items):
+                kind = schema.item_kind(raw)
+                name = raw[kind]
+                mark = raw.mark_of(kind)
+                if not claim(name, mark):
+                    continue
+                self.items[name] = (kind, raw, spec_file)
+                self.order[name] = position
+                position += 1
+                if kind == "const":
+                    self.symbols[name] = _Symbol(name, _text(raw["value"]), raw.mark_of("value"), raw)
+                elif kind in ("capability", "exit"):
+                    self.symbols[name] = _Symbol(name, str(int(raw["value"])), raw.mark_of("value"), raw)
+                elif kind in ("enum", "flags"):
+                    c_enum = raw.get("c_style", "define") != "define"
+                    for value in raw["values"]:
+                        if claim(value["name"], value.mark_of("name")):
+                            self.symbols[value["name"]] = _Symbol(
+                                value["name"], _text(value["value"]), value.mark_of("value"), raw, c_enum)
+                            self.order[value["name"]] = position
+                elif kind == "macro":
+                    try:
+                        body = expr.parse(raw["body"])
+                    except expr.ExprError as exc:
+                        self.expr_error(raw.mark_of("body"), raw["body"], exc)
+                        continue
+                    self.macros[name] = expr.FunctionMacro(tuple(raw["params"]), body)
+                    self.macro_uses.append((raw, [n for n in expr.names(body)
+                                                  if n.name not in raw["params"]
+                                                  and n.name not in expr.BUILTIN_MACROS]))
+
+        # Macro bodies may use names defined anywhere in the spec.
+        for raw, used in self.macro_uses:
+            for n in used:
+                if n.name not in first_seen:
+                    self.error(self.expr_mark(raw.mark_of("body"), raw["body"], n.pos),
+                               f"unknown name {n.name!r} in macro body",
+                               "define it in the spec, or make it a parameter")
+
+    # ------------------------------------------------------------ expressions
+    def expr_mark(self, mark: Mark, text: str, column: int) -> Mark:
+        # A YAML scalar that is not quoted starts at the mark; quoted ones one later.
+        return Mark(mark.path, mark.line, mark.col + column)
+
+    def expr_error(self, mark: Mark, text: str, exc: expr.ExprError) -> None:
+        self.error(self.expr_mark(mark, text, exc.column), f"in {text!r}: {exc.message}", exc.hint)
+
+    def parse_expr(self, text: str, mark: Mark) -> Optional[expr.Node]:
+        if text in self.parsed:
+            return self.parsed[text]
+        try:
+            node = expr.parse(text)
+        except expr.ExprError as exc:
+            self.expr_error(mark, text, exc)
+            return None
+        self.parsed[text] = node
+        return node
+
+    def symbol_values(self, name: str) -> Optional[list[expr.Value]]:
+        """The value of a named constant for every ABI (None if it cannot be had)."""
+        sym = self.symbols.get(name)
+        if sym is None:
+            return None
+        if sym.values is not None:
+            return sym.values
+        if sym.busy:
+            self.error(sym.mark, f"{name} is defined in terms of itself",
+                       "break the cycle: give one of the constants a plain number")
+            sym.values = [None] * len(ABIS)  # type: ignore[list-item]
+            return sym.values
+        sym.busy = True
+        node = self.parse_expr(sym.text, sym.mark)
+        values = []
+        for abi in ABIS:
+            if node is None:
+                values.append(None)
+                continue
+            try:
+                v = self.evaluator(abi).evaluate(node)
+            except expr.ExprError as exc:
+                self.expr_error(sym.mark, sym.text, exc)
+                node = None
+                values.append(None)
+                continue
+            if v is None:
+                values.append(None)
+                continue
+            if sym.c_enum:
+                int_type = expr.int_types(abi.long_bits)["int"]
+                if not int_type.holds(v.value):
+                    self.error(sym.mark, f"{name} = {v.value} does not fit in a C enum (int)",
+                               "use c_style: define for values beyond 32 bits")
+                v = expr.Value(int_type.wrap(v.value), int_type)
+            values.append(v)
+        sym.busy = False
+        sym.values = values
+        return values
+
+    def evaluator(self, abi: Abi) -> expr.Evaluator:
+        ev = self.evaluators.get(abi.name)
+        if ev is None:
+            index = ABIS.index(abi)
+
+            def lookup(name: str) -> Optional[expr.Value]:
+                values = self.symbol_values(name)
+                if values is None:
+                    return None
+                if values[index] is None:
+                    raise expr.ExprError(f"{name} has no value (see the error reported for it)")
+                return values[index]
+
+            ev = expr.Evaluator(abi.long_bits, lookup, self.macros)
+            self.evaluators[abi.name] = ev
+        return ev
+
+    def evaluate_text(self, text: str, mark: Mark) -> Optional[list[int]]:
+        """Evaluate an expression for every ABI; None after reporting a problem."""
+        node = self.parse_expr(text, mark)
+        if node is None:
+            return None
+        result = []
+        for abi in ABIS:
+            try:
+                result.append(self.evaluator(abi).evaluate(node).value)
+            except expr.ExprError as exc:
+                self.expr_error(mark, text, exc)
+                return None
+        return result
+
+    # ------------------------------------------------------------ common keys
+    def common(self, kind: str, raw: Map, spec_file: SpecFile, file_arch: tuple[str, ...]) -> dict:
+        name = raw[kind]
+        arch = raw.get("arch")
+        arch_tuple = file_arch if arch is None else (() if arch == "all" else tuple(arch))
+        header = raw.get("header", spec_file.header)
+        if header not in self.header_names:
+            self.error(raw.mark_of("header"), f"unknown header {header!r}",
+                       "use one of: " + ", ".join(sorted(self.header_names)))
+        self.check_arches(arch_tuple, raw.mark_of("arch") if arch is not None else raw.mark)
+        impls = tuple(raw.get("implementations", ()))
+        self.check_implementations(impls, raw.mark_of("implementations"))
+        return dict(
+            name=name, doc=raw["doc"], since=Version.parse(raw["since"]), arch=arch_tuple,
+            header=header, file=spec_file, mark=raw.mark_of(kind), implementations=impls,
+            deprecated=self.lifecycle(raw, "deprecated"), removed=self.lifecycle(raw, "removed"),
+            c_guard=raw.get("c_guard"),
+        )
+
+    def lifecycle(self, raw: Map, key: str) -> Optional[Lifecycle]:
+        data = raw.get(key)
+        if data is None:
+            return None
+        replacement = data.get("replacement")
+        if replacement is not None and replacement not in self.items and replacement not in self.symbols:
+            self.error(data.mark_of("replacement"), f"unknown replacement {replacement!r}",
+                       "name an item defined in the spec")
+        return Lifecycle(data["since"], data["doc"], replacement)
+
+    def check_arches(self, arches: tuple[str, ...], mark: Mark) -> None:
+        for a in arches:
+            if a not in self.arch_names:
+                self.error(mark, f"unknown architecture {a!r}",
+                           "use one of: " + ", ".join(sorted(self.arch_names)) + ", or all")
+
+    def check_implementations(self, impls: tuple[str, ...], mark: Mark) -> None:
+        for i in impls:
+            if i not in self.impl_names:
+                self.error(mark, f"unknown implementation {i!r}",
+                           "use one of: " + ", ".join(sorted(self.impl_names)))
+
+    def reference(self, name: str, kinds: tuple[str, ...], mark: Mark, what: str,
+                  user: Optional[str] = None) -> Optional[Definition]:
+        """Resolve a reference to an item of one of `kinds`, reporting problems."""
+        entry = self.items.get(name)
+        if entry is None or entry[0] not in kinds:
+            found = f" (it is a {entry[0]})" if entry else ""
+            self.error(mark, f"unknown {what} {name!r}{found}",
+                       f"define a {' or '.join(kinds)} named {name!r}, or check the spelling")
+            return None
+        return self.built.get(name)
+
+    # ------------------------------------------------------------ build
+    def build(self) -> Model:
+        manifest, files = self.read()
+        self.arch_names = {a["name"] for a in manifest["architectures"]}
+        architectures = []
+        self.impl_names: dict[str, str] = {}
+        for a in manifest["architectures"]:
+            impls = []
+            for impl in a.get("implementations", ()):
+                impls.append(Implementation(impl["name"], a["name"], impl["doc"]))
+                self.impl_names[impl["name"]] = a["name"]
+            architectures.append(Architecture(a["name"], a["doc"], tuple(impls)))
+        headers = tuple(Header(h["name"], h["path"], h["guard"], h["doc"], tuple(h.get("includes", ())),
+                               h.get("arch")) for h in manifest["headers"])
+        self.header_names = {h.name for h in headers}
+        include_names = {h.path.split("include/uapi/", 1)[-1]: h.name for h in headers}
+        self.header_includes = {h.name: {include_names[i] for i in h.includes if i in include_names}
+                                for h in headers}
+        self.register(files)
+
+        # Values, then records, then capabilities, then ioctls: each only
+        # refers to kinds built before it.
+        phases: list[tuple[tuple[str, ...], Callable]] = [
+            (("const", "macro", "enum", "flags", "exit"), self.build_value_item),
+            (("struct", "union"), self.build_record_item),
+            (("capability",), self.build_capability),
+            (("ioctl",), self.build_ioctl),
+        ]
+        self.file_arches = {}
+        for spec_file, data in files:
+            file_arch = data.get("arch")
+            self.file_arches[spec_file.path] = () if file_arch in (None, "all") else tuple(file_arch)
+        for kinds, build in phases:
+            for spec_file, data in files:
+                file_arch_t = self.file_arches[spec_file.path]
+                for raw in data["items"]:
+                    kind = schema.item_kind(raw)
+                    name = raw[kind]
+                    if kind in kinds and self.items.get(name, (None, None))[1] is raw:
+                        self.ensure(name, build, file_arch_t)
+        self.report.raise_if_any()
+        items = tuple(sorted(self.built.values(), key=lambda i: self.order[i.name]))
+        model = Model(manifest["title"], tuple(architectures), headers, tuple(f for f, _ in files),
+                      items, dict(self.built))
+        self.report.diagnostics.extend(check_model(model))
+        self.report.raise_if_any()
+        return model
+
+    def ensure(self, name: str, build: Callable, file_arch: tuple[str, ...]) -> Optional[Definition]:
+        """Build an item once (records are built on demand, in dependency order)."""
+        if name in self.built or name in self.failed:
+            return self.built.get(name)
+        kind, raw, spec_file = self.items[name]
+        self.building.add(name)
+        item = build(kind, raw, spec_file, file_arch)
+        self.building.discard(name)
+        if item is None:
+            self.failed.add(name)
+        else:
+            self.built[name] = item
+        return item
+
+    def header_of(self, name: str) -> str:
+        kind, raw, spec_file = self.items[name]
+        return raw.get("header", spec_file.header)
+
+    def check_visible(self, user: tuple[str, str], target: str, mark: Mark, what: str) -> bool:
+        """Whether C code of `user` (name, header) can use `target`, reporting if not."""
+        target_header = self.header_of(target)
+        if target_header == user[1]:
+            if self.order[target] < self.order[user[0]]:
+                return True
+            self.error(mark, f"{what} must be defined before it is used here",
+                       "move its definition earlier in the spec (files are emitted in "
+                       "the order of files: in spec/kvmspec.yaml)")
+            return False
+        if target_header in self.header_includes.get(user[1], ()):
+            return True
+        self.error(mark, f"{what} is defined in header {target_header!r}, which header "
+                         f"{user[1]!r} does not include",
+                   "move one of the two definitions, or set header: on it")
+        return False
+
+    # ------------------------------------------------------------ values
+    def build_value_item(self, kind: str, raw: Map, spec_file: SpecFile, file_arch: tuple[str, ...]):
+        common = self.common(kind, raw, spec_file, file_arch)
+        if kind == "const":
+            values = self.symbol_values(raw["const"])
+            if values is None or any(v is None for v in values):
+                return None
+            return Constant(**common, expr=_text(raw["value"]), values=tuple(v.value for v in values))
+        if kind == "macro":
+            return FunctionMacro(**common, params=tuple(raw["params"]), body=raw["body"])
+        if kind == "exit":
+            return ExitReason(**common, value=int(raw["value"]), member=raw.get("member"))
+        scalar = SCALARS[raw["type"]]
+        values = []
+        for entry in raw["values"]:
+            evaluated = self.symbol_values(entry["name"])
+            if evaluated is None or any(v is None for v in evaluated):
+                continue
+            impls = tuple(entry.get("implementations", ()))
+            self.check_implementations(impls, entry.mark_of("implementations"))
+            arch = entry.get("arch")
+            arch_t = () if arch in (None, "all") else tuple(arch)
+            self.check_arches(arch_t, entry.mark_of("arch"))
+            values.append(NamedValue(
+                name=entry["name"], expr=_text(entry["value"]), value=evaluated[0].value,
+                doc=entry["doc"], since=Version.parse(entry["since"]) if "since" in entry else common["since"],
+                mark=entry.mark_of("name"), implementations=impls, arch=arch_t,
+                deprecated=self.lifecycle(entry, "deprecated"), removed=self.lifecycle(entry, "removed"),
+                alias=bool(entry.get("alias", False)), mask=bool(entry.get("mask", False))))
+        if kind == "enum":
+            return Enum(**common, type=scalar, values=tuple(values), c_style=raw.get("c_style", "define"))
+        return FlagSet(**common, type=scalar, values=tuple(values))
+
+    # ------------------------------------------------------------ records
+    def build_record_item(self, kind: str, raw: Map, spec_file: SpecFile, file_arch: tuple[str, ...]):
+        common = self.common(kind, raw, spec_file, file_arch)
+        exemption = raw.get("abi_exemption")
+        return self.record(common, kind == "union", raw["fields"], raw.mark_of("fields"),
+                           exemption["reason"] if exemption else None, inline=False,
+                           owner=(raw[kind], common["header"]))
+
+    def record(self, common: dict, is_union: bool, raw_fields: Seq, mark: Mark,
+               exemption: Optional[str], inline: bool, owner: tuple[str, str]) -> Optional[Record]:
+        partial: list[dict] = []
+        members_per_abi: list[list[Member]] = [[] for _ in ABIS]
+        ok = True
+        for index, rf in enumerate(raw_fields):
+            fmark = raw_fields.mark_of(index)
+            fname = rf.get("name")
+            info: dict[str, Any] = dict(name=fname, doc=rf["doc"], mark=fmark,
+                                        reserved=bool(rf.get("reserved", False)),
+                                        since=Version.parse(rf["since"]) if "since" in rf else None,
+                                        deprecated=self.lifecycle(rf, "deprecated"))
+            elem_sizes: list[tuple[int, int]] = []
+            if "type" in rf:
+                type_text = rf["type"]
+                if type_text in SCALARS:
+                    scalar = SCALARS[type_text]
+                    info["scalar"] = scalar
+                    elem_sizes = [(scalar.size(abi), scalar.align(abi)) for abi in ABIS]
+                else:
+                    rkind, rname = type_text.split(" ", 1)
+                    target = self.record_reference(rkind, rname, rf.mark_of("type"), owner)
+                    if target is None:
+                        ok = False
+                        continue
+                    info["record"] = target
+                    elem_sizes = [(target.size(abi), target.align(abi)) for abi in ABIS]
+            else:
+                sub_kind = "struct" if "struct" in rf else "union"
+                sub = rf[sub_kind]
+                sub_common = dict(common, name="", mark=rf.mark_of(sub_kind), doc=rf["doc"])
+                target = self.record(sub_common, sub_kind == "union", sub["fields"], sub.mark_of("fields"),
+                                     exemption, inline=True, owner=owner)
+                if target is None:
+                    ok = False
+                    continue
+                info["record"] = target
+                elem_sizes = [(target.size(abi), target.align(abi)) for abi in ABIS]
+                if fname is None and "array" in rf:
+                    self.error(rf.mark_of("array"), "an anonymous member cannot be an array",
+                               "give the member a name")
+            if fname is None and "type" in rf:
+                self.error(fmark, "only an inline struct or union member may be anonymous",
+                           "add name: to the field")
+                ok = False
+                continue
+            dims, dims_text, flexible = self.dimensions(rf, fmark)
+            if dims is None:
+                ok = False
+                continue
+            info.update(dims=dims, dims_text=dims_text, flexible=flexible)
+            bits = int(rf.get("bits", 0))
+            if bits:
+                if "scalar" not in info or info["scalar"].is_pointer or dims or flexible:
+                    self.error(rf.mark_of("bits"), "only a plain integer field can be a bit-field",
+                               "remove bits: or make the field an integer scalar")
+                    ok = False
+                    continue
+                if bits > info["scalar"].size(ABIS[0]) * 8:
+                    self.error(rf.mark_of("bits"),
+                               f"a {info['scalar'].name} bit-field cannot be {bits} bits wide",
+                               f"use at most {info['scalar'].size(ABIS[0]) * 8} bits or a wider type")
+                    ok = False
+                    continue
+            info["bits"] = bits
+            for key, kinds in (("flags", ("flags",)), ("enum", ("enum",))):
+                if key in rf:
+                    target_set = self.reference(rf[key], kinds, rf.mark_of(key),
+                                                "flag set" if key == "flags" else "enum")
+                    info[key] = target_set
+            count = 0 if flexible else _product(dims)
+            for i, abi in enumerate(ABIS):
+                size, align = elem_sizes[i]
+                members_per_abi[i].append(Member(size, align, count, bits))
+            partial.append(info)
+        if not ok:
+            return None
+        if not partial:
+            self.error(mark, "a record needs at least one field")
+            return None
+        layouts = tuple(record_layout(members, is_union) for members in members_per_abi)
+        fields = []
+        for index, info in enumerate(partial):
+            fields.append(Field(
+                **info,
+                offsets=tuple(l.placements[index].offset for l in layouts),
+                bit_offsets=tuple(l.placements[index].bit_offset for l in layouts)))
+        return Record(**common, is_union=is_union, fields=tuple(fields), layouts=layouts,
+                      exemption=exemption, inline=inline)
+
+    def record_reference(self, rkind: str, rname: str, mark: Mark, owner: tuple[str, str]) -> Optional[Record]:
+        entry = self.items.get(rname)
+        if entry is None or entry[0] not in ("struct", "union"):
+            self.error(mark, f"unknown {rkind} {rname!r}",
+                       f"define {rkind} {rname} in the spec, or check the spelling")
+            return None
+        if entry[0] != rkind:
+            self.error(mark, f"{rname} is a {entry[0]}, not a {rkind}", f"write '{entry[0]} {rname}'")
+            return None
+        if rname in self.building:
+            self.error(mark, f"{rkind} {rname} contains itself",
+                       "a record cannot contain itself; use a pointer-sized __u64 instead")
+            return None
+        if not self.check_visible(owner, rname, mark, f"{rkind} {rname}"):
+            return None
+        target = self.ensure(rname, self.build_record_item, self.file_arch(entry[2]))
+        return target if isinstance(target, Record) else None
+
+    def file_arch(self, spec_file: SpecFile) -> tuple[str, ...]:
+        return self.file_arches.get(spec_file.path, ())
+
+    def dimensions(self, rf: Map, mark: Mark) -> tuple[Optional[tuple[int, ...]], tuple[str, ...], bool]:
+        if "array" not in rf:
+            return (), (), False
+        raw = rf["array"]
+        amark = rf.mark_of("array")
+        if raw == "flexible":
+            return (), (), True
+        entries = list(raw) if isinstance(raw, list) else [raw]
+        dims: list[int] = []
+        texts: list[str] = []
+        for entry in entries:
+            if isinstance(entry, int):
+                dims.append(int(entry))
+                texts.append(_text(entry))
+                continue
+            values = self.symbol_values(entry)
+            if values is None:
+                self.error(amark, f"unknown constant {entry!r} as array size",
+                           "define it with a const: item earlier in the spec")
+                return None, (), False
+            if any(v is None for v in values):
+                return None, (), False
+            numbers = {v.value for v in values}
+            if len(numbers) != 1 or min(numbers) < 1:
+                self.error(amark, f"array size {entry} must be a positive number, the same on every ABI")
+                return None, (), False
+            dims.append(numbers.pop())
+            texts.append(entry)
+        if 0 in dims and len(dims) > 1:
+            self.error(amark, "a zero-length array has a single dimension")
+            return None, (), False
+        return tuple(dims), tuple(texts), False
+
+    # ------------------------------------------------------------ capabilities
+    def build_capability(self, kind: str, raw: Map, spec_file: SpecFile, file_arch: tuple[str, ...]):
+        common = self.common(kind, raw, spec_file, file_arch)
+        answer = raw["answer"]
+        flags = None
+        if "flags" in answer:
+            flags = self.reference(answer["flags"], ("flags",), answer.mark_of("flags"), "flag set")
+        enable = raw.get("enable")
+        args = []
+        if enable is not None:
+            for index, arg in enumerate(enable.get("args", ())):
+                arg_flags = self.reference(arg["flags"], ("flags",), arg.mark_of("flags"), "flag set") \
+                    if "flags" in arg else None
+                arg_enum = self.reference(arg["enum"], ("enum",), arg.mark_of("enum"), "enum") \
+                    if "enum" in arg else None
+                args.append(EnableArg(index, arg["doc"], arg_flags, arg_enum))
+        return Capability(**common, value=int(raw["value"]), check=tuple(raw["check"]),
+                          answer_kind=answer["kind"], answer_doc=answer.get("doc", ""),
+                          answer_flags=flags,
+                          enable_scope=enable["scope"] if enable else None,
+                          enable_args=tuple(args), enable_doc=enable["doc"] if enable else "")
+
+    # ------------------------------------------------------------ ioctls
+    def build_ioctl(self, kind: str, raw: Map, spec_file: SpecFile, file_arch: tuple[str, ...]):
+        common = self.common(kind, raw, spec_file, file_arch)
+        name = raw["ioctl"]
+        owner = (name, common["header"])
+        nr = int(raw["nr"])
+        if nr > 0xFF:
+            self.error(raw.mark_of("nr"), f"ioctl number {nr:#x} does not fit in 8 bits",
+                       "ioctl numbers within KVMIO go from 0x00 to 0xff")
+        direction = raw["dir"]
+        type_text = raw.get("type")
+        type_scalar = type_record = None
+        sizes = [0] * len(ABIS)
+        if direction != "none" and type_text is None:
+            self.error(raw.mark_of("dir"), f"an ioctl encoded with dir: {direction} needs a type",
+                       "add type: (the argument type whose size the number encodes)")
+        if direction == "none" and type_text is not None:
+            self.error(raw.mark_of("type"), "an ioctl encoded with dir: none has no type",
+                       "remove type:, or set dir: to r, w or rw")
+        if type_text is not None:
+            type_scalar, type_record = self.type_reference(type_text, raw.mark_of("type"), owner)
+            if type_scalar is not None:
+                sizes = [type_scalar.size(abi) for abi in ABIS]
+            elif type_record is not None:
+                sizes = [type_record.size(abi) for abi in ABIS]
+            for abi, size in zip(ABIS, sizes):
+                if size > IOC_SIZE_MAX:
+                    self.error(raw.mark_of("type"), f"{type_text} is {size} bytes on {abi.name}, "
+                                                    f"more than an ioctl number can encode ({IOC_SIZE_MAX})",
+                               "pass a pointer to a smaller header struct instead")
+        kvmio = self.symbol_values(KVMIO_NAME)
+        if kvmio is None:
+            self.error(raw.mark_of("ioctl"), "ioctls need the constant KVMIO",
+                       "define const: KVMIO (the ioctl type byte)")
+            return None
+        if any(v is None for v in kvmio):
+            return None
+        numbers = tuple(ioc(direction, kvmio[i].value, nr & 0xFF, min(size, IOC_SIZE_MAX))
+                        for i, size in enumerate(sizes))
+
+        arg = raw.get("arg", Map(raw.mark))
+        arg_pass = arg.get("pass", "pointer" if type_text is not None else "none")
+        flow = arg.get("flow")
+        if arg_pass != "pointer" and flow is not None:
+            self.error(arg.mark_of("flow"), f"an argument passed as {arg_pass} has no data flow",
+                       "remove flow:, or set pass: pointer")
+        if arg_pass == "pointer" and flow is None:
+            flow = {"w": "in", "r": "out", "rw": "inout"}.get(direction)
+            if flow is None:
+                self.error(arg.mark_of("pass") if "pass" in arg else raw.mark_of("dir"),
+                           "the data flow of the pointer argument is not known",
+                           "add arg: {flow: in|out|inout}; the encoding (dir: none) does not say")
+        arg_scalar, arg_record = type_scalar, type_record
+        if "type" in arg:
+            arg_scalar, arg_record = self.type_reference(arg["type"], arg.mark_of("type"), owner)
+        scopes = []
+        for index, entry in enumerate(raw["fd"]):
+            if isinstance(entry, str):
+                scopes.append(Scope(entry))
+            else:
+                cap = self.reference(entry["capability"], ("capability",), entry.mark_of("capability"),
+                                     "capability")
+                scopes.append(Scope(entry["scope"], cap))
+        capability = None
+        if raw.get("capability", "basic") != "basic":
+            capability = self.reference(raw["capability"], ("capability",), raw.mark_of("capability"),
+                                        "capability")
+        errors = []
+        for entry in raw.get("errors", ()):
+            code = entry["errno"]
+            if not hasattr(errno_module, code):
+                self.error(entry.mark_of("errno"), f"unknown errno {code!r}",
+                           "use a name from <errno.h> such as EINVAL, EFAULT, E2BIG")
+            impls = tuple(entry.get("implementations", ()))
+            self.check_implementations(impls, entry.mark_of("implementations"))
+            errors.append(ErrorCase(code, entry["doc"], impls))
+        validations = []
+        for entry in raw.get("validates", ()):
+            field = self.arg_field(arg_record, entry, name)
+            if field is None:
+                continue
+            verdicts = []
+            for vkind in VERDICT_KINDS:
+                if vkind not in entry:
+                    continue
+                verdict = entry[vkind]
+                if isinstance(verdict, str):
+                    table = (("", verdict),)
+                else:
+                    table = tuple(verdict.items())
+                    for where in verdict:
+                        if where not in self.impl_names and where not in self.arch_names:
+                            self.error(entry[vkind].key_mark(where),
+                                       f"unknown implementation or architecture {where!r}",
+                                       "use one of: " + ", ".join(sorted(set(self.impl_names) | self.arch_names)))
+                verdicts.append((vkind, table))
+            validations.append(Validation(entry["field"], field, entry.mark_of("field"),
+                                          entry.get("doc", ""), tuple(verdicts)))
+        emissions = []
+        for entry in raw.get("emits", ()):
+            field = self.arg_field(arg_record, entry, name)
+            if field is None:
+                continue
+            value_set = field.flags or field.enum
+            values = []
+            for vi, vname in enumerate(entry["values"]):
+                value = value_set.value_named(vname) if value_set is not None else None
+                if value is None:
+                    where = f"{value_set.kind} {value_set.name}" if value_set else "no flag set or enum"
+                    self.error(entry["values"].mark_of(vi),
+                               f"{vname} is not a value of field {entry['field']} ({where})",
+                               "list only values of the field's flag set or enum")
+                    continue
+                values.append(value)
+            impls = tuple(entry.get("implementations", ()))
+            self.check_implementations(impls, entry.mark_of("implementations"))
+            requires = None
+            if "requires" in entry:
+                requires = self.reference(entry["requires"], ("capability",), entry.mark_of("requires"),
+                                          "capability")
+            emissions.append(Emission(entry["field"], field, tuple(values), entry.mark_of("field"),
+                                      impls, requires))
+        pair = raw.get("pair", {})
+        for key in ("restores", "restored_by"):
+            if key in pair:
+                self.reference(pair[key], ("ioctl",), pair.mark_of(key), "ioctl")
+        same = raw.get("same_number_as")
+        if same is not None:
+            self.reference(same, ("ioctl",), raw.mark_of("same_number_as"), "ioctl")
+        return Ioctl(**common, nr=nr, dir=direction, type_text=type_text, type_scalar=type_scalar,
+                     type_record=type_record, numbers=numbers, same_number_as=same,
+                     scopes=tuple(scopes), capability=capability, arg_pass=arg_pass, arg_flow=flow,
+                     arg_record=arg_record, arg_scalar=arg_scalar, arg_doc=arg.get("doc", ""),
+                     returns=raw["returns"], errors=tuple(errors), validations=tuple(validations),
+                     emissions=tuple(emissions), restores=pair.get("restores"),
+                     restored_by=pair.get("restored_by"))
+
+    def type_reference(self, text: str, mark: Mark, owner: tuple[str, str]) -> tuple[Optional[Scalar], Optional[Record]]:
+        if text in SCALARS:
+            return SCALARS[text], None
+        rkind, rname = text.split(" ", 1)
+        entry = self.items.get(rname)
+        if entry is None or entry[0] != rkind:
+            self.error(mark, f"unknown {rkind} {rname!r}", f"define {rkind} {rname} in the spec")
+            return None, None
+        if not self.check_visible(owner, rname, mark, text):
+            return None, None
+        target = self.built.get(rname)
+        return None, target if isinstance(target, Record) else None
+
+    def arg_field(self, record: Optional[Record], entry: Map, ioctl: str) -> Optional[Field]:
+        path = entry["field"]
+        if record is None:
+            self.error(entry.mark_of("field"), f"{ioctl} has no struct argument to hold field {path!r}",
+                       "give the ioctl a struct type, or remove this entry")
+            return None
+        found = record.field_at(path)
+        if found is None:
+            self.error(entry.mark_of("field"), f"{record.c_type} has no field {path!r}",
+                       "write the path with dots through named members, e.g. hdr.vmx.flags")
+        return found
+
+
+def _product(dims: tuple[int, ...]) -> int:
+    n = 1
+    for d in dims:
+        n *= d
+    return n
+
+
+def load_model(root: Path) -> Model:
+    """Read, check and build the model of the spec under `root`, or raise SpecError."""
+    return Builder(root).build()

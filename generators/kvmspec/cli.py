@@ -1,0 +1,171 @@
+"""The kvmspec command line.
+
+Exit status: 0 when everything is fine, 1 when the spec is invalid or a check
+has findings (stale files, ...), 2 for usage or environment problems (no
+repository, unreadable files, a missing compiler). Problems in the spec are
+printed as `path:line:col: error: ...`; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .diagnostics import SpecError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+DESCRIPTION = """\
+kvmspec: the Linux KVM userspace API written once, as data.
+
+The spec (spec/**/*.yaml) describes constants, flag sets, structs, ioctls and
+capabilities; kvmspec checks it and generates, into generated/, the C uapi
+headers, Python bindings (kvm_uapi), Documentation/virt/kvm/api.rst and
+conformance tests.
+
+Run without a command, kvmspec validates the spec and regenerates generated/.
+"""
+
+EPILOG = """\
+exit status:
+  0  success
+  1  the spec is invalid, or a check found problems (e.g. stale files)
+  2  usage or environment problem (no spec here, unreadable files)
+"""
+
+
+class UsageError(Exception):
+    """A problem with how kvmspec was called or with its environment (exit 2)."""
+
+
+def find_root(start: Path) -> Path:
+    for candidate in (start, *start.parents):
+        if (candidate / "spec" / "kvmspec.yaml").is_file():
+            return candidate
+    raise UsageError(f"no kvmspec repository at or above {start} (looked for spec/kvmspec.yaml); "
+                     "run kvmspec inside one or pass --root DIR")
+
+
+def _root(args: argparse.Namespace) -> Path:
+    if args.root is not None:
+        root = Path(args.root).resolve()
+        if not (root / "spec" / "kvmspec.yaml").is_file():
+            raise UsageError(f"{args.root}: not a kvmspec repository (no spec/kvmspec.yaml)")
+        return root
+    return find_root(Path.cwd().resolve())
+
+
+def _model(root: Path):
+    from .build import load_model
+    return load_model(root)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    model = _model(_root(args))
+    counts = {}
+    for item in model.items:
+        counts[item.kind] = counts.get(item.kind, 0) + 1
+    summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+    print(f"spec is valid: {len(model.files)} files, {len(model.items)} items ({summary})")
+    return EXIT_OK
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .emit import render_all
+    from .output import stale_files, write_generated
+
+    root = _root(args)
+    model = _model(root)
+    files = render_all(model)
+    if args.check:
+        stale = stale_files(root, files)
+        if not stale:
+            print(f"generated/ is up to date ({len(files)} files)")
+            return EXIT_OK
+        for s in stale:
+            print(f"{s.path}: {s.reason}", file=sys.stderr)
+        print(f"kvmspec: {len(stale)} generated file(s) are stale; run `kvmspec generate`",
+              file=sys.stderr)
+        return EXIT_FINDINGS
+    changed = write_generated(root, files)
+    if changed:
+        print(f"generated/: {len(changed)} of {len(files)} files changed")
+        for s in changed:
+            print(f"  {s.reason:8} {s.path}")
+    else:
+        print(f"generated/ is up to date ({len(files)} files)")
+    return EXIT_OK
+
+
+def cmd_default(args: argparse.Namespace) -> int:
+    args.check = False
+    return cmd_generate(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kvmspec", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", metavar="DIR",
+                        help="the repository to work on (its spec/ in, its generated/ out); "
+                             "default: the one containing the current directory")
+    parser.set_defaults(func=cmd_default)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check the spec and report every problem",
+                       description="Load every spec file, check it against the schema and "
+                                   "check its meaning (references, duplicates, values, layouts). "
+                                   "Print each problem as path:line:col: error: ...; exit 1 if any.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("generate", help="write generated/ from the spec (or --check it)",
+                       description="Render every output (C headers, Python bindings, api.rst, "
+                                   "conformance tests) and replace generated/ in one atomic step. "
+                                   "Output is byte-identical from run to run. With --check, write "
+                                   "nothing: list the files that differ and exit 1 if any do.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true",
+                   help="do not write; exit 1 and list stale files if generated/ is out of date")
+    p.set_defaults(func=cmd_generate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except SpecError as exc:
+        for d in exc.diagnostics:
+            print(d, file=sys.stderr)
+        errors = sum(1 for d in exc.diagnostics if d.severity == "error")
+        print(f"kvmspec: {errors} error(s)", file=sys.stderr)
+        return EXIT_FINDINGS
+    except UsageError as exc:
+        print(f"kvmspec: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"kvmspec: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("kvmspec: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug in kvmspec: say so in one line, no traceback
+        print(f"kvmspec: internal error: {type(exc).__name__}: {exc} "
+              "(please report it with the spec that caused it)", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

@@ -1,0 +1,113 @@
+"""Conformance tests emitted from the spec.
+
+- tests/kvm_conformance.c: `_Static_assert`s for every constant, ioctl number,
+  size, alignment and offset, per ABI; it compiles only against headers
+  that agree with the spec (the generated ones, or the kernel's, up to the
+  release given by KVMSPEC_HEADERS_VERSION).
+- tests/kvm_abi_dump.c: prints the same facts as the headers see them, so two
+  header trees can be compared with each other without the spec in between.
+- tests/test_kvm_uapi.py: pytest checks of the Python bindings against the spec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..layout import ABIS
+from ..model import Capability, Constant, Enum, ExitReason, FlagSet, Ioctl, Model, Record, Version
+
+
+@dataclass(frozen=True)
+class Check:
+    """One fact to check, gated by the release that introduced it."""
+
+    kind: str             # value | size | align | offset | member_size | bitfield
+    subject: str          # a C expression (macro name, `struct x`, ...)
+    member: str           # for offsets, the member path
+    values: tuple[int, ...]  # per ABI
+    version: Optional[Version]
+    guard: Optional[str]  # #ifdef macro
+
+
+def _later(a: Optional[Version], b: Optional[Version]) -> Optional[Version]:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b, key=lambda v: v.parts)
+
+
+def _record_since(record: Record) -> Optional[Version]:
+    """The release from which the record has its present layout."""
+    newest = record.since if not record.inline else None
+    for f in record.fields:
+        newest = _later(newest, f.since)
+        if f.record is not None:
+            newest = _later(newest, _record_since(f.record))
+    return newest
+
+
+def checks(model: Model) -> list[Check]:
+    out: list[Check] = []
+    for item in model.items:
+        if not item.emitted:
+            continue
+        guard = item.c_guard
+        if isinstance(item, Constant):
+            out.append(Check("value", item.name, "", item.values, item.since, guard))
+        elif isinstance(item, (Enum, FlagSet)):
+            for v in item.values:
+                if v.removed is None:
+                    out.append(Check("value", v.name, "", (v.value,) * len(ABIS), v.since, guard))
+        elif isinstance(item, (Capability, ExitReason)):
+            out.append(Check("value", item.name, "", (item.value,) * len(ABIS), item.since, guard))
+        elif isinstance(item, Ioctl):
+            out.append(Check("value", item.name, "", item.numbers, item.since, guard))
+        elif isinstance(item, Record):
+            since = _record_since(item)
+            ctype = item.c_type
+            out.append(Check("size", ctype, "", tuple(l.size for l in item.layouts), since, guard))
+            out.append(Check("align", ctype, "", tuple(l.align for l in item.layouts), since, guard))
+            for path, f, offsets in item.walk():
+                if not f.name:
+                    continue
+                field_since = _later(item.since, f.since)
+                if f.bits:
+                    out.append(Check("bitfield", ctype, path, tuple(f.bits for _ in ABIS), field_since, guard))
+                    continue
+                out.append(Check("offset", ctype, path, offsets, field_since, guard))
+                if not f.flexible:
+                    sizes = tuple(f.size(abi) for abi in ABIS)
+                    out.append(Check("member_size", ctype, path, sizes, field_since, guard))
+    return out
+
+
+def version_code(version: Optional[Version]) -> str:
+    """`KERNEL_VERSION(a, b, c)` as a number, the form <linux/version.h> uses."""
+    if version is None:
+        return "0"
+    parts = (list(version.parts) + [0, 0, 0])[:3]
+    return hex((parts[0] << 16) + (parts[1] << 8) + parts[2])
+
+
+def c_literal(value: int) -> str:
+    if value < 0:
+        return f"({value}LL)"
+    return f"{value:#x}ULL" if value > 0x7FFFFFFF else str(value)
+
+
+class Generator:
+    name = "tests"
+
+    def render(self, model: Model, env) -> dict[str, str]:
+        all_checks = checks(model)
+        records = [r for r in model.records if r.emitted]
+        context = dict(model=model, checks=all_checks, abis=ABIS, version_code=version_code,
+                       c_literal=c_literal, records=records,
+                       sources=[f.path for f in model.files])
+        return {
+            "tests/kvm_conformance.c": env.get_template("tests/kvm_conformance.c.j2").render(**context),
+            "tests/kvm_abi_dump.c": env.get_template("tests/kvm_abi_dump.c.j2").render(**context),
+            "tests/test_kvm_uapi.py": env.get_template("tests/test_kvm_uapi.py.j2").render(**context),
+        }

@@ -1,0 +1,206 @@
+"""The Jinja2 environment shared by generators, and the text filters it offers.
+
+Filters format; they never compute facts. Anything numeric a template shows
+comes from the model.
+"""
+
+from __future__ import annotations
+
+import functools
+import textwrap
+from pathlib import Path
+
+import jinja2
+
+from ..layout import ABIS, IOC_MACROS
+from ..model import Field, Ioctl, Item, Record, Version
+from . import prose
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+REGENERATE = "kvmspec generate"
+
+
+def paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in text.strip().split("\n\n") if p.strip()]
+
+
+def summary(text: str) -> str:
+    """The first paragraph, as one line."""
+    parts = paragraphs(text)
+    return " ".join(parts[0].split()) if parts else ""
+
+
+def wrap(text: str, width: int = 76, indent: str = "", first: str | None = None) -> str:
+    """Re-flow each paragraph to `width` columns; keep blank lines between paragraphs."""
+    out = []
+    for para in paragraphs(text):
+        if _is_preformatted(para):
+            out.append("\n".join(indent + line for line in para.splitlines()))
+        else:
+            out.append(textwrap.fill(" ".join(para.split()), width=width, initial_indent=indent,
+                                     subsequent_indent=indent, break_long_words=False,
+                                     break_on_hyphens=False))
+    result = "\n\n".join(out)
+    if first is not None and result.startswith(indent):
+        result = first + result[len(indent):]
+    return result
+
+
+def _is_preformatted(para: str) -> bool:
+    lines = para.splitlines()
+    return any(line.startswith(("  ", "- ", "* ", "|", "::", "..")) for line in lines[1:]) or \
+        para.lstrip().startswith(("- ", "* ", ".. ", "::"))
+
+
+def bullet(text: str, width: int = 74) -> str:
+    """A `- ` list item, wrapped, continuation lines indented by two spaces."""
+    return textwrap.fill(" ".join(text.split()), width=width, initial_indent="- ",
+                         subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+
+
+def c_comment(text: str, indent: str = "", width: int = 78) -> str:
+    """A C block comment holding the text (kernel style)."""
+    body = wrap(text, width=width - len(indent) - 3)
+    if not body:
+        return ""
+    lines = body.splitlines()
+    if len(lines) == 1 and len(lines[0]) + len(indent) + 6 <= width:
+        return f"{indent}/* {lines[0]} */"
+    inner = "\n".join(f"{indent} *" + (f" {line}" if line else "") for line in lines)
+    return f"{indent}/*\n{inner}\n{indent} */"
+
+
+def c_define(name: str, value: str, column: int = 40) -> str:
+    """`#define NAME<tabs>VALUE`, aligned with tabs like the kernel's headers."""
+    head = f"#define {name}"
+    if len(head) >= column:
+        return f"{head} {value}"
+    tabs = (column - len(head) + 7) // 8
+    return head + "\t" * tabs + value
+
+
+def docstring(text: str, indent: str = "    ") -> str:
+    """A Python triple-quoted string literal holding the text verbatim."""
+    body = text.strip("\n").replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    if body.endswith('"'):
+        body = body[:-1] + '\\"'
+    lines = body.splitlines()
+    if len(lines) <= 1:
+        return f'"""{body}"""'
+    rest = "\n".join((indent + line) if line.strip() else "" for line in lines[1:])
+    return f'"""{lines[0]}\n{rest}\n{indent}"""'
+
+
+def py_comment(text: str, indent: str = "") -> str:
+    """The summary of a doc as `#:` comment lines (Sphinx attribute docs)."""
+    return wrap(summary(text), width=78 - len(indent) - 3, indent=indent + "#: ")
+
+
+def py_string(text: str) -> str:
+    """A Python string literal (single line) for the text."""
+    return repr(text)
+
+
+def rst_heading(text: str, char: str, overline: bool = False) -> str:
+    line = char * len(text)
+    return f"{line}\n{text}\n{line}" if overline else f"{text}\n{line}"
+
+
+def rst_table(rows: list[list[str]], header: list[str] | None = None, indent: str = "  ",
+              last_width: int = 60) -> str:
+    """A reStructuredText simple table; the last column wraps onto continuation rows."""
+    all_rows = ([header] if header else []) + rows
+    ncol = len(all_rows[0])
+    widths = [max(len(r[i]) for r in all_rows) for i in range(ncol - 1)]
+    widths = [max(w, 1) for w in widths]
+    wrapped = []
+    for r in all_rows:
+        lines = textwrap.wrap(" ".join(r[-1].split()), width=last_width,
+                              break_long_words=False, break_on_hyphens=False) or [""]
+        wrapped.append(lines)
+    last = max(max(len(line) for line in lines) for lines in wrapped)
+    widths.append(max(last, 1))
+    border = indent + "  ".join("=" * w for w in widths)
+
+    def row(cells: list[str]) -> str:
+        return (indent + "  ".join(c.ljust(w) for c, w in zip(cells, widths))).rstrip()
+
+    out = [border]
+    for index, (r, lines) in enumerate(zip(all_rows, wrapped)):
+        first_cells = list(r[:-1])
+        if ncol > 1 and not first_cells[0]:
+            first_cells[0] = ".."  # an empty first cell would make this a continuation row
+        out.append(row(first_cells + [lines[0]]))
+        for cont in lines[1:]:
+            out.append(row([""] * (ncol - 1) + [cont]))
+        if header and index == 0:
+            out.append(border)
+    out.append(border)
+    return "\n".join(out)
+
+
+def hexnum(value: int, digits: int = 0) -> str:
+    if value < 0:
+        return str(value)
+    return f"{value:#0{digits + 2}x}" if digits else f"{value:#x}"
+
+
+def arch_list(arches: tuple[str, ...]) -> str:
+    return ", ".join(arches) if arches else "all"
+
+
+def since(item: Item | Field) -> str:
+    v: Version | None = item.since
+    return str(v) if v is not None else ""
+
+
+def ioctl_macro(ioctl: Ioctl) -> str:
+    if ioctl.dir == "none":
+        return f"{IOC_MACROS['none']}(KVMIO, {ioctl.nr:#04x})"
+    return f"{IOC_MACROS[ioctl.dir]}(KVMIO, {ioctl.nr:#04x}, {ioctl.type_text})"
+
+
+def c_member_declarator(f: Field) -> str:
+    """`name[4]`, `name[KVM_X]`, `name[]`, `name : 3` for one field."""
+    name = f.name or ""
+    if f.flexible:
+        return f"{name}[]"
+    suffix = "".join(f"[{d}]" for d in f.dims_text)
+    if f.bits:
+        suffix += f":{f.bits}"
+    return name + suffix
+
+
+def c_field_decl(f: Field) -> str:
+    """A member declaration without the semicolon: `__u8 pad[120]`, `void *p`."""
+    ctype = f.scalar.name if f.scalar is not None else f.record.c_type  # type: ignore[union-attr]
+    sep = "" if ctype.endswith("*") else " "
+    return f"{ctype}{sep}{c_member_declarator(f)}"
+
+
+def abi_names() -> list[str]:
+    return [abi.name for abi in ABIS]
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters.update(
+        wrap=wrap, bullet=bullet, rstrip=lambda text: str(text).rstrip(), summary=summary, c_comment=c_comment, c_define=c_define, docstring=docstring,
+        py_string=py_string, py_comment=py_comment, rst_heading=rst_heading, hexnum=hexnum, arch_list=arch_list,
+        since=since, ioctl_macro=ioctl_macro, c_member_declarator=c_member_declarator,
+        c_field_decl=c_field_decl,
+        paragraphs=paragraphs,
+    )
+    env.filters.update(prose.FILTERS)
+    env.globals.update(rst_table=rst_table, abi_names=abi_names, REGENERATE=REGENERATE,
+                       Record=Record)
+    env.tests.update(record=lambda x: isinstance(x, Record))
+    return env

@@ -1,0 +1,476 @@
+"""C integer constant expressions, parsed once and evaluated as a C compiler would.
+
+Spec values may be written as C expressions ("(1 << 3)", "KVM_REG_X86 | 0x10",
+"((__u32)(-1))"). The C header prints them as written; everything else needs
+the number. Evaluation follows C's rules for integer types (literal types,
+promotions, usual arithmetic conversions, unsigned wrap-around) for a given
+ABI, because `-1ul` is not the same number on x86_64 and i386.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Mapping, Union
+
+# ---------------------------------------------------------------- C types
+
+
+@dataclass(frozen=True)
+class IntType:
+    """A C integer type under one ABI."""
+
+    name: str
+    rank: int
+    signed: bool
+    bits: int
+
+    def wrap(self, value: int) -> int:
+        value &= (1 << self.bits) - 1
+        if self.signed and value >> (self.bits - 1):
+            value -= 1 << self.bits
+        return value
+
+    def holds(self, value: int) -> bool:
+        if self.signed:
+            return -(1 << (self.bits - 1)) <= value < (1 << (self.bits - 1))
+        return 0 <= value < (1 << self.bits)
+
+
+def int_types(long_bits: int) -> dict[str, IntType]:
+    """The C integer types of an ABI whose `long` has `long_bits` bits."""
+    return {
+        "char": IntType("char", 1, True, 8),
+        "signed char": IntType("signed char", 1, True, 8),
+        "unsigned char": IntType("unsigned char", 1, False, 8),
+        "short": IntType("short", 2, True, 16),
+        "unsigned short": IntType("unsigned short", 2, False, 16),
+        "int": IntType("int", 3, True, 32),
+        "unsigned int": IntType("unsigned int", 3, False, 32),
+        "long": IntType("long", 4, True, long_bits),
+        "unsigned long": IntType("unsigned long", 4, False, long_bits),
+        "long long": IntType("long long", 5, True, 64),
+        "unsigned long long": IntType("unsigned long long", 5, False, 64),
+    }
+
+
+# Spellings accepted in casts, mapped to the C type they name.
+CAST_TYPES = {
+    "__u8": "unsigned char", "__s8": "signed char", "__u16": "unsigned short", "__s16": "short",
+    "__u32": "unsigned int", "__s32": "int", "__u64": "unsigned long long", "__s64": "long long",
+    "char": "char", "int": "int", "unsigned": "unsigned int", "unsigned int": "unsigned int",
+    "long": "long", "unsigned long": "unsigned long", "long long": "long long",
+    "unsigned long long": "unsigned long long", "short": "short", "unsigned short": "unsigned short",
+}
+
+
+@dataclass(frozen=True)
+class Value:
+    value: int
+    type: IntType
+
+
+class ExprError(Exception):
+    """A problem with an expression; `column` counts from 0 within its text."""
+
+    def __init__(self, message: str, column: int = 0, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.column = column
+        self.hint = hint
+
+
+# ---------------------------------------------------------------- syntax tree
+
+
+@dataclass(frozen=True)
+class Num:
+    value: int
+    suffix: str
+    text: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class Name:
+    name: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str
+    operand: "Node"
+    pos: int
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str
+    left: "Node"
+    right: "Node"
+    pos: int
+
+
+@dataclass(frozen=True)
+class Cond:
+    test: "Node"
+    then: "Node"
+    orelse: "Node"
+    pos: int
+
+
+@dataclass(frozen=True)
+class Cast:
+    type_name: str
+    operand: "Node"
+    pos: int
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: tuple["Node", ...]
+    pos: int
+
+
+Node = Union[Num, Name, Unary, Binary, Cond, Cast, Call]
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<num>(?:0[xX][0-9A-Fa-f]+|[0-9]+)[uUlL]*)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op><<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^~!()<>?:,])
+""", re.VERBOSE)
+
+_BINARY_PRECEDENCE = {
+    "||": 1, "&&": 2, "|": 3, "^": 4, "&": 5, "==": 6, "!=": 6,
+    "<": 7, ">": 7, "<=": 7, ">=": 7, "<<": 8, ">>": 8, "+": 9, "-": 9, "*": 10, "/": 10, "%": 10,
+}
+
+
+def _tokenize(text: str) -> list[tuple[str, str, int]]:
+    tokens = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m:
+            raise ExprError(f"unexpected character {text[pos]!r}", pos,
+                            "expressions use integers, names, parentheses and C operators")
+        kind = m.lastgroup
+        if kind != "ws":
+            tokens.append((kind, m.group(), pos))
+        pos = m.end()
+    tokens.append(("end", "", len(text)))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.i = 0
+
+    def peek(self) -> tuple[str, str, int]:
+        return self.tokens[self.i]
+
+    def take(self) -> tuple[str, str, int]:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def expect(self, value: str) -> None:
+        kind, text, pos = self.take()
+        if text != value:
+            found = repr(text) if kind != "end" else "the end"
+            raise ExprError(f"expected {value!r}, found {found}", pos)
+
+    def parse(self) -> Node:
+        node = self.conditional()
+        kind, text, pos = self.peek()
+        if kind != "end":
+            raise ExprError(f"unexpected {text!r} after a complete expression", pos)
+        return node
+
+    def conditional(self) -> Node:
+        test = self.binary(1)
+        kind, text, pos = self.peek()
+        if text == "?":
+            self.take()
+            then = self.conditional()
+            self.expect(":")
+            orelse = self.conditional()
+            return Cond(test, then, orelse, pos)
+        return test
+
+    def binary(self, min_prec: int) -> Node:
+        left = self.unary()
+        while True:
+            kind, text, pos = self.peek()
+            prec = _BINARY_PRECEDENCE.get(text) if kind == "op" else None
+            if prec is None or prec < min_prec:
+                return left
+            self.take()
+            right = self.binary(prec + 1)
+            left = Binary(text, left, right, pos)
+
+    def _cast_type(self) -> str | None:
+        """If a '(' starts a cast, consume through ')' and return the type."""
+        words = []
+        j = self.i + 1
+        while self.tokens[j][0] == "name":
+            words.append(self.tokens[j][1])
+            j += 1
+        spelled = " ".join(words)
+        if words and self.tokens[j][1] == ")" and spelled in CAST_TYPES:
+            self.i = j + 1
+            return spelled
+        return None
+
+    def unary(self) -> Node:
+        kind, text, pos = self.peek()
+        if text in ("-", "+", "~", "!"):
+            self.take()
+            return Unary(text, self.unary(), pos)
+        if text == "(":
+            cast = self._cast_type()
+            if cast is not None:
+                return Cast(cast, self.unary(), pos)
+        return self.primary()
+
+    def primary(self) -> Node:
+        kind, text, pos = self.take()
+        if kind == "num":
+            digits = text.rstrip("uUlL")
+            suffix = text[len(digits):].lower()
+            if suffix not in ("", "u", "l", "ul", "lu", "ll", "ull", "llu"):
+                raise ExprError(f"invalid integer suffix in {text!r}", pos)
+            if digits[:2].lower() == "0x":
+                value = int(digits, 16)
+            elif len(digits) > 1 and digits[0] == "0":
+                if any(c in "89" for c in digits):
+                    raise ExprError(f"{text!r} is not a valid octal number", pos)
+                value = int(digits, 8)
+            else:
+                value = int(digits)
+            return Num(value, suffix, text, pos)
+        if kind == "name":
+            if self.peek()[1] == "(":
+                self.take()
+                args = []
+                if self.peek()[1] != ")":
+                    args.append(self.conditional())
+                    while self.peek()[1] == ",":
+                        self.take()
+                        args.append(self.conditional())
+                self.expect(")")
+                return Call(text, tuple(args), pos)
+            return Name(text, pos)
+        if text == "(":
+            node = self.conditional()
+            self.expect(")")
+            return node
+        found = repr(text) if kind != "end" else "the end of the expression"
+        raise ExprError(f"expected a number, a name or '(', found {found}", pos)
+
+
+def parse(text: str) -> Node:
+    """Parse a C integer constant expression, or raise ExprError."""
+    if len(text) > 4096:
+        raise ExprError("expression is longer than 4096 characters")
+    try:
+        return _Parser(text).parse()
+    except RecursionError:
+        raise ExprError("expression is nested too deeply") from None
+
+
+def names(node: Node) -> list[Name]:
+    """Every name the expression refers to (macro calls included), in order."""
+    found: list[Name] = []
+
+    def visit(n: Node) -> None:
+        if isinstance(n, Name):
+            found.append(n)
+        elif isinstance(n, Unary):
+            visit(n.operand)
+        elif isinstance(n, Binary):
+            visit(n.left)
+            visit(n.right)
+        elif isinstance(n, Cond):
+            visit(n.test)
+            visit(n.then)
+            visit(n.orelse)
+        elif isinstance(n, Cast):
+            visit(n.operand)
+        elif isinstance(n, Call):
+            found.append(Name(n.name, n.pos))
+            for a in n.args:
+                visit(a)
+
+    visit(node)
+    return found
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class FunctionMacro:
+    params: tuple[str, ...]
+    body: Node
+
+
+# Function-like macros of linux/const.h that uapi headers may use.
+BUILTIN_MACROS: dict[str, FunctionMacro] = {
+    "_AC": FunctionMacro(("X", "Y"), Name("X", 0)),  # suffix pasting is not modelled
+    "_UL": FunctionMacro(("x",), Cast("unsigned long", Name("x", 0), 0)),
+    "_ULL": FunctionMacro(("x",), Cast("unsigned long long", Name("x", 0), 0)),
+    "_BITUL": FunctionMacro(("x",), Binary("<<", Num(1, "ul", "1UL", 0), Name("x", 0), 0)),
+    "_BITULL": FunctionMacro(("x",), Binary("<<", Num(1, "ull", "1ULL", 0), Name("x", 0), 0)),
+}
+
+
+class Evaluator:
+    """Evaluates expressions for one ABI.
+
+    `lookup(name)` returns the Value of another constant (or None if there is
+    no such name); `macros` maps names of function-like macros to their
+    definitions.
+    """
+
+    def __init__(self, long_bits: int, lookup: Callable[[str], Value | None],
+                 macros: Mapping[str, FunctionMacro] | None = None) -> None:
+        self.types = int_types(long_bits)
+        self.lookup = lookup
+        self.macros = dict(BUILTIN_MACROS, **(macros or {}))
+
+    # C's rules -------------------------------------------------------
+    def literal_type(self, n: Num) -> IntType:
+        t = self.types
+        decimal = not (n.text.lower().startswith("0x") or (len(n.text) > 1 and n.text[0] == "0"))
+        suffix = n.suffix.replace("lu", "ul").replace("llu", "ull")
+        if suffix == "":
+            order = ["int", "long", "long long"] if decimal else \
+                ["int", "unsigned int", "long", "unsigned long", "long long", "unsigned long long"]
+        elif suffix == "u":
+            order = ["unsigned int", "unsigned long", "unsigned long long"]
+        elif suffix == "l":
+            order = ["long", "long long"] if decimal else ["long", "unsigned long", "long long", "unsigned long long"]
+        elif suffix == "ul":
+            order = ["unsigned long", "unsigned long long"]
+        elif suffix == "ll":
+            order = ["long long"] if decimal else ["long long", "unsigned long long"]
+        else:
+            order = ["unsigned long long"]
+        for name in order:
+            if t[name].holds(n.value):
+                return t[name]
+        raise ExprError(f"{n.text} does not fit in any C integer type", n.pos)
+
+    def promote(self, ty: IntType) -> IntType:
+        return self.types["int"] if ty.rank < 3 else ty
+
+    def common(self, a: IntType, b: IntType) -> IntType:
+        a, b = self.promote(a), self.promote(b)
+        if a.signed == b.signed:
+            return a if a.rank >= b.rank else b
+        unsigned, signed = (a, b) if not a.signed else (b, a)
+        if unsigned.rank >= signed.rank:
+            return unsigned
+        if signed.bits > unsigned.bits:
+            return signed
+        return next(t for t in self.types.values() if t.rank == signed.rank and not t.signed)
+
+    # evaluation ------------------------------------------------------
+    def evaluate(self, node: Node, env: Mapping[str, Node] | None = None, depth: int = 0) -> Value:
+        if depth > 100:
+            raise ExprError("macro expansion nested too deeply", getattr(node, "pos", 0))
+        env = env or {}
+        t = self.types
+        if isinstance(node, Num):
+            return Value(node.value, self.literal_type(node))
+        if isinstance(node, Name):
+            if node.name in env:
+                return self.evaluate(env[node.name], None, depth + 1)
+            found = self.lookup(node.name)
+            if found is None:
+                raise ExprError(f"unknown name {node.name!r}", node.pos,
+                                "define it earlier in the spec, or check the spelling")
+            return found
+        if isinstance(node, Cast):
+            inner = self.evaluate(node.operand, env, depth)
+            ty = t[CAST_TYPES[node.type_name]]
+            return Value(ty.wrap(inner.value), ty)
+        if isinstance(node, Unary):
+            v = self.evaluate(node.operand, env, depth)
+            if node.op == "!":
+                return Value(int(v.value == 0), t["int"])
+            ty = self.promote(v.type)
+            if node.op == "-":
+                return Value(ty.wrap(-v.value), ty)
+            if node.op == "~":
+                return Value(ty.wrap(~v.value), ty)
+            return Value(ty.wrap(v.value), ty)
+        if isinstance(node, Cond):
+            test = self.evaluate(node.test, env, depth)
+            a = self.evaluate(node.then, env, depth)
+            b = self.evaluate(node.orelse, env, depth)
+            ty = self.common(a.type, b.type)
+            chosen = a if test.value else b
+            return Value(ty.wrap(chosen.value), ty)
+        if isinstance(node, Call):
+            macro = self.macros.get(node.name)
+            if macro is None:
+                raise ExprError(f"unknown function-like macro {node.name!r}", node.pos,
+                                "define it with a macro: item before using it")
+            if len(macro.params) != len(node.args):
+                raise ExprError(f"{node.name} takes {len(macro.params)} argument(s), "
+                                f"{len(node.args)} given", node.pos)
+            bound = {p: _Closure(a, env) for p, a in zip(macro.params, node.args)}
+            return self._evaluate_closure(macro.body, bound, depth + 1)
+        if isinstance(node, _Closure):
+            return self.evaluate(node.node, node.env, depth + 1)
+        assert isinstance(node, Binary)
+        op = node.op
+        if op in ("&&", "||"):
+            left = self.evaluate(node.left, env, depth)
+            if op == "&&" and not left.value:
+                return Value(0, t["int"])
+            if op == "||" and left.value:
+                return Value(1, t["int"])
+            right = self.evaluate(node.right, env, depth)
+            return Value(int(bool(right.value)), t["int"])
+        left = self.evaluate(node.left, env, depth)
+        right = self.evaluate(node.right, env, depth)
+        if op in ("<<", ">>"):
+            ty = self.promote(left.type)
+            if right.value < 0 or right.value >= ty.bits:
+                raise ExprError(f"shift by {right.value} is undefined for {ty.name} "
+                                f"({ty.bits} bits)", node.pos, "use a wider type, e.g. 1ULL << n")
+            if op == "<<":
+                return Value(ty.wrap(left.value << right.value), ty)
+            return Value(ty.wrap(left.value >> right.value), ty)
+        ty = self.common(left.type, right.type)
+        a, b = ty.wrap(left.value), ty.wrap(right.value)
+        if op in ("==", "!=", "<", ">", "<=", ">="):
+            result = {"==": a == b, "!=": a != b, "<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
+            return Value(int(result), t["int"])
+        if op in ("/", "%"):
+            if b == 0:
+                raise ExprError("division by zero", node.pos)
+            q = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)
+            return Value(ty.wrap(q if op == "/" else a - q * b), ty)
+        result = {"+": a + b, "-": a - b, "*": a * b, "&": a & b, "|": a | b, "^": a ^ b}[op]
+        return Value(ty.wrap(result), ty)
+
+    def _evaluate_closure(self, body: Node, bound: Mapping[str, "_Closure"], depth: int) -> Value:
+        return self.evaluate(body, bound, depth)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _Closure:
+    """A macro argument together with the environment it was written in."""
+
+    node: Node
+    env: Mapping[str, Node]
+    pos: int = 0

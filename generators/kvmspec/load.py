@@ -1,0 +1,214 @@
+"""Reading spec files: YAML text -> plain data that remembers where it came from.
+
+libyaml (PyYAML's C parser) composes each file into nodes; this module turns
+the nodes into dicts, lists and scalars, and records the position of every
+key and value so that later stages can say `file:line:col`. It refuses what
+a spec never needs and an attacker could abuse: anchors and aliases (alias
+bombs), explicit tags (object construction), duplicate or non-string keys,
+very large files and very deep nesting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+from .diagnostics import Diagnostic, Mark, SpecError
+
+try:  # libyaml's parser when PyYAML was built with it
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - pure-Python fallback
+    _Loader = yaml.SafeLoader
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 64
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_FLOAT = "tag:yaml.org,2002:float"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+
+
+class Map(dict):
+    """A YAML mapping with the marks of its keys and values."""
+
+    __slots__ = ("mark", "key_marks", "value_marks")
+
+    def __init__(self, mark: Mark) -> None:
+        super().__init__()
+        self.mark = mark
+        self.key_marks: dict[str, Mark] = {}
+        self.value_marks: dict[str, Mark] = {}
+
+    def mark_of(self, key: str) -> Mark:
+        """Where the value of `key` starts (the mapping itself if absent)."""
+        return self.value_marks.get(key, self.mark)
+
+    def key_mark(self, key: str) -> Mark:
+        return self.key_marks.get(key, self.mark)
+
+
+class Seq(list):
+    """A YAML sequence with the mark of each element."""
+
+    __slots__ = ("mark", "item_marks")
+
+    def __init__(self, mark: Mark) -> None:
+        super().__init__()
+        self.mark = mark
+        self.item_marks: list[Mark] = []
+
+    def mark_of(self, index: int) -> Mark:
+        return self.item_marks[index] if 0 <= index < len(self.item_marks) else self.mark
+
+
+class Int(int):
+    """An integer that remembers how it was written (0x1000, 0xAE, 12)."""
+
+    text: str
+
+    def __new__(cls, value: int, text: str) -> "Int":
+        obj = super().__new__(cls, value)
+        obj.text = text
+        return obj
+
+
+def _mark(path: str, m: Any) -> Mark:
+    return Mark(path, m.line + 1, m.column + 1)
+
+
+_scalar_constructor = yaml.constructor.SafeConstructor()
+
+
+class _Converter:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.errors: list[Diagnostic] = []
+
+    def error(self, node: Any, message: str, hint: str = "") -> None:
+        self.errors.append(Diagnostic(_mark(self.path, node.start_mark), message, hint))
+
+    def convert(self, node: Any, depth: int = 0) -> Any:
+        if depth > MAX_DEPTH:
+            self.error(node, f"nesting deeper than {MAX_DEPTH} levels",
+                       "a spec never needs this much nesting; flatten the structure")
+            return None
+        if getattr(node, "anchor", None):
+            self.error(node, "YAML anchors and aliases are not allowed in spec files",
+                       "write the value out where it is needed")
+        mark = _mark(self.path, node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != _MAP:
+                self.error(node, f"explicit YAML tag {node.tag!r} is not allowed",
+                           "remove the tag; spec files hold plain mappings, lists and scalars")
+            result = Map(mark)
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
+                    if isinstance(key_node, yaml.ScalarNode) and key_node.value == "<<":
+                        self.error(key_node, "YAML merge keys (<<) are not allowed",
+                                   "write the keys out in this mapping")
+                    else:
+                        self.error(key_node, "mapping keys must be plain strings",
+                                   "quote the key or rename it")
+                    continue
+                key = key_node.value
+                if key in result:
+                    self.error(key_node, f"duplicate key {key!r}",
+                               f"the first {key!r} is at line {result.key_marks[key].line}; keep one")
+                    continue
+                result.key_marks[key] = _mark(self.path, key_node.start_mark)
+                result.value_marks[key] = _mark(self.path, value_node.start_mark)
+                result[key] = self.convert(value_node, depth + 1)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _SEQ:
+                self.error(node, f"explicit YAML tag {node.tag!r} is not allowed",
+                           "remove the tag; spec files hold plain mappings, lists and scalars")
+            result_seq = Seq(mark)
+            for item in node.value:
+                result_seq.item_marks.append(_mark(self.path, item.start_mark))
+                result_seq.append(self.convert(item, depth + 1))
+            return result_seq
+        # scalar
+        tag = node.tag
+        if tag == _STR:
+            return node.value
+        if tag == _INT:
+            try:
+                value = _scalar_constructor.construct_yaml_int(node)
+            except (ValueError, yaml.YAMLError):
+                self.error(node, f"{node.value!r} is not an integer")
+                return None
+            return Int(value, node.value.strip())
+        if tag == _BOOL:
+            return _scalar_constructor.construct_yaml_bool(node)
+        if tag == _NULL:
+            return None
+        if tag == _FLOAT:
+            self.error(node, f"{node.value!r} is a floating-point number",
+                       'quote it if it is a version ("5.10"); spec values are integers or strings')
+            return node.value
+        self.error(node, f"explicit YAML tag {tag!r} is not allowed",
+                   "remove the tag; spec files hold plain mappings, lists and scalars")
+        return None
+
+
+def parse_yaml(text: str, path: str) -> Any:
+    """Parse one YAML document into Map/Seq/scalars, or raise SpecError."""
+    if len(text) > MAX_FILE_BYTES:
+        _raise(Mark(path, 1, 1), f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB",
+               "split it into several spec files")
+    if "\t" in text:
+        for lineno, line in enumerate(text.splitlines(), 1):
+            stripped = line.lstrip(" ")
+            if stripped.startswith("\t"):
+                raise SpecError([Diagnostic(Mark(path, lineno, len(line) - len(stripped) + 1),
+                                            "tab used for indentation",
+                                            "YAML indents with spaces only")])
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        m = exc.problem_mark or exc.context_mark
+        mark = Mark(path, m.line + 1, m.column + 1) if m else Mark(path, 1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError([Diagnostic(mark, f"invalid YAML: {problem}",
+                                    "check indentation, quoting and colons near this position")]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([Diagnostic(Mark(path, 1, 1), f"invalid YAML: {exc}")]) from None
+    except RecursionError:
+        raise SpecError([Diagnostic(Mark(path, 1, 1), "YAML nesting is too deep",
+                                    f"keep nesting under {MAX_DEPTH} levels")]) from None
+    if node is None:
+        raise SpecError([Diagnostic(Mark(path, 1, 1), "file is empty",
+                                    "a spec file needs at least header, title, doc and items")])
+    conv = _Converter(path)
+    data = conv.convert(node)
+    if conv.errors:
+        raise SpecError(conv.errors)
+    return data
+
+
+def read_spec_file(path: Path, display: str) -> Any:
+    """Read and parse one file; `display` is the path shown in diagnostics."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SpecError([Diagnostic(Mark(display, 1, 1), f"cannot read file: {exc.strerror}")]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        _raise(Mark(display, 1, 1), f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB",
+               "split it into several spec files")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        _raise(Mark(display, line, 1), "file is not valid UTF-8", "save the file as UTF-8")
+    return parse_yaml(text, display)
+
+
+def _raise(mark: Mark, message: str, hint: str) -> NoReturn:
+    raise SpecError([Diagnostic(mark, message, hint)])

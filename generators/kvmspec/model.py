@@ -1,0 +1,460 @@
+"""The model: what the spec says, resolved and computed, ready for generators.
+
+Every object is frozen. References are resolved to objects, expressions to
+numbers, records to layouts (per ABI) and ioctls to their encoded numbers
+(per ABI). Generators read only this; none of them re-reads YAML or
+recomputes a layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping, Optional, Union
+
+from .diagnostics import Mark
+from .layout import ABIS, NATIVE, Abi, Layout, Scalar
+
+# ------------------------------------------------------------------ basics
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    """A kernel release; `exact` is False for "by X.Y" (present by then)."""
+
+    parts: tuple[int, ...]
+    exact: bool = True
+
+    @classmethod
+    def parse(cls, text: str) -> "Version":
+        exact = not text.startswith("by ")
+        return cls(tuple(int(p) for p in text.removeprefix("by ").split(".")), exact)
+
+    @property
+    def release(self) -> str:
+        return ".".join(str(p) for p in self.parts)
+
+    def __str__(self) -> str:
+        return self.release if self.exact else f"{self.release} or earlier"
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    since: str
+    doc: str
+    replacement: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    doc: str
+    implementations: tuple["Implementation", ...]
+
+
+@dataclass(frozen=True)
+class Implementation:
+    name: str
+    arch: str
+    doc: str
+
+
+@dataclass(frozen=True)
+class Header:
+    name: str
+    path: str            # relative to generated/, e.g. include/uapi/linux/kvm.h
+    guard: str
+    doc: str
+    includes: tuple[str, ...]
+    arch: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    path: str            # as shown to users, e.g. spec/x86/nested-state.yaml
+    title: str
+    doc: str
+    header: str
+
+
+@dataclass(frozen=True)
+class Item:
+    """Fields every definition has."""
+
+    name: str
+    doc: str
+    since: Version
+    arch: tuple[str, ...]            # empty means every architecture
+    header: str
+    file: SpecFile
+    mark: Mark = field(compare=False)
+    implementations: tuple[str, ...] = ()
+    deprecated: Optional[Lifecycle] = None
+    removed: Optional[Lifecycle] = None
+    c_guard: Optional[str] = None
+
+    kind = "item"
+
+    @property
+    def emitted(self) -> bool:
+        """Whether the item appears in headers and bindings (removed ones do not)."""
+        return self.removed is None
+
+
+# ------------------------------------------------------------------ values
+
+
+@dataclass(frozen=True)
+class Constant(Item):
+    expr: str = ""                   # as written in the spec
+    values: tuple[int, ...] = ()     # per ABI, in ABIS order
+
+    kind = "const"
+
+    @property
+    def value(self) -> int:
+        return self.values[ABIS.index(NATIVE)]
+
+
+@dataclass(frozen=True)
+class FunctionMacro(Item):
+    params: tuple[str, ...] = ()
+    body: str = ""
+
+    kind = "macro"
+
+
+@dataclass(frozen=True)
+class NamedValue:
+    """One member of an enum or flag set."""
+
+    name: str
+    expr: str
+    value: int
+    doc: str
+    since: Version
+    mark: Mark = field(compare=False)
+    implementations: tuple[str, ...] = ()
+    arch: tuple[str, ...] = ()
+    deprecated: Optional[Lifecycle] = None
+    removed: Optional[Lifecycle] = None
+    alias: bool = False
+    mask: bool = False
+
+    @property
+    def bits(self) -> tuple[int, ...]:
+        return tuple(i for i in range(self.value.bit_length()) if self.value >> i & 1) \
+            if self.value >= 0 else ()
+
+
+@dataclass(frozen=True)
+class ValueSet(Item):
+    type: Scalar = None  # type: ignore[assignment]
+    values: tuple[NamedValue, ...] = ()
+    c_style: str = "define"          # define | enum | anonymous_enum (flag sets: define)
+
+    def value_named(self, name: str) -> Optional[NamedValue]:
+        return next((v for v in self.values if v.name == name), None)
+
+
+@dataclass(frozen=True)
+class Enum(ValueSet):
+    kind = "enum"
+
+
+@dataclass(frozen=True)
+class FlagSet(ValueSet):
+    kind = "flags"
+
+    @property
+    def mask(self) -> int:
+        m = 0
+        for v in self.values:
+            if v.removed is None and v.value > 0:
+                m |= v.value
+        return m
+
+
+# ------------------------------------------------------------------ records
+
+
+@dataclass(frozen=True)
+class Field:
+    name: Optional[str]              # None for an anonymous struct/union member
+    doc: str
+    mark: Mark = field(compare=False)
+    scalar: Optional[Scalar] = None  # exactly one of scalar / record is set
+    record: Optional["Record"] = None
+    dims: tuple[int, ...] = ()       # array dimensions; () for a plain member
+    dims_text: tuple[str, ...] = ()  # as written (numbers or constant names)
+    flexible: bool = False           # C99 flexible array member
+    bits: int = 0                    # bit-field width
+    flags: Optional[FlagSet] = None
+    enum: Optional[Enum] = None
+    reserved: bool = False
+    since: Optional[Version] = None
+    deprecated: Optional[Lifecycle] = None
+    offsets: tuple[int, ...] = ()    # per ABI, byte offset in the enclosing record
+    bit_offsets: tuple[int, ...] = ()
+
+    @property
+    def count(self) -> int:
+        n = 1
+        for d in self.dims:
+            n *= d
+        return 0 if self.flexible else n
+
+    @property
+    def is_array(self) -> bool:
+        return bool(self.dims) or self.flexible
+
+    def offset(self, abi: Abi = NATIVE) -> int:
+        return self.offsets[ABIS.index(abi)]
+
+    def element_size(self, abi: Abi = NATIVE) -> int:
+        if self.scalar is not None:
+            return self.scalar.size(abi)
+        assert self.record is not None
+        return self.record.size(abi)
+
+    def size(self, abi: Abi = NATIVE) -> int:
+        return self.element_size(abi) * self.count
+
+
+@dataclass(frozen=True)
+class Record(Item):
+    """A struct or union; anonymous inline records have name ''."""
+
+    is_union: bool = False
+    fields: tuple[Field, ...] = ()
+    layouts: tuple[Layout, ...] = ()      # per ABI
+    exemption: Optional[str] = None        # reason it may break the 64-bit-clean rules
+    inline: bool = False                   # defined inside another record
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return "union" if self.is_union else "struct"
+
+    @property
+    def c_type(self) -> str:
+        return f"{self.kind} {self.name}" if self.name else self.kind
+
+    def layout(self, abi: Abi = NATIVE) -> Layout:
+        return self.layouts[ABIS.index(abi)]
+
+    def size(self, abi: Abi = NATIVE) -> int:
+        return self.layout(abi).size
+
+    def align(self, abi: Abi = NATIVE) -> int:
+        return self.layout(abi).align
+
+    @property
+    def same_on_all_abis(self) -> bool:
+        """Same size and offsets everywhere (alignment may differ: __u64 aligns to 4 on i386)."""
+        first = self.layouts[0]
+        return all(l.size == first.size and
+                   [p.bit_offset for p in l.placements] == [p.bit_offset for p in first.placements]
+                   for l in self.layouts[1:]) and \
+            all(f.record.same_on_all_abis for f in self.fields if f.record is not None and f.record.inline)
+
+    def walk(self, prefix: str = "") -> Iterator[tuple[str, Field, tuple[int, ...]]]:
+        """Every field, depth first, with its dotted path and offsets from this record."""
+        for f in self.fields:
+            path = f"{prefix}{f.name}" if f.name else prefix.rstrip(".")
+            yield path, f, f.offsets
+            if f.record is not None and f.record.inline:
+                for sub_path, sub, sub_offsets in f.record.walk(f"{path}." if path else ""):
+                    yield sub_path, sub, tuple(a + b for a, b in zip(f.offsets, sub_offsets))
+
+    def field_at(self, path: str) -> Optional[Field]:
+        """The field named by a dotted path (through named and anonymous members)."""
+        for p, f, _ in self.walk():
+            if p == path and f.name:
+                return f
+        # descend into members of named record types, e.g. hdr.vmx.flags
+        head, _, rest = path.partition(".")
+        for f in self.fields:
+            if f.name is None and f.record is not None:
+                found = f.record.field_at(path)
+                if found is not None:
+                    return found
+            elif f.name == head and rest and f.record is not None:
+                return f.record.field_at(rest)
+        return None
+
+
+# ------------------------------------------------------------------ ioctls
+
+
+@dataclass(frozen=True)
+class Scope:
+    scope: str                        # system | vm | vcpu | device
+    capability: Optional["Capability"] = None
+
+
+@dataclass(frozen=True)
+class ErrorCase:
+    errno: str
+    doc: str
+    implementations: tuple[str, ...] = ()
+
+
+VERDICT_KINDS = ("unknown_bits", "foreign_bits", "unknown_values", "foreign_values", "nonzero")
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What the kernel does with bad input in one field of the argument."""
+
+    path: str
+    field: Field
+    mark: Mark = field(compare=False)
+    doc: str = ""
+    # verdict kind -> ((where, verdict), ...); where is "" (everywhere), an
+    # implementation or an architecture
+    verdicts: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+
+    def verdict(self, kind: str, implementation: str = "", arch: str = "") -> Optional[str]:
+        for k, entries in self.verdicts:
+            if k == kind:
+                table = dict(entries)
+                for key in (implementation, arch, ""):
+                    if key in table:
+                        return table[key]
+        return None
+
+
+@dataclass(frozen=True)
+class Emission:
+    """Values the kernel itself writes into one output field."""
+
+    path: str
+    field: Field
+    values: tuple[NamedValue, ...]
+    mark: Mark = field(compare=False)
+    implementations: tuple[str, ...] = ()
+    requires: Optional["Capability"] = None
+
+
+@dataclass(frozen=True)
+class Ioctl(Item):
+    nr: int = 0
+    dir: str = "none"                       # encoded direction: none | r | w | rw
+    type_text: Optional[str] = None          # the encoded type as written
+    type_scalar: Optional[Scalar] = None
+    type_record: Optional[Record] = None
+    numbers: tuple[int, ...] = ()            # per ABI
+    same_number_as: Optional[str] = None
+    scopes: tuple[Scope, ...] = ()
+    capability: Optional["Capability"] = None  # None means basic
+    arg_pass: str = "none"                   # none | value | pointer
+    arg_flow: Optional[str] = None           # in | out | inout
+    arg_record: Optional[Record] = None      # the real argument type when a record
+    arg_scalar: Optional[Scalar] = None
+    arg_doc: str = ""
+    returns: str = ""
+    errors: tuple[ErrorCase, ...] = ()
+    validations: tuple[Validation, ...] = ()
+    emissions: tuple[Emission, ...] = ()
+    restores: Optional[str] = None           # name of the save ioctl this one consumes
+    restored_by: Optional[str] = None
+
+    kind = "ioctl"
+
+    @property
+    def number(self) -> int:
+        return self.numbers[ABIS.index(NATIVE)]
+
+    @property
+    def c_macro(self) -> str:
+        from .layout import IOC_MACROS
+        return IOC_MACROS[self.dir]
+
+    @property
+    def encoding_disagrees(self) -> bool:
+        """The encoded direction says something other than the real data flow."""
+        if self.arg_pass != "pointer":
+            return self.dir != "none" and self.arg_pass == "none"
+        expected = {"w": "in", "r": "out", "rw": "inout"}.get(self.dir)
+        return expected != self.arg_flow
+
+
+# ------------------------------------------------------------------ capabilities
+
+
+@dataclass(frozen=True)
+class EnableArg:
+    index: int
+    doc: str
+    flags: Optional[FlagSet] = None
+    enum: Optional[Enum] = None
+
+
+@dataclass(frozen=True)
+class Capability(Item):
+    value: int = 0
+    check: tuple[str, ...] = ()
+    answer_kind: str = "boolean"
+    answer_doc: str = ""
+    answer_flags: Optional[FlagSet] = None
+    enable_scope: Optional[str] = None       # vm | vcpu when opt-in with KVM_ENABLE_CAP
+    enable_args: tuple[EnableArg, ...] = ()
+    enable_doc: str = ""
+
+    kind = "capability"
+
+    @property
+    def opt_in(self) -> bool:
+        return self.enable_scope is not None
+
+
+@dataclass(frozen=True)
+class ExitReason(Item):
+    value: int = 0
+    member: Optional[str] = None
+
+    kind = "exit"
+
+
+Definition = Union[Constant, FunctionMacro, Enum, FlagSet, Record, Ioctl, Capability, ExitReason]
+
+
+# ------------------------------------------------------------------ the whole spec
+
+
+@dataclass(frozen=True)
+class Model:
+    title: str
+    architectures: tuple[Architecture, ...]
+    headers: tuple[Header, ...]
+    files: tuple[SpecFile, ...]
+    items: tuple[Definition, ...]            # in emission order
+    by_name: Mapping[str, Definition] = field(compare=False, repr=False)
+
+    def of_kind(self, kind: type) -> list:
+        return [i for i in self.items if isinstance(i, kind)]
+
+    @property
+    def ioctls(self) -> list[Ioctl]:
+        return self.of_kind(Ioctl)
+
+    @property
+    def capabilities(self) -> list[Capability]:
+        return self.of_kind(Capability)
+
+    @property
+    def records(self) -> list[Record]:
+        return self.of_kind(Record)
+
+    def header(self, name: str) -> Header:
+        return next(h for h in self.headers if h.name == name)
+
+    def items_of_header(self, name: str) -> list[Definition]:
+        return [i for i in self.items if i.header == name]
+
+    def implementations(self) -> list[Implementation]:
+        return [impl for a in self.architectures for impl in a.implementations]
+
+    def gated_by(self, cap: Capability) -> list[Ioctl]:
+        """Ioctls that the capability makes available (on any descriptor)."""
+        return [i for i in self.ioctls
+                if i.capability is cap or any(s.capability is cap for s in i.scopes)]

@@ -1,0 +1,187 @@
+"""Checking spec data against the JSON Schema of the spec language.
+
+The schema (spec/schema/kvmspec.schema.yaml) is what editors use. Here it is
+applied piece by piece: the manifest, the shell of each spec file, then each
+item against the definition of its kind, so that one bad item yields one
+precise message instead of a failed `oneOf` over the whole file.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from .diagnostics import Diagnostic, Mark
+from .load import Map, Seq
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent.parent / "spec" / "schema" / "kvmspec.schema.yaml"
+
+ITEM_KINDS = ("const", "macro", "enum", "flags", "struct", "union", "ioctl", "capability", "exit")
+
+_HINTS = {
+    "since": 'add since: "X.Y", the first kernel release with this item '
+             '(or "by X.Y" when only a bound is known)',
+    "doc": "add doc: a description in your own words",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def schema_document() -> dict:
+    with open(SCHEMA_PATH, encoding="utf-8") as f:
+        return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(definition: str) -> Any:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    doc = schema_document()
+    defs = dict(doc["$defs"])
+    if definition == "spec_file_shell":
+        shell = dict(defs["spec_file"])
+        shell["properties"] = dict(shell["properties"], items={"type": "array", "items": {"type": "object"}})
+        defs["spec_file_shell"] = shell
+    root = dict(doc, **{"$defs": defs})
+    resource = Resource.from_contents(root)
+    registry = resource @ Registry()
+    return Draft202012Validator({"$ref": f"{doc['$id']}#/$defs/{definition}"}, registry=registry)
+
+
+def _allowed_keys(definition: str) -> list[str]:
+    defs = schema_document()["$defs"]
+    keys: list[str] = []
+
+    def collect(schema: dict) -> None:
+        keys.extend(schema.get("properties", {}))
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            collect(defs[ref[len("#/$defs/"):]])
+        for sub in schema.get("allOf", []):
+            collect(sub)
+
+    collect(defs[definition])
+    return sorted(set(keys))
+
+
+def _locate(data: Any, path: Iterable[Any]) -> tuple[Any, Any, Mark]:
+    """Return (container, key, mark of the value) for a path into marked data."""
+    parent, key = None, None
+    node = data
+    mark = getattr(data, "mark", Mark("?", 1, 1))
+    for step in path:
+        parent, key = node, step
+        if isinstance(node, Map) and isinstance(step, str) and step in node:
+            mark = node.mark_of(step)
+            node = node[step]
+        elif isinstance(node, Seq) and isinstance(step, int) and step < len(node):
+            mark = node.mark_of(step)
+            node = node[step]
+        else:
+            break
+    return parent, key, mark
+
+
+_UNEXPECTED = re.compile(r"'([^']*)'")
+
+_PATTERN_WORDS = {
+    "identifier": ("is not a valid C identifier", "use letters, digits and '_', not starting with a digit"),
+    "version": ("is not a kernel release", 'write "X.Y" such as "5.10", or "by X.Y"'),
+    "type_name": ("is not a known type",
+                  'use __u8.. __u64, __s8.. __s64, char, int, long, "void *" or "struct NAME"/"union NAME"'),
+}
+
+
+def _describe(error: Any, data: Any, definition: str) -> Diagnostic:
+    path = list(error.absolute_path)
+    container, key, mark = _locate(data, path)
+    node = error.instance
+    validator = error.validator
+    if validator == "oneOf" and error.context:
+        alternatives = error.validator_value
+        if all(set(alt) == {"required"} for alt in alternatives):
+            names = ", ".join(alt["required"][0] for alt in alternatives)
+            return Diagnostic(mark, f"needs exactly one of: {names}",
+                              "a field has a scalar type (type:) or an inline struct:/union:")
+        from jsonschema.exceptions import best_match
+        return _describe(best_match(error.context), data, definition)
+    if validator == "required":
+        missing = [k for k in error.validator_value if not (isinstance(node, dict) and k in node)]
+        name = missing[0] if missing else "?"
+        return Diagnostic(mark, f"missing required key {name!r}", _HINTS.get(name, f"add {name}:"))
+    if validator in ("additionalProperties", "unevaluatedProperties"):
+        if validator == "additionalProperties":
+            props = set(error.schema.get("properties", {}))
+            extra = sorted(k for k in node if k not in props) if isinstance(node, dict) else []
+        else:
+            extra = _UNEXPECTED.findall(error.message)
+        bad = extra[0] if extra else "?"
+        if isinstance(node, Map) and bad in node:
+            mark = node.key_mark(bad)
+        allowed = sorted(error.schema.get("properties", {})) if validator == "additionalProperties" \
+            else _allowed_keys(definition)
+        return Diagnostic(mark, f"unknown key {bad!r}", "allowed keys here: " + ", ".join(allowed))
+    if validator == "enum":
+        choices = ", ".join(str(c) for c in error.validator_value)
+        return Diagnostic(mark, f"{node!r} is not allowed here", f"use one of: {choices}")
+    if validator == "const":
+        return Diagnostic(mark, f"{node!r} is not allowed here", f"the only valid value is {error.validator_value!r}")
+    if validator == "type":
+        expected = error.validator_value
+        found = {dict: "mapping", list: "list", str: "string", bool: "boolean", type(None): "nothing"}.get(
+            type(node), "integer" if isinstance(node, int) else type(node).__name__)
+        if isinstance(expected, list):
+            expected = " or ".join(expected)
+        expected = {"object": "a mapping", "array": "a list", "integer": "an integer",
+                    "string": "a string", "boolean": "true or false"}.get(expected, expected)
+        return Diagnostic(mark, f"expected {expected}, found {found}")
+    if validator == "pattern":
+        for def_name, (what, hint) in _PATTERN_WORDS.items():
+            if error.validator_value == schema_document()["$defs"][def_name].get("pattern"):
+                return Diagnostic(mark, f"{node!r} {what}", hint)
+        return Diagnostic(mark, f"{node!r} does not have the expected form",
+                          error.schema.get("description", "").strip().split("\n")[0])
+    return Diagnostic(mark, error.message)
+
+
+def _errors(definition: str, data: Any, shown_as: str | None = None) -> list[Diagnostic]:
+    validator = _validator(definition)
+    found = []
+    for error in validator.iter_errors(data):
+        found.append(_describe(error, data, shown_as or definition))
+    return found
+
+
+def item_kind(item: Any) -> str | None:
+    """The kind of an item: its first key (`- struct: kvm_regs` is a struct)."""
+    if isinstance(item, dict) and item:
+        first = next(iter(item))
+        if first in ITEM_KINDS:
+            return first
+    return None
+
+
+def check_manifest(data: Any) -> list[Diagnostic]:
+    return _errors("manifest", data)
+
+
+def check_spec_file(data: Any) -> list[Diagnostic]:
+    """Check the file's top level, then each item against its kind."""
+    problems = _errors("spec_file_shell", data)
+    if problems or not isinstance(data, Map):
+        return problems
+    items = data.get("items")
+    for index, item in enumerate(items):
+        item_mark = items.mark_of(index)
+        kind = item_kind(item)
+        if kind is None:
+            problems.append(Diagnostic(item_mark, "item does not start with its kind",
+                                       "make the first key one of: " + ", ".join(ITEM_KINDS)
+                                       + " (its value is the item's name)"))
+            continue
+        problems.extend(_errors(kind, item))
+    return problems
