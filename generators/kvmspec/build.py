@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import expr, schema
-from .checks import check_doc_text, check_model
+from .checks import check_doc_text, check_identifier, check_model
 from .diagnostics import Diagnostic, Mark, Reporter, SpecError
 from .layout import ABIS, IOC_SIZE_MAX, SCALARS, Abi, Member, Scalar, ioc, record_layout
 from .load import Int, Map, Seq, read_spec_file
@@ -129,7 +129,8 @@ class Builder:
         position = 0
         first_seen: dict[str, Mark] = {}
 
-        def claim(name: str, mark: Mark) -> bool:
+        def claim(name: str, mark: Mark, what: str) -> bool:
+            self.report.diagnostics.extend(check_identifier(name, mark, what))
             if name in first_seen:
                 self.error(mark, f"duplicate name {name!r}",
                            f"first defined at {first_seen[name]}; rename one of them")
@@ -143,7 +144,7 @@ class Builder:
                 kind = schema.item_kind(raw)
                 name = raw[kind]
                 mark = raw.mark_of(kind)
-                if not claim(name, mark):
+                if not claim(name, mark, kind):
                     continue
                 self.items[name] = (kind, raw, spec_file)
                 self.order[name] = position
@@ -155,7 +156,7 @@ class Builder:
                 elif kind in ("enum", "flags"):
                     c_enum = raw.get("c_style", "define") != "define"
                     for value in raw["values"]:
-                        if claim(value["name"], value.mark_of("name")):
+                        if claim(value["name"], value.mark_of("name"), "value"):
                             self.symbols[value["name"]] = _Symbol(
                                 value["name"], _text(value["value"]), value.mark_of("value"), raw, c_enum)
                             self.order[value["name"]] = position
@@ -429,7 +430,8 @@ class Builder:
             values.append(NamedValue(
                 name=entry["name"], expr=_text(entry["value"]), value=evaluated[0].value,
                 doc=entry["doc"], since=Version.parse(entry["since"]) if "since" in entry else common["since"],
-                mark=entry.mark_of("name"), implementations=impls, arch=arch_t,
+                mark=entry.mark_of("name"), value_mark=entry.mark_of("value"),
+                implementations=impls, arch=arch_t,
                 deprecated=self.lifecycle(entry, "deprecated"), removed=self.lifecycle(entry, "removed"),
                 alias=bool(entry.get("alias", False)), mask=bool(entry.get("mask", False))))
         if kind == "enum":
@@ -452,6 +454,8 @@ class Builder:
         for index, rf in enumerate(raw_fields):
             fmark = raw_fields.mark_of(index)
             fname = rf.get("name")
+            if fname is not None:
+                self.report.diagnostics.extend(check_identifier(fname, rf.mark_of("name"), "field"))
             info: dict[str, Any] = dict(name=fname, doc=rf["doc"], mark=fmark,
                                         reserved=bool(rf.get("reserved", False)),
                                         since=Version.parse(rf["since"]) if "since" in rf else None,
@@ -686,8 +690,13 @@ class Builder:
             impls = tuple(entry.get("implementations", ()))
             self.check_implementations(impls, entry.mark_of("implementations"))
             errors.append(ErrorCase(code, entry["doc"], impls))
+        # When the argument type itself could not be resolved, that was reported
+        # already; do not add an error for every field path that depends on it.
+        arg_failed = arg_record is None and arg_scalar is None and (type_text is not None or "type" in arg)
         validations = []
         for entry in raw.get("validates", ()):
+            if arg_failed:
+                continue
             field = self.arg_field(arg_record, entry, name)
             if field is None:
                 continue
@@ -710,6 +719,8 @@ class Builder:
                                           entry.get("doc", ""), tuple(verdicts)))
         emissions = []
         for entry in raw.get("emits", ()):
+            if arg_failed:
+                continue
             field = self.arg_field(arg_record, entry, name)
             if field is None:
                 continue

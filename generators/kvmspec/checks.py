@@ -97,18 +97,6 @@ def _is_block(value: str, mark: Mark) -> bool:
 # ---------------------------------------------------------------- the model
 
 
-def check_names(model: Model) -> Iterator[Diagnostic]:
-    for item in model.items:
-        yield from check_identifier(item.name, item.mark, item.kind)
-        if isinstance(item, ValueSet):
-            for v in item.values:
-                yield from check_identifier(v.name, v.mark, "value")
-        if isinstance(item, Record):
-            for path, f, _ in item.walk():
-                if f.name:
-                    yield from check_identifier(f.name, f.mark, "field")
-
-
 def check_value_sets(model: Model) -> Iterator[Diagnostic]:
     """Values fit their type; enum values are distinct; flag bits do not overlap."""
     for item in model.of_kind(ValueSet):
@@ -116,7 +104,7 @@ def check_value_sets(model: Model) -> Iterator[Diagnostic]:
         owner_bits: dict[int, str] = {}
         for v in item.values:
             if not item.type.holds(v.value, ABIS[0]):
-                yield Diagnostic(v.mark, f"{v.name} = {v.value:#x} does not fit in {item.type.name}",
+                yield Diagnostic(v.value_mark, f"{v.name} = {v.value:#x} does not fit in {item.type.name}",
                                  f"the {item.kind} {item.name} is a {item.type.name}; "
                                  "use a smaller value or a wider type")
                 continue
@@ -124,7 +112,7 @@ def check_value_sets(model: Model) -> Iterator[Diagnostic]:
                 continue
             if isinstance(item, Enum):
                 if v.value in seen:
-                    yield Diagnostic(v.mark, f"{v.name} has the same value ({v.value}) as {seen[v.value]} "
+                    yield Diagnostic(v.value_mark, f"{v.name} has the same value ({v.value}) as {seen[v.value]} "
                                              f"in enum {item.name}",
                                      "give it a value of its own, or mark it alias: true")
                 seen.setdefault(v.value, v.name)
@@ -132,13 +120,13 @@ def check_value_sets(model: Model) -> Iterator[Diagnostic]:
             if v.mask:
                 continue
             if v.value == 0:
-                yield Diagnostic(v.mark, f"flag {v.name} has no bits set",
+                yield Diagnostic(v.value_mark, f"flag {v.name} has no bits set",
                                  "a flag needs at least one bit; mark it mask: true if it names "
                                  "the empty set on purpose")
                 continue
             for bit in v.bits:
                 if bit in owner_bits:
-                    yield Diagnostic(v.mark, f"flag {v.name} overlaps {owner_bits[bit]} "
+                    yield Diagnostic(v.value_mark, f"flag {v.name} overlaps {owner_bits[bit]} "
                                              f"(both set bit {bit}) in flag set {item.name}",
                                      "give it a bit no other flag of the set uses, or mark it "
                                      "mask: true if it names a group of bits")
@@ -310,7 +298,6 @@ def check_header_arch(model: Model) -> Iterator[Diagnostic]:
 
 
 CHECKS: tuple[Callable[[Model], Iterable[Diagnostic]], ...] = (
-    check_names,
     check_value_sets,
     check_field_types,
     check_layouts,

@@ -89,6 +89,7 @@ class _Converter:
     def __init__(self, path: str) -> None:
         self.path = path
         self.errors: list[Diagnostic] = []
+        self.seen: set[int] = set()
 
     def error(self, node: Any, message: str, hint: str = "") -> None:
         self.errors.append(Diagnostic(_mark(self.path, node.start_mark), message, hint))
@@ -98,9 +99,13 @@ class _Converter:
             self.error(node, f"nesting deeper than {MAX_DEPTH} levels",
                        "a spec never needs this much nesting; flatten the structure")
             return None
-        if getattr(node, "anchor", None):
+        # An alias makes the composer hand out the same node twice; expanding
+        # it would let a small file become a huge one ("billion laughs").
+        if id(node) in self.seen:
             self.error(node, "YAML anchors and aliases are not allowed in spec files",
                        "write the value out where it is needed")
+            return None
+        self.seen.add(id(node))
         mark = _mark(self.path, node.start_mark)
         if isinstance(node, yaml.MappingNode):
             if node.tag != _MAP:

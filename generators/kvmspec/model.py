@@ -132,7 +132,8 @@ class NamedValue:
     value: int
     doc: str
     since: Version
-    mark: Mark = field(compare=False)
+    mark: Mark = field(compare=False)          # of the name
+    value_mark: Mark = field(compare=False)    # of the value
     implementations: tuple[str, ...] = ()
     arch: tuple[str, ...] = ()
     deprecated: Optional[Lifecycle] = None

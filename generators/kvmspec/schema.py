@@ -96,7 +96,7 @@ _PATTERN_WORDS = {
 }
 
 
-def _describe(error: Any, data: Any, definition: str) -> Diagnostic:
+def _describe(error: Any, data: Any, definition: str) -> Diagnostic | None:
     path = list(error.absolute_path)
     container, key, mark = _locate(data, path)
     node = error.instance
@@ -118,7 +118,12 @@ def _describe(error: Any, data: Any, definition: str) -> Diagnostic:
             props = set(error.schema.get("properties", {}))
             extra = sorted(k for k in node if k not in props) if isinstance(node, dict) else []
         else:
-            extra = _UNEXPECTED.findall(error.message)
+            # A key counts as unevaluated when its own subschema failed; that
+            # failure is reported on its own, so only truly unknown keys remain.
+            allowed_here = set(_allowed_keys(definition))
+            extra = [k for k in _UNEXPECTED.findall(error.message) if k not in allowed_here]
+            if not extra:
+                return None
         bad = extra[0] if extra else "?"
         if isinstance(node, Map) and bad in node:
             mark = node.key_mark(bad)
@@ -148,11 +153,13 @@ def _describe(error: Any, data: Any, definition: str) -> Diagnostic:
     return Diagnostic(mark, error.message)
 
 
-def _errors(definition: str, data: Any, shown_as: str | None = None) -> list[Diagnostic]:
+def _errors(definition: str, data: Any) -> list[Diagnostic]:
     validator = _validator(definition)
     found = []
     for error in validator.iter_errors(data):
-        found.append(_describe(error, data, shown_as or definition))
+        diagnostic = _describe(error, data, definition)
+        if diagnostic is not None:
+            found.append(diagnostic)
     return found
 
 

@@ -1,0 +1,80 @@
+"""Shared fixtures: a scratch copy of the repository's spec, and ways to run kvmspec."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kvmspec.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    status: int
+    out: str
+    err: str
+
+
+class Scratch:
+    """A throw-away kvmspec repository holding a copy of the real spec."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        shutil.copytree(REPO / "spec", root / "spec")
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def read(self, rel: str) -> str:
+        return self.path(rel).read_text()
+
+    def write(self, rel: str, text: str) -> None:
+        p = self.path(rel)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+
+    def replace(self, rel: str, old: str, new: str) -> None:
+        text = self.read(rel)
+        assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {rel}"
+        self.write(rel, text.replace(old, new))
+
+    def line_of(self, rel: str, needle: str) -> int:
+        """1-based line of the first occurrence of needle."""
+        text = self.read(rel)
+        index = text.index(needle)
+        return text.count("\n", 0, index) + 1
+
+    def column_of(self, rel: str, needle: str) -> int:
+        text = self.read(rel)
+        index = text.index(needle)
+        return index - (text.rfind("\n", 0, index) + 1) + 1
+
+    def run(self, *args: str, capsys) -> Result:
+        status = main(["--root", str(self.root), *args])
+        captured = capsys.readouterr()
+        return Result(status, captured.out, captured.err)
+
+    def tree(self) -> dict[str, bytes]:
+        gen = self.root / "generated"
+        return {p.relative_to(gen).as_posix(): p.read_bytes()
+                for p in sorted(gen.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Scratch:
+    return Scratch(tmp_path / "repo")
+
+
+def run_kvmspec(*args: str, cwd: Path | None = None, env: dict | None = None) -> Result:
+    """Run kvmspec as a separate process, as a user would."""
+    proc = subprocess.run([sys.executable, "-m", "kvmspec", *args], cwd=cwd, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=300)
+    return Result(proc.returncode, proc.stdout, proc.stderr)

@@ -1,0 +1,168 @@
+"""`kvmspec generate`: determinism, --check, and all-or-nothing writes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_kvmspec
+
+NESTED = "spec/x86/nested-state.yaml"
+
+
+def test_committed_generated_tree_is_up_to_date():
+    result = run_kvmspec("generate", "--check", cwd=REPO)
+    assert result.status == 0, result.err
+    assert "up to date" in result.out
+
+
+def test_output_is_identical_across_runs_and_hash_seeds(scratch, tmp_path):
+    first = run_kvmspec("--root", str(scratch.root), "generate", env={"PYTHONHASHSEED": "1"})
+    assert first.status == 0, first.err
+    tree1 = scratch.tree()
+    second_root = tmp_path / "again"
+    second_root.mkdir()
+    (second_root / "spec").symlink_to(scratch.root / "spec")
+    second = run_kvmspec("--root", str(second_root), "generate", env={"PYTHONHASHSEED": "4242"})
+    assert second.status == 0, second.err
+    tree2 = {p.relative_to(second_root / "generated").as_posix(): p.read_bytes()
+             for p in sorted((second_root / "generated").rglob("*")) if p.is_file()}
+    assert tree1 == tree2
+    assert set(tree1) >= {"include/uapi/linux/kvm.h", "arch/x86/include/uapi/asm/kvm.h",
+                          "python/kvm_uapi/__init__.py", "Documentation/virt/kvm/api.rst",
+                          "tests/kvm_conformance.c", "tests/test_kvm_uapi.py"}
+
+
+def test_generated_tree_matches_the_committed_one(scratch, capsys):
+    assert scratch.run("generate", capsys=capsys).status == 0
+    committed = {p.relative_to(REPO / "generated").as_posix(): p.read_bytes()
+                 for p in sorted((REPO / "generated").rglob("*"))
+                 if p.is_file() and "__pycache__" not in p.parts and ".pytest_cache" not in p.parts}
+    assert scratch.tree() == committed
+
+
+def test_second_run_changes_nothing(scratch, capsys):
+    assert scratch.run("generate", capsys=capsys).status == 0
+    before = {p: p.stat().st_mtime_ns for p in (scratch.root / "generated").rglob("*") if p.is_file()}
+    result = scratch.run("generate", capsys=capsys)
+    assert result.status == 0 and "up to date" in result.out
+    after = {p: p.stat().st_mtime_ns for p in (scratch.root / "generated").rglob("*") if p.is_file()}
+    assert before == after
+
+
+def test_check_lists_stale_files(scratch, capsys):
+    assert scratch.run("generate", capsys=capsys).status == 0
+    assert scratch.run("generate", "--check", capsys=capsys).status == 0
+    header = scratch.root / "generated/include/uapi/linux/kvm.h"
+    header.write_text(header.read_text().replace("0xbf", "0xbd"))
+    (scratch.root / "generated/extra.txt").write_text("not generated\n")
+    (scratch.root / "generated/tests/kvm_abi_dump.c").unlink()
+    result = scratch.run("generate", "--check", capsys=capsys)
+    assert result.status == 1
+    assert "generated/include/uapi/linux/kvm.h: differs" in result.err
+    assert "generated/extra.txt: extra" in result.err
+    assert "generated/tests/kvm_abi_dump.c: missing" in result.err
+    assert "3 generated file(s) are stale" in result.err
+    # --check wrote nothing
+    assert "0xbd" in header.read_text()
+
+
+def test_check_after_a_spec_change(scratch, capsys):
+    assert scratch.run("generate", capsys=capsys).status == 0
+    scratch.replace(NESTED, "value: 0x00000100", "value: 0x00000200")
+    result = scratch.run("generate", "--check", capsys=capsys)
+    assert result.status == 1
+    stale = sorted(line.split(":")[0] for line in result.err.splitlines() if line.endswith(": differs"))
+    # The value appears in the header, the bindings, the docs and the two
+    # tests that hold expected values; the ABI dump program only names it.
+    assert stale == ["generated/Documentation/virt/kvm/api.rst",
+                     "generated/arch/x86/include/uapi/asm/kvm.h",
+                     "generated/python/kvm_uapi/__init__.py",
+                     "generated/tests/kvm_conformance.c",
+                     "generated/tests/test_kvm_uapi.py"]
+
+
+def test_invalid_spec_leaves_generated_untouched(scratch, capsys):
+    assert scratch.run("generate", capsys=capsys).status == 0
+    before = scratch.tree()
+    scratch.replace(NESTED, "value: 0x00000100", "value: 0x00000101")
+    result = scratch.run("generate", capsys=capsys)
+    assert result.status == 1
+    assert scratch.tree() == before
+
+
+def test_failing_generator_leaves_generated_untouched(scratch, capsys, monkeypatch):
+    assert scratch.run("generate", capsys=capsys).status == 0
+    before = scratch.tree()
+    scratch.replace(NESTED, "value: 0x00000100", "value: 0x00000200")
+    from kvmspec.emit import rst
+
+    def broken(self, model, env):
+        raise RuntimeError("simulated generator failure")
+
+    monkeypatch.setattr(rst.Generator, "render", broken)
+    result = scratch.run("generate", capsys=capsys)
+    assert result.status == 2
+    assert "internal error: RuntimeError: simulated generator failure" in result.err
+    assert "Traceback" not in result.err
+    assert scratch.tree() == before
+
+
+def test_write_failure_leaves_generated_untouched(scratch, capsys, monkeypatch):
+    assert scratch.run("generate", capsys=capsys).status == 0
+    before = scratch.tree()
+    scratch.replace(NESTED, "value: 0x00000100", "value: 0x00000200")
+    from kvmspec import output
+    real_write = Path.write_bytes
+    calls = []
+
+    def failing_write(self, data):
+        calls.append(self)
+        if len(calls) == 4:
+            raise OSError(28, "No space left on device", str(self))
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", failing_write)
+    result = scratch.run("generate", capsys=capsys)
+    monkeypatch.undo()
+    assert result.status == 2
+    assert "No space left on device" in result.err
+    assert scratch.tree() == before
+    assert not [p for p in scratch.root.iterdir() if p.name.startswith(output.TEMP_PREFIX)]
+
+
+def test_leftovers_of_a_killed_run_are_removed(scratch, capsys):
+    from kvmspec import output
+    leftover = scratch.root / (output.TEMP_PREFIX + "dead")
+    (leftover / "include").mkdir(parents=True)
+    assert scratch.run("generate", capsys=capsys).status == 0
+    assert not leftover.exists()
+
+
+def test_root_that_is_not_a_repository(tmp_path, capsys):
+    from kvmspec.cli import main
+    assert main(["--root", str(tmp_path), "validate"]) == 2
+    assert "not a kvmspec repository" in capsys.readouterr().err
+
+
+def test_no_repository_above_the_current_directory(tmp_path):
+    result = run_kvmspec("validate", cwd=tmp_path)
+    assert result.status == 2
+    assert "no kvmspec repository at or above" in result.err
+
+
+def test_help_explains_each_command():
+    result = run_kvmspec("--help")
+    assert result.status == 0
+    for words in ("validate", "generate", "exit status", "--root"):
+        assert words in result.out
+    generate_help = run_kvmspec("generate", "--help")
+    assert "--check" in generate_help.out and "atomic" in generate_help.out
+
+
+def test_unknown_command_is_a_usage_error():
+    result = run_kvmspec("frobnicate")
+    assert result.status == 2
+    assert "invalid choice" in result.err

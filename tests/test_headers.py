@@ -1,0 +1,137 @@
+"""The generated C headers: they compile as uapi headers must, and agree with the kernel's.
+
+- Each header compiles on its own, as the kernel's header test does it
+  (`-std=c90 -Wall -Wextra -Werror`), with gcc, g++ (C++17), clang and gcc -m32.
+- generated/tests/kvm_conformance.c (static asserts of every value, size and
+  offset of the spec) compiles against the generated headers and against the
+  system's, for x86_64 and i386; against a tampered copy it does not.
+- generated/tests/kvm_abi_dump.c prints what the headers say; its output
+  with the generated headers equals its output with the system's.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+GENERATED = REPO / "generated"
+INCLUDES = [f"-I{GENERATED / 'include/uapi'}", f"-I{GENERATED / 'arch/x86/include/uapi'}"]
+SYSTEM_HEADER = Path("/usr/include/linux/kvm.h")
+VERSION_HEADER = Path("/usr/include/linux/version.h")
+
+pytestmark = pytest.mark.slow
+
+
+def compile_c(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@functools.lru_cache(maxsize=None)
+def compiler_problem(compiler: str, *flags: str) -> str | None:
+    """Why this compiler cannot be used here, or None if it can."""
+    if shutil.which(compiler) is None:
+        return f"{compiler} is not installed"
+    language = "c++" if compiler.endswith("++") else "c"
+    probe = subprocess.run([compiler, *flags, "-x", language, "-fsyntax-only", "-"],
+                           input="#include <linux/types.h>\n#include <stddef.h>\n",
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"{compiler} {' '.join(flags)} cannot compile against the system headers " \
+               f"(for -m32, install gcc-multilib): {probe.stderr.strip()[:200]}"
+    return None
+
+
+def need(compiler: str, *flags: str) -> None:
+    problem = compiler_problem(compiler, *flags)
+    if problem:
+        pytest.skip(problem)
+
+
+def system_version() -> str:
+    if not SYSTEM_HEADER.exists() or not VERSION_HEADER.exists():
+        pytest.skip("the kernel's uapi headers are not installed (Debian: linux-libc-dev)")
+    match = re.search(r"#define LINUX_VERSION_CODE (\d+)", VERSION_HEADER.read_text())
+    assert match, "LINUX_VERSION_CODE not found"
+    return match.group(1)
+
+
+COMPILERS = [
+    pytest.param(["gcc", "-std=c90"], id="gcc-c90"),
+    pytest.param(["gcc", "-std=c90", "-m32"], id="gcc-c90-m32"),
+    pytest.param(["g++", "-std=c++17"], id="g++-c++17"),
+    pytest.param(["clang", "-std=c90"], id="clang-c90"),
+]
+
+
+@pytest.mark.parametrize("header", ["linux/kvm.h", "asm/kvm.h"])
+@pytest.mark.parametrize("command", COMPILERS)
+def test_header_compiles_on_its_own(command, header, tmp_path):
+    need(command[0], *command[1:])
+    language = "c++" if command[0].endswith("++") else "c"
+    source = tmp_path / f"use.{'cc' if language == 'c++' else 'c'}"
+    source.write_text(f"#include <{header}>\nint kvmspec_unused;\n")
+    result = compile_c([*command, "-Wall", "-Wextra", "-Werror", *INCLUDES, "-fsyntax-only",
+                        str(source)], tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("bits", ["64", "32"])
+def test_conformance_against_generated_headers(bits, tmp_path):
+    need("gcc", f"-m{bits}")
+    result = compile_c(["gcc", f"-m{bits}", "-std=gnu11", "-Wall", "-Wextra", "-Werror", *INCLUDES,
+                        "-fsyntax-only", str(GENERATED / "tests/kvm_conformance.c")], tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("bits", ["64", "32"])
+def test_conformance_against_system_headers(bits, tmp_path):
+    version = system_version()
+    need("gcc", f"-m{bits}")
+    result = compile_c(["gcc", f"-m{bits}", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
+                        f"-DKVMSPEC_HEADERS_VERSION={version}", "-fsyntax-only",
+                        str(GENERATED / "tests/kvm_conformance.c")], tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_conformance_detects_a_wrong_header(tmp_path):
+    need("gcc")
+    tampered = tmp_path / "include"
+    shutil.copytree(GENERATED / "include/uapi", tampered / "uapi")
+    shutil.copytree(GENERATED / "arch/x86/include/uapi", tampered / "arch")
+    asm = tampered / "arch/asm/kvm.h"
+    asm.write_text(asm.read_text().replace("__u8 pad[120];", "__u8 pad[112];"))
+    result = compile_c(["gcc", "-std=gnu11", f"-I{tampered / 'uapi'}", f"-I{tampered / 'arch'}",
+                        "-fsyntax-only", str(GENERATED / "tests/kvm_conformance.c")], tmp_path)
+    assert result.returncode != 0
+    assert "sizeof(struct kvm_nested_state) is 128" in result.stderr
+
+
+def dump(bits: str, include_args: list[str], defines: list[str], tmp_path: Path) -> list[str]:
+    exe = tmp_path / f"dump{bits}{len(defines)}"
+    result = compile_c(["gcc", f"-m{bits}", "-std=gnu11", *include_args, *defines, "-o", str(exe),
+                        str(GENERATED / "tests/kvm_abi_dump.c")], tmp_path)
+    assert result.returncode == 0, result.stderr
+    run = subprocess.run([str(exe)], capture_output=True, text=True, check=True)
+    return run.stdout.splitlines()
+
+
+@pytest.mark.parametrize("bits", ["64", "32"])
+def test_generated_and_system_headers_agree(bits, tmp_path):
+    version = system_version()
+    need("gcc", f"-m{bits}")
+    ours = dump(bits, INCLUDES, [], tmp_path)
+    theirs = dump(bits, [], [f"-DKVMSPEC_HEADERS_VERSION={version}"], tmp_path)
+    # Everything of the slice exists in the system headers, so nothing is skipped.
+    assert len(ours) == len(theirs)
+    assert ours == theirs
+    expected_ioctl = "value KVM_GET_NESTED_STATE 3229658814"
+    assert expected_ioctl in ours
+    assert f"size struct kvm_nested_state 128" in ours
+    assert any(line.startswith("offset struct kvm_nested_state.hdr.vmx ") for line in ours)

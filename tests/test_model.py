@@ -1,0 +1,107 @@
+"""The model's arithmetic: C expressions, record layouts and ioctl numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from kvmspec import expr
+from kvmspec.layout import I386, SCALARS, X86_64, Member, ioc, record_layout
+
+
+def evaluate(text: str, long_bits: int = 64, names: dict | None = None) -> int:
+    ev = expr.Evaluator(long_bits, lambda n: (names or {}).get(n))
+    return ev.evaluate(expr.parse(text)).value
+
+
+@pytest.mark.parametrize("text,value64,value32", [
+    ("0xAE", 0xAE, 0xAE),
+    ("(1 << 3)", 8, 8),
+    ("(-1ul)", 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFF),
+    ("(-2ul)", 0xFFFFFFFFFFFFFFFE, 0xFFFFFFFE),
+    ("((__u32)(-1))", 0xFFFFFFFF, 0xFFFFFFFF),
+    ("1ULL << 63", 1 << 63, 1 << 63),
+    ("~0", -1, -1),
+    ("~0u", 0xFFFFFFFF, 0xFFFFFFFF),
+    ("0x80000000", 0x80000000, 0x80000000),      # unsigned int: does not fit int
+    ("-1 < 0u", 0, 0),                           # -1 converts to unsigned
+    ("-1L < 0u", 1, 0),                          # long holds every unsigned int only on x86_64
+    ("7 / -2", -3, -3),                          # C truncates toward zero
+    ("7 % -2", 1, 1),
+    ("1 ? 2 : 3", 2, 2),
+    ("_BITULL(40)", 1 << 40, 1 << 40),
+    ("010", 8, 8),
+])
+def test_c_semantics(text, value64, value32):
+    assert evaluate(text, 64) == value64
+    assert evaluate(text, 32) == value32
+
+
+def test_names_and_function_like_macros():
+    size_mask = expr.Value(0x00F0000000000000, expr.int_types(64)["unsigned long long"])
+    shift = expr.Value(52, expr.int_types(64)["int"])
+    body = expr.parse("(1U << (((id) & KVM_REG_SIZE_MASK) >> KVM_REG_SIZE_SHIFT))")
+    ev = expr.Evaluator(64, {"KVM_REG_SIZE_MASK": size_mask, "KVM_REG_SIZE_SHIFT": shift}.get,
+                        {"KVM_REG_SIZE": expr.FunctionMacro(("id",), body)})
+    assert ev.evaluate(expr.parse("KVM_REG_SIZE(0x0030000000000000ULL)")).value == 8
+
+
+@pytest.mark.parametrize("text,message", [
+    ("1 << 32", "shift by 32 is undefined for int"),
+    ("1 / 0", "division by zero"),
+    ("UNKNOWN + 1", "unknown name 'UNKNOWN'"),
+    ("(1 + 2", "expected ')'"),
+    ("1 +", "expected a number"),
+    ("08", "not a valid octal number"),
+    ("1 $ 2", "unexpected character '$'"),
+    ("F(1)", "unknown function-like macro 'F'"),
+])
+def test_expression_errors(text, message):
+    with pytest.raises(expr.ExprError) as info:
+        evaluate(text)
+    assert message in info.value.message
+
+
+def test_deep_nesting_is_an_error_not_a_crash():
+    with pytest.raises(expr.ExprError):
+        evaluate("(" * 2000 + "1" + ")" * 2000)
+
+
+def members(*names: str, abi=X86_64) -> list[Member]:
+    return [Member(SCALARS[n].size(abi), SCALARS[n].align(abi)) for n in names]
+
+
+def test_u64_alignment_differs_on_i386():
+    fields = ("__u32", "__u64")
+    amd64 = record_layout(members(*fields), is_union=False)
+    i386 = record_layout(members(*fields, abi=I386), is_union=False)
+    assert (amd64.size, [p.offset for p in amd64.placements], amd64.holes) == (16, [0, 8], ((4, 4),))
+    assert (i386.size, [p.offset for p in i386.placements], i386.holes) == (12, [0, 4], ())
+
+
+def test_tail_padding_is_a_hole():
+    layout = record_layout(members("__u64", "__u8"), is_union=False)
+    assert layout.size == 16 and layout.holes == ((9, 7),)
+
+
+def test_union_size_is_the_largest_member_rounded_to_alignment():
+    layout = record_layout([Member(1, 1, 5), Member(4, 4)], is_union=True)
+    assert (layout.size, layout.align, layout.holes) == (8, 4, ((5, 3),))
+
+
+def test_bit_fields_pack_into_their_unit():
+    # struct { __u8 a:3; __u8 b:1; __u8 c:7; } -> c does not fit the first byte
+    layout = record_layout([Member(1, 1, 1, 3), Member(1, 1, 1, 1), Member(1, 1, 1, 7)], is_union=False)
+    assert [p.bit_offset for p in layout.placements] == [0, 3, 8]
+    assert layout.size == 2
+
+
+def test_zero_length_and_flexible_arrays_take_no_space():
+    layout = record_layout([Member(4, 4), Member(8, 8, 0)], is_union=False)
+    assert layout.size == 8 and layout.placements[1].offset == 8
+
+
+def test_ioctl_encoding_matches_the_kernel():
+    assert ioc("none", 0xAE, 0x00, 0) == 0xAE00                     # KVM_GET_API_VERSION
+    assert ioc("w", 0xAE, 0xA3, 104) == 0x4068AEA3                  # KVM_ENABLE_CAP
+    assert ioc("rw", 0xAE, 0xBE, 128) == 0xC080AEBE                 # KVM_GET_NESTED_STATE
+    assert ioc("r", 0xAE, 0x99, 0) == 0x8000AE99

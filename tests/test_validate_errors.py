@@ -1,0 +1,454 @@
+"""`kvmspec validate` on broken specs: one case per check, message and position asserted.
+
+Each case breaks a copy of the real spec in one place and expects the error
+at the line (and column) of the breakage, with exit status 1 and no
+traceback.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+NESTED = "spec/x86/nested-state.yaml"
+BASE = "spec/common/base.yaml"
+CAPS = "spec/common/capabilities.yaml"
+
+NEW_STRUCT = """
+  - struct: kvm_example
+    since: "7.0"
+    doc: An example record.
+    fields:
+{fields}
+"""
+
+
+def errors_of(result) -> list[str]:
+    return [line for line in result.err.splitlines() if ": error: " in line]
+
+
+def expect_error(scratch, capsys, rel: str, line: int, message: str, col: int | None = None):
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 1, result.err
+    assert "Traceback" not in result.err + result.out
+    prefix = f"{rel}:{line}:" + (f"{col}:" if col is not None else "")
+    matching = [e for e in errors_of(result) if e.startswith(prefix) and message in e]
+    assert matching, f"no error at {prefix} with {message!r} in:\n{result.err}"
+    return result
+
+
+def add_items(scratch, rel: str, text: str) -> None:
+    scratch.write(rel, scratch.read(rel).rstrip("\n") + "\n" + text)
+
+
+# ------------------------------------------------------------------ references
+
+
+def test_unknown_flag_set_reference(scratch, capsys):
+    scratch.replace(NESTED, "        flags: kvm_vmx_nested_state_flags", "        flags: kvm_vmx_nested_flags")
+    line = scratch.line_of(NESTED, "flags: kvm_vmx_nested_flags")
+    expect_error(scratch, capsys, NESTED, line, "unknown flag set 'kvm_vmx_nested_flags'")
+
+
+def test_unknown_record_type(scratch, capsys):
+    scratch.replace(NESTED, "type: struct kvm_svm_nested_state_hdr",
+                    "type: struct kvm_svm_nested_state_header")
+    line = scratch.line_of(NESTED, "kvm_svm_nested_state_header")
+    expect_error(scratch, capsys, NESTED, line, "unknown struct 'kvm_svm_nested_state_header'")
+
+
+def test_unknown_capability_of_ioctl(scratch, capsys):
+    scratch.replace(NESTED, "    capability: KVM_CAP_NESTED_STATE\n    since: \"4.19\"\n    arg:\n      doc: |\n        A buffer starting",
+                    "    capability: KVM_CAP_NESTED_STAT\n    since: \"4.19\"\n    arg:\n      doc: |\n        A buffer starting")
+    line = scratch.line_of(NESTED, "KVM_CAP_NESTED_STAT\n")
+    expect_error(scratch, capsys, NESTED, line, "unknown capability 'KVM_CAP_NESTED_STAT'", col=17)
+
+
+def test_reference_to_the_wrong_kind(scratch, capsys):
+    scratch.replace(NESTED, "        enum: kvm_nested_state_format", "        enum: kvm_nested_state_flags")
+    line = scratch.line_of(NESTED, "enum: kvm_nested_state_flags")
+    expect_error(scratch, capsys, NESTED, line, "unknown enum 'kvm_nested_state_flags' (it is a flags)")
+
+
+def test_unknown_field_in_validates(scratch, capsys):
+    scratch.replace(NESTED, "      - field: hdr.vmx.flags\n        unknown_bits",
+                    "      - field: hdr.vmx.flag\n        unknown_bits")
+    line = scratch.line_of(NESTED, "field: hdr.vmx.flag\n")
+    expect_error(scratch, capsys, NESTED, line, "struct kvm_nested_state has no field 'hdr.vmx.flag'")
+
+
+def test_emitted_value_not_in_the_fields_set(scratch, capsys):
+    scratch.replace(NESTED, "          - KVM_STATE_NESTED_GIF_SET\n      - field: hdr.vmx.smm.flags",
+                    "          - KVM_STATE_NESTED_SMM_VMXON\n      - field: hdr.vmx.smm.flags")
+    line = scratch.line_of(NESTED, "          - KVM_STATE_NESTED_SMM_VMXON")
+    expect_error(scratch, capsys, NESTED, line,
+                 "KVM_STATE_NESTED_SMM_VMXON is not a value of field flags")
+
+
+def test_unknown_name_in_expression(scratch, capsys):
+    scratch.replace(NESTED, "array: KVM_STATE_NESTED_SVM_VMCB_SIZE", "array: KVM_STATE_NESTED_SVM_VMCB")
+    line = scratch.line_of(NESTED, "array: KVM_STATE_NESTED_SVM_VMCB\n")
+    expect_error(scratch, capsys, NESTED, line, "unknown constant 'KVM_STATE_NESTED_SVM_VMCB'")
+
+
+def test_record_used_before_it_is_defined(scratch, capsys):
+    # Move kvm_svm_nested_state_hdr after kvm_nested_state, which uses it.
+    text = scratch.read(NESTED)
+    start = text.index("  - struct: kvm_svm_nested_state_hdr")
+    end = text.index("  - struct: kvm_nested_state\n")
+    moved = text[start:end]
+    text = text[:start] + text[end:]
+    anchor = text.index("  - ioctl: KVM_GET_NESTED_STATE")
+    scratch.write(NESTED, text[:anchor] + moved + text[anchor:])
+    line = scratch.line_of(NESTED, "type: struct kvm_svm_nested_state_hdr")
+    expect_error(scratch, capsys, NESTED, line,
+                 "struct kvm_svm_nested_state_hdr must be defined before it is used here")
+
+
+def test_save_restore_pair_declared_on_one_side_only(scratch, capsys):
+    scratch.replace(NESTED, "    pair:\n      restores: KVM_GET_NESTED_STATE\n", "")
+    line = scratch.line_of(NESTED, "- ioctl: KVM_GET_NESTED_STATE")
+    expect_error(scratch, capsys, NESTED, line,
+                 "KVM_GET_NESTED_STATE says it is restored by KVM_SET_NESTED_STATE, "
+                 "but KVM_SET_NESTED_STATE does not say the reverse")
+
+
+def test_unknown_implementation(scratch, capsys):
+    scratch.replace(NESTED, "          svm: rejected\n          vmx: ignored",
+                    "          svm: rejected\n          tdx: ignored")
+    line = scratch.line_of(NESTED, "tdx: ignored")
+    expect_error(scratch, capsys, NESTED, line, "unknown implementation or architecture 'tdx'")
+
+
+# ------------------------------------------------------------------ duplicates
+
+
+def test_duplicate_name(scratch, capsys):
+    add_items(scratch, CAPS, """
+  - capability: KVM_CAP_ENABLE_CAP
+    value: 300
+    since: "7.0"
+    check: [vm]
+    answer: {kind: boolean}
+    doc: A second definition of the same name.
+""")
+    first = scratch.line_of(CAPS, "- capability: KVM_CAP_ENABLE_CAP\n")
+    line = scratch.read(CAPS).count("\n", 0, scratch.read(CAPS).rindex("- capability: KVM_CAP_ENABLE_CAP\n")) + 1
+    result = expect_error(scratch, capsys, CAPS, line, "duplicate name 'KVM_CAP_ENABLE_CAP'")
+    assert f"first defined at {CAPS}:{first}:" in result.err
+
+
+def test_duplicate_capability_number(scratch, capsys):
+    add_items(scratch, NESTED, """
+  - capability: KVM_CAP_EXAMPLE
+    header: linux
+    value: 157
+    since: "7.0"
+    check: [vm]
+    answer: {kind: boolean}
+    doc: Reuses the number of KVM_CAP_NESTED_STATE.
+""")
+    line = scratch.line_of(NESTED, "- capability: KVM_CAP_EXAMPLE")
+    expect_error(scratch, capsys, NESTED, line,
+                 "KVM_CAP_EXAMPLE reuses capability number 157 of KVM_CAP_NESTED_STATE")
+
+
+def test_duplicate_ioctl_number(scratch, capsys):
+    add_items(scratch, NESTED, """
+  - ioctl: KVM_EXAMPLE
+    header: linux
+    nr: 0xbf
+    dir: w
+    type: struct kvm_nested_state
+    fd: [vcpu]
+    since: "7.0"
+    returns: 0 on success.
+    doc: Collides with KVM_SET_NESTED_STATE.
+""")
+    line = scratch.line_of(NESTED, "- ioctl: KVM_EXAMPLE")
+    expect_error(scratch, capsys, NESTED, line,
+                 "KVM_EXAMPLE has the same ioctl number as KVM_SET_NESTED_STATE (0x4080aebf on x86_64)")
+
+
+def test_duplicate_enum_value(scratch, capsys):
+    scratch.replace(NESTED, "      - name: KVM_STATE_NESTED_FORMAT_SVM\n        value: 1",
+                    "      - name: KVM_STATE_NESTED_FORMAT_SVM\n        value: 0")
+    line = scratch.line_of(NESTED, "- name: KVM_STATE_NESTED_FORMAT_SVM") + 1  # the value
+    expect_error(scratch, capsys, NESTED, line,
+                 "KVM_STATE_NESTED_FORMAT_SVM has the same value (0) as KVM_STATE_NESTED_FORMAT_VMX",
+                 col=16)
+
+
+def test_overlapping_flag_bits(scratch, capsys):
+    scratch.replace(NESTED, "value: 0x00000100", "value: 0x00000101")
+    line = scratch.line_of(NESTED, "value: 0x00000101")
+    expect_error(scratch, capsys, NESTED, line,
+                 "flag KVM_STATE_NESTED_GIF_SET overlaps KVM_STATE_NESTED_GUEST_MODE (both set bit 0)", col=16)
+
+
+# ------------------------------------------------------------------ values that do not fit
+
+
+def test_flag_that_does_not_fit_its_field(scratch, capsys):
+    scratch.replace(NESTED, "value: 0x00000100", "value: 0x00010000")
+    line = scratch.line_of(NESTED, "value: 0x00010000")
+    expect_error(scratch, capsys, NESTED, line, "KVM_STATE_NESTED_GIF_SET = 0x10000 does not fit in __u16")
+
+
+def test_ioctl_number_beyond_8_bits(scratch, capsys):
+    scratch.replace(NESTED, "nr: 0xbf", "nr: 0x1bf")
+    line = scratch.line_of(NESTED, "nr: 0x1bf")
+    expect_error(scratch, capsys, NESTED, line, "ioctl number 0x1bf does not fit in 8 bits", col=9)
+
+
+def test_flag_set_type_differs_from_field(scratch, capsys):
+    scratch.replace(NESTED, "  - flags: kvm_vmx_nested_state_flags\n    type: __u32",
+                    "  - flags: kvm_vmx_nested_state_flags\n    type: __u16")
+    line = scratch.line_of(NESTED, "- name: flags\n        type: __u32\n        flags: kvm_vmx_nested_state_flags")
+    expect_error(scratch, capsys, NESTED, line,
+                 "field kvm_vmx_nested_state_hdr.flags is __u32 but flags kvm_vmx_nested_state_flags is __u16")
+
+
+def test_expression_with_undefined_shift(scratch, capsys):
+    scratch.replace(NESTED, "value: 0x1000\n    since: \"5.8\"", "value: (1 << 40)\n    since: \"5.8\"")
+    line = scratch.line_of(NESTED, "value: (1 << 40)")
+    expect_error(scratch, capsys, NESTED, line, "shift by 40 is undefined for int (32 bits)")
+
+
+# ------------------------------------------------------------------ identifiers
+
+
+def test_name_that_is_not_a_c_identifier(scratch, capsys):
+    scratch.replace(NESTED, "- name: vmcb_pa", "- name: 2vmcb_pa")
+    line = scratch.line_of(NESTED, "- name: 2vmcb_pa")
+    expect_error(scratch, capsys, NESTED, line, "'2vmcb_pa' is not a valid C identifier")
+
+
+def test_field_named_like_a_cxx_keyword(scratch, capsys):
+    scratch.replace(NESTED, "- name: vmcb_pa", "- name: class")
+    line = scratch.line_of(NESTED, "- name: class")
+    expect_error(scratch, capsys, NESTED, line, "field 'class' is a C or C++ keyword")
+
+
+def test_field_named_like_a_python_keyword(scratch, capsys):
+    scratch.replace(NESTED, "- name: vmcb_pa", "- name: lambda")
+    line = scratch.line_of(NESTED, "- name: lambda")
+    expect_error(scratch, capsys, NESTED, line, "field 'lambda' is a Python keyword")
+
+
+def test_constant_named_like_a_c_keyword(scratch, capsys):
+    scratch.replace(BASE, "- const: KVM_API_VERSION", "- const: volatile")
+    line = scratch.line_of(BASE, "- const: volatile")
+    result = expect_error(scratch, capsys, BASE, line, "const 'volatile' is a C or C++ keyword")
+    assert result.err.count(": error: ") == 1
+
+
+# ------------------------------------------------------------------ doc text
+
+
+def test_doc_text_that_closes_a_c_comment(scratch, capsys):
+    scratch.replace(NESTED, "Size in bytes of the VMCB image in the SVM data area.",
+                    "Size in bytes of the VMCB image */ in the SVM data area.")
+    line = scratch.line_of(NESTED, "*/ in the SVM")
+    expect_error(scratch, capsys, NESTED, line, "doc text contains '*/'")
+
+
+def test_block_doc_text_that_opens_a_c_comment(scratch, capsys):
+    scratch.replace(NESTED, "          Guest physical address of the guest hypervisor's VMXON region, or",
+                    "          Guest physical address of the /* VMXON region, or")
+    line = scratch.line_of(NESTED, "/* VMXON region")
+    expect_error(scratch, capsys, NESTED, line, "doc text contains '/*'")
+
+
+# ------------------------------------------------------------------ layouts
+
+
+def test_implicit_padding_in_a_new_struct(scratch, capsys):
+    add_items(scratch, NESTED, NEW_STRUCT.format(fields="""\
+      - {name: a, type: __u32, doc: Four bytes.}
+      - {name: b, type: __u64, doc: Eight bytes aligned to 8 on x86_64.}"""))
+    line = scratch.line_of(NESTED, "- struct: kvm_example")
+    result = expect_error(scratch, capsys, NESTED, line, "struct kvm_example is not 64-bit clean")
+    assert "4 byte(s) of implicit padding at offset 4 on x86_64" in result.err
+    assert "layout differs between ABIs (16 bytes on x86_64, 12 bytes on i386" in result.err
+
+
+def test_struct_whose_layout_differs_between_abis(scratch, capsys):
+    add_items(scratch, NESTED, NEW_STRUCT.format(fields="""\
+      - {name: handle, type: unsigned long, doc: A long is 8 bytes on x86_64 and 4 on i386.}"""))
+    line = scratch.line_of(NESTED, "- struct: kvm_example")
+    result = expect_error(scratch, capsys, NESTED, line, "struct kvm_example is not 64-bit clean")
+    assert "layout differs between ABIs (8 bytes on x86_64, 4 bytes on i386)" in result.err
+    assert "implicit padding" not in result.err
+
+
+def test_exemption_keeps_the_real_layout(scratch, capsys):
+    add_items(scratch, NESTED, NEW_STRUCT.format(fields="""\
+      - {name: a, type: __u32, doc: Four bytes.}
+      - {name: b, type: __u64, doc: Eight bytes.}""").replace(
+        "    doc: An example record.\n",
+        "    doc: An example record.\n    abi_exemption:\n      reason: Kept as the kernel has it.\n"))
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 0, result.err
+    from kvmspec.build import load_model
+    record = load_model(scratch.root).by_name["kvm_example"]
+    assert [r.size for r in record.layouts] == [16, 12]
+    assert [f.offsets for f in record.fields] == [(0, 0), (8, 4)]
+
+
+def test_unneeded_exemption(scratch, capsys):
+    scratch.replace(NESTED, "  - struct: kvm_svm_nested_state_hdr\n    since: \"5.8\"\n",
+                    "  - struct: kvm_svm_nested_state_hdr\n    since: \"5.8\"\n"
+                    "    abi_exemption:\n      reason: Not needed at all here.\n")
+    line = scratch.line_of(NESTED, "- struct: kvm_svm_nested_state_hdr")
+    expect_error(scratch, capsys, NESTED, line, "has an abi_exemption but does not need one")
+
+
+def test_flexible_array_that_is_not_last(scratch, capsys):
+    add_items(scratch, NESTED, NEW_STRUCT.format(fields="""\
+      - {name: n, type: __u32, doc: Count.}
+      - {name: entries, type: __u32, array: flexible, doc: The entries.}
+      - {name: pad, type: __u32, reserved: true, doc: After the array.}"""))
+    line = scratch.line_of(NESTED, "- {name: entries")
+    expect_error(scratch, capsys, NESTED, line, "flexible array entries must be the last member")
+
+
+def test_bit_field_wider_than_its_type(scratch, capsys):
+    add_items(scratch, NESTED, NEW_STRUCT.format(fields="""\
+      - {name: mode, type: __u8, bits: 9, doc: Too wide.}
+      - {name: pad, type: __u8, array: 7, reserved: true, doc: Padding.}"""))
+    line = scratch.line_of(NESTED, "- {name: mode")
+    expect_error(scratch, capsys, NESTED, line, "a __u8 bit-field cannot be 9 bits wide")
+
+
+# ------------------------------------------------------------------ schema
+
+
+def test_missing_required_key(scratch, capsys):
+    scratch.replace(NESTED, "  - const: KVM_STATE_NESTED_SVM_VMCB_SIZE\n    value: 0x1000\n    since: \"5.8\"\n",
+                    "  - const: KVM_STATE_NESTED_SVM_VMCB_SIZE\n    value: 0x1000\n")
+    line = scratch.line_of(NESTED, "- const: KVM_STATE_NESTED_SVM_VMCB_SIZE")
+    result = expect_error(scratch, capsys, NESTED, line, "missing required key 'since'", col=5)
+    assert 'hint: add since: "X.Y"' in result.err
+
+
+def test_unknown_key(scratch, capsys):
+    scratch.replace(NESTED, "  - const: KVM_STATE_NESTED_SVM_VMCB_SIZE\n    value: 0x1000\n",
+                    "  - const: KVM_STATE_NESTED_SVM_VMCB_SIZE\n    valeu: 0x1000\n    value: 0x1000\n")
+    line = scratch.line_of(NESTED, "valeu:")
+    result = expect_error(scratch, capsys, NESTED, line, "unknown key 'valeu'", col=5)
+    assert "allowed keys here:" in result.err and "value" in result.err
+
+
+def test_wrong_type(scratch, capsys):
+    scratch.replace(NESTED, "    check: [system, vm]\n    answer:\n      kind: size",
+                    "    check: vm\n    answer:\n      kind: size")
+    line = scratch.line_of(NESTED, "check: vm")
+    expect_error(scratch, capsys, NESTED, line, "expected a list, found string", col=12)
+
+
+def test_value_outside_an_enumeration(scratch, capsys):
+    scratch.replace(NESTED, "dir: rw", "dir: inout")
+    line = scratch.line_of(NESTED, "dir: inout")
+    result = expect_error(scratch, capsys, NESTED, line, "'inout' is not allowed here", col=10)
+    assert "use one of: none, r, w, rw" in result.err
+
+
+def test_bad_version(scratch, capsys):
+    scratch.replace(NESTED, 'since: "5.13"', 'since: "5.13-rc2"')
+    line = scratch.line_of(NESTED, "5.13-rc2")
+    expect_error(scratch, capsys, NESTED, line, "'5.13-rc2' is not a kernel release")
+
+
+def test_unquoted_version_is_a_float(scratch, capsys):
+    scratch.replace(NESTED, 'since: "5.13"', "since: 5.13")
+    line = scratch.line_of(NESTED, "since: 5.13")
+    expect_error(scratch, capsys, NESTED, line, "'5.13' is a floating-point number")
+
+
+def test_item_without_a_kind(scratch, capsys):
+    scratch.replace(NESTED, "  - const: KVM_STATE_NESTED_SVM_VMCB_SIZE\n    value: 0x1000\n",
+                    "  - value: 0x1000\n    const: KVM_STATE_NESTED_SVM_VMCB_SIZE\n")
+    line = scratch.line_of(NESTED, "  - value: 0x1000\n    const:")
+    expect_error(scratch, capsys, NESTED, line, "item does not start with its kind", col=5)
+
+
+def test_unlisted_spec_file(scratch, capsys):
+    scratch.write("spec/x86/stray.yaml", "header: x86\ntitle: Stray\ndoc: Not listed.\nitems: []\n")
+    expect_error(scratch, capsys, "spec/x86/stray.yaml", 1, "spec file is not listed in spec/kvmspec.yaml")
+
+
+def test_listed_file_that_does_not_exist(scratch, capsys):
+    scratch.replace("spec/kvmspec.yaml", "  - x86/nested-state.yaml\n",
+                    "  - x86/nested-state.yaml\n  - x86/missing.yaml\n")
+    line = scratch.line_of("spec/kvmspec.yaml", "x86/missing.yaml")
+    expect_error(scratch, capsys, "spec/kvmspec.yaml", line, "spec file 'x86/missing.yaml' does not exist")
+
+
+# ------------------------------------------------------------------ YAML itself
+
+
+def test_yaml_syntax_error(scratch, capsys):
+    scratch.replace(NESTED, "    value: 0x1000\n    since: \"5.8\"", "    value: [0x1000\n    since: \"5.8\"")
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 1
+    assert re.search(rf"^{re.escape(NESTED)}:\d+:\d+: error: invalid YAML: ", result.err, re.M)
+    assert "Traceback" not in result.err
+
+
+def test_tab_indentation(scratch, capsys):
+    scratch.replace(NESTED, "    value: 0x1000\n    since: \"5.8\"", "    value: 0x1000\n\tsince: \"5.8\"")
+    line = scratch.line_of(NESTED, "\tsince")
+    expect_error(scratch, capsys, NESTED, line, "tab used for indentation", col=1)
+
+
+def test_duplicate_key(scratch, capsys):
+    scratch.replace(NESTED, "    value: 0x1000\n    since: \"5.8\"", "    value: 0x1000\n    value: 0x2000\n    since: \"5.8\"")
+    line = scratch.line_of(NESTED, "value: 0x2000")
+    expect_error(scratch, capsys, NESTED, line, "duplicate key 'value'", col=5)
+
+
+def test_anchors_and_aliases_are_refused(scratch, capsys):
+    scratch.replace(NESTED, "  - const: KVM_STATE_NESTED_VMX_VMCS_SIZE\n    value: 0x1000",
+                    "  - const: KVM_STATE_NESTED_VMX_VMCS_SIZE\n    value: &size 0x1000")
+    scratch.replace(NESTED, "  - const: KVM_STATE_NESTED_SVM_VMCB_SIZE\n    value: 0x1000",
+                    "  - const: KVM_STATE_NESTED_SVM_VMCB_SIZE\n    value: *size")
+    line = scratch.line_of(NESTED, "&size")
+    expect_error(scratch, capsys, NESTED, line, "YAML anchors and aliases are not allowed")
+
+
+def test_python_tags_construct_nothing(scratch, capsys, tmp_path):
+    marker = tmp_path / "pwned"
+    scratch.replace(NESTED, "    value: 0x1000\n    since: \"5.8\"",
+                    f"    value: !!python/object/apply:os.system ['touch {marker}']\n    since: \"5.8\"")
+    line = scratch.line_of(NESTED, "!!python")
+    expect_error(scratch, capsys, NESTED, line, "explicit YAML tag")
+    assert not marker.exists()
+
+
+def test_every_problem_is_reported_at_once(scratch, capsys):
+    scratch.replace(NESTED, "value: 0x00000100", "value: 0x00000101")
+    scratch.replace(BASE, "- name: pad\n        type: __u8\n        array: 64",
+                    "- name: pad\n        type: __u8\n        array: 60")
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 1
+    assert any(e.startswith(NESTED) and "overlaps" in e for e in errors_of(result))
+    assert any(e.startswith(BASE) and "kvm_enable_cap is not 64-bit clean" in e for e in errors_of(result))
+    assert result.err.rstrip().endswith("kvmspec: 2 error(s)")
+
+
+def test_valid_spec_reports_success(scratch, capsys):
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 0
+    assert result.out.startswith("spec is valid: 3 files")
+    assert result.err == ""
+
+
+def test_one_mistake_gives_one_error(scratch, capsys):
+    # kvm_nested_state and both nested-state ioctls depend on this record;
+    # only the root cause is reported.
+    scratch.replace(NESTED, "array: KVM_STATE_NESTED_SVM_VMCB_SIZE", "array: KVM_STATE_NESTED_SVM_VMCB")
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 1
+    assert len(errors_of(result)) == 1, result.err
