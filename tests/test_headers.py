@@ -135,3 +135,29 @@ def test_generated_and_system_headers_agree(bits, tmp_path):
     assert expected_ioctl in ours
     assert f"size struct kvm_nested_state 128" in ours
     assert any(line.startswith("offset struct kvm_nested_state.hdr.vmx ") for line in ours)
+
+
+def test_check_command_passes_on_this_repository():
+    from conftest import run_kvmspec
+    need("gcc")
+    result = run_kvmspec("check", cwd=REPO)
+    assert result.status == 0, result.out + result.err
+    assert "ok      x86_64: generated headers match the spec" in result.out
+
+
+def test_check_command_finds_a_kernel_tree_that_disagrees(tmp_path):
+    from conftest import run_kvmspec
+    system_version()
+    need("gcc")
+    tree = tmp_path / "include"
+    shutil.copytree("/usr/include/linux", tree / "linux")
+    shutil.copytree("/usr/include/x86_64-linux-gnu/asm", tree / "asm")
+    shutil.copytree("/usr/include/asm-generic", tree / "asm-generic")
+    kvm_h = tree / "linux/kvm.h"
+    kvm_h.write_text(kvm_h.read_text().replace("#define KVM_CAP_NESTED_STATE 157",
+                                               "#define KVM_CAP_NESTED_STATE 158"))
+    result = run_kvmspec("check", "--system-include", str(tree), cwd=REPO)
+    assert result.status == 1, result.out + result.err
+    assert "failed  x86_64: system headers (6.1) match the spec" in result.out
+    assert "KVM_CAP_NESTED_STATE is 157" in result.out
+    assert "'value KVM_CAP_NESTED_STATE 157' != 'value KVM_CAP_NESTED_STATE 158'" in result.out

@@ -25,7 +25,9 @@ capabilities; kvmspec checks it and generates, into generated/, the C uapi
 headers, Python bindings (kvm_uapi), Documentation/virt/kvm/api.rst and
 conformance tests.
 
-Run without a command, kvmspec validates the spec and regenerates generated/.
+Run without a command, kvmspec validates the spec, regenerates generated/ and
+checks the generated headers with a C compiler against the spec and against
+the kernel's headers in /usr/include.
 """
 
 EPILOG = """\
@@ -99,9 +101,43 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _report_conformance(root: Path, system_include: Path | None) -> int:
+    from .conformance import run_conformance
+    outcomes = run_conformance(root, system_include)
+    failed = 0
+    for o in outcomes:
+        detail = f": {o.detail}" if o.detail and o.status != "ok" else ""
+        print(f"  {o.status:7} {o.name}{detail}")
+        failed += o.status == "failed"
+    return EXIT_FINDINGS if failed else EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    root = _root(args)
+    from .conformance import NoCompiler
+    include = Path(args.system_include) if args.system_include else None
+    if include is not None and not include.is_dir():
+        raise UsageError(f"{args.system_include}: no such directory")
+    print("conformance of generated/ (C compiler):")
+    try:
+        return _report_conformance(root, include)
+    except NoCompiler as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_default(args: argparse.Namespace) -> int:
+    """Validate, regenerate, then check the headers with a C compiler if there is one."""
+    from .conformance import NoCompiler
     args.check = False
-    return cmd_generate(args)
+    status = cmd_generate(args)
+    if status != EXIT_OK:
+        return status
+    print("conformance of generated/ (C compiler):")
+    try:
+        return _report_conformance(_root(args), Path("/usr/include"))
+    except NoCompiler as exc:
+        print(f"  skipped: {exc}")
+        return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="do not write; exit 1 and list stale files if generated/ is out of date")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("check", help="compile the conformance tests against generated and system headers",
+                       description="Compile generated/tests/kvm_conformance.c (static asserts of every value, "
+                                   "size and offset of the spec) against the generated headers and against a "
+                                   "system include tree, for x86_64 and i386 where the compiler can, and compare "
+                                   "what the two header trees say with generated/tests/kvm_abi_dump.c. Items "
+                                   "newer than the system headers (their linux/version.h) are skipped there.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--system-include", metavar="DIR", default="/usr/include",
+                   help="include tree with the kernel's uapi headers (default: /usr/include)")
+    p.set_defaults(func=cmd_check)
     return parser
 
 
