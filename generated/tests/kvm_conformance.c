@@ -25,7 +25,11 @@
 #define KVMSPEC_MEMBER_SIZE(type, member) sizeof(((type *)0)->member)
 #define KVMSPEC_EQ(expr, value) _Static_assert((expr) == (value), #expr " is " #value)
 
-#if defined(__x86_64__)
+#if !defined(__x86_64__) && !defined(__i386__)
+#error "kvmspec knows the x86_64 and i386 ABIs only"
+#endif
+
+/* The same on every ABI. */
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_API_VERSION, 12);
 #endif
@@ -43,9 +47,6 @@ KVMSPEC_EQ(KVM_CHECK_EXTENSION, 44547);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(sizeof(struct kvm_enable_cap), 104);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(offsetof(struct kvm_enable_cap, cap), 0);
@@ -148,415 +149,167 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_data, shadow_vmcs12),
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state_hdr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, vmxon_pa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, vmxon_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, vmcs12_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, vmcs12_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, smm), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, smm), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, smm.flags), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, smm.flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, pad), 18);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, pad), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, flags), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, preemption_timer_deadline), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, preemption_timer_deadline), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_data), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_svm_nested_state_data), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_data, vmcb12), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_data, vmcb12), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_hdr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_hdr, vmcb_pa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, vmcb_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(sizeof(struct kvm_nested_state), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, format), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, format), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.vmx), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.vmx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.svm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.pad), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.pad), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, data.vmx), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data.vmx), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, data.svm), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data.svm), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_GET_NESTED_STATE, 0xc080aebeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SET_NESTED_STATE, 1082175167);
+#endif
+
+#if defined(__x86_64__)
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(_Alignof(struct kvm_vmx_nested_state_hdr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, vmxon_pa), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, vmxon_pa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, vmcs12_pa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, vmcs12_pa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, smm), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, smm), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, smm.flags), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, smm.flags), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, pad), 18);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, pad), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, flags), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, preemption_timer_deadline), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, preemption_timer_deadline), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_data), 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(_Alignof(struct kvm_svm_nested_state_data), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_data, vmcb12), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_data, vmcb12), 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_hdr), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(_Alignof(struct kvm_svm_nested_state_hdr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_hdr, vmcb_pa), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, vmcb_pa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(sizeof(struct kvm_nested_state), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(_Alignof(struct kvm_nested_state), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, flags), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, flags), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, format), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, format), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, size), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, size), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr), 120);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.vmx), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.vmx), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.svm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.pad), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.pad), 120);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, data), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, data.vmx), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data.vmx), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, data.svm), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data.svm), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_GET_NESTED_STATE, 0xc080aebeULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_SET_NESTED_STATE, 1082175167);
-#endif
+
 #elif defined(__i386__)
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_API_VERSION, 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20614 /* 2.6.20 */
-KVMSPEC_EQ(KVMIO, 174);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_GET_API_VERSION, 44544);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_CREATE_VM, 44545);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_CHECK_EXTENSION, 44547);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(sizeof(struct kvm_enable_cap), 104);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_enable_cap, cap), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_enable_cap, cap), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_enable_cap, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_enable_cap, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_enable_cap, args), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_enable_cap, args), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_enable_cap, pad), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_enable_cap, pad), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_ENABLE_CAP, 1080602275);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_CAP_ENABLE_CAP, 54);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-KVMSPEC_EQ(KVM_CAP_ENABLE_CAP_VM, 98);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
-KVMSPEC_EQ(KVM_CAP_CHECK_EXTENSION_VM, 105);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(KVM_CAP_EXCEPTION_PAYLOAD, 164);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-KVMSPEC_EQ(KVM_CAP_X86_TRIPLE_FAULT_EVENT, 218);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_CAP_NESTED_STATE, 157);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVM_STATE_NESTED_FORMAT_VMX, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVM_STATE_NESTED_FORMAT_SVM, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_STATE_NESTED_GUEST_MODE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_STATE_NESTED_RUN_PENDING, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(KVM_STATE_NESTED_EVMCS, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
-KVMSPEC_EQ(KVM_STATE_NESTED_MTF_PENDING, 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVM_STATE_NESTED_GIF_SET, 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_STATE_NESTED_SMM_GUEST_MODE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_STATE_NESTED_SMM_VMXON, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVM_STATE_NESTED_VMX_VMCS_SIZE, 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVM_STATE_NESTED_SVM_VMCB_SIZE, 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVM_STATE_VMX_PREEMPTION_TIMER_DEADLINE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state_data), 8192);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(_Alignof(struct kvm_vmx_nested_state_data), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_data, vmcs12), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_data, vmcs12), 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_data, shadow_vmcs12), 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_data, shadow_vmcs12), 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state_hdr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(_Alignof(struct kvm_vmx_nested_state_hdr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, vmxon_pa), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, vmxon_pa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, vmcs12_pa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, vmcs12_pa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, smm), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, smm), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, smm.flags), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, smm.flags), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, pad), 18);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, pad), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, flags), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, preemption_timer_deadline), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, preemption_timer_deadline), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_data), 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(_Alignof(struct kvm_svm_nested_state_data), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_data, vmcb12), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_data, vmcb12), 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_hdr), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(_Alignof(struct kvm_svm_nested_state_hdr), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_hdr, vmcb_pa), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, vmcb_pa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(sizeof(struct kvm_nested_state), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(_Alignof(struct kvm_nested_state), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, flags), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, flags), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, format), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, format), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, size), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, size), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr), 120);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.vmx), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.vmx), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.svm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.pad), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.pad), 120);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, data), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, data.vmx), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data.vmx), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, data.svm), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data.svm), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_GET_NESTED_STATE, 0xc080aebeULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_SET_NESTED_STATE, 1082175167);
-#endif
-#else
-#error "kvmspec knows the x86_64 and i386 ABIs only"
 #endif
 
 int main(void)

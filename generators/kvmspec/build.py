@@ -693,56 +693,13 @@ class Builder:
         # When the argument type itself could not be resolved, that was reported
         # already; do not add an error for every field path that depends on it.
         arg_failed = arg_record is None and arg_scalar is None and (type_text is not None or "type" in arg)
-        validations = []
-        for entry in raw.get("validates", ()):
-            if arg_failed:
-                continue
-            field = self.arg_field(arg_record, entry, name)
-            if field is None:
-                continue
-            verdicts = []
-            for vkind in VERDICT_KINDS:
-                if vkind not in entry:
-                    continue
-                verdict = entry[vkind]
-                if isinstance(verdict, str):
-                    table = (("", verdict),)
-                else:
-                    table = tuple(verdict.items())
-                    for where in verdict:
-                        if where not in self.impl_names and where not in self.arch_names:
-                            self.error(entry[vkind].key_mark(where),
-                                       f"unknown implementation or architecture {where!r}",
-                                       "use one of: " + ", ".join(sorted(set(self.impl_names) | self.arch_names)))
-                verdicts.append((vkind, table))
-            validations.append(Validation(entry["field"], field, entry.mark_of("field"),
-                                          entry.get("doc", ""), tuple(verdicts)))
-        emissions = []
-        for entry in raw.get("emits", ()):
-            if arg_failed:
-                continue
-            field = self.arg_field(arg_record, entry, name)
-            if field is None:
-                continue
-            value_set = field.flags or field.enum
-            values = []
-            for vi, vname in enumerate(entry["values"]):
-                value = value_set.value_named(vname) if value_set is not None else None
-                if value is None:
-                    where = f"{value_set.kind} {value_set.name}" if value_set else "no flag set or enum"
-                    self.error(entry["values"].mark_of(vi),
-                               f"{vname} is not a value of field {entry['field']} ({where})",
-                               "list only values of the field's flag set or enum")
-                    continue
-                values.append(value)
-            impls = tuple(entry.get("implementations", ()))
-            self.check_implementations(impls, entry.mark_of("implementations"))
-            requires = None
-            if "requires" in entry:
-                requires = self.reference(entry["requires"], ("capability",), entry.mark_of("requires"),
-                                          "capability")
-            emissions.append(Emission(entry["field"], field, tuple(values), entry.mark_of("field"),
-                                      impls, requires))
+        validations: list[Validation] = []
+        emissions: list[Emission] = []
+        if not arg_failed:
+            validations = [v for entry in raw.get("validates", ())
+                           if (v := self.validation(entry, arg_record, name)) is not None]
+            emissions = [e for entry in raw.get("emits", ())
+                         if (e := self.emission(entry, arg_record, name)) is not None]
         pair = raw.get("pair", {})
         for key in ("restores", "restored_by"):
             if key in pair:
@@ -757,6 +714,47 @@ class Builder:
                      returns=raw["returns"], errors=tuple(errors), validations=tuple(validations),
                      emissions=tuple(emissions), restores=pair.get("restores"),
                      restored_by=pair.get("restored_by"))
+
+    def validation(self, entry: Map, record: Optional[Record], ioctl: str) -> Optional[Validation]:
+        field = self.arg_field(record, entry, ioctl)
+        if field is None:
+            return None
+        verdicts = []
+        for vkind in VERDICT_KINDS:
+            if vkind not in entry:
+                continue
+            verdict = entry[vkind]
+            if isinstance(verdict, str):
+                table: tuple[tuple[str, str], ...] = (("", verdict),)
+            else:
+                table = tuple(verdict.items())
+                for where in verdict:
+                    if where not in self.impl_names and where not in self.arch_names:
+                        self.error(verdict.key_mark(where), f"unknown implementation or architecture {where!r}",
+                                   "use one of: " + ", ".join(sorted(set(self.impl_names) | self.arch_names)))
+            verdicts.append((vkind, table))
+        return Validation(entry["field"], field, entry.mark_of("field"), entry.get("doc", ""), tuple(verdicts))
+
+    def emission(self, entry: Map, record: Optional[Record], ioctl: str) -> Optional[Emission]:
+        field = self.arg_field(record, entry, ioctl)
+        if field is None:
+            return None
+        value_set = field.flags or field.enum
+        values = []
+        for index, vname in enumerate(entry["values"]):
+            value = value_set.value_named(vname) if value_set is not None else None
+            if value is None:
+                where = f"{value_set.kind} {value_set.name}" if value_set else "no flag set or enum"
+                self.error(entry["values"].mark_of(index), f"{vname} is not a value of field {entry['field']} ({where})",
+                           "list only values of the field's flag set or enum")
+                continue
+            values.append(value)
+        impls = tuple(entry.get("implementations", ()))
+        self.check_implementations(impls, entry.mark_of("implementations"))
+        requires = None
+        if "requires" in entry:
+            requires = self.reference(entry["requires"], ("capability",), entry.mark_of("requires"), "capability")
+        return Emission(entry["field"], field, tuple(values), entry.mark_of("field"), impls, requires)
 
     def type_reference(self, text: str, mark: Mark, owner: tuple[str, str]) -> tuple[Optional[Scalar], Optional[Record]]:
         if text in SCALARS:

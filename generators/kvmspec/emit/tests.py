@@ -29,6 +29,10 @@ class Check:
     version: Optional[Version]
     guard: Optional[str]  # #ifdef macro
 
+    @property
+    def same_on_all_abis(self) -> bool:
+        return len(set(self.values)) == 1
+
 
 def _later(a: Optional[Version], b: Optional[Version]) -> Optional[Version]:
     if a is None:
