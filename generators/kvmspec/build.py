@@ -20,7 +20,8 @@ from .layout import ABIS, IOC_SIZE_MAX, SCALARS, Abi, Member, Scalar, ioc, recor
 from .load import Int, Map, Seq, read_spec_file
 from .model import (
     Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
-    ExitReason, Field, FlagSet, FunctionMacro, Header, Implementation, Ioctl, Item, Lifecycle,
+    ExitReason, ExternalMacro, Field, FlagSet, FunctionMacro, Guard, Header, Implementation,
+    Ioctl, Item, Lifecycle,
     Model, NamedValue, Record, Scope, SpecFile, Validation, VERDICT_KINDS, Version,
 )
 
@@ -39,6 +40,7 @@ class _Symbol:
     c_enum: bool = False              # a C enumerator (type int) rather than a macro
     values: Optional[list] = None     # evaluated, per ABI
     busy: bool = False
+    compute: Optional[Callable[[], Optional[list]]] = None  # for values that are not expressions
 
 
 def _text(value: Any) -> str:
@@ -63,6 +65,12 @@ class Builder:
         self.parsed: dict[str, expr.Node] = {}
         self.evaluators: dict[str, expr.Evaluator] = {}
         self.macro_uses: list[tuple[Map, list[expr.Name]]] = []
+        # Definitions guarded by `#ifndef` of their own name: a header's default
+        # for a macro that an architecture header may define first.
+        self.fallbacks: list[tuple[str, Map, SpecFile]] = []
+        self.external: set[str] = set()
+        self.guard_uses: list[tuple[str, Mark]] = []
+        self.defined_cache: dict[str, bool] = {}
 
     def error(self, mark: Mark, message: str, hint: str = "") -> None:
         self.report.error(mark, message, hint)
@@ -133,7 +141,8 @@ class Builder:
             self.report.diagnostics.extend(check_identifier(name, mark, what))
             if name in first_seen:
                 self.error(mark, f"duplicate name {name!r}",
-                           f"first defined at {first_seen[name]}; rename one of them")
+                           f"first defined at {first_seen[name]}; rename one of them (a default "
+                           f"for another header's definition says c_guard: \"!{name}\")")
                 return False
             first_seen[name] = mark
             return True
@@ -144,11 +153,22 @@ class Builder:
                 kind = schema.item_kind(raw)
                 name = raw[kind]
                 mark = raw.mark_of(kind)
+                if "c_guard" in raw:
+                    self.guard_uses.append((raw["c_guard"], raw.mark_of("c_guard")))
+                if raw.get("c_guard") == f"!{name}":
+                    self.report.diagnostics.extend(check_identifier(name, mark, kind))
+                    self.fallbacks.append((kind, raw, spec_file))
+                    self.order[f"!{name}"] = position
+                    position += 1
+                    continue
                 if not claim(name, mark, kind):
                     continue
                 self.items[name] = (kind, raw, spec_file)
                 self.order[name] = position
                 position += 1
+                if kind == "ioctl":
+                    self.symbols[name] = _Symbol(name, name, raw.mark_of("ioctl"), raw,
+                                                 compute=lambda raw=raw: self.ioctl_symbol_values(raw))
                 if kind == "const":
                     self.symbols[name] = _Symbol(name, _text(raw["value"]), raw.mark_of("value"), raw)
                 elif kind in ("capability", "exit"):
@@ -171,6 +191,19 @@ class Builder:
                                                   if n.name not in raw["params"]
                                                   and n.name not in expr.BUILTIN_MACROS]))
 
+        for fspec, data in files:
+            self.collect_field_guards(data)
+        for text, mark in self.guard_uses:
+            guard = Guard.parse(text)
+            if guard.name not in first_seen and guard.name not in self.external:
+                self.error(mark, f"unknown macro {guard.name!r} in c_guard",
+                           "name a macro of the spec, or list it under external_macros: in the manifest "
+                           "if another architecture's header defines it")
+        for kind, raw, spec_file in self.fallbacks:
+            if raw[kind] not in self.items:
+                self.error(raw.mark_of("c_guard"), f"{raw[kind]} is a default for a definition that "
+                                                   "does not exist", "remove c_guard:, or define it")
+
         # Macro bodies may use names defined anywhere in the spec.
         for raw, used in self.macro_uses:
             for n in used:
@@ -178,6 +211,36 @@ class Builder:
                     self.error(self.expr_mark(raw.mark_of("body"), raw["body"], n.pos),
                                f"unknown name {n.name!r} in macro body",
                                "define it in the spec, or make it a parameter")
+
+    def collect_field_guards(self, node: Any) -> None:
+        if isinstance(node, Map):
+            if "fields" in node:
+                for f in node["fields"]:
+                    if isinstance(f, Map) and "c_guard" in f:
+                        self.guard_uses.append((f["c_guard"], f.mark_of("c_guard")))
+            for value in node.values():
+                self.collect_field_guards(value)
+        elif isinstance(node, Seq):
+            for value in node:
+                self.collect_field_guards(value)
+
+    def is_defined(self, name: str) -> bool:
+        """Whether the x86 headers define macro `name` (its definition's guard holds)."""
+        if name in self.defined_cache:
+            return self.defined_cache[name]
+        self.defined_cache[name] = False  # breaks cycles
+        entry = self.items.get(name)
+        sym = self.symbols.get(name)
+        owner = entry[1] if entry else (sym.owner if sym else None)
+        result = owner is not None and self.guard_holds(owner.get("c_guard"))
+        self.defined_cache[name] = result
+        return result
+
+    def guard_holds(self, text: Optional[str]) -> bool:
+        if text is None:
+            return True
+        guard = Guard.parse(text)
+        return self.is_defined(guard.name) != guard.negated
 
     # ------------------------------------------------------------ expressions
     def expr_mark(self, mark: Mark, text: str, column: int) -> Mark:
@@ -204,6 +267,9 @@ class Builder:
         if sym is None:
             return None
         if sym.values is not None:
+            return sym.values
+        if sym.compute is not None:
+            sym.values = sym.compute() or [None] * len(ABIS)  # type: ignore[list-item]
             return sym.values
         if sym.busy:
             self.error(sym.mark, f"{name} is defined in terms of itself",
@@ -285,7 +351,8 @@ class Builder:
             name=name, doc=raw["doc"], since=Version.parse(raw["since"]), arch=arch_tuple,
             header=header, file=spec_file, mark=raw.mark_of(kind), implementations=impls,
             deprecated=self.lifecycle(raw, "deprecated"), removed=self.lifecycle(raw, "removed"),
-            c_guard=raw.get("c_guard"),
+            c_guard=Guard.parse(raw["c_guard"]) if "c_guard" in raw else None,
+            active=self.guard_holds(raw.get("c_guard")),
         )
 
     def lifecycle(self, raw: Map, key: str) -> Optional[Lifecycle]:
@@ -325,6 +392,8 @@ class Builder:
     def build(self) -> Model:
         manifest, files = self.read()
         self.arch_names = {a["name"] for a in manifest["architectures"]}
+        externals = tuple(ExternalMacro(m["name"], m["doc"]) for m in manifest.get("external_macros", ()))
+        self.external = {m.name for m in externals}
         architectures = []
         self.impl_names: dict[str, str] = {}
         for a in manifest["architectures"]:
@@ -361,10 +430,20 @@ class Builder:
                     name = raw[kind]
                     if kind in kinds and self.items.get(name, (None, None))[1] is raw:
                         self.ensure(name, build, file_arch_t)
+        fallback_items = []
+        for kind, raw, spec_file in self.fallbacks:
+            item = self.build_value_item(kind, raw, spec_file, self.file_arches[spec_file.path]) \
+                if kind in ("const", "macro") else None
+            if item is None and kind not in ("const", "macro"):
+                self.error(raw.mark_of(kind), "only a const or macro can be a default (c_guard on its own name)")
+            elif item is not None:
+                fallback_items.append(item)
         self.report.raise_if_any()
-        items = tuple(sorted(self.built.values(), key=lambda i: self.order[i.name]))
-        model = Model(manifest["title"], tuple(architectures), headers, tuple(f for f, _ in files),
-                      items, dict(self.built))
+        position = {id(i): self.order[i.name] for i in self.built.values()}
+        position.update({id(i): self.order[f"!{i.name}"] for i in fallback_items})
+        items = tuple(sorted([*self.built.values(), *fallback_items], key=lambda i: position[id(i)]))
+        model = Model(manifest["title"], tuple(architectures), externals, headers,
+                      tuple(f for f, _ in files), items, dict(self.built))
         self.report.diagnostics.extend(check_model(model))
         self.report.raise_if_any()
         return model
@@ -408,7 +487,14 @@ class Builder:
     def build_value_item(self, kind: str, raw: Map, spec_file: SpecFile, file_arch: tuple[str, ...]):
         common = self.common(kind, raw, spec_file, file_arch)
         if kind == "const":
-            values = self.symbol_values(raw["const"])
+            if raw.get("c_guard") == f"!{raw['const']}":   # a default: evaluate its own text
+                values = [None] * len(ABIS)
+                node = self.parse_expr(_text(raw["value"]), raw.mark_of("value"))
+                if node is not None:
+                    numbers = self.evaluate_text(_text(raw["value"]), raw.mark_of("value"))
+                    values = [expr.Value(n, None) for n in numbers] if numbers else values  # type: ignore[arg-type]
+            else:
+                values = self.symbol_values(raw["const"])
             if values is None or any(v is None for v in values):
                 return None
             return Constant(**common, expr=_text(raw["value"]), values=tuple(v.value for v in values))
@@ -429,7 +515,7 @@ class Builder:
             self.check_arches(arch_t, entry.mark_of("arch"))
             values.append(NamedValue(
                 name=entry["name"], expr=_text(entry["value"]), value=evaluated[0].value,
-                doc=entry["doc"], since=Version.parse(entry["since"]) if "since" in entry else common["since"],
+                doc=entry.get("doc", ""), since=Version.parse(entry["since"]) if "since" in entry else common["since"],
                 mark=entry.mark_of("name"), value_mark=entry.mark_of("value"),
                 implementations=impls, arch=arch_t,
                 deprecated=self.lifecycle(entry, "deprecated"), removed=self.lifecycle(entry, "removed"),
@@ -456,10 +542,13 @@ class Builder:
             fname = rf.get("name")
             if fname is not None:
                 self.report.diagnostics.extend(check_identifier(fname, rf.mark_of("name"), "field"))
-            info: dict[str, Any] = dict(name=fname, doc=rf["doc"], mark=fmark,
+            active = self.guard_holds(rf.get("c_guard"))
+            info: dict[str, Any] = dict(name=fname, doc=rf.get("doc", ""), mark=fmark,
                                         reserved=bool(rf.get("reserved", False)),
                                         since=Version.parse(rf["since"]) if "since" in rf else None,
-                                        deprecated=self.lifecycle(rf, "deprecated"))
+                                        deprecated=self.lifecycle(rf, "deprecated"),
+                                        c_guard=Guard.parse(rf["c_guard"]) if "c_guard" in rf else None,
+                                        active=active)
             elem_sizes: list[tuple[int, int]] = []
             if "type" in rf:
                 type_text = rf["type"]
@@ -519,9 +608,10 @@ class Builder:
                                                 "flag set" if key == "flags" else "enum")
                     info[key] = target_set
             count = 0 if flexible else _product(dims)
-            for i, abi in enumerate(ABIS):
-                size, align = elem_sizes[i]
-                members_per_abi[i].append(Member(size, align, count, bits))
+            if active:
+                for i, abi in enumerate(ABIS):
+                    size, align = elem_sizes[i]
+                    members_per_abi[i].append(Member(size, align, count, bits))
             partial.append(info)
         if not ok:
             return None
@@ -530,11 +620,16 @@ class Builder:
             return None
         layouts = tuple(record_layout(members, is_union) for members in members_per_abi)
         fields = []
-        for index, info in enumerate(partial):
+        index = 0
+        for info in partial:
+            if not info["active"]:
+                fields.append(Field(**info))
+                continue
             fields.append(Field(
                 **info,
                 offsets=tuple(l.placements[index].offset for l in layouts),
                 bit_offsets=tuple(l.placements[index].bit_offset for l in layouts)))
+            index += 1
         return Record(**common, is_union=is_union, fields=tuple(fields), layouts=layouts,
                       exemption=exemption, inline=inline)
 
@@ -615,44 +710,63 @@ class Builder:
                           enable_args=tuple(args), enable_doc=enable["doc"] if enable else "")
 
     # ------------------------------------------------------------ ioctls
-    def build_ioctl(self, kind: str, raw: Map, spec_file: SpecFile, file_arch: tuple[str, ...]):
-        common = self.common(kind, raw, spec_file, file_arch)
-        name = raw["ioctl"]
-        owner = (name, common["header"])
+    def ioctl_encoding(self, raw: Map, owner: tuple[str, str], report: bool):
+        """(nr, dir, type text, scalar, record, numbers per ABI) of an ioctl, or None."""
+        error = self.error if report else (lambda *args, **kwargs: None)
         nr = int(raw["nr"])
         if nr > 0xFF:
-            self.error(raw.mark_of("nr"), f"ioctl number {nr:#x} does not fit in 8 bits",
-                       "ioctl numbers within KVMIO go from 0x00 to 0xff")
+            error(raw.mark_of("nr"), f"ioctl number {nr:#x} does not fit in 8 bits",
+                  "ioctl numbers within KVMIO go from 0x00 to 0xff")
         direction = raw["dir"]
         type_text = raw.get("type")
         type_scalar = type_record = None
         sizes = [0] * len(ABIS)
         if direction != "none" and type_text is None:
-            self.error(raw.mark_of("dir"), f"an ioctl encoded with dir: {direction} needs a type",
-                       "add type: (the argument type whose size the number encodes)")
+            error(raw.mark_of("dir"), f"an ioctl encoded with dir: {direction} needs a type",
+                  "add type: (the argument type whose size the number encodes)")
         if direction == "none" and type_text is not None:
-            self.error(raw.mark_of("type"), "an ioctl encoded with dir: none has no type",
-                       "remove type:, or set dir: to r, w or rw")
+            error(raw.mark_of("type"), "an ioctl encoded with dir: none has no type",
+                  "remove type:, or set dir: to r, w or rw")
         if type_text is not None:
-            type_scalar, type_record = self.type_reference(type_text, raw.mark_of("type"), owner)
+            type_scalar, type_record = self.type_reference(type_text, raw.mark_of("type"), owner, report)
             if type_scalar is not None:
                 sizes = [type_scalar.size(abi) for abi in ABIS]
             elif type_record is not None:
                 sizes = [type_record.size(abi) for abi in ABIS]
+            elif not report:
+                return None
             for abi, size in zip(ABIS, sizes):
                 if size > IOC_SIZE_MAX:
-                    self.error(raw.mark_of("type"), f"{type_text} is {size} bytes on {abi.name}, "
-                                                    f"more than an ioctl number can encode ({IOC_SIZE_MAX})",
-                               "pass a pointer to a smaller header struct instead")
+                    error(raw.mark_of("type"), f"{type_text} is {size} bytes on {abi.name}, "
+                                               f"more than an ioctl number can encode ({IOC_SIZE_MAX})",
+                          "pass a pointer to a smaller header struct instead")
         kvmio = self.symbol_values(KVMIO_NAME)
         if kvmio is None:
-            self.error(raw.mark_of("ioctl"), "ioctls need the constant KVMIO",
-                       "define const: KVMIO (the ioctl type byte)")
+            error(raw.mark_of("ioctl"), "ioctls need the constant KVMIO", "define const: KVMIO (the ioctl type byte)")
             return None
         if any(v is None for v in kvmio):
             return None
         numbers = tuple(ioc(direction, kvmio[i].value, nr & 0xFF, min(size, IOC_SIZE_MAX))
                         for i, size in enumerate(sizes))
+        return nr, direction, type_text, type_scalar, type_record, numbers
+
+    def ioctl_symbol_values(self, raw: Map) -> Optional[list]:
+        """An ioctl's number as the value of its macro (other macros may alias it)."""
+        owner = (raw["ioctl"], raw.get("header", self.items[raw["ioctl"]][2].header))
+        encoding = self.ioctl_encoding(raw, owner, report=False)
+        if encoding is None:
+            return None
+        # _IOC() is unsigned long: it adds sizeof() of the type.
+        return [expr.Value(n, expr.int_types(abi.long_bits)["unsigned long"]) for n, abi in zip(encoding[5], ABIS)]
+
+    def build_ioctl(self, kind: str, raw: Map, spec_file: SpecFile, file_arch: tuple[str, ...]):
+        common = self.common(kind, raw, spec_file, file_arch)
+        name = raw["ioctl"]
+        owner = (name, common["header"])
+        encoding = self.ioctl_encoding(raw, owner, report=True)
+        if encoding is None:
+            return None
+        nr, direction, type_text, type_scalar, type_record, numbers = encoding
 
         arg = raw.get("arg", Map(raw.mark))
         arg_pass = arg.get("pass", "pointer" if type_text is not None else "none")
@@ -756,17 +870,19 @@ class Builder:
             requires = self.reference(entry["requires"], ("capability",), entry.mark_of("requires"), "capability")
         return Emission(entry["field"], field, tuple(values), entry.mark_of("field"), impls, requires)
 
-    def type_reference(self, text: str, mark: Mark, owner: tuple[str, str]) -> tuple[Optional[Scalar], Optional[Record]]:
+    def type_reference(self, text: str, mark: Mark, owner: tuple[str, str],
+                       report: bool = True) -> tuple[Optional[Scalar], Optional[Record]]:
         if text in SCALARS:
             return SCALARS[text], None
         rkind, rname = text.split(" ", 1)
         entry = self.items.get(rname)
         if entry is None or entry[0] != rkind:
-            self.error(mark, f"unknown {rkind} {rname!r}", f"define {rkind} {rname} in the spec")
+            if report:
+                self.error(mark, f"unknown {rkind} {rname!r}", f"define {rkind} {rname} in the spec")
             return None, None
-        if not self.check_visible(owner, rname, mark, text):
+        if report and not self.check_visible(owner, rname, mark, text):
             return None, None
-        target = self.built.get(rname)
+        target = self.ensure(rname, self.build_record_item, self.file_arch(entry[2]))
         return None, target if isinstance(target, Record) else None
 
     def arg_field(self, record: Optional[Record], entry: Map, ioctl: str) -> Optional[Field]:

@@ -474,3 +474,42 @@ class _Closure:
     node: Node
     env: Mapping[str, Node]
     pos: int = 0
+
+
+# ---------------------------------------------------------------- other languages
+
+_PY_BINARY = {"&&": "and", "||": "or"}
+
+
+def to_python(node: Node, params: tuple[str, ...] = ()) -> str:
+    """Python source computing the expression with C's unsigned wrap-around.
+
+    Casts become masks (`_cast(x, bits, signed)` from the bindings' support
+    module), `/` truncates toward zero (`_cdiv`), `!` and comparisons give 0/1.
+    """
+    def py(n: Node) -> str:
+        if isinstance(n, Num):
+            return str(n.value)
+        if isinstance(n, Name):
+            return n.name
+        if isinstance(n, Unary):
+            if n.op == "!":
+                return f"int(not {py(n.operand)})"
+            return f"({n.op}{py(n.operand)})"
+        if isinstance(n, Cast):
+            ctype = int_types(64)[CAST_TYPES[n.type_name]]
+            return f"_cast({py(n.operand)}, {ctype.bits}, {ctype.signed})"
+        if isinstance(n, Cond):
+            return f"({py(n.then)} if {py(n.test)} else {py(n.orelse)})"
+        if isinstance(n, Call):
+            return f"{n.name}({', '.join(py(a) for a in n.args)})"
+        assert isinstance(n, Binary)
+        if n.op in ("/", "%"):
+            return f"_cdiv({py(n.left)}, {py(n.right)}, {n.op == '%'})"
+        if n.op in ("==", "!=", "<", ">", "<=", ">="):
+            return f"int({py(n.left)} {n.op} {py(n.right)})"
+        if n.op in _PY_BINARY:
+            return f"int(bool({py(n.left)}) {_PY_BINARY[n.op]} bool({py(n.right)}))"
+        return f"({py(n.left)} {n.op} {py(n.right)})"
+
+    return py(node)

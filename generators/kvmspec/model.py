@@ -45,6 +45,33 @@ class Lifecycle:
 
 
 @dataclass(frozen=True)
+class Guard:
+    """`#ifdef NAME` (or `#ifndef NAME` when negated) around a definition."""
+
+    name: str
+    negated: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> "Guard":
+        return cls(text.lstrip("!"), text.startswith("!"))
+
+    @property
+    def directive(self) -> str:
+        return "#ifndef" if self.negated else "#ifdef"
+
+    def __str__(self) -> str:
+        return ("!" if self.negated else "") + self.name
+
+
+@dataclass(frozen=True)
+class ExternalMacro:
+    """A macro that other architectures' headers define; never defined for x86."""
+
+    name: str
+    doc: str
+
+
+@dataclass(frozen=True)
 class Architecture:
     name: str
     doc: str
@@ -90,14 +117,20 @@ class Item:
     implementations: tuple[str, ...] = ()
     deprecated: Optional[Lifecycle] = None
     removed: Optional[Lifecycle] = None
-    c_guard: Optional[str] = None
+    c_guard: Optional[Guard] = None
+    active: bool = True              # its guard holds for the x86 headers
 
     kind = "item"
 
     @property
     def emitted(self) -> bool:
-        """Whether the item appears in headers and bindings (removed ones do not)."""
+        """Whether the item appears in headers (removed ones do not)."""
         return self.removed is None
+
+    @property
+    def present(self) -> bool:
+        """Whether x86 userspace sees the definition (emitted, and its guard holds)."""
+        return self.removed is None and self.active
 
 
 # ------------------------------------------------------------------ values
@@ -194,6 +227,8 @@ class Field:
     reserved: bool = False
     since: Optional[Version] = None
     deprecated: Optional[Lifecycle] = None
+    c_guard: Optional[Guard] = None
+    active: bool = True              # inactive fields (guard false on x86) take no space
     offsets: tuple[int, ...] = ()    # per ABI, byte offset in the enclosing record
     bit_offsets: tuple[int, ...] = ()
 
@@ -255,11 +290,16 @@ class Record(Item):
         return all(l.size == first.size and
                    [p.bit_offset for p in l.placements] == [p.bit_offset for p in first.placements]
                    for l in self.layouts[1:]) and \
-            all(f.record.same_on_all_abis for f in self.fields if f.record is not None and f.record.inline)
+            all(f.record.same_on_all_abis for f in self.members if f.record is not None and f.record.inline)
+
+    @property
+    def members(self) -> tuple[Field, ...]:
+        """The fields x86 userspace sees (those whose guard holds)."""
+        return tuple(f for f in self.fields if f.active)
 
     def walk(self, prefix: str = "") -> Iterator[tuple[str, Field, tuple[int, ...]]]:
-        """Every field, depth first, with its dotted path and offsets from this record."""
-        for f in self.fields:
+        """Every active field, depth first, with its dotted path and offsets from this record."""
+        for f in self.members:
             path = f"{prefix}{f.name}" if f.name else prefix.rstrip(".")
             yield path, f, f.offsets
             if f.record is not None and f.record.inline:
@@ -273,7 +313,7 @@ class Record(Item):
                 return f
         # descend into members of named record types, e.g. hdr.vmx.flags
         head, _, rest = path.partition(".")
-        for f in self.fields:
+        for f in self.members:
             if f.name is None and f.record is not None:
                 found = f.record.field_at(path)
                 if found is not None:
@@ -426,6 +466,7 @@ Definition = Union[Constant, FunctionMacro, Enum, FlagSet, Record, Ioctl, Capabi
 class Model:
     title: str
     architectures: tuple[Architecture, ...]
+    external_macros: tuple[ExternalMacro, ...]
     headers: tuple[Header, ...]
     files: tuple[SpecFile, ...]
     items: tuple[Definition, ...]            # in emission order

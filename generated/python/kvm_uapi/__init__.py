@@ -14,7 +14,7 @@ import ctypes
 import enum
 from typing import Final
 
-from ._support import ABI, Capability, Ioctl, _abi, _aligned_u64
+from ._support import ABI, Capability, Ioctl, _abi, _aligned_u64, _cast, _cdiv
 
 
 

@@ -17,6 +17,20 @@ ABI = "x86_64" if ctypes.sizeof(ctypes.c_void_p) == 8 else "i386"
 _aligned_u64 = ctypes.c_uint64
 
 
+def _cast(value: int, bits: int, signed: bool) -> int:
+    """C's conversion of an integer to a type of `bits` bits."""
+    value &= (1 << bits) - 1
+    if signed and value >> (bits - 1):
+        value -= 1 << bits
+    return value
+
+
+def _cdiv(a: int, b: int, remainder: bool) -> int:
+    """C's `/` and `%`, which truncate toward zero."""
+    q = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)
+    return a - q * b if remainder else q
+
+
 def _abi(**values: int) -> int:
     """Pick the value for the running ABI when it differs between ABIs."""
     return values[ABI]

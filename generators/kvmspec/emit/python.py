@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..layout import ABIS
-from ..model import Field, Ioctl, Model, Record
+from .. import expr
+from ..model import Field, FunctionMacro, Model, Record
 from .prose import used_by
 
 
@@ -53,7 +54,7 @@ def py_classes(record: Record) -> list[PyClass]:
         fields = []
         anonymous = []
         anon_index = 0
-        for f in rec.fields:
+        for f in rec.members:
             inner_class = None
             name = f.name
             if name is None:
@@ -73,6 +74,11 @@ def py_classes(record: Record) -> list[PyClass]:
     return out
 
 
+def python_expr(macro: FunctionMacro) -> str:
+    """The body of a function-like macro as Python."""
+    return expr.to_python(expr.parse(macro.body), macro.params)
+
+
 def _abi_literal(values: tuple[int, ...], fmt: str = "{:#x}") -> str:
     if len(set(values)) == 1:
         return fmt.format(values[0]) if values[0] >= 0 else str(values[0])
@@ -84,14 +90,14 @@ class Generator:
     name = "python"
 
     def render(self, model: Model, env) -> dict[str, str]:
-        items = [i for i in model.items if i.emitted]
-        classes = {r.name: py_classes(r) for r in model.records if r.emitted}
-        ioctls = [i for i in model.ioctls if i.emitted]
+        items = [i for i in model.items if i.present]
+        classes = {r.name: py_classes(r) for r in model.records if r.present}
+        ioctls = [i for i in model.ioctls if i.present]
         used = {r.name: used_by(r, ioctls) for r in model.records}
         sources = list(dict.fromkeys(i.file.path for i in items))
         module = env.get_template("python/__init__.py.j2").render(
             model=model, items=items, classes=classes, used=used, sources=sources,
-            abi_literal=_abi_literal, abis=ABIS)
+            abi_literal=_abi_literal, abis=ABIS, python_expr=python_expr)
         support = env.get_template("python/_support.py.j2").render()
         return {
             "python/kvm_uapi/__init__.py": module,

@@ -27,7 +27,6 @@ class Check:
     member: str           # for offsets, the member path
     values: tuple[int, ...]  # per ABI
     version: Optional[Version]
-    guard: Optional[str]  # #ifdef macro
 
     @property
     def same_on_all_abis(self) -> bool:
@@ -55,35 +54,34 @@ def _record_since(record: Record) -> Optional[Version]:
 def checks(model: Model) -> list[Check]:
     out: list[Check] = []
     for item in model.items:
-        if not item.emitted:
+        if not item.present:   # removed, or its #ifdef does not hold for x86
             continue
-        guard = item.c_guard
         if isinstance(item, Constant):
-            out.append(Check("value", item.name, "", item.values, item.since, guard))
+            out.append(Check("value", item.name, "", item.values, item.since))
         elif isinstance(item, (Enum, FlagSet)):
             for v in item.values:
                 if v.removed is None:
-                    out.append(Check("value", v.name, "", (v.value,) * len(ABIS), v.since, guard))
+                    out.append(Check("value", v.name, "", (v.value,) * len(ABIS), v.since))
         elif isinstance(item, (Capability, ExitReason)):
-            out.append(Check("value", item.name, "", (item.value,) * len(ABIS), item.since, guard))
+            out.append(Check("value", item.name, "", (item.value,) * len(ABIS), item.since))
         elif isinstance(item, Ioctl):
-            out.append(Check("value", item.name, "", item.numbers, item.since, guard))
+            out.append(Check("value", item.name, "", item.numbers, item.since))
         elif isinstance(item, Record):
             since = _record_since(item)
             ctype = item.c_type
-            out.append(Check("size", ctype, "", tuple(l.size for l in item.layouts), since, guard))
-            out.append(Check("align", ctype, "", tuple(l.align for l in item.layouts), since, guard))
+            out.append(Check("size", ctype, "", tuple(l.size for l in item.layouts), since))
+            out.append(Check("align", ctype, "", tuple(l.align for l in item.layouts), since))
             for path, f, offsets in item.walk():
                 if not f.name:
                     continue
                 field_since = _later(item.since, f.since)
                 if f.bits:
-                    out.append(Check("bitfield", ctype, path, tuple(f.bits for _ in ABIS), field_since, guard))
+                    out.append(Check("bitfield", ctype, path, tuple(f.bits for _ in ABIS), field_since))
                     continue
-                out.append(Check("offset", ctype, path, offsets, field_since, guard))
+                out.append(Check("offset", ctype, path, offsets, field_since))
                 if not f.flexible:
                     sizes = tuple(f.size(abi) for abi in ABIS)
-                    out.append(Check("member_size", ctype, path, sizes, field_since, guard))
+                    out.append(Check("member_size", ctype, path, sizes, field_since))
     return out
 
 
@@ -106,7 +104,7 @@ class Generator:
 
     def render(self, model: Model, env) -> dict[str, str]:
         all_checks = checks(model)
-        records = [r for r in model.records if r.emitted]
+        records = [r for r in model.records if r.present]
         context = dict(model=model, checks=all_checks, abis=ABIS, version_code=version_code,
                        c_literal=c_literal, records=records,
                        sources=[f.path for f in model.files])
