@@ -128,7 +128,7 @@ def field_facts(cls, path):
     """(offset, size, ctypes descriptor) of a dotted field path, from ctypes alone."""
     offset = 0
     descriptor = None
-    for part in path.split("."):
+    for part in path.replace("[0]", "").split("."):
         found = member(cls, part)
         assert found is not None, f"{cls.__name__} has no field {part}"
         descriptor, ftype = found

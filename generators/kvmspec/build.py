@@ -9,6 +9,7 @@ ordering). Rules that judge a finished model live in checks.py.
 from __future__ import annotations
 
 import errno as errno_module
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -20,7 +21,7 @@ from .layout import ABIS, IOC_SIZE_MAX, SCALARS, Abi, Member, Scalar, ioc, recor
 from .load import Int, Map, Seq, read_spec_file
 from .model import (
     Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
-    ExitReason, ExternalMacro, Field, FlagSet, FunctionMacro, Guard, Header, Implementation,
+    ExitReason, ExternalMacro, ExternalType, Field, FlagSet, FunctionMacro, Guard, Header, Implementation,
     Ioctl, Item, Lifecycle,
     Model, NamedValue, Record, Scope, SpecFile, Validation, VERDICT_KINDS, Version,
 )
@@ -41,6 +42,7 @@ class _Symbol:
     values: Optional[list] = None     # evaluated, per ABI
     busy: bool = False
     compute: Optional[Callable[[], Optional[list]]] = None  # for values that are not expressions
+    unevaluable: bool = False          # refers to a macro x86 never defines
 
 
 def _text(value: Any) -> str:
@@ -48,6 +50,10 @@ def _text(value: Any) -> str:
     if isinstance(value, Int):
         return value.text
     return str(value)
+
+
+class NotForX86(expr.ExprError):
+    """An expression needs a macro that the x86 headers never define."""
 
 
 class Builder:
@@ -69,6 +75,7 @@ class Builder:
         # for a macro that an architecture header may define first.
         self.fallbacks: list[tuple[str, Map, SpecFile]] = []
         self.external: set[str] = set()
+        self.external_types: dict[str, ExternalType] = {}
         self.guard_uses: list[tuple[str, Mark]] = []
         self.defined_cache: dict[str, bool] = {}
 
@@ -169,8 +176,12 @@ class Builder:
                 if kind == "ioctl":
                     self.symbols[name] = _Symbol(name, name, raw.mark_of("ioctl"), raw,
                                                  compute=lambda raw=raw: self.ioctl_symbol_values(raw))
-                if kind == "const":
+                if kind == "const" and "value" in raw:
                     self.symbols[name] = _Symbol(name, _text(raw["value"]), raw.mark_of("value"), raw)
+                elif kind == "const":   # defined without a value: only #ifdef can use it
+                    self.symbols[name] = _Symbol(name, "", raw.mark_of("const"), raw,
+                                                 compute=lambda name=name, mark=raw.mark_of("const"):
+                                                 self.valueless(name, mark))
                 elif kind in ("capability", "exit"):
                     self.symbols[name] = _Symbol(name, str(int(raw["value"])), raw.mark_of("value"), raw)
                 elif kind in ("enum", "flags"):
@@ -223,6 +234,13 @@ class Builder:
         elif isinstance(node, Seq):
             for value in node:
                 self.collect_field_guards(value)
+
+    def check_guard_order(self, text: str, user: tuple[str, str], mark: Mark) -> None:
+        """#ifdef sees only what was defined before it (or by an included header)."""
+        guard = Guard.parse(text)
+        if guard.name == user[0] or guard.name not in self.symbols and guard.name not in self.items:
+            return
+        self.check_visible(user, self.owner_name(guard.name), mark, f"the c_guard macro {guard.name}")
 
     def is_defined(self, name: str) -> bool:
         """Whether the x86 headers define macro `name` (its definition's guard holds)."""
@@ -285,6 +303,13 @@ class Builder:
                 continue
             try:
                 v = self.evaluator(abi).evaluate(node)
+            except NotForX86:
+                # Uses a macro that x86 headers never define (PAGE_SIZE, ...): the
+                # definition exists, but no x86 code can expand it.
+                sym.unevaluable = True
+                node = None
+                values.append(None)
+                continue
             except expr.ExprError as exc:
                 self.expr_error(sym.mark, sym.text, exc)
                 node = None
@@ -311,13 +336,28 @@ class Builder:
 
             def lookup(name: str) -> Optional[expr.Value]:
                 values = self.symbol_values(name)
+                if values is None and name in self.external:
+                    raise NotForX86(f"{name} is not defined for x86 (an external macro)")
                 if values is None:
                     return None
                 if values[index] is None:
+                    if self.symbols[name].text == "":
+                        raise expr.ExprError(f"{name} is defined without a value",
+                                             hint="only #ifdef (c_guard) can use it")
                     raise expr.ExprError(f"{name} has no value (see the error reported for it)")
                 return values[index]
 
-            ev = expr.Evaluator(abi.long_bits, lookup, self.macros)
+            def sizeof(type_text: str) -> Optional[int]:
+                if type_text in SCALARS:
+                    return SCALARS[type_text].size(abi)
+                kind, _, name = type_text.partition(" ")
+                entry = self.items.get(name)
+                if entry is None or entry[0] != kind:
+                    return None
+                record = self.ensure(name, self.build_record_item, self.file_arch(entry[2]))
+                return record.size(abi) if isinstance(record, Record) else None
+
+            ev = expr.Evaluator(abi.long_bits, lookup, self.macros, sizeof)
             self.evaluators[abi.name] = ev
         return ev
 
@@ -347,6 +387,8 @@ class Builder:
         self.check_arches(arch_tuple, raw.mark_of("arch") if arch is not None else raw.mark)
         impls = tuple(raw.get("implementations", ()))
         self.check_implementations(impls, raw.mark_of("implementations"))
+        if "c_guard" in raw:
+            self.check_guard_order(raw["c_guard"], (name, header), raw.mark_of("c_guard"))
         return dict(
             name=name, doc=raw["doc"], since=Version.parse(raw["since"]), arch=arch_tuple,
             header=header, file=spec_file, mark=raw.mark_of(kind), implementations=impls,
@@ -394,6 +436,9 @@ class Builder:
         self.arch_names = {a["name"] for a in manifest["architectures"]}
         externals = tuple(ExternalMacro(m["name"], m["doc"]) for m in manifest.get("external_macros", ()))
         self.external = {m.name for m in externals}
+        external_types = tuple(ExternalType(t["name"], int(t["size"]), t["arch"], t["doc"])
+                               for t in manifest.get("external_types", ()))
+        self.external_types = {t.name: t for t in external_types}
         architectures = []
         self.impl_names: dict[str, str] = {}
         for a in manifest["architectures"]:
@@ -442,7 +487,7 @@ class Builder:
         position = {id(i): self.order[i.name] for i in self.built.values()}
         position.update({id(i): self.order[f"!{i.name}"] for i in fallback_items})
         items = tuple(sorted([*self.built.values(), *fallback_items], key=lambda i: position[id(i)]))
-        model = Model(manifest["title"], tuple(architectures), externals, headers,
+        model = Model(manifest["title"], tuple(architectures), externals, external_types, headers,
                       tuple(f for f, _ in files), items, dict(self.built))
         self.report.diagnostics.extend(check_model(model))
         self.report.raise_if_any()
@@ -466,11 +511,12 @@ class Builder:
         kind, raw, spec_file = self.items[name]
         return raw.get("header", spec_file.header)
 
-    def check_visible(self, user: tuple[str, str], target: str, mark: Mark, what: str) -> bool:
+    def check_visible(self, user: tuple[str, str], target: str, mark: Mark, what: str,
+                      ordered: bool = True) -> bool:
         """Whether C code of `user` (name, header) can use `target`, reporting if not."""
         target_header = self.header_of(target)
         if target_header == user[1]:
-            if self.order[target] < self.order[user[0]]:
+            if not ordered or self.order[target] < self.order[user[0]]:
                 return True
             self.error(mark, f"{what} must be defined before it is used here",
                        "move its definition earlier in the spec (files are emitted in "
@@ -486,6 +532,8 @@ class Builder:
     # ------------------------------------------------------------ values
     def build_value_item(self, kind: str, raw: Map, spec_file: SpecFile, file_arch: tuple[str, ...]):
         common = self.common(kind, raw, spec_file, file_arch)
+        if kind == "const" and "value" not in raw:
+            return Constant(**common, expr="", values=())
         if kind == "const":
             if raw.get("c_guard") == f"!{raw['const']}":   # a default: evaluate its own text
                 values = [None] * len(ABIS)
@@ -495,6 +543,8 @@ class Builder:
                     values = [expr.Value(n, None) for n in numbers] if numbers else values  # type: ignore[arg-type]
             else:
                 values = self.symbol_values(raw["const"])
+                if self.symbols[raw["const"]].unevaluable:
+                    return Constant(**common, expr=_text(raw["value"]), values=())
             if values is None or any(v is None for v in values):
                 return None
             return Constant(**common, expr=_text(raw["value"]), values=tuple(v.value for v in values))
@@ -514,14 +564,15 @@ class Builder:
             arch_t = () if arch in (None, "all") else tuple(arch)
             self.check_arches(arch_t, entry.mark_of("arch"))
             values.append(NamedValue(
-                name=entry["name"], expr=_text(entry["value"]), value=evaluated[0].value,
+                name=entry["name"], expr=_text(entry["value"]), values=tuple(v.value for v in evaluated),
                 doc=entry.get("doc", ""), since=Version.parse(entry["since"]) if "since" in entry else common["since"],
                 mark=entry.mark_of("name"), value_mark=entry.mark_of("value"),
                 implementations=impls, arch=arch_t,
                 deprecated=self.lifecycle(entry, "deprecated"), removed=self.lifecycle(entry, "removed"),
                 alias=bool(entry.get("alias", False)), mask=bool(entry.get("mask", False))))
         if kind == "enum":
-            return Enum(**common, type=scalar, values=tuple(values), c_style=raw.get("c_style", "define"))
+            return Enum(**common, type=scalar, values=tuple(values), c_style=raw.get("c_style", "define"),
+                        c_define_values=bool(raw.get("c_define_values", False)))
         return FlagSet(**common, type=scalar, values=tuple(values))
 
     # ------------------------------------------------------------ records
@@ -543,6 +594,8 @@ class Builder:
             if fname is not None:
                 self.report.diagnostics.extend(check_identifier(fname, rf.mark_of("name"), "field"))
             active = self.guard_holds(rf.get("c_guard"))
+            if "c_guard" in rf:
+                self.check_guard_order(rf["c_guard"], owner, rf.mark_of("c_guard"))
             info: dict[str, Any] = dict(name=fname, doc=rf.get("doc", ""), mark=fmark,
                                         reserved=bool(rf.get("reserved", False)),
                                         since=Version.parse(rf["since"]) if "since" in rf else None,
@@ -567,7 +620,7 @@ class Builder:
             else:
                 sub_kind = "struct" if "struct" in rf else "union"
                 sub = rf[sub_kind]
-                sub_common = dict(common, name="", mark=rf.mark_of(sub_kind), doc=rf["doc"])
+                sub_common = dict(common, name="", mark=rf.mark_of(sub_kind), doc=rf.get("doc", ""))
                 target = self.record(sub_common, sub_kind == "union", sub["fields"], sub.mark_of("fields"),
                                      exemption, inline=True, owner=owner)
                 if target is None:
@@ -583,7 +636,7 @@ class Builder:
                            "add name: to the field")
                 ok = False
                 continue
-            dims, dims_text, flexible = self.dimensions(rf, fmark)
+            dims, dims_text, flexible = self.dimensions(rf, owner)
             if dims is None:
                 ok = False
                 continue
@@ -633,6 +686,14 @@ class Builder:
         return Record(**common, is_union=is_union, fields=tuple(fields), layouts=layouts,
                       exemption=exemption, inline=inline)
 
+    def owner_name(self, symbol: str) -> str:
+        """The item that defines a symbol (an enum or flag value belongs to its set)."""
+        if symbol in self.items:
+            return symbol
+        owner = self.symbols[symbol].owner
+        kind = schema.item_kind(owner)
+        return owner[kind]
+
     def record_reference(self, rkind: str, rname: str, mark: Mark, owner: tuple[str, str]) -> Optional[Record]:
         entry = self.items.get(rname)
         if entry is None or entry[0] not in ("struct", "union"):
@@ -654,7 +715,7 @@ class Builder:
     def file_arch(self, spec_file: SpecFile) -> tuple[str, ...]:
         return self.file_arches.get(spec_file.path, ())
 
-    def dimensions(self, rf: Map, mark: Mark) -> tuple[Optional[tuple[int, ...]], tuple[str, ...], bool]:
+    def dimensions(self, rf: Map, owner: tuple[str, str]) -> tuple[Optional[tuple[int, ...]], tuple[str, ...], bool]:
         if "array" not in rf:
             return (), (), False
         raw = rf["array"]
@@ -669,14 +730,25 @@ class Builder:
                 dims.append(int(entry))
                 texts.append(_text(entry))
                 continue
-            values = self.symbol_values(entry)
-            if values is None:
+            if isinstance(entry, str):
+                for used in expr.names(self.parse_expr(entry, amark) or expr.Num(0, "", "0", 0)):
+                    if used.name in self.order and used.name in self.symbols:
+                        if not self.check_visible(owner, self.owner_name(used.name), amark, used.name):
+                            return None, (), False
+            if isinstance(entry, str) and entry in self.symbols:
+                values = self.symbol_values(entry)
+                if values is None or any(v is None for v in values):
+                    return None, (), False
+                numbers = {v.value for v in values}
+            elif isinstance(entry, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", entry):
                 self.error(amark, f"unknown constant {entry!r} as array size",
                            "define it with a const: item earlier in the spec")
                 return None, (), False
-            if any(v is None for v in values):
-                return None, (), False
-            numbers = {v.value for v in values}
+            else:
+                evaluated = self.evaluate_text(entry, amark)
+                if evaluated is None:
+                    return None, (), False
+                numbers = set(evaluated)
             if len(numbers) != 1 or min(numbers) < 1:
                 self.error(amark, f"array size {entry} must be a positive number, the same on every ABI")
                 return None, (), False
@@ -727,7 +799,10 @@ class Builder:
         if direction == "none" and type_text is not None:
             error(raw.mark_of("type"), "an ioctl encoded with dir: none has no type",
                   "remove type:, or set dir: to r, w or rw")
-        if type_text is not None:
+        external = self.external_types.get(type_text) if type_text is not None else None
+        if external is not None:
+            sizes = [external.size] * len(ABIS)
+        elif type_text is not None:
             type_scalar, type_record = self.type_reference(type_text, raw.mark_of("type"), owner, report)
             if type_scalar is not None:
                 sizes = [type_scalar.size(abi) for abi in ABIS]
@@ -748,7 +823,11 @@ class Builder:
             return None
         numbers = tuple(ioc(direction, kvmio[i].value, nr & 0xFF, min(size, IOC_SIZE_MAX))
                         for i, size in enumerate(sizes))
-        return nr, direction, type_text, type_scalar, type_record, numbers
+        return nr, direction, type_text, type_scalar, type_record, numbers, external
+
+    def valueless(self, name: str, mark: Mark) -> Optional[list]:
+        """A macro defined without a value cannot appear in an expression."""
+        return None
 
     def ioctl_symbol_values(self, raw: Map) -> Optional[list]:
         """An ioctl's number as the value of its macro (other macros may alias it)."""
@@ -766,7 +845,7 @@ class Builder:
         encoding = self.ioctl_encoding(raw, owner, report=True)
         if encoding is None:
             return None
-        nr, direction, type_text, type_scalar, type_record, numbers = encoding
+        nr, direction, type_text, type_scalar, type_record, numbers, type_external = encoding
 
         arg = raw.get("arg", Map(raw.mark))
         arg_pass = arg.get("pass", "pointer" if type_text is not None else "none")
@@ -822,7 +901,8 @@ class Builder:
         if same is not None:
             self.reference(same, ("ioctl",), raw.mark_of("same_number_as"), "ioctl")
         return Ioctl(**common, nr=nr, dir=direction, type_text=type_text, type_scalar=type_scalar,
-                     type_record=type_record, numbers=numbers, same_number_as=same,
+                     type_record=type_record, type_external=type_external, numbers=numbers,
+                     same_number_as=same,
                      scopes=tuple(scopes), capability=capability, arg_pass=arg_pass, arg_flow=flow,
                      arg_record=arg_record, arg_scalar=arg_scalar, arg_doc=arg.get("doc", ""),
                      returns=raw["returns"], errors=tuple(errors), validations=tuple(validations),
@@ -878,9 +958,11 @@ class Builder:
         entry = self.items.get(rname)
         if entry is None or entry[0] != rkind:
             if report:
-                self.error(mark, f"unknown {rkind} {rname!r}", f"define {rkind} {rname} in the spec")
+                self.error(mark, f"unknown {rkind} {rname!r}", f"define {rkind} {rname} in the spec, or list "
+                                                             "it under external_types: in the manifest")
             return None, None
-        if report and not self.check_visible(owner, rname, mark, text):
+        # An ioctl macro only needs the type where it is expanded, so order does not matter.
+        if report and not self.check_visible(owner, rname, mark, text, ordered=False):
             return None, None
         target = self.ensure(rname, self.build_record_item, self.file_arch(entry[2]))
         return None, target if isinstance(target, Record) else None

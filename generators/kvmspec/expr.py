@@ -128,13 +128,19 @@ class Cast:
 
 
 @dataclass(frozen=True)
+class Sizeof:
+    type_name: str       # "struct kvm_run", "__u64", ...
+    pos: int
+
+
+@dataclass(frozen=True)
 class Call:
     name: str
     args: tuple["Node", ...]
     pos: int
 
 
-Node = Union[Num, Name, Unary, Binary, Cond, Cast, Call]
+Node = Union[Num, Name, Unary, Binary, Cond, Cast, Call, Sizeof]
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
@@ -254,6 +260,15 @@ class _Parser:
             else:
                 value = int(digits)
             return Num(value, suffix, text, pos)
+        if kind == "name" and text == "sizeof":
+            self.expect("(")
+            words = []
+            while self.peek()[0] == "name" or self.peek()[1] == "*":
+                words.append(self.take()[1])
+            self.expect(")")
+            if not words:
+                raise ExprError("sizeof needs a type, e.g. sizeof(struct kvm_run)", pos)
+            return Sizeof(" ".join(words).replace(" *", " *"), pos)
         if kind == "name":
             if self.peek()[1] == "(":
                 self.take()
@@ -302,6 +317,8 @@ def names(node: Node) -> list[Name]:
             visit(n.orelse)
         elif isinstance(n, Cast):
             visit(n.operand)
+        elif isinstance(n, Sizeof):
+            pass
         elif isinstance(n, Call):
             found.append(Name(n.name, n.pos))
             for a in n.args:
@@ -339,10 +356,12 @@ class Evaluator:
     """
 
     def __init__(self, long_bits: int, lookup: Callable[[str], Value | None],
-                 macros: Mapping[str, FunctionMacro] | None = None) -> None:
+                 macros: Mapping[str, FunctionMacro] | None = None,
+                 sizeof: Callable[[str], int | None] | None = None) -> None:
         self.types = int_types(long_bits)
         self.lookup = lookup
         self.macros = dict(BUILTIN_MACROS, **(macros or {}))
+        self.sizeof = sizeof
 
     # C's rules -------------------------------------------------------
     def literal_type(self, n: Num) -> IntType:
@@ -397,6 +416,12 @@ class Evaluator:
                 raise ExprError(f"unknown name {node.name!r}", node.pos,
                                 "define it earlier in the spec, or check the spelling")
             return found
+        if isinstance(node, Sizeof):
+            size = self.sizeof(node.type_name) if self.sizeof is not None else None
+            if size is None:
+                raise ExprError(f"unknown type {node.type_name!r} in sizeof", node.pos,
+                                "use a scalar type or a struct/union of the spec")
+            return Value(size, self.types["unsigned long"])
         if isinstance(node, Cast):
             inner = self.evaluate(node.operand, env, depth)
             ty = t[CAST_TYPES[node.type_name]]
@@ -503,6 +528,9 @@ def to_python(node: Node, params: tuple[str, ...] = ()) -> str:
             return f"({py(n.then)} if {py(n.test)} else {py(n.orelse)})"
         if isinstance(n, Call):
             return f"{n.name}({', '.join(py(a) for a in n.args)})"
+        if isinstance(n, Sizeof):
+            kind, _, name = n.type_name.partition(" ")
+            return f"ctypes.sizeof({name})" if kind in ("struct", "union") else f"ctypes.sizeof({n.type_name})"
         assert isinstance(n, Binary)
         if n.op in ("/", "%"):
             return f"_cdiv({py(n.left)}, {py(n.right)}, {n.op == '%'})"

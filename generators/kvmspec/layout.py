@@ -74,6 +74,7 @@ SCALARS: dict[str, Scalar] = {s.name: s for s in (
     _scalar("long", True, 8, 4, 4, "ctypes.c_long"),
     _scalar("unsigned long", False, 8, 4, 4, "ctypes.c_ulong"),
     _scalar("void *", False, 8, 4, 4, "ctypes.c_void_p", pointer=True),
+    _scalar("__u8 *", False, 8, 4, 4, "ctypes.c_void_p", pointer=True),
 )}
 
 

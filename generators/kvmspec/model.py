@@ -72,6 +72,16 @@ class ExternalMacro:
 
 
 @dataclass(frozen=True)
+class ExternalType:
+    """A struct that only another architecture's header defines; known by its size."""
+
+    name: str             # "struct kvm_vcpu_init"
+    size: int
+    arch: str
+    doc: str
+
+
+@dataclass(frozen=True)
 class Architecture:
     name: str
     doc: str
@@ -162,7 +172,7 @@ class NamedValue:
 
     name: str
     expr: str
-    value: int
+    values: tuple[int, ...]          # per ABI
     doc: str
     since: Version
     mark: Mark = field(compare=False)          # of the name
@@ -175,6 +185,10 @@ class NamedValue:
     mask: bool = False
 
     @property
+    def value(self) -> int:
+        return self.values[ABIS.index(NATIVE)]
+
+    @property
     def bits(self) -> tuple[int, ...]:
         return tuple(i for i in range(self.value.bit_length()) if self.value >> i & 1) \
             if self.value >= 0 else ()
@@ -185,6 +199,7 @@ class ValueSet(Item):
     type: Scalar = None  # type: ignore[assignment]
     values: tuple[NamedValue, ...] = ()
     c_style: str = "define"          # define | enum | anonymous_enum (flag sets: define)
+    c_define_values: bool = False    # C enum whose values are also #defined to themselves
 
     def value_named(self, name: str) -> Optional[NamedValue]:
         return next((v for v in self.values if v.name == name), None)
@@ -303,7 +318,9 @@ class Record(Item):
             path = f"{prefix}{f.name}" if f.name else prefix.rstrip(".")
             yield path, f, f.offsets
             if f.record is not None and f.record.inline:
-                for sub_path, sub, sub_offsets in f.record.walk(f"{path}." if path else ""):
+                # members of an array of inline records are named through element 0
+                inner = f"{path}{'[0]' if f.is_array else ''}." if path else ""
+                for sub_path, sub, sub_offsets in f.record.walk(inner):
                     yield sub_path, sub, tuple(a + b for a, b in zip(f.offsets, sub_offsets))
 
     def field_at(self, path: str) -> Optional[Field]:
@@ -383,6 +400,7 @@ class Ioctl(Item):
     type_text: Optional[str] = None          # the encoded type as written
     type_scalar: Optional[Scalar] = None
     type_record: Optional[Record] = None
+    type_external: Optional[ExternalType] = None
     numbers: tuple[int, ...] = ()            # per ABI
     same_number_as: Optional[str] = None
     scopes: tuple[Scope, ...] = ()
@@ -400,6 +418,11 @@ class Ioctl(Item):
     restored_by: Optional[str] = None
 
     kind = "ioctl"
+
+    @property
+    def present(self) -> bool:
+        """An ioctl on another architecture's struct cannot be expanded by x86 code."""
+        return super().present and self.type_external is None
 
     @property
     def number(self) -> int:
@@ -467,6 +490,7 @@ class Model:
     title: str
     architectures: tuple[Architecture, ...]
     external_macros: tuple[ExternalMacro, ...]
+    external_types: tuple[ExternalType, ...]
     headers: tuple[Header, ...]
     files: tuple[SpecFile, ...]
     items: tuple[Definition, ...]            # in emission order

@@ -56,12 +56,14 @@ def checks(model: Model) -> list[Check]:
     for item in model.items:
         if not item.present:   # removed, or its #ifdef does not hold for x86
             continue
-        if isinstance(item, Constant):
+        if isinstance(item, Constant) and not item.values:
+            out.append(Check("defined", item.name, "", (1,) * len(ABIS), item.since))
+        elif isinstance(item, Constant):
             out.append(Check("value", item.name, "", item.values, item.since))
         elif isinstance(item, (Enum, FlagSet)):
             for v in item.values:
                 if v.removed is None:
-                    out.append(Check("value", v.name, "", (v.value,) * len(ABIS), v.since))
+                    out.append(Check("value", v.name, "", v.values, v.since))
         elif isinstance(item, (Capability, ExitReason)):
             out.append(Check("value", item.name, "", (item.value,) * len(ABIS), item.since))
         elif isinstance(item, Ioctl):

@@ -73,6 +73,8 @@ def c_comment(text: str, indent: str = "", width: int = 78) -> str:
 def c_define(name: str, value: str, column: int = 40) -> str:
     """`#define NAME<tabs>VALUE`, aligned with tabs like the kernel's headers."""
     head = f"#define {name}"
+    if not value:
+        return head
     if len(head) >= column:
         return f"{head} {value}"
     tabs = (column - len(head) + 7) // 8
