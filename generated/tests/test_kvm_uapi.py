@@ -96,7 +96,7 @@ VALUE_SETS = {
     'kvm_vmx_nested_state_flags': ('flags', { 'KVM_STATE_VMX_PREEMPTION_TIMER_DEADLINE': 1, }),
 }
 
-# ioctl -> (argument record or None, scopes, capability)
+# ioctl -> (argument type: record name, "ctypes.<type>" or None; scopes; capability)
 IOCTLS = {
     'KVM_GET_API_VERSION': (None, ('system', ), None),
     'KVM_CREATE_VM': (None, ('system', ), None),
@@ -182,7 +182,12 @@ def test_ioctl(name):
     assert ioctl.name == name
     assert ioctl.scopes == scopes
     assert ioctl.capability == capability
-    assert (ioctl.arg_type is None) if arg is None else (ioctl.arg_type is getattr(kvm_uapi, arg))
+    if arg is None:
+        assert ioctl.arg_type is None
+    elif arg.startswith("ctypes."):
+        assert ioctl.arg_type is getattr(ctypes, arg[len("ctypes."):])
+    else:
+        assert ioctl.arg_type is getattr(kvm_uapi, arg)
     assert ioctl.__doc__
 
 

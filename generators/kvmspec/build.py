@@ -569,7 +569,8 @@ class Builder:
                 mark=entry.mark_of("name"), value_mark=entry.mark_of("value"),
                 implementations=impls, arch=arch_t,
                 deprecated=self.lifecycle(entry, "deprecated"), removed=self.lifecycle(entry, "removed"),
-                alias=bool(entry.get("alias", False)), mask=bool(entry.get("mask", False))))
+                alias=bool(entry.get("alias", False)), mask=bool(entry.get("mask", False)),
+                c_define=bool(entry.get("c_define", True))))
         if kind == "enum":
             return Enum(**common, type=scalar, values=tuple(values), c_style=raw.get("c_style", "define"),
                         c_define_values=bool(raw.get("c_define_values", False)))
@@ -847,7 +848,7 @@ class Builder:
             return None
         nr, direction, type_text, type_scalar, type_record, numbers, type_external = encoding
 
-        arg = raw.get("arg", Map(raw.mark))
+        arg = raw.get("arg", Map(raw.path, raw._mark))
         arg_pass = arg.get("pass", "pointer" if type_text is not None else "none")
         flow = arg.get("flow")
         if arg_pass != "pointer" and flow is not None:

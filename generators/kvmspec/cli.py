@@ -125,6 +125,49 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
 
+def cmd_diff_header(args: argparse.Namespace) -> int:
+    """Compare the spec with any tree of kernel headers: names both ways, values and layouts."""
+    from .conformance import NoCompiler, compare_dumps, diff_names, header_tree
+    import tempfile
+
+    root = _root(args)
+    model = _model(root)
+    try:
+        tree = header_tree(Path(args.tree))
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    release = f" (Linux {tree.version >> 16}.{(tree.version >> 8) & 0xFF})" if tree.version else ""
+    print(f"spec vs {tree.description}{release}")
+    findings = 0
+    try:
+        diffs = diff_names(model, tree)
+        for d in diffs:
+            print(f"  {d.kind:12} {d.in_tree:5} in headers, {d.in_spec:5} in spec: "
+                  f"{len(d.missing)} missing from the spec, {len(d.only_in_spec)} only in the spec")
+            findings += len(d.missing) + len(d.only_in_spec)
+        from .emit import render_all
+        from .output import stale_files
+        if stale_files(root, render_all(model)):
+            raise UsageError("generated/ is stale; run `kvmspec generate` first")
+        with tempfile.TemporaryDirectory(prefix="kvmspec-diff-") as tmp:
+            for abi in args.abi:
+                outcome = compare_dumps(root, tree, abi, Path(tmp))
+                print(f"  {abi:12} {outcome.name.split(': ', 1)[1]}: {outcome.count} difference(s)"
+                      + (f" ({outcome.detail})" if outcome.status == "failed" and not outcome.count else ""))
+                findings += outcome.count + (outcome.status == "failed" and not outcome.count)
+                for line in outcome.details:
+                    print(f"    differs: {line}")
+    except NoCompiler as exc:
+        raise UsageError(str(exc)) from None
+    for d in diffs:
+        for name in d.missing:
+            print(f"    missing from the spec ({d.kind[:-1]}): {name}")
+        for name in d.only_in_spec:
+            print(f"    only in the spec ({d.kind[:-1]}): {name}")
+    print("no differences" if not findings else f"{findings} finding(s)")
+    return EXIT_FINDINGS if findings else EXIT_OK
+
+
 def cmd_default(args: argparse.Namespace) -> int:
     """Validate, regenerate, then check the headers with a C compiler if there is one."""
     from .conformance import NoCompiler
@@ -176,6 +219,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system-include", metavar="DIR", default="/usr/include",
                    help="include tree with the kernel's uapi headers (default: /usr/include)")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("diff-header", help="compare the spec with a tree of kernel headers",
+                       description="Compare the spec with the KVM uapi headers of TREE (an include directory "
+                                   "such as /usr/include or `make headers_install` output, or a kernel source "
+                                   "tree): the macro, struct/union and enumerator names each side has that the "
+                                   "other lacks, and every macro value and record size, alignment and field "
+                                   "offset, compiled separately for x86_64 and i386. Items newer than the "
+                                   "tree's release are left out. Exit 1 on any difference.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("tree", nargs="?", default="/usr/include", metavar="TREE",
+                   help="include directory or kernel source tree (default: /usr/include)")
+    p.add_argument("--abi", action="append", choices=["x86_64", "i386"],
+                   help="ABI to compare (repeatable; default: both)")
+    p.set_defaults(func=cmd_diff_header)
     return parser
 
 
@@ -185,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
+    if getattr(args, "abi", None) is None and args.func is cmd_diff_header:
+        args.abi = ["x86_64", "i386"]
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -23,6 +23,8 @@ class Outcome:
     name: str
     status: str        # ok | failed | skipped
     detail: str = ""
+    count: int = 0     # differences found
+    details: tuple[str, ...] = ()
 
 
 class NoCompiler(Exception):
@@ -64,15 +66,50 @@ def _first_error(stderr: str) -> str:
     return (lines[0] if lines else stderr.strip().splitlines()[-1] if stderr.strip() else "").strip()
 
 
+def _dump(cc: str, abi: str, include_args: list[str], defines: list[str], source: Path, tmp: Path,
+          label: str) -> tuple[list[str] | None, str]:
+    exe = tmp / f"dump-{abi}-{label}"
+    build = subprocess.run([cc, ABI_FLAGS[abi], "-std=gnu11", *include_args, *defines, "-o", str(exe), str(source)],
+                           capture_output=True, text=True)
+    if build.returncode != 0:
+        return None, _first_error(build.stderr)
+    return subprocess.run([str(exe)], capture_output=True, text=True).stdout.splitlines(), ""
+
+
+def compare_dumps(root: Path, tree: "HeaderTree", abi: str, tmp: Path) -> Outcome:
+    """Compare what the generated headers and a tree say about every fact of the spec."""
+    cc = _compiler()
+    source = root / "generated" / "tests" / "kvm_abi_dump.c"
+    # Both sides skip what is newer than the tree.
+    defines = [f"-DKVMSPEC_HEADERS_VERSION={tree.version}"] if tree.version is not None else []
+    ours, problem = _dump(cc, abi, generated_includes(root), defines, source, tmp, "generated")
+    if ours is None:
+        return Outcome(f"{abi}: ABI dump with generated headers", "failed", problem)
+    theirs, problem = _dump(cc, abi, list(tree.flags), defines, source, tmp, "tree")
+    if theirs is None:
+        return Outcome(f"{abi}: ABI dump with {tree.description}", "failed", problem)
+    differences = [f"{a!r} != {b!r}" for a, b in zip(ours, theirs) if a != b]
+    if len(ours) != len(theirs):
+        differences.append(f"{len(ours)} facts with generated headers, {len(theirs)} with the tree")
+    return Outcome(f"{abi}: generated headers and {tree.description}{_release(tree.version)} agree on "
+                   f"{len(ours)} facts", "failed" if differences else "ok", "; ".join(differences[:5]),
+                   count=len(differences), details=tuple(differences))
+
+
+def _release(version: int | None) -> str:
+    return f" ({version >> 16}.{(version >> 8) & 0xFF})" if version is not None else ""
+
+
 def run_conformance(root: Path, system_include: Path | None) -> list[Outcome]:
     """Every compiler-based check of generated/, for each ABI this machine can build."""
     cc = _compiler()
-    gen_tests = root / "generated" / "tests"
-    ours = generated_includes(root)
-    version = headers_version(system_include) if system_include is not None else None
-    # /usr/include is searched anyway; another tree (e.g. `make headers_install`
-    # output) is put in front of it.
-    theirs = [f"-I{system_include}"] if system_include not in (None, Path("/usr/include")) else []
+    conformance = root / "generated" / "tests" / "kvm_conformance.c"
+    tree = None
+    if system_include is not None:
+        try:
+            tree = header_tree(system_include)
+        except FileNotFoundError:
+            tree = None
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="kvmspec-check-") as tmp:
         for abi in ABI_FLAGS:
@@ -81,38 +118,138 @@ def run_conformance(root: Path, system_include: Path | None) -> list[Outcome]:
                 outcomes.append(Outcome(f"{abi}: conformance", "skipped", problem))
                 continue
             flags = [ABI_FLAGS[abi], "-std=gnu11", "-Wall", "-Wextra", "-Werror"]
-            result = subprocess.run([cc, *flags, *ours, "-fsyntax-only", str(gen_tests / "kvm_conformance.c")],
+            result = subprocess.run([cc, *flags, *generated_includes(root), "-fsyntax-only", str(conformance)],
                                     capture_output=True, text=True)
             outcomes.append(Outcome(f"{abi}: generated headers match the spec",
                                     "ok" if result.returncode == 0 else "failed", _first_error(result.stderr)))
-            if version is None:
+            if tree is None or tree.version is None:
                 outcomes.append(Outcome(f"{abi}: system headers", "skipped",
                                         f"no kernel uapi headers with linux/version.h in {system_include}"))
                 continue
-            release = f"{version >> 16}.{(version >> 8) & 0xFF}"
-            result = subprocess.run([cc, *flags, *theirs, f"-DKVMSPEC_HEADERS_VERSION={version}",
-                                     "-fsyntax-only", str(gen_tests / "kvm_conformance.c")],
-                                    capture_output=True, text=True)
-            outcomes.append(Outcome(f"{abi}: system headers ({release}) match the spec",
+            result = subprocess.run([cc, *flags, *tree.flags, f"-DKVMSPEC_HEADERS_VERSION={tree.version}",
+                                     "-fsyntax-only", str(conformance)], capture_output=True, text=True)
+            outcomes.append(Outcome(f"{abi}: system headers{_release(tree.version)} match the spec",
                                     "ok" if result.returncode == 0 else "failed", _first_error(result.stderr)))
-            dumps = []
-            # Both sides skip what is newer than the system headers.
-            defines = [f"-DKVMSPEC_HEADERS_VERSION={version}"]
-            for name, include_args in (("generated", ours), ("system", theirs)):
-                exe = Path(tmp) / f"dump-{abi}-{name}"
-                build = subprocess.run([cc, ABI_FLAGS[abi], "-std=gnu11", *include_args, *defines, "-o", str(exe),
-                                        str(gen_tests / "kvm_abi_dump.c")], capture_output=True, text=True)
-                if build.returncode != 0:
-                    dumps.append(None)
-                    outcomes.append(Outcome(f"{abi}: ABI dump with {name} headers", "failed",
-                                            _first_error(build.stderr)))
-                    continue
-                dumps.append(subprocess.run([str(exe)], capture_output=True, text=True).stdout.splitlines())
-            if None not in dumps:
-                differences = [f"{a!r} != {b!r}" for a, b in zip(*dumps) if a != b]
-                if len(dumps[0]) != len(dumps[1]):
-                    differences.append(f"{len(dumps[0])} facts with generated headers, {len(dumps[1])} with system")
-                outcomes.append(Outcome(f"{abi}: generated and system ({release}) headers agree on "
-                                        f"{len(dumps[0])} facts", "failed" if differences else "ok",
-                                        "; ".join(differences[:5])))
+            outcomes.append(compare_dumps(root, tree, abi, Path(tmp)))
     return outcomes
+
+
+# ---------------------------------------------------------------- names in a header tree
+
+@dataclass(frozen=True)
+class HeaderTree:
+    """Where a tree's KVM uapi headers are, and the compiler flags that find them."""
+
+    flags: tuple[str, ...]
+    version: int | None
+    description: str
+
+
+def header_tree(path: Path) -> HeaderTree:
+    """An installed include directory (/usr/include, `make headers_install` output) or a kernel source tree."""
+    path = path.resolve()
+    if (path / "include/uapi/linux/kvm.h").is_file() and (path / "arch/x86/include/uapi/asm/kvm.h").is_file():
+        flags = (f"-I{path / 'include/uapi'}", f"-I{path / 'arch/x86/include/uapi'}")
+        return HeaderTree(flags, _source_tree_version(path), f"kernel source tree {path}")
+    if not (path / "linux/kvm.h").is_file():
+        raise FileNotFoundError(f"{path}: no linux/kvm.h here (give an include directory or a kernel source tree)")
+    flags = () if path == Path("/usr/include") else (f"-I{path}",)
+    return HeaderTree(flags, headers_version(path), f"installed headers in {path}")
+
+
+def _source_tree_version(root: Path) -> int | None:
+    makefile = root / "Makefile"
+    if not makefile.is_file():
+        return None
+    text = makefile.read_text(errors="replace")
+    parts = [re.search(rf"^{key}\s*=\s*(\d+)", text, re.M) for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL")]
+    if not all(parts):
+        return None
+    a, b, c = (int(m.group(1)) for m in parts)  # type: ignore[union-attr]
+    return (a << 16) + (b << 8) + min(c, 255)
+
+
+def _is_kvm_header(path: str) -> bool:
+    return path.endswith(("linux/kvm.h", "asm/kvm.h"))
+
+
+def header_names(tree: HeaderTree, abi: str = "x86_64") -> dict[str, set[str]]:
+    """The macro, record and enumerator names that a tree's KVM headers define."""
+    cc = _compiler()
+    result = subprocess.run([cc, ABI_FLAGS[abi], *tree.flags, "-E", "-dD", "-x", "c", "-"],
+                            input="#include <linux/kvm.h>\n", capture_output=True, text=True)
+    if result.returncode != 0:
+        raise OSError(f"the preprocessor failed on {tree.description}: {_first_error(result.stderr)}")
+    macros: set[str] = set()
+    chunks: list[str] = []
+    current = ""
+    for line in result.stdout.splitlines():
+        marker = re.match(r'# \d+ "([^"]+)"', line)
+        if marker:
+            current = marker.group(1)
+            continue
+        if not _is_kvm_header(current):
+            continue
+        define = re.match(r"#define (\w+)", line)
+        if define:
+            macros.add(define.group(1))
+        elif not line.startswith("#"):
+            chunks.append(line)
+    text = "\n".join(chunks)
+    records = set(re.findall(r"\b(?:struct|union)\s+(\w+)\s*\{", text))
+    enumerators: set[str] = set()
+    for body in re.findall(r"\benum\s*\w*\s*\{(.*?)\}", text, re.S):
+        for entry in body.split(","):
+            name = entry.split("=")[0].strip()
+            if name:
+                enumerators.add(name)
+    guards = {m for m in macros if re.fullmatch(r"_+(LINUX|ASM_X86)_KVM_H", m)}
+    return {"macros": macros - guards, "records": records, "enumerators": enumerators}
+
+
+def spec_names(model, version: int | None) -> dict[str, set[str]]:
+    """What the spec says a tree of the given release defines."""
+    from .model import Capability, Constant, Enum, ExitReason, FlagSet, FunctionMacro, Ioctl, Record, ValueSet
+
+    def known(since) -> bool:
+        if version is None or since is None:
+            return True
+        parts = (list(since.parts) + [0, 0, 0])[:3]
+        return (parts[0] << 16) + (parts[1] << 8) + parts[2] <= version
+
+    names: dict[str, set[str]] = {"macros": set(), "records": set(), "enumerators": set()}
+    for item in model.items:
+        if not item.emitted or not item.active or not known(item.since):
+            continue
+        if isinstance(item, (Constant, FunctionMacro, Ioctl, Capability, ExitReason)):
+            names["macros"].add(item.name)
+        elif isinstance(item, Record):
+            names["records"].add(item.name)
+        elif isinstance(item, ValueSet):
+            for v in item.values:
+                if v.removed is not None or not known(v.since):
+                    continue
+                if isinstance(item, FlagSet) or item.c_style == "define":
+                    names["macros"].add(v.name)
+                else:
+                    names["enumerators"].add(v.name)
+                    if item.c_define_values and v.c_define:
+                        names["macros"].add(v.name)
+    return names
+
+
+@dataclass(frozen=True)
+class NameDiff:
+    kind: str
+    in_tree: int
+    in_spec: int
+    missing: tuple[str, ...]       # the tree defines them, the spec does not
+    only_in_spec: tuple[str, ...]  # the spec says the tree should define them
+
+
+def diff_names(model, tree: HeaderTree) -> list[NameDiff]:
+    theirs = header_names(tree)
+    ours = spec_names(model, tree.version)
+    return [NameDiff(kind, len(theirs[kind]), len(ours[kind]), tuple(sorted(theirs[kind] - ours[kind])),
+                     tuple(sorted(ours[kind] - theirs[kind])))
+            for kind in ("macros", "records", "enumerators")]

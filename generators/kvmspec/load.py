@@ -35,36 +35,50 @@ _SEQ = "tag:yaml.org,2002:seq"
 
 
 class Map(dict):
-    """A YAML mapping with the marks of its keys and values."""
+    """A YAML mapping with the positions of its keys and values.
 
-    __slots__ = ("mark", "key_marks", "value_marks")
+    Positions are kept as the parser's raw marks and turned into `Mark`s only
+    when a diagnostic needs one: most never do.
+    """
 
-    def __init__(self, mark: Mark) -> None:
+    __slots__ = ("path", "_mark", "_keys", "_values")
+
+    def __init__(self, path: str, raw_mark: Any) -> None:
         super().__init__()
-        self.mark = mark
-        self.key_marks: dict[str, Mark] = {}
-        self.value_marks: dict[str, Mark] = {}
+        self.path = path
+        self._mark = raw_mark
+        self._keys: dict[str, Any] = {}
+        self._values: dict[str, Any] = {}
+
+    @property
+    def mark(self) -> Mark:
+        return _mark(self.path, self._mark)
 
     def mark_of(self, key: str) -> Mark:
         """Where the value of `key` starts (the mapping itself if absent)."""
-        return self.value_marks.get(key, self.mark)
+        return _mark(self.path, self._values.get(key, self._mark))
 
     def key_mark(self, key: str) -> Mark:
-        return self.key_marks.get(key, self.mark)
+        return _mark(self.path, self._keys.get(key, self._mark))
 
 
 class Seq(list):
-    """A YAML sequence with the mark of each element."""
+    """A YAML sequence with the position of each element."""
 
-    __slots__ = ("mark", "item_marks")
+    __slots__ = ("path", "_mark", "_items")
 
-    def __init__(self, mark: Mark) -> None:
+    def __init__(self, path: str, raw_mark: Any) -> None:
         super().__init__()
-        self.mark = mark
-        self.item_marks: list[Mark] = []
+        self.path = path
+        self._mark = raw_mark
+        self._items: list[Any] = []
+
+    @property
+    def mark(self) -> Mark:
+        return _mark(self.path, self._mark)
 
     def mark_of(self, index: int) -> Mark:
-        return self.item_marks[index] if 0 <= index < len(self.item_marks) else self.mark
+        return _mark(self.path, self._items[index] if 0 <= index < len(self._items) else self._mark)
 
 
 class Int(int):
@@ -106,12 +120,11 @@ class _Converter:
                        "write the value out where it is needed")
             return None
         self.seen.add(id(node))
-        mark = _mark(self.path, node.start_mark)
         if isinstance(node, yaml.MappingNode):
             if node.tag != _MAP:
                 self.error(node, f"explicit YAML tag {node.tag!r} is not allowed",
                            "remove the tag; spec files hold plain mappings, lists and scalars")
-            result = Map(mark)
+            result = Map(self.path, node.start_mark)
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
                     if isinstance(key_node, yaml.ScalarNode) and key_node.value == "<<":
@@ -124,19 +137,19 @@ class _Converter:
                 key = key_node.value
                 if key in result:
                     self.error(key_node, f"duplicate key {key!r}",
-                               f"the first {key!r} is at line {result.key_marks[key].line}; keep one")
+                               f"the first {key!r} is at line {result.key_mark(key).line}; keep one")
                     continue
-                result.key_marks[key] = _mark(self.path, key_node.start_mark)
-                result.value_marks[key] = _mark(self.path, value_node.start_mark)
+                result._keys[key] = key_node.start_mark
+                result._values[key] = value_node.start_mark
                 result[key] = self.convert(value_node, depth + 1)
             return result
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ:
                 self.error(node, f"explicit YAML tag {node.tag!r} is not allowed",
                            "remove the tag; spec files hold plain mappings, lists and scalars")
-            result_seq = Seq(mark)
+            result_seq = Seq(self.path, node.start_mark)
             for item in node.value:
-                result_seq.item_marks.append(_mark(self.path, item.start_mark))
+                result_seq._items.append(item.start_mark)
                 result_seq.append(self.convert(item, depth + 1))
             return result_seq
         # scalar

@@ -183,6 +183,7 @@ class NamedValue:
     removed: Optional[Lifecycle] = None
     alias: bool = False
     mask: bool = False
+    c_define: bool = True            # C enum values: also #define NAME NAME (with c_define_values)
 
     @property
     def value(self) -> int:
@@ -516,6 +517,27 @@ class Model:
 
     def items_of_header(self, name: str) -> list[Definition]:
         return [i for i in self.items if i.header == name]
+
+    def headers_in_include_order(self) -> list[Header]:
+        """Headers such that each comes after the headers it includes."""
+        include_name = {h.path.split("include/uapi/", 1)[-1]: h for h in self.headers}
+        done: list[Header] = []
+
+        def visit(h: Header) -> None:
+            if h in done:
+                return
+            for inc in h.includes:
+                if inc in include_name and include_name[inc] is not h:
+                    visit(include_name[inc])
+            done.append(h)
+
+        for h in self.headers:
+            visit(h)
+        return done
+
+    def c_order(self) -> list[Definition]:
+        """Items in the order a C compiler sees them: included headers first."""
+        return [i for h in self.headers_in_include_order() for i in self.items_of_header(h.name)]
 
     def implementations(self) -> list[Implementation]:
         return [impl for a in self.architectures for impl in a.implementations]

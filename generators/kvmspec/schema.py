@@ -35,20 +35,30 @@ def schema_document() -> dict:
         return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
+@functools.lru_cache(maxsize=1)
+def _document() -> dict:
+    """The schema plus `spec_file_shell`: a spec file whose items are only checked to be mappings."""
+    doc = schema_document()
+    defs = dict(doc["$defs"])
+    shell = dict(defs["spec_file"])
+    shell["properties"] = dict(shell["properties"], items={"type": "array", "items": {"type": "object"}})
+    defs["spec_file_shell"] = shell
+    return dict(doc, **{"$defs": defs})
+
+
+@functools.lru_cache(maxsize=None)
+def _fast(definition: str) -> Any:
+    from .fastschema import compile_definition
+    return compile_definition(_document(), definition)
+
+
 @functools.lru_cache(maxsize=None)
 def _validator(definition: str) -> Any:
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
-    doc = schema_document()
-    defs = dict(doc["$defs"])
-    if definition == "spec_file_shell":
-        shell = dict(defs["spec_file"])
-        shell["properties"] = dict(shell["properties"], items={"type": "array", "items": {"type": "object"}})
-        defs["spec_file_shell"] = shell
-    root = dict(doc, **{"$defs": defs})
-    resource = Resource.from_contents(root)
-    registry = resource @ Registry()
+    doc = _document()
+    registry = Resource.from_contents(doc) @ Registry()
     return Draft202012Validator({"$ref": f"{doc['$id']}#/$defs/{definition}"}, registry=registry)
 
 
@@ -154,6 +164,8 @@ def _describe(error: Any, data: Any, definition: str) -> Diagnostic | None:
 
 
 def _errors(definition: str, data: Any) -> list[Diagnostic]:
+    if _fast(definition)(data):
+        return []
     validator = _validator(definition)
     found = []
     for error in validator.iter_errors(data):

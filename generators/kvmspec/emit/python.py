@@ -90,7 +90,7 @@ class Generator:
     name = "python"
 
     def render(self, model: Model, env) -> dict[str, str]:
-        items = [i for i in model.items if i.present]
+        items = [i for i in model.c_order() if i.present]
         classes = {r.name: py_classes(r) for r in model.records if r.present}
         ioctls = [i for i in model.ioctls if i.present]
         used = {r.name: used_by(r, ioctls) for r in model.records}
