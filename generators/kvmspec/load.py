@@ -91,6 +91,9 @@ class Int(int):
         obj.text = text
         return obj
 
+    def __getnewargs__(self) -> tuple[int, str]:  # copy and pickle keep the spelling
+        return int(self), self.text
+
 
 def _mark(path: str, m: Any) -> Mark:
     return Mark(path, m.line + 1, m.column + 1)

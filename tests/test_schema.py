@@ -1,0 +1,99 @@
+"""The fast schema predicate and jsonschema agree: valid specs pass both, broken ones fail both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from kvmspec import schema
+from kvmspec.fastschema import compile_definition
+from kvmspec.load import read_spec_file
+
+SPEC_FILES = sorted(p for p in (REPO / "spec").rglob("*.yaml")
+                    if "schema" not in p.parts and p.name != "kvmspec.yaml")
+
+
+def plain(data):
+    """Marked loader data as plain dicts, lists and scalars."""
+    if isinstance(data, dict):
+        return {k: plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [plain(v) for v in data]
+    return data
+
+
+def both(definition: str, data) -> tuple[bool, bool]:
+    fast = schema._fast(definition)(data)
+    slow = schema._validator(definition).is_valid(data)
+    return fast, slow
+
+
+def items():
+    for path in SPEC_FILES:
+        data = read_spec_file(path, str(path))
+        for item in data["items"]:
+            yield schema.item_kind(item), item
+
+
+def test_whole_schema_compiles():
+    doc = schema._document()
+    for definition in doc["$defs"]:
+        compile_definition(doc, definition)
+
+
+def test_real_spec_is_valid_for_both():
+    manifest = read_spec_file(REPO / "spec/kvmspec.yaml", "spec/kvmspec.yaml")
+    assert both("manifest", manifest) == (True, True)
+    count = 0
+    for kind, item in items():
+        assert both(kind, item) == (True, True), item
+        count += 1
+    assert count > 20
+
+
+MUTATIONS = [
+    lambda d: d.pop(next(k for k in ("since", "doc") if k in d)),           # missing required key
+    lambda d: d.__setitem__("bogus", 1),                                    # unknown key
+    lambda d: d.__setitem__("since", 5.10),                                 # wrong type
+    lambda d: d.__setitem__("since", "five"),                               # pattern
+    lambda d: d.__setitem__("arch", []),                                    # minItems
+    lambda d: d.__setitem__("arch", ["x86", "x86"]),                        # uniqueItems
+    lambda d: d.__setitem__("deprecated", {"since": "5.1"}),               # nested required
+    lambda d: d.__setitem__("c_guard", "!!X"),                              # pattern
+    lambda d: d.__setitem__("header", 7),                                   # type
+]
+
+
+@pytest.mark.parametrize("mutation", range(len(MUTATIONS)))
+def test_broken_items_fail_both(mutation):
+    checked = 0
+    for kind, item in items():
+        broken = plain(item)
+        MUTATIONS[mutation](broken)
+        assert both(kind, broken) == (False, False), (kind, broken)
+        checked += 1
+    assert checked
+
+
+@pytest.mark.parametrize("kind,field,value", [
+    ("struct", "fields", [{"name": "a", "type": "__u33"}]),
+    ("struct", "fields", [{"name": "a", "struct": {"fields": []}}]),
+    ("struct", "fields", [{"name": "a", "type": "__u8", "struct": {"fields": [{"type": "__u8"}]}}]),
+    ("ioctl", "dir", "inout"),
+    ("ioctl", "fd", [{"scope": "vm"}]),
+    ("ioctl", "validates", [{"field": "flags"}]),
+    ("ioctl", "pair", {"restores": "A", "restored_by": "B"}),
+    ("capability", "answer", {"kind": "boolean", "extra": 1}),
+    ("capability", "enable", {"scope": "device", "doc": "x"}),
+    ("flags", "values", []),
+])
+def test_specific_breakages_fail_both(kind, field, value):
+    for k, item in items():
+        if k == kind:
+            broken = plain(item)
+            broken[field] = value
+            assert both(kind, broken) == (False, False), broken
+            return
+    pytest.fail(f"no {kind} in the spec")
