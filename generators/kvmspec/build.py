@@ -458,9 +458,10 @@ class Builder:
         # Values, then records, then capabilities, then ioctls: each only
         # refers to kinds built before it.
         phases: list[tuple[tuple[str, ...], Callable]] = [
-            (("const", "macro", "enum", "flags", "exit"), self.build_value_item),
+            (("const", "macro", "enum", "flags"), self.build_value_item),
             (("struct", "union"), self.build_record_item),
             (("capability",), self.build_capability),
+            (("exit",), self.build_value_item),
             (("ioctl",), self.build_ioctl),
         ]
         self.file_arches = {}
@@ -551,7 +552,9 @@ class Builder:
         if kind == "macro":
             return FunctionMacro(**common, params=tuple(raw["params"]), body=raw["body"])
         if kind == "exit":
-            return ExitReason(**common, value=int(raw["value"]), member=raw.get("member"))
+            return ExitReason(**common, value=int(raw["value"]), member=raw.get("member"),
+                              requires=self.reference(raw["requires"], ("capability",), raw.mark_of("requires"),
+                                                      "capability") if "requires" in raw else None)
         scalar = SCALARS[raw["type"]]
         values = []
         for entry in raw["values"]:

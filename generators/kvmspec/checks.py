@@ -142,15 +142,24 @@ def _field_sets(record: Record) -> Iterator[tuple[str, Field]]:
 
 
 def check_field_types(model: Model) -> Iterator[Diagnostic]:
-    """A field holding flags or an enum has exactly the set's type."""
+    """A field holding flags or an enum is an integer that can hold every value of the set."""
     for record in model.records:
         for path, f in _field_sets(record):
             value_set = f.flags or f.enum
-            if f.scalar is None or f.scalar.name != value_set.type.name:
+            if f.scalar is None or f.scalar.is_pointer:
                 actual = f.scalar.name if f.scalar else "a record"
-                yield Diagnostic(f.mark, f"field {record.name}.{path} is {actual} but "
-                                         f"{value_set.kind} {value_set.name} is {value_set.type.name}",
-                                 "make the two types the same")
+                yield Diagnostic(f.mark, f"field {record.name}.{path} is {actual}, which cannot hold "
+                                         f"{value_set.kind} {value_set.name}", "attach the set to an integer field")
+                continue
+            bits = f.bits or f.scalar.bits(ABIS[0])
+            too_big = [v for v in value_set.values
+                       if v.removed is None and not (0 <= v.value < (1 << bits) or
+                                                     f.scalar.signed and -(1 << (bits - 1)) <= v.value < 0)]
+            if too_big:
+                yield Diagnostic(f.mark, f"field {record.name}.{path} ({f.scalar.name}"
+                                         f"{':' + str(f.bits) if f.bits else ''}) cannot hold {too_big[0].name} "
+                                         f"= {too_big[0].value:#x} of {value_set.kind} {value_set.name}",
+                                 "use a wider field type, or a set whose values fit")
 
 
 def check_layouts(model: Model) -> Iterator[Diagnostic]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 from .diagnostics import SpecError
 
@@ -168,6 +168,60 @@ def cmd_diff_header(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if findings else EXIT_OK
 
 
+def _side(arg: str, root: Path, tmp: Path, label: str) -> tuple[Path, str]:
+    """A spec to compare: a directory (a repository or its spec/) or a git revision of `root`."""
+    from .compat import extract_revision
+    path = Path(arg)
+    if path.is_dir():
+        if (path / "spec" / "kvmspec.yaml").is_file():
+            return path.resolve(), str(path)
+        if (path / "kvmspec.yaml").is_file():
+            return path.resolve().parent, str(path)
+        raise UsageError(f"{arg}: not a kvmspec repository or spec directory")
+    dest = tmp / label
+    dest.mkdir()
+    extract_revision(root, arg, dest)
+    return dest, arg
+
+
+def _compat_findings(root: Path, old_arg: str, new_arg: Optional[str]):
+    import tempfile
+    from .build import load_model
+    from .compat import compare
+    with tempfile.TemporaryDirectory(prefix="kvmspec-compat-") as tmp:
+        old_root, old_label = _side(old_arg, root, Path(tmp), "old")
+        new_root, new_label = (root, "working tree") if new_arg is None else _side(new_arg, root, Path(tmp), "new")
+        old_model = load_model(old_root)
+        new_model = load_model(new_root)
+        return old_label, new_label, compare(old_model, new_model)
+
+
+def cmd_compat(args: argparse.Namespace) -> int:
+    import json
+    from .compat import RevisionError
+    root = _root(args)
+    if args.base is not None:
+        if args.old is not None:
+            raise UsageError("give either --base REV or OLD [NEW], not both")
+        old_arg, new_arg = args.base, None
+    else:
+        old_arg, new_arg = args.old or "HEAD", args.new
+    try:
+        old_label, new_label, findings = _compat_findings(root, old_arg, new_arg)
+    except RevisionError as exc:
+        raise UsageError(str(exc)) from None
+    errors = sum(1 for f in findings if f.level == "error")
+    warnings = len(findings) - errors
+    if args.format == "json":
+        print(json.dumps({"old": old_label, "new": new_label, "errors": errors, "warnings": warnings,
+                          "findings": [f.as_json() for f in findings]}, indent=2))
+    else:
+        for f in findings:
+            print(f)
+        print(f"kvmspec compat {old_label} -> {new_label}: {errors} error(s), {warnings} warning(s)")
+    return EXIT_FINDINGS if errors else EXIT_OK
+
+
 def cmd_default(args: argparse.Namespace) -> int:
     """Validate, regenerate, then check the headers with a C compiler if there is one."""
     from .conformance import NoCompiler
@@ -233,6 +287,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--abi", action="append", choices=["x86_64", "i386"],
                    help="ABI to compare (repeatable; default: both)")
     p.set_defaults(func=cmd_diff_header)
+
+    p = sub.add_parser("compat", help="find ABI breaks between two revisions of the spec",
+                       description="Compare two revisions of the spec and report what the change breaks for "
+                                   "userspace: changed numbers and layouts, removals without deprecation, "
+                                   "reused numbers, state that older kernels cannot restore, reserved space "
+                                   "given a meaning although old kernels did not check it, uAPI that cannot "
+                                   "be discovered, behaviour that is not opt-in, records that are not 64-bit "
+                                   "clean. OLD and NEW are spec directories (or repositories) or git revisions "
+                                   "of this repository; NEW defaults to the working tree and OLD to HEAD. "
+                                   "Findings read path:line:col: error|warning: [rule] ...; exit 1 on any error.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("old", nargs="?", metavar="OLD", help="the older spec: directory or git revision (default HEAD)")
+    p.add_argument("new", nargs="?", metavar="NEW", help="the newer spec (default: the working tree)")
+    p.add_argument("--base", metavar="REV", help="compare the working tree with this git revision")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    p.set_defaults(func=cmd_compat)
     return parser
 
 

@@ -324,6 +324,15 @@ class Record(Item):
                 for sub_path, sub, sub_offsets in f.record.walk(inner):
                     yield sub_path, sub, tuple(a + b for a, b in zip(f.offsets, sub_offsets))
 
+    def deep_walk(self, prefix: str = "", base: tuple[int, ...] = ()) -> Iterator[tuple[str, Field, tuple[int, ...]]]:
+        """Like walk(), but also through members whose type is another named record (not arrays)."""
+        base = base or tuple(0 for _ in self.layouts)
+        for path, f, offsets in self.walk(prefix):
+            absolute = tuple(a + b for a, b in zip(base, offsets))
+            yield path, f, absolute
+            if f.record is not None and not f.record.inline and not f.is_array and f.name:
+                yield from f.record.deep_walk(f"{path}.", absolute)
+
     def field_at(self, path: str) -> Optional[Field]:
         """The field named by a dotted path (through named and anonymous members)."""
         for p, f, _ in self.walk():
@@ -476,6 +485,7 @@ class Capability(Item):
 class ExitReason(Item):
     value: int = 0
     member: Optional[str] = None
+    requires: Optional["Capability"] = None   # reported only after this capability was enabled
 
     kind = "exit"
 
