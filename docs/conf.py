@@ -4,7 +4,11 @@ project = "kvmspec"
 author = "the kvmspec developers"
 copyright = "the kvmspec developers"
 
-extensions: list[str] = []
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "_ext"))
+extensions: list[str] = ["kvmspec_docs"]
 root_doc = "index"
 exclude_patterns = ["_build"]
 html_theme = "alabaster"

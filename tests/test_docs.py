@@ -42,3 +42,11 @@ def test_spec_language_guide_is_part_of_the_site(site):
     html = (site / "spec-language.html").read_text()
     assert "The spec language" in html
     assert "abi_exemption" in html
+
+
+def test_compatibility_rules_page_lists_every_rule(site):
+    from kvmspec.compat import RULES
+    html = " ".join((site / "compat-rules.html").read_text().split())
+    for rule in RULES.values():
+        assert rule.id in html
+        assert " ".join(rule.example.split())[:60] in html

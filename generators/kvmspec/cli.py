@@ -25,9 +25,10 @@ capabilities; kvmspec checks it and generates, into generated/, the C uapi
 headers, Python bindings (kvm_uapi), Documentation/virt/kvm/api.rst and
 conformance tests.
 
-Run without a command, kvmspec validates the spec, regenerates generated/ and
+Run without a command, kvmspec validates the spec, regenerates generated/,
 checks the generated headers with a C compiler against the spec and against
-the kernel's headers in /usr/include.
+the kernel's headers in /usr/include, and compares the spec with the last git
+commit for compatibility breaks (kvmspec compat HEAD).
 """
 
 EPILOG = """\
@@ -223,18 +224,41 @@ def cmd_compat(args: argparse.Namespace) -> int:
 
 
 def cmd_default(args: argparse.Namespace) -> int:
-    """Validate, regenerate, then check the headers with a C compiler if there is one."""
+    """Validate, regenerate, check the headers with a C compiler, and judge compatibility with HEAD."""
     from .conformance import NoCompiler
     args.check = False
     status = cmd_generate(args)
     if status != EXIT_OK:
         return status
+    root = _root(args)
     print("conformance of generated/ (C compiler):")
     try:
-        return _report_conformance(_root(args), Path("/usr/include"))
+        status = _report_conformance(root, Path("/usr/include"))
     except NoCompiler as exc:
         print(f"  skipped: {exc}")
+    return max(status, _report_compat_with_head(root))
+
+
+def _report_compat_with_head(root: Path) -> int:
+    """The compatibility verdict of the working tree against the last commit, when there is one."""
+    from .compat import RevisionError, git_root
+    print("compatibility with HEAD (kvmspec compat):")
+    if git_root(root) is None:
+        print("  skipped: not a git repository")
         return EXIT_OK
+    try:
+        _, _, findings = _compat_findings(root, "HEAD", None)
+    except RevisionError as exc:
+        print(f"  skipped: {exc}")
+        return EXIT_OK
+    except SpecError as exc:
+        print(f"  skipped: the spec at HEAD is not valid ({len(exc.diagnostics)} problem(s))")
+        return EXIT_OK
+    for f in findings:
+        print(f"  {f}")
+    errors = sum(1 for f in findings if f.level == "error")
+    print(f"  {errors} error(s), {len(findings) - errors} warning(s)")
+    return EXIT_FINDINGS if errors else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:

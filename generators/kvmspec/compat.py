@@ -311,19 +311,20 @@ class Comparison:
                 if value_set is None:
                     continue
                 old_set = self.old.by_name.get(value_set.name)
-                old_names = {v.name for v in old_set.values} if isinstance(old_set, ValueSet) else set()
+                old_values = {v.value for v in old_set.values} if isinstance(old_set, ValueSet) else set()
                 old_emitted = _emitted(save_old, emission.path) if isinstance(save_old, Ioctl) else {}
                 for value in emission.values:
                     impls = _implementations(self.new, save, emission.implementations)
+                    # compare numbers, not names: a renamed bit is still the same bit
                     new_impls = [i for i in impls
-                                 if value.name not in old_emitted.get(i, set()) | old_emitted.get("*", set())]
+                                 if value.value not in old_emitted.get(i, set()) | old_emitted.get("*", set())]
                     if not new_impls:
                         continue
                     if emission.requires is not None:
                         continue
                     verdict_kind = "unknown_bits" if emission.field.flags is not None else "unknown_values"
                     rejecting, ignoring = [], []
-                    known_before = value.name in old_names
+                    known_before = value.value in old_values
                     if isinstance(restore_old, Ioctl):
                         validation = next((v for v in restore_old.validations if v.path == emission.path), None)
                         for impl in new_impls:
@@ -392,7 +393,8 @@ class Comparison:
         """Input ioctls of the old spec that pass the record without checking `path` for zero."""
         out = []
         for ioctl in self.old.ioctls:
-            if ioctl.arg_record is not record or ioctl.arg_flow not in ("in", "inout"):
+            # a save ioctl (one with a restore partner) writes the record; it reads at most its size
+            if ioctl.arg_record is not record or ioctl.arg_flow not in ("in", "inout") or ioctl.restored_by:
                 continue
             validation = next((v for v in ioctl.validations if v.path == path), None)
             impls = _implementations(self.old, ioctl, ())
@@ -444,14 +446,14 @@ def _field_type(f: Field) -> str:
         ("[]" if f.flexible else "")
 
 
-def _emitted(ioctl: Ioctl, path: str) -> dict[str, set[str]]:
-    """Implementation -> names the (old) save ioctl emitted into `path`."""
+def _emitted(ioctl: Ioctl, path: str) -> dict[str, set[int]]:
+    """Implementation -> values the (old) save ioctl emitted into `path`."""
     out: dict[str, set[str]] = {}
     for e in ioctl.emissions:
         if e.path != path:
             continue
         for impl in e.implementations or ("*",):
-            out.setdefault(impl, set()).update(v.name for v in e.values)
+            out.setdefault(impl, set()).update(v.value for v in e.values)
     return out
 
 
