@@ -50,3 +50,14 @@ def test_compatibility_rules_page_lists_every_rule(site):
     for rule in RULES.values():
         assert rule.id in html
         assert " ".join(rule.example.split())[:60] in html
+
+
+def test_capability_index_links_capabilities_to_the_ioctls_they_gate(site):
+    import kvm_uapi
+    html = (site / "capabilities.html").read_text()
+    for name in kvm_uapi.CAPABILITIES:
+        assert f'href="api.html#api-{name.lower().replace("_", "-")}"' in html, name
+    row = html[html.index("KVM_CAP_NESTED_STATE</span></a>"):]
+    row = row[:row.index("</tr>")]
+    assert 'href="api.html#api-kvm-get-nested-state"' in row
+    assert 'href="api.html#api-kvm-set-nested-state"' in row

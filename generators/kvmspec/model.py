@@ -39,7 +39,7 @@ class Version:
 
 @dataclass(frozen=True)
 class Lifecycle:
-    since: str
+    since: Version
     doc: str
     replacement: Optional[str] = None
 

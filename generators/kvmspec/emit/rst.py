@@ -56,4 +56,7 @@ class Generator:
             constants=[i for i in model.items if isinstance(i, Constant) and i.emitted],
             other_sets=other_sets, exits=[e for e in model.items if e.kind == "exit" and e.emitted],
             gated_by=model.gated_by)
-        return {"Documentation/virt/kvm/api.rst": text}
+        index = env.get_template("rst/capabilities.rst.j2").render(caps=caps, sources=sources,
+                                                                  gated_by=model.gated_by)
+        return {"Documentation/virt/kvm/api.rst": text,
+                "Documentation/virt/kvm/capabilities.rst": index}

@@ -214,7 +214,7 @@ def environment() -> jinja2.Environment:
         wrap=wrap, bullet=bullet, rstrip=lambda text: str(text).rstrip(), summary=summary, c_comment=c_comment, c_define=c_define, docstring=docstring,
         py_string=py_string, py_comment=py_comment, rst_heading=rst_heading, hexnum=hexnum, arch_list=arch_list,
         since=since, ioctl_macro=ioctl_macro, c_member_declarator=c_member_declarator,
-        c_field_decl=c_field_decl,
+        c_field_decl=c_field_decl, rst_ref=lambda name: f":ref:`{name} <api-{name}>`",
         paragraphs=paragraphs,
     )
     env.filters.update(prose.FILTERS)

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Speed of kvmspec, measured side by side in one run and printed as figures and ratios.
+
+    python benchmarks/bench_kvmspec.py [--repeat N] [--root DIR]
+
+Every figure is the median wall time of N fresh processes (the same
+interpreter, started directly, no shell). Targets (issues 3 and 4):
+
+- `kvmspec generate` of the whole spec, writing generated/ from scratch, within
+  2.5x of merely loading the same YAML files with libyaml's C loader, and
+  under 1 s;
+- `kvmspec generate --check` with nothing changed under 0.5 s;
+- `import kvm_uapi` under 60 ms above a bare interpreter start;
+- `kvmspec compat HEAD~1 HEAD` over the full spec under 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+LOAD_YAML = """
+import glob, yaml
+for path in sorted(glob.glob('spec/**/*.yaml', recursive=True)):
+    with open(path, 'rb') as f:
+        yaml.load(f, Loader=yaml.CSafeLoader)
+"""
+
+
+def timed(args: list[str], cwd: Path, repeat: int, before=None, env=None, check: bool = True) -> float:
+    times = []
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        subprocess.run(args, cwd=cwd, check=check, stdout=subprocess.DEVNULL, env=env)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--root", type=Path, default=REPO, help="repository whose spec is measured")
+    args = parser.parse_args()
+
+    results: list[tuple[str, bool, str]] = []
+    with tempfile.TemporaryDirectory(prefix="kvmspec-bench-") as tmp:
+        work = Path(tmp) / "repo"
+        shutil.copytree(args.root / "spec", work / "spec")
+        files = len(list((work / "spec").rglob("*.yaml")))
+        size = sum(p.stat().st_size for p in (work / "spec").rglob("*.yaml"))
+        print(f"spec: {files} YAML files, {size / 1024:.0f} KiB; {args.repeat} runs each, median; "
+              f"{os.cpu_count()} CPUs; {PY}")
+
+        def fresh() -> None:
+            shutil.rmtree(work / "generated", ignore_errors=True)
+
+        bare = timed([PY, "-c", "pass"], work, args.repeat)
+        load = timed([PY, "-c", LOAD_YAML], work, args.repeat)
+        generate = timed([PY, "-m", "kvmspec", "generate"], work, args.repeat, before=fresh)
+        check = timed([PY, "-m", "kvmspec", "generate", "--check"], work, args.repeat)
+        env = dict(os.environ, PYTHONPATH=str(work / "generated" / "python"))
+        importing = timed([PY, "-c", "import kvm_uapi"], work, args.repeat, env=env)
+
+        print(f"  bare interpreter start          {bare * 1000:7.1f} ms")
+        print(f"  load the YAML (libyaml C)       {load * 1000:7.1f} ms")
+        print(f"  kvmspec generate (from scratch) {generate * 1000:7.1f} ms   "
+              f"= {generate / load:.2f}x the YAML load")
+        print(f"  kvmspec generate --check        {check * 1000:7.1f} ms")
+        print(f"  import kvm_uapi                 {importing * 1000:7.1f} ms   "
+              f"= {(importing - bare) * 1000:.1f} ms above a bare start")
+        results += [
+            ("generate within 2.5x of the YAML load", generate / load <= 2.5, f"{generate / load:.2f}x"),
+            ("generate under 1 s", generate < 1.0, f"{generate:.3f} s"),
+            ("generate --check under 0.5 s", check < 0.5, f"{check:.3f} s"),
+            ("import kvm_uapi under 60 ms above bare start", importing - bare < 0.060,
+             f"{(importing - bare) * 1000:.1f} ms"),
+        ]
+
+    git = shutil.which("git")
+    parent = subprocess.run([git, "-C", str(args.root), "rev-parse", "--verify", "--quiet", "HEAD~1"],
+                            capture_output=True) if git else None
+    if parent is not None and parent.returncode == 0:
+        # findings (exit 1) are fine here; only the time counts
+        compat = timed([PY, "-m", "kvmspec", "--root", str(args.root), "compat", "HEAD~1", "HEAD"], args.root,
+                       args.repeat, check=False)
+        print(f"  kvmspec compat HEAD~1 HEAD      {compat * 1000:7.1f} ms")
+        results.append(("compat HEAD~1 HEAD under 1 s", compat < 1.0, f"{compat:.3f} s"))
+    else:
+        print("  kvmspec compat HEAD~1 HEAD      skipped (no git history)")
+
+    print()
+    for name, ok, figure in results:
+        print(f"  {'PASS' if ok else 'FAIL'}  {name}: {figure}")
+    return 0 if all(ok for _, ok, _ in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
