@@ -659,11 +659,12 @@ class Builder:
                     ok = False
                     continue
             info["bits"] = bits
-            for key, kinds in (("flags", ("flags",)), ("enum", ("enum",))):
-                if key in rf:
-                    target_set = self.reference(rf[key], kinds, rf.mark_of(key),
-                                                "flag set" if key == "flags" else "enum")
-                    info[key] = target_set
+            if "flags" in rf:
+                names = [rf["flags"]] if isinstance(rf["flags"], str) else list(rf["flags"])
+                info["flag_sets"] = tuple(s for s in (self.reference(n, ("flags",), rf.mark_of("flags"), "flag set")
+                                                      for n in names) if s is not None)
+            if "enum" in rf:
+                info["enum"] = self.reference(rf["enum"], ("enum",), rf.mark_of("enum"), "enum")
             count = 0 if flexible else _product(dims)
             if active:
                 for i, abi in enumerate(ABIS):
@@ -937,12 +938,13 @@ class Builder:
         field = self.arg_field(record, entry, ioctl)
         if field is None:
             return None
-        value_set = field.flags or field.enum
         values = []
         for index, vname in enumerate(entry["values"]):
+            value_set = field.value_set_of(vname)
             value = value_set.value_named(vname) if value_set is not None else None
             if value is None:
-                where = f"{value_set.kind} {value_set.name}" if value_set else "no flag set or enum"
+                sets = ", ".join(f"{vs.kind} {vs.name}" for vs in field.value_sets)
+                where = sets or "no flag set or enum"
                 self.error(entry["values"].mark_of(index), f"{vname} is not a value of field {entry['field']} ({where})",
                            "list only values of the field's flag set or enum")
                 continue

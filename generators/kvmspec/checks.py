@@ -137,29 +137,48 @@ def check_value_sets(model: Model) -> Iterator[Diagnostic]:
 
 def _field_sets(record: Record) -> Iterator[tuple[str, Field]]:
     for path, f, _ in record.walk():
-        if f.flags is not None or f.enum is not None:
+        if f.value_sets:
             yield path, f
 
 
 def check_field_types(model: Model) -> Iterator[Diagnostic]:
-    """A field holding flags or an enum is an integer that can hold every value of the set."""
+    """A field holding flags or an enum is an integer that can hold every value of the set.
+
+    Several flag sets in one field (generic and architecture bits) may not share a bit.
+    """
     for record in model.records:
         for path, f in _field_sets(record):
-            value_set = f.flags or f.enum
-            if f.scalar is None or f.scalar.is_pointer:
-                actual = f.scalar.name if f.scalar else "a record"
-                yield Diagnostic(f.mark, f"field {record.name}.{path} is {actual}, which cannot hold "
-                                         f"{value_set.kind} {value_set.name}", "attach the set to an integer field")
-                continue
-            bits = f.bits or f.scalar.bits(ABIS[0])
-            too_big = [v for v in value_set.values
-                       if v.removed is None and not (0 <= v.value < (1 << bits) or
-                                                     f.scalar.signed and -(1 << (bits - 1)) <= v.value < 0)]
-            if too_big:
-                yield Diagnostic(f.mark, f"field {record.name}.{path} ({f.scalar.name}"
-                                         f"{':' + str(f.bits) if f.bits else ''}) cannot hold {too_big[0].name} "
-                                         f"= {too_big[0].value:#x} of {value_set.kind} {value_set.name}",
-                                 "use a wider field type, or a set whose values fit")
+            if len(f.flag_sets) > 1:
+                owner: dict[int, str] = {}
+                for fs in f.flag_sets:
+                    for v in fs.values:
+                        if v.removed is not None or v.mask:
+                            continue
+                        for bit in v.bits:
+                            if bit in owner and owner[bit] != fs.name:
+                                yield Diagnostic(f.mark, f"field {record.name}.{path} holds flag sets "
+                                                         f"{owner[bit]} and {fs.name}, which both use bit {bit}",
+                                                 "give the sets of one field distinct bits")
+                            owner.setdefault(bit, fs.name)
+            for value_set in f.value_sets:
+                yield from _check_fits(record, path, f, value_set)
+
+
+def _check_fits(record: Record, path: str, f: Field, value_set: ValueSet) -> Iterator[Diagnostic]:
+    if f.scalar is None or f.scalar.is_pointer:
+        actual = f.scalar.name if f.scalar else "a record"
+        yield Diagnostic(f.mark, f"field {record.name}.{path} is {actual}, which cannot hold "
+                                 f"{value_set.kind} {value_set.name}", "attach the set to an integer field")
+        return
+    bits = f.bits or f.scalar.bits(ABIS[0])
+    too_big = [v for v in value_set.values
+               if v.removed is None and not (0 <= v.value < (1 << bits) or
+                                             f.scalar.signed and -(1 << (bits - 1)) <= v.value < 0)]
+    if too_big:
+        yield Diagnostic(f.mark, f"field {record.name}.{path} ({f.scalar.name}"
+                                 f"{':' + str(f.bits) if f.bits else ''}) cannot hold {too_big[0].name} "
+                                 f"= {too_big[0].value:#x} of {value_set.kind} {value_set.name}",
+                         "use a wider field type, or a set whose values fit")
 
 
 def check_layouts(model: Model) -> Iterator[Diagnostic]:

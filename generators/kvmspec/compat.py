@@ -307,13 +307,13 @@ class Comparison:
             restore_old = self.old.by_name.get(save.restored_by)
             save_old = self.old.by_name.get(save.name)
             for emission in save.emissions:
-                value_set = emission.field.flags or emission.field.enum
-                if value_set is None:
-                    continue
-                old_set = self.old.by_name.get(value_set.name)
-                old_values = {v.value for v in old_set.values} if isinstance(old_set, ValueSet) else set()
                 old_emitted = _emitted(save_old, emission.path) if isinstance(save_old, Ioctl) else {}
                 for value in emission.values:
+                    value_set = emission.field.value_set_of(value.name)
+                    if value_set is None:
+                        continue
+                    old_set = self.old.by_name.get(value_set.name)
+                    old_values = {v.value for v in old_set.values} if isinstance(old_set, ValueSet) else set()
                     impls = _implementations(self.new, save, emission.implementations)
                     # compare numbers, not names: a renamed bit is still the same bit
                     new_impls = [i for i in impls
@@ -322,7 +322,7 @@ class Comparison:
                         continue
                     if emission.requires is not None:
                         continue
-                    verdict_kind = "unknown_bits" if emission.field.flags is not None else "unknown_values"
+                    verdict_kind = "unknown_bits" if isinstance(value_set, FlagSet) else "unknown_values"
                     rejecting, ignoring = [], []
                     known_before = value.value in old_values
                     if isinstance(restore_old, Ioctl):

@@ -238,7 +238,7 @@ class Field:
     dims_text: tuple[str, ...] = ()  # as written (numbers or constant names)
     flexible: bool = False           # C99 flexible array member
     bits: int = 0                    # bit-field width
-    flags: Optional[FlagSet] = None
+    flag_sets: tuple[FlagSet, ...] = ()   # e.g. generic and x86 KVM_GUESTDBG_* bits in one field
     enum: Optional[Enum] = None
     reserved: bool = False
     since: Optional[Version] = None
@@ -247,6 +247,19 @@ class Field:
     active: bool = True              # inactive fields (guard false on x86) take no space
     offsets: tuple[int, ...] = ()    # per ABI, byte offset in the enclosing record
     bit_offsets: tuple[int, ...] = ()
+
+    @property
+    def flags(self) -> Optional[FlagSet]:
+        """The field's flag set (the first one, when it holds bits of several)."""
+        return self.flag_sets[0] if self.flag_sets else None
+
+    @property
+    def value_sets(self) -> tuple["ValueSet", ...]:
+        return self.flag_sets + ((self.enum,) if self.enum is not None else ())
+
+    def value_set_of(self, name: str) -> Optional["ValueSet"]:
+        """The flag set or enum of this field that has a value called `name`."""
+        return next((vs for vs in self.value_sets if vs.value_named(name) is not None), None)
 
     @property
     def count(self) -> int:

@@ -28,9 +28,9 @@ def value_sets(records: list[Record]) -> list[tuple[str, FlagSet | Enum]]:
     found = []
     for rec in records:
         for path, f, _ in rec.walk():
-            value_set = f.flags or f.enum
-            if value_set is not None and all(v is not value_set for _, v in found):
-                found.append((f"{rec.name}.{path}", value_set))
+            for value_set in f.value_sets:
+                if all(v is not value_set for _, v in found):
+                    found.append((f"{rec.name}.{path}", value_set))
     return found
 
 

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..layout import ABIS
@@ -27,6 +27,12 @@ class Check:
     member: str           # for offsets, the member path
     values: tuple[int, ...]  # per ABI
     version: Optional[Version]
+    until: Optional[Version] = None   # removed from the headers in this release
+
+    @property
+    def for_generated(self) -> bool:
+        """Whether the generated headers (the newest API) have it."""
+        return self.until is None
 
     @property
     def same_on_all_abis(self) -> bool:
@@ -52,39 +58,48 @@ def _record_since(record: Record) -> Optional[Version]:
 
 
 def checks(model: Model) -> list[Check]:
+    """Facts to check, including those of removed items (for header trees older than the removal)."""
     out: list[Check] = []
     for item in model.items:
-        if not item.present:   # removed, or its #ifdef does not hold for x86
-            continue
-        if isinstance(item, Constant) and not item.values:
-            out.append(Check("defined", item.name, "", (1,) * len(ABIS), item.since))
-        elif isinstance(item, Constant):
-            out.append(Check("value", item.name, "", item.values, item.since))
-        elif isinstance(item, (Enum, FlagSet)):
-            for v in item.values:
-                if v.removed is None:
-                    out.append(Check("value", v.name, "", v.values, v.since))
-        elif isinstance(item, (Capability, ExitReason)):
-            out.append(Check("value", item.name, "", (item.value,) * len(ABIS), item.since))
-        elif isinstance(item, Ioctl):
-            out.append(Check("value", item.name, "", item.numbers, item.since))
-        elif isinstance(item, Record):
-            since = _record_since(item)
-            ctype = item.c_type
-            out.append(Check("size", ctype, "", tuple(l.size for l in item.layouts), since))
-            out.append(Check("align", ctype, "", tuple(l.align for l in item.layouts), since))
-            for path, f, offsets in item.walk():
-                if not f.name:
-                    continue
-                field_since = _later(item.since, f.since)
-                if f.bits:
-                    out.append(Check("bitfield", ctype, path, tuple(f.bits for _ in ABIS), field_since))
-                    continue
-                out.append(Check("offset", ctype, path, offsets, field_since))
-                if not f.flexible:
-                    sizes = tuple(f.size(abi) for abi in ABIS)
-                    out.append(Check("member_size", ctype, path, sizes, field_since))
+        if not item.active or (isinstance(item, Ioctl) and item.type_external is not None):
+            continue   # its #ifdef does not hold for x86, or x86 code cannot expand it
+        until = item.removed.since if item.removed is not None else None
+        first = len(out)
+        _item_checks(item, out)
+        if until is not None:
+            out[first:] = [replace(c, until=until) for c in out[first:]]
     return out
+
+
+def _item_checks(item, out: list[Check]) -> None:
+    if isinstance(item, Constant) and not item.values:
+        out.append(Check("defined", item.name, "", (1,) * len(ABIS), item.since))
+    elif isinstance(item, Constant):
+        out.append(Check("value", item.name, "", item.values, item.since))
+    elif isinstance(item, (Enum, FlagSet)):
+        for v in item.values:
+            out.append(Check("value", v.name, "", v.values, v.since,
+                             v.removed.since if v.removed is not None else None))
+    elif isinstance(item, (Capability, ExitReason)):
+        out.append(Check("value", item.name, "", (item.value,) * len(ABIS), item.since))
+    elif isinstance(item, Ioctl):
+        out.append(Check("value", item.name, "", item.numbers, item.since))
+    elif isinstance(item, Record):
+        since = _record_since(item)
+        ctype = item.c_type
+        out.append(Check("size", ctype, "", tuple(l.size for l in item.layouts), since))
+        out.append(Check("align", ctype, "", tuple(l.align for l in item.layouts), since))
+        for path, f, offsets in item.walk():
+            if not f.name:
+                continue
+            field_since = _later(item.since, f.since)
+            if f.bits:
+                out.append(Check("bitfield", ctype, path, tuple(f.bits for _ in ABIS), field_since))
+                continue
+            out.append(Check("offset", ctype, path, offsets, field_since))
+            if not f.flexible:
+                sizes = tuple(f.size(abi) for abi in ABIS)
+                out.append(Check("member_size", ctype, path, sizes, field_since))
 
 
 def version_code(version: Optional[Version]) -> str:
@@ -93,6 +108,16 @@ def version_code(version: Optional[Version]) -> str:
         return "0"
     parts = (list(version.parts) + [0, 0, 0])[:3]
     return hex((parts[0] << 16) + (parts[1] << 8) + parts[2])
+
+
+def version_test(check: Check) -> str:
+    """The #if condition that selects header trees which should have the fact."""
+    parts = []
+    if check.version is not None:
+        parts.append(f"KVMSPEC_HEADERS_VERSION >= {version_code(check.version)} /* {check.version.release} */")
+    if check.until is not None:
+        parts.append(f"KVMSPEC_HEADERS_VERSION < {version_code(check.until)} /* removed in {check.until.release} */")
+    return " && ".join(parts)
 
 
 def c_literal(value: int) -> str:
@@ -108,6 +133,7 @@ class Generator:
         all_checks = checks(model)
         records = [r for r in model.records if r.present]
         context = dict(model=model, checks=all_checks, abis=ABIS, version_code=version_code,
+                       version_test=version_test,
                        c_literal=c_literal, records=records,
                        sources=[f.path for f in model.files])
         return {
