@@ -19,7 +19,9 @@
 #include <linux/kvm.h>
 
 #ifndef KVMSPEC_HEADERS_VERSION
+/* No release given: the generated headers, which are the newest API. */
 #define KVMSPEC_HEADERS_VERSION 0x7fffffff
+#define KVMSPEC_NEWEST_API 1
 #endif
 
 #define KVMSPEC_MEMBER_SIZE(type, member) sizeof(((type *)0)->member)

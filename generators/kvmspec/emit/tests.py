@@ -117,6 +117,7 @@ def version_test(check: Check) -> str:
         parts.append(f"KVMSPEC_HEADERS_VERSION >= {version_code(check.version)} /* {check.version.release} */")
     if check.until is not None:
         parts.append(f"KVMSPEC_HEADERS_VERSION < {version_code(check.until)} /* removed in {check.until.release} */")
+        parts.append("!defined(KVMSPEC_NEWEST_API)")
     return " && ".join(parts)
 
 
