@@ -9,6 +9,7 @@ printed as `path:line:col: error: ...`; no traceback reaches the user.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -357,6 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kvmspec: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (kvmspec ... | head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:  # a bug in kvmspec: say so in one line, no traceback
         print(f"kvmspec: internal error: {type(exc).__name__}: {exc} "
               "(please report it with the spec that caused it)", file=sys.stderr)
