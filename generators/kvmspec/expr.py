@@ -345,6 +345,9 @@ BUILTIN_MACROS: dict[str, FunctionMacro] = {
     "_BITUL": FunctionMacro(("x",), Binary("<<", Num(1, "ul", "1UL", 0), Name("x", 0), 0)),
     "_BITULL": FunctionMacro(("x",), Binary("<<", Num(1, "ull", "1ULL", 0), Name("x", 0), 0)),
 }
+# linux/bits.h (uapi since 6.9): bits h..l set.
+BUILTIN_MACROS["__GENMASK_ULL"] = FunctionMacro(("h", "l"), parse(
+    "(((~0ULL) - (1ULL << (l)) + 1) & (~0ULL >> (64 - 1 - (h))))"))
 
 
 class Evaluator:
