@@ -37,19 +37,29 @@
 int main(void)
 {
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_API_VERSION
 	printf("value %s %llu\n", "KVM_API_VERSION", (unsigned long long)(KVM_API_VERSION));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20614 /* 2.6.20 */
+#ifdef KVMIO
 	printf("value %s %llu\n", "KVMIO", (unsigned long long)(KVMIO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_GET_API_VERSION
 	printf("value %s %llu\n", "KVM_GET_API_VERSION", (unsigned long long)(KVM_GET_API_VERSION));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("value %s %llu\n", "KVM_CREATE_VM", (unsigned long long)(KVM_CREATE_VM));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_CREATE_VM
+	printf("value %s %llu\n", "KVM_CREATE_VM", (unsigned long long)(KVM_CREATE_VM));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_CHECK_EXTENSION
 	printf("value %s %llu\n", "KVM_CHECK_EXTENSION", (unsigned long long)(KVM_CHECK_EXTENSION));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 	printf("size %s %zu\n", "struct kvm_enable_cap", sizeof(struct kvm_enable_cap));
@@ -82,382 +92,634 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_enable_cap", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_enable_cap, pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_ENABLE_CAP
 	printf("value %s %llu\n", "KVM_ENABLE_CAP", (unsigned long long)(KVM_ENABLE_CAP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_VM_S390_UCONTROL
 	printf("value %s %llu\n", "KVM_VM_S390_UCONTROL", (unsigned long long)(KVM_VM_S390_UCONTROL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_VM_PPC_HV
 	printf("value %s %llu\n", "KVM_VM_PPC_HV", (unsigned long long)(KVM_VM_PPC_HV));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_VM_PPC_PR
 	printf("value %s %llu\n", "KVM_VM_PPC_PR", (unsigned long long)(KVM_VM_PPC_PR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_S390_SIE_PAGE_OFFSET
 	printf("value %s %llu\n", "KVM_S390_SIE_PAGE_OFFSET", (unsigned long long)(KVM_S390_SIE_PAGE_OFFSET));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_VM_TYPE_ARM_IPA_SIZE_MASK
 	printf("value %s %llu\n", "KVM_VM_TYPE_ARM_IPA_SIZE_MASK", (unsigned long long)(KVM_VM_TYPE_ARM_IPA_SIZE_MASK));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_GET_VCPU_MMAP_SIZE
 	printf("value %s %llu\n", "KVM_GET_VCPU_MMAP_SIZE", (unsigned long long)(KVM_GET_VCPU_MMAP_SIZE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_CREATE_VCPU
 	printf("value %s %llu\n", "KVM_CREATE_VCPU", (unsigned long long)(KVM_CREATE_VCPU));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_GET_STATS_FD
 	printf("value %s %llu\n", "KVM_GET_STATS_FD", (unsigned long long)(KVM_GET_STATS_FD));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_ENABLE_CAP
 	printf("value %s %llu\n", "KVM_CAP_ENABLE_CAP", (unsigned long long)(KVM_CAP_ENABLE_CAP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_ENABLE_CAP_VM
 	printf("value %s %llu\n", "KVM_CAP_ENABLE_CAP_VM", (unsigned long long)(KVM_CAP_ENABLE_CAP_VM));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#ifdef KVM_CAP_CHECK_EXTENSION_VM
 	printf("value %s %llu\n", "KVM_CAP_CHECK_EXTENSION_VM", (unsigned long long)(KVM_CAP_CHECK_EXTENSION_VM));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef KVM_CAP_EXCEPTION_PAYLOAD
 	printf("value %s %llu\n", "KVM_CAP_EXCEPTION_PAYLOAD", (unsigned long long)(KVM_CAP_EXCEPTION_PAYLOAD));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_CAP_X86_TRIPLE_FAULT_EVENT
 	printf("value %s %llu\n", "KVM_CAP_X86_TRIPLE_FAULT_EVENT", (unsigned long long)(KVM_CAP_X86_TRIPLE_FAULT_EVENT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#ifdef KVM_CAP_IRQCHIP
 	printf("value %s %llu\n", "KVM_CAP_IRQCHIP", (unsigned long long)(KVM_CAP_IRQCHIP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#ifdef KVM_CAP_HLT
 	printf("value %s %llu\n", "KVM_CAP_HLT", (unsigned long long)(KVM_CAP_HLT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_CAP_MMU_SHADOW_CACHE_CONTROL
 	printf("value %s %llu\n", "KVM_CAP_MMU_SHADOW_CACHE_CONTROL", (unsigned long long)(KVM_CAP_MMU_SHADOW_CACHE_CONTROL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_CAP_USER_MEMORY
 	printf("value %s %llu\n", "KVM_CAP_USER_MEMORY", (unsigned long long)(KVM_CAP_USER_MEMORY));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_CAP_SET_TSS_ADDR
 	printf("value %s %llu\n", "KVM_CAP_SET_TSS_ADDR", (unsigned long long)(KVM_CAP_SET_TSS_ADDR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_CAP_EXT_CPUID
 	printf("value %s %llu\n", "KVM_CAP_EXT_CPUID", (unsigned long long)(KVM_CAP_EXT_CPUID));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_CAP_CLOCKSOURCE
 	printf("value %s %llu\n", "KVM_CAP_CLOCKSOURCE", (unsigned long long)(KVM_CAP_CLOCKSOURCE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_CAP_NR_VCPUS
 	printf("value %s %llu\n", "KVM_CAP_NR_VCPUS", (unsigned long long)(KVM_CAP_NR_VCPUS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_CAP_NR_MEMSLOTS
 	printf("value %s %llu\n", "KVM_CAP_NR_MEMSLOTS", (unsigned long long)(KVM_CAP_NR_MEMSLOTS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_CAP_PIT
 	printf("value %s %llu\n", "KVM_CAP_PIT", (unsigned long long)(KVM_CAP_PIT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_CAP_NOP_IO_DELAY
 	printf("value %s %llu\n", "KVM_CAP_NOP_IO_DELAY", (unsigned long long)(KVM_CAP_NOP_IO_DELAY));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_CAP_PV_MMU
 	printf("value %s %llu\n", "KVM_CAP_PV_MMU", (unsigned long long)(KVM_CAP_PV_MMU));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_CAP_MP_STATE
 	printf("value %s %llu\n", "KVM_CAP_MP_STATE", (unsigned long long)(KVM_CAP_MP_STATE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#ifdef KVM_CAP_COALESCED_MMIO
 	printf("value %s %llu\n", "KVM_CAP_COALESCED_MMIO", (unsigned long long)(KVM_CAP_COALESCED_MMIO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#ifdef KVM_CAP_SYNC_MMU
 	printf("value %s %llu\n", "KVM_CAP_SYNC_MMU", (unsigned long long)(KVM_CAP_SYNC_MMU));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#ifdef KVM_CAP_IOMMU
 	printf("value %s %llu\n", "KVM_CAP_IOMMU", (unsigned long long)(KVM_CAP_IOMMU));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#ifdef KVM_CAP_DESTROY_MEMORY_REGION_WORKS
 	printf("value %s %llu\n", "KVM_CAP_DESTROY_MEMORY_REGION_WORKS", (unsigned long long)(KVM_CAP_DESTROY_MEMORY_REGION_WORKS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#ifdef KVM_CAP_REINJECT_CONTROL
 	printf("value %s %llu\n", "KVM_CAP_REINJECT_CONTROL", (unsigned long long)(KVM_CAP_REINJECT_CONTROL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#ifdef KVM_CAP_IRQ_ROUTING
 	printf("value %s %llu\n", "KVM_CAP_IRQ_ROUTING", (unsigned long long)(KVM_CAP_IRQ_ROUTING));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#ifdef KVM_CAP_IRQ_INJECT_STATUS
 	printf("value %s %llu\n", "KVM_CAP_IRQ_INJECT_STATUS", (unsigned long long)(KVM_CAP_IRQ_INJECT_STATUS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_ASSIGN_DEV_IRQ
 	printf("value %s %llu\n", "KVM_CAP_ASSIGN_DEV_IRQ", (unsigned long long)(KVM_CAP_ASSIGN_DEV_IRQ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#ifdef KVM_CAP_JOIN_MEMORY_REGIONS_WORKS
 	printf("value %s %llu\n", "KVM_CAP_JOIN_MEMORY_REGIONS_WORKS", (unsigned long long)(KVM_CAP_JOIN_MEMORY_REGIONS_WORKS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_MCE
 	printf("value %s %llu\n", "KVM_CAP_MCE", (unsigned long long)(KVM_CAP_MCE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_IRQFD
 	printf("value %s %llu\n", "KVM_CAP_IRQFD", (unsigned long long)(KVM_CAP_IRQFD));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_PIT2
 	printf("value %s %llu\n", "KVM_CAP_PIT2", (unsigned long long)(KVM_CAP_PIT2));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_SET_BOOT_CPU_ID
 	printf("value %s %llu\n", "KVM_CAP_SET_BOOT_CPU_ID", (unsigned long long)(KVM_CAP_SET_BOOT_CPU_ID));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_IOEVENTFD
 	printf("value %s %llu\n", "KVM_CAP_IOEVENTFD", (unsigned long long)(KVM_CAP_IOEVENTFD));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_SET_IDENTITY_MAP_ADDR
 	printf("value %s %llu\n", "KVM_CAP_SET_IDENTITY_MAP_ADDR", (unsigned long long)(KVM_CAP_SET_IDENTITY_MAP_ADDR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_XEN_HVM
 	printf("value %s %llu\n", "KVM_CAP_XEN_HVM", (unsigned long long)(KVM_CAP_XEN_HVM));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_ADJUST_CLOCK
 	printf("value %s %llu\n", "KVM_CAP_ADJUST_CLOCK", (unsigned long long)(KVM_CAP_ADJUST_CLOCK));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_INTERNAL_ERROR_DATA
 	printf("value %s %llu\n", "KVM_CAP_INTERNAL_ERROR_DATA", (unsigned long long)(KVM_CAP_INTERNAL_ERROR_DATA));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_PCI_SEGMENT
 	printf("value %s %llu\n", "KVM_CAP_PCI_SEGMENT", (unsigned long long)(KVM_CAP_PCI_SEGMENT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_INTR_SHADOW
 	printf("value %s %llu\n", "KVM_CAP_INTR_SHADOW", (unsigned long long)(KVM_CAP_INTR_SHADOW));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#ifdef KVM_CAP_ASYNC_PF
 	printf("value %s %llu\n", "KVM_CAP_ASYNC_PF", (unsigned long long)(KVM_CAP_ASYNC_PF));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#ifdef KVM_CAP_GET_TSC_KHZ
 	printf("value %s %llu\n", "KVM_CAP_GET_TSC_KHZ", (unsigned long long)(KVM_CAP_GET_TSC_KHZ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#ifdef KVM_CAP_MAX_VCPUS
 	printf("value %s %llu\n", "KVM_CAP_MAX_VCPUS", (unsigned long long)(KVM_CAP_MAX_VCPUS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#ifdef KVM_CAP_TSC_DEADLINE_TIMER
 	printf("value %s %llu\n", "KVM_CAP_TSC_DEADLINE_TIMER", (unsigned long long)(KVM_CAP_TSC_DEADLINE_TIMER));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#ifdef KVM_CAP_SYNC_REGS
 	printf("value %s %llu\n", "KVM_CAP_SYNC_REGS", (unsigned long long)(KVM_CAP_SYNC_REGS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#ifdef KVM_CAP_KVMCLOCK_CTRL
 	printf("value %s %llu\n", "KVM_CAP_KVMCLOCK_CTRL", (unsigned long long)(KVM_CAP_KVMCLOCK_CTRL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_READONLY_MEM
 	printf("value %s %llu\n", "KVM_CAP_READONLY_MEM", (unsigned long long)(KVM_CAP_READONLY_MEM));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_IRQFD_RESAMPLE
 	printf("value %s %llu\n", "KVM_CAP_IRQFD_RESAMPLE", (unsigned long long)(KVM_CAP_IRQFD_RESAMPLE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_DEVICE_CTRL
 	printf("value %s %llu\n", "KVM_CAP_DEVICE_CTRL", (unsigned long long)(KVM_CAP_DEVICE_CTRL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_IRQ_MPIC
 	printf("value %s %llu\n", "KVM_CAP_IRQ_MPIC", (unsigned long long)(KVM_CAP_IRQ_MPIC));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_IRQ_XICS
 	printf("value %s %llu\n", "KVM_CAP_IRQ_XICS", (unsigned long long)(KVM_CAP_IRQ_XICS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_EXT_EMUL_CPUID
 	printf("value %s %llu\n", "KVM_CAP_EXT_EMUL_CPUID", (unsigned long long)(KVM_CAP_EXT_EMUL_CPUID));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_IOAPIC_POLARITY_IGNORED
 	printf("value %s %llu\n", "KVM_CAP_IOAPIC_POLARITY_IGNORED", (unsigned long long)(KVM_CAP_IOAPIC_POLARITY_IGNORED));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#ifdef KVM_CAP_IOEVENTFD_NO_LENGTH
 	printf("value %s %llu\n", "KVM_CAP_IOEVENTFD_NO_LENGTH", (unsigned long long)(KVM_CAP_IOEVENTFD_NO_LENGTH));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#ifdef KVM_CAP_VM_ATTRIBUTES
 	printf("value %s %llu\n", "KVM_CAP_VM_ATTRIBUTES", (unsigned long long)(KVM_CAP_VM_ATTRIBUTES));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_DISABLE_QUIRKS
 	printf("value %s %llu\n", "KVM_CAP_DISABLE_QUIRKS", (unsigned long long)(KVM_CAP_DISABLE_QUIRKS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_MULTI_ADDRESS_SPACE
 	printf("value %s %llu\n", "KVM_CAP_MULTI_ADDRESS_SPACE", (unsigned long long)(KVM_CAP_MULTI_ADDRESS_SPACE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_GUEST_DEBUG_HW_BPS
 	printf("value %s %llu\n", "KVM_CAP_GUEST_DEBUG_HW_BPS", (unsigned long long)(KVM_CAP_GUEST_DEBUG_HW_BPS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_GUEST_DEBUG_HW_WPS
 	printf("value %s %llu\n", "KVM_CAP_GUEST_DEBUG_HW_WPS", (unsigned long long)(KVM_CAP_GUEST_DEBUG_HW_WPS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_SPLIT_IRQCHIP
 	printf("value %s %llu\n", "KVM_CAP_SPLIT_IRQCHIP", (unsigned long long)(KVM_CAP_SPLIT_IRQCHIP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_IOEVENTFD_ANY_LENGTH
 	printf("value %s %llu\n", "KVM_CAP_IOEVENTFD_ANY_LENGTH", (unsigned long long)(KVM_CAP_IOEVENTFD_ANY_LENGTH));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_VCPU_ATTRIBUTES
 	printf("value %s %llu\n", "KVM_CAP_VCPU_ATTRIBUTES", (unsigned long long)(KVM_CAP_VCPU_ATTRIBUTES));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_MAX_VCPU_ID
 	printf("value %s %llu\n", "KVM_CAP_MAX_VCPU_ID", (unsigned long long)(KVM_CAP_MAX_VCPU_ID));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_X2APIC_API
 	printf("value %s %llu\n", "KVM_CAP_X2APIC_API", (unsigned long long)(KVM_CAP_X2APIC_API));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_MSI_DEVID
 	printf("value %s %llu\n", "KVM_CAP_MSI_DEVID", (unsigned long long)(KVM_CAP_MSI_DEVID));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_IMMEDIATE_EXIT
 	printf("value %s %llu\n", "KVM_CAP_IMMEDIATE_EXIT", (unsigned long long)(KVM_CAP_IMMEDIATE_EXIT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_GET_MSR_FEATURES
 	printf("value %s %llu\n", "KVM_CAP_GET_MSR_FEATURES", (unsigned long long)(KVM_CAP_GET_MSR_FEATURES));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_MSR_PLATFORM_INFO
 	printf("value %s %llu\n", "KVM_CAP_MSR_PLATFORM_INFO", (unsigned long long)(KVM_CAP_MSR_PLATFORM_INFO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef KVM_CAP_COALESCED_PIO
 	printf("value %s %llu\n", "KVM_CAP_COALESCED_PIO", (unsigned long long)(KVM_CAP_COALESCED_PIO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#ifdef KVM_CAP_MANUAL_DIRTY_LOG_PROTECT
 	printf("value %s %llu\n", "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT", (unsigned long long)(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#ifdef KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2
 	printf("value %s %llu\n", "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2", (unsigned long long)(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#ifdef KVM_CAP_HALT_POLL
 	printf("value %s %llu\n", "KVM_CAP_HALT_POLL", (unsigned long long)(KVM_CAP_HALT_POLL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#ifdef KVM_CAP_ASYNC_PF_INT
 	printf("value %s %llu\n", "KVM_CAP_ASYNC_PF_INT", (unsigned long long)(KVM_CAP_ASYNC_PF_INT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#ifdef KVM_CAP_LAST_CPU
 	printf("value %s %llu\n", "KVM_CAP_LAST_CPU", (unsigned long long)(KVM_CAP_LAST_CPU));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#ifdef KVM_CAP_SMALLER_MAXPHYADDR
 	printf("value %s %llu\n", "KVM_CAP_SMALLER_MAXPHYADDR", (unsigned long long)(KVM_CAP_SMALLER_MAXPHYADDR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_CAP_STEAL_TIME
 	printf("value %s %llu\n", "KVM_CAP_STEAL_TIME", (unsigned long long)(KVM_CAP_STEAL_TIME));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_CAP_ENFORCE_PV_FEATURE_CPUID
 	printf("value %s %llu\n", "KVM_CAP_ENFORCE_PV_FEATURE_CPUID", (unsigned long long)(KVM_CAP_ENFORCE_PV_FEATURE_CPUID));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_CAP_SET_GUEST_DEBUG2
 	printf("value %s %llu\n", "KVM_CAP_SET_GUEST_DEBUG2", (unsigned long long)(KVM_CAP_SET_GUEST_DEBUG2));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_CAP_SGX_ATTRIBUTE
 	printf("value %s %llu\n", "KVM_CAP_SGX_ATTRIBUTE", (unsigned long long)(KVM_CAP_SGX_ATTRIBUTE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_CAP_VM_COPY_ENC_CONTEXT_FROM
 	printf("value %s %llu\n", "KVM_CAP_VM_COPY_ENC_CONTEXT_FROM", (unsigned long long)(KVM_CAP_VM_COPY_ENC_CONTEXT_FROM));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_CAP_PTP_KVM
 	printf("value %s %llu\n", "KVM_CAP_PTP_KVM", (unsigned long long)(KVM_CAP_PTP_KVM));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_CAP_SREGS2
 	printf("value %s %llu\n", "KVM_CAP_SREGS2", (unsigned long long)(KVM_CAP_SREGS2));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_CAP_EXIT_HYPERCALL
 	printf("value %s %llu\n", "KVM_CAP_EXIT_HYPERCALL", (unsigned long long)(KVM_CAP_EXIT_HYPERCALL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_CAP_BINARY_STATS_FD
 	printf("value %s %llu\n", "KVM_CAP_BINARY_STATS_FD", (unsigned long long)(KVM_CAP_BINARY_STATS_FD));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_CAP_EXIT_ON_EMULATION_FAILURE
 	printf("value %s %llu\n", "KVM_CAP_EXIT_ON_EMULATION_FAILURE", (unsigned long long)(KVM_CAP_EXIT_ON_EMULATION_FAILURE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM
 	printf("value %s %llu\n", "KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM", (unsigned long long)(KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_CAP_VM_GPA_BITS
 	printf("value %s %llu\n", "KVM_CAP_VM_GPA_BITS", (unsigned long long)(KVM_CAP_VM_GPA_BITS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_CAP_SYS_ATTRIBUTES
 	printf("value %s %llu\n", "KVM_CAP_SYS_ATTRIBUTES", (unsigned long long)(KVM_CAP_SYS_ATTRIBUTES));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_CAP_PMU_CAPABILITY
 	printf("value %s %llu\n", "KVM_CAP_PMU_CAPABILITY", (unsigned long long)(KVM_CAP_PMU_CAPABILITY));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_CAP_DISABLE_QUIRKS2
 	printf("value %s %llu\n", "KVM_CAP_DISABLE_QUIRKS2", (unsigned long long)(KVM_CAP_DISABLE_QUIRKS2));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_CAP_VM_TSC_CONTROL
 	printf("value %s %llu\n", "KVM_CAP_VM_TSC_CONTROL", (unsigned long long)(KVM_CAP_VM_TSC_CONTROL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_CAP_SYSTEM_EVENT_DATA
 	printf("value %s %llu\n", "KVM_CAP_SYSTEM_EVENT_DATA", (unsigned long long)(KVM_CAP_SYSTEM_EVENT_DATA));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_CAP_VM_DISABLE_NX_HUGE_PAGES
 	printf("value %s %llu\n", "KVM_CAP_VM_DISABLE_NX_HUGE_PAGES", (unsigned long long)(KVM_CAP_VM_DISABLE_NX_HUGE_PAGES));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_CAP_DIRTY_LOG_RING_ACQ_REL
 	printf("value %s %llu\n", "KVM_CAP_DIRTY_LOG_RING_ACQ_REL", (unsigned long long)(KVM_CAP_DIRTY_LOG_RING_ACQ_REL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#ifdef KVM_VM_MIPS_AUTO
 	printf("value %s %llu\n", "KVM_VM_MIPS_AUTO", (unsigned long long)(KVM_VM_MIPS_AUTO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_VM_MIPS_VZ
 	printf("value %s %llu\n", "KVM_VM_MIPS_VZ", (unsigned long long)(KVM_VM_MIPS_VZ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#ifdef KVM_VM_MIPS_TE
 	printf("value %s %llu\n", "KVM_VM_MIPS_TE", (unsigned long long)(KVM_VM_MIPS_TE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_CAP_MIPS_FPU
 	printf("value %s %llu\n", "KVM_CAP_MIPS_FPU", (unsigned long long)(KVM_CAP_MIPS_FPU));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_CAP_MIPS_MSA
 	printf("value %s %llu\n", "KVM_CAP_MIPS_MSA", (unsigned long long)(KVM_CAP_MIPS_MSA));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_CAP_MIPS_VZ
 	printf("value %s %llu\n", "KVM_CAP_MIPS_VZ", (unsigned long long)(KVM_CAP_MIPS_VZ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_CAP_MIPS_TE
 	printf("value %s %llu\n", "KVM_CAP_MIPS_TE", (unsigned long long)(KVM_CAP_MIPS_TE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_CAP_MIPS_64BIT
 	printf("value %s %llu\n", "KVM_CAP_MIPS_64BIT", (unsigned long long)(KVM_CAP_MIPS_64BIT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_X86_DISABLE_EXITS_MWAIT
 	printf("value %s %llu\n", "KVM_X86_DISABLE_EXITS_MWAIT", (unsigned long long)(KVM_X86_DISABLE_EXITS_MWAIT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_X86_DISABLE_EXITS_HLT
 	printf("value %s %llu\n", "KVM_X86_DISABLE_EXITS_HLT", (unsigned long long)(KVM_X86_DISABLE_EXITS_HLT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_X86_DISABLE_EXITS_PAUSE
 	printf("value %s %llu\n", "KVM_X86_DISABLE_EXITS_PAUSE", (unsigned long long)(KVM_X86_DISABLE_EXITS_PAUSE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_X86_DISABLE_EXITS_CSTATE
 	printf("value %s %llu\n", "KVM_X86_DISABLE_EXITS_CSTATE", (unsigned long long)(KVM_X86_DISABLE_EXITS_CSTATE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_X86_DISABLE_VALID_EXITS
 	printf("value %s %llu\n", "KVM_X86_DISABLE_VALID_EXITS", (unsigned long long)(KVM_X86_DISABLE_VALID_EXITS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_CAP_X86_ROBUST_SINGLESTEP
 	printf("value %s %llu\n", "KVM_CAP_X86_ROBUST_SINGLESTEP", (unsigned long long)(KVM_CAP_X86_ROBUST_SINGLESTEP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_CAP_TSC_CONTROL
 	printf("value %s %llu\n", "KVM_CAP_TSC_CONTROL", (unsigned long long)(KVM_CAP_TSC_CONTROL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_X86_SMM
 	printf("value %s %llu\n", "KVM_CAP_X86_SMM", (unsigned long long)(KVM_CAP_X86_SMM));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_X86_DISABLE_EXITS
 	printf("value %s %llu\n", "KVM_CAP_X86_DISABLE_EXITS", (unsigned long long)(KVM_CAP_X86_DISABLE_EXITS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_CAP_PMU_EVENT_FILTER
 	printf("value %s %llu\n", "KVM_CAP_PMU_EVENT_FILTER", (unsigned long long)(KVM_CAP_PMU_EVENT_FILTER));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_CAP_X86_USER_SPACE_MSR
 	printf("value %s %llu\n", "KVM_CAP_X86_USER_SPACE_MSR", (unsigned long long)(KVM_CAP_X86_USER_SPACE_MSR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_CAP_X86_MSR_FILTER
 	printf("value %s %llu\n", "KVM_CAP_X86_MSR_FILTER", (unsigned long long)(KVM_CAP_X86_MSR_FILTER));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_CAP_X86_BUS_LOCK_EXIT
 	printf("value %s %llu\n", "KVM_CAP_X86_BUS_LOCK_EXIT", (unsigned long long)(KVM_CAP_X86_BUS_LOCK_EXIT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_CAP_X86_NOTIFY_VMEXIT
 	printf("value %s %llu\n", "KVM_CAP_X86_NOTIFY_VMEXIT", (unsigned long long)(KVM_CAP_X86_NOTIFY_VMEXIT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CLOCK_TSC_STABLE
 	printf("value %s %llu\n", "KVM_CLOCK_TSC_STABLE", (unsigned long long)(KVM_CLOCK_TSC_STABLE));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-	printf("value %s %llu\n", "KVM_CLOCK_REALTIME", (unsigned long long)(KVM_CLOCK_REALTIME));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_CLOCK_REALTIME
+	printf("value %s %llu\n", "KVM_CLOCK_REALTIME", (unsigned long long)(KVM_CLOCK_REALTIME));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_CLOCK_HOST_TSC
 	printf("value %s %llu\n", "KVM_CLOCK_HOST_TSC", (unsigned long long)(KVM_CLOCK_HOST_TSC));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("size %s %zu\n", "struct kvm_clock_data", sizeof(struct kvm_clock_data));
@@ -502,40 +764,64 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_clock_data", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_SET_CLOCK
 	printf("value %s %llu\n", "KVM_SET_CLOCK", (unsigned long long)(KVM_SET_CLOCK));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_GET_CLOCK
 	printf("value %s %llu\n", "KVM_GET_CLOCK", (unsigned long long)(KVM_GET_CLOCK));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_SET_TSC_KHZ
 	printf("value %s %llu\n", "KVM_SET_TSC_KHZ", (unsigned long long)(KVM_SET_TSC_KHZ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_GET_TSC_KHZ
 	printf("value %s %llu\n", "KVM_GET_TSC_KHZ", (unsigned long long)(KVM_GET_TSC_KHZ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_SET_PMU_EVENT_FILTER
 	printf("value %s %llu\n", "KVM_SET_PMU_EVENT_FILTER", (unsigned long long)(KVM_SET_PMU_EVENT_FILTER));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_X2APIC_API_USE_32BIT_IDS
 	printf("value %s %llu\n", "KVM_X2APIC_API_USE_32BIT_IDS", (unsigned long long)(KVM_X2APIC_API_USE_32BIT_IDS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK
 	printf("value %s %llu\n", "KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK", (unsigned long long)(KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_BUS_LOCK_DETECTION_OFF
 	printf("value %s %llu\n", "KVM_BUS_LOCK_DETECTION_OFF", (unsigned long long)(KVM_BUS_LOCK_DETECTION_OFF));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_BUS_LOCK_DETECTION_EXIT
 	printf("value %s %llu\n", "KVM_BUS_LOCK_DETECTION_EXIT", (unsigned long long)(KVM_BUS_LOCK_DETECTION_EXIT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_PMU_CAP_DISABLE
 	printf("value %s %llu\n", "KVM_PMU_CAP_DISABLE", (unsigned long long)(KVM_PMU_CAP_DISABLE));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("value %s %llu\n", "KVM_X86_NOTIFY_VMEXIT_ENABLED", (unsigned long long)(KVM_X86_NOTIFY_VMEXIT_ENABLED));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_X86_NOTIFY_VMEXIT_ENABLED
+	printf("value %s %llu\n", "KVM_X86_NOTIFY_VMEXIT_ENABLED", (unsigned long long)(KVM_X86_NOTIFY_VMEXIT_ENABLED));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_X86_NOTIFY_VMEXIT_USER
 	printf("value %s %llu\n", "KVM_X86_NOTIFY_VMEXIT_USER", (unsigned long long)(KVM_X86_NOTIFY_VMEXIT_USER));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 #ifdef __KVM_HAVE_PIT
@@ -613,31 +899,49 @@ int main(void)
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_X86_QUIRK_LINT0_REENABLED
 	printf("value %s %llu\n", "KVM_X86_QUIRK_LINT0_REENABLED", (unsigned long long)(KVM_X86_QUIRK_LINT0_REENABLED));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_X86_QUIRK_CD_NW_CLEARED
 	printf("value %s %llu\n", "KVM_X86_QUIRK_CD_NW_CLEARED", (unsigned long long)(KVM_X86_QUIRK_CD_NW_CLEARED));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_X86_QUIRK_LAPIC_MMIO_HOLE
 	printf("value %s %llu\n", "KVM_X86_QUIRK_LAPIC_MMIO_HOLE", (unsigned long long)(KVM_X86_QUIRK_LAPIC_MMIO_HOLE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_X86_QUIRK_OUT_7E_INC_RIP
 	printf("value %s %llu\n", "KVM_X86_QUIRK_OUT_7E_INC_RIP", (unsigned long long)(KVM_X86_QUIRK_OUT_7E_INC_RIP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT
 	printf("value %s %llu\n", "KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT", (unsigned long long)(KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_X86_QUIRK_FIX_HYPERCALL_INSN
 	printf("value %s %llu\n", "KVM_X86_QUIRK_FIX_HYPERCALL_INSN", (unsigned long long)(KVM_X86_QUIRK_FIX_HYPERCALL_INSN));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS
 	printf("value %s %llu\n", "KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS", (unsigned long long)(KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-	printf("value %s %llu\n", "KVM_PMU_EVENT_ALLOW", (unsigned long long)(KVM_PMU_EVENT_ALLOW));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_PMU_EVENT_ALLOW
+	printf("value %s %llu\n", "KVM_PMU_EVENT_ALLOW", (unsigned long long)(KVM_PMU_EVENT_ALLOW));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_PMU_EVENT_DENY
 	printf("value %s %llu\n", "KVM_PMU_EVENT_DENY", (unsigned long long)(KVM_PMU_EVENT_DENY));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 	printf("size %s %zu\n", "struct kvm_pmu_event_filter", sizeof(struct kvm_pmu_event_filter));
@@ -679,10 +983,14 @@ int main(void)
 	printf("offset %s.%s %zu\n", "struct kvm_pmu_event_filter", "events", offsetof(struct kvm_pmu_event_filter, events));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_VCPU_TSC_CTRL
 	printf("value %s %llu\n", "KVM_VCPU_TSC_CTRL", (unsigned long long)(KVM_VCPU_TSC_CTRL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_VCPU_TSC_OFFSET
 	printf("value %s %llu\n", "KVM_VCPU_TSC_OFFSET", (unsigned long long)(KVM_VCPU_TSC_OFFSET));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("size %s %zu\n", "struct kvm_tpr_access_ctl", sizeof(struct kvm_tpr_access_ctl));
@@ -721,79 +1029,129 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_vapic_addr", "vapic_addr", KVMSPEC_MEMBER_SIZE(struct kvm_vapic_addr, vapic_addr));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_CAP_VAPIC
 	printf("value %s %llu\n", "KVM_CAP_VAPIC", (unsigned long long)(KVM_CAP_VAPIC));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_DEBUGREGS
 	printf("value %s %llu\n", "KVM_CAP_DEBUGREGS", (unsigned long long)(KVM_CAP_DEBUGREGS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_XSAVE
 	printf("value %s %llu\n", "KVM_CAP_XSAVE", (unsigned long long)(KVM_CAP_XSAVE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_XCRS
 	printf("value %s %llu\n", "KVM_CAP_XCRS", (unsigned long long)(KVM_CAP_XCRS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+#ifdef KVM_CAP_XSAVE2
 	printf("value %s %llu\n", "KVM_CAP_XSAVE2", (unsigned long long)(KVM_CAP_XSAVE2));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_GET_REGS
 	printf("value %s %llu\n", "KVM_GET_REGS", (unsigned long long)(KVM_GET_REGS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_SET_REGS
 	printf("value %s %llu\n", "KVM_SET_REGS", (unsigned long long)(KVM_SET_REGS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_GET_SREGS
 	printf("value %s %llu\n", "KVM_GET_SREGS", (unsigned long long)(KVM_GET_SREGS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_SET_SREGS
 	printf("value %s %llu\n", "KVM_SET_SREGS", (unsigned long long)(KVM_SET_SREGS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_GET_FPU
 	printf("value %s %llu\n", "KVM_GET_FPU", (unsigned long long)(KVM_GET_FPU));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_SET_FPU
 	printf("value %s %llu\n", "KVM_SET_FPU", (unsigned long long)(KVM_SET_FPU));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_GET_LAPIC
 	printf("value %s %llu\n", "KVM_GET_LAPIC", (unsigned long long)(KVM_GET_LAPIC));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_SET_LAPIC
 	printf("value %s %llu\n", "KVM_SET_LAPIC", (unsigned long long)(KVM_SET_LAPIC));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_TPR_ACCESS_REPORTING
 	printf("value %s %llu\n", "KVM_TPR_ACCESS_REPORTING", (unsigned long long)(KVM_TPR_ACCESS_REPORTING));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_SET_VAPIC_ADDR
 	printf("value %s %llu\n", "KVM_SET_VAPIC_ADDR", (unsigned long long)(KVM_SET_VAPIC_ADDR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_GET_DEBUGREGS
 	printf("value %s %llu\n", "KVM_GET_DEBUGREGS", (unsigned long long)(KVM_GET_DEBUGREGS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_SET_DEBUGREGS
 	printf("value %s %llu\n", "KVM_SET_DEBUGREGS", (unsigned long long)(KVM_SET_DEBUGREGS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_GET_XSAVE
 	printf("value %s %llu\n", "KVM_GET_XSAVE", (unsigned long long)(KVM_GET_XSAVE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_SET_XSAVE
 	printf("value %s %llu\n", "KVM_SET_XSAVE", (unsigned long long)(KVM_SET_XSAVE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_GET_XCRS
 	printf("value %s %llu\n", "KVM_GET_XCRS", (unsigned long long)(KVM_GET_XCRS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_SET_XCRS
 	printf("value %s %llu\n", "KVM_SET_XCRS", (unsigned long long)(KVM_SET_XCRS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_GET_SREGS2
 	printf("value %s %llu\n", "KVM_GET_SREGS2", (unsigned long long)(KVM_GET_SREGS2));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_SET_SREGS2
 	printf("value %s %llu\n", "KVM_SET_SREGS2", (unsigned long long)(KVM_SET_SREGS2));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+#ifdef KVM_GET_XSAVE2
 	printf("value %s %llu\n", "KVM_GET_XSAVE2", (unsigned long long)(KVM_GET_XSAVE2));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_NR_INTERRUPTS
 	printf("value %s %llu\n", "KVM_NR_INTERRUPTS", (unsigned long long)(KVM_NR_INTERRUPTS));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("size %s %zu\n", "struct kvm_regs", sizeof(struct kvm_regs));
@@ -910,7 +1268,9 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_regs", "rflags", KVMSPEC_MEMBER_SIZE(struct kvm_regs, rflags));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_APIC_REG_SIZE
 	printf("value %s %llu\n", "KVM_APIC_REG_SIZE", (unsigned long long)(KVM_APIC_REG_SIZE));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("size %s %zu\n", "struct kvm_lapic_state", sizeof(struct kvm_lapic_state));
@@ -1147,7 +1507,9 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_sregs", "interrupt_bitmap", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, interrupt_bitmap));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_SREGS2_FLAGS_PDPTRS_VALID
 	printf("value %s %llu\n", "KVM_SREGS2_FLAGS_PDPTRS_VALID", (unsigned long long)(KVM_SREGS2_FLAGS_PDPTRS_VALID));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 	printf("size %s %zu\n", "struct kvm_sregs2", sizeof(struct kvm_sregs2));
@@ -1393,7 +1755,9 @@ int main(void)
 	printf("offset %s.%s %zu\n", "struct kvm_xsave", "extra", offsetof(struct kvm_xsave, extra));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_MAX_XCRS
 	printf("value %s %llu\n", "KVM_MAX_XCRS", (unsigned long long)(KVM_MAX_XCRS));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 	printf("size %s %zu\n", "struct kvm_xcr", sizeof(struct kvm_xcr));
@@ -1450,22 +1814,34 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_xcrs", "padding", KVMSPEC_MEMBER_SIZE(struct kvm_xcrs, padding));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+#ifdef KVM_X86_XCOMP_GUEST_SUPP
 	printf("value %s %llu\n", "KVM_X86_XCOMP_GUEST_SUPP", (unsigned long long)(KVM_X86_XCOMP_GUEST_SUPP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_GET_MSR_INDEX_LIST
 	printf("value %s %llu\n", "KVM_GET_MSR_INDEX_LIST", (unsigned long long)(KVM_GET_MSR_INDEX_LIST));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
+#ifdef KVM_GET_MSR_FEATURE_INDEX_LIST
 	printf("value %s %llu\n", "KVM_GET_MSR_FEATURE_INDEX_LIST", (unsigned long long)(KVM_GET_MSR_FEATURE_INDEX_LIST));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_GET_MSRS
 	printf("value %s %llu\n", "KVM_GET_MSRS", (unsigned long long)(KVM_GET_MSRS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_SET_MSRS
 	printf("value %s %llu\n", "KVM_SET_MSRS", (unsigned long long)(KVM_SET_MSRS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_X86_SET_MSR_FILTER
 	printf("value %s %llu\n", "KVM_X86_SET_MSR_FILTER", (unsigned long long)(KVM_X86_SET_MSR_FILTER));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("size %s %zu\n", "struct kvm_msr_entry", sizeof(struct kvm_msr_entry));
@@ -1528,13 +1904,19 @@ int main(void)
 	printf("offset %s.%s %zu\n", "struct kvm_msr_list", "indices", offsetof(struct kvm_msr_list, indices));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_MSR_FILTER_MAX_BITMAP_SIZE
 	printf("value %s %llu\n", "KVM_MSR_FILTER_MAX_BITMAP_SIZE", (unsigned long long)(KVM_MSR_FILTER_MAX_BITMAP_SIZE));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-	printf("value %s %llu\n", "KVM_MSR_FILTER_READ", (unsigned long long)(KVM_MSR_FILTER_READ));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_MSR_FILTER_READ
+	printf("value %s %llu\n", "KVM_MSR_FILTER_READ", (unsigned long long)(KVM_MSR_FILTER_READ));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_MSR_FILTER_WRITE
 	printf("value %s %llu\n", "KVM_MSR_FILTER_WRITE", (unsigned long long)(KVM_MSR_FILTER_WRITE));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 	printf("size %s %zu\n", "struct kvm_msr_filter_range", sizeof(struct kvm_msr_filter_range));
@@ -1567,13 +1949,19 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_msr_filter_range", "bitmap", KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter_range, bitmap));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_MSR_FILTER_MAX_RANGES
 	printf("value %s %llu\n", "KVM_MSR_FILTER_MAX_RANGES", (unsigned long long)(KVM_MSR_FILTER_MAX_RANGES));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-	printf("value %s %llu\n", "KVM_MSR_FILTER_DEFAULT_ALLOW", (unsigned long long)(KVM_MSR_FILTER_DEFAULT_ALLOW));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_MSR_FILTER_DEFAULT_ALLOW
+	printf("value %s %llu\n", "KVM_MSR_FILTER_DEFAULT_ALLOW", (unsigned long long)(KVM_MSR_FILTER_DEFAULT_ALLOW));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_MSR_FILTER_DEFAULT_DENY
 	printf("value %s %llu\n", "KVM_MSR_FILTER_DEFAULT_DENY", (unsigned long long)(KVM_MSR_FILTER_DEFAULT_DENY));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 	printf("size %s %zu\n", "struct kvm_msr_filter", sizeof(struct kvm_msr_filter));
@@ -1594,19 +1982,29 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_msr_filter", "ranges", KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter, ranges));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_GET_SUPPORTED_CPUID
 	printf("value %s %llu\n", "KVM_GET_SUPPORTED_CPUID", (unsigned long long)(KVM_GET_SUPPORTED_CPUID));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_GET_EMULATED_CPUID
 	printf("value %s %llu\n", "KVM_GET_EMULATED_CPUID", (unsigned long long)(KVM_GET_EMULATED_CPUID));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_SET_CPUID
 	printf("value %s %llu\n", "KVM_SET_CPUID", (unsigned long long)(KVM_SET_CPUID));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-	printf("value %s %llu\n", "KVM_SET_CPUID2", (unsigned long long)(KVM_SET_CPUID2));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_SET_CPUID2
+	printf("value %s %llu\n", "KVM_SET_CPUID2", (unsigned long long)(KVM_SET_CPUID2));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_GET_CPUID2
 	printf("value %s %llu\n", "KVM_GET_CPUID2", (unsigned long long)(KVM_GET_CPUID2));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("size %s %zu\n", "struct kvm_cpuid_entry", sizeof(struct kvm_cpuid_entry));
@@ -1726,13 +2124,19 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_cpuid_entry2", "padding", KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, padding));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_CPUID_FLAG_SIGNIFCANT_INDEX
 	printf("value %s %llu\n", "KVM_CPUID_FLAG_SIGNIFCANT_INDEX", (unsigned long long)(KVM_CPUID_FLAG_SIGNIFCANT_INDEX));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-	printf("value %s %llu\n", "KVM_CPUID_FLAG_STATEFUL_FUNC", (unsigned long long)(KVM_CPUID_FLAG_STATEFUL_FUNC));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_CPUID_FLAG_STATEFUL_FUNC
+	printf("value %s %llu\n", "KVM_CPUID_FLAG_STATEFUL_FUNC", (unsigned long long)(KVM_CPUID_FLAG_STATEFUL_FUNC));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_CPUID_FLAG_STATE_READ_NEXT
 	printf("value %s %llu\n", "KVM_CPUID_FLAG_STATE_READ_NEXT", (unsigned long long)(KVM_CPUID_FLAG_STATE_READ_NEXT));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("size %s %zu\n", "struct kvm_cpuid2", sizeof(struct kvm_cpuid2));
@@ -1756,7 +2160,9 @@ int main(void)
 	printf("offset %s.%s %zu\n", "struct kvm_cpuid2", "entries", offsetof(struct kvm_cpuid2, entries));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_PIT_SPEAKER_DUMMY
 	printf("value %s %llu\n", "KVM_PIT_SPEAKER_DUMMY", (unsigned long long)(KVM_PIT_SPEAKER_DUMMY));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("size %s %zu\n", "struct kvm_pit_config", sizeof(struct kvm_pit_config));
@@ -1777,28 +2183,44 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_config", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_pit_config, pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_CAP_PIT_STATE2
 	printf("value %s %llu\n", "KVM_CAP_PIT_STATE2", (unsigned long long)(KVM_CAP_PIT_STATE2));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_CREATE_PIT
 	printf("value %s %llu\n", "KVM_CREATE_PIT", (unsigned long long)(KVM_CREATE_PIT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_GET_PIT
 	printf("value %s %llu\n", "KVM_GET_PIT", (unsigned long long)(KVM_GET_PIT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_SET_PIT
 	printf("value %s %llu\n", "KVM_SET_PIT", (unsigned long long)(KVM_SET_PIT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_REINJECT_CONTROL
 	printf("value %s %llu\n", "KVM_REINJECT_CONTROL", (unsigned long long)(KVM_REINJECT_CONTROL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_CREATE_PIT2
 	printf("value %s %llu\n", "KVM_CREATE_PIT2", (unsigned long long)(KVM_CREATE_PIT2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-	printf("value %s %llu\n", "KVM_GET_PIT2", (unsigned long long)(KVM_GET_PIT2));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_GET_PIT2
+	printf("value %s %llu\n", "KVM_GET_PIT2", (unsigned long long)(KVM_GET_PIT2));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_SET_PIT2
 	printf("value %s %llu\n", "KVM_SET_PIT2", (unsigned long long)(KVM_SET_PIT2));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("size %s %zu\n", "struct kvm_pic_state", sizeof(struct kvm_pic_state));
@@ -1903,7 +2325,9 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "elcr_mask", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, elcr_mask));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_IOAPIC_NUM_PINS
 	printf("value %s %llu\n", "KVM_IOAPIC_NUM_PINS", (unsigned long long)(KVM_IOAPIC_NUM_PINS));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("size %s %zu\n", "struct kvm_ioapic_state", sizeof(struct kvm_ioapic_state));
@@ -1978,16 +2402,24 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_ioapic_state", "redirtbl[0].fields.dest_id", KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields.dest_id));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_IRQCHIP_PIC_MASTER
 	printf("value %s %llu\n", "KVM_IRQCHIP_PIC_MASTER", (unsigned long long)(KVM_IRQCHIP_PIC_MASTER));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_IRQCHIP_PIC_SLAVE
 	printf("value %s %llu\n", "KVM_IRQCHIP_PIC_SLAVE", (unsigned long long)(KVM_IRQCHIP_PIC_SLAVE));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-	printf("value %s %llu\n", "KVM_IRQCHIP_IOAPIC", (unsigned long long)(KVM_IRQCHIP_IOAPIC));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_IRQCHIP_IOAPIC
+	printf("value %s %llu\n", "KVM_IRQCHIP_IOAPIC", (unsigned long long)(KVM_IRQCHIP_IOAPIC));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#ifdef KVM_NR_IRQCHIPS
 	printf("value %s %llu\n", "KVM_NR_IRQCHIPS", (unsigned long long)(KVM_NR_IRQCHIPS));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("size %s %zu\n", "struct kvm_pit_channel_state", sizeof(struct kvm_pit_channel_state));
@@ -2086,10 +2518,14 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_state", "channels", KVMSPEC_MEMBER_SIZE(struct kvm_pit_state, channels));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_PIT_FLAGS_HPET_LEGACY
 	printf("value %s %llu\n", "KVM_PIT_FLAGS_HPET_LEGACY", (unsigned long long)(KVM_PIT_FLAGS_HPET_LEGACY));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_PIT_FLAGS_SPEAKER_DATA_ON
 	printf("value %s %llu\n", "KVM_PIT_FLAGS_SPEAKER_DATA_ON", (unsigned long long)(KVM_PIT_FLAGS_SPEAKER_DATA_ON));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("size %s %zu\n", "struct kvm_pit_state2", sizeof(struct kvm_pit_state2));
@@ -2134,7 +2570,9 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_reinject_control", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_reinject_control, reserved));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_CAP_VCPU_EVENTS
 	printf("value %s %llu\n", "KVM_CAP_VCPU_EVENTS", (unsigned long long)(KVM_CAP_VCPU_EVENTS));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("size %s %zu\n", "struct kvm_x86_mce", sizeof(struct kvm_x86_mce));
@@ -2185,97 +2623,159 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_x86_mce", "pad2", KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, pad2));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_X86_SETUP_MCE
 	printf("value %s %llu\n", "KVM_X86_SETUP_MCE", (unsigned long long)(KVM_X86_SETUP_MCE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_X86_GET_MCE_CAP_SUPPORTED
 	printf("value %s %llu\n", "KVM_X86_GET_MCE_CAP_SUPPORTED", (unsigned long long)(KVM_X86_GET_MCE_CAP_SUPPORTED));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_X86_SET_MCE
 	printf("value %s %llu\n", "KVM_X86_SET_MCE", (unsigned long long)(KVM_X86_SET_MCE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_GET_VCPU_EVENTS
 	printf("value %s %llu\n", "KVM_GET_VCPU_EVENTS", (unsigned long long)(KVM_GET_VCPU_EVENTS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_SET_VCPU_EVENTS
 	printf("value %s %llu\n", "KVM_SET_VCPU_EVENTS", (unsigned long long)(KVM_SET_VCPU_EVENTS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef DE_VECTOR
 	printf("value %s %llu\n", "DE_VECTOR", (unsigned long long)(DE_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef DB_VECTOR
 	printf("value %s %llu\n", "DB_VECTOR", (unsigned long long)(DB_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef BP_VECTOR
 	printf("value %s %llu\n", "BP_VECTOR", (unsigned long long)(BP_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef OF_VECTOR
 	printf("value %s %llu\n", "OF_VECTOR", (unsigned long long)(OF_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef BR_VECTOR
 	printf("value %s %llu\n", "BR_VECTOR", (unsigned long long)(BR_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef UD_VECTOR
 	printf("value %s %llu\n", "UD_VECTOR", (unsigned long long)(UD_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef NM_VECTOR
 	printf("value %s %llu\n", "NM_VECTOR", (unsigned long long)(NM_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef DF_VECTOR
 	printf("value %s %llu\n", "DF_VECTOR", (unsigned long long)(DF_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef TS_VECTOR
 	printf("value %s %llu\n", "TS_VECTOR", (unsigned long long)(TS_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef NP_VECTOR
 	printf("value %s %llu\n", "NP_VECTOR", (unsigned long long)(NP_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef SS_VECTOR
 	printf("value %s %llu\n", "SS_VECTOR", (unsigned long long)(SS_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef GP_VECTOR
 	printf("value %s %llu\n", "GP_VECTOR", (unsigned long long)(GP_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef PF_VECTOR
 	printf("value %s %llu\n", "PF_VECTOR", (unsigned long long)(PF_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef MF_VECTOR
 	printf("value %s %llu\n", "MF_VECTOR", (unsigned long long)(MF_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef AC_VECTOR
 	printf("value %s %llu\n", "AC_VECTOR", (unsigned long long)(AC_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef MC_VECTOR
 	printf("value %s %llu\n", "MC_VECTOR", (unsigned long long)(MC_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef XM_VECTOR
 	printf("value %s %llu\n", "XM_VECTOR", (unsigned long long)(XM_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef VE_VECTOR
 	printf("value %s %llu\n", "VE_VECTOR", (unsigned long long)(VE_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_VCPUEVENT_VALID_NMI_PENDING
 	printf("value %s %llu\n", "KVM_VCPUEVENT_VALID_NMI_PENDING", (unsigned long long)(KVM_VCPUEVENT_VALID_NMI_PENDING));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_VCPUEVENT_VALID_SIPI_VECTOR
 	printf("value %s %llu\n", "KVM_VCPUEVENT_VALID_SIPI_VECTOR", (unsigned long long)(KVM_VCPUEVENT_VALID_SIPI_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_VCPUEVENT_VALID_SHADOW
 	printf("value %s %llu\n", "KVM_VCPUEVENT_VALID_SHADOW", (unsigned long long)(KVM_VCPUEVENT_VALID_SHADOW));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef KVM_VCPUEVENT_VALID_SMM
 	printf("value %s %llu\n", "KVM_VCPUEVENT_VALID_SMM", (unsigned long long)(KVM_VCPUEVENT_VALID_SMM));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef KVM_VCPUEVENT_VALID_PAYLOAD
 	printf("value %s %llu\n", "KVM_VCPUEVENT_VALID_PAYLOAD", (unsigned long long)(KVM_VCPUEVENT_VALID_PAYLOAD));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_VCPUEVENT_VALID_TRIPLE_FAULT
 	printf("value %s %llu\n", "KVM_VCPUEVENT_VALID_TRIPLE_FAULT", (unsigned long long)(KVM_VCPUEVENT_VALID_TRIPLE_FAULT));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-	printf("value %s %llu\n", "KVM_X86_SHADOW_INT_MOV_SS", (unsigned long long)(KVM_X86_SHADOW_INT_MOV_SS));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_X86_SHADOW_INT_MOV_SS
+	printf("value %s %llu\n", "KVM_X86_SHADOW_INT_MOV_SS", (unsigned long long)(KVM_X86_SHADOW_INT_MOV_SS));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_X86_SHADOW_INT_STI
 	printf("value %s %llu\n", "KVM_X86_SHADOW_INT_STI", (unsigned long long)(KVM_X86_SHADOW_INT_STI));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 	printf("size %s %zu\n", "struct kvm_vcpu_events", sizeof(struct kvm_vcpu_events));
@@ -2452,19 +2952,29 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_vcpu_events", "exception_payload", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_payload));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_GUESTDBG_USE_SW_BP
 	printf("value %s %llu\n", "KVM_GUESTDBG_USE_SW_BP", (unsigned long long)(KVM_GUESTDBG_USE_SW_BP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_GUESTDBG_USE_HW_BP
 	printf("value %s %llu\n", "KVM_GUESTDBG_USE_HW_BP", (unsigned long long)(KVM_GUESTDBG_USE_HW_BP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_GUESTDBG_INJECT_DB
 	printf("value %s %llu\n", "KVM_GUESTDBG_INJECT_DB", (unsigned long long)(KVM_GUESTDBG_INJECT_DB));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef KVM_GUESTDBG_INJECT_BP
 	printf("value %s %llu\n", "KVM_GUESTDBG_INJECT_BP", (unsigned long long)(KVM_GUESTDBG_INJECT_BP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
+#ifdef KVM_GUESTDBG_BLOCKIRQ
 	printf("value %s %llu\n", "KVM_GUESTDBG_BLOCKIRQ", (unsigned long long)(KVM_GUESTDBG_BLOCKIRQ));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("size %s %zu\n", "struct kvm_guest_debug_arch", sizeof(struct kvm_guest_debug_arch));
@@ -2479,43 +2989,69 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_guest_debug_arch", "debugreg", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, debugreg));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_NESTED_STATE
 	printf("value %s %llu\n", "KVM_CAP_NESTED_STATE", (unsigned long long)(KVM_CAP_NESTED_STATE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_STATE_NESTED_FORMAT_VMX
 	printf("value %s %llu\n", "KVM_STATE_NESTED_FORMAT_VMX", (unsigned long long)(KVM_STATE_NESTED_FORMAT_VMX));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_STATE_NESTED_FORMAT_SVM
 	printf("value %s %llu\n", "KVM_STATE_NESTED_FORMAT_SVM", (unsigned long long)(KVM_STATE_NESTED_FORMAT_SVM));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_STATE_NESTED_GUEST_MODE
 	printf("value %s %llu\n", "KVM_STATE_NESTED_GUEST_MODE", (unsigned long long)(KVM_STATE_NESTED_GUEST_MODE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_STATE_NESTED_RUN_PENDING
 	printf("value %s %llu\n", "KVM_STATE_NESTED_RUN_PENDING", (unsigned long long)(KVM_STATE_NESTED_RUN_PENDING));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef KVM_STATE_NESTED_EVMCS
 	printf("value %s %llu\n", "KVM_STATE_NESTED_EVMCS", (unsigned long long)(KVM_STATE_NESTED_EVMCS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+#ifdef KVM_STATE_NESTED_MTF_PENDING
 	printf("value %s %llu\n", "KVM_STATE_NESTED_MTF_PENDING", (unsigned long long)(KVM_STATE_NESTED_MTF_PENDING));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#ifdef KVM_STATE_NESTED_GIF_SET
 	printf("value %s %llu\n", "KVM_STATE_NESTED_GIF_SET", (unsigned long long)(KVM_STATE_NESTED_GIF_SET));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_STATE_NESTED_SMM_GUEST_MODE
 	printf("value %s %llu\n", "KVM_STATE_NESTED_SMM_GUEST_MODE", (unsigned long long)(KVM_STATE_NESTED_SMM_GUEST_MODE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_STATE_NESTED_SMM_VMXON
 	printf("value %s %llu\n", "KVM_STATE_NESTED_SMM_VMXON", (unsigned long long)(KVM_STATE_NESTED_SMM_VMXON));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_STATE_NESTED_VMX_VMCS_SIZE
 	printf("value %s %llu\n", "KVM_STATE_NESTED_VMX_VMCS_SIZE", (unsigned long long)(KVM_STATE_NESTED_VMX_VMCS_SIZE));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-	printf("value %s %llu\n", "KVM_STATE_NESTED_SVM_VMCB_SIZE", (unsigned long long)(KVM_STATE_NESTED_SVM_VMCB_SIZE));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#ifdef KVM_STATE_NESTED_SVM_VMCB_SIZE
+	printf("value %s %llu\n", "KVM_STATE_NESTED_SVM_VMCB_SIZE", (unsigned long long)(KVM_STATE_NESTED_SVM_VMCB_SIZE));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#ifdef KVM_STATE_VMX_PREEMPTION_TIMER_DEADLINE
 	printf("value %s %llu\n", "KVM_STATE_VMX_PREEMPTION_TIMER_DEADLINE", (unsigned long long)(KVM_STATE_VMX_PREEMPTION_TIMER_DEADLINE));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 	printf("size %s %zu\n", "struct kvm_vmx_nested_state_data", sizeof(struct kvm_vmx_nested_state_data));
@@ -2674,109 +3210,179 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_nested_state", "data.svm", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data.svm));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_GET_NESTED_STATE
 	printf("value %s %llu\n", "KVM_GET_NESTED_STATE", (unsigned long long)(KVM_GET_NESTED_STATE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_SET_NESTED_STATE
 	printf("value %s %llu\n", "KVM_SET_NESTED_STATE", (unsigned long long)(KVM_SET_NESTED_STATE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_SHIFT
 	printf("value %s %llu\n", "KVM_TRC_SHIFT", (unsigned long long)(KVM_TRC_SHIFT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_ENTRYEXIT
 	printf("value %s %llu\n", "KVM_TRC_ENTRYEXIT", (unsigned long long)(KVM_TRC_ENTRYEXIT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_HANDLER
 	printf("value %s %llu\n", "KVM_TRC_HANDLER", (unsigned long long)(KVM_TRC_HANDLER));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_HEAD_SIZE
 	printf("value %s %llu\n", "KVM_TRC_HEAD_SIZE", (unsigned long long)(KVM_TRC_HEAD_SIZE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_CYCLE_SIZE
 	printf("value %s %llu\n", "KVM_TRC_CYCLE_SIZE", (unsigned long long)(KVM_TRC_CYCLE_SIZE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_EXTRA_MAX
 	printf("value %s %llu\n", "KVM_TRC_EXTRA_MAX", (unsigned long long)(KVM_TRC_EXTRA_MAX));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_VMENTRY
 	printf("value %s %llu\n", "KVM_TRC_VMENTRY", (unsigned long long)(KVM_TRC_VMENTRY));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_VMEXIT
 	printf("value %s %llu\n", "KVM_TRC_VMEXIT", (unsigned long long)(KVM_TRC_VMEXIT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_PAGE_FAULT
 	printf("value %s %llu\n", "KVM_TRC_PAGE_FAULT", (unsigned long long)(KVM_TRC_PAGE_FAULT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_INJ_VIRQ
 	printf("value %s %llu\n", "KVM_TRC_INJ_VIRQ", (unsigned long long)(KVM_TRC_INJ_VIRQ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_REDELIVER_EVT
 	printf("value %s %llu\n", "KVM_TRC_REDELIVER_EVT", (unsigned long long)(KVM_TRC_REDELIVER_EVT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_PEND_INTR
 	printf("value %s %llu\n", "KVM_TRC_PEND_INTR", (unsigned long long)(KVM_TRC_PEND_INTR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_IO_READ
 	printf("value %s %llu\n", "KVM_TRC_IO_READ", (unsigned long long)(KVM_TRC_IO_READ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_IO_WRITE
 	printf("value %s %llu\n", "KVM_TRC_IO_WRITE", (unsigned long long)(KVM_TRC_IO_WRITE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_CR_READ
 	printf("value %s %llu\n", "KVM_TRC_CR_READ", (unsigned long long)(KVM_TRC_CR_READ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_CR_WRITE
 	printf("value %s %llu\n", "KVM_TRC_CR_WRITE", (unsigned long long)(KVM_TRC_CR_WRITE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_DR_READ
 	printf("value %s %llu\n", "KVM_TRC_DR_READ", (unsigned long long)(KVM_TRC_DR_READ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_DR_WRITE
 	printf("value %s %llu\n", "KVM_TRC_DR_WRITE", (unsigned long long)(KVM_TRC_DR_WRITE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_MSR_READ
 	printf("value %s %llu\n", "KVM_TRC_MSR_READ", (unsigned long long)(KVM_TRC_MSR_READ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_MSR_WRITE
 	printf("value %s %llu\n", "KVM_TRC_MSR_WRITE", (unsigned long long)(KVM_TRC_MSR_WRITE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_CPUID
 	printf("value %s %llu\n", "KVM_TRC_CPUID", (unsigned long long)(KVM_TRC_CPUID));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_INTR
 	printf("value %s %llu\n", "KVM_TRC_INTR", (unsigned long long)(KVM_TRC_INTR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_NMI
 	printf("value %s %llu\n", "KVM_TRC_NMI", (unsigned long long)(KVM_TRC_NMI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_VMMCALL
 	printf("value %s %llu\n", "KVM_TRC_VMMCALL", (unsigned long long)(KVM_TRC_VMMCALL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_HLT
 	printf("value %s %llu\n", "KVM_TRC_HLT", (unsigned long long)(KVM_TRC_HLT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_CLTS
 	printf("value %s %llu\n", "KVM_TRC_CLTS", (unsigned long long)(KVM_TRC_CLTS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_LMSW
 	printf("value %s %llu\n", "KVM_TRC_LMSW", (unsigned long long)(KVM_TRC_LMSW));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_APIC_ACCESS
 	printf("value %s %llu\n", "KVM_TRC_APIC_ACCESS", (unsigned long long)(KVM_TRC_APIC_ACCESS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_TDP_FAULT
 	printf("value %s %llu\n", "KVM_TRC_TDP_FAULT", (unsigned long long)(KVM_TRC_TDP_FAULT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_GTLB_WRITE
 	printf("value %s %llu\n", "KVM_TRC_GTLB_WRITE", (unsigned long long)(KVM_TRC_GTLB_WRITE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_STLB_WRITE
 	printf("value %s %llu\n", "KVM_TRC_STLB_WRITE", (unsigned long long)(KVM_TRC_STLB_WRITE));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("value %s %llu\n", "KVM_TRC_STLB_INVAL", (unsigned long long)(KVM_TRC_STLB_INVAL));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_STLB_INVAL
+	printf("value %s %llu\n", "KVM_TRC_STLB_INVAL", (unsigned long long)(KVM_TRC_STLB_INVAL));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRC_PPC_INSTR
 	printf("value %s %llu\n", "KVM_TRC_PPC_INSTR", (unsigned long long)(KVM_TRC_PPC_INSTR));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 	printf("size %s %zu\n", "struct kvm_user_trace_setup", sizeof(struct kvm_user_trace_setup));
@@ -2797,16 +3403,24 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_user_trace_setup", "buf_nr", KVMSPEC_MEMBER_SIZE(struct kvm_user_trace_setup, buf_nr));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef __KVM_DEPRECATED_MAIN_W_0x06
 	printf("value %s %llu\n", "__KVM_DEPRECATED_MAIN_W_0x06", (unsigned long long)(__KVM_DEPRECATED_MAIN_W_0x06));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef __KVM_DEPRECATED_MAIN_0x07
 	printf("value %s %llu\n", "__KVM_DEPRECATED_MAIN_0x07", (unsigned long long)(__KVM_DEPRECATED_MAIN_0x07));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("value %s %llu\n", "__KVM_DEPRECATED_MAIN_0x08", (unsigned long long)(__KVM_DEPRECATED_MAIN_0x08));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef __KVM_DEPRECATED_MAIN_0x08
+	printf("value %s %llu\n", "__KVM_DEPRECATED_MAIN_0x08", (unsigned long long)(__KVM_DEPRECATED_MAIN_0x08));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef __KVM_DEPRECATED_VM_R_0x70
 	printf("value %s %llu\n", "__KVM_DEPRECATED_VM_R_0x70", (unsigned long long)(__KVM_DEPRECATED_VM_R_0x70));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("size %s %zu\n", "struct kvm_breakpoint", sizeof(struct kvm_breakpoint));
@@ -2863,7 +3477,9 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_debug_guest", "singlestep", KVMSPEC_MEMBER_SIZE(struct kvm_debug_guest, singlestep));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef __KVM_DEPRECATED_VCPU_W_0x87
 	printf("value %s %llu\n", "__KVM_DEPRECATED_VCPU_W_0x87", (unsigned long long)(__KVM_DEPRECATED_VCPU_W_0x87));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("size %s %zu\n", "struct kvm_memory_region", sizeof(struct kvm_memory_region));
@@ -2896,25 +3512,39 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_memory_region", "memory_size", KVMSPEC_MEMBER_SIZE(struct kvm_memory_region, memory_size));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_EXIT_DCR
 	printf("value %s %llu\n", "KVM_EXIT_DCR", (unsigned long long)(KVM_EXIT_DCR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRACE_ENABLE
 	printf("value %s %llu\n", "KVM_TRACE_ENABLE", (unsigned long long)(KVM_TRACE_ENABLE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRACE_PAUSE
 	printf("value %s %llu\n", "KVM_TRACE_PAUSE", (unsigned long long)(KVM_TRACE_PAUSE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_TRACE_DISABLE
 	printf("value %s %llu\n", "KVM_TRACE_DISABLE", (unsigned long long)(KVM_TRACE_DISABLE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_PCI_2_3
 	printf("value %s %llu\n", "KVM_CAP_PCI_2_3", (unsigned long long)(KVM_CAP_PCI_2_3));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("value %s %llu\n", "KVM_SET_MEMORY_REGION", (unsigned long long)(KVM_SET_MEMORY_REGION));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_SET_MEMORY_REGION
+	printf("value %s %llu\n", "KVM_SET_MEMORY_REGION", (unsigned long long)(KVM_SET_MEMORY_REGION));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_SET_MEMORY_ALIAS
 	printf("value %s %llu\n", "KVM_SET_MEMORY_ALIAS", (unsigned long long)(KVM_SET_MEMORY_ALIAS));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("size %s %zu\n", "struct kvm_s390_ucas_mapping", sizeof(struct kvm_s390_ucas_mapping));
@@ -2941,46 +3571,74 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "length", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, length));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_UCAS_MAP
 	printf("value %s %llu\n", "KVM_S390_UCAS_MAP", (unsigned long long)(KVM_S390_UCAS_MAP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_UCAS_UNMAP
 	printf("value %s %llu\n", "KVM_S390_UCAS_UNMAP", (unsigned long long)(KVM_S390_UCAS_UNMAP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_ASSIGN_PCI_DEVICE
 	printf("value %s %llu\n", "KVM_ASSIGN_PCI_DEVICE", (unsigned long long)(KVM_ASSIGN_PCI_DEVICE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_ASSIGN_IRQ
 	printf("value %s %llu\n", "KVM_ASSIGN_IRQ", (unsigned long long)(KVM_ASSIGN_IRQ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_ASSIGN_DEV_IRQ
 	printf("value %s %llu\n", "KVM_ASSIGN_DEV_IRQ", (unsigned long long)(KVM_ASSIGN_DEV_IRQ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_DEASSIGN_PCI_DEVICE
 	printf("value %s %llu\n", "KVM_DEASSIGN_PCI_DEVICE", (unsigned long long)(KVM_DEASSIGN_PCI_DEVICE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_ASSIGN_SET_MSIX_NR
 	printf("value %s %llu\n", "KVM_ASSIGN_SET_MSIX_NR", (unsigned long long)(KVM_ASSIGN_SET_MSIX_NR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_ASSIGN_SET_MSIX_ENTRY
 	printf("value %s %llu\n", "KVM_ASSIGN_SET_MSIX_ENTRY", (unsigned long long)(KVM_ASSIGN_SET_MSIX_ENTRY));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_DEASSIGN_DEV_IRQ
 	printf("value %s %llu\n", "KVM_DEASSIGN_DEV_IRQ", (unsigned long long)(KVM_DEASSIGN_DEV_IRQ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_ASSIGN_SET_INTX_MASK
 	printf("value %s %llu\n", "KVM_ASSIGN_SET_INTX_MASK", (unsigned long long)(KVM_ASSIGN_SET_INTX_MASK));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_DEBUG_GUEST
 	printf("value %s %llu\n", "KVM_DEBUG_GUEST", (unsigned long long)(KVM_DEBUG_GUEST));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_DEV_ASSIGN_ENABLE_IOMMU
 	printf("value %s %llu\n", "KVM_DEV_ASSIGN_ENABLE_IOMMU", (unsigned long long)(KVM_DEV_ASSIGN_ENABLE_IOMMU));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("value %s %llu\n", "KVM_DEV_ASSIGN_PCI_2_3", (unsigned long long)(KVM_DEV_ASSIGN_PCI_2_3));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_DEV_ASSIGN_PCI_2_3
+	printf("value %s %llu\n", "KVM_DEV_ASSIGN_PCI_2_3", (unsigned long long)(KVM_DEV_ASSIGN_PCI_2_3));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_DEV_ASSIGN_MASK_INTX
 	printf("value %s %llu\n", "KVM_DEV_ASSIGN_MASK_INTX", (unsigned long long)(KVM_DEV_ASSIGN_MASK_INTX));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 	printf("size %s %zu\n", "struct kvm_assigned_pci_dev", sizeof(struct kvm_assigned_pci_dev));
@@ -3025,28 +3683,44 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, reserved));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_DEV_IRQ_HOST_INTX
 	printf("value %s %llu\n", "KVM_DEV_IRQ_HOST_INTX", (unsigned long long)(KVM_DEV_IRQ_HOST_INTX));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_DEV_IRQ_HOST_MSI
 	printf("value %s %llu\n", "KVM_DEV_IRQ_HOST_MSI", (unsigned long long)(KVM_DEV_IRQ_HOST_MSI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_DEV_IRQ_HOST_MSIX
 	printf("value %s %llu\n", "KVM_DEV_IRQ_HOST_MSIX", (unsigned long long)(KVM_DEV_IRQ_HOST_MSIX));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_DEV_IRQ_GUEST_INTX
 	printf("value %s %llu\n", "KVM_DEV_IRQ_GUEST_INTX", (unsigned long long)(KVM_DEV_IRQ_GUEST_INTX));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_DEV_IRQ_GUEST_MSI
 	printf("value %s %llu\n", "KVM_DEV_IRQ_GUEST_MSI", (unsigned long long)(KVM_DEV_IRQ_GUEST_MSI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_DEV_IRQ_GUEST_MSIX
 	printf("value %s %llu\n", "KVM_DEV_IRQ_GUEST_MSIX", (unsigned long long)(KVM_DEV_IRQ_GUEST_MSIX));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("value %s %llu\n", "KVM_DEV_IRQ_HOST_MASK", (unsigned long long)(KVM_DEV_IRQ_HOST_MASK));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_DEV_IRQ_HOST_MASK
+	printf("value %s %llu\n", "KVM_DEV_IRQ_HOST_MASK", (unsigned long long)(KVM_DEV_IRQ_HOST_MASK));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_DEV_IRQ_GUEST_MASK
 	printf("value %s %llu\n", "KVM_DEV_IRQ_GUEST_MASK", (unsigned long long)(KVM_DEV_IRQ_GUEST_MASK));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 	printf("size %s %zu\n", "struct kvm_assigned_irq", sizeof(struct kvm_assigned_irq));
@@ -3109,7 +3783,9 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_assigned_msix_nr", "padding", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_nr, padding));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_MAX_MSIX_PER_DEV
 	printf("value %s %llu\n", "KVM_MAX_MSIX_PER_DEV", (unsigned long long)(KVM_MAX_MSIX_PER_DEV));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 	printf("size %s %zu\n", "struct kvm_assigned_msix_entry", sizeof(struct kvm_assigned_msix_entry));
@@ -3214,10 +3890,14 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_userspace_memory_region", "userspace_addr", KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region, userspace_addr));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_MEM_LOG_DIRTY_PAGES
 	printf("value %s %llu\n", "KVM_MEM_LOG_DIRTY_PAGES", (unsigned long long)(KVM_MEM_LOG_DIRTY_PAGES));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_MEM_READONLY
 	printf("value %s %llu\n", "KVM_MEM_READONLY", (unsigned long long)(KVM_MEM_READONLY));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 	printf("size %s %zu\n", "struct kvm_coalesced_mmio_zone", sizeof(struct kvm_coalesced_mmio_zone));
@@ -3420,55 +4100,89 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_clear_dirty_log", "padding2", KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, padding2));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_CAP_DIRTY_LOG_RING
 	printf("value %s %llu\n", "KVM_CAP_DIRTY_LOG_RING", (unsigned long long)(KVM_CAP_DIRTY_LOG_RING));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_GET_DIRTY_LOG
 	printf("value %s %llu\n", "KVM_GET_DIRTY_LOG", (unsigned long long)(KVM_GET_DIRTY_LOG));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_SET_NR_MMU_PAGES
 	printf("value %s %llu\n", "KVM_SET_NR_MMU_PAGES", (unsigned long long)(KVM_SET_NR_MMU_PAGES));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_GET_NR_MMU_PAGES
 	printf("value %s %llu\n", "KVM_GET_NR_MMU_PAGES", (unsigned long long)(KVM_GET_NR_MMU_PAGES));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_SET_USER_MEMORY_REGION
 	printf("value %s %llu\n", "KVM_SET_USER_MEMORY_REGION", (unsigned long long)(KVM_SET_USER_MEMORY_REGION));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_SET_TSS_ADDR
 	printf("value %s %llu\n", "KVM_SET_TSS_ADDR", (unsigned long long)(KVM_SET_TSS_ADDR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#ifdef KVM_SET_IDENTITY_MAP_ADDR
 	printf("value %s %llu\n", "KVM_SET_IDENTITY_MAP_ADDR", (unsigned long long)(KVM_SET_IDENTITY_MAP_ADDR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#ifdef KVM_REGISTER_COALESCED_MMIO
 	printf("value %s %llu\n", "KVM_REGISTER_COALESCED_MMIO", (unsigned long long)(KVM_REGISTER_COALESCED_MMIO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#ifdef KVM_UNREGISTER_COALESCED_MMIO
 	printf("value %s %llu\n", "KVM_UNREGISTER_COALESCED_MMIO", (unsigned long long)(KVM_UNREGISTER_COALESCED_MMIO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_TRANSLATE
 	printf("value %s %llu\n", "KVM_TRANSLATE", (unsigned long long)(KVM_TRANSLATE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#ifdef KVM_CLEAR_DIRTY_LOG
 	printf("value %s %llu\n", "KVM_CLEAR_DIRTY_LOG", (unsigned long long)(KVM_CLEAR_DIRTY_LOG));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_RESET_DIRTY_RINGS
 	printf("value %s %llu\n", "KVM_RESET_DIRTY_RINGS", (unsigned long long)(KVM_RESET_DIRTY_RINGS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE
 	printf("value %s %llu\n", "KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE", (unsigned long long)(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_DIRTY_LOG_INITIALLY_SET
 	printf("value %s %llu\n", "KVM_DIRTY_LOG_INITIALLY_SET", (unsigned long long)(KVM_DIRTY_LOG_INITIALLY_SET));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_DIRTY_GFN_F_DIRTY
 	printf("value %s %llu\n", "KVM_DIRTY_GFN_F_DIRTY", (unsigned long long)(KVM_DIRTY_GFN_F_DIRTY));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-	printf("value %s %llu\n", "KVM_DIRTY_GFN_F_RESET", (unsigned long long)(KVM_DIRTY_GFN_F_RESET));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_DIRTY_GFN_F_RESET
+	printf("value %s %llu\n", "KVM_DIRTY_GFN_F_RESET", (unsigned long long)(KVM_DIRTY_GFN_F_RESET));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_DIRTY_GFN_F_MASK
 	printf("value %s %llu\n", "KVM_DIRTY_GFN_F_MASK", (unsigned long long)(KVM_DIRTY_GFN_F_MASK));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 	printf("size %s %zu\n", "struct kvm_dirty_gfn", sizeof(struct kvm_dirty_gfn));
@@ -3495,7 +4209,9 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_dirty_gfn", "offset", KVMSPEC_MEMBER_SIZE(struct kvm_dirty_gfn, offset));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_DIRTY_LOG_PAGE_OFFSET
 	printf("value %s %llu\n", "KVM_DIRTY_LOG_PAGE_OFFSET", (unsigned long long)(KVM_DIRTY_LOG_PAGE_OFFSET));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 	printf("size %s %zu\n", "struct kvm_irq_level", sizeof(struct kvm_irq_level));
@@ -3594,19 +4310,29 @@ int main(void)
 	printf("value %s %llu\n", "kvm_ioeventfd_flag_nr_max", (unsigned long long)(kvm_ioeventfd_flag_nr_max));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_IOEVENTFD_FLAG_DATAMATCH
 	printf("value %s %llu\n", "KVM_IOEVENTFD_FLAG_DATAMATCH", (unsigned long long)(KVM_IOEVENTFD_FLAG_DATAMATCH));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_IOEVENTFD_FLAG_PIO
 	printf("value %s %llu\n", "KVM_IOEVENTFD_FLAG_PIO", (unsigned long long)(KVM_IOEVENTFD_FLAG_PIO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_IOEVENTFD_FLAG_DEASSIGN
 	printf("value %s %llu\n", "KVM_IOEVENTFD_FLAG_DEASSIGN", (unsigned long long)(KVM_IOEVENTFD_FLAG_DEASSIGN));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY
 	printf("value %s %llu\n", "KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY", (unsigned long long)(KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_IOEVENTFD_VALID_FLAG_MASK
 	printf("value %s %llu\n", "KVM_IOEVENTFD_VALID_FLAG_MASK", (unsigned long long)(KVM_IOEVENTFD_VALID_FLAG_MASK));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 	printf("size %s %zu\n", "struct kvm_ioeventfd", sizeof(struct kvm_ioeventfd));
@@ -3651,10 +4377,14 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_ioeventfd", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_ioeventfd, pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_CAP_USER_NMI
 	printf("value %s %llu\n", "KVM_CAP_USER_NMI", (unsigned long long)(KVM_CAP_USER_NMI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_SIGNAL_MSI
 	printf("value %s %llu\n", "KVM_CAP_SIGNAL_MSI", (unsigned long long)(KVM_CAP_SIGNAL_MSI));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 	printf("size %s %zu\n", "struct kvm_irq_routing_irqchip", sizeof(struct kvm_irq_routing_irqchip));
@@ -3789,22 +4519,34 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_xen_evtchn", "priority", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_xen_evtchn, priority));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL
 	printf("value %s %llu\n", "KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL", (unsigned long long)(KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_IRQ_ROUTING_IRQCHIP
 	printf("value %s %llu\n", "KVM_IRQ_ROUTING_IRQCHIP", (unsigned long long)(KVM_IRQ_ROUTING_IRQCHIP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_IRQ_ROUTING_MSI
 	printf("value %s %llu\n", "KVM_IRQ_ROUTING_MSI", (unsigned long long)(KVM_IRQ_ROUTING_MSI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_IRQ_ROUTING_S390_ADAPTER
 	printf("value %s %llu\n", "KVM_IRQ_ROUTING_S390_ADAPTER", (unsigned long long)(KVM_IRQ_ROUTING_S390_ADAPTER));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-	printf("value %s %llu\n", "KVM_IRQ_ROUTING_HV_SINT", (unsigned long long)(KVM_IRQ_ROUTING_HV_SINT));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_IRQ_ROUTING_HV_SINT
+	printf("value %s %llu\n", "KVM_IRQ_ROUTING_HV_SINT", (unsigned long long)(KVM_IRQ_ROUTING_HV_SINT));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_IRQ_ROUTING_XEN_EVTCHN
 	printf("value %s %llu\n", "KVM_IRQ_ROUTING_XEN_EVTCHN", (unsigned long long)(KVM_IRQ_ROUTING_XEN_EVTCHN));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("size %s %zu\n", "struct kvm_irq_routing_entry", sizeof(struct kvm_irq_routing_entry));
@@ -3900,10 +4642,14 @@ int main(void)
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing", "entries", offsetof(struct kvm_irq_routing, entries));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_IRQFD_FLAG_DEASSIGN
 	printf("value %s %llu\n", "KVM_IRQFD_FLAG_DEASSIGN", (unsigned long long)(KVM_IRQFD_FLAG_DEASSIGN));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_IRQFD_FLAG_RESAMPLE
 	printf("value %s %llu\n", "KVM_IRQFD_FLAG_RESAMPLE", (unsigned long long)(KVM_IRQFD_FLAG_RESAMPLE));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("size %s %zu\n", "struct kvm_irqfd", sizeof(struct kvm_irqfd));
@@ -3942,7 +4688,9 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_irqfd", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_MSI_VALID_DEVID
 	printf("value %s %llu\n", "KVM_MSI_VALID_DEVID", (unsigned long long)(KVM_MSI_VALID_DEVID));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 	printf("size %s %zu\n", "struct kvm_msi", sizeof(struct kvm_msi));
@@ -3987,52 +4735,84 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_msi", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_msi, pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_CREATE_IRQCHIP
 	printf("value %s %llu\n", "KVM_CREATE_IRQCHIP", (unsigned long long)(KVM_CREATE_IRQCHIP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_IRQ_LINE
 	printf("value %s %llu\n", "KVM_IRQ_LINE", (unsigned long long)(KVM_IRQ_LINE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_GET_IRQCHIP
 	printf("value %s %llu\n", "KVM_GET_IRQCHIP", (unsigned long long)(KVM_GET_IRQCHIP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SET_IRQCHIP
 	printf("value %s %llu\n", "KVM_SET_IRQCHIP", (unsigned long long)(KVM_SET_IRQCHIP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_IRQ_LINE_STATUS
 	printf("value %s %llu\n", "KVM_IRQ_LINE_STATUS", (unsigned long long)(KVM_IRQ_LINE_STATUS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SET_GSI_ROUTING
 	printf("value %s %llu\n", "KVM_SET_GSI_ROUTING", (unsigned long long)(KVM_SET_GSI_ROUTING));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_IRQFD
 	printf("value %s %llu\n", "KVM_IRQFD", (unsigned long long)(KVM_IRQFD));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SET_BOOT_CPU_ID
 	printf("value %s %llu\n", "KVM_SET_BOOT_CPU_ID", (unsigned long long)(KVM_SET_BOOT_CPU_ID));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_IOEVENTFD
 	printf("value %s %llu\n", "KVM_IOEVENTFD", (unsigned long long)(KVM_IOEVENTFD));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_SIGNAL_MSI
 	printf("value %s %llu\n", "KVM_SIGNAL_MSI", (unsigned long long)(KVM_SIGNAL_MSI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_INTERRUPT
 	printf("value %s %llu\n", "KVM_INTERRUPT", (unsigned long long)(KVM_INTERRUPT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_NMI
 	printf("value %s %llu\n", "KVM_NMI", (unsigned long long)(KVM_NMI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_SMI
 	printf("value %s %llu\n", "KVM_SMI", (unsigned long long)(KVM_SMI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_EXIT_HYPERV_SYNIC
 	printf("value %s %llu\n", "KVM_EXIT_HYPERV_SYNIC", (unsigned long long)(KVM_EXIT_HYPERV_SYNIC));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_EXIT_HYPERV_HCALL
 	printf("value %s %llu\n", "KVM_EXIT_HYPERV_HCALL", (unsigned long long)(KVM_EXIT_HYPERV_HCALL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_EXIT_HYPERV_SYNDBG
 	printf("value %s %llu\n", "KVM_EXIT_HYPERV_SYNDBG", (unsigned long long)(KVM_EXIT_HYPERV_SYNDBG));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("size %s %zu\n", "struct kvm_hyperv_exit", sizeof(struct kvm_hyperv_exit));
@@ -4167,61 +4947,99 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.pending_page", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.pending_page));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#ifdef KVM_CAP_HYPERV
 	printf("value %s %llu\n", "KVM_CAP_HYPERV", (unsigned long long)(KVM_CAP_HYPERV));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#ifdef KVM_CAP_HYPERV_VAPIC
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_VAPIC", (unsigned long long)(KVM_CAP_HYPERV_VAPIC));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#ifdef KVM_CAP_HYPERV_SPIN
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_SPIN", (unsigned long long)(KVM_CAP_HYPERV_SPIN));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_HYPERV_TIME
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_TIME", (unsigned long long)(KVM_CAP_HYPERV_TIME));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_HYPERV_SYNIC
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_SYNIC", (unsigned long long)(KVM_CAP_HYPERV_SYNIC));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_HYPERV_SYNIC2
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_SYNIC2", (unsigned long long)(KVM_CAP_HYPERV_SYNIC2));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_HYPERV_VP_INDEX
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_VP_INDEX", (unsigned long long)(KVM_CAP_HYPERV_VP_INDEX));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_HYPERV_EVENTFD
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_EVENTFD", (unsigned long long)(KVM_CAP_HYPERV_EVENTFD));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_HYPERV_TLBFLUSH
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_TLBFLUSH", (unsigned long long)(KVM_CAP_HYPERV_TLBFLUSH));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef KVM_CAP_HYPERV_SEND_IPI
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_SEND_IPI", (unsigned long long)(KVM_CAP_HYPERV_SEND_IPI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef KVM_CAP_HYPERV_ENLIGHTENED_VMCS
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_ENLIGHTENED_VMCS", (unsigned long long)(KVM_CAP_HYPERV_ENLIGHTENED_VMCS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_CAP_HYPERV_CPUID
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_CPUID", (unsigned long long)(KVM_CAP_HYPERV_CPUID));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50400 /* 5.4 */
+#ifdef KVM_CAP_HYPERV_DIRECT_TLBFLUSH
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_DIRECT_TLBFLUSH", (unsigned long long)(KVM_CAP_HYPERV_DIRECT_TLBFLUSH));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
+#ifdef KVM_CAP_SYS_HYPERV_CPUID
 	printf("value %s %llu\n", "KVM_CAP_SYS_HYPERV_CPUID", (unsigned long long)(KVM_CAP_SYS_HYPERV_CPUID));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_CAP_HYPERV_ENFORCE_CPUID
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_ENFORCE_CPUID", (unsigned long long)(KVM_CAP_HYPERV_ENFORCE_CPUID));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_HYPERV_EVENTFD
 	printf("value %s %llu\n", "KVM_HYPERV_EVENTFD", (unsigned long long)(KVM_HYPERV_EVENTFD));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_GET_SUPPORTED_HV_CPUID
 	printf("value %s %llu\n", "KVM_GET_SUPPORTED_HV_CPUID", (unsigned long long)(KVM_GET_SUPPORTED_HV_CPUID));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-	printf("value %s %llu\n", "KVM_HYPERV_EVENTFD_DEASSIGN", (unsigned long long)(KVM_HYPERV_EVENTFD_DEASSIGN));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_HYPERV_EVENTFD_DEASSIGN
+	printf("value %s %llu\n", "KVM_HYPERV_EVENTFD_DEASSIGN", (unsigned long long)(KVM_HYPERV_EVENTFD_DEASSIGN));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_HYPERV_CONN_ID_MASK
 	printf("value %s %llu\n", "KVM_HYPERV_CONN_ID_MASK", (unsigned long long)(KVM_HYPERV_CONN_ID_MASK));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 	printf("size %s %zu\n", "struct kvm_hyperv_eventfd", sizeof(struct kvm_hyperv_eventfd));
@@ -4254,7 +5072,9 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_eventfd", "padding", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, padding));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_EXIT_XEN_HCALL
 	printf("value %s %llu\n", "KVM_EXIT_XEN_HCALL", (unsigned long long)(KVM_EXIT_XEN_HCALL));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 	printf("size %s %zu\n", "struct kvm_xen_exit", sizeof(struct kvm_xen_exit));
@@ -4311,22 +5131,34 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_exit", "u.hcall.params", KVMSPEC_MEMBER_SIZE(struct kvm_xen_exit, u.hcall.params));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_HVM_CONFIG_HYPERCALL_MSR
 	printf("value %s %llu\n", "KVM_XEN_HVM_CONFIG_HYPERCALL_MSR", (unsigned long long)(KVM_XEN_HVM_CONFIG_HYPERCALL_MSR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL
 	printf("value %s %llu\n", "KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL", (unsigned long long)(KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_HVM_CONFIG_SHARED_INFO
 	printf("value %s %llu\n", "KVM_XEN_HVM_CONFIG_SHARED_INFO", (unsigned long long)(KVM_XEN_HVM_CONFIG_SHARED_INFO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_HVM_CONFIG_RUNSTATE
 	printf("value %s %llu\n", "KVM_XEN_HVM_CONFIG_RUNSTATE", (unsigned long long)(KVM_XEN_HVM_CONFIG_RUNSTATE));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-	printf("value %s %llu\n", "KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL", (unsigned long long)(KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL
+	printf("value %s %llu\n", "KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL", (unsigned long long)(KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_XEN_HVM_CONFIG_EVTCHN_SEND
 	printf("value %s %llu\n", "KVM_XEN_HVM_CONFIG_EVTCHN_SEND", (unsigned long long)(KVM_XEN_HVM_CONFIG_EVTCHN_SEND));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 	printf("size %s %zu\n", "struct kvm_xen_hvm_config", sizeof(struct kvm_xen_hvm_config));
@@ -4377,37 +5209,59 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_config", "pad2", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, pad2));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_XEN_HVM_CONFIG
 	printf("value %s %llu\n", "KVM_XEN_HVM_CONFIG", (unsigned long long)(KVM_XEN_HVM_CONFIG));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_HVM_GET_ATTR
 	printf("value %s %llu\n", "KVM_XEN_HVM_GET_ATTR", (unsigned long long)(KVM_XEN_HVM_GET_ATTR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_HVM_SET_ATTR
 	printf("value %s %llu\n", "KVM_XEN_HVM_SET_ATTR", (unsigned long long)(KVM_XEN_HVM_SET_ATTR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_XEN_EVTCHN_DEASSIGN
 	printf("value %s %llu\n", "KVM_XEN_EVTCHN_DEASSIGN", (unsigned long long)(KVM_XEN_EVTCHN_DEASSIGN));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_XEN_EVTCHN_UPDATE
 	printf("value %s %llu\n", "KVM_XEN_EVTCHN_UPDATE", (unsigned long long)(KVM_XEN_EVTCHN_UPDATE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_XEN_EVTCHN_RESET
 	printf("value %s %llu\n", "KVM_XEN_EVTCHN_RESET", (unsigned long long)(KVM_XEN_EVTCHN_RESET));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_ATTR_TYPE_LONG_MODE
 	printf("value %s %llu\n", "KVM_XEN_ATTR_TYPE_LONG_MODE", (unsigned long long)(KVM_XEN_ATTR_TYPE_LONG_MODE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_ATTR_TYPE_SHARED_INFO
 	printf("value %s %llu\n", "KVM_XEN_ATTR_TYPE_SHARED_INFO", (unsigned long long)(KVM_XEN_ATTR_TYPE_SHARED_INFO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_ATTR_TYPE_UPCALL_VECTOR
 	printf("value %s %llu\n", "KVM_XEN_ATTR_TYPE_UPCALL_VECTOR", (unsigned long long)(KVM_XEN_ATTR_TYPE_UPCALL_VECTOR));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-	printf("value %s %llu\n", "KVM_XEN_ATTR_TYPE_EVTCHN", (unsigned long long)(KVM_XEN_ATTR_TYPE_EVTCHN));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_XEN_ATTR_TYPE_EVTCHN
+	printf("value %s %llu\n", "KVM_XEN_ATTR_TYPE_EVTCHN", (unsigned long long)(KVM_XEN_ATTR_TYPE_EVTCHN));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_XEN_ATTR_TYPE_XEN_VERSION
 	printf("value %s %llu\n", "KVM_XEN_ATTR_TYPE_XEN_VERSION", (unsigned long long)(KVM_XEN_ATTR_TYPE_XEN_VERSION));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("size %s %zu\n", "struct kvm_xen_hvm_attr", sizeof(struct kvm_xen_hvm_attr));
@@ -4548,13 +5402,19 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_attr", "u.pad", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_VCPU_GET_ATTR
 	printf("value %s %llu\n", "KVM_XEN_VCPU_GET_ATTR", (unsigned long long)(KVM_XEN_VCPU_GET_ATTR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_VCPU_SET_ATTR
 	printf("value %s %llu\n", "KVM_XEN_VCPU_SET_ATTR", (unsigned long long)(KVM_XEN_VCPU_SET_ATTR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_XEN_HVM_EVTCHN_SEND
 	printf("value %s %llu\n", "KVM_XEN_HVM_EVTCHN_SEND", (unsigned long long)(KVM_XEN_HVM_EVTCHN_SEND));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("size %s %zu\n", "struct kvm_xen_vcpu_attr", sizeof(struct kvm_xen_vcpu_attr));
@@ -4671,181 +5531,299 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_vcpu_attr", "u.vector", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vector));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO
 	printf("value %s %llu\n", "KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO", (unsigned long long)(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_VCPU_ATTR_TYPE_VCPU_TIME_INFO
 	printf("value %s %llu\n", "KVM_XEN_VCPU_ATTR_TYPE_VCPU_TIME_INFO", (unsigned long long)(KVM_XEN_VCPU_ATTR_TYPE_VCPU_TIME_INFO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR
 	printf("value %s %llu\n", "KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR", (unsigned long long)(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_CURRENT
 	printf("value %s %llu\n", "KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_CURRENT", (unsigned long long)(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_CURRENT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA
 	printf("value %s %llu\n", "KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA", (unsigned long long)(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADJUST
 	printf("value %s %llu\n", "KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADJUST", (unsigned long long)(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADJUST));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID
 	printf("value %s %llu\n", "KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID", (unsigned long long)(KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_XEN_VCPU_ATTR_TYPE_TIMER
 	printf("value %s %llu\n", "KVM_XEN_VCPU_ATTR_TYPE_TIMER", (unsigned long long)(KVM_XEN_VCPU_ATTR_TYPE_TIMER));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR
 	printf("value %s %llu\n", "KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR", (unsigned long long)(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_EXIT_UNKNOWN
 	printf("value %s %llu\n", "KVM_EXIT_UNKNOWN", (unsigned long long)(KVM_EXIT_UNKNOWN));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_EXIT_EXCEPTION
 	printf("value %s %llu\n", "KVM_EXIT_EXCEPTION", (unsigned long long)(KVM_EXIT_EXCEPTION));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_EXIT_IO
 	printf("value %s %llu\n", "KVM_EXIT_IO", (unsigned long long)(KVM_EXIT_IO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_EXIT_HYPERCALL
 	printf("value %s %llu\n", "KVM_EXIT_HYPERCALL", (unsigned long long)(KVM_EXIT_HYPERCALL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_EXIT_DEBUG
 	printf("value %s %llu\n", "KVM_EXIT_DEBUG", (unsigned long long)(KVM_EXIT_DEBUG));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_EXIT_HLT
 	printf("value %s %llu\n", "KVM_EXIT_HLT", (unsigned long long)(KVM_EXIT_HLT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_EXIT_MMIO
 	printf("value %s %llu\n", "KVM_EXIT_MMIO", (unsigned long long)(KVM_EXIT_MMIO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_EXIT_IRQ_WINDOW_OPEN
 	printf("value %s %llu\n", "KVM_EXIT_IRQ_WINDOW_OPEN", (unsigned long long)(KVM_EXIT_IRQ_WINDOW_OPEN));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_EXIT_SHUTDOWN
 	printf("value %s %llu\n", "KVM_EXIT_SHUTDOWN", (unsigned long long)(KVM_EXIT_SHUTDOWN));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_EXIT_FAIL_ENTRY
 	printf("value %s %llu\n", "KVM_EXIT_FAIL_ENTRY", (unsigned long long)(KVM_EXIT_FAIL_ENTRY));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_EXIT_INTR
 	printf("value %s %llu\n", "KVM_EXIT_INTR", (unsigned long long)(KVM_EXIT_INTR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#ifdef KVM_EXIT_SET_TPR
 	printf("value %s %llu\n", "KVM_EXIT_SET_TPR", (unsigned long long)(KVM_EXIT_SET_TPR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_EXIT_TPR_ACCESS
 	printf("value %s %llu\n", "KVM_EXIT_TPR_ACCESS", (unsigned long long)(KVM_EXIT_TPR_ACCESS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#ifdef KVM_EXIT_NMI
 	printf("value %s %llu\n", "KVM_EXIT_NMI", (unsigned long long)(KVM_EXIT_NMI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#ifdef KVM_EXIT_INTERNAL_ERROR
 	printf("value %s %llu\n", "KVM_EXIT_INTERNAL_ERROR", (unsigned long long)(KVM_EXIT_INTERNAL_ERROR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#ifdef KVM_EXIT_OSI
 	printf("value %s %llu\n", "KVM_EXIT_OSI", (unsigned long long)(KVM_EXIT_OSI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#ifdef KVM_EXIT_PAPR_HCALL
 	printf("value %s %llu\n", "KVM_EXIT_PAPR_HCALL", (unsigned long long)(KVM_EXIT_PAPR_HCALL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_EXIT_WATCHDOG
 	printf("value %s %llu\n", "KVM_EXIT_WATCHDOG", (unsigned long long)(KVM_EXIT_WATCHDOG));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_EXIT_EPR
 	printf("value %s %llu\n", "KVM_EXIT_EPR", (unsigned long long)(KVM_EXIT_EPR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_EXIT_SYSTEM_EVENT
 	printf("value %s %llu\n", "KVM_EXIT_SYSTEM_EVENT", (unsigned long long)(KVM_EXIT_SYSTEM_EVENT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_EXIT_IOAPIC_EOI
 	printf("value %s %llu\n", "KVM_EXIT_IOAPIC_EOI", (unsigned long long)(KVM_EXIT_IOAPIC_EOI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_EXIT_HYPERV
 	printf("value %s %llu\n", "KVM_EXIT_HYPERV", (unsigned long long)(KVM_EXIT_HYPERV));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#ifdef KVM_EXIT_ARM_NISV
 	printf("value %s %llu\n", "KVM_EXIT_ARM_NISV", (unsigned long long)(KVM_EXIT_ARM_NISV));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_EXIT_X86_RDMSR
 	printf("value %s %llu\n", "KVM_EXIT_X86_RDMSR", (unsigned long long)(KVM_EXIT_X86_RDMSR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_EXIT_X86_WRMSR
 	printf("value %s %llu\n", "KVM_EXIT_X86_WRMSR", (unsigned long long)(KVM_EXIT_X86_WRMSR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_EXIT_DIRTY_RING_FULL
 	printf("value %s %llu\n", "KVM_EXIT_DIRTY_RING_FULL", (unsigned long long)(KVM_EXIT_DIRTY_RING_FULL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_EXIT_AP_RESET_HOLD
 	printf("value %s %llu\n", "KVM_EXIT_AP_RESET_HOLD", (unsigned long long)(KVM_EXIT_AP_RESET_HOLD));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_EXIT_X86_BUS_LOCK
 	printf("value %s %llu\n", "KVM_EXIT_X86_BUS_LOCK", (unsigned long long)(KVM_EXIT_X86_BUS_LOCK));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_EXIT_XEN
 	printf("value %s %llu\n", "KVM_EXIT_XEN", (unsigned long long)(KVM_EXIT_XEN));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#ifdef KVM_EXIT_RISCV_SBI
 	printf("value %s %llu\n", "KVM_EXIT_RISCV_SBI", (unsigned long long)(KVM_EXIT_RISCV_SBI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_EXIT_RISCV_CSR
 	printf("value %s %llu\n", "KVM_EXIT_RISCV_CSR", (unsigned long long)(KVM_EXIT_RISCV_CSR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_EXIT_NOTIFY
 	printf("value %s %llu\n", "KVM_EXIT_NOTIFY", (unsigned long long)(KVM_EXIT_NOTIFY));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#ifdef KVM_INTERNAL_ERROR_EMULATION
 	printf("value %s %llu\n", "KVM_INTERNAL_ERROR_EMULATION", (unsigned long long)(KVM_INTERNAL_ERROR_EMULATION));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#ifdef KVM_INTERNAL_ERROR_SIMUL_EX
 	printf("value %s %llu\n", "KVM_INTERNAL_ERROR_SIMUL_EX", (unsigned long long)(KVM_INTERNAL_ERROR_SIMUL_EX));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_INTERNAL_ERROR_DELIVERY_EV
 	printf("value %s %llu\n", "KVM_INTERNAL_ERROR_DELIVERY_EV", (unsigned long long)(KVM_INTERNAL_ERROR_DELIVERY_EV));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#ifdef KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON
 	printf("value %s %llu\n", "KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON", (unsigned long long)(KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES
 	printf("value %s %llu\n", "KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES", (unsigned long long)(KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_EXIT_IO_IN
 	printf("value %s %llu\n", "KVM_EXIT_IO_IN", (unsigned long long)(KVM_EXIT_IO_IN));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_EXIT_IO_OUT
 	printf("value %s %llu\n", "KVM_EXIT_IO_OUT", (unsigned long long)(KVM_EXIT_IO_OUT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_SYSTEM_EVENT_SHUTDOWN
 	printf("value %s %llu\n", "KVM_SYSTEM_EVENT_SHUTDOWN", (unsigned long long)(KVM_SYSTEM_EVENT_SHUTDOWN));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_SYSTEM_EVENT_RESET
 	printf("value %s %llu\n", "KVM_SYSTEM_EVENT_RESET", (unsigned long long)(KVM_SYSTEM_EVENT_RESET));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_SYSTEM_EVENT_CRASH
 	printf("value %s %llu\n", "KVM_SYSTEM_EVENT_CRASH", (unsigned long long)(KVM_SYSTEM_EVENT_CRASH));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_SYSTEM_EVENT_WAKEUP
 	printf("value %s %llu\n", "KVM_SYSTEM_EVENT_WAKEUP", (unsigned long long)(KVM_SYSTEM_EVENT_WAKEUP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_SYSTEM_EVENT_SUSPEND
 	printf("value %s %llu\n", "KVM_SYSTEM_EVENT_SUSPEND", (unsigned long long)(KVM_SYSTEM_EVENT_SUSPEND));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_SYSTEM_EVENT_SEV_TERM
 	printf("value %s %llu\n", "KVM_SYSTEM_EVENT_SEV_TERM", (unsigned long long)(KVM_SYSTEM_EVENT_SEV_TERM));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_MSR_EXIT_REASON_INVAL
 	printf("value %s %llu\n", "KVM_MSR_EXIT_REASON_INVAL", (unsigned long long)(KVM_MSR_EXIT_REASON_INVAL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_MSR_EXIT_REASON_UNKNOWN
 	printf("value %s %llu\n", "KVM_MSR_EXIT_REASON_UNKNOWN", (unsigned long long)(KVM_MSR_EXIT_REASON_UNKNOWN));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifdef KVM_MSR_EXIT_REASON_FILTER
 	printf("value %s %llu\n", "KVM_MSR_EXIT_REASON_FILTER", (unsigned long long)(KVM_MSR_EXIT_REASON_FILTER));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_NOTIFY_CONTEXT_INVALID
 	printf("value %s %llu\n", "KVM_NOTIFY_CONTEXT_INVALID", (unsigned long long)(KVM_NOTIFY_CONTEXT_INVALID));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef SYNC_REGS_SIZE_BYTES
 	printf("value %s %llu\n", "SYNC_REGS_SIZE_BYTES", (unsigned long long)(SYNC_REGS_SIZE_BYTES));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("size %s %zu\n", "struct kvm_run", sizeof(struct kvm_run));
@@ -5574,19 +6552,29 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "s.padding", KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_RUN
 	printf("value %s %llu\n", "KVM_RUN", (unsigned long long)(KVM_RUN));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_PIO_PAGE_OFFSET
 	printf("value %s %llu\n", "KVM_PIO_PAGE_OFFSET", (unsigned long long)(KVM_PIO_PAGE_OFFSET));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_COALESCED_MMIO_PAGE_OFFSET
 	printf("value %s %llu\n", "KVM_COALESCED_MMIO_PAGE_OFFSET", (unsigned long long)(KVM_COALESCED_MMIO_PAGE_OFFSET));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-	printf("value %s %llu\n", "KVM_RUN_X86_SMM", (unsigned long long)(KVM_RUN_X86_SMM));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_RUN_X86_SMM
+	printf("value %s %llu\n", "KVM_RUN_X86_SMM", (unsigned long long)(KVM_RUN_X86_SMM));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_RUN_X86_BUS_LOCK
 	printf("value %s %llu\n", "KVM_RUN_X86_BUS_LOCK", (unsigned long long)(KVM_RUN_X86_BUS_LOCK));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("size %s %zu\n", "struct kvm_debug_exit_arch", sizeof(struct kvm_debug_exit_arch));
@@ -5625,16 +6613,24 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_debug_exit_arch", "dr7", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, dr7));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_SYNC_X86_REGS
 	printf("value %s %llu\n", "KVM_SYNC_X86_REGS", (unsigned long long)(KVM_SYNC_X86_REGS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_SYNC_X86_SREGS
 	printf("value %s %llu\n", "KVM_SYNC_X86_SREGS", (unsigned long long)(KVM_SYNC_X86_SREGS));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-	printf("value %s %llu\n", "KVM_SYNC_X86_EVENTS", (unsigned long long)(KVM_SYNC_X86_EVENTS));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_SYNC_X86_EVENTS
+	printf("value %s %llu\n", "KVM_SYNC_X86_EVENTS", (unsigned long long)(KVM_SYNC_X86_EVENTS));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_SYNC_X86_VALID_FIELDS
 	printf("value %s %llu\n", "KVM_SYNC_X86_VALID_FIELDS", (unsigned long long)(KVM_SYNC_X86_VALID_FIELDS));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("size %s %zu\n", "struct kvm_sync_regs", sizeof(struct kvm_sync_regs));
@@ -5676,37 +6672,59 @@ int main(void)
 	printf("offset %s.%s %zu\n", "struct kvm_signal_mask", "sigset", offsetof(struct kvm_signal_mask, sigset));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_MP_STATE_RUNNABLE
 	printf("value %s %llu\n", "KVM_MP_STATE_RUNNABLE", (unsigned long long)(KVM_MP_STATE_RUNNABLE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_MP_STATE_UNINITIALIZED
 	printf("value %s %llu\n", "KVM_MP_STATE_UNINITIALIZED", (unsigned long long)(KVM_MP_STATE_UNINITIALIZED));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_MP_STATE_INIT_RECEIVED
 	printf("value %s %llu\n", "KVM_MP_STATE_INIT_RECEIVED", (unsigned long long)(KVM_MP_STATE_INIT_RECEIVED));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_MP_STATE_HALTED
 	printf("value %s %llu\n", "KVM_MP_STATE_HALTED", (unsigned long long)(KVM_MP_STATE_HALTED));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_MP_STATE_SIPI_RECEIVED
 	printf("value %s %llu\n", "KVM_MP_STATE_SIPI_RECEIVED", (unsigned long long)(KVM_MP_STATE_SIPI_RECEIVED));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_MP_STATE_STOPPED
 	printf("value %s %llu\n", "KVM_MP_STATE_STOPPED", (unsigned long long)(KVM_MP_STATE_STOPPED));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_MP_STATE_CHECK_STOP
 	printf("value %s %llu\n", "KVM_MP_STATE_CHECK_STOP", (unsigned long long)(KVM_MP_STATE_CHECK_STOP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_MP_STATE_OPERATING
 	printf("value %s %llu\n", "KVM_MP_STATE_OPERATING", (unsigned long long)(KVM_MP_STATE_OPERATING));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_MP_STATE_LOAD
 	printf("value %s %llu\n", "KVM_MP_STATE_LOAD", (unsigned long long)(KVM_MP_STATE_LOAD));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-	printf("value %s %llu\n", "KVM_MP_STATE_AP_RESET_HOLD", (unsigned long long)(KVM_MP_STATE_AP_RESET_HOLD));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_MP_STATE_AP_RESET_HOLD
+	printf("value %s %llu\n", "KVM_MP_STATE_AP_RESET_HOLD", (unsigned long long)(KVM_MP_STATE_AP_RESET_HOLD));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_MP_STATE_SUSPENDED
 	printf("value %s %llu\n", "KVM_MP_STATE_SUSPENDED", (unsigned long long)(KVM_MP_STATE_SUSPENDED));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 	printf("size %s %zu\n", "struct kvm_mp_state", sizeof(struct kvm_mp_state));
@@ -5721,10 +6739,14 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_mp_state", "mp_state", KVMSPEC_MEMBER_SIZE(struct kvm_mp_state, mp_state));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_GUESTDBG_ENABLE
 	printf("value %s %llu\n", "KVM_GUESTDBG_ENABLE", (unsigned long long)(KVM_GUESTDBG_ENABLE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_GUESTDBG_SINGLESTEP
 	printf("value %s %llu\n", "KVM_GUESTDBG_SINGLESTEP", (unsigned long long)(KVM_GUESTDBG_SINGLESTEP));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 	printf("size %s %zu\n", "struct kvm_guest_debug", sizeof(struct kvm_guest_debug));
@@ -5751,73 +6773,119 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_guest_debug", "arch", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_CAP_SET_GUEST_DEBUG
 	printf("value %s %llu\n", "KVM_CAP_SET_GUEST_DEBUG", (unsigned long long)(KVM_CAP_SET_GUEST_DEBUG));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_ONE_REG
 	printf("value %s %llu\n", "KVM_CAP_ONE_REG", (unsigned long long)(KVM_CAP_ONE_REG));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_REG_ARCH_MASK
 	printf("value %s %llu\n", "KVM_REG_ARCH_MASK", (unsigned long long)(KVM_REG_ARCH_MASK));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_REG_GENERIC
 	printf("value %s %llu\n", "KVM_REG_GENERIC", (unsigned long long)(KVM_REG_GENERIC));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_REG_PPC
 	printf("value %s %llu\n", "KVM_REG_PPC", (unsigned long long)(KVM_REG_PPC));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_REG_X86
 	printf("value %s %llu\n", "KVM_REG_X86", (unsigned long long)(KVM_REG_X86));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_REG_IA64
 	printf("value %s %llu\n", "KVM_REG_IA64", (unsigned long long)(KVM_REG_IA64));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_REG_ARM
 	printf("value %s %llu\n", "KVM_REG_ARM", (unsigned long long)(KVM_REG_ARM));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_REG_S390
 	printf("value %s %llu\n", "KVM_REG_S390", (unsigned long long)(KVM_REG_S390));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_REG_ARM64
 	printf("value %s %llu\n", "KVM_REG_ARM64", (unsigned long long)(KVM_REG_ARM64));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_REG_MIPS
 	printf("value %s %llu\n", "KVM_REG_MIPS", (unsigned long long)(KVM_REG_MIPS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_REG_RISCV
 	printf("value %s %llu\n", "KVM_REG_RISCV", (unsigned long long)(KVM_REG_RISCV));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_REG_SIZE_SHIFT
 	printf("value %s %llu\n", "KVM_REG_SIZE_SHIFT", (unsigned long long)(KVM_REG_SIZE_SHIFT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_REG_SIZE_MASK
 	printf("value %s %llu\n", "KVM_REG_SIZE_MASK", (unsigned long long)(KVM_REG_SIZE_MASK));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_REG_SIZE_U8
 	printf("value %s %llu\n", "KVM_REG_SIZE_U8", (unsigned long long)(KVM_REG_SIZE_U8));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_REG_SIZE_U16
 	printf("value %s %llu\n", "KVM_REG_SIZE_U16", (unsigned long long)(KVM_REG_SIZE_U16));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_REG_SIZE_U32
 	printf("value %s %llu\n", "KVM_REG_SIZE_U32", (unsigned long long)(KVM_REG_SIZE_U32));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_REG_SIZE_U64
 	printf("value %s %llu\n", "KVM_REG_SIZE_U64", (unsigned long long)(KVM_REG_SIZE_U64));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_REG_SIZE_U128
 	printf("value %s %llu\n", "KVM_REG_SIZE_U128", (unsigned long long)(KVM_REG_SIZE_U128));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_REG_SIZE_U256
 	printf("value %s %llu\n", "KVM_REG_SIZE_U256", (unsigned long long)(KVM_REG_SIZE_U256));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_REG_SIZE_U512
 	printf("value %s %llu\n", "KVM_REG_SIZE_U512", (unsigned long long)(KVM_REG_SIZE_U512));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-	printf("value %s %llu\n", "KVM_REG_SIZE_U1024", (unsigned long long)(KVM_REG_SIZE_U1024));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_REG_SIZE_U1024
+	printf("value %s %llu\n", "KVM_REG_SIZE_U1024", (unsigned long long)(KVM_REG_SIZE_U1024));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_REG_SIZE_U2048
 	printf("value %s %llu\n", "KVM_REG_SIZE_U2048", (unsigned long long)(KVM_REG_SIZE_U2048));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("size %s %zu\n", "struct kvm_reg_list", sizeof(struct kvm_reg_list));
@@ -5853,31 +6921,49 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_one_reg", "addr", KVMSPEC_MEMBER_SIZE(struct kvm_one_reg, addr));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#ifdef KVM_SET_SIGNAL_MASK
 	printf("value %s %llu\n", "KVM_SET_SIGNAL_MASK", (unsigned long long)(KVM_SET_SIGNAL_MASK));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_GET_MP_STATE
 	printf("value %s %llu\n", "KVM_GET_MP_STATE", (unsigned long long)(KVM_GET_MP_STATE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SET_MP_STATE
 	printf("value %s %llu\n", "KVM_SET_MP_STATE", (unsigned long long)(KVM_SET_MP_STATE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SET_GUEST_DEBUG
 	printf("value %s %llu\n", "KVM_SET_GUEST_DEBUG", (unsigned long long)(KVM_SET_GUEST_DEBUG));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_GET_ONE_REG
 	printf("value %s %llu\n", "KVM_GET_ONE_REG", (unsigned long long)(KVM_GET_ONE_REG));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_SET_ONE_REG
 	printf("value %s %llu\n", "KVM_SET_ONE_REG", (unsigned long long)(KVM_SET_ONE_REG));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_KVMCLOCK_CTRL
 	printf("value %s %llu\n", "KVM_KVMCLOCK_CTRL", (unsigned long long)(KVM_KVMCLOCK_CTRL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_GET_REG_LIST
 	printf("value %s %llu\n", "KVM_GET_REG_LIST", (unsigned long long)(KVM_GET_REG_LIST));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_CREATE_DEVICE_TEST
 	printf("value %s %llu\n", "KVM_CREATE_DEVICE_TEST", (unsigned long long)(KVM_CREATE_DEVICE_TEST));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 	printf("size %s %zu\n", "struct kvm_create_device", sizeof(struct kvm_create_device));
@@ -5934,58 +7020,92 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_device_attr", "addr", KVMSPEC_MEMBER_SIZE(struct kvm_device_attr, addr));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_DEV_VFIO_GROUP
 	printf("value %s %llu\n", "KVM_DEV_VFIO_GROUP", (unsigned long long)(KVM_DEV_VFIO_GROUP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_DEV_VFIO_GROUP_ADD
 	printf("value %s %llu\n", "KVM_DEV_VFIO_GROUP_ADD", (unsigned long long)(KVM_DEV_VFIO_GROUP_ADD));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_DEV_VFIO_GROUP_DEL
 	printf("value %s %llu\n", "KVM_DEV_VFIO_GROUP_DEL", (unsigned long long)(KVM_DEV_VFIO_GROUP_DEL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_DEV_TYPE_FSL_MPIC_20
 	printf("value %s %llu\n", "KVM_DEV_TYPE_FSL_MPIC_20", (unsigned long long)(KVM_DEV_TYPE_FSL_MPIC_20));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_DEV_TYPE_FSL_MPIC_42
 	printf("value %s %llu\n", "KVM_DEV_TYPE_FSL_MPIC_42", (unsigned long long)(KVM_DEV_TYPE_FSL_MPIC_42));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_DEV_TYPE_XICS
 	printf("value %s %llu\n", "KVM_DEV_TYPE_XICS", (unsigned long long)(KVM_DEV_TYPE_XICS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_DEV_TYPE_VFIO
 	printf("value %s %llu\n", "KVM_DEV_TYPE_VFIO", (unsigned long long)(KVM_DEV_TYPE_VFIO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_DEV_TYPE_ARM_VGIC_V2
 	printf("value %s %llu\n", "KVM_DEV_TYPE_ARM_VGIC_V2", (unsigned long long)(KVM_DEV_TYPE_ARM_VGIC_V2));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_DEV_TYPE_FLIC
 	printf("value %s %llu\n", "KVM_DEV_TYPE_FLIC", (unsigned long long)(KVM_DEV_TYPE_FLIC));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_DEV_TYPE_ARM_VGIC_V3
 	printf("value %s %llu\n", "KVM_DEV_TYPE_ARM_VGIC_V3", (unsigned long long)(KVM_DEV_TYPE_ARM_VGIC_V3));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_DEV_TYPE_ARM_VGIC_ITS
 	printf("value %s %llu\n", "KVM_DEV_TYPE_ARM_VGIC_ITS", (unsigned long long)(KVM_DEV_TYPE_ARM_VGIC_ITS));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-	printf("value %s %llu\n", "KVM_DEV_TYPE_XIVE", (unsigned long long)(KVM_DEV_TYPE_XIVE));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_DEV_TYPE_XIVE
+	printf("value %s %llu\n", "KVM_DEV_TYPE_XIVE", (unsigned long long)(KVM_DEV_TYPE_XIVE));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_DEV_TYPE_ARM_PV_TIME
 	printf("value %s %llu\n", "KVM_DEV_TYPE_ARM_PV_TIME", (unsigned long long)(KVM_DEV_TYPE_ARM_PV_TIME));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 	printf("value %s %llu\n", "KVM_DEV_TYPE_MAX", (unsigned long long)(KVM_DEV_TYPE_MAX));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_CREATE_DEVICE
 	printf("value %s %llu\n", "KVM_CREATE_DEVICE", (unsigned long long)(KVM_CREATE_DEVICE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_SET_DEVICE_ATTR
 	printf("value %s %llu\n", "KVM_SET_DEVICE_ATTR", (unsigned long long)(KVM_SET_DEVICE_ATTR));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-	printf("value %s %llu\n", "KVM_GET_DEVICE_ATTR", (unsigned long long)(KVM_GET_DEVICE_ATTR));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_GET_DEVICE_ATTR
+	printf("value %s %llu\n", "KVM_GET_DEVICE_ATTR", (unsigned long long)(KVM_GET_DEVICE_ATTR));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_HAS_DEVICE_ATTR
 	printf("value %s %llu\n", "KVM_HAS_DEVICE_ATTR", (unsigned long long)(KVM_HAS_DEVICE_ATTR));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 	printf("size %s %zu\n", "struct kvm_stats_header", sizeof(struct kvm_stats_header));
@@ -6030,67 +7150,109 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_stats_header", "data_offset", KVMSPEC_MEMBER_SIZE(struct kvm_stats_header, data_offset));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_TYPE_SHIFT
 	printf("value %s %llu\n", "KVM_STATS_TYPE_SHIFT", (unsigned long long)(KVM_STATS_TYPE_SHIFT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_TYPE_MASK
 	printf("value %s %llu\n", "KVM_STATS_TYPE_MASK", (unsigned long long)(KVM_STATS_TYPE_MASK));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_TYPE_CUMULATIVE
 	printf("value %s %llu\n", "KVM_STATS_TYPE_CUMULATIVE", (unsigned long long)(KVM_STATS_TYPE_CUMULATIVE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_TYPE_INSTANT
 	printf("value %s %llu\n", "KVM_STATS_TYPE_INSTANT", (unsigned long long)(KVM_STATS_TYPE_INSTANT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_TYPE_PEAK
 	printf("value %s %llu\n", "KVM_STATS_TYPE_PEAK", (unsigned long long)(KVM_STATS_TYPE_PEAK));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
+#ifdef KVM_STATS_TYPE_LINEAR_HIST
 	printf("value %s %llu\n", "KVM_STATS_TYPE_LINEAR_HIST", (unsigned long long)(KVM_STATS_TYPE_LINEAR_HIST));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
+#ifdef KVM_STATS_TYPE_LOG_HIST
 	printf("value %s %llu\n", "KVM_STATS_TYPE_LOG_HIST", (unsigned long long)(KVM_STATS_TYPE_LOG_HIST));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_TYPE_MAX
 	printf("value %s %llu\n", "KVM_STATS_TYPE_MAX", (unsigned long long)(KVM_STATS_TYPE_MAX));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_UNIT_SHIFT
 	printf("value %s %llu\n", "KVM_STATS_UNIT_SHIFT", (unsigned long long)(KVM_STATS_UNIT_SHIFT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_UNIT_MASK
 	printf("value %s %llu\n", "KVM_STATS_UNIT_MASK", (unsigned long long)(KVM_STATS_UNIT_MASK));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_UNIT_NONE
 	printf("value %s %llu\n", "KVM_STATS_UNIT_NONE", (unsigned long long)(KVM_STATS_UNIT_NONE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_UNIT_BYTES
 	printf("value %s %llu\n", "KVM_STATS_UNIT_BYTES", (unsigned long long)(KVM_STATS_UNIT_BYTES));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_UNIT_SECONDS
 	printf("value %s %llu\n", "KVM_STATS_UNIT_SECONDS", (unsigned long long)(KVM_STATS_UNIT_SECONDS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_UNIT_CYCLES
 	printf("value %s %llu\n", "KVM_STATS_UNIT_CYCLES", (unsigned long long)(KVM_STATS_UNIT_CYCLES));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_STATS_UNIT_BOOLEAN
 	printf("value %s %llu\n", "KVM_STATS_UNIT_BOOLEAN", (unsigned long long)(KVM_STATS_UNIT_BOOLEAN));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_UNIT_MAX
 	printf("value %s %llu\n", "KVM_STATS_UNIT_MAX", (unsigned long long)(KVM_STATS_UNIT_MAX));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_BASE_SHIFT
 	printf("value %s %llu\n", "KVM_STATS_BASE_SHIFT", (unsigned long long)(KVM_STATS_BASE_SHIFT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_BASE_MASK
 	printf("value %s %llu\n", "KVM_STATS_BASE_MASK", (unsigned long long)(KVM_STATS_BASE_MASK));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_BASE_POW10
 	printf("value %s %llu\n", "KVM_STATS_BASE_POW10", (unsigned long long)(KVM_STATS_BASE_POW10));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-	printf("value %s %llu\n", "KVM_STATS_BASE_POW2", (unsigned long long)(KVM_STATS_BASE_POW2));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_BASE_POW2
+	printf("value %s %llu\n", "KVM_STATS_BASE_POW2", (unsigned long long)(KVM_STATS_BASE_POW2));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_STATS_BASE_MAX
 	printf("value %s %llu\n", "KVM_STATS_BASE_MAX", (unsigned long long)(KVM_STATS_BASE_MAX));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
 	printf("size %s %zu\n", "struct kvm_stats_desc", sizeof(struct kvm_stats_desc));
@@ -6168,7 +7330,9 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_s390_skeys", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, reserved));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_CMMA_PEEK
 	printf("value %s %llu\n", "KVM_S390_CMMA_PEEK", (unsigned long long)(KVM_S390_CMMA_PEEK));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
 	printf("size %s %zu\n", "struct kvm_s390_cmma_log", sizeof(struct kvm_s390_cmma_log));
@@ -6213,40 +7377,64 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "values", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, values));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_GET_SKEYS_NONE
 	printf("value %s %llu\n", "KVM_S390_GET_SKEYS_NONE", (unsigned long long)(KVM_S390_GET_SKEYS_NONE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_SKEYS_MAX
 	printf("value %s %llu\n", "KVM_S390_SKEYS_MAX", (unsigned long long)(KVM_S390_SKEYS_MAX));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_EXIT_S390_SIEIC
 	printf("value %s %llu\n", "KVM_EXIT_S390_SIEIC", (unsigned long long)(KVM_EXIT_S390_SIEIC));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_EXIT_S390_RESET
 	printf("value %s %llu\n", "KVM_EXIT_S390_RESET", (unsigned long long)(KVM_EXIT_S390_RESET));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_EXIT_S390_UCONTROL
 	printf("value %s %llu\n", "KVM_EXIT_S390_UCONTROL", (unsigned long long)(KVM_EXIT_S390_UCONTROL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_EXIT_S390_TSCH
 	printf("value %s %llu\n", "KVM_EXIT_S390_TSCH", (unsigned long long)(KVM_EXIT_S390_TSCH));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_EXIT_S390_STSI
 	printf("value %s %llu\n", "KVM_EXIT_S390_STSI", (unsigned long long)(KVM_EXIT_S390_STSI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESET_POR
 	printf("value %s %llu\n", "KVM_S390_RESET_POR", (unsigned long long)(KVM_S390_RESET_POR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESET_CLEAR
 	printf("value %s %llu\n", "KVM_S390_RESET_CLEAR", (unsigned long long)(KVM_S390_RESET_CLEAR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESET_SUBSYSTEM
 	printf("value %s %llu\n", "KVM_S390_RESET_SUBSYSTEM", (unsigned long long)(KVM_S390_RESET_SUBSYSTEM));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-	printf("value %s %llu\n", "KVM_S390_RESET_CPU_INIT", (unsigned long long)(KVM_S390_RESET_CPU_INIT));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESET_CPU_INIT
+	printf("value %s %llu\n", "KVM_S390_RESET_CPU_INIT", (unsigned long long)(KVM_S390_RESET_CPU_INIT));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESET_IPL
 	printf("value %s %llu\n", "KVM_S390_RESET_IPL", (unsigned long long)(KVM_S390_RESET_IPL));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 	printf("size %s %zu\n", "struct kvm_s390_mem_op", sizeof(struct kvm_s390_mem_op));
@@ -6309,31 +7497,49 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, reserved));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_MEMOP_LOGICAL_READ
 	printf("value %s %llu\n", "KVM_S390_MEMOP_LOGICAL_READ", (unsigned long long)(KVM_S390_MEMOP_LOGICAL_READ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_MEMOP_LOGICAL_WRITE
 	printf("value %s %llu\n", "KVM_S390_MEMOP_LOGICAL_WRITE", (unsigned long long)(KVM_S390_MEMOP_LOGICAL_WRITE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+#ifdef KVM_S390_MEMOP_SIDA_READ
 	printf("value %s %llu\n", "KVM_S390_MEMOP_SIDA_READ", (unsigned long long)(KVM_S390_MEMOP_SIDA_READ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+#ifdef KVM_S390_MEMOP_SIDA_WRITE
 	printf("value %s %llu\n", "KVM_S390_MEMOP_SIDA_WRITE", (unsigned long long)(KVM_S390_MEMOP_SIDA_WRITE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#ifdef KVM_S390_MEMOP_ABSOLUTE_READ
 	printf("value %s %llu\n", "KVM_S390_MEMOP_ABSOLUTE_READ", (unsigned long long)(KVM_S390_MEMOP_ABSOLUTE_READ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#ifdef KVM_S390_MEMOP_ABSOLUTE_WRITE
 	printf("value %s %llu\n", "KVM_S390_MEMOP_ABSOLUTE_WRITE", (unsigned long long)(KVM_S390_MEMOP_ABSOLUTE_WRITE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_MEMOP_F_CHECK_ONLY
 	printf("value %s %llu\n", "KVM_S390_MEMOP_F_CHECK_ONLY", (unsigned long long)(KVM_S390_MEMOP_F_CHECK_ONLY));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_MEMOP_F_INJECT_EXCEPTION
 	printf("value %s %llu\n", "KVM_S390_MEMOP_F_INJECT_EXCEPTION", (unsigned long long)(KVM_S390_MEMOP_F_INJECT_EXCEPTION));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#ifdef KVM_S390_MEMOP_F_SKEY_PROTECTION
 	printf("value %s %llu\n", "KVM_S390_MEMOP_F_SKEY_PROTECTION", (unsigned long long)(KVM_S390_MEMOP_F_SKEY_PROTECTION));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("size %s %zu\n", "struct kvm_s390_psw", sizeof(struct kvm_s390_psw));
@@ -6354,52 +7560,84 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_s390_psw", "addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, addr));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_SIGP_STOP
 	printf("value %s %llu\n", "KVM_S390_SIGP_STOP", (unsigned long long)(KVM_S390_SIGP_STOP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_PROGRAM_INT
 	printf("value %s %llu\n", "KVM_S390_PROGRAM_INT", (unsigned long long)(KVM_S390_PROGRAM_INT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_SIGP_SET_PREFIX
 	printf("value %s %llu\n", "KVM_S390_SIGP_SET_PREFIX", (unsigned long long)(KVM_S390_SIGP_SET_PREFIX));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESTART
 	printf("value %s %llu\n", "KVM_S390_RESTART", (unsigned long long)(KVM_S390_RESTART));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_INT_PFAULT_INIT
 	printf("value %s %llu\n", "KVM_S390_INT_PFAULT_INIT", (unsigned long long)(KVM_S390_INT_PFAULT_INIT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_INT_PFAULT_DONE
 	printf("value %s %llu\n", "KVM_S390_INT_PFAULT_DONE", (unsigned long long)(KVM_S390_INT_PFAULT_DONE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_MCHK
 	printf("value %s %llu\n", "KVM_S390_MCHK", (unsigned long long)(KVM_S390_MCHK));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_INT_CLOCK_COMP
 	printf("value %s %llu\n", "KVM_S390_INT_CLOCK_COMP", (unsigned long long)(KVM_S390_INT_CLOCK_COMP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_INT_CPU_TIMER
 	printf("value %s %llu\n", "KVM_S390_INT_CPU_TIMER", (unsigned long long)(KVM_S390_INT_CPU_TIMER));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_INT_VIRTIO
 	printf("value %s %llu\n", "KVM_S390_INT_VIRTIO", (unsigned long long)(KVM_S390_INT_VIRTIO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_INT_SERVICE
 	printf("value %s %llu\n", "KVM_S390_INT_SERVICE", (unsigned long long)(KVM_S390_INT_SERVICE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_INT_EMERGENCY
 	printf("value %s %llu\n", "KVM_S390_INT_EMERGENCY", (unsigned long long)(KVM_S390_INT_EMERGENCY));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_INT_EXTERNAL_CALL
 	printf("value %s %llu\n", "KVM_S390_INT_EXTERNAL_CALL", (unsigned long long)(KVM_S390_INT_EXTERNAL_CALL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_INT_IO_MIN
 	printf("value %s %llu\n", "KVM_S390_INT_IO_MIN", (unsigned long long)(KVM_S390_INT_IO_MIN));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("value %s %llu\n", "KVM_S390_INT_IO_MAX", (unsigned long long)(KVM_S390_INT_IO_MAX));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_INT_IO_MAX
+	printf("value %s %llu\n", "KVM_S390_INT_IO_MAX", (unsigned long long)(KVM_S390_INT_IO_MAX));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_INT_IO_AI_MASK
 	printf("value %s %llu\n", "KVM_S390_INT_IO_AI_MASK", (unsigned long long)(KVM_S390_INT_IO_AI_MASK));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("size %s %zu\n", "struct kvm_s390_interrupt", sizeof(struct kvm_s390_interrupt));
@@ -6480,19 +7718,29 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_s390_ext_info", "ext_params2", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params2));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_PGM_FLAGS_ILC_VALID
 	printf("value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_VALID", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_VALID));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_PGM_FLAGS_ILC_0
 	printf("value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_0", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_0));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_PGM_FLAGS_ILC_1
 	printf("value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_1", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_1));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_MASK", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_MASK));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_PGM_FLAGS_ILC_MASK
+	printf("value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_MASK", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_MASK));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_PGM_FLAGS_NO_REWIND
 	printf("value %s %llu\n", "KVM_S390_PGM_FLAGS_NO_REWIND", (unsigned long long)(KVM_S390_PGM_FLAGS_NO_REWIND));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
 	printf("size %s %zu\n", "struct kvm_s390_pgm_info", sizeof(struct kvm_s390_pgm_info));
@@ -6615,7 +7863,9 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_s390_emerg_info", "code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_emerg_info, code));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_STOP_FLAG_STORE_STATUS
 	printf("value %s %llu\n", "KVM_S390_STOP_FLAG_STORE_STATUS", (unsigned long long)(KVM_S390_STOP_FLAG_STORE_STATUS));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
 	printf("size %s %zu\n", "struct kvm_s390_stop_info", sizeof(struct kvm_s390_stop_info));
@@ -6774,142 +8024,234 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_s390_irq_state", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, reserved));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_ENABLE_SIE
 	printf("value %s %llu\n", "KVM_S390_ENABLE_SIE", (unsigned long long)(KVM_S390_ENABLE_SIE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_PSW
 	printf("value %s %llu\n", "KVM_CAP_S390_PSW", (unsigned long long)(KVM_CAP_S390_PSW));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_GMAP
 	printf("value %s %llu\n", "KVM_CAP_S390_GMAP", (unsigned long long)(KVM_CAP_S390_GMAP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_UCONTROL
 	printf("value %s %llu\n", "KVM_CAP_S390_UCONTROL", (unsigned long long)(KVM_CAP_S390_UCONTROL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_COW
 	printf("value %s %llu\n", "KVM_CAP_S390_COW", (unsigned long long)(KVM_CAP_S390_COW));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_CSS_SUPPORT
 	printf("value %s %llu\n", "KVM_CAP_S390_CSS_SUPPORT", (unsigned long long)(KVM_CAP_S390_CSS_SUPPORT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_IRQCHIP
 	printf("value %s %llu\n", "KVM_CAP_S390_IRQCHIP", (unsigned long long)(KVM_CAP_S390_IRQCHIP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_USER_SIGP
 	printf("value %s %llu\n", "KVM_CAP_S390_USER_SIGP", (unsigned long long)(KVM_CAP_S390_USER_SIGP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_VECTOR_REGISTERS
 	printf("value %s %llu\n", "KVM_CAP_S390_VECTOR_REGISTERS", (unsigned long long)(KVM_CAP_S390_VECTOR_REGISTERS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_MEM_OP
 	printf("value %s %llu\n", "KVM_CAP_S390_MEM_OP", (unsigned long long)(KVM_CAP_S390_MEM_OP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_USER_STSI
 	printf("value %s %llu\n", "KVM_CAP_S390_USER_STSI", (unsigned long long)(KVM_CAP_S390_USER_STSI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_SKEYS
 	printf("value %s %llu\n", "KVM_CAP_S390_SKEYS", (unsigned long long)(KVM_CAP_S390_SKEYS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_INJECT_IRQ
 	printf("value %s %llu\n", "KVM_CAP_S390_INJECT_IRQ", (unsigned long long)(KVM_CAP_S390_INJECT_IRQ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_IRQ_STATE
 	printf("value %s %llu\n", "KVM_CAP_S390_IRQ_STATE", (unsigned long long)(KVM_CAP_S390_IRQ_STATE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_RI
 	printf("value %s %llu\n", "KVM_CAP_S390_RI", (unsigned long long)(KVM_CAP_S390_RI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_USER_INSTR0
 	printf("value %s %llu\n", "KVM_CAP_S390_USER_INSTR0", (unsigned long long)(KVM_CAP_S390_USER_INSTR0));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_GS
 	printf("value %s %llu\n", "KVM_CAP_S390_GS", (unsigned long long)(KVM_CAP_S390_GS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_AIS
 	printf("value %s %llu\n", "KVM_CAP_S390_AIS", (unsigned long long)(KVM_CAP_S390_AIS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_CAP_S390_CMMA_MIGRATION
 	printf("value %s %llu\n", "KVM_CAP_S390_CMMA_MIGRATION", (unsigned long long)(KVM_CAP_S390_CMMA_MIGRATION));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_S390_AIS_MIGRATION
 	printf("value %s %llu\n", "KVM_CAP_S390_AIS_MIGRATION", (unsigned long long)(KVM_CAP_S390_AIS_MIGRATION));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_S390_BPB
 	printf("value %s %llu\n", "KVM_CAP_S390_BPB", (unsigned long long)(KVM_CAP_S390_BPB));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_S390_HPAGE_1M
 	printf("value %s %llu\n", "KVM_CAP_S390_HPAGE_1M", (unsigned long long)(KVM_CAP_S390_HPAGE_1M));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+#ifdef KVM_CAP_S390_VCPU_RESETS
 	printf("value %s %llu\n", "KVM_CAP_S390_VCPU_RESETS", (unsigned long long)(KVM_CAP_S390_VCPU_RESETS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+#ifdef KVM_CAP_S390_PROTECTED
 	printf("value %s %llu\n", "KVM_CAP_S390_PROTECTED", (unsigned long long)(KVM_CAP_S390_PROTECTED));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#ifdef KVM_CAP_S390_DIAG318
 	printf("value %s %llu\n", "KVM_CAP_S390_DIAG318", (unsigned long long)(KVM_CAP_S390_DIAG318));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#ifdef KVM_CAP_S390_MEM_OP_EXTENSION
 	printf("value %s %llu\n", "KVM_CAP_S390_MEM_OP_EXTENSION", (unsigned long long)(KVM_CAP_S390_MEM_OP_EXTENSION));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_CAP_S390_PROTECTED_DUMP
 	printf("value %s %llu\n", "KVM_CAP_S390_PROTECTED_DUMP", (unsigned long long)(KVM_CAP_S390_PROTECTED_DUMP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_CAP_S390_ZPCI_OP
 	printf("value %s %llu\n", "KVM_CAP_S390_ZPCI_OP", (unsigned long long)(KVM_CAP_S390_ZPCI_OP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_CAP_S390_CPU_TOPOLOGY
 	printf("value %s %llu\n", "KVM_CAP_S390_CPU_TOPOLOGY", (unsigned long long)(KVM_CAP_S390_CPU_TOPOLOGY));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_VCPU_FAULT
 	printf("value %s %llu\n", "KVM_S390_VCPU_FAULT", (unsigned long long)(KVM_S390_VCPU_FAULT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_INTERRUPT
 	printf("value %s %llu\n", "KVM_S390_INTERRUPT", (unsigned long long)(KVM_S390_INTERRUPT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_STORE_STATUS_NOADDR
 	printf("value %s %llu\n", "KVM_S390_STORE_STATUS_NOADDR", (unsigned long long)(KVM_S390_STORE_STATUS_NOADDR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_STORE_STATUS_PREFIXED
 	printf("value %s %llu\n", "KVM_S390_STORE_STATUS_PREFIXED", (unsigned long long)(KVM_S390_STORE_STATUS_PREFIXED));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_STORE_STATUS
 	printf("value %s %llu\n", "KVM_S390_STORE_STATUS", (unsigned long long)(KVM_S390_STORE_STATUS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_SET_INITIAL_PSW
 	printf("value %s %llu\n", "KVM_S390_SET_INITIAL_PSW", (unsigned long long)(KVM_S390_SET_INITIAL_PSW));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_INITIAL_RESET
 	printf("value %s %llu\n", "KVM_S390_INITIAL_RESET", (unsigned long long)(KVM_S390_INITIAL_RESET));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_MEM_OP
 	printf("value %s %llu\n", "KVM_S390_MEM_OP", (unsigned long long)(KVM_S390_MEM_OP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_GET_SKEYS
 	printf("value %s %llu\n", "KVM_S390_GET_SKEYS", (unsigned long long)(KVM_S390_GET_SKEYS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_SET_SKEYS
 	printf("value %s %llu\n", "KVM_S390_SET_SKEYS", (unsigned long long)(KVM_S390_SET_SKEYS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_IRQ
 	printf("value %s %llu\n", "KVM_S390_IRQ", (unsigned long long)(KVM_S390_IRQ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_SET_IRQ_STATE
 	printf("value %s %llu\n", "KVM_S390_SET_IRQ_STATE", (unsigned long long)(KVM_S390_SET_IRQ_STATE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_GET_IRQ_STATE
 	printf("value %s %llu\n", "KVM_S390_GET_IRQ_STATE", (unsigned long long)(KVM_S390_GET_IRQ_STATE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_GET_CMMA_BITS
 	printf("value %s %llu\n", "KVM_S390_GET_CMMA_BITS", (unsigned long long)(KVM_S390_GET_CMMA_BITS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#ifdef KVM_S390_SET_CMMA_BITS
 	printf("value %s %llu\n", "KVM_S390_SET_CMMA_BITS", (unsigned long long)(KVM_S390_SET_CMMA_BITS));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
-	printf("value %s %llu\n", "KVM_S390_NORMAL_RESET", (unsigned long long)(KVM_S390_NORMAL_RESET));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+#ifdef KVM_S390_NORMAL_RESET
+	printf("value %s %llu\n", "KVM_S390_NORMAL_RESET", (unsigned long long)(KVM_S390_NORMAL_RESET));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+#ifdef KVM_S390_CLEAR_RESET
 	printf("value %s %llu\n", "KVM_S390_CLEAR_RESET", (unsigned long long)(KVM_S390_CLEAR_RESET));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
 	printf("size %s %zu\n", "struct kvm_s390_pv_sec_parm", sizeof(struct kvm_s390_pv_sec_parm));
@@ -7191,13 +8533,19 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_pv_cmd", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, reserved));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+#ifdef KVM_S390_PV_COMMAND
 	printf("value %s %llu\n", "KVM_S390_PV_COMMAND", (unsigned long long)(KVM_S390_PV_COMMAND));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("value %s %llu\n", "KVM_S390_PV_CPU_COMMAND", (unsigned long long)(KVM_S390_PV_CPU_COMMAND));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_PV_CPU_COMMAND
+	printf("value %s %llu\n", "KVM_S390_PV_CPU_COMMAND", (unsigned long long)(KVM_S390_PV_CPU_COMMAND));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_ZPCI_OP
 	printf("value %s %llu\n", "KVM_S390_ZPCI_OP", (unsigned long long)(KVM_S390_ZPCI_OP));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 	printf("size %s %zu\n", "struct kvm_s390_zpci_op", sizeof(struct kvm_s390_zpci_op));
@@ -7284,16 +8632,24 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reserved));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_ZPCIOP_REG_AEN
 	printf("value %s %llu\n", "KVM_S390_ZPCIOP_REG_AEN", (unsigned long long)(KVM_S390_ZPCIOP_REG_AEN));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_ZPCIOP_DEREG_AEN
 	printf("value %s %llu\n", "KVM_S390_ZPCIOP_DEREG_AEN", (unsigned long long)(KVM_S390_ZPCIOP_DEREG_AEN));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_ZPCIOP_REGAEN_HOST
 	printf("value %s %llu\n", "KVM_S390_ZPCIOP_REGAEN_HOST", (unsigned long long)(KVM_S390_ZPCIOP_REGAEN_HOST));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_PPC_PVINFO_FLAGS_EV_IDLE
 	printf("value %s %llu\n", "KVM_PPC_PVINFO_FLAGS_EV_IDLE", (unsigned long long)(KVM_PPC_PVINFO_FLAGS_EV_IDLE));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("size %s %zu\n", "struct kvm_ppc_pvinfo", sizeof(struct kvm_ppc_pvinfo));
@@ -7320,7 +8676,9 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_ppc_pvinfo", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_PPC_PAGE_SIZES_MAX_SZ
 	printf("value %s %llu\n", "KVM_PPC_PAGE_SIZES_MAX_SZ", (unsigned long long)(KVM_PPC_PAGE_SIZES_MAX_SZ));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("size %s %zu\n", "struct kvm_ppc_one_page_size", sizeof(struct kvm_ppc_one_page_size));
@@ -7365,13 +8723,19 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, enc));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_PPC_PAGE_SIZES_REAL
 	printf("value %s %llu\n", "KVM_PPC_PAGE_SIZES_REAL", (unsigned long long)(KVM_PPC_PAGE_SIZES_REAL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_PPC_1T_SEGMENTS
 	printf("value %s %llu\n", "KVM_PPC_1T_SEGMENTS", (unsigned long long)(KVM_PPC_1T_SEGMENTS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef KVM_PPC_NO_HASH
 	printf("value %s %llu\n", "KVM_PPC_NO_HASH", (unsigned long long)(KVM_PPC_NO_HASH));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("size %s %zu\n", "struct kvm_ppc_smmu_info", sizeof(struct kvm_ppc_smmu_info));
@@ -7434,109 +8798,179 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_PPC_SEGSTATE
 	printf("value %s %llu\n", "KVM_CAP_PPC_SEGSTATE", (unsigned long long)(KVM_CAP_PPC_SEGSTATE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_PPC_PAIRED_SINGLES
 	printf("value %s %llu\n", "KVM_CAP_PPC_PAIRED_SINGLES", (unsigned long long)(KVM_CAP_PPC_PAIRED_SINGLES));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_PPC_OSI
 	printf("value %s %llu\n", "KVM_CAP_PPC_OSI", (unsigned long long)(KVM_CAP_PPC_OSI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#ifdef KVM_CAP_PPC_UNSET_IRQ
 	printf("value %s %llu\n", "KVM_CAP_PPC_UNSET_IRQ", (unsigned long long)(KVM_CAP_PPC_UNSET_IRQ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_PPC_GET_PVINFO
 	printf("value %s %llu\n", "KVM_CAP_PPC_GET_PVINFO", (unsigned long long)(KVM_CAP_PPC_GET_PVINFO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_PPC_IRQ_LEVEL
 	printf("value %s %llu\n", "KVM_CAP_PPC_IRQ_LEVEL", (unsigned long long)(KVM_CAP_PPC_IRQ_LEVEL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_PPC_BOOKE_SREGS
 	printf("value %s %llu\n", "KVM_CAP_PPC_BOOKE_SREGS", (unsigned long long)(KVM_CAP_PPC_BOOKE_SREGS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_SPAPR_TCE
 	printf("value %s %llu\n", "KVM_CAP_SPAPR_TCE", (unsigned long long)(KVM_CAP_SPAPR_TCE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_PPC_SMT
 	printf("value %s %llu\n", "KVM_CAP_PPC_SMT", (unsigned long long)(KVM_CAP_PPC_SMT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_PPC_RMA
 	printf("value %s %llu\n", "KVM_CAP_PPC_RMA", (unsigned long long)(KVM_CAP_PPC_RMA));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_PPC_HIOR
 	printf("value %s %llu\n", "KVM_CAP_PPC_HIOR", (unsigned long long)(KVM_CAP_PPC_HIOR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_PPC_PAPR
 	printf("value %s %llu\n", "KVM_CAP_PPC_PAPR", (unsigned long long)(KVM_CAP_PPC_PAPR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_SW_TLB
 	printf("value %s %llu\n", "KVM_CAP_SW_TLB", (unsigned long long)(KVM_CAP_SW_TLB));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_PPC_GET_SMMU_INFO
 	printf("value %s %llu\n", "KVM_CAP_PPC_GET_SMMU_INFO", (unsigned long long)(KVM_CAP_PPC_GET_SMMU_INFO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_PPC_ALLOC_HTAB
 	printf("value %s %llu\n", "KVM_CAP_PPC_ALLOC_HTAB", (unsigned long long)(KVM_CAP_PPC_ALLOC_HTAB));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_PPC_BOOKE_WATCHDOG
 	printf("value %s %llu\n", "KVM_CAP_PPC_BOOKE_WATCHDOG", (unsigned long long)(KVM_CAP_PPC_BOOKE_WATCHDOG));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_PPC_HTAB_FD
 	printf("value %s %llu\n", "KVM_CAP_PPC_HTAB_FD", (unsigned long long)(KVM_CAP_PPC_HTAB_FD));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_PPC_EPR
 	printf("value %s %llu\n", "KVM_CAP_PPC_EPR", (unsigned long long)(KVM_CAP_PPC_EPR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_PPC_RTAS
 	printf("value %s %llu\n", "KVM_CAP_PPC_RTAS", (unsigned long long)(KVM_CAP_PPC_RTAS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_SPAPR_MULTITCE
 	printf("value %s %llu\n", "KVM_CAP_SPAPR_MULTITCE", (unsigned long long)(KVM_CAP_SPAPR_MULTITCE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#ifdef KVM_CAP_PPC_FIXUP_HCALL
 	printf("value %s %llu\n", "KVM_CAP_PPC_FIXUP_HCALL", (unsigned long long)(KVM_CAP_PPC_FIXUP_HCALL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#ifdef KVM_CAP_PPC_ENABLE_HCALL
 	printf("value %s %llu\n", "KVM_CAP_PPC_ENABLE_HCALL", (unsigned long long)(KVM_CAP_PPC_ENABLE_HCALL));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_CAP_PPC_HWRNG
 	printf("value %s %llu\n", "KVM_CAP_PPC_HWRNG", (unsigned long long)(KVM_CAP_PPC_HWRNG));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_CAP_SPAPR_TCE_64
 	printf("value %s %llu\n", "KVM_CAP_SPAPR_TCE_64", (unsigned long long)(KVM_CAP_SPAPR_TCE_64));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_CAP_PPC_HTM
 	printf("value %s %llu\n", "KVM_CAP_PPC_HTM", (unsigned long long)(KVM_CAP_PPC_HTM));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_CAP_SPAPR_RESIZE_HPT
 	printf("value %s %llu\n", "KVM_CAP_SPAPR_RESIZE_HPT", (unsigned long long)(KVM_CAP_SPAPR_RESIZE_HPT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_CAP_PPC_MMU_RADIX
 	printf("value %s %llu\n", "KVM_CAP_PPC_MMU_RADIX", (unsigned long long)(KVM_CAP_PPC_MMU_RADIX));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_CAP_PPC_MMU_HASH_V3
 	printf("value %s %llu\n", "KVM_CAP_PPC_MMU_HASH_V3", (unsigned long long)(KVM_CAP_PPC_MMU_HASH_V3));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_SPAPR_TCE_VFIO
 	printf("value %s %llu\n", "KVM_CAP_SPAPR_TCE_VFIO", (unsigned long long)(KVM_CAP_SPAPR_TCE_VFIO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_PPC_FWNMI
 	printf("value %s %llu\n", "KVM_CAP_PPC_FWNMI", (unsigned long long)(KVM_CAP_PPC_FWNMI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_PPC_SMT_POSSIBLE
 	printf("value %s %llu\n", "KVM_CAP_PPC_SMT_POSSIBLE", (unsigned long long)(KVM_CAP_PPC_SMT_POSSIBLE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_PPC_GET_CPU_CHAR
 	printf("value %s %llu\n", "KVM_CAP_PPC_GET_CPU_CHAR", (unsigned long long)(KVM_CAP_PPC_GET_CPU_CHAR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef KVM_CAP_PPC_NESTED_HV
 	printf("value %s %llu\n", "KVM_CAP_PPC_NESTED_HV", (unsigned long long)(KVM_CAP_PPC_NESTED_HV));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("value %s %llu\n", "KVM_MMU_FSL_BOOKE_NOHV", (unsigned long long)(KVM_MMU_FSL_BOOKE_NOHV));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_MMU_FSL_BOOKE_NOHV
+	printf("value %s %llu\n", "KVM_MMU_FSL_BOOKE_NOHV", (unsigned long long)(KVM_MMU_FSL_BOOKE_NOHV));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_MMU_FSL_BOOKE_HV
 	printf("value %s %llu\n", "KVM_MMU_FSL_BOOKE_HV", (unsigned long long)(KVM_MMU_FSL_BOOKE_HV));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("size %s %zu\n", "struct kvm_config_tlb", sizeof(struct kvm_config_tlb));
@@ -7587,7 +9021,9 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_dirty_tlb", "num_dirty", KVMSPEC_MEMBER_SIZE(struct kvm_dirty_tlb, num_dirty));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE
 	printf("value %s %llu\n", "KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE", (unsigned long long)(KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("size %s %zu\n", "struct kvm_vfio_spapr_tce", sizeof(struct kvm_vfio_spapr_tce));
@@ -7608,91 +9044,149 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_vfio_spapr_tce", "tablefd", KVMSPEC_MEMBER_SIZE(struct kvm_vfio_spapr_tce, tablefd));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_CAP_PPC_IRQ_XIVE
 	printf("value %s %llu\n", "KVM_CAP_PPC_IRQ_XIVE", (unsigned long long)(KVM_CAP_PPC_IRQ_XIVE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#ifdef KVM_CAP_PPC_GUEST_DEBUG_SSTEP
 	printf("value %s %llu\n", "KVM_CAP_PPC_GUEST_DEBUG_SSTEP", (unsigned long long)(KVM_CAP_PPC_GUEST_DEBUG_SSTEP));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+#ifdef KVM_CAP_PPC_SECURE_GUEST
 	printf("value %s %llu\n", "KVM_CAP_PPC_SECURE_GUEST", (unsigned long long)(KVM_CAP_PPC_SECURE_GUEST));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_CAP_PPC_DAWR1
 	printf("value %s %llu\n", "KVM_CAP_PPC_DAWR1", (unsigned long long)(KVM_CAP_PPC_DAWR1));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_CAP_PPC_RPT_INVALIDATE
 	printf("value %s %llu\n", "KVM_CAP_PPC_RPT_INVALIDATE", (unsigned long long)(KVM_CAP_PPC_RPT_INVALIDATE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#ifdef KVM_CAP_PPC_AIL_MODE_3
 	printf("value %s %llu\n", "KVM_CAP_PPC_AIL_MODE_3", (unsigned long long)(KVM_CAP_PPC_AIL_MODE_3));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_PPC_GET_PVINFO
 	printf("value %s %llu\n", "KVM_PPC_GET_PVINFO", (unsigned long long)(KVM_PPC_GET_PVINFO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_PPC_GET_SMMU_INFO
 	printf("value %s %llu\n", "KVM_PPC_GET_SMMU_INFO", (unsigned long long)(KVM_PPC_GET_SMMU_INFO));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_PPC_ALLOCATE_HTAB
 	printf("value %s %llu\n", "KVM_PPC_ALLOCATE_HTAB", (unsigned long long)(KVM_PPC_ALLOCATE_HTAB));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_PPC_RESIZE_HPT_PREPARE
 	printf("value %s %llu\n", "KVM_PPC_RESIZE_HPT_PREPARE", (unsigned long long)(KVM_PPC_RESIZE_HPT_PREPARE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_PPC_RESIZE_HPT_COMMIT
 	printf("value %s %llu\n", "KVM_PPC_RESIZE_HPT_COMMIT", (unsigned long long)(KVM_PPC_RESIZE_HPT_COMMIT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_PPC_SVM_OFF
 	printf("value %s %llu\n", "KVM_PPC_SVM_OFF", (unsigned long long)(KVM_PPC_SVM_OFF));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_DIRTY_TLB
 	printf("value %s %llu\n", "KVM_DIRTY_TLB", (unsigned long long)(KVM_DIRTY_TLB));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_ARM_PSCI
 	printf("value %s %llu\n", "KVM_CAP_ARM_PSCI", (unsigned long long)(KVM_CAP_ARM_PSCI));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_ARM_SET_DEVICE_ADDR
 	printf("value %s %llu\n", "KVM_CAP_ARM_SET_DEVICE_ADDR", (unsigned long long)(KVM_CAP_ARM_SET_DEVICE_ADDR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_CAP_ARM_EL1_32BIT
 	printf("value %s %llu\n", "KVM_CAP_ARM_EL1_32BIT", (unsigned long long)(KVM_CAP_ARM_EL1_32BIT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#ifdef KVM_CAP_ARM_PSCI_0_2
 	printf("value %s %llu\n", "KVM_CAP_ARM_PSCI_0_2", (unsigned long long)(KVM_CAP_ARM_PSCI_0_2));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_CAP_ARM_PMU_V3
 	printf("value %s %llu\n", "KVM_CAP_ARM_PMU_V3", (unsigned long long)(KVM_CAP_ARM_PMU_V3));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_ARM_USER_IRQ
 	printf("value %s %llu\n", "KVM_CAP_ARM_USER_IRQ", (unsigned long long)(KVM_CAP_ARM_USER_IRQ));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_CAP_ARM_INJECT_SERROR_ESR
 	printf("value %s %llu\n", "KVM_CAP_ARM_INJECT_SERROR_ESR", (unsigned long long)(KVM_CAP_ARM_INJECT_SERROR_ESR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_CAP_ARM_VM_IPA_SIZE
 	printf("value %s %llu\n", "KVM_CAP_ARM_VM_IPA_SIZE", (unsigned long long)(KVM_CAP_ARM_VM_IPA_SIZE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_CAP_ARM_SVE
 	printf("value %s %llu\n", "KVM_CAP_ARM_SVE", (unsigned long long)(KVM_CAP_ARM_SVE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_CAP_ARM_PTRAUTH_ADDRESS
 	printf("value %s %llu\n", "KVM_CAP_ARM_PTRAUTH_ADDRESS", (unsigned long long)(KVM_CAP_ARM_PTRAUTH_ADDRESS));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_CAP_ARM_PTRAUTH_GENERIC
 	printf("value %s %llu\n", "KVM_CAP_ARM_PTRAUTH_GENERIC", (unsigned long long)(KVM_CAP_ARM_PTRAUTH_GENERIC));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50400 /* 5.4 */
+#ifdef KVM_CAP_ARM_IRQ_LINE_LAYOUT_2
 	printf("value %s %llu\n", "KVM_CAP_ARM_IRQ_LINE_LAYOUT_2", (unsigned long long)(KVM_CAP_ARM_IRQ_LINE_LAYOUT_2));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#ifdef KVM_CAP_ARM_NISV_TO_USER
 	printf("value %s %llu\n", "KVM_CAP_ARM_NISV_TO_USER", (unsigned long long)(KVM_CAP_ARM_NISV_TO_USER));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#ifdef KVM_CAP_ARM_INJECT_EXT_DABT
 	printf("value %s %llu\n", "KVM_CAP_ARM_INJECT_EXT_DABT", (unsigned long long)(KVM_CAP_ARM_INJECT_EXT_DABT));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_CAP_ARM_MTE
 	printf("value %s %llu\n", "KVM_CAP_ARM_MTE", (unsigned long long)(KVM_CAP_ARM_MTE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#ifdef KVM_CAP_ARM_SYSTEM_SUSPEND
 	printf("value %s %llu\n", "KVM_CAP_ARM_SYSTEM_SUSPEND", (unsigned long long)(KVM_CAP_ARM_SYSTEM_SUSPEND));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("size %s %zu\n", "struct kvm_arm_device_addr", sizeof(struct kvm_arm_device_addr));
@@ -7713,22 +9207,34 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_arm_device_addr", "addr", KVMSPEC_MEMBER_SIZE(struct kvm_arm_device_addr, addr));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_ARM_SET_DEVICE_ADDR
 	printf("value %s %llu\n", "KVM_ARM_SET_DEVICE_ADDR", (unsigned long long)(KVM_ARM_SET_DEVICE_ADDR));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM_VCPU_FINALIZE
 	printf("value %s %llu\n", "KVM_ARM_VCPU_FINALIZE", (unsigned long long)(KVM_ARM_VCPU_FINALIZE));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_ARM_DEV_EL1_VTIMER
 	printf("value %s %llu\n", "KVM_ARM_DEV_EL1_VTIMER", (unsigned long long)(KVM_ARM_DEV_EL1_VTIMER));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_ARM_DEV_EL1_PTIMER
 	printf("value %s %llu\n", "KVM_ARM_DEV_EL1_PTIMER", (unsigned long long)(KVM_ARM_DEV_EL1_PTIMER));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#ifdef KVM_ARM_DEV_PMU
 	printf("value %s %llu\n", "KVM_ARM_DEV_PMU", (unsigned long long)(KVM_ARM_DEV_PMU));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_MEMORY_ENCRYPT_OP
 	printf("value %s %llu\n", "KVM_MEMORY_ENCRYPT_OP", (unsigned long long)(KVM_MEMORY_ENCRYPT_OP));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 	printf("size %s %zu\n", "struct kvm_enc_region", sizeof(struct kvm_enc_region));
@@ -7749,10 +9255,14 @@ int main(void)
 	printf("member_size %s.%s %zu\n", "struct kvm_enc_region", "size", KVMSPEC_MEMBER_SIZE(struct kvm_enc_region, size));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_MEMORY_ENCRYPT_REG_REGION
 	printf("value %s %llu\n", "KVM_MEMORY_ENCRYPT_REG_REGION", (unsigned long long)(KVM_MEMORY_ENCRYPT_REG_REGION));
 #endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_MEMORY_ENCRYPT_UNREG_REGION
 	printf("value %s %llu\n", "KVM_MEMORY_ENCRYPT_UNREG_REGION", (unsigned long long)(KVM_MEMORY_ENCRYPT_UNREG_REGION));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 	printf("value %s %llu\n", "KVM_SEV_INIT", (unsigned long long)(KVM_SEV_INIT));

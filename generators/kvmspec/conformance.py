@@ -92,14 +92,29 @@ def compare_dumps(root: Path, tree: "HeaderTree", abi: str, tmp: Path) -> Outcom
         return Outcome(f"{abi}: ABI dump with {tree.description}", "failed", problem)
     # Facts of items the newest API removed are only in older trees; conformance.c
     # checks them against the spec there.
-    ours = [line for line in ours if not line.startswith("removed-")]
-    theirs = [line for line in theirs if not line.startswith("removed-")]
-    differences = [f"{a!r} != {b!r}" for a, b in zip(ours, theirs) if a != b]
-    if len(ours) != len(theirs):
-        differences.append(f"{len(ours)} facts with generated headers, {len(theirs)} with the tree")
+    ours_facts = _facts(line for line in ours if not line.startswith("removed-"))
+    theirs_facts = _facts(line for line in theirs if not line.startswith("removed-"))
+    differences = [f"'{k} {v}' != '{k} {theirs_facts[k]}'" for k, v in ours_facts.items()
+                   if k in theirs_facts and theirs_facts[k] != v]
+    differences += [f"'{k} {v}' only with the generated headers" for k, v in ours_facts.items()
+                    if k not in theirs_facts]
+    differences += [f"'{k} {v}' only with the tree" for k, v in theirs_facts.items() if k not in ours_facts]
+    ours = list(ours_facts)
     return Outcome(f"{abi}: generated headers and {tree.description}{_release(tree.version)} agree on "
                    f"{len(ours)} facts", "failed" if differences else "ok", "; ".join(differences[:5]),
                    count=len(differences), details=tuple(differences))
+
+
+def _facts(lines) -> dict[str, str]:
+    """'value NAME 12' -> {'value NAME': '12'}."""
+    out = {}
+    for line in lines:
+        if line.startswith("defined "):
+            out[line] = "yes"
+            continue
+        key, _, value = line.rpartition(" ")
+        out[key] = value
+    return out
 
 
 def _release(version: int | None) -> str:

@@ -28,6 +28,7 @@ class Check:
     values: tuple[int, ...]  # per ABI
     version: Optional[Version]
     until: Optional[Version] = None   # removed from the headers in this release
+    macro: bool = False                # the subject is a macro (so #ifdef can test for it)
 
     @property
     def for_generated(self) -> bool:
@@ -75,15 +76,17 @@ def _item_checks(item, out: list[Check]) -> None:
     if isinstance(item, Constant) and not item.values:
         out.append(Check("defined", item.name, "", (1,) * len(ABIS), item.since))
     elif isinstance(item, Constant):
-        out.append(Check("value", item.name, "", item.values, item.since))
+        out.append(Check("value", item.name, "", item.values, item.since, macro=True))
     elif isinstance(item, (Enum, FlagSet)):
+        is_macro = item.c_style == "define"
         for v in item.values:
             out.append(Check("value", v.name, "", v.values, v.since,
-                             v.removed.since if v.removed is not None else None))
+                             v.removed.since if v.removed is not None else None,
+                             macro=is_macro or (item.c_define_values and v.c_define)))
     elif isinstance(item, (Capability, ExitReason)):
-        out.append(Check("value", item.name, "", (item.value,) * len(ABIS), item.since))
+        out.append(Check("value", item.name, "", (item.value,) * len(ABIS), item.since, macro=True))
     elif isinstance(item, Ioctl):
-        out.append(Check("value", item.name, "", item.numbers, item.since))
+        out.append(Check("value", item.name, "", item.numbers, item.since, macro=True))
     elif isinstance(item, Record):
         since = _record_since(item)
         ctype = item.c_type
