@@ -38,7 +38,6 @@
 #if !defined(__x86_64__) && !defined(__i386__)
 #error "kvmspec knows the x86_64 and i386 ABIs only"
 #endif
-
 /* The same on every ABI. */
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_API_VERSION, 12);

@@ -8,6 +8,7 @@ recomputes a layout.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping, Optional, Union
 
@@ -520,8 +521,16 @@ class Model:
     items: tuple[Definition, ...]            # in emission order
     by_name: Mapping[str, Definition] = field(compare=False, repr=False)
 
+    @functools.cached_property
+    def _kinds(self) -> dict[type, list]:
+        index: dict[type, list] = {}
+        for item in self.items:
+            for cls in type(item).__mro__:
+                index.setdefault(cls, []).append(item)
+        return index
+
     def of_kind(self, kind: type) -> list:
-        return [i for i in self.items if isinstance(i, kind)]
+        return list(self._kinds.get(kind, ()))
 
     @property
     def ioctls(self) -> list[Ioctl]:
@@ -565,7 +574,15 @@ class Model:
     def implementations(self) -> list[Implementation]:
         return [impl for a in self.architectures for impl in a.implementations]
 
+    @functools.cached_property
+    def _gates(self) -> dict[str, list[Ioctl]]:
+        gates: dict[str, list[Ioctl]] = {}
+        for i in self.ioctls:
+            for cap in dict.fromkeys([i.capability, *(s.capability for s in i.scopes)]):
+                if cap is not None:
+                    gates.setdefault(cap.name, []).append(i)
+        return gates
+
     def gated_by(self, cap: Capability) -> list[Ioctl]:
         """Ioctls that the capability makes available (on any descriptor)."""
-        return [i for i in self.ioctls
-                if i.capability is cap or any(s.capability is cap for s in i.scopes)]
+        return list(self._gates.get(cap.name, ()))

@@ -138,6 +138,7 @@ class Generator:
         records = [r for r in model.records if r.present]
         context = dict(model=model, checks=all_checks, abis=ABIS, version_code=version_code,
                        version_test=version_test,
+                       abi_sections=[(abi.name, i, False) for i, abi in enumerate(ABIS)],
                        c_literal=c_literal, records=records,
                        sources=[f.path for f in model.files])
         return {

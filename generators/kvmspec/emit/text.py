@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import os
-import textwrap
 from pathlib import Path
 
 import jinja2
@@ -19,6 +18,30 @@ from . import prose
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 REGENERATE = "kvmspec generate"
+
+
+def fill_lines(words: list[str], width: int, first: str = "", rest: str = "") -> list[str]:
+    """Greedy line filling: what textwrap.wrap does with break_long_words and
+    break_on_hyphens off, for text already split into words, but much faster."""
+    lines: list[str] = []
+    current = first
+    length = len(first)
+    empty = True
+    for word in words:
+        if empty:
+            current += word
+            length += len(word)
+            empty = False
+        elif length + 1 + len(word) <= width:
+            current += " " + word
+            length += 1 + len(word)
+        else:
+            lines.append(current)
+            current = rest + word
+            length = len(current)
+    if not empty:
+        lines.append(current)
+    return lines
 
 
 def paragraphs(text: str) -> list[str]:
@@ -38,9 +61,7 @@ def wrap(text: str, width: int = 76, indent: str = "", first: str | None = None)
         if _is_preformatted(para):
             out.append("\n".join(indent + line for line in para.splitlines()))
         else:
-            out.append(textwrap.fill(" ".join(para.split()), width=width, initial_indent=indent,
-                                     subsequent_indent=indent, break_long_words=False,
-                                     break_on_hyphens=False))
+            out.append("\n".join(fill_lines(para.split(), width, indent, indent)))
     result = "\n\n".join(out)
     if first is not None and result.startswith(indent):
         result = first + result[len(indent):]
@@ -55,8 +76,7 @@ def _is_preformatted(para: str) -> bool:
 
 def bullet(text: str, width: int = 74) -> str:
     """A `- ` list item, wrapped, continuation lines indented by two spaces."""
-    return textwrap.fill(" ".join(text.split()), width=width, initial_indent="- ",
-                         subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+    return "\n".join(fill_lines(text.split(), width, "- ", "  "))
 
 
 def c_comment(text: str, indent: str = "", width: int = 78) -> str:
@@ -118,8 +138,7 @@ def rst_table(rows: list[list[str]], header: list[str] | None = None, indent: st
     widths = [max(w, 1) for w in widths]
     wrapped = []
     for r in all_rows:
-        lines = textwrap.wrap(" ".join(r[-1].split()), width=last_width,
-                              break_long_words=False, break_on_hyphens=False) or [""]
+        lines = fill_lines(r[-1].split(), last_width) or [""]
         wrapped.append(lines)
     last = max(max(len(line) for line in lines) for lines in wrapped)
     widths.append(max(last, 1))

@@ -1,0 +1,40 @@
+"""Text helpers of the generators."""
+
+from __future__ import annotations
+
+import textwrap
+
+from hypothesis import given, settings, strategies as st
+
+from kvmspec.emit.text import c_comment, docstring, fill_lines, rst_table
+
+WORDS = st.lists(st.text(alphabet=st.characters(blacklist_categories=("Z", "C")), min_size=1, max_size=30),
+                 max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(WORDS, st.integers(min_value=5, max_value=100), st.sampled_from(["", "  ", "- "]), st.sampled_from(["", "  "]))
+def test_fill_lines_wraps_like_textwrap(words, width, first, rest):
+    text = " ".join(words)
+    expected = textwrap.wrap(text, width=width, initial_indent=first, subsequent_indent=rest,
+                             break_long_words=False, break_on_hyphens=False)
+    assert fill_lines(text.split(), width, first, rest) == expected
+
+
+def test_c_comment_single_and_multi_line():
+    assert c_comment("Short.") == "/* Short. */"
+    long = c_comment("word " * 40)
+    assert long.startswith("/*\n * word") and long.endswith("\n */")
+    assert all(len(line) <= 78 for line in long.splitlines())
+
+
+def test_docstring_escapes_quotes_and_backslashes():
+    literal = docstring('Say """hi""" and \\n "quoted"')
+    assert eval(literal) == 'Say """hi""" and \\n "quoted"'
+
+
+def test_rst_table_wraps_the_last_column_and_marks_empty_first_cells():
+    table = rst_table([["A", "x " * 50], ["", "short"]], ["Name", "Meaning"], last_width=20)
+    lines = table.splitlines()
+    assert lines[0].strip().startswith("====")
+    assert any(line.strip().startswith("..") for line in lines)
