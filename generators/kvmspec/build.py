@@ -898,6 +898,13 @@ class Builder:
                            if (v := self.validation(entry, arg_record, name)) is not None]
             emissions = [e for entry in raw.get("emits", ())
                          if (e := self.emission(entry, arg_record, name)) is not None]
+        creates = raw.get("creates")
+        creates_field = None
+        if isinstance(creates, dict):
+            creates, creates_field = creates["scope"], creates["field"]
+            if arg_record is None or arg_record.field_at(creates_field) is None:
+                self.error(raw.mark_of("creates"), f"{name} has no argument field {creates_field!r} for the new "
+                                                   "file descriptor", "name a field of the argument struct")
         pair = raw.get("pair", {})
         for key in ("restores", "restored_by"):
             if key in pair:
@@ -910,6 +917,8 @@ class Builder:
                      same_number_as=same,
                      scopes=tuple(scopes), capability=capability, arg_pass=arg_pass, arg_flow=flow,
                      arg_record=arg_record, arg_scalar=arg_scalar, arg_doc=arg.get("doc", ""),
+                     arg_name=arg.get("name", "value"), arg_default=arg.get("default"),
+                     creates=creates, creates_field=creates_field,
                      returns=raw["returns"], errors=tuple(errors), validations=tuple(validations),
                      emissions=tuple(emissions), restores=pair.get("restores"),
                      restored_by=pair.get("restored_by"))

@@ -112,25 +112,33 @@ class _Converter:
         self.errors.append(Diagnostic(_mark(self.path, node.start_mark), message, hint))
 
     def convert(self, node: Any, depth: int = 0) -> Any:
+        # An alias makes the composer hand out the same node twice; expanding
+        # it would let a small file become a huge one ("billion laughs").
+        seen = self.seen
+        before = len(seen)
+        seen.add(id(node))
+        if len(seen) == before:
+            self.error(node, "YAML anchors and aliases are not allowed in spec files",
+                       "write the value out where it is needed")
+            return None
+        tag = node.tag
+        if tag == _STR:                      # the common case, first
+            return node.value
         if depth > MAX_DEPTH:
             self.error(node, f"nesting deeper than {MAX_DEPTH} levels",
                        "a spec never needs this much nesting; flatten the structure")
             return None
-        # An alias makes the composer hand out the same node twice; expanding
-        # it would let a small file become a huge one ("billion laughs").
-        if id(node) in self.seen:
-            self.error(node, "YAML anchors and aliases are not allowed in spec files",
-                       "write the value out where it is needed")
-            return None
-        self.seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            if node.tag != _MAP:
-                self.error(node, f"explicit YAML tag {node.tag!r} is not allowed",
+        cls = type(node)
+        if cls is yaml.MappingNode:
+            if tag != _MAP:
+                self.error(node, f"explicit YAML tag {tag!r} is not allowed",
                            "remove the tag; spec files hold plain mappings, lists and scalars")
             result = Map(self.path, node.start_mark)
+            keys, values = result._keys, result._values
+            convert = self.convert
             for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
-                    if isinstance(key_node, yaml.ScalarNode) and key_node.value == "<<":
+                if key_node.tag != _STR or type(key_node) is not yaml.ScalarNode:
+                    if type(key_node) is yaml.ScalarNode and key_node.value == "<<":
                         self.error(key_node, "YAML merge keys (<<) are not allowed",
                                    "write the keys out in this mapping")
                     else:
@@ -138,27 +146,26 @@ class _Converter:
                                    "quote the key or rename it")
                     continue
                 key = key_node.value
-                if key in result:
+                if key in keys:
                     self.error(key_node, f"duplicate key {key!r}",
                                f"the first {key!r} is at line {result.key_mark(key).line}; keep one")
                     continue
-                result._keys[key] = key_node.start_mark
-                result._values[key] = value_node.start_mark
-                result[key] = self.convert(value_node, depth + 1)
+                keys[key] = key_node.start_mark
+                values[key] = value_node.start_mark
+                result[key] = convert(value_node, depth + 1)
             return result
-        if isinstance(node, yaml.SequenceNode):
-            if node.tag != _SEQ:
-                self.error(node, f"explicit YAML tag {node.tag!r} is not allowed",
+        if cls is yaml.SequenceNode:
+            if tag != _SEQ:
+                self.error(node, f"explicit YAML tag {tag!r} is not allowed",
                            "remove the tag; spec files hold plain mappings, lists and scalars")
             result_seq = Seq(self.path, node.start_mark)
+            marks = result_seq._items
+            convert = self.convert
             for item in node.value:
-                result_seq._items.append(item.start_mark)
-                result_seq.append(self.convert(item, depth + 1))
+                marks.append(item.start_mark)
+                result_seq.append(convert(item, depth + 1))
             return result_seq
-        # scalar
-        tag = node.tag
-        if tag == _STR:
-            return node.value
+        # other scalars
         if tag == _INT:
             try:
                 value = _scalar_constructor.construct_yaml_int(node)

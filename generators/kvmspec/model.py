@@ -434,6 +434,10 @@ class Ioctl(Item):
     arg_record: Optional[Record] = None      # the real argument type when a record
     arg_scalar: Optional[Scalar] = None
     arg_doc: str = ""
+    arg_name: str = "value"                  # for plain-integer arguments
+    arg_default: Optional[int] = None
+    creates: Optional[str] = None            # vm | vcpu | device | fd: a new file descriptor
+    creates_field: Optional[str] = None      # ... returned in this field of the argument
     returns: str = ""
     errors: tuple[ErrorCase, ...] = ()
     validations: tuple[Validation, ...] = ()

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 from ..layout import ABIS
 from .. import expr
-from ..model import Field, FunctionMacro, Model, Record
+from typing import Optional
+
+from ..layout import Scalar
+from ..model import ExitReason, Field, FunctionMacro, Ioctl, Model, Record
 from .prose import used_by
 
 
@@ -86,6 +89,81 @@ def _abi_literal(values: tuple[int, ...], fmt: str = "{:#x}") -> str:
     return f"_abi({args})"
 
 
+@dataclass(frozen=True)
+class PyMethod:
+    """One method of the high-level API: an ioctl on one kind of descriptor."""
+
+    name: str
+    ioctl: Ioctl
+    kind: str                    # none | value | record | scalar
+    capability: Optional[str]    # capability to check first
+    record: Optional[str] = None
+    scalar: Optional[Scalar] = None
+
+
+SCOPE_CLASSES = {"system": "Kvm", "vm": "Vm", "vcpu": "Vcpu", "device": "Device"}
+
+
+def api_methods(model: Model) -> dict[str, list[PyMethod]]:
+    """Methods of each API class, named after their ioctls (KVM_GET_REGS -> get_regs)."""
+    classes: dict[str, list[PyMethod]] = {c: [] for c in SCOPE_CLASSES.values()}
+    for ioctl in model.ioctls:
+        if not ioctl.present or ioctl.name.startswith("__") or ioctl.deprecated is not None:
+            continue
+        if ioctl.arg_pass == "pointer" and ioctl.arg_record is None and ioctl.arg_scalar is None:
+            continue
+        name = ioctl.name.lower().removeprefix("kvm_")
+        if ioctl.arg_pass == "none":
+            kind, record, scalar = "none", None, None
+        elif ioctl.arg_pass == "value":
+            kind, record, scalar = "value", None, ioctl.arg_scalar
+        elif ioctl.arg_record is not None:
+            kind, record, scalar = "record", ioctl.arg_record.name, None
+        else:
+            kind, record, scalar = "scalar", None, ioctl.arg_scalar
+        for scope in ioctl.scopes:
+            cap = scope.capability or ioctl.capability
+            classes[SCOPE_CLASSES[scope.scope]].append(
+                PyMethod(name, ioctl, kind, cap.name if cap is not None else None, record, scalar))
+    return classes
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """How the API checks one scalar field (or scalar array) of an input record."""
+
+    name: str
+    bits: int
+    signed: bool
+    count: int                       # 1 for a plain field
+    flags_mask: Optional[int]        # known bits when the field holds flag sets
+    flags_name: str
+    enum_values: tuple[int, ...]     # allowed values when the field holds an enum
+    enum_name: str
+
+
+def field_rules(record: Record) -> list[FieldRule]:
+    rules = []
+    for f in record.members:
+        if f.scalar is None or f.scalar.is_pointer or f.flexible or f.name is None or f.scalar.name == "char":
+            continue
+        mask = None
+        if f.flag_sets:
+            mask = 0
+            for fs in f.flag_sets:
+                mask |= fs.mask
+        enum_values = tuple(sorted({v.value for v in f.enum.values if v.removed is None})) if f.enum else ()
+        rules.append(FieldRule(f.name, f.bits or f.scalar.bits(ABIS[0]), f.scalar.signed, f.count if f.dims else 1,
+                               mask, " and ".join(fs.name for fs in f.flag_sets), enum_values,
+                               f.enum.name if f.enum else ""))
+    return rules
+
+
+def creates_class(ioctl: Ioctl) -> str:
+    """The API class wrapping the descriptor an ioctl creates."""
+    return {"vm": "Vm", "vcpu": "Vcpu", "device": "Device", "fd": "FileDescriptor"}[ioctl.creates or "fd"]
+
+
 class Generator:
     name = "python"
 
@@ -99,8 +177,18 @@ class Generator:
             model=model, items=items, classes=classes, used=used, sources=sources,
             abi_literal=_abi_literal, abis=ABIS, python_expr=python_expr)
         support = env.get_template("python/_support.py.j2").render()
+        methods = api_methods(model)
+        records = sorted({m.record for ms in methods.values() for m in ms if m.record})
+        error_ioctls = list({m.ioctl.name: m.ioctl for ms in methods.values() for m in ms}.values())
+        api = env.get_template("python/api.py.j2").render(
+            model=model, methods=methods, rules={r: field_rules(model.by_name[r]) for r in records},
+            error_ioctls=error_ioctls, creates_class=creates_class,
+            creates_type=lambda i: creates_class(i),
+            exits=[e for e in model.of_kind(ExitReason) if e.present], sources=sources, used=used, abis=ABIS)
         return {
             "python/kvm_uapi/__init__.py": module,
             "python/kvm_uapi/_support.py": support,
+            "python/kvm_uapi/_runtime.py": env.get_template("python/_runtime.py.j2").render(),
+            "python/kvm_uapi/api.py": api,
             "python/kvm_uapi/py.typed": "",
         }
