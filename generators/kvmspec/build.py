@@ -21,7 +21,7 @@ from .layout import ABIS, IOC_SIZE_MAX, SCALARS, Abi, Member, Scalar, ioc, recor
 from .load import Int, Map, Seq, read_spec_file
 from .model import (
     Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
-    ExitReason, ExternalMacro, ExternalType, Field, FlagSet, FunctionMacro, Guard, Header, Implementation,
+    Example, ExitReason, ExternalMacro, ExternalType, Field, FlagSet, FunctionMacro, Guard, Header, Implementation,
     Ioctl, Item, Lifecycle,
     Model, NamedValue, Record, Scope, SpecFile, Validation, VERDICT_KINDS, Version,
 )
@@ -905,6 +905,7 @@ class Builder:
             if arg_record is None or arg_record.field_at(creates_field) is None:
                 self.error(raw.mark_of("creates"), f"{name} has no argument field {creates_field!r} for the new "
                                                    "file descriptor", "name a field of the argument struct")
+        example = self.example(raw, arg_record, name) if "example" in raw else None
         pair = raw.get("pair", {})
         for key in ("restores", "restored_by"):
             if key in pair:
@@ -918,10 +919,30 @@ class Builder:
                      scopes=tuple(scopes), capability=capability, arg_pass=arg_pass, arg_flow=flow,
                      arg_record=arg_record, arg_scalar=arg_scalar, arg_doc=arg.get("doc", ""),
                      arg_name=arg.get("name", "value"), arg_default=arg.get("default"),
-                     creates=creates, creates_field=creates_field,
+                     creates=creates, creates_field=creates_field, example=example,
                      returns=raw["returns"], errors=tuple(errors), validations=tuple(validations),
                      emissions=tuple(emissions), restores=pair.get("restores"),
                      restored_by=pair.get("restored_by"))
+
+    def example(self, raw: Map, record: Optional[Record], ioctl: str) -> Optional[Example]:
+        data = raw["example"]
+        fields = []
+        for path, value in data.get("fields", {}).items():
+            if record is None or record.field_at(path) is None:
+                self.error(data["fields"].key_mark(path), f"{ioctl} has no argument field {path!r}",
+                           "name a field of the argument struct")
+                continue
+            if isinstance(value, str) and not value.startswith("$"):
+                values = self.symbol_values(value)
+                if values is None or any(v is None for v in values):
+                    self.error(data["fields"].mark_of(path), f"unknown constant {value!r}",
+                               "use a number or a constant of the spec")
+                    continue
+                value = values[0].value
+            fields.append((path, int(value) if isinstance(value, int) else value))
+        for index, setup in enumerate(data.get("setup", ())):
+            self.reference(setup, ("ioctl",), data["setup"].mark_of(index), "ioctl")
+        return Example(data.get("scope"), tuple(data.get("setup", ())), tuple(fields))
 
     def validation(self, entry: Map, record: Optional[Record], ioctl: str) -> Optional[Validation]:
         field = self.arg_field(record, entry, ioctl)

@@ -224,6 +224,41 @@ def cmd_compat(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if errors else EXIT_OK
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+    from .probe import ProbeUnavailable, run_probe
+    model = _model(_root(args))
+    try:
+        report = run_probe(model, args.device)
+    except ProbeUnavailable as exc:
+        print(f"kvmspec: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    disagreements = report.disagreements
+    if args.json:
+        print(json.dumps(dict(asdict(report), disagreements=disagreements), indent=2))
+        return EXIT_FINDINGS if disagreements else EXIT_OK
+    answered = [c for c in report.capabilities if c.system or c.vm]
+    outcomes: dict[str, int] = {}
+    for r in report.rejections:
+        outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+    print(f"kernel {report.kernel}, implementation {report.implementation}, KVM API {report.api_version}")
+    print(f"capabilities: {len(report.capabilities)} in the spec, {len(answered)} reported "
+          f"({sum(1 for c in report.capabilities if c.system)} on /dev/kvm, "
+          f"{sum(1 for c in report.capabilities if c.vm)} on a VM)")
+    print("rejection claims: " + (", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) or "none to probe"))
+    for r in report.rejections:
+        if args.verbose or r.outcome != "confirmed":
+            print(f"  {r.outcome:12} {r.ioctl} {r.field} ({r.rule}): {r.detail}")
+    if report.unknown_capabilities:
+        print("capability numbers the kernel answers but the spec lacks: "
+              + ", ".join(str(n) for n in sorted(report.unknown_capabilities)))
+    print(f"{len(disagreements)} disagreement(s) between the spec and this kernel")
+    for d in disagreements:
+        print(f"  {d}")
+    return EXIT_FINDINGS if disagreements else EXIT_OK
+
+
 def cmd_default(args: argparse.Namespace) -> int:
     """Validate, regenerate, check the headers with a C compiler, and judge compatibility with HEAD."""
     from .conformance import NoCompiler
@@ -328,6 +363,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", metavar="REV", help="compare the working tree with this git revision")
     p.add_argument("--format", choices=["text", "json"], default="text", help="output format")
     p.set_defaults(func=cmd_compat)
+
+    p = sub.add_parser("probe", help="check the spec against the running kernel through /dev/kvm",
+                       description="Ask the running kernel, through /dev/kvm, what KVM_CHECK_EXTENSION answers for "
+                                   "every capability of the spec (on /dev/kvm and on a VM), which capability numbers "
+                                   "it answers that the spec lacks, and whether it really rejects the bad input that "
+                                   "the spec says it rejects (unknown flag bits, non-zero reserved fields), probing "
+                                   "only throwaway VMs and vCPUs it creates. Exit 1 when the spec and the kernel "
+                                   "disagree, 2 when /dev/kvm is missing or cannot be opened.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    p.add_argument("--verbose", action="store_true", help="also list the rejection claims that were confirmed")
+    p.add_argument("--device", default="/dev/kvm", help="the KVM device (default: /dev/kvm)")
+    p.set_defaults(func=cmd_probe)
     return parser
 
 

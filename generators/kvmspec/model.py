@@ -418,6 +418,15 @@ class Emission:
 
 
 @dataclass(frozen=True)
+class Example:
+    """A valid call of an ioctl (see `example:` in the spec language)."""
+
+    scope: Optional[str]
+    setup: tuple[str, ...]
+    fields: tuple[tuple[str, object], ...]   # path -> int or "$eventfd" / "$memory"
+
+
+@dataclass(frozen=True)
 class Ioctl(Item):
     nr: int = 0
     dir: str = "none"                       # encoded direction: none | r | w | rw
@@ -438,6 +447,7 @@ class Ioctl(Item):
     arg_default: Optional[int] = None
     creates: Optional[str] = None            # vm | vcpu | device | fd: a new file descriptor
     creates_field: Optional[str] = None      # ... returned in this field of the argument
+    example: Optional[Example] = None
     returns: str = ""
     errors: tuple[ErrorCase, ...] = ()
     validations: tuple[Validation, ...] = ()
