@@ -85,6 +85,13 @@ class FileDescriptor:
         state = "closed" if self._fd < 0 else f"fd {self._fd}"
         return f"<{type(self).__name__} {state}>"
 
+    def _failed(self, exc: OSError, name: str, meanings: Mapping[int, str]) -> Exception:
+        """The exception for a failed ioctl (ValueError if this descriptor was closed)."""
+        if self._fd < 0:
+            return ValueError(f"{type(self).__name__} is closed")
+        code = exc.errno or 0
+        return KvmError(code, name, meanings.get(code, ""))
+
     def _call(self, request: int, arg: int, name: str, meanings: Mapping[int, str]) -> int:
         """Issue the ioctl with an integer argument (a value, or the address of a buffer
         that the caller keeps alive); failures become KvmError with the spec's meaning."""

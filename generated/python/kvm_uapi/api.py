@@ -33,6 +33,8 @@ import mmap
 import os
 from typing import Any, Mapping, Optional
 
+from fcntl import ioctl as _fcntl_ioctl
+
 from . import _runtime
 from ._runtime import FileDescriptor, KvmError, KvmUnsupported, sized
 from . import *  # noqa: F401,F403 - the types and numbers the methods use
@@ -83,6 +85,8 @@ class ExitReason(enum.IntEnum):
     S390_TSCH = 22
     S390_STSI = 25
 
+
+_EXIT_BY_VALUE: dict[int, ExitReason] = {int(e): e for e in ExitReason}
 
 # exit reason -> the member of kvm_run's exit union it fills
 _EXIT_MEMBERS: dict[int, str] = {
@@ -687,8 +691,10 @@ class Kvm(_Descriptor):
         :Returns: The constant KVM_API_VERSION (12).
         :Since: 2.6.22
         """
-        result = self._call(KVM_GET_API_VERSION, 0, 'KVM_GET_API_VERSION', _E_KVM_GET_API_VERSION)
-        return result
+        try:
+            return _fcntl_ioctl(self._fd, 44544, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_GET_API_VERSION', _E_KVM_GET_API_VERSION) from None
 
     def create_vm(self, machine_type: int = 0) -> Vm:
         """Creates a virtual machine and returns a file descriptor for it. The VM
@@ -754,8 +760,10 @@ class Kvm(_Descriptor):
         Errors:
         - EINVAL: The argument is not 0.
         """
-        result = self._call(KVM_GET_VCPU_MMAP_SIZE, 0, 'KVM_GET_VCPU_MMAP_SIZE', _E_KVM_GET_VCPU_MMAP_SIZE)
-        return result
+        try:
+            return _fcntl_ioctl(self._fd, 44548, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_GET_VCPU_MMAP_SIZE', _E_KVM_GET_VCPU_MMAP_SIZE) from None
 
     def get_msr_index_list(self, arg: Optional[kvm_msr_list] = None, /, **fields: Any) -> kvm_msr_list:
         """Lists the MSRs that KVM emulates or passes through for guests and that a
@@ -1048,8 +1056,10 @@ class Kvm(_Descriptor):
         - EINVAL: The page tables of the process cannot be extended as SIE
           requires.
         """
-        result = self._call(KVM_S390_ENABLE_SIE, 0, 'KVM_S390_ENABLE_SIE', _E_KVM_S390_ENABLE_SIE)
-        return result
+        try:
+            return _fcntl_ioctl(self._fd, 44550, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_S390_ENABLE_SIE', _E_KVM_S390_ENABLE_SIE) from None
 
 
 class Vm(_Descriptor):
@@ -1276,8 +1286,10 @@ class Vm(_Descriptor):
         accepted by KVM_SET_TSC_KHZ on any kernel that userspace may migrate to.
         """
         self._require('KVM_CAP_VM_TSC_CONTROL')
-        result = self._call(KVM_GET_TSC_KHZ, 0, 'KVM_GET_TSC_KHZ', _E_KVM_GET_TSC_KHZ)
-        return result
+        try:
+            return _fcntl_ioctl(self._fd, 44707, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_GET_TSC_KHZ', _E_KVM_GET_TSC_KHZ) from None
 
     def set_pmu_event_filter(self, arg: Optional[kvm_pmu_event_filter] = None, /, **fields: Any) -> int:
         """Installs a VM-wide filter on the performance events the guest may count,
@@ -1551,8 +1563,10 @@ class Vm(_Descriptor):
         :Since: 2.6.26 or earlier
         """
         self._require('KVM_CAP_MMU_SHADOW_CACHE_CONTROL')
-        result = self._call(KVM_GET_NR_MMU_PAGES, 0, 'KVM_GET_NR_MMU_PAGES', _E_KVM_GET_NR_MMU_PAGES)
-        return result
+        try:
+            return _fcntl_ioctl(self._fd, 44613, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_GET_NR_MMU_PAGES', _E_KVM_GET_NR_MMU_PAGES) from None
 
     def set_user_memory_region(self, arg: Optional[kvm_userspace_memory_region] = None, /, **fields: Any) -> int:
         """Creates, modifies or deletes a memory slot: guest physical memory backed
@@ -1756,8 +1770,10 @@ class Vm(_Descriptor):
         - EINVAL: The VM does not use dirty rings.
         """
         self._require('KVM_CAP_DIRTY_LOG_RING')
-        result = self._call(KVM_RESET_DIRTY_RINGS, 0, 'KVM_RESET_DIRTY_RINGS', _E_KVM_RESET_DIRTY_RINGS)
-        return result
+        try:
+            return _fcntl_ioctl(self._fd, 44743, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_RESET_DIRTY_RINGS', _E_KVM_RESET_DIRTY_RINGS) from None
 
     def create_irqchip(self) -> int:
         """Gives the VM an in-kernel interrupt controller with the architecture's
@@ -1790,8 +1806,10 @@ class Vm(_Descriptor):
         - ENOMEM: The kernel could not allocate the controller.
         """
         self._require('KVM_CAP_IRQCHIP')
-        result = self._call(KVM_CREATE_IRQCHIP, 0, 'KVM_CREATE_IRQCHIP', _E_KVM_CREATE_IRQCHIP)
-        return result
+        try:
+            return _fcntl_ioctl(self._fd, 44640, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_CREATE_IRQCHIP', _E_KVM_CREATE_IRQCHIP) from None
 
     def irq_line(self, arg: Optional[kvm_irq_level] = None, /, **fields: Any) -> int:
         """Sets the level of an interrupt input of the in-kernel interrupt
@@ -2793,8 +2811,10 @@ class Vm(_Descriptor):
         - EBUSY: A vCPU of the VM is running.
         - EINVAL: The ultravisor failed to terminate the secure guest.
         """
-        result = self._call(KVM_PPC_SVM_OFF, 0, 'KVM_PPC_SVM_OFF', _E_KVM_PPC_SVM_OFF)
-        return result
+        try:
+            return _fcntl_ioctl(self._fd, 44723, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_PPC_SVM_OFF', _E_KVM_PPC_SVM_OFF) from None
 
     def memory_encrypt_op(self, arg: Optional[kvm_sev_cmd] = None, /, **fields: Any) -> kvm_sev_cmd:
         """Issues one memory encryption command for the VM. On AMD hosts the commands
@@ -2903,13 +2923,14 @@ class Vm(_Descriptor):
 class Vcpu(_Descriptor):
     """A virtual CPU (from Vm.create_vcpu), with its kvm_run area mapped on demand."""
 
-    __slots__ = ("vm", "_map", "_run")
+    __slots__ = ("vm", "_map", "_run", "_views")
 
     def __init__(self, fd: int, vm: Vm) -> None:
         super().__init__(fd)
         self.vm = vm
         self._map: Optional[mmap.mmap] = None
         self._run: Optional[kvm_run] = None
+        self._views: dict[int, Any] = {}
 
     def _check_extension(self, capability: int) -> int:
         return self.vm._check_extension(capability)
@@ -2925,21 +2946,29 @@ class Vcpu(_Descriptor):
 
     @property
     def exit_reason(self) -> ExitReason | int:
-        """Why the last KVM_RUN returned."""
-        reason = self.kvm_run.exit_reason
-        try:
-            return ExitReason(reason)
-        except ValueError:
-            return reason
+        """Why the last KVM_RUN returned (an int if the spec does not know the reason)."""
+        run = self._run if self._run is not None else self.kvm_run
+        reason = run.exit_reason
+        return _EXIT_BY_VALUE.get(reason, reason)
 
     @property
     def exit(self) -> Any:
-        """The member of kvm_run's exit union that the last exit filled (None if it fills none)."""
-        member = _EXIT_MEMBERS.get(self.kvm_run.exit_reason)
-        return getattr(self._run, member) if member else None
+        """The member of kvm_run's exit union that the last exit filled (None if it fills none).
+
+        The view is kept and reused: it always shows the current contents."""
+        run = self._run if self._run is not None else self.kvm_run
+        reason = run.exit_reason
+        view = self._views.get(reason)
+        if view is None:
+            member = _EXIT_MEMBERS.get(reason)
+            if member is None:
+                return None
+            view = self._views[reason] = getattr(run, member)
+        return view
 
     def close(self) -> None:
         self._run = None
+        self._views.clear()
         if self._map is not None:
             try:
                 self._map.close()
@@ -3042,8 +3071,10 @@ class Vcpu(_Descriptor):
         accepted by KVM_SET_TSC_KHZ on any kernel that userspace may migrate to.
         """
         self._require('KVM_CAP_GET_TSC_KHZ')
-        result = self._call(KVM_GET_TSC_KHZ, 0, 'KVM_GET_TSC_KHZ', _E_KVM_GET_TSC_KHZ)
-        return result
+        try:
+            return _fcntl_ioctl(self._fd, 44707, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_GET_TSC_KHZ', _E_KVM_GET_TSC_KHZ) from None
 
     def get_regs(self, arg: Optional[kvm_regs] = None, /, **fields: Any) -> kvm_regs:
         """Reads the general purpose registers, RIP and RFLAGS of the vCPU. In 32-bit
@@ -4086,8 +4117,10 @@ class Vcpu(_Descriptor):
         :Since: 3.0 or earlier
         """
         self._require('KVM_CAP_USER_NMI')
-        result = self._call(KVM_NMI, 0, 'KVM_NMI', _E_KVM_NMI)
-        return result
+        try:
+            return _fcntl_ioctl(self._fd, 44698, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_NMI', _E_KVM_NMI) from None
 
     def smi(self) -> int:
         """Queues a system management interrupt on the vCPU. It is taken at the next
@@ -4103,8 +4136,10 @@ class Vcpu(_Descriptor):
         :Since: 4.19 or earlier
         """
         self._require('KVM_CAP_X86_SMM')
-        result = self._call(KVM_SMI, 0, 'KVM_SMI', _E_KVM_SMI)
-        return result
+        try:
+            return _fcntl_ioctl(self._fd, 44727, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_SMI', _E_KVM_SMI) from None
 
     def get_supported_hv_cpuid(self, arg: Optional[kvm_cpuid2] = None, /, **fields: Any) -> kvm_cpuid2:
         """Returns the Hyper-V CPUID leaves (0x40000000 and up) describing the
@@ -4242,8 +4277,10 @@ class Vcpu(_Descriptor):
           KVM_ARM_VCPU_INIT).
         - EFAULT: KVM could not access guest or userspace memory it needed.
         """
-        result = self._call(KVM_RUN, 0, 'KVM_RUN', _E_KVM_RUN)
-        return result
+        try:
+            return _fcntl_ioctl(self._fd, 44672, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_RUN', _E_KVM_RUN) from None
 
     def set_signal_mask(self, arg: Optional[kvm_signal_mask] = None, /, **fields: Any) -> int:
         """Sets the signal mask that the vCPU thread has while KVM_RUN executes guest
@@ -4459,8 +4496,10 @@ class Vcpu(_Descriptor):
         - EINVAL: The guest has not enabled kvmclock on this vCPU.
         """
         self._require('KVM_CAP_KVMCLOCK_CTRL')
-        result = self._call(KVM_KVMCLOCK_CTRL, 0, 'KVM_KVMCLOCK_CTRL', _E_KVM_KVMCLOCK_CTRL)
-        return result
+        try:
+            return _fcntl_ioctl(self._fd, 44717, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_KVMCLOCK_CTRL', _E_KVM_KVMCLOCK_CTRL) from None
 
     def get_reg_list(self, arg: Optional[kvm_reg_list] = None, /, **fields: Any) -> kvm_reg_list:
         """Lists the ids of all registers of the vCPU that KVM_GET_ONE_REG and
@@ -4676,8 +4715,10 @@ class Vcpu(_Descriptor):
         :Returns: 0 on success. For a protected vCPU, -1 with errno EINVAL if the Ultravisor refused the reset.
         :Since: 2.6.26
         """
-        result = self._call(KVM_S390_INITIAL_RESET, 0, 'KVM_S390_INITIAL_RESET', _E_KVM_S390_INITIAL_RESET)
-        return result
+        try:
+            return _fcntl_ioctl(self._fd, 44695, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_S390_INITIAL_RESET', _E_KVM_S390_INITIAL_RESET) from None
 
     def s390_mem_op(self, arg: Optional[kvm_s390_mem_op] = None, /, **fields: Any) -> int:
         """Reads or writes guest memory the way the guest would see it, or checks
@@ -4824,8 +4865,10 @@ class Vcpu(_Descriptor):
         :Since: 5.6
         """
         self._require('KVM_CAP_S390_VCPU_RESETS')
-        result = self._call(KVM_S390_NORMAL_RESET, 0, 'KVM_S390_NORMAL_RESET', _E_KVM_S390_NORMAL_RESET)
-        return result
+        try:
+            return _fcntl_ioctl(self._fd, 44739, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_S390_NORMAL_RESET', _E_KVM_S390_NORMAL_RESET) from None
 
     def s390_clear_reset(self) -> int:
         """Performs a clear reset of a vCPU: everything the initial reset does, plus
@@ -4840,8 +4883,10 @@ class Vcpu(_Descriptor):
         :Since: 5.6
         """
         self._require('KVM_CAP_S390_VCPU_RESETS')
-        result = self._call(KVM_S390_CLEAR_RESET, 0, 'KVM_S390_CLEAR_RESET', _E_KVM_S390_CLEAR_RESET)
-        return result
+        try:
+            return _fcntl_ioctl(self._fd, 44740, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_S390_CLEAR_RESET', _E_KVM_S390_CLEAR_RESET) from None
 
     def s390_pv_cpu_command(self, arg: Optional[kvm_pv_cmd] = None, /, **fields: Any) -> kvm_pv_cmd:
         """The vCPU counterpart of KVM_S390_PV_COMMAND. Its only command is
