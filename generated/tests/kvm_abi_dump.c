@@ -596,6 +596,16 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_DIRTY_LOG_RING_ACQ_REL", (unsigned long long)(KVM_CAP_DIRTY_LOG_RING_ACQ_REL));
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_CAP_VM_TYPES
+	printf("value %s %llu\n", "KVM_CAP_VM_TYPES", (unsigned long long)(KVM_CAP_VM_TYPES));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#ifdef KVM_CAP_RISCV_MP_STATE_RESET
+	printf("value %s %llu\n", "KVM_CAP_RISCV_MP_STATE_RESET", (unsigned long long)(KVM_CAP_RISCV_MP_STATE_RESET));
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 #ifdef KVM_VM_MIPS_AUTO
 	printf("value %s %llu\n", "KVM_VM_MIPS_AUTO", (unsigned long long)(KVM_VM_MIPS_AUTO));
@@ -656,9 +666,14 @@ int main(void)
 	printf("value %s %llu\n", "KVM_X86_DISABLE_EXITS_CSTATE", (unsigned long long)(KVM_X86_DISABLE_EXITS_CSTATE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61100 /* 6.17 */
+#ifdef KVM_X86_DISABLE_EXITS_APERFMPERF
+	printf("value %s %llu\n", "KVM_X86_DISABLE_EXITS_APERFMPERF", (unsigned long long)(KVM_X86_DISABLE_EXITS_APERFMPERF));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x60e00 /* removed in 6.14 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_X86_DISABLE_VALID_EXITS
-	printf("value %s %llu\n", "KVM_X86_DISABLE_VALID_EXITS", (unsigned long long)(KVM_X86_DISABLE_VALID_EXITS));
+	printf("removed-value %s %llu\n", "KVM_X86_DISABLE_VALID_EXITS", (unsigned long long)(KVM_X86_DISABLE_VALID_EXITS));
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
@@ -704,6 +719,21 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 #ifdef KVM_CAP_X86_NOTIFY_VMEXIT
 	printf("value %s %llu\n", "KVM_CAP_X86_NOTIFY_VMEXIT", (unsigned long long)(KVM_CAP_X86_NOTIFY_VMEXIT));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#ifdef KVM_CAP_PMU_EVENT_MASKED_EVENTS
+	printf("value %s %llu\n", "KVM_CAP_PMU_EVENT_MASKED_EVENTS", (unsigned long long)(KVM_CAP_PMU_EVENT_MASKED_EVENTS));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#ifdef KVM_CAP_X86_APIC_BUS_CYCLES_NS
+	printf("value %s %llu\n", "KVM_CAP_X86_APIC_BUS_CYCLES_NS", (unsigned long long)(KVM_CAP_X86_APIC_BUS_CYCLES_NS));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#ifdef KVM_CAP_X86_GUEST_MODE
+	printf("value %s %llu\n", "KVM_CAP_X86_GUEST_MODE", (unsigned long long)(KVM_CAP_X86_GUEST_MODE));
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -757,10 +787,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_clock_data", "host_tsc", KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, host_tsc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_clock_data", "pad", offsetof(struct kvm_clock_data, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_clock_data", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
@@ -893,9 +923,9 @@ int main(void)
 	printf("defined %s\n", "__KVM_HAVE_XCRS");
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef __KVM_HAVE_READONLY_MEM
-	printf("defined %s\n", "__KVM_HAVE_READONLY_MEM");
+	printf("removed-defined %s\n", "__KVM_HAVE_READONLY_MEM");
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
@@ -933,6 +963,21 @@ int main(void)
 	printf("value %s %llu\n", "KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS", (unsigned long long)(KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS));
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_X86_QUIRK_SLOT_ZAP_ALL
+	printf("value %s %llu\n", "KVM_X86_QUIRK_SLOT_ZAP_ALL", (unsigned long long)(KVM_X86_QUIRK_SLOT_ZAP_ALL));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_X86_QUIRK_STUFF_FEATURE_MSRS
+	printf("value %s %llu\n", "KVM_X86_QUIRK_STUFF_FEATURE_MSRS", (unsigned long long)(KVM_X86_QUIRK_STUFF_FEATURE_MSRS));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#ifdef KVM_X86_QUIRK_IGNORE_GUEST_PAT
+	printf("value %s %llu\n", "KVM_X86_QUIRK_IGNORE_GUEST_PAT", (unsigned long long)(KVM_X86_QUIRK_IGNORE_GUEST_PAT));
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 #ifdef KVM_PMU_EVENT_ALLOW
 	printf("value %s %llu\n", "KVM_PMU_EVENT_ALLOW", (unsigned long long)(KVM_PMU_EVENT_ALLOW));
@@ -941,6 +986,41 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 #ifdef KVM_PMU_EVENT_DENY
 	printf("value %s %llu\n", "KVM_PMU_EVENT_DENY", (unsigned long long)(KVM_PMU_EVENT_DENY));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#ifdef KVM_PMU_EVENT_FLAG_MASKED_EVENTS
+	printf("value %s %llu\n", "KVM_PMU_EVENT_FLAG_MASKED_EVENTS", (unsigned long long)(KVM_PMU_EVENT_FLAG_MASKED_EVENTS));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#ifdef KVM_PMU_EVENT_FLAGS_VALID_MASK
+	printf("value %s %llu\n", "KVM_PMU_EVENT_FLAGS_VALID_MASK", (unsigned long long)(KVM_PMU_EVENT_FLAGS_VALID_MASK));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#ifdef KVM_PMU_MASKED_ENTRY_EVENT_SELECT
+	printf("value %s %llu\n", "KVM_PMU_MASKED_ENTRY_EVENT_SELECT", (unsigned long long)(KVM_PMU_MASKED_ENTRY_EVENT_SELECT));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#ifdef KVM_PMU_MASKED_ENTRY_UMASK_MASK
+	printf("value %s %llu\n", "KVM_PMU_MASKED_ENTRY_UMASK_MASK", (unsigned long long)(KVM_PMU_MASKED_ENTRY_UMASK_MASK));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#ifdef KVM_PMU_MASKED_ENTRY_UMASK_MATCH
+	printf("value %s %llu\n", "KVM_PMU_MASKED_ENTRY_UMASK_MATCH", (unsigned long long)(KVM_PMU_MASKED_ENTRY_UMASK_MATCH));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#ifdef KVM_PMU_MASKED_ENTRY_EXCLUDE
+	printf("value %s %llu\n", "KVM_PMU_MASKED_ENTRY_EXCLUDE", (unsigned long long)(KVM_PMU_MASKED_ENTRY_EXCLUDE));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#ifdef KVM_PMU_MASKED_ENTRY_UMASK_MASK_SHIFT
+	printf("value %s %llu\n", "KVM_PMU_MASKED_ENTRY_UMASK_MASK_SHIFT", (unsigned long long)(KVM_PMU_MASKED_ENTRY_UMASK_MASK_SHIFT));
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
@@ -990,6 +1070,51 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 #ifdef KVM_VCPU_TSC_OFFSET
 	printf("value %s %llu\n", "KVM_VCPU_TSC_OFFSET", (unsigned long long)(KVM_VCPU_TSC_OFFSET));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_X86_DEFAULT_VM
+	printf("value %s %llu\n", "KVM_X86_DEFAULT_VM", (unsigned long long)(KVM_X86_DEFAULT_VM));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_X86_SW_PROTECTED_VM
+	printf("value %s %llu\n", "KVM_X86_SW_PROTECTED_VM", (unsigned long long)(KVM_X86_SW_PROTECTED_VM));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+#ifdef KVM_X86_SEV_VM
+	printf("value %s %llu\n", "KVM_X86_SEV_VM", (unsigned long long)(KVM_X86_SEV_VM));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+#ifdef KVM_X86_SEV_ES_VM
+	printf("value %s %llu\n", "KVM_X86_SEV_ES_VM", (unsigned long long)(KVM_X86_SEV_ES_VM));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#ifdef KVM_X86_SNP_VM
+	printf("value %s %llu\n", "KVM_X86_SNP_VM", (unsigned long long)(KVM_X86_SNP_VM));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60e00 /* 6.14 */
+#ifdef KVM_X86_TDX_VM
+	printf("value %s %llu\n", "KVM_X86_TDX_VM", (unsigned long long)(KVM_X86_TDX_VM));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+#ifdef KVM_X86_GRP_SYSTEM
+	printf("value %s %llu\n", "KVM_X86_GRP_SYSTEM", (unsigned long long)(KVM_X86_GRP_SYSTEM));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+#ifdef KVM_X86_GRP_SEV
+	printf("value %s %llu\n", "KVM_X86_GRP_SEV", (unsigned long long)(KVM_X86_GRP_SEV));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_EXIT_HYPERCALL_LONG_MODE
+	printf("value %s %llu\n", "KVM_EXIT_HYPERCALL_LONG_MODE", (unsigned long long)(KVM_EXIT_HYPERCALL_LONG_MODE));
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
@@ -1818,6 +1943,21 @@ int main(void)
 	printf("value %s %llu\n", "KVM_X86_XCOMP_GUEST_SUPP", (unsigned long long)(KVM_X86_XCOMP_GUEST_SUPP));
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+#ifdef KVM_X86_REG_TYPE_MSR
+	printf("value %s %llu\n", "KVM_X86_REG_TYPE_MSR", (unsigned long long)(KVM_X86_REG_TYPE_MSR));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+#ifdef KVM_X86_REG_TYPE_KVM
+	printf("value %s %llu\n", "KVM_X86_REG_TYPE_KVM", (unsigned long long)(KVM_X86_REG_TYPE_KVM));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+#ifdef KVM_REG_GUEST_SSP
+	printf("value %s %llu\n", "KVM_REG_GUEST_SSP", (unsigned long long)(KVM_REG_GUEST_SSP));
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_MSR_INDEX_LIST
 	printf("value %s %llu\n", "KVM_GET_MSR_INDEX_LIST", (unsigned long long)(KVM_GET_MSR_INDEX_LIST));
@@ -1918,6 +2058,11 @@ int main(void)
 	printf("value %s %llu\n", "KVM_MSR_FILTER_WRITE", (unsigned long long)(KVM_MSR_FILTER_WRITE));
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+#ifdef KVM_MSR_FILTER_RANGE_VALID_MASK
+	printf("value %s %llu\n", "KVM_MSR_FILTER_RANGE_VALID_MASK", (unsigned long long)(KVM_MSR_FILTER_RANGE_VALID_MASK));
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 	printf("size %s %zu\n", "struct kvm_msr_filter_range", sizeof(struct kvm_msr_filter_range));
 #endif
@@ -1961,6 +2106,11 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 #ifdef KVM_MSR_FILTER_DEFAULT_DENY
 	printf("value %s %llu\n", "KVM_MSR_FILTER_DEFAULT_DENY", (unsigned long long)(KVM_MSR_FILTER_DEFAULT_DENY));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+#ifdef KVM_MSR_FILTER_VALID_MASK
+	printf("value %s %llu\n", "KVM_MSR_FILTER_VALID_MASK", (unsigned long long)(KVM_MSR_FILTER_VALID_MASK));
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
@@ -2737,6 +2887,26 @@ int main(void)
 	printf("value %s %llu\n", "VE_VECTOR", (unsigned long long)(VE_VECTOR));
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+#ifdef CP_VECTOR
+	printf("value %s %llu\n", "CP_VECTOR", (unsigned long long)(CP_VECTOR));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+#ifdef HV_VECTOR
+	printf("value %s %llu\n", "HV_VECTOR", (unsigned long long)(HV_VECTOR));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+#ifdef VC_VECTOR
+	printf("value %s %llu\n", "VC_VECTOR", (unsigned long long)(VC_VECTOR));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+#ifdef SX_VECTOR
+	printf("value %s %llu\n", "SX_VECTOR", (unsigned long long)(SX_VECTOR));
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_VCPUEVENT_VALID_NMI_PENDING
 	printf("value %s %llu\n", "KVM_VCPUEVENT_VALID_NMI_PENDING", (unsigned long long)(KVM_VCPUEVENT_VALID_NMI_PENDING));
@@ -3107,16 +3277,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("member_size %s.%s %zu\n", "struct kvm_vmx_nested_state_hdr", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("offset %s.%s %zu\n", "struct kvm_vmx_nested_state_hdr", "flags", offsetof(struct kvm_vmx_nested_state_hdr, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("member_size %s.%s %zu\n", "struct kvm_vmx_nested_state_hdr", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("offset %s.%s %zu\n", "struct kvm_vmx_nested_state_hdr", "preemption_timer_deadline", offsetof(struct kvm_vmx_nested_state_hdr, preemption_timer_deadline));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("member_size %s.%s %zu\n", "struct kvm_vmx_nested_state_hdr", "preemption_timer_deadline", KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, preemption_timer_deadline));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
@@ -3200,14 +3370,8 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 	printf("offset %s.%s %zu\n", "struct kvm_nested_state", "data.vmx", offsetof(struct kvm_nested_state, data.vmx));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-	printf("member_size %s.%s %zu\n", "struct kvm_nested_state", "data.vmx", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data.vmx));
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_nested_state", "data.svm", offsetof(struct kvm_nested_state, data.svm));
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-	printf("member_size %s.%s %zu\n", "struct kvm_nested_state", "data.svm", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data.svm));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 #ifdef KVM_GET_NESTED_STATE
@@ -3219,316 +3383,316 @@ int main(void)
 	printf("value %s %llu\n", "KVM_SET_NESTED_STATE", (unsigned long long)(KVM_SET_NESTED_STATE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_SHIFT
-	printf("value %s %llu\n", "KVM_TRC_SHIFT", (unsigned long long)(KVM_TRC_SHIFT));
+	printf("removed-value %s %llu\n", "KVM_TRC_SHIFT", (unsigned long long)(KVM_TRC_SHIFT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_ENTRYEXIT
-	printf("value %s %llu\n", "KVM_TRC_ENTRYEXIT", (unsigned long long)(KVM_TRC_ENTRYEXIT));
+	printf("removed-value %s %llu\n", "KVM_TRC_ENTRYEXIT", (unsigned long long)(KVM_TRC_ENTRYEXIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_HANDLER
-	printf("value %s %llu\n", "KVM_TRC_HANDLER", (unsigned long long)(KVM_TRC_HANDLER));
+	printf("removed-value %s %llu\n", "KVM_TRC_HANDLER", (unsigned long long)(KVM_TRC_HANDLER));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_HEAD_SIZE
-	printf("value %s %llu\n", "KVM_TRC_HEAD_SIZE", (unsigned long long)(KVM_TRC_HEAD_SIZE));
+	printf("removed-value %s %llu\n", "KVM_TRC_HEAD_SIZE", (unsigned long long)(KVM_TRC_HEAD_SIZE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_CYCLE_SIZE
-	printf("value %s %llu\n", "KVM_TRC_CYCLE_SIZE", (unsigned long long)(KVM_TRC_CYCLE_SIZE));
+	printf("removed-value %s %llu\n", "KVM_TRC_CYCLE_SIZE", (unsigned long long)(KVM_TRC_CYCLE_SIZE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_EXTRA_MAX
-	printf("value %s %llu\n", "KVM_TRC_EXTRA_MAX", (unsigned long long)(KVM_TRC_EXTRA_MAX));
+	printf("removed-value %s %llu\n", "KVM_TRC_EXTRA_MAX", (unsigned long long)(KVM_TRC_EXTRA_MAX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_VMENTRY
-	printf("value %s %llu\n", "KVM_TRC_VMENTRY", (unsigned long long)(KVM_TRC_VMENTRY));
+	printf("removed-value %s %llu\n", "KVM_TRC_VMENTRY", (unsigned long long)(KVM_TRC_VMENTRY));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_VMEXIT
-	printf("value %s %llu\n", "KVM_TRC_VMEXIT", (unsigned long long)(KVM_TRC_VMEXIT));
+	printf("removed-value %s %llu\n", "KVM_TRC_VMEXIT", (unsigned long long)(KVM_TRC_VMEXIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_PAGE_FAULT
-	printf("value %s %llu\n", "KVM_TRC_PAGE_FAULT", (unsigned long long)(KVM_TRC_PAGE_FAULT));
+	printf("removed-value %s %llu\n", "KVM_TRC_PAGE_FAULT", (unsigned long long)(KVM_TRC_PAGE_FAULT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_INJ_VIRQ
-	printf("value %s %llu\n", "KVM_TRC_INJ_VIRQ", (unsigned long long)(KVM_TRC_INJ_VIRQ));
+	printf("removed-value %s %llu\n", "KVM_TRC_INJ_VIRQ", (unsigned long long)(KVM_TRC_INJ_VIRQ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_REDELIVER_EVT
-	printf("value %s %llu\n", "KVM_TRC_REDELIVER_EVT", (unsigned long long)(KVM_TRC_REDELIVER_EVT));
+	printf("removed-value %s %llu\n", "KVM_TRC_REDELIVER_EVT", (unsigned long long)(KVM_TRC_REDELIVER_EVT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_PEND_INTR
-	printf("value %s %llu\n", "KVM_TRC_PEND_INTR", (unsigned long long)(KVM_TRC_PEND_INTR));
+	printf("removed-value %s %llu\n", "KVM_TRC_PEND_INTR", (unsigned long long)(KVM_TRC_PEND_INTR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_IO_READ
-	printf("value %s %llu\n", "KVM_TRC_IO_READ", (unsigned long long)(KVM_TRC_IO_READ));
+	printf("removed-value %s %llu\n", "KVM_TRC_IO_READ", (unsigned long long)(KVM_TRC_IO_READ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_IO_WRITE
-	printf("value %s %llu\n", "KVM_TRC_IO_WRITE", (unsigned long long)(KVM_TRC_IO_WRITE));
+	printf("removed-value %s %llu\n", "KVM_TRC_IO_WRITE", (unsigned long long)(KVM_TRC_IO_WRITE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_CR_READ
-	printf("value %s %llu\n", "KVM_TRC_CR_READ", (unsigned long long)(KVM_TRC_CR_READ));
+	printf("removed-value %s %llu\n", "KVM_TRC_CR_READ", (unsigned long long)(KVM_TRC_CR_READ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_CR_WRITE
-	printf("value %s %llu\n", "KVM_TRC_CR_WRITE", (unsigned long long)(KVM_TRC_CR_WRITE));
+	printf("removed-value %s %llu\n", "KVM_TRC_CR_WRITE", (unsigned long long)(KVM_TRC_CR_WRITE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_DR_READ
-	printf("value %s %llu\n", "KVM_TRC_DR_READ", (unsigned long long)(KVM_TRC_DR_READ));
+	printf("removed-value %s %llu\n", "KVM_TRC_DR_READ", (unsigned long long)(KVM_TRC_DR_READ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_DR_WRITE
-	printf("value %s %llu\n", "KVM_TRC_DR_WRITE", (unsigned long long)(KVM_TRC_DR_WRITE));
+	printf("removed-value %s %llu\n", "KVM_TRC_DR_WRITE", (unsigned long long)(KVM_TRC_DR_WRITE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_MSR_READ
-	printf("value %s %llu\n", "KVM_TRC_MSR_READ", (unsigned long long)(KVM_TRC_MSR_READ));
+	printf("removed-value %s %llu\n", "KVM_TRC_MSR_READ", (unsigned long long)(KVM_TRC_MSR_READ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_MSR_WRITE
-	printf("value %s %llu\n", "KVM_TRC_MSR_WRITE", (unsigned long long)(KVM_TRC_MSR_WRITE));
+	printf("removed-value %s %llu\n", "KVM_TRC_MSR_WRITE", (unsigned long long)(KVM_TRC_MSR_WRITE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_CPUID
-	printf("value %s %llu\n", "KVM_TRC_CPUID", (unsigned long long)(KVM_TRC_CPUID));
+	printf("removed-value %s %llu\n", "KVM_TRC_CPUID", (unsigned long long)(KVM_TRC_CPUID));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_INTR
-	printf("value %s %llu\n", "KVM_TRC_INTR", (unsigned long long)(KVM_TRC_INTR));
+	printf("removed-value %s %llu\n", "KVM_TRC_INTR", (unsigned long long)(KVM_TRC_INTR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_NMI
-	printf("value %s %llu\n", "KVM_TRC_NMI", (unsigned long long)(KVM_TRC_NMI));
+	printf("removed-value %s %llu\n", "KVM_TRC_NMI", (unsigned long long)(KVM_TRC_NMI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_VMMCALL
-	printf("value %s %llu\n", "KVM_TRC_VMMCALL", (unsigned long long)(KVM_TRC_VMMCALL));
+	printf("removed-value %s %llu\n", "KVM_TRC_VMMCALL", (unsigned long long)(KVM_TRC_VMMCALL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_HLT
-	printf("value %s %llu\n", "KVM_TRC_HLT", (unsigned long long)(KVM_TRC_HLT));
+	printf("removed-value %s %llu\n", "KVM_TRC_HLT", (unsigned long long)(KVM_TRC_HLT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_CLTS
-	printf("value %s %llu\n", "KVM_TRC_CLTS", (unsigned long long)(KVM_TRC_CLTS));
+	printf("removed-value %s %llu\n", "KVM_TRC_CLTS", (unsigned long long)(KVM_TRC_CLTS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_LMSW
-	printf("value %s %llu\n", "KVM_TRC_LMSW", (unsigned long long)(KVM_TRC_LMSW));
+	printf("removed-value %s %llu\n", "KVM_TRC_LMSW", (unsigned long long)(KVM_TRC_LMSW));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_APIC_ACCESS
-	printf("value %s %llu\n", "KVM_TRC_APIC_ACCESS", (unsigned long long)(KVM_TRC_APIC_ACCESS));
+	printf("removed-value %s %llu\n", "KVM_TRC_APIC_ACCESS", (unsigned long long)(KVM_TRC_APIC_ACCESS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_TDP_FAULT
-	printf("value %s %llu\n", "KVM_TRC_TDP_FAULT", (unsigned long long)(KVM_TRC_TDP_FAULT));
+	printf("removed-value %s %llu\n", "KVM_TRC_TDP_FAULT", (unsigned long long)(KVM_TRC_TDP_FAULT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_GTLB_WRITE
-	printf("value %s %llu\n", "KVM_TRC_GTLB_WRITE", (unsigned long long)(KVM_TRC_GTLB_WRITE));
+	printf("removed-value %s %llu\n", "KVM_TRC_GTLB_WRITE", (unsigned long long)(KVM_TRC_GTLB_WRITE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_STLB_WRITE
-	printf("value %s %llu\n", "KVM_TRC_STLB_WRITE", (unsigned long long)(KVM_TRC_STLB_WRITE));
+	printf("removed-value %s %llu\n", "KVM_TRC_STLB_WRITE", (unsigned long long)(KVM_TRC_STLB_WRITE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_STLB_INVAL
-	printf("value %s %llu\n", "KVM_TRC_STLB_INVAL", (unsigned long long)(KVM_TRC_STLB_INVAL));
+	printf("removed-value %s %llu\n", "KVM_TRC_STLB_INVAL", (unsigned long long)(KVM_TRC_STLB_INVAL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_PPC_INSTR
-	printf("value %s %llu\n", "KVM_TRC_PPC_INSTR", (unsigned long long)(KVM_TRC_PPC_INSTR));
+	printf("removed-value %s %llu\n", "KVM_TRC_PPC_INSTR", (unsigned long long)(KVM_TRC_PPC_INSTR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("size %s %zu\n", "struct kvm_user_trace_setup", sizeof(struct kvm_user_trace_setup));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_user_trace_setup", sizeof(struct kvm_user_trace_setup));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("align %s %zu\n", "struct kvm_user_trace_setup", (size_t)_Alignof(struct kvm_user_trace_setup));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_user_trace_setup", (size_t)_Alignof(struct kvm_user_trace_setup));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_user_trace_setup", "buf_size", offsetof(struct kvm_user_trace_setup, buf_size));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_user_trace_setup", "buf_size", offsetof(struct kvm_user_trace_setup, buf_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_user_trace_setup", "buf_size", KVMSPEC_MEMBER_SIZE(struct kvm_user_trace_setup, buf_size));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_user_trace_setup", "buf_size", KVMSPEC_MEMBER_SIZE(struct kvm_user_trace_setup, buf_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_user_trace_setup", "buf_nr", offsetof(struct kvm_user_trace_setup, buf_nr));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_user_trace_setup", "buf_nr", offsetof(struct kvm_user_trace_setup, buf_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_user_trace_setup", "buf_nr", KVMSPEC_MEMBER_SIZE(struct kvm_user_trace_setup, buf_nr));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_user_trace_setup", "buf_nr", KVMSPEC_MEMBER_SIZE(struct kvm_user_trace_setup, buf_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef __KVM_DEPRECATED_MAIN_W_0x06
-	printf("value %s %llu\n", "__KVM_DEPRECATED_MAIN_W_0x06", (unsigned long long)(__KVM_DEPRECATED_MAIN_W_0x06));
+	printf("removed-value %s %llu\n", "__KVM_DEPRECATED_MAIN_W_0x06", (unsigned long long)(__KVM_DEPRECATED_MAIN_W_0x06));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef __KVM_DEPRECATED_MAIN_0x07
-	printf("value %s %llu\n", "__KVM_DEPRECATED_MAIN_0x07", (unsigned long long)(__KVM_DEPRECATED_MAIN_0x07));
+	printf("removed-value %s %llu\n", "__KVM_DEPRECATED_MAIN_0x07", (unsigned long long)(__KVM_DEPRECATED_MAIN_0x07));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef __KVM_DEPRECATED_MAIN_0x08
-	printf("value %s %llu\n", "__KVM_DEPRECATED_MAIN_0x08", (unsigned long long)(__KVM_DEPRECATED_MAIN_0x08));
+	printf("removed-value %s %llu\n", "__KVM_DEPRECATED_MAIN_0x08", (unsigned long long)(__KVM_DEPRECATED_MAIN_0x08));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef __KVM_DEPRECATED_VM_R_0x70
-	printf("value %s %llu\n", "__KVM_DEPRECATED_VM_R_0x70", (unsigned long long)(__KVM_DEPRECATED_VM_R_0x70));
+	printf("removed-value %s %llu\n", "__KVM_DEPRECATED_VM_R_0x70", (unsigned long long)(__KVM_DEPRECATED_VM_R_0x70));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("size %s %zu\n", "struct kvm_breakpoint", sizeof(struct kvm_breakpoint));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_breakpoint", sizeof(struct kvm_breakpoint));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("align %s %zu\n", "struct kvm_breakpoint", (size_t)_Alignof(struct kvm_breakpoint));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_breakpoint", (size_t)_Alignof(struct kvm_breakpoint));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_breakpoint", "enabled", offsetof(struct kvm_breakpoint, enabled));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_breakpoint", "enabled", offsetof(struct kvm_breakpoint, enabled));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_breakpoint", "enabled", KVMSPEC_MEMBER_SIZE(struct kvm_breakpoint, enabled));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_breakpoint", "enabled", KVMSPEC_MEMBER_SIZE(struct kvm_breakpoint, enabled));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_breakpoint", "padding", offsetof(struct kvm_breakpoint, padding));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_breakpoint", "padding", offsetof(struct kvm_breakpoint, padding));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_breakpoint", "padding", KVMSPEC_MEMBER_SIZE(struct kvm_breakpoint, padding));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_breakpoint", "padding", KVMSPEC_MEMBER_SIZE(struct kvm_breakpoint, padding));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_breakpoint", "address", offsetof(struct kvm_breakpoint, address));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_breakpoint", "address", offsetof(struct kvm_breakpoint, address));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_breakpoint", "address", KVMSPEC_MEMBER_SIZE(struct kvm_breakpoint, address));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_breakpoint", "address", KVMSPEC_MEMBER_SIZE(struct kvm_breakpoint, address));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("size %s %zu\n", "struct kvm_debug_guest", sizeof(struct kvm_debug_guest));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_debug_guest", sizeof(struct kvm_debug_guest));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("align %s %zu\n", "struct kvm_debug_guest", (size_t)_Alignof(struct kvm_debug_guest));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_debug_guest", (size_t)_Alignof(struct kvm_debug_guest));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_debug_guest", "enabled", offsetof(struct kvm_debug_guest, enabled));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_debug_guest", "enabled", offsetof(struct kvm_debug_guest, enabled));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_debug_guest", "enabled", KVMSPEC_MEMBER_SIZE(struct kvm_debug_guest, enabled));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_debug_guest", "enabled", KVMSPEC_MEMBER_SIZE(struct kvm_debug_guest, enabled));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_debug_guest", "pad", offsetof(struct kvm_debug_guest, pad));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_debug_guest", "pad", offsetof(struct kvm_debug_guest, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_debug_guest", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_debug_guest, pad));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_debug_guest", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_debug_guest, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_debug_guest", "breakpoints", offsetof(struct kvm_debug_guest, breakpoints));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_debug_guest", "breakpoints", offsetof(struct kvm_debug_guest, breakpoints));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_debug_guest", "breakpoints", KVMSPEC_MEMBER_SIZE(struct kvm_debug_guest, breakpoints));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_debug_guest", "breakpoints", KVMSPEC_MEMBER_SIZE(struct kvm_debug_guest, breakpoints));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_debug_guest", "singlestep", offsetof(struct kvm_debug_guest, singlestep));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_debug_guest", "singlestep", offsetof(struct kvm_debug_guest, singlestep));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_debug_guest", "singlestep", KVMSPEC_MEMBER_SIZE(struct kvm_debug_guest, singlestep));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_debug_guest", "singlestep", KVMSPEC_MEMBER_SIZE(struct kvm_debug_guest, singlestep));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef __KVM_DEPRECATED_VCPU_W_0x87
-	printf("value %s %llu\n", "__KVM_DEPRECATED_VCPU_W_0x87", (unsigned long long)(__KVM_DEPRECATED_VCPU_W_0x87));
+	printf("removed-value %s %llu\n", "__KVM_DEPRECATED_VCPU_W_0x87", (unsigned long long)(__KVM_DEPRECATED_VCPU_W_0x87));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("size %s %zu\n", "struct kvm_memory_region", sizeof(struct kvm_memory_region));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_memory_region", sizeof(struct kvm_memory_region));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("align %s %zu\n", "struct kvm_memory_region", (size_t)_Alignof(struct kvm_memory_region));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_memory_region", (size_t)_Alignof(struct kvm_memory_region));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_memory_region", "slot", offsetof(struct kvm_memory_region, slot));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_memory_region", "slot", offsetof(struct kvm_memory_region, slot));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_memory_region", "slot", KVMSPEC_MEMBER_SIZE(struct kvm_memory_region, slot));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_memory_region", "slot", KVMSPEC_MEMBER_SIZE(struct kvm_memory_region, slot));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_memory_region", "flags", offsetof(struct kvm_memory_region, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_memory_region", "flags", offsetof(struct kvm_memory_region, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_memory_region", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_memory_region, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_memory_region", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_memory_region, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_memory_region", "guest_phys_addr", offsetof(struct kvm_memory_region, guest_phys_addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_memory_region", "guest_phys_addr", offsetof(struct kvm_memory_region, guest_phys_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_memory_region", "guest_phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_memory_region, guest_phys_addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_memory_region", "guest_phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_memory_region, guest_phys_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_memory_region", "memory_size", offsetof(struct kvm_memory_region, memory_size));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_memory_region", "memory_size", offsetof(struct kvm_memory_region, memory_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_memory_region", "memory_size", KVMSPEC_MEMBER_SIZE(struct kvm_memory_region, memory_size));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_memory_region", "memory_size", KVMSPEC_MEMBER_SIZE(struct kvm_memory_region, memory_size));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 #ifdef KVM_EXIT_DCR
 	printf("value %s %llu\n", "KVM_EXIT_DCR", (unsigned long long)(KVM_EXIT_DCR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRACE_ENABLE
-	printf("value %s %llu\n", "KVM_TRACE_ENABLE", (unsigned long long)(KVM_TRACE_ENABLE));
+	printf("removed-value %s %llu\n", "KVM_TRACE_ENABLE", (unsigned long long)(KVM_TRACE_ENABLE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRACE_PAUSE
-	printf("value %s %llu\n", "KVM_TRACE_PAUSE", (unsigned long long)(KVM_TRACE_PAUSE));
+	printf("removed-value %s %llu\n", "KVM_TRACE_PAUSE", (unsigned long long)(KVM_TRACE_PAUSE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRACE_DISABLE
-	printf("value %s %llu\n", "KVM_TRACE_DISABLE", (unsigned long long)(KVM_TRACE_DISABLE));
+	printf("removed-value %s %llu\n", "KVM_TRACE_DISABLE", (unsigned long long)(KVM_TRACE_DISABLE));
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -3536,322 +3700,312 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_PCI_2_3", (unsigned long long)(KVM_CAP_PCI_2_3));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_SET_MEMORY_REGION
-	printf("value %s %llu\n", "KVM_SET_MEMORY_REGION", (unsigned long long)(KVM_SET_MEMORY_REGION));
+	printf("removed-value %s %llu\n", "KVM_SET_MEMORY_REGION", (unsigned long long)(KVM_SET_MEMORY_REGION));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_SET_MEMORY_ALIAS
-	printf("value %s %llu\n", "KVM_SET_MEMORY_ALIAS", (unsigned long long)(KVM_SET_MEMORY_ALIAS));
+	printf("removed-value %s %llu\n", "KVM_SET_MEMORY_ALIAS", (unsigned long long)(KVM_SET_MEMORY_ALIAS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("size %s %zu\n", "struct kvm_s390_ucas_mapping", sizeof(struct kvm_s390_ucas_mapping));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_ucas_mapping", sizeof(struct kvm_s390_ucas_mapping));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("align %s %zu\n", "struct kvm_s390_ucas_mapping", (size_t)_Alignof(struct kvm_s390_ucas_mapping));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_ucas_mapping", (size_t)_Alignof(struct kvm_s390_ucas_mapping));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "user_addr", offsetof(struct kvm_s390_ucas_mapping, user_addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "user_addr", offsetof(struct kvm_s390_ucas_mapping, user_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "user_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, user_addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "user_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, user_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "vcpu_addr", offsetof(struct kvm_s390_ucas_mapping, vcpu_addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "vcpu_addr", offsetof(struct kvm_s390_ucas_mapping, vcpu_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "vcpu_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, vcpu_addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "vcpu_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, vcpu_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "length", offsetof(struct kvm_s390_ucas_mapping, length));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "length", offsetof(struct kvm_s390_ucas_mapping, length));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "length", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, length));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "length", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, length));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-#ifdef KVM_S390_UCAS_MAP
-	printf("value %s %llu\n", "KVM_S390_UCAS_MAP", (unsigned long long)(KVM_S390_UCAS_MAP));
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-#ifdef KVM_S390_UCAS_UNMAP
-	printf("value %s %llu\n", "KVM_S390_UCAS_UNMAP", (unsigned long long)(KVM_S390_UCAS_UNMAP));
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ASSIGN_PCI_DEVICE
-	printf("value %s %llu\n", "KVM_ASSIGN_PCI_DEVICE", (unsigned long long)(KVM_ASSIGN_PCI_DEVICE));
+	printf("removed-value %s %llu\n", "KVM_ASSIGN_PCI_DEVICE", (unsigned long long)(KVM_ASSIGN_PCI_DEVICE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ASSIGN_IRQ
-	printf("value %s %llu\n", "KVM_ASSIGN_IRQ", (unsigned long long)(KVM_ASSIGN_IRQ));
+	printf("removed-value %s %llu\n", "KVM_ASSIGN_IRQ", (unsigned long long)(KVM_ASSIGN_IRQ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ASSIGN_DEV_IRQ
-	printf("value %s %llu\n", "KVM_ASSIGN_DEV_IRQ", (unsigned long long)(KVM_ASSIGN_DEV_IRQ));
+	printf("removed-value %s %llu\n", "KVM_ASSIGN_DEV_IRQ", (unsigned long long)(KVM_ASSIGN_DEV_IRQ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEASSIGN_PCI_DEVICE
-	printf("value %s %llu\n", "KVM_DEASSIGN_PCI_DEVICE", (unsigned long long)(KVM_DEASSIGN_PCI_DEVICE));
+	printf("removed-value %s %llu\n", "KVM_DEASSIGN_PCI_DEVICE", (unsigned long long)(KVM_DEASSIGN_PCI_DEVICE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ASSIGN_SET_MSIX_NR
-	printf("value %s %llu\n", "KVM_ASSIGN_SET_MSIX_NR", (unsigned long long)(KVM_ASSIGN_SET_MSIX_NR));
+	printf("removed-value %s %llu\n", "KVM_ASSIGN_SET_MSIX_NR", (unsigned long long)(KVM_ASSIGN_SET_MSIX_NR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ASSIGN_SET_MSIX_ENTRY
-	printf("value %s %llu\n", "KVM_ASSIGN_SET_MSIX_ENTRY", (unsigned long long)(KVM_ASSIGN_SET_MSIX_ENTRY));
+	printf("removed-value %s %llu\n", "KVM_ASSIGN_SET_MSIX_ENTRY", (unsigned long long)(KVM_ASSIGN_SET_MSIX_ENTRY));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEASSIGN_DEV_IRQ
-	printf("value %s %llu\n", "KVM_DEASSIGN_DEV_IRQ", (unsigned long long)(KVM_DEASSIGN_DEV_IRQ));
+	printf("removed-value %s %llu\n", "KVM_DEASSIGN_DEV_IRQ", (unsigned long long)(KVM_DEASSIGN_DEV_IRQ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ASSIGN_SET_INTX_MASK
-	printf("value %s %llu\n", "KVM_ASSIGN_SET_INTX_MASK", (unsigned long long)(KVM_ASSIGN_SET_INTX_MASK));
+	printf("removed-value %s %llu\n", "KVM_ASSIGN_SET_INTX_MASK", (unsigned long long)(KVM_ASSIGN_SET_INTX_MASK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEBUG_GUEST
-	printf("value %s %llu\n", "KVM_DEBUG_GUEST", (unsigned long long)(KVM_DEBUG_GUEST));
+	printf("removed-value %s %llu\n", "KVM_DEBUG_GUEST", (unsigned long long)(KVM_DEBUG_GUEST));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_ASSIGN_ENABLE_IOMMU
-	printf("value %s %llu\n", "KVM_DEV_ASSIGN_ENABLE_IOMMU", (unsigned long long)(KVM_DEV_ASSIGN_ENABLE_IOMMU));
+	printf("removed-value %s %llu\n", "KVM_DEV_ASSIGN_ENABLE_IOMMU", (unsigned long long)(KVM_DEV_ASSIGN_ENABLE_IOMMU));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_ASSIGN_PCI_2_3
-	printf("value %s %llu\n", "KVM_DEV_ASSIGN_PCI_2_3", (unsigned long long)(KVM_DEV_ASSIGN_PCI_2_3));
+	printf("removed-value %s %llu\n", "KVM_DEV_ASSIGN_PCI_2_3", (unsigned long long)(KVM_DEV_ASSIGN_PCI_2_3));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_ASSIGN_MASK_INTX
-	printf("value %s %llu\n", "KVM_DEV_ASSIGN_MASK_INTX", (unsigned long long)(KVM_DEV_ASSIGN_MASK_INTX));
+	printf("removed-value %s %llu\n", "KVM_DEV_ASSIGN_MASK_INTX", (unsigned long long)(KVM_DEV_ASSIGN_MASK_INTX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("size %s %zu\n", "struct kvm_assigned_pci_dev", sizeof(struct kvm_assigned_pci_dev));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_assigned_pci_dev", sizeof(struct kvm_assigned_pci_dev));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("align %s %zu\n", "struct kvm_assigned_pci_dev", (size_t)_Alignof(struct kvm_assigned_pci_dev));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_assigned_pci_dev", (size_t)_Alignof(struct kvm_assigned_pci_dev));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "assigned_dev_id", offsetof(struct kvm_assigned_pci_dev, assigned_dev_id));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "assigned_dev_id", offsetof(struct kvm_assigned_pci_dev, assigned_dev_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "assigned_dev_id", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, assigned_dev_id));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "assigned_dev_id", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, assigned_dev_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "busnr", offsetof(struct kvm_assigned_pci_dev, busnr));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "busnr", offsetof(struct kvm_assigned_pci_dev, busnr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "busnr", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, busnr));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "busnr", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, busnr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "devfn", offsetof(struct kvm_assigned_pci_dev, devfn));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "devfn", offsetof(struct kvm_assigned_pci_dev, devfn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "devfn", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, devfn));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "devfn", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, devfn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "flags", offsetof(struct kvm_assigned_pci_dev, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "flags", offsetof(struct kvm_assigned_pci_dev, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "segnr", offsetof(struct kvm_assigned_pci_dev, segnr));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "segnr", offsetof(struct kvm_assigned_pci_dev, segnr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "segnr", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, segnr));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "segnr", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, segnr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "reserved", offsetof(struct kvm_assigned_pci_dev, reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "reserved", offsetof(struct kvm_assigned_pci_dev, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_IRQ_HOST_INTX
-	printf("value %s %llu\n", "KVM_DEV_IRQ_HOST_INTX", (unsigned long long)(KVM_DEV_IRQ_HOST_INTX));
+	printf("removed-value %s %llu\n", "KVM_DEV_IRQ_HOST_INTX", (unsigned long long)(KVM_DEV_IRQ_HOST_INTX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_IRQ_HOST_MSI
-	printf("value %s %llu\n", "KVM_DEV_IRQ_HOST_MSI", (unsigned long long)(KVM_DEV_IRQ_HOST_MSI));
+	printf("removed-value %s %llu\n", "KVM_DEV_IRQ_HOST_MSI", (unsigned long long)(KVM_DEV_IRQ_HOST_MSI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_IRQ_HOST_MSIX
-	printf("value %s %llu\n", "KVM_DEV_IRQ_HOST_MSIX", (unsigned long long)(KVM_DEV_IRQ_HOST_MSIX));
+	printf("removed-value %s %llu\n", "KVM_DEV_IRQ_HOST_MSIX", (unsigned long long)(KVM_DEV_IRQ_HOST_MSIX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_IRQ_GUEST_INTX
-	printf("value %s %llu\n", "KVM_DEV_IRQ_GUEST_INTX", (unsigned long long)(KVM_DEV_IRQ_GUEST_INTX));
+	printf("removed-value %s %llu\n", "KVM_DEV_IRQ_GUEST_INTX", (unsigned long long)(KVM_DEV_IRQ_GUEST_INTX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_IRQ_GUEST_MSI
-	printf("value %s %llu\n", "KVM_DEV_IRQ_GUEST_MSI", (unsigned long long)(KVM_DEV_IRQ_GUEST_MSI));
+	printf("removed-value %s %llu\n", "KVM_DEV_IRQ_GUEST_MSI", (unsigned long long)(KVM_DEV_IRQ_GUEST_MSI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_IRQ_GUEST_MSIX
-	printf("value %s %llu\n", "KVM_DEV_IRQ_GUEST_MSIX", (unsigned long long)(KVM_DEV_IRQ_GUEST_MSIX));
+	printf("removed-value %s %llu\n", "KVM_DEV_IRQ_GUEST_MSIX", (unsigned long long)(KVM_DEV_IRQ_GUEST_MSIX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_IRQ_HOST_MASK
-	printf("value %s %llu\n", "KVM_DEV_IRQ_HOST_MASK", (unsigned long long)(KVM_DEV_IRQ_HOST_MASK));
+	printf("removed-value %s %llu\n", "KVM_DEV_IRQ_HOST_MASK", (unsigned long long)(KVM_DEV_IRQ_HOST_MASK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_IRQ_GUEST_MASK
-	printf("value %s %llu\n", "KVM_DEV_IRQ_GUEST_MASK", (unsigned long long)(KVM_DEV_IRQ_GUEST_MASK));
+	printf("removed-value %s %llu\n", "KVM_DEV_IRQ_GUEST_MASK", (unsigned long long)(KVM_DEV_IRQ_GUEST_MASK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("size %s %zu\n", "struct kvm_assigned_irq", sizeof(struct kvm_assigned_irq));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_assigned_irq", sizeof(struct kvm_assigned_irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("align %s %zu\n", "struct kvm_assigned_irq", (size_t)_Alignof(struct kvm_assigned_irq));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_assigned_irq", (size_t)_Alignof(struct kvm_assigned_irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_irq", "assigned_dev_id", offsetof(struct kvm_assigned_irq, assigned_dev_id));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_irq", "assigned_dev_id", offsetof(struct kvm_assigned_irq, assigned_dev_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_irq", "assigned_dev_id", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, assigned_dev_id));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_irq", "assigned_dev_id", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, assigned_dev_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_irq", "host_irq", offsetof(struct kvm_assigned_irq, host_irq));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_irq", "host_irq", offsetof(struct kvm_assigned_irq, host_irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_irq", "host_irq", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, host_irq));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_irq", "host_irq", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, host_irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_irq", "guest_irq", offsetof(struct kvm_assigned_irq, guest_irq));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_irq", "guest_irq", offsetof(struct kvm_assigned_irq, guest_irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_irq", "guest_irq", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, guest_irq));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_irq", "guest_irq", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, guest_irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_irq", "flags", offsetof(struct kvm_assigned_irq, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_irq", "flags", offsetof(struct kvm_assigned_irq, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_irq", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_irq", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_irq", "reserved", offsetof(struct kvm_assigned_irq, reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_irq", "reserved", offsetof(struct kvm_assigned_irq, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_irq", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_irq", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("size %s %zu\n", "struct kvm_assigned_msix_nr", sizeof(struct kvm_assigned_msix_nr));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_assigned_msix_nr", sizeof(struct kvm_assigned_msix_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("align %s %zu\n", "struct kvm_assigned_msix_nr", (size_t)_Alignof(struct kvm_assigned_msix_nr));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_assigned_msix_nr", (size_t)_Alignof(struct kvm_assigned_msix_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_msix_nr", "assigned_dev_id", offsetof(struct kvm_assigned_msix_nr, assigned_dev_id));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_msix_nr", "assigned_dev_id", offsetof(struct kvm_assigned_msix_nr, assigned_dev_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_msix_nr", "assigned_dev_id", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_nr, assigned_dev_id));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_msix_nr", "assigned_dev_id", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_nr, assigned_dev_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_msix_nr", "entry_nr", offsetof(struct kvm_assigned_msix_nr, entry_nr));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_msix_nr", "entry_nr", offsetof(struct kvm_assigned_msix_nr, entry_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_msix_nr", "entry_nr", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_nr, entry_nr));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_msix_nr", "entry_nr", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_nr, entry_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_msix_nr", "padding", offsetof(struct kvm_assigned_msix_nr, padding));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_msix_nr", "padding", offsetof(struct kvm_assigned_msix_nr, padding));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_msix_nr", "padding", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_nr, padding));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_msix_nr", "padding", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_nr, padding));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_MAX_MSIX_PER_DEV
-	printf("value %s %llu\n", "KVM_MAX_MSIX_PER_DEV", (unsigned long long)(KVM_MAX_MSIX_PER_DEV));
+	printf("removed-value %s %llu\n", "KVM_MAX_MSIX_PER_DEV", (unsigned long long)(KVM_MAX_MSIX_PER_DEV));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("size %s %zu\n", "struct kvm_assigned_msix_entry", sizeof(struct kvm_assigned_msix_entry));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_assigned_msix_entry", sizeof(struct kvm_assigned_msix_entry));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("align %s %zu\n", "struct kvm_assigned_msix_entry", (size_t)_Alignof(struct kvm_assigned_msix_entry));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_assigned_msix_entry", (size_t)_Alignof(struct kvm_assigned_msix_entry));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_msix_entry", "assigned_dev_id", offsetof(struct kvm_assigned_msix_entry, assigned_dev_id));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_msix_entry", "assigned_dev_id", offsetof(struct kvm_assigned_msix_entry, assigned_dev_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_msix_entry", "assigned_dev_id", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, assigned_dev_id));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_msix_entry", "assigned_dev_id", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, assigned_dev_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_msix_entry", "gsi", offsetof(struct kvm_assigned_msix_entry, gsi));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_msix_entry", "gsi", offsetof(struct kvm_assigned_msix_entry, gsi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_msix_entry", "gsi", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, gsi));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_msix_entry", "gsi", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, gsi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_msix_entry", "entry", offsetof(struct kvm_assigned_msix_entry, entry));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_msix_entry", "entry", offsetof(struct kvm_assigned_msix_entry, entry));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_msix_entry", "entry", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, entry));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_msix_entry", "entry", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, entry));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_assigned_msix_entry", "padding", offsetof(struct kvm_assigned_msix_entry, padding));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_msix_entry", "padding", offsetof(struct kvm_assigned_msix_entry, padding));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_assigned_msix_entry", "padding", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, padding));
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_msix_entry", "padding", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, padding));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("size %s %zu\n", "struct kvm_memory_alias", sizeof(struct kvm_memory_alias));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_memory_alias", sizeof(struct kvm_memory_alias));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("align %s %zu\n", "struct kvm_memory_alias", (size_t)_Alignof(struct kvm_memory_alias));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_memory_alias", (size_t)_Alignof(struct kvm_memory_alias));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_memory_alias", "slot", offsetof(struct kvm_memory_alias, slot));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_memory_alias", "slot", offsetof(struct kvm_memory_alias, slot));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_memory_alias", "slot", KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, slot));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_memory_alias", "slot", KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, slot));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_memory_alias", "flags", offsetof(struct kvm_memory_alias, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_memory_alias", "flags", offsetof(struct kvm_memory_alias, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_memory_alias", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_memory_alias", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_memory_alias", "guest_phys_addr", offsetof(struct kvm_memory_alias, guest_phys_addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_memory_alias", "guest_phys_addr", offsetof(struct kvm_memory_alias, guest_phys_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_memory_alias", "guest_phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, guest_phys_addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_memory_alias", "guest_phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, guest_phys_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_memory_alias", "memory_size", offsetof(struct kvm_memory_alias, memory_size));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_memory_alias", "memory_size", offsetof(struct kvm_memory_alias, memory_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_memory_alias", "memory_size", KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, memory_size));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_memory_alias", "memory_size", KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, memory_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_memory_alias", "target_phys_addr", offsetof(struct kvm_memory_alias, target_phys_addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_memory_alias", "target_phys_addr", offsetof(struct kvm_memory_alias, target_phys_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_memory_alias", "target_phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, target_phys_addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_memory_alias", "target_phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, target_phys_addr));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("size %s %zu\n", "struct kvm_userspace_memory_region", sizeof(struct kvm_userspace_memory_region));
@@ -3898,6 +4052,71 @@ int main(void)
 #ifdef KVM_MEM_READONLY
 	printf("value %s %llu\n", "KVM_MEM_READONLY", (unsigned long long)(KVM_MEM_READONLY));
 #endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_MEM_GUEST_MEMFD
+	printf("value %s %llu\n", "KVM_MEM_GUEST_MEMFD", (unsigned long long)(KVM_MEM_GUEST_MEMFD));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("size %s %zu\n", "struct kvm_userspace_memory_region2", sizeof(struct kvm_userspace_memory_region2));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("align %s %zu\n", "struct kvm_userspace_memory_region2", (size_t)_Alignof(struct kvm_userspace_memory_region2));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_userspace_memory_region2", "slot", offsetof(struct kvm_userspace_memory_region2, slot));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_userspace_memory_region2", "slot", KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region2, slot));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_userspace_memory_region2", "flags", offsetof(struct kvm_userspace_memory_region2, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_userspace_memory_region2", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region2, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_userspace_memory_region2", "guest_phys_addr", offsetof(struct kvm_userspace_memory_region2, guest_phys_addr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_userspace_memory_region2", "guest_phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region2, guest_phys_addr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_userspace_memory_region2", "memory_size", offsetof(struct kvm_userspace_memory_region2, memory_size));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_userspace_memory_region2", "memory_size", KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region2, memory_size));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_userspace_memory_region2", "userspace_addr", offsetof(struct kvm_userspace_memory_region2, userspace_addr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_userspace_memory_region2", "userspace_addr", KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region2, userspace_addr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_userspace_memory_region2", "guest_memfd_offset", offsetof(struct kvm_userspace_memory_region2, guest_memfd_offset));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_userspace_memory_region2", "guest_memfd_offset", KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region2, guest_memfd_offset));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_userspace_memory_region2", "guest_memfd", offsetof(struct kvm_userspace_memory_region2, guest_memfd));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_userspace_memory_region2", "guest_memfd", KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region2, guest_memfd));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_userspace_memory_region2", "pad1", offsetof(struct kvm_userspace_memory_region2, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_userspace_memory_region2", "pad1", KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region2, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_userspace_memory_region2", "pad2", offsetof(struct kvm_userspace_memory_region2, pad2));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_userspace_memory_region2", "pad2", KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region2, pad2));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 	printf("size %s %zu\n", "struct kvm_coalesced_mmio_zone", sizeof(struct kvm_coalesced_mmio_zone));
@@ -4134,6 +4353,16 @@ int main(void)
 	printf("value %s %llu\n", "KVM_SET_IDENTITY_MAP_ADDR", (unsigned long long)(KVM_SET_IDENTITY_MAP_ADDR));
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_CAP_USER_MEMORY2
+	printf("value %s %llu\n", "KVM_CAP_USER_MEMORY2", (unsigned long long)(KVM_CAP_USER_MEMORY2));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_SET_USER_MEMORY_REGION2
+	printf("value %s %llu\n", "KVM_SET_USER_MEMORY_REGION2", (unsigned long long)(KVM_SET_USER_MEMORY_REGION2));
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_REGISTER_COALESCED_MMIO
 	printf("value %s %llu\n", "KVM_REGISTER_COALESCED_MMIO", (unsigned long long)(KVM_REGISTER_COALESCED_MMIO));
@@ -4157,6 +4386,11 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 #ifdef KVM_RESET_DIRTY_RINGS
 	printf("value %s %llu\n", "KVM_RESET_DIRTY_RINGS", (unsigned long long)(KVM_RESET_DIRTY_RINGS));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+#ifdef KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP
+	printf("value %s %llu\n", "KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP", (unsigned long long)(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP));
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
@@ -4207,6 +4441,145 @@ int main(void)
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 	printf("member_size %s.%s %zu\n", "struct kvm_dirty_gfn", "offset", KVMSPEC_MEMBER_SIZE(struct kvm_dirty_gfn, offset));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_CAP_MEMORY_FAULT_INFO
+	printf("value %s %llu\n", "KVM_CAP_MEMORY_FAULT_INFO", (unsigned long long)(KVM_CAP_MEMORY_FAULT_INFO));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_MEMORY_ATTRIBUTE_PRIVATE
+	printf("value %s %llu\n", "KVM_MEMORY_ATTRIBUTE_PRIVATE", (unsigned long long)(KVM_MEMORY_ATTRIBUTE_PRIVATE));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("size %s %zu\n", "struct kvm_memory_attributes", sizeof(struct kvm_memory_attributes));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("align %s %zu\n", "struct kvm_memory_attributes", (size_t)_Alignof(struct kvm_memory_attributes));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_memory_attributes", "address", offsetof(struct kvm_memory_attributes, address));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_memory_attributes", "address", KVMSPEC_MEMBER_SIZE(struct kvm_memory_attributes, address));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_memory_attributes", "size", offsetof(struct kvm_memory_attributes, size));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_memory_attributes", "size", KVMSPEC_MEMBER_SIZE(struct kvm_memory_attributes, size));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_memory_attributes", "attributes", offsetof(struct kvm_memory_attributes, attributes));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_memory_attributes", "attributes", KVMSPEC_MEMBER_SIZE(struct kvm_memory_attributes, attributes));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_memory_attributes", "flags", offsetof(struct kvm_memory_attributes, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_memory_attributes", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_memory_attributes, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_CAP_MEMORY_ATTRIBUTES
+	printf("value %s %llu\n", "KVM_CAP_MEMORY_ATTRIBUTES", (unsigned long long)(KVM_CAP_MEMORY_ATTRIBUTES));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_SET_MEMORY_ATTRIBUTES
+	printf("value %s %llu\n", "KVM_SET_MEMORY_ATTRIBUTES", (unsigned long long)(KVM_SET_MEMORY_ATTRIBUTES));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_CAP_GUEST_MEMFD
+	printf("value %s %llu\n", "KVM_CAP_GUEST_MEMFD", (unsigned long long)(KVM_CAP_GUEST_MEMFD));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+#ifdef GUEST_MEMFD_FLAG_MMAP
+	printf("value %s %llu\n", "GUEST_MEMFD_FLAG_MMAP", (unsigned long long)(GUEST_MEMFD_FLAG_MMAP));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+#ifdef GUEST_MEMFD_FLAG_INIT_SHARED
+	printf("value %s %llu\n", "GUEST_MEMFD_FLAG_INIT_SHARED", (unsigned long long)(GUEST_MEMFD_FLAG_INIT_SHARED));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("size %s %zu\n", "struct kvm_create_guest_memfd", sizeof(struct kvm_create_guest_memfd));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("align %s %zu\n", "struct kvm_create_guest_memfd", (size_t)_Alignof(struct kvm_create_guest_memfd));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_create_guest_memfd", "size", offsetof(struct kvm_create_guest_memfd, size));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_create_guest_memfd", "size", KVMSPEC_MEMBER_SIZE(struct kvm_create_guest_memfd, size));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_create_guest_memfd", "flags", offsetof(struct kvm_create_guest_memfd, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_create_guest_memfd", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_create_guest_memfd, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_create_guest_memfd", "reserved", offsetof(struct kvm_create_guest_memfd, reserved));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_create_guest_memfd", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_create_guest_memfd, reserved));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+#ifdef KVM_CAP_GUEST_MEMFD_FLAGS
+	printf("value %s %llu\n", "KVM_CAP_GUEST_MEMFD_FLAGS", (unsigned long long)(KVM_CAP_GUEST_MEMFD_FLAGS));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_CREATE_GUEST_MEMFD
+	printf("value %s %llu\n", "KVM_CREATE_GUEST_MEMFD", (unsigned long long)(KVM_CREATE_GUEST_MEMFD));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#ifdef KVM_CAP_PRE_FAULT_MEMORY
+	printf("value %s %llu\n", "KVM_CAP_PRE_FAULT_MEMORY", (unsigned long long)(KVM_CAP_PRE_FAULT_MEMORY));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("size %s %zu\n", "struct kvm_pre_fault_memory", sizeof(struct kvm_pre_fault_memory));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("align %s %zu\n", "struct kvm_pre_fault_memory", (size_t)_Alignof(struct kvm_pre_fault_memory));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_pre_fault_memory", "gpa", offsetof(struct kvm_pre_fault_memory, gpa));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_pre_fault_memory", "gpa", KVMSPEC_MEMBER_SIZE(struct kvm_pre_fault_memory, gpa));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_pre_fault_memory", "size", offsetof(struct kvm_pre_fault_memory, size));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_pre_fault_memory", "size", KVMSPEC_MEMBER_SIZE(struct kvm_pre_fault_memory, size));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_pre_fault_memory", "flags", offsetof(struct kvm_pre_fault_memory, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_pre_fault_memory", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_pre_fault_memory, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_pre_fault_memory", "padding", offsetof(struct kvm_pre_fault_memory, padding));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_pre_fault_memory", "padding", KVMSPEC_MEMBER_SIZE(struct kvm_pre_fault_memory, padding));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#ifdef KVM_PRE_FAULT_MEMORY
+	printf("value %s %llu\n", "KVM_PRE_FAULT_MEMORY", (unsigned long long)(KVM_PRE_FAULT_MEMORY));
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 #ifdef KVM_DIRTY_LOG_PAGE_OFFSET
@@ -4306,7 +4679,7 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("value %s %llu\n", "kvm_ioeventfd_flag_nr_fast_mmio", (unsigned long long)(kvm_ioeventfd_flag_nr_fast_mmio));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("value %s %llu\n", "kvm_ioeventfd_flag_nr_max", (unsigned long long)(kvm_ioeventfd_flag_nr_max));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
@@ -4832,22 +5205,22 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "pad1", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, pad1));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u", offsetof(struct kvm_hyperv_exit, u));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic", offsetof(struct kvm_hyperv_exit, u.synic));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.msr", offsetof(struct kvm_hyperv_exit, u.synic.msr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.msr", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic.msr));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
@@ -4856,46 +5229,46 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.pad2", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic.pad2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.control", offsetof(struct kvm_hyperv_exit, u.synic.control));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.control", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic.control));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.evt_page", offsetof(struct kvm_hyperv_exit, u.synic.evt_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.evt_page", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic.evt_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.msg_page", offsetof(struct kvm_hyperv_exit, u.synic.msg_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.msg_page", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic.msg_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.hcall", offsetof(struct kvm_hyperv_exit, u.hcall));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.hcall", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.hcall));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.hcall.input", offsetof(struct kvm_hyperv_exit, u.hcall.input));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.hcall.input", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.hcall.input));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.hcall.result", offsetof(struct kvm_hyperv_exit, u.hcall.result));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.hcall.result", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.hcall.result));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.hcall.params", offsetof(struct kvm_hyperv_exit, u.hcall.params));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.hcall.params", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.hcall.params));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
@@ -4904,46 +5277,46 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.msr", offsetof(struct kvm_hyperv_exit, u.syndbg.msr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.msr", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.msr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.pad2", offsetof(struct kvm_hyperv_exit, u.syndbg.pad2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.pad2", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.pad2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.control", offsetof(struct kvm_hyperv_exit, u.syndbg.control));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.control", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.control));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.status", offsetof(struct kvm_hyperv_exit, u.syndbg.status));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.status", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.status));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.send_page", offsetof(struct kvm_hyperv_exit, u.syndbg.send_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.send_page", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.send_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.recv_page", offsetof(struct kvm_hyperv_exit, u.syndbg.recv_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.recv_page", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.recv_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.pending_page", offsetof(struct kvm_hyperv_exit, u.syndbg.pending_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.pending_page", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.pending_page));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
@@ -5160,6 +5533,31 @@ int main(void)
 	printf("value %s %llu\n", "KVM_XEN_HVM_CONFIG_EVTCHN_SEND", (unsigned long long)(KVM_XEN_HVM_CONFIG_EVTCHN_SEND));
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+#ifdef KVM_XEN_HVM_CONFIG_RUNSTATE_UPDATE_FLAG
+	printf("value %s %llu\n", "KVM_XEN_HVM_CONFIG_RUNSTATE_UPDATE_FLAG", (unsigned long long)(KVM_XEN_HVM_CONFIG_RUNSTATE_UPDATE_FLAG));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_XEN_HVM_CONFIG_PVCLOCK_TSC_UNSTABLE
+	printf("value %s %llu\n", "KVM_XEN_HVM_CONFIG_PVCLOCK_TSC_UNSTABLE", (unsigned long long)(KVM_XEN_HVM_CONFIG_PVCLOCK_TSC_UNSTABLE));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifdef KVM_XEN_HVM_CONFIG_SHARED_INFO_HVA
+	printf("value %s %llu\n", "KVM_XEN_HVM_CONFIG_SHARED_INFO_HVA", (unsigned long long)(KVM_XEN_HVM_CONFIG_SHARED_INFO_HVA));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+#ifdef KVM_XEN_MSR_MIN_INDEX
+	printf("value %s %llu\n", "KVM_XEN_MSR_MIN_INDEX", (unsigned long long)(KVM_XEN_MSR_MIN_INDEX));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+#ifdef KVM_XEN_MSR_MAX_INDEX
+	printf("value %s %llu\n", "KVM_XEN_MSR_MAX_INDEX", (unsigned long long)(KVM_XEN_MSR_MAX_INDEX));
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 	printf("size %s %zu\n", "struct kvm_xen_hvm_config", sizeof(struct kvm_xen_hvm_config));
 #endif
@@ -5263,10 +5661,25 @@ int main(void)
 	printf("value %s %llu\n", "KVM_XEN_ATTR_TYPE_XEN_VERSION", (unsigned long long)(KVM_XEN_ATTR_TYPE_XEN_VERSION));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+#ifdef KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG
+	printf("value %s %llu\n", "KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG", (unsigned long long)(KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifdef KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA
+	printf("value %s %llu\n", "KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA", (unsigned long long)(KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+#ifdef KVM_XEN_INVALID_GFN
+	printf("value %s %llu\n", "KVM_XEN_INVALID_GFN", (unsigned long long)(KVM_XEN_INVALID_GFN));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("size %s %zu\n", "struct kvm_xen_hvm_attr", sizeof(struct kvm_xen_hvm_attr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_xen_hvm_attr", (size_t)_Alignof(struct kvm_xen_hvm_attr));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -5299,6 +5712,12 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_attr", "u.vector", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.vector));
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+	printf("offset %s.%s %zu\n", "struct kvm_xen_hvm_attr", "u.runstate_update_flag", offsetof(struct kvm_xen_hvm_attr, u.runstate_update_flag));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_attr", "u.runstate_update_flag", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.runstate_update_flag));
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 	printf("offset %s.%s %zu\n", "struct kvm_xen_hvm_attr", "u.shared_info", offsetof(struct kvm_xen_hvm_attr, u.shared_info));
 #endif
@@ -5310,6 +5729,12 @@ int main(void)
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_attr", "u.shared_info.gfn", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.gfn));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_xen_hvm_attr", "u.shared_info.hva", offsetof(struct kvm_xen_hvm_attr, u.shared_info.hva));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_attr", "u.shared_info.hva", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.hva));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_xen_hvm_attr", "u.evtchn", offsetof(struct kvm_xen_hvm_attr, u.evtchn));
@@ -5416,10 +5841,15 @@ int main(void)
 	printf("value %s %llu\n", "KVM_XEN_HVM_EVTCHN_SEND", (unsigned long long)(KVM_XEN_HVM_EVTCHN_SEND));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+#ifdef KVM_XEN_INVALID_GPA
+	printf("value %s %llu\n", "KVM_XEN_INVALID_GPA", (unsigned long long)(KVM_XEN_INVALID_GPA));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("size %s %zu\n", "struct kvm_xen_vcpu_attr", sizeof(struct kvm_xen_vcpu_attr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_xen_vcpu_attr", (size_t)_Alignof(struct kvm_xen_vcpu_attr));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -5445,6 +5875,12 @@ int main(void)
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_vcpu_attr", "u.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.gpa));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_xen_vcpu_attr", "u.hva", offsetof(struct kvm_xen_vcpu_attr, u.hva));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_xen_vcpu_attr", "u.hva", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.hva));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 	printf("offset %s.%s %zu\n", "struct kvm_xen_vcpu_attr", "u.pad", offsetof(struct kvm_xen_vcpu_attr, u.pad));
@@ -5573,6 +6009,11 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 #ifdef KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR
 	printf("value %s %llu\n", "KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR", (unsigned long long)(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifdef KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA
+	printf("value %s %llu\n", "KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA", (unsigned long long)(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA));
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5735,6 +6176,21 @@ int main(void)
 	printf("value %s %llu\n", "KVM_EXIT_NOTIFY", (unsigned long long)(KVM_EXIT_NOTIFY));
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_EXIT_LOONGARCH_IOCSR
+	printf("value %s %llu\n", "KVM_EXIT_LOONGARCH_IOCSR", (unsigned long long)(KVM_EXIT_LOONGARCH_IOCSR));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_EXIT_MEMORY_FAULT
+	printf("value %s %llu\n", "KVM_EXIT_MEMORY_FAULT", (unsigned long long)(KVM_EXIT_MEMORY_FAULT));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#ifdef KVM_EXIT_TDX
+	printf("value %s %llu\n", "KVM_EXIT_TDX", (unsigned long long)(KVM_EXIT_TDX));
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
 #ifdef KVM_INTERNAL_ERROR_EMULATION
 	printf("value %s %llu\n", "KVM_INTERNAL_ERROR_EMULATION", (unsigned long long)(KVM_INTERNAL_ERROR_EMULATION));
@@ -5800,6 +6256,11 @@ int main(void)
 	printf("value %s %llu\n", "KVM_SYSTEM_EVENT_SEV_TERM", (unsigned long long)(KVM_SYSTEM_EVENT_SEV_TERM));
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#ifdef KVM_SYSTEM_EVENT_TDX_FATAL
+	printf("value %s %llu\n", "KVM_SYSTEM_EVENT_TDX_FATAL", (unsigned long long)(KVM_SYSTEM_EVENT_TDX_FATAL));
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 #ifdef KVM_MSR_EXIT_REASON_INVAL
 	printf("value %s %llu\n", "KVM_MSR_EXIT_REASON_INVAL", (unsigned long long)(KVM_MSR_EXIT_REASON_INVAL));
@@ -5815,9 +6276,19 @@ int main(void)
 	printf("value %s %llu\n", "KVM_MSR_EXIT_REASON_FILTER", (unsigned long long)(KVM_MSR_EXIT_REASON_FILTER));
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+#ifdef KVM_MSR_EXIT_REASON_VALID_MASK
+	printf("value %s %llu\n", "KVM_MSR_EXIT_REASON_VALID_MASK", (unsigned long long)(KVM_MSR_EXIT_REASON_VALID_MASK));
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 #ifdef KVM_NOTIFY_CONTEXT_INVALID
 	printf("value %s %llu\n", "KVM_NOTIFY_CONTEXT_INVALID", (unsigned long long)(KVM_NOTIFY_CONTEXT_INVALID));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_MEMORY_EXIT_FLAG_PRIVATE
+	printf("value %s %llu\n", "KVM_MEMORY_EXIT_FLAG_PRIVATE", (unsigned long long)(KVM_MEMORY_EXIT_FLAG_PRIVATE));
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -5825,10 +6296,10 @@ int main(void)
 	printf("value %s %llu\n", "SYNC_REGS_SIZE_BYTES", (unsigned long long)(SYNC_REGS_SIZE_BYTES));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 	printf("size %s %zu\n", "struct kvm_run", sizeof(struct kvm_run));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 	printf("align %s %zu\n", "struct kvm_run", (size_t)_Alignof(struct kvm_run));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6011,6 +6482,36 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "mmio.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write));
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "iocsr_io", offsetof(struct kvm_run, iocsr_io));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "iocsr_io", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "iocsr_io.phys_addr", offsetof(struct kvm_run, iocsr_io.phys_addr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "iocsr_io.phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "iocsr_io.data", offsetof(struct kvm_run, iocsr_io.data));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "iocsr_io.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "iocsr_io.len", offsetof(struct kvm_run, iocsr_io.len));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "iocsr_io.len", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "iocsr_io.is_write", offsetof(struct kvm_run, iocsr_io.is_write));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "iocsr_io.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write));
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "hypercall", offsetof(struct kvm_run, hypercall));
 #endif
@@ -6041,11 +6542,11 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "hypercall.longmode", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("offset %s.%s %zu\n", "struct kvm_run", "hypercall.pad", offsetof(struct kvm_run, hypercall.pad));
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "hypercall.flags", offsetof(struct kvm_run, hypercall.flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-	printf("member_size %s.%s %zu\n", "struct kvm_run", "hypercall.pad", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.pad));
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "hypercall.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "tpr_access", offsetof(struct kvm_run, tpr_access));
@@ -6515,6 +7016,150 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "notify.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags));
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "memory_fault", offsetof(struct kvm_run, memory_fault));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "memory_fault", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "memory_fault.flags", offsetof(struct kvm_run, memory_fault.flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "memory_fault.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "memory_fault.gpa", offsetof(struct kvm_run, memory_fault.gpa));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "memory_fault.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "memory_fault.size", offsetof(struct kvm_run, memory_fault.size));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "memory_fault.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx", offsetof(struct kvm_run, tdx));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.flags", offsetof(struct kvm_run, tdx.flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.nr", offsetof(struct kvm_run, tdx.nr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.unknown", offsetof(struct kvm_run, tdx.unknown));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.unknown", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.unknown.ret", offsetof(struct kvm_run, tdx.unknown.ret));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.unknown.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.unknown.data", offsetof(struct kvm_run, tdx.unknown.data));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.unknown.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.get_quote", offsetof(struct kvm_run, tdx.get_quote));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.get_quote", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.get_quote.ret", offsetof(struct kvm_run, tdx.get_quote.ret));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.get_quote.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.get_quote.gpa", offsetof(struct kvm_run, tdx.get_quote.gpa));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.get_quote.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.get_quote.size", offsetof(struct kvm_run, tdx.get_quote.size));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.get_quote.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.get_tdvmcall_info", offsetof(struct kvm_run, tdx.get_tdvmcall_info));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.get_tdvmcall_info", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.get_tdvmcall_info.ret", offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.get_tdvmcall_info.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.get_tdvmcall_info.leaf", offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.get_tdvmcall_info.leaf", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.get_tdvmcall_info.r11", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.get_tdvmcall_info.r11", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.get_tdvmcall_info.r12", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.get_tdvmcall_info.r12", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.get_tdvmcall_info.r13", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.get_tdvmcall_info.r13", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.get_tdvmcall_info.r14", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.get_tdvmcall_info.r14", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.setup_event_notify", offsetof(struct kvm_run, tdx.setup_event_notify));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.setup_event_notify", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.setup_event_notify.ret", offsetof(struct kvm_run, tdx.setup_event_notify.ret));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.setup_event_notify.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_run", "tdx.setup_event_notify.vector", offsetof(struct kvm_run, tdx.setup_event_notify.vector));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_run", "tdx.setup_event_notify.vector", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector));
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "padding", offsetof(struct kvm_run, padding));
 #endif
@@ -6539,16 +7184,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "s", KVMSPEC_MEMBER_SIZE(struct kvm_run, s));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "s.regs", offsetof(struct kvm_run, s.regs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "s.regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "s.padding", offsetof(struct kvm_run, s.padding));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "s.padding", KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6574,6 +7219,11 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 #ifdef KVM_RUN_X86_BUS_LOCK
 	printf("value %s %llu\n", "KVM_RUN_X86_BUS_LOCK", (unsigned long long)(KVM_RUN_X86_BUS_LOCK));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#ifdef KVM_RUN_X86_GUEST_MODE
+	printf("value %s %llu\n", "KVM_RUN_X86_GUEST_MODE", (unsigned long long)(KVM_RUN_X86_GUEST_MODE));
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
@@ -6832,6 +7482,11 @@ int main(void)
 	printf("value %s %llu\n", "KVM_REG_RISCV", (unsigned long long)(KVM_REG_RISCV));
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_REG_LOONGARCH
+	printf("value %s %llu\n", "KVM_REG_LOONGARCH", (unsigned long long)(KVM_REG_LOONGARCH));
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 #ifdef KVM_REG_SIZE_SHIFT
 	printf("value %s %llu\n", "KVM_REG_SIZE_SHIFT", (unsigned long long)(KVM_REG_SIZE_SHIFT));
@@ -7019,6 +7674,21 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 	printf("member_size %s.%s %zu\n", "struct kvm_device_attr", "addr", KVMSPEC_MEMBER_SIZE(struct kvm_device_attr, addr));
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+#ifdef KVM_DEV_VFIO_FILE
+	printf("value %s %llu\n", "KVM_DEV_VFIO_FILE", (unsigned long long)(KVM_DEV_VFIO_FILE));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+#ifdef KVM_DEV_VFIO_FILE_ADD
+	printf("value %s %llu\n", "KVM_DEV_VFIO_FILE_ADD", (unsigned long long)(KVM_DEV_VFIO_FILE_ADD));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+#ifdef KVM_DEV_VFIO_FILE_DEL
+	printf("value %s %llu\n", "KVM_DEV_VFIO_FILE_DEL", (unsigned long long)(KVM_DEV_VFIO_FILE_DEL));
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 #ifdef KVM_DEV_VFIO_GROUP
 	printf("value %s %llu\n", "KVM_DEV_VFIO_GROUP", (unsigned long long)(KVM_DEV_VFIO_GROUP));
@@ -7084,7 +7754,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_DEV_TYPE_ARM_PV_TIME", (unsigned long long)(KVM_DEV_TYPE_ARM_PV_TIME));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("value %s %llu\n", "KVM_DEV_TYPE_MAX", (unsigned long long)(KVM_DEV_TYPE_MAX));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
@@ -7293,88 +7963,88 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 	printf("offset %s.%s %zu\n", "struct kvm_stats_desc", "name", offsetof(struct kvm_stats_desc, name));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("size %s %zu\n", "struct kvm_s390_skeys", sizeof(struct kvm_s390_skeys));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_skeys", sizeof(struct kvm_s390_skeys));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("align %s %zu\n", "struct kvm_s390_skeys", (size_t)_Alignof(struct kvm_s390_skeys));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_skeys", (size_t)_Alignof(struct kvm_s390_skeys));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_skeys", "start_gfn", offsetof(struct kvm_s390_skeys, start_gfn));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_skeys", "start_gfn", offsetof(struct kvm_s390_skeys, start_gfn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_skeys", "start_gfn", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, start_gfn));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_skeys", "start_gfn", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, start_gfn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_skeys", "count", offsetof(struct kvm_s390_skeys, count));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_skeys", "count", offsetof(struct kvm_s390_skeys, count));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_skeys", "count", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, count));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_skeys", "count", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, count));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_skeys", "skeydata_addr", offsetof(struct kvm_s390_skeys, skeydata_addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_skeys", "skeydata_addr", offsetof(struct kvm_s390_skeys, skeydata_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_skeys", "skeydata_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, skeydata_addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_skeys", "skeydata_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, skeydata_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_skeys", "flags", offsetof(struct kvm_s390_skeys, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_skeys", "flags", offsetof(struct kvm_s390_skeys, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_skeys", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_skeys", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_skeys", "reserved", offsetof(struct kvm_s390_skeys, reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_skeys", "reserved", offsetof(struct kvm_s390_skeys, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_skeys", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_skeys", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_CMMA_PEEK
-	printf("value %s %llu\n", "KVM_S390_CMMA_PEEK", (unsigned long long)(KVM_S390_CMMA_PEEK));
+	printf("removed-value %s %llu\n", "KVM_S390_CMMA_PEEK", (unsigned long long)(KVM_S390_CMMA_PEEK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("size %s %zu\n", "struct kvm_s390_cmma_log", sizeof(struct kvm_s390_cmma_log));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_cmma_log", sizeof(struct kvm_s390_cmma_log));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("align %s %zu\n", "struct kvm_s390_cmma_log", (size_t)_Alignof(struct kvm_s390_cmma_log));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_cmma_log", (size_t)_Alignof(struct kvm_s390_cmma_log));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "start_gfn", offsetof(struct kvm_s390_cmma_log, start_gfn));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "start_gfn", offsetof(struct kvm_s390_cmma_log, start_gfn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "start_gfn", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, start_gfn));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "start_gfn", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, start_gfn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "count", offsetof(struct kvm_s390_cmma_log, count));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "count", offsetof(struct kvm_s390_cmma_log, count));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "count", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, count));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "count", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, count));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "flags", offsetof(struct kvm_s390_cmma_log, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "flags", offsetof(struct kvm_s390_cmma_log, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "remaining", offsetof(struct kvm_s390_cmma_log, remaining));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "remaining", offsetof(struct kvm_s390_cmma_log, remaining));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "remaining", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, remaining));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "remaining", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, remaining));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "mask", offsetof(struct kvm_s390_cmma_log, mask));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "mask", offsetof(struct kvm_s390_cmma_log, mask));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, mask));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, mask));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "values", offsetof(struct kvm_s390_cmma_log, values));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "values", offsetof(struct kvm_s390_cmma_log, values));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "values", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, values));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "values", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, values));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
 #ifdef KVM_S390_GET_SKEYS_NONE
@@ -7411,617 +8081,644 @@ int main(void)
 	printf("value %s %llu\n", "KVM_EXIT_S390_STSI", (unsigned long long)(KVM_EXIT_S390_STSI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_RESET_POR
-	printf("value %s %llu\n", "KVM_S390_RESET_POR", (unsigned long long)(KVM_S390_RESET_POR));
+	printf("removed-value %s %llu\n", "KVM_S390_RESET_POR", (unsigned long long)(KVM_S390_RESET_POR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_RESET_CLEAR
-	printf("value %s %llu\n", "KVM_S390_RESET_CLEAR", (unsigned long long)(KVM_S390_RESET_CLEAR));
+	printf("removed-value %s %llu\n", "KVM_S390_RESET_CLEAR", (unsigned long long)(KVM_S390_RESET_CLEAR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_RESET_SUBSYSTEM
-	printf("value %s %llu\n", "KVM_S390_RESET_SUBSYSTEM", (unsigned long long)(KVM_S390_RESET_SUBSYSTEM));
+	printf("removed-value %s %llu\n", "KVM_S390_RESET_SUBSYSTEM", (unsigned long long)(KVM_S390_RESET_SUBSYSTEM));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_RESET_CPU_INIT
-	printf("value %s %llu\n", "KVM_S390_RESET_CPU_INIT", (unsigned long long)(KVM_S390_RESET_CPU_INIT));
+	printf("removed-value %s %llu\n", "KVM_S390_RESET_CPU_INIT", (unsigned long long)(KVM_S390_RESET_CPU_INIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_RESET_IPL
-	printf("value %s %llu\n", "KVM_S390_RESET_IPL", (unsigned long long)(KVM_S390_RESET_IPL));
+	printf("removed-value %s %llu\n", "KVM_S390_RESET_IPL", (unsigned long long)(KVM_S390_RESET_IPL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
-	printf("size %s %zu\n", "struct kvm_s390_mem_op", sizeof(struct kvm_s390_mem_op));
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_mem_op", sizeof(struct kvm_s390_mem_op));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
-	printf("align %s %zu\n", "struct kvm_s390_mem_op", (size_t)_Alignof(struct kvm_s390_mem_op));
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_mem_op", (size_t)_Alignof(struct kvm_s390_mem_op));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_mem_op", "gaddr", offsetof(struct kvm_s390_mem_op, gaddr));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "gaddr", offsetof(struct kvm_s390_mem_op, gaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "gaddr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, gaddr));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "gaddr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, gaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_mem_op", "flags", offsetof(struct kvm_s390_mem_op, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "flags", offsetof(struct kvm_s390_mem_op, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_mem_op", "size", offsetof(struct kvm_s390_mem_op, size));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "size", offsetof(struct kvm_s390_mem_op, size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "size", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, size));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "size", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_mem_op", "op", offsetof(struct kvm_s390_mem_op, op));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "op", offsetof(struct kvm_s390_mem_op, op));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "op", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, op));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "op", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, op));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_mem_op", "buf", offsetof(struct kvm_s390_mem_op, buf));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "buf", offsetof(struct kvm_s390_mem_op, buf));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "buf", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, buf));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "buf", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, buf));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_mem_op", "ar", offsetof(struct kvm_s390_mem_op, ar));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "ar", offsetof(struct kvm_s390_mem_op, ar));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "ar", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, ar));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "ar", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, ar));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_mem_op", "key", offsetof(struct kvm_s390_mem_op, key));
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "key", offsetof(struct kvm_s390_mem_op, key));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "key", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, key));
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "key", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, key));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_mem_op", "sida_offset", offsetof(struct kvm_s390_mem_op, sida_offset));
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "pad1", offsetof(struct kvm_s390_mem_op, pad1));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "sida_offset", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, sida_offset));
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "pad1", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, pad1));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_mem_op", "reserved", offsetof(struct kvm_s390_mem_op, reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "old_addr", offsetof(struct kvm_s390_mem_op, old_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "old_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, old_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "sida_offset", offsetof(struct kvm_s390_mem_op, sida_offset));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "sida_offset", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, sida_offset));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "reserved", offsetof(struct kvm_s390_mem_op, reserved));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, reserved));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_MEMOP_LOGICAL_READ
-	printf("value %s %llu\n", "KVM_S390_MEMOP_LOGICAL_READ", (unsigned long long)(KVM_S390_MEMOP_LOGICAL_READ));
+	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_LOGICAL_READ", (unsigned long long)(KVM_S390_MEMOP_LOGICAL_READ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_MEMOP_LOGICAL_WRITE
-	printf("value %s %llu\n", "KVM_S390_MEMOP_LOGICAL_WRITE", (unsigned long long)(KVM_S390_MEMOP_LOGICAL_WRITE));
+	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_LOGICAL_WRITE", (unsigned long long)(KVM_S390_MEMOP_LOGICAL_WRITE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_MEMOP_SIDA_READ
-	printf("value %s %llu\n", "KVM_S390_MEMOP_SIDA_READ", (unsigned long long)(KVM_S390_MEMOP_SIDA_READ));
+	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_SIDA_READ", (unsigned long long)(KVM_S390_MEMOP_SIDA_READ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_MEMOP_SIDA_WRITE
-	printf("value %s %llu\n", "KVM_S390_MEMOP_SIDA_WRITE", (unsigned long long)(KVM_S390_MEMOP_SIDA_WRITE));
+	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_SIDA_WRITE", (unsigned long long)(KVM_S390_MEMOP_SIDA_WRITE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_MEMOP_ABSOLUTE_READ
-	printf("value %s %llu\n", "KVM_S390_MEMOP_ABSOLUTE_READ", (unsigned long long)(KVM_S390_MEMOP_ABSOLUTE_READ));
+	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_ABSOLUTE_READ", (unsigned long long)(KVM_S390_MEMOP_ABSOLUTE_READ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_MEMOP_ABSOLUTE_WRITE
-	printf("value %s %llu\n", "KVM_S390_MEMOP_ABSOLUTE_WRITE", (unsigned long long)(KVM_S390_MEMOP_ABSOLUTE_WRITE));
+	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_ABSOLUTE_WRITE", (unsigned long long)(KVM_S390_MEMOP_ABSOLUTE_WRITE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_S390_MEMOP_ABSOLUTE_CMPXCHG
+	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_ABSOLUTE_CMPXCHG", (unsigned long long)(KVM_S390_MEMOP_ABSOLUTE_CMPXCHG));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_MEMOP_F_CHECK_ONLY
-	printf("value %s %llu\n", "KVM_S390_MEMOP_F_CHECK_ONLY", (unsigned long long)(KVM_S390_MEMOP_F_CHECK_ONLY));
+	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_F_CHECK_ONLY", (unsigned long long)(KVM_S390_MEMOP_F_CHECK_ONLY));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_MEMOP_F_INJECT_EXCEPTION
-	printf("value %s %llu\n", "KVM_S390_MEMOP_F_INJECT_EXCEPTION", (unsigned long long)(KVM_S390_MEMOP_F_INJECT_EXCEPTION));
+	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_F_INJECT_EXCEPTION", (unsigned long long)(KVM_S390_MEMOP_F_INJECT_EXCEPTION));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_MEMOP_F_SKEY_PROTECTION
-	printf("value %s %llu\n", "KVM_S390_MEMOP_F_SKEY_PROTECTION", (unsigned long long)(KVM_S390_MEMOP_F_SKEY_PROTECTION));
+	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_F_SKEY_PROTECTION", (unsigned long long)(KVM_S390_MEMOP_F_SKEY_PROTECTION));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-	printf("size %s %zu\n", "struct kvm_s390_psw", sizeof(struct kvm_s390_psw));
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_S390_MEMOP_EXTENSION_CAP_BASE
+	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_EXTENSION_CAP_BASE", (unsigned long long)(KVM_S390_MEMOP_EXTENSION_CAP_BASE));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-	printf("align %s %zu\n", "struct kvm_s390_psw", (size_t)_Alignof(struct kvm_s390_psw));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_psw", "mask", offsetof(struct kvm_s390_psw, mask));
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG
+	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG", (unsigned long long)(KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_psw", "mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, mask));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_psw", "addr", offsetof(struct kvm_s390_psw, addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_psw", sizeof(struct kvm_s390_psw));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_psw", "addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_psw", (size_t)_Alignof(struct kvm_s390_psw));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_psw", "mask", offsetof(struct kvm_s390_psw, mask));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_psw", "mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, mask));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_psw", "addr", offsetof(struct kvm_s390_psw, addr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_psw", "addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, addr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_SIGP_STOP
-	printf("value %s %llu\n", "KVM_S390_SIGP_STOP", (unsigned long long)(KVM_S390_SIGP_STOP));
+	printf("removed-value %s %llu\n", "KVM_S390_SIGP_STOP", (unsigned long long)(KVM_S390_SIGP_STOP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_PROGRAM_INT
-	printf("value %s %llu\n", "KVM_S390_PROGRAM_INT", (unsigned long long)(KVM_S390_PROGRAM_INT));
+	printf("removed-value %s %llu\n", "KVM_S390_PROGRAM_INT", (unsigned long long)(KVM_S390_PROGRAM_INT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_SIGP_SET_PREFIX
-	printf("value %s %llu\n", "KVM_S390_SIGP_SET_PREFIX", (unsigned long long)(KVM_S390_SIGP_SET_PREFIX));
+	printf("removed-value %s %llu\n", "KVM_S390_SIGP_SET_PREFIX", (unsigned long long)(KVM_S390_SIGP_SET_PREFIX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_RESTART
-	printf("value %s %llu\n", "KVM_S390_RESTART", (unsigned long long)(KVM_S390_RESTART));
+	printf("removed-value %s %llu\n", "KVM_S390_RESTART", (unsigned long long)(KVM_S390_RESTART));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_PFAULT_INIT
-	printf("value %s %llu\n", "KVM_S390_INT_PFAULT_INIT", (unsigned long long)(KVM_S390_INT_PFAULT_INIT));
+	printf("removed-value %s %llu\n", "KVM_S390_INT_PFAULT_INIT", (unsigned long long)(KVM_S390_INT_PFAULT_INIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_PFAULT_DONE
-	printf("value %s %llu\n", "KVM_S390_INT_PFAULT_DONE", (unsigned long long)(KVM_S390_INT_PFAULT_DONE));
+	printf("removed-value %s %llu\n", "KVM_S390_INT_PFAULT_DONE", (unsigned long long)(KVM_S390_INT_PFAULT_DONE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_MCHK
-	printf("value %s %llu\n", "KVM_S390_MCHK", (unsigned long long)(KVM_S390_MCHK));
+	printf("removed-value %s %llu\n", "KVM_S390_MCHK", (unsigned long long)(KVM_S390_MCHK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_CLOCK_COMP
-	printf("value %s %llu\n", "KVM_S390_INT_CLOCK_COMP", (unsigned long long)(KVM_S390_INT_CLOCK_COMP));
+	printf("removed-value %s %llu\n", "KVM_S390_INT_CLOCK_COMP", (unsigned long long)(KVM_S390_INT_CLOCK_COMP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_CPU_TIMER
-	printf("value %s %llu\n", "KVM_S390_INT_CPU_TIMER", (unsigned long long)(KVM_S390_INT_CPU_TIMER));
+	printf("removed-value %s %llu\n", "KVM_S390_INT_CPU_TIMER", (unsigned long long)(KVM_S390_INT_CPU_TIMER));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_VIRTIO
-	printf("value %s %llu\n", "KVM_S390_INT_VIRTIO", (unsigned long long)(KVM_S390_INT_VIRTIO));
+	printf("removed-value %s %llu\n", "KVM_S390_INT_VIRTIO", (unsigned long long)(KVM_S390_INT_VIRTIO));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_SERVICE
-	printf("value %s %llu\n", "KVM_S390_INT_SERVICE", (unsigned long long)(KVM_S390_INT_SERVICE));
+	printf("removed-value %s %llu\n", "KVM_S390_INT_SERVICE", (unsigned long long)(KVM_S390_INT_SERVICE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_EMERGENCY
-	printf("value %s %llu\n", "KVM_S390_INT_EMERGENCY", (unsigned long long)(KVM_S390_INT_EMERGENCY));
+	printf("removed-value %s %llu\n", "KVM_S390_INT_EMERGENCY", (unsigned long long)(KVM_S390_INT_EMERGENCY));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_EXTERNAL_CALL
-	printf("value %s %llu\n", "KVM_S390_INT_EXTERNAL_CALL", (unsigned long long)(KVM_S390_INT_EXTERNAL_CALL));
+	printf("removed-value %s %llu\n", "KVM_S390_INT_EXTERNAL_CALL", (unsigned long long)(KVM_S390_INT_EXTERNAL_CALL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_IO_MIN
-	printf("value %s %llu\n", "KVM_S390_INT_IO_MIN", (unsigned long long)(KVM_S390_INT_IO_MIN));
+	printf("removed-value %s %llu\n", "KVM_S390_INT_IO_MIN", (unsigned long long)(KVM_S390_INT_IO_MIN));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_IO_MAX
-	printf("value %s %llu\n", "KVM_S390_INT_IO_MAX", (unsigned long long)(KVM_S390_INT_IO_MAX));
+	printf("removed-value %s %llu\n", "KVM_S390_INT_IO_MAX", (unsigned long long)(KVM_S390_INT_IO_MAX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_IO_AI_MASK
-	printf("value %s %llu\n", "KVM_S390_INT_IO_AI_MASK", (unsigned long long)(KVM_S390_INT_IO_AI_MASK));
+	printf("removed-value %s %llu\n", "KVM_S390_INT_IO_AI_MASK", (unsigned long long)(KVM_S390_INT_IO_AI_MASK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-	printf("size %s %zu\n", "struct kvm_s390_interrupt", sizeof(struct kvm_s390_interrupt));
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_interrupt", sizeof(struct kvm_s390_interrupt));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-	printf("align %s %zu\n", "struct kvm_s390_interrupt", (size_t)_Alignof(struct kvm_s390_interrupt));
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_interrupt", (size_t)_Alignof(struct kvm_s390_interrupt));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_interrupt", "type", offsetof(struct kvm_s390_interrupt, type));
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_interrupt", "type", offsetof(struct kvm_s390_interrupt, type));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_interrupt", "type", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, type));
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_interrupt", "type", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, type));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_interrupt", "parm", offsetof(struct kvm_s390_interrupt, parm));
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_interrupt", "parm", offsetof(struct kvm_s390_interrupt, parm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_interrupt", "parm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm));
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_interrupt", "parm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_interrupt", "parm64", offsetof(struct kvm_s390_interrupt, parm64));
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_interrupt", "parm64", offsetof(struct kvm_s390_interrupt, parm64));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_interrupt", "parm64", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm64));
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_interrupt", "parm64", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm64));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("size %s %zu\n", "struct kvm_s390_io_info", sizeof(struct kvm_s390_io_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_io_info", sizeof(struct kvm_s390_io_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("align %s %zu\n", "struct kvm_s390_io_info", (size_t)_Alignof(struct kvm_s390_io_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_io_info", (size_t)_Alignof(struct kvm_s390_io_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_io_info", "subchannel_id", offsetof(struct kvm_s390_io_info, subchannel_id));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_io_info", "subchannel_id", offsetof(struct kvm_s390_io_info, subchannel_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_io_info", "subchannel_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_id));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_io_info", "subchannel_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_io_info", "subchannel_nr", offsetof(struct kvm_s390_io_info, subchannel_nr));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_io_info", "subchannel_nr", offsetof(struct kvm_s390_io_info, subchannel_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_io_info", "subchannel_nr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_nr));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_io_info", "subchannel_nr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_io_info", "io_int_parm", offsetof(struct kvm_s390_io_info, io_int_parm));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_io_info", "io_int_parm", offsetof(struct kvm_s390_io_info, io_int_parm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_io_info", "io_int_parm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_parm));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_io_info", "io_int_parm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_parm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_io_info", "io_int_word", offsetof(struct kvm_s390_io_info, io_int_word));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_io_info", "io_int_word", offsetof(struct kvm_s390_io_info, io_int_word));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_io_info", "io_int_word", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_word));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_io_info", "io_int_word", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_word));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("size %s %zu\n", "struct kvm_s390_ext_info", sizeof(struct kvm_s390_ext_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_ext_info", sizeof(struct kvm_s390_ext_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("align %s %zu\n", "struct kvm_s390_ext_info", (size_t)_Alignof(struct kvm_s390_ext_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_ext_info", (size_t)_Alignof(struct kvm_s390_ext_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_ext_info", "ext_params", offsetof(struct kvm_s390_ext_info, ext_params));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_ext_info", "ext_params", offsetof(struct kvm_s390_ext_info, ext_params));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_ext_info", "ext_params", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_ext_info", "ext_params", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_ext_info", "pad", offsetof(struct kvm_s390_ext_info, pad));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_ext_info", "pad", offsetof(struct kvm_s390_ext_info, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_ext_info", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, pad));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_ext_info", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_ext_info", "ext_params2", offsetof(struct kvm_s390_ext_info, ext_params2));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_ext_info", "ext_params2", offsetof(struct kvm_s390_ext_info, ext_params2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_ext_info", "ext_params2", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params2));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_ext_info", "ext_params2", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_PGM_FLAGS_ILC_VALID
-	printf("value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_VALID", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_VALID));
+	printf("removed-value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_VALID", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_VALID));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_PGM_FLAGS_ILC_0
-	printf("value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_0", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_0));
+	printf("removed-value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_0", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_0));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_PGM_FLAGS_ILC_1
-	printf("value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_1", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_1));
+	printf("removed-value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_1", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_1));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_PGM_FLAGS_ILC_MASK
-	printf("value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_MASK", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_MASK));
+	printf("removed-value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_MASK", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_MASK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_PGM_FLAGS_NO_REWIND
-	printf("value %s %llu\n", "KVM_S390_PGM_FLAGS_NO_REWIND", (unsigned long long)(KVM_S390_PGM_FLAGS_NO_REWIND));
+	printf("removed-value %s %llu\n", "KVM_S390_PGM_FLAGS_NO_REWIND", (unsigned long long)(KVM_S390_PGM_FLAGS_NO_REWIND));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("size %s %zu\n", "struct kvm_s390_pgm_info", sizeof(struct kvm_s390_pgm_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_pgm_info", sizeof(struct kvm_s390_pgm_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("align %s %zu\n", "struct kvm_s390_pgm_info", (size_t)_Alignof(struct kvm_s390_pgm_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_pgm_info", (size_t)_Alignof(struct kvm_s390_pgm_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "trans_exc_code", offsetof(struct kvm_s390_pgm_info, trans_exc_code));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "trans_exc_code", offsetof(struct kvm_s390_pgm_info, trans_exc_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "trans_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, trans_exc_code));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "trans_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, trans_exc_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "mon_code", offsetof(struct kvm_s390_pgm_info, mon_code));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "mon_code", offsetof(struct kvm_s390_pgm_info, mon_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "mon_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_code));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "mon_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_address", offsetof(struct kvm_s390_pgm_info, per_address));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_address", offsetof(struct kvm_s390_pgm_info, per_address));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_address));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_address));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "data_exc_code", offsetof(struct kvm_s390_pgm_info, data_exc_code));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "data_exc_code", offsetof(struct kvm_s390_pgm_info, data_exc_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "data_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, data_exc_code));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "data_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, data_exc_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "code", offsetof(struct kvm_s390_pgm_info, code));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "code", offsetof(struct kvm_s390_pgm_info, code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, code));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "mon_class_nr", offsetof(struct kvm_s390_pgm_info, mon_class_nr));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "mon_class_nr", offsetof(struct kvm_s390_pgm_info, mon_class_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "mon_class_nr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_class_nr));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "mon_class_nr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_class_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_code", offsetof(struct kvm_s390_pgm_info, per_code));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_code", offsetof(struct kvm_s390_pgm_info, per_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_code));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_atmid", offsetof(struct kvm_s390_pgm_info, per_atmid));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_atmid", offsetof(struct kvm_s390_pgm_info, per_atmid));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_atmid", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_atmid));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_atmid", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_atmid));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "exc_access_id", offsetof(struct kvm_s390_pgm_info, exc_access_id));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "exc_access_id", offsetof(struct kvm_s390_pgm_info, exc_access_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "exc_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, exc_access_id));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "exc_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, exc_access_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_access_id", offsetof(struct kvm_s390_pgm_info, per_access_id));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_access_id", offsetof(struct kvm_s390_pgm_info, per_access_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_access_id));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_access_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "op_access_id", offsetof(struct kvm_s390_pgm_info, op_access_id));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "op_access_id", offsetof(struct kvm_s390_pgm_info, op_access_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "op_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, op_access_id));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "op_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, op_access_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "flags", offsetof(struct kvm_s390_pgm_info, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "flags", offsetof(struct kvm_s390_pgm_info, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "pad", offsetof(struct kvm_s390_pgm_info, pad));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "pad", offsetof(struct kvm_s390_pgm_info, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, pad));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("size %s %zu\n", "struct kvm_s390_prefix_info", sizeof(struct kvm_s390_prefix_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_prefix_info", sizeof(struct kvm_s390_prefix_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("align %s %zu\n", "struct kvm_s390_prefix_info", (size_t)_Alignof(struct kvm_s390_prefix_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_prefix_info", (size_t)_Alignof(struct kvm_s390_prefix_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_prefix_info", "address", offsetof(struct kvm_s390_prefix_info, address));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_prefix_info", "address", offsetof(struct kvm_s390_prefix_info, address));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_prefix_info", "address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_prefix_info, address));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_prefix_info", "address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_prefix_info, address));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("size %s %zu\n", "struct kvm_s390_extcall_info", sizeof(struct kvm_s390_extcall_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_extcall_info", sizeof(struct kvm_s390_extcall_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("align %s %zu\n", "struct kvm_s390_extcall_info", (size_t)_Alignof(struct kvm_s390_extcall_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_extcall_info", (size_t)_Alignof(struct kvm_s390_extcall_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_extcall_info", "code", offsetof(struct kvm_s390_extcall_info, code));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_extcall_info", "code", offsetof(struct kvm_s390_extcall_info, code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_extcall_info", "code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_extcall_info, code));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_extcall_info", "code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_extcall_info, code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("size %s %zu\n", "struct kvm_s390_emerg_info", sizeof(struct kvm_s390_emerg_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_emerg_info", sizeof(struct kvm_s390_emerg_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("align %s %zu\n", "struct kvm_s390_emerg_info", (size_t)_Alignof(struct kvm_s390_emerg_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_emerg_info", (size_t)_Alignof(struct kvm_s390_emerg_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_emerg_info", "code", offsetof(struct kvm_s390_emerg_info, code));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_emerg_info", "code", offsetof(struct kvm_s390_emerg_info, code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_emerg_info", "code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_emerg_info, code));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_emerg_info", "code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_emerg_info, code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_STOP_FLAG_STORE_STATUS
-	printf("value %s %llu\n", "KVM_S390_STOP_FLAG_STORE_STATUS", (unsigned long long)(KVM_S390_STOP_FLAG_STORE_STATUS));
+	printf("removed-value %s %llu\n", "KVM_S390_STOP_FLAG_STORE_STATUS", (unsigned long long)(KVM_S390_STOP_FLAG_STORE_STATUS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("size %s %zu\n", "struct kvm_s390_stop_info", sizeof(struct kvm_s390_stop_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_stop_info", sizeof(struct kvm_s390_stop_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("align %s %zu\n", "struct kvm_s390_stop_info", (size_t)_Alignof(struct kvm_s390_stop_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_stop_info", (size_t)_Alignof(struct kvm_s390_stop_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_stop_info", "flags", offsetof(struct kvm_s390_stop_info, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_stop_info", "flags", offsetof(struct kvm_s390_stop_info, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_stop_info", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_stop_info, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_stop_info", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_stop_info, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("size %s %zu\n", "struct kvm_s390_mchk_info", sizeof(struct kvm_s390_mchk_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_mchk_info", sizeof(struct kvm_s390_mchk_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("align %s %zu\n", "struct kvm_s390_mchk_info", (size_t)_Alignof(struct kvm_s390_mchk_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_mchk_info", (size_t)_Alignof(struct kvm_s390_mchk_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "cr14", offsetof(struct kvm_s390_mchk_info, cr14));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "cr14", offsetof(struct kvm_s390_mchk_info, cr14));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "cr14", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, cr14));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "cr14", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, cr14));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "mcic", offsetof(struct kvm_s390_mchk_info, mcic));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "mcic", offsetof(struct kvm_s390_mchk_info, mcic));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "mcic", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, mcic));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "mcic", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, mcic));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "failing_storage_address", offsetof(struct kvm_s390_mchk_info, failing_storage_address));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "failing_storage_address", offsetof(struct kvm_s390_mchk_info, failing_storage_address));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "failing_storage_address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, failing_storage_address));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "failing_storage_address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, failing_storage_address));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "ext_damage_code", offsetof(struct kvm_s390_mchk_info, ext_damage_code));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "ext_damage_code", offsetof(struct kvm_s390_mchk_info, ext_damage_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "ext_damage_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, ext_damage_code));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "ext_damage_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, ext_damage_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "pad", offsetof(struct kvm_s390_mchk_info, pad));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "pad", offsetof(struct kvm_s390_mchk_info, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, pad));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "fixed_logout", offsetof(struct kvm_s390_mchk_info, fixed_logout));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "fixed_logout", offsetof(struct kvm_s390_mchk_info, fixed_logout));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "fixed_logout", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, fixed_logout));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "fixed_logout", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, fixed_logout));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("size %s %zu\n", "struct kvm_s390_irq", sizeof(struct kvm_s390_irq));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_irq", sizeof(struct kvm_s390_irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("align %s %zu\n", "struct kvm_s390_irq", (size_t)_Alignof(struct kvm_s390_irq));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_irq", (size_t)_Alignof(struct kvm_s390_irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_irq", "type", offsetof(struct kvm_s390_irq, type));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "type", offsetof(struct kvm_s390_irq, type));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_irq", "type", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, type));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "type", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, type));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_irq", "u", offsetof(struct kvm_s390_irq, u));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u", offsetof(struct kvm_s390_irq, u));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_irq", "u", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_irq", "u.io", offsetof(struct kvm_s390_irq, u.io));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.io", offsetof(struct kvm_s390_irq, u.io));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.io", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.io));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.io", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.io));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_irq", "u.ext", offsetof(struct kvm_s390_irq, u.ext));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.ext", offsetof(struct kvm_s390_irq, u.ext));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.ext", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.ext));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.ext", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.ext));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_irq", "u.pgm", offsetof(struct kvm_s390_irq, u.pgm));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.pgm", offsetof(struct kvm_s390_irq, u.pgm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.pgm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.pgm));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.pgm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.pgm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_irq", "u.emerg", offsetof(struct kvm_s390_irq, u.emerg));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.emerg", offsetof(struct kvm_s390_irq, u.emerg));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.emerg", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.emerg));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.emerg", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.emerg));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_irq", "u.extcall", offsetof(struct kvm_s390_irq, u.extcall));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.extcall", offsetof(struct kvm_s390_irq, u.extcall));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.extcall", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.extcall));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.extcall", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.extcall));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_irq", "u.prefix", offsetof(struct kvm_s390_irq, u.prefix));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.prefix", offsetof(struct kvm_s390_irq, u.prefix));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.prefix", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.prefix));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.prefix", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.prefix));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_irq", "u.stop", offsetof(struct kvm_s390_irq, u.stop));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.stop", offsetof(struct kvm_s390_irq, u.stop));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.stop", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.stop));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.stop", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.stop));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_irq", "u.mchk", offsetof(struct kvm_s390_irq, u.mchk));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.mchk", offsetof(struct kvm_s390_irq, u.mchk));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.mchk", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.mchk));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.mchk", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.mchk));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_irq", "u.reserved", offsetof(struct kvm_s390_irq, u.reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.reserved", offsetof(struct kvm_s390_irq, u.reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("size %s %zu\n", "struct kvm_s390_irq_state", sizeof(struct kvm_s390_irq_state));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_irq_state", sizeof(struct kvm_s390_irq_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("align %s %zu\n", "struct kvm_s390_irq_state", (size_t)_Alignof(struct kvm_s390_irq_state));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_irq_state", (size_t)_Alignof(struct kvm_s390_irq_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_irq_state", "buf", offsetof(struct kvm_s390_irq_state, buf));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq_state", "buf", offsetof(struct kvm_s390_irq_state, buf));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_irq_state", "buf", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, buf));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq_state", "buf", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, buf));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_irq_state", "flags", offsetof(struct kvm_s390_irq_state, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq_state", "flags", offsetof(struct kvm_s390_irq_state, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_irq_state", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq_state", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_irq_state", "len", offsetof(struct kvm_s390_irq_state, len));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq_state", "len", offsetof(struct kvm_s390_irq_state, len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_irq_state", "len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, len));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq_state", "len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_irq_state", "reserved", offsetof(struct kvm_s390_irq_state, reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq_state", "reserved", offsetof(struct kvm_s390_irq_state, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_irq_state", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq_state", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, reserved));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_S390_ENABLE_SIE
@@ -8168,14 +8865,14 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_S390_CPU_TOPOLOGY", (unsigned long long)(KVM_CAP_S390_CPU_TOPOLOGY));
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+#ifdef KVM_CAP_S390_PROTECTED_ASYNC_DISABLE
+	printf("value %s %llu\n", "KVM_CAP_S390_PROTECTED_ASYNC_DISABLE", (unsigned long long)(KVM_CAP_S390_PROTECTED_ASYNC_DISABLE));
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
 #ifdef KVM_S390_VCPU_FAULT
 	printf("value %s %llu\n", "KVM_S390_VCPU_FAULT", (unsigned long long)(KVM_S390_VCPU_FAULT));
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-#ifdef KVM_S390_INTERRUPT
-	printf("value %s %llu\n", "KVM_S390_INTERRUPT", (unsigned long long)(KVM_S390_INTERRUPT));
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
@@ -8194,53 +8891,8 @@ int main(void)
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-#ifdef KVM_S390_SET_INITIAL_PSW
-	printf("value %s %llu\n", "KVM_S390_SET_INITIAL_PSW", (unsigned long long)(KVM_S390_SET_INITIAL_PSW));
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_S390_INITIAL_RESET
 	printf("value %s %llu\n", "KVM_S390_INITIAL_RESET", (unsigned long long)(KVM_S390_INITIAL_RESET));
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-#ifdef KVM_S390_MEM_OP
-	printf("value %s %llu\n", "KVM_S390_MEM_OP", (unsigned long long)(KVM_S390_MEM_OP));
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-#ifdef KVM_S390_GET_SKEYS
-	printf("value %s %llu\n", "KVM_S390_GET_SKEYS", (unsigned long long)(KVM_S390_GET_SKEYS));
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-#ifdef KVM_S390_SET_SKEYS
-	printf("value %s %llu\n", "KVM_S390_SET_SKEYS", (unsigned long long)(KVM_S390_SET_SKEYS));
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-#ifdef KVM_S390_IRQ
-	printf("value %s %llu\n", "KVM_S390_IRQ", (unsigned long long)(KVM_S390_IRQ));
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-#ifdef KVM_S390_SET_IRQ_STATE
-	printf("value %s %llu\n", "KVM_S390_SET_IRQ_STATE", (unsigned long long)(KVM_S390_SET_IRQ_STATE));
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-#ifdef KVM_S390_GET_IRQ_STATE
-	printf("value %s %llu\n", "KVM_S390_GET_IRQ_STATE", (unsigned long long)(KVM_S390_GET_IRQ_STATE));
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-#ifdef KVM_S390_GET_CMMA_BITS
-	printf("value %s %llu\n", "KVM_S390_GET_CMMA_BITS", (unsigned long long)(KVM_S390_GET_CMMA_BITS));
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-#ifdef KVM_S390_SET_CMMA_BITS
-	printf("value %s %llu\n", "KVM_S390_SET_CMMA_BITS", (unsigned long long)(KVM_S390_SET_CMMA_BITS));
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
@@ -8253,549 +8905,540 @@ int main(void)
 	printf("value %s %llu\n", "KVM_S390_CLEAR_RESET", (unsigned long long)(KVM_S390_CLEAR_RESET));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("size %s %zu\n", "struct kvm_s390_pv_sec_parm", sizeof(struct kvm_s390_pv_sec_parm));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_pv_sec_parm", sizeof(struct kvm_s390_pv_sec_parm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("align %s %zu\n", "struct kvm_s390_pv_sec_parm", (size_t)_Alignof(struct kvm_s390_pv_sec_parm));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_pv_sec_parm", (size_t)_Alignof(struct kvm_s390_pv_sec_parm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_sec_parm", "origin", offsetof(struct kvm_s390_pv_sec_parm, origin));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_sec_parm", "origin", offsetof(struct kvm_s390_pv_sec_parm, origin));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_sec_parm", "origin", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, origin));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_sec_parm", "origin", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, origin));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_sec_parm", "length", offsetof(struct kvm_s390_pv_sec_parm, length));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_sec_parm", "length", offsetof(struct kvm_s390_pv_sec_parm, length));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_sec_parm", "length", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, length));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_sec_parm", "length", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, length));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("size %s %zu\n", "struct kvm_s390_pv_unp", sizeof(struct kvm_s390_pv_unp));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_pv_unp", sizeof(struct kvm_s390_pv_unp));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("align %s %zu\n", "struct kvm_s390_pv_unp", (size_t)_Alignof(struct kvm_s390_pv_unp));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_pv_unp", (size_t)_Alignof(struct kvm_s390_pv_unp));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_unp", "addr", offsetof(struct kvm_s390_pv_unp, addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_unp", "addr", offsetof(struct kvm_s390_pv_unp, addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_unp", "addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_unp", "addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_unp", "size", offsetof(struct kvm_s390_pv_unp, size));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_unp", "size", offsetof(struct kvm_s390_pv_unp, size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_unp", "size", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, size));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_unp", "size", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_unp", "tweak", offsetof(struct kvm_s390_pv_unp, tweak));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_unp", "tweak", offsetof(struct kvm_s390_pv_unp, tweak));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_unp", "tweak", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, tweak));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_unp", "tweak", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, tweak));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("value %s %llu\n", "KVM_PV_DUMP_INIT", (unsigned long long)(KVM_PV_DUMP_INIT));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_DUMP_INIT", (unsigned long long)(KVM_PV_DUMP_INIT));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("value %s %llu\n", "KVM_PV_DUMP_CONFIG_STOR_STATE", (unsigned long long)(KVM_PV_DUMP_CONFIG_STOR_STATE));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_DUMP_CONFIG_STOR_STATE", (unsigned long long)(KVM_PV_DUMP_CONFIG_STOR_STATE));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("value %s %llu\n", "KVM_PV_DUMP_COMPLETE", (unsigned long long)(KVM_PV_DUMP_COMPLETE));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_DUMP_COMPLETE", (unsigned long long)(KVM_PV_DUMP_COMPLETE));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("value %s %llu\n", "KVM_PV_DUMP_CPU", (unsigned long long)(KVM_PV_DUMP_CPU));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_DUMP_CPU", (unsigned long long)(KVM_PV_DUMP_CPU));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("size %s %zu\n", "struct kvm_s390_pv_dmp", sizeof(struct kvm_s390_pv_dmp));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_pv_dmp", sizeof(struct kvm_s390_pv_dmp));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("align %s %zu\n", "struct kvm_s390_pv_dmp", (size_t)_Alignof(struct kvm_s390_pv_dmp));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_pv_dmp", (size_t)_Alignof(struct kvm_s390_pv_dmp));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_dmp", "subcmd", offsetof(struct kvm_s390_pv_dmp, subcmd));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_dmp", "subcmd", offsetof(struct kvm_s390_pv_dmp, subcmd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_dmp", "subcmd", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, subcmd));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_dmp", "subcmd", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, subcmd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_dmp", "buff_addr", offsetof(struct kvm_s390_pv_dmp, buff_addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_dmp", "buff_addr", offsetof(struct kvm_s390_pv_dmp, buff_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_dmp", "buff_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_dmp", "buff_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_dmp", "buff_len", offsetof(struct kvm_s390_pv_dmp, buff_len));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_dmp", "buff_len", offsetof(struct kvm_s390_pv_dmp, buff_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_dmp", "buff_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_len));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_dmp", "buff_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_dmp", "gaddr", offsetof(struct kvm_s390_pv_dmp, gaddr));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_dmp", "gaddr", offsetof(struct kvm_s390_pv_dmp, gaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_dmp", "gaddr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, gaddr));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_dmp", "gaddr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, gaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_dmp", "reserved", offsetof(struct kvm_s390_pv_dmp, reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_dmp", "reserved", offsetof(struct kvm_s390_pv_dmp, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_dmp", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_dmp", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("value %s %llu\n", "KVM_PV_INFO_VM", (unsigned long long)(KVM_PV_INFO_VM));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_INFO_VM", (unsigned long long)(KVM_PV_INFO_VM));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("value %s %llu\n", "KVM_PV_INFO_DUMP", (unsigned long long)(KVM_PV_INFO_DUMP));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_INFO_DUMP", (unsigned long long)(KVM_PV_INFO_DUMP));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("size %s %zu\n", "struct kvm_s390_pv_info_dump", sizeof(struct kvm_s390_pv_info_dump));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_pv_info_dump", sizeof(struct kvm_s390_pv_info_dump));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("align %s %zu\n", "struct kvm_s390_pv_info_dump", (size_t)_Alignof(struct kvm_s390_pv_info_dump));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_pv_info_dump", (size_t)_Alignof(struct kvm_s390_pv_info_dump));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_info_dump", "dump_cpu_buffer_len", offsetof(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_info_dump", "dump_cpu_buffer_len", offsetof(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_info_dump", "dump_cpu_buffer_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_info_dump", "dump_cpu_buffer_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_info_dump", "dump_config_mem_buffer_per_1m", offsetof(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_info_dump", "dump_config_mem_buffer_per_1m", offsetof(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_info_dump", "dump_config_mem_buffer_per_1m", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_info_dump", "dump_config_mem_buffer_per_1m", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_info_dump", "dump_config_finalize_len", offsetof(struct kvm_s390_pv_info_dump, dump_config_finalize_len));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_info_dump", "dump_config_finalize_len", offsetof(struct kvm_s390_pv_info_dump, dump_config_finalize_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_info_dump", "dump_config_finalize_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_finalize_len));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_info_dump", "dump_config_finalize_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_finalize_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("size %s %zu\n", "struct kvm_s390_pv_info_vm", sizeof(struct kvm_s390_pv_info_vm));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_pv_info_vm", sizeof(struct kvm_s390_pv_info_vm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("align %s %zu\n", "struct kvm_s390_pv_info_vm", (size_t)_Alignof(struct kvm_s390_pv_info_vm));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_pv_info_vm", (size_t)_Alignof(struct kvm_s390_pv_info_vm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "inst_calls_list", offsetof(struct kvm_s390_pv_info_vm, inst_calls_list));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "inst_calls_list", offsetof(struct kvm_s390_pv_info_vm, inst_calls_list));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "inst_calls_list", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, inst_calls_list));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "inst_calls_list", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, inst_calls_list));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "max_cpus", offsetof(struct kvm_s390_pv_info_vm, max_cpus));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "max_cpus", offsetof(struct kvm_s390_pv_info_vm, max_cpus));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "max_cpus", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_cpus));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "max_cpus", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_cpus));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "max_guests", offsetof(struct kvm_s390_pv_info_vm, max_guests));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "max_guests", offsetof(struct kvm_s390_pv_info_vm, max_guests));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "max_guests", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guests));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "max_guests", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guests));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "max_guest_addr", offsetof(struct kvm_s390_pv_info_vm, max_guest_addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "max_guest_addr", offsetof(struct kvm_s390_pv_info_vm, max_guest_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "max_guest_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guest_addr));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "max_guest_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guest_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "feature_indication", offsetof(struct kvm_s390_pv_info_vm, feature_indication));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "feature_indication", offsetof(struct kvm_s390_pv_info_vm, feature_indication));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "feature_indication", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, feature_indication));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_info_vm", "feature_indication", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, feature_indication));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("size %s %zu\n", "struct kvm_s390_pv_info_header", sizeof(struct kvm_s390_pv_info_header));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_pv_info_header", sizeof(struct kvm_s390_pv_info_header));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("align %s %zu\n", "struct kvm_s390_pv_info_header", (size_t)_Alignof(struct kvm_s390_pv_info_header));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_pv_info_header", (size_t)_Alignof(struct kvm_s390_pv_info_header));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_info_header", "id", offsetof(struct kvm_s390_pv_info_header, id));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_info_header", "id", offsetof(struct kvm_s390_pv_info_header, id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_info_header", "id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, id));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_info_header", "id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_info_header", "len_max", offsetof(struct kvm_s390_pv_info_header, len_max));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_info_header", "len_max", offsetof(struct kvm_s390_pv_info_header, len_max));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_info_header", "len_max", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_max));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_info_header", "len_max", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_max));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_info_header", "len_written", offsetof(struct kvm_s390_pv_info_header, len_written));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_info_header", "len_written", offsetof(struct kvm_s390_pv_info_header, len_written));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_info_header", "len_written", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_written));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_info_header", "len_written", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_written));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_info_header", "reserved", offsetof(struct kvm_s390_pv_info_header, reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_info_header", "reserved", offsetof(struct kvm_s390_pv_info_header, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_info_header", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_info_header", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("size %s %zu\n", "struct kvm_s390_pv_info", sizeof(struct kvm_s390_pv_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_pv_info", sizeof(struct kvm_s390_pv_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("align %s %zu\n", "struct kvm_s390_pv_info", (size_t)_Alignof(struct kvm_s390_pv_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_pv_info", (size_t)_Alignof(struct kvm_s390_pv_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_info", "header", offsetof(struct kvm_s390_pv_info, header));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_info", "header", offsetof(struct kvm_s390_pv_info, header));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_info", "header", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, header));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_info", "header", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, header));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_info", "dump", offsetof(struct kvm_s390_pv_info, dump));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_info", "dump", offsetof(struct kvm_s390_pv_info, dump));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_info", "dump", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, dump));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_info", "dump", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, dump));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_pv_info", "vm", offsetof(struct kvm_s390_pv_info, vm));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pv_info", "vm", offsetof(struct kvm_s390_pv_info, vm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_pv_info", "vm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, vm));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pv_info", "vm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, vm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("value %s %llu\n", "KVM_PV_ENABLE", (unsigned long long)(KVM_PV_ENABLE));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_ENABLE", (unsigned long long)(KVM_PV_ENABLE));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("value %s %llu\n", "KVM_PV_DISABLE", (unsigned long long)(KVM_PV_DISABLE));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_DISABLE", (unsigned long long)(KVM_PV_DISABLE));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("value %s %llu\n", "KVM_PV_SET_SEC_PARMS", (unsigned long long)(KVM_PV_SET_SEC_PARMS));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_SET_SEC_PARMS", (unsigned long long)(KVM_PV_SET_SEC_PARMS));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("value %s %llu\n", "KVM_PV_UNPACK", (unsigned long long)(KVM_PV_UNPACK));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_UNPACK", (unsigned long long)(KVM_PV_UNPACK));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("value %s %llu\n", "KVM_PV_VERIFY", (unsigned long long)(KVM_PV_VERIFY));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_VERIFY", (unsigned long long)(KVM_PV_VERIFY));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("value %s %llu\n", "KVM_PV_PREP_RESET", (unsigned long long)(KVM_PV_PREP_RESET));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_PREP_RESET", (unsigned long long)(KVM_PV_PREP_RESET));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("value %s %llu\n", "KVM_PV_UNSHARE_ALL", (unsigned long long)(KVM_PV_UNSHARE_ALL));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_UNSHARE_ALL", (unsigned long long)(KVM_PV_UNSHARE_ALL));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("value %s %llu\n", "KVM_PV_INFO", (unsigned long long)(KVM_PV_INFO));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_INFO", (unsigned long long)(KVM_PV_INFO));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("value %s %llu\n", "KVM_PV_DUMP", (unsigned long long)(KVM_PV_DUMP));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_DUMP", (unsigned long long)(KVM_PV_DUMP));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("size %s %zu\n", "struct kvm_pv_cmd", sizeof(struct kvm_pv_cmd));
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_ASYNC_CLEANUP_PREPARE", (unsigned long long)(KVM_PV_ASYNC_CLEANUP_PREPARE));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("align %s %zu\n", "struct kvm_pv_cmd", (size_t)_Alignof(struct kvm_pv_cmd));
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-value %s %llu\n", "KVM_PV_ASYNC_CLEANUP_PERFORM", (unsigned long long)(KVM_PV_ASYNC_CLEANUP_PERFORM));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("offset %s.%s %zu\n", "struct kvm_pv_cmd", "cmd", offsetof(struct kvm_pv_cmd, cmd));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_pv_cmd", sizeof(struct kvm_pv_cmd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("member_size %s.%s %zu\n", "struct kvm_pv_cmd", "cmd", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, cmd));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_pv_cmd", (size_t)_Alignof(struct kvm_pv_cmd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("offset %s.%s %zu\n", "struct kvm_pv_cmd", "rc", offsetof(struct kvm_pv_cmd, rc));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_pv_cmd", "cmd", offsetof(struct kvm_pv_cmd, cmd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("member_size %s.%s %zu\n", "struct kvm_pv_cmd", "rc", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rc));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_pv_cmd", "cmd", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, cmd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("offset %s.%s %zu\n", "struct kvm_pv_cmd", "rrc", offsetof(struct kvm_pv_cmd, rrc));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_pv_cmd", "rc", offsetof(struct kvm_pv_cmd, rc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("member_size %s.%s %zu\n", "struct kvm_pv_cmd", "rrc", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rrc));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_pv_cmd", "rc", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("offset %s.%s %zu\n", "struct kvm_pv_cmd", "data", offsetof(struct kvm_pv_cmd, data));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_pv_cmd", "rrc", offsetof(struct kvm_pv_cmd, rrc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("member_size %s.%s %zu\n", "struct kvm_pv_cmd", "data", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, data));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_pv_cmd", "rrc", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rrc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("offset %s.%s %zu\n", "struct kvm_pv_cmd", "flags", offsetof(struct kvm_pv_cmd, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_pv_cmd", "data", offsetof(struct kvm_pv_cmd, data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("member_size %s.%s %zu\n", "struct kvm_pv_cmd", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_pv_cmd", "data", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("offset %s.%s %zu\n", "struct kvm_pv_cmd", "reserved", offsetof(struct kvm_pv_cmd, reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_pv_cmd", "flags", offsetof(struct kvm_pv_cmd, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-	printf("member_size %s.%s %zu\n", "struct kvm_pv_cmd", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, reserved));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_pv_cmd", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
-#ifdef KVM_S390_PV_COMMAND
-	printf("value %s %llu\n", "KVM_S390_PV_COMMAND", (unsigned long long)(KVM_S390_PV_COMMAND));
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_pv_cmd", "reserved", offsetof(struct kvm_pv_cmd, reserved));
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_pv_cmd", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-#ifdef KVM_S390_PV_CPU_COMMAND
-	printf("value %s %llu\n", "KVM_S390_PV_CPU_COMMAND", (unsigned long long)(KVM_S390_PV_CPU_COMMAND));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_s390_zpci_op", sizeof(struct kvm_s390_zpci_op));
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_s390_zpci_op", (size_t)_Alignof(struct kvm_s390_zpci_op));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-#ifdef KVM_S390_ZPCI_OP
-	printf("value %s %llu\n", "KVM_S390_ZPCI_OP", (unsigned long long)(KVM_S390_ZPCI_OP));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "fh", offsetof(struct kvm_s390_zpci_op, fh));
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "fh", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, fh));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("size %s %zu\n", "struct kvm_s390_zpci_op", sizeof(struct kvm_s390_zpci_op));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "op", offsetof(struct kvm_s390_zpci_op, op));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("align %s %zu\n", "struct kvm_s390_zpci_op", (size_t)_Alignof(struct kvm_s390_zpci_op));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "op", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, op));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "fh", offsetof(struct kvm_s390_zpci_op, fh));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "pad", offsetof(struct kvm_s390_zpci_op, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "fh", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, fh));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "op", offsetof(struct kvm_s390_zpci_op, op));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u", offsetof(struct kvm_s390_zpci_op, u));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "op", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, op));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "pad", offsetof(struct kvm_s390_zpci_op, pad));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen", offsetof(struct kvm_s390_zpci_op, u.reg_aen));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, pad));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u", offsetof(struct kvm_s390_zpci_op, u));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.ibv", offsetof(struct kvm_s390_zpci_op, u.reg_aen.ibv));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.ibv", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.ibv));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen", offsetof(struct kvm_s390_zpci_op, u.reg_aen));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.sb", offsetof(struct kvm_s390_zpci_op, u.reg_aen.sb));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.sb", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sb));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.ibv", offsetof(struct kvm_s390_zpci_op, u.reg_aen.ibv));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.flags", offsetof(struct kvm_s390_zpci_op, u.reg_aen.flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.ibv", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.ibv));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.sb", offsetof(struct kvm_s390_zpci_op, u.reg_aen.sb));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.noi", offsetof(struct kvm_s390_zpci_op, u.reg_aen.noi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.sb", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sb));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.noi", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.noi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.flags", offsetof(struct kvm_s390_zpci_op, u.reg_aen.flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.isc", offsetof(struct kvm_s390_zpci_op, u.reg_aen.isc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.isc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.isc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.noi", offsetof(struct kvm_s390_zpci_op, u.reg_aen.noi));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.sbo", offsetof(struct kvm_s390_zpci_op, u.reg_aen.sbo));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.noi", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.noi));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.sbo", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sbo));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.isc", offsetof(struct kvm_s390_zpci_op, u.reg_aen.isc));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.pad", offsetof(struct kvm_s390_zpci_op, u.reg_aen.pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.isc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.isc));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.sbo", offsetof(struct kvm_s390_zpci_op, u.reg_aen.sbo));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reserved", offsetof(struct kvm_s390_zpci_op, u.reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.sbo", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sbo));
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.pad", offsetof(struct kvm_s390_zpci_op, u.reg_aen.pad));
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reg_aen.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.pad));
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("offset %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reserved", offsetof(struct kvm_s390_zpci_op, u.reserved));
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-	printf("member_size %s.%s %zu\n", "struct kvm_s390_zpci_op", "u.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reserved));
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_ZPCIOP_REG_AEN
-	printf("value %s %llu\n", "KVM_S390_ZPCIOP_REG_AEN", (unsigned long long)(KVM_S390_ZPCIOP_REG_AEN));
+	printf("removed-value %s %llu\n", "KVM_S390_ZPCIOP_REG_AEN", (unsigned long long)(KVM_S390_ZPCIOP_REG_AEN));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_ZPCIOP_DEREG_AEN
-	printf("value %s %llu\n", "KVM_S390_ZPCIOP_DEREG_AEN", (unsigned long long)(KVM_S390_ZPCIOP_DEREG_AEN));
+	printf("removed-value %s %llu\n", "KVM_S390_ZPCIOP_DEREG_AEN", (unsigned long long)(KVM_S390_ZPCIOP_DEREG_AEN));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_ZPCIOP_REGAEN_HOST
-	printf("value %s %llu\n", "KVM_S390_ZPCIOP_REGAEN_HOST", (unsigned long long)(KVM_S390_ZPCIOP_REGAEN_HOST));
+	printf("removed-value %s %llu\n", "KVM_S390_ZPCIOP_REGAEN_HOST", (unsigned long long)(KVM_S390_ZPCIOP_REGAEN_HOST));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_PPC_PVINFO_FLAGS_EV_IDLE
-	printf("value %s %llu\n", "KVM_PPC_PVINFO_FLAGS_EV_IDLE", (unsigned long long)(KVM_PPC_PVINFO_FLAGS_EV_IDLE));
+	printf("removed-value %s %llu\n", "KVM_PPC_PVINFO_FLAGS_EV_IDLE", (unsigned long long)(KVM_PPC_PVINFO_FLAGS_EV_IDLE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("size %s %zu\n", "struct kvm_ppc_pvinfo", sizeof(struct kvm_ppc_pvinfo));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_ppc_pvinfo", sizeof(struct kvm_ppc_pvinfo));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("align %s %zu\n", "struct kvm_ppc_pvinfo", (size_t)_Alignof(struct kvm_ppc_pvinfo));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_ppc_pvinfo", (size_t)_Alignof(struct kvm_ppc_pvinfo));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("offset %s.%s %zu\n", "struct kvm_ppc_pvinfo", "flags", offsetof(struct kvm_ppc_pvinfo, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_pvinfo", "flags", offsetof(struct kvm_ppc_pvinfo, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("member_size %s.%s %zu\n", "struct kvm_ppc_pvinfo", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_pvinfo", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("offset %s.%s %zu\n", "struct kvm_ppc_pvinfo", "hcall", offsetof(struct kvm_ppc_pvinfo, hcall));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_pvinfo", "hcall", offsetof(struct kvm_ppc_pvinfo, hcall));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("member_size %s.%s %zu\n", "struct kvm_ppc_pvinfo", "hcall", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, hcall));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_pvinfo", "hcall", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, hcall));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("offset %s.%s %zu\n", "struct kvm_ppc_pvinfo", "pad", offsetof(struct kvm_ppc_pvinfo, pad));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_pvinfo", "pad", offsetof(struct kvm_ppc_pvinfo, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("member_size %s.%s %zu\n", "struct kvm_ppc_pvinfo", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, pad));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_pvinfo", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_PPC_PAGE_SIZES_MAX_SZ
-	printf("value %s %llu\n", "KVM_PPC_PAGE_SIZES_MAX_SZ", (unsigned long long)(KVM_PPC_PAGE_SIZES_MAX_SZ));
+	printf("removed-value %s %llu\n", "KVM_PPC_PAGE_SIZES_MAX_SZ", (unsigned long long)(KVM_PPC_PAGE_SIZES_MAX_SZ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("size %s %zu\n", "struct kvm_ppc_one_page_size", sizeof(struct kvm_ppc_one_page_size));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_ppc_one_page_size", sizeof(struct kvm_ppc_one_page_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("align %s %zu\n", "struct kvm_ppc_one_page_size", (size_t)_Alignof(struct kvm_ppc_one_page_size));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_ppc_one_page_size", (size_t)_Alignof(struct kvm_ppc_one_page_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("offset %s.%s %zu\n", "struct kvm_ppc_one_page_size", "page_shift", offsetof(struct kvm_ppc_one_page_size, page_shift));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_one_page_size", "page_shift", offsetof(struct kvm_ppc_one_page_size, page_shift));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("member_size %s.%s %zu\n", "struct kvm_ppc_one_page_size", "page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, page_shift));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_one_page_size", "page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, page_shift));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("offset %s.%s %zu\n", "struct kvm_ppc_one_page_size", "pte_enc", offsetof(struct kvm_ppc_one_page_size, pte_enc));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_one_page_size", "pte_enc", offsetof(struct kvm_ppc_one_page_size, pte_enc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("member_size %s.%s %zu\n", "struct kvm_ppc_one_page_size", "pte_enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, pte_enc));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_one_page_size", "pte_enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, pte_enc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("size %s %zu\n", "struct kvm_ppc_one_seg_page_size", sizeof(struct kvm_ppc_one_seg_page_size));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_ppc_one_seg_page_size", sizeof(struct kvm_ppc_one_seg_page_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("align %s %zu\n", "struct kvm_ppc_one_seg_page_size", (size_t)_Alignof(struct kvm_ppc_one_seg_page_size));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_ppc_one_seg_page_size", (size_t)_Alignof(struct kvm_ppc_one_seg_page_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("offset %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "page_shift", offsetof(struct kvm_ppc_one_seg_page_size, page_shift));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "page_shift", offsetof(struct kvm_ppc_one_seg_page_size, page_shift));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("member_size %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, page_shift));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, page_shift));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("offset %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "slb_enc", offsetof(struct kvm_ppc_one_seg_page_size, slb_enc));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "slb_enc", offsetof(struct kvm_ppc_one_seg_page_size, slb_enc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("member_size %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "slb_enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, slb_enc));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "slb_enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, slb_enc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("offset %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "enc", offsetof(struct kvm_ppc_one_seg_page_size, enc));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "enc", offsetof(struct kvm_ppc_one_seg_page_size, enc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("member_size %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, enc));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, enc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_PPC_PAGE_SIZES_REAL
-	printf("value %s %llu\n", "KVM_PPC_PAGE_SIZES_REAL", (unsigned long long)(KVM_PPC_PAGE_SIZES_REAL));
+	printf("removed-value %s %llu\n", "KVM_PPC_PAGE_SIZES_REAL", (unsigned long long)(KVM_PPC_PAGE_SIZES_REAL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_PPC_1T_SEGMENTS
-	printf("value %s %llu\n", "KVM_PPC_1T_SEGMENTS", (unsigned long long)(KVM_PPC_1T_SEGMENTS));
+	printf("removed-value %s %llu\n", "KVM_PPC_1T_SEGMENTS", (unsigned long long)(KVM_PPC_1T_SEGMENTS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_PPC_NO_HASH
-	printf("value %s %llu\n", "KVM_PPC_NO_HASH", (unsigned long long)(KVM_PPC_NO_HASH));
+	printf("removed-value %s %llu\n", "KVM_PPC_NO_HASH", (unsigned long long)(KVM_PPC_NO_HASH));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-	printf("size %s %zu\n", "struct kvm_ppc_smmu_info", sizeof(struct kvm_ppc_smmu_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_ppc_smmu_info", sizeof(struct kvm_ppc_smmu_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-	printf("align %s %zu\n", "struct kvm_ppc_smmu_info", (size_t)_Alignof(struct kvm_ppc_smmu_info));
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_ppc_smmu_info", (size_t)_Alignof(struct kvm_ppc_smmu_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("offset %s.%s %zu\n", "struct kvm_ppc_smmu_info", "flags", offsetof(struct kvm_ppc_smmu_info, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_smmu_info", "flags", offsetof(struct kvm_ppc_smmu_info, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("offset %s.%s %zu\n", "struct kvm_ppc_smmu_info", "slb_size", offsetof(struct kvm_ppc_smmu_info, slb_size));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_smmu_info", "slb_size", offsetof(struct kvm_ppc_smmu_info, slb_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "slb_size", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, slb_size));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "slb_size", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, slb_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-	printf("offset %s.%s %zu\n", "struct kvm_ppc_smmu_info", "data_keys", offsetof(struct kvm_ppc_smmu_info, data_keys));
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_smmu_info", "data_keys", offsetof(struct kvm_ppc_smmu_info, data_keys));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-	printf("member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "data_keys", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, data_keys));
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "data_keys", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, data_keys));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-	printf("offset %s.%s %zu\n", "struct kvm_ppc_smmu_info", "instr_keys", offsetof(struct kvm_ppc_smmu_info, instr_keys));
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_smmu_info", "instr_keys", offsetof(struct kvm_ppc_smmu_info, instr_keys));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-	printf("member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "instr_keys", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys));
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "instr_keys", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("offset %s.%s %zu\n", "struct kvm_ppc_smmu_info", "sps", offsetof(struct kvm_ppc_smmu_info, sps));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_smmu_info", "sps", offsetof(struct kvm_ppc_smmu_info, sps));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-	printf("member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "sps", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps));
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "sps", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
-	printf("size %s %zu\n", "struct kvm_ppc_resize_hpt", sizeof(struct kvm_ppc_resize_hpt));
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-size %s %zu\n", "struct kvm_ppc_resize_hpt", sizeof(struct kvm_ppc_resize_hpt));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
-	printf("align %s %zu\n", "struct kvm_ppc_resize_hpt", (size_t)_Alignof(struct kvm_ppc_resize_hpt));
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-align %s %zu\n", "struct kvm_ppc_resize_hpt", (size_t)_Alignof(struct kvm_ppc_resize_hpt));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
-	printf("offset %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "flags", offsetof(struct kvm_ppc_resize_hpt, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "flags", offsetof(struct kvm_ppc_resize_hpt, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
-	printf("member_size %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, flags));
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
-	printf("offset %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "shift", offsetof(struct kvm_ppc_resize_hpt, shift));
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "shift", offsetof(struct kvm_ppc_resize_hpt, shift));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
-	printf("member_size %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, shift));
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, shift));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
-	printf("offset %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "pad", offsetof(struct kvm_ppc_resize_hpt, pad));
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "pad", offsetof(struct kvm_ppc_resize_hpt, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
-	printf("member_size %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad));
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 #ifdef KVM_CAP_PPC_SEGSTATE
@@ -9074,28 +9717,8 @@ int main(void)
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-#ifdef KVM_PPC_GET_PVINFO
-	printf("value %s %llu\n", "KVM_PPC_GET_PVINFO", (unsigned long long)(KVM_PPC_GET_PVINFO));
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-#ifdef KVM_PPC_GET_SMMU_INFO
-	printf("value %s %llu\n", "KVM_PPC_GET_SMMU_INFO", (unsigned long long)(KVM_PPC_GET_SMMU_INFO));
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 #ifdef KVM_PPC_ALLOCATE_HTAB
 	printf("value %s %llu\n", "KVM_PPC_ALLOCATE_HTAB", (unsigned long long)(KVM_PPC_ALLOCATE_HTAB));
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
-#ifdef KVM_PPC_RESIZE_HPT_PREPARE
-	printf("value %s %llu\n", "KVM_PPC_RESIZE_HPT_PREPARE", (unsigned long long)(KVM_PPC_RESIZE_HPT_PREPARE));
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
-#ifdef KVM_PPC_RESIZE_HPT_COMMIT
-	printf("value %s %llu\n", "KVM_PPC_RESIZE_HPT_COMMIT", (unsigned long long)(KVM_PPC_RESIZE_HPT_COMMIT));
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
@@ -9188,6 +9811,46 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_ARM_SYSTEM_SUSPEND", (unsigned long long)(KVM_CAP_ARM_SYSTEM_SUSPEND));
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_CAP_COUNTER_OFFSET
+	printf("value %s %llu\n", "KVM_CAP_COUNTER_OFFSET", (unsigned long long)(KVM_CAP_COUNTER_OFFSET));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE
+	printf("value %s %llu\n", "KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE", (unsigned long long)(KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_CAP_ARM_SUPPORTED_BLOCK_SIZES
+	printf("value %s %llu\n", "KVM_CAP_ARM_SUPPORTED_BLOCK_SIZES", (unsigned long long)(KVM_CAP_ARM_SUPPORTED_BLOCK_SIZES));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES
+	printf("value %s %llu\n", "KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES", (unsigned long long)(KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+#ifdef KVM_CAP_ARM_WRITABLE_IMP_ID_REGS
+	printf("value %s %llu\n", "KVM_CAP_ARM_WRITABLE_IMP_ID_REGS", (unsigned long long)(KVM_CAP_ARM_WRITABLE_IMP_ID_REGS));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#ifdef KVM_CAP_ARM_EL2
+	printf("value %s %llu\n", "KVM_CAP_ARM_EL2", (unsigned long long)(KVM_CAP_ARM_EL2));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#ifdef KVM_CAP_ARM_EL2_E2H0
+	printf("value %s %llu\n", "KVM_CAP_ARM_EL2_E2H0", (unsigned long long)(KVM_CAP_ARM_EL2_E2H0));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61100 /* 6.17 */
+#ifdef KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED
+	printf("value %s %llu\n", "KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED", (unsigned long long)(KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED));
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("size %s %zu\n", "struct kvm_arm_device_addr", sizeof(struct kvm_arm_device_addr));
 #endif
@@ -9216,19 +9879,19 @@ int main(void)
 	printf("value %s %llu\n", "KVM_ARM_VCPU_FINALIZE", (unsigned long long)(KVM_ARM_VCPU_FINALIZE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ARM_DEV_EL1_VTIMER
-	printf("value %s %llu\n", "KVM_ARM_DEV_EL1_VTIMER", (unsigned long long)(KVM_ARM_DEV_EL1_VTIMER));
+	printf("removed-value %s %llu\n", "KVM_ARM_DEV_EL1_VTIMER", (unsigned long long)(KVM_ARM_DEV_EL1_VTIMER));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ARM_DEV_EL1_PTIMER
-	printf("value %s %llu\n", "KVM_ARM_DEV_EL1_PTIMER", (unsigned long long)(KVM_ARM_DEV_EL1_PTIMER));
+	printf("removed-value %s %llu\n", "KVM_ARM_DEV_EL1_PTIMER", (unsigned long long)(KVM_ARM_DEV_EL1_PTIMER));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ARM_DEV_PMU
-	printf("value %s %llu\n", "KVM_ARM_DEV_PMU", (unsigned long long)(KVM_ARM_DEV_PMU));
+	printf("removed-value %s %llu\n", "KVM_ARM_DEV_PMU", (unsigned long long)(KVM_ARM_DEV_PMU));
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -9330,13 +9993,25 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("value %s %llu\n", "KVM_SEV_SEND_CANCEL", (unsigned long long)(KVM_SEV_SEND_CANCEL));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+	printf("value %s %llu\n", "KVM_SEV_INIT2", (unsigned long long)(KVM_SEV_INIT2));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("value %s %llu\n", "KVM_SEV_SNP_LAUNCH_START", (unsigned long long)(KVM_SEV_SNP_LAUNCH_START));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("value %s %llu\n", "KVM_SEV_SNP_LAUNCH_UPDATE", (unsigned long long)(KVM_SEV_SNP_LAUNCH_UPDATE));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("value %s %llu\n", "KVM_SEV_SNP_LAUNCH_FINISH", (unsigned long long)(KVM_SEV_SNP_LAUNCH_FINISH));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 	printf("value %s %llu\n", "KVM_SEV_NR_MAX", (unsigned long long)(KVM_SEV_NR_MAX));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("size %s %zu\n", "struct kvm_sev_cmd", sizeof(struct kvm_sev_cmd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_cmd", (size_t)_Alignof(struct kvm_sev_cmd));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -9345,28 +10020,34 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_cmd", "id", KVMSPEC_MEMBER_SIZE(struct kvm_sev_cmd, id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_cmd", "pad0", offsetof(struct kvm_sev_cmd, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_cmd", "pad0", KVMSPEC_MEMBER_SIZE(struct kvm_sev_cmd, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_cmd", "data", offsetof(struct kvm_sev_cmd, data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_cmd", "data", KVMSPEC_MEMBER_SIZE(struct kvm_sev_cmd, data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_cmd", "error", offsetof(struct kvm_sev_cmd, error));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_cmd", "error", KVMSPEC_MEMBER_SIZE(struct kvm_sev_cmd, error));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_cmd", "sev_fd", offsetof(struct kvm_sev_cmd, sev_fd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_cmd", "sev_fd", KVMSPEC_MEMBER_SIZE(struct kvm_sev_cmd, sev_fd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("size %s %zu\n", "struct kvm_sev_launch_start", sizeof(struct kvm_sev_launch_start));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_launch_start", (size_t)_Alignof(struct kvm_sev_launch_start));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -9393,22 +10074,34 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_start", "dh_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, dh_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_start", "pad0", offsetof(struct kvm_sev_launch_start, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_start", "pad0", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_start", "session_uaddr", offsetof(struct kvm_sev_launch_start, session_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_start", "session_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, session_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_start", "session_len", offsetof(struct kvm_sev_launch_start, session_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_start", "session_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, session_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_start", "pad1", offsetof(struct kvm_sev_launch_start, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_start", "pad1", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("size %s %zu\n", "struct kvm_sev_launch_update_data", sizeof(struct kvm_sev_launch_update_data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_launch_update_data", (size_t)_Alignof(struct kvm_sev_launch_update_data));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -9423,10 +10116,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_update_data", "len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_update_data, len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_update_data", "pad0", offsetof(struct kvm_sev_launch_update_data, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_update_data", "pad0", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_update_data, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("size %s %zu\n", "struct kvm_sev_launch_secret", sizeof(struct kvm_sev_launch_secret));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_launch_secret", (size_t)_Alignof(struct kvm_sev_launch_secret));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -9441,34 +10140,52 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_secret", "hdr_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, hdr_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_secret", "pad0", offsetof(struct kvm_sev_launch_secret, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_secret", "pad0", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_secret", "guest_uaddr", offsetof(struct kvm_sev_launch_secret, guest_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_secret", "guest_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, guest_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_secret", "guest_len", offsetof(struct kvm_sev_launch_secret, guest_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_secret", "guest_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, guest_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_secret", "pad1", offsetof(struct kvm_sev_launch_secret, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_secret", "pad1", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_secret", "trans_uaddr", offsetof(struct kvm_sev_launch_secret, trans_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_secret", "trans_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, trans_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_secret", "trans_len", offsetof(struct kvm_sev_launch_secret, trans_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_secret", "trans_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, trans_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_secret", "pad2", offsetof(struct kvm_sev_launch_secret, pad2));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_secret", "pad2", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, pad2));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("size %s %zu\n", "struct kvm_sev_launch_measure", sizeof(struct kvm_sev_launch_measure));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_launch_measure", (size_t)_Alignof(struct kvm_sev_launch_measure));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -9482,6 +10199,12 @@ int main(void)
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_measure", "len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_measure, len));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_measure", "pad0", offsetof(struct kvm_sev_launch_measure, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_measure", "pad0", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_measure, pad0));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 	printf("size %s %zu\n", "struct kvm_sev_guest_status", sizeof(struct kvm_sev_guest_status));
@@ -9507,10 +10230,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_guest_status", "state", KVMSPEC_MEMBER_SIZE(struct kvm_sev_guest_status, state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("size %s %zu\n", "struct kvm_sev_dbg", sizeof(struct kvm_sev_dbg));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_dbg", (size_t)_Alignof(struct kvm_sev_dbg));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -9531,10 +10254,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_dbg", "len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_dbg, len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_dbg", "pad0", offsetof(struct kvm_sev_dbg, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_dbg", "pad0", KVMSPEC_MEMBER_SIZE(struct kvm_sev_dbg, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("size %s %zu\n", "struct kvm_sev_attestation_report", sizeof(struct kvm_sev_attestation_report));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_attestation_report", (size_t)_Alignof(struct kvm_sev_attestation_report));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -9555,10 +10284,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_attestation_report", "len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_attestation_report, len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_attestation_report", "pad0", offsetof(struct kvm_sev_attestation_report, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_attestation_report", "pad0", KVMSPEC_MEMBER_SIZE(struct kvm_sev_attestation_report, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("size %s %zu\n", "struct kvm_sev_send_start", sizeof(struct kvm_sev_send_start));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_send_start", (size_t)_Alignof(struct kvm_sev_send_start));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
@@ -9567,58 +10302,88 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_start", "policy", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, policy));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_send_start", "pad0", offsetof(struct kvm_sev_send_start, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_start", "pad0", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_send_start", "pdh_cert_uaddr", offsetof(struct kvm_sev_send_start, pdh_cert_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_start", "pdh_cert_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, pdh_cert_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_send_start", "pdh_cert_len", offsetof(struct kvm_sev_send_start, pdh_cert_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_start", "pdh_cert_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, pdh_cert_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_send_start", "pad1", offsetof(struct kvm_sev_send_start, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_start", "pad1", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_send_start", "plat_certs_uaddr", offsetof(struct kvm_sev_send_start, plat_certs_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_start", "plat_certs_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, plat_certs_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_send_start", "plat_certs_len", offsetof(struct kvm_sev_send_start, plat_certs_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_start", "plat_certs_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, plat_certs_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_send_start", "pad2", offsetof(struct kvm_sev_send_start, pad2));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_start", "pad2", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, pad2));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_send_start", "amd_certs_uaddr", offsetof(struct kvm_sev_send_start, amd_certs_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_start", "amd_certs_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, amd_certs_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_send_start", "amd_certs_len", offsetof(struct kvm_sev_send_start, amd_certs_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_start", "amd_certs_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, amd_certs_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_send_start", "pad3", offsetof(struct kvm_sev_send_start, pad3));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_start", "pad3", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, pad3));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_send_start", "session_uaddr", offsetof(struct kvm_sev_send_start, session_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_start", "session_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, session_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_send_start", "session_len", offsetof(struct kvm_sev_send_start, session_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_start", "session_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, session_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_send_start", "pad4", offsetof(struct kvm_sev_send_start, pad4));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_start", "pad4", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, pad4));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("size %s %zu\n", "struct kvm_sev_send_update_data", sizeof(struct kvm_sev_send_update_data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_send_update_data", (size_t)_Alignof(struct kvm_sev_send_update_data));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
@@ -9633,34 +10398,52 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_update_data", "hdr_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, hdr_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_send_update_data", "pad0", offsetof(struct kvm_sev_send_update_data, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_update_data", "pad0", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_send_update_data", "guest_uaddr", offsetof(struct kvm_sev_send_update_data, guest_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_update_data", "guest_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, guest_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_send_update_data", "guest_len", offsetof(struct kvm_sev_send_update_data, guest_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_update_data", "guest_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, guest_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_send_update_data", "pad1", offsetof(struct kvm_sev_send_update_data, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_update_data", "pad1", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_send_update_data", "trans_uaddr", offsetof(struct kvm_sev_send_update_data, trans_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_update_data", "trans_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, trans_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_send_update_data", "trans_len", offsetof(struct kvm_sev_send_update_data, trans_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_update_data", "trans_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, trans_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_send_update_data", "pad2", offsetof(struct kvm_sev_send_update_data, pad2));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_update_data", "pad2", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, pad2));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("size %s %zu\n", "struct kvm_sev_receive_start", sizeof(struct kvm_sev_receive_start));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_receive_start", (size_t)_Alignof(struct kvm_sev_receive_start));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
@@ -9687,22 +10470,34 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_start", "pdh_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, pdh_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_start", "pad0", offsetof(struct kvm_sev_receive_start, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_start", "pad0", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_start", "session_uaddr", offsetof(struct kvm_sev_receive_start, session_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_start", "session_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, session_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_start", "session_len", offsetof(struct kvm_sev_receive_start, session_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_start", "session_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, session_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_start", "pad1", offsetof(struct kvm_sev_receive_start, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_start", "pad1", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("size %s %zu\n", "struct kvm_sev_receive_update_data", sizeof(struct kvm_sev_receive_update_data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_receive_update_data", (size_t)_Alignof(struct kvm_sev_receive_update_data));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
@@ -9717,29 +10512,465 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_update_data", "hdr_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, hdr_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_update_data", "pad0", offsetof(struct kvm_sev_receive_update_data, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_update_data", "pad0", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_update_data", "guest_uaddr", offsetof(struct kvm_sev_receive_update_data, guest_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_update_data", "guest_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, guest_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_update_data", "guest_len", offsetof(struct kvm_sev_receive_update_data, guest_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_update_data", "guest_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, guest_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_update_data", "pad1", offsetof(struct kvm_sev_receive_update_data, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_update_data", "pad1", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_update_data", "trans_uaddr", offsetof(struct kvm_sev_receive_update_data, trans_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_update_data", "trans_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, trans_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_update_data", "trans_len", offsetof(struct kvm_sev_receive_update_data, trans_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_update_data", "trans_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, trans_len));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_update_data", "pad2", offsetof(struct kvm_sev_receive_update_data, pad2));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_update_data", "pad2", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, pad2));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+	printf("size %s %zu\n", "struct kvm_sev_init", sizeof(struct kvm_sev_init));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+	printf("align %s %zu\n", "struct kvm_sev_init", (size_t)_Alignof(struct kvm_sev_init));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_init", "vmsa_features", offsetof(struct kvm_sev_init, vmsa_features));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_init", "vmsa_features", KVMSPEC_MEMBER_SIZE(struct kvm_sev_init, vmsa_features));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_init", "flags", offsetof(struct kvm_sev_init, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_init", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_sev_init, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_init", "ghcb_version", offsetof(struct kvm_sev_init, ghcb_version));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_init", "ghcb_version", KVMSPEC_MEMBER_SIZE(struct kvm_sev_init, ghcb_version));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_init", "pad1", offsetof(struct kvm_sev_init, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_init", "pad1", KVMSPEC_MEMBER_SIZE(struct kvm_sev_init, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_init", "pad2", offsetof(struct kvm_sev_init, pad2));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_init", "pad2", KVMSPEC_MEMBER_SIZE(struct kvm_sev_init, pad2));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+#ifdef KVM_X86_SEV_VMSA_FEATURES
+	printf("value %s %llu\n", "KVM_X86_SEV_VMSA_FEATURES", (unsigned long long)(KVM_X86_SEV_VMSA_FEATURES));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("size %s %zu\n", "struct kvm_sev_snp_launch_start", sizeof(struct kvm_sev_snp_launch_start));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("align %s %zu\n", "struct kvm_sev_snp_launch_start", (size_t)_Alignof(struct kvm_sev_snp_launch_start));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_start", "policy", offsetof(struct kvm_sev_snp_launch_start, policy));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_start", "policy", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_start, policy));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_start", "gosvw", offsetof(struct kvm_sev_snp_launch_start, gosvw));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_start", "gosvw", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_start, gosvw));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_start", "flags", offsetof(struct kvm_sev_snp_launch_start, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_start", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_start, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_start", "pad0", offsetof(struct kvm_sev_snp_launch_start, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_start", "pad0", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_start, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_start", "pad1", offsetof(struct kvm_sev_snp_launch_start, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_start", "pad1", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_start, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#ifdef KVM_SEV_PAGE_TYPE_INVALID
+	printf("value %s %llu\n", "KVM_SEV_PAGE_TYPE_INVALID", (unsigned long long)(KVM_SEV_PAGE_TYPE_INVALID));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#ifdef KVM_SEV_SNP_PAGE_TYPE_NORMAL
+	printf("value %s %llu\n", "KVM_SEV_SNP_PAGE_TYPE_NORMAL", (unsigned long long)(KVM_SEV_SNP_PAGE_TYPE_NORMAL));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#ifdef KVM_SEV_SNP_PAGE_TYPE_ZERO
+	printf("value %s %llu\n", "KVM_SEV_SNP_PAGE_TYPE_ZERO", (unsigned long long)(KVM_SEV_SNP_PAGE_TYPE_ZERO));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#ifdef KVM_SEV_SNP_PAGE_TYPE_UNMEASURED
+	printf("value %s %llu\n", "KVM_SEV_SNP_PAGE_TYPE_UNMEASURED", (unsigned long long)(KVM_SEV_SNP_PAGE_TYPE_UNMEASURED));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#ifdef KVM_SEV_SNP_PAGE_TYPE_SECRETS
+	printf("value %s %llu\n", "KVM_SEV_SNP_PAGE_TYPE_SECRETS", (unsigned long long)(KVM_SEV_SNP_PAGE_TYPE_SECRETS));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#ifdef KVM_SEV_SNP_PAGE_TYPE_CPUID
+	printf("value %s %llu\n", "KVM_SEV_SNP_PAGE_TYPE_CPUID", (unsigned long long)(KVM_SEV_SNP_PAGE_TYPE_CPUID));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("size %s %zu\n", "struct kvm_sev_snp_launch_update", sizeof(struct kvm_sev_snp_launch_update));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("align %s %zu\n", "struct kvm_sev_snp_launch_update", (size_t)_Alignof(struct kvm_sev_snp_launch_update));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_update", "gfn_start", offsetof(struct kvm_sev_snp_launch_update, gfn_start));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_update", "gfn_start", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_update, gfn_start));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_update", "uaddr", offsetof(struct kvm_sev_snp_launch_update, uaddr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_update", "uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_update, uaddr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_update", "len", offsetof(struct kvm_sev_snp_launch_update, len));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_update", "len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_update, len));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_update", "type", offsetof(struct kvm_sev_snp_launch_update, type));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_update", "type", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_update, type));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_update", "pad0", offsetof(struct kvm_sev_snp_launch_update, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_update", "pad0", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_update, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_update", "flags", offsetof(struct kvm_sev_snp_launch_update, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_update", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_update, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_update", "pad1", offsetof(struct kvm_sev_snp_launch_update, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_update", "pad1", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_update, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_update", "pad2", offsetof(struct kvm_sev_snp_launch_update, pad2));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_update", "pad2", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_update, pad2));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#ifdef KVM_SEV_SNP_ID_BLOCK_SIZE
+	printf("value %s %llu\n", "KVM_SEV_SNP_ID_BLOCK_SIZE", (unsigned long long)(KVM_SEV_SNP_ID_BLOCK_SIZE));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#ifdef KVM_SEV_SNP_ID_AUTH_SIZE
+	printf("value %s %llu\n", "KVM_SEV_SNP_ID_AUTH_SIZE", (unsigned long long)(KVM_SEV_SNP_ID_AUTH_SIZE));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#ifdef KVM_SEV_SNP_FINISH_DATA_SIZE
+	printf("value %s %llu\n", "KVM_SEV_SNP_FINISH_DATA_SIZE", (unsigned long long)(KVM_SEV_SNP_FINISH_DATA_SIZE));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("size %s %zu\n", "struct kvm_sev_snp_launch_finish", sizeof(struct kvm_sev_snp_launch_finish));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("align %s %zu\n", "struct kvm_sev_snp_launch_finish", (size_t)_Alignof(struct kvm_sev_snp_launch_finish));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "id_block_uaddr", offsetof(struct kvm_sev_snp_launch_finish, id_block_uaddr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "id_block_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, id_block_uaddr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "id_auth_uaddr", offsetof(struct kvm_sev_snp_launch_finish, id_auth_uaddr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "id_auth_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, id_auth_uaddr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "id_block_en", offsetof(struct kvm_sev_snp_launch_finish, id_block_en));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "id_block_en", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, id_block_en));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "auth_key_en", offsetof(struct kvm_sev_snp_launch_finish, auth_key_en));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "auth_key_en", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, auth_key_en));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "vcek_disabled", offsetof(struct kvm_sev_snp_launch_finish, vcek_disabled));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "vcek_disabled", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, vcek_disabled));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "host_data", offsetof(struct kvm_sev_snp_launch_finish, host_data));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "host_data", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, host_data));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "pad0", offsetof(struct kvm_sev_snp_launch_finish, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "pad0", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, pad0));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "flags", offsetof(struct kvm_sev_snp_launch_finish, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("offset %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "pad1", offsetof(struct kvm_sev_snp_launch_finish, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+	printf("member_size %s.%s %zu\n", "struct kvm_sev_snp_launch_finish", "pad1", KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, pad1));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("value %s %llu\n", "KVM_TDX_CAPABILITIES", (unsigned long long)(KVM_TDX_CAPABILITIES));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("value %s %llu\n", "KVM_TDX_INIT_VM", (unsigned long long)(KVM_TDX_INIT_VM));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("value %s %llu\n", "KVM_TDX_INIT_VCPU", (unsigned long long)(KVM_TDX_INIT_VCPU));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("value %s %llu\n", "KVM_TDX_INIT_MEM_REGION", (unsigned long long)(KVM_TDX_INIT_MEM_REGION));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("value %s %llu\n", "KVM_TDX_FINALIZE_VM", (unsigned long long)(KVM_TDX_FINALIZE_VM));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("value %s %llu\n", "KVM_TDX_GET_CPUID", (unsigned long long)(KVM_TDX_GET_CPUID));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("value %s %llu\n", "KVM_TDX_CMD_NR_MAX", (unsigned long long)(KVM_TDX_CMD_NR_MAX));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#ifdef KVM_TDX_MEASURE_MEMORY_REGION
+	printf("value %s %llu\n", "KVM_TDX_MEASURE_MEMORY_REGION", (unsigned long long)(KVM_TDX_MEASURE_MEMORY_REGION));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("size %s %zu\n", "struct kvm_tdx_cmd", sizeof(struct kvm_tdx_cmd));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("align %s %zu\n", "struct kvm_tdx_cmd", (size_t)_Alignof(struct kvm_tdx_cmd));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_cmd", "id", offsetof(struct kvm_tdx_cmd, id));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_cmd", "id", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_cmd, id));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_cmd", "flags", offsetof(struct kvm_tdx_cmd, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_cmd", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_cmd, flags));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_cmd", "data", offsetof(struct kvm_tdx_cmd, data));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_cmd", "data", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_cmd, data));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_cmd", "hw_error", offsetof(struct kvm_tdx_cmd, hw_error));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_cmd", "hw_error", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_cmd, hw_error));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("size %s %zu\n", "struct kvm_tdx_capabilities", sizeof(struct kvm_tdx_capabilities));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("align %s %zu\n", "struct kvm_tdx_capabilities", (size_t)_Alignof(struct kvm_tdx_capabilities));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_capabilities", "supported_attrs", offsetof(struct kvm_tdx_capabilities, supported_attrs));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_capabilities", "supported_attrs", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, supported_attrs));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_capabilities", "supported_xfam", offsetof(struct kvm_tdx_capabilities, supported_xfam));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_capabilities", "supported_xfam", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, supported_xfam));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_capabilities", "kernel_tdvmcallinfo_1_r11", offsetof(struct kvm_tdx_capabilities, kernel_tdvmcallinfo_1_r11));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_capabilities", "kernel_tdvmcallinfo_1_r11", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, kernel_tdvmcallinfo_1_r11));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_capabilities", "user_tdvmcallinfo_1_r11", offsetof(struct kvm_tdx_capabilities, user_tdvmcallinfo_1_r11));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_capabilities", "user_tdvmcallinfo_1_r11", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, user_tdvmcallinfo_1_r11));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_capabilities", "kernel_tdvmcallinfo_1_r12", offsetof(struct kvm_tdx_capabilities, kernel_tdvmcallinfo_1_r12));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_capabilities", "kernel_tdvmcallinfo_1_r12", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, kernel_tdvmcallinfo_1_r12));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_capabilities", "user_tdvmcallinfo_1_r12", offsetof(struct kvm_tdx_capabilities, user_tdvmcallinfo_1_r12));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_capabilities", "user_tdvmcallinfo_1_r12", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, user_tdvmcallinfo_1_r12));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_capabilities", "reserved", offsetof(struct kvm_tdx_capabilities, reserved));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_capabilities", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, reserved));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_capabilities", "cpuid", offsetof(struct kvm_tdx_capabilities, cpuid));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_capabilities", "cpuid", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, cpuid));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("size %s %zu\n", "struct kvm_tdx_init_vm", sizeof(struct kvm_tdx_init_vm));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("align %s %zu\n", "struct kvm_tdx_init_vm", (size_t)_Alignof(struct kvm_tdx_init_vm));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_init_vm", "attributes", offsetof(struct kvm_tdx_init_vm, attributes));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_init_vm", "attributes", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_vm, attributes));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_init_vm", "xfam", offsetof(struct kvm_tdx_init_vm, xfam));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_init_vm", "xfam", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_vm, xfam));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_init_vm", "mrconfigid", offsetof(struct kvm_tdx_init_vm, mrconfigid));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_init_vm", "mrconfigid", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_vm, mrconfigid));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_init_vm", "mrowner", offsetof(struct kvm_tdx_init_vm, mrowner));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_init_vm", "mrowner", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_vm, mrowner));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_init_vm", "mrownerconfig", offsetof(struct kvm_tdx_init_vm, mrownerconfig));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_init_vm", "mrownerconfig", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_vm, mrownerconfig));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_init_vm", "reserved", offsetof(struct kvm_tdx_init_vm, reserved));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_init_vm", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_vm, reserved));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_init_vm", "cpuid", offsetof(struct kvm_tdx_init_vm, cpuid));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_init_vm", "cpuid", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_vm, cpuid));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("size %s %zu\n", "struct kvm_tdx_init_mem_region", sizeof(struct kvm_tdx_init_mem_region));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("align %s %zu\n", "struct kvm_tdx_init_mem_region", (size_t)_Alignof(struct kvm_tdx_init_mem_region));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_init_mem_region", "source_addr", offsetof(struct kvm_tdx_init_mem_region, source_addr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_init_mem_region", "source_addr", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_mem_region, source_addr));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_init_mem_region", "gpa", offsetof(struct kvm_tdx_init_mem_region, gpa));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_init_mem_region", "gpa", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_mem_region, gpa));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("offset %s.%s %zu\n", "struct kvm_tdx_init_mem_region", "nr_pages", offsetof(struct kvm_tdx_init_mem_region, nr_pages));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+	printf("member_size %s.%s %zu\n", "struct kvm_tdx_init_mem_region", "nr_pages", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_mem_region, nr_pages));
 #endif
 	return 0;
 }

@@ -405,7 +405,7 @@ class Builder:
         if replacement is not None and replacement not in self.items and replacement not in self.symbols:
             self.error(data.mark_of("replacement"), f"unknown replacement {replacement!r}",
                        "name an item defined in the spec")
-        return Lifecycle(Version.parse(data["since"]), data["doc"], replacement)
+        return Lifecycle(Version.parse(data["since"]), data["doc"], replacement, data.get("moved_to"))
 
     def check_arches(self, arches: tuple[str, ...], mark: Mark) -> None:
         for a in arches:

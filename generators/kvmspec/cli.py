@@ -399,6 +399,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"kvmspec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader went away (kvmspec ... | head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"kvmspec: error: {where}{exc.strerror or exc}", file=sys.stderr)
@@ -406,9 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kvmspec: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # the reader went away (kvmspec ... | head): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+
     except Exception as exc:  # a bug in kvmspec: say so in one line, no traceback
         print(f"kvmspec: internal error: {type(exc).__name__}: {exc} "
               "(please report it with the spec that caused it)", file=sys.stderr)

@@ -135,6 +135,7 @@ class Named:
     deprecated: bool
     removed: bool
     owner: Optional[Definition] = None     # the item (for values: their set)
+    moved: bool = False                    # removed here because it moved to another header
 
 
 def _named(model: Model) -> dict[str, Named]:
@@ -150,7 +151,8 @@ def _named(model: Model) -> dict[str, Named]:
         elif isinstance(item, Ioctl):
             values = item.numbers
         out[item.name] = Named(item.name, item.kind, values, item.mark, item.deprecated is not None,
-                               item.removed is not None, item)
+                               item.removed is not None, item,
+                               item.removed is not None and item.removed.moved_to is not None)
         if isinstance(item, ValueSet):
             for v in item.values:
                 out[v.name] = Named(v.name, "value", v.values, v.mark, v.deprecated is not None,
@@ -191,8 +193,8 @@ class Comparison:
                 continue
             new = self.new_named.get(name)
             if new is None or new.removed:
-                if old.deprecated:
-                    continue
+                if old.deprecated or (new is not None and new.moved):
+                    continue   # deprecated first, or moved to the header of the architecture that has it
                 mark = new.mark if new is not None else old.mark
                 what = "removed" if new is not None else "no longer in the spec"
                 self.add("removed-without-deprecation", mark,

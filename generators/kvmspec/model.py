@@ -43,6 +43,7 @@ class Lifecycle:
     since: Version
     doc: str
     replacement: Optional[str] = None
+    moved_to: Optional[str] = None   # removed from these headers because it moved to another one
 
 
 @dataclass(frozen=True)

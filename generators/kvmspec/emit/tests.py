@@ -79,8 +79,13 @@ def _item_checks(item, out: list[Check]) -> None:
         out.append(Check("value", item.name, "", item.values, item.since, macro=True))
     elif isinstance(item, (Enum, FlagSet)):
         is_macro = item.c_style == "define"
+        newest_before = None   # in a C enum, later values may count on earlier ones
         for v in item.values:
-            out.append(Check("value", v.name, "", v.values, v.since,
+            vsince = v.since
+            if not is_macro:
+                newest_before = _later(newest_before, v.since)
+                vsince = newest_before
+            out.append(Check("value", v.name, "", v.values, vsince,
                              v.removed.since if v.removed is not None else None,
                              macro=is_macro or (item.c_define_values and v.c_define)))
     elif isinstance(item, (Capability, ExitReason)):
@@ -92,15 +97,18 @@ def _item_checks(item, out: list[Check]) -> None:
         ctype = item.c_type
         out.append(Check("size", ctype, "", tuple(l.size for l in item.layouts), since))
         out.append(Check("align", ctype, "", tuple(l.align for l in item.layouts), since))
+        padding_since = None   # padding named later moves the fields after it on some ABI
         for path, f, offsets in item.walk():
+            if f.reserved and f.since is not None:
+                padding_since = _later(padding_since, f.since)
             if not f.name:
                 continue
-            field_since = _later(item.since, f.since)
+            field_since = _later(_later(item.since, f.since), padding_since)
             if f.bits:
                 out.append(Check("bitfield", ctype, path, tuple(f.bits for _ in ABIS), field_since))
                 continue
             out.append(Check("offset", ctype, path, offsets, field_since))
-            if not f.flexible:
+            if not f.flexible and f.count:   # sizeof a zero-length array is not valid C++ (nor in newer headers)
                 sizes = tuple(f.size(abi) for abi in ABIS)
                 out.append(Check("member_size", ctype, path, sizes, field_since))
 
@@ -145,4 +153,11 @@ class Generator:
             "tests/kvm_conformance.c": env.get_template("tests/kvm_conformance.c.j2").render(**context),
             "tests/kvm_abi_dump.c": env.get_template("tests/kvm_abi_dump.c.j2").render(**context),
             "tests/test_kvm_uapi.py": env.get_template("tests/test_kvm_uapi.py.j2").render(**context),
+            "tests/test_live_kvm.py": env.get_template("tests/test_live_kvm.py.j2").render(
+                pairs=[i for i in model.ioctls if i.present and i.restored_by and i.arg_record is not None
+                       and [s.scope for s in i.scopes] == ["vcpu"] and i.arg_flow in ("out", "inout")
+                       and (not i.arch or "x86" in i.arch)
+                       and isinstance(model.by_name.get(i.restored_by), Ioctl)
+                       and model.by_name[i.restored_by].present],
+                caps=[c for c in model.capabilities if c.present], **context),
         }

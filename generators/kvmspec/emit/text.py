@@ -176,6 +176,16 @@ def since(item: Item | Field) -> str:
     return str(v) if v is not None else ""
 
 
+def rst_ref(item: Item) -> str:
+    """A link to the item's section; items without one (removed from these
+    headers) are named with where they went."""
+    if item.removed is None:
+        return f":ref:`{item.name} <api-{item.name}>`"
+    if item.removed.moved_to:
+        return f"{item.name} (moved to {item.removed.moved_to} in {item.removed.since})"
+    return f"{item.name} (removed in {item.removed.since})"
+
+
 def ioctl_macro(ioctl: Ioctl) -> str:
     if ioctl.dir == "none":
         return f"{IOC_MACROS['none']}(KVMIO, {ioctl.nr:#04x})"
@@ -233,7 +243,7 @@ def environment() -> jinja2.Environment:
         wrap=wrap, bullet=bullet, rstrip=lambda text: str(text).rstrip(), summary=summary, c_comment=c_comment, c_define=c_define, docstring=docstring,
         py_string=py_string, py_comment=py_comment, rst_heading=rst_heading, hexnum=hexnum, arch_list=arch_list,
         since=since, ioctl_macro=ioctl_macro, c_member_declarator=c_member_declarator,
-        c_field_decl=c_field_decl, rst_ref=lambda name: f":ref:`{name} <api-{name}>`",
+        c_field_decl=c_field_decl, rst_ref=rst_ref,
         paragraphs=paragraphs,
     )
     env.filters.update(prose.FILTERS)

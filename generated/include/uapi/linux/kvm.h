@@ -859,6 +859,18 @@ struct kvm_enable_cap {
  */
 #define KVM_CAP_DIRTY_LOG_RING_ACQ_REL	223
 
+/*
+ * Lists the machine types that KVM_CREATE_VM can create, so that a VMM can
+ * find out whether it can start, say, an SEV-SNP or TDX guest without trying.
+ */
+#define KVM_CAP_VM_TYPES		235
+
+/*
+ * Lets userspace reset RISC-V vCPUs, for example when it emulates the SBI
+ * calls that start and stop harts, without a new ioctl.
+ */
+#define KVM_CAP_RISCV_MP_STATE_RESET	242
+
 /* spec/common/mips.yaml: MIPS */
 
 /*
@@ -906,14 +918,7 @@ struct kvm_enable_cap {
 #define KVM_X86_DISABLE_EXITS_HLT	(1 << 1)
 #define KVM_X86_DISABLE_EXITS_PAUSE	(1 << 2)
 #define KVM_X86_DISABLE_EXITS_CSTATE	(1 << 3)
-
-/*
- * Every KVM_X86_DISABLE_EXITS_* bit that this header knows. The value grows
- * when bits are added (4.19 had no CSTATE bit), so pass the answer of
- * KVM_CHECK_EXTENSION(KVM_CAP_X86_DISABLE_EXITS) to KVM_ENABLE_CAP rather
- * than this mask.
- */
-#define KVM_X86_DISABLE_VALID_EXITS	(KVM_X86_DISABLE_EXITS_MWAIT | KVM_X86_DISABLE_EXITS_HLT | KVM_X86_DISABLE_EXITS_PAUSE | KVM_X86_DISABLE_EXITS_CSTATE)
+#define KVM_X86_DISABLE_EXITS_APERFMPERF (1 << 4)
 
 /*
  * Single-stepping a vCPU with KVM_SET_GUEST_DEBUG is dependable on this
@@ -975,6 +980,29 @@ struct kvm_enable_cap {
  * KVM_EXIT_NOTIFY.
  */
 #define KVM_CAP_X86_NOTIFY_VMEXIT	219
+
+/*
+ * The PMU event filter can be given as masked entries, each of which matches
+ * a whole family of unit masks of one event select, instead of as a list of
+ * exact event codes.
+ */
+#define KVM_CAP_PMU_EVENT_MASKED_EVENTS	226
+
+/*
+ * Sets the frequency of the APIC bus that the in-kernel local APIC timer
+ * counts, so that it can match the core crystal clock a VMM reports in guest
+ * CPUID leaf 0x15. KVM does not change that CPUID leaf itself; keeping the
+ * two consistent is up to userspace.
+ */
+#define KVM_CAP_X86_APIC_BUS_CYCLES_NS	237
+
+/*
+ * On every exit, kvm_run.flags says with KVM_RUN_X86_GUEST_MODE whether the
+ * vCPU was running a nested (L2) guest. The register state KVM reports then
+ * belongs to L2, not to the L1 guest hypervisor. Only informational:
+ * KVM_ENABLE_CAP rejects it.
+ */
+#define KVM_CAP_X86_GUEST_MODE		238
 
 /*
  * Bits of kvm_clock_data.flags. KVM_CHECK_EXTENSION(KVM_CAP_ADJUST_CLOCK)
@@ -1042,14 +1070,6 @@ struct kvm_clock_data {
 #define KVM_SET_PMU_EVENT_FILTER	_IOW(KVMIO, 0xb2, struct kvm_pmu_event_filter)
 
 /*
- * Behaviour changes selected by args[0] of
- * KVM_ENABLE_CAP(KVM_CAP_X2APIC_API); KVM_CHECK_EXTENSION reports the
- * supported bits.
- */
-#define KVM_X2APIC_API_USE_32BIT_IDS	(1ULL << 0)
-#define KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK (1ULL << 1)
-
-/*
  * Bus lock handling modes: args[0] of
  * KVM_ENABLE_CAP(KVM_CAP_X86_BUS_LOCK_EXIT), and the modes
  * KVM_CHECK_EXTENSION reports as available. The two are exclusive.
@@ -1069,6 +1089,16 @@ struct kvm_clock_data {
  */
 #define KVM_X86_NOTIFY_VMEXIT_ENABLED	(1ULL << 0)
 #define KVM_X86_NOTIFY_VMEXIT_USER	(1ULL << 1)
+
+/*
+ * Kept so that old userspace that tests it still compiles. It used to say
+ * that KVM_SET_GUEST_DEBUG exists (linux/kvm.h then defined
+ * KVM_CAP_SET_GUEST_DEBUG); up to 6.8 each architecture with guest debugging
+ * defined it in its asm/kvm.h, x86 among them. Since 6.9 linux/kvm.h defines
+ * it unconditionally, for every architecture, and the run-time check is
+ * KVM_CAP_SET_GUEST_DEBUG.
+ */
+#define __KVM_HAVE_GUEST_DEBUG
 
 /* spec/x86/registers.yaml: x86 registers and CPU state */
 
@@ -1469,22 +1499,6 @@ struct kvm_pit_config {
 #define KVM_CAP_VCPU_EVENTS		41
 #endif
 
-#ifdef KVM_CAP_MCE
-/*
- * A machine check error to inject with KVM_X86_SET_MCE. The fields follow the
- * layout of the machine check MSRs of one bank.
- */
-struct kvm_x86_mce {
-	__u64 status;
-	__u64 addr;
-	__u64 misc;
-	__u64 mcg_status;
-	__u8 bank;
-	__u8 pad1[7];
-	__u64 pad2[3];
-};
-#endif
-
 /*
  * Enables machine check emulation for the vCPU with the given MCG_CAP. Every
  * bank is set to report all errors (MCi_CTL all ones), and so is MCG_CTL when
@@ -1561,180 +1575,6 @@ struct kvm_x86_mce {
 /* spec/common/deprecated.yaml: Deprecated and removed interfaces */
 
 /*
- * Position of the class bits in the event ids of the removed trace interface.
- */
-/*
- * Deprecated since 3.0 or earlier: Part of the relay-based trace interface
- * (KVM_TRACE_ENABLE), which the kernel no longer has. Use the kvm tracepoints
- * (the "kvm" and "kvmmmu" event groups of perf or ftrace) instead.
- */
-#define KVM_TRC_SHIFT			16
-
-/*
- * Classes of event ids of the removed trace interface; an event id is a class
- * bit plus a number.
- */
-/*
- * Deprecated since 3.0 or earlier: Part of the removed relay-based trace
- * interface. Use the kvm tracepoints instead.
- */
-#define KVM_TRC_ENTRYEXIT		(1 << KVM_TRC_SHIFT)
-#define KVM_TRC_HANDLER			(1 << (KVM_TRC_SHIFT + 1))
-
-/* Size in bytes of the header of a record of the removed trace interface. */
-/*
- * Deprecated since 3.0 or earlier: Part of the removed relay-based trace
- * interface.
- */
-#define KVM_TRC_HEAD_SIZE		12
-
-/* Size in bytes of the cycle counter that a trace record may carry. */
-/*
- * Deprecated since 3.0 or earlier: Part of the removed relay-based trace
- * interface.
- */
-#define KVM_TRC_CYCLE_SIZE		8
-
-/* Most extra 32-bit data words a trace record could carry. */
-/*
- * Deprecated since 3.0 or earlier: Part of the removed relay-based trace
- * interface.
- */
-#define KVM_TRC_EXTRA_MAX		7
-
-/*
- * Event ids of the records of the removed trace interface: a class bit
- * (KVM_TRC_ENTRYEXIT or KVM_TRC_HANDLER) plus a number.
- */
-/*
- * Deprecated since 3.0 or earlier: Part of the removed relay-based trace
- * interface. The kvm tracepoints (kvm_entry, kvm_exit, kvm_page_fault,
- * kvm_inj_virq, kvm_pio, kvm_cr, kvm_msr, kvm_cpuid and others) report the
- * same events.
- */
-#define KVM_TRC_VMENTRY			(KVM_TRC_ENTRYEXIT + 0x01)
-#define KVM_TRC_VMEXIT			(KVM_TRC_ENTRYEXIT + 0x02)
-#define KVM_TRC_PAGE_FAULT		(KVM_TRC_HANDLER + 0x01)
-#define KVM_TRC_INJ_VIRQ		(KVM_TRC_HANDLER + 0x02)
-#define KVM_TRC_REDELIVER_EVT		(KVM_TRC_HANDLER + 0x03)
-#define KVM_TRC_PEND_INTR		(KVM_TRC_HANDLER + 0x04)
-#define KVM_TRC_IO_READ			(KVM_TRC_HANDLER + 0x05)
-#define KVM_TRC_IO_WRITE		(KVM_TRC_HANDLER + 0x06)
-#define KVM_TRC_CR_READ			(KVM_TRC_HANDLER + 0x07)
-#define KVM_TRC_CR_WRITE		(KVM_TRC_HANDLER + 0x08)
-#define KVM_TRC_DR_READ			(KVM_TRC_HANDLER + 0x09)
-#define KVM_TRC_DR_WRITE		(KVM_TRC_HANDLER + 0x0A)
-#define KVM_TRC_MSR_READ		(KVM_TRC_HANDLER + 0x0B)
-#define KVM_TRC_MSR_WRITE		(KVM_TRC_HANDLER + 0x0C)
-#define KVM_TRC_CPUID			(KVM_TRC_HANDLER + 0x0D)
-#define KVM_TRC_INTR			(KVM_TRC_HANDLER + 0x0E)
-#define KVM_TRC_NMI			(KVM_TRC_HANDLER + 0x0F)
-#define KVM_TRC_VMMCALL			(KVM_TRC_HANDLER + 0x10)
-#define KVM_TRC_HLT			(KVM_TRC_HANDLER + 0x11)
-#define KVM_TRC_CLTS			(KVM_TRC_HANDLER + 0x12)
-#define KVM_TRC_LMSW			(KVM_TRC_HANDLER + 0x13)
-#define KVM_TRC_APIC_ACCESS		(KVM_TRC_HANDLER + 0x14)
-#define KVM_TRC_TDP_FAULT		(KVM_TRC_HANDLER + 0x15)
-#define KVM_TRC_GTLB_WRITE		(KVM_TRC_HANDLER + 0x16)
-#define KVM_TRC_STLB_WRITE		(KVM_TRC_HANDLER + 0x17)
-#define KVM_TRC_STLB_INVAL		(KVM_TRC_HANDLER + 0x18)
-#define KVM_TRC_PPC_INSTR		(KVM_TRC_HANDLER + 0x19)
-
-/* Argument of the removed KVM_TRACE_ENABLE. */
-/*
- * Deprecated since 3.0 or earlier: Part of the removed relay-based trace
- * interface.
- */
-struct kvm_user_trace_setup {
-	__u32 buf_size;
-	__u32 buf_nr;
-};
-
-/*
- * The number of the removed KVM_TRACE_ENABLE, which started tracing KVM
- * events into relay buffers. The name keeps the number reserved.
- */
-/*
- * Deprecated since 3.0 or earlier: The relay-based trace interface was
- * removed; the kvm tracepoints (perf, ftrace, trace-cmd) replace it.
- */
-#define __KVM_DEPRECATED_MAIN_W_0x06	_IOW(KVMIO, 0x06, struct kvm_user_trace_setup)
-
-/* The number of the removed KVM_TRACE_PAUSE, which paused tracing. */
-/*
- * Deprecated since 3.0 or earlier: The relay-based trace interface was
- * removed; use the kvm tracepoints.
- */
-#define __KVM_DEPRECATED_MAIN_0x07	_IO(KVMIO, 0x07)
-
-/*
- * The number of the removed KVM_TRACE_DISABLE, which stopped tracing and
- * freed the buffers.
- */
-/*
- * Deprecated since 3.0 or earlier: The relay-based trace interface was
- * removed; use the kvm tracepoints.
- */
-#define __KVM_DEPRECATED_MAIN_0x08	_IO(KVMIO, 0x08)
-
-/*
- * The number of the first KVM_ASSIGN_IRQ, which was encoded as a read
- * although userspace passes the data in. KVM_ASSIGN_DEV_IRQ took over with
- * the same nr and a correct encoding.
- */
-/*
- * Deprecated since 3.0 or earlier: Replaced by KVM_ASSIGN_DEV_IRQ, which is
- * itself gone with the rest of KVM's PCI device assignment; use VFIO.
- */
-#define __KVM_DEPRECATED_VM_R_0x70	_IOR(KVMIO, 0x70, struct kvm_assigned_irq)
-
-/* One breakpoint of the removed KVM_DEBUG_GUEST interface. */
-/*
- * Deprecated since 3.0 or earlier: Part of KVM_DEBUG_GUEST; use
- * KVM_SET_GUEST_DEBUG instead.
- */
-struct kvm_breakpoint {
-	__u32 enabled;
-	__u32 padding;
-	__u64 address;
-};
-
-/* Argument of the removed KVM_DEBUG_GUEST. */
-/*
- * Deprecated since 3.0 or earlier: Part of KVM_DEBUG_GUEST; use
- * KVM_SET_GUEST_DEBUG instead.
- */
-struct kvm_debug_guest {
-	__u32 enabled;
-	__u32 pad;
-	struct kvm_breakpoint breakpoints[4];
-	__u32 singlestep;
-};
-
-/*
- * The number of the removed KVM_DEBUG_GUEST, the first guest debugging
- * interface (x86 only). Its size differs between i386 and x86_64, so the
- * number does too.
- */
-/*
- * Deprecated since 3.0 or earlier: Replaced by KVM_SET_GUEST_DEBUG, which
- * also supports software breakpoints and other architectures.
- */
-#define __KVM_DEPRECATED_VCPU_W_0x87	_IOW(KVMIO, 0x87, struct kvm_debug_guest)
-
-/* Argument of the removed KVM_SET_MEMORY_REGION. */
-/*
- * Deprecated since 3.0 or earlier: Only used by KVM_SET_MEMORY_REGION; memory
- * slots are described by struct kvm_userspace_memory_region now.
- */
-struct kvm_memory_region {
-	__u32 slot;
-	__u32 flags;
-	__u64 guest_phys_addr;
-	__u64 memory_size;
-};
-
-/*
  * The guest accessed a device control register (PowerPC 440). The kernel no
  * longer produces this exit.
  */
@@ -1743,27 +1583,6 @@ struct kvm_memory_region {
  * it; no current kernel reports it.
  */
 #define KVM_EXIT_DCR			15
-
-/* The old name of __KVM_DEPRECATED_MAIN_W_0x06. */
-/*
- * Deprecated since 3.0 or earlier: The relay-based trace interface was
- * removed; use the kvm tracepoints (perf, ftrace, trace-cmd).
- */
-#define KVM_TRACE_ENABLE		__KVM_DEPRECATED_MAIN_W_0x06
-
-/* The old name of __KVM_DEPRECATED_MAIN_0x07. */
-/*
- * Deprecated since 3.0 or earlier: The relay-based trace interface was
- * removed; use the kvm tracepoints.
- */
-#define KVM_TRACE_PAUSE			__KVM_DEPRECATED_MAIN_0x07
-
-/* The old name of __KVM_DEPRECATED_MAIN_0x08. */
-/*
- * Deprecated since 3.0 or earlier: The relay-based trace interface was
- * removed; use the kvm tracepoints.
- */
-#define KVM_TRACE_DISABLE		__KVM_DEPRECATED_MAIN_0x08
 
 /*
  * KVM's PCI device assignment could use PCI 2.3 interrupt masking
@@ -1775,36 +1594,6 @@ struct kvm_memory_region {
  * assigned with VFIO, which handles INTx masking itself.
  */
 #define KVM_CAP_PCI_2_3			75
-
-/* Created a memory slot backed by memory that the kernel allocated. */
-/*
- * Deprecated since 3.0 or earlier: The kernel no longer allocates guest
- * memory; userspace maps the memory and registers it with
- * KVM_SET_USER_MEMORY_REGION.
- */
-#define KVM_SET_MEMORY_REGION		_IOW(KVMIO, 0x40, struct kvm_memory_region)
-
-/*
- * Made a guest physical range an alias of another one (for the VGA window,
- * for example).
- */
-/*
- * Deprecated since 3.0 or earlier: Aliases were removed. To show the same
- * memory at two guest addresses, register two memory slots with the same
- * userspace address.
- */
-#define KVM_SET_MEMORY_ALIAS		_IOW(KVMIO, 0x43, struct kvm_memory_alias)
-
-/*
- * Argument of KVM_S390_UCAS_MAP and KVM_S390_UCAS_UNMAP: a range of the VMM's
- * address space and where it appears in a vCPU's guest address space. All
- * three values must be multiples of the 1 MiB segment size.
- */
-struct kvm_s390_ucas_mapping {
-	__u64 user_addr;
-	__u64 vcpu_addr;
-	__u64 length;
-};
 
 /*
  * Maps memory of the VMM into the guest address space of one vCPU of a
@@ -1821,73 +1610,6 @@ struct kvm_s390_ucas_mapping {
 #define KVM_S390_UCAS_UNMAP		_IOW(KVMIO, 0x51, struct kvm_s390_ucas_mapping)
 
 /*
- * Assigned a host PCI device to the VM: KVM took it from its driver, put it
- * in the VM's IOMMU domain and later forwarded its interrupts.
- */
-/*
- * Deprecated since 4.12 or earlier: KVM's own device assignment was removed
- * in 4.12. Assign devices with VFIO and tell KVM about the VFIO group with
- * the KVM_DEV_TYPE_VFIO device; interrupts go through irqfds.
- */
-#define KVM_ASSIGN_PCI_DEVICE		_IOR(KVMIO, 0x69, struct kvm_assigned_pci_dev)
-
-/* The old name of __KVM_DEPRECATED_VM_R_0x70. */
-/*
- * Deprecated since 3.0 or earlier: Replaced by KVM_ASSIGN_DEV_IRQ, which is
- * itself gone with the rest of KVM's PCI device assignment; use VFIO.
- */
-#define KVM_ASSIGN_IRQ			__KVM_DEPRECATED_VM_R_0x70
-
-/*
- * Connected an interrupt of an assigned device (INTx, MSI or MSI-X on the
- * host side) to the guest, as the kind of interrupt the flags named.
- */
-/*
- * Deprecated since 4.12 or earlier: Removed with KVM's own device assignment
- * in 4.12. With VFIO, the device's interrupts are delivered through eventfds
- * attached with KVM_IRQFD.
- */
-#define KVM_ASSIGN_DEV_IRQ		_IOW(KVMIO, 0x70, struct kvm_assigned_irq)
-
-/* Returned an assigned PCI device to the host. */
-/*
- * Deprecated since 4.12 or earlier: Removed with KVM's own device assignment
- * in 4.12; use VFIO.
- */
-#define KVM_DEASSIGN_PCI_DEVICE		_IOW(KVMIO, 0x72, struct kvm_assigned_pci_dev)
-
-/* Told KVM how many MSI-X vectors an assigned device uses. */
-/*
- * Deprecated since 4.12 or earlier: Removed with KVM's own device assignment
- * in 4.12; use VFIO.
- */
-#define KVM_ASSIGN_SET_MSIX_NR		_IOW(KVMIO, 0x73, struct kvm_assigned_msix_nr)
-
-/* Connected one MSI-X vector of an assigned device to a guest GSI. */
-/*
- * Deprecated since 4.12 or earlier: Removed with KVM's own device assignment
- * in 4.12; use VFIO and KVM_IRQFD.
- */
-#define KVM_ASSIGN_SET_MSIX_ENTRY	_IOW(KVMIO, 0x74, struct kvm_assigned_msix_entry)
-
-/* Disconnected an interrupt of an assigned device from the guest. */
-/*
- * Deprecated since 4.12 or earlier: Removed with KVM's own device assignment
- * in 4.12; use VFIO and KVM_IRQFD.
- */
-#define KVM_DEASSIGN_DEV_IRQ		_IOW(KVMIO, 0x75, struct kvm_assigned_irq)
-
-/*
- * Masked or unmasked the legacy interrupt of an assigned device that shares
- * its line (PCI 2.3 masking), on behalf of the guest.
- */
-/*
- * Deprecated since 4.12 or earlier: Removed with KVM's own device assignment
- * in 4.12; use VFIO.
- */
-#define KVM_ASSIGN_SET_INTX_MASK	_IOW(KVMIO, 0xa4, struct kvm_assigned_pci_dev)
-
-/*
  * Allocated a physically contiguous real mode area (RMA) for a Book3S HV
  * guest on POWER processors (PPC970) that needed one, and returned a file
  * descriptor to mmap() it.
@@ -1898,106 +1620,6 @@ struct kvm_s390_ucas_mapping {
  * replacement is needed.
  */
 #define KVM_ALLOCATE_RMA		_IOR(KVMIO, 0xa9, struct kvm_allocate_rma)
-
-/* The old name of __KVM_DEPRECATED_VCPU_W_0x87. */
-/*
- * Deprecated since 3.0 or earlier: No longer supported; use
- * KVM_SET_GUEST_DEBUG.
- */
-#define KVM_DEBUG_GUEST			__KVM_DEPRECATED_VCPU_W_0x87
-
-/* Bits of kvm_assigned_pci_dev.flags. */
-/*
- * Deprecated since 4.12 or earlier: Part of KVM's own device assignment,
- * removed in 4.12.
- */
-#define KVM_DEV_ASSIGN_ENABLE_IOMMU	(1 << 0)
-#define KVM_DEV_ASSIGN_PCI_2_3		(1 << 1)
-#define KVM_DEV_ASSIGN_MASK_INTX	(1 << 2)
-
-/*
- * Argument of KVM_ASSIGN_PCI_DEVICE, KVM_DEASSIGN_PCI_DEVICE and
- * KVM_ASSIGN_SET_INTX_MASK: a host PCI device and the id userspace gave it.
- */
-/*
- * Deprecated since 4.12 or earlier: Part of KVM's own device assignment,
- * removed in 4.12.
- */
-struct kvm_assigned_pci_dev {
-	__u32 assigned_dev_id;
-	__u32 busnr;
-	__u32 devfn;
-	__u32 flags;
-	__u32 segnr;
-	union {
-		__u32 reserved[11];
-	};
-};
-
-/*
- * Bits of kvm_assigned_irq.flags: one host interrupt type (low byte) and one
- * guest interrupt type (second byte) to connect.
- */
-/*
- * Deprecated since 4.12 or earlier: Part of KVM's own device assignment,
- * removed in 4.12.
- */
-#define KVM_DEV_IRQ_HOST_INTX		(1 << 0)
-#define KVM_DEV_IRQ_HOST_MSI		(1 << 1)
-#define KVM_DEV_IRQ_HOST_MSIX		(1 << 2)
-#define KVM_DEV_IRQ_GUEST_INTX		(1 << 8)
-#define KVM_DEV_IRQ_GUEST_MSI		(1 << 9)
-#define KVM_DEV_IRQ_GUEST_MSIX		(1 << 10)
-#define KVM_DEV_IRQ_HOST_MASK		0x00ff
-#define KVM_DEV_IRQ_GUEST_MASK		0xff00
-
-/*
- * Argument of KVM_ASSIGN_DEV_IRQ and KVM_DEASSIGN_DEV_IRQ (and of the old
- * KVM_ASSIGN_IRQ).
- */
-/*
- * Deprecated since 4.12 or earlier: Part of KVM's own device assignment,
- * removed in 4.12.
- */
-struct kvm_assigned_irq {
-	__u32 assigned_dev_id;
-	__u32 host_irq;
-	__u32 guest_irq;
-	__u32 flags;
-	union {
-		__u32 reserved[12];
-	};
-};
-
-/* Argument of KVM_ASSIGN_SET_MSIX_NR. */
-/*
- * Deprecated since 4.12 or earlier: Part of KVM's own device assignment,
- * removed in 4.12.
- */
-struct kvm_assigned_msix_nr {
-	__u32 assigned_dev_id;
-	__u16 entry_nr;
-	__u16 padding;
-};
-
-/* The most MSI-X entries an assigned device could use. */
-/*
- * Deprecated since 4.12 or earlier: Part of KVM's own device assignment,
- * removed in 4.12.
- */
-#define KVM_MAX_MSIX_PER_DEV		256
-
-/* Argument of KVM_ASSIGN_SET_MSIX_ENTRY. */
-/*
- * Deprecated since 4.12 or earlier: Part of KVM's own device assignment,
- * removed in 4.12.
- */
-struct kvm_assigned_msix_entry {
-	__u32 assigned_dev_id;
-	__u32 gsi;
-	__u16 entry;
-	__u16 padding[3];
-};
 
 /* spec/common/memory.yaml: Guest memory, dirty logging and MMIO coalescing */
 
@@ -2014,11 +1636,30 @@ struct kvm_userspace_memory_region {
 };
 
 /*
- * Bits of kvm_userspace_memory_region.flags. Only bits 0-15 are for
- * userspace; the kernel keeps the rest for itself.
+ * Bits of kvm_userspace_memory_region.flags and
+ * kvm_userspace_memory_region2.flags. Only bits 0-15 are for userspace; the
+ * kernel keeps the rest for itself.
  */
 #define KVM_MEM_LOG_DIRTY_PAGES		(1UL << 0)
 #define KVM_MEM_READONLY		(1UL << 1)
+#define KVM_MEM_GUEST_MEMFD		(1UL << 2)
+
+/*
+ * Argument of KVM_SET_USER_MEMORY_REGION2: a memory slot, as in struct
+ * kvm_userspace_memory_region, that can also take memory from a guest_memfd,
+ * with room for further extensions.
+ */
+struct kvm_userspace_memory_region2 {
+	__u32 slot;
+	__u32 flags;
+	__u64 guest_phys_addr;
+	__u64 memory_size;
+	__u64 userspace_addr;
+	__u64 guest_memfd_offset;
+	__u32 guest_memfd;
+	__u32 pad1;
+	__u64 pad2[14];
+};
 
 /*
  * Argument of KVM_REGISTER_COALESCED_MMIO and KVM_UNREGISTER_COALESCED_MMIO:
@@ -2106,7 +1747,12 @@ struct kvm_clear_dirty_log {
 /* Limits the memory KVM uses for shadow page tables of this VM. */
 #define KVM_SET_NR_MMU_PAGES		_IO(KVMIO, 0x44)
 
-/* Reports the limit that KVM_SET_NR_MMU_PAGES sets. */
+/* Reported the limit that KVM_SET_NR_MMU_PAGES sets. */
+/*
+ * Deprecated since 6.4: x86 stopped implementing it in 6.4. There is no
+ * replacement: the limit is whatever userspace last set with
+ * KVM_SET_NR_MMU_PAGES, or KVM's own default.
+ */
 #define KVM_GET_NR_MMU_PAGES		_IO(KVMIO, 0x45)
 
 /*
@@ -2126,6 +1772,16 @@ struct kvm_clear_dirty_log {
  * it needs to run unpaged guest code with EPT.
  */
 #define KVM_SET_IDENTITY_MAP_ADDR	_IOW(KVMIO, 0x48, __u64)
+
+/* KVM_SET_USER_MEMORY_REGION2 is available. */
+#define KVM_CAP_USER_MEMORY2		231
+
+/*
+ * The extensible successor of KVM_SET_USER_MEMORY_REGION: creates, moves,
+ * changes or deletes a memory slot in the same way, and can bind the slot to
+ * a guest_memfd.
+ */
+#define KVM_SET_USER_MEMORY_REGION2	_IOW(KVMIO, 0x49, struct kvm_userspace_memory_region2)
 
 /*
  * Declares a range whose guest writes KVM queues in the coalesced MMIO ring
@@ -2156,6 +1812,14 @@ struct kvm_clear_dirty_log {
  * write-protects their pages again.
  */
 #define KVM_RESET_DIRTY_RINGS		_IO(KVMIO, 0xc7)
+
+/*
+ * Dirty tracking with both rings and bitmaps. Userspace collects the rings as
+ * usual; the bitmaps gain few bits, so it fetches them with KVM_GET_DIRTY_LOG
+ * only at the very end of migration, after the vCPUs and the devices that
+ * write guest memory have stopped.
+ */
+#define KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP 225
 
 /*
  * Bits of args[0] when enabling KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2;
@@ -2191,6 +1855,87 @@ struct kvm_dirty_gfn {
 	__u32 slot;
 	__u64 offset;
 };
+
+/*
+ * When KVM_RUN fails with EFAULT or EHWPOISON because of guest memory,
+ * kvm_run may describe the access: exit_reason is then KVM_EXIT_MEMORY_FAULT
+ * and memory_fault holds the range and the kind of access. Not every such
+ * failure fills it in, and after any other error exit_reason is stale, so
+ * userspace must look at memory_fault only when the errno is one of these two
+ * and exit_reason says so.
+ */
+#define KVM_CAP_MEMORY_FAULT_INFO	232
+
+/*
+ * Attributes of guest pages, in kvm_memory_attributes.attributes and in the
+ * answer of KVM_CHECK_EXTENSION for KVM_CAP_MEMORY_ATTRIBUTES.
+ */
+#define KVM_MEMORY_ATTRIBUTE_PRIVATE	(1ULL << 3)
+
+/* Argument of KVM_SET_MEMORY_ATTRIBUTES. */
+struct kvm_memory_attributes {
+	__u64 address;
+	__u64 size;
+	__u64 attributes;
+	__u64 flags;
+};
+
+/* KVM_SET_MEMORY_ATTRIBUTES is available, for the attributes answered. */
+#define KVM_CAP_MEMORY_ATTRIBUTES	233
+
+/*
+ * Sets the attributes of a range of guest physical memory; today the only
+ * attribute says whether pages are private (backed by a guest_memfd) or
+ * shared.
+ */
+#define KVM_SET_MEMORY_ATTRIBUTES	_IOW(KVMIO, 0xd2, struct kvm_memory_attributes)
+
+/* KVM_CREATE_GUEST_MEMFD and KVM_MEM_GUEST_MEMFD slots are available. */
+#define KVM_CAP_GUEST_MEMFD		234
+
+/*
+ * Bits of kvm_create_guest_memfd.flags, also the answer of
+ * KVM_CHECK_EXTENSION for KVM_CAP_GUEST_MEMFD_FLAGS.
+ */
+#define GUEST_MEMFD_FLAG_MMAP		(1ULL << 0)
+#define GUEST_MEMFD_FLAG_INIT_SHARED	(1ULL << 1)
+
+/* Argument of KVM_CREATE_GUEST_MEMFD. */
+struct kvm_create_guest_memfd {
+	__u64 size;
+	__u64 flags;
+	__u64 reserved[6];
+};
+
+/*
+ * Tells which flags KVM_CREATE_GUEST_MEMFD takes. Kernels before 6.18 do not
+ * know the capability and accept no flags.
+ */
+#define KVM_CAP_GUEST_MEMFD_FLAGS	244
+
+/*
+ * Creates a guest_memfd: an anonymous file of guest memory that belongs to
+ * this VM, and returns a file descriptor for it.
+ */
+#define KVM_CREATE_GUEST_MEMFD		_IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd)
+
+/* KVM_PRE_FAULT_MEMORY is available. */
+#define KVM_CAP_PRE_FAULT_MEMORY	236
+
+/* Argument of KVM_PRE_FAULT_MEMORY. */
+struct kvm_pre_fault_memory {
+	__u64 gpa;
+	__u64 size;
+	__u64 flags;
+	__u64 padding[5];
+};
+
+/*
+ * Maps a range of guest memory into the vCPU's two-dimensional page tables
+ * before the guest touches it, to avoid the cost of faults at run time, for
+ * example right after a migration.
+ */
+#define KVM_PRE_FAULT_MEMORY		_IOWR(KVMIO, 0xd5, struct kvm_pre_fault_memory)
 
 /* spec/common/irq.yaml: Interrupts: irqchips, routing, irqfd, ioeventfd and MSIs */
 
@@ -2281,7 +2026,6 @@ struct kvm_ioeventfd {
  */
 #define KVM_CAP_SIGNAL_MSI		77
 
-#ifdef KVM_CAP_IRQ_ROUTING
 /*
  * Target of a KVM_IRQ_ROUTING_IRQCHIP route: an input pin of an in-kernel
  * interrupt controller.
@@ -2290,9 +2034,7 @@ struct kvm_irq_routing_irqchip {
 	__u32 irqchip;
 	__u32 pin;
 };
-#endif
 
-#ifdef KVM_CAP_IRQ_ROUTING
 /* Target of a KVM_IRQ_ROUTING_MSI route: the MSI message to send. */
 struct kvm_irq_routing_msi {
 	__u32 address_lo;
@@ -2303,9 +2045,7 @@ struct kvm_irq_routing_msi {
 		__u32 devid;
 	};
 };
-#endif
 
-#ifdef KVM_CAP_IRQ_ROUTING
 /*
  * Target of a KVM_IRQ_ROUTING_S390_ADAPTER route: an s390 I/O adapter
  * interrupt, signalled by setting indicator bits in guest memory.
@@ -2317,9 +2057,7 @@ struct kvm_irq_routing_s390_adapter {
 	__u32 summary_offset;
 	__u32 adapter_id;
 };
-#endif
 
-#ifdef KVM_CAP_IRQ_ROUTING
 /*
  * Target of a KVM_IRQ_ROUTING_HV_SINT route: a synthetic interrupt source of
  * a vCPU's Hyper-V SynIC.
@@ -2328,9 +2066,7 @@ struct kvm_irq_routing_hv_sint {
 	__u32 vcpu;
 	__u32 sint;
 };
-#endif
 
-#ifdef KVM_CAP_IRQ_ROUTING
 /*
  * Target of a KVM_IRQ_ROUTING_XEN_EVTCHN route: a Xen event channel port that
  * KVM raises in the guest's shared info page.
@@ -2340,17 +2076,13 @@ struct kvm_irq_routing_xen_evtchn {
 	__u32 vcpu;
 	__u32 priority;
 };
-#endif
 
-#ifdef KVM_CAP_IRQ_ROUTING
 /*
  * The priority value of a Xen event channel route: 2-level event channel
  * delivery, the only mode KVM implements.
  */
 #define KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL ((__u32)(-1))
-#endif
 
-#ifdef KVM_CAP_IRQ_ROUTING
 /*
  * Kinds of GSI route, in kvm_irq_routing_entry.type; each selects a member of
  * the entry's union.
@@ -2360,9 +2092,7 @@ struct kvm_irq_routing_xen_evtchn {
 #define KVM_IRQ_ROUTING_S390_ADAPTER	3
 #define KVM_IRQ_ROUTING_HV_SINT		4
 #define KVM_IRQ_ROUTING_XEN_EVTCHN	5
-#endif
 
-#ifdef KVM_CAP_IRQ_ROUTING
 /* One route of the GSI routing table. */
 struct kvm_irq_routing_entry {
 	__u32 gsi;
@@ -2378,16 +2108,13 @@ struct kvm_irq_routing_entry {
 		__u32 pad[8];
 	} u;
 };
-#endif
 
-#ifdef KVM_CAP_IRQ_ROUTING
 /* Argument of KVM_SET_GSI_ROUTING: a complete GSI routing table. */
 struct kvm_irq_routing {
 	__u32 nr;
 	__u32 flags;
 	struct kvm_irq_routing_entry entries[];
 };
-#endif
 
 /* Bits of kvm_irqfd.flags. */
 #define KVM_IRQFD_FLAG_DEASSIGN		(1 << 0)
@@ -2678,20 +2405,6 @@ struct kvm_hyperv_exit {
  */
 #define KVM_GET_SUPPORTED_HV_CPUID	_IOWR(KVMIO, 0xc1, struct kvm_cpuid2)
 
-/* Bits of kvm_hyperv_eventfd.flags. */
-#define KVM_HYPERV_EVENTFD_DEASSIGN	(1 << 0)
-
-/* The bits a Hyper-V connection id may use; conn_id must fit in them. */
-#define KVM_HYPERV_CONN_ID_MASK		0x00ffffff
-
-/* Argument of KVM_HYPERV_EVENTFD. */
-struct kvm_hyperv_eventfd {
-	__u32 conn_id;
-	__s32 fd;
-	__u32 flags;
-	__u32 padding[3];
-};
-
 /* spec/x86/xen.yaml: Xen emulation */
 
 /* Which event a KVM_EXIT_XEN exit reports (kvm_xen_exit.type). */
@@ -2714,34 +2427,6 @@ struct kvm_xen_exit {
 	} u;
 };
 
-#ifdef KVM_CAP_XEN_HVM
-/*
- * Xen features: the bits that KVM_CHECK_EXTENSION(KVM_CAP_XEN_HVM) reports,
- * and the bits of kvm_xen_hvm_config.flags. Most bits only advertise a
- * feature; only KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL and
- * KVM_XEN_HVM_CONFIG_EVTCHN_SEND may be passed to KVM_XEN_HVM_CONFIG.
- */
-#define KVM_XEN_HVM_CONFIG_HYPERCALL_MSR (1 << 0)
-#define KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL (1 << 1)
-#define KVM_XEN_HVM_CONFIG_SHARED_INFO	(1 << 2)
-#define KVM_XEN_HVM_CONFIG_RUNSTATE	(1 << 3)
-#define KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL (1 << 4)
-#define KVM_XEN_HVM_CONFIG_EVTCHN_SEND	(1 << 5)
-#endif
-
-#ifdef KVM_CAP_XEN_HVM
-/* Argument of KVM_XEN_HVM_CONFIG. */
-struct kvm_xen_hvm_config {
-	__u32 flags;
-	__u32 msr;
-	__u64 blob_addr_32;
-	__u64 blob_addr_64;
-	__u8 blob_size_32;
-	__u8 blob_size_64;
-	__u8 pad2[30];
-};
-#endif
-
 /*
  * Turns on Xen guest support for the VM. When the guest writes a guest
  * physical page address to the configured MSR, with a page number in the low
@@ -2756,71 +2441,27 @@ struct kvm_xen_hvm_config {
 /*
  * Reads one Xen attribute of the VM, for example to save it for migration.
  * Available when KVM_CAP_XEN_HVM reports KVM_XEN_HVM_CONFIG_SHARED_INFO. An
- * unset shared info page reads as an all-ones frame number.
+ * unset shared info page reads as KVM_XEN_INVALID_GFN, or as address 0
+ * through KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA; each of the two types reports
+ * the page only if it was set through that type.
  */
 #define KVM_XEN_HVM_GET_ATTR		_IOWR(KVMIO, 0xc8, struct kvm_xen_hvm_attr)
 
 /*
- * Sets one Xen attribute of the VM: the guest ABI width, the shared info
- * page, the upcall vector, an outbound event channel port, or the Xen version
- * reported to the guest. KVM writes to the shared info page whenever it
- * delivers an event, without marking it dirty, so userspace must treat that
- * page as always dirty during migration.
+ * Sets one Xen attribute of the VM: the guest ABI width, the shared info page
+ * (by guest frame or, since 6.9, by userspace address), the upcall vector, an
+ * outbound event channel port, the Xen version reported to the guest, or
+ * (since 6.2) the runstate update flag. KVM writes to the shared info page
+ * whenever it delivers an event, without marking it dirty, so userspace must
+ * treat that page as always dirty during migration.
  */
 #define KVM_XEN_HVM_SET_ATTR		_IOW(KVMIO, 0xc9, struct kvm_xen_hvm_attr)
 
 /*
- * Operations on an outbound event channel port
- * (kvm_xen_hvm_attr.u.evtchn.flags). With none set, the port is created; at
- * most one may be set.
- */
-#define KVM_XEN_EVTCHN_DEASSIGN		(1 << 0)
-#define KVM_XEN_EVTCHN_UPDATE		(1 << 1)
-#define KVM_XEN_EVTCHN_RESET		(1 << 2)
-
-/* Which VM attribute kvm_xen_hvm_attr.type names. */
-#define KVM_XEN_ATTR_TYPE_LONG_MODE	0x0
-#define KVM_XEN_ATTR_TYPE_SHARED_INFO	0x1
-#define KVM_XEN_ATTR_TYPE_UPCALL_VECTOR	0x2
-#define KVM_XEN_ATTR_TYPE_EVTCHN	0x3
-#define KVM_XEN_ATTR_TYPE_XEN_VERSION	0x4
-
-/* Argument of KVM_XEN_HVM_GET_ATTR and KVM_XEN_HVM_SET_ATTR. */
-struct kvm_xen_hvm_attr {
-	__u16 type;
-	__u16 pad[3];
-	union {
-		__u8 long_mode;
-		__u8 vector;
-		struct {
-			__u64 gfn;
-		} shared_info;
-		struct {
-			__u32 send_port;
-			__u32 type;
-			__u32 flags;
-			union {
-				struct {
-					__u32 port;
-					__u32 vcpu;
-					__u32 priority;
-				} port;
-				struct {
-					__u32 port;
-					__s32 fd;
-				} eventfd;
-				__u32 padding[4];
-			} deliver;
-		} evtchn;
-		__u32 xen_version;
-		__u64 pad[8];
-	} u;
-};
-
-/*
  * Reads one Xen attribute of a vCPU, for example to save it for migration.
- * Unset vcpu_info and time info addresses read as all ones; an unset runstate
- * area gives ENOENT.
+ * Unset vcpu_info and time info addresses read as KVM_XEN_INVALID_GPA;
+ * KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA reads as 0 unless the vcpu_info was
+ * set by address. An unset runstate area gives ENOENT.
  */
 #define KVM_XEN_VCPU_GET_ATTR		_IOWR(KVMIO, 0xca, struct kvm_xen_vcpu_attr)
 
@@ -2838,42 +2479,6 @@ struct kvm_xen_hvm_attr {
  * KVM_CAP_XEN_HVM reports KVM_XEN_HVM_CONFIG_EVTCHN_SEND.
  */
 #define KVM_XEN_HVM_EVTCHN_SEND		_IOW(KVMIO, 0xd0, struct kvm_irq_routing_xen_evtchn)
-
-/* Argument of KVM_XEN_VCPU_GET_ATTR and KVM_XEN_VCPU_SET_ATTR. */
-struct kvm_xen_vcpu_attr {
-	__u16 type;
-	__u16 pad[3];
-	union {
-		__u64 gpa;
-		__u64 pad[8];
-		struct {
-			__u64 state;
-			__u64 state_entry_time;
-			__u64 time_running;
-			__u64 time_runnable;
-			__u64 time_blocked;
-			__u64 time_offline;
-		} runstate;
-		__u32 vcpu_id;
-		struct {
-			__u32 port;
-			__u32 priority;
-			__u64 expires_ns;
-		} timer;
-		__u8 vector;
-	} u;
-};
-
-/* Which vCPU attribute kvm_xen_vcpu_attr.type names. */
-#define KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO 0x0
-#define KVM_XEN_VCPU_ATTR_TYPE_VCPU_TIME_INFO 0x1
-#define KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR 0x2
-#define KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_CURRENT 0x3
-#define KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA 0x4
-#define KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADJUST 0x5
-#define KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID	0x6
-#define KVM_XEN_VCPU_ATTR_TYPE_TIMER	0x7
-#define KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR 0x8
 
 /* spec/common/run.yaml: Running a vCPU: kvm_run and exit reasons */
 
@@ -3101,6 +2706,29 @@ struct kvm_xen_vcpu_attr {
 #define KVM_EXIT_NOTIFY			37
 
 /*
+ * The guest accessed an I/O control and status register (IOCSR) that no
+ * in-kernel device handles. It works like KVM_EXIT_MMIO: for a write
+ * iocsr_io.data holds the bytes; for a read, userspace stores them there and
+ * the instruction completes on the next KVM_RUN.
+ */
+#define KVM_EXIT_LOONGARCH_IOCSR	38
+
+/*
+ * KVM could not resolve a guest access to memory and userspace may be able to
+ * fix it. KVM_RUN fails with EFAULT or EHWPOISON, and memory_fault gives the
+ * range and the kind of access.
+ */
+#define KVM_EXIT_MEMORY_FAULT		39
+
+/*
+ * A TDX guest made a TDVMCALL that KVM leaves to userspace. tdx.nr is the
+ * sub-function the guest asked for; the member of tdx's union that belongs to
+ * it holds the inputs, and userspace writes the outputs and the status (ret)
+ * into the same member before running the vCPU again.
+ */
+#define KVM_EXIT_TDX			40
+
+/*
  * Kinds of KVM_EXIT_INTERNAL_ERROR, found in internal.suberror. New values
  * may be added; treat unknown ones as fatal.
  */
@@ -3126,6 +2754,7 @@ struct kvm_xen_vcpu_attr {
 #define KVM_SYSTEM_EVENT_WAKEUP		4
 #define KVM_SYSTEM_EVENT_SUSPEND	5
 #define KVM_SYSTEM_EVENT_SEV_TERM	6
+#define KVM_SYSTEM_EVENT_TDX_FATAL	7
 
 /*
  * Why an MSR access is forwarded to userspace. msr.reason holds one of these
@@ -3135,9 +2764,24 @@ struct kvm_xen_vcpu_attr {
 #define KVM_MSR_EXIT_REASON_INVAL	(1 << 0)
 #define KVM_MSR_EXIT_REASON_UNKNOWN	(1 << 1)
 #define KVM_MSR_EXIT_REASON_FILTER	(1 << 2)
+#define KVM_MSR_EXIT_REASON_VALID_MASK	(KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_FILTER)
 
 /* Bits of notify.flags. */
 #define KVM_NOTIFY_CONTEXT_INVALID	(1 << 0)
+
+/*
+ * Bits of memory_fault.flags, describing the access of KVM_EXIT_MEMORY_FAULT.
+ */
+#define KVM_MEMORY_EXIT_FLAG_PRIVATE	(1ULL << 3)
+
+/*
+ * Spells the names of kvm_run fields that the kernel must treat with care,
+ * because userspace can change them at any moment (today only
+ * immediate_exit). For userspace it expands to the name unchanged; the
+ * kernel's own build renames such fields so that every use inside KVM stands
+ * out in review.
+ */
+#define HINT_UNSAFE_IN_KVM(_symbol)	_symbol
 
 /*
  * Size in bytes reserved in kvm_run for the synchronized registers. Up to 3.x
@@ -3195,11 +2839,19 @@ struct kvm_run {
 			__u8 is_write;
 		} mmio;
 		struct {
+			__u64 phys_addr;
+			__u8 data[8];
+			__u32 len;
+			__u8 is_write;
+		} iocsr_io;
+		struct {
 			__u64 nr;
 			__u64 args[6];
 			__u64 ret;
-			__u32 longmode;
-			__u32 pad;
+			union {
+				__u32 longmode;
+				__u64 flags;
+			};
 		} hypercall;
 		struct {
 			__u64 rip;
@@ -3303,6 +2955,38 @@ struct kvm_run {
 		struct {
 			__u32 flags;
 		} notify;
+		struct {
+			__u64 flags;
+			__u64 gpa;
+			__u64 size;
+		} memory_fault;
+		struct {
+			__u64 flags;
+			__u64 nr;
+			union {
+				struct {
+					__u64 ret;
+					__u64 data[5];
+				} unknown;
+				struct {
+					__u64 ret;
+					__u64 gpa;
+					__u64 size;
+				} get_quote;
+				struct {
+					__u64 ret;
+					__u64 leaf;
+					__u64 r11;
+					__u64 r12;
+					__u64 r13;
+					__u64 r14;
+				} get_tdvmcall_info;
+				struct {
+					__u64 ret;
+					__u64 vector;
+				} setup_event_notify;
+			};
+		} tdx;
 		char padding[256];
 	};
 	__u64 kvm_valid_regs;
@@ -3361,14 +3045,12 @@ struct kvm_guest_debug {
 	struct kvm_guest_debug_arch arch;
 };
 
-#ifdef __KVM_HAVE_GUEST_DEBUG
 /*
  * KVM_SET_GUEST_DEBUG is available. Which control bits are supported depends
  * on the architecture; KVM_CAP_SET_GUEST_DEBUG2 reports them where it is
  * available.
  */
 #define KVM_CAP_SET_GUEST_DEBUG		23
-#endif
 
 /*
  * Registers can be read and written one at a time by id with KVM_GET_ONE_REG
@@ -3396,6 +3078,7 @@ struct kvm_guest_debug {
 #define KVM_REG_ARM64			0x6000000000000000ULL
 #define KVM_REG_MIPS			0x7000000000000000ULL
 #define KVM_REG_RISCV			0x8000000000000000ULL
+#define KVM_REG_LOONGARCH		0x9000000000000000ULL
 
 /*
  * Position of the size field in a register id: the register is 1 << ((id &
@@ -3408,6 +3091,13 @@ struct kvm_guest_debug {
  * value).
  */
 #define KVM_REG_SIZE_MASK		0x00f0000000000000ULL
+
+/*
+ * The size in bytes of the register that a ONE_REG id names, decoded from its
+ * size field. Before 6.14 only some architectures' asm/kvm.h defined it (not
+ * x86's); since then linux/kvm.h does for everyone.
+ */
+#define KVM_REG_SIZE(id)		(1U << (((id) & KVM_REG_SIZE_MASK) >> KVM_REG_SIZE_SHIFT))
 
 /*
  * Size field of a ONE_REG register id, the bits under KVM_REG_SIZE_MASK: how
@@ -3527,23 +3217,51 @@ struct kvm_device_attr {
 
 /*
  * Attribute group of the VFIO device (KVM_DEV_TYPE_VFIO) that adds and
- * removes VFIO groups.
+ * removes VFIO files: group file descriptors, and since 6.6 also the
+ * character device files of individual VFIO devices (iommufd-style cdevs).
+ * The same number was called KVM_DEV_VFIO_GROUP before.
  */
-#define KVM_DEV_VFIO_GROUP		1
+#define KVM_DEV_VFIO_FILE		1
+
+/*
+ * Attribute of KVM_DEV_VFIO_FILE: tell KVM that the VM uses the VFIO group or
+ * device whose file descriptor (an int32) addr points to. KVM then knows
+ * about the assigned devices, for example to handle DMA that does not snoop
+ * the CPU caches.
+ */
+#define KVM_DEV_VFIO_FILE_ADD		1
+
+/*
+ * Attribute of KVM_DEV_VFIO_FILE: forget the VFIO group or device whose file
+ * descriptor addr points to.
+ */
+#define KVM_DEV_VFIO_FILE_DEL		2
+
+/*
+ * Attribute group of the VFIO device (KVM_DEV_TYPE_VFIO) that adds and
+ * removes VFIO groups. Since 6.6 it is another name for KVM_DEV_VFIO_FILE.
+ */
+/*
+ * Deprecated since 6.6: Kept so that existing code compiles; the group became
+ * a group of VFIO files, which may also be device files.
+ */
+#define KVM_DEV_VFIO_GROUP		KVM_DEV_VFIO_FILE
 
 /*
  * Attribute of KVM_DEV_VFIO_GROUP: tell KVM that the VM uses the VFIO group
- * whose file descriptor (an int32) addr points to. KVM then knows about the
- * assigned devices, for example to handle DMA that does not snoop the CPU
- * caches.
+ * whose file descriptor (an int32) addr points to. Since 6.6 it is another
+ * name for KVM_DEV_VFIO_FILE_ADD.
  */
-#define KVM_DEV_VFIO_GROUP_ADD		1
+/* Deprecated since 6.6: Kept so that existing code compiles. */
+#define KVM_DEV_VFIO_GROUP_ADD		KVM_DEV_VFIO_FILE_ADD
 
 /*
  * Attribute of KVM_DEV_VFIO_GROUP: remove the VFIO group whose file
- * descriptor addr points to.
+ * descriptor addr points to. Since 6.6 it is another name for
+ * KVM_DEV_VFIO_FILE_DEL.
  */
-#define KVM_DEV_VFIO_GROUP_DEL		2
+/* Deprecated since 6.6: Kept so that existing code compiles. */
+#define KVM_DEV_VFIO_GROUP_DEL		KVM_DEV_VFIO_FILE_DEL
 
 /* Kinds of in-kernel devices, for kvm_create_device.type. */
 enum kvm_device_type {
@@ -3683,37 +3401,6 @@ struct kvm_stats_desc {
 /* spec/common/s390.yaml: s390 */
 
 /*
- * Argument of KVM_S390_GET_SKEYS and KVM_S390_SET_SKEYS: a range of guest
- * frames and a buffer with one storage key byte per frame.
- */
-struct kvm_s390_skeys {
-	__u64 start_gfn;
-	__u64 count;
-	__u64 skeydata_addr;
-	__u32 flags;
-	__u32 reserved[9];
-};
-
-/* Bits of kvm_s390_cmma_log.flags for KVM_S390_GET_CMMA_BITS. */
-#define KVM_S390_CMMA_PEEK		(1 << 0)
-
-/*
- * Argument of KVM_S390_GET_CMMA_BITS and KVM_S390_SET_CMMA_BITS: a range of
- * guest frames and a buffer of CMMA (collaborative memory management) page
- * states, one byte per frame.
- */
-struct kvm_s390_cmma_log {
-	__u64 start_gfn;
-	__u32 count;
-	__u32 flags;
-	union {
-		__u64 remaining;
-		__u64 mask;
-	};
-	__u64 values;
-};
-
-/*
  * Returned by KVM_S390_GET_SKEYS instead of 0 when the guest has never used
  * storage keys, so that there are none to read or migrate.
  */
@@ -3766,219 +3453,6 @@ struct kvm_s390_cmma_log {
  * continues.
  */
 #define KVM_EXIT_S390_STSI		25
-
-/*
- * Bits of kvm_run.s390_reset_flags, filled in with KVM_EXIT_S390_RESET: the
- * resets userspace has to perform, as the architecture defines them.
- */
-#define KVM_S390_RESET_POR		1
-#define KVM_S390_RESET_CLEAR		2
-#define KVM_S390_RESET_SUBSYSTEM	4
-#define KVM_S390_RESET_CPU_INIT		8
-#define KVM_S390_RESET_IPL		16
-
-/*
- * Argument of KVM_S390_MEM_OP: one read or write of guest memory, or a check
- * whether it would succeed.
- */
-struct kvm_s390_mem_op {
-	__u64 gaddr;
-	__u64 flags;
-	__u32 size;
-	__u32 op;
-	__u64 buf;
-	union {
-		struct {
-			__u8 ar;
-			__u8 key;
-		};
-		__u32 sida_offset;
-		__u8 reserved[32];
-	};
-};
-
-/*
- * Values of kvm_s390_mem_op.op. Logical and SIDA operations work on a vCPU,
- * absolute ones on the VM.
- */
-#define KVM_S390_MEMOP_LOGICAL_READ	0
-#define KVM_S390_MEMOP_LOGICAL_WRITE	1
-#define KVM_S390_MEMOP_SIDA_READ	2
-#define KVM_S390_MEMOP_SIDA_WRITE	3
-#define KVM_S390_MEMOP_ABSOLUTE_READ	4
-#define KVM_S390_MEMOP_ABSOLUTE_WRITE	5
-
-/* Bits of kvm_s390_mem_op.flags. */
-#define KVM_S390_MEMOP_F_CHECK_ONLY	(1ULL << 0)
-#define KVM_S390_MEMOP_F_INJECT_EXCEPTION (1ULL << 1)
-#define KVM_S390_MEMOP_F_SKEY_PROTECTION (1ULL << 2)
-
-/* The program status word of a vCPU, as KVM_S390_SET_INITIAL_PSW takes it. */
-struct kvm_s390_psw {
-	__u64 mask;
-	__u64 addr;
-};
-
-/*
- * Interrupt types, in kvm_s390_irq.type and kvm_s390_interrupt.type. Some are
- * floating (injected on the VM and delivered to any vCPU that can take them),
- * the others are local to one vCPU. I/O interrupts have no fixed value: each
- * one is encoded with KVM_S390_INT_IO() and is at most KVM_S390_INT_IO_MAX.
- */
-#define KVM_S390_SIGP_STOP		0xfffe0000u
-#define KVM_S390_PROGRAM_INT		0xfffe0001u
-#define KVM_S390_SIGP_SET_PREFIX	0xfffe0002u
-#define KVM_S390_RESTART		0xfffe0003u
-#define KVM_S390_INT_PFAULT_INIT	0xfffe0004u
-#define KVM_S390_INT_PFAULT_DONE	0xfffe0005u
-#define KVM_S390_MCHK			0xfffe1000u
-#define KVM_S390_INT_CLOCK_COMP		0xffff1004u
-#define KVM_S390_INT_CPU_TIMER		0xffff1005u
-#define KVM_S390_INT_VIRTIO		0xffff2603u
-#define KVM_S390_INT_SERVICE		0xffff2401u
-#define KVM_S390_INT_EMERGENCY		0xffff1201u
-#define KVM_S390_INT_EXTERNAL_CALL	0xffff1202u
-
-/*
- * Builds the interrupt type of an I/O interrupt from the subchannel (channel
- * subsystem id, subchannel set id, subchannel number), with ai set for an
- * adapter interrupt.
- */
-#define KVM_S390_INT_IO(ai, cssid, ssid, schid) (((schid)) | ((ssid) << 16) | ((cssid) << 18) | ((ai) << 26))
-
-/* Lowest interrupt type that denotes an I/O interrupt. */
-#define KVM_S390_INT_IO_MIN		0x00000000u
-
-/*
- * Highest interrupt type that denotes an I/O interrupt; every type from
- * KVM_S390_INT_IO_MIN up to here is one.
- */
-#define KVM_S390_INT_IO_MAX		0xfffdffffu
-
-/* The bit of an I/O interrupt type that marks an adapter interrupt. */
-#define KVM_S390_INT_IO_AI_MASK		0x04000000u
-
-/*
- * Argument of KVM_S390_INTERRUPT: an interrupt type and two parameters whose
- * meaning depends on the type. It cannot carry every payload; use struct
- * kvm_s390_irq with KVM_S390_IRQ where possible.
- */
-struct kvm_s390_interrupt {
-	__u32 type;
-	__u32 parm;
-	__u64 parm64;
-};
-
-/* Payload of an I/O interrupt. */
-struct kvm_s390_io_info {
-	__u16 subchannel_id;
-	__u16 subchannel_nr;
-	__u32 io_int_parm;
-	__u32 io_int_word;
-};
-
-/*
- * Payload of an external interrupt that carries parameters (virtio, service
- * signal, pfault).
- */
-struct kvm_s390_ext_info {
-	__u32 ext_params;
-	__u32 pad;
-	__u64 ext_params2;
-};
-
-/*
- * Bits of kvm_s390_pgm_info.flags: the instruction length code of the
- * interrupted instruction and how the PSW is to be treated.
- */
-#define KVM_S390_PGM_FLAGS_ILC_VALID	0x01
-#define KVM_S390_PGM_FLAGS_ILC_0	0x02
-#define KVM_S390_PGM_FLAGS_ILC_1	0x04
-#define KVM_S390_PGM_FLAGS_ILC_MASK	0x06
-#define KVM_S390_PGM_FLAGS_NO_REWIND	0x08
-
-/*
- * Payload of a program interruption: the code and the information the
- * architecture stores with it.
- */
-struct kvm_s390_pgm_info {
-	__u64 trans_exc_code;
-	__u64 mon_code;
-	__u64 per_address;
-	__u32 data_exc_code;
-	__u16 code;
-	__u16 mon_class_nr;
-	__u8 per_code;
-	__u8 per_atmid;
-	__u8 exc_access_id;
-	__u8 per_access_id;
-	__u8 op_access_id;
-	__u8 flags;
-	__u8 pad[2];
-};
-
-/* Payload of KVM_S390_SIGP_SET_PREFIX. */
-struct kvm_s390_prefix_info {
-	__u32 address;
-};
-
-/* Payload of KVM_S390_INT_EXTERNAL_CALL. */
-struct kvm_s390_extcall_info {
-	__u16 code;
-};
-
-/* Payload of KVM_S390_INT_EMERGENCY. */
-struct kvm_s390_emerg_info {
-	__u16 code;
-};
-
-/* Bits of kvm_s390_stop_info.flags. */
-#define KVM_S390_STOP_FLAG_STORE_STATUS	0x01
-
-/* Payload of KVM_S390_SIGP_STOP. */
-struct kvm_s390_stop_info {
-	__u32 flags;
-};
-
-/* Payload of a machine check. */
-struct kvm_s390_mchk_info {
-	__u64 cr14;
-	__u64 mcic;
-	__u64 failing_storage_address;
-	__u32 ext_damage_code;
-	__u32 pad;
-	__u8 fixed_logout[16];
-};
-
-/*
- * An interrupt with its full payload, for KVM_S390_IRQ and the interrupt
- * state buffers of KVM_S390_GET_IRQ_STATE and KVM_S390_SET_IRQ_STATE.
- */
-struct kvm_s390_irq {
-	__u64 type;
-	union {
-		struct kvm_s390_io_info io;
-		struct kvm_s390_ext_info ext;
-		struct kvm_s390_pgm_info pgm;
-		struct kvm_s390_emerg_info emerg;
-		struct kvm_s390_extcall_info extcall;
-		struct kvm_s390_prefix_info prefix;
-		struct kvm_s390_stop_info stop;
-		struct kvm_s390_mchk_info mchk;
-		char reserved[64];
-	} u;
-};
-
-/*
- * Argument of KVM_S390_GET_IRQ_STATE and KVM_S390_SET_IRQ_STATE: a buffer of
- * struct kvm_s390_irq entries, one per pending local interrupt.
- */
-struct kvm_s390_irq_state {
-	__u64 buf;
-	__u32 flags;
-	__u32 len;
-	__u32 reserved[4];
-};
 
 /*
  * Prepares the calling process's address space for running SIE: its page
@@ -4104,7 +3578,8 @@ struct kvm_s390_irq_state {
 
 /*
  * KVM_S390_MEM_OP accepts KVM_S390_MEMOP_F_SKEY_PROTECTION, and can be issued
- * on the VM file descriptor for absolute accesses.
+ * on the VM file descriptor for absolute accesses; since 6.3 the answer also
+ * says whether the compare-and-exchange operation exists.
  */
 #define KVM_CAP_S390_MEM_OP_EXTENSION	211
 
@@ -4119,6 +3594,12 @@ struct kvm_s390_irq_state {
 
 /* The guest can be shown a CPU topology, which userspace maintains. */
 #define KVM_CAP_S390_CPU_TOPOLOGY	222
+
+/*
+ * KVM_S390_PV_COMMAND accepts KVM_PV_ASYNC_CLEANUP_PREPARE and
+ * KVM_PV_ASYNC_CLEANUP_PERFORM.
+ */
+#define KVM_CAP_S390_PROTECTED_ASYNC_DISABLE 224
 
 /*
  * Creates the mapping of one guest page in the vCPU's address space (for a
@@ -4179,7 +3660,8 @@ struct kvm_s390_irq_state {
  * translation and access registers, and protected vCPUs allow only access to
  * their secure instruction data area. On the VM, absolute accesses (since
  * 5.18) read and write guest absolute memory, with optional storage key
- * checks done atomically with the access.
+ * checks done atomically with the access; since 6.3 they can also be an
+ * atomic compare-and-exchange (KVM_S390_MEMOP_ABSOLUTE_CMPXCHG).
  */
 #define KVM_S390_MEM_OP			_IOW(KVMIO, 0xb1, struct kvm_s390_mem_op)
 
@@ -4248,106 +3730,13 @@ struct kvm_s390_irq_state {
  */
 #define KVM_S390_CLEAR_RESET		_IO(KVMIO, 0xc4)
 
-/* Data of KVM_PV_SET_SEC_PARMS. */
-struct kvm_s390_pv_sec_parm {
-	__u64 origin;
-	__u64 length;
-};
-
-/* Data of KVM_PV_UNPACK. */
-struct kvm_s390_pv_unp {
-	__u64 addr;
-	__u64 size;
-	__u64 tweak;
-};
-
-/* Subcommands of KVM_PV_DUMP, in kvm_s390_pv_dmp.subcmd. */
-enum pv_cmd_dmp_id {
-	KVM_PV_DUMP_INIT = 0,
-	KVM_PV_DUMP_CONFIG_STOR_STATE = 1,
-	KVM_PV_DUMP_COMPLETE = 2,
-	KVM_PV_DUMP_CPU = 3,
-};
-
-/*
- * Data of KVM_PV_DUMP, for KVM_S390_PV_COMMAND and KVM_S390_PV_CPU_COMMAND.
- */
-struct kvm_s390_pv_dmp {
-	__u64 subcmd;
-	__u64 buff_addr;
-	__u64 buff_len;
-	__u64 gaddr;
-	__u64 reserved[4];
-};
-
-/* What KVM_PV_INFO reports, in kvm_s390_pv_info_header.id. */
-enum pv_cmd_info_id {
-	KVM_PV_INFO_VM = 0,
-	KVM_PV_INFO_DUMP = 1,
-};
-
-/* Answer of KVM_PV_INFO_DUMP. */
-struct kvm_s390_pv_info_dump {
-	__u64 dump_cpu_buffer_len;
-	__u64 dump_config_mem_buffer_per_1m;
-	__u64 dump_config_finalize_len;
-};
-
-/* Answer of KVM_PV_INFO_VM. */
-struct kvm_s390_pv_info_vm {
-	__u64 inst_calls_list[4];
-	__u64 max_cpus;
-	__u64 max_guests;
-	__u64 max_guest_addr;
-	__u64 feature_indication;
-};
-
-/* Header of the KVM_PV_INFO data. */
-struct kvm_s390_pv_info_header {
-	__u32 id;
-	__u32 len_max;
-	__u32 len_written;
-	__u32 reserved;
-};
-
-/* Data of KVM_PV_INFO. */
-struct kvm_s390_pv_info {
-	struct kvm_s390_pv_info_header header;
-	union {
-		struct kvm_s390_pv_info_dump dump;
-		struct kvm_s390_pv_info_vm vm;
-	};
-};
-
-/* Commands of KVM_S390_PV_COMMAND, in kvm_pv_cmd.cmd. */
-enum pv_cmd_id {
-	KVM_PV_ENABLE = 0,
-	KVM_PV_DISABLE = 1,
-	KVM_PV_SET_SEC_PARMS = 2,
-	KVM_PV_UNPACK = 3,
-	KVM_PV_VERIFY = 4,
-	KVM_PV_PREP_RESET = 5,
-	KVM_PV_UNSHARE_ALL = 6,
-	KVM_PV_INFO = 7,
-	KVM_PV_DUMP = 8,
-};
-
-/* Argument of KVM_S390_PV_COMMAND and KVM_S390_PV_CPU_COMMAND. */
-struct kvm_pv_cmd {
-	__u32 cmd;
-	__u16 rc;
-	__u16 rrc;
-	__u64 data;
-	__u32 flags;
-	__u32 reserved[3];
-};
-
 /*
  * Drives the life cycle of a protected guest: enabling protection, loading
- * and verifying the encrypted boot image, resets, and (since 6.0) Ultravisor
- * information and dumps. The structure is always written back, so rc and rrc
- * report what the Ultravisor said even on failure. Any call switches the VM
- * to userspace-controlled CPU state, which protected guests require.
+ * and verifying the encrypted boot image, resets, (since 6.0) Ultravisor
+ * information and dumps, and (since 6.2) teardown in the background. The
+ * structure is always written back, so rc and rrc report what the Ultravisor
+ * said even on failure. Any call switches the VM to userspace-controlled CPU
+ * state, which protected guests require.
  */
 #define KVM_S390_PV_COMMAND		_IOWR(KVMIO, 0xc5, struct kvm_pv_cmd)
 
@@ -4366,94 +3755,7 @@ struct kvm_pv_cmd {
  */
 #define KVM_S390_ZPCI_OP		_IOW(KVMIO, 0xd1, struct kvm_s390_zpci_op)
 
-/* Argument of KVM_S390_ZPCI_OP. */
-struct kvm_s390_zpci_op {
-	__u32 fh;
-	__u8 op;
-	__u8 pad[3];
-	union {
-		struct {
-			__u64 ibv;
-			__u64 sb;
-			__u32 flags;
-			__u32 noi;
-			__u8 isc;
-			__u8 sbo;
-			__u16 pad;
-		} reg_aen;
-		__u64 reserved[8];
-	} u;
-};
-
-/* Values of kvm_s390_zpci_op.op. */
-#define KVM_S390_ZPCIOP_REG_AEN		0
-#define KVM_S390_ZPCIOP_DEREG_AEN	1
-
-/* Bits of kvm_s390_zpci_op.u.reg_aen.flags. */
-#define KVM_S390_ZPCIOP_REGAEN_HOST	(1 << 0)
-
 /* spec/common/ppc.yaml: Power */
-
-/* Bits of kvm_ppc_pvinfo.flags announcing optional paravirtual features. */
-#define KVM_PPC_PVINFO_FLAGS_EV_IDLE	(1<<0)
-
-/*
- * Paravirtualization details that userspace passes on to the guest, usually
- * through the device tree, so that the guest can call into KVM.
- */
-struct kvm_ppc_pvinfo {
-	__u32 flags;
-	__u32 hcall[4];
-	__u8 pad[108];
-};
-
-/*
- * Number of entries in the page size tables of struct kvm_ppc_smmu_info, both
- * for segment base page sizes and for the actual page sizes within one
- * segment.
- */
-#define KVM_PPC_PAGE_SIZES_MAX_SZ	8
-
-/* One actual page size allowed within a segment of a given base page size. */
-struct kvm_ppc_one_page_size {
-	__u32 page_shift;
-	__u32 pte_enc;
-};
-
-/*
- * A supported segment base page size and the page sizes a segment of it may
- * hold.
- */
-struct kvm_ppc_one_seg_page_size {
-	__u32 page_shift;
-	__u32 slb_enc;
-	struct kvm_ppc_one_page_size enc[KVM_PPC_PAGE_SIZES_MAX_SZ];
-};
-
-/* Bits of kvm_ppc_smmu_info.flags describing the emulated hash MMU. */
-#define KVM_PPC_PAGE_SIZES_REAL		0x00000001
-#define KVM_PPC_1T_SEGMENTS		0x00000002
-#define KVM_PPC_NO_HASH			0x00000004
-
-/*
- * Description of the Book3S server-class hash MMU that KVM presents to the
- * guest: segment lookaside buffer size, storage keys and the supported
- * combinations of segment and page sizes.
- */
-struct kvm_ppc_smmu_info {
-	__u64 flags;
-	__u32 slb_size;
-	__u16 data_keys;
-	__u16 instr_keys;
-	struct kvm_ppc_one_seg_page_size sps[KVM_PPC_PAGE_SIZES_MAX_SZ];
-};
-
-/* Argument of KVM_PPC_RESIZE_HPT_PREPARE and KVM_PPC_RESIZE_HPT_COMMIT. */
-struct kvm_ppc_resize_hpt {
-	__u64 flags;
-	__u32 shift;
-	__u32 pad;
-};
 
 /*
  * On Book3S, KVM_GET_SREGS and KVM_SET_SREGS transfer the guest's segment
@@ -4950,6 +4252,62 @@ struct kvm_vfio_spapr_tce {
 /* Guest-initiated system suspend, handled by userspace. */
 #define KVM_CAP_ARM_SYSTEM_SUSPEND	216
 
+/*
+ * The VM's view of time can be shifted as a whole: KVM_ARM_SET_COUNTER_OFFSET
+ * sets one offset for the virtual and physical counters of all vCPUs. This is
+ * how a VMM keeps guest time continuous across migration without writing each
+ * vCPU's counter registers.
+ */
+#define KVM_CAP_COUNTER_OFFSET		227
+
+/*
+ * Eager splitting of huge pages when dirty logging starts, and the amount of
+ * memory it allocates at a time.
+ */
+#define KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE 228
+
+/*
+ * Lists the mapping sizes of the guest's stage-2 page tables, which are the
+ * valid values for KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE.
+ */
+#define KVM_CAP_ARM_SUPPORTED_BLOCK_SIZES 229
+
+/*
+ * KVM_ARM_GET_REG_WRITABLE_MASKS is available, and userspace may change
+ * fields of the feature ID registers with KVM_SET_ONE_REG (to hide features
+ * from the guest) before the vCPUs first run.
+ */
+#define KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES 230
+
+/*
+ * Lets userspace choose the CPU implementation that the guest sees, so that a
+ * VM can migrate between hosts with different CPUs. By default the registers
+ * show the host's values and cannot be changed.
+ */
+#define KVM_CAP_ARM_WRITABLE_IMP_ID_REGS 239
+
+/*
+ * vCPUs can be created with a virtual EL2, so that the guest can run its own
+ * hypervisor: KVM_ARM_VCPU_INIT accepts the KVM_ARM_VCPU_HAS_EL2 feature.
+ */
+#define KVM_CAP_ARM_EL2			240
+
+/*
+ * A guest hypervisor may run in the non-VHE mode (E2H cleared), which older
+ * hypervisors need: KVM_ARM_VCPU_INIT accepts KVM_ARM_VCPU_HAS_EL2_E2H0
+ * together with KVM_ARM_VCPU_HAS_EL2. Without the capability a virtual EL2
+ * always has E2H set.
+ */
+#define KVM_CAP_ARM_EL2_E2H0		241
+
+/*
+ * Memory slots may be backed by PFN mappings of cacheable memory that has no
+ * struct page, such as the memory of a device attached through a
+ * cache-coherent link, and the guest gets it mapped cacheable. Without the
+ * capability KVM refuses such slots.
+ */
+#define KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED 243
+
 /* Argument of KVM_ARM_SET_DEVICE_ADDR. */
 struct kvm_arm_device_addr {
 	__u64 id;
@@ -5009,22 +4367,30 @@ struct kvm_arm_device_addr {
 #define KVM_ARM_VCPU_FINALIZE		_IOW(KVMIO, 0xc2, int)
 
 /*
- * Bits of device_irq_level, the one member of the arm64 struct kvm_sync_regs
- * (kvm_run.s.regs): the output levels of in-kernel devices reported with
- * KVM_CAP_ARM_USER_IRQ. A set bit means the line is asserted.
+ * Sets one offset for the virtual and physical counters of the whole VM:
+ * every vCPU, existing or created later, sees both counters lowered by it, as
+ * if the hypervisor had programmed CNTVOFF_EL2 and CNTPOFF_EL2 for it.
  */
-#define KVM_ARM_DEV_EL1_VTIMER		(1 << 0)
-#define KVM_ARM_DEV_EL1_PTIMER		(1 << 1)
-#define KVM_ARM_DEV_PMU			(1 << 2)
-
-/* spec/x86/sev.yaml: Memory encryption (AMD SEV) */
+#define KVM_ARM_SET_COUNTER_OFFSET	_IOW(KVMIO, 0xb5, struct kvm_arm_counter_offset)
 
 /*
- * Issues one memory encryption command for the VM. On AMD hosts the commands
- * are the KVM_SEV_* values of enum sev_cmd_id, each with its own parameter
- * structure pointed to by kvm_sev_cmd.data. Calling it with a NULL argument
- * returns 0 when SEV is enabled and fails with ENOTTY otherwise; some older
- * kernels instead fail with EFAULT.
+ * Reports, for every register of a range, which bits userspace may change
+ * with KVM_SET_ONE_REG: a set bit in a register's mask is writable. For the
+ * feature ID registers this tells a VMM which CPU features it can hide from
+ * the guest, typically to give VMs on different hosts the same CPU model.
+ * Registers that do not exist get a mask of 0.
+ */
+#define KVM_ARM_GET_REG_WRITABLE_MASKS	_IOR(KVMIO, 0xb6, struct reg_mask_range)
+
+/* spec/x86/sev.yaml: Confidential VMs (AMD SEV, Intel TDX) */
+
+/*
+ * Issues one command of a confidential computing technology for the VM or
+ * vCPU. On AMD hosts the commands are the KVM_SEV_* values of enum
+ * sev_cmd_id, each with its own parameter structure pointed to by
+ * kvm_sev_cmd.data; they are issued on the VM. Calling it with a NULL
+ * argument returns 0 when SEV is enabled and fails with ENOTTY otherwise;
+ * some older kernels instead fail with EFAULT.
  */
 #define KVM_MEMORY_ENCRYPT_OP		_IOWR(KVMIO, 0xba, unsigned long)
 
@@ -5051,146 +4417,5 @@ struct kvm_enc_region {
  * unpins its pages, after flushing the caches of every CPU.
  */
 #define KVM_MEMORY_ENCRYPT_UNREG_REGION	_IOR(KVMIO, 0xbc, struct kvm_enc_region)
-
-/*
- * The SEV commands of KVM_MEMORY_ENCRYPT_OP (kvm_sev_cmd.id). Most map to a
- * command of the SEV firmware; data points to the parameter structure named
- * for each.
- */
-enum sev_cmd_id {
-	KVM_SEV_INIT = 0,
-	KVM_SEV_ES_INIT = 1,
-	KVM_SEV_LAUNCH_START = 2,
-	KVM_SEV_LAUNCH_UPDATE_DATA = 3,
-	KVM_SEV_LAUNCH_UPDATE_VMSA = 4,
-	KVM_SEV_LAUNCH_SECRET = 5,
-	KVM_SEV_LAUNCH_MEASURE = 6,
-	KVM_SEV_LAUNCH_FINISH = 7,
-	KVM_SEV_SEND_START = 8,
-	KVM_SEV_SEND_UPDATE_DATA = 9,
-	KVM_SEV_SEND_UPDATE_VMSA = 10,
-	KVM_SEV_SEND_FINISH = 11,
-	KVM_SEV_RECEIVE_START = 12,
-	KVM_SEV_RECEIVE_UPDATE_DATA = 13,
-	KVM_SEV_RECEIVE_UPDATE_VMSA = 14,
-	KVM_SEV_RECEIVE_FINISH = 15,
-	KVM_SEV_GUEST_STATUS = 16,
-	KVM_SEV_DBG_DECRYPT = 17,
-	KVM_SEV_DBG_ENCRYPT = 18,
-	KVM_SEV_CERT_EXPORT = 19,
-	KVM_SEV_GET_ATTESTATION_REPORT = 20,
-	KVM_SEV_SEND_CANCEL = 21,
-	KVM_SEV_NR_MAX = 22,
-};
-
-/* The argument of KVM_MEMORY_ENCRYPT_OP on AMD hosts. */
-struct kvm_sev_cmd {
-	__u32 id;
-	__u64 data;
-	__u32 error;
-	__u32 sev_fd;
-};
-
-/* Parameters of KVM_SEV_LAUNCH_START. */
-struct kvm_sev_launch_start {
-	__u32 handle;
-	__u32 policy;
-	__u64 dh_uaddr;
-	__u32 dh_len;
-	__u64 session_uaddr;
-	__u32 session_len;
-};
-
-/* Parameters of KVM_SEV_LAUNCH_UPDATE_DATA. */
-struct kvm_sev_launch_update_data {
-	__u64 uaddr;
-	__u32 len;
-};
-
-/* Parameters of KVM_SEV_LAUNCH_SECRET. */
-struct kvm_sev_launch_secret {
-	__u64 hdr_uaddr;
-	__u32 hdr_len;
-	__u64 guest_uaddr;
-	__u32 guest_len;
-	__u64 trans_uaddr;
-	__u32 trans_len;
-};
-
-/* Parameters of KVM_SEV_LAUNCH_MEASURE. */
-struct kvm_sev_launch_measure {
-	__u64 uaddr;
-	__u32 len;
-};
-
-/* Result of KVM_SEV_GUEST_STATUS. */
-struct kvm_sev_guest_status {
-	__u32 handle;
-	__u32 policy;
-	__u32 state;
-};
-
-/* Parameters of KVM_SEV_DBG_DECRYPT and KVM_SEV_DBG_ENCRYPT. */
-struct kvm_sev_dbg {
-	__u64 src_uaddr;
-	__u64 dst_uaddr;
-	__u32 len;
-};
-
-/* Parameters of KVM_SEV_GET_ATTESTATION_REPORT. */
-struct kvm_sev_attestation_report {
-	__u8 mnonce[16];
-	__u64 uaddr;
-	__u32 len;
-};
-
-/*
- * Parameters of KVM_SEV_SEND_START. A session_len of 0 only asks for the size
- * of the session data.
- */
-struct kvm_sev_send_start {
-	__u32 policy;
-	__u64 pdh_cert_uaddr;
-	__u32 pdh_cert_len;
-	__u64 plat_certs_uaddr;
-	__u32 plat_certs_len;
-	__u64 amd_certs_uaddr;
-	__u32 amd_certs_len;
-	__u64 session_uaddr;
-	__u32 session_len;
-};
-
-/*
- * Parameters of KVM_SEV_SEND_UPDATE_DATA. If hdr_len or trans_len is 0, the
- * call only reports the sizes needed.
- */
-struct kvm_sev_send_update_data {
-	__u64 hdr_uaddr;
-	__u32 hdr_len;
-	__u64 guest_uaddr;
-	__u32 guest_len;
-	__u64 trans_uaddr;
-	__u32 trans_len;
-};
-
-/* Parameters of KVM_SEV_RECEIVE_START. */
-struct kvm_sev_receive_start {
-	__u32 handle;
-	__u32 policy;
-	__u64 pdh_uaddr;
-	__u32 pdh_len;
-	__u64 session_uaddr;
-	__u32 session_len;
-};
-
-/* Parameters of KVM_SEV_RECEIVE_UPDATE_DATA. */
-struct kvm_sev_receive_update_data {
-	__u64 hdr_uaddr;
-	__u32 hdr_len;
-	__u64 guest_uaddr;
-	__u32 guest_len;
-	__u64 trans_uaddr;
-	__u32 trans_len;
-};
 
 #endif /* __LINUX_KVM_H */
