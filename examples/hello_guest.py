@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run a few bytes of real-mode code in a KVM guest and print what it writes to a port.
 
-    python examples/hello_guest.py [message]
+    python examples/hello_guest.py [--device PATH] [message]
 
 The guest writes the message one byte at a time to I/O port 0x3f8 (the
 first serial port) and halts. Every OUT makes KVM_RUN return to userspace
@@ -10,6 +10,7 @@ with KVM_EXIT_IO; this program collects the bytes until KVM_EXIT_HLT.
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import mmap
 import sys
@@ -30,8 +31,8 @@ def guest_code(message: bytes) -> bytes:
     return code + b"\xf4"
 
 
-def run(message: bytes) -> bytes:
-    with Kvm() as kvm, kvm.create_vm() as vm:
+def run(message: bytes, device: str = "/dev/kvm") -> bytes:
+    with Kvm(device) as kvm, kvm.create_vm() as vm:
         memory = mmap.mmap(-1, MEMORY_SIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         memory[CODE_ADDRESS:CODE_ADDRESS + len(guest_code(message))] = guest_code(message)
         address = ctypes.addressof(ctypes.c_char.from_buffer(memory))
@@ -52,18 +53,31 @@ def run(message: bytes) -> bytes:
                     io = vcpu.exit
                     if io.port != PORT or io.direction != KVM_EXIT_IO_OUT:
                         raise RuntimeError(f"unexpected port access {io.port:#x}")
-                    data = (ctypes.c_char * (io.size * io.count)).from_address(
-                        ctypes.addressof(run_area) + io.data_offset)
-                    output += data.raw
+                    output += ctypes.string_at(ctypes.addressof(run_area) + io.data_offset,
+                                               io.size * io.count)
                 elif reason == ExitReason.HLT:
                     break
                 else:
                     raise RuntimeError(f"unexpected exit {reason!r}")
-            del run_area, data
+            del run_area
         del address
     return bytes(output)
 
 
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Run a tiny real-mode guest that prints a message.")
+    parser.add_argument("--device", default="/dev/kvm", help="the KVM device (default: %(default)s)")
+    parser.add_argument("message", nargs="*", help="what the guest writes (default: a greeting)")
+    args = parser.parse_args()
+    text = " ".join(args.message) or "Hello from a KVM guest, written in Python with kvm_uapi!"
+    try:
+        output = run(text.encode(), args.device)
+    except OSError as exc:  # KvmError is an OSError too: it names the ioctl and the errno's meaning
+        print(f"hello_guest: {exc}", file=sys.stderr)
+        return 2
+    print(output.decode())
+    return 0
+
+
 if __name__ == "__main__":
-    text = " ".join(sys.argv[1:]) or "Hello from a KVM guest, written in Python with kvm_uapi!"
-    print(run(text.encode()).decode())
+    sys.exit(main())

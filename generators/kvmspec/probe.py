@@ -187,28 +187,35 @@ def _unknown_bit(f: Field, size: int) -> Optional[int]:
     return None
 
 
-def probe_rejections(session: Session, impl: str) -> list[RejectionProbe]:
-    model = session.model
-    results = []
-    for ioctl in model.ioctls:
-        if not ioctl.present or ioctl.arg_record is None or not ioctl.validations:
-            continue
-        if ioctl.arch and "x86" not in ioctl.arch:
-            continue
-        scopes = [s.scope for s in ioctl.scopes]
-        if "vcpu" not in scopes and "vm" not in scopes:
-            continue
-        rules = []
-        for v in ioctl.validations:
-            for kind in ("unknown_bits", "nonzero"):
-                verdict = v.verdict(kind, impl, "x86")
-                if verdict == "rejected":
-                    rules.append((v, kind))
-        if not rules:
-            continue
-        results.extend(_probe_ioctl(session, ioctl, rules, "vcpu" if "vcpu" in scopes else "vm"))
+def rejection_claims(ioctl: Ioctl, impl: str) -> tuple[list[tuple[Validation, str]], Optional[str]]:
+    """What the spec says this x86 host's kernel rejects in the ioctl's input,
+    and the descriptor (vm or vcpu) to send the probe to; ([], None) when
+    there is nothing to probe."""
+    if not ioctl.present or ioctl.arg_record is None or not ioctl.validations:
+        return [], None
+    if ioctl.arch and "x86" not in ioctl.arch:
+        return [], None
+    scopes = [s.scope for s in ioctl.scopes]
+    if "vcpu" not in scopes and "vm" not in scopes:
+        return [], None
+    rules = [(v, kind) for v in ioctl.validations for kind in ("unknown_bits", "nonzero")
+             if v.verdict(kind, impl, "x86") == "rejected"]
+    return rules, ("vcpu" if "vcpu" in scopes else "vm") if rules else None
+
+
+def probe_ioctl(session: Session, ioctl: Ioctl, impl: str) -> list[RejectionProbe]:
+    """Probe every rejection claim of one ioctl on throwaway descriptors."""
+    rules, scope = rejection_claims(ioctl, impl)
+    if not rules:
+        return []
+    try:
+        return _probe_ioctl(session, ioctl, rules, scope)
+    finally:
         session.release()
-    return results
+
+
+def probe_rejections(session: Session, impl: str) -> list[RejectionProbe]:
+    return [r for ioctl in session.model.ioctls for r in probe_ioctl(session, ioctl, impl)]
 
 
 def _probe_ioctl(session: Session, ioctl: Ioctl, rules: list[tuple[Validation, str]], scope: str) -> list[RejectionProbe]:
@@ -305,7 +312,11 @@ def run_probe(model: Model, path: str = "/dev/kvm") -> ProbeReport:
                                f"or run on a machine with virtualization enabled)")
     session = Session(model, path)
     try:
-        version = session.ioctl(session.kvm, "KVM_GET_API_VERSION")
+        try:
+            version = session.ioctl(session.kvm, "KVM_GET_API_VERSION")
+        except OSError as exc:
+            raise ProbeUnavailable(f"{path} is not a KVM device: KVM_GET_API_VERSION failed "
+                                   f"({exc.strerror})") from None
         impl = implementation()
         capabilities, unknown = probe_capabilities(session)
         session.release()

@@ -76,10 +76,12 @@ class FileDescriptor:
         self.close()
 
     def __del__(self) -> None:
-        try:
-            self.close()
-        except OSError:
-            pass
+        # _fd is unset when the constructor failed before owning a descriptor.
+        if getattr(self, "_fd", -1) >= 0:
+            try:
+                self.close()
+            except OSError:
+                pass
 
     def __repr__(self) -> str:
         state = "closed" if self._fd < 0 else f"fd {self._fd}"
