@@ -56,3 +56,43 @@ def test_overlapping_flag_gives_the_message_the_readme_shows(scratch, capsys):
                       readme, re.M)
     assert shown, "README lost its example message"
     assert shown.group(1) in result.err
+
+
+def readme_blocks(heading: str) -> list[str]:
+    """The fenced code blocks of one README section, in order."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index(heading):]
+    section = section[:section.find("\n## ", 1) if "\n## " in section[1:] else len(section)]
+    return re.findall(r"^```[a-z]*\n(.*?)^```$", section, re.M | re.S)
+
+
+def git(root, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
+                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(root), "PATH": "/usr/bin:/bin"})
+
+
+def test_emitting_the_flag_gives_the_verdict_the_readme_shows_and_the_remedy_passes(scratch, capsys):
+    emits, verdict, opt_in, capability = readme_blocks("### Saying that the kernel emits it")
+    git(scratch.root, "init", "-q")
+    git(scratch.root, "add", "spec")
+    git(scratch.root, "commit", "-q", "-m", "before")
+    add_flag(scratch, "0x00000200")
+    old_entry = emits.replace("          - KVM_STATE_NESTED_GPAT_VALID\n", "")
+    scratch.replace(NESTED, old_entry, emits)
+
+    result = scratch.run(capsys=capsys)
+    assert result.status == 1, result.out + result.err
+    shown = verdict.splitlines()
+    assert shown[0] in result.out
+    for line in shown[1:]:
+        assert line + "\n" in result.out
+
+    scratch.replace(NESTED, emits, old_entry + opt_in)
+    scratch.replace(NESTED, "items:\n  - capability: KVM_CAP_NESTED_STATE\n",
+                    "items:\n" + capability + "\n  - capability: KVM_CAP_NESTED_STATE\n")
+    result = scratch.run(capsys=capsys)
+    assert result.status == 0, result.out + result.err
+    assert "compatibility with HEAD (kvmspec compat):\n  0 error(s), 0 warning(s)\n" in result.out
+    header = (scratch.root / "generated/include/uapi/linux/kvm.h").read_text()
+    assert re.search(r"^#define KVM_CAP_NESTED_GPAT\s+245$", header, re.M)
