@@ -12,8 +12,9 @@ extensions: list[str] = ["kvmspec_docs"]
 root_doc = "index"
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
+# The API text's literal blocks are C declarations.
+highlight_language = "c"
 html_title = "kvmspec: the KVM userspace API"
 html_static_path: list[str] = []
-# The generated api.rst is included from ../generated; Sphinx must not treat
-# the inclusion target as a document of its own.
-suppress_warnings: list[str] = []
+# reference/ is a link to ../generated/docs, the API reference that kvmspec
+# generates; the kernel-format api.rst is offered there as a download.

@@ -78,3 +78,26 @@ def run_kvmspec(*args: str, cwd: Path | None = None, env: dict | None = None) ->
     proc = subprocess.run([sys.executable, "-m", "kvmspec", *args], cwd=cwd, capture_output=True,
                           text=True, env={**os.environ, **(env or {})}, timeout=300)
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Path:
+    """The Sphinx site, built once per test session with -W -n (warnings are
+    errors, every cross-reference must resolve)."""
+    out = tmp_path_factory.mktemp("html")
+    result = subprocess.run([sys.executable, "-m", "sphinx", "-W", "-n", "--keep-going", "-b", "html",
+                             str(REPO / "docs"), str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WARNING" not in result.stderr
+    return out
+
+
+@pytest.fixture
+def output_dir(request) -> Path:
+    """A folder that keeps what a test leaves for people to look at
+    (tests/_output/<test name>/, or under $KVMSPEC_TEST_OUTPUT)."""
+    base = Path(os.environ.get("KVMSPEC_TEST_OUTPUT", REPO / "tests/_output"))
+    folder = base / request.node.name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..model import Capability, Constant, Enum, FlagSet, Ioctl, Model, Record
+from ..model import Capability, Constant, Enum, FlagSet, Ioctl, Model, Record, Version
+from .text import rst_ref
 
 
 def referenced_records(record: Record) -> list[Record]:
@@ -34,29 +35,170 @@ def value_sets(records: list[Record]) -> list[tuple[str, FlagSet | Enum]]:
     return found
 
 
+# Pages of the site's API reference, by area: generic ioctls by the descriptor
+# they are issued on, single-architecture ioctls by architecture.
+AREAS = {
+    "system": ("System ioctls",
+               "Issued on the descriptor that opening /dev/kvm returns: they ask what the host "
+               "supports and create VMs."),
+    "vm": ("VM ioctls",
+           "Issued on a VM descriptor (from KVM_CREATE_VM): memory, interrupt routing, "
+           "devices and everything else that the whole guest shares."),
+    "vcpu": ("vCPU ioctls",
+             "Issued on a vCPU descriptor (from KVM_CREATE_VCPU): running the vCPU and saving and "
+             "restoring its state. They are made by the thread that runs the vCPU."),
+    "device": ("Device ioctls",
+               "Issued on a device descriptor (from KVM_CREATE_DEVICE) to read and change "
+               "the attributes of an in-kernel device."),
+}
+ARCH_AREAS = {
+    "x86": "x86 ioctls",
+    "arm64": "arm64 ioctls",
+    "s390": "s390 ioctls",
+    "ppc": "PowerPC ioctls",
+    "riscv": "RISC-V ioctls",
+    "mips": "MIPS ioctls",
+    "loongarch": "LoongArch ioctls",
+}
+
+
+def area(ioctl: Ioctl) -> str:
+    """The site page of an ioctl: its architecture when it has exactly one,
+    otherwise the descriptor it is (first) issued on."""
+    if len(ioctl.arch) == 1:
+        return ioctl.arch[0]
+    return ioctl.scopes[0].scope if ioctl.scopes else "vm"
+
+
+def version_key(v: Version) -> tuple:
+    return (v.parts, v.exact)
+
+
 class Generator:
     name = "rst"
 
     def render(self, model: Model, env) -> dict[str, str]:
         ioctls = [i for i in model.ioctls if i.emitted]
         caps = [c for c in model.capabilities if c.emitted]
+        exits = [e for e in model.items if e.kind == "exit" and e.emitted]
+        value_sets_all = [i for i in model.items if isinstance(i, (Enum, FlagSet)) and i.emitted]
         listings = {}
         for ioctl in ioctls:
             records = referenced_records(ioctl.arg_record) if ioctl.arg_record is not None else []
             listings[ioctl.name] = (records, value_sets(records))
         shown_sets = {id(vs) for records, sets in listings.values() for _, vs in sets}
-        other_sets = [i for i in model.items if isinstance(i, (Enum, FlagSet)) and i.emitted
-                      and id(i) not in shown_sets]
+        other_sets = [i for i in value_sets_all if id(i) not in shown_sets]
         sources = list(dict.fromkeys(f.path for f in model.files))
-        text = env.get_template("rst/api.rst.j2").render(
-            model=model, ioctls=ioctls, listings=listings, sources=sources,
-            vcpu_caps=[c for c in caps if c.enable_scope == "vcpu"],
-            vm_caps=[c for c in caps if c.enable_scope == "vm"],
-            other_caps=[c for c in caps if c.enable_scope is None],
-            constants=[i for i in model.items if isinstance(i, Constant) and i.emitted],
-            other_sets=other_sets, exits=[e for e in model.items if e.kind == "exit" and e.emitted],
-            gated_by=model.gated_by)
-        index = env.get_template("rst/capabilities.rst.j2").render(caps=caps, sources=sources,
-                                                                  gated_by=model.gated_by)
-        return {"Documentation/virt/kvm/api.rst": text,
-                "Documentation/virt/kvm/capabilities.rst": index}
+        constants = [i for i in model.items if isinstance(i, Constant) and i.emitted]
+
+        # Every section body is rendered once; api.rst and the site pages give
+        # it their own heading and label.
+        # api.rst names other items; the site links them.
+        sections = env.get_template("rst/sections.j2").module
+        run_record = model.by_name.get("kvm_run")
+        run_body = str(sections.run_body(run_record if isinstance(run_record, Record) else None, exits))
+
+        def bodies(link) -> dict:
+            return dict(model=model, sources=sources, run_body=run_body,
+                        ioctl_bodies={i.name: str(sections.ioctl_body(i, *listings[i.name], link)) for i in ioctls},
+                        cap_bodies={c.name: str(sections.cap_body(c, model.gated_by(c), link)) for c in caps})
+
+        vcpu_caps = [c for c in caps if c.enable_scope == "vcpu"]
+        vm_caps = [c for c in caps if c.enable_scope == "vm"]
+        other_caps = [c for c in caps if c.enable_scope is None]
+        out = {}
+        out["Documentation/virt/kvm/api.rst"] = env.get_template("rst/api.rst.j2").render(
+            ioctls=ioctls, vcpu_caps=vcpu_caps, vm_caps=vm_caps, other_caps=other_caps,
+            constants=constants, other_sets=other_sets, exits=exits, **bodies(lambda item: item.name))
+        common = bodies(rst_ref)
+
+        # The site: docs/reference is a link to generated/docs.
+        set_of = {id(v): vs for vs in value_sets_all for v in vs.values}
+        pages: dict[str, list[Ioctl]] = {}
+        for i in ioctls:
+            pages.setdefault(area(i), []).append(i)
+        area_pages = [(key, AREAS[key][0], AREAS[key][1]) for key in AREAS if key in pages]
+        area_pages += [(key, ARCH_AREAS[key],
+                        f"Ioctls that exist only on {key}; ioctls shared by several architectures "
+                        f"are on the pages of their descriptor.")
+                       for key in ARCH_AREAS if key in pages]
+        order = {f.path: n for n, f in enumerate(model.files)}
+
+        def made_from(items) -> dict:
+            """The spec files a page is made from, in the manifest's order."""
+            return dict(common, sources=sorted({i.file.path for i in items}, key=order.__getitem__))
+
+        for key, title, intro in area_pages:
+            out[f"docs/{key}.rst"] = env.get_template("rst/site/area.rst.j2").render(
+                title=title, intro=intro, ioctls=pages[key], **made_from(pages[key]))
+        gates = {c.name: self.gates(model, c, exits, set_of) for c in caps}
+        run_items = exits + ([run_record] if isinstance(run_record, Record) else [])
+        for page, template, extra, items in (
+                ("index", "index.rst.j2", dict(areas=area_pages), model.items),
+                ("run", "run.rst.j2", dict(exits=exits), run_items),
+                ("capabilities", "capabilities.rst.j2",
+                 dict(vcpu_caps=vcpu_caps, vm_caps=vm_caps, other_caps=other_caps), caps),
+                ("capability-index", "capability-index.rst.j2", dict(caps=caps, gates=gates), model.items),
+                ("values", "values.rst.j2", dict(constants=constants, sets=value_sets_all),
+                 constants + value_sets_all),
+                ("versions", "versions.rst.j2", dict(releases=self.releases(model, set_of)), model.items)):
+            out[f"docs/{page}.rst"] = env.get_template(f"rst/site/{template}").render(**extra, **made_from(items))
+        return out
+
+    @staticmethod
+    def gates(model: Model, cap: Capability, exits: list, set_of: dict) -> list[str]:
+        """Links to what the capability makes available: ioctls, values the
+        kernel emits only once it is enabled, and exit reasons."""
+        links = [rst_ref(i) for i in model.gated_by(cap)]
+        for ioctl in model.ioctls:
+            for e in ioctl.emissions:
+                if e.requires is cap:
+                    links += [f":ref:`{v.name} <vs-{set_of[id(v)].name}>`" if id(v) in set_of else v.name
+                              for v in e.values]
+        links += [f":ref:`{e.name} <exit-{e.name}>`" for e in exits if e.requires is cap]
+        return list(dict.fromkeys(links))
+
+    @staticmethod
+    def releases(model: Model, set_of: dict) -> list[tuple[Version, list[str], list[str]]]:
+        """(release, what it added, what it removed), newest first, as RST list entries."""
+        added: dict[tuple, list[str]] = {}
+        removed: dict[tuple, list[str]] = {}
+        versions: dict[tuple, Version] = {}
+
+        def add(table: dict, v: Version, text: str) -> None:
+            versions.setdefault(version_key(v), v)
+            table.setdefault(version_key(v), []).append(text)
+
+        for item in model.items:
+            if isinstance(item, (Ioctl, Capability)):
+                text = rst_ref(item) if item.emitted else f"``{item.name}``"
+                what = "ioctl" if isinstance(item, Ioctl) else "capability"
+            elif item.kind == "exit":
+                text = f":ref:`{item.name} <exit-{item.name}>`" if item.emitted else f"``{item.name}``"
+                what = "exit reason"
+            elif isinstance(item, (Enum, FlagSet)):
+                text = f":ref:`{item.name} <vs-{item.name}>`" if item.emitted else f"``{item.name}``"
+                what = "flag set" if isinstance(item, FlagSet) else "enum"
+            elif isinstance(item, Record):
+                if not item.name:
+                    continue
+                text, what = f"``{item.c_type}``", ""
+            else:
+                text, what = f"``{item.name}``", item.kind
+            label = f"{text} ({what})" if what else text
+            add(added, item.since, label)
+            if item.removed is not None:
+                add(removed, item.removed.since, label + (f", moved to {item.removed.moved_to}"
+                                                          if item.removed.moved_to else ""))
+            if isinstance(item, (Enum, FlagSet)):
+                for v in item.values:
+                    if version_key(v.since) != version_key(item.since):
+                        add(added, v.since, f"``{v.name}`` (in {text})")
+                    if v.removed is not None and item.removed is None:
+                        add(removed, v.removed.since, f"``{v.name}`` (in {text})")
+            if isinstance(item, Record) and item.name:
+                for path, f, _ in item.walk():
+                    if f.since is not None and f.name and version_key(f.since) != version_key(item.since):
+                        add(added, f.since, f"field ``{path}`` of ``{item.c_type}``")
+        keys = sorted(set(added) | set(removed), reverse=True)
+        return [(versions[k], added.get(k, []), removed.get(k, [])) for k in keys]
