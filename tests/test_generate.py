@@ -193,3 +193,28 @@ def test_every_generated_file_says_where_it_comes_from():
         assert "`kvmspec generate`" in head, path
         checked += 1
     assert checked >= 25
+
+
+def test_rendering_in_two_processes_gives_the_same_files(monkeypatch):
+    from kvmspec import emit
+    from kvmspec.build import load_model
+    model = load_model(REPO)
+    serial = emit.render_all(model)
+    monkeypatch.setattr(emit, "PARALLEL", True)
+    monkeypatch.setattr(emit, "_cpus", lambda: 2)
+    assert emit.render_all(model) == serial
+
+
+def test_a_failure_in_the_second_rendering_process_is_reported(monkeypatch):
+    from kvmspec import emit
+    from kvmspec.build import load_model
+    from kvmspec.emit import tests as tests_generator
+    model = load_model(REPO)
+    monkeypatch.setattr(emit, "PARALLEL", True)
+    monkeypatch.setattr(emit, "_cpus", lambda: 2)
+
+    def broken(self, model, env):
+        raise ZeroDivisionError("injected")
+    monkeypatch.setattr(tests_generator.Generator, "render", broken)
+    with pytest.raises(RuntimeError, match="(?s)rendering failed in the second process:.*ZeroDivisionError: injected"):
+        emit.render_all(model)

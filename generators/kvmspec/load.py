@@ -18,9 +18,28 @@ import yaml
 from .diagnostics import Diagnostic, Mark, SpecError
 
 try:  # libyaml's parser when PyYAML was built with it
-    _Loader: type = yaml.CSafeLoader
+    _Base: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - pure-Python fallback
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+_IMPLICIT = {first: tuple(resolvers) for first, resolvers in _Base.yaml_implicit_resolvers.items()}
+assert None not in _IMPLICIT and not _Base.yaml_path_resolvers  # what resolve() below relies on
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    """The safe loader, with the tag resolution of plain scalars done in one
+    table lookup: the parser asks for every one of the spec's ~30,000 nodes,
+    and PyYAML's general resolve() (path resolvers, wildcard resolvers) is a
+    tenth of the time of loading the spec. Same tags as SafeLoader's."""
+
+    def resolve(self, kind, value, implicit):
+        if kind is yaml.ScalarNode:
+            if implicit[0]:
+                for tag, regexp in _IMPLICIT.get(value[:1], ()):
+                    if regexp.match(value):
+                        return tag
+            return _STR
+        return _SEQ if kind is yaml.SequenceNode else _MAP
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64

@@ -10,7 +10,6 @@ repository directory.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
@@ -80,9 +79,10 @@ def repository_lock(root: Path) -> Iterator[None]:
 
 def _exchange(a: Path, b: Path) -> bool:
     """Atomically swap two paths; False if the system cannot."""
-    libc_name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(libc_name, use_errno=True)
+        # The C library is already loaded into the interpreter; find_library
+        # would run ldconfig and a compiler to find it again.
+        libc = ctypes.CDLL(None, use_errno=True)
         renameat2 = libc.renameat2
     except (OSError, AttributeError):
         return False

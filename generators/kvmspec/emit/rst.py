@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..model import Capability, Constant, Enum, FlagSet, Ioctl, Model, Record, Version
 from .text import rst_ref
 
@@ -62,6 +64,13 @@ ARCH_AREAS = {
 }
 
 
+_MARKED = re.compile("\x00([^\x00]+)\x00")
+
+
+def _marker(item) -> str:
+    return f"\x00{item.name}\x00"
+
+
 def area(ioctl: Ioctl) -> str:
     """The site page of an ioctl: its architecture when it has exactly one,
     otherwise the descriptor it is (first) issued on."""
@@ -98,10 +107,17 @@ class Generator:
         run_record = model.by_name.get("kvm_run")
         run_body = str(sections.run_body(run_record if isinstance(run_record, Record) else None, exits))
 
+        # The bodies are rendered once, with a marker where another item is
+        # named; each output then puts its own form of the name there.
+        marked_ioctls = {i.name: str(sections.ioctl_body(i, *listings[i.name], _marker)) for i in ioctls}
+        marked_caps = {c.name: str(sections.cap_body(c, model.gated_by(c), _marker)) for c in caps}
+
         def bodies(link) -> dict:
+            def replace(text: str) -> str:
+                return _MARKED.sub(lambda m: link(model.by_name[m.group(1)]), text)
             return dict(model=model, sources=sources, run_body=run_body,
-                        ioctl_bodies={i.name: str(sections.ioctl_body(i, *listings[i.name], link)) for i in ioctls},
-                        cap_bodies={c.name: str(sections.cap_body(c, model.gated_by(c), link)) for c in caps})
+                        ioctl_bodies={k: replace(v) for k, v in marked_ioctls.items()},
+                        cap_bodies={k: replace(v) for k, v in marked_caps.items()})
 
         vcpu_caps = [c for c in caps if c.enable_scope == "vcpu"]
         vm_caps = [c for c in caps if c.enable_scope == "vm"]
