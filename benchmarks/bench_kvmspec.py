@@ -4,7 +4,10 @@
     python benchmarks/bench_kvmspec.py [--repeat N] [--root DIR]
 
 Every figure is the median wall time of N fresh processes (the same
-interpreter, started directly, no shell). Targets (issues 3 and 4):
+interpreter, started directly, no shell), after one unmeasured warm-up run of
+each command. The processes may write Python bytecode (PYTHONDONTWRITEBYTECODE
+is removed from their environment), as on a user's machine: without it every
+run would compile kvmspec's modules from source. Targets (issues 3 and 4):
 
 - `kvmspec generate` of the whole spec, writing generated/ from scratch, within
   2.5x of merely loading the same YAML files with libyaml's C loader, and
@@ -37,14 +40,19 @@ for path in sorted(glob.glob('spec/**/*.yaml', recursive=True)):
 """
 
 
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(args: list[str], cwd: Path, repeat: int, before=None, env=None, check: bool = True) -> float:
+    env = env or ENV
     times = []
-    for _ in range(repeat):
+    for run in range(repeat + 1):
         if before is not None:
             before()
         start = time.perf_counter()
         subprocess.run(args, cwd=cwd, check=check, stdout=subprocess.DEVNULL, env=env)
-        times.append(time.perf_counter() - start)
+        if run:  # the first run is the warm-up
+            times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
@@ -70,7 +78,7 @@ def main() -> int:
         load = timed([PY, "-c", LOAD_YAML], work, args.repeat)
         generate = timed([PY, "-m", "kvmspec", "generate"], work, args.repeat, before=fresh)
         check = timed([PY, "-m", "kvmspec", "generate", "--check"], work, args.repeat)
-        env = dict(os.environ, PYTHONPATH=str(work / "generated" / "python"))
+        env = dict(ENV, PYTHONPATH=str(work / "generated" / "python"))
         importing = timed([PY, "-c", "import kvm_uapi"], work, args.repeat, env=env)
 
         print(f"  bare interpreter start          {bare * 1000:7.1f} ms")
