@@ -317,6 +317,8 @@ UNDERLINE_RE = re.compile(r"([=\-~^\"'`#*+.:_])\1{2,}\s*$")
 SECTION_RE = re.compile(r"(\d+)\.(\d+)\.?\s+\S")
 CHAPTER_RE = re.compile(r"(\d+)\.\s+\S")
 FIELD_RE = re.compile(r":([A-Za-z][A-Za-z ]*):(\s*)(.*)$")
+# a few sections of the kernel's file drop a colon: "Architectures: x86", ":Capability KVM_CAP_X"
+LOOSE_FIELD_RE = re.compile(r":?(Capability|Architectures|Type|Target|Parameters|Returns)(?::\s*|\s+)(.*)$")
 BRACKET_RE = re.compile(r"\[([A-Za-z0-9_ ,/-]+)\]")
 
 
@@ -521,8 +523,12 @@ def _fields(lines: list[str], start: int) -> dict[str, DocField]:
     while i < len(lines):
         text = lines[i]
         m = FIELD_RE.match(text)
+        loose = None if m else LOOSE_FIELD_RE.match(text)
         if m:
             last = DocField(m.group(1).strip(), m.group(3).strip(), i + 1, m.start(3) + 1)
+            fields.setdefault(last.name, last)
+        elif loose:
+            last = DocField(loose.group(1), loose.group(2).strip(), i + 1, loose.start(2) + 1)
             fields.setdefault(last.name, last)
         elif last is not None and text[:1].isspace() and text.strip():
             last.value = f"{last.value} {text.strip()}"
@@ -602,11 +608,14 @@ class AuditReport:
 
 
 def parse_version(text: str) -> Version:
-    """`6.1`, `6.1.192` or `v6.1-rc3`: the release (major.minor)."""
-    m = re.fullmatch(r"v?(\d+)\.(\d+)(?:[.\-].*)?", text.strip())
+    """`6.1`, `6.1.192`, `v6.1-rc3` or `2.6.24`: the release (major.minor, or 2.6.x for old ones)."""
+    m = re.fullmatch(r"v?(\d+)\.(\d+)(?:\.(\d+))?(?:[.\-+~].*)?", text.strip())
     if not m:
         raise ValueError(f"{text!r} is not a kernel version such as 6.1")
-    return Version((int(m.group(1)), int(m.group(2))))
+    parts = (int(m.group(1)), int(m.group(2)))
+    if parts[0] < 3 and m.group(3) is not None:     # 2.6.24 is a release, 6.1.24 a stable update
+        parts += (int(m.group(3)),)
+    return Version(parts)
 
 
 def audit_docs(model: Model, text: str, path: str = "api.rst",
@@ -765,7 +774,7 @@ class _Audit:
         prefix = "struct " if m.struct else ""
         if close and close[0][0] >= CLOSE:
             self.misspelt.setdefault(close[0][1], m)
-            others = [c for _, c in close[1:]]
+            others = [prefix + c for _, c in close[1:]]
             hint = f"did you mean {prefix}{close[0][1]}" + (f" (or {', '.join(others)})" if others else "") + "?"
         elif close:
             hint = "the nearest spec names are " + ", ".join(prefix + c for _, c in close)
