@@ -61,3 +61,13 @@ def test_capability_index_links_capabilities_to_the_ioctls_they_gate(site):
     row = row[:row.index("</tr>")]
     assert 'href="api.html#api-kvm-get-nested-state"' in row
     assert 'href="api.html#api-kvm-set-nested-state"' in row
+
+
+def test_audit_docs_page_lists_every_kind_of_finding(site):
+    from kvmspec.audit import KINDS, OUTSIDE_PREFIXES
+    html = " ".join((site / "audit-docs.html").read_text().split())
+    for kind in KINDS.values():
+        assert f"{kind.id}</span></code></p></td> <td><p>{kind.severity}" in html, kind.id
+    for prefix, _ in OUTSIDE_PREFIXES:
+        assert prefix in html
+

@@ -57,8 +57,8 @@ KINDS: dict[str, Kind] = {k.id: k for k in (
          "A name the spec has as deprecated, used only in sections that do not say it is deprecated, "
          "obsolete or replaced (reported once per name, at its first use)."),
     Kind("newer-than-document", "warning",
-         "A name the spec dates after the --kernel-version given: either the spec's `since` is wrong "
-         "or the version is."),
+         "A name the spec dates after the --kernel-version given: either the spec's date for it is "
+         "wrong or the version is."),
     Kind("capability-mismatch", "error",
          "The :Capability: field names none of the capabilities the spec gates the ioctl with "
          "(\"basic\" means none)."),
