@@ -318,7 +318,8 @@ SECTION_RE = re.compile(r"(\d+)\.(\d+)\.?\s+\S")
 CHAPTER_RE = re.compile(r"(\d+)\.\s+\S")
 FIELD_RE = re.compile(r":([A-Za-z][A-Za-z ]*):(\s*)(.*)$")
 # a few sections of the kernel's file drop a colon: "Architectures: x86", ":Capability KVM_CAP_X"
-LOOSE_FIELD_RE = re.compile(r":?(Capability|Architectures|Type|Target|Parameters|Returns)(?::\s*|\s+)(.*)$")
+LOOSE_FIELD_RE = re.compile(r"(?::(?P<a>Capability|Architectures|Type|Target|Parameters|Returns)\s+"
+                            r"|(?P<b>Capability|Architectures|Type|Target|Parameters|Returns):\s*)(?P<value>.*)$")
 BRACKET_RE = re.compile(r"\[([A-Za-z0-9_ ,/-]+)\]")
 
 
@@ -343,9 +344,8 @@ class DocField:
 class Section:
     title: str
     line: int
-    number: str                   # "4.35", "" for chapters and sub-headings
+    number: str                   # "4.35"
     names: tuple[str, ...]        # the KVM names of the heading, in order
-    chapter: str                  # title of the enclosing chapter ("6. Capabilities that ...")
     fields: dict[str, DocField] = field(default_factory=dict)
     arches: Optional[frozenset[str]] = None    # from :Architectures:, when it parses
 
@@ -420,11 +420,8 @@ def _expand_slashes(token: str, alts: list[str], known: frozenset[str]) -> list[
     parts = token.split("_")
     reading_b = [token]
     for alt in alts:
-        width = alt.count("_") + 1
-        options = ["_".join(parts[:len(parts) - k]) + "_" + alt for k in range(1, len(parts) - 1)]
+        options = ("_".join(parts[:len(parts) - k]) + "_" + alt for k in range(1, len(parts) - 1))
         hit = next((o for o in options if o in known), None)
-        if hit is None and width < len(parts) - 1:
-            hit = "_".join(parts[:len(parts) - width]) + "_" + alt
         if hit is not None:
             reading_b.append(hit)
     score_a = sum(n in known for n in reading_a)
@@ -481,20 +478,19 @@ def read_document(text: str, every_arch: Iterable[str], known: frozenset[str] = 
     lines = text.splitlines()
     sections: list[Section] = []
     regions: list[Region] = []
-    chapter = ""
     current: Optional[Section] = None        # the numbered section we are in
     current_arches: Optional[frozenset[str]] = None
     for i in range(len(lines) - 1):
         title, under = lines[i], lines[i + 1]
         if not title.strip() or title[0].isspace() or not UNDERLINE_RE.fullmatch(under) \
-                or UNDERLINE_RE.fullmatch(title.strip()) or len(under.rstrip()) < min(3, len(title.rstrip())):
+                or UNDERLINE_RE.fullmatch(title.strip()):
             continue
         line = i + 1
         title = title.strip()
-        if SECTION_RE.match(title):
+        if SECTION_RE.match(title) and under[0] in "-=~":
             names = tuple(dict.fromkeys(m.name for m in scan_names(title, known)
                                         if not m.prefix and not m.struct))
-            current = Section(title, line, title.split()[0].rstrip("."), names, chapter)
+            current = Section(title, line, title.split()[0].rstrip("."), names)
             current.fields = _fields(lines, i + 2)
             arch_field = current.fields.get("Architectures")
             current.arches = parse_arches(arch_field.value, every_arch) if arch_field else None
@@ -505,7 +501,7 @@ def read_document(text: str, every_arch: Iterable[str], known: frozenset[str] = 
                 sections.append(current)
             regions.append(Region(line, current, current_arches))
         elif CHAPTER_RE.match(title) and under[0] in "=-":
-            chapter, current, current_arches = title, None, None
+            current, current_arches = None, None
             regions.append(Region(line, None, None))
         else:   # a sub-heading: "X86:", "For arm64:", "Logical read/write:"
             sub = parse_arches(title, every_arch) if len(title.split()) <= 3 else None
@@ -528,7 +524,8 @@ def _fields(lines: list[str], start: int) -> dict[str, DocField]:
             last = DocField(m.group(1).strip(), m.group(3).strip(), i + 1, m.start(3) + 1)
             fields.setdefault(last.name, last)
         elif loose:
-            last = DocField(loose.group(1), loose.group(2).strip(), i + 1, loose.start(2) + 1)
+            last = DocField(loose.group("a") or loose.group("b"), loose.group("value").strip(), i + 1,
+                            loose.start("value") + 1)
             fields.setdefault(last.name, last)
         elif last is not None and text[:1].isspace() and text.strip():
             last.value = f"{last.value} {text.strip()}"
