@@ -153,3 +153,13 @@ def test_kernel_format_api_rst_is_plain_docutils(tmp_path):
     assert ":ref:" not in text and ":doc:" not in text
     docutils.core.publish_doctree(text, settings_overrides={"halt_level": docutils.utils.Reporter.WARNING_LEVEL,
                                                             "report_level": 5})
+
+
+def test_audit_docs_page_lists_every_kind_of_finding(site):
+    from kvmspec.audit import KINDS, OUTSIDE_PREFIXES
+    html = " ".join((site / "audit-docs.html").read_text().split())
+    for kind in KINDS.values():
+        assert f"{kind.id}</span></code></p></td> <td><p>{kind.severity}" in html, kind.id
+    for prefix, _ in OUTSIDE_PREFIXES:
+        assert prefix in html
+

@@ -2,14 +2,22 @@
 
 ``.. kvmspec-compat-rules::`` lists the rules of `kvmspec compat` from
 kvmspec.compat.RULES: id, severity, what it catches, why, and the KVM example.
+
+``.. kvmspec-audit-kinds::`` lists the kinds of finding of `kvmspec audit-docs`
+from kvmspec.audit.KINDS (id, severity, meaning) as a table, and
+``.. kvmspec-audit-outside::`` the name prefixes it leaves to headers outside
+the spec (kvmspec.audit.OUTSIDE_PREFIXES).
 """
 
 from __future__ import annotations
+
+import re
 
 from docutils import nodes
 from docutils.parsers.rst import Directive
 from docutils.statemachine import StringList
 
+from kvmspec.audit import KINDS, OUTSIDE_PREFIXES
 from kvmspec.compat import RULES
 
 
@@ -29,6 +37,41 @@ class CompatRules(Directive):
         return container.children
 
 
+NAME = re.compile(r"((?:__)?KVM_[A-Za-z0-9_]*\*?|:[A-Z][a-z]+:|--[a-z-]+)")
+
+
+def _parse(directive: Directive, lines: list[str], source: str) -> list[nodes.Node]:
+    container = nodes.section()
+    container.document = directive.state.document
+    directive.state.nested_parse(StringList(lines, source=source), directive.content_offset, container)
+    return container.children
+
+
+class AuditKinds(Directive):
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        lines = [".. list-table::", "   :header-rows: 1", "   :widths: 22 10 68", "",
+                 "   * - kind", "     - severity", "     - what it means"]
+        for kind in KINDS.values():
+            summary = NAME.sub(r"``\1``", kind.summary)
+            lines += [f"   * - ``{kind.id}``", f"     - {kind.severity}", f"     - {summary}"]
+        return _parse(self, lines, "kvmspec.audit.KINDS")
+
+
+class AuditOutside(Directive):
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        where: dict[str, list[str]] = {}
+        for prefix, header in OUTSIDE_PREFIXES:
+            where.setdefault(header, []).append(f"``{prefix}``")
+        lines = [f"- {header}: {', '.join(prefixes)}" for header, prefixes in where.items()]
+        return _parse(self, lines, "kvmspec.audit.OUTSIDE_PREFIXES")
+
+
 def setup(app):
     app.add_directive("kvmspec-compat-rules", CompatRules)
+    app.add_directive("kvmspec-audit-kinds", AuditKinds)
+    app.add_directive("kvmspec-audit-outside", AuditOutside)
     return {"version": "1", "parallel_read_safe": True}

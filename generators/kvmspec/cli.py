@@ -225,6 +225,64 @@ def cmd_compat(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if errors else EXIT_OK
 
 
+def _read_document(name: str) -> str:
+    """The text of the api.rst to audit; a missing or unreadable file is a usage problem."""
+    path = Path(name)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{name}: is a directory, not an api.rst file") from None
+    except PermissionError:
+        raise UsageError(f"{name}: cannot be read (permission denied)") from None
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{name}: not UTF-8 text (invalid byte at offset {exc.start})") from None
+
+
+def cmd_audit_docs(args: argparse.Namespace) -> int:
+    import json
+    from .audit import audit_docs, parse_version
+    version = None
+    if args.kernel_version is not None:
+        try:
+            version = parse_version(args.kernel_version)
+        except ValueError as exc:
+            raise UsageError(f"--kernel-version: {exc}") from None
+    text = _read_document(args.document)
+    model = _model(_root(args))
+    report = audit_docs(model, text, args.document, version)
+    if args.format == "json":
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        for f in report.findings:
+            print(f)
+        print(report.summary())
+    return EXIT_FINDINGS if report.errors else EXIT_OK
+
+
+def _fill(*paragraphs: str) -> str:
+    import textwrap
+    return "\n\n".join(textwrap.fill(p, width=78) for p in paragraphs)
+
+
+def _audit_epilog() -> str:
+    import textwrap
+    from .audit import KINDS
+    lines = ["findings (path:line:col: error|warning: [kind] message):"]
+    for kind in KINDS.values():
+        lines.append(f"  {kind.id} ({kind.severity})")
+        lines += textwrap.wrap(kind.summary, width=76, initial_indent="      ", subsequent_indent="      ")
+    lines += ["", "Errors are things the document gets wrong; warnings are gaps and names on their way out.",
+              "", EPILOG.replace("a check found problems (e.g. stale files)", "an error-level finding")
+              .replace("(no spec here, unreadable files)", "(no spec here, a missing or unreadable document)")]
+    return "\n".join(lines)
+
+
 def cmd_probe(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
@@ -364,6 +422,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", metavar="REV", help="compare the working tree with this git revision")
     p.add_argument("--format", choices=["text", "json"], default="text", help="output format")
     p.set_defaults(func=cmd_compat)
+
+    p = sub.add_parser("audit-docs", help="check a hand-written api.rst against the spec",
+                       description=_fill(
+                           "Read a document in the kernel's Documentation/virt/kvm/api.rst format and report, "
+                           "against the spec: identifiers it names that no spec item defines (with the closest "
+                           "spec name), names the spec has as removed or deprecated, ioctls and capabilities of "
+                           "the spec that have no section in it, and sections whose :Capability:, "
+                           ":Architectures:, :Type: (or :Target:) or :Parameters: field disagrees with the spec.",
+                           "Only ioctls and capabilities that existed at the document's kernel version count as "
+                           "missing: give the version with --kernel-version, or kvmspec infers it from the "
+                           "newest name the document uses. Names that belong to headers the spec does not "
+                           "describe (other architectures' asm/kvm.h, asm/kvm_para.h) are counted, not "
+                           "reported. Exit 1 when any finding is an error."),
+                       epilog=_audit_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("document", metavar="PATH", help="the api.rst to audit")
+    p.add_argument("--kernel-version", metavar="X.Y",
+                   help="the kernel release the document belongs to, e.g. 6.1 (default: inferred)")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    p.set_defaults(func=cmd_audit_docs)
 
     p = sub.add_parser("probe", help="check the spec against the running kernel through /dev/kvm",
                        description="Ask the running kernel, through /dev/kvm, what KVM_CHECK_EXTENSION answers for "
