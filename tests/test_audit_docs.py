@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -426,14 +425,11 @@ def test_architecture_spellings():
 
 
 def test_the_generated_api_rst_agrees_with_the_spec(model):
-    """Our own api.rst is in the kernel's format: auditing it finds no error and no gap."""
+    """Our own api.rst is in the kernel's format: auditing it finds nothing,
+    not even a deprecated name used without saying so."""
     text = (REPO / "generated/Documentation/virt/kvm/api.rst").read_text()
-    start = time.perf_counter()
     report = audit_docs(model, text, "api.rst")
-    elapsed = time.perf_counter() - start
-    assert report.errors == 0, [str(f) for f in report.findings if f.severity == "error"]
+    assert report.findings == [], [str(f) for f in report.findings]
     assert report.field_disagreements == 0
     assert report.missing_ioctls == [] and report.missing_capabilities == []
     assert report.sections > 300
-    # 14,000 lines: well under a second on an idle machine (a shared one gets slack)
-    assert elapsed < 2.0, elapsed
