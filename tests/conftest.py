@@ -78,3 +78,12 @@ def run_kvmspec(*args: str, cwd: Path | None = None, env: dict | None = None) ->
     proc = subprocess.run([sys.executable, "-m", "kvmspec", *args], cwd=cwd, capture_output=True,
                           text=True, env={**os.environ, **(env or {})}, timeout=300)
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many fuzz cases ran (tests/test_fuzz.py), when they did."""
+    import sys
+    fuzz = sys.modules.get("test_fuzz")
+    if fuzz is not None and fuzz.FUZZ_COUNTS.get("cases"):
+        terminalreporter.write_sep("-", "fuzz cases")
+        terminalreporter.write_line(fuzz.summary())

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import expr, schema
-from .checks import check_doc_text, check_identifier, check_model
+from .checks import check_identifier, check_model, check_text
 from .diagnostics import Diagnostic, Mark, Reporter, SpecError
 from .layout import ABIS, IOC_SIZE_MAX, SCALARS, Abi, Member, Scalar, ioc, record_layout
 from .load import Int, Map, Seq, read_spec_file
@@ -27,6 +27,8 @@ from .model import (
 )
 
 MANIFEST = "kvmspec.yaml"
+# Top-level directories of generated/ that generators other than the C headers own.
+OTHER_OUTPUTS = {"python", "tests", "documentation"}
 KVMIO_NAME = "KVMIO"
 
 
@@ -99,13 +101,21 @@ class Builder:
         problems = schema.check_manifest(manifest)
         if problems:
             raise SpecError(problems)
-        problems = []
+        problems = check_text(manifest) + check_manifest_names(manifest)
         files: list[tuple[SpecFile, Map]] = []
         header_names = {h["name"] for h in manifest["headers"]}
         listed = set()
+        spec_dir = self.spec_dir.resolve()
         for index, rel in enumerate(manifest["files"]):
             path = self.spec_dir / rel
-            listed.add(path.resolve())
+            resolved = path.resolve()
+            listed.add(resolved)
+            if not resolved.is_relative_to(spec_dir):
+                problems.append(Diagnostic(manifest["files"].mark_of(index),
+                                           f"spec file {rel!r} is outside spec/ (a symbolic link to {resolved})",
+                                           "spec files live in the repository's spec/ directory; copy the file "
+                                           "there instead of linking to it"))
+                continue
             if not path.is_file():
                 problems.append(Diagnostic(manifest["files"].mark_of(index),
                                            f"spec file {rel!r} does not exist",
@@ -123,7 +133,7 @@ class Builder:
             if data["header"] not in header_names:
                 problems.append(Diagnostic(data.mark_of("header"), f"unknown header {data['header']!r}",
                                            "use one of: " + ", ".join(sorted(header_names))))
-            problems.extend(check_doc_text(data))
+            problems.extend(check_text(data))
             spec_file = SpecFile(self.display(path), data["title"], data["doc"], data["header"])
             files.append((spec_file, data))
         for path in sorted(self.spec_dir.rglob("*.yaml")):
@@ -448,7 +458,7 @@ class Builder:
                 self.impl_names[impl["name"]] = a["name"]
             architectures.append(Architecture(a["name"], a["doc"], tuple(impls)))
         headers = tuple(Header(h["name"], h["path"], h["guard"], h["doc"], tuple(h.get("includes", ())),
-                               h.get("arch")) for h in manifest["headers"])
+                               h.get("arch"), h.mark_of("name")) for h in manifest["headers"])
         self.header_names = {h.name for h in headers}
         include_names = {h.path.split("include/uapi/", 1)[-1]: h.name for h in headers}
         self.header_includes = {h.name: {include_names[i] for i in h.includes if i in include_names}
@@ -1014,6 +1024,73 @@ class Builder:
             self.error(entry.mark_of("field"), f"{record.c_type} has no field {path!r}",
                        "write the path with dots through named members, e.g. hdr.vmx.flags")
         return found
+
+
+def check_manifest_names(manifest: Map) -> list[Diagnostic]:
+    """Names the manifest defines are unique, and header paths stay inside generated/."""
+    found: list[Diagnostic] = []
+
+    def unique(entries: list[tuple[str, Mark]], what: str, fold: bool = False) -> None:
+        first: dict[str, tuple[str, Mark]] = {}
+        for name, mark in entries:
+            key = name.casefold() if fold else name
+            if key in first:
+                other, where = first[key]
+                same = "" if other == name else f" (it differs from {other!r} only by case)"
+                found.append(Diagnostic(mark, f"duplicate {what} {name!r}{same}", f"the first is at {where}"))
+            else:
+                first[key] = (name, mark)
+
+    architectures = manifest["architectures"]
+    unique([(a["name"], a.mark_of("name")) for a in architectures], "architecture")
+    unique([(i["name"], i.mark_of("name")) for a in architectures for i in a.get("implementations", ())],
+           "implementation")
+    unique([(m["name"], m.mark_of("name")) for m in manifest.get("external_macros", ())], "external macro")
+    unique([(t["name"], t.mark_of("name")) for t in manifest.get("external_types", ())], "external type")
+    headers = manifest["headers"]
+    unique([(h["name"], h.mark_of("name")) for h in headers], "header name")
+    unique([(h["guard"], h.mark_of("guard")) for h in headers], "header guard")
+    # Paths are compared case-insensitively: the tree must check out on any file system.
+    unique([(h["path"], h.mark_of("path")) for h in headers], "header path", fold=True)
+    paths = []
+    for h in headers:
+        parts = h["path"].split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            found.append(Diagnostic(h.mark_of("path"), f"header path {h['path']!r} is not a plain path inside "
+                                                       "generated/", "write it as in a kernel tree, e.g. "
+                                                       "include/uapi/linux/kvm.h, without '.', '..' or '//'"))
+        else:
+            paths.append((h["path"], h.mark_of("path")))
+    folded = {p.casefold() for p, _ in paths}
+    for path, mark in paths:
+        top = path.split("/", 1)[0].casefold()
+        if top in OTHER_OUTPUTS:
+            found.append(Diagnostic(mark, f"header path {path!r} is inside {top}/, where kvmspec writes "
+                                          "other outputs", "put headers where a kernel tree has them, "
+                                                           "under include/ or arch/"))
+    # An include cycle between generated headers has no order to emit them in.
+    by_include = {h["path"].split("include/uapi/", 1)[-1]: h for h in headers}
+    state: dict[int, str] = {}
+
+    def visit(h: Map) -> None:
+        state[id(h)] = "visiting"
+        for index, inc in enumerate(h.get("includes", ())):
+            target = by_include.get(inc)
+            if target is None or target is h:
+                continue
+            if state.get(id(target)) == "visiting":
+                found.append(Diagnostic(h["includes"].mark_of(index),
+                                        f"header {h['name']} includes {inc}, which includes {h['name']} "
+                                        "(directly or through other headers)",
+                                        "generated headers cannot include each other in a cycle"))
+            elif id(target) not in state:
+                visit(target)
+        state[id(h)] = "done"
+
+    for h in headers:
+        if id(h) not in state:
+            visit(h)
+    return found
 
 
 def _product(dims: tuple[int, ...]) -> int:

@@ -78,13 +78,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from .emit import render_all
-    from .output import stale_files, write_generated
+    from .output import check_generated, write_generated
 
     root = _root(args)
     model = _model(root)
     files = render_all(model)
     if args.check:
-        stale = stale_files(root, files)
+        stale = check_generated(root, files)
         if not stale:
             print(f"generated/ is up to date ({len(files)} files)")
             return EXIT_OK

@@ -143,7 +143,7 @@ class Call:
 Node = Union[Num, Name, Unary, Binary, Cond, Cast, Call, Sizeof]
 
 _TOKEN = re.compile(r"""
-    (?P<ws>\s+)
+    (?P<ws>[ \t]+)
   | (?P<num>(?:0[xX][0-9A-Fa-f]+|[0-9]+)[uUlL]*)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op><<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^~!()<>?:,])
@@ -160,6 +160,9 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
     pos = 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
+        if not m and text[pos] in "\r\n":
+            raise ExprError("an expression must be on one line", pos,
+                            "it is emitted into a #define, which ends at the line break")
         if not m:
             raise ExprError(f"unexpected character {text[pos]!r}", pos,
                             "expressions use integers, names, parentheses and C operators")
@@ -435,6 +438,8 @@ class Evaluator:
                 return Value(int(v.value == 0), t["int"])
             ty = self.promote(v.type)
             if node.op == "-":
+                if ty.signed and not ty.holds(-v.value):
+                    raise ExprError(f"-({v.value}) overflows {ty.name}", node.pos)
                 return Value(ty.wrap(-v.value), ty)
             if node.op == "~":
                 return Value(ty.wrap(~v.value), ty)
@@ -476,7 +481,13 @@ class Evaluator:
                 raise ExprError(f"shift by {right.value} is undefined for {ty.name} "
                                 f"({ty.bits} bits)", node.pos, "use a wider type, e.g. 1ULL << n")
             if op == "<<":
-                return Value(ty.wrap(left.value << right.value), ty)
+                shifted = ty.wrap(left.value) << right.value
+                # As GCC sees it: shifting into the sign bit is accepted (the kernel's
+                # headers do it), shifting bits out of the type is not.
+                if ty.signed and not 0 <= shifted < (1 << ty.bits) and not ty.holds(shifted):
+                    raise ExprError(f"{left.value} << {right.value} overflows {ty.name} ({ty.bits} bits)",
+                                    node.pos, "use a wider or unsigned type, e.g. 1ULL << n")
+                return Value(ty.wrap(shifted), ty)
             return Value(ty.wrap(left.value >> right.value), ty)
         ty = self.common(left.type, right.type)
         a, b = ty.wrap(left.value), ty.wrap(right.value)
@@ -487,8 +498,14 @@ class Evaluator:
             if b == 0:
                 raise ExprError("division by zero", node.pos)
             q = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)
+            if ty.signed and not ty.holds(q):
+                raise ExprError(f"{a} {op} {b} overflows {ty.name}", node.pos)
             return Value(ty.wrap(q if op == "/" else a - q * b), ty)
         result = {"+": a + b, "-": a - b, "*": a * b, "&": a & b, "|": a | b, "^": a ^ b}[op]
+        if ty.signed and not ty.holds(result):
+            # Signed overflow is undefined in C; GCC warns and may compute anything.
+            raise ExprError(f"{a} {op} {b} overflows {ty.name} ({ty.bits} bits)", node.pos,
+                            "use an unsigned or wider type, e.g. 1ULL or a cast to (__u64)")
         return Value(ty.wrap(result), ty)
 
     def _evaluate_closure(self, body: Node, bound: Mapping[str, "_Closure"], depth: int) -> Value:

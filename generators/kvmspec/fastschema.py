@@ -97,6 +97,8 @@ class Compiler:
                 checks.append(lambda x, n=value: not isinstance(x, str) or len(x) >= n)
             elif key == "minimum":
                 checks.append(lambda x, n=value: not _is_type("number")(x) or x >= n)
+            elif key == "maximum":
+                checks.append(lambda x, n=value: not _is_type("number")(x) or x <= n)
             elif key == "required":
                 checks.append(lambda x, keys=tuple(value): not isinstance(x, dict) or all(k in x for k in keys))
             elif key == "properties":

@@ -10,6 +10,7 @@ very large files and very deep nesting.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -24,6 +25,8 @@ except AttributeError:  # pragma: no cover - pure-Python fallback
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
+
+_C_INT = re.compile(r"[-+]?(?:0[xX][0-9A-Fa-f]+|0[0-7]*|[1-9][0-9]*)\Z")
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -167,12 +170,19 @@ class _Converter:
             return result_seq
         # other scalars
         if tag == _INT:
+            text = node.value.strip()
+            if not _C_INT.match(text):
+                # YAML 1.1 also reads 1_000, 0b101 and 1:30 as integers; C does not,
+                # and the spelling is emitted as written.
+                self.error(node, f"{text!r} is an integer only in YAML",
+                           "write it as C does: decimal, 0x hexadecimal or 0 octal, without '_' or ':'")
+                return None
             try:
                 value = _scalar_constructor.construct_yaml_int(node)
             except (ValueError, yaml.YAMLError):
                 self.error(node, f"{node.value!r} is not an integer")
                 return None
-            return Int(value, node.value.strip())
+            return Int(value, text)
         if tag == _BOOL:
             return _scalar_constructor.construct_yaml_bool(node)
         if tag == _NULL:
@@ -186,11 +196,27 @@ class _Converter:
         return None
 
 
+# What YAML lets a stream hold (YAML 1.1, 5.1): no C0 controls but tab and
+# line breaks, no DEL, C1 controls, surrogates or non-characters.
+_NOT_YAML = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of a character index."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
 def parse_yaml(text: str, path: str) -> Any:
     """Parse one YAML document into Map/Seq/scalars, or raise SpecError."""
     if len(text) > MAX_FILE_BYTES:
         _raise(Mark(path, 1, 1), f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB",
                "split it into several spec files")
+    bad = _NOT_YAML.search(text)
+    if bad is not None:
+        line, col = _position(text, bad.start())
+        _raise(Mark(path, line, col), f"control character U+{ord(bad.group()):04X} is not allowed in a YAML file",
+               "spec files are text: no control characters besides tab and line breaks")
     if "\t" in text:
         for lineno, line in enumerate(text.splitlines(), 1):
             stripped = line.lstrip(" ")
@@ -206,8 +232,12 @@ def parse_yaml(text: str, path: str) -> Any:
         problem = exc.problem or exc.context or "invalid YAML"
         raise SpecError([Diagnostic(mark, f"invalid YAML: {problem}",
                                     "check indentation, quoting and colons near this position")]) from None
+    except yaml.reader.ReaderError as exc:  # position counts UTF-8 bytes
+        index = len(text.encode("utf-8")[: exc.position].decode("utf-8", "ignore"))
+        line, col = _position(text, index)
+        raise SpecError([Diagnostic(Mark(path, line, col), f"invalid YAML: {exc.reason}")]) from None
     except yaml.YAMLError as exc:
-        raise SpecError([Diagnostic(Mark(path, 1, 1), f"invalid YAML: {exc}")]) from None
+        raise SpecError([Diagnostic(Mark(path, 1, 1), f"invalid YAML: {' '.join(str(exc).split())}")]) from None
     except RecursionError:
         raise SpecError([Diagnostic(Mark(path, 1, 1), "YAML nesting is too deep",
                                     f"keep nesting under {MAX_DEPTH} levels")]) from None
@@ -224,7 +254,8 @@ def parse_yaml(text: str, path: str) -> Any:
 def read_spec_file(path: Path, display: str) -> Any:
     """Read and parse one file; `display` is the path shown in diagnostics."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:   # never more than the limit, whatever the file is
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise SpecError([Diagnostic(Mark(display, 1, 1), f"cannot read file: {exc.strerror}")]) from None
     if len(raw) > MAX_FILE_BYTES:

@@ -105,6 +105,7 @@ class Header:
     doc: str
     includes: tuple[str, ...]
     arch: Optional[str] = None
+    mark: Optional[Mark] = field(default=None, compare=False)   # of its entry in the manifest
 
 
 @dataclass(frozen=True)

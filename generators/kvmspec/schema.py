@@ -154,6 +154,11 @@ def _describe(error: Any, data: Any, definition: str) -> Diagnostic | None:
         expected = {"object": "a mapping", "array": "a list", "integer": "an integer",
                     "string": "a string", "boolean": "true or false"}.get(expected, expected)
         return Diagnostic(mark, f"expected {expected}, found {found}")
+    if validator in ("minimum", "maximum"):
+        limit = error.validator_value
+        word = "less" if validator == "minimum" else "more"
+        return Diagnostic(mark, f"{node} is {word} than {limit}, the {validator} here",
+                          error.schema.get("description", "").strip().split("\n")[0])
     if validator == "pattern":
         for def_name, (what, hint) in _PATTERN_WORDS.items():
             if error.validator_value == schema_document()["$defs"][def_name].get("pattern"):
