@@ -1068,6 +1068,14 @@ def check_manifest_names(manifest: Map) -> list[Diagnostic]:
             found.append(Diagnostic(mark, f"header path {path!r} is inside {top}/, where kvmspec writes "
                                           "other outputs", "put headers where a kernel tree has them, "
                                                            "under include/ or arch/"))
+    for path, mark in paths:
+        parent = path.casefold()
+        while "/" in parent:
+            parent = parent.rsplit("/", 1)[0]
+            if parent in folded:
+                found.append(Diagnostic(mark, f"header path {path!r} is inside another header's path {parent!r}",
+                                        "a file cannot also be a directory; rename one of them"))
+                break
     # An include cycle between generated headers has no order to emit them in.
     by_include = {h["path"].split("include/uapi/", 1)[-1]: h for h in headers}
     state: dict[int, str] = {}

@@ -81,11 +81,20 @@ _RST_EXPLICIT = re.compile(r"^[ \t]*\.\.[ \t]+(?:\|[^|]+\|[ \t]+\S|_\S|\[[^\]]+\
 _RST_ROLE = re.compile(r"(?<![\w`]):[A-Za-z0-9][\w.+-]*(?::[\w.+-]+)*:`|`:[A-Za-z0-9][\w.+-]*(?::[\w.+-]+)*:(?!\w)")
 
 
-def _text_mark(mark: Mark, value: str, pos: int) -> Mark:
-    """Where character `pos` of a scalar that starts at `mark` is (exact for plain and block scalars)."""
-    if "\n" in value:  # a block scalar starts on the line after its indicator
+def _text_mark(mark: Mark, value: str, pos: int, style: str = "") -> Mark:
+    """Where character `pos` of a scalar that starts at `mark` and is written in `style` is.
+
+    Exact for one-line plain scalars and for the line within a literal block
+    (|); otherwise the scalar's own start, since folding and escapes do not
+    map characters to columns.
+    """
+    if style == "|":  # the block starts on the line after its indicator
         return Mark(mark.path, mark.line + 1 + value.count("\n", 0, pos), 1)
-    return Mark(mark.path, mark.line, mark.col + pos)
+    if style == "" and "\n" not in value:
+        return Mark(mark.path, mark.line, mark.col + pos)
+    if style == "'" and "\n" not in value and "'" not in value:
+        return Mark(mark.path, mark.line, mark.col + 1 + pos)
+    return mark   # double quotes may hold escapes: point at the opening quote
 
 
 def _char_name(ch: str) -> str:
@@ -95,10 +104,10 @@ def _char_name(ch: str) -> str:
     return f"control character U+{code:04X}"
 
 
-def _check_string(value: str, mark: Mark, key: Any, found: list[Diagnostic]) -> None:
+def _check_string(value: str, mark: Mark, key: Any, found: list[Diagnostic], style: str = "") -> None:
     bad = _BAD_CHAR.search(value)
     if bad is not None:
-        found.append(Diagnostic(_text_mark(mark, value, bad.start()), f"text contains {_char_name(bad.group())}",
+        found.append(Diagnostic(_text_mark(mark, value, bad.start(), style), f"text contains {_char_name(bad.group())}",
                                 "remove it: the generated C, Python and reStructuredText would carry it "
                                 "invisibly, or break on it"))
         return
@@ -112,7 +121,7 @@ def _check_string(value: str, mark: Mark, key: Any, found: list[Diagnostic]) -> 
         pos = value.find(token)
         if pos >= 0:
             found.append(Diagnostic(
-                _text_mark(mark, value, pos),
+                _text_mark(mark, value, pos, style),
                 f"doc text contains {token!r}, which would "
                 f"{'end' if token == '*/' else 'nest'} the C comment it is printed in",
                 "reword it, e.g. write '* /' or describe the pattern in words"))
@@ -121,7 +130,7 @@ def _check_string(value: str, mark: Mark, key: Any, found: list[Diagnostic]) -> 
     if m is not None:
         what = "a reStructuredText role" if m.re is _RST_ROLE else "reStructuredText explicit markup"
         found.append(Diagnostic(
-            _text_mark(mark, value, m.start() + len(m.group()) - len(m.group().lstrip())),
+            _text_mark(mark, value, m.start() + len(m.group()) - len(m.group().lstrip()), style),
             f"doc text contains {what} ({m.group().strip()!r})",
             "doc text is prose: directives, roles, targets and substitutions could pull files or raw "
             "markup into api.rst; use plain text, ``literals`` and *emphasis*"))
@@ -137,7 +146,7 @@ def check_text(data: Any) -> list[Diagnostic]:
             for k, value in node.items():
                 _check_string(k, node.key_mark(k), None, found)
                 if isinstance(value, str):
-                    _check_string(value, node.mark_of(k), k, found)
+                    _check_string(value, node.mark_of(k), k, found, node.style_of(k))
                 else:
                     visit(value, k)
         elif isinstance(node, Seq):
@@ -552,6 +561,8 @@ def check_output_names(model: Model) -> Iterator[Diagnostic]:
                                          f"{problem}", "rename the ioctl")
         elif method in methods:
             other = methods[method]
+            if other.name.casefold() == ioctl.name.casefold():
+                continue   # check_case_clashes reports these
             yield Diagnostic(ioctl.mark, f"{ioctl.name} and {other.name} ({other.mark}) would both become "
                                          f"the Python API method {method!r}", "rename one of them")
         else:

@@ -44,7 +44,7 @@ class Map(dict):
     when a diagnostic needs one: most never do.
     """
 
-    __slots__ = ("path", "_mark", "_keys", "_values")
+    __slots__ = ("path", "_mark", "_keys", "_values", "_styles")
 
     def __init__(self, path: str, raw_mark: Any) -> None:
         super().__init__()
@@ -52,6 +52,11 @@ class Map(dict):
         self._mark = raw_mark
         self._keys: dict[str, Any] = {}
         self._values: dict[str, Any] = {}
+        self._styles: dict[str, str] | None = None   # of quoted and block scalar values
+
+    def style_of(self, key: str) -> str:
+        """How the scalar value of `key` is written: '' (plain), '"', "'", '|' or '>'."""
+        return (self._styles or {}).get(key, "")
 
     @property
     def mark(self) -> Mark:
@@ -155,6 +160,10 @@ class _Converter:
                     continue
                 keys[key] = key_node.start_mark
                 values[key] = value_node.start_mark
+                if type(value_node) is yaml.ScalarNode and value_node.style:
+                    if result._styles is None:
+                        result._styles = {}
+                    result._styles[key] = value_node.style
                 result[key] = convert(value_node, depth + 1)
             return result
         if cls is yaml.SequenceNode:

@@ -101,6 +101,11 @@ _UNEXPECTED = re.compile(r"'([^']*)'")
 _PATTERN_WORDS = {
     "identifier": ("is not a valid C identifier", "use letters, digits and '_', not starting with a digit"),
     "version": ("is not a kernel release", 'write "X.Y" such as "5.10", or "by X.Y"'),
+    "spec_path": ("is not a path to a .yaml file inside spec/",
+                  "write it relative to spec/, e.g. x86/vm.yaml: letters, digits, '_', '-' and '/', "
+                  "no '..' and no leading '/'"),
+    "header_path": ("is not a path to a .h file inside generated/",
+                    "write it as in a kernel tree, e.g. include/uapi/linux/kvm.h, without a leading '/'"),
     "type_name": ("is not a known type",
                   'use __u8.. __u64, __s8.. __s64, char, int, long, "void *" or "struct NAME"/"union NAME"'),
 }
