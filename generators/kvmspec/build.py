@@ -655,6 +655,18 @@ class Builder:
                 ok = False
                 continue
             info.update(dims=dims, dims_text=dims_text, flexible=flexible)
+            if "counted_by" in rf:
+                counter = next((p for p in partial if p["name"] == rf["counted_by"]), None)
+                if not flexible:
+                    self.error(rf.mark_of("counted_by"), "counted_by is only for a flexible array (array: flexible)",
+                               "remove counted_by:")
+                elif counter is None or "scalar" not in counter or counter["scalar"].is_pointer \
+                        or counter["dims"] or counter["flexible"]:
+                    self.error(rf.mark_of("counted_by"), f"counted_by: {rf['counted_by']} is not an integer field "
+                                                         "before the array in this record",
+                               "name the field that holds the number of elements")
+                else:
+                    info["counted_by"] = rf["counted_by"]
             bits = int(rf.get("bits", 0))
             if bits:
                 if "scalar" not in info or info["scalar"].is_pointer or dims or flexible:
@@ -916,6 +928,11 @@ class Builder:
                 self.error(raw.mark_of("creates"), f"{name} has no argument field {creates_field!r} for the new "
                                                    "file descriptor", "name a field of the argument struct")
         example = self.example(raw, arg_record, name) if "example" in raw else None
+        size_from = None
+        if "size_from" in arg:
+            size_from = self.reference(arg["size_from"], ("capability",), arg.mark_of("size_from"), "capability")
+            if arg_pass != "pointer":
+                self.error(arg.mark_of("size_from"), "size_from needs a pointer argument", "remove size_from:")
         pair = raw.get("pair", {})
         for key in ("restores", "restored_by"):
             if key in pair:
@@ -928,7 +945,7 @@ class Builder:
                      same_number_as=same,
                      scopes=tuple(scopes), capability=capability, arg_pass=arg_pass, arg_flow=flow,
                      arg_record=arg_record, arg_scalar=arg_scalar, arg_doc=arg.get("doc", ""),
-                     arg_name=arg.get("name", "value"), arg_default=arg.get("default"),
+                     arg_name=arg.get("name", "value"), arg_default=arg.get("default"), arg_size_from=size_from,
                      creates=creates, creates_field=creates_field, example=example,
                      returns=raw["returns"], errors=tuple(errors), validations=tuple(validations),
                      emissions=tuple(emissions), restores=pair.get("restores"),

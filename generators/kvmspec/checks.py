@@ -426,13 +426,13 @@ PYTHON_RESERVED = frozenset("""
 ABI CAPABILITIES Capability Final IOCTLS Ioctl ctypes enum _abi _aligned_u64 _cast _cdiv
 Any Device ExitReason FileDescriptor Kvm KvmError KvmUnsupported Mapping Optional Vcpu Vm
 errno mmap os sized annotations _runtime _support _Descriptor _EXIT_BY_VALUE _EXIT_MEMBERS
-_RULES _check_fields _fcntl_ioctl _record
+_RULES _COUNTED _check_fields _check_room _fcntl_ioctl _record
 """.split())
 
 # Attributes of the API classes (Kvm, Vm, Vcpu, Device) besides the ioctl methods.
 API_ATTRIBUTES = frozenset("""
 close closed fileno kvm_run exit_reason exit path kvm vm _fd _caps _map _run _views _call _failed
-_require _check_extension
+_closed _answer _require _check_extension
 """.split())
 
 # Class attributes of ctypes records: a field of that name would hide them.
@@ -621,8 +621,8 @@ def check_references_present(model: Model) -> Iterator[Diagnostic]:
                 yield Diagnostic(ioctl.mark, f"{ioctl.name} passes a {record.c_type}, which is {_absence(record)}",
                                  "list the struct under external_types: in the manifest if another "
                                  "architecture's header defines it, or remove the ioctl too")
-        for cap in dict.fromkeys(c for c in (ioctl.capability, *(s.capability for s in ioctl.scopes))
-                                 if c is not None):
+        for cap in dict.fromkeys(c for c in (ioctl.capability, ioctl.arg_size_from,
+                                             *(s.capability for s in ioctl.scopes)) if c is not None):
             if not cap.present:
                 yield Diagnostic(ioctl.mark, f"{ioctl.name} needs {cap.name}, which is {_absence(cap)}",
                                  "name a capability that exists, or remove the ioctl too")
