@@ -61,3 +61,11 @@ def test_capability_index_links_capabilities_to_the_ioctls_they_gate(site):
     row = row[:row.index("</tr>")]
     assert 'href="api.html#api-kvm-get-nested-state"' in row
     assert 'href="api.html#api-kvm-set-nested-state"' in row
+
+
+def test_command_line_page_documents_exit_statuses(site):
+    import re
+    html = " ".join(re.sub(r"<[^>]+>", "", (site / "cli.html").read_text()).split())
+    assert "exit status:" in html and "0 success" in html
+    assert "kvmspec: internal error" in html
+    assert "path:line:col: error: message" in html
