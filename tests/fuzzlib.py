@@ -437,7 +437,8 @@ SCHEMA_KEYS = ["name", "value", "doc", "since", "type", "fields", "values", "arr
                "restores", "restored_by", "creates", "example", "enable", "scope", "args", "files", "headers",
                "path", "guard", "includes", "title", "items", "kvmspec", "architectures", "external_types",
                "external_macros", "size", "same_number_as", "pass", "flow", "default", "field", "unknown_bits",
-               "nonzero", "requires", "setup", "c_define", "c_define_values", "xyzzy", "<<", "Name", "NAME"]
+               "nonzero", "requires", "setup", "c_define", "c_define_values", "counted_by", "size_from",
+               "xyzzy", "<<", "Name", "NAME"]
 
 
 @st.composite
@@ -711,6 +712,7 @@ def random_spec(draw) -> RandomSpec:
     # structs, 64-bit clean by construction: fields in 8-byte groups
     sizes: dict[str, int] = {}
     structs: list[str] = []
+    flexible: set[str] = set()
     for _ in range(draw(st.integers(0, 3))):
         name = _identifier(draw, "kvm_s_", used, False)
         fields = []
@@ -718,9 +720,10 @@ def random_spec(draw) -> RandomSpec:
         size = 0
         for _ in range(draw(st.integers(1, 4))):
             fname = _identifier(draw, "f_", field_names, False)
-            choice = draw(st.sampled_from(["u64", "u32pair", "array", "set", "nested"]))
-            if choice == "nested" and structs:
-                inner = draw(st.sampled_from(structs))
+            choice = draw(st.sampled_from(["u64", "u32pair", "array", "set", "nested", "union", "bits"]))
+            nestable = [x for x in structs if x not in flexible]
+            if choice == "nested" and nestable:
+                inner = draw(st.sampled_from(nestable))
                 fields.append(f"      - {{name: {fname}, type: struct {inner}, doc: {yaml_str(doc())}}}\n")
                 size += sizes[inner]
             elif choice == "u32pair":
@@ -736,23 +739,56 @@ def random_spec(draw) -> RandomSpec:
                 kind, set_name, ctype = draw(st.sampled_from(sets))
                 fields.append(f"      - {{name: {fname}, type: __u64, {kind}: {set_name}, doc: {yaml_str(doc())}}}\n")
                 size += 8
+            elif choice == "union":   # an anonymous union: its members are the struct's
+                second = _identifier(draw, "g_", field_names, False)
+                fields.append(f"      - union:\n          fields:\n"
+                              f"            - {{name: {fname}, type: __u64, doc: {yaml_str(doc())}}}\n"
+                              f"            - {{name: {second}, type: __u32, array: 2, doc: {yaml_str(doc())}}}\n"
+                              f"        doc: {yaml_str(doc())}\n")
+                size += 8
+            elif choice == "bits":
+                width = draw(st.integers(1, 63))
+                second = _identifier(draw, "g_", field_names, False)
+                fields.append(f"      - {{name: {fname}, type: __u64, bits: {width}, doc: {yaml_str(doc())}}}\n")
+                fields.append(f"      - {{name: {second}, type: __u64, bits: {64 - width}, doc: Rest.}}\n")
+                size += 8
             else:
                 fields.append(f"      - {{name: {fname}, type: __u64, doc: {yaml_str(doc())}}}\n")
                 size += 8
+        if draw(st.booleans()) and draw(st.booleans()):   # a counted flexible array at the end
+            count, pad, array = (_identifier(draw, p, field_names, False) for p in ("n_", "p_", "e_"))
+            fields.append(f"      - {{name: {count}, type: __u32, doc: How many follow.}}\n"
+                          f"      - {{name: {pad}, type: __u32, reserved: true, doc: Padding.}}\n"
+                          f"      - {{name: {array}, type: __u64, array: flexible, counted_by: {count}, doc: Entries.}}\n")
+            size += 8
+            flexible.add(name)
         items.append(f"  - struct: {name}\n    since: {since()}\n    doc: {yaml_str(doc())}\n    fields:\n"
                      + "".join(fields))
         structs.append(name)
         sizes[name] = size
+    for number in draw(st.lists(st.integers(0, 2**31 - 1), max_size=2, unique=True)):
+        name = _identifier(draw, "KVM_CAP_R_", used, True)
+        check = draw(st.sampled_from(["[]", "[system]", "[system, vm]", "[vcpu]"]))
+        items.append(f"  - capability: {name}\n    value: {number}\n    since: {since()}\n    check: {check}\n"
+                     f"    answer: {{kind: {draw(st.sampled_from(['boolean', 'count', 'size']))}}}\n"
+                     f"    doc: {yaml_str(doc())}\n")
+        constants[name] = number
+    if draw(st.booleans()):
+        name = _identifier(draw, "KVM_M_", used, True)
+        items.append(f"  - macro: {name}\n    params: [x, y]\n    body: \"(((x) << 8) | (y))\"\n"
+                     f"    since: {since()}\n    doc: {yaml_str(doc())}\n")
     # ioctls on distinct numbers
     ioctls = []
     numbers = draw(st.lists(st.integers(0, 255), max_size=4, unique=True))
     for nr in numbers:
         name = _identifier(draw, "KVM_I_", used, True)
-        target = draw(st.sampled_from(["none", *(["struct"] if structs else []), "scalar"]))
+        target = draw(st.sampled_from(["none", *(["struct"] if structs else []), "scalar", "value"]))
         scope = draw(st.sampled_from(["system", "vm", "vcpu"]))
         body = f"  - ioctl: {name}\n    nr: {hex(nr)}\n"
         if target == "none":
             body += "    dir: none\n"
+        elif target == "value":
+            body += "    dir: none\n    arg: {pass: value, name: amount, default: 0}\n"
         elif target == "struct":
             small = [s for s in structs if sizes[s] < 16384]
             if not small:

@@ -606,3 +606,46 @@ def test_an_ioctl_cannot_pass_a_removed_struct(scratch, capsys):
     expect_error(scratch, capsys, "spec/common/s390.yaml",
                  "KVM_S390_GET_CMMA_BITS passes a struct kvm_s390_cmma_log, which is removed in 6.9",
                  scratch.line_of("spec/common/s390.yaml", "ioctl: KVM_S390_GET_CMMA_BITS"))
+
+
+def test_a_long_flat_expression_is_refused_not_a_recursion_error(scratch, capsys):
+    flat = "+".join(["1"] * 2000)
+    add_items(scratch, NESTED, const("KVM_EXAMPLE_FLAT", f'"{flat}"'))
+    error = expect_error(scratch, capsys, NESTED, "expression is nested more than 100 levels deep",
+                         scratch.line_of(NESTED, "1+1+1"))
+    assert len(error) < 300
+
+
+def test_a_long_chain_of_constants_is_refused_not_a_recursion_error(scratch, capsys):
+    # each defined by the next: evaluating the first needs all the others
+    chain = "".join(const(f"KVM_LINK_{i}", f'"(KVM_LINK_{i + 1} + 1)"') for i in range(1000)) + const("KVM_LINK_1000")
+    add_items(scratch, NESTED, chain)
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 1 and "RecursionError" not in result.err
+    errors = errors_of(result)
+    assert errors and all("is defined through a chain of more than 100 other constants" in e for e in errors)
+    assert len(errors) < 20
+
+
+def test_long_lists_are_checked_in_linear_time(scratch, capsys):
+    # uniqueItems used to compare every pair: 30000 entries took a minute
+    scratch.replace(MANIFEST, "  - x86/sev.yaml\n", "  - x86/sev.yaml\n" + "".join(f"  - x/f{i}.yaml\n" for i in range(30000)))
+    start = time.monotonic()
+    result = scratch.run("validate", capsys=capsys)
+    assert time.monotonic() - start < 30
+    assert result.status == 1 and result.err.rstrip().endswith("kvmspec: 30000 error(s)")
+
+
+def test_macros_that_blow_up_are_refused_not_a_hang(scratch, capsys):
+    nested = "DOUBLE(" * 30 + "1" + ")" * 30   # 2^30 additions once expanded
+    add_items(scratch, NESTED, f"""\
+  - macro: DOUBLE
+    params: [x]
+    body: "((x) + (x))"
+    since: "6.1"
+    doc: Twice its argument.
+""" + const("KVM_EXAMPLE_HUGE", f'"{nested}"'))
+    start = time.monotonic()
+    expect_error(scratch, capsys, NESTED, "expression expands to more than 100000 operations",
+                 scratch.line_of(NESTED, "DOUBLE(DOUBLE("))
+    assert time.monotonic() - start < 30

@@ -27,6 +27,8 @@ from .model import (
 )
 
 MANIFEST = "kvmspec.yaml"
+# Constants defined through others, one inside the other, at most this deep.
+MAX_CHAIN = 100
 # Top-level directories of generated/ that generators other than the C headers own.
 OTHER_OUTPUTS = {"python", "tests", "documentation"}
 KVMIO_NAME = "KVMIO"
@@ -80,6 +82,7 @@ class Builder:
         self.external_types: dict[str, ExternalType] = {}
         self.guard_uses: list[tuple[str, Mark]] = []
         self.defined_cache: dict[str, bool] = {}
+        self.chain = 0   # constants being evaluated, one inside the other
 
     def error(self, mark: Mark, message: str, hint: str = "") -> None:
         self.report.error(mark, message, hint)
@@ -276,7 +279,8 @@ class Builder:
         return Mark(mark.path, mark.line, mark.col + column)
 
     def expr_error(self, mark: Mark, text: str, exc: expr.ExprError) -> None:
-        self.error(self.expr_mark(mark, text, exc.column), f"in {text!r}: {exc.message}", exc.hint)
+        shown = text if len(text) <= 80 else text[:60] + " ..."
+        self.error(self.expr_mark(mark, text, exc.column), f"in {shown!r}: {exc.message}", exc.hint)
 
     def parse_expr(self, text: str, mark: Mark) -> Optional[expr.Node]:
         if text in self.parsed:
@@ -304,7 +308,25 @@ class Builder:
                        "break the cycle: give one of the constants a plain number")
             sym.values = [None] * len(ABIS)  # type: ignore[list-item]
             return sym.values
+        if self.chain >= MAX_CHAIN:
+            self.error(sym.mark, f"{name} is defined through a chain of more than {MAX_CHAIN} other constants",
+                       "give one of them a plain number")
+            sym.values = [None] * len(ABIS)  # type: ignore[list-item]
+            return sym.values
         sym.busy = True
+        if self.chain == 0:
+            self.refill()
+        self.chain += 1
+        try:
+            values = self._evaluate_symbol(sym)
+        finally:
+            self.chain -= 1
+        sym.busy = False
+        sym.values = values
+        return values
+
+    def _evaluate_symbol(self, sym: _Symbol) -> list:
+        name = sym.name
         node = self.parse_expr(sym.text, sym.mark)
         values = []
         for abi in ABIS:
@@ -313,6 +335,16 @@ class Builder:
                 continue
             try:
                 v = self.evaluator(abi).evaluate(node)
+            except expr.Unavailable:   # a name it uses failed, and said so
+                node = None
+                values.append(None)
+                continue
+            except RecursionError:
+                self.error(sym.mark, f"in {sym.text!r}: macros expand too deeply",
+                           "simplify the macros this expression uses")
+                node = None
+                values.append(None)
+                continue
             except NotForX86:
                 # Uses a macro that x86 headers never define (PAGE_SIZE, ...): the
                 # definition exists, but no x86 code can expand it.
@@ -335,8 +367,6 @@ class Builder:
                                "use c_style: define for values beyond 32 bits")
                 v = expr.Value(int_type.wrap(v.value), int_type)
             values.append(v)
-        sym.busy = False
-        sym.values = values
         return values
 
     def evaluator(self, abi: Abi) -> expr.Evaluator:
@@ -354,7 +384,7 @@ class Builder:
                     if self.symbols[name].text == "":
                         raise expr.ExprError(f"{name} is defined without a value",
                                              hint="only #ifdef (c_guard) can use it")
-                    raise expr.ExprError(f"{name} has no value (see the error reported for it)")
+                    raise expr.Unavailable(f"{name} has no value (see the error reported for it)")
                 return values[index]
 
             def sizeof(type_text: str) -> Optional[int]:
@@ -371,15 +401,27 @@ class Builder:
             self.evaluators[abi.name] = ev
         return ev
 
+    def refill(self) -> None:
+        """A new evaluation starts: it may take up to expr.MAX_STEPS operations."""
+        for ev in self.evaluators.values():
+            ev.budget = expr.MAX_STEPS
+
     def evaluate_text(self, text: str, mark: Mark) -> Optional[list[int]]:
         """Evaluate an expression for every ABI; None after reporting a problem."""
         node = self.parse_expr(text, mark)
         if node is None:
             return None
+        if self.chain == 0:
+            self.refill()
         result = []
         for abi in ABIS:
             try:
                 result.append(self.evaluator(abi).evaluate(node).value)
+            except expr.Unavailable:   # reported where it failed
+                return None
+            except RecursionError:
+                self.error(mark, f"in {text!r}: macros expand too deeply", "simplify the macros it uses")
+                return None
             except expr.ExprError as exc:
                 self.expr_error(mark, text, exc)
                 return None

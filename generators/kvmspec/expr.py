@@ -297,9 +297,46 @@ def parse(text: str) -> Node:
     if len(text) > 4096:
         raise ExprError("expression is longer than 4096 characters")
     try:
-        return _Parser(text).parse()
+        node = _Parser(text).parse()
     except RecursionError:
         raise ExprError("expression is nested too deeply") from None
+    if _depth(node) > MAX_DEPTH:
+        # 1+1+...+1 parses flat but is a tree that deep: evaluating it would recurse as deep.
+        raise ExprError(f"expression is nested more than {MAX_DEPTH} levels deep", 0,
+                        "split it into named constants")
+    return node
+
+
+MAX_DEPTH = 100
+# Operations one evaluation may take, macro expansions included.
+MAX_STEPS = 100_000
+
+
+def _children(n: Node) -> tuple:
+    if isinstance(n, (Unary, Cast)):
+        return (n.operand,)
+    if isinstance(n, Binary):
+        return (n.left, n.right)
+    if isinstance(n, Cond):
+        return (n.test, n.then, n.orelse)
+    if isinstance(n, Call):
+        return tuple(n.args)
+    return ()
+
+
+def _depth(node: Node) -> int:
+    """The depth of a parsed expression, without recursion."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        n, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((c, d + 1) for c in _children(n))
+    return deepest
+
+
+class Unavailable(ExprError):
+    """A name whose value could not be had; its own error was reported already."""
 
 
 def names(node: Node) -> list[Name]:
@@ -368,6 +405,7 @@ class Evaluator:
         self.lookup = lookup
         self.macros = dict(BUILTIN_MACROS, **(macros or {}))
         self.sizeof = sizeof
+        self.budget = MAX_STEPS   # operations left; whoever starts an evaluation may refill it
 
     # C's rules -------------------------------------------------------
     def literal_type(self, n: Num) -> IntType:
@@ -410,6 +448,11 @@ class Evaluator:
     def evaluate(self, node: Node, env: Mapping[str, Node] | None = None, depth: int = 0) -> Value:
         if depth > 100:
             raise ExprError("macro expansion nested too deeply", getattr(node, "pos", 0))
+        self.budget -= 1
+        if self.budget < 0:
+            # Macros that use a parameter twice, nested, double the work at each level.
+            raise ExprError(f"expression expands to more than {MAX_STEPS} operations", getattr(node, "pos", 0),
+                            "the C preprocessor would expand it as far; simplify the macros it uses")
         env = env or {}
         t = self.types
         if isinstance(node, Num):
