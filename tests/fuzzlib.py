@@ -285,6 +285,10 @@ HOSTILE_STRINGS = [
     "\n#include <stdio.h>\n", "\nimport os\n", "KVM_RUN", "kvm_run", "struct kvm_run", "__u64", "void *",
     "0x", "0x1g", "1e10", "5.10", "by 5.10", "2.6.99999", "99.99", "-", "- a\n- b", "a: b", "{a: 1}", "[1, 2]",
     "~", "null", "true", "yes", "NaN", ".inf", "-0", "0b101", "0o17", "1_000",
+    # expressions that are deep, long, overflowing or expensive
+    "+".join(["1"] * 1500), "(" * 300 + "1" + ")" * 300, "KVMIO << 40", "-(-2147483647-1)", "1/0", "1 % 0",
+    "sizeof(struct kvm_run) * 999999999999", "(1 << 31) * 2", "0xffffffffffffffffffff", "KVMIO ? 1 : ",
+    "_IOC(3, KVMIO, 1, 1 << 20)", "_BITUL(64)", "sizeof(struct nonexistent)", "1 +\n 2",
 ]
 
 HOSTILE_INTS = [0, 1, -1, 2, 7, 8, 63, 64, 255, 256, 4095, 4096, 0x7FFF, 0x8000, 0xFFFF, 0x10000,

@@ -136,28 +136,35 @@ def _check_string(value: str, mark: Mark, key: Any, found: list[Diagnostic], sty
             "markup into api.rst; use plain text, ``literals`` and *emphasis*"))
 
 
+# Anything _check_string could object to: most strings have none of it.
+_SUSPECT = re.compile(_BAD_CHAR.pattern[:-1] + "]|\\*/|/\\*|\\.\\.|:`|`:")
+
+
 def check_text(data: Any) -> list[Diagnostic]:
     """Every string of a spec file or the manifest is printable text, and doc text
     cannot escape what it is printed in: a C comment, or api.rst prose."""
     found: list[Diagnostic] = []
-
-    def visit(node: Any, key: Any = None) -> None:
+    suspect = _SUSPECT.search
+    stack: list[tuple[Any, Any]] = [(data, None)]
+    while stack:   # no recursion, and little work per string: this sees every one
+        node, key = stack.pop()
         if isinstance(node, Map):
             for k, value in node.items():
-                _check_string(k, node.key_mark(k), None, found)
-                if isinstance(value, str):
-                    _check_string(value, node.mark_of(k), k, found, node.style_of(k))
-                else:
-                    visit(value, k)
+                if suspect(k):
+                    _check_string(k, node.key_mark(k), None, found)
+                if type(value) is str:
+                    if suspect(value) or (k in ONE_LINE_KEYS and "\n" in value.rstrip("\n")):
+                        _check_string(value, node.mark_of(k), k, found, node.style_of(k))
+                elif isinstance(value, (Map, Seq)):
+                    stack.append((value, k))
         elif isinstance(node, Seq):
             for index, value in enumerate(node):
-                if isinstance(value, str):
-                    _check_string(value, node.mark_of(index), key, found)
-                else:
-                    visit(value, key)
-
-    visit(data)
-    return found
+                if type(value) is str:
+                    if suspect(value):
+                        _check_string(value, node.mark_of(index), key, found)
+                elif isinstance(value, (Map, Seq)):
+                    stack.append((value, key))
+    return sorted(found)
 
 
 # ---------------------------------------------------------------- the model
