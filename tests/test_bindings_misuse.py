@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import array
 import ctypes
-import os
+import inspect
 import subprocess
 import sys
 import textwrap
@@ -210,21 +210,19 @@ def test_every_method_of_a_closed_descriptor_says_it_is_closed(kvm):
     vm = kvm.create_vm()
     vcpu = vm.create_vcpu(0)
     vcpu.close()
-    vm_methods = [m for m in vars(A.Vm) if not m.startswith("_")]
     vm.close()
     checked = 0
     for obj in (vm, vcpu):
         for name, method in vars(type(obj)).items():
             if name.startswith("_") or not callable(method) or name in ("close",):
                 continue
-            import inspect
             params = [p for p in inspect.signature(method).parameters.values()
                       if p.name != "self" and p.default is p.empty and p.kind is not p.VAR_KEYWORD]
             args = [0] * sum(1 for p in params if p.kind is not p.VAR_POSITIONAL)
             with pytest.raises(ValueError, match=f"{type(obj).__name__} is closed"):
                 getattr(obj, name)(*args)
             checked += 1
-    assert checked > 50 and vm_methods
+    assert checked > 50
 
 
 RISKY = textwrap.dedent("""\

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -53,7 +53,7 @@ def test_generate_is_byte_identical(tmp_path, name):
     if run.get("tmpfs"):
         if not os.path.isdir("/dev/shm") or not os.access("/dev/shm", os.W_OK):
             pytest.skip("no writable tmpfs at /dev/shm")
-        base = Path(__import__("tempfile").mkdtemp(prefix="kvmspec-det-", dir="/dev/shm"))
+        base = Path(tempfile.mkdtemp(prefix="kvmspec-det-", dir="/dev/shm"))
     try:
         root = base / "repo"
         copy_spec(root, run["order"], seed=len(name))

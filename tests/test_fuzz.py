@@ -8,6 +8,7 @@ FUZZ_COUNTS; benchmarks/fuzz_long.py runs the same strategies for longer.
 
 from __future__ import annotations
 
+import copy
 import time
 
 import pytest
@@ -91,7 +92,6 @@ def hostile_text(draw):
              and isinstance(fuzzlib.get(data, p), str)]
     path = draw(st.sampled_from(paths))
     text = draw(fuzzlib.string_strategy())
-    import copy
     mutated = copy.deepcopy(data)
     fuzzlib.get(mutated, path[:-1])[path[-1]] = text
     return rel, f"{'/'.join(map(str, path))} = {text[:60]!r}", fuzzlib.dump(mutated)

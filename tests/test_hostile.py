@@ -9,14 +9,11 @@ the text intact.
 from __future__ import annotations
 
 import ast
-import os
 import re
 import time
 import tracemalloc
-from pathlib import Path
 
 import pytest
-import yaml
 
 import fuzzlib
 from conftest import REPO
