@@ -101,3 +101,12 @@ def output_dir(request) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return folder
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many fuzz cases ran (tests/test_fuzz.py), when they did."""
+    import sys
+    fuzz = sys.modules.get("test_fuzz")
+    if fuzz is not None and fuzz.FUZZ_COUNTS.get("cases"):
+        terminalreporter.write_sep("-", "fuzz cases")
+        terminalreporter.write_line(fuzz.summary())

@@ -163,3 +163,10 @@ def test_audit_docs_page_lists_every_kind_of_finding(site):
     for prefix, _ in OUTSIDE_PREFIXES:
         assert prefix in html
 
+
+def test_command_line_page_documents_exit_statuses(site):
+    import re
+    html = " ".join(re.sub(r"<[^>]+>", "", (site / "cli.html").read_text()).split())
+    assert "exit status:" in html and "0 success" in html
+    assert "kvmspec: internal error" in html
+    assert "path:line:col: error: message" in html

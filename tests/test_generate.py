@@ -218,3 +218,17 @@ def test_a_failure_in_the_second_rendering_process_is_reported(monkeypatch):
     monkeypatch.setattr(tests_generator.Generator, "render", broken)
     with pytest.raises(RuntimeError, match="(?s)rendering failed in the second process:.*ZeroDivisionError: injected"):
         emit.render_all(model)
+
+
+def test_help_and_docs_list_the_exit_statuses():
+    result = run_kvmspec("--help")
+    assert result.status == 0
+    section = result.out[result.out.index("exit status:"):]
+    for status in ("0  success", "1  the spec is invalid", "2  usage or environment problem", "internal error"):
+        assert status in section, section
+    for command in ("validate", "generate"):
+        assert "exit status:" in run_kvmspec(command, "--help").out
+    page = (REPO / "docs/cli.rst").read_text()
+    assert "cli" in (REPO / "docs/index.rst").read_text()
+    for status in ("``0``", "``1``", "``2``", "internal error", "path:line:col: error"):
+        assert status in page

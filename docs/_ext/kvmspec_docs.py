@@ -7,6 +7,8 @@ kvmspec.compat.RULES: id, severity, what it catches, why, and the KVM example.
 from kvmspec.audit.KINDS (id, severity, meaning) as a table, and
 ``.. kvmspec-audit-outside::`` the name prefixes it leaves to headers outside
 the spec (kvmspec.audit.OUTSIDE_PREFIXES).
+
+``.. kvmspec-help:: [COMMAND]`` shows the --help text of the command line.
 """
 
 from __future__ import annotations
@@ -70,8 +72,37 @@ class AuditOutside(Directive):
         return _parse(self, lines, "kvmspec.audit.OUTSIDE_PREFIXES")
 
 
+class CliHelp(Directive):
+    """``.. kvmspec-help:: [COMMAND]``: the --help text of kvmspec or one of its commands."""
+
+    optional_arguments = 1
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from kvmspec.cli import build_parser
+        parser = build_parser()
+        if self.arguments:
+            action = next(a for a in parser._actions if getattr(a, "choices", None)
+                          and self.arguments[0] in a.choices)
+            parser = action.choices[self.arguments[0]]
+        import os
+        columns = os.environ.get("COLUMNS")
+        os.environ["COLUMNS"] = "80"   # the same text whatever terminal builds the docs
+        try:
+            text = parser.format_help()
+        finally:
+            if columns is None:
+                del os.environ["COLUMNS"]
+            else:
+                os.environ["COLUMNS"] = columns
+        block = nodes.literal_block(text, text)
+        block["language"] = "text"
+        return [block]
+
+
 def setup(app):
     app.add_directive("kvmspec-compat-rules", CompatRules)
     app.add_directive("kvmspec-audit-kinds", AuditKinds)
     app.add_directive("kvmspec-audit-outside", AuditOutside)
+    app.add_directive("kvmspec-help", CliHelp)
     return {"version": "1", "parallel_read_safe": True}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import expr, schema
-from .checks import check_doc_text, check_identifier, check_model
+from .checks import check_identifier, check_model, check_text
 from .diagnostics import Diagnostic, Mark, Reporter, SpecError
 from .layout import ABIS, IOC_SIZE_MAX, SCALARS, Abi, Member, Scalar, ioc, record_layout
 from .load import Int, Map, Seq, read_spec_file
@@ -27,6 +27,10 @@ from .model import (
 )
 
 MANIFEST = "kvmspec.yaml"
+# Constants defined through others, one inside the other, at most this deep.
+MAX_CHAIN = 100
+# Top-level directories of generated/ that generators other than the C headers own.
+OTHER_OUTPUTS = {"python", "tests", "documentation"}
 KVMIO_NAME = "KVMIO"
 
 
@@ -78,6 +82,7 @@ class Builder:
         self.external_types: dict[str, ExternalType] = {}
         self.guard_uses: list[tuple[str, Mark]] = []
         self.defined_cache: dict[str, bool] = {}
+        self.chain = 0   # constants being evaluated, one inside the other
 
     def error(self, mark: Mark, message: str, hint: str = "") -> None:
         self.report.error(mark, message, hint)
@@ -99,13 +104,21 @@ class Builder:
         problems = schema.check_manifest(manifest)
         if problems:
             raise SpecError(problems)
-        problems = []
+        problems = check_text(manifest) + check_manifest_names(manifest)
         files: list[tuple[SpecFile, Map]] = []
         header_names = {h["name"] for h in manifest["headers"]}
         listed = set()
+        spec_dir = self.spec_dir.resolve()
         for index, rel in enumerate(manifest["files"]):
             path = self.spec_dir / rel
-            listed.add(path.resolve())
+            resolved = path.resolve()
+            listed.add(resolved)
+            if not resolved.is_relative_to(spec_dir):
+                problems.append(Diagnostic(manifest["files"].mark_of(index),
+                                           f"spec file {rel!r} is outside spec/ (a symbolic link to {resolved})",
+                                           "spec files live in the repository's spec/ directory; copy the file "
+                                           "there instead of linking to it"))
+                continue
             if not path.is_file():
                 problems.append(Diagnostic(manifest["files"].mark_of(index),
                                            f"spec file {rel!r} does not exist",
@@ -123,7 +136,7 @@ class Builder:
             if data["header"] not in header_names:
                 problems.append(Diagnostic(data.mark_of("header"), f"unknown header {data['header']!r}",
                                            "use one of: " + ", ".join(sorted(header_names))))
-            problems.extend(check_doc_text(data))
+            problems.extend(check_text(data))
             spec_file = SpecFile(self.display(path), data["title"], data["doc"], data["header"])
             files.append((spec_file, data))
         for path in sorted(self.spec_dir.rglob("*.yaml")):
@@ -266,7 +279,8 @@ class Builder:
         return Mark(mark.path, mark.line, mark.col + column)
 
     def expr_error(self, mark: Mark, text: str, exc: expr.ExprError) -> None:
-        self.error(self.expr_mark(mark, text, exc.column), f"in {text!r}: {exc.message}", exc.hint)
+        shown = text if len(text) <= 80 else text[:60] + " ..."
+        self.error(self.expr_mark(mark, text, exc.column), f"in {shown!r}: {exc.message}", exc.hint)
 
     def parse_expr(self, text: str, mark: Mark) -> Optional[expr.Node]:
         if text in self.parsed:
@@ -294,7 +308,25 @@ class Builder:
                        "break the cycle: give one of the constants a plain number")
             sym.values = [None] * len(ABIS)  # type: ignore[list-item]
             return sym.values
+        if self.chain >= MAX_CHAIN:
+            self.error(sym.mark, f"{name} is defined through a chain of more than {MAX_CHAIN} other constants",
+                       "give one of them a plain number")
+            sym.values = [None] * len(ABIS)  # type: ignore[list-item]
+            return sym.values
         sym.busy = True
+        if self.chain == 0:
+            self.refill()
+        self.chain += 1
+        try:
+            values = self._evaluate_symbol(sym)
+        finally:
+            self.chain -= 1
+        sym.busy = False
+        sym.values = values
+        return values
+
+    def _evaluate_symbol(self, sym: _Symbol) -> list:
+        name = sym.name
         node = self.parse_expr(sym.text, sym.mark)
         values = []
         for abi in ABIS:
@@ -303,6 +335,16 @@ class Builder:
                 continue
             try:
                 v = self.evaluator(abi).evaluate(node)
+            except expr.Unavailable:   # a name it uses failed, and said so
+                node = None
+                values.append(None)
+                continue
+            except RecursionError:
+                self.error(sym.mark, f"in {sym.text!r}: macros expand too deeply",
+                           "simplify the macros this expression uses")
+                node = None
+                values.append(None)
+                continue
             except NotForX86:
                 # Uses a macro that x86 headers never define (PAGE_SIZE, ...): the
                 # definition exists, but no x86 code can expand it.
@@ -325,8 +367,6 @@ class Builder:
                                "use c_style: define for values beyond 32 bits")
                 v = expr.Value(int_type.wrap(v.value), int_type)
             values.append(v)
-        sym.busy = False
-        sym.values = values
         return values
 
     def evaluator(self, abi: Abi) -> expr.Evaluator:
@@ -344,7 +384,7 @@ class Builder:
                     if self.symbols[name].text == "":
                         raise expr.ExprError(f"{name} is defined without a value",
                                              hint="only #ifdef (c_guard) can use it")
-                    raise expr.ExprError(f"{name} has no value (see the error reported for it)")
+                    raise expr.Unavailable(f"{name} has no value (see the error reported for it)")
                 return values[index]
 
             def sizeof(type_text: str) -> Optional[int]:
@@ -361,15 +401,27 @@ class Builder:
             self.evaluators[abi.name] = ev
         return ev
 
+    def refill(self) -> None:
+        """A new evaluation starts: it may take up to expr.MAX_STEPS operations."""
+        for ev in self.evaluators.values():
+            ev.budget = expr.MAX_STEPS
+
     def evaluate_text(self, text: str, mark: Mark) -> Optional[list[int]]:
         """Evaluate an expression for every ABI; None after reporting a problem."""
         node = self.parse_expr(text, mark)
         if node is None:
             return None
+        if self.chain == 0:
+            self.refill()
         result = []
         for abi in ABIS:
             try:
                 result.append(self.evaluator(abi).evaluate(node).value)
+            except expr.Unavailable:   # reported where it failed
+                return None
+            except RecursionError:
+                self.error(mark, f"in {text!r}: macros expand too deeply", "simplify the macros it uses")
+                return None
             except expr.ExprError as exc:
                 self.expr_error(mark, text, exc)
                 return None
@@ -448,7 +500,7 @@ class Builder:
                 self.impl_names[impl["name"]] = a["name"]
             architectures.append(Architecture(a["name"], a["doc"], tuple(impls)))
         headers = tuple(Header(h["name"], h["path"], h["guard"], h["doc"], tuple(h.get("includes", ())),
-                               h.get("arch")) for h in manifest["headers"])
+                               h.get("arch"), h.mark_of("name")) for h in manifest["headers"])
         self.header_names = {h.name for h in headers}
         include_names = {h.path.split("include/uapi/", 1)[-1]: h.name for h in headers}
         self.header_includes = {h.name: {include_names[i] for i in h.includes if i in include_names}
@@ -645,6 +697,18 @@ class Builder:
                 ok = False
                 continue
             info.update(dims=dims, dims_text=dims_text, flexible=flexible)
+            if "counted_by" in rf:
+                counter = next((p for p in partial if p["name"] == rf["counted_by"]), None)
+                if not flexible:
+                    self.error(rf.mark_of("counted_by"), "counted_by is only for a flexible array (array: flexible)",
+                               "remove counted_by:")
+                elif counter is None or "scalar" not in counter or counter["scalar"].is_pointer \
+                        or counter["dims"] or counter["flexible"]:
+                    self.error(rf.mark_of("counted_by"), f"counted_by: {rf['counted_by']} is not an integer field "
+                                                         "before the array in this record",
+                               "name the field that holds the number of elements")
+                else:
+                    info["counted_by"] = rf["counted_by"]
             bits = int(rf.get("bits", 0))
             if bits:
                 if "scalar" not in info or info["scalar"].is_pointer or dims or flexible:
@@ -906,6 +970,11 @@ class Builder:
                 self.error(raw.mark_of("creates"), f"{name} has no argument field {creates_field!r} for the new "
                                                    "file descriptor", "name a field of the argument struct")
         example = self.example(raw, arg_record, name) if "example" in raw else None
+        size_from = None
+        if "size_from" in arg:
+            size_from = self.reference(arg["size_from"], ("capability",), arg.mark_of("size_from"), "capability")
+            if arg_pass != "pointer":
+                self.error(arg.mark_of("size_from"), "size_from needs a pointer argument", "remove size_from:")
         pair = raw.get("pair", {})
         for key in ("restores", "restored_by"):
             if key in pair:
@@ -918,7 +987,7 @@ class Builder:
                      same_number_as=same,
                      scopes=tuple(scopes), capability=capability, arg_pass=arg_pass, arg_flow=flow,
                      arg_record=arg_record, arg_scalar=arg_scalar, arg_doc=arg.get("doc", ""),
-                     arg_name=arg.get("name", "value"), arg_default=arg.get("default"),
+                     arg_name=arg.get("name", "value"), arg_default=arg.get("default"), arg_size_from=size_from,
                      creates=creates, creates_field=creates_field, example=example,
                      returns=raw["returns"], errors=tuple(errors), validations=tuple(validations),
                      emissions=tuple(emissions), restores=pair.get("restores"),
@@ -1014,6 +1083,81 @@ class Builder:
             self.error(entry.mark_of("field"), f"{record.c_type} has no field {path!r}",
                        "write the path with dots through named members, e.g. hdr.vmx.flags")
         return found
+
+
+def check_manifest_names(manifest: Map) -> list[Diagnostic]:
+    """Names the manifest defines are unique, and header paths stay inside generated/."""
+    found: list[Diagnostic] = []
+
+    def unique(entries: list[tuple[str, Mark]], what: str, fold: bool = False) -> None:
+        first: dict[str, tuple[str, Mark]] = {}
+        for name, mark in entries:
+            key = name.casefold() if fold else name
+            if key in first:
+                other, where = first[key]
+                same = "" if other == name else f" (it differs from {other!r} only by case)"
+                found.append(Diagnostic(mark, f"duplicate {what} {name!r}{same}", f"the first is at {where}"))
+            else:
+                first[key] = (name, mark)
+
+    architectures = manifest["architectures"]
+    unique([(a["name"], a.mark_of("name")) for a in architectures], "architecture")
+    unique([(i["name"], i.mark_of("name")) for a in architectures for i in a.get("implementations", ())],
+           "implementation")
+    unique([(m["name"], m.mark_of("name")) for m in manifest.get("external_macros", ())], "external macro")
+    unique([(t["name"], t.mark_of("name")) for t in manifest.get("external_types", ())], "external type")
+    headers = manifest["headers"]
+    unique([(h["name"], h.mark_of("name")) for h in headers], "header name")
+    unique([(h["guard"], h.mark_of("guard")) for h in headers], "header guard")
+    # Paths are compared case-insensitively: the tree must check out on any file system.
+    unique([(h["path"], h.mark_of("path")) for h in headers], "header path", fold=True)
+    paths = []
+    for h in headers:
+        parts = h["path"].split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            found.append(Diagnostic(h.mark_of("path"), f"header path {h['path']!r} is not a plain path inside "
+                                                       "generated/", "write it as in a kernel tree, e.g. "
+                                                       "include/uapi/linux/kvm.h, without '.', '..' or '//'"))
+        else:
+            paths.append((h["path"], h.mark_of("path")))
+    folded = {p.casefold() for p, _ in paths}
+    for path, mark in paths:
+        top = path.split("/", 1)[0].casefold()
+        if top in OTHER_OUTPUTS:
+            found.append(Diagnostic(mark, f"header path {path!r} is inside {top}/, where kvmspec writes "
+                                          "other outputs", "put headers where a kernel tree has them, "
+                                                           "under include/ or arch/"))
+    for path, mark in paths:
+        parent = path.casefold()
+        while "/" in parent:
+            parent = parent.rsplit("/", 1)[0]
+            if parent in folded:
+                found.append(Diagnostic(mark, f"header path {path!r} is inside another header's path {parent!r}",
+                                        "a file cannot also be a directory; rename one of them"))
+                break
+    # An include cycle between generated headers has no order to emit them in.
+    by_include = {h["path"].split("include/uapi/", 1)[-1]: h for h in headers}
+    state: dict[int, str] = {}
+
+    def visit(h: Map) -> None:
+        state[id(h)] = "visiting"
+        for index, inc in enumerate(h.get("includes", ())):
+            target = by_include.get(inc)
+            if target is None or target is h:
+                continue
+            if state.get(id(target)) == "visiting":
+                found.append(Diagnostic(h["includes"].mark_of(index),
+                                        f"header {h['name']} includes {inc}, which includes {h['name']} "
+                                        "(directly or through other headers)",
+                                        "generated headers cannot include each other in a cycle"))
+            elif id(target) not in state:
+                visit(target)
+        state[id(h)] = "done"
+
+    for h in headers:
+        if id(h) not in state:
+            visit(h)
+    return found
 
 
 def _product(dims: tuple[int, ...]) -> int:

@@ -55,43 +55,116 @@ def check_identifier(name: str, mark: Mark, what: str) -> Iterator[Diagnostic]:
                          "pick another name")
 
 
-# ---------------------------------------------------------------- doc text
+# ---------------------------------------------------------------- text
 
-DOC_KEYS = ("doc", "returns")
+# Free text: printed into C comments, Python docstrings and comments, and api.rst.
+DOC_KEYS = ("doc", "returns", "title", "reason", "moved_to")
+# Text that must stay on one line (headings, table cells, comment lines).
+ONE_LINE_KEYS = ("title", "moved_to")
+
+# Characters no spec text may hold: control characters (tab and newline
+# aside), line and paragraph separators (Python's splitlines() breaks on
+# them), and invisible formatting that makes text read differently from what
+# the compiler sees ("Trojan Source": bidirectional overrides and isolates).
+_INVISIBLE = {0x061C: "arabic letter mark", 0x200E: "left-to-right mark", 0x200F: "right-to-left mark",
+              0x2028: "line separator", 0x2029: "paragraph separator", 0xFEFF: "zero width no-break space"}
+_INVISIBLE.update({c: "bidirectional override" for c in range(0x202A, 0x202F)})
+_INVISIBLE.update({c: "bidirectional isolate" for c in range(0x2066, 0x206A)})
+_BAD_CHAR = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff"
+                       + "".join(chr(c) for c in sorted(_INVISIBLE)) + "]")
+
+# reStructuredText that does more than format: directives (`.. raw::`,
+# `.. include::`, `.. csv-table::` with :file:), substitution definitions,
+# hyperlink targets, footnotes and citations, and interpreted-text roles.
+# Doc text is prose; api.rst must not run or include anything because of it.
+_RST_EXPLICIT = re.compile(r"^[ \t]*\.\.[ \t]+(?:\|[^|]+\|[ \t]+\S|_\S|\[[^\]]+\]|[A-Za-z0-9][\w.:+-]*[ \t]*::)", re.M)
+_RST_ROLE = re.compile(r"(?<![\w`]):[A-Za-z0-9][\w.+-]*(?::[\w.+-]+)*:`|`:[A-Za-z0-9][\w.+-]*(?::[\w.+-]+)*:(?!\w)")
 
 
-def check_doc_text(data: Any) -> list[Diagnostic]:
-    """Doc text must not end or open a C comment: it is printed inside one."""
+def _text_mark(mark: Mark, value: str, pos: int, style: str = "") -> Mark:
+    """Where character `pos` of a scalar that starts at `mark` and is written in `style` is.
+
+    Exact for one-line plain scalars and for the line within a literal block
+    (|); otherwise the scalar's own start, since folding and escapes do not
+    map characters to columns.
+    """
+    if style == "|":  # the block starts on the line after its indicator
+        return Mark(mark.path, mark.line + 1 + value.count("\n", 0, pos), 1)
+    if style == "" and "\n" not in value:
+        return Mark(mark.path, mark.line, mark.col + pos)
+    if style == "'" and "\n" not in value and "'" not in value:
+        return Mark(mark.path, mark.line, mark.col + 1 + pos)
+    return mark   # double quotes may hold escapes: point at the opening quote
+
+
+def _char_name(ch: str) -> str:
+    code = ord(ch)
+    if code in _INVISIBLE:
+        return f"U+{code:04X} ({_INVISIBLE[code]})"
+    return f"control character U+{code:04X}"
+
+
+def _check_string(value: str, mark: Mark, key: Any, found: list[Diagnostic], style: str = "") -> None:
+    bad = _BAD_CHAR.search(value)
+    if bad is not None:
+        found.append(Diagnostic(_text_mark(mark, value, bad.start(), style), f"text contains {_char_name(bad.group())}",
+                                "remove it: the generated C, Python and reStructuredText would carry it "
+                                "invisibly, or break on it"))
+        return
+    if key not in DOC_KEYS:
+        return
+    if key in ONE_LINE_KEYS and "\n" in value.rstrip("\n"):
+        found.append(Diagnostic(mark, f"{key} must be a single line",
+                                f"it is printed as a heading and on comment lines; put more text in doc:"))
+        return
+    for token in ("*/", "/*"):
+        pos = value.find(token)
+        if pos >= 0:
+            found.append(Diagnostic(
+                _text_mark(mark, value, pos, style),
+                f"doc text contains {token!r}, which would "
+                f"{'end' if token == '*/' else 'nest'} the C comment it is printed in",
+                "reword it, e.g. write '* /' or describe the pattern in words"))
+            return
+    m = _RST_EXPLICIT.search(value) or _RST_ROLE.search(value)
+    if m is not None:
+        what = "a reStructuredText role" if m.re is _RST_ROLE else "reStructuredText explicit markup"
+        found.append(Diagnostic(
+            _text_mark(mark, value, m.start() + len(m.group()) - len(m.group().lstrip()), style),
+            f"doc text contains {what} ({m.group().strip()!r})",
+            "doc text is prose: directives, roles, targets and substitutions could pull files or raw "
+            "markup into api.rst; use plain text, ``literals`` and *emphasis*"))
+
+
+# Anything _check_string could object to: most strings have none of it.
+_SUSPECT = re.compile(_BAD_CHAR.pattern[:-1] + "]|\\*/|/\\*|\\.\\.|:`|`:")
+
+
+def check_text(data: Any) -> list[Diagnostic]:
+    """Every string of a spec file or the manifest is printable text, and doc text
+    cannot escape what it is printed in: a C comment, or api.rst prose."""
     found: list[Diagnostic] = []
-
-    def visit(node: Any) -> None:
+    suspect = _SUSPECT.search
+    stack: list[tuple[Any, Any]] = [(data, None)]
+    while stack:   # no recursion, and little work per string: this sees every one
+        node, key = stack.pop()
         if isinstance(node, Map):
-            for key, value in node.items():
-                if key in DOC_KEYS and isinstance(value, str):
-                    for token in ("*/", "/*"):
-                        pos = value.find(token)
-                        if pos >= 0:
-                            line = node.mark_of(key).line + value.count("\n", 0, pos) + (
-                                1 if _is_block(value, node.mark_of(key)) else 0)
-                            found.append(Diagnostic(
-                                Mark(node.mark_of(key).path, line, 1),
-                                f"doc text contains {token!r}, which would "
-                                f"{'end' if token == '*/' else 'nest'} the C comment it is printed in",
-                                "reword it, e.g. write '* /' or describe the pattern in words"))
-                            break
-                else:
-                    visit(value)
+            for k, value in node.items():
+                if suspect(k):
+                    _check_string(k, node.key_mark(k), None, found)
+                if type(value) is str:
+                    if suspect(value) or (k in ONE_LINE_KEYS and "\n" in value.rstrip("\n")):
+                        _check_string(value, node.mark_of(k), k, found, node.style_of(k))
+                elif isinstance(value, (Map, Seq)):
+                    stack.append((value, k))
         elif isinstance(node, Seq):
-            for value in node:
-                visit(value)
-
-    visit(data)
-    return found
-
-
-def _is_block(value: str, mark: Mark) -> bool:
-    # Block scalars (| and >) start on the line after the key; plain ones on it.
-    return "\n" in value
+            for index, value in enumerate(node):
+                if type(value) is str:
+                    if suspect(value):
+                        _check_string(value, node.mark_of(index), key, found)
+                elif isinstance(value, (Map, Seq)):
+                    stack.append((value, key))
+    return sorted(found)
 
 
 # ---------------------------------------------------------------- the model
@@ -181,9 +254,44 @@ def _check_fits(record: Record, path: str, f: Field, value_set: ValueSet) -> Ite
                          "use a wider field type, or a set whose values fit")
 
 
+# Records within records, named or inline: the kernel's deepest is 4 levels.
+MAX_RECORD_DEPTH = 32
+
+
+def check_nesting(model: Model) -> Iterator[Diagnostic]:
+    """Records nest at most MAX_RECORD_DEPTH deep (reported once, where the limit is crossed)."""
+    depth: dict[int, int] = {}
+    for record in model.records:
+        stack: list[tuple[Record, bool]] = [(record, False)]
+        while stack:   # no recursion: a hostile spec may nest thousands deep
+            rec, expanded = stack.pop()
+            if id(rec) in depth:
+                continue
+            inner = [f.record for f in rec.fields if f.record is not None]
+            if expanded:
+                depth[id(rec)] = 1 + max((depth[id(r)] for r in inner), default=0)
+            else:
+                stack.append((rec, True))
+                stack.extend((r, False) for r in inner if id(r) not in depth)
+        if depth[id(record)] == MAX_RECORD_DEPTH + 1:
+            yield Diagnostic(record.mark, f"{record.c_type} nests records {MAX_RECORD_DEPTH + 1} levels deep",
+                             f"keep records within {MAX_RECORD_DEPTH} levels of nesting")
+
+
+def _max_object_size(abi) -> int:
+    return (1 << (abi.pointer_bits - 1)) - 1   # PTRDIFF_MAX: C's limit on an object
+
+
 def check_layouts(model: Model) -> Iterator[Diagnostic]:
     """New records are 64-bit clean: no implicit padding, same layout on every ABI."""
     for record in model.records:
+        too_big = [(abi, l.size) for abi, l in zip(ABIS, record.layouts) if l.size > _max_object_size(abi)]
+        if too_big:
+            abi, size = too_big[-1]
+            yield Diagnostic(record.mark, f"{record.c_type} is {size} bytes on {abi.name}, more than an object "
+                                          f"can be there ({_max_object_size(abi)} bytes)",
+                             "make its arrays smaller")
+            continue
         problems = []
         for abi, layout in zip(ABIS, record.layouts):
             for offset, size in layout.holes:
@@ -315,6 +423,287 @@ def check_exit_members(model: Model) -> Iterator[Diagnostic]:
                              "name a member of kvm_run's exit union")
 
 
+# ---------------------------------------------------------------- names in the outputs
+
+# Names the generated Python modules define or import at top level besides the
+# spec's own (kvm_uapi/__init__.py, and api.py, which star-imports it): a spec
+# item of that name would shadow them. tests/test_hostile.py keeps this in
+# step with the templates.
+PYTHON_RESERVED = frozenset("""
+ABI CAPABILITIES Capability Final IOCTLS Ioctl ctypes enum _abi _aligned_u64 _cast _cdiv
+Any Device ExitReason FileDescriptor Kvm KvmError KvmUnsupported Mapping Optional Vcpu Vm
+errno mmap os sized annotations _runtime _support _Descriptor _EXIT_BY_VALUE _EXIT_MEMBERS
+_RULES _COUNTED _check_fields _check_room _fcntl_ioctl _record
+""".split())
+
+# Attributes of the API classes (Kvm, Vm, Vcpu, Device) besides the ioctl methods.
+API_ATTRIBUTES = frozenset("""
+close closed fileno kvm_run exit_reason exit path kvm vm _fd _caps _map _run _views _call _failed
+_closed _answer _require _check_extension
+""".split())
+
+# Class attributes of ctypes records: a field of that name would hide them.
+CTYPES_ATTRIBUTES = frozenset({"from_buffer", "from_buffer_copy", "from_address", "from_param", "in_dll"})
+
+# Names the generated C headers use but do not define: a macro of that name
+# would rewrite them (the uapi types, the ioctl encoding macros, GCC keywords).
+C_RESERVED = frozenset("""
+__u8 __s8 __u16 __s16 __u32 __s32 __u64 __s64 __aligned_u64 __le16 __le32 __le64 __be16 __be32
+__be64 _IO _IOR _IOW _IOWR _IOC _IOC_NONE _IOC_READ _IOC_WRITE __attribute__ __extension__
+__inline__ __asm__ __typeof__ __signed__ __restrict
+""".split())
+
+_ANON_FIELD = re.compile(r"_anon[0-9]+\Z")
+# Kinds whose C names are macros; the others name types (struct/union/enum tags, Python classes).
+MACRO_KINDS = ("const", "macro", "ioctl", "capability", "exit")
+
+
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
+def _is_sunder(name: str) -> bool:
+    """Enum reserves _names_ like these (_missing_, _ignore_, ...)."""
+    return len(name) > 2 and name[0] == name[-1] == "_" and name[1] != "_" and name[-2] != "_"
+
+
+def api_method_name(ioctl_name: str) -> str:
+    """The high-level API method of an ioctl: KVM_GET_REGS -> get_regs."""
+    return ioctl_name.lower().removeprefix("kvm_")
+
+
+def exit_member_name(exit_name: str) -> str:
+    """The ExitReason member of an exit reason: KVM_EXIT_HLT -> HLT."""
+    return exit_name.removeprefix("KVM_EXIT_")
+
+
+def _names(model: Model) -> Iterator[tuple[str, str, Mark]]:
+    """(name, kind, mark) of every item and every enum or flag value."""
+    for item in model.items:
+        yield item.name, item.kind, item.mark
+        if isinstance(item, (Enum, FlagSet)):
+            for v in item.values:
+                yield v.name, "value", v.mark
+
+
+def check_case_clashes(model: Model) -> Iterator[Diagnostic]:
+    """Two macros, or two types, whose names differ only by case.
+
+    api.rst labels and references ignore case, the Python API lowercases
+    ioctl names into method names, and a reader cannot tell KVM_FOO from
+    KVM_Foo. A struct and a macro may share a name up to case (struct
+    kvm_run and KVM_RUN): the kernel does that everywhere.
+    """
+    for namespace in ("macro", "type"):
+        first: dict[str, tuple[str, Mark]] = {}
+        for name, kind, mark in _names(model):
+            if (kind in MACRO_KINDS or kind == "value") != (namespace == "macro"):
+                continue
+            key = name.casefold()
+            if key in first and first[key][0] != name:
+                other, where = first[key]
+                yield Diagnostic(mark, f"{name!r} differs from {other!r} ({where}) only by case",
+                                 "names that differ only by case clash in api.rst labels and in the "
+                                 "Python API; rename one of them")
+            else:
+                first.setdefault(key, (name, mark))
+
+
+def check_output_names(model: Model) -> Iterator[Diagnostic]:
+    """Names that the generated C or Python would turn into something else."""
+    from .emit.python import py_classes
+
+    macros: dict[str, Mark] = {}
+    for name, kind, mark in _names(model):
+        if kind in MACRO_KINDS or kind == "value":
+            macros.setdefault(name, mark)
+        if name in C_RESERVED or name.startswith("_IOC_"):
+            yield Diagnostic(mark, f"{name!r} is a name the generated C headers use from <linux/types.h> "
+                                   "or <linux/ioctl.h>", "pick another name; a definition of it would "
+                                                        "rewrite every use")
+        elif name in PYTHON_RESERVED:
+            yield Diagnostic(mark, f"{name!r} is a name the generated Python bindings already use",
+                             "pick another name; kvm_uapi would shadow its own " + name)
+        elif _is_dunder(name) or _is_sunder(name):
+            yield Diagnostic(mark, f"{name!r} has a form Python reserves (__name__ or _name_)",
+                             "pick another name; Python and its enum module give such names a meaning")
+        elif kind == "value" and name == "mro":
+            yield Diagnostic(mark, "'mro' cannot be a member of a Python enum", "pick another name")
+    for header in model.headers:
+        if header.guard in macros:
+            yield Diagnostic(macros[header.guard], f"{header.guard!r} is the include guard of "
+                                                   f"{header.path}", "pick another name")
+
+    # Private ctypes classes of inline records are named after their path.
+    names = {name: mark for name, _, mark in _names(model)}
+    for record in model.records:
+        for cls in py_classes(record)[:-1]:
+            if cls.name in names:
+                yield Diagnostic(names[cls.name], f"{cls.name!r} is the name of the Python class of an inline "
+                                                  f"member of {record.c_type}", "pick another name")
+        for rec in _records_within(record):
+            for f in rec.fields:
+                if f.name is None:
+                    continue
+                if f.name in macros:
+                    yield Diagnostic(f.mark, f"field {f.name!r} has the name of the macro {f.name} "
+                                             f"({macros[f.name]}), which would replace it in C",
+                                     "rename the field or the macro")
+                elif f.name in CTYPES_ATTRIBUTES or _ANON_FIELD.match(f.name) or _is_dunder(f.name) \
+                        or _is_sunder(f.name):
+                    yield Diagnostic(f.mark, f"field {f.name!r} has a name the ctypes class of "
+                                             f"{record.c_type} needs for itself", "rename the field")
+
+    # The high-level API: one method per ioctl, one ExitReason member per exit.
+    methods: dict[str, Ioctl] = {}
+    for ioctl in model.ioctls:
+        if ioctl.name.startswith("__"):
+            continue
+        method = api_method_name(ioctl.name)
+        problem = _python_name_problem(method)
+        if problem is None and method in API_ATTRIBUTES:
+            problem = "an attribute the API classes already have"
+        if problem is not None:
+            yield Diagnostic(ioctl.mark, f"{ioctl.name} would become the Python API method {method!r}, "
+                                         f"{problem}", "rename the ioctl")
+        elif method in methods:
+            other = methods[method]
+            if other.name.casefold() == ioctl.name.casefold():
+                continue   # check_case_clashes reports these
+            yield Diagnostic(ioctl.mark, f"{ioctl.name} and {other.name} ({other.mark}) would both become "
+                                         f"the Python API method {method!r}", "rename one of them")
+        else:
+            methods[method] = ioctl
+    members: dict[str, ExitReason] = {}
+    for item in model.of_kind(ExitReason):
+        member = exit_member_name(item.name)
+        problem = _python_name_problem(member)
+        if problem is None and (_is_sunder(member) or member == "mro"):
+            problem = "a name Python's enum reserves"
+        if problem is not None:
+            yield Diagnostic(item.mark, f"exit {item.name} would become ExitReason.{member or '(empty)'}, "
+                                        f"{problem}", "name exit reasons KVM_EXIT_<WORD>")
+        elif member in members:
+            other = members[member]
+            yield Diagnostic(item.mark, f"exits {item.name} and {other.name} ({other.mark}) would both "
+                                        f"become ExitReason.{member}", "rename one of them")
+        else:
+            members[member] = item
+
+
+def _python_name_problem(name: str) -> str | None:
+    if not name.isidentifier() or not name.isascii():
+        return "which is not a Python identifier"
+    if keyword.iskeyword(name):
+        return "a Python keyword"
+    if _is_dunder(name):
+        return "a name Python reserves"
+    return None
+
+
+def _absence(item: Definition) -> str:
+    if item.removed is not None:
+        return f"removed in {item.removed.since}"
+    if item.c_guard is not None:
+        return f"guarded by {item.c_guard.directive} {item.c_guard.name}, which does not hold for x86"
+    return "not defined for x86"
+
+
+def check_references_present(model: Model) -> Iterator[Diagnostic]:
+    """What x86 userspace sees (headers, bindings) only uses what it also sees."""
+    for record in model.records:
+        if not record.present:
+            continue
+        for rec in _records_within(record):
+            for f in rec.members:
+                target = f.record
+                if target is not None and not target.inline and not target.present:
+                    yield Diagnostic(f.mark, f"field {f.name} of {record.c_type} is a {target.c_type}, which is "
+                                             f"{_absence(target)}", "restore it, or remove the field")
+    for ioctl in model.ioctls:
+        if not ioctl.present:
+            continue
+        for record in dict.fromkeys(r for r in (ioctl.type_record, ioctl.arg_record) if r is not None):
+            if not record.present:
+                yield Diagnostic(ioctl.mark, f"{ioctl.name} passes a {record.c_type}, which is {_absence(record)}",
+                                 "list the struct under external_types: in the manifest if another "
+                                 "architecture's header defines it, or remove the ioctl too")
+        for cap in dict.fromkeys(c for c in (ioctl.capability, ioctl.arg_size_from,
+                                             *(s.capability for s in ioctl.scopes)) if c is not None):
+            if not cap.present:
+                yield Diagnostic(ioctl.mark, f"{ioctl.name} needs {cap.name}, which is {_absence(cap)}",
+                                 "name a capability that exists, or remove the ioctl too")
+
+
+def check_member_names(model: Model) -> Iterator[Diagnostic]:
+    """Member names are unique in a record, counting those of anonymous members (C11)."""
+    def visible(rec: Record) -> Iterator[Field]:
+        for f in rec.fields:
+            if f.name is not None:
+                yield f
+            elif f.record is not None:
+                yield from visible(f.record)
+
+    for record in model.records:
+        for rec in _records_within(record):
+            seen: dict[str, Field] = {}
+            for f in visible(rec):
+                other = seen.get(f.name)
+                # Fields under opposite guards may share a name: only one is compiled.
+                if other is not None and not _exclusive(other, f):
+                    yield Diagnostic(f.mark, f"{record.c_type} has two members named {f.name!r} "
+                                             f"(the other at {other.mark})", "rename one of them")
+                else:
+                    seen.setdefault(f.name, f)
+
+
+def _exclusive(a: Field, b: Field) -> bool:
+    return a.c_guard is not None and b.c_guard is not None and a.c_guard.name == b.c_guard.name \
+        and a.c_guard.negated != b.c_guard.negated
+
+
+# Where the names that generated headers use without defining come from.
+TYPES_HEADER, IOCTL_HEADER = "linux/types.h", "linux/ioctl.h"
+
+
+def _reachable_includes(model: Model, header) -> set[str]:
+    """Everything a header includes, directly or through other generated headers."""
+    by_include = {h.path.split("include/uapi/", 1)[-1]: h for h in model.headers}
+    seen: set[str] = set()
+    todo = list(header.includes)
+    while todo:
+        inc = todo.pop()
+        if inc in seen:
+            continue
+        seen.add(inc)
+        if inc in by_include:
+            todo.extend(by_include[inc].includes)
+    return seen
+
+
+def check_header_includes(model: Model) -> Iterator[Diagnostic]:
+    """A header includes <linux/types.h> if it uses __u32 and friends, <linux/ioctl.h> if it has ioctls."""
+    for header in model.headers:
+        reachable = _reachable_includes(model, header)
+        needs: dict[str, Definition] = {}
+        for item in model.items_of_header(header.name):
+            if not item.emitted:
+                continue
+            if isinstance(item, Ioctl):
+                needs.setdefault(IOCTL_HEADER, item)
+            elif isinstance(item, Record):
+                for rec in _records_within(item):
+                    if any(f.scalar is not None and f.scalar.name.startswith("__") for f in rec.fields):
+                        needs.setdefault(TYPES_HEADER, item)
+        for include, item in needs.items():
+            if include not in reachable:
+                what = "uses the types of" if include == TYPES_HEADER else "has ioctls, which need"
+                yield Diagnostic(header.mark or item.mark,
+                                 f"header {header.name} {what} <{include}> but does not include it "
+                                 f"({item.name}, at {item.mark}, is the first to need it)",
+                                 f"add {include} to includes: of header {header.name}")
+
+
 def check_header_arch(model: Model) -> Iterator[Diagnostic]:
     """An item in an architecture header exists on that architecture."""
     for item in model.items:
@@ -326,6 +715,7 @@ def check_header_arch(model: Model) -> Iterator[Diagnostic]:
 
 
 CHECKS: tuple[Callable[[Model], Iterable[Diagnostic]], ...] = (
+    check_nesting,
     check_value_sets,
     check_field_types,
     check_layouts,
@@ -334,6 +724,11 @@ CHECKS: tuple[Callable[[Model], Iterable[Diagnostic]], ...] = (
     check_implementation_scope,
     check_exit_members,
     check_header_arch,
+    check_case_clashes,
+    check_output_names,
+    check_references_present,
+    check_member_names,
+    check_header_includes,
 )
 
 

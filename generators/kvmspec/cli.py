@@ -2,8 +2,10 @@
 
 Exit status: 0 when everything is fine, 1 when the spec is invalid or a check
 has findings (stale files, ...), 2 for usage or environment problems (no
-repository, unreadable files, a missing compiler). Problems in the spec are
-printed as `path:line:col: error: ...`; no traceback reaches the user.
+repository, unreadable files, a missing compiler) and for internal errors
+(bugs: one `kvmspec: internal error: ...` line); 130 when interrupted.
+Problems in the spec are printed as `path:line:col: error: ...`; no
+traceback reaches the user, whatever the spec holds.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ EPILOG = """\
 exit status:
   0  success
   1  the spec is invalid, or a check found problems (e.g. stale files)
-  2  usage or environment problem (no spec here, unreadable files)
+  2  usage or environment problem (no spec here, unreadable files), or an
+     internal error (a bug in kvmspec: one line saying so, no traceback)
 """
 
 
@@ -79,13 +82,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from .emit import render_all
-    from .output import stale_files, write_generated
+    from .output import check_generated, write_generated
 
     root = _root(args)
     model = _model(root)
     files = render_all(model)
     if args.check:
-        stale = stale_files(root, files)
+        stale = check_generated(root, files)
         if not stale:
             print(f"generated/ is up to date ({len(files)} files)")
             return EXIT_OK

@@ -143,7 +143,7 @@ class Call:
 Node = Union[Num, Name, Unary, Binary, Cond, Cast, Call, Sizeof]
 
 _TOKEN = re.compile(r"""
-    (?P<ws>\s+)
+    (?P<ws>[ \t]+)
   | (?P<num>(?:0[xX][0-9A-Fa-f]+|[0-9]+)[uUlL]*)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op><<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^~!()<>?:,])
@@ -160,6 +160,9 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
     pos = 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
+        if not m and text[pos] in "\r\n":
+            raise ExprError("an expression must be on one line", pos,
+                            "it is emitted into a #define, which ends at the line break")
         if not m:
             raise ExprError(f"unexpected character {text[pos]!r}", pos,
                             "expressions use integers, names, parentheses and C operators")
@@ -294,9 +297,46 @@ def parse(text: str) -> Node:
     if len(text) > 4096:
         raise ExprError("expression is longer than 4096 characters")
     try:
-        return _Parser(text).parse()
+        node = _Parser(text).parse()
     except RecursionError:
         raise ExprError("expression is nested too deeply") from None
+    if _depth(node) > MAX_DEPTH:
+        # 1+1+...+1 parses flat but is a tree that deep: evaluating it would recurse as deep.
+        raise ExprError(f"expression is nested more than {MAX_DEPTH} levels deep", 0,
+                        "split it into named constants")
+    return node
+
+
+MAX_DEPTH = 100
+# Operations one evaluation may take, macro expansions included.
+MAX_STEPS = 100_000
+
+
+def _children(n: Node) -> tuple:
+    if isinstance(n, (Unary, Cast)):
+        return (n.operand,)
+    if isinstance(n, Binary):
+        return (n.left, n.right)
+    if isinstance(n, Cond):
+        return (n.test, n.then, n.orelse)
+    if isinstance(n, Call):
+        return tuple(n.args)
+    return ()
+
+
+def _depth(node: Node) -> int:
+    """The depth of a parsed expression, without recursion."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        n, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((c, d + 1) for c in _children(n))
+    return deepest
+
+
+class Unavailable(ExprError):
+    """A name whose value could not be had; its own error was reported already."""
 
 
 def names(node: Node) -> list[Name]:
@@ -365,6 +405,7 @@ class Evaluator:
         self.lookup = lookup
         self.macros = dict(BUILTIN_MACROS, **(macros or {}))
         self.sizeof = sizeof
+        self.budget = MAX_STEPS   # operations left; whoever starts an evaluation may refill it
 
     # C's rules -------------------------------------------------------
     def literal_type(self, n: Num) -> IntType:
@@ -407,6 +448,11 @@ class Evaluator:
     def evaluate(self, node: Node, env: Mapping[str, Node] | None = None, depth: int = 0) -> Value:
         if depth > 100:
             raise ExprError("macro expansion nested too deeply", getattr(node, "pos", 0))
+        self.budget -= 1
+        if self.budget < 0:
+            # Macros that use a parameter twice, nested, double the work at each level.
+            raise ExprError(f"expression expands to more than {MAX_STEPS} operations", getattr(node, "pos", 0),
+                            "the C preprocessor would expand it as far; simplify the macros it uses")
         env = env or {}
         t = self.types
         if isinstance(node, Num):
@@ -435,6 +481,8 @@ class Evaluator:
                 return Value(int(v.value == 0), t["int"])
             ty = self.promote(v.type)
             if node.op == "-":
+                if ty.signed and not ty.holds(-v.value):
+                    raise ExprError(f"-({v.value}) overflows {ty.name}", node.pos)
                 return Value(ty.wrap(-v.value), ty)
             if node.op == "~":
                 return Value(ty.wrap(~v.value), ty)
@@ -476,7 +524,13 @@ class Evaluator:
                 raise ExprError(f"shift by {right.value} is undefined for {ty.name} "
                                 f"({ty.bits} bits)", node.pos, "use a wider type, e.g. 1ULL << n")
             if op == "<<":
-                return Value(ty.wrap(left.value << right.value), ty)
+                shifted = ty.wrap(left.value) << right.value
+                # As GCC sees it: shifting into the sign bit is accepted (the kernel's
+                # headers do it), shifting bits out of the type is not.
+                if ty.signed and not 0 <= shifted < (1 << ty.bits) and not ty.holds(shifted):
+                    raise ExprError(f"{left.value} << {right.value} overflows {ty.name} ({ty.bits} bits)",
+                                    node.pos, "use a wider or unsigned type, e.g. 1ULL << n")
+                return Value(ty.wrap(shifted), ty)
             return Value(ty.wrap(left.value >> right.value), ty)
         ty = self.common(left.type, right.type)
         a, b = ty.wrap(left.value), ty.wrap(right.value)
@@ -487,8 +541,14 @@ class Evaluator:
             if b == 0:
                 raise ExprError("division by zero", node.pos)
             q = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)
+            if ty.signed and not ty.holds(q):
+                raise ExprError(f"{a} {op} {b} overflows {ty.name}", node.pos)
             return Value(ty.wrap(q if op == "/" else a - q * b), ty)
         result = {"+": a + b, "-": a - b, "*": a * b, "&": a & b, "|": a | b, "^": a ^ b}[op]
+        if ty.signed and not ty.holds(result):
+            # Signed overflow is undefined in C; GCC warns and may compute anything.
+            raise ExprError(f"{a} {op} {b} overflows {ty.name} ({ty.bits} bits)", node.pos,
+                            "use an unsigned or wider type, e.g. 1ULL or a cast to (__u64)")
         return Value(ty.wrap(result), ty)
 
     def _evaluate_closure(self, body: Node, bound: Mapping[str, "_Closure"], depth: int) -> Value:

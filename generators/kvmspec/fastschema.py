@@ -44,6 +44,38 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) in (int, float) and type(b) in (int, float) and a == b or a == b
 
 
+def _json_key(item: Any) -> Any:
+    """A hashable key under which JSON-equal scalars meet (1 == 1.0, true != 1), or None."""
+    if isinstance(item, bool):
+        return ("bool", item)
+    if isinstance(item, int):
+        return ("number", item)
+    if isinstance(item, float):
+        if item != item:          # NaN equals nothing
+            return ("nan", id(item))
+        return ("number", int(item)) if item.is_integer() else ("number", item)
+    if isinstance(item, str):
+        return ("string", item)
+    if item is None:
+        return ("null",)
+    return None
+
+
+def _unique(items: list) -> bool:
+    """No two items are JSON-equal; linear for scalars (a hostile list can be long)."""
+    seen: set = set()
+    rest = []
+    for item in items:
+        key = _json_key(item)
+        if key is None:
+            rest.append(item)
+        elif key in seen:
+            return False
+        else:
+            seen.add(key)
+    return all(not _same(a, b) for i, a in enumerate(rest) for b in rest[i + 1:])
+
+
 class Compiler:
     def __init__(self, document: dict) -> None:
         self.document = document
@@ -97,6 +129,8 @@ class Compiler:
                 checks.append(lambda x, n=value: not isinstance(x, str) or len(x) >= n)
             elif key == "minimum":
                 checks.append(lambda x, n=value: not _is_type("number")(x) or x >= n)
+            elif key == "maximum":
+                checks.append(lambda x, n=value: not _is_type("number")(x) or x <= n)
             elif key == "required":
                 checks.append(lambda x, keys=tuple(value): not isinstance(x, dict) or all(k in x for k in keys))
             elif key == "properties":
@@ -132,8 +166,7 @@ class Compiler:
                 checks.append(lambda x, n=value: not isinstance(x, list) or len(x) <= n)
             elif key == "uniqueItems":
                 if value:
-                    checks.append(lambda x: not isinstance(x, list) or
-                                  all(not _same(a, b) for i, a in enumerate(x) for b in x[i + 1:]))
+                    checks.append(lambda x: not isinstance(x, list) or _unique(x))
             elif key == "oneOf":
                 subs = [self.compile(s) for s in value]
                 checks.append(lambda x, subs=subs: sum(1 for s in subs if s(x)) == 1)

@@ -10,6 +10,7 @@ very large files and very deep nesting.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -44,6 +45,8 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
 
+_C_INT = re.compile(r"[-+]?(?:0[xX][0-9A-Fa-f]+|0[0-7]*|[1-9][0-9]*)\Z")
+
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
 _BOOL = "tag:yaml.org,2002:bool"
@@ -60,7 +63,7 @@ class Map(dict):
     when a diagnostic needs one: most never do.
     """
 
-    __slots__ = ("path", "_mark", "_keys", "_values")
+    __slots__ = ("path", "_mark", "_keys", "_values", "_styles")
 
     def __init__(self, path: str, raw_mark: Any) -> None:
         super().__init__()
@@ -68,6 +71,11 @@ class Map(dict):
         self._mark = raw_mark
         self._keys: dict[str, Any] = {}
         self._values: dict[str, Any] = {}
+        self._styles: dict[str, str] | None = None   # of quoted and block scalar values
+
+    def style_of(self, key: str) -> str:
+        """How the scalar value of `key` is written: '' (plain), '"', "'", '|' or '>'."""
+        return (self._styles or {}).get(key, "")
 
     @property
     def mark(self) -> Mark:
@@ -171,6 +179,10 @@ class _Converter:
                     continue
                 keys[key] = key_node.start_mark
                 values[key] = value_node.start_mark
+                if type(value_node) is yaml.ScalarNode and value_node.style:
+                    if result._styles is None:
+                        result._styles = {}
+                    result._styles[key] = value_node.style
                 result[key] = convert(value_node, depth + 1)
             return result
         if cls is yaml.SequenceNode:
@@ -186,12 +198,19 @@ class _Converter:
             return result_seq
         # other scalars
         if tag == _INT:
+            text = node.value.strip()
+            if not _C_INT.match(text):
+                # YAML 1.1 also reads 1_000, 0b101 and 1:30 as integers; C does not,
+                # and the spelling is emitted as written.
+                self.error(node, f"{text!r} is an integer only in YAML",
+                           "write it as C does: decimal, 0x hexadecimal or 0 octal, without '_' or ':'")
+                return None
             try:
                 value = _scalar_constructor.construct_yaml_int(node)
             except (ValueError, yaml.YAMLError):
                 self.error(node, f"{node.value!r} is not an integer")
                 return None
-            return Int(value, node.value.strip())
+            return Int(value, text)
         if tag == _BOOL:
             return _scalar_constructor.construct_yaml_bool(node)
         if tag == _NULL:
@@ -205,11 +224,64 @@ class _Converter:
         return None
 
 
+# What YAML lets a stream hold (YAML 1.1, 5.1): no C0 controls but tab and
+# line breaks, no DEL, C1 controls, surrogates or non-characters.
+_NOT_YAML = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of a character index."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+# libyaml's composer recurses in C once per level of nesting, and the libyaml
+# of some PyYAML builds (6.0.3 with libyaml 0.2.5) has no limit: a file of
+# 100,000 "[" overflows the C stack and kills the interpreter. Nesting that
+# deep needs many flow openers or deep indentation; files with neither are
+# passed on untouched, others are scanned first.
+_SUSPICIOUS_OPENERS = 1000
+_MAX_INDENT = 1000
+
+
+def _refuse_deep_nesting(text: str, path: str) -> None:
+    if "\n" + " " * _MAX_INDENT in text:
+        index = text.index("\n" + " " * _MAX_INDENT) + 1
+        line, _ = _position(text, index)
+        _raise(Mark(path, line, 1), f"indentation of {_MAX_INDENT} columns or more",
+               "a spec never needs this much nesting; flatten the structure")
+    if text.count("[") + text.count("{") < _SUSPICIOUS_OPENERS:
+        return
+    depth = 0
+    quote = ""
+    previous = "\n"
+    for index, char in enumerate(text):
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                line, col = _position(text, index)
+                _raise(Mark(path, line, col), f"nesting deeper than {MAX_DEPTH} levels",
+                       "a spec never needs this much nesting; flatten the structure")
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        elif char in "'\"" and previous in " \t\n[{,:":
+            quote = char
+        previous = char
+
+
 def parse_yaml(text: str, path: str) -> Any:
     """Parse one YAML document into Map/Seq/scalars, or raise SpecError."""
     if len(text) > MAX_FILE_BYTES:
         _raise(Mark(path, 1, 1), f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB",
                "split it into several spec files")
+    bad = _NOT_YAML.search(text)
+    if bad is not None:
+        line, col = _position(text, bad.start())
+        _raise(Mark(path, line, col), f"control character U+{ord(bad.group()):04X} is not allowed in a YAML file",
+               "spec files are text: no control characters besides tab and line breaks")
     if "\t" in text:
         for lineno, line in enumerate(text.splitlines(), 1):
             stripped = line.lstrip(" ")
@@ -217,6 +289,7 @@ def parse_yaml(text: str, path: str) -> Any:
                 raise SpecError([Diagnostic(Mark(path, lineno, len(line) - len(stripped) + 1),
                                             "tab used for indentation",
                                             "YAML indents with spaces only")])
+    _refuse_deep_nesting(text, path)
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -225,8 +298,12 @@ def parse_yaml(text: str, path: str) -> Any:
         problem = exc.problem or exc.context or "invalid YAML"
         raise SpecError([Diagnostic(mark, f"invalid YAML: {problem}",
                                     "check indentation, quoting and colons near this position")]) from None
+    except yaml.reader.ReaderError as exc:  # position counts UTF-8 bytes
+        index = len(text.encode("utf-8")[: exc.position].decode("utf-8", "ignore"))
+        line, col = _position(text, index)
+        raise SpecError([Diagnostic(Mark(path, line, col), f"invalid YAML: {exc.reason}")]) from None
     except yaml.YAMLError as exc:
-        raise SpecError([Diagnostic(Mark(path, 1, 1), f"invalid YAML: {exc}")]) from None
+        raise SpecError([Diagnostic(Mark(path, 1, 1), f"invalid YAML: {' '.join(str(exc).split())}")]) from None
     except RecursionError:
         raise SpecError([Diagnostic(Mark(path, 1, 1), "YAML nesting is too deep",
                                     f"keep nesting under {MAX_DEPTH} levels")]) from None
@@ -243,7 +320,8 @@ def parse_yaml(text: str, path: str) -> Any:
 def read_spec_file(path: Path, display: str) -> Any:
     """Read and parse one file; `display` is the path shown in diagnostics."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:   # never more than the limit, whatever the file is
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise SpecError([Diagnostic(Mark(display, 1, 1), f"cannot read file: {exc.strerror}")]) from None
     if len(raw) > MAX_FILE_BYTES:

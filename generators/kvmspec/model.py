@@ -105,6 +105,7 @@ class Header:
     doc: str
     includes: tuple[str, ...]
     arch: Optional[str] = None
+    mark: Optional[Mark] = field(default=None, compare=False)   # of its entry in the manifest
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,7 @@ class Field:
     deprecated: Optional[Lifecycle] = None
     c_guard: Optional[Guard] = None
     active: bool = True              # inactive fields (guard false on x86) take no space
+    counted_by: Optional[str] = None # flexible array: the sibling field holding its element count
     offsets: tuple[int, ...] = ()    # per ABI, byte offset in the enclosing record
     bit_offsets: tuple[int, ...] = ()
 
@@ -446,6 +448,7 @@ class Ioctl(Item):
     arg_doc: str = ""
     arg_name: str = "value"                  # for plain-integer arguments
     arg_default: Optional[int] = None
+    arg_size_from: Optional["Capability"] = None   # whose answer is the buffer's size in bytes
     creates: Optional[str] = None            # vm | vcpu | device | fd: a new file descriptor
     creates_field: Optional[str] = None      # ... returned in this field of the argument
     example: Optional[Example] = None

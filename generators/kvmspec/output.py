@@ -14,6 +14,8 @@ import errno
 import fcntl
 import os
 import shutil
+import stat
+import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,6 +52,17 @@ def existing_files(directory: Path) -> dict[str, Path]:
     return found
 
 
+def _same_content(path: Path, data: bytes) -> bool:
+    """Whether path is a regular file holding exactly data (never follows links or opens FIFOs)."""
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:   # unreadable: it will be replaced
+        return False
+
+
 def stale_files(root: Path, files: dict[str, str]) -> list[Stale]:
     """What differs between generated/ and what the spec produces."""
     directory = root / GENERATED
@@ -59,19 +72,30 @@ def stale_files(root: Path, files: dict[str, str]) -> list[Stale]:
         path = present.get(rel)
         if path is None:
             stale.append(Stale(f"{GENERATED}/{rel}", "missing"))
-        elif path.read_bytes() != text.encode("utf-8"):
+        elif not _same_content(path, text.encode("utf-8")):
             stale.append(Stale(f"{GENERATED}/{rel}", "differs"))
     for rel in sorted(set(present) - set(files)):
         stale.append(Stale(f"{GENERATED}/{rel}", "extra"))
     return stale
 
 
+def check_generated(root: Path, files: dict[str, str]) -> list[Stale]:
+    """stale_files, under a shared lock: a concurrent generate cannot swap the tree mid-read."""
+    with repository_lock(root, shared=True):
+        return stale_files(root, files)
+
+
+def _safe_relative(rel: str) -> bool:
+    parts = rel.split("/")
+    return not rel.startswith("/") and all(p not in ("", ".", "..") for p in parts)
+
+
 @contextmanager
-def repository_lock(root: Path) -> Iterator[None]:
-    """Hold an exclusive flock on the repository directory."""
+def repository_lock(root: Path, shared: bool = False) -> Iterator[None]:
+    """Hold an flock on the repository directory (exclusive unless `shared`)."""
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
@@ -96,15 +120,52 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
+def _remove_tree(path: Path) -> None:
+    """rmtree that also empties read-only directories (the tree is ours to delete)."""
+    def retry(function, name, _exc) -> None:
+        try:
+            os.chmod(os.path.dirname(name), 0o700)
+            if os.path.isdir(name) and not os.path.islink(name):
+                os.chmod(name, 0o700)
+                shutil.rmtree(name, ignore_errors=True)
+            else:
+                function(name)
+        except OSError:
+            pass
+
+    try:
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()
+        elif sys.version_info >= (3, 12):
+            shutil.rmtree(path, onexc=retry)
+        else:
+            shutil.rmtree(path, onerror=retry)
+    except OSError:
+        pass
+
+
 def _remove_leftovers(root: Path) -> None:
-    """Delete temporary trees of runs that were killed (we hold the lock)."""
-    for entry in root.iterdir():
-        if entry.name.startswith((TEMP_PREFIX, OLD_PREFIX)) and entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
+    """Delete temporary trees of runs that were killed (we hold the lock).
+
+    A run killed between the two renames of the fallback swap leaves no
+    generated/ but the complete old tree: put that back first.
+    """
+    target = root / GENERATED
+    entries = sorted(root.iterdir())
+    if not os.path.lexists(target):
+        old = [e for e in entries if e.name.startswith(OLD_PREFIX) and e.is_dir() and not e.is_symlink()]
+        if old:
+            os.rename(old[0], target)
+    for entry in entries:
+        if entry.name.startswith((TEMP_PREFIX, OLD_PREFIX)) and os.path.lexists(entry):
+            _remove_tree(entry)
 
 
 def write_generated(root: Path, files: dict[str, str]) -> list[Stale]:
     """Make generated/ hold exactly `files`; return what changed."""
+    unsafe = [rel for rel in files if not _safe_relative(rel)]
+    if unsafe:  # the spec checks make this impossible; never write outside generated/
+        raise ValueError(f"refusing to write outside {GENERATED}/: {unsafe[0]!r}")
     with repository_lock(root):
         _remove_leftovers(root)
         changes = stale_files(root, files)
@@ -128,8 +189,8 @@ def write_generated(root: Path, files: dict[str, str]) -> list[Stale]:
                 os.rename(staging, target)
                 staging = None  # type: ignore[assignment]
         finally:
-            if staging is not None and staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None and os.path.lexists(staging):
+                _remove_tree(staging)
         _fsync_dir(root)
         return changes
 

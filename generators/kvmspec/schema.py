@@ -101,6 +101,11 @@ _UNEXPECTED = re.compile(r"'([^']*)'")
 _PATTERN_WORDS = {
     "identifier": ("is not a valid C identifier", "use letters, digits and '_', not starting with a digit"),
     "version": ("is not a kernel release", 'write "X.Y" such as "5.10", or "by X.Y"'),
+    "spec_path": ("is not a path to a .yaml file inside spec/",
+                  "write it relative to spec/, e.g. x86/vm.yaml: letters, digits, '_', '-' and '/', "
+                  "no '..' and no leading '/'"),
+    "header_path": ("is not a path to a .h file inside generated/",
+                    "write it as in a kernel tree, e.g. include/uapi/linux/kvm.h, without a leading '/'"),
     "type_name": ("is not a known type",
                   'use __u8.. __u64, __s8.. __s64, char, int, long, "void *" or "struct NAME"/"union NAME"'),
 }
@@ -154,6 +159,11 @@ def _describe(error: Any, data: Any, definition: str) -> Diagnostic | None:
         expected = {"object": "a mapping", "array": "a list", "integer": "an integer",
                     "string": "a string", "boolean": "true or false"}.get(expected, expected)
         return Diagnostic(mark, f"expected {expected}, found {found}")
+    if validator in ("minimum", "maximum"):
+        limit = error.validator_value
+        word = "less" if validator == "minimum" else "more"
+        return Diagnostic(mark, f"{node} is {word} than {limit}, the {validator} here",
+                          error.schema.get("description", "").strip().split("\n")[0])
     if validator == "pattern":
         for def_name, (what, hint) in _PATTERN_WORDS.items():
             if error.validator_value == schema_document()["$defs"][def_name].get("pattern"):

@@ -15,6 +15,9 @@ from typing import Any, Mapping, Optional
 
 __all__ = ["KvmError", "KvmUnsupported", "FileDescriptor", "sized"]
 
+# No ioctl argument is larger than this; sized() refuses to allocate more.
+_MAX_BUFFER = 1 << 30
+
 _libc_ioctl = ctypes.CDLL(None, use_errno=True).ioctl
 _libc_ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong]
 _libc_ioctl.restype = ctypes.c_int
@@ -50,15 +53,21 @@ class FileDescriptor:
     __slots__ = ("_fd", "_caps", "__weakref__")
 
     def __init__(self, fd: int) -> None:
-        if not isinstance(fd, int) or isinstance(fd, bool) or fd < 0:
-            raise TypeError(f"a file descriptor is a non-negative int, not {fd!r}")
+        self._fd = -1   # set first: __del__ runs even when __init__ raises
+        if not isinstance(fd, int) or isinstance(fd, bool):
+            raise TypeError(f"a file descriptor is an int, not {type(fd).__name__}")
+        if not 0 <= fd <= 0x7FFFFFFF:
+            raise ValueError(f"a file descriptor is a non-negative C int, not {fd}")
         self._fd = fd
         self._caps: dict[str, int] = {}
 
     def fileno(self) -> int:
         if self._fd < 0:
-            raise ValueError(f"{type(self).__name__} is closed")
+            raise self._closed()
         return self._fd
+
+    def _closed(self) -> ValueError:
+        return ValueError(f"{type(self).__name__} is closed")
 
     @property
     def closed(self) -> bool:
@@ -90,7 +99,7 @@ class FileDescriptor:
     def _failed(self, exc: OSError, name: str, meanings: Mapping[int, str]) -> Exception:
         """The exception for a failed ioctl (ValueError if this descriptor was closed)."""
         if self._fd < 0:
-            return ValueError(f"{type(self).__name__} is closed")
+            return self._closed()
         code = exc.errno or 0
         return KvmError(code, name, meanings.get(code, ""))
 
@@ -99,7 +108,7 @@ class FileDescriptor:
         that the caller keeps alive); failures become KvmError with the spec's meaning."""
         fd = self._fd
         if fd < 0:
-            raise ValueError(f"{type(self).__name__} is closed")
+            raise self._closed()
         if 0 <= arg <= 0x7FFFFFFF:
             try:
                 return fcntl.ioctl(fd, request, arg)
@@ -137,9 +146,11 @@ def check_member(what: str, value: int, members: frozenset, set_name: str) -> No
 
 
 def check_buffer(what: str, arg: Any, cls: type) -> Any:
-    """A ctypes object of type `cls`, or a buffer at least sizeof(cls) long."""
+    """A ctypes object of type `cls` (or made by sized(cls, n)), or a buffer at least sizeof(cls) long."""
     if isinstance(arg, cls):
         return arg
+    if isinstance(arg, (ctypes.Structure, ctypes.Union)) and getattr(type(arg), "_sized_from_", None) is not cls:
+        raise TypeError(f"{what} must be a {cls.__name__}, not a {type(arg).__name__}")
     try:
         view = memoryview(arg)
     except TypeError:
@@ -169,13 +180,19 @@ def sized(cls: type, count: int) -> Any:
     The result is a zeroed ctypes object of a subclass of `cls` whose last field
     has `count` elements; pass it wherever `cls` is expected.
     """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise ValueError(f"count must be a non-negative int, not {count!r}")
+    if not (isinstance(cls, type) and issubclass(cls, ctypes.Structure) and getattr(cls, "_fields_", None)):
+        raise TypeError(f"sized() takes a struct class of kvm_uapi, not {cls!r}")
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise TypeError(f"count must be an int, not {type(count).__name__}")
     name, ftype = cls._fields_[-1][:2]
     if not issubclass(ftype, ctypes.Array) or ftype._length_ != 0:
         raise TypeError(f"{cls.__name__} has no flexible array member")
+    limit = (_MAX_BUFFER - ctypes.sizeof(cls)) // max(ctypes.sizeof(ftype._type_), 1)
+    if not 0 <= count <= limit:
+        raise ValueError(f"count must be between 0 and {limit} ({_MAX_BUFFER >> 20} MiB), not {count}")
     grown = type(cls)(f"{cls.__name__}_{count}", (ctypes.Structure,), {
         "_fields_": list(cls._fields_[:-1]) + [(name, ftype._type_ * count)],
         "__doc__": cls.__doc__,
+        "_sized_from_": cls,
     })
     return grown()

@@ -443,6 +443,19 @@ _RULES: dict[type, tuple] = {
 }
 
 
+# record -> (count field, flexible array, offset of the array, element size): the kernel
+# reads and writes as many elements as the count field says, so the buffer must hold them
+_COUNTED: dict[type, tuple[str, str, int, int]] = {
+    kvm_cpuid2: ('nent', 'entries', 8, 40),
+    kvm_irq_routing: ('nr', 'entries', 8, 48),
+    kvm_msr_list: ('nmsrs', 'indices', 4, 4),
+    kvm_msrs: ('nmsrs', 'entries', 8, 16),
+    kvm_pmu_event_filter: ('nevents', 'events', 32, 8),
+    kvm_reg_list: ('n', 'reg', 8, 8),
+    kvm_signal_mask: ('len', 'sigset', 4, 1),
+}
+
+
 # ioctl -> {errno: what that errno means for it}
 _E_KVM_GET_API_VERSION: dict[int, str] = {}
 _E_KVM_CREATE_VM: dict[int, str] = {errno.EINVAL: 'The machine type is not supported by this kernel or host.', errno.ENOMEM: 'The kernel could not allocate the VM.'}
@@ -569,6 +582,23 @@ def _check_fields(obj: Any, cls: type, what: str) -> None:
                 _runtime.check_member(f"{what}.{name}", value, members, enum_name)
 
 
+def _check_room(obj: Any, arg: Any, cls: type, what: str, need: int = 0) -> None:
+    """The buffer holds what the kernel will read or write: every element the count
+    field announces, and `need` bytes (ValueError before anything reaches the kernel)."""
+    size = memoryview(arg).nbytes if arg is not None else ctypes.sizeof(obj)
+    rule = _COUNTED.get(cls)
+    if rule is not None:
+        count_field, array, offset, element = rule
+        count = getattr(obj, count_field)
+        room = max(size - offset, 0) // element
+        if count > room:
+            raise ValueError(f"{what}: {count_field} is {count}, but the buffer has room for {room} element(s) "
+                             f"of {array}; make one with sized({cls.__name__}, {count})")
+    if size < need:
+        raise ValueError(f"{what}: the buffer has {size} bytes, but the kernel may use {need}; "
+                         f"make one with (ctypes.c_char * {need})()")
+
+
 def _record(cls: type, arg: Any, fields: Mapping[str, Any], what: str) -> Any:
     """The struct to pass: `arg`, or one built from keyword fields; checked either way."""
     if arg is not None:
@@ -606,10 +636,16 @@ class _Descriptor(FileDescriptor):
     def _check_extension(self, capability: int) -> int:
         raise NotImplementedError
 
-    def _require(self, name: str, ioctl: str) -> None:
+    def _answer(self, name: str) -> int:
+        """KVM_CHECK_EXTENSION's answer for a capability, asked once."""
         if name not in self._caps:
             self._caps[name] = self._check_extension(int(CAPABILITIES[name]))
-        if not self._caps[name]:
+        return self._caps[name]
+
+    def _require(self, name: str, ioctl: str) -> None:
+        if self._fd < 0:   # say so before asking about capabilities
+            raise self._closed()
+        if not self._answer(name):
             raise KvmUnsupported(ioctl, name)
 
 
@@ -642,6 +678,8 @@ class Kvm(_Descriptor):
             return _fcntl_ioctl(self._fd, 44544, 0)
         except OSError as exc:
             raise self._failed(exc, 'KVM_GET_API_VERSION', _E_KVM_GET_API_VERSION) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
     def create_vm(self, machine_type: int = 0) -> Vm:
         """Creates a virtual machine and returns a file descriptor for it. The VM
@@ -711,6 +749,8 @@ class Kvm(_Descriptor):
             return _fcntl_ioctl(self._fd, 44548, 0)
         except OSError as exc:
             raise self._failed(exc, 'KVM_GET_VCPU_MMAP_SIZE', _E_KVM_GET_VCPU_MMAP_SIZE) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
     def get_msr_index_list(self, arg: Optional[kvm_msr_list] = None, /, **fields: Any) -> kvm_msr_list:
         """Lists the MSRs that KVM emulates or passes through for guests and that a
@@ -736,6 +776,7 @@ class Kvm(_Descriptor):
         - EFAULT: The buffer could not be read or written.
         """
         obj = _record(kvm_msr_list, arg, fields, 'KVM_GET_MSR_INDEX_LIST')
+        _check_room(obj, arg, kvm_msr_list, 'KVM_GET_MSR_INDEX_LIST')
         result = self._call(KVM_GET_MSR_INDEX_LIST, ctypes.addressof(obj), 'KVM_GET_MSR_INDEX_LIST', _E_KVM_GET_MSR_INDEX_LIST)
         return arg if arg is not None else obj
 
@@ -764,6 +805,7 @@ class Kvm(_Descriptor):
         """
         self._require('KVM_CAP_GET_MSR_FEATURES', 'KVM_GET_MSR_FEATURE_INDEX_LIST')
         obj = _record(kvm_msr_list, arg, fields, 'KVM_GET_MSR_FEATURE_INDEX_LIST')
+        _check_room(obj, arg, kvm_msr_list, 'KVM_GET_MSR_FEATURE_INDEX_LIST')
         result = self._call(KVM_GET_MSR_FEATURE_INDEX_LIST, ctypes.addressof(obj), 'KVM_GET_MSR_FEATURE_INDEX_LIST', _E_KVM_GET_MSR_FEATURE_INDEX_LIST)
         return arg if arg is not None else obj
 
@@ -801,6 +843,7 @@ class Kvm(_Descriptor):
         """
         self._require('KVM_CAP_GET_MSR_FEATURES', 'KVM_GET_MSRS')
         obj = _record(kvm_msrs, arg, fields, 'KVM_GET_MSRS')
+        _check_room(obj, arg, kvm_msrs, 'KVM_GET_MSRS')
         result = self._call(KVM_GET_MSRS, ctypes.addressof(obj), 'KVM_GET_MSRS', _E_KVM_GET_MSRS)
         return arg if arg is not None else obj
 
@@ -842,6 +885,7 @@ class Kvm(_Descriptor):
         """
         self._require('KVM_CAP_EXT_CPUID', 'KVM_GET_SUPPORTED_CPUID')
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_GET_SUPPORTED_CPUID')
+        _check_room(obj, arg, kvm_cpuid2, 'KVM_GET_SUPPORTED_CPUID')
         result = self._call(KVM_GET_SUPPORTED_CPUID, ctypes.addressof(obj), 'KVM_GET_SUPPORTED_CPUID', _E_KVM_GET_SUPPORTED_CPUID)
         return arg if arg is not None else obj
 
@@ -879,6 +923,7 @@ class Kvm(_Descriptor):
         """
         self._require('KVM_CAP_EXT_EMUL_CPUID', 'KVM_GET_EMULATED_CPUID')
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_GET_EMULATED_CPUID')
+        _check_room(obj, arg, kvm_cpuid2, 'KVM_GET_EMULATED_CPUID')
         result = self._call(KVM_GET_EMULATED_CPUID, ctypes.addressof(obj), 'KVM_GET_EMULATED_CPUID', _E_KVM_GET_EMULATED_CPUID)
         return arg if arg is not None else obj
 
@@ -931,6 +976,7 @@ class Kvm(_Descriptor):
         """
         self._require('KVM_CAP_SYS_HYPERV_CPUID', 'KVM_GET_SUPPORTED_HV_CPUID')
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_GET_SUPPORTED_HV_CPUID')
+        _check_room(obj, arg, kvm_cpuid2, 'KVM_GET_SUPPORTED_HV_CPUID')
         result = self._call(KVM_GET_SUPPORTED_HV_CPUID, ctypes.addressof(obj), 'KVM_GET_SUPPORTED_HV_CPUID', _E_KVM_GET_SUPPORTED_HV_CPUID)
         return arg if arg is not None else obj
 
@@ -1007,6 +1053,8 @@ class Kvm(_Descriptor):
             return _fcntl_ioctl(self._fd, 44550, 0)
         except OSError as exc:
             raise self._failed(exc, 'KVM_S390_ENABLE_SIE', _E_KVM_S390_ENABLE_SIE) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
 
 class Vm(_Descriptor):
@@ -1015,6 +1063,8 @@ class Vm(_Descriptor):
     __slots__ = ("kvm",)
 
     def __init__(self, fd: int, kvm: Kvm) -> None:
+        if not isinstance(kvm, Kvm):
+            raise TypeError(f"a Vm belongs to a Kvm, not {type(kvm).__name__}")
         super().__init__(fd)
         self.kvm = kvm
 
@@ -1237,6 +1287,8 @@ class Vm(_Descriptor):
             return _fcntl_ioctl(self._fd, 44707, 0)
         except OSError as exc:
             raise self._failed(exc, 'KVM_GET_TSC_KHZ', _E_KVM_GET_TSC_KHZ) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
     def set_pmu_event_filter(self, arg: Optional[kvm_pmu_event_filter] = None, /, **fields: Any) -> int:
         """Installs a VM-wide filter on the performance events the guest may count,
@@ -1285,6 +1337,7 @@ class Vm(_Descriptor):
         """
         self._require('KVM_CAP_PMU_EVENT_FILTER', 'KVM_SET_PMU_EVENT_FILTER')
         obj = _record(kvm_pmu_event_filter, arg, fields, 'KVM_SET_PMU_EVENT_FILTER')
+        _check_room(obj, arg, kvm_pmu_event_filter, 'KVM_SET_PMU_EVENT_FILTER')
         result = self._call(KVM_SET_PMU_EVENT_FILTER, ctypes.addressof(obj), 'KVM_SET_PMU_EVENT_FILTER', _E_KVM_SET_PMU_EVENT_FILTER)
         return result
 
@@ -1760,6 +1813,8 @@ class Vm(_Descriptor):
             return _fcntl_ioctl(self._fd, 44743, 0)
         except OSError as exc:
             raise self._failed(exc, 'KVM_RESET_DIRTY_RINGS', _E_KVM_RESET_DIRTY_RINGS) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
     def set_memory_attributes(self, arg: Optional[kvm_memory_attributes] = None, /, **fields: Any) -> int:
         """Sets the attributes of a range of guest physical memory; today the only
@@ -1875,6 +1930,8 @@ class Vm(_Descriptor):
             return _fcntl_ioctl(self._fd, 44640, 0)
         except OSError as exc:
             raise self._failed(exc, 'KVM_CREATE_IRQCHIP', _E_KVM_CREATE_IRQCHIP) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
     def irq_line(self, arg: Optional[kvm_irq_level] = None, /, **fields: Any) -> int:
         """Sets the level of an interrupt input of the in-kernel interrupt
@@ -2025,6 +2082,7 @@ class Vm(_Descriptor):
         """
         self._require('KVM_CAP_IRQ_ROUTING', 'KVM_SET_GSI_ROUTING')
         obj = _record(kvm_irq_routing, arg, fields, 'KVM_SET_GSI_ROUTING')
+        _check_room(obj, arg, kvm_irq_routing, 'KVM_SET_GSI_ROUTING')
         result = self._call(KVM_SET_GSI_ROUTING, ctypes.addressof(obj), 'KVM_SET_GSI_ROUTING', _E_KVM_SET_GSI_ROUTING)
         return result
 
@@ -2502,6 +2560,8 @@ class Vm(_Descriptor):
             return _fcntl_ioctl(self._fd, 44723, 0)
         except OSError as exc:
             raise self._failed(exc, 'KVM_PPC_SVM_OFF', _E_KVM_PPC_SVM_OFF) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
     def memory_encrypt_op(self, arg: Optional[kvm_sev_cmd] = None, /, **fields: Any) -> kvm_sev_cmd:
         """Issues one command of a confidential computing technology for the VM or
@@ -2630,6 +2690,8 @@ class Vcpu(_Descriptor):
     __slots__ = ("vm", "_map", "_run", "_views")
 
     def __init__(self, fd: int, vm: Vm) -> None:
+        if not isinstance(vm, Vm):
+            raise TypeError(f"a Vcpu belongs to a Vm, not {type(vm).__name__}")
         super().__init__(fd)
         self.vm = vm
         self._map: Optional[mmap.mmap] = None
@@ -2779,6 +2841,8 @@ class Vcpu(_Descriptor):
             return _fcntl_ioctl(self._fd, 44707, 0)
         except OSError as exc:
             raise self._failed(exc, 'KVM_GET_TSC_KHZ', _E_KVM_GET_TSC_KHZ) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
     def get_regs(self, arg: Optional[kvm_regs] = None, /, **fields: Any) -> kvm_regs:
         """Reads the general purpose registers, RIP and RFLAGS of the vCPU. In 32-bit
@@ -3155,6 +3219,7 @@ class Vcpu(_Descriptor):
         """
         self._require('KVM_CAP_XSAVE', 'KVM_SET_XSAVE')
         obj = _record(kvm_xsave, arg, fields, 'KVM_SET_XSAVE')
+        _check_room(obj, arg, kvm_xsave, 'KVM_SET_XSAVE', self._answer('KVM_CAP_XSAVE2'))
         result = self._call(KVM_SET_XSAVE, ctypes.addressof(obj), 'KVM_SET_XSAVE', _E_KVM_SET_XSAVE)
         return result
 
@@ -3302,6 +3367,7 @@ class Vcpu(_Descriptor):
         if fields:
             raise TypeError("get_xsave2() fills its struct; it takes no fields")
         obj = kvm_xsave() if arg is None else _runtime.check_buffer("arg", arg, kvm_xsave)
+        _check_room(obj, arg, kvm_xsave, 'KVM_GET_XSAVE2', self._answer('KVM_CAP_XSAVE2'))
         result = self._call(KVM_GET_XSAVE2, ctypes.addressof(obj), 'KVM_GET_XSAVE2', _E_KVM_GET_XSAVE2)
         return arg if arg is not None else obj
 
@@ -3338,6 +3404,7 @@ class Vcpu(_Descriptor):
         accepted by KVM_SET_MSRS on any kernel that userspace may migrate to.
         """
         obj = _record(kvm_msrs, arg, fields, 'KVM_GET_MSRS')
+        _check_room(obj, arg, kvm_msrs, 'KVM_GET_MSRS')
         result = self._call(KVM_GET_MSRS, ctypes.addressof(obj), 'KVM_GET_MSRS', _E_KVM_GET_MSRS)
         return arg if arg is not None else obj
 
@@ -3374,6 +3441,7 @@ class Vcpu(_Descriptor):
         Save/restore: Restores state saved by KVM_GET_MSRS.
         """
         obj = _record(kvm_msrs, arg, fields, 'KVM_SET_MSRS')
+        _check_room(obj, arg, kvm_msrs, 'KVM_SET_MSRS')
         result = self._call(KVM_SET_MSRS, ctypes.addressof(obj), 'KVM_SET_MSRS', _E_KVM_SET_MSRS)
         return result
 
@@ -3420,6 +3488,7 @@ class Vcpu(_Descriptor):
         """
         self._require('KVM_CAP_EXT_CPUID', 'KVM_SET_CPUID2')
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_SET_CPUID2')
+        _check_room(obj, arg, kvm_cpuid2, 'KVM_SET_CPUID2')
         result = self._call(KVM_SET_CPUID2, ctypes.addressof(obj), 'KVM_SET_CPUID2', _E_KVM_SET_CPUID2)
         return result
 
@@ -3450,6 +3519,7 @@ class Vcpu(_Descriptor):
         """
         self._require('KVM_CAP_EXT_CPUID', 'KVM_GET_CPUID2')
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_GET_CPUID2')
+        _check_room(obj, arg, kvm_cpuid2, 'KVM_GET_CPUID2')
         result = self._call(KVM_GET_CPUID2, ctypes.addressof(obj), 'KVM_GET_CPUID2', _E_KVM_GET_CPUID2)
         return arg if arg is not None else obj
 
@@ -3818,6 +3888,8 @@ class Vcpu(_Descriptor):
             return _fcntl_ioctl(self._fd, 44698, 0)
         except OSError as exc:
             raise self._failed(exc, 'KVM_NMI', _E_KVM_NMI) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
     def smi(self) -> int:
         """Queues a system management interrupt on the vCPU. It is taken at the next
@@ -3837,6 +3909,8 @@ class Vcpu(_Descriptor):
             return _fcntl_ioctl(self._fd, 44727, 0)
         except OSError as exc:
             raise self._failed(exc, 'KVM_SMI', _E_KVM_SMI) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
     def get_supported_hv_cpuid(self, arg: Optional[kvm_cpuid2] = None, /, **fields: Any) -> kvm_cpuid2:
         """Returns the Hyper-V CPUID leaves (0x40000000 and up) describing the
@@ -3864,6 +3938,7 @@ class Vcpu(_Descriptor):
         """
         self._require('KVM_CAP_HYPERV_CPUID', 'KVM_GET_SUPPORTED_HV_CPUID')
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_GET_SUPPORTED_HV_CPUID')
+        _check_room(obj, arg, kvm_cpuid2, 'KVM_GET_SUPPORTED_HV_CPUID')
         result = self._call(KVM_GET_SUPPORTED_HV_CPUID, ctypes.addressof(obj), 'KVM_GET_SUPPORTED_HV_CPUID', _E_KVM_GET_SUPPORTED_HV_CPUID)
         return arg if arg is not None else obj
 
@@ -3982,6 +4057,8 @@ class Vcpu(_Descriptor):
             return _fcntl_ioctl(self._fd, 44672, 0)
         except OSError as exc:
             raise self._failed(exc, 'KVM_RUN', _E_KVM_RUN) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
     def set_signal_mask(self, arg: Optional[kvm_signal_mask] = None, /, **fields: Any) -> int:
         """Sets the signal mask that the vCPU thread has while KVM_RUN executes guest
@@ -4005,6 +4082,7 @@ class Vcpu(_Descriptor):
         - EFAULT: The mask could not be read.
         """
         obj = _record(kvm_signal_mask, arg, fields, 'KVM_SET_SIGNAL_MASK')
+        _check_room(obj, arg, kvm_signal_mask, 'KVM_SET_SIGNAL_MASK')
         result = self._call(KVM_SET_SIGNAL_MASK, ctypes.addressof(obj), 'KVM_SET_SIGNAL_MASK', _E_KVM_SET_SIGNAL_MASK)
         return result
 
@@ -4201,6 +4279,8 @@ class Vcpu(_Descriptor):
             return _fcntl_ioctl(self._fd, 44717, 0)
         except OSError as exc:
             raise self._failed(exc, 'KVM_KVMCLOCK_CTRL', _E_KVM_KVMCLOCK_CTRL) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
     def get_reg_list(self, arg: Optional[kvm_reg_list] = None, /, **fields: Any) -> kvm_reg_list:
         """Lists the ids of all registers of the vCPU that KVM_GET_ONE_REG and
@@ -4227,6 +4307,7 @@ class Vcpu(_Descriptor):
         - EPERM: On arm64, the vCPU's configuration has not been finalized yet.
         """
         obj = _record(kvm_reg_list, arg, fields, 'KVM_GET_REG_LIST')
+        _check_room(obj, arg, kvm_reg_list, 'KVM_GET_REG_LIST')
         result = self._call(KVM_GET_REG_LIST, ctypes.addressof(obj), 'KVM_GET_REG_LIST', _E_KVM_GET_REG_LIST)
         return arg if arg is not None else obj
 
@@ -4375,6 +4456,8 @@ class Vcpu(_Descriptor):
             return _fcntl_ioctl(self._fd, 44695, 0)
         except OSError as exc:
             raise self._failed(exc, 'KVM_S390_INITIAL_RESET', _E_KVM_S390_INITIAL_RESET) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
     def s390_normal_reset(self) -> int:
         """Performs the architected CPU reset of a vCPU: pending local interrupts are
@@ -4393,6 +4476,8 @@ class Vcpu(_Descriptor):
             return _fcntl_ioctl(self._fd, 44739, 0)
         except OSError as exc:
             raise self._failed(exc, 'KVM_S390_NORMAL_RESET', _E_KVM_S390_NORMAL_RESET) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
     def s390_clear_reset(self) -> int:
         """Performs a clear reset of a vCPU: everything the initial reset does, plus
@@ -4411,6 +4496,8 @@ class Vcpu(_Descriptor):
             return _fcntl_ioctl(self._fd, 44740, 0)
         except OSError as exc:
             raise self._failed(exc, 'KVM_S390_CLEAR_RESET', _E_KVM_S390_CLEAR_RESET) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
     def dirty_tlb(self, arg: Optional[kvm_dirty_tlb] = None, /, **fields: Any) -> int:
         """Tells KVM which entries of the shared TLB array (see KVM_CAP_SW_TLB)
@@ -4528,6 +4615,8 @@ class Device(_Descriptor):
     __slots__ = ("vm",)
 
     def __init__(self, fd: int, vm: Vm) -> None:
+        if not isinstance(vm, Vm):
+            raise TypeError(f"a Device belongs to a Vm, not {type(vm).__name__}")
         super().__init__(fd)
         self.vm = vm
 

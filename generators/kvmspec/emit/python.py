@@ -159,6 +159,23 @@ def field_rules(record: Record) -> list[FieldRule]:
     return rules
 
 
+@dataclass(frozen=True)
+class CountRule:
+    """A flexible array whose element count is in another field: the buffer must have room."""
+
+    count_field: str
+    array: str
+    offset: int      # of the array, on the running ABI's layout (x86_64 and i386 agree for these)
+    element: int     # size of one element
+
+
+def count_rule(record: Record) -> Optional[CountRule]:
+    last = record.members[-1] if record.members else None
+    if last is None or not last.flexible or last.counted_by is None:
+        return None
+    return CountRule(last.counted_by, last.name or "", last.offsets[0], last.element_size())
+
+
 def creates_class(ioctl: Ioctl) -> str:
     """The API class wrapping the descriptor an ioctl creates."""
     return {"vm": "Vm", "vcpu": "Vcpu", "device": "Device", "fd": "FileDescriptor"}[ioctl.creates or "fd"]
@@ -180,8 +197,9 @@ class Generator:
         methods = api_methods(model)
         records = sorted({m.record for ms in methods.values() for m in ms if m.record})
         error_ioctls = list({m.ioctl.name: m.ioctl for ms in methods.values() for m in ms}.values())
+        counted = {r: rule for r in records if (rule := count_rule(model.by_name[r])) is not None}
         api = env.get_template("python/api.py.j2").render(
-            model=model, methods=methods, rules={r: field_rules(model.by_name[r]) for r in records},
+            model=model, methods=methods, rules={r: field_rules(model.by_name[r]) for r in records}, counted=counted,
             error_ioctls=error_ioctls, creates_class=creates_class,
             creates_type=lambda i: creates_class(i),
             exits=[e for e in model.of_kind(ExitReason) if e.present], sources=sources, used=used, abis=ABIS)
