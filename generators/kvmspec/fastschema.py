@@ -119,7 +119,11 @@ class Compiler:
                 else:
                     checks.append(_is_type(value))
             elif key == "enum":
-                checks.append(lambda x, options=value: any(_same(x, o) for o in options))
+                if all(isinstance(o, str) for o in value):
+                    strings = frozenset(value)
+                    checks.append(lambda x, strings=strings: isinstance(x, str) and x in strings)
+                else:
+                    checks.append(lambda x, options=value: any(_same(x, o) for o in options))
             elif key == "const":
                 checks.append(lambda x, c=value: _same(x, c))
             elif key == "pattern":
@@ -132,11 +136,22 @@ class Compiler:
             elif key == "maximum":
                 checks.append(lambda x, n=value: not _is_type("number")(x) or x <= n)
             elif key == "required":
-                checks.append(lambda x, keys=tuple(value): not isinstance(x, dict) or all(k in x for k in keys))
+                if len(value) == 1:
+                    checks.append(lambda x, k=value[0]: not isinstance(x, dict) or k in x)
+                else:
+                    checks.append(lambda x, keys=frozenset(value): not isinstance(x, dict) or keys <= x.keys())
             elif key == "properties":
                 props = {name: self.compile(sub) for name, sub in value.items()}
-                checks.append(lambda x, props=props: not isinstance(x, dict) or
-                              all(check(x[k]) for k, check in props.items() if k in x))
+
+                def properties(x, props=props):
+                    if isinstance(x, dict):
+                        get = props.get
+                        for k, v in x.items():
+                            check = get(k)
+                            if check is not None and not check(v):
+                                return False
+                    return True
+                checks.append(properties)
             elif key == "additionalProperties":
                 known = set(schema.get("properties", {}))
                 sub = self.compile(value)
@@ -148,8 +163,8 @@ class Compiler:
                 # Every key must be named by `properties` of this schema or of the
                 # subschemas it is composed of ($ref, allOf); if one of those fails,
                 # the whole schema fails anyway.
-                known = self.property_names(schema)
-                checks.append(lambda x, known=known: not isinstance(x, dict) or all(k in known for k in x))
+                known = frozenset(self.property_names(schema))
+                checks.append(lambda x, known=known: not isinstance(x, dict) or x.keys() <= known)
             elif key == "propertyNames":
                 sub = self.compile(value)
                 checks.append(lambda x, sub=sub: not isinstance(x, dict) or all(sub(k) for k in x))
@@ -159,7 +174,14 @@ class Compiler:
                 checks.append(lambda x, n=value: not isinstance(x, dict) or len(x) <= n)
             elif key == "items":
                 sub = self.compile(value)
-                checks.append(lambda x, sub=sub: not isinstance(x, list) or all(sub(v) for v in x))
+
+                def items(x, sub=sub):
+                    if isinstance(x, list):
+                        for v in x:
+                            if not sub(v):
+                                return False
+                    return True
+                checks.append(items)
             elif key == "minItems":
                 checks.append(lambda x, n=value: not isinstance(x, list) or len(x) >= n)
             elif key == "maxItems":
@@ -169,7 +191,7 @@ class Compiler:
                     checks.append(lambda x: not isinstance(x, list) or _unique(x))
             elif key == "oneOf":
                 subs = [self.compile(s) for s in value]
-                checks.append(lambda x, subs=subs: sum(1 for s in subs if s(x)) == 1)
+                checks.append(self.one_of(value, subs))
             elif key == "anyOf":
                 subs = [self.compile(s) for s in value]
                 checks.append(lambda x, subs=subs: any(s(x) for s in subs))
@@ -187,7 +209,35 @@ class Compiler:
                 raise NotImplementedError(f"JSON Schema keyword {key!r}")
         if len(checks) == 1:
             return checks[0]
-        return lambda x, checks=tuple(checks): all(c(x) for c in checks)
+
+        def every(x, checks=tuple(checks)):
+            for check in checks:
+                if not check(x):
+                    return False
+            return True
+        return every
+
+    @staticmethod
+    def one_of(branches: list, subs: list[Predicate]) -> Predicate:
+        """oneOf; when every branch requires a key of its own (the item kinds:
+        const, enum, ioctl, ...), a mapping with exactly one of those keys can
+        only match that branch, so only it is evaluated."""
+        def generic(x):
+            return sum(1 for s in subs if s(x)) == 1
+        keys = [b.get("required") if isinstance(b, dict) else None for b in branches]
+        if not all(isinstance(k, list) and len(k) == 1 for k in keys) or \
+                len({k[0] for k in keys}) != len(keys):
+            return generic
+        by_key = {k[0]: sub for k, sub in zip(keys, subs)}
+
+        def dispatch(x):
+            if not isinstance(x, dict):
+                return generic(x)
+            found = [k for k in x if k in by_key]
+            if len(found) == 1:
+                return by_key[found[0]](x)
+            return bool(found) and generic(x)
+        return dispatch
 
 
 def compile_definition(document: dict, definition: str) -> Predicate:
