@@ -195,29 +195,63 @@ def test_every_generated_file_says_where_it_comes_from():
     assert checked >= 25
 
 
-def test_rendering_in_two_processes_gives_the_same_files(monkeypatch):
-    from kvmspec import emit
-    from kvmspec.build import load_model
-    model = load_model(REPO)
-    serial = emit.render_all(model)
-    monkeypatch.setattr(emit, "PARALLEL", True)
-    monkeypatch.setattr(emit, "_cpus", lambda: 2)
-    assert emit.render_all(model) == serial
+def two_processes(monkeypatch):
+    from kvmspec import pipeline
+    monkeypatch.setattr(pipeline, "cpus", lambda: 2)
+    return pipeline
 
 
-def test_a_failure_in_the_second_rendering_process_is_reported(monkeypatch):
+def test_two_processes_give_the_same_files_as_one(monkeypatch):
     from kvmspec import emit
     from kvmspec.build import load_model
+    serial = emit.render_all(load_model(REPO))
+    assert two_processes(monkeypatch).generate_files(REPO, parallel=True) == serial
+
+
+def test_a_failure_in_the_second_process_is_reported_as_such(monkeypatch):
     from kvmspec.emit import tests as tests_generator
-    model = load_model(REPO)
-    monkeypatch.setattr(emit, "PARALLEL", True)
-    monkeypatch.setattr(emit, "_cpus", lambda: 2)
+    pipeline = two_processes(monkeypatch)
 
     def broken(self, model, env):
         raise ZeroDivisionError("injected")
     monkeypatch.setattr(tests_generator.Generator, "render", broken)
-    with pytest.raises(RuntimeError, match="(?s)rendering failed in the second process:.*ZeroDivisionError: injected"):
-        emit.render_all(model)
+    with pytest.raises(RuntimeError, match="(?s)the second process failed:.*ZeroDivisionError: injected"):
+        pipeline.generate_files(REPO, parallel=True)
+
+
+def test_with_two_processes_an_invalid_spec_is_reported_once(scratch, monkeypatch):
+    """Input problems are found by the parent, rule violations of the model by
+    the child; either way the result is the SpecError a single process gives."""
+    from kvmspec.build import load_model
+    from kvmspec.diagnostics import SpecError
+    pipeline = two_processes(monkeypatch)
+    for old, new in (("value: 0x00000100", "value: 0x00000002"),      # overlaps a flag: a model rule
+                     ("value: 0x00000100", "value: [0x100]")):        # not an integer: the schema
+        scratch.write(NESTED, (REPO / NESTED).read_text().replace(old, new, 1))
+        with pytest.raises(SpecError) as serial:
+            load_model(scratch.root)
+        with pytest.raises(SpecError) as parallel:
+            pipeline.generate_files(scratch.root, parallel=True)
+        assert [str(d) for d in parallel.value.diagnostics] == [str(d) for d in serial.value.diagnostics]
+        assert serial.value.diagnostics
+
+
+def test_a_spec_changed_under_the_second_process_is_rendered_by_the_first(monkeypatch):
+    """If the two processes did not read the same bytes, the parent renders everything from what it read."""
+    import os
+    from kvmspec import build, emit
+    from kvmspec.build import load_model
+    pipeline = two_processes(monkeypatch)
+    parent = os.getpid()
+    original = build.Builder.build
+
+    def build_and_skew(self):
+        model = original(self)
+        if os.getpid() != parent:
+            self.digest.update(b"another spec")
+        return model
+    monkeypatch.setattr(build.Builder, "build", build_and_skew)
+    assert pipeline.generate_files(REPO, parallel=True) == emit.render_all(load_model(REPO))
 
 
 def test_help_and_docs_list_the_exit_statuses():

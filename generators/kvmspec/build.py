@@ -9,6 +9,7 @@ ordering). Rules that judge a finished model live in checks.py.
 from __future__ import annotations
 
 import errno as errno_module
+import hashlib
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -61,8 +62,15 @@ class NotForX86(expr.ExprError):
 
 
 class Builder:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, check_input: bool = True, check_rules: bool = True) -> None:
+        """The checks that do not change what is built can be left out: those
+        of the input (schema, text, unlisted files) and the rules the finished
+        model must follow (checks.check_model). kvmspec generate's two
+        processes share them out (see pipeline.py)."""
         self.root = root
+        self.checked = check_input
+        self.check_rules = check_rules
+        self.digest = hashlib.blake2b(digest_size=16)   # of every file read, in order
         self.spec_dir = root / "spec"
         self.report = Reporter()
         self.symbols: dict[str, _Symbol] = {}
@@ -100,11 +108,11 @@ class Builder:
         if not manifest_path.is_file():
             raise SpecError([Diagnostic(Mark(shown, 1, 1), "no spec manifest here",
                                         "run kvmspec in a kvmspec repository or pass --root DIR")])
-        manifest = read_spec_file(manifest_path, shown)
-        problems = schema.check_manifest(manifest)
+        manifest = read_spec_file(manifest_path, shown, self.digest)
+        problems = schema.check_manifest(manifest) if self.checked else []
         if problems:
             raise SpecError(problems)
-        problems = check_text(manifest) + check_manifest_names(manifest)
+        problems = check_text(manifest) + check_manifest_names(manifest) if self.checked else []
         files: list[tuple[SpecFile, Map]] = []
         header_names = {h["name"] for h in manifest["headers"]}
         listed = set()
@@ -125,21 +133,22 @@ class Builder:
                                            "create it or remove it from files:"))
                 continue
             try:
-                data = read_spec_file(path, self.display(path))
+                data = read_spec_file(path, self.display(path), self.digest)
             except SpecError as exc:
                 problems.extend(exc.diagnostics)
                 continue
-            file_problems = schema.check_spec_file(data)
+            file_problems = schema.check_spec_file(data) if self.checked else []
             if file_problems:
                 problems.extend(file_problems)
                 continue
             if data["header"] not in header_names:
                 problems.append(Diagnostic(data.mark_of("header"), f"unknown header {data['header']!r}",
                                            "use one of: " + ", ".join(sorted(header_names))))
-            problems.extend(check_text(data))
+            if self.checked:
+                problems.extend(check_text(data))
             spec_file = SpecFile(self.display(path), data["title"], data["doc"], data["header"])
             files.append((spec_file, data))
-        for path in sorted(self.spec_dir.rglob("*.yaml")):
+        for path in sorted(self.spec_dir.rglob("*.yaml")) if self.checked else ():
             if path.name == MANIFEST and path.parent == self.spec_dir:
                 continue
             if "schema" in path.relative_to(self.spec_dir).parts[:1]:
@@ -216,7 +225,9 @@ class Builder:
                                                   and n.name not in expr.BUILTIN_MACROS]))
 
         for fspec, data in files:
-            self.collect_field_guards(data)
+            for raw in data["items"]:
+                if "struct" in raw or "union" in raw:
+                    self.collect_field_guards(raw)
         for text, mark in self.guard_uses:
             guard = Guard.parse(text)
             if guard.name not in first_seen and guard.name not in self.external:
@@ -236,17 +247,15 @@ class Builder:
                                f"unknown name {n.name!r} in macro body",
                                "define it in the spec, or make it a parameter")
 
-    def collect_field_guards(self, node: Any) -> None:
-        if isinstance(node, Map):
-            if "fields" in node:
-                for f in node["fields"]:
-                    if isinstance(f, Map) and "c_guard" in f:
-                        self.guard_uses.append((f["c_guard"], f.mark_of("c_guard")))
-            for value in node.values():
-                self.collect_field_guards(value)
-        elif isinstance(node, Seq):
-            for value in node:
-                self.collect_field_guards(value)
+    def collect_field_guards(self, record: Map) -> None:
+        """The c_guards of a record's fields, and of the records defined inline in it."""
+        for f in record.get("fields", ()):
+            if isinstance(f, Map):
+                if "c_guard" in f:
+                    self.guard_uses.append((f["c_guard"], f.mark_of("c_guard")))
+                for inline in ("struct", "union"):
+                    if isinstance(f.get(inline), Map):
+                        self.collect_field_guards(f[inline])
 
     def check_guard_order(self, text: str, user: tuple[str, str], mark: Mark) -> None:
         """#ifdef sees only what was defined before it (or by an included header)."""
@@ -542,7 +551,8 @@ class Builder:
         items = tuple(sorted([*self.built.values(), *fallback_items], key=lambda i: position[id(i)]))
         model = Model(manifest["title"], tuple(architectures), externals, external_types, headers,
                       tuple(f for f, _ in files), items, dict(self.built))
-        self.report.diagnostics.extend(check_model(model))
+        if self.check_rules:
+            self.report.diagnostics.extend(check_model(model))
         self.report.raise_if_any()
         return model
 

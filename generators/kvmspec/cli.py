@@ -56,6 +56,11 @@ def find_root(start: Path) -> Path:
                      "run kvmspec inside one or pass --root DIR")
 
 
+# Set by the command-line entry point: `kvmspec generate` may use two
+# processes. Library callers (and the tests that call main()) use one.
+PARALLEL = False
+
+
 def _root(args: argparse.Namespace) -> Path:
     if args.root is not None:
         root = Path(args.root).resolve()
@@ -81,12 +86,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .emit import render_all
     from .output import check_generated, write_generated
+    from .pipeline import generate_files
 
     root = _root(args)
-    model = _model(root)
-    files = render_all(model)
+    files = generate_files(root, parallel=PARALLEL)
     if args.check:
         stale = check_generated(root, files)
         if not stale:
@@ -273,6 +277,17 @@ def _fill(*paragraphs: str) -> str:
     return "\n\n".join(textwrap.fill(p, width=78) for p in paragraphs)
 
 
+def _lazy_epilog(parser: argparse.ArgumentParser, make: Callable[[], str]) -> None:
+    """Give the parser its epilog when its help is formatted, not when it is built."""
+    original = parser.format_help
+
+    def format_help() -> str:
+        if parser.epilog is None:
+            parser.epilog = make()
+        return original()
+    parser.format_help = format_help  # type: ignore[method-assign]
+
+
 def _audit_epilog() -> str:
     import textwrap
     from .audit import KINDS
@@ -438,7 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "newest name the document uses. Names that belong to headers the spec does not "
                            "describe (other architectures' asm/kvm.h, asm/kvm_para.h) are counted, not "
                            "reported. Exit 1 when any finding is an error."),
-                       epilog=_audit_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _lazy_epilog(p, _audit_epilog)   # the kinds come from kvmspec.audit: imported only for --help
     p.add_argument("document", metavar="PATH", help="the api.rst to audit")
     p.add_argument("--kernel-version", metavar="X.Y",
                    help="the kernel release the document belongs to, e.g. 6.1 (default: inferred)")
@@ -503,9 +519,9 @@ def entry() -> None:
     reclaim: it is turned off, and the process ends without tearing the graph
     down (os._exit after flushing the output), which is a third of the time of
     a `kvmspec generate`."""
+    global PARALLEL
     gc.disable()
-    from . import emit
-    emit.PARALLEL = True
+    PARALLEL = True
     status = main()
     try:
         sys.stdout.flush()

@@ -1,0 +1,124 @@
+"""From spec/ to the text of every generated file, in one process or two.
+
+Reading and building the model is most of the time of `kvmspec generate` and
+cannot be split, so with two CPUs it is done twice in parallel rather than
+shared: the process forks before reading. Both build the same model; the
+checks that change nothing that is built are shared out (the parent checks
+the input, the child the rules of the finished model), and so is rendering.
+Only the child's findings and finished text are sent back. The child's digest
+of the bytes it read must equal the parent's; if it does not (a spec file
+changed in between) or the child failed, the parent does the child's part.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import signal
+import traceback
+from pathlib import Path
+
+from .build import Builder
+from .checks import check_model
+from .diagnostics import Diagnostic, Mark, SpecError
+
+# Rendered by the child; the parent renders the rest (headers and documentation).
+CHILD_GENERATORS = frozenset({"python", "tests"})
+
+
+def cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def generate_files(root: Path, parallel: bool = False) -> dict[str, str]:
+    """Every generated file of the spec under root, keyed by its path under
+    generated/; raises SpecError when the spec is invalid."""
+    from . import emit
+    if not parallel or cpus() < 2 or not hasattr(os, "fork"):
+        return emit.render_all(Builder(root).build())
+    try:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+    except OSError:
+        return emit.render_all(Builder(root).build())
+    if pid == 0:
+        _child(root, read_fd, write_fd)    # does not return
+    os.close(write_fd)
+    try:
+        return _parent(root, read_fd)
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)   # gone already, unless the parent failed first
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+
+
+def _parent(root: Path, read_fd: int) -> dict[str, str]:
+    from . import emit
+    try:
+        builder = Builder(root, check_rules=False)
+        model = builder.build()
+    except BaseException:
+        os.close(read_fd)
+        raise
+    mine = tuple(g for g in emit.GENERATORS if g.name not in CHILD_GENERATORS)
+    theirs = tuple(g for g in emit.GENERATORS if g.name in CHILD_GENERATORS)
+    files: dict[str, str] = {}
+    failure = None
+    try:
+        files = emit.render(model, mine)
+    except Exception as exc:   # perhaps because the model breaks a rule: decided below
+        failure = exc
+    with os.fdopen(read_fd, "rb") as pipe:
+        data = pipe.read()
+    try:
+        ok, digest, found, result = marshal.loads(data)
+    except (EOFError, ValueError, TypeError):
+        ok, digest, found, result = False, b"", [], "the second process ended without a result"
+    if not ok or digest != builder.digest.digest():
+        diagnostics = check_model(model)
+    else:
+        diagnostics = [Diagnostic(Mark(*mark), message, hint, severity, rule)
+                       for mark, message, hint, severity, rule in found]
+    if diagnostics:
+        raise SpecError(diagnostics)
+    if failure is not None:
+        raise failure
+    if not ok and digest == builder.digest.digest():
+        raise RuntimeError(f"the second process failed:\n{result}")
+    if not ok or digest != builder.digest.digest():
+        result = emit.render(model, theirs)
+    for path in result:
+        if path in files:
+            raise AssertionError(f"two generators both write {path}")
+    files.update(result)
+    return dict(sorted(files.items()))
+
+
+def _child(root: Path, read_fd: int, write_fd: int) -> None:
+    status = 0
+    try:
+        os.close(read_fd)
+        digest = b""
+        try:
+            from . import emit
+            builder = Builder(root, check_input=False, check_rules=False)
+            digest = builder.digest.digest()
+            model = builder.build()
+            digest = builder.digest.digest()
+            found = [(tuple(d.mark), d.message, d.hint, d.severity, d.rule) for d in check_model(model)]
+            files = {} if found else \
+                emit.render(model, tuple(g for g in emit.GENERATORS if g.name in CHILD_GENERATORS))
+            payload = marshal.dumps((True, digest, found, files))
+        except BaseException:
+            payload = marshal.dumps((False, digest, [], traceback.format_exc()))
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(payload)
+    except BaseException:
+        status = 1
+    finally:
+        os._exit(status)
