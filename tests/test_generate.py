@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -266,3 +269,24 @@ def test_help_and_docs_list_the_exit_statuses():
     assert "cli" in (REPO / "docs/index.rst").read_text()
     for status in ("``0``", "``1``", "``2``", "internal error", "path:line:col: error"):
         assert status in page
+
+
+def test_nothing_changes_the_model_once_built(tmp_path):
+    """The value types are frozen with KVMSPEC_FROZEN_MODEL=1: every command
+    still works (an assignment would raise FrozenInstanceError) and the
+    output is the same."""
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "spec", root / "spec")
+    frozen = {"KVMSPEC_FROZEN_MODEL": "1"}
+    assert run_kvmspec("--root", str(root), "generate", env=frozen).status == 0
+    assert {p.relative_to(root).as_posix(): p.read_bytes() for p in (root / "generated").rglob("*") if p.is_file()} \
+        == {f"generated/{p.relative_to(REPO / 'generated').as_posix()}": p.read_bytes()
+            for p in (REPO / "generated").rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    for command in (["validate"], ["compat", str(root), str(root)], ["diff-header", "--abi", "x86_64"]):
+        result = run_kvmspec("--root", str(root), *command, env=frozen)
+        assert result.status in (0, 1) and "FrozenInstanceError" not in result.err and "internal error" not in result.err, \
+            (command, result.err)
+    probe = subprocess.run([sys.executable, "-c", "import kvmspec.model as m, dataclasses; "
+                            "print(m.Record.__dataclass_params__.frozen)"], env={**os.environ, **frozen},
+                           capture_output=True, text=True)
+    assert probe.stdout.strip() == "True"

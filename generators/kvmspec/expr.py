@@ -10,13 +10,14 @@ ABI, because `-1ul` is not the same number on x86_64 and i386.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Callable, Mapping, Union
+
+from .valuetype import value_type
 
 # ---------------------------------------------------------------- C types
 
 
-@dataclass(frozen=True)
+@value_type
 class IntType:
     """A C integer type under one ABI."""
 
@@ -64,7 +65,7 @@ CAST_TYPES = {
 }
 
 
-@dataclass(frozen=True)
+@value_type
 class Value:
     value: int
     type: IntType
@@ -83,7 +84,7 @@ class ExprError(Exception):
 # ---------------------------------------------------------------- syntax tree
 
 
-@dataclass(frozen=True)
+@value_type
 class Num:
     value: int
     suffix: str
@@ -91,20 +92,20 @@ class Num:
     pos: int
 
 
-@dataclass(frozen=True)
+@value_type
 class Name:
     name: str
     pos: int
 
 
-@dataclass(frozen=True)
+@value_type
 class Unary:
     op: str
     operand: "Node"
     pos: int
 
 
-@dataclass(frozen=True)
+@value_type
 class Binary:
     op: str
     left: "Node"
@@ -112,7 +113,7 @@ class Binary:
     pos: int
 
 
-@dataclass(frozen=True)
+@value_type
 class Cond:
     test: "Node"
     then: "Node"
@@ -120,20 +121,20 @@ class Cond:
     pos: int
 
 
-@dataclass(frozen=True)
+@value_type
 class Cast:
     type_name: str
     operand: "Node"
     pos: int
 
 
-@dataclass(frozen=True)
+@value_type
 class Sizeof:
     type_name: str       # "struct kvm_run", "__u64", ...
     pos: int
 
 
-@dataclass(frozen=True)
+@value_type
 class Call:
     name: str
     args: tuple["Node", ...]
@@ -371,7 +372,7 @@ def names(node: Node) -> list[Name]:
 # ---------------------------------------------------------------- evaluation
 
 
-@dataclass(frozen=True)
+@value_type
 class FunctionMacro:
     params: tuple[str, ...]
     body: Node
@@ -555,7 +556,7 @@ class Evaluator:
         return self.evaluate(body, bound, depth)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
+@value_type
 class _Closure:
     """A macro argument together with the environment it was written in."""
 

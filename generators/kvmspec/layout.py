@@ -8,11 +8,12 @@ alignment of 64-bit integers inside structs (4 on i386).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
+from .valuetype import value_type
 
-@dataclass(frozen=True)
+
+@value_type
 class Abi:
     name: str
     long_bits: int
@@ -26,7 +27,7 @@ ABIS: tuple[Abi, ...] = (X86_64, I386)
 NATIVE = X86_64
 
 
-@dataclass(frozen=True)
+@value_type
 class Scalar:
     """A uapi scalar type (`__u32`, `unsigned long`, `void *` ...)."""
 
@@ -78,7 +79,7 @@ SCALARS: dict[str, Scalar] = {s.name: s for s in (
 )}
 
 
-@dataclass(frozen=True)
+@value_type
 class Member:
     """What the layout algorithm needs to know about one member."""
 
@@ -88,13 +89,13 @@ class Member:
     bits: int = 0    # bit-field width, 0 if not a bit-field
 
 
-@dataclass(frozen=True)
+@value_type
 class Placement:
     offset: int      # byte offset (of the storage unit, for bit-fields)
     bit_offset: int  # offset in bits from the start of the record
 
 
-@dataclass(frozen=True)
+@value_type
 class Layout:
     size: int
     align: int

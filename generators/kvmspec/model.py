@@ -9,16 +9,17 @@ recomputes a layout.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Iterator, Mapping, Optional, Union
 
 from .diagnostics import Mark
 from .layout import ABIS, NATIVE, Abi, Layout, Scalar
+from .valuetype import value_type
 
 # ------------------------------------------------------------------ basics
 
 
-@dataclass(frozen=True, order=True)
+@value_type(order=True)
 class Version:
     """A kernel release; `exact` is False for "by X.Y" (present by then)."""
 
@@ -38,7 +39,7 @@ class Version:
         return self.release if self.exact else f"{self.release} or earlier"
 
 
-@dataclass(frozen=True)
+@value_type
 class Lifecycle:
     since: Version
     doc: str
@@ -46,7 +47,7 @@ class Lifecycle:
     moved_to: Optional[str] = None   # removed from these headers because it moved to another one
 
 
-@dataclass(frozen=True)
+@value_type
 class Guard:
     """`#ifdef NAME` (or `#ifndef NAME` when negated) around a definition."""
 
@@ -65,7 +66,7 @@ class Guard:
         return ("!" if self.negated else "") + self.name
 
 
-@dataclass(frozen=True)
+@value_type
 class ExternalMacro:
     """A macro that other architectures' headers define; never defined for x86."""
 
@@ -73,7 +74,7 @@ class ExternalMacro:
     doc: str
 
 
-@dataclass(frozen=True)
+@value_type
 class ExternalType:
     """A struct that only another architecture's header defines; known by its size."""
 
@@ -83,21 +84,21 @@ class ExternalType:
     doc: str
 
 
-@dataclass(frozen=True)
+@value_type
 class Architecture:
     name: str
     doc: str
     implementations: tuple["Implementation", ...]
 
 
-@dataclass(frozen=True)
+@value_type
 class Implementation:
     name: str
     arch: str
     doc: str
 
 
-@dataclass(frozen=True)
+@value_type
 class Header:
     name: str
     path: str            # relative to generated/, e.g. include/uapi/linux/kvm.h
@@ -108,7 +109,7 @@ class Header:
     mark: Optional[Mark] = field(default=None, compare=False)   # of its entry in the manifest
 
 
-@dataclass(frozen=True)
+@value_type
 class SpecFile:
     path: str            # as shown to users, e.g. spec/x86/nested-state.yaml
     title: str
@@ -116,7 +117,7 @@ class SpecFile:
     header: str
 
 
-@dataclass(frozen=True)
+@value_type
 class Item:
     """Fields every definition has."""
 
@@ -149,7 +150,7 @@ class Item:
 # ------------------------------------------------------------------ values
 
 
-@dataclass(frozen=True)
+@value_type
 class Constant(Item):
     expr: str = ""                   # as written in the spec
     values: tuple[int, ...] = ()     # per ABI, in ABIS order
@@ -161,7 +162,7 @@ class Constant(Item):
         return self.values[ABIS.index(NATIVE)]
 
 
-@dataclass(frozen=True)
+@value_type
 class FunctionMacro(Item):
     params: tuple[str, ...] = ()
     body: str = ""
@@ -169,7 +170,7 @@ class FunctionMacro(Item):
     kind = "macro"
 
 
-@dataclass(frozen=True)
+@value_type
 class NamedValue:
     """One member of an enum or flag set."""
 
@@ -198,7 +199,7 @@ class NamedValue:
             if self.value >= 0 else ()
 
 
-@dataclass(frozen=True)
+@value_type
 class ValueSet(Item):
     type: Scalar = None  # type: ignore[assignment]
     values: tuple[NamedValue, ...] = ()
@@ -209,12 +210,12 @@ class ValueSet(Item):
         return next((v for v in self.values if v.name == name), None)
 
 
-@dataclass(frozen=True)
+@value_type
 class Enum(ValueSet):
     kind = "enum"
 
 
-@dataclass(frozen=True)
+@value_type
 class FlagSet(ValueSet):
     kind = "flags"
 
@@ -230,7 +231,7 @@ class FlagSet(ValueSet):
 # ------------------------------------------------------------------ records
 
 
-@dataclass(frozen=True)
+@value_type
 class Field:
     name: Optional[str]              # None for an anonymous struct/union member
     doc: str
@@ -289,7 +290,7 @@ class Field:
         return self.element_size(abi) * self.count
 
 
-@dataclass(frozen=True)
+@value_type
 class Record(Item):
     """A struct or union; anonymous inline records have name ''."""
 
@@ -370,13 +371,13 @@ class Record(Item):
 # ------------------------------------------------------------------ ioctls
 
 
-@dataclass(frozen=True)
+@value_type
 class Scope:
     scope: str                        # system | vm | vcpu | device
     capability: Optional["Capability"] = None
 
 
-@dataclass(frozen=True)
+@value_type
 class ErrorCase:
     errno: str
     doc: str
@@ -386,7 +387,7 @@ class ErrorCase:
 VERDICT_KINDS = ("unknown_bits", "foreign_bits", "unknown_values", "foreign_values", "nonzero")
 
 
-@dataclass(frozen=True)
+@value_type
 class Validation:
     """What the kernel does with bad input in one field of the argument."""
 
@@ -408,7 +409,7 @@ class Validation:
         return None
 
 
-@dataclass(frozen=True)
+@value_type
 class Emission:
     """Values the kernel itself writes into one output field."""
 
@@ -420,7 +421,7 @@ class Emission:
     requires: Optional["Capability"] = None
 
 
-@dataclass(frozen=True)
+@value_type
 class Example:
     """A valid call of an ioctl (see `example:` in the spec language)."""
 
@@ -429,7 +430,7 @@ class Example:
     fields: tuple[tuple[str, object], ...]   # path -> int or "$eventfd" / "$memory"
 
 
-@dataclass(frozen=True)
+@value_type
 class Ioctl(Item):
     nr: int = 0
     dir: str = "none"                       # encoded direction: none | r | w | rw
@@ -487,7 +488,7 @@ class Ioctl(Item):
 # ------------------------------------------------------------------ capabilities
 
 
-@dataclass(frozen=True)
+@value_type
 class EnableArg:
     index: int
     doc: str
@@ -495,7 +496,7 @@ class EnableArg:
     enum: Optional[Enum] = None
 
 
-@dataclass(frozen=True)
+@value_type
 class Capability(Item):
     value: int = 0
     check: tuple[str, ...] = ()
@@ -513,7 +514,7 @@ class Capability(Item):
         return self.enable_scope is not None
 
 
-@dataclass(frozen=True)
+@value_type
 class ExitReason(Item):
     value: int = 0
     member: Optional[str] = None
@@ -528,7 +529,7 @@ Definition = Union[Constant, FunctionMacro, Enum, FlagSet, Record, Ioctl, Capabi
 # ------------------------------------------------------------------ the whole spec
 
 
-@dataclass(frozen=True)
+@value_type
 class Model:
     title: str
     architectures: tuple[Architecture, ...]
