@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import Optional
 
@@ -38,6 +39,11 @@ class Check:
     @property
     def same_on_all_abis(self) -> bool:
         return len(set(self.values)) == 1
+
+    @functools.cached_property
+    def condition(self) -> str:
+        """The #if condition of the check (both C programs use it)."""
+        return version_test(self)
 
 
 def _later(a: Optional[Version], b: Optional[Version]) -> Optional[Version]:
@@ -145,7 +151,6 @@ class Generator:
         all_checks = checks(model)
         records = [r for r in model.records if r.present]
         context = dict(model=model, checks=all_checks, abis=ABIS, version_code=version_code,
-                       version_test=version_test,
                        abi_sections=[(abi.name, i, False) for i, abi in enumerate(ABIS)],
                        c_literal=c_literal, records=records,
                        sources=[f.path for f in model.files])
