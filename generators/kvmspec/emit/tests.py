@@ -147,11 +147,21 @@ def c_literal(value: int) -> str:
 class Generator:
     name = "tests"
 
+    @staticmethod
+    def sections(all_checks: list[Check]) -> list[tuple[str, int, bool, list[Check]]]:
+        """The C conformance program's sections: (title, ABI index, shared,
+        checks): facts the same on every ABI first, then those of each ABI."""
+        shared = [c for c in all_checks if c.kind != "bitfield" and c.same_on_all_abis]
+        apart = [c for c in all_checks if c.kind != "bitfield" and not c.same_on_all_abis]
+        return [("The same on every ABI.", 0, True, shared)] + \
+            [(abi.name, i, False, apart) for i, abi in enumerate(ABIS)]
+
     def render(self, model: Model, env) -> dict[str, str]:
         all_checks = checks(model)
         records = [r for r in model.records if r.present]
         context = dict(model=model, checks=all_checks, abis=ABIS, version_code=version_code,
-                       abi_sections=[(abi.name, i, False) for i, abi in enumerate(ABIS)],
+                       c_checks=[c for c in all_checks if c.kind != "bitfield"],
+                       abi_sections=self.sections(all_checks),
                        c_literal=c_literal, records=records,
                        sources=[f.path for f in model.files])
         return {
