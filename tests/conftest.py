@@ -110,3 +110,15 @@ def pytest_terminal_summary(terminalreporter):
     if fuzz is not None and fuzz.FUZZ_COUNTS.get("cases"):
         terminalreporter.write_sep("-", "fuzz cases")
         terminalreporter.write_line(fuzz.summary())
+
+
+def kvm_unusable(device: str = "/dev/kvm") -> str | None:
+    """Why the KVM device cannot be used here, or None when it can."""
+    if not os.path.exists(device):
+        return f"{device} does not exist on this host"
+    if not os.access(device, os.R_OK | os.W_OK):
+        return f"{device} is not readable and writable by this user"
+    return None
+
+
+needs_kvm = pytest.mark.skipif(kvm_unusable() is not None, reason=str(kvm_unusable()))

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, needs_kvm
 
 
-@pytest.mark.skipif(not os.access("/dev/kvm", os.R_OK | os.W_OK), reason="/dev/kvm is not usable here")
+@needs_kvm
 def test_hello_guest_prints_what_the_guest_wrote():
     proc = subprocess.run([sys.executable, str(REPO / "examples/hello_guest.py")], capture_output=True,
                           text=True, timeout=60)
@@ -29,7 +28,7 @@ def test_hello_guest_without_kvm_fails_cleanly(tmp_path):
     assert proc.stderr == f"hello_guest: [Errno 2] No such file or directory: '{missing}'\n"
 
 
-@pytest.mark.skipif(not os.access("/dev/kvm", os.R_OK | os.W_OK), reason="/dev/kvm is not usable here")
+@needs_kvm
 def test_hello_guest_carries_any_message():
     proc = subprocess.run([sys.executable, str(REPO / "examples/hello_guest.py"), "two", "words"],
                           capture_output=True, text=True, timeout=60)

@@ -7,27 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_kvmspec
+from conftest import REPO, needs_kvm, run_kvmspec
 from kvmspec.build import load_model
 from kvmspec.probe import Session, implementation, probe_ioctl, rejection_claims
 
 DEVICE = "/dev/kvm"
-
-
-def kvm_usable() -> str | None:
-    """Why /dev/kvm cannot be used here, or None."""
-    if not os.path.exists(DEVICE):
-        return f"{DEVICE} does not exist on this host"
-    if not os.access(DEVICE, os.R_OK | os.W_OK):
-        return f"{DEVICE} is not readable and writable by this user"
-    return None
-
-
-needs_kvm = pytest.mark.skipif(kvm_usable() is not None, reason=str(kvm_usable()))
 
 
 MODEL = load_model(REPO)

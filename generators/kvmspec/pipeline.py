@@ -79,18 +79,19 @@ def _parent(root: Path, read_fd: int) -> dict[str, str]:
         ok, digest, found, result = marshal.loads(data)
     except (EOFError, ValueError, TypeError):
         ok, digest, found, result = False, b"", [], "the second process ended without a result"
-    if not ok or digest != builder.digest.digest():
-        diagnostics = check_model(model)
-    else:
+    same_input = digest == builder.digest.digest()
+    if ok and same_input:
         diagnostics = [Diagnostic(Mark(*mark), message, hint, severity, rule)
                        for mark, message, hint, severity, rule in found]
+    else:
+        diagnostics = check_model(model)
     if diagnostics:
         raise SpecError(diagnostics)
     if failure is not None:
         raise failure
-    if not ok and digest == builder.digest.digest():
+    if not ok and same_input:   # the same model, and it follows the rules: a bug
         raise RuntimeError(f"the second process failed:\n{result}")
-    if not ok or digest != builder.digest.digest():
+    if not (ok and same_input):
         result = emit.render(model, theirs)
     for path in result:
         if path in files:
@@ -107,7 +108,6 @@ def _child(root: Path, read_fd: int, write_fd: int) -> None:
         try:
             from . import emit
             builder = Builder(root, check_input=False, check_rules=False)
-            digest = builder.digest.digest()
             model = builder.build()
             digest = builder.digest.digest()
             found = [(tuple(d.mark), d.message, d.hint, d.severity, d.rule) for d in check_model(model)]

@@ -71,6 +71,13 @@ def _marker(item) -> str:
     return f"\x00{item.name}\x00"
 
 
+def site_ref(text: str, target) -> str:
+    """A link to the site section of an exit reason (exit-NAME, run.rst) or a
+    value set (vs-NAME, values.rst); ioctls and capabilities use rst_ref."""
+    prefix = "exit" if target.kind == "exit" else "vs"
+    return f":ref:`{text} <{prefix}-{target.name}>`"
+
+
 def area(ioctl: Ioctl) -> str:
     """The site page of an ioctl: its architecture when it has exactly one,
     otherwise the descriptor it is (first) issued on."""
@@ -169,9 +176,8 @@ class Generator:
         for ioctl in model.ioctls:
             for e in ioctl.emissions:
                 if e.requires is cap:
-                    links += [f":ref:`{v.name} <vs-{set_of[id(v)].name}>`" if id(v) in set_of else v.name
-                              for v in e.values]
-        links += [f":ref:`{e.name} <exit-{e.name}>`" for e in exits if e.requires is cap]
+                    links += [site_ref(v.name, set_of[id(v)]) if id(v) in set_of else v.name for v in e.values]
+        links += [site_ref(e.name, e) for e in exits if e.requires is cap]
         return list(dict.fromkeys(links))
 
     @staticmethod
@@ -189,12 +195,10 @@ class Generator:
             if isinstance(item, (Ioctl, Capability)):
                 text = rst_ref(item) if item.emitted else f"``{item.name}``"
                 what = "ioctl" if isinstance(item, Ioctl) else "capability"
-            elif item.kind == "exit":
-                text = f":ref:`{item.name} <exit-{item.name}>`" if item.emitted else f"``{item.name}``"
-                what = "exit reason"
-            elif isinstance(item, (Enum, FlagSet)):
-                text = f":ref:`{item.name} <vs-{item.name}>`" if item.emitted else f"``{item.name}``"
-                what = "flag set" if isinstance(item, FlagSet) else "enum"
+            elif item.kind == "exit" or isinstance(item, (Enum, FlagSet)):
+                text = site_ref(item.name, item) if item.emitted else f"``{item.name}``"
+                what = "exit reason" if item.kind == "exit" else \
+                    "flag set" if isinstance(item, FlagSet) else "enum"
             elif isinstance(item, Record):
                 if not item.name:
                     continue
