@@ -18,7 +18,6 @@ reads the file and prints.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Iterable, Iterator, Optional
 
 from .diagnostics import Diagnostic, Mark
 from .model import Capability, Ioctl, Lifecycle, Model, ValueSet, Version
+from .valuetype import is_value, value_fields
 
 
 # ------------------------------------------------------------------ kinds of finding
@@ -299,10 +299,10 @@ def _texts(model: Model) -> Iterator[str]:
         seen.add(id(obj))
         if isinstance(obj, (tuple, list)):
             stack.extend(obj)
-        elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-            for f in dataclasses.fields(obj):
-                if f.name != "mark":
-                    stack.append(getattr(obj, f.name))
+        elif is_value(obj):
+            for name in value_fields(obj):
+                if name != "mark":
+                    stack.append(getattr(obj, name))
 
 
 # ------------------------------------------------------------------ reading the document

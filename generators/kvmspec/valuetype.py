@@ -1,22 +1,165 @@
 """The decorator of kvmspec's value types (the model, expressions, layouts).
 
-They are values: compared and hashed by content, and never changed once
-built. They are not `frozen=True` dataclasses, because frozen ones make every
-construction slower (each field is set through object.__setattr__) and take a
-third of kvmspec's start-up to create. With KVMSPEC_FROZEN_MODEL=1 in the
-environment they are frozen, so that a run proves that nothing assigns to
-them (tests/test_generate.py does).
+They are values: built once, compared and hashed by content, never changed.
+Declared like dataclasses (annotated fields, defaults, `dataclasses.field`
+with `default`, `default_factory`, `compare` and `repr`), they get the same
+methods a dataclass with `unsafe_hash=True` (and `order=True` when asked)
+would: `__init__`, `__repr__`, `__eq__`, `__hash__` and the comparisons.
+
+They are not made by `dataclasses.dataclass`: on Python 3.11 it compiles every
+method of every class separately, which was 15 ms of each `kvmspec` start
+(half a dozen compilations for each of ~50 classes). Here only `__init__` is
+compiled, once per class; the other methods are shared and read the class's
+field names. With KVMSPEC_FROZEN_MODEL=1 in the environment they are real
+frozen dataclasses instead, so that a run proves nothing assigns to them, and
+that both kinds behave the same (tests/test_generate.py, tests/test_valuetype.py).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import MISSING, Field
+from operator import attrgetter
+from typing import Any
 
 FROZEN = os.environ.get("KVMSPEC_FROZEN_MODEL") == "1"
 
+_FACTORY = object()   # a parameter's default when its field has a default_factory
 
-def value_type(cls=None, /, **options):
+
+def value_type(cls=None, /, *, order: bool = False):
+    def wrap(cls: type) -> type:
+        if FROZEN:
+            from dataclasses import dataclass
+            return dataclass(cls, frozen=True, order=order)
+        return _make(cls, order)
+    return wrap if cls is None else wrap(cls)
+
+
+def is_value(obj: Any) -> bool:
+    """Whether obj is an instance of a value type."""
     if FROZEN:
-        return dataclass(cls, frozen=True, **options)
-    return dataclass(cls, unsafe_hash=True, **options)
+        from dataclasses import is_dataclass
+        return is_dataclass(obj) and not isinstance(obj, type)
+    return hasattr(type(obj), "__value_fields__")
+
+
+def value_fields(obj: Any) -> tuple[str, ...]:
+    """The field names of a value type (class or instance), in declaration order."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    if FROZEN:
+        from dataclasses import fields
+        return tuple(f.name for f in fields(cls))
+    return cls.__value_fields__
+
+
+class _FieldSpec:
+    __slots__ = ("name", "default", "factory", "compare", "repr")
+
+    def __init__(self, name: str, default: Any, factory: Any, compare: bool, repr: bool) -> None:
+        self.name, self.default, self.factory, self.compare, self.repr = name, default, factory, compare, repr
+
+
+def _make(cls: type, order: bool) -> type:
+    specs: dict[str, _FieldSpec] = {}
+    for base in reversed(cls.__mro__[1:]):
+        for spec in base.__dict__.get("__value_specs__", ()):
+            specs[spec.name] = spec
+    for name in cls.__dict__.get("__annotations__", {}):
+        value = cls.__dict__.get(name, MISSING)
+        if isinstance(value, Field):
+            spec = _FieldSpec(name, value.default, value.default_factory, value.compare, value.repr)
+            if value.default is MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, value.default)
+        else:
+            spec = _FieldSpec(name, value, MISSING, True, True)
+        specs[name] = spec
+    ordered = tuple(specs.values())
+
+    params, body, namespace = [], [], {"_FACTORY": _FACTORY}
+    seen_default = False
+    for spec in ordered:
+        name = spec.name
+        if spec.factory is not MISSING:
+            namespace[f"_f_{name}"] = spec.factory
+            params.append(f"{name}=_FACTORY")
+            body.append(f"  self.{name} = _f_{name}() if {name} is _FACTORY else {name}")
+            seen_default = True
+            continue
+        if spec.default is not MISSING:
+            namespace[f"_d_{name}"] = spec.default
+            params.append(f"{name}=_d_{name}")
+            seen_default = True
+        elif seen_default:
+            raise TypeError(f"{cls.__name__}: non-default field {name!r} follows a field with a default")
+        else:
+            params.append(name)
+        body.append(f"  self.{name} = {name}")
+    source = f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(body) or "  pass") + "\n"
+    exec(source, namespace)
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+
+    compared = tuple(s.name for s in ordered if s.compare)
+    cls.__value_specs__ = ordered
+    cls.__value_fields__ = tuple(s.name for s in ordered)
+    cls.__value_repr__ = tuple(s.name for s in ordered if s.repr)
+    cls.__value_key__ = attrgetter(*compared) if compared else _no_key
+    cls.__match_args__ = cls.__value_fields__
+    cls.__init__ = init
+    cls.__repr__ = _repr
+    cls.__eq__ = _eq
+    cls.__hash__ = _hash
+    if order:
+        cls.__lt__, cls.__le__, cls.__gt__, cls.__ge__ = _lt, _le, _gt, _ge
+    return cls
+
+
+def _no_key(obj: Any) -> tuple[()]:
+    return ()
+
+
+def _repr(self: Any) -> str:
+    fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__value_repr__)
+    return f"{type(self).__qualname__}({fields})"
+
+
+def _eq(self: Any, other: Any) -> Any:
+    if other.__class__ is self.__class__:
+        key = self.__value_key__
+        return key(self) == key(other)
+    return NotImplemented
+
+
+def _hash(self: Any) -> int:
+    return hash(self.__value_key__(self))
+
+
+def _lt(self: Any, other: Any) -> Any:
+    if other.__class__ is self.__class__:
+        key = self.__value_key__
+        return key(self) < key(other)
+    return NotImplemented
+
+
+def _le(self: Any, other: Any) -> Any:
+    if other.__class__ is self.__class__:
+        key = self.__value_key__
+        return key(self) <= key(other)
+    return NotImplemented
+
+
+def _gt(self: Any, other: Any) -> Any:
+    if other.__class__ is self.__class__:
+        key = self.__value_key__
+        return key(self) > key(other)
+    return NotImplemented
+
+
+def _ge(self: Any, other: Any) -> Any:
+    if other.__class__ is self.__class__:
+        key = self.__value_key__
+        return key(self) >= key(other)
+    return NotImplemented
