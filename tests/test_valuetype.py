@@ -18,9 +18,10 @@ from kvmspec import valuetype
 def both(order: bool = False):
     """A decorator making each class twice: as a value type and as the dataclass it mimics."""
     def make(body):
-        fast = valuetype._make(type(body.__name__, (), dict(body.__dict__)), order)
-        slow = dataclasses.dataclass(type(body.__name__, (), dict(body.__dict__)), unsafe_hash=True, order=order)
-        return fast, slow
+        def copy():
+            namespace = {k: v for k, v in vars(body).items() if k not in ("__dict__", "__weakref__")}
+            return type(body.__name__, (), namespace)
+        return valuetype._make(copy(), order), dataclasses.dataclass(copy(), unsafe_hash=True, order=order)
     return make
 
 
@@ -105,3 +106,13 @@ def test_every_model_class_has_the_fields_its_dataclass_has():
     fast, frozen = _fields_of_every_value_type(False), _fields_of_every_value_type(True)
     assert len(fast) > 40 and "kvmspec.model.Record" in fast
     assert fast == frozen
+
+
+def test_replace_changes_only_the_named_fields():
+    fast, slow = Entry
+    a = fast("A", "doc", mark="m", hidden=3, tags=[1])
+    b = valuetype.replace(a, doc="other")
+    assert (b.name, b.doc, b.mark, b.hidden, b.tags) == ("A", "other", "m", 3, [1]) and a.doc == "doc"
+    assert valuetype.replace(a) == a and valuetype.replace(a) is not a
+    s = dataclasses.replace(slow("A", "doc", mark="m", hidden=3, tags=[1]), doc="other")
+    assert vars(b) == vars(s)

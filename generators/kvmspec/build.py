@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno as errno_module
 import hashlib
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 

@@ -7,8 +7,9 @@ across layers that cannot go on (a file that is not YAML at all).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, NamedTuple
+
+from .valuetype import value_type
 
 
 class Mark(NamedTuple):
@@ -22,7 +23,7 @@ class Mark(NamedTuple):
         return f"{self.path}:{self.line}:{self.col}"
 
 
-@dataclass(frozen=True, order=True)
+@value_type(order=True)
 class Diagnostic:
     mark: Mark
     message: str

@@ -9,7 +9,6 @@ repository directory.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import os
@@ -18,9 +17,10 @@ import stat
 import sys
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+from .valuetype import value_type
 
 GENERATED = "generated"
 TEMP_PREFIX = ".generated.tmp-"
@@ -31,7 +31,7 @@ RENAME_EXCHANGE = 2
 AT_FDCWD = -100
 
 
-@dataclass(frozen=True)
+@value_type
 class Stale:
     path: str      # relative to the repository root
     reason: str    # missing | differs | extra
@@ -103,6 +103,8 @@ def repository_lock(root: Path, shared: bool = False) -> Iterator[None]:
 
 def _exchange(a: Path, b: Path) -> bool:
     """Atomically swap two paths; False if the system cannot."""
+    import ctypes   # only needed here, when generated/ exists
+
     try:
         # The C library is already loaded into the interpreter; find_library
         # would run ldconfig and a compiler to find it again.

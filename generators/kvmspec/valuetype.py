@@ -53,6 +53,11 @@ def value_fields(obj: Any) -> tuple[str, ...]:
     return cls.__value_fields__
 
 
+def replace(obj: Any, **changes: Any) -> Any:
+    """A copy of a value with some fields changed (dataclasses.replace)."""
+    return type(obj)(**{**{name: getattr(obj, name) for name in value_fields(obj)}, **changes})
+
+
 class _FieldSpec:
     __slots__ = ("name", "default", "factory", "compare", "repr")
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from itertools import groupby
 
 from ..model import Definition, Model, SpecFile
+from ..valuetype import value_type
 
 
-@dataclass(frozen=True)
+@value_type
 class Section:
     """A run of consecutive items from one spec file."""
 

@@ -8,18 +8,16 @@ test checks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ..layout import ABIS
-from .. import expr
 from typing import Optional
 
-from ..layout import Scalar
+from .. import expr
+from ..layout import ABIS, Scalar
 from ..model import ExitReason, Field, FunctionMacro, Ioctl, Model, Record
+from ..valuetype import value_type
 from .prose import used_by
 
 
-@dataclass(frozen=True)
+@value_type
 class PyField:
     name: str
     ctype: str
@@ -27,7 +25,7 @@ class PyField:
     field: Field
 
 
-@dataclass(frozen=True)
+@value_type
 class PyClass:
     """One ctypes class: a spec record, or an inline record inside one."""
 
@@ -89,7 +87,7 @@ def _abi_literal(values: tuple[int, ...], fmt: str = "{:#x}") -> str:
     return f"_abi({args})"
 
 
-@dataclass(frozen=True)
+@value_type
 class PyMethod:
     """One method of the high-level API: an ioctl on one kind of descriptor."""
 
@@ -128,7 +126,7 @@ def api_methods(model: Model) -> dict[str, list[PyMethod]]:
     return classes
 
 
-@dataclass(frozen=True)
+@value_type
 class FieldRule:
     """How the API checks one scalar field (or scalar array) of an input record."""
 
@@ -159,7 +157,7 @@ def field_rules(record: Record) -> list[FieldRule]:
     return rules
 
 
-@dataclass(frozen=True)
+@value_type
 class CountRule:
     """A flexible array whose element count is in another field: the buffer must have room."""
 

@@ -12,14 +12,14 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..layout import ABIS
 from ..model import Capability, Constant, Enum, ExitReason, FlagSet, Ioctl, Model, Record, Version
+from ..valuetype import replace, value_type
 
 
-@dataclass(frozen=True)
+@value_type
 class Check:
     """One fact to check, gated by the release that introduced it."""
 
