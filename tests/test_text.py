@@ -13,7 +13,8 @@ WORDS = st.lists(st.text(alphabet=st.characters(blacklist_categories=("Z", "C"))
 
 
 @settings(max_examples=400, deadline=None)
-@given(WORDS, st.integers(min_value=5, max_value=100), st.sampled_from(["", "  ", "- "]), st.sampled_from(["", "  "]))
+@given(WORDS, st.integers(min_value=1, max_value=100), st.sampled_from(["", "  ", "- ", "      "]),
+       st.sampled_from(["", "  ", "    "]))
 def test_fill_lines_wraps_like_textwrap(words, width, first, rest):
     text = " ".join(words)
     expected = textwrap.wrap(text, width=width, initial_indent=first, subsequent_indent=rest,

@@ -22,25 +22,25 @@ REGENERATE = "kvmspec generate"
 
 def fill_lines(words: list[str], width: int, first: str = "", rest: str = "") -> list[str]:
     """Greedy line filling: what textwrap.wrap does with break_long_words and
-    break_on_hyphens off, for text already split into words, but much faster."""
+    break_on_hyphens off, for text already split into words, but much faster:
+    the words are joined once and each line is cut at the last space that
+    fits (a word longer than a line gets a line of its own)."""
+    if not words:
+        return []
+    text = " ".join(words)
     lines: list[str] = []
-    current = first
-    length = len(first)
-    empty = True
-    for word in words:
-        if empty:
-            current += word
-            length += len(word)
-            empty = False
-        elif length + 1 + len(word) <= width:
-            current += " " + word
-            length += 1 + len(word)
-        else:
-            lines.append(current)
-            current = rest + word
-            length = len(current)
-    if not empty:
-        lines.append(current)
+    pos, end = 0, len(text)
+    prefix, avail = first, max(width - len(first), 0)
+    while end - pos > avail:
+        cut = text.rfind(" ", pos, pos + avail + 1)
+        if cut < 0:                       # the next word alone is longer than the line
+            cut = text.find(" ", pos)
+            if cut < 0:
+                break
+        lines.append(prefix + text[pos:cut])
+        pos = cut + 1
+        prefix, avail = rest, max(width - len(rest), 0)
+    lines.append(prefix + text[pos:])
     return lines
 
 
