@@ -14,6 +14,7 @@ import time
 import tracemalloc
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import fuzzlib
 from conftest import REPO
@@ -648,3 +649,38 @@ def test_macros_that_blow_up_are_refused_not_a_hang(scratch, capsys):
     expect_error(scratch, capsys, NESTED, "expression expands to more than 100000 operations",
                  scratch.line_of(NESTED, "DOUBLE(DOUBLE("))
     assert time.monotonic() - start < 30
+
+
+# check_text decides most files with one search over all their strings; the
+# exact per-string check runs only when that search finds something. The
+# quick answer must never hide a finding.
+_TRICKY = st.lists(st.sampled_from(list("ab .:`*/_|[]\t\n\x00\x1f\x7f\x85\u2028\u202e\ufeffé") + [".. ", "::", "*/", "/*", ":ref:`", "`:x:", ".. raw::", "..\t_t", "|s|"]),
+                   max_size=30).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["doc", "title", "moved_to", "name", "returns", "x"]), _TRICKY),
+                min_size=1, max_size=6),
+       st.lists(_TRICKY, max_size=3))
+def test_the_quick_text_check_never_hides_a_finding(pairs, listed):
+    from kvmspec import checks
+    from kvmspec.load import Map, Seq
+
+    class Raw:   # a parser mark
+        line = column = 0
+
+    root = Map("spec/x.yaml", Raw())
+    inner = Map("spec/x.yaml", Raw())
+    for key, value in pairs:
+        inner._keys[key] = inner._values[key] = Raw()
+        inner[key] = value
+    items = Seq("spec/x.yaml", Raw())
+    for value in [inner, *listed]:
+        items._items.append(Raw())
+        items.append(value)
+    root._keys["items"] = root._values["items"] = Raw()
+    root["items"] = items
+    exact = checks._check_text_exactly(root)
+    if checks._unsuspicious(root):
+        assert exact == []
+    assert checks.check_text(root) == exact

@@ -143,6 +143,10 @@ _SUSPECT = re.compile(_BAD_CHAR.pattern[:-1] + "]|\\*/|/\\*|\\.\\.|:`|`:")
 def check_text(data: Any) -> list[Diagnostic]:
     """Every string of a spec file or the manifest is printable text, and doc text
     cannot escape what it is printed in: a C comment, or api.rst prose."""
+    return [] if _unsuspicious(data) else _check_text_exactly(data)
+
+
+def _check_text_exactly(data: Any) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     suspect = _SUSPECT.search
     stack: list[tuple[Any, Any]] = [(data, None)]
@@ -165,6 +169,42 @@ def check_text(data: Any) -> list[Diagnostic]:
                 elif isinstance(value, (Map, Seq)):
                     stack.append((value, key))
     return sorted(found)
+
+
+def _unsuspicious(data: Any) -> bool:
+    """Whether check_text would find nothing, decided cheaply: the strings are
+    only collected, and searched all at once, joined by newlines (which keep
+    neighbours from forming a match, and start a line as each string does).
+    Nearly every file passes; the others get the exact check."""
+    strings: list[str] = []
+    stack: list[Any] = [data]
+    while stack:
+        node = stack.pop()
+        if type(node) is Map:
+            strings.extend(node)   # the keys
+            for key in ONE_LINE_KEYS:
+                value = node.get(key)
+                if type(value) is str and "\n" in value.rstrip("\n"):
+                    return False
+            values: Any = node.values()
+        elif type(node) is Seq:
+            values = node
+        else:
+            continue
+        for value in values:
+            if type(value) is str:
+                strings.append(value)
+            elif type(value) is Map or type(value) is Seq:
+                stack.append(value)
+    text = "\n".join(strings)
+    if text.isascii():   # then the bad characters are the ASCII controls but tab and newline
+        if not text.replace("\n", "").replace("\t", "").isprintable():
+            return False
+    elif _BAD_CHAR.search(text):
+        return False
+    if "*/" in text or "/*" in text or ":`" in text or "`:" in text:
+        return False
+    return not (".. " in text or "..\t" in text) or _RST_EXPLICIT.search(text) is None
 
 
 # ---------------------------------------------------------------- the model

@@ -13,10 +13,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
-
 from .diagnostics import Diagnostic, Mark
-from .load import Map, Seq
+from .load import Map, Seq, read_spec_file
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent.parent / "spec" / "schema" / "kvmspec.schema.yaml"
 
@@ -31,8 +29,9 @@ _HINTS = {
 
 @functools.lru_cache(maxsize=1)
 def schema_document() -> dict:
-    with open(SCHEMA_PATH, encoding="utf-8") as f:
-        return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    """The schema, read as spec files are (twice as fast as yaml.load; mappings
+    and lists are dict and list subclasses that remember positions)."""
+    return read_spec_file(SCHEMA_PATH, str(SCHEMA_PATH))
 
 
 @functools.lru_cache(maxsize=1)
