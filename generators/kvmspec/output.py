@@ -176,10 +176,11 @@ def write_generated(root: Path, files: dict[str, str]) -> list[Stale]:
         target = root / GENERATED
         staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=root))
         try:
+            for directory in sorted({os.path.dirname(rel) for rel in files} - {""}):
+                os.makedirs(staging / directory, exist_ok=True)
             for rel, text in files.items():
-                path = staging / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(text.encode("utf-8"))
+                with open(staging / rel, "wb") as f:
+                    f.write(text.encode("utf-8"))
             os.chmod(staging, 0o755)
             if target.exists():
                 if not _exchange(staging, target):
