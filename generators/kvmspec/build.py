@@ -526,17 +526,19 @@ class Builder:
             (("ioctl",), self.build_ioctl),
         ]
         self.file_arches = {}
+        phase_of = {kind: index for index, (kinds, _) in enumerate(phases) for kind in kinds}
+        in_phase: list[list[tuple[str, tuple[str, ...]]]] = [[] for _ in phases]   # in file order
         for spec_file, data in files:
             file_arch = data.get("arch")
-            self.file_arches[spec_file.path] = () if file_arch in (None, "all") else tuple(file_arch)
-        for kinds, build in phases:
-            for spec_file, data in files:
-                file_arch_t = self.file_arches[spec_file.path]
-                for raw in data["items"]:
-                    kind = schema.item_kind(raw)
-                    name = raw[kind]
-                    if kind in kinds and self.items.get(name, (None, None))[1] is raw:
-                        self.ensure(name, build, file_arch_t)
+            file_arch_t = self.file_arches[spec_file.path] = () if file_arch in (None, "all") else tuple(file_arch)
+            for raw in data["items"]:
+                kind = schema.item_kind(raw)
+                name = raw[kind]
+                if self.items.get(name, (None, None))[1] is raw:
+                    in_phase[phase_of[kind]].append((name, file_arch_t))
+        for (_, build), entries in zip(phases, in_phase):
+            for name, file_arch_t in entries:
+                self.ensure(name, build, file_arch_t)
         fallback_items = []
         for kind, raw, spec_file in self.fallbacks:
             item = self.build_value_item(kind, raw, spec_file, self.file_arches[spec_file.path]) \

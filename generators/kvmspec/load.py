@@ -85,14 +85,17 @@ class Map(dict):
 
     @property
     def mark(self) -> Mark:
-        return _mark(self.path, self._mark)
+        m = self._mark
+        return _new_mark(Mark, (self.path, m.line + 1, m.column + 1))
 
     def mark_of(self, key: str) -> Mark:
         """Where the value of `key` starts (the mapping itself if absent)."""
-        return _mark(self.path, self._values.get(key, self._mark))
+        m = self._values.get(key, self._mark)
+        return _new_mark(Mark, (self.path, m.line + 1, m.column + 1))
 
     def key_mark(self, key: str) -> Mark:
-        return _mark(self.path, self._keys.get(key, self._mark))
+        m = self._keys.get(key, self._mark)
+        return _new_mark(Mark, (self.path, m.line + 1, m.column + 1))
 
 
 class Seq(list):
@@ -128,8 +131,13 @@ class Int(int):
         return int(self), self.text
 
 
+# Marks are made by the thousand (every item and field records where it is):
+# tuple.__new__ makes one without the Python-level __new__ of a NamedTuple.
+_new_mark = tuple.__new__
+
+
 def _mark(path: str, m: Any) -> Mark:
-    return Mark(path, m.line + 1, m.column + 1)
+    return _new_mark(Mark, (path, m.line + 1, m.column + 1))
 
 
 _scalar_constructor = yaml.constructor.SafeConstructor()
