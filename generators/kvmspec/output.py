@@ -179,8 +179,7 @@ def write_generated(root: Path, files: dict[str, str]) -> list[Stale]:
             for directory in sorted({os.path.dirname(rel) for rel in files} - {""}):
                 os.makedirs(staging / directory, exist_ok=True)
             for rel, text in files.items():
-                with open(staging / rel, "wb") as f:
-                    f.write(text.encode("utf-8"))
+                (staging / rel).write_bytes(text.encode("utf-8"))
             os.chmod(staging, 0o755)
             if target.exists():
                 if not _exchange(staging, target):
