@@ -326,7 +326,7 @@ class Record(Item):
                    for l in self.layouts[1:]) and \
             all(f.record.same_on_all_abis for f in self.members if f.record is not None and f.record.inline)
 
-    @property
+    @functools.cached_property
     def members(self) -> tuple[Field, ...]:
         """The fields x86 userspace sees (those whose guard holds)."""
         return tuple(f for f in self.fields if f.active)

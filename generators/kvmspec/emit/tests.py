@@ -129,11 +129,16 @@ def version_code(version: Optional[Version]) -> str:
 
 def version_test(check: Check) -> str:
     """The #if condition that selects header trees which should have the fact."""
+    return _version_test(check.version, check.until)
+
+
+@functools.lru_cache(maxsize=None)   # a few dozen releases for thousands of checks
+def _version_test(version: Optional[Version], until: Optional[Version]) -> str:
     parts = []
-    if check.version is not None:
-        parts.append(f"KVMSPEC_HEADERS_VERSION >= {version_code(check.version)} /* {check.version.release} */")
-    if check.until is not None:
-        parts.append(f"KVMSPEC_HEADERS_VERSION < {version_code(check.until)} /* removed in {check.until.release} */")
+    if version is not None:
+        parts.append(f"KVMSPEC_HEADERS_VERSION >= {version_code(version)} /* {version.release} */")
+    if until is not None:
+        parts.append(f"KVMSPEC_HEADERS_VERSION < {version_code(until)} /* removed in {until.release} */")
         parts.append("!defined(KVMSPEC_NEWEST_API)")
     return " && ".join(parts)
 
