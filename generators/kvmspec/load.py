@@ -333,16 +333,13 @@ def parse_yaml(text: str, path: str) -> Any:
     return data
 
 
-def read_spec_file(path: Path, display: str, digest: Any = None) -> Any:
-    """Read and parse one file; `display` is the path shown in diagnostics. The
-    bytes read are also fed to `digest` (a hashlib object), when given."""
+def read_spec_file(path: Path, display: str) -> Any:
+    """Read and parse one file; `display` is the path shown in diagnostics."""
     try:
         with open(path, "rb") as f:   # never more than the limit, whatever the file is
             raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise SpecError([Diagnostic(Mark(display, 1, 1), f"cannot read file: {exc.strerror}")]) from None
-    if digest is not None:
-        digest.update(display.encode("utf-8", "surrogateescape") + b"\0" + raw + b"\0")
     if len(raw) > MAX_FILE_BYTES:
         _raise(Mark(display, 1, 1), f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB",
                "split it into several spec files")

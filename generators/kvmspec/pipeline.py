@@ -1,16 +1,20 @@
 """From spec/ to the text of every generated file, in one process or two.
 
-Reading and building the model is most of the time of `kvmspec generate` and
-cannot be split, so with two CPUs it is done twice in parallel rather than
-shared: the process forks before reading. Both build the same model; the
-checks that change nothing that is built are shared out (the parent checks
-the input, the child the rules of the finished model), and so is rendering.
-Only the child's findings and finished text are sent back, through an
-unlinked temporary file that the child fills and the parent reads once the
-child has ended (a pipe would make the child wait, 64 KiB at a time, until
-the parent had finished its own part). The child's digest of the bytes it
-read must equal the parent's; if it does not (a spec file changed in
-between) or the child failed, the parent does the child's part.
+With two CPUs, `kvmspec generate` reads the spec and builds the model once,
+without the checks of the input (schema, text, unlisted files), then forks.
+The child checks the rules of the finished model and renders the bindings and
+tests; the parent meanwhile runs the input checks on what was read and
+renders the headers and documentation. Nothing is read twice or built twice,
+and the work after the fork is split about evenly.
+
+An input that the checks would reject may fail the unchecked build or give a
+meaningless model: either way the answer is a build with every check, in one
+process, which reports the problems exactly as `kvmspec validate` does (the
+child is stopped first). The child's findings and files come back through an
+unlinked temporary file that it fills and the parent reads once it has ended
+(a pipe would make the child wait, 64 KiB at a time, for the parent). If the
+child fails, the parent does its part; if it finds nothing wrong with the
+model, that failure is a bug and is reported as one.
 """
 
 from __future__ import annotations
@@ -44,46 +48,65 @@ def generate_files(root: Path, parallel: bool = False) -> dict[str, str]:
     from . import emit
     if not parallel or cpus() < 2 or not hasattr(os, "fork"):
         return emit.render_all(Builder(root).build())
+    builder = Builder(root, check_input=False, check_rules=False)
+    try:
+        model = builder.build()
+    except Exception:   # SpecError, or input the build cannot take: the checked build says why
+        return emit.render_all(Builder(root).build())
     try:
         result = tempfile.TemporaryFile()
     except OSError:
-        return emit.render_all(Builder(root).build())
+        return _one_process(root, builder, model)
     with result:
         try:
             pid = os.fork()
         except OSError:
-            return emit.render_all(Builder(root).build())
+            return _one_process(root, builder, model)
         if pid == 0:
-            _child(root, result.fileno())    # does not return
+            _child(model, result.fileno())    # does not return
         try:
-            builder = Builder(root, check_rules=False)
-            model = builder.build()
+            if not builder.input_is_clean():
+                raise _InputProblems
             files: dict[str, str] = {}
             failure = None
             try:
                 files = emit.render(model, tuple(g for g in emit.GENERATORS if g.name not in CHILD_GENERATORS))
             except Exception as exc:   # perhaps because the model breaks a rule: decided in _combine
                 failure = exc
-        except BaseException:
+        except BaseException as exc:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+            if isinstance(exc, _InputProblems):
+                return emit.render_all(Builder(root).build())   # raises SpecError, saying what they are
             raise
         os.waitpid(pid, 0)
         result.seek(0)   # the child wrote through the same open file, moving its offset
-        return _combine(builder, model, files, failure, result.read())
+        return _combine(model, files, failure, result.read())
 
 
-def _combine(builder: Builder, model: Model, files: dict[str, str], failure: Exception | None,
-             data: bytes) -> dict[str, str]:
+class _InputProblems(Exception):
+    """The input checks found something (the checked build will say what)."""
+
+
+def _one_process(root: Path, builder: Builder, model: Model) -> dict[str, str]:
+    from . import emit
+    if not builder.input_is_clean():
+        return emit.render_all(Builder(root).build())   # raises SpecError
+    diagnostics = check_model(model)
+    if diagnostics:
+        raise SpecError(diagnostics)
+    return emit.render_all(model)
+
+
+def _combine(model: Model, files: dict[str, str], failure: Exception | None, data: bytes) -> dict[str, str]:
     """The parent's files with the child's, or with its own rendering of the
-    child's part when the child failed or read another spec."""
+    child's part when the child failed."""
     from . import emit
     try:
-        ok, digest, found, theirs = marshal.loads(data)
+        ok, found, theirs = marshal.loads(data)
     except (EOFError, ValueError, TypeError):
-        ok, digest, found, theirs = False, b"", [], "the second process ended without a result"
-    same_input = digest == builder.digest.digest()
-    if ok and same_input:
+        ok, found, theirs = False, [], "the second process ended without a result"
+    if ok:
         diagnostics = [Diagnostic(Mark(*mark), message, hint, severity, rule)
                        for mark, message, hint, severity, rule in found]
     else:
@@ -92,10 +115,8 @@ def _combine(builder: Builder, model: Model, files: dict[str, str], failure: Exc
         raise SpecError(diagnostics)
     if failure is not None:
         raise failure
-    if not ok and same_input:   # the same model, and it follows the rules: a bug
+    if not ok:   # the model follows the rules, so the child should not have failed: a bug
         raise RuntimeError(f"the second process failed:\n{theirs}")
-    if not (ok and same_input):
-        theirs = emit.render(model, tuple(g for g in emit.GENERATORS if g.name in CHILD_GENERATORS))
     for path in theirs:
         if path in files:
             raise AssertionError(f"two generators both write {path}")
@@ -103,21 +124,17 @@ def _combine(builder: Builder, model: Model, files: dict[str, str], failure: Exc
     return dict(sorted(files.items()))
 
 
-def _child(root: Path, result_fd: int) -> None:
+def _child(model: Model, result_fd: int) -> None:
     status = 0
     try:
-        digest = b""
         try:
             from . import emit
-            builder = Builder(root, check_input=False, check_rules=False)
-            model = builder.build()
-            digest = builder.digest.digest()
             found = [(tuple(d.mark), d.message, d.hint, d.severity, d.rule) for d in check_model(model)]
             files = {} if found else \
                 emit.render(model, tuple(g for g in emit.GENERATORS if g.name in CHILD_GENERATORS))
-            payload = marshal.dumps((True, digest, found, files))
+            payload = marshal.dumps((True, found, files))
         except BaseException:
-            payload = marshal.dumps((False, digest, [], traceback.format_exc()))
+            payload = marshal.dumps((False, [], traceback.format_exc()))
         view = memoryview(payload)
         while view:
             view = view[os.write(result_fd, view):]
