@@ -60,6 +60,7 @@ _NULL = "tag:yaml.org,2002:null"
 _FLOAT = "tag:yaml.org,2002:float"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
+_ScalarNode, _SequenceNode, _MappingNode = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
 
 
 class Map(dict):
@@ -172,16 +173,17 @@ class _Converter:
                        "a spec never needs this much nesting; flatten the structure")
             return None
         cls = type(node)
-        if cls is yaml.MappingNode:
+        if cls is _MappingNode:
             if tag != _MAP:
                 self.error(node, f"explicit YAML tag {tag!r} is not allowed",
                            "remove the tag; spec files hold plain mappings, lists and scalars")
             result = Map(self.path, node.start_mark)
             keys, values = result._keys, result._values
             convert = self.convert
+            plain = seen is None   # no alias possible: a string value needs no convert()
             for key_node, value_node in node.value:
-                if key_node.tag != _STR or type(key_node) is not yaml.ScalarNode:
-                    if type(key_node) is yaml.ScalarNode and key_node.value == "<<":
+                if key_node.tag != _STR or type(key_node) is not _ScalarNode:
+                    if type(key_node) is _ScalarNode and key_node.value == "<<":
                         self.error(key_node, "YAML merge keys (<<) are not allowed",
                                    "write the keys out in this mapping")
                     else:
@@ -195,22 +197,30 @@ class _Converter:
                     continue
                 keys[key] = key_node.start_mark
                 values[key] = value_node.start_mark
-                if type(value_node) is yaml.ScalarNode and value_node.style:
-                    if result._styles is None:
-                        result._styles = {}
-                    result._styles[key] = value_node.style
+                if type(value_node) is _ScalarNode:
+                    if value_node.style:
+                        if result._styles is None:
+                            result._styles = {}
+                        result._styles[key] = value_node.style
+                    if plain and value_node.tag == _STR:
+                        result[key] = value_node.value
+                        continue
                 result[key] = convert(value_node, depth + 1)
             return result
-        if cls is yaml.SequenceNode:
+        if cls is _SequenceNode:
             if tag != _SEQ:
                 self.error(node, f"explicit YAML tag {tag!r} is not allowed",
                            "remove the tag; spec files hold plain mappings, lists and scalars")
             result_seq = Seq(self.path, node.start_mark)
             marks = result_seq._items
             convert = self.convert
+            plain = seen is None
             for item in node.value:
                 marks.append(item.start_mark)
-                result_seq.append(convert(item, depth + 1))
+                if plain and item.tag == _STR and type(item) is _ScalarNode:
+                    result_seq.append(item.value)
+                else:
+                    result_seq.append(convert(item, depth + 1))
             return result_seq
         # other scalars
         if tag == _INT:
