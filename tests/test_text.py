@@ -39,3 +39,11 @@ def test_rst_table_wraps_the_last_column_and_marks_empty_first_cells():
     lines = table.splitlines()
     assert lines[0].strip().startswith("====")
     assert any(line.strip().startswith("..") for line in lines)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["word", " ", "\n", "\n\n", "\t", "- item", "  "]), max_size=30).map("".join))
+def test_summary_is_the_first_paragraph_on_one_line(text):
+    from kvmspec.emit.text import paragraphs, summary
+    parts = paragraphs(text)
+    assert summary(text) == (" ".join(parts[0].split()) if parts else "")

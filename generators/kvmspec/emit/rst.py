@@ -154,7 +154,11 @@ class Generator:
         for key, title, intro in area_pages:
             out[f"docs/{key}.rst"] = env.get_template("rst/site/area.rst.j2").render(
                 title=title, intro=intro, ioctls=pages[key], **made_from(pages[key]))
-        gates = {c.name: self.gates(model, c, exits, set_of) for c in caps}
+        emissions: dict[int, list] = {}   # id of a capability -> the emissions it enables
+        for ioctl in model.ioctls:
+            for e in ioctl.emissions:
+                emissions.setdefault(id(e.requires), []).append(e)
+        gates = {c.name: self.gates(model, c, exits, set_of, emissions.get(id(c), [])) for c in caps}
         run_items = exits + ([run_record] if isinstance(run_record, Record) else [])
         for page, template, extra, items in (
                 ("index", "index.rst.j2", dict(areas=area_pages), model.items),
@@ -169,14 +173,12 @@ class Generator:
         return out
 
     @staticmethod
-    def gates(model: Model, cap: Capability, exits: list, set_of: dict) -> list[str]:
+    def gates(model: Model, cap: Capability, exits: list, set_of: dict, emissions: list) -> list[str]:
         """Links to what the capability makes available: ioctls, values the
-        kernel emits only once it is enabled, and exit reasons."""
+        kernel emits only once it is enabled (`emissions` that require it), and exit reasons."""
         links = [rst_ref(i) for i in model.gated_by(cap)]
-        for ioctl in model.ioctls:
-            for e in ioctl.emissions:
-                if e.requires is cap:
-                    links += [site_ref(v.name, set_of[id(v)]) if id(v) in set_of else v.name for v in e.values]
+        for e in emissions:
+            links += [site_ref(v.name, set_of[id(v)]) if id(v) in set_of else v.name for v in e.values]
         links += [site_ref(e.name, e) for e in exits if e.requires is cap]
         return list(dict.fromkeys(links))
 

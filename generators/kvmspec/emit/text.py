@@ -49,9 +49,10 @@ def paragraphs(text: str) -> list[str]:
 
 
 def summary(text: str) -> str:
-    """The first paragraph, as one line."""
-    parts = paragraphs(text)
-    return " ".join(parts[0].split()) if parts else ""
+    """The first paragraph, as one line (paragraphs(text)[0], without splitting the rest)."""
+    text = text.strip()
+    end = text.find("\n\n")
+    return " ".join((text if end < 0 else text[:end]).split())
 
 
 def wrap(text: str, width: int = 76, indent: str = "", first: str | None = None) -> str:
