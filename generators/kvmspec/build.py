@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import expr, schema
-from .checks import check_identifier, check_model, check_text
+from .checks import check_identifier, check_model, check_text, plain_identifier
 from .diagnostics import Diagnostic, Mark, Reporter, SpecError
 from .layout import ABIS, IOC_SIZE_MAX, SCALARS, Abi, Member, Scalar, ioc, record_layout
 from .load import Int, Map, Seq, read_spec_file
@@ -463,9 +463,9 @@ class Builder:
         if header not in self.header_names:
             self.error(raw.mark_of("header"), f"unknown header {header!r}",
                        "use one of: " + ", ".join(sorted(self.header_names)))
-        self.check_arches(arch_tuple, raw.mark_of("arch") if arch is not None else raw.mark)
+        self.check_arches(arch_tuple, raw, "arch")
         impls = tuple(raw.get("implementations", ()))
-        self.check_implementations(impls, raw.mark_of("implementations"))
+        self.check_implementations(impls, raw)
         if "c_guard" in raw:
             self.check_guard_order(raw["c_guard"], (name, header), raw.mark_of("c_guard"))
         return dict(
@@ -486,16 +486,17 @@ class Builder:
                        "name an item defined in the spec")
         return Lifecycle(Version.parse(data["since"]), data["doc"], replacement, data.get("moved_to"))
 
-    def check_arches(self, arches: tuple[str, ...], mark: Mark) -> None:
+    def check_arches(self, arches: tuple[str, ...], raw: Map, key: str) -> None:
+        """Architectures named by raw[key] (or inherited, when raw has no such key)."""
         for a in arches:
             if a not in self.arch_names:
-                self.error(mark, f"unknown architecture {a!r}",
+                self.error(raw.mark_of(key), f"unknown architecture {a!r}",
                            "use one of: " + ", ".join(sorted(self.arch_names)) + ", or all")
 
-    def check_implementations(self, impls: tuple[str, ...], mark: Mark) -> None:
+    def check_implementations(self, impls: tuple[str, ...], raw: Map) -> None:
         for i in impls:
             if i not in self.impl_names:
-                self.error(mark, f"unknown implementation {i!r}",
+                self.error(raw.mark_of("implementations"), f"unknown implementation {i!r}",
                            "use one of: " + ", ".join(sorted(self.impl_names)))
 
     def reference(self, name: str, kinds: tuple[str, ...], mark: Mark, what: str,
@@ -644,10 +645,10 @@ class Builder:
             if evaluated is None or any(v is None for v in evaluated):
                 continue
             impls = tuple(entry.get("implementations", ()))
-            self.check_implementations(impls, entry.mark_of("implementations"))
+            self.check_implementations(impls, entry)
             arch = entry.get("arch")
             arch_t = () if arch in (None, "all") else tuple(arch)
-            self.check_arches(arch_t, entry.mark_of("arch"))
+            self.check_arches(arch_t, entry, "arch")
             values.append(NamedValue(
                 name=entry["name"], expr=_text(entry["value"]), values=tuple(v.value for v in evaluated),
                 doc=entry.get("doc", ""), since=Version.parse(entry["since"]) if "since" in entry else common["since"],
@@ -677,7 +678,7 @@ class Builder:
         for index, rf in enumerate(raw_fields):
             fmark = raw_fields.mark_of(index)
             fname = rf.get("name")
-            if fname is not None:
+            if fname is not None and not plain_identifier(fname):
                 self.report.diagnostics.extend(check_identifier(fname, rf.mark_of("name"), "field"))
             active = self.guard_holds(rf.get("c_guard"))
             if "c_guard" in rf:
@@ -980,7 +981,7 @@ class Builder:
                 self.error(entry.mark_of("errno"), f"unknown errno {code!r}",
                            "use a name from <errno.h> such as EINVAL, EFAULT, E2BIG")
             impls = tuple(entry.get("implementations", ()))
-            self.check_implementations(impls, entry.mark_of("implementations"))
+            self.check_implementations(impls, entry)
             errors.append(ErrorCase(code, entry["doc"], impls))
         # When the argument type itself could not be resolved, that was reported
         # already; do not add an error for every field path that depends on it.
@@ -1079,7 +1080,7 @@ class Builder:
                 continue
             values.append(value)
         impls = tuple(entry.get("implementations", ()))
-        self.check_implementations(impls, entry.mark_of("implementations"))
+        self.check_implementations(impls, entry)
         requires = None
         if "requires" in entry:
             requires = self.reference(entry["requires"], ("capability",), entry.mark_of("requires"), "capability")

@@ -40,19 +40,27 @@ CTYPES_RESERVED = frozenset({"_fields_", "_pack_", "_anonymous_", "_align_", "_l
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-def check_identifier(name: str, mark: Mark, what: str) -> Iterator[Diagnostic]:
+def plain_identifier(name: str) -> bool:
+    """Whether check_identifier has nothing to say about the name."""
+    return IDENTIFIER.match(name) is not None and name not in _SPECIAL_NAMES
+
+
+def check_identifier(name: str, mark: Mark, what: str) -> list[Diagnostic]:
+    if plain_identifier(name):   # nearly always
+        return []
     if not IDENTIFIER.match(name):
-        yield Diagnostic(mark, f"{what} {name!r} is not a valid C identifier",
-                         "use letters, digits and '_', not starting with a digit")
-    elif name in C_KEYWORDS or name in CXX_KEYWORDS:
-        yield Diagnostic(mark, f"{what} {name!r} is a C or C++ keyword",
-                         "pick another name; the headers must compile as C and C++")
-    elif keyword.iskeyword(name):
-        yield Diagnostic(mark, f"{what} {name!r} is a Python keyword",
-                         "pick another name; the Python bindings use it as an attribute")
-    elif name in CTYPES_RESERVED:
-        yield Diagnostic(mark, f"{what} {name!r} has a special meaning to ctypes",
-                         "pick another name")
+        return [Diagnostic(mark, f"{what} {name!r} is not a valid C identifier",
+                           "use letters, digits and '_', not starting with a digit")]
+    if name in C_KEYWORDS or name in CXX_KEYWORDS:
+        return [Diagnostic(mark, f"{what} {name!r} is a C or C++ keyword",
+                           "pick another name; the headers must compile as C and C++")]
+    if keyword.iskeyword(name):
+        return [Diagnostic(mark, f"{what} {name!r} is a Python keyword",
+                           "pick another name; the Python bindings use it as an attribute")]
+    return [Diagnostic(mark, f"{what} {name!r} has a special meaning to ctypes", "pick another name")]
+
+
+_SPECIAL_NAMES = frozenset({*C_KEYWORDS, *CXX_KEYWORDS, *keyword.kwlist, *CTYPES_RESERVED})
 
 
 # ---------------------------------------------------------------- text

@@ -19,6 +19,9 @@ from .valuetype import value_type
 # ------------------------------------------------------------------ basics
 
 
+_VERSIONS: dict = {}   # Version.parse's: text -> Version
+
+
 @value_type(order=True)
 class Version:
     """A kernel release; `exact` is False for "by X.Y" (present by then)."""
@@ -28,8 +31,11 @@ class Version:
 
     @classmethod
     def parse(cls, text: str) -> "Version":
-        exact = not text.startswith("by ")
-        return cls(tuple(int(p) for p in text.removeprefix("by ").split(".")), exact)
+        version = _VERSIONS.get(text)   # a few dozen releases, written thousands of times
+        if version is None:
+            exact = not text.startswith("by ")
+            version = _VERSIONS[text] = cls(tuple(int(p) for p in text.removeprefix("by ").split(".")), exact)
+        return version
 
     @property
     def release(self) -> str:
