@@ -222,6 +222,17 @@ def test_a_failure_in_the_second_process_is_reported_as_such(monkeypatch):
         pipeline.generate_files(REPO, parallel=True)
 
 
+def test_a_second_process_that_ends_without_a_result_is_done_by_the_first(monkeypatch):
+    """Killed (out of memory, a signal) before writing anything: the parent renders its part."""
+    import os
+    import signal
+    from kvmspec import emit
+    from kvmspec.build import load_model
+    pipeline = two_processes(monkeypatch)
+    monkeypatch.setattr(pipeline, "_child", lambda model, fd: os.kill(os.getpid(), signal.SIGKILL))
+    assert pipeline.generate_files(REPO, parallel=True) == emit.render_all(load_model(REPO))
+
+
 def test_with_two_processes_an_invalid_spec_is_reported_once(scratch, monkeypatch):
     """The model is built once without the input checks; they run beside the
     child, and any problem, theirs or the model's, gives the SpecError a

@@ -13,8 +13,9 @@ process, which reports the problems exactly as `kvmspec validate` does (the
 child is stopped first). The child's findings and files come back through an
 unlinked temporary file that it fills and the parent reads once it has ended
 (a pipe would make the child wait, 64 KiB at a time, for the parent). If the
-child fails, the parent does its part; if it finds nothing wrong with the
-model, that failure is a bug and is reported as one.
+child ends without a result (killed), the parent does its part; if it fails
+with an exception on a model that follows the rules, that is a bug and is
+reported as one.
 """
 
 from __future__ import annotations
@@ -100,13 +101,13 @@ def _one_process(root: Path, builder: Builder, model: Model) -> dict[str, str]:
 
 def _combine(model: Model, files: dict[str, str], failure: Exception | None, data: bytes) -> dict[str, str]:
     """The parent's files with the child's, or with its own rendering of the
-    child's part when the child failed."""
+    child's part when the child ended without a result."""
     from . import emit
     try:
         ok, found, theirs = marshal.loads(data)
-    except (EOFError, ValueError, TypeError):
-        ok, found, theirs = False, [], "the second process ended without a result"
-    if ok:
+    except (EOFError, ValueError, TypeError):   # it was killed (out of memory, a signal): do its part here
+        ok, found, theirs = True, None, None
+    if found is not None and ok:
         diagnostics = [Diagnostic(Mark(*mark), message, hint, severity, rule)
                        for mark, message, hint, severity, rule in found]
     else:
@@ -117,6 +118,8 @@ def _combine(model: Model, files: dict[str, str], failure: Exception | None, dat
         raise failure
     if not ok:   # the model follows the rules, so the child should not have failed: a bug
         raise RuntimeError(f"the second process failed:\n{theirs}")
+    if theirs is None:
+        theirs = emit.render(model, tuple(g for g in emit.GENERATORS if g.name in CHILD_GENERATORS))
     for path in theirs:
         if path in files:
             raise AssertionError(f"two generators both write {path}")
