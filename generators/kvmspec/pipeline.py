@@ -105,20 +105,20 @@ def _combine(model: Model, files: dict[str, str], failure: Exception | None, dat
     from . import emit
     try:
         ok, found, theirs = marshal.loads(data)
-    except (EOFError, ValueError, TypeError):   # it was killed (out of memory, a signal): do its part here
-        ok, found, theirs = True, None, None
-    if found is not None and ok:
+    except (EOFError, ValueError, TypeError):   # it was killed before it wrote (out of memory, a signal)
+        ok, found, theirs = None, [], None
+    if ok:
         diagnostics = [Diagnostic(Mark(*mark), message, hint, severity, rule)
                        for mark, message, hint, severity, rule in found]
-    else:
+    else:   # it failed or ended without a result: the model is checked here
         diagnostics = check_model(model)
     if diagnostics:
         raise SpecError(diagnostics)
     if failure is not None:
         raise failure
-    if not ok:   # the model follows the rules, so the child should not have failed: a bug
+    if ok is False:   # an exception in it, on a model that follows the rules: a bug
         raise RuntimeError(f"the second process failed:\n{theirs}")
-    if theirs is None:
+    if ok is None:    # no result: its part is rendered here
         theirs = emit.render(model, tuple(g for g in emit.GENERATORS if g.name in CHILD_GENERATORS))
     for path in theirs:
         if path in files:
