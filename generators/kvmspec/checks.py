@@ -356,7 +356,7 @@ def check_layouts(model: Model) -> Iterator[Diagnostic]:
         elif not problems and record.exemption is not None:
             yield Diagnostic(record.mark, f"{record.c_type} has an abi_exemption but does not need one",
                              "remove abi_exemption: the layout is the same everywhere")
-        for rec in _records_within(record):
+        for rec in record.records_within(every_field=True):
             for f in rec.fields:
                 if f.flexible and (rec.is_union or f is not rec.fields[-1]):
                     yield Diagnostic(f.mark, f"flexible array {f.name} must be the last member of a struct",
@@ -364,13 +364,6 @@ def check_layouts(model: Model) -> Iterator[Diagnostic]:
                 elif f.flexible and len(rec.fields) == 1:
                     yield Diagnostic(f.mark, f"flexible array {f.name} cannot be the only member",
                                      "add the field that says how many elements follow")
-
-
-def _records_within(record: Record) -> Iterator[Record]:
-    yield record
-    for f in record.fields:
-        if f.record is not None and f.record.inline:
-            yield from _records_within(f.record)
 
 
 def _inline_holes(record: Record) -> Iterator[str]:
@@ -589,7 +582,7 @@ def check_output_names(model: Model) -> Iterator[Diagnostic]:
             if cls.name in names:
                 yield Diagnostic(names[cls.name], f"{cls.name!r} is the name of the Python class of an inline "
                                                   f"member of {record.c_type}", "pick another name")
-        for rec in _records_within(record):
+        for rec in record.records_within(every_field=True):
             for f in rec.fields:
                 if f.name is None:
                     continue
@@ -662,7 +655,7 @@ def check_references_present(model: Model) -> Iterator[Diagnostic]:
     for record in model.records:
         if not record.present:
             continue
-        for rec in _records_within(record):
+        for rec in record.records_within(every_field=True):
             for f in rec.members:
                 target = f.record
                 if target is not None and not target.inline and not target.present:
@@ -693,7 +686,7 @@ def check_member_names(model: Model) -> Iterator[Diagnostic]:
                 yield from visible(f.record)
 
     for record in model.records:
-        for rec in _records_within(record):
+        for rec in record.records_within(every_field=True):
             seen: dict[str, Field] = {}
             for f in visible(rec):
                 other = seen.get(f.name)
@@ -740,7 +733,7 @@ def check_header_includes(model: Model) -> Iterator[Diagnostic]:
             if isinstance(item, Ioctl):
                 needs.setdefault(IOCTL_HEADER, item)
             elif isinstance(item, Record):
-                for rec in _records_within(item):
+                for rec in item.records_within(every_field=True):
                     if any(f.scalar is not None and f.scalar.name.startswith("__") for f in rec.fields):
                         needs.setdefault(TYPES_HEADER, item)
         for include, item in needs.items():

@@ -294,12 +294,12 @@ class Comparison:
         if any(i.type_record is record or i.arg_record is record for i in self.new.ioctls):
             return True
         for other in self.new.records:
-            for container in _records_within(other):
+            for container in other.records_within():
                 for f in container.members:
                     if f.record is record and (not container.is_union or f.is_array):
                         return True
         return not any(f.record is record for other in self.new.records
-                       for container in _records_within(other) for f in container.members)
+                       for container in other.records_within() for f in container.members)
 
     # -------------------------------------------------------------- save/restore
     def saved_state(self) -> None:
@@ -432,13 +432,6 @@ class Comparison:
                          f"new {rec.c_type} claims an abi_exemption, which only records that predate "
                          f"the rule may have", "remove the exemption and make the layout explicit: the "
                          "same on x86_64 and i386, with reserved fields instead of implicit padding")
-
-
-def _records_within(record: Record) -> Iterator[Record]:
-    yield record
-    for f in record.members:
-        if f.record is not None and f.record.inline:
-            yield from _records_within(f.record)
 
 
 def _field_type(f: Field) -> str:

@@ -337,6 +337,14 @@ class Record(Item):
         """The fields x86 userspace sees (those whose guard holds)."""
         return tuple(f for f in self.fields if f.active)
 
+    def records_within(self, every_field: bool = False) -> Iterator["Record"]:
+        """This record, then the inline records of its fields, depth first:
+        those of the fields x86 userspace sees, or with every_field of all."""
+        yield self
+        for f in self.fields if every_field else self.members:
+            if f.record is not None and f.record.inline:
+                yield from f.record.records_within(every_field)
+
     def walk(self, prefix: str = "") -> Iterator[tuple[str, Field, tuple[int, ...]]]:
         """Every active field, depth first, with its dotted path and offsets from this record."""
         for f in self.members:
