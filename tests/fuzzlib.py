@@ -675,7 +675,7 @@ def random_spec(draw) -> RandomSpec:
     doc = lambda: draw(st.sampled_from(SAFE_DOC_PIECES))  # noqa: E731
     since = lambda: draw(st.sampled_from(['"2.6.20"', '"5.10"', '"by 4.19"', '"6.18"']))  # noqa: E731
     constants: dict[str, int] = {"KVMIO": 0xAE}
-    items: list[str] = [f"""\
+    items: list[str] = ["""\
   - const: KVMIO
     value: 0xAE
     since: "2.6.20"

@@ -142,7 +142,7 @@ def test_generated_and_system_headers_agree(bits, tmp_path):
     assert ours == theirs
     expected_ioctl = "value KVM_GET_NESTED_STATE 3229658814"
     assert expected_ioctl in ours
-    assert f"size struct kvm_nested_state 128" in ours
+    assert "size struct kvm_nested_state 128" in ours
     assert any(line.startswith("offset struct kvm_nested_state.hdr.vmx ") for line in ours)
 
 

@@ -67,8 +67,8 @@ i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
 """
 
 
-def test_alias_bomb_is_refused_quickly_in_bounded_memory(scratch, capsys):
-    scratch.write(DEBUG, BILLION_LAUGHS)
+def validate_measured(scratch, capsys):
+    """`kvmspec validate`, with its wall time and the peak of Python memory it allocated."""
     tracemalloc.start()
     start = time.monotonic()
     try:
@@ -77,6 +77,12 @@ def test_alias_bomb_is_refused_quickly_in_bounded_memory(scratch, capsys):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    return result, elapsed, peak
+
+
+def test_alias_bomb_is_refused_quickly_in_bounded_memory(scratch, capsys):
+    scratch.write(DEBUG, BILLION_LAUGHS)
+    result, elapsed, peak = validate_measured(scratch, capsys)
     assert result.status == 1
     assert f"{DEBUG}:5:4: error: YAML anchors and aliases are not allowed" in result.err
     assert elapsed < 20, elapsed          # generous: tracemalloc slows everything down
@@ -87,14 +93,7 @@ def test_huge_file_is_refused_without_reading_it(scratch, capsys):
     path = scratch.path(DEBUG)
     with open(path, "r+b") as f:          # 1 GiB, sparse: cheap to make, ruinous to read
         f.truncate(2**30)
-    tracemalloc.start()
-    start = time.monotonic()
-    try:
-        result = scratch.run("validate", capsys=capsys)
-        elapsed = time.monotonic() - start
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    result, elapsed, peak = validate_measured(scratch, capsys)
     assert result.status == 1
     assert f"{DEBUG}:1:1: error: file is larger than 4 MiB" in result.err
     assert elapsed < 20, elapsed
@@ -638,7 +637,7 @@ def test_long_lists_are_checked_in_linear_time(scratch, capsys):
 
 def test_macros_that_blow_up_are_refused_not_a_hang(scratch, capsys):
     nested = "DOUBLE(" * 30 + "1" + ")" * 30   # 2^30 additions once expanded
-    add_items(scratch, NESTED, f"""\
+    add_items(scratch, NESTED, """\
   - macro: DOUBLE
     params: [x]
     body: "((x) + (x))"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 
 NESTED = "spec/x86/nested-state.yaml"
 BASE = "spec/common/base.yaml"

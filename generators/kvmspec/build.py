@@ -22,7 +22,7 @@ from .load import Int, Map, Seq, read_spec_file
 from .model import (
     Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
     Example, ExitReason, ExternalMacro, ExternalType, Field, FlagSet, FunctionMacro, Guard, Header, Implementation,
-    Ioctl, Item, Lifecycle,
+    Ioctl, Lifecycle,
     Model, NamedValue, Record, Scope, SpecFile, Validation, VERDICT_KINDS, Version,
 )
 

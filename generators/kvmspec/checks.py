@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import keyword
 import re
-from collections import defaultdict
 from typing import Any, Callable, Iterable, Iterator
 
 from .diagnostics import Diagnostic, Mark
@@ -123,7 +122,7 @@ def _check_string(value: str, mark: Mark, key: Any, found: list[Diagnostic], sty
         return
     if key in ONE_LINE_KEYS and "\n" in value.rstrip("\n"):
         found.append(Diagnostic(mark, f"{key} must be a single line",
-                                f"it is printed as a heading and on comment lines; put more text in doc:"))
+                                "it is printed as a heading and on comment lines; put more text in doc:"))
         return
     for token in ("*/", "/*"):
         pos = value.find(token)
@@ -415,7 +414,7 @@ def check_ioctl_semantics(model: Model) -> Iterator[Diagnostic]:
             for kind, _table in v.verdicts:
                 if kind in ("unknown_bits", "foreign_bits") and f.flags is None:
                     yield Diagnostic(v.mark, f"{kind} needs a field with a flag set, and {v.path} has none",
-                                     f"add flags: to the field, or use nonzero: for a reserved field")
+                                     "add flags: to the field, or use nonzero: for a reserved field")
                 if kind in ("unknown_values", "foreign_values") and f.enum is None:
                     yield Diagnostic(v.mark, f"{kind} needs a field with an enum, and {v.path} has none",
                                      "add enum: to the field")

@@ -7,15 +7,12 @@ was removed), what breaks, for whom, and the remedy KVM uses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Optional
+from dataclasses import dataclass
+from typing import Optional
 
 from .diagnostics import Mark
 from .layout import ABIS
-from .model import (
-    Capability, Constant, Definition, Emission, Enum, ExitReason, Field, FlagSet, Ioctl, Model,
-    NamedValue, Record, ValueSet,
-)
+from .model import Capability, Constant, Definition, ExitReason, Field, FlagSet, Ioctl, Model, Record, ValueSet
 
 
 @dataclass(frozen=True)

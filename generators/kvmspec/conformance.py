@@ -230,7 +230,7 @@ def header_names(tree: HeaderTree, abi: str = "x86_64") -> dict[str, set[str]]:
 
 def spec_names(model, version: int | None) -> dict[str, set[str]]:
     """What the spec says a tree of the given release defines."""
-    from .model import Capability, Constant, Enum, ExitReason, FlagSet, FunctionMacro, Ioctl, Record, ValueSet
+    from .model import Capability, Constant, ExitReason, FlagSet, FunctionMacro, Ioctl, Record, ValueSet
 
     def code(v) -> int:
         parts = (list(v.parts) + [0, 0, 0])[:3]
