@@ -1359,7 +1359,12 @@ def check_manifest_names(manifest: Map) -> list[Diagnostic]:
     unique([(t["name"], t.mark_of("name")) for t in manifest.get("external_types", ())], "external type")
     headers = manifest["headers"]
     unique([(h["name"], h.mark_of("name")) for h in headers], "header name")
-    unique([(h["guard"], h.mark_of("guard")) for h in headers], "header guard")
+    unique([(h["guard"], h.mark_of("guard")) for h in headers if "guard" in h], "header guard")
+    for h in headers:
+        if "guard" not in h and h.get("emit", True):
+            found.append(Diagnostic(h.mark_of("name"), f"header {h['name']} has no include guard",
+                                    "add guard: (e.g. _ASM_X86_KVM_H), or emit: false for a header "
+                                    "kvmspec only describes"))
     # Paths are compared case-insensitively: the tree must check out on any file system.
     unique([(h["path"], h.mark_of("path")) for h in headers], "header path", fold=True)
     paths = []
