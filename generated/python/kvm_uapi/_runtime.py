@@ -13,7 +13,7 @@ import fcntl
 import os
 from typing import Any, Mapping, Optional
 
-__all__ = ["KvmError", "KvmUnsupported", "FileDescriptor", "sized"]
+__all__ = ["KvmError", "KvmIncomplete", "KvmUnsupported", "FileDescriptor", "sized"]
 
 # No ioctl argument is larger than this; sized() refuses to allocate more.
 _MAX_BUFFER = 1 << 30
@@ -45,6 +45,25 @@ class KvmUnsupported(KvmError):
         self.capability = capability
         super().__init__(_errno.EOPNOTSUPP, ioctl,
                          f"the kernel does not report {capability}, which {ioctl} needs")
+
+
+class KvmIncomplete(Exception):
+    """An ioctl that works through an array handled only its first elements (KVM_GET_MSRS and
+    KVM_SET_MSRS stop at the first MSR they cannot read or write), so its result is not whole.
+
+    ``ioctl``; ``done`` and ``requested`` (elements handled, and asked for); ``element`` (the
+    first element not handled, described); ``result`` (the struct with the elements handled,
+    for a read).
+    """
+
+    def __init__(self, ioctl: str, done: int, requested: int, element: str, result: Any) -> None:
+        self.ioctl = ioctl
+        self.done = done
+        self.requested = requested
+        self.element = element
+        self.result = result
+        super().__init__(f"{ioctl}: handled {done} of {requested} element(s); {element} was not "
+                         f"(the kernel does not support it, or refused its value)")
 
 
 class FileDescriptor:
@@ -196,3 +215,14 @@ def sized(cls: type, count: int) -> Any:
         "_sized_from_": cls,
     })
     return grown()
+
+
+def trimmed(obj: Any, cls: type, count: int, room: int) -> Any:
+    """`obj` (whose buffer has room for `room` elements of its flexible array) with exactly
+    `count` of them: itself when its array has that length, else a copy."""
+    count = max(0, min(count, room))
+    if len(getattr(obj, cls._fields_[-1][0])) == count:  # type: ignore[attr-defined]
+        return obj
+    out = sized(cls, count)
+    ctypes.memmove(ctypes.addressof(out), ctypes.addressof(obj), ctypes.sizeof(out))
+    return out
