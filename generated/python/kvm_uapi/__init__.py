@@ -17186,9 +17186,9 @@ KVM_RUN: Final = Ioctl(
     kvm_run.
 
     Errors:
-    - EINTR: A signal is pending for the calling thread, or immediate_exit was
-      set; exit_reason is KVM_EXIT_INTR. Run the vCPU again after handling the
-      signal.
+    - EINTR: A signal is pending for the calling thread (exit_reason is then
+      KVM_EXIT_INTR), or immediate_exit was set (exit_reason may keep the
+      previous exit's value). Run the vCPU again after handling the signal.
     - EINVAL: The argument is not 0, or (x86) kvm_valid_regs or kvm_dirty_regs
       has bits that are not KVM_SYNC_X86_* bits.
     - EIO: The caller is not in the process that created the VM, or the VM was

@@ -884,7 +884,7 @@ _E_KVM_NMI: dict[int, str] = {}
 _E_KVM_SMI: dict[int, str] = {}
 _E_KVM_XEN_VCPU_GET_ATTR: dict[int, str] = {errno.ENOENT: 'type is unknown, or the runstate area is not set.', errno.EINVAL: 'type is KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADJUST, which cannot be read.', errno.EOPNOTSUPP: 'A runstate attribute was asked for on a host without scheduler statistics.', errno.EFAULT: 'The argument could not be read or written.'}
 _E_KVM_XEN_VCPU_SET_ATTR: dict[int, str] = {errno.ENOENT: 'type is unknown.', errno.EINVAL: 'The value is not valid: an area that crosses a page boundary, an unknown runstate, runstate times that do not add up or lie in the future, a Xen vCPU id out of range, a timer priority other than 2-level, or an upcall vector below 0x10.', errno.EOPNOTSUPP: 'A runstate attribute was set on a host without scheduler statistics.', errno.EFAULT: 'The argument could not be read, or a guest page could not be mapped.'}
-_E_KVM_RUN: dict[int, str] = {errno.EINTR: 'A signal is pending for the calling thread, or immediate_exit was set; exit_reason is KVM_EXIT_INTR. Run the vCPU again after handling the signal.', errno.EINVAL: 'The argument is not 0, or (x86) kvm_valid_regs or kvm_dirty_regs has bits that are not KVM_SYNC_X86_* bits.', errno.EIO: 'The caller is not in the process that created the VM, or the VM was marked dead after an internal bug.', errno.ENOEXEC: 'The vCPU is not initialized yet (arm64 before KVM_ARM_VCPU_INIT).', errno.EFAULT: 'KVM could not access guest or userspace memory it needed. Since 6.8 exit_reason may then be KVM_EXIT_MEMORY_FAULT, with details in memory_fault (as also with EHWPOISON, for memory with an uncorrectable hardware error).'}
+_E_KVM_RUN: dict[int, str] = {errno.EINTR: "A signal is pending for the calling thread (exit_reason is then KVM_EXIT_INTR), or immediate_exit was set (exit_reason may keep the previous exit's value). Run the vCPU again after handling the signal.", errno.EINVAL: 'The argument is not 0, or (x86) kvm_valid_regs or kvm_dirty_regs has bits that are not KVM_SYNC_X86_* bits.', errno.EIO: 'The caller is not in the process that created the VM, or the VM was marked dead after an internal bug.', errno.ENOEXEC: 'The vCPU is not initialized yet (arm64 before KVM_ARM_VCPU_INIT).', errno.EFAULT: 'KVM could not access guest or userspace memory it needed. Since 6.8 exit_reason may then be KVM_EXIT_MEMORY_FAULT, with details in memory_fault (as also with EHWPOISON, for memory with an uncorrectable hardware error).'}
 _E_KVM_SET_SIGNAL_MASK: dict[int, str] = {errno.EINVAL: "len is not the size of the kernel's signal set (8).", errno.EFAULT: 'The mask could not be read.'}
 _E_KVM_GET_MP_STATE: dict[int, str] = {errno.EINVAL: 'The architecture does not implement multiprocessing states.'}
 _E_KVM_SET_MP_STATE: dict[int, str] = {errno.EINVAL: 'The state is not valid here: not used by the architecture, not RUNNABLE on x86 without an in-kernel local APIC, INIT_RECEIVED or SIPI_RECEIVED while the vCPU latches INIT (in SMM or in a nested guest), or the architecture does not implement the ioctl.', errno.ENXIO: 'On s390, the state cannot be set (CHECK_STOP, LOAD for a guest that is not protected, or an unknown value).'}
@@ -5404,9 +5404,9 @@ class Vcpu(_Descriptor):
         kvm_run.
 
         Errors:
-        - EINTR: A signal is pending for the calling thread, or immediate_exit was
-          set; exit_reason is KVM_EXIT_INTR. Run the vCPU again after handling the
-          signal.
+        - EINTR: A signal is pending for the calling thread (exit_reason is then
+          KVM_EXIT_INTR), or immediate_exit was set (exit_reason may keep the
+          previous exit's value). Run the vCPU again after handling the signal.
         - EINVAL: The argument is not 0, or (x86) kvm_valid_regs or kvm_dirty_regs
           has bits that are not KVM_SYNC_X86_* bits.
         - EIO: The caller is not in the process that created the VM, or the VM was
@@ -5430,8 +5430,9 @@ class Vcpu(_Descriptor):
         try:
             _fcntl_ioctl(self._fd, 44672, 0)
         except OSError as exc:
-            if exc.errno != errno.EINTR:   # EINTR is an exit too: KVM_EXIT_INTR
+            if exc.errno != errno.EINTR:
                 raise self._failed(exc, 'KVM_RUN', _E_KVM_RUN) from None
+            reason.value = ExitReason.INTR   # EINTR is an exit too (immediate_exit leaves exit_reason as it was)
         except ValueError:   # fcntl refuses the -1 of a closed descriptor
             raise self._closed() from None
         try:
