@@ -51,7 +51,7 @@ class _Described(int):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {int(self):#x}>"
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return int, (int(self),)
 
 

@@ -37,8 +37,115 @@ from fcntl import ioctl as _fcntl_ioctl
 from . import _runtime
 from ._runtime import FileDescriptor, KvmError, KvmIncomplete, KvmUnsupported, sized
 from ._support import OpenIntEnum
-from . import *  # noqa: F401,F403 - the types and numbers the methods use
+# The types and numbers the methods use (imported by name: kvm_uapi.api exports only __all__).
 from . import CAPABILITIES
+from . import KVM_CAP_CHECK_EXTENSION_VM
+from . import KVM_CHECK_EXTENSION
+from . import KVM_CLEAR_DIRTY_LOG
+from . import KVM_CREATE_DEVICE
+from . import KVM_CREATE_GUEST_MEMFD
+from . import KVM_CREATE_IRQCHIP
+from . import KVM_CREATE_PIT
+from . import KVM_CREATE_PIT2
+from . import KVM_CREATE_VCPU
+from . import KVM_CREATE_VM
+from . import KVM_ENABLE_CAP
+from . import KVM_GET_API_VERSION
+from . import KVM_GET_CLOCK
+from . import KVM_GET_CPUID2
+from . import KVM_GET_DEBUGREGS
+from . import KVM_GET_DEVICE_ATTR
+from . import KVM_GET_DIRTY_LOG
+from . import KVM_GET_EMULATED_CPUID
+from . import KVM_GET_FPU
+from . import KVM_GET_IRQCHIP
+from . import KVM_GET_LAPIC
+from . import KVM_GET_MP_STATE
+from . import KVM_GET_MSRS
+from . import KVM_GET_MSR_FEATURE_INDEX_LIST
+from . import KVM_GET_MSR_INDEX_LIST
+from . import KVM_GET_NESTED_STATE
+from . import KVM_GET_NR_MMU_PAGES
+from . import KVM_GET_ONE_REG
+from . import KVM_GET_PIT
+from . import KVM_GET_PIT2
+from . import KVM_GET_REGS
+from . import KVM_GET_SREGS
+from . import KVM_GET_SREGS2
+from . import KVM_GET_STATS_FD
+from . import KVM_GET_SUPPORTED_CPUID
+from . import KVM_GET_SUPPORTED_HV_CPUID
+from . import KVM_GET_TSC_KHZ
+from . import KVM_GET_VCPU_EVENTS
+from . import KVM_GET_VCPU_MMAP_SIZE
+from . import KVM_GET_XCRS
+from . import KVM_GET_XSAVE
+from . import KVM_GET_XSAVE2
+from . import KVM_HAS_DEVICE_ATTR
+from . import KVM_HYPERV_EVENTFD
+from . import KVM_INTERRUPT
+from . import KVM_IOEVENTFD
+from . import KVM_IRQFD
+from . import KVM_IRQ_LINE
+from . import KVM_IRQ_LINE_STATUS
+from . import KVM_KVMCLOCK_CTRL
+from . import KVM_MEMORY_ENCRYPT_OP
+from . import KVM_MEMORY_ENCRYPT_REG_REGION
+from . import KVM_MEMORY_ENCRYPT_UNREG_REGION
+from . import KVM_NMI
+from . import KVM_PRE_FAULT_MEMORY
+from . import KVM_REGISTER_COALESCED_MMIO
+from . import KVM_REINJECT_CONTROL
+from . import KVM_RESET_DIRTY_RINGS
+from . import KVM_RUN
+from . import KVM_SET_BOOT_CPU_ID
+from . import KVM_SET_CLOCK
+from . import KVM_SET_CPUID
+from . import KVM_SET_CPUID2
+from . import KVM_SET_DEBUGREGS
+from . import KVM_SET_DEVICE_ATTR
+from . import KVM_SET_FPU
+from . import KVM_SET_GSI_ROUTING
+from . import KVM_SET_GUEST_DEBUG
+from . import KVM_SET_IDENTITY_MAP_ADDR
+from . import KVM_SET_IRQCHIP
+from . import KVM_SET_LAPIC
+from . import KVM_SET_MEMORY_ATTRIBUTES
+from . import KVM_SET_MP_STATE
+from . import KVM_SET_MSRS
+from . import KVM_SET_NESTED_STATE
+from . import KVM_SET_NR_MMU_PAGES
+from . import KVM_SET_ONE_REG
+from . import KVM_SET_PIT
+from . import KVM_SET_PIT2
+from . import KVM_SET_PMU_EVENT_FILTER
+from . import KVM_SET_REGS
+from . import KVM_SET_SIGNAL_MASK
+from . import KVM_SET_SREGS
+from . import KVM_SET_SREGS2
+from . import KVM_SET_TSC_KHZ
+from . import KVM_SET_TSS_ADDR
+from . import KVM_SET_USER_MEMORY_REGION
+from . import KVM_SET_USER_MEMORY_REGION2
+from . import KVM_SET_VAPIC_ADDR
+from . import KVM_SET_VCPU_EVENTS
+from . import KVM_SET_XCRS
+from . import KVM_SET_XSAVE
+from . import KVM_SIGNAL_MSI
+from . import KVM_SMI
+from . import KVM_TPR_ACCESS_REPORTING
+from . import KVM_TRANSLATE
+from . import KVM_UNREGISTER_COALESCED_MMIO
+from . import KVM_X86_GET_MCE_CAP_SUPPORTED
+from . import KVM_X86_SETUP_MCE
+from . import KVM_X86_SET_MCE
+from . import KVM_X86_SET_MSR_FILTER
+from . import KVM_XEN_HVM_CONFIG
+from . import KVM_XEN_HVM_EVTCHN_SEND
+from . import KVM_XEN_HVM_GET_ATTR
+from . import KVM_XEN_HVM_SET_ATTR
+from . import KVM_XEN_VCPU_GET_ATTR
+from . import KVM_XEN_VCPU_SET_ATTR
 from . import _kvm_clear_dirty_log__anon0
 from . import _kvm_coalesced_mmio_zone__anon0
 from . import _kvm_dirty_log__anon0
@@ -92,6 +199,83 @@ from . import _kvm_xen_hvm_attr__u__shared_info
 from . import _kvm_xen_vcpu_attr__u
 from . import _kvm_xen_vcpu_attr__u__runstate
 from . import _kvm_xen_vcpu_attr__u__timer
+from . import kvm_clear_dirty_log
+from . import kvm_clock_data
+from . import kvm_coalesced_mmio_zone
+from . import kvm_cpuid
+from . import kvm_cpuid2
+from . import kvm_cpuid_entry
+from . import kvm_cpuid_entry2
+from . import kvm_create_device
+from . import kvm_create_guest_memfd
+from . import kvm_debugregs
+from . import kvm_device_attr
+from . import kvm_dirty_log
+from . import kvm_dtable
+from . import kvm_enable_cap
+from . import kvm_enc_region
+from . import kvm_fpu
+from . import kvm_guest_debug
+from . import kvm_guest_debug_arch
+from . import kvm_hyperv_eventfd
+from . import kvm_hyperv_exit
+from . import kvm_interrupt
+from . import kvm_ioapic_state
+from . import kvm_ioeventfd
+from . import kvm_irq_level
+from . import kvm_irq_routing
+from . import kvm_irq_routing_entry
+from . import kvm_irq_routing_hv_sint
+from . import kvm_irq_routing_irqchip
+from . import kvm_irq_routing_msi
+from . import kvm_irq_routing_s390_adapter
+from . import kvm_irq_routing_xen_evtchn
+from . import kvm_irqchip
+from . import kvm_irqfd
+from . import kvm_lapic_state
+from . import kvm_memory_attributes
+from . import kvm_mp_state
+from . import kvm_msi
+from . import kvm_msr_entry
+from . import kvm_msr_filter
+from . import kvm_msr_filter_range
+from . import kvm_msr_list
+from . import kvm_msrs
+from . import kvm_nested_state
+from . import kvm_one_reg
+from . import kvm_pic_state
+from . import kvm_pit_channel_state
+from . import kvm_pit_config
+from . import kvm_pit_state
+from . import kvm_pit_state2
+from . import kvm_pmu_event_filter
+from . import kvm_pre_fault_memory
+from . import kvm_regs
+from . import kvm_reinject_control
+from . import kvm_run
+from . import kvm_segment
+from . import kvm_sev_cmd
+from . import kvm_signal_mask
+from . import kvm_sregs
+from . import kvm_sregs2
+from . import kvm_svm_nested_state_data
+from . import kvm_svm_nested_state_hdr
+from . import kvm_tpr_access_ctl
+from . import kvm_translation
+from . import kvm_userspace_memory_region
+from . import kvm_userspace_memory_region2
+from . import kvm_vapic_addr
+from . import kvm_vcpu_events
+from . import kvm_vmx_nested_state_data
+from . import kvm_vmx_nested_state_hdr
+from . import kvm_x86_mce
+from . import kvm_xcr
+from . import kvm_xcrs
+from . import kvm_xen_exit
+from . import kvm_xen_hvm_attr
+from . import kvm_xen_hvm_config
+from . import kvm_xen_vcpu_attr
+from . import kvm_xsave
 
 __all__ = [
     "Kvm", "Vm", "Vcpu", "Device", "GuestMemory", "KvmError", "KvmIncomplete", "KvmUnsupported",
@@ -929,6 +1113,7 @@ def _record(cls: type, arg: Any, fields: Mapping[str, Any], what: str, base: Any
     change) or from zeros. A struct field takes a struct, a dict or a tuple; an array of structs a
     sequence of them; the flexible array of a struct a sequence, which sizes the struct and sets
     the field that counts it."""
+    obj: Any
     if arg is not None:
         if fields:
             raise TypeError(f"{what}: give either a {cls.__name__} or its fields, not both")
@@ -958,7 +1143,7 @@ def _record(cls: type, arg: Any, fields: Mapping[str, Any], what: str, base: Any
 
 def _set_fields(obj: Any, cls: type, fields: Mapping[str, Any], what: str) -> None:
     rules = {r[0]: r for r in _RULES.get(cls, ())}
-    types = {f[0]: f[1] for f in cls._fields_}  # type: ignore[attr-defined]
+    types: dict[str, Any] = {f[0]: f[1] for f in cls._fields_}  # type: ignore[attr-defined]
     for name, value in fields.items():
         rule = rules.get(name)
         if rule is None:
@@ -968,13 +1153,14 @@ def _set_fields(obj: Any, cls: type, fields: Mapping[str, Any], what: str) -> No
             if isinstance(ctype, type) and issubclass(ctype, (ctypes.Structure, ctypes.Union)):
                 setattr(obj, name, _element(ctype, value, f"{what}.{name}"))
             elif isinstance(ctype, type) and issubclass(ctype, ctypes.Array) and \
-                    issubclass(ctype._type_, (ctypes.Structure, ctypes.Union)):
+                    issubclass(_runtime._any(ctype)._type_, (ctypes.Structure, ctypes.Union)):
+                element, length = _runtime._any(ctype)._type_, _runtime._any(ctype)._length_
                 if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-                    raise TypeError(f"{what}.{name} takes a sequence of {ctype._type_.__name__}")
+                    raise TypeError(f"{what}.{name} takes a sequence of {element.__name__}")
                 items = list(value)
-                if len(items) > ctype._length_:
-                    raise ValueError(f"{what}.{name} takes at most {ctype._length_} elements")
-                _set_array(getattr(obj, name), ctype._type_, items, f"{what}.{name}")
+                if len(items) > length:
+                    raise ValueError(f"{what}.{name} takes at most {length} elements")
+                _set_array(getattr(obj, name), element, items, f"{what}.{name}")
             else:
                 setattr(obj, name, value)
             continue
@@ -1053,7 +1239,7 @@ class _Descriptor(FileDescriptor):
                             f"(or pass your own sized({cls.__name__}, n))")
         room = _FILL_START
         while True:
-            obj = sized(cls, room)
+            obj: Any = sized(cls, room)
             _set_fields(obj, cls, fields, ioctl)
             setattr(obj, count_field, room)
             try:
@@ -1205,7 +1391,7 @@ class Kvm(_Descriptor):
         obj = _record(kvm_msr_list, arg, fields, 'KVM_GET_MSR_INDEX_LIST')
         _check_room(obj, arg, kvm_msr_list, 'KVM_GET_MSR_INDEX_LIST')
         result = self._call(KVM_GET_MSR_INDEX_LIST, ctypes.addressof(obj), 'KVM_GET_MSR_INDEX_LIST', _E_KVM_GET_MSR_INDEX_LIST)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def get_msr_feature_index_list(self, arg: Optional[kvm_msr_list] = None, /, **fields: Any) -> kvm_msr_list:
         """Lists the feature MSRs: MSRs that describe processor capabilities (for
@@ -1243,7 +1429,7 @@ class Kvm(_Descriptor):
         obj = _record(kvm_msr_list, arg, fields, 'KVM_GET_MSR_FEATURE_INDEX_LIST')
         _check_room(obj, arg, kvm_msr_list, 'KVM_GET_MSR_FEATURE_INDEX_LIST')
         result = self._call(KVM_GET_MSR_FEATURE_INDEX_LIST, ctypes.addressof(obj), 'KVM_GET_MSR_FEATURE_INDEX_LIST', _E_KVM_GET_MSR_FEATURE_INDEX_LIST)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def get_msrs(self, arg: Optional[kvm_msrs] = None, /, **fields: Any) -> kvm_msrs:
         """Reads MSRs. On a vCPU descriptor it reads the vCPU's MSRs with the
@@ -1289,7 +1475,7 @@ class Kvm(_Descriptor):
         result = self._call(KVM_GET_MSRS, ctypes.addressof(obj), 'KVM_GET_MSRS', _E_KVM_GET_MSRS)
         if result < obj.nmsrs:
             raise _incomplete(obj, arg, kvm_msrs, result, 'KVM_GET_MSRS')
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def get_supported_cpuid(self, arg: Optional[kvm_cpuid2] = None, /, **fields: Any) -> kvm_cpuid2:
         """Reports the CPUID leaves and feature bits that KVM and the host can give a
@@ -1340,7 +1526,7 @@ class Kvm(_Descriptor):
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_GET_SUPPORTED_CPUID')
         _check_room(obj, arg, kvm_cpuid2, 'KVM_GET_SUPPORTED_CPUID')
         result = self._call(KVM_GET_SUPPORTED_CPUID, ctypes.addressof(obj), 'KVM_GET_SUPPORTED_CPUID', _E_KVM_GET_SUPPORTED_CPUID)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def get_emulated_cpuid(self, arg: Optional[kvm_cpuid2] = None, /, **fields: Any) -> kvm_cpuid2:
         """Reports CPUID features that KVM can emulate in software even when the host
@@ -1387,7 +1573,7 @@ class Kvm(_Descriptor):
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_GET_EMULATED_CPUID')
         _check_room(obj, arg, kvm_cpuid2, 'KVM_GET_EMULATED_CPUID')
         result = self._call(KVM_GET_EMULATED_CPUID, ctypes.addressof(obj), 'KVM_GET_EMULATED_CPUID', _E_KVM_GET_EMULATED_CPUID)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def x86_get_mce_cap_supported(self) -> int:
         """Reports which MCG_CAP capability bits KVM can emulate, in the format of
@@ -1449,7 +1635,7 @@ class Kvm(_Descriptor):
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_GET_SUPPORTED_HV_CPUID')
         _check_room(obj, arg, kvm_cpuid2, 'KVM_GET_SUPPORTED_HV_CPUID')
         result = self._call(KVM_GET_SUPPORTED_HV_CPUID, ctypes.addressof(obj), 'KVM_GET_SUPPORTED_HV_CPUID', _E_KVM_GET_SUPPORTED_HV_CPUID)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def get_device_attr(self, arg: Optional[kvm_device_attr] = None, /, **fields: Any) -> int:
         """Reads one attribute of a device, a VM, a vCPU or (on /dev/kvm) the host,
@@ -1746,7 +1932,7 @@ class Vm(_Descriptor):
             raise TypeError("get_clock() fills its struct; it takes no fields")
         obj = kvm_clock_data() if arg is None else _runtime.check_buffer("arg", arg, kvm_clock_data)
         result = self._call(KVM_GET_CLOCK, ctypes.addressof(obj), 'KVM_GET_CLOCK', _E_KVM_GET_CLOCK)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_tsc_khz(self, value: int) -> int:
         """Sets the frequency at which the guest's TSC runs. On a vCPU it changes
@@ -1956,7 +2142,7 @@ class Vm(_Descriptor):
             raise TypeError("get_pit() fills its struct; it takes no fields")
         obj = kvm_pit_state() if arg is None else _runtime.check_buffer("arg", arg, kvm_pit_state)
         result = self._call(KVM_GET_PIT, ctypes.addressof(obj), 'KVM_GET_PIT', _E_KVM_GET_PIT)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_pit(self, arg: Optional[kvm_pit_state] = None, /, **fields: Any) -> int:
         """Loads the state of the three channels of the in-kernel PIT and restarts
@@ -2077,7 +2263,7 @@ class Vm(_Descriptor):
             raise TypeError("get_pit2() fills its struct; it takes no fields")
         obj = kvm_pit_state2() if arg is None else _runtime.check_buffer("arg", arg, kvm_pit_state2)
         result = self._call(KVM_GET_PIT2, ctypes.addressof(obj), 'KVM_GET_PIT2', _E_KVM_GET_PIT2)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_pit2(self, arg: Optional[kvm_pit_state2] = None, /, **fields: Any) -> int:
         """Loads the state of the in-kernel PIT, including its flags, and restarts
@@ -2620,7 +2806,7 @@ class Vm(_Descriptor):
         self._require('KVM_CAP_IRQCHIP', 'KVM_GET_IRQCHIP')
         obj = _record(kvm_irqchip, arg, fields, 'KVM_GET_IRQCHIP')
         result = self._call(KVM_GET_IRQCHIP, ctypes.addressof(obj), 'KVM_GET_IRQCHIP', _E_KVM_GET_IRQCHIP)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_irqchip(self, arg: Optional[kvm_irqchip] = None, /, **fields: Any) -> int:
         """Loads the state of one chip of the in-kernel PICs and IOAPIC, as saved by
@@ -2675,7 +2861,7 @@ class Vm(_Descriptor):
         self._require('KVM_CAP_IRQ_INJECT_STATUS', 'KVM_IRQ_LINE_STATUS')
         obj = _record(kvm_irq_level, arg, fields, 'KVM_IRQ_LINE_STATUS')
         result = self._call(KVM_IRQ_LINE_STATUS, ctypes.addressof(obj), 'KVM_IRQ_LINE_STATUS', _E_KVM_IRQ_LINE_STATUS)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_gsi_routing(self, arg: Optional[kvm_irq_routing] = None, /, **fields: Any) -> int:
         """Replaces the whole GSI routing table of the VM. Every GSI that
@@ -2951,7 +3137,7 @@ class Vm(_Descriptor):
         self._require('KVM_CAP_XEN_HVM', 'KVM_XEN_HVM_GET_ATTR')
         obj = _record(kvm_xen_hvm_attr, arg, fields, 'KVM_XEN_HVM_GET_ATTR')
         result = self._call(KVM_XEN_HVM_GET_ATTR, ctypes.addressof(obj), 'KVM_XEN_HVM_GET_ATTR', _E_KVM_XEN_HVM_GET_ATTR)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def xen_hvm_set_attr(self, arg: Optional[kvm_xen_hvm_attr] = None, /, **fields: Any) -> int:
         """Sets one Xen attribute of the VM: the guest ABI width, the shared info
@@ -3194,7 +3380,7 @@ class Vm(_Descriptor):
         """
         obj = _record(kvm_sev_cmd, arg, fields, 'KVM_MEMORY_ENCRYPT_OP')
         result = self._call(KVM_MEMORY_ENCRYPT_OP, ctypes.addressof(obj), 'KVM_MEMORY_ENCRYPT_OP', _E_KVM_MEMORY_ENCRYPT_OP)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def memory_encrypt_reg_region(self, arg: Optional[kvm_enc_region] = None, /, **fields: Any) -> int:
         """Registers guest memory that may contain encrypted data (guest RAM, SMRAM
@@ -3367,7 +3553,7 @@ class Exit:
     """
 
     __slots__ = ()
-    reason: ExitReason
+    exit_reason: ExitReason
 
     def __repr__(self) -> str:
         names: tuple[str, ...] = getattr(self, "__match_args__", ())
@@ -3385,11 +3571,11 @@ def _shown(value: Any) -> str:
 class UnlistedExit(Exit):
     """An exit reason the spec does not know (from a newer kernel); exit_reason says which."""
 
-    __slots__ = ("reason",)
-    __match_args__ = ("reason",)
+    __slots__ = ("exit_reason",)
+    __match_args__ = ("exit_reason",)
 
-    def __init__(self, reason: ExitReason) -> None:
-        self.reason = reason
+    def __init__(self, exit_reason: ExitReason) -> None:
+        self.exit_reason = exit_reason
 
 
 class DcrExit(_kvm_run__anon0__dcr, Exit):
@@ -3398,7 +3584,7 @@ class DcrExit(_kvm_run__anon0__dcr, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.DCR
+    exit_reason = ExitReason.DCR
     __match_args__ = ('dcrn', 'data', 'is_write', )
 
 
@@ -3408,7 +3594,7 @@ class UnknownExit(_kvm_run__anon0__hw, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.UNKNOWN
+    exit_reason = ExitReason.UNKNOWN
     __match_args__ = ('hardware_exit_reason', )
 
 
@@ -3419,7 +3605,7 @@ class ExceptionExit(_kvm_run__anon0__ex, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.EXCEPTION
+    exit_reason = ExitReason.EXCEPTION
     __match_args__ = ('exception', 'error_code', )
 
 
@@ -3431,7 +3617,7 @@ class IoExit(_kvm_run__anon0__io, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.IO
+    exit_reason = ExitReason.IO
     __match_args__ = ('direction', 'size', 'port', 'count', 'data_offset', 'data', )
 
     @property
@@ -3451,7 +3637,7 @@ class HypercallExit(_kvm_run__anon0__hypercall, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.HYPERCALL
+    exit_reason = ExitReason.HYPERCALL
     __match_args__ = ('nr', 'args', 'ret', 'longmode', 'flags', )
 
 
@@ -3462,7 +3648,7 @@ class DebugExit(_kvm_run__anon0__debug, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.DEBUG
+    exit_reason = ExitReason.DEBUG
     __match_args__ = ('arch', )
 
 
@@ -3472,7 +3658,7 @@ class HltExit(Exit):
     """
 
     __slots__ = ()
-    reason = ExitReason.HLT
+    exit_reason = ExitReason.HLT
     __match_args__ = ()
 
 
@@ -3484,11 +3670,11 @@ class MmioExit(_kvm_run__anon0__mmio, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.MMIO
+    exit_reason = ExitReason.MMIO
     __match_args__ = ('phys_addr', 'data', 'len', 'is_write', )
 
     @property
-    def data(self) -> memoryview:
+    def data(self) -> memoryview:  # type: ignore[override]  # the elements in use
         """The elements of data in use (len of them). A writable view of kvm_run."""
         count = min(self.len, 8)
         return self._mem[40:40 + count * 1]
@@ -3502,7 +3688,7 @@ class IrqWindowOpenExit(Exit):
     """
 
     __slots__ = ()
-    reason = ExitReason.IRQ_WINDOW_OPEN
+    exit_reason = ExitReason.IRQ_WINDOW_OPEN
     __match_args__ = ()
 
 
@@ -3513,7 +3699,7 @@ class ShutdownExit(Exit):
     """
 
     __slots__ = ()
-    reason = ExitReason.SHUTDOWN
+    exit_reason = ExitReason.SHUTDOWN
     __match_args__ = ()
 
 
@@ -3525,7 +3711,7 @@ class FailEntryExit(_kvm_run__anon0__fail_entry, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.FAIL_ENTRY
+    exit_reason = ExitReason.FAIL_ENTRY
     __match_args__ = ('hardware_entry_failure_reason', 'cpu', )
 
 
@@ -3536,7 +3722,7 @@ class IntrExit(Exit):
     """
 
     __slots__ = ()
-    reason = ExitReason.INTR
+    exit_reason = ExitReason.INTR
     __match_args__ = ()
 
 
@@ -3547,7 +3733,7 @@ class SetTprExit(Exit):
     """
 
     __slots__ = ()
-    reason = ExitReason.SET_TPR
+    exit_reason = ExitReason.SET_TPR
     __match_args__ = ()
 
 
@@ -3559,7 +3745,7 @@ class TprAccessExit(_kvm_run__anon0__tpr_access, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.TPR_ACCESS
+    exit_reason = ExitReason.TPR_ACCESS
     __match_args__ = ('rip', 'is_write', )
 
 
@@ -3569,7 +3755,7 @@ class NmiExit(_kvm_run__anon0__hw, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.NMI
+    exit_reason = ExitReason.NMI
     __match_args__ = ('hardware_exit_reason', )
 
 
@@ -3579,11 +3765,11 @@ class InternalErrorExit(_kvm_run__anon0__internal, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.INTERNAL_ERROR
+    exit_reason = ExitReason.INTERNAL_ERROR
     __match_args__ = ('suberror', 'ndata', 'data', )
 
     @property
-    def data(self) -> memoryview:
+    def data(self) -> memoryview:  # type: ignore[override]  # the elements in use
         """The elements of data in use (ndata of them). A writable view of kvm_run."""
         count = min(self.ndata, 16)
         return self._mem[40:40 + count * 8].cast('Q')
@@ -3597,7 +3783,7 @@ class OsiExit(_kvm_run__anon0__osi, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.OSI
+    exit_reason = ExitReason.OSI
     __match_args__ = ('gprs', )
 
 
@@ -3608,7 +3794,7 @@ class PaprHcallExit(_kvm_run__anon0__papr_hcall, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.PAPR_HCALL
+    exit_reason = ExitReason.PAPR_HCALL
     __match_args__ = ('nr', 'ret', 'args', )
 
 
@@ -3619,7 +3805,7 @@ class WatchdogExit(Exit):
     """
 
     __slots__ = ()
-    reason = ExitReason.WATCHDOG
+    exit_reason = ExitReason.WATCHDOG
     __match_args__ = ()
 
 
@@ -3631,7 +3817,7 @@ class EprExit(_kvm_run__anon0__epr, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.EPR
+    exit_reason = ExitReason.EPR
     __match_args__ = ('epr', )
 
 
@@ -3643,7 +3829,7 @@ class SystemEventExit(_kvm_run__anon0__system_event, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.SYSTEM_EVENT
+    exit_reason = ExitReason.SYSTEM_EVENT
     __match_args__ = ('type', 'ndata', 'flags', 'data', )
 
 
@@ -3655,7 +3841,7 @@ class IoapicEoiExit(_kvm_run__anon0__eoi, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.IOAPIC_EOI
+    exit_reason = ExitReason.IOAPIC_EOI
     __match_args__ = ('vector', )
 
 
@@ -3666,7 +3852,7 @@ class HypervExit(kvm_hyperv_exit, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.HYPERV
+    exit_reason = ExitReason.HYPERV
     __match_args__ = ('type', 'u', )
 
 
@@ -3678,7 +3864,7 @@ class ArmNisvExit(_kvm_run__anon0__arm_nisv, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.ARM_NISV
+    exit_reason = ExitReason.ARM_NISV
     __match_args__ = ('esr_iss', 'fault_ipa', )
 
 
@@ -3690,7 +3876,7 @@ class X86RdmsrExit(_kvm_run__anon0__msr, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.X86_RDMSR
+    exit_reason = ExitReason.X86_RDMSR
     __match_args__ = ('error', 'reason', 'index', 'data', )
 
 
@@ -3701,7 +3887,7 @@ class X86WrmsrExit(_kvm_run__anon0__msr, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.X86_WRMSR
+    exit_reason = ExitReason.X86_WRMSR
     __match_args__ = ('error', 'reason', 'index', 'data', )
 
 
@@ -3712,7 +3898,7 @@ class DirtyRingFullExit(Exit):
     """
 
     __slots__ = ()
-    reason = ExitReason.DIRTY_RING_FULL
+    exit_reason = ExitReason.DIRTY_RING_FULL
     __match_args__ = ()
 
 
@@ -3723,7 +3909,7 @@ class ApResetHoldExit(Exit):
     """
 
     __slots__ = ()
-    reason = ExitReason.AP_RESET_HOLD
+    exit_reason = ExitReason.AP_RESET_HOLD
     __match_args__ = ()
 
 
@@ -3734,7 +3920,7 @@ class X86BusLockExit(Exit):
     """
 
     __slots__ = ()
-    reason = ExitReason.X86_BUS_LOCK
+    exit_reason = ExitReason.X86_BUS_LOCK
     __match_args__ = ()
 
 
@@ -3745,7 +3931,7 @@ class XenExit(kvm_xen_exit, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.XEN
+    exit_reason = ExitReason.XEN
     __match_args__ = ('type', 'u', )
 
 
@@ -3756,7 +3942,7 @@ class RiscvSbiExit(_kvm_run__anon0__riscv_sbi, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.RISCV_SBI
+    exit_reason = ExitReason.RISCV_SBI
     __match_args__ = ('extension_id', 'function_id', 'args', 'ret', )
 
 
@@ -3767,7 +3953,7 @@ class RiscvCsrExit(_kvm_run__anon0__riscv_csr, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.RISCV_CSR
+    exit_reason = ExitReason.RISCV_CSR
     __match_args__ = ('csr_num', 'new_value', 'write_mask', 'ret_value', )
 
 
@@ -3780,7 +3966,7 @@ class NotifyExit(_kvm_run__anon0__notify, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.NOTIFY
+    exit_reason = ExitReason.NOTIFY
     __match_args__ = ('flags', )
 
 
@@ -3793,7 +3979,7 @@ class LoongarchIocsrExit(_kvm_run__anon0__iocsr_io, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.LOONGARCH_IOCSR
+    exit_reason = ExitReason.LOONGARCH_IOCSR
     __match_args__ = ('phys_addr', 'data', 'len', 'is_write', )
 
 
@@ -3804,7 +3990,7 @@ class MemoryFaultExit(_kvm_run__anon0__memory_fault, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.MEMORY_FAULT
+    exit_reason = ExitReason.MEMORY_FAULT
     __match_args__ = ('flags', 'gpa', 'size', )
 
 
@@ -3816,7 +4002,7 @@ class TdxExit(_kvm_run__anon0__tdx, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.TDX
+    exit_reason = ExitReason.TDX
     __match_args__ = ('flags', 'nr', 'unknown', 'get_quote', 'get_tdvmcall_info', 'setup_event_notify', )
 
 
@@ -3828,7 +4014,7 @@ class S390SieicExit(_kvm_run__anon0__s390_sieic, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.S390_SIEIC
+    exit_reason = ExitReason.S390_SIEIC
     __match_args__ = ('icptcode', 'ipa', 'ipb', )
 
 
@@ -3839,7 +4025,7 @@ class S390ResetExit(Exit):
     """
 
     __slots__ = ()
-    reason = ExitReason.S390_RESET
+    exit_reason = ExitReason.S390_RESET
     __match_args__ = ()
 
 
@@ -3852,7 +4038,7 @@ class S390UcontrolExit(_kvm_run__anon0__s390_ucontrol, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.S390_UCONTROL
+    exit_reason = ExitReason.S390_UCONTROL
     __match_args__ = ('trans_exc_code', 'pgm_code', )
 
 
@@ -3864,7 +4050,7 @@ class S390TschExit(_kvm_run__anon0__s390_tsch, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.S390_TSCH
+    exit_reason = ExitReason.S390_TSCH
     __match_args__ = ('subchannel_id', 'subchannel_nr', 'io_int_parm', 'io_int_word', 'ipb', 'dequeued', )
 
 
@@ -3877,7 +4063,7 @@ class S390StsiExit(_kvm_run__anon0__s390_stsi, Exit):
     """
 
     _mem: memoryview
-    reason = ExitReason.S390_STSI
+    exit_reason = ExitReason.S390_STSI
     __match_args__ = ('addr', 'ar', 'fc', 'sel1', 'sel2', )
 
 
@@ -4132,7 +4318,7 @@ class Vcpu(_Descriptor):
             raise TypeError("get_regs() fills its struct; it takes no fields")
         obj = kvm_regs() if arg is None else _runtime.check_buffer("arg", arg, kvm_regs)
         result = self._call(KVM_GET_REGS, ctypes.addressof(obj), 'KVM_GET_REGS', _E_KVM_GET_REGS)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_regs(self, arg: Optional[kvm_regs] = None, /, **fields: Any) -> int:
         """Writes the general purpose registers, RIP and RFLAGS of the vCPU. Nothing
@@ -4183,7 +4369,7 @@ class Vcpu(_Descriptor):
             raise TypeError("get_sregs() fills its struct; it takes no fields")
         obj = kvm_sregs() if arg is None else _runtime.check_buffer("arg", arg, kvm_sregs)
         result = self._call(KVM_GET_SREGS, ctypes.addressof(obj), 'KVM_GET_SREGS', _E_KVM_GET_SREGS)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_sregs(self, arg: Optional[kvm_sregs] = None, /, **fields: Any) -> int:
         """Writes the special registers of the vCPU and recomputes the paging mode
@@ -4240,7 +4426,7 @@ class Vcpu(_Descriptor):
             raise TypeError("get_fpu() fills its struct; it takes no fields")
         obj = kvm_fpu() if arg is None else _runtime.check_buffer("arg", arg, kvm_fpu)
         result = self._call(KVM_GET_FPU, ctypes.addressof(obj), 'KVM_GET_FPU', _E_KVM_GET_FPU)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_fpu(self, arg: Optional[kvm_fpu] = None, /, **fields: Any) -> int:
         """Writes the x87 and SSE register state of the vCPU. MXCSR and all state
@@ -4296,7 +4482,7 @@ class Vcpu(_Descriptor):
             raise TypeError("get_lapic() fills its struct; it takes no fields")
         obj = kvm_lapic_state() if arg is None else _runtime.check_buffer("arg", arg, kvm_lapic_state)
         result = self._call(KVM_GET_LAPIC, ctypes.addressof(obj), 'KVM_GET_LAPIC', _E_KVM_GET_LAPIC)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_lapic(self, arg: Optional[kvm_lapic_state] = None, /, **fields: Any) -> int:
         """Loads the in-kernel local APIC of the vCPU from a register page image. The
@@ -4411,7 +4597,7 @@ class Vcpu(_Descriptor):
             raise TypeError("get_debugregs() fills its struct; it takes no fields")
         obj = kvm_debugregs() if arg is None else _runtime.check_buffer("arg", arg, kvm_debugregs)
         result = self._call(KVM_GET_DEBUGREGS, ctypes.addressof(obj), 'KVM_GET_DEBUGREGS', _E_KVM_GET_DEBUGREGS)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_debugregs(self, arg: Optional[kvm_debugregs] = None, /, **fields: Any) -> int:
         """Writes the guest's view of the debug registers DR0-DR3, DR6 and DR7.
@@ -4472,7 +4658,7 @@ class Vcpu(_Descriptor):
             raise TypeError("get_xsave() fills its struct; it takes no fields")
         obj = kvm_xsave() if arg is None else _runtime.check_buffer("arg", arg, kvm_xsave)
         result = self._call(KVM_GET_XSAVE, ctypes.addressof(obj), 'KVM_GET_XSAVE', _E_KVM_GET_XSAVE)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_xsave(self, arg: Optional[kvm_xsave] = None, /, **fields: Any) -> int:
         """Loads the FPU and extended register state of the vCPU from an XSAVE image
@@ -4531,7 +4717,7 @@ class Vcpu(_Descriptor):
             raise TypeError("get_xcrs() fills its struct; it takes no fields")
         obj = kvm_xcrs() if arg is None else _runtime.check_buffer("arg", arg, kvm_xcrs)
         result = self._call(KVM_GET_XCRS, ctypes.addressof(obj), 'KVM_GET_XCRS', _E_KVM_GET_XCRS)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_xcrs(self, arg: Optional[kvm_xcrs] = None, /, **fields: Any) -> int:
         """Writes the extended control registers of the vCPU. Entries for registers
@@ -4595,7 +4781,7 @@ class Vcpu(_Descriptor):
             raise TypeError("get_sregs2() fills its struct; it takes no fields")
         obj = kvm_sregs2() if arg is None else _runtime.check_buffer("arg", arg, kvm_sregs2)
         result = self._call(KVM_GET_SREGS2, ctypes.addressof(obj), 'KVM_GET_SREGS2', _E_KVM_GET_SREGS2)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_sregs2(self, arg: Optional[kvm_sregs2] = None, /, **fields: Any) -> int:
         """Writes the special registers of the vCPU like KVM_SET_SREGS. With
@@ -4663,7 +4849,7 @@ class Vcpu(_Descriptor):
         obj = kvm_xsave() if arg is None else _runtime.check_buffer("arg", arg, kvm_xsave)
         _check_room(obj, arg, kvm_xsave, 'KVM_GET_XSAVE2', self._answer('KVM_CAP_XSAVE2'))
         result = self._call(KVM_GET_XSAVE2, ctypes.addressof(obj), 'KVM_GET_XSAVE2', _E_KVM_GET_XSAVE2)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def get_msrs(self, arg: Optional[kvm_msrs] = None, /, **fields: Any) -> kvm_msrs:
         """Reads MSRs. On a vCPU descriptor it reads the vCPU's MSRs with the
@@ -4708,7 +4894,7 @@ class Vcpu(_Descriptor):
         result = self._call(KVM_GET_MSRS, ctypes.addressof(obj), 'KVM_GET_MSRS', _E_KVM_GET_MSRS)
         if result < obj.nmsrs:
             raise _incomplete(obj, arg, kvm_msrs, result, 'KVM_GET_MSRS')
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_msrs(self, arg: Optional[kvm_msrs] = None, /, **fields: Any) -> int:
         """Writes MSRs of the vCPU with the privileges of the host: the MSR filter
@@ -4873,7 +5059,7 @@ class Vcpu(_Descriptor):
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_GET_CPUID2')
         _check_room(obj, arg, kvm_cpuid2, 'KVM_GET_CPUID2')
         result = self._call(KVM_GET_CPUID2, ctypes.addressof(obj), 'KVM_GET_CPUID2', _E_KVM_GET_CPUID2)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def x86_setup_mce(self, value: int) -> int:
         """Enables machine check emulation for the vCPU with the given MCG_CAP. Every
@@ -4975,7 +5161,7 @@ class Vcpu(_Descriptor):
             raise TypeError("get_vcpu_events() fills its struct; it takes no fields")
         obj = kvm_vcpu_events() if arg is None else _runtime.check_buffer("arg", arg, kvm_vcpu_events)
         result = self._call(KVM_GET_VCPU_EVENTS, ctypes.addressof(obj), 'KVM_GET_VCPU_EVENTS', _E_KVM_GET_VCPU_EVENTS)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_vcpu_events(self, arg: Optional[kvm_vcpu_events] = None, /, **fields: Any) -> int:
         """Restores the in-flight and pending events of the vCPU saved by
@@ -5070,7 +5256,7 @@ class Vcpu(_Descriptor):
         self._require('KVM_CAP_NESTED_STATE', 'KVM_GET_NESTED_STATE')
         obj = _record(kvm_nested_state, arg, fields, 'KVM_GET_NESTED_STATE')
         result = self._call(KVM_GET_NESTED_STATE, ctypes.addressof(obj), 'KVM_GET_NESTED_STATE', _E_KVM_GET_NESTED_STATE)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_nested_state(self, arg: Optional[kvm_nested_state] = None, /, **fields: Any) -> int:
         """Restores nested virtualization state saved by KVM_GET_NESTED_STATE. Call
@@ -5151,7 +5337,7 @@ class Vcpu(_Descriptor):
         """
         obj = _record(kvm_translation, arg, fields, 'KVM_TRANSLATE')
         result = self._call(KVM_TRANSLATE, ctypes.addressof(obj), 'KVM_TRANSLATE', _E_KVM_TRANSLATE)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def pre_fault_memory(self, arg: Optional[kvm_pre_fault_memory] = None, /, **fields: Any) -> kvm_pre_fault_memory:
         """Maps a range of guest memory into the vCPU's two-dimensional page tables
@@ -5191,7 +5377,7 @@ class Vcpu(_Descriptor):
         self._require('KVM_CAP_PRE_FAULT_MEMORY', 'KVM_PRE_FAULT_MEMORY')
         obj = _record(kvm_pre_fault_memory, arg, fields, 'KVM_PRE_FAULT_MEMORY')
         result = self._call(KVM_PRE_FAULT_MEMORY, ctypes.addressof(obj), 'KVM_PRE_FAULT_MEMORY', _E_KVM_PRE_FAULT_MEMORY)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def interrupt(self, arg: Optional[kvm_interrupt] = None, /, **fields: Any) -> int:
         """Injects an interrupt from an interrupt controller that userspace emulates.
@@ -5305,7 +5491,7 @@ class Vcpu(_Descriptor):
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_GET_SUPPORTED_HV_CPUID')
         _check_room(obj, arg, kvm_cpuid2, 'KVM_GET_SUPPORTED_HV_CPUID')
         result = self._call(KVM_GET_SUPPORTED_HV_CPUID, ctypes.addressof(obj), 'KVM_GET_SUPPORTED_HV_CPUID', _E_KVM_GET_SUPPORTED_HV_CPUID)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def xen_vcpu_get_attr(self, arg: Optional[kvm_xen_vcpu_attr] = None, /, **fields: Any) -> kvm_xen_vcpu_attr:
         """Reads one Xen attribute of a vCPU, for example to save it for migration.
@@ -5341,7 +5527,7 @@ class Vcpu(_Descriptor):
         self._require('KVM_CAP_XEN_HVM', 'KVM_XEN_VCPU_GET_ATTR')
         obj = _record(kvm_xen_vcpu_attr, arg, fields, 'KVM_XEN_VCPU_GET_ATTR')
         result = self._call(KVM_XEN_VCPU_GET_ATTR, ctypes.addressof(obj), 'KVM_XEN_VCPU_GET_ATTR', _E_KVM_XEN_VCPU_GET_ATTR)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def xen_vcpu_set_attr(self, arg: Optional[kvm_xen_vcpu_attr] = None, /, **fields: Any) -> int:
         """Sets one Xen attribute of a vCPU: the location of its vcpu_info, secondary
@@ -5503,7 +5689,7 @@ class Vcpu(_Descriptor):
             raise TypeError("get_mp_state() fills its struct; it takes no fields")
         obj = kvm_mp_state() if arg is None else _runtime.check_buffer("arg", arg, kvm_mp_state)
         result = self._call(KVM_GET_MP_STATE, ctypes.addressof(obj), 'KVM_GET_MP_STATE', _E_KVM_GET_MP_STATE)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_mp_state(self, arg: Optional[kvm_mp_state] = None, /, **fields: Any) -> int:
         """Changes the vCPU's multiprocessing state, to restore it after migration or
@@ -5611,7 +5797,7 @@ class Vcpu(_Descriptor):
         self._require('KVM_CAP_ONE_REG', 'KVM_GET_ONE_REG')
         obj = _record(kvm_one_reg, arg, fields, 'KVM_GET_ONE_REG')
         result = self._call(KVM_GET_ONE_REG, ctypes.addressof(obj), 'KVM_GET_ONE_REG', _E_KVM_GET_ONE_REG)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
     def set_one_reg(self, arg: Optional[kvm_one_reg] = None, /, **fields: Any) -> int:
         """Writes one vCPU register, named by its id, from a userspace buffer of the
@@ -5809,7 +5995,7 @@ class Vcpu(_Descriptor):
         """
         obj = _record(kvm_sev_cmd, arg, fields, 'KVM_MEMORY_ENCRYPT_OP')
         result = self._call(KVM_MEMORY_ENCRYPT_OP, ctypes.addressof(obj), 'KVM_MEMORY_ENCRYPT_OP', _E_KVM_MEMORY_ENCRYPT_OP)
-        return arg if arg is not None else obj  # type: ignore[no-any-return]
+        return arg if arg is not None else obj
 
 
 class Device(_Descriptor):

@@ -387,10 +387,15 @@ class Generator:
         records = sorted({m.record for ms in methods.values() for m in ms if m.record})
         error_ioctls = list({m.ioctl.name: m.ioctl for ms in methods.values() for m in ms}.values())
         checked = rule_classes(methods, classes)
+        exits = exit_classes(model, classes)
+        imported = {"CAPABILITIES", "KVM_CHECK_EXTENSION", "KVM_CAP_CHECK_EXTENSION_VM", RUN_RECORD}
+        imported |= {m.ioctl.name for ms in methods.values() for m in ms}
+        imported |= {m.record for ms in methods.values() for m in ms if m.record}
+        imported |= {c.name for c in checked} | {x.base for x in exits if x.base}
         counted = {c.name: rule for c in checked if (rule := count_rule(c.record)) is not None}
         api = env.get_template("python/api.py.j2").render(
             model=model, methods=methods, rules={c.name: field_rules(c.record) for c in checked}, counted=counted,
-            exit_classes=exit_classes(model, classes),
+            exit_classes=exits, imported=sorted(imported),
             run_exit_reason_offset=model.by_name[RUN_RECORD].field_at("exit_reason").offsets[0],
             error_ioctls=error_ioctls, creates_class=creates_class,
             creates_type=lambda i: creates_class(i),
