@@ -474,7 +474,7 @@ ABI CAPABILITIES Capability Final IOCTLS Ioctl ctypes enum _abi _aligned_u64 _ca
 Any Device ExitReason FileDescriptor Kvm KvmError KvmUnsupported Mapping Optional Vcpu Vm
 errno mmap os sized annotations _runtime _support _Descriptor _EXIT_CLASSES
 _RULES _COUNTED _check_fields _check_room _fcntl_ioctl _record _set_fields _set_array _element _incomplete
-_FILL_START _FILL_LIMIT _shown _read_as OpenIntEnum Iterable Union RecordLike KvmIncomplete GuestMemory
+_FILL_START _FILL_LIMIT _shown _is_sequence _read_as OpenIntEnum Iterable Union RecordLike KvmIncomplete GuestMemory
 Exit UnlistedExit
 """.split())
 

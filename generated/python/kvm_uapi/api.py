@@ -1124,8 +1124,9 @@ def _record(cls: type, arg: Any, fields: Mapping[str, Any], what: str, base: Any
     if counted is not None and counted[1] in fields:
         count_field, array = counted[0], counted[1]
         items = fields[array]
-        if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
-            raise TypeError(f"{what}.{array} takes a sequence of {cls.__name__} elements, not {type(items).__name__}")
+        if not _is_sequence(items):
+            raise TypeError(f"{what}.{array} takes a sequence of {_runtime._any(cls)._fields_[-1][1]._type_.__name__}, "
+                            f"not {type(items).__name__}")
         items = list(items)
         if count_field in fields and fields[count_field] != len(items):
             raise ValueError(f"{what}: {count_field} = {fields[count_field]!r}, but {array} has {len(items)} element(s); "
@@ -1155,7 +1156,7 @@ def _set_fields(obj: Any, cls: type, fields: Mapping[str, Any], what: str) -> No
             elif isinstance(ctype, type) and issubclass(ctype, ctypes.Array) and \
                     issubclass(_runtime._any(ctype)._type_, (ctypes.Structure, ctypes.Union)):
                 element, length = _runtime._any(ctype)._type_, _runtime._any(ctype)._length_
-                if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+                if not _is_sequence(value):
                     raise TypeError(f"{what}.{name} takes a sequence of {element.__name__}")
                 items = list(value)
                 if len(items) > length:
@@ -1172,6 +1173,11 @@ def _set_fields(obj: Any, cls: type, fields: Mapping[str, Any], what: str) -> No
                 getattr(obj, name)[i] = _runtime.check_int(f"{what}.{name}[{i}]", element, bits, signed)
         else:
             setattr(obj, name, _runtime.check_int(f"{what}.{name}", value, bits, signed))
+
+
+def _is_sequence(value: Any) -> bool:
+    """A list, tuple, ctypes array or other iterable of elements (not a str, bytes or dict)."""
+    return isinstance(value, (Iterable, ctypes.Array)) and not isinstance(value, (str, bytes, Mapping))
 
 
 def _set_array(target: Any, cls: type, items: list[Any], what: str) -> None:
