@@ -3553,7 +3553,8 @@ class GuestMemory:
 class Exit:
     """Why KVM_RUN returned, with its data: one subclass per exit reason (Vcpu.run returns it).
 
-    Use it with isinstance() or match (``case IoExit(port=0x3f8, direction=KVM_EXIT_IO_OUT)``).
+    Use it with isinstance() or match (``case IoExit(port=0x3f8,
+    direction=kvm_exit_io_direction.KVM_EXIT_IO_OUT)``: constants by a dotted name).
     An exit that fills a member of kvm_run is a live view of it: its fields read (and write)
     kvm_run until the next run().
     """

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import assert_type
 
-from kvm_uapi import (KVM_EXIT_IO_OUT, kvm_clock_flags, kvm_cpuid2, kvm_exit_io_direction,
+from kvm_uapi import (kvm_clock_flags, kvm_cpuid2, kvm_exit_io_direction,
                       kvm_internal_error_suberror, kvm_msrs, kvm_regs, kvm_sregs)
 from kvm_uapi.api import (Exit, ExitReason, GuestMemory, HltExit, InternalErrorExit, IoExit, Kvm, KvmIncomplete,
                           MmioExit, Vcpu, Vm)
@@ -56,7 +56,7 @@ def main() -> str:
             assert_type(exit, Exit)
             assert_type(exit.exit_reason, ExitReason)
             match exit:
-                case IoExit(direction=KVM_EXIT_IO_OUT):
+                case IoExit(direction=kvm_exit_io_direction.KVM_EXIT_IO_OUT):
                     assert_type(exit.port, int)
                     assert_type(exit.direction, kvm_exit_io_direction)
                     assert_type(exit.data, memoryview)
