@@ -33,8 +33,8 @@ def run(message: bytes, device: str = "/dev/kvm") -> bytes:
     with Kvm(device) as kvm, kvm.create_vm() as vm, vm.create_vcpu(0) as vcpu:
         memory = vm.add_memory(0, MEMORY_SIZE)
         memory.write(CODE_ADDRESS, guest_code(message))
-        # Real mode from address 0 of the code segment; only the fields named change.
-        vcpu.set_sregs(cs={"base": 0, "selector": 0, "limit": 0xFFFF, "type": 11, "present": 1, "s": 1})
+        # Real mode from address 0 of the code segment: only the fields named change.
+        vcpu.set_sregs(cs={"base": 0, "selector": 0})
         vcpu.set_regs(rip=CODE_ADDRESS, rflags=0x2)
         output = bytearray()
         while True:

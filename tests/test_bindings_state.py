@@ -85,10 +85,15 @@ def test_a_whole_struct_still_sets_everything(vcpu):
 
 
 def test_keyword_struct_fields_take_dicts_and_tuples(vcpu):
-    vcpu.set_sregs(ds={"base": 0x1000, "limit": 0xFFFF, "selector": 0x100, "type": 3, "present": 1, "s": 1})
+    before = vcpu.get_sregs()
+    vcpu.set_sregs(ds={"base": 0x1000, "selector": 0x100})   # a dict changes the fields it names
     sregs = vcpu.get_sregs()
     assert (sregs.ds.base, sregs.ds.selector) == (0x1000, 0x100)
+    assert (sregs.ds.limit, sregs.ds.type, sregs.ds.present) == (before.ds.limit, before.ds.type, before.ds.present)
     assert sregs.cs.limit == 0xFFFF
+    vcpu.set_sregs(es=(0x2000, 0xFFFF, 0x200, 3, 1, 0, 0, 1, 0, 0, 0, 0))   # a tuple is the whole segment
+    es = vcpu.get_sregs().es
+    assert (es.base, es.limit, es.selector, es.type, es.present, es.s) == (0x2000, 0xFFFF, 0x200, 3, 1, 1)
     with pytest.raises(TypeError, match="kvm_segment, a dict or a tuple"):
         vcpu.set_sregs(ds=5)
     with pytest.raises(ValueError, match="does not fit"):

@@ -1110,9 +1110,9 @@ def _record(cls: type, arg: Any, fields: Mapping[str, Any], what: str, base: Any
     """The struct to pass: `arg`, or one built from keyword fields; checked either way.
 
     Keyword fields start from `base` (what the matching get ioctl read: only the named fields
-    change) or from zeros. A struct field takes a struct, a dict or a tuple; an array of structs a
-    sequence of them; the flexible array of a struct a sequence, which sizes the struct and sets
-    the field that counts it."""
+    change) or from zeros. A struct field takes a struct or a tuple (all of it), or a dict (the
+    fields it names); an array of structs a sequence of them; the flexible array of a struct a
+    sequence, which sizes the struct and sets the field that counts it."""
     obj: Any
     if arg is not None:
         if fields:
@@ -1152,7 +1152,12 @@ def _set_fields(obj: Any, cls: type, fields: Mapping[str, Any], what: str) -> No
             if ctype is None:
                 raise TypeError(f"{what}: {cls.__name__} has no field {name!r}")
             if isinstance(ctype, type) and issubclass(ctype, (ctypes.Structure, ctypes.Union)):
-                setattr(obj, name, _element(ctype, value, f"{what}.{name}"))
+                if isinstance(value, Mapping):   # change the fields it names, keep the others
+                    inner = getattr(obj, name)
+                    _set_fields(inner, ctype, value, f"{what}.{name}")
+                    _check_fields(inner, ctype, f"{what}.{name}")
+                else:
+                    setattr(obj, name, _element(ctype, value, f"{what}.{name}"))
             elif isinstance(ctype, type) and issubclass(ctype, ctypes.Array) and \
                     issubclass(_runtime._any(ctype)._type_, (ctypes.Structure, ctypes.Union)):
                 element, length = _runtime._any(ctype)._type_, _runtime._any(ctype)._length_
