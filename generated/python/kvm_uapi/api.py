@@ -1390,12 +1390,13 @@ class Kvm(_Descriptor):
           count needed and no index was written.
         - EFAULT: The buffer could not be read or written.
 
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose indices
+        holds exactly the nmsrs elements filled.
 
-        Without an argument the method sizes the buffer itself: it retries with the count the kernel
-        asks for (E2BIG) and returns a struct whose indices holds exactly the nmsrs elements
-        filled.
-        The flexible array can be given as a keyword: a sequence of elements (structs, dicts or tuples
-        of their fields), which sizes the struct and sets its count.
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         if arg is None:
             return self._fill(kvm_msr_list, KVM_GET_MSR_INDEX_LIST, 'KVM_GET_MSR_INDEX_LIST', _E_KVM_GET_MSR_INDEX_LIST, fields)  # type: ignore[no-any-return]
@@ -1427,12 +1428,13 @@ class Kvm(_Descriptor):
           count needed and no index was written.
         - EFAULT: The buffer could not be read or written.
 
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose indices
+        holds exactly the nmsrs elements filled.
 
-        Without an argument the method sizes the buffer itself: it retries with the count the kernel
-        asks for (E2BIG) and returns a struct whose indices holds exactly the nmsrs elements
-        filled.
-        The flexible array can be given as a keyword: a sequence of elements (structs, dicts or tuples
-        of their fields), which sizes the struct and sets its count.
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_GET_MSR_FEATURES', 'KVM_GET_MSR_FEATURE_INDEX_LIST')
         if arg is None:
@@ -1474,11 +1476,13 @@ class Kvm(_Descriptor):
         Save/restore: Saves state that KVM_SET_MSRS restores. What one kernel saves must be
         accepted by KVM_SET_MSRS on any kernel that userspace may migrate to.
 
+        When the kernel handles fewer elements of entries than nmsrs asks for, the
+        method raises KvmIncomplete, which names the first element not handled and
+        carries the ones that were.
 
-        When the kernel handles fewer elements of entries than nmsrs asks for, the method raises
-        KvmIncomplete, which names the first element not handled and carries the ones that were.
-        The flexible array can be given as a keyword: a sequence of elements (structs, dicts or tuples
-        of their fields), which sizes the struct and sets its count.
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_GET_MSR_FEATURES', 'KVM_GET_MSRS')
         obj = _record(kvm_msrs, arg, fields, 'KVM_GET_MSRS')
@@ -1524,12 +1528,13 @@ class Kvm(_Descriptor):
         Values the kernel emits:
         - entries.flags: KVM_CPUID_FLAG_SIGNIFCANT_INDEX
 
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose entries
+        holds exactly the nent elements filled.
 
-        Without an argument the method sizes the buffer itself: it retries with the count the kernel
-        asks for (E2BIG) and returns a struct whose entries holds exactly the nent elements
-        filled.
-        The flexible array can be given as a keyword: a sequence of elements (structs, dicts or tuples
-        of their fields), which sizes the struct and sets its count.
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_EXT_CPUID', 'KVM_GET_SUPPORTED_CPUID')
         if arg is None:
@@ -1571,12 +1576,13 @@ class Kvm(_Descriptor):
         Values the kernel emits:
         - entries.flags: KVM_CPUID_FLAG_SIGNIFCANT_INDEX
 
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose entries
+        holds exactly the nent elements filled.
 
-        Without an argument the method sizes the buffer itself: it retries with the count the kernel
-        asks for (E2BIG) and returns a struct whose entries holds exactly the nent elements
-        filled.
-        The flexible array can be given as a keyword: a sequence of elements (structs, dicts or tuples
-        of their fields), which sizes the struct and sets its count.
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_EXT_EMUL_CPUID', 'KVM_GET_EMULATED_CPUID')
         if arg is None:
@@ -1633,12 +1639,13 @@ class Kvm(_Descriptor):
         - E2BIG: nent is smaller than the number of Hyper-V leaves KVM reports.
         - EFAULT: The buffer could not be read or written.
 
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose entries
+        holds exactly the nent elements filled.
 
-        Without an argument the method sizes the buffer itself: it retries with the count the kernel
-        asks for (E2BIG) and returns a struct whose entries holds exactly the nent elements
-        filled.
-        The flexible array can be given as a keyword: a sequence of elements (structs, dicts or tuples
-        of their fields), which sizes the struct and sets its count.
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_SYS_HYPERV_CPUID', 'KVM_GET_SUPPORTED_HV_CPUID')
         if arg is None:
@@ -1905,9 +1912,9 @@ class Vm(_Descriptor):
 
         Save/restore: Restores state saved by KVM_GET_CLOCK.
 
-
-        Keyword fields change only what they name: the method reads the current state with
-        get_clock() first (read, modify, write). Pass a whole kvm_clock_data to set everything.
+        Keyword fields change only what they name: the method reads the current
+        state with get_clock() first (read, modify, write). Pass a whole
+        kvm_clock_data to set everything.
         """
         self._require('KVM_CAP_ADJUST_CLOCK', 'KVM_SET_CLOCK')
         obj = _record(kvm_clock_data, arg, fields, 'KVM_SET_CLOCK', self.get_clock() if fields and arg is None else None)
@@ -2038,9 +2045,9 @@ class Vm(_Descriptor):
           since 6.3.
         - pad: A non-zero value is silently ignored.
 
-
-        The flexible array can be given as a keyword: a sequence of elements (structs, dicts or tuples
-        of their fields), which sizes the struct and sets its count.
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_PMU_EVENT_FILTER', 'KVM_SET_PMU_EVENT_FILTER')
         obj = _record(kvm_pmu_event_filter, arg, fields, 'KVM_SET_PMU_EVENT_FILTER')
@@ -2110,8 +2117,9 @@ class Vm(_Descriptor):
         - EEXIST: The VM already has a PIT.
         - ENOMEM: The kernel could not allocate the PIT.
 
-
-        Deprecated since 2.6.33 or earlier: Cannot choose how port 0x61 is handled; it behaves like KVM_CREATE_PIT2 with KVM_PIT_SPEAKER_DUMMY.; use KVM_CREATE_PIT2 instead.
+        Deprecated since 2.6.33 or earlier: Cannot choose how port 0x61 is
+        handled; it behaves like KVM_CREATE_PIT2 with KVM_PIT_SPEAKER_DUMMY.; use
+        KVM_CREATE_PIT2 instead.
         """
         self._require('KVM_CAP_PIT', 'KVM_CREATE_PIT')
         try:
@@ -2145,8 +2153,8 @@ class Vm(_Descriptor):
         Save/restore: Saves state that KVM_SET_PIT restores. What one kernel saves must be
         accepted by KVM_SET_PIT on any kernel that userspace may migrate to.
 
-
-        Deprecated since 2.6.33 or earlier: Does not save the PIT flags; KVM_GET_PIT2 does.; use KVM_GET_PIT2 instead.
+        Deprecated since 2.6.33 or earlier: Does not save the PIT flags;
+        KVM_GET_PIT2 does.; use KVM_GET_PIT2 instead.
         """
         self._require('KVM_CAP_PIT', 'KVM_GET_PIT')
         if fields:
@@ -2178,10 +2186,12 @@ class Vm(_Descriptor):
 
         Save/restore: Restores state saved by KVM_GET_PIT.
 
+        Keyword fields change only what they name: the method reads the current
+        state with get_pit() first (read, modify, write). Pass a whole
+        kvm_pit_state to set everything.
 
-        Keyword fields change only what they name: the method reads the current state with
-        get_pit() first (read, modify, write). Pass a whole kvm_pit_state to set everything.
-        Deprecated since 2.6.33 or earlier: Does not restore the PIT flags; KVM_SET_PIT2 does.; use KVM_SET_PIT2 instead.
+        Deprecated since 2.6.33 or earlier: Does not restore the PIT flags;
+        KVM_SET_PIT2 does.; use KVM_SET_PIT2 instead.
         """
         self._require('KVM_CAP_PIT', 'KVM_SET_PIT')
         obj = _record(kvm_pit_state, arg, fields, 'KVM_SET_PIT', self.get_pit() if fields and arg is None else None)
@@ -2300,9 +2310,9 @@ class Vm(_Descriptor):
 
         Save/restore: Restores state saved by KVM_GET_PIT2.
 
-
-        Keyword fields change only what they name: the method reads the current state with
-        get_pit2() first (read, modify, write). Pass a whole kvm_pit_state2 to set everything.
+        Keyword fields change only what they name: the method reads the current
+        state with get_pit2() first (read, modify, write). Pass a whole
+        kvm_pit_state2 to set everything.
         """
         self._require('KVM_CAP_PIT_STATE2', 'KVM_SET_PIT2')
         obj = _record(kvm_pit_state2, arg, fields, 'KVM_SET_PIT2', self.get_pit2() if fields and arg is None else None)
@@ -2379,8 +2389,9 @@ class Vm(_Descriptor):
         :Returns: Up to 6.3, the current limit on shadow page table pages, truncated to an int. Since 6.4 the call fails with ENOTTY.
         :Since: 2.6.26 or earlier
 
-
-        Deprecated since 6.4: x86 stopped implementing it in 6.4. There is no replacement: the limit is whatever userspace last set with KVM_SET_NR_MMU_PAGES, or KVM's own default..
+        Deprecated since 6.4: x86 stopped implementing it in 6.4. There is no
+        replacement: the limit is whatever userspace last set with
+        KVM_SET_NR_MMU_PAGES, or KVM's own default..
         """
         self._require('KVM_CAP_MMU_SHADOW_CACHE_CONTROL', 'KVM_GET_NR_MMU_PAGES')
         try:
@@ -2909,9 +2920,9 @@ class Vm(_Descriptor):
         - entries.flags: Bits outside the flag set are rejected (EINVAL). Only
           KVM_MSI_VALID_DEVID is accepted, and only on an MSI route.
 
-
-        The flexible array can be given as a keyword: a sequence of elements (structs, dicts or tuples
-        of their fields), which sizes the struct and sets its count.
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_IRQ_ROUTING', 'KVM_SET_GSI_ROUTING')
         obj = _record(kvm_irq_routing, arg, fields, 'KVM_SET_GSI_ROUTING')
@@ -4350,9 +4361,9 @@ class Vcpu(_Descriptor):
 
         Save/restore: Restores state saved by KVM_GET_REGS.
 
-
-        Keyword fields change only what they name: the method reads the current state with
-        get_regs() first (read, modify, write). Pass a whole kvm_regs to set everything.
+        Keyword fields change only what they name: the method reads the current
+        state with get_regs() first (read, modify, write). Pass a whole kvm_regs
+        to set everything.
         """
         obj = _record(kvm_regs, arg, fields, 'KVM_SET_REGS', self.get_regs() if fields and arg is None else None)
         result = self._call(KVM_SET_REGS, ctypes.addressof(obj), 'KVM_SET_REGS', _E_KVM_SET_REGS)
@@ -4407,9 +4418,9 @@ class Vcpu(_Descriptor):
 
         Save/restore: Restores state saved by KVM_GET_SREGS.
 
-
-        Keyword fields change only what they name: the method reads the current state with
-        get_sregs() first (read, modify, write). Pass a whole kvm_sregs to set everything.
+        Keyword fields change only what they name: the method reads the current
+        state with get_sregs() first (read, modify, write). Pass a whole kvm_sregs
+        to set everything.
         """
         obj = _record(kvm_sregs, arg, fields, 'KVM_SET_SREGS', self.get_sregs() if fields and arg is None else None)
         result = self._call(KVM_SET_SREGS, ctypes.addressof(obj), 'KVM_SET_SREGS', _E_KVM_SET_SREGS)
@@ -4460,9 +4471,9 @@ class Vcpu(_Descriptor):
 
         Save/restore: Restores state saved by KVM_GET_FPU.
 
-
-        Keyword fields change only what they name: the method reads the current state with
-        get_fpu() first (read, modify, write). Pass a whole kvm_fpu to set everything.
+        Keyword fields change only what they name: the method reads the current
+        state with get_fpu() first (read, modify, write). Pass a whole kvm_fpu to
+        set everything.
         """
         obj = _record(kvm_fpu, arg, fields, 'KVM_SET_FPU', self.get_fpu() if fields and arg is None else None)
         result = self._call(KVM_SET_FPU, ctypes.addressof(obj), 'KVM_SET_FPU', _E_KVM_SET_FPU)
@@ -4519,9 +4530,9 @@ class Vcpu(_Descriptor):
 
         Save/restore: Restores state saved by KVM_GET_LAPIC.
 
-
-        Keyword fields change only what they name: the method reads the current state with
-        get_lapic() first (read, modify, write). Pass a whole kvm_lapic_state to set everything.
+        Keyword fields change only what they name: the method reads the current
+        state with get_lapic() first (read, modify, write). Pass a whole
+        kvm_lapic_state to set everything.
         """
         self._require('KVM_CAP_IRQCHIP', 'KVM_SET_LAPIC')
         obj = _record(kvm_lapic_state, arg, fields, 'KVM_SET_LAPIC', self.get_lapic() if fields and arg is None else None)
@@ -4633,9 +4644,9 @@ class Vcpu(_Descriptor):
 
         Save/restore: Restores state saved by KVM_GET_DEBUGREGS.
 
-
-        Keyword fields change only what they name: the method reads the current state with
-        get_debugregs() first (read, modify, write). Pass a whole kvm_debugregs to set everything.
+        Keyword fields change only what they name: the method reads the current
+        state with get_debugregs() first (read, modify, write). Pass a whole
+        kvm_debugregs to set everything.
         """
         self._require('KVM_CAP_DEBUGREGS', 'KVM_SET_DEBUGREGS')
         obj = _record(kvm_debugregs, arg, fields, 'KVM_SET_DEBUGREGS', self.get_debugregs() if fields and arg is None else None)
@@ -4756,9 +4767,9 @@ class Vcpu(_Descriptor):
 
         Save/restore: Restores state saved by KVM_GET_XCRS.
 
-
-        Keyword fields change only what they name: the method reads the current state with
-        get_xcrs() first (read, modify, write). Pass a whole kvm_xcrs to set everything.
+        Keyword fields change only what they name: the method reads the current
+        state with get_xcrs() first (read, modify, write). Pass a whole kvm_xcrs
+        to set everything.
         """
         self._require('KVM_CAP_XCRS', 'KVM_SET_XCRS')
         obj = _record(kvm_xcrs, arg, fields, 'KVM_SET_XCRS', self.get_xcrs() if fields and arg is None else None)
@@ -4823,9 +4834,9 @@ class Vcpu(_Descriptor):
 
         Save/restore: Restores state saved by KVM_GET_SREGS2.
 
-
-        Keyword fields change only what they name: the method reads the current state with
-        get_sregs2() first (read, modify, write). Pass a whole kvm_sregs2 to set everything.
+        Keyword fields change only what they name: the method reads the current
+        state with get_sregs2() first (read, modify, write). Pass a whole
+        kvm_sregs2 to set everything.
         """
         self._require('KVM_CAP_SREGS2', 'KVM_SET_SREGS2')
         obj = _record(kvm_sregs2, arg, fields, 'KVM_SET_SREGS2', self.get_sregs2() if fields and arg is None else None)
@@ -4895,11 +4906,13 @@ class Vcpu(_Descriptor):
         Save/restore: Saves state that KVM_SET_MSRS restores. What one kernel saves must be
         accepted by KVM_SET_MSRS on any kernel that userspace may migrate to.
 
+        When the kernel handles fewer elements of entries than nmsrs asks for, the
+        method raises KvmIncomplete, which names the first element not handled and
+        carries the ones that were.
 
-        When the kernel handles fewer elements of entries than nmsrs asks for, the method raises
-        KvmIncomplete, which names the first element not handled and carries the ones that were.
-        The flexible array can be given as a keyword: a sequence of elements (structs, dicts or tuples
-        of their fields), which sizes the struct and sets its count.
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         obj = _record(kvm_msrs, arg, fields, 'KVM_GET_MSRS')
         _check_room(obj, arg, kvm_msrs, 'KVM_GET_MSRS')
@@ -4940,11 +4953,13 @@ class Vcpu(_Descriptor):
 
         Save/restore: Restores state saved by KVM_GET_MSRS.
 
+        When the kernel handles fewer elements of entries than nmsrs asks for, the
+        method raises KvmIncomplete, which names the first element not handled and
+        carries the ones that were.
 
-        When the kernel handles fewer elements of entries than nmsrs asks for, the method raises
-        KvmIncomplete, which names the first element not handled and carries the ones that were.
-        The flexible array can be given as a keyword: a sequence of elements (structs, dicts or tuples
-        of their fields), which sizes the struct and sets its count.
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         obj = _record(kvm_msrs, arg, fields, 'KVM_SET_MSRS')
         _check_room(obj, arg, kvm_msrs, 'KVM_SET_MSRS')
@@ -4972,10 +4987,13 @@ class Vcpu(_Descriptor):
         - EFAULT: The table could not be read.
         - ENOMEM: The kernel could not allocate a copy of the table.
 
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
 
-        The flexible array can be given as a keyword: a sequence of elements (structs, dicts or tuples
-        of their fields), which sizes the struct and sets its count.
-        Deprecated since 2.6.25: Its entries have no subleaf index, so leaves whose output depends on ECX (cache parameters, structured features, topology, XSAVE) cannot be described.; use KVM_SET_CPUID2 instead.
+        Deprecated since 2.6.25: Its entries have no subleaf index, so leaves
+        whose output depends on ECX (cache parameters, structured features,
+        topology, XSAVE) cannot be described.; use KVM_SET_CPUID2 instead.
         """
         obj = _record(kvm_cpuid, arg, fields, 'KVM_SET_CPUID')
         _check_room(obj, arg, kvm_cpuid, 'KVM_SET_CPUID')
@@ -5023,9 +5041,9 @@ class Vcpu(_Descriptor):
 
         Save/restore: Restores state saved by KVM_GET_CPUID2.
 
-
-        The flexible array can be given as a keyword: a sequence of elements (structs, dicts or tuples
-        of their fields), which sizes the struct and sets its count.
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_EXT_CPUID', 'KVM_SET_CPUID2')
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_SET_CPUID2')
@@ -5058,12 +5076,13 @@ class Vcpu(_Descriptor):
         Save/restore: Saves state that KVM_SET_CPUID2 restores. What one kernel saves must be
         accepted by KVM_SET_CPUID2 on any kernel that userspace may migrate to.
 
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose entries
+        holds exactly the nent elements filled.
 
-        Without an argument the method sizes the buffer itself: it retries with the count the kernel
-        asks for (E2BIG) and returns a struct whose entries holds exactly the nent elements
-        filled.
-        The flexible array can be given as a keyword: a sequence of elements (structs, dicts or tuples
-        of their fields), which sizes the struct and sets its count.
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_EXT_CPUID', 'KVM_GET_CPUID2')
         if arg is None:
@@ -5218,9 +5237,9 @@ class Vcpu(_Descriptor):
 
         Save/restore: Restores state saved by KVM_GET_VCPU_EVENTS.
 
-
-        Keyword fields change only what they name: the method reads the current state with
-        get_vcpu_events() first (read, modify, write). Pass a whole kvm_vcpu_events to set everything.
+        Keyword fields change only what they name: the method reads the current
+        state with get_vcpu_events() first (read, modify, write). Pass a whole
+        kvm_vcpu_events to set everything.
         """
         self._require('KVM_CAP_VCPU_EVENTS', 'KVM_SET_VCPU_EVENTS')
         obj = _record(kvm_vcpu_events, arg, fields, 'KVM_SET_VCPU_EVENTS', self.get_vcpu_events() if fields and arg is None else None)
@@ -5490,12 +5509,13 @@ class Vcpu(_Descriptor):
         - E2BIG: nent is smaller than the number of Hyper-V leaves KVM reports.
         - EFAULT: The buffer could not be read or written.
 
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose entries
+        holds exactly the nent elements filled.
 
-        Without an argument the method sizes the buffer itself: it retries with the count the kernel
-        asks for (E2BIG) and returns a struct whose entries holds exactly the nent elements
-        filled.
-        The flexible array can be given as a keyword: a sequence of elements (structs, dicts or tuples
-        of their fields), which sizes the struct and sets its count.
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_HYPERV_CPUID', 'KVM_GET_SUPPORTED_HV_CPUID')
         if arg is None:
@@ -5616,11 +5636,12 @@ class Vcpu(_Descriptor):
           memory_fault (as also with EHWPOISON, for memory with an uncorrectable
           hardware error).
 
-
-        Returns the exit: an instance of the Exit subclass of its reason (IoExit, MmioExit, HltExit...)
-        with the data of the member of kvm_run it fills. The object is a live view of kvm_run, reused
-        by every exit of that reason: read it, or answer through it (the data of an IN or an MMIO
-        read), before the next run(). EINTR (a signal, or immediate_exit) is returned as IntrExit.
+        Returns the exit: an instance of the Exit subclass of its reason (IoExit,
+        MmioExit, HltExit...) with the data of the member of kvm_run it fills. The
+        object is a live view of kvm_run, reused by every exit of that reason:
+        read it, or answer through it (the data of an IN or an MMIO read), before
+        the next run(). EINTR (a signal, or immediate_exit) is returned as
+        IntrExit.
         """
         reason = self._reason
         if reason is None:
@@ -5659,9 +5680,9 @@ class Vcpu(_Descriptor):
         - EINVAL: len is not the size of the kernel's signal set (8).
         - EFAULT: The mask could not be read.
 
-
-        The flexible array can be given as a keyword: a sequence of elements (structs, dicts or tuples
-        of their fields), which sizes the struct and sets its count.
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         obj = _record(kvm_signal_mask, arg, fields, 'KVM_SET_SIGNAL_MASK')
         _check_room(obj, arg, kvm_signal_mask, 'KVM_SET_SIGNAL_MASK')
@@ -5735,9 +5756,9 @@ class Vcpu(_Descriptor):
 
         Save/restore: Restores state saved by KVM_GET_MP_STATE.
 
-
-        Keyword fields change only what they name: the method reads the current state with
-        get_mp_state() first (read, modify, write). Pass a whole kvm_mp_state to set everything.
+        Keyword fields change only what they name: the method reads the current
+        state with get_mp_state() first (read, modify, write). Pass a whole
+        kvm_mp_state to set everything.
         """
         self._require('KVM_CAP_MP_STATE', 'KVM_SET_MP_STATE')
         obj = _record(kvm_mp_state, arg, fields, 'KVM_SET_MP_STATE', self.get_mp_state() if fields and arg is None else None)
