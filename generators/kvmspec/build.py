@@ -671,7 +671,10 @@ class Builder:
                            owner=(raw[kind], common["header"]))
 
     def record(self, common: dict, is_union: bool, raw_fields: Seq, mark: Mark,
-               exemption: Optional[str], inline: bool, owner: tuple[str, str]) -> Optional[Record]:
+               exemption: Optional[str], inline: bool, owner: tuple[str, str],
+               enclosing: tuple[dict, ...] = ()) -> Optional[Record]:
+        """`enclosing`: the fields of the records an anonymous member belongs to, which its own
+        fields may name (as C lets code name them)."""
         partial: list[dict] = []
         members_per_abi: list[list[Member]] = [[] for _ in ABIS]
         ok = True
@@ -709,7 +712,8 @@ class Builder:
                 sub = rf[sub_kind]
                 sub_common = dict(common, name="", mark=rf.mark_of(sub_kind), doc=rf.get("doc", ""))
                 target = self.record(sub_common, sub_kind == "union", sub["fields"], sub.mark_of("fields"),
-                                     exemption, inline=True, owner=owner)
+                                     exemption, inline=True, owner=owner,
+                                     enclosing=(*partial, *enclosing) if fname is None else ())
                 if target is None:
                     ok = False
                     continue
@@ -771,7 +775,8 @@ class Builder:
             partial.append(info)
         for info in partial:
             counted_mark = info.pop("_counted_mark", None)
-            if counted_mark is not None and not self.integer_sibling(partial, info["counted_by"]):
+            if counted_mark is not None and not self.integer_sibling(partial, info["counted_by"]) \
+                    and not self.integer_sibling(list(enclosing), info["counted_by"]):
                 self.error(counted_mark, f"counted_by: {info['counted_by']} is not an integer field of this record",
                            "name the field that holds the number of elements in use")
                 ok = False

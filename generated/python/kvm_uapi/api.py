@@ -3855,6 +3855,12 @@ class SystemEventExit(_kvm_run__anon0__system_event, Exit):
     exit_reason = ExitReason.SYSTEM_EVENT
     __match_args__ = ('type', 'ndata', 'flags', 'data', )
 
+    @property
+    def data(self) -> memoryview:  # type: ignore[override]  # the elements in use
+        """The elements of data in use (ndata of them). A writable view of kvm_run."""
+        count = min(self.ndata, 16)
+        return self._mem[40:40 + count * 8].cast('Q')
+
 
 class IoapicEoiExit(_kvm_run__anon0__eoi, Exit):
     """KVM_EXIT_IOAPIC_EOI: With a split irqchip (KVM_CAP_SPLIT_IRQCHIP), the
