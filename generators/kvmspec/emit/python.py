@@ -388,15 +388,20 @@ class Generator:
         error_ioctls = list({m.ioctl.name: m.ioctl for ms in methods.values() for m in ms}.values())
         checked = rule_classes(methods, classes)
         exits = exit_classes(model, classes)
-        imported = {"CAPABILITIES", "KVM_CHECK_EXTENSION", "KVM_CAP_CHECK_EXTENSION_VM", RUN_RECORD}
+        run = model.by_name.get(RUN_RECORD)
+        exit_reason = run.field_at("exit_reason") if isinstance(run, Record) and run.present else None
+        imported = {"CAPABILITIES", "KVM_CHECK_EXTENSION", "KVM_CAP_CHECK_EXTENSION_VM"}
+        imported |= {RUN_RECORD} if exit_reason is not None else set()
         imported |= {m.ioctl.name for ms in methods.values() for m in ms}
         imported |= {m.record for ms in methods.values() for m in ms if m.record}
         imported |= {c.name for c in checked} | {x.base for x in exits if x.base}
+        defined = {i.name for i in items} | {c.name for cls_list in classes.values() for c in cls_list}
+        imported &= defined | {"CAPABILITIES"}
         counted = {c.name: rule for c in checked if (rule := count_rule(c.record)) is not None}
         api = env.get_template("python/api.py.j2").render(
             model=model, methods=methods, rules={c.name: field_rules(c.record) for c in checked}, counted=counted,
             exit_classes=exits, imported=sorted(imported),
-            run_exit_reason_offset=model.by_name[RUN_RECORD].field_at("exit_reason").offsets[0],
+            run_exit_reason_offset=exit_reason.offsets[0] if exit_reason is not None else None,
             error_ioctls=error_ioctls, creates_class=creates_class,
             creates_type=lambda i: creates_class(i),
             exits=[e for e in model.of_kind(ExitReason) if e.present], sources=sources, used=used, abis=ABIS)
