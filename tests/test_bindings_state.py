@@ -177,3 +177,38 @@ def test_cpuid2_of_a_vcpu_sizes_itself_after_set_cpuid2(kvm, vcpu):
 def test_self_sizing_refuses_a_count_of_ones_own(kvm):
     with pytest.raises(TypeError, match="sizes entries itself"):
         kvm.get_supported_cpuid(nent=3)
+
+
+def test_a_getter_retries_with_the_count_the_kernel_asks_for(kvm, monkeypatch):
+    """KVM_GET_MSR_INDEX_LIST writes the count it needs on E2BIG: one retry, with that count."""
+    from kvm_uapi import api as A
+    rooms = []
+    original = A.Kvm._call
+
+    def counting(self, request, arg, name, meanings):
+        if name == "KVM_GET_MSR_INDEX_LIST":
+            rooms.append(K.kvm_msr_list.from_address(arg).nmsrs)
+        return original(self, request, arg, name, meanings)
+
+    monkeypatch.setattr(A, "_FILL_START", 1)
+    monkeypatch.setattr(A.Kvm, "_call", counting)
+    listing = kvm.get_msr_index_list()
+    assert listing.nmsrs > 1
+    assert rooms == [1, listing.nmsrs]
+
+
+def test_a_getter_doubles_its_room_when_the_kernel_does_not_say(kvm, monkeypatch):
+    """KVM_GET_SUPPORTED_CPUID leaves nent alone on E2BIG: the room doubles until the table fits."""
+    from kvm_uapi import api as A
+    rooms = []
+    original = A.Kvm._call
+
+    def counting(self, request, arg, name, meanings):
+        if name == "KVM_GET_SUPPORTED_CPUID":
+            rooms.append(K.kvm_cpuid2.from_address(arg).nent)
+        return original(self, request, arg, name, meanings)
+
+    monkeypatch.setattr(A, "_FILL_START", 4)
+    monkeypatch.setattr(A.Kvm, "_call", counting)
+    cpuid = kvm.get_supported_cpuid()
+    assert rooms == [4 << i for i in range(len(rooms))] and rooms[-1] >= cpuid.nent > rooms[-2]
