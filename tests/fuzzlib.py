@@ -442,7 +442,7 @@ SCHEMA_KEYS = ["name", "value", "doc", "since", "type", "fields", "values", "arr
                "path", "guard", "includes", "title", "items", "kvmspec", "architectures", "external_types",
                "external_macros", "size", "same_number_as", "pass", "flow", "default", "field", "unknown_bits",
                "nonzero", "requires", "setup", "c_define", "c_define_values", "counted_by", "size_from",
-               "xyzzy", "<<", "Name", "NAME"]
+               "fills", "partial", "buffer", "bytes", "xyzzy", "<<", "Name", "NAME"]
 
 
 @st.composite

@@ -331,7 +331,9 @@ class Field:
     deprecated: Optional[Lifecycle] = None
     c_guard: Optional[Guard] = None
     active: bool = True              # inactive fields (guard false on x86) take no space
-    counted_by: Optional[str] = None # flexible array: the sibling field holding its element count
+    counted_by: Optional[str] = None # array: the sibling field holding its element count (in use)
+    buffer_name: Optional[str] = None   # an offset of data elsewhere in the mapping, shown as this name
+    buffer_bytes: Optional[str] = None  # ... whose length is this C expression over sibling fields
     offsets: tuple[Optional[int], ...] = ()    # per ABI, byte offset in the enclosing record
     bit_offsets: tuple[Optional[int], ...] = ()
     active_on: tuple[str, ...] = ()  # architectures whose headers have the field (its guard holds)
@@ -571,6 +573,8 @@ class Ioctl(Item):
     arg_name: str = "value"                  # for plain-integer arguments
     arg_default: Optional[int] = None
     arg_size_from: Optional["Capability"] = None   # whose answer is the buffer's size in bytes
+    arg_fills: Optional[str] = None          # count field of the flexible array the kernel fills (E2BIG: grow)
+    arg_partial: Optional[str] = None        # count field of the flexible array; returns how many were handled
     creates: Optional[str] = None            # vm | vcpu | device | fd: a new file descriptor
     creates_field: Optional[str] = None      # ... returned in this field of the argument
     example: Optional[Example] = None

@@ -17,11 +17,13 @@ spec/common/ppc.yaml, spec/common/arm.yaml. Do not edit: change the spec and
 run `kvmspec generate`.
 """
 
+from __future__ import annotations
+
 import ctypes
 import enum
 from typing import Final
 
-from ._support import ABI, Capability, Ioctl, _abi, _aligned_u64, _cast, _cdiv
+from ._support import ABI, Capability, Ioctl, OpenIntEnum, _abi, _aligned_u64, _cast, _cdiv, _read_as
 
 
 
@@ -128,7 +130,7 @@ KVM_X86_QUIRK_STUFF_FEATURE_MSRS: Final = kvm_x86_quirk_flags.KVM_X86_QUIRK_STUF
 KVM_X86_QUIRK_IGNORE_GUEST_PAT: Final = kvm_x86_quirk_flags.KVM_X86_QUIRK_IGNORE_GUEST_PAT
 
 
-class kvm_pmu_event_action(enum.IntEnum):
+class kvm_pmu_event_action(OpenIntEnum):
     """What kvm_pmu_event_filter.action does with the listed events.
 
     Field type: __u32. Since 5.3.
@@ -240,6 +242,12 @@ class kvm_pmu_event_filter(ctypes.Structure):
         ('pad', ctypes.c_uint32 * 4),
         ('events', ctypes.c_uint64 * 0),
     ]
+    action: kvm_pmu_event_action
+    nevents: int
+    fixed_counter_bitmap: int
+    flags: kvm_pmu_event_filter_flags
+    pad: ctypes.Array[ctypes.c_uint32]
+    events: ctypes.Array[ctypes.c_uint64]
 
 
 #: Attribute group of the vCPU device attributes (KVM_GET_DEVICE_ATTR and
@@ -254,7 +262,7 @@ KVM_VCPU_TSC_CTRL: Final = 0
 KVM_VCPU_TSC_OFFSET: Final = 0
 
 
-class kvm_x86_vm_type(enum.IntEnum):
+class kvm_x86_vm_type(OpenIntEnum):
     """The x86 VM types, the argument of KVM_CREATE_VM on x86.
     KVM_CHECK_EXTENSION(KVM_CAP_VM_TYPES) answers a mask with bit N set for
     each type N the host supports. The type decides which memory and state
@@ -295,7 +303,7 @@ KVM_X86_SNP_VM: Final = kvm_x86_vm_type.KVM_X86_SNP_VM
 KVM_X86_TDX_VM: Final = kvm_x86_vm_type.KVM_X86_TDX_VM
 
 
-class kvm_x86_system_attr_group(enum.IntEnum):
+class kvm_x86_system_attr_group(OpenIntEnum):
     """Attribute groups of the device attributes of /dev/kvm (KVM_GET_DEVICE_ATTR
     and KVM_HAS_DEVICE_ATTR on the system file descriptor, with
     KVM_CAP_SYS_ATTRIBUTES), for kvm_device_attr.group. Group 0 existed before
@@ -410,6 +418,24 @@ class kvm_regs(ctypes.Structure):
         ('rip', ctypes.c_uint64),
         ('rflags', ctypes.c_uint64),
     ]
+    rax: int
+    rbx: int
+    rcx: int
+    rdx: int
+    rsi: int
+    rdi: int
+    rsp: int
+    rbp: int
+    r8: int
+    r9: int
+    r10: int
+    r11: int
+    r12: int
+    r13: int
+    r14: int
+    r15: int
+    rip: int
+    rflags: int
 
 
 #: Size in bytes of the local APIC register image in struct
@@ -440,6 +466,7 @@ class kvm_lapic_state(ctypes.Structure):
     _fields_ = [
         ('regs', ctypes.c_char * 1024),
     ]
+    regs: bytes
 
 
 class kvm_segment(ctypes.Structure):
@@ -495,6 +522,19 @@ class kvm_segment(ctypes.Structure):
         ('unusable', ctypes.c_uint8),
         ('padding', ctypes.c_uint8),
     ]
+    base: int
+    limit: int
+    selector: int
+    type: int
+    present: int
+    dpl: int
+    db: int
+    s: int
+    l: int
+    g: int
+    avl: int
+    unusable: int
+    padding: int
 
 
 class kvm_dtable(ctypes.Structure):
@@ -517,6 +557,9 @@ class kvm_dtable(ctypes.Structure):
         ('limit', ctypes.c_uint16),
         ('padding', ctypes.c_uint16 * 3),
     ]
+    base: int
+    limit: int
+    padding: ctypes.Array[ctypes.c_uint16]
 
 
 class kvm_sregs(ctypes.Structure):
@@ -592,6 +635,24 @@ class kvm_sregs(ctypes.Structure):
         ('apic_base', ctypes.c_uint64),
         ('interrupt_bitmap', ctypes.c_uint64 * 4),
     ]
+    cs: kvm_segment
+    ds: kvm_segment
+    es: kvm_segment
+    fs: kvm_segment
+    gs: kvm_segment
+    ss: kvm_segment
+    tr: kvm_segment
+    ldt: kvm_segment
+    gdt: kvm_dtable
+    idt: kvm_dtable
+    cr0: int
+    cr2: int
+    cr3: int
+    cr4: int
+    cr8: int
+    efer: int
+    apic_base: int
+    interrupt_bitmap: ctypes.Array[ctypes.c_uint64]
 
 
 class kvm_sregs2_flags(enum.IntFlag):
@@ -684,6 +745,25 @@ class kvm_sregs2(ctypes.Structure):
         ('flags', ctypes.c_uint64),
         ('pdptrs', ctypes.c_uint64 * 4),
     ]
+    cs: kvm_segment
+    ds: kvm_segment
+    es: kvm_segment
+    fs: kvm_segment
+    gs: kvm_segment
+    ss: kvm_segment
+    tr: kvm_segment
+    ldt: kvm_segment
+    gdt: kvm_dtable
+    idt: kvm_dtable
+    cr0: int
+    cr2: int
+    cr3: int
+    cr4: int
+    cr8: int
+    efer: int
+    apic_base: int
+    flags: kvm_sregs2_flags
+    pdptrs: ctypes.Array[ctypes.c_uint64]
 
 
 class kvm_fpu(ctypes.Structure):
@@ -737,6 +817,17 @@ class kvm_fpu(ctypes.Structure):
         ('mxcsr', ctypes.c_uint32),
         ('pad2', ctypes.c_uint32),
     ]
+    fpr: ctypes.Array[ctypes.Array[ctypes.c_uint8]]
+    fcw: int
+    fsw: int
+    ftwx: int
+    pad1: int
+    last_opcode: int
+    last_ip: int
+    last_dp: int
+    xmm: ctypes.Array[ctypes.Array[ctypes.c_uint8]]
+    mxcsr: int
+    pad2: int
 
 
 class kvm_debugregs(ctypes.Structure):
@@ -769,6 +860,11 @@ class kvm_debugregs(ctypes.Structure):
         ('flags', ctypes.c_uint64),
         ('reserved', ctypes.c_uint64 * 9),
     ]
+    db: ctypes.Array[ctypes.c_uint64]
+    dr6: int
+    dr7: int
+    flags: int
+    reserved: ctypes.Array[ctypes.c_uint64]
 
 
 class kvm_xsave(ctypes.Structure):
@@ -797,6 +893,8 @@ class kvm_xsave(ctypes.Structure):
         ('region', ctypes.c_uint32 * 1024),
         ('extra', ctypes.c_uint32 * 0),
     ]
+    region: ctypes.Array[ctypes.c_uint32]
+    extra: ctypes.Array[ctypes.c_uint32]
 
 
 #: Number of entries in struct kvm_xcrs.
@@ -823,6 +921,9 @@ class kvm_xcr(ctypes.Structure):
         ('reserved', ctypes.c_uint32),
         ('value', ctypes.c_uint64),
     ]
+    xcr: int
+    reserved: int
+    value: int
 
 
 class kvm_xcrs(ctypes.Structure):
@@ -852,6 +953,10 @@ class kvm_xcrs(ctypes.Structure):
         ('xcrs', kvm_xcr * 16),
         ('padding', ctypes.c_uint64 * 16),
     ]
+    nr_xcrs: int
+    flags: int
+    xcrs: ctypes.Array[kvm_xcr]
+    padding: ctypes.Array[ctypes.c_uint64]
 
 
 #: Attribute number, in group 0 (named KVM_X86_GRP_SYSTEM since 6.10), of
@@ -864,7 +969,7 @@ class kvm_xcrs(ctypes.Structure):
 KVM_X86_XCOMP_GUEST_SUPP: Final = 0
 
 
-class kvm_x86_reg_type(enum.IntEnum):
+class kvm_x86_reg_type(OpenIntEnum):
     """Register classes of x86 register ids for KVM_GET_ONE_REG and
     KVM_SET_ONE_REG, which x86 supports since 6.18. An id is KVM_REG_X86 |
     KVM_REG_SIZE_U64 | (class << 32) | index, with the index in bits 31:0; the
@@ -921,6 +1026,9 @@ class kvm_msr_entry(ctypes.Structure):
         ('reserved', ctypes.c_uint32),
         ('data', ctypes.c_uint64),
     ]
+    index: int
+    reserved: int
+    data: int
 
 
 class kvm_msrs(ctypes.Structure):
@@ -947,6 +1055,9 @@ class kvm_msrs(ctypes.Structure):
         ('pad', ctypes.c_uint32),
         ('entries', kvm_msr_entry * 0),
     ]
+    nmsrs: int
+    pad: int
+    entries: ctypes.Array[kvm_msr_entry]
 
 
 class kvm_msr_list(ctypes.Structure):
@@ -972,6 +1083,8 @@ class kvm_msr_list(ctypes.Structure):
         ('nmsrs', ctypes.c_uint32),
         ('indices', ctypes.c_uint32 * 0),
     ]
+    nmsrs: int
+    indices: ctypes.Array[ctypes.c_uint32]
 
 
 #: Largest bitmap of one MSR filter range, in bytes, which lets a range
@@ -1027,6 +1140,10 @@ class kvm_msr_filter_range(ctypes.Structure):
         ('base', ctypes.c_uint32),
         ('bitmap', ctypes.c_void_p),
     ]
+    flags: kvm_msr_filter_range_flags
+    nmsrs: int
+    base: int
+    bitmap: int | None
 
 
 #: Number of ranges in struct kvm_msr_filter.
@@ -1075,6 +1192,8 @@ class kvm_msr_filter(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('ranges', kvm_msr_filter_range * 16),
     ]
+    flags: kvm_msr_filter_flags
+    ranges: ctypes.Array[kvm_msr_filter_range]
 
 
 # ------------------------------------------------------------------
@@ -1111,6 +1230,12 @@ class kvm_cpuid_entry(ctypes.Structure):
         ('edx', ctypes.c_uint32),
         ('padding', ctypes.c_uint32),
     ]
+    function: int
+    eax: int
+    ebx: int
+    ecx: int
+    edx: int
+    padding: int
 
 
 class kvm_cpuid(ctypes.Structure):
@@ -1136,6 +1261,9 @@ class kvm_cpuid(ctypes.Structure):
         ('padding', ctypes.c_uint32),
         ('entries', kvm_cpuid_entry * 0),
     ]
+    nent: int
+    padding: int
+    entries: ctypes.Array[kvm_cpuid_entry]
 
 
 class kvm_cpuid_entry2(ctypes.Structure):
@@ -1174,6 +1302,14 @@ class kvm_cpuid_entry2(ctypes.Structure):
         ('edx', ctypes.c_uint32),
         ('padding', ctypes.c_uint32 * 3),
     ]
+    function: int
+    index: int
+    flags: kvm_cpuid_entry2_flags
+    eax: int
+    ebx: int
+    ecx: int
+    edx: int
+    padding: ctypes.Array[ctypes.c_uint32]
 
 
 class kvm_cpuid_entry2_flags(enum.IntFlag):
@@ -1228,6 +1364,9 @@ class kvm_cpuid2(ctypes.Structure):
         ('padding', ctypes.c_uint32),
         ('entries', kvm_cpuid_entry2 * 0),
     ]
+    nent: int
+    padding: int
+    entries: ctypes.Array[kvm_cpuid_entry2]
 
 
 # ------------------------------------------------------------------
@@ -1301,6 +1440,22 @@ class kvm_pic_state(ctypes.Structure):
         ('elcr', ctypes.c_uint8),
         ('elcr_mask', ctypes.c_uint8),
     ]
+    last_irr: int
+    irr: int
+    imr: int
+    isr: int
+    priority_add: int
+    irq_base: int
+    read_reg_select: int
+    poll: int
+    special_mask: int
+    init_state: int
+    auto_eoi: int
+    rotate_on_auto_eoi: int
+    special_fully_nested_mode: int
+    init4: int
+    elcr: int
+    elcr_mask: int
 
 
 #: Number of input pins, and of redirection table entries, of the emulated
@@ -1326,6 +1481,17 @@ class _kvm_ioapic_state__redirtbl__fields(ctypes.Structure):
         ('reserved', ctypes.c_uint8 * 4),
         ('dest_id', ctypes.c_uint8),
     ]
+    vector: int
+    delivery_mode: int
+    dest_mode: int
+    delivery_status: int
+    polarity: int
+    remote_irr: int
+    trig_mode: int
+    mask: int
+    reserve: int
+    reserved: ctypes.Array[ctypes.c_uint8]
+    dest_id: int
 
 
 class _kvm_ioapic_state__redirtbl(ctypes.Union):
@@ -1337,6 +1503,8 @@ class _kvm_ioapic_state__redirtbl(ctypes.Union):
         ('bits', ctypes.c_uint64),
         ('fields', _kvm_ioapic_state__redirtbl__fields),
     ]
+    bits: int
+    fields: _kvm_ioapic_state__redirtbl__fields
 
 
 class kvm_ioapic_state(ctypes.Structure):
@@ -1397,9 +1565,15 @@ class kvm_ioapic_state(ctypes.Structure):
         ('pad', ctypes.c_uint32),
         ('redirtbl', _kvm_ioapic_state__redirtbl * 24),
     ]
+    base_address: int
+    ioregsel: int
+    id: int
+    irr: int
+    pad: int
+    redirtbl: ctypes.Array[_kvm_ioapic_state__redirtbl]
 
 
-class kvm_irqchip_id(enum.IntEnum):
+class kvm_irqchip_id(OpenIntEnum):
     """Values of kvm_irqchip.chip_id, selecting which in-kernel interrupt
     controller KVM_GET_IRQCHIP and KVM_SET_IRQCHIP access.
 
@@ -1475,6 +1649,19 @@ class kvm_pit_channel_state(ctypes.Structure):
         ('gate', ctypes.c_uint8),
         ('count_load_time', ctypes.c_int64),
     ]
+    count: int
+    latched_count: int
+    count_latched: int
+    status_latched: int
+    status: int
+    read_state: int
+    write_state: int
+    write_latch: int
+    rw_mode: int
+    mode: int
+    bcd: int
+    gate: int
+    count_load_time: int
 
 
 class kvm_pit_state(ctypes.Structure):
@@ -1495,6 +1682,7 @@ class kvm_pit_state(ctypes.Structure):
     _fields_ = [
         ('channels', kvm_pit_channel_state * 3),
     ]
+    channels: ctypes.Array[kvm_pit_channel_state]
 
 
 class kvm_pit_state2_flags(enum.IntFlag):
@@ -1540,6 +1728,9 @@ class kvm_pit_state2(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('reserved', ctypes.c_uint32 * 9),
     ]
+    channels: ctypes.Array[kvm_pit_channel_state]
+    flags: kvm_pit_state2_flags
+    reserved: ctypes.Array[ctypes.c_uint32]
 
 
 class kvm_reinject_control(ctypes.Structure):
@@ -1562,6 +1753,8 @@ class kvm_reinject_control(ctypes.Structure):
         ('pit_reinject', ctypes.c_uint8),
         ('reserved', ctypes.c_uint8 * 31),
     ]
+    pit_reinject: int
+    reserved: ctypes.Array[ctypes.c_uint8]
 
 
 # ------------------------------------------------------------------
@@ -1609,9 +1802,16 @@ class kvm_x86_mce(ctypes.Structure):
         ('pad1', ctypes.c_uint8 * 7),
         ('pad2', ctypes.c_uint64 * 3),
     ]
+    status: int
+    addr: int
+    misc: int
+    mcg_status: int
+    bank: int
+    pad1: ctypes.Array[ctypes.c_uint8]
+    pad2: ctypes.Array[ctypes.c_uint64]
 
 
-class kvm_x86_exception_vector(enum.IntEnum):
+class kvm_x86_exception_vector(OpenIntEnum):
     """x86 exception vectors, as they appear in kvm_vcpu_events.exception.nr (and
     in the exception fields of the debug and exception exits). Only the
     vectors KVM itself needs are named; any vector from 0 to 31 other than 2
@@ -1755,6 +1955,11 @@ class _kvm_vcpu_events__exception(ctypes.Structure):
         ('pending', ctypes.c_uint8),
         ('error_code', ctypes.c_uint32),
     ]
+    injected: int
+    nr: kvm_x86_exception_vector
+    has_error_code: int
+    pending: int
+    error_code: int
 
 
 class _kvm_vcpu_events__interrupt(ctypes.Structure):
@@ -1768,6 +1973,10 @@ class _kvm_vcpu_events__interrupt(ctypes.Structure):
         ('soft', ctypes.c_uint8),
         ('shadow', ctypes.c_uint8),
     ]
+    injected: int
+    nr: int
+    soft: int
+    shadow: kvm_x86_shadow_int_flags
 
 
 class _kvm_vcpu_events__nmi(ctypes.Structure):
@@ -1779,6 +1988,10 @@ class _kvm_vcpu_events__nmi(ctypes.Structure):
         ('masked', ctypes.c_uint8),
         ('pad', ctypes.c_uint8),
     ]
+    injected: int
+    pending: int
+    masked: int
+    pad: int
 
 
 class _kvm_vcpu_events__smi(ctypes.Structure):
@@ -1792,6 +2005,10 @@ class _kvm_vcpu_events__smi(ctypes.Structure):
         ('smm_inside_nmi', ctypes.c_uint8),
         ('latched_init', ctypes.c_uint8),
     ]
+    smm: int
+    pending: int
+    smm_inside_nmi: int
+    latched_init: int
 
 
 class _kvm_vcpu_events__triple_fault(ctypes.Structure):
@@ -1802,6 +2019,7 @@ class _kvm_vcpu_events__triple_fault(ctypes.Structure):
     _fields_ = [
         ('pending', ctypes.c_uint8),
     ]
+    pending: int
 
 
 class kvm_vcpu_events(ctypes.Structure):
@@ -1902,6 +2120,16 @@ class kvm_vcpu_events(ctypes.Structure):
         ('exception_has_payload', ctypes.c_uint8),
         ('exception_payload', ctypes.c_uint64),
     ]
+    exception: _kvm_vcpu_events__exception
+    interrupt: _kvm_vcpu_events__interrupt
+    nmi: _kvm_vcpu_events__nmi
+    sipi_vector: int
+    flags: kvm_vcpuevent_valid_flags
+    smi: _kvm_vcpu_events__smi
+    triple_fault: _kvm_vcpu_events__triple_fault
+    reserved: ctypes.Array[ctypes.c_uint8]
+    exception_has_payload: int
+    exception_payload: int
 
 
 # ------------------------------------------------------------------
@@ -1960,13 +2188,14 @@ class kvm_guest_debug_arch(ctypes.Structure):
     _fields_ = [
         ('debugreg', ctypes.c_uint64 * 8),
     ]
+    debugreg: ctypes.Array[ctypes.c_uint64]
 
 
 # ------------------------------------------------------------------
 # spec/x86/nested-state.yaml: Nested virtualization state
 
 
-class kvm_nested_state_format(enum.IntEnum):
+class kvm_nested_state_format(OpenIntEnum):
     """Which layout the header union and data area of struct kvm_nested_state
     follow. It names the implementation that produced the state; a blob is
     only accepted by the same implementation.
@@ -2077,6 +2306,8 @@ class kvm_vmx_nested_state_data(ctypes.Structure):
         ('vmcs12', ctypes.c_uint8 * 4096),
         ('shadow_vmcs12', ctypes.c_uint8 * 4096),
     ]
+    vmcs12: ctypes.Array[ctypes.c_uint8]
+    shadow_vmcs12: ctypes.Array[ctypes.c_uint8]
 
 
 class _kvm_vmx_nested_state_hdr__smm(ctypes.Structure):
@@ -2087,6 +2318,7 @@ class _kvm_vmx_nested_state_hdr__smm(ctypes.Structure):
     _fields_ = [
         ('flags', ctypes.c_uint16),
     ]
+    flags: kvm_nested_state_smm_flags
 
 
 class kvm_vmx_nested_state_hdr(ctypes.Structure):
@@ -2123,6 +2355,12 @@ class kvm_vmx_nested_state_hdr(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('preemption_timer_deadline', ctypes.c_uint64),
     ]
+    vmxon_pa: int
+    vmcs12_pa: int
+    smm: _kvm_vmx_nested_state_hdr__smm
+    pad: int
+    flags: kvm_vmx_nested_state_flags
+    preemption_timer_deadline: int
 
 
 class kvm_svm_nested_state_data(ctypes.Structure):
@@ -2140,6 +2378,7 @@ class kvm_svm_nested_state_data(ctypes.Structure):
     _fields_ = [
         ('vmcb12', ctypes.c_uint8 * 4096),
     ]
+    vmcb12: ctypes.Array[ctypes.c_uint8]
 
 
 class kvm_svm_nested_state_hdr(ctypes.Structure):
@@ -2156,6 +2395,7 @@ class kvm_svm_nested_state_hdr(ctypes.Structure):
     _fields_ = [
         ('vmcb_pa', ctypes.c_uint64),
     ]
+    vmcb_pa: int
 
 
 class _kvm_nested_state__hdr(ctypes.Union):
@@ -2168,6 +2408,9 @@ class _kvm_nested_state__hdr(ctypes.Union):
         ('svm', kvm_svm_nested_state_hdr),
         ('pad', ctypes.c_uint8 * 120),
     ]
+    vmx: kvm_vmx_nested_state_hdr
+    svm: kvm_svm_nested_state_hdr
+    pad: ctypes.Array[ctypes.c_uint8]
 
 
 class _kvm_nested_state__data(ctypes.Union):
@@ -2180,6 +2423,8 @@ class _kvm_nested_state__data(ctypes.Union):
         ('vmx', kvm_vmx_nested_state_data * 0),
         ('svm', kvm_svm_nested_state_data * 0),
     ]
+    vmx: ctypes.Array[kvm_vmx_nested_state_data]
+    svm: ctypes.Array[kvm_svm_nested_state_data]
 
 
 class kvm_nested_state(ctypes.Structure):
@@ -2227,6 +2472,11 @@ class kvm_nested_state(ctypes.Structure):
         ('hdr', _kvm_nested_state__hdr),
         ('data', _kvm_nested_state__data),
     ]
+    flags: kvm_nested_state_flags
+    format: kvm_nested_state_format
+    size: int
+    hdr: _kvm_nested_state__hdr
+    data: _kvm_nested_state__data
 
 
 # ------------------------------------------------------------------
@@ -2285,6 +2535,10 @@ class kvm_hyperv_eventfd(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('padding', ctypes.c_uint32 * 3),
     ]
+    conn_id: int
+    fd: int
+    flags: kvm_hyperv_eventfd_flags
+    padding: ctypes.Array[ctypes.c_uint32]
 
 
 # ------------------------------------------------------------------
@@ -2402,6 +2656,13 @@ class kvm_xen_hvm_config(ctypes.Structure):
         ('blob_size_64', ctypes.c_uint8),
         ('pad2', ctypes.c_uint8 * 30),
     ]
+    flags: kvm_xen_hvm_config_flags
+    msr: int
+    blob_addr_32: int
+    blob_addr_64: int
+    blob_size_32: int
+    blob_size_64: int
+    pad2: ctypes.Array[ctypes.c_uint8]
 
 
 class kvm_xen_evtchn_flags(enum.IntFlag):
@@ -2426,7 +2687,7 @@ KVM_XEN_EVTCHN_UPDATE: Final = kvm_xen_evtchn_flags.KVM_XEN_EVTCHN_UPDATE
 KVM_XEN_EVTCHN_RESET: Final = kvm_xen_evtchn_flags.KVM_XEN_EVTCHN_RESET
 
 
-class kvm_xen_attr_type(enum.IntEnum):
+class kvm_xen_attr_type(OpenIntEnum):
     """Which VM attribute kvm_xen_hvm_attr.type names.
 
     Field type: __u16. Since 5.12.
@@ -2494,6 +2755,8 @@ class _kvm_xen_hvm_attr__u__shared_info(ctypes.Union):
         ('gfn', ctypes.c_uint64),
         ('hva', ctypes.c_uint64),
     ]
+    gfn: int
+    hva: int
 
 
 class _kvm_xen_hvm_attr__u__evtchn__deliver__port(ctypes.Structure):
@@ -2506,6 +2769,9 @@ class _kvm_xen_hvm_attr__u__evtchn__deliver__port(ctypes.Structure):
         ('vcpu', ctypes.c_uint32),
         ('priority', ctypes.c_uint32),
     ]
+    port: int
+    vcpu: int
+    priority: int
 
 
 class _kvm_xen_hvm_attr__u__evtchn__deliver__eventfd(ctypes.Structure):
@@ -2515,6 +2781,8 @@ class _kvm_xen_hvm_attr__u__evtchn__deliver__eventfd(ctypes.Structure):
         ('port', ctypes.c_uint32),
         ('fd', ctypes.c_int32),
     ]
+    port: int
+    fd: int
 
 
 class _kvm_xen_hvm_attr__u__evtchn__deliver(ctypes.Union):
@@ -2527,6 +2795,9 @@ class _kvm_xen_hvm_attr__u__evtchn__deliver(ctypes.Union):
         ('eventfd', _kvm_xen_hvm_attr__u__evtchn__deliver__eventfd),
         ('padding', ctypes.c_uint32 * 4),
     ]
+    port: _kvm_xen_hvm_attr__u__evtchn__deliver__port
+    eventfd: _kvm_xen_hvm_attr__u__evtchn__deliver__eventfd
+    padding: ctypes.Array[ctypes.c_uint32]
 
 
 class _kvm_xen_hvm_attr__u__evtchn(ctypes.Structure):
@@ -2538,6 +2809,10 @@ class _kvm_xen_hvm_attr__u__evtchn(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('deliver', _kvm_xen_hvm_attr__u__evtchn__deliver),
     ]
+    send_port: int
+    type: int
+    flags: kvm_xen_evtchn_flags
+    deliver: _kvm_xen_hvm_attr__u__evtchn__deliver
 
 
 class _kvm_xen_hvm_attr__u(ctypes.Union):
@@ -2552,6 +2827,13 @@ class _kvm_xen_hvm_attr__u(ctypes.Union):
         ('xen_version', ctypes.c_uint32),
         ('pad', ctypes.c_uint64 * 8),
     ]
+    long_mode: int
+    vector: int
+    runstate_update_flag: int
+    shared_info: _kvm_xen_hvm_attr__u__shared_info
+    evtchn: _kvm_xen_hvm_attr__u__evtchn
+    xen_version: int
+    pad: ctypes.Array[ctypes.c_uint64]
 
 
 class kvm_xen_hvm_attr(ctypes.Structure):
@@ -2628,6 +2910,9 @@ class kvm_xen_hvm_attr(ctypes.Structure):
         ('pad', ctypes.c_uint16 * 3),
         ('u', _kvm_xen_hvm_attr__u),
     ]
+    type: kvm_xen_attr_type
+    pad: ctypes.Array[ctypes.c_uint16]
+    u: _kvm_xen_hvm_attr__u
 
 
 #: The address that means "not set" in kvm_xen_vcpu_attr.u.gpa;
@@ -2649,6 +2934,12 @@ class _kvm_xen_vcpu_attr__u__runstate(ctypes.Structure):
         ('time_blocked', ctypes.c_uint64),
         ('time_offline', ctypes.c_uint64),
     ]
+    state: int
+    state_entry_time: int
+    time_running: int
+    time_runnable: int
+    time_blocked: int
+    time_offline: int
 
 
 class _kvm_xen_vcpu_attr__u__timer(ctypes.Structure):
@@ -2661,6 +2952,9 @@ class _kvm_xen_vcpu_attr__u__timer(ctypes.Structure):
         ('priority', ctypes.c_uint32),
         ('expires_ns', ctypes.c_uint64),
     ]
+    port: int
+    priority: int
+    expires_ns: int
 
 
 class _kvm_xen_vcpu_attr__u(ctypes.Union):
@@ -2675,6 +2969,13 @@ class _kvm_xen_vcpu_attr__u(ctypes.Union):
         ('timer', _kvm_xen_vcpu_attr__u__timer),
         ('vector', ctypes.c_uint8),
     ]
+    gpa: int
+    hva: int
+    pad: ctypes.Array[ctypes.c_uint64]
+    runstate: _kvm_xen_vcpu_attr__u__runstate
+    vcpu_id: int
+    timer: _kvm_xen_vcpu_attr__u__timer
+    vector: int
 
 
 class kvm_xen_vcpu_attr(ctypes.Structure):
@@ -2739,9 +3040,12 @@ class kvm_xen_vcpu_attr(ctypes.Structure):
         ('pad', ctypes.c_uint16 * 3),
         ('u', _kvm_xen_vcpu_attr__u),
     ]
+    type: kvm_xen_vcpu_attr_type
+    pad: ctypes.Array[ctypes.c_uint16]
+    u: _kvm_xen_vcpu_attr__u
 
 
-class kvm_xen_vcpu_attr_type(enum.IntEnum):
+class kvm_xen_vcpu_attr_type(OpenIntEnum):
     """Which vCPU attribute kvm_xen_vcpu_attr.type names.
 
     Field type: __u16. Since 5.12.
@@ -2857,6 +3161,11 @@ class kvm_debug_exit_arch(ctypes.Structure):
         ('dr6', ctypes.c_uint64),
         ('dr7', ctypes.c_uint64),
     ]
+    exception: int
+    pad: int
+    pc: int
+    dr6: int
+    dr7: int
 
 
 class kvm_sync_x86_flags(enum.IntFlag):
@@ -2905,13 +3214,16 @@ class kvm_sync_regs(ctypes.Structure):
         ('sregs', kvm_sregs),
         ('events', kvm_vcpu_events),
     ]
+    regs: kvm_regs
+    sregs: kvm_sregs
+    events: kvm_vcpu_events
 
 
 # ------------------------------------------------------------------
 # spec/x86/sev.yaml: Confidential VMs (AMD SEV, Intel TDX)
 
 
-class sev_cmd_id(enum.IntEnum):
+class sev_cmd_id(OpenIntEnum):
     """The SEV commands of KVM_MEMORY_ENCRYPT_OP (kvm_sev_cmd.id). Most map to a
     command of the SEV firmware; data points to the parameter structure named
     for each. The SEV-SNP commands start at 100.
@@ -3084,6 +3396,11 @@ class kvm_sev_cmd(ctypes.Structure):
         ('error', ctypes.c_uint32),
         ('sev_fd', ctypes.c_uint32),
     ]
+    id: sev_cmd_id
+    pad0: int
+    data: int
+    error: int
+    sev_fd: int
 
 
 class kvm_sev_launch_start(ctypes.Structure):
@@ -3125,6 +3442,14 @@ class kvm_sev_launch_start(ctypes.Structure):
         ('session_len', ctypes.c_uint32),
         ('pad1', ctypes.c_uint32),
     ]
+    handle: int
+    policy: int
+    dh_uaddr: int
+    dh_len: int
+    pad0: int
+    session_uaddr: int
+    session_len: int
+    pad1: int
 
 
 class kvm_sev_launch_update_data(ctypes.Structure):
@@ -3148,6 +3473,9 @@ class kvm_sev_launch_update_data(ctypes.Structure):
         ('len', ctypes.c_uint32),
         ('pad0', ctypes.c_uint32),
     ]
+    uaddr: int
+    len: int
+    pad0: int
 
 
 class kvm_sev_launch_secret(ctypes.Structure):
@@ -3192,6 +3520,15 @@ class kvm_sev_launch_secret(ctypes.Structure):
         ('trans_len', ctypes.c_uint32),
         ('pad2', ctypes.c_uint32),
     ]
+    hdr_uaddr: int
+    hdr_len: int
+    pad0: int
+    guest_uaddr: int
+    guest_len: int
+    pad1: int
+    trans_uaddr: int
+    trans_len: int
+    pad2: int
 
 
 class kvm_sev_launch_measure(ctypes.Structure):
@@ -3216,6 +3553,9 @@ class kvm_sev_launch_measure(ctypes.Structure):
         ('len', ctypes.c_uint32),
         ('pad0', ctypes.c_uint32),
     ]
+    uaddr: int
+    len: int
+    pad0: int
 
 
 class kvm_sev_guest_status(ctypes.Structure):
@@ -3239,6 +3579,9 @@ class kvm_sev_guest_status(ctypes.Structure):
         ('policy', ctypes.c_uint32),
         ('state', ctypes.c_uint32),
     ]
+    handle: int
+    policy: int
+    state: int
 
 
 class kvm_sev_dbg(ctypes.Structure):
@@ -3265,6 +3608,10 @@ class kvm_sev_dbg(ctypes.Structure):
         ('len', ctypes.c_uint32),
         ('pad0', ctypes.c_uint32),
     ]
+    src_uaddr: int
+    dst_uaddr: int
+    len: int
+    pad0: int
 
 
 class kvm_sev_attestation_report(ctypes.Structure):
@@ -3292,6 +3639,10 @@ class kvm_sev_attestation_report(ctypes.Structure):
         ('len', ctypes.c_uint32),
         ('pad0', ctypes.c_uint32),
     ]
+    mnonce: ctypes.Array[ctypes.c_uint8]
+    uaddr: int
+    len: int
+    pad0: int
 
 
 class kvm_sev_send_start(ctypes.Structure):
@@ -3355,6 +3706,20 @@ class kvm_sev_send_start(ctypes.Structure):
         ('session_len', ctypes.c_uint32),
         ('pad4', ctypes.c_uint32),
     ]
+    policy: int
+    pad0: int
+    pdh_cert_uaddr: int
+    pdh_cert_len: int
+    pad1: int
+    plat_certs_uaddr: int
+    plat_certs_len: int
+    pad2: int
+    amd_certs_uaddr: int
+    amd_certs_len: int
+    pad3: int
+    session_uaddr: int
+    session_len: int
+    pad4: int
 
 
 class kvm_sev_send_update_data(ctypes.Structure):
@@ -3399,6 +3764,15 @@ class kvm_sev_send_update_data(ctypes.Structure):
         ('trans_len', ctypes.c_uint32),
         ('pad2', ctypes.c_uint32),
     ]
+    hdr_uaddr: int
+    hdr_len: int
+    pad0: int
+    guest_uaddr: int
+    guest_len: int
+    pad1: int
+    trans_uaddr: int
+    trans_len: int
+    pad2: int
 
 
 class kvm_sev_receive_start(ctypes.Structure):
@@ -3440,6 +3814,14 @@ class kvm_sev_receive_start(ctypes.Structure):
         ('session_len', ctypes.c_uint32),
         ('pad1', ctypes.c_uint32),
     ]
+    handle: int
+    policy: int
+    pdh_uaddr: int
+    pdh_len: int
+    pad0: int
+    session_uaddr: int
+    session_len: int
+    pad1: int
 
 
 class kvm_sev_receive_update_data(ctypes.Structure):
@@ -3483,6 +3865,15 @@ class kvm_sev_receive_update_data(ctypes.Structure):
         ('trans_len', ctypes.c_uint32),
         ('pad2', ctypes.c_uint32),
     ]
+    hdr_uaddr: int
+    hdr_len: int
+    pad0: int
+    guest_uaddr: int
+    guest_len: int
+    pad1: int
+    trans_uaddr: int
+    trans_len: int
+    pad2: int
 
 
 class kvm_sev_init(ctypes.Structure):
@@ -3515,6 +3906,11 @@ class kvm_sev_init(ctypes.Structure):
         ('pad1', ctypes.c_uint16),
         ('pad2', ctypes.c_uint32 * 8),
     ]
+    vmsa_features: int
+    flags: int
+    ghcb_version: int
+    pad1: int
+    pad2: ctypes.Array[ctypes.c_uint32]
 
 
 #: Attribute in group KVM_X86_GRP_SEV of /dev/kvm: a __u64 mask of the VMSA
@@ -3550,9 +3946,14 @@ class kvm_sev_snp_launch_start(ctypes.Structure):
         ('pad0', ctypes.c_uint8 * 6),
         ('pad1', ctypes.c_uint64 * 4),
     ]
+    policy: int
+    gosvw: ctypes.Array[ctypes.c_uint8]
+    flags: int
+    pad0: ctypes.Array[ctypes.c_uint8]
+    pad1: ctypes.Array[ctypes.c_uint64]
 
 
-class kvm_sev_snp_page_type(enum.IntEnum):
+class kvm_sev_snp_page_type(OpenIntEnum):
     """How KVM_SEV_SNP_LAUNCH_UPDATE treats a range
     (kvm_sev_snp_launch_update.type). The numbers are the firmware's page
     types.
@@ -3628,6 +4029,14 @@ class kvm_sev_snp_launch_update(ctypes.Structure):
         ('pad1', ctypes.c_uint32),
         ('pad2', ctypes.c_uint64 * 4),
     ]
+    gfn_start: int
+    uaddr: int
+    len: int
+    type: kvm_sev_snp_page_type
+    pad0: int
+    flags: int
+    pad1: int
+    pad2: ctypes.Array[ctypes.c_uint64]
 
 
 #: Size in bytes of the identity block that id_block_uaddr points to.
@@ -3684,9 +4093,18 @@ class kvm_sev_snp_launch_finish(ctypes.Structure):
         ('flags', ctypes.c_uint16),
         ('pad1', ctypes.c_uint64 * 4),
     ]
+    id_block_uaddr: int
+    id_auth_uaddr: int
+    id_block_en: int
+    auth_key_en: int
+    vcek_disabled: int
+    host_data: ctypes.Array[ctypes.c_uint8]
+    pad0: ctypes.Array[ctypes.c_uint8]
+    flags: int
+    pad1: ctypes.Array[ctypes.c_uint64]
 
 
-class kvm_tdx_cmd_id(enum.IntEnum):
+class kvm_tdx_cmd_id(OpenIntEnum):
     """The TDX commands of KVM_MEMORY_ENCRYPT_OP (kvm_tdx_cmd.id). A trust domain
     is built in this order: KVM_TDX_INIT_VM, then for each vCPU
     KVM_CREATE_VCPU, KVM_TDX_INIT_VCPU and its CPUID, then the initial memory
@@ -3773,6 +4191,10 @@ class kvm_tdx_cmd(ctypes.Structure):
         ('data', ctypes.c_uint64),
         ('hw_error', ctypes.c_uint64),
     ]
+    id: kvm_tdx_cmd_id
+    flags: kvm_tdx_cmd_flags
+    data: int
+    hw_error: int
 
 
 class kvm_tdx_capabilities(ctypes.Structure):
@@ -3816,6 +4238,14 @@ class kvm_tdx_capabilities(ctypes.Structure):
         ('reserved', ctypes.c_uint64 * 250),
         ('cpuid', kvm_cpuid2),
     ]
+    supported_attrs: int
+    supported_xfam: int
+    kernel_tdvmcallinfo_1_r11: int
+    user_tdvmcallinfo_1_r11: int
+    kernel_tdvmcallinfo_1_r12: int
+    user_tdvmcallinfo_1_r12: int
+    reserved: ctypes.Array[ctypes.c_uint64]
+    cpuid: kvm_cpuid2
 
 
 class kvm_tdx_init_vm(ctypes.Structure):
@@ -3853,6 +4283,13 @@ class kvm_tdx_init_vm(ctypes.Structure):
         ('reserved', ctypes.c_uint64 * 12),
         ('cpuid', kvm_cpuid2),
     ]
+    attributes: int
+    xfam: int
+    mrconfigid: ctypes.Array[ctypes.c_uint64]
+    mrowner: ctypes.Array[ctypes.c_uint64]
+    mrownerconfig: ctypes.Array[ctypes.c_uint64]
+    reserved: ctypes.Array[ctypes.c_uint64]
+    cpuid: kvm_cpuid2
 
 
 class kvm_tdx_init_mem_region(ctypes.Structure):
@@ -3877,6 +4314,9 @@ class kvm_tdx_init_mem_region(ctypes.Structure):
         ('gpa', ctypes.c_uint64),
         ('nr_pages', ctypes.c_uint64),
     ]
+    source_addr: int
+    gpa: int
+    nr_pages: int
 
 
 # ------------------------------------------------------------------
@@ -3921,6 +4361,10 @@ class kvm_enable_cap(ctypes.Structure):
         ('args', ctypes.c_uint64 * 4),
         ('pad', ctypes.c_uint8 * 64),
     ]
+    cap: int
+    flags: int
+    args: ctypes.Array[ctypes.c_uint64]
+    pad: ctypes.Array[ctypes.c_uint8]
 
 
 #: Machine type for KVM_CREATE_VM on s390: a user-controlled VM. Its guest
@@ -3931,7 +4375,7 @@ class kvm_enable_cap(ctypes.Structure):
 KVM_VM_S390_UCONTROL: Final = 1
 
 
-class kvm_vm_type_ppc(enum.IntEnum):
+class kvm_vm_type_ppc(OpenIntEnum):
     """Machine types for KVM_CREATE_VM on Power, choosing the KVM implementation
     that runs the VM. 0 lets the kernel pick: HV when the host can run it, PR
     otherwise.
@@ -5979,7 +6423,7 @@ KVM_CAP_RISCV_MP_STATE_RESET: Final = Capability(
 # spec/common/mips.yaml: MIPS
 
 
-class kvm_vm_type_mips(enum.IntEnum):
+class kvm_vm_type_mips(OpenIntEnum):
     """Machine types that KVM_CREATE_VM takes on MIPS. Kernels from 4.12 to 5.8
     defined KVM_VM_MIPS_TE as 0 and had no KVM_VM_MIPS_AUTO; 5.9 gave 0 its
     current meaning and moved trap and emulate to 2, so a program built
@@ -6487,6 +6931,12 @@ class kvm_clock_data(ctypes.Structure):
         ('host_tsc', ctypes.c_uint64),
         ('pad', ctypes.c_uint32 * 4),
     ]
+    clock: int
+    flags: kvm_clock_flags
+    pad0: int
+    realtime: int
+    host_tsc: int
+    pad: ctypes.Array[ctypes.c_uint32]
 
 
 class kvm_bus_lock_detection_flags(enum.IntFlag):
@@ -6572,6 +7022,9 @@ class kvm_tpr_access_ctl(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('reserved', ctypes.c_uint32 * 8),
     ]
+    enabled: int
+    flags: int
+    reserved: ctypes.Array[ctypes.c_uint32]
 
 
 class kvm_vapic_addr(ctypes.Structure):
@@ -6592,6 +7045,7 @@ class kvm_vapic_addr(ctypes.Structure):
     _fields_ = [
         ('vapic_addr', ctypes.c_uint64),
     ]
+    vapic_addr: int
 
 
 KVM_CAP_VAPIC: Final = Capability(
@@ -6730,6 +7184,8 @@ class kvm_pit_config(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('pad', ctypes.c_uint32 * 15),
     ]
+    flags: kvm_pit_config_flags
+    pad: ctypes.Array[ctypes.c_uint32]
 
 
 KVM_CAP_PIT_STATE2: Final = Capability(
@@ -6861,6 +7317,11 @@ class kvm_userspace_memory_region(ctypes.Structure):
         ('memory_size', ctypes.c_uint64),
         ('userspace_addr', ctypes.c_uint64),
     ]
+    slot: int
+    flags: kvm_userspace_memory_region_flags
+    guest_phys_addr: int
+    memory_size: int
+    userspace_addr: int
 
 
 class kvm_userspace_memory_region_flags(enum.IntFlag):
@@ -6941,6 +7402,15 @@ class kvm_userspace_memory_region2(ctypes.Structure):
         ('pad1', ctypes.c_uint32),
         ('pad2', ctypes.c_uint64 * 14),
     ]
+    slot: int
+    flags: kvm_userspace_memory_region_flags
+    guest_phys_addr: int
+    memory_size: int
+    userspace_addr: int
+    guest_memfd_offset: int
+    guest_memfd: int
+    pad1: int
+    pad2: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_coalesced_mmio_zone__anon0(ctypes.Union):
@@ -6950,6 +7420,8 @@ class _kvm_coalesced_mmio_zone__anon0(ctypes.Union):
         ('pad', ctypes.c_uint32),
         ('pio', ctypes.c_uint32),
     ]
+    pad: int
+    pio: int
 
 
 class kvm_coalesced_mmio_zone(ctypes.Structure):
@@ -6982,6 +7454,11 @@ class kvm_coalesced_mmio_zone(ctypes.Structure):
         ('size', ctypes.c_uint32),
         ('_anon0', _kvm_coalesced_mmio_zone__anon0),
     ]
+    addr: int
+    size: int
+    _anon0: _kvm_coalesced_mmio_zone__anon0
+    pad: int
+    pio: int
 
 
 class _kvm_coalesced_mmio__anon0(ctypes.Union):
@@ -6991,6 +7468,8 @@ class _kvm_coalesced_mmio__anon0(ctypes.Union):
         ('pad', ctypes.c_uint32),
         ('pio', ctypes.c_uint32),
     ]
+    pad: int
+    pio: int
 
 
 class kvm_coalesced_mmio(ctypes.Structure):
@@ -7021,6 +7500,12 @@ class kvm_coalesced_mmio(ctypes.Structure):
         ('_anon0', _kvm_coalesced_mmio__anon0),
         ('data', ctypes.c_uint8 * 8),
     ]
+    phys_addr: int
+    len: int
+    _anon0: _kvm_coalesced_mmio__anon0
+    data: ctypes.Array[ctypes.c_uint8]
+    pad: int
+    pio: int
 
 
 class kvm_coalesced_mmio_ring(ctypes.Structure):
@@ -7050,6 +7535,9 @@ class kvm_coalesced_mmio_ring(ctypes.Structure):
         ('last', ctypes.c_uint32),
         ('coalesced_mmio', kvm_coalesced_mmio * 0),
     ]
+    first: int
+    last: int
+    coalesced_mmio: ctypes.Array[kvm_coalesced_mmio]
 
 
 class kvm_translation(ctypes.Structure):
@@ -7084,6 +7572,12 @@ class kvm_translation(ctypes.Structure):
         ('usermode', ctypes.c_uint8),
         ('pad', ctypes.c_uint8 * 5),
     ]
+    linear_address: int
+    physical_address: int
+    valid: int
+    writeable: int
+    usermode: int
+    pad: ctypes.Array[ctypes.c_uint8]
 
 
 class _kvm_dirty_log__anon0(ctypes.Union):
@@ -7093,6 +7587,8 @@ class _kvm_dirty_log__anon0(ctypes.Union):
         ('dirty_bitmap', ctypes.c_void_p),
         ('padding2', ctypes.c_uint64),
     ]
+    dirty_bitmap: int | None
+    padding2: int
 
 
 class kvm_dirty_log(ctypes.Structure):
@@ -7125,6 +7621,11 @@ class kvm_dirty_log(ctypes.Structure):
         ('padding1', ctypes.c_uint32),
         ('_anon0', _kvm_dirty_log__anon0),
     ]
+    slot: int
+    padding1: int
+    _anon0: _kvm_dirty_log__anon0
+    dirty_bitmap: int | None
+    padding2: int
 
 
 class _kvm_clear_dirty_log__anon0(ctypes.Union):
@@ -7134,6 +7635,8 @@ class _kvm_clear_dirty_log__anon0(ctypes.Union):
         ('dirty_bitmap', ctypes.c_void_p),
         ('padding2', ctypes.c_uint64),
     ]
+    dirty_bitmap: int | None
+    padding2: int
 
 
 class kvm_clear_dirty_log(ctypes.Structure):
@@ -7170,6 +7673,12 @@ class kvm_clear_dirty_log(ctypes.Structure):
         ('first_page', ctypes.c_uint64),
         ('_anon0', _kvm_clear_dirty_log__anon0),
     ]
+    slot: int
+    num_pages: int
+    first_page: int
+    _anon0: _kvm_clear_dirty_log__anon0
+    dirty_bitmap: int | None
+    padding2: int
 
 
 KVM_CAP_DIRTY_LOG_RING: Final = Capability(
@@ -7314,6 +7823,9 @@ class kvm_dirty_gfn(ctypes.Structure):
         ('slot', ctypes.c_uint32),
         ('offset', ctypes.c_uint64),
     ]
+    flags: kvm_dirty_gfn_flags
+    slot: int
+    offset: int
 
 
 KVM_CAP_MEMORY_FAULT_INFO: Final = Capability(
@@ -7381,6 +7893,10 @@ class kvm_memory_attributes(ctypes.Structure):
         ('attributes', ctypes.c_uint64),
         ('flags', ctypes.c_uint64),
     ]
+    address: int
+    size: int
+    attributes: kvm_memory_attribute_bits
+    flags: int
 
 
 KVM_CAP_MEMORY_ATTRIBUTES: Final = Capability(
@@ -7462,6 +7978,9 @@ class kvm_create_guest_memfd(ctypes.Structure):
         ('flags', ctypes.c_uint64),
         ('reserved', ctypes.c_uint64 * 6),
     ]
+    size: int
+    flags: kvm_guest_memfd_flags
+    reserved: ctypes.Array[ctypes.c_uint64]
 
 
 KVM_CAP_GUEST_MEMFD_FLAGS: Final = Capability(
@@ -7527,6 +8046,10 @@ class kvm_pre_fault_memory(ctypes.Structure):
         ('flags', ctypes.c_uint64),
         ('padding', ctypes.c_uint64 * 5),
     ]
+    gpa: int
+    size: int
+    flags: int
+    padding: ctypes.Array[ctypes.c_uint64]
 
 
 # ------------------------------------------------------------------
@@ -7540,6 +8063,8 @@ class _kvm_irq_level__anon0(ctypes.Union):
         ('irq', ctypes.c_uint32),
         ('status', ctypes.c_int32),
     ]
+    irq: int
+    status: int
 
 
 class kvm_irq_level(ctypes.Structure):
@@ -7580,6 +8105,10 @@ class kvm_irq_level(ctypes.Structure):
         ('_anon0', _kvm_irq_level__anon0),
         ('level', ctypes.c_uint32),
     ]
+    _anon0: _kvm_irq_level__anon0
+    level: int
+    irq: int
+    status: int
 
 
 class _kvm_irqchip__chip(ctypes.Union):
@@ -7592,6 +8121,9 @@ class _kvm_irqchip__chip(ctypes.Union):
         ('pic', kvm_pic_state),
         ('ioapic', kvm_ioapic_state),
     ]
+    dummy: bytes
+    pic: kvm_pic_state
+    ioapic: kvm_ioapic_state
 
 
 class kvm_irqchip(ctypes.Structure):
@@ -7627,6 +8159,9 @@ class kvm_irqchip(ctypes.Structure):
         ('pad', ctypes.c_uint32),
         ('chip', _kvm_irqchip__chip),
     ]
+    chip_id: kvm_irqchip_id
+    pad: int
+    chip: _kvm_irqchip__chip
 
 
 class kvm_interrupt(ctypes.Structure):
@@ -7649,9 +8184,10 @@ class kvm_interrupt(ctypes.Structure):
     _fields_ = [
         ('irq', ctypes.c_uint32),
     ]
+    irq: int
 
 
-class kvm_ioeventfd_flag_nr(enum.IntEnum):
+class kvm_ioeventfd_flag_nr(OpenIntEnum):
     """Bit numbers of the flags of struct kvm_ioeventfd. The KVM_IOEVENTFD_FLAG_*
     masks are built from them.
 
@@ -7756,6 +8292,12 @@ class kvm_ioeventfd(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('pad', ctypes.c_uint8 * 36),
     ]
+    datamatch: int
+    addr: int
+    len: int
+    fd: int
+    flags: kvm_ioeventfd_flags
+    pad: ctypes.Array[ctypes.c_uint8]
 
 
 KVM_CAP_USER_NMI: Final = Capability(
@@ -7814,6 +8356,8 @@ class kvm_irq_routing_irqchip(ctypes.Structure):
         ('irqchip', ctypes.c_uint32),
         ('pin', ctypes.c_uint32),
     ]
+    irqchip: kvm_irqchip_id
+    pin: int
 
 
 class _kvm_irq_routing_msi__anon0(ctypes.Union):
@@ -7823,6 +8367,8 @@ class _kvm_irq_routing_msi__anon0(ctypes.Union):
         ('pad', ctypes.c_uint32),
         ('devid', ctypes.c_uint32),
     ]
+    pad: int
+    devid: int
 
 
 class kvm_irq_routing_msi(ctypes.Structure):
@@ -7856,6 +8402,12 @@ class kvm_irq_routing_msi(ctypes.Structure):
         ('data', ctypes.c_uint32),
         ('_anon0', _kvm_irq_routing_msi__anon0),
     ]
+    address_lo: int
+    address_hi: int
+    data: int
+    _anon0: _kvm_irq_routing_msi__anon0
+    pad: int
+    devid: int
 
 
 class kvm_irq_routing_s390_adapter(ctypes.Structure):
@@ -7886,6 +8438,11 @@ class kvm_irq_routing_s390_adapter(ctypes.Structure):
         ('summary_offset', ctypes.c_uint32),
         ('adapter_id', ctypes.c_uint32),
     ]
+    ind_addr: int
+    summary_addr: int
+    ind_offset: int
+    summary_offset: int
+    adapter_id: int
 
 
 class kvm_irq_routing_hv_sint(ctypes.Structure):
@@ -7906,6 +8463,8 @@ class kvm_irq_routing_hv_sint(ctypes.Structure):
         ('vcpu', ctypes.c_uint32),
         ('sint', ctypes.c_uint32),
     ]
+    vcpu: int
+    sint: int
 
 
 class kvm_irq_routing_xen_evtchn(ctypes.Structure):
@@ -7933,6 +8492,9 @@ class kvm_irq_routing_xen_evtchn(ctypes.Structure):
         ('vcpu', ctypes.c_uint32),
         ('priority', ctypes.c_uint32),
     ]
+    port: int
+    vcpu: int
+    priority: int
 
 
 #: The priority value of a Xen event channel route: 2-level event channel
@@ -7940,7 +8502,7 @@ class kvm_irq_routing_xen_evtchn(ctypes.Structure):
 KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL: Final = 4294967295
 
 
-class kvm_irq_routing_type(enum.IntEnum):
+class kvm_irq_routing_type(OpenIntEnum):
     """Kinds of GSI route, in kvm_irq_routing_entry.type; each selects a member
     of the entry's union.
 
@@ -7977,6 +8539,12 @@ class _kvm_irq_routing_entry__u(ctypes.Union):
         ('xen_evtchn', kvm_irq_routing_xen_evtchn),
         ('pad', ctypes.c_uint32 * 8),
     ]
+    irqchip: kvm_irq_routing_irqchip
+    msi: kvm_irq_routing_msi
+    adapter: kvm_irq_routing_s390_adapter
+    hv_sint: kvm_irq_routing_hv_sint
+    xen_evtchn: kvm_irq_routing_xen_evtchn
+    pad: ctypes.Array[ctypes.c_uint32]
 
 
 class kvm_irq_routing_entry(ctypes.Structure):
@@ -8021,6 +8589,11 @@ class kvm_irq_routing_entry(ctypes.Structure):
         ('pad', ctypes.c_uint32),
         ('u', _kvm_irq_routing_entry__u),
     ]
+    gsi: int
+    type: kvm_irq_routing_type
+    flags: kvm_msi_flags
+    pad: int
+    u: _kvm_irq_routing_entry__u
 
 
 class kvm_irq_routing(ctypes.Structure):
@@ -8047,6 +8620,9 @@ class kvm_irq_routing(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('entries', kvm_irq_routing_entry * 0),
     ]
+    nr: int
+    flags: int
+    entries: ctypes.Array[kvm_irq_routing_entry]
 
 
 class kvm_irqfd_flags(enum.IntFlag):
@@ -8099,6 +8675,11 @@ class kvm_irqfd(ctypes.Structure):
         ('resamplefd', ctypes.c_uint32),
         ('pad', ctypes.c_uint8 * 16),
     ]
+    fd: int
+    gsi: int
+    flags: kvm_irqfd_flags
+    resamplefd: int
+    pad: ctypes.Array[ctypes.c_uint8]
 
 
 class kvm_msi_flags(enum.IntFlag):
@@ -8150,13 +8731,19 @@ class kvm_msi(ctypes.Structure):
         ('devid', ctypes.c_uint32),
         ('pad', ctypes.c_uint8 * 12),
     ]
+    address_lo: int
+    address_hi: int
+    data: int
+    flags: kvm_msi_flags
+    devid: int
+    pad: ctypes.Array[ctypes.c_uint8]
 
 
 # ------------------------------------------------------------------
 # spec/x86/hyperv.yaml: Hyper-V emulation
 
 
-class kvm_hyperv_exit_type(enum.IntEnum):
+class kvm_hyperv_exit_type(OpenIntEnum):
     """Which event a KVM_EXIT_HYPERV exit reports (kvm_hyperv_exit.type).
 
     Field type: __u32. Since 4.19 or earlier.
@@ -8191,6 +8778,11 @@ class _kvm_hyperv_exit__u__synic(ctypes.Structure):
         ('evt_page', ctypes.c_uint64),
         ('msg_page', ctypes.c_uint64),
     ]
+    msr: int
+    pad2: int
+    control: int
+    evt_page: int
+    msg_page: int
 
 
 class _kvm_hyperv_exit__u__hcall(ctypes.Structure):
@@ -8201,6 +8793,9 @@ class _kvm_hyperv_exit__u__hcall(ctypes.Structure):
         ('result', ctypes.c_uint64),
         ('params', ctypes.c_uint64 * 2),
     ]
+    input: int
+    result: int
+    params: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_hyperv_exit__u__syndbg(ctypes.Structure):
@@ -8217,6 +8812,13 @@ class _kvm_hyperv_exit__u__syndbg(ctypes.Structure):
         ('recv_page', ctypes.c_uint64),
         ('pending_page', ctypes.c_uint64),
     ]
+    msr: int
+    pad2: int
+    control: int
+    status: int
+    send_page: int
+    recv_page: int
+    pending_page: int
 
 
 class _kvm_hyperv_exit__u(ctypes.Union):
@@ -8227,6 +8829,9 @@ class _kvm_hyperv_exit__u(ctypes.Union):
         ('hcall', _kvm_hyperv_exit__u__hcall),
         ('syndbg', _kvm_hyperv_exit__u__syndbg),
     ]
+    synic: _kvm_hyperv_exit__u__synic
+    hcall: _kvm_hyperv_exit__u__hcall
+    syndbg: _kvm_hyperv_exit__u__syndbg
 
 
 class kvm_hyperv_exit(ctypes.Structure):
@@ -8288,6 +8893,9 @@ class kvm_hyperv_exit(ctypes.Structure):
         ('pad1', ctypes.c_uint32),
         ('u', _kvm_hyperv_exit__u),
     ]
+    type: kvm_hyperv_exit_type
+    pad1: int
+    u: _kvm_hyperv_exit__u
 
 
 KVM_CAP_HYPERV: Final = Capability(
@@ -8603,7 +9211,7 @@ KVM_CAP_HYPERV_ENFORCE_CPUID: Final = Capability(
 # spec/x86/xen.yaml: Xen emulation
 
 
-class kvm_xen_exit_type(enum.IntEnum):
+class kvm_xen_exit_type(OpenIntEnum):
     """Which event a KVM_EXIT_XEN exit reports (kvm_xen_exit.type).
 
     Field type: __u32. Since 5.12.
@@ -8627,6 +9235,11 @@ class _kvm_xen_exit__u__hcall(ctypes.Structure):
         ('result', ctypes.c_uint64),
         ('params', ctypes.c_uint64 * 6),
     ]
+    longmode: int
+    cpl: int
+    input: int
+    result: int
+    params: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_xen_exit__u(ctypes.Union):
@@ -8635,6 +9248,7 @@ class _kvm_xen_exit__u(ctypes.Union):
     _fields_ = [
         ('hcall', _kvm_xen_exit__u__hcall),
     ]
+    hcall: _kvm_xen_exit__u__hcall
 
 
 class kvm_xen_exit(ctypes.Structure):
@@ -8669,6 +9283,8 @@ class kvm_xen_exit(ctypes.Structure):
         ('type', ctypes.c_uint32),
         ('u', _kvm_xen_exit__u),
     ]
+    type: kvm_xen_exit_type
+    u: _kvm_xen_exit__u
 
 
 # ------------------------------------------------------------------
@@ -8890,7 +9506,7 @@ KVM_EXIT_MEMORY_FAULT: Final = 39
 KVM_EXIT_TDX: Final = 40
 
 
-class kvm_internal_error_suberror(enum.IntEnum):
+class kvm_internal_error_suberror(OpenIntEnum):
     """Kinds of KVM_EXIT_INTERNAL_ERROR, found in internal.suberror. New values
     may be added; treat unknown ones as fatal.
 
@@ -8932,7 +9548,7 @@ class kvm_emulation_failure_flags(enum.IntFlag):
 KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES: Final = kvm_emulation_failure_flags.KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES
 
 
-class kvm_exit_io_direction(enum.IntEnum):
+class kvm_exit_io_direction(OpenIntEnum):
     """Direction of the port access in io.direction.
 
     Field type: __u8. Since 2.6.22.
@@ -8948,7 +9564,7 @@ KVM_EXIT_IO_IN: Final = kvm_exit_io_direction.KVM_EXIT_IO_IN
 KVM_EXIT_IO_OUT: Final = kvm_exit_io_direction.KVM_EXIT_IO_OUT
 
 
-class kvm_system_event_type(enum.IntEnum):
+class kvm_system_event_type(OpenIntEnum):
     """What the guest asked for, in system_event.type.
 
     Field type: __u32. Since 4.19 or earlier.
@@ -9065,6 +9681,7 @@ class _kvm_run__anon0__hw(ctypes.Structure):
     _fields_ = [
         ('hardware_exit_reason', ctypes.c_uint64),
     ]
+    hardware_exit_reason: int
 
 
 class _kvm_run__anon0__fail_entry(ctypes.Structure):
@@ -9074,6 +9691,8 @@ class _kvm_run__anon0__fail_entry(ctypes.Structure):
         ('hardware_entry_failure_reason', ctypes.c_uint64),
         ('cpu', ctypes.c_uint32),
     ]
+    hardware_entry_failure_reason: int
+    cpu: int
 
 
 class _kvm_run__anon0__ex(ctypes.Structure):
@@ -9083,6 +9702,8 @@ class _kvm_run__anon0__ex(ctypes.Structure):
         ('exception', ctypes.c_uint32),
         ('error_code', ctypes.c_uint32),
     ]
+    exception: int
+    error_code: int
 
 
 class _kvm_run__anon0__io(ctypes.Structure):
@@ -9095,6 +9716,11 @@ class _kvm_run__anon0__io(ctypes.Structure):
         ('count', ctypes.c_uint32),
         ('data_offset', ctypes.c_uint64),
     ]
+    direction: kvm_exit_io_direction
+    size: int
+    port: int
+    count: int
+    data_offset: int
 
 
 class _kvm_run__anon0__debug(ctypes.Structure):
@@ -9103,6 +9729,7 @@ class _kvm_run__anon0__debug(ctypes.Structure):
     _fields_ = [
         ('arch', kvm_debug_exit_arch),
     ]
+    arch: kvm_debug_exit_arch
 
 
 class _kvm_run__anon0__mmio(ctypes.Structure):
@@ -9114,6 +9741,10 @@ class _kvm_run__anon0__mmio(ctypes.Structure):
         ('len', ctypes.c_uint32),
         ('is_write', ctypes.c_uint8),
     ]
+    phys_addr: int
+    data: ctypes.Array[ctypes.c_uint8]
+    len: int
+    is_write: int
 
 
 class _kvm_run__anon0__iocsr_io(ctypes.Structure):
@@ -9127,6 +9758,10 @@ class _kvm_run__anon0__iocsr_io(ctypes.Structure):
         ('len', ctypes.c_uint32),
         ('is_write', ctypes.c_uint8),
     ]
+    phys_addr: int
+    data: ctypes.Array[ctypes.c_uint8]
+    len: int
+    is_write: int
 
 
 class _kvm_run__anon0__hypercall__anon0(ctypes.Union):
@@ -9136,6 +9771,8 @@ class _kvm_run__anon0__hypercall__anon0(ctypes.Union):
         ('longmode', ctypes.c_uint32),
         ('flags', ctypes.c_uint64),
     ]
+    longmode: int
+    flags: kvm_exit_hypercall_flags
 
 
 class _kvm_run__anon0__hypercall(ctypes.Structure):
@@ -9148,6 +9785,12 @@ class _kvm_run__anon0__hypercall(ctypes.Structure):
         ('ret', ctypes.c_uint64),
         ('_anon0', _kvm_run__anon0__hypercall__anon0),
     ]
+    nr: int
+    args: ctypes.Array[ctypes.c_uint64]
+    ret: int
+    _anon0: _kvm_run__anon0__hypercall__anon0
+    longmode: int
+    flags: kvm_exit_hypercall_flags
 
 
 class _kvm_run__anon0__tpr_access(ctypes.Structure):
@@ -9158,6 +9801,9 @@ class _kvm_run__anon0__tpr_access(ctypes.Structure):
         ('is_write', ctypes.c_uint32),
         ('pad', ctypes.c_uint32),
     ]
+    rip: int
+    is_write: int
+    pad: int
 
 
 class _kvm_run__anon0__s390_sieic(ctypes.Structure):
@@ -9170,6 +9816,9 @@ class _kvm_run__anon0__s390_sieic(ctypes.Structure):
         ('ipa', ctypes.c_uint16),
         ('ipb', ctypes.c_uint32),
     ]
+    icptcode: int
+    ipa: int
+    ipb: int
 
 
 class _kvm_run__anon0__s390_ucontrol(ctypes.Structure):
@@ -9179,6 +9828,8 @@ class _kvm_run__anon0__s390_ucontrol(ctypes.Structure):
         ('trans_exc_code', ctypes.c_uint64),
         ('pgm_code', ctypes.c_uint32),
     ]
+    trans_exc_code: int
+    pgm_code: int
 
 
 class _kvm_run__anon0__dcr(ctypes.Structure):
@@ -9189,6 +9840,9 @@ class _kvm_run__anon0__dcr(ctypes.Structure):
         ('data', ctypes.c_uint32),
         ('is_write', ctypes.c_uint8),
     ]
+    dcrn: int
+    data: int
+    is_write: int
 
 
 class _kvm_run__anon0__internal(ctypes.Structure):
@@ -9199,6 +9853,9 @@ class _kvm_run__anon0__internal(ctypes.Structure):
         ('ndata', ctypes.c_uint32),
         ('data', ctypes.c_uint64 * 16),
     ]
+    suberror: kvm_internal_error_suberror
+    ndata: int
+    data: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_run__anon0__emulation_failure__anon0__anon0(ctypes.Structure):
@@ -9208,6 +9865,8 @@ class _kvm_run__anon0__emulation_failure__anon0__anon0(ctypes.Structure):
         ('insn_size', ctypes.c_uint8),
         ('insn_bytes', ctypes.c_uint8 * 15),
     ]
+    insn_size: int
+    insn_bytes: ctypes.Array[ctypes.c_uint8]
 
 
 class _kvm_run__anon0__emulation_failure__anon0(ctypes.Union):
@@ -9217,6 +9876,9 @@ class _kvm_run__anon0__emulation_failure__anon0(ctypes.Union):
     _fields_ = [
         ('_anon0', _kvm_run__anon0__emulation_failure__anon0__anon0),
     ]
+    _anon0: _kvm_run__anon0__emulation_failure__anon0__anon0
+    insn_size: int
+    insn_bytes: ctypes.Array[ctypes.c_uint8]
 
 
 class _kvm_run__anon0__emulation_failure(ctypes.Structure):
@@ -9233,6 +9895,12 @@ class _kvm_run__anon0__emulation_failure(ctypes.Structure):
         ('flags', ctypes.c_uint64),
         ('_anon0', _kvm_run__anon0__emulation_failure__anon0),
     ]
+    suberror: kvm_internal_error_suberror
+    ndata: int
+    flags: kvm_emulation_failure_flags
+    _anon0: _kvm_run__anon0__emulation_failure__anon0
+    insn_size: int
+    insn_bytes: ctypes.Array[ctypes.c_uint8]
 
 
 class _kvm_run__anon0__osi(ctypes.Structure):
@@ -9241,6 +9909,7 @@ class _kvm_run__anon0__osi(ctypes.Structure):
     _fields_ = [
         ('gprs', ctypes.c_uint64 * 32),
     ]
+    gprs: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_run__anon0__papr_hcall(ctypes.Structure):
@@ -9251,6 +9920,9 @@ class _kvm_run__anon0__papr_hcall(ctypes.Structure):
         ('ret', ctypes.c_uint64),
         ('args', ctypes.c_uint64 * 9),
     ]
+    nr: int
+    ret: int
+    args: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_run__anon0__s390_tsch(ctypes.Structure):
@@ -9264,6 +9936,12 @@ class _kvm_run__anon0__s390_tsch(ctypes.Structure):
         ('ipb', ctypes.c_uint32),
         ('dequeued', ctypes.c_uint8),
     ]
+    subchannel_id: int
+    subchannel_nr: int
+    io_int_parm: int
+    io_int_word: int
+    ipb: int
+    dequeued: int
 
 
 class _kvm_run__anon0__epr(ctypes.Structure):
@@ -9272,6 +9950,7 @@ class _kvm_run__anon0__epr(ctypes.Structure):
     _fields_ = [
         ('epr', ctypes.c_uint32),
     ]
+    epr: int
 
 
 class _kvm_run__anon0__system_event__anon0(ctypes.Union):
@@ -9281,6 +9960,8 @@ class _kvm_run__anon0__system_event__anon0(ctypes.Union):
         ('flags', ctypes.c_uint64),
         ('data', ctypes.c_uint64 * 16),
     ]
+    flags: int
+    data: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_run__anon0__system_event(ctypes.Structure):
@@ -9292,6 +9973,11 @@ class _kvm_run__anon0__system_event(ctypes.Structure):
         ('ndata', ctypes.c_uint32),
         ('_anon0', _kvm_run__anon0__system_event__anon0),
     ]
+    type: kvm_system_event_type
+    ndata: int
+    _anon0: _kvm_run__anon0__system_event__anon0
+    flags: int
+    data: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_run__anon0__s390_stsi(ctypes.Structure):
@@ -9305,6 +9991,12 @@ class _kvm_run__anon0__s390_stsi(ctypes.Structure):
         ('sel1', ctypes.c_uint8),
         ('sel2', ctypes.c_uint16),
     ]
+    addr: int
+    ar: int
+    reserved: int
+    fc: int
+    sel1: int
+    sel2: int
 
 
 class _kvm_run__anon0__eoi(ctypes.Structure):
@@ -9313,6 +10005,7 @@ class _kvm_run__anon0__eoi(ctypes.Structure):
     _fields_ = [
         ('vector', ctypes.c_uint8),
     ]
+    vector: int
 
 
 class _kvm_run__anon0__arm_nisv(ctypes.Structure):
@@ -9322,6 +10015,8 @@ class _kvm_run__anon0__arm_nisv(ctypes.Structure):
         ('esr_iss', ctypes.c_uint64),
         ('fault_ipa', ctypes.c_uint64),
     ]
+    esr_iss: int
+    fault_ipa: int
 
 
 class _kvm_run__anon0__msr(ctypes.Structure):
@@ -9336,6 +10031,11 @@ class _kvm_run__anon0__msr(ctypes.Structure):
         ('index', ctypes.c_uint32),
         ('data', ctypes.c_uint64),
     ]
+    error: int
+    pad: ctypes.Array[ctypes.c_uint8]
+    reason: kvm_msr_exit_reason
+    index: int
+    data: int
 
 
 class _kvm_run__anon0__riscv_sbi(ctypes.Structure):
@@ -9347,6 +10047,10 @@ class _kvm_run__anon0__riscv_sbi(ctypes.Structure):
         ('args', ctypes.c_ulong * 6),
         ('ret', ctypes.c_ulong * 2),
     ]
+    extension_id: int
+    function_id: int
+    args: ctypes.Array[ctypes.c_ulong]
+    ret: ctypes.Array[ctypes.c_ulong]
 
 
 class _kvm_run__anon0__riscv_csr(ctypes.Structure):
@@ -9358,6 +10062,10 @@ class _kvm_run__anon0__riscv_csr(ctypes.Structure):
         ('write_mask', ctypes.c_ulong),
         ('ret_value', ctypes.c_ulong),
     ]
+    csr_num: int
+    new_value: int
+    write_mask: int
+    ret_value: int
 
 
 class _kvm_run__anon0__notify(ctypes.Structure):
@@ -9366,6 +10074,7 @@ class _kvm_run__anon0__notify(ctypes.Structure):
     _fields_ = [
         ('flags', ctypes.c_uint32),
     ]
+    flags: kvm_notify_exit_flags
 
 
 class _kvm_run__anon0__memory_fault(ctypes.Structure):
@@ -9376,6 +10085,9 @@ class _kvm_run__anon0__memory_fault(ctypes.Structure):
         ('gpa', ctypes.c_uint64),
         ('size', ctypes.c_uint64),
     ]
+    flags: kvm_memory_exit_flags
+    gpa: int
+    size: int
 
 
 class _kvm_run__anon0__tdx__anon0__unknown(ctypes.Structure):
@@ -9387,6 +10099,8 @@ class _kvm_run__anon0__tdx__anon0__unknown(ctypes.Structure):
         ('ret', ctypes.c_uint64),
         ('data', ctypes.c_uint64 * 5),
     ]
+    ret: int
+    data: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_run__anon0__tdx__anon0__get_quote(ctypes.Structure):
@@ -9397,6 +10111,9 @@ class _kvm_run__anon0__tdx__anon0__get_quote(ctypes.Structure):
         ('gpa', ctypes.c_uint64),
         ('size', ctypes.c_uint64),
     ]
+    ret: int
+    gpa: int
+    size: int
 
 
 class _kvm_run__anon0__tdx__anon0__get_tdvmcall_info(ctypes.Structure):
@@ -9410,6 +10127,12 @@ class _kvm_run__anon0__tdx__anon0__get_tdvmcall_info(ctypes.Structure):
         ('r13', ctypes.c_uint64),
         ('r14', ctypes.c_uint64),
     ]
+    ret: int
+    leaf: int
+    r11: int
+    r12: int
+    r13: int
+    r14: int
 
 
 class _kvm_run__anon0__tdx__anon0__setup_event_notify(ctypes.Structure):
@@ -9419,6 +10142,8 @@ class _kvm_run__anon0__tdx__anon0__setup_event_notify(ctypes.Structure):
         ('ret', ctypes.c_uint64),
         ('vector', ctypes.c_uint64),
     ]
+    ret: int
+    vector: int
 
 
 class _kvm_run__anon0__tdx__anon0(ctypes.Union):
@@ -9430,6 +10155,10 @@ class _kvm_run__anon0__tdx__anon0(ctypes.Union):
         ('get_tdvmcall_info', _kvm_run__anon0__tdx__anon0__get_tdvmcall_info),
         ('setup_event_notify', _kvm_run__anon0__tdx__anon0__setup_event_notify),
     ]
+    unknown: _kvm_run__anon0__tdx__anon0__unknown
+    get_quote: _kvm_run__anon0__tdx__anon0__get_quote
+    get_tdvmcall_info: _kvm_run__anon0__tdx__anon0__get_tdvmcall_info
+    setup_event_notify: _kvm_run__anon0__tdx__anon0__setup_event_notify
 
 
 class _kvm_run__anon0__tdx(ctypes.Structure):
@@ -9441,6 +10170,13 @@ class _kvm_run__anon0__tdx(ctypes.Structure):
         ('nr', ctypes.c_uint64),
         ('_anon0', _kvm_run__anon0__tdx__anon0),
     ]
+    flags: int
+    nr: int
+    _anon0: _kvm_run__anon0__tdx__anon0
+    unknown: _kvm_run__anon0__tdx__anon0__unknown
+    get_quote: _kvm_run__anon0__tdx__anon0__get_quote
+    get_tdvmcall_info: _kvm_run__anon0__tdx__anon0__get_tdvmcall_info
+    setup_event_notify: _kvm_run__anon0__tdx__anon0__setup_event_notify
 
 
 class _kvm_run__anon0(ctypes.Union):
@@ -9482,6 +10218,38 @@ class _kvm_run__anon0(ctypes.Union):
         ('tdx', _kvm_run__anon0__tdx),
         ('padding', ctypes.c_char * 256),
     ]
+    hw: _kvm_run__anon0__hw
+    fail_entry: _kvm_run__anon0__fail_entry
+    ex: _kvm_run__anon0__ex
+    io: _kvm_run__anon0__io
+    debug: _kvm_run__anon0__debug
+    mmio: _kvm_run__anon0__mmio
+    iocsr_io: _kvm_run__anon0__iocsr_io
+    hypercall: _kvm_run__anon0__hypercall
+    tpr_access: _kvm_run__anon0__tpr_access
+    s390_sieic: _kvm_run__anon0__s390_sieic
+    s390_reset_flags: int
+    s390_ucontrol: _kvm_run__anon0__s390_ucontrol
+    dcr: _kvm_run__anon0__dcr
+    internal: _kvm_run__anon0__internal
+    emulation_failure: _kvm_run__anon0__emulation_failure
+    osi: _kvm_run__anon0__osi
+    papr_hcall: _kvm_run__anon0__papr_hcall
+    s390_tsch: _kvm_run__anon0__s390_tsch
+    epr: _kvm_run__anon0__epr
+    system_event: _kvm_run__anon0__system_event
+    s390_stsi: _kvm_run__anon0__s390_stsi
+    eoi: _kvm_run__anon0__eoi
+    hyperv: kvm_hyperv_exit
+    arm_nisv: _kvm_run__anon0__arm_nisv
+    msr: _kvm_run__anon0__msr
+    xen: kvm_xen_exit
+    riscv_sbi: _kvm_run__anon0__riscv_sbi
+    riscv_csr: _kvm_run__anon0__riscv_csr
+    notify: _kvm_run__anon0__notify
+    memory_fault: _kvm_run__anon0__memory_fault
+    tdx: _kvm_run__anon0__tdx
+    padding: bytes
 
 
 class _kvm_run__s(ctypes.Union):
@@ -9494,6 +10262,8 @@ class _kvm_run__s(ctypes.Union):
         ('regs', kvm_sync_regs),
         ('padding', ctypes.c_char * 2048),
     ]
+    regs: kvm_sync_regs
+    padding: bytes
 
 
 class kvm_run(ctypes.Structure):
@@ -9870,6 +10640,51 @@ class kvm_run(ctypes.Structure):
         ('kvm_dirty_regs', ctypes.c_uint64),
         ('s', _kvm_run__s),
     ]
+    request_interrupt_window: int
+    immediate_exit: int
+    padding1: ctypes.Array[ctypes.c_uint8]
+    exit_reason: int
+    ready_for_interrupt_injection: int
+    if_flag: int
+    flags: kvm_run_x86_flags
+    cr8: int
+    apic_base: int
+    _anon0: _kvm_run__anon0
+    kvm_valid_regs: kvm_sync_x86_flags
+    kvm_dirty_regs: kvm_sync_x86_flags
+    s: _kvm_run__s
+    hw: _kvm_run__anon0__hw
+    fail_entry: _kvm_run__anon0__fail_entry
+    ex: _kvm_run__anon0__ex
+    io: _kvm_run__anon0__io
+    debug: _kvm_run__anon0__debug
+    mmio: _kvm_run__anon0__mmio
+    iocsr_io: _kvm_run__anon0__iocsr_io
+    hypercall: _kvm_run__anon0__hypercall
+    tpr_access: _kvm_run__anon0__tpr_access
+    s390_sieic: _kvm_run__anon0__s390_sieic
+    s390_reset_flags: int
+    s390_ucontrol: _kvm_run__anon0__s390_ucontrol
+    dcr: _kvm_run__anon0__dcr
+    internal: _kvm_run__anon0__internal
+    emulation_failure: _kvm_run__anon0__emulation_failure
+    osi: _kvm_run__anon0__osi
+    papr_hcall: _kvm_run__anon0__papr_hcall
+    s390_tsch: _kvm_run__anon0__s390_tsch
+    epr: _kvm_run__anon0__epr
+    system_event: _kvm_run__anon0__system_event
+    s390_stsi: _kvm_run__anon0__s390_stsi
+    eoi: _kvm_run__anon0__eoi
+    hyperv: kvm_hyperv_exit
+    arm_nisv: _kvm_run__anon0__arm_nisv
+    msr: _kvm_run__anon0__msr
+    xen: kvm_xen_exit
+    riscv_sbi: _kvm_run__anon0__riscv_sbi
+    riscv_csr: _kvm_run__anon0__riscv_csr
+    notify: _kvm_run__anon0__notify
+    memory_fault: _kvm_run__anon0__memory_fault
+    tdx: _kvm_run__anon0__tdx
+    padding: bytes
 
 
 # ------------------------------------------------------------------
@@ -9898,9 +10713,11 @@ class kvm_signal_mask(ctypes.Structure):
         ('len', ctypes.c_uint32),
         ('sigset', ctypes.c_uint8 * 0),
     ]
+    len: int
+    sigset: ctypes.Array[ctypes.c_uint8]
 
 
-class kvm_mp_states(enum.IntEnum):
+class kvm_mp_states(OpenIntEnum):
     """Multiprocessing states of a vCPU, in kvm_mp_state.mp_state. Each
     architecture uses only some of them.
 
@@ -9972,6 +10789,7 @@ class kvm_mp_state(ctypes.Structure):
     _fields_ = [
         ('mp_state', ctypes.c_uint32),
     ]
+    mp_state: kvm_mp_states
 
 
 class kvm_guest_debug_flags(enum.IntFlag):
@@ -10020,6 +10838,9 @@ class kvm_guest_debug(ctypes.Structure):
         ('pad', ctypes.c_uint32),
         ('arch', kvm_guest_debug_arch),
     ]
+    control: int
+    pad: int
+    arch: kvm_guest_debug_arch
 
 
 KVM_CAP_SET_GUEST_DEBUG: Final = Capability(
@@ -10069,7 +10890,7 @@ KVM_CAP_ONE_REG: Final = Capability(
 KVM_REG_ARCH_MASK: Final = 0xff00000000000000
 
 
-class kvm_reg_arch(enum.IntEnum):
+class kvm_reg_arch(OpenIntEnum):
     """Architecture field of a ONE_REG register id, the bits under
     KVM_REG_ARCH_MASK. A kernel only accepts ids of its own architecture (and
     generic ones).
@@ -10131,7 +10952,7 @@ def KVM_REG_SIZE(id: int) -> int:
     return (1 << ((id & KVM_REG_SIZE_MASK) >> KVM_REG_SIZE_SHIFT))
 
 
-class kvm_reg_size(enum.IntEnum):
+class kvm_reg_size(OpenIntEnum):
     """Size field of a ONE_REG register id, the bits under KVM_REG_SIZE_MASK: how
     many bytes KVM_GET_ONE_REG writes to, and KVM_SET_ONE_REG reads from, the
     buffer at kvm_one_reg.addr.
@@ -10191,6 +11012,8 @@ class kvm_reg_list(ctypes.Structure):
         ('n', ctypes.c_uint64),
         ('reg', ctypes.c_uint64 * 0),
     ]
+    n: int
+    reg: ctypes.Array[ctypes.c_uint64]
 
 
 class kvm_one_reg(ctypes.Structure):
@@ -10217,6 +11040,8 @@ class kvm_one_reg(ctypes.Structure):
         ('id', ctypes.c_uint64),
         ('addr', ctypes.c_uint64),
     ]
+    id: int
+    addr: int
 
 
 # ------------------------------------------------------------------
@@ -10260,6 +11085,9 @@ class kvm_create_device(ctypes.Structure):
         ('fd', ctypes.c_uint32),
         ('flags', ctypes.c_uint32),
     ]
+    type: kvm_device_type
+    fd: int
+    flags: kvm_create_device_flags
 
 
 class kvm_device_attr(ctypes.Structure):
@@ -10293,6 +11121,10 @@ class kvm_device_attr(ctypes.Structure):
         ('attr', ctypes.c_uint64),
         ('addr', ctypes.c_uint64),
     ]
+    flags: int
+    group: int
+    attr: int
+    addr: int
 
 
 #: Attribute group of the VFIO device (KVM_DEV_TYPE_VFIO) that adds and
@@ -10331,7 +11163,7 @@ KVM_DEV_VFIO_GROUP_ADD: Final = 1
 KVM_DEV_VFIO_GROUP_DEL: Final = 2
 
 
-class kvm_device_type(enum.IntEnum):
+class kvm_device_type(OpenIntEnum):
     """Kinds of in-kernel devices, for kvm_create_device.type.
 
     The header also defines each name as a macro, so that userspace can test
@@ -10436,6 +11268,12 @@ class kvm_stats_header(ctypes.Structure):
         ('desc_offset', ctypes.c_uint32),
         ('data_offset', ctypes.c_uint32),
     ]
+    flags: int
+    name_size: int
+    num_desc: int
+    id_offset: int
+    desc_offset: int
+    data_offset: int
 
 
 #: Position of the type field (a KVM_STATS_TYPE_* value) in
@@ -10447,7 +11285,7 @@ KVM_STATS_TYPE_SHIFT: Final = 0
 KVM_STATS_TYPE_MASK: Final = 15
 
 
-class kvm_stats_type(enum.IntEnum):
+class kvm_stats_type(OpenIntEnum):
     """How a statistic behaves over time: the value of kvm_stats_desc.flags &
     KVM_STATS_TYPE_MASK. Newer kernels may add types; skip statistics of
     unknown type.
@@ -10491,7 +11329,7 @@ KVM_STATS_UNIT_SHIFT: Final = 4
 KVM_STATS_UNIT_MASK: Final = 240
 
 
-class kvm_stats_unit(enum.IntEnum):
+class kvm_stats_unit(OpenIntEnum):
     """What a statistic measures: the value of kvm_stats_desc.flags &
     KVM_STATS_UNIT_MASK. Together with the base and exponent it gives the
     scale of the values.
@@ -10531,7 +11369,7 @@ KVM_STATS_BASE_SHIFT: Final = 8
 KVM_STATS_BASE_MASK: Final = 3840
 
 
-class kvm_stats_base(enum.IntEnum):
+class kvm_stats_base(OpenIntEnum):
     """The base that kvm_stats_desc.exponent applies to: the value of
     kvm_stats_desc.flags & KVM_STATS_BASE_MASK.
 
@@ -10588,6 +11426,12 @@ class kvm_stats_desc(ctypes.Structure):
         ('bucket_size', ctypes.c_uint32),
         ('name', ctypes.c_char * 0),
     ]
+    flags: int
+    exponent: int
+    size: int
+    offset: int
+    bucket_size: int
+    name: bytes
 
 
 # ------------------------------------------------------------------
@@ -11907,7 +12751,7 @@ KVM_CAP_PPC_NESTED_HV: Final = Capability(
 )
 
 
-class kvm_config_tlb_mmu_type(enum.IntEnum):
+class kvm_config_tlb_mmu_type(OpenIntEnum):
     """Values of kvm_config_tlb.mmu_type, the format of the shared TLB.
 
     Field type: __u32. Since 3.15 or earlier.
@@ -11953,6 +12797,10 @@ class kvm_config_tlb(ctypes.Structure):
         ('mmu_type', ctypes.c_uint32),
         ('array_len', ctypes.c_uint32),
     ]
+    params: int
+    array: int
+    mmu_type: kvm_config_tlb_mmu_type
+    array_len: int
 
 
 class kvm_dirty_tlb(ctypes.Structure):
@@ -11980,6 +12828,8 @@ class kvm_dirty_tlb(ctypes.Structure):
         ('bitmap', ctypes.c_uint64),
         ('num_dirty', ctypes.c_uint32),
     ]
+    bitmap: int
+    num_dirty: int
 
 
 #: Attribute of the KVM_DEV_VFIO_GROUP group of the VFIO device: attaches
@@ -12007,6 +12857,8 @@ class kvm_vfio_spapr_tce(ctypes.Structure):
         ('groupfd', ctypes.c_int32),
         ('tablefd', ctypes.c_int32),
     ]
+    groupfd: int
+    tablefd: int
 
 
 KVM_CAP_PPC_IRQ_XIVE: Final = Capability(
@@ -12662,6 +13514,8 @@ class kvm_arm_device_addr(ctypes.Structure):
         ('id', ctypes.c_uint64),
         ('addr', ctypes.c_uint64),
     ]
+    id: int
+    addr: int
 
 
 # ------------------------------------------------------------------
@@ -12690,6 +13544,8 @@ class kvm_enc_region(ctypes.Structure):
         ('addr', ctypes.c_uint64),
         ('size', ctypes.c_uint64),
     ]
+    addr: int
+    size: int
 
 
 
@@ -16349,9 +17205,9 @@ KVM_RUN: Final = Ioctl(
     kvm_run.
 
     Errors:
-    - EINTR: A signal is pending for the calling thread, or immediate_exit was
-      set; exit_reason is KVM_EXIT_INTR. Run the vCPU again after handling the
-      signal.
+    - EINTR: A signal is pending for the calling thread (exit_reason is then
+      KVM_EXIT_INTR), or immediate_exit was set (exit_reason may keep the
+      previous exit's value). Run the vCPU again after handling the signal.
     - EINVAL: The argument is not 0, or (x86) kvm_valid_regs or kvm_dirty_regs
       has bits that are not KVM_SYNC_X86_* bits.
     - EIO: The caller is not in the process that created the VM, or the VM was
@@ -17345,6 +18201,67 @@ KVM_MEMORY_ENCRYPT_UNREG_REGION: Final = Ioctl(
       VM shares another VM's encryption context.
     - EFAULT: The argument could not be read.
     """,
+)
+
+
+# Fields that hold one flag set or enum read as it (an IntFlag or IntEnum, which are ints).
+_read_as(
+    (kvm_clock_data, 'flags', kvm_clock_flags),
+    (kvm_pmu_event_filter, 'action', kvm_pmu_event_action),
+    (kvm_pmu_event_filter, 'flags', kvm_pmu_event_filter_flags),
+    (kvm_sregs2, 'flags', kvm_sregs2_flags),
+    (kvm_msr_filter_range, 'flags', kvm_msr_filter_range_flags),
+    (kvm_msr_filter, 'flags', kvm_msr_filter_flags),
+    (kvm_cpuid_entry2, 'flags', kvm_cpuid_entry2_flags),
+    (kvm_pit_config, 'flags', kvm_pit_config_flags),
+    (kvm_pit_state2, 'flags', kvm_pit_state2_flags),
+    (_kvm_vcpu_events__exception, 'nr', kvm_x86_exception_vector),
+    (_kvm_vcpu_events__interrupt, 'shadow', kvm_x86_shadow_int_flags),
+    (kvm_vcpu_events, 'flags', kvm_vcpuevent_valid_flags),
+    (_kvm_vmx_nested_state_hdr__smm, 'flags', kvm_nested_state_smm_flags),
+    (kvm_vmx_nested_state_hdr, 'flags', kvm_vmx_nested_state_flags),
+    (kvm_nested_state, 'flags', kvm_nested_state_flags),
+    (kvm_nested_state, 'format', kvm_nested_state_format),
+    (kvm_userspace_memory_region, 'flags', kvm_userspace_memory_region_flags),
+    (kvm_userspace_memory_region2, 'flags', kvm_userspace_memory_region_flags),
+    (kvm_dirty_gfn, 'flags', kvm_dirty_gfn_flags),
+    (kvm_memory_attributes, 'attributes', kvm_memory_attribute_bits),
+    (kvm_create_guest_memfd, 'flags', kvm_guest_memfd_flags),
+    (kvm_irqchip, 'chip_id', kvm_irqchip_id),
+    (kvm_ioeventfd, 'flags', kvm_ioeventfd_flags),
+    (kvm_irq_routing_irqchip, 'irqchip', kvm_irqchip_id),
+    (kvm_irq_routing_entry, 'type', kvm_irq_routing_type),
+    (kvm_irq_routing_entry, 'flags', kvm_msi_flags),
+    (kvm_irqfd, 'flags', kvm_irqfd_flags),
+    (kvm_msi, 'flags', kvm_msi_flags),
+    (kvm_hyperv_exit, 'type', kvm_hyperv_exit_type),
+    (kvm_hyperv_eventfd, 'flags', kvm_hyperv_eventfd_flags),
+    (kvm_xen_exit, 'type', kvm_xen_exit_type),
+    (kvm_xen_hvm_config, 'flags', kvm_xen_hvm_config_flags),
+    (_kvm_xen_hvm_attr__u__evtchn, 'flags', kvm_xen_evtchn_flags),
+    (kvm_xen_hvm_attr, 'type', kvm_xen_attr_type),
+    (kvm_xen_vcpu_attr, 'type', kvm_xen_vcpu_attr_type),
+    (_kvm_run__anon0__io, 'direction', kvm_exit_io_direction),
+    (_kvm_run__anon0__hypercall__anon0, 'flags', kvm_exit_hypercall_flags),
+    (_kvm_run__anon0__hypercall, 'flags', kvm_exit_hypercall_flags),
+    (_kvm_run__anon0__internal, 'suberror', kvm_internal_error_suberror),
+    (_kvm_run__anon0__emulation_failure, 'suberror', kvm_internal_error_suberror),
+    (_kvm_run__anon0__emulation_failure, 'flags', kvm_emulation_failure_flags),
+    (_kvm_run__anon0__system_event, 'type', kvm_system_event_type),
+    (_kvm_run__anon0__msr, 'reason', kvm_msr_exit_reason),
+    (_kvm_run__anon0__notify, 'flags', kvm_notify_exit_flags),
+    (_kvm_run__anon0__memory_fault, 'flags', kvm_memory_exit_flags),
+    (kvm_run, 'flags', kvm_run_x86_flags),
+    (kvm_run, 'kvm_valid_regs', kvm_sync_x86_flags),
+    (kvm_run, 'kvm_dirty_regs', kvm_sync_x86_flags),
+    (kvm_mp_state, 'mp_state', kvm_mp_states),
+    (kvm_create_device, 'type', kvm_device_type),
+    (kvm_create_device, 'flags', kvm_create_device_flags),
+    (kvm_config_tlb, 'mmu_type', kvm_config_tlb_mmu_type),
+    (kvm_sev_cmd, 'id', sev_cmd_id),
+    (kvm_sev_snp_launch_update, 'type', kvm_sev_snp_page_type),
+    (kvm_tdx_cmd, 'id', kvm_tdx_cmd_id),
+    (kvm_tdx_cmd, 'flags', kvm_tdx_cmd_flags),
 )
 
 
