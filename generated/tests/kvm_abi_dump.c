@@ -100,12 +100,12 @@ int main(void)
 	printf("value %s %llu\n", "KVM_VM_S390_UCONTROL", (unsigned long long)(KVM_VM_S390_UCONTROL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_VM_PPC_HV
 	printf("value %s %llu\n", "KVM_VM_PPC_HV", (unsigned long long)(KVM_VM_PPC_HV));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_VM_PPC_PR
 	printf("value %s %llu\n", "KVM_VM_PPC_PR", (unsigned long long)(KVM_VM_PPC_PR));
 #endif
@@ -115,7 +115,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_S390_SIE_PAGE_OFFSET", (unsigned long long)(KVM_S390_SIE_PAGE_OFFSET));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 #ifdef KVM_VM_TYPE_ARM_IPA_SIZE_MASK
 	printf("value %s %llu\n", "KVM_VM_TYPE_ARM_IPA_SIZE_MASK", (unsigned long long)(KVM_VM_TYPE_ARM_IPA_SIZE_MASK));
 #endif
@@ -365,22 +365,22 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_IRQFD_RESAMPLE", (unsigned long long)(KVM_CAP_IRQFD_RESAMPLE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVM_CAP_DEVICE_CTRL
 	printf("value %s %llu\n", "KVM_CAP_DEVICE_CTRL", (unsigned long long)(KVM_CAP_DEVICE_CTRL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVM_CAP_IRQ_MPIC
 	printf("value %s %llu\n", "KVM_CAP_IRQ_MPIC", (unsigned long long)(KVM_CAP_IRQ_MPIC));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVM_CAP_IRQ_XICS
 	printf("value %s %llu\n", "KVM_CAP_IRQ_XICS", (unsigned long long)(KVM_CAP_IRQ_XICS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_CAP_EXT_EMUL_CPUID
 	printf("value %s %llu\n", "KVM_CAP_EXT_EMUL_CPUID", (unsigned long long)(KVM_CAP_EXT_EMUL_CPUID));
 #endif
@@ -390,72 +390,72 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_IOAPIC_POLARITY_IGNORED", (unsigned long long)(KVM_CAP_IOAPIC_POLARITY_IGNORED));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 #ifdef KVM_CAP_IOEVENTFD_NO_LENGTH
 	printf("value %s %llu\n", "KVM_CAP_IOEVENTFD_NO_LENGTH", (unsigned long long)(KVM_CAP_IOEVENTFD_NO_LENGTH));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 #ifdef KVM_CAP_VM_ATTRIBUTES
 	printf("value %s %llu\n", "KVM_CAP_VM_ATTRIBUTES", (unsigned long long)(KVM_CAP_VM_ATTRIBUTES));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 #ifdef KVM_CAP_DISABLE_QUIRKS
 	printf("value %s %llu\n", "KVM_CAP_DISABLE_QUIRKS", (unsigned long long)(KVM_CAP_DISABLE_QUIRKS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 #ifdef KVM_CAP_MULTI_ADDRESS_SPACE
 	printf("value %s %llu\n", "KVM_CAP_MULTI_ADDRESS_SPACE", (unsigned long long)(KVM_CAP_MULTI_ADDRESS_SPACE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 #ifdef KVM_CAP_GUEST_DEBUG_HW_BPS
 	printf("value %s %llu\n", "KVM_CAP_GUEST_DEBUG_HW_BPS", (unsigned long long)(KVM_CAP_GUEST_DEBUG_HW_BPS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 #ifdef KVM_CAP_GUEST_DEBUG_HW_WPS
 	printf("value %s %llu\n", "KVM_CAP_GUEST_DEBUG_HW_WPS", (unsigned long long)(KVM_CAP_GUEST_DEBUG_HW_WPS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
 #ifdef KVM_CAP_SPLIT_IRQCHIP
 	printf("value %s %llu\n", "KVM_CAP_SPLIT_IRQCHIP", (unsigned long long)(KVM_CAP_SPLIT_IRQCHIP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
 #ifdef KVM_CAP_IOEVENTFD_ANY_LENGTH
 	printf("value %s %llu\n", "KVM_CAP_IOEVENTFD_ANY_LENGTH", (unsigned long long)(KVM_CAP_IOEVENTFD_ANY_LENGTH));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 #ifdef KVM_CAP_VCPU_ATTRIBUTES
 	printf("value %s %llu\n", "KVM_CAP_VCPU_ATTRIBUTES", (unsigned long long)(KVM_CAP_VCPU_ATTRIBUTES));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40700 /* 4.7 */
 #ifdef KVM_CAP_MAX_VCPU_ID
 	printf("value %s %llu\n", "KVM_CAP_MAX_VCPU_ID", (unsigned long long)(KVM_CAP_MAX_VCPU_ID));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 #ifdef KVM_CAP_X2APIC_API
 	printf("value %s %llu\n", "KVM_CAP_X2APIC_API", (unsigned long long)(KVM_CAP_X2APIC_API));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 #ifdef KVM_CAP_MSI_DEVID
 	printf("value %s %llu\n", "KVM_CAP_MSI_DEVID", (unsigned long long)(KVM_CAP_MSI_DEVID));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 #ifdef KVM_CAP_IMMEDIATE_EXIT
 	printf("value %s %llu\n", "KVM_CAP_IMMEDIATE_EXIT", (unsigned long long)(KVM_CAP_IMMEDIATE_EXIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 #ifdef KVM_CAP_GET_MSR_FEATURES
 	printf("value %s %llu\n", "KVM_CAP_GET_MSR_FEATURES", (unsigned long long)(KVM_CAP_GET_MSR_FEATURES));
 #endif
@@ -470,12 +470,12 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_COALESCED_PIO", (unsigned long long)(KVM_CAP_COALESCED_PIO));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 #ifdef KVM_CAP_MANUAL_DIRTY_LOG_PROTECT
 	printf("value %s %llu\n", "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT", (unsigned long long)(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 #ifdef KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2
 	printf("value %s %llu\n", "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2", (unsigned long long)(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2));
 #endif
@@ -500,7 +500,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_SMALLER_MAXPHYADDR", (unsigned long long)(KVM_CAP_SMALLER_MAXPHYADDR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 #ifdef KVM_CAP_STEAL_TIME
 	printf("value %s %llu\n", "KVM_CAP_STEAL_TIME", (unsigned long long)(KVM_CAP_STEAL_TIME));
 #endif
@@ -510,22 +510,22 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_ENFORCE_PV_FEATURE_CPUID", (unsigned long long)(KVM_CAP_ENFORCE_PV_FEATURE_CPUID));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 #ifdef KVM_CAP_SET_GUEST_DEBUG2
 	printf("value %s %llu\n", "KVM_CAP_SET_GUEST_DEBUG2", (unsigned long long)(KVM_CAP_SET_GUEST_DEBUG2));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 #ifdef KVM_CAP_SGX_ATTRIBUTE
 	printf("value %s %llu\n", "KVM_CAP_SGX_ATTRIBUTE", (unsigned long long)(KVM_CAP_SGX_ATTRIBUTE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 #ifdef KVM_CAP_VM_COPY_ENC_CONTEXT_FROM
 	printf("value %s %llu\n", "KVM_CAP_VM_COPY_ENC_CONTEXT_FROM", (unsigned long long)(KVM_CAP_VM_COPY_ENC_CONTEXT_FROM));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 #ifdef KVM_CAP_PTP_KVM
 	printf("value %s %llu\n", "KVM_CAP_PTP_KVM", (unsigned long long)(KVM_CAP_PTP_KVM));
 #endif
@@ -550,42 +550,42 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_EXIT_ON_EMULATION_FAILURE", (unsigned long long)(KVM_CAP_EXIT_ON_EMULATION_FAILURE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 #ifdef KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM
 	printf("value %s %llu\n", "KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM", (unsigned long long)(KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 #ifdef KVM_CAP_VM_GPA_BITS
 	printf("value %s %llu\n", "KVM_CAP_VM_GPA_BITS", (unsigned long long)(KVM_CAP_VM_GPA_BITS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 #ifdef KVM_CAP_SYS_ATTRIBUTES
 	printf("value %s %llu\n", "KVM_CAP_SYS_ATTRIBUTES", (unsigned long long)(KVM_CAP_SYS_ATTRIBUTES));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 #ifdef KVM_CAP_PMU_CAPABILITY
 	printf("value %s %llu\n", "KVM_CAP_PMU_CAPABILITY", (unsigned long long)(KVM_CAP_PMU_CAPABILITY));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 #ifdef KVM_CAP_DISABLE_QUIRKS2
 	printf("value %s %llu\n", "KVM_CAP_DISABLE_QUIRKS2", (unsigned long long)(KVM_CAP_DISABLE_QUIRKS2));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_CAP_VM_TSC_CONTROL
 	printf("value %s %llu\n", "KVM_CAP_VM_TSC_CONTROL", (unsigned long long)(KVM_CAP_VM_TSC_CONTROL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 #ifdef KVM_CAP_SYSTEM_EVENT_DATA
 	printf("value %s %llu\n", "KVM_CAP_SYSTEM_EVENT_DATA", (unsigned long long)(KVM_CAP_SYSTEM_EVENT_DATA));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 #ifdef KVM_CAP_VM_DISABLE_NX_HUGE_PAGES
 	printf("value %s %llu\n", "KVM_CAP_VM_DISABLE_NX_HUGE_PAGES", (unsigned long long)(KVM_CAP_VM_DISABLE_NX_HUGE_PAGES));
 #endif
@@ -645,22 +645,22 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_MIPS_64BIT", (unsigned long long)(KVM_CAP_MIPS_64BIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 #ifdef KVM_X86_DISABLE_EXITS_MWAIT
 	printf("value %s %llu\n", "KVM_X86_DISABLE_EXITS_MWAIT", (unsigned long long)(KVM_X86_DISABLE_EXITS_MWAIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 #ifdef KVM_X86_DISABLE_EXITS_HLT
 	printf("value %s %llu\n", "KVM_X86_DISABLE_EXITS_HLT", (unsigned long long)(KVM_X86_DISABLE_EXITS_HLT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 #ifdef KVM_X86_DISABLE_EXITS_PAUSE
 	printf("value %s %llu\n", "KVM_X86_DISABLE_EXITS_PAUSE", (unsigned long long)(KVM_X86_DISABLE_EXITS_PAUSE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 #ifdef KVM_X86_DISABLE_EXITS_CSTATE
 	printf("value %s %llu\n", "KVM_X86_DISABLE_EXITS_CSTATE", (unsigned long long)(KVM_X86_DISABLE_EXITS_CSTATE));
 #endif
@@ -670,7 +670,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_X86_DISABLE_EXITS_APERFMPERF", (unsigned long long)(KVM_X86_DISABLE_EXITS_APERFMPERF));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x60e00 /* removed in 6.14 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */ && KVMSPEC_HEADERS_VERSION < 0x60e00 /* removed in 6.14 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_X86_DISABLE_VALID_EXITS
 	printf("removed-value %s %llu\n", "KVM_X86_DISABLE_VALID_EXITS", (unsigned long long)(KVM_X86_DISABLE_VALID_EXITS));
 #endif
@@ -685,12 +685,12 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_TSC_CONTROL", (unsigned long long)(KVM_CAP_TSC_CONTROL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 #ifdef KVM_CAP_X86_SMM
 	printf("value %s %llu\n", "KVM_CAP_X86_SMM", (unsigned long long)(KVM_CAP_X86_SMM));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 #ifdef KVM_CAP_X86_DISABLE_EXITS
 	printf("value %s %llu\n", "KVM_CAP_X86_DISABLE_EXITS", (unsigned long long)(KVM_CAP_X86_DISABLE_EXITS));
 #endif
@@ -735,25 +735,25 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_X86_GUEST_MODE", (unsigned long long)(KVM_CAP_X86_GUEST_MODE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40900 /* 4.9 */
 #ifdef KVM_CLOCK_TSC_STABLE
 	printf("value %s %llu\n", "KVM_CLOCK_TSC_STABLE", (unsigned long long)(KVM_CLOCK_TSC_STABLE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 #ifdef KVM_CLOCK_REALTIME
 	printf("value %s %llu\n", "KVM_CLOCK_REALTIME", (unsigned long long)(KVM_CLOCK_REALTIME));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 #ifdef KVM_CLOCK_HOST_TSC
 	printf("value %s %llu\n", "KVM_CLOCK_HOST_TSC", (unsigned long long)(KVM_CLOCK_HOST_TSC));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 	printf("size %s %zu\n", "struct kvm_clock_data", sizeof(struct kvm_clock_data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 	printf("align %s %zu\n", "struct kvm_clock_data", (size_t)_Alignof(struct kvm_clock_data));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
@@ -768,28 +768,28 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 	printf("member_size %s.%s %zu\n", "struct kvm_clock_data", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_clock_data", "pad0", offsetof(struct kvm_clock_data, pad0));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_clock_data", "pad0", KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, pad0));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_clock_data", "realtime", offsetof(struct kvm_clock_data, realtime));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_clock_data", "realtime", KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, realtime));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_clock_data", "host_tsc", offsetof(struct kvm_clock_data, host_tsc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_clock_data", "host_tsc", KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, host_tsc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_clock_data", "pad", offsetof(struct kvm_clock_data, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_clock_data", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
@@ -817,12 +817,12 @@ int main(void)
 	printf("value %s %llu\n", "KVM_SET_PMU_EVENT_FILTER", (unsigned long long)(KVM_SET_PMU_EVENT_FILTER));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 #ifdef KVM_X2APIC_API_USE_32BIT_IDS
 	printf("value %s %llu\n", "KVM_X2APIC_API_USE_32BIT_IDS", (unsigned long long)(KVM_X2APIC_API_USE_32BIT_IDS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 #ifdef KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK
 	printf("value %s %llu\n", "KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK", (unsigned long long)(KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK));
 #endif
@@ -837,7 +837,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_BUS_LOCK_DETECTION_EXIT", (unsigned long long)(KVM_BUS_LOCK_DETECTION_EXIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 #ifdef KVM_PMU_CAP_DISABLE
 	printf("value %s %llu\n", "KVM_PMU_CAP_DISABLE", (unsigned long long)(KVM_PMU_CAP_DISABLE));
 #endif
@@ -927,32 +927,32 @@ int main(void)
 	printf("removed-defined %s\n", "__KVM_HAVE_READONLY_MEM");
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 #ifdef KVM_X86_QUIRK_LINT0_REENABLED
 	printf("value %s %llu\n", "KVM_X86_QUIRK_LINT0_REENABLED", (unsigned long long)(KVM_X86_QUIRK_LINT0_REENABLED));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 #ifdef KVM_X86_QUIRK_CD_NW_CLEARED
 	printf("value %s %llu\n", "KVM_X86_QUIRK_CD_NW_CLEARED", (unsigned long long)(KVM_X86_QUIRK_CD_NW_CLEARED));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 #ifdef KVM_X86_QUIRK_LAPIC_MMIO_HOLE
 	printf("value %s %llu\n", "KVM_X86_QUIRK_LAPIC_MMIO_HOLE", (unsigned long long)(KVM_X86_QUIRK_LAPIC_MMIO_HOLE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 #ifdef KVM_X86_QUIRK_OUT_7E_INC_RIP
 	printf("value %s %llu\n", "KVM_X86_QUIRK_OUT_7E_INC_RIP", (unsigned long long)(KVM_X86_QUIRK_OUT_7E_INC_RIP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 #ifdef KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT
 	printf("value %s %llu\n", "KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT", (unsigned long long)(KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_X86_QUIRK_FIX_HYPERCALL_INSN
 	printf("value %s %llu\n", "KVM_X86_QUIRK_FIX_HYPERCALL_INSN", (unsigned long long)(KVM_X86_QUIRK_FIX_HYPERCALL_INSN));
 #endif
@@ -1061,12 +1061,12 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 	printf("offset %s.%s %zu\n", "struct kvm_pmu_event_filter", "events", offsetof(struct kvm_pmu_event_filter, events));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 #ifdef KVM_VCPU_TSC_CTRL
 	printf("value %s %llu\n", "KVM_VCPU_TSC_CTRL", (unsigned long long)(KVM_VCPU_TSC_CTRL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 #ifdef KVM_VCPU_TSC_OFFSET
 	printf("value %s %llu\n", "KVM_VCPU_TSC_OFFSET", (unsigned long long)(KVM_VCPU_TSC_OFFSET));
 #endif
@@ -2921,7 +2921,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_VCPUEVENT_VALID_SHADOW", (unsigned long long)(KVM_VCPUEVENT_VALID_SHADOW));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 #ifdef KVM_VCPUEVENT_VALID_SMM
 	printf("value %s %llu\n", "KVM_VCPUEVENT_VALID_SMM", (unsigned long long)(KVM_VCPUEVENT_VALID_SMM));
 #endif
@@ -3060,10 +3060,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("member_size %s.%s %zu\n", "struct kvm_vcpu_events", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 	printf("offset %s.%s %zu\n", "struct kvm_vcpu_events", "smi", offsetof(struct kvm_vcpu_events, smi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 	printf("member_size %s.%s %zu\n", "struct kvm_vcpu_events", "smi", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
@@ -4281,43 +4281,43 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_dirty_log", "padding2", KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, padding2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 	printf("size %s %zu\n", "struct kvm_clear_dirty_log", sizeof(struct kvm_clear_dirty_log));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 	printf("align %s %zu\n", "struct kvm_clear_dirty_log", (size_t)_Alignof(struct kvm_clear_dirty_log));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 	printf("offset %s.%s %zu\n", "struct kvm_clear_dirty_log", "slot", offsetof(struct kvm_clear_dirty_log, slot));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 	printf("member_size %s.%s %zu\n", "struct kvm_clear_dirty_log", "slot", KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, slot));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 	printf("offset %s.%s %zu\n", "struct kvm_clear_dirty_log", "num_pages", offsetof(struct kvm_clear_dirty_log, num_pages));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 	printf("member_size %s.%s %zu\n", "struct kvm_clear_dirty_log", "num_pages", KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, num_pages));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 	printf("offset %s.%s %zu\n", "struct kvm_clear_dirty_log", "first_page", offsetof(struct kvm_clear_dirty_log, first_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 	printf("member_size %s.%s %zu\n", "struct kvm_clear_dirty_log", "first_page", KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, first_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 	printf("offset %s.%s %zu\n", "struct kvm_clear_dirty_log", "dirty_bitmap", offsetof(struct kvm_clear_dirty_log, dirty_bitmap));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 	printf("member_size %s.%s %zu\n", "struct kvm_clear_dirty_log", "dirty_bitmap", KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, dirty_bitmap));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 	printf("offset %s.%s %zu\n", "struct kvm_clear_dirty_log", "padding2", offsetof(struct kvm_clear_dirty_log, padding2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 	printf("member_size %s.%s %zu\n", "struct kvm_clear_dirty_log", "padding2", KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, padding2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 #ifdef KVM_CAP_DIRTY_LOG_RING
 	printf("value %s %llu\n", "KVM_CAP_DIRTY_LOG_RING", (unsigned long long)(KVM_CAP_DIRTY_LOG_RING));
 #endif
@@ -4377,12 +4377,12 @@ int main(void)
 	printf("value %s %llu\n", "KVM_TRANSLATE", (unsigned long long)(KVM_TRANSLATE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 #ifdef KVM_CLEAR_DIRTY_LOG
 	printf("value %s %llu\n", "KVM_CLEAR_DIRTY_LOG", (unsigned long long)(KVM_CLEAR_DIRTY_LOG));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 #ifdef KVM_RESET_DIRTY_RINGS
 	printf("value %s %llu\n", "KVM_RESET_DIRTY_RINGS", (unsigned long long)(KVM_RESET_DIRTY_RINGS));
 #endif
@@ -4392,53 +4392,53 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP", (unsigned long long)(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
 #ifdef KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE
 	printf("value %s %llu\n", "KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE", (unsigned long long)(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
 #ifdef KVM_DIRTY_LOG_INITIALLY_SET
 	printf("value %s %llu\n", "KVM_DIRTY_LOG_INITIALLY_SET", (unsigned long long)(KVM_DIRTY_LOG_INITIALLY_SET));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 #ifdef KVM_DIRTY_GFN_F_DIRTY
 	printf("value %s %llu\n", "KVM_DIRTY_GFN_F_DIRTY", (unsigned long long)(KVM_DIRTY_GFN_F_DIRTY));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 #ifdef KVM_DIRTY_GFN_F_RESET
 	printf("value %s %llu\n", "KVM_DIRTY_GFN_F_RESET", (unsigned long long)(KVM_DIRTY_GFN_F_RESET));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 #ifdef KVM_DIRTY_GFN_F_MASK
 	printf("value %s %llu\n", "KVM_DIRTY_GFN_F_MASK", (unsigned long long)(KVM_DIRTY_GFN_F_MASK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 	printf("size %s %zu\n", "struct kvm_dirty_gfn", sizeof(struct kvm_dirty_gfn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 	printf("align %s %zu\n", "struct kvm_dirty_gfn", (size_t)_Alignof(struct kvm_dirty_gfn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 	printf("offset %s.%s %zu\n", "struct kvm_dirty_gfn", "flags", offsetof(struct kvm_dirty_gfn, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 	printf("member_size %s.%s %zu\n", "struct kvm_dirty_gfn", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_dirty_gfn, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 	printf("offset %s.%s %zu\n", "struct kvm_dirty_gfn", "slot", offsetof(struct kvm_dirty_gfn, slot));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 	printf("member_size %s.%s %zu\n", "struct kvm_dirty_gfn", "slot", KVMSPEC_MEMBER_SIZE(struct kvm_dirty_gfn, slot));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 	printf("offset %s.%s %zu\n", "struct kvm_dirty_gfn", "offset", offsetof(struct kvm_dirty_gfn, offset));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 	printf("member_size %s.%s %zu\n", "struct kvm_dirty_gfn", "offset", KVMSPEC_MEMBER_SIZE(struct kvm_dirty_gfn, offset));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -4580,7 +4580,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_PRE_FAULT_MEMORY", (unsigned long long)(KVM_PRE_FAULT_MEMORY));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 #ifdef KVM_DIRTY_LOG_PAGE_OFFSET
 	printf("value %s %llu\n", "KVM_DIRTY_LOG_PAGE_OFFSET", (unsigned long long)(KVM_DIRTY_LOG_PAGE_OFFSET));
 #endif
@@ -4672,13 +4672,13 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 	printf("value %s %llu\n", "kvm_ioeventfd_flag_nr_deassign", (unsigned long long)(kvm_ioeventfd_flag_nr_deassign));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("value %s %llu\n", "kvm_ioeventfd_flag_nr_virtio_ccw_notify", (unsigned long long)(kvm_ioeventfd_flag_nr_virtio_ccw_notify));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 	printf("value %s %llu\n", "kvm_ioeventfd_flag_nr_fast_mmio", (unsigned long long)(kvm_ioeventfd_flag_nr_fast_mmio));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 	printf("value %s %llu\n", "kvm_ioeventfd_flag_nr_max", (unsigned long long)(kvm_ioeventfd_flag_nr_max));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
@@ -4696,7 +4696,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_IOEVENTFD_FLAG_DEASSIGN", (unsigned long long)(KVM_IOEVENTFD_FLAG_DEASSIGN));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY
 	printf("value %s %llu\n", "KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY", (unsigned long long)(KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY));
 #endif
@@ -4776,10 +4776,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_irqchip", "pin", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_irqchip, pin));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 	printf("size %s %zu\n", "struct kvm_irq_routing_msi", sizeof(struct kvm_irq_routing_msi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 	printf("align %s %zu\n", "struct kvm_irq_routing_msi", (size_t)_Alignof(struct kvm_irq_routing_msi));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
@@ -4806,91 +4806,91 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_msi", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_msi, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_msi", "devid", offsetof(struct kvm_irq_routing_msi, devid));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_msi", "devid", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_msi, devid));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("size %s %zu\n", "struct kvm_irq_routing_s390_adapter", sizeof(struct kvm_irq_routing_s390_adapter));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("align %s %zu\n", "struct kvm_irq_routing_s390_adapter", (size_t)_Alignof(struct kvm_irq_routing_s390_adapter));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_s390_adapter", "ind_addr", offsetof(struct kvm_irq_routing_s390_adapter, ind_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_s390_adapter", "ind_addr", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_s390_adapter, ind_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_s390_adapter", "summary_addr", offsetof(struct kvm_irq_routing_s390_adapter, summary_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_s390_adapter", "summary_addr", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_s390_adapter, summary_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_s390_adapter", "ind_offset", offsetof(struct kvm_irq_routing_s390_adapter, ind_offset));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_s390_adapter", "ind_offset", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_s390_adapter, ind_offset));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_s390_adapter", "summary_offset", offsetof(struct kvm_irq_routing_s390_adapter, summary_offset));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_s390_adapter", "summary_offset", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_s390_adapter, summary_offset));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_s390_adapter", "adapter_id", offsetof(struct kvm_irq_routing_s390_adapter, adapter_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_s390_adapter", "adapter_id", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_s390_adapter, adapter_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 	printf("size %s %zu\n", "struct kvm_irq_routing_hv_sint", sizeof(struct kvm_irq_routing_hv_sint));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 	printf("align %s %zu\n", "struct kvm_irq_routing_hv_sint", (size_t)_Alignof(struct kvm_irq_routing_hv_sint));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_hv_sint", "vcpu", offsetof(struct kvm_irq_routing_hv_sint, vcpu));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_hv_sint", "vcpu", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_hv_sint, vcpu));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_hv_sint", "sint", offsetof(struct kvm_irq_routing_hv_sint, sint));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_hv_sint", "sint", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_hv_sint, sint));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("size %s %zu\n", "struct kvm_irq_routing_xen_evtchn", sizeof(struct kvm_irq_routing_xen_evtchn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("align %s %zu\n", "struct kvm_irq_routing_xen_evtchn", (size_t)_Alignof(struct kvm_irq_routing_xen_evtchn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_xen_evtchn", "port", offsetof(struct kvm_irq_routing_xen_evtchn, port));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_xen_evtchn", "port", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_xen_evtchn, port));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_xen_evtchn", "vcpu", offsetof(struct kvm_irq_routing_xen_evtchn, vcpu));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_xen_evtchn", "vcpu", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_xen_evtchn, vcpu));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_xen_evtchn", "priority", offsetof(struct kvm_irq_routing_xen_evtchn, priority));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_xen_evtchn", "priority", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_xen_evtchn, priority));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 #ifdef KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL
 	printf("value %s %llu\n", "KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL", (unsigned long long)(KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL));
 #endif
@@ -4905,25 +4905,25 @@ int main(void)
 	printf("value %s %llu\n", "KVM_IRQ_ROUTING_MSI", (unsigned long long)(KVM_IRQ_ROUTING_MSI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 #ifdef KVM_IRQ_ROUTING_S390_ADAPTER
 	printf("value %s %llu\n", "KVM_IRQ_ROUTING_S390_ADAPTER", (unsigned long long)(KVM_IRQ_ROUTING_S390_ADAPTER));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 #ifdef KVM_IRQ_ROUTING_HV_SINT
 	printf("value %s %llu\n", "KVM_IRQ_ROUTING_HV_SINT", (unsigned long long)(KVM_IRQ_ROUTING_HV_SINT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 #ifdef KVM_IRQ_ROUTING_XEN_EVTCHN
 	printf("value %s %llu\n", "KVM_IRQ_ROUTING_XEN_EVTCHN", (unsigned long long)(KVM_IRQ_ROUTING_XEN_EVTCHN));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("size %s %zu\n", "struct kvm_irq_routing_entry", sizeof(struct kvm_irq_routing_entry));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("align %s %zu\n", "struct kvm_irq_routing_entry", (size_t)_Alignof(struct kvm_irq_routing_entry));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
@@ -4968,22 +4968,22 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_entry", "u.msi", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.msi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_entry", "u.adapter", offsetof(struct kvm_irq_routing_entry, u.adapter));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_entry", "u.adapter", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.adapter));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_entry", "u.hv_sint", offsetof(struct kvm_irq_routing_entry, u.hv_sint));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_entry", "u.hv_sint", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.hv_sint));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_entry", "u.xen_evtchn", offsetof(struct kvm_irq_routing_entry, u.xen_evtchn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_entry", "u.xen_evtchn", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.xen_evtchn));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
@@ -4992,10 +4992,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_entry", "u.pad", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("size %s %zu\n", "struct kvm_irq_routing", sizeof(struct kvm_irq_routing));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("align %s %zu\n", "struct kvm_irq_routing", (size_t)_Alignof(struct kvm_irq_routing));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
@@ -5059,15 +5059,15 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irqfd", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 #ifdef KVM_MSI_VALID_DEVID
 	printf("value %s %llu\n", "KVM_MSI_VALID_DEVID", (unsigned long long)(KVM_MSI_VALID_DEVID));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 	printf("size %s %zu\n", "struct kvm_msi", sizeof(struct kvm_msi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 	printf("align %s %zu\n", "struct kvm_msi", (size_t)_Alignof(struct kvm_msi));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -5094,10 +5094,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("member_size %s.%s %zu\n", "struct kvm_msi", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_msi, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_msi", "devid", offsetof(struct kvm_msi, devid));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_msi", "devid", KVMSPEC_MEMBER_SIZE(struct kvm_msi, devid));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -5166,156 +5166,156 @@ int main(void)
 	printf("value %s %llu\n", "KVM_NMI", (unsigned long long)(KVM_NMI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 #ifdef KVM_SMI
 	printf("value %s %llu\n", "KVM_SMI", (unsigned long long)(KVM_SMI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 #ifdef KVM_EXIT_HYPERV_SYNIC
 	printf("value %s %llu\n", "KVM_EXIT_HYPERV_SYNIC", (unsigned long long)(KVM_EXIT_HYPERV_SYNIC));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 #ifdef KVM_EXIT_HYPERV_HCALL
 	printf("value %s %llu\n", "KVM_EXIT_HYPERV_HCALL", (unsigned long long)(KVM_EXIT_HYPERV_HCALL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 #ifdef KVM_EXIT_HYPERV_SYNDBG
 	printf("value %s %llu\n", "KVM_EXIT_HYPERV_SYNDBG", (unsigned long long)(KVM_EXIT_HYPERV_SYNDBG));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("size %s %zu\n", "struct kvm_hyperv_exit", sizeof(struct kvm_hyperv_exit));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("align %s %zu\n", "struct kvm_hyperv_exit", (size_t)_Alignof(struct kvm_hyperv_exit));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "type", offsetof(struct kvm_hyperv_exit, type));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "type", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, type));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "pad1", offsetof(struct kvm_hyperv_exit, pad1));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "pad1", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, pad1));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u", offsetof(struct kvm_hyperv_exit, u));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic", offsetof(struct kvm_hyperv_exit, u.synic));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.msr", offsetof(struct kvm_hyperv_exit, u.synic.msr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.msr", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic.msr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.pad2", offsetof(struct kvm_hyperv_exit, u.synic.pad2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.pad2", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic.pad2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.control", offsetof(struct kvm_hyperv_exit, u.synic.control));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.control", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic.control));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.evt_page", offsetof(struct kvm_hyperv_exit, u.synic.evt_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.evt_page", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic.evt_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.msg_page", offsetof(struct kvm_hyperv_exit, u.synic.msg_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.synic.msg_page", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic.msg_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.hcall", offsetof(struct kvm_hyperv_exit, u.hcall));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.hcall", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.hcall));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.hcall.input", offsetof(struct kvm_hyperv_exit, u.hcall.input));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.hcall.input", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.hcall.input));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.hcall.result", offsetof(struct kvm_hyperv_exit, u.hcall.result));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.hcall.result", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.hcall.result));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.hcall.params", offsetof(struct kvm_hyperv_exit, u.hcall.params));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.hcall.params", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.hcall.params));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg", offsetof(struct kvm_hyperv_exit, u.syndbg));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.msr", offsetof(struct kvm_hyperv_exit, u.syndbg.msr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.msr", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.msr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.pad2", offsetof(struct kvm_hyperv_exit, u.syndbg.pad2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.pad2", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.pad2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.control", offsetof(struct kvm_hyperv_exit, u.syndbg.control));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.control", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.control));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.status", offsetof(struct kvm_hyperv_exit, u.syndbg.status));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.status", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.status));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.send_page", offsetof(struct kvm_hyperv_exit, u.syndbg.send_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.send_page", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.send_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.recv_page", offsetof(struct kvm_hyperv_exit, u.syndbg.recv_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.recv_page", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.recv_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.pending_page", offsetof(struct kvm_hyperv_exit, u.syndbg.pending_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.pending_page", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.pending_page));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
@@ -5333,32 +5333,32 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_SPIN", (unsigned long long)(KVM_CAP_HYPERV_SPIN));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
 #ifdef KVM_CAP_HYPERV_TIME
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_TIME", (unsigned long long)(KVM_CAP_HYPERV_TIME));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 #ifdef KVM_CAP_HYPERV_SYNIC
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_SYNIC", (unsigned long long)(KVM_CAP_HYPERV_SYNIC));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 #ifdef KVM_CAP_HYPERV_SYNIC2
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_SYNIC2", (unsigned long long)(KVM_CAP_HYPERV_SYNIC2));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 #ifdef KVM_CAP_HYPERV_VP_INDEX
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_VP_INDEX", (unsigned long long)(KVM_CAP_HYPERV_VP_INDEX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 #ifdef KVM_CAP_HYPERV_EVENTFD
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_EVENTFD", (unsigned long long)(KVM_CAP_HYPERV_EVENTFD));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
 #ifdef KVM_CAP_HYPERV_TLBFLUSH
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_TLBFLUSH", (unsigned long long)(KVM_CAP_HYPERV_TLBFLUSH));
 #endif
@@ -5373,7 +5373,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_ENLIGHTENED_VMCS", (unsigned long long)(KVM_CAP_HYPERV_ENLIGHTENED_VMCS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 #ifdef KVM_CAP_HYPERV_CPUID
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_CPUID", (unsigned long long)(KVM_CAP_HYPERV_CPUID));
 #endif
@@ -5393,54 +5393,54 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_ENFORCE_CPUID", (unsigned long long)(KVM_CAP_HYPERV_ENFORCE_CPUID));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 #ifdef KVM_HYPERV_EVENTFD
 	printf("value %s %llu\n", "KVM_HYPERV_EVENTFD", (unsigned long long)(KVM_HYPERV_EVENTFD));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 #ifdef KVM_GET_SUPPORTED_HV_CPUID
 	printf("value %s %llu\n", "KVM_GET_SUPPORTED_HV_CPUID", (unsigned long long)(KVM_GET_SUPPORTED_HV_CPUID));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 #ifdef KVM_HYPERV_EVENTFD_DEASSIGN
 	printf("value %s %llu\n", "KVM_HYPERV_EVENTFD_DEASSIGN", (unsigned long long)(KVM_HYPERV_EVENTFD_DEASSIGN));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 #ifdef KVM_HYPERV_CONN_ID_MASK
 	printf("value %s %llu\n", "KVM_HYPERV_CONN_ID_MASK", (unsigned long long)(KVM_HYPERV_CONN_ID_MASK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 	printf("size %s %zu\n", "struct kvm_hyperv_eventfd", sizeof(struct kvm_hyperv_eventfd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 	printf("align %s %zu\n", "struct kvm_hyperv_eventfd", (size_t)_Alignof(struct kvm_hyperv_eventfd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_eventfd", "conn_id", offsetof(struct kvm_hyperv_eventfd, conn_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_eventfd", "conn_id", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, conn_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_eventfd", "fd", offsetof(struct kvm_hyperv_eventfd, fd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_eventfd", "fd", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, fd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_eventfd", "flags", offsetof(struct kvm_hyperv_eventfd, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_eventfd", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 	printf("offset %s.%s %zu\n", "struct kvm_hyperv_eventfd", "padding", offsetof(struct kvm_hyperv_eventfd, padding));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_eventfd", "padding", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, padding));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -5522,12 +5522,12 @@ int main(void)
 	printf("value %s %llu\n", "KVM_XEN_HVM_CONFIG_RUNSTATE", (unsigned long long)(KVM_XEN_HVM_CONFIG_RUNSTATE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 #ifdef KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL
 	printf("value %s %llu\n", "KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL", (unsigned long long)(KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_XEN_HVM_CONFIG_EVTCHN_SEND
 	printf("value %s %llu\n", "KVM_XEN_HVM_CONFIG_EVTCHN_SEND", (unsigned long long)(KVM_XEN_HVM_CONFIG_EVTCHN_SEND));
 #endif
@@ -5620,17 +5620,17 @@ int main(void)
 	printf("value %s %llu\n", "KVM_XEN_HVM_SET_ATTR", (unsigned long long)(KVM_XEN_HVM_SET_ATTR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_XEN_EVTCHN_DEASSIGN
 	printf("value %s %llu\n", "KVM_XEN_EVTCHN_DEASSIGN", (unsigned long long)(KVM_XEN_EVTCHN_DEASSIGN));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_XEN_EVTCHN_UPDATE
 	printf("value %s %llu\n", "KVM_XEN_EVTCHN_UPDATE", (unsigned long long)(KVM_XEN_EVTCHN_UPDATE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_XEN_EVTCHN_RESET
 	printf("value %s %llu\n", "KVM_XEN_EVTCHN_RESET", (unsigned long long)(KVM_XEN_EVTCHN_RESET));
 #endif
@@ -5650,12 +5650,12 @@ int main(void)
 	printf("value %s %llu\n", "KVM_XEN_ATTR_TYPE_UPCALL_VECTOR", (unsigned long long)(KVM_XEN_ATTR_TYPE_UPCALL_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_XEN_ATTR_TYPE_EVTCHN
 	printf("value %s %llu\n", "KVM_XEN_ATTR_TYPE_EVTCHN", (unsigned long long)(KVM_XEN_ATTR_TYPE_EVTCHN));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_XEN_ATTR_TYPE_XEN_VERSION
 	printf("value %s %llu\n", "KVM_XEN_ATTR_TYPE_XEN_VERSION", (unsigned long long)(KVM_XEN_ATTR_TYPE_XEN_VERSION));
 #endif
@@ -5735,10 +5735,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_attr", "u.shared_info.hva", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.hva));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 	printf("offset %s.%s %zu\n", "struct kvm_xen_hvm_attr", "u.evtchn", offsetof(struct kvm_xen_hvm_attr, u.evtchn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_attr", "u.evtchn", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -5813,10 +5813,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_attr", "u.evtchn.deliver.padding", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 	printf("offset %s.%s %zu\n", "struct kvm_xen_hvm_attr", "u.xen_version", offsetof(struct kvm_xen_hvm_attr, u.xen_version));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_attr", "u.xen_version", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.xen_version));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -5835,7 +5835,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_XEN_VCPU_SET_ATTR", (unsigned long long)(KVM_XEN_VCPU_SET_ATTR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_XEN_HVM_EVTCHN_SEND
 	printf("value %s %llu\n", "KVM_XEN_HVM_EVTCHN_SEND", (unsigned long long)(KVM_XEN_HVM_EVTCHN_SEND));
 #endif
@@ -5929,16 +5929,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_vcpu_attr", "u.runstate.time_offline", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_offline));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 	printf("offset %s.%s %zu\n", "struct kvm_xen_vcpu_attr", "u.vcpu_id", offsetof(struct kvm_xen_vcpu_attr, u.vcpu_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_vcpu_attr", "u.vcpu_id", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vcpu_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 	printf("offset %s.%s %zu\n", "struct kvm_xen_vcpu_attr", "u.timer", offsetof(struct kvm_xen_vcpu_attr, u.timer));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_vcpu_attr", "u.timer", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -5959,10 +5959,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_vcpu_attr", "u.timer.expires_ns", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.expires_ns));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 	printf("offset %s.%s %zu\n", "struct kvm_xen_vcpu_attr", "u.vector", offsetof(struct kvm_xen_vcpu_attr, u.vector));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_vcpu_attr", "u.vector", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vector));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -5995,17 +5995,17 @@ int main(void)
 	printf("value %s %llu\n", "KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADJUST", (unsigned long long)(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADJUST));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID
 	printf("value %s %llu\n", "KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID", (unsigned long long)(KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_XEN_VCPU_ATTR_TYPE_TIMER
 	printf("value %s %llu\n", "KVM_XEN_VCPU_ATTR_TYPE_TIMER", (unsigned long long)(KVM_XEN_VCPU_ATTR_TYPE_TIMER));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR
 	printf("value %s %llu\n", "KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR", (unsigned long long)(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR));
 #endif
@@ -6100,32 +6100,32 @@ int main(void)
 	printf("value %s %llu\n", "KVM_EXIT_PAPR_HCALL", (unsigned long long)(KVM_EXIT_PAPR_HCALL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
 #ifdef KVM_EXIT_WATCHDOG
 	printf("value %s %llu\n", "KVM_EXIT_WATCHDOG", (unsigned long long)(KVM_EXIT_WATCHDOG));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 #ifdef KVM_EXIT_EPR
 	printf("value %s %llu\n", "KVM_EXIT_EPR", (unsigned long long)(KVM_EXIT_EPR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 #ifdef KVM_EXIT_SYSTEM_EVENT
 	printf("value %s %llu\n", "KVM_EXIT_SYSTEM_EVENT", (unsigned long long)(KVM_EXIT_SYSTEM_EVENT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
 #ifdef KVM_EXIT_IOAPIC_EOI
 	printf("value %s %llu\n", "KVM_EXIT_IOAPIC_EOI", (unsigned long long)(KVM_EXIT_IOAPIC_EOI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 #ifdef KVM_EXIT_HYPERV
 	printf("value %s %llu\n", "KVM_EXIT_HYPERV", (unsigned long long)(KVM_EXIT_HYPERV));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 #ifdef KVM_EXIT_ARM_NISV
 	printf("value %s %llu\n", "KVM_EXIT_ARM_NISV", (unsigned long long)(KVM_EXIT_ARM_NISV));
 #endif
@@ -6140,22 +6140,22 @@ int main(void)
 	printf("value %s %llu\n", "KVM_EXIT_X86_WRMSR", (unsigned long long)(KVM_EXIT_X86_WRMSR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 #ifdef KVM_EXIT_DIRTY_RING_FULL
 	printf("value %s %llu\n", "KVM_EXIT_DIRTY_RING_FULL", (unsigned long long)(KVM_EXIT_DIRTY_RING_FULL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 #ifdef KVM_EXIT_AP_RESET_HOLD
 	printf("value %s %llu\n", "KVM_EXIT_AP_RESET_HOLD", (unsigned long long)(KVM_EXIT_AP_RESET_HOLD));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 #ifdef KVM_EXIT_X86_BUS_LOCK
 	printf("value %s %llu\n", "KVM_EXIT_X86_BUS_LOCK", (unsigned long long)(KVM_EXIT_X86_BUS_LOCK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 #ifdef KVM_EXIT_XEN
 	printf("value %s %llu\n", "KVM_EXIT_XEN", (unsigned long long)(KVM_EXIT_XEN));
 #endif
@@ -6165,12 +6165,12 @@ int main(void)
 	printf("value %s %llu\n", "KVM_EXIT_RISCV_SBI", (unsigned long long)(KVM_EXIT_RISCV_SBI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 #ifdef KVM_EXIT_RISCV_CSR
 	printf("value %s %llu\n", "KVM_EXIT_RISCV_CSR", (unsigned long long)(KVM_EXIT_RISCV_CSR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 #ifdef KVM_EXIT_NOTIFY
 	printf("value %s %llu\n", "KVM_EXIT_NOTIFY", (unsigned long long)(KVM_EXIT_NOTIFY));
 #endif
@@ -6200,12 +6200,12 @@ int main(void)
 	printf("value %s %llu\n", "KVM_INTERNAL_ERROR_SIMUL_EX", (unsigned long long)(KVM_INTERNAL_ERROR_SIMUL_EX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
 #ifdef KVM_INTERNAL_ERROR_DELIVERY_EV
 	printf("value %s %llu\n", "KVM_INTERNAL_ERROR_DELIVERY_EV", (unsigned long long)(KVM_INTERNAL_ERROR_DELIVERY_EV));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50400 /* 5.4 */
 #ifdef KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON
 	printf("value %s %llu\n", "KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON", (unsigned long long)(KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON));
 #endif
@@ -6225,32 +6225,32 @@ int main(void)
 	printf("value %s %llu\n", "KVM_EXIT_IO_OUT", (unsigned long long)(KVM_EXIT_IO_OUT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 #ifdef KVM_SYSTEM_EVENT_SHUTDOWN
 	printf("value %s %llu\n", "KVM_SYSTEM_EVENT_SHUTDOWN", (unsigned long long)(KVM_SYSTEM_EVENT_SHUTDOWN));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 #ifdef KVM_SYSTEM_EVENT_RESET
 	printf("value %s %llu\n", "KVM_SYSTEM_EVENT_RESET", (unsigned long long)(KVM_SYSTEM_EVENT_RESET));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 #ifdef KVM_SYSTEM_EVENT_CRASH
 	printf("value %s %llu\n", "KVM_SYSTEM_EVENT_CRASH", (unsigned long long)(KVM_SYSTEM_EVENT_CRASH));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_SYSTEM_EVENT_WAKEUP
 	printf("value %s %llu\n", "KVM_SYSTEM_EVENT_WAKEUP", (unsigned long long)(KVM_SYSTEM_EVENT_WAKEUP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_SYSTEM_EVENT_SUSPEND
 	printf("value %s %llu\n", "KVM_SYSTEM_EVENT_SUSPEND", (unsigned long long)(KVM_SYSTEM_EVENT_SUSPEND));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_SYSTEM_EVENT_SEV_TERM
 	printf("value %s %llu\n", "KVM_SYSTEM_EVENT_SEV_TERM", (unsigned long long)(KVM_SYSTEM_EVENT_SEV_TERM));
 #endif
@@ -6280,7 +6280,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_MSR_EXIT_REASON_VALID_MASK", (unsigned long long)(KVM_MSR_EXIT_REASON_VALID_MASK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 #ifdef KVM_NOTIFY_CONTEXT_INVALID
 	printf("value %s %llu\n", "KVM_NOTIFY_CONTEXT_INVALID", (unsigned long long)(KVM_NOTIFY_CONTEXT_INVALID));
 #endif
@@ -6290,7 +6290,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_MEMORY_EXIT_FLAG_PRIVATE", (unsigned long long)(KVM_MEMORY_EXIT_FLAG_PRIVATE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 #ifdef SYNC_REGS_SIZE_BYTES
 	printf("value %s %llu\n", "SYNC_REGS_SIZE_BYTES", (unsigned long long)(SYNC_REGS_SIZE_BYTES));
 #endif
@@ -6307,10 +6307,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "request_interrupt_window", KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "immediate_exit", offsetof(struct kvm_run, immediate_exit));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "immediate_exit", KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6337,10 +6337,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "if_flag", KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "flags", offsetof(struct kvm_run, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, flags));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6379,10 +6379,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "fail_entry.hardware_entry_failure_reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "fail_entry.cpu", offsetof(struct kvm_run, fail_entry.cpu));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "fail_entry.cpu", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6739,10 +6739,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "papr_hcall.args", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "s390_tsch", offsetof(struct kvm_run, s390_tsch));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "s390_tsch", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6781,10 +6781,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "s390_tsch.dequeued", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "epr", offsetof(struct kvm_run, epr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "epr", KVMSPEC_MEMBER_SIZE(struct kvm_run, epr));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6793,10 +6793,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "epr.epr", KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "system_event", offsetof(struct kvm_run, system_event));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "system_event", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6805,10 +6805,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "system_event.type", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "system_event.ndata", offsetof(struct kvm_run, system_event.ndata));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "system_event.ndata", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6817,16 +6817,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "system_event.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "system_event.data", offsetof(struct kvm_run, system_event.data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "system_event.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "s390_stsi", offsetof(struct kvm_run, s390_stsi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "s390_stsi", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6865,10 +6865,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "s390_stsi.sel2", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "eoi", offsetof(struct kvm_run, eoi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "eoi", KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6877,16 +6877,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "eoi.vector", KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "hyperv", offsetof(struct kvm_run, hyperv));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "hyperv", KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "arm_nisv", offsetof(struct kvm_run, arm_nisv));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "arm_nisv", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6937,10 +6937,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "msr.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "xen", offsetof(struct kvm_run, xen));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "xen", KVMSPEC_MEMBER_SIZE(struct kvm_run, xen));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
@@ -6973,10 +6973,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "riscv_sbi.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "riscv_csr", offsetof(struct kvm_run, riscv_csr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "riscv_csr", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -7003,10 +7003,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "riscv_csr.ret_value", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "notify", offsetof(struct kvm_run, notify));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "notify", KVMSPEC_MEMBER_SIZE(struct kvm_run, notify));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -7200,22 +7200,22 @@ int main(void)
 	printf("value %s %llu\n", "KVM_RUN", (unsigned long long)(KVM_RUN));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 #ifdef KVM_PIO_PAGE_OFFSET
 	printf("value %s %llu\n", "KVM_PIO_PAGE_OFFSET", (unsigned long long)(KVM_PIO_PAGE_OFFSET));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 #ifdef KVM_COALESCED_MMIO_PAGE_OFFSET
 	printf("value %s %llu\n", "KVM_COALESCED_MMIO_PAGE_OFFSET", (unsigned long long)(KVM_COALESCED_MMIO_PAGE_OFFSET));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 #ifdef KVM_RUN_X86_SMM
 	printf("value %s %llu\n", "KVM_RUN_X86_SMM", (unsigned long long)(KVM_RUN_X86_SMM));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 #ifdef KVM_RUN_X86_BUS_LOCK
 	printf("value %s %llu\n", "KVM_RUN_X86_BUS_LOCK", (unsigned long long)(KVM_RUN_X86_BUS_LOCK));
 #endif
@@ -7261,22 +7261,22 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_debug_exit_arch", "dr7", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, dr7));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 #ifdef KVM_SYNC_X86_REGS
 	printf("value %s %llu\n", "KVM_SYNC_X86_REGS", (unsigned long long)(KVM_SYNC_X86_REGS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 #ifdef KVM_SYNC_X86_SREGS
 	printf("value %s %llu\n", "KVM_SYNC_X86_SREGS", (unsigned long long)(KVM_SYNC_X86_SREGS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 #ifdef KVM_SYNC_X86_EVENTS
 	printf("value %s %llu\n", "KVM_SYNC_X86_EVENTS", (unsigned long long)(KVM_SYNC_X86_EVENTS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 #ifdef KVM_SYNC_X86_VALID_FIELDS
 	printf("value %s %llu\n", "KVM_SYNC_X86_VALID_FIELDS", (unsigned long long)(KVM_SYNC_X86_VALID_FIELDS));
 #endif
@@ -7345,32 +7345,32 @@ int main(void)
 	printf("value %s %llu\n", "KVM_MP_STATE_SIPI_RECEIVED", (unsigned long long)(KVM_MP_STATE_SIPI_RECEIVED));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
 #ifdef KVM_MP_STATE_STOPPED
 	printf("value %s %llu\n", "KVM_MP_STATE_STOPPED", (unsigned long long)(KVM_MP_STATE_STOPPED));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
 #ifdef KVM_MP_STATE_CHECK_STOP
 	printf("value %s %llu\n", "KVM_MP_STATE_CHECK_STOP", (unsigned long long)(KVM_MP_STATE_CHECK_STOP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
 #ifdef KVM_MP_STATE_OPERATING
 	printf("value %s %llu\n", "KVM_MP_STATE_OPERATING", (unsigned long long)(KVM_MP_STATE_OPERATING));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
 #ifdef KVM_MP_STATE_LOAD
 	printf("value %s %llu\n", "KVM_MP_STATE_LOAD", (unsigned long long)(KVM_MP_STATE_LOAD));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 #ifdef KVM_MP_STATE_AP_RESET_HOLD
 	printf("value %s %llu\n", "KVM_MP_STATE_AP_RESET_HOLD", (unsigned long long)(KVM_MP_STATE_AP_RESET_HOLD));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_MP_STATE_SUSPENDED
 	printf("value %s %llu\n", "KVM_MP_STATE_SUSPENDED", (unsigned long long)(KVM_MP_STATE_SUSPENDED));
 #endif
@@ -7466,17 +7466,17 @@ int main(void)
 	printf("value %s %llu\n", "KVM_REG_S390", (unsigned long long)(KVM_REG_S390));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 #ifdef KVM_REG_ARM64
 	printf("value %s %llu\n", "KVM_REG_ARM64", (unsigned long long)(KVM_REG_ARM64));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVM_REG_MIPS
 	printf("value %s %llu\n", "KVM_REG_MIPS", (unsigned long long)(KVM_REG_MIPS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50400 /* 5.4 */
 #ifdef KVM_REG_RISCV
 	printf("value %s %llu\n", "KVM_REG_RISCV", (unsigned long long)(KVM_REG_RISCV));
 #endif
@@ -7536,24 +7536,24 @@ int main(void)
 	printf("value %s %llu\n", "KVM_REG_SIZE_U1024", (unsigned long long)(KVM_REG_SIZE_U1024));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 #ifdef KVM_REG_SIZE_U2048
 	printf("value %s %llu\n", "KVM_REG_SIZE_U2048", (unsigned long long)(KVM_REG_SIZE_U2048));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 	printf("size %s %zu\n", "struct kvm_reg_list", sizeof(struct kvm_reg_list));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 	printf("align %s %zu\n", "struct kvm_reg_list", (size_t)_Alignof(struct kvm_reg_list));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_reg_list", "n", offsetof(struct kvm_reg_list, n));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_reg_list", "n", KVMSPEC_MEMBER_SIZE(struct kvm_reg_list, n));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_reg_list", "reg", offsetof(struct kvm_reg_list, reg));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -7609,68 +7609,68 @@ int main(void)
 	printf("value %s %llu\n", "KVM_KVMCLOCK_CTRL", (unsigned long long)(KVM_KVMCLOCK_CTRL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 #ifdef KVM_GET_REG_LIST
 	printf("value %s %llu\n", "KVM_GET_REG_LIST", (unsigned long long)(KVM_GET_REG_LIST));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVM_CREATE_DEVICE_TEST
 	printf("value %s %llu\n", "KVM_CREATE_DEVICE_TEST", (unsigned long long)(KVM_CREATE_DEVICE_TEST));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("size %s %zu\n", "struct kvm_create_device", sizeof(struct kvm_create_device));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("align %s %zu\n", "struct kvm_create_device", (size_t)_Alignof(struct kvm_create_device));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("offset %s.%s %zu\n", "struct kvm_create_device", "type", offsetof(struct kvm_create_device, type));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("member_size %s.%s %zu\n", "struct kvm_create_device", "type", KVMSPEC_MEMBER_SIZE(struct kvm_create_device, type));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("offset %s.%s %zu\n", "struct kvm_create_device", "fd", offsetof(struct kvm_create_device, fd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("member_size %s.%s %zu\n", "struct kvm_create_device", "fd", KVMSPEC_MEMBER_SIZE(struct kvm_create_device, fd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("offset %s.%s %zu\n", "struct kvm_create_device", "flags", offsetof(struct kvm_create_device, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("member_size %s.%s %zu\n", "struct kvm_create_device", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_create_device, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("size %s %zu\n", "struct kvm_device_attr", sizeof(struct kvm_device_attr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("align %s %zu\n", "struct kvm_device_attr", (size_t)_Alignof(struct kvm_device_attr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("offset %s.%s %zu\n", "struct kvm_device_attr", "flags", offsetof(struct kvm_device_attr, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("member_size %s.%s %zu\n", "struct kvm_device_attr", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_device_attr, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("offset %s.%s %zu\n", "struct kvm_device_attr", "group", offsetof(struct kvm_device_attr, group));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("member_size %s.%s %zu\n", "struct kvm_device_attr", "group", KVMSPEC_MEMBER_SIZE(struct kvm_device_attr, group));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("offset %s.%s %zu\n", "struct kvm_device_attr", "attr", offsetof(struct kvm_device_attr, attr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("member_size %s.%s %zu\n", "struct kvm_device_attr", "attr", KVMSPEC_MEMBER_SIZE(struct kvm_device_attr, attr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("offset %s.%s %zu\n", "struct kvm_device_attr", "addr", offsetof(struct kvm_device_attr, addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 	printf("member_size %s.%s %zu\n", "struct kvm_device_attr", "addr", KVMSPEC_MEMBER_SIZE(struct kvm_device_attr, addr));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
@@ -7688,90 +7688,90 @@ int main(void)
 	printf("value %s %llu\n", "KVM_DEV_VFIO_FILE_DEL", (unsigned long long)(KVM_DEV_VFIO_FILE_DEL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_DEV_VFIO_GROUP
 	printf("value %s %llu\n", "KVM_DEV_VFIO_GROUP", (unsigned long long)(KVM_DEV_VFIO_GROUP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_DEV_VFIO_GROUP_ADD
 	printf("value %s %llu\n", "KVM_DEV_VFIO_GROUP_ADD", (unsigned long long)(KVM_DEV_VFIO_GROUP_ADD));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_DEV_VFIO_GROUP_DEL
 	printf("value %s %llu\n", "KVM_DEV_VFIO_GROUP_DEL", (unsigned long long)(KVM_DEV_VFIO_GROUP_DEL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVM_DEV_TYPE_FSL_MPIC_20
 	printf("value %s %llu\n", "KVM_DEV_TYPE_FSL_MPIC_20", (unsigned long long)(KVM_DEV_TYPE_FSL_MPIC_20));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVM_DEV_TYPE_FSL_MPIC_42
 	printf("value %s %llu\n", "KVM_DEV_TYPE_FSL_MPIC_42", (unsigned long long)(KVM_DEV_TYPE_FSL_MPIC_42));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVM_DEV_TYPE_XICS
 	printf("value %s %llu\n", "KVM_DEV_TYPE_XICS", (unsigned long long)(KVM_DEV_TYPE_XICS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_DEV_TYPE_VFIO
 	printf("value %s %llu\n", "KVM_DEV_TYPE_VFIO", (unsigned long long)(KVM_DEV_TYPE_VFIO));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
 #ifdef KVM_DEV_TYPE_ARM_VGIC_V2
 	printf("value %s %llu\n", "KVM_DEV_TYPE_ARM_VGIC_V2", (unsigned long long)(KVM_DEV_TYPE_ARM_VGIC_V2));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 #ifdef KVM_DEV_TYPE_FLIC
 	printf("value %s %llu\n", "KVM_DEV_TYPE_FLIC", (unsigned long long)(KVM_DEV_TYPE_FLIC));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
 #ifdef KVM_DEV_TYPE_ARM_VGIC_V3
 	printf("value %s %llu\n", "KVM_DEV_TYPE_ARM_VGIC_V3", (unsigned long long)(KVM_DEV_TYPE_ARM_VGIC_V3));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 #ifdef KVM_DEV_TYPE_ARM_VGIC_ITS
 	printf("value %s %llu\n", "KVM_DEV_TYPE_ARM_VGIC_ITS", (unsigned long long)(KVM_DEV_TYPE_ARM_VGIC_ITS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 #ifdef KVM_DEV_TYPE_XIVE
 	printf("value %s %llu\n", "KVM_DEV_TYPE_XIVE", (unsigned long long)(KVM_DEV_TYPE_XIVE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 #ifdef KVM_DEV_TYPE_ARM_PV_TIME
 	printf("value %s %llu\n", "KVM_DEV_TYPE_ARM_PV_TIME", (unsigned long long)(KVM_DEV_TYPE_ARM_PV_TIME));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 	printf("value %s %llu\n", "KVM_DEV_TYPE_MAX", (unsigned long long)(KVM_DEV_TYPE_MAX));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVM_CREATE_DEVICE
 	printf("value %s %llu\n", "KVM_CREATE_DEVICE", (unsigned long long)(KVM_CREATE_DEVICE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVM_SET_DEVICE_ATTR
 	printf("value %s %llu\n", "KVM_SET_DEVICE_ATTR", (unsigned long long)(KVM_SET_DEVICE_ATTR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVM_GET_DEVICE_ATTR
 	printf("value %s %llu\n", "KVM_GET_DEVICE_ATTR", (unsigned long long)(KVM_GET_DEVICE_ATTR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVM_HAS_DEVICE_ATTR
 	printf("value %s %llu\n", "KVM_HAS_DEVICE_ATTR", (unsigned long long)(KVM_HAS_DEVICE_ATTR));
 #endif
@@ -7888,7 +7888,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_STATS_UNIT_CYCLES", (unsigned long long)(KVM_STATS_UNIT_CYCLES));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 #ifdef KVM_STATS_UNIT_BOOLEAN
 	printf("value %s %llu\n", "KVM_STATS_UNIT_BOOLEAN", (unsigned long long)(KVM_STATS_UNIT_BOOLEAN));
 #endif
@@ -7962,95 +7962,95 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 	printf("offset %s.%s %zu\n", "struct kvm_stats_desc", "name", offsetof(struct kvm_stats_desc, name));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_s390_skeys", sizeof(struct kvm_s390_skeys));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_s390_skeys", (size_t)_Alignof(struct kvm_s390_skeys));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_skeys", "start_gfn", offsetof(struct kvm_s390_skeys, start_gfn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_skeys", "start_gfn", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, start_gfn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_skeys", "count", offsetof(struct kvm_s390_skeys, count));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_skeys", "count", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, count));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_skeys", "skeydata_addr", offsetof(struct kvm_s390_skeys, skeydata_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_skeys", "skeydata_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, skeydata_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_skeys", "flags", offsetof(struct kvm_s390_skeys, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_skeys", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_skeys", "reserved", offsetof(struct kvm_s390_skeys, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_skeys", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_CMMA_PEEK
 	printf("removed-value %s %llu\n", "KVM_S390_CMMA_PEEK", (unsigned long long)(KVM_S390_CMMA_PEEK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_s390_cmma_log", sizeof(struct kvm_s390_cmma_log));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_s390_cmma_log", (size_t)_Alignof(struct kvm_s390_cmma_log));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "start_gfn", offsetof(struct kvm_s390_cmma_log, start_gfn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "start_gfn", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, start_gfn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "count", offsetof(struct kvm_s390_cmma_log, count));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "count", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, count));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "flags", offsetof(struct kvm_s390_cmma_log, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "remaining", offsetof(struct kvm_s390_cmma_log, remaining));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "remaining", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, remaining));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "mask", offsetof(struct kvm_s390_cmma_log, mask));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, mask));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_cmma_log", "values", offsetof(struct kvm_s390_cmma_log, values));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_cmma_log", "values", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, values));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 #ifdef KVM_S390_GET_SKEYS_NONE
 	printf("value %s %llu\n", "KVM_S390_GET_SKEYS_NONE", (unsigned long long)(KVM_S390_GET_SKEYS_NONE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 #ifdef KVM_S390_SKEYS_MAX
 	printf("value %s %llu\n", "KVM_S390_SKEYS_MAX", (unsigned long long)(KVM_S390_SKEYS_MAX));
 #endif
@@ -8070,12 +8070,12 @@ int main(void)
 	printf("value %s %llu\n", "KVM_EXIT_S390_UCONTROL", (unsigned long long)(KVM_EXIT_S390_UCONTROL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 #ifdef KVM_EXIT_S390_TSCH
 	printf("value %s %llu\n", "KVM_EXIT_S390_TSCH", (unsigned long long)(KVM_EXIT_S390_TSCH));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 #ifdef KVM_EXIT_S390_STSI
 	printf("value %s %llu\n", "KVM_EXIT_S390_STSI", (unsigned long long)(KVM_EXIT_S390_STSI));
 #endif
@@ -8111,40 +8111,40 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_s390_mem_op", (size_t)_Alignof(struct kvm_s390_mem_op));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "gaddr", offsetof(struct kvm_s390_mem_op, gaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "gaddr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, gaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "flags", offsetof(struct kvm_s390_mem_op, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "size", offsetof(struct kvm_s390_mem_op, size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "size", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "op", offsetof(struct kvm_s390_mem_op, op));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "op", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, op));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "buf", offsetof(struct kvm_s390_mem_op, buf));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "buf", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, buf));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mem_op", "ar", offsetof(struct kvm_s390_mem_op, ar));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "ar", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, ar));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -8177,12 +8177,12 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mem_op", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_MEMOP_LOGICAL_READ
 	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_LOGICAL_READ", (unsigned long long)(KVM_S390_MEMOP_LOGICAL_READ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_MEMOP_LOGICAL_WRITE
 	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_LOGICAL_WRITE", (unsigned long long)(KVM_S390_MEMOP_LOGICAL_WRITE));
 #endif
@@ -8212,12 +8212,12 @@ int main(void)
 	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_ABSOLUTE_CMPXCHG", (unsigned long long)(KVM_S390_MEMOP_ABSOLUTE_CMPXCHG));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_MEMOP_F_CHECK_ONLY
 	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_F_CHECK_ONLY", (unsigned long long)(KVM_S390_MEMOP_F_CHECK_ONLY));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_MEMOP_F_INJECT_EXCEPTION
 	printf("removed-value %s %llu\n", "KVM_S390_MEMOP_F_INJECT_EXCEPTION", (unsigned long long)(KVM_S390_MEMOP_F_INJECT_EXCEPTION));
 #endif
@@ -8275,27 +8275,27 @@ int main(void)
 	printf("removed-value %s %llu\n", "KVM_S390_RESTART", (unsigned long long)(KVM_S390_RESTART));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_PFAULT_INIT
 	printf("removed-value %s %llu\n", "KVM_S390_INT_PFAULT_INIT", (unsigned long long)(KVM_S390_INT_PFAULT_INIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_PFAULT_DONE
 	printf("removed-value %s %llu\n", "KVM_S390_INT_PFAULT_DONE", (unsigned long long)(KVM_S390_INT_PFAULT_DONE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_MCHK
 	printf("removed-value %s %llu\n", "KVM_S390_MCHK", (unsigned long long)(KVM_S390_MCHK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_CLOCK_COMP
 	printf("removed-value %s %llu\n", "KVM_S390_INT_CLOCK_COMP", (unsigned long long)(KVM_S390_INT_CLOCK_COMP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_CPU_TIMER
 	printf("removed-value %s %llu\n", "KVM_S390_INT_CPU_TIMER", (unsigned long long)(KVM_S390_INT_CPU_TIMER));
 #endif
@@ -8320,17 +8320,17 @@ int main(void)
 	printf("removed-value %s %llu\n", "KVM_S390_INT_EXTERNAL_CALL", (unsigned long long)(KVM_S390_INT_EXTERNAL_CALL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_IO_MIN
 	printf("removed-value %s %llu\n", "KVM_S390_INT_IO_MIN", (unsigned long long)(KVM_S390_INT_IO_MIN));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_IO_MAX
 	printf("removed-value %s %llu\n", "KVM_S390_INT_IO_MAX", (unsigned long long)(KVM_S390_INT_IO_MAX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_IO_AI_MASK
 	printf("removed-value %s %llu\n", "KVM_S390_INT_IO_AI_MASK", (unsigned long long)(KVM_S390_INT_IO_AI_MASK));
 #endif
@@ -8359,364 +8359,364 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_interrupt", "parm64", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm64));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_s390_io_info", sizeof(struct kvm_s390_io_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_s390_io_info", (size_t)_Alignof(struct kvm_s390_io_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_io_info", "subchannel_id", offsetof(struct kvm_s390_io_info, subchannel_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_io_info", "subchannel_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_io_info", "subchannel_nr", offsetof(struct kvm_s390_io_info, subchannel_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_io_info", "subchannel_nr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_io_info", "io_int_parm", offsetof(struct kvm_s390_io_info, io_int_parm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_io_info", "io_int_parm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_parm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_io_info", "io_int_word", offsetof(struct kvm_s390_io_info, io_int_word));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_io_info", "io_int_word", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_word));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_s390_ext_info", sizeof(struct kvm_s390_ext_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_s390_ext_info", (size_t)_Alignof(struct kvm_s390_ext_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_ext_info", "ext_params", offsetof(struct kvm_s390_ext_info, ext_params));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_ext_info", "ext_params", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_ext_info", "pad", offsetof(struct kvm_s390_ext_info, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_ext_info", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_ext_info", "ext_params2", offsetof(struct kvm_s390_ext_info, ext_params2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_ext_info", "ext_params2", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_PGM_FLAGS_ILC_VALID
 	printf("removed-value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_VALID", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_VALID));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_PGM_FLAGS_ILC_0
 	printf("removed-value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_0", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_0));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_PGM_FLAGS_ILC_1
 	printf("removed-value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_1", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_1));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_PGM_FLAGS_ILC_MASK
 	printf("removed-value %s %llu\n", "KVM_S390_PGM_FLAGS_ILC_MASK", (unsigned long long)(KVM_S390_PGM_FLAGS_ILC_MASK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_PGM_FLAGS_NO_REWIND
 	printf("removed-value %s %llu\n", "KVM_S390_PGM_FLAGS_NO_REWIND", (unsigned long long)(KVM_S390_PGM_FLAGS_NO_REWIND));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_s390_pgm_info", sizeof(struct kvm_s390_pgm_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_s390_pgm_info", (size_t)_Alignof(struct kvm_s390_pgm_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "trans_exc_code", offsetof(struct kvm_s390_pgm_info, trans_exc_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "trans_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, trans_exc_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "mon_code", offsetof(struct kvm_s390_pgm_info, mon_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "mon_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_address", offsetof(struct kvm_s390_pgm_info, per_address));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_address));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "data_exc_code", offsetof(struct kvm_s390_pgm_info, data_exc_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "data_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, data_exc_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "code", offsetof(struct kvm_s390_pgm_info, code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "mon_class_nr", offsetof(struct kvm_s390_pgm_info, mon_class_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "mon_class_nr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_class_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_code", offsetof(struct kvm_s390_pgm_info, per_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_atmid", offsetof(struct kvm_s390_pgm_info, per_atmid));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_atmid", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_atmid));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "exc_access_id", offsetof(struct kvm_s390_pgm_info, exc_access_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "exc_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, exc_access_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_access_id", offsetof(struct kvm_s390_pgm_info, per_access_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "per_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_access_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "op_access_id", offsetof(struct kvm_s390_pgm_info, op_access_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "op_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, op_access_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "flags", offsetof(struct kvm_s390_pgm_info, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_pgm_info", "pad", offsetof(struct kvm_s390_pgm_info, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_pgm_info", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_s390_prefix_info", sizeof(struct kvm_s390_prefix_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_s390_prefix_info", (size_t)_Alignof(struct kvm_s390_prefix_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_prefix_info", "address", offsetof(struct kvm_s390_prefix_info, address));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_prefix_info", "address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_prefix_info, address));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_s390_extcall_info", sizeof(struct kvm_s390_extcall_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_s390_extcall_info", (size_t)_Alignof(struct kvm_s390_extcall_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_extcall_info", "code", offsetof(struct kvm_s390_extcall_info, code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_extcall_info", "code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_extcall_info, code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_s390_emerg_info", sizeof(struct kvm_s390_emerg_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_s390_emerg_info", (size_t)_Alignof(struct kvm_s390_emerg_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_emerg_info", "code", offsetof(struct kvm_s390_emerg_info, code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_emerg_info", "code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_emerg_info, code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_STOP_FLAG_STORE_STATUS
 	printf("removed-value %s %llu\n", "KVM_S390_STOP_FLAG_STORE_STATUS", (unsigned long long)(KVM_S390_STOP_FLAG_STORE_STATUS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_s390_stop_info", sizeof(struct kvm_s390_stop_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_s390_stop_info", (size_t)_Alignof(struct kvm_s390_stop_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_stop_info", "flags", offsetof(struct kvm_s390_stop_info, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_stop_info", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_stop_info, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_s390_mchk_info", sizeof(struct kvm_s390_mchk_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_s390_mchk_info", (size_t)_Alignof(struct kvm_s390_mchk_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "cr14", offsetof(struct kvm_s390_mchk_info, cr14));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "cr14", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, cr14));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "mcic", offsetof(struct kvm_s390_mchk_info, mcic));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "mcic", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, mcic));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "failing_storage_address", offsetof(struct kvm_s390_mchk_info, failing_storage_address));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "failing_storage_address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, failing_storage_address));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "ext_damage_code", offsetof(struct kvm_s390_mchk_info, ext_damage_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "ext_damage_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, ext_damage_code));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "pad", offsetof(struct kvm_s390_mchk_info, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_mchk_info", "fixed_logout", offsetof(struct kvm_s390_mchk_info, fixed_logout));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_mchk_info", "fixed_logout", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, fixed_logout));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_s390_irq", sizeof(struct kvm_s390_irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_s390_irq", (size_t)_Alignof(struct kvm_s390_irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "type", offsetof(struct kvm_s390_irq, type));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "type", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, type));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u", offsetof(struct kvm_s390_irq, u));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.io", offsetof(struct kvm_s390_irq, u.io));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.io", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.io));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.ext", offsetof(struct kvm_s390_irq, u.ext));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.ext", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.ext));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.pgm", offsetof(struct kvm_s390_irq, u.pgm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.pgm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.pgm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.emerg", offsetof(struct kvm_s390_irq, u.emerg));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.emerg", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.emerg));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.extcall", offsetof(struct kvm_s390_irq, u.extcall));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.extcall", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.extcall));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.prefix", offsetof(struct kvm_s390_irq, u.prefix));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.prefix", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.prefix));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.stop", offsetof(struct kvm_s390_irq, u.stop));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.stop", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.stop));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.mchk", offsetof(struct kvm_s390_irq, u.mchk));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.mchk", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.mchk));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq", "u.reserved", offsetof(struct kvm_s390_irq, u.reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq", "u.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_s390_irq_state", sizeof(struct kvm_s390_irq_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_s390_irq_state", (size_t)_Alignof(struct kvm_s390_irq_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq_state", "buf", offsetof(struct kvm_s390_irq_state, buf));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq_state", "buf", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, buf));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq_state", "flags", offsetof(struct kvm_s390_irq_state, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq_state", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq_state", "len", offsetof(struct kvm_s390_irq_state, len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq_state", "len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_irq_state", "reserved", offsetof(struct kvm_s390_irq_state, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_irq_state", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, reserved));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
@@ -8744,82 +8744,82 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_S390_COW", (unsigned long long)(KVM_CAP_S390_COW));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 #ifdef KVM_CAP_S390_CSS_SUPPORT
 	printf("value %s %llu\n", "KVM_CAP_S390_CSS_SUPPORT", (unsigned long long)(KVM_CAP_S390_CSS_SUPPORT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 #ifdef KVM_CAP_S390_IRQCHIP
 	printf("value %s %llu\n", "KVM_CAP_S390_IRQCHIP", (unsigned long long)(KVM_CAP_S390_IRQCHIP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
 #ifdef KVM_CAP_S390_USER_SIGP
 	printf("value %s %llu\n", "KVM_CAP_S390_USER_SIGP", (unsigned long long)(KVM_CAP_S390_USER_SIGP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 #ifdef KVM_CAP_S390_VECTOR_REGISTERS
 	printf("value %s %llu\n", "KVM_CAP_S390_VECTOR_REGISTERS", (unsigned long long)(KVM_CAP_S390_VECTOR_REGISTERS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 #ifdef KVM_CAP_S390_MEM_OP
 	printf("value %s %llu\n", "KVM_CAP_S390_MEM_OP", (unsigned long long)(KVM_CAP_S390_MEM_OP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 #ifdef KVM_CAP_S390_USER_STSI
 	printf("value %s %llu\n", "KVM_CAP_S390_USER_STSI", (unsigned long long)(KVM_CAP_S390_USER_STSI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 #ifdef KVM_CAP_S390_SKEYS
 	printf("value %s %llu\n", "KVM_CAP_S390_SKEYS", (unsigned long long)(KVM_CAP_S390_SKEYS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 #ifdef KVM_CAP_S390_INJECT_IRQ
 	printf("value %s %llu\n", "KVM_CAP_S390_INJECT_IRQ", (unsigned long long)(KVM_CAP_S390_INJECT_IRQ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 #ifdef KVM_CAP_S390_IRQ_STATE
 	printf("value %s %llu\n", "KVM_CAP_S390_IRQ_STATE", (unsigned long long)(KVM_CAP_S390_IRQ_STATE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 #ifdef KVM_CAP_S390_RI
 	printf("value %s %llu\n", "KVM_CAP_S390_RI", (unsigned long long)(KVM_CAP_S390_RI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 #ifdef KVM_CAP_S390_USER_INSTR0
 	printf("value %s %llu\n", "KVM_CAP_S390_USER_INSTR0", (unsigned long long)(KVM_CAP_S390_USER_INSTR0));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 #ifdef KVM_CAP_S390_GS
 	printf("value %s %llu\n", "KVM_CAP_S390_GS", (unsigned long long)(KVM_CAP_S390_GS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 #ifdef KVM_CAP_S390_AIS
 	printf("value %s %llu\n", "KVM_CAP_S390_AIS", (unsigned long long)(KVM_CAP_S390_AIS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 #ifdef KVM_CAP_S390_CMMA_MIGRATION
 	printf("value %s %llu\n", "KVM_CAP_S390_CMMA_MIGRATION", (unsigned long long)(KVM_CAP_S390_CMMA_MIGRATION));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 #ifdef KVM_CAP_S390_AIS_MIGRATION
 	printf("value %s %llu\n", "KVM_CAP_S390_AIS_MIGRATION", (unsigned long long)(KVM_CAP_S390_AIS_MIGRATION));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 #ifdef KVM_CAP_S390_BPB
 	printf("value %s %llu\n", "KVM_CAP_S390_BPB", (unsigned long long)(KVM_CAP_S390_BPB));
 #endif
@@ -9288,7 +9288,7 @@ int main(void)
 	printf("removed-value %s %llu\n", "KVM_S390_ZPCIOP_REGAEN_HOST", (unsigned long long)(KVM_S390_ZPCIOP_REGAEN_HOST));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_PPC_PVINFO_FLAGS_EV_IDLE
 	printf("removed-value %s %llu\n", "KVM_PPC_PVINFO_FLAGS_EV_IDLE", (unsigned long long)(KVM_PPC_PVINFO_FLAGS_EV_IDLE));
 #endif
@@ -9379,10 +9379,10 @@ int main(void)
 	printf("removed-value %s %llu\n", "KVM_PPC_NO_HASH", (unsigned long long)(KVM_PPC_NO_HASH));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_ppc_smmu_info", sizeof(struct kvm_ppc_smmu_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_ppc_smmu_info", (size_t)_Alignof(struct kvm_ppc_smmu_info));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -9397,16 +9397,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "slb_size", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, slb_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_smmu_info", "data_keys", offsetof(struct kvm_ppc_smmu_info, data_keys));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "data_keys", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, data_keys));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_smmu_info", "instr_keys", offsetof(struct kvm_ppc_smmu_info, instr_keys));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "instr_keys", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -9415,28 +9415,28 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "sps", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_ppc_resize_hpt", sizeof(struct kvm_ppc_resize_hpt));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_ppc_resize_hpt", (size_t)_Alignof(struct kvm_ppc_resize_hpt));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "flags", offsetof(struct kvm_ppc_resize_hpt, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "shift", offsetof(struct kvm_ppc_resize_hpt, shift));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, shift));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "pad", offsetof(struct kvm_ppc_resize_hpt, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
@@ -9514,32 +9514,32 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_PPC_ALLOC_HTAB", (unsigned long long)(KVM_CAP_PPC_ALLOC_HTAB));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
 #ifdef KVM_CAP_PPC_BOOKE_WATCHDOG
 	printf("value %s %llu\n", "KVM_CAP_PPC_BOOKE_WATCHDOG", (unsigned long long)(KVM_CAP_PPC_BOOKE_WATCHDOG));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
 #ifdef KVM_CAP_PPC_HTAB_FD
 	printf("value %s %llu\n", "KVM_CAP_PPC_HTAB_FD", (unsigned long long)(KVM_CAP_PPC_HTAB_FD));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 #ifdef KVM_CAP_PPC_EPR
 	printf("value %s %llu\n", "KVM_CAP_PPC_EPR", (unsigned long long)(KVM_CAP_PPC_EPR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVM_CAP_PPC_RTAS
 	printf("value %s %llu\n", "KVM_CAP_PPC_RTAS", (unsigned long long)(KVM_CAP_PPC_RTAS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
 #ifdef KVM_CAP_SPAPR_MULTITCE
 	printf("value %s %llu\n", "KVM_CAP_SPAPR_MULTITCE", (unsigned long long)(KVM_CAP_SPAPR_MULTITCE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 #ifdef KVM_CAP_PPC_FIXUP_HCALL
 	printf("value %s %llu\n", "KVM_CAP_PPC_FIXUP_HCALL", (unsigned long long)(KVM_CAP_PPC_FIXUP_HCALL));
 #endif
@@ -9549,52 +9549,52 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_PPC_ENABLE_HCALL", (unsigned long long)(KVM_CAP_PPC_ENABLE_HCALL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 #ifdef KVM_CAP_PPC_HWRNG
 	printf("value %s %llu\n", "KVM_CAP_PPC_HWRNG", (unsigned long long)(KVM_CAP_PPC_HWRNG));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 #ifdef KVM_CAP_SPAPR_TCE_64
 	printf("value %s %llu\n", "KVM_CAP_SPAPR_TCE_64", (unsigned long long)(KVM_CAP_SPAPR_TCE_64));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 #ifdef KVM_CAP_PPC_HTM
 	printf("value %s %llu\n", "KVM_CAP_PPC_HTM", (unsigned long long)(KVM_CAP_PPC_HTM));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 #ifdef KVM_CAP_SPAPR_RESIZE_HPT
 	printf("value %s %llu\n", "KVM_CAP_SPAPR_RESIZE_HPT", (unsigned long long)(KVM_CAP_SPAPR_RESIZE_HPT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 #ifdef KVM_CAP_PPC_MMU_RADIX
 	printf("value %s %llu\n", "KVM_CAP_PPC_MMU_RADIX", (unsigned long long)(KVM_CAP_PPC_MMU_RADIX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 #ifdef KVM_CAP_PPC_MMU_HASH_V3
 	printf("value %s %llu\n", "KVM_CAP_PPC_MMU_HASH_V3", (unsigned long long)(KVM_CAP_PPC_MMU_HASH_V3));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 #ifdef KVM_CAP_SPAPR_TCE_VFIO
 	printf("value %s %llu\n", "KVM_CAP_SPAPR_TCE_VFIO", (unsigned long long)(KVM_CAP_SPAPR_TCE_VFIO));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 #ifdef KVM_CAP_PPC_FWNMI
 	printf("value %s %llu\n", "KVM_CAP_PPC_FWNMI", (unsigned long long)(KVM_CAP_PPC_FWNMI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 #ifdef KVM_CAP_PPC_SMT_POSSIBLE
 	printf("value %s %llu\n", "KVM_CAP_PPC_SMT_POSSIBLE", (unsigned long long)(KVM_CAP_PPC_SMT_POSSIBLE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 #ifdef KVM_CAP_PPC_GET_CPU_CHAR
 	printf("value %s %llu\n", "KVM_CAP_PPC_GET_CPU_CHAR", (unsigned long long)(KVM_CAP_PPC_GET_CPU_CHAR));
 #endif
@@ -9662,27 +9662,27 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 	printf("member_size %s.%s %zu\n", "struct kvm_dirty_tlb", "num_dirty", KVMSPEC_MEMBER_SIZE(struct kvm_dirty_tlb, num_dirty));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 #ifdef KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE
 	printf("value %s %llu\n", "KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE", (unsigned long long)(KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 	printf("size %s %zu\n", "struct kvm_vfio_spapr_tce", sizeof(struct kvm_vfio_spapr_tce));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 	printf("align %s %zu\n", "struct kvm_vfio_spapr_tce", (size_t)_Alignof(struct kvm_vfio_spapr_tce));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 	printf("offset %s.%s %zu\n", "struct kvm_vfio_spapr_tce", "groupfd", offsetof(struct kvm_vfio_spapr_tce, groupfd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 	printf("member_size %s.%s %zu\n", "struct kvm_vfio_spapr_tce", "groupfd", KVMSPEC_MEMBER_SIZE(struct kvm_vfio_spapr_tce, groupfd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 	printf("offset %s.%s %zu\n", "struct kvm_vfio_spapr_tce", "tablefd", offsetof(struct kvm_vfio_spapr_tce, tablefd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 	printf("member_size %s.%s %zu\n", "struct kvm_vfio_spapr_tce", "tablefd", KVMSPEC_MEMBER_SIZE(struct kvm_vfio_spapr_tce, tablefd));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
@@ -9710,7 +9710,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_PPC_RPT_INVALIDATE", (unsigned long long)(KVM_CAP_PPC_RPT_INVALIDATE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 #ifdef KVM_CAP_PPC_AIL_MODE_3
 	printf("value %s %llu\n", "KVM_CAP_PPC_AIL_MODE_3", (unsigned long long)(KVM_CAP_PPC_AIL_MODE_3));
 #endif
@@ -9720,7 +9720,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_PPC_ALLOCATE_HTAB", (unsigned long long)(KVM_PPC_ALLOCATE_HTAB));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 #ifdef KVM_PPC_SVM_OFF
 	printf("value %s %llu\n", "KVM_PPC_SVM_OFF", (unsigned long long)(KVM_PPC_SVM_OFF));
 #endif
@@ -9730,32 +9730,32 @@ int main(void)
 	printf("value %s %llu\n", "KVM_DIRTY_TLB", (unsigned long long)(KVM_DIRTY_TLB));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 #ifdef KVM_CAP_ARM_PSCI
 	printf("value %s %llu\n", "KVM_CAP_ARM_PSCI", (unsigned long long)(KVM_CAP_ARM_PSCI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 #ifdef KVM_CAP_ARM_SET_DEVICE_ADDR
 	printf("value %s %llu\n", "KVM_CAP_ARM_SET_DEVICE_ADDR", (unsigned long long)(KVM_CAP_ARM_SET_DEVICE_ADDR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 #ifdef KVM_CAP_ARM_EL1_32BIT
 	printf("value %s %llu\n", "KVM_CAP_ARM_EL1_32BIT", (unsigned long long)(KVM_CAP_ARM_EL1_32BIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 #ifdef KVM_CAP_ARM_PSCI_0_2
 	printf("value %s %llu\n", "KVM_CAP_ARM_PSCI_0_2", (unsigned long long)(KVM_CAP_ARM_PSCI_0_2));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 #ifdef KVM_CAP_ARM_PMU_V3
 	printf("value %s %llu\n", "KVM_CAP_ARM_PMU_V3", (unsigned long long)(KVM_CAP_ARM_PMU_V3));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 #ifdef KVM_CAP_ARM_USER_IRQ
 	printf("value %s %llu\n", "KVM_CAP_ARM_USER_IRQ", (unsigned long long)(KVM_CAP_ARM_USER_IRQ));
 #endif
@@ -9765,7 +9765,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_ARM_INJECT_SERROR_ESR", (unsigned long long)(KVM_CAP_ARM_INJECT_SERROR_ESR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 #ifdef KVM_CAP_ARM_VM_IPA_SIZE
 	printf("value %s %llu\n", "KVM_CAP_ARM_VM_IPA_SIZE", (unsigned long long)(KVM_CAP_ARM_VM_IPA_SIZE));
 #endif
@@ -9850,25 +9850,25 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED", (unsigned long long)(KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 	printf("size %s %zu\n", "struct kvm_arm_device_addr", sizeof(struct kvm_arm_device_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 	printf("align %s %zu\n", "struct kvm_arm_device_addr", (size_t)_Alignof(struct kvm_arm_device_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_arm_device_addr", "id", offsetof(struct kvm_arm_device_addr, id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_arm_device_addr", "id", KVMSPEC_MEMBER_SIZE(struct kvm_arm_device_addr, id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_arm_device_addr", "addr", offsetof(struct kvm_arm_device_addr, addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_arm_device_addr", "addr", KVMSPEC_MEMBER_SIZE(struct kvm_arm_device_addr, addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 #ifdef KVM_ARM_SET_DEVICE_ADDR
 	printf("value %s %llu\n", "KVM_ARM_SET_DEVICE_ADDR", (unsigned long long)(KVM_ARM_SET_DEVICE_ADDR));
 #endif
@@ -9878,118 +9878,118 @@ int main(void)
 	printf("value %s %llu\n", "KVM_ARM_VCPU_FINALIZE", (unsigned long long)(KVM_ARM_VCPU_FINALIZE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ARM_DEV_EL1_VTIMER
 	printf("removed-value %s %llu\n", "KVM_ARM_DEV_EL1_VTIMER", (unsigned long long)(KVM_ARM_DEV_EL1_VTIMER));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ARM_DEV_EL1_PTIMER
 	printf("removed-value %s %llu\n", "KVM_ARM_DEV_EL1_PTIMER", (unsigned long long)(KVM_ARM_DEV_EL1_PTIMER));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ARM_DEV_PMU
 	printf("removed-value %s %llu\n", "KVM_ARM_DEV_PMU", (unsigned long long)(KVM_ARM_DEV_PMU));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 #ifdef KVM_MEMORY_ENCRYPT_OP
 	printf("value %s %llu\n", "KVM_MEMORY_ENCRYPT_OP", (unsigned long long)(KVM_MEMORY_ENCRYPT_OP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("size %s %zu\n", "struct kvm_enc_region", sizeof(struct kvm_enc_region));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("align %s %zu\n", "struct kvm_enc_region", (size_t)_Alignof(struct kvm_enc_region));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_enc_region", "addr", offsetof(struct kvm_enc_region, addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_enc_region", "addr", KVMSPEC_MEMBER_SIZE(struct kvm_enc_region, addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_enc_region", "size", offsetof(struct kvm_enc_region, size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_enc_region", "size", KVMSPEC_MEMBER_SIZE(struct kvm_enc_region, size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 #ifdef KVM_MEMORY_ENCRYPT_REG_REGION
 	printf("value %s %llu\n", "KVM_MEMORY_ENCRYPT_REG_REGION", (unsigned long long)(KVM_MEMORY_ENCRYPT_REG_REGION));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 #ifdef KVM_MEMORY_ENCRYPT_UNREG_REGION
 	printf("value %s %llu\n", "KVM_MEMORY_ENCRYPT_UNREG_REGION", (unsigned long long)(KVM_MEMORY_ENCRYPT_UNREG_REGION));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_INIT", (unsigned long long)(KVM_SEV_INIT));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_ES_INIT", (unsigned long long)(KVM_SEV_ES_INIT));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_LAUNCH_START", (unsigned long long)(KVM_SEV_LAUNCH_START));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_LAUNCH_UPDATE_DATA", (unsigned long long)(KVM_SEV_LAUNCH_UPDATE_DATA));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_LAUNCH_UPDATE_VMSA", (unsigned long long)(KVM_SEV_LAUNCH_UPDATE_VMSA));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_LAUNCH_SECRET", (unsigned long long)(KVM_SEV_LAUNCH_SECRET));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_LAUNCH_MEASURE", (unsigned long long)(KVM_SEV_LAUNCH_MEASURE));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_LAUNCH_FINISH", (unsigned long long)(KVM_SEV_LAUNCH_FINISH));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_SEND_START", (unsigned long long)(KVM_SEV_SEND_START));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_SEND_UPDATE_DATA", (unsigned long long)(KVM_SEV_SEND_UPDATE_DATA));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_SEND_UPDATE_VMSA", (unsigned long long)(KVM_SEV_SEND_UPDATE_VMSA));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_SEND_FINISH", (unsigned long long)(KVM_SEV_SEND_FINISH));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_RECEIVE_START", (unsigned long long)(KVM_SEV_RECEIVE_START));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_RECEIVE_UPDATE_DATA", (unsigned long long)(KVM_SEV_RECEIVE_UPDATE_DATA));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_RECEIVE_UPDATE_VMSA", (unsigned long long)(KVM_SEV_RECEIVE_UPDATE_VMSA));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_RECEIVE_FINISH", (unsigned long long)(KVM_SEV_RECEIVE_FINISH));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_GUEST_STATUS", (unsigned long long)(KVM_SEV_GUEST_STATUS));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_DBG_DECRYPT", (unsigned long long)(KVM_SEV_DBG_DECRYPT));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_DBG_ENCRYPT", (unsigned long long)(KVM_SEV_DBG_ENCRYPT));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("value %s %llu\n", "KVM_SEV_CERT_EXPORT", (unsigned long long)(KVM_SEV_CERT_EXPORT));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 	printf("value %s %llu\n", "KVM_SEV_GET_ATTESTATION_REPORT", (unsigned long long)(KVM_SEV_GET_ATTESTATION_REPORT));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("value %s %llu\n", "KVM_SEV_SEND_CANCEL", (unsigned long long)(KVM_SEV_SEND_CANCEL));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
@@ -10013,10 +10013,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_cmd", (size_t)_Alignof(struct kvm_sev_cmd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_cmd", "id", offsetof(struct kvm_sev_cmd, id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_cmd", "id", KVMSPEC_MEMBER_SIZE(struct kvm_sev_cmd, id));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -10049,28 +10049,28 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_launch_start", (size_t)_Alignof(struct kvm_sev_launch_start));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_start", "handle", offsetof(struct kvm_sev_launch_start, handle));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_start", "handle", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, handle));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_start", "policy", offsetof(struct kvm_sev_launch_start, policy));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_start", "policy", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, policy));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_start", "dh_uaddr", offsetof(struct kvm_sev_launch_start, dh_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_start", "dh_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, dh_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_start", "dh_len", offsetof(struct kvm_sev_launch_start, dh_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_start", "dh_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, dh_len));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -10103,16 +10103,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_launch_update_data", (size_t)_Alignof(struct kvm_sev_launch_update_data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_update_data", "uaddr", offsetof(struct kvm_sev_launch_update_data, uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_update_data", "uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_update_data, uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_update_data", "len", offsetof(struct kvm_sev_launch_update_data, len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_update_data", "len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_update_data, len));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -10127,16 +10127,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_launch_secret", (size_t)_Alignof(struct kvm_sev_launch_secret));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_secret", "hdr_uaddr", offsetof(struct kvm_sev_launch_secret, hdr_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_secret", "hdr_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, hdr_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_secret", "hdr_len", offsetof(struct kvm_sev_launch_secret, hdr_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_secret", "hdr_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, hdr_len));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -10187,16 +10187,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_launch_measure", (size_t)_Alignof(struct kvm_sev_launch_measure));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_measure", "uaddr", offsetof(struct kvm_sev_launch_measure, uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_measure", "uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_measure, uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_launch_measure", "len", offsetof(struct kvm_sev_launch_measure, len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_measure", "len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_measure, len));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -10205,28 +10205,28 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_launch_measure", "pad0", KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_measure, pad0));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("size %s %zu\n", "struct kvm_sev_guest_status", sizeof(struct kvm_sev_guest_status));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("align %s %zu\n", "struct kvm_sev_guest_status", (size_t)_Alignof(struct kvm_sev_guest_status));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_guest_status", "handle", offsetof(struct kvm_sev_guest_status, handle));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_guest_status", "handle", KVMSPEC_MEMBER_SIZE(struct kvm_sev_guest_status, handle));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_guest_status", "policy", offsetof(struct kvm_sev_guest_status, policy));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_guest_status", "policy", KVMSPEC_MEMBER_SIZE(struct kvm_sev_guest_status, policy));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_guest_status", "state", offsetof(struct kvm_sev_guest_status, state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_guest_status", "state", KVMSPEC_MEMBER_SIZE(struct kvm_sev_guest_status, state));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -10235,22 +10235,22 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_dbg", (size_t)_Alignof(struct kvm_sev_dbg));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_dbg", "src_uaddr", offsetof(struct kvm_sev_dbg, src_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_dbg", "src_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_dbg, src_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_dbg", "dst_uaddr", offsetof(struct kvm_sev_dbg, dst_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_dbg", "dst_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_dbg, dst_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_dbg", "len", offsetof(struct kvm_sev_dbg, len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_dbg", "len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_dbg, len));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -10295,10 +10295,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_send_start", (size_t)_Alignof(struct kvm_sev_send_start));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_send_start", "policy", offsetof(struct kvm_sev_send_start, policy));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_start", "policy", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, policy));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -10385,16 +10385,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_send_update_data", (size_t)_Alignof(struct kvm_sev_send_update_data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_send_update_data", "hdr_uaddr", offsetof(struct kvm_sev_send_update_data, hdr_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_update_data", "hdr_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, hdr_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_send_update_data", "hdr_len", offsetof(struct kvm_sev_send_update_data, hdr_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_send_update_data", "hdr_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, hdr_len));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -10445,28 +10445,28 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_receive_start", (size_t)_Alignof(struct kvm_sev_receive_start));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_start", "handle", offsetof(struct kvm_sev_receive_start, handle));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_start", "handle", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, handle));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_start", "policy", offsetof(struct kvm_sev_receive_start, policy));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_start", "policy", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, policy));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_start", "pdh_uaddr", offsetof(struct kvm_sev_receive_start, pdh_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_start", "pdh_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, pdh_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_start", "pdh_len", offsetof(struct kvm_sev_receive_start, pdh_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_start", "pdh_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, pdh_len));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -10499,16 +10499,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 	printf("align %s %zu\n", "struct kvm_sev_receive_update_data", (size_t)_Alignof(struct kvm_sev_receive_update_data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_update_data", "hdr_uaddr", offsetof(struct kvm_sev_receive_update_data, hdr_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_update_data", "hdr_uaddr", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, hdr_uaddr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("offset %s.%s %zu\n", "struct kvm_sev_receive_update_data", "hdr_len", offsetof(struct kvm_sev_receive_update_data, hdr_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sev_receive_update_data", "hdr_len", KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, hdr_len));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */

@@ -86,16 +86,16 @@ KVMSPEC_EQ(KVM_ENABLE_CAP, 1080602275);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_VM_S390_UCONTROL, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(KVM_VM_PPC_HV, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(KVM_VM_PPC_PR, 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(KVM_S390_SIE_PAGE_OFFSET, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVM_VM_TYPE_ARM_IPA_SIZE_MASK, 255);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -245,61 +245,61 @@ KVMSPEC_EQ(KVM_CAP_READONLY_MEM, 81);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_CAP_IRQFD_RESAMPLE, 82);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_CAP_DEVICE_CTRL, 89);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_CAP_IRQ_MPIC, 90);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_CAP_IRQ_XICS, 92);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(KVM_CAP_EXT_EMUL_CPUID, 95);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_CAP_IOAPIC_POLARITY_IGNORED, 97);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVM_CAP_IOEVENTFD_NO_LENGTH, 100);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVM_CAP_VM_ATTRIBUTES, 101);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(KVM_CAP_DISABLE_QUIRKS, 116);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(KVM_CAP_MULTI_ADDRESS_SPACE, 118);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(KVM_CAP_GUEST_DEBUG_HW_BPS, 119);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(KVM_CAP_GUEST_DEBUG_HW_WPS, 120);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
 KVMSPEC_EQ(KVM_CAP_SPLIT_IRQCHIP, 121);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
 KVMSPEC_EQ(KVM_CAP_IOEVENTFD_ANY_LENGTH, 122);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 KVMSPEC_EQ(KVM_CAP_VCPU_ATTRIBUTES, 127);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40700 /* 4.7 */
 KVMSPEC_EQ(KVM_CAP_MAX_VCPU_ID, 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVM_CAP_X2APIC_API, 129);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVM_CAP_MSI_DEVID, 131);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVM_CAP_IMMEDIATE_EXIT, 136);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_CAP_GET_MSR_FEATURES, 153);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -308,10 +308,10 @@ KVMSPEC_EQ(KVM_CAP_MSR_PLATFORM_INFO, 159);
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVM_CAP_COALESCED_PIO, 162);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT, 166);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 168);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
@@ -326,22 +326,22 @@ KVMSPEC_EQ(KVM_CAP_LAST_CPU, 184);
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVM_CAP_SMALLER_MAXPHYADDR, 185);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVM_CAP_STEAL_TIME, 187);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(KVM_CAP_ENFORCE_PV_FEATURE_CPUID, 190);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG2, 195);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(KVM_CAP_SGX_ATTRIBUTE, 196);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(KVM_CAP_VM_COPY_ENC_CONTEXT_FROM, 197);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(KVM_CAP_PTP_KVM, 198);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
@@ -356,28 +356,28 @@ KVMSPEC_EQ(KVM_CAP_BINARY_STATS_FD, 203);
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(KVM_CAP_EXIT_ON_EMULATION_FAILURE, 204);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM, 206);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVM_CAP_VM_GPA_BITS, 207);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVM_CAP_SYS_ATTRIBUTES, 209);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 KVMSPEC_EQ(KVM_CAP_PMU_CAPABILITY, 212);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 KVMSPEC_EQ(KVM_CAP_DISABLE_QUIRKS2, 213);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_CAP_VM_TSC_CONTROL, 214);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 KVMSPEC_EQ(KVM_CAP_SYSTEM_EVENT_DATA, 215);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVM_CAP_VM_DISABLE_NX_HUGE_PAGES, 220);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
@@ -413,22 +413,22 @@ KVMSPEC_EQ(KVM_CAP_MIPS_TE, 138);
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVM_CAP_MIPS_64BIT, 139);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVM_X86_DISABLE_EXITS_MWAIT, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVM_X86_DISABLE_EXITS_HLT, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVM_X86_DISABLE_EXITS_PAUSE, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 KVMSPEC_EQ(KVM_X86_DISABLE_EXITS_CSTATE, 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61100 /* 6.17 */
 KVMSPEC_EQ(KVM_X86_DISABLE_EXITS_APERFMPERF, 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x60e00 /* removed in 6.14 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */ && KVMSPEC_HEADERS_VERSION < 0x60e00 /* removed in 6.14 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_X86_DISABLE_VALID_EXITS, 15);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
@@ -437,10 +437,10 @@ KVMSPEC_EQ(KVM_CAP_X86_ROBUST_SINGLESTEP, 51);
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(KVM_CAP_TSC_CONTROL, 60);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(KVM_CAP_X86_SMM, 117);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVM_CAP_X86_DISABLE_EXITS, 143);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
@@ -467,16 +467,16 @@ KVMSPEC_EQ(KVM_CAP_X86_APIC_BUS_CYCLES_NS, 237);
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(KVM_CAP_X86_GUEST_MODE, 238);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40900 /* 4.9 */
 KVMSPEC_EQ(KVM_CLOCK_TSC_STABLE, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(KVM_CLOCK_REALTIME, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(KVM_CLOCK_HOST_TSC, 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(sizeof(struct kvm_clock_data), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
@@ -491,28 +491,28 @@ KVMSPEC_EQ(offsetof(struct kvm_clock_data, flags), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(offsetof(struct kvm_clock_data, pad0), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, pad0), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(offsetof(struct kvm_clock_data, realtime), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, realtime), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(offsetof(struct kvm_clock_data, host_tsc), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, host_tsc), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(offsetof(struct kvm_clock_data, pad), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, pad), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
@@ -530,10 +530,10 @@ KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 KVMSPEC_EQ(KVM_SET_PMU_EVENT_FILTER, 1075883698);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVM_X2APIC_API_USE_32BIT_IDS, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -542,7 +542,7 @@ KVMSPEC_EQ(KVM_BUS_LOCK_DETECTION_OFF, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVM_BUS_LOCK_DETECTION_EXIT, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 KVMSPEC_EQ(KVM_PMU_CAP_DISABLE, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
@@ -626,22 +626,22 @@ KVMSPEC_EQ(KVM_X86_NOTIFY_VMEXIT_USER, 2);
 #error "__KVM_HAVE_READONLY_MEM is not defined"
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(KVM_X86_QUIRK_LINT0_REENABLED, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(KVM_X86_QUIRK_CD_NW_CLEARED, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(KVM_X86_QUIRK_LAPIC_MMIO_HOLE, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(KVM_X86_QUIRK_OUT_7E_INC_RIP, 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT, 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_X86_QUIRK_FIX_HYPERCALL_INSN, 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
@@ -719,10 +719,10 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, pad), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, events), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(KVM_VCPU_TSC_CTRL, 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(KVM_VCPU_TSC_OFFSET, 0);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -2279,7 +2279,7 @@ KVMSPEC_EQ(KVM_VCPUEVENT_VALID_SIPI_VECTOR, 2);
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(KVM_VCPUEVENT_VALID_SHADOW, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(KVM_VCPUEVENT_VALID_SMM, 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
@@ -2405,10 +2405,10 @@ KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, flags), 20);
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
@@ -3388,37 +3388,37 @@ KVMSPEC_EQ(offsetof(struct kvm_dirty_log, padding2), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, padding2), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(sizeof(struct kvm_clear_dirty_log), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(offsetof(struct kvm_clear_dirty_log, slot), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, slot), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(offsetof(struct kvm_clear_dirty_log, num_pages), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, num_pages), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(offsetof(struct kvm_clear_dirty_log, first_page), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, first_page), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(offsetof(struct kvm_clear_dirty_log, dirty_bitmap), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(offsetof(struct kvm_clear_dirty_log, padding2), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, padding2), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(KVM_CAP_DIRTY_LOG_RING, 192);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -3454,49 +3454,49 @@ KVMSPEC_EQ(KVM_UNREGISTER_COALESCED_MMIO, 1074835048);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_TRANSLATE, 0xc018ae85ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(KVM_CLEAR_DIRTY_LOG, 0xc018aec0ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(KVM_RESET_DIRTY_RINGS, 44743);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 225);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
 KVMSPEC_EQ(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
 KVMSPEC_EQ(KVM_DIRTY_LOG_INITIALLY_SET, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(KVM_DIRTY_GFN_F_DIRTY, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(KVM_DIRTY_GFN_F_RESET, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(KVM_DIRTY_GFN_F_MASK, 3);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(sizeof(struct kvm_dirty_gfn), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(offsetof(struct kvm_dirty_gfn, flags), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_gfn, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(offsetof(struct kvm_dirty_gfn, slot), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_gfn, slot), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(offsetof(struct kvm_dirty_gfn, offset), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_gfn, offset), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -3607,7 +3607,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pre_fault_memory, padding), 40);
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(KVM_PRE_FAULT_MEMORY, 0xc040aed5ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
@@ -3694,13 +3694,13 @@ KVMSPEC_EQ(kvm_ioeventfd_flag_nr_pio, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(kvm_ioeventfd_flag_nr_deassign, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(kvm_ioeventfd_flag_nr_virtio_ccw_notify, 3);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(kvm_ioeventfd_flag_nr_fast_mmio, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(kvm_ioeventfd_flag_nr_max, 5);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
@@ -3712,7 +3712,7 @@ KVMSPEC_EQ(KVM_IOEVENTFD_FLAG_PIO, 2);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_IOEVENTFD_FLAG_DEASSIGN, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY, 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
@@ -3781,10 +3781,10 @@ KVMSPEC_EQ(offsetof(struct kvm_irq_routing_irqchip, pin), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_irqchip, pin), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(sizeof(struct kvm_irq_routing_msi), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_msi), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
@@ -3811,88 +3811,88 @@ KVMSPEC_EQ(offsetof(struct kvm_irq_routing_msi, pad), 12);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_msi, pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_msi, devid), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_msi, devid), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(sizeof(struct kvm_irq_routing_s390_adapter), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_s390_adapter, ind_addr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_s390_adapter, ind_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_s390_adapter, summary_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_s390_adapter, summary_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_s390_adapter, ind_offset), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_s390_adapter, ind_offset), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_s390_adapter, summary_offset), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_s390_adapter, summary_offset), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_s390_adapter, adapter_id), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_s390_adapter, adapter_id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(sizeof(struct kvm_irq_routing_hv_sint), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_hv_sint), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_hv_sint, vcpu), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_hv_sint, vcpu), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_hv_sint, sint), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_hv_sint, sint), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(sizeof(struct kvm_irq_routing_xen_evtchn), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_xen_evtchn), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_xen_evtchn, port), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_xen_evtchn, port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_xen_evtchn, vcpu), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_xen_evtchn, vcpu), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_xen_evtchn, priority), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_xen_evtchn, priority), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL, 0xffffffffULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
@@ -3901,16 +3901,16 @@ KVMSPEC_EQ(KVM_IRQ_ROUTING_IRQCHIP, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_IRQ_ROUTING_MSI, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_IRQ_ROUTING_S390_ADAPTER, 3);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(KVM_IRQ_ROUTING_HV_SINT, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVM_IRQ_ROUTING_XEN_EVTCHN, 5);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(sizeof(struct kvm_irq_routing_entry), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
@@ -3955,22 +3955,22 @@ KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, u.msi), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.msi), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, u.adapter), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.adapter), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, u.hv_sint), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.hv_sint), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, u.xen_evtchn), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.xen_evtchn), 12);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
@@ -3979,7 +3979,7 @@ KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, u.pad), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.pad), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(sizeof(struct kvm_irq_routing), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
@@ -4039,13 +4039,13 @@ KVMSPEC_EQ(offsetof(struct kvm_irqfd, pad), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, pad), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVM_MSI_VALID_DEVID, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(sizeof(struct kvm_msi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(_Alignof(struct kvm_msi), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -4072,10 +4072,10 @@ KVMSPEC_EQ(offsetof(struct kvm_msi, flags), 12);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msi, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(offsetof(struct kvm_msi, devid), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msi, devid), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -4120,145 +4120,145 @@ KVMSPEC_EQ(KVM_INTERRUPT, 1074048646);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_NMI, 44698);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(KVM_SMI, 44727);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(KVM_EXIT_HYPERV_SYNIC, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(KVM_EXIT_HYPERV_HCALL, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVM_EXIT_HYPERV_SYNDBG, 3);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(sizeof(struct kvm_hyperv_exit), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, type), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, pad1), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, pad1), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.synic), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.synic.msr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic.msr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.synic.pad2), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic.pad2), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.synic.control), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic.control), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.synic.evt_page), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic.evt_page), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.synic.msg_page), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.synic.msg_page), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.hcall), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.hcall), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.hcall.input), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.hcall.input), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.hcall.result), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.hcall.result), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.hcall.params), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.hcall.params), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.syndbg), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.syndbg.msr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.msr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.syndbg.pad2), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.pad2), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.syndbg.control), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.control), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.syndbg.status), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.status), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.syndbg.send_page), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.send_page), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.syndbg.recv_page), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.recv_page), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.syndbg.pending_page), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.pending_page), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
@@ -4270,22 +4270,22 @@ KVMSPEC_EQ(KVM_CAP_HYPERV_VAPIC, 45);
 #if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVM_CAP_HYPERV_SPIN, 46);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
 KVMSPEC_EQ(KVM_CAP_HYPERV_TIME, 96);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(KVM_CAP_HYPERV_SYNIC, 123);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 KVMSPEC_EQ(KVM_CAP_HYPERV_SYNIC2, 148);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 KVMSPEC_EQ(KVM_CAP_HYPERV_VP_INDEX, 149);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVM_CAP_HYPERV_EVENTFD, 154);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
 KVMSPEC_EQ(KVM_CAP_HYPERV_TLBFLUSH, 155);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
@@ -4294,7 +4294,7 @@ KVMSPEC_EQ(KVM_CAP_HYPERV_SEND_IPI, 161);
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVM_CAP_HYPERV_ENLIGHTENED_VMCS, 163);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(KVM_CAP_HYPERV_CPUID, 167);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50400 /* 5.4 */
@@ -4306,46 +4306,46 @@ KVMSPEC_EQ(KVM_CAP_SYS_HYPERV_CPUID, 191);
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(KVM_CAP_HYPERV_ENFORCE_CPUID, 199);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVM_HYPERV_EVENTFD, 1075359421);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(KVM_GET_SUPPORTED_HV_CPUID, 0xc008aec1ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVM_HYPERV_EVENTFD_DEASSIGN, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVM_HYPERV_CONN_ID_MASK, 16777215);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(sizeof(struct kvm_hyperv_eventfd), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(_Alignof(struct kvm_hyperv_eventfd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_eventfd, conn_id), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, conn_id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_eventfd, fd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, fd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_eventfd, flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(offsetof(struct kvm_hyperv_eventfd, padding), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, padding), 12);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -4390,10 +4390,10 @@ KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_SHARED_INFO, 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_RUNSTATE, 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL, 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_EVTCHN_SEND, 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
@@ -4465,13 +4465,13 @@ KVMSPEC_EQ(KVM_XEN_HVM_GET_ATTR, 0xc048aec8ULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVM_XEN_HVM_SET_ATTR, 1078505161);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_EVTCHN_DEASSIGN, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_EVTCHN_UPDATE, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_EVTCHN_RESET, 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -4483,10 +4483,10 @@ KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_SHARED_INFO, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_UPCALL_VECTOR, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_EVTCHN, 3);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_XEN_VERSION, 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
@@ -4555,10 +4555,10 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info.hva), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.hva), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn), 28);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -4633,10 +4633,10 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding), 20);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.xen_version), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.xen_version), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -4651,7 +4651,7 @@ KVMSPEC_EQ(KVM_XEN_VCPU_GET_ATTR, 0xc048aecaULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVM_XEN_VCPU_SET_ATTR, 1078505163);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
@@ -4738,16 +4738,16 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_offline), 48);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_offline), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.vcpu_id), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vcpu_id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -4768,10 +4768,10 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.expires_ns), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.expires_ns), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.vector), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vector), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -4792,13 +4792,13 @@ KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA, 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADJUST, 5);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID, 6);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_TIMER, 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR, 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -4855,22 +4855,22 @@ KVMSPEC_EQ(KVM_EXIT_OSI, 18);
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
 KVMSPEC_EQ(KVM_EXIT_PAPR_HCALL, 19);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
 KVMSPEC_EQ(KVM_EXIT_WATCHDOG, 21);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVM_EXIT_EPR, 23);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVM_EXIT_SYSTEM_EVENT, 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
 KVMSPEC_EQ(KVM_EXIT_IOAPIC_EOI, 26);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(KVM_EXIT_HYPERV, 27);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 KVMSPEC_EQ(KVM_EXIT_ARM_NISV, 28);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
@@ -4879,25 +4879,25 @@ KVMSPEC_EQ(KVM_EXIT_X86_RDMSR, 29);
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(KVM_EXIT_X86_WRMSR, 30);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(KVM_EXIT_DIRTY_RING_FULL, 31);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(KVM_EXIT_AP_RESET_HOLD, 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVM_EXIT_X86_BUS_LOCK, 33);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVM_EXIT_XEN, 34);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(KVM_EXIT_RISCV_SBI, 35);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVM_EXIT_RISCV_CSR, 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVM_EXIT_NOTIFY, 37);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
@@ -4915,10 +4915,10 @@ KVMSPEC_EQ(KVM_INTERNAL_ERROR_EMULATION, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
 KVMSPEC_EQ(KVM_INTERNAL_ERROR_SIMUL_EX, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
 KVMSPEC_EQ(KVM_INTERNAL_ERROR_DELIVERY_EV, 3);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50400 /* 5.4 */
 KVMSPEC_EQ(KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON, 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
@@ -4930,22 +4930,22 @@ KVMSPEC_EQ(KVM_EXIT_IO_IN, 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_EXIT_IO_OUT, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVM_SYSTEM_EVENT_SHUTDOWN, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVM_SYSTEM_EVENT_RESET, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVM_SYSTEM_EVENT_CRASH, 3);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_SYSTEM_EVENT_WAKEUP, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_SYSTEM_EVENT_SUSPEND, 5);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_SYSTEM_EVENT_SEV_TERM, 6);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
@@ -4963,13 +4963,13 @@ KVMSPEC_EQ(KVM_MSR_EXIT_REASON_FILTER, 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVM_MSR_EXIT_REASON_VALID_MASK, 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVM_NOTIFY_CONTEXT_INVALID, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(KVM_MEMORY_EXIT_FLAG_PRIVATE, 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(SYNC_REGS_SIZE_BYTES, 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
@@ -4981,10 +4981,10 @@ KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5011,10 +5011,10 @@ KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5050,10 +5050,10 @@ KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 3
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5407,10 +5407,10 @@ KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5449,10 +5449,10 @@ KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5461,10 +5461,10 @@ KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5473,10 +5473,10 @@ KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5485,16 +5485,16 @@ KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5533,10 +5533,10 @@ KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5545,16 +5545,16 @@ KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5605,7 +5605,7 @@ KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
@@ -5614,16 +5614,16 @@ KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5815,16 +5815,16 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVM_PIO_PAGE_OFFSET, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVM_COALESCED_MMIO_PAGE_OFFSET, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(KVM_RUN_X86_SMM, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(KVM_RUN_X86_BUS_LOCK, 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
@@ -5863,16 +5863,16 @@ KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, dr7), 24);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, dr7), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVM_SYNC_X86_REGS, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVM_SYNC_X86_SREGS, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVM_SYNC_X86_EVENTS, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVM_SYNC_X86_VALID_FIELDS, 7);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
@@ -5926,22 +5926,22 @@ KVMSPEC_EQ(KVM_MP_STATE_HALTED, 3);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_MP_STATE_SIPI_RECEIVED, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
 KVMSPEC_EQ(KVM_MP_STATE_STOPPED, 5);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
 KVMSPEC_EQ(KVM_MP_STATE_CHECK_STOP, 6);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
 KVMSPEC_EQ(KVM_MP_STATE_OPERATING, 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
 KVMSPEC_EQ(KVM_MP_STATE_LOAD, 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(KVM_MP_STATE_AP_RESET_HOLD, 9);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_MP_STATE_SUSPENDED, 10);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
@@ -6010,13 +6010,13 @@ KVMSPEC_EQ(KVM_REG_ARM, 0x4000000000000000ULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(KVM_REG_S390, 0x5000000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(KVM_REG_ARM64, 0x6000000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_REG_MIPS, 0x7000000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50400 /* 5.4 */
 KVMSPEC_EQ(KVM_REG_RISCV, 0x8000000000000000ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
@@ -6052,19 +6052,19 @@ KVMSPEC_EQ(KVM_REG_SIZE_U512, 0x60000000000000ULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(KVM_REG_SIZE_U1024, 0x70000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(KVM_REG_SIZE_U2048, 0x80000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(sizeof(struct kvm_reg_list), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(offsetof(struct kvm_reg_list, n), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_reg_list, n), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(offsetof(struct kvm_reg_list, reg), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -6103,61 +6103,61 @@ KVMSPEC_EQ(KVM_SET_ONE_REG, 1074835116);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_KVMCLOCK_CTRL, 44717);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVM_GET_REG_LIST, 0xc008aeb0ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_CREATE_DEVICE_TEST, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(sizeof(struct kvm_create_device), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(_Alignof(struct kvm_create_device), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(offsetof(struct kvm_create_device, type), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_device, type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(offsetof(struct kvm_create_device, fd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_device, fd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(offsetof(struct kvm_create_device, flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_device, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(sizeof(struct kvm_device_attr), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(offsetof(struct kvm_device_attr, flags), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_device_attr, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(offsetof(struct kvm_device_attr, group), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_device_attr, group), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(offsetof(struct kvm_device_attr, attr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_device_attr, attr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(offsetof(struct kvm_device_attr, addr), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_device_attr, addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
@@ -6169,58 +6169,58 @@ KVMSPEC_EQ(KVM_DEV_VFIO_FILE_ADD, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
 KVMSPEC_EQ(KVM_DEV_VFIO_FILE_DEL, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(KVM_DEV_VFIO_GROUP, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(KVM_DEV_VFIO_GROUP_ADD, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(KVM_DEV_VFIO_GROUP_DEL, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_DEV_TYPE_FSL_MPIC_20, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_DEV_TYPE_FSL_MPIC_42, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_DEV_TYPE_XICS, 3);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(KVM_DEV_TYPE_VFIO, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
 KVMSPEC_EQ(KVM_DEV_TYPE_ARM_VGIC_V2, 5);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_DEV_TYPE_FLIC, 6);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
 KVMSPEC_EQ(KVM_DEV_TYPE_ARM_VGIC_V3, 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVM_DEV_TYPE_ARM_VGIC_ITS, 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(KVM_DEV_TYPE_XIVE, 9);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 KVMSPEC_EQ(KVM_DEV_TYPE_ARM_PV_TIME, 10);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 KVMSPEC_EQ(KVM_DEV_TYPE_MAX, 11);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_CREATE_DEVICE, 0xc00caee0ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_SET_DEVICE_ATTR, 1075359457);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
@@ -6307,7 +6307,7 @@ KVMSPEC_EQ(KVM_STATS_UNIT_SECONDS, 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(KVM_STATS_UNIT_CYCLES, 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_STATS_UNIT_BOOLEAN, 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
@@ -6367,85 +6367,85 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_stats_desc, bucket_size), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(offsetof(struct kvm_stats_desc, name), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_skeys), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, start_gfn), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, start_gfn), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, count), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, count), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, skeydata_addr), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, skeydata_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, flags), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, reserved), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, reserved), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_CMMA_PEEK, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_cmma_log), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, start_gfn), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, start_gfn), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, count), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, count), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, flags), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, remaining), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, remaining), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, mask), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, mask), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, values), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, values), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_EQ(KVM_S390_GET_SKEYS_NONE, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_EQ(KVM_S390_SKEYS_MAX, 1048576);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
@@ -6457,10 +6457,10 @@ KVMSPEC_EQ(KVM_EXIT_S390_RESET, 14);
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
 KVMSPEC_EQ(KVM_EXIT_S390_UCONTROL, 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVM_EXIT_S390_TSCH, 22);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_EQ(KVM_EXIT_S390_STSI, 25);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -6481,40 +6481,40 @@ KVMSPEC_EQ(KVM_S390_RESET_IPL, 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_mem_op), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, gaddr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, gaddr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, size), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, size), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, op), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, op), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, buf), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, buf), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, ar), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, ar), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -6547,10 +6547,10 @@ KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, reserved), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, reserved), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_MEMOP_LOGICAL_READ, 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_MEMOP_LOGICAL_WRITE, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -6568,10 +6568,10 @@ KVMSPEC_EQ(KVM_S390_MEMOP_ABSOLUTE_WRITE, 5);
 #if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_MEMOP_ABSOLUTE_CMPXCHG, 6);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_MEMOP_F_CHECK_ONLY, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_MEMOP_F_INJECT_EXCEPTION, 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -6610,19 +6610,19 @@ KVMSPEC_EQ(KVM_S390_SIGP_SET_PREFIX, 0xfffe0002ULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_RESTART, 0xfffe0003ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_INT_PFAULT_INIT, 0xfffe0004ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_INT_PFAULT_DONE, 0xfffe0005ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_MCHK, 0xfffe1000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_INT_CLOCK_COMP, 0xffff1004ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_INT_CPU_TIMER, 0xffff1005ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -6637,13 +6637,13 @@ KVMSPEC_EQ(KVM_S390_INT_EMERGENCY, 0xffff1201ULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_INT_EXTERNAL_CALL, 0xffff1202ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_INT_IO_MIN, 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_INT_IO_MAX, 0xfffdffffULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_INT_IO_AI_MASK, 67108864);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -6667,337 +6667,337 @@ KVMSPEC_EQ(offsetof(struct kvm_s390_interrupt, parm64), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm64), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_io_info), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_io_info), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, subchannel_id), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_id), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, subchannel_nr), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_nr), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, io_int_parm), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_parm), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, io_int_word), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_word), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_ext_info), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_ext_info, ext_params), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_ext_info, pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_ext_info, ext_params2), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params2), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_VALID, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_0, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_1, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_MASK, 6);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_PGM_FLAGS_NO_REWIND, 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_pgm_info), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, trans_exc_code), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, trans_exc_code), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, mon_code), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_code), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_address), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_address), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, data_exc_code), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, data_exc_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, code), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, code), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, mon_class_nr), 30);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_class_nr), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_code), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_code), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_atmid), 33);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_atmid), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, exc_access_id), 34);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, exc_access_id), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_access_id), 35);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_access_id), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, op_access_id), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, op_access_id), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, flags), 37);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, flags), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, pad), 38);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, pad), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_prefix_info), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_prefix_info), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_prefix_info, address), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_prefix_info, address), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_extcall_info), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_extcall_info), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_extcall_info, code), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_extcall_info, code), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_emerg_info), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_emerg_info), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_emerg_info, code), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_emerg_info, code), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_STOP_FLAG_STORE_STATUS, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_stop_info), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_stop_info), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_stop_info, flags), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_stop_info, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_mchk_info), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, cr14), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, cr14), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, mcic), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, mcic), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, failing_storage_address), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, failing_storage_address), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, ext_damage_code), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, ext_damage_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, pad), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, fixed_logout), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, fixed_logout), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_irq), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq, type), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, type), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.io), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.io), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.ext), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.ext), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.pgm), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.pgm), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.emerg), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.emerg), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.extcall), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.extcall), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.prefix), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.prefix), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.stop), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.stop), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.mchk), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.mchk), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.reserved), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.reserved), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_irq_state), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, buf), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, buf), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, len), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, len), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, reserved), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, reserved), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
@@ -7015,52 +7015,52 @@ KVMSPEC_EQ(KVM_CAP_S390_UCONTROL, 73);
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
 KVMSPEC_EQ(KVM_CAP_S390_COW, 79);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVM_CAP_S390_CSS_SUPPORT, 85);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_CAP_S390_IRQCHIP, 99);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
 KVMSPEC_EQ(KVM_CAP_S390_USER_SIGP, 106);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_EQ(KVM_CAP_S390_VECTOR_REGISTERS, 107);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_EQ(KVM_CAP_S390_MEM_OP, 108);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_EQ(KVM_CAP_S390_USER_STSI, 109);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_EQ(KVM_CAP_S390_SKEYS, 110);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_EQ(KVM_CAP_S390_INJECT_IRQ, 113);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_EQ(KVM_CAP_S390_IRQ_STATE, 114);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_EQ(KVM_CAP_S390_RI, 124);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVM_CAP_S390_USER_INSTR0, 130);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVM_CAP_S390_GS, 140);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVM_CAP_S390_AIS, 141);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 KVMSPEC_EQ(KVM_CAP_S390_CMMA_MIGRATION, 145);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 KVMSPEC_EQ(KVM_CAP_S390_AIS_MIGRATION, 150);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 KVMSPEC_EQ(KVM_CAP_S390_BPB, 152);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -7450,7 +7450,7 @@ KVMSPEC_EQ(KVM_S390_ZPCIOP_DEREG_AEN, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_ZPCIOP_REGAEN_HOST, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_PPC_PVINFO_FLAGS_EV_IDLE, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -7531,7 +7531,7 @@ KVMSPEC_EQ(KVM_PPC_1T_SEGMENTS, 2);
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_PPC_NO_HASH, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_ppc_smmu_info), 592);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -7546,16 +7546,16 @@ KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, slb_size), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, slb_size), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, data_keys), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, data_keys), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, instr_keys), 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys), 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -7564,25 +7564,25 @@ KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, sps), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps), 576);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_ppc_resize_hpt), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, flags), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, shift), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, shift), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, pad), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
@@ -7630,55 +7630,55 @@ KVMSPEC_EQ(KVM_CAP_PPC_GET_SMMU_INFO, 78);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_CAP_PPC_ALLOC_HTAB, 80);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
 KVMSPEC_EQ(KVM_CAP_PPC_BOOKE_WATCHDOG, 83);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
 KVMSPEC_EQ(KVM_CAP_PPC_HTAB_FD, 84);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVM_CAP_PPC_EPR, 86);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_CAP_PPC_RTAS, 91);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
 KVMSPEC_EQ(KVM_CAP_SPAPR_MULTITCE, 94);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVM_CAP_PPC_FIXUP_HCALL, 103);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
 KVMSPEC_EQ(KVM_CAP_PPC_ENABLE_HCALL, 104);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_EQ(KVM_CAP_PPC_HWRNG, 115);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 KVMSPEC_EQ(KVM_CAP_SPAPR_TCE_64, 125);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVM_CAP_PPC_HTM, 132);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVM_CAP_SPAPR_RESIZE_HPT, 133);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVM_CAP_PPC_MMU_RADIX, 134);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVM_CAP_PPC_MMU_HASH_V3, 135);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVM_CAP_SPAPR_TCE_VFIO, 142);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 KVMSPEC_EQ(KVM_CAP_PPC_FWNMI, 146);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 KVMSPEC_EQ(KVM_CAP_PPC_SMT_POSSIBLE, 147);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 KVMSPEC_EQ(KVM_CAP_PPC_GET_CPU_CHAR, 151);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
@@ -7729,25 +7729,25 @@ KVMSPEC_EQ(offsetof(struct kvm_dirty_tlb, num_dirty), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_tlb, num_dirty), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE, 3);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(sizeof(struct kvm_vfio_spapr_tce), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(_Alignof(struct kvm_vfio_spapr_tce), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(offsetof(struct kvm_vfio_spapr_tce, groupfd), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vfio_spapr_tce, groupfd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(offsetof(struct kvm_vfio_spapr_tce, tablefd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vfio_spapr_tce, tablefd), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
@@ -7765,37 +7765,37 @@ KVMSPEC_EQ(KVM_CAP_PPC_DAWR1, 194);
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(KVM_CAP_PPC_RPT_INVALIDATE, 202);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVM_CAP_PPC_AIL_MODE_3, 210);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_PPC_ALLOCATE_HTAB, 0xc004aea7ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 KVMSPEC_EQ(KVM_PPC_SVM_OFF, 44723);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVM_CAP_ARM_PSCI, 87);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVM_CAP_ARM_SET_DEVICE_ADDR, 88);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(KVM_CAP_ARM_EL1_32BIT, 93);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVM_CAP_ARM_PSCI_0_2, 102);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 KVMSPEC_EQ(KVM_CAP_ARM_PMU_V3, 126);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVM_CAP_ARM_USER_IRQ, 144);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(KVM_CAP_ARM_INJECT_SERROR_ESR, 158);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVM_CAP_ARM_VM_IPA_SIZE, 165);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
@@ -7846,121 +7846,121 @@ KVMSPEC_EQ(KVM_CAP_ARM_EL2_E2H0, 241);
 #if KVMSPEC_HEADERS_VERSION >= 0x61100 /* 6.17 */
 KVMSPEC_EQ(KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED, 243);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(sizeof(struct kvm_arm_device_addr), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(offsetof(struct kvm_arm_device_addr, id), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_device_addr, id), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(offsetof(struct kvm_arm_device_addr, addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_device_addr, addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVM_ARM_SET_DEVICE_ADDR, 1074835115);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(KVM_ARM_VCPU_FINALIZE, 1074048706);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ARM_DEV_EL1_VTIMER, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ARM_DEV_EL1_PTIMER, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ARM_DEV_PMU, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(sizeof(struct kvm_enc_region), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_enc_region, addr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_enc_region, addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_enc_region, size), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_enc_region, size), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_INIT, 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_ES_INIT, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_LAUNCH_START, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_LAUNCH_UPDATE_DATA, 3);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_LAUNCH_UPDATE_VMSA, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_LAUNCH_SECRET, 5);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_LAUNCH_MEASURE, 6);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_LAUNCH_FINISH, 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_SEND_START, 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_SEND_UPDATE_DATA, 9);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_SEND_UPDATE_VMSA, 10);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_SEND_FINISH, 11);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_RECEIVE_START, 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_RECEIVE_UPDATE_DATA, 13);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_RECEIVE_UPDATE_VMSA, 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_RECEIVE_FINISH, 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_GUEST_STATUS, 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_DBG_DECRYPT, 17);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_DBG_ENCRYPT, 18);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_SEV_CERT_EXPORT, 19);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVM_SEV_GET_ATTESTATION_REPORT, 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(KVM_SEV_SEND_CANCEL, 21);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
@@ -7981,10 +7981,10 @@ KVMSPEC_EQ(KVM_SEV_NR_MAX, 103);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_cmd), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_cmd, id), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_cmd, id), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -8014,28 +8014,28 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_cmd, sev_fd), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_launch_start), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_launch_start, handle), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, handle), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_launch_start, policy), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, policy), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_launch_start, dh_uaddr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, dh_uaddr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_launch_start, dh_len), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, dh_len), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -8065,16 +8065,16 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, pad1), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_launch_update_data), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_launch_update_data, uaddr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_update_data, uaddr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_launch_update_data, len), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_update_data, len), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -8086,16 +8086,16 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_update_data, pad0), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_launch_secret), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_launch_secret, hdr_uaddr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, hdr_uaddr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_launch_secret, hdr_len), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, hdr_len), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -8143,16 +8143,16 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, pad2), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_launch_measure), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_launch_measure, uaddr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_measure, uaddr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_launch_measure, len), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_measure, len), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -8161,49 +8161,49 @@ KVMSPEC_EQ(offsetof(struct kvm_sev_launch_measure, pad0), 12);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_measure, pad0), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_guest_status), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(_Alignof(struct kvm_sev_guest_status), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_guest_status, handle), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_guest_status, handle), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_guest_status, policy), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_guest_status, policy), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_guest_status, state), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_guest_status, state), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_dbg), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_dbg, src_uaddr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_dbg, src_uaddr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_dbg, dst_uaddr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_dbg, dst_uaddr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_dbg, len), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_dbg, len), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -8242,10 +8242,10 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_attestation_report, pad0), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_send_start), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_send_start, policy), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, policy), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -8329,16 +8329,16 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, pad4), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_send_update_data), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_send_update_data, hdr_uaddr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, hdr_uaddr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_send_update_data, hdr_len), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, hdr_len), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -8386,28 +8386,28 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, pad2), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_receive_start), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_receive_start, handle), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, handle), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_receive_start, policy), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, policy), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_receive_start, pdh_uaddr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, pdh_uaddr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_receive_start, pdh_len), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, pdh_len), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -8437,16 +8437,16 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, pad1), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_receive_update_data), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_receive_update_data, hdr_uaddr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, hdr_uaddr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_receive_update_data, hdr_len), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, hdr_len), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -8868,7 +8868,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_mem_region, nr_pages), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(_Alignof(struct kvm_clock_data), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
@@ -9015,13 +9015,13 @@ KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_clear_dirty_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, dirty_bitmap), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -9039,16 +9039,16 @@ KVMSPEC_EQ(_Alignof(struct kvm_irqchip), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_ioeventfd), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_s390_adapter), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_entry), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(_Alignof(struct kvm_irq_routing), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(_Alignof(struct kvm_hyperv_exit), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -9096,7 +9096,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
@@ -9123,7 +9123,7 @@ KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -9156,19 +9156,19 @@ KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(_Alignof(struct kvm_one_reg), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(_Alignof(struct kvm_device_attr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -9180,19 +9180,19 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
@@ -9234,10 +9234,10 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -9252,13 +9252,13 @@ KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_DIRTY_TLB, 1074835114);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_arm_device_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_OP, 0xc008aebaULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(_Alignof(struct kvm_enc_region), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -9323,7 +9323,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_tdx_init_mem_region), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(_Alignof(struct kvm_clock_data), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
@@ -9470,13 +9470,13 @@ KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_clear_dirty_log), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, dirty_bitmap), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -9494,16 +9494,16 @@ KVMSPEC_EQ(_Alignof(struct kvm_irqchip), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_ioeventfd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_s390_adapter), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_entry), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(_Alignof(struct kvm_irq_routing), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(_Alignof(struct kvm_hyperv_exit), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -9551,7 +9551,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 12);
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 76);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
@@ -9578,7 +9578,7 @@ KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 64);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -9611,19 +9611,19 @@ KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(_Alignof(struct kvm_one_reg), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(_Alignof(struct kvm_device_attr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -9635,19 +9635,19 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
@@ -9689,10 +9689,10 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -9707,13 +9707,13 @@ KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_DIRTY_TLB, 1074572970);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_arm_device_addr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_OP, 0xc004aebaULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(_Alignof(struct kvm_enc_region), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */

@@ -34,7 +34,7 @@ class kvm_x2apic_api_flags(enum.IntFlag):
     KVM_ENABLE_CAP(KVM_CAP_X2APIC_API); KVM_CHECK_EXTENSION reports the
     supported bits. Defined in asm/kvm.h since 6.9, in linux/kvm.h before.
 
-    Field type: __u64. Since 4.19 or earlier.
+    Field type: __u64. Since 4.8.
     """
 
     #: APIC IDs are 32 bits wide wherever userspace passes them: in MSI
@@ -61,7 +61,7 @@ class kvm_x86_quirk_flags(enum.IntFlag):
     is on until disabled, except those a VM type cannot have (see
     KVM_X86_QUIRK_SLOT_ZAP_ALL).
 
-    Field type: __u64. Since 5.10 or earlier.
+    Field type: __u64. Since 4.2.
     """
 
     #: At local APIC reset, LVT LINT0 is set to ExtINT delivery
@@ -1863,7 +1863,7 @@ class kvm_vcpu_events(ctypes.Structure):
       KVM_VCPUEVENT_VALID_SIPI_VECTOR.
     - flags: __u32, offset 20, kvm_vcpuevent_valid_flags bits.
       KVM_VCPUEVENT_VALID_* bits.
-    - smi: struct, offset 24, since 4.20 or earlier.
+    - smi: struct, offset 24, since 4.2.
       System management mode state; valid with KVM_VCPUEVENT_VALID_SMM.
     - smi.smm: __u8, offset 24.
       The vCPU is in SMM.
@@ -2244,7 +2244,7 @@ KVM_DIRTY_LOG_PAGE_OFFSET: Final = 64
 class kvm_hyperv_eventfd_flags(enum.IntFlag):
     """Bits of kvm_hyperv_eventfd.flags.
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 4.17.
     """
 
     #: Remove the eventfd assigned to conn_id instead of assigning one.
@@ -2262,7 +2262,7 @@ class kvm_hyperv_eventfd(ctypes.Structure):
     """Argument of KVM_HYPERV_EVENTFD. Defined in asm/kvm.h since 6.9, in
     linux/kvm.h before, like its flags and KVM_HYPERV_CONN_ID_MASK.
 
-    Size 24 bytes; since 4.19 or earlier.
+    Size 24 bytes; since 4.17.
 
     Used by:
     - KVM_HYPERV_EVENTFD (struct kvm_hyperv_eventfd (in))
@@ -2409,7 +2409,7 @@ class kvm_xen_evtchn_flags(enum.IntFlag):
     (kvm_xen_hvm_attr.u.evtchn.flags). With none set, the port is created; at
     most one may be set.
 
-    Field type: __u32. Since 6.1 or earlier.
+    Field type: __u32. Since 5.19.
     """
 
     #: Remove the port.
@@ -2589,7 +2589,7 @@ class kvm_xen_hvm_attr(ctypes.Structure):
       none.
     - u.shared_info.hva: __u64, offset 8, since 6.9.
       Page-aligned userspace address of the shared info page; 0 for none.
-    - u.evtchn: struct, offset 8, since 6.1 or earlier.
+    - u.evtchn: struct, offset 8, since 5.19.
       For KVM_XEN_ATTR_TYPE_EVTCHN.
     - u.evtchn.send_port: __u32, offset 8.
       The port the guest names in EVTCHNOP_send; not 0.
@@ -2616,7 +2616,7 @@ class kvm_xen_hvm_attr(ctypes.Structure):
       The eventfd to signal.
     - u.evtchn.deliver.padding: __u32[4], offset 20, reserved.
       Fixes the size of the union.
-    - u.xen_version: __u32, offset 8, since 6.1 or earlier.
+    - u.xen_version: __u32, offset 8, since 5.19.
       For KVM_XEN_ATTR_TYPE_XEN_VERSION: typically the major version in
       bits 31:16 and the minor version in bits 15:0.
     - u.pad: __u64[8], offset 8, reserved.
@@ -2719,9 +2719,9 @@ class kvm_xen_vcpu_attr(ctypes.Structure):
       Nanoseconds spent blocked.
     - u.runstate.time_offline: __u64, offset 48.
       Nanoseconds spent offline.
-    - u.vcpu_id: __u32, offset 8, since 6.1 or earlier.
+    - u.vcpu_id: __u32, offset 8, since 5.19.
       For KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID.
-    - u.timer: struct, offset 8, since 6.1 or earlier.
+    - u.timer: struct, offset 8, since 5.19.
       For KVM_XEN_VCPU_ATTR_TYPE_TIMER.
     - u.timer.port: __u32, offset 8.
       Event channel port of the vCPU's timer VIRQ; 0 for none.
@@ -2730,7 +2730,7 @@ class kvm_xen_vcpu_attr(ctypes.Structure):
     - u.timer.expires_ns: __u64, offset 16.
       kvmclock time at which the pending timer fires, or 0 if none is
       pending.
-    - u.vector: __u8, offset 8, since 6.1 or earlier.
+    - u.vector: __u8, offset 8, since 5.19.
       For KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR; 0 or 0x10 to 0xff.
     """
 
@@ -2813,7 +2813,7 @@ KVM_COALESCED_MMIO_PAGE_OFFSET: Final = 2
 class kvm_run_x86_flags(enum.IntFlag):
     """Bits of kvm_run.flags on x86.
 
-    Field type: __u16. Since 6.1 or earlier.
+    Field type: __u16. Since 4.2.
     """
 
     #: The vCPU is in system management mode.
@@ -2863,7 +2863,7 @@ class kvm_sync_x86_flags(enum.IntFlag):
     """Register classes synchronized through kvm_run on x86, for kvm_valid_regs
     and kvm_dirty_regs.
 
-    Field type: __u64. Since 6.1 or earlier.
+    Field type: __u64. Since 4.17.
     """
 
     #: s.regs.regs, the general purpose registers (struct kvm_regs).
@@ -2916,7 +2916,7 @@ class sev_cmd_id(enum.IntEnum):
     command of the SEV firmware; data points to the parameter structure named
     for each. The SEV-SNP commands start at 100.
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 4.16.
     """
 
     #: Makes the VM an SEV guest: assigns it an encryption key slot
@@ -3053,7 +3053,7 @@ class kvm_sev_cmd(ctypes.Structure):
     described a layout that the 64-bit kernel never read; the padding is now
     explicit and the layout the same on both ABIs.
 
-    Size 24 bytes; since 4.19 or earlier.
+    Size 24 bytes; since 4.16.
 
     Used by:
     - KVM_MEMORY_ENCRYPT_OP (struct kvm_sev_cmd (in/out))
@@ -3089,7 +3089,7 @@ class kvm_sev_cmd(ctypes.Structure):
 class kvm_sev_launch_start(ctypes.Structure):
     """Parameters of KVM_SEV_LAUNCH_START.
 
-    Size 40 bytes; since 4.19 or earlier.
+    Size 40 bytes; since 4.16.
 
     Fields:
 
@@ -3130,7 +3130,7 @@ class kvm_sev_launch_start(ctypes.Structure):
 class kvm_sev_launch_update_data(ctypes.Structure):
     """Parameters of KVM_SEV_LAUNCH_UPDATE_DATA.
 
-    Size 16 bytes; since 4.19 or earlier.
+    Size 16 bytes; since 4.16.
 
     Fields:
 
@@ -3153,7 +3153,7 @@ class kvm_sev_launch_update_data(ctypes.Structure):
 class kvm_sev_launch_secret(ctypes.Structure):
     """Parameters of KVM_SEV_LAUNCH_SECRET.
 
-    Size 48 bytes; since 4.19 or earlier.
+    Size 48 bytes; since 4.16.
 
     Fields:
 
@@ -3197,7 +3197,7 @@ class kvm_sev_launch_secret(ctypes.Structure):
 class kvm_sev_launch_measure(ctypes.Structure):
     """Parameters of KVM_SEV_LAUNCH_MEASURE.
 
-    Size 16 bytes; since 4.19 or earlier.
+    Size 16 bytes; since 4.16.
 
     Fields:
 
@@ -3221,7 +3221,7 @@ class kvm_sev_launch_measure(ctypes.Structure):
 class kvm_sev_guest_status(ctypes.Structure):
     """Result of KVM_SEV_GUEST_STATUS.
 
-    Size 12 bytes; since 4.19 or earlier.
+    Size 12 bytes; since 4.16.
 
     Fields:
 
@@ -3244,7 +3244,7 @@ class kvm_sev_guest_status(ctypes.Structure):
 class kvm_sev_dbg(ctypes.Structure):
     """Parameters of KVM_SEV_DBG_DECRYPT and KVM_SEV_DBG_ENCRYPT.
 
-    Size 24 bytes; since 4.19 or earlier.
+    Size 24 bytes; since 4.16.
 
     Fields:
 
@@ -3298,7 +3298,7 @@ class kvm_sev_send_start(ctypes.Structure):
     """Parameters of KVM_SEV_SEND_START. A session_len of 0 only asks for the
     size of the session data.
 
-    Size 72 bytes; since 6.1 or earlier.
+    Size 72 bytes; since 5.13.
 
     Fields:
 
@@ -3361,7 +3361,7 @@ class kvm_sev_send_update_data(ctypes.Structure):
     """Parameters of KVM_SEV_SEND_UPDATE_DATA. If hdr_len or trans_len is 0, the
     call only reports the sizes needed.
 
-    Size 48 bytes; since 6.1 or earlier.
+    Size 48 bytes; since 5.13.
 
     Fields:
 
@@ -3404,7 +3404,7 @@ class kvm_sev_send_update_data(ctypes.Structure):
 class kvm_sev_receive_start(ctypes.Structure):
     """Parameters of KVM_SEV_RECEIVE_START.
 
-    Size 40 bytes; since 6.1 or earlier.
+    Size 40 bytes; since 5.13.
 
     Fields:
 
@@ -3445,7 +3445,7 @@ class kvm_sev_receive_start(ctypes.Structure):
 class kvm_sev_receive_update_data(ctypes.Structure):
     """Parameters of KVM_SEV_RECEIVE_UPDATE_DATA.
 
-    Size 48 bytes; since 6.1 or earlier.
+    Size 48 bytes; since 5.13.
 
     Fields:
 
@@ -3936,7 +3936,7 @@ class kvm_vm_type_ppc(enum.IntEnum):
     that runs the VM. 0 lets the kernel pick: HV when the host can run it, PR
     otherwise.
 
-    Field type: unsigned long. Since 6.1 or earlier.
+    Field type: unsigned long. Since 3.13.
     """
 
     #: Book3S HV: the guest runs in the hardware's hypervisor mode
@@ -4927,7 +4927,7 @@ KVM_CAP_DEVICE_CTRL: Final = Capability(
     :Architectures: arm64, ppc, s390, riscv, x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the device control API is available.
-    :Since: 3.15 or earlier
+    :Since: 3.10
     """,
 )
 
@@ -4945,7 +4945,7 @@ KVM_CAP_IRQ_MPIC: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when vCPUs can be attached to an in-kernel MPIC.
-    :Since: 3.15 or earlier
+    :Since: 3.10
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Connects the vCPU to the in-kernel MPIC, which then delivers its external
@@ -4969,7 +4969,7 @@ KVM_CAP_IRQ_XICS: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when vCPUs can be attached to an in-kernel XICS.
-    :Since: 3.15 or earlier
+    :Since: 3.10
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Connects the vCPU to the in-kernel XICS, which then delivers its external
@@ -4995,7 +4995,7 @@ KVM_CAP_EXT_EMUL_CPUID: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.15 or earlier
+    :Since: 3.13
     """,
 )
 
@@ -5015,7 +5015,7 @@ KVM_CAP_IOAPIC_POLARITY_IGNORED: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.15 or earlier
+    :Since: 3.15
     """,
 )
 
@@ -5035,7 +5035,7 @@ KVM_CAP_IOEVENTFD_NO_LENGTH: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.17 or earlier
+    :Since: 3.16
     """,
 )
 
@@ -5055,7 +5055,7 @@ KVM_CAP_VM_ATTRIBUTES: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when VM descriptors accept the device attribute ioctls.
-    :Since: 3.17 or earlier
+    :Since: 3.16
     """,
 )
 
@@ -5073,7 +5073,7 @@ KVM_CAP_DISABLE_QUIRKS: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when quirks can be disabled.
-    :Since: 4.19 or earlier
+    :Since: 4.2
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Turns off the chosen legacy behaviours, which KVM otherwise keeps for
@@ -5100,7 +5100,7 @@ KVM_CAP_MULTI_ADDRESS_SPACE: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: count: The number of guest physical address spaces; 0 or missing means one.
-    :Since: 4.19 or earlier
+    :Since: 4.2
     """,
 )
 
@@ -5118,7 +5118,7 @@ KVM_CAP_GUEST_DEBUG_HW_BPS: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: count: The number of hardware breakpoints usable through KVM_SET_GUEST_DEBUG.
-    :Since: 4.19 or earlier
+    :Since: 4.3
     """,
 )
 
@@ -5136,7 +5136,7 @@ KVM_CAP_GUEST_DEBUG_HW_WPS: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: count: The number of hardware watchpoints usable through KVM_SET_GUEST_DEBUG.
-    :Since: 4.19 or earlier
+    :Since: 4.3
     """,
 )
 
@@ -5155,7 +5155,7 @@ KVM_CAP_SPLIT_IRQCHIP: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 4.19 or earlier
+    :Since: 4.4
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Creates a local APIC in the kernel for every vCPU while the PIC, IOAPIC
@@ -5185,7 +5185,7 @@ KVM_CAP_IOEVENTFD_ANY_LENGTH: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 4.19 or earlier
+    :Since: 4.4
     """,
 )
 
@@ -5204,7 +5204,7 @@ KVM_CAP_VCPU_ATTRIBUTES: Final = Capability(
     :Architectures: x86, arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when vCPU descriptors accept the device attribute ioctls.
-    :Since: 4.19 or earlier
+    :Since: 4.6
     """,
 )
 
@@ -5224,7 +5224,7 @@ KVM_CAP_MAX_VCPU_ID: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: count: One more than the largest vCPU id KVM_CREATE_VCPU accepts.
-    :Since: 4.19 or earlier
+    :Since: 4.7
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     On x86, lowers the bound on vCPU ids of this VM so that KVM can size
@@ -5251,7 +5251,7 @@ KVM_CAP_X2APIC_API: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_X2APIC_API_* features that can be enabled.
-    :Since: 4.19 or earlier
+    :Since: 4.8
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     KVM_X2APIC_API_USE_32BIT_IDS makes MSI routes, KVM_SIGNAL_MSI and the
@@ -5279,7 +5279,7 @@ KVM_CAP_MSI_DEVID: Final = Capability(
     :Architectures: arm64
     :Checked on: VM
     :Answer: boolean: Non-zero when this VM's MSIs must carry a device ID. Asked on /dev/kvm, the question has no answer and fails with EINVAL.
-    :Since: 4.19 or earlier
+    :Since: 4.8
     """,
 )
 
@@ -5300,7 +5300,7 @@ KVM_CAP_IMMEDIATE_EXIT: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when kvm_run's immediate_exit field is honoured.
-    :Since: 4.19 or earlier
+    :Since: 4.11
     """,
 )
 
@@ -5320,7 +5320,7 @@ KVM_CAP_GET_MSR_FEATURES: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 4.19 or earlier
+    :Since: 4.16
     """,
 )
 
@@ -5383,7 +5383,7 @@ KVM_CAP_MANUAL_DIRTY_LOG_PROTECT: Final = Capability(
     :Architectures: x86, arm64, mips
     :Checked on: not reported
     :Answer: boolean: No longer reported.
-    :Since: 5.8 or earlier
+    :Since: 5.0
     """,
 )
 
@@ -5402,7 +5402,7 @@ KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: Final = Capability(
     :Architectures: x86, arm64, mips, riscv
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_DIRTY_LOG_* options that can be enabled.
-    :Since: 5.8 or earlier
+    :Since: 5.2
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     With KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_GET_DIRTY_LOG only reports
@@ -5432,7 +5432,7 @@ KVM_CAP_HALT_POLL: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 5.8 or earlier
+    :Since: 5.8
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Overrides the system-wide halt_poll_ns module parameter for every vCPU of
@@ -5459,7 +5459,7 @@ KVM_CAP_ASYNC_PF_INT: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 5.8 or earlier
+    :Since: 5.8
     """,
 )
 
@@ -5521,7 +5521,7 @@ KVM_CAP_STEAL_TIME: Final = Capability(
     :Architectures: x86, arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when stolen time can be reported to the guest.
-    :Since: 5.10 or earlier
+    :Since: 5.9
     """,
 )
 
@@ -5565,7 +5565,7 @@ KVM_CAP_SET_GUEST_DEBUG2: Final = Capability(
     :Architectures: x86, arm64
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_GUESTDBG_* bits, common and architecture-specific, that KVM_SET_GUEST_DEBUG accepts.
-    :Since: 5.14 or earlier
+    :Since: 5.13
     """,
 )
 
@@ -5584,7 +5584,7 @@ KVM_CAP_SGX_ATTRIBUTE: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM was built with SGX virtualization; enabling still needs SGX on the host.
-    :Since: 5.14 or earlier
+    :Since: 5.13
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Allows the guest's enclaves to use the privileged attribute the file
@@ -5610,7 +5610,7 @@ KVM_CAP_VM_COPY_ENC_CONTEXT_FROM: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86; enabling only succeeds on hosts with AMD SEV support.
-    :Since: 5.14 or earlier
+    :Since: 5.13
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Makes this VM a mirror of the source VM: it uses the same encryption key
@@ -5636,7 +5636,7 @@ KVM_CAP_PTP_KVM: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the KVM PTP service is offered to guests.
-    :Since: 5.14 or earlier
+    :Since: 5.13
     """,
 )
 
@@ -5743,7 +5743,7 @@ KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86; enabling only succeeds on hosts with AMD SEV support.
-    :Since: 6.0 or earlier
+    :Since: 5.16
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Moves the source VM's encryption context, and with it the encrypted state
@@ -5767,7 +5767,7 @@ KVM_CAP_VM_GPA_BITS: Final = Capability(
     :Architectures: riscv
     :Checked on: /dev/kvm, VM
     :Answer: value: The number of guest physical address bits the VM can use.
-    :Since: 6.0 or earlier
+    :Since: 5.17
     """,
 )
 
@@ -5786,7 +5786,7 @@ KVM_CAP_SYS_ATTRIBUTES: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when /dev/kvm accepts the device attribute ioctls.
-    :Since: 6.0 or earlier
+    :Since: 5.17
     """,
 )
 
@@ -5803,7 +5803,7 @@ KVM_CAP_PMU_CAPABILITY: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_PMU_CAP_* settings that can be applied (so far only KVM_PMU_CAP_DISABLE); 0 when PMU virtualization is off on the host.
-    :Since: 6.0 or earlier
+    :Since: 5.18
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     With KVM_PMU_CAP_DISABLE, the VM gets no virtual PMU. Only allowed before
@@ -5829,7 +5829,7 @@ KVM_CAP_DISABLE_QUIRKS2: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_X86_QUIRK_* quirks this kernel can disable.
-    :Since: 6.0 or earlier
+    :Since: 5.18
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Turns off the chosen legacy behaviours. A quirk cannot be turned back on.
@@ -5854,7 +5854,7 @@ KVM_CAP_VM_TSC_CONTROL: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host can scale the guest TSC.
-    :Since: 6.0 or earlier
+    :Since: 5.19
     """,
 )
 
@@ -5874,7 +5874,7 @@ KVM_CAP_SYSTEM_EVENT_DATA: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 6.0 or earlier
+    :Since: 5.18
     """,
 )
 
@@ -5892,7 +5892,7 @@ KVM_CAP_VM_DISABLE_NX_HUGE_PAGES: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 6.1 or earlier
+    :Since: 6.0
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Turns off, for this VM, the mitigation that splits executable huge pages
@@ -5920,7 +5920,7 @@ KVM_CAP_DIRTY_LOG_RING_ACQ_REL: Final = Capability(
     :Architectures: x86, arm64
     :Checked on: /dev/kvm, VM
     :Answer: size: The largest dirty ring, in bytes, a vCPU may have; 0 means the ring is not supported.
-    :Since: 6.1 or earlier
+    :Since: 6.1
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Turns on dirty page tracking through per-vCPU rings of struct
@@ -6117,7 +6117,7 @@ class kvm_x86_disable_exits_flags(enum.IntFlag):
     args[0] of KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS), and the bits that
     KVM_CHECK_EXTENSION reports as available.
 
-    Field type: __u64. Since 4.19 or earlier.
+    Field type: __u64. Since 4.17.
     """
 
     #: MONITOR and MWAIT execute natively, so an idle guest can put the
@@ -6207,7 +6207,7 @@ KVM_CAP_X86_SMM: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM can emulate system management mode for this VM. It is 0 when the SMBASE MSR cannot be emulated, for example on VMX hosts without unrestricted guest support.
-    :Since: 4.19 or earlier
+    :Since: 4.2
     """,
 )
 
@@ -6226,7 +6226,7 @@ KVM_CAP_X86_DISABLE_EXITS: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_X86_DISABLE_EXITS_* bits this host can honour. MWAIT is only reported when the host lets guests use MWAIT safely, and hosts that mitigate cross-thread return address predictions (kvm module parameter mitigate_smt_rsb) report only PAUSE.
-    :Since: 4.19 or earlier
+    :Since: 4.17
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     The selected instructions stop causing VM exits for the VM. The setting
@@ -6432,7 +6432,7 @@ class kvm_clock_flags(enum.IntFlag):
     reports the bits KVM_GET_CLOCK can return. Bit 0 is never used, because
     KVM_CHECK_EXTENSION answered 1 before flags existed.
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 4.9.
     """
 
     #: The clock value is exactly what every vCPU reads at that
@@ -6468,11 +6468,11 @@ class kvm_clock_data(ctypes.Structure):
       The kvmclock value in nanoseconds.
     - flags: __u32, offset 8, kvm_clock_flags bits.
       KVM_CLOCK_* bits saying which fields are valid.
-    - pad0: __u32, offset 12, reserved, since 6.1 or earlier.
+    - pad0: __u32, offset 12, reserved, since 5.16.
       Padding.
-    - realtime: __u64, offset 16, since 6.1 or earlier.
+    - realtime: __u64, offset 16, since 5.16.
       Host wall-clock time in nanoseconds, valid with KVM_CLOCK_REALTIME.
-    - host_tsc: __u64, offset 24, since 6.1 or earlier.
+    - host_tsc: __u64, offset 24, since 5.16.
       Host TSC value, valid with KVM_CLOCK_HOST_TSC.
     - pad: __u32[4], offset 32, reserved.
       Reserved. Before realtime and host_tsc were added, everything after
@@ -6513,7 +6513,7 @@ class kvm_pmu_cap_flags(enum.IntFlag):
     """PMU settings of a VM: args[0] of KVM_ENABLE_CAP(KVM_CAP_PMU_CAPABILITY),
     and the bits KVM_CHECK_EXTENSION reports as supported.
 
-    Field type: __u64. Since 6.1 or earlier.
+    Field type: __u64. Since 5.18.
     """
 
     #: The VM gets no virtual PMU, even though the host has PMU
@@ -7139,7 +7139,7 @@ class _kvm_clear_dirty_log__anon0(ctypes.Union):
 class kvm_clear_dirty_log(ctypes.Structure):
     """Argument of KVM_CLEAR_DIRTY_LOG.
 
-    Size 24 bytes; since 5.8 or earlier.
+    Size 24 bytes; since 5.0.
 
     Used by:
     - KVM_CLEAR_DIRTY_LOG (struct kvm_clear_dirty_log (in))
@@ -7191,7 +7191,7 @@ KVM_CAP_DIRTY_LOG_RING: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: size: The largest dirty ring a vCPU can have, in bytes; 0 if the host does not support dirty rings with this ordering model.
-    :Since: 5.14 or earlier
+    :Since: 5.11
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Each vCPU gets a dirty ring of that size, and dirty pages of slots with
@@ -7253,7 +7253,7 @@ class kvm_manual_dirty_log_protect_flags(enum.IntFlag):
     """Bits of args[0] when enabling KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2;
     KVM_CHECK_EXTENSION answers with the bits the host supports.
 
-    Field type: __u64. Since 5.14 or earlier.
+    Field type: __u64. Since 5.7.
     """
 
     #: KVM_GET_DIRTY_LOG no longer resets the log or protects pages;
@@ -7275,7 +7275,7 @@ class kvm_dirty_gfn_flags(enum.IntFlag):
     (empty) to dirty (written by KVM), to reset (marked by userspace after
     collecting it) and back to 0 (by KVM_RESET_DIRTY_RINGS).
 
-    Field type: __u32. Since 5.14 or earlier.
+    Field type: __u32. Since 5.11.
     """
 
     #: KVM filled the entry. Read slot and offset only after seeing
@@ -7297,7 +7297,7 @@ class kvm_dirty_gfn(ctypes.Structure):
     """One entry of a vCPU's dirty ring: a page of guest memory that was written.
     Userspace reads the entries in ring order and must not skip any.
 
-    Size 16 bytes; since 5.14 or earlier.
+    Size 16 bytes; since 5.11.
 
     Fields:
 
@@ -7844,7 +7844,7 @@ class kvm_irq_routing_msi(ctypes.Structure):
 
     - pad: __u32, offset 12, reserved.
       Unused when no device ID is given.
-    - devid: __u32, offset 12, since 4.19 or earlier.
+    - devid: __u32, offset 12, since 4.8.
       ID of the device that sends the message (on arm64, the ITS device
       ID); valid when the entry's flags have KVM_MSI_VALID_DEVID.
     """
@@ -7862,7 +7862,7 @@ class kvm_irq_routing_s390_adapter(ctypes.Structure):
     """Target of a KVM_IRQ_ROUTING_S390_ADAPTER route: an s390 I/O adapter
     interrupt, signalled by setting indicator bits in guest memory.
 
-    Size 32 bytes; since 6.1 or earlier.
+    Size 32 bytes; since 3.15.
 
     Fields:
 
@@ -7892,7 +7892,7 @@ class kvm_irq_routing_hv_sint(ctypes.Structure):
     """Target of a KVM_IRQ_ROUTING_HV_SINT route: a synthetic interrupt source of
     a vCPU's Hyper-V SynIC.
 
-    Size 8 bytes; since 6.1 or earlier.
+    Size 8 bytes; since 4.5.
 
     Fields:
 
@@ -7912,7 +7912,7 @@ class kvm_irq_routing_xen_evtchn(ctypes.Structure):
     """Target of a KVM_IRQ_ROUTING_XEN_EVTCHN route: a Xen event channel port
     that KVM raises in the guest's shared info page.
 
-    Size 12 bytes; since 6.1 or earlier.
+    Size 12 bytes; since 5.17.
 
     Used by:
     - KVM_XEN_HVM_EVTCHN_SEND (struct kvm_irq_routing_xen_evtchn (in))
@@ -8004,11 +8004,11 @@ class kvm_irq_routing_entry(ctypes.Structure):
       For KVM_IRQ_ROUTING_IRQCHIP.
     - u.msi: struct kvm_irq_routing_msi, offset 16.
       For KVM_IRQ_ROUTING_MSI.
-    - u.adapter: struct kvm_irq_routing_s390_adapter, offset 16, since 6.1 or earlier.
+    - u.adapter: struct kvm_irq_routing_s390_adapter, offset 16, since 3.15.
       For KVM_IRQ_ROUTING_S390_ADAPTER.
-    - u.hv_sint: struct kvm_irq_routing_hv_sint, offset 16, since 6.1 or earlier.
+    - u.hv_sint: struct kvm_irq_routing_hv_sint, offset 16, since 4.5.
       For KVM_IRQ_ROUTING_HV_SINT.
-    - u.xen_evtchn: struct kvm_irq_routing_xen_evtchn, offset 16, since 6.1 or earlier.
+    - u.xen_evtchn: struct kvm_irq_routing_xen_evtchn, offset 16, since 5.17.
       For KVM_IRQ_ROUTING_XEN_EVTCHN.
     - u.pad: __u32[8], offset 16, reserved.
       Fixes the size of the union at 32 bytes.
@@ -8105,7 +8105,7 @@ class kvm_msi_flags(enum.IntFlag):
     """Bits of kvm_msi.flags and of the flags of an MSI route
     (kvm_irq_routing_entry.flags).
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 4.8.
     """
 
     #: The devid field is valid. Interrupt controllers that identify
@@ -8135,7 +8135,7 @@ class kvm_msi(ctypes.Structure):
       The MSI data word.
     - flags: __u32, offset 12, kvm_msi_flags bits.
       KVM_MSI_VALID_DEVID or 0.
-    - devid: __u32, offset 16, since 4.19 or earlier.
+    - devid: __u32, offset 16, since 4.8.
       ID of the device that sends the message; valid with
       KVM_MSI_VALID_DEVID. Was part of pad before it was named.
     - pad: __u8[12], offset 20, reserved.
@@ -8159,7 +8159,7 @@ class kvm_msi(ctypes.Structure):
 class kvm_hyperv_exit_type(enum.IntEnum):
     """Which event a KVM_EXIT_HYPERV exit reports (kvm_hyperv_exit.type).
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 4.5.
     """
 
     #: The guest changed a SynIC control MSR (SCONTROL, SIEFP or SIMP)
@@ -8233,13 +8233,13 @@ class kvm_hyperv_exit(ctypes.Structure):
     """The hyperv member of kvm_run, filled on a KVM_EXIT_HYPERV exit. type says
     which member of u is valid.
 
-    Size 56 bytes; since 4.19 or earlier.
+    Size 56 bytes; since 4.5.
 
     Fields:
 
     - type: __u32, offset 0, kvm_hyperv_exit_type values.
       KVM_EXIT_HYPERV_*, selecting the member of u.
-    - pad1: __u32, offset 4, reserved, since 6.1 or earlier.
+    - pad1: __u32, offset 4, reserved, since 5.8.
       Explicit padding.
     - u: union, offset 8.
       Event-specific data.
@@ -8247,7 +8247,7 @@ class kvm_hyperv_exit(ctypes.Structure):
       Valid with KVM_EXIT_HYPERV_SYNIC.
     - u.synic.msr: __u32, offset 8.
       The SynIC MSR the guest wrote.
-    - u.synic.pad2: __u32, offset 12, reserved, since 6.1 or earlier.
+    - u.synic.pad2: __u32, offset 12, reserved, since 5.8.
       Explicit padding.
     - u.synic.control: __u64, offset 16.
       Current value of the SCONTROL MSR.
@@ -8265,7 +8265,7 @@ class kvm_hyperv_exit(ctypes.Structure):
     - u.hcall.params: __u64[2], offset 24.
       The input and output parameter addresses (guest physical), or the
       register values of a fast hypercall.
-    - u.syndbg: struct, offset 8, since 6.1 or earlier.
+    - u.syndbg: struct, offset 8, since 5.8.
       Valid with KVM_EXIT_HYPERV_SYNDBG.
     - u.syndbg.msr: __u32, offset 8.
       The synthetic debugger MSR the guest wrote.
@@ -8359,7 +8359,7 @@ KVM_CAP_HYPERV_TIME: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 4.19 or earlier
+    :Since: 3.14
     """,
 )
 
@@ -8377,7 +8377,7 @@ KVM_CAP_HYPERV_SYNIC: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the synthetic interrupt controller can be activated.
-    :Since: 4.19 or earlier
+    :Since: 4.5
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Activates the SynIC of this vCPU: its MSRs, synthetic interrupt sources
@@ -8400,7 +8400,7 @@ KVM_CAP_HYPERV_SYNIC2: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the second SynIC flavour can be activated.
-    :Since: 4.19 or earlier
+    :Since: 4.13
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Activates the SynIC of this vCPU like KVM_CAP_HYPERV_SYNIC, except that
@@ -8427,7 +8427,7 @@ KVM_CAP_HYPERV_VP_INDEX: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when userspace can set the VP index.
-    :Since: 4.19 or earlier
+    :Since: 4.13
     """,
 )
 
@@ -8446,7 +8446,7 @@ KVM_CAP_HYPERV_EVENTFD: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_HYPERV_EVENTFD can be used.
-    :Since: 4.19 or earlier
+    :Since: 4.17
     """,
 )
 
@@ -8465,7 +8465,7 @@ KVM_CAP_HYPERV_TLBFLUSH: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 4.19 or earlier
+    :Since: 4.18
     """,
 )
 
@@ -8527,7 +8527,7 @@ KVM_CAP_HYPERV_CPUID: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_SUPPORTED_HV_CPUID works on vCPUs.
-    :Since: 5.10 or earlier
+    :Since: 5.0
     """,
 )
 
@@ -8922,7 +8922,7 @@ class kvm_emulation_failure_flags(enum.IntFlag):
     """Bits of emulation_failure.flags, each saying that an optional field of the
     emulation failure exit is valid.
 
-    Field type: __u64. Since 5.14 or earlier.
+    Field type: __u64. Since 5.14.
     """
 
     #: insn_size and insn_bytes hold the instruction that failed.
@@ -8951,7 +8951,7 @@ KVM_EXIT_IO_OUT: Final = kvm_exit_io_direction.KVM_EXIT_IO_OUT
 class kvm_system_event_type(enum.IntEnum):
     """What the guest asked for, in system_event.type.
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 3.16.
     """
 
     #: Power off the machine.
@@ -8993,7 +8993,7 @@ class kvm_msr_exit_reason(enum.IntFlag):
     bits; the same bits, combined, select at KVM_ENABLE_CAP time of
     KVM_CAP_X86_USER_SPACE_MSR which accesses exit.
 
-    Field type: __u32. Since 5.10 or earlier.
+    Field type: __u32. Since 5.10.
     """
 
     #: The access would make the guest take a
@@ -9017,7 +9017,7 @@ KVM_MSR_EXIT_REASON_VALID_MASK: Final = kvm_msr_exit_reason.KVM_MSR_EXIT_REASON_
 class kvm_notify_exit_flags(enum.IntFlag):
     """Bits of notify.flags.
 
-    Field type: __u32. Since 6.1 or earlier.
+    Field type: __u32. Since 6.0.
     """
 
     #: The vCPU context is corrupted; the VM cannot be resumed.
@@ -9517,7 +9517,7 @@ class kvm_run(ctypes.Structure):
     - request_interrupt_window: __u8, offset 0.
       Input, x86. Non-zero asks KVM to exit with KVM_EXIT_IRQ_WINDOW_OPEN
       as soon as the guest can take an external interrupt.
-    - immediate_exit: __u8, offset 1, since 4.19 or earlier.
+    - immediate_exit: __u8, offset 1, since 4.11.
       Input. Non-zero makes KVM_RUN return at once with EINTR without
       entering the guest (KVM_CAP_IMMEDIATE_EXIT). A signal handler can
       set it to kick a vCPU thread out without racing with the next
@@ -9531,7 +9531,7 @@ class kvm_run(ctypes.Structure):
       right now, together with request_interrupt_window.
     - if_flag: __u8, offset 13.
       Output, x86. The guest's RFLAGS.IF at the time of the exit.
-    - flags: __u16, offset 14, kvm_run_x86_flags bits, since 4.19 or earlier.
+    - flags: __u16, offset 14, kvm_run_x86_flags bits, since 4.2.
       Output. Architecture-specific state of the vCPU at the exit: the
       KVM_RUN_X86_* bits on x86, and bits that the arm64 and powerpc
       headers define on those architectures.
@@ -9552,7 +9552,7 @@ class kvm_run(ctypes.Structure):
       KVM_EXIT_FAIL_ENTRY.
     - fail_entry.hardware_entry_failure_reason: __u64, offset 32.
       The hardware's reason for refusing the entry.
-    - fail_entry.cpu: __u32, offset 40, since 5.10 or earlier.
+    - fail_entry.cpu: __u32, offset 40, since 5.9.
       The host CPU on which the entry failed.
     - ex: struct, offset 32.
       KVM_EXIT_EXCEPTION.
@@ -9656,7 +9656,7 @@ class kvm_run(ctypes.Structure):
     - internal.data: __u64[16], offset 40.
       Diagnostic data. Its format is not ABI, except where the suberror
       defines a layout.
-    - emulation_failure: struct, offset 32, since 5.14 or earlier.
+    - emulation_failure: struct, offset 32, since 5.14.
       KVM_EXIT_INTERNAL_ERROR with KVM_INTERNAL_ERROR_EMULATION: another
       view of internal whose fields are ABI. ndata counts the 64-bit words
       after ndata, so the data view stays valid.
@@ -9686,7 +9686,7 @@ class kvm_run(ctypes.Structure):
       Input. The return code for the guest.
     - papr_hcall.args: __u64[9], offset 48.
       The hypercall arguments; userspace may write results into them.
-    - s390_tsch: struct, offset 32, since 3.11 or earlier.
+    - s390_tsch: struct, offset 32, since 3.9.
       KVM_EXIT_S390_TSCH.
     - s390_tsch.subchannel_id: __u16, offset 32.
       Subchannel id of the dequeued I/O interrupt.
@@ -9700,15 +9700,15 @@ class kvm_run(ctypes.Structure):
       Second word of the intercepted instruction.
     - s390_tsch.dequeued: __u8, offset 48.
       Non-zero if KVM dequeued an I/O interrupt for the instruction.
-    - epr: struct, offset 32, since 3.11 or earlier.
+    - epr: struct, offset 32, since 3.9.
       KVM_EXIT_EPR.
     - epr.epr: __u32, offset 32.
       Input. The vector of the accepted interrupt.
-    - system_event: struct, offset 32, since 4.19 or earlier.
+    - system_event: struct, offset 32, since 3.16.
       KVM_EXIT_SYSTEM_EVENT.
     - system_event.type: __u32, offset 32, kvm_system_event_type values.
       What the guest asked for, a KVM_SYSTEM_EVENT_* value.
-    - system_event.ndata: __u32, offset 36, since 6.1 or earlier.
+    - system_event.ndata: __u32, offset 36, since 5.18.
       Number of valid words in data. Older kernels left this field as
       padding; rely on it only with KVM_CAP_SYSTEM_EVENT_DATA.
     - system_event: anonymous union, offset 40.
@@ -9716,9 +9716,9 @@ class kvm_run(ctypes.Structure):
     - system_event.flags: __u64, offset 40.
       Architecture-specific details, the same word as data[0] (kept for
       userspace written before data).
-    - system_event.data: __u64[16], offset 40, since 6.1 or earlier.
+    - system_event.data: __u64[16], offset 40, since 5.18.
       Architecture-specific details of the event.
-    - s390_stsi: struct, offset 32, since 4.19 or earlier.
+    - s390_stsi: struct, offset 32, since 4.1.
       KVM_EXIT_S390_STSI.
     - s390_stsi.addr: __u64, offset 32.
       Guest address of the STSI buffer.
@@ -9732,19 +9732,19 @@ class kvm_run(ctypes.Structure):
       First selector.
     - s390_stsi.sel2: __u16, offset 44.
       Second selector.
-    - eoi: struct, offset 32, since 4.19 or earlier.
+    - eoi: struct, offset 32, since 4.4.
       KVM_EXIT_IOAPIC_EOI.
     - eoi.vector: __u8, offset 32.
       The vector that was acknowledged.
-    - hyperv: struct kvm_hyperv_exit, offset 32, since 4.19 or earlier.
+    - hyperv: struct kvm_hyperv_exit, offset 32, since 4.5.
       KVM_EXIT_HYPERV.
-    - arm_nisv: struct, offset 32, since 5.8 or earlier.
+    - arm_nisv: struct, offset 32, since 5.5.
       KVM_EXIT_ARM_NISV.
     - arm_nisv.esr_iss: __u64, offset 32.
       The valid ISS bits of the exception syndrome.
     - arm_nisv.fault_ipa: __u64, offset 40.
       The faulting guest physical address.
-    - msr: struct, offset 32, since 5.10 or earlier.
+    - msr: struct, offset 32, since 5.10.
       KVM_EXIT_X86_RDMSR and KVM_EXIT_X86_WRMSR.
     - msr.error: __u8, offset 32.
       Input. Non-zero makes the guest take a
@@ -9756,7 +9756,7 @@ class kvm_run(ctypes.Structure):
       The MSR number.
     - msr.data: __u64, offset 48.
       The value written, or (input) the value for the read.
-    - xen: struct kvm_xen_exit, offset 32, since 5.14 or earlier.
+    - xen: struct kvm_xen_exit, offset 32, since 5.12.
       KVM_EXIT_XEN.
     - riscv_sbi: struct, offset 32, since 5.16.
       KVM_EXIT_RISCV_SBI.
@@ -9768,7 +9768,7 @@ class kvm_run(ctypes.Structure):
       The call's arguments.
     - riscv_sbi.ret: unsigned long[2], offset 96 (64 on i386).
       Input. The SBI error code and return value.
-    - riscv_csr: struct, offset 32, since 6.1 or earlier.
+    - riscv_csr: struct, offset 32, since 6.0.
       KVM_EXIT_RISCV_CSR.
     - riscv_csr.csr_num: unsigned long, offset 32.
       The CSR number.
@@ -9778,7 +9778,7 @@ class kvm_run(ctypes.Structure):
       Bits of the CSR to change; 0 for a plain read.
     - riscv_csr.ret_value: unsigned long, offset 56 (44 on i386).
       Input. The value of the CSR before the access.
-    - notify: struct, offset 32, since 6.1 or earlier.
+    - notify: struct, offset 32, since 6.0.
       KVM_EXIT_NOTIFY.
     - notify.flags: __u32, offset 32, kvm_notify_exit_flags bits.
       KVM_NOTIFY_* bits.
@@ -10173,7 +10173,7 @@ KVM_REG_SIZE_U2048: Final = kvm_reg_size.KVM_REG_SIZE_U2048
 class kvm_reg_list(ctypes.Structure):
     """Argument of KVM_GET_REG_LIST.
 
-    Size 8 bytes; since 6.1 or earlier.
+    Size 8 bytes; since 3.9.
 
     Used by:
     - KVM_GET_REG_LIST (struct kvm_reg_list (in/out))
@@ -10226,7 +10226,7 @@ class kvm_one_reg(ctypes.Structure):
 class kvm_create_device_flags(enum.IntFlag):
     """Bits of kvm_create_device.flags.
 
-    Field type: __u32. Since 3.11 or earlier.
+    Field type: __u32. Since 3.10.
     """
 
     #: Only check whether the device type can be created in this VM; no
@@ -10240,7 +10240,7 @@ KVM_CREATE_DEVICE_TEST: Final = kvm_create_device_flags.KVM_CREATE_DEVICE_TEST
 class kvm_create_device(ctypes.Structure):
     """Argument of KVM_CREATE_DEVICE.
 
-    Size 12 bytes; since 3.11 or earlier.
+    Size 12 bytes; since 3.10.
 
     Used by:
     - KVM_CREATE_DEVICE (struct kvm_create_device (in/out))
@@ -10266,7 +10266,7 @@ class kvm_device_attr(ctypes.Structure):
     """Argument of KVM_SET_DEVICE_ATTR, KVM_GET_DEVICE_ATTR and
     KVM_HAS_DEVICE_ATTR: names one attribute and where its value is.
 
-    Size 24 bytes; since 3.11 or earlier.
+    Size 24 bytes; since 3.10.
 
     Used by:
     - KVM_SET_DEVICE_ATTR (struct kvm_device_attr (in))
@@ -10338,7 +10338,7 @@ class kvm_device_type(enum.IntEnum):
     for a type with #ifdef. Whether a type can be created depends on the
     architecture and the host; ask with KVM_CREATE_DEVICE_TEST.
 
-    Field type: __u32. Since 3.11 or earlier.
+    Field type: __u32. Since 3.10.
     """
 
     #: Freescale MPIC interrupt controller, version 2.0.
@@ -10388,7 +10388,7 @@ KVM_DEV_TYPE_MAX: Final = kvm_device_type.KVM_DEV_TYPE_MAX
 class kvm_stats_header(ctypes.Structure):
     """The header at offset 0 of a statistics file descriptor.
 
-    Size 24 bytes; since 5.14 or earlier.
+    Size 24 bytes; since 5.14.
 
     Fields:
 
@@ -10433,7 +10433,7 @@ class kvm_stats_type(enum.IntEnum):
     KVM_STATS_TYPE_MASK. Newer kernels may add types; skip statistics of
     unknown type.
 
-    Field type: __u32. Since 5.14 or earlier.
+    Field type: __u32. Since 5.14.
     """
 
     #: A count that only grows, such as a number of exits.
@@ -10477,7 +10477,7 @@ class kvm_stats_unit(enum.IntEnum):
     KVM_STATS_UNIT_MASK. Together with the base and exponent it gives the
     scale of the values.
 
-    Field type: __u32. Since 5.14 or earlier.
+    Field type: __u32. Since 5.14.
     """
 
     #: A plain number of things or events.
@@ -10516,7 +10516,7 @@ class kvm_stats_base(enum.IntEnum):
     """The base that kvm_stats_desc.exponent applies to: the value of
     kvm_stats_desc.flags & KVM_STATS_BASE_MASK.
 
-    Field type: __u32. Since 5.14 or earlier.
+    Field type: __u32. Since 5.14.
     """
 
     #: Values are scaled by 10 to the power of exponent (-9 means
@@ -10538,7 +10538,7 @@ class kvm_stats_desc(ctypes.Structure):
     followed by its name, a NUL-terminated string of
     kvm_stats_header.name_size bytes.
 
-    Size 16 bytes; since 5.14 or earlier.
+    Size 16 bytes; since 5.14.
 
     Fields:
 
@@ -10710,7 +10710,7 @@ KVM_CAP_S390_CSS_SUPPORT: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 3.9
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Channel I/O instructions are passed to userspace, except that TEST PENDING
@@ -10734,7 +10734,7 @@ KVM_CAP_S390_IRQCHIP: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 3.15
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Allows KVM_CREATE_IRQCHIP on the VM, which sets up the in-kernel interrupt
@@ -10757,7 +10757,7 @@ KVM_CAP_S390_USER_SIGP: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.0
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Only the fast SIGP orders (SENSE, SENSE RUNNING, EXTERNAL CALL, EMERGENCY
@@ -10781,7 +10781,7 @@ KVM_CAP_S390_VECTOR_REGISTERS: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host has the vector facility.
-    :Since: 4.14 or earlier
+    :Since: 4.1
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     The vector facility (and the vector enhancement and packed-decimal
@@ -10805,7 +10805,7 @@ KVM_CAP_S390_MEM_OP: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: size: The largest size in bytes of a single KVM_S390_MEM_OP transfer (65536 in 6.1).
-    :Since: 4.14 or earlier
+    :Since: 4.1
     """,
 )
 
@@ -10822,7 +10822,7 @@ KVM_CAP_S390_USER_STSI: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.1
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     After KVM has handled STORE SYSTEM INFORMATION, the vCPU exits with
@@ -10844,7 +10844,7 @@ KVM_CAP_S390_SKEYS: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.1
     """,
 )
 
@@ -10861,7 +10861,7 @@ KVM_CAP_S390_INJECT_IRQ: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.1
     """,
 )
 
@@ -10878,7 +10878,7 @@ KVM_CAP_S390_IRQ_STATE: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.1
     """,
 )
 
@@ -10895,7 +10895,7 @@ KVM_CAP_S390_RI: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host has the runtime-instrumentation facility.
-    :Since: 4.14 or earlier
+    :Since: 4.5
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Runtime instrumentation is offered to the guest. Fails with EBUSY once a
@@ -10918,7 +10918,7 @@ KVM_CAP_S390_USER_INSTR0: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.8
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     The all-zero two-byte instruction 0x0000, which is invalid, is intercepted
@@ -10941,7 +10941,7 @@ KVM_CAP_S390_GS: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host has the guarded-storage facility.
-    :Since: 4.14 or earlier
+    :Since: 4.12
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Guarded storage is offered to the guest. Fails with EBUSY once a vCPU
@@ -10963,7 +10963,7 @@ KVM_CAP_S390_AIS: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.12
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Adapter-interruption suppression is offered to the guest. Fails with EBUSY
@@ -10986,7 +10986,7 @@ KVM_CAP_S390_CMMA_MIGRATION: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.13
     """,
 )
 
@@ -11005,7 +11005,7 @@ KVM_CAP_S390_AIS_MIGRATION: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.19 or earlier
+    :Since: 4.15
     """,
 )
 
@@ -11024,7 +11024,7 @@ KVM_CAP_S390_BPB: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host has facility 82 (branch prediction blocking).
-    :Since: 4.19 or earlier
+    :Since: 4.15
     """,
 )
 
@@ -11041,7 +11041,7 @@ KVM_CAP_S390_HPAGE_1M: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the kvm module was loaded with hpage=1 and the VM is not user-controlled.
-    :Since: 4.19 or earlier
+    :Since: 4.19
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Guest memory may be backed by 1 MiB huge pages (hugetlbfs). From then on
@@ -11538,7 +11538,7 @@ KVM_CAP_PPC_BOOKE_WATCHDOG: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on BookE hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.8
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     When the guest watchdog expires for the final time and the guest asked for
@@ -11560,7 +11560,7 @@ KVM_CAP_PPC_HTAB_FD: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the VM uses (or the host defaults to) Book3S HV.
-    :Since: 3.15 or earlier
+    :Since: 3.8
     """,
 )
 
@@ -11578,7 +11578,7 @@ KVM_CAP_PPC_EPR: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on BookE hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.9
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Each time an external interrupt is delivered to the guest, the vCPU exits
@@ -11604,7 +11604,7 @@ KVM_CAP_PPC_RTAS: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.10
     """,
 )
 
@@ -11624,7 +11624,7 @@ KVM_CAP_SPAPR_MULTITCE: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.12
     """,
 )
 
@@ -11644,7 +11644,7 @@ KVM_CAP_PPC_FIXUP_HCALL: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.17 or earlier
+    :Since: 3.16
     """,
 )
 
@@ -11661,7 +11661,7 @@ KVM_CAP_PPC_ENABLE_HCALL: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.17 or earlier
+    :Since: 3.17
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Chooses, for one hypercall at a time and for the whole VM, whether the
@@ -11691,7 +11691,7 @@ KVM_CAP_PPC_HWRNG: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host has a hardware random number generator KVM can use.
-    :Since: 4.12 or earlier
+    :Since: 4.1
     """,
 )
 
@@ -11709,7 +11709,7 @@ KVM_CAP_SPAPR_TCE_64: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 4.12 or earlier
+    :Since: 4.6
     """,
 )
 
@@ -11726,7 +11726,7 @@ KVM_CAP_PPC_HTM: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when guests can use hardware transactional memory: the host CPU offers it to user mode, or Book3S HV can provide it with the POWER9 assist.
-    :Since: 4.12 or earlier
+    :Since: 4.8
     """,
 )
 
@@ -11746,7 +11746,7 @@ KVM_CAP_SPAPR_RESIZE_HPT: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the VM uses (or the host defaults to) Book3S HV.
-    :Since: 4.12 or earlier
+    :Since: 4.11
     """,
 )
 
@@ -11764,7 +11764,7 @@ KVM_CAP_PPC_MMU_RADIX: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S HV on a host that runs with the radix MMU.
-    :Since: 4.12 or earlier
+    :Since: 4.11
     """,
 )
 
@@ -11782,7 +11782,7 @@ KVM_CAP_PPC_MMU_HASH_V3: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S HV on a POWER9 or later host in hypervisor mode that can run hash guests.
-    :Since: 4.12 or earlier
+    :Since: 4.11
     """,
 )
 
@@ -11803,7 +11803,7 @@ KVM_CAP_SPAPR_TCE_VFIO: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host runs in hypervisor mode.
-    :Since: 4.19 or earlier
+    :Since: 4.12
     """,
 )
 
@@ -11821,7 +11821,7 @@ KVM_CAP_PPC_FWNMI: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the VM uses (or the host defaults to) Book3S HV.
-    :Since: 4.19 or earlier
+    :Since: 4.13
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Machine checks that hit the guest make the vCPU exit with KVM_EXIT_NMI, so
@@ -11845,7 +11845,7 @@ KVM_CAP_PPC_SMT_POSSIBLE: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: Bit n set means SMT mode 2^n may be chosen with KVM_CAP_PPC_SMT. At least bit 0 is set.
-    :Since: 4.19 or earlier
+    :Since: 4.13
     """,
 )
 
@@ -11862,7 +11862,7 @@ KVM_CAP_PPC_GET_CPU_CHAR: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 4.19 or earlier
+    :Since: 4.15
     """,
 )
 
@@ -11973,7 +11973,7 @@ KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE: Final = 3
 class kvm_vfio_spapr_tce(ctypes.Structure):
     """Data of the KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE attribute.
 
-    Size 8 bytes; since 6.1 or earlier.
+    Size 8 bytes; since 4.12.
 
     Fields:
 
@@ -12110,7 +12110,7 @@ KVM_CAP_PPC_AIL_MODE_3: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S HV on hosts that can deliver guest interrupts with relocation on; 0 with Book3S PR, on POWER7 and on POWER9 chips with the radix prefetch erratum.
-    :Since: 5.19 or earlier
+    :Since: 5.17
     """,
 )
 
@@ -12133,7 +12133,7 @@ KVM_CAP_ARM_PSCI: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every arm64 host.
-    :Since: 3.15 or earlier
+    :Since: 3.9
     """,
 )
 
@@ -12150,7 +12150,7 @@ KVM_CAP_ARM_SET_DEVICE_ADDR: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every arm64 host.
-    :Since: 3.15 or earlier
+    :Since: 3.9
     """,
 )
 
@@ -12168,7 +12168,7 @@ KVM_CAP_ARM_EL1_32BIT: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host CPUs can run AArch32 at EL1.
-    :Since: 3.15 or earlier
+    :Since: 3.11
     """,
 )
 
@@ -12189,7 +12189,7 @@ KVM_CAP_ARM_PSCI_0_2: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every arm64 host.
-    :Since: 3.17 or earlier
+    :Since: 3.16
     """,
 )
 
@@ -12208,7 +12208,7 @@ KVM_CAP_ARM_PMU_V3: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM can give guests a PMUv3.
-    :Since: 4.12 or earlier
+    :Since: 4.6
     """,
 )
 
@@ -12232,7 +12232,7 @@ KVM_CAP_ARM_USER_IRQ: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: value: The version of the interface, which says which bits of device_irq_level can be set: 1 covers KVM_ARM_DEV_EL1_VTIMER, KVM_ARM_DEV_EL1_PTIMER and KVM_ARM_DEV_PMU. Later versions may add bits.
-    :Since: 4.19 or earlier
+    :Since: 4.12
     """,
 )
 
@@ -12273,7 +12273,7 @@ KVM_CAP_ARM_VM_IPA_SIZE: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: value: The largest guest physical address size, in bits, that KVM_CREATE_VM accepts in its machine type (see KVM_VM_TYPE_ARM_IPA_SIZE).
-    :Since: 5.2 or earlier
+    :Since: 4.20
     """,
 )
 
@@ -12623,7 +12623,7 @@ KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED: Final = Capability(
 class kvm_arm_device_addr(ctypes.Structure):
     """Argument of KVM_ARM_SET_DEVICE_ADDR.
 
-    Size 16 bytes; since 3.15 or earlier.
+    Size 16 bytes; since 3.9.
 
     Used by:
     - KVM_ARM_SET_DEVICE_ADDR (struct kvm_arm_device_addr (in))
@@ -12653,7 +12653,7 @@ class kvm_enc_region(ctypes.Structure):
     """A range of userspace memory that backs guest memory, for
     KVM_MEMORY_ENCRYPT_REG_REGION and KVM_MEMORY_ENCRYPT_UNREG_REGION.
 
-    Size 16 bytes; since 4.19 or earlier.
+    Size 16 bytes; since 4.16.
 
     Used by:
     - KVM_MEMORY_ENCRYPT_REG_REGION (struct kvm_enc_region (in))
@@ -15246,7 +15246,7 @@ KVM_CLEAR_DIRTY_LOG: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_clear_dirty_log (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 5.8 or earlier
+    :Since: 5.0
 
     The number is encoded with _IOWR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -15295,7 +15295,7 @@ KVM_RESET_DIRTY_RINGS: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: none
     :Returns: The number of ring entries that were reset (0 or more), or -1 with errno set on error.
-    :Since: 5.14 or earlier
+    :Since: 5.11
 
     Errors:
     - EINVAL: The VM does not use dirty rings.
@@ -15947,7 +15947,7 @@ KVM_SMI: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: none
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.19 or earlier
+    :Since: 4.2
     """,
 )
 
@@ -15975,7 +15975,7 @@ KVM_HYPERV_EVENTFD: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_hyperv_eventfd (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.19 or earlier
+    :Since: 4.17
 
     Argument: The connection id, the eventfd and whether to assign or
     deassign.
@@ -16022,7 +16022,7 @@ KVM_GET_SUPPORTED_HV_CPUID: Final = Ioctl(
     :Type: system ioctl (with KVM_CAP_SYS_HYPERV_CPUID), vcpu ioctl
     :Parameters: struct kvm_cpuid2 (in/out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 5.10 or earlier
+    :Since: 5.0
 
     Argument: struct kvm_cpuid2 followed by room for nent entries. The kernel
     sets nent to the number of entries it wrote.
@@ -16283,7 +16283,7 @@ KVM_XEN_HVM_EVTCHN_SEND: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irq_routing_xen_evtchn (in)
     :Returns: 0 on success, also when the port is masked and the event therefore only marked pending; -1 with errno set on error.
-    :Since: 6.1 or earlier
+    :Since: 5.19
 
     Argument: The guest port to raise, the target vCPU (KVM vCPU id) and the
     priority, which must be KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL.
@@ -16649,7 +16649,7 @@ KVM_GET_REG_LIST: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_reg_list (in/out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 6.1 or earlier
+    :Since: 3.9
 
     Argument: n is the room in reg on input; the kernel sets it to the number
     of registers and fills reg.
@@ -16690,7 +16690,7 @@ KVM_CREATE_DEVICE: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_create_device (in/out)
     :Returns: 0 on success, with the device's file descriptor in fd; -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 3.10
 
     Argument: The type and flags in; the new file descriptor out in fd.
 
@@ -16734,7 +16734,7 @@ KVM_SET_DEVICE_ATTR: Final = Ioctl(
     :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES)
     :Parameters: struct kvm_device_attr (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 3.10
 
     Argument: The attribute to set; the value is read from addr.
 
@@ -16773,7 +16773,7 @@ KVM_GET_DEVICE_ATTR: Final = Ioctl(
     :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
     :Parameters: struct kvm_device_attr (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 3.10
 
     Argument: The attribute to read. The structure is only read; the value is
     written to the memory addr points to.
@@ -16808,7 +16808,7 @@ KVM_HAS_DEVICE_ATTR: Final = Ioctl(
     :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
     :Parameters: struct kvm_device_attr (in)
     :Returns: 0 if the attribute exists, -1 with errno set otherwise.
-    :Since: 3.11 or earlier
+    :Since: 3.10
 
     Argument: The attribute to probe; addr is not used.
 
@@ -17066,7 +17066,7 @@ KVM_PPC_SVM_OFF: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: none
     :Returns: 0 on success (also when the guest was not secure), -1 with errno set on error.
-    :Since: 6.1 or earlier
+    :Since: 5.5
 
     Errors:
     - EBUSY: A vCPU of the VM is running.
@@ -17128,7 +17128,7 @@ KVM_ARM_SET_DEVICE_ADDR: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_arm_device_addr (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.9
 
     Errors:
     - ENODEV: The device id or address type is unknown, or the VM has no GICv2
@@ -17208,7 +17208,7 @@ KVM_MEMORY_ENCRYPT_OP: Final = Ioctl(
     :Type: vm ioctl, vcpu ioctl
     :Parameters: struct kvm_sev_cmd (in/out)
     :Returns: 0 on success, -1 with errno set on error. On return kvm_sev_cmd.error holds the firmware's status code, 0 when the firmware succeeded; for TDX, kvm_tdx_cmd.hw_error holds the TDX module's status code.
-    :Since: 4.19 or earlier
+    :Since: 4.16
 
     Argument: On AMD hosts a struct kvm_sev_cmd naming the command and
     pointing to its parameters; the kernel writes the firmware status back
@@ -17271,7 +17271,7 @@ KVM_MEMORY_ENCRYPT_REG_REGION: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_enc_region (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.19 or earlier
+    :Since: 4.16
 
     The number is encoded with _IOR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -17311,7 +17311,7 @@ KVM_MEMORY_ENCRYPT_UNREG_REGION: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_enc_region (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.19 or earlier
+    :Since: 4.16
 
     The number is encoded with _IOR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.

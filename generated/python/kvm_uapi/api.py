@@ -965,7 +965,7 @@ class Kvm(_Descriptor):
         :Type: system ioctl (with KVM_CAP_SYS_HYPERV_CPUID), vcpu ioctl
         :Parameters: struct kvm_cpuid2 (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 5.10 or earlier
+        :Since: 5.0
 
         Argument: struct kvm_cpuid2 followed by room for nent entries. The kernel
         sets nent to the number of entries it wrote.
@@ -993,7 +993,7 @@ class Kvm(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to read. The structure is only read; the value is
         written to the memory addr points to.
@@ -1019,7 +1019,7 @@ class Kvm(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 if the attribute exists, -1 with errno set otherwise.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to probe; addr is not used.
 
@@ -1763,7 +1763,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_clear_dirty_log (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 5.8 or earlier
+        :Since: 5.0
 
         The number is encoded with _IOWR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -1803,7 +1803,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: none
         :Returns: The number of ring entries that were reset (0 or more), or -1 with errno set on error.
-        :Since: 5.14 or earlier
+        :Since: 5.11
 
         Errors:
         - EINVAL: The VM does not use dirty rings.
@@ -2226,7 +2226,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_hyperv_eventfd (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.19 or earlier
+        :Since: 4.17
 
         Argument: The connection id, the eventfd and whether to assign or
         deassign.
@@ -2368,7 +2368,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irq_routing_xen_evtchn (in)
         :Returns: 0 on success, also when the port is masked and the event therefore only marked pending; -1 with errno set on error.
-        :Since: 6.1 or earlier
+        :Since: 5.19
 
         Argument: The guest port to raise, the target vCPU (KVM vCPU id) and the
         priority, which must be KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL.
@@ -2397,7 +2397,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_create_device (in/out)
         :Returns: 0 on success, with the device's file descriptor in fd; -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The type and flags in; the new file descriptor out in fd.
 
@@ -2432,7 +2432,7 @@ class Vm(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to set; the value is read from addr.
 
@@ -2462,7 +2462,7 @@ class Vm(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to read. The structure is only read; the value is
         written to the memory addr points to.
@@ -2488,7 +2488,7 @@ class Vm(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 if the attribute exists, -1 with errno set otherwise.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to probe; addr is not used.
 
@@ -2550,7 +2550,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: none
         :Returns: 0 on success (also when the guest was not secure), -1 with errno set on error.
-        :Since: 6.1 or earlier
+        :Since: 5.5
 
         Errors:
         - EBUSY: A vCPU of the VM is running.
@@ -2581,7 +2581,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl, vcpu ioctl
         :Parameters: struct kvm_sev_cmd (in/out)
         :Returns: 0 on success, -1 with errno set on error. On return kvm_sev_cmd.error holds the firmware's status code, 0 when the firmware succeeded; for TDX, kvm_tdx_cmd.hw_error holds the TDX module's status code.
-        :Since: 4.19 or earlier
+        :Since: 4.16
 
         Argument: On AMD hosts a struct kvm_sev_cmd naming the command and
         pointing to its parameters; the kernel writes the firmware status back
@@ -2634,7 +2634,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_enc_region (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.19 or earlier
+        :Since: 4.16
 
         The number is encoded with _IOR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -2664,7 +2664,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_enc_region (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.19 or earlier
+        :Since: 4.16
 
         The number is encoded with _IOR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -3902,7 +3902,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: none
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.19 or earlier
+        :Since: 4.2
         """
         self._require('KVM_CAP_X86_SMM', 'KVM_SMI')
         try:
@@ -3927,7 +3927,7 @@ class Vcpu(_Descriptor):
         :Type: system ioctl (with KVM_CAP_SYS_HYPERV_CPUID), vcpu ioctl
         :Parameters: struct kvm_cpuid2 (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 5.10 or earlier
+        :Since: 5.0
 
         Argument: struct kvm_cpuid2 followed by room for nent entries. The kernel
         sets nent to the number of entries it wrote.
@@ -4293,7 +4293,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_reg_list (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 6.1 or earlier
+        :Since: 3.9
 
         Argument: n is the room in reg on input; the kernel sets it to the number
         of registers and fills reg.
@@ -4324,7 +4324,7 @@ class Vcpu(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to set; the value is read from addr.
 
@@ -4354,7 +4354,7 @@ class Vcpu(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to read. The structure is only read; the value is
         written to the memory addr points to.
@@ -4380,7 +4380,7 @@ class Vcpu(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 if the attribute exists, -1 with errno set otherwise.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to probe; addr is not used.
 
@@ -4567,7 +4567,7 @@ class Vcpu(_Descriptor):
         :Type: vm ioctl, vcpu ioctl
         :Parameters: struct kvm_sev_cmd (in/out)
         :Returns: 0 on success, -1 with errno set on error. On return kvm_sev_cmd.error holds the firmware's status code, 0 when the firmware succeeded; for TDX, kvm_tdx_cmd.hw_error holds the TDX module's status code.
-        :Since: 4.19 or earlier
+        :Since: 4.16
 
         Argument: On AMD hosts a struct kvm_sev_cmd naming the command and
         pointing to its parameters; the kernel writes the firmware status back
@@ -4636,7 +4636,7 @@ class Device(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to set; the value is read from addr.
 
@@ -4666,7 +4666,7 @@ class Device(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to read. The structure is only read; the value is
         written to the memory addr points to.
@@ -4692,7 +4692,7 @@ class Device(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 if the attribute exists, -1 with errno set otherwise.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to probe; addr is not used.
 
