@@ -60,42 +60,42 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CHECK_EXTENSION", (unsigned long long)(KVM_CHECK_EXTENSION));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("size %s %zu\n", "struct kvm_enable_cap", sizeof(struct kvm_enable_cap));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("align %s %zu\n", "struct kvm_enable_cap", (size_t)_Alignof(struct kvm_enable_cap));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("offset %s.%s %zu\n", "struct kvm_enable_cap", "cap", offsetof(struct kvm_enable_cap, cap));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("member_size %s.%s %zu\n", "struct kvm_enable_cap", "cap", KVMSPEC_MEMBER_SIZE(struct kvm_enable_cap, cap));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("offset %s.%s %zu\n", "struct kvm_enable_cap", "flags", offsetof(struct kvm_enable_cap, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("member_size %s.%s %zu\n", "struct kvm_enable_cap", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_enable_cap, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("offset %s.%s %zu\n", "struct kvm_enable_cap", "args", offsetof(struct kvm_enable_cap, args));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("member_size %s.%s %zu\n", "struct kvm_enable_cap", "args", KVMSPEC_MEMBER_SIZE(struct kvm_enable_cap, args));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("offset %s.%s %zu\n", "struct kvm_enable_cap", "pad", offsetof(struct kvm_enable_cap, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("member_size %s.%s %zu\n", "struct kvm_enable_cap", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_enable_cap, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 #ifdef KVM_ENABLE_CAP
 	printf("value %s %llu\n", "KVM_ENABLE_CAP", (unsigned long long)(KVM_ENABLE_CAP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_VM_S390_UCONTROL
 	printf("value %s %llu\n", "KVM_VM_S390_UCONTROL", (unsigned long long)(KVM_VM_S390_UCONTROL));
 #endif
@@ -110,7 +110,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_VM_PPC_PR", (unsigned long long)(KVM_VM_PPC_PR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_S390_SIE_PAGE_OFFSET
 	printf("value %s %llu\n", "KVM_S390_SIE_PAGE_OFFSET", (unsigned long long)(KVM_S390_SIE_PAGE_OFFSET));
 #endif
@@ -135,7 +135,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_GET_STATS_FD", (unsigned long long)(KVM_GET_STATS_FD));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 #ifdef KVM_CAP_ENABLE_CAP
 	printf("value %s %llu\n", "KVM_CAP_ENABLE_CAP", (unsigned long long)(KVM_CAP_ENABLE_CAP));
 #endif
@@ -170,22 +170,22 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_HLT", (unsigned long long)(KVM_CAP_HLT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 #ifdef KVM_CAP_MMU_SHADOW_CACHE_CONTROL
 	printf("value %s %llu\n", "KVM_CAP_MMU_SHADOW_CACHE_CONTROL", (unsigned long long)(KVM_CAP_MMU_SHADOW_CACHE_CONTROL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 #ifdef KVM_CAP_USER_MEMORY
 	printf("value %s %llu\n", "KVM_CAP_USER_MEMORY", (unsigned long long)(KVM_CAP_USER_MEMORY));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 #ifdef KVM_CAP_SET_TSS_ADDR
 	printf("value %s %llu\n", "KVM_CAP_SET_TSS_ADDR", (unsigned long long)(KVM_CAP_SET_TSS_ADDR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 #ifdef KVM_CAP_EXT_CPUID
 	printf("value %s %llu\n", "KVM_CAP_EXT_CPUID", (unsigned long long)(KVM_CAP_EXT_CPUID));
 #endif
@@ -225,22 +225,22 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_MP_STATE", (unsigned long long)(KVM_CAP_MP_STATE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 #ifdef KVM_CAP_COALESCED_MMIO
 	printf("value %s %llu\n", "KVM_CAP_COALESCED_MMIO", (unsigned long long)(KVM_CAP_COALESCED_MMIO));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 #ifdef KVM_CAP_SYNC_MMU
 	printf("value %s %llu\n", "KVM_CAP_SYNC_MMU", (unsigned long long)(KVM_CAP_SYNC_MMU));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */
 #ifdef KVM_CAP_IOMMU
 	printf("value %s %llu\n", "KVM_CAP_IOMMU", (unsigned long long)(KVM_CAP_IOMMU));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifdef KVM_CAP_DESTROY_MEMORY_REGION_WORKS
 	printf("value %s %llu\n", "KVM_CAP_DESTROY_MEMORY_REGION_WORKS", (unsigned long long)(KVM_CAP_DESTROY_MEMORY_REGION_WORKS));
 #endif
@@ -260,7 +260,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_IRQ_INJECT_STATUS", (unsigned long long)(KVM_CAP_IRQ_INJECT_STATUS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
 #ifdef KVM_CAP_ASSIGN_DEV_IRQ
 	printf("value %s %llu\n", "KVM_CAP_ASSIGN_DEV_IRQ", (unsigned long long)(KVM_CAP_ASSIGN_DEV_IRQ));
 #endif
@@ -270,97 +270,97 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_JOIN_MEMORY_REGIONS_WORKS", (unsigned long long)(KVM_CAP_JOIN_MEMORY_REGIONS_WORKS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_CAP_MCE
 	printf("value %s %llu\n", "KVM_CAP_MCE", (unsigned long long)(KVM_CAP_MCE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_CAP_IRQFD
 	printf("value %s %llu\n", "KVM_CAP_IRQFD", (unsigned long long)(KVM_CAP_IRQFD));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_CAP_PIT2
 	printf("value %s %llu\n", "KVM_CAP_PIT2", (unsigned long long)(KVM_CAP_PIT2));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_CAP_SET_BOOT_CPU_ID
 	printf("value %s %llu\n", "KVM_CAP_SET_BOOT_CPU_ID", (unsigned long long)(KVM_CAP_SET_BOOT_CPU_ID));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_CAP_IOEVENTFD
 	printf("value %s %llu\n", "KVM_CAP_IOEVENTFD", (unsigned long long)(KVM_CAP_IOEVENTFD));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_CAP_SET_IDENTITY_MAP_ADDR
 	printf("value %s %llu\n", "KVM_CAP_SET_IDENTITY_MAP_ADDR", (unsigned long long)(KVM_CAP_SET_IDENTITY_MAP_ADDR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_CAP_XEN_HVM
 	printf("value %s %llu\n", "KVM_CAP_XEN_HVM", (unsigned long long)(KVM_CAP_XEN_HVM));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_CAP_ADJUST_CLOCK
 	printf("value %s %llu\n", "KVM_CAP_ADJUST_CLOCK", (unsigned long long)(KVM_CAP_ADJUST_CLOCK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_CAP_INTERNAL_ERROR_DATA
 	printf("value %s %llu\n", "KVM_CAP_INTERNAL_ERROR_DATA", (unsigned long long)(KVM_CAP_INTERNAL_ERROR_DATA));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20622 /* 2.6.34 */
 #ifdef KVM_CAP_PCI_SEGMENT
 	printf("value %s %llu\n", "KVM_CAP_PCI_SEGMENT", (unsigned long long)(KVM_CAP_PCI_SEGMENT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 #ifdef KVM_CAP_INTR_SHADOW
 	printf("value %s %llu\n", "KVM_CAP_INTR_SHADOW", (unsigned long long)(KVM_CAP_INTR_SHADOW));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20626 /* 2.6.38 */
 #ifdef KVM_CAP_ASYNC_PF
 	printf("value %s %llu\n", "KVM_CAP_ASYNC_PF", (unsigned long long)(KVM_CAP_ASYNC_PF));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 #ifdef KVM_CAP_GET_TSC_KHZ
 	printf("value %s %llu\n", "KVM_CAP_GET_TSC_KHZ", (unsigned long long)(KVM_CAP_GET_TSC_KHZ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
 #ifdef KVM_CAP_MAX_VCPUS
 	printf("value %s %llu\n", "KVM_CAP_MAX_VCPUS", (unsigned long long)(KVM_CAP_MAX_VCPUS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
 #ifdef KVM_CAP_TSC_DEADLINE_TIMER
 	printf("value %s %llu\n", "KVM_CAP_TSC_DEADLINE_TIMER", (unsigned long long)(KVM_CAP_TSC_DEADLINE_TIMER));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_CAP_SYNC_REGS
 	printf("value %s %llu\n", "KVM_CAP_SYNC_REGS", (unsigned long long)(KVM_CAP_SYNC_REGS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 #ifdef KVM_CAP_KVMCLOCK_CTRL
 	printf("value %s %llu\n", "KVM_CAP_KVMCLOCK_CTRL", (unsigned long long)(KVM_CAP_KVMCLOCK_CTRL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef KVM_CAP_READONLY_MEM
 	printf("value %s %llu\n", "KVM_CAP_READONLY_MEM", (unsigned long long)(KVM_CAP_READONLY_MEM));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef KVM_CAP_IRQFD_RESAMPLE
 	printf("value %s %llu\n", "KVM_CAP_IRQFD_RESAMPLE", (unsigned long long)(KVM_CAP_IRQFD_RESAMPLE));
 #endif
@@ -675,12 +675,12 @@ int main(void)
 	printf("removed-value %s %llu\n", "KVM_X86_DISABLE_VALID_EXITS", (unsigned long long)(KVM_X86_DISABLE_VALID_EXITS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_CAP_X86_ROBUST_SINGLESTEP
 	printf("value %s %llu\n", "KVM_CAP_X86_ROBUST_SINGLESTEP", (unsigned long long)(KVM_CAP_X86_ROBUST_SINGLESTEP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 #ifdef KVM_CAP_TSC_CONTROL
 	printf("value %s %llu\n", "KVM_CAP_TSC_CONTROL", (unsigned long long)(KVM_CAP_TSC_CONTROL));
 #endif
@@ -756,16 +756,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 	printf("align %s %zu\n", "struct kvm_clock_data", (size_t)_Alignof(struct kvm_clock_data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("offset %s.%s %zu\n", "struct kvm_clock_data", "clock", offsetof(struct kvm_clock_data, clock));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("member_size %s.%s %zu\n", "struct kvm_clock_data", "clock", KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, clock));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("offset %s.%s %zu\n", "struct kvm_clock_data", "flags", offsetof(struct kvm_clock_data, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("member_size %s.%s %zu\n", "struct kvm_clock_data", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, flags));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
@@ -792,22 +792,22 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 	printf("member_size %s.%s %zu\n", "struct kvm_clock_data", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_SET_CLOCK
 	printf("value %s %llu\n", "KVM_SET_CLOCK", (unsigned long long)(KVM_SET_CLOCK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_GET_CLOCK
 	printf("value %s %llu\n", "KVM_GET_CLOCK", (unsigned long long)(KVM_GET_CLOCK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 #ifdef KVM_SET_TSC_KHZ
 	printf("value %s %llu\n", "KVM_SET_TSC_KHZ", (unsigned long long)(KVM_SET_TSC_KHZ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 #ifdef KVM_GET_TSC_KHZ
 	printf("value %s %llu\n", "KVM_GET_TSC_KHZ", (unsigned long long)(KVM_GET_TSC_KHZ));
 #endif
@@ -852,77 +852,77 @@ int main(void)
 	printf("value %s %llu\n", "KVM_X86_NOTIFY_VMEXIT_USER", (unsigned long long)(KVM_X86_NOTIFY_VMEXIT_USER));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifdef __KVM_HAVE_PIT
 	printf("defined %s\n", "__KVM_HAVE_PIT");
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifdef __KVM_HAVE_IOAPIC
 	printf("defined %s\n", "__KVM_HAVE_IOAPIC");
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
 #ifdef __KVM_HAVE_IRQ_LINE
 	printf("defined %s\n", "__KVM_HAVE_IRQ_LINE");
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifdef __KVM_HAVE_MSI
 	printf("defined %s\n", "__KVM_HAVE_MSI");
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifdef __KVM_HAVE_USER_NMI
 	printf("defined %s\n", "__KVM_HAVE_USER_NMI");
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef __KVM_HAVE_GUEST_DEBUG
 	printf("defined %s\n", "__KVM_HAVE_GUEST_DEBUG");
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
 #ifdef __KVM_HAVE_MSIX
 	printf("defined %s\n", "__KVM_HAVE_MSIX");
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef __KVM_HAVE_MCE
 	printf("defined %s\n", "__KVM_HAVE_MCE");
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef __KVM_HAVE_PIT_STATE2
 	printf("defined %s\n", "__KVM_HAVE_PIT_STATE2");
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef __KVM_HAVE_XEN_HVM
 	printf("defined %s\n", "__KVM_HAVE_XEN_HVM");
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef __KVM_HAVE_VCPU_EVENTS
 	printf("defined %s\n", "__KVM_HAVE_VCPU_EVENTS");
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 #ifdef __KVM_HAVE_DEBUGREGS
 	printf("defined %s\n", "__KVM_HAVE_DEBUGREGS");
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 #ifdef __KVM_HAVE_XSAVE
 	printf("defined %s\n", "__KVM_HAVE_XSAVE");
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 #ifdef __KVM_HAVE_XCRS
 	printf("defined %s\n", "__KVM_HAVE_XCRS");
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef __KVM_HAVE_READONLY_MEM
 	printf("removed-defined %s\n", "__KVM_HAVE_READONLY_MEM");
 #endif
@@ -1157,7 +1157,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_VAPIC", (unsigned long long)(KVM_CAP_VAPIC));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 #ifdef KVM_CAP_DEBUGREGS
 	printf("value %s %llu\n", "KVM_CAP_DEBUGREGS", (unsigned long long)(KVM_CAP_DEBUGREGS));
 #endif
@@ -1207,12 +1207,12 @@ int main(void)
 	printf("value %s %llu\n", "KVM_SET_FPU", (unsigned long long)(KVM_SET_FPU));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 #ifdef KVM_GET_LAPIC
 	printf("value %s %llu\n", "KVM_GET_LAPIC", (unsigned long long)(KVM_GET_LAPIC));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 #ifdef KVM_SET_LAPIC
 	printf("value %s %llu\n", "KVM_SET_LAPIC", (unsigned long long)(KVM_SET_LAPIC));
 #endif
@@ -1227,12 +1227,12 @@ int main(void)
 	printf("value %s %llu\n", "KVM_SET_VAPIC_ADDR", (unsigned long long)(KVM_SET_VAPIC_ADDR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 #ifdef KVM_GET_DEBUGREGS
 	printf("value %s %llu\n", "KVM_GET_DEBUGREGS", (unsigned long long)(KVM_GET_DEBUGREGS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 #ifdef KVM_SET_DEBUGREGS
 	printf("value %s %llu\n", "KVM_SET_DEBUGREGS", (unsigned long long)(KVM_SET_DEBUGREGS));
 #endif
@@ -1272,7 +1272,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_GET_XSAVE2", (unsigned long long)(KVM_GET_XSAVE2));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20614 /* 2.6.20 */
 #ifdef KVM_NR_INTERRUPTS
 	printf("value %s %llu\n", "KVM_NR_INTERRUPTS", (unsigned long long)(KVM_NR_INTERRUPTS));
 #endif
@@ -1391,21 +1391,21 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_regs", "rflags", KVMSPEC_MEMBER_SIZE(struct kvm_regs, rflags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 #ifdef KVM_APIC_REG_SIZE
 	printf("value %s %llu\n", "KVM_APIC_REG_SIZE", (unsigned long long)(KVM_APIC_REG_SIZE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("size %s %zu\n", "struct kvm_lapic_state", sizeof(struct kvm_lapic_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("align %s %zu\n", "struct kvm_lapic_state", (size_t)_Alignof(struct kvm_lapic_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_lapic_state", "regs", offsetof(struct kvm_lapic_state, regs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_lapic_state", "regs", KVMSPEC_MEMBER_SIZE(struct kvm_lapic_state, regs));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -1827,40 +1827,40 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_fpu", "pad2", KVMSPEC_MEMBER_SIZE(struct kvm_fpu, pad2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("size %s %zu\n", "struct kvm_debugregs", sizeof(struct kvm_debugregs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("align %s %zu\n", "struct kvm_debugregs", (size_t)_Alignof(struct kvm_debugregs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("offset %s.%s %zu\n", "struct kvm_debugregs", "db", offsetof(struct kvm_debugregs, db));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("member_size %s.%s %zu\n", "struct kvm_debugregs", "db", KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, db));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("offset %s.%s %zu\n", "struct kvm_debugregs", "dr6", offsetof(struct kvm_debugregs, dr6));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("member_size %s.%s %zu\n", "struct kvm_debugregs", "dr6", KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, dr6));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("offset %s.%s %zu\n", "struct kvm_debugregs", "dr7", offsetof(struct kvm_debugregs, dr7));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("member_size %s.%s %zu\n", "struct kvm_debugregs", "dr7", KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, dr7));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("offset %s.%s %zu\n", "struct kvm_debugregs", "flags", offsetof(struct kvm_debugregs, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("member_size %s.%s %zu\n", "struct kvm_debugregs", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("offset %s.%s %zu\n", "struct kvm_debugregs", "reserved", offsetof(struct kvm_debugregs, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("member_size %s.%s %zu\n", "struct kvm_debugregs", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, reserved));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
@@ -2308,365 +2308,365 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("offset %s.%s %zu\n", "struct kvm_cpuid2", "entries", offsetof(struct kvm_cpuid2, entries));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_PIT_SPEAKER_DUMMY
 	printf("value %s %llu\n", "KVM_PIT_SPEAKER_DUMMY", (unsigned long long)(KVM_PIT_SPEAKER_DUMMY));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("size %s %zu\n", "struct kvm_pit_config", sizeof(struct kvm_pit_config));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("align %s %zu\n", "struct kvm_pit_config", (size_t)_Alignof(struct kvm_pit_config));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_config", "flags", offsetof(struct kvm_pit_config, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_config", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_pit_config, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_config", "pad", offsetof(struct kvm_pit_config, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_config", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_pit_config, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_CAP_PIT_STATE2
 	printf("value %s %llu\n", "KVM_CAP_PIT_STATE2", (unsigned long long)(KVM_CAP_PIT_STATE2));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_CREATE_PIT
 	printf("value %s %llu\n", "KVM_CREATE_PIT", (unsigned long long)(KVM_CREATE_PIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_GET_PIT
 	printf("value %s %llu\n", "KVM_GET_PIT", (unsigned long long)(KVM_GET_PIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_SET_PIT
 	printf("value %s %llu\n", "KVM_SET_PIT", (unsigned long long)(KVM_SET_PIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_REINJECT_CONTROL
 	printf("value %s %llu\n", "KVM_REINJECT_CONTROL", (unsigned long long)(KVM_REINJECT_CONTROL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_CREATE_PIT2
 	printf("value %s %llu\n", "KVM_CREATE_PIT2", (unsigned long long)(KVM_CREATE_PIT2));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_GET_PIT2
 	printf("value %s %llu\n", "KVM_GET_PIT2", (unsigned long long)(KVM_GET_PIT2));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_SET_PIT2
 	printf("value %s %llu\n", "KVM_SET_PIT2", (unsigned long long)(KVM_SET_PIT2));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("size %s %zu\n", "struct kvm_pic_state", sizeof(struct kvm_pic_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("align %s %zu\n", "struct kvm_pic_state", (size_t)_Alignof(struct kvm_pic_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_pic_state", "last_irr", offsetof(struct kvm_pic_state, last_irr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "last_irr", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, last_irr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_pic_state", "irr", offsetof(struct kvm_pic_state, irr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "irr", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, irr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_pic_state", "imr", offsetof(struct kvm_pic_state, imr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "imr", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, imr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_pic_state", "isr", offsetof(struct kvm_pic_state, isr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "isr", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, isr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_pic_state", "priority_add", offsetof(struct kvm_pic_state, priority_add));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "priority_add", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, priority_add));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_pic_state", "irq_base", offsetof(struct kvm_pic_state, irq_base));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "irq_base", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, irq_base));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_pic_state", "read_reg_select", offsetof(struct kvm_pic_state, read_reg_select));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "read_reg_select", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, read_reg_select));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_pic_state", "poll", offsetof(struct kvm_pic_state, poll));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "poll", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, poll));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_pic_state", "special_mask", offsetof(struct kvm_pic_state, special_mask));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "special_mask", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, special_mask));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_pic_state", "init_state", offsetof(struct kvm_pic_state, init_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "init_state", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, init_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_pic_state", "auto_eoi", offsetof(struct kvm_pic_state, auto_eoi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "auto_eoi", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, auto_eoi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_pic_state", "rotate_on_auto_eoi", offsetof(struct kvm_pic_state, rotate_on_auto_eoi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "rotate_on_auto_eoi", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, rotate_on_auto_eoi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_pic_state", "special_fully_nested_mode", offsetof(struct kvm_pic_state, special_fully_nested_mode));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "special_fully_nested_mode", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, special_fully_nested_mode));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_pic_state", "init4", offsetof(struct kvm_pic_state, init4));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "init4", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, init4));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_pic_state", "elcr", offsetof(struct kvm_pic_state, elcr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "elcr", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, elcr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_pic_state", "elcr_mask", offsetof(struct kvm_pic_state, elcr_mask));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pic_state", "elcr_mask", KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, elcr_mask));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 #ifdef KVM_IOAPIC_NUM_PINS
 	printf("value %s %llu\n", "KVM_IOAPIC_NUM_PINS", (unsigned long long)(KVM_IOAPIC_NUM_PINS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("size %s %zu\n", "struct kvm_ioapic_state", sizeof(struct kvm_ioapic_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("align %s %zu\n", "struct kvm_ioapic_state", (size_t)_Alignof(struct kvm_ioapic_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioapic_state", "base_address", offsetof(struct kvm_ioapic_state, base_address));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioapic_state", "base_address", KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, base_address));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioapic_state", "ioregsel", offsetof(struct kvm_ioapic_state, ioregsel));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioapic_state", "ioregsel", KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, ioregsel));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioapic_state", "id", offsetof(struct kvm_ioapic_state, id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioapic_state", "id", KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioapic_state", "irr", offsetof(struct kvm_ioapic_state, irr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioapic_state", "irr", KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, irr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioapic_state", "pad", offsetof(struct kvm_ioapic_state, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioapic_state", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioapic_state", "redirtbl", offsetof(struct kvm_ioapic_state, redirtbl));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioapic_state", "redirtbl", KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioapic_state", "redirtbl[0].bits", offsetof(struct kvm_ioapic_state, redirtbl[0].bits));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioapic_state", "redirtbl[0].bits", KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].bits));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioapic_state", "redirtbl[0].fields", offsetof(struct kvm_ioapic_state, redirtbl[0].fields));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioapic_state", "redirtbl[0].fields", KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioapic_state", "redirtbl[0].fields.vector", offsetof(struct kvm_ioapic_state, redirtbl[0].fields.vector));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioapic_state", "redirtbl[0].fields.vector", KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields.vector));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioapic_state", "redirtbl[0].fields.reserved", offsetof(struct kvm_ioapic_state, redirtbl[0].fields.reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioapic_state", "redirtbl[0].fields.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields.reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioapic_state", "redirtbl[0].fields.dest_id", offsetof(struct kvm_ioapic_state, redirtbl[0].fields.dest_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioapic_state", "redirtbl[0].fields.dest_id", KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields.dest_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 #ifdef KVM_IRQCHIP_PIC_MASTER
 	printf("value %s %llu\n", "KVM_IRQCHIP_PIC_MASTER", (unsigned long long)(KVM_IRQCHIP_PIC_MASTER));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 #ifdef KVM_IRQCHIP_PIC_SLAVE
 	printf("value %s %llu\n", "KVM_IRQCHIP_PIC_SLAVE", (unsigned long long)(KVM_IRQCHIP_PIC_SLAVE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 #ifdef KVM_IRQCHIP_IOAPIC
 	printf("value %s %llu\n", "KVM_IRQCHIP_IOAPIC", (unsigned long long)(KVM_IRQCHIP_IOAPIC));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_NR_IRQCHIPS
 	printf("value %s %llu\n", "KVM_NR_IRQCHIPS", (unsigned long long)(KVM_NR_IRQCHIPS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("size %s %zu\n", "struct kvm_pit_channel_state", sizeof(struct kvm_pit_channel_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("align %s %zu\n", "struct kvm_pit_channel_state", (size_t)_Alignof(struct kvm_pit_channel_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_channel_state", "count", offsetof(struct kvm_pit_channel_state, count));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_channel_state", "count", KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, count));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_channel_state", "latched_count", offsetof(struct kvm_pit_channel_state, latched_count));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_channel_state", "latched_count", KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, latched_count));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_channel_state", "count_latched", offsetof(struct kvm_pit_channel_state, count_latched));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_channel_state", "count_latched", KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, count_latched));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_channel_state", "status_latched", offsetof(struct kvm_pit_channel_state, status_latched));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_channel_state", "status_latched", KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, status_latched));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_channel_state", "status", offsetof(struct kvm_pit_channel_state, status));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_channel_state", "status", KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, status));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_channel_state", "read_state", offsetof(struct kvm_pit_channel_state, read_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_channel_state", "read_state", KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, read_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_channel_state", "write_state", offsetof(struct kvm_pit_channel_state, write_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_channel_state", "write_state", KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, write_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_channel_state", "write_latch", offsetof(struct kvm_pit_channel_state, write_latch));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_channel_state", "write_latch", KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, write_latch));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_channel_state", "rw_mode", offsetof(struct kvm_pit_channel_state, rw_mode));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_channel_state", "rw_mode", KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, rw_mode));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_channel_state", "mode", offsetof(struct kvm_pit_channel_state, mode));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_channel_state", "mode", KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, mode));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_channel_state", "bcd", offsetof(struct kvm_pit_channel_state, bcd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_channel_state", "bcd", KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, bcd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_channel_state", "gate", offsetof(struct kvm_pit_channel_state, gate));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_channel_state", "gate", KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, gate));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_channel_state", "count_load_time", offsetof(struct kvm_pit_channel_state, count_load_time));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_channel_state", "count_load_time", KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, count_load_time));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("size %s %zu\n", "struct kvm_pit_state", sizeof(struct kvm_pit_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("align %s %zu\n", "struct kvm_pit_state", (size_t)_Alignof(struct kvm_pit_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_state", "channels", offsetof(struct kvm_pit_state, channels));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_state", "channels", KVMSPEC_MEMBER_SIZE(struct kvm_pit_state, channels));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_PIT_FLAGS_HPET_LEGACY
 	printf("value %s %llu\n", "KVM_PIT_FLAGS_HPET_LEGACY", (unsigned long long)(KVM_PIT_FLAGS_HPET_LEGACY));
 #endif
@@ -2676,46 +2676,46 @@ int main(void)
 	printf("value %s %llu\n", "KVM_PIT_FLAGS_SPEAKER_DATA_ON", (unsigned long long)(KVM_PIT_FLAGS_SPEAKER_DATA_ON));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("size %s %zu\n", "struct kvm_pit_state2", sizeof(struct kvm_pit_state2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("align %s %zu\n", "struct kvm_pit_state2", (size_t)_Alignof(struct kvm_pit_state2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_state2", "channels", offsetof(struct kvm_pit_state2, channels));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_state2", "channels", KVMSPEC_MEMBER_SIZE(struct kvm_pit_state2, channels));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_state2", "flags", offsetof(struct kvm_pit_state2, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_state2", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_pit_state2, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_pit_state2", "reserved", offsetof(struct kvm_pit_state2, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_pit_state2", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_pit_state2, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("size %s %zu\n", "struct kvm_reinject_control", sizeof(struct kvm_reinject_control));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("align %s %zu\n", "struct kvm_reinject_control", (size_t)_Alignof(struct kvm_reinject_control));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_reinject_control", "pit_reinject", offsetof(struct kvm_reinject_control, pit_reinject));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_reinject_control", "pit_reinject", KVMSPEC_MEMBER_SIZE(struct kvm_reinject_control, pit_reinject));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_reinject_control", "reserved", offsetof(struct kvm_reinject_control, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_reinject_control", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_reinject_control, reserved));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
@@ -2723,65 +2723,65 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_VCPU_EVENTS", (unsigned long long)(KVM_CAP_VCPU_EVENTS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("size %s %zu\n", "struct kvm_x86_mce", sizeof(struct kvm_x86_mce));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("align %s %zu\n", "struct kvm_x86_mce", (size_t)_Alignof(struct kvm_x86_mce));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_x86_mce", "status", offsetof(struct kvm_x86_mce, status));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_x86_mce", "status", KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, status));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_x86_mce", "addr", offsetof(struct kvm_x86_mce, addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_x86_mce", "addr", KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_x86_mce", "misc", offsetof(struct kvm_x86_mce, misc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_x86_mce", "misc", KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, misc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_x86_mce", "mcg_status", offsetof(struct kvm_x86_mce, mcg_status));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_x86_mce", "mcg_status", KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, mcg_status));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_x86_mce", "bank", offsetof(struct kvm_x86_mce, bank));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_x86_mce", "bank", KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, bank));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_x86_mce", "pad1", offsetof(struct kvm_x86_mce, pad1));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_x86_mce", "pad1", KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, pad1));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_x86_mce", "pad2", offsetof(struct kvm_x86_mce, pad2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_x86_mce", "pad2", KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, pad2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_X86_SETUP_MCE
 	printf("value %s %llu\n", "KVM_X86_SETUP_MCE", (unsigned long long)(KVM_X86_SETUP_MCE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_X86_GET_MCE_CAP_SUPPORTED
 	printf("value %s %llu\n", "KVM_X86_GET_MCE_CAP_SUPPORTED", (unsigned long long)(KVM_X86_GET_MCE_CAP_SUPPORTED));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_X86_SET_MCE
 	printf("value %s %llu\n", "KVM_X86_SET_MCE", (unsigned long long)(KVM_X86_SET_MCE));
 #endif
@@ -2916,7 +2916,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_VCPUEVENT_VALID_SIPI_VECTOR", (unsigned long long)(KVM_VCPUEVENT_VALID_SIPI_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 #ifdef KVM_VCPUEVENT_VALID_SHADOW
 	printf("value %s %llu\n", "KVM_VCPUEVENT_VALID_SHADOW", (unsigned long long)(KVM_VCPUEVENT_VALID_SHADOW));
 #endif
@@ -2936,12 +2936,12 @@ int main(void)
 	printf("value %s %llu\n", "KVM_VCPUEVENT_VALID_TRIPLE_FAULT", (unsigned long long)(KVM_VCPUEVENT_VALID_TRIPLE_FAULT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 #ifdef KVM_X86_SHADOW_INT_MOV_SS
 	printf("value %s %llu\n", "KVM_X86_SHADOW_INT_MOV_SS", (unsigned long long)(KVM_X86_SHADOW_INT_MOV_SS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 #ifdef KVM_X86_SHADOW_INT_STI
 	printf("value %s %llu\n", "KVM_X86_SHADOW_INT_STI", (unsigned long long)(KVM_X86_SHADOW_INT_STI));
 #endif
@@ -3012,10 +3012,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("member_size %s.%s %zu\n", "struct kvm_vcpu_events", "interrupt.soft", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.soft));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("offset %s.%s %zu\n", "struct kvm_vcpu_events", "interrupt.shadow", offsetof(struct kvm_vcpu_events, interrupt.shadow));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("member_size %s.%s %zu\n", "struct kvm_vcpu_events", "interrupt.shadow", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.shadow));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
@@ -3120,22 +3120,22 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 	printf("member_size %s.%s %zu\n", "struct kvm_vcpu_events", "exception_payload", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_payload));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_GUESTDBG_USE_SW_BP
 	printf("value %s %llu\n", "KVM_GUESTDBG_USE_SW_BP", (unsigned long long)(KVM_GUESTDBG_USE_SW_BP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_GUESTDBG_USE_HW_BP
 	printf("value %s %llu\n", "KVM_GUESTDBG_USE_HW_BP", (unsigned long long)(KVM_GUESTDBG_USE_HW_BP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_GUESTDBG_INJECT_DB
 	printf("value %s %llu\n", "KVM_GUESTDBG_INJECT_DB", (unsigned long long)(KVM_GUESTDBG_INJECT_DB));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_GUESTDBG_INJECT_BP
 	printf("value %s %llu\n", "KVM_GUESTDBG_INJECT_BP", (unsigned long long)(KVM_GUESTDBG_INJECT_BP));
 #endif
@@ -3145,16 +3145,16 @@ int main(void)
 	printf("value %s %llu\n", "KVM_GUESTDBG_BLOCKIRQ", (unsigned long long)(KVM_GUESTDBG_BLOCKIRQ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("size %s %zu\n", "struct kvm_guest_debug_arch", sizeof(struct kvm_guest_debug_arch));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("align %s %zu\n", "struct kvm_guest_debug_arch", (size_t)_Alignof(struct kvm_guest_debug_arch));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_guest_debug_arch", "debugreg", offsetof(struct kvm_guest_debug_arch, debugreg));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_guest_debug_arch", "debugreg", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, debugreg));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -3382,205 +3382,205 @@ int main(void)
 	printf("value %s %llu\n", "KVM_SET_NESTED_STATE", (unsigned long long)(KVM_SET_NESTED_STATE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_SHIFT
 	printf("removed-value %s %llu\n", "KVM_TRC_SHIFT", (unsigned long long)(KVM_TRC_SHIFT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_ENTRYEXIT
 	printf("removed-value %s %llu\n", "KVM_TRC_ENTRYEXIT", (unsigned long long)(KVM_TRC_ENTRYEXIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_HANDLER
 	printf("removed-value %s %llu\n", "KVM_TRC_HANDLER", (unsigned long long)(KVM_TRC_HANDLER));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_HEAD_SIZE
 	printf("removed-value %s %llu\n", "KVM_TRC_HEAD_SIZE", (unsigned long long)(KVM_TRC_HEAD_SIZE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_CYCLE_SIZE
 	printf("removed-value %s %llu\n", "KVM_TRC_CYCLE_SIZE", (unsigned long long)(KVM_TRC_CYCLE_SIZE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_EXTRA_MAX
 	printf("removed-value %s %llu\n", "KVM_TRC_EXTRA_MAX", (unsigned long long)(KVM_TRC_EXTRA_MAX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_VMENTRY
 	printf("removed-value %s %llu\n", "KVM_TRC_VMENTRY", (unsigned long long)(KVM_TRC_VMENTRY));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_VMEXIT
 	printf("removed-value %s %llu\n", "KVM_TRC_VMEXIT", (unsigned long long)(KVM_TRC_VMEXIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_PAGE_FAULT
 	printf("removed-value %s %llu\n", "KVM_TRC_PAGE_FAULT", (unsigned long long)(KVM_TRC_PAGE_FAULT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_INJ_VIRQ
 	printf("removed-value %s %llu\n", "KVM_TRC_INJ_VIRQ", (unsigned long long)(KVM_TRC_INJ_VIRQ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_REDELIVER_EVT
 	printf("removed-value %s %llu\n", "KVM_TRC_REDELIVER_EVT", (unsigned long long)(KVM_TRC_REDELIVER_EVT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_PEND_INTR
 	printf("removed-value %s %llu\n", "KVM_TRC_PEND_INTR", (unsigned long long)(KVM_TRC_PEND_INTR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_IO_READ
 	printf("removed-value %s %llu\n", "KVM_TRC_IO_READ", (unsigned long long)(KVM_TRC_IO_READ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_IO_WRITE
 	printf("removed-value %s %llu\n", "KVM_TRC_IO_WRITE", (unsigned long long)(KVM_TRC_IO_WRITE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_CR_READ
 	printf("removed-value %s %llu\n", "KVM_TRC_CR_READ", (unsigned long long)(KVM_TRC_CR_READ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_CR_WRITE
 	printf("removed-value %s %llu\n", "KVM_TRC_CR_WRITE", (unsigned long long)(KVM_TRC_CR_WRITE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_DR_READ
 	printf("removed-value %s %llu\n", "KVM_TRC_DR_READ", (unsigned long long)(KVM_TRC_DR_READ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_DR_WRITE
 	printf("removed-value %s %llu\n", "KVM_TRC_DR_WRITE", (unsigned long long)(KVM_TRC_DR_WRITE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_MSR_READ
 	printf("removed-value %s %llu\n", "KVM_TRC_MSR_READ", (unsigned long long)(KVM_TRC_MSR_READ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_MSR_WRITE
 	printf("removed-value %s %llu\n", "KVM_TRC_MSR_WRITE", (unsigned long long)(KVM_TRC_MSR_WRITE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_CPUID
 	printf("removed-value %s %llu\n", "KVM_TRC_CPUID", (unsigned long long)(KVM_TRC_CPUID));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_INTR
 	printf("removed-value %s %llu\n", "KVM_TRC_INTR", (unsigned long long)(KVM_TRC_INTR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_NMI
 	printf("removed-value %s %llu\n", "KVM_TRC_NMI", (unsigned long long)(KVM_TRC_NMI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_VMMCALL
 	printf("removed-value %s %llu\n", "KVM_TRC_VMMCALL", (unsigned long long)(KVM_TRC_VMMCALL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_HLT
 	printf("removed-value %s %llu\n", "KVM_TRC_HLT", (unsigned long long)(KVM_TRC_HLT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_CLTS
 	printf("removed-value %s %llu\n", "KVM_TRC_CLTS", (unsigned long long)(KVM_TRC_CLTS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_LMSW
 	printf("removed-value %s %llu\n", "KVM_TRC_LMSW", (unsigned long long)(KVM_TRC_LMSW));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_APIC_ACCESS
 	printf("removed-value %s %llu\n", "KVM_TRC_APIC_ACCESS", (unsigned long long)(KVM_TRC_APIC_ACCESS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_TDP_FAULT
 	printf("removed-value %s %llu\n", "KVM_TRC_TDP_FAULT", (unsigned long long)(KVM_TRC_TDP_FAULT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_GTLB_WRITE
 	printf("removed-value %s %llu\n", "KVM_TRC_GTLB_WRITE", (unsigned long long)(KVM_TRC_GTLB_WRITE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_STLB_WRITE
 	printf("removed-value %s %llu\n", "KVM_TRC_STLB_WRITE", (unsigned long long)(KVM_TRC_STLB_WRITE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_STLB_INVAL
 	printf("removed-value %s %llu\n", "KVM_TRC_STLB_INVAL", (unsigned long long)(KVM_TRC_STLB_INVAL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_PPC_INSTR
 	printf("removed-value %s %llu\n", "KVM_TRC_PPC_INSTR", (unsigned long long)(KVM_TRC_PPC_INSTR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_user_trace_setup", sizeof(struct kvm_user_trace_setup));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_user_trace_setup", (size_t)_Alignof(struct kvm_user_trace_setup));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_user_trace_setup", "buf_size", offsetof(struct kvm_user_trace_setup, buf_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_user_trace_setup", "buf_size", KVMSPEC_MEMBER_SIZE(struct kvm_user_trace_setup, buf_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_user_trace_setup", "buf_nr", offsetof(struct kvm_user_trace_setup, buf_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_user_trace_setup", "buf_nr", KVMSPEC_MEMBER_SIZE(struct kvm_user_trace_setup, buf_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef __KVM_DEPRECATED_MAIN_W_0x06
 	printf("removed-value %s %llu\n", "__KVM_DEPRECATED_MAIN_W_0x06", (unsigned long long)(__KVM_DEPRECATED_MAIN_W_0x06));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef __KVM_DEPRECATED_MAIN_0x07
 	printf("removed-value %s %llu\n", "__KVM_DEPRECATED_MAIN_0x07", (unsigned long long)(__KVM_DEPRECATED_MAIN_0x07));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef __KVM_DEPRECATED_MAIN_0x08
 	printf("removed-value %s %llu\n", "__KVM_DEPRECATED_MAIN_0x08", (unsigned long long)(__KVM_DEPRECATED_MAIN_0x08));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef __KVM_DEPRECATED_VM_R_0x70
 	printf("removed-value %s %llu\n", "__KVM_DEPRECATED_VM_R_0x70", (unsigned long long)(__KVM_DEPRECATED_VM_R_0x70));
 #endif
@@ -3639,7 +3639,7 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_debug_guest", "singlestep", KVMSPEC_MEMBER_SIZE(struct kvm_debug_guest, singlestep));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef __KVM_DEPRECATED_VCPU_W_0x87
 	printf("removed-value %s %llu\n", "__KVM_DEPRECATED_VCPU_W_0x87", (unsigned long long)(__KVM_DEPRECATED_VCPU_W_0x87));
 #endif
@@ -3674,27 +3674,27 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_memory_region", "memory_size", KVMSPEC_MEMBER_SIZE(struct kvm_memory_region, memory_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_EXIT_DCR
 	printf("value %s %llu\n", "KVM_EXIT_DCR", (unsigned long long)(KVM_EXIT_DCR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRACE_ENABLE
 	printf("removed-value %s %llu\n", "KVM_TRACE_ENABLE", (unsigned long long)(KVM_TRACE_ENABLE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRACE_PAUSE
 	printf("removed-value %s %llu\n", "KVM_TRACE_PAUSE", (unsigned long long)(KVM_TRACE_PAUSE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRACE_DISABLE
 	printf("removed-value %s %llu\n", "KVM_TRACE_DISABLE", (unsigned long long)(KVM_TRACE_DISABLE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_CAP_PCI_2_3
 	printf("value %s %llu\n", "KVM_CAP_PCI_2_3", (unsigned long long)(KVM_CAP_PCI_2_3));
 #endif
@@ -3709,66 +3709,66 @@ int main(void)
 	printf("removed-value %s %llu\n", "KVM_SET_MEMORY_ALIAS", (unsigned long long)(KVM_SET_MEMORY_ALIAS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_s390_ucas_mapping", sizeof(struct kvm_s390_ucas_mapping));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_s390_ucas_mapping", (size_t)_Alignof(struct kvm_s390_ucas_mapping));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "user_addr", offsetof(struct kvm_s390_ucas_mapping, user_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "user_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, user_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "vcpu_addr", offsetof(struct kvm_s390_ucas_mapping, vcpu_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "vcpu_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, vcpu_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "length", offsetof(struct kvm_s390_ucas_mapping, length));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_s390_ucas_mapping", "length", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, length));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ASSIGN_PCI_DEVICE
 	printf("removed-value %s %llu\n", "KVM_ASSIGN_PCI_DEVICE", (unsigned long long)(KVM_ASSIGN_PCI_DEVICE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ASSIGN_IRQ
 	printf("removed-value %s %llu\n", "KVM_ASSIGN_IRQ", (unsigned long long)(KVM_ASSIGN_IRQ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ASSIGN_DEV_IRQ
 	printf("removed-value %s %llu\n", "KVM_ASSIGN_DEV_IRQ", (unsigned long long)(KVM_ASSIGN_DEV_IRQ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEASSIGN_PCI_DEVICE
 	printf("removed-value %s %llu\n", "KVM_DEASSIGN_PCI_DEVICE", (unsigned long long)(KVM_DEASSIGN_PCI_DEVICE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ASSIGN_SET_MSIX_NR
 	printf("removed-value %s %llu\n", "KVM_ASSIGN_SET_MSIX_NR", (unsigned long long)(KVM_ASSIGN_SET_MSIX_NR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ASSIGN_SET_MSIX_ENTRY
 	printf("removed-value %s %llu\n", "KVM_ASSIGN_SET_MSIX_ENTRY", (unsigned long long)(KVM_ASSIGN_SET_MSIX_ENTRY));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEASSIGN_DEV_IRQ
 	printf("removed-value %s %llu\n", "KVM_DEASSIGN_DEV_IRQ", (unsigned long long)(KVM_DEASSIGN_DEV_IRQ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ASSIGN_SET_INTX_MASK
 	printf("removed-value %s %llu\n", "KVM_ASSIGN_SET_INTX_MASK", (unsigned long long)(KVM_ASSIGN_SET_INTX_MASK));
 #endif
@@ -3778,196 +3778,196 @@ int main(void)
 	printf("removed-value %s %llu\n", "KVM_DEBUG_GUEST", (unsigned long long)(KVM_DEBUG_GUEST));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_ASSIGN_ENABLE_IOMMU
 	printf("removed-value %s %llu\n", "KVM_DEV_ASSIGN_ENABLE_IOMMU", (unsigned long long)(KVM_DEV_ASSIGN_ENABLE_IOMMU));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_ASSIGN_PCI_2_3
 	printf("removed-value %s %llu\n", "KVM_DEV_ASSIGN_PCI_2_3", (unsigned long long)(KVM_DEV_ASSIGN_PCI_2_3));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_ASSIGN_MASK_INTX
 	printf("removed-value %s %llu\n", "KVM_DEV_ASSIGN_MASK_INTX", (unsigned long long)(KVM_DEV_ASSIGN_MASK_INTX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_assigned_pci_dev", sizeof(struct kvm_assigned_pci_dev));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_assigned_pci_dev", (size_t)_Alignof(struct kvm_assigned_pci_dev));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "assigned_dev_id", offsetof(struct kvm_assigned_pci_dev, assigned_dev_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "assigned_dev_id", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, assigned_dev_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "busnr", offsetof(struct kvm_assigned_pci_dev, busnr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "busnr", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, busnr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "devfn", offsetof(struct kvm_assigned_pci_dev, devfn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "devfn", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, devfn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "flags", offsetof(struct kvm_assigned_pci_dev, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "segnr", offsetof(struct kvm_assigned_pci_dev, segnr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "segnr", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, segnr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_pci_dev", "reserved", offsetof(struct kvm_assigned_pci_dev, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_pci_dev", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_IRQ_HOST_INTX
 	printf("removed-value %s %llu\n", "KVM_DEV_IRQ_HOST_INTX", (unsigned long long)(KVM_DEV_IRQ_HOST_INTX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_IRQ_HOST_MSI
 	printf("removed-value %s %llu\n", "KVM_DEV_IRQ_HOST_MSI", (unsigned long long)(KVM_DEV_IRQ_HOST_MSI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_IRQ_HOST_MSIX
 	printf("removed-value %s %llu\n", "KVM_DEV_IRQ_HOST_MSIX", (unsigned long long)(KVM_DEV_IRQ_HOST_MSIX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_IRQ_GUEST_INTX
 	printf("removed-value %s %llu\n", "KVM_DEV_IRQ_GUEST_INTX", (unsigned long long)(KVM_DEV_IRQ_GUEST_INTX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_IRQ_GUEST_MSI
 	printf("removed-value %s %llu\n", "KVM_DEV_IRQ_GUEST_MSI", (unsigned long long)(KVM_DEV_IRQ_GUEST_MSI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_IRQ_GUEST_MSIX
 	printf("removed-value %s %llu\n", "KVM_DEV_IRQ_GUEST_MSIX", (unsigned long long)(KVM_DEV_IRQ_GUEST_MSIX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_IRQ_HOST_MASK
 	printf("removed-value %s %llu\n", "KVM_DEV_IRQ_HOST_MASK", (unsigned long long)(KVM_DEV_IRQ_HOST_MASK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_DEV_IRQ_GUEST_MASK
 	printf("removed-value %s %llu\n", "KVM_DEV_IRQ_GUEST_MASK", (unsigned long long)(KVM_DEV_IRQ_GUEST_MASK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_assigned_irq", sizeof(struct kvm_assigned_irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_assigned_irq", (size_t)_Alignof(struct kvm_assigned_irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_irq", "assigned_dev_id", offsetof(struct kvm_assigned_irq, assigned_dev_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_irq", "assigned_dev_id", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, assigned_dev_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_irq", "host_irq", offsetof(struct kvm_assigned_irq, host_irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_irq", "host_irq", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, host_irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_irq", "guest_irq", offsetof(struct kvm_assigned_irq, guest_irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_irq", "guest_irq", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, guest_irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_irq", "flags", offsetof(struct kvm_assigned_irq, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_irq", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_irq", "reserved", offsetof(struct kvm_assigned_irq, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_irq", "reserved", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, reserved));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_assigned_msix_nr", sizeof(struct kvm_assigned_msix_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_assigned_msix_nr", (size_t)_Alignof(struct kvm_assigned_msix_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_msix_nr", "assigned_dev_id", offsetof(struct kvm_assigned_msix_nr, assigned_dev_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_msix_nr", "assigned_dev_id", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_nr, assigned_dev_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_msix_nr", "entry_nr", offsetof(struct kvm_assigned_msix_nr, entry_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_msix_nr", "entry_nr", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_nr, entry_nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_msix_nr", "padding", offsetof(struct kvm_assigned_msix_nr, padding));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_msix_nr", "padding", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_nr, padding));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_MAX_MSIX_PER_DEV
 	printf("removed-value %s %llu\n", "KVM_MAX_MSIX_PER_DEV", (unsigned long long)(KVM_MAX_MSIX_PER_DEV));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_assigned_msix_entry", sizeof(struct kvm_assigned_msix_entry));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_assigned_msix_entry", (size_t)_Alignof(struct kvm_assigned_msix_entry));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_msix_entry", "assigned_dev_id", offsetof(struct kvm_assigned_msix_entry, assigned_dev_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_msix_entry", "assigned_dev_id", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, assigned_dev_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_msix_entry", "gsi", offsetof(struct kvm_assigned_msix_entry, gsi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_msix_entry", "gsi", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, gsi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_msix_entry", "entry", offsetof(struct kvm_assigned_msix_entry, entry));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_msix_entry", "entry", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, entry));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_assigned_msix_entry", "padding", offsetof(struct kvm_assigned_msix_entry, padding));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_assigned_msix_entry", "padding", KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, padding));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
@@ -4006,40 +4006,40 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_memory_alias", "target_phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, target_phys_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("size %s %zu\n", "struct kvm_userspace_memory_region", sizeof(struct kvm_userspace_memory_region));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("align %s %zu\n", "struct kvm_userspace_memory_region", (size_t)_Alignof(struct kvm_userspace_memory_region));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("offset %s.%s %zu\n", "struct kvm_userspace_memory_region", "slot", offsetof(struct kvm_userspace_memory_region, slot));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("member_size %s.%s %zu\n", "struct kvm_userspace_memory_region", "slot", KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region, slot));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("offset %s.%s %zu\n", "struct kvm_userspace_memory_region", "flags", offsetof(struct kvm_userspace_memory_region, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("member_size %s.%s %zu\n", "struct kvm_userspace_memory_region", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("offset %s.%s %zu\n", "struct kvm_userspace_memory_region", "guest_phys_addr", offsetof(struct kvm_userspace_memory_region, guest_phys_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("member_size %s.%s %zu\n", "struct kvm_userspace_memory_region", "guest_phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region, guest_phys_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("offset %s.%s %zu\n", "struct kvm_userspace_memory_region", "memory_size", offsetof(struct kvm_userspace_memory_region, memory_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("member_size %s.%s %zu\n", "struct kvm_userspace_memory_region", "memory_size", KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region, memory_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("offset %s.%s %zu\n", "struct kvm_userspace_memory_region", "userspace_addr", offsetof(struct kvm_userspace_memory_region, userspace_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("member_size %s.%s %zu\n", "struct kvm_userspace_memory_region", "userspace_addr", KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region, userspace_addr));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -4047,7 +4047,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_MEM_LOG_DIRTY_PAGES", (unsigned long long)(KVM_MEM_LOG_DIRTY_PAGES));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef KVM_MEM_READONLY
 	printf("value %s %llu\n", "KVM_MEM_READONLY", (unsigned long long)(KVM_MEM_READONLY));
 #endif
@@ -4123,22 +4123,22 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 	printf("align %s %zu\n", "struct kvm_coalesced_mmio_zone", (size_t)_Alignof(struct kvm_coalesced_mmio_zone));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("offset %s.%s %zu\n", "struct kvm_coalesced_mmio_zone", "addr", offsetof(struct kvm_coalesced_mmio_zone, addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("member_size %s.%s %zu\n", "struct kvm_coalesced_mmio_zone", "addr", KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio_zone, addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("offset %s.%s %zu\n", "struct kvm_coalesced_mmio_zone", "size", offsetof(struct kvm_coalesced_mmio_zone, size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("member_size %s.%s %zu\n", "struct kvm_coalesced_mmio_zone", "size", KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio_zone, size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("offset %s.%s %zu\n", "struct kvm_coalesced_mmio_zone", "pad", offsetof(struct kvm_coalesced_mmio_zone, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("member_size %s.%s %zu\n", "struct kvm_coalesced_mmio_zone", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio_zone, pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
@@ -4153,22 +4153,22 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 	printf("align %s %zu\n", "struct kvm_coalesced_mmio", (size_t)_Alignof(struct kvm_coalesced_mmio));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("offset %s.%s %zu\n", "struct kvm_coalesced_mmio", "phys_addr", offsetof(struct kvm_coalesced_mmio, phys_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("member_size %s.%s %zu\n", "struct kvm_coalesced_mmio", "phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, phys_addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("offset %s.%s %zu\n", "struct kvm_coalesced_mmio", "len", offsetof(struct kvm_coalesced_mmio, len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("member_size %s.%s %zu\n", "struct kvm_coalesced_mmio", "len", KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("offset %s.%s %zu\n", "struct kvm_coalesced_mmio", "pad", offsetof(struct kvm_coalesced_mmio, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("member_size %s.%s %zu\n", "struct kvm_coalesced_mmio", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
@@ -4177,10 +4177,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 	printf("member_size %s.%s %zu\n", "struct kvm_coalesced_mmio", "pio", KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, pio));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("offset %s.%s %zu\n", "struct kvm_coalesced_mmio", "data", offsetof(struct kvm_coalesced_mmio, data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("member_size %s.%s %zu\n", "struct kvm_coalesced_mmio", "data", KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, data));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
@@ -4189,22 +4189,22 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 	printf("align %s %zu\n", "struct kvm_coalesced_mmio_ring", (size_t)_Alignof(struct kvm_coalesced_mmio_ring));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("offset %s.%s %zu\n", "struct kvm_coalesced_mmio_ring", "first", offsetof(struct kvm_coalesced_mmio_ring, first));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("member_size %s.%s %zu\n", "struct kvm_coalesced_mmio_ring", "first", KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio_ring, first));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("offset %s.%s %zu\n", "struct kvm_coalesced_mmio_ring", "last", offsetof(struct kvm_coalesced_mmio_ring, last));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("member_size %s.%s %zu\n", "struct kvm_coalesced_mmio_ring", "last", KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio_ring, last));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 	printf("offset %s.%s %zu\n", "struct kvm_coalesced_mmio_ring", "coalesced_mmio", offsetof(struct kvm_coalesced_mmio_ring, coalesced_mmio));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 #ifdef KVM_COALESCED_MMIO_MAX
 	printf("defined %s\n", "KVM_COALESCED_MMIO_MAX");
 #endif
@@ -4327,27 +4327,27 @@ int main(void)
 	printf("value %s %llu\n", "KVM_GET_DIRTY_LOG", (unsigned long long)(KVM_GET_DIRTY_LOG));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 #ifdef KVM_SET_NR_MMU_PAGES
 	printf("value %s %llu\n", "KVM_SET_NR_MMU_PAGES", (unsigned long long)(KVM_SET_NR_MMU_PAGES));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 #ifdef KVM_GET_NR_MMU_PAGES
 	printf("value %s %llu\n", "KVM_GET_NR_MMU_PAGES", (unsigned long long)(KVM_GET_NR_MMU_PAGES));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 #ifdef KVM_SET_USER_MEMORY_REGION
 	printf("value %s %llu\n", "KVM_SET_USER_MEMORY_REGION", (unsigned long long)(KVM_SET_USER_MEMORY_REGION));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 #ifdef KVM_SET_TSS_ADDR
 	printf("value %s %llu\n", "KVM_SET_TSS_ADDR", (unsigned long long)(KVM_SET_TSS_ADDR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_SET_IDENTITY_MAP_ADDR
 	printf("value %s %llu\n", "KVM_SET_IDENTITY_MAP_ADDR", (unsigned long long)(KVM_SET_IDENTITY_MAP_ADDR));
 #endif
@@ -4362,12 +4362,12 @@ int main(void)
 	printf("value %s %llu\n", "KVM_SET_USER_MEMORY_REGION2", (unsigned long long)(KVM_SET_USER_MEMORY_REGION2));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 #ifdef KVM_REGISTER_COALESCED_MMIO
 	printf("value %s %llu\n", "KVM_REGISTER_COALESCED_MMIO", (unsigned long long)(KVM_REGISTER_COALESCED_MMIO));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 #ifdef KVM_UNREGISTER_COALESCED_MMIO
 	printf("value %s %llu\n", "KVM_UNREGISTER_COALESCED_MMIO", (unsigned long long)(KVM_UNREGISTER_COALESCED_MMIO));
 #endif
@@ -4585,70 +4585,70 @@ int main(void)
 	printf("value %s %llu\n", "KVM_DIRTY_LOG_PAGE_OFFSET", (unsigned long long)(KVM_DIRTY_LOG_PAGE_OFFSET));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("size %s %zu\n", "struct kvm_irq_level", sizeof(struct kvm_irq_level));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("align %s %zu\n", "struct kvm_irq_level", (size_t)_Alignof(struct kvm_irq_level));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_level", "irq", offsetof(struct kvm_irq_level, irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_level", "irq", KVMSPEC_MEMBER_SIZE(struct kvm_irq_level, irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_level", "status", offsetof(struct kvm_irq_level, status));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_level", "status", KVMSPEC_MEMBER_SIZE(struct kvm_irq_level, status));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_level", "level", offsetof(struct kvm_irq_level, level));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_level", "level", KVMSPEC_MEMBER_SIZE(struct kvm_irq_level, level));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("size %s %zu\n", "struct kvm_irqchip", sizeof(struct kvm_irqchip));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("align %s %zu\n", "struct kvm_irqchip", (size_t)_Alignof(struct kvm_irqchip));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_irqchip", "chip_id", offsetof(struct kvm_irqchip, chip_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irqchip", "chip_id", KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip_id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_irqchip", "pad", offsetof(struct kvm_irqchip, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irqchip", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_irqchip", "chip", offsetof(struct kvm_irqchip, chip));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irqchip", "chip", KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_irqchip", "chip.dummy", offsetof(struct kvm_irqchip, chip.dummy));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irqchip", "chip.dummy", KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip.dummy));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_irqchip", "chip.pic", offsetof(struct kvm_irqchip, chip.pic));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irqchip", "chip.pic", KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip.pic));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("offset %s.%s %zu\n", "struct kvm_irqchip", "chip.ioapic", offsetof(struct kvm_irqchip, chip.ioapic));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irqchip", "chip.ioapic", KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip.ioapic));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -4663,13 +4663,13 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_interrupt", "irq", KVMSPEC_MEMBER_SIZE(struct kvm_interrupt, irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("value %s %llu\n", "kvm_ioeventfd_flag_nr_datamatch", (unsigned long long)(kvm_ioeventfd_flag_nr_datamatch));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("value %s %llu\n", "kvm_ioeventfd_flag_nr_pio", (unsigned long long)(kvm_ioeventfd_flag_nr_pio));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("value %s %llu\n", "kvm_ioeventfd_flag_nr_deassign", (unsigned long long)(kvm_ioeventfd_flag_nr_deassign));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
@@ -4681,17 +4681,17 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 	printf("value %s %llu\n", "kvm_ioeventfd_flag_nr_max", (unsigned long long)(kvm_ioeventfd_flag_nr_max));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_IOEVENTFD_FLAG_DATAMATCH
 	printf("value %s %llu\n", "KVM_IOEVENTFD_FLAG_DATAMATCH", (unsigned long long)(KVM_IOEVENTFD_FLAG_DATAMATCH));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_IOEVENTFD_FLAG_PIO
 	printf("value %s %llu\n", "KVM_IOEVENTFD_FLAG_PIO", (unsigned long long)(KVM_IOEVENTFD_FLAG_PIO));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_IOEVENTFD_FLAG_DEASSIGN
 	printf("value %s %llu\n", "KVM_IOEVENTFD_FLAG_DEASSIGN", (unsigned long long)(KVM_IOEVENTFD_FLAG_DEASSIGN));
 #endif
@@ -4701,79 +4701,79 @@ int main(void)
 	printf("value %s %llu\n", "KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY", (unsigned long long)(KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_IOEVENTFD_VALID_FLAG_MASK
 	printf("value %s %llu\n", "KVM_IOEVENTFD_VALID_FLAG_MASK", (unsigned long long)(KVM_IOEVENTFD_VALID_FLAG_MASK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("size %s %zu\n", "struct kvm_ioeventfd", sizeof(struct kvm_ioeventfd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("align %s %zu\n", "struct kvm_ioeventfd", (size_t)_Alignof(struct kvm_ioeventfd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioeventfd", "datamatch", offsetof(struct kvm_ioeventfd, datamatch));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioeventfd", "datamatch", KVMSPEC_MEMBER_SIZE(struct kvm_ioeventfd, datamatch));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioeventfd", "addr", offsetof(struct kvm_ioeventfd, addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioeventfd", "addr", KVMSPEC_MEMBER_SIZE(struct kvm_ioeventfd, addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioeventfd", "len", offsetof(struct kvm_ioeventfd, len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioeventfd", "len", KVMSPEC_MEMBER_SIZE(struct kvm_ioeventfd, len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioeventfd", "fd", offsetof(struct kvm_ioeventfd, fd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioeventfd", "fd", KVMSPEC_MEMBER_SIZE(struct kvm_ioeventfd, fd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioeventfd", "flags", offsetof(struct kvm_ioeventfd, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioeventfd", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_ioeventfd, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_ioeventfd", "pad", offsetof(struct kvm_ioeventfd, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_ioeventfd", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_ioeventfd, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifdef KVM_CAP_USER_NMI
 	printf("value %s %llu\n", "KVM_CAP_USER_NMI", (unsigned long long)(KVM_CAP_USER_NMI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 #ifdef KVM_CAP_SIGNAL_MSI
 	printf("value %s %llu\n", "KVM_CAP_SIGNAL_MSI", (unsigned long long)(KVM_CAP_SIGNAL_MSI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("size %s %zu\n", "struct kvm_irq_routing_irqchip", sizeof(struct kvm_irq_routing_irqchip));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("align %s %zu\n", "struct kvm_irq_routing_irqchip", (size_t)_Alignof(struct kvm_irq_routing_irqchip));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_irqchip", "irqchip", offsetof(struct kvm_irq_routing_irqchip, irqchip));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_irqchip", "irqchip", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_irqchip, irqchip));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_irqchip", "pin", offsetof(struct kvm_irq_routing_irqchip, pin));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_irqchip", "pin", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_irqchip, pin));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
@@ -4782,28 +4782,28 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 	printf("align %s %zu\n", "struct kvm_irq_routing_msi", (size_t)_Alignof(struct kvm_irq_routing_msi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_msi", "address_lo", offsetof(struct kvm_irq_routing_msi, address_lo));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_msi", "address_lo", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_msi, address_lo));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_msi", "address_hi", offsetof(struct kvm_irq_routing_msi, address_hi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_msi", "address_hi", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_msi, address_hi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_msi", "data", offsetof(struct kvm_irq_routing_msi, data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_msi", "data", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_msi, data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_msi", "pad", offsetof(struct kvm_irq_routing_msi, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_msi", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_msi, pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
@@ -4895,12 +4895,12 @@ int main(void)
 	printf("value %s %llu\n", "KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL", (unsigned long long)(KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_IRQ_ROUTING_IRQCHIP
 	printf("value %s %llu\n", "KVM_IRQ_ROUTING_IRQCHIP", (unsigned long long)(KVM_IRQ_ROUTING_IRQCHIP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_IRQ_ROUTING_MSI
 	printf("value %s %llu\n", "KVM_IRQ_ROUTING_MSI", (unsigned long long)(KVM_IRQ_ROUTING_MSI));
 #endif
@@ -4926,46 +4926,46 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("align %s %zu\n", "struct kvm_irq_routing_entry", (size_t)_Alignof(struct kvm_irq_routing_entry));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_entry", "gsi", offsetof(struct kvm_irq_routing_entry, gsi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_entry", "gsi", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, gsi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_entry", "type", offsetof(struct kvm_irq_routing_entry, type));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_entry", "type", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, type));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_entry", "flags", offsetof(struct kvm_irq_routing_entry, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_entry", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_entry", "pad", offsetof(struct kvm_irq_routing_entry, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_entry", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_entry", "u", offsetof(struct kvm_irq_routing_entry, u));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_entry", "u", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_entry", "u.irqchip", offsetof(struct kvm_irq_routing_entry, u.irqchip));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_entry", "u.irqchip", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.irqchip));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_entry", "u.msi", offsetof(struct kvm_irq_routing_entry, u.msi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_entry", "u.msi", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.msi));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -4986,10 +4986,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_entry", "u.xen_evtchn", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.xen_evtchn));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing_entry", "u.pad", offsetof(struct kvm_irq_routing_entry, u.pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing_entry", "u.pad", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
@@ -4998,65 +4998,65 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 	printf("align %s %zu\n", "struct kvm_irq_routing", (size_t)_Alignof(struct kvm_irq_routing));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing", "nr", offsetof(struct kvm_irq_routing, nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing", "nr", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing, nr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing", "flags", offsetof(struct kvm_irq_routing, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_routing", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_routing", "entries", offsetof(struct kvm_irq_routing, entries));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_IRQFD_FLAG_DEASSIGN
 	printf("value %s %llu\n", "KVM_IRQFD_FLAG_DEASSIGN", (unsigned long long)(KVM_IRQFD_FLAG_DEASSIGN));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef KVM_IRQFD_FLAG_RESAMPLE
 	printf("value %s %llu\n", "KVM_IRQFD_FLAG_RESAMPLE", (unsigned long long)(KVM_IRQFD_FLAG_RESAMPLE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 	printf("size %s %zu\n", "struct kvm_irqfd", sizeof(struct kvm_irqfd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 	printf("align %s %zu\n", "struct kvm_irqfd", (size_t)_Alignof(struct kvm_irqfd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_irqfd", "fd", offsetof(struct kvm_irqfd, fd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irqfd", "fd", KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, fd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_irqfd", "gsi", offsetof(struct kvm_irqfd, gsi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irqfd", "gsi", KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, gsi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_irqfd", "flags", offsetof(struct kvm_irqfd, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irqfd", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 	printf("offset %s.%s %zu\n", "struct kvm_irqfd", "resamplefd", offsetof(struct kvm_irqfd, resamplefd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irqfd", "resamplefd", KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, resamplefd));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_irqfd", "pad", offsetof(struct kvm_irqfd, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irqfd", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
@@ -5070,28 +5070,28 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 	printf("align %s %zu\n", "struct kvm_msi", (size_t)_Alignof(struct kvm_msi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 	printf("offset %s.%s %zu\n", "struct kvm_msi", "address_lo", offsetof(struct kvm_msi, address_lo));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 	printf("member_size %s.%s %zu\n", "struct kvm_msi", "address_lo", KVMSPEC_MEMBER_SIZE(struct kvm_msi, address_lo));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 	printf("offset %s.%s %zu\n", "struct kvm_msi", "address_hi", offsetof(struct kvm_msi, address_hi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 	printf("member_size %s.%s %zu\n", "struct kvm_msi", "address_hi", KVMSPEC_MEMBER_SIZE(struct kvm_msi, address_hi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 	printf("offset %s.%s %zu\n", "struct kvm_msi", "data", offsetof(struct kvm_msi, data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 	printf("member_size %s.%s %zu\n", "struct kvm_msi", "data", KVMSPEC_MEMBER_SIZE(struct kvm_msi, data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 	printf("offset %s.%s %zu\n", "struct kvm_msi", "flags", offsetof(struct kvm_msi, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 	printf("member_size %s.%s %zu\n", "struct kvm_msi", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_msi, flags));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
@@ -5100,58 +5100,58 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_msi", "devid", KVMSPEC_MEMBER_SIZE(struct kvm_msi, devid));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 	printf("offset %s.%s %zu\n", "struct kvm_msi", "pad", offsetof(struct kvm_msi, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 	printf("member_size %s.%s %zu\n", "struct kvm_msi", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_msi, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 #ifdef KVM_CREATE_IRQCHIP
 	printf("value %s %llu\n", "KVM_CREATE_IRQCHIP", (unsigned long long)(KVM_CREATE_IRQCHIP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 #ifdef KVM_IRQ_LINE
 	printf("value %s %llu\n", "KVM_IRQ_LINE", (unsigned long long)(KVM_IRQ_LINE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 #ifdef KVM_GET_IRQCHIP
 	printf("value %s %llu\n", "KVM_GET_IRQCHIP", (unsigned long long)(KVM_GET_IRQCHIP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 #ifdef KVM_SET_IRQCHIP
 	printf("value %s %llu\n", "KVM_SET_IRQCHIP", (unsigned long long)(KVM_SET_IRQCHIP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_IRQ_LINE_STATUS
 	printf("value %s %llu\n", "KVM_IRQ_LINE_STATUS", (unsigned long long)(KVM_IRQ_LINE_STATUS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_SET_GSI_ROUTING
 	printf("value %s %llu\n", "KVM_SET_GSI_ROUTING", (unsigned long long)(KVM_SET_GSI_ROUTING));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_IRQFD
 	printf("value %s %llu\n", "KVM_IRQFD", (unsigned long long)(KVM_IRQFD));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_SET_BOOT_CPU_ID
 	printf("value %s %llu\n", "KVM_SET_BOOT_CPU_ID", (unsigned long long)(KVM_SET_BOOT_CPU_ID));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_IOEVENTFD
 	printf("value %s %llu\n", "KVM_IOEVENTFD", (unsigned long long)(KVM_IOEVENTFD));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 #ifdef KVM_SIGNAL_MSI
 	printf("value %s %llu\n", "KVM_SIGNAL_MSI", (unsigned long long)(KVM_SIGNAL_MSI));
 #endif
@@ -5161,7 +5161,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_INTERRUPT", (unsigned long long)(KVM_INTERRUPT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifdef KVM_NMI
 	printf("value %s %llu\n", "KVM_NMI", (unsigned long long)(KVM_NMI));
 #endif
@@ -5318,17 +5318,17 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_hyperv_exit", "u.syndbg.pending_page", KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.pending_page));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20622 /* 2.6.34 */
 #ifdef KVM_CAP_HYPERV
 	printf("value %s %llu\n", "KVM_CAP_HYPERV", (unsigned long long)(KVM_CAP_HYPERV));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20622 /* 2.6.34 */
 #ifdef KVM_CAP_HYPERV_VAPIC
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_VAPIC", (unsigned long long)(KVM_CAP_HYPERV_VAPIC));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20622 /* 2.6.34 */
 #ifdef KVM_CAP_HYPERV_SPIN
 	printf("value %s %llu\n", "KVM_CAP_HYPERV_SPIN", (unsigned long long)(KVM_CAP_HYPERV_SPIN));
 #endif
@@ -5557,55 +5557,55 @@ int main(void)
 	printf("value %s %llu\n", "KVM_XEN_MSR_MAX_INDEX", (unsigned long long)(KVM_XEN_MSR_MAX_INDEX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("size %s %zu\n", "struct kvm_xen_hvm_config", sizeof(struct kvm_xen_hvm_config));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("align %s %zu\n", "struct kvm_xen_hvm_config", (size_t)_Alignof(struct kvm_xen_hvm_config));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("offset %s.%s %zu\n", "struct kvm_xen_hvm_config", "flags", offsetof(struct kvm_xen_hvm_config, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_config", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("offset %s.%s %zu\n", "struct kvm_xen_hvm_config", "msr", offsetof(struct kvm_xen_hvm_config, msr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_config", "msr", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, msr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("offset %s.%s %zu\n", "struct kvm_xen_hvm_config", "blob_addr_32", offsetof(struct kvm_xen_hvm_config, blob_addr_32));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_config", "blob_addr_32", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_addr_32));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("offset %s.%s %zu\n", "struct kvm_xen_hvm_config", "blob_addr_64", offsetof(struct kvm_xen_hvm_config, blob_addr_64));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_config", "blob_addr_64", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_addr_64));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("offset %s.%s %zu\n", "struct kvm_xen_hvm_config", "blob_size_32", offsetof(struct kvm_xen_hvm_config, blob_size_32));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_config", "blob_size_32", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_size_32));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("offset %s.%s %zu\n", "struct kvm_xen_hvm_config", "blob_size_64", offsetof(struct kvm_xen_hvm_config, blob_size_64));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_config", "blob_size_64", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_size_64));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("offset %s.%s %zu\n", "struct kvm_xen_hvm_config", "pad2", offsetof(struct kvm_xen_hvm_config, pad2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 	printf("member_size %s.%s %zu\n", "struct kvm_xen_hvm_config", "pad2", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, pad2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_XEN_HVM_CONFIG
 	printf("value %s %llu\n", "KVM_XEN_HVM_CONFIG", (unsigned long long)(KVM_XEN_HVM_CONFIG));
 #endif
@@ -6075,27 +6075,27 @@ int main(void)
 	printf("value %s %llu\n", "KVM_EXIT_SET_TPR", (unsigned long long)(KVM_EXIT_SET_TPR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 #ifdef KVM_EXIT_TPR_ACCESS
 	printf("value %s %llu\n", "KVM_EXIT_TPR_ACCESS", (unsigned long long)(KVM_EXIT_TPR_ACCESS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifdef KVM_EXIT_NMI
 	printf("value %s %llu\n", "KVM_EXIT_NMI", (unsigned long long)(KVM_EXIT_NMI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_EXIT_INTERNAL_ERROR
 	printf("value %s %llu\n", "KVM_EXIT_INTERNAL_ERROR", (unsigned long long)(KVM_EXIT_INTERNAL_ERROR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 #ifdef KVM_EXIT_OSI
 	printf("value %s %llu\n", "KVM_EXIT_OSI", (unsigned long long)(KVM_EXIT_OSI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
 #ifdef KVM_EXIT_PAPR_HCALL
 	printf("value %s %llu\n", "KVM_EXIT_PAPR_HCALL", (unsigned long long)(KVM_EXIT_PAPR_HCALL));
 #endif
@@ -6190,12 +6190,12 @@ int main(void)
 	printf("value %s %llu\n", "KVM_EXIT_TDX", (unsigned long long)(KVM_EXIT_TDX));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_INTERNAL_ERROR_EMULATION
 	printf("value %s %llu\n", "KVM_INTERNAL_ERROR_EMULATION", (unsigned long long)(KVM_INTERNAL_ERROR_EMULATION));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_INTERNAL_ERROR_SIMUL_EX
 	printf("value %s %llu\n", "KVM_INTERNAL_ERROR_SIMUL_EX", (unsigned long long)(KVM_INTERNAL_ERROR_SIMUL_EX));
 #endif
@@ -6547,10 +6547,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "hypercall.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "tpr_access", offsetof(struct kvm_run, tpr_access));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "tpr_access", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6601,10 +6601,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "s390_reset_flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "s390_ucontrol", offsetof(struct kvm_run, s390_ucontrol));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "s390_ucontrol", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6643,10 +6643,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "dcr.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "internal", offsetof(struct kvm_run, internal));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "internal", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6703,10 +6703,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "emulation_failure.insn_bytes", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "osi", offsetof(struct kvm_run, osi));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "osi", KVMSPEC_MEMBER_SIZE(struct kvm_run, osi));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6715,10 +6715,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "osi.gprs", KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "papr_hcall", offsetof(struct kvm_run, papr_hcall));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "papr_hcall", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -7165,22 +7165,22 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "padding", KVMSPEC_MEMBER_SIZE(struct kvm_run, padding));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "kvm_valid_regs", offsetof(struct kvm_run, kvm_valid_regs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "kvm_valid_regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "kvm_dirty_regs", offsetof(struct kvm_run, kvm_dirty_regs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "kvm_dirty_regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("offset %s.%s %zu\n", "struct kvm_run", "s", offsetof(struct kvm_run, s));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_run", "s", KVMSPEC_MEMBER_SIZE(struct kvm_run, s));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
@@ -7281,28 +7281,28 @@ int main(void)
 	printf("value %s %llu\n", "KVM_SYNC_X86_VALID_FIELDS", (unsigned long long)(KVM_SYNC_X86_VALID_FIELDS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 	printf("size %s %zu\n", "struct kvm_sync_regs", sizeof(struct kvm_sync_regs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 	printf("align %s %zu\n", "struct kvm_sync_regs", (size_t)_Alignof(struct kvm_sync_regs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("offset %s.%s %zu\n", "struct kvm_sync_regs", "regs", offsetof(struct kvm_sync_regs, regs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sync_regs", "regs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, regs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("offset %s.%s %zu\n", "struct kvm_sync_regs", "sregs", offsetof(struct kvm_sync_regs, sregs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sync_regs", "sregs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, sregs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("offset %s.%s %zu\n", "struct kvm_sync_regs", "events", offsetof(struct kvm_sync_regs, events));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sync_regs", "events", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, events));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -7320,27 +7320,27 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("offset %s.%s %zu\n", "struct kvm_signal_mask", "sigset", offsetof(struct kvm_signal_mask, sigset));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_MP_STATE_RUNNABLE
 	printf("value %s %llu\n", "KVM_MP_STATE_RUNNABLE", (unsigned long long)(KVM_MP_STATE_RUNNABLE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_MP_STATE_UNINITIALIZED
 	printf("value %s %llu\n", "KVM_MP_STATE_UNINITIALIZED", (unsigned long long)(KVM_MP_STATE_UNINITIALIZED));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_MP_STATE_INIT_RECEIVED
 	printf("value %s %llu\n", "KVM_MP_STATE_INIT_RECEIVED", (unsigned long long)(KVM_MP_STATE_INIT_RECEIVED));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_MP_STATE_HALTED
 	printf("value %s %llu\n", "KVM_MP_STATE_HALTED", (unsigned long long)(KVM_MP_STATE_HALTED));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_MP_STATE_SIPI_RECEIVED
 	printf("value %s %llu\n", "KVM_MP_STATE_SIPI_RECEIVED", (unsigned long long)(KVM_MP_STATE_SIPI_RECEIVED));
 #endif
@@ -7375,93 +7375,93 @@ int main(void)
 	printf("value %s %llu\n", "KVM_MP_STATE_SUSPENDED", (unsigned long long)(KVM_MP_STATE_SUSPENDED));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("size %s %zu\n", "struct kvm_mp_state", sizeof(struct kvm_mp_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("align %s %zu\n", "struct kvm_mp_state", (size_t)_Alignof(struct kvm_mp_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("offset %s.%s %zu\n", "struct kvm_mp_state", "mp_state", offsetof(struct kvm_mp_state, mp_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 	printf("member_size %s.%s %zu\n", "struct kvm_mp_state", "mp_state", KVMSPEC_MEMBER_SIZE(struct kvm_mp_state, mp_state));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_GUESTDBG_ENABLE
 	printf("value %s %llu\n", "KVM_GUESTDBG_ENABLE", (unsigned long long)(KVM_GUESTDBG_ENABLE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_GUESTDBG_SINGLESTEP
 	printf("value %s %llu\n", "KVM_GUESTDBG_SINGLESTEP", (unsigned long long)(KVM_GUESTDBG_SINGLESTEP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("size %s %zu\n", "struct kvm_guest_debug", sizeof(struct kvm_guest_debug));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("align %s %zu\n", "struct kvm_guest_debug", (size_t)_Alignof(struct kvm_guest_debug));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_guest_debug", "control", offsetof(struct kvm_guest_debug, control));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_guest_debug", "control", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_guest_debug", "pad", offsetof(struct kvm_guest_debug, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_guest_debug", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_guest_debug", "arch", offsetof(struct kvm_guest_debug, arch));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_guest_debug", "arch", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_CAP_SET_GUEST_DEBUG
 	printf("value %s %llu\n", "KVM_CAP_SET_GUEST_DEBUG", (unsigned long long)(KVM_CAP_SET_GUEST_DEBUG));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_CAP_ONE_REG
 	printf("value %s %llu\n", "KVM_CAP_ONE_REG", (unsigned long long)(KVM_CAP_ONE_REG));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_ARCH_MASK
 	printf("value %s %llu\n", "KVM_REG_ARCH_MASK", (unsigned long long)(KVM_REG_ARCH_MASK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_GENERIC
 	printf("value %s %llu\n", "KVM_REG_GENERIC", (unsigned long long)(KVM_REG_GENERIC));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_PPC
 	printf("value %s %llu\n", "KVM_REG_PPC", (unsigned long long)(KVM_REG_PPC));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_X86
 	printf("value %s %llu\n", "KVM_REG_X86", (unsigned long long)(KVM_REG_X86));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_IA64
 	printf("value %s %llu\n", "KVM_REG_IA64", (unsigned long long)(KVM_REG_IA64));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_ARM
 	printf("value %s %llu\n", "KVM_REG_ARM", (unsigned long long)(KVM_REG_ARM));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_S390
 	printf("value %s %llu\n", "KVM_REG_S390", (unsigned long long)(KVM_REG_S390));
 #endif
@@ -7486,52 +7486,52 @@ int main(void)
 	printf("value %s %llu\n", "KVM_REG_LOONGARCH", (unsigned long long)(KVM_REG_LOONGARCH));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_SIZE_SHIFT
 	printf("value %s %llu\n", "KVM_REG_SIZE_SHIFT", (unsigned long long)(KVM_REG_SIZE_SHIFT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_SIZE_MASK
 	printf("value %s %llu\n", "KVM_REG_SIZE_MASK", (unsigned long long)(KVM_REG_SIZE_MASK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_SIZE_U8
 	printf("value %s %llu\n", "KVM_REG_SIZE_U8", (unsigned long long)(KVM_REG_SIZE_U8));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_SIZE_U16
 	printf("value %s %llu\n", "KVM_REG_SIZE_U16", (unsigned long long)(KVM_REG_SIZE_U16));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_SIZE_U32
 	printf("value %s %llu\n", "KVM_REG_SIZE_U32", (unsigned long long)(KVM_REG_SIZE_U32));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_SIZE_U64
 	printf("value %s %llu\n", "KVM_REG_SIZE_U64", (unsigned long long)(KVM_REG_SIZE_U64));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_SIZE_U128
 	printf("value %s %llu\n", "KVM_REG_SIZE_U128", (unsigned long long)(KVM_REG_SIZE_U128));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_SIZE_U256
 	printf("value %s %llu\n", "KVM_REG_SIZE_U256", (unsigned long long)(KVM_REG_SIZE_U256));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_SIZE_U512
 	printf("value %s %llu\n", "KVM_REG_SIZE_U512", (unsigned long long)(KVM_REG_SIZE_U512));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_REG_SIZE_U1024
 	printf("value %s %llu\n", "KVM_REG_SIZE_U1024", (unsigned long long)(KVM_REG_SIZE_U1024));
 #endif
@@ -7556,22 +7556,22 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 	printf("offset %s.%s %zu\n", "struct kvm_reg_list", "reg", offsetof(struct kvm_reg_list, reg));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("size %s %zu\n", "struct kvm_one_reg", sizeof(struct kvm_one_reg));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("align %s %zu\n", "struct kvm_one_reg", (size_t)_Alignof(struct kvm_one_reg));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("offset %s.%s %zu\n", "struct kvm_one_reg", "id", offsetof(struct kvm_one_reg, id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_one_reg", "id", KVMSPEC_MEMBER_SIZE(struct kvm_one_reg, id));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("offset %s.%s %zu\n", "struct kvm_one_reg", "addr", offsetof(struct kvm_one_reg, addr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_one_reg", "addr", KVMSPEC_MEMBER_SIZE(struct kvm_one_reg, addr));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -7579,32 +7579,32 @@ int main(void)
 	printf("value %s %llu\n", "KVM_SET_SIGNAL_MASK", (unsigned long long)(KVM_SET_SIGNAL_MASK));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_GET_MP_STATE
 	printf("value %s %llu\n", "KVM_GET_MP_STATE", (unsigned long long)(KVM_GET_MP_STATE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_SET_MP_STATE
 	printf("value %s %llu\n", "KVM_SET_MP_STATE", (unsigned long long)(KVM_SET_MP_STATE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_SET_GUEST_DEBUG
 	printf("value %s %llu\n", "KVM_SET_GUEST_DEBUG", (unsigned long long)(KVM_SET_GUEST_DEBUG));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_GET_ONE_REG
 	printf("value %s %llu\n", "KVM_GET_ONE_REG", (unsigned long long)(KVM_GET_ONE_REG));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_SET_ONE_REG
 	printf("value %s %llu\n", "KVM_SET_ONE_REG", (unsigned long long)(KVM_SET_ONE_REG));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 #ifdef KVM_KVMCLOCK_CTRL
 	printf("value %s %llu\n", "KVM_KVMCLOCK_CTRL", (unsigned long long)(KVM_KVMCLOCK_CTRL));
 #endif
@@ -8065,7 +8065,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_EXIT_S390_RESET", (unsigned long long)(KVM_EXIT_S390_RESET));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_EXIT_S390_UCONTROL
 	printf("value %s %llu\n", "KVM_EXIT_S390_UCONTROL", (unsigned long long)(KVM_EXIT_S390_UCONTROL));
 #endif
@@ -8315,7 +8315,7 @@ int main(void)
 	printf("removed-value %s %llu\n", "KVM_S390_INT_EMERGENCY", (unsigned long long)(KVM_S390_INT_EMERGENCY));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_S390_INT_EXTERNAL_CALL
 	printf("removed-value %s %llu\n", "KVM_S390_INT_EXTERNAL_CALL", (unsigned long long)(KVM_S390_INT_EXTERNAL_CALL));
 #endif
@@ -8724,22 +8724,22 @@ int main(void)
 	printf("value %s %llu\n", "KVM_S390_ENABLE_SIE", (unsigned long long)(KVM_S390_ENABLE_SIE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_CAP_S390_PSW
 	printf("value %s %llu\n", "KVM_CAP_S390_PSW", (unsigned long long)(KVM_CAP_S390_PSW));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
 #ifdef KVM_CAP_S390_GMAP
 	printf("value %s %llu\n", "KVM_CAP_S390_GMAP", (unsigned long long)(KVM_CAP_S390_GMAP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_CAP_S390_UCONTROL
 	printf("value %s %llu\n", "KVM_CAP_S390_UCONTROL", (unsigned long long)(KVM_CAP_S390_UCONTROL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 #ifdef KVM_CAP_S390_COW
 	printf("value %s %llu\n", "KVM_CAP_S390_COW", (unsigned long long)(KVM_CAP_S390_COW));
 #endif
@@ -8869,7 +8869,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_S390_PROTECTED_ASYNC_DISABLE", (unsigned long long)(KVM_CAP_S390_PROTECTED_ASYNC_DISABLE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_S390_VCPU_FAULT
 	printf("value %s %llu\n", "KVM_S390_VCPU_FAULT", (unsigned long long)(KVM_S390_VCPU_FAULT));
 #endif
@@ -9293,83 +9293,83 @@ int main(void)
 	printf("removed-value %s %llu\n", "KVM_PPC_PVINFO_FLAGS_EV_IDLE", (unsigned long long)(KVM_PPC_PVINFO_FLAGS_EV_IDLE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_ppc_pvinfo", sizeof(struct kvm_ppc_pvinfo));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_ppc_pvinfo", (size_t)_Alignof(struct kvm_ppc_pvinfo));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_pvinfo", "flags", offsetof(struct kvm_ppc_pvinfo, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_pvinfo", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_pvinfo", "hcall", offsetof(struct kvm_ppc_pvinfo, hcall));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_pvinfo", "hcall", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, hcall));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_pvinfo", "pad", offsetof(struct kvm_ppc_pvinfo, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_pvinfo", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_PPC_PAGE_SIZES_MAX_SZ
 	printf("removed-value %s %llu\n", "KVM_PPC_PAGE_SIZES_MAX_SZ", (unsigned long long)(KVM_PPC_PAGE_SIZES_MAX_SZ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_ppc_one_page_size", sizeof(struct kvm_ppc_one_page_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_ppc_one_page_size", (size_t)_Alignof(struct kvm_ppc_one_page_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_one_page_size", "page_shift", offsetof(struct kvm_ppc_one_page_size, page_shift));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_one_page_size", "page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, page_shift));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_one_page_size", "pte_enc", offsetof(struct kvm_ppc_one_page_size, pte_enc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_one_page_size", "pte_enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, pte_enc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-size %s %zu\n", "struct kvm_ppc_one_seg_page_size", sizeof(struct kvm_ppc_one_seg_page_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_ppc_one_seg_page_size", (size_t)_Alignof(struct kvm_ppc_one_seg_page_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "page_shift", offsetof(struct kvm_ppc_one_seg_page_size, page_shift));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, page_shift));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "slb_enc", offsetof(struct kvm_ppc_one_seg_page_size, slb_enc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "slb_enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, slb_enc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "enc", offsetof(struct kvm_ppc_one_seg_page_size, enc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_one_seg_page_size", "enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, enc));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_PPC_PAGE_SIZES_REAL
 	printf("removed-value %s %llu\n", "KVM_PPC_PAGE_SIZES_REAL", (unsigned long long)(KVM_PPC_PAGE_SIZES_REAL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_PPC_1T_SEGMENTS
 	printf("removed-value %s %llu\n", "KVM_PPC_1T_SEGMENTS", (unsigned long long)(KVM_PPC_1T_SEGMENTS));
 #endif
@@ -9385,16 +9385,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-align %s %zu\n", "struct kvm_ppc_smmu_info", (size_t)_Alignof(struct kvm_ppc_smmu_info));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_smmu_info", "flags", offsetof(struct kvm_ppc_smmu_info, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, flags));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_smmu_info", "slb_size", offsetof(struct kvm_ppc_smmu_info, slb_size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "slb_size", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, slb_size));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -9409,10 +9409,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "instr_keys", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-offset %s.%s %zu\n", "struct kvm_ppc_smmu_info", "sps", offsetof(struct kvm_ppc_smmu_info, sps));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_smmu_info", "sps", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -9439,77 +9439,77 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 	printf("removed-member_size %s.%s %zu\n", "struct kvm_ppc_resize_hpt", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_CAP_PPC_SEGSTATE
 	printf("value %s %llu\n", "KVM_CAP_PPC_SEGSTATE", (unsigned long long)(KVM_CAP_PPC_SEGSTATE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 #ifdef KVM_CAP_PPC_PAIRED_SINGLES
 	printf("value %s %llu\n", "KVM_CAP_PPC_PAIRED_SINGLES", (unsigned long long)(KVM_CAP_PPC_PAIRED_SINGLES));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 #ifdef KVM_CAP_PPC_OSI
 	printf("value %s %llu\n", "KVM_CAP_PPC_OSI", (unsigned long long)(KVM_CAP_PPC_OSI));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 #ifdef KVM_CAP_PPC_UNSET_IRQ
 	printf("value %s %llu\n", "KVM_CAP_PPC_UNSET_IRQ", (unsigned long long)(KVM_CAP_PPC_UNSET_IRQ));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
 #ifdef KVM_CAP_PPC_GET_PVINFO
 	printf("value %s %llu\n", "KVM_CAP_PPC_GET_PVINFO", (unsigned long long)(KVM_CAP_PPC_GET_PVINFO));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
 #ifdef KVM_CAP_PPC_IRQ_LEVEL
 	printf("value %s %llu\n", "KVM_CAP_PPC_IRQ_LEVEL", (unsigned long long)(KVM_CAP_PPC_IRQ_LEVEL));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 #ifdef KVM_CAP_PPC_BOOKE_SREGS
 	printf("value %s %llu\n", "KVM_CAP_PPC_BOOKE_SREGS", (unsigned long long)(KVM_CAP_PPC_BOOKE_SREGS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
 #ifdef KVM_CAP_SPAPR_TCE
 	printf("value %s %llu\n", "KVM_CAP_SPAPR_TCE", (unsigned long long)(KVM_CAP_SPAPR_TCE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
 #ifdef KVM_CAP_PPC_SMT
 	printf("value %s %llu\n", "KVM_CAP_PPC_SMT", (unsigned long long)(KVM_CAP_PPC_SMT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
 #ifdef KVM_CAP_PPC_RMA
 	printf("value %s %llu\n", "KVM_CAP_PPC_RMA", (unsigned long long)(KVM_CAP_PPC_RMA));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_CAP_PPC_HIOR
 	printf("value %s %llu\n", "KVM_CAP_PPC_HIOR", (unsigned long long)(KVM_CAP_PPC_HIOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
 #ifdef KVM_CAP_PPC_PAPR
 	printf("value %s %llu\n", "KVM_CAP_PPC_PAPR", (unsigned long long)(KVM_CAP_PPC_PAPR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_CAP_SW_TLB
 	printf("value %s %llu\n", "KVM_CAP_SW_TLB", (unsigned long long)(KVM_CAP_SW_TLB));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 #ifdef KVM_CAP_PPC_GET_SMMU_INFO
 	printf("value %s %llu\n", "KVM_CAP_PPC_GET_SMMU_INFO", (unsigned long long)(KVM_CAP_PPC_GET_SMMU_INFO));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
 #ifdef KVM_CAP_PPC_ALLOC_HTAB
 	printf("value %s %llu\n", "KVM_CAP_PPC_ALLOC_HTAB", (unsigned long long)(KVM_CAP_PPC_ALLOC_HTAB));
 #endif
@@ -9604,62 +9604,62 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_PPC_NESTED_HV", (unsigned long long)(KVM_CAP_PPC_NESTED_HV));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_MMU_FSL_BOOKE_NOHV
 	printf("value %s %llu\n", "KVM_MMU_FSL_BOOKE_NOHV", (unsigned long long)(KVM_MMU_FSL_BOOKE_NOHV));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_MMU_FSL_BOOKE_HV
 	printf("value %s %llu\n", "KVM_MMU_FSL_BOOKE_HV", (unsigned long long)(KVM_MMU_FSL_BOOKE_HV));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("size %s %zu\n", "struct kvm_config_tlb", sizeof(struct kvm_config_tlb));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("align %s %zu\n", "struct kvm_config_tlb", (size_t)_Alignof(struct kvm_config_tlb));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("offset %s.%s %zu\n", "struct kvm_config_tlb", "params", offsetof(struct kvm_config_tlb, params));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_config_tlb", "params", KVMSPEC_MEMBER_SIZE(struct kvm_config_tlb, params));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("offset %s.%s %zu\n", "struct kvm_config_tlb", "array", offsetof(struct kvm_config_tlb, array));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_config_tlb", "array", KVMSPEC_MEMBER_SIZE(struct kvm_config_tlb, array));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("offset %s.%s %zu\n", "struct kvm_config_tlb", "mmu_type", offsetof(struct kvm_config_tlb, mmu_type));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_config_tlb", "mmu_type", KVMSPEC_MEMBER_SIZE(struct kvm_config_tlb, mmu_type));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("offset %s.%s %zu\n", "struct kvm_config_tlb", "array_len", offsetof(struct kvm_config_tlb, array_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_config_tlb", "array_len", KVMSPEC_MEMBER_SIZE(struct kvm_config_tlb, array_len));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("size %s %zu\n", "struct kvm_dirty_tlb", sizeof(struct kvm_dirty_tlb));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("align %s %zu\n", "struct kvm_dirty_tlb", (size_t)_Alignof(struct kvm_dirty_tlb));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("offset %s.%s %zu\n", "struct kvm_dirty_tlb", "bitmap", offsetof(struct kvm_dirty_tlb, bitmap));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_dirty_tlb", "bitmap", KVMSPEC_MEMBER_SIZE(struct kvm_dirty_tlb, bitmap));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("offset %s.%s %zu\n", "struct kvm_dirty_tlb", "num_dirty", offsetof(struct kvm_dirty_tlb, num_dirty));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 	printf("member_size %s.%s %zu\n", "struct kvm_dirty_tlb", "num_dirty", KVMSPEC_MEMBER_SIZE(struct kvm_dirty_tlb, num_dirty));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
@@ -9715,7 +9715,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_CAP_PPC_AIL_MODE_3", (unsigned long long)(KVM_CAP_PPC_AIL_MODE_3));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
 #ifdef KVM_PPC_ALLOCATE_HTAB
 	printf("value %s %llu\n", "KVM_PPC_ALLOCATE_HTAB", (unsigned long long)(KVM_PPC_ALLOCATE_HTAB));
 #endif
@@ -9725,7 +9725,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_PPC_SVM_OFF", (unsigned long long)(KVM_PPC_SVM_OFF));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 #ifdef KVM_DIRTY_TLB
 	printf("value %s %llu\n", "KVM_DIRTY_TLB", (unsigned long long)(KVM_DIRTY_TLB));
 #endif

@@ -53,37 +53,37 @@ KVMSPEC_EQ(KVM_CREATE_VM, 44545);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_CHECK_EXTENSION, 44547);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(sizeof(struct kvm_enable_cap), 104);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(offsetof(struct kvm_enable_cap, cap), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_enable_cap, cap), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(offsetof(struct kvm_enable_cap, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_enable_cap, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(offsetof(struct kvm_enable_cap, args), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_enable_cap, args), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(offsetof(struct kvm_enable_cap, pad), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_enable_cap, pad), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVM_ENABLE_CAP, 1080602275);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_VM_S390_UCONTROL, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
@@ -92,7 +92,7 @@ KVMSPEC_EQ(KVM_VM_PPC_HV, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(KVM_VM_PPC_PR, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_S390_SIE_PAGE_OFFSET, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
@@ -107,7 +107,7 @@ KVMSPEC_EQ(KVM_CREATE_VCPU, 44609);
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(KVM_GET_STATS_FD, 44750);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVM_CAP_ENABLE_CAP, 54);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -128,16 +128,16 @@ KVMSPEC_EQ(KVM_CAP_IRQCHIP, 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVM_CAP_HLT, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_CAP_MMU_SHADOW_CACHE_CONTROL, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_CAP_USER_MEMORY, 3);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_CAP_SET_TSS_ADDR, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_CAP_EXT_CPUID, 7);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
@@ -161,16 +161,16 @@ KVMSPEC_EQ(KVM_CAP_PV_MMU, 13);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_CAP_MP_STATE, 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(KVM_CAP_COALESCED_MMIO, 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(KVM_CAP_SYNC_MMU, 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */
 KVMSPEC_EQ(KVM_CAP_IOMMU, 18);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 KVMSPEC_EQ(KVM_CAP_DESTROY_MEMORY_REGION_WORKS, 21);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
@@ -182,67 +182,67 @@ KVMSPEC_EQ(KVM_CAP_IRQ_ROUTING, 25);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_CAP_IRQ_INJECT_STATUS, 26);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
 KVMSPEC_EQ(KVM_CAP_ASSIGN_DEV_IRQ, 29);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_CAP_JOIN_MEMORY_REGIONS_WORKS, 30);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_CAP_MCE, 31);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_CAP_IRQFD, 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_CAP_PIT2, 33);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_CAP_SET_BOOT_CPU_ID, 34);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_CAP_IOEVENTFD, 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_CAP_SET_IDENTITY_MAP_ADDR, 37);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_CAP_XEN_HVM, 38);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_CAP_ADJUST_CLOCK, 39);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_CAP_INTERNAL_ERROR_DATA, 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20622 /* 2.6.34 */
 KVMSPEC_EQ(KVM_CAP_PCI_SEGMENT, 47);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVM_CAP_INTR_SHADOW, 49);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20626 /* 2.6.38 */
 KVMSPEC_EQ(KVM_CAP_ASYNC_PF, 59);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_CAP_GET_TSC_KHZ, 61);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
 KVMSPEC_EQ(KVM_CAP_MAX_VCPUS, 66);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
 KVMSPEC_EQ(KVM_CAP_TSC_DEADLINE_TIMER, 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_CAP_SYNC_REGS, 74);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 KVMSPEC_EQ(KVM_CAP_KVMCLOCK_CTRL, 76);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_EQ(KVM_CAP_READONLY_MEM, 81);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_EQ(KVM_CAP_IRQFD_RESAMPLE, 82);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
@@ -431,10 +431,10 @@ KVMSPEC_EQ(KVM_X86_DISABLE_EXITS_APERFMPERF, 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */ && KVMSPEC_HEADERS_VERSION < 0x60e00 /* removed in 6.14 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_X86_DISABLE_VALID_EXITS, 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_CAP_X86_ROBUST_SINGLESTEP, 51);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_CAP_TSC_CONTROL, 60);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
@@ -479,16 +479,16 @@ KVMSPEC_EQ(KVM_CLOCK_HOST_TSC, 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(sizeof(struct kvm_clock_data), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(offsetof(struct kvm_clock_data, clock), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, clock), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(offsetof(struct kvm_clock_data, flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, flags), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
@@ -515,16 +515,16 @@ KVMSPEC_EQ(offsetof(struct kvm_clock_data, pad), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, pad), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_SET_CLOCK, 1076932219);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_GET_CLOCK, 0x8030ae7cULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
@@ -551,77 +551,77 @@ KVMSPEC_EQ(KVM_X86_NOTIFY_VMEXIT_ENABLED, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVM_X86_NOTIFY_VMEXIT_USER, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifndef __KVM_HAVE_PIT
 #error "__KVM_HAVE_PIT is not defined"
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifndef __KVM_HAVE_IOAPIC
 #error "__KVM_HAVE_IOAPIC is not defined"
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
 #ifndef __KVM_HAVE_IRQ_LINE
 #error "__KVM_HAVE_IRQ_LINE is not defined"
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifndef __KVM_HAVE_MSI
 #error "__KVM_HAVE_MSI is not defined"
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifndef __KVM_HAVE_USER_NMI
 #error "__KVM_HAVE_USER_NMI is not defined"
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifndef __KVM_HAVE_GUEST_DEBUG
 #error "__KVM_HAVE_GUEST_DEBUG is not defined"
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
 #ifndef __KVM_HAVE_MSIX
 #error "__KVM_HAVE_MSIX is not defined"
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifndef __KVM_HAVE_MCE
 #error "__KVM_HAVE_MCE is not defined"
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifndef __KVM_HAVE_PIT_STATE2
 #error "__KVM_HAVE_PIT_STATE2 is not defined"
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifndef __KVM_HAVE_XEN_HVM
 #error "__KVM_HAVE_XEN_HVM is not defined"
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifndef __KVM_HAVE_VCPU_EVENTS
 #error "__KVM_HAVE_VCPU_EVENTS is not defined"
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 #ifndef __KVM_HAVE_DEBUGREGS
 #error "__KVM_HAVE_DEBUGREGS is not defined"
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 #ifndef __KVM_HAVE_XSAVE
 #error "__KVM_HAVE_XSAVE is not defined"
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 #ifndef __KVM_HAVE_XCRS
 #error "__KVM_HAVE_XCRS is not defined"
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 #ifndef __KVM_HAVE_READONLY_MEM
 #error "__KVM_HAVE_READONLY_MEM is not defined"
 #endif
@@ -788,7 +788,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vapic_addr, vapic_addr), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_CAP_VAPIC, 6);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVM_CAP_DEBUGREGS, 50);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
@@ -818,10 +818,10 @@ KVMSPEC_EQ(KVM_GET_FPU, 0x81a0ae8cULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_SET_FPU, 1101049485);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVM_GET_LAPIC, 0x8400ae8eULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVM_SET_LAPIC, 1140895375);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
@@ -830,10 +830,10 @@ KVMSPEC_EQ(KVM_TPR_ACCESS_REPORTING, 0xc028ae92ULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 1074310803);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVM_GET_DEBUGREGS, 0x8080aea1ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVM_SET_DEBUGREGS, 1082175138);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
@@ -857,7 +857,7 @@ KVMSPEC_EQ(KVM_SET_SREGS2, 1094758093);
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVM_GET_XSAVE2, 0x9000aecfULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20614 /* 2.6.20 */
 KVMSPEC_EQ(KVM_NR_INTERRUPTS, 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -971,19 +971,19 @@ KVMSPEC_EQ(offsetof(struct kvm_regs, rflags), 136);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rflags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVM_APIC_REG_SIZE, 1024);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(sizeof(struct kvm_lapic_state), 1024);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(_Alignof(struct kvm_lapic_state), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_lapic_state, regs), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_lapic_state, regs), 1024);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -1388,37 +1388,37 @@ KVMSPEC_EQ(offsetof(struct kvm_fpu, pad2), 412);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, pad2), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(sizeof(struct kvm_debugregs), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(offsetof(struct kvm_debugregs, db), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, db), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(offsetof(struct kvm_debugregs, dr6), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, dr6), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(offsetof(struct kvm_debugregs, dr7), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, dr7), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(offsetof(struct kvm_debugregs, flags), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(offsetof(struct kvm_debugregs, reserved), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, reserved), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
@@ -1775,427 +1775,427 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid2, padding), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(offsetof(struct kvm_cpuid2, entries), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_PIT_SPEAKER_DUMMY, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(sizeof(struct kvm_pit_config), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(_Alignof(struct kvm_pit_config), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_config, flags), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_config, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_config, pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_config, pad), 60);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_CAP_PIT_STATE2, 35);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_CREATE_PIT, 44644);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_GET_PIT, 0xc048ae65ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_SET_PIT, 0x8048ae66ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_REINJECT_CONTROL, 44657);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_CREATE_PIT2, 1077980791);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_GET_PIT2, 0x8070ae9fULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_SET_PIT2, 1081126560);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(sizeof(struct kvm_pic_state), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(_Alignof(struct kvm_pic_state), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_pic_state, last_irr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, last_irr), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_pic_state, irr), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, irr), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_pic_state, imr), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, imr), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_pic_state, isr), 3);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, isr), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_pic_state, priority_add), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, priority_add), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_pic_state, irq_base), 5);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, irq_base), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_pic_state, read_reg_select), 6);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, read_reg_select), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_pic_state, poll), 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, poll), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_pic_state, special_mask), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, special_mask), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_pic_state, init_state), 9);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, init_state), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_pic_state, auto_eoi), 10);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, auto_eoi), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_pic_state, rotate_on_auto_eoi), 11);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, rotate_on_auto_eoi), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_pic_state, special_fully_nested_mode), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, special_fully_nested_mode), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_pic_state, init4), 13);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, init4), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_pic_state, elcr), 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, elcr), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_pic_state, elcr_mask), 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, elcr_mask), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVM_IOAPIC_NUM_PINS, 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(sizeof(struct kvm_ioapic_state), 216);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, base_address), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, base_address), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, ioregsel), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, ioregsel), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, id), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, irr), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, irr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, pad), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl), 192);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].bits), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].bits), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].fields), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].fields.vector), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields.vector), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].fields.reserved), 27);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields.reserved), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].fields.dest_id), 31);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields.dest_id), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVM_IRQCHIP_PIC_MASTER, 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVM_IRQCHIP_PIC_SLAVE, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVM_IRQCHIP_IOAPIC, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_NR_IRQCHIPS, 3);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(sizeof(struct kvm_pit_channel_state), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, count), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, count), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, latched_count), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, latched_count), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, count_latched), 6);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, count_latched), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, status_latched), 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, status_latched), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, status), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, status), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, read_state), 9);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, read_state), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, write_state), 10);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, write_state), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, write_latch), 11);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, write_latch), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, rw_mode), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, rw_mode), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, mode), 13);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, mode), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, bcd), 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, bcd), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, gate), 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, gate), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, count_load_time), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, count_load_time), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(sizeof(struct kvm_pit_state), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_state, channels), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_state, channels), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_PIT_FLAGS_HPET_LEGACY, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVM_PIT_FLAGS_SPEAKER_DATA_ON, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(sizeof(struct kvm_pit_state2), 112);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_state2, channels), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_state2, channels), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_state2, flags), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_state2, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_pit_state2, reserved), 76);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_state2, reserved), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(sizeof(struct kvm_reinject_control), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(_Alignof(struct kvm_reinject_control), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_reinject_control, pit_reinject), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_reinject_control, pit_reinject), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_reinject_control, reserved), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_reinject_control, reserved), 31);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_CAP_VCPU_EVENTS, 41);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(sizeof(struct kvm_x86_mce), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_x86_mce, status), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, status), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_x86_mce, addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_x86_mce, misc), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, misc), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_x86_mce, mcg_status), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, mcg_status), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_x86_mce, bank), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, bank), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_x86_mce, pad1), 33);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, pad1), 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_x86_mce, pad2), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, pad2), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_X86_SETUP_MCE, 1074310812);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 0x8008ae9dULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_X86_SET_MCE, 1077980830);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
@@ -2276,7 +2276,7 @@ KVMSPEC_EQ(KVM_VCPUEVENT_VALID_NMI_PENDING, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_VCPUEVENT_VALID_SIPI_VECTOR, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVM_VCPUEVENT_VALID_SHADOW, 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
@@ -2288,10 +2288,10 @@ KVMSPEC_EQ(KVM_VCPUEVENT_VALID_PAYLOAD, 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVM_VCPUEVENT_VALID_TRIPLE_FAULT, 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVM_X86_SHADOW_INT_MOV_SS, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVM_X86_SHADOW_INT_STI, 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
@@ -2357,10 +2357,10 @@ KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.soft), 10);
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.soft), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.shadow), 11);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.shadow), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
@@ -2465,28 +2465,28 @@ KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception_payload), 56);
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_payload), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_GUESTDBG_USE_SW_BP, 65536);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_GUESTDBG_USE_HW_BP, 131072);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_GUESTDBG_INJECT_DB, 262144);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_GUESTDBG_INJECT_BP, 524288);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
 KVMSPEC_EQ(KVM_GUESTDBG_BLOCKIRQ, 1048576);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, debugreg), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, debugreg), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -2675,133 +2675,133 @@ KVMSPEC_EQ(KVM_GET_NESTED_STATE, 0xc080aebeULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(KVM_SET_NESTED_STATE, 1082175167);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_SHIFT, 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_ENTRYEXIT, 65536);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_HANDLER, 131072);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_HEAD_SIZE, 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_CYCLE_SIZE, 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_EXTRA_MAX, 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_VMENTRY, 65537);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_VMEXIT, 65538);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_PAGE_FAULT, 131073);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_INJ_VIRQ, 131074);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_REDELIVER_EVT, 131075);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_PEND_INTR, 131076);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_IO_READ, 131077);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_IO_WRITE, 131078);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_CR_READ, 131079);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_CR_WRITE, 131080);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_DR_READ, 131081);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_DR_WRITE, 131082);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_MSR_READ, 131083);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_MSR_WRITE, 131084);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_CPUID, 131085);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_INTR, 131086);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_NMI, 131087);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_VMMCALL, 131088);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_HLT, 131089);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_CLTS, 131090);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_LMSW, 131091);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_APIC_ACCESS, 131092);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_TDP_FAULT, 131093);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_GTLB_WRITE, 131094);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_STLB_WRITE, 131095);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_STLB_INVAL, 131096);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_PPC_INSTR, 131097);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_user_trace_setup), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_user_trace_setup), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_user_trace_setup, buf_size), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_user_trace_setup, buf_size), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_user_trace_setup, buf_nr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_user_trace_setup, buf_nr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 1074310662);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x07, 44551);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x08, 44552);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(__KVM_DEPRECATED_VM_R_0x70, 0x8040ae70ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
@@ -2876,19 +2876,19 @@ KVMSPEC_EQ(offsetof(struct kvm_memory_region, memory_size), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_region, memory_size), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_EXIT_DCR, 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRACE_ENABLE, 1074310662);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRACE_PAUSE, 44551);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRACE_DISABLE, 44552);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_CAP_PCI_2_3, 75);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
@@ -2897,217 +2897,217 @@ KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_ALIAS, 1075883587);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_ucas_mapping), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_ucas_mapping, user_addr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, user_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_ucas_mapping, vcpu_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, vcpu_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_ucas_mapping, length), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, length), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_IRQ, 0x8040ae70ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_DEV_IRQ, 1077980784);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEASSIGN_PCI_DEVICE, 1077980786);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_NR, 1074310771);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_ENTRY, 1074835060);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEASSIGN_DEV_IRQ, 1077980789);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 1077980836);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEV_ASSIGN_ENABLE_IOMMU, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEV_ASSIGN_PCI_2_3, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEV_ASSIGN_MASK_INTX, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_assigned_pci_dev), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_assigned_pci_dev), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_pci_dev, assigned_dev_id), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, assigned_dev_id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_pci_dev, busnr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, busnr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_pci_dev, devfn), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, devfn), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_pci_dev, flags), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_pci_dev, segnr), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, segnr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_pci_dev, reserved), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_pci_dev, reserved), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEV_IRQ_HOST_INTX, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEV_IRQ_HOST_MSI, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEV_IRQ_HOST_MSIX, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEV_IRQ_GUEST_INTX, 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEV_IRQ_GUEST_MSI, 512);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEV_IRQ_GUEST_MSIX, 1024);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEV_IRQ_HOST_MASK, 255);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEV_IRQ_GUEST_MASK, 65280);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_assigned_irq), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_assigned_irq), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_irq, assigned_dev_id), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, assigned_dev_id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_irq, host_irq), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, host_irq), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_irq, guest_irq), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, guest_irq), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_irq, flags), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_irq, reserved), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_irq, reserved), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_assigned_msix_nr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_assigned_msix_nr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_msix_nr, assigned_dev_id), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_nr, assigned_dev_id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_msix_nr, entry_nr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_nr, entry_nr), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_msix_nr, padding), 6);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_nr, padding), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_MAX_MSIX_PER_DEV, 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_assigned_msix_entry), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_assigned_msix_entry), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_msix_entry, assigned_dev_id), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, assigned_dev_id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_msix_entry, gsi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, gsi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_msix_entry, entry), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, entry), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_assigned_msix_entry, padding), 10);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, padding), 6);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
@@ -3143,43 +3143,43 @@ KVMSPEC_EQ(offsetof(struct kvm_memory_alias, target_phys_addr), 24);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, target_phys_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(sizeof(struct kvm_userspace_memory_region), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(offsetof(struct kvm_userspace_memory_region, slot), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region, slot), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(offsetof(struct kvm_userspace_memory_region, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(offsetof(struct kvm_userspace_memory_region, guest_phys_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region, guest_phys_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(offsetof(struct kvm_userspace_memory_region, memory_size), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region, memory_size), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(offsetof(struct kvm_userspace_memory_region, userspace_addr), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region, userspace_addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_MEM_LOG_DIRTY_PAGES, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_EQ(KVM_MEM_READONLY, 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -3245,22 +3245,22 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_userspace_memory_region2, pad2), 112);
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(sizeof(struct kvm_coalesced_mmio_zone), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(offsetof(struct kvm_coalesced_mmio_zone, addr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio_zone, addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(offsetof(struct kvm_coalesced_mmio_zone, size), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio_zone, size), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(offsetof(struct kvm_coalesced_mmio_zone, pad), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio_zone, pad), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
@@ -3272,22 +3272,22 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio_zone, pio), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(sizeof(struct kvm_coalesced_mmio), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(offsetof(struct kvm_coalesced_mmio, phys_addr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, phys_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(offsetof(struct kvm_coalesced_mmio, len), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, len), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(offsetof(struct kvm_coalesced_mmio, pad), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, pad), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
@@ -3296,31 +3296,31 @@ KVMSPEC_EQ(offsetof(struct kvm_coalesced_mmio, pio), 12);
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, pio), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(offsetof(struct kvm_coalesced_mmio, data), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, data), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(sizeof(struct kvm_coalesced_mmio_ring), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(offsetof(struct kvm_coalesced_mmio_ring, first), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio_ring, first), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(offsetof(struct kvm_coalesced_mmio_ring, last), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio_ring, last), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(offsetof(struct kvm_coalesced_mmio_ring, coalesced_mmio), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 #ifndef KVM_COALESCED_MMIO_MAX
 #error "KVM_COALESCED_MMIO_MAX is not defined"
 #endif
@@ -3424,19 +3424,19 @@ KVMSPEC_EQ(KVM_CAP_DIRTY_LOG_RING, 192);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_GET_DIRTY_LOG, 1074835010);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_SET_NR_MMU_PAGES, 44612);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_GET_NR_MMU_PAGES, 44613);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION, 1075883590);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_SET_TSS_ADDR, 44615);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_SET_IDENTITY_MAP_ADDR, 1074310728);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -3445,10 +3445,10 @@ KVMSPEC_EQ(KVM_CAP_USER_MEMORY2, 231);
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION2, 1084272201);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(KVM_REGISTER_COALESCED_MMIO, 1074835047);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(KVM_UNREGISTER_COALESCED_MMIO, 1074835048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -3610,67 +3610,67 @@ KVMSPEC_EQ(KVM_PRE_FAULT_MEMORY, 0xc040aed5ULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(sizeof(struct kvm_irq_level), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(_Alignof(struct kvm_irq_level), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_level, irq), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_level, irq), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_level, status), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_level, status), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_level, level), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_level, level), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(sizeof(struct kvm_irqchip), 520);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_irqchip, chip_id), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip_id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_irqchip, pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_irqchip, chip), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip), 512);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_irqchip, chip.dummy), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip.dummy), 512);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_irqchip, chip.pic), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip.pic), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_irqchip, chip.ioapic), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip.ioapic), 216);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -3685,13 +3685,13 @@ KVMSPEC_EQ(offsetof(struct kvm_interrupt, irq), 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_interrupt, irq), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(kvm_ioeventfd_flag_nr_datamatch, 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(kvm_ioeventfd_flag_nr_pio, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(kvm_ioeventfd_flag_nr_deassign, 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
@@ -3703,82 +3703,82 @@ KVMSPEC_EQ(kvm_ioeventfd_flag_nr_fast_mmio, 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(kvm_ioeventfd_flag_nr_max, 5);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_IOEVENTFD_FLAG_DATAMATCH, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_IOEVENTFD_FLAG_PIO, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_IOEVENTFD_FLAG_DEASSIGN, 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY, 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_IOEVENTFD_VALID_FLAG_MASK, 31);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(sizeof(struct kvm_ioeventfd), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_ioeventfd, datamatch), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioeventfd, datamatch), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_ioeventfd, addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioeventfd, addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_ioeventfd, len), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioeventfd, len), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_ioeventfd, fd), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioeventfd, fd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_ioeventfd, flags), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioeventfd, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_ioeventfd, pad), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioeventfd, pad), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 KVMSPEC_EQ(KVM_CAP_USER_NMI, 22);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 KVMSPEC_EQ(KVM_CAP_SIGNAL_MSI, 77);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(sizeof(struct kvm_irq_routing_irqchip), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_irqchip), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_irqchip, irqchip), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_irqchip, irqchip), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_irqchip, pin), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_irqchip, pin), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
@@ -3787,28 +3787,28 @@ KVMSPEC_EQ(sizeof(struct kvm_irq_routing_msi), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_msi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_msi, address_lo), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_msi, address_lo), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_msi, address_hi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_msi, address_hi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_msi, data), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_msi, data), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_msi, pad), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_msi, pad), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
@@ -3895,10 +3895,10 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_xen_evtchn, priority), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL, 0xffffffffULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_IRQ_ROUTING_IRQCHIP, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_IRQ_ROUTING_MSI, 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -3913,46 +3913,46 @@ KVMSPEC_EQ(KVM_IRQ_ROUTING_XEN_EVTCHN, 5);
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(sizeof(struct kvm_irq_routing_entry), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, gsi), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, gsi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, pad), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, u), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, u.irqchip), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.irqchip), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, u.msi), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.msi), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -3973,70 +3973,70 @@ KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, u.xen_evtchn), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.xen_evtchn), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, u.pad), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.pad), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(sizeof(struct kvm_irq_routing), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing, nr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing, nr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing, entries), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_IRQFD_FLAG_DEASSIGN, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_EQ(KVM_IRQFD_FLAG_RESAMPLE, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_EQ(sizeof(struct kvm_irqfd), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_EQ(_Alignof(struct kvm_irqfd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_irqfd, fd), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, fd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_irqfd, gsi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, gsi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_irqfd, flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_EQ(offsetof(struct kvm_irqfd, resamplefd), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, resamplefd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_irqfd, pad), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, pad), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
@@ -4048,28 +4048,28 @@ KVMSPEC_EQ(sizeof(struct kvm_msi), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(_Alignof(struct kvm_msi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 KVMSPEC_EQ(offsetof(struct kvm_msi, address_lo), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msi, address_lo), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 KVMSPEC_EQ(offsetof(struct kvm_msi, address_hi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msi, address_hi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 KVMSPEC_EQ(offsetof(struct kvm_msi, data), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msi, data), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 KVMSPEC_EQ(offsetof(struct kvm_msi, flags), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msi, flags), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
@@ -4078,46 +4078,46 @@ KVMSPEC_EQ(offsetof(struct kvm_msi, devid), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msi, devid), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 KVMSPEC_EQ(offsetof(struct kvm_msi, pad), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msi, pad), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVM_CREATE_IRQCHIP, 44640);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVM_IRQ_LINE, 1074310753);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVM_GET_IRQCHIP, 0xc208ae62ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVM_SET_IRQCHIP, 0x8208ae63ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_IRQ_LINE_STATUS, 0xc008ae67ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_SET_GSI_ROUTING, 1074310762);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_IRQFD, 1075883638);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_SET_BOOT_CPU_ID, 44664);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_IOEVENTFD, 1077980793);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 KVMSPEC_EQ(KVM_SIGNAL_MSI, 1075883685);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_INTERRUPT, 1074048646);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 KVMSPEC_EQ(KVM_NMI, 44698);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
@@ -4261,13 +4261,13 @@ KVMSPEC_EQ(offsetof(struct kvm_hyperv_exit, u.syndbg.pending_page), 48);
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_exit, u.syndbg.pending_page), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20622 /* 2.6.34 */
 KVMSPEC_EQ(KVM_CAP_HYPERV, 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20622 /* 2.6.34 */
 KVMSPEC_EQ(KVM_CAP_HYPERV_VAPIC, 45);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20622 /* 2.6.34 */
 KVMSPEC_EQ(KVM_CAP_HYPERV_SPIN, 46);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
@@ -4411,52 +4411,52 @@ KVMSPEC_EQ(KVM_XEN_MSR_MIN_INDEX, 1073741824);
 #if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
 KVMSPEC_EQ(KVM_XEN_MSR_MAX_INDEX, 1342177279);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(sizeof(struct kvm_xen_hvm_config), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, flags), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, msr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, msr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, blob_addr_32), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_addr_32), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, blob_addr_64), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_addr_64), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, blob_size_32), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_size_32), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, blob_size_64), 25);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_size_64), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, pad2), 26);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, pad2), 30);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_XEN_HVM_CONFIG, 1077456506);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -4840,19 +4840,19 @@ KVMSPEC_EQ(KVM_EXIT_INTR, 10);
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVM_EXIT_SET_TPR, 11);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_EXIT_TPR_ACCESS, 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 KVMSPEC_EQ(KVM_EXIT_NMI, 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_EXIT_INTERNAL_ERROR, 17);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVM_EXIT_OSI, 18);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
 KVMSPEC_EQ(KVM_EXIT_PAPR_HCALL, 19);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
@@ -4909,10 +4909,10 @@ KVMSPEC_EQ(KVM_EXIT_MEMORY_FAULT, 39);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVM_EXIT_TDX, 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_INTERNAL_ERROR_EMULATION, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_INTERNAL_ERROR_SIMUL_EX, 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
@@ -5218,10 +5218,10 @@ KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
 #if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5272,7 +5272,7 @@ KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5311,10 +5311,10 @@ KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5371,10 +5371,10 @@ KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5383,10 +5383,10 @@ KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5782,22 +5782,22 @@ KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
@@ -5875,25 +5875,25 @@ KVMSPEC_EQ(KVM_SYNC_X86_EVENTS, 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVM_SYNC_X86_VALID_FIELDS, 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 520);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(offsetof(struct kvm_sync_regs, regs), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, regs), 144);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(offsetof(struct kvm_sync_regs, sregs), 144);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, sregs), 312);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(offsetof(struct kvm_sync_regs, events), 456);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, events), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -5911,19 +5911,19 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_signal_mask, len), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(offsetof(struct kvm_signal_mask, sigset), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_MP_STATE_RUNNABLE, 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_MP_STATE_UNINITIALIZED, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_MP_STATE_INIT_RECEIVED, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_MP_STATE_HALTED, 3);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_MP_STATE_SIPI_RECEIVED, 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
@@ -5944,70 +5944,70 @@ KVMSPEC_EQ(KVM_MP_STATE_AP_RESET_HOLD, 9);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_MP_STATE_SUSPENDED, 10);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(sizeof(struct kvm_mp_state), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(_Alignof(struct kvm_mp_state), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(offsetof(struct kvm_mp_state, mp_state), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_mp_state, mp_state), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_GUESTDBG_ENABLE, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_GUESTDBG_SINGLESTEP, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_CAP_ONE_REG, 70);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_ARCH_MASK, 0xff00000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_GENERIC, 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_PPC, 0x1000000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_X86, 0x2000000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_IA64, 0x3000000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_ARM, 0x4000000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_S390, 0x5000000000000000ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
@@ -6022,34 +6022,34 @@ KVMSPEC_EQ(KVM_REG_RISCV, 0x8000000000000000ULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVM_REG_LOONGARCH, 0x9000000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_SIZE_SHIFT, 52);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_SIZE_MASK, 0xf0000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_SIZE_U8, 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_SIZE_U16, 0x10000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_SIZE_U32, 0x20000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_SIZE_U64, 0x30000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_SIZE_U128, 0x40000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_SIZE_U256, 0x50000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_SIZE_U512, 0x60000000000000ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_REG_SIZE_U1024, 0x70000000000000ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
@@ -6067,40 +6067,40 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_reg_list, n), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(offsetof(struct kvm_reg_list, reg), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(sizeof(struct kvm_one_reg), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(offsetof(struct kvm_one_reg, id), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_one_reg, id), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(offsetof(struct kvm_one_reg, addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_one_reg, addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_SET_SIGNAL_MASK, 1074048651);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_GET_MP_STATE, 0x8004ae98ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_SET_MP_STATE, 1074048665);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 1078505115);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_GET_ONE_REG, 1074835115);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_SET_ONE_REG, 1074835116);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 KVMSPEC_EQ(KVM_KVMCLOCK_CTRL, 44717);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
@@ -6454,7 +6454,7 @@ KVMSPEC_EQ(KVM_EXIT_S390_SIEIC, 13);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_EXIT_S390_RESET, 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_EXIT_S390_UCONTROL, 20);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
@@ -6634,7 +6634,7 @@ KVMSPEC_EQ(KVM_S390_INT_SERVICE, 0xffff2401ULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_INT_EMERGENCY, 0xffff1201ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_INT_EXTERNAL_CALL, 0xffff1202ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -7003,16 +7003,16 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, reserved), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_CAP_S390_PSW, 42);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
 KVMSPEC_EQ(KVM_CAP_S390_GMAP, 71);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_CAP_S390_UCONTROL, 73);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 KVMSPEC_EQ(KVM_CAP_S390_COW, 79);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
@@ -7453,79 +7453,79 @@ KVMSPEC_EQ(KVM_S390_ZPCIOP_REGAEN_HOST, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_PPC_PVINFO_FLAGS_EV_IDLE, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_ppc_pvinfo), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_pvinfo), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, flags), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, hcall), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, hcall), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, pad), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, pad), 108);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_PPC_PAGE_SIZES_MAX_SZ, 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_ppc_one_page_size), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_one_page_size), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_one_page_size, page_shift), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, page_shift), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_one_page_size, pte_enc), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, pte_enc), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_ppc_one_seg_page_size), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_one_seg_page_size), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, page_shift), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, page_shift), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, slb_enc), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, slb_enc), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, enc), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, enc), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_PPC_PAGE_SIZES_REAL, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_PPC_1T_SEGMENTS, 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -7534,16 +7534,16 @@ KVMSPEC_EQ(KVM_PPC_NO_HASH, 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_ppc_smmu_info), 592);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, flags), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, slb_size), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, slb_size), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -7558,10 +7558,10 @@ KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, instr_keys), 14);
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, sps), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps), 576);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -7585,49 +7585,49 @@ KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, pad), 12);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_CAP_PPC_SEGSTATE, 43);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVM_CAP_PPC_PAIRED_SINGLES, 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVM_CAP_PPC_OSI, 52);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVM_CAP_PPC_UNSET_IRQ, 53);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
 KVMSPEC_EQ(KVM_CAP_PPC_GET_PVINFO, 57);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
 KVMSPEC_EQ(KVM_CAP_PPC_IRQ_LEVEL, 58);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_CAP_PPC_BOOKE_SREGS, 62);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
 KVMSPEC_EQ(KVM_CAP_SPAPR_TCE, 63);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
 KVMSPEC_EQ(KVM_CAP_PPC_SMT, 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
 KVMSPEC_EQ(KVM_CAP_PPC_RMA, 65);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_CAP_PPC_HIOR, 67);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
 KVMSPEC_EQ(KVM_CAP_PPC_PAPR, 68);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_CAP_SW_TLB, 69);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
 KVMSPEC_EQ(KVM_CAP_PPC_GET_SMMU_INFO, 78);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
 KVMSPEC_EQ(KVM_CAP_PPC_ALLOC_HTAB, 80);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
@@ -7684,49 +7684,49 @@ KVMSPEC_EQ(KVM_CAP_PPC_GET_CPU_CHAR, 151);
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVM_CAP_PPC_NESTED_HV, 160);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_MMU_FSL_BOOKE_NOHV, 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_MMU_FSL_BOOKE_HV, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(sizeof(struct kvm_config_tlb), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(offsetof(struct kvm_config_tlb, params), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_config_tlb, params), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(offsetof(struct kvm_config_tlb, array), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_config_tlb, array), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(offsetof(struct kvm_config_tlb, mmu_type), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_config_tlb, mmu_type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(offsetof(struct kvm_config_tlb, array_len), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_config_tlb, array_len), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(offsetof(struct kvm_dirty_tlb, bitmap), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_tlb, bitmap), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(offsetof(struct kvm_dirty_tlb, num_dirty), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_tlb, num_dirty), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
@@ -7768,7 +7768,7 @@ KVMSPEC_EQ(KVM_CAP_PPC_RPT_INVALIDATE, 202);
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVM_CAP_PPC_AIL_MODE_3, 210);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
 KVMSPEC_EQ(KVM_PPC_ALLOCATE_HTAB, 0xc004aea7ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
@@ -8865,7 +8865,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_mem_region, nr_pages), 8);
 #endif
 
 #if defined(__x86_64__)
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
@@ -8895,7 +8895,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_sregs2), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_fpu), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(_Alignof(struct kvm_debugregs), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
@@ -8937,25 +8937,25 @@ KVMSPEC_EQ(offsetof(struct kvm_msr_filter, ranges), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter, ranges), 384);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(_Alignof(struct kvm_ioapic_state), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(_Alignof(struct kvm_pit_channel_state), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(_Alignof(struct kvm_pit_state), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(_Alignof(struct kvm_pit_state2), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(_Alignof(struct kvm_x86_mce), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_vcpu_events), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
@@ -8976,13 +8976,13 @@ KVMSPEC_EQ(sizeof(struct kvm_debug_guest), 80);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_debug_guest), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(__KVM_DEPRECATED_VCPU_W_0x87, 1079029383);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_memory_region), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
@@ -8991,7 +8991,7 @@ KVMSPEC_EQ(KVM_DEBUG_GUEST, 1079029383);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_memory_alias), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -9033,10 +9033,10 @@ KVMSPEC_EQ(_Alignof(struct kvm_create_guest_memfd), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(_Alignof(struct kvm_pre_fault_memory), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(_Alignof(struct kvm_irqchip), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(_Alignof(struct kvm_ioeventfd), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -9078,7 +9078,7 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.result), 24);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(_Alignof(struct kvm_xen_hvm_config), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -9093,7 +9093,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -9150,16 +9150,16 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_one_reg), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
@@ -9195,7 +9195,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_S390_VCPU_FAULT, 1074310738);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
@@ -9240,16 +9240,16 @@ KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(sizeof(struct kvm_dirty_tlb), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_DIRTY_TLB, 1074835114);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
@@ -9320,7 +9320,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_tdx_init_mem_region), 8);
 #endif
 
 #elif defined(__i386__)
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
@@ -9350,7 +9350,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_sregs2), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_fpu), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(_Alignof(struct kvm_debugregs), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
@@ -9392,25 +9392,25 @@ KVMSPEC_EQ(offsetof(struct kvm_msr_filter, ranges), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter, ranges), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(_Alignof(struct kvm_ioapic_state), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(_Alignof(struct kvm_pit_channel_state), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(_Alignof(struct kvm_pit_state), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(_Alignof(struct kvm_pit_state2), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(_Alignof(struct kvm_x86_mce), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_vcpu_events), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
@@ -9431,13 +9431,13 @@ KVMSPEC_EQ(sizeof(struct kvm_debug_guest), 76);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_debug_guest), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(__KVM_DEPRECATED_VCPU_W_0x87, 1078767239);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_memory_region), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
@@ -9446,7 +9446,7 @@ KVMSPEC_EQ(KVM_DEBUG_GUEST, 1078767239);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_memory_alias), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -9488,10 +9488,10 @@ KVMSPEC_EQ(_Alignof(struct kvm_create_guest_memfd), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(_Alignof(struct kvm_pre_fault_memory), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(_Alignof(struct kvm_irqchip), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(_Alignof(struct kvm_ioeventfd), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -9533,7 +9533,7 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.result), 20);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(_Alignof(struct kvm_xen_hvm_config), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -9548,7 +9548,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_run), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 12);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -9605,16 +9605,16 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_one_reg), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
@@ -9650,7 +9650,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_S390_VCPU_FAULT, 1074048594);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
@@ -9695,16 +9695,16 @@ KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(sizeof(struct kvm_dirty_tlb), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_DIRTY_TLB, 1074572970);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */

@@ -421,7 +421,7 @@ class kvm_lapic_state(ctypes.Structure):
     """The first 1 KiB of a local APIC's register page, for KVM_GET_LAPIC and
     KVM_SET_LAPIC.
 
-    Size 1024 bytes; since 2.6.25 or earlier.
+    Size 1024 bytes; since 2.6.24.
 
     Used by:
     - KVM_GET_LAPIC (struct kvm_lapic_state (out))
@@ -742,7 +742,7 @@ class kvm_fpu(ctypes.Structure):
 class kvm_debugregs(ctypes.Structure):
     """Debug registers of a vCPU for KVM_GET_DEBUGREGS and KVM_SET_DEBUGREGS.
 
-    Size 128 bytes; since 2.6.36 or earlier.
+    Size 128 bytes; since 2.6.35.
 
     Used by:
     - KVM_GET_DEBUGREGS (struct kvm_debugregs (out))
@@ -1239,7 +1239,7 @@ class kvm_pic_state(ctypes.Structure):
     or the slave, inside struct kvm_irqchip. The fields mirror the internal
     registers and the progress of the initialization sequence.
 
-    Size 16 bytes; since 2.6.25 or earlier.
+    Size 16 bytes; since 2.6.24.
 
     Fields:
 
@@ -1342,7 +1342,7 @@ class _kvm_ioapic_state__redirtbl(ctypes.Union):
 class kvm_ioapic_state(ctypes.Structure):
     """State of the emulated IOAPIC, inside struct kvm_irqchip.
 
-    Size 216 bytes; since 2.6.25 or earlier.
+    Size 216 bytes; since 2.6.24.
 
     Fields:
 
@@ -1403,7 +1403,7 @@ class kvm_irqchip_id(enum.IntEnum):
     """Values of kvm_irqchip.chip_id, selecting which in-kernel interrupt
     controller KVM_GET_IRQCHIP and KVM_SET_IRQCHIP access.
 
-    Field type: __u32. Since 2.6.25 or earlier.
+    Field type: __u32. Since 2.6.24.
     """
 
     #: The master 8259 PIC (IRQ 0-7); chip.pic.
@@ -1426,7 +1426,7 @@ KVM_NR_IRQCHIPS: Final = 3
 class kvm_pit_channel_state(ctypes.Structure):
     """State of one channel of the emulated 8254 PIT.
 
-    Size 24 bytes; since 2.6.33 or earlier.
+    Size 24 bytes; since 2.6.26.
 
     Fields:
 
@@ -1480,7 +1480,7 @@ class kvm_pit_channel_state(ctypes.Structure):
 class kvm_pit_state(ctypes.Structure):
     """State of the emulated PIT for KVM_GET_PIT and KVM_SET_PIT.
 
-    Size 72 bytes; since 2.6.33 or earlier.
+    Size 72 bytes; since 2.6.26.
 
     Used by:
     - KVM_GET_PIT (struct kvm_pit_state (out))
@@ -1500,7 +1500,7 @@ class kvm_pit_state(ctypes.Structure):
 class kvm_pit_state2_flags(enum.IntFlag):
     """Bits of kvm_pit_state2.flags.
 
-    Field type: __u32. Since 2.6.33 or earlier.
+    Field type: __u32. Since 2.6.32.
     """
 
     #: The HPET is in legacy replacement mode: it drives IRQ 0 and the
@@ -1519,7 +1519,7 @@ KVM_PIT_FLAGS_SPEAKER_DATA_ON: Final = kvm_pit_state2_flags.KVM_PIT_FLAGS_SPEAKE
 class kvm_pit_state2(ctypes.Structure):
     """State of the emulated PIT for KVM_GET_PIT2 and KVM_SET_PIT2.
 
-    Size 112 bytes; since 2.6.33 or earlier.
+    Size 112 bytes; since 2.6.32.
 
     Used by:
     - KVM_GET_PIT2 (struct kvm_pit_state2 (out))
@@ -1545,7 +1545,7 @@ class kvm_pit_state2(ctypes.Structure):
 class kvm_reinject_control(ctypes.Structure):
     """Argument of KVM_REINJECT_CONTROL.
 
-    Size 32 bytes; since 2.6.33 or earlier.
+    Size 32 bytes; since 2.6.30.
 
     Used by:
     - KVM_REINJECT_CONTROL (struct kvm_reinject_control (in))
@@ -1573,7 +1573,7 @@ class kvm_x86_mce(ctypes.Structure):
     the layout of the machine check MSRs of one bank. Defined in asm/kvm.h
     since 6.9; linux/kvm.h had it before, only when KVM_CAP_MCE was defined.
 
-    Size 64 bytes; since 2.6.33 or earlier.
+    Size 64 bytes; since 2.6.32.
 
     Used by:
     - KVM_X86_SET_MCE (struct kvm_x86_mce (in))
@@ -1730,7 +1730,7 @@ class kvm_x86_shadow_int_flags(enum.IntFlag):
     """Bits of kvm_vcpu_events.interrupt.shadow: why interrupts are blocked for
     one more instruction.
 
-    Field type: __u8. Since 2.6.36 or earlier.
+    Field type: __u8. Since 2.6.35.
     """
 
     #: The last instruction loaded SS (MOV SS or POP SS).
@@ -1842,7 +1842,7 @@ class kvm_vcpu_events(ctypes.Structure):
     - interrupt.soft: __u8, offset 10.
       It is a software interrupt (INT n). Always 0 on output, because
       software interrupts are not saved.
-    - interrupt.shadow: __u8, offset 11, kvm_x86_shadow_int_flags bits, since 2.6.36 or earlier.
+    - interrupt.shadow: __u8, offset 11, kvm_x86_shadow_int_flags bits, since 2.6.35.
       KVM_X86_SHADOW_INT_* bits of the interrupt shadow. Valid with
       KVM_VCPUEVENT_VALID_SHADOW; it was padding before.
     - nmi: struct, offset 12.
@@ -1912,7 +1912,7 @@ class kvm_guestdbg_x86_flags(enum.IntFlag):
     """x86-specific bits of kvm_guest_debug.control, used together with the
     generic KVM_GUESTDBG_ENABLE and KVM_GUESTDBG_SINGLESTEP.
 
-    Field type: __u32. Since 2.6.33 or earlier.
+    Field type: __u32. Since 2.6.30.
     """
 
     #: Breakpoint exceptions (#BP, from INT3 instructions the debugger
@@ -1947,7 +1947,7 @@ class kvm_guest_debug_arch(ctypes.Structure):
     """The x86 part of struct kvm_guest_debug: debug register values for hardware
     breakpoints.
 
-    Size 64 bytes; since 2.6.33 or earlier.
+    Size 64 bytes; since 2.6.30.
 
     Fields:
 
@@ -2366,7 +2366,7 @@ class kvm_xen_hvm_config(ctypes.Structure):
     """Argument of KVM_XEN_HVM_CONFIG. In asm/kvm.h since 6.9; before,
     linux/kvm.h defined it only when KVM_CAP_XEN_HVM was defined.
 
-    Size 56 bytes; since 3.11 or earlier.
+    Size 56 bytes; since 2.6.33.
 
     Used by:
     - KVM_XEN_HVM_CONFIG (struct kvm_xen_hvm_config (in))
@@ -2834,7 +2834,7 @@ KVM_RUN_X86_GUEST_MODE: Final = kvm_run_x86_flags.KVM_RUN_X86_GUEST_MODE
 class kvm_debug_exit_arch(ctypes.Structure):
     """The x86 details of a KVM_EXIT_DEBUG exit.
 
-    Size 32 bytes; since 2.6.30 or earlier.
+    Size 32 bytes; since 2.6.30.
 
     Fields:
 
@@ -2888,7 +2888,7 @@ class kvm_sync_regs(ctypes.Structure):
     """The x86 registers that can be exchanged through kvm_run.s instead of the
     register ioctls.
 
-    Size 520 bytes; since 6.1 or earlier.
+    Size 520 bytes; since 3.4.
 
     Fields:
 
@@ -3898,7 +3898,7 @@ class kvm_enable_cap(ctypes.Structure):
     """Argument of KVM_ENABLE_CAP: which capability to enable and up to four
     capability-specific arguments.
 
-    Size 104 bytes; since 2.6.36 or earlier.
+    Size 104 bytes; since 2.6.35.
 
     Used by:
     - KVM_ENABLE_CAP (struct kvm_enable_cap (in))
@@ -3989,7 +3989,7 @@ KVM_CAP_ENABLE_CAP: Final = Capability(
     :Architectures: x86, ppc, s390, mips, arm64, riscv, loongarch
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_ENABLE_CAP can be used on vCPU descriptors.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
     """,
 )
 
@@ -4148,7 +4148,7 @@ KVM_CAP_MMU_SHADOW_CACHE_CONTROL: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -4170,7 +4170,7 @@ KVM_CAP_USER_MEMORY: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -4190,7 +4190,7 @@ KVM_CAP_SET_TSS_ADDR: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -4209,7 +4209,7 @@ KVM_CAP_EXT_CPUID: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -4228,7 +4228,7 @@ KVM_CAP_CLOCKSOURCE: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4248,7 +4248,7 @@ KVM_CAP_NR_VCPUS: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: count: The recommended maximum number of vCPUs for one VM, usually the number of online host CPUs (capped by KVM_CAP_MAX_VCPUS).
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4267,7 +4267,7 @@ KVM_CAP_NR_MEMSLOTS: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: count: The number of memory slots userspace may create in each address space; valid slot numbers are 0 up to this value minus one.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4286,7 +4286,7 @@ KVM_CAP_PIT: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4305,7 +4305,7 @@ KVM_CAP_NOP_IO_DELAY: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4324,7 +4324,7 @@ KVM_CAP_PV_MMU: Final = Capability(
     :Architectures: x86
     :Checked on: not reported
     :Answer: boolean: Always 0 on current kernels.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4345,7 +4345,7 @@ KVM_CAP_MP_STATE: Final = Capability(
     :Architectures: x86, s390, arm64, riscv
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_MP_STATE and KVM_SET_MP_STATE work.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4368,7 +4368,7 @@ KVM_CAP_COALESCED_MMIO: Final = Capability(
     :Architectures: x86, arm64, ppc, mips, riscv
     :Checked on: /dev/kvm, VM
     :Answer: value: The page offset, within the area mapped from a vCPU descriptor, of the ring that collects coalesced writes. 0 means not supported.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.27
     """,
 )
 
@@ -4389,7 +4389,7 @@ KVM_CAP_SYNC_MMU: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when guest mappings follow changes to the host mappings.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.27
     """,
 )
 
@@ -4407,7 +4407,7 @@ KVM_CAP_IOMMU: Final = Capability(
     :Architectures: x86
     :Checked on: not reported
     :Answer: boolean: Always 0 since 4.12.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.28
     """,
 )
 
@@ -4426,7 +4426,7 @@ KVM_CAP_DESTROY_MEMORY_REGION_WORKS: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.29
     """,
 )
 
@@ -4445,7 +4445,7 @@ KVM_CAP_REINJECT_CONTROL: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.30
     """,
 )
 
@@ -4464,7 +4464,7 @@ KVM_CAP_IRQ_ROUTING: Final = Capability(
     :Architectures: x86, arm64, s390, ppc
     :Checked on: /dev/kvm, VM
     :Answer: count: The largest number of entries a routing table may hold.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.30
     """,
 )
 
@@ -4484,7 +4484,7 @@ KVM_CAP_IRQ_INJECT_STATUS: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.30
     """,
 )
 
@@ -4502,7 +4502,7 @@ KVM_CAP_ASSIGN_DEV_IRQ: Final = Capability(
     :Architectures: x86
     :Checked on: not reported
     :Answer: boolean: Always 0 since 4.12.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.31
     """,
 )
 
@@ -4521,7 +4521,7 @@ KVM_CAP_JOIN_MEMORY_REGIONS_WORKS: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.30
     """,
 )
 
@@ -4542,7 +4542,7 @@ KVM_CAP_MCE: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: count: The number of machine-check banks a vCPU can be given.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -4561,7 +4561,7 @@ KVM_CAP_IRQFD: Final = Capability(
     :Architectures: x86, arm64, s390, ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_IRQFD is available.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -4580,7 +4580,7 @@ KVM_CAP_PIT2: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -4599,7 +4599,7 @@ KVM_CAP_SET_BOOT_CPU_ID: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -4619,7 +4619,7 @@ KVM_CAP_IOEVENTFD: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_IOEVENTFD is available.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -4639,7 +4639,7 @@ KVM_CAP_SET_IDENTITY_MAP_ADDR: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -4659,7 +4659,7 @@ KVM_CAP_XEN_HVM: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_XEN_HVM_CONFIG_* features KVM supports for Xen HVM guests. Kernels before the in-kernel Xen support answer 1, meaning only the hypercall page MSR.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -4678,7 +4678,7 @@ KVM_CAP_ADJUST_CLOCK: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_CLOCK_* flags that KVM_GET_CLOCK can report and KVM_SET_CLOCK accepts. Old kernels answer 1, which is not a flag.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -4697,7 +4697,7 @@ KVM_CAP_INTERNAL_ERROR_DATA: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -4716,7 +4716,7 @@ KVM_CAP_PCI_SEGMENT: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Still non-zero on x86, although it no longer means anything.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.34
     """,
 )
 
@@ -4736,7 +4736,7 @@ KVM_CAP_INTR_SHADOW: Final = Capability(
     :Architectures: x86
     :Checked on: not reported
     :Answer: boolean: Never reported; KVM_CHECK_EXTENSION answers 0.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
     """,
 )
 
@@ -4760,7 +4760,7 @@ KVM_CAP_ASYNC_PF: Final = Capability(
     :Architectures: x86, s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when asynchronous page faults are implemented.
-    :Since: 3.6 or earlier
+    :Since: 2.6.38
     """,
 )
 
@@ -4779,7 +4779,7 @@ KVM_CAP_GET_TSC_KHZ: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.6 or earlier
+    :Since: 3.0
     """,
 )
 
@@ -4799,7 +4799,7 @@ KVM_CAP_MAX_VCPUS: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: count: The largest number of vCPUs one VM may have.
-    :Since: 3.6 or earlier
+    :Since: 3.2
     """,
 )
 
@@ -4819,7 +4819,7 @@ KVM_CAP_TSC_DEADLINE_TIMER: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.6 or earlier
+    :Since: 3.2
     """,
 )
 
@@ -4843,7 +4843,7 @@ KVM_CAP_SYNC_REGS: Final = Capability(
     :Architectures: x86, s390
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: On x86, the KVM_SYNC_X86_* register sets that can be synchronized through kvm_run; on s390, non-zero when the area is used.
-    :Since: 3.6 or earlier
+    :Since: 3.4
     """,
 )
 
@@ -4863,7 +4863,7 @@ KVM_CAP_KVMCLOCK_CTRL: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.6 or earlier
+    :Since: 3.5
     """,
 )
 
@@ -4882,7 +4882,7 @@ KVM_CAP_READONLY_MEM: Final = Capability(
     :Architectures: x86, arm64, mips, riscv
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_MEM_READONLY is accepted.
-    :Since: 3.15 or earlier
+    :Since: 3.7
     """,
 )
 
@@ -4903,7 +4903,7 @@ KVM_CAP_IRQFD_RESAMPLE: Final = Capability(
     :Architectures: x86, arm64, s390, ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_IRQFD accepts KVM_IRQFD_FLAG_RESAMPLE.
-    :Since: 3.15 or earlier
+    :Since: 3.7
     """,
 )
 
@@ -6167,7 +6167,7 @@ KVM_CAP_X86_ROBUST_SINGLESTEP: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 3.11 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -6187,7 +6187,7 @@ KVM_CAP_TSC_CONTROL: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host CPU can scale the TSC, so that KVM_SET_TSC_KHZ can give a vCPU any frequency up to the host's limit.
-    :Since: 3.11 or earlier
+    :Since: 3.0
     """,
 )
 
@@ -6456,7 +6456,7 @@ KVM_CLOCK_HOST_TSC: Final = kvm_clock_flags.KVM_CLOCK_HOST_TSC
 class kvm_clock_data(ctypes.Structure):
     """The VM's kvmclock, as read by KVM_GET_CLOCK and written by KVM_SET_CLOCK.
 
-    Size 48 bytes; since 3.11 or earlier.
+    Size 48 bytes; since 2.6.33.
 
     Used by:
     - KVM_SET_CLOCK (struct kvm_clock_data (in))
@@ -6552,7 +6552,7 @@ class kvm_tpr_access_ctl(ctypes.Structure):
     """Argument of KVM_TPR_ACCESS_REPORTING: turns reporting of guest accesses to
     the task priority register on or off.
 
-    Size 40 bytes; since 2.6.25 or earlier.
+    Size 40 bytes; since 2.6.25.
 
     Used by:
     - KVM_TPR_ACCESS_REPORTING (struct kvm_tpr_access_ctl (in))
@@ -6577,7 +6577,7 @@ class kvm_tpr_access_ctl(ctypes.Structure):
 class kvm_vapic_addr(ctypes.Structure):
     """Argument of KVM_SET_VAPIC_ADDR.
 
-    Size 8 bytes; since 2.6.25 or earlier.
+    Size 8 bytes; since 2.6.25.
 
     Used by:
     - KVM_SET_VAPIC_ADDR (struct kvm_vapic_addr (in))
@@ -6610,7 +6610,7 @@ KVM_CAP_VAPIC: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when TPR patching is worth doing. KVM answers 0 on hosts whose hardware virtualizes TPR accesses itself (VMX with a TPR shadow), although the two ioctls still work there.
-    :Since: 2.6.25 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -6628,7 +6628,7 @@ KVM_CAP_DEBUGREGS: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_DEBUGREGS and KVM_SET_DEBUGREGS are available.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
     """,
 )
 
@@ -6697,7 +6697,7 @@ KVM_CAP_XSAVE2: Final = Capability(
 class kvm_pit_config_flags(enum.IntFlag):
     """Bits of kvm_pit_config.flags.
 
-    Field type: __u32. Since 2.6.33 or earlier.
+    Field type: __u32. Since 2.6.32.
     """
 
     #: Also emulate port 0x61 (PC speaker control and PIT channel 2
@@ -6713,7 +6713,7 @@ KVM_PIT_SPEAKER_DUMMY: Final = kvm_pit_config_flags.KVM_PIT_SPEAKER_DUMMY
 class kvm_pit_config(ctypes.Structure):
     """Argument of KVM_CREATE_PIT2.
 
-    Size 64 bytes; since 2.6.33 or earlier.
+    Size 64 bytes; since 2.6.32.
 
     Used by:
     - KVM_CREATE_PIT2 (struct kvm_pit_config (in))
@@ -6745,7 +6745,7 @@ KVM_CAP_PIT_STATE2: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_PIT2 and KVM_SET_PIT2 are available.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -6816,7 +6816,7 @@ KVM_CAP_PCI_2_3: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Was non-zero when assigned PCI devices could share their legacy interrupt line (PCI 2.3 INTx masking). Current kernels answer 0.
-    :Since: 3.15 or earlier
+    :Since: 3.4
     """,
 )
 
@@ -6829,7 +6829,7 @@ class kvm_userspace_memory_region(ctypes.Structure):
     """Argument of KVM_SET_USER_MEMORY_REGION: one memory slot, mapping userspace
     memory into the guest physical address space.
 
-    Size 32 bytes; since 2.6.26 or earlier.
+    Size 32 bytes; since 2.6.25.
 
     Used by:
     - KVM_SET_USER_MEMORY_REGION (struct kvm_userspace_memory_region (in))
@@ -6956,7 +6956,7 @@ class kvm_coalesced_mmio_zone(ctypes.Structure):
     """Argument of KVM_REGISTER_COALESCED_MMIO and KVM_UNREGISTER_COALESCED_MMIO:
     a range of MMIO or port I/O addresses.
 
-    Size 16 bytes; since 2.6.30 or earlier.
+    Size 16 bytes; since 2.6.27.
 
     Used by:
     - KVM_REGISTER_COALESCED_MMIO (struct kvm_coalesced_mmio_zone (in))
@@ -6996,7 +6996,7 @@ class _kvm_coalesced_mmio__anon0(ctypes.Union):
 class kvm_coalesced_mmio(ctypes.Structure):
     """One write queued in the coalesced MMIO ring.
 
-    Size 24 bytes; since 2.6.30 or earlier.
+    Size 24 bytes; since 2.6.27.
 
     Fields:
 
@@ -7031,7 +7031,7 @@ class kvm_coalesced_mmio_ring(ctypes.Structure):
     KVM_CHECK_EXTENSION(KVM_CAP_COALESCED_MMIO) answers, which is
     KVM_COALESCED_MMIO_PAGE_OFFSET (2 on x86, 1 on arm64 and RISC-V).
 
-    Size 8 bytes; since 2.6.30 or earlier.
+    Size 8 bytes; since 2.6.27.
 
     Fields:
 
@@ -7546,7 +7546,7 @@ class kvm_irq_level(ctypes.Structure):
     """Argument of KVM_IRQ_LINE and KVM_IRQ_LINE_STATUS: an interrupt input and
     the level to drive it to.
 
-    Size 8 bytes; since 3.0 or earlier.
+    Size 8 bytes; since 2.6.24.
 
     Used by:
     - KVM_IRQ_LINE (struct kvm_irq_level (in))
@@ -7599,7 +7599,7 @@ class kvm_irqchip(ctypes.Structure):
     KVM_GET_IRQCHIP and KVM_SET_IRQCHIP. The local APICs are per vCPU and
     saved with KVM_GET_LAPIC instead.
 
-    Size 520 bytes; since 3.0 or earlier.
+    Size 520 bytes; since 2.6.24.
 
     Used by:
     - KVM_GET_IRQCHIP (struct kvm_irqchip (in/out))
@@ -7655,7 +7655,7 @@ class kvm_ioeventfd_flag_nr(enum.IntEnum):
     """Bit numbers of the flags of struct kvm_ioeventfd. The KVM_IOEVENTFD_FLAG_*
     masks are built from them.
 
-    Field type: int. Since 3.0 or earlier.
+    Field type: int. Since 2.6.32.
     """
 
     #: Bit of KVM_IOEVENTFD_FLAG_DATAMATCH.
@@ -7686,7 +7686,7 @@ kvm_ioeventfd_flag_nr_max: Final = kvm_ioeventfd_flag_nr.kvm_ioeventfd_flag_nr_m
 class kvm_ioeventfd_flags(enum.IntFlag):
     """Bits of kvm_ioeventfd.flags.
 
-    Field type: __u32. Since 3.0 or earlier.
+    Field type: __u32. Since 2.6.32.
     """
 
     #: Signal only when the value written equals datamatch. Without it,
@@ -7719,7 +7719,7 @@ class kvm_ioeventfd(ctypes.Structure):
     """Argument of KVM_IOEVENTFD: an eventfd, and the guest write that should
     signal it.
 
-    Size 64 bytes; since 3.0 or earlier.
+    Size 64 bytes; since 2.6.32.
 
     Used by:
     - KVM_IOEVENTFD (struct kvm_ioeventfd (in))
@@ -7771,7 +7771,7 @@ KVM_CAP_USER_NMI: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_NMI can be used.
-    :Since: 3.0 or earlier
+    :Since: 2.6.29
     """,
 )
 
@@ -7789,7 +7789,7 @@ KVM_CAP_SIGNAL_MSI: Final = Capability(
     :Architectures: x86, arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the kernel supports KVM_SIGNAL_MSI. A VM still needs an in-kernel interrupt controller that can take MSIs (on arm64, a GICv3 ITS) for the ioctl to succeed.
-    :Since: 3.15 or earlier
+    :Since: 3.5
     """,
 )
 
@@ -7798,7 +7798,7 @@ class kvm_irq_routing_irqchip(ctypes.Structure):
     """Target of a KVM_IRQ_ROUTING_IRQCHIP route: an input pin of an in-kernel
     interrupt controller.
 
-    Size 8 bytes; since 3.0 or earlier.
+    Size 8 bytes; since 2.6.30.
 
     Fields:
 
@@ -7828,7 +7828,7 @@ class _kvm_irq_routing_msi__anon0(ctypes.Union):
 class kvm_irq_routing_msi(ctypes.Structure):
     """Target of a KVM_IRQ_ROUTING_MSI route: the MSI message to send.
 
-    Size 16 bytes; since 3.0 or earlier.
+    Size 16 bytes; since 2.6.30.
 
     Fields:
 
@@ -7944,7 +7944,7 @@ class kvm_irq_routing_type(enum.IntEnum):
     """Kinds of GSI route, in kvm_irq_routing_entry.type; each selects a member
     of the entry's union.
 
-    Field type: __u32. Since 3.0 or earlier.
+    Field type: __u32. Since 2.6.30.
     """
 
     #: A pin of an in-kernel interrupt controller (u.irqchip).
@@ -7982,7 +7982,7 @@ class _kvm_irq_routing_entry__u(ctypes.Union):
 class kvm_irq_routing_entry(ctypes.Structure):
     """One route of the GSI routing table.
 
-    Size 48 bytes; since 3.0 or earlier.
+    Size 48 bytes; since 2.6.30.
 
     Fields:
 
@@ -8026,7 +8026,7 @@ class kvm_irq_routing_entry(ctypes.Structure):
 class kvm_irq_routing(ctypes.Structure):
     """Argument of KVM_SET_GSI_ROUTING: a complete GSI routing table.
 
-    Size 8 bytes; since 3.0 or earlier.
+    Size 8 bytes; since 2.6.30.
 
     Used by:
     - KVM_SET_GSI_ROUTING (struct kvm_irq_routing (in))
@@ -8052,7 +8052,7 @@ class kvm_irq_routing(ctypes.Structure):
 class kvm_irqfd_flags(enum.IntFlag):
     """Bits of kvm_irqfd.flags.
 
-    Field type: __u32. Since 3.0 or earlier.
+    Field type: __u32. Since 2.6.32.
     """
 
     #: Detach the irqfd with this fd and gsi instead of attaching one.
@@ -8072,7 +8072,7 @@ KVM_IRQFD_FLAG_RESAMPLE: Final = kvm_irqfd_flags.KVM_IRQFD_FLAG_RESAMPLE
 class kvm_irqfd(ctypes.Structure):
     """Argument of KVM_IRQFD: an eventfd and the GSI that a signal on it raises.
 
-    Size 32 bytes; since 3.0 or earlier.
+    Size 32 bytes; since 2.6.32.
 
     Used by:
     - KVM_IRQFD (struct kvm_irqfd (in))
@@ -8085,7 +8085,7 @@ class kvm_irqfd(ctypes.Structure):
       The GSI to raise, looked up in the GSI routing table.
     - flags: __u32, offset 8, kvm_irqfd_flags bits.
       KVM_IRQFD_FLAG_* bits.
-    - resamplefd: __u32, offset 12, since 3.15 or earlier.
+    - resamplefd: __u32, offset 12, since 3.7.
       With KVM_IRQFD_FLAG_RESAMPLE, the eventfd that KVM signals when the
       guest acknowledges the interrupt. Ignored otherwise.
     - pad: __u8[16], offset 16, reserved.
@@ -8120,7 +8120,7 @@ KVM_MSI_VALID_DEVID: Final = kvm_msi_flags.KVM_MSI_VALID_DEVID
 class kvm_msi(ctypes.Structure):
     """Argument of KVM_SIGNAL_MSI: one MSI message to inject.
 
-    Size 32 bytes; since 3.15 or earlier.
+    Size 32 bytes; since 3.5.
 
     Used by:
     - KVM_SIGNAL_MSI (struct kvm_msi (in))
@@ -8305,7 +8305,7 @@ KVM_CAP_HYPERV: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 2.6.35 or earlier
+    :Since: 2.6.34
     """,
 )
 
@@ -8323,7 +8323,7 @@ KVM_CAP_HYPERV_VAPIC: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 2.6.35 or earlier
+    :Since: 2.6.34
     """,
 )
 
@@ -8341,7 +8341,7 @@ KVM_CAP_HYPERV_SPIN: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 2.6.35 or earlier
+    :Since: 2.6.34
     """,
 )
 
@@ -8894,7 +8894,7 @@ class kvm_internal_error_suberror(enum.IntEnum):
     """Kinds of KVM_EXIT_INTERNAL_ERROR, found in internal.suberror. New values
     may be added; treat unknown ones as fatal.
 
-    Field type: __u32. Since 3.6 or earlier.
+    Field type: __u32. Since 2.6.32.
     """
 
     #: The instruction emulator failed on the current guest
@@ -9575,7 +9575,7 @@ class kvm_run(ctypes.Structure):
       count times size bytes. It lies in the page at KVM_PIO_PAGE_OFFSET.
     - debug: struct, offset 32.
       KVM_EXIT_DEBUG.
-    - debug.arch: struct kvm_debug_exit_arch, offset 32, since 2.6.30 or earlier.
+    - debug.arch: struct kvm_debug_exit_arch, offset 32, since 2.6.30.
       What triggered the exit, in the architecture's format.
     - mmio: struct, offset 32.
       KVM_EXIT_MMIO.
@@ -9614,7 +9614,7 @@ class kvm_run(ctypes.Structure):
       Architecture-specific details of the hypercall. On x86,
       KVM_EXIT_HYPERCALL_LONG_MODE (bit 0) says the guest was in 64-bit
       mode. Up to 6.3 the upper half was a padding word.
-    - tpr_access: struct, offset 32, since 2.6.26 or earlier.
+    - tpr_access: struct, offset 32, since 2.6.25.
       KVM_EXIT_TPR_ACCESS.
     - tpr_access.rip: __u64, offset 32.
       Address of the instruction that accessed the TPR.
@@ -9622,7 +9622,7 @@ class kvm_run(ctypes.Structure):
       Non-zero for a write.
     - tpr_access.pad: __u32, offset 44, reserved.
       Reserved.
-    - s390_sieic: struct, offset 32, since 2.6.26 or earlier.
+    - s390_sieic: struct, offset 32, since 2.6.26.
       KVM_EXIT_S390_SIEIC. The PSW it refers to is in psw_mask and
       psw_addr.
     - s390_sieic.icptcode: __u8, offset 32.
@@ -9631,15 +9631,15 @@ class kvm_run(ctypes.Structure):
       First halfword of the intercepted instruction.
     - s390_sieic.ipb: __u32, offset 36.
       Following word of the intercepted instruction.
-    - s390_reset_flags: __u64, offset 32, kvm_s390_reset_flags bits, since 2.6.26 or earlier.
+    - s390_reset_flags: __u64, offset 32, kvm_s390_reset_flags bits, since 2.6.26.
       KVM_EXIT_S390_RESET. KVM_S390_RESET_* bits saying what to reset.
-    - s390_ucontrol: struct, offset 32, since 3.6 or earlier.
+    - s390_ucontrol: struct, offset 32, since 3.4.
       KVM_EXIT_S390_UCONTROL.
     - s390_ucontrol.trans_exc_code: __u64, offset 32.
       The translation exception code of the fault.
     - s390_ucontrol.pgm_code: __u32, offset 40.
       The program interruption code.
-    - dcr: struct, offset 32, since 2.6.26 or earlier.
+    - dcr: struct, offset 32, since 2.6.26.
       KVM_EXIT_DCR (no longer produced).
     - dcr.dcrn: __u32, offset 32.
       The device control register number.
@@ -9647,7 +9647,7 @@ class kvm_run(ctypes.Structure):
       The data written, or the place for the data read.
     - dcr.is_write: __u8, offset 40.
       Non-zero for a write.
-    - internal: struct, offset 32, since 3.6 or earlier.
+    - internal: struct, offset 32, since 2.6.32.
       KVM_EXIT_INTERNAL_ERROR.
     - internal.suberror: __u32, offset 32, kvm_internal_error_suberror values.
       The kind of error, a KVM_INTERNAL_ERROR_* value.
@@ -9674,11 +9674,11 @@ class kvm_run(ctypes.Structure):
       Number of valid bytes in insn_bytes.
     - emulation_failure.insn_bytes: __u8[15], offset 49.
       The bytes of the instruction that failed.
-    - osi: struct, offset 32, since 3.6 or earlier.
+    - osi: struct, offset 32, since 2.6.35.
       KVM_EXIT_OSI.
     - osi.gprs: __u64[32], offset 32.
       The guest's general purpose registers, read and written back.
-    - papr_hcall: struct, offset 32, since 3.6 or earlier.
+    - papr_hcall: struct, offset 32, since 3.1.
       KVM_EXIT_PAPR_HCALL.
     - papr_hcall.nr: __u64, offset 32.
       The hypercall number.
@@ -9836,15 +9836,15 @@ class kvm_run(ctypes.Structure):
       The interrupt vector the guest wants for notifications.
     - padding: char[256], offset 32, reserved, since 2.6.24.
       Fixes the size of the exit union.
-    - kvm_valid_regs: __u64, offset 288, kvm_sync_x86_flags bits, since 3.6 or earlier.
+    - kvm_valid_regs: __u64, offset 288, kvm_sync_x86_flags bits, since 3.4.
       Output. Register classes in s.regs that KVM filled at the exit
       (KVM_CAP_SYNC_REGS). The bits are architecture-specific: the
       KVM_SYNC_X86_* bits on x86, the s390 header's bits on s390.
-    - kvm_dirty_regs: __u64, offset 296, kvm_sync_x86_flags bits, since 3.6 or earlier.
+    - kvm_dirty_regs: __u64, offset 296, kvm_sync_x86_flags bits, since 3.4.
       Input. Register classes in s.regs that userspace changed and KVM
       must load before entering the guest, with the same bits as
       kvm_valid_regs.
-    - s: union, offset 304, since 3.6 or earlier.
+    - s: union, offset 304, since 3.4.
       Registers synchronized through kvm_run, saving the register ioctls
       on each exit. The area was 1024 bytes before SYNC_REGS_SIZE_BYTES
       raised it.
@@ -9904,7 +9904,7 @@ class kvm_mp_states(enum.IntEnum):
     """Multiprocessing states of a vCPU, in kvm_mp_state.mp_state. Each
     architecture uses only some of them.
 
-    Field type: __u32. Since 3.0 or earlier.
+    Field type: __u32. Since 2.6.26.
     """
 
     #: The vCPU runs when KVM_RUN is called.
@@ -9957,7 +9957,7 @@ KVM_MP_STATE_SUSPENDED: Final = kvm_mp_states.KVM_MP_STATE_SUSPENDED
 class kvm_mp_state(ctypes.Structure):
     """Argument of KVM_GET_MP_STATE and KVM_SET_MP_STATE.
 
-    Size 4 bytes; since 3.0 or earlier.
+    Size 4 bytes; since 2.6.26.
 
     Used by:
     - KVM_GET_MP_STATE (struct kvm_mp_state (out))
@@ -9980,7 +9980,7 @@ class kvm_guest_debug_flags(enum.IntFlag):
     KVM_GUESTDBG_USE_HW_BP, KVM_GUESTDBG_INJECT_DB, KVM_GUESTDBG_INJECT_BP and
     KVM_GUESTDBG_BLOCKIRQ).
 
-    Field type: __u32. Since 3.0 or earlier.
+    Field type: __u32. Since 2.6.30.
     """
 
     #: Turn guest debugging on; without it the other bits are ignored
@@ -9998,7 +9998,7 @@ KVM_GUESTDBG_SINGLESTEP: Final = kvm_guest_debug_flags.KVM_GUESTDBG_SINGLESTEP
 class kvm_guest_debug(ctypes.Structure):
     """Argument of KVM_SET_GUEST_DEBUG.
 
-    Size 72 bytes; since 3.0 or earlier.
+    Size 72 bytes; since 2.6.30.
 
     Used by:
     - KVM_SET_GUEST_DEBUG (struct kvm_guest_debug (in))
@@ -10041,7 +10041,7 @@ KVM_CAP_SET_GUEST_DEBUG: Final = Capability(
     :Architectures: x86, arm64, s390, ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_SET_GUEST_DEBUG is supported.
-    :Since: 3.0 or earlier
+    :Since: 2.6.30
     """,
 )
 
@@ -10059,7 +10059,7 @@ KVM_CAP_ONE_REG: Final = Capability(
     :Architectures: ppc, s390, arm64, mips, riscv, loongarch, x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_ONE_REG and KVM_SET_ONE_REG are supported. Which registers exist is architecture specific (KVM_GET_REG_LIST lists them where it is available). x86 answers since 6.18, for its KVM_X86_REG_TYPE_MSR and KVM_X86_REG_TYPE_KVM registers.
-    :Since: 3.15 or earlier
+    :Since: 3.4
     """,
 )
 
@@ -10074,7 +10074,7 @@ class kvm_reg_arch(enum.IntEnum):
     KVM_REG_ARCH_MASK. A kernel only accepts ids of its own architecture (and
     generic ones).
 
-    Field type: __u64. Since 3.15 or earlier.
+    Field type: __u64. Since 3.4.
     """
 
     #: Registers that are not architecture specific.
@@ -10136,7 +10136,7 @@ class kvm_reg_size(enum.IntEnum):
     many bytes KVM_GET_ONE_REG writes to, and KVM_SET_ONE_REG reads from, the
     buffer at kvm_one_reg.addr.
 
-    Field type: __u64. Since 3.15 or earlier.
+    Field type: __u64. Since 3.4.
     """
 
     #: 1 byte.
@@ -10196,7 +10196,7 @@ class kvm_reg_list(ctypes.Structure):
 class kvm_one_reg(ctypes.Structure):
     """Argument of KVM_GET_ONE_REG and KVM_SET_ONE_REG.
 
-    Size 16 bytes; since 3.15 or earlier.
+    Size 16 bytes; since 3.4.
 
     Used by:
     - KVM_GET_ONE_REG (struct kvm_one_reg (in/out))
@@ -10635,7 +10635,7 @@ KVM_CAP_S390_PSW: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -10653,7 +10653,7 @@ KVM_CAP_S390_GMAP: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 3.1
     """,
 )
 
@@ -10673,7 +10673,7 @@ KVM_CAP_S390_UCONTROL: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the kernel was built with support for user-controlled VMs.
-    :Since: 4.14 or earlier
+    :Since: 3.4
     """,
 )
 
@@ -10692,7 +10692,7 @@ KVM_CAP_S390_COW: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the machine has enhanced suppression on protection.
-    :Since: 4.14 or earlier
+    :Since: 3.5
     """,
 )
 
@@ -11236,7 +11236,7 @@ KVM_CAP_PPC_SEGSTATE: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on Book3S hosts.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -11254,7 +11254,7 @@ KVM_CAP_PPC_PAIRED_SINGLES: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S PR, which emulates the instructions.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
     """,
 )
 
@@ -11272,7 +11272,7 @@ KVM_CAP_PPC_OSI: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S PR and BookE, not with Book3S HV.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     The vCPU stops treating OSI hypercalls as ordinary system calls and exits
@@ -11295,7 +11295,7 @@ KVM_CAP_PPC_UNSET_IRQ: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every Power host.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
     """,
 )
 
@@ -11313,7 +11313,7 @@ KVM_CAP_PPC_GET_PVINFO: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S PR and BookE, not with Book3S HV.
-    :Since: 3.15 or earlier
+    :Since: 2.6.37
     """,
 )
 
@@ -11332,7 +11332,7 @@ KVM_CAP_PPC_IRQ_LEVEL: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every Power host.
-    :Since: 3.15 or earlier
+    :Since: 2.6.37
     """,
 )
 
@@ -11351,7 +11351,7 @@ KVM_CAP_PPC_BOOKE_SREGS: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on BookE hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.0
     """,
 )
 
@@ -11370,7 +11370,7 @@ KVM_CAP_SPAPR_TCE: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.1
     """,
 )
 
@@ -11389,7 +11389,7 @@ KVM_CAP_PPC_SMT: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: count: Asked on /dev/kvm, the number of vCPUs per virtual core that Book3S HV uses by default (the host's threads per subcore on POWER7 and POWER8, 1 on POWER9 and later). Asked on a VM, the SMT mode that VM currently has. 0 when Book3S HV is not in use.
-    :Since: 3.15 or earlier
+    :Since: 3.1
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Sets how many vCPUs the guest sees per virtual core. It must be done
@@ -11415,7 +11415,7 @@ KVM_CAP_PPC_RMA: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: value: Always 0 on current kernels. Older kernels answered 1 when KVM_ALLOCATE_RMA could be used and 2 when every guest needed a real mode area allocated that way.
-    :Since: 3.15 or earlier
+    :Since: 3.1
     """,
 )
 
@@ -11434,7 +11434,7 @@ KVM_CAP_PPC_HIOR: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.4
     """,
 )
 
@@ -11451,7 +11451,7 @@ KVM_CAP_PPC_PAPR: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.2
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Turns the vCPU into a PAPR guest: hypercalls made with "sc 1" exit with
@@ -11477,7 +11477,7 @@ KVM_CAP_SW_TLB: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on e500 hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.4
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Shares the vCPU's TLB array with userspace in the format that struct
@@ -11501,7 +11501,7 @@ KVM_CAP_PPC_GET_SMMU_INFO: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.5
     """,
 )
 
@@ -11520,7 +11520,7 @@ KVM_CAP_PPC_ALLOC_HTAB: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the VM uses (or the host defaults to) Book3S HV.
-    :Since: 3.15 or earlier
+    :Since: 3.6
     """,
 )
 
@@ -11891,7 +11891,7 @@ KVM_CAP_PPC_NESTED_HV: Final = Capability(
 class kvm_config_tlb_mmu_type(enum.IntEnum):
     """Values of kvm_config_tlb.mmu_type, the format of the shared TLB.
 
-    Field type: __u32. Since 3.15 or earlier.
+    Field type: __u32. Since 3.4.
     """
 
     #: Freescale BookE MMU v2.06 without the hypervisor extension:
@@ -11912,7 +11912,7 @@ class kvm_config_tlb(ctypes.Structure):
     """The shared TLB configuration that args[0] of KVM_ENABLE_CAP points to when
     enabling KVM_CAP_SW_TLB.
 
-    Size 24 bytes; since 3.15 or earlier.
+    Size 24 bytes; since 3.4.
 
     Fields:
 
@@ -11940,7 +11940,7 @@ class kvm_dirty_tlb(ctypes.Structure):
     """Argument of KVM_DIRTY_TLB, naming the shared TLB entries userspace
     changed.
 
-    Size 16 bytes (12 on i386); since 3.15 or earlier.
+    Size 16 bytes (12 on i386); since 3.4.
     Not 64-bit clean, kept for compatibility: Predates the rule that new uapi records be 64-bit clean; this layout is ABI and stays as it is. 4 byte(s) of implicit padding at offset 12 on x86_64; layout differs between ABIs (16 bytes on x86_64, 12 bytes on i386).
 
     Used by:
@@ -12796,7 +12796,7 @@ KVM_ENABLE_CAP: Final = Ioctl(
     :Type: vcpu ioctl, vm ioctl (with KVM_CAP_ENABLE_CAP_VM)
     :Parameters: struct kvm_enable_cap (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
 
     Errors:
     - EINVAL: The capability is unknown, cannot be enabled at this scope, its
@@ -12941,7 +12941,7 @@ KVM_SET_CLOCK: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_clock_data (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 2.6.33
 
     Argument: The clock value to load, normally one saved by KVM_GET_CLOCK.
 
@@ -12983,7 +12983,7 @@ KVM_GET_CLOCK: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_clock_data (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 2.6.33
 
     Argument: Receives the clock value and the host times taken with it.
 
@@ -13021,7 +13021,7 @@ KVM_SET_TSC_KHZ: Final = Ioctl(
     :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
     :Parameters: an integer passed as the ioctl argument (see below)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 3.0
 
     Argument: The TSC frequency in kHz; 0 means the host's frequency.
 
@@ -13055,7 +13055,7 @@ KVM_GET_TSC_KHZ: Final = Ioctl(
     :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
     :Parameters: none
     :Returns: The TSC frequency in kHz: the vCPU's, or on the VM the frequency new vCPUs start with.
-    :Since: 3.11 or earlier
+    :Since: 3.0
 
     Save/restore: Saves state that KVM_SET_TSC_KHZ restores. What one kernel saves must be
     accepted by KVM_SET_TSC_KHZ on any kernel that userspace may migrate to.
@@ -13346,7 +13346,7 @@ KVM_GET_LAPIC: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_lapic_state (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.25 or earlier
+    :Since: 2.6.24
 
     Errors:
     - EINVAL: The local APIC is not emulated in the kernel (neither
@@ -13383,7 +13383,7 @@ KVM_SET_LAPIC: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_lapic_state (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.25 or earlier
+    :Since: 2.6.24
 
     Errors:
     - EINVAL: The local APIC is not emulated in the kernel, or the APIC is in
@@ -13419,7 +13419,7 @@ KVM_TPR_ACCESS_REPORTING: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_tpr_access_ctl (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.25 or earlier
+    :Since: 2.6.25
 
     The number is encoded with _IOWR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -13461,7 +13461,7 @@ KVM_SET_VAPIC_ADDR: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_vapic_addr (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.25 or earlier
+    :Since: 2.6.25
 
     Errors:
     - EINVAL: The local APIC is not emulated in the kernel, or the address is
@@ -13493,7 +13493,7 @@ KVM_GET_DEBUGREGS: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_debugregs (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
 
     Errors:
     - EFAULT: The buffer could not be written.
@@ -13523,7 +13523,7 @@ KVM_SET_DEBUGREGS: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_debugregs (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
 
     Errors:
     - EINVAL: flags is not 0, or the upper 32 bits of dr6 or dr7 are not 0.
@@ -14271,7 +14271,7 @@ KVM_CREATE_PIT: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: none
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.26
 
     Errors:
     - EEXIST: The VM already has a PIT.
@@ -14299,7 +14299,7 @@ KVM_GET_PIT: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_pit_state (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.26
 
     The number is encoded with _IOWR, but the data really flows out; the
     encoding is kept because changing it would change the ioctl number.
@@ -14338,7 +14338,7 @@ KVM_SET_PIT: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_pit_state (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.26
 
     The number is encoded with _IOR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -14379,7 +14379,7 @@ KVM_REINJECT_CONTROL: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_reinject_control (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.30
 
     The number is encoded with _IO, but the data really flows in; the encoding
     is kept because changing it would change the ioctl number.
@@ -14419,7 +14419,7 @@ KVM_CREATE_PIT2: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_pit_config (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Errors:
     - EEXIST: The VM already has a PIT.
@@ -14453,7 +14453,7 @@ KVM_GET_PIT2: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_pit_state2 (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Errors:
     - ENXIO: The VM has no in-kernel PIT.
@@ -14490,7 +14490,7 @@ KVM_SET_PIT2: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_pit_state2 (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Errors:
     - ENXIO: The VM has no in-kernel PIT.
@@ -14527,7 +14527,7 @@ KVM_X86_SETUP_MCE: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: __u64 (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Argument: Pointer to the MCG_CAP value the guest will read: the number of
     banks in bits 7:0 and capability bits above.
@@ -14562,7 +14562,7 @@ KVM_X86_GET_MCE_CAP_SUPPORTED: Final = Ioctl(
     :Type: system ioctl
     :Parameters: __u64 (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Argument: Pointer to a __u64 that receives the supported MCG_CAP
     capability bits.
@@ -14601,7 +14601,7 @@ KVM_X86_SET_MCE: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_x86_mce (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Errors:
     - EINVAL: bank is not below the bank count of the vCPU, or status does not
@@ -14904,7 +14904,7 @@ KVM_SET_NR_MMU_PAGES: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: an integer passed as the ioctl argument (see below)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
 
     Argument: The largest number of shadow page table pages the VM may use, at
     least 64.
@@ -14938,7 +14938,7 @@ KVM_GET_NR_MMU_PAGES: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: none
     :Returns: Up to 6.3, the current limit on shadow page table pages, truncated to an int. Since 6.4 the call fails with ENOTTY.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -14970,7 +14970,7 @@ KVM_SET_USER_MEMORY_REGION: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_userspace_memory_region (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
 
     Argument: The slot to create, change or delete.
 
@@ -15018,7 +15018,7 @@ KVM_SET_TSS_ADDR: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: an integer passed as the ioctl argument (see below)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
 
     Argument: Guest physical address of a three-page region that nothing else
     uses, below 4 GiB.
@@ -15052,7 +15052,7 @@ KVM_SET_IDENTITY_MAP_ADDR: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: __u64 (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.6 or earlier
+    :Since: 2.6.32
 
     Argument: Pointer to the guest physical address of a one-page region that
     nothing else uses.
@@ -15142,7 +15142,7 @@ KVM_REGISTER_COALESCED_MMIO: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_coalesced_mmio_zone (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.27
 
     Argument: The range to coalesce; pio selects port I/O
     (KVM_CAP_COALESCED_PIO).
@@ -15178,7 +15178,7 @@ KVM_UNREGISTER_COALESCED_MMIO: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_coalesced_mmio_zone (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.27
 
     Argument: The range; every zone of the same kind that lies inside it is
     removed.
@@ -15480,7 +15480,7 @@ KVM_CREATE_IRQCHIP: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: none
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.24
 
     Errors:
     - EEXIST: The VM already has an in-kernel interrupt controller.
@@ -15519,7 +15519,7 @@ KVM_IRQ_LINE: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irq_level (in)
     :Returns: 0 on success, -1 with errno set on error. Whether the guest received the interrupt is not reported; use KVM_IRQ_LINE_STATUS for that.
-    :Since: 3.0 or earlier
+    :Since: 2.6.24
 
     Argument: The input to drive and its new level.
 
@@ -15552,7 +15552,7 @@ KVM_GET_IRQCHIP: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irqchip (in/out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.24
 
     Argument: Userspace sets chip_id; the kernel fills chip with that chip's
     state.
@@ -15588,7 +15588,7 @@ KVM_SET_IRQCHIP: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irqchip (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.24
 
     The number is encoded with _IOR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -15629,7 +15629,7 @@ KVM_IRQ_LINE_STATUS: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irq_level (in/out)
     :Returns: 0 on success, -1 with errno set on error. The outcome of the injection is in status, not in the return value.
-    :Since: 3.0 or earlier
+    :Since: 2.6.30
 
     Argument: As for KVM_IRQ_LINE; on return, status (which shares its storage
     with irq) holds the outcome.
@@ -15665,7 +15665,7 @@ KVM_SET_GSI_ROUTING: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irq_routing (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.30
 
     Argument: The new routing table, header and entries.
 
@@ -15715,7 +15715,7 @@ KVM_IRQFD: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irqfd (in)
     :Returns: 0 on success, -1 with errno set on error. Detaching an irqfd that is not attached also succeeds.
-    :Since: 3.0 or earlier
+    :Since: 2.6.32
 
     Argument: The eventfd, the GSI and the flags.
 
@@ -15756,7 +15756,7 @@ KVM_SET_BOOT_CPU_ID: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: an integer passed as the ioctl argument (see below)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.32
 
     Argument: The vCPU ID of the bootstrap processor.
 
@@ -15791,7 +15791,7 @@ KVM_IOEVENTFD: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_ioeventfd (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.32
 
     Argument: The eventfd and the access that should signal it.
 
@@ -15837,7 +15837,7 @@ KVM_SIGNAL_MSI: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_msi (in)
     :Returns: A positive number when the message was delivered, 0 when the guest blocked it (for example, the interrupt was already pending and merged). When no vCPU accepted it the call fails with -1 and errno EPERM (the kernel's -1 result).
-    :Since: 3.15 or earlier
+    :Since: 3.5
 
     Argument: The MSI message.
 
@@ -15920,7 +15920,7 @@ KVM_NMI: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: none
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.29
     """,
 )
 
@@ -16059,7 +16059,7 @@ KVM_XEN_HVM_CONFIG: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_xen_hvm_config (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 2.6.33
 
     Argument: The MSR, the hypercall page sources and the flags.
 
@@ -16404,7 +16404,7 @@ KVM_GET_MP_STATE: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_mp_state (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.26
 
     Argument: Filled with the vCPU's multiprocessing state.
 
@@ -16447,7 +16447,7 @@ KVM_SET_MP_STATE: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_mp_state (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.26
 
     Argument: The new multiprocessing state.
 
@@ -16493,7 +16493,7 @@ KVM_SET_GUEST_DEBUG: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_guest_debug (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.30
 
     Argument: The debug controls and the architecture's breakpoint state.
 
@@ -16532,7 +16532,7 @@ KVM_GET_ONE_REG: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_one_reg (in/out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.4
 
     The number is encoded with _IOW, but the data really flows in/out; the
     encoding is kept because changing it would change the ioctl number.
@@ -16577,7 +16577,7 @@ KVM_SET_ONE_REG: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_one_reg (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.4
 
     Argument: The id of the register and the address of a buffer holding the
     new value.
@@ -16619,7 +16619,7 @@ KVM_KVMCLOCK_CTRL: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: none
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.5
 
     Errors:
     - EINVAL: The guest has not enabled kvmclock on this vCPU.
@@ -16875,7 +16875,7 @@ KVM_S390_VCPU_FAULT: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: an integer passed as the ioctl argument (see below)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.14 or earlier
+    :Since: 3.4
 
     Argument: The guest absolute address to fault in.
 
@@ -17021,7 +17021,7 @@ KVM_PPC_ALLOCATE_HTAB: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: __u32 (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.6
 
     The number is encoded with _IOWR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -17097,7 +17097,7 @@ KVM_DIRTY_TLB: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_dirty_tlb (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.4
 
     Errors:
     - EFAULT: The argument could not be read.

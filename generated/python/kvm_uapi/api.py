@@ -937,7 +937,7 @@ class Kvm(_Descriptor):
         :Type: system ioctl
         :Parameters: __u64 (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Argument: Pointer to a __u64 that receives the supported MCG_CAP
         capability bits.
@@ -1108,7 +1108,7 @@ class Vm(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_ENABLE_CAP_VM)
         :Parameters: struct kvm_enable_cap (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.36 or earlier
+        :Since: 2.6.35
 
         Errors:
         - EINVAL: The capability is unknown, cannot be enabled at this scope, its
@@ -1189,7 +1189,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_clock_data (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 2.6.33
 
         Argument: The clock value to load, normally one saved by KVM_GET_CLOCK.
 
@@ -1222,7 +1222,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_clock_data (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 2.6.33
 
         Argument: Receives the clock value and the host times taken with it.
 
@@ -1253,7 +1253,7 @@ class Vm(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
         :Parameters: an integer passed as the ioctl argument (see below)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.0
 
         Argument: The TSC frequency in kHz; 0 means the host's frequency.
 
@@ -1277,7 +1277,7 @@ class Vm(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
         :Parameters: none
         :Returns: The TSC frequency in kHz: the vCPU's, or on the VM the frequency new vCPUs start with.
-        :Since: 3.11 or earlier
+        :Since: 3.0
 
         Save/restore: Saves state that KVM_SET_TSC_KHZ restores. What one kernel saves must be
         accepted by KVM_SET_TSC_KHZ on any kernel that userspace may migrate to.
@@ -1401,7 +1401,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_reinject_control (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.30
 
         The number is encoded with _IO, but the data really flows in; the encoding
         is kept because changing it would change the ioctl number.
@@ -1432,7 +1432,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_pit_config (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Errors:
         - EEXIST: The VM already has a PIT.
@@ -1457,7 +1457,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_pit_state2 (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Errors:
         - ENXIO: The VM has no in-kernel PIT.
@@ -1487,7 +1487,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_pit_state2 (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Errors:
         - ENXIO: The VM has no in-kernel PIT.
@@ -1549,7 +1549,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: an integer passed as the ioctl argument (see below)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.26 or earlier
+        :Since: 2.6.25
 
         Argument: The largest number of shadow page table pages the VM may use, at
         least 64.
@@ -1577,7 +1577,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_userspace_memory_region (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.26 or earlier
+        :Since: 2.6.25
 
         Argument: The slot to create, change or delete.
 
@@ -1616,7 +1616,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: an integer passed as the ioctl argument (see below)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.26 or earlier
+        :Since: 2.6.25
 
         Argument: Guest physical address of a three-page region that nothing else
         uses, below 4 GiB.
@@ -1640,7 +1640,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: __u64 (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.6 or earlier
+        :Since: 2.6.32
 
         Argument: Pointer to the guest physical address of a one-page region that
         nothing else uses.
@@ -1712,7 +1712,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_coalesced_mmio_zone (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.30 or earlier
+        :Since: 2.6.27
 
         Argument: The range to coalesce; pio selects port I/O
         (KVM_CAP_COALESCED_PIO).
@@ -1739,7 +1739,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_coalesced_mmio_zone (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.30 or earlier
+        :Since: 2.6.27
 
         Argument: The range; every zone of the same kind that lies inside it is
         removed.
@@ -1915,7 +1915,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: none
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.24
 
         Errors:
         - EEXIST: The VM already has an in-kernel interrupt controller.
@@ -1948,7 +1948,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irq_level (in)
         :Returns: 0 on success, -1 with errno set on error. Whether the guest received the interrupt is not reported; use KVM_IRQ_LINE_STATUS for that.
-        :Since: 3.0 or earlier
+        :Since: 2.6.24
 
         Argument: The input to drive and its new level.
 
@@ -1972,7 +1972,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irqchip (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.24
 
         Argument: Userspace sets chip_id; the kernel fills chip with that chip's
         state.
@@ -1999,7 +1999,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irqchip (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.24
 
         The number is encoded with _IOR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -2031,7 +2031,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irq_level (in/out)
         :Returns: 0 on success, -1 with errno set on error. The outcome of the injection is in status, not in the return value.
-        :Since: 3.0 or earlier
+        :Since: 2.6.30
 
         Argument: As for KVM_IRQ_LINE; on return, status (which shares its storage
         with irq) holds the outcome.
@@ -2058,7 +2058,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irq_routing (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.30
 
         Argument: The new routing table, header and entries.
 
@@ -2100,7 +2100,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irqfd (in)
         :Returns: 0 on success, -1 with errno set on error. Detaching an irqfd that is not attached also succeeds.
-        :Since: 3.0 or earlier
+        :Since: 2.6.32
 
         Argument: The eventfd, the GSI and the flags.
 
@@ -2132,7 +2132,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: an integer passed as the ioctl argument (see below)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.32
 
         Argument: The vCPU ID of the bootstrap processor.
 
@@ -2157,7 +2157,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_ioeventfd (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.32
 
         Argument: The eventfd and the access that should signal it.
 
@@ -2194,7 +2194,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_msi (in)
         :Returns: A positive number when the message was delivered, 0 when the guest blocked it (for example, the interrupt was already pending and merged). When no vCPU accepted it the call fails with -1 and errno EPERM (the kernel's -1 result).
-        :Since: 3.15 or earlier
+        :Since: 3.5
 
         Argument: The MSI message.
 
@@ -2263,7 +2263,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_xen_hvm_config (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 2.6.33
 
         Argument: The MSR, the hypercall page sources and the flags.
 
@@ -2514,7 +2514,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: __u32 (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.15 or earlier
+        :Since: 3.6
 
         The number is encoded with _IOWR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -2757,7 +2757,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_ENABLE_CAP_VM)
         :Parameters: struct kvm_enable_cap (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.36 or earlier
+        :Since: 2.6.35
 
         Errors:
         - EINVAL: The capability is unknown, cannot be enabled at this scope, its
@@ -2807,7 +2807,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
         :Parameters: an integer passed as the ioctl argument (see below)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.0
 
         Argument: The TSC frequency in kHz; 0 means the host's frequency.
 
@@ -2831,7 +2831,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
         :Parameters: none
         :Returns: The TSC frequency in kHz: the vCPU's, or on the VM the frequency new vCPUs start with.
-        :Since: 3.11 or earlier
+        :Since: 3.0
 
         Save/restore: Saves state that KVM_SET_TSC_KHZ restores. What one kernel saves must be
         accepted by KVM_SET_TSC_KHZ on any kernel that userspace may migrate to.
@@ -3003,7 +3003,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_lapic_state (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.25 or earlier
+        :Since: 2.6.24
 
         Errors:
         - EINVAL: The local APIC is not emulated in the kernel (neither
@@ -3033,7 +3033,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_lapic_state (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.25 or earlier
+        :Since: 2.6.24
 
         Errors:
         - EINVAL: The local APIC is not emulated in the kernel, or the APIC is in
@@ -3060,7 +3060,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_tpr_access_ctl (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.25 or earlier
+        :Since: 2.6.25
 
         The number is encoded with _IOWR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -3093,7 +3093,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_vapic_addr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.25 or earlier
+        :Since: 2.6.25
 
         Errors:
         - EINVAL: The local APIC is not emulated in the kernel, or the address is
@@ -3116,7 +3116,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_debugregs (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.36 or earlier
+        :Since: 2.6.35
 
         Errors:
         - EFAULT: The buffer could not be written.
@@ -3139,7 +3139,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_debugregs (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.36 or earlier
+        :Since: 2.6.35
 
         Errors:
         - EINVAL: flags is not 0, or the upper 32 bits of dr6 or dr7 are not 0.
@@ -3533,7 +3533,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: __u64 (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Argument: Pointer to the MCG_CAP value the guest will read: the number of
         banks in bits 7:0 and capability bits above.
@@ -3566,7 +3566,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_x86_mce (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Errors:
         - EINVAL: bank is not below the bank count of the vCPU, or status does not
@@ -3881,7 +3881,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: none
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.29
         """
         self._require('KVM_CAP_USER_NMI', 'KVM_NMI')
         try:
@@ -4097,7 +4097,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_mp_state (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.26
 
         Argument: Filled with the vCPU's multiprocessing state.
 
@@ -4133,7 +4133,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_mp_state (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.26
 
         Argument: The new multiprocessing state.
 
@@ -4170,7 +4170,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_guest_debug (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.30
 
         Argument: The debug controls and the architecture's breakpoint state.
 
@@ -4200,7 +4200,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_one_reg (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.15 or earlier
+        :Since: 3.4
 
         The number is encoded with _IOW, but the data really flows in/out; the
         encoding is kept because changing it would change the ioctl number.
@@ -4236,7 +4236,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_one_reg (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.15 or earlier
+        :Since: 3.4
 
         Argument: The id of the register and the address of a buffer holding the
         new value.
@@ -4269,7 +4269,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: none
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.15 or earlier
+        :Since: 3.5
 
         Errors:
         - EINVAL: The guest has not enabled kvmclock on this vCPU.
@@ -4407,7 +4407,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: an integer passed as the ioctl argument (see below)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.14 or earlier
+        :Since: 3.4
 
         Argument: The guest absolute address to fault in.
 
@@ -4510,7 +4510,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_dirty_tlb (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.15 or earlier
+        :Since: 3.4
 
         Errors:
         - EFAULT: The argument could not be read.
