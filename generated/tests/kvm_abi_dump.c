@@ -1962,7 +1962,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_GET_MSR_INDEX_LIST", (unsigned long long)(KVM_GET_MSR_INDEX_LIST));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 #ifdef KVM_GET_MSR_FEATURE_INDEX_LIST
 	printf("value %s %llu\n", "KVM_GET_MSR_FEATURE_INDEX_LIST", (unsigned long long)(KVM_GET_MSR_FEATURE_INDEX_LIST));
 #endif

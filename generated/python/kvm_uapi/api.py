@@ -793,7 +793,7 @@ class Kvm(_Descriptor):
         :Type: system ioctl
         :Parameters: struct kvm_msr_list (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.17
+        :Since: 4.16
 
         Argument: A struct kvm_msr_list followed by room for nmsrs indices. On
         return nmsrs holds the number of feature MSRs, whether or not they fit.
