@@ -650,7 +650,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_X86_DISABLE_EXITS_MWAIT", (unsigned long long)(KVM_X86_DISABLE_EXITS_MWAIT));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
 #ifdef KVM_X86_DISABLE_EXITS_HLT
 	printf("value %s %llu\n", "KVM_X86_DISABLE_EXITS_HLT", (unsigned long long)(KVM_X86_DISABLE_EXITS_HLT));
 #endif
@@ -937,17 +937,17 @@ int main(void)
 	printf("value %s %llu\n", "KVM_X86_QUIRK_CD_NW_CLEARED", (unsigned long long)(KVM_X86_QUIRK_CD_NW_CLEARED));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 #ifdef KVM_X86_QUIRK_LAPIC_MMIO_HOLE
 	printf("value %s %llu\n", "KVM_X86_QUIRK_LAPIC_MMIO_HOLE", (unsigned long long)(KVM_X86_QUIRK_LAPIC_MMIO_HOLE));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50100 /* 5.1 */
 #ifdef KVM_X86_QUIRK_OUT_7E_INC_RIP
 	printf("value %s %llu\n", "KVM_X86_QUIRK_OUT_7E_INC_RIP", (unsigned long long)(KVM_X86_QUIRK_OUT_7E_INC_RIP));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 #ifdef KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT
 	printf("value %s %llu\n", "KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT", (unsigned long long)(KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT));
 #endif
@@ -2796,92 +2796,92 @@ int main(void)
 	printf("value %s %llu\n", "KVM_SET_VCPU_EVENTS", (unsigned long long)(KVM_SET_VCPU_EVENTS));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef DE_VECTOR
 	printf("value %s %llu\n", "DE_VECTOR", (unsigned long long)(DE_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef DB_VECTOR
 	printf("value %s %llu\n", "DB_VECTOR", (unsigned long long)(DB_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef BP_VECTOR
 	printf("value %s %llu\n", "BP_VECTOR", (unsigned long long)(BP_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef OF_VECTOR
 	printf("value %s %llu\n", "OF_VECTOR", (unsigned long long)(OF_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef BR_VECTOR
 	printf("value %s %llu\n", "BR_VECTOR", (unsigned long long)(BR_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef UD_VECTOR
 	printf("value %s %llu\n", "UD_VECTOR", (unsigned long long)(UD_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef NM_VECTOR
 	printf("value %s %llu\n", "NM_VECTOR", (unsigned long long)(NM_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef DF_VECTOR
 	printf("value %s %llu\n", "DF_VECTOR", (unsigned long long)(DF_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef TS_VECTOR
 	printf("value %s %llu\n", "TS_VECTOR", (unsigned long long)(TS_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef NP_VECTOR
 	printf("value %s %llu\n", "NP_VECTOR", (unsigned long long)(NP_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef SS_VECTOR
 	printf("value %s %llu\n", "SS_VECTOR", (unsigned long long)(SS_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef GP_VECTOR
 	printf("value %s %llu\n", "GP_VECTOR", (unsigned long long)(GP_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef PF_VECTOR
 	printf("value %s %llu\n", "PF_VECTOR", (unsigned long long)(PF_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef MF_VECTOR
 	printf("value %s %llu\n", "MF_VECTOR", (unsigned long long)(MF_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
 #ifdef AC_VECTOR
 	printf("value %s %llu\n", "AC_VECTOR", (unsigned long long)(AC_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 #ifdef MC_VECTOR
 	printf("value %s %llu\n", "MC_VECTOR", (unsigned long long)(MC_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
 #ifdef XM_VECTOR
 	printf("value %s %llu\n", "XM_VECTOR", (unsigned long long)(XM_VECTOR));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
 #ifdef VE_VECTOR
 	printf("value %s %llu\n", "VE_VECTOR", (unsigned long long)(VE_VECTOR));
 #endif
@@ -3336,16 +3336,16 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 	printf("member_size %s.%s %zu\n", "struct kvm_nested_state", "size", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, size));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 	printf("offset %s.%s %zu\n", "struct kvm_nested_state", "hdr", offsetof(struct kvm_nested_state, hdr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 	printf("member_size %s.%s %zu\n", "struct kvm_nested_state", "hdr", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 	printf("offset %s.%s %zu\n", "struct kvm_nested_state", "hdr.vmx", offsetof(struct kvm_nested_state, hdr.vmx));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 	printf("member_size %s.%s %zu\n", "struct kvm_nested_state", "hdr.vmx", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.vmx));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
@@ -3354,10 +3354,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 	printf("member_size %s.%s %zu\n", "struct kvm_nested_state", "hdr.svm", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 	printf("offset %s.%s %zu\n", "struct kvm_nested_state", "hdr.pad", offsetof(struct kvm_nested_state, hdr.pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 	printf("member_size %s.%s %zu\n", "struct kvm_nested_state", "hdr.pad", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.pad));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
@@ -3366,7 +3366,7 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 	printf("member_size %s.%s %zu\n", "struct kvm_nested_state", "data", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 	printf("offset %s.%s %zu\n", "struct kvm_nested_state", "data.vmx", offsetof(struct kvm_nested_state, data.vmx));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
@@ -4251,10 +4251,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_translation", "pad", KVMSPEC_MEMBER_SIZE(struct kvm_translation, pad));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
 	printf("size %s %zu\n", "struct kvm_dirty_log", sizeof(struct kvm_dirty_log));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
 	printf("align %s %zu\n", "struct kvm_dirty_log", (size_t)_Alignof(struct kvm_dirty_log));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -4263,22 +4263,22 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 	printf("member_size %s.%s %zu\n", "struct kvm_dirty_log", "slot", KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, slot));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
 	printf("offset %s.%s %zu\n", "struct kvm_dirty_log", "padding1", offsetof(struct kvm_dirty_log, padding1));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
 	printf("member_size %s.%s %zu\n", "struct kvm_dirty_log", "padding1", KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, padding1));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
 	printf("offset %s.%s %zu\n", "struct kvm_dirty_log", "dirty_bitmap", offsetof(struct kvm_dirty_log, dirty_bitmap));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
 	printf("member_size %s.%s %zu\n", "struct kvm_dirty_log", "dirty_bitmap", KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
 	printf("offset %s.%s %zu\n", "struct kvm_dirty_log", "padding2", offsetof(struct kvm_dirty_log, padding2));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
 	printf("member_size %s.%s %zu\n", "struct kvm_dirty_log", "padding2", KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, padding2));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
@@ -4585,10 +4585,10 @@ int main(void)
 	printf("value %s %llu\n", "KVM_DIRTY_LOG_PAGE_OFFSET", (unsigned long long)(KVM_DIRTY_LOG_PAGE_OFFSET));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("size %s %zu\n", "struct kvm_irq_level", sizeof(struct kvm_irq_level));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("align %s %zu\n", "struct kvm_irq_level", (size_t)_Alignof(struct kvm_irq_level));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
@@ -4597,10 +4597,10 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_level", "irq", KVMSPEC_MEMBER_SIZE(struct kvm_irq_level, irq));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("offset %s.%s %zu\n", "struct kvm_irq_level", "status", offsetof(struct kvm_irq_level, status));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 	printf("member_size %s.%s %zu\n", "struct kvm_irq_level", "status", KVMSPEC_MEMBER_SIZE(struct kvm_irq_level, status));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
@@ -5176,7 +5176,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_EXIT_HYPERV_SYNIC", (unsigned long long)(KVM_EXIT_HYPERV_SYNIC));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 #ifdef KVM_EXIT_HYPERV_HCALL
 	printf("value %s %llu\n", "KVM_EXIT_HYPERV_HCALL", (unsigned long long)(KVM_EXIT_HYPERV_HCALL));
 #endif
@@ -6195,7 +6195,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_INTERNAL_ERROR_EMULATION", (unsigned long long)(KVM_INTERNAL_ERROR_EMULATION));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_INTERNAL_ERROR_SIMUL_EX
 	printf("value %s %llu\n", "KVM_INTERNAL_ERROR_SIMUL_EX", (unsigned long long)(KVM_INTERNAL_ERROR_SIMUL_EX));
 #endif
@@ -6235,7 +6235,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_SYSTEM_EVENT_RESET", (unsigned long long)(KVM_SYSTEM_EVENT_RESET));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 #ifdef KVM_SYSTEM_EVENT_CRASH
 	printf("value %s %llu\n", "KVM_SYSTEM_EVENT_CRASH", (unsigned long long)(KVM_SYSTEM_EVENT_CRASH));
 #endif
@@ -7215,7 +7215,7 @@ int main(void)
 	printf("value %s %llu\n", "KVM_RUN_X86_SMM", (unsigned long long)(KVM_RUN_X86_SMM));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 #ifdef KVM_RUN_X86_BUS_LOCK
 	printf("value %s %llu\n", "KVM_RUN_X86_BUS_LOCK", (unsigned long long)(KVM_RUN_X86_BUS_LOCK));
 #endif
@@ -7287,22 +7287,22 @@ int main(void)
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 	printf("align %s %zu\n", "struct kvm_sync_regs", (size_t)_Alignof(struct kvm_sync_regs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 	printf("offset %s.%s %zu\n", "struct kvm_sync_regs", "regs", offsetof(struct kvm_sync_regs, regs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sync_regs", "regs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, regs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 	printf("offset %s.%s %zu\n", "struct kvm_sync_regs", "sregs", offsetof(struct kvm_sync_regs, sregs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sync_regs", "sregs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, sregs));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 	printf("offset %s.%s %zu\n", "struct kvm_sync_regs", "events", offsetof(struct kvm_sync_regs, events));
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 	printf("member_size %s.%s %zu\n", "struct kvm_sync_regs", "events", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, events));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */

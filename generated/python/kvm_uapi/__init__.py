@@ -1617,7 +1617,7 @@ class kvm_x86_exception_vector(enum.IntEnum):
     vectors KVM itself needs are named; any vector from 0 to 31 other than 2
     (NMI) is a valid exception.
 
-    Field type: __u8. Since 6.1 or earlier.
+    Field type: __u8. Since 3.7.
     """
 
     #: Divide error (#DE).
@@ -2202,13 +2202,13 @@ class kvm_nested_state(ctypes.Structure):
       Total size of the state in bytes, header included. On
       KVM_GET_NESTED_STATE userspace sets it to the size of its buffer and
       the kernel replaces it with the size it wrote.
-    - hdr: union, offset 8.
+    - hdr: union, offset 8, since 5.2.
       Format-specific header, padded to 120 bytes.
-    - hdr.vmx: struct kvm_vmx_nested_state_hdr, offset 8.
+    - hdr.vmx: struct kvm_vmx_nested_state_hdr, offset 8, since 5.2.
       Used with KVM_STATE_NESTED_FORMAT_VMX.
     - hdr.svm: struct kvm_svm_nested_state_hdr, offset 8, since 5.8.
       Used with KVM_STATE_NESTED_FORMAT_SVM.
-    - hdr.pad: __u8[120], offset 8, reserved.
+    - hdr.pad: __u8[120], offset 8, reserved, since 5.2.
       Fixes the size of the header union.
     - data: union, offset 128, since 5.2.
       Format-specific data area. It is declared with zero length so that
@@ -2892,11 +2892,11 @@ class kvm_sync_regs(ctypes.Structure):
 
     Fields:
 
-    - regs: struct kvm_regs, offset 0.
+    - regs: struct kvm_regs, offset 0, since 4.17.
       General purpose registers, as for KVM_GET_REGS.
-    - sregs: struct kvm_sregs, offset 144.
+    - sregs: struct kvm_sregs, offset 144, since 4.17.
       Segment and control registers, as for KVM_GET_SREGS.
-    - events: struct kvm_vcpu_events, offset 456.
+    - events: struct kvm_vcpu_events, offset 456, since 4.17.
       Pending events, as for KVM_GET_VCPU_EVENTS.
     """
 
@@ -7107,7 +7107,7 @@ class kvm_dirty_log(ctypes.Structure):
 
     - slot: __u32, offset 0.
       The memory slot, encoded as in kvm_userspace_memory_region.slot.
-    - padding1: __u32, offset 4, reserved.
+    - padding1: __u32, offset 4, reserved, since 2.6.31.
       Reserved.
     - (anonymous): anonymous union, offset 8.
 
@@ -7115,7 +7115,7 @@ class kvm_dirty_log(ctypes.Structure):
       Userspace buffer for the bitmap: one bit per page of the slot, bit 0
       of the first byte for the first page, the length rounded up to a
       multiple of 64 bits.
-    - padding2: __u64, offset 8, reserved.
+    - padding2: __u64, offset 8, reserved, since 2.6.31.
       Makes the pointer 64 bits wide on every ABI.
     """
 
@@ -7564,7 +7564,7 @@ class kvm_irq_level(ctypes.Structure):
       in userspace, 1 an SPI of the in-kernel GIC, 2 a PPI of the given
       vCPU) and, with KVM_CAP_ARM_IRQ_LINE_LAYOUT_2, bits 28-31 extra vCPU
       index bits (index = 256 * bits 28-31 + bits 16-23).
-    - status: __s32, offset 0.
+    - status: __s32, offset 0, since 2.6.30.
       Output of KVM_IRQ_LINE_STATUS (x86, ppc), overwriting irq: a
       positive number when the interrupt was delivered (the number of
       vCPUs that received it), 0 when it merged with one that was still
@@ -8255,14 +8255,14 @@ class kvm_hyperv_exit(ctypes.Structure):
       Current value of the SIEFP MSR (event flags page).
     - u.synic.msg_page: __u64, offset 32.
       Current value of the SIMP MSR (message page).
-    - u.hcall: struct, offset 8.
+    - u.hcall: struct, offset 8, since 4.6.
       Valid with KVM_EXIT_HYPERV_HCALL.
-    - u.hcall.input: __u64, offset 8.
+    - u.hcall.input: __u64, offset 8, since 4.6.
       The hypercall input value (call code and flags).
-    - u.hcall.result: __u64, offset 16.
+    - u.hcall.result: __u64, offset 16, since 4.6.
       Written by userspace: the status that the guest receives as the
       hypercall's result.
-    - u.hcall.params: __u64[2], offset 24.
+    - u.hcall.params: __u64[2], offset 24, since 4.6.
       The input and output parameter addresses (guest physical), or the
       register values of a fast hypercall.
     - u.syndbg: struct, offset 8, since 5.8.
