@@ -673,7 +673,7 @@ def _identifier(draw, prefix: str, used: set[str], upper: bool) -> str:
 def random_spec(draw) -> RandomSpec:
     used: set[str] = {"kvmio", "kvm_run"}
     doc = lambda: draw(st.sampled_from(SAFE_DOC_PIECES))  # noqa: E731
-    since = lambda: draw(st.sampled_from(['"2.6.20"', '"5.10"', '"by 4.19"', '"6.18"']))  # noqa: E731
+    since = lambda: draw(st.sampled_from(['"2.6.20"', '"5.10"', '"4.19"', '"6.18"']))  # noqa: E731
     constants: dict[str, int] = {"KVMIO": 0xAE}
     items: list[str] = ["""\
   - const: KVMIO

@@ -250,8 +250,8 @@ def test_new_exit_reason_must_be_opt_in(pair):
     old, new = pair
     remove_item(old, RUN, "  - exit: KVM_EXIT_X86_RDMSR\n")
     assert findings(old, new) == []          # as merged: behind the capability
-    new.replace(RUN, "    requires: KVM_CAP_X86_USER_SPACE_MSR\n    since: \"by 5.10\"\n    doc: |\n      The guest read",
-                "    since: \"by 5.10\"\n    doc: |\n      The guest read")
+    new.replace(RUN, "    requires: KVM_CAP_X86_USER_SPACE_MSR\n    since: \"5.10\"\n    doc: |\n      The guest read",
+                "    since: \"5.10\"\n    doc: |\n      The guest read")
     found = findings(old, new)
     assert rules(found) == ["not-opt-in"]
     assert found[0].level == "warning"

@@ -372,6 +372,18 @@ def test_bad_version(scratch, capsys):
     expect_error(scratch, capsys, NESTED, line, "'5.13-rc2' is not a kernel release")
 
 
+def test_bound_instead_of_release_is_rejected(scratch, capsys):
+    """"by X.Y" (present by then) was once accepted; every since is now exact."""
+    scratch.replace(NESTED, 'since: "5.13"', 'since: "by 5.13"')
+    line = scratch.line_of(NESTED, "by 5.13")
+    col = scratch.column_of(NESTED, '"by 5.13"')
+    result = expect_error(scratch, capsys, NESTED, line, "'by 5.13' is not an exact release", col=col)
+    assert "give the first mainline release that had it" in result.err
+    generated = scratch.run("generate", capsys=capsys)
+    assert generated.status == 1 and "'by 5.13' is not an exact release" in generated.err
+    assert not (scratch.root / "generated").exists()
+
+
 def test_unquoted_version_is_a_float(scratch, capsys):
     scratch.replace(NESTED, 'since: "5.13"', "since: 5.13")
     line = scratch.line_of(NESTED, "since: 5.13")

@@ -24,17 +24,15 @@ _VERSIONS: dict = {}   # Version.parse's: text -> Version
 
 @value_type(order=True)
 class Version:
-    """A kernel release; `exact` is False for "by X.Y" (present by then)."""
+    """A mainline kernel release ("6.1", "2.6.32")."""
 
     parts: tuple[int, ...]
-    exact: bool = True
 
     @classmethod
     def parse(cls, text: str) -> "Version":
         version = _VERSIONS.get(text)   # a few dozen releases, written thousands of times
         if version is None:
-            exact = not text.startswith("by ")
-            version = _VERSIONS[text] = cls(tuple(int(p) for p in text.removeprefix("by ").split(".")), exact)
+            version = _VERSIONS[text] = cls(tuple(int(p) for p in text.split(".")))
         return version
 
     @property
@@ -42,7 +40,7 @@ class Version:
         return ".".join(str(p) for p in self.parts)
 
     def __str__(self) -> str:
-        return self.release if self.exact else f"{self.release} or earlier"
+        return self.release
 
 
 def _native(values: tuple) -> Any:

@@ -36,7 +36,7 @@ class kvm_x2apic_api_flags(enum.IntFlag):
     KVM_ENABLE_CAP(KVM_CAP_X2APIC_API); KVM_CHECK_EXTENSION reports the
     supported bits. Defined in asm/kvm.h since 6.9, in linux/kvm.h before.
 
-    Field type: __u64. Since 4.19 or earlier.
+    Field type: __u64. Since 4.8.
     """
 
     #: APIC IDs are 32 bits wide wherever userspace passes them: in MSI
@@ -63,7 +63,7 @@ class kvm_x86_quirk_flags(enum.IntFlag):
     is on until disabled, except those a VM type cannot have (see
     KVM_X86_QUIRK_SLOT_ZAP_ALL).
 
-    Field type: __u64. Since 5.10 or earlier.
+    Field type: __u64. Since 4.2.
     """
 
     #: At local APIC reset, LVT LINT0 is set to ExtINT delivery
@@ -447,7 +447,7 @@ class kvm_lapic_state(ctypes.Structure):
     """The first 1 KiB of a local APIC's register page, for KVM_GET_LAPIC and
     KVM_SET_LAPIC.
 
-    Size 1024 bytes; since 2.6.25 or earlier.
+    Size 1024 bytes; since 2.6.24.
 
     Used by:
     - KVM_GET_LAPIC (struct kvm_lapic_state (out))
@@ -833,7 +833,7 @@ class kvm_fpu(ctypes.Structure):
 class kvm_debugregs(ctypes.Structure):
     """Debug registers of a vCPU for KVM_GET_DEBUGREGS and KVM_SET_DEBUGREGS.
 
-    Size 128 bytes; since 2.6.36 or earlier.
+    Size 128 bytes; since 2.6.35.
 
     Used by:
     - KVM_GET_DEBUGREGS (struct kvm_debugregs (out))
@@ -1378,7 +1378,7 @@ class kvm_pic_state(ctypes.Structure):
     or the slave, inside struct kvm_irqchip. The fields mirror the internal
     registers and the progress of the initialization sequence.
 
-    Size 16 bytes; since 2.6.25 or earlier.
+    Size 16 bytes; since 2.6.24.
 
     Fields:
 
@@ -1510,7 +1510,7 @@ class _kvm_ioapic_state__redirtbl(ctypes.Union):
 class kvm_ioapic_state(ctypes.Structure):
     """State of the emulated IOAPIC, inside struct kvm_irqchip.
 
-    Size 216 bytes; since 2.6.25 or earlier.
+    Size 216 bytes; since 2.6.24.
 
     Fields:
 
@@ -1577,7 +1577,7 @@ class kvm_irqchip_id(OpenIntEnum):
     """Values of kvm_irqchip.chip_id, selecting which in-kernel interrupt
     controller KVM_GET_IRQCHIP and KVM_SET_IRQCHIP access.
 
-    Field type: __u32. Since 2.6.25 or earlier.
+    Field type: __u32. Since 2.6.24.
     """
 
     #: The master 8259 PIC (IRQ 0-7); chip.pic.
@@ -1600,7 +1600,7 @@ KVM_NR_IRQCHIPS: Final = 3
 class kvm_pit_channel_state(ctypes.Structure):
     """State of one channel of the emulated 8254 PIT.
 
-    Size 24 bytes; since 2.6.33 or earlier.
+    Size 24 bytes; since 2.6.26.
 
     Fields:
 
@@ -1667,7 +1667,7 @@ class kvm_pit_channel_state(ctypes.Structure):
 class kvm_pit_state(ctypes.Structure):
     """State of the emulated PIT for KVM_GET_PIT and KVM_SET_PIT.
 
-    Size 72 bytes; since 2.6.33 or earlier.
+    Size 72 bytes; since 2.6.26.
 
     Used by:
     - KVM_GET_PIT (struct kvm_pit_state (out))
@@ -1688,7 +1688,7 @@ class kvm_pit_state(ctypes.Structure):
 class kvm_pit_state2_flags(enum.IntFlag):
     """Bits of kvm_pit_state2.flags.
 
-    Field type: __u32. Since 2.6.33 or earlier.
+    Field type: __u32. Since 2.6.32.
     """
 
     #: The HPET is in legacy replacement mode: it drives IRQ 0 and the
@@ -1707,7 +1707,7 @@ KVM_PIT_FLAGS_SPEAKER_DATA_ON: Final = kvm_pit_state2_flags.KVM_PIT_FLAGS_SPEAKE
 class kvm_pit_state2(ctypes.Structure):
     """State of the emulated PIT for KVM_GET_PIT2 and KVM_SET_PIT2.
 
-    Size 112 bytes; since 2.6.33 or earlier.
+    Size 112 bytes; since 2.6.32.
 
     Used by:
     - KVM_GET_PIT2 (struct kvm_pit_state2 (out))
@@ -1736,7 +1736,7 @@ class kvm_pit_state2(ctypes.Structure):
 class kvm_reinject_control(ctypes.Structure):
     """Argument of KVM_REINJECT_CONTROL.
 
-    Size 32 bytes; since 2.6.33 or earlier.
+    Size 32 bytes; since 2.6.30.
 
     Used by:
     - KVM_REINJECT_CONTROL (struct kvm_reinject_control (in))
@@ -1766,7 +1766,7 @@ class kvm_x86_mce(ctypes.Structure):
     the layout of the machine check MSRs of one bank. Defined in asm/kvm.h
     since 6.9; linux/kvm.h had it before, only when KVM_CAP_MCE was defined.
 
-    Size 64 bytes; since 2.6.33 or earlier.
+    Size 64 bytes; since 2.6.32.
 
     Used by:
     - KVM_X86_SET_MCE (struct kvm_x86_mce (in))
@@ -1817,7 +1817,7 @@ class kvm_x86_exception_vector(OpenIntEnum):
     vectors KVM itself needs are named; any vector from 0 to 31 other than 2
     (NMI) is a valid exception.
 
-    Field type: __u8. Since 6.1 or earlier.
+    Field type: __u8. Since 3.7.
     """
 
     #: Divide error (#DE).
@@ -1930,7 +1930,7 @@ class kvm_x86_shadow_int_flags(enum.IntFlag):
     """Bits of kvm_vcpu_events.interrupt.shadow: why interrupts are blocked for
     one more instruction.
 
-    Field type: __u8. Since 2.6.36 or earlier.
+    Field type: __u8. Since 2.6.35.
     """
 
     #: The last instruction loaded SS (MOV SS or POP SS).
@@ -2060,7 +2060,7 @@ class kvm_vcpu_events(ctypes.Structure):
     - interrupt.soft: __u8, offset 10.
       It is a software interrupt (INT n). Always 0 on output, because
       software interrupts are not saved.
-    - interrupt.shadow: __u8, offset 11, kvm_x86_shadow_int_flags bits, since 2.6.36 or earlier.
+    - interrupt.shadow: __u8, offset 11, kvm_x86_shadow_int_flags bits, since 2.6.35.
       KVM_X86_SHADOW_INT_* bits of the interrupt shadow. Valid with
       KVM_VCPUEVENT_VALID_SHADOW; it was padding before.
     - nmi: struct, offset 12.
@@ -2081,7 +2081,7 @@ class kvm_vcpu_events(ctypes.Structure):
       KVM_VCPUEVENT_VALID_SIPI_VECTOR.
     - flags: __u32, offset 20, kvm_vcpuevent_valid_flags bits.
       KVM_VCPUEVENT_VALID_* bits.
-    - smi: struct, offset 24, since 4.20 or earlier.
+    - smi: struct, offset 24, since 4.2.
       System management mode state; valid with KVM_VCPUEVENT_VALID_SMM.
     - smi.smm: __u8, offset 24.
       The vCPU is in SMM.
@@ -2140,7 +2140,7 @@ class kvm_guestdbg_x86_flags(enum.IntFlag):
     """x86-specific bits of kvm_guest_debug.control, used together with the
     generic KVM_GUESTDBG_ENABLE and KVM_GUESTDBG_SINGLESTEP.
 
-    Field type: __u32. Since 2.6.33 or earlier.
+    Field type: __u32. Since 2.6.30.
     """
 
     #: Breakpoint exceptions (#BP, from INT3 instructions the debugger
@@ -2175,7 +2175,7 @@ class kvm_guest_debug_arch(ctypes.Structure):
     """The x86 part of struct kvm_guest_debug: debug register values for hardware
     breakpoints.
 
-    Size 64 bytes; since 2.6.33 or earlier.
+    Size 64 bytes; since 2.6.30.
 
     Fields:
 
@@ -2447,13 +2447,13 @@ class kvm_nested_state(ctypes.Structure):
       Total size of the state in bytes, header included. On
       KVM_GET_NESTED_STATE userspace sets it to the size of its buffer and
       the kernel replaces it with the size it wrote.
-    - hdr: union, offset 8.
+    - hdr: union, offset 8, since 5.2.
       Format-specific header, padded to 120 bytes.
-    - hdr.vmx: struct kvm_vmx_nested_state_hdr, offset 8.
+    - hdr.vmx: struct kvm_vmx_nested_state_hdr, offset 8, since 5.2.
       Used with KVM_STATE_NESTED_FORMAT_VMX.
     - hdr.svm: struct kvm_svm_nested_state_hdr, offset 8, since 5.8.
       Used with KVM_STATE_NESTED_FORMAT_SVM.
-    - hdr.pad: __u8[120], offset 8, reserved.
+    - hdr.pad: __u8[120], offset 8, reserved, since 5.2.
       Fixes the size of the header union.
     - data: union, offset 128, since 5.2.
       Format-specific data area. It is declared with zero length so that
@@ -2494,7 +2494,7 @@ KVM_DIRTY_LOG_PAGE_OFFSET: Final = 64
 class kvm_hyperv_eventfd_flags(enum.IntFlag):
     """Bits of kvm_hyperv_eventfd.flags.
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 4.17.
     """
 
     #: Remove the eventfd assigned to conn_id instead of assigning one.
@@ -2512,7 +2512,7 @@ class kvm_hyperv_eventfd(ctypes.Structure):
     """Argument of KVM_HYPERV_EVENTFD. Defined in asm/kvm.h since 6.9, in
     linux/kvm.h before, like its flags and KVM_HYPERV_CONN_ID_MASK.
 
-    Size 24 bytes; since 4.19 or earlier.
+    Size 24 bytes; since 4.17.
 
     Used by:
     - KVM_HYPERV_EVENTFD (struct kvm_hyperv_eventfd (in))
@@ -2620,7 +2620,7 @@ class kvm_xen_hvm_config(ctypes.Structure):
     """Argument of KVM_XEN_HVM_CONFIG. In asm/kvm.h since 6.9; before,
     linux/kvm.h defined it only when KVM_CAP_XEN_HVM was defined.
 
-    Size 56 bytes; since 3.11 or earlier.
+    Size 56 bytes; since 2.6.33.
 
     Used by:
     - KVM_XEN_HVM_CONFIG (struct kvm_xen_hvm_config (in))
@@ -2670,7 +2670,7 @@ class kvm_xen_evtchn_flags(enum.IntFlag):
     (kvm_xen_hvm_attr.u.evtchn.flags). With none set, the port is created; at
     most one may be set.
 
-    Field type: __u32. Since 6.1 or earlier.
+    Field type: __u32. Since 5.19.
     """
 
     #: Remove the port.
@@ -2871,7 +2871,7 @@ class kvm_xen_hvm_attr(ctypes.Structure):
       none.
     - u.shared_info.hva: __u64, offset 8, since 6.9.
       Page-aligned userspace address of the shared info page; 0 for none.
-    - u.evtchn: struct, offset 8, since 6.1 or earlier.
+    - u.evtchn: struct, offset 8, since 5.19.
       For KVM_XEN_ATTR_TYPE_EVTCHN.
     - u.evtchn.send_port: __u32, offset 8.
       The port the guest names in EVTCHNOP_send; not 0.
@@ -2898,7 +2898,7 @@ class kvm_xen_hvm_attr(ctypes.Structure):
       The eventfd to signal.
     - u.evtchn.deliver.padding: __u32[4], offset 20, reserved.
       Fixes the size of the union.
-    - u.xen_version: __u32, offset 8, since 6.1 or earlier.
+    - u.xen_version: __u32, offset 8, since 5.19.
       For KVM_XEN_ATTR_TYPE_XEN_VERSION: typically the major version in
       bits 31:16 and the minor version in bits 15:0.
     - u.pad: __u64[8], offset 8, reserved.
@@ -3020,9 +3020,9 @@ class kvm_xen_vcpu_attr(ctypes.Structure):
       Nanoseconds spent blocked.
     - u.runstate.time_offline: __u64, offset 48.
       Nanoseconds spent offline.
-    - u.vcpu_id: __u32, offset 8, since 6.1 or earlier.
+    - u.vcpu_id: __u32, offset 8, since 5.19.
       For KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID.
-    - u.timer: struct, offset 8, since 6.1 or earlier.
+    - u.timer: struct, offset 8, since 5.19.
       For KVM_XEN_VCPU_ATTR_TYPE_TIMER.
     - u.timer.port: __u32, offset 8.
       Event channel port of the vCPU's timer VIRQ; 0 for none.
@@ -3031,7 +3031,7 @@ class kvm_xen_vcpu_attr(ctypes.Structure):
     - u.timer.expires_ns: __u64, offset 16.
       kvmclock time at which the pending timer fires, or 0 if none is
       pending.
-    - u.vector: __u8, offset 8, since 6.1 or earlier.
+    - u.vector: __u8, offset 8, since 5.19.
       For KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR; 0 or 0x10 to 0xff.
     """
 
@@ -3117,7 +3117,7 @@ KVM_COALESCED_MMIO_PAGE_OFFSET: Final = 2
 class kvm_run_x86_flags(enum.IntFlag):
     """Bits of kvm_run.flags on x86.
 
-    Field type: __u16. Since 6.1 or earlier.
+    Field type: __u16. Since 4.2.
     """
 
     #: The vCPU is in system management mode.
@@ -3138,7 +3138,7 @@ KVM_RUN_X86_GUEST_MODE: Final = kvm_run_x86_flags.KVM_RUN_X86_GUEST_MODE
 class kvm_debug_exit_arch(ctypes.Structure):
     """The x86 details of a KVM_EXIT_DEBUG exit.
 
-    Size 32 bytes; since 2.6.30 or earlier.
+    Size 32 bytes; since 2.6.30.
 
     Fields:
 
@@ -3172,7 +3172,7 @@ class kvm_sync_x86_flags(enum.IntFlag):
     """Register classes synchronized through kvm_run on x86, for kvm_valid_regs
     and kvm_dirty_regs.
 
-    Field type: __u64. Since 6.1 or earlier.
+    Field type: __u64. Since 4.17.
     """
 
     #: s.regs.regs, the general purpose registers (struct kvm_regs).
@@ -3197,15 +3197,15 @@ class kvm_sync_regs(ctypes.Structure):
     """The x86 registers that can be exchanged through kvm_run.s instead of the
     register ioctls.
 
-    Size 520 bytes; since 6.1 or earlier.
+    Size 520 bytes; since 3.4.
 
     Fields:
 
-    - regs: struct kvm_regs, offset 0.
+    - regs: struct kvm_regs, offset 0, since 4.17.
       General purpose registers, as for KVM_GET_REGS.
-    - sregs: struct kvm_sregs, offset 144.
+    - sregs: struct kvm_sregs, offset 144, since 4.17.
       Segment and control registers, as for KVM_GET_SREGS.
-    - events: struct kvm_vcpu_events, offset 456.
+    - events: struct kvm_vcpu_events, offset 456, since 4.17.
       Pending events, as for KVM_GET_VCPU_EVENTS.
     """
 
@@ -3228,7 +3228,7 @@ class sev_cmd_id(OpenIntEnum):
     command of the SEV firmware; data points to the parameter structure named
     for each. The SEV-SNP commands start at 100.
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 4.16.
     """
 
     #: Makes the VM an SEV guest: assigns it an encryption key slot
@@ -3365,7 +3365,7 @@ class kvm_sev_cmd(ctypes.Structure):
     described a layout that the 64-bit kernel never read; the padding is now
     explicit and the layout the same on both ABIs.
 
-    Size 24 bytes; since 4.19 or earlier.
+    Size 24 bytes; since 4.16.
 
     Used by:
     - KVM_MEMORY_ENCRYPT_OP (struct kvm_sev_cmd (in/out))
@@ -3406,7 +3406,7 @@ class kvm_sev_cmd(ctypes.Structure):
 class kvm_sev_launch_start(ctypes.Structure):
     """Parameters of KVM_SEV_LAUNCH_START.
 
-    Size 40 bytes; since 4.19 or earlier.
+    Size 40 bytes; since 4.16.
 
     Fields:
 
@@ -3455,7 +3455,7 @@ class kvm_sev_launch_start(ctypes.Structure):
 class kvm_sev_launch_update_data(ctypes.Structure):
     """Parameters of KVM_SEV_LAUNCH_UPDATE_DATA.
 
-    Size 16 bytes; since 4.19 or earlier.
+    Size 16 bytes; since 4.16.
 
     Fields:
 
@@ -3481,7 +3481,7 @@ class kvm_sev_launch_update_data(ctypes.Structure):
 class kvm_sev_launch_secret(ctypes.Structure):
     """Parameters of KVM_SEV_LAUNCH_SECRET.
 
-    Size 48 bytes; since 4.19 or earlier.
+    Size 48 bytes; since 4.16.
 
     Fields:
 
@@ -3534,7 +3534,7 @@ class kvm_sev_launch_secret(ctypes.Structure):
 class kvm_sev_launch_measure(ctypes.Structure):
     """Parameters of KVM_SEV_LAUNCH_MEASURE.
 
-    Size 16 bytes; since 4.19 or earlier.
+    Size 16 bytes; since 4.16.
 
     Fields:
 
@@ -3561,7 +3561,7 @@ class kvm_sev_launch_measure(ctypes.Structure):
 class kvm_sev_guest_status(ctypes.Structure):
     """Result of KVM_SEV_GUEST_STATUS.
 
-    Size 12 bytes; since 4.19 or earlier.
+    Size 12 bytes; since 4.16.
 
     Fields:
 
@@ -3587,7 +3587,7 @@ class kvm_sev_guest_status(ctypes.Structure):
 class kvm_sev_dbg(ctypes.Structure):
     """Parameters of KVM_SEV_DBG_DECRYPT and KVM_SEV_DBG_ENCRYPT.
 
-    Size 24 bytes; since 4.19 or earlier.
+    Size 24 bytes; since 4.16.
 
     Fields:
 
@@ -3649,7 +3649,7 @@ class kvm_sev_send_start(ctypes.Structure):
     """Parameters of KVM_SEV_SEND_START. A session_len of 0 only asks for the
     size of the session data.
 
-    Size 72 bytes; since 6.1 or earlier.
+    Size 72 bytes; since 5.13.
 
     Fields:
 
@@ -3726,7 +3726,7 @@ class kvm_sev_send_update_data(ctypes.Structure):
     """Parameters of KVM_SEV_SEND_UPDATE_DATA. If hdr_len or trans_len is 0, the
     call only reports the sizes needed.
 
-    Size 48 bytes; since 6.1 or earlier.
+    Size 48 bytes; since 5.13.
 
     Fields:
 
@@ -3778,7 +3778,7 @@ class kvm_sev_send_update_data(ctypes.Structure):
 class kvm_sev_receive_start(ctypes.Structure):
     """Parameters of KVM_SEV_RECEIVE_START.
 
-    Size 40 bytes; since 6.1 or earlier.
+    Size 40 bytes; since 5.13.
 
     Fields:
 
@@ -3827,7 +3827,7 @@ class kvm_sev_receive_start(ctypes.Structure):
 class kvm_sev_receive_update_data(ctypes.Structure):
     """Parameters of KVM_SEV_RECEIVE_UPDATE_DATA.
 
-    Size 48 bytes; since 6.1 or earlier.
+    Size 48 bytes; since 5.13.
 
     Fields:
 
@@ -4338,7 +4338,7 @@ class kvm_enable_cap(ctypes.Structure):
     """Argument of KVM_ENABLE_CAP: which capability to enable and up to four
     capability-specific arguments.
 
-    Size 104 bytes; since 2.6.36 or earlier.
+    Size 104 bytes; since 2.6.35.
 
     Used by:
     - KVM_ENABLE_CAP (struct kvm_enable_cap (in))
@@ -4380,7 +4380,7 @@ class kvm_vm_type_ppc(OpenIntEnum):
     that runs the VM. 0 lets the kernel pick: HV when the host can run it, PR
     otherwise.
 
-    Field type: unsigned long. Since 6.1 or earlier.
+    Field type: unsigned long. Since 3.13.
     """
 
     #: Book3S HV: the guest runs in the hardware's hypervisor mode
@@ -4433,7 +4433,7 @@ KVM_CAP_ENABLE_CAP: Final = Capability(
     :Architectures: x86, ppc, s390, mips, arm64, riscv, loongarch
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_ENABLE_CAP can be used on vCPU descriptors.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
     """,
 )
 
@@ -4592,7 +4592,7 @@ KVM_CAP_MMU_SHADOW_CACHE_CONTROL: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -4614,7 +4614,7 @@ KVM_CAP_USER_MEMORY: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -4634,7 +4634,7 @@ KVM_CAP_SET_TSS_ADDR: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -4653,7 +4653,7 @@ KVM_CAP_EXT_CPUID: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -4672,7 +4672,7 @@ KVM_CAP_CLOCKSOURCE: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4692,7 +4692,7 @@ KVM_CAP_NR_VCPUS: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: count: The recommended maximum number of vCPUs for one VM, usually the number of online host CPUs (capped by KVM_CAP_MAX_VCPUS).
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4711,7 +4711,7 @@ KVM_CAP_NR_MEMSLOTS: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: count: The number of memory slots userspace may create in each address space; valid slot numbers are 0 up to this value minus one.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4730,7 +4730,7 @@ KVM_CAP_PIT: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4749,7 +4749,7 @@ KVM_CAP_NOP_IO_DELAY: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4768,7 +4768,7 @@ KVM_CAP_PV_MMU: Final = Capability(
     :Architectures: x86
     :Checked on: not reported
     :Answer: boolean: Always 0 on current kernels.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4789,7 +4789,7 @@ KVM_CAP_MP_STATE: Final = Capability(
     :Architectures: x86, s390, arm64, riscv
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_MP_STATE and KVM_SET_MP_STATE work.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4812,7 +4812,7 @@ KVM_CAP_COALESCED_MMIO: Final = Capability(
     :Architectures: x86, arm64, ppc, mips, riscv
     :Checked on: /dev/kvm, VM
     :Answer: value: The page offset, within the area mapped from a vCPU descriptor, of the ring that collects coalesced writes. 0 means not supported.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.27
     """,
 )
 
@@ -4833,7 +4833,7 @@ KVM_CAP_SYNC_MMU: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when guest mappings follow changes to the host mappings.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.27
     """,
 )
 
@@ -4851,7 +4851,7 @@ KVM_CAP_IOMMU: Final = Capability(
     :Architectures: x86
     :Checked on: not reported
     :Answer: boolean: Always 0 since 4.12.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.28
     """,
 )
 
@@ -4870,7 +4870,7 @@ KVM_CAP_DESTROY_MEMORY_REGION_WORKS: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.29
     """,
 )
 
@@ -4889,7 +4889,7 @@ KVM_CAP_REINJECT_CONTROL: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.30
     """,
 )
 
@@ -4908,7 +4908,7 @@ KVM_CAP_IRQ_ROUTING: Final = Capability(
     :Architectures: x86, arm64, s390, ppc
     :Checked on: /dev/kvm, VM
     :Answer: count: The largest number of entries a routing table may hold.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.30
     """,
 )
 
@@ -4928,7 +4928,7 @@ KVM_CAP_IRQ_INJECT_STATUS: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.30
     """,
 )
 
@@ -4946,7 +4946,7 @@ KVM_CAP_ASSIGN_DEV_IRQ: Final = Capability(
     :Architectures: x86
     :Checked on: not reported
     :Answer: boolean: Always 0 since 4.12.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.31
     """,
 )
 
@@ -4965,7 +4965,7 @@ KVM_CAP_JOIN_MEMORY_REGIONS_WORKS: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.30
     """,
 )
 
@@ -4986,7 +4986,7 @@ KVM_CAP_MCE: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: count: The number of machine-check banks a vCPU can be given.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -5005,7 +5005,7 @@ KVM_CAP_IRQFD: Final = Capability(
     :Architectures: x86, arm64, s390, ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_IRQFD is available.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -5024,7 +5024,7 @@ KVM_CAP_PIT2: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -5043,7 +5043,7 @@ KVM_CAP_SET_BOOT_CPU_ID: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -5063,7 +5063,7 @@ KVM_CAP_IOEVENTFD: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_IOEVENTFD is available.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -5083,7 +5083,7 @@ KVM_CAP_SET_IDENTITY_MAP_ADDR: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -5103,7 +5103,7 @@ KVM_CAP_XEN_HVM: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_XEN_HVM_CONFIG_* features KVM supports for Xen HVM guests. Kernels before the in-kernel Xen support answer 1, meaning only the hypercall page MSR.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -5122,7 +5122,7 @@ KVM_CAP_ADJUST_CLOCK: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_CLOCK_* flags that KVM_GET_CLOCK can report and KVM_SET_CLOCK accepts. Old kernels answer 1, which is not a flag.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -5141,7 +5141,7 @@ KVM_CAP_INTERNAL_ERROR_DATA: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -5160,7 +5160,7 @@ KVM_CAP_PCI_SEGMENT: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Still non-zero on x86, although it no longer means anything.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.34
     """,
 )
 
@@ -5180,7 +5180,7 @@ KVM_CAP_INTR_SHADOW: Final = Capability(
     :Architectures: x86
     :Checked on: not reported
     :Answer: boolean: Never reported; KVM_CHECK_EXTENSION answers 0.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
     """,
 )
 
@@ -5204,7 +5204,7 @@ KVM_CAP_ASYNC_PF: Final = Capability(
     :Architectures: x86, s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when asynchronous page faults are implemented.
-    :Since: 3.6 or earlier
+    :Since: 2.6.38
     """,
 )
 
@@ -5223,7 +5223,7 @@ KVM_CAP_GET_TSC_KHZ: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.6 or earlier
+    :Since: 3.0
     """,
 )
 
@@ -5243,7 +5243,7 @@ KVM_CAP_MAX_VCPUS: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: count: The largest number of vCPUs one VM may have.
-    :Since: 3.6 or earlier
+    :Since: 3.2
     """,
 )
 
@@ -5263,7 +5263,7 @@ KVM_CAP_TSC_DEADLINE_TIMER: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.6 or earlier
+    :Since: 3.2
     """,
 )
 
@@ -5287,7 +5287,7 @@ KVM_CAP_SYNC_REGS: Final = Capability(
     :Architectures: x86, s390
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: On x86, the KVM_SYNC_X86_* register sets that can be synchronized through kvm_run; on s390, non-zero when the area is used.
-    :Since: 3.6 or earlier
+    :Since: 3.4
     """,
 )
 
@@ -5307,7 +5307,7 @@ KVM_CAP_KVMCLOCK_CTRL: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.6 or earlier
+    :Since: 3.5
     """,
 )
 
@@ -5326,7 +5326,7 @@ KVM_CAP_READONLY_MEM: Final = Capability(
     :Architectures: x86, arm64, mips, riscv
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_MEM_READONLY is accepted.
-    :Since: 3.15 or earlier
+    :Since: 3.7
     """,
 )
 
@@ -5347,7 +5347,7 @@ KVM_CAP_IRQFD_RESAMPLE: Final = Capability(
     :Architectures: x86, arm64, s390, ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_IRQFD accepts KVM_IRQFD_FLAG_RESAMPLE.
-    :Since: 3.15 or earlier
+    :Since: 3.7
     """,
 )
 
@@ -5371,7 +5371,7 @@ KVM_CAP_DEVICE_CTRL: Final = Capability(
     :Architectures: arm64, ppc, s390, riscv, x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the device control API is available.
-    :Since: 3.15 or earlier
+    :Since: 3.10
     """,
 )
 
@@ -5389,7 +5389,7 @@ KVM_CAP_IRQ_MPIC: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when vCPUs can be attached to an in-kernel MPIC.
-    :Since: 3.15 or earlier
+    :Since: 3.10
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Connects the vCPU to the in-kernel MPIC, which then delivers its external
@@ -5413,7 +5413,7 @@ KVM_CAP_IRQ_XICS: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when vCPUs can be attached to an in-kernel XICS.
-    :Since: 3.15 or earlier
+    :Since: 3.10
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Connects the vCPU to the in-kernel XICS, which then delivers its external
@@ -5439,7 +5439,7 @@ KVM_CAP_EXT_EMUL_CPUID: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.15 or earlier
+    :Since: 3.13
     """,
 )
 
@@ -5459,7 +5459,7 @@ KVM_CAP_IOAPIC_POLARITY_IGNORED: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.15 or earlier
+    :Since: 3.15
     """,
 )
 
@@ -5479,7 +5479,7 @@ KVM_CAP_IOEVENTFD_NO_LENGTH: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.17 or earlier
+    :Since: 3.16
     """,
 )
 
@@ -5499,7 +5499,7 @@ KVM_CAP_VM_ATTRIBUTES: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when VM descriptors accept the device attribute ioctls.
-    :Since: 3.17 or earlier
+    :Since: 3.16
     """,
 )
 
@@ -5517,7 +5517,7 @@ KVM_CAP_DISABLE_QUIRKS: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when quirks can be disabled.
-    :Since: 4.19 or earlier
+    :Since: 4.2
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Turns off the chosen legacy behaviours, which KVM otherwise keeps for
@@ -5544,7 +5544,7 @@ KVM_CAP_MULTI_ADDRESS_SPACE: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: count: The number of guest physical address spaces; 0 or missing means one.
-    :Since: 4.19 or earlier
+    :Since: 4.2
     """,
 )
 
@@ -5562,7 +5562,7 @@ KVM_CAP_GUEST_DEBUG_HW_BPS: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: count: The number of hardware breakpoints usable through KVM_SET_GUEST_DEBUG.
-    :Since: 4.19 or earlier
+    :Since: 4.3
     """,
 )
 
@@ -5580,7 +5580,7 @@ KVM_CAP_GUEST_DEBUG_HW_WPS: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: count: The number of hardware watchpoints usable through KVM_SET_GUEST_DEBUG.
-    :Since: 4.19 or earlier
+    :Since: 4.3
     """,
 )
 
@@ -5599,7 +5599,7 @@ KVM_CAP_SPLIT_IRQCHIP: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 4.19 or earlier
+    :Since: 4.4
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Creates a local APIC in the kernel for every vCPU while the PIC, IOAPIC
@@ -5629,7 +5629,7 @@ KVM_CAP_IOEVENTFD_ANY_LENGTH: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 4.19 or earlier
+    :Since: 4.4
     """,
 )
 
@@ -5648,7 +5648,7 @@ KVM_CAP_VCPU_ATTRIBUTES: Final = Capability(
     :Architectures: x86, arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when vCPU descriptors accept the device attribute ioctls.
-    :Since: 4.19 or earlier
+    :Since: 4.6
     """,
 )
 
@@ -5668,7 +5668,7 @@ KVM_CAP_MAX_VCPU_ID: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: count: One more than the largest vCPU id KVM_CREATE_VCPU accepts.
-    :Since: 4.19 or earlier
+    :Since: 4.7
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     On x86, lowers the bound on vCPU ids of this VM so that KVM can size
@@ -5695,7 +5695,7 @@ KVM_CAP_X2APIC_API: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_X2APIC_API_* features that can be enabled.
-    :Since: 4.19 or earlier
+    :Since: 4.8
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     KVM_X2APIC_API_USE_32BIT_IDS makes MSI routes, KVM_SIGNAL_MSI and the
@@ -5723,7 +5723,7 @@ KVM_CAP_MSI_DEVID: Final = Capability(
     :Architectures: arm64
     :Checked on: VM
     :Answer: boolean: Non-zero when this VM's MSIs must carry a device ID. Asked on /dev/kvm, the question has no answer and fails with EINVAL.
-    :Since: 4.19 or earlier
+    :Since: 4.8
     """,
 )
 
@@ -5744,7 +5744,7 @@ KVM_CAP_IMMEDIATE_EXIT: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when kvm_run's immediate_exit field is honoured.
-    :Since: 4.19 or earlier
+    :Since: 4.11
     """,
 )
 
@@ -5764,7 +5764,7 @@ KVM_CAP_GET_MSR_FEATURES: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 4.19 or earlier
+    :Since: 4.16
     """,
 )
 
@@ -5827,7 +5827,7 @@ KVM_CAP_MANUAL_DIRTY_LOG_PROTECT: Final = Capability(
     :Architectures: x86, arm64, mips
     :Checked on: not reported
     :Answer: boolean: No longer reported.
-    :Since: 5.8 or earlier
+    :Since: 5.0
     """,
 )
 
@@ -5846,7 +5846,7 @@ KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: Final = Capability(
     :Architectures: x86, arm64, mips, riscv
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_DIRTY_LOG_* options that can be enabled.
-    :Since: 5.8 or earlier
+    :Since: 5.2
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     With KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_GET_DIRTY_LOG only reports
@@ -5876,7 +5876,7 @@ KVM_CAP_HALT_POLL: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 5.8 or earlier
+    :Since: 5.8
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Overrides the system-wide halt_poll_ns module parameter for every vCPU of
@@ -5903,7 +5903,7 @@ KVM_CAP_ASYNC_PF_INT: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 5.8 or earlier
+    :Since: 5.8
     """,
 )
 
@@ -5965,7 +5965,7 @@ KVM_CAP_STEAL_TIME: Final = Capability(
     :Architectures: x86, arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when stolen time can be reported to the guest.
-    :Since: 5.10 or earlier
+    :Since: 5.9
     """,
 )
 
@@ -6009,7 +6009,7 @@ KVM_CAP_SET_GUEST_DEBUG2: Final = Capability(
     :Architectures: x86, arm64
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_GUESTDBG_* bits, common and architecture-specific, that KVM_SET_GUEST_DEBUG accepts.
-    :Since: 5.14 or earlier
+    :Since: 5.13
     """,
 )
 
@@ -6028,7 +6028,7 @@ KVM_CAP_SGX_ATTRIBUTE: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM was built with SGX virtualization; enabling still needs SGX on the host.
-    :Since: 5.14 or earlier
+    :Since: 5.13
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Allows the guest's enclaves to use the privileged attribute the file
@@ -6054,7 +6054,7 @@ KVM_CAP_VM_COPY_ENC_CONTEXT_FROM: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86; enabling only succeeds on hosts with AMD SEV support.
-    :Since: 5.14 or earlier
+    :Since: 5.13
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Makes this VM a mirror of the source VM: it uses the same encryption key
@@ -6080,7 +6080,7 @@ KVM_CAP_PTP_KVM: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the KVM PTP service is offered to guests.
-    :Since: 5.14 or earlier
+    :Since: 5.13
     """,
 )
 
@@ -6187,7 +6187,7 @@ KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86; enabling only succeeds on hosts with AMD SEV support.
-    :Since: 6.0 or earlier
+    :Since: 5.16
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Moves the source VM's encryption context, and with it the encrypted state
@@ -6211,7 +6211,7 @@ KVM_CAP_VM_GPA_BITS: Final = Capability(
     :Architectures: riscv
     :Checked on: /dev/kvm, VM
     :Answer: value: The number of guest physical address bits the VM can use.
-    :Since: 6.0 or earlier
+    :Since: 5.17
     """,
 )
 
@@ -6230,7 +6230,7 @@ KVM_CAP_SYS_ATTRIBUTES: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when /dev/kvm accepts the device attribute ioctls.
-    :Since: 6.0 or earlier
+    :Since: 5.17
     """,
 )
 
@@ -6247,7 +6247,7 @@ KVM_CAP_PMU_CAPABILITY: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_PMU_CAP_* settings that can be applied (so far only KVM_PMU_CAP_DISABLE); 0 when PMU virtualization is off on the host.
-    :Since: 6.0 or earlier
+    :Since: 5.18
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     With KVM_PMU_CAP_DISABLE, the VM gets no virtual PMU. Only allowed before
@@ -6273,7 +6273,7 @@ KVM_CAP_DISABLE_QUIRKS2: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_X86_QUIRK_* quirks this kernel can disable.
-    :Since: 6.0 or earlier
+    :Since: 5.18
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Turns off the chosen legacy behaviours. A quirk cannot be turned back on.
@@ -6298,7 +6298,7 @@ KVM_CAP_VM_TSC_CONTROL: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host can scale the guest TSC.
-    :Since: 6.0 or earlier
+    :Since: 5.19
     """,
 )
 
@@ -6318,7 +6318,7 @@ KVM_CAP_SYSTEM_EVENT_DATA: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 6.0 or earlier
+    :Since: 5.18
     """,
 )
 
@@ -6336,7 +6336,7 @@ KVM_CAP_VM_DISABLE_NX_HUGE_PAGES: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 6.1 or earlier
+    :Since: 6.0
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Turns off, for this VM, the mitigation that splits executable huge pages
@@ -6364,7 +6364,7 @@ KVM_CAP_DIRTY_LOG_RING_ACQ_REL: Final = Capability(
     :Architectures: x86, arm64
     :Checked on: /dev/kvm, VM
     :Answer: size: The largest dirty ring, in bytes, a vCPU may have; 0 means the ring is not supported.
-    :Since: 6.1 or earlier
+    :Since: 6.1
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Turns on dirty page tracking through per-vCPU rings of struct
@@ -6561,7 +6561,7 @@ class kvm_x86_disable_exits_flags(enum.IntFlag):
     args[0] of KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS), and the bits that
     KVM_CHECK_EXTENSION reports as available.
 
-    Field type: __u64. Since 4.19 or earlier.
+    Field type: __u64. Since 4.17.
     """
 
     #: MONITOR and MWAIT execute natively, so an idle guest can put the
@@ -6611,7 +6611,7 @@ KVM_CAP_X86_ROBUST_SINGLESTEP: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 3.11 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -6631,7 +6631,7 @@ KVM_CAP_TSC_CONTROL: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host CPU can scale the TSC, so that KVM_SET_TSC_KHZ can give a vCPU any frequency up to the host's limit.
-    :Since: 3.11 or earlier
+    :Since: 3.0
     """,
 )
 
@@ -6651,7 +6651,7 @@ KVM_CAP_X86_SMM: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM can emulate system management mode for this VM. It is 0 when the SMBASE MSR cannot be emulated, for example on VMX hosts without unrestricted guest support.
-    :Since: 4.19 or earlier
+    :Since: 4.2
     """,
 )
 
@@ -6670,7 +6670,7 @@ KVM_CAP_X86_DISABLE_EXITS: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_X86_DISABLE_EXITS_* bits this host can honour. MWAIT is only reported when the host lets guests use MWAIT safely, and hosts that mitigate cross-thread return address predictions (kvm module parameter mitigate_smt_rsb) report only PAUSE.
-    :Since: 4.19 or earlier
+    :Since: 4.17
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     The selected instructions stop causing VM exits for the VM. The setting
@@ -6876,7 +6876,7 @@ class kvm_clock_flags(enum.IntFlag):
     reports the bits KVM_GET_CLOCK can return. Bit 0 is never used, because
     KVM_CHECK_EXTENSION answered 1 before flags existed.
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 4.9.
     """
 
     #: The clock value is exactly what every vCPU reads at that
@@ -6900,7 +6900,7 @@ KVM_CLOCK_HOST_TSC: Final = kvm_clock_flags.KVM_CLOCK_HOST_TSC
 class kvm_clock_data(ctypes.Structure):
     """The VM's kvmclock, as read by KVM_GET_CLOCK and written by KVM_SET_CLOCK.
 
-    Size 48 bytes; since 3.11 or earlier.
+    Size 48 bytes; since 2.6.33.
 
     Used by:
     - KVM_SET_CLOCK (struct kvm_clock_data (in))
@@ -6912,11 +6912,11 @@ class kvm_clock_data(ctypes.Structure):
       The kvmclock value in nanoseconds.
     - flags: __u32, offset 8, kvm_clock_flags bits.
       KVM_CLOCK_* bits saying which fields are valid.
-    - pad0: __u32, offset 12, reserved, since 6.1 or earlier.
+    - pad0: __u32, offset 12, reserved, since 5.16.
       Padding.
-    - realtime: __u64, offset 16, since 6.1 or earlier.
+    - realtime: __u64, offset 16, since 5.16.
       Host wall-clock time in nanoseconds, valid with KVM_CLOCK_REALTIME.
-    - host_tsc: __u64, offset 24, since 6.1 or earlier.
+    - host_tsc: __u64, offset 24, since 5.16.
       Host TSC value, valid with KVM_CLOCK_HOST_TSC.
     - pad: __u32[4], offset 32, reserved.
       Reserved. Before realtime and host_tsc were added, everything after
@@ -6963,7 +6963,7 @@ class kvm_pmu_cap_flags(enum.IntFlag):
     """PMU settings of a VM: args[0] of KVM_ENABLE_CAP(KVM_CAP_PMU_CAPABILITY),
     and the bits KVM_CHECK_EXTENSION reports as supported.
 
-    Field type: __u64. Since 6.1 or earlier.
+    Field type: __u64. Since 5.18.
     """
 
     #: The VM gets no virtual PMU, even though the host has PMU
@@ -7002,7 +7002,7 @@ class kvm_tpr_access_ctl(ctypes.Structure):
     """Argument of KVM_TPR_ACCESS_REPORTING: turns reporting of guest accesses to
     the task priority register on or off.
 
-    Size 40 bytes; since 2.6.25 or earlier.
+    Size 40 bytes; since 2.6.25.
 
     Used by:
     - KVM_TPR_ACCESS_REPORTING (struct kvm_tpr_access_ctl (in))
@@ -7030,7 +7030,7 @@ class kvm_tpr_access_ctl(ctypes.Structure):
 class kvm_vapic_addr(ctypes.Structure):
     """Argument of KVM_SET_VAPIC_ADDR.
 
-    Size 8 bytes; since 2.6.25 or earlier.
+    Size 8 bytes; since 2.6.25.
 
     Used by:
     - KVM_SET_VAPIC_ADDR (struct kvm_vapic_addr (in))
@@ -7064,7 +7064,7 @@ KVM_CAP_VAPIC: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when TPR patching is worth doing. KVM answers 0 on hosts whose hardware virtualizes TPR accesses itself (VMX with a TPR shadow), although the two ioctls still work there.
-    :Since: 2.6.25 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -7082,7 +7082,7 @@ KVM_CAP_DEBUGREGS: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_DEBUGREGS and KVM_SET_DEBUGREGS are available.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
     """,
 )
 
@@ -7151,7 +7151,7 @@ KVM_CAP_XSAVE2: Final = Capability(
 class kvm_pit_config_flags(enum.IntFlag):
     """Bits of kvm_pit_config.flags.
 
-    Field type: __u32. Since 2.6.33 or earlier.
+    Field type: __u32. Since 2.6.32.
     """
 
     #: Also emulate port 0x61 (PC speaker control and PIT channel 2
@@ -7167,7 +7167,7 @@ KVM_PIT_SPEAKER_DUMMY: Final = kvm_pit_config_flags.KVM_PIT_SPEAKER_DUMMY
 class kvm_pit_config(ctypes.Structure):
     """Argument of KVM_CREATE_PIT2.
 
-    Size 64 bytes; since 2.6.33 or earlier.
+    Size 64 bytes; since 2.6.32.
 
     Used by:
     - KVM_CREATE_PIT2 (struct kvm_pit_config (in))
@@ -7201,7 +7201,7 @@ KVM_CAP_PIT_STATE2: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_PIT2 and KVM_SET_PIT2 are available.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -7272,7 +7272,7 @@ KVM_CAP_PCI_2_3: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Was non-zero when assigned PCI devices could share their legacy interrupt line (PCI 2.3 INTx masking). Current kernels answer 0.
-    :Since: 3.15 or earlier
+    :Since: 3.4
     """,
 )
 
@@ -7285,7 +7285,7 @@ class kvm_userspace_memory_region(ctypes.Structure):
     """Argument of KVM_SET_USER_MEMORY_REGION: one memory slot, mapping userspace
     memory into the guest physical address space.
 
-    Size 32 bytes; since 2.6.26 or earlier.
+    Size 32 bytes; since 2.6.25.
 
     Used by:
     - KVM_SET_USER_MEMORY_REGION (struct kvm_userspace_memory_region (in))
@@ -7428,7 +7428,7 @@ class kvm_coalesced_mmio_zone(ctypes.Structure):
     """Argument of KVM_REGISTER_COALESCED_MMIO and KVM_UNREGISTER_COALESCED_MMIO:
     a range of MMIO or port I/O addresses.
 
-    Size 16 bytes; since 2.6.30 or earlier.
+    Size 16 bytes; since 2.6.27.
 
     Used by:
     - KVM_REGISTER_COALESCED_MMIO (struct kvm_coalesced_mmio_zone (in))
@@ -7475,7 +7475,7 @@ class _kvm_coalesced_mmio__anon0(ctypes.Union):
 class kvm_coalesced_mmio(ctypes.Structure):
     """One write queued in the coalesced MMIO ring.
 
-    Size 24 bytes; since 2.6.30 or earlier.
+    Size 24 bytes; since 2.6.27.
 
     Fields:
 
@@ -7516,7 +7516,7 @@ class kvm_coalesced_mmio_ring(ctypes.Structure):
     KVM_CHECK_EXTENSION(KVM_CAP_COALESCED_MMIO) answers, which is
     KVM_COALESCED_MMIO_PAGE_OFFSET (2 on x86, 1 on arm64 and RISC-V).
 
-    Size 8 bytes; since 2.6.30 or earlier.
+    Size 8 bytes; since 2.6.27.
 
     Fields:
 
@@ -7603,7 +7603,7 @@ class kvm_dirty_log(ctypes.Structure):
 
     - slot: __u32, offset 0.
       The memory slot, encoded as in kvm_userspace_memory_region.slot.
-    - padding1: __u32, offset 4, reserved.
+    - padding1: __u32, offset 4, reserved, since 2.6.31.
       Reserved.
     - (anonymous): anonymous union, offset 8.
 
@@ -7611,7 +7611,7 @@ class kvm_dirty_log(ctypes.Structure):
       Userspace buffer for the bitmap: one bit per page of the slot, bit 0
       of the first byte for the first page, the length rounded up to a
       multiple of 64 bits.
-    - padding2: __u64, offset 8, reserved.
+    - padding2: __u64, offset 8, reserved, since 2.6.31.
       Makes the pointer 64 bits wide on every ABI.
     """
 
@@ -7642,7 +7642,7 @@ class _kvm_clear_dirty_log__anon0(ctypes.Union):
 class kvm_clear_dirty_log(ctypes.Structure):
     """Argument of KVM_CLEAR_DIRTY_LOG.
 
-    Size 24 bytes; since 5.8 or earlier.
+    Size 24 bytes; since 5.0.
 
     Used by:
     - KVM_CLEAR_DIRTY_LOG (struct kvm_clear_dirty_log (in))
@@ -7700,7 +7700,7 @@ KVM_CAP_DIRTY_LOG_RING: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: size: The largest dirty ring a vCPU can have, in bytes; 0 if the host does not support dirty rings with this ordering model.
-    :Since: 5.14 or earlier
+    :Since: 5.11
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Each vCPU gets a dirty ring of that size, and dirty pages of slots with
@@ -7762,7 +7762,7 @@ class kvm_manual_dirty_log_protect_flags(enum.IntFlag):
     """Bits of args[0] when enabling KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2;
     KVM_CHECK_EXTENSION answers with the bits the host supports.
 
-    Field type: __u64. Since 5.14 or earlier.
+    Field type: __u64. Since 5.7.
     """
 
     #: KVM_GET_DIRTY_LOG no longer resets the log or protects pages;
@@ -7784,7 +7784,7 @@ class kvm_dirty_gfn_flags(enum.IntFlag):
     (empty) to dirty (written by KVM), to reset (marked by userspace after
     collecting it) and back to 0 (by KVM_RESET_DIRTY_RINGS).
 
-    Field type: __u32. Since 5.14 or earlier.
+    Field type: __u32. Since 5.11.
     """
 
     #: KVM filled the entry. Read slot and offset only after seeing
@@ -7806,7 +7806,7 @@ class kvm_dirty_gfn(ctypes.Structure):
     """One entry of a vCPU's dirty ring: a page of guest memory that was written.
     Userspace reads the entries in ring order and must not skip any.
 
-    Size 16 bytes; since 5.14 or earlier.
+    Size 16 bytes; since 5.11.
 
     Fields:
 
@@ -8071,7 +8071,7 @@ class kvm_irq_level(ctypes.Structure):
     """Argument of KVM_IRQ_LINE and KVM_IRQ_LINE_STATUS: an interrupt input and
     the level to drive it to.
 
-    Size 8 bytes; since 3.0 or earlier.
+    Size 8 bytes; since 2.6.24.
 
     Used by:
     - KVM_IRQ_LINE (struct kvm_irq_level (in))
@@ -8089,7 +8089,7 @@ class kvm_irq_level(ctypes.Structure):
       in userspace, 1 an SPI of the in-kernel GIC, 2 a PPI of the given
       vCPU) and, with KVM_CAP_ARM_IRQ_LINE_LAYOUT_2, bits 28-31 extra vCPU
       index bits (index = 256 * bits 28-31 + bits 16-23).
-    - status: __s32, offset 0.
+    - status: __s32, offset 0, since 2.6.30.
       Output of KVM_IRQ_LINE_STATUS (x86, ppc), overwriting irq: a
       positive number when the interrupt was delivered (the number of
       vCPUs that received it), 0 when it merged with one that was still
@@ -8131,7 +8131,7 @@ class kvm_irqchip(ctypes.Structure):
     KVM_GET_IRQCHIP and KVM_SET_IRQCHIP. The local APICs are per vCPU and
     saved with KVM_GET_LAPIC instead.
 
-    Size 520 bytes; since 3.0 or earlier.
+    Size 520 bytes; since 2.6.24.
 
     Used by:
     - KVM_GET_IRQCHIP (struct kvm_irqchip (in/out))
@@ -8191,7 +8191,7 @@ class kvm_ioeventfd_flag_nr(OpenIntEnum):
     """Bit numbers of the flags of struct kvm_ioeventfd. The KVM_IOEVENTFD_FLAG_*
     masks are built from them.
 
-    Field type: int. Since 3.0 or earlier.
+    Field type: int. Since 2.6.32.
     """
 
     #: Bit of KVM_IOEVENTFD_FLAG_DATAMATCH.
@@ -8222,7 +8222,7 @@ kvm_ioeventfd_flag_nr_max: Final = kvm_ioeventfd_flag_nr.kvm_ioeventfd_flag_nr_m
 class kvm_ioeventfd_flags(enum.IntFlag):
     """Bits of kvm_ioeventfd.flags.
 
-    Field type: __u32. Since 3.0 or earlier.
+    Field type: __u32. Since 2.6.32.
     """
 
     #: Signal only when the value written equals datamatch. Without it,
@@ -8255,7 +8255,7 @@ class kvm_ioeventfd(ctypes.Structure):
     """Argument of KVM_IOEVENTFD: an eventfd, and the guest write that should
     signal it.
 
-    Size 64 bytes; since 3.0 or earlier.
+    Size 64 bytes; since 2.6.32.
 
     Used by:
     - KVM_IOEVENTFD (struct kvm_ioeventfd (in))
@@ -8313,7 +8313,7 @@ KVM_CAP_USER_NMI: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_NMI can be used.
-    :Since: 3.0 or earlier
+    :Since: 2.6.29
     """,
 )
 
@@ -8331,7 +8331,7 @@ KVM_CAP_SIGNAL_MSI: Final = Capability(
     :Architectures: x86, arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the kernel supports KVM_SIGNAL_MSI. A VM still needs an in-kernel interrupt controller that can take MSIs (on arm64, a GICv3 ITS) for the ioctl to succeed.
-    :Since: 3.15 or earlier
+    :Since: 3.5
     """,
 )
 
@@ -8340,7 +8340,7 @@ class kvm_irq_routing_irqchip(ctypes.Structure):
     """Target of a KVM_IRQ_ROUTING_IRQCHIP route: an input pin of an in-kernel
     interrupt controller.
 
-    Size 8 bytes; since 3.0 or earlier.
+    Size 8 bytes; since 2.6.30.
 
     Fields:
 
@@ -8374,7 +8374,7 @@ class _kvm_irq_routing_msi__anon0(ctypes.Union):
 class kvm_irq_routing_msi(ctypes.Structure):
     """Target of a KVM_IRQ_ROUTING_MSI route: the MSI message to send.
 
-    Size 16 bytes; since 3.0 or earlier.
+    Size 16 bytes; since 2.6.30.
 
     Fields:
 
@@ -8390,7 +8390,7 @@ class kvm_irq_routing_msi(ctypes.Structure):
 
     - pad: __u32, offset 12, reserved.
       Unused when no device ID is given.
-    - devid: __u32, offset 12, since 4.19 or earlier.
+    - devid: __u32, offset 12, since 4.8.
       ID of the device that sends the message (on arm64, the ITS device
       ID); valid when the entry's flags have KVM_MSI_VALID_DEVID.
     """
@@ -8414,7 +8414,7 @@ class kvm_irq_routing_s390_adapter(ctypes.Structure):
     """Target of a KVM_IRQ_ROUTING_S390_ADAPTER route: an s390 I/O adapter
     interrupt, signalled by setting indicator bits in guest memory.
 
-    Size 32 bytes; since 6.1 or earlier.
+    Size 32 bytes; since 3.15.
 
     Fields:
 
@@ -8449,7 +8449,7 @@ class kvm_irq_routing_hv_sint(ctypes.Structure):
     """Target of a KVM_IRQ_ROUTING_HV_SINT route: a synthetic interrupt source of
     a vCPU's Hyper-V SynIC.
 
-    Size 8 bytes; since 6.1 or earlier.
+    Size 8 bytes; since 4.5.
 
     Fields:
 
@@ -8471,7 +8471,7 @@ class kvm_irq_routing_xen_evtchn(ctypes.Structure):
     """Target of a KVM_IRQ_ROUTING_XEN_EVTCHN route: a Xen event channel port
     that KVM raises in the guest's shared info page.
 
-    Size 12 bytes; since 6.1 or earlier.
+    Size 12 bytes; since 5.17.
 
     Used by:
     - KVM_XEN_HVM_EVTCHN_SEND (struct kvm_irq_routing_xen_evtchn (in))
@@ -8506,7 +8506,7 @@ class kvm_irq_routing_type(OpenIntEnum):
     """Kinds of GSI route, in kvm_irq_routing_entry.type; each selects a member
     of the entry's union.
 
-    Field type: __u32. Since 3.0 or earlier.
+    Field type: __u32. Since 2.6.30.
     """
 
     #: A pin of an in-kernel interrupt controller (u.irqchip).
@@ -8550,7 +8550,7 @@ class _kvm_irq_routing_entry__u(ctypes.Union):
 class kvm_irq_routing_entry(ctypes.Structure):
     """One route of the GSI routing table.
 
-    Size 48 bytes; since 3.0 or earlier.
+    Size 48 bytes; since 2.6.30.
 
     Fields:
 
@@ -8572,11 +8572,11 @@ class kvm_irq_routing_entry(ctypes.Structure):
       For KVM_IRQ_ROUTING_IRQCHIP.
     - u.msi: struct kvm_irq_routing_msi, offset 16.
       For KVM_IRQ_ROUTING_MSI.
-    - u.adapter: struct kvm_irq_routing_s390_adapter, offset 16, since 6.1 or earlier.
+    - u.adapter: struct kvm_irq_routing_s390_adapter, offset 16, since 3.15.
       For KVM_IRQ_ROUTING_S390_ADAPTER.
-    - u.hv_sint: struct kvm_irq_routing_hv_sint, offset 16, since 6.1 or earlier.
+    - u.hv_sint: struct kvm_irq_routing_hv_sint, offset 16, since 4.5.
       For KVM_IRQ_ROUTING_HV_SINT.
-    - u.xen_evtchn: struct kvm_irq_routing_xen_evtchn, offset 16, since 6.1 or earlier.
+    - u.xen_evtchn: struct kvm_irq_routing_xen_evtchn, offset 16, since 5.17.
       For KVM_IRQ_ROUTING_XEN_EVTCHN.
     - u.pad: __u32[8], offset 16, reserved.
       Fixes the size of the union at 32 bytes.
@@ -8599,7 +8599,7 @@ class kvm_irq_routing_entry(ctypes.Structure):
 class kvm_irq_routing(ctypes.Structure):
     """Argument of KVM_SET_GSI_ROUTING: a complete GSI routing table.
 
-    Size 8 bytes; since 3.0 or earlier.
+    Size 8 bytes; since 2.6.30.
 
     Used by:
     - KVM_SET_GSI_ROUTING (struct kvm_irq_routing (in))
@@ -8628,7 +8628,7 @@ class kvm_irq_routing(ctypes.Structure):
 class kvm_irqfd_flags(enum.IntFlag):
     """Bits of kvm_irqfd.flags.
 
-    Field type: __u32. Since 3.0 or earlier.
+    Field type: __u32. Since 2.6.32.
     """
 
     #: Detach the irqfd with this fd and gsi instead of attaching one.
@@ -8648,7 +8648,7 @@ KVM_IRQFD_FLAG_RESAMPLE: Final = kvm_irqfd_flags.KVM_IRQFD_FLAG_RESAMPLE
 class kvm_irqfd(ctypes.Structure):
     """Argument of KVM_IRQFD: an eventfd and the GSI that a signal on it raises.
 
-    Size 32 bytes; since 3.0 or earlier.
+    Size 32 bytes; since 2.6.32.
 
     Used by:
     - KVM_IRQFD (struct kvm_irqfd (in))
@@ -8661,7 +8661,7 @@ class kvm_irqfd(ctypes.Structure):
       The GSI to raise, looked up in the GSI routing table.
     - flags: __u32, offset 8, kvm_irqfd_flags bits.
       KVM_IRQFD_FLAG_* bits.
-    - resamplefd: __u32, offset 12, since 3.15 or earlier.
+    - resamplefd: __u32, offset 12, since 3.7.
       With KVM_IRQFD_FLAG_RESAMPLE, the eventfd that KVM signals when the
       guest acknowledges the interrupt. Ignored otherwise.
     - pad: __u8[16], offset 16, reserved.
@@ -8686,7 +8686,7 @@ class kvm_msi_flags(enum.IntFlag):
     """Bits of kvm_msi.flags and of the flags of an MSI route
     (kvm_irq_routing_entry.flags).
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 4.8.
     """
 
     #: The devid field is valid. Interrupt controllers that identify
@@ -8701,7 +8701,7 @@ KVM_MSI_VALID_DEVID: Final = kvm_msi_flags.KVM_MSI_VALID_DEVID
 class kvm_msi(ctypes.Structure):
     """Argument of KVM_SIGNAL_MSI: one MSI message to inject.
 
-    Size 32 bytes; since 3.15 or earlier.
+    Size 32 bytes; since 3.5.
 
     Used by:
     - KVM_SIGNAL_MSI (struct kvm_msi (in))
@@ -8716,7 +8716,7 @@ class kvm_msi(ctypes.Structure):
       The MSI data word.
     - flags: __u32, offset 12, kvm_msi_flags bits.
       KVM_MSI_VALID_DEVID or 0.
-    - devid: __u32, offset 16, since 4.19 or earlier.
+    - devid: __u32, offset 16, since 4.8.
       ID of the device that sends the message; valid with
       KVM_MSI_VALID_DEVID. Was part of pad before it was named.
     - pad: __u8[12], offset 20, reserved.
@@ -8746,7 +8746,7 @@ class kvm_msi(ctypes.Structure):
 class kvm_hyperv_exit_type(OpenIntEnum):
     """Which event a KVM_EXIT_HYPERV exit reports (kvm_hyperv_exit.type).
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 4.5.
     """
 
     #: The guest changed a SynIC control MSR (SCONTROL, SIEFP or SIMP)
@@ -8838,13 +8838,13 @@ class kvm_hyperv_exit(ctypes.Structure):
     """The hyperv member of kvm_run, filled on a KVM_EXIT_HYPERV exit. type says
     which member of u is valid.
 
-    Size 56 bytes; since 4.19 or earlier.
+    Size 56 bytes; since 4.5.
 
     Fields:
 
     - type: __u32, offset 0, kvm_hyperv_exit_type values.
       KVM_EXIT_HYPERV_*, selecting the member of u.
-    - pad1: __u32, offset 4, reserved, since 6.1 or earlier.
+    - pad1: __u32, offset 4, reserved, since 5.8.
       Explicit padding.
     - u: union, offset 8.
       Event-specific data.
@@ -8852,7 +8852,7 @@ class kvm_hyperv_exit(ctypes.Structure):
       Valid with KVM_EXIT_HYPERV_SYNIC.
     - u.synic.msr: __u32, offset 8.
       The SynIC MSR the guest wrote.
-    - u.synic.pad2: __u32, offset 12, reserved, since 6.1 or earlier.
+    - u.synic.pad2: __u32, offset 12, reserved, since 5.8.
       Explicit padding.
     - u.synic.control: __u64, offset 16.
       Current value of the SCONTROL MSR.
@@ -8860,17 +8860,17 @@ class kvm_hyperv_exit(ctypes.Structure):
       Current value of the SIEFP MSR (event flags page).
     - u.synic.msg_page: __u64, offset 32.
       Current value of the SIMP MSR (message page).
-    - u.hcall: struct, offset 8.
+    - u.hcall: struct, offset 8, since 4.6.
       Valid with KVM_EXIT_HYPERV_HCALL.
-    - u.hcall.input: __u64, offset 8.
+    - u.hcall.input: __u64, offset 8, since 4.6.
       The hypercall input value (call code and flags).
-    - u.hcall.result: __u64, offset 16.
+    - u.hcall.result: __u64, offset 16, since 4.6.
       Written by userspace: the status that the guest receives as the
       hypercall's result.
-    - u.hcall.params: __u64[2], offset 24.
+    - u.hcall.params: __u64[2], offset 24, since 4.6.
       The input and output parameter addresses (guest physical), or the
       register values of a fast hypercall.
-    - u.syndbg: struct, offset 8, since 6.1 or earlier.
+    - u.syndbg: struct, offset 8, since 5.8.
       Valid with KVM_EXIT_HYPERV_SYNDBG.
     - u.syndbg.msr: __u32, offset 8.
       The synthetic debugger MSR the guest wrote.
@@ -8913,7 +8913,7 @@ KVM_CAP_HYPERV: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 2.6.35 or earlier
+    :Since: 2.6.34
     """,
 )
 
@@ -8931,7 +8931,7 @@ KVM_CAP_HYPERV_VAPIC: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 2.6.35 or earlier
+    :Since: 2.6.34
     """,
 )
 
@@ -8949,7 +8949,7 @@ KVM_CAP_HYPERV_SPIN: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 2.6.35 or earlier
+    :Since: 2.6.34
     """,
 )
 
@@ -8967,7 +8967,7 @@ KVM_CAP_HYPERV_TIME: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 4.19 or earlier
+    :Since: 3.14
     """,
 )
 
@@ -8985,7 +8985,7 @@ KVM_CAP_HYPERV_SYNIC: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the synthetic interrupt controller can be activated.
-    :Since: 4.19 or earlier
+    :Since: 4.5
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Activates the SynIC of this vCPU: its MSRs, synthetic interrupt sources
@@ -9008,7 +9008,7 @@ KVM_CAP_HYPERV_SYNIC2: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the second SynIC flavour can be activated.
-    :Since: 4.19 or earlier
+    :Since: 4.13
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Activates the SynIC of this vCPU like KVM_CAP_HYPERV_SYNIC, except that
@@ -9035,7 +9035,7 @@ KVM_CAP_HYPERV_VP_INDEX: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when userspace can set the VP index.
-    :Since: 4.19 or earlier
+    :Since: 4.13
     """,
 )
 
@@ -9054,7 +9054,7 @@ KVM_CAP_HYPERV_EVENTFD: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_HYPERV_EVENTFD can be used.
-    :Since: 4.19 or earlier
+    :Since: 4.17
     """,
 )
 
@@ -9073,7 +9073,7 @@ KVM_CAP_HYPERV_TLBFLUSH: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 4.19 or earlier
+    :Since: 4.18
     """,
 )
 
@@ -9135,7 +9135,7 @@ KVM_CAP_HYPERV_CPUID: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_SUPPORTED_HV_CPUID works on vCPUs.
-    :Since: 5.10 or earlier
+    :Since: 5.0
     """,
 )
 
@@ -9510,7 +9510,7 @@ class kvm_internal_error_suberror(OpenIntEnum):
     """Kinds of KVM_EXIT_INTERNAL_ERROR, found in internal.suberror. New values
     may be added; treat unknown ones as fatal.
 
-    Field type: __u32. Since 3.6 or earlier.
+    Field type: __u32. Since 2.6.32.
     """
 
     #: The instruction emulator failed on the current guest
@@ -9538,7 +9538,7 @@ class kvm_emulation_failure_flags(enum.IntFlag):
     """Bits of emulation_failure.flags, each saying that an optional field of the
     emulation failure exit is valid.
 
-    Field type: __u64. Since 5.14 or earlier.
+    Field type: __u64. Since 5.14.
     """
 
     #: insn_size and insn_bytes hold the instruction that failed.
@@ -9567,7 +9567,7 @@ KVM_EXIT_IO_OUT: Final = kvm_exit_io_direction.KVM_EXIT_IO_OUT
 class kvm_system_event_type(OpenIntEnum):
     """What the guest asked for, in system_event.type.
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 3.16.
     """
 
     #: Power off the machine.
@@ -9609,7 +9609,7 @@ class kvm_msr_exit_reason(enum.IntFlag):
     bits; the same bits, combined, select at KVM_ENABLE_CAP time of
     KVM_CAP_X86_USER_SPACE_MSR which accesses exit.
 
-    Field type: __u32. Since 5.10 or earlier.
+    Field type: __u32. Since 5.10.
     """
 
     #: The access would make the guest take a
@@ -9633,7 +9633,7 @@ KVM_MSR_EXIT_REASON_VALID_MASK: Final = kvm_msr_exit_reason.KVM_MSR_EXIT_REASON_
 class kvm_notify_exit_flags(enum.IntFlag):
     """Bits of notify.flags.
 
-    Field type: __u32. Since 6.1 or earlier.
+    Field type: __u32. Since 6.0.
     """
 
     #: The vCPU context is corrupted; the VM cannot be resumed.
@@ -10287,7 +10287,7 @@ class kvm_run(ctypes.Structure):
     - request_interrupt_window: __u8, offset 0.
       Input, x86. Non-zero asks KVM to exit with KVM_EXIT_IRQ_WINDOW_OPEN
       as soon as the guest can take an external interrupt.
-    - immediate_exit: __u8, offset 1, since 4.19 or earlier.
+    - immediate_exit: __u8, offset 1, since 4.11.
       Input. Non-zero makes KVM_RUN return at once with EINTR without
       entering the guest (KVM_CAP_IMMEDIATE_EXIT). A signal handler can
       set it to kick a vCPU thread out without racing with the next
@@ -10301,7 +10301,7 @@ class kvm_run(ctypes.Structure):
       right now, together with request_interrupt_window.
     - if_flag: __u8, offset 13.
       Output, x86. The guest's RFLAGS.IF at the time of the exit.
-    - flags: __u16, offset 14, kvm_run_x86_flags bits, since 4.19 or earlier.
+    - flags: __u16, offset 14, kvm_run_x86_flags bits, since 4.2.
       Output. Architecture-specific state of the vCPU at the exit: the
       KVM_RUN_X86_* bits on x86, and bits that the arm64 and powerpc
       headers define on those architectures.
@@ -10322,7 +10322,7 @@ class kvm_run(ctypes.Structure):
       KVM_EXIT_FAIL_ENTRY.
     - fail_entry.hardware_entry_failure_reason: __u64, offset 32.
       The hardware's reason for refusing the entry.
-    - fail_entry.cpu: __u32, offset 40, since 5.10 or earlier.
+    - fail_entry.cpu: __u32, offset 40, since 5.9.
       The host CPU on which the entry failed.
     - ex: struct, offset 32.
       KVM_EXIT_EXCEPTION.
@@ -10345,7 +10345,7 @@ class kvm_run(ctypes.Structure):
       count times size bytes. It lies in the page at KVM_PIO_PAGE_OFFSET.
     - debug: struct, offset 32.
       KVM_EXIT_DEBUG.
-    - debug.arch: struct kvm_debug_exit_arch, offset 32, since 2.6.30 or earlier.
+    - debug.arch: struct kvm_debug_exit_arch, offset 32, since 2.6.30.
       What triggered the exit, in the architecture's format.
     - mmio: struct, offset 32.
       KVM_EXIT_MMIO.
@@ -10384,7 +10384,7 @@ class kvm_run(ctypes.Structure):
       Architecture-specific details of the hypercall. On x86,
       KVM_EXIT_HYPERCALL_LONG_MODE (bit 0) says the guest was in 64-bit
       mode. Up to 6.3 the upper half was a padding word.
-    - tpr_access: struct, offset 32, since 2.6.26 or earlier.
+    - tpr_access: struct, offset 32, since 2.6.25.
       KVM_EXIT_TPR_ACCESS.
     - tpr_access.rip: __u64, offset 32.
       Address of the instruction that accessed the TPR.
@@ -10392,7 +10392,7 @@ class kvm_run(ctypes.Structure):
       Non-zero for a write.
     - tpr_access.pad: __u32, offset 44, reserved.
       Reserved.
-    - s390_sieic: struct, offset 32, since 2.6.26 or earlier.
+    - s390_sieic: struct, offset 32, since 2.6.26.
       KVM_EXIT_S390_SIEIC. The PSW it refers to is in psw_mask and
       psw_addr.
     - s390_sieic.icptcode: __u8, offset 32.
@@ -10401,15 +10401,15 @@ class kvm_run(ctypes.Structure):
       First halfword of the intercepted instruction.
     - s390_sieic.ipb: __u32, offset 36.
       Following word of the intercepted instruction.
-    - s390_reset_flags: __u64, offset 32, kvm_s390_reset_flags bits, since 2.6.26 or earlier.
+    - s390_reset_flags: __u64, offset 32, kvm_s390_reset_flags bits, since 2.6.26.
       KVM_EXIT_S390_RESET. KVM_S390_RESET_* bits saying what to reset.
-    - s390_ucontrol: struct, offset 32, since 3.6 or earlier.
+    - s390_ucontrol: struct, offset 32, since 3.4.
       KVM_EXIT_S390_UCONTROL.
     - s390_ucontrol.trans_exc_code: __u64, offset 32.
       The translation exception code of the fault.
     - s390_ucontrol.pgm_code: __u32, offset 40.
       The program interruption code.
-    - dcr: struct, offset 32, since 2.6.26 or earlier.
+    - dcr: struct, offset 32, since 2.6.26.
       KVM_EXIT_DCR (no longer produced).
     - dcr.dcrn: __u32, offset 32.
       The device control register number.
@@ -10417,7 +10417,7 @@ class kvm_run(ctypes.Structure):
       The data written, or the place for the data read.
     - dcr.is_write: __u8, offset 40.
       Non-zero for a write.
-    - internal: struct, offset 32, since 3.6 or earlier.
+    - internal: struct, offset 32, since 2.6.32.
       KVM_EXIT_INTERNAL_ERROR.
     - internal.suberror: __u32, offset 32, kvm_internal_error_suberror values.
       The kind of error, a KVM_INTERNAL_ERROR_* value.
@@ -10426,7 +10426,7 @@ class kvm_run(ctypes.Structure):
     - internal.data: __u64[16], offset 40.
       Diagnostic data. Its format is not ABI, except where the suberror
       defines a layout.
-    - emulation_failure: struct, offset 32, since 5.14 or earlier.
+    - emulation_failure: struct, offset 32, since 5.14.
       KVM_EXIT_INTERNAL_ERROR with KVM_INTERNAL_ERROR_EMULATION: another
       view of internal whose fields are ABI. ndata counts the 64-bit words
       after ndata, so the data view stays valid.
@@ -10444,11 +10444,11 @@ class kvm_run(ctypes.Structure):
       Number of valid bytes in insn_bytes.
     - emulation_failure.insn_bytes: __u8[15], offset 49.
       The bytes of the instruction that failed.
-    - osi: struct, offset 32, since 3.6 or earlier.
+    - osi: struct, offset 32, since 2.6.35.
       KVM_EXIT_OSI.
     - osi.gprs: __u64[32], offset 32.
       The guest's general purpose registers, read and written back.
-    - papr_hcall: struct, offset 32, since 3.6 or earlier.
+    - papr_hcall: struct, offset 32, since 3.1.
       KVM_EXIT_PAPR_HCALL.
     - papr_hcall.nr: __u64, offset 32.
       The hypercall number.
@@ -10456,7 +10456,7 @@ class kvm_run(ctypes.Structure):
       Input. The return code for the guest.
     - papr_hcall.args: __u64[9], offset 48.
       The hypercall arguments; userspace may write results into them.
-    - s390_tsch: struct, offset 32, since 3.11 or earlier.
+    - s390_tsch: struct, offset 32, since 3.9.
       KVM_EXIT_S390_TSCH.
     - s390_tsch.subchannel_id: __u16, offset 32.
       Subchannel id of the dequeued I/O interrupt.
@@ -10470,15 +10470,15 @@ class kvm_run(ctypes.Structure):
       Second word of the intercepted instruction.
     - s390_tsch.dequeued: __u8, offset 48.
       Non-zero if KVM dequeued an I/O interrupt for the instruction.
-    - epr: struct, offset 32, since 3.11 or earlier.
+    - epr: struct, offset 32, since 3.9.
       KVM_EXIT_EPR.
     - epr.epr: __u32, offset 32.
       Input. The vector of the accepted interrupt.
-    - system_event: struct, offset 32, since 4.19 or earlier.
+    - system_event: struct, offset 32, since 3.16.
       KVM_EXIT_SYSTEM_EVENT.
     - system_event.type: __u32, offset 32, kvm_system_event_type values.
       What the guest asked for, a KVM_SYSTEM_EVENT_* value.
-    - system_event.ndata: __u32, offset 36, since 6.1 or earlier.
+    - system_event.ndata: __u32, offset 36, since 5.18.
       Number of valid words in data. Older kernels left this field as
       padding; rely on it only with KVM_CAP_SYSTEM_EVENT_DATA.
     - system_event: anonymous union, offset 40.
@@ -10486,9 +10486,9 @@ class kvm_run(ctypes.Structure):
     - system_event.flags: __u64, offset 40.
       Architecture-specific details, the same word as data[0] (kept for
       userspace written before data).
-    - system_event.data: __u64[16], offset 40, since 6.1 or earlier.
+    - system_event.data: __u64[16], offset 40, since 5.18.
       Architecture-specific details of the event.
-    - s390_stsi: struct, offset 32, since 4.19 or earlier.
+    - s390_stsi: struct, offset 32, since 4.1.
       KVM_EXIT_S390_STSI.
     - s390_stsi.addr: __u64, offset 32.
       Guest address of the STSI buffer.
@@ -10502,19 +10502,19 @@ class kvm_run(ctypes.Structure):
       First selector.
     - s390_stsi.sel2: __u16, offset 44.
       Second selector.
-    - eoi: struct, offset 32, since 4.19 or earlier.
+    - eoi: struct, offset 32, since 4.4.
       KVM_EXIT_IOAPIC_EOI.
     - eoi.vector: __u8, offset 32.
       The vector that was acknowledged.
-    - hyperv: struct kvm_hyperv_exit, offset 32, since 4.19 or earlier.
+    - hyperv: struct kvm_hyperv_exit, offset 32, since 4.5.
       KVM_EXIT_HYPERV.
-    - arm_nisv: struct, offset 32, since 5.8 or earlier.
+    - arm_nisv: struct, offset 32, since 5.5.
       KVM_EXIT_ARM_NISV.
     - arm_nisv.esr_iss: __u64, offset 32.
       The valid ISS bits of the exception syndrome.
     - arm_nisv.fault_ipa: __u64, offset 40.
       The faulting guest physical address.
-    - msr: struct, offset 32, since 5.10 or earlier.
+    - msr: struct, offset 32, since 5.10.
       KVM_EXIT_X86_RDMSR and KVM_EXIT_X86_WRMSR.
     - msr.error: __u8, offset 32.
       Input. Non-zero makes the guest take a
@@ -10526,7 +10526,7 @@ class kvm_run(ctypes.Structure):
       The MSR number.
     - msr.data: __u64, offset 48.
       The value written, or (input) the value for the read.
-    - xen: struct kvm_xen_exit, offset 32, since 5.14 or earlier.
+    - xen: struct kvm_xen_exit, offset 32, since 5.12.
       KVM_EXIT_XEN.
     - riscv_sbi: struct, offset 32, since 5.16.
       KVM_EXIT_RISCV_SBI.
@@ -10538,7 +10538,7 @@ class kvm_run(ctypes.Structure):
       The call's arguments.
     - riscv_sbi.ret: unsigned long[2], offset 96 (64 on i386).
       Input. The SBI error code and return value.
-    - riscv_csr: struct, offset 32, since 6.1 or earlier.
+    - riscv_csr: struct, offset 32, since 6.0.
       KVM_EXIT_RISCV_CSR.
     - riscv_csr.csr_num: unsigned long, offset 32.
       The CSR number.
@@ -10548,7 +10548,7 @@ class kvm_run(ctypes.Structure):
       Bits of the CSR to change; 0 for a plain read.
     - riscv_csr.ret_value: unsigned long, offset 56 (44 on i386).
       Input. The value of the CSR before the access.
-    - notify: struct, offset 32, since 6.1 or earlier.
+    - notify: struct, offset 32, since 6.0.
       KVM_EXIT_NOTIFY.
     - notify.flags: __u32, offset 32, kvm_notify_exit_flags bits.
       KVM_NOTIFY_* bits.
@@ -10606,15 +10606,15 @@ class kvm_run(ctypes.Structure):
       The interrupt vector the guest wants for notifications.
     - padding: char[256], offset 32, reserved, since 2.6.24.
       Fixes the size of the exit union.
-    - kvm_valid_regs: __u64, offset 288, kvm_sync_x86_flags bits, since 3.6 or earlier.
+    - kvm_valid_regs: __u64, offset 288, kvm_sync_x86_flags bits, since 3.4.
       Output. Register classes in s.regs that KVM filled at the exit
       (KVM_CAP_SYNC_REGS). The bits are architecture-specific: the
       KVM_SYNC_X86_* bits on x86, the s390 header's bits on s390.
-    - kvm_dirty_regs: __u64, offset 296, kvm_sync_x86_flags bits, since 3.6 or earlier.
+    - kvm_dirty_regs: __u64, offset 296, kvm_sync_x86_flags bits, since 3.4.
       Input. Register classes in s.regs that userspace changed and KVM
       must load before entering the guest, with the same bits as
       kvm_valid_regs.
-    - s: union, offset 304, since 3.6 or earlier.
+    - s: union, offset 304, since 3.4.
       Registers synchronized through kvm_run, saving the register ioctls
       on each exit. The area was 1024 bytes before SYNC_REGS_SIZE_BYTES
       raised it.
@@ -10721,7 +10721,7 @@ class kvm_mp_states(OpenIntEnum):
     """Multiprocessing states of a vCPU, in kvm_mp_state.mp_state. Each
     architecture uses only some of them.
 
-    Field type: __u32. Since 3.0 or earlier.
+    Field type: __u32. Since 2.6.26.
     """
 
     #: The vCPU runs when KVM_RUN is called.
@@ -10774,7 +10774,7 @@ KVM_MP_STATE_SUSPENDED: Final = kvm_mp_states.KVM_MP_STATE_SUSPENDED
 class kvm_mp_state(ctypes.Structure):
     """Argument of KVM_GET_MP_STATE and KVM_SET_MP_STATE.
 
-    Size 4 bytes; since 3.0 or earlier.
+    Size 4 bytes; since 2.6.26.
 
     Used by:
     - KVM_GET_MP_STATE (struct kvm_mp_state (out))
@@ -10798,7 +10798,7 @@ class kvm_guest_debug_flags(enum.IntFlag):
     KVM_GUESTDBG_USE_HW_BP, KVM_GUESTDBG_INJECT_DB, KVM_GUESTDBG_INJECT_BP and
     KVM_GUESTDBG_BLOCKIRQ).
 
-    Field type: __u32. Since 3.0 or earlier.
+    Field type: __u32. Since 2.6.30.
     """
 
     #: Turn guest debugging on; without it the other bits are ignored
@@ -10816,7 +10816,7 @@ KVM_GUESTDBG_SINGLESTEP: Final = kvm_guest_debug_flags.KVM_GUESTDBG_SINGLESTEP
 class kvm_guest_debug(ctypes.Structure):
     """Argument of KVM_SET_GUEST_DEBUG.
 
-    Size 72 bytes; since 3.0 or earlier.
+    Size 72 bytes; since 2.6.30.
 
     Used by:
     - KVM_SET_GUEST_DEBUG (struct kvm_guest_debug (in))
@@ -10862,7 +10862,7 @@ KVM_CAP_SET_GUEST_DEBUG: Final = Capability(
     :Architectures: x86, arm64, s390, ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_SET_GUEST_DEBUG is supported.
-    :Since: 3.0 or earlier
+    :Since: 2.6.30
     """,
 )
 
@@ -10880,7 +10880,7 @@ KVM_CAP_ONE_REG: Final = Capability(
     :Architectures: ppc, s390, arm64, mips, riscv, loongarch, x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_ONE_REG and KVM_SET_ONE_REG are supported. Which registers exist is architecture specific (KVM_GET_REG_LIST lists them where it is available). x86 answers since 6.18, for its KVM_X86_REG_TYPE_MSR and KVM_X86_REG_TYPE_KVM registers.
-    :Since: 3.15 or earlier
+    :Since: 3.4
     """,
 )
 
@@ -10895,7 +10895,7 @@ class kvm_reg_arch(OpenIntEnum):
     KVM_REG_ARCH_MASK. A kernel only accepts ids of its own architecture (and
     generic ones).
 
-    Field type: __u64. Since 3.15 or earlier.
+    Field type: __u64. Since 3.4.
     """
 
     #: Registers that are not architecture specific.
@@ -10957,7 +10957,7 @@ class kvm_reg_size(OpenIntEnum):
     many bytes KVM_GET_ONE_REG writes to, and KVM_SET_ONE_REG reads from, the
     buffer at kvm_one_reg.addr.
 
-    Field type: __u64. Since 3.15 or earlier.
+    Field type: __u64. Since 3.4.
     """
 
     #: 1 byte.
@@ -10994,7 +10994,7 @@ KVM_REG_SIZE_U2048: Final = kvm_reg_size.KVM_REG_SIZE_U2048
 class kvm_reg_list(ctypes.Structure):
     """Argument of KVM_GET_REG_LIST.
 
-    Size 8 bytes; since 6.1 or earlier.
+    Size 8 bytes; since 3.9.
 
     Used by:
     - KVM_GET_REG_LIST (struct kvm_reg_list (in/out))
@@ -11019,7 +11019,7 @@ class kvm_reg_list(ctypes.Structure):
 class kvm_one_reg(ctypes.Structure):
     """Argument of KVM_GET_ONE_REG and KVM_SET_ONE_REG.
 
-    Size 16 bytes; since 3.15 or earlier.
+    Size 16 bytes; since 3.4.
 
     Used by:
     - KVM_GET_ONE_REG (struct kvm_one_reg (in/out))
@@ -11051,7 +11051,7 @@ class kvm_one_reg(ctypes.Structure):
 class kvm_create_device_flags(enum.IntFlag):
     """Bits of kvm_create_device.flags.
 
-    Field type: __u32. Since 3.11 or earlier.
+    Field type: __u32. Since 3.10.
     """
 
     #: Only check whether the device type can be created in this VM; no
@@ -11065,7 +11065,7 @@ KVM_CREATE_DEVICE_TEST: Final = kvm_create_device_flags.KVM_CREATE_DEVICE_TEST
 class kvm_create_device(ctypes.Structure):
     """Argument of KVM_CREATE_DEVICE.
 
-    Size 12 bytes; since 3.11 or earlier.
+    Size 12 bytes; since 3.10.
 
     Used by:
     - KVM_CREATE_DEVICE (struct kvm_create_device (in/out))
@@ -11094,7 +11094,7 @@ class kvm_device_attr(ctypes.Structure):
     """Argument of KVM_SET_DEVICE_ATTR, KVM_GET_DEVICE_ATTR and
     KVM_HAS_DEVICE_ATTR: names one attribute and where its value is.
 
-    Size 24 bytes; since 3.11 or earlier.
+    Size 24 bytes; since 3.10.
 
     Used by:
     - KVM_SET_DEVICE_ATTR (struct kvm_device_attr (in))
@@ -11170,7 +11170,7 @@ class kvm_device_type(OpenIntEnum):
     for a type with #ifdef. Whether a type can be created depends on the
     architecture and the host; ask with KVM_CREATE_DEVICE_TEST.
 
-    Field type: __u32. Since 3.11 or earlier.
+    Field type: __u32. Since 3.10.
     """
 
     #: Freescale MPIC interrupt controller, version 2.0.
@@ -11239,7 +11239,7 @@ KVM_DEV_TYPE_MAX: Final = kvm_device_type.KVM_DEV_TYPE_MAX
 class kvm_stats_header(ctypes.Structure):
     """The header at offset 0 of a statistics file descriptor.
 
-    Size 24 bytes; since 5.14 or earlier.
+    Size 24 bytes; since 5.14.
 
     Fields:
 
@@ -11290,7 +11290,7 @@ class kvm_stats_type(OpenIntEnum):
     KVM_STATS_TYPE_MASK. Newer kernels may add types; skip statistics of
     unknown type.
 
-    Field type: __u32. Since 5.14 or earlier.
+    Field type: __u32. Since 5.14.
     """
 
     #: A count that only grows, such as a number of exits.
@@ -11334,7 +11334,7 @@ class kvm_stats_unit(OpenIntEnum):
     KVM_STATS_UNIT_MASK. Together with the base and exponent it gives the
     scale of the values.
 
-    Field type: __u32. Since 5.14 or earlier.
+    Field type: __u32. Since 5.14.
     """
 
     #: A plain number of things or events.
@@ -11373,7 +11373,7 @@ class kvm_stats_base(OpenIntEnum):
     """The base that kvm_stats_desc.exponent applies to: the value of
     kvm_stats_desc.flags & KVM_STATS_BASE_MASK.
 
-    Field type: __u32. Since 5.14 or earlier.
+    Field type: __u32. Since 5.14.
     """
 
     #: Values are scaled by 10 to the power of exponent (-9 means
@@ -11395,7 +11395,7 @@ class kvm_stats_desc(ctypes.Structure):
     followed by its name, a NUL-terminated string of
     kvm_stats_header.name_size bytes.
 
-    Size 16 bytes; since 5.14 or earlier.
+    Size 16 bytes; since 5.14.
 
     Fields:
 
@@ -11498,7 +11498,7 @@ KVM_CAP_S390_PSW: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -11516,7 +11516,7 @@ KVM_CAP_S390_GMAP: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 3.1
     """,
 )
 
@@ -11536,7 +11536,7 @@ KVM_CAP_S390_UCONTROL: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the kernel was built with support for user-controlled VMs.
-    :Since: 4.14 or earlier
+    :Since: 3.4
     """,
 )
 
@@ -11555,7 +11555,7 @@ KVM_CAP_S390_COW: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the machine has enhanced suppression on protection.
-    :Since: 4.14 or earlier
+    :Since: 3.5
     """,
 )
 
@@ -11573,7 +11573,7 @@ KVM_CAP_S390_CSS_SUPPORT: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 3.9
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Channel I/O instructions are passed to userspace, except that TEST PENDING
@@ -11597,7 +11597,7 @@ KVM_CAP_S390_IRQCHIP: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 3.15
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Allows KVM_CREATE_IRQCHIP on the VM, which sets up the in-kernel interrupt
@@ -11620,7 +11620,7 @@ KVM_CAP_S390_USER_SIGP: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.0
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Only the fast SIGP orders (SENSE, SENSE RUNNING, EXTERNAL CALL, EMERGENCY
@@ -11644,7 +11644,7 @@ KVM_CAP_S390_VECTOR_REGISTERS: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host has the vector facility.
-    :Since: 4.14 or earlier
+    :Since: 4.1
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     The vector facility (and the vector enhancement and packed-decimal
@@ -11668,7 +11668,7 @@ KVM_CAP_S390_MEM_OP: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: size: The largest size in bytes of a single KVM_S390_MEM_OP transfer (65536 in 6.1).
-    :Since: 4.14 or earlier
+    :Since: 4.1
     """,
 )
 
@@ -11685,7 +11685,7 @@ KVM_CAP_S390_USER_STSI: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.1
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     After KVM has handled STORE SYSTEM INFORMATION, the vCPU exits with
@@ -11707,7 +11707,7 @@ KVM_CAP_S390_SKEYS: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.1
     """,
 )
 
@@ -11724,7 +11724,7 @@ KVM_CAP_S390_INJECT_IRQ: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.1
     """,
 )
 
@@ -11741,7 +11741,7 @@ KVM_CAP_S390_IRQ_STATE: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.1
     """,
 )
 
@@ -11758,7 +11758,7 @@ KVM_CAP_S390_RI: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host has the runtime-instrumentation facility.
-    :Since: 4.14 or earlier
+    :Since: 4.5
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Runtime instrumentation is offered to the guest. Fails with EBUSY once a
@@ -11781,7 +11781,7 @@ KVM_CAP_S390_USER_INSTR0: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.8
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     The all-zero two-byte instruction 0x0000, which is invalid, is intercepted
@@ -11804,7 +11804,7 @@ KVM_CAP_S390_GS: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host has the guarded-storage facility.
-    :Since: 4.14 or earlier
+    :Since: 4.12
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Guarded storage is offered to the guest. Fails with EBUSY once a vCPU
@@ -11826,7 +11826,7 @@ KVM_CAP_S390_AIS: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.12
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Adapter-interruption suppression is offered to the guest. Fails with EBUSY
@@ -11849,7 +11849,7 @@ KVM_CAP_S390_CMMA_MIGRATION: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.13
     """,
 )
 
@@ -11868,7 +11868,7 @@ KVM_CAP_S390_AIS_MIGRATION: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.19 or earlier
+    :Since: 4.15
     """,
 )
 
@@ -11887,7 +11887,7 @@ KVM_CAP_S390_BPB: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host has facility 82 (branch prediction blocking).
-    :Since: 4.19 or earlier
+    :Since: 4.15
     """,
 )
 
@@ -11904,7 +11904,7 @@ KVM_CAP_S390_HPAGE_1M: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the kvm module was loaded with hpage=1 and the VM is not user-controlled.
-    :Since: 4.19 or earlier
+    :Since: 4.19
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Guest memory may be backed by 1 MiB huge pages (hugetlbfs). From then on
@@ -12099,7 +12099,7 @@ KVM_CAP_PPC_SEGSTATE: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on Book3S hosts.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -12117,7 +12117,7 @@ KVM_CAP_PPC_PAIRED_SINGLES: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S PR, which emulates the instructions.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
     """,
 )
 
@@ -12135,7 +12135,7 @@ KVM_CAP_PPC_OSI: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S PR and BookE, not with Book3S HV.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     The vCPU stops treating OSI hypercalls as ordinary system calls and exits
@@ -12158,7 +12158,7 @@ KVM_CAP_PPC_UNSET_IRQ: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every Power host.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
     """,
 )
 
@@ -12176,7 +12176,7 @@ KVM_CAP_PPC_GET_PVINFO: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S PR and BookE, not with Book3S HV.
-    :Since: 3.15 or earlier
+    :Since: 2.6.37
     """,
 )
 
@@ -12195,7 +12195,7 @@ KVM_CAP_PPC_IRQ_LEVEL: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every Power host.
-    :Since: 3.15 or earlier
+    :Since: 2.6.37
     """,
 )
 
@@ -12214,7 +12214,7 @@ KVM_CAP_PPC_BOOKE_SREGS: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on BookE hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.0
     """,
 )
 
@@ -12233,7 +12233,7 @@ KVM_CAP_SPAPR_TCE: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.1
     """,
 )
 
@@ -12252,7 +12252,7 @@ KVM_CAP_PPC_SMT: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: count: Asked on /dev/kvm, the number of vCPUs per virtual core that Book3S HV uses by default (the host's threads per subcore on POWER7 and POWER8, 1 on POWER9 and later). Asked on a VM, the SMT mode that VM currently has. 0 when Book3S HV is not in use.
-    :Since: 3.15 or earlier
+    :Since: 3.1
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Sets how many vCPUs the guest sees per virtual core. It must be done
@@ -12278,7 +12278,7 @@ KVM_CAP_PPC_RMA: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: value: Always 0 on current kernels. Older kernels answered 1 when KVM_ALLOCATE_RMA could be used and 2 when every guest needed a real mode area allocated that way.
-    :Since: 3.15 or earlier
+    :Since: 3.1
     """,
 )
 
@@ -12297,7 +12297,7 @@ KVM_CAP_PPC_HIOR: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.4
     """,
 )
 
@@ -12314,7 +12314,7 @@ KVM_CAP_PPC_PAPR: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.2
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Turns the vCPU into a PAPR guest: hypercalls made with "sc 1" exit with
@@ -12340,7 +12340,7 @@ KVM_CAP_SW_TLB: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on e500 hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.4
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Shares the vCPU's TLB array with userspace in the format that struct
@@ -12364,7 +12364,7 @@ KVM_CAP_PPC_GET_SMMU_INFO: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.5
     """,
 )
 
@@ -12383,7 +12383,7 @@ KVM_CAP_PPC_ALLOC_HTAB: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the VM uses (or the host defaults to) Book3S HV.
-    :Since: 3.15 or earlier
+    :Since: 3.6
     """,
 )
 
@@ -12401,7 +12401,7 @@ KVM_CAP_PPC_BOOKE_WATCHDOG: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on BookE hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.8
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     When the guest watchdog expires for the final time and the guest asked for
@@ -12423,7 +12423,7 @@ KVM_CAP_PPC_HTAB_FD: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the VM uses (or the host defaults to) Book3S HV.
-    :Since: 3.15 or earlier
+    :Since: 3.8
     """,
 )
 
@@ -12441,7 +12441,7 @@ KVM_CAP_PPC_EPR: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on BookE hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.9
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Each time an external interrupt is delivered to the guest, the vCPU exits
@@ -12467,7 +12467,7 @@ KVM_CAP_PPC_RTAS: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.10
     """,
 )
 
@@ -12487,7 +12487,7 @@ KVM_CAP_SPAPR_MULTITCE: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.12
     """,
 )
 
@@ -12507,7 +12507,7 @@ KVM_CAP_PPC_FIXUP_HCALL: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.17 or earlier
+    :Since: 3.16
     """,
 )
 
@@ -12524,7 +12524,7 @@ KVM_CAP_PPC_ENABLE_HCALL: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.17 or earlier
+    :Since: 3.17
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Chooses, for one hypercall at a time and for the whole VM, whether the
@@ -12554,7 +12554,7 @@ KVM_CAP_PPC_HWRNG: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host has a hardware random number generator KVM can use.
-    :Since: 4.12 or earlier
+    :Since: 4.1
     """,
 )
 
@@ -12572,7 +12572,7 @@ KVM_CAP_SPAPR_TCE_64: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 4.12 or earlier
+    :Since: 4.6
     """,
 )
 
@@ -12589,7 +12589,7 @@ KVM_CAP_PPC_HTM: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when guests can use hardware transactional memory: the host CPU offers it to user mode, or Book3S HV can provide it with the POWER9 assist.
-    :Since: 4.12 or earlier
+    :Since: 4.8
     """,
 )
 
@@ -12609,7 +12609,7 @@ KVM_CAP_SPAPR_RESIZE_HPT: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the VM uses (or the host defaults to) Book3S HV.
-    :Since: 4.12 or earlier
+    :Since: 4.11
     """,
 )
 
@@ -12627,7 +12627,7 @@ KVM_CAP_PPC_MMU_RADIX: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S HV on a host that runs with the radix MMU.
-    :Since: 4.12 or earlier
+    :Since: 4.11
     """,
 )
 
@@ -12645,7 +12645,7 @@ KVM_CAP_PPC_MMU_HASH_V3: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S HV on a POWER9 or later host in hypervisor mode that can run hash guests.
-    :Since: 4.12 or earlier
+    :Since: 4.11
     """,
 )
 
@@ -12666,7 +12666,7 @@ KVM_CAP_SPAPR_TCE_VFIO: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host runs in hypervisor mode.
-    :Since: 4.19 or earlier
+    :Since: 4.12
     """,
 )
 
@@ -12684,7 +12684,7 @@ KVM_CAP_PPC_FWNMI: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the VM uses (or the host defaults to) Book3S HV.
-    :Since: 4.19 or earlier
+    :Since: 4.13
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Machine checks that hit the guest make the vCPU exit with KVM_EXIT_NMI, so
@@ -12708,7 +12708,7 @@ KVM_CAP_PPC_SMT_POSSIBLE: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: Bit n set means SMT mode 2^n may be chosen with KVM_CAP_PPC_SMT. At least bit 0 is set.
-    :Since: 4.19 or earlier
+    :Since: 4.13
     """,
 )
 
@@ -12725,7 +12725,7 @@ KVM_CAP_PPC_GET_CPU_CHAR: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 4.19 or earlier
+    :Since: 4.15
     """,
 )
 
@@ -12754,7 +12754,7 @@ KVM_CAP_PPC_NESTED_HV: Final = Capability(
 class kvm_config_tlb_mmu_type(OpenIntEnum):
     """Values of kvm_config_tlb.mmu_type, the format of the shared TLB.
 
-    Field type: __u32. Since 3.15 or earlier.
+    Field type: __u32. Since 3.4.
     """
 
     #: Freescale BookE MMU v2.06 without the hypervisor extension:
@@ -12775,7 +12775,7 @@ class kvm_config_tlb(ctypes.Structure):
     """The shared TLB configuration that args[0] of KVM_ENABLE_CAP points to when
     enabling KVM_CAP_SW_TLB.
 
-    Size 24 bytes; since 3.15 or earlier.
+    Size 24 bytes; since 3.4.
 
     Fields:
 
@@ -12807,7 +12807,7 @@ class kvm_dirty_tlb(ctypes.Structure):
     """Argument of KVM_DIRTY_TLB, naming the shared TLB entries userspace
     changed.
 
-    Size 16 bytes (12 on i386); since 3.15 or earlier.
+    Size 16 bytes (12 on i386); since 3.4.
     Not 64-bit clean, kept for compatibility: Predates the rule that new uapi records be 64-bit clean; this layout is ABI and stays as it is. 4 byte(s) of implicit padding at offset 12 on x86_64; layout differs between ABIs (16 bytes on x86_64, 12 bytes on i386).
 
     Used by:
@@ -12842,7 +12842,7 @@ KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE: Final = 3
 class kvm_vfio_spapr_tce(ctypes.Structure):
     """Data of the KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE attribute.
 
-    Size 8 bytes; since 6.1 or earlier.
+    Size 8 bytes; since 4.12.
 
     Fields:
 
@@ -12981,7 +12981,7 @@ KVM_CAP_PPC_AIL_MODE_3: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S HV on hosts that can deliver guest interrupts with relocation on; 0 with Book3S PR, on POWER7 and on POWER9 chips with the radix prefetch erratum.
-    :Since: 5.19 or earlier
+    :Since: 5.17
     """,
 )
 
@@ -13004,7 +13004,7 @@ KVM_CAP_ARM_PSCI: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every arm64 host.
-    :Since: 3.15 or earlier
+    :Since: 3.9
     """,
 )
 
@@ -13021,7 +13021,7 @@ KVM_CAP_ARM_SET_DEVICE_ADDR: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every arm64 host.
-    :Since: 3.15 or earlier
+    :Since: 3.9
     """,
 )
 
@@ -13039,7 +13039,7 @@ KVM_CAP_ARM_EL1_32BIT: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host CPUs can run AArch32 at EL1.
-    :Since: 3.15 or earlier
+    :Since: 3.11
     """,
 )
 
@@ -13060,7 +13060,7 @@ KVM_CAP_ARM_PSCI_0_2: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every arm64 host.
-    :Since: 3.17 or earlier
+    :Since: 3.16
     """,
 )
 
@@ -13079,7 +13079,7 @@ KVM_CAP_ARM_PMU_V3: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM can give guests a PMUv3.
-    :Since: 4.12 or earlier
+    :Since: 4.6
     """,
 )
 
@@ -13103,7 +13103,7 @@ KVM_CAP_ARM_USER_IRQ: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: value: The version of the interface, which says which bits of device_irq_level can be set: 1 covers KVM_ARM_DEV_EL1_VTIMER, KVM_ARM_DEV_EL1_PTIMER and KVM_ARM_DEV_PMU. Later versions may add bits.
-    :Since: 4.19 or earlier
+    :Since: 4.12
     """,
 )
 
@@ -13144,7 +13144,7 @@ KVM_CAP_ARM_VM_IPA_SIZE: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: value: The largest guest physical address size, in bits, that KVM_CREATE_VM accepts in its machine type (see KVM_VM_TYPE_ARM_IPA_SIZE).
-    :Since: 5.2 or earlier
+    :Since: 4.20
     """,
 )
 
@@ -13494,7 +13494,7 @@ KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED: Final = Capability(
 class kvm_arm_device_addr(ctypes.Structure):
     """Argument of KVM_ARM_SET_DEVICE_ADDR.
 
-    Size 16 bytes; since 3.15 or earlier.
+    Size 16 bytes; since 3.9.
 
     Used by:
     - KVM_ARM_SET_DEVICE_ADDR (struct kvm_arm_device_addr (in))
@@ -13526,7 +13526,7 @@ class kvm_enc_region(ctypes.Structure):
     """A range of userspace memory that backs guest memory, for
     KVM_MEMORY_ENCRYPT_REG_REGION and KVM_MEMORY_ENCRYPT_UNREG_REGION.
 
-    Size 16 bytes; since 4.19 or earlier.
+    Size 16 bytes; since 4.16.
 
     Used by:
     - KVM_MEMORY_ENCRYPT_REG_REGION (struct kvm_enc_region (in))
@@ -13671,7 +13671,7 @@ KVM_ENABLE_CAP: Final = Ioctl(
     :Type: vcpu ioctl, vm ioctl (with KVM_CAP_ENABLE_CAP_VM)
     :Parameters: struct kvm_enable_cap (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
 
     Errors:
     - EINVAL: The capability is unknown, cannot be enabled at this scope, its
@@ -13816,7 +13816,7 @@ KVM_SET_CLOCK: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_clock_data (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 2.6.33
 
     Argument: The clock value to load, normally one saved by KVM_GET_CLOCK.
 
@@ -13858,7 +13858,7 @@ KVM_GET_CLOCK: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_clock_data (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 2.6.33
 
     Argument: Receives the clock value and the host times taken with it.
 
@@ -13896,7 +13896,7 @@ KVM_SET_TSC_KHZ: Final = Ioctl(
     :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
     :Parameters: an integer passed as the ioctl argument (see below)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 3.0
 
     Argument: The TSC frequency in kHz; 0 means the host's frequency.
 
@@ -13930,7 +13930,7 @@ KVM_GET_TSC_KHZ: Final = Ioctl(
     :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
     :Parameters: none
     :Returns: The TSC frequency in kHz: the vCPU's, or on the VM the frequency new vCPUs start with.
-    :Since: 3.11 or earlier
+    :Since: 3.0
 
     Save/restore: Saves state that KVM_SET_TSC_KHZ restores. What one kernel saves must be
     accepted by KVM_SET_TSC_KHZ on any kernel that userspace may migrate to.
@@ -14221,7 +14221,7 @@ KVM_GET_LAPIC: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_lapic_state (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.25 or earlier
+    :Since: 2.6.24
 
     Errors:
     - EINVAL: The local APIC is not emulated in the kernel (neither
@@ -14258,7 +14258,7 @@ KVM_SET_LAPIC: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_lapic_state (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.25 or earlier
+    :Since: 2.6.24
 
     Errors:
     - EINVAL: The local APIC is not emulated in the kernel, or the APIC is in
@@ -14294,7 +14294,7 @@ KVM_TPR_ACCESS_REPORTING: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_tpr_access_ctl (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.25 or earlier
+    :Since: 2.6.25
 
     The number is encoded with _IOWR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -14336,7 +14336,7 @@ KVM_SET_VAPIC_ADDR: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_vapic_addr (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.25 or earlier
+    :Since: 2.6.25
 
     Errors:
     - EINVAL: The local APIC is not emulated in the kernel, or the address is
@@ -14368,7 +14368,7 @@ KVM_GET_DEBUGREGS: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_debugregs (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
 
     Errors:
     - EFAULT: The buffer could not be written.
@@ -14398,7 +14398,7 @@ KVM_SET_DEBUGREGS: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_debugregs (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
 
     Errors:
     - EINVAL: flags is not 0, or the upper 32 bits of dr6 or dr7 are not 0.
@@ -14742,7 +14742,7 @@ KVM_GET_MSR_FEATURE_INDEX_LIST: Final = Ioctl(
     :Type: system ioctl
     :Parameters: struct kvm_msr_list (in/out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.17
+    :Since: 4.16
 
     Argument: A struct kvm_msr_list followed by room for nmsrs indices. On
     return nmsrs holds the number of feature MSRs, whether or not they fit.
@@ -15146,7 +15146,7 @@ KVM_CREATE_PIT: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: none
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.26
 
     Errors:
     - EEXIST: The VM already has a PIT.
@@ -15174,7 +15174,7 @@ KVM_GET_PIT: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_pit_state (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.26
 
     The number is encoded with _IOWR, but the data really flows out; the
     encoding is kept because changing it would change the ioctl number.
@@ -15213,7 +15213,7 @@ KVM_SET_PIT: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_pit_state (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.26
 
     The number is encoded with _IOR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -15254,7 +15254,7 @@ KVM_REINJECT_CONTROL: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_reinject_control (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.30
 
     The number is encoded with _IO, but the data really flows in; the encoding
     is kept because changing it would change the ioctl number.
@@ -15294,7 +15294,7 @@ KVM_CREATE_PIT2: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_pit_config (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Errors:
     - EEXIST: The VM already has a PIT.
@@ -15328,7 +15328,7 @@ KVM_GET_PIT2: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_pit_state2 (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Errors:
     - ENXIO: The VM has no in-kernel PIT.
@@ -15365,7 +15365,7 @@ KVM_SET_PIT2: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_pit_state2 (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Errors:
     - ENXIO: The VM has no in-kernel PIT.
@@ -15402,7 +15402,7 @@ KVM_X86_SETUP_MCE: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: __u64 (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Argument: Pointer to the MCG_CAP value the guest will read: the number of
     banks in bits 7:0 and capability bits above.
@@ -15437,7 +15437,7 @@ KVM_X86_GET_MCE_CAP_SUPPORTED: Final = Ioctl(
     :Type: system ioctl
     :Parameters: __u64 (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Argument: Pointer to a __u64 that receives the supported MCG_CAP
     capability bits.
@@ -15476,7 +15476,7 @@ KVM_X86_SET_MCE: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_x86_mce (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Errors:
     - EINVAL: bank is not below the bank count of the vCPU, or status does not
@@ -15779,7 +15779,7 @@ KVM_SET_NR_MMU_PAGES: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: an integer passed as the ioctl argument (see below)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
 
     Argument: The largest number of shadow page table pages the VM may use, at
     least 64.
@@ -15813,7 +15813,7 @@ KVM_GET_NR_MMU_PAGES: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: none
     :Returns: Up to 6.3, the current limit on shadow page table pages, truncated to an int. Since 6.4 the call fails with ENOTTY.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -15845,7 +15845,7 @@ KVM_SET_USER_MEMORY_REGION: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_userspace_memory_region (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
 
     Argument: The slot to create, change or delete.
 
@@ -15893,7 +15893,7 @@ KVM_SET_TSS_ADDR: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: an integer passed as the ioctl argument (see below)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
 
     Argument: Guest physical address of a three-page region that nothing else
     uses, below 4 GiB.
@@ -15927,7 +15927,7 @@ KVM_SET_IDENTITY_MAP_ADDR: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: __u64 (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.6 or earlier
+    :Since: 2.6.32
 
     Argument: Pointer to the guest physical address of a one-page region that
     nothing else uses.
@@ -16017,7 +16017,7 @@ KVM_REGISTER_COALESCED_MMIO: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_coalesced_mmio_zone (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.27
 
     Argument: The range to coalesce; pio selects port I/O
     (KVM_CAP_COALESCED_PIO).
@@ -16053,7 +16053,7 @@ KVM_UNREGISTER_COALESCED_MMIO: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_coalesced_mmio_zone (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.27
 
     Argument: The range; every zone of the same kind that lies inside it is
     removed.
@@ -16121,7 +16121,7 @@ KVM_CLEAR_DIRTY_LOG: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_clear_dirty_log (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 5.8 or earlier
+    :Since: 5.0
 
     The number is encoded with _IOWR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -16170,7 +16170,7 @@ KVM_RESET_DIRTY_RINGS: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: none
     :Returns: The number of ring entries that were reset (0 or more), or -1 with errno set on error.
-    :Since: 5.14 or earlier
+    :Since: 5.11
 
     Errors:
     - EINVAL: The VM does not use dirty rings.
@@ -16355,7 +16355,7 @@ KVM_CREATE_IRQCHIP: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: none
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.24
 
     Errors:
     - EEXIST: The VM already has an in-kernel interrupt controller.
@@ -16394,7 +16394,7 @@ KVM_IRQ_LINE: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irq_level (in)
     :Returns: 0 on success, -1 with errno set on error. Whether the guest received the interrupt is not reported; use KVM_IRQ_LINE_STATUS for that.
-    :Since: 3.0 or earlier
+    :Since: 2.6.24
 
     Argument: The input to drive and its new level.
 
@@ -16427,7 +16427,7 @@ KVM_GET_IRQCHIP: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irqchip (in/out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.24
 
     Argument: Userspace sets chip_id; the kernel fills chip with that chip's
     state.
@@ -16463,7 +16463,7 @@ KVM_SET_IRQCHIP: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irqchip (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.24
 
     The number is encoded with _IOR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -16504,7 +16504,7 @@ KVM_IRQ_LINE_STATUS: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irq_level (in/out)
     :Returns: 0 on success, -1 with errno set on error. The outcome of the injection is in status, not in the return value.
-    :Since: 3.0 or earlier
+    :Since: 2.6.30
 
     Argument: As for KVM_IRQ_LINE; on return, status (which shares its storage
     with irq) holds the outcome.
@@ -16540,7 +16540,7 @@ KVM_SET_GSI_ROUTING: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irq_routing (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.30
 
     Argument: The new routing table, header and entries.
 
@@ -16590,7 +16590,7 @@ KVM_IRQFD: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irqfd (in)
     :Returns: 0 on success, -1 with errno set on error. Detaching an irqfd that is not attached also succeeds.
-    :Since: 3.0 or earlier
+    :Since: 2.6.32
 
     Argument: The eventfd, the GSI and the flags.
 
@@ -16631,7 +16631,7 @@ KVM_SET_BOOT_CPU_ID: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: an integer passed as the ioctl argument (see below)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.32
 
     Argument: The vCPU ID of the bootstrap processor.
 
@@ -16666,7 +16666,7 @@ KVM_IOEVENTFD: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_ioeventfd (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.32
 
     Argument: The eventfd and the access that should signal it.
 
@@ -16712,7 +16712,7 @@ KVM_SIGNAL_MSI: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_msi (in)
     :Returns: A positive number when the message was delivered, 0 when the guest blocked it (for example, the interrupt was already pending and merged). When no vCPU accepted it the call fails with -1 and errno EPERM (the kernel's -1 result).
-    :Since: 3.15 or earlier
+    :Since: 3.5
 
     Argument: The MSI message.
 
@@ -16795,7 +16795,7 @@ KVM_NMI: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: none
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.29
     """,
 )
 
@@ -16822,7 +16822,7 @@ KVM_SMI: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: none
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.19 or earlier
+    :Since: 4.2
     """,
 )
 
@@ -16850,7 +16850,7 @@ KVM_HYPERV_EVENTFD: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_hyperv_eventfd (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.19 or earlier
+    :Since: 4.17
 
     Argument: The connection id, the eventfd and whether to assign or
     deassign.
@@ -16897,7 +16897,7 @@ KVM_GET_SUPPORTED_HV_CPUID: Final = Ioctl(
     :Type: system ioctl (with KVM_CAP_SYS_HYPERV_CPUID), vcpu ioctl
     :Parameters: struct kvm_cpuid2 (in/out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 5.10 or earlier
+    :Since: 5.0
 
     Argument: struct kvm_cpuid2 followed by room for nent entries. The kernel
     sets nent to the number of entries it wrote.
@@ -16934,7 +16934,7 @@ KVM_XEN_HVM_CONFIG: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_xen_hvm_config (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 2.6.33
 
     Argument: The MSR, the hypercall page sources and the flags.
 
@@ -17158,7 +17158,7 @@ KVM_XEN_HVM_EVTCHN_SEND: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irq_routing_xen_evtchn (in)
     :Returns: 0 on success, also when the port is masked and the event therefore only marked pending; -1 with errno set on error.
-    :Since: 6.1 or earlier
+    :Since: 5.19
 
     Argument: The guest port to raise, the target vCPU (KVM vCPU id) and the
     priority, which must be KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL.
@@ -17279,7 +17279,7 @@ KVM_GET_MP_STATE: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_mp_state (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.26
 
     Argument: Filled with the vCPU's multiprocessing state.
 
@@ -17322,7 +17322,7 @@ KVM_SET_MP_STATE: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_mp_state (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.26
 
     Argument: The new multiprocessing state.
 
@@ -17368,7 +17368,7 @@ KVM_SET_GUEST_DEBUG: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_guest_debug (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.30
 
     Argument: The debug controls and the architecture's breakpoint state.
 
@@ -17407,7 +17407,7 @@ KVM_GET_ONE_REG: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_one_reg (in/out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.4
 
     The number is encoded with _IOW, but the data really flows in/out; the
     encoding is kept because changing it would change the ioctl number.
@@ -17452,7 +17452,7 @@ KVM_SET_ONE_REG: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_one_reg (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.4
 
     Argument: The id of the register and the address of a buffer holding the
     new value.
@@ -17494,7 +17494,7 @@ KVM_KVMCLOCK_CTRL: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: none
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.5
 
     Errors:
     - EINVAL: The guest has not enabled kvmclock on this vCPU.
@@ -17524,7 +17524,7 @@ KVM_GET_REG_LIST: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_reg_list (in/out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 6.1 or earlier
+    :Since: 3.9
 
     Argument: n is the room in reg on input; the kernel sets it to the number
     of registers and fills reg.
@@ -17565,7 +17565,7 @@ KVM_CREATE_DEVICE: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_create_device (in/out)
     :Returns: 0 on success, with the device's file descriptor in fd; -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 3.10
 
     Argument: The type and flags in; the new file descriptor out in fd.
 
@@ -17609,7 +17609,7 @@ KVM_SET_DEVICE_ATTR: Final = Ioctl(
     :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES)
     :Parameters: struct kvm_device_attr (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 3.10
 
     Argument: The attribute to set; the value is read from addr.
 
@@ -17648,7 +17648,7 @@ KVM_GET_DEVICE_ATTR: Final = Ioctl(
     :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
     :Parameters: struct kvm_device_attr (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 3.10
 
     Argument: The attribute to read. The structure is only read; the value is
     written to the memory addr points to.
@@ -17683,7 +17683,7 @@ KVM_HAS_DEVICE_ATTR: Final = Ioctl(
     :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
     :Parameters: struct kvm_device_attr (in)
     :Returns: 0 if the attribute exists, -1 with errno set otherwise.
-    :Since: 3.11 or earlier
+    :Since: 3.10
 
     Argument: The attribute to probe; addr is not used.
 
@@ -17750,7 +17750,7 @@ KVM_S390_VCPU_FAULT: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: an integer passed as the ioctl argument (see below)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.14 or earlier
+    :Since: 3.4
 
     Argument: The guest absolute address to fault in.
 
@@ -17896,7 +17896,7 @@ KVM_PPC_ALLOCATE_HTAB: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: __u32 (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.6
 
     The number is encoded with _IOWR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -17941,7 +17941,7 @@ KVM_PPC_SVM_OFF: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: none
     :Returns: 0 on success (also when the guest was not secure), -1 with errno set on error.
-    :Since: 6.1 or earlier
+    :Since: 5.5
 
     Errors:
     - EBUSY: A vCPU of the VM is running.
@@ -17972,7 +17972,7 @@ KVM_DIRTY_TLB: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_dirty_tlb (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.4
 
     Errors:
     - EFAULT: The argument could not be read.
@@ -18003,7 +18003,7 @@ KVM_ARM_SET_DEVICE_ADDR: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_arm_device_addr (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.9
 
     Errors:
     - ENODEV: The device id or address type is unknown, or the VM has no GICv2
@@ -18083,7 +18083,7 @@ KVM_MEMORY_ENCRYPT_OP: Final = Ioctl(
     :Type: vm ioctl, vcpu ioctl
     :Parameters: struct kvm_sev_cmd (in/out)
     :Returns: 0 on success, -1 with errno set on error. On return kvm_sev_cmd.error holds the firmware's status code, 0 when the firmware succeeded; for TDX, kvm_tdx_cmd.hw_error holds the TDX module's status code.
-    :Since: 4.19 or earlier
+    :Since: 4.16
 
     Argument: On AMD hosts a struct kvm_sev_cmd naming the command and
     pointing to its parameters; the kernel writes the firmware status back
@@ -18146,7 +18146,7 @@ KVM_MEMORY_ENCRYPT_REG_REGION: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_enc_region (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.19 or earlier
+    :Since: 4.16
 
     The number is encoded with _IOR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -18186,7 +18186,7 @@ KVM_MEMORY_ENCRYPT_UNREG_REGION: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_enc_region (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.19 or earlier
+    :Since: 4.16
 
     The number is encoded with _IOR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.

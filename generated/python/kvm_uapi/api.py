@@ -1418,7 +1418,7 @@ class Kvm(_Descriptor):
         :Type: system ioctl
         :Parameters: struct kvm_msr_list (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.17
+        :Since: 4.16
 
         Argument: A struct kvm_msr_list followed by room for nmsrs indices. On
         return nmsrs holds the number of feature MSRs, whether or not they fit.
@@ -1602,7 +1602,7 @@ class Kvm(_Descriptor):
         :Type: system ioctl
         :Parameters: __u64 (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Argument: Pointer to a __u64 that receives the supported MCG_CAP
         capability bits.
@@ -1630,7 +1630,7 @@ class Kvm(_Descriptor):
         :Type: system ioctl (with KVM_CAP_SYS_HYPERV_CPUID), vcpu ioctl
         :Parameters: struct kvm_cpuid2 (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 5.10 or earlier
+        :Since: 5.0
 
         Argument: struct kvm_cpuid2 followed by room for nent entries. The kernel
         sets nent to the number of entries it wrote.
@@ -1668,7 +1668,7 @@ class Kvm(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to read. The structure is only read; the value is
         written to the memory addr points to.
@@ -1694,7 +1694,7 @@ class Kvm(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 if the attribute exists, -1 with errno set otherwise.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to probe; addr is not used.
 
@@ -1814,7 +1814,7 @@ class Vm(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_ENABLE_CAP_VM)
         :Parameters: struct kvm_enable_cap (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.36 or earlier
+        :Since: 2.6.35
 
         Errors:
         - EINVAL: The capability is unknown, cannot be enabled at this scope, its
@@ -1895,7 +1895,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_clock_data (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 2.6.33
 
         Argument: The clock value to load, normally one saved by KVM_GET_CLOCK.
 
@@ -1932,7 +1932,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_clock_data (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 2.6.33
 
         Argument: Receives the clock value and the host times taken with it.
 
@@ -1963,7 +1963,7 @@ class Vm(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
         :Parameters: an integer passed as the ioctl argument (see below)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.0
 
         Argument: The TSC frequency in kHz; 0 means the host's frequency.
 
@@ -1987,7 +1987,7 @@ class Vm(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
         :Parameters: none
         :Returns: The TSC frequency in kHz: the vCPU's, or on the VM the frequency new vCPUs start with.
-        :Since: 3.11 or earlier
+        :Since: 3.0
 
         Save/restore: Saves state that KVM_SET_TSC_KHZ restores. What one kernel saves must be
         accepted by KVM_SET_TSC_KHZ on any kernel that userspace may migrate to.
@@ -2111,14 +2111,14 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: none
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.26
 
         Errors:
         - EEXIST: The VM already has a PIT.
         - ENOMEM: The kernel could not allocate the PIT.
 
-        Deprecated since 2.6.33 or earlier: Cannot choose how port 0x61 is
-        handled; it behaves like KVM_CREATE_PIT2 with KVM_PIT_SPEAKER_DUMMY.; use
+        Deprecated since 2.6.32: Cannot choose how port 0x61 is handled; it
+        behaves like KVM_CREATE_PIT2 with KVM_PIT_SPEAKER_DUMMY.; use
         KVM_CREATE_PIT2 instead.
         """
         self._require('KVM_CAP_PIT', 'KVM_CREATE_PIT')
@@ -2137,7 +2137,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_pit_state (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.26
 
         The number is encoded with _IOWR, but the data really flows out; the
         encoding is kept because changing it would change the ioctl number.
@@ -2153,8 +2153,8 @@ class Vm(_Descriptor):
         Save/restore: Saves state that KVM_SET_PIT restores. What one kernel saves must be
         accepted by KVM_SET_PIT on any kernel that userspace may migrate to.
 
-        Deprecated since 2.6.33 or earlier: Does not save the PIT flags;
-        KVM_GET_PIT2 does.; use KVM_GET_PIT2 instead.
+        Deprecated since 2.6.32: Does not save the PIT flags; KVM_GET_PIT2 does.;
+        use KVM_GET_PIT2 instead.
         """
         self._require('KVM_CAP_PIT', 'KVM_GET_PIT')
         if fields:
@@ -2172,7 +2172,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_pit_state (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.26
 
         The number is encoded with _IOR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -2190,8 +2190,8 @@ class Vm(_Descriptor):
         state with get_pit() first (read, modify, write). Pass a whole
         kvm_pit_state to set everything.
 
-        Deprecated since 2.6.33 or earlier: Does not restore the PIT flags;
-        KVM_SET_PIT2 does.; use KVM_SET_PIT2 instead.
+        Deprecated since 2.6.32: Does not restore the PIT flags; KVM_SET_PIT2
+        does.; use KVM_SET_PIT2 instead.
         """
         self._require('KVM_CAP_PIT', 'KVM_SET_PIT')
         obj = _record(kvm_pit_state, arg, fields, 'KVM_SET_PIT', self.get_pit() if fields and arg is None else None)
@@ -2211,7 +2211,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_reinject_control (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.30
 
         The number is encoded with _IO, but the data really flows in; the encoding
         is kept because changing it would change the ioctl number.
@@ -2242,7 +2242,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_pit_config (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Errors:
         - EEXIST: The VM already has a PIT.
@@ -2267,7 +2267,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_pit_state2 (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Errors:
         - ENXIO: The VM has no in-kernel PIT.
@@ -2297,7 +2297,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_pit_state2 (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Errors:
         - ENXIO: The VM has no in-kernel PIT.
@@ -2363,7 +2363,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: an integer passed as the ioctl argument (see below)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.26 or earlier
+        :Since: 2.6.25
 
         Argument: The largest number of shadow page table pages the VM may use, at
         least 64.
@@ -2387,7 +2387,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: none
         :Returns: Up to 6.3, the current limit on shadow page table pages, truncated to an int. Since 6.4 the call fails with ENOTTY.
-        :Since: 2.6.26 or earlier
+        :Since: 2.6.25
 
         Deprecated since 6.4: x86 stopped implementing it in 6.4. There is no
         replacement: the limit is whatever userspace last set with
@@ -2417,7 +2417,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_userspace_memory_region (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.26 or earlier
+        :Since: 2.6.25
 
         Argument: The slot to create, change or delete.
 
@@ -2456,7 +2456,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: an integer passed as the ioctl argument (see below)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.26 or earlier
+        :Since: 2.6.25
 
         Argument: Guest physical address of a three-page region that nothing else
         uses, below 4 GiB.
@@ -2480,7 +2480,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: __u64 (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.6 or earlier
+        :Since: 2.6.32
 
         Argument: Pointer to the guest physical address of a one-page region that
         nothing else uses.
@@ -2552,7 +2552,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_coalesced_mmio_zone (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.30 or earlier
+        :Since: 2.6.27
 
         Argument: The range to coalesce; pio selects port I/O
         (KVM_CAP_COALESCED_PIO).
@@ -2579,7 +2579,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_coalesced_mmio_zone (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.30 or earlier
+        :Since: 2.6.27
 
         Argument: The range; every zone of the same kind that lies inside it is
         removed.
@@ -2603,7 +2603,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_clear_dirty_log (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 5.8 or earlier
+        :Since: 5.0
 
         The number is encoded with _IOWR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -2643,7 +2643,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: none
         :Returns: The number of ring entries that were reset (0 or more), or -1 with errno set on error.
-        :Since: 5.14 or earlier
+        :Since: 5.11
 
         Errors:
         - EINVAL: The VM does not use dirty rings.
@@ -2755,7 +2755,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: none
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.24
 
         Errors:
         - EEXIST: The VM already has an in-kernel interrupt controller.
@@ -2788,7 +2788,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irq_level (in)
         :Returns: 0 on success, -1 with errno set on error. Whether the guest received the interrupt is not reported; use KVM_IRQ_LINE_STATUS for that.
-        :Since: 3.0 or earlier
+        :Since: 2.6.24
 
         Argument: The input to drive and its new level.
 
@@ -2812,7 +2812,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irqchip (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.24
 
         Argument: Userspace sets chip_id; the kernel fills chip with that chip's
         state.
@@ -2839,7 +2839,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irqchip (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.24
 
         The number is encoded with _IOR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -2871,7 +2871,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irq_level (in/out)
         :Returns: 0 on success, -1 with errno set on error. The outcome of the injection is in status, not in the return value.
-        :Since: 3.0 or earlier
+        :Since: 2.6.30
 
         Argument: As for KVM_IRQ_LINE; on return, status (which shares its storage
         with irq) holds the outcome.
@@ -2898,7 +2898,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irq_routing (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.30
 
         Argument: The new routing table, header and entries.
 
@@ -2944,7 +2944,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irqfd (in)
         :Returns: 0 on success, -1 with errno set on error. Detaching an irqfd that is not attached also succeeds.
-        :Since: 3.0 or earlier
+        :Since: 2.6.32
 
         Argument: The eventfd, the GSI and the flags.
 
@@ -2976,7 +2976,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: an integer passed as the ioctl argument (see below)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.32
 
         Argument: The vCPU ID of the bootstrap processor.
 
@@ -3001,7 +3001,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_ioeventfd (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.32
 
         Argument: The eventfd and the access that should signal it.
 
@@ -3038,7 +3038,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_msi (in)
         :Returns: A positive number when the message was delivered, 0 when the guest blocked it (for example, the interrupt was already pending and merged). When no vCPU accepted it the call fails with -1 and errno EPERM (the kernel's -1 result).
-        :Since: 3.15 or earlier
+        :Since: 3.5
 
         Argument: The MSI message.
 
@@ -3070,7 +3070,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_hyperv_eventfd (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.19 or earlier
+        :Since: 4.17
 
         Argument: The connection id, the eventfd and whether to assign or
         deassign.
@@ -3107,7 +3107,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_xen_hvm_config (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 2.6.33
 
         Argument: The MSR, the hypercall page sources and the flags.
 
@@ -3212,7 +3212,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irq_routing_xen_evtchn (in)
         :Returns: 0 on success, also when the port is masked and the event therefore only marked pending; -1 with errno set on error.
-        :Since: 6.1 or earlier
+        :Since: 5.19
 
         Argument: The guest port to raise, the target vCPU (KVM vCPU id) and the
         priority, which must be KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL.
@@ -3241,7 +3241,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_create_device (in/out)
         :Returns: 0 on success, with the device's file descriptor in fd; -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The type and flags in; the new file descriptor out in fd.
 
@@ -3276,7 +3276,7 @@ class Vm(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to set; the value is read from addr.
 
@@ -3306,7 +3306,7 @@ class Vm(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to read. The structure is only read; the value is
         written to the memory addr points to.
@@ -3332,7 +3332,7 @@ class Vm(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 if the attribute exists, -1 with errno set otherwise.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to probe; addr is not used.
 
@@ -3363,7 +3363,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl, vcpu ioctl
         :Parameters: struct kvm_sev_cmd (in/out)
         :Returns: 0 on success, -1 with errno set on error. On return kvm_sev_cmd.error holds the firmware's status code, 0 when the firmware succeeded; for TDX, kvm_tdx_cmd.hw_error holds the TDX module's status code.
-        :Since: 4.19 or earlier
+        :Since: 4.16
 
         Argument: On AMD hosts a struct kvm_sev_cmd naming the command and
         pointing to its parameters; the kernel writes the firmware status back
@@ -3416,7 +3416,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_enc_region (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.19 or earlier
+        :Since: 4.16
 
         The number is encoded with _IOR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -3446,7 +3446,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_enc_region (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.19 or earlier
+        :Since: 4.16
 
         The number is encoded with _IOR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -4238,7 +4238,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_ENABLE_CAP_VM)
         :Parameters: struct kvm_enable_cap (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.36 or earlier
+        :Since: 2.6.35
 
         Errors:
         - EINVAL: The capability is unknown, cannot be enabled at this scope, its
@@ -4288,7 +4288,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
         :Parameters: an integer passed as the ioctl argument (see below)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.0
 
         Argument: The TSC frequency in kHz; 0 means the host's frequency.
 
@@ -4312,7 +4312,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
         :Parameters: none
         :Returns: The TSC frequency in kHz: the vCPU's, or on the VM the frequency new vCPUs start with.
-        :Since: 3.11 or earlier
+        :Since: 3.0
 
         Save/restore: Saves state that KVM_SET_TSC_KHZ restores. What one kernel saves must be
         accepted by KVM_SET_TSC_KHZ on any kernel that userspace may migrate to.
@@ -4496,7 +4496,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_lapic_state (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.25 or earlier
+        :Since: 2.6.24
 
         Errors:
         - EINVAL: The local APIC is not emulated in the kernel (neither
@@ -4526,7 +4526,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_lapic_state (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.25 or earlier
+        :Since: 2.6.24
 
         Errors:
         - EINVAL: The local APIC is not emulated in the kernel, or the APIC is in
@@ -4557,7 +4557,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_tpr_access_ctl (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.25 or earlier
+        :Since: 2.6.25
 
         The number is encoded with _IOWR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -4590,7 +4590,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_vapic_addr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.25 or earlier
+        :Since: 2.6.25
 
         Errors:
         - EINVAL: The local APIC is not emulated in the kernel, or the address is
@@ -4613,7 +4613,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_debugregs (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.36 or earlier
+        :Since: 2.6.35
 
         Errors:
         - EFAULT: The buffer could not be written.
@@ -4636,7 +4636,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_debugregs (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.36 or earlier
+        :Since: 2.6.35
 
         Errors:
         - EINVAL: flags is not 0, or the upper 32 bits of dr6 or dr7 are not 0.
@@ -5108,7 +5108,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: __u64 (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Argument: Pointer to the MCG_CAP value the guest will read: the number of
         banks in bits 7:0 and capability bits above.
@@ -5141,7 +5141,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_x86_mce (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Errors:
         - EINVAL: bank is not below the bank count of the vCPU, or status does not
@@ -5460,7 +5460,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: none
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.29
         """
         self._require('KVM_CAP_USER_NMI', 'KVM_NMI')
         try:
@@ -5481,7 +5481,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: none
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.19 or earlier
+        :Since: 4.2
         """
         self._require('KVM_CAP_X86_SMM', 'KVM_SMI')
         try:
@@ -5506,7 +5506,7 @@ class Vcpu(_Descriptor):
         :Type: system ioctl (with KVM_CAP_SYS_HYPERV_CPUID), vcpu ioctl
         :Parameters: struct kvm_cpuid2 (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 5.10 or earlier
+        :Since: 5.0
 
         Argument: struct kvm_cpuid2 followed by room for nent entries. The kernel
         sets nent to the number of entries it wrote.
@@ -5706,7 +5706,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_mp_state (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.26
 
         Argument: Filled with the vCPU's multiprocessing state.
 
@@ -5742,7 +5742,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_mp_state (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.26
 
         Argument: The new multiprocessing state.
 
@@ -5783,7 +5783,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_guest_debug (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.30
 
         Argument: The debug controls and the architecture's breakpoint state.
 
@@ -5813,7 +5813,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_one_reg (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.15 or earlier
+        :Since: 3.4
 
         The number is encoded with _IOW, but the data really flows in/out; the
         encoding is kept because changing it would change the ioctl number.
@@ -5849,7 +5849,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_one_reg (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.15 or earlier
+        :Since: 3.4
 
         Argument: The id of the register and the address of a buffer holding the
         new value.
@@ -5882,7 +5882,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: none
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.15 or earlier
+        :Since: 3.5
 
         Errors:
         - EINVAL: The guest has not enabled kvmclock on this vCPU.
@@ -5908,7 +5908,7 @@ class Vcpu(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to set; the value is read from addr.
 
@@ -5938,7 +5938,7 @@ class Vcpu(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to read. The structure is only read; the value is
         written to the memory addr points to.
@@ -5964,7 +5964,7 @@ class Vcpu(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 if the attribute exists, -1 with errno set otherwise.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to probe; addr is not used.
 
@@ -5995,7 +5995,7 @@ class Vcpu(_Descriptor):
         :Type: vm ioctl, vcpu ioctl
         :Parameters: struct kvm_sev_cmd (in/out)
         :Returns: 0 on success, -1 with errno set on error. On return kvm_sev_cmd.error holds the firmware's status code, 0 when the firmware succeeded; for TDX, kvm_tdx_cmd.hw_error holds the TDX module's status code.
-        :Since: 4.19 or earlier
+        :Since: 4.16
 
         Argument: On AMD hosts a struct kvm_sev_cmd naming the command and
         pointing to its parameters; the kernel writes the firmware status back
@@ -6064,7 +6064,7 @@ class Device(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to set; the value is read from addr.
 
@@ -6094,7 +6094,7 @@ class Device(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to read. The structure is only read; the value is
         written to the memory addr points to.
@@ -6120,7 +6120,7 @@ class Device(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 if the attribute exists, -1 with errno set otherwise.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to probe; addr is not used.
 
