@@ -20,7 +20,7 @@ from .diagnostics import Diagnostic, Mark, Reporter, SpecError
 from .layout import ABIS, IOC_SIZE_MAX, SCALARS, Abi, Member, Scalar, ioc, record_layout
 from .load import Int, Map, Seq, read_spec_file
 from .model import (
-    Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
+    AbiException, Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
     Example, ExitReason, ExternalMacro, ExternalType, Field, FlagSet, FunctionMacro, Guard, Header, Implementation,
     Ioctl, Lifecycle,
     Model, NamedValue, Record, Scope, SpecFile, Validation, VERDICT_KINDS, Version,
@@ -474,7 +474,17 @@ class Builder:
             deprecated=self.lifecycle(raw, "deprecated"), removed=self.lifecycle(raw, "removed"),
             c_guard=Guard.parse(raw["c_guard"]) if "c_guard" in raw else None,
             active=self.guard_holds(raw.get("c_guard")),
+            abi_exceptions=self.abi_exceptions(raw),
         )
+
+    def abi_exceptions(self, raw: Map) -> tuple[AbiException, ...]:
+        out = []
+        for index, entry in enumerate(raw.get("abi_exceptions", ())):
+            impls = tuple(entry.get("implementations", ()))
+            self.check_implementations(impls, entry)
+            out.append(AbiException(entry["rule"], Version.parse(entry["since"]), entry["reason"],
+                                    raw["abi_exceptions"].mark_of(index), impls))
+        return tuple(out)
 
     def lifecycle(self, raw: Map, key: str) -> Optional[Lifecycle]:
         data = raw.get(key)
@@ -656,7 +666,7 @@ class Builder:
                 implementations=impls, arch=arch_t,
                 deprecated=self.lifecycle(entry, "deprecated"), removed=self.lifecycle(entry, "removed"),
                 alias=bool(entry.get("alias", False)), mask=bool(entry.get("mask", False)),
-                c_define=bool(entry.get("c_define", True))))
+                c_define=bool(entry.get("c_define", True)), abi_exceptions=self.abi_exceptions(entry)))
         if kind == "enum":
             return Enum(**common, type=scalar, values=tuple(values), c_style=raw.get("c_style", "define"),
                         c_define_values=bool(raw.get("c_define_values", False)))
@@ -688,7 +698,7 @@ class Builder:
                                         since=Version.parse(rf["since"]) if "since" in rf else None,
                                         deprecated=self.lifecycle(rf, "deprecated"),
                                         c_guard=Guard.parse(rf["c_guard"]) if "c_guard" in rf else None,
-                                        active=active)
+                                        active=active, valid_with=rf.get("valid_with"))
             elem_sizes: list[tuple[int, int]] = []
             if "type" in rf:
                 type_text = rf["type"]
@@ -1062,7 +1072,8 @@ class Builder:
                         self.error(verdict.key_mark(where), f"unknown implementation or architecture {where!r}",
                                    "use one of: " + ", ".join(sorted(set(self.impl_names) | self.arch_names)))
             verdicts.append((vkind, table))
-        return Validation(entry["field"], field, entry.mark_of("field"), entry.get("doc", ""), tuple(verdicts))
+        return Validation(entry["field"], field, entry.mark_of("field"), entry.get("doc", ""), tuple(verdicts),
+                          Version.parse(entry["since"]) if "since" in entry else None)
 
     def emission(self, entry: Map, record: Optional[Record], ioctl: str) -> Optional[Emission]:
         field = self.arg_field(record, entry, ioctl)
@@ -1084,7 +1095,8 @@ class Builder:
         requires = None
         if "requires" in entry:
             requires = self.reference(entry["requires"], ("capability",), entry.mark_of("requires"), "capability")
-        return Emission(entry["field"], field, tuple(values), entry.mark_of("field"), impls, requires)
+        return Emission(entry["field"], field, tuple(values), entry.mark_of("field"), impls, requires,
+                        Version.parse(entry["since"]) if "since" in entry else None)
 
     def type_reference(self, text: str, mark: Mark, owner: tuple[str, str],
                        report: bool = True) -> tuple[Optional[Scalar], Optional[Record]]:

@@ -54,6 +54,21 @@ class Lifecycle:
 
 
 @value_type
+class AbiException:
+    """A break of a compatibility rule that the kernel shipped anyway, and why."""
+
+    rule: str                        # a kvmspec.compat rule id
+    since: Version                   # the release that shipped it
+    reason: str
+    mark: Mark = field(compare=False)
+    implementations: tuple[str, ...] = ()   # empty: every implementation
+
+    def covers(self, rule: str, release: Optional[Version] = None, implementation: str = "") -> bool:
+        return rule == self.rule and (release is None or release.parts == self.since.parts) and \
+            (not implementation or not self.implementations or implementation in self.implementations)
+
+
+@value_type
 class Guard:
     """`#ifdef NAME` (or `#ifndef NAME` when negated) around a definition."""
 
@@ -139,6 +154,7 @@ class Item:
     removed: Optional[Lifecycle] = None
     c_guard: Optional[Guard] = None
     active: bool = True              # its guard holds for the x86 headers
+    abi_exceptions: tuple[AbiException, ...] = ()
 
     kind = "item"
 
@@ -194,6 +210,7 @@ class NamedValue:
     alias: bool = False
     mask: bool = False
     c_define: bool = True            # C enum values: also #define NAME NAME (with c_define_values)
+    abi_exceptions: tuple[AbiException, ...] = ()
 
     @property
     def value(self) -> int:
@@ -256,6 +273,7 @@ class Field:
     c_guard: Optional[Guard] = None
     active: bool = True              # inactive fields (guard false on x86) take no space
     counted_by: Optional[str] = None # flexible array: the sibling field holding its element count
+    valid_with: Optional[str] = None # the flag bit that says whether the field holds a value
     offsets: tuple[int, ...] = ()    # per ABI, byte offset in the enclosing record
     bit_offsets: tuple[int, ...] = ()
 
@@ -412,6 +430,7 @@ class Validation:
     # verdict kind -> ((where, verdict), ...); where is "" (everywhere), an
     # implementation or an architecture
     verdicts: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    since: Optional[Version] = None  # first release making the checks (None: as old as ioctl and field)
 
     def verdict(self, kind: str, implementation: str = "", arch: str = "") -> Optional[str]:
         for k, entries in self.verdicts:
@@ -433,6 +452,7 @@ class Emission:
     mark: Mark = field(compare=False)
     implementations: tuple[str, ...] = ()
     requires: Optional["Capability"] = None
+    since: Optional[Version] = None  # first release emitting them (None: as old as ioctl and value)
 
 
 @value_type
