@@ -773,7 +773,8 @@ CHECKS: tuple[Callable[[Model], Iterable[Diagnostic]], ...] = (
 
 
 def check_model(model: Model) -> list[Diagnostic]:
+    from .compat.invariants import INVARIANTS
     found: list[Diagnostic] = []
-    for check in CHECKS:
+    for check in CHECKS + INVARIANTS:
         found.extend(check(model))
     return found

@@ -18,7 +18,7 @@ from typing import Iterable, Optional
 from ..model import (Capability, Emission, ExitReason, Ioctl, Lifecycle, Model, NamedValue, Record, Validation,
                      ValueSet, Version)
 
-GENERIC = ""    # the implementation of an architecture that has no named ones
+GENERIC = ""    # where the spec names no architecture or implementation at all
 
 
 def at_or_before(version: Optional[Version], release: Optional[Version]) -> bool:
@@ -93,10 +93,14 @@ class AbiView:
     # ------------------------------------------------------------ implementations
     @functools.cached_property
     def implementation_arch(self) -> dict[str, str]:
-        return {impl.name: impl.arch for impl in self.model.implementations()}
+        """Implementation -> its architecture; an architecture without named implementations is its own."""
+        out = {a.name: a.name for a in self.model.architectures if not a.implementations}
+        out.update({impl.name: impl.arch for impl in self.model.implementations()})
+        return out
 
     def implementations(self, item, listed: Iterable[str] = ()) -> tuple[str, ...]:
-        """Implementations an item (or one of its entries, `listed`) applies to; GENERIC where none are named."""
+        """Implementations an item (or one of its entries, `listed`) applies to: the named ones of its
+        architectures, and the architecture itself where it has none."""
         listed = tuple(listed) or tuple(item.implementations)
         if listed:
             return listed
@@ -104,10 +108,16 @@ class AbiView:
         out: list[str] = []
         for a in self.model.architectures:
             if a.name in arches:
-                out.extend(i.name for i in a.implementations)
-                if not a.implementations and GENERIC not in out:
-                    out.append(GENERIC)
+                out.extend([i.name for i in a.implementations] or [a.name])
         return tuple(out)
+
+    def applies(self, value: NamedValue, impl: str) -> bool:
+        """Whether a value can occur on an implementation (its arch: and implementations: allow it)."""
+        arch = self.implementation_arch.get(impl, "")
+        if value.arch and arch not in value.arch:
+            return False
+        named = impl != arch
+        return not (value.implementations and named and impl not in value.implementations)
 
     # ------------------------------------------------------------ save and restore
     @functools.cached_property
@@ -121,6 +131,8 @@ class AbiView:
                         continue
                     req = emission.requires.name if emission.requires is not None else None
                     for impl in self.implementations(save, emission.implementations):
+                        if not self.applies(value, impl):
+                            continue
                         slot = out.setdefault((save.name, emission.path, impl), {})
                         # a value emitted both with and without opt-in counts as emitted without
                         if value.value not in slot or req is None:
