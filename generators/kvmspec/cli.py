@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -206,10 +207,48 @@ def _compat_findings(root: Path, old_arg: str, new_arg: Optional[str]):
         return old_label, new_label, compare(old_model, new_model)
 
 
+def cmd_compat_history(args: argparse.Namespace, root: Path) -> int:
+    """Replay every release transition of the spec through the rules (kvmspec compat --history)."""
+    import json
+    from .compat.history import replay, report_lines
+    from .model import Version
+    if args.old is not None or args.base is not None:
+        raise UsageError("--history reads one revision (the working tree, or --root); give no OLD, NEW or --base")
+    since = None
+    if args.since is not None:
+        if not re.fullmatch(r"[0-9]+\.[0-9]+(\.[0-9]+)?", args.since):
+            raise UsageError(f"--since {args.since!r}: give a release such as 5.8")
+        since = Version.parse(args.since)
+    history = replay(_model(root), since)
+    unexplained = history.unexplained()
+    errors = sum(1 for _, f in unexplained if f.level == "error")
+    if args.format == "json":
+        print(json.dumps({
+            "releases": [r.release for r in history.releases],
+            "transitions": len(history.transitions), "seconds": round(history.seconds, 3),
+            "errors": errors, "unexplained": len(unexplained),
+            "findings": [dict(f.as_json(), old=t.old.release, release=t.new.release,
+                              explained=(exc.reason if (exc := f.explanation(t.new)) else None))
+                         for t in history.transitions for f in t.findings],
+            "undated": sum(len(t.undated) for t in history.transitions)}, indent=2))
+    else:
+        for line in report_lines(history):
+            print(line)
+        first, last = history.releases[0].release, history.releases[-1].release
+        print(f"kvmspec compat --history: {len(history.transitions)} transitions ({first} to {last}), "
+              f"{len(history.findings)} finding(s), {len(history.findings) - len(unexplained)} explained by "
+              f"the spec, {errors} error(s), in {history.seconds:.2f} s")
+    return EXIT_FINDINGS if errors else EXIT_OK
+
+
 def cmd_compat(args: argparse.Namespace) -> int:
     import json
     from .compat import RevisionError
     root = _root(args)
+    if args.history:
+        return cmd_compat_history(args, root)
+    if args.since is not None:
+        raise UsageError("--since only goes with --history")
     if args.base is not None:
         if args.old is not None:
             raise UsageError("give either --base REV or OLD [NEW], not both")
@@ -438,6 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("old", nargs="?", metavar="OLD", help="the older spec: directory or git revision (default HEAD)")
     p.add_argument("new", nargs="?", metavar="NEW", help="the newer spec (default: the working tree)")
     p.add_argument("--base", metavar="REV", help="compare the working tree with this git revision")
+    p.add_argument("--history", action="store_true",
+                   help="replay every release transition the spec records (since, removed, deprecated) through "
+                        "the rules, and say for each finding whether the spec records it as a shipped break")
+    p.add_argument("--since", metavar="X.Y", help="with --history: only transitions to this release and later")
     p.add_argument("--format", choices=["text", "json"], default="text", help="output format")
     p.set_defaults(func=cmd_compat)
 

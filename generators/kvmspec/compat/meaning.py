@@ -46,6 +46,9 @@ def saved_state(old: AbiView, new: AbiView) -> Iterator[Finding]:
         save = new.ioctl(save_name)
         if save is None or not save.restored_by or old.ioctl(save_name) is None:
             continue    # a new ioctl: userspace that calls it knows what it emits
+        if not any(k[0] == save_name and k[2] == impl for k in old.emitted) or \
+                not old.field_exists(old.ioctl(save_name), path):
+            continue    # new on this implementation, or a new field: old kernels never saw such state
         before = old.emitted.get((save_name, path, impl), {})
         for number, (value, requires, emission) in emitted.items():
             was = before.get(number)
@@ -219,7 +222,8 @@ def validity_dropped(old: AbiView, new: AbiView) -> Iterator[Finding]:
     for name, exit_reason in new.exits.items():
         before = old.exits.get(name)
         if before is None:
-            if exit_reason.requires is None:
+            # before KVM_ENABLE_CAP existed nothing could be opt-in
+            if exit_reason.requires is None and old.ioctl("KVM_ENABLE_CAP") is not None:
                 yield _finding("not-opt-in", exit_reason.mark,
                                f"new exit reason {name} is not behind an opt-in capability: old userspace that "
                                f"gets it does not know how to handle it",
