@@ -61,14 +61,18 @@ class NotForX86(expr.ExprError):
 
 
 class Builder:
-    def __init__(self, root: Path, check_input: bool = True, check_rules: bool = True) -> None:
+    def __init__(self, root: Path, check_input: bool = True, check_rules: bool = True,
+                 check_invariants: bool = True) -> None:
         """The checks that do not change what is built can be left out: those
         of the input (schema, text, unlisted files) and the rules the finished
         model must follow (checks.check_model). kvmspec generate's two
-        processes share them out (see pipeline.py)."""
+        processes share them out (see pipeline.py). kvmspec compat leaves out
+        the compatibility invariants (compat.invariants): it judges the same
+        breaks between two revisions, and must give its verdict on them."""
         self.root = root
         self.checked = check_input
         self.check_rules = check_rules
+        self.check_invariants = check_invariants
         self.spec_dir = root / "spec"
         self.report = Reporter()
         self.symbols: dict[str, _Symbol] = {}
@@ -583,7 +587,7 @@ class Builder:
         model = Model(manifest["title"], tuple(architectures), externals, external_types, headers,
                       tuple(f for f, _ in files), items, dict(self.built))
         if self.check_rules:
-            self.report.diagnostics.extend(check_model(model))
+            self.report.diagnostics.extend(check_model(model, self.check_invariants))
         self.report.raise_if_any()
         return model
 
@@ -1210,6 +1214,7 @@ def _product(dims: tuple[int, ...]) -> int:
     return n
 
 
-def load_model(root: Path) -> Model:
-    """Read, check and build the model of the spec under `root`, or raise SpecError."""
-    return Builder(root).build()
+def load_model(root: Path, invariants: bool = True) -> Model:
+    """Read, check and build the model of the spec under `root`, or raise SpecError
+    (without the compatibility invariants when `invariants` is False)."""
+    return Builder(root, check_invariants=invariants).build()

@@ -39,7 +39,10 @@ def check_restorable_emissions(model: Model) -> Iterator[Diagnostic]:
         # the first release at which the pair works on each implementation
         start: dict[str, Version] = {}
         for e in save.emissions:
-            since = latest(save.since, e.since, restore.since)
+            if not e.values:
+                continue
+            since = latest(min((emission_since(save, e, v) for v in e.values), key=lambda v: v.parts),
+                           restore.since)
             for impl in view.implementations(save, e.implementations):
                 if impl not in start or since.parts < start[impl].parts:
                     start[impl] = since
