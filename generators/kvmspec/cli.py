@@ -272,6 +272,37 @@ def cmd_compat(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if errors else EXIT_OK
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    """Review a posted uapi patch against the spec (kvmspec review PATCH)."""
+    import json
+    from .review import ReviewError, review
+    root = _root(args)
+    patch = Path(args.patch)
+    if not patch.is_file():
+        raise UsageError(f"{args.patch}: no such file")
+    model = _model(root)
+    try:
+        result = review(root, model, patch)
+    except ReviewError as exc:
+        raise UsageError(str(exc)) from None
+    counts = {level: result.count(level) for level in ("error", "warning", "question", "note")}
+    if args.format == "json":
+        print(json.dumps({"patch": result.patch, "headers": result.files, "not_reviewed": result.skipped,
+                          "abis": list(result.abis), **{f"{k}s": v for k, v in counts.items()},
+                          "remarks": [r.as_json() for r in result.remarks]}, indent=2))
+    else:
+        newest = max((i.since for i in model.items), key=lambda v: v.parts).release
+        print(f"review of {args.patch} against the generated headers of {newest} "
+              f"({', '.join(result.files)}; read back with the compiler for {', '.join(result.abis)}):")
+        for r in result.remarks:
+            print(r.render(args.patch))
+        for f in result.skipped:
+            print(f"{args.patch}: note: [not-reviewed] {f}: the spec does not generate this header")
+        print(f"kvmspec review: {counts['error']} error(s), {counts['warning']} warning(s), "
+              f"{counts['question']} question(s), {counts['note']} note(s)")
+    return EXIT_FINDINGS if counts["error"] else EXIT_OK
+
+
 def _read_document(name: str) -> str:
     """The text of the api.rst to audit; a missing or unreadable file is a usage problem."""
     path = Path(name)
@@ -484,6 +515,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="X.Y", help="with --history: only transitions to this release and later")
     p.add_argument("--format", choices=["text", "json"], default="text", help="output format")
     p.set_defaults(func=cmd_compat)
+
+    p = sub.add_parser("review", help="review a posted patch to the KVM uapi headers against the spec",
+                       description=_fill(
+                           "Apply a patch (a diff, a mail or an mbox) that touches include/uapi/linux/kvm.h or "
+                           "arch/x86/include/uapi/asm/kvm.h to a temporary copy of the generated headers of the "
+                           "newest release, read both trees back through the C compiler (every macro value, "
+                           "record size and the members of changed records, for x86_64 and i386), and map "
+                           "each new or changed name to the spec: a new bit of a known flag set, a field in "
+                           "reserved bytes, a grown record and the ioctl numbers it renumbers, a new "
+                           "capability, exit reason or ioctl.",
+                           "Remarks read PATCH:LINE: error|warning|question|note: [rule] ..., LINE being the "
+                           "patch line that adds the name. Questions are what the spec's annotations of the "
+                           "existing items ask of the new one (e.g. a restore ioctl that rejects unknown bits "
+                           "of the field). Exit 1 on any error, 2 when the patch does not apply or touches no "
+                           "KVM uapi header."),
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("patch", metavar="PATCH", help="the patch, mail or mbox to review")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    p.set_defaults(func=cmd_review)
 
     p = sub.add_parser("audit-docs", help="check a hand-written api.rst against the spec",
                        description=_fill(
