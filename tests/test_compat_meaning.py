@@ -142,6 +142,15 @@ def test_hv_cpuid_gaining_the_system_descriptor_is_fine_losing_the_vcpu_one_is_n
     assert "ioctl KVM_GET_SUPPORTED_HV_CPUID: it is no longer available on the vcpu descriptor" in str(f)
 
 
+def test_nested_state_ioctl_losing_svm(pair):
+    """SVM has saved and restored nested state since 5.8; an ioctl that leaves an implementation breaks its users."""
+    old, new = pair
+    new.replace(NESTED, "  - ioctl: KVM_SET_NESTED_STATE\n    header: linux\n",
+                "  - ioctl: KVM_SET_NESTED_STATE\n    header: linux\n    implementations: [vmx]\n")
+    f = only(findings(old, new), "ioctl-moved")
+    assert "ioctl KVM_SET_NESTED_STATE: implementation svm no longer has it" in str(f)
+
+
 def test_fixing_set_irqchip_direction_quirk(pair):
     """KVM_SET_IRQCHIP is encoded _IOR although it reads its argument; 'fixing' it renumbers it."""
     old, new = pair

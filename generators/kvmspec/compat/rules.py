@@ -311,7 +311,9 @@ class Comparison:
             # A record that only lives inside unions may grow into the union's spare
             # room (kvm_svm_nested_state_hdr inside kvm_nested_state.hdr); the union
             # itself is checked as part of its own record.
-            if self._size_matters(new_rec):
+            changed = any(ol.size != nl.size or ol.align != nl.align
+                          for ol, nl in zip(old_rec.layouts, new_rec.layouts))
+            if changed and self._size_matters(new_rec):   # (asked only when it matters: it walks every record)
                 for abi, ol, nl in zip(ABIS, old_rec.layouts, new_rec.layouts):
                     if ol.size != nl.size:
                         problems.append(f"size {ol.size} -> {nl.size} on {abi.name}")
