@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .diagnostics import SpecError
+from .layout import ABIS, abis_of
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -148,10 +149,17 @@ def cmd_diff_header(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
     release = f" (Linux {tree.version >> 16}.{(tree.version >> 8) & 0xFF})" if tree.version else ""
-    print(f"spec vs {tree.description}{release}")
+    abis = [abi for abi in ABIS if abi.name in args.abi] if args.abi else \
+        [abi for abi in abis_of(args.arch) if abi.arch == "x86" or Path(f"/usr/{abi.debian}/include").is_dir()]
+    if not abis:
+        raise UsageError(f"no base headers for {args.arch} are installed (apt-get install "
+                         f"linux-libc-dev-<arch>-cross), or give --abi")
+    if any(abi.arch != args.arch for abi in abis):
+        raise UsageError(f"--abi must name ABIs of --arch {args.arch}")
+    print(f"spec vs {tree.description}{release}, {args.arch}")
     findings = 0
     try:
-        diffs = diff_names(model, tree)
+        diffs = diff_names(model, tree, args.arch, abis[0])
         for d in diffs:
             print(f"  {d.kind:12} {d.in_tree:5} in headers, {d.in_spec:5} in spec: "
                   f"{len(d.missing)} missing from the spec, {len(d.only_in_spec)} only in the spec")
@@ -161,9 +169,9 @@ def cmd_diff_header(args: argparse.Namespace) -> int:
         if stale_files(root, render_all(model)):
             raise UsageError("generated/ is stale; run `kvmspec generate` first")
         with tempfile.TemporaryDirectory(prefix="kvmspec-diff-") as tmp:
-            for abi in args.abi:
-                outcome = compare_dumps(root, tree, abi, Path(tmp))
-                print(f"  {abi:12} {outcome.name.split(': ', 1)[1]}: {outcome.count} difference(s)"
+            for abi in abis:
+                outcome = compare_dumps(root, tree, abi.name, Path(tmp), model)
+                print(f"  {abi.name:12} {outcome.name.split(': ', 1)[1]}: {outcome.count} difference(s)"
                       + (f" ({outcome.detail})" if outcome.status == "failed" and not outcome.count else ""))
                 findings += outcome.count + (outcome.status == "failed" and not outcome.count)
                 for line in outcome.details:
@@ -487,13 +495,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "such as /usr/include or `make headers_install` output, or a kernel source "
                                    "tree): the macro, struct/union and enumerator names each side has that the "
                                    "other lacks, and every macro value and record size, alignment and field "
-                                   "offset, compiled separately for x86_64 and i386. Items newer than the "
-                                   "tree's release are left out. Exit 1 on any difference.",
+                                   "offset, laid out by clang for each ABI of the architecture (--arch; x86: "
+                                   "x86_64 and i386). Items newer than the tree's release are left out. Exit 1 "
+                                   "on any difference.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("tree", nargs="?", default="/usr/include", metavar="TREE",
                    help="include directory or kernel source tree (default: /usr/include)")
-    p.add_argument("--abi", action="append", choices=["x86_64", "i386"],
-                   help="ABI to compare (repeatable; default: both)")
+    p.add_argument("--arch", default="x86", choices=[a for a in dict.fromkeys(abi.arch for abi in ABIS)],
+                   help="architecture whose headers TREE holds (default: x86)")
+    p.add_argument("--abi", action="append", choices=[abi.name for abi in ABIS],
+                   help="ABI to compare (repeatable; default: every ABI of --arch whose base headers are "
+                        "installed)")
     p.set_defaults(func=cmd_diff_header)
 
     p = sub.add_parser("compat", help="find ABI breaks between two revisions of the spec",
@@ -576,8 +588,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    if getattr(args, "abi", None) is None and args.func is cmd_diff_header:
-        args.abi = ["x86_64", "i386"]
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

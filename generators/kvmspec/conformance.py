@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ABI_FLAGS = {"x86_64": "-m64", "i386": "-m32"}
+FACT = re.compile(r"^@kvmspec_fact_([0-9a-f]+) = .*?constant i64 (-?\d+)", re.M)
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,52 @@ class NoCompiler(Exception):
     """No usable C compiler (an environment problem)."""
 
 
-def generated_includes(root: Path) -> list[str]:
+def generated_includes(root: Path, arch_dir: str = "arch/x86") -> list[str]:
     gen = root / "generated"
-    return [f"-I{gen / 'include/uapi'}", f"-I{gen / 'arch/x86/include/uapi'}"]
+    return [f"-I{gen / 'include/uapi'}", f"-I{gen / arch_dir / 'include/uapi'}"]
+
+
+def arch_dir(header_path: str) -> str:
+    """arch/arm64 for arch/arm64/include/uapi/asm/kvm.h."""
+    return header_path.split("/include/uapi/", 1)[0]
+
+
+def _clang() -> str:
+    cc = shutil.which("clang")
+    if cc is None:
+        raise NoCompiler("clang is needed to read headers of other architectures (install clang)")
+    return cc
+
+
+def cross_base(abi) -> list[str]:
+    """The include flags that give clang --target the ABI's own C and uapi base headers
+    (linux/types.h, asm/ioctl.h, asm/ptrace.h ...): Debian's cross headers."""
+    resource = subprocess.run([_clang(), "-print-resource-dir"], capture_output=True, text=True).stdout.strip()
+    base = Path("/usr") / abi.debian / "include"
+    if abi.arch == "x86":
+        return []   # the machine's own /usr/include
+    if not base.is_dir():
+        raise FileNotFoundError(f"no {abi.name} uapi base headers at {base} "
+                                f"(apt-get install linux-libc-dev-{abi.debian.split('-')[0]}-cross)")
+    return ["-nostdinc", f"-isystem{resource}/include", f"-isystem{base}"]
+
+
+def ir_facts(abi, include_args: list[str], defines: list[str], source: Path) -> tuple[dict[str, str] | None, str]:
+    """The facts of kvm_abi_dump.c as clang lays them out for `abi`, read from LLVM IR
+    (no program is run, so any architecture works)."""
+    try:
+        base = cross_base(abi)
+    except FileNotFoundError as exc:
+        return None, str(exc)
+    build = subprocess.run([_clang(), f"--target={abi.triple}", "-std=gnu11", "-w", *include_args, *base, *defines,
+                            "-S", "-emit-llvm", "-o", "-", str(source)], capture_output=True, text=True)
+    if build.returncode != 0:
+        return None, _first_error(build.stderr)
+    facts = {}
+    for hexkey, value in FACT.findall(build.stdout):
+        key = bytes.fromhex(hexkey).decode()
+        facts[key] = "yes" if key.startswith(("defined ", "removed-defined ")) else str(int(value) % (1 << 64))
+    return facts, ""
 
 
 def headers_version(include_dir: Path) -> int | None:
@@ -66,55 +110,41 @@ def _first_error(stderr: str) -> str:
     return (lines[0] if lines else stderr.strip().splitlines()[-1] if stderr.strip() else "").strip()
 
 
-def _dump(cc: str, abi: str, include_args: list[str], defines: list[str], source: Path, tmp: Path,
-          label: str) -> tuple[list[str] | None, str]:
-    exe = tmp / f"dump-{abi}-{label}"
-    build = subprocess.run([cc, ABI_FLAGS[abi], "-std=gnu11", *include_args, *defines, "-o", str(exe), str(source)],
-                           capture_output=True, text=True)
-    if build.returncode != 0:
-        return None, _first_error(build.stderr)
-    return subprocess.run([str(exe)], capture_output=True, text=True).stdout.splitlines(), ""
-
-
-def compare_dumps(root: Path, tree: "HeaderTree", abi: str, tmp: Path) -> Outcome:
-    """Compare what the generated headers and a tree say about every fact of the spec."""
-    cc = _compiler()
+def compare_dumps(root: Path, tree: "HeaderTree", abi_name: str, tmp: Path, model=None) -> Outcome:
+    """Compare what the generated headers and a tree say about every fact of the spec,
+    as clang lays them out for one ABI."""
+    from .layout import ABIS
+    abi = next(a for a in ABIS if a.name == abi_name)
     source = root / "generated" / "tests" / "kvm_abi_dump.c"
+    arch_include = "arch/x86"
+    if model is not None:
+        header = next((h for h in model.headers if h.arch == abi.arch and h.emit), None)
+        if header is None:
+            return Outcome(f"{abi.name}: the spec has no asm/kvm.h of {abi.arch}", "failed",
+                           f"describe {abi.arch}'s asm/kvm.h in spec/{abi.arch}/")
+        arch_include = arch_dir(header.path)
     # Both sides skip what is newer than the tree.
     defines = [f"-DKVMSPEC_HEADERS_VERSION={tree.version}"] if tree.version is not None else []
     # The generated headers are the newest API: they have nothing that was removed.
-    ours, problem = _dump(cc, abi, generated_includes(root), [*defines, "-DKVMSPEC_NEWEST_API"], source, tmp,
-                          "generated")
-    if ours is None:
-        return Outcome(f"{abi}: ABI dump with generated headers", "failed", problem)
-    theirs, problem = _dump(cc, abi, list(tree.flags), defines, source, tmp, "tree")
-    if theirs is None:
-        return Outcome(f"{abi}: ABI dump with {tree.description}", "failed", problem)
+    ours_all, problem = ir_facts(abi, generated_includes(root, arch_include), [*defines, "-DKVMSPEC_NEWEST_API"],
+                                 source)
+    if ours_all is None:
+        return Outcome(f"{abi.name}: ABI dump with generated headers", "failed", problem)
+    theirs_all, problem = ir_facts(abi, list(tree.flags), defines, source)
+    if theirs_all is None:
+        return Outcome(f"{abi.name}: ABI dump with {tree.description}", "failed", problem)
     # Facts of items the newest API removed are only in older trees; conformance.c
     # checks them against the spec there.
-    ours_facts = _facts(line for line in ours if not line.startswith("removed-"))
-    theirs_facts = _facts(line for line in theirs if not line.startswith("removed-"))
+    ours_facts = {k: v for k, v in ours_all.items() if not k.startswith("removed-")}
+    theirs_facts = {k: v for k, v in theirs_all.items() if not k.startswith("removed-")}
     differences = [f"'{k} {v}' != '{k} {theirs_facts[k]}'" for k, v in ours_facts.items()
                    if k in theirs_facts and theirs_facts[k] != v]
     differences += [f"'{k} {v}' only with the generated headers" for k, v in ours_facts.items()
                     if k not in theirs_facts]
     differences += [f"'{k} {v}' only with the tree" for k, v in theirs_facts.items() if k not in ours_facts]
-    ours = list(ours_facts)
-    return Outcome(f"{abi}: generated headers and {tree.description}{_release(tree.version)} agree on "
-                   f"{len(ours)} facts", "failed" if differences else "ok", "; ".join(differences[:5]),
+    return Outcome(f"{abi.name}: generated headers and {tree.description}{_release(tree.version)} agree on "
+                   f"{len(ours_facts)} facts", "failed" if differences else "ok", "; ".join(differences[:5]),
                    count=len(differences), details=tuple(differences))
-
-
-def _facts(lines) -> dict[str, str]:
-    """'value NAME 12' -> {'value NAME': '12'}."""
-    out = {}
-    for line in lines:
-        if line.startswith("defined "):
-            out[line] = "yes"
-            continue
-        key, _, value = line.rpartition(" ")
-        out[key] = value
-    return out
 
 
 def _release(version: int | None) -> str:
@@ -194,10 +224,12 @@ def _is_kvm_header(path: str) -> bool:
     return path.endswith(("linux/kvm.h", "asm/kvm.h"))
 
 
-def header_names(tree: HeaderTree, abi: str = "x86_64") -> dict[str, set[str]]:
+def header_names(tree: HeaderTree, abi=None, guards: frozenset = frozenset()) -> dict[str, set[str]]:
     """The macro, record and enumerator names that a tree's KVM headers define."""
-    cc = _compiler()
-    result = subprocess.run([cc, ABI_FLAGS[abi], *tree.flags, "-E", "-dD", "-x", "c", "-"],
+    from .layout import NATIVE
+    abi = abi or NATIVE
+    result = subprocess.run([_clang(), f"--target={abi.triple}", *tree.flags, *cross_base(abi),
+                             "-E", "-dD", "-x", "c", "-"],
                             input="#include <linux/kvm.h>\n", capture_output=True, text=True)
     if result.returncode != 0:
         raise OSError(f"the preprocessor failed on {tree.description}: {_first_error(result.stderr)}")
@@ -224,11 +256,11 @@ def header_names(tree: HeaderTree, abi: str = "x86_64") -> dict[str, set[str]]:
             name = entry.split("=")[0].strip()
             if name:
                 enumerators.add(name)
-    guards = {m for m in macros if re.fullmatch(r"_+(LINUX|ASM_X86)_KVM_H", m)}
+    guards = set(guards) | {m for m in macros if re.fullmatch(r"_+(LINUX|ASM_X86)_KVM_H", m)}
     return {"macros": macros - guards, "records": records, "enumerators": enumerators}
 
 
-def spec_names(model, version: int | None) -> dict[str, set[str]]:
+def spec_names(model, version: int | None, arch: str = "x86") -> dict[str, set[str]]:
     """What the spec says a tree of the given release defines."""
     from .model import Capability, Constant, ExitReason, FlagSet, FunctionMacro, Ioctl, Record, ValueSet
 
@@ -244,7 +276,7 @@ def spec_names(model, version: int | None) -> dict[str, set[str]]:
 
     names: dict[str, set[str]] = {"macros": set(), "records": set(), "enumerators": set()}
     for item in model.items:
-        if not item.active or not known(item.since, item.removed):
+        if arch not in item.active_on or not known(item.since, item.removed):
             continue
         if isinstance(item, Ioctl) and item.type_external is not None:
             pass  # defined by linux/kvm.h although x86 code cannot expand it
@@ -274,9 +306,10 @@ class NameDiff:
     only_in_spec: tuple[str, ...]  # the spec says the tree should define them
 
 
-def diff_names(model, tree: HeaderTree) -> list[NameDiff]:
-    theirs = header_names(tree)
-    ours = spec_names(model, tree.version)
+def diff_names(model, tree: HeaderTree, arch: str = "x86", abi=None) -> list[NameDiff]:
+    guards = frozenset(h.guard for h in model.headers if h.guard)
+    theirs = header_names(tree, abi, guards)
+    ours = spec_names(model, tree.version, arch)
     return [NameDiff(kind, len(theirs[kind]), len(ours[kind]), tuple(sorted(theirs[kind] - ours[kind])),
                      tuple(sorted(ours[kind] - theirs[kind])))
             for kind in ("macros", "records", "enumerators")]

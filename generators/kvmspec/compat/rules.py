@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..diagnostics import Mark
-from ..layout import ABIS
+from ..layout import HOST_ABIS as ABIS, host
 from ..model import (AbiException, Capability, Constant, Definition, ExitReason, Field, FlagSet, Ioctl, Model,
                      Record, ValueSet, Version)
 from .view import GENERIC, AbiView
@@ -201,17 +201,17 @@ def _named(model: Model) -> dict[str, Named]:
             continue
         values: tuple[int, ...] = ()
         if isinstance(item, Constant):
-            values = item.values
+            values = host(item.values)
         elif isinstance(item, (Capability, ExitReason)):
             values = (item.value,) * len(ABIS)
         elif isinstance(item, Ioctl):
-            values = item.numbers
+            values = host(item.numbers)
         out[item.name] = Named(item.name, item.kind, values, item.mark, item.deprecated is not None,
                                item.removed is not None, item,
                                item.removed is not None and item.removed.moved_to is not None)
         if isinstance(item, ValueSet):
             for v in item.values:
-                out[v.name] = Named(v.name, "value", v.values, v.mark, v.deprecated is not None,
+                out[v.name] = Named(v.name, "value", host(v.values), v.mark, v.deprecated is not None,
                                     v.removed is not None, item)
     return out
 
@@ -311,8 +311,8 @@ class Comparison:
             # A record that only lives inside unions may grow into the union's spare
             # room (kvm_svm_nested_state_hdr inside kvm_nested_state.hdr); the union
             # itself is checked as part of its own record.
-            changed = any(ol.size != nl.size or ol.align != nl.align
-                          for ol, nl in zip(old_rec.layouts, new_rec.layouts))
+            changed = any(ol is None or nl is None or ol.size != nl.size or ol.align != nl.align
+                          for ol, nl in zip(host(old_rec.layouts), host(new_rec.layouts)))
             if changed and self._size_matters(new_rec):   # (asked only when it matters: it walks every record)
                 for abi, ol, nl in zip(ABIS, old_rec.layouts, new_rec.layouts):
                     if ol.size != nl.size:
@@ -337,7 +337,7 @@ class Comparison:
                 continue
             users = [i for i in self.new.ioctls if i.type_record is new_rec or i.arg_record is new_rec]
             renumbered = [i for i in users if i.name in self.old_named and
-                          self.old_named[i.name].values != i.numbers]
+                          self.old_named[i.name].values != host(i.numbers)]
             also = ""
             if renumbered:
                 also = "; it also changes the number of " + ", ".join(

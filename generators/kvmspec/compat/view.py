@@ -61,7 +61,8 @@ class AbiView:
     # ------------------------------------------------------------ items
     @functools.cached_property
     def items(self) -> dict[str, object]:
-        return {i.name: i for i in self.model.items if i.active and self.exists(i.since, i.removed)}
+        return {i.name: i for i in self.model.items
+                if (i.active or i.active_on) and self.exists(i.since, i.removed)}
 
     def ioctl(self, name: Optional[str]) -> Optional[Ioctl]:
         item = self.items.get(name) if name else None
