@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..model import Capability, Ioctl, Model, Version
+from ..model import Model, Version
 from .meaning import meaning
 from .rules import RULES, Finding
 from .view import AbiView, releases

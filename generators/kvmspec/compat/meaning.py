@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable, Iterator, Optional
 
 from ..diagnostics import Mark
-from ..model import Capability, FlagSet, Ioctl, NamedValue
+from ..model import FlagSet, Ioctl, NamedValue
 from .rules import RULES, Finding
 from .view import GENERIC, AbiView
 
@@ -222,8 +222,8 @@ def validity_dropped(old: AbiView, new: AbiView) -> Iterator[Finding]:
     for name, exit_reason in new.exits.items():
         before = old.exits.get(name)
         if before is None:
-            # before KVM_ENABLE_CAP existed nothing could be opt-in
-            if exit_reason.requires is None and old.ioctl("KVM_ENABLE_CAP") is not None:
+            # while no capability could be enabled, nothing could be opt-in
+            if exit_reason.requires is None and any(c.opt_in for c in old.capabilities.values()):
                 yield _finding("not-opt-in", exit_reason.mark,
                                f"new exit reason {name} is not behind an opt-in capability: old userspace that "
                                f"gets it does not know how to handle it",
