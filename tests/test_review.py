@@ -117,3 +117,19 @@ def test_patches_that_cannot_be_reviewed(tmp_path):
         result = review(path)
         assert result.status == 2, (path, result.out, result.err)
         assert len(result.err.strip().splitlines()) == 1 and words in result.err, result.err
+
+
+def test_quoted_printable_mail_reads_like_the_plain_one(tmp_path):
+    """Mails from the list often come quoted-printable (=3D for =, soft line breaks)."""
+    import quopri
+    plain = (DATA / "gpat-nested-state.mbox").read_text()
+    head, body = plain.split("\n\n", 1)
+    encoded = quopri.encodestring(body.encode(), quotetabs=True).decode()
+    assert "=09" in encoded                       # the tabs of the header are encoded
+    mail = tmp_path / "gpat-qp.mbox"
+    mail.write_text(head + "\nContent-Transfer-Encoding: quoted-printable\n\n" + encoded)
+    result = review(mail)
+    assert result.status == 0, result.out + result.err
+    assert "KVM_SET_NESTED_STATE rejects unknown bits in flags on vmx, svm: if KVM_GET_NESTED_STATE emits " \
+           "KVM_STATE_NESTED_GPAT_VALID, it must be opt-in" in result.out
+    assert result.out.rstrip().endswith("0 error(s), 1 warning(s), 2 question(s), 2 note(s)")
