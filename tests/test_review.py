@@ -47,8 +47,8 @@ def test_gpat_series_header_hunk_asks_for_an_opt_in():
                "kvm_nested_state_flags" in l for l in lines)
     reserved = next(l for l in lines if "[reserved-field-reused]" in l)
     assert reserved.startswith(f"{patch}:{gpat_line}: warning:")
-    assert "new struct kvm_svm_nested_state_hdr.gpat takes 8 bytes that were reserved (struct kvm_nested_state." \
-           "hdr.pad) and that KVM_SET_NESTED_STATE never checked for zero" in reserved
+    assert "new struct kvm_svm_nested_state_hdr.gpat takes 8 bytes of reserved space (struct kvm_nested_state." \
+           "hdr.pad) that KVM_SET_NESTED_STATE never checked for zero" in reserved
     assert "is it read only when KVM_STATE_NESTED_GPAT_VALID" in reserved
     assert any("grows from 8 to 16 bytes on x86_64 inside struct kvm_nested_state.hdr.svm, whose size does not "
                "change: no ioctl number changes" in l for l in lines)
@@ -133,3 +133,37 @@ def test_quoted_printable_mail_reads_like_the_plain_one(tmp_path):
     assert "KVM_SET_NESTED_STATE rejects unknown bits in flags on vmx, svm: if KVM_GET_NESTED_STATE emits " \
            "KVM_STATE_NESTED_GPAT_VALID, it must be opt-in" in result.out
     assert result.out.rstrip().endswith("0 error(s), 1 warning(s), 2 question(s), 2 note(s)")
+
+
+def carve(tmp_path, extra_flag: bool):
+    """4.20 took exception_has_payload out of kvm_vcpu_events.reserved, valid only with a new flag."""
+    header = (REPO / "generated/arch/x86/include/uapi/asm/kvm.h").read_text().splitlines()
+    at = next(n for n, l in enumerate(header) if l == "\t__u8 reserved[26];")
+    hunks = ["--- a/arch/x86/include/uapi/asm/kvm.h", "+++ b/arch/x86/include/uapi/asm/kvm.h",
+             f"@@ -{at + 1},1 +{at + 1},2 @@", f"-{header[at]}", "+\t__u8 reserved[25];", "+\t__u8 payload_kind;"]
+    if extra_flag:
+        flag = next(n for n, l in enumerate(header) if l.startswith("#define KVM_VCPUEVENT_VALID_TRIPLE_FAULT"))
+        hunks = hunks[:2] + [f"@@ -{flag + 1},0 +{flag + 2},1 @@", "+#define KVM_VCPUEVENT_VALID_PAYLOAD_KIND\t0x00000040"] \
+            + hunks[2:]
+    patch = tmp_path / "carve.patch"
+    patch.write_text("\n".join(hunks) + "\n")
+    return review(patch)
+
+
+def test_a_field_carved_out_of_unchecked_reserved_bytes(tmp_path):
+    result = carve(tmp_path, extra_flag=False)
+    assert result.status == 1, result.out + result.err
+    line = next(l for l in result.out.splitlines() if "[reserved-field-reused]" in l)
+    assert ": error: [reserved-field-reused] new struct kvm_vcpu_events.payload_kind takes 1 byte of reserved " \
+           "space (struct kvm_vcpu_events.reserved) that KVM_SET_VCPU_EVENTS never checked for zero" in line
+    assert "gate it with a new flag that older kernels reject" in line
+    assert "moves from offset" not in result.out      # the reserved array shrinks, nothing else moves
+
+
+def test_the_same_field_with_a_new_validity_flag_is_a_question(tmp_path):
+    result = carve(tmp_path, extra_flag=True)
+    assert result.status == 0, result.out + result.err
+    assert "is it read only when KVM_VCPUEVENT_VALID_PAYLOAD_KIND (new in this patch, rejected as unknown by " \
+           "older kernels) is set?" in result.out
+    assert "KVM_SET_VCPU_EVENTS rejects unknown bits in flags on vmx, svm: if KVM_GET_VCPU_EVENTS emits " \
+           "KVM_VCPUEVENT_VALID_PAYLOAD_KIND, it must be opt-in" in result.out

@@ -513,7 +513,10 @@ class Reviewer:
         for abi, new in self.new.items():
             old = self.old[abi]
             before, after = old.members.get(rec, {}), new.members.get(rec, {})
+            reserved = {f.name for f in model_rec.members if f.reserved} if isinstance(model_rec, Record) else set()
             for m, (off, size) in before.items():
+                if m in reserved:
+                    continue   # reserved space may shrink or move: the fields taken from it are judged below
                 if m in after and after[m][0] != off:
                     self.add("error", "layout-changed", m,
                              f"{rec}.{m} moves from offset {off} to {after[m][0]} on {abi}: old binaries and the "
@@ -631,9 +634,9 @@ class Reviewer:
                 gate = (f"; is it read only when {' or '.join(gates)} (new in this patch, rejected as unknown by "
                         f"older kernels) is set?")
             self.add("warning" if gates else "error", "reserved-field-reused", member,
-                     f"new {rec}.{member} takes {size} bytes that were reserved ({where}) and that "
-                     f"{', '.join(dict.fromkeys(unchecked))} never checked for zero: old userspace may have left "
-                     f"anything there{gate}"
+                     f"new {rec}.{member} takes {size} byte{'s' * (size != 1)} of reserved space ({where}) "
+                     f"that {', '.join(dict.fromkeys(unchecked))} never checked for zero: old userspace may have "
+                     f"left anything there{gate}"
                      + ("" if gates else "; gate it with a new flag that older kernels reject"))
         elif checked:
             self.add("note", "layout", member,
