@@ -173,6 +173,23 @@ def c_literal(value: int) -> str:
     return f"{value:#x}ULL" if value > 0x7FFFFFFF else str(value)
 
 
+def dump_source(view, env) -> str:
+    """kvm_abi_dump.c for one view (an architecture at a release): every fact of the items
+    its headers define then, with no release gating (the facts are those of the release)."""
+    facts: list[Check] = []
+    for item in view.items:
+        if isinstance(item, Ioctl) and item.type_external is not None:
+            continue   # no code can expand it
+        _item_checks(item, facts)
+    seen = [i for i, abi in enumerate(ABIS) if view.arch is None or abi.arch == view.arch]
+    everywhere = (1,) * len(ABIS)
+    # A fact the view's ABIs cannot have (an ioctl on another architecture's struct) is left out.
+    facts = [replace(c, values=everywhere, version=None, until=None) for c in facts
+             if c.kind != "bitfield" and any(i < len(c.values) and c.values[i] is not None for i in seen)]
+    return env.get_template("tests/kvm_abi_dump.c.j2").render(
+        c_checks=facts, abi_condition=abi_condition, sources=[f.path for f in view.model.files])
+
+
 class Generator:
     name = "tests"
 
