@@ -608,8 +608,10 @@ class Builder:
         for index, entry in enumerate(raw.get("abi_exceptions", ())):
             impls = tuple(entry.get("implementations", ()))
             self.check_implementations(impls, entry)
-            out.append(AbiException(entry["rule"], Version.parse(entry["since"]), entry["reason"],
-                                    raw["abi_exceptions"].mark_of(index), impls))
+            since = entry["since"]
+            releases = tuple(Version.parse(v) for v in ([since] if isinstance(since, str) else since))
+            out.append(AbiException(entry["rule"], releases, entry["reason"], raw["abi_exceptions"].mark_of(index),
+                                    impls))
         return tuple(out)
 
     def moves(self, raw: Map) -> tuple[Move, ...]:

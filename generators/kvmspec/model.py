@@ -74,13 +74,14 @@ class AbiException:
     """A break of a compatibility rule that the kernel shipped anyway, and why."""
 
     rule: str                        # a kvmspec.compat rule id
-    since: Version                   # the release that shipped it
+    releases: tuple[Version, ...]    # the release(s) that shipped it
     reason: str
     mark: Mark = field(compare=False)
     implementations: tuple[str, ...] = ()   # empty: every implementation
 
     def covers(self, rule: str, release: Optional[Version] = None, implementation: str = "") -> bool:
-        return rule == self.rule and (release is None or release.parts == self.since.parts) and \
+        return rule == self.rule and \
+            (release is None or any(release.parts == r.parts for r in self.releases)) and \
             (not implementation or not self.implementations or implementation in self.implementations)
 
 

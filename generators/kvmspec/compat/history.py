@@ -63,6 +63,23 @@ def removals(old: AbiView, new: AbiView) -> list[Finding]:
     return out
 
 
+def value_changes(old: AbiView, new: AbiView) -> list[Finding]:
+    """Constants and values whose number changed between the releases (their history: says so)."""
+    out = []
+    for name, (owner, value) in new.changing.items():
+        if name not in old.changing:
+            continue
+        before, after = old.number(value), new.number(value)
+        if before is None or after is None or before == after:
+            continue
+        out.append(Finding(RULES["value-changed"], value.mark if hasattr(value, "mark") else owner.mark,
+                           f"{name} changed from {before} to {after} in {new.label}: binaries built against the "
+                           f"older header use {before}",
+                           "give a new meaning a new name and number; never change a number userspace compiled in",
+                           subject=name, exceptions=tuple(value.abi_exceptions)))
+    return out
+
+
 def discoverability(old: AbiView, new: AbiView) -> list[Finding]:
     """New capabilities that KVM_CHECK_EXTENSION does not report."""
     out = []
@@ -96,10 +113,12 @@ def replay(model: Model, since: Optional[Version] = None) -> History:
     for old, new in zip(views, views[1:]):
         if since is not None and new.release.parts < since.parts:
             continue
-        found = meaning(old, new) + removals(old, new) + discoverability(old, new)
+        found = meaning(old, new) + removals(old, new) + value_changes(old, new) + discoverability(old, new)
         found.sort(key=lambda f: (f.rule.id, f.mark.path, f.mark.line, f.mark.col))
-        dated = tuple(f for f in found if dates.get(f.subject, True))
-        undated = tuple(f for f in found if not dates.get(f.subject, True))
+        # a value change is dated by its history entry (until:), whatever the item's since says
+        known = [f.rule.id == "value-changed" or dates.get(f.subject, True) for f in found]
+        dated = tuple(f for f, k in zip(found, known) if k)
+        undated = tuple(f for f, k in zip(found, known) if not k)
         history.transitions.append(Transition(old.release, new.release, dated, undated))
     history.seconds = time.perf_counter() - start
     return history

@@ -15,8 +15,8 @@ from __future__ import annotations
 import functools
 from typing import Iterable, Optional
 
-from ..model import (Capability, Emission, ExitReason, Ioctl, Lifecycle, Model, NamedValue, Record, Validation,
-                     ValueSet, Version)
+from ..model import (Capability, Constant, Emission, ExitReason, Ioctl, Lifecycle, Model, NamedValue, Record,
+                     Validation, ValueSet, Version)
 
 GENERIC = ""    # where the spec names no architecture or implementation at all
 
@@ -88,6 +88,38 @@ class AbiView:
                             if not v.mask and self.exists(v.since, v.removed)}
         return out
 
+    @functools.cached_property
+    def changing(self) -> dict[str, tuple[object, object]]:
+        """Name -> (owner item, constant or value) of the values that changed over the releases (history:)."""
+        out = {}
+        for item in self.items.values():
+            if isinstance(item, Constant) and item.history:
+                out[item.name] = (item, item)
+            elif isinstance(item, ValueSet):
+                for v in item.values:
+                    if v.history and self.exists(v.since, v.removed):
+                        out[v.name] = (item, v)
+        return out
+
+    def number(self, value) -> Optional[int]:
+        """The number of a constant or named value at this release, where its expression is a plain one."""
+        expr = value.expr_at(self.release) if self.release is not None else value.expr
+        try:
+            return int(expr, 0)
+        except ValueError:
+            pass
+        other = self.model.by_name.get(expr)
+        if isinstance(other, Constant) and other.history == ():
+            try:
+                return other.value
+            except (IndexError, TypeError):
+                return None
+        for vs in self.of_kind(ValueSet):
+            found = vs.value_named(expr)
+            if found is not None and not found.history:
+                return found.value
+        return None
+
     def deprecated(self, item) -> bool:
         return item.deprecated is not None and at_or_before(item.deprecated.since, self.release)
 
@@ -158,7 +190,12 @@ class AbiView:
     def field_exists(self, ioctl: Ioctl, path: str) -> bool:
         record = ioctl.arg_record
         found = record.field_at(path) if record is not None else None
-        return found is not None and self.exists(found.since)
+        return found is not None and self.field_alive(found)
+
+    def field_alive(self, f) -> bool:
+        """Whether a field is in its record at this release (from since, until it was dropped)."""
+        until = getattr(f, "until", None)
+        return self.exists(f.since) and (until is None or self.release is None or self.release.parts < until.parts)
 
     # ------------------------------------------------------------ fields valid with a flag
     @functools.cached_property
@@ -167,7 +204,7 @@ class AbiView:
         out = {}
         for record in self.of_kind(Record):
             for path, f, _ in record.walk():
-                if f.name and f.valid_with and self.exists(f.since):
+                if f.name and f.valid_with and self.field_alive(f):
                     out[(record.name, path)] = (f.valid_with, f)
         return out
 
@@ -185,10 +222,15 @@ def releases(model: Model) -> tuple[Version, ...]:
         for life in (item.deprecated, item.removed):
             add(life.since if life else None)
         for exc in item.abi_exceptions:
-            add(exc.since)
+            for r in exc.releases:
+                add(r)
+        for h in getattr(item, "history", ()):
+            add(h.until)
         if isinstance(item, ValueSet):
             for v in item.values:
                 add(v.since)
+                for h in v.history:
+                    add(h.until)
                 add(v.removed.since if v.removed else None)
                 add(v.deprecated.since if v.deprecated else None)
         if isinstance(item, Record):
