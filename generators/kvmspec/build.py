@@ -20,7 +20,7 @@ from .diagnostics import Diagnostic, Mark, Reporter, SpecError
 from .layout import ABIS, NATIVE, SCALARS, Abi, Member, Scalar, ioc, record_layout
 from .load import Int, Map, Seq, read_spec_file
 from .model import (
-    Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
+    AbiException, Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
     Example, ExitReason, ExternalMacro, ExternalType, Field, FlagSet, FunctionMacro, Guard, Header, Implementation,
     Ioctl, Lifecycle,
     Model, Move, NamedValue, PastField, PastValue, Record, Scope, SpecFile, Validation, VERDICT_KINDS, Version,
@@ -64,14 +64,18 @@ class NotDefinedHere(expr.ExprError):
 
 
 class Builder:
-    def __init__(self, root: Path, check_input: bool = True, check_rules: bool = True) -> None:
+    def __init__(self, root: Path, check_input: bool = True, check_rules: bool = True,
+                 check_invariants: bool = True) -> None:
         """The checks that do not change what is built can be left out: those
         of the input (schema, text, unlisted files) and the rules the finished
         model must follow (checks.check_model). kvmspec generate's two
-        processes share them out (see pipeline.py)."""
+        processes share them out (see pipeline.py). kvmspec compat leaves out
+        the compatibility invariants (compat.invariants): it judges the same
+        breaks between two revisions, and must give its verdict on them."""
         self.root = root
         self.checked = check_input
         self.check_rules = check_rules
+        self.check_invariants = check_invariants
         self.spec_dir = root / "spec"
         self.report = Reporter()
         self.symbols: dict[str, _Symbol] = {}
@@ -594,9 +598,21 @@ class Builder:
             c_guard=Guard.parse(raw["c_guard"]) if "c_guard" in raw else None,
             active_on=(active_on := self.active_on(raw, self.current_key())),
             active=NATIVE.arch in active_on,
+            abi_exceptions=self.abi_exceptions(raw),
             moves=self.moves(raw),
             guard_on=tuple(sorted(self.guard_arches(raw.get("c_guard")))),
         )
+
+    def abi_exceptions(self, raw: Map) -> tuple[AbiException, ...]:
+        out = []
+        for index, entry in enumerate(raw.get("abi_exceptions", ())):
+            impls = tuple(entry.get("implementations", ()))
+            self.check_implementations(impls, entry)
+            since = entry["since"]
+            releases = tuple(Version.parse(v) for v in ([since] if isinstance(since, str) else since))
+            out.append(AbiException(entry["rule"], releases, entry["reason"], raw["abi_exceptions"].mark_of(index),
+                                    impls))
+        return tuple(out)
 
     def moves(self, raw: Map) -> tuple[Move, ...]:
         moves = []
@@ -733,7 +749,7 @@ class Builder:
         model = Model(manifest["title"], tuple(architectures), externals, external_types, headers,
                       tuple(f for f, _ in files), items, by_name, variants)
         if self.check_rules:
-            self.report.diagnostics.extend(check_model(model))
+            self.report.diagnostics.extend(check_model(model, self.check_invariants))
         self.report.raise_if_any()
         return model
 
@@ -842,7 +858,8 @@ class Builder:
                 implementations=impls, arch=arch_t,
                 deprecated=self.lifecycle(entry, "deprecated"), removed=self.lifecycle(entry, "removed"),
                 alias=bool(entry.get("alias", False)), mask=bool(entry.get("mask", False)),
-                c_define=bool(entry.get("c_define", True)), history=self.history(entry)))
+                c_define=bool(entry.get("c_define", True)), history=self.history(entry),
+                abi_exceptions=self.abi_exceptions(entry)))
         if kind == "enum":
             return Enum(**common, type=scalar, values=tuple(values), c_style=raw.get("c_style", "define"),
                         c_define_values=bool(raw.get("c_define_values", False)))
@@ -884,7 +901,7 @@ class Builder:
                                         since=Version.parse(rf["since"]) if "since" in rf else None,
                                         deprecated=self.lifecycle(rf, "deprecated"),
                                         c_guard=Guard.parse(rf["c_guard"]) if "c_guard" in rf else None,
-                                        active=active,
+                                        active=active, valid_with=rf.get("valid_with"),
                                         active_on=tuple(a for a in self.context_arches() if a in guard_arches),
                                         until=Version.parse(rf["until"]) if "until" in rf else None,
                                         history=tuple(sorted(
@@ -1409,7 +1426,8 @@ class Builder:
                         self.error(verdict.key_mark(where), f"unknown implementation or architecture {where!r}",
                                    "use one of: " + ", ".join(sorted(set(self.impl_names) | self.arch_names)))
             verdicts.append((vkind, table))
-        return Validation(entry["field"], field, entry.mark_of("field"), entry.get("doc", ""), tuple(verdicts))
+        return Validation(entry["field"], field, entry.mark_of("field"), entry.get("doc", ""), tuple(verdicts),
+                          Version.parse(entry["since"]) if "since" in entry else None)
 
     def emission(self, entry: Map, record: Optional[Record], ioctl: str) -> Optional[Emission]:
         field = self.arg_field(record, entry, ioctl)
@@ -1431,7 +1449,8 @@ class Builder:
         requires = None
         if "requires" in entry:
             requires = self.reference(entry["requires"], ("capability",), entry.mark_of("requires"), "capability")
-        return Emission(entry["field"], field, tuple(values), entry.mark_of("field"), impls, requires)
+        return Emission(entry["field"], field, tuple(values), entry.mark_of("field"), impls, requires,
+                        Version.parse(entry["since"]) if "since" in entry else None)
 
     def type_references(self, text: str, mark: Mark, owner: tuple[str, str],
                         report: bool = True) -> tuple[Optional[Scalar], Optional[list[Optional[Record]]]]:
@@ -1573,6 +1592,7 @@ def _product(dims: tuple[int, ...]) -> int:
     return n
 
 
-def load_model(root: Path) -> Model:
-    """Read, check and build the model of the spec under `root`, or raise SpecError."""
-    return Builder(root).build()
+def load_model(root: Path, invariants: bool = True) -> Model:
+    """Read, check and build the model of the spec under `root`, or raise SpecError
+    (without the compatibility invariants when `invariants` is False)."""
+    return Builder(root, check_invariants=invariants).build()

@@ -794,8 +794,10 @@ CHECKS: tuple[Callable[[Model], Iterable[Diagnostic]], ...] = (
 )
 
 
-def check_model(model: Model) -> list[Diagnostic]:
+def check_model(model: Model, invariants: bool = True) -> list[Diagnostic]:
+    """Every rule a model must follow, with (by default) the compatibility invariants of one revision."""
+    from .compat.invariants import INVARIANTS
     found: list[Diagnostic] = []
-    for check in CHECKS:
+    for check in CHECKS + (INVARIANTS if invariants else ()):
         found.extend(check(model))
     return found

@@ -68,6 +68,22 @@ class Lifecycle:
 
 
 @value_type
+class AbiException:
+    """A break of a compatibility rule that the kernel shipped anyway, and why."""
+
+    rule: str                        # a kvmspec.compat rule id
+    releases: tuple[Version, ...]    # the release(s) that shipped it
+    reason: str
+    mark: Mark = field(compare=False)
+    implementations: tuple[str, ...] = ()   # empty: every implementation
+
+    def covers(self, rule: str, release: Optional[Version] = None, implementation: str = "") -> bool:
+        return rule == self.rule and \
+            (release is None or any(release.parts == r.parts for r in self.releases)) and \
+            (not implementation or not self.implementations or implementation in self.implementations)
+
+
+@value_type
 class Move:
     """The item was defined by `header` in the releases before `until`."""
 
@@ -186,6 +202,7 @@ class Item:
     c_guard: Optional[Guard] = None
     active: bool = True              # x86 userspace sees it (in active_on)
     active_on: tuple[str, ...] = ()  # architectures whose headers define it (its guard holds)
+    abi_exceptions: tuple[AbiException, ...] = ()
     moves: tuple[Move, ...] = ()     # earlier headers, oldest first
     guard_on: tuple[str, ...] = ()   # architectures on which its c_guard holds (whatever its header)
 
@@ -261,6 +278,7 @@ class NamedValue:
     alias: bool = False
     mask: bool = False
     c_define: bool = True            # C enum values: also #define NAME NAME (with c_define_values)
+    abi_exceptions: tuple[AbiException, ...] = ()
     history: tuple[PastValue, ...] = ()
 
     def expr_at(self, release: Version) -> str:
@@ -332,6 +350,7 @@ class Field:
     counted_by: Optional[str] = None # array: the sibling field holding its element count (in use)
     buffer_name: Optional[str] = None   # an offset of data elsewhere in the mapping, shown as this name
     buffer_bytes: Optional[str] = None  # ... whose length is this C expression over sibling fields
+    valid_with: Optional[str] = None # the flag bit that says whether the field holds a value
     offsets: tuple[Optional[int], ...] = ()    # per ABI, byte offset in the enclosing record
     bit_offsets: tuple[Optional[int], ...] = ()
     active_on: tuple[str, ...] = ()  # architectures whose headers have the field (its guard holds)
@@ -518,6 +537,7 @@ class Validation:
     # verdict kind -> ((where, verdict), ...); where is "" (everywhere), an
     # implementation or an architecture
     verdicts: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    since: Optional[Version] = None  # first release making the checks (None: as old as ioctl and field)
 
     def verdict(self, kind: str, implementation: str = "", arch: str = "") -> Optional[str]:
         for k, entries in self.verdicts:
@@ -539,6 +559,7 @@ class Emission:
     mark: Mark = field(compare=False)
     implementations: tuple[str, ...] = ()
     requires: Optional["Capability"] = None
+    since: Optional[Version] = None  # first release emitting them (None: as old as ioctl and value)
 
 
 @value_type

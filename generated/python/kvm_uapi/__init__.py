@@ -14895,7 +14895,9 @@ KVM_X86_SET_MSR_FILTER: Final = Ioctl(
     - ENOMEM: The kernel could not allocate the filter.
 
     Input validation:
-    - flags: Bits outside the flag set are rejected (EINVAL).
+    - flags: Bits outside the flag set are rejected (EINVAL). Checked since
+      5.19 (and in the stable releases it went to); earlier kernels ignored
+      bits other than KVM_MSR_FILTER_DEFAULT_DENY.
     - ranges.flags: Bits outside the flag set are rejected (EINVAL). Checked
       only for ranges with a non-zero nmsrs; such a range must also have at
       least one of KVM_MSR_FILTER_READ and KVM_MSR_FILTER_WRITE.
@@ -15639,7 +15641,9 @@ KVM_GET_NESTED_STATE: Final = Ioctl(
 
     Values the kernel emits:
     - flags (vmx): KVM_STATE_NESTED_GUEST_MODE, KVM_STATE_NESTED_RUN_PENDING,
-      KVM_STATE_NESTED_EVMCS, KVM_STATE_NESTED_MTF_PENDING
+      KVM_STATE_NESTED_MTF_PENDING
+    - flags (vmx): KVM_STATE_NESTED_EVMCS, only after
+      KVM_CAP_HYPERV_ENLIGHTENED_VMCS was enabled
     - flags (svm): KVM_STATE_NESTED_GUEST_MODE, KVM_STATE_NESTED_RUN_PENDING,
       KVM_STATE_NESTED_GIF_SET
     - hdr.vmx.smm.flags (vmx): KVM_STATE_NESTED_SMM_GUEST_MODE,
