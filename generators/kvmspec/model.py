@@ -105,6 +105,34 @@ class Implementation:
 
 
 @value_type
+class OutlineEntry:
+    """One name in a header's outline: an item, or a value of a flag set or
+    enum defined value by value; with a release range when the name sat here
+    only for a while (before it moved to another header, or after it came)."""
+
+    name: str
+    mark: Mark = field(compare=False)
+    since: Optional[Version] = None      # here from this release on
+    until: Optional[Version] = None      # here before this release only
+
+    def placed_at(self, release: Optional[Version]) -> bool:
+        """Whether the name sits here at a release (None: the newest one)."""
+        if release is None:
+            return self.until is None
+        return (self.since is None or self.since.parts <= release.parts) and \
+            (self.until is None or release.parts < self.until.parts)
+
+
+@value_type
+class OutlineSection:
+    """A run of definitions printed without blank lines between them, after an
+    optional one-line comment."""
+
+    comment: str
+    entries: tuple[OutlineEntry, ...]
+
+
+@value_type
 class Header:
     name: str
     path: str            # relative to generated/, e.g. include/uapi/linux/kvm.h
@@ -113,6 +141,8 @@ class Header:
     includes: tuple[str, ...]
     arch: Optional[str] = None
     mark: Optional[Mark] = field(default=None, compare=False)   # of its entry in the manifest
+    outline: tuple[OutlineSection, ...] = ()   # the kernel's order of definitions; () for spec order
+    outline_file: str = ""                      # where the outline is written, e.g. spec/outline/linux.yaml
 
 
 @value_type
@@ -142,6 +172,10 @@ class Item:
 
     kind = "item"
 
+    def exists_at(self, release: Optional[Version]) -> bool:
+        """Whether the headers of a release define it (None: the newest view)."""
+        return exists_at(self.since, self.removed, release)
+
     @property
     def emitted(self) -> bool:
         """Whether the item appears in headers (removed ones do not)."""
@@ -151,6 +185,15 @@ class Item:
     def present(self) -> bool:
         """Whether x86 userspace sees the definition (emitted, and its guard holds)."""
         return self.removed is None and self.active
+
+
+def exists_at(since: Optional[Version], removed: Optional[Lifecycle], release: Optional[Version]) -> bool:
+    """Whether something added in `since` and perhaps removed is there at a release
+    (None: the newest view, where only removal counts)."""
+    if release is None:
+        return removed is None
+    return (since is None or since.parts <= release.parts) and \
+        (removed is None or release.parts < removed.since.parts)
 
 
 # ------------------------------------------------------------------ values
@@ -194,6 +237,9 @@ class NamedValue:
     alias: bool = False
     mask: bool = False
     c_define: bool = True            # C enum values: also #define NAME NAME (with c_define_values)
+
+    def exists_at(self, release: Optional[Version]) -> bool:
+        return exists_at(self.since, self.removed, release)
 
     @property
     def value(self) -> int:
@@ -256,8 +302,12 @@ class Field:
     c_guard: Optional[Guard] = None
     active: bool = True              # inactive fields (guard false on x86) take no space
     counted_by: Optional[str] = None # flexible array: the sibling field holding its element count
+    c_comment: str = ""              # a short label the header prints above the member ("in", "KVM_EXIT_IO")
     offsets: tuple[int, ...] = ()    # per ABI, byte offset in the enclosing record
     bit_offsets: tuple[int, ...] = ()
+
+    def exists_at(self, release: Optional[Version]) -> bool:
+        return exists_at(self.since, None, release)
 
     @property
     def flags(self) -> Optional[FlagSet]:
@@ -553,6 +603,8 @@ class Model:
     files: tuple[SpecFile, ...]
     items: tuple[Definition, ...]            # in emission order
     by_name: Mapping[str, Definition] = field(compare=False, repr=False)
+    # Findings that do not stop generation (an item its header's outline does not place)
+    warnings: tuple = field(default=(), compare=False, repr=False)
 
     @functools.cached_property
     def _kinds(self) -> dict[type, list]:

@@ -1,33 +1,128 @@
-"""C uapi headers, one per header in the manifest, at their kernel-tree paths."""
+"""C uapi headers, one per header in the manifest, at their kernel-tree paths.
+
+A header defines its names in the order of its outline (the kernel's order,
+spec/outline/*.yaml), or, for a header without one, in the order of the spec
+files. `header_text(..., release=R)` is the header as it was at release R:
+only what existed then, where it was then.
+"""
 
 from __future__ import annotations
 
 from itertools import groupby
+from typing import Optional
 
-from ..model import Definition, Model, SpecFile
+from ..model import Definition, Guard, Header, Model, NamedValue, Version
 from ..valuetype import value_type
+
+SOURCE = "spec/kvmspec.yaml"
+
+
+@value_type
+class Piece:
+    """An item printed whole (values None), or some values of a flag set or
+    enum that is printed as #defines."""
+
+    item: Definition
+    values: Optional[tuple[NamedValue, ...]] = None
+
+
+@value_type
+class Run:
+    """Consecutive pieces under the same #ifdef (guard None: none)."""
+
+    guard: Optional[Guard]
+    pieces: tuple[Piece, ...]
 
 
 @value_type
 class Section:
-    """A run of consecutive items from one spec file."""
+    """Definitions printed without blank lines between them, under an optional comment."""
 
-    file: SpecFile
-    items: tuple[Definition, ...]
+    comment: str
+    runs: tuple[Run, ...]
 
 
-def sections(items: list[Definition]) -> list[Section]:
-    return [Section(f, tuple(group)) for f, group in groupby(items, key=lambda i: i.file)]
+def _defines_values(item: Definition) -> bool:
+    return item.kind in ("flags", "enum") and getattr(item, "c_style", "") == "define"
+
+
+def _runs(pieces: list[Piece]) -> tuple[Run, ...]:
+    return tuple(Run(guard, tuple(group)) for guard, group in groupby(pieces, key=lambda p: p.item.c_guard))
+
+
+def _whole(item: Definition, release: Optional[Version], taken: set[str] = frozenset()) -> Optional[Piece]:
+    """The item as one piece (without the values printed elsewhere), or None if nothing is left."""
+    if not _defines_values(item):
+        return Piece(item)
+    values = tuple(v for v in item.values if v.name not in taken and v.exists_at(release))
+    return Piece(item, values) if values else None
+
+
+def outline_sections(model: Model, header: Header, release: Optional[Version]) -> list[Section]:
+    """The header's definitions at a release, in the order of its outline."""
+    own = {i.name: i for i in model.items_of_header(header.name)}
+    value_of: dict[str, tuple[Definition, NamedValue]] = {}
+    for item in model.items:
+        if _defines_values(item):
+            for v in item.values:
+                value_of[v.name] = (item, v)
+    entries = [e for s in header.outline for e in s.entries]
+    named = {e.name for e in entries}
+    taken = {e.name for e in entries if e.name in value_of}          # values placed one by one
+    last_value_entry = {value_of[e.name][0].name: e for e in entries if e.name in value_of}
+
+    sections = []
+    for section in header.outline:
+        pieces: list[Piece] = []
+        for entry in section.entries:
+            if not entry.placed_at(release):
+                continue
+            if entry.name in value_of and entry.name not in own:
+                item, value = value_of[entry.name]
+                if not item.exists_at(release):
+                    continue
+                values = (value,) if value.exists_at(release) else ()
+                if last_value_entry[item.name] is entry and item.name not in named:
+                    # the set's values the outline does not place follow its last placed one
+                    values += tuple(v for v in item.values if v.name not in taken and v.exists_at(release))
+                if not values:
+                    continue
+                if pieces and pieces[-1].item is item and pieces[-1].values is not None:
+                    pieces[-1] = Piece(item, pieces[-1].values + values)
+                else:
+                    pieces.append(Piece(item, values))
+                continue
+            item = own.get(entry.name) if entry.until is None else model.by_name.get(entry.name)
+            if item is None or not item.exists_at(release):
+                continue
+            piece = _whole(item, release, taken)
+            if piece is not None:
+                pieces.append(piece)
+        if pieces:
+            sections.append(Section(section.comment, _runs(pieces)))
+    return sections
+
+
+def file_sections(model: Model, header: Header, release: Optional[Version]) -> list[Section]:
+    """A header without an outline: its items in spec order, one section per spec file."""
+    items = [i for i in model.items_of_header(header.name) if i.exists_at(release)]
+    sections = []
+    for spec_file, group in groupby(items, key=lambda i: i.file):
+        pieces = [p for p in (_whole(i, release) for i in group) if p is not None]
+        if pieces:
+            sections.append(Section(spec_file.title, _runs(pieces)))
+    return sections
+
+
+def header_text(model: Model, header: Header, env, release: Optional[Version] = None) -> str:
+    """The text of one header at a release (None: the newest view, which generated/ holds)."""
+    sections = (outline_sections if header.outline else file_sections)(model, header, release)
+    return env.get_template("c_header/header.h.j2").render(header=header, sections=sections,
+                                                             release=release, source=SOURCE)
 
 
 class Generator:
     name = "c_header"
 
     def render(self, model: Model, env) -> dict[str, str]:
-        template = env.get_template("c_header/header.h.j2")
-        out = {}
-        for header in model.headers:
-            items = [i for i in model.items_of_header(header.name) if i.emitted]
-            sources = list(dict.fromkeys(i.file.path for i in items))
-            out[header.path] = template.render(header=header, sections=sections(items), sources=sources)
-        return out
+        return {header.path: header_text(model, header, env) for header in model.headers}
