@@ -836,6 +836,7 @@ class Builder:
                                         deprecated=self.lifecycle(rf, "deprecated"),
                                         c_guard=Guard.parse(rf["c_guard"]) if "c_guard" in rf else None,
                                         c_comment=rf.get("c_comment", ""),
+                                        c_join=bool(rf.get("c_join", False)),
                                         active=active)
             elem_sizes: list[tuple[int, int]] = []
             if "type" in rf:
@@ -866,6 +867,10 @@ class Builder:
                 if fname is None and "array" in rf:
                     self.error(rf.mark_of("array"), "an anonymous member cannot be an array",
                                "give the member a name")
+            if rf.get("c_join") and (not partial or "type" not in rf or raw_fields[index - 1].get("type") != rf["type"]
+                                     or "c_guard" in rf or "c_comment" in rf):
+                self.error(rf.mark_of("c_join"), "c_join: only a field of the same type as the field before it "
+                                                 "can share its declaration", "remove c_join:")
             if fname is None and "type" in rf:
                 self.error(fmark, "only an inline struct or union member may be anonymous",
                            "add name: to the field")

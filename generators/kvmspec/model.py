@@ -303,6 +303,7 @@ class Field:
     active: bool = True              # inactive fields (guard false on x86) take no space
     counted_by: Optional[str] = None # flexible array: the sibling field holding its element count
     c_comment: str = ""              # a short label the header prints above the member ("in", "KVM_EXIT_IO")
+    c_join: bool = False             # declared on the line of the field before it (`__u64 rax, rbx;`)
     offsets: tuple[int, ...] = ()    # per ABI, byte offset in the enclosing record
     bit_offsets: tuple[int, ...] = ()
 

@@ -411,8 +411,7 @@ struct kvm_coalesced_mmio {
 };
 
 struct kvm_coalesced_mmio_ring {
-	__u32 first;
-	__u32 last;
+	__u32 first, last;
 	struct kvm_coalesced_mmio coalesced_mmio[];
 };
 
@@ -500,12 +499,12 @@ struct kvm_guest_debug {
 };
 
 enum {
-	kvm_ioeventfd_flag_nr_datamatch = 0,
-	kvm_ioeventfd_flag_nr_pio = 1,
-	kvm_ioeventfd_flag_nr_deassign = 2,
-	kvm_ioeventfd_flag_nr_virtio_ccw_notify = 3,
-	kvm_ioeventfd_flag_nr_fast_mmio = 4,
-	kvm_ioeventfd_flag_nr_max = 5,
+	kvm_ioeventfd_flag_nr_datamatch,
+	kvm_ioeventfd_flag_nr_pio,
+	kvm_ioeventfd_flag_nr_deassign,
+	kvm_ioeventfd_flag_nr_virtio_ccw_notify,
+	kvm_ioeventfd_flag_nr_fast_mmio,
+	kvm_ioeventfd_flag_nr_max,
 };
 
 #define KVM_IOEVENTFD_FLAG_DATAMATCH	(1 << kvm_ioeventfd_flag_nr_datamatch)
@@ -1014,25 +1013,25 @@ struct kvm_device_attr {
 enum kvm_device_type {
 	KVM_DEV_TYPE_FSL_MPIC_20 = 1,
 #define KVM_DEV_TYPE_FSL_MPIC_20 KVM_DEV_TYPE_FSL_MPIC_20
-	KVM_DEV_TYPE_FSL_MPIC_42 = 2,
+	KVM_DEV_TYPE_FSL_MPIC_42,
 #define KVM_DEV_TYPE_FSL_MPIC_42 KVM_DEV_TYPE_FSL_MPIC_42
-	KVM_DEV_TYPE_XICS = 3,
+	KVM_DEV_TYPE_XICS,
 #define KVM_DEV_TYPE_XICS KVM_DEV_TYPE_XICS
-	KVM_DEV_TYPE_VFIO = 4,
+	KVM_DEV_TYPE_VFIO,
 #define KVM_DEV_TYPE_VFIO KVM_DEV_TYPE_VFIO
-	KVM_DEV_TYPE_ARM_VGIC_V2 = 5,
+	KVM_DEV_TYPE_ARM_VGIC_V2,
 #define KVM_DEV_TYPE_ARM_VGIC_V2 KVM_DEV_TYPE_ARM_VGIC_V2
-	KVM_DEV_TYPE_FLIC = 6,
+	KVM_DEV_TYPE_FLIC,
 #define KVM_DEV_TYPE_FLIC KVM_DEV_TYPE_FLIC
-	KVM_DEV_TYPE_ARM_VGIC_V3 = 7,
+	KVM_DEV_TYPE_ARM_VGIC_V3,
 #define KVM_DEV_TYPE_ARM_VGIC_V3 KVM_DEV_TYPE_ARM_VGIC_V3
-	KVM_DEV_TYPE_ARM_VGIC_ITS = 8,
+	KVM_DEV_TYPE_ARM_VGIC_ITS,
 #define KVM_DEV_TYPE_ARM_VGIC_ITS KVM_DEV_TYPE_ARM_VGIC_ITS
-	KVM_DEV_TYPE_XIVE = 9,
+	KVM_DEV_TYPE_XIVE,
 #define KVM_DEV_TYPE_XIVE KVM_DEV_TYPE_XIVE
-	KVM_DEV_TYPE_ARM_PV_TIME = 10,
+	KVM_DEV_TYPE_ARM_PV_TIME,
 #define KVM_DEV_TYPE_ARM_PV_TIME KVM_DEV_TYPE_ARM_PV_TIME
-	KVM_DEV_TYPE_MAX = 11,
+	KVM_DEV_TYPE_MAX,
 };
 
 struct kvm_vfio_spapr_tce {

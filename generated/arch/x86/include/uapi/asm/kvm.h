@@ -105,24 +105,11 @@ struct kvm_ioapic_state {
 #define KVM_RUN_X86_GUEST_MODE		(1 << 2)
 
 struct kvm_regs {
-	__u64 rax;
-	__u64 rbx;
-	__u64 rcx;
-	__u64 rdx;
-	__u64 rsi;
-	__u64 rdi;
-	__u64 rsp;
-	__u64 rbp;
-	__u64 r8;
-	__u64 r9;
-	__u64 r10;
-	__u64 r11;
-	__u64 r12;
-	__u64 r13;
-	__u64 r14;
-	__u64 r15;
-	__u64 rip;
-	__u64 rflags;
+	__u64 rax, rbx, rcx, rdx;
+	__u64 rsi, rdi, rsp, rbp;
+	__u64 r8, r9, r10, r11;
+	__u64 r12, r13, r14, r15;
+	__u64 rip, rflags;
 };
 
 #define KVM_APIC_REG_SIZE		0x400
@@ -135,13 +122,7 @@ struct kvm_segment {
 	__u32 limit;
 	__u16 selector;
 	__u8 type;
-	__u8 present;
-	__u8 dpl;
-	__u8 db;
-	__u8 s;
-	__u8 l;
-	__u8 g;
-	__u8 avl;
+	__u8 present, dpl, db, s, l, g, avl;
 	__u8 unusable;
 	__u8 padding;
 };
@@ -153,42 +134,20 @@ struct kvm_dtable {
 };
 
 struct kvm_sregs {
-	struct kvm_segment cs;
-	struct kvm_segment ds;
-	struct kvm_segment es;
-	struct kvm_segment fs;
-	struct kvm_segment gs;
-	struct kvm_segment ss;
-	struct kvm_segment tr;
-	struct kvm_segment ldt;
-	struct kvm_dtable gdt;
-	struct kvm_dtable idt;
-	__u64 cr0;
-	__u64 cr2;
-	__u64 cr3;
-	__u64 cr4;
-	__u64 cr8;
+	struct kvm_segment cs, ds, es, fs, gs, ss;
+	struct kvm_segment tr, ldt;
+	struct kvm_dtable gdt, idt;
+	__u64 cr0, cr2, cr3, cr4, cr8;
 	__u64 efer;
 	__u64 apic_base;
 	__u64 interrupt_bitmap[(KVM_NR_INTERRUPTS + 63) / 64];
 };
 
 struct kvm_sregs2 {
-	struct kvm_segment cs;
-	struct kvm_segment ds;
-	struct kvm_segment es;
-	struct kvm_segment fs;
-	struct kvm_segment gs;
-	struct kvm_segment ss;
-	struct kvm_segment tr;
-	struct kvm_segment ldt;
-	struct kvm_dtable gdt;
-	struct kvm_dtable idt;
-	__u64 cr0;
-	__u64 cr2;
-	__u64 cr3;
-	__u64 cr4;
-	__u64 cr8;
+	struct kvm_segment cs, ds, es, fs, gs, ss;
+	struct kvm_segment tr, ldt;
+	struct kvm_dtable gdt, idt;
+	__u64 cr0, cr2, cr3, cr4, cr8;
 	__u64 efer;
 	__u64 apic_base;
 	__u64 flags;
@@ -502,13 +461,13 @@ struct kvm_sev_snp_launch_finish {
 	__u64 pad1[4];
 };
 enum kvm_tdx_cmd_id {
-	KVM_TDX_CAPABILITIES = 0,
-	KVM_TDX_INIT_VM = 1,
-	KVM_TDX_INIT_VCPU = 2,
-	KVM_TDX_INIT_MEM_REGION = 3,
-	KVM_TDX_FINALIZE_VM = 4,
-	KVM_TDX_GET_CPUID = 5,
-	KVM_TDX_CMD_NR_MAX = 6,
+	KVM_TDX_CAPABILITIES,
+	KVM_TDX_INIT_VM,
+	KVM_TDX_INIT_VCPU,
+	KVM_TDX_INIT_MEM_REGION,
+	KVM_TDX_FINALIZE_VM,
+	KVM_TDX_GET_CPUID,
+	KVM_TDX_CMD_NR_MAX,
 };
 #define KVM_TDX_MEASURE_MEMORY_REGION	_BITULL(0)
 struct kvm_tdx_cmd {
@@ -715,33 +674,33 @@ struct kvm_xen_vcpu_attr {
 #define KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA 0x9
 
 enum sev_cmd_id {
-	KVM_SEV_INIT = 0,
-	KVM_SEV_ES_INIT = 1,
-	KVM_SEV_LAUNCH_START = 2,
-	KVM_SEV_LAUNCH_UPDATE_DATA = 3,
-	KVM_SEV_LAUNCH_UPDATE_VMSA = 4,
-	KVM_SEV_LAUNCH_SECRET = 5,
-	KVM_SEV_LAUNCH_MEASURE = 6,
-	KVM_SEV_LAUNCH_FINISH = 7,
-	KVM_SEV_SEND_START = 8,
-	KVM_SEV_SEND_UPDATE_DATA = 9,
-	KVM_SEV_SEND_UPDATE_VMSA = 10,
-	KVM_SEV_SEND_FINISH = 11,
-	KVM_SEV_RECEIVE_START = 12,
-	KVM_SEV_RECEIVE_UPDATE_DATA = 13,
-	KVM_SEV_RECEIVE_UPDATE_VMSA = 14,
-	KVM_SEV_RECEIVE_FINISH = 15,
-	KVM_SEV_GUEST_STATUS = 16,
-	KVM_SEV_DBG_DECRYPT = 17,
-	KVM_SEV_DBG_ENCRYPT = 18,
-	KVM_SEV_CERT_EXPORT = 19,
-	KVM_SEV_GET_ATTESTATION_REPORT = 20,
-	KVM_SEV_SEND_CANCEL = 21,
-	KVM_SEV_INIT2 = 22,
+	KVM_SEV_INIT,
+	KVM_SEV_ES_INIT,
+	KVM_SEV_LAUNCH_START,
+	KVM_SEV_LAUNCH_UPDATE_DATA,
+	KVM_SEV_LAUNCH_UPDATE_VMSA,
+	KVM_SEV_LAUNCH_SECRET,
+	KVM_SEV_LAUNCH_MEASURE,
+	KVM_SEV_LAUNCH_FINISH,
+	KVM_SEV_SEND_START,
+	KVM_SEV_SEND_UPDATE_DATA,
+	KVM_SEV_SEND_UPDATE_VMSA,
+	KVM_SEV_SEND_FINISH,
+	KVM_SEV_RECEIVE_START,
+	KVM_SEV_RECEIVE_UPDATE_DATA,
+	KVM_SEV_RECEIVE_UPDATE_VMSA,
+	KVM_SEV_RECEIVE_FINISH,
+	KVM_SEV_GUEST_STATUS,
+	KVM_SEV_DBG_DECRYPT,
+	KVM_SEV_DBG_ENCRYPT,
+	KVM_SEV_CERT_EXPORT,
+	KVM_SEV_GET_ATTESTATION_REPORT,
+	KVM_SEV_SEND_CANCEL,
+	KVM_SEV_INIT2,
 	KVM_SEV_SNP_LAUNCH_START = 100,
-	KVM_SEV_SNP_LAUNCH_UPDATE = 101,
-	KVM_SEV_SNP_LAUNCH_FINISH = 102,
-	KVM_SEV_NR_MAX = 103,
+	KVM_SEV_SNP_LAUNCH_UPDATE,
+	KVM_SEV_SNP_LAUNCH_FINISH,
+	KVM_SEV_NR_MAX,
 };
 
 struct kvm_sev_cmd {
