@@ -704,8 +704,15 @@ class Builder:
         if isinstance(raw, str):
             return OutlineEntry(raw, mark)
         since, until = raw.get("since"), raw.get("until")
+        within = raw.get("within")
+        if within is not None and (within not in self.items or self.items[within][0] not in ("struct", "union")
+                                   or raw["name"] not in self.symbols or raw["name"] in self.items):
+            self.error(raw.mark_of("within"), f"within: {within} needs a struct or union of the spec, and "
+                                              f"{raw['name']} a value of a flag set or enum",
+                       "name the record in whose body the kernel defines the value, or remove within:")
+            within = None
         return OutlineEntry(raw["name"], raw.mark_of("name"), Version.parse(since) if since else None,
-                            Version.parse(until) if until else None)
+                            Version.parse(until) if until else None, within)
 
     def outline_target(self, entry: OutlineEntry, header: str) -> Optional[str]:
         """The header the entry's name belongs to, or None after reporting why it cannot be placed."""

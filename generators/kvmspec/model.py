@@ -114,6 +114,7 @@ class OutlineEntry:
     mark: Mark = field(compare=False)
     since: Optional[Version] = None      # here from this release on
     until: Optional[Version] = None      # here before this release only
+    within: Optional[str] = None         # a value defined inside this record's body, before the member holding it
 
     def placed_at(self, release: Optional[Version]) -> bool:
         """Whether the name sits here at a release (None: the newest one)."""

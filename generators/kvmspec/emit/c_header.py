@@ -58,6 +58,35 @@ def _whole(item: Definition, release: Optional[Version], taken: set[str] = froze
     return Piece(item, values) if values else None
 
 
+def _holder(record, value_set: Definition, release: Optional[Version]):
+    """The first member (depth first) of a record that holds values of the set, or None."""
+    for f in record.fields:
+        if not f.exists_at(release):
+            continue
+        if any(vs.name == value_set.name for vs in f.value_sets):
+            return f
+        if f.record is not None and f.record.inline:
+            found = _holder(f.record, value_set, release)
+            if found is not None:
+                return found
+    return None
+
+
+def _inside(model: Model, header: Header, release: Optional[Version], value_of: dict) -> dict:
+    """{member: values} for the values the outline defines inside a record's body:
+    printed before the member that holds their set (else before the first member)."""
+    before: dict = {}
+    for entry in (e for s in header.outline for e in s.entries if e.within and e.placed_at(release)):
+        record = model.by_name.get(entry.within)
+        item, value = value_of[entry.name]
+        if record is None or not record.exists_at(release) or not value.exists_at(release):
+            continue
+        member = _holder(record, item, release) or next(
+            (f for f in record.fields if f.exists_at(release)), None)
+        before.setdefault(member, []).append(value)
+    return before
+
+
 def outline_sections(model: Model, header: Header, release: Optional[Version]) -> list[Section]:
     """The header's definitions at a release, in the order of its outline."""
     own = {i.name: i for i in model.items_of_header(header.name)}
@@ -75,7 +104,7 @@ def outline_sections(model: Model, header: Header, release: Optional[Version]) -
     for section in header.outline:
         pieces: list[Piece] = []
         for entry in section.entries:
-            if not entry.placed_at(release):
+            if not entry.placed_at(release) or entry.within:
                 continue
             if entry.name in value_of and entry.name not in own:
                 item, value = value_of[entry.name]
@@ -117,8 +146,10 @@ def file_sections(model: Model, header: Header, release: Optional[Version]) -> l
 def header_text(model: Model, header: Header, env, release: Optional[Version] = None) -> str:
     """The text of one header at a release (None: the newest view, which generated/ holds)."""
     sections = (outline_sections if header.outline else file_sections)(model, header, release)
+    value_of = {v.name: (i, v) for i in model.items if _defines_values(i) for v in i.values}
+    before = _inside(model, header, release, value_of) if header.outline else {}
     return env.get_template("c_header/header.h.j2").render(header=header, sections=sections,
-                                                             release=release, source=SOURCE)
+                                                             release=release, before=before, source=SOURCE)
 
 
 class Generator:

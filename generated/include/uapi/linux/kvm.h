@@ -72,6 +72,9 @@ struct kvm_pit_config {
 #define KVM_PIT_SPEAKER_DUMMY		1
 
 struct kvm_hyperv_exit {
+#define KVM_EXIT_HYPERV_SYNIC		1
+#define KVM_EXIT_HYPERV_HCALL		2
+#define KVM_EXIT_HYPERV_SYNDBG		3
 	__u32 type;
 	__u32 pad1;
 	union {
@@ -98,11 +101,9 @@ struct kvm_hyperv_exit {
 		} syndbg;
 	} u;
 };
-#define KVM_EXIT_HYPERV_SYNIC		1
-#define KVM_EXIT_HYPERV_HCALL		2
-#define KVM_EXIT_HYPERV_SYNDBG		3
 
 struct kvm_xen_exit {
+#define KVM_EXIT_XEN_HCALL		1
 	__u32 type;
 	union {
 		struct {
@@ -114,7 +115,6 @@ struct kvm_xen_exit {
 		} hcall;
 	} u;
 };
-#define KVM_EXIT_XEN_HCALL		1
 
 #define KVM_S390_GET_SKEYS_NONE		1
 #define KVM_S390_SKEYS_MAX		1048576
@@ -201,6 +201,8 @@ struct kvm_run {
 			__u32 error_code;
 		} ex;
 		struct {
+#define KVM_EXIT_IO_IN			0
+#define KVM_EXIT_IO_OUT			1
 			__u8 direction;
 			__u8 size;
 			__u16 port;
@@ -241,6 +243,11 @@ struct kvm_run {
 			__u16 ipa;
 			__u32 ipb;
 		} s390_sieic;
+#define KVM_S390_RESET_POR		1
+#define KVM_S390_RESET_CLEAR		2
+#define KVM_S390_RESET_SUBSYSTEM	4
+#define KVM_S390_RESET_CPU_INIT		8
+#define KVM_S390_RESET_IPL		16
 		__u64 s390_reset_flags;
 		struct {
 			__u64 trans_exc_code;
@@ -287,6 +294,12 @@ struct kvm_run {
 			__u32 epr;
 		} epr;
 		struct {
+#define KVM_SYSTEM_EVENT_SHUTDOWN	1
+#define KVM_SYSTEM_EVENT_RESET		2
+#define KVM_SYSTEM_EVENT_CRASH		3
+#define KVM_SYSTEM_EVENT_WAKEUP		4
+#define KVM_SYSTEM_EVENT_SUSPEND	5
+#define KVM_SYSTEM_EVENT_SEV_TERM	6
 			__u32 type;
 			__u32 ndata;
 			union {
@@ -313,6 +326,10 @@ struct kvm_run {
 		struct {
 			__u8 error;
 			__u8 pad[7];
+#define KVM_MSR_EXIT_REASON_INVAL	(1 << 0)
+#define KVM_MSR_EXIT_REASON_UNKNOWN	(1 << 1)
+#define KVM_MSR_EXIT_REASON_FILTER	(1 << 2)
+#define KVM_MSR_EXIT_REASON_VALID_MASK	(KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_FILTER)
 			__u32 reason;
 			__u32 index;
 			__u64 data;
@@ -331,9 +348,11 @@ struct kvm_run {
 			unsigned long ret_value;
 		} riscv_csr;
 		struct {
+#define KVM_NOTIFY_CONTEXT_INVALID	(1 << 0)
 			__u32 flags;
 		} notify;
 		struct {
+#define KVM_MEMORY_EXIT_FLAG_PRIVATE	(1ULL << 3)
 			__u64 flags;
 			__u64 gpa;
 			__u64 size;
@@ -374,21 +393,6 @@ struct kvm_run {
 		char padding[SYNC_REGS_SIZE_BYTES];
 	} s;
 };
-#define KVM_EXIT_IO_IN			0
-#define KVM_EXIT_IO_OUT			1
-#define KVM_SYSTEM_EVENT_SHUTDOWN	1
-#define KVM_SYSTEM_EVENT_RESET		2
-#define KVM_SYSTEM_EVENT_CRASH		3
-#define KVM_SYSTEM_EVENT_WAKEUP		4
-#define KVM_SYSTEM_EVENT_SUSPEND	5
-#define KVM_SYSTEM_EVENT_SEV_TERM	6
-#define KVM_SYSTEM_EVENT_TDX_FATAL	7
-#define KVM_MSR_EXIT_REASON_INVAL	(1 << 0)
-#define KVM_MSR_EXIT_REASON_UNKNOWN	(1 << 1)
-#define KVM_MSR_EXIT_REASON_FILTER	(1 << 2)
-#define KVM_MSR_EXIT_REASON_VALID_MASK	(KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_FILTER)
-#define KVM_NOTIFY_CONTEXT_INVALID	(1 << 0)
-#define KVM_MEMORY_EXIT_FLAG_PRIVATE	(1ULL << 3)
 
 /* for KVM_REGISTER_COALESCED_MMIO / KVM_UNREGISTER_COALESCED_MMIO */
 struct kvm_coalesced_mmio_zone {

@@ -191,23 +191,23 @@ struct kvm_msr_list {
 
 /* for KVM_X86_SET_MSR_FILTER */
 struct kvm_msr_filter_range {
+#define KVM_MSR_FILTER_READ		(1 << 0)
+#define KVM_MSR_FILTER_WRITE		(1 << 1)
+#define KVM_MSR_FILTER_RANGE_VALID_MASK	(KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE)
 	__u32 flags;
 	__u32 nmsrs;
 	__u32 base;
 	__u8 *bitmap;
 };
-#define KVM_MSR_FILTER_READ		(1 << 0)
-#define KVM_MSR_FILTER_WRITE		(1 << 1)
-#define KVM_MSR_FILTER_RANGE_VALID_MASK	(KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE)
 
 #define KVM_MSR_FILTER_MAX_RANGES	16
 struct kvm_msr_filter {
-	__u32 flags;
-	struct kvm_msr_filter_range ranges[KVM_MSR_FILTER_MAX_RANGES];
-};
 #define KVM_MSR_FILTER_DEFAULT_ALLOW	(0 << 0)
 #define KVM_MSR_FILTER_DEFAULT_DENY	(1 << 0)
 #define KVM_MSR_FILTER_VALID_MASK	(KVM_MSR_FILTER_DEFAULT_DENY)
+	__u32 flags;
+	struct kvm_msr_filter_range ranges[KVM_MSR_FILTER_MAX_RANGES];
+};
 
 struct kvm_cpuid_entry {
 	__u32 function;
