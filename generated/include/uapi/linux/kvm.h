@@ -814,17 +814,8 @@ struct kvm_enable_cap {
 #define KVM_CAP_MEMORY_FAULT_INFO	232
 #define KVM_CAP_MEMORY_ATTRIBUTES	233
 #define KVM_CAP_GUEST_MEMFD		234
-#define GUEST_MEMFD_FLAG_MMAP		(1ULL << 0)
-#define GUEST_MEMFD_FLAG_INIT_SHARED	(1ULL << 1)
 #define KVM_CAP_VM_TYPES		235
 #define KVM_CAP_PRE_FAULT_MEMORY	236
-struct kvm_pre_fault_memory {
-	__u64 gpa;
-	__u64 size;
-	__u64 flags;
-	__u64 padding[5];
-};
-#define KVM_PRE_FAULT_MEMORY		_IOWR(KVMIO, 0xd5, struct kvm_pre_fault_memory)
 #define KVM_CAP_X86_APIC_BUS_CYCLES_NS	237
 #define KVM_CAP_X86_GUEST_MODE		238
 #define KVM_CAP_ARM_WRITABLE_IMP_ID_REGS 239
@@ -1364,11 +1355,22 @@ struct kvm_memory_attributes {
 #define KVM_MEMORY_ATTRIBUTE_PRIVATE	(1ULL << 3)
 
 #define KVM_CREATE_GUEST_MEMFD		_IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd)
+#define GUEST_MEMFD_FLAG_MMAP		(1ULL << 0)
+#define GUEST_MEMFD_FLAG_INIT_SHARED	(1ULL << 1)
 
 struct kvm_create_guest_memfd {
 	__u64 size;
 	__u64 flags;
 	__u64 reserved[6];
+};
+
+#define KVM_PRE_FAULT_MEMORY		_IOWR(KVMIO, 0xd5, struct kvm_pre_fault_memory)
+
+struct kvm_pre_fault_memory {
+	__u64 gpa;
+	__u64 size;
+	__u64 flags;
+	__u64 padding[5];
 };
 
 #endif /* __LINUX_KVM_H */
