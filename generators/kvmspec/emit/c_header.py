@@ -75,15 +75,22 @@ def _holder(record, value_set: Definition, release: Optional[Version]):
 def _inside(model: Model, header: Header, release: Optional[Version], value_of: dict) -> dict:
     """{member: values} for the values the outline defines inside a record's body:
     printed before the member that holds their set (else before the first member)."""
+    entries = [e for s in header.outline for e in s.entries]
+    named = {e.name for e in entries}
+    taken = {e.name for e in entries if e.name in value_of}
+    last_value_entry = {value_of[e.name][0].name: e for e in entries if e.name in value_of}
     before: dict = {}
-    for entry in (e for s in header.outline for e in s.entries if e.within and e.placed_at(release)):
+    for entry in (e for e in entries if e.within and e.placed_at(release)):
         record = model.by_name.get(entry.within)
         item, value = value_of[entry.name]
-        if record is None or not record.exists_at(release) or not value.exists_at(release):
+        if record is None or not record.exists_at(release) or not item.exists_at(release):
             continue
+        values = [value] if value.exists_at(release) else []
+        if last_value_entry[item.name] is entry and item.name not in named:
+            values += [v for v in item.values if v.name not in taken and v.exists_at(release)]
         member = _holder(record, item, release) or next(
             (f for f in record.fields if f.exists_at(release)), None)
-        before.setdefault(member, []).append(value)
+        before.setdefault(member, []).extend(values)
     return before
 
 

@@ -243,11 +243,6 @@ struct kvm_run {
 			__u16 ipa;
 			__u32 ipb;
 		} s390_sieic;
-#define KVM_S390_RESET_POR		1
-#define KVM_S390_RESET_CLEAR		2
-#define KVM_S390_RESET_SUBSYSTEM	4
-#define KVM_S390_RESET_CPU_INIT		8
-#define KVM_S390_RESET_IPL		16
 		__u64 s390_reset_flags;
 		struct {
 			__u64 trans_exc_code;
@@ -300,6 +295,7 @@ struct kvm_run {
 #define KVM_SYSTEM_EVENT_WAKEUP		4
 #define KVM_SYSTEM_EVENT_SUSPEND	5
 #define KVM_SYSTEM_EVENT_SEV_TERM	6
+#define KVM_SYSTEM_EVENT_TDX_FATAL	7
 			__u32 type;
 			__u32 ndata;
 			union {
