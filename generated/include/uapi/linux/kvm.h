@@ -173,9 +173,11 @@ struct kvm_xen_exit {
 
 /* for KVM_RUN, returned by mmap(vcpu_fd, offset=0) */
 struct kvm_run {
+	/* in */
 	__u8 request_interrupt_window;
 	__u8 immediate_exit;
 	__u8 padding1[6];
+	/* out */
 	__u32 exit_reason;
 	__u8 ready_for_interrupt_injection;
 	__u8 if_flag;
@@ -189,17 +191,21 @@ struct kvm_run {
 	__u64 psw_addr;
 #endif
 	union {
+		/* KVM_EXIT_UNKNOWN */
 		struct {
 			__u64 hardware_exit_reason;
 		} hw;
+		/* KVM_EXIT_FAIL_ENTRY */
 		struct {
 			__u64 hardware_entry_failure_reason;
 			__u32 cpu;
 		} fail_entry;
+		/* KVM_EXIT_EXCEPTION */
 		struct {
 			__u32 exception;
 			__u32 error_code;
 		} ex;
+		/* KVM_EXIT_IO */
 		struct {
 #define KVM_EXIT_IO_IN			0
 #define KVM_EXIT_IO_OUT			1
@@ -209,21 +215,25 @@ struct kvm_run {
 			__u32 count;
 			__u64 data_offset;
 		} io;
+		/* KVM_EXIT_DEBUG */
 		struct {
 			struct kvm_debug_exit_arch arch;
 		} debug;
+		/* KVM_EXIT_MMIO */
 		struct {
 			__u64 phys_addr;
 			__u8 data[8];
 			__u32 len;
 			__u8 is_write;
 		} mmio;
+		/* KVM_EXIT_LOONGARCH_IOCSR */
 		struct {
 			__u64 phys_addr;
 			__u8 data[8];
 			__u32 len;
 			__u8 is_write;
 		} iocsr_io;
+		/* KVM_EXIT_HYPERCALL */
 		struct {
 			__u64 nr;
 			__u64 args[6];
@@ -233,17 +243,21 @@ struct kvm_run {
 				__u64 flags;
 			};
 		} hypercall;
+		/* KVM_EXIT_TPR_ACCESS */
 		struct {
 			__u64 rip;
 			__u32 is_write;
 			__u32 pad;
 		} tpr_access;
+		/* KVM_EXIT_S390_SIEIC */
 		struct {
 			__u8 icptcode;
 			__u16 ipa;
 			__u32 ipb;
 		} s390_sieic;
+		/* KVM_EXIT_S390_RESET */
 		__u64 s390_reset_flags;
+		/* KVM_EXIT_S390_UCONTROL */
 		struct {
 			__u64 trans_exc_code;
 			__u32 pgm_code;
@@ -253,6 +267,7 @@ struct kvm_run {
 			__u32 data;
 			__u8 is_write;
 		} dcr;
+		/* KVM_EXIT_INTERNAL_ERROR */
 		struct {
 			__u32 suberror;
 			__u32 ndata;
@@ -269,14 +284,17 @@ struct kvm_run {
 				};
 			};
 		} emulation_failure;
+		/* KVM_EXIT_OSI */
 		struct {
 			__u64 gprs[32];
 		} osi;
+		/* KVM_EXIT_PAPR_HCALL */
 		struct {
 			__u64 nr;
 			__u64 ret;
 			__u64 args[9];
 		} papr_hcall;
+		/* KVM_EXIT_S390_TSCH */
 		struct {
 			__u16 subchannel_id;
 			__u16 subchannel_nr;
@@ -285,9 +303,11 @@ struct kvm_run {
 			__u32 ipb;
 			__u8 dequeued;
 		} s390_tsch;
+		/* KVM_EXIT_EPR */
 		struct {
 			__u32 epr;
 		} epr;
+		/* KVM_EXIT_SYSTEM_EVENT */
 		struct {
 #define KVM_SYSTEM_EVENT_SHUTDOWN	1
 #define KVM_SYSTEM_EVENT_RESET		2
@@ -303,6 +323,7 @@ struct kvm_run {
 				__u64 data[16];
 			};
 		} system_event;
+		/* KVM_EXIT_S390_STSI */
 		struct {
 			__u64 addr;
 			__u8 ar;
@@ -311,10 +332,13 @@ struct kvm_run {
 			__u8 sel1;
 			__u16 sel2;
 		} s390_stsi;
+		/* KVM_EXIT_IOAPIC_EOI */
 		struct {
 			__u8 vector;
 		} eoi;
+		/* KVM_EXIT_HYPERV */
 		struct kvm_hyperv_exit hyperv;
+		/* KVM_EXIT_ARM_NISV */
 		struct {
 			__u64 esr_iss;
 			__u64 fault_ipa;
@@ -330,23 +354,28 @@ struct kvm_run {
 			__u32 index;
 			__u64 data;
 		} msr;
+		/* KVM_EXIT_XEN */
 		struct kvm_xen_exit xen;
+		/* KVM_EXIT_RISCV_SBI */
 		struct {
 			unsigned long extension_id;
 			unsigned long function_id;
 			unsigned long args[6];
 			unsigned long ret[2];
 		} riscv_sbi;
+		/* KVM_EXIT_RISCV_CSR */
 		struct {
 			unsigned long csr_num;
 			unsigned long new_value;
 			unsigned long write_mask;
 			unsigned long ret_value;
 		} riscv_csr;
+		/* KVM_EXIT_NOTIFY */
 		struct {
 #define KVM_NOTIFY_CONTEXT_INVALID	(1 << 0)
 			__u32 flags;
 		} notify;
+		/* KVM_EXIT_MEMORY_FAULT */
 		struct {
 #define KVM_MEMORY_EXIT_FLAG_PRIVATE	(1ULL << 3)
 			__u64 flags;
@@ -419,7 +448,9 @@ struct kvm_coalesced_mmio_ring {
 
 /* for KVM_TRANSLATE */
 struct kvm_translation {
+	/* in */
 	__u64 linear_address;
+	/* out */
 	__u64 physical_address;
 	__u8 valid;
 	__u8 writeable;
@@ -429,6 +460,7 @@ struct kvm_translation {
 
 /* for KVM_INTERRUPT */
 struct kvm_interrupt {
+	/* in */
 	__u32 irq;
 };
 
@@ -531,6 +563,7 @@ struct kvm_ioeventfd {
 
 /* for KVM_ENABLE_CAP */
 struct kvm_enable_cap {
+	/* in */
 	__u32 cap;
 	__u32 flags;
 	__u64 args[4];
