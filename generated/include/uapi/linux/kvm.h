@@ -186,8 +186,6 @@ struct kvm_run {
 	__u64 apic_base;
 #ifdef __KVM_S390
 	__u64 psw_mask;
-#endif
-#ifdef __KVM_S390
 	__u64 psw_addr;
 #endif
 	union {
