@@ -1,6 +1,9 @@
 """How far the generated C headers are from the kernel's, as a line diff.
 
-Both headers are reduced to what a compiler reads: comments are stripped,
+The kernel's header may be the installed form (/usr/include) or the raw form
+of a kernel tree (include/uapi/...): the raw one is first put through what
+headers_install does. Both are then reduced to what a compiler reads:
+comments are stripped,
 backslash-continued lines joined, whitespace that separates no two words
 removed and the rest shrunk to one space, blank lines dropped. Then a line
 diff (difflib) is taken; a changed block of k kernel lines replaced by m
@@ -37,6 +40,39 @@ _SPACE = re.compile(r"\s+")
 _USELESS_SPACE = re.compile(r"(?<=[^\w]) | (?=[^\w])")
 
 
+def installed_form(text: str) -> str:
+    """What headers_install makes of a header of the kernel tree (include/uapi):
+    no __user and friends, no <linux/compiler.h>, and the `__KERNEL__`
+    conditionals resolved for userspace (unifdef -U__KERNEL__). An installed
+    header (/usr/include) comes out unchanged."""
+    text = re.sub(r"\b(__user|__force|__iomem)\b ?", "", text)
+    out: list[str] = []
+    stack: list[tuple[bool, bool]] = []    # (directive dropped, contents kept) per open conditional
+    for line in text.splitlines():
+        directive = line.strip().replace(" ", "")
+        if re.match(r"#include<linux/compiler\.h>", directive):
+            continue
+        keeping = all(kept for _, kept in stack)
+        if directive.startswith(("#ifndef__KERNEL__", "#if!defined(__KERNEL__)")):
+            stack.append((True, True))
+            continue
+        if directive.startswith(("#ifdef__KERNEL__", "#ifdefined(__KERNEL__)")):
+            stack.append((True, False))
+            continue
+        if directive.startswith("#if"):
+            stack.append((False, True))
+        elif directive.startswith("#else") and stack and stack[-1][0]:
+            stack[-1] = (True, not stack[-1][1])
+            continue
+        elif directive.startswith("#endif") and stack:
+            dropped, _ = stack.pop()
+            if dropped:
+                continue
+        if keeping:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
 def normalised_lines(text: str) -> list[str]:
     """The header as a compiler reads it, one logical line each, without blanks."""
     text = _COMMENT.sub(" ", text).replace("\\\n", " ")
@@ -62,7 +98,7 @@ class Figure:
 
 
 def diff_figure(kernel: str, ours: str) -> Figure:
-    a, b = normalised_lines(kernel), normalised_lines(ours)
+    a, b = normalised_lines(installed_form(kernel)), normalised_lines(ours)
     changed = removed = added = 0
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if tag != "equal":
@@ -73,7 +109,7 @@ def diff_figure(kernel: str, ours: str) -> Figure:
 
 
 def unified(kernel: str, ours: str, name: str) -> str:
-    return "\n".join(difflib.unified_diff(normalised_lines(kernel), normalised_lines(ours),
+    return "\n".join(difflib.unified_diff(normalised_lines(installed_form(kernel)), normalised_lines(ours),
                                           f"kernel/{name}", f"kvmspec/{name}", n=1, lineterm=""))
 
 

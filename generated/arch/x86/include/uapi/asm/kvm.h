@@ -605,6 +605,9 @@ struct kvm_xen_hvm_attr {
 		struct {
 			__u32 send_port;
 			__u32 type;
+#define KVM_XEN_EVTCHN_DEASSIGN		(1 << 0)
+#define KVM_XEN_EVTCHN_UPDATE		(1 << 1)
+#define KVM_XEN_EVTCHN_RESET		(1 << 2)
 			__u32 flags;
 			union {
 				struct {
@@ -624,9 +627,6 @@ struct kvm_xen_hvm_attr {
 	} u;
 };
 #define KVM_XEN_INVALID_GFN		((__u64)-1)
-#define KVM_XEN_EVTCHN_DEASSIGN		(1 << 0)
-#define KVM_XEN_EVTCHN_UPDATE		(1 << 1)
-#define KVM_XEN_EVTCHN_RESET		(1 << 2)
 
 #define KVM_XEN_ATTR_TYPE_LONG_MODE	0x0
 #define KVM_XEN_ATTR_TYPE_SHARED_INFO	0x1
