@@ -169,9 +169,9 @@ struct kvm_xen_exit {
 #define KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES (1ULL << 0)
 
 #define HINT_UNSAFE_IN_KVM(_symbol)	_symbol
-#define SYNC_REGS_SIZE_BYTES		2048
 
 /* for KVM_RUN, returned by mmap(vcpu_fd, offset=0) */
+#define SYNC_REGS_SIZE_BYTES		2048
 struct kvm_run {
 	/* in */
 	__u8 request_interrupt_window;
@@ -970,7 +970,9 @@ struct kvm_dirty_tlb {
 
 #define KVM_REG_SIZE_SHIFT		52
 #define KVM_REG_SIZE_MASK		0x00f0000000000000ULL
+
 #define KVM_REG_SIZE(id)		(1U << (((id) & KVM_REG_SIZE_MASK) >> KVM_REG_SIZE_SHIFT))
+
 #define KVM_REG_SIZE_U8			0x0000000000000000ULL
 #define KVM_REG_SIZE_U16		0x0010000000000000ULL
 #define KVM_REG_SIZE_U32		0x0020000000000000ULL

@@ -31,6 +31,7 @@
 #define XM_VECTOR			19
 #define VE_VECTOR			20
 #define CP_VECTOR			21
+
 #define HV_VECTOR			28
 #define VC_VECTOR			29
 #define SX_VECTOR			30
@@ -374,6 +375,11 @@ struct kvm_xcrs {
 	__u64 padding[16];
 };
 
+#define KVM_X86_REG_TYPE_MSR		2
+#define KVM_X86_REG_TYPE_KVM		3
+
+#define KVM_REG_GUEST_SSP		0
+
 #define KVM_SYNC_X86_REGS		(1UL << 0)
 #define KVM_SYNC_X86_SREGS		(1UL << 1)
 #define KVM_SYNC_X86_EVENTS		(1UL << 2)
@@ -417,89 +423,9 @@ struct kvm_sync_regs {
 
 #define KVM_X86_GRP_SYSTEM		0
 #define KVM_X86_XCOMP_GUEST_SUPP	0
-#define KVM_X86_REG_TYPE_MSR		2
-#define KVM_X86_REG_TYPE_KVM		3
-#define KVM_REG_GUEST_SSP		0
 
 #define KVM_X86_GRP_SEV			1
 #define KVM_X86_SEV_VMSA_FEATURES	0
-struct kvm_sev_snp_launch_start {
-	__u64 policy;
-	__u8 gosvw[16];
-	__u16 flags;
-	__u8 pad0[6];
-	__u64 pad1[4];
-};
-#define KVM_SEV_PAGE_TYPE_INVALID	0x0
-#define KVM_SEV_SNP_PAGE_TYPE_NORMAL	0x1
-#define KVM_SEV_SNP_PAGE_TYPE_ZERO	0x3
-#define KVM_SEV_SNP_PAGE_TYPE_UNMEASURED 0x4
-#define KVM_SEV_SNP_PAGE_TYPE_SECRETS	0x5
-#define KVM_SEV_SNP_PAGE_TYPE_CPUID	0x6
-struct kvm_sev_snp_launch_update {
-	__u64 gfn_start;
-	__u64 uaddr;
-	__u64 len;
-	__u8 type;
-	__u8 pad0;
-	__u16 flags;
-	__u32 pad1;
-	__u64 pad2[4];
-};
-#define KVM_SEV_SNP_ID_BLOCK_SIZE	96
-#define KVM_SEV_SNP_ID_AUTH_SIZE	4096
-#define KVM_SEV_SNP_FINISH_DATA_SIZE	32
-struct kvm_sev_snp_launch_finish {
-	__u64 id_block_uaddr;
-	__u64 id_auth_uaddr;
-	__u8 id_block_en;
-	__u8 auth_key_en;
-	__u8 vcek_disabled;
-	__u8 host_data[KVM_SEV_SNP_FINISH_DATA_SIZE];
-	__u8 pad0[3];
-	__u16 flags;
-	__u64 pad1[4];
-};
-enum kvm_tdx_cmd_id {
-	KVM_TDX_CAPABILITIES,
-	KVM_TDX_INIT_VM,
-	KVM_TDX_INIT_VCPU,
-	KVM_TDX_INIT_MEM_REGION,
-	KVM_TDX_FINALIZE_VM,
-	KVM_TDX_GET_CPUID,
-	KVM_TDX_CMD_NR_MAX,
-};
-#define KVM_TDX_MEASURE_MEMORY_REGION	_BITULL(0)
-struct kvm_tdx_cmd {
-	__u32 id;
-	__u32 flags;
-	__u64 data;
-	__u64 hw_error;
-};
-struct kvm_tdx_capabilities {
-	__u64 supported_attrs;
-	__u64 supported_xfam;
-	__u64 kernel_tdvmcallinfo_1_r11;
-	__u64 user_tdvmcallinfo_1_r11;
-	__u64 kernel_tdvmcallinfo_1_r12;
-	__u64 user_tdvmcallinfo_1_r12;
-	__u64 reserved[250];
-	struct kvm_cpuid2 cpuid;
-};
-struct kvm_tdx_init_vm {
-	__u64 attributes;
-	__u64 xfam;
-	__u64 mrconfigid[6];
-	__u64 mrowner[6];
-	__u64 mrownerconfig[6];
-	__u64 reserved[12];
-	struct kvm_cpuid2 cpuid;
-};
-struct kvm_tdx_init_mem_region {
-	__u64 source_addr;
-	__u64 gpa;
-	__u64 nr_pages;
-};
 
 struct kvm_vmx_nested_state_data {
 	__u8 vmcs12[KVM_STATE_NESTED_VMX_VMCS_SIZE];
@@ -578,6 +504,7 @@ struct kvm_x86_mce {
 #define KVM_XEN_HVM_CONFIG_RUNSTATE_UPDATE_FLAG (1 << 6)
 #define KVM_XEN_HVM_CONFIG_PVCLOCK_TSC_UNSTABLE (1 << 7)
 #define KVM_XEN_HVM_CONFIG_SHARED_INFO_HVA (1 << 8)
+
 #define KVM_XEN_MSR_MIN_INDEX		0x40000000u
 #define KVM_XEN_MSR_MAX_INDEX		0x4fffffffu
 
@@ -591,6 +518,7 @@ struct kvm_xen_hvm_config {
 	__u8 pad2[30];
 };
 
+#define KVM_XEN_INVALID_GFN		((__u64)-1)
 struct kvm_xen_hvm_attr {
 	__u16 type;
 	__u16 pad[3];
@@ -626,7 +554,6 @@ struct kvm_xen_hvm_attr {
 		__u64 pad[8];
 	} u;
 };
-#define KVM_XEN_INVALID_GFN		((__u64)-1)
 
 #define KVM_XEN_ATTR_TYPE_LONG_MODE	0x0
 #define KVM_XEN_ATTR_TYPE_SHARED_INFO	0x1
@@ -636,6 +563,7 @@ struct kvm_xen_hvm_attr {
 #define KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG 0x5
 #define KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA 0x6
 
+#define KVM_XEN_INVALID_GPA		((__u64)-1)
 struct kvm_xen_vcpu_attr {
 	__u16 type;
 	__u16 pad[3];
@@ -660,7 +588,6 @@ struct kvm_xen_vcpu_attr {
 		__u8 vector;
 	} u;
 };
-#define KVM_XEN_INVALID_GPA		((__u64)-1)
 
 #define KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO 0x0
 #define KVM_XEN_VCPU_ATTR_TYPE_VCPU_TIME_INFO 0x1
@@ -826,6 +753,48 @@ struct kvm_sev_receive_update_data {
 	__u32 pad2;
 };
 
+struct kvm_sev_snp_launch_start {
+	__u64 policy;
+	__u8 gosvw[16];
+	__u16 flags;
+	__u8 pad0[6];
+	__u64 pad1[4];
+};
+
+#define KVM_SEV_PAGE_TYPE_INVALID	0x0
+#define KVM_SEV_SNP_PAGE_TYPE_NORMAL	0x1
+#define KVM_SEV_SNP_PAGE_TYPE_ZERO	0x3
+#define KVM_SEV_SNP_PAGE_TYPE_UNMEASURED 0x4
+#define KVM_SEV_SNP_PAGE_TYPE_SECRETS	0x5
+#define KVM_SEV_SNP_PAGE_TYPE_CPUID	0x6
+
+struct kvm_sev_snp_launch_update {
+	__u64 gfn_start;
+	__u64 uaddr;
+	__u64 len;
+	__u8 type;
+	__u8 pad0;
+	__u16 flags;
+	__u32 pad1;
+	__u64 pad2[4];
+};
+
+#define KVM_SEV_SNP_ID_BLOCK_SIZE	96
+#define KVM_SEV_SNP_ID_AUTH_SIZE	4096
+#define KVM_SEV_SNP_FINISH_DATA_SIZE	32
+
+struct kvm_sev_snp_launch_finish {
+	__u64 id_block_uaddr;
+	__u64 id_auth_uaddr;
+	__u8 id_block_en;
+	__u8 auth_key_en;
+	__u8 vcek_disabled;
+	__u8 host_data[KVM_SEV_SNP_FINISH_DATA_SIZE];
+	__u8 pad0[3];
+	__u16 flags;
+	__u64 pad1[4];
+};
+
 #define KVM_X2APIC_API_USE_32BIT_IDS	(1ULL << 0)
 #define KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK (1ULL << 1)
 
@@ -858,5 +827,51 @@ struct kvm_hyperv_eventfd {
 #define KVM_X86_SEV_ES_VM		3
 #define KVM_X86_SNP_VM			4
 #define KVM_X86_TDX_VM			5
+
+enum kvm_tdx_cmd_id {
+	KVM_TDX_CAPABILITIES,
+	KVM_TDX_INIT_VM,
+	KVM_TDX_INIT_VCPU,
+	KVM_TDX_INIT_MEM_REGION,
+	KVM_TDX_FINALIZE_VM,
+	KVM_TDX_GET_CPUID,
+	KVM_TDX_CMD_NR_MAX,
+};
+
+struct kvm_tdx_cmd {
+	__u32 id;
+	__u32 flags;
+	__u64 data;
+	__u64 hw_error;
+};
+
+struct kvm_tdx_capabilities {
+	__u64 supported_attrs;
+	__u64 supported_xfam;
+	__u64 kernel_tdvmcallinfo_1_r11;
+	__u64 user_tdvmcallinfo_1_r11;
+	__u64 kernel_tdvmcallinfo_1_r12;
+	__u64 user_tdvmcallinfo_1_r12;
+	__u64 reserved[250];
+	struct kvm_cpuid2 cpuid;
+};
+
+struct kvm_tdx_init_vm {
+	__u64 attributes;
+	__u64 xfam;
+	__u64 mrconfigid[6];
+	__u64 mrowner[6];
+	__u64 mrownerconfig[6];
+	__u64 reserved[12];
+	struct kvm_cpuid2 cpuid;
+};
+
+#define KVM_TDX_MEASURE_MEMORY_REGION	_BITULL(0)
+
+struct kvm_tdx_init_mem_region {
+	__u64 source_addr;
+	__u64 gpa;
+	__u64 nr_pages;
+};
 
 #endif /* _ASM_X86_KVM_H */
