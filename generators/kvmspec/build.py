@@ -569,6 +569,7 @@ class Builder:
                                 for h in headers}
         self.register(files)
         self.emit_order: dict[str, float] = {}
+        self.member_paths: list[tuple[str, Mark]] = []   # outline within: RECORD.MEMBER, checked once built
         self.outline_warnings: list[Diagnostic] = []
         outlines = {name: self.resolve_outline(name, data) for name, data in self.outlines.items()}
         headers = tuple(Header(h.name, h.path, h.guard, h.doc, h.includes, h.arch, h.mark,
@@ -607,6 +608,12 @@ class Builder:
                 self.error(raw.mark_of(kind), "only a const or macro can be a default (c_guard on its own name)")
             elif item is not None:
                 fallback_items.append(item)
+        for path, mark in self.member_paths:
+            record, member = path.split(".", 1)
+            built = self.built.get(record)
+            if isinstance(built, Record) and built.field_at(member) is None:
+                self.error(mark, f"{record} has no member {member!r}",
+                           "write the path with dots through named members, e.g. kvm_run.io.direction")
         self.report.raise_if_any()
         position = {id(i): self.order[i.name] for i in self.built.values()}
         position.update({id(i): self.order[f"!{i.name}"] for i in fallback_items})
@@ -705,12 +712,18 @@ class Builder:
             return OutlineEntry(raw, mark)
         since, until = raw.get("since"), raw.get("until")
         within = raw.get("within")
-        if within is not None and (within not in self.items or self.items[within][0] not in ("struct", "union")
-                                   or raw["name"] not in self.symbols or raw["name"] in self.items):
+        record = (within or "").split(".", 1)[0]
+        name = raw["name"]
+        if within is not None and (record not in self.items or self.items[record][0] not in ("struct", "union")
+                                   or name not in self.symbols
+                                   or name in self.items and self.items[name][0] != "const"):
             self.error(raw.mark_of("within"), f"within: {within} needs a struct or union of the spec, and "
-                                              f"{raw['name']} a value of a flag set or enum",
-                       "name the record in whose body the kernel defines the value, or remove within:")
+                                              f"{name} a constant or a value of a flag set or enum",
+                       "name the record (and, after a dot, the member) in whose body the kernel defines "
+                       "it, or remove within:")
             within = None
+        elif within is not None and "." in within:
+            self.member_paths.append((within, raw.mark_of("within")))
         return OutlineEntry(raw["name"], raw.mark_of("name"), Version.parse(since) if since else None,
                             Version.parse(until) if until else None, within)
 

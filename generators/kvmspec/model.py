@@ -114,7 +114,9 @@ class OutlineEntry:
     mark: Mark = field(compare=False)
     since: Optional[Version] = None      # here from this release on
     until: Optional[Version] = None      # here before this release only
-    within: Optional[str] = None         # a value defined inside this record's body, before the member holding it
+    # defined inside a record's body: "kvm_run" (before the member holding the
+    # value's set) or "kvm_xen_hvm_attr.u.shared_info.hva" (before that member)
+    within: Optional[str] = None
 
     def placed_at(self, release: Optional[Version]) -> bool:
         """Whether the name sits here at a release (None: the newest one)."""

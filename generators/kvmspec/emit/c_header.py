@@ -81,15 +81,21 @@ def _inside(model: Model, header: Header, release: Optional[Version], value_of: 
     last_value_entry = {value_of[e.name][0].name: e for e in entries if e.name in value_of}
     before: dict = {}
     for entry in (e for e in entries if e.within and e.placed_at(release)):
-        record = model.by_name.get(entry.within)
-        item, value = value_of[entry.name]
-        if record is None or not record.exists_at(release) or not item.exists_at(release):
+        name, _, path = entry.within.partition(".")
+        record = model.by_name.get(name)
+        if record is None or not record.exists_at(release):
             continue
-        values = [value] if value.exists_at(release) else []
-        if last_value_entry[item.name] is entry and item.name not in named:
-            values += [v for v in item.values if v.name not in taken and v.exists_at(release)]
-        member = _holder(record, item, release) or next(
-            (f for f in record.fields if f.exists_at(release)), None)
+        if entry.name in value_of:
+            item, value = value_of[entry.name]
+            values = [value] if value.exists_at(release) and item.exists_at(release) else []
+            if last_value_entry[item.name] is entry and item.name not in named and item.exists_at(release):
+                values += [v for v in item.values if v.name not in taken and v.exists_at(release)]
+        else:                                  # a constant
+            item = model.by_name[entry.name]
+            values = [item] if item.exists_at(release) else []
+        member = record.field_at(path) if path else _holder(record, item, release)
+        if member is None or not member.exists_at(release):
+            member = next((f for f in record.fields if f.exists_at(release)), None)
         before.setdefault(member, []).extend(values)
     return before
 

@@ -518,7 +518,6 @@ struct kvm_xen_hvm_config {
 	__u8 pad2[30];
 };
 
-#define KVM_XEN_INVALID_GFN		((__u64)-1)
 struct kvm_xen_hvm_attr {
 	__u16 type;
 	__u16 pad[3];
@@ -528,15 +527,16 @@ struct kvm_xen_hvm_attr {
 		__u8 runstate_update_flag;
 		union {
 			__u64 gfn;
+#define KVM_XEN_INVALID_GFN		((__u64)-1)
 			__u64 hva;
 		} shared_info;
 		struct {
 			__u32 send_port;
 			__u32 type;
+			__u32 flags;
 #define KVM_XEN_EVTCHN_DEASSIGN		(1 << 0)
 #define KVM_XEN_EVTCHN_UPDATE		(1 << 1)
 #define KVM_XEN_EVTCHN_RESET		(1 << 2)
-			__u32 flags;
 			union {
 				struct {
 					__u32 port;
@@ -563,12 +563,12 @@ struct kvm_xen_hvm_attr {
 #define KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG 0x5
 #define KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA 0x6
 
-#define KVM_XEN_INVALID_GPA		((__u64)-1)
 struct kvm_xen_vcpu_attr {
 	__u16 type;
 	__u16 pad[3];
 	union {
 		__u64 gpa;
+#define KVM_XEN_INVALID_GPA		((__u64)-1)
 		__u64 hva;
 		__u64 pad[8];
 		struct {
