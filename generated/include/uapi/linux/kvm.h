@@ -171,7 +171,6 @@ struct kvm_xen_exit {
 #define HINT_UNSAFE_IN_KVM(_symbol)	_symbol
 
 /* for KVM_RUN, returned by mmap(vcpu_fd, offset=0) */
-#define SYNC_REGS_SIZE_BYTES		2048
 struct kvm_run {
 	/* in */
 	__u8 request_interrupt_window;
@@ -396,10 +395,7 @@ struct kvm_run {
 				struct {
 					__u64 ret;
 					__u64 leaf;
-					__u64 r11;
-					__u64 r12;
-					__u64 r13;
-					__u64 r14;
+					__u64 r11, r12, r13, r14;
 				} get_tdvmcall_info;
 				struct {
 					__u64 ret;
@@ -409,6 +405,7 @@ struct kvm_run {
 		} tdx;
 		char padding[256];
 	};
+#define SYNC_REGS_SIZE_BYTES		2048
 	__u64 kvm_valid_regs;
 	__u64 kvm_dirty_regs;
 	union {
