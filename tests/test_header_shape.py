@@ -181,3 +181,38 @@ def test_a_header_that_uses_bitull_without_const_h_is_caught(tmp_path):
     result = subprocess.run(["gcc", "-std=gnu99", "-fsyntax-only", f"-I{tmp_path / 'inc'}", str(source)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
+
+
+def test_a_raw_kernel_header_is_compared_as_headers_install_leaves_it():
+    stat = header_stat()
+    raw = ("#include <linux/compiler.h>\n#include <linux/types.h>\nstruct s {\n\tvoid __user *p;\n};\n"
+           "#ifdef __KERNEL__\n#define INTERNAL 1\n#endif\n#ifndef __KERNEL__\n#define HINT(x) x\n#endif\n"
+           "#ifdef OTHER\n#define KEPT 1\n#endif\n")
+    installed = ("#include <linux/types.h>\nstruct s {\n\tvoid *p;\n};\n#define HINT(x) x\n"
+                 "#ifdef OTHER\n#define KEPT 1\n#endif\n")
+    assert stat.installed_form(raw) == installed
+    assert stat.installed_form(installed) == installed
+
+
+def test_within_names_a_member_that_exists(scratch, capsys):
+    scratch.replace("spec/outline/linux.yaml", "within: kvm_run.kvm_valid_regs}", "within: kvm_run.no_such_member}")
+    line = scratch.line_of("spec/outline/linux.yaml", "kvm_run.no_such_member")
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 1
+    assert f"spec/outline/linux.yaml:{line}:" in result.err
+    assert "error: kvm_run has no member 'no_such_member'" in result.err
+
+
+def test_c_join_needs_a_field_of_the_same_type_before_it(scratch, capsys):
+    scratch.replace("spec/x86/registers.yaml", "      - name: rbx\n        c_join: true\n        type: __u64\n",
+                    "      - name: rbx\n        c_join: true\n        type: __u32\n")
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 1
+    assert re.search(r"^spec/x86/registers\.yaml:\d+:\d+: error: c_join: only a field of the same type as the "
+                     r"field before it can share its declaration", result.err, re.M), result.err
+
+
+def test_joined_fields_share_one_declaration():
+    text = HEADERS["asm/kvm.h"].read_text()
+    assert "\t__u64 rax, rbx, rcx, rdx;\n" in text
+    assert "\tstruct kvm_segment cs, ds, es, fs, gs, ss;\n" in text
