@@ -135,7 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=float, default=2.0, help="the largest acceptable figure, in percent")
     parser.add_argument("--show", choices=["linux", "x86"], help="print the normalised diff of one header")
     args = parser.parse_args(argv)
-    ours = rendered_headers(args.release)
+    from kvmspec.diagnostics import SpecError
+    try:
+        ours = rendered_headers(args.release)
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     references = {"linux": Path(args.linux), "x86": Path(args.asm)}
     worst = 0.0
     for name, path in references.items():

@@ -119,6 +119,7 @@ struct kvm_xen_exit {
 #define KVM_S390_GET_SKEYS_NONE		1
 #define KVM_S390_SKEYS_MAX		1048576
 
+/* Why KVM_RUN returned: the values of kvm_run.exit_reason */
 #define KVM_EXIT_UNKNOWN		0
 #define KVM_EXIT_EXCEPTION		1
 #define KVM_EXIT_IO			2
@@ -580,6 +581,8 @@ struct kvm_enable_cap {
 
 #define KVM_VM_TYPE_ARM_IPA_SIZE_MASK	0xffULL
 #define KVM_VM_TYPE_ARM_IPA_SIZE(x)	((x) & KVM_VM_TYPE_ARM_IPA_SIZE_MASK)
+
+/* ioctls on /dev/kvm */
 #define KVM_GET_API_VERSION		_IO(KVMIO, 0x00)
 #define KVM_CREATE_VM			_IO(KVMIO, 0x01)
 #define KVM_GET_MSR_INDEX_LIST		_IOWR(KVMIO, 0x02, struct kvm_msr_list)
@@ -591,6 +594,7 @@ struct kvm_enable_cap {
 #define KVM_GET_EMULATED_CPUID		_IOWR(KVMIO, 0x09, struct kvm_cpuid2)
 #define KVM_GET_MSR_FEATURE_INDEX_LIST	_IOWR(KVMIO, 0x0a, struct kvm_msr_list)
 
+/* Capabilities: the argument of KVM_CHECK_EXTENSION and KVM_ENABLE_CAP */
 #define KVM_CAP_IRQCHIP			0
 #define KVM_CAP_HLT			1
 #define KVM_CAP_MMU_SHADOW_CACHE_CONTROL 2
@@ -951,7 +955,6 @@ struct kvm_dirty_tlb {
 	__u32 num_dirty;
 };
 
-/* Available with KVM_CAP_ONE_REG */
 #define KVM_REG_ARCH_MASK		0xff00000000000000ULL
 #define KVM_REG_GENERIC			0x0000000000000000ULL
 
@@ -1060,6 +1063,7 @@ struct kvm_vfio_spapr_tce {
 	__s32 tablefd;
 };
 
+/* ioctls on VM file descriptors */
 #define KVM_CREATE_VCPU			_IO(KVMIO, 0x41)
 #define KVM_GET_DIRTY_LOG		_IOW(KVMIO, 0x42, struct kvm_dirty_log)
 #define KVM_SET_NR_MMU_PAGES		_IO(KVMIO, 0x44)
@@ -1092,65 +1096,40 @@ struct kvm_vfio_spapr_tce {
 #define KVM_XEN_HVM_CONFIG		_IOW(KVMIO, 0x7a, struct kvm_xen_hvm_config)
 #define KVM_SET_CLOCK			_IOW(KVMIO, 0x7b, struct kvm_clock_data)
 #define KVM_GET_CLOCK			_IOR(KVMIO, 0x7c, struct kvm_clock_data)
-
-/* Available with KVM_CAP_PIT_STATE2 */
 #define KVM_GET_PIT2			_IOR(KVMIO, 0x9f, struct kvm_pit_state2)
 #define KVM_SET_PIT2			_IOW(KVMIO, 0xa0, struct kvm_pit_state2)
-
-/* Available with KVM_CAP_PPC_GET_PVINFO */
 #define KVM_PPC_GET_PVINFO		_IOW(KVMIO, 0xa1, struct kvm_ppc_pvinfo)
 #define KVM_SET_TSC_KHZ			_IO(KVMIO, 0xa2)
 #define KVM_GET_TSC_KHZ			_IO(KVMIO, 0xa3)
-
-/* Available with KVM_CAP_SIGNAL_MSI */
 #define KVM_SIGNAL_MSI			_IOW(KVMIO, 0xa5, struct kvm_msi)
-
-/* Available with KVM_CAP_PPC_GET_SMMU_INFO */
 #define KVM_PPC_GET_SMMU_INFO		_IOR(KVMIO, 0xa6, struct kvm_ppc_smmu_info)
-
-/* Available with KVM_CAP_PPC_ALLOC_HTAB */
 #define KVM_PPC_ALLOCATE_HTAB		_IOWR(KVMIO, 0xa7, __u32)
 #define KVM_CREATE_SPAPR_TCE		_IOW(KVMIO, 0xa8, struct kvm_create_spapr_tce)
 #define KVM_CREATE_SPAPR_TCE_64		_IOW(KVMIO, 0xa8, struct kvm_create_spapr_tce_64)
-
-/* Available with KVM_CAP_RMA */
 #define KVM_ALLOCATE_RMA		_IOR(KVMIO, 0xa9, struct kvm_allocate_rma)
-
-/* Available with KVM_CAP_PPC_HTAB_FD */
 #define KVM_PPC_GET_HTAB_FD		_IOW(KVMIO, 0xaa, struct kvm_get_htab_fd)
-
-/* Available with KVM_CAP_ARM_SET_DEVICE_ADDR */
 #define KVM_ARM_SET_DEVICE_ADDR		_IOW(KVMIO, 0xab, struct kvm_arm_device_addr)
-
-/* Available with KVM_CAP_PPC_RTAS */
 #define KVM_PPC_RTAS_DEFINE_TOKEN	_IOW(KVMIO, 0xac, struct kvm_rtas_token_args)
-
-/* Available with KVM_CAP_SPAPR_RESIZE_HPT */
 #define KVM_PPC_RESIZE_HPT_PREPARE	_IOR(KVMIO, 0xad, struct kvm_ppc_resize_hpt)
 #define KVM_PPC_RESIZE_HPT_COMMIT	_IOR(KVMIO, 0xae, struct kvm_ppc_resize_hpt)
 #define KVM_PPC_CONFIGURE_V3_MMU	_IOW(KVMIO, 0xaf, struct kvm_ppc_mmuv3_cfg)
-
-/* Available with KVM_CAP_PPC_MMU_RADIX */
 #define KVM_PPC_GET_RMMU_INFO		_IOW(KVMIO, 0xb0, struct kvm_ppc_rmmu_info)
-
-/* Available with KVM_CAP_PPC_GET_CPU_CHAR */
 #define KVM_PPC_GET_CPU_CHAR		_IOR(KVMIO, 0xb1, struct kvm_ppc_cpu_char)
-
-/* Available with KVM_CAP_PMU_EVENT_FILTER */
 #define KVM_SET_PMU_EVENT_FILTER	_IOW(KVMIO, 0xb2, struct kvm_pmu_event_filter)
 #define KVM_PPC_SVM_OFF			_IO(KVMIO, 0xb3)
 #define KVM_ARM_MTE_COPY_TAGS		_IOR(KVMIO, 0xb4, struct kvm_arm_copy_mte_tags)
-
-/* Available with KVM_CAP_COUNTER_OFFSET */
 #define KVM_ARM_SET_COUNTER_OFFSET	_IOW(KVMIO, 0xb5, struct kvm_arm_counter_offset)
 #define KVM_ARM_GET_REG_WRITABLE_MASKS	_IOR(KVMIO, 0xb6, struct reg_mask_range)
 
+/* ioctls on VM file descriptors that create devices */
 #define KVM_CREATE_DEVICE		_IOWR(KVMIO, 0xe0, struct kvm_create_device)
 
+/* ioctls on device file descriptors */
 #define KVM_SET_DEVICE_ATTR		_IOW(KVMIO, 0xe1, struct kvm_device_attr)
 #define KVM_GET_DEVICE_ATTR		_IOW(KVMIO, 0xe2, struct kvm_device_attr)
 #define KVM_HAS_DEVICE_ATTR		_IOW(KVMIO, 0xe3, struct kvm_device_attr)
 
+/* ioctls on vCPU file descriptors */
 #define KVM_RUN				_IO(KVMIO, 0x80)
 #define KVM_GET_REGS			_IOR(KVMIO, 0x81, struct kvm_regs)
 #define KVM_SET_REGS			_IOW(KVMIO, 0x82, struct kvm_regs)
@@ -1168,11 +1147,7 @@ struct kvm_vfio_spapr_tce {
 #define KVM_SET_LAPIC			_IOW(KVMIO, 0x8f, struct kvm_lapic_state)
 #define KVM_SET_CPUID2			_IOW(KVMIO, 0x90, struct kvm_cpuid2)
 #define KVM_GET_CPUID2			_IOWR(KVMIO, 0x91, struct kvm_cpuid2)
-
-/* Available with KVM_CAP_VAPIC */
 #define KVM_TPR_ACCESS_REPORTING	_IOWR(KVMIO, 0x92, struct kvm_tpr_access_ctl)
-
-/* Available with KVM_CAP_VAPIC */
 #define KVM_SET_VAPIC_ADDR		_IOW(KVMIO, 0x93, struct kvm_vapic_addr)
 #define KVM_S390_INTERRUPT		_IOW(KVMIO, 0x94, struct kvm_s390_interrupt)
 #define KVM_S390_STORE_STATUS_NOADDR	(-1ul)
@@ -1182,62 +1157,34 @@ struct kvm_vfio_spapr_tce {
 #define KVM_S390_INITIAL_RESET		_IO(KVMIO, 0x97)
 #define KVM_GET_MP_STATE		_IOR(KVMIO, 0x98, struct kvm_mp_state)
 #define KVM_SET_MP_STATE		_IOW(KVMIO, 0x99, struct kvm_mp_state)
-
-/* Available with KVM_CAP_USER_NMI */
 #define KVM_NMI				_IO(KVMIO, 0x9a)
-
-/* Available with KVM_CAP_SET_GUEST_DEBUG */
 #define KVM_SET_GUEST_DEBUG		_IOW(KVMIO, 0x9b, struct kvm_guest_debug)
 #define KVM_X86_SETUP_MCE		_IOW(KVMIO, 0x9c, __u64)
 #define KVM_X86_GET_MCE_CAP_SUPPORTED	_IOR(KVMIO, 0x9d, __u64)
 #define KVM_X86_SET_MCE			_IOW(KVMIO, 0x9e, struct kvm_x86_mce)
-
-/* Available with KVM_CAP_VCPU_EVENTS */
 #define KVM_GET_VCPU_EVENTS		_IOR(KVMIO, 0x9f, struct kvm_vcpu_events)
 #define KVM_SET_VCPU_EVENTS		_IOW(KVMIO, 0xa0, struct kvm_vcpu_events)
-
-/* Available with KVM_CAP_DEBUGREGS */
 #define KVM_GET_DEBUGREGS		_IOR(KVMIO, 0xa1, struct kvm_debugregs)
 #define KVM_SET_DEBUGREGS		_IOW(KVMIO, 0xa2, struct kvm_debugregs)
 #define KVM_ENABLE_CAP			_IOW(KVMIO, 0xa3, struct kvm_enable_cap)
-
-/* Available with KVM_CAP_XSAVE */
 #define KVM_GET_XSAVE			_IOR(KVMIO, 0xa4, struct kvm_xsave)
 #define KVM_SET_XSAVE			_IOW(KVMIO, 0xa5, struct kvm_xsave)
-
-/* Available with KVM_CAP_XCRS */
 #define KVM_GET_XCRS			_IOR(KVMIO, 0xa6, struct kvm_xcrs)
 #define KVM_SET_XCRS			_IOW(KVMIO, 0xa7, struct kvm_xcrs)
-
-/* Available with KVM_CAP_SW_TLB */
 #define KVM_DIRTY_TLB			_IOW(KVMIO, 0xaa, struct kvm_dirty_tlb)
-
-/* Available with KVM_CAP_ONE_REG */
 #define KVM_GET_ONE_REG			_IOW(KVMIO, 0xab, struct kvm_one_reg)
 #define KVM_SET_ONE_REG			_IOW(KVMIO, 0xac, struct kvm_one_reg)
 #define KVM_KVMCLOCK_CTRL		_IO(KVMIO, 0xad)
 #define KVM_ARM_VCPU_INIT		_IOW(KVMIO, 0xae, struct kvm_vcpu_init)
 #define KVM_ARM_PREFERRED_TARGET	_IOR(KVMIO, 0xaf, struct kvm_vcpu_init)
 #define KVM_GET_REG_LIST		_IOWR(KVMIO, 0xb0, struct kvm_reg_list)
-
-/* Available with KVM_CAP_S390_MEM_OP */
 #define KVM_S390_MEM_OP			_IOW(KVMIO, 0xb1, struct kvm_s390_mem_op)
-
-/* Available with KVM_CAP_S390_SKEYS */
 #define KVM_S390_GET_SKEYS		_IOW(KVMIO, 0xb2, struct kvm_s390_skeys)
 #define KVM_S390_SET_SKEYS		_IOW(KVMIO, 0xb3, struct kvm_s390_skeys)
-
-/* Available with KVM_CAP_S390_INJECT_IRQ */
 #define KVM_S390_IRQ			_IOW(KVMIO, 0xb4, struct kvm_s390_irq)
-
-/* Available with KVM_CAP_S390_IRQ_STATE */
 #define KVM_S390_SET_IRQ_STATE		_IOW(KVMIO, 0xb5, struct kvm_s390_irq_state)
 #define KVM_S390_GET_IRQ_STATE		_IOW(KVMIO, 0xb6, struct kvm_s390_irq_state)
-
-/* Available with KVM_CAP_X86_SMM */
 #define KVM_SMI				_IO(KVMIO, 0xb7)
-
-/* Available with KVM_CAP_S390_CMMA_MIGRATION */
 #define KVM_S390_GET_CMMA_BITS		_IOWR(KVMIO, 0xb8, struct kvm_s390_cmma_log)
 #define KVM_S390_SET_CMMA_BITS		_IOW(KVMIO, 0xb9, struct kvm_s390_cmma_log)
 #define KVM_MEMORY_ENCRYPT_OP		_IOWR(KVMIO, 0xba, unsigned long)
@@ -1250,32 +1197,24 @@ struct kvm_enc_region {
 #define KVM_MEMORY_ENCRYPT_REG_REGION	_IOR(KVMIO, 0xbb, struct kvm_enc_region)
 #define KVM_MEMORY_ENCRYPT_UNREG_REGION	_IOR(KVMIO, 0xbc, struct kvm_enc_region)
 
-/* Available with KVM_CAP_HYPERV_EVENTFD */
 #define KVM_HYPERV_EVENTFD		_IOW(KVMIO, 0xbd, struct kvm_hyperv_eventfd)
 
-/* Available with KVM_CAP_NESTED_STATE */
 #define KVM_GET_NESTED_STATE		_IOWR(KVMIO, 0xbe, struct kvm_nested_state)
 #define KVM_SET_NESTED_STATE		_IOW(KVMIO, 0xbf, struct kvm_nested_state)
 
-/* Available with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT_2 */
 #define KVM_CLEAR_DIRTY_LOG		_IOWR(KVMIO, 0xc0, struct kvm_clear_dirty_log)
 
 #define KVM_GET_SUPPORTED_HV_CPUID	_IOWR(KVMIO, 0xc1, struct kvm_cpuid2)
 
-/* Available with KVM_CAP_ARM_SVE */
 #define KVM_ARM_VCPU_FINALIZE		_IOW(KVMIO, 0xc2, int)
 
-/* Available with KVM_CAP_S390_VCPU_RESETS */
 #define KVM_S390_NORMAL_RESET		_IO(KVMIO, 0xc3)
 #define KVM_S390_CLEAR_RESET		_IO(KVMIO, 0xc4)
 
-/* Available with KVM_CAP_S390_PROTECTED */
 #define KVM_S390_PV_COMMAND		_IOWR(KVMIO, 0xc5, struct kvm_pv_cmd)
 
-/* Available with KVM_CAP_X86_MSR_FILTER */
 #define KVM_X86_SET_MSR_FILTER		_IOW(KVMIO, 0xc6, struct kvm_msr_filter)
 
-/* Available with KVM_CAP_DIRTY_LOG_RING */
 #define KVM_RESET_DIRTY_RINGS		_IO(KVMIO, 0xc7)
 
 #define KVM_XEN_HVM_GET_ATTR		_IOWR(KVMIO, 0xc8, struct kvm_xen_hvm_attr)
@@ -1320,6 +1259,7 @@ struct kvm_stats_header {
 	__u32 data_offset;
 };
 
+/* Binary statistics (KVM_GET_STATS_FD) */
 #define KVM_STATS_TYPE_SHIFT		0
 #define KVM_STATS_TYPE_MASK		(0xF << KVM_STATS_TYPE_SHIFT)
 #define KVM_STATS_TYPE_CUMULATIVE	(0x0 << KVM_STATS_TYPE_SHIFT)
@@ -1355,20 +1295,15 @@ struct kvm_stats_desc {
 
 #define KVM_GET_STATS_FD		_IO(KVMIO, 0xce)
 
-/* Available with KVM_CAP_XSAVE2 */
 #define KVM_GET_XSAVE2			_IOR(KVMIO, 0xcf, struct kvm_xsave)
 
-/* Available with KVM_CAP_S390_PROTECTED_DUMP */
 #define KVM_S390_PV_CPU_COMMAND		_IOWR(KVMIO, 0xd0, struct kvm_pv_cmd)
 
-/* Available with KVM_CAP_X86_NOTIFY_VMEXIT */
 #define KVM_X86_NOTIFY_VMEXIT_ENABLED	(1ULL << 0)
 #define KVM_X86_NOTIFY_VMEXIT_USER	(1ULL << 1)
 
-/* Available with KVM_CAP_S390_ZPCI_OP */
 #define KVM_S390_ZPCI_OP		_IOW(KVMIO, 0xd1, struct kvm_s390_zpci_op)
 
-/* Available with KVM_CAP_MEMORY_ATTRIBUTES */
 #define KVM_SET_MEMORY_ATTRIBUTES	_IOW(KVMIO, 0xd2, struct kvm_memory_attributes)
 
 struct kvm_memory_attributes {
