@@ -216,3 +216,17 @@ def test_joined_fields_share_one_declaration():
     text = HEADERS["asm/kvm.h"].read_text()
     assert "\t__u64 rax, rbx, rcx, rdx;\n" in text
     assert "\tstruct kvm_segment cs, ds, es, fs, gs, ss;\n" in text
+
+
+@pytest.mark.parametrize("where", ["outline comment", "field c_comment"])
+def test_a_comment_that_would_end_the_c_comment_is_refused(scratch, capsys, where):
+    if where == "outline comment":
+        scratch.replace("spec/outline/linux.yaml", "  - comment: ioctls on /dev/kvm\n",
+                        "  - comment: ioctls */ int evil; /* on /dev/kvm\n")
+        rel = "spec/outline/linux.yaml"
+    else:
+        scratch.replace("spec/common/base.yaml", "        c_comment: in\n", "        c_comment: in */ int evil; /*\n")
+        rel = "spec/common/base.yaml"
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 1
+    assert re.search(rf"^{re.escape(rel)}:\d+:\d+: error: doc text contains '\*/'", result.err, re.M), result.err

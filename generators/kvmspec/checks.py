@@ -65,9 +65,9 @@ _SPECIAL_NAMES = frozenset({*C_KEYWORDS, *CXX_KEYWORDS, *keyword.kwlist, *CTYPES
 # ---------------------------------------------------------------- text
 
 # Free text: printed into C comments, Python docstrings and comments, and api.rst.
-DOC_KEYS = ("doc", "returns", "title", "reason", "moved_to")
+DOC_KEYS = ("doc", "returns", "title", "reason", "moved_to", "comment", "c_comment")
 # Text that must stay on one line (headings, table cells, comment lines).
-ONE_LINE_KEYS = ("title", "moved_to")
+ONE_LINE_KEYS = ("title", "moved_to", "comment", "c_comment")
 
 # Characters no spec text may hold: control characters (tab and newline
 # aside), line and paragraph separators (Python's splitlines() breaks on
