@@ -87,14 +87,16 @@ def test_a_release_view_has_only_what_existed_then():
     assert "KVM_TRC_SHIFT" in old["linux"] and "KVM_TRC_SHIFT" not in HEADERS["linux/kvm.h"].read_text()
 
 
-def test_unknown_name_in_an_outline_is_an_error_at_its_place(scratch, capsys):
+def test_unknown_name_in_an_outline_is_a_warning_at_its_place(scratch, capsys):
+    """A name the spec does not define (a typo, or an item since removed) is skipped with a
+    warning, so that removing an item from the spec needs no second edit to stay valid."""
     scratch.replace("spec/outline/x86.yaml", "      - KVM_PIO_PAGE_OFFSET\n",
                     "      - KVM_PIO_PAGE_OFFSET\n      - KVM_NO_SUCH_THING\n")
     line = scratch.line_of("spec/outline/x86.yaml", "KVM_NO_SUCH_THING")
     result = scratch.run("validate", capsys=capsys)
-    assert result.status == 1
-    assert f"spec/outline/x86.yaml:{line}:9: error: unknown name 'KVM_NO_SUCH_THING' in the outline " \
-           "of header x86" in result.err
+    assert result.status == 0, result.err
+    assert f"spec/outline/x86.yaml:{line}:9: warning: unknown name 'KVM_NO_SUCH_THING' in the outline " \
+           "of header x86; it is skipped" in result.err
 
 
 def test_an_entry_for_another_headers_item_needs_until(scratch, capsys):

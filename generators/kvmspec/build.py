@@ -745,9 +745,11 @@ class Builder:
                            f"name the enum {owner[kind]} instead")
                 return None
             home = self.header_of(owner[kind])
-        else:
-            self.error(entry.mark, f"unknown name {name!r} in the outline of header {header}",
-                       "name an item of the spec, or a value of a flag set or enum defined value by value")
+        else:   # a warning: removing or renaming an item must not need a second edit to stay valid
+            self.outline_warnings.append(Diagnostic(
+                entry.mark, f"unknown name {name!r} in the outline of header {header}; it is skipped",
+                "name an item of the spec, or a value of a flag set or enum defined value by value; "
+                "remove the entry if the item is gone", severity="warning"))
             return None
         if home != header and entry.until is None:
             self.error(entry.mark, f"{name} belongs to header {home!r}, not {header!r}",
