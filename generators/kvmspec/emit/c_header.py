@@ -73,7 +73,7 @@ def _holder(record, value_set: Definition, release: Optional[Version]):
 
 
 def _inside(model: Model, header: Header, release: Optional[Version], value_of: dict) -> dict:
-    """{member: values} for the values the outline defines inside a record's body:
+    """{id(member): values} for the values the outline defines inside a record's body:
     printed before the member that holds their set (else before the first member)."""
     entries = [e for s in header.outline for e in s.entries]
     named = {e.name for e in entries}
@@ -96,7 +96,8 @@ def _inside(model: Model, header: Header, release: Optional[Version], value_of: 
         member = record.field_at(path) if path else _holder(record, item, release)
         if member is None or not member.exists_at(release):
             member = next((f for f in record.fields if f.exists_at(release)), None)
-        before.setdefault(member, []).extend(values)
+        # keyed by identity: a member's hash is that of its whole content
+        before.setdefault(id(member), []).extend(values)
     return before
 
 
@@ -160,7 +161,12 @@ def header_text(model: Model, header: Header, env, release: Optional[Version] = 
     """The text of one header at a release (None: the newest view, which generated/ holds)."""
     sections = (outline_sections if header.outline else file_sections)(model, header, release)
     value_of = {v.name: (i, v) for i in model.items if _defines_values(i) for v in i.values}
-    before = _inside(model, header, release, value_of) if header.outline else {}
+    inside = _inside(model, header, release, value_of) if header.outline else {}
+
+    def before(member) -> list:
+        """What the header defines inside a record just before this member."""
+        return inside.get(id(member), [])
+
     return env.get_template("c_header/header.h.j2").render(header=header, sections=sections,
                                                              release=release, before=before, source=SOURCE)
 
