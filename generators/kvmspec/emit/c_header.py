@@ -3,7 +3,7 @@
 A header defines its names in the order of its outline (the kernel's order,
 spec/outline/*.yaml), or, for a header without one, in the order of the spec
 files. `header_text(..., release=R)` is the header as it was at release R:
-only what existed then, where it was then.
+only what existed then, where it was then (the outline's since:/until:).
 """
 
 from __future__ import annotations
@@ -72,78 +72,80 @@ def _holder(record, value_set: Definition, release: Optional[Version]):
     return None
 
 
-def _inside(model: Model, header: Header, release: Optional[Version], value_of: dict) -> dict:
-    """{id(member): values} for the values the outline defines inside a record's body:
-    printed before the member that holds their set (else before the first member)."""
-    entries = [e for s in header.outline for e in s.entries]
-    named = {e.name for e in entries}
-    taken = {e.name for e in entries if e.name in value_of}
-    last_value_entry = {value_of[e.name][0].name: e for e in entries if e.name in value_of}
-    before: dict = {}
-    for entry in (e for e in entries if e.within and e.placed_at(release)):
-        name, _, path = entry.within.partition(".")
-        record = model.by_name.get(name)
-        if record is None or not record.exists_at(release):
-            continue
-        if entry.name in value_of:
-            item, value = value_of[entry.name]
-            values = [value] if value.exists_at(release) and item.exists_at(release) else []
-            if last_value_entry[item.name] is entry and item.name not in named and item.exists_at(release):
-                values += [v for v in item.values if v.name not in taken and v.exists_at(release)]
-        else:                                  # a constant
-            item = model.by_name[entry.name]
-            values = [item] if item.exists_at(release) else []
-        member = record.field_at(path) if path else _holder(record, item, release)
-        if member is None or not member.exists_at(release):
-            member = next((f for f in record.fields if f.exists_at(release)), None)
-        # keyed by identity: a member's hash is that of its whole content
-        before.setdefault(id(member), []).extend(values)
-    return before
+class _Outline:
+    """A header's outline resolved against the model: which values it places
+    one by one, and where the values of a set it leaves out go."""
 
+    def __init__(self, model: Model, header: Header, release: Optional[Version]) -> None:
+        self.model, self.header, self.release = model, header, release
+        self.own = {i.name: i for i in model.items_of_header(header.name)}
+        self.value_of = {v.name: (i, v) for i in model.items if _defines_values(i) for v in i.values}
+        entries = [e for s in header.outline for e in s.entries]
+        self.named = {e.name for e in entries}
+        self.taken = {e.name for e in entries if e.name in self.value_of}      # values placed one by one
+        self.last_value_entry = {self.value_of[e.name][0].name: e for e in entries if e.name in self.value_of}
 
-def outline_sections(model: Model, header: Header, release: Optional[Version]) -> list[Section]:
-    """The header's definitions at a release, in the order of its outline."""
-    own = {i.name: i for i in model.items_of_header(header.name)}
-    value_of: dict[str, tuple[Definition, NamedValue]] = {}
-    for item in model.items:
-        if _defines_values(item):
-            for v in item.values:
-                value_of[v.name] = (item, v)
-    entries = [e for s in header.outline for e in s.entries]
-    named = {e.name for e in entries}
-    taken = {e.name for e in entries if e.name in value_of}          # values placed one by one
-    last_value_entry = {value_of[e.name][0].name: e for e in entries if e.name in value_of}
+    def values_at(self, entry) -> tuple[Definition, tuple[NamedValue, ...]]:
+        """The set of a value entry, and the values printed there: the value, and
+        after the set's last placed value those of the set the outline leaves out."""
+        item, value = self.value_of[entry.name]
+        if not item.exists_at(self.release):
+            return item, ()
+        values = (value,) if value.exists_at(self.release) else ()
+        if self.last_value_entry[item.name] is entry and item.name not in self.named:
+            values += tuple(v for v in item.values if v.name not in self.taken and v.exists_at(self.release))
+        return item, values
 
-    sections = []
-    for section in header.outline:
-        pieces: list[Piece] = []
-        for entry in section.entries:
-            if not entry.placed_at(release) or entry.within:
-                continue
-            if entry.name in value_of and entry.name not in own:
-                item, value = value_of[entry.name]
-                if not item.exists_at(release):
+    def sections(self) -> list[Section]:
+        """The header's definitions, in the order of its outline."""
+        sections = []
+        for section in self.header.outline:
+            pieces: list[Piece] = []
+            for entry in section.entries:
+                if not entry.placed_at(self.release) or entry.within:
                     continue
-                values = (value,) if value.exists_at(release) else ()
-                if last_value_entry[item.name] is entry and item.name not in named:
-                    # the set's values the outline does not place follow its last placed one
-                    values += tuple(v for v in item.values if v.name not in taken and v.exists_at(release))
-                if not values:
+                if entry.name in self.value_of and entry.name not in self.own:
+                    item, values = self.values_at(entry)
+                    if not values:
+                        continue
+                    if pieces and pieces[-1].item is item and pieces[-1].values is not None:
+                        pieces[-1] = Piece(item, pieces[-1].values + values)
+                    else:
+                        pieces.append(Piece(item, values))
                     continue
-                if pieces and pieces[-1].item is item and pieces[-1].values is not None:
-                    pieces[-1] = Piece(item, pieces[-1].values + values)
-                else:
-                    pieces.append(Piece(item, values))
+                item = self.own.get(entry.name) if entry.until is None else self.model.by_name.get(entry.name)
+                if item is None or not item.exists_at(self.release):
+                    continue
+                piece = _whole(item, self.release, self.taken)
+                if piece is not None:
+                    pieces.append(piece)
+            if pieces:
+                sections.append(Section(section.comment, _runs(pieces)))
+        return sections
+
+    def inside(self) -> dict[int, list]:
+        """{id(member): definitions} for what the outline defines inside a record's
+        body (`within:`): before the member its path names, else before the member
+        that holds the value's set, else before the first member. Keyed by identity:
+        a member's hash is that of its whole content."""
+        before: dict[int, list] = {}
+        for entry in (e for s in self.header.outline for e in s.entries):
+            if not entry.within or not entry.placed_at(self.release):
                 continue
-            item = own.get(entry.name) if entry.until is None else model.by_name.get(entry.name)
-            if item is None or not item.exists_at(release):
+            name, _, path = entry.within.partition(".")
+            record = self.model.by_name.get(name)
+            if record is None or not record.exists_at(self.release):
                 continue
-            piece = _whole(item, release, taken)
-            if piece is not None:
-                pieces.append(piece)
-        if pieces:
-            sections.append(Section(section.comment, _runs(pieces)))
-    return sections
+            if entry.name in self.value_of:
+                item, values = self.values_at(entry)
+            else:                                  # a constant
+                item = self.model.by_name[entry.name]
+                values = (item,) if item.exists_at(self.release) else ()
+            member = record.field_at(path) if path else _holder(record, item, self.release)
+            if member is None or not member.exists_at(self.release):
+                member = next((f for f in record.fields if f.exists_at(self.release)), None)
+            before.setdefault(id(member), []).extend(values)
+        return before
 
 
 def file_sections(model: Model, header: Header, release: Optional[Version]) -> list[Section]:
@@ -159,16 +161,18 @@ def file_sections(model: Model, header: Header, release: Optional[Version]) -> l
 
 def header_text(model: Model, header: Header, env, release: Optional[Version] = None) -> str:
     """The text of one header at a release (None: the newest view, which generated/ holds)."""
-    sections = (outline_sections if header.outline else file_sections)(model, header, release)
-    value_of = {v.name: (i, v) for i in model.items if _defines_values(i) for v in i.values}
-    inside = _inside(model, header, release, value_of) if header.outline else {}
+    if header.outline:
+        outline = _Outline(model, header, release)
+        sections, inside = outline.sections(), outline.inside()
+    else:
+        sections, inside = file_sections(model, header, release), {}
 
     def before(member) -> list:
         """What the header defines inside a record just before this member."""
         return inside.get(id(member), [])
 
-    return env.get_template("c_header/header.h.j2").render(header=header, sections=sections,
-                                                             release=release, before=before, source=SOURCE)
+    return env.get_template("c_header/header.h.j2").render(header=header, sections=sections, release=release,
+                                                             before=before, source=SOURCE)
 
 
 class Generator:
