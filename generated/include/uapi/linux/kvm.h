@@ -176,7 +176,7 @@ struct kvm_xen_exit {
 
 #define HINT_UNSAFE_IN_KVM(_symbol)	_symbol
 
-/* for KVM_RUN, returned by mmap(vcpu_fd, offset=0) */
+/* for KVM_RUN: the page a vCPU file descriptor maps at offset 0 */
 struct kvm_run {
 	/* in */
 	__u8 request_interrupt_window;
