@@ -187,8 +187,10 @@ struct kvm_run {
 	__u8 ready_for_interrupt_injection;
 	__u8 if_flag;
 	__u16 flags;
+	/* in before KVM_RUN, out after it */
 	__u64 cr8;
 	__u64 apic_base;
+	/* s390 only, the guest PSW */
 #ifdef __KVM_S390
 	__u64 psw_mask;
 	__u64 psw_addr;
