@@ -187,17 +187,19 @@ class Generator:
         # kvm_run, then the exit reasons by number
         exits = sorted(exits, key=lambda e: e.value)
         run_record = model.by_name.get("kvm_run")
-        run_body = str(env.get_template("rst/sections.j2").module.run_body(
-            run_record if isinstance(run_record, Record) else None, exits))
-        run_items = exits + ([run_record] if isinstance(run_record, Record) else [])
+        run = run_record if isinstance(run_record, Record) else None
+        fields = list(run.walk()) if run is not None else []
+        page = site.paginate("run-fields", f"The fields of {run.c_type}" if run else "kvm_run",
+                             [site.Group("fields", "The fields", fields)], lambda f: 3)
+        write(page, "run-fields.rst.j2", lambda items: dict(run=run, fields=items))
         out["docs/run.rst"] = env.get_template("rst/site/run.rst.j2").render(
-            common, run_body=run_body, sources=sources(run_items))
+            common, run=run, exits=exits, sources=sources(exits + ([run] if run else [])))
         page = site.paginate("exit-reasons", "Exit reasons",
                              [site.Group("numbers", "Exit reasons", exits, site.number_range)],
                              lambda e: lines(e.doc) + 8)
         write(page, "exits.rst.j2", lambda items: dict(exits=items),
               "Each exit reason KVM_RUN can report in kvm_run.exit_reason, by number.")
-        tops += ["run", "exit-reasons"]
+        tops += ["run", "run-fields", "exit-reasons"]
 
         # capabilities: by architecture, the others by where they are enabled
         shared = [("enabled-on-vcpus", "Capabilities that can be enabled on vCPUs", lambda c: c.enable_scope == "vcpu"),
@@ -211,7 +213,7 @@ class Generator:
             "rst/site/capabilities-intro.j2").render(), links=rst_ref)
         page = site.paginate("capability-index", "Capability index",
                              [site.Group("numbers", "Capability index", sorted(caps, key=lambda c: c.value),
-                                         site.number_range)], lambda c: 4)
+                                         site.number_range)], lambda c: 5)
         write(page, "capability-index.rst.j2", lambda items: dict(caps=items, gates=gates),
               env.get_template("rst/site/capability-index-intro.j2").render())
         tops += ["capabilities", "capability-index"]
@@ -222,7 +224,7 @@ class Generator:
             [("common", "Flag sets and enumerations of several architectures", lambda v: True)],
             "flag sets and enumerations")
         page = site.paginate("values", "Constants and value sets", groups,
-                             lambda v: 2 * len(v.values) + 8 if isinstance(v, (Enum, FlagSet)) else 2)
+                             lambda v: 5 * len(v.values) + 10 if isinstance(v, (Enum, FlagSet)) else 3)
         write(page, "values.rst.j2", lambda items: dict(
             constants=[i for i in items if isinstance(i, Constant)],
             sets=[i for i in items if isinstance(i, (Enum, FlagSet))]))
