@@ -9,6 +9,13 @@ from kvmspec.audit.KINDS (id, severity, meaning) as a table, and
 the spec (kvmspec.audit.OUTSIDE_PREFIXES).
 
 ``.. kvmspec-help:: [COMMAND]`` shows the --help text of the command line.
+
+``.. kvm:records:: SECTION`` (written by the generated reference pages) names
+the structs and unions a section shows, each followed by its fields
+(``struct kvm_regs rax rbx ... rip``), so that the site's search finds them: each
+struct and each field (``kvm_regs.rip``) becomes an object of the "kvm"
+domain that leads to the section. The first section to show a struct is
+where its search result leads.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import re
 from docutils import nodes
 from docutils.parsers.rst import Directive
 from docutils.statemachine import StringList
+from sphinx.domains import Domain, ObjType
 
 from kvmspec.audit import KINDS, OUTSIDE_PREFIXES
 from kvmspec.compat import RULES
@@ -100,7 +108,61 @@ class CliHelp(Directive):
         return [block]
 
 
+class Records(Directive):
+    required_arguments = 1      # the section (an ioctl's name), for the anchor
+    has_content = True
+
+    def run(self) -> list[nodes.Node]:
+        env = self.state.document.settings.env
+        anchor = "records-" + nodes.make_id(self.arguments[0])
+        target = nodes.target("", "", ids=[anchor])
+        objects = env.domaindata["kvm"]["objects"]
+        words = " ".join(self.content).split()
+        record = None
+        for n, word in enumerate(words):
+            if word in ("struct", "union") and n + 1 < len(words):
+                continue
+            if n > 0 and words[n - 1] in ("struct", "union"):
+                record = word
+                objects.setdefault(record, (env.docname, anchor, words[n - 1]))
+            elif record is not None:
+                objects.setdefault(f"{record}.{word}", (env.docname, anchor, "field"))
+        return [target]
+
+
+class KvmDomain(Domain):
+    """Structs, unions and their fields, for the search (no cross-reference roles)."""
+
+    name = "kvm"
+    label = "KVM"
+    object_types = {"struct": ObjType("struct", "struct"), "union": ObjType("union", "union"),
+                    "field": ObjType("field", "field")}
+    directives = {"records": Records}
+    initial_data: dict = {"objects": {}}   # name -> (docname, anchor, kind)
+
+    def get_objects(self):
+        for name, (docname, anchor, kind) in sorted(self.data["objects"].items()):
+            yield name, name, kind, docname, anchor, 1
+
+    def clear_doc(self, docname: str) -> None:
+        for name, (doc, _, _) in list(self.data["objects"].items()):
+            if doc == docname:
+                del self.data["objects"][name]
+
+    def merge_domaindata(self, docnames, otherdata) -> None:
+        for name, value in otherdata["objects"].items():
+            if value[0] in docnames:
+                self.data["objects"].setdefault(name, value)
+
+    def resolve_xref(self, env, fromdocname, builder, typ, target, node, contnode):
+        return None
+
+    def resolve_any_xref(self, env, fromdocname, builder, target, node, contnode):
+        return []
+
+
 def setup(app):
+    app.add_domain(KvmDomain)
     app.add_directive("kvmspec-compat-rules", CompatRules)
     app.add_directive("kvmspec-audit-kinds", AuditKinds)
     app.add_directive("kvmspec-audit-outside", AuditOutside)

@@ -189,8 +189,8 @@ class Generator:
         run_record = model.by_name.get("kvm_run")
         run = run_record if isinstance(run_record, Record) else None
         fields = list(run.walk()) if run is not None else []
-        page = site.paginate("run-fields", f"The fields of {run.c_type}" if run else "kvm_run",
-                             [site.Group("fields", "The fields", fields)], lambda f: 3)
+        title = f"The fields of {run.c_type}" if run else "The fields of kvm_run"
+        page = site.paginate("run-fields", title, [site.Group("fields", title, fields)], lambda f: 3)
         write(page, "run-fields.rst.j2", lambda items: dict(run=run, fields=items))
         out["docs/run.rst"] = env.get_template("rst/site/run.rst.j2").render(
             common, run=run, exits=exits, sources=sources(exits + ([run] if run else [])))
