@@ -161,7 +161,28 @@ class KvmDomain(Domain):
         return []
 
 
+_CELL = re.compile(r"(<td\b[^>]*>)(.*?)(</td>)", re.S)
+_TEXT = re.compile(r"(^|>)([^<]*)")
+
+
+def breakable(html: str) -> str:
+    """The HTML with a line-break opportunity (<wbr>) after each underscore in
+    the text (not the tags) of table cells: a narrow column then breaks
+    KVM_CAP_IOAPIC_POLARITY_IGNORED at its underscores rather than anywhere,
+    and copied text is unchanged."""
+    def text(m: re.Match) -> str:
+        return m.group(1) + m.group(2).replace("_", "_<wbr>")
+
+    return _CELL.sub(lambda m: m.group(1) + _TEXT.sub(text, m.group(2)) + m.group(3), html)
+
+
+def break_identifiers(app, pagename, templatename, context, doctree) -> None:
+    if "body" in context:
+        context["body"] = breakable(context["body"])
+
+
 def setup(app):
+    app.connect("html-page-context", break_identifiers)
     app.add_domain(KvmDomain)
     app.add_directive("kvmspec-compat-rules", CompatRules)
     app.add_directive("kvmspec-audit-kinds", AuditKinds)
