@@ -281,3 +281,25 @@ def test_table_cells_break_identifiers_at_underscores(site):
     assert "KVM_<wbr>EXIT_<wbr>X86_<wbr>RDMSR" in table
     assert not re.search(r"<[^>]*<wbr>", table)   # never inside a tag
     assert "<wbr>" not in html[:html.index("<table")]
+
+
+def test_cut_keeps_order_and_budget_and_bonded_neighbours():
+    from kvmspec.emit.site import cut
+    sizes = {"a": 30, "b": 50, "c": 40, "d": 90, "e": 200, "f": 10}
+    runs = cut(list(sizes), sizes.__getitem__, budget=100)
+    assert [x for run in runs for x in run] == list(sizes)
+    assert runs == [["a", "b"], ["c"], ["d"], ["e"], ["f"]]      # "e" alone exceeds the budget
+    # "b" and "c" bonded (a save ioctl and its restore): they move on together
+    bonded = cut(list(sizes), sizes.__getitem__, budget=100, bond=lambda x, y: (x, y) == ("b", "c"))
+    assert bonded == [["a"], ["b", "c"], ["d"], ["e"], ["f"]]
+
+
+def test_paginate_is_one_page_until_the_items_outgrow_the_budget():
+    from kvmspec.emit.site import Group, paginate
+    groups = [Group("one", "One", [1, 2]), Group("two", "Two", [3, 4, 5])]
+    small = paginate("area", "Area", groups, size=lambda i: 10, budget=100)
+    assert (small.name, small.items, small.children) == ("area", [1, 2, 3, 4, 5], [])
+    big = paginate("area", "Area", groups, size=lambda i: 40, budget=100)
+    assert big.items == []
+    assert [(c.name, c.title, c.items) for c in big.children] == [
+        ("area/one", "One", [1, 2]), ("area/two", "Two (part 1 of 2)", [3, 4]), ("area/two-2", "Two (part 2 of 2)", [5])]

@@ -165,7 +165,11 @@ class Generator:
                     common, title=part.title, intro="" if page.children else intro,
                     sources=sources(part.items), **context(part.items))
 
-        # ioctls: one listing per area (descriptor, or the single architecture)
+        # ioctls: one listing per area (descriptor, or the single architecture);
+        # a save ioctl and the ioctl that restores its state stay on one page
+        def saved_and_restored(a: Ioctl, b: Ioctl) -> bool:
+            return a.restored_by == b.name or b.restores == a.name
+
         by_area: dict[str, list[Ioctl]] = {}
         for i in ioctls:
             by_area.setdefault(area(i), []).append(i)
@@ -179,7 +183,7 @@ class Generator:
                 about = f" ({arches[key].doc.rstrip('.')})" if key in arches and arches[key].doc else ""
                 title, intro = (f"{key} ioctls", f"Ioctls that exist only on {key}{about}; ioctls shared by "
                                 f"several architectures are on the pages of their descriptor.")
-            page = site.paginate(key, title, site.by_topic(key, by_area[key], model.files),
+            page = site.paginate(key, title, site.by_topic(key, by_area[key], model.files, saved_and_restored),
                                  lambda i: lines(common["ioctl_bodies"][i.name]))
             write(page, "area.rst.j2", lambda items: dict(ioctls=items, listings=listings), intro, links=rst_ref)
             tops.append(key)
@@ -224,7 +228,7 @@ class Generator:
             [("common", "Flag sets and enumerations of several architectures", lambda v: True)],
             "flag sets and enumerations")
         page = site.paginate("values", "Constants and value sets", groups,
-                             lambda v: 5 * len(v.values) + 10 if isinstance(v, (Enum, FlagSet)) else 3)
+                             lambda v: 6 * len(v.values) + 12 if isinstance(v, (Enum, FlagSet)) else 3)
         write(page, "values.rst.j2", lambda items: dict(
             constants=[i for i in items if isinstance(i, Constant)],
             sets=[i for i in items if isinstance(i, (Enum, FlagSet))]))
@@ -237,7 +241,7 @@ class Generator:
             if not groups or groups[-1].slug != slug:
                 groups.append(site.Group(slug, f"Linux {series}.x", []))
             groups[-1].items.append(release)
-        page = site.paginate("versions", "By kernel version", groups, lambda r: len(r[1]) + len(r[2]) + 6)
+        page = site.paginate("versions", "By kernel version", groups, lambda r: (4 * (len(r[1]) + len(r[2]))) // 3 + 6)
         write(page, "versions.rst.j2", lambda items: dict(releases=items))
         tops += ["values", "versions"]
 

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 # How much one page may hold, in lines of its reStructuredText: about a dozen
 # screens of the rendered page (tests/test_browser.py measures the pages).
-BUDGET = 420
+BUDGET = 480
 
 
 @dataclass
@@ -30,6 +30,8 @@ class Group:
     items: list
     # names the parts of a group cut in pieces: (title, items, n, of) -> title
     part_title: Callable[[str, list, int, int], str] | None = None
+    # neighbours that stay on one part: (item, next item) -> bool
+    bond: Callable[[object, object], bool] | None = None
 
 
 @dataclass
@@ -40,16 +42,23 @@ class Page:
     children: list["Page"] = field(default_factory=list)
 
 
-def cut(items: Sequence, size: Callable[[object], int], budget: int = BUDGET) -> list[list]:
+def cut(items: Sequence, size: Callable[[object], int], budget: int = BUDGET,
+        bond: Callable[[object, object], bool] | None = None) -> list[list]:
     """Consecutive runs of the items, each within the budget (an item larger
-    than the budget has a run of its own)."""
+    than the budget has a run of its own). Two neighbours that `bond` holds
+    together (a save ioctl and its restore ioctl) start the next run together
+    rather than be cut apart."""
     runs: list[list] = [[]]
     used = 0
     for item in items:
         cost = size(item)
         if runs[-1] and used + cost > budget:
-            runs.append([])
-            used = 0
+            carried = []
+            if bond is not None and len(runs[-1]) > 1 and bond(runs[-1][-1], item) \
+                    and size(runs[-1][-1]) + cost <= budget:
+                carried = [runs[-1].pop()]
+            runs.append(carried)
+            used = sum(size(i) for i in carried)
         runs[-1].append(item)
         used += cost
     return [run for run in runs if run]
@@ -68,7 +77,7 @@ def paginate(name: str, title: str, groups: list[Group], size: Callable[[object]
         return Page(name, title, everything)
     children = []
     for g in groups:
-        runs = cut(g.items, size, budget)
+        runs = cut(g.items, size, budget, g.bond)
         for n, run in enumerate(runs, 1):
             child_title = g.title if len(runs) == 1 else (g.part_title or numbered_part)(g.title, run, n, len(runs))
             children.append(Page(f"{name}/{g.slug}" + (f"-{n}" if n > 1 else ""), child_title, run))
@@ -91,14 +100,15 @@ def topic_title(title: str, area: str) -> str:
     return title
 
 
-def by_topic(area_key: str, items: list, files: Sequence) -> list[Group]:
+def by_topic(area_key: str, items: list, files: Sequence,
+             bond: Callable[[object, object], bool] | None = None) -> list[Group]:
     """The items grouped by the spec file they come from, in the manifest's order."""
     names = slugs([f.path for f in files])
     groups = []
     for f in files:
         mine = [i for i in items if i.file.path == f.path]
         if mine:
-            groups.append(Group(names[f.path], topic_title(f.title, area_key), mine))
+            groups.append(Group(names[f.path], topic_title(f.title, area_key), mine, bond=bond))
     return groups
 
 
