@@ -179,6 +179,8 @@ def breakable(html: str) -> str:
 def break_identifiers(app, pagename, templatename, context, doctree) -> None:
     if "body" in context:
         context["body"] = breakable(context["body"])
+    if context.get("toc"):   # the page's table of contents: links to its sections
+        context["toc"] = _TEXT.sub(lambda m: m.group(1) + m.group(2).replace("_", "_<wbr>"), context["toc"])
 
 
 def setup(app):
