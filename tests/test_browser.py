@@ -5,7 +5,6 @@ screenshots in tests/_output/<test name>/."""
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
