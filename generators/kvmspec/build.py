@@ -19,6 +19,7 @@ from .checks import check_identifier, check_model, check_text, plain_identifier
 from .diagnostics import Diagnostic, Mark, Reporter, SpecError
 from .layout import ABIS, IOC_SIZE_MAX, SCALARS, Abi, Member, Scalar, ioc, record_layout
 from .load import Int, Map, Seq, read_spec_file
+from .spelling import NameIndex
 from .model import (
     Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
     Example, ExitReason, ExternalMacro, ExternalType, Field, FlagSet, FunctionMacro, Guard, Header, Implementation,
@@ -90,9 +91,28 @@ class Builder:
         self.defined_cache: dict[str, bool] = {}
         self.chain = 0   # constants being evaluated, one inside the other
         self.was_read: Any = None   # (manifest, files, listed paths), for input_is_clean
+        self.name_indexes: dict[Any, NameIndex] = {}   # for "did you mean ...?", made when needed
 
     def error(self, mark: Mark, message: str, hint: str = "") -> None:
         self.report.error(mark, message, hint)
+
+    def suggest(self, name: str, kinds: tuple[str, ...] = ()) -> str:
+        """'did you mean X?' for an unknown name: the closest item of one of
+        `kinds`, or with no kinds the closest name of a constant, value, ioctl,
+        capability or exit (what an expression or a c_guard can name)."""
+        index = self.name_indexes.get(kinds)
+        if index is None:
+            if kinds:
+                names = [n for n, (kind, _, _) in self.items.items() if kind in kinds]
+            else:
+                names = [*self.symbols, *self.items, *self.external]
+            index = self.name_indexes[kinds] = NameIndex(names)
+        return index.suggestion(name)
+
+    def unknown_hint(self, name: str, kinds: tuple[str, ...], otherwise: str) -> str:
+        """The hint for an unknown name: a suggestion if one is close, then what else to do."""
+        close = self.suggest(name, kinds)
+        return f"{close} If not, {otherwise}" if close else otherwise
 
     def display(self, path: Path) -> str:
         try:
@@ -250,8 +270,9 @@ class Builder:
             guard = Guard.parse(text)
             if guard.name not in first_seen and guard.name not in self.external:
                 self.error(mark, f"unknown macro {guard.name!r} in c_guard",
-                           "name a macro of the spec, or list it under external_macros: in the manifest "
-                           "if another architecture's header defines it")
+                           self.unknown_hint(guard.name, (), "name a macro of the spec, or list it under "
+                                             "external_macros: in the manifest if another architecture's "
+                                             "header defines it"))
         for kind, raw, spec_file in self.fallbacks:
             if raw[kind] not in self.items:
                 self.error(raw.mark_of("c_guard"), f"{raw[kind]} is a default for a definition that "
@@ -263,7 +284,7 @@ class Builder:
                 if n.name not in first_seen:
                     self.error(self.expr_mark(raw.mark_of("body"), raw["body"], n.pos),
                                f"unknown name {n.name!r} in macro body",
-                               "define it in the spec, or make it a parameter")
+                               self.unknown_hint(n.name, (), "define it in the spec, or make it a parameter"))
 
     def collect_field_guards(self, record: Map) -> None:
         """The c_guards of a record's fields, and of the records defined inline in it."""
@@ -424,7 +445,7 @@ class Builder:
                 record = self.ensure(name, self.build_record_item, self.file_arch(entry[2]))
                 return record.size(abi) if isinstance(record, Record) else None
 
-            ev = expr.Evaluator(abi.long_bits, lookup, self.macros, sizeof)
+            ev = expr.Evaluator(abi.long_bits, lookup, self.macros, sizeof, self.suggest)
             self.evaluators[abi.name] = ev
         return ev
 
@@ -483,7 +504,7 @@ class Builder:
         replacement = data.get("replacement")
         if replacement is not None and replacement not in self.items and replacement not in self.symbols:
             self.error(data.mark_of("replacement"), f"unknown replacement {replacement!r}",
-                       "name an item defined in the spec")
+                       self.unknown_hint(replacement, (), "name an item defined in the spec"))
         return Lifecycle(Version.parse(data["since"]), data["doc"], replacement, data.get("moved_to"))
 
     def check_arches(self, arches: tuple[str, ...], raw: Map, key: str) -> None:
@@ -506,7 +527,7 @@ class Builder:
         if entry is None or entry[0] not in kinds:
             found = f" (it is a {entry[0]})" if entry else ""
             self.error(mark, f"unknown {what} {name!r}{found}",
-                       f"define a {' or '.join(kinds)} named {name!r}, or check the spelling")
+                       self.unknown_hint(name, kinds, f"define a {' or '.join(kinds)} named {name!r}"))
             return None
         return self.built.get(name)
 
@@ -566,6 +587,14 @@ class Builder:
                 self.error(raw.mark_of(kind), "only a const or macro can be a default (c_guard on its own name)")
             elif item is not None:
                 fallback_items.append(item)
+        if self.failed and not self.report.diagnostics:
+            # Every item that could not be built must have said why; an item
+            # left out without a word would vanish from every output.
+            for name in sorted(self.failed, key=self.order.__getitem__):
+                kind, raw, _ = self.items[name]
+                self.error(raw.mark_of(kind), f"{kind} {name} could not be built, and no check said why",
+                           "a gap in kvmspec's checks: look at what it refers to (values, types, sizes), "
+                           "and report this with the spec")
         self.report.raise_if_any()
         position = {id(i): self.order[i.name] for i in self.built.values()}
         position.update({id(i): self.order[f"!{i.name}"] for i in fallback_items})
@@ -798,7 +827,7 @@ class Builder:
         entry = self.items.get(rname)
         if entry is None or entry[0] not in ("struct", "union"):
             self.error(mark, f"unknown {rkind} {rname!r}",
-                       f"define {rkind} {rname} in the spec, or check the spelling")
+                       self.unknown_hint(rname, ("struct", "union"), f"define {rkind} {rname} in the spec"))
             return None
         if entry[0] != rkind:
             self.error(mark, f"{rname} is a {entry[0]}, not a {rkind}", f"write '{entry[0]} {rname}'")
@@ -838,11 +867,12 @@ class Builder:
             if isinstance(entry, str) and entry in self.symbols:
                 values = self.symbol_values(entry)
                 if values is None or any(v is None for v in values):
+                    self.no_value(entry, amark, "size an array")
                     return None, (), False
                 numbers = {v.value for v in values}
             elif isinstance(entry, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", entry):
                 self.error(amark, f"unknown constant {entry!r} as array size",
-                           "define it with a const: item earlier in the spec")
+                           self.unknown_hint(entry, ("const",), "define it with a const: item earlier in the spec"))
                 return None, (), False
             else:
                 evaluated = self.evaluate_text(entry, amark)
@@ -925,6 +955,20 @@ class Builder:
                         for i, size in enumerate(sizes))
         return nr, direction, type_text, type_scalar, type_record, numbers, external
 
+    def no_value(self, name: str, mark: Mark, purpose: str) -> None:
+        """Report at `mark` that the constant `name` has no value to {purpose} with,
+        unless the reason was reported where it is defined (an expression that
+        does not evaluate)."""
+        sym = self.symbols[name]
+        if sym.text == "" and sym.compute is not None and sym.owner is not None \
+                and schema.item_kind(sym.owner) == "const":
+            self.error(mark, f"{name} is defined without a value, so it cannot {purpose}",
+                       f"add value: to const {name} (at {sym.mark}); a const without a value is "
+                       "only for #ifdef tests (c_guard)")
+        elif sym.unevaluable:
+            self.error(mark, f"{name} has no value on x86 (it uses a macro only other architectures "
+                             f"define), so it cannot {purpose}", "use a constant x86 defines")
+
     def valueless(self, name: str, mark: Mark) -> Optional[list]:
         """A macro defined without a value cannot appear in an expression."""
         return None
@@ -999,7 +1043,8 @@ class Builder:
             creates, creates_field = creates["scope"], creates["field"]
             if arg_record is None or arg_record.field_at(creates_field) is None:
                 self.error(raw.mark_of("creates"), f"{name} has no argument field {creates_field!r} for the new "
-                                                   "file descriptor", "name a field of the argument struct")
+                                                   "file descriptor",
+                           field_hint(arg_record, creates_field, "name a field of the argument struct"))
         example = self.example(raw, arg_record, name) if "example" in raw else None
         size_from = None
         if "size_from" in arg:
@@ -1030,13 +1075,16 @@ class Builder:
         for path, value in data.get("fields", {}).items():
             if record is None or record.field_at(path) is None:
                 self.error(data["fields"].key_mark(path), f"{ioctl} has no argument field {path!r}",
-                           "name a field of the argument struct")
+                           field_hint(record, path, "name a field of the argument struct"))
                 continue
             if isinstance(value, str) and not value.startswith("$"):
                 values = self.symbol_values(value)
-                if values is None or any(v is None for v in values):
+                if values is not None and any(v is None for v in values):
+                    self.no_value(value, data["fields"].mark_of(path), "be an example value")
+                    continue
+                if values is None:
                     self.error(data["fields"].mark_of(path), f"unknown constant {value!r}",
-                               "use a number or a constant of the spec")
+                               self.unknown_hint(value, (), "use a number or a constant of the spec"))
                     continue
                 value = values[0].value
             fields.append((path, int(value) if isinstance(value, int) else value))
@@ -1075,8 +1123,9 @@ class Builder:
             if value is None:
                 sets = ", ".join(f"{vs.kind} {vs.name}" for vs in field.value_sets)
                 where = sets or "no flag set or enum"
+                close = NameIndex(v.name for vs in field.value_sets for v in vs.values).suggestion(vname)
                 self.error(entry["values"].mark_of(index), f"{vname} is not a value of field {entry['field']} ({where})",
-                           "list only values of the field's flag set or enum")
+                           f"{close} If not, " * bool(close) + "list only values of the field's flag set or enum")
                 continue
             values.append(value)
         impls = tuple(entry.get("implementations", ()))
@@ -1094,8 +1143,9 @@ class Builder:
         entry = self.items.get(rname)
         if entry is None or entry[0] != rkind:
             if report:
-                self.error(mark, f"unknown {rkind} {rname!r}", f"define {rkind} {rname} in the spec, or list "
-                                                             "it under external_types: in the manifest")
+                self.error(mark, f"unknown {rkind} {rname!r}",
+                           self.unknown_hint(rname, ("struct", "union"), f"define {rkind} {rname} in the spec, "
+                                             "or list it under external_types: in the manifest"))
             return None, None
         # An ioctl macro only needs the type where it is expanded, so order does not matter.
         if report and not self.check_visible(owner, rname, mark, text, ordered=False):
@@ -1112,8 +1162,15 @@ class Builder:
         found = record.field_at(path)
         if found is None:
             self.error(entry.mark_of("field"), f"{record.c_type} has no field {path!r}",
-                       "write the path with dots through named members, e.g. hdr.vmx.flags")
+                       field_hint(record, path, "write the path with dots through named members, "
+                                                "e.g. hdr.vmx.flags"))
         return found
+
+
+def field_hint(record: Optional[Record], path: str, otherwise: str) -> str:
+    """The hint for a field path the record does not have: the closest path it has, if any."""
+    close = NameIndex(p for p, f, _ in record.deep_walk() if f.name).suggestion(path) if record else ""
+    return f"{close} If not, {otherwise}" if close else otherwise
 
 
 def check_manifest_names(manifest: Map) -> list[Diagnostic]:

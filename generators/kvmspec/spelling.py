@@ -100,9 +100,11 @@ class NameIndex:
 
     def suggestion(self, name: str) -> str:
         """'did you mean X?' (or 'X or Y'), or '' when no known name is close."""
-        close = [c for _, c in self.close(name, limit=2)]
-        if not close:
+        scored = self.close(name, limit=2)
+        if not scored:
             return ""
+        # a second name only when it is about as close as the first
+        close = [c for score, c in scored if score >= scored[0][0] - 0.05]
         return f"did you mean {' or '.join(repr(c) for c in close)}?"
 
 
