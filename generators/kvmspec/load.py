@@ -144,11 +144,34 @@ def _mark(path: str, m: Any) -> Mark:
 _scalar_constructor = yaml.constructor.SafeConstructor()
 
 
+# Keys whose values are prose (descriptions), in spec files and in the schema.
+TEXT_KEYS = frozenset({"doc", "returns", "title", "reason", "moved_to", "description"})
+
+
 class _Converter:
-    def __init__(self, path: str, anchors: bool = True) -> None:
+    def __init__(self, path: str, anchors: bool = True, text: str = "") -> None:
         self.path = path
         self.errors: list[Diagnostic] = []
         self.seen: set[int] | None = set() if anchors else None
+        # The file's text, when it has a comment that could follow a plain scalar.
+        self.text = text if " #" in text or "\t#" in text else ""
+
+    def check_cut(self, key: str, node: Any) -> None:
+        """A plain text scalar followed by ` #`: YAML took the rest of the line
+        for a comment, and the text ends mid-sentence."""
+        end = node.end_mark
+        text = self.text
+        line_end = text.find("\n", end.index)
+        rest = text[end.index:line_end if line_end >= 0 else len(text)]
+        stripped = rest.lstrip(" \t")
+        if stripped.startswith("#") and len(stripped) < len(rest):
+            col = end.column + len(rest) - len(stripped) + 1
+            self.errors.append(Diagnostic(
+                Mark(self.path, end.line + 1, col),
+                f"{key} text is cut at ' #': YAML reads '#' after a space as the start of a comment, "
+                f"so the text ends with {' '.join(node.value.split()[-4:])!r}",
+                f"write the text as a block ({key}: | and the text on the next lines, indented) or in "
+                "quotes; or, if the comment is meant, put it on a line of its own"))
 
     def error(self, node: Any, message: str, hint: str = "") -> None:
         self.errors.append(Diagnostic(_mark(self.path, node.start_mark), message, hint))
@@ -198,6 +221,8 @@ class _Converter:
                 keys[key] = key_node.start_mark
                 values[key] = value_node.start_mark
                 if type(value_node) is _ScalarNode:
+                    if self.text and not value_node.style and key in TEXT_KEYS:
+                        self.check_cut(key, value_node)
                     if value_node.style:
                         if result._styles is None:
                             result._styles = {}
@@ -336,7 +361,7 @@ def parse_yaml(text: str, path: str) -> Any:
     if node is None:
         raise SpecError([Diagnostic(Mark(path, 1, 1), "file is empty",
                                     "a spec file needs at least header, title, doc and items")])
-    conv = _Converter(path, anchors="&" in text)
+    conv = _Converter(path, anchors="&" in text, text=text)
     data = conv.convert(node)
     if conv.errors:
         raise SpecError(conv.errors)
