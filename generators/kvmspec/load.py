@@ -156,22 +156,45 @@ class _Converter:
         # The file's text, when it has a comment that could follow a plain scalar.
         self.text = text if " #" in text or "\t#" in text else ""
 
-    def check_cut(self, key: str, node: Any) -> None:
-        """A plain text scalar followed by ` #`: YAML took the rest of the line
-        for a comment, and the text ends mid-sentence."""
+    def check_cut(self, key: str, key_column: int, node: Any) -> None:
+        """A plain text scalar followed by ` #`, or by a more indented line that
+        starts with '#': YAML took that for a comment, and the text ends
+        mid-sentence (or loses its last lines)."""
         end = node.end_mark
         text = self.text
         line_end = text.find("\n", end.index)
-        rest = text[end.index:line_end if line_end >= 0 else len(text)]
+        if line_end < 0:
+            line_end = len(text)
+        rest = text[end.index:line_end]
         stripped = rest.lstrip(" \t")
+        hint = (f"write the text as a block ({key}: | and the text on the next lines, indented) or in "
+                "quotes; or, if a comment is meant, put it on a line of its own, indented as the key")
+        ends = f"so the text ends with {' '.join(node.value.split()[-4:])!r}"
         if stripped.startswith("#") and len(stripped) < len(rest):
-            col = end.column + len(rest) - len(stripped) + 1
             self.errors.append(Diagnostic(
-                Mark(self.path, end.line + 1, col),
-                f"{key} text is cut at ' #': YAML reads '#' after a space as the start of a comment, "
-                f"so the text ends with {' '.join(node.value.split()[-4:])!r}",
-                f"write the text as a block ({key}: | and the text on the next lines, indented) or in "
-                "quotes; or, if the comment is meant, put it on a line of its own"))
+                Mark(self.path, end.line + 1, end.column + len(rest) - len(stripped) + 1),
+                f"{key} text is cut at ' #': YAML reads '#' after a space as the start of a comment, {ends}",
+                hint))
+            return
+        # the lines after it: a comment indented as a continuation of the text
+        line = end.line + 1
+        while line_end < len(text):
+            start = line_end + 1
+            line_end = text.find("\n", start)
+            if line_end < 0:
+                line_end = len(text)
+            line += 1
+            body = text[start:line_end]
+            content = body.lstrip(" ")
+            if not content.strip():
+                continue
+            indent = len(body) - len(content)
+            if content.startswith("#") and indent > key_column:
+                self.errors.append(Diagnostic(
+                    Mark(self.path, line, indent + 1),
+                    f"{key} text is cut before line {line}: YAML reads a line that starts with '#' as a "
+                    f"comment, {ends}", hint))
+            return
 
     def error(self, node: Any, message: str, hint: str = "") -> None:
         self.errors.append(Diagnostic(_mark(self.path, node.start_mark), message, hint))
@@ -222,7 +245,7 @@ class _Converter:
                 values[key] = value_node.start_mark
                 if type(value_node) is _ScalarNode:
                     if self.text and not value_node.style and key in TEXT_KEYS:
-                        self.check_cut(key, value_node)
+                        self.check_cut(key, key_node.start_mark.column, value_node)
                     if value_node.style:
                         if result._styles is None:
                             result._styles = {}
