@@ -347,7 +347,7 @@ def test_unknown_key(scratch, capsys):
                     "  - const: KVM_STATE_NESTED_SVM_VMCB_SIZE\n    valeu: 0x1000\n    value: 0x1000\n")
     line = scratch.line_of(NESTED, "valeu:")
     result = expect_error(scratch, capsys, NESTED, line, "unknown key 'valeu'", col=5)
-    assert "allowed keys here:" in result.err and "value" in result.err
+    assert "hint: did you mean 'value'? allowed keys here:" in result.err
 
 
 def test_wrong_type(scratch, capsys):
