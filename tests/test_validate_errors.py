@@ -564,3 +564,18 @@ def test_no_suggestion_when_nothing_is_close(scratch, capsys):
     scratch.replace(NESTED, "type: struct kvm_vmx_nested_state_hdr", "type: struct zebra")
     result = expect_error(scratch, capsys, NESTED, scratch.line_of(NESTED, "struct zebra"), "unknown struct 'zebra'")
     assert "did you mean" not in result.err
+
+
+def test_definition_after_its_default_is_an_error(scratch, capsys):
+    """Without header: x86, KVM_DIRTY_LOG_PAGE_OFFSET 64 would follow linux/kvm.h's
+    #ifndef default of 0 and redefine it (found by test_missing_pieces)."""
+    memory = "spec/common/memory.yaml"
+    scratch.replace(memory, "    doc: Page offset of the dirty ring in the vCPU mapping on x86.\n    header: x86\n",
+                    "    doc: Page offset of the dirty ring in the vCPU mapping on x86.\n")
+    text = scratch.read(memory)
+    definition = text.count("\n", 0, text.index("  - const: KVM_DIRTY_LOG_PAGE_OFFSET\n    value: 64")) + 1
+    default = scratch.line_of(memory, 'c_guard: "!KVM_DIRTY_LOG_PAGE_OFFSET"')
+    result = expect_error(scratch, capsys, memory, definition,
+                          "KVM_DIRTY_LOG_PAGE_OFFSET is defined later in header 'linux' than its default "
+                          f"(c_guard: \"!KVM_DIRTY_LOG_PAGE_OFFSET\" at {memory}:{default}:", col=12)
+    assert "so C would define it twice" in result.err

@@ -274,9 +274,27 @@ class Builder:
                                              "external_macros: in the manifest if another architecture's "
                                              "header defines it"))
         for kind, raw, spec_file in self.fallbacks:
-            if raw[kind] not in self.items:
-                self.error(raw.mark_of("c_guard"), f"{raw[kind]} is a default for a definition that "
+            name = raw[kind]
+            if name not in self.items:
+                self.error(raw.mark_of("c_guard"), f"{name} is a default for a definition that "
                                                    "does not exist", "remove c_guard:, or define it")
+                continue
+            # The default (#ifndef NAME) must come after the definition, or C sees both.
+            here = raw.get("header", spec_file.header)
+            there = self.header_of(name)
+            if not (there == here and self.order[name] < self.order[f"!{name}"]
+                    or there in self.header_includes.get(here, ())):
+                real = self.items[name][1]
+                where = f"later in header {here!r}" if there == here else \
+                    f"in header {there!r}, which header {here!r} does not include"
+                self.error(real.mark_of(self.items[name][0]),
+                           f"{name} is defined {where} than its default (c_guard: \"!{name}\" at "
+                           f"{raw.mark_of('c_guard')}), so C would define it twice"
+                           if there == here else
+                           f"{name} is defined {where}, so its default (c_guard: \"!{name}\" at "
+                           f"{raw.mark_of('c_guard')}) does not see it and C would define it twice",
+                           "define it in a header that the default's header includes (header:), "
+                           "or before the default")
 
         # Macro bodies may use names defined anywhere in the spec.
         for raw, used in self.macro_uses:
