@@ -579,3 +579,16 @@ def test_definition_after_its_default_is_an_error(scratch, capsys):
                           "KVM_DIRTY_LOG_PAGE_OFFSET is defined later in header 'linux' than its default "
                           f"(c_guard: \"!KVM_DIRTY_LOG_PAGE_OFFSET\" at {memory}:{default}:", col=12)
     assert "so C would define it twice" in result.err
+
+
+def test_value_that_uses_a_removed_name_is_an_error(scratch, capsys):
+    """KVM_TRACE_ENABLE is the old name of a removed ioctl; kept without removed:
+    it would print a #define of a macro the headers no longer have (found by
+    test_missing_pieces)."""
+    rel = "spec/common/deprecated.yaml"
+    text = scratch.read(rel)
+    start = text.index("  - const: KVM_TRACE_ENABLE\n    removed:")
+    end = text.index("    value: __KVM_DEPRECATED_MAIN_W_0x06", start)
+    scratch.write(rel, text[:start] + "  - const: KVM_TRACE_ENABLE\n" + text[end:])
+    expect_error(scratch, capsys, rel, scratch.line_of(rel, "- const: KVM_TRACE_ENABLE"),
+                 "const KVM_TRACE_ENABLE uses ioctl __KVM_DEPRECATED_MAIN_W_0x06, which is removed in 6.8", col=12)
