@@ -536,6 +536,8 @@ def test_misspelt_names_of_every_kind_get_the_closest_name(scratch, capsys):
     scratch.replace(NESTED, "      - field: hdr.vmx.flags\n        unknown_bits",
                     "      - field: hdr.vmx.flag\n        unknown_bits")
     scratch.replace(NESTED, "restores: KVM_GET_NESTED_STATE", "restores: KVM_GET_NESTED_STATES")
+    scratch.replace(NESTED, "          - KVM_STATE_NESTED_GIF_SET\n      - field: hdr.vmx.smm.flags",
+                    "          - KVM_STATE_NESTED_GIF_SE\n      - field: hdr.vmx.smm.flags")
     scratch.replace(NESTED, "    capability: KVM_CAP_NESTED_STATE\n    since: \"4.19\"\n    arg:\n      doc: |\n"
                             "        A buffer starting",
                     "    capability: KVM_CAP_NESTD_STATE\n    since: \"4.19\"\n    arg:\n      doc: |\n"
@@ -547,8 +549,9 @@ def test_misspelt_names_of_every_kind_get_the_closest_name(scratch, capsys):
                          ("kvm_nested_state_formats", "kvm_nested_state_format"),
                          ("hdr.vmx.flag", "hdr.vmx.flags"),
                          ("KVM_GET_NESTED_STATES", "KVM_GET_NESTED_STATE"),
-                         ("KVM_CAP_NESTD_STATE", "KVM_CAP_NESTED_STATE")]:
-        at = next(i for i, e in enumerate(lines) if ": error: " in e and f"'{wrong}'" in e)
+                         ("KVM_CAP_NESTD_STATE", "KVM_CAP_NESTED_STATE"),
+                         ("KVM_STATE_NESTED_GIF_SE", "KVM_STATE_NESTED_GIF_SET")]:
+        at = next(i for i, e in enumerate(lines) if ": error: " in e and (f"'{wrong}'" in e or f" {wrong} " in e))
         assert lines[at + 1].strip().startswith(f"hint: did you mean '{right}'?"), result.err
 
 
@@ -576,9 +579,9 @@ def test_definition_after_its_default_is_an_error(scratch, capsys):
     definition = text.count("\n", 0, text.index("  - const: KVM_DIRTY_LOG_PAGE_OFFSET\n    value: 64")) + 1
     default = scratch.line_of(memory, 'c_guard: "!KVM_DIRTY_LOG_PAGE_OFFSET"')
     result = expect_error(scratch, capsys, memory, definition,
-                          "KVM_DIRTY_LOG_PAGE_OFFSET is defined later in header 'linux' than its default "
+                          "KVM_DIRTY_LOG_PAGE_OFFSET is defined after its default "
                           f"(c_guard: \"!KVM_DIRTY_LOG_PAGE_OFFSET\" at {memory}:{default}:", col=12)
-    assert "so C would define it twice" in result.err
+    assert "in header 'linux', so C would define it twice" in result.err
 
 
 def test_value_that_uses_a_removed_name_is_an_error(scratch, capsys):

@@ -284,17 +284,13 @@ class Builder:
             there = self.header_of(name)
             if not (there == here and self.order[name] < self.order[f"!{name}"]
                     or there in self.header_includes.get(here, ())):
-                real = self.items[name][1]
-                where = f"later in header {here!r}" if there == here else \
-                    f"in header {there!r}, which header {here!r} does not include"
-                self.error(real.mark_of(self.items[name][0]),
-                           f"{name} is defined {where} than its default (c_guard: \"!{name}\" at "
-                           f"{raw.mark_of('c_guard')}), so C would define it twice"
-                           if there == here else
-                           f"{name} is defined {where}, so its default (c_guard: \"!{name}\" at "
-                           f"{raw.mark_of('c_guard')}) does not see it and C would define it twice",
-                           "define it in a header that the default's header includes (header:), "
-                           "or before the default")
+                default = f"its default (c_guard: \"!{name}\" at {raw.mark_of('c_guard')})"
+                where = f"after {default} in header {here!r}" if there == here else \
+                    f"in header {there!r}, which the header of {default}, {here!r}, does not include"
+                real_kind, real, _ = self.items[name]
+                self.error(real.mark_of(real_kind), f"{name} is defined {where}, so C would define it twice",
+                           "define it before the default, or in a header that the default's header "
+                           "includes (header:)")
 
         # Macro bodies may use names defined anywhere in the spec.
         for raw, used in self.macro_uses:
@@ -974,12 +970,12 @@ class Builder:
         return nr, direction, type_text, type_scalar, type_record, numbers, external
 
     def no_value(self, name: str, mark: Mark, purpose: str) -> None:
-        """Report at `mark` that the constant `name` has no value to {purpose} with,
-        unless the reason was reported where it is defined (an expression that
-        does not evaluate)."""
+        """Report at `mark`, where a number is needed, that the constant `name`
+        has none: it is defined without a value, or with one that x86 cannot
+        evaluate. (An expression that does not evaluate was reported where it
+        is written.)"""
         sym = self.symbols[name]
-        if sym.text == "" and sym.compute is not None and sym.owner is not None \
-                and schema.item_kind(sym.owner) == "const":
+        if sym.text == "" and sym.owner is not None and schema.item_kind(sym.owner) == "const":
             self.error(mark, f"{name} is defined without a value, so it cannot {purpose}",
                        f"add value: to const {name} (at {sym.mark}); a const without a value is "
                        "only for #ifdef tests (c_guard)")
@@ -1143,7 +1139,7 @@ class Builder:
                 where = sets or "no flag set or enum"
                 close = NameIndex(v.name for vs in field.value_sets for v in vs.values).suggestion(vname)
                 self.error(entry["values"].mark_of(index), f"{vname} is not a value of field {entry['field']} ({where})",
-                           f"{close} If not, " * bool(close) + "list only values of the field's flag set or enum")
+                           (f"{close} If not, list" if close else "list") + " only values of the field's flag set or enum")
                 continue
             values.append(value)
         impls = tuple(entry.get("implementations", ()))
