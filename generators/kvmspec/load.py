@@ -159,42 +159,38 @@ class _Converter:
     def check_cut(self, key: str, key_column: int, node: Any) -> None:
         """A plain text scalar followed by ` #`, or by a more indented line that
         starts with '#': YAML took that for a comment, and the text ends
-        mid-sentence (or loses its last lines)."""
+        mid-sentence (or loses its last lines). Only the characters right
+        after the scalar are looked at, and the blank lines after it (each
+        run of them once, by the scalar before it)."""
         end = node.end_mark
-        text = self.text
-        line_end = text.find("\n", end.index)
-        if line_end < 0:
-            line_end = len(text)
-        rest = text[end.index:line_end]
-        stripped = rest.lstrip(" \t")
+        text, size = self.text, len(self.text)
         hint = (f"write the text as a block ({key}: | and the text on the next lines, indented) or in "
                 "quotes; or, if a comment is meant, put it on a line of its own, indented as the key")
         ends = f"so the text ends with {' '.join(node.value.split()[-4:])!r}"
-        if stripped.startswith("#") and len(stripped) < len(rest):
-            self.errors.append(Diagnostic(
-                Mark(self.path, end.line + 1, end.column + len(rest) - len(stripped) + 1),
-                f"{key} text is cut at ' #': YAML reads '#' after a space as the start of a comment, {ends}",
-                hint))
-            return
-        # the lines after it: a comment indented as a continuation of the text
-        line = end.line + 1
-        while line_end < len(text):
-            start = line_end + 1
-            line_end = text.find("\n", start)
-            if line_end < 0:
-                line_end = len(text)
-            line += 1
-            body = text[start:line_end]
-            content = body.lstrip(" ")
-            if not content.strip():
-                continue
-            indent = len(body) - len(content)
-            if content.startswith("#") and indent > key_column:
+        pos = end.index
+        while pos < size and text[pos] in " \t":
+            pos += 1
+        if pos < size and text[pos] == "#":
+            if pos > end.index:
                 self.errors.append(Diagnostic(
-                    Mark(self.path, line, indent + 1),
+                    Mark(self.path, end.line + 1, end.column + pos - end.index + 1),
+                    f"{key} text is cut at ' #': YAML reads '#' after a space as the start of a comment, "
+                    f"{ends}", hint))
+            return
+        line = end.line + 1
+        while pos < size and text[pos] in "\r\n":   # the scalar ends its line: look at the next ones
+            if text[pos] == "\n":
+                line += 1
+            pos += 1
+            start = pos
+            while pos < size and text[pos] == " ":
+                pos += 1
+            if pos < size and text[pos] == "#" and pos - start > key_column:
+                self.errors.append(Diagnostic(
+                    Mark(self.path, line, pos - start + 1),
                     f"{key} text is cut before line {line}: YAML reads a line that starts with '#' as a "
                     f"comment, {ends}", hint))
-            return
+                return
 
     def error(self, node: Any, message: str, hint: str = "") -> None:
         self.errors.append(Diagnostic(_mark(self.path, node.start_mark), message, hint))
