@@ -148,6 +148,15 @@ _scalar_constructor = yaml.constructor.SafeConstructor()
 TEXT_KEYS = frozenset({"doc", "returns", "title", "reason", "moved_to", "description"})
 
 
+def _ends(node: Any) -> str:
+    return f"so the text ends with {' '.join(node.value.split()[-4:])!r}"
+
+
+def _cut_hint(key: str) -> str:
+    return (f"write the text as a block ({key}: | and the text on the next lines, indented) or in quotes; "
+            "or, if a comment is meant, put it on a line of its own, indented as the key")
+
+
 class _Converter:
     def __init__(self, path: str, anchors: bool = True, text: str = "") -> None:
         self.path = path
@@ -164,9 +173,6 @@ class _Converter:
         run of them once, by the scalar before it)."""
         end = node.end_mark
         text, size = self.text, len(self.text)
-        hint = (f"write the text as a block ({key}: | and the text on the next lines, indented) or in "
-                "quotes; or, if a comment is meant, put it on a line of its own, indented as the key")
-        ends = f"so the text ends with {' '.join(node.value.split()[-4:])!r}"
         pos = end.index
         while pos < size and text[pos] in " \t":
             pos += 1
@@ -175,7 +181,7 @@ class _Converter:
                 self.errors.append(Diagnostic(
                     Mark(self.path, end.line + 1, end.column + pos - end.index + 1),
                     f"{key} text is cut at ' #': YAML reads '#' after a space as the start of a comment, "
-                    f"{ends}", hint))
+                    f"{_ends(node)}", _cut_hint(key)))
             return
         line = end.line + 1
         while pos < size and text[pos] in "\r\n":   # the scalar ends its line: look at the next ones
@@ -189,7 +195,7 @@ class _Converter:
                 self.errors.append(Diagnostic(
                     Mark(self.path, line, pos - start + 1),
                     f"{key} text is cut before line {line}: YAML reads a line that starts with '#' as a "
-                    f"comment, {ends}", hint))
+                    f"comment, {_ends(node)}", _cut_hint(key)))
                 return
 
     def error(self, node: Any, message: str, hint: str = "") -> None:

@@ -15,7 +15,6 @@ a word with it.
 
 from __future__ import annotations
 
-import difflib
 from typing import Iterable
 
 SUGGEST = 0.6      # similarity above which a name is suggested at all
@@ -35,6 +34,8 @@ def similarity(a: str, b: str) -> float:
     one word changed into a similar word (MSR and MSRS, EVENT and EVENTS) 0.9;
     anything else difflib's ratio of the two spellings.
     """
+    import difflib   # here: kvmspec validate imports this module, and needs it only for a mistake
+
     wa, wb = words(a), words(b)
     if sorted(wa) == sorted(wb):
         return 1.0
@@ -93,6 +94,7 @@ class NameIndex:
                 pool = sorted({n for word in set(w) - COMMON_WORDS for n in self._by_word.get(word, ())})
                 if len(self.names) <= 64:   # a field of a record, an implementation: look at all
                     pool = self.names
+                import difflib
                 found.update(difflib.get_close_matches(name, pool, n=5, cutoff=SUGGEST))
             scored = sorted(((similarity(name, c), c) for c in found), key=lambda sc: (-sc[0], sc[1]))
             self._close[name] = [(score, c) for score, c in scored if score >= SUGGEST]
