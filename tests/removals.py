@@ -3,14 +3,14 @@
 A removal deletes one key and its value from one file's text, keeping the
 rest byte for byte (comments, quoting, layout), as an author's slip would.
 Removals are grouped by shape, the item kind and the path of the key within
-the item with list positions left out (`struct fields[].array`,
-`ioctl arg.flow`, `manifest headers[].includes`): the property test takes some
-of each shape, so every kind of piece is taken out somewhere.
+the item with list positions left out and members of inline records taken
+for members (`struct fields[].array`, `ioctl arg.flow`,
+`manifest headers[].includes`): tests/test_missing_pieces.py takes removals
+of many shapes, so every kind of piece is taken out somewhere.
 """
 
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,18 +18,17 @@ from pathlib import Path
 import yaml
 
 from kvmspec.load import read_spec_file
+from kvmspec.schema import ITEM_KINDS
 
 # Members of inline records have the shape of members of the record around them.
 _INLINE = re.compile(r"fields\[\]\.(?:(?:struct|union)\.fields\[\]\.)+")
-
-ITEM_KINDS = ("const", "macro", "enum", "flags", "struct", "union", "ioctl", "capability", "exit")
 
 
 @dataclass(frozen=True)
 class Removal:
     file: str          # relative to spec/
     shape: str         # e.g. "struct fields[].array"
-    where: str         # e.g. "kvm_xcrs fields[2].array", for messages
+    where: str         # e.g. "kvm_xcrs.fields[2].array", for messages
     line: int          # 1-based line of the key
     start: int         # text[start:end] is deleted
     end: int
@@ -102,16 +101,3 @@ def removals(spec: Path) -> list[Removal]:
                 assert kind in ITEM_KINDS, kind
                 _walk(text, item, [kind], [str(name)], found, rel)
     return found
-
-
-def sample(found: list[Removal], per_shape: int, seed: int = 16) -> list[Removal]:
-    """Up to `per_shape` removals of each shape, chosen at random but the same on every run."""
-    by_shape: dict[str, list[Removal]] = {}
-    for r in found:
-        by_shape.setdefault(r.shape, []).append(r)
-    rng = random.Random(seed)
-    chosen = []
-    for shape in sorted(by_shape):
-        group = by_shape[shape]
-        chosen.extend(rng.sample(group, min(per_shape, len(group))))
-    return chosen
