@@ -22,7 +22,9 @@
  * spec/common/memory.yaml, spec/common/irq.yaml, spec/x86/hyperv.yaml,
  * spec/x86/xen.yaml, spec/common/run.yaml, spec/common/vcpu.yaml,
  * spec/common/devices.yaml, spec/common/stats.yaml, spec/common/s390.yaml,
- * spec/common/ppc.yaml, spec/common/arm.yaml, spec/x86/sev.yaml.
+ * spec/common/ppc.yaml, spec/common/arm.yaml, spec/x86/sev.yaml,
+ * spec/s390/vm.yaml, spec/s390/memory.yaml, spec/s390/interrupts.yaml,
+ * spec/s390/protected.yaml, spec/s390/registers.yaml.
  * Do not edit: change the spec and run `kvmspec generate`.
  */
 #include <stddef.h>
@@ -1322,42 +1324,42 @@ KVMSPEC_FACT(76616c7565204b564d5f4341505f58435253, "value KVM_CAP_XCRS", KVM_CAP
 KVMSPEC_FACT(76616c7565204b564d5f4341505f585341564532, "value KVM_CAP_XSAVE2", KVM_CAP_XSAVE2)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_REGS
 KVMSPEC_FACT(76616c7565204b564d5f4745545f52454753, "value KVM_GET_REGS", KVM_GET_REGS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_SET_REGS
 KVMSPEC_FACT(76616c7565204b564d5f5345545f52454753, "value KVM_SET_REGS", KVM_SET_REGS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_SREGS
 KVMSPEC_FACT(76616c7565204b564d5f4745545f5352454753, "value KVM_GET_SREGS", KVM_GET_SREGS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_SET_SREGS
 KVMSPEC_FACT(76616c7565204b564d5f5345545f5352454753, "value KVM_SET_SREGS", KVM_SET_SREGS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_FPU
 KVMSPEC_FACT(76616c7565204b564d5f4745545f465055, "value KVM_GET_FPU", KVM_GET_FPU)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_SET_FPU
 KVMSPEC_FACT(76616c7565204b564d5f5345545f465055, "value KVM_SET_FPU", KVM_SET_FPU)
@@ -5136,29 +5138,19 @@ KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5345545f4d454d4f52595f414c49415
 #endif
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f756361735f6d617070696e67, "removed-size struct kvm_s390_ucas_mapping", sizeof(struct kvm_s390_ucas_mapping))
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#ifdef KVM_S390_UCAS_MAP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f554341535f4d4150, "value KVM_S390_UCAS_MAP", KVM_S390_UCAS_MAP)
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f756361735f6d617070696e67, "removed-align struct kvm_s390_ucas_mapping", _Alignof(struct kvm_s390_ucas_mapping))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f756361735f6d617070696e672e757365725f61646472, "removed-offset struct kvm_s390_ucas_mapping.user_addr", offsetof(struct kvm_s390_ucas_mapping, user_addr))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f756361735f6d617070696e672e757365725f61646472, "removed-member_size struct kvm_s390_ucas_mapping.user_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, user_addr))
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#ifdef KVM_S390_UCAS_UNMAP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f554341535f554e4d4150, "value KVM_S390_UCAS_UNMAP", KVM_S390_UCAS_UNMAP)
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f756361735f6d617070696e672e766370755f61646472, "removed-offset struct kvm_s390_ucas_mapping.vcpu_addr", offsetof(struct kvm_s390_ucas_mapping, vcpu_addr))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f756361735f6d617070696e672e766370755f61646472, "removed-member_size struct kvm_s390_ucas_mapping.vcpu_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, vcpu_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f756361735f6d617070696e672e6c656e677468, "removed-offset struct kvm_s390_ucas_mapping.length", offsetof(struct kvm_s390_ucas_mapping, length))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f756361735f6d617070696e672e6c656e677468, "removed-member_size struct kvm_s390_ucas_mapping.length", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, length))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ASSIGN_PCI_DEVICE
@@ -8079,1502 +8071,1502 @@ KVMSPEC_FACT(76616c7565204b564d5f4d454d4f52595f455849545f464c41475f5052495641544
 KVMSPEC_FACT(76616c75652053594e435f524547535f53495a455f4259544553, "value SYNC_REGS_SIZE_BYTES", SYNC_REGS_SIZE_BYTES)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f72756e, "size struct kvm_run", sizeof(struct kvm_run))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f72756e, "align struct kvm_run", _Alignof(struct kvm_run))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e726571756573745f696e746572727570745f77696e646f77, "offset struct kvm_run.request_interrupt_window", offsetof(struct kvm_run, request_interrupt_window))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e726571756573745f696e746572727570745f77696e646f77, "member_size struct kvm_run.request_interrupt_window", KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696d6d6564696174655f65786974, "offset struct kvm_run.immediate_exit", offsetof(struct kvm_run, immediate_exit))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696d6d6564696174655f65786974, "member_size struct kvm_run.immediate_exit", KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e70616464696e6731, "offset struct kvm_run.padding1", offsetof(struct kvm_run, padding1))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e70616464696e6731, "member_size struct kvm_run.padding1", KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e657869745f726561736f6e, "offset struct kvm_run.exit_reason", offsetof(struct kvm_run, exit_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e657869745f726561736f6e, "member_size struct kvm_run.exit_reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72656164795f666f725f696e746572727570745f696e6a656374696f6e, "offset struct kvm_run.ready_for_interrupt_injection", offsetof(struct kvm_run, ready_for_interrupt_injection))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72656164795f666f725f696e746572727570745f696e6a656374696f6e, "member_size struct kvm_run.ready_for_interrupt_injection", KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e69665f666c6167, "offset struct kvm_run.if_flag", offsetof(struct kvm_run, if_flag))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e69665f666c6167, "member_size struct kvm_run.if_flag", KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e666c616773, "offset struct kvm_run.flags", offsetof(struct kvm_run, flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e666c616773, "member_size struct kvm_run.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e637238, "offset struct kvm_run.cr8", offsetof(struct kvm_run, cr8))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e637238, "member_size struct kvm_run.cr8", KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e617069635f62617365, "offset struct kvm_run.apic_base", offsetof(struct kvm_run, apic_base))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e617069635f62617365, "member_size struct kvm_run.apic_base", KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6877, "offset struct kvm_run.hw", offsetof(struct kvm_run, hw))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6877, "member_size struct kvm_run.hw", KVMSPEC_MEMBER_SIZE(struct kvm_run, hw))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e68772e68617264776172655f657869745f726561736f6e, "offset struct kvm_run.hw.hardware_exit_reason", offsetof(struct kvm_run, hw.hardware_exit_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e68772e68617264776172655f657869745f726561736f6e, "member_size struct kvm_run.hw.hardware_exit_reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e747279, "offset struct kvm_run.fail_entry", offsetof(struct kvm_run, fail_entry))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e747279, "member_size struct kvm_run.fail_entry", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e7472792e68617264776172655f656e7472795f6661696c7572655f726561736f6e, "offset struct kvm_run.fail_entry.hardware_entry_failure_reason", offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e7472792e68617264776172655f656e7472795f6661696c7572655f726561736f6e, "member_size struct kvm_run.fail_entry.hardware_entry_failure_reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e7472792e637075, "offset struct kvm_run.fail_entry.cpu", offsetof(struct kvm_run, fail_entry.cpu))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e7472792e637075, "member_size struct kvm_run.fail_entry.cpu", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6578, "offset struct kvm_run.ex", offsetof(struct kvm_run, ex))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6578, "member_size struct kvm_run.ex", KVMSPEC_MEMBER_SIZE(struct kvm_run, ex))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e65782e657863657074696f6e, "offset struct kvm_run.ex.exception", offsetof(struct kvm_run, ex.exception))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e65782e657863657074696f6e, "member_size struct kvm_run.ex.exception", KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e65782e6572726f725f636f6465, "offset struct kvm_run.ex.error_code", offsetof(struct kvm_run, ex.error_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e65782e6572726f725f636f6465, "member_size struct kvm_run.ex.error_code", KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f, "offset struct kvm_run.io", offsetof(struct kvm_run, io))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f, "member_size struct kvm_run.io", KVMSPEC_MEMBER_SIZE(struct kvm_run, io))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e646972656374696f6e, "offset struct kvm_run.io.direction", offsetof(struct kvm_run, io.direction))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e646972656374696f6e, "member_size struct kvm_run.io.direction", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e73697a65, "offset struct kvm_run.io.size", offsetof(struct kvm_run, io.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e73697a65, "member_size struct kvm_run.io.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e706f7274, "offset struct kvm_run.io.port", offsetof(struct kvm_run, io.port))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e706f7274, "member_size struct kvm_run.io.port", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e636f756e74, "offset struct kvm_run.io.count", offsetof(struct kvm_run, io.count))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e636f756e74, "member_size struct kvm_run.io.count", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e646174615f6f6666736574, "offset struct kvm_run.io.data_offset", offsetof(struct kvm_run, io.data_offset))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e646174615f6f6666736574, "member_size struct kvm_run.io.data_offset", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6465627567, "offset struct kvm_run.debug", offsetof(struct kvm_run, debug))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6465627567, "member_size struct kvm_run.debug", KVMSPEC_MEMBER_SIZE(struct kvm_run, debug))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e64656275672e61726368, "offset struct kvm_run.debug.arch", offsetof(struct kvm_run, debug.arch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e64656275672e61726368, "member_size struct kvm_run.debug.arch", KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f, "offset struct kvm_run.mmio", offsetof(struct kvm_run, mmio))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f, "member_size struct kvm_run.mmio", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e706879735f61646472, "offset struct kvm_run.mmio.phys_addr", offsetof(struct kvm_run, mmio.phys_addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e706879735f61646472, "member_size struct kvm_run.mmio.phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e64617461, "offset struct kvm_run.mmio.data", offsetof(struct kvm_run, mmio.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e64617461, "member_size struct kvm_run.mmio.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e6c656e, "offset struct kvm_run.mmio.len", offsetof(struct kvm_run, mmio.len))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e6c656e, "member_size struct kvm_run.mmio.len", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e69735f7772697465, "offset struct kvm_run.mmio.is_write", offsetof(struct kvm_run, mmio.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e69735f7772697465, "member_size struct kvm_run.mmio.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f, "offset struct kvm_run.iocsr_io", offsetof(struct kvm_run, iocsr_io))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f, "member_size struct kvm_run.iocsr_io", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e706879735f61646472, "offset struct kvm_run.iocsr_io.phys_addr", offsetof(struct kvm_run, iocsr_io.phys_addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e706879735f61646472, "member_size struct kvm_run.iocsr_io.phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e64617461, "offset struct kvm_run.iocsr_io.data", offsetof(struct kvm_run, iocsr_io.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e64617461, "member_size struct kvm_run.iocsr_io.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e6c656e, "offset struct kvm_run.iocsr_io.len", offsetof(struct kvm_run, iocsr_io.len))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e6c656e, "member_size struct kvm_run.iocsr_io.len", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e69735f7772697465, "offset struct kvm_run.iocsr_io.is_write", offsetof(struct kvm_run, iocsr_io.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e69735f7772697465, "member_size struct kvm_run.iocsr_io.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c, "offset struct kvm_run.hypercall", offsetof(struct kvm_run, hypercall))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c, "member_size struct kvm_run.hypercall", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e6e72, "offset struct kvm_run.hypercall.nr", offsetof(struct kvm_run, hypercall.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e6e72, "member_size struct kvm_run.hypercall.nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e61726773, "offset struct kvm_run.hypercall.args", offsetof(struct kvm_run, hypercall.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e61726773, "member_size struct kvm_run.hypercall.args", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e726574, "offset struct kvm_run.hypercall.ret", offsetof(struct kvm_run, hypercall.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e726574, "member_size struct kvm_run.hypercall.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e6c6f6e676d6f6465, "offset struct kvm_run.hypercall.longmode", offsetof(struct kvm_run, hypercall.longmode))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e6c6f6e676d6f6465, "member_size struct kvm_run.hypercall.longmode", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e666c616773, "offset struct kvm_run.hypercall.flags", offsetof(struct kvm_run, hypercall.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e666c616773, "member_size struct kvm_run.hypercall.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f616363657373, "offset struct kvm_run.tpr_access", offsetof(struct kvm_run, tpr_access))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f616363657373, "member_size struct kvm_run.tpr_access", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f6163636573732e726970, "offset struct kvm_run.tpr_access.rip", offsetof(struct kvm_run, tpr_access.rip))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f6163636573732e726970, "member_size struct kvm_run.tpr_access.rip", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f6163636573732e69735f7772697465, "offset struct kvm_run.tpr_access.is_write", offsetof(struct kvm_run, tpr_access.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f6163636573732e69735f7772697465, "member_size struct kvm_run.tpr_access.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f6163636573732e706164, "offset struct kvm_run.tpr_access.pad", offsetof(struct kvm_run, tpr_access.pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f6163636573732e706164, "member_size struct kvm_run.tpr_access.pad", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f7369656963, "offset struct kvm_run.s390_sieic", offsetof(struct kvm_run, s390_sieic))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f7369656963, "member_size struct kvm_run.s390_sieic", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73696569632e69637074636f6465, "offset struct kvm_run.s390_sieic.icptcode", offsetof(struct kvm_run, s390_sieic.icptcode))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73696569632e69637074636f6465, "member_size struct kvm_run.s390_sieic.icptcode", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73696569632e697061, "offset struct kvm_run.s390_sieic.ipa", offsetof(struct kvm_run, s390_sieic.ipa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73696569632e697061, "member_size struct kvm_run.s390_sieic.ipa", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73696569632e697062, "offset struct kvm_run.s390_sieic.ipb", offsetof(struct kvm_run, s390_sieic.ipb))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73696569632e697062, "member_size struct kvm_run.s390_sieic.ipb", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f72657365745f666c616773, "offset struct kvm_run.s390_reset_flags", offsetof(struct kvm_run, s390_reset_flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f72657365745f666c616773, "member_size struct kvm_run.s390_reset_flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f75636f6e74726f6c, "offset struct kvm_run.s390_ucontrol", offsetof(struct kvm_run, s390_ucontrol))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f75636f6e74726f6c, "member_size struct kvm_run.s390_ucontrol", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e7472616e735f6578635f636f6465, "offset struct kvm_run.s390_ucontrol.trans_exc_code", offsetof(struct kvm_run, s390_ucontrol.trans_exc_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e7472616e735f6578635f636f6465, "member_size struct kvm_run.s390_ucontrol.trans_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e70676d5f636f6465, "offset struct kvm_run.s390_ucontrol.pgm_code", offsetof(struct kvm_run, s390_ucontrol.pgm_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e70676d5f636f6465, "member_size struct kvm_run.s390_ucontrol.pgm_code", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e646372, "offset struct kvm_run.dcr", offsetof(struct kvm_run, dcr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e646372, "member_size struct kvm_run.dcr", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6463722e6463726e, "offset struct kvm_run.dcr.dcrn", offsetof(struct kvm_run, dcr.dcrn))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6463722e6463726e, "member_size struct kvm_run.dcr.dcrn", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6463722e64617461, "offset struct kvm_run.dcr.data", offsetof(struct kvm_run, dcr.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6463722e64617461, "member_size struct kvm_run.dcr.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6463722e69735f7772697465, "offset struct kvm_run.dcr.is_write", offsetof(struct kvm_run, dcr.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6463722e69735f7772697465, "member_size struct kvm_run.dcr.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c, "offset struct kvm_run.internal", offsetof(struct kvm_run, internal))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c, "member_size struct kvm_run.internal", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c2e7375626572726f72, "offset struct kvm_run.internal.suberror", offsetof(struct kvm_run, internal.suberror))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c2e7375626572726f72, "member_size struct kvm_run.internal.suberror", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c2e6e64617461, "offset struct kvm_run.internal.ndata", offsetof(struct kvm_run, internal.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c2e6e64617461, "member_size struct kvm_run.internal.ndata", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c2e64617461, "offset struct kvm_run.internal.data", offsetof(struct kvm_run, internal.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c2e64617461, "member_size struct kvm_run.internal.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c757265, "offset struct kvm_run.emulation_failure", offsetof(struct kvm_run, emulation_failure))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c757265, "member_size struct kvm_run.emulation_failure", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e7375626572726f72, "offset struct kvm_run.emulation_failure.suberror", offsetof(struct kvm_run, emulation_failure.suberror))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e7375626572726f72, "member_size struct kvm_run.emulation_failure.suberror", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e6e64617461, "offset struct kvm_run.emulation_failure.ndata", offsetof(struct kvm_run, emulation_failure.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e6e64617461, "member_size struct kvm_run.emulation_failure.ndata", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e666c616773, "offset struct kvm_run.emulation_failure.flags", offsetof(struct kvm_run, emulation_failure.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e666c616773, "member_size struct kvm_run.emulation_failure.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f73697a65, "offset struct kvm_run.emulation_failure.insn_size", offsetof(struct kvm_run, emulation_failure.insn_size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f73697a65, "member_size struct kvm_run.emulation_failure.insn_size", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f6279746573, "offset struct kvm_run.emulation_failure.insn_bytes", offsetof(struct kvm_run, emulation_failure.insn_bytes))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f6279746573, "member_size struct kvm_run.emulation_failure.insn_bytes", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6f7369, "offset struct kvm_run.osi", offsetof(struct kvm_run, osi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6f7369, "member_size struct kvm_run.osi", KVMSPEC_MEMBER_SIZE(struct kvm_run, osi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6f73692e67707273, "offset struct kvm_run.osi.gprs", offsetof(struct kvm_run, osi.gprs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6f73692e67707273, "member_size struct kvm_run.osi.gprs", KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c, "offset struct kvm_run.papr_hcall", offsetof(struct kvm_run, papr_hcall))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c, "member_size struct kvm_run.papr_hcall", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c2e6e72, "offset struct kvm_run.papr_hcall.nr", offsetof(struct kvm_run, papr_hcall.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c2e6e72, "member_size struct kvm_run.papr_hcall.nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c2e726574, "offset struct kvm_run.papr_hcall.ret", offsetof(struct kvm_run, papr_hcall.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c2e726574, "member_size struct kvm_run.papr_hcall.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c2e61726773, "offset struct kvm_run.papr_hcall.args", offsetof(struct kvm_run, papr_hcall.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c2e61726773, "member_size struct kvm_run.papr_hcall.args", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f74736368, "offset struct kvm_run.s390_tsch", offsetof(struct kvm_run, s390_tsch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f74736368, "member_size struct kvm_run.s390_tsch", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6964, "offset struct kvm_run.s390_tsch.subchannel_id", offsetof(struct kvm_run, s390_tsch.subchannel_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6964, "member_size struct kvm_run.s390_tsch.subchannel_id", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6e72, "offset struct kvm_run.s390_tsch.subchannel_nr", offsetof(struct kvm_run, s390_tsch.subchannel_nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6e72, "member_size struct kvm_run.s390_tsch.subchannel_nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f7061726d, "offset struct kvm_run.s390_tsch.io_int_parm", offsetof(struct kvm_run, s390_tsch.io_int_parm))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f7061726d, "member_size struct kvm_run.s390_tsch.io_int_parm", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f776f7264, "offset struct kvm_run.s390_tsch.io_int_word", offsetof(struct kvm_run, s390_tsch.io_int_word))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f776f7264, "member_size struct kvm_run.s390_tsch.io_int_word", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e697062, "offset struct kvm_run.s390_tsch.ipb", offsetof(struct kvm_run, s390_tsch.ipb))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e697062, "member_size struct kvm_run.s390_tsch.ipb", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e6465717565756564, "offset struct kvm_run.s390_tsch.dequeued", offsetof(struct kvm_run, s390_tsch.dequeued))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e6465717565756564, "member_size struct kvm_run.s390_tsch.dequeued", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e657072, "offset struct kvm_run.epr", offsetof(struct kvm_run, epr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e657072, "member_size struct kvm_run.epr", KVMSPEC_MEMBER_SIZE(struct kvm_run, epr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6570722e657072, "offset struct kvm_run.epr.epr", offsetof(struct kvm_run, epr.epr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6570722e657072, "member_size struct kvm_run.epr.epr", KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e74, "offset struct kvm_run.system_event", offsetof(struct kvm_run, system_event))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e74, "member_size struct kvm_run.system_event", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e74797065, "offset struct kvm_run.system_event.type", offsetof(struct kvm_run, system_event.type))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e74797065, "member_size struct kvm_run.system_event.type", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e6e64617461, "offset struct kvm_run.system_event.ndata", offsetof(struct kvm_run, system_event.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e6e64617461, "member_size struct kvm_run.system_event.ndata", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e666c616773, "offset struct kvm_run.system_event.flags", offsetof(struct kvm_run, system_event.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e666c616773, "member_size struct kvm_run.system_event.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e64617461, "offset struct kvm_run.system_event.data", offsetof(struct kvm_run, system_event.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e64617461, "member_size struct kvm_run.system_event.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73747369, "offset struct kvm_run.s390_stsi", offsetof(struct kvm_run, s390_stsi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73747369, "member_size struct kvm_run.s390_stsi", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e61646472, "offset struct kvm_run.s390_stsi.addr", offsetof(struct kvm_run, s390_stsi.addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e61646472, "member_size struct kvm_run.s390_stsi.addr", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e6172, "offset struct kvm_run.s390_stsi.ar", offsetof(struct kvm_run, s390_stsi.ar))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e6172, "member_size struct kvm_run.s390_stsi.ar", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e7265736572766564, "offset struct kvm_run.s390_stsi.reserved", offsetof(struct kvm_run, s390_stsi.reserved))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e7265736572766564, "member_size struct kvm_run.s390_stsi.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e6663, "offset struct kvm_run.s390_stsi.fc", offsetof(struct kvm_run, s390_stsi.fc))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e6663, "member_size struct kvm_run.s390_stsi.fc", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e73656c31, "offset struct kvm_run.s390_stsi.sel1", offsetof(struct kvm_run, s390_stsi.sel1))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e73656c31, "member_size struct kvm_run.s390_stsi.sel1", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e73656c32, "offset struct kvm_run.s390_stsi.sel2", offsetof(struct kvm_run, s390_stsi.sel2))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e73656c32, "member_size struct kvm_run.s390_stsi.sel2", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656f69, "offset struct kvm_run.eoi", offsetof(struct kvm_run, eoi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656f69, "member_size struct kvm_run.eoi", KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656f692e766563746f72, "offset struct kvm_run.eoi.vector", offsetof(struct kvm_run, eoi.vector))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656f692e766563746f72, "member_size struct kvm_run.eoi.vector", KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657276, "offset struct kvm_run.hyperv", offsetof(struct kvm_run, hyperv))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657276, "member_size struct kvm_run.hyperv", KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f6e697376, "offset struct kvm_run.arm_nisv", offsetof(struct kvm_run, arm_nisv))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f6e697376, "member_size struct kvm_run.arm_nisv", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f6e6973762e6573725f697373, "offset struct kvm_run.arm_nisv.esr_iss", offsetof(struct kvm_run, arm_nisv.esr_iss))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f6e6973762e6573725f697373, "member_size struct kvm_run.arm_nisv.esr_iss", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f6e6973762e6661756c745f697061, "offset struct kvm_run.arm_nisv.fault_ipa", offsetof(struct kvm_run, arm_nisv.fault_ipa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f6e6973762e6661756c745f697061, "member_size struct kvm_run.arm_nisv.fault_ipa", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d7372, "offset struct kvm_run.msr", offsetof(struct kvm_run, msr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d7372, "member_size struct kvm_run.msr", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e6572726f72, "offset struct kvm_run.msr.error", offsetof(struct kvm_run, msr.error))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e6572726f72, "member_size struct kvm_run.msr.error", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e706164, "offset struct kvm_run.msr.pad", offsetof(struct kvm_run, msr.pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e706164, "member_size struct kvm_run.msr.pad", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e726561736f6e, "offset struct kvm_run.msr.reason", offsetof(struct kvm_run, msr.reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e726561736f6e, "member_size struct kvm_run.msr.reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e696e646578, "offset struct kvm_run.msr.index", offsetof(struct kvm_run, msr.index))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e696e646578, "member_size struct kvm_run.msr.index", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e64617461, "offset struct kvm_run.msr.data", offsetof(struct kvm_run, msr.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e64617461, "member_size struct kvm_run.msr.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e78656e, "offset struct kvm_run.xen", offsetof(struct kvm_run, xen))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e78656e, "member_size struct kvm_run.xen", KVMSPEC_MEMBER_SIZE(struct kvm_run, xen))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f736269, "offset struct kvm_run.riscv_sbi", offsetof(struct kvm_run, riscv_sbi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f736269, "member_size struct kvm_run.riscv_sbi", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e657874656e73696f6e5f6964, "offset struct kvm_run.riscv_sbi.extension_id", offsetof(struct kvm_run, riscv_sbi.extension_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e657874656e73696f6e5f6964, "member_size struct kvm_run.riscv_sbi.extension_id", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e66756e6374696f6e5f6964, "offset struct kvm_run.riscv_sbi.function_id", offsetof(struct kvm_run, riscv_sbi.function_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e66756e6374696f6e5f6964, "member_size struct kvm_run.riscv_sbi.function_id", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e61726773, "offset struct kvm_run.riscv_sbi.args", offsetof(struct kvm_run, riscv_sbi.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e61726773, "member_size struct kvm_run.riscv_sbi.args", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e726574, "offset struct kvm_run.riscv_sbi.ret", offsetof(struct kvm_run, riscv_sbi.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e726574, "member_size struct kvm_run.riscv_sbi.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f637372, "offset struct kvm_run.riscv_csr", offsetof(struct kvm_run, riscv_csr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f637372, "member_size struct kvm_run.riscv_csr", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e6373725f6e756d, "offset struct kvm_run.riscv_csr.csr_num", offsetof(struct kvm_run, riscv_csr.csr_num))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e6373725f6e756d, "member_size struct kvm_run.riscv_csr.csr_num", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e6e65775f76616c7565, "offset struct kvm_run.riscv_csr.new_value", offsetof(struct kvm_run, riscv_csr.new_value))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e6e65775f76616c7565, "member_size struct kvm_run.riscv_csr.new_value", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e77726974655f6d61736b, "offset struct kvm_run.riscv_csr.write_mask", offsetof(struct kvm_run, riscv_csr.write_mask))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e77726974655f6d61736b, "member_size struct kvm_run.riscv_csr.write_mask", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e7265745f76616c7565, "offset struct kvm_run.riscv_csr.ret_value", offsetof(struct kvm_run, riscv_csr.ret_value))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e7265745f76616c7565, "member_size struct kvm_run.riscv_csr.ret_value", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6e6f74696679, "offset struct kvm_run.notify", offsetof(struct kvm_run, notify))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6e6f74696679, "member_size struct kvm_run.notify", KVMSPEC_MEMBER_SIZE(struct kvm_run, notify))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6e6f746966792e666c616773, "offset struct kvm_run.notify.flags", offsetof(struct kvm_run, notify.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6e6f746966792e666c616773, "member_size struct kvm_run.notify.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c74, "offset struct kvm_run.memory_fault", offsetof(struct kvm_run, memory_fault))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c74, "member_size struct kvm_run.memory_fault", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e666c616773, "offset struct kvm_run.memory_fault.flags", offsetof(struct kvm_run, memory_fault.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e666c616773, "member_size struct kvm_run.memory_fault.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e677061, "offset struct kvm_run.memory_fault.gpa", offsetof(struct kvm_run, memory_fault.gpa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e677061, "member_size struct kvm_run.memory_fault.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e73697a65, "offset struct kvm_run.memory_fault.size", offsetof(struct kvm_run, memory_fault.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e73697a65, "member_size struct kvm_run.memory_fault.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e746478, "offset struct kvm_run.tdx", offsetof(struct kvm_run, tdx))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e746478, "member_size struct kvm_run.tdx", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e666c616773, "offset struct kvm_run.tdx.flags", offsetof(struct kvm_run, tdx.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e666c616773, "member_size struct kvm_run.tdx.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6e72, "offset struct kvm_run.tdx.nr", offsetof(struct kvm_run, tdx.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6e72, "member_size struct kvm_run.tdx.nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e756e6b6e6f776e, "offset struct kvm_run.tdx.unknown", offsetof(struct kvm_run, tdx.unknown))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e756e6b6e6f776e, "member_size struct kvm_run.tdx.unknown", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e726574, "offset struct kvm_run.tdx.unknown.ret", offsetof(struct kvm_run, tdx.unknown.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e726574, "member_size struct kvm_run.tdx.unknown.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e64617461, "offset struct kvm_run.tdx.unknown.data", offsetof(struct kvm_run, tdx.unknown.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e64617461, "member_size struct kvm_run.tdx.unknown.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f7465, "offset struct kvm_run.tdx.get_quote", offsetof(struct kvm_run, tdx.get_quote))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f7465, "member_size struct kvm_run.tdx.get_quote", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f74652e726574, "offset struct kvm_run.tdx.get_quote.ret", offsetof(struct kvm_run, tdx.get_quote.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f74652e726574, "member_size struct kvm_run.tdx.get_quote.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f74652e677061, "offset struct kvm_run.tdx.get_quote.gpa", offsetof(struct kvm_run, tdx.get_quote.gpa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f74652e677061, "member_size struct kvm_run.tdx.get_quote.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f74652e73697a65, "offset struct kvm_run.tdx.get_quote.size", offsetof(struct kvm_run, tdx.get_quote.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f74652e73697a65, "member_size struct kvm_run.tdx.get_quote.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f, "offset struct kvm_run.tdx.get_tdvmcall_info", offsetof(struct kvm_run, tdx.get_tdvmcall_info))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f, "member_size struct kvm_run.tdx.get_tdvmcall_info", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e726574, "offset struct kvm_run.tdx.get_tdvmcall_info.ret", offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e726574, "member_size struct kvm_run.tdx.get_tdvmcall_info.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e6c656166, "offset struct kvm_run.tdx.get_tdvmcall_info.leaf", offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e6c656166, "member_size struct kvm_run.tdx.get_tdvmcall_info.leaf", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723131, "offset struct kvm_run.tdx.get_tdvmcall_info.r11", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723131, "member_size struct kvm_run.tdx.get_tdvmcall_info.r11", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723132, "offset struct kvm_run.tdx.get_tdvmcall_info.r12", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723132, "member_size struct kvm_run.tdx.get_tdvmcall_info.r12", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723133, "offset struct kvm_run.tdx.get_tdvmcall_info.r13", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723133, "member_size struct kvm_run.tdx.get_tdvmcall_info.r13", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723134, "offset struct kvm_run.tdx.get_tdvmcall_info.r14", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723134, "member_size struct kvm_run.tdx.get_tdvmcall_info.r14", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f74696679, "offset struct kvm_run.tdx.setup_event_notify", offsetof(struct kvm_run, tdx.setup_event_notify))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f74696679, "member_size struct kvm_run.tdx.setup_event_notify", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e726574, "offset struct kvm_run.tdx.setup_event_notify.ret", offsetof(struct kvm_run, tdx.setup_event_notify.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e726574, "member_size struct kvm_run.tdx.setup_event_notify.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e766563746f72, "offset struct kvm_run.tdx.setup_event_notify.vector", offsetof(struct kvm_run, tdx.setup_event_notify.vector))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e766563746f72, "member_size struct kvm_run.tdx.setup_event_notify.vector", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e70616464696e67, "offset struct kvm_run.padding", offsetof(struct kvm_run, padding))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e70616464696e67, "member_size struct kvm_run.padding", KVMSPEC_MEMBER_SIZE(struct kvm_run, padding))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6b766d5f76616c69645f72656773, "offset struct kvm_run.kvm_valid_regs", offsetof(struct kvm_run, kvm_valid_regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6b766d5f76616c69645f72656773, "member_size struct kvm_run.kvm_valid_regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6b766d5f64697274795f72656773, "offset struct kvm_run.kvm_dirty_regs", offsetof(struct kvm_run, kvm_dirty_regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6b766d5f64697274795f72656773, "member_size struct kvm_run.kvm_dirty_regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73, "offset struct kvm_run.s", offsetof(struct kvm_run, s))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73, "member_size struct kvm_run.s", KVMSPEC_MEMBER_SIZE(struct kvm_run, s))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e732e72656773, "offset struct kvm_run.s.regs", offsetof(struct kvm_run, s.regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e732e72656773, "member_size struct kvm_run.s.regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e732e70616464696e67, "offset struct kvm_run.s.padding", offsetof(struct kvm_run, s.padding))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e732e70616464696e67, "member_size struct kvm_run.s.padding", KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding))
 #endif
@@ -9839,42 +9831,42 @@ KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f454e41424c45, "value KVM_GUES
 KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f53494e474c4553544550, "value KVM_GUESTDBG_SINGLESTEP", KVM_GUESTDBG_SINGLESTEP)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f6465627567, "size struct kvm_guest_debug", sizeof(struct kvm_guest_debug))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f6465627567, "align struct kvm_guest_debug", _Alignof(struct kvm_guest_debug))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275672e636f6e74726f6c, "offset struct kvm_guest_debug.control", offsetof(struct kvm_guest_debug, control))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275672e636f6e74726f6c, "member_size struct kvm_guest_debug.control", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275672e706164, "offset struct kvm_guest_debug.pad", offsetof(struct kvm_guest_debug, pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275672e706164, "member_size struct kvm_guest_debug.pad", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275672e61726368, "offset struct kvm_guest_debug.arch", offsetof(struct kvm_guest_debug, arch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275672e61726368, "member_size struct kvm_guest_debug.arch", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch))
 #endif
@@ -10047,7 +10039,7 @@ KVMSPEC_FACT(76616c7565204b564d5f4745545f4d505f5354415445, "value KVM_GET_MP_STA
 KVMSPEC_FACT(76616c7565204b564d5f5345545f4d505f5354415445, "value KVM_SET_MP_STATE", KVM_SET_MP_STATE)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_SET_GUEST_DEBUG
 KVMSPEC_FACT(76616c7565204b564d5f5345545f47554553545f4445425547, "value KVM_SET_GUEST_DEBUG", KVM_SET_GUEST_DEBUG)
@@ -10442,89 +10434,6 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73746174735f646573632
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f73746174735f646573632e6e616d65, "offset struct kvm_stats_desc.name", offsetof(struct kvm_stats_desc, name))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f736b657973, "removed-size struct kvm_s390_skeys", sizeof(struct kvm_s390_skeys))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f736b657973, "removed-align struct kvm_s390_skeys", _Alignof(struct kvm_s390_skeys))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f736b6579732e73746172745f67666e, "removed-offset struct kvm_s390_skeys.start_gfn", offsetof(struct kvm_s390_skeys, start_gfn))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e73746172745f67666e, "removed-member_size struct kvm_s390_skeys.start_gfn", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, start_gfn))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f736b6579732e636f756e74, "removed-offset struct kvm_s390_skeys.count", offsetof(struct kvm_s390_skeys, count))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e636f756e74, "removed-member_size struct kvm_s390_skeys.count", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, count))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f736b6579732e736b6579646174615f61646472, "removed-offset struct kvm_s390_skeys.skeydata_addr", offsetof(struct kvm_s390_skeys, skeydata_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e736b6579646174615f61646472, "removed-member_size struct kvm_s390_skeys.skeydata_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, skeydata_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f736b6579732e666c616773, "removed-offset struct kvm_s390_skeys.flags", offsetof(struct kvm_s390_skeys, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e666c616773, "removed-member_size struct kvm_s390_skeys.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f736b6579732e7265736572766564, "removed-offset struct kvm_s390_skeys.reserved", offsetof(struct kvm_s390_skeys, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e7265736572766564, "removed-member_size struct kvm_s390_skeys.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_CMMA_PEEK
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f434d4d415f5045454b, "removed-value KVM_S390_CMMA_PEEK", KVM_S390_CMMA_PEEK)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f636d6d615f6c6f67, "removed-size struct kvm_s390_cmma_log", sizeof(struct kvm_s390_cmma_log))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f636d6d615f6c6f67, "removed-align struct kvm_s390_cmma_log", _Alignof(struct kvm_s390_cmma_log))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e73746172745f67666e, "removed-offset struct kvm_s390_cmma_log.start_gfn", offsetof(struct kvm_s390_cmma_log, start_gfn))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e73746172745f67666e, "removed-member_size struct kvm_s390_cmma_log.start_gfn", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, start_gfn))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e636f756e74, "removed-offset struct kvm_s390_cmma_log.count", offsetof(struct kvm_s390_cmma_log, count))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e636f756e74, "removed-member_size struct kvm_s390_cmma_log.count", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, count))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e666c616773, "removed-offset struct kvm_s390_cmma_log.flags", offsetof(struct kvm_s390_cmma_log, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e666c616773, "removed-member_size struct kvm_s390_cmma_log.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e72656d61696e696e67, "removed-offset struct kvm_s390_cmma_log.remaining", offsetof(struct kvm_s390_cmma_log, remaining))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e72656d61696e696e67, "removed-member_size struct kvm_s390_cmma_log.remaining", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, remaining))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e6d61736b, "removed-offset struct kvm_s390_cmma_log.mask", offsetof(struct kvm_s390_cmma_log, mask))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e6d61736b, "removed-member_size struct kvm_s390_cmma_log.mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, mask))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e76616c756573, "removed-offset struct kvm_s390_cmma_log.values", offsetof(struct kvm_s390_cmma_log, values))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e76616c756573, "removed-member_size struct kvm_s390_cmma_log.values", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, values))
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 #ifdef KVM_S390_GET_SKEYS_NONE
 KVMSPEC_FACT(76616c7565204b564d5f533339305f4745545f534b4559535f4e4f4e45, "value KVM_S390_GET_SKEYS_NONE", KVM_S390_GET_SKEYS_NONE)
@@ -10559,645 +10468,6 @@ KVMSPEC_FACT(76616c7565204b564d5f455849545f533339305f54534348, "value KVM_EXIT_S
 #ifdef KVM_EXIT_S390_STSI
 KVMSPEC_FACT(76616c7565204b564d5f455849545f533339305f53545349, "value KVM_EXIT_S390_STSI", KVM_EXIT_S390_STSI)
 #endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_RESET_POR
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f52455345545f504f52, "removed-value KVM_S390_RESET_POR", KVM_S390_RESET_POR)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_RESET_CLEAR
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f52455345545f434c454152, "removed-value KVM_S390_RESET_CLEAR", KVM_S390_RESET_CLEAR)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_RESET_SUBSYSTEM
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f52455345545f53554253595354454d, "removed-value KVM_S390_RESET_SUBSYSTEM", KVM_S390_RESET_SUBSYSTEM)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_RESET_CPU_INIT
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f52455345545f4350555f494e4954, "removed-value KVM_S390_RESET_CPU_INIT", KVM_S390_RESET_CPU_INIT)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_RESET_IPL
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f52455345545f49504c, "removed-value KVM_S390_RESET_IPL", KVM_S390_RESET_IPL)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f6d656d5f6f70, "removed-size struct kvm_s390_mem_op", sizeof(struct kvm_s390_mem_op))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f6d656d5f6f70, "removed-align struct kvm_s390_mem_op", _Alignof(struct kvm_s390_mem_op))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6761646472, "removed-offset struct kvm_s390_mem_op.gaddr", offsetof(struct kvm_s390_mem_op, gaddr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6761646472, "removed-member_size struct kvm_s390_mem_op.gaddr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, gaddr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e666c616773, "removed-offset struct kvm_s390_mem_op.flags", offsetof(struct kvm_s390_mem_op, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e666c616773, "removed-member_size struct kvm_s390_mem_op.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e73697a65, "removed-offset struct kvm_s390_mem_op.size", offsetof(struct kvm_s390_mem_op, size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e73697a65, "removed-member_size struct kvm_s390_mem_op.size", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6f70, "removed-offset struct kvm_s390_mem_op.op", offsetof(struct kvm_s390_mem_op, op))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6f70, "removed-member_size struct kvm_s390_mem_op.op", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, op))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e627566, "removed-offset struct kvm_s390_mem_op.buf", offsetof(struct kvm_s390_mem_op, buf))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e627566, "removed-member_size struct kvm_s390_mem_op.buf", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, buf))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6172, "removed-offset struct kvm_s390_mem_op.ar", offsetof(struct kvm_s390_mem_op, ar))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6172, "removed-member_size struct kvm_s390_mem_op.ar", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, ar))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6b6579, "removed-offset struct kvm_s390_mem_op.key", offsetof(struct kvm_s390_mem_op, key))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6b6579, "removed-member_size struct kvm_s390_mem_op.key", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, key))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e70616431, "removed-offset struct kvm_s390_mem_op.pad1", offsetof(struct kvm_s390_mem_op, pad1))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e70616431, "removed-member_size struct kvm_s390_mem_op.pad1", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, pad1))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6f6c645f61646472, "removed-offset struct kvm_s390_mem_op.old_addr", offsetof(struct kvm_s390_mem_op, old_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6f6c645f61646472, "removed-member_size struct kvm_s390_mem_op.old_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, old_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e736964615f6f6666736574, "removed-offset struct kvm_s390_mem_op.sida_offset", offsetof(struct kvm_s390_mem_op, sida_offset))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e736964615f6f6666736574, "removed-member_size struct kvm_s390_mem_op.sida_offset", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, sida_offset))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e7265736572766564, "removed-offset struct kvm_s390_mem_op.reserved", offsetof(struct kvm_s390_mem_op, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e7265736572766564, "removed-member_size struct kvm_s390_mem_op.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_LOGICAL_READ
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f4c4f474943414c5f52454144, "removed-value KVM_S390_MEMOP_LOGICAL_READ", KVM_S390_MEMOP_LOGICAL_READ)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_LOGICAL_WRITE
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f4c4f474943414c5f5752495445, "removed-value KVM_S390_MEMOP_LOGICAL_WRITE", KVM_S390_MEMOP_LOGICAL_WRITE)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_SIDA_READ
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f534944415f52454144, "removed-value KVM_S390_MEMOP_SIDA_READ", KVM_S390_MEMOP_SIDA_READ)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_SIDA_WRITE
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f534944415f5752495445, "removed-value KVM_S390_MEMOP_SIDA_WRITE", KVM_S390_MEMOP_SIDA_WRITE)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_ABSOLUTE_READ
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f4142534f4c5554455f52454144, "removed-value KVM_S390_MEMOP_ABSOLUTE_READ", KVM_S390_MEMOP_ABSOLUTE_READ)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_ABSOLUTE_WRITE
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f4142534f4c5554455f5752495445, "removed-value KVM_S390_MEMOP_ABSOLUTE_WRITE", KVM_S390_MEMOP_ABSOLUTE_WRITE)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_ABSOLUTE_CMPXCHG
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f4142534f4c5554455f434d5058434847, "removed-value KVM_S390_MEMOP_ABSOLUTE_CMPXCHG", KVM_S390_MEMOP_ABSOLUTE_CMPXCHG)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_F_CHECK_ONLY
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f465f434845434b5f4f4e4c59, "removed-value KVM_S390_MEMOP_F_CHECK_ONLY", KVM_S390_MEMOP_F_CHECK_ONLY)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_F_INJECT_EXCEPTION
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f465f494e4a4543545f455843455054494f4e, "removed-value KVM_S390_MEMOP_F_INJECT_EXCEPTION", KVM_S390_MEMOP_F_INJECT_EXCEPTION)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_F_SKEY_PROTECTION
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f465f534b45595f50524f54454354494f4e, "removed-value KVM_S390_MEMOP_F_SKEY_PROTECTION", KVM_S390_MEMOP_F_SKEY_PROTECTION)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_EXTENSION_CAP_BASE
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f455854454e53494f4e5f4341505f42415345, "removed-value KVM_S390_MEMOP_EXTENSION_CAP_BASE", KVM_S390_MEMOP_EXTENSION_CAP_BASE)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f455854454e53494f4e5f4341505f434d5058434847, "removed-value KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG", KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f707377, "removed-size struct kvm_s390_psw", sizeof(struct kvm_s390_psw))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f707377, "removed-align struct kvm_s390_psw", _Alignof(struct kvm_s390_psw))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7073772e6d61736b, "removed-offset struct kvm_s390_psw.mask", offsetof(struct kvm_s390_psw, mask))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7073772e6d61736b, "removed-member_size struct kvm_s390_psw.mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, mask))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7073772e61646472, "removed-offset struct kvm_s390_psw.addr", offsetof(struct kvm_s390_psw, addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7073772e61646472, "removed-member_size struct kvm_s390_psw.addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_SIGP_STOP
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f534947505f53544f50, "removed-value KVM_S390_SIGP_STOP", KVM_S390_SIGP_STOP)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_PROGRAM_INT
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f50524f4752414d5f494e54, "removed-value KVM_S390_PROGRAM_INT", KVM_S390_PROGRAM_INT)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_SIGP_SET_PREFIX
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f534947505f5345545f505245464958, "removed-value KVM_S390_SIGP_SET_PREFIX", KVM_S390_SIGP_SET_PREFIX)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_RESTART
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f52455354415254, "removed-value KVM_S390_RESTART", KVM_S390_RESTART)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_PFAULT_INIT
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f504641554c545f494e4954, "removed-value KVM_S390_INT_PFAULT_INIT", KVM_S390_INT_PFAULT_INIT)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_PFAULT_DONE
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f504641554c545f444f4e45, "removed-value KVM_S390_INT_PFAULT_DONE", KVM_S390_INT_PFAULT_DONE)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MCHK
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d43484b, "removed-value KVM_S390_MCHK", KVM_S390_MCHK)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_CLOCK_COMP
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f434c4f434b5f434f4d50, "removed-value KVM_S390_INT_CLOCK_COMP", KVM_S390_INT_CLOCK_COMP)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_CPU_TIMER
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f4350555f54494d4552, "removed-value KVM_S390_INT_CPU_TIMER", KVM_S390_INT_CPU_TIMER)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_VIRTIO
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f56495254494f, "removed-value KVM_S390_INT_VIRTIO", KVM_S390_INT_VIRTIO)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_SERVICE
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f53455256494345, "removed-value KVM_S390_INT_SERVICE", KVM_S390_INT_SERVICE)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_EMERGENCY
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f454d455247454e4359, "removed-value KVM_S390_INT_EMERGENCY", KVM_S390_INT_EMERGENCY)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_EXTERNAL_CALL
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f45585445524e414c5f43414c4c, "removed-value KVM_S390_INT_EXTERNAL_CALL", KVM_S390_INT_EXTERNAL_CALL)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_IO_MIN
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f494f5f4d494e, "removed-value KVM_S390_INT_IO_MIN", KVM_S390_INT_IO_MIN)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_IO_MAX
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f494f5f4d4158, "removed-value KVM_S390_INT_IO_MAX", KVM_S390_INT_IO_MAX)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_IO_AI_MASK
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f494f5f41495f4d41534b, "removed-value KVM_S390_INT_IO_AI_MASK", KVM_S390_INT_IO_AI_MASK)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f696e74657272757074, "removed-size struct kvm_s390_interrupt", sizeof(struct kvm_s390_interrupt))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f696e74657272757074, "removed-align struct kvm_s390_interrupt", _Alignof(struct kvm_s390_interrupt))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f696e746572727570742e74797065, "removed-offset struct kvm_s390_interrupt.type", offsetof(struct kvm_s390_interrupt, type))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f696e746572727570742e74797065, "removed-member_size struct kvm_s390_interrupt.type", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, type))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f696e746572727570742e7061726d, "removed-offset struct kvm_s390_interrupt.parm", offsetof(struct kvm_s390_interrupt, parm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f696e746572727570742e7061726d, "removed-member_size struct kvm_s390_interrupt.parm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f696e746572727570742e7061726d3634, "removed-offset struct kvm_s390_interrupt.parm64", offsetof(struct kvm_s390_interrupt, parm64))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f696e746572727570742e7061726d3634, "removed-member_size struct kvm_s390_interrupt.parm64", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm64))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f696f5f696e666f, "removed-size struct kvm_s390_io_info", sizeof(struct kvm_s390_io_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f696f5f696e666f, "removed-align struct kvm_s390_io_info", _Alignof(struct kvm_s390_io_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f696f5f696e666f2e7375626368616e6e656c5f6964, "removed-offset struct kvm_s390_io_info.subchannel_id", offsetof(struct kvm_s390_io_info, subchannel_id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f696e666f2e7375626368616e6e656c5f6964, "removed-member_size struct kvm_s390_io_info.subchannel_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f696f5f696e666f2e7375626368616e6e656c5f6e72, "removed-offset struct kvm_s390_io_info.subchannel_nr", offsetof(struct kvm_s390_io_info, subchannel_nr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f696e666f2e7375626368616e6e656c5f6e72, "removed-member_size struct kvm_s390_io_info.subchannel_nr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_nr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f696f5f696e666f2e696f5f696e745f7061726d, "removed-offset struct kvm_s390_io_info.io_int_parm", offsetof(struct kvm_s390_io_info, io_int_parm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f696e666f2e696f5f696e745f7061726d, "removed-member_size struct kvm_s390_io_info.io_int_parm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_parm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f696f5f696e666f2e696f5f696e745f776f7264, "removed-offset struct kvm_s390_io_info.io_int_word", offsetof(struct kvm_s390_io_info, io_int_word))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f696e666f2e696f5f696e745f776f7264, "removed-member_size struct kvm_s390_io_info.io_int_word", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_word))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f6578745f696e666f, "removed-size struct kvm_s390_ext_info", sizeof(struct kvm_s390_ext_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f6578745f696e666f, "removed-align struct kvm_s390_ext_info", _Alignof(struct kvm_s390_ext_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6578745f696e666f2e6578745f706172616d73, "removed-offset struct kvm_s390_ext_info.ext_params", offsetof(struct kvm_s390_ext_info, ext_params))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6578745f696e666f2e6578745f706172616d73, "removed-member_size struct kvm_s390_ext_info.ext_params", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6578745f696e666f2e706164, "removed-offset struct kvm_s390_ext_info.pad", offsetof(struct kvm_s390_ext_info, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6578745f696e666f2e706164, "removed-member_size struct kvm_s390_ext_info.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6578745f696e666f2e6578745f706172616d7332, "removed-offset struct kvm_s390_ext_info.ext_params2", offsetof(struct kvm_s390_ext_info, ext_params2))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6578745f696e666f2e6578745f706172616d7332, "removed-member_size struct kvm_s390_ext_info.ext_params2", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params2))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_PGM_FLAGS_ILC_VALID
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f50474d5f464c4147535f494c435f56414c4944, "removed-value KVM_S390_PGM_FLAGS_ILC_VALID", KVM_S390_PGM_FLAGS_ILC_VALID)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_PGM_FLAGS_ILC_0
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f50474d5f464c4147535f494c435f30, "removed-value KVM_S390_PGM_FLAGS_ILC_0", KVM_S390_PGM_FLAGS_ILC_0)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_PGM_FLAGS_ILC_1
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f50474d5f464c4147535f494c435f31, "removed-value KVM_S390_PGM_FLAGS_ILC_1", KVM_S390_PGM_FLAGS_ILC_1)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_PGM_FLAGS_ILC_MASK
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f50474d5f464c4147535f494c435f4d41534b, "removed-value KVM_S390_PGM_FLAGS_ILC_MASK", KVM_S390_PGM_FLAGS_ILC_MASK)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_PGM_FLAGS_NO_REWIND
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f50474d5f464c4147535f4e4f5f524557494e44, "removed-value KVM_S390_PGM_FLAGS_NO_REWIND", KVM_S390_PGM_FLAGS_NO_REWIND)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f70676d5f696e666f, "removed-size struct kvm_s390_pgm_info", sizeof(struct kvm_s390_pgm_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f70676d5f696e666f, "removed-align struct kvm_s390_pgm_info", _Alignof(struct kvm_s390_pgm_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7472616e735f6578635f636f6465, "removed-offset struct kvm_s390_pgm_info.trans_exc_code", offsetof(struct kvm_s390_pgm_info, trans_exc_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7472616e735f6578635f636f6465, "removed-member_size struct kvm_s390_pgm_info.trans_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, trans_exc_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e6d6f6e5f636f6465, "removed-offset struct kvm_s390_pgm_info.mon_code", offsetof(struct kvm_s390_pgm_info, mon_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e6d6f6e5f636f6465, "removed-member_size struct kvm_s390_pgm_info.mon_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7065725f61646472657373, "removed-offset struct kvm_s390_pgm_info.per_address", offsetof(struct kvm_s390_pgm_info, per_address))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7065725f61646472657373, "removed-member_size struct kvm_s390_pgm_info.per_address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_address))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e646174615f6578635f636f6465, "removed-offset struct kvm_s390_pgm_info.data_exc_code", offsetof(struct kvm_s390_pgm_info, data_exc_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e646174615f6578635f636f6465, "removed-member_size struct kvm_s390_pgm_info.data_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, data_exc_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e636f6465, "removed-offset struct kvm_s390_pgm_info.code", offsetof(struct kvm_s390_pgm_info, code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e636f6465, "removed-member_size struct kvm_s390_pgm_info.code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e6d6f6e5f636c6173735f6e72, "removed-offset struct kvm_s390_pgm_info.mon_class_nr", offsetof(struct kvm_s390_pgm_info, mon_class_nr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e6d6f6e5f636c6173735f6e72, "removed-member_size struct kvm_s390_pgm_info.mon_class_nr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_class_nr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7065725f636f6465, "removed-offset struct kvm_s390_pgm_info.per_code", offsetof(struct kvm_s390_pgm_info, per_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7065725f636f6465, "removed-member_size struct kvm_s390_pgm_info.per_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7065725f61746d6964, "removed-offset struct kvm_s390_pgm_info.per_atmid", offsetof(struct kvm_s390_pgm_info, per_atmid))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7065725f61746d6964, "removed-member_size struct kvm_s390_pgm_info.per_atmid", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_atmid))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e6578635f6163636573735f6964, "removed-offset struct kvm_s390_pgm_info.exc_access_id", offsetof(struct kvm_s390_pgm_info, exc_access_id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e6578635f6163636573735f6964, "removed-member_size struct kvm_s390_pgm_info.exc_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, exc_access_id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7065725f6163636573735f6964, "removed-offset struct kvm_s390_pgm_info.per_access_id", offsetof(struct kvm_s390_pgm_info, per_access_id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7065725f6163636573735f6964, "removed-member_size struct kvm_s390_pgm_info.per_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_access_id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e6f705f6163636573735f6964, "removed-offset struct kvm_s390_pgm_info.op_access_id", offsetof(struct kvm_s390_pgm_info, op_access_id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e6f705f6163636573735f6964, "removed-member_size struct kvm_s390_pgm_info.op_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, op_access_id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e666c616773, "removed-offset struct kvm_s390_pgm_info.flags", offsetof(struct kvm_s390_pgm_info, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e666c616773, "removed-member_size struct kvm_s390_pgm_info.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e706164, "removed-offset struct kvm_s390_pgm_info.pad", offsetof(struct kvm_s390_pgm_info, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e706164, "removed-member_size struct kvm_s390_pgm_info.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f7072656669785f696e666f, "removed-size struct kvm_s390_prefix_info", sizeof(struct kvm_s390_prefix_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f7072656669785f696e666f, "removed-align struct kvm_s390_prefix_info", _Alignof(struct kvm_s390_prefix_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7072656669785f696e666f2e61646472657373, "removed-offset struct kvm_s390_prefix_info.address", offsetof(struct kvm_s390_prefix_info, address))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7072656669785f696e666f2e61646472657373, "removed-member_size struct kvm_s390_prefix_info.address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_prefix_info, address))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f65787463616c6c5f696e666f, "removed-size struct kvm_s390_extcall_info", sizeof(struct kvm_s390_extcall_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f65787463616c6c5f696e666f, "removed-align struct kvm_s390_extcall_info", _Alignof(struct kvm_s390_extcall_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f65787463616c6c5f696e666f2e636f6465, "removed-offset struct kvm_s390_extcall_info.code", offsetof(struct kvm_s390_extcall_info, code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f65787463616c6c5f696e666f2e636f6465, "removed-member_size struct kvm_s390_extcall_info.code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_extcall_info, code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f656d6572675f696e666f, "removed-size struct kvm_s390_emerg_info", sizeof(struct kvm_s390_emerg_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f656d6572675f696e666f, "removed-align struct kvm_s390_emerg_info", _Alignof(struct kvm_s390_emerg_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f656d6572675f696e666f2e636f6465, "removed-offset struct kvm_s390_emerg_info.code", offsetof(struct kvm_s390_emerg_info, code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f656d6572675f696e666f2e636f6465, "removed-member_size struct kvm_s390_emerg_info.code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_emerg_info, code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_STOP_FLAG_STORE_STATUS
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f53544f505f464c41475f53544f52455f535441545553, "removed-value KVM_S390_STOP_FLAG_STORE_STATUS", KVM_S390_STOP_FLAG_STORE_STATUS)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f73746f705f696e666f, "removed-size struct kvm_s390_stop_info", sizeof(struct kvm_s390_stop_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f73746f705f696e666f, "removed-align struct kvm_s390_stop_info", _Alignof(struct kvm_s390_stop_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f73746f705f696e666f2e666c616773, "removed-offset struct kvm_s390_stop_info.flags", offsetof(struct kvm_s390_stop_info, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f73746f705f696e666f2e666c616773, "removed-member_size struct kvm_s390_stop_info.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_stop_info, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f, "removed-size struct kvm_s390_mchk_info", sizeof(struct kvm_s390_mchk_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f6d63686b5f696e666f, "removed-align struct kvm_s390_mchk_info", _Alignof(struct kvm_s390_mchk_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e63723134, "removed-offset struct kvm_s390_mchk_info.cr14", offsetof(struct kvm_s390_mchk_info, cr14))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e63723134, "removed-member_size struct kvm_s390_mchk_info.cr14", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, cr14))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e6d636963, "removed-offset struct kvm_s390_mchk_info.mcic", offsetof(struct kvm_s390_mchk_info, mcic))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e6d636963, "removed-member_size struct kvm_s390_mchk_info.mcic", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, mcic))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e6661696c696e675f73746f726167655f61646472657373, "removed-offset struct kvm_s390_mchk_info.failing_storage_address", offsetof(struct kvm_s390_mchk_info, failing_storage_address))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e6661696c696e675f73746f726167655f61646472657373, "removed-member_size struct kvm_s390_mchk_info.failing_storage_address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, failing_storage_address))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e6578745f64616d6167655f636f6465, "removed-offset struct kvm_s390_mchk_info.ext_damage_code", offsetof(struct kvm_s390_mchk_info, ext_damage_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e6578745f64616d6167655f636f6465, "removed-member_size struct kvm_s390_mchk_info.ext_damage_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, ext_damage_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e706164, "removed-offset struct kvm_s390_mchk_info.pad", offsetof(struct kvm_s390_mchk_info, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e706164, "removed-member_size struct kvm_s390_mchk_info.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e66697865645f6c6f676f7574, "removed-offset struct kvm_s390_mchk_info.fixed_logout", offsetof(struct kvm_s390_mchk_info, fixed_logout))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e66697865645f6c6f676f7574, "removed-member_size struct kvm_s390_mchk_info.fixed_logout", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, fixed_logout))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f697271, "removed-size struct kvm_s390_irq", sizeof(struct kvm_s390_irq))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f697271, "removed-align struct kvm_s390_irq", _Alignof(struct kvm_s390_irq))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e74797065, "removed-offset struct kvm_s390_irq.type", offsetof(struct kvm_s390_irq, type))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e74797065, "removed-member_size struct kvm_s390_irq.type", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, type))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e75, "removed-offset struct kvm_s390_irq.u", offsetof(struct kvm_s390_irq, u))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e75, "removed-member_size struct kvm_s390_irq.u", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e696f, "removed-offset struct kvm_s390_irq.u.io", offsetof(struct kvm_s390_irq, u.io))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e696f, "removed-member_size struct kvm_s390_irq.u.io", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.io))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e657874, "removed-offset struct kvm_s390_irq.u.ext", offsetof(struct kvm_s390_irq, u.ext))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e657874, "removed-member_size struct kvm_s390_irq.u.ext", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.ext))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e70676d, "removed-offset struct kvm_s390_irq.u.pgm", offsetof(struct kvm_s390_irq, u.pgm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e70676d, "removed-member_size struct kvm_s390_irq.u.pgm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.pgm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e656d657267, "removed-offset struct kvm_s390_irq.u.emerg", offsetof(struct kvm_s390_irq, u.emerg))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e656d657267, "removed-member_size struct kvm_s390_irq.u.emerg", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.emerg))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e65787463616c6c, "removed-offset struct kvm_s390_irq.u.extcall", offsetof(struct kvm_s390_irq, u.extcall))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e65787463616c6c, "removed-member_size struct kvm_s390_irq.u.extcall", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.extcall))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e707265666978, "removed-offset struct kvm_s390_irq.u.prefix", offsetof(struct kvm_s390_irq, u.prefix))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e707265666978, "removed-member_size struct kvm_s390_irq.u.prefix", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.prefix))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e73746f70, "removed-offset struct kvm_s390_irq.u.stop", offsetof(struct kvm_s390_irq, u.stop))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e73746f70, "removed-member_size struct kvm_s390_irq.u.stop", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.stop))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e6d63686b, "removed-offset struct kvm_s390_irq.u.mchk", offsetof(struct kvm_s390_irq, u.mchk))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e6d63686b, "removed-member_size struct kvm_s390_irq.u.mchk", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.mchk))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e7265736572766564, "removed-offset struct kvm_s390_irq.u.reserved", offsetof(struct kvm_s390_irq, u.reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e7265736572766564, "removed-member_size struct kvm_s390_irq.u.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f6972715f7374617465, "removed-size struct kvm_s390_irq_state", sizeof(struct kvm_s390_irq_state))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f6972715f7374617465, "removed-align struct kvm_s390_irq_state", _Alignof(struct kvm_s390_irq_state))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972715f73746174652e627566, "removed-offset struct kvm_s390_irq_state.buf", offsetof(struct kvm_s390_irq_state, buf))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972715f73746174652e627566, "removed-member_size struct kvm_s390_irq_state.buf", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, buf))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972715f73746174652e666c616773, "removed-offset struct kvm_s390_irq_state.flags", offsetof(struct kvm_s390_irq_state, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972715f73746174652e666c616773, "removed-member_size struct kvm_s390_irq_state.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972715f73746174652e6c656e, "removed-offset struct kvm_s390_irq_state.len", offsetof(struct kvm_s390_irq_state, len))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972715f73746174652e6c656e, "removed-member_size struct kvm_s390_irq_state.len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, len))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972715f73746174652e7265736572766564, "removed-offset struct kvm_s390_irq_state.reserved", offsetof(struct kvm_s390_irq_state, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972715f73746174652e7265736572766564, "removed-member_size struct kvm_s390_irq_state.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, reserved))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_S390_ENABLE_SIE
@@ -11354,6 +10624,13 @@ KVMSPEC_FACT(76616c7565204b564d5f4341505f533339305f50524f5445435445445f4153594e4
 KVMSPEC_FACT(76616c7565204b564d5f533339305f564350555f4641554c54, "value KVM_S390_VCPU_FAULT", KVM_S390_VCPU_FAULT)
 #endif
 #endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_INTERRUPT
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e54455252555054, "value KVM_S390_INTERRUPT", KVM_S390_INTERRUPT)
+#endif
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_S390_STORE_STATUS_NOADDR
 KVMSPEC_FACT(76616c7565204b564d5f533339305f53544f52455f5354415455535f4e4f41444452, "value KVM_S390_STORE_STATUS_NOADDR", KVM_S390_STORE_STATUS_NOADDR)
@@ -11369,9 +10646,72 @@ KVMSPEC_FACT(76616c7565204b564d5f533339305f53544f52455f5354415455535f50524546495
 KVMSPEC_FACT(76616c7565204b564d5f533339305f53544f52455f535441545553, "value KVM_S390_STORE_STATUS", KVM_S390_STORE_STATUS)
 #endif
 #endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_SET_INITIAL_PSW
+KVMSPEC_FACT(76616c7565204b564d5f533339305f5345545f494e495449414c5f505357, "value KVM_S390_SET_INITIAL_PSW", KVM_S390_SET_INITIAL_PSW)
+#endif
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_S390_INITIAL_RESET
 KVMSPEC_FACT(76616c7565204b564d5f533339305f494e495449414c5f5245534554, "value KVM_S390_INITIAL_RESET", KVM_S390_INITIAL_RESET)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_MEM_OP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d5f4f50, "value KVM_S390_MEM_OP", KVM_S390_MEM_OP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_GET_SKEYS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4745545f534b455953, "value KVM_S390_GET_SKEYS", KVM_S390_GET_SKEYS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_SET_SKEYS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f5345545f534b455953, "value KVM_S390_SET_SKEYS", KVM_S390_SET_SKEYS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_IRQ
+KVMSPEC_FACT(76616c7565204b564d5f533339305f495251, "value KVM_S390_IRQ", KVM_S390_IRQ)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_SET_IRQ_STATE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f5345545f4952515f5354415445, "value KVM_S390_SET_IRQ_STATE", KVM_S390_SET_IRQ_STATE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_GET_IRQ_STATE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4745545f4952515f5354415445, "value KVM_S390_GET_IRQ_STATE", KVM_S390_GET_IRQ_STATE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_S390_GET_CMMA_BITS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4745545f434d4d415f42495453, "value KVM_S390_GET_CMMA_BITS", KVM_S390_GET_CMMA_BITS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_S390_SET_CMMA_BITS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f5345545f434d4d415f42495453, "value KVM_S390_SET_CMMA_BITS", KVM_S390_SET_CMMA_BITS)
+#endif
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
@@ -11384,388 +10724,25 @@ KVMSPEC_FACT(76616c7565204b564d5f533339305f4e4f524d414c5f5245534554, "value KVM_
 KVMSPEC_FACT(76616c7565204b564d5f533339305f434c4541525f5245534554, "value KVM_S390_CLEAR_RESET", KVM_S390_CLEAR_RESET)
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f70765f7365635f7061726d, "removed-size struct kvm_s390_pv_sec_parm", sizeof(struct kvm_s390_pv_sec_parm))
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+#ifdef KVM_S390_PV_COMMAND
+KVMSPEC_FACT(76616c7565204b564d5f533339305f50565f434f4d4d414e44, "value KVM_S390_PV_COMMAND", KVM_S390_PV_COMMAND)
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f70765f7365635f7061726d, "removed-align struct kvm_s390_pv_sec_parm", _Alignof(struct kvm_s390_pv_sec_parm))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f7365635f7061726d2e6f726967696e, "removed-offset struct kvm_s390_pv_sec_parm.origin", offsetof(struct kvm_s390_pv_sec_parm, origin))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f7365635f7061726d2e6f726967696e, "removed-member_size struct kvm_s390_pv_sec_parm.origin", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, origin))
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_PV_CPU_COMMAND
+KVMSPEC_FACT(76616c7565204b564d5f533339305f50565f4350555f434f4d4d414e44, "value KVM_S390_PV_CPU_COMMAND", KVM_S390_PV_CPU_COMMAND)
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f7365635f7061726d2e6c656e677468, "removed-offset struct kvm_s390_pv_sec_parm.length", offsetof(struct kvm_s390_pv_sec_parm, length))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f7365635f7061726d2e6c656e677468, "removed-member_size struct kvm_s390_pv_sec_parm.length", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, length))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f70765f756e70, "removed-size struct kvm_s390_pv_unp", sizeof(struct kvm_s390_pv_unp))
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_ZPCI_OP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f5a5043495f4f50, "value KVM_S390_ZPCI_OP", KVM_S390_ZPCI_OP)
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f70765f756e70, "removed-align struct kvm_s390_pv_unp", _Alignof(struct kvm_s390_pv_unp))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f756e702e61646472, "removed-offset struct kvm_s390_pv_unp.addr", offsetof(struct kvm_s390_pv_unp, addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f756e702e61646472, "removed-member_size struct kvm_s390_pv_unp.addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f756e702e73697a65, "removed-offset struct kvm_s390_pv_unp.size", offsetof(struct kvm_s390_pv_unp, size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f756e702e73697a65, "removed-member_size struct kvm_s390_pv_unp.size", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f756e702e747765616b, "removed-offset struct kvm_s390_pv_unp.tweak", offsetof(struct kvm_s390_pv_unp, tweak))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f756e702e747765616b, "removed-member_size struct kvm_s390_pv_unp.tweak", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, tweak))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f44554d505f494e4954, "removed-value KVM_PV_DUMP_INIT", KVM_PV_DUMP_INIT)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f44554d505f434f4e4649475f53544f525f5354415445, "removed-value KVM_PV_DUMP_CONFIG_STOR_STATE", KVM_PV_DUMP_CONFIG_STOR_STATE)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f44554d505f434f4d504c455445, "removed-value KVM_PV_DUMP_COMPLETE", KVM_PV_DUMP_COMPLETE)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f44554d505f435055, "removed-value KVM_PV_DUMP_CPU", KVM_PV_DUMP_CPU)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f70765f646d70, "removed-size struct kvm_s390_pv_dmp", sizeof(struct kvm_s390_pv_dmp))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f70765f646d70, "removed-align struct kvm_s390_pv_dmp", _Alignof(struct kvm_s390_pv_dmp))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f646d702e737562636d64, "removed-offset struct kvm_s390_pv_dmp.subcmd", offsetof(struct kvm_s390_pv_dmp, subcmd))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e737562636d64, "removed-member_size struct kvm_s390_pv_dmp.subcmd", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, subcmd))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f646d702e627566665f61646472, "removed-offset struct kvm_s390_pv_dmp.buff_addr", offsetof(struct kvm_s390_pv_dmp, buff_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e627566665f61646472, "removed-member_size struct kvm_s390_pv_dmp.buff_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f646d702e627566665f6c656e, "removed-offset struct kvm_s390_pv_dmp.buff_len", offsetof(struct kvm_s390_pv_dmp, buff_len))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e627566665f6c656e, "removed-member_size struct kvm_s390_pv_dmp.buff_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_len))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f646d702e6761646472, "removed-offset struct kvm_s390_pv_dmp.gaddr", offsetof(struct kvm_s390_pv_dmp, gaddr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e6761646472, "removed-member_size struct kvm_s390_pv_dmp.gaddr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, gaddr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f646d702e7265736572766564, "removed-offset struct kvm_s390_pv_dmp.reserved", offsetof(struct kvm_s390_pv_dmp, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e7265736572766564, "removed-member_size struct kvm_s390_pv_dmp.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f494e464f5f564d, "removed-value KVM_PV_INFO_VM", KVM_PV_INFO_VM)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f494e464f5f44554d50, "removed-value KVM_PV_INFO_DUMP", KVM_PV_INFO_DUMP)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f70765f696e666f5f64756d70, "removed-size struct kvm_s390_pv_info_dump", sizeof(struct kvm_s390_pv_info_dump))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f70765f696e666f5f64756d70, "removed-align struct kvm_s390_pv_info_dump", _Alignof(struct kvm_s390_pv_info_dump))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f6370755f6275666665725f6c656e, "removed-offset struct kvm_s390_pv_info_dump.dump_cpu_buffer_len", offsetof(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f6370755f6275666665725f6c656e, "removed-member_size struct kvm_s390_pv_info_dump.dump_cpu_buffer_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f636f6e6669675f6d656d5f6275666665725f7065725f316d, "removed-offset struct kvm_s390_pv_info_dump.dump_config_mem_buffer_per_1m", offsetof(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f636f6e6669675f6d656d5f6275666665725f7065725f316d, "removed-member_size struct kvm_s390_pv_info_dump.dump_config_mem_buffer_per_1m", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f636f6e6669675f66696e616c697a655f6c656e, "removed-offset struct kvm_s390_pv_info_dump.dump_config_finalize_len", offsetof(struct kvm_s390_pv_info_dump, dump_config_finalize_len))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f636f6e6669675f66696e616c697a655f6c656e, "removed-member_size struct kvm_s390_pv_info_dump.dump_config_finalize_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_finalize_len))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d, "removed-size struct kvm_s390_pv_info_vm", sizeof(struct kvm_s390_pv_info_vm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f70765f696e666f5f766d, "removed-align struct kvm_s390_pv_info_vm", _Alignof(struct kvm_s390_pv_info_vm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e696e73745f63616c6c735f6c697374, "removed-offset struct kvm_s390_pv_info_vm.inst_calls_list", offsetof(struct kvm_s390_pv_info_vm, inst_calls_list))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e696e73745f63616c6c735f6c697374, "removed-member_size struct kvm_s390_pv_info_vm.inst_calls_list", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, inst_calls_list))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f63707573, "removed-offset struct kvm_s390_pv_info_vm.max_cpus", offsetof(struct kvm_s390_pv_info_vm, max_cpus))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f63707573, "removed-member_size struct kvm_s390_pv_info_vm.max_cpus", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_cpus))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f677565737473, "removed-offset struct kvm_s390_pv_info_vm.max_guests", offsetof(struct kvm_s390_pv_info_vm, max_guests))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f677565737473, "removed-member_size struct kvm_s390_pv_info_vm.max_guests", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guests))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f67756573745f61646472, "removed-offset struct kvm_s390_pv_info_vm.max_guest_addr", offsetof(struct kvm_s390_pv_info_vm, max_guest_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f67756573745f61646472, "removed-member_size struct kvm_s390_pv_info_vm.max_guest_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guest_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e666561747572655f696e6469636174696f6e, "removed-offset struct kvm_s390_pv_info_vm.feature_indication", offsetof(struct kvm_s390_pv_info_vm, feature_indication))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e666561747572655f696e6469636174696f6e, "removed-member_size struct kvm_s390_pv_info_vm.feature_indication", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, feature_indication))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f70765f696e666f5f686561646572, "removed-size struct kvm_s390_pv_info_header", sizeof(struct kvm_s390_pv_info_header))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f70765f696e666f5f686561646572, "removed-align struct kvm_s390_pv_info_header", _Alignof(struct kvm_s390_pv_info_header))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6964, "removed-offset struct kvm_s390_pv_info_header.id", offsetof(struct kvm_s390_pv_info_header, id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6964, "removed-member_size struct kvm_s390_pv_info_header.id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6c656e5f6d6178, "removed-offset struct kvm_s390_pv_info_header.len_max", offsetof(struct kvm_s390_pv_info_header, len_max))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6c656e5f6d6178, "removed-member_size struct kvm_s390_pv_info_header.len_max", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_max))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6c656e5f7772697474656e, "removed-offset struct kvm_s390_pv_info_header.len_written", offsetof(struct kvm_s390_pv_info_header, len_written))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6c656e5f7772697474656e, "removed-member_size struct kvm_s390_pv_info_header.len_written", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_written))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f6865616465722e7265736572766564, "removed-offset struct kvm_s390_pv_info_header.reserved", offsetof(struct kvm_s390_pv_info_header, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f6865616465722e7265736572766564, "removed-member_size struct kvm_s390_pv_info_header.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f70765f696e666f, "removed-size struct kvm_s390_pv_info", sizeof(struct kvm_s390_pv_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f70765f696e666f, "removed-align struct kvm_s390_pv_info", _Alignof(struct kvm_s390_pv_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f2e686561646572, "removed-offset struct kvm_s390_pv_info.header", offsetof(struct kvm_s390_pv_info, header))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f2e686561646572, "removed-member_size struct kvm_s390_pv_info.header", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, header))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f2e64756d70, "removed-offset struct kvm_s390_pv_info.dump", offsetof(struct kvm_s390_pv_info, dump))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f2e64756d70, "removed-member_size struct kvm_s390_pv_info.dump", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, dump))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f2e766d, "removed-offset struct kvm_s390_pv_info.vm", offsetof(struct kvm_s390_pv_info, vm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f2e766d, "removed-member_size struct kvm_s390_pv_info.vm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, vm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f454e41424c45, "removed-value KVM_PV_ENABLE", KVM_PV_ENABLE)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f44495341424c45, "removed-value KVM_PV_DISABLE", KVM_PV_DISABLE)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f5345545f5345435f5041524d53, "removed-value KVM_PV_SET_SEC_PARMS", KVM_PV_SET_SEC_PARMS)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f554e5041434b, "removed-value KVM_PV_UNPACK", KVM_PV_UNPACK)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f564552494659, "removed-value KVM_PV_VERIFY", KVM_PV_VERIFY)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f505245505f5245534554, "removed-value KVM_PV_PREP_RESET", KVM_PV_PREP_RESET)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f554e53484152455f414c4c, "removed-value KVM_PV_UNSHARE_ALL", KVM_PV_UNSHARE_ALL)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f494e464f, "removed-value KVM_PV_INFO", KVM_PV_INFO)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f44554d50, "removed-value KVM_PV_DUMP", KVM_PV_DUMP)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f4153594e435f434c45414e55505f50524550415245, "removed-value KVM_PV_ASYNC_CLEANUP_PREPARE", KVM_PV_ASYNC_CLEANUP_PREPARE)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f4153594e435f434c45414e55505f504552464f524d, "removed-value KVM_PV_ASYNC_CLEANUP_PERFORM", KVM_PV_ASYNC_CLEANUP_PERFORM)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f70765f636d64, "removed-size struct kvm_pv_cmd", sizeof(struct kvm_pv_cmd))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f70765f636d64, "removed-align struct kvm_pv_cmd", _Alignof(struct kvm_pv_cmd))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f70765f636d642e636d64, "removed-offset struct kvm_pv_cmd.cmd", offsetof(struct kvm_pv_cmd, cmd))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e636d64, "removed-member_size struct kvm_pv_cmd.cmd", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, cmd))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f70765f636d642e7263, "removed-offset struct kvm_pv_cmd.rc", offsetof(struct kvm_pv_cmd, rc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e7263, "removed-member_size struct kvm_pv_cmd.rc", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f70765f636d642e727263, "removed-offset struct kvm_pv_cmd.rrc", offsetof(struct kvm_pv_cmd, rrc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e727263, "removed-member_size struct kvm_pv_cmd.rrc", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rrc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f70765f636d642e64617461, "removed-offset struct kvm_pv_cmd.data", offsetof(struct kvm_pv_cmd, data))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e64617461, "removed-member_size struct kvm_pv_cmd.data", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, data))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f70765f636d642e666c616773, "removed-offset struct kvm_pv_cmd.flags", offsetof(struct kvm_pv_cmd, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e666c616773, "removed-member_size struct kvm_pv_cmd.flags", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f70765f636d642e7265736572766564, "removed-offset struct kvm_pv_cmd.reserved", offsetof(struct kvm_pv_cmd, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e7265736572766564, "removed-member_size struct kvm_pv_cmd.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f7a7063695f6f70, "removed-size struct kvm_s390_zpci_op", sizeof(struct kvm_s390_zpci_op))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f7a7063695f6f70, "removed-align struct kvm_s390_zpci_op", _Alignof(struct kvm_s390_zpci_op))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e6668, "removed-offset struct kvm_s390_zpci_op.fh", offsetof(struct kvm_s390_zpci_op, fh))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e6668, "removed-member_size struct kvm_s390_zpci_op.fh", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, fh))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e6f70, "removed-offset struct kvm_s390_zpci_op.op", offsetof(struct kvm_s390_zpci_op, op))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e6f70, "removed-member_size struct kvm_s390_zpci_op.op", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, op))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e706164, "removed-offset struct kvm_s390_zpci_op.pad", offsetof(struct kvm_s390_zpci_op, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e706164, "removed-member_size struct kvm_s390_zpci_op.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e75, "removed-offset struct kvm_s390_zpci_op.u", offsetof(struct kvm_s390_zpci_op, u))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e75, "removed-member_size struct kvm_s390_zpci_op.u", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e, "removed-offset struct kvm_s390_zpci_op.u.reg_aen", offsetof(struct kvm_s390_zpci_op, u.reg_aen))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e, "removed-member_size struct kvm_s390_zpci_op.u.reg_aen", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e696276, "removed-offset struct kvm_s390_zpci_op.u.reg_aen.ibv", offsetof(struct kvm_s390_zpci_op, u.reg_aen.ibv))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e696276, "removed-member_size struct kvm_s390_zpci_op.u.reg_aen.ibv", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.ibv))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e7362, "removed-offset struct kvm_s390_zpci_op.u.reg_aen.sb", offsetof(struct kvm_s390_zpci_op, u.reg_aen.sb))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e7362, "removed-member_size struct kvm_s390_zpci_op.u.reg_aen.sb", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sb))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e666c616773, "removed-offset struct kvm_s390_zpci_op.u.reg_aen.flags", offsetof(struct kvm_s390_zpci_op, u.reg_aen.flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e666c616773, "removed-member_size struct kvm_s390_zpci_op.u.reg_aen.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e6e6f69, "removed-offset struct kvm_s390_zpci_op.u.reg_aen.noi", offsetof(struct kvm_s390_zpci_op, u.reg_aen.noi))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e6e6f69, "removed-member_size struct kvm_s390_zpci_op.u.reg_aen.noi", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.noi))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e697363, "removed-offset struct kvm_s390_zpci_op.u.reg_aen.isc", offsetof(struct kvm_s390_zpci_op, u.reg_aen.isc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e697363, "removed-member_size struct kvm_s390_zpci_op.u.reg_aen.isc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.isc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e73626f, "removed-offset struct kvm_s390_zpci_op.u.reg_aen.sbo", offsetof(struct kvm_s390_zpci_op, u.reg_aen.sbo))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e73626f, "removed-member_size struct kvm_s390_zpci_op.u.reg_aen.sbo", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sbo))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e706164, "removed-offset struct kvm_s390_zpci_op.u.reg_aen.pad", offsetof(struct kvm_s390_zpci_op, u.reg_aen.pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e706164, "removed-member_size struct kvm_s390_zpci_op.u.reg_aen.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265736572766564, "removed-offset struct kvm_s390_zpci_op.u.reserved", offsetof(struct kvm_s390_zpci_op, u.reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265736572766564, "removed-member_size struct kvm_s390_zpci_op.u.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_ZPCIOP_REG_AEN
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f5a5043494f505f5245475f41454e, "removed-value KVM_S390_ZPCIOP_REG_AEN", KVM_S390_ZPCIOP_REG_AEN)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_ZPCIOP_DEREG_AEN
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f5a5043494f505f44455245475f41454e, "removed-value KVM_S390_ZPCIOP_DEREG_AEN", KVM_S390_ZPCIOP_DEREG_AEN)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_ZPCIOP_REGAEN_HOST
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f5a5043494f505f52454741454e5f484f5354, "removed-value KVM_S390_ZPCIOP_REGAEN_HOST", KVM_S390_ZPCIOP_REGAEN_HOST)
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -14131,5 +13108,3536 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f7464785f696e69745f6d656d5f72656
 #if (defined(__x86_64__)) || (defined(__i386__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7464785f696e69745f6d656d5f726567696f6e2e6e725f7061676573, "member_size struct kvm_tdx_init_mem_region.nr_pages", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_mem_region, nr_pages))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef __KVM_S390
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f53333930, "defined __KVM_S390", 1)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_FLIC_GET_ALL_IRQS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f4745545f414c4c5f49525153, "value KVM_DEV_FLIC_GET_ALL_IRQS", KVM_DEV_FLIC_GET_ALL_IRQS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_FLIC_ENQUEUE
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f454e5155455545, "value KVM_DEV_FLIC_ENQUEUE", KVM_DEV_FLIC_ENQUEUE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_FLIC_CLEAR_IRQS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f434c4541525f49525153, "value KVM_DEV_FLIC_CLEAR_IRQS", KVM_DEV_FLIC_CLEAR_IRQS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_FLIC_APF_ENABLE
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f4150465f454e41424c45, "value KVM_DEV_FLIC_APF_ENABLE", KVM_DEV_FLIC_APF_ENABLE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_FLIC_APF_DISABLE_WAIT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f4150465f44495341424c455f57414954, "value KVM_DEV_FLIC_APF_DISABLE_WAIT", KVM_DEV_FLIC_APF_DISABLE_WAIT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_DEV_FLIC_ADAPTER_REGISTER
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f414441505445525f5245474953544552, "value KVM_DEV_FLIC_ADAPTER_REGISTER", KVM_DEV_FLIC_ADAPTER_REGISTER)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_DEV_FLIC_ADAPTER_MODIFY
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f414441505445525f4d4f44494659, "value KVM_DEV_FLIC_ADAPTER_MODIFY", KVM_DEV_FLIC_ADAPTER_MODIFY)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_DEV_FLIC_CLEAR_IO_IRQ
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f434c4541525f494f5f495251, "value KVM_DEV_FLIC_CLEAR_IO_IRQ", KVM_DEV_FLIC_CLEAR_IO_IRQ)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_FLIC_AISM
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f4149534d, "value KVM_DEV_FLIC_AISM", KVM_DEV_FLIC_AISM)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_FLIC_AIRQ_INJECT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f414952515f494e4a454354, "value KVM_DEV_FLIC_AIRQ_INJECT", KVM_DEV_FLIC_AIRQ_INJECT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_DEV_FLIC_AISM_ALL
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f4149534d5f414c4c, "value KVM_DEV_FLIC_AISM_ALL", KVM_DEV_FLIC_AISM_ALL)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_MAX_FLOAT_IRQS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d41585f464c4f41545f49525153, "value KVM_S390_MAX_FLOAT_IRQS", KVM_S390_MAX_FLOAT_IRQS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_FLIC_MAX_BUFFER
+KVMSPEC_FACT(76616c7565204b564d5f533339305f464c49435f4d41585f425546464552, "value KVM_S390_FLIC_MAX_BUFFER", KVM_S390_FLIC_MAX_BUFFER)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f696f5f61646170746572, "size struct kvm_s390_io_adapter", sizeof(struct kvm_s390_io_adapter))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f696f5f61646170746572, "align struct kvm_s390_io_adapter", _Alignof(struct kvm_s390_io_adapter))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465722e6964, "offset struct kvm_s390_io_adapter.id", offsetof(struct kvm_s390_io_adapter, id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465722e6964, "member_size struct kvm_s390_io_adapter.id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465722e697363, "offset struct kvm_s390_io_adapter.isc", offsetof(struct kvm_s390_io_adapter, isc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465722e697363, "member_size struct kvm_s390_io_adapter.isc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, isc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465722e6d61736b61626c65, "offset struct kvm_s390_io_adapter.maskable", offsetof(struct kvm_s390_io_adapter, maskable))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465722e6d61736b61626c65, "member_size struct kvm_s390_io_adapter.maskable", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, maskable))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465722e73776170, "offset struct kvm_s390_io_adapter.swap", offsetof(struct kvm_s390_io_adapter, swap))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465722e73776170, "member_size struct kvm_s390_io_adapter.swap", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, swap))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465722e666c616773, "offset struct kvm_s390_io_adapter.flags", offsetof(struct kvm_s390_io_adapter, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465722e666c616773, "member_size struct kvm_s390_io_adapter.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_S390_ADAPTER_SUPPRESSIBLE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f414441505445525f535550505245535349424c45, "value KVM_S390_ADAPTER_SUPPRESSIBLE", KVM_S390_ADAPTER_SUPPRESSIBLE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f6169735f726571, "size struct kvm_s390_ais_req", sizeof(struct kvm_s390_ais_req))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f6169735f726571, "align struct kvm_s390_ais_req", _Alignof(struct kvm_s390_ais_req))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6169735f7265712e697363, "offset struct kvm_s390_ais_req.isc", offsetof(struct kvm_s390_ais_req, isc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6169735f7265712e697363, "member_size struct kvm_s390_ais_req.isc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ais_req, isc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6169735f7265712e6d6f6465, "offset struct kvm_s390_ais_req.mode", offsetof(struct kvm_s390_ais_req, mode))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6169735f7265712e6d6f6465, "member_size struct kvm_s390_ais_req.mode", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ais_req, mode))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f6169735f616c6c, "size struct kvm_s390_ais_all", sizeof(struct kvm_s390_ais_all))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f6169735f616c6c, "align struct kvm_s390_ais_all", _Alignof(struct kvm_s390_ais_all))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6169735f616c6c2e73696d6d, "offset struct kvm_s390_ais_all.simm", offsetof(struct kvm_s390_ais_all, simm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6169735f616c6c2e73696d6d, "member_size struct kvm_s390_ais_all.simm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ais_all, simm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6169735f616c6c2e6e696d6d, "offset struct kvm_s390_ais_all.nimm", offsetof(struct kvm_s390_ais_all, nimm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6169735f616c6c2e6e696d6d, "member_size struct kvm_s390_ais_all.nimm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ais_all, nimm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_IO_ADAPTER_MASK
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494f5f414441505445525f4d41534b, "value KVM_S390_IO_ADAPTER_MASK", KVM_S390_IO_ADAPTER_MASK)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_IO_ADAPTER_MAP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494f5f414441505445525f4d4150, "value KVM_S390_IO_ADAPTER_MAP", KVM_S390_IO_ADAPTER_MAP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_IO_ADAPTER_UNMAP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494f5f414441505445525f554e4d4150, "value KVM_S390_IO_ADAPTER_UNMAP", KVM_S390_IO_ADAPTER_UNMAP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f696f5f616461707465725f726571, "size struct kvm_s390_io_adapter_req", sizeof(struct kvm_s390_io_adapter_req))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f696f5f616461707465725f726571, "align struct kvm_s390_io_adapter_req", _Alignof(struct kvm_s390_io_adapter_req))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465725f7265712e6964, "offset struct kvm_s390_io_adapter_req.id", offsetof(struct kvm_s390_io_adapter_req, id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465725f7265712e6964, "member_size struct kvm_s390_io_adapter_req.id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465725f7265712e74797065, "offset struct kvm_s390_io_adapter_req.type", offsetof(struct kvm_s390_io_adapter_req, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465725f7265712e74797065, "member_size struct kvm_s390_io_adapter_req.type", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465725f7265712e6d61736b, "offset struct kvm_s390_io_adapter_req.mask", offsetof(struct kvm_s390_io_adapter_req, mask))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465725f7265712e6d61736b, "member_size struct kvm_s390_io_adapter_req.mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, mask))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465725f7265712e70616430, "offset struct kvm_s390_io_adapter_req.pad0", offsetof(struct kvm_s390_io_adapter_req, pad0))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465725f7265712e70616430, "member_size struct kvm_s390_io_adapter_req.pad0", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, pad0))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465725f7265712e61646472, "offset struct kvm_s390_io_adapter_req.addr", offsetof(struct kvm_s390_io_adapter_req, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465725f7265712e61646472, "member_size struct kvm_s390_io_adapter_req.addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_VM_MEM_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4d454d5f4354524c, "value KVM_S390_VM_MEM_CTRL", KVM_S390_VM_MEM_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_VM_TOD
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f544f44, "value KVM_S390_VM_TOD", KVM_S390_VM_TOD)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_VM_CRYPTO
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f43525950544f, "value KVM_S390_VM_CRYPTO", KVM_S390_VM_CRYPTO)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_VM_CPU_MODEL
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f4d4f44454c, "value KVM_S390_VM_CPU_MODEL", KVM_S390_VM_CPU_MODEL)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_S390_VM_MIGRATION
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4d4947524154494f4e, "value KVM_S390_VM_MIGRATION", KVM_S390_VM_MIGRATION)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_VM_CPU_TOPOLOGY
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f544f504f4c4f4759, "value KVM_S390_VM_CPU_TOPOLOGY", KVM_S390_VM_CPU_TOPOLOGY)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_VM_MEM_ENABLE_CMMA
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4d454d5f454e41424c455f434d4d41, "value KVM_S390_VM_MEM_ENABLE_CMMA", KVM_S390_VM_MEM_ENABLE_CMMA)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_VM_MEM_CLR_CMMA
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4d454d5f434c525f434d4d41, "value KVM_S390_VM_MEM_CLR_CMMA", KVM_S390_VM_MEM_CLR_CMMA)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#ifdef KVM_S390_VM_MEM_LIMIT_SIZE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4d454d5f4c494d49545f53495a45, "value KVM_S390_VM_MEM_LIMIT_SIZE", KVM_S390_VM_MEM_LIMIT_SIZE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#ifdef KVM_S390_NO_MEM_LIMIT
+KVMSPEC_FACT(646566696e6564204b564d5f533339305f4e4f5f4d454d5f4c494d4954, "defined KVM_S390_NO_MEM_LIMIT", 1)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_VM_TOD_LOW
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f544f445f4c4f57, "value KVM_S390_VM_TOD_LOW", KVM_S390_VM_TOD_LOW)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_VM_TOD_HIGH
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f544f445f48494748, "value KVM_S390_VM_TOD_HIGH", KVM_S390_VM_TOD_HIGH)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_S390_VM_TOD_EXT
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f544f445f455854, "value KVM_S390_VM_TOD_EXT", KVM_S390_VM_TOD_EXT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f766d5f746f645f636c6f636b, "size struct kvm_s390_vm_tod_clock", sizeof(struct kvm_s390_vm_tod_clock))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f766d5f746f645f636c6f636b, "align struct kvm_s390_vm_tod_clock", _Alignof(struct kvm_s390_vm_tod_clock))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f746f645f636c6f636b2e65706f63685f696478, "offset struct kvm_s390_vm_tod_clock.epoch_idx", offsetof(struct kvm_s390_vm_tod_clock, epoch_idx))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f746f645f636c6f636b2e65706f63685f696478, "member_size struct kvm_s390_vm_tod_clock.epoch_idx", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_tod_clock, epoch_idx))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f746f645f636c6f636b2e746f64, "offset struct kvm_s390_vm_tod_clock.tod", offsetof(struct kvm_s390_vm_tod_clock, tod))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f746f645f636c6f636b2e746f64, "member_size struct kvm_s390_vm_tod_clock.tod", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_tod_clock, tod))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_VM_CPU_PROCESSOR
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f50524f434553534f52, "value KVM_S390_VM_CPU_PROCESSOR", KVM_S390_VM_CPU_PROCESSOR)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f766d5f6370755f70726f636573736f72, "size struct kvm_s390_vm_cpu_processor", sizeof(struct kvm_s390_vm_cpu_processor))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f766d5f6370755f70726f636573736f72, "align struct kvm_s390_vm_cpu_processor", _Alignof(struct kvm_s390_vm_cpu_processor))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f70726f636573736f722e6370756964, "offset struct kvm_s390_vm_cpu_processor.cpuid", offsetof(struct kvm_s390_vm_cpu_processor, cpuid))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f70726f636573736f722e6370756964, "member_size struct kvm_s390_vm_cpu_processor.cpuid", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_processor, cpuid))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f70726f636573736f722e696263, "offset struct kvm_s390_vm_cpu_processor.ibc", offsetof(struct kvm_s390_vm_cpu_processor, ibc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f70726f636573736f722e696263, "member_size struct kvm_s390_vm_cpu_processor.ibc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_processor, ibc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f70726f636573736f722e706164, "offset struct kvm_s390_vm_cpu_processor.pad", offsetof(struct kvm_s390_vm_cpu_processor, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f70726f636573736f722e706164, "member_size struct kvm_s390_vm_cpu_processor.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_processor, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f70726f636573736f722e6661635f6c697374, "offset struct kvm_s390_vm_cpu_processor.fac_list", offsetof(struct kvm_s390_vm_cpu_processor, fac_list))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f70726f636573736f722e6661635f6c697374, "member_size struct kvm_s390_vm_cpu_processor.fac_list", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_processor, fac_list))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_VM_CPU_MACHINE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f4d414348494e45, "value KVM_S390_VM_CPU_MACHINE", KVM_S390_VM_CPU_MACHINE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f766d5f6370755f6d616368696e65, "size struct kvm_s390_vm_cpu_machine", sizeof(struct kvm_s390_vm_cpu_machine))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f766d5f6370755f6d616368696e65, "align struct kvm_s390_vm_cpu_machine", _Alignof(struct kvm_s390_vm_cpu_machine))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e6370756964, "offset struct kvm_s390_vm_cpu_machine.cpuid", offsetof(struct kvm_s390_vm_cpu_machine, cpuid))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e6370756964, "member_size struct kvm_s390_vm_cpu_machine.cpuid", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, cpuid))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e696263, "offset struct kvm_s390_vm_cpu_machine.ibc", offsetof(struct kvm_s390_vm_cpu_machine, ibc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e696263, "member_size struct kvm_s390_vm_cpu_machine.ibc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, ibc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e706164, "offset struct kvm_s390_vm_cpu_machine.pad", offsetof(struct kvm_s390_vm_cpu_machine, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e706164, "member_size struct kvm_s390_vm_cpu_machine.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e6661635f6d61736b, "offset struct kvm_s390_vm_cpu_machine.fac_mask", offsetof(struct kvm_s390_vm_cpu_machine, fac_mask))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e6661635f6d61736b, "member_size struct kvm_s390_vm_cpu_machine.fac_mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, fac_mask))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e6661635f6c697374, "offset struct kvm_s390_vm_cpu_machine.fac_list", offsetof(struct kvm_s390_vm_cpu_machine, fac_list))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e6661635f6c697374, "member_size struct kvm_s390_vm_cpu_machine.fac_list", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, fac_list))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_PROCESSOR_FEAT
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f50524f434553534f525f46454154, "value KVM_S390_VM_CPU_PROCESSOR_FEAT", KVM_S390_VM_CPU_PROCESSOR_FEAT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_MACHINE_FEAT
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f4d414348494e455f46454154, "value KVM_S390_VM_CPU_MACHINE_FEAT", KVM_S390_VM_CPU_MACHINE_FEAT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_NR_BITS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f4e525f42495453, "value KVM_S390_VM_CPU_FEAT_NR_BITS", KVM_S390_VM_CPU_FEAT_NR_BITS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_ESOP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f45534f50, "value KVM_S390_VM_CPU_FEAT_ESOP", KVM_S390_VM_CPU_FEAT_ESOP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_SIEF2
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f5349454632, "value KVM_S390_VM_CPU_FEAT_SIEF2", KVM_S390_VM_CPU_FEAT_SIEF2)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_64BSCAO
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f3634425343414f, "value KVM_S390_VM_CPU_FEAT_64BSCAO", KVM_S390_VM_CPU_FEAT_64BSCAO)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_SIIF
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f53494946, "value KVM_S390_VM_CPU_FEAT_SIIF", KVM_S390_VM_CPU_FEAT_SIIF)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_GPERE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f4750455245, "value KVM_S390_VM_CPU_FEAT_GPERE", KVM_S390_VM_CPU_FEAT_GPERE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_GSLS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f47534c53, "value KVM_S390_VM_CPU_FEAT_GSLS", KVM_S390_VM_CPU_FEAT_GSLS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_IB
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f4942, "value KVM_S390_VM_CPU_FEAT_IB", KVM_S390_VM_CPU_FEAT_IB)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_CEI
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f434549, "value KVM_S390_VM_CPU_FEAT_CEI", KVM_S390_VM_CPU_FEAT_CEI)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_IBS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f494253, "value KVM_S390_VM_CPU_FEAT_IBS", KVM_S390_VM_CPU_FEAT_IBS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_SKEY
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f534b4559, "value KVM_S390_VM_CPU_FEAT_SKEY", KVM_S390_VM_CPU_FEAT_SKEY)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_CMMA
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f434d4d41, "value KVM_S390_VM_CPU_FEAT_CMMA", KVM_S390_VM_CPU_FEAT_CMMA)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_PFMFI
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f50464d4649, "value KVM_S390_VM_CPU_FEAT_PFMFI", KVM_S390_VM_CPU_FEAT_PFMFI)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_SIGPIF
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f534947504946, "value KVM_S390_VM_CPU_FEAT_SIGPIF", KVM_S390_VM_CPU_FEAT_SIGPIF)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_S390_VM_CPU_FEAT_KSS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f4b5353, "value KVM_S390_VM_CPU_FEAT_KSS", KVM_S390_VM_CPU_FEAT_KSS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+#ifdef KVM_S390_VM_CPU_FEAT_ASTFLEIE2
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f415354464c45494532, "value KVM_S390_VM_CPU_FEAT_ASTFLEIE2", KVM_S390_VM_CPU_FEAT_ASTFLEIE2)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f766d5f6370755f66656174, "size struct kvm_s390_vm_cpu_feat", sizeof(struct kvm_s390_vm_cpu_feat))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f766d5f6370755f66656174, "align struct kvm_s390_vm_cpu_feat", _Alignof(struct kvm_s390_vm_cpu_feat))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f666561742e66656174, "offset struct kvm_s390_vm_cpu_feat.feat", offsetof(struct kvm_s390_vm_cpu_feat, feat))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f666561742e66656174, "member_size struct kvm_s390_vm_cpu_feat.feat", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_feat, feat))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_PROCESSOR_SUBFUNC
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f50524f434553534f525f53554246554e43, "value KVM_S390_VM_CPU_PROCESSOR_SUBFUNC", KVM_S390_VM_CPU_PROCESSOR_SUBFUNC)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_MACHINE_SUBFUNC
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f4d414348494e455f53554246554e43, "value KVM_S390_VM_CPU_MACHINE_SUBFUNC", KVM_S390_VM_CPU_MACHINE_SUBFUNC)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e63, "size struct kvm_s390_vm_cpu_subfunc", sizeof(struct kvm_s390_vm_cpu_subfunc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f766d5f6370755f73756266756e63, "align struct kvm_s390_vm_cpu_subfunc", _Alignof(struct kvm_s390_vm_cpu_subfunc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e706c6f, "offset struct kvm_s390_vm_cpu_subfunc.plo", offsetof(struct kvm_s390_vm_cpu_subfunc, plo))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e706c6f, "member_size struct kvm_s390_vm_cpu_subfunc.plo", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, plo))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70746666, "offset struct kvm_s390_vm_cpu_subfunc.ptff", offsetof(struct kvm_s390_vm_cpu_subfunc, ptff))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70746666, "member_size struct kvm_s390_vm_cpu_subfunc.ptff", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, ptff))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d6163, "offset struct kvm_s390_vm_cpu_subfunc.kmac", offsetof(struct kvm_s390_vm_cpu_subfunc, kmac))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d6163, "member_size struct kvm_s390_vm_cpu_subfunc.kmac", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmac))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d63, "offset struct kvm_s390_vm_cpu_subfunc.kmc", offsetof(struct kvm_s390_vm_cpu_subfunc, kmc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d63, "member_size struct kvm_s390_vm_cpu_subfunc.kmc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d, "offset struct kvm_s390_vm_cpu_subfunc.km", offsetof(struct kvm_s390_vm_cpu_subfunc, km))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d, "member_size struct kvm_s390_vm_cpu_subfunc.km", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, km))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b696d64, "offset struct kvm_s390_vm_cpu_subfunc.kimd", offsetof(struct kvm_s390_vm_cpu_subfunc, kimd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b696d64, "member_size struct kvm_s390_vm_cpu_subfunc.kimd", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kimd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6c6d64, "offset struct kvm_s390_vm_cpu_subfunc.klmd", offsetof(struct kvm_s390_vm_cpu_subfunc, klmd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6c6d64, "member_size struct kvm_s390_vm_cpu_subfunc.klmd", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, klmd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70636b6d6f, "offset struct kvm_s390_vm_cpu_subfunc.pckmo", offsetof(struct kvm_s390_vm_cpu_subfunc, pckmo))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70636b6d6f, "member_size struct kvm_s390_vm_cpu_subfunc.pckmo", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, pckmo))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d637472, "offset struct kvm_s390_vm_cpu_subfunc.kmctr", offsetof(struct kvm_s390_vm_cpu_subfunc, kmctr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d637472, "member_size struct kvm_s390_vm_cpu_subfunc.kmctr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmctr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d66, "offset struct kvm_s390_vm_cpu_subfunc.kmf", offsetof(struct kvm_s390_vm_cpu_subfunc, kmf))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d66, "member_size struct kvm_s390_vm_cpu_subfunc.kmf", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmf))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d6f, "offset struct kvm_s390_vm_cpu_subfunc.kmo", offsetof(struct kvm_s390_vm_cpu_subfunc, kmo))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d6f, "member_size struct kvm_s390_vm_cpu_subfunc.kmo", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmo))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e706363, "offset struct kvm_s390_vm_cpu_subfunc.pcc", offsetof(struct kvm_s390_vm_cpu_subfunc, pcc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e706363, "member_size struct kvm_s390_vm_cpu_subfunc.pcc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, pcc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70706e6f, "offset struct kvm_s390_vm_cpu_subfunc.ppno", offsetof(struct kvm_s390_vm_cpu_subfunc, ppno))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70706e6f, "member_size struct kvm_s390_vm_cpu_subfunc.ppno", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, ppno))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d61, "offset struct kvm_s390_vm_cpu_subfunc.kma", offsetof(struct kvm_s390_vm_cpu_subfunc, kma))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d61, "member_size struct kvm_s390_vm_cpu_subfunc.kma", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kma))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b647361, "offset struct kvm_s390_vm_cpu_subfunc.kdsa", offsetof(struct kvm_s390_vm_cpu_subfunc, kdsa))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b647361, "member_size struct kvm_s390_vm_cpu_subfunc.kdsa", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kdsa))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e736f72746c, "offset struct kvm_s390_vm_cpu_subfunc.sortl", offsetof(struct kvm_s390_vm_cpu_subfunc, sortl))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e736f72746c, "member_size struct kvm_s390_vm_cpu_subfunc.sortl", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, sortl))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e64666c746363, "offset struct kvm_s390_vm_cpu_subfunc.dfltcc", offsetof(struct kvm_s390_vm_cpu_subfunc, dfltcc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e64666c746363, "member_size struct kvm_s390_vm_cpu_subfunc.dfltcc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, dfltcc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70666372, "offset struct kvm_s390_vm_cpu_subfunc.pfcr", offsetof(struct kvm_s390_vm_cpu_subfunc, pfcr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70666372, "member_size struct kvm_s390_vm_cpu_subfunc.pfcr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, pfcr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e7265736572766564, "offset struct kvm_s390_vm_cpu_subfunc.reserved", offsetof(struct kvm_s390_vm_cpu_subfunc, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e7265736572766564, "member_size struct kvm_s390_vm_cpu_subfunc.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_S390_VM_CPU_PROCESSOR_UV_FEAT_GUEST
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f50524f434553534f525f55565f464541545f4755455354, "value KVM_S390_VM_CPU_PROCESSOR_UV_FEAT_GUEST", KVM_S390_VM_CPU_PROCESSOR_UV_FEAT_GUEST)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_S390_VM_CPU_MACHINE_UV_FEAT_GUEST
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f4d414348494e455f55565f464541545f4755455354, "value KVM_S390_VM_CPU_MACHINE_UV_FEAT_GUEST", KVM_S390_VM_CPU_MACHINE_UV_FEAT_GUEST)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_S390_VM_CPU_UV_FEAT_NR_BITS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f55565f464541545f4e525f42495453, "value KVM_S390_VM_CPU_UV_FEAT_NR_BITS", KVM_S390_VM_CPU_UV_FEAT_NR_BITS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f766d5f6370755f75765f66656174, "size struct kvm_s390_vm_cpu_uv_feat", sizeof(struct kvm_s390_vm_cpu_uv_feat))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f766d5f6370755f75765f66656174, "align struct kvm_s390_vm_cpu_uv_feat", _Alignof(struct kvm_s390_vm_cpu_uv_feat))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f75765f666561742e66656174, "offset struct kvm_s390_vm_cpu_uv_feat.feat", offsetof(struct kvm_s390_vm_cpu_uv_feat, feat))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f75765f666561742e66656174, "member_size struct kvm_s390_vm_cpu_uv_feat.feat", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_uv_feat, feat))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_VM_CRYPTO_ENABLE_AES_KW
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f43525950544f5f454e41424c455f4145535f4b57, "value KVM_S390_VM_CRYPTO_ENABLE_AES_KW", KVM_S390_VM_CRYPTO_ENABLE_AES_KW)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_VM_CRYPTO_ENABLE_DEA_KW
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f43525950544f5f454e41424c455f4445415f4b57, "value KVM_S390_VM_CRYPTO_ENABLE_DEA_KW", KVM_S390_VM_CRYPTO_ENABLE_DEA_KW)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_VM_CRYPTO_DISABLE_AES_KW
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f43525950544f5f44495341424c455f4145535f4b57, "value KVM_S390_VM_CRYPTO_DISABLE_AES_KW", KVM_S390_VM_CRYPTO_DISABLE_AES_KW)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_VM_CRYPTO_DISABLE_DEA_KW
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f43525950544f5f44495341424c455f4445415f4b57, "value KVM_S390_VM_CRYPTO_DISABLE_DEA_KW", KVM_S390_VM_CRYPTO_DISABLE_DEA_KW)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
+#ifdef KVM_S390_VM_CRYPTO_ENABLE_APIE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f43525950544f5f454e41424c455f41504945, "value KVM_S390_VM_CRYPTO_ENABLE_APIE", KVM_S390_VM_CRYPTO_ENABLE_APIE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
+#ifdef KVM_S390_VM_CRYPTO_DISABLE_APIE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f43525950544f5f44495341424c455f41504945, "value KVM_S390_VM_CRYPTO_DISABLE_APIE", KVM_S390_VM_CRYPTO_DISABLE_APIE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_S390_VM_MIGRATION_STOP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4d4947524154494f4e5f53544f50, "value KVM_S390_VM_MIGRATION_STOP", KVM_S390_VM_MIGRATION_STOP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_S390_VM_MIGRATION_START
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4d4947524154494f4e5f5354415254, "value KVM_S390_VM_MIGRATION_START", KVM_S390_VM_MIGRATION_START)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_S390_VM_MIGRATION_STATUS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4d4947524154494f4e5f535441545553, "value KVM_S390_VM_MIGRATION_STATUS", KVM_S390_VM_MIGRATION_STATUS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f736b657973, "size struct kvm_s390_skeys", sizeof(struct kvm_s390_skeys))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f736b657973, "align struct kvm_s390_skeys", _Alignof(struct kvm_s390_skeys))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f736b6579732e73746172745f67666e, "offset struct kvm_s390_skeys.start_gfn", offsetof(struct kvm_s390_skeys, start_gfn))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e73746172745f67666e, "member_size struct kvm_s390_skeys.start_gfn", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, start_gfn))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f736b6579732e636f756e74, "offset struct kvm_s390_skeys.count", offsetof(struct kvm_s390_skeys, count))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e636f756e74, "member_size struct kvm_s390_skeys.count", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, count))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f736b6579732e736b6579646174615f61646472, "offset struct kvm_s390_skeys.skeydata_addr", offsetof(struct kvm_s390_skeys, skeydata_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e736b6579646174615f61646472, "member_size struct kvm_s390_skeys.skeydata_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, skeydata_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f736b6579732e666c616773, "offset struct kvm_s390_skeys.flags", offsetof(struct kvm_s390_skeys, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e666c616773, "member_size struct kvm_s390_skeys.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f736b6579732e7265736572766564, "offset struct kvm_s390_skeys.reserved", offsetof(struct kvm_s390_skeys, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e7265736572766564, "member_size struct kvm_s390_skeys.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_S390_CMMA_PEEK
+KVMSPEC_FACT(76616c7565204b564d5f533339305f434d4d415f5045454b, "value KVM_S390_CMMA_PEEK", KVM_S390_CMMA_PEEK)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f636d6d615f6c6f67, "size struct kvm_s390_cmma_log", sizeof(struct kvm_s390_cmma_log))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f636d6d615f6c6f67, "align struct kvm_s390_cmma_log", _Alignof(struct kvm_s390_cmma_log))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e73746172745f67666e, "offset struct kvm_s390_cmma_log.start_gfn", offsetof(struct kvm_s390_cmma_log, start_gfn))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e73746172745f67666e, "member_size struct kvm_s390_cmma_log.start_gfn", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, start_gfn))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e636f756e74, "offset struct kvm_s390_cmma_log.count", offsetof(struct kvm_s390_cmma_log, count))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e636f756e74, "member_size struct kvm_s390_cmma_log.count", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, count))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e666c616773, "offset struct kvm_s390_cmma_log.flags", offsetof(struct kvm_s390_cmma_log, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e666c616773, "member_size struct kvm_s390_cmma_log.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e72656d61696e696e67, "offset struct kvm_s390_cmma_log.remaining", offsetof(struct kvm_s390_cmma_log, remaining))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e72656d61696e696e67, "member_size struct kvm_s390_cmma_log.remaining", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, remaining))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e6d61736b, "offset struct kvm_s390_cmma_log.mask", offsetof(struct kvm_s390_cmma_log, mask))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e6d61736b, "member_size struct kvm_s390_cmma_log.mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, mask))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e76616c756573, "offset struct kvm_s390_cmma_log.values", offsetof(struct kvm_s390_cmma_log, values))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e76616c756573, "member_size struct kvm_s390_cmma_log.values", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, values))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f6d656d5f6f70, "size struct kvm_s390_mem_op", sizeof(struct kvm_s390_mem_op))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f6d656d5f6f70, "align struct kvm_s390_mem_op", _Alignof(struct kvm_s390_mem_op))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6761646472, "offset struct kvm_s390_mem_op.gaddr", offsetof(struct kvm_s390_mem_op, gaddr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6761646472, "member_size struct kvm_s390_mem_op.gaddr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, gaddr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e666c616773, "offset struct kvm_s390_mem_op.flags", offsetof(struct kvm_s390_mem_op, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e666c616773, "member_size struct kvm_s390_mem_op.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e73697a65, "offset struct kvm_s390_mem_op.size", offsetof(struct kvm_s390_mem_op, size))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e73697a65, "member_size struct kvm_s390_mem_op.size", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, size))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6f70, "offset struct kvm_s390_mem_op.op", offsetof(struct kvm_s390_mem_op, op))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6f70, "member_size struct kvm_s390_mem_op.op", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, op))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e627566, "offset struct kvm_s390_mem_op.buf", offsetof(struct kvm_s390_mem_op, buf))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e627566, "member_size struct kvm_s390_mem_op.buf", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, buf))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6172, "offset struct kvm_s390_mem_op.ar", offsetof(struct kvm_s390_mem_op, ar))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6172, "member_size struct kvm_s390_mem_op.ar", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, ar))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6b6579, "offset struct kvm_s390_mem_op.key", offsetof(struct kvm_s390_mem_op, key))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6b6579, "member_size struct kvm_s390_mem_op.key", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, key))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e70616431, "offset struct kvm_s390_mem_op.pad1", offsetof(struct kvm_s390_mem_op, pad1))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e70616431, "member_size struct kvm_s390_mem_op.pad1", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, pad1))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6f6c645f61646472, "offset struct kvm_s390_mem_op.old_addr", offsetof(struct kvm_s390_mem_op, old_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6f6c645f61646472, "member_size struct kvm_s390_mem_op.old_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, old_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e736964615f6f6666736574, "offset struct kvm_s390_mem_op.sida_offset", offsetof(struct kvm_s390_mem_op, sida_offset))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e736964615f6f6666736574, "member_size struct kvm_s390_mem_op.sida_offset", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, sida_offset))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e7265736572766564, "offset struct kvm_s390_mem_op.reserved", offsetof(struct kvm_s390_mem_op, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e7265736572766564, "member_size struct kvm_s390_mem_op.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_MEMOP_LOGICAL_READ
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f4c4f474943414c5f52454144, "value KVM_S390_MEMOP_LOGICAL_READ", KVM_S390_MEMOP_LOGICAL_READ)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_MEMOP_LOGICAL_WRITE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f4c4f474943414c5f5752495445, "value KVM_S390_MEMOP_LOGICAL_WRITE", KVM_S390_MEMOP_LOGICAL_WRITE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+#ifdef KVM_S390_MEMOP_SIDA_READ
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f534944415f52454144, "value KVM_S390_MEMOP_SIDA_READ", KVM_S390_MEMOP_SIDA_READ)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+#ifdef KVM_S390_MEMOP_SIDA_WRITE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f534944415f5752495445, "value KVM_S390_MEMOP_SIDA_WRITE", KVM_S390_MEMOP_SIDA_WRITE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#ifdef KVM_S390_MEMOP_ABSOLUTE_READ
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f4142534f4c5554455f52454144, "value KVM_S390_MEMOP_ABSOLUTE_READ", KVM_S390_MEMOP_ABSOLUTE_READ)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#ifdef KVM_S390_MEMOP_ABSOLUTE_WRITE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f4142534f4c5554455f5752495445, "value KVM_S390_MEMOP_ABSOLUTE_WRITE", KVM_S390_MEMOP_ABSOLUTE_WRITE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#ifdef KVM_S390_MEMOP_ABSOLUTE_CMPXCHG
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f4142534f4c5554455f434d5058434847, "value KVM_S390_MEMOP_ABSOLUTE_CMPXCHG", KVM_S390_MEMOP_ABSOLUTE_CMPXCHG)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_MEMOP_F_CHECK_ONLY
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f465f434845434b5f4f4e4c59, "value KVM_S390_MEMOP_F_CHECK_ONLY", KVM_S390_MEMOP_F_CHECK_ONLY)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_MEMOP_F_INJECT_EXCEPTION
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f465f494e4a4543545f455843455054494f4e, "value KVM_S390_MEMOP_F_INJECT_EXCEPTION", KVM_S390_MEMOP_F_INJECT_EXCEPTION)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#ifdef KVM_S390_MEMOP_F_SKEY_PROTECTION
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f465f534b45595f50524f54454354494f4e, "value KVM_S390_MEMOP_F_SKEY_PROTECTION", KVM_S390_MEMOP_F_SKEY_PROTECTION)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#ifdef KVM_S390_MEMOP_EXTENSION_CAP_BASE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f455854454e53494f4e5f4341505f42415345, "value KVM_S390_MEMOP_EXTENSION_CAP_BASE", KVM_S390_MEMOP_EXTENSION_CAP_BASE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#ifdef KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f455854454e53494f4e5f4341505f434d5058434847, "value KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG", KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESET_POR
+KVMSPEC_FACT(76616c7565204b564d5f533339305f52455345545f504f52, "value KVM_S390_RESET_POR", KVM_S390_RESET_POR)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESET_CLEAR
+KVMSPEC_FACT(76616c7565204b564d5f533339305f52455345545f434c454152, "value KVM_S390_RESET_CLEAR", KVM_S390_RESET_CLEAR)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESET_SUBSYSTEM
+KVMSPEC_FACT(76616c7565204b564d5f533339305f52455345545f53554253595354454d, "value KVM_S390_RESET_SUBSYSTEM", KVM_S390_RESET_SUBSYSTEM)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESET_CPU_INIT
+KVMSPEC_FACT(76616c7565204b564d5f533339305f52455345545f4350555f494e4954, "value KVM_S390_RESET_CPU_INIT", KVM_S390_RESET_CPU_INIT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESET_IPL
+KVMSPEC_FACT(76616c7565204b564d5f533339305f52455345545f49504c, "value KVM_S390_RESET_IPL", KVM_S390_RESET_IPL)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f707377, "size struct kvm_s390_psw", sizeof(struct kvm_s390_psw))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f707377, "align struct kvm_s390_psw", _Alignof(struct kvm_s390_psw))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7073772e6d61736b, "offset struct kvm_s390_psw.mask", offsetof(struct kvm_s390_psw, mask))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7073772e6d61736b, "member_size struct kvm_s390_psw.mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, mask))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7073772e61646472, "offset struct kvm_s390_psw.addr", offsetof(struct kvm_s390_psw, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7073772e61646472, "member_size struct kvm_s390_psw.addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_SIGP_STOP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f534947505f53544f50, "value KVM_S390_SIGP_STOP", KVM_S390_SIGP_STOP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_PROGRAM_INT
+KVMSPEC_FACT(76616c7565204b564d5f533339305f50524f4752414d5f494e54, "value KVM_S390_PROGRAM_INT", KVM_S390_PROGRAM_INT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_SIGP_SET_PREFIX
+KVMSPEC_FACT(76616c7565204b564d5f533339305f534947505f5345545f505245464958, "value KVM_S390_SIGP_SET_PREFIX", KVM_S390_SIGP_SET_PREFIX)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESTART
+KVMSPEC_FACT(76616c7565204b564d5f533339305f52455354415254, "value KVM_S390_RESTART", KVM_S390_RESTART)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_INT_PFAULT_INIT
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f504641554c545f494e4954, "value KVM_S390_INT_PFAULT_INIT", KVM_S390_INT_PFAULT_INIT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_INT_PFAULT_DONE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f504641554c545f444f4e45, "value KVM_S390_INT_PFAULT_DONE", KVM_S390_INT_PFAULT_DONE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#ifdef KVM_S390_MCHK
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d43484b, "value KVM_S390_MCHK", KVM_S390_MCHK)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef KVM_S390_INT_CLOCK_COMP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f434c4f434b5f434f4d50, "value KVM_S390_INT_CLOCK_COMP", KVM_S390_INT_CLOCK_COMP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef KVM_S390_INT_CPU_TIMER
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f4350555f54494d4552, "value KVM_S390_INT_CPU_TIMER", KVM_S390_INT_CPU_TIMER)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_INT_VIRTIO
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f56495254494f, "value KVM_S390_INT_VIRTIO", KVM_S390_INT_VIRTIO)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_INT_SERVICE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f53455256494345, "value KVM_S390_INT_SERVICE", KVM_S390_INT_SERVICE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_INT_EMERGENCY
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f454d455247454e4359, "value KVM_S390_INT_EMERGENCY", KVM_S390_INT_EMERGENCY)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+#ifdef KVM_S390_INT_EXTERNAL_CALL
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f45585445524e414c5f43414c4c, "value KVM_S390_INT_EXTERNAL_CALL", KVM_S390_INT_EXTERNAL_CALL)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#ifdef KVM_S390_INT_IO_MIN
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f494f5f4d494e, "value KVM_S390_INT_IO_MIN", KVM_S390_INT_IO_MIN)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#ifdef KVM_S390_INT_IO_MAX
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f494f5f4d4158, "value KVM_S390_INT_IO_MAX", KVM_S390_INT_IO_MAX)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
+#ifdef KVM_S390_INT_IO_AI_MASK
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f494f5f41495f4d41534b, "value KVM_S390_INT_IO_AI_MASK", KVM_S390_INT_IO_AI_MASK)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f696e74657272757074, "size struct kvm_s390_interrupt", sizeof(struct kvm_s390_interrupt))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f696e74657272757074, "align struct kvm_s390_interrupt", _Alignof(struct kvm_s390_interrupt))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696e746572727570742e74797065, "offset struct kvm_s390_interrupt.type", offsetof(struct kvm_s390_interrupt, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696e746572727570742e74797065, "member_size struct kvm_s390_interrupt.type", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696e746572727570742e7061726d, "offset struct kvm_s390_interrupt.parm", offsetof(struct kvm_s390_interrupt, parm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696e746572727570742e7061726d, "member_size struct kvm_s390_interrupt.parm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696e746572727570742e7061726d3634, "offset struct kvm_s390_interrupt.parm64", offsetof(struct kvm_s390_interrupt, parm64))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696e746572727570742e7061726d3634, "member_size struct kvm_s390_interrupt.parm64", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm64))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f696f5f696e666f, "size struct kvm_s390_io_info", sizeof(struct kvm_s390_io_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f696f5f696e666f, "align struct kvm_s390_io_info", _Alignof(struct kvm_s390_io_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f696e666f2e7375626368616e6e656c5f6964, "offset struct kvm_s390_io_info.subchannel_id", offsetof(struct kvm_s390_io_info, subchannel_id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f696e666f2e7375626368616e6e656c5f6964, "member_size struct kvm_s390_io_info.subchannel_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f696e666f2e7375626368616e6e656c5f6e72, "offset struct kvm_s390_io_info.subchannel_nr", offsetof(struct kvm_s390_io_info, subchannel_nr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f696e666f2e7375626368616e6e656c5f6e72, "member_size struct kvm_s390_io_info.subchannel_nr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_nr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f696e666f2e696f5f696e745f7061726d, "offset struct kvm_s390_io_info.io_int_parm", offsetof(struct kvm_s390_io_info, io_int_parm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f696e666f2e696f5f696e745f7061726d, "member_size struct kvm_s390_io_info.io_int_parm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_parm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f696e666f2e696f5f696e745f776f7264, "offset struct kvm_s390_io_info.io_int_word", offsetof(struct kvm_s390_io_info, io_int_word))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f696e666f2e696f5f696e745f776f7264, "member_size struct kvm_s390_io_info.io_int_word", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_word))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f6578745f696e666f, "size struct kvm_s390_ext_info", sizeof(struct kvm_s390_ext_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f6578745f696e666f, "align struct kvm_s390_ext_info", _Alignof(struct kvm_s390_ext_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6578745f696e666f2e6578745f706172616d73, "offset struct kvm_s390_ext_info.ext_params", offsetof(struct kvm_s390_ext_info, ext_params))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6578745f696e666f2e6578745f706172616d73, "member_size struct kvm_s390_ext_info.ext_params", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6578745f696e666f2e706164, "offset struct kvm_s390_ext_info.pad", offsetof(struct kvm_s390_ext_info, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6578745f696e666f2e706164, "member_size struct kvm_s390_ext_info.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6578745f696e666f2e6578745f706172616d7332, "offset struct kvm_s390_ext_info.ext_params2", offsetof(struct kvm_s390_ext_info, ext_params2))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6578745f696e666f2e6578745f706172616d7332, "member_size struct kvm_s390_ext_info.ext_params2", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params2))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_S390_PGM_FLAGS_ILC_VALID
+KVMSPEC_FACT(76616c7565204b564d5f533339305f50474d5f464c4147535f494c435f56414c4944, "value KVM_S390_PGM_FLAGS_ILC_VALID", KVM_S390_PGM_FLAGS_ILC_VALID)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_S390_PGM_FLAGS_ILC_0
+KVMSPEC_FACT(76616c7565204b564d5f533339305f50474d5f464c4147535f494c435f30, "value KVM_S390_PGM_FLAGS_ILC_0", KVM_S390_PGM_FLAGS_ILC_0)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_S390_PGM_FLAGS_ILC_1
+KVMSPEC_FACT(76616c7565204b564d5f533339305f50474d5f464c4147535f494c435f31, "value KVM_S390_PGM_FLAGS_ILC_1", KVM_S390_PGM_FLAGS_ILC_1)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_S390_PGM_FLAGS_ILC_MASK
+KVMSPEC_FACT(76616c7565204b564d5f533339305f50474d5f464c4147535f494c435f4d41534b, "value KVM_S390_PGM_FLAGS_ILC_MASK", KVM_S390_PGM_FLAGS_ILC_MASK)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_S390_PGM_FLAGS_NO_REWIND
+KVMSPEC_FACT(76616c7565204b564d5f533339305f50474d5f464c4147535f4e4f5f524557494e44, "value KVM_S390_PGM_FLAGS_NO_REWIND", KVM_S390_PGM_FLAGS_NO_REWIND)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f70676d5f696e666f, "size struct kvm_s390_pgm_info", sizeof(struct kvm_s390_pgm_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f70676d5f696e666f, "align struct kvm_s390_pgm_info", _Alignof(struct kvm_s390_pgm_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7472616e735f6578635f636f6465, "offset struct kvm_s390_pgm_info.trans_exc_code", offsetof(struct kvm_s390_pgm_info, trans_exc_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7472616e735f6578635f636f6465, "member_size struct kvm_s390_pgm_info.trans_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, trans_exc_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e6d6f6e5f636f6465, "offset struct kvm_s390_pgm_info.mon_code", offsetof(struct kvm_s390_pgm_info, mon_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e6d6f6e5f636f6465, "member_size struct kvm_s390_pgm_info.mon_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7065725f61646472657373, "offset struct kvm_s390_pgm_info.per_address", offsetof(struct kvm_s390_pgm_info, per_address))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7065725f61646472657373, "member_size struct kvm_s390_pgm_info.per_address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_address))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e646174615f6578635f636f6465, "offset struct kvm_s390_pgm_info.data_exc_code", offsetof(struct kvm_s390_pgm_info, data_exc_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e646174615f6578635f636f6465, "member_size struct kvm_s390_pgm_info.data_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, data_exc_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e636f6465, "offset struct kvm_s390_pgm_info.code", offsetof(struct kvm_s390_pgm_info, code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e636f6465, "member_size struct kvm_s390_pgm_info.code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e6d6f6e5f636c6173735f6e72, "offset struct kvm_s390_pgm_info.mon_class_nr", offsetof(struct kvm_s390_pgm_info, mon_class_nr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e6d6f6e5f636c6173735f6e72, "member_size struct kvm_s390_pgm_info.mon_class_nr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_class_nr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7065725f636f6465, "offset struct kvm_s390_pgm_info.per_code", offsetof(struct kvm_s390_pgm_info, per_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7065725f636f6465, "member_size struct kvm_s390_pgm_info.per_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7065725f61746d6964, "offset struct kvm_s390_pgm_info.per_atmid", offsetof(struct kvm_s390_pgm_info, per_atmid))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7065725f61746d6964, "member_size struct kvm_s390_pgm_info.per_atmid", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_atmid))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e6578635f6163636573735f6964, "offset struct kvm_s390_pgm_info.exc_access_id", offsetof(struct kvm_s390_pgm_info, exc_access_id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e6578635f6163636573735f6964, "member_size struct kvm_s390_pgm_info.exc_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, exc_access_id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7065725f6163636573735f6964, "offset struct kvm_s390_pgm_info.per_access_id", offsetof(struct kvm_s390_pgm_info, per_access_id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7065725f6163636573735f6964, "member_size struct kvm_s390_pgm_info.per_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_access_id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e6f705f6163636573735f6964, "offset struct kvm_s390_pgm_info.op_access_id", offsetof(struct kvm_s390_pgm_info, op_access_id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e6f705f6163636573735f6964, "member_size struct kvm_s390_pgm_info.op_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, op_access_id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e666c616773, "offset struct kvm_s390_pgm_info.flags", offsetof(struct kvm_s390_pgm_info, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e666c616773, "member_size struct kvm_s390_pgm_info.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e706164, "offset struct kvm_s390_pgm_info.pad", offsetof(struct kvm_s390_pgm_info, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e706164, "member_size struct kvm_s390_pgm_info.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f7072656669785f696e666f, "size struct kvm_s390_prefix_info", sizeof(struct kvm_s390_prefix_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f7072656669785f696e666f, "align struct kvm_s390_prefix_info", _Alignof(struct kvm_s390_prefix_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7072656669785f696e666f2e61646472657373, "offset struct kvm_s390_prefix_info.address", offsetof(struct kvm_s390_prefix_info, address))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7072656669785f696e666f2e61646472657373, "member_size struct kvm_s390_prefix_info.address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_prefix_info, address))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f65787463616c6c5f696e666f, "size struct kvm_s390_extcall_info", sizeof(struct kvm_s390_extcall_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f65787463616c6c5f696e666f, "align struct kvm_s390_extcall_info", _Alignof(struct kvm_s390_extcall_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f65787463616c6c5f696e666f2e636f6465, "offset struct kvm_s390_extcall_info.code", offsetof(struct kvm_s390_extcall_info, code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f65787463616c6c5f696e666f2e636f6465, "member_size struct kvm_s390_extcall_info.code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_extcall_info, code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f656d6572675f696e666f, "size struct kvm_s390_emerg_info", sizeof(struct kvm_s390_emerg_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f656d6572675f696e666f, "align struct kvm_s390_emerg_info", _Alignof(struct kvm_s390_emerg_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f656d6572675f696e666f2e636f6465, "offset struct kvm_s390_emerg_info.code", offsetof(struct kvm_s390_emerg_info, code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f656d6572675f696e666f2e636f6465, "member_size struct kvm_s390_emerg_info.code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_emerg_info, code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#ifdef KVM_S390_STOP_FLAG_STORE_STATUS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f53544f505f464c41475f53544f52455f535441545553, "value KVM_S390_STOP_FLAG_STORE_STATUS", KVM_S390_STOP_FLAG_STORE_STATUS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f73746f705f696e666f, "size struct kvm_s390_stop_info", sizeof(struct kvm_s390_stop_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f73746f705f696e666f, "align struct kvm_s390_stop_info", _Alignof(struct kvm_s390_stop_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f73746f705f696e666f2e666c616773, "offset struct kvm_s390_stop_info.flags", offsetof(struct kvm_s390_stop_info, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f73746f705f696e666f2e666c616773, "member_size struct kvm_s390_stop_info.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_stop_info, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f, "size struct kvm_s390_mchk_info", sizeof(struct kvm_s390_mchk_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f6d63686b5f696e666f, "align struct kvm_s390_mchk_info", _Alignof(struct kvm_s390_mchk_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e63723134, "offset struct kvm_s390_mchk_info.cr14", offsetof(struct kvm_s390_mchk_info, cr14))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e63723134, "member_size struct kvm_s390_mchk_info.cr14", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, cr14))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e6d636963, "offset struct kvm_s390_mchk_info.mcic", offsetof(struct kvm_s390_mchk_info, mcic))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e6d636963, "member_size struct kvm_s390_mchk_info.mcic", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, mcic))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e6661696c696e675f73746f726167655f61646472657373, "offset struct kvm_s390_mchk_info.failing_storage_address", offsetof(struct kvm_s390_mchk_info, failing_storage_address))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e6661696c696e675f73746f726167655f61646472657373, "member_size struct kvm_s390_mchk_info.failing_storage_address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, failing_storage_address))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e6578745f64616d6167655f636f6465, "offset struct kvm_s390_mchk_info.ext_damage_code", offsetof(struct kvm_s390_mchk_info, ext_damage_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e6578745f64616d6167655f636f6465, "member_size struct kvm_s390_mchk_info.ext_damage_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, ext_damage_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e706164, "offset struct kvm_s390_mchk_info.pad", offsetof(struct kvm_s390_mchk_info, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e706164, "member_size struct kvm_s390_mchk_info.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e66697865645f6c6f676f7574, "offset struct kvm_s390_mchk_info.fixed_logout", offsetof(struct kvm_s390_mchk_info, fixed_logout))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e66697865645f6c6f676f7574, "member_size struct kvm_s390_mchk_info.fixed_logout", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, fixed_logout))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f697271, "size struct kvm_s390_irq", sizeof(struct kvm_s390_irq))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f697271, "align struct kvm_s390_irq", _Alignof(struct kvm_s390_irq))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e74797065, "offset struct kvm_s390_irq.type", offsetof(struct kvm_s390_irq, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e74797065, "member_size struct kvm_s390_irq.type", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e75, "offset struct kvm_s390_irq.u", offsetof(struct kvm_s390_irq, u))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e75, "member_size struct kvm_s390_irq.u", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e696f, "offset struct kvm_s390_irq.u.io", offsetof(struct kvm_s390_irq, u.io))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e696f, "member_size struct kvm_s390_irq.u.io", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.io))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e657874, "offset struct kvm_s390_irq.u.ext", offsetof(struct kvm_s390_irq, u.ext))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e657874, "member_size struct kvm_s390_irq.u.ext", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.ext))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e70676d, "offset struct kvm_s390_irq.u.pgm", offsetof(struct kvm_s390_irq, u.pgm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e70676d, "member_size struct kvm_s390_irq.u.pgm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.pgm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e656d657267, "offset struct kvm_s390_irq.u.emerg", offsetof(struct kvm_s390_irq, u.emerg))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e656d657267, "member_size struct kvm_s390_irq.u.emerg", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.emerg))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e65787463616c6c, "offset struct kvm_s390_irq.u.extcall", offsetof(struct kvm_s390_irq, u.extcall))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e65787463616c6c, "member_size struct kvm_s390_irq.u.extcall", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.extcall))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e707265666978, "offset struct kvm_s390_irq.u.prefix", offsetof(struct kvm_s390_irq, u.prefix))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e707265666978, "member_size struct kvm_s390_irq.u.prefix", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.prefix))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e73746f70, "offset struct kvm_s390_irq.u.stop", offsetof(struct kvm_s390_irq, u.stop))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e73746f70, "member_size struct kvm_s390_irq.u.stop", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.stop))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e6d63686b, "offset struct kvm_s390_irq.u.mchk", offsetof(struct kvm_s390_irq, u.mchk))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e6d63686b, "member_size struct kvm_s390_irq.u.mchk", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.mchk))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e7265736572766564, "offset struct kvm_s390_irq.u.reserved", offsetof(struct kvm_s390_irq, u.reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e7265736572766564, "member_size struct kvm_s390_irq.u.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f6972715f7374617465, "size struct kvm_s390_irq_state", sizeof(struct kvm_s390_irq_state))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f6972715f7374617465, "align struct kvm_s390_irq_state", _Alignof(struct kvm_s390_irq_state))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972715f73746174652e627566, "offset struct kvm_s390_irq_state.buf", offsetof(struct kvm_s390_irq_state, buf))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972715f73746174652e627566, "member_size struct kvm_s390_irq_state.buf", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, buf))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972715f73746174652e666c616773, "offset struct kvm_s390_irq_state.flags", offsetof(struct kvm_s390_irq_state, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972715f73746174652e666c616773, "member_size struct kvm_s390_irq_state.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972715f73746174652e6c656e, "offset struct kvm_s390_irq_state.len", offsetof(struct kvm_s390_irq_state, len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972715f73746174652e6c656e, "member_size struct kvm_s390_irq_state.len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972715f73746174652e7265736572766564, "offset struct kvm_s390_irq_state.reserved", offsetof(struct kvm_s390_irq_state, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972715f73746174652e7265736572766564, "member_size struct kvm_s390_irq_state.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f756361735f6d617070696e67, "size struct kvm_s390_ucas_mapping", sizeof(struct kvm_s390_ucas_mapping))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f756361735f6d617070696e67, "align struct kvm_s390_ucas_mapping", _Alignof(struct kvm_s390_ucas_mapping))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f756361735f6d617070696e672e757365725f61646472, "offset struct kvm_s390_ucas_mapping.user_addr", offsetof(struct kvm_s390_ucas_mapping, user_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f756361735f6d617070696e672e757365725f61646472, "member_size struct kvm_s390_ucas_mapping.user_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, user_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f756361735f6d617070696e672e766370755f61646472, "offset struct kvm_s390_ucas_mapping.vcpu_addr", offsetof(struct kvm_s390_ucas_mapping, vcpu_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f756361735f6d617070696e672e766370755f61646472, "member_size struct kvm_s390_ucas_mapping.vcpu_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, vcpu_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f756361735f6d617070696e672e6c656e677468, "offset struct kvm_s390_ucas_mapping.length", offsetof(struct kvm_s390_ucas_mapping, length))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f756361735f6d617070696e672e6c656e677468, "member_size struct kvm_s390_ucas_mapping.length", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, length))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f70765f7365635f7061726d, "size struct kvm_s390_pv_sec_parm", sizeof(struct kvm_s390_pv_sec_parm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f70765f7365635f7061726d, "align struct kvm_s390_pv_sec_parm", _Alignof(struct kvm_s390_pv_sec_parm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f7365635f7061726d2e6f726967696e, "offset struct kvm_s390_pv_sec_parm.origin", offsetof(struct kvm_s390_pv_sec_parm, origin))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f7365635f7061726d2e6f726967696e, "member_size struct kvm_s390_pv_sec_parm.origin", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, origin))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f7365635f7061726d2e6c656e677468, "offset struct kvm_s390_pv_sec_parm.length", offsetof(struct kvm_s390_pv_sec_parm, length))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f7365635f7061726d2e6c656e677468, "member_size struct kvm_s390_pv_sec_parm.length", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, length))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f70765f756e70, "size struct kvm_s390_pv_unp", sizeof(struct kvm_s390_pv_unp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f70765f756e70, "align struct kvm_s390_pv_unp", _Alignof(struct kvm_s390_pv_unp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f756e702e61646472, "offset struct kvm_s390_pv_unp.addr", offsetof(struct kvm_s390_pv_unp, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f756e702e61646472, "member_size struct kvm_s390_pv_unp.addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f756e702e73697a65, "offset struct kvm_s390_pv_unp.size", offsetof(struct kvm_s390_pv_unp, size))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f756e702e73697a65, "member_size struct kvm_s390_pv_unp.size", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, size))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f756e702e747765616b, "offset struct kvm_s390_pv_unp.tweak", offsetof(struct kvm_s390_pv_unp, tweak))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f756e702e747765616b, "member_size struct kvm_s390_pv_unp.tweak", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, tweak))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f44554d505f494e4954, "value KVM_PV_DUMP_INIT", KVM_PV_DUMP_INIT)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f44554d505f434f4e4649475f53544f525f5354415445, "value KVM_PV_DUMP_CONFIG_STOR_STATE", KVM_PV_DUMP_CONFIG_STOR_STATE)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f44554d505f434f4d504c455445, "value KVM_PV_DUMP_COMPLETE", KVM_PV_DUMP_COMPLETE)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f44554d505f435055, "value KVM_PV_DUMP_CPU", KVM_PV_DUMP_CPU)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f70765f646d70, "size struct kvm_s390_pv_dmp", sizeof(struct kvm_s390_pv_dmp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f70765f646d70, "align struct kvm_s390_pv_dmp", _Alignof(struct kvm_s390_pv_dmp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f646d702e737562636d64, "offset struct kvm_s390_pv_dmp.subcmd", offsetof(struct kvm_s390_pv_dmp, subcmd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e737562636d64, "member_size struct kvm_s390_pv_dmp.subcmd", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, subcmd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f646d702e627566665f61646472, "offset struct kvm_s390_pv_dmp.buff_addr", offsetof(struct kvm_s390_pv_dmp, buff_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e627566665f61646472, "member_size struct kvm_s390_pv_dmp.buff_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f646d702e627566665f6c656e, "offset struct kvm_s390_pv_dmp.buff_len", offsetof(struct kvm_s390_pv_dmp, buff_len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e627566665f6c656e, "member_size struct kvm_s390_pv_dmp.buff_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f646d702e6761646472, "offset struct kvm_s390_pv_dmp.gaddr", offsetof(struct kvm_s390_pv_dmp, gaddr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e6761646472, "member_size struct kvm_s390_pv_dmp.gaddr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, gaddr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f646d702e7265736572766564, "offset struct kvm_s390_pv_dmp.reserved", offsetof(struct kvm_s390_pv_dmp, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e7265736572766564, "member_size struct kvm_s390_pv_dmp.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f494e464f5f564d, "value KVM_PV_INFO_VM", KVM_PV_INFO_VM)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f494e464f5f44554d50, "value KVM_PV_INFO_DUMP", KVM_PV_INFO_DUMP)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f70765f696e666f5f64756d70, "size struct kvm_s390_pv_info_dump", sizeof(struct kvm_s390_pv_info_dump))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f70765f696e666f5f64756d70, "align struct kvm_s390_pv_info_dump", _Alignof(struct kvm_s390_pv_info_dump))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f6370755f6275666665725f6c656e, "offset struct kvm_s390_pv_info_dump.dump_cpu_buffer_len", offsetof(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f6370755f6275666665725f6c656e, "member_size struct kvm_s390_pv_info_dump.dump_cpu_buffer_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f636f6e6669675f6d656d5f6275666665725f7065725f316d, "offset struct kvm_s390_pv_info_dump.dump_config_mem_buffer_per_1m", offsetof(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f636f6e6669675f6d656d5f6275666665725f7065725f316d, "member_size struct kvm_s390_pv_info_dump.dump_config_mem_buffer_per_1m", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f636f6e6669675f66696e616c697a655f6c656e, "offset struct kvm_s390_pv_info_dump.dump_config_finalize_len", offsetof(struct kvm_s390_pv_info_dump, dump_config_finalize_len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f636f6e6669675f66696e616c697a655f6c656e, "member_size struct kvm_s390_pv_info_dump.dump_config_finalize_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_finalize_len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d, "size struct kvm_s390_pv_info_vm", sizeof(struct kvm_s390_pv_info_vm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f70765f696e666f5f766d, "align struct kvm_s390_pv_info_vm", _Alignof(struct kvm_s390_pv_info_vm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e696e73745f63616c6c735f6c697374, "offset struct kvm_s390_pv_info_vm.inst_calls_list", offsetof(struct kvm_s390_pv_info_vm, inst_calls_list))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e696e73745f63616c6c735f6c697374, "member_size struct kvm_s390_pv_info_vm.inst_calls_list", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, inst_calls_list))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f63707573, "offset struct kvm_s390_pv_info_vm.max_cpus", offsetof(struct kvm_s390_pv_info_vm, max_cpus))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f63707573, "member_size struct kvm_s390_pv_info_vm.max_cpus", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_cpus))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f677565737473, "offset struct kvm_s390_pv_info_vm.max_guests", offsetof(struct kvm_s390_pv_info_vm, max_guests))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f677565737473, "member_size struct kvm_s390_pv_info_vm.max_guests", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guests))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f67756573745f61646472, "offset struct kvm_s390_pv_info_vm.max_guest_addr", offsetof(struct kvm_s390_pv_info_vm, max_guest_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f67756573745f61646472, "member_size struct kvm_s390_pv_info_vm.max_guest_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guest_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e666561747572655f696e6469636174696f6e, "offset struct kvm_s390_pv_info_vm.feature_indication", offsetof(struct kvm_s390_pv_info_vm, feature_indication))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e666561747572655f696e6469636174696f6e, "member_size struct kvm_s390_pv_info_vm.feature_indication", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, feature_indication))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f70765f696e666f5f686561646572, "size struct kvm_s390_pv_info_header", sizeof(struct kvm_s390_pv_info_header))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f70765f696e666f5f686561646572, "align struct kvm_s390_pv_info_header", _Alignof(struct kvm_s390_pv_info_header))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6964, "offset struct kvm_s390_pv_info_header.id", offsetof(struct kvm_s390_pv_info_header, id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6964, "member_size struct kvm_s390_pv_info_header.id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6c656e5f6d6178, "offset struct kvm_s390_pv_info_header.len_max", offsetof(struct kvm_s390_pv_info_header, len_max))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6c656e5f6d6178, "member_size struct kvm_s390_pv_info_header.len_max", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_max))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6c656e5f7772697474656e, "offset struct kvm_s390_pv_info_header.len_written", offsetof(struct kvm_s390_pv_info_header, len_written))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6c656e5f7772697474656e, "member_size struct kvm_s390_pv_info_header.len_written", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_written))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f6865616465722e7265736572766564, "offset struct kvm_s390_pv_info_header.reserved", offsetof(struct kvm_s390_pv_info_header, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f6865616465722e7265736572766564, "member_size struct kvm_s390_pv_info_header.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f70765f696e666f, "size struct kvm_s390_pv_info", sizeof(struct kvm_s390_pv_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f70765f696e666f, "align struct kvm_s390_pv_info", _Alignof(struct kvm_s390_pv_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f2e686561646572, "offset struct kvm_s390_pv_info.header", offsetof(struct kvm_s390_pv_info, header))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f2e686561646572, "member_size struct kvm_s390_pv_info.header", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, header))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f2e64756d70, "offset struct kvm_s390_pv_info.dump", offsetof(struct kvm_s390_pv_info, dump))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f2e64756d70, "member_size struct kvm_s390_pv_info.dump", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, dump))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f2e766d, "offset struct kvm_s390_pv_info.vm", offsetof(struct kvm_s390_pv_info, vm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f2e766d, "member_size struct kvm_s390_pv_info.vm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, vm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f454e41424c45, "value KVM_PV_ENABLE", KVM_PV_ENABLE)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f44495341424c45, "value KVM_PV_DISABLE", KVM_PV_DISABLE)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f5345545f5345435f5041524d53, "value KVM_PV_SET_SEC_PARMS", KVM_PV_SET_SEC_PARMS)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f554e5041434b, "value KVM_PV_UNPACK", KVM_PV_UNPACK)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f564552494659, "value KVM_PV_VERIFY", KVM_PV_VERIFY)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f505245505f5245534554, "value KVM_PV_PREP_RESET", KVM_PV_PREP_RESET)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f554e53484152455f414c4c, "value KVM_PV_UNSHARE_ALL", KVM_PV_UNSHARE_ALL)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f494e464f, "value KVM_PV_INFO", KVM_PV_INFO)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f44554d50, "value KVM_PV_DUMP", KVM_PV_DUMP)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f4153594e435f434c45414e55505f50524550415245, "value KVM_PV_ASYNC_CLEANUP_PREPARE", KVM_PV_ASYNC_CLEANUP_PREPARE)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f4153594e435f434c45414e55505f504552464f524d, "value KVM_PV_ASYNC_CLEANUP_PERFORM", KVM_PV_ASYNC_CLEANUP_PERFORM)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f70765f636d64, "size struct kvm_pv_cmd", sizeof(struct kvm_pv_cmd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f70765f636d64, "align struct kvm_pv_cmd", _Alignof(struct kvm_pv_cmd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f70765f636d642e636d64, "offset struct kvm_pv_cmd.cmd", offsetof(struct kvm_pv_cmd, cmd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e636d64, "member_size struct kvm_pv_cmd.cmd", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, cmd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f70765f636d642e7263, "offset struct kvm_pv_cmd.rc", offsetof(struct kvm_pv_cmd, rc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e7263, "member_size struct kvm_pv_cmd.rc", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f70765f636d642e727263, "offset struct kvm_pv_cmd.rrc", offsetof(struct kvm_pv_cmd, rrc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e727263, "member_size struct kvm_pv_cmd.rrc", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rrc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f70765f636d642e64617461, "offset struct kvm_pv_cmd.data", offsetof(struct kvm_pv_cmd, data))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e64617461, "member_size struct kvm_pv_cmd.data", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, data))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f70765f636d642e666c616773, "offset struct kvm_pv_cmd.flags", offsetof(struct kvm_pv_cmd, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e666c616773, "member_size struct kvm_pv_cmd.flags", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f70765f636d642e7265736572766564, "offset struct kvm_pv_cmd.reserved", offsetof(struct kvm_pv_cmd, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e7265736572766564, "member_size struct kvm_pv_cmd.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f7a7063695f6f70, "size struct kvm_s390_zpci_op", sizeof(struct kvm_s390_zpci_op))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f7a7063695f6f70, "align struct kvm_s390_zpci_op", _Alignof(struct kvm_s390_zpci_op))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e6668, "offset struct kvm_s390_zpci_op.fh", offsetof(struct kvm_s390_zpci_op, fh))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e6668, "member_size struct kvm_s390_zpci_op.fh", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, fh))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e6f70, "offset struct kvm_s390_zpci_op.op", offsetof(struct kvm_s390_zpci_op, op))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e6f70, "member_size struct kvm_s390_zpci_op.op", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, op))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e706164, "offset struct kvm_s390_zpci_op.pad", offsetof(struct kvm_s390_zpci_op, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e706164, "member_size struct kvm_s390_zpci_op.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e75, "offset struct kvm_s390_zpci_op.u", offsetof(struct kvm_s390_zpci_op, u))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e75, "member_size struct kvm_s390_zpci_op.u", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e, "offset struct kvm_s390_zpci_op.u.reg_aen", offsetof(struct kvm_s390_zpci_op, u.reg_aen))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e, "member_size struct kvm_s390_zpci_op.u.reg_aen", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e696276, "offset struct kvm_s390_zpci_op.u.reg_aen.ibv", offsetof(struct kvm_s390_zpci_op, u.reg_aen.ibv))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e696276, "member_size struct kvm_s390_zpci_op.u.reg_aen.ibv", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.ibv))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e7362, "offset struct kvm_s390_zpci_op.u.reg_aen.sb", offsetof(struct kvm_s390_zpci_op, u.reg_aen.sb))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e7362, "member_size struct kvm_s390_zpci_op.u.reg_aen.sb", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sb))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e666c616773, "offset struct kvm_s390_zpci_op.u.reg_aen.flags", offsetof(struct kvm_s390_zpci_op, u.reg_aen.flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e666c616773, "member_size struct kvm_s390_zpci_op.u.reg_aen.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e6e6f69, "offset struct kvm_s390_zpci_op.u.reg_aen.noi", offsetof(struct kvm_s390_zpci_op, u.reg_aen.noi))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e6e6f69, "member_size struct kvm_s390_zpci_op.u.reg_aen.noi", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.noi))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e697363, "offset struct kvm_s390_zpci_op.u.reg_aen.isc", offsetof(struct kvm_s390_zpci_op, u.reg_aen.isc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e697363, "member_size struct kvm_s390_zpci_op.u.reg_aen.isc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.isc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e73626f, "offset struct kvm_s390_zpci_op.u.reg_aen.sbo", offsetof(struct kvm_s390_zpci_op, u.reg_aen.sbo))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e73626f, "member_size struct kvm_s390_zpci_op.u.reg_aen.sbo", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sbo))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e706164, "offset struct kvm_s390_zpci_op.u.reg_aen.pad", offsetof(struct kvm_s390_zpci_op, u.reg_aen.pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e706164, "member_size struct kvm_s390_zpci_op.u.reg_aen.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265736572766564, "offset struct kvm_s390_zpci_op.u.reserved", offsetof(struct kvm_s390_zpci_op, u.reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265736572766564, "member_size struct kvm_s390_zpci_op.u.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_ZPCIOP_REG_AEN
+KVMSPEC_FACT(76616c7565204b564d5f533339305f5a5043494f505f5245475f41454e, "value KVM_S390_ZPCIOP_REG_AEN", KVM_S390_ZPCIOP_REG_AEN)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_ZPCIOP_DEREG_AEN
+KVMSPEC_FACT(76616c7565204b564d5f533339305f5a5043494f505f44455245475f41454e, "value KVM_S390_ZPCIOP_DEREG_AEN", KVM_S390_ZPCIOP_DEREG_AEN)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_ZPCIOP_REGAEN_HOST
+KVMSPEC_FACT(76616c7565204b564d5f533339305f5a5043494f505f52454741454e5f484f5354, "value KVM_S390_ZPCIOP_REGAEN_HOST", KVM_S390_ZPCIOP_REGAEN_HOST)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72656773, "size struct kvm_regs", sizeof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72656773, "align struct kvm_regs", _Alignof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e67707273, "offset struct kvm_regs.gprs", offsetof(struct kvm_regs, gprs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e67707273, "member_size struct kvm_regs.gprs", KVMSPEC_MEMBER_SIZE(struct kvm_regs, gprs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7372656773, "size struct kvm_sregs", sizeof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7372656773, "align struct kvm_sregs", _Alignof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e61637273, "offset struct kvm_sregs.acrs", offsetof(struct kvm_sregs, acrs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e61637273, "member_size struct kvm_sregs.acrs", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, acrs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e637273, "offset struct kvm_sregs.crs", offsetof(struct kvm_sregs, crs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e637273, "member_size struct kvm_sregs.crs", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, crs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f667075, "size struct kvm_fpu", sizeof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f667075, "align struct kvm_fpu", _Alignof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6670752e667063, "offset struct kvm_fpu.fpc", offsetof(struct kvm_fpu, fpc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6670752e667063, "member_size struct kvm_fpu.fpc", KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6670752e66707273, "offset struct kvm_fpu.fprs", offsetof(struct kvm_fpu, fprs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6670752e66707273, "member_size struct kvm_fpu.fprs", KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fprs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_GUESTDBG_USE_HW_BP
+KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f5553455f48575f4250, "value KVM_GUESTDBG_USE_HW_BP", KVM_GUESTDBG_USE_HW_BP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_HW_BP
+KVMSPEC_FACT(76616c7565204b564d5f48575f4250, "value KVM_HW_BP", KVM_HW_BP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_HW_WP_WRITE
+KVMSPEC_FACT(76616c7565204b564d5f48575f57505f5752495445, "value KVM_HW_WP_WRITE", KVM_HW_WP_WRITE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_SINGLESTEP
+KVMSPEC_FACT(76616c7565204b564d5f53494e474c4553544550, "value KVM_SINGLESTEP", KVM_SINGLESTEP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f64656275675f657869745f61726368, "size struct kvm_debug_exit_arch", sizeof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f64656275675f657869745f61726368, "align struct kvm_debug_exit_arch", _Alignof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e61646472, "offset struct kvm_debug_exit_arch.addr", offsetof(struct kvm_debug_exit_arch, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e61646472, "member_size struct kvm_debug_exit_arch.addr", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e74797065, "offset struct kvm_debug_exit_arch.type", offsetof(struct kvm_debug_exit_arch, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e74797065, "member_size struct kvm_debug_exit_arch.type", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e706164, "offset struct kvm_debug_exit_arch.pad", offsetof(struct kvm_debug_exit_arch, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e706164, "member_size struct kvm_debug_exit_arch.pad", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f68775f627265616b706f696e74, "size struct kvm_hw_breakpoint", sizeof(struct kvm_hw_breakpoint))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f68775f627265616b706f696e74, "align struct kvm_hw_breakpoint", _Alignof(struct kvm_hw_breakpoint))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f68775f627265616b706f696e742e61646472, "offset struct kvm_hw_breakpoint.addr", offsetof(struct kvm_hw_breakpoint, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f68775f627265616b706f696e742e61646472, "member_size struct kvm_hw_breakpoint.addr", KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f68775f627265616b706f696e742e706879735f61646472, "offset struct kvm_hw_breakpoint.phys_addr", offsetof(struct kvm_hw_breakpoint, phys_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f68775f627265616b706f696e742e706879735f61646472, "member_size struct kvm_hw_breakpoint.phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, phys_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f68775f627265616b706f696e742e6c656e, "offset struct kvm_hw_breakpoint.len", offsetof(struct kvm_hw_breakpoint, len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f68775f627265616b706f696e742e6c656e, "member_size struct kvm_hw_breakpoint.len", KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f68775f627265616b706f696e742e74797065, "offset struct kvm_hw_breakpoint.type", offsetof(struct kvm_hw_breakpoint, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f68775f627265616b706f696e742e74797065, "member_size struct kvm_hw_breakpoint.type", KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f68775f627265616b706f696e742e706164, "offset struct kvm_hw_breakpoint.pad", offsetof(struct kvm_hw_breakpoint, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f68775f627265616b706f696e742e706164, "member_size struct kvm_hw_breakpoint.pad", KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f64656275675f61726368, "size struct kvm_guest_debug_arch", sizeof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f64656275675f61726368, "align struct kvm_guest_debug_arch", _Alignof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6e725f68775f6270, "offset struct kvm_guest_debug_arch.nr_hw_bp", offsetof(struct kvm_guest_debug_arch, nr_hw_bp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6e725f68775f6270, "member_size struct kvm_guest_debug_arch.nr_hw_bp", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, nr_hw_bp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e706164, "offset struct kvm_guest_debug_arch.pad", offsetof(struct kvm_guest_debug_arch, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e706164, "member_size struct kvm_guest_debug_arch.pad", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e68775f6270, "offset struct kvm_guest_debug_arch.hw_bp", offsetof(struct kvm_guest_debug_arch, hw_bp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e68775f6270, "member_size struct kvm_guest_debug_arch.hw_bp", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, hw_bp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_PFAULT_TOKEN_INVALID
+KVMSPEC_FACT(76616c7565204b564d5f533339305f504641554c545f544f4b454e5f494e56414c4944, "value KVM_S390_PFAULT_TOKEN_INVALID", KVM_S390_PFAULT_TOKEN_INVALID)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+#ifdef KVM_SYNC_PREFIX
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f505245464958, "value KVM_SYNC_PREFIX", KVM_SYNC_PREFIX)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+#ifdef KVM_SYNC_GPRS
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f47505253, "value KVM_SYNC_GPRS", KVM_SYNC_GPRS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+#ifdef KVM_SYNC_ACRS
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f41435253, "value KVM_SYNC_ACRS", KVM_SYNC_ACRS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+#ifdef KVM_SYNC_CRS
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f435253, "value KVM_SYNC_CRS", KVM_SYNC_CRS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_SYNC_ARCH0
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f4152434830, "value KVM_SYNC_ARCH0", KVM_SYNC_ARCH0)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_SYNC_PFAULT
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f504641554c54, "value KVM_SYNC_PFAULT", KVM_SYNC_PFAULT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_SYNC_VRS
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f565253, "value KVM_SYNC_VRS", KVM_SYNC_VRS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#ifdef KVM_SYNC_RICCB
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f5249434342, "value KVM_SYNC_RICCB", KVM_SYNC_RICCB)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_SYNC_FPRS
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f46505253, "value KVM_SYNC_FPRS", KVM_SYNC_FPRS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_SYNC_GSCB
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f47534342, "value KVM_SYNC_GSCB", KVM_SYNC_GSCB)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#ifdef KVM_SYNC_BPBC
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f42504243, "value KVM_SYNC_BPBC", KVM_SYNC_BPBC)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_SYNC_ETOKEN
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f45544f4b454e, "value KVM_SYNC_ETOKEN", KVM_SYNC_ETOKEN)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#ifdef KVM_SYNC_DIAG318
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f44494147333138, "value KVM_SYNC_DIAG318", KVM_SYNC_DIAG318)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#ifdef KVM_SYNC_S390_VALID_FIELDS
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f533339305f56414c49445f4649454c4453, "value KVM_SYNC_S390_VALID_FIELDS", KVM_SYNC_S390_VALID_FIELDS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef SDNXC
+KVMSPEC_FACT(76616c75652053444e5843, "value SDNXC", SDNXC)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef SDNXL
+KVMSPEC_FACT(76616c75652053444e584c, "value SDNXL", SDNXL)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f73796e635f72656773, "size struct kvm_sync_regs", sizeof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f73796e635f72656773, "align struct kvm_sync_regs", _Alignof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e707265666978, "offset struct kvm_sync_regs.prefix", offsetof(struct kvm_sync_regs, prefix))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e707265666978, "member_size struct kvm_sync_regs.prefix", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, prefix))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e67707273, "offset struct kvm_sync_regs.gprs", offsetof(struct kvm_sync_regs, gprs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e67707273, "member_size struct kvm_sync_regs.gprs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, gprs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e61637273, "offset struct kvm_sync_regs.acrs", offsetof(struct kvm_sync_regs, acrs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e61637273, "member_size struct kvm_sync_regs.acrs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, acrs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e637273, "offset struct kvm_sync_regs.crs", offsetof(struct kvm_sync_regs, crs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e637273, "member_size struct kvm_sync_regs.crs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, crs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e746f647072, "offset struct kvm_sync_regs.todpr", offsetof(struct kvm_sync_regs, todpr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e746f647072, "member_size struct kvm_sync_regs.todpr", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, todpr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e637075746d, "offset struct kvm_sync_regs.cputm", offsetof(struct kvm_sync_regs, cputm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e637075746d, "member_size struct kvm_sync_regs.cputm", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, cputm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e636b63, "offset struct kvm_sync_regs.ckc", offsetof(struct kvm_sync_regs, ckc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e636b63, "member_size struct kvm_sync_regs.ckc", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, ckc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e7070, "offset struct kvm_sync_regs.pp", offsetof(struct kvm_sync_regs, pp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e7070, "member_size struct kvm_sync_regs.pp", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e67626561, "offset struct kvm_sync_regs.gbea", offsetof(struct kvm_sync_regs, gbea))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e67626561, "member_size struct kvm_sync_regs.gbea", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, gbea))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e706674, "offset struct kvm_sync_regs.pft", offsetof(struct kvm_sync_regs, pft))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e706674, "member_size struct kvm_sync_regs.pft", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pft))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e706673, "offset struct kvm_sync_regs.pfs", offsetof(struct kvm_sync_regs, pfs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e706673, "member_size struct kvm_sync_regs.pfs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pfs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e706663, "offset struct kvm_sync_regs.pfc", offsetof(struct kvm_sync_regs, pfc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e706663, "member_size struct kvm_sync_regs.pfc", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pfc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e767273, "offset struct kvm_sync_regs.vrs", offsetof(struct kvm_sync_regs, vrs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e767273, "member_size struct kvm_sync_regs.vrs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, vrs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e66707273, "offset struct kvm_sync_regs.fprs", offsetof(struct kvm_sync_regs, fprs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e66707273, "member_size struct kvm_sync_regs.fprs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, fprs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e7265736572766564, "offset struct kvm_sync_regs.reserved", offsetof(struct kvm_sync_regs, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e7265736572766564, "member_size struct kvm_sync_regs.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e667063, "offset struct kvm_sync_regs.fpc", offsetof(struct kvm_sync_regs, fpc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e667063, "member_size struct kvm_sync_regs.fpc", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, fpc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e70616464696e6731, "offset struct kvm_sync_regs.padding1", offsetof(struct kvm_sync_regs, padding1))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e70616464696e6731, "member_size struct kvm_sync_regs.padding1", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, padding1))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e7269636362, "offset struct kvm_sync_regs.riccb", offsetof(struct kvm_sync_regs, riccb))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e7269636362, "member_size struct kvm_sync_regs.riccb", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, riccb))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e64696167333138, "offset struct kvm_sync_regs.diag318", offsetof(struct kvm_sync_regs, diag318))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e64696167333138, "member_size struct kvm_sync_regs.diag318", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, diag318))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e70616464696e6732, "offset struct kvm_sync_regs.padding2", offsetof(struct kvm_sync_regs, padding2))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e70616464696e6732, "member_size struct kvm_sync_regs.padding2", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, padding2))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e73646e78, "offset struct kvm_sync_regs.sdnx", offsetof(struct kvm_sync_regs, sdnx))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e73646e78, "member_size struct kvm_sync_regs.sdnx", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, sdnx))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e726573657276656431, "offset struct kvm_sync_regs.reserved1", offsetof(struct kvm_sync_regs, reserved1))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e726573657276656431, "member_size struct kvm_sync_regs.reserved1", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, reserved1))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e67736362, "offset struct kvm_sync_regs.gscb", offsetof(struct kvm_sync_regs, gscb))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e67736362, "member_size struct kvm_sync_regs.gscb", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, gscb))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e65746f6b656e, "offset struct kvm_sync_regs.etoken", offsetof(struct kvm_sync_regs, etoken))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e65746f6b656e, "member_size struct kvm_sync_regs.etoken", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, etoken))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e65746f6b656e5f657874656e73696f6e, "offset struct kvm_sync_regs.etoken_extension", offsetof(struct kvm_sync_regs, etoken_extension))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e65746f6b656e5f657874656e73696f6e, "member_size struct kvm_sync_regs.etoken_extension", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, etoken_extension))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#ifdef KVM_REG_S390_TODPR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f544f445052, "value KVM_REG_S390_TODPR", KVM_REG_S390_TODPR)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+#ifdef KVM_REG_S390_EPOCHDIFF
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f45504f434844494646, "value KVM_REG_S390_EPOCHDIFF", KVM_REG_S390_EPOCHDIFF)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+#ifdef KVM_REG_S390_CPU_TIMER
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f4350555f54494d4552, "value KVM_REG_S390_CPU_TIMER", KVM_REG_S390_CPU_TIMER)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+#ifdef KVM_REG_S390_CLOCK_COMP
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f434c4f434b5f434f4d50, "value KVM_REG_S390_CLOCK_COMP", KVM_REG_S390_CLOCK_COMP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_REG_S390_PFTOKEN
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f5046544f4b454e, "value KVM_REG_S390_PFTOKEN", KVM_REG_S390_PFTOKEN)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_REG_S390_PFCOMPARE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f5046434f4d50415245, "value KVM_REG_S390_PFCOMPARE", KVM_REG_S390_PFCOMPARE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_REG_S390_PFSELECT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f504653454c454354, "value KVM_REG_S390_PFSELECT", KVM_REG_S390_PFSELECT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_REG_S390_PP
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f5050, "value KVM_REG_S390_PP", KVM_REG_S390_PP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_REG_S390_GBEA
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f47424541, "value KVM_REG_S390_GBEA", KVM_REG_S390_GBEA)
+#endif
 #endif
 #endif

@@ -19,7 +19,9 @@
  * spec/common/memory.yaml, spec/common/irq.yaml, spec/x86/hyperv.yaml,
  * spec/x86/xen.yaml, spec/common/run.yaml, spec/common/vcpu.yaml,
  * spec/common/devices.yaml, spec/common/stats.yaml, spec/common/s390.yaml,
- * spec/common/ppc.yaml, spec/common/arm.yaml, spec/x86/sev.yaml.
+ * spec/common/ppc.yaml, spec/common/arm.yaml, spec/x86/sev.yaml,
+ * spec/s390/vm.yaml, spec/s390/memory.yaml, spec/s390/interrupts.yaml,
+ * spec/s390/protected.yaml, spec/s390/registers.yaml.
  * Do not edit: change the spec and run `kvmspec generate`.
  */
 #include <stddef.h>
@@ -762,27 +764,6 @@ KVMSPEC_EQ(KVM_EXIT_DCR, 15);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_CAP_PCI_2_3, 75);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_ucas_mapping), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_ucas_mapping, user_addr), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, user_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_ucas_mapping, vcpu_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, vcpu_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_ucas_mapping, length), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, length), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEV_ASSIGN_ENABLE_IOMMU, 1);
@@ -2664,81 +2645,6 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_stats_desc, bucket_size), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(offsetof(struct kvm_stats_desc, name), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_skeys), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, start_gfn), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, start_gfn), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, count), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, count), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, skeydata_addr), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, skeydata_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, flags), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, reserved), 28);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, reserved), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_CMMA_PEEK, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_cmma_log), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, start_gfn), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, start_gfn), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, count), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, count), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, flags), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, remaining), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, remaining), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, mask), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, mask), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, values), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, values), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_EQ(KVM_S390_GET_SKEYS_NONE, 1);
 #endif
@@ -2759,543 +2665,6 @@ KVMSPEC_EQ(KVM_EXIT_S390_TSCH, 22);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_EQ(KVM_EXIT_S390_STSI, 25);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_RESET_POR, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_RESET_CLEAR, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_RESET_SUBSYSTEM, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_RESET_CPU_INIT, 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_RESET_IPL, 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_mem_op), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, gaddr), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, gaddr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, size), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, size), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, op), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, op), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, buf), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, buf), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, ar), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, ar), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, key), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, key), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, pad1), 34);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, pad1), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, old_addr), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, old_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, sida_offset), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, sida_offset), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, reserved), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, reserved), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_LOGICAL_READ, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_LOGICAL_WRITE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_SIDA_READ, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_SIDA_WRITE, 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_ABSOLUTE_READ, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_ABSOLUTE_WRITE, 5);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_ABSOLUTE_CMPXCHG, 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_F_CHECK_ONLY, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_F_INJECT_EXCEPTION, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_F_SKEY_PROTECTION, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_EXTENSION_CAP_BASE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_psw), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_psw, mask), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, mask), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_psw, addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_SIGP_STOP, 0xfffe0000ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_PROGRAM_INT, 0xfffe0001ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_SIGP_SET_PREFIX, 0xfffe0002ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_RESTART, 0xfffe0003ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_PFAULT_INIT, 0xfffe0004ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_PFAULT_DONE, 0xfffe0005ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MCHK, 0xfffe1000ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_CLOCK_COMP, 0xffff1004ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_CPU_TIMER, 0xffff1005ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_VIRTIO, 0xffff2603ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_SERVICE, 0xffff2401ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_EMERGENCY, 0xffff1201ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_EXTERNAL_CALL, 0xffff1202ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_IO_MIN, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_IO_MAX, 0xfffdffffULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_IO_AI_MASK, 67108864);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_interrupt), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_interrupt, type), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, type), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_interrupt, parm), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_interrupt, parm64), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm64), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_io_info), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_io_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, subchannel_id), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_id), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, subchannel_nr), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_nr), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, io_int_parm), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_parm), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, io_int_word), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_word), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_ext_info), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_ext_info, ext_params), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_ext_info, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_ext_info, ext_params2), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params2), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_VALID, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_0, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_1, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_MASK, 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_PGM_FLAGS_NO_REWIND, 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_pgm_info), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, trans_exc_code), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, trans_exc_code), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, mon_code), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_code), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_address), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_address), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, data_exc_code), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, data_exc_code), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, code), 28);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, code), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, mon_class_nr), 30);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_class_nr), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_code), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_code), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_atmid), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_atmid), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, exc_access_id), 34);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, exc_access_id), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_access_id), 35);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_access_id), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, op_access_id), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, op_access_id), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, flags), 37);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, flags), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, pad), 38);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, pad), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_prefix_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_prefix_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_prefix_info, address), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_prefix_info, address), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_extcall_info), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_extcall_info), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_extcall_info, code), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_extcall_info, code), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_emerg_info), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_emerg_info), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_emerg_info, code), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_emerg_info, code), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_STOP_FLAG_STORE_STATUS, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_stop_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_stop_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_stop_info, flags), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_stop_info, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_mchk_info), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, cr14), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, cr14), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, mcic), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, mcic), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, failing_storage_address), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, failing_storage_address), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, ext_damage_code), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, ext_damage_code), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, pad), 28);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, fixed_logout), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, fixed_logout), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_irq), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, type), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, type), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.io), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.io), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.ext), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.ext), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.pgm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.pgm), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.emerg), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.emerg), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.extcall), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.extcall), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.prefix), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.prefix), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.stop), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.stop), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.mchk), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.mchk), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.reserved), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.reserved), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_irq_state), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, buf), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, buf), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, len), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, len), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, reserved), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, reserved), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_CAP_S390_PSW, 42);
@@ -3383,357 +2752,6 @@ KVMSPEC_EQ(KVM_CAP_S390_CPU_TOPOLOGY, 222);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVM_CAP_S390_PROTECTED_ASYNC_DISABLE, 224);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_pv_sec_parm), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_sec_parm, origin), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, origin), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_sec_parm, length), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, length), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_pv_unp), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_unp, addr), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_unp, size), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, size), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_unp, tweak), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, tweak), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_DUMP_INIT, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_DUMP_CONFIG_STOR_STATE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_DUMP_COMPLETE, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_DUMP_CPU, 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_pv_dmp), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, subcmd), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, subcmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, buff_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, buff_len), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_len), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, gaddr), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, gaddr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, reserved), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, reserved), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_INFO_VM, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_INFO_DUMP, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_pv_info_dump), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_dump, dump_config_finalize_len), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_finalize_len), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_pv_info_vm), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, inst_calls_list), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, inst_calls_list), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, max_cpus), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_cpus), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, max_guests), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guests), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, max_guest_addr), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guest_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, feature_indication), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, feature_indication), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_pv_info_header), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_header), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_header, id), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, id), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_header, len_max), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_max), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_header, len_written), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_written), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_header, reserved), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, reserved), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_pv_info), 80);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info, header), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, header), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info, dump), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, dump), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info, vm), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, vm), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_ENABLE, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_DISABLE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_SET_SEC_PARMS, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_UNPACK, 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_VERIFY, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_PREP_RESET, 5);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_UNSHARE_ALL, 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_INFO, 7);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_DUMP, 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_ASYNC_CLEANUP_PREPARE, 9);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_ASYNC_CLEANUP_PERFORM, 10);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_pv_cmd), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, cmd), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, cmd), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, rc), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rc), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, rrc), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rrc), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, flags), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, reserved), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, reserved), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_zpci_op), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, fh), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, fh), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, op), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, op), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, pad), 5);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, pad), 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.ibv), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.ibv), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.sb), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sb), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.flags), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.noi), 28);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.noi), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.isc), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.isc), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.sbo), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sbo), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.pad), 34);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.pad), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reserved), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reserved), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_ZPCIOP_REG_AEN, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_ZPCIOP_DEREG_AEN, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_ZPCIOP_REGAEN_HOST, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_PPC_PVINFO_FLAGS_EV_IDLE, 1);
@@ -6420,9 +5438,6 @@ KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_ALIAS, 1075883587);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
 #endif
@@ -8184,36 +7199,6 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
 #endif
@@ -8237,33 +7222,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
@@ -11583,9 +10541,6 @@ KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_ALIAS, 1075883587);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 4);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
 #endif
@@ -13347,36 +12302,6 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 4);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
 #endif
@@ -13400,33 +12325,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 28);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 4);
@@ -14594,9 +13492,6 @@ KVMSPEC_EQ(KVM_TRACE_DISABLE, 44552);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
 #endif
@@ -14822,36 +13717,6 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
 #endif
@@ -14875,33 +13740,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
@@ -15046,9 +13884,6 @@ KVMSPEC_EQ(KVM_TRACE_DISABLE, 44552);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
 #endif
@@ -15274,36 +14109,6 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
 #endif
@@ -15327,33 +14132,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
@@ -15441,6 +14219,24 @@ KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_REGS, 0x8080ae81ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_REGS, 1082175106);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_SREGS, 0x80c0ae83ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SREGS, 1086369412);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_FPU, 0x8088ae8cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_FPU, 1082699405);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 1074310803);
 #endif
@@ -15498,8 +14294,11 @@ KVMSPEC_EQ(KVM_TRACE_DISABLE, 44552);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVM_S390_UCAS_MAP, 1075359312);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVM_S390_UCAS_UNMAP, 1075359313);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
@@ -15687,8 +14486,932 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_run), 2368);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 50);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 68);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 68);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 104);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 60);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 50);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 65);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 50);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 60);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 57);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 58);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 59);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 60);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 60);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_run, xen), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 104);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 312);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s), 320);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 320);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 1984);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 320);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -15704,6 +15427,9 @@ KVMSPEC_EQ(KVM_GET_MP_STATE, 0x8004ae98ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_SET_MP_STATE, 1074048665);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 1075359387);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_GET_ONE_REG, 1074835115);
@@ -15726,41 +15452,14 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_S390_VCPU_FAULT, 1074310738);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INTERRUPT, 1074835092);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_STORE_STATUS_NOADDR, 0xffffffffffffffffULL);
@@ -15772,7 +15471,34 @@ KVMSPEC_EQ(KVM_S390_STORE_STATUS_PREFIXED, 0xfffffffffffffffeULL);
 KVMSPEC_EQ(KVM_S390_STORE_STATUS, 1074310805);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_SET_INITIAL_PSW, 1074835094);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_INITIAL_RESET, 44695);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_MEM_OP, 1077980849);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_GET_SKEYS, 1077980850);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_SET_SKEYS, 1077980851);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_IRQ, 1078505140);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_SET_IRQ_STATE, 1075883701);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_GET_IRQ_STATE, 1075883702);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_S390_GET_CMMA_BITS, 0xc020aeb8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_S390_SET_CMMA_BITS, 1075883705);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
@@ -15780,32 +15506,14 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_S390_PV_COMMAND, 0xc020aec5ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_S390_PV_CPU_COMMAND, 0xc020aed0ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_S390_ZPCI_OP, 1078505169);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
@@ -15848,6 +15556,1963 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifndef __KVM_S390
+#error "__KVM_S390 is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_FLIC_GET_ALL_IRQS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_FLIC_ENQUEUE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_FLIC_CLEAR_IRQS, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_FLIC_APF_ENABLE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_FLIC_APF_DISABLE_WAIT, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_DEV_FLIC_ADAPTER_REGISTER, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_DEV_FLIC_ADAPTER_MODIFY, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_DEV_FLIC_CLEAR_IO_IRQ, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_FLIC_AISM, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_FLIC_AIRQ_INJECT, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_DEV_FLIC_AISM_ALL, 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_MAX_FLOAT_IRQS, 266250);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_FLIC_MAX_BUFFER, 33554432);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_io_adapter), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_io_adapter), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter, id), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter, isc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, isc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter, maskable), 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, maskable), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter, swap), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, swap), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter, flags), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, flags), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_S390_ADAPTER_SUPPRESSIBLE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_ais_req), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ais_req), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ais_req, isc), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ais_req, isc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ais_req, mode), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ais_req, mode), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_ais_all), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ais_all), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ais_all, simm), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ais_all, simm), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ais_all, nimm), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ais_all, nimm), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_IO_ADAPTER_MASK, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_IO_ADAPTER_MAP, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_IO_ADAPTER_UNMAP, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_io_adapter_req), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_io_adapter_req), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter_req, id), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter_req, type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, type), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter_req, mask), 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, mask), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter_req, pad0), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, pad0), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter_req, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_VM_MEM_CTRL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_VM_TOD, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_VM_CRYPTO, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_MODEL, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_S390_VM_MIGRATION, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_TOPOLOGY, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_VM_MEM_ENABLE_CMMA, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_VM_MEM_CLR_CMMA, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(KVM_S390_VM_MEM_LIMIT_SIZE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#ifndef KVM_S390_NO_MEM_LIMIT
+#error "KVM_S390_NO_MEM_LIMIT is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_VM_TOD_LOW, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_VM_TOD_HIGH, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_S390_VM_TOD_EXT, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_vm_tod_clock), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_vm_tod_clock), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_tod_clock, epoch_idx), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_tod_clock, epoch_idx), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_tod_clock, tod), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_tod_clock, tod), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_PROCESSOR, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_vm_cpu_processor), 2064);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_vm_cpu_processor), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_processor, cpuid), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_processor, cpuid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_processor, ibc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_processor, ibc), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_processor, pad), 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_processor, pad), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_processor, fac_list), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_processor, fac_list), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_MACHINE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_vm_cpu_machine), 4112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_vm_cpu_machine), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_machine, cpuid), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, cpuid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_machine, ibc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, ibc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_machine, pad), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_machine, fac_mask), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, fac_mask), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_machine, fac_list), 2064);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, fac_list), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_PROCESSOR_FEAT, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_MACHINE_FEAT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_NR_BITS, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_ESOP, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_SIEF2, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_64BSCAO, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_SIIF, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_GPERE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_GSLS, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_IB, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_CEI, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_IBS, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_SKEY, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_CMMA, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_PFMFI, 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_SIGPIF, 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_KSS, 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_ASTFLEIE2, 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_vm_cpu_feat), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_vm_cpu_feat), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_feat, feat), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_feat, feat), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_PROCESSOR_SUBFUNC, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_MACHINE_SUBFUNC, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_vm_cpu_subfunc), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_vm_cpu_subfunc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, plo), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, plo), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, ptff), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, ptff), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, kmac), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmac), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, kmc), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmc), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, km), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, km), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, kimd), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kimd), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, klmd), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, klmd), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, pckmo), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, pckmo), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, kmctr), 144);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmctr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, kmf), 160);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmf), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, kmo), 176);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmo), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, pcc), 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, pcc), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, ppno), 208);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, ppno), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, kma), 224);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kma), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, kdsa), 240);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kdsa), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, sortl), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, sortl), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, dfltcc), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, dfltcc), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, pfcr), 320);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, pfcr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, reserved), 336);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, reserved), 1712);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_PROCESSOR_UV_FEAT_GUEST, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_MACHINE_UV_FEAT_GUEST, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_UV_FEAT_NR_BITS, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_vm_cpu_uv_feat), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_vm_cpu_uv_feat), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_uv_feat, feat), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_uv_feat, feat), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_VM_CRYPTO_ENABLE_AES_KW, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_VM_CRYPTO_ENABLE_DEA_KW, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_VM_CRYPTO_DISABLE_AES_KW, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_VM_CRYPTO_DISABLE_DEA_KW, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
+KVMSPEC_EQ(KVM_S390_VM_CRYPTO_ENABLE_APIE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
+KVMSPEC_EQ(KVM_S390_VM_CRYPTO_DISABLE_APIE, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_S390_VM_MIGRATION_STOP, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_S390_VM_MIGRATION_START, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_S390_VM_MIGRATION_STATUS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_skeys), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, start_gfn), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, start_gfn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, count), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, count), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, skeydata_addr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, skeydata_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, flags), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, reserved), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, reserved), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_S390_CMMA_PEEK, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_cmma_log), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, start_gfn), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, start_gfn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, count), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, flags), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, remaining), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, remaining), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, mask), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, values), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, values), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_mem_op), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, gaddr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, gaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, size), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, op), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, op), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, buf), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, buf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, ar), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, ar), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, key), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, key), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, pad1), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, pad1), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, old_addr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, old_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, sida_offset), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, sida_offset), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_MEMOP_LOGICAL_READ, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_MEMOP_LOGICAL_WRITE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_S390_MEMOP_SIDA_READ, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_S390_MEMOP_SIDA_WRITE, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(KVM_S390_MEMOP_ABSOLUTE_READ, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(KVM_S390_MEMOP_ABSOLUTE_WRITE, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_S390_MEMOP_ABSOLUTE_CMPXCHG, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_MEMOP_F_CHECK_ONLY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_MEMOP_F_INJECT_EXCEPTION, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(KVM_S390_MEMOP_F_SKEY_PROTECTION, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_S390_MEMOP_EXTENSION_CAP_BASE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_RESET_POR, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_RESET_CLEAR, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_RESET_SUBSYSTEM, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_RESET_CPU_INIT, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_RESET_IPL, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_psw), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_psw, mask), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_psw, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_SIGP_STOP, 0xfffe0000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_PROGRAM_INT, 0xfffe0001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_SIGP_SET_PREFIX, 0xfffe0002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_RESTART, 0xfffe0003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_INT_PFAULT_INIT, 0xfffe0004ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_INT_PFAULT_DONE, 0xfffe0005ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+KVMSPEC_EQ(KVM_S390_MCHK, 0xfffe1000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(KVM_S390_INT_CLOCK_COMP, 0xffff1004ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(KVM_S390_INT_CPU_TIMER, 0xffff1005ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INT_VIRTIO, 0xffff2603ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INT_SERVICE, 0xffff2401ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INT_EMERGENCY, 0xffff1201ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_S390_INT_EXTERNAL_CALL, 0xffff1202ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+KVMSPEC_EQ(KVM_S390_INT_IO_MIN, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+KVMSPEC_EQ(KVM_S390_INT_IO_MAX, 0xfffdffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
+KVMSPEC_EQ(KVM_S390_INT_IO_AI_MASK, 67108864);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_interrupt), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_interrupt, type), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_interrupt, parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_interrupt, parm64), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm64), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_io_info), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_io_info), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, subchannel_id), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_id), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, io_int_word), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_word), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_ext_info), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ext_info, ext_params), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ext_info, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ext_info, ext_params2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_VALID, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_0, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_1, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_MASK, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_S390_PGM_FLAGS_NO_REWIND, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_pgm_info), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, trans_exc_code), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, trans_exc_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, mon_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_address), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_address), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, data_exc_code), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, data_exc_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, code), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, code), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, mon_class_nr), 30);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_class_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_code), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_code), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_atmid), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_atmid), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, exc_access_id), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, exc_access_id), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_access_id), 35);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_access_id), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, op_access_id), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, op_access_id), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, flags), 37);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, flags), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, pad), 38);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, pad), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_prefix_info), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_prefix_info), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_prefix_info, address), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_prefix_info, address), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_extcall_info), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_extcall_info), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_extcall_info, code), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_extcall_info, code), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_emerg_info), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_emerg_info), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_emerg_info, code), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_emerg_info, code), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(KVM_S390_STOP_FLAG_STORE_STATUS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_stop_info), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_stop_info), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_stop_info, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_stop_info, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_mchk_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, cr14), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, cr14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, mcic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, mcic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, failing_storage_address), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, failing_storage_address), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, ext_damage_code), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, ext_damage_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, pad), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, fixed_logout), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, fixed_logout), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_irq), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, type), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, type), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.io), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.io), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.ext), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.ext), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.pgm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.pgm), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.emerg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.emerg), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.extcall), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.extcall), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.prefix), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.prefix), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.stop), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.stop), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.mchk), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.mchk), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.reserved), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.reserved), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_irq_state), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, buf), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, buf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, len), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, reserved), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, reserved), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_ucas_mapping), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ucas_mapping, user_addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, user_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ucas_mapping, vcpu_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, vcpu_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ucas_mapping, length), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, length), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_pv_sec_parm), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_sec_parm, origin), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, origin), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_sec_parm, length), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, length), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_pv_unp), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_unp, addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_unp, size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_unp, tweak), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, tweak), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PV_DUMP_INIT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PV_DUMP_CONFIG_STOR_STATE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PV_DUMP_COMPLETE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PV_DUMP_CPU, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_pv_dmp), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, subcmd), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, subcmd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, buff_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, buff_len), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_len), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, gaddr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, gaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PV_INFO_VM, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PV_INFO_DUMP, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_pv_info_dump), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_dump, dump_config_finalize_len), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_finalize_len), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_pv_info_vm), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, inst_calls_list), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, inst_calls_list), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, max_cpus), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_cpus), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, max_guests), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guests), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, max_guest_addr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guest_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, feature_indication), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, feature_indication), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_pv_info_header), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_header), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_header, id), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_header, len_max), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_max), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_header, len_written), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_written), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_header, reserved), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_pv_info), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info, header), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, header), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info, dump), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, dump), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info, vm), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, vm), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_PV_ENABLE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_PV_DISABLE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_PV_SET_SEC_PARMS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_PV_UNPACK, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_PV_VERIFY, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_PV_PREP_RESET, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_PV_UNSHARE_ALL, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PV_INFO, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PV_DUMP, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_PV_ASYNC_CLEANUP_PREPARE, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_PV_ASYNC_CLEANUP_PERFORM, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(sizeof(struct kvm_pv_cmd), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, cmd), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, cmd), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, rc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rc), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, rrc), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rrc), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, flags), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, reserved), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, reserved), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_zpci_op), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, fh), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, fh), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, op), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, op), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, pad), 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, pad), 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.ibv), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.ibv), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.sb), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.flags), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.noi), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.noi), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.isc), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.isc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.sbo), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sbo), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.pad), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.pad), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reserved), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reserved), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_S390_ZPCIOP_REG_AEN, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_S390_ZPCIOP_DEREG_AEN, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_S390_ZPCIOP_REGAEN_HOST, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_regs), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, gprs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, gprs), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs), 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_sregs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, acrs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, acrs), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, crs), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, crs), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_fpu), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpu), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fpc), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fprs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fprs), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_HW_BP, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_HW_BP, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_HW_WP_WRITE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SINGLESTEP, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, type), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, type), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, pad), 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_hw_breakpoint), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_hw_breakpoint), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_hw_breakpoint, addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_hw_breakpoint, phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_hw_breakpoint, len), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, len), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_hw_breakpoint, type), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, type), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_hw_breakpoint, pad), 25);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, nr_hw_bp), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, nr_hw_bp), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, hw_bp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, hw_bp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_PFAULT_TOKEN_INVALID, 0xffffffffffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVM_SYNC_PREFIX, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVM_SYNC_GPRS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVM_SYNC_ACRS, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVM_SYNC_CRS, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SYNC_ARCH0, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SYNC_PFAULT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_SYNC_VRS, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+KVMSPEC_EQ(KVM_SYNC_RICCB, 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_SYNC_FPRS, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_SYNC_GSCB, 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(KVM_SYNC_BPBC, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SYNC_ETOKEN, 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVM_SYNC_DIAG318, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVM_SYNC_S390_VALID_FIELDS, 8191);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(SDNXC, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(SDNXL, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 1984);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, prefix), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, prefix), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, gprs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, gprs), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, acrs), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, acrs), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, crs), 200);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, crs), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, todpr), 328);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, todpr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, cputm), 336);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, cputm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, ckc), 344);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, ckc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, pp), 352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, gbea), 360);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, gbea), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, pft), 368);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pft), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, pfs), 376);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pfs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, pfc), 384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pfc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, vrs), 392);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, vrs), 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, fprs), 392);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, fprs), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, reserved), 904);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, reserved), 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, fpc), 1416);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, fpc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, padding1), 1421);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, padding1), 51);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, riccb), 1472);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, riccb), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, diag318), 1536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, diag318), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, padding2), 1544);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, padding2), 184);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, sdnx), 1728);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, sdnx), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, reserved1), 1728);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, reserved1), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, gscb), 1744);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, gscb), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, etoken), 1776);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, etoken), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, etoken_extension), 1784);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, etoken_extension), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVM_REG_S390_TODPR, 0x5020000000000001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVM_REG_S390_EPOCHDIFF, 0x5030000000000002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVM_REG_S390_CPU_TIMER, 0x5030000000000003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVM_REG_S390_CLOCK_COMP, 0x5030000000000004ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_S390_PFTOKEN, 0x5030000000000005ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_S390_PFCOMPARE, 0x5030000000000006ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_S390_PFSELECT, 0x5030000000000007ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_REG_S390_PP, 0x5030000000000008ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_REG_S390_GBEA, 0x5030000000000009ULL);
 #endif
 
 #elif defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)
@@ -15949,9 +17614,6 @@ KVMSPEC_EQ(KVM_TRACE_DISABLE, 536915464);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 0x8018ae40ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 1077980777);
@@ -16178,36 +17840,6 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 0x8018aee2ULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 0x8018aee3ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 536915462);
 #endif
@@ -16231,33 +17863,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 536915651);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 536915652);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
@@ -16402,9 +18007,6 @@ KVMSPEC_EQ(KVM_TRACE_DISABLE, 536915464);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 0x8018ae40ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 1077980777);
 #endif
@@ -16630,36 +18232,6 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 0x8018aee2ULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 0x8018aee3ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 536915462);
 #endif
@@ -16683,33 +18255,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 536915651);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 536915652);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
@@ -16854,9 +18399,6 @@ KVMSPEC_EQ(KVM_TRACE_DISABLE, 536915464);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 0x8018ae40ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 1077980777);
 #endif
@@ -17082,36 +18624,6 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 0x8018aee2ULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 0x8018aee3ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 536915462);
 #endif
@@ -17135,33 +18647,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 536915651);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 536915652);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
@@ -17305,9 +18790,6 @@ KVMSPEC_EQ(KVM_TRACE_DISABLE, 44552);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
@@ -17534,36 +19016,6 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
 #endif
@@ -17587,33 +19039,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);

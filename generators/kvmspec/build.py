@@ -887,7 +887,15 @@ class Builder:
     def resolve_outline(self, header: str, data: Map) -> tuple[OutlineSection, ...]:
         """A header's outline with its names checked, and every definition of
         the header it leaves out placed after the definition that precedes it
-        in the spec (each with a warning). Sets self.emit_order for the header."""
+        in the spec (each with a warning). Sets self.emit_order for the header
+        (by key: an architecture header's names are its own definitions)."""
+        self.context.append(self.header_arch.get(header))
+        try:
+            return self._resolve_outline(header, data)
+        finally:
+            self.context.pop()
+
+    def _resolve_outline(self, header: str, data: Map) -> tuple[OutlineSection, ...]:
         path = data.path
         sections: list[list] = []          # [comment, [OutlineEntry]]
         current: dict[str, Mark] = {}      # names placed in the newest view -> where
@@ -916,8 +924,8 @@ class Builder:
             return kind in ("enum", "flags") and raw.get("c_style", "define") == "define" and \
                 any(v["name"] in current for v in raw["values"])
 
-        own = [(self.order[name], name, kind, raw) for name, (kind, raw, spec_file) in self.items.items()
-               if self.header_of(name) == header]
+        own = [(self.order[key], raw[kind], kind, raw) for key, (kind, raw, spec_file) in self.items.items()
+               if self.header_of(key) == header]
         own += [(self.order[f"!{raw[kind]}"], raw[kind], kind, raw) for kind, raw, spec_file in self.fallbacks
                 if raw.get("header", spec_file.header) == header]
         previous: Optional[str] = None
@@ -946,8 +954,8 @@ class Builder:
         for section in sections:
             for entry in section[1]:
                 if entry.until is None:
-                    owner = self.owner_name(entry.name) if entry.name not in self.items else entry.name
-                    self.emit_order.setdefault(owner, position)
+                    owner = self.owner_name(entry.name) if self.key(entry.name) not in self.items else entry.name
+                    self.emit_order.setdefault(self.key(owner), position)
                     position += 1
         return tuple(OutlineSection(comment, tuple(entries)) for comment, entries in sections)
 
@@ -974,15 +982,16 @@ class Builder:
     def outline_target(self, entry: OutlineEntry, header: str) -> Optional[str]:
         """The header the entry's name belongs to, or None after reporting why it cannot be placed."""
         name = entry.name
-        if name in self.items:
+        if name in self.items or self.key(name) in self.items:
             home = self.header_of(name)
             fallback = f"!{name}" in self.order and any(
                 raw[kind] == name and raw.get("header", spec_file.header) == header
                 for kind, raw, spec_file in self.fallbacks)
             if fallback:
                 home = header
-        elif name in self.symbols and self.symbols[name].owner is not None and name not in self.items:
-            owner = self.symbols[name].owner
+        elif self.key(name) in self.symbols and self.symbols[self.key(name)].owner is not None \
+                and self.key(name) not in self.items:
+            owner = self.symbols[self.key(name)].owner
             kind = schema.item_kind(owner)
             if owner.get("c_style", "define") != "define":
                 self.error(entry.mark, f"{name} is a value of the C enum {owner[kind]}, which is printed whole",
@@ -1012,8 +1021,8 @@ class Builder:
         target_header = self.header_of(target)
         if target_header == user[1]:
             # the outline's order where it places both (names), else the spec's (keys)
-            if target in self.emit_order and user[0] in self.emit_order:
-                order, first, second = self.emit_order, target, user[0]
+            if self.key(target) in self.emit_order and self.key(user[0]) in self.emit_order:
+                order, first, second = self.emit_order, self.key(target), self.key(user[0])
             else:
                 order, first, second = self.order, self.key(target), self.key(user[0])
             if not ordered or order[first] < order[second]:  # type: ignore[index]

@@ -98,6 +98,12 @@ from . import KVM_REGISTER_COALESCED_MMIO
 from . import KVM_REINJECT_CONTROL
 from . import KVM_RESET_DIRTY_RINGS
 from . import KVM_RUN
+from . import KVM_S390_CLEAR_RESET
+from . import KVM_S390_ENABLE_SIE
+from . import KVM_S390_INITIAL_RESET
+from . import KVM_S390_NORMAL_RESET
+from . import KVM_S390_STORE_STATUS
+from . import KVM_S390_VCPU_FAULT
 from . import KVM_SET_BOOT_CPU_ID
 from . import KVM_SET_CLOCK
 from . import KVM_SET_CPUID
@@ -983,6 +989,7 @@ _E_KVM_X86_GET_MCE_CAP_SUPPORTED: dict[int, str] = {errno.EFAULT: 'The value cou
 _E_KVM_GET_SUPPORTED_HV_CPUID: dict[int, str] = {errno.E2BIG: 'nent is smaller than the number of Hyper-V leaves KVM reports.', errno.EFAULT: 'The buffer could not be read or written.'}
 _E_KVM_GET_DEVICE_ATTR: dict[int, str] = {errno.ENXIO: 'The group or attribute is unknown to this device.', errno.EPERM: 'The attribute cannot be read in the current state.', errno.EFAULT: 'The value could not be written to addr.', errno.EIO: 'The caller is not in the process that created the VM.'}
 _E_KVM_HAS_DEVICE_ATTR: dict[int, str] = {errno.ENXIO: 'The group or attribute is unknown.', errno.EIO: 'The caller is not in the process that created the VM.'}
+_E_KVM_S390_ENABLE_SIE: dict[int, str] = {errno.EINVAL: 'The page tables of the process cannot be extended as SIE requires.'}
 _E_KVM_ENABLE_CAP: dict[int, str] = {errno.EINVAL: 'The capability is unknown, cannot be enabled at this scope, its arguments are not valid, or flags is not 0.', errno.EBUSY: 'The capability can only be changed before something else happens (typically before vCPUs are created), and that has already happened.'}
 _E_KVM_CREATE_VCPU: dict[int, str] = {errno.EINVAL: 'The id is out of range, or the VM already has as many vCPUs as it may (KVM_CAP_MAX_VCPUS).', errno.EEXIST: 'The VM already has a vCPU with this id.', errno.ENOMEM: 'The kernel could not allocate the vCPU.'}
 _E_KVM_GET_STATS_FD: dict[int, str] = {errno.ENOMEM: 'The kernel could not allocate the file.', errno.EMFILE: 'The process has no free file descriptor.'}
@@ -1076,6 +1083,11 @@ _E_KVM_SET_GUEST_DEBUG: dict[int, str] = {errno.EINVAL: "control has a bit the a
 _E_KVM_GET_ONE_REG: dict[int, str] = {errno.ENOENT: 'The vCPU has no register with this id.', errno.EINVAL: 'The id is not valid (wrong architecture or size), or on s390 the guest runs in protected mode.', errno.EPERM: "On arm64, the register cannot be accessed yet: the vCPU's configuration (e.g. SVE) has not been finalized.", errno.EFAULT: 'The buffer at addr could not be written.'}
 _E_KVM_SET_ONE_REG: dict[int, str] = {errno.ENOENT: 'The vCPU has no register with this id.', errno.EINVAL: 'The id is not valid, the value is not acceptable for the register, or on s390 the guest runs in protected mode.', errno.EPERM: "On arm64, the register cannot be written in the current state (e.g. before or after finalizing the vCPU's configuration).", errno.EBUSY: 'On riscv and arm64, the register is a configuration register that can no longer change because the vCPU has already run.', errno.EFAULT: 'The buffer at addr could not be read.'}
 _E_KVM_KVMCLOCK_CTRL: dict[int, str] = {errno.EINVAL: 'The guest has not enabled kvmclock on this vCPU.'}
+_E_KVM_S390_VCPU_FAULT: dict[int, str] = {errno.EFAULT: 'The address is not backed by guest memory or the fault could not be resolved.'}
+_E_KVM_S390_STORE_STATUS: dict[int, str] = {errno.EFAULT: 'The save area is not in guest memory.'}
+_E_KVM_S390_INITIAL_RESET: dict[int, str] = {}
+_E_KVM_S390_NORMAL_RESET: dict[int, str] = {}
+_E_KVM_S390_CLEAR_RESET: dict[int, str] = {}
 
 
 def _check_fields(obj: Any, cls: type, what: str) -> None:
@@ -1706,6 +1718,30 @@ class Kvm(_Descriptor):
         obj = _record(kvm_device_attr, arg, fields, 'KVM_HAS_DEVICE_ATTR')
         result = self._call(KVM_HAS_DEVICE_ATTR, ctypes.addressof(obj), 'KVM_HAS_DEVICE_ATTR', _E_KVM_HAS_DEVICE_ATTR)
         return result
+
+    def s390_enable_sie(self) -> int:
+        """Prepares the calling process's address space for running SIE: its page
+        tables get the extra entries that guest memory needs, and transparent huge
+        pages are split and turned off. KVM_CREATE_VM does the same, so current
+        VMMs do not need to call it.
+
+        :Capability: basic
+        :Architectures: s390
+        :Type: system ioctl
+        :Parameters: none
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 2.6.26
+
+        Errors:
+        - EINVAL: The page tables of the process cannot be extended as SIE
+          requires.
+        """
+        try:
+            return _fcntl_ioctl(self._fd, 44550, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_S390_ENABLE_SIE', _E_KVM_S390_ENABLE_SIE) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
 
 class Vm(_Descriptor):
@@ -5980,6 +6016,112 @@ class Vcpu(_Descriptor):
         obj = _record(kvm_device_attr, arg, fields, 'KVM_HAS_DEVICE_ATTR')
         result = self._call(KVM_HAS_DEVICE_ATTR, ctypes.addressof(obj), 'KVM_HAS_DEVICE_ATTR', _E_KVM_HAS_DEVICE_ATTR)
         return result
+
+    def s390_vcpu_fault(self, value: int) -> int:
+        """Creates the mapping of one guest page in the vCPU's address space (for a
+        user-controlled VM) or in the VM's. Only minor faults are resolved, so the
+        VMM should touch the page through its own mapping first. It is meant for
+        fixing up validity intercepts of user-controlled VMs, for example faulting
+        in the vCPU's lowcore before KVM_RUN. The kernel's documentation lists
+        KVM_CAP_S390_UCONTROL for it, but in 6.1 it also works on the vCPUs of a
+        normal VM.
+
+        :Capability: basic
+        :Architectures: s390
+        :Type: vcpu ioctl
+        :Parameters: an integer passed as the ioctl argument (see below)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 3.4
+
+        Argument: The guest absolute address to fault in.
+
+        Errors:
+        - EFAULT: The address is not backed by guest memory or the fault could not
+          be resolved.
+        """
+        result = self._call(KVM_S390_VCPU_FAULT, _runtime.check_int('value', value, 64, False), 'KVM_S390_VCPU_FAULT', _E_KVM_S390_VCPU_FAULT)
+        return result
+
+    def s390_store_status(self, value: int) -> int:
+        """Stores the vCPU's architected status (registers, PSW, prefix, timers,
+        control registers) into a save area in guest memory, as the STORE STATUS
+        SIGP order does.
+
+        :Capability: basic
+        :Architectures: s390
+        :Type: vcpu ioctl
+        :Parameters: an integer passed as the ioctl argument (see below)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 2.6.26
+
+        Argument: KVM_S390_STORE_STATUS_NOADDR, KVM_S390_STORE_STATUS_PREFIXED, or
+        the guest absolute address of a save area.
+
+        Errors:
+        - EFAULT: The save area is not in guest memory.
+        """
+        result = self._call(KVM_S390_STORE_STATUS, _runtime.check_int('value', value, 64, False), 'KVM_S390_STORE_STATUS', _E_KVM_S390_STORE_STATUS)
+        return result
+
+    def s390_initial_reset(self) -> int:
+        """Performs an initial CPU reset: everything the normal reset does, plus PSW,
+        prefix, CPU timer, clock comparator and control registers are set to their
+        initial values. Unlike the architected reset, the vCPU is not switched to
+        ESA mode.
+
+        :Capability: basic
+        :Architectures: s390
+        :Type: vcpu ioctl
+        :Parameters: none
+        :Returns: 0 on success. For a protected vCPU, -1 with errno EINVAL if the Ultravisor refused the reset.
+        :Since: 2.6.26
+        """
+        try:
+            return _fcntl_ioctl(self._fd, 44695, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_S390_INITIAL_RESET', _E_KVM_S390_INITIAL_RESET) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
+
+    def s390_normal_reset(self) -> int:
+        """Performs the architected CPU reset of a vCPU: pending local interrupts are
+        cleared, runtime instrumentation is switched off, the pfault token is
+        dropped, and the vCPU is stopped unless userspace controls the CPU state.
+
+        :Capability: KVM_CAP_S390_VCPU_RESETS
+        :Architectures: s390
+        :Type: vcpu ioctl
+        :Parameters: none
+        :Returns: 0 on success. For a protected vCPU, -1 with errno EINVAL if the Ultravisor refused the reset.
+        :Since: 5.6
+        """
+        self._require('KVM_CAP_S390_VCPU_RESETS', 'KVM_S390_NORMAL_RESET')
+        try:
+            return _fcntl_ioctl(self._fd, 44739, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_S390_NORMAL_RESET', _E_KVM_S390_NORMAL_RESET) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
+
+    def s390_clear_reset(self) -> int:
+        """Performs a clear reset of a vCPU: everything the initial reset does, plus
+        the general, vector and access registers, the guarded-storage control
+        block and the etoken are cleared. The vCPU is not switched to ESA mode.
+
+        :Capability: KVM_CAP_S390_VCPU_RESETS
+        :Architectures: s390
+        :Type: vcpu ioctl
+        :Parameters: none
+        :Returns: 0 on success. For a protected vCPU, -1 with errno EINVAL if the Ultravisor refused the reset.
+        :Since: 5.6
+        """
+        self._require('KVM_CAP_S390_VCPU_RESETS', 'KVM_S390_CLEAR_RESET')
+        try:
+            return _fcntl_ioctl(self._fd, 44740, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_S390_CLEAR_RESET', _E_KVM_S390_CLEAR_RESET) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
     def memory_encrypt_op(self, arg: Optional[kvm_sev_cmd] = None, /, **fields: Any) -> kvm_sev_cmd:
         """Issues one command of a confidential computing technology for the VM or
