@@ -84,7 +84,7 @@ class View:
         fields = []
         changed = False
         for f in record.fields:
-            if not f.exists_at(self.release) or (self.arch is not None and self.arch not in f.active_on):
+            if not f.exists_at(self.release) or (self.arch is not None and not self._field_on(record, f, self.arch)):
                 changed = True
                 continue
             new = self.field_at(f)
@@ -93,6 +93,16 @@ class View:
             changed = changed or new is not f
             fields.append(new)
         return replace(record, fields=tuple(fields)) if changed else record
+
+    def _field_on(self, record: Record, f: Field, arch: str) -> bool:
+        """Whether userspace of `arch` sees a member: where its record's header is, as
+        its #ifdef allows. A record that moved into an architecture's header was in
+        every architecture's linux/kvm.h before."""
+        if arch in f.active_on:
+            return True
+        if f.c_guard is None and record.moves and self.model.header(record.header_at(self.release)).arch is None:
+            return True
+        return False
 
     def field_at(self, f: Field) -> Field:
         if f.record is not None and f.record.inline:
@@ -146,7 +156,7 @@ class View:
         self._layouts[key] = None   # a record cannot contain itself
         members = []
         for f in self._fields_at(record).fields:
-            if abi.arch not in f.active_on:   # its #ifdef does not hold there
+            if not self._field_on(record, f, abi.arch):   # its #ifdef does not hold there
                 continue
             if f.scalar is not None:
                 size, align = f.scalar.size(abi), f.scalar.align(abi)
