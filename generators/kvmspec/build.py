@@ -80,7 +80,7 @@ class Builder:
         self.building: set[str] = set()
         self.parsed: dict[str, expr.Node] = {}
         self.evaluators: dict[str, expr.Evaluator] = {}
-        self.macro_uses: list[tuple[Map, list[expr.Name]]] = []
+        self.macro_uses: list[tuple[Map, expr.Node]] = []
         # Definitions guarded by `#ifndef` of their own name: a header's default
         # for a macro that an architecture header may define first.
         self.fallbacks: list[tuple[str, Map, SpecFile]] = []
@@ -238,9 +238,7 @@ class Builder:
                         self.expr_error(raw.mark_of("body"), raw["body"], exc)
                         continue
                     self.macros[name] = expr.FunctionMacro(tuple(raw["params"]), body)
-                    self.macro_uses.append((raw, [n for n in expr.names(body)
-                                                  if n.name not in raw["params"]
-                                                  and n.name not in expr.BUILTIN_MACROS]))
+                    self.macro_uses.append((raw, body))
 
         for fspec, data in files:
             for raw in data["items"]:
@@ -258,7 +256,9 @@ class Builder:
                                                    "does not exist", "remove c_guard:, or define it")
 
         # Macro bodies may use names defined anywhere in the spec.
-        for raw, used in self.macro_uses:
+        for raw, body in self.macro_uses:
+            used = [n for n in expr.names(body, self.macros)
+                    if n.name not in raw["params"] and n.name not in expr.BUILTIN_MACROS]
             for n in used:
                 if n.name not in first_seen:
                     self.error(self.expr_mark(raw.mark_of("body"), raw["body"], n.pos),
@@ -424,7 +424,17 @@ class Builder:
                 record = self.ensure(name, self.build_record_item, self.file_arch(entry[2]))
                 return record.size(abi) if isinstance(record, Record) else None
 
-            ev = expr.Evaluator(abi.long_bits, lookup, self.macros, sizeof)
+            def offsetof(type_text: str, path: tuple) -> "Optional[int | str]":
+                kind, _, name = type_text.partition(" ")
+                entry = self.items.get(name)
+                if entry is None or entry[0] != kind:
+                    return None
+                record = self.ensure(name, self.build_record_item, self.file_arch(entry[2]))
+                if not isinstance(record, Record):
+                    return None
+                return member_offset(record, path, abi)
+
+            ev = expr.Evaluator(abi.long_bits, lookup, self.macros, sizeof, offsetof)
             self.evaluators[abi.name] = ev
         return ev
 
@@ -530,8 +540,11 @@ class Builder:
         headers = tuple(Header(h["name"], h["path"], h["guard"], h["doc"], tuple(h.get("includes", ())),
                                h.get("arch"), h.mark_of("name")) for h in manifest["headers"])
         self.header_names = {h.name for h in headers}
-        include_names = {h.path.split("include/uapi/", 1)[-1]: h.name for h in headers}
-        self.header_includes = {h.name: {include_names[i] for i in h.includes if i in include_names}
+        # "asm/kvm.h" is every architecture's asm/kvm.h: each architecture's build sees its own.
+        include_names: dict[str, set[str]] = {}
+        for h in headers:
+            include_names.setdefault(h.path.split("include/uapi/", 1)[-1], set()).add(h.name)
+        self.header_includes = {h.name: {n for i in h.includes for n in include_names.get(i, ())}
                                 for h in headers}
         self.register(files)
 
@@ -1201,3 +1214,52 @@ def _product(dims: tuple[int, ...]) -> int:
 def load_model(root: Path) -> Model:
     """Read, check and build the model of the spec under `root`, or raise SpecError."""
     return Builder(root).build()
+
+
+def member_offset(record: Record, path: tuple, abi: Abi) -> "int | str":
+    """The byte offset of the member `path` (names and subscripts) names in `record`,
+    or what is wrong with the path."""
+    offset = 0
+    current: Optional[Record] = record
+    pending: tuple[int, ...] = ()     # dimensions of the array member reached, not yet subscripted
+    element = 0                        # size of one element of that array
+    for step in path:
+        if isinstance(step, int):
+            if not pending:
+                return f"{step} subscripts a member that is not an array"
+            if not 0 <= step < pending[0] and not (len(pending) == 1 and pending[0] == 0):
+                return f"subscript {step} is outside the array of {pending[0]}"
+            stride = element
+            for d in pending[1:]:
+                stride *= d
+            offset += step * stride
+            pending = pending[1:]
+            continue
+        if pending:
+            return f"{step!r} follows an array member without a subscript"
+        if current is None:
+            return f"{step!r} names a member of something that is not a struct or union"
+        found = _find_member(current, step, abi)
+        if found is None:
+            return f"{current.c_type} has no member {step!r}"
+        fld, at = found
+        offset += at
+        current = fld.record
+        pending = (0,) if fld.flexible else fld.dims
+        element = fld.element_size(abi)
+    return offset   # a whole array member: the offset of its first element
+
+
+def _find_member(record: Record, name: str, abi: Abi) -> "Optional[tuple[Field, int]]":
+    """A member of `record` by name, looking into anonymous members, with its offset."""
+    index = ABIS.index(abi)
+    for fld in record.fields:
+        if not fld.active:
+            continue
+        if fld.name == name:
+            return fld, fld.offsets[index]
+        if fld.name is None and fld.record is not None:
+            inner = _find_member(fld.record, name, abi)
+            if inner is not None:
+                return inner[0], fld.offsets[index] + inner[1]
+    return None

@@ -76,6 +76,8 @@ SCALARS: dict[str, Scalar] = {s.name: s for s in (
     _scalar("unsigned long", False, 8, 4, 4, "ctypes.c_ulong"),
     _scalar("void *", False, 8, 4, 4, "ctypes.c_void_p", pointer=True),
     _scalar("__u8 *", False, 8, 4, 4, "ctypes.c_void_p", pointer=True),
+    # arm64's FP/SIMD registers (struct user_fpsimd_state); only LP64 ABIs have it.
+    Scalar("__uint128_t", False, (16, 16), (16, 16), "_uint128"),
 )}
 
 
