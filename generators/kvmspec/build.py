@@ -781,7 +781,9 @@ class Builder:
             partial.append(info)
         if not ok:
             return None
-        if not partial:
+        if not partial and (inline or is_union):
+            # A named struct may be empty on purpose (GNU C gives it size 0): arm64's
+            # kvm_sregs and kvm_fpu exist only because linux/kvm.h names them.
             self.error(mark, "a record needs at least one field")
             return None
         layouts = tuple(record_layout(members, is_union) for members in members_per_abi)
