@@ -61,6 +61,85 @@ def test_expression_errors(text, message):
     assert message in info.value.message
 
 
+def test_genmask_follows_the_width_of_long():
+    assert evaluate("__GENMASK(31, 16)", 64) == 0xFFFF0000
+    assert evaluate("__GENMASK(31, 16)", 32) == 0xFFFF0000
+    assert evaluate("__GENMASK(63, 62)", 64) == 0xC000000000000000
+    with pytest.raises(expr.ExprError):
+        evaluate("__GENMASK(63, 62)", 32)   # wider than an i386 long: a shift C leaves undefined
+
+
+# arm64's KVM_REG_ARM_CORE_REG(name): the member designator goes through a macro parameter.
+CORE_REG = expr.FunctionMacro(("name",), expr.parse("(offsetof(struct kvm_regs, name) / sizeof(__u32))"))
+
+
+def core_reg_evaluator(seen: list) -> expr.Evaluator:
+    offsets = {("regs", "pc"): 256, ("fp_regs", "vregs", 31): 832}
+
+    def offsetof(type_text, path):
+        seen.append((type_text, path))
+        return offsets.get(path, f"no member {path}")
+    return expr.Evaluator(64, lambda n: expr.Value(4, expr.int_types(64)["int"]) if n == "K" else None,
+                          {"KVM_REG_ARM_CORE_REG": CORE_REG}, lambda t: 4, offsetof)
+
+
+def test_offsetof_takes_a_member_designator_through_a_macro_parameter():
+    seen: list = []
+    ev = core_reg_evaluator(seen)
+    assert ev.evaluate(expr.parse("KVM_REG_ARM_CORE_REG(regs.pc)")).value == 64
+    assert ev.evaluate(expr.parse("KVM_REG_ARM_CORE_REG(fp_regs.vregs[27 + K])")).value == 208
+    assert seen == [("struct kvm_regs", ("regs", "pc")), ("struct kvm_regs", ("fp_regs", "vregs", 31))]
+
+
+def test_offsetof_of_an_unknown_member_says_which():
+    ev = core_reg_evaluator([])
+    with pytest.raises(expr.ExprError) as info:
+        ev.evaluate(expr.parse("KVM_REG_ARM_CORE_REG(regs.lr)"))
+    assert "no member ('regs', 'lr')" in info.value.message
+
+
+@pytest.mark.parametrize("text,message", [
+    ("regs.pc + 1", "only name members inside offsetof"),
+    ("offsetof(kvm_regs, pc)", "offsetof needs a struct or union"),
+    ("offsetof(struct kvm_regs, 1 + 2)", "offsetof needs a member"),
+])
+def test_offsetof_misuse_is_an_error(text, message):
+    with pytest.raises(expr.ExprError) as info:
+        core_reg_evaluator([]).evaluate(expr.parse(text))
+    assert message in info.value.message
+
+
+def test_offsetof_in_python_passes_the_designator_as_text():
+    assert expr.to_python(CORE_REG.body, CORE_REG.params) == \
+        "_cdiv(_offsetof(kvm_regs, name), ctypes.sizeof(__u32), False)"
+    assert expr.to_python(expr.parse("KVM_REG_ARM_CORE_REG(fp_regs.vregs[3])")) == \
+        "KVM_REG_ARM_CORE_REG('fp_regs.vregs[3]')"
+
+
+# arm64's ARM64_SYS_REG_SHIFT_MASK(x, n) pastes n into the names of a field's constants.
+SHIFT_MASK = expr.FunctionMacro(("x", "n"), expr.parse(
+    "(((x) << KVM_REG_ARM64_SYSREG_ ## n ## _SHIFT) & KVM_REG_ARM64_SYSREG_ ## n ## _MASK)"))
+
+
+def test_token_pasting_builds_the_name_from_the_argument_spelling():
+    values = {"KVM_REG_ARM64_SYSREG_CRN_SHIFT": 7, "KVM_REG_ARM64_SYSREG_CRN_MASK": 0x780}
+    int_type = expr.int_types(64)["int"]
+    ev = expr.Evaluator(64, lambda n: expr.Value(values[n], int_type) if n in values else None,
+                        {"ARM64_SYS_REG_SHIFT_MASK": SHIFT_MASK})
+    assert ev.evaluate(expr.parse("ARM64_SYS_REG_SHIFT_MASK(0x1f, CRN)")).value == 0x780
+    assert ev.evaluate(expr.parse("ARM64_SYS_REG_SHIFT_MASK(14, CRN)")).value == 0x700
+    with pytest.raises(expr.ExprError) as info:
+        ev.evaluate(expr.parse("ARM64_SYS_REG_SHIFT_MASK(1, OP9)"))
+    assert "unknown name 'KVM_REG_ARM64_SYSREG_OP9_SHIFT'" in info.value.message
+
+
+def test_a_pasted_argument_is_spelling_not_a_reference():
+    use = expr.parse("ARM64_SYS_REG_SHIFT_MASK(op0, OP0)")
+    macros = {"ARM64_SYS_REG_SHIFT_MASK": SHIFT_MASK}
+    assert [n.name for n in expr.names(use, macros)] == ["ARM64_SYS_REG_SHIFT_MASK", "op0"]
+    assert [n.name for n in expr.names(use)] == ["ARM64_SYS_REG_SHIFT_MASK", "op0", "OP0"]
+
+
 def test_deep_nesting_is_an_error_not_a_crash():
     with pytest.raises(expr.ExprError):
         evaluate("(" * 2000 + "1" + ")" * 2000)

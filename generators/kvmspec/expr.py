@@ -583,6 +583,8 @@ class Evaluator:
             return found
         if isinstance(node, Sizeof):
             size = self.sizeof(node.type_name) if self.sizeof is not None else None
+            if size is None and node.type_name in CAST_TYPES:   # long follows the ABI
+                size = self.types[CAST_TYPES[node.type_name]].bits // 8
             if size is None:
                 raise ExprError(f"unknown type {node.type_name!r} in sizeof", node.pos,
                                 "use a scalar type or a struct/union of the spec")
