@@ -111,7 +111,7 @@ def test_offsetof_misuse_is_an_error(text, message):
 
 def test_offsetof_in_python_passes_the_designator_as_text():
     assert expr.to_python(CORE_REG.body, CORE_REG.params) == \
-        "_cdiv(_offsetof(kvm_regs, name), ctypes.sizeof(__u32), False)"
+        "_cdiv(_offsetof(kvm_regs, name), ctypes.sizeof(ctypes.c_uint), False)"
     assert expr.to_python(expr.parse("KVM_REG_ARM_CORE_REG(fp_regs.vregs[3])")) == \
         "KVM_REG_ARM_CORE_REG('fp_regs.vregs[3]')"
 

@@ -735,6 +735,15 @@ class _Closure:
 _PY_BINARY = {"&&": "and", "||": "or"}
 
 
+# The ctypes type of each C integer type, for sizeof() in Python.
+_CTYPES = {
+    "char": "ctypes.c_char", "signed char": "ctypes.c_byte", "unsigned char": "ctypes.c_ubyte",
+    "short": "ctypes.c_short", "unsigned short": "ctypes.c_ushort", "int": "ctypes.c_int",
+    "unsigned int": "ctypes.c_uint", "long": "ctypes.c_long", "unsigned long": "ctypes.c_ulong",
+    "long long": "ctypes.c_longlong", "unsigned long long": "ctypes.c_ulonglong",
+}
+
+
 def to_python(node: Node, params: tuple[str, ...] = ()) -> str:
     """Python source computing the expression with C's unsigned wrap-around.
 
@@ -759,7 +768,9 @@ def to_python(node: Node, params: tuple[str, ...] = ()) -> str:
             return f"{n.name}({', '.join(py(a) for a in n.args)})"
         if isinstance(n, Sizeof):
             kind, _, name = n.type_name.partition(" ")
-            return f"ctypes.sizeof({name})" if kind in ("struct", "union") else f"ctypes.sizeof({n.type_name})"
+            if kind in ("struct", "union"):
+                return f"ctypes.sizeof({name})"
+            return f"ctypes.sizeof({_CTYPES.get(CAST_TYPES.get(n.type_name, ''), n.type_name)})"
         if isinstance(n, Offsetof):
             # The designator goes to Python as text ("regs.pc"); a macro parameter stands for it.
             d = n.designator
