@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import expr
-from ..layout import ABIS, Scalar
+from ..layout import HOST_ABIS as ABIS, Scalar, host
 from ..model import ExitReason, Field, FunctionMacro, Ioctl, Model, Record
 from ..valuetype import value_type
 from .prose import used_by
@@ -81,6 +81,7 @@ def python_expr(macro: FunctionMacro) -> str:
 
 
 def _abi_literal(values: tuple[int, ...], fmt: str = "{:#x}") -> str:
+    values = host(values)
     if len(set(values)) == 1:
         return fmt.format(values[0]) if values[0] >= 0 else str(values[0])
     args = ", ".join(f"{abi.name}={fmt.format(v) if v >= 0 else v}" for abi, v in zip(ABIS, values))
@@ -186,7 +187,7 @@ class Generator:
         items = [i for i in model.c_order() if i.present]
         classes = {r.name: py_classes(r) for r in model.records if r.present}
         ioctls = [i for i in model.ioctls if i.present]
-        used = {r.name: used_by(r, ioctls) for r in model.records}
+        used = {r.name: used_by(r, ioctls) for r in model.records if r.present}
         sources = list(dict.fromkeys(i.file.path for i in items))
         module = env.get_template("python/__init__.py.j2").render(
             model=model, items=items, classes=classes, used=used, sources=sources,
