@@ -184,3 +184,25 @@ def test_ioctl_encoding_matches_the_kernel():
     assert ioc("w", 0xAE, 0xA3, 104) == 0x4068AEA3                  # KVM_ENABLE_CAP
     assert ioc("rw", 0xAE, 0xBE, 128) == 0xC080AEBE                 # KVM_GET_NESTED_STATE
     assert ioc("r", 0xAE, 0x99, 0) == 0x8000AE99
+
+
+def test_arm64_core_register_ids_are_offsets_in_kvm_regs():
+    """KVM_REG_ARM_CORE_REG() on the spec's arm64 struct kvm_regs, values as clang computes
+    them for aarch64 from the kernel's header (offsetof(struct kvm_regs, m) / 4)."""
+    from pathlib import Path
+
+    from kvmspec.build import Builder
+    from kvmspec.layout import ABI_INDEX, ABIS
+
+    builder = Builder(Path(__file__).resolve().parent.parent)
+    builder.build()
+    arm64 = builder.evaluator(ABIS[ABI_INDEX["arm64"]])
+    core = {"regs.pc": 0x40, "regs.regs[30]": 0x3c, "sp_el1": 0x44, "spsr[KVM_SPSR_FIQ]": 0x50,
+            "fp_regs.vregs[31]": 0xd0, "fp_regs.fpcr": 0xd5}
+    for member, index in core.items():
+        assert arm64.evaluate(expr.parse(f"KVM_REG_ARM_CORE_REG({member})")).value == index, member
+    assert arm64.evaluate(expr.parse("ARM64_SYS_REG(3, 0, 0, 0, 5)")).value == 0x603000000013C005
+    with pytest.raises(expr.ExprError) as info:   # x86's struct kvm_regs has no such member
+        builder.evaluator(X86_64).evaluate(expr.parse("KVM_REG_ARM_CORE_REG(regs.pc)"))
+    assert "has no member 'regs'" in info.value.message
+

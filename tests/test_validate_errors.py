@@ -463,3 +463,19 @@ def test_one_mistake_gives_one_error(scratch, capsys):
     result = scratch.run("validate", capsys=capsys)
     assert result.status == 1
     assert len(errors_of(result)) == 1, result.err
+
+
+# ------------------------------------------------------------------ moved definitions
+ARM64_REGS = "spec/arm64/registers.yaml"
+
+
+def test_a_removed_definition_may_share_its_name_with_its_successor(scratch, capsys):
+    # KVM_REG_SIZE left arm64's asm/kvm.h in 6.14, the release linux/kvm.h got it.
+    assert scratch.run("validate", capsys=capsys).status == 0
+
+
+def test_a_definition_removed_after_its_successor_came_is_a_duplicate(scratch, capsys):
+    scratch.replace(ARM64_REGS, '    removed:\n      since: "6.14"\n      moved_to: linux/kvm.h',
+                    '    removed:\n      since: "6.15"\n      moved_to: linux/kvm.h')
+    line = scratch.line_of("spec/common/vcpu.yaml", "macro: KVM_REG_SIZE")
+    expect_error(scratch, capsys, "spec/common/vcpu.yaml", line, "duplicate name 'KVM_REG_SIZE'")
