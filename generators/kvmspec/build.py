@@ -211,6 +211,8 @@ class Builder:
                                            for a, since in successors.get(name, ())):
                 key = f"{name}@until{removed.release}"
                 if key not in self.items and key not in self.symbols:
+                    if arch is not None:
+                        self.key_arch[key] = arch
                     return key
             seen = first_seen.get(name)
             if seen is None:

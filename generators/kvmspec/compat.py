@@ -170,6 +170,17 @@ class Comparison:
         self.old_named, self.new_named = _named(old), _named(new)
         self.findings: list[Finding] = []
 
+    def old_of(self, item) -> Optional[Definition]:
+        """The old definition of a new item: of the same header where several architectures'
+        headers define the name (arm64's struct kvm_vcpu_events is not x86's)."""
+        variants = self.old.variants.get(item.name)
+        if variants:
+            return next((v for v in variants if v.header == item.header), None)
+        old = self.old.by_name.get(item.name)
+        if old is not None and old.header != item.header and self.new.variants.get(item.name):
+            return None   # another architecture's header now defines the name too
+        return old
+
     def add(self, rule: str, mark: Mark, message: str, remedy: str, severity: str = "") -> None:
         self.findings.append(Finding(RULES[rule], mark, message, remedy, severity))
 
@@ -226,7 +237,7 @@ class Comparison:
                              f"userspace built against the old header asks for the old feature",
                              "keep the old name on this number; give the new feature the next free number")
         for new_set in self.new.of_kind(FlagSet):
-            old_set = self.old.by_name.get(new_set.name)
+            old_set = self.old_of(new_set)
             if not isinstance(old_set, FlagSet):
                 continue
             for v in new_set.values:
@@ -243,7 +254,7 @@ class Comparison:
     # -------------------------------------------------------------- layouts
     def layouts(self) -> None:
         for new_rec in self.new.records:
-            old_rec = self.old.by_name.get(new_rec.name)
+            old_rec = self.old_of(new_rec)
             if not isinstance(old_rec, Record) or not old_rec.active or not new_rec.active:
                 continue
             problems = []
@@ -311,7 +322,7 @@ class Comparison:
                     value_set = emission.field.value_set_of(value.name)
                     if value_set is None:
                         continue
-                    old_set = self.old.by_name.get(value_set.name)
+                    old_set = self.old_of(value_set)
                     old_values = {v.value for v in old_set.values} if isinstance(old_set, ValueSet) else set()
                     impls = _implementations(self.new, save, emission.implementations)
                     # compare numbers, not names: a renamed bit is still the same bit
@@ -366,7 +377,7 @@ class Comparison:
     # -------------------------------------------------------------- reserved space
     def reserved_space(self) -> None:
         for new_rec in self.new.records:
-            old_rec = self.old.by_name.get(new_rec.name)
+            old_rec = self.old_of(new_rec)
             if not isinstance(old_rec, Record) or not old_rec.active:
                 continue
             old_reserved = [(path, f, offs) for path, f, offs in old_rec.deep_walk()
