@@ -641,8 +641,8 @@ struct kvm_sync_regs {
 /*
  * Bits of kvm_sync_regs.device_irq_level: the output lines of the timers and
  * the PMU that KVM emulates in the kernel when the interrupt controller is in
- * userspace. A set bit means the line is asserted. Until 6.8 linux/kvm.h
- * defined them for every architecture.
+ * userspace (KVM_CAP_ARM_USER_IRQ). A set bit means the line is asserted.
+ * Until 6.8 linux/kvm.h defined them, for every architecture.
  */
 #define KVM_ARM_DEV_EL1_VTIMER		(1 << 0)
 #define KVM_ARM_DEV_EL1_PTIMER		(1 << 1)
@@ -724,6 +724,7 @@ struct kvm_arm_counter_offset {
  * The arm64 part of struct kvm_guest_debug: hardware breakpoint and
  * watchpoint registers to use while debugging the guest. Each is 64 bits wide
  * even where the architecture has 32-bit control registers, as for ONE_REG.
+ * Empty until guest debugging arrived in 4.2.
  */
 struct kvm_guest_debug_arch {
 	__u64 dbg_bcr[KVM_ARM_MAX_DBG_REGS];
