@@ -112,9 +112,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _report_conformance(root: Path, system_include: Path | None) -> int:
+def _report_conformance(root: Path, system_include: Path | None, model=None) -> int:
     from .conformance import run_conformance
-    outcomes = run_conformance(root, system_include)
+    outcomes = run_conformance(root, system_include, model)
     failed = 0
     for o in outcomes:
         detail = f": {o.detail}" if o.detail and o.status != "ok" else ""
