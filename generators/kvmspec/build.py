@@ -587,7 +587,11 @@ class Builder:
                     raise NotDefinedHere(f"{type_text} has no layout on {abi.name}")
                 return member_offset(record, path, abi)
 
-            ev = expr.Evaluator(abi.long_bits, lookup, self.macros, sizeof, offsetof)
+            def unknown_call(name: str) -> None:
+                if name in self.external:
+                    raise NotDefinedHere(f"{name}() is not defined by the KVM headers (an external macro)")
+
+            ev = expr.Evaluator(abi.long_bits, lookup, self.macros, sizeof, offsetof, unknown_call)
             self.evaluators[abi.name] = ev
         return ev
 

@@ -498,8 +498,6 @@ BUILTIN_MACROS: dict[str, FunctionMacro] = {
     "_BITULL": FunctionMacro(("x",), Binary("<<", Num(1, "ull", "1ULL", 0), Name("x", 0), 0)),
 }
 # linux/bits.h (uapi since 6.9): bits h..l set.
-BUILTIN_MACROS["__GENMASK"] = FunctionMacro(("h", "l"), parse(
-    "(((~0UL) - (1UL << (l)) + 1) & (~0UL >> (8 * sizeof(long) - 1 - (h))))"))
 BUILTIN_MACROS["__GENMASK_ULL"] = FunctionMacro(("h", "l"), parse(
     "(((~0ULL) - (1ULL << (l)) + 1) & (~0ULL >> (64 - 1 - (h))))"))
 
@@ -515,12 +513,14 @@ class Evaluator:
     def __init__(self, long_bits: int, lookup: Callable[[str], Value | None],
                  macros: Mapping[str, FunctionMacro] | None = None,
                  sizeof: Callable[[str], int | None] | None = None,
-                 offsetof: Callable[[str, tuple[str | int, ...]], int | str] | None = None) -> None:
+                 offsetof: Callable[[str, tuple[str | int, ...]], int | str] | None = None,
+                 unknown_call: Callable[[str], None] | None = None) -> None:
         self.types = int_types(long_bits)
         self.lookup = lookup
         self.macros = dict(BUILTIN_MACROS, **(macros or {}))
         self.sizeof = sizeof
         self.offsetof = offsetof
+        self.unknown_call = unknown_call   # may raise for a macro known to be defined elsewhere
         self.budget = MAX_STEPS   # operations left; whoever starts an evaluation may refill it
 
     # C's rules -------------------------------------------------------
@@ -627,6 +627,8 @@ class Evaluator:
             return Value(ty.wrap(chosen.value), ty)
         if isinstance(node, Call):
             macro = self.macros.get(node.name)
+            if macro is None and self.unknown_call is not None:
+                self.unknown_call(node.name)
             if macro is None:
                 raise ExprError(f"unknown function-like macro {node.name!r}", node.pos,
                                 "define it with a macro: item before using it")
