@@ -213,3 +213,21 @@ def test_arm64_core_register_ids_are_offsets_in_kvm_regs():
         builder.evaluator(X86_64).evaluate(expr.parse("KVM_REG_ARM_CORE_REG(regs.pc)"))
     assert "has no member 'regs'" in info.value.message
 
+
+
+def test_a_default_holds_until_the_architecture_defines_its_own():
+    """linux/kvm.h's #ifndef KVM_DIRTY_LOG_PAGE_OFFSET default (0) is what arm64 had until
+    its asm/kvm.h defined 64 in 6.2."""
+    from pathlib import Path
+
+    from kvmspec.build import load_model
+    from kvmspec.model import Version
+    from kvmspec.view import View
+
+    model = load_model(Path(__file__).resolve().parent.parent)
+
+    def offsets(release: str) -> list:
+        view = View(model, Version.parse(release), "arm64")
+        return [(i.header, i.expr) for i in view.items if i.name == "KVM_DIRTY_LOG_PAGE_OFFSET"]
+    assert offsets("6.1") == [("linux", "0")]
+    assert offsets("6.2") == [("arm64", "64")]
