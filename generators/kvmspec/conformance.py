@@ -8,6 +8,7 @@ against both, comparing what the two header trees say.
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -49,17 +50,30 @@ def _clang() -> str:
     return cc
 
 
+def base_include(abi) -> Path | None:
+    """Debian's cross headers of the ABI (or of its stand-in), if installed."""
+    for name in (abi.debian, abi.stand_in):
+        if name and (Path("/usr") / name / "include" / "asm").is_dir():
+            return Path("/usr") / name / "include"
+    return None
+
+
 def cross_base(abi) -> list[str]:
     """The include flags that give clang --target the ABI's own C and uapi base headers
     (linux/types.h, asm/ioctl.h, asm/ptrace.h ...): Debian's cross headers."""
-    resource = subprocess.run([_clang(), "-print-resource-dir"], capture_output=True, text=True).stdout.strip()
-    base = Path("/usr") / abi.debian / "include"
     if abi.arch == "x86":
         return []   # the machine's own /usr/include
-    if not base.is_dir():
+    resource = _resource_dir()
+    base = base_include(abi)
+    if base is None:
         # No cross headers: the tree being compiled must bring its own asm/ headers.
         return ["-nostdinc", f"-isystem{resource}/include"]
     return ["-nostdinc", f"-isystem{resource}/include", f"-isystem{base}"]
+
+
+@functools.lru_cache(maxsize=None)
+def _resource_dir() -> str:
+    return subprocess.run([_clang(), "-print-resource-dir"], capture_output=True, text=True).stdout.strip()
 
 
 def ir_facts(abi, include_args: list[str], defines: list[str], source: Path) -> tuple[dict[str, str] | None, str]:
@@ -288,7 +302,7 @@ def run_conformance(root: Path, system_include: Path | None, model=None) -> list
                     continue
                 command = [cc, ABI_FLAGS[abi.name], "-std=gnu11", "-Wall", "-Wextra", "-Werror"]
             else:
-                if not (Path("/usr") / abi.debian / "include").is_dir():
+                if base_include(abi) is None:
                     outcomes.append(Outcome(f"{abi.name}: conformance", "skipped",
                                             f"no {abi.arch} base headers in /usr/{abi.debian}/include "
                                             f"(Debian's linux-libc-dev-*-cross)"))

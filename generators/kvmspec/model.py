@@ -703,7 +703,16 @@ class Model:
         return self.of_kind(Record)
 
     def header(self, name: str) -> Header:
-        return next(h for h in self.headers if h.name == name)
+        return self._headers[name]
+
+    @functools.cached_property
+    def _headers(self) -> dict[str, Header]:
+        return {h.name: h for h in self.headers}
+
+    @functools.cached_property
+    def newest(self) -> Version:
+        """The newest release the spec describes."""
+        return max((i.since for i in self.items), default=Version.parse("2.6.20"))
 
     def items_of_header(self, name: str) -> list[Definition]:
         return [i for i in self.items if i.header == name]

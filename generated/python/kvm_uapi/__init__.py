@@ -10363,9 +10363,24 @@ class kvm_device_type(enum.IntEnum):
     #: Arm paravirtualized time: the memory where the guest finds its
     #: stolen time.
     KVM_DEV_TYPE_ARM_PV_TIME = 10
+    #: RISC-V Advanced Interrupt Architecture: the in-kernel APLIC and
+    #: per-hart IMSIC files that deliver wired and message-signalled
+    #: interrupts to the guest.
+    KVM_DEV_TYPE_RISCV_AIA = 11
+    #: LoongArch inter-processor interrupt controller, emulated in the
+    #: kernel so that vCPUs can signal each other without an exit.
+    KVM_DEV_TYPE_LOONGARCH_IPI = 12
+    #: LoongArch extended I/O interrupt controller, which routes device
+    #: interrupts to the vCPUs.
+    KVM_DEV_TYPE_LOONGARCH_EIOINTC = 13
+    #: LoongArch platform (bridge) interrupt controller, which collects
+    #: the interrupt lines of platform devices.
+    KVM_DEV_TYPE_LOONGARCH_PCHPIC = 14
     #: One more than the highest type this header knows, not a device.
-    #: Its value grows when types are added (it was 9 in 4.19).
-    KVM_DEV_TYPE_MAX = 11
+    #: Its value grows whenever a type is added (9 in 4.19, 11 from
+    #: 5.10, 15 from 6.13), so it says nothing about what a kernel
+    #: supports.
+    KVM_DEV_TYPE_MAX = 15
 
 
 KVM_DEV_TYPE_FSL_MPIC_20: Final = kvm_device_type.KVM_DEV_TYPE_FSL_MPIC_20
@@ -10378,6 +10393,10 @@ KVM_DEV_TYPE_ARM_VGIC_V3: Final = kvm_device_type.KVM_DEV_TYPE_ARM_VGIC_V3
 KVM_DEV_TYPE_ARM_VGIC_ITS: Final = kvm_device_type.KVM_DEV_TYPE_ARM_VGIC_ITS
 KVM_DEV_TYPE_XIVE: Final = kvm_device_type.KVM_DEV_TYPE_XIVE
 KVM_DEV_TYPE_ARM_PV_TIME: Final = kvm_device_type.KVM_DEV_TYPE_ARM_PV_TIME
+KVM_DEV_TYPE_RISCV_AIA: Final = kvm_device_type.KVM_DEV_TYPE_RISCV_AIA
+KVM_DEV_TYPE_LOONGARCH_IPI: Final = kvm_device_type.KVM_DEV_TYPE_LOONGARCH_IPI
+KVM_DEV_TYPE_LOONGARCH_EIOINTC: Final = kvm_device_type.KVM_DEV_TYPE_LOONGARCH_EIOINTC
+KVM_DEV_TYPE_LOONGARCH_PCHPIC: Final = kvm_device_type.KVM_DEV_TYPE_LOONGARCH_PCHPIC
 KVM_DEV_TYPE_MAX: Final = kvm_device_type.KVM_DEV_TYPE_MAX
 
 
