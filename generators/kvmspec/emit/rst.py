@@ -87,7 +87,7 @@ def area(ioctl: Ioctl) -> str:
 
 
 def version_key(v: Version) -> tuple:
-    return (v.parts, v.exact)
+    return v.parts
 
 
 class Generator:

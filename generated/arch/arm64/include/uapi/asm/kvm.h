@@ -557,8 +557,8 @@ struct kvm_smccc_filter {
 #define KVM_ARM_TARGET_GENERIC_V8	5
 
 /*
- * One more than the highest target number. It was 3 before the X-Gene,
- * Cortex-A53 and generic targets were added.
+ * One more than the highest target number; it grew as the X-Gene, Cortex-A53
+ * and generic targets were added.
  */
 #define KVM_ARM_NUM_TARGETS		6
 
