@@ -216,6 +216,20 @@ def hexkey(key: str) -> str:
     return key.encode().hex()
 
 
+def c_declarations(fields, release=None) -> list[list[Field]]:
+    """The fields that exist at a release, one list per C declaration: a field
+    with c_join shares the declaration of the one before it."""
+    lines: list[list[Field]] = []
+    for f in fields:
+        if not f.exists_at(release):
+            continue
+        if f.c_join and lines:
+            lines[-1].append(f)
+        else:
+            lines.append([f])
+    return lines
+
+
 def abi_names() -> list[str]:
     return [abi.name for abi in ABIS]
 
@@ -250,7 +264,7 @@ def environment() -> jinja2.Environment:
         py_string=py_string, py_comment=py_comment, rst_heading=rst_heading, hexnum=hexnum, arch_list=arch_list,
         since=since, ioctl_macro=ioctl_macro, c_member_declarator=c_member_declarator,
         c_field_decl=c_field_decl, rst_ref=rst_ref,
-        paragraphs=paragraphs, host=host, hexkey=hexkey, pyrepr=repr,
+        paragraphs=paragraphs, host=host, hexkey=hexkey, pyrepr=repr, c_declarations=c_declarations,
     )
     env.filters.update(prose.FILTERS)
     env.globals.update(rst_table=rst_table, abi_names=abi_names, REGENERATE=REGENERATE,
