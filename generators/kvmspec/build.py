@@ -787,7 +787,7 @@ class Builder:
         self.register(files)
         for key, sym in self.symbols.items():
             sym.arches = self.arches_of_key(key)
-        self.emit_order: dict[str, float] = {}
+        self.emit_order: dict[tuple[str, str], float] = {}   # (header, name) -> place in its outline
         self.member_paths: list[tuple[str, Mark]] = []   # outline within: RECORD.MEMBER, checked once built
         self.outline_warnings: list[Diagnostic] = []
         outlines = {name: self.resolve_outline(name, data) for name, data in self.outlines.items()}
@@ -930,8 +930,7 @@ class Builder:
         # By the C name: a definition another architecture's header repeats has a key of
         # its own (kvm_sync_regs@x86), but the outline names it as the kernel does.
         own = [(self.order[key], raw[kind], kind, raw) for key, (kind, raw, spec_file) in self.items.items()
-               if self.header_of(key) == header and _removed_in(raw) is None or
-               self.header_of(key) == header and key == raw[kind]]
+               if raw.get("header", spec_file.header) == header and (_removed_in(raw) is None or key == raw[kind])]
         own += [(self.order[f"!{raw[kind]}"], raw[kind], kind, raw) for kind, raw, spec_file in self.fallbacks
                 if raw.get("header", spec_file.header) == header]
         previous: Optional[str] = None
@@ -961,7 +960,7 @@ class Builder:
             for entry in section[1]:
                 if entry.until is None:
                     owner = self.owner_name(entry.name) if entry.name not in self.items else entry.name
-                    self.emit_order.setdefault(owner, position)
+                    self.emit_order.setdefault((header, owner), position)
                     position += 1
         return tuple(OutlineSection(comment, tuple(entries)) for comment, entries in sections)
 
@@ -1045,8 +1044,8 @@ class Builder:
         target_header = self.header_of(target)
         if target_header == user[1]:
             # the outline's order where it places both (names), else the spec's (keys)
-            if target in self.emit_order and user[0] in self.emit_order:
-                order, first, second = self.emit_order, target, user[0]
+            if (user[1], target) in self.emit_order and (user[1], user[0]) in self.emit_order:
+                order, first, second = self.emit_order, (user[1], target), (user[1], user[0])
             else:
                 order, first, second = self.order, self.key(target), self.key(user[0])
             if not ordered or order[first] < order[second]:  # type: ignore[index]
