@@ -18,7 +18,10 @@
  * spec/common/capabilities.yaml, spec/common/mips.yaml, spec/x86/vm.yaml,
  * spec/x86/registers.yaml, spec/x86/msrs.yaml, spec/x86/cpuid.yaml,
  * spec/x86/irqchip.yaml, spec/x86/events.yaml, spec/x86/debug.yaml,
- * spec/x86/nested-state.yaml, spec/common/deprecated.yaml,
+ * spec/x86/nested-state.yaml, spec/arm64/ptrace.yaml,
+ * spec/arm64/registers.yaml, spec/arm64/sysregs.yaml, spec/arm64/sve.yaml,
+ * spec/arm64/firmware.yaml, spec/arm64/vcpu.yaml, spec/arm64/debug.yaml,
+ * spec/arm64/devices.yaml, spec/common/deprecated.yaml,
  * spec/common/memory.yaml, spec/common/irq.yaml, spec/x86/hyperv.yaml,
  * spec/x86/xen.yaml, spec/common/run.yaml, spec/common/vcpu.yaml,
  * spec/common/devices.yaml, spec/common/stats.yaml, spec/common/s390.yaml,
@@ -833,7 +836,7 @@ KVMSPEC_FACT(76616c7565204b564d5f5345545f5453435f4b485a, "value KVM_SET_TSC_KHZ"
 KVMSPEC_FACT(76616c7565204b564d5f4745545f5453435f4b485a, "value KVM_GET_TSC_KHZ", KVM_GET_TSC_KHZ)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 #ifdef KVM_SET_PMU_EVENT_FILTER
 KVMSPEC_FACT(76616c7565204b564d5f5345545f504d555f4556454e545f46494c544552, "value KVM_SET_PMU_EVENT_FILTER", KVM_SET_PMU_EVENT_FILTER)
@@ -1324,42 +1327,42 @@ KVMSPEC_FACT(76616c7565204b564d5f4341505f58435253, "value KVM_CAP_XCRS", KVM_CAP
 KVMSPEC_FACT(76616c7565204b564d5f4341505f585341564532, "value KVM_CAP_XSAVE2", KVM_CAP_XSAVE2)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_REGS
 KVMSPEC_FACT(76616c7565204b564d5f4745545f52454753, "value KVM_GET_REGS", KVM_GET_REGS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_SET_REGS
 KVMSPEC_FACT(76616c7565204b564d5f5345545f52454753, "value KVM_SET_REGS", KVM_SET_REGS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_SREGS
 KVMSPEC_FACT(76616c7565204b564d5f4745545f5352454753, "value KVM_GET_SREGS", KVM_GET_SREGS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_SET_SREGS
 KVMSPEC_FACT(76616c7565204b564d5f5345545f5352454753, "value KVM_SET_SREGS", KVM_SET_SREGS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_FPU
 KVMSPEC_FACT(76616c7565204b564d5f4745545f465055, "value KVM_GET_FPU", KVM_GET_FPU)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_SET_FPU
 KVMSPEC_FACT(76616c7565204b564d5f5345545f465055, "value KVM_SET_FPU", KVM_SET_FPU)
@@ -3783,7 +3786,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f7265696e6a6563745f636f6e74726f6
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7265696e6a6563745f636f6e74726f6c2e7265736572766564, "member_size struct kvm_reinject_control.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_reinject_control, reserved))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_CAP_VCPU_EVENTS
 KVMSPEC_FACT(76616c7565204b564d5f4341505f564350555f4556454e5453, "value KVM_CAP_VCPU_EVENTS", KVM_CAP_VCPU_EVENTS)
@@ -3887,14 +3890,14 @@ KVMSPEC_FACT(76616c7565204b564d5f5838365f5345545f4d4345, "value KVM_X86_SET_MCE"
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_GET_VCPU_EVENTS
 KVMSPEC_FACT(76616c7565204b564d5f4745545f564350555f4556454e5453, "value KVM_GET_VCPU_EVENTS", KVM_GET_VCPU_EVENTS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_SET_VCPU_EVENTS
 KVMSPEC_FACT(76616c7565204b564d5f5345545f564350555f4556454e5453, "value KVM_SET_VCPU_EVENTS", KVM_SET_VCPU_EVENTS)
@@ -4172,182 +4175,182 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e747
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e6572726f725f636f6465, "offset struct kvm_vcpu_events.exception.error_code", offsetof(struct kvm_vcpu_events, exception.error_code))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e6572726f725f636f6465, "member_size struct kvm_vcpu_events.exception.error_code", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.error_code))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e696e74657272757074, "offset struct kvm_vcpu_events.interrupt", offsetof(struct kvm_vcpu_events, interrupt))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e696e74657272757074, "member_size struct kvm_vcpu_events.interrupt", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e696e746572727570742e696e6a6563746564, "offset struct kvm_vcpu_events.interrupt.injected", offsetof(struct kvm_vcpu_events, interrupt.injected))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e696e746572727570742e696e6a6563746564, "member_size struct kvm_vcpu_events.interrupt.injected", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.injected))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e696e746572727570742e6e72, "offset struct kvm_vcpu_events.interrupt.nr", offsetof(struct kvm_vcpu_events, interrupt.nr))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e696e746572727570742e6e72, "member_size struct kvm_vcpu_events.interrupt.nr", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.nr))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e696e746572727570742e736f6674, "offset struct kvm_vcpu_events.interrupt.soft", offsetof(struct kvm_vcpu_events, interrupt.soft))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e696e746572727570742e736f6674, "member_size struct kvm_vcpu_events.interrupt.soft", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.soft))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e696e746572727570742e736861646f77, "offset struct kvm_vcpu_events.interrupt.shadow", offsetof(struct kvm_vcpu_events, interrupt.shadow))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e696e746572727570742e736861646f77, "member_size struct kvm_vcpu_events.interrupt.shadow", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.shadow))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e6e6d69, "offset struct kvm_vcpu_events.nmi", offsetof(struct kvm_vcpu_events, nmi))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e6e6d69, "member_size struct kvm_vcpu_events.nmi", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e6e6d692e696e6a6563746564, "offset struct kvm_vcpu_events.nmi.injected", offsetof(struct kvm_vcpu_events, nmi.injected))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e6e6d692e696e6a6563746564, "member_size struct kvm_vcpu_events.nmi.injected", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.injected))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e6e6d692e70656e64696e67, "offset struct kvm_vcpu_events.nmi.pending", offsetof(struct kvm_vcpu_events, nmi.pending))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e6e6d692e70656e64696e67, "member_size struct kvm_vcpu_events.nmi.pending", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pending))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e6e6d692e6d61736b6564, "offset struct kvm_vcpu_events.nmi.masked", offsetof(struct kvm_vcpu_events, nmi.masked))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e6e6d692e6d61736b6564, "member_size struct kvm_vcpu_events.nmi.masked", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.masked))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e6e6d692e706164, "offset struct kvm_vcpu_events.nmi.pad", offsetof(struct kvm_vcpu_events, nmi.pad))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e6e6d692e706164, "member_size struct kvm_vcpu_events.nmi.pad", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pad))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e736970695f766563746f72, "offset struct kvm_vcpu_events.sipi_vector", offsetof(struct kvm_vcpu_events, sipi_vector))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e736970695f766563746f72, "member_size struct kvm_vcpu_events.sipi_vector", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, sipi_vector))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e666c616773, "offset struct kvm_vcpu_events.flags", offsetof(struct kvm_vcpu_events, flags))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e666c616773, "member_size struct kvm_vcpu_events.flags", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, flags))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e736d69, "offset struct kvm_vcpu_events.smi", offsetof(struct kvm_vcpu_events, smi))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e736d69, "member_size struct kvm_vcpu_events.smi", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e736d692e736d6d, "offset struct kvm_vcpu_events.smi.smm", offsetof(struct kvm_vcpu_events, smi.smm))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e736d692e736d6d, "member_size struct kvm_vcpu_events.smi.smm", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e736d692e70656e64696e67, "offset struct kvm_vcpu_events.smi.pending", offsetof(struct kvm_vcpu_events, smi.pending))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e736d692e70656e64696e67, "member_size struct kvm_vcpu_events.smi.pending", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.pending))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e736d692e736d6d5f696e736964655f6e6d69, "offset struct kvm_vcpu_events.smi.smm_inside_nmi", offsetof(struct kvm_vcpu_events, smi.smm_inside_nmi))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e736d692e736d6d5f696e736964655f6e6d69, "member_size struct kvm_vcpu_events.smi.smm_inside_nmi", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm_inside_nmi))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e736d692e6c6174636865645f696e6974, "offset struct kvm_vcpu_events.smi.latched_init", offsetof(struct kvm_vcpu_events, smi.latched_init))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e736d692e6c6174636865645f696e6974, "member_size struct kvm_vcpu_events.smi.latched_init", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.latched_init))
 #endif
 #endif
@@ -4362,42 +4365,42 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e747
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e747269706c655f6661756c742e70656e64696e67, "offset struct kvm_vcpu_events.triple_fault.pending", offsetof(struct kvm_vcpu_events, triple_fault.pending))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e747269706c655f6661756c742e70656e64696e67, "member_size struct kvm_vcpu_events.triple_fault.pending", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, triple_fault.pending))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e7265736572766564, "offset struct kvm_vcpu_events.reserved", offsetof(struct kvm_vcpu_events, reserved))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e7265736572766564, "member_size struct kvm_vcpu_events.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, reserved))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e5f6861735f7061796c6f6164, "offset struct kvm_vcpu_events.exception_has_payload", offsetof(struct kvm_vcpu_events, exception_has_payload))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e5f6861735f7061796c6f6164, "member_size struct kvm_vcpu_events.exception_has_payload", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_has_payload))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e5f7061796c6f6164, "offset struct kvm_vcpu_events.exception_payload", offsetof(struct kvm_vcpu_events, exception_payload))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e5f7061796c6f6164, "member_size struct kvm_vcpu_events.exception_payload", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_payload))
 #endif
 #endif
@@ -4766,27 +4769,27 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6e65737465645f7374617
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f6e65737465645f73746174652e6864722e706164, "offset struct kvm_nested_state.hdr.pad", offsetof(struct kvm_nested_state, hdr.pad))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6e65737465645f73746174652e6864722e706164, "member_size struct kvm_nested_state.hdr.pad", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.pad))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f6e65737465645f73746174652e64617461, "offset struct kvm_nested_state.data", offsetof(struct kvm_nested_state, data))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6e65737465645f73746174652e64617461, "member_size struct kvm_nested_state.data", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f6e65737465645f73746174652e646174612e766d78, "offset struct kvm_nested_state.data.vmx", offsetof(struct kvm_nested_state, data.vmx))
 #endif
 #endif
@@ -4806,6 +4809,2039 @@ KVMSPEC_FACT(76616c7565204b564d5f4745545f4e45535445445f5354415445, "value KVM_GE
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 #ifdef KVM_SET_NESTED_STATE
 KVMSPEC_FACT(76616c7565204b564d5f5345545f4e45535445445f5354415445, "value KVM_SET_NESTED_STATE", KVM_SET_NESTED_STATE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(73697a652073747275637420757365725f70745f72656773, "size struct user_pt_regs", sizeof(struct user_pt_regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(616c69676e2073747275637420757365725f70745f72656773, "align struct user_pt_regs", _Alignof(struct user_pt_regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6f66667365742073747275637420757365725f70745f726567732e72656773, "offset struct user_pt_regs.regs", offsetof(struct user_pt_regs, regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f70745f726567732e72656773, "member_size struct user_pt_regs.regs", KVMSPEC_MEMBER_SIZE(struct user_pt_regs, regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6f66667365742073747275637420757365725f70745f726567732e7370, "offset struct user_pt_regs.sp", offsetof(struct user_pt_regs, sp))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f70745f726567732e7370, "member_size struct user_pt_regs.sp", KVMSPEC_MEMBER_SIZE(struct user_pt_regs, sp))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6f66667365742073747275637420757365725f70745f726567732e7063, "offset struct user_pt_regs.pc", offsetof(struct user_pt_regs, pc))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f70745f726567732e7063, "member_size struct user_pt_regs.pc", KVMSPEC_MEMBER_SIZE(struct user_pt_regs, pc))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6f66667365742073747275637420757365725f70745f726567732e707374617465, "offset struct user_pt_regs.pstate", offsetof(struct user_pt_regs, pstate))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f70745f726567732e707374617465, "member_size struct user_pt_regs.pstate", KVMSPEC_MEMBER_SIZE(struct user_pt_regs, pstate))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(73697a652073747275637420757365725f667073696d645f7374617465, "size struct user_fpsimd_state", sizeof(struct user_fpsimd_state))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(616c69676e2073747275637420757365725f667073696d645f7374617465, "align struct user_fpsimd_state", _Alignof(struct user_fpsimd_state))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6f66667365742073747275637420757365725f667073696d645f73746174652e7672656773, "offset struct user_fpsimd_state.vregs", offsetof(struct user_fpsimd_state, vregs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f667073696d645f73746174652e7672656773, "member_size struct user_fpsimd_state.vregs", KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, vregs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6f66667365742073747275637420757365725f667073696d645f73746174652e66707372, "offset struct user_fpsimd_state.fpsr", offsetof(struct user_fpsimd_state, fpsr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f667073696d645f73746174652e66707372, "member_size struct user_fpsimd_state.fpsr", KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, fpsr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6f66667365742073747275637420757365725f667073696d645f73746174652e66706372, "offset struct user_fpsimd_state.fpcr", offsetof(struct user_fpsimd_state, fpcr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f667073696d645f73746174652e66706372, "member_size struct user_fpsimd_state.fpcr", KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, fpcr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6f66667365742073747275637420757365725f667073696d645f73746174652e5f5f7265736572766564, "offset struct user_fpsimd_state.__reserved", offsetof(struct user_fpsimd_state, __reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f667073696d645f73746174652e5f5f7265736572766564, "member_size struct user_fpsimd_state.__reserved", KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, __reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef __SVE_VQ_BYTES
+KVMSPEC_FACT(76616c7565205f5f5356455f56515f4259544553, "value __SVE_VQ_BYTES", __SVE_VQ_BYTES)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef __SVE_VQ_MIN
+KVMSPEC_FACT(76616c7565205f5f5356455f56515f4d494e, "value __SVE_VQ_MIN", __SVE_VQ_MIN)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef __SVE_VQ_MAX
+KVMSPEC_FACT(76616c7565205f5f5356455f56515f4d4158, "value __SVE_VQ_MAX", __SVE_VQ_MAX)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef __SVE_NUM_ZREGS
+KVMSPEC_FACT(76616c7565205f5f5356455f4e554d5f5a52454753, "value __SVE_NUM_ZREGS", __SVE_NUM_ZREGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef __SVE_NUM_PREGS
+KVMSPEC_FACT(76616c7565205f5f5356455f4e554d5f5052454753, "value __SVE_NUM_PREGS", __SVE_NUM_PREGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef PSCI_RET_SUCCESS
+KVMSPEC_FACT(76616c756520505343495f5245545f53554343455353, "value PSCI_RET_SUCCESS", PSCI_RET_SUCCESS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef PSCI_RET_NOT_SUPPORTED
+KVMSPEC_FACT(76616c756520505343495f5245545f4e4f545f535550504f52544544, "value PSCI_RET_NOT_SUPPORTED", PSCI_RET_NOT_SUPPORTED)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef PSCI_RET_INVALID_PARAMS
+KVMSPEC_FACT(76616c756520505343495f5245545f494e56414c49445f504152414d53, "value PSCI_RET_INVALID_PARAMS", PSCI_RET_INVALID_PARAMS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef PSCI_RET_DENIED
+KVMSPEC_FACT(76616c756520505343495f5245545f44454e494544, "value PSCI_RET_DENIED", PSCI_RET_DENIED)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_SPSR_EL1
+KVMSPEC_FACT(76616c7565204b564d5f535053525f454c31, "value KVM_SPSR_EL1", KVM_SPSR_EL1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_SPSR_SVC
+KVMSPEC_FACT(76616c7565204b564d5f535053525f535643, "value KVM_SPSR_SVC", KVM_SPSR_SVC)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_SPSR_ABT
+KVMSPEC_FACT(76616c7565204b564d5f535053525f414254, "value KVM_SPSR_ABT", KVM_SPSR_ABT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_SPSR_UND
+KVMSPEC_FACT(76616c7565204b564d5f535053525f554e44, "value KVM_SPSR_UND", KVM_SPSR_UND)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_SPSR_IRQ
+KVMSPEC_FACT(76616c7565204b564d5f535053525f495251, "value KVM_SPSR_IRQ", KVM_SPSR_IRQ)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_SPSR_FIQ
+KVMSPEC_FACT(76616c7565204b564d5f535053525f464951, "value KVM_SPSR_FIQ", KVM_SPSR_FIQ)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_NR_SPSR
+KVMSPEC_FACT(76616c7565204b564d5f4e525f53505352, "value KVM_NR_SPSR", KVM_NR_SPSR)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef __KVM_HAVE_IRQ_LINE
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f4952515f4c494e45, "defined __KVM_HAVE_IRQ_LINE", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31200 /* 3.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef __KVM_HAVE_READONLY_MEM
+KVMSPEC_FACT(72656d6f7665642d646566696e6564205f5f4b564d5f484156455f524541444f4e4c595f4d454d, "removed-defined __KVM_HAVE_READONLY_MEM", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef __KVM_HAVE_VCPU_EVENTS
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f564350555f4556454e5453, "defined __KVM_HAVE_VCPU_EVENTS", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_COALESCED_MMIO_PAGE_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f434f414c45534345445f4d4d494f5f504147455f4f4646534554, "value KVM_COALESCED_MMIO_PAGE_OFFSET", KVM_COALESCED_MMIO_PAGE_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+#ifdef KVM_DIRTY_LOG_PAGE_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f44495254595f4c4f475f504147455f4f4646534554, "value KVM_DIRTY_LOG_PAGE_OFFSET", KVM_DIRTY_LOG_PAGE_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72656773, "size struct kvm_regs", sizeof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72656773, "align struct kvm_regs", _Alignof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e72656773, "offset struct kvm_regs.regs", offsetof(struct kvm_regs, regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e72656773, "member_size struct kvm_regs.regs", KVMSPEC_MEMBER_SIZE(struct kvm_regs, regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e73705f656c31, "offset struct kvm_regs.sp_el1", offsetof(struct kvm_regs, sp_el1))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e73705f656c31, "member_size struct kvm_regs.sp_el1", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sp_el1))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e656c725f656c31, "offset struct kvm_regs.elr_el1", offsetof(struct kvm_regs, elr_el1))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e656c725f656c31, "member_size struct kvm_regs.elr_el1", KVMSPEC_MEMBER_SIZE(struct kvm_regs, elr_el1))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e73707372, "offset struct kvm_regs.spsr", offsetof(struct kvm_regs, spsr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e73707372, "member_size struct kvm_regs.spsr", KVMSPEC_MEMBER_SIZE(struct kvm_regs, spsr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e66705f72656773, "offset struct kvm_regs.fp_regs", offsetof(struct kvm_regs, fp_regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e66705f72656773, "member_size struct kvm_regs.fp_regs", KVMSPEC_MEMBER_SIZE(struct kvm_regs, fp_regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7372656773, "size struct kvm_sregs", sizeof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7372656773, "align struct kvm_sregs", _Alignof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f667075, "size struct kvm_fpu", sizeof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f667075, "align struct kvm_fpu", _Alignof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_COPROC_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f434f50524f435f4d41534b, "value KVM_REG_ARM_COPROC_MASK", KVM_REG_ARM_COPROC_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_COPROC_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f434f50524f435f5348494654, "value KVM_REG_ARM_COPROC_SHIFT", KVM_REG_ARM_COPROC_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_CORE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f434f5245, "value KVM_REG_ARM_CORE", KVM_REG_ARM_CORE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_DEMUX
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f44454d5558, "value KVM_REG_ARM_DEMUX", KVM_REG_ARM_DEMUX)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_DEMUX_ID_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f44454d55585f49445f4d41534b, "value KVM_REG_ARM_DEMUX_ID_MASK", KVM_REG_ARM_DEMUX_ID_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_DEMUX_ID_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f44454d55585f49445f5348494654, "value KVM_REG_ARM_DEMUX_ID_SHIFT", KVM_REG_ARM_DEMUX_ID_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_DEMUX_ID_CCSIDR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f44454d55585f49445f434353494452, "value KVM_REG_ARM_DEMUX_ID_CCSIDR", KVM_REG_ARM_DEMUX_ID_CCSIDR)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_DEMUX_VAL_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f44454d55585f56414c5f4d41534b, "value KVM_REG_ARM_DEMUX_VAL_MASK", KVM_REG_ARM_DEMUX_VAL_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_DEMUX_VAL_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f44454d55585f56414c5f5348494654, "value KVM_REG_ARM_DEMUX_VAL_SHIFT", KVM_REG_ARM_DEMUX_VAL_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f535953524547, "value KVM_REG_ARM64_SYSREG", KVM_REG_ARM64_SYSREG)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_OP0_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f4f50305f4d41534b, "value KVM_REG_ARM64_SYSREG_OP0_MASK", KVM_REG_ARM64_SYSREG_OP0_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_OP0_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f4f50305f5348494654, "value KVM_REG_ARM64_SYSREG_OP0_SHIFT", KVM_REG_ARM64_SYSREG_OP0_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_OP1_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f4f50315f4d41534b, "value KVM_REG_ARM64_SYSREG_OP1_MASK", KVM_REG_ARM64_SYSREG_OP1_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_OP1_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f4f50315f5348494654, "value KVM_REG_ARM64_SYSREG_OP1_SHIFT", KVM_REG_ARM64_SYSREG_OP1_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_CRN_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f43524e5f4d41534b, "value KVM_REG_ARM64_SYSREG_CRN_MASK", KVM_REG_ARM64_SYSREG_CRN_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_CRN_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f43524e5f5348494654, "value KVM_REG_ARM64_SYSREG_CRN_SHIFT", KVM_REG_ARM64_SYSREG_CRN_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_CRM_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f43524d5f4d41534b, "value KVM_REG_ARM64_SYSREG_CRM_MASK", KVM_REG_ARM64_SYSREG_CRM_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_CRM_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f43524d5f5348494654, "value KVM_REG_ARM64_SYSREG_CRM_SHIFT", KVM_REG_ARM64_SYSREG_CRM_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_OP2_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f4f50325f4d41534b, "value KVM_REG_ARM64_SYSREG_OP2_MASK", KVM_REG_ARM64_SYSREG_OP2_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_OP2_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f4f50325f5348494654, "value KVM_REG_ARM64_SYSREG_OP2_SHIFT", KVM_REG_ARM64_SYSREG_OP2_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+#ifdef KVM_REG_ARM_PTIMER_CTL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5054494d45525f43544c, "value KVM_REG_ARM_PTIMER_CTL", KVM_REG_ARM_PTIMER_CTL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+#ifdef KVM_REG_ARM_PTIMER_CVAL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5054494d45525f4356414c, "value KVM_REG_ARM_PTIMER_CVAL", KVM_REG_ARM_PTIMER_CVAL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+#ifdef KVM_REG_ARM_PTIMER_CNT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5054494d45525f434e54, "value KVM_REG_ARM_PTIMER_CNT", KVM_REG_ARM_PTIMER_CNT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_REG_ARM_TIMER_CTL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f54494d45525f43544c, "value KVM_REG_ARM_TIMER_CTL", KVM_REG_ARM_TIMER_CTL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_REG_ARM_TIMER_CVAL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f54494d45525f4356414c, "value KVM_REG_ARM_TIMER_CVAL", KVM_REG_ARM_TIMER_CVAL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_REG_ARM_TIMER_CNT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f54494d45525f434e54, "value KVM_REG_ARM_TIMER_CNT", KVM_REG_ARM_TIMER_CNT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_ARM_FEATURE_ID_RANGE
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f464541545552455f49445f52414e4745, "value KVM_ARM_FEATURE_ID_RANGE", KVM_ARM_FEATURE_ID_RANGE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_ARM_FEATURE_ID_RANGE_SIZE
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f464541545552455f49445f52414e47455f53495a45, "value KVM_ARM_FEATURE_ID_RANGE_SIZE", KVM_ARM_FEATURE_ID_RANGE_SIZE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(73697a6520737472756374207265675f6d61736b5f72616e6765, "size struct reg_mask_range", sizeof(struct reg_mask_range))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(616c69676e20737472756374207265675f6d61736b5f72616e6765, "align struct reg_mask_range", _Alignof(struct reg_mask_range))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374207265675f6d61736b5f72616e67652e61646472, "offset struct reg_mask_range.addr", offsetof(struct reg_mask_range, addr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374207265675f6d61736b5f72616e67652e61646472, "member_size struct reg_mask_range.addr", KVMSPEC_MEMBER_SIZE(struct reg_mask_range, addr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374207265675f6d61736b5f72616e67652e72616e6765, "offset struct reg_mask_range.range", offsetof(struct reg_mask_range, range))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374207265675f6d61736b5f72616e67652e72616e6765, "member_size struct reg_mask_range.range", KVMSPEC_MEMBER_SIZE(struct reg_mask_range, range))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374207265675f6d61736b5f72616e67652e7265736572766564, "offset struct reg_mask_range.reserved", offsetof(struct reg_mask_range, reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374207265675f6d61736b5f72616e67652e7265736572766564, "member_size struct reg_mask_range.reserved", KVMSPEC_MEMBER_SIZE(struct reg_mask_range, reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_REG_ARM64_SVE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f535645, "value KVM_REG_ARM64_SVE", KVM_REG_ARM64_SVE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_REG_ARM64_SVE_ZREG_BASE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5356455f5a5245475f42415345, "value KVM_REG_ARM64_SVE_ZREG_BASE", KVM_REG_ARM64_SVE_ZREG_BASE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_REG_ARM64_SVE_PREG_BASE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5356455f505245475f42415345, "value KVM_REG_ARM64_SVE_PREG_BASE", KVM_REG_ARM64_SVE_PREG_BASE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_REG_ARM64_SVE_FFR_BASE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5356455f4646525f42415345, "value KVM_REG_ARM64_SVE_FFR_BASE", KVM_REG_ARM64_SVE_FFR_BASE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM64_SVE_NUM_ZREGS
+KVMSPEC_FACT(76616c7565204b564d5f41524d36345f5356455f4e554d5f5a52454753, "value KVM_ARM64_SVE_NUM_ZREGS", KVM_ARM64_SVE_NUM_ZREGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM64_SVE_NUM_PREGS
+KVMSPEC_FACT(76616c7565204b564d5f41524d36345f5356455f4e554d5f5052454753, "value KVM_ARM64_SVE_NUM_PREGS", KVM_ARM64_SVE_NUM_PREGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM64_SVE_MAX_SLICES
+KVMSPEC_FACT(76616c7565204b564d5f41524d36345f5356455f4d41585f534c49434553, "value KVM_ARM64_SVE_MAX_SLICES", KVM_ARM64_SVE_MAX_SLICES)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM64_SVE_VQ_MIN
+KVMSPEC_FACT(76616c7565204b564d5f41524d36345f5356455f56515f4d494e, "value KVM_ARM64_SVE_VQ_MIN", KVM_ARM64_SVE_VQ_MIN)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM64_SVE_VQ_MAX
+KVMSPEC_FACT(76616c7565204b564d5f41524d36345f5356455f56515f4d4158, "value KVM_ARM64_SVE_VQ_MAX", KVM_ARM64_SVE_VQ_MAX)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_REG_ARM64_SVE_VLS
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5356455f564c53, "value KVM_REG_ARM64_SVE_VLS", KVM_REG_ARM64_SVE_VLS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM64_SVE_VLS_WORDS
+KVMSPEC_FACT(76616c7565204b564d5f41524d36345f5356455f564c535f574f524453, "value KVM_ARM64_SVE_VLS_WORDS", KVM_ARM64_SVE_VLS_WORDS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#ifdef KVM_REG_ARM_FW
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f4657, "value KVM_REG_ARM_FW", KVM_REG_ARM_FW)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#ifdef KVM_REG_ARM_PSCI_VERSION
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f505343495f56455253494f4e, "value KVM_REG_ARM_PSCI_VERSION", KVM_REG_ARM_PSCI_VERSION)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f31, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_AVAIL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f315f4e4f545f415641494c, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_AVAIL", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_AVAIL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_AVAIL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f315f415641494c, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_AVAIL", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_AVAIL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_REQUIRED
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f315f4e4f545f5245515549524544, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_REQUIRED", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_REQUIRED)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f32, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_AVAIL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f325f4e4f545f415641494c, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_AVAIL", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_AVAIL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_UNKNOWN
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f325f554e4b4e4f574e, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_UNKNOWN", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_UNKNOWN)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_AVAIL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f325f415641494c, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_AVAIL", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_AVAIL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_REQUIRED
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f325f4e4f545f5245515549524544, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_REQUIRED", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_REQUIRED)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_ENABLED
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f325f454e41424c4544, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_ENABLED", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_ENABLED)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f33, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_AVAIL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f335f4e4f545f415641494c, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_AVAIL", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_AVAIL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_AVAIL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f335f415641494c, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_AVAIL", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_AVAIL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_REQUIRED
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f335f4e4f545f5245515549524544, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_REQUIRED", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_REQUIRED)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#ifdef KVM_REG_ARM_FW_FEAT_BMAP
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f46575f464541545f424d4150, "value KVM_REG_ARM_FW_FEAT_BMAP", KVM_REG_ARM_FW_FEAT_BMAP)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#ifdef KVM_REG_ARM_STD_BMAP
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5354445f424d4150, "value KVM_REG_ARM_STD_BMAP", KVM_REG_ARM_STD_BMAP)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5354445f4249545f54524e475f56315f30, "value KVM_REG_ARM_STD_BIT_TRNG_V1_0", KVM_REG_ARM_STD_BIT_TRNG_V1_0)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#ifdef KVM_REG_ARM_STD_HYP_BMAP
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5354445f4859505f424d4150, "value KVM_REG_ARM_STD_HYP_BMAP", KVM_REG_ARM_STD_HYP_BMAP)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5354445f4859505f4249545f50565f54494d45, "value KVM_REG_ARM_STD_HYP_BIT_PV_TIME", KVM_REG_ARM_STD_HYP_BIT_PV_TIME)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#ifdef KVM_REG_ARM_VENDOR_HYP_BMAP
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f56454e444f525f4859505f424d4150, "value KVM_REG_ARM_VENDOR_HYP_BMAP", KVM_REG_ARM_VENDOR_HYP_BMAP)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f56454e444f525f4859505f4249545f46554e435f46454154, "value KVM_REG_ARM_VENDOR_HYP_BIT_FUNC_FEAT", KVM_REG_ARM_VENDOR_HYP_BIT_FUNC_FEAT)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f56454e444f525f4859505f4249545f505450, "value KVM_REG_ARM_VENDOR_HYP_BIT_PTP", KVM_REG_ARM_VENDOR_HYP_BIT_PTP)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+#ifdef KVM_REG_ARM_VENDOR_HYP_BMAP_2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f56454e444f525f4859505f424d41505f32, "value KVM_REG_ARM_VENDOR_HYP_BMAP_2", KVM_REG_ARM_VENDOR_HYP_BMAP_2)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f56454e444f525f4859505f4249545f444953434f5645525f494d504c5f564552, "value KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_VER", KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_VER)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f56454e444f525f4859505f4249545f444953434f5645525f494d504c5f43505553, "value KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_CPUS", KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_CPUS)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_FN_BASE
+KVMSPEC_FACT(76616c7565204b564d5f505343495f464e5f42415345, "value KVM_PSCI_FN_BASE", KVM_PSCI_FN_BASE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_FN_CPU_SUSPEND
+KVMSPEC_FACT(76616c7565204b564d5f505343495f464e5f4350555f53555350454e44, "value KVM_PSCI_FN_CPU_SUSPEND", KVM_PSCI_FN_CPU_SUSPEND)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_FN_CPU_OFF
+KVMSPEC_FACT(76616c7565204b564d5f505343495f464e5f4350555f4f4646, "value KVM_PSCI_FN_CPU_OFF", KVM_PSCI_FN_CPU_OFF)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_FN_CPU_ON
+KVMSPEC_FACT(76616c7565204b564d5f505343495f464e5f4350555f4f4e, "value KVM_PSCI_FN_CPU_ON", KVM_PSCI_FN_CPU_ON)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_FN_MIGRATE
+KVMSPEC_FACT(76616c7565204b564d5f505343495f464e5f4d494752415445, "value KVM_PSCI_FN_MIGRATE", KVM_PSCI_FN_MIGRATE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_RET_SUCCESS
+KVMSPEC_FACT(76616c7565204b564d5f505343495f5245545f53554343455353, "value KVM_PSCI_RET_SUCCESS", KVM_PSCI_RET_SUCCESS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_RET_NI
+KVMSPEC_FACT(76616c7565204b564d5f505343495f5245545f4e49, "value KVM_PSCI_RET_NI", KVM_PSCI_RET_NI)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_RET_INVAL
+KVMSPEC_FACT(76616c7565204b564d5f505343495f5245545f494e56414c, "value KVM_PSCI_RET_INVAL", KVM_PSCI_RET_INVAL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_RET_DENIED
+KVMSPEC_FACT(76616c7565204b564d5f505343495f5245545f44454e494544, "value KVM_PSCI_RET_DENIED", KVM_PSCI_RET_DENIED)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_ARM_VM_SMCCC_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564d5f534d4343435f4354524c, "value KVM_ARM_VM_SMCCC_CTRL", KVM_ARM_VM_SMCCC_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_ARM_VM_SMCCC_FILTER
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564d5f534d4343435f46494c544552, "value KVM_ARM_VM_SMCCC_FILTER", KVM_ARM_VM_SMCCC_FILTER)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f534d4343435f46494c5445525f48414e444c45, "value KVM_SMCCC_FILTER_HANDLE", KVM_SMCCC_FILTER_HANDLE)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f534d4343435f46494c5445525f44454e59, "value KVM_SMCCC_FILTER_DENY", KVM_SMCCC_FILTER_DENY)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f534d4343435f46494c5445525f4657445f544f5f55534552, "value KVM_SMCCC_FILTER_FWD_TO_USER", KVM_SMCCC_FILTER_FWD_TO_USER)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f736d6363635f66696c746572, "size struct kvm_smccc_filter", sizeof(struct kvm_smccc_filter))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f736d6363635f66696c746572, "align struct kvm_smccc_filter", _Alignof(struct kvm_smccc_filter))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f736d6363635f66696c7465722e62617365, "offset struct kvm_smccc_filter.base", offsetof(struct kvm_smccc_filter, base))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f736d6363635f66696c7465722e62617365, "member_size struct kvm_smccc_filter.base", KVMSPEC_MEMBER_SIZE(struct kvm_smccc_filter, base))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f736d6363635f66696c7465722e6e725f66756e6374696f6e73, "offset struct kvm_smccc_filter.nr_functions", offsetof(struct kvm_smccc_filter, nr_functions))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f736d6363635f66696c7465722e6e725f66756e6374696f6e73, "member_size struct kvm_smccc_filter.nr_functions", KVMSPEC_MEMBER_SIZE(struct kvm_smccc_filter, nr_functions))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f736d6363635f66696c7465722e616374696f6e, "offset struct kvm_smccc_filter.action", offsetof(struct kvm_smccc_filter, action))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f736d6363635f66696c7465722e616374696f6e, "member_size struct kvm_smccc_filter.action", KVMSPEC_MEMBER_SIZE(struct kvm_smccc_filter, action))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f736d6363635f66696c7465722e706164, "offset struct kvm_smccc_filter.pad", offsetof(struct kvm_smccc_filter, pad))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f736d6363635f66696c7465722e706164, "member_size struct kvm_smccc_filter.pad", KVMSPEC_MEMBER_SIZE(struct kvm_smccc_filter, pad))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_HYPERCALL_EXIT_SMC
+KVMSPEC_FACT(76616c7565204b564d5f485950455243414c4c5f455849545f534d43, "value KVM_HYPERCALL_EXIT_SMC", KVM_HYPERCALL_EXIT_SMC)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_HYPERCALL_EXIT_16BIT
+KVMSPEC_FACT(76616c7565204b564d5f485950455243414c4c5f455849545f3136424954, "value KVM_HYPERCALL_EXIT_16BIT", KVM_HYPERCALL_EXIT_16BIT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_TARGET_AEM_V8
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f5441524745545f41454d5f5638, "value KVM_ARM_TARGET_AEM_V8", KVM_ARM_TARGET_AEM_V8)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_TARGET_FOUNDATION_V8
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f5441524745545f464f554e444154494f4e5f5638, "value KVM_ARM_TARGET_FOUNDATION_V8", KVM_ARM_TARGET_FOUNDATION_V8)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_TARGET_CORTEX_A57
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f5441524745545f434f525445585f413537, "value KVM_ARM_TARGET_CORTEX_A57", KVM_ARM_TARGET_CORTEX_A57)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_ARM_TARGET_XGENE_POTENZA
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f5441524745545f5847454e455f504f54454e5a41, "value KVM_ARM_TARGET_XGENE_POTENZA", KVM_ARM_TARGET_XGENE_POTENZA)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_ARM_TARGET_CORTEX_A53
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f5441524745545f434f525445585f413533, "value KVM_ARM_TARGET_CORTEX_A53", KVM_ARM_TARGET_CORTEX_A53)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_ARM_TARGET_GENERIC_V8
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f5441524745545f47454e455249435f5638, "value KVM_ARM_TARGET_GENERIC_V8", KVM_ARM_TARGET_GENERIC_V8)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_NUM_TARGETS
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4e554d5f54415247455453, "value KVM_ARM_NUM_TARGETS", KVM_ARM_NUM_TARGETS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_VCPU_POWER_OFF
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504f5745525f4f4646, "value KVM_ARM_VCPU_POWER_OFF", KVM_ARM_VCPU_POWER_OFF)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_VCPU_EL1_32BIT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f454c315f3332424954, "value KVM_ARM_VCPU_EL1_32BIT", KVM_ARM_VCPU_EL1_32BIT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef KVM_ARM_VCPU_PSCI_0_2
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f505343495f305f32, "value KVM_ARM_VCPU_PSCI_0_2", KVM_ARM_VCPU_PSCI_0_2)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_ARM_VCPU_PMU_V3
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f5633, "value KVM_ARM_VCPU_PMU_V3", KVM_ARM_VCPU_PMU_V3)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM_VCPU_SVE
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f535645, "value KVM_ARM_VCPU_SVE", KVM_ARM_VCPU_SVE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM_VCPU_PTRAUTH_ADDRESS
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f505452415554485f41444452455353, "value KVM_ARM_VCPU_PTRAUTH_ADDRESS", KVM_ARM_VCPU_PTRAUTH_ADDRESS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM_VCPU_PTRAUTH_GENERIC
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f505452415554485f47454e45524943, "value KVM_ARM_VCPU_PTRAUTH_GENERIC", KVM_ARM_VCPU_PTRAUTH_GENERIC)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#ifdef KVM_ARM_VCPU_HAS_EL2
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f4841535f454c32, "value KVM_ARM_VCPU_HAS_EL2", KVM_ARM_VCPU_HAS_EL2)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#ifdef KVM_ARM_VCPU_HAS_EL2_E2H0
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f4841535f454c325f45324830, "value KVM_ARM_VCPU_HAS_EL2_E2H0", KVM_ARM_VCPU_HAS_EL2_E2H0)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f766370755f696e6974, "size struct kvm_vcpu_init", sizeof(struct kvm_vcpu_init))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f766370755f696e6974, "align struct kvm_vcpu_init", _Alignof(struct kvm_vcpu_init))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f696e69742e746172676574, "offset struct kvm_vcpu_init.target", offsetof(struct kvm_vcpu_init, target))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f696e69742e746172676574, "member_size struct kvm_vcpu_init.target", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_init, target))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f696e69742e6665617475726573, "offset struct kvm_vcpu_init.features", offsetof(struct kvm_vcpu_init, features))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f696e69742e6665617475726573, "member_size struct kvm_vcpu_init.features", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_init, features))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f73796e635f72656773, "size struct kvm_sync_regs", sizeof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f73796e635f72656773, "align struct kvm_sync_regs", _Alignof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e6465766963655f6972715f6c6576656c, "offset struct kvm_sync_regs.device_irq_level", offsetof(struct kvm_sync_regs, device_irq_level))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e6465766963655f6972715f6c6576656c, "member_size struct kvm_sync_regs.device_irq_level", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, device_irq_level))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_ARM_DEV_EL1_VTIMER
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4445565f454c315f5654494d4552, "value KVM_ARM_DEV_EL1_VTIMER", KVM_ARM_DEV_EL1_VTIMER)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_ARM_DEV_EL1_PTIMER
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4445565f454c315f5054494d4552, "value KVM_ARM_DEV_EL1_PTIMER", KVM_ARM_DEV_EL1_PTIMER)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_ARM_DEV_PMU
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4445565f504d55, "value KVM_ARM_DEV_PMU", KVM_ARM_DEV_PMU)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f766370755f6576656e7473, "size struct kvm_vcpu_events", sizeof(struct kvm_vcpu_events))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f766370755f6576656e7473, "align struct kvm_vcpu_events", _Alignof(struct kvm_vcpu_events))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e, "offset struct kvm_vcpu_events.exception", offsetof(struct kvm_vcpu_events, exception))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e, "member_size struct kvm_vcpu_events.exception", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e736572726f725f70656e64696e67, "offset struct kvm_vcpu_events.exception.serror_pending", offsetof(struct kvm_vcpu_events, exception.serror_pending))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e736572726f725f70656e64696e67, "member_size struct kvm_vcpu_events.exception.serror_pending", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.serror_pending))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e736572726f725f6861735f657372, "offset struct kvm_vcpu_events.exception.serror_has_esr", offsetof(struct kvm_vcpu_events, exception.serror_has_esr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e736572726f725f6861735f657372, "member_size struct kvm_vcpu_events.exception.serror_has_esr", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.serror_has_esr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e6578745f646162745f70656e64696e67, "offset struct kvm_vcpu_events.exception.ext_dabt_pending", offsetof(struct kvm_vcpu_events, exception.ext_dabt_pending))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e6578745f646162745f70656e64696e67, "member_size struct kvm_vcpu_events.exception.ext_dabt_pending", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.ext_dabt_pending))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e706164, "offset struct kvm_vcpu_events.exception.pad", offsetof(struct kvm_vcpu_events, exception.pad))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e706164, "member_size struct kvm_vcpu_events.exception.pad", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.pad))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e736572726f725f657372, "offset struct kvm_vcpu_events.exception.serror_esr", offsetof(struct kvm_vcpu_events, exception.serror_esr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e736572726f725f657372, "member_size struct kvm_vcpu_events.exception.serror_esr", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.serror_esr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e7265736572766564, "offset struct kvm_vcpu_events.reserved", offsetof(struct kvm_vcpu_events, reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e7265736572766564, "member_size struct kvm_vcpu_events.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f61726d5f636f70795f6d74655f74616773, "size struct kvm_arm_copy_mte_tags", sizeof(struct kvm_arm_copy_mte_tags))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f61726d5f636f70795f6d74655f74616773, "align struct kvm_arm_copy_mte_tags", _Alignof(struct kvm_arm_copy_mte_tags))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f61726d5f636f70795f6d74655f746167732e67756573745f697061, "offset struct kvm_arm_copy_mte_tags.guest_ipa", offsetof(struct kvm_arm_copy_mte_tags, guest_ipa))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f61726d5f636f70795f6d74655f746167732e67756573745f697061, "member_size struct kvm_arm_copy_mte_tags.guest_ipa", KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, guest_ipa))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f61726d5f636f70795f6d74655f746167732e6c656e677468, "offset struct kvm_arm_copy_mte_tags.length", offsetof(struct kvm_arm_copy_mte_tags, length))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f61726d5f636f70795f6d74655f746167732e6c656e677468, "member_size struct kvm_arm_copy_mte_tags.length", KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, length))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f61726d5f636f70795f6d74655f746167732e61646472, "offset struct kvm_arm_copy_mte_tags.addr", offsetof(struct kvm_arm_copy_mte_tags, addr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f61726d5f636f70795f6d74655f746167732e61646472, "member_size struct kvm_arm_copy_mte_tags.addr", KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, addr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f61726d5f636f70795f6d74655f746167732e666c616773, "offset struct kvm_arm_copy_mte_tags.flags", offsetof(struct kvm_arm_copy_mte_tags, flags))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f61726d5f636f70795f6d74655f746167732e666c616773, "member_size struct kvm_arm_copy_mte_tags.flags", KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, flags))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f61726d5f636f70795f6d74655f746167732e7265736572766564, "offset struct kvm_arm_copy_mte_tags.reserved", offsetof(struct kvm_arm_copy_mte_tags, reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f61726d5f636f70795f6d74655f746167732e7265736572766564, "member_size struct kvm_arm_copy_mte_tags.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_ARM_TAGS_TO_GUEST
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f544147535f544f5f4755455354, "value KVM_ARM_TAGS_TO_GUEST", KVM_ARM_TAGS_TO_GUEST)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_ARM_TAGS_FROM_GUEST
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f544147535f46524f4d5f4755455354, "value KVM_ARM_TAGS_FROM_GUEST", KVM_ARM_TAGS_FROM_GUEST)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f61726d5f636f756e7465725f6f6666736574, "size struct kvm_arm_counter_offset", sizeof(struct kvm_arm_counter_offset))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f61726d5f636f756e7465725f6f6666736574, "align struct kvm_arm_counter_offset", _Alignof(struct kvm_arm_counter_offset))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f61726d5f636f756e7465725f6f66667365742e636f756e7465725f6f6666736574, "offset struct kvm_arm_counter_offset.counter_offset", offsetof(struct kvm_arm_counter_offset, counter_offset))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f61726d5f636f756e7465725f6f66667365742e636f756e7465725f6f6666736574, "member_size struct kvm_arm_counter_offset.counter_offset", KVMSPEC_MEMBER_SIZE(struct kvm_arm_counter_offset, counter_offset))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f61726d5f636f756e7465725f6f66667365742e7265736572766564, "offset struct kvm_arm_counter_offset.reserved", offsetof(struct kvm_arm_counter_offset, reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f61726d5f636f756e7465725f6f66667365742e7265736572766564, "member_size struct kvm_arm_counter_offset.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_arm_counter_offset, reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#ifdef KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED
+KVMSPEC_FACT(76616c7565204b564d5f455849545f4641494c5f454e5452595f4350555f554e535550504f52544544, "value KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED", KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#ifdef KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2
+KVMSPEC_FACT(76616c7565204b564d5f53595354454d5f4556454e545f52455345545f464c41475f505343495f524553455432, "value KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2", KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2
+KVMSPEC_FACT(76616c7565204b564d5f53595354454d5f4556454e545f53485554444f574e5f464c41475f505343495f4f464632, "value KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2", KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#ifdef KVM_ARM_MAX_DBG_REGS
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4d41585f4442475f52454753, "value KVM_ARM_MAX_DBG_REGS", KVM_ARM_MAX_DBG_REGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f64656275675f61726368, "size struct kvm_guest_debug_arch", sizeof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f64656275675f61726368, "align struct kvm_guest_debug_arch", _Alignof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6462675f626372, "offset struct kvm_guest_debug_arch.dbg_bcr", offsetof(struct kvm_guest_debug_arch, dbg_bcr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6462675f626372, "member_size struct kvm_guest_debug_arch.dbg_bcr", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_bcr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6462675f627672, "offset struct kvm_guest_debug_arch.dbg_bvr", offsetof(struct kvm_guest_debug_arch, dbg_bvr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6462675f627672, "member_size struct kvm_guest_debug_arch.dbg_bvr", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_bvr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6462675f776372, "offset struct kvm_guest_debug_arch.dbg_wcr", offsetof(struct kvm_guest_debug_arch, dbg_wcr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6462675f776372, "member_size struct kvm_guest_debug_arch.dbg_wcr", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_wcr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6462675f777672, "offset struct kvm_guest_debug_arch.dbg_wvr", offsetof(struct kvm_guest_debug_arch, dbg_wvr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6462675f777672, "member_size struct kvm_guest_debug_arch.dbg_wvr", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_wvr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#ifdef KVM_DEBUG_ARCH_HSR_HIGH_VALID
+KVMSPEC_FACT(76616c7565204b564d5f44454255475f415243485f4853525f484947485f56414c4944, "value KVM_DEBUG_ARCH_HSR_HIGH_VALID", KVM_DEBUG_ARCH_HSR_HIGH_VALID)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f64656275675f657869745f61726368, "size struct kvm_debug_exit_arch", sizeof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f64656275675f657869745f61726368, "align struct kvm_debug_exit_arch", _Alignof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e687372, "offset struct kvm_debug_exit_arch.hsr", offsetof(struct kvm_debug_exit_arch, hsr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e687372, "member_size struct kvm_debug_exit_arch.hsr", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, hsr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e6873725f68696768, "offset struct kvm_debug_exit_arch.hsr_high", offsetof(struct kvm_debug_exit_arch, hsr_high))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e6873725f68696768, "member_size struct kvm_debug_exit_arch.hsr_high", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, hsr_high))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e666172, "offset struct kvm_debug_exit_arch.far", offsetof(struct kvm_debug_exit_arch, far))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e666172, "member_size struct kvm_debug_exit_arch.far", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, far))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#ifdef KVM_GUESTDBG_USE_SW_BP
+KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f5553455f53575f4250, "value KVM_GUESTDBG_USE_SW_BP", KVM_GUESTDBG_USE_SW_BP)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#ifdef KVM_GUESTDBG_USE_HW
+KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f5553455f4857, "value KVM_GUESTDBG_USE_HW", KVM_GUESTDBG_USE_HW)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_DEVICE_TYPE_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4445564943455f545950455f5348494654, "value KVM_ARM_DEVICE_TYPE_SHIFT", KVM_ARM_DEVICE_TYPE_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_DEVICE_TYPE_MASK
+KVMSPEC_FACT(646566696e6564204b564d5f41524d5f4445564943455f545950455f4d41534b, "defined KVM_ARM_DEVICE_TYPE_MASK", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_DEVICE_ID_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4445564943455f49445f5348494654, "value KVM_ARM_DEVICE_ID_SHIFT", KVM_ARM_DEVICE_ID_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_DEVICE_ID_MASK
+KVMSPEC_FACT(646566696e6564204b564d5f41524d5f4445564943455f49445f4d41534b, "defined KVM_ARM_DEVICE_ID_MASK", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_DEVICE_VGIC_V2
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4445564943455f564749435f5632, "value KVM_ARM_DEVICE_VGIC_V2", KVM_ARM_DEVICE_VGIC_V2)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_VGIC_V2_ADDR_TYPE_DIST
+KVMSPEC_FACT(76616c7565204b564d5f564749435f56325f414444525f545950455f44495354, "value KVM_VGIC_V2_ADDR_TYPE_DIST", KVM_VGIC_V2_ADDR_TYPE_DIST)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_VGIC_V2_ADDR_TYPE_CPU
+KVMSPEC_FACT(76616c7565204b564d5f564749435f56325f414444525f545950455f435055, "value KVM_VGIC_V2_ADDR_TYPE_CPU", KVM_VGIC_V2_ADDR_TYPE_CPU)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_VGIC_V2_DIST_SIZE
+KVMSPEC_FACT(76616c7565204b564d5f564749435f56325f444953545f53495a45, "value KVM_VGIC_V2_DIST_SIZE", KVM_VGIC_V2_DIST_SIZE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_VGIC_V2_CPU_SIZE
+KVMSPEC_FACT(76616c7565204b564d5f564749435f56325f4350555f53495a45, "value KVM_VGIC_V2_CPU_SIZE", KVM_VGIC_V2_CPU_SIZE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#ifdef KVM_VGIC_V3_ADDR_TYPE_DIST
+KVMSPEC_FACT(76616c7565204b564d5f564749435f56335f414444525f545950455f44495354, "value KVM_VGIC_V3_ADDR_TYPE_DIST", KVM_VGIC_V3_ADDR_TYPE_DIST)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#ifdef KVM_VGIC_V3_ADDR_TYPE_REDIST
+KVMSPEC_FACT(76616c7565204b564d5f564749435f56335f414444525f545950455f524544495354, "value KVM_VGIC_V3_ADDR_TYPE_REDIST", KVM_VGIC_V3_ADDR_TYPE_REDIST)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_VGIC_ITS_ADDR_TYPE
+KVMSPEC_FACT(76616c7565204b564d5f564749435f4954535f414444525f54595045, "value KVM_VGIC_ITS_ADDR_TYPE", KVM_VGIC_ITS_ADDR_TYPE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+#ifdef KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION
+KVMSPEC_FACT(76616c7565204b564d5f564749435f56335f414444525f545950455f5245444953545f524547494f4e, "value KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION", KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#ifdef KVM_VGIC_V3_DIST_SIZE
+KVMSPEC_FACT(646566696e6564204b564d5f564749435f56335f444953545f53495a45, "defined KVM_VGIC_V3_DIST_SIZE", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#ifdef KVM_VGIC_V3_REDIST_SIZE
+KVMSPEC_FACT(646566696e6564204b564d5f564749435f56335f5245444953545f53495a45, "defined KVM_VGIC_V3_REDIST_SIZE", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_VGIC_V3_ITS_SIZE
+KVMSPEC_FACT(646566696e6564204b564d5f564749435f56335f4954535f53495a45, "defined KVM_VGIC_V3_ITS_SIZE", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_ADDR
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f41444452, "value KVM_DEV_ARM_VGIC_GRP_ADDR", KVM_DEV_ARM_VGIC_GRP_ADDR)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_DIST_REGS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f444953545f52454753, "value KVM_DEV_ARM_VGIC_GRP_DIST_REGS", KVM_DEV_ARM_VGIC_GRP_DIST_REGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_CPU_REGS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f4350555f52454753, "value KVM_DEV_ARM_VGIC_GRP_CPU_REGS", KVM_DEV_ARM_VGIC_GRP_CPU_REGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_ARM_VGIC_CPUID_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f43505549445f5348494654, "value KVM_DEV_ARM_VGIC_CPUID_SHIFT", KVM_DEV_ARM_VGIC_CPUID_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_ARM_VGIC_CPUID_MASK
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f43505549445f4d41534b, "value KVM_DEV_ARM_VGIC_CPUID_MASK", KVM_DEV_ARM_VGIC_CPUID_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f56335f4d504944525f5348494654, "value KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT", KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_V3_MPIDR_MASK
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f56335f4d504944525f4d41534b, "value KVM_DEV_ARM_VGIC_V3_MPIDR_MASK", KVM_DEV_ARM_VGIC_V3_MPIDR_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_ARM_VGIC_OFFSET_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4f46465345545f5348494654, "value KVM_DEV_ARM_VGIC_OFFSET_SHIFT", KVM_DEV_ARM_VGIC_OFFSET_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_ARM_VGIC_OFFSET_MASK
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4f46465345545f4d41534b, "value KVM_DEV_ARM_VGIC_OFFSET_MASK", KVM_DEV_ARM_VGIC_OFFSET_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f5359535245475f494e5354525f4d41534b, "value KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK", KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_NR_IRQS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f4e525f49525153, "value KVM_DEV_ARM_VGIC_GRP_NR_IRQS", KVM_DEV_ARM_VGIC_GRP_NR_IRQS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f4354524c, "value KVM_DEV_ARM_VGIC_GRP_CTRL", KVM_DEV_ARM_VGIC_GRP_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_REDIST_REGS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f5245444953545f52454753, "value KVM_DEV_ARM_VGIC_GRP_REDIST_REGS", KVM_DEV_ARM_VGIC_GRP_REDIST_REGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f4350555f53595352454753, "value KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS", KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f4c4556454c5f494e464f, "value KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO", KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_ITS_REGS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f4954535f52454753, "value KVM_DEV_ARM_VGIC_GRP_ITS_REGS", KVM_DEV_ARM_VGIC_GRP_ITS_REGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_MAINT_IRQ
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f4d41494e545f495251, "value KVM_DEV_ARM_VGIC_GRP_MAINT_IRQ", KVM_DEV_ARM_VGIC_GRP_MAINT_IRQ)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4c494e455f4c4556454c5f494e464f5f5348494654, "value KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT", KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_MASK
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4c494e455f4c4556454c5f494e464f5f4d41534b, "value KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_MASK", KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_LINE_LEVEL_INTID_MASK
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4c494e455f4c4556454c5f494e5449445f4d41534b, "value KVM_DEV_ARM_VGIC_LINE_LEVEL_INTID_MASK", KVM_DEV_ARM_VGIC_LINE_LEVEL_INTID_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef VGIC_LEVEL_INFO_LINE_LEVEL
+KVMSPEC_FACT(76616c756520564749435f4c4556454c5f494e464f5f4c494e455f4c4556454c, "value VGIC_LEVEL_INFO_LINE_LEVEL", VGIC_LEVEL_INFO_LINE_LEVEL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_DEV_ARM_VGIC_CTRL_INIT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4354524c5f494e4954, "value KVM_DEV_ARM_VGIC_CTRL_INIT", KVM_DEV_ARM_VGIC_CTRL_INIT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_ITS_SAVE_TABLES
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f4954535f534156455f5441424c4553, "value KVM_DEV_ARM_ITS_SAVE_TABLES", KVM_DEV_ARM_ITS_SAVE_TABLES)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_ITS_RESTORE_TABLES
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f4954535f524553544f52455f5441424c4553, "value KVM_DEV_ARM_ITS_RESTORE_TABLES", KVM_DEV_ARM_ITS_RESTORE_TABLES)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f534156455f50454e44494e475f5441424c4553, "value KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES", KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_DEV_ARM_ITS_CTRL_RESET
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f4954535f4354524c5f5245534554, "value KVM_DEV_ARM_ITS_CTRL_RESET", KVM_DEV_ARM_ITS_CTRL_RESET)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_ARM_VCPU_PMU_V3_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f4354524c, "value KVM_ARM_VCPU_PMU_V3_CTRL", KVM_ARM_VCPU_PMU_V3_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_ARM_VCPU_PMU_V3_IRQ
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f495251, "value KVM_ARM_VCPU_PMU_V3_IRQ", KVM_ARM_VCPU_PMU_V3_IRQ)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_ARM_VCPU_PMU_V3_INIT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f494e4954, "value KVM_ARM_VCPU_PMU_V3_INIT", KVM_ARM_VCPU_PMU_V3_INIT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#ifdef KVM_ARM_VCPU_PMU_V3_FILTER
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f46494c544552, "value KVM_ARM_VCPU_PMU_V3_FILTER", KVM_ARM_VCPU_PMU_V3_FILTER)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#ifdef KVM_ARM_VCPU_PMU_V3_SET_PMU
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f5345545f504d55, "value KVM_ARM_VCPU_PMU_V3_SET_PMU", KVM_ARM_VCPU_PMU_V3_SET_PMU)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#ifdef KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f5345545f4e525f434f554e54455253, "value KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS", KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f706d755f6576656e745f66696c746572, "size struct kvm_pmu_event_filter", sizeof(struct kvm_pmu_event_filter))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f706d755f6576656e745f66696c746572, "align struct kvm_pmu_event_filter", _Alignof(struct kvm_pmu_event_filter))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f706d755f6576656e745f66696c7465722e626173655f6576656e74, "offset struct kvm_pmu_event_filter.base_event", offsetof(struct kvm_pmu_event_filter, base_event))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f706d755f6576656e745f66696c7465722e626173655f6576656e74, "member_size struct kvm_pmu_event_filter.base_event", KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, base_event))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f706d755f6576656e745f66696c7465722e6e6576656e7473, "offset struct kvm_pmu_event_filter.nevents", offsetof(struct kvm_pmu_event_filter, nevents))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f706d755f6576656e745f66696c7465722e6e6576656e7473, "member_size struct kvm_pmu_event_filter.nevents", KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, nevents))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f706d755f6576656e745f66696c7465722e616374696f6e, "offset struct kvm_pmu_event_filter.action", offsetof(struct kvm_pmu_event_filter, action))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f706d755f6576656e745f66696c7465722e616374696f6e, "member_size struct kvm_pmu_event_filter.action", KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, action))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f706d755f6576656e745f66696c7465722e706164, "offset struct kvm_pmu_event_filter.pad", offsetof(struct kvm_pmu_event_filter, pad))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f706d755f6576656e745f66696c7465722e706164, "member_size struct kvm_pmu_event_filter.pad", KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, pad))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#ifdef KVM_PMU_EVENT_ALLOW
+KVMSPEC_FACT(76616c7565204b564d5f504d555f4556454e545f414c4c4f57, "value KVM_PMU_EVENT_ALLOW", KVM_PMU_EVENT_ALLOW)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#ifdef KVM_PMU_EVENT_DENY
+KVMSPEC_FACT(76616c7565204b564d5f504d555f4556454e545f44454e59, "value KVM_PMU_EVENT_DENY", KVM_PMU_EVENT_DENY)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_ARM_VCPU_TIMER_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f54494d45525f4354524c, "value KVM_ARM_VCPU_TIMER_CTRL", KVM_ARM_VCPU_TIMER_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_ARM_VCPU_TIMER_IRQ_VTIMER
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f54494d45525f4952515f5654494d4552, "value KVM_ARM_VCPU_TIMER_IRQ_VTIMER", KVM_ARM_VCPU_TIMER_IRQ_VTIMER)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_ARM_VCPU_TIMER_IRQ_PTIMER
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f54494d45525f4952515f5054494d4552, "value KVM_ARM_VCPU_TIMER_IRQ_PTIMER", KVM_ARM_VCPU_TIMER_IRQ_PTIMER)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_ARM_VCPU_TIMER_IRQ_HVTIMER
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f54494d45525f4952515f485654494d4552, "value KVM_ARM_VCPU_TIMER_IRQ_HVTIMER", KVM_ARM_VCPU_TIMER_IRQ_HVTIMER)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_ARM_VCPU_TIMER_IRQ_HPTIMER
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f54494d45525f4952515f485054494d4552, "value KVM_ARM_VCPU_TIMER_IRQ_HPTIMER", KVM_ARM_VCPU_TIMER_IRQ_HPTIMER)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#ifdef KVM_ARM_VCPU_PVTIME_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f505654494d455f4354524c, "value KVM_ARM_VCPU_PVTIME_CTRL", KVM_ARM_VCPU_PVTIME_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#ifdef KVM_ARM_VCPU_PVTIME_IPA
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f505654494d455f495041, "value KVM_ARM_VCPU_PVTIME_IPA", KVM_ARM_VCPU_PVTIME_IPA)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50400 /* 5.4 */
+#ifdef KVM_ARM_IRQ_VCPU2_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f56435055325f5348494654, "value KVM_ARM_IRQ_VCPU2_SHIFT", KVM_ARM_IRQ_VCPU2_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50400 /* 5.4 */
+#ifdef KVM_ARM_IRQ_VCPU2_MASK
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f56435055325f4d41534b, "value KVM_ARM_IRQ_VCPU2_MASK", KVM_ARM_IRQ_VCPU2_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_TYPE_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f545950455f5348494654, "value KVM_ARM_IRQ_TYPE_SHIFT", KVM_ARM_IRQ_TYPE_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_TYPE_MASK
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f545950455f4d41534b, "value KVM_ARM_IRQ_TYPE_MASK", KVM_ARM_IRQ_TYPE_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_VCPU_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f564350555f5348494654, "value KVM_ARM_IRQ_VCPU_SHIFT", KVM_ARM_IRQ_VCPU_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_VCPU_MASK
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f564350555f4d41534b, "value KVM_ARM_IRQ_VCPU_MASK", KVM_ARM_IRQ_VCPU_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_NUM_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f4e554d5f5348494654, "value KVM_ARM_IRQ_NUM_SHIFT", KVM_ARM_IRQ_NUM_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_NUM_MASK
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f4e554d5f4d41534b, "value KVM_ARM_IRQ_NUM_MASK", KVM_ARM_IRQ_NUM_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_TYPE_CPU
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f545950455f435055, "value KVM_ARM_IRQ_TYPE_CPU", KVM_ARM_IRQ_TYPE_CPU)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_TYPE_SPI
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f545950455f535049, "value KVM_ARM_IRQ_TYPE_SPI", KVM_ARM_IRQ_TYPE_SPI)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_TYPE_PPI
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f545950455f505049, "value KVM_ARM_IRQ_TYPE_PPI", KVM_ARM_IRQ_TYPE_PPI)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_CPU_IRQ
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f4350555f495251, "value KVM_ARM_IRQ_CPU_IRQ", KVM_ARM_IRQ_CPU_IRQ)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_CPU_FIQ
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f4350555f464951, "value KVM_ARM_IRQ_CPU_FIQ", KVM_ARM_IRQ_CPU_FIQ)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_GIC_MAX
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f4749435f4d4158, "value KVM_ARM_IRQ_GIC_MAX", KVM_ARM_IRQ_GIC_MAX)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_NR_IRQCHIPS
+KVMSPEC_FACT(76616c7565204b564d5f4e525f4952514348495053, "value KVM_NR_IRQCHIPS", KVM_NR_IRQCHIPS)
 #endif
 #endif
 #endif
@@ -5620,10 +7656,10 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f636f616c65736365645f6d6d696f2e7
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f636f616c65736365645f6d6d696f2e70696f, "member_size struct kvm_coalesced_mmio.pio", KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, pio))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f636f616c65736365645f6d6d696f2e64617461, "offset struct kvm_coalesced_mmio.data", offsetof(struct kvm_coalesced_mmio, data))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f636f616c65736365645f6d6d696f2e64617461, "member_size struct kvm_coalesced_mmio.data", KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, data))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
@@ -5845,7 +7881,7 @@ KVMSPEC_FACT(76616c7565204b564d5f44495254595f4c4f475f4d414e55414c5f50524f5445435
 KVMSPEC_FACT(76616c7565204b564d5f44495254595f4c4f475f494e495449414c4c595f534554, "value KVM_DIRTY_LOG_INITIALLY_SET", KVM_DIRTY_LOG_INITIALLY_SET)
 #endif
 #endif
-#if (defined(__aarch64__)) || (defined(__riscv) && __riscv_xlen == 64) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__)) || (defined(__mips64) && defined(_ABI64)) || (defined(__loongarch64))
+#if (defined(__riscv) && __riscv_xlen == 64) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__)) || (defined(__mips64) && defined(_ABI64)) || (defined(__loongarch64))
 #if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 #ifdef KVM_DIRTY_LOG_PAGE_OFFSET
 KVMSPEC_FACT(76616c7565204b564d5f44495254595f4c4f475f504147455f4f4646534554, "value KVM_DIRTY_LOG_PAGE_OFFSET", KVM_DIRTY_LOG_PAGE_OFFSET)
@@ -6055,10 +8091,10 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f6972715f6c6576656c2e73746174757
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6972715f6c6576656c2e737461747573, "member_size struct kvm_irq_level.status", KVMSPEC_MEMBER_SIZE(struct kvm_irq_level, status))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f6972715f6c6576656c2e6c6576656c, "offset struct kvm_irq_level.level", offsetof(struct kvm_irq_level, level))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6972715f6c6576656c2e6c6576656c, "member_size struct kvm_irq_level.level", KVMSPEC_MEMBER_SIZE(struct kvm_irq_level, level))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
@@ -6446,10 +8482,10 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f6972715f726f7574696e675f656e747
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6972715f726f7574696e675f656e7472792e752e78656e5f65767463686e, "member_size struct kvm_irq_routing_entry.u.xen_evtchn", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.xen_evtchn))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f6972715f726f7574696e675f656e7472792e752e706164, "offset struct kvm_irq_routing_entry.u.pad", offsetof(struct kvm_irq_routing_entry, u.pad))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6972715f726f7574696e675f656e7472792e752e706164, "member_size struct kvm_irq_routing_entry.u.pad", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.pad))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
@@ -6513,10 +8549,10 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f69727166642e726573616d706c65666
 #if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f69727166642e726573616d706c656664, "member_size struct kvm_irqfd.resamplefd", KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, resamplefd))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f69727166642e706164, "offset struct kvm_irqfd.pad", offsetof(struct kvm_irqfd, pad))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f69727166642e706164, "member_size struct kvm_irqfd.pad", KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, pad))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
@@ -6560,10 +8596,10 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f6d73692e6465766964, "offset str
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6d73692e6465766964, "member_size struct kvm_msi.devid", KVMSPEC_MEMBER_SIZE(struct kvm_msi, devid))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f6d73692e706164, "offset struct kvm_msi.pad", offsetof(struct kvm_msi, pad))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6d73692e706164, "member_size struct kvm_msi.pad", KVMSPEC_MEMBER_SIZE(struct kvm_msi, pad))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
@@ -7316,22 +9352,22 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f61747
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e7368617265645f696e666f, "offset struct kvm_xen_hvm_attr.u.shared_info", offsetof(struct kvm_xen_hvm_attr, u.shared_info))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e7368617265645f696e666f, "member_size struct kvm_xen_hvm_attr.u.shared_info", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e7368617265645f696e666f2e67666e, "offset struct kvm_xen_hvm_attr.u.shared_info.gfn", offsetof(struct kvm_xen_hvm_attr, u.shared_info.gfn))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e7368617265645f696e666f2e67666e, "member_size struct kvm_xen_hvm_attr.u.shared_info.gfn", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.gfn))
 #endif
 #endif
@@ -7346,152 +9382,152 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f61747
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e, "offset struct kvm_xen_hvm_attr.u.evtchn", offsetof(struct kvm_xen_hvm_attr, u.evtchn))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e, "member_size struct kvm_xen_hvm_attr.u.evtchn", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e73656e645f706f7274, "offset struct kvm_xen_hvm_attr.u.evtchn.send_port", offsetof(struct kvm_xen_hvm_attr, u.evtchn.send_port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e73656e645f706f7274, "member_size struct kvm_xen_hvm_attr.u.evtchn.send_port", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.send_port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e74797065, "offset struct kvm_xen_hvm_attr.u.evtchn.type", offsetof(struct kvm_xen_hvm_attr, u.evtchn.type))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e74797065, "member_size struct kvm_xen_hvm_attr.u.evtchn.type", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.type))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e666c616773, "offset struct kvm_xen_hvm_attr.u.evtchn.flags", offsetof(struct kvm_xen_hvm_attr, u.evtchn.flags))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e666c616773, "member_size struct kvm_xen_hvm_attr.u.evtchn.flags", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.flags))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c69766572, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c69766572, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e706f7274, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver.port", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e706f7274, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver.port", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e706f72742e706f7274, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver.port.port", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e706f72742e706f7274, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver.port.port", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e706f72742e76637075, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver.port.vcpu", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e706f72742e76637075, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver.port.vcpu", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e706f72742e7072696f72697479, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver.port.priority", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e706f72742e7072696f72697479, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver.port.priority", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e6576656e746664, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver.eventfd", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e6576656e746664, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver.eventfd", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e6576656e7466642e706f7274, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver.eventfd.port", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e6576656e7466642e706f7274, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver.eventfd.port", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e6576656e7466642e6664, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver.eventfd.fd", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e6576656e7466642e6664, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver.eventfd.fd", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e70616464696e67, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver.padding", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e70616464696e67, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver.padding", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e78656e5f76657273696f6e, "offset struct kvm_xen_hvm_attr.u.xen_version", offsetof(struct kvm_xen_hvm_attr, u.xen_version))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e78656e5f76657273696f6e, "member_size struct kvm_xen_hvm_attr.u.xen_version", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.xen_version))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e706164, "offset struct kvm_xen_hvm_attr.u.pad", offsetof(struct kvm_xen_hvm_attr, u.pad))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e706164, "member_size struct kvm_xen_hvm_attr.u.pad", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.pad))
 #endif
 #endif
@@ -7582,142 +9618,142 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e706164, "offset struct kvm_xen_vcpu_attr.u.pad", offsetof(struct kvm_xen_vcpu_attr, u.pad))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e706164, "member_size struct kvm_xen_vcpu_attr.u.pad", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.pad))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e72756e7374617465, "offset struct kvm_xen_vcpu_attr.u.runstate", offsetof(struct kvm_xen_vcpu_attr, u.runstate))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e72756e7374617465, "member_size struct kvm_xen_vcpu_attr.u.runstate", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e7374617465, "offset struct kvm_xen_vcpu_attr.u.runstate.state", offsetof(struct kvm_xen_vcpu_attr, u.runstate.state))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e7374617465, "member_size struct kvm_xen_vcpu_attr.u.runstate.state", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e73746174655f656e7472795f74696d65, "offset struct kvm_xen_vcpu_attr.u.runstate.state_entry_time", offsetof(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e73746174655f656e7472795f74696d65, "member_size struct kvm_xen_vcpu_attr.u.runstate.state_entry_time", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e74696d655f72756e6e696e67, "offset struct kvm_xen_vcpu_attr.u.runstate.time_running", offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_running))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e74696d655f72756e6e696e67, "member_size struct kvm_xen_vcpu_attr.u.runstate.time_running", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_running))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e74696d655f72756e6e61626c65, "offset struct kvm_xen_vcpu_attr.u.runstate.time_runnable", offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_runnable))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e74696d655f72756e6e61626c65, "member_size struct kvm_xen_vcpu_attr.u.runstate.time_runnable", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_runnable))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e74696d655f626c6f636b6564, "offset struct kvm_xen_vcpu_attr.u.runstate.time_blocked", offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_blocked))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e74696d655f626c6f636b6564, "member_size struct kvm_xen_vcpu_attr.u.runstate.time_blocked", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_blocked))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e74696d655f6f66666c696e65, "offset struct kvm_xen_vcpu_attr.u.runstate.time_offline", offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_offline))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e74696d655f6f66666c696e65, "member_size struct kvm_xen_vcpu_attr.u.runstate.time_offline", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_offline))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e766370755f6964, "offset struct kvm_xen_vcpu_attr.u.vcpu_id", offsetof(struct kvm_xen_vcpu_attr, u.vcpu_id))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e766370755f6964, "member_size struct kvm_xen_vcpu_attr.u.vcpu_id", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vcpu_id))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e74696d6572, "offset struct kvm_xen_vcpu_attr.u.timer", offsetof(struct kvm_xen_vcpu_attr, u.timer))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e74696d6572, "member_size struct kvm_xen_vcpu_attr.u.timer", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e74696d65722e706f7274, "offset struct kvm_xen_vcpu_attr.u.timer.port", offsetof(struct kvm_xen_vcpu_attr, u.timer.port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e74696d65722e706f7274, "member_size struct kvm_xen_vcpu_attr.u.timer.port", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e74696d65722e7072696f72697479, "offset struct kvm_xen_vcpu_attr.u.timer.priority", offsetof(struct kvm_xen_vcpu_attr, u.timer.priority))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e74696d65722e7072696f72697479, "member_size struct kvm_xen_vcpu_attr.u.timer.priority", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.priority))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e74696d65722e657870697265735f6e73, "offset struct kvm_xen_vcpu_attr.u.timer.expires_ns", offsetof(struct kvm_xen_vcpu_attr, u.timer.expires_ns))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e74696d65722e657870697265735f6e73, "member_size struct kvm_xen_vcpu_attr.u.timer.expires_ns", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.expires_ns))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e766563746f72, "offset struct kvm_xen_vcpu_attr.u.vector", offsetof(struct kvm_xen_vcpu_attr, u.vector))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e766563746f72, "member_size struct kvm_xen_vcpu_attr.u.vector", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vector))
 #endif
 #endif
@@ -8071,1503 +10107,1503 @@ KVMSPEC_FACT(76616c7565204b564d5f4d454d4f52595f455849545f464c41475f5052495641544
 KVMSPEC_FACT(76616c75652053594e435f524547535f53495a455f4259544553, "value SYNC_REGS_SIZE_BYTES", SYNC_REGS_SIZE_BYTES)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f72756e, "size struct kvm_run", sizeof(struct kvm_run))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f72756e, "align struct kvm_run", _Alignof(struct kvm_run))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e726571756573745f696e746572727570745f77696e646f77, "offset struct kvm_run.request_interrupt_window", offsetof(struct kvm_run, request_interrupt_window))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e726571756573745f696e746572727570745f77696e646f77, "member_size struct kvm_run.request_interrupt_window", KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696d6d6564696174655f65786974, "offset struct kvm_run.immediate_exit", offsetof(struct kvm_run, immediate_exit))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696d6d6564696174655f65786974, "member_size struct kvm_run.immediate_exit", KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e70616464696e6731, "offset struct kvm_run.padding1", offsetof(struct kvm_run, padding1))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e70616464696e6731, "member_size struct kvm_run.padding1", KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e657869745f726561736f6e, "offset struct kvm_run.exit_reason", offsetof(struct kvm_run, exit_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e657869745f726561736f6e, "member_size struct kvm_run.exit_reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72656164795f666f725f696e746572727570745f696e6a656374696f6e, "offset struct kvm_run.ready_for_interrupt_injection", offsetof(struct kvm_run, ready_for_interrupt_injection))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72656164795f666f725f696e746572727570745f696e6a656374696f6e, "member_size struct kvm_run.ready_for_interrupt_injection", KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e69665f666c6167, "offset struct kvm_run.if_flag", offsetof(struct kvm_run, if_flag))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e69665f666c6167, "member_size struct kvm_run.if_flag", KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e666c616773, "offset struct kvm_run.flags", offsetof(struct kvm_run, flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e666c616773, "member_size struct kvm_run.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e637238, "offset struct kvm_run.cr8", offsetof(struct kvm_run, cr8))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e637238, "member_size struct kvm_run.cr8", KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e617069635f62617365, "offset struct kvm_run.apic_base", offsetof(struct kvm_run, apic_base))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e617069635f62617365, "member_size struct kvm_run.apic_base", KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6877, "offset struct kvm_run.hw", offsetof(struct kvm_run, hw))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6877, "member_size struct kvm_run.hw", KVMSPEC_MEMBER_SIZE(struct kvm_run, hw))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e68772e68617264776172655f657869745f726561736f6e, "offset struct kvm_run.hw.hardware_exit_reason", offsetof(struct kvm_run, hw.hardware_exit_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e68772e68617264776172655f657869745f726561736f6e, "member_size struct kvm_run.hw.hardware_exit_reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e747279, "offset struct kvm_run.fail_entry", offsetof(struct kvm_run, fail_entry))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e747279, "member_size struct kvm_run.fail_entry", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e7472792e68617264776172655f656e7472795f6661696c7572655f726561736f6e, "offset struct kvm_run.fail_entry.hardware_entry_failure_reason", offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e7472792e68617264776172655f656e7472795f6661696c7572655f726561736f6e, "member_size struct kvm_run.fail_entry.hardware_entry_failure_reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e7472792e637075, "offset struct kvm_run.fail_entry.cpu", offsetof(struct kvm_run, fail_entry.cpu))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e7472792e637075, "member_size struct kvm_run.fail_entry.cpu", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6578, "offset struct kvm_run.ex", offsetof(struct kvm_run, ex))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6578, "member_size struct kvm_run.ex", KVMSPEC_MEMBER_SIZE(struct kvm_run, ex))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e65782e657863657074696f6e, "offset struct kvm_run.ex.exception", offsetof(struct kvm_run, ex.exception))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e65782e657863657074696f6e, "member_size struct kvm_run.ex.exception", KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e65782e6572726f725f636f6465, "offset struct kvm_run.ex.error_code", offsetof(struct kvm_run, ex.error_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e65782e6572726f725f636f6465, "member_size struct kvm_run.ex.error_code", KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f, "offset struct kvm_run.io", offsetof(struct kvm_run, io))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f, "member_size struct kvm_run.io", KVMSPEC_MEMBER_SIZE(struct kvm_run, io))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e646972656374696f6e, "offset struct kvm_run.io.direction", offsetof(struct kvm_run, io.direction))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e646972656374696f6e, "member_size struct kvm_run.io.direction", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e73697a65, "offset struct kvm_run.io.size", offsetof(struct kvm_run, io.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e73697a65, "member_size struct kvm_run.io.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e706f7274, "offset struct kvm_run.io.port", offsetof(struct kvm_run, io.port))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e706f7274, "member_size struct kvm_run.io.port", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e636f756e74, "offset struct kvm_run.io.count", offsetof(struct kvm_run, io.count))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e636f756e74, "member_size struct kvm_run.io.count", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e646174615f6f6666736574, "offset struct kvm_run.io.data_offset", offsetof(struct kvm_run, io.data_offset))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e646174615f6f6666736574, "member_size struct kvm_run.io.data_offset", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6465627567, "offset struct kvm_run.debug", offsetof(struct kvm_run, debug))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6465627567, "member_size struct kvm_run.debug", KVMSPEC_MEMBER_SIZE(struct kvm_run, debug))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e64656275672e61726368, "offset struct kvm_run.debug.arch", offsetof(struct kvm_run, debug.arch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e64656275672e61726368, "member_size struct kvm_run.debug.arch", KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f, "offset struct kvm_run.mmio", offsetof(struct kvm_run, mmio))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f, "member_size struct kvm_run.mmio", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e706879735f61646472, "offset struct kvm_run.mmio.phys_addr", offsetof(struct kvm_run, mmio.phys_addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e706879735f61646472, "member_size struct kvm_run.mmio.phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e64617461, "offset struct kvm_run.mmio.data", offsetof(struct kvm_run, mmio.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e64617461, "member_size struct kvm_run.mmio.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e6c656e, "offset struct kvm_run.mmio.len", offsetof(struct kvm_run, mmio.len))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e6c656e, "member_size struct kvm_run.mmio.len", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e69735f7772697465, "offset struct kvm_run.mmio.is_write", offsetof(struct kvm_run, mmio.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e69735f7772697465, "member_size struct kvm_run.mmio.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f, "offset struct kvm_run.iocsr_io", offsetof(struct kvm_run, iocsr_io))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f, "member_size struct kvm_run.iocsr_io", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e706879735f61646472, "offset struct kvm_run.iocsr_io.phys_addr", offsetof(struct kvm_run, iocsr_io.phys_addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e706879735f61646472, "member_size struct kvm_run.iocsr_io.phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e64617461, "offset struct kvm_run.iocsr_io.data", offsetof(struct kvm_run, iocsr_io.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e64617461, "member_size struct kvm_run.iocsr_io.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e6c656e, "offset struct kvm_run.iocsr_io.len", offsetof(struct kvm_run, iocsr_io.len))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e6c656e, "member_size struct kvm_run.iocsr_io.len", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e69735f7772697465, "offset struct kvm_run.iocsr_io.is_write", offsetof(struct kvm_run, iocsr_io.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e69735f7772697465, "member_size struct kvm_run.iocsr_io.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c, "offset struct kvm_run.hypercall", offsetof(struct kvm_run, hypercall))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c, "member_size struct kvm_run.hypercall", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e6e72, "offset struct kvm_run.hypercall.nr", offsetof(struct kvm_run, hypercall.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e6e72, "member_size struct kvm_run.hypercall.nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e61726773, "offset struct kvm_run.hypercall.args", offsetof(struct kvm_run, hypercall.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e61726773, "member_size struct kvm_run.hypercall.args", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e726574, "offset struct kvm_run.hypercall.ret", offsetof(struct kvm_run, hypercall.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e726574, "member_size struct kvm_run.hypercall.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e6c6f6e676d6f6465, "offset struct kvm_run.hypercall.longmode", offsetof(struct kvm_run, hypercall.longmode))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e6c6f6e676d6f6465, "member_size struct kvm_run.hypercall.longmode", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e666c616773, "offset struct kvm_run.hypercall.flags", offsetof(struct kvm_run, hypercall.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e666c616773, "member_size struct kvm_run.hypercall.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f616363657373, "offset struct kvm_run.tpr_access", offsetof(struct kvm_run, tpr_access))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f616363657373, "member_size struct kvm_run.tpr_access", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f6163636573732e726970, "offset struct kvm_run.tpr_access.rip", offsetof(struct kvm_run, tpr_access.rip))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f6163636573732e726970, "member_size struct kvm_run.tpr_access.rip", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f6163636573732e69735f7772697465, "offset struct kvm_run.tpr_access.is_write", offsetof(struct kvm_run, tpr_access.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f6163636573732e69735f7772697465, "member_size struct kvm_run.tpr_access.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f6163636573732e706164, "offset struct kvm_run.tpr_access.pad", offsetof(struct kvm_run, tpr_access.pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f6163636573732e706164, "member_size struct kvm_run.tpr_access.pad", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f7369656963, "offset struct kvm_run.s390_sieic", offsetof(struct kvm_run, s390_sieic))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f7369656963, "member_size struct kvm_run.s390_sieic", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73696569632e69637074636f6465, "offset struct kvm_run.s390_sieic.icptcode", offsetof(struct kvm_run, s390_sieic.icptcode))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73696569632e69637074636f6465, "member_size struct kvm_run.s390_sieic.icptcode", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73696569632e697061, "offset struct kvm_run.s390_sieic.ipa", offsetof(struct kvm_run, s390_sieic.ipa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73696569632e697061, "member_size struct kvm_run.s390_sieic.ipa", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73696569632e697062, "offset struct kvm_run.s390_sieic.ipb", offsetof(struct kvm_run, s390_sieic.ipb))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73696569632e697062, "member_size struct kvm_run.s390_sieic.ipb", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f72657365745f666c616773, "offset struct kvm_run.s390_reset_flags", offsetof(struct kvm_run, s390_reset_flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f72657365745f666c616773, "member_size struct kvm_run.s390_reset_flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f75636f6e74726f6c, "offset struct kvm_run.s390_ucontrol", offsetof(struct kvm_run, s390_ucontrol))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f75636f6e74726f6c, "member_size struct kvm_run.s390_ucontrol", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e7472616e735f6578635f636f6465, "offset struct kvm_run.s390_ucontrol.trans_exc_code", offsetof(struct kvm_run, s390_ucontrol.trans_exc_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e7472616e735f6578635f636f6465, "member_size struct kvm_run.s390_ucontrol.trans_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e70676d5f636f6465, "offset struct kvm_run.s390_ucontrol.pgm_code", offsetof(struct kvm_run, s390_ucontrol.pgm_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e70676d5f636f6465, "member_size struct kvm_run.s390_ucontrol.pgm_code", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e646372, "offset struct kvm_run.dcr", offsetof(struct kvm_run, dcr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e646372, "member_size struct kvm_run.dcr", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6463722e6463726e, "offset struct kvm_run.dcr.dcrn", offsetof(struct kvm_run, dcr.dcrn))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6463722e6463726e, "member_size struct kvm_run.dcr.dcrn", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6463722e64617461, "offset struct kvm_run.dcr.data", offsetof(struct kvm_run, dcr.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6463722e64617461, "member_size struct kvm_run.dcr.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6463722e69735f7772697465, "offset struct kvm_run.dcr.is_write", offsetof(struct kvm_run, dcr.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6463722e69735f7772697465, "member_size struct kvm_run.dcr.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c, "offset struct kvm_run.internal", offsetof(struct kvm_run, internal))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c, "member_size struct kvm_run.internal", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c2e7375626572726f72, "offset struct kvm_run.internal.suberror", offsetof(struct kvm_run, internal.suberror))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c2e7375626572726f72, "member_size struct kvm_run.internal.suberror", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c2e6e64617461, "offset struct kvm_run.internal.ndata", offsetof(struct kvm_run, internal.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c2e6e64617461, "member_size struct kvm_run.internal.ndata", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c2e64617461, "offset struct kvm_run.internal.data", offsetof(struct kvm_run, internal.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c2e64617461, "member_size struct kvm_run.internal.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c757265, "offset struct kvm_run.emulation_failure", offsetof(struct kvm_run, emulation_failure))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c757265, "member_size struct kvm_run.emulation_failure", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e7375626572726f72, "offset struct kvm_run.emulation_failure.suberror", offsetof(struct kvm_run, emulation_failure.suberror))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e7375626572726f72, "member_size struct kvm_run.emulation_failure.suberror", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e6e64617461, "offset struct kvm_run.emulation_failure.ndata", offsetof(struct kvm_run, emulation_failure.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e6e64617461, "member_size struct kvm_run.emulation_failure.ndata", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e666c616773, "offset struct kvm_run.emulation_failure.flags", offsetof(struct kvm_run, emulation_failure.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e666c616773, "member_size struct kvm_run.emulation_failure.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f73697a65, "offset struct kvm_run.emulation_failure.insn_size", offsetof(struct kvm_run, emulation_failure.insn_size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f73697a65, "member_size struct kvm_run.emulation_failure.insn_size", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f6279746573, "offset struct kvm_run.emulation_failure.insn_bytes", offsetof(struct kvm_run, emulation_failure.insn_bytes))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f6279746573, "member_size struct kvm_run.emulation_failure.insn_bytes", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6f7369, "offset struct kvm_run.osi", offsetof(struct kvm_run, osi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6f7369, "member_size struct kvm_run.osi", KVMSPEC_MEMBER_SIZE(struct kvm_run, osi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6f73692e67707273, "offset struct kvm_run.osi.gprs", offsetof(struct kvm_run, osi.gprs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6f73692e67707273, "member_size struct kvm_run.osi.gprs", KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c, "offset struct kvm_run.papr_hcall", offsetof(struct kvm_run, papr_hcall))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c, "member_size struct kvm_run.papr_hcall", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c2e6e72, "offset struct kvm_run.papr_hcall.nr", offsetof(struct kvm_run, papr_hcall.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c2e6e72, "member_size struct kvm_run.papr_hcall.nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c2e726574, "offset struct kvm_run.papr_hcall.ret", offsetof(struct kvm_run, papr_hcall.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c2e726574, "member_size struct kvm_run.papr_hcall.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c2e61726773, "offset struct kvm_run.papr_hcall.args", offsetof(struct kvm_run, papr_hcall.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c2e61726773, "member_size struct kvm_run.papr_hcall.args", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f74736368, "offset struct kvm_run.s390_tsch", offsetof(struct kvm_run, s390_tsch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f74736368, "member_size struct kvm_run.s390_tsch", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6964, "offset struct kvm_run.s390_tsch.subchannel_id", offsetof(struct kvm_run, s390_tsch.subchannel_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6964, "member_size struct kvm_run.s390_tsch.subchannel_id", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6e72, "offset struct kvm_run.s390_tsch.subchannel_nr", offsetof(struct kvm_run, s390_tsch.subchannel_nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6e72, "member_size struct kvm_run.s390_tsch.subchannel_nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f7061726d, "offset struct kvm_run.s390_tsch.io_int_parm", offsetof(struct kvm_run, s390_tsch.io_int_parm))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f7061726d, "member_size struct kvm_run.s390_tsch.io_int_parm", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f776f7264, "offset struct kvm_run.s390_tsch.io_int_word", offsetof(struct kvm_run, s390_tsch.io_int_word))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f776f7264, "member_size struct kvm_run.s390_tsch.io_int_word", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e697062, "offset struct kvm_run.s390_tsch.ipb", offsetof(struct kvm_run, s390_tsch.ipb))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e697062, "member_size struct kvm_run.s390_tsch.ipb", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e6465717565756564, "offset struct kvm_run.s390_tsch.dequeued", offsetof(struct kvm_run, s390_tsch.dequeued))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e6465717565756564, "member_size struct kvm_run.s390_tsch.dequeued", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e657072, "offset struct kvm_run.epr", offsetof(struct kvm_run, epr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e657072, "member_size struct kvm_run.epr", KVMSPEC_MEMBER_SIZE(struct kvm_run, epr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6570722e657072, "offset struct kvm_run.epr.epr", offsetof(struct kvm_run, epr.epr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6570722e657072, "member_size struct kvm_run.epr.epr", KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e74, "offset struct kvm_run.system_event", offsetof(struct kvm_run, system_event))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e74, "member_size struct kvm_run.system_event", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e74797065, "offset struct kvm_run.system_event.type", offsetof(struct kvm_run, system_event.type))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e74797065, "member_size struct kvm_run.system_event.type", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e6e64617461, "offset struct kvm_run.system_event.ndata", offsetof(struct kvm_run, system_event.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e6e64617461, "member_size struct kvm_run.system_event.ndata", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e666c616773, "offset struct kvm_run.system_event.flags", offsetof(struct kvm_run, system_event.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e666c616773, "member_size struct kvm_run.system_event.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e64617461, "offset struct kvm_run.system_event.data", offsetof(struct kvm_run, system_event.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e64617461, "member_size struct kvm_run.system_event.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73747369, "offset struct kvm_run.s390_stsi", offsetof(struct kvm_run, s390_stsi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73747369, "member_size struct kvm_run.s390_stsi", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e61646472, "offset struct kvm_run.s390_stsi.addr", offsetof(struct kvm_run, s390_stsi.addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e61646472, "member_size struct kvm_run.s390_stsi.addr", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e6172, "offset struct kvm_run.s390_stsi.ar", offsetof(struct kvm_run, s390_stsi.ar))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e6172, "member_size struct kvm_run.s390_stsi.ar", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e7265736572766564, "offset struct kvm_run.s390_stsi.reserved", offsetof(struct kvm_run, s390_stsi.reserved))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e7265736572766564, "member_size struct kvm_run.s390_stsi.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e6663, "offset struct kvm_run.s390_stsi.fc", offsetof(struct kvm_run, s390_stsi.fc))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e6663, "member_size struct kvm_run.s390_stsi.fc", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e73656c31, "offset struct kvm_run.s390_stsi.sel1", offsetof(struct kvm_run, s390_stsi.sel1))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e73656c31, "member_size struct kvm_run.s390_stsi.sel1", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e73656c32, "offset struct kvm_run.s390_stsi.sel2", offsetof(struct kvm_run, s390_stsi.sel2))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e73656c32, "member_size struct kvm_run.s390_stsi.sel2", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656f69, "offset struct kvm_run.eoi", offsetof(struct kvm_run, eoi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656f69, "member_size struct kvm_run.eoi", KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656f692e766563746f72, "offset struct kvm_run.eoi.vector", offsetof(struct kvm_run, eoi.vector))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656f692e766563746f72, "member_size struct kvm_run.eoi.vector", KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657276, "offset struct kvm_run.hyperv", offsetof(struct kvm_run, hyperv))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657276, "member_size struct kvm_run.hyperv", KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f6e697376, "offset struct kvm_run.arm_nisv", offsetof(struct kvm_run, arm_nisv))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f6e697376, "member_size struct kvm_run.arm_nisv", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f6e6973762e6573725f697373, "offset struct kvm_run.arm_nisv.esr_iss", offsetof(struct kvm_run, arm_nisv.esr_iss))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f6e6973762e6573725f697373, "member_size struct kvm_run.arm_nisv.esr_iss", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f6e6973762e6661756c745f697061, "offset struct kvm_run.arm_nisv.fault_ipa", offsetof(struct kvm_run, arm_nisv.fault_ipa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f6e6973762e6661756c745f697061, "member_size struct kvm_run.arm_nisv.fault_ipa", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d7372, "offset struct kvm_run.msr", offsetof(struct kvm_run, msr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d7372, "member_size struct kvm_run.msr", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e6572726f72, "offset struct kvm_run.msr.error", offsetof(struct kvm_run, msr.error))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e6572726f72, "member_size struct kvm_run.msr.error", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e706164, "offset struct kvm_run.msr.pad", offsetof(struct kvm_run, msr.pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e706164, "member_size struct kvm_run.msr.pad", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e726561736f6e, "offset struct kvm_run.msr.reason", offsetof(struct kvm_run, msr.reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e726561736f6e, "member_size struct kvm_run.msr.reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e696e646578, "offset struct kvm_run.msr.index", offsetof(struct kvm_run, msr.index))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e696e646578, "member_size struct kvm_run.msr.index", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e64617461, "offset struct kvm_run.msr.data", offsetof(struct kvm_run, msr.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e64617461, "member_size struct kvm_run.msr.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e78656e, "offset struct kvm_run.xen", offsetof(struct kvm_run, xen))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e78656e, "member_size struct kvm_run.xen", KVMSPEC_MEMBER_SIZE(struct kvm_run, xen))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f736269, "offset struct kvm_run.riscv_sbi", offsetof(struct kvm_run, riscv_sbi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f736269, "member_size struct kvm_run.riscv_sbi", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e657874656e73696f6e5f6964, "offset struct kvm_run.riscv_sbi.extension_id", offsetof(struct kvm_run, riscv_sbi.extension_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e657874656e73696f6e5f6964, "member_size struct kvm_run.riscv_sbi.extension_id", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e66756e6374696f6e5f6964, "offset struct kvm_run.riscv_sbi.function_id", offsetof(struct kvm_run, riscv_sbi.function_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e66756e6374696f6e5f6964, "member_size struct kvm_run.riscv_sbi.function_id", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e61726773, "offset struct kvm_run.riscv_sbi.args", offsetof(struct kvm_run, riscv_sbi.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e61726773, "member_size struct kvm_run.riscv_sbi.args", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e726574, "offset struct kvm_run.riscv_sbi.ret", offsetof(struct kvm_run, riscv_sbi.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e726574, "member_size struct kvm_run.riscv_sbi.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f637372, "offset struct kvm_run.riscv_csr", offsetof(struct kvm_run, riscv_csr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f637372, "member_size struct kvm_run.riscv_csr", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e6373725f6e756d, "offset struct kvm_run.riscv_csr.csr_num", offsetof(struct kvm_run, riscv_csr.csr_num))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e6373725f6e756d, "member_size struct kvm_run.riscv_csr.csr_num", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e6e65775f76616c7565, "offset struct kvm_run.riscv_csr.new_value", offsetof(struct kvm_run, riscv_csr.new_value))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e6e65775f76616c7565, "member_size struct kvm_run.riscv_csr.new_value", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e77726974655f6d61736b, "offset struct kvm_run.riscv_csr.write_mask", offsetof(struct kvm_run, riscv_csr.write_mask))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e77726974655f6d61736b, "member_size struct kvm_run.riscv_csr.write_mask", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e7265745f76616c7565, "offset struct kvm_run.riscv_csr.ret_value", offsetof(struct kvm_run, riscv_csr.ret_value))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e7265745f76616c7565, "member_size struct kvm_run.riscv_csr.ret_value", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6e6f74696679, "offset struct kvm_run.notify", offsetof(struct kvm_run, notify))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6e6f74696679, "member_size struct kvm_run.notify", KVMSPEC_MEMBER_SIZE(struct kvm_run, notify))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6e6f746966792e666c616773, "offset struct kvm_run.notify.flags", offsetof(struct kvm_run, notify.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6e6f746966792e666c616773, "member_size struct kvm_run.notify.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c74, "offset struct kvm_run.memory_fault", offsetof(struct kvm_run, memory_fault))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c74, "member_size struct kvm_run.memory_fault", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e666c616773, "offset struct kvm_run.memory_fault.flags", offsetof(struct kvm_run, memory_fault.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e666c616773, "member_size struct kvm_run.memory_fault.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e677061, "offset struct kvm_run.memory_fault.gpa", offsetof(struct kvm_run, memory_fault.gpa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e677061, "member_size struct kvm_run.memory_fault.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e73697a65, "offset struct kvm_run.memory_fault.size", offsetof(struct kvm_run, memory_fault.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e73697a65, "member_size struct kvm_run.memory_fault.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e746478, "offset struct kvm_run.tdx", offsetof(struct kvm_run, tdx))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e746478, "member_size struct kvm_run.tdx", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e666c616773, "offset struct kvm_run.tdx.flags", offsetof(struct kvm_run, tdx.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e666c616773, "member_size struct kvm_run.tdx.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6e72, "offset struct kvm_run.tdx.nr", offsetof(struct kvm_run, tdx.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6e72, "member_size struct kvm_run.tdx.nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e756e6b6e6f776e, "offset struct kvm_run.tdx.unknown", offsetof(struct kvm_run, tdx.unknown))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e756e6b6e6f776e, "member_size struct kvm_run.tdx.unknown", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e726574, "offset struct kvm_run.tdx.unknown.ret", offsetof(struct kvm_run, tdx.unknown.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e726574, "member_size struct kvm_run.tdx.unknown.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e64617461, "offset struct kvm_run.tdx.unknown.data", offsetof(struct kvm_run, tdx.unknown.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e64617461, "member_size struct kvm_run.tdx.unknown.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f7465, "offset struct kvm_run.tdx.get_quote", offsetof(struct kvm_run, tdx.get_quote))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f7465, "member_size struct kvm_run.tdx.get_quote", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f74652e726574, "offset struct kvm_run.tdx.get_quote.ret", offsetof(struct kvm_run, tdx.get_quote.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f74652e726574, "member_size struct kvm_run.tdx.get_quote.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f74652e677061, "offset struct kvm_run.tdx.get_quote.gpa", offsetof(struct kvm_run, tdx.get_quote.gpa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f74652e677061, "member_size struct kvm_run.tdx.get_quote.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f74652e73697a65, "offset struct kvm_run.tdx.get_quote.size", offsetof(struct kvm_run, tdx.get_quote.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f74652e73697a65, "member_size struct kvm_run.tdx.get_quote.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f, "offset struct kvm_run.tdx.get_tdvmcall_info", offsetof(struct kvm_run, tdx.get_tdvmcall_info))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f, "member_size struct kvm_run.tdx.get_tdvmcall_info", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e726574, "offset struct kvm_run.tdx.get_tdvmcall_info.ret", offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e726574, "member_size struct kvm_run.tdx.get_tdvmcall_info.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e6c656166, "offset struct kvm_run.tdx.get_tdvmcall_info.leaf", offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e6c656166, "member_size struct kvm_run.tdx.get_tdvmcall_info.leaf", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723131, "offset struct kvm_run.tdx.get_tdvmcall_info.r11", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723131, "member_size struct kvm_run.tdx.get_tdvmcall_info.r11", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723132, "offset struct kvm_run.tdx.get_tdvmcall_info.r12", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723132, "member_size struct kvm_run.tdx.get_tdvmcall_info.r12", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723133, "offset struct kvm_run.tdx.get_tdvmcall_info.r13", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723133, "member_size struct kvm_run.tdx.get_tdvmcall_info.r13", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723134, "offset struct kvm_run.tdx.get_tdvmcall_info.r14", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723134, "member_size struct kvm_run.tdx.get_tdvmcall_info.r14", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f74696679, "offset struct kvm_run.tdx.setup_event_notify", offsetof(struct kvm_run, tdx.setup_event_notify))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f74696679, "member_size struct kvm_run.tdx.setup_event_notify", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e726574, "offset struct kvm_run.tdx.setup_event_notify.ret", offsetof(struct kvm_run, tdx.setup_event_notify.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e726574, "member_size struct kvm_run.tdx.setup_event_notify.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e766563746f72, "offset struct kvm_run.tdx.setup_event_notify.vector", offsetof(struct kvm_run, tdx.setup_event_notify.vector))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e766563746f72, "member_size struct kvm_run.tdx.setup_event_notify.vector", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e70616464696e67, "offset struct kvm_run.padding", offsetof(struct kvm_run, padding))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e70616464696e67, "member_size struct kvm_run.padding", KVMSPEC_MEMBER_SIZE(struct kvm_run, padding))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6b766d5f76616c69645f72656773, "offset struct kvm_run.kvm_valid_regs", offsetof(struct kvm_run, kvm_valid_regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6b766d5f76616c69645f72656773, "member_size struct kvm_run.kvm_valid_regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6b766d5f64697274795f72656773, "offset struct kvm_run.kvm_dirty_regs", offsetof(struct kvm_run, kvm_dirty_regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6b766d5f64697274795f72656773, "member_size struct kvm_run.kvm_dirty_regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73, "offset struct kvm_run.s", offsetof(struct kvm_run, s))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73, "member_size struct kvm_run.s", KVMSPEC_MEMBER_SIZE(struct kvm_run, s))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e732e72656773, "offset struct kvm_run.s.regs", offsetof(struct kvm_run, s.regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e732e72656773, "member_size struct kvm_run.s.regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e732e70616464696e67, "offset struct kvm_run.s.padding", offsetof(struct kvm_run, s.padding))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e732e70616464696e67, "member_size struct kvm_run.s.padding", KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding))
 #endif
 #endif
@@ -9831,42 +11867,42 @@ KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f454e41424c45, "value KVM_GUES
 KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f53494e474c4553544550, "value KVM_GUESTDBG_SINGLESTEP", KVM_GUESTDBG_SINGLESTEP)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f6465627567, "size struct kvm_guest_debug", sizeof(struct kvm_guest_debug))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f6465627567, "align struct kvm_guest_debug", _Alignof(struct kvm_guest_debug))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275672e636f6e74726f6c, "offset struct kvm_guest_debug.control", offsetof(struct kvm_guest_debug, control))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275672e636f6e74726f6c, "member_size struct kvm_guest_debug.control", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275672e706164, "offset struct kvm_guest_debug.pad", offsetof(struct kvm_guest_debug, pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275672e706164, "member_size struct kvm_guest_debug.pad", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275672e61726368, "offset struct kvm_guest_debug.arch", offsetof(struct kvm_guest_debug, arch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275672e61726368, "member_size struct kvm_guest_debug.arch", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch))
 #endif
@@ -10039,7 +12075,7 @@ KVMSPEC_FACT(76616c7565204b564d5f4745545f4d505f5354415445, "value KVM_GET_MP_STA
 KVMSPEC_FACT(76616c7565204b564d5f5345545f4d505f5354415445, "value KVM_SET_MP_STATE", KVM_SET_MP_STATE)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_SET_GUEST_DEBUG
 KVMSPEC_FACT(76616c7565204b564d5f5345545f47554553545f4445425547, "value KVM_SET_GUEST_DEBUG", KVM_SET_GUEST_DEBUG)
@@ -10431,7 +12467,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f73746174735f646573632e6275636b6
 #if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73746174735f646573632e6275636b65745f73697a65, "member_size struct kvm_stats_desc.bucket_size", KVMSPEC_MEMBER_SIZE(struct kvm_stats_desc, bucket_size))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f73746174735f646573632e6e616d65, "offset struct kvm_stats_desc.name", offsetof(struct kvm_stats_desc, name))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
@@ -10866,10 +12902,10 @@ KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f736d6d7
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e696e7374725f6b657973, "removed-member_size struct kvm_ppc_smmu_info.instr_keys", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e737073, "removed-offset struct kvm_ppc_smmu_info.sps", offsetof(struct kvm_ppc_smmu_info, sps))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e737073, "removed-member_size struct kvm_ppc_smmu_info.sps", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -11330,24 +13366,44 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f61726d5f6465766963655
 KVMSPEC_FACT(76616c7565204b564d5f41524d5f5345545f4445564943455f41444452, "value KVM_ARM_SET_DEVICE_ADDR", KVM_ARM_SET_DEVICE_ADDR)
 #endif
 #endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_ARM_MTE_COPY_TAGS
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4d54455f434f50595f54414753, "value KVM_ARM_MTE_COPY_TAGS", KVM_ARM_MTE_COPY_TAGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#ifdef KVM_ARM_VCPU_INIT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f494e4954, "value KVM_ARM_VCPU_INIT", KVM_ARM_VCPU_INIT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_ARM_PREFERRED_TARGET
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f5052454645525245445f544152474554, "value KVM_ARM_PREFERRED_TARGET", KVM_ARM_PREFERRED_TARGET)
+#endif
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 #ifdef KVM_ARM_VCPU_FINALIZE
 KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f46494e414c495a45, "value KVM_ARM_VCPU_FINALIZE", KVM_ARM_VCPU_FINALIZE)
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_ARM_DEV_EL1_VTIMER
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f41524d5f4445565f454c315f5654494d4552, "removed-value KVM_ARM_DEV_EL1_VTIMER", KVM_ARM_DEV_EL1_VTIMER)
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_ARM_SET_COUNTER_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f5345545f434f554e5445525f4f4646534554, "value KVM_ARM_SET_COUNTER_OFFSET", KVM_ARM_SET_COUNTER_OFFSET)
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_ARM_DEV_EL1_PTIMER
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f41524d5f4445565f454c315f5054494d4552, "removed-value KVM_ARM_DEV_EL1_PTIMER", KVM_ARM_DEV_EL1_PTIMER)
 #endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_ARM_GET_REG_WRITABLE_MASKS
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4745545f5245475f5752495441424c455f4d41534b53, "value KVM_ARM_GET_REG_WRITABLE_MASKS", KVM_ARM_GET_REG_WRITABLE_MASKS)
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_ARM_DEV_PMU
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f41524d5f4445565f504d55, "removed-value KVM_ARM_DEV_PMU", KVM_ARM_DEV_PMU)
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
@@ -13259,12 +15315,12 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f61646
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465722e666c616773, "offset struct kvm_s390_io_adapter.flags", offsetof(struct kvm_s390_io_adapter, flags))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465722e666c616773, "member_size struct kvm_s390_io_adapter.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, flags))
 #endif
 #endif
@@ -14012,12 +16068,12 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f63707
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e7265736572766564, "offset struct kvm_s390_vm_cpu_subfunc.reserved", offsetof(struct kvm_s390_vm_cpu_subfunc, reserved))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e7265736572766564, "member_size struct kvm_s390_vm_cpu_subfunc.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, reserved))
 #endif
 #endif
@@ -16449,12 +18505,12 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e7
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e767273, "offset struct kvm_sync_regs.vrs", offsetof(struct kvm_sync_regs, vrs))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e767273, "member_size struct kvm_sync_regs.vrs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, vrs))
 #endif
 #endif
@@ -16469,22 +18525,22 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e6
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e7265736572766564, "offset struct kvm_sync_regs.reserved", offsetof(struct kvm_sync_regs, reserved))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e7265736572766564, "member_size struct kvm_sync_regs.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, reserved))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e667063, "offset struct kvm_sync_regs.fpc", offsetof(struct kvm_sync_regs, fpc))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e667063, "member_size struct kvm_sync_regs.fpc", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, fpc))
 #endif
 #endif
@@ -16519,62 +18575,62 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e6
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e70616464696e6732, "offset struct kvm_sync_regs.padding2", offsetof(struct kvm_sync_regs, padding2))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e70616464696e6732, "member_size struct kvm_sync_regs.padding2", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, padding2))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e73646e78, "offset struct kvm_sync_regs.sdnx", offsetof(struct kvm_sync_regs, sdnx))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e73646e78, "member_size struct kvm_sync_regs.sdnx", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, sdnx))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e726573657276656431, "offset struct kvm_sync_regs.reserved1", offsetof(struct kvm_sync_regs, reserved1))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e726573657276656431, "member_size struct kvm_sync_regs.reserved1", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, reserved1))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e67736362, "offset struct kvm_sync_regs.gscb", offsetof(struct kvm_sync_regs, gscb))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e67736362, "member_size struct kvm_sync_regs.gscb", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, gscb))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e65746f6b656e, "offset struct kvm_sync_regs.etoken", offsetof(struct kvm_sync_regs, etoken))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e65746f6b656e, "member_size struct kvm_sync_regs.etoken", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, etoken))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e65746f6b656e5f657874656e73696f6e, "offset struct kvm_sync_regs.etoken_extension", offsetof(struct kvm_sync_regs, etoken_extension))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e65746f6b656e5f657874656e73696f6e, "member_size struct kvm_sync_regs.etoken_extension", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, etoken_extension))
 #endif
 #endif

@@ -15,7 +15,10 @@
  * spec/common/capabilities.yaml, spec/common/mips.yaml, spec/x86/vm.yaml,
  * spec/x86/registers.yaml, spec/x86/msrs.yaml, spec/x86/cpuid.yaml,
  * spec/x86/irqchip.yaml, spec/x86/events.yaml, spec/x86/debug.yaml,
- * spec/x86/nested-state.yaml, spec/common/deprecated.yaml,
+ * spec/x86/nested-state.yaml, spec/arm64/ptrace.yaml,
+ * spec/arm64/registers.yaml, spec/arm64/sysregs.yaml, spec/arm64/sve.yaml,
+ * spec/arm64/firmware.yaml, spec/arm64/vcpu.yaml, spec/arm64/debug.yaml,
+ * spec/arm64/devices.yaml, spec/common/deprecated.yaml,
  * spec/common/memory.yaml, spec/common/irq.yaml, spec/x86/hyperv.yaml,
  * spec/x86/xen.yaml, spec/common/run.yaml, spec/common/vcpu.yaml,
  * spec/common/devices.yaml, spec/common/stats.yaml, spec/common/s390.yaml,
@@ -1086,10 +1089,10 @@ KVMSPEC_EQ(offsetof(struct kvm_coalesced_mmio, pio), 12);
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, pio), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_coalesced_mmio, data), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, data), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
@@ -1382,10 +1385,10 @@ KVMSPEC_EQ(offsetof(struct kvm_irq_level, status), 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_level, status), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_level, level), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_level, level), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
@@ -1715,10 +1718,10 @@ KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, u.xen_evtchn), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.xen_evtchn), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, u.pad), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.pad), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
@@ -1775,10 +1778,10 @@ KVMSPEC_EQ(offsetof(struct kvm_irqfd, resamplefd), 12);
 #if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, resamplefd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_EQ(offsetof(struct kvm_irqfd, pad), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, pad), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
@@ -1820,10 +1823,10 @@ KVMSPEC_EQ(offsetof(struct kvm_msi, devid), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msi, devid), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(offsetof(struct kvm_msi, pad), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msi, pad), 12);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
@@ -2642,7 +2645,7 @@ KVMSPEC_EQ(offsetof(struct kvm_stats_desc, bucket_size), 12);
 #if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_stats_desc, bucket_size), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
 KVMSPEC_EQ(offsetof(struct kvm_stats_desc, name), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
@@ -2861,10 +2864,10 @@ KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, instr_keys), 14);
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, sps), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps), 576);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -3160,15 +3163,6 @@ KVMSPEC_EQ(offsetof(struct kvm_arm_device_addr, addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_device_addr, addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_ARM_DEV_EL1_VTIMER, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_ARM_DEV_EL1_PTIMER, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_ARM_DEV_PMU, 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(sizeof(struct kvm_enc_region), 16);
@@ -5039,112 +5033,112 @@ KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.pending), 3);
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.pending), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.error_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.error_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.injected), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.injected), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.nr), 9);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.nr), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.soft), 10);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.soft), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.shadow), 11);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.shadow), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.injected), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.injected), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.pending), 13);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pending), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.masked), 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.masked), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.pad), 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pad), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, sipi_vector), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, sipi_vector), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, flags), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.smm), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.pending), 25);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.pending), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.smm_inside_nmi), 26);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm_inside_nmi), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.latched_init), 27);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.latched_init), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
@@ -5153,28 +5147,28 @@ KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, triple_fault), 28);
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, triple_fault), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, triple_fault.pending), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, triple_fault.pending), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, reserved), 29);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, reserved), 26);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception_has_payload), 55);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_has_payload), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception_payload), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_payload), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
@@ -5372,19 +5366,19 @@ KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.svm), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.pad), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.pad), 120);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, data), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, data.vmx), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
@@ -5876,16 +5870,16 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.runstate_update_flag), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.runstate_update_flag), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info.gfn), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.gfn), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -5894,94 +5888,94 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info.hva), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.hva), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.send_port), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.send_port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.type), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.flags), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.xen_version), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.xen_version), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.pad), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.pad), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -6032,88 +6026,88 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.hva), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.hva), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.pad), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.pad), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.state), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_running), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_running), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_runnable), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_runnable), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_blocked), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_blocked), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_offline), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_offline), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.vcpu_id), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vcpu_id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.port), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.priority), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.priority), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.expires_ns), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.expires_ns), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.vector), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vector), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -6164,70 +6158,70 @@ KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
@@ -6236,100 +6230,100 @@ KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
@@ -6362,508 +6356,508 @@ KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -7010,40 +7004,40 @@ KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 520);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -10142,112 +10136,112 @@ KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.pending), 3);
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.pending), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.error_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.error_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.injected), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.injected), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.nr), 9);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.nr), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.soft), 10);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.soft), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.shadow), 11);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.shadow), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.injected), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.injected), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.pending), 13);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pending), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.masked), 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.masked), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.pad), 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pad), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, sipi_vector), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, sipi_vector), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, flags), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.smm), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.pending), 25);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.pending), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.smm_inside_nmi), 26);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm_inside_nmi), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.latched_init), 27);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.latched_init), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
@@ -10256,28 +10250,28 @@ KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, triple_fault), 28);
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, triple_fault), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, triple_fault.pending), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, triple_fault.pending), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, reserved), 29);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, reserved), 26);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception_has_payload), 55);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_has_payload), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception_payload), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_payload), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
@@ -10475,19 +10469,19 @@ KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.svm), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.pad), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.pad), 120);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, data), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, data.vmx), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
@@ -10979,16 +10973,16 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.runstate_update_flag), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.runstate_update_flag), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info.gfn), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.gfn), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -10997,94 +10991,94 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info.hva), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.hva), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.send_port), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.send_port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.type), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.flags), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.xen_version), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.xen_version), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.pad), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.pad), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -11135,88 +11129,88 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.hva), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.hva), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.pad), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.pad), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.state), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_running), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_running), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_runnable), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_runnable), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_blocked), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_blocked), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_offline), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_offline), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.vcpu_id), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vcpu_id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.port), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.priority), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.priority), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.expires_ns), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.expires_ns), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.vector), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vector), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -11267,70 +11261,70 @@ KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
@@ -11339,100 +11333,100 @@ KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
@@ -11465,508 +11459,508 @@ KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 76);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -12113,40 +12107,40 @@ KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 520);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -13432,8 +13426,29 @@ KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_SET_PMU_EVENT_FILTER, 1074310834);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_REGS, 0x8360ae81ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_REGS, 1130409602);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_SREGS, 0x8000ae83ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SREGS, 1073786500);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_FPU, 0x8000ae8cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_FPU, 1073786509);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 1074310803);
@@ -13447,11 +13462,1023 @@ KVMSPEC_EQ(KVM_REINJECT_CONTROL, 44657);
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_CREATE_PIT2, 1077980791);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CAP_VCPU_EVENTS, 41);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_X86_SETUP_MCE, 1074310812);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 0x8008ae9dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_GET_VCPU_EVENTS, 0x8040ae9fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_SET_VCPU_EVENTS, 1077980832);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(sizeof(struct user_pt_regs), 272);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(_Alignof(struct user_pt_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(offsetof(struct user_pt_regs, regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_pt_regs, regs), 248);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(offsetof(struct user_pt_regs, sp), 248);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_pt_regs, sp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(offsetof(struct user_pt_regs, pc), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_pt_regs, pc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(offsetof(struct user_pt_regs, pstate), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_pt_regs, pstate), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(sizeof(struct user_fpsimd_state), 528);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(_Alignof(struct user_fpsimd_state), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(offsetof(struct user_fpsimd_state, vregs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, vregs), 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(offsetof(struct user_fpsimd_state, fpsr), 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, fpsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(offsetof(struct user_fpsimd_state, fpcr), 516);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, fpcr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(offsetof(struct user_fpsimd_state, __reserved), 520);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, __reserved), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(__SVE_VQ_BYTES, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(__SVE_VQ_MIN, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(__SVE_VQ_MAX, 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(__SVE_NUM_ZREGS, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(__SVE_NUM_PREGS, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(PSCI_RET_SUCCESS, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(PSCI_RET_NOT_SUPPORTED, (-1LL));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(PSCI_RET_INVALID_PARAMS, (-2LL));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(PSCI_RET_DENIED, (-3LL));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SPSR_EL1, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SPSR_SVC, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SPSR_ABT, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SPSR_UND, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SPSR_IRQ, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SPSR_FIQ, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_NR_SPSR, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifndef __KVM_HAVE_IRQ_LINE
+#error "__KVM_HAVE_IRQ_LINE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31200 /* 3.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifndef __KVM_HAVE_READONLY_MEM
+#error "__KVM_HAVE_READONLY_MEM is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifndef __KVM_HAVE_VCPU_EVENTS
+#error "__KVM_HAVE_VCPU_EVENTS is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_COALESCED_MMIO_PAGE_OFFSET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(sizeof(struct kvm_regs), 864);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_regs), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, regs), 272);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sp_el1), 272);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sp_el1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, elr_el1), 280);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, elr_el1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, spsr), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, spsr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, fp_regs), 336);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, fp_regs), 528);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_sregs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(sizeof(struct kvm_fpu), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpu), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_COPROC_MASK, 268369920);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_COPROC_SHIFT, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_CORE, 1048576);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_DEMUX, 1114112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_DEMUX_ID_MASK, 65280);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_DEMUX_ID_SHIFT, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_DEMUX_ID_CCSIDR, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_DEMUX_VAL_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_DEMUX_VAL_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG, 1245184);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_OP0_MASK, 49152);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_OP0_SHIFT, 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_OP1_MASK, 14336);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_OP1_SHIFT, 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_CRN_MASK, 1920);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_CRN_SHIFT, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_CRM_MASK, 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_CRM_SHIFT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_OP2_MASK, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_OP2_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+KVMSPEC_EQ(KVM_REG_ARM_PTIMER_CTL, 0x603000000013df11ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+KVMSPEC_EQ(KVM_REG_ARM_PTIMER_CVAL, 0x603000000013df12ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+KVMSPEC_EQ(KVM_REG_ARM_PTIMER_CNT, 0x603000000013df01ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_ARM_TIMER_CTL, 0x603000000013df19ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_ARM_TIMER_CVAL, 0x603000000013df02ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_ARM_TIMER_CNT, 0x603000000013df1aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_ARM_FEATURE_ID_RANGE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_ARM_FEATURE_ID_RANGE_SIZE, 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct reg_mask_range), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct reg_mask_range), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct reg_mask_range, addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct reg_mask_range, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct reg_mask_range, range), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct reg_mask_range, range), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct reg_mask_range, reserved), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct reg_mask_range, reserved), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_REG_ARM64_SVE, 1376256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_REG_ARM64_SVE_ZREG_BASE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_REG_ARM64_SVE_PREG_BASE, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_REG_ARM64_SVE_FFR_BASE, 1536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM64_SVE_NUM_ZREGS, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM64_SVE_NUM_PREGS, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM64_SVE_MAX_SLICES, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM64_SVE_VQ_MIN, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM64_SVE_VQ_MAX, 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_REG_ARM64_SVE_VLS, 0x606000000015ffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM64_SVE_VLS_WORDS, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(KVM_REG_ARM_FW, 1310720);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(KVM_REG_ARM_PSCI_VERSION, 0x6030000000140000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1, 0x6030000000140001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_AVAIL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_AVAIL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_REQUIRED, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2, 0x6030000000140002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_AVAIL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_UNKNOWN, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_AVAIL, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_REQUIRED, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_ENABLED, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3, 0x6030000000140003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_AVAIL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_AVAIL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_REQUIRED, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_ARM_FW_FEAT_BMAP, 1441792);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_ARM_STD_BMAP, 0x6030000000160000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_ARM_STD_BIT_TRNG_V1_0, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_ARM_STD_HYP_BMAP, 0x6030000000160001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_ARM_STD_HYP_BIT_PV_TIME, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_ARM_VENDOR_HYP_BMAP, 0x6030000000160002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_ARM_VENDOR_HYP_BIT_FUNC_FEAT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_ARM_VENDOR_HYP_BIT_PTP, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_EQ(KVM_REG_ARM_VENDOR_HYP_BMAP_2, 0x6030000000160003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_EQ(KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_VER, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_EQ(KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_CPUS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_FN_BASE, 0x95c1ba5eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_FN_CPU_SUSPEND, 0x95c1ba5eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_FN_CPU_OFF, 0x95c1ba5fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_FN_CPU_ON, 0x95c1ba60ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_FN_MIGRATE, 0x95c1ba61ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_RET_SUCCESS, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_RET_NI, (-1LL));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_RET_INVAL, (-2LL));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_RET_DENIED, (-3LL));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_ARM_VM_SMCCC_CTRL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_ARM_VM_SMCCC_FILTER, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_SMCCC_FILTER_HANDLE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_SMCCC_FILTER_DENY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_SMCCC_FILTER_FWD_TO_USER, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(sizeof(struct kvm_smccc_filter), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_smccc_filter), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_smccc_filter, base), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_smccc_filter, base), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_smccc_filter, nr_functions), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_smccc_filter, nr_functions), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_smccc_filter, action), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_smccc_filter, action), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_smccc_filter, pad), 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_smccc_filter, pad), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_HYPERCALL_EXIT_SMC, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_HYPERCALL_EXIT_16BIT, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_TARGET_AEM_V8, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_TARGET_FOUNDATION_V8, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_TARGET_CORTEX_A57, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_ARM_TARGET_XGENE_POTENZA, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_ARM_TARGET_CORTEX_A53, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_ARM_TARGET_GENERIC_V8, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_NUM_TARGETS, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_VCPU_POWER_OFF, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_VCPU_EL1_32BIT, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PSCI_0_2, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM_VCPU_SVE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PTRAUTH_ADDRESS, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PTRAUTH_GENERIC, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_ARM_VCPU_HAS_EL2, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVM_ARM_VCPU_HAS_EL2_E2H0, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(sizeof(struct kvm_vcpu_init), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_vcpu_init), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_init, target), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_init, target), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_init, features), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_init, features), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, device_irq_level), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, device_irq_level), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_ARM_DEV_EL1_VTIMER, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_ARM_DEV_EL1_PTIMER, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_ARM_DEV_PMU, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(sizeof(struct kvm_vcpu_events), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(_Alignof(struct kvm_vcpu_events), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.serror_pending), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.serror_pending), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.serror_has_esr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.serror_has_esr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.ext_dabt_pending), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.ext_dabt_pending), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.pad), 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.pad), 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.serror_esr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.serror_esr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, reserved), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, reserved), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(sizeof(struct kvm_arm_copy_mte_tags), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(_Alignof(struct kvm_arm_copy_mte_tags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_arm_copy_mte_tags, guest_ipa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, guest_ipa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_arm_copy_mte_tags, length), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, length), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_arm_copy_mte_tags, addr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_arm_copy_mte_tags, flags), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_arm_copy_mte_tags, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, reserved), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_ARM_TAGS_TO_GUEST, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_ARM_TAGS_FROM_GUEST, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(sizeof(struct kvm_arm_counter_offset), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_arm_counter_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_arm_counter_offset, counter_offset), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_counter_offset, counter_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_arm_counter_offset, reserved), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_counter_offset, reserved), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVM_ARM_MAX_DBG_REGS, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, dbg_bcr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_bcr), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, dbg_bvr), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_bvr), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, dbg_wcr), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_wcr), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, dbg_wvr), 384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_wvr), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_DEBUG_ARCH_HSR_HIGH_VALID, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, hsr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, hsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, hsr_high), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, hsr_high), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, far), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, far), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_SW_BP, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_HW, 131072);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_DEVICE_TYPE_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifndef KVM_ARM_DEVICE_TYPE_MASK
+#error "KVM_ARM_DEVICE_TYPE_MASK is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_DEVICE_ID_SHIFT, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifndef KVM_ARM_DEVICE_ID_MASK
+#error "KVM_ARM_DEVICE_ID_MASK is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_DEVICE_VGIC_V2, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_VGIC_V2_ADDR_TYPE_DIST, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_VGIC_V2_ADDR_TYPE_CPU, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_VGIC_V2_DIST_SIZE, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_VGIC_V2_CPU_SIZE, 8192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(KVM_VGIC_V3_ADDR_TYPE_DIST, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(KVM_VGIC_V3_ADDR_TYPE_REDIST, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_VGIC_ITS_ADDR_TYPE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+KVMSPEC_EQ(KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#ifndef KVM_VGIC_V3_DIST_SIZE
+#error "KVM_VGIC_V3_DIST_SIZE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#ifndef KVM_VGIC_V3_REDIST_SIZE
+#error "KVM_VGIC_V3_REDIST_SIZE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifndef KVM_VGIC_V3_ITS_SIZE
+#error "KVM_VGIC_V3_ITS_SIZE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_ADDR, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_CPU_REGS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_CPUID_SHIFT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_CPUID_MASK, 0xff00000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_V3_MPIDR_MASK, 0xffffffff00000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_OFFSET_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_OFFSET_MASK, 0xffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK, 65535);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_CTRL, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_ITS_REGS, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_MAINT_IRQ, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_MASK, 0xfffffc00ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_LINE_LEVEL_INTID_MASK, 1023);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(VGIC_LEVEL_INFO_LINE_LEVEL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_CTRL_INIT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_ITS_SAVE_TABLES, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_ITS_RESTORE_TABLES, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_DEV_ARM_ITS_CTRL_RESET, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_CTRL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_IRQ, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_INIT, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_FILTER, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_SET_PMU, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(sizeof(struct kvm_pmu_event_filter), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_pmu_event_filter), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, base_event), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, base_event), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, nevents), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, nevents), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, action), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, action), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, pad), 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, pad), 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVM_PMU_EVENT_ALLOW, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVM_PMU_EVENT_DENY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_ARM_VCPU_TIMER_CTRL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_ARM_VCPU_TIMER_IRQ_VTIMER, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_ARM_VCPU_TIMER_IRQ_PTIMER, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_ARM_VCPU_TIMER_IRQ_HVTIMER, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_ARM_VCPU_TIMER_IRQ_HPTIMER, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PVTIME_CTRL, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PVTIME_IPA, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50400 /* 5.4 */
+KVMSPEC_EQ(KVM_ARM_IRQ_VCPU2_SHIFT, 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50400 /* 5.4 */
+KVMSPEC_EQ(KVM_ARM_IRQ_VCPU2_MASK, 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_TYPE_SHIFT, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_TYPE_MASK, 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_VCPU_SHIFT, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_VCPU_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_NUM_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_NUM_MASK, 65535);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_TYPE_CPU, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_TYPE_SPI, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_TYPE_PPI, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_CPU_IRQ, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_CPU_FIQ, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_GIC_MAX, 127);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_NR_IRQCHIPS, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 1074310662);
@@ -13580,9 +14607,6 @@ KVMSPEC_EQ(KVM_UNREGISTER_COALESCED_MMIO, 1074835048);
 KVMSPEC_EQ(KVM_RESET_DIRTY_RINGS, 44743);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
-KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -13678,8 +14702,932 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 520);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 512);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -13695,6 +15643,9 @@ KVMSPEC_EQ(KVM_GET_MP_STATE, 0x8004ae98ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_SET_MP_STATE, 1074048665);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 1107865243);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_GET_ONE_REG, 1074835115);
@@ -13768,8 +15719,23 @@ KVMSPEC_EQ(_Alignof(struct kvm_arm_device_addr), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVM_ARM_SET_DEVICE_ADDR, 1074835115);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_ARM_MTE_COPY_TAGS, 0x8030aeb4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+KVMSPEC_EQ(KVM_ARM_VCPU_INIT, 1075883694);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_ARM_PREFERRED_TARGET, 0x8020aeafULL);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(KVM_ARM_VCPU_FINALIZE, 1074048706);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_ARM_SET_COUNTER_OFFSET, 1074835125);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_ARM_GET_REG_WRITABLE_MASKS, 0x8040aeb6ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_OP, 0xc008aebaULL);
@@ -14504,70 +16470,70 @@ KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
@@ -14576,100 +16542,100 @@ KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 56);
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 52);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 49);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 50);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 52);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, debug), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 68);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
@@ -14702,508 +16668,508 @@ KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 68);
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 104);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 112);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 112);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 60);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 50);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 52);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 52);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 52);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 52);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 65);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 50);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 52);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 60);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 52);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 57);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 58);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 59);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 60);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 49);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 60);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, xen), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 112);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -15350,40 +17316,40 @@ KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 72);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 312);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 320);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 320);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 1984);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 320);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -15631,10 +17597,10 @@ KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter, swap), 6);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, swap), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter, flags), 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, flags), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
@@ -16038,10 +18004,10 @@ KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, pfcr), 320);
 #if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, pfcr), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
 KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, reserved), 336);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, reserved), 1712);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
@@ -17409,10 +19375,10 @@ KVMSPEC_EQ(offsetof(struct kvm_sync_regs, pfc), 384);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pfc), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(offsetof(struct kvm_sync_regs, vrs), 392);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, vrs), 512);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
@@ -17421,16 +19387,16 @@ KVMSPEC_EQ(offsetof(struct kvm_sync_regs, fprs), 392);
 #if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, fprs), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 KVMSPEC_EQ(offsetof(struct kvm_sync_regs, reserved), 904);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, reserved), 512);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 KVMSPEC_EQ(offsetof(struct kvm_sync_regs, fpc), 1416);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, fpc), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
@@ -17451,40 +19417,40 @@ KVMSPEC_EQ(offsetof(struct kvm_sync_regs, diag318), 1536);
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, diag318), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_sync_regs, padding2), 1544);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, padding2), 184);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_sync_regs, sdnx), 1728);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, sdnx), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_sync_regs, reserved1), 1728);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, reserved1), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_sync_regs, gscb), 1744);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, gscb), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_sync_regs, etoken), 1776);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, etoken), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_sync_regs, etoken_extension), 1784);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, etoken_extension), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */

@@ -792,9 +792,10 @@ class Model:
 
     def headers_in_include_order(self) -> list[Header]:
         """Headers such that each comes after the headers it includes."""
-        include_name: dict[str, list[Header]] = {}   # asm/kvm.h: every architecture's
+        # <asm/kvm.h> is every architecture's own header: each comes before linux/kvm.h.
+        include_name: dict[str, list[Header]] = {}
         for h in self.headers:
-            include_name.setdefault(h.path.split("include/uapi/", 1)[-1], []).append(h)
+            include_name.setdefault(h.include_name, []).append(h)
         done: list[Header] = []
 
         def visit(h: Header) -> None:

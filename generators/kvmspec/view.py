@@ -49,8 +49,20 @@ class View:
         if self.arch is None:
             return True
         home = self.model.header(item.header_at(self.release) if item.moves else item.header)
-        return (home.arch is None or home.arch == self.arch) and \
-            (not item.guard_on or self.arch in item.guard_on)
+        return (home.arch is None or home.arch == self.arch) and self.guard_holds(item)
+
+    def guard_holds(self, item: Definition) -> bool:
+        """Whether the item's #ifdef/#ifndef held for the view's architecture in its release."""
+        if not item.guard_on or self.arch in item.guard_on:
+            return True
+        guard = item.c_guard
+        if guard is None or not guard.negated:
+            return False
+        # A default (#ifndef NAME) for what the architecture's own header defines only
+        # since a later release held before then: linux/kvm.h's KVM_DIRTY_LOG_PAGE_OFFSET
+        # of 0 on arm64 until its asm/kvm.h defined the real one in 6.2.
+        own = self.model.lookup(guard.name, self.arch)
+        return own is not None and not own.exists_at(self.release)
 
     def items_of_header(self, header: str) -> list[Definition]:
         return [i for i in self.items if i.header == header]

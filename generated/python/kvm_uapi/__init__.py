@@ -353,6 +353,10 @@ class kvm_regs(ctypes.Structure):
 
     Size 144 bytes; since 2.6.22.
 
+    Used by:
+    - KVM_GET_REGS (struct kvm_regs (out))
+    - KVM_SET_REGS (struct kvm_regs (in))
+
     Fields:
 
     - rax: __u64, offset 0.
@@ -564,6 +568,10 @@ class kvm_sregs(ctypes.Structure):
 
     Size 312 bytes; since 2.6.22.
 
+    Used by:
+    - KVM_GET_SREGS (struct kvm_sregs (out))
+    - KVM_SET_SREGS (struct kvm_sregs (in))
+
     Fields:
 
     - cs: struct kvm_segment, offset 0.
@@ -763,6 +771,10 @@ class kvm_fpu(ctypes.Structure):
     like the FXSAVE area. Superseded by struct kvm_xsave.
 
     Size 416 bytes; since 2.6.22.
+
+    Used by:
+    - KVM_GET_FPU (struct kvm_fpu (out))
+    - KVM_SET_FPU (struct kvm_fpu (in))
 
     Fields:
 

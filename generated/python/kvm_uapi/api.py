@@ -39,6 +39,8 @@ from ._runtime import FileDescriptor, KvmError, KvmIncomplete, KvmUnsupported, s
 from ._support import OpenIntEnum
 # The types and numbers the methods use (imported by name: kvm_uapi.api exports only __all__).
 from . import CAPABILITIES
+from . import KVM_ARM_SET_DEVICE_ADDR
+from . import KVM_ARM_VCPU_FINALIZE
 from . import KVM_CAP_CHECK_EXTENSION_VM
 from . import KVM_CHECK_EXTENSION
 from . import KVM_CLEAR_DIRTY_LOG
@@ -70,6 +72,7 @@ from . import KVM_GET_ONE_REG
 from . import KVM_GET_PIT
 from . import KVM_GET_PIT2
 from . import KVM_GET_REGS
+from . import KVM_GET_REG_LIST
 from . import KVM_GET_SREGS
 from . import KVM_GET_SREGS2
 from . import KVM_GET_STATS_FD
@@ -205,6 +208,7 @@ from . import _kvm_xen_hvm_attr__u__shared_info
 from . import _kvm_xen_vcpu_attr__u
 from . import _kvm_xen_vcpu_attr__u__runstate
 from . import _kvm_xen_vcpu_attr__u__timer
+from . import kvm_arm_device_addr
 from . import kvm_clear_dirty_log
 from . import kvm_clock_data
 from . import kvm_coalesced_mmio_zone
@@ -256,6 +260,7 @@ from . import kvm_pit_state
 from . import kvm_pit_state2
 from . import kvm_pmu_event_filter
 from . import kvm_pre_fault_memory
+from . import kvm_reg_list
 from . import kvm_regs
 from . import kvm_reinject_control
 from . import kvm_run
@@ -505,6 +510,10 @@ _RULES: dict[type, tuple[tuple[str, int, bool, int, Optional[int], str, frozense
         ('port', 32, False, 1, None, '', frozenset([]), ''),
         ('priority', 32, False, 1, None, '', frozenset([]), ''),
         ('expires_ns', 64, False, 1, None, '', frozenset([]), ''),
+    ),
+    kvm_arm_device_addr: (
+        ('id', 64, False, 1, None, '', frozenset([]), ''),
+        ('addr', 64, False, 1, None, '', frozenset([]), ''),
     ),
     kvm_clear_dirty_log: (
         ('slot', 32, False, 1, None, '', frozenset([]), ''),
@@ -788,6 +797,9 @@ _RULES: dict[type, tuple[tuple[str, int, bool, int, Optional[int], str, frozense
         ('flags', 64, False, 1, None, '', frozenset([]), ''),
         ('padding', 64, False, 5, None, '', frozenset([]), ''),
     ),
+    kvm_reg_list: (
+        ('n', 64, False, 1, None, '', frozenset([]), ''),
+    ),
     kvm_regs: (
         ('rax', 64, False, 1, None, '', frozenset([]), ''),
         ('rbx', 64, False, 1, None, '', frozenset([]), ''),
@@ -967,6 +979,7 @@ _COUNTED: dict[type, tuple[str, str, int, int]] = {
     kvm_msr_list: ('nmsrs', 'indices', 4, 4),
     kvm_msrs: ('nmsrs', 'entries', 8, 16),
     kvm_pmu_event_filter: ('nevents', 'events', 32, 8),
+    kvm_reg_list: ('n', 'reg', 8, 8),
     kvm_signal_mask: ('len', 'sigset', 4, 1),
 }
 
@@ -1036,6 +1049,7 @@ _E_KVM_XEN_HVM_SET_ATTR: dict[int, str] = {errno.ENOENT: 'type is unknown, or an
 _E_KVM_XEN_HVM_EVTCHN_SEND: dict[int, str] = {errno.EINVAL: "The port is 0 or beyond the guest's port range, the priority is not 2-level, the target vCPU does not exist, or it has no vcpu_info.", errno.EFAULT: 'The argument could not be read.'}
 _E_KVM_CREATE_DEVICE: dict[int, str] = {errno.ENODEV: 'The device type is unknown or not supported by this VM.', errno.EEXIST: 'The VM already has a device of a type it can only have one of.', errno.EBUSY: 'The device cannot be added any more, for example an interrupt controller after vCPUs have run.', errno.ENOMEM: 'The kernel could not allocate the device.', errno.EFAULT: 'The structure could not be read or written.'}
 _E_KVM_SET_DEVICE_ATTR: dict[int, str] = {errno.ENXIO: 'The group or attribute is unknown to this device.', errno.EINVAL: 'The value is not valid for the attribute.', errno.EPERM: 'The attribute cannot be changed in the current state.', errno.EBUSY: 'The device is in use and the attribute can no longer change.', errno.EFAULT: 'The value could not be read from addr.', errno.EIO: 'The caller is not in the process that created the VM.'}
+_E_KVM_ARM_SET_DEVICE_ADDR: dict[int, str] = {errno.ENODEV: 'The device id or address type is unknown, or the VM has no GICv2 (KVM_CREATE_IRQCHIP was not called, or another GIC model was created).', errno.ENXIO: 'The host cannot emulate a GICv2.', errno.EEXIST: 'This address was already set.', errno.E2BIG: 'The region does not fit in the guest physical address space.', errno.EINVAL: 'The address is not 4KB aligned, or the region wraps around.'}
 _E_KVM_MEMORY_ENCRYPT_OP: dict[int, str] = {errno.ENOTTY: 'The kernel or host has no memory encryption support, SEV (or SEV-ES, for KVM_SEV_ES_INIT) is not enabled, the command needs the VM to be an SEV guest and it is not, or the ioctl was issued on a vCPU of a VM that has no vCPU commands (anything but TDX).', errno.EINVAL: "The command is unknown or not implemented, not valid in the guest's current state (for example KVM_SEV_INIT after vCPUs were created), not valid for the VM type (KVM_SEV_INIT and KVM_SEV_ES_INIT need KVM_X86_DEFAULT_VM, KVM_SEV_INIT2 one of the SEV types), has invalid parameters or non-zero flags, or may not be used on a VM that shares another VM's encryption context. For TDX, also a non-zero hw_error on input.", errno.EBUSY: '(svm) Before 6.10: KVM_SEV_INIT or KVM_SEV_ES_INIT on a VM that is already an SEV guest. Later kernels fail with EINVAL.', errno.EIO: 'The firmware (or, for TDX, the TDX module) failed the command; error (or hw_error) holds its status code.', errno.EBADF: '(svm) sev_fd is not an open file descriptor.', errno.E2BIG: '(vmx) KVM_TDX_CAPABILITIES or KVM_TDX_GET_CPUID: the CPUID buffer has too few entries; nent was set to the number needed.', errno.EINTR: 'A long populate command (KVM_TDX_INIT_MEM_REGION) stopped for a signal; its parameter structure describes the part that is left, so the call can simply be repeated.', errno.EFAULT: 'The command or its parameters could not be read or written.', errno.ENOMEM: 'The kernel could not allocate memory or pin guest pages.'}
 _E_KVM_MEMORY_ENCRYPT_REG_REGION: dict[int, str] = {errno.ENOTTY: 'The VM is not an SEV guest, or the host has no memory encryption support.', errno.EINVAL: "The range is empty, wraps or does not fit the address space, or the VM shares another VM's encryption context.", errno.ENOMEM: "Pinning the range would exceed the process's locked memory limit, or the kernel ran out of memory.", errno.EFAULT: 'The argument could not be read, or the range is not mapped.'}
 _E_KVM_MEMORY_ENCRYPT_UNREG_REGION: dict[int, str] = {errno.ENOTTY: 'The VM is not an SEV guest, or the host has no memory encryption support.', errno.EINVAL: "No registered region has exactly this address and size, or the VM shares another VM's encryption context.", errno.EFAULT: 'The argument could not be read.'}
@@ -1083,11 +1097,13 @@ _E_KVM_SET_GUEST_DEBUG: dict[int, str] = {errno.EINVAL: "control has a bit the a
 _E_KVM_GET_ONE_REG: dict[int, str] = {errno.ENOENT: 'The vCPU has no register with this id.', errno.EINVAL: 'The id is not valid (wrong architecture or size), or on s390 the guest runs in protected mode.', errno.EPERM: "On arm64, the register cannot be accessed yet: the vCPU's configuration (e.g. SVE) has not been finalized.", errno.EFAULT: 'The buffer at addr could not be written.'}
 _E_KVM_SET_ONE_REG: dict[int, str] = {errno.ENOENT: 'The vCPU has no register with this id.', errno.EINVAL: 'The id is not valid, the value is not acceptable for the register, or on s390 the guest runs in protected mode.', errno.EPERM: "On arm64, the register cannot be written in the current state (e.g. before or after finalizing the vCPU's configuration).", errno.EBUSY: 'On riscv and arm64, the register is a configuration register that can no longer change because the vCPU has already run.', errno.EFAULT: 'The buffer at addr could not be read.'}
 _E_KVM_KVMCLOCK_CTRL: dict[int, str] = {errno.EINVAL: 'The guest has not enabled kvmclock on this vCPU.'}
+_E_KVM_GET_REG_LIST: dict[int, str] = {errno.E2BIG: 'n is smaller than the number of registers; n now holds the number needed.', errno.EFAULT: 'The list could not be read or written.', errno.ENOEXEC: 'On arm64, the vCPU has not been initialized with KVM_ARM_VCPU_INIT.', errno.EPERM: "On arm64, the vCPU's configuration has not been finalized yet."}
 _E_KVM_S390_VCPU_FAULT: dict[int, str] = {errno.EFAULT: 'The address is not backed by guest memory or the fault could not be resolved.'}
 _E_KVM_S390_STORE_STATUS: dict[int, str] = {errno.EFAULT: 'The save area is not in guest memory.'}
 _E_KVM_S390_INITIAL_RESET: dict[int, str] = {}
 _E_KVM_S390_NORMAL_RESET: dict[int, str] = {}
 _E_KVM_S390_CLEAR_RESET: dict[int, str] = {}
+_E_KVM_ARM_VCPU_FINALIZE: dict[int, str] = {errno.EINVAL: 'The feature is unknown or was not enabled by KVM_ARM_VCPU_INIT.', errno.EPERM: 'The feature was already finalized.', errno.ENOEXEC: 'The vCPU has not been initialized with KVM_ARM_VCPU_INIT.', errno.EFAULT: 'The feature number could not be read.'}
 
 
 def _check_fields(obj: Any, cls: type, what: str) -> None:
@@ -3381,6 +3397,38 @@ class Vm(_Descriptor):
         self._require('KVM_CAP_VM_ATTRIBUTES', 'KVM_HAS_DEVICE_ATTR')
         obj = _record(kvm_device_attr, arg, fields, 'KVM_HAS_DEVICE_ATTR')
         result = self._call(KVM_HAS_DEVICE_ATTR, ctypes.addressof(obj), 'KVM_HAS_DEVICE_ATTR', _E_KVM_HAS_DEVICE_ATTR)
+        return result
+
+    def arm_set_device_addr(self, arg: Optional[kvm_arm_device_addr] = None, /, **fields: Any) -> int:
+        """Places an in-kernel emulated device in the guest physical address space;
+        in practice, the distributor or CPU interface of the GICv2 created by
+        KVM_CREATE_IRQCHIP. Call it after KVM_CREATE_IRQCHIP and before any vCPU
+        runs, once per address. The number coincides with KVM_GET_ONE_REG, which
+        is issued on vCPU descriptors instead.
+
+        :Capability: KVM_CAP_ARM_SET_DEVICE_ADDR
+        :Architectures: arm64
+        :Type: vm ioctl
+        :Parameters: struct kvm_arm_device_addr (in)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 3.9
+
+        Errors:
+        - ENODEV: The device id or address type is unknown, or the VM has no GICv2
+          (KVM_CREATE_IRQCHIP was not called, or another GIC model was created).
+        - ENXIO: The host cannot emulate a GICv2.
+        - EEXIST: This address was already set.
+        - E2BIG: The region does not fit in the guest physical address space.
+        - EINVAL: The address is not 4KB aligned, or the region wraps around.
+
+        Deprecated since 3.14: It only covers the GICv2 distributor and CPU
+        interface. Set the addresses through the KVM_DEV_ARM_VGIC_GRP_ADDR group
+        of the VGIC device with KVM_SET_DEVICE_ATTR instead, which works for every
+        GIC model.; use KVM_SET_DEVICE_ATTR instead.
+        """
+        self._require('KVM_CAP_ARM_SET_DEVICE_ADDR', 'KVM_ARM_SET_DEVICE_ADDR')
+        obj = _record(kvm_arm_device_addr, arg, fields, 'KVM_ARM_SET_DEVICE_ADDR')
+        result = self._call(KVM_ARM_SET_DEVICE_ADDR, ctypes.addressof(obj), 'KVM_ARM_SET_DEVICE_ADDR', _E_KVM_ARM_SET_DEVICE_ADDR)
         return result
 
     def memory_encrypt_op(self, arg: Optional[kvm_sev_cmd] = None, /, **fields: Any) -> kvm_sev_cmd:
@@ -5935,6 +5983,45 @@ class Vcpu(_Descriptor):
         except ValueError:   # fcntl refuses the -1 of a closed descriptor
             raise self._closed() from None
 
+    def get_reg_list(self, arg: Optional[kvm_reg_list] = None, /, **fields: Any) -> kvm_reg_list:
+        """Lists the ids of all registers of the vCPU that KVM_GET_ONE_REG and
+        KVM_SET_ONE_REG accept. Call it with n set to 0 to learn the count, then
+        again with a buffer that large. The list depends on the vCPU's
+        configuration, so ask each vCPU after configuring it.
+
+        :Capability: basic
+        :Architectures: arm64, mips, riscv
+        :Type: vcpu ioctl
+        :Parameters: struct kvm_reg_list (in/out)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 3.9
+
+        Argument: n is the room in reg on input; the kernel sets it to the number
+        of registers and fills reg.
+
+        Errors:
+        - E2BIG: n is smaller than the number of registers; n now holds the number
+          needed.
+        - EFAULT: The list could not be read or written.
+        - ENOEXEC: On arm64, the vCPU has not been initialized with
+          KVM_ARM_VCPU_INIT.
+        - EPERM: On arm64, the vCPU's configuration has not been finalized yet.
+
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose reg holds
+        exactly the n elements filled.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
+        """
+        if arg is None:
+            return self._fill(kvm_reg_list, KVM_GET_REG_LIST, 'KVM_GET_REG_LIST', _E_KVM_GET_REG_LIST, fields)  # type: ignore[no-any-return]
+        obj = _record(kvm_reg_list, arg, fields, 'KVM_GET_REG_LIST')
+        _check_room(obj, arg, kvm_reg_list, 'KVM_GET_REG_LIST')
+        result = self._call(KVM_GET_REG_LIST, ctypes.addressof(obj), 'KVM_GET_REG_LIST', _E_KVM_GET_REG_LIST)
+        return arg if arg is not None else obj
+
     def set_device_attr(self, arg: Optional[kvm_device_attr] = None, /, **fields: Any) -> int:
         """Sets one attribute of a device, a VM or a vCPU, depending on the file
         descriptor it is issued on.
@@ -6122,6 +6209,35 @@ class Vcpu(_Descriptor):
             raise self._failed(exc, 'KVM_S390_CLEAR_RESET', _E_KVM_S390_CLEAR_RESET) from None
         except ValueError:   # fcntl refuses the -1 of a closed descriptor
             raise self._closed() from None
+
+    def arm_vcpu_finalize(self, value: int) -> int:
+        """Fixes the configuration of a vCPU feature that needs settings after
+        KVM_ARM_VCPU_INIT. For SVE, userspace may first restrict the vector
+        lengths with KVM_SET_ONE_REG on KVM_REG_ARM64_SVE_VLS; after finalizing,
+        that register is read-only and the SVE registers become accessible. Until
+        the vCPU's features are finalized, KVM_RUN, KVM_GET_REG_LIST and access to
+        the affected registers fail with EPERM.
+
+        :Capability: KVM_CAP_ARM_SVE
+        :Architectures: arm64
+        :Type: vcpu ioctl
+        :Parameters: int (in)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 5.2
+
+        Argument: Pointer to an int naming the feature to finalize. The only one
+        is KVM_ARM_VCPU_SVE.
+
+        Errors:
+        - EINVAL: The feature is unknown or was not enabled by KVM_ARM_VCPU_INIT.
+        - EPERM: The feature was already finalized.
+        - ENOEXEC: The vCPU has not been initialized with KVM_ARM_VCPU_INIT.
+        - EFAULT: The feature number could not be read.
+        """
+        self._require('KVM_CAP_ARM_SVE', 'KVM_ARM_VCPU_FINALIZE')
+        box = ctypes.c_int(_runtime.check_int('value', value, 32, True))
+        result = self._call(KVM_ARM_VCPU_FINALIZE, ctypes.addressof(box), 'KVM_ARM_VCPU_FINALIZE', _E_KVM_ARM_VCPU_FINALIZE)
+        return result
 
     def memory_encrypt_op(self, arg: Optional[kvm_sev_cmd] = None, /, **fields: Any) -> kvm_sev_cmd:
         """Issues one command of a confidential computing technology for the VM or
