@@ -1530,12 +1530,13 @@ class Builder:
         if kvmio is None:
             error(raw.mark_of("ioctl"), "ioctls need the constant KVMIO", "define const: KVMIO (the ioctl type byte)")
             return None
-        if any(v is None for v in kvmio):
+        # ABIs of architectures the manifest does not list have no KVMIO (and no numbers)
+        if any(v is None for v, abi in zip(kvmio, ABIS) if abi.arch in self.all_arches):
             return None
         encoded: dict[tuple, int] = {}
         numbers_list: list[Optional[int]] = []
         for i, (abi, size) in enumerate(zip(ABIS, sizes)):
-            if size is None:
+            if size is None or kvmio[i] is None:
                 numbers_list.append(None)
                 continue
             key = (abi.ioc, kvmio[i].value, size)
