@@ -276,6 +276,23 @@ def test_new_struct_must_be_64_bit_clean(pair):
     assert "new struct kvm_example_launch claims an abi_exemption" in str(found[0])
 
 
+def test_a_shipped_struct_newly_described_keeps_its_exemption(pair):
+    """A struct the kernel shipped long ago (powerpc's kvm_create_spapr_tce of 3.1, with tail
+    padding) that the spec describes only now is not new uapi: its exemption stands."""
+    old, new = pair
+    add_items(new, NESTED, """
+  - struct: kvm_example_shipped
+    since: "3.1"
+    doc: An example of an old struct with tail padding.
+    abi_exemption:
+      reason: Predates the rule; its tail padding is part of the ABI.
+    fields:
+      - {name: liobn, type: __u64}
+      - {name: window_size, type: __u32}
+""")
+    assert "not-64-bit-clean" not in rules(findings(old, new))
+
+
 # ------------------------------------------------------------------ the command
 
 
