@@ -344,3 +344,23 @@ def test_git_revisions(tmp_path):
     assert based.status == 1
     bad = run_kvmspec("compat", "no-such-rev", cwd=repo)
     assert bad.status == 2 and "neither a directory nor a git revision" in bad.err
+
+
+def test_values_move_with_their_flag_set(pair):
+    """A flag set linux/kvm.h gave up to an architecture's header (removed: with moved_to:)
+    takes its values along: they are not reported as removed without deprecation."""
+    old, new = pair
+    add_items(old, BASE, """
+  - flags: kvm_example_moved_flags
+    type: __u32
+    since: "3.8"
+    removed:
+      since: "6.9"
+      moved_to: powerpc asm/kvm.h
+      doc: Moved to the architecture's header.
+    doc: An example of a flag set that moved.
+    values:
+      - {name: KVM_EXAMPLE_MOVED_BIT, value: 1, doc: The only bit.}
+""")
+    assert "removed-without-deprecation" not in rules(findings(old, new))
+
