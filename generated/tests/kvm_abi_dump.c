@@ -9567,35 +9567,35 @@ KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d435241, "value KVM_REG_PPC_
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_MMCR2
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d435232, "value KVM_REG_PPC_MMCR2", KVM_REG_PPC_MMCR2)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_MMCRS
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d435253, "value KVM_REG_PPC_MMCRS", KVM_REG_PPC_MMCRS)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_SIAR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f53494152, "value KVM_REG_PPC_SIAR", KVM_REG_PPC_SIAR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_SDAR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f53444152, "value KVM_REG_PPC_SDAR", KVM_REG_PPC_SDAR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_SIER
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f53494552, "value KVM_REG_PPC_SIER", KVM_REG_PPC_SIER)
 #endif
@@ -9896,182 +9896,182 @@ KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f455054434647, "value KVM_REG_PP
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TB_OFFSET
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f54425f4f4646534554, "value KVM_REG_PPC_TB_OFFSET", KVM_REG_PPC_TB_OFFSET)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_SPMC1
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f53504d4331, "value KVM_REG_PPC_SPMC1", KVM_REG_PPC_SPMC1)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_SPMC2
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f53504d4332, "value KVM_REG_PPC_SPMC2", KVM_REG_PPC_SPMC2)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_IAMR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f49414d52, "value KVM_REG_PPC_IAMR", KVM_REG_PPC_IAMR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TFHAR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5446484152, "value KVM_REG_PPC_TFHAR", KVM_REG_PPC_TFHAR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TFIAR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5446494152, "value KVM_REG_PPC_TFIAR", KVM_REG_PPC_TFIAR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TEXASR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544558415352, "value KVM_REG_PPC_TEXASR", KVM_REG_PPC_TEXASR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_FSCR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f46534352, "value KVM_REG_PPC_FSCR", KVM_REG_PPC_FSCR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_PSPB
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f50535042, "value KVM_REG_PPC_PSPB", KVM_REG_PPC_PSPB)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_EBBHR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4542424852, "value KVM_REG_PPC_EBBHR", KVM_REG_PPC_EBBHR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_EBBRR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4542425252, "value KVM_REG_PPC_EBBRR", KVM_REG_PPC_EBBRR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_BESCR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4245534352, "value KVM_REG_PPC_BESCR", KVM_REG_PPC_BESCR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TAR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544152, "value KVM_REG_PPC_TAR", KVM_REG_PPC_TAR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_DPDES
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4450444553, "value KVM_REG_PPC_DPDES", KVM_REG_PPC_DPDES)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_DAWR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f44415752, "value KVM_REG_PPC_DAWR", KVM_REG_PPC_DAWR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_DAWRX
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4441575258, "value KVM_REG_PPC_DAWRX", KVM_REG_PPC_DAWRX)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_CIABR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4349414252, "value KVM_REG_PPC_CIABR", KVM_REG_PPC_CIABR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_IC
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943, "value KVM_REG_PPC_IC", KVM_REG_PPC_IC)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_VTB
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f565442, "value KVM_REG_PPC_VTB", KVM_REG_PPC_VTB)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_CSIGR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4353494752, "value KVM_REG_PPC_CSIGR", KVM_REG_PPC_CSIGR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TACR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f54414352, "value KVM_REG_PPC_TACR", KVM_REG_PPC_TACR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TCSCR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5443534352, "value KVM_REG_PPC_TCSCR", KVM_REG_PPC_TCSCR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_PID
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504944, "value KVM_REG_PPC_PID", KVM_REG_PPC_PID)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_ACOP
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f41434f50, "value KVM_REG_PPC_ACOP", KVM_REG_PPC_ACOP)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_VRSAVE
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f565253415645, "value KVM_REG_PPC_VRSAVE", KVM_REG_PPC_VRSAVE)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_LPCR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4c504352, "value KVM_REG_PPC_LPCR", KVM_REG_PPC_LPCR)
 #endif
@@ -10085,14 +10085,14 @@ KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4c5043525f3634, "value KVM_REG_
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_PPR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f505052, "value KVM_REG_PPC_PPR", KVM_REG_PPC_PPR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_ARCH_COMPAT
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f415243485f434f4d504154, "value KVM_REG_PPC_ARCH_COMPAT", KVM_REG_PPC_ARCH_COMPAT)
 #endif
@@ -10218,105 +10218,105 @@ KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f48415348504b455952, "value KVM_
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TM
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d, "value KVM_REG_PPC_TM", KVM_REG_PPC_TM)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TM_GPR0
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f47505230, "value KVM_REG_PPC_TM_GPR0", KVM_REG_PPC_TM_GPR0)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TM_GPR31
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f4750523331, "value KVM_REG_PPC_TM_GPR31", KVM_REG_PPC_TM_GPR31)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TM_VSR0
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f56535230, "value KVM_REG_PPC_TM_VSR0", KVM_REG_PPC_TM_VSR0)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TM_VSR63
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f5653523633, "value KVM_REG_PPC_TM_VSR63", KVM_REG_PPC_TM_VSR63)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TM_CR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f4352, "value KVM_REG_PPC_TM_CR", KVM_REG_PPC_TM_CR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TM_LR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f4c52, "value KVM_REG_PPC_TM_LR", KVM_REG_PPC_TM_LR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TM_CTR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f435452, "value KVM_REG_PPC_TM_CTR", KVM_REG_PPC_TM_CTR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TM_FPSCR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f4650534352, "value KVM_REG_PPC_TM_FPSCR", KVM_REG_PPC_TM_FPSCR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TM_AMR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f414d52, "value KVM_REG_PPC_TM_AMR", KVM_REG_PPC_TM_AMR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TM_PPR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f505052, "value KVM_REG_PPC_TM_PPR", KVM_REG_PPC_TM_PPR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TM_VRSAVE
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f565253415645, "value KVM_REG_PPC_TM_VRSAVE", KVM_REG_PPC_TM_VRSAVE)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TM_VSCR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f56534352, "value KVM_REG_PPC_TM_VSCR", KVM_REG_PPC_TM_VSCR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TM_DSCR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f44534352, "value KVM_REG_PPC_TM_DSCR", KVM_REG_PPC_TM_DSCR)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 #ifdef KVM_REG_PPC_TM_TAR
 KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f544152, "value KVM_REG_PPC_TM_TAR", KVM_REG_PPC_TM_TAR)
 #endif
