@@ -8134,6 +8134,48 @@ KVMSPEC_FACT(616c69676e20737472756374206b766d5f73796e635f72656773, "align struct
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_MASK
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f4d41534b, "removed-value KVM_REG_MASK", KVM_REG_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_EXT_MASK
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f4558545f4d41534b, "removed-value KVM_REG_EXT_MASK", KVM_REG_EXT_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_GPR
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f475052, "removed-value KVM_REG_GPR", KVM_REG_GPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_FPR
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f465052, "removed-value KVM_REG_FPR", KVM_REG_FPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_QPR
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f515052, "removed-value KVM_REG_QPR", KVM_REG_QPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_FQPR
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f46515052, "removed-value KVM_REG_FQPR", KVM_REG_FQPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 #ifdef KVM_INTERRUPT_SET
 KVMSPEC_FACT(76616c7565204b564d5f494e544552525550545f534554, "value KVM_INTERRUPT_SET", KVM_INTERRUPT_SET)
