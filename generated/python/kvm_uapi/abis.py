@@ -378,10 +378,9 @@ class Abi:
         name = f"{cname.split('.')[0]}" if cname else "anonymous"
         made = type(name, (base,), {"_pack_": 1, "_anonymous_": anonymous, "_fields_": fields,
                                     "__module__": __name__, "__qualname__": f"{self.name}.{cname}"})
-        if self.big_endian:
-            # ctypes (before 3.12) swaps the byte order of a member only if it is a scalar, an
-            # array or a Structure: a big-endian union or array of unions inside a big-endian
-            # record says it is already big-endian (kvm_sregs.u of ppc64).
+        if kind == "union" and self.big_endian:
+            # ctypes before 3.12 takes only structures as members of a big-endian record;
+            # the union already has big-endian members, so it can stand as its own swapped type
             setattr(made, "__ctype_be__", made)
         self._classes[index] = made
         return made
