@@ -96,7 +96,7 @@ class View:
         fields = []
         changed = False
         for f in record.fields:
-            if not f.exists_at(self.release) or (self.arch is not None and self.arch not in f.active_on):
+            if not f.exists_at(self.release) or (self.arch is not None and not self._field_on(f, self.arch)):
                 changed = True
                 continue
             new = self.field_at(f)
@@ -143,6 +143,14 @@ class View:
                     found = item
         return found
 
+    @staticmethod
+    def _field_on(f: Field, arch: str) -> bool:
+        """Whether architecture `arch` has the field of a record it sees. Only a field's own
+        #ifdef takes it away: a record that an architecture's header holds today but
+        linux/kvm.h held for everyone before (kvm_ppc_pvinfo until 6.9) has its fields on
+        every architecture that saw it then."""
+        return f.c_guard is None or arch in f.active_on
+
     def layout(self, record: "Record | str", abi: Abi) -> Optional[Layout]:
         """The layout of a record on `abi` as it was at the view's release: the
         C layout rules applied to the fields it had then (None if a member's type
@@ -158,7 +166,7 @@ class View:
         self._layouts[key] = None   # a record cannot contain itself
         members = []
         for f in self._fields_at(record).fields:
-            if abi.arch not in f.active_on:   # its #ifdef does not hold there
+            if not self._field_on(f, abi.arch):   # its #ifdef does not hold there
                 continue
             if f.scalar is not None:
                 size, align = f.scalar.size(abi), f.scalar.align(abi)
