@@ -21,13 +21,14 @@
  * spec/x86/nested-state.yaml, spec/arm64/ptrace.yaml,
  * spec/arm64/registers.yaml, spec/arm64/sysregs.yaml, spec/arm64/sve.yaml,
  * spec/arm64/firmware.yaml, spec/arm64/vcpu.yaml, spec/arm64/debug.yaml,
- * spec/arm64/devices.yaml, spec/common/deprecated.yaml,
- * spec/common/memory.yaml, spec/common/irq.yaml, spec/x86/hyperv.yaml,
- * spec/x86/xen.yaml, spec/common/run.yaml, spec/common/vcpu.yaml,
- * spec/common/devices.yaml, spec/common/stats.yaml, spec/common/s390.yaml,
- * spec/common/ppc.yaml, spec/common/arm.yaml, spec/x86/sev.yaml,
- * spec/s390/vm.yaml, spec/s390/memory.yaml, spec/s390/interrupts.yaml,
- * spec/s390/protected.yaml, spec/s390/registers.yaml.
+ * spec/arm64/devices.yaml, spec/ppc/kvm.yaml, spec/ppc/registers.yaml,
+ * spec/common/deprecated.yaml, spec/common/memory.yaml, spec/common/irq.yaml,
+ * spec/x86/hyperv.yaml, spec/x86/xen.yaml, spec/common/run.yaml,
+ * spec/common/vcpu.yaml, spec/common/devices.yaml, spec/common/stats.yaml,
+ * spec/common/s390.yaml, spec/common/ppc.yaml, spec/common/arm.yaml,
+ * spec/x86/sev.yaml, spec/s390/vm.yaml, spec/s390/memory.yaml,
+ * spec/s390/interrupts.yaml, spec/s390/protected.yaml,
+ * spec/s390/registers.yaml.
  * Do not edit: change the spec and run `kvmspec generate`.
  */
 #include <stddef.h>
@@ -1327,42 +1328,42 @@ KVMSPEC_FACT(76616c7565204b564d5f4341505f58435253, "value KVM_CAP_XCRS", KVM_CAP
 KVMSPEC_FACT(76616c7565204b564d5f4341505f585341564532, "value KVM_CAP_XSAVE2", KVM_CAP_XSAVE2)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_REGS
 KVMSPEC_FACT(76616c7565204b564d5f4745545f52454753, "value KVM_GET_REGS", KVM_GET_REGS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_SET_REGS
 KVMSPEC_FACT(76616c7565204b564d5f5345545f52454753, "value KVM_SET_REGS", KVM_SET_REGS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_SREGS
 KVMSPEC_FACT(76616c7565204b564d5f4745545f5352454753, "value KVM_GET_SREGS", KVM_GET_SREGS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_SET_SREGS
 KVMSPEC_FACT(76616c7565204b564d5f5345545f5352454753, "value KVM_SET_SREGS", KVM_SET_SREGS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_FPU
 KVMSPEC_FACT(76616c7565204b564d5f4745545f465055, "value KVM_GET_FPU", KVM_GET_FPU)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_SET_FPU
 KVMSPEC_FACT(76616c7565204b564d5f5345545f465055, "value KVM_SET_FPU", KVM_SET_FPU)
@@ -6845,6 +6846,3533 @@ KVMSPEC_FACT(76616c7565204b564d5f4e525f4952514348495053, "value KVM_NR_IRQCHIPS"
 #endif
 #endif
 #endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#ifdef __KVM_HAVE_SPAPR_TCE
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f53504150525f544345, "defined __KVM_HAVE_SPAPR_TCE", 1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#ifdef __KVM_HAVE_PPC_SMT
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f5050435f534d54, "defined __KVM_HAVE_PPC_SMT", 1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef __KVM_HAVE_IRQCHIP
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f49525143484950, "defined __KVM_HAVE_IRQCHIP", 1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef __KVM_HAVE_IRQ_LINE
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f4952515f4c494e45, "defined __KVM_HAVE_IRQ_LINE", 1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_COALESCED_MMIO_PAGE_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f434f414c45534345445f4d4d494f5f504147455f4f4646534554, "value KVM_COALESCED_MMIO_PAGE_OFFSET", KVM_COALESCED_MMIO_PAGE_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72656773, "size struct kvm_regs", sizeof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72656773, "align struct kvm_regs", _Alignof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7063, "offset struct kvm_regs.pc", offsetof(struct kvm_regs, pc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7063, "member_size struct kvm_regs.pc", KVMSPEC_MEMBER_SIZE(struct kvm_regs, pc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e6372, "offset struct kvm_regs.cr", offsetof(struct kvm_regs, cr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e6372, "member_size struct kvm_regs.cr", KVMSPEC_MEMBER_SIZE(struct kvm_regs, cr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e637472, "offset struct kvm_regs.ctr", offsetof(struct kvm_regs, ctr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e637472, "member_size struct kvm_regs.ctr", KVMSPEC_MEMBER_SIZE(struct kvm_regs, ctr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e6c72, "offset struct kvm_regs.lr", offsetof(struct kvm_regs, lr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e6c72, "member_size struct kvm_regs.lr", KVMSPEC_MEMBER_SIZE(struct kvm_regs, lr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e786572, "offset struct kvm_regs.xer", offsetof(struct kvm_regs, xer))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e786572, "member_size struct kvm_regs.xer", KVMSPEC_MEMBER_SIZE(struct kvm_regs, xer))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e6d7372, "offset struct kvm_regs.msr", offsetof(struct kvm_regs, msr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e6d7372, "member_size struct kvm_regs.msr", KVMSPEC_MEMBER_SIZE(struct kvm_regs, msr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e73727230, "offset struct kvm_regs.srr0", offsetof(struct kvm_regs, srr0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e73727230, "member_size struct kvm_regs.srr0", KVMSPEC_MEMBER_SIZE(struct kvm_regs, srr0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e73727231, "offset struct kvm_regs.srr1", offsetof(struct kvm_regs, srr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e73727231, "member_size struct kvm_regs.srr1", KVMSPEC_MEMBER_SIZE(struct kvm_regs, srr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e706964, "offset struct kvm_regs.pid", offsetof(struct kvm_regs, pid))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e706964, "member_size struct kvm_regs.pid", KVMSPEC_MEMBER_SIZE(struct kvm_regs, pid))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7370726730, "offset struct kvm_regs.sprg0", offsetof(struct kvm_regs, sprg0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7370726730, "member_size struct kvm_regs.sprg0", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7370726731, "offset struct kvm_regs.sprg1", offsetof(struct kvm_regs, sprg1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7370726731, "member_size struct kvm_regs.sprg1", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7370726732, "offset struct kvm_regs.sprg2", offsetof(struct kvm_regs, sprg2))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7370726732, "member_size struct kvm_regs.sprg2", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg2))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7370726733, "offset struct kvm_regs.sprg3", offsetof(struct kvm_regs, sprg3))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7370726733, "member_size struct kvm_regs.sprg3", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg3))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7370726734, "offset struct kvm_regs.sprg4", offsetof(struct kvm_regs, sprg4))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7370726734, "member_size struct kvm_regs.sprg4", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg4))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7370726735, "offset struct kvm_regs.sprg5", offsetof(struct kvm_regs, sprg5))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7370726735, "member_size struct kvm_regs.sprg5", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg5))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7370726736, "offset struct kvm_regs.sprg6", offsetof(struct kvm_regs, sprg6))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7370726736, "member_size struct kvm_regs.sprg6", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg6))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7370726737, "offset struct kvm_regs.sprg7", offsetof(struct kvm_regs, sprg7))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7370726737, "member_size struct kvm_regs.sprg7", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg7))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e677072, "offset struct kvm_regs.gpr", offsetof(struct kvm_regs, gpr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e677072, "member_size struct kvm_regs.gpr", KVMSPEC_MEMBER_SIZE(struct kvm_regs, gpr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_IMPL_NONE
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f494d504c5f4e4f4e45, "value KVM_SREGS_E_IMPL_NONE", KVM_SREGS_E_IMPL_NONE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_IMPL_FSL
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f494d504c5f46534c, "value KVM_SREGS_E_IMPL_FSL", KVM_SREGS_E_IMPL_FSL)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_FSL_PIDn
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f46534c5f5049446e, "value KVM_SREGS_E_FSL_PIDn", KVM_SREGS_E_FSL_PIDn)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_RUN_PPC_NMI_DISP_MASK
+KVMSPEC_FACT(76616c7565204b564d5f52554e5f5050435f4e4d495f444953505f4d41534b, "value KVM_RUN_PPC_NMI_DISP_MASK", KVM_RUN_PPC_NMI_DISP_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_RUN_PPC_NMI_DISP_FULLY_RECOV
+KVMSPEC_FACT(76616c7565204b564d5f52554e5f5050435f4e4d495f444953505f46554c4c595f5245434f56, "value KVM_RUN_PPC_NMI_DISP_FULLY_RECOV", KVM_RUN_PPC_NMI_DISP_FULLY_RECOV)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_RUN_PPC_NMI_DISP_LIMITED_RECOV
+KVMSPEC_FACT(76616c7565204b564d5f52554e5f5050435f4e4d495f444953505f4c494d495445445f5245434f56, "value KVM_RUN_PPC_NMI_DISP_LIMITED_RECOV", KVM_RUN_PPC_NMI_DISP_LIMITED_RECOV)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_RUN_PPC_NMI_DISP_NOT_RECOV
+KVMSPEC_FACT(76616c7565204b564d5f52554e5f5050435f4e4d495f444953505f4e4f545f5245434f56, "value KVM_RUN_PPC_NMI_DISP_NOT_RECOV", KVM_RUN_PPC_NMI_DISP_NOT_RECOV)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_BASE
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f42415345, "value KVM_SREGS_E_BASE", KVM_SREGS_E_BASE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_ARCH206
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f41524348323036, "value KVM_SREGS_E_ARCH206", KVM_SREGS_E_ARCH206)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_64
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f3634, "value KVM_SREGS_E_64", KVM_SREGS_E_64)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_SPRG8
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f5350524738, "value KVM_SREGS_E_SPRG8", KVM_SREGS_E_SPRG8)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_MCIVPR
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f4d4349565052, "value KVM_SREGS_E_MCIVPR", KVM_SREGS_E_MCIVPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_IVOR
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f49564f52, "value KVM_SREGS_E_IVOR", KVM_SREGS_E_IVOR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_ARCH206_MMU
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f415243483230365f4d4d55, "value KVM_SREGS_E_ARCH206_MMU", KVM_SREGS_E_ARCH206_MMU)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_DEBUG
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f4445425547, "value KVM_SREGS_E_DEBUG", KVM_SREGS_E_DEBUG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_ED
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f4544, "value KVM_SREGS_E_ED", KVM_SREGS_E_ED)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_SPE
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f535045, "value KVM_SREGS_E_SPE", KVM_SREGS_E_SPE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_EXP
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455850, "value KVM_SREGS_EXP", KVM_SREGS_EXP)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_PD
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f5044, "value KVM_SREGS_E_PD", KVM_SREGS_E_PD)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_PC
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f5043, "value KVM_SREGS_E_PC", KVM_SREGS_E_PC)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_PT
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f5054, "value KVM_SREGS_E_PT", KVM_SREGS_E_PT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_PM
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f504d, "value KVM_SREGS_E_PM", KVM_SREGS_E_PM)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_UPDATE_MCSR
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f5550444154455f4d435352, "value KVM_SREGS_E_UPDATE_MCSR", KVM_SREGS_E_UPDATE_MCSR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_UPDATE_TSR
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f5550444154455f545352, "value KVM_SREGS_E_UPDATE_TSR", KVM_SREGS_E_UPDATE_TSR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_UPDATE_DEC
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f5550444154455f444543, "value KVM_SREGS_E_UPDATE_DEC", KVM_SREGS_E_UPDATE_DEC)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_UPDATE_DBSR
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f5550444154455f44425352, "value KVM_SREGS_E_UPDATE_DBSR", KVM_SREGS_E_UPDATE_DBSR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7372656773, "size struct kvm_sregs", sizeof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7372656773, "align struct kvm_sregs", _Alignof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e707672, "offset struct kvm_sregs.pvr", offsetof(struct kvm_sregs, pvr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e707672, "member_size struct kvm_sregs.pvr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, pvr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e75, "offset struct kvm_sregs.u", offsetof(struct kvm_sregs, u))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e75, "member_size struct kvm_sregs.u", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e73, "offset struct kvm_sregs.u.s", offsetof(struct kvm_sregs, u.s))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e73, "member_size struct kvm_sregs.u.s", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e73647231, "offset struct kvm_sregs.u.s.sdr1", offsetof(struct kvm_sregs, u.s.sdr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e73647231, "member_size struct kvm_sregs.u.s.sdr1", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.sdr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e7070633634, "offset struct kvm_sregs.u.s.ppc64", offsetof(struct kvm_sregs, u.s.ppc64))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e7070633634, "member_size struct kvm_sregs.u.s.ppc64", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e70706336342e736c62, "offset struct kvm_sregs.u.s.ppc64.slb", offsetof(struct kvm_sregs, u.s.ppc64.slb))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e70706336342e736c62, "member_size struct kvm_sregs.u.s.ppc64.slb", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e70706336342e736c625b305d2e736c6265, "offset struct kvm_sregs.u.s.ppc64.slb[0].slbe", offsetof(struct kvm_sregs, u.s.ppc64.slb[0].slbe))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e70706336342e736c625b305d2e736c6265, "member_size struct kvm_sregs.u.s.ppc64.slb[0].slbe", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb[0].slbe))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e70706336342e736c625b305d2e736c6276, "offset struct kvm_sregs.u.s.ppc64.slb[0].slbv", offsetof(struct kvm_sregs, u.s.ppc64.slb[0].slbv))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e70706336342e736c625b305d2e736c6276, "member_size struct kvm_sregs.u.s.ppc64.slb[0].slbv", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb[0].slbv))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e7070633332, "offset struct kvm_sregs.u.s.ppc32", offsetof(struct kvm_sregs, u.s.ppc32))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e7070633332, "member_size struct kvm_sregs.u.s.ppc32", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e70706333322e7372, "offset struct kvm_sregs.u.s.ppc32.sr", offsetof(struct kvm_sregs, u.s.ppc32.sr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e70706333322e7372, "member_size struct kvm_sregs.u.s.ppc32.sr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.sr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e70706333322e69626174, "offset struct kvm_sregs.u.s.ppc32.ibat", offsetof(struct kvm_sregs, u.s.ppc32.ibat))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e70706333322e69626174, "member_size struct kvm_sregs.u.s.ppc32.ibat", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.ibat))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e70706333322e64626174, "offset struct kvm_sregs.u.s.ppc32.dbat", offsetof(struct kvm_sregs, u.s.ppc32.dbat))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e70706333322e64626174, "member_size struct kvm_sregs.u.s.ppc32.dbat", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.dbat))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e65, "offset struct kvm_sregs.u.e", offsetof(struct kvm_sregs, u.e))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e65, "member_size struct kvm_sregs.u.e", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c, "offset struct kvm_sregs.u.e.impl", offsetof(struct kvm_sregs, u.e.impl))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c, "member_size struct kvm_sregs.u.e.impl", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c2e66736c, "offset struct kvm_sregs.u.e.impl.fsl", offsetof(struct kvm_sregs, u.e.impl.fsl))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c2e66736c, "member_size struct kvm_sregs.u.e.impl.fsl", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e6665617475726573, "offset struct kvm_sregs.u.e.impl.fsl.features", offsetof(struct kvm_sregs, u.e.impl.fsl.features))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e6665617475726573, "member_size struct kvm_sregs.u.e.impl.fsl.features", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.features))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e737672, "offset struct kvm_sregs.u.e.impl.fsl.svr", offsetof(struct kvm_sregs, u.e.impl.fsl.svr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e737672, "member_size struct kvm_sregs.u.e.impl.fsl.svr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.svr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e6d636172, "offset struct kvm_sregs.u.e.impl.fsl.mcar", offsetof(struct kvm_sregs, u.e.impl.fsl.mcar))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e6d636172, "member_size struct kvm_sregs.u.e.impl.fsl.mcar", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.mcar))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e68696430, "offset struct kvm_sregs.u.e.impl.fsl.hid0", offsetof(struct kvm_sregs, u.e.impl.fsl.hid0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e68696430, "member_size struct kvm_sregs.u.e.impl.fsl.hid0", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.hid0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e70696431, "offset struct kvm_sregs.u.e.impl.fsl.pid1", offsetof(struct kvm_sregs, u.e.impl.fsl.pid1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e70696431, "member_size struct kvm_sregs.u.e.impl.fsl.pid1", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.pid1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e70696432, "offset struct kvm_sregs.u.e.impl.fsl.pid2", offsetof(struct kvm_sregs, u.e.impl.fsl.pid2))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e70696432, "member_size struct kvm_sregs.u.e.impl.fsl.pid2", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.pid2))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c2e706164, "offset struct kvm_sregs.u.e.impl.pad", offsetof(struct kvm_sregs, u.e.impl.pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c2e706164, "member_size struct kvm_sregs.u.e.impl.pad", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6665617475726573, "offset struct kvm_sregs.u.e.features", offsetof(struct kvm_sregs, u.e.features))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6665617475726573, "member_size struct kvm_sregs.u.e.features", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.features))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c5f6964, "offset struct kvm_sregs.u.e.impl_id", offsetof(struct kvm_sregs, u.e.impl_id))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c5f6964, "member_size struct kvm_sregs.u.e.impl_id", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl_id))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e7570646174655f7370656369616c, "offset struct kvm_sregs.u.e.update_special", offsetof(struct kvm_sregs, u.e.update_special))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e7570646174655f7370656369616c, "member_size struct kvm_sregs.u.e.update_special", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.update_special))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e706972, "offset struct kvm_sregs.u.e.pir", offsetof(struct kvm_sregs, u.e.pir))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e706972, "member_size struct kvm_sregs.u.e.pir", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.pir))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e7370726738, "offset struct kvm_sregs.u.e.sprg8", offsetof(struct kvm_sregs, u.e.sprg8))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e7370726738, "member_size struct kvm_sregs.u.e.sprg8", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.sprg8))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e7370726739, "offset struct kvm_sregs.u.e.sprg9", offsetof(struct kvm_sregs, u.e.sprg9))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e7370726739, "member_size struct kvm_sregs.u.e.sprg9", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.sprg9))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6373727230, "offset struct kvm_sregs.u.e.csrr0", offsetof(struct kvm_sregs, u.e.csrr0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6373727230, "member_size struct kvm_sregs.u.e.csrr0", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.csrr0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6473727230, "offset struct kvm_sregs.u.e.dsrr0", offsetof(struct kvm_sregs, u.e.dsrr0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6473727230, "member_size struct kvm_sregs.u.e.dsrr0", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dsrr0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d6373727230, "offset struct kvm_sregs.u.e.mcsrr0", offsetof(struct kvm_sregs, u.e.mcsrr0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d6373727230, "member_size struct kvm_sregs.u.e.mcsrr0", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsrr0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6373727231, "offset struct kvm_sregs.u.e.csrr1", offsetof(struct kvm_sregs, u.e.csrr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6373727231, "member_size struct kvm_sregs.u.e.csrr1", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.csrr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6473727231, "offset struct kvm_sregs.u.e.dsrr1", offsetof(struct kvm_sregs, u.e.dsrr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6473727231, "member_size struct kvm_sregs.u.e.dsrr1", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dsrr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d6373727231, "offset struct kvm_sregs.u.e.mcsrr1", offsetof(struct kvm_sregs, u.e.mcsrr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d6373727231, "member_size struct kvm_sregs.u.e.mcsrr1", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsrr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e657372, "offset struct kvm_sregs.u.e.esr", offsetof(struct kvm_sregs, u.e.esr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e657372, "member_size struct kvm_sregs.u.e.esr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.esr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e64656172, "offset struct kvm_sregs.u.e.dear", offsetof(struct kvm_sregs, u.e.dear))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e64656172, "member_size struct kvm_sregs.u.e.dear", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dear))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e69767072, "offset struct kvm_sregs.u.e.ivpr", offsetof(struct kvm_sregs, u.e.ivpr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e69767072, "member_size struct kvm_sregs.u.e.ivpr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivpr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d6369767072, "offset struct kvm_sregs.u.e.mcivpr", offsetof(struct kvm_sregs, u.e.mcivpr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d6369767072, "member_size struct kvm_sregs.u.e.mcivpr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcivpr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d637372, "offset struct kvm_sregs.u.e.mcsr", offsetof(struct kvm_sregs, u.e.mcsr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d637372, "member_size struct kvm_sregs.u.e.mcsr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e747372, "offset struct kvm_sregs.u.e.tsr", offsetof(struct kvm_sregs, u.e.tsr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e747372, "member_size struct kvm_sregs.u.e.tsr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tsr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e746372, "offset struct kvm_sregs.u.e.tcr", offsetof(struct kvm_sregs, u.e.tcr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e746372, "member_size struct kvm_sregs.u.e.tcr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tcr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6465636172, "offset struct kvm_sregs.u.e.decar", offsetof(struct kvm_sregs, u.e.decar))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6465636172, "member_size struct kvm_sregs.u.e.decar", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.decar))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e646563, "offset struct kvm_sregs.u.e.dec", offsetof(struct kvm_sregs, u.e.dec))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e646563, "member_size struct kvm_sregs.u.e.dec", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dec))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e7462, "offset struct kvm_sregs.u.e.tb", offsetof(struct kvm_sregs, u.e.tb))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e7462, "member_size struct kvm_sregs.u.e.tb", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tb))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e64627372, "offset struct kvm_sregs.u.e.dbsr", offsetof(struct kvm_sregs, u.e.dbsr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e64627372, "member_size struct kvm_sregs.u.e.dbsr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dbsr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e64626372, "offset struct kvm_sregs.u.e.dbcr", offsetof(struct kvm_sregs, u.e.dbcr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e64626372, "member_size struct kvm_sregs.u.e.dbcr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dbcr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696163, "offset struct kvm_sregs.u.e.iac", offsetof(struct kvm_sregs, u.e.iac))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696163, "member_size struct kvm_sregs.u.e.iac", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.iac))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e646163, "offset struct kvm_sregs.u.e.dac", offsetof(struct kvm_sregs, u.e.dac))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e646163, "member_size struct kvm_sregs.u.e.dac", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dac))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e647663, "offset struct kvm_sregs.u.e.dvc", offsetof(struct kvm_sregs, u.e.dvc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e647663, "member_size struct kvm_sregs.u.e.dvc", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dvc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6e756d5f696163, "offset struct kvm_sregs.u.e.num_iac", offsetof(struct kvm_sregs, u.e.num_iac))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6e756d5f696163, "member_size struct kvm_sregs.u.e.num_iac", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_iac))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6e756d5f646163, "offset struct kvm_sregs.u.e.num_dac", offsetof(struct kvm_sregs, u.e.num_dac))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6e756d5f646163, "member_size struct kvm_sregs.u.e.num_dac", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_dac))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6e756d5f647663, "offset struct kvm_sregs.u.e.num_dvc", offsetof(struct kvm_sregs, u.e.num_dvc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6e756d5f647663, "member_size struct kvm_sregs.u.e.num_dvc", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_dvc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e706164, "offset struct kvm_sregs.u.e.pad", offsetof(struct kvm_sregs, u.e.pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e706164, "member_size struct kvm_sregs.u.e.pad", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e657072, "offset struct kvm_sregs.u.e.epr", offsetof(struct kvm_sregs, u.e.epr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e657072, "member_size struct kvm_sregs.u.e.epr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e767273617665, "offset struct kvm_sregs.u.e.vrsave", offsetof(struct kvm_sregs, u.e.vrsave))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e767273617665, "member_size struct kvm_sregs.u.e.vrsave", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.vrsave))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e65706372, "offset struct kvm_sregs.u.e.epcr", offsetof(struct kvm_sregs, u.e.epcr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e65706372, "member_size struct kvm_sregs.u.e.epcr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epcr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d617330, "offset struct kvm_sregs.u.e.mas0", offsetof(struct kvm_sregs, u.e.mas0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d617330, "member_size struct kvm_sregs.u.e.mas0", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d617331, "offset struct kvm_sregs.u.e.mas1", offsetof(struct kvm_sregs, u.e.mas1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d617331, "member_size struct kvm_sregs.u.e.mas1", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d617332, "offset struct kvm_sregs.u.e.mas2", offsetof(struct kvm_sregs, u.e.mas2))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d617332, "member_size struct kvm_sregs.u.e.mas2", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas2))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d6173375f33, "offset struct kvm_sregs.u.e.mas7_3", offsetof(struct kvm_sregs, u.e.mas7_3))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d6173375f33, "member_size struct kvm_sregs.u.e.mas7_3", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas7_3))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d617334, "offset struct kvm_sregs.u.e.mas4", offsetof(struct kvm_sregs, u.e.mas4))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d617334, "member_size struct kvm_sregs.u.e.mas4", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas4))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d617336, "offset struct kvm_sregs.u.e.mas6", offsetof(struct kvm_sregs, u.e.mas6))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d617336, "member_size struct kvm_sregs.u.e.mas6", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas6))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e69766f725f6c6f77, "offset struct kvm_sregs.u.e.ivor_low", offsetof(struct kvm_sregs, u.e.ivor_low))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e69766f725f6c6f77, "member_size struct kvm_sregs.u.e.ivor_low", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivor_low))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e69766f725f68696768, "offset struct kvm_sregs.u.e.ivor_high", offsetof(struct kvm_sregs, u.e.ivor_high))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e69766f725f68696768, "member_size struct kvm_sregs.u.e.ivor_high", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivor_high))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d6d75636667, "offset struct kvm_sregs.u.e.mmucfg", offsetof(struct kvm_sregs, u.e.mmucfg))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d6d75636667, "member_size struct kvm_sregs.u.e.mmucfg", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mmucfg))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e657074636667, "offset struct kvm_sregs.u.e.eptcfg", offsetof(struct kvm_sregs, u.e.eptcfg))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e657074636667, "member_size struct kvm_sregs.u.e.eptcfg", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.eptcfg))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e746c62636667, "offset struct kvm_sregs.u.e.tlbcfg", offsetof(struct kvm_sregs, u.e.tlbcfg))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e746c62636667, "member_size struct kvm_sregs.u.e.tlbcfg", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tlbcfg))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e746c627073, "offset struct kvm_sregs.u.e.tlbps", offsetof(struct kvm_sregs, u.e.tlbps))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e746c627073, "member_size struct kvm_sregs.u.e.tlbps", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tlbps))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e65706c63, "offset struct kvm_sregs.u.e.eplc", offsetof(struct kvm_sregs, u.e.eplc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e65706c63, "member_size struct kvm_sregs.u.e.eplc", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.eplc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e65707363, "offset struct kvm_sregs.u.e.epsc", offsetof(struct kvm_sregs, u.e.epsc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e65707363, "member_size struct kvm_sregs.u.e.epsc", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epsc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e706164, "offset struct kvm_sregs.u.pad", offsetof(struct kvm_sregs, u.pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e706164, "member_size struct kvm_sregs.u.pad", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f667075, "size struct kvm_fpu", sizeof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f667075, "align struct kvm_fpu", _Alignof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6670752e667072, "offset struct kvm_fpu.fpr", offsetof(struct kvm_fpu, fpr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6670752e667072, "member_size struct kvm_fpu.fpr", KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#ifdef KVMPPC_DEBUG_NONE
+KVMSPEC_FACT(76616c7565204b564d5050435f44454255475f4e4f4e45, "value KVMPPC_DEBUG_NONE", KVMPPC_DEBUG_NONE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#ifdef KVMPPC_DEBUG_BREAKPOINT
+KVMSPEC_FACT(76616c7565204b564d5050435f44454255475f425245414b504f494e54, "value KVMPPC_DEBUG_BREAKPOINT", KVMPPC_DEBUG_BREAKPOINT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#ifdef KVMPPC_DEBUG_WATCH_WRITE
+KVMSPEC_FACT(76616c7565204b564d5050435f44454255475f57415443485f5752495445, "value KVMPPC_DEBUG_WATCH_WRITE", KVMPPC_DEBUG_WATCH_WRITE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#ifdef KVMPPC_DEBUG_WATCH_READ
+KVMSPEC_FACT(76616c7565204b564d5050435f44454255475f57415443485f52454144, "value KVMPPC_DEBUG_WATCH_READ", KVMPPC_DEBUG_WATCH_READ)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f64656275675f657869745f61726368, "size struct kvm_debug_exit_arch", sizeof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f64656275675f657869745f61726368, "align struct kvm_debug_exit_arch", _Alignof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e61646472657373, "offset struct kvm_debug_exit_arch.address", offsetof(struct kvm_debug_exit_arch, address))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e61646472657373, "member_size struct kvm_debug_exit_arch.address", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, address))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e737461747573, "offset struct kvm_debug_exit_arch.status", offsetof(struct kvm_debug_exit_arch, status))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e737461747573, "member_size struct kvm_debug_exit_arch.status", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, status))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e7265736572766564, "offset struct kvm_debug_exit_arch.reserved", offsetof(struct kvm_debug_exit_arch, reserved))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e7265736572766564, "member_size struct kvm_debug_exit_arch.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, reserved))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f64656275675f61726368, "size struct kvm_guest_debug_arch", sizeof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f64656275675f61726368, "align struct kvm_guest_debug_arch", _Alignof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6270, "offset struct kvm_guest_debug_arch.bp", offsetof(struct kvm_guest_debug_arch, bp))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6270, "member_size struct kvm_guest_debug_arch.bp", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e61646472, "offset struct kvm_guest_debug_arch.bp[0].addr", offsetof(struct kvm_guest_debug_arch, bp[0].addr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e61646472, "member_size struct kvm_guest_debug_arch.bp[0].addr", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].addr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e74797065, "offset struct kvm_guest_debug_arch.bp[0].type", offsetof(struct kvm_guest_debug_arch, bp[0].type))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e74797065, "member_size struct kvm_guest_debug_arch.bp[0].type", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].type))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e7265736572766564, "offset struct kvm_guest_debug_arch.bp[0].reserved", offsetof(struct kvm_guest_debug_arch, bp[0].reserved))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e7265736572766564, "member_size struct kvm_guest_debug_arch.bp[0].reserved", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].reserved))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#ifdef KVM_GUESTDBG_USE_SW_BP
+KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f5553455f53575f4250, "value KVM_GUESTDBG_USE_SW_BP", KVM_GUESTDBG_USE_SW_BP)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#ifdef KVM_GUESTDBG_USE_HW_BP
+KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f5553455f48575f4250, "value KVM_GUESTDBG_USE_HW_BP", KVM_GUESTDBG_USE_HW_BP)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f73796e635f72656773, "size struct kvm_sync_regs", sizeof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f73796e635f72656773, "align struct kvm_sync_regs", _Alignof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_MASK
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f4d41534b, "removed-value KVM_REG_MASK", KVM_REG_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_EXT_MASK
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f4558545f4d41534b, "removed-value KVM_REG_EXT_MASK", KVM_REG_EXT_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_GPR
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f475052, "removed-value KVM_REG_GPR", KVM_REG_GPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_FPR
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f465052, "removed-value KVM_REG_FPR", KVM_REG_FPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_QPR
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f515052, "removed-value KVM_REG_QPR", KVM_REG_QPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_FQPR
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f46515052, "removed-value KVM_REG_FQPR", KVM_REG_FQPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#ifdef KVM_INTERRUPT_SET
+KVMSPEC_FACT(76616c7565204b564d5f494e544552525550545f534554, "value KVM_INTERRUPT_SET", KVM_INTERRUPT_SET)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#ifdef KVM_INTERRUPT_UNSET
+KVMSPEC_FACT(76616c7565204b564d5f494e544552525550545f554e534554, "value KVM_INTERRUPT_UNSET", KVM_INTERRUPT_UNSET)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+#ifdef KVM_INTERRUPT_SET_LEVEL
+KVMSPEC_FACT(76616c7565204b564d5f494e544552525550545f5345545f4c4556454c, "value KVM_INTERRUPT_SET_LEVEL", KVM_INTERRUPT_SET_LEVEL)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+#ifdef KVM_CPU_440
+KVMSPEC_FACT(76616c7565204b564d5f4350555f343430, "value KVM_CPU_440", KVM_CPU_440)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+#ifdef KVM_CPU_E500V2
+KVMSPEC_FACT(76616c7565204b564d5f4350555f453530305632, "value KVM_CPU_E500V2", KVM_CPU_E500V2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+#ifdef KVM_CPU_3S_32
+KVMSPEC_FACT(76616c7565204b564d5f4350555f33535f3332, "value KVM_CPU_3S_32", KVM_CPU_3S_32)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+#ifdef KVM_CPU_3S_64
+KVMSPEC_FACT(76616c7565204b564d5f4350555f33535f3634, "value KVM_CPU_3S_64", KVM_CPU_3S_64)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#ifdef KVM_CPU_E500MC
+KVMSPEC_FACT(76616c7565204b564d5f4350555f453530304d43, "value KVM_CPU_E500MC", KVM_CPU_E500MC)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f6372656174655f73706170725f746365, "size struct kvm_create_spapr_tce", sizeof(struct kvm_create_spapr_tce))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f6372656174655f73706170725f746365, "align struct kvm_create_spapr_tce", _Alignof(struct kvm_create_spapr_tce))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6372656174655f73706170725f7463652e6c696f626e, "offset struct kvm_create_spapr_tce.liobn", offsetof(struct kvm_create_spapr_tce, liobn))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6372656174655f73706170725f7463652e6c696f626e, "member_size struct kvm_create_spapr_tce.liobn", KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce, liobn))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6372656174655f73706170725f7463652e77696e646f775f73697a65, "offset struct kvm_create_spapr_tce.window_size", offsetof(struct kvm_create_spapr_tce, window_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6372656174655f73706170725f7463652e77696e646f775f73697a65, "member_size struct kvm_create_spapr_tce.window_size", KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce, window_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f6372656174655f73706170725f7463655f3634, "size struct kvm_create_spapr_tce_64", sizeof(struct kvm_create_spapr_tce_64))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f6372656174655f73706170725f7463655f3634, "align struct kvm_create_spapr_tce_64", _Alignof(struct kvm_create_spapr_tce_64))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6372656174655f73706170725f7463655f36342e6c696f626e, "offset struct kvm_create_spapr_tce_64.liobn", offsetof(struct kvm_create_spapr_tce_64, liobn))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6372656174655f73706170725f7463655f36342e6c696f626e, "member_size struct kvm_create_spapr_tce_64.liobn", KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, liobn))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6372656174655f73706170725f7463655f36342e706167655f7368696674, "offset struct kvm_create_spapr_tce_64.page_shift", offsetof(struct kvm_create_spapr_tce_64, page_shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6372656174655f73706170725f7463655f36342e706167655f7368696674, "member_size struct kvm_create_spapr_tce_64.page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, page_shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6372656174655f73706170725f7463655f36342e666c616773, "offset struct kvm_create_spapr_tce_64.flags", offsetof(struct kvm_create_spapr_tce_64, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6372656174655f73706170725f7463655f36342e666c616773, "member_size struct kvm_create_spapr_tce_64.flags", KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6372656174655f73706170725f7463655f36342e6f6666736574, "offset struct kvm_create_spapr_tce_64.offset", offsetof(struct kvm_create_spapr_tce_64, offset))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6372656174655f73706170725f7463655f36342e6f6666736574, "member_size struct kvm_create_spapr_tce_64.offset", KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, offset))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6372656174655f73706170725f7463655f36342e73697a65, "offset struct kvm_create_spapr_tce_64.size", offsetof(struct kvm_create_spapr_tce_64, size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6372656174655f73706170725f7463655f36342e73697a65, "member_size struct kvm_create_spapr_tce_64.size", KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f616c6c6f636174655f726d61, "size struct kvm_allocate_rma", sizeof(struct kvm_allocate_rma))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f616c6c6f636174655f726d61, "align struct kvm_allocate_rma", _Alignof(struct kvm_allocate_rma))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f616c6c6f636174655f726d612e726d615f73697a65, "offset struct kvm_allocate_rma.rma_size", offsetof(struct kvm_allocate_rma, rma_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f616c6c6f636174655f726d612e726d615f73697a65, "member_size struct kvm_allocate_rma.rma_size", KVMSPEC_MEMBER_SIZE(struct kvm_allocate_rma, rma_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f727461735f746f6b656e5f61726773, "size struct kvm_rtas_token_args", sizeof(struct kvm_rtas_token_args))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f727461735f746f6b656e5f61726773, "align struct kvm_rtas_token_args", _Alignof(struct kvm_rtas_token_args))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f727461735f746f6b656e5f617267732e6e616d65, "offset struct kvm_rtas_token_args.name", offsetof(struct kvm_rtas_token_args, name))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f727461735f746f6b656e5f617267732e6e616d65, "member_size struct kvm_rtas_token_args.name", KVMSPEC_MEMBER_SIZE(struct kvm_rtas_token_args, name))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f727461735f746f6b656e5f617267732e746f6b656e, "offset struct kvm_rtas_token_args.token", offsetof(struct kvm_rtas_token_args, token))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f727461735f746f6b656e5f617267732e746f6b656e, "member_size struct kvm_rtas_token_args.token", KVMSPEC_MEMBER_SIZE(struct kvm_rtas_token_args, token))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f656e747279, "size struct kvm_book3e_206_tlb_entry", sizeof(struct kvm_book3e_206_tlb_entry))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f626f6f6b33655f3230365f746c625f656e747279, "align struct kvm_book3e_206_tlb_entry", _Alignof(struct kvm_book3e_206_tlb_entry))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f626f6f6b33655f3230365f746c625f656e7472792e6d617338, "offset struct kvm_book3e_206_tlb_entry.mas8", offsetof(struct kvm_book3e_206_tlb_entry, mas8))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f656e7472792e6d617338, "member_size struct kvm_book3e_206_tlb_entry.mas8", KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas8))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f626f6f6b33655f3230365f746c625f656e7472792e6d617331, "offset struct kvm_book3e_206_tlb_entry.mas1", offsetof(struct kvm_book3e_206_tlb_entry, mas1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f656e7472792e6d617331, "member_size struct kvm_book3e_206_tlb_entry.mas1", KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f626f6f6b33655f3230365f746c625f656e7472792e6d617332, "offset struct kvm_book3e_206_tlb_entry.mas2", offsetof(struct kvm_book3e_206_tlb_entry, mas2))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f656e7472792e6d617332, "member_size struct kvm_book3e_206_tlb_entry.mas2", KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas2))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f626f6f6b33655f3230365f746c625f656e7472792e6d6173375f33, "offset struct kvm_book3e_206_tlb_entry.mas7_3", offsetof(struct kvm_book3e_206_tlb_entry, mas7_3))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f656e7472792e6d6173375f33, "member_size struct kvm_book3e_206_tlb_entry.mas7_3", KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas7_3))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f706172616d73, "size struct kvm_book3e_206_tlb_params", sizeof(struct kvm_book3e_206_tlb_params))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f626f6f6b33655f3230365f746c625f706172616d73, "align struct kvm_book3e_206_tlb_params", _Alignof(struct kvm_book3e_206_tlb_params))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f626f6f6b33655f3230365f746c625f706172616d732e746c625f73697a6573, "offset struct kvm_book3e_206_tlb_params.tlb_sizes", offsetof(struct kvm_book3e_206_tlb_params, tlb_sizes))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f706172616d732e746c625f73697a6573, "member_size struct kvm_book3e_206_tlb_params.tlb_sizes", KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, tlb_sizes))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f626f6f6b33655f3230365f746c625f706172616d732e746c625f77617973, "offset struct kvm_book3e_206_tlb_params.tlb_ways", offsetof(struct kvm_book3e_206_tlb_params, tlb_ways))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f706172616d732e746c625f77617973, "member_size struct kvm_book3e_206_tlb_params.tlb_ways", KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, tlb_ways))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f626f6f6b33655f3230365f746c625f706172616d732e7265736572766564, "offset struct kvm_book3e_206_tlb_params.reserved", offsetof(struct kvm_book3e_206_tlb_params, reserved))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f706172616d732e7265736572766564, "member_size struct kvm_book3e_206_tlb_params.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, reserved))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f6765745f687461625f6664, "size struct kvm_get_htab_fd", sizeof(struct kvm_get_htab_fd))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f6765745f687461625f6664, "align struct kvm_get_htab_fd", _Alignof(struct kvm_get_htab_fd))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6765745f687461625f66642e666c616773, "offset struct kvm_get_htab_fd.flags", offsetof(struct kvm_get_htab_fd, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6765745f687461625f66642e666c616773, "member_size struct kvm_get_htab_fd.flags", KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6765745f687461625f66642e73746172745f696e646578, "offset struct kvm_get_htab_fd.start_index", offsetof(struct kvm_get_htab_fd, start_index))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6765745f687461625f66642e73746172745f696e646578, "member_size struct kvm_get_htab_fd.start_index", KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, start_index))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6765745f687461625f66642e7265736572766564, "offset struct kvm_get_htab_fd.reserved", offsetof(struct kvm_get_htab_fd, reserved))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6765745f687461625f66642e7265736572766564, "member_size struct kvm_get_htab_fd.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, reserved))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_GET_HTAB_BOLTED_ONLY
+KVMSPEC_FACT(76616c7565204b564d5f4745545f485441425f424f4c5445445f4f4e4c59, "value KVM_GET_HTAB_BOLTED_ONLY", KVM_GET_HTAB_BOLTED_ONLY)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_GET_HTAB_WRITE
+KVMSPEC_FACT(76616c7565204b564d5f4745545f485441425f5752495445, "value KVM_GET_HTAB_WRITE", KVM_GET_HTAB_WRITE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f6765745f687461625f686561646572, "size struct kvm_get_htab_header", sizeof(struct kvm_get_htab_header))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f6765745f687461625f686561646572, "align struct kvm_get_htab_header", _Alignof(struct kvm_get_htab_header))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6765745f687461625f6865616465722e696e646578, "offset struct kvm_get_htab_header.index", offsetof(struct kvm_get_htab_header, index))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6765745f687461625f6865616465722e696e646578, "member_size struct kvm_get_htab_header.index", KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, index))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6765745f687461625f6865616465722e6e5f76616c6964, "offset struct kvm_get_htab_header.n_valid", offsetof(struct kvm_get_htab_header, n_valid))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6765745f687461625f6865616465722e6e5f76616c6964, "member_size struct kvm_get_htab_header.n_valid", KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, n_valid))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6765745f687461625f6865616465722e6e5f696e76616c6964, "offset struct kvm_get_htab_header.n_invalid", offsetof(struct kvm_get_htab_header, n_invalid))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6765745f687461625f6865616465722e6e5f696e76616c6964, "member_size struct kvm_get_htab_header.n_invalid", KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, n_invalid))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f6d6d7576335f636667, "size struct kvm_ppc_mmuv3_cfg", sizeof(struct kvm_ppc_mmuv3_cfg))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f6d6d7576335f636667, "align struct kvm_ppc_mmuv3_cfg", _Alignof(struct kvm_ppc_mmuv3_cfg))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6d6d7576335f6366672e666c616773, "offset struct kvm_ppc_mmuv3_cfg.flags", offsetof(struct kvm_ppc_mmuv3_cfg, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6d6d7576335f6366672e666c616773, "member_size struct kvm_ppc_mmuv3_cfg.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_mmuv3_cfg, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6d6d7576335f6366672e70726f636573735f7461626c65, "offset struct kvm_ppc_mmuv3_cfg.process_table", offsetof(struct kvm_ppc_mmuv3_cfg, process_table))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6d6d7576335f6366672e70726f636573735f7461626c65, "member_size struct kvm_ppc_mmuv3_cfg.process_table", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_mmuv3_cfg, process_table))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#ifdef KVM_PPC_MMUV3_RADIX
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4d4d5556335f5241444958, "value KVM_PPC_MMUV3_RADIX", KVM_PPC_MMUV3_RADIX)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#ifdef KVM_PPC_MMUV3_GTSE
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4d4d5556335f47545345, "value KVM_PPC_MMUV3_GTSE", KVM_PPC_MMUV3_GTSE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f72616469785f67656f6d, "size struct kvm_ppc_radix_geom", sizeof(struct kvm_ppc_radix_geom))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f72616469785f67656f6d, "align struct kvm_ppc_radix_geom", _Alignof(struct kvm_ppc_radix_geom))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f72616469785f67656f6d2e706167655f7368696674, "offset struct kvm_ppc_radix_geom.page_shift", offsetof(struct kvm_ppc_radix_geom, page_shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f72616469785f67656f6d2e706167655f7368696674, "member_size struct kvm_ppc_radix_geom.page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, page_shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f72616469785f67656f6d2e6c6576656c5f62697473, "offset struct kvm_ppc_radix_geom.level_bits", offsetof(struct kvm_ppc_radix_geom, level_bits))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f72616469785f67656f6d2e6c6576656c5f62697473, "member_size struct kvm_ppc_radix_geom.level_bits", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, level_bits))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f72616469785f67656f6d2e706164, "offset struct kvm_ppc_radix_geom.pad", offsetof(struct kvm_ppc_radix_geom, pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f72616469785f67656f6d2e706164, "member_size struct kvm_ppc_radix_geom.pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f726d6d755f696e666f, "size struct kvm_ppc_rmmu_info", sizeof(struct kvm_ppc_rmmu_info))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f726d6d755f696e666f, "align struct kvm_ppc_rmmu_info", _Alignof(struct kvm_ppc_rmmu_info))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f726d6d755f696e666f2e67656f6d657472696573, "offset struct kvm_ppc_rmmu_info.geometries", offsetof(struct kvm_ppc_rmmu_info, geometries))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f726d6d755f696e666f2e67656f6d657472696573, "member_size struct kvm_ppc_rmmu_info.geometries", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_rmmu_info, geometries))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f726d6d755f696e666f2e61705f656e636f64696e6773, "offset struct kvm_ppc_rmmu_info.ap_encodings", offsetof(struct kvm_ppc_rmmu_info, ap_encodings))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f726d6d755f696e666f2e61705f656e636f64696e6773, "member_size struct kvm_ppc_rmmu_info.ap_encodings", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_rmmu_info, ap_encodings))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f6370755f63686172, "size struct kvm_ppc_cpu_char", sizeof(struct kvm_ppc_cpu_char))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f6370755f63686172, "align struct kvm_ppc_cpu_char", _Alignof(struct kvm_ppc_cpu_char))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6370755f636861722e636861726163746572, "offset struct kvm_ppc_cpu_char.character", offsetof(struct kvm_ppc_cpu_char, character))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6370755f636861722e636861726163746572, "member_size struct kvm_ppc_cpu_char.character", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, character))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6370755f636861722e6265686176696f7572, "offset struct kvm_ppc_cpu_char.behaviour", offsetof(struct kvm_ppc_cpu_char, behaviour))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6370755f636861722e6265686176696f7572, "member_size struct kvm_ppc_cpu_char.behaviour", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, behaviour))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6370755f636861722e6368617261637465725f6d61736b, "offset struct kvm_ppc_cpu_char.character_mask", offsetof(struct kvm_ppc_cpu_char, character_mask))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6370755f636861722e6368617261637465725f6d61736b, "member_size struct kvm_ppc_cpu_char.character_mask", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, character_mask))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6370755f636861722e6265686176696f75725f6d61736b, "offset struct kvm_ppc_cpu_char.behaviour_mask", offsetof(struct kvm_ppc_cpu_char, behaviour_mask))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6370755f636861722e6265686176696f75725f6d61736b, "member_size struct kvm_ppc_cpu_char.behaviour_mask", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, behaviour_mask))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_CHAR_SPEC_BAR_ORI31
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f535045435f4241525f4f52493331, "value KVM_PPC_CPU_CHAR_SPEC_BAR_ORI31", KVM_PPC_CPU_CHAR_SPEC_BAR_ORI31)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_CHAR_BCCTRL_SERIALISED
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f42434354524c5f53455249414c49534544, "value KVM_PPC_CPU_CHAR_BCCTRL_SERIALISED", KVM_PPC_CPU_CHAR_BCCTRL_SERIALISED)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_CHAR_L1D_FLUSH_ORI30
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f4c31445f464c5553485f4f52493330, "value KVM_PPC_CPU_CHAR_L1D_FLUSH_ORI30", KVM_PPC_CPU_CHAR_L1D_FLUSH_ORI30)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_CHAR_L1D_FLUSH_TRIG2
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f4c31445f464c5553485f5452494732, "value KVM_PPC_CPU_CHAR_L1D_FLUSH_TRIG2", KVM_PPC_CPU_CHAR_L1D_FLUSH_TRIG2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_CHAR_L1D_THREAD_PRIV
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f4c31445f5448524541445f50524956, "value KVM_PPC_CPU_CHAR_L1D_THREAD_PRIV", KVM_PPC_CPU_CHAR_L1D_THREAD_PRIV)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_CHAR_BR_HINT_HONOURED
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f42525f48494e545f484f4e4f55524544, "value KVM_PPC_CPU_CHAR_BR_HINT_HONOURED", KVM_PPC_CPU_CHAR_BR_HINT_HONOURED)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_CHAR_MTTRIG_THR_RECONF
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f4d54545249475f5448525f5245434f4e46, "value KVM_PPC_CPU_CHAR_MTTRIG_THR_RECONF", KVM_PPC_CPU_CHAR_MTTRIG_THR_RECONF)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_CHAR_COUNT_CACHE_DIS
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f434f554e545f43414348455f444953, "value KVM_PPC_CPU_CHAR_COUNT_CACHE_DIS", KVM_PPC_CPU_CHAR_COUNT_CACHE_DIS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50100 /* 5.1 */
+#ifdef KVM_PPC_CPU_CHAR_BCCTR_FLUSH_ASSIST
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f42434354525f464c5553485f415353495354, "value KVM_PPC_CPU_CHAR_BCCTR_FLUSH_ASSIST", KVM_PPC_CPU_CHAR_BCCTR_FLUSH_ASSIST)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_BEHAV_FAVOUR_SECURITY
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f42454841565f4641564f55525f5345435552495459, "value KVM_PPC_CPU_BEHAV_FAVOUR_SECURITY", KVM_PPC_CPU_BEHAV_FAVOUR_SECURITY)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_BEHAV_L1D_FLUSH_PR
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f42454841565f4c31445f464c5553485f5052, "value KVM_PPC_CPU_BEHAV_L1D_FLUSH_PR", KVM_PPC_CPU_BEHAV_L1D_FLUSH_PR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_BEHAV_BNDS_CHK_SPEC_BAR
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f42454841565f424e44535f43484b5f535045435f424152, "value KVM_PPC_CPU_BEHAV_BNDS_CHK_SPEC_BAR", KVM_PPC_CPU_BEHAV_BNDS_CHK_SPEC_BAR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50100 /* 5.1 */
+#ifdef KVM_PPC_CPU_BEHAV_FLUSH_COUNT_CACHE
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f42454841565f464c5553485f434f554e545f4341434845, "value KVM_PPC_CPU_BEHAV_FLUSH_COUNT_CACHE", KVM_PPC_CPU_BEHAV_FLUSH_COUNT_CACHE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_STATE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f5354415445, "value KVM_REG_PPC_ICP_STATE", KVM_REG_PPC_ICP_STATE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_CPPR_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f435050525f5348494654, "value KVM_REG_PPC_ICP_CPPR_SHIFT", KVM_REG_PPC_ICP_CPPR_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_CPPR_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f435050525f4d41534b, "value KVM_REG_PPC_ICP_CPPR_MASK", KVM_REG_PPC_ICP_CPPR_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_XISR_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f584953525f5348494654, "value KVM_REG_PPC_ICP_XISR_SHIFT", KVM_REG_PPC_ICP_XISR_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_XISR_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f584953525f4d41534b, "value KVM_REG_PPC_ICP_XISR_MASK", KVM_REG_PPC_ICP_XISR_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_MFRR_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f4d4652525f5348494654, "value KVM_REG_PPC_ICP_MFRR_SHIFT", KVM_REG_PPC_ICP_MFRR_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_MFRR_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f4d4652525f4d41534b, "value KVM_REG_PPC_ICP_MFRR_MASK", KVM_REG_PPC_ICP_MFRR_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_PPRI_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f505052495f5348494654, "value KVM_REG_PPC_ICP_PPRI_SHIFT", KVM_REG_PPC_ICP_PPRI_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_PPRI_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f505052495f4d41534b, "value KVM_REG_PPC_ICP_PPRI_MASK", KVM_REG_PPC_ICP_PPRI_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_REG_PPC_VP_STATE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f56505f5354415445, "value KVM_REG_PPC_VP_STATE", KVM_REG_PPC_VP_STATE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_DEV_MPIC_GRP_MISC
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4d5049435f4752505f4d495343, "value KVM_DEV_MPIC_GRP_MISC", KVM_DEV_MPIC_GRP_MISC)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_DEV_MPIC_BASE_ADDR
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4d5049435f424153455f41444452, "value KVM_DEV_MPIC_BASE_ADDR", KVM_DEV_MPIC_BASE_ADDR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_DEV_MPIC_GRP_REGISTER
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4d5049435f4752505f5245474953544552, "value KVM_DEV_MPIC_GRP_REGISTER", KVM_DEV_MPIC_GRP_REGISTER)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_DEV_MPIC_GRP_IRQ_ACTIVE
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4d5049435f4752505f4952515f414354495645, "value KVM_DEV_MPIC_GRP_IRQ_ACTIVE", KVM_DEV_MPIC_GRP_IRQ_ACTIVE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_DEV_XICS_GRP_SOURCES
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584943535f4752505f534f5552434553, "value KVM_DEV_XICS_GRP_SOURCES", KVM_DEV_XICS_GRP_SOURCES)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_DEV_XICS_GRP_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584943535f4752505f4354524c, "value KVM_DEV_XICS_GRP_CTRL", KVM_DEV_XICS_GRP_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_DEV_XICS_NR_SERVERS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584943535f4e525f53455256455253, "value KVM_DEV_XICS_NR_SERVERS", KVM_DEV_XICS_NR_SERVERS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_XICS_DESTINATION_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f584943535f44455354494e4154494f4e5f5348494654, "value KVM_XICS_DESTINATION_SHIFT", KVM_XICS_DESTINATION_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_XICS_DESTINATION_MASK
+KVMSPEC_FACT(76616c7565204b564d5f584943535f44455354494e4154494f4e5f4d41534b, "value KVM_XICS_DESTINATION_MASK", KVM_XICS_DESTINATION_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_XICS_PRIORITY_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f584943535f5052494f524954595f5348494654, "value KVM_XICS_PRIORITY_SHIFT", KVM_XICS_PRIORITY_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_XICS_PRIORITY_MASK
+KVMSPEC_FACT(76616c7565204b564d5f584943535f5052494f524954595f4d41534b, "value KVM_XICS_PRIORITY_MASK", KVM_XICS_PRIORITY_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_XICS_LEVEL_SENSITIVE
+KVMSPEC_FACT(76616c7565204b564d5f584943535f4c4556454c5f53454e534954495645, "value KVM_XICS_LEVEL_SENSITIVE", KVM_XICS_LEVEL_SENSITIVE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_XICS_MASKED
+KVMSPEC_FACT(76616c7565204b564d5f584943535f4d41534b4544, "value KVM_XICS_MASKED", KVM_XICS_MASKED)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_XICS_PENDING
+KVMSPEC_FACT(76616c7565204b564d5f584943535f50454e44494e47, "value KVM_XICS_PENDING", KVM_XICS_PENDING)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_XICS_PRESENTED
+KVMSPEC_FACT(76616c7565204b564d5f584943535f50524553454e544544, "value KVM_XICS_PRESENTED", KVM_XICS_PRESENTED)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_XICS_QUEUED
+KVMSPEC_FACT(76616c7565204b564d5f584943535f515545554544, "value KVM_XICS_QUEUED", KVM_XICS_QUEUED)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_DEV_XIVE_GRP_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584956455f4752505f4354524c, "value KVM_DEV_XIVE_GRP_CTRL", KVM_DEV_XIVE_GRP_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_DEV_XIVE_RESET
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584956455f5245534554, "value KVM_DEV_XIVE_RESET", KVM_DEV_XIVE_RESET)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_DEV_XIVE_EQ_SYNC
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584956455f45515f53594e43, "value KVM_DEV_XIVE_EQ_SYNC", KVM_DEV_XIVE_EQ_SYNC)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_DEV_XIVE_NR_SERVERS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584956455f4e525f53455256455253, "value KVM_DEV_XIVE_NR_SERVERS", KVM_DEV_XIVE_NR_SERVERS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_DEV_XIVE_GRP_SOURCE
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584956455f4752505f534f55524345, "value KVM_DEV_XIVE_GRP_SOURCE", KVM_DEV_XIVE_GRP_SOURCE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_DEV_XIVE_GRP_SOURCE_CONFIG
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584956455f4752505f534f555243455f434f4e464947, "value KVM_DEV_XIVE_GRP_SOURCE_CONFIG", KVM_DEV_XIVE_GRP_SOURCE_CONFIG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_DEV_XIVE_GRP_EQ_CONFIG
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584956455f4752505f45515f434f4e464947, "value KVM_DEV_XIVE_GRP_EQ_CONFIG", KVM_DEV_XIVE_GRP_EQ_CONFIG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_DEV_XIVE_GRP_SOURCE_SYNC
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584956455f4752505f534f555243455f53594e43, "value KVM_DEV_XIVE_GRP_SOURCE_SYNC", KVM_DEV_XIVE_GRP_SOURCE_SYNC)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_LEVEL_SENSITIVE
+KVMSPEC_FACT(76616c7565204b564d5f584956455f4c4556454c5f53454e534954495645, "value KVM_XIVE_LEVEL_SENSITIVE", KVM_XIVE_LEVEL_SENSITIVE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_LEVEL_ASSERTED
+KVMSPEC_FACT(76616c7565204b564d5f584956455f4c4556454c5f4153534552544544, "value KVM_XIVE_LEVEL_ASSERTED", KVM_XIVE_LEVEL_ASSERTED)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_SOURCE_PRIORITY_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f584956455f534f555243455f5052494f524954595f5348494654, "value KVM_XIVE_SOURCE_PRIORITY_SHIFT", KVM_XIVE_SOURCE_PRIORITY_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_SOURCE_PRIORITY_MASK
+KVMSPEC_FACT(76616c7565204b564d5f584956455f534f555243455f5052494f524954595f4d41534b, "value KVM_XIVE_SOURCE_PRIORITY_MASK", KVM_XIVE_SOURCE_PRIORITY_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_SOURCE_SERVER_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f584956455f534f555243455f5345525645525f5348494654, "value KVM_XIVE_SOURCE_SERVER_SHIFT", KVM_XIVE_SOURCE_SERVER_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_SOURCE_SERVER_MASK
+KVMSPEC_FACT(76616c7565204b564d5f584956455f534f555243455f5345525645525f4d41534b, "value KVM_XIVE_SOURCE_SERVER_MASK", KVM_XIVE_SOURCE_SERVER_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_SOURCE_MASKED_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f584956455f534f555243455f4d41534b45445f5348494654, "value KVM_XIVE_SOURCE_MASKED_SHIFT", KVM_XIVE_SOURCE_MASKED_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_SOURCE_MASKED_MASK
+KVMSPEC_FACT(76616c7565204b564d5f584956455f534f555243455f4d41534b45445f4d41534b, "value KVM_XIVE_SOURCE_MASKED_MASK", KVM_XIVE_SOURCE_MASKED_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_SOURCE_EISN_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f584956455f534f555243455f4549534e5f5348494654, "value KVM_XIVE_SOURCE_EISN_SHIFT", KVM_XIVE_SOURCE_EISN_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_SOURCE_EISN_MASK
+KVMSPEC_FACT(76616c7565204b564d5f584956455f534f555243455f4549534e5f4d41534b, "value KVM_XIVE_SOURCE_EISN_MASK", KVM_XIVE_SOURCE_EISN_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_EQ_PRIORITY_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f584956455f45515f5052494f524954595f5348494654, "value KVM_XIVE_EQ_PRIORITY_SHIFT", KVM_XIVE_EQ_PRIORITY_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_EQ_PRIORITY_MASK
+KVMSPEC_FACT(76616c7565204b564d5f584956455f45515f5052494f524954595f4d41534b, "value KVM_XIVE_EQ_PRIORITY_MASK", KVM_XIVE_EQ_PRIORITY_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_EQ_SERVER_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f584956455f45515f5345525645525f5348494654, "value KVM_XIVE_EQ_SERVER_SHIFT", KVM_XIVE_EQ_SERVER_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_EQ_SERVER_MASK
+KVMSPEC_FACT(76616c7565204b564d5f584956455f45515f5345525645525f4d41534b, "value KVM_XIVE_EQ_SERVER_MASK", KVM_XIVE_EQ_SERVER_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f786976655f6571, "size struct kvm_ppc_xive_eq", sizeof(struct kvm_ppc_xive_eq))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f786976655f6571, "align struct kvm_ppc_xive_eq", _Alignof(struct kvm_ppc_xive_eq))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f786976655f65712e666c616773, "offset struct kvm_ppc_xive_eq.flags", offsetof(struct kvm_ppc_xive_eq, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f786976655f65712e666c616773, "member_size struct kvm_ppc_xive_eq.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f786976655f65712e717368696674, "offset struct kvm_ppc_xive_eq.qshift", offsetof(struct kvm_ppc_xive_eq, qshift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f786976655f65712e717368696674, "member_size struct kvm_ppc_xive_eq.qshift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qshift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f786976655f65712e7161646472, "offset struct kvm_ppc_xive_eq.qaddr", offsetof(struct kvm_ppc_xive_eq, qaddr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f786976655f65712e7161646472, "member_size struct kvm_ppc_xive_eq.qaddr", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qaddr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f786976655f65712e71746f67676c65, "offset struct kvm_ppc_xive_eq.qtoggle", offsetof(struct kvm_ppc_xive_eq, qtoggle))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f786976655f65712e71746f67676c65, "member_size struct kvm_ppc_xive_eq.qtoggle", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qtoggle))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f786976655f65712e71696e646578, "offset struct kvm_ppc_xive_eq.qindex", offsetof(struct kvm_ppc_xive_eq, qindex))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f786976655f65712e71696e646578, "member_size struct kvm_ppc_xive_eq.qindex", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qindex))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f786976655f65712e706164, "offset struct kvm_ppc_xive_eq.pad", offsetof(struct kvm_ppc_xive_eq, pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f786976655f65712e706164, "member_size struct kvm_ppc_xive_eq.pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_EQ_ALWAYS_NOTIFY
+KVMSPEC_FACT(76616c7565204b564d5f584956455f45515f414c574159535f4e4f54494659, "value KVM_XIVE_EQ_ALWAYS_NOTIFY", KVM_XIVE_EQ_ALWAYS_NOTIFY)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_TIMA_PAGE_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f584956455f54494d415f504147455f4f4646534554, "value KVM_XIVE_TIMA_PAGE_OFFSET", KVM_XIVE_TIMA_PAGE_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_ESB_PAGE_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f584956455f4553425f504147455f4f4646534554, "value KVM_XIVE_ESB_PAGE_OFFSET", KVM_XIVE_ESB_PAGE_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_PPC_PVINFO_FLAGS_EV_IDLE
+KVMSPEC_FACT(76616c7565204b564d5f5050435f5056494e464f5f464c4147535f45565f49444c45, "value KVM_PPC_PVINFO_FLAGS_EV_IDLE", KVM_PPC_PVINFO_FLAGS_EV_IDLE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f7076696e666f, "size struct kvm_ppc_pvinfo", sizeof(struct kvm_ppc_pvinfo))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f7076696e666f, "align struct kvm_ppc_pvinfo", _Alignof(struct kvm_ppc_pvinfo))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f7076696e666f2e666c616773, "offset struct kvm_ppc_pvinfo.flags", offsetof(struct kvm_ppc_pvinfo, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f7076696e666f2e666c616773, "member_size struct kvm_ppc_pvinfo.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f7076696e666f2e6863616c6c, "offset struct kvm_ppc_pvinfo.hcall", offsetof(struct kvm_ppc_pvinfo, hcall))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f7076696e666f2e6863616c6c, "member_size struct kvm_ppc_pvinfo.hcall", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, hcall))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f7076696e666f2e706164, "offset struct kvm_ppc_pvinfo.pad", offsetof(struct kvm_ppc_pvinfo, pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f7076696e666f2e706164, "member_size struct kvm_ppc_pvinfo.pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#ifdef KVM_PPC_PAGE_SIZES_MAX_SZ
+KVMSPEC_FACT(76616c7565204b564d5f5050435f504147455f53495a45535f4d41585f535a, "value KVM_PPC_PAGE_SIZES_MAX_SZ", KVM_PPC_PAGE_SIZES_MAX_SZ)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f6f6e655f706167655f73697a65, "size struct kvm_ppc_one_page_size", sizeof(struct kvm_ppc_one_page_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f6f6e655f706167655f73697a65, "align struct kvm_ppc_one_page_size", _Alignof(struct kvm_ppc_one_page_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6f6e655f706167655f73697a652e706167655f7368696674, "offset struct kvm_ppc_one_page_size.page_shift", offsetof(struct kvm_ppc_one_page_size, page_shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f706167655f73697a652e706167655f7368696674, "member_size struct kvm_ppc_one_page_size.page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, page_shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6f6e655f706167655f73697a652e7074655f656e63, "offset struct kvm_ppc_one_page_size.pte_enc", offsetof(struct kvm_ppc_one_page_size, pte_enc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f706167655f73697a652e7074655f656e63, "member_size struct kvm_ppc_one_page_size.pte_enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, pte_enc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a65, "size struct kvm_ppc_one_seg_page_size", sizeof(struct kvm_ppc_one_seg_page_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a65, "align struct kvm_ppc_one_seg_page_size", _Alignof(struct kvm_ppc_one_seg_page_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e706167655f7368696674, "offset struct kvm_ppc_one_seg_page_size.page_shift", offsetof(struct kvm_ppc_one_seg_page_size, page_shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e706167655f7368696674, "member_size struct kvm_ppc_one_seg_page_size.page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, page_shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e736c625f656e63, "offset struct kvm_ppc_one_seg_page_size.slb_enc", offsetof(struct kvm_ppc_one_seg_page_size, slb_enc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e736c625f656e63, "member_size struct kvm_ppc_one_seg_page_size.slb_enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, slb_enc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e656e63, "offset struct kvm_ppc_one_seg_page_size.enc", offsetof(struct kvm_ppc_one_seg_page_size, enc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e656e63, "member_size struct kvm_ppc_one_seg_page_size.enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, enc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#ifdef KVM_PPC_PAGE_SIZES_REAL
+KVMSPEC_FACT(76616c7565204b564d5f5050435f504147455f53495a45535f5245414c, "value KVM_PPC_PAGE_SIZES_REAL", KVM_PPC_PAGE_SIZES_REAL)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#ifdef KVM_PPC_1T_SEGMENTS
+KVMSPEC_FACT(76616c7565204b564d5f5050435f31545f5345474d454e5453, "value KVM_PPC_1T_SEGMENTS", KVM_PPC_1T_SEGMENTS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef KVM_PPC_NO_HASH
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4e4f5f48415348, "value KVM_PPC_NO_HASH", KVM_PPC_NO_HASH)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f736d6d755f696e666f, "size struct kvm_ppc_smmu_info", sizeof(struct kvm_ppc_smmu_info))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f736d6d755f696e666f, "align struct kvm_ppc_smmu_info", _Alignof(struct kvm_ppc_smmu_info))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e666c616773, "offset struct kvm_ppc_smmu_info.flags", offsetof(struct kvm_ppc_smmu_info, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e666c616773, "member_size struct kvm_ppc_smmu_info.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e736c625f73697a65, "offset struct kvm_ppc_smmu_info.slb_size", offsetof(struct kvm_ppc_smmu_info, slb_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e736c625f73697a65, "member_size struct kvm_ppc_smmu_info.slb_size", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, slb_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e646174615f6b657973, "offset struct kvm_ppc_smmu_info.data_keys", offsetof(struct kvm_ppc_smmu_info, data_keys))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e646174615f6b657973, "member_size struct kvm_ppc_smmu_info.data_keys", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, data_keys))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e696e7374725f6b657973, "offset struct kvm_ppc_smmu_info.instr_keys", offsetof(struct kvm_ppc_smmu_info, instr_keys))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e696e7374725f6b657973, "member_size struct kvm_ppc_smmu_info.instr_keys", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e737073, "offset struct kvm_ppc_smmu_info.sps", offsetof(struct kvm_ppc_smmu_info, sps))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e737073, "member_size struct kvm_ppc_smmu_info.sps", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f726573697a655f687074, "size struct kvm_ppc_resize_hpt", sizeof(struct kvm_ppc_resize_hpt))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f726573697a655f687074, "align struct kvm_ppc_resize_hpt", _Alignof(struct kvm_ppc_resize_hpt))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f726573697a655f6870742e666c616773, "offset struct kvm_ppc_resize_hpt.flags", offsetof(struct kvm_ppc_resize_hpt, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f726573697a655f6870742e666c616773, "member_size struct kvm_ppc_resize_hpt.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f726573697a655f6870742e7368696674, "offset struct kvm_ppc_resize_hpt.shift", offsetof(struct kvm_ppc_resize_hpt, shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f726573697a655f6870742e7368696674, "member_size struct kvm_ppc_resize_hpt.shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f726573697a655f6870742e706164, "offset struct kvm_ppc_resize_hpt.pad", offsetof(struct kvm_ppc_resize_hpt, pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f726573697a655f6870742e706164, "member_size struct kvm_ppc_resize_hpt.pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#ifdef KVM_REG_PPC_HIOR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f48494f52, "value KVM_REG_PPC_HIOR", KVM_REG_PPC_HIOR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_IAC1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f49414331, "value KVM_REG_PPC_IAC1", KVM_REG_PPC_IAC1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_IAC2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f49414332, "value KVM_REG_PPC_IAC2", KVM_REG_PPC_IAC2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_IAC3
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f49414333, "value KVM_REG_PPC_IAC3", KVM_REG_PPC_IAC3)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_IAC4
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f49414334, "value KVM_REG_PPC_IAC4", KVM_REG_PPC_IAC4)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_DAC1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f44414331, "value KVM_REG_PPC_DAC1", KVM_REG_PPC_DAC1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_DAC2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f44414332, "value KVM_REG_PPC_DAC2", KVM_REG_PPC_DAC2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_DABR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f44414252, "value KVM_REG_PPC_DABR", KVM_REG_PPC_DABR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_DSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f44534352, "value KVM_REG_PPC_DSCR", KVM_REG_PPC_DSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PURR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f50555252, "value KVM_REG_PPC_PURR", KVM_REG_PPC_PURR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_SPURR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5350555252, "value KVM_REG_PPC_SPURR", KVM_REG_PPC_SPURR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_DAR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f444152, "value KVM_REG_PPC_DAR", KVM_REG_PPC_DAR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_DSISR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4453495352, "value KVM_REG_PPC_DSISR", KVM_REG_PPC_DSISR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_AMR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f414d52, "value KVM_REG_PPC_AMR", KVM_REG_PPC_AMR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_UAMOR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f55414d4f52, "value KVM_REG_PPC_UAMOR", KVM_REG_PPC_UAMOR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_MMCR0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d435230, "value KVM_REG_PPC_MMCR0", KVM_REG_PPC_MMCR0)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_MMCR1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d435231, "value KVM_REG_PPC_MMCR1", KVM_REG_PPC_MMCR1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_MMCRA
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d435241, "value KVM_REG_PPC_MMCRA", KVM_REG_PPC_MMCRA)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_MMCR2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d435232, "value KVM_REG_PPC_MMCR2", KVM_REG_PPC_MMCR2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_MMCRS
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d435253, "value KVM_REG_PPC_MMCRS", KVM_REG_PPC_MMCRS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_SIAR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f53494152, "value KVM_REG_PPC_SIAR", KVM_REG_PPC_SIAR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_SDAR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f53444152, "value KVM_REG_PPC_SDAR", KVM_REG_PPC_SDAR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_SIER
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f53494552, "value KVM_REG_PPC_SIER", KVM_REG_PPC_SIER)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PMC1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504d4331, "value KVM_REG_PPC_PMC1", KVM_REG_PPC_PMC1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PMC2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504d4332, "value KVM_REG_PPC_PMC2", KVM_REG_PPC_PMC2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PMC3
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504d4333, "value KVM_REG_PPC_PMC3", KVM_REG_PPC_PMC3)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PMC4
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504d4334, "value KVM_REG_PPC_PMC4", KVM_REG_PPC_PMC4)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PMC5
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504d4335, "value KVM_REG_PPC_PMC5", KVM_REG_PPC_PMC5)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PMC6
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504d4336, "value KVM_REG_PPC_PMC6", KVM_REG_PPC_PMC6)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PMC7
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504d4337, "value KVM_REG_PPC_PMC7", KVM_REG_PPC_PMC7)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PMC8
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504d4338, "value KVM_REG_PPC_PMC8", KVM_REG_PPC_PMC8)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_FPR0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f46505230, "value KVM_REG_PPC_FPR0", KVM_REG_PPC_FPR0)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_FPR31
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4650523331, "value KVM_REG_PPC_FPR31", KVM_REG_PPC_FPR31)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_VR0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f565230, "value KVM_REG_PPC_VR0", KVM_REG_PPC_VR0)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_VR31
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f56523331, "value KVM_REG_PPC_VR31", KVM_REG_PPC_VR31)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_VSR0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f56535230, "value KVM_REG_PPC_VSR0", KVM_REG_PPC_VSR0)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_VSR31
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5653523331, "value KVM_REG_PPC_VSR31", KVM_REG_PPC_VSR31)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_FPSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4650534352, "value KVM_REG_PPC_FPSCR", KVM_REG_PPC_FPSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_VSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f56534352, "value KVM_REG_PPC_VSCR", KVM_REG_PPC_VSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_VPA_ADDR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5650415f41444452, "value KVM_REG_PPC_VPA_ADDR", KVM_REG_PPC_VPA_ADDR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_VPA_SLB
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5650415f534c42, "value KVM_REG_PPC_VPA_SLB", KVM_REG_PPC_VPA_SLB)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_VPA_DTL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5650415f44544c, "value KVM_REG_PPC_VPA_DTL", KVM_REG_PPC_VPA_DTL)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_EPCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f45504352, "value KVM_REG_PPC_EPCR", KVM_REG_PPC_EPCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#ifdef KVM_REG_PPC_EPR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f455052, "value KVM_REG_PPC_EPR", KVM_REG_PPC_EPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_OR_TSR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4f525f545352, "value KVM_REG_PPC_OR_TSR", KVM_REG_PPC_OR_TSR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_CLEAR_TSR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f434c4541525f545352, "value KVM_REG_PPC_CLEAR_TSR", KVM_REG_PPC_CLEAR_TSR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_TCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544352, "value KVM_REG_PPC_TCR", KVM_REG_PPC_TCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_TSR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f545352, "value KVM_REG_PPC_TSR", KVM_REG_PPC_TSR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_DEBUG_INST
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f44454255475f494e5354, "value KVM_REG_PPC_DEBUG_INST", KVM_REG_PPC_DEBUG_INST)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_MAS0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d415330, "value KVM_REG_PPC_MAS0", KVM_REG_PPC_MAS0)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_MAS1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d415331, "value KVM_REG_PPC_MAS1", KVM_REG_PPC_MAS1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_MAS2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d415332, "value KVM_REG_PPC_MAS2", KVM_REG_PPC_MAS2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_MAS7_3
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4153375f33, "value KVM_REG_PPC_MAS7_3", KVM_REG_PPC_MAS7_3)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_MAS4
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d415334, "value KVM_REG_PPC_MAS4", KVM_REG_PPC_MAS4)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_MAS6
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d415336, "value KVM_REG_PPC_MAS6", KVM_REG_PPC_MAS6)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_MMUCFG
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d55434647, "value KVM_REG_PPC_MMUCFG", KVM_REG_PPC_MMUCFG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_TLB0CFG
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544c4230434647, "value KVM_REG_PPC_TLB0CFG", KVM_REG_PPC_TLB0CFG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_TLB1CFG
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544c4231434647, "value KVM_REG_PPC_TLB1CFG", KVM_REG_PPC_TLB1CFG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_TLB2CFG
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544c4232434647, "value KVM_REG_PPC_TLB2CFG", KVM_REG_PPC_TLB2CFG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_TLB3CFG
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544c4233434647, "value KVM_REG_PPC_TLB3CFG", KVM_REG_PPC_TLB3CFG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_TLB0PS
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544c42305053, "value KVM_REG_PPC_TLB0PS", KVM_REG_PPC_TLB0PS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_TLB1PS
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544c42315053, "value KVM_REG_PPC_TLB1PS", KVM_REG_PPC_TLB1PS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_TLB2PS
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544c42325053, "value KVM_REG_PPC_TLB2PS", KVM_REG_PPC_TLB2PS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_TLB3PS
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544c42335053, "value KVM_REG_PPC_TLB3PS", KVM_REG_PPC_TLB3PS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_EPTCFG
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f455054434647, "value KVM_REG_PPC_EPTCFG", KVM_REG_PPC_EPTCFG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TB_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f54425f4f4646534554, "value KVM_REG_PPC_TB_OFFSET", KVM_REG_PPC_TB_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_SPMC1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f53504d4331, "value KVM_REG_PPC_SPMC1", KVM_REG_PPC_SPMC1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_SPMC2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f53504d4332, "value KVM_REG_PPC_SPMC2", KVM_REG_PPC_SPMC2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_IAMR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f49414d52, "value KVM_REG_PPC_IAMR", KVM_REG_PPC_IAMR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TFHAR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5446484152, "value KVM_REG_PPC_TFHAR", KVM_REG_PPC_TFHAR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TFIAR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5446494152, "value KVM_REG_PPC_TFIAR", KVM_REG_PPC_TFIAR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TEXASR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544558415352, "value KVM_REG_PPC_TEXASR", KVM_REG_PPC_TEXASR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_FSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f46534352, "value KVM_REG_PPC_FSCR", KVM_REG_PPC_FSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_PSPB
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f50535042, "value KVM_REG_PPC_PSPB", KVM_REG_PPC_PSPB)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_EBBHR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4542424852, "value KVM_REG_PPC_EBBHR", KVM_REG_PPC_EBBHR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_EBBRR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4542425252, "value KVM_REG_PPC_EBBRR", KVM_REG_PPC_EBBRR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_BESCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4245534352, "value KVM_REG_PPC_BESCR", KVM_REG_PPC_BESCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TAR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544152, "value KVM_REG_PPC_TAR", KVM_REG_PPC_TAR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_DPDES
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4450444553, "value KVM_REG_PPC_DPDES", KVM_REG_PPC_DPDES)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_DAWR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f44415752, "value KVM_REG_PPC_DAWR", KVM_REG_PPC_DAWR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_DAWRX
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4441575258, "value KVM_REG_PPC_DAWRX", KVM_REG_PPC_DAWRX)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_CIABR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4349414252, "value KVM_REG_PPC_CIABR", KVM_REG_PPC_CIABR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_IC
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943, "value KVM_REG_PPC_IC", KVM_REG_PPC_IC)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_VTB
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f565442, "value KVM_REG_PPC_VTB", KVM_REG_PPC_VTB)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_CSIGR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4353494752, "value KVM_REG_PPC_CSIGR", KVM_REG_PPC_CSIGR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TACR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f54414352, "value KVM_REG_PPC_TACR", KVM_REG_PPC_TACR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TCSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5443534352, "value KVM_REG_PPC_TCSCR", KVM_REG_PPC_TCSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_PID
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504944, "value KVM_REG_PPC_PID", KVM_REG_PPC_PID)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_ACOP
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f41434f50, "value KVM_REG_PPC_ACOP", KVM_REG_PPC_ACOP)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_VRSAVE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f565253415645, "value KVM_REG_PPC_VRSAVE", KVM_REG_PPC_VRSAVE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_LPCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4c504352, "value KVM_REG_PPC_LPCR", KVM_REG_PPC_LPCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#ifdef KVM_REG_PPC_LPCR_64
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4c5043525f3634, "value KVM_REG_PPC_LPCR_64", KVM_REG_PPC_LPCR_64)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_PPR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f505052, "value KVM_REG_PPC_PPR", KVM_REG_PPC_PPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_ARCH_COMPAT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f415243485f434f4d504154, "value KVM_REG_PPC_ARCH_COMPAT", KVM_REG_PPC_ARCH_COMPAT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_REG_PPC_DABRX
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4441425258, "value KVM_REG_PPC_DABRX", KVM_REG_PPC_DABRX)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_REG_PPC_WORT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f574f5254, "value KVM_REG_PPC_WORT", KVM_REG_PPC_WORT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#ifdef KVM_REG_PPC_SPRG9
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5350524739, "value KVM_REG_PPC_SPRG9", KVM_REG_PPC_SPRG9)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31200 /* 3.18 */
+#ifdef KVM_REG_PPC_DBSR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f44425352, "value KVM_REG_PPC_DBSR", KVM_REG_PPC_DBSR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+#ifdef KVM_REG_PPC_TIDR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f54494452, "value KVM_REG_PPC_TIDR", KVM_REG_PPC_TIDR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+#ifdef KVM_REG_PPC_PSSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5053534352, "value KVM_REG_PPC_PSSCR", KVM_REG_PPC_PSSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+#ifdef KVM_REG_PPC_DEC_EXPIRY
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4445435f455850495259, "value KVM_REG_PPC_DEC_EXPIRY", KVM_REG_PPC_DEC_EXPIRY)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
+#ifdef KVM_REG_PPC_ONLINE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4f4e4c494e45, "value KVM_REG_PPC_ONLINE", KVM_REG_PPC_ONLINE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef KVM_REG_PPC_PTCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f50544352, "value KVM_REG_PPC_PTCR", KVM_REG_PPC_PTCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#ifdef KVM_REG_PPC_MMCR3
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d435233, "value KVM_REG_PPC_MMCR3", KVM_REG_PPC_MMCR3)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#ifdef KVM_REG_PPC_SIER2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5349455232, "value KVM_REG_PPC_SIER2", KVM_REG_PPC_SIER2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#ifdef KVM_REG_PPC_SIER3
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5349455233, "value KVM_REG_PPC_SIER3", KVM_REG_PPC_SIER3)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_REG_PPC_DAWR1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4441575231, "value KVM_REG_PPC_DAWR1", KVM_REG_PPC_DAWR1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_REG_PPC_DAWRX1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f444157525831, "value KVM_REG_PPC_DAWRX1", KVM_REG_PPC_DAWRX1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_REG_PPC_DEXCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4445584352, "value KVM_REG_PPC_DEXCR", KVM_REG_PPC_DEXCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_REG_PPC_HASHKEYR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f484153484b455952, "value KVM_REG_PPC_HASHKEYR", KVM_REG_PPC_HASHKEYR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_REG_PPC_HASHPKEYR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f48415348504b455952, "value KVM_REG_PPC_HASHPKEYR", KVM_REG_PPC_HASHPKEYR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d, "value KVM_REG_PPC_TM", KVM_REG_PPC_TM)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_GPR0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f47505230, "value KVM_REG_PPC_TM_GPR0", KVM_REG_PPC_TM_GPR0)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_GPR31
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f4750523331, "value KVM_REG_PPC_TM_GPR31", KVM_REG_PPC_TM_GPR31)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_VSR0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f56535230, "value KVM_REG_PPC_TM_VSR0", KVM_REG_PPC_TM_VSR0)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_VSR63
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f5653523633, "value KVM_REG_PPC_TM_VSR63", KVM_REG_PPC_TM_VSR63)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_CR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f4352, "value KVM_REG_PPC_TM_CR", KVM_REG_PPC_TM_CR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_LR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f4c52, "value KVM_REG_PPC_TM_LR", KVM_REG_PPC_TM_LR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_CTR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f435452, "value KVM_REG_PPC_TM_CTR", KVM_REG_PPC_TM_CTR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_FPSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f4650534352, "value KVM_REG_PPC_TM_FPSCR", KVM_REG_PPC_TM_FPSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_AMR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f414d52, "value KVM_REG_PPC_TM_AMR", KVM_REG_PPC_TM_AMR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_PPR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f505052, "value KVM_REG_PPC_TM_PPR", KVM_REG_PPC_TM_PPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_VRSAVE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f565253415645, "value KVM_REG_PPC_TM_VRSAVE", KVM_REG_PPC_TM_VRSAVE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_VSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f56534352, "value KVM_REG_PPC_TM_VSCR", KVM_REG_PPC_TM_VSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_DSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f44534352, "value KVM_REG_PPC_TM_DSCR", KVM_REG_PPC_TM_DSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_TAR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f544152, "value KVM_REG_PPC_TM_TAR", KVM_REG_PPC_TM_TAR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_REG_PPC_TM_XER
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f584552, "value KVM_REG_PPC_TM_XER", KVM_REG_PPC_TM_XER)
+#endif
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_TRC_SHIFT
 KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5452435f5348494654, "removed-value KVM_TRC_SHIFT", KVM_TRC_SHIFT)
@@ -7226,6 +10754,13 @@ KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f444541535349474e5f4445565f49525
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ASSIGN_SET_INTX_MASK
 KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f41535349474e5f5345545f494e54585f4d41534b, "removed-value KVM_ASSIGN_SET_INTX_MASK", KVM_ASSIGN_SET_INTX_MASK)
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#ifdef KVM_ALLOCATE_RMA
+KVMSPEC_FACT(76616c7565204b564d5f414c4c4f434154455f524d41, "value KVM_ALLOCATE_RMA", KVM_ALLOCATE_RMA)
+#endif
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
@@ -10107,1502 +13642,1502 @@ KVMSPEC_FACT(76616c7565204b564d5f4d454d4f52595f455849545f464c41475f5052495641544
 KVMSPEC_FACT(76616c75652053594e435f524547535f53495a455f4259544553, "value SYNC_REGS_SIZE_BYTES", SYNC_REGS_SIZE_BYTES)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f72756e, "size struct kvm_run", sizeof(struct kvm_run))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f72756e, "align struct kvm_run", _Alignof(struct kvm_run))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e726571756573745f696e746572727570745f77696e646f77, "offset struct kvm_run.request_interrupt_window", offsetof(struct kvm_run, request_interrupt_window))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e726571756573745f696e746572727570745f77696e646f77, "member_size struct kvm_run.request_interrupt_window", KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696d6d6564696174655f65786974, "offset struct kvm_run.immediate_exit", offsetof(struct kvm_run, immediate_exit))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696d6d6564696174655f65786974, "member_size struct kvm_run.immediate_exit", KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e70616464696e6731, "offset struct kvm_run.padding1", offsetof(struct kvm_run, padding1))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e70616464696e6731, "member_size struct kvm_run.padding1", KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e657869745f726561736f6e, "offset struct kvm_run.exit_reason", offsetof(struct kvm_run, exit_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e657869745f726561736f6e, "member_size struct kvm_run.exit_reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72656164795f666f725f696e746572727570745f696e6a656374696f6e, "offset struct kvm_run.ready_for_interrupt_injection", offsetof(struct kvm_run, ready_for_interrupt_injection))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72656164795f666f725f696e746572727570745f696e6a656374696f6e, "member_size struct kvm_run.ready_for_interrupt_injection", KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e69665f666c6167, "offset struct kvm_run.if_flag", offsetof(struct kvm_run, if_flag))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e69665f666c6167, "member_size struct kvm_run.if_flag", KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e666c616773, "offset struct kvm_run.flags", offsetof(struct kvm_run, flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e666c616773, "member_size struct kvm_run.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e637238, "offset struct kvm_run.cr8", offsetof(struct kvm_run, cr8))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e637238, "member_size struct kvm_run.cr8", KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e617069635f62617365, "offset struct kvm_run.apic_base", offsetof(struct kvm_run, apic_base))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e617069635f62617365, "member_size struct kvm_run.apic_base", KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6877, "offset struct kvm_run.hw", offsetof(struct kvm_run, hw))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6877, "member_size struct kvm_run.hw", KVMSPEC_MEMBER_SIZE(struct kvm_run, hw))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e68772e68617264776172655f657869745f726561736f6e, "offset struct kvm_run.hw.hardware_exit_reason", offsetof(struct kvm_run, hw.hardware_exit_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e68772e68617264776172655f657869745f726561736f6e, "member_size struct kvm_run.hw.hardware_exit_reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e747279, "offset struct kvm_run.fail_entry", offsetof(struct kvm_run, fail_entry))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e747279, "member_size struct kvm_run.fail_entry", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e7472792e68617264776172655f656e7472795f6661696c7572655f726561736f6e, "offset struct kvm_run.fail_entry.hardware_entry_failure_reason", offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e7472792e68617264776172655f656e7472795f6661696c7572655f726561736f6e, "member_size struct kvm_run.fail_entry.hardware_entry_failure_reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e7472792e637075, "offset struct kvm_run.fail_entry.cpu", offsetof(struct kvm_run, fail_entry.cpu))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e7472792e637075, "member_size struct kvm_run.fail_entry.cpu", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6578, "offset struct kvm_run.ex", offsetof(struct kvm_run, ex))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6578, "member_size struct kvm_run.ex", KVMSPEC_MEMBER_SIZE(struct kvm_run, ex))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e65782e657863657074696f6e, "offset struct kvm_run.ex.exception", offsetof(struct kvm_run, ex.exception))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e65782e657863657074696f6e, "member_size struct kvm_run.ex.exception", KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e65782e6572726f725f636f6465, "offset struct kvm_run.ex.error_code", offsetof(struct kvm_run, ex.error_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e65782e6572726f725f636f6465, "member_size struct kvm_run.ex.error_code", KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f, "offset struct kvm_run.io", offsetof(struct kvm_run, io))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f, "member_size struct kvm_run.io", KVMSPEC_MEMBER_SIZE(struct kvm_run, io))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e646972656374696f6e, "offset struct kvm_run.io.direction", offsetof(struct kvm_run, io.direction))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e646972656374696f6e, "member_size struct kvm_run.io.direction", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e73697a65, "offset struct kvm_run.io.size", offsetof(struct kvm_run, io.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e73697a65, "member_size struct kvm_run.io.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e706f7274, "offset struct kvm_run.io.port", offsetof(struct kvm_run, io.port))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e706f7274, "member_size struct kvm_run.io.port", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e636f756e74, "offset struct kvm_run.io.count", offsetof(struct kvm_run, io.count))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e636f756e74, "member_size struct kvm_run.io.count", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e646174615f6f6666736574, "offset struct kvm_run.io.data_offset", offsetof(struct kvm_run, io.data_offset))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e646174615f6f6666736574, "member_size struct kvm_run.io.data_offset", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6465627567, "offset struct kvm_run.debug", offsetof(struct kvm_run, debug))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6465627567, "member_size struct kvm_run.debug", KVMSPEC_MEMBER_SIZE(struct kvm_run, debug))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e64656275672e61726368, "offset struct kvm_run.debug.arch", offsetof(struct kvm_run, debug.arch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e64656275672e61726368, "member_size struct kvm_run.debug.arch", KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f, "offset struct kvm_run.mmio", offsetof(struct kvm_run, mmio))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f, "member_size struct kvm_run.mmio", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e706879735f61646472, "offset struct kvm_run.mmio.phys_addr", offsetof(struct kvm_run, mmio.phys_addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e706879735f61646472, "member_size struct kvm_run.mmio.phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e64617461, "offset struct kvm_run.mmio.data", offsetof(struct kvm_run, mmio.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e64617461, "member_size struct kvm_run.mmio.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e6c656e, "offset struct kvm_run.mmio.len", offsetof(struct kvm_run, mmio.len))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e6c656e, "member_size struct kvm_run.mmio.len", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e69735f7772697465, "offset struct kvm_run.mmio.is_write", offsetof(struct kvm_run, mmio.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e69735f7772697465, "member_size struct kvm_run.mmio.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f, "offset struct kvm_run.iocsr_io", offsetof(struct kvm_run, iocsr_io))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f, "member_size struct kvm_run.iocsr_io", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e706879735f61646472, "offset struct kvm_run.iocsr_io.phys_addr", offsetof(struct kvm_run, iocsr_io.phys_addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e706879735f61646472, "member_size struct kvm_run.iocsr_io.phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e64617461, "offset struct kvm_run.iocsr_io.data", offsetof(struct kvm_run, iocsr_io.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e64617461, "member_size struct kvm_run.iocsr_io.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e6c656e, "offset struct kvm_run.iocsr_io.len", offsetof(struct kvm_run, iocsr_io.len))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e6c656e, "member_size struct kvm_run.iocsr_io.len", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e69735f7772697465, "offset struct kvm_run.iocsr_io.is_write", offsetof(struct kvm_run, iocsr_io.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e69735f7772697465, "member_size struct kvm_run.iocsr_io.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c, "offset struct kvm_run.hypercall", offsetof(struct kvm_run, hypercall))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c, "member_size struct kvm_run.hypercall", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e6e72, "offset struct kvm_run.hypercall.nr", offsetof(struct kvm_run, hypercall.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e6e72, "member_size struct kvm_run.hypercall.nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e61726773, "offset struct kvm_run.hypercall.args", offsetof(struct kvm_run, hypercall.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e61726773, "member_size struct kvm_run.hypercall.args", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e726574, "offset struct kvm_run.hypercall.ret", offsetof(struct kvm_run, hypercall.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e726574, "member_size struct kvm_run.hypercall.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e6c6f6e676d6f6465, "offset struct kvm_run.hypercall.longmode", offsetof(struct kvm_run, hypercall.longmode))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e6c6f6e676d6f6465, "member_size struct kvm_run.hypercall.longmode", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e666c616773, "offset struct kvm_run.hypercall.flags", offsetof(struct kvm_run, hypercall.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e666c616773, "member_size struct kvm_run.hypercall.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f616363657373, "offset struct kvm_run.tpr_access", offsetof(struct kvm_run, tpr_access))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f616363657373, "member_size struct kvm_run.tpr_access", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f6163636573732e726970, "offset struct kvm_run.tpr_access.rip", offsetof(struct kvm_run, tpr_access.rip))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f6163636573732e726970, "member_size struct kvm_run.tpr_access.rip", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f6163636573732e69735f7772697465, "offset struct kvm_run.tpr_access.is_write", offsetof(struct kvm_run, tpr_access.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f6163636573732e69735f7772697465, "member_size struct kvm_run.tpr_access.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f6163636573732e706164, "offset struct kvm_run.tpr_access.pad", offsetof(struct kvm_run, tpr_access.pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f6163636573732e706164, "member_size struct kvm_run.tpr_access.pad", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f7369656963, "offset struct kvm_run.s390_sieic", offsetof(struct kvm_run, s390_sieic))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f7369656963, "member_size struct kvm_run.s390_sieic", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73696569632e69637074636f6465, "offset struct kvm_run.s390_sieic.icptcode", offsetof(struct kvm_run, s390_sieic.icptcode))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73696569632e69637074636f6465, "member_size struct kvm_run.s390_sieic.icptcode", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73696569632e697061, "offset struct kvm_run.s390_sieic.ipa", offsetof(struct kvm_run, s390_sieic.ipa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73696569632e697061, "member_size struct kvm_run.s390_sieic.ipa", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73696569632e697062, "offset struct kvm_run.s390_sieic.ipb", offsetof(struct kvm_run, s390_sieic.ipb))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73696569632e697062, "member_size struct kvm_run.s390_sieic.ipb", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f72657365745f666c616773, "offset struct kvm_run.s390_reset_flags", offsetof(struct kvm_run, s390_reset_flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f72657365745f666c616773, "member_size struct kvm_run.s390_reset_flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f75636f6e74726f6c, "offset struct kvm_run.s390_ucontrol", offsetof(struct kvm_run, s390_ucontrol))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f75636f6e74726f6c, "member_size struct kvm_run.s390_ucontrol", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e7472616e735f6578635f636f6465, "offset struct kvm_run.s390_ucontrol.trans_exc_code", offsetof(struct kvm_run, s390_ucontrol.trans_exc_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e7472616e735f6578635f636f6465, "member_size struct kvm_run.s390_ucontrol.trans_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e70676d5f636f6465, "offset struct kvm_run.s390_ucontrol.pgm_code", offsetof(struct kvm_run, s390_ucontrol.pgm_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e70676d5f636f6465, "member_size struct kvm_run.s390_ucontrol.pgm_code", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e646372, "offset struct kvm_run.dcr", offsetof(struct kvm_run, dcr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e646372, "member_size struct kvm_run.dcr", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6463722e6463726e, "offset struct kvm_run.dcr.dcrn", offsetof(struct kvm_run, dcr.dcrn))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6463722e6463726e, "member_size struct kvm_run.dcr.dcrn", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6463722e64617461, "offset struct kvm_run.dcr.data", offsetof(struct kvm_run, dcr.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6463722e64617461, "member_size struct kvm_run.dcr.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6463722e69735f7772697465, "offset struct kvm_run.dcr.is_write", offsetof(struct kvm_run, dcr.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6463722e69735f7772697465, "member_size struct kvm_run.dcr.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c, "offset struct kvm_run.internal", offsetof(struct kvm_run, internal))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c, "member_size struct kvm_run.internal", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c2e7375626572726f72, "offset struct kvm_run.internal.suberror", offsetof(struct kvm_run, internal.suberror))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c2e7375626572726f72, "member_size struct kvm_run.internal.suberror", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c2e6e64617461, "offset struct kvm_run.internal.ndata", offsetof(struct kvm_run, internal.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c2e6e64617461, "member_size struct kvm_run.internal.ndata", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c2e64617461, "offset struct kvm_run.internal.data", offsetof(struct kvm_run, internal.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c2e64617461, "member_size struct kvm_run.internal.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c757265, "offset struct kvm_run.emulation_failure", offsetof(struct kvm_run, emulation_failure))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c757265, "member_size struct kvm_run.emulation_failure", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e7375626572726f72, "offset struct kvm_run.emulation_failure.suberror", offsetof(struct kvm_run, emulation_failure.suberror))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e7375626572726f72, "member_size struct kvm_run.emulation_failure.suberror", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e6e64617461, "offset struct kvm_run.emulation_failure.ndata", offsetof(struct kvm_run, emulation_failure.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e6e64617461, "member_size struct kvm_run.emulation_failure.ndata", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e666c616773, "offset struct kvm_run.emulation_failure.flags", offsetof(struct kvm_run, emulation_failure.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e666c616773, "member_size struct kvm_run.emulation_failure.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f73697a65, "offset struct kvm_run.emulation_failure.insn_size", offsetof(struct kvm_run, emulation_failure.insn_size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f73697a65, "member_size struct kvm_run.emulation_failure.insn_size", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f6279746573, "offset struct kvm_run.emulation_failure.insn_bytes", offsetof(struct kvm_run, emulation_failure.insn_bytes))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f6279746573, "member_size struct kvm_run.emulation_failure.insn_bytes", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6f7369, "offset struct kvm_run.osi", offsetof(struct kvm_run, osi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6f7369, "member_size struct kvm_run.osi", KVMSPEC_MEMBER_SIZE(struct kvm_run, osi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6f73692e67707273, "offset struct kvm_run.osi.gprs", offsetof(struct kvm_run, osi.gprs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6f73692e67707273, "member_size struct kvm_run.osi.gprs", KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c, "offset struct kvm_run.papr_hcall", offsetof(struct kvm_run, papr_hcall))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c, "member_size struct kvm_run.papr_hcall", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c2e6e72, "offset struct kvm_run.papr_hcall.nr", offsetof(struct kvm_run, papr_hcall.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c2e6e72, "member_size struct kvm_run.papr_hcall.nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c2e726574, "offset struct kvm_run.papr_hcall.ret", offsetof(struct kvm_run, papr_hcall.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c2e726574, "member_size struct kvm_run.papr_hcall.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c2e61726773, "offset struct kvm_run.papr_hcall.args", offsetof(struct kvm_run, papr_hcall.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c2e61726773, "member_size struct kvm_run.papr_hcall.args", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f74736368, "offset struct kvm_run.s390_tsch", offsetof(struct kvm_run, s390_tsch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f74736368, "member_size struct kvm_run.s390_tsch", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6964, "offset struct kvm_run.s390_tsch.subchannel_id", offsetof(struct kvm_run, s390_tsch.subchannel_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6964, "member_size struct kvm_run.s390_tsch.subchannel_id", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6e72, "offset struct kvm_run.s390_tsch.subchannel_nr", offsetof(struct kvm_run, s390_tsch.subchannel_nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6e72, "member_size struct kvm_run.s390_tsch.subchannel_nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f7061726d, "offset struct kvm_run.s390_tsch.io_int_parm", offsetof(struct kvm_run, s390_tsch.io_int_parm))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f7061726d, "member_size struct kvm_run.s390_tsch.io_int_parm", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f776f7264, "offset struct kvm_run.s390_tsch.io_int_word", offsetof(struct kvm_run, s390_tsch.io_int_word))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f776f7264, "member_size struct kvm_run.s390_tsch.io_int_word", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e697062, "offset struct kvm_run.s390_tsch.ipb", offsetof(struct kvm_run, s390_tsch.ipb))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e697062, "member_size struct kvm_run.s390_tsch.ipb", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e6465717565756564, "offset struct kvm_run.s390_tsch.dequeued", offsetof(struct kvm_run, s390_tsch.dequeued))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e6465717565756564, "member_size struct kvm_run.s390_tsch.dequeued", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e657072, "offset struct kvm_run.epr", offsetof(struct kvm_run, epr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e657072, "member_size struct kvm_run.epr", KVMSPEC_MEMBER_SIZE(struct kvm_run, epr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6570722e657072, "offset struct kvm_run.epr.epr", offsetof(struct kvm_run, epr.epr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6570722e657072, "member_size struct kvm_run.epr.epr", KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e74, "offset struct kvm_run.system_event", offsetof(struct kvm_run, system_event))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e74, "member_size struct kvm_run.system_event", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e74797065, "offset struct kvm_run.system_event.type", offsetof(struct kvm_run, system_event.type))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e74797065, "member_size struct kvm_run.system_event.type", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e6e64617461, "offset struct kvm_run.system_event.ndata", offsetof(struct kvm_run, system_event.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e6e64617461, "member_size struct kvm_run.system_event.ndata", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e666c616773, "offset struct kvm_run.system_event.flags", offsetof(struct kvm_run, system_event.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e666c616773, "member_size struct kvm_run.system_event.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e64617461, "offset struct kvm_run.system_event.data", offsetof(struct kvm_run, system_event.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e64617461, "member_size struct kvm_run.system_event.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73747369, "offset struct kvm_run.s390_stsi", offsetof(struct kvm_run, s390_stsi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73747369, "member_size struct kvm_run.s390_stsi", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e61646472, "offset struct kvm_run.s390_stsi.addr", offsetof(struct kvm_run, s390_stsi.addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e61646472, "member_size struct kvm_run.s390_stsi.addr", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e6172, "offset struct kvm_run.s390_stsi.ar", offsetof(struct kvm_run, s390_stsi.ar))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e6172, "member_size struct kvm_run.s390_stsi.ar", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e7265736572766564, "offset struct kvm_run.s390_stsi.reserved", offsetof(struct kvm_run, s390_stsi.reserved))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e7265736572766564, "member_size struct kvm_run.s390_stsi.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e6663, "offset struct kvm_run.s390_stsi.fc", offsetof(struct kvm_run, s390_stsi.fc))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e6663, "member_size struct kvm_run.s390_stsi.fc", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e73656c31, "offset struct kvm_run.s390_stsi.sel1", offsetof(struct kvm_run, s390_stsi.sel1))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e73656c31, "member_size struct kvm_run.s390_stsi.sel1", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e73656c32, "offset struct kvm_run.s390_stsi.sel2", offsetof(struct kvm_run, s390_stsi.sel2))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e73656c32, "member_size struct kvm_run.s390_stsi.sel2", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656f69, "offset struct kvm_run.eoi", offsetof(struct kvm_run, eoi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656f69, "member_size struct kvm_run.eoi", KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656f692e766563746f72, "offset struct kvm_run.eoi.vector", offsetof(struct kvm_run, eoi.vector))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656f692e766563746f72, "member_size struct kvm_run.eoi.vector", KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657276, "offset struct kvm_run.hyperv", offsetof(struct kvm_run, hyperv))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657276, "member_size struct kvm_run.hyperv", KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f6e697376, "offset struct kvm_run.arm_nisv", offsetof(struct kvm_run, arm_nisv))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f6e697376, "member_size struct kvm_run.arm_nisv", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f6e6973762e6573725f697373, "offset struct kvm_run.arm_nisv.esr_iss", offsetof(struct kvm_run, arm_nisv.esr_iss))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f6e6973762e6573725f697373, "member_size struct kvm_run.arm_nisv.esr_iss", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f6e6973762e6661756c745f697061, "offset struct kvm_run.arm_nisv.fault_ipa", offsetof(struct kvm_run, arm_nisv.fault_ipa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f6e6973762e6661756c745f697061, "member_size struct kvm_run.arm_nisv.fault_ipa", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d7372, "offset struct kvm_run.msr", offsetof(struct kvm_run, msr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d7372, "member_size struct kvm_run.msr", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e6572726f72, "offset struct kvm_run.msr.error", offsetof(struct kvm_run, msr.error))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e6572726f72, "member_size struct kvm_run.msr.error", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e706164, "offset struct kvm_run.msr.pad", offsetof(struct kvm_run, msr.pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e706164, "member_size struct kvm_run.msr.pad", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e726561736f6e, "offset struct kvm_run.msr.reason", offsetof(struct kvm_run, msr.reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e726561736f6e, "member_size struct kvm_run.msr.reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e696e646578, "offset struct kvm_run.msr.index", offsetof(struct kvm_run, msr.index))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e696e646578, "member_size struct kvm_run.msr.index", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e64617461, "offset struct kvm_run.msr.data", offsetof(struct kvm_run, msr.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e64617461, "member_size struct kvm_run.msr.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e78656e, "offset struct kvm_run.xen", offsetof(struct kvm_run, xen))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e78656e, "member_size struct kvm_run.xen", KVMSPEC_MEMBER_SIZE(struct kvm_run, xen))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f736269, "offset struct kvm_run.riscv_sbi", offsetof(struct kvm_run, riscv_sbi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f736269, "member_size struct kvm_run.riscv_sbi", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e657874656e73696f6e5f6964, "offset struct kvm_run.riscv_sbi.extension_id", offsetof(struct kvm_run, riscv_sbi.extension_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e657874656e73696f6e5f6964, "member_size struct kvm_run.riscv_sbi.extension_id", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e66756e6374696f6e5f6964, "offset struct kvm_run.riscv_sbi.function_id", offsetof(struct kvm_run, riscv_sbi.function_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e66756e6374696f6e5f6964, "member_size struct kvm_run.riscv_sbi.function_id", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e61726773, "offset struct kvm_run.riscv_sbi.args", offsetof(struct kvm_run, riscv_sbi.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e61726773, "member_size struct kvm_run.riscv_sbi.args", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e726574, "offset struct kvm_run.riscv_sbi.ret", offsetof(struct kvm_run, riscv_sbi.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e726574, "member_size struct kvm_run.riscv_sbi.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f637372, "offset struct kvm_run.riscv_csr", offsetof(struct kvm_run, riscv_csr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f637372, "member_size struct kvm_run.riscv_csr", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e6373725f6e756d, "offset struct kvm_run.riscv_csr.csr_num", offsetof(struct kvm_run, riscv_csr.csr_num))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e6373725f6e756d, "member_size struct kvm_run.riscv_csr.csr_num", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e6e65775f76616c7565, "offset struct kvm_run.riscv_csr.new_value", offsetof(struct kvm_run, riscv_csr.new_value))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e6e65775f76616c7565, "member_size struct kvm_run.riscv_csr.new_value", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e77726974655f6d61736b, "offset struct kvm_run.riscv_csr.write_mask", offsetof(struct kvm_run, riscv_csr.write_mask))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e77726974655f6d61736b, "member_size struct kvm_run.riscv_csr.write_mask", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e7265745f76616c7565, "offset struct kvm_run.riscv_csr.ret_value", offsetof(struct kvm_run, riscv_csr.ret_value))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e7265745f76616c7565, "member_size struct kvm_run.riscv_csr.ret_value", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6e6f74696679, "offset struct kvm_run.notify", offsetof(struct kvm_run, notify))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6e6f74696679, "member_size struct kvm_run.notify", KVMSPEC_MEMBER_SIZE(struct kvm_run, notify))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6e6f746966792e666c616773, "offset struct kvm_run.notify.flags", offsetof(struct kvm_run, notify.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6e6f746966792e666c616773, "member_size struct kvm_run.notify.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c74, "offset struct kvm_run.memory_fault", offsetof(struct kvm_run, memory_fault))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c74, "member_size struct kvm_run.memory_fault", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e666c616773, "offset struct kvm_run.memory_fault.flags", offsetof(struct kvm_run, memory_fault.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e666c616773, "member_size struct kvm_run.memory_fault.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e677061, "offset struct kvm_run.memory_fault.gpa", offsetof(struct kvm_run, memory_fault.gpa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e677061, "member_size struct kvm_run.memory_fault.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e73697a65, "offset struct kvm_run.memory_fault.size", offsetof(struct kvm_run, memory_fault.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e73697a65, "member_size struct kvm_run.memory_fault.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e746478, "offset struct kvm_run.tdx", offsetof(struct kvm_run, tdx))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e746478, "member_size struct kvm_run.tdx", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e666c616773, "offset struct kvm_run.tdx.flags", offsetof(struct kvm_run, tdx.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e666c616773, "member_size struct kvm_run.tdx.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6e72, "offset struct kvm_run.tdx.nr", offsetof(struct kvm_run, tdx.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6e72, "member_size struct kvm_run.tdx.nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e756e6b6e6f776e, "offset struct kvm_run.tdx.unknown", offsetof(struct kvm_run, tdx.unknown))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e756e6b6e6f776e, "member_size struct kvm_run.tdx.unknown", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e726574, "offset struct kvm_run.tdx.unknown.ret", offsetof(struct kvm_run, tdx.unknown.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e726574, "member_size struct kvm_run.tdx.unknown.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e64617461, "offset struct kvm_run.tdx.unknown.data", offsetof(struct kvm_run, tdx.unknown.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e64617461, "member_size struct kvm_run.tdx.unknown.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f7465, "offset struct kvm_run.tdx.get_quote", offsetof(struct kvm_run, tdx.get_quote))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f7465, "member_size struct kvm_run.tdx.get_quote", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f74652e726574, "offset struct kvm_run.tdx.get_quote.ret", offsetof(struct kvm_run, tdx.get_quote.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f74652e726574, "member_size struct kvm_run.tdx.get_quote.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f74652e677061, "offset struct kvm_run.tdx.get_quote.gpa", offsetof(struct kvm_run, tdx.get_quote.gpa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f74652e677061, "member_size struct kvm_run.tdx.get_quote.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f74652e73697a65, "offset struct kvm_run.tdx.get_quote.size", offsetof(struct kvm_run, tdx.get_quote.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f74652e73697a65, "member_size struct kvm_run.tdx.get_quote.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f, "offset struct kvm_run.tdx.get_tdvmcall_info", offsetof(struct kvm_run, tdx.get_tdvmcall_info))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f, "member_size struct kvm_run.tdx.get_tdvmcall_info", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e726574, "offset struct kvm_run.tdx.get_tdvmcall_info.ret", offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e726574, "member_size struct kvm_run.tdx.get_tdvmcall_info.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e6c656166, "offset struct kvm_run.tdx.get_tdvmcall_info.leaf", offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e6c656166, "member_size struct kvm_run.tdx.get_tdvmcall_info.leaf", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723131, "offset struct kvm_run.tdx.get_tdvmcall_info.r11", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723131, "member_size struct kvm_run.tdx.get_tdvmcall_info.r11", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723132, "offset struct kvm_run.tdx.get_tdvmcall_info.r12", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723132, "member_size struct kvm_run.tdx.get_tdvmcall_info.r12", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723133, "offset struct kvm_run.tdx.get_tdvmcall_info.r13", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723133, "member_size struct kvm_run.tdx.get_tdvmcall_info.r13", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723134, "offset struct kvm_run.tdx.get_tdvmcall_info.r14", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723134, "member_size struct kvm_run.tdx.get_tdvmcall_info.r14", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f74696679, "offset struct kvm_run.tdx.setup_event_notify", offsetof(struct kvm_run, tdx.setup_event_notify))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f74696679, "member_size struct kvm_run.tdx.setup_event_notify", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e726574, "offset struct kvm_run.tdx.setup_event_notify.ret", offsetof(struct kvm_run, tdx.setup_event_notify.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e726574, "member_size struct kvm_run.tdx.setup_event_notify.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e766563746f72, "offset struct kvm_run.tdx.setup_event_notify.vector", offsetof(struct kvm_run, tdx.setup_event_notify.vector))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e766563746f72, "member_size struct kvm_run.tdx.setup_event_notify.vector", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e70616464696e67, "offset struct kvm_run.padding", offsetof(struct kvm_run, padding))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e70616464696e67, "member_size struct kvm_run.padding", KVMSPEC_MEMBER_SIZE(struct kvm_run, padding))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6b766d5f76616c69645f72656773, "offset struct kvm_run.kvm_valid_regs", offsetof(struct kvm_run, kvm_valid_regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6b766d5f76616c69645f72656773, "member_size struct kvm_run.kvm_valid_regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6b766d5f64697274795f72656773, "offset struct kvm_run.kvm_dirty_regs", offsetof(struct kvm_run, kvm_dirty_regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6b766d5f64697274795f72656773, "member_size struct kvm_run.kvm_dirty_regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73, "offset struct kvm_run.s", offsetof(struct kvm_run, s))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73, "member_size struct kvm_run.s", KVMSPEC_MEMBER_SIZE(struct kvm_run, s))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e732e72656773, "offset struct kvm_run.s.regs", offsetof(struct kvm_run, s.regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e732e72656773, "member_size struct kvm_run.s.regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e732e70616464696e67, "offset struct kvm_run.s.padding", offsetof(struct kvm_run, s.padding))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e732e70616464696e67, "member_size struct kvm_run.s.padding", KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding))
 #endif
@@ -11867,42 +15402,42 @@ KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f454e41424c45, "value KVM_GUES
 KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f53494e474c4553544550, "value KVM_GUESTDBG_SINGLESTEP", KVM_GUESTDBG_SINGLESTEP)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f6465627567, "size struct kvm_guest_debug", sizeof(struct kvm_guest_debug))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f6465627567, "align struct kvm_guest_debug", _Alignof(struct kvm_guest_debug))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275672e636f6e74726f6c, "offset struct kvm_guest_debug.control", offsetof(struct kvm_guest_debug, control))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275672e636f6e74726f6c, "member_size struct kvm_guest_debug.control", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275672e706164, "offset struct kvm_guest_debug.pad", offsetof(struct kvm_guest_debug, pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275672e706164, "member_size struct kvm_guest_debug.pad", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275672e61726368, "offset struct kvm_guest_debug.arch", offsetof(struct kvm_guest_debug, arch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275672e61726368, "member_size struct kvm_guest_debug.arch", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch))
 #endif
@@ -12075,7 +15610,7 @@ KVMSPEC_FACT(76616c7565204b564d5f4745545f4d505f5354415445, "value KVM_GET_MP_STA
 KVMSPEC_FACT(76616c7565204b564d5f5345545f4d505f5354415445, "value KVM_SET_MP_STATE", KVM_SET_MP_STATE)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_SET_GUEST_DEBUG
 KVMSPEC_FACT(76616c7565204b564d5f5345545f47554553545f4445425547, "value KVM_SET_GUEST_DEBUG", KVM_SET_GUEST_DEBUG)
@@ -12781,157 +16316,6 @@ KVMSPEC_FACT(76616c7565204b564d5f533339305f5a5043495f4f50, "value KVM_S390_ZPCI_
 #endif
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_PPC_PVINFO_FLAGS_EV_IDLE
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5050435f5056494e464f5f464c4147535f45565f49444c45, "removed-value KVM_PPC_PVINFO_FLAGS_EV_IDLE", KVM_PPC_PVINFO_FLAGS_EV_IDLE)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f7070635f7076696e666f, "removed-size struct kvm_ppc_pvinfo", sizeof(struct kvm_ppc_pvinfo))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f7070635f7076696e666f, "removed-align struct kvm_ppc_pvinfo", _Alignof(struct kvm_ppc_pvinfo))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f7076696e666f2e666c616773, "removed-offset struct kvm_ppc_pvinfo.flags", offsetof(struct kvm_ppc_pvinfo, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f7076696e666f2e666c616773, "removed-member_size struct kvm_ppc_pvinfo.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f7076696e666f2e6863616c6c, "removed-offset struct kvm_ppc_pvinfo.hcall", offsetof(struct kvm_ppc_pvinfo, hcall))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f7076696e666f2e6863616c6c, "removed-member_size struct kvm_ppc_pvinfo.hcall", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, hcall))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f7076696e666f2e706164, "removed-offset struct kvm_ppc_pvinfo.pad", offsetof(struct kvm_ppc_pvinfo, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f7076696e666f2e706164, "removed-member_size struct kvm_ppc_pvinfo.pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_PPC_PAGE_SIZES_MAX_SZ
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5050435f504147455f53495a45535f4d41585f535a, "removed-value KVM_PPC_PAGE_SIZES_MAX_SZ", KVM_PPC_PAGE_SIZES_MAX_SZ)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f7070635f6f6e655f706167655f73697a65, "removed-size struct kvm_ppc_one_page_size", sizeof(struct kvm_ppc_one_page_size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f7070635f6f6e655f706167655f73697a65, "removed-align struct kvm_ppc_one_page_size", _Alignof(struct kvm_ppc_one_page_size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f6f6e655f706167655f73697a652e706167655f7368696674, "removed-offset struct kvm_ppc_one_page_size.page_shift", offsetof(struct kvm_ppc_one_page_size, page_shift))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f706167655f73697a652e706167655f7368696674, "removed-member_size struct kvm_ppc_one_page_size.page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, page_shift))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f6f6e655f706167655f73697a652e7074655f656e63, "removed-offset struct kvm_ppc_one_page_size.pte_enc", offsetof(struct kvm_ppc_one_page_size, pte_enc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f706167655f73697a652e7074655f656e63, "removed-member_size struct kvm_ppc_one_page_size.pte_enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, pte_enc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a65, "removed-size struct kvm_ppc_one_seg_page_size", sizeof(struct kvm_ppc_one_seg_page_size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a65, "removed-align struct kvm_ppc_one_seg_page_size", _Alignof(struct kvm_ppc_one_seg_page_size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e706167655f7368696674, "removed-offset struct kvm_ppc_one_seg_page_size.page_shift", offsetof(struct kvm_ppc_one_seg_page_size, page_shift))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e706167655f7368696674, "removed-member_size struct kvm_ppc_one_seg_page_size.page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, page_shift))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e736c625f656e63, "removed-offset struct kvm_ppc_one_seg_page_size.slb_enc", offsetof(struct kvm_ppc_one_seg_page_size, slb_enc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e736c625f656e63, "removed-member_size struct kvm_ppc_one_seg_page_size.slb_enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, slb_enc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e656e63, "removed-offset struct kvm_ppc_one_seg_page_size.enc", offsetof(struct kvm_ppc_one_seg_page_size, enc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e656e63, "removed-member_size struct kvm_ppc_one_seg_page_size.enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, enc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_PPC_PAGE_SIZES_REAL
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5050435f504147455f53495a45535f5245414c, "removed-value KVM_PPC_PAGE_SIZES_REAL", KVM_PPC_PAGE_SIZES_REAL)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_PPC_1T_SEGMENTS
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5050435f31545f5345474d454e5453, "removed-value KVM_PPC_1T_SEGMENTS", KVM_PPC_1T_SEGMENTS)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_PPC_NO_HASH
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5050435f4e4f5f48415348, "removed-value KVM_PPC_NO_HASH", KVM_PPC_NO_HASH)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f7070635f736d6d755f696e666f, "removed-size struct kvm_ppc_smmu_info", sizeof(struct kvm_ppc_smmu_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f7070635f736d6d755f696e666f, "removed-align struct kvm_ppc_smmu_info", _Alignof(struct kvm_ppc_smmu_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e666c616773, "removed-offset struct kvm_ppc_smmu_info.flags", offsetof(struct kvm_ppc_smmu_info, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e666c616773, "removed-member_size struct kvm_ppc_smmu_info.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e736c625f73697a65, "removed-offset struct kvm_ppc_smmu_info.slb_size", offsetof(struct kvm_ppc_smmu_info, slb_size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e736c625f73697a65, "removed-member_size struct kvm_ppc_smmu_info.slb_size", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, slb_size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e646174615f6b657973, "removed-offset struct kvm_ppc_smmu_info.data_keys", offsetof(struct kvm_ppc_smmu_info, data_keys))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e646174615f6b657973, "removed-member_size struct kvm_ppc_smmu_info.data_keys", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, data_keys))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e696e7374725f6b657973, "removed-offset struct kvm_ppc_smmu_info.instr_keys", offsetof(struct kvm_ppc_smmu_info, instr_keys))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e696e7374725f6b657973, "removed-member_size struct kvm_ppc_smmu_info.instr_keys", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e737073, "removed-offset struct kvm_ppc_smmu_info.sps", offsetof(struct kvm_ppc_smmu_info, sps))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e737073, "removed-member_size struct kvm_ppc_smmu_info.sps", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f7070635f726573697a655f687074, "removed-size struct kvm_ppc_resize_hpt", sizeof(struct kvm_ppc_resize_hpt))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f7070635f726573697a655f687074, "removed-align struct kvm_ppc_resize_hpt", _Alignof(struct kvm_ppc_resize_hpt))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f726573697a655f6870742e666c616773, "removed-offset struct kvm_ppc_resize_hpt.flags", offsetof(struct kvm_ppc_resize_hpt, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f726573697a655f6870742e666c616773, "removed-member_size struct kvm_ppc_resize_hpt.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f726573697a655f6870742e7368696674, "removed-offset struct kvm_ppc_resize_hpt.shift", offsetof(struct kvm_ppc_resize_hpt, shift))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f726573697a655f6870742e7368696674, "removed-member_size struct kvm_ppc_resize_hpt.shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, shift))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f726573697a655f6870742e706164, "removed-offset struct kvm_ppc_resize_hpt.pad", offsetof(struct kvm_ppc_resize_hpt, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f726573697a655f6870742e706164, "removed-member_size struct kvm_ppc_resize_hpt.pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad))
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_CAP_PPC_SEGSTATE
 KVMSPEC_FACT(76616c7565204b564d5f4341505f5050435f5345475354415445, "value KVM_CAP_PPC_SEGSTATE", KVM_CAP_PPC_SEGSTATE)
@@ -13208,9 +16592,86 @@ KVMSPEC_FACT(76616c7565204b564d5f4341505f5050435f5250545f494e56414c4944415445, "
 KVMSPEC_FACT(76616c7565204b564d5f4341505f5050435f41494c5f4d4f44455f33, "value KVM_CAP_PPC_AIL_MODE_3", KVM_CAP_PPC_AIL_MODE_3)
 #endif
 #endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+#ifdef KVM_PPC_GET_PVINFO
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4745545f5056494e464f, "value KVM_PPC_GET_PVINFO", KVM_PPC_GET_PVINFO)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#ifdef KVM_PPC_GET_SMMU_INFO
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4745545f534d4d555f494e464f, "value KVM_PPC_GET_SMMU_INFO", KVM_PPC_GET_SMMU_INFO)
+#endif
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
 #ifdef KVM_PPC_ALLOCATE_HTAB
 KVMSPEC_FACT(76616c7565204b564d5f5050435f414c4c4f434154455f48544142, "value KVM_PPC_ALLOCATE_HTAB", KVM_PPC_ALLOCATE_HTAB)
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#ifdef KVM_CREATE_SPAPR_TCE
+KVMSPEC_FACT(76616c7565204b564d5f4352454154455f53504150525f544345, "value KVM_CREATE_SPAPR_TCE", KVM_CREATE_SPAPR_TCE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_CREATE_SPAPR_TCE_64
+KVMSPEC_FACT(76616c7565204b564d5f4352454154455f53504150525f5443455f3634, "value KVM_CREATE_SPAPR_TCE_64", KVM_CREATE_SPAPR_TCE_64)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_PPC_GET_HTAB_FD
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4745545f485441425f4644, "value KVM_PPC_GET_HTAB_FD", KVM_PPC_GET_HTAB_FD)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_PPC_RTAS_DEFINE_TOKEN
+KVMSPEC_FACT(76616c7565204b564d5f5050435f525441535f444546494e455f544f4b454e, "value KVM_PPC_RTAS_DEFINE_TOKEN", KVM_PPC_RTAS_DEFINE_TOKEN)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#ifdef KVM_PPC_RESIZE_HPT_PREPARE
+KVMSPEC_FACT(76616c7565204b564d5f5050435f524553495a455f4850545f50524550415245, "value KVM_PPC_RESIZE_HPT_PREPARE", KVM_PPC_RESIZE_HPT_PREPARE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#ifdef KVM_PPC_RESIZE_HPT_COMMIT
+KVMSPEC_FACT(76616c7565204b564d5f5050435f524553495a455f4850545f434f4d4d4954, "value KVM_PPC_RESIZE_HPT_COMMIT", KVM_PPC_RESIZE_HPT_COMMIT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#ifdef KVM_PPC_CONFIGURE_V3_MMU
+KVMSPEC_FACT(76616c7565204b564d5f5050435f434f4e4649475552455f56335f4d4d55, "value KVM_PPC_CONFIGURE_V3_MMU", KVM_PPC_CONFIGURE_V3_MMU)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#ifdef KVM_PPC_GET_RMMU_INFO
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4745545f524d4d555f494e464f, "value KVM_PPC_GET_RMMU_INFO", KVM_PPC_GET_RMMU_INFO)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_GET_CPU_CHAR
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4745545f4350555f43484152, "value KVM_PPC_GET_CPU_CHAR", KVM_PPC_GET_CPU_CHAR)
+#endif
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */

@@ -18,13 +18,14 @@
  * spec/x86/nested-state.yaml, spec/arm64/ptrace.yaml,
  * spec/arm64/registers.yaml, spec/arm64/sysregs.yaml, spec/arm64/sve.yaml,
  * spec/arm64/firmware.yaml, spec/arm64/vcpu.yaml, spec/arm64/debug.yaml,
- * spec/arm64/devices.yaml, spec/common/deprecated.yaml,
- * spec/common/memory.yaml, spec/common/irq.yaml, spec/x86/hyperv.yaml,
- * spec/x86/xen.yaml, spec/common/run.yaml, spec/common/vcpu.yaml,
- * spec/common/devices.yaml, spec/common/stats.yaml, spec/common/s390.yaml,
- * spec/common/ppc.yaml, spec/common/arm.yaml, spec/x86/sev.yaml,
- * spec/s390/vm.yaml, spec/s390/memory.yaml, spec/s390/interrupts.yaml,
- * spec/s390/protected.yaml, spec/s390/registers.yaml.
+ * spec/arm64/devices.yaml, spec/ppc/kvm.yaml, spec/ppc/registers.yaml,
+ * spec/common/deprecated.yaml, spec/common/memory.yaml, spec/common/irq.yaml,
+ * spec/x86/hyperv.yaml, spec/x86/xen.yaml, spec/common/run.yaml,
+ * spec/common/vcpu.yaml, spec/common/devices.yaml, spec/common/stats.yaml,
+ * spec/common/s390.yaml, spec/common/ppc.yaml, spec/common/arm.yaml,
+ * spec/x86/sev.yaml, spec/s390/vm.yaml, spec/s390/memory.yaml,
+ * spec/s390/interrupts.yaml, spec/s390/protected.yaml,
+ * spec/s390/registers.yaml.
  * Do not edit: change the spec and run `kvmspec generate`.
  */
 #include <stddef.h>
@@ -2755,141 +2756,6 @@ KVMSPEC_EQ(KVM_CAP_S390_CPU_TOPOLOGY, 222);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVM_CAP_S390_PROTECTED_ASYNC_DISABLE, 224);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PPC_PVINFO_FLAGS_EV_IDLE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_ppc_pvinfo), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_pvinfo), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, flags), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, hcall), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, hcall), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, pad), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, pad), 108);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PPC_PAGE_SIZES_MAX_SZ, 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_ppc_one_page_size), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_one_page_size), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_one_page_size, page_shift), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, page_shift), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_one_page_size, pte_enc), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, pte_enc), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_ppc_one_seg_page_size), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_one_seg_page_size), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, page_shift), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, page_shift), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, slb_enc), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, slb_enc), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, enc), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, enc), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PPC_PAGE_SIZES_REAL, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PPC_1T_SEGMENTS, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PPC_NO_HASH, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_ppc_smmu_info), 592);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, flags), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, slb_size), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, slb_size), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, data_keys), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, data_keys), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, instr_keys), 14);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, sps), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps), 576);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_ppc_resize_hpt), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, flags), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, shift), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, shift), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, pad), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_CAP_PPC_SEGSTATE, 43);
@@ -7216,12 +7082,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
@@ -12320,12 +12180,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 4);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 4);
 #endif
@@ -15692,12 +15546,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
 #endif
@@ -16098,12 +15946,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
@@ -17480,12 +17322,6 @@ KVMSPEC_EQ(KVM_S390_PV_CPU_COMMAND, 0xc020aed0ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVM_S390_ZPCI_OP, 1078505169);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
@@ -19524,6 +19360,24 @@ KVMSPEC_EQ(KVM_GET_TSC_KHZ, 536915619);
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_REGS, 1099476609);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_REGS, 0x8188ae82ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_SREGS, 1154526851);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SREGS, 0x84d0ae84ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_FPU, 1090563724);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_FPU, 0x8100ae8dULL);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 0x8008ae93ULL);
 #endif
@@ -19541,6 +19395,1829 @@ KVMSPEC_EQ(KVM_X86_SETUP_MCE, 0x8008ae9cULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 1074310813);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#ifndef __KVM_HAVE_SPAPR_TCE
+#error "__KVM_HAVE_SPAPR_TCE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#ifndef __KVM_HAVE_PPC_SMT
+#error "__KVM_HAVE_PPC_SMT is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifndef __KVM_HAVE_IRQCHIP
+#error "__KVM_HAVE_IRQCHIP is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifndef __KVM_HAVE_IRQ_LINE
+#error "__KVM_HAVE_IRQ_LINE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_COALESCED_MMIO_PAGE_OFFSET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_regs), 392);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, pc), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, pc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, cr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, cr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, ctr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, ctr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, lr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, lr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, xer), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, xer), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, msr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, msr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, srr0), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, srr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, srr1), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, srr1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, pid), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, pid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg0), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg1), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg2), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg3), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg4), 104);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg4), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg5), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg5), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg6), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg6), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg7), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg7), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, gpr), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, gpr), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_IMPL_NONE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_IMPL_FSL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_FSL_PIDn, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_RUN_PPC_NMI_DISP_MASK, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_RUN_PPC_NMI_DISP_FULLY_RECOV, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_RUN_PPC_NMI_DISP_LIMITED_RECOV, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_RUN_PPC_NMI_DISP_NOT_RECOV, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_BASE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_ARCH206, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_64, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_SPRG8, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_MCIVPR, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_IVOR, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_ARCH206_MMU, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_DEBUG, 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_ED, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_SPE, 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_EXP, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_PD, 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_PC, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_PT, 8192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_PM, 16384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_UPDATE_MCSR, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_UPDATE_TSR, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_UPDATE_DEC, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_UPDATE_DBSR, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs), 1232);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_sregs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, pvr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, pvr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u), 1224);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s), 1224);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.sdr1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.sdr1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc64), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64), 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc64.slb), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb), 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc64.slb[0].slbe), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb[0].slbe), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc64.slb[0].slbv), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb[0].slbv), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc32), 1040);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32), 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc32.sr), 1040);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.sr), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc32.ibat), 1104);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.ibat), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc32.dbat), 1168);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.dbat), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e), 664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.features), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.features), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.svr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.svr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.mcar), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.mcar), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.hid0), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.hid0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.pid1), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.pid1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.pid2), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.pid2), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.pad), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.pad), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.features), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.features), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl_id), 268);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl_id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.update_special), 272);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.update_special), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.pir), 276);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.pir), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.sprg8), 280);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.sprg8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.sprg9), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.sprg9), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.csrr0), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.csrr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dsrr0), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dsrr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mcsrr0), 312);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsrr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.csrr1), 320);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.csrr1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dsrr1), 324);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dsrr1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mcsrr1), 328);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsrr1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.esr), 332);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.esr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dear), 336);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dear), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.ivpr), 344);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivpr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mcivpr), 352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcivpr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mcsr), 360);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tsr), 368);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tcr), 372);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tcr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.decar), 376);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.decar), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dec), 380);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dec), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tb), 384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dbsr), 392);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dbsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dbcr), 396);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dbcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.iac), 408);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.iac), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dac), 424);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dac), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dvc), 432);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dvc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.num_iac), 440);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_iac), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.num_dac), 441);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_dac), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.num_dvc), 442);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_dvc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.pad), 443);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.pad), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.epr), 444);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.vrsave), 448);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.vrsave), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.epcr), 452);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epcr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas0), 456);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas1), 460);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas2), 464);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas7_3), 472);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas7_3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas4), 480);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas4), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas6), 484);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas6), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.ivor_low), 488);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivor_low), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.ivor_high), 552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivor_high), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mmucfg), 624);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mmucfg), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.eptcfg), 628);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.eptcfg), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tlbcfg), 632);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tlbcfg), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tlbps), 648);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tlbps), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.eplc), 664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.eplc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.epsc), 668);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epsc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.pad), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.pad), 1020);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_fpu), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpu), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fpr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpr), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMPPC_DEBUG_NONE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMPPC_DEBUG_BREAKPOINT, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMPPC_DEBUG_WATCH_WRITE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMPPC_DEBUG_WATCH_READ, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, address), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, address), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, status), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, status), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, reserved), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].type), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].reserved), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_SW_BP, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_HW_BP, 131072);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_MASK, 31);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_EXT_MASK, 65504);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_GPR, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_FPR, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_QPR, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_FQPR, 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+KVMSPEC_EQ(KVM_INTERRUPT_SET, 0xffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+KVMSPEC_EQ(KVM_INTERRUPT_UNSET, 0xfffffffeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVM_INTERRUPT_SET_LEVEL, 0xfffffffdULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_CPU_440, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_CPU_E500V2, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_CPU_3S_32, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_CPU_3S_64, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_CPU_E500MC, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(sizeof(struct kvm_create_spapr_tce), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_create_spapr_tce), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce, liobn), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce, liobn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce, window_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce, window_size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(sizeof(struct kvm_create_spapr_tce_64), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(_Alignof(struct kvm_create_spapr_tce_64), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, liobn), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, liobn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, page_shift), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, page_shift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, flags), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, offset), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, size), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(sizeof(struct kvm_allocate_rma), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_allocate_rma), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(offsetof(struct kvm_allocate_rma, rma_size), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_allocate_rma, rma_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_rtas_token_args), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_rtas_token_args), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_rtas_token_args, name), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_rtas_token_args, name), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_rtas_token_args, token), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_rtas_token_args, token), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(sizeof(struct kvm_book3e_206_tlb_entry), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_book3e_206_tlb_entry), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_entry, mas8), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas8), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_entry, mas1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_entry, mas2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_entry, mas7_3), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas7_3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(sizeof(struct kvm_book3e_206_tlb_params), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_book3e_206_tlb_params), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_params, tlb_sizes), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, tlb_sizes), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_params, tlb_ways), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, tlb_ways), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_params, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(sizeof(struct kvm_get_htab_fd), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_get_htab_fd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_fd, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_fd, start_index), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, start_index), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_fd, reserved), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, reserved), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_GET_HTAB_BOLTED_ONLY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_GET_HTAB_WRITE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(sizeof(struct kvm_get_htab_header), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_get_htab_header), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_header, index), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_header, n_valid), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, n_valid), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_header, n_invalid), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, n_invalid), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_mmuv3_cfg), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_mmuv3_cfg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_mmuv3_cfg, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_mmuv3_cfg, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_mmuv3_cfg, process_table), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_mmuv3_cfg, process_table), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_MMUV3_RADIX, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_MMUV3_GTSE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_radix_geom), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_radix_geom), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_radix_geom, page_shift), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, page_shift), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_radix_geom, level_bits), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, level_bits), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_radix_geom, pad), 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, pad), 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_rmmu_info), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_rmmu_info), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_rmmu_info, geometries), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_rmmu_info, geometries), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_rmmu_info, ap_encodings), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_rmmu_info, ap_encodings), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_cpu_char), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_cpu_char), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, character), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, character), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, behaviour), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, behaviour), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, character_mask), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, character_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, behaviour_mask), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, behaviour_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_SPEC_BAR_ORI31, 0x8000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_BCCTRL_SERIALISED, 0x4000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_L1D_FLUSH_ORI30, 0x2000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_L1D_FLUSH_TRIG2, 0x1000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_L1D_THREAD_PRIV, 0x800000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_BR_HINT_HONOURED, 0x400000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_MTTRIG_THR_RECONF, 0x200000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_COUNT_CACHE_DIS, 0x100000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50100 /* 5.1 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_BCCTR_FLUSH_ASSIST, 0x40000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_BEHAV_FAVOUR_SECURITY, 0x8000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_BEHAV_L1D_FLUSH_PR, 0x4000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_BEHAV_BNDS_CHK_SPEC_BAR, 0x2000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50100 /* 5.1 */
+KVMSPEC_EQ(KVM_PPC_CPU_BEHAV_FLUSH_COUNT_CACHE, 0x400000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_STATE, 0x103000000000008cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_CPPR_SHIFT, 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_CPPR_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_XISR_SHIFT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_XISR_MASK, 16777215);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_MFRR_SHIFT, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_MFRR_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_PPRI_SHIFT, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_PPRI_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_REG_PPC_VP_STATE, 0x104000000000008dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_MPIC_GRP_MISC, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_MPIC_BASE_ADDR, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_MPIC_GRP_REGISTER, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_MPIC_GRP_IRQ_ACTIVE, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_XICS_GRP_SOURCES, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_DEV_XICS_GRP_CTRL, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_DEV_XICS_NR_SERVERS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_DESTINATION_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_DESTINATION_MASK, 0xffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_PRIORITY_SHIFT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_PRIORITY_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_LEVEL_SENSITIVE, 0x10000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_MASKED, 0x20000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_PENDING, 0x40000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_XICS_PRESENTED, 0x80000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_XICS_QUEUED, 0x100000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_CTRL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_RESET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_EQ_SYNC, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_DEV_XIVE_NR_SERVERS, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_SOURCE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_SOURCE_CONFIG, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_EQ_CONFIG, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_SOURCE_SYNC, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_LEVEL_SENSITIVE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_LEVEL_ASSERTED, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_PRIORITY_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_PRIORITY_MASK, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_SERVER_SHIFT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_SERVER_MASK, 0xfffffff8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_MASKED_SHIFT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_MASKED_MASK, 0x100000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_EISN_SHIFT, 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_EISN_MASK, 0xfffffffe00000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_PRIORITY_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_PRIORITY_MASK, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_SERVER_SHIFT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_SERVER_MASK, 0xfffffff8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_xive_eq), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_xive_eq), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, qshift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qshift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, qaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, qtoggle), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qtoggle), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, qindex), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qindex), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, pad), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, pad), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_ALWAYS_NOTIFY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_TIMA_PAGE_OFFSET, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_ESB_PAGE_OFFSET, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_PPC_PVINFO_FLAGS_EV_IDLE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_pvinfo), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_pvinfo), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, hcall), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, hcall), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, pad), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, pad), 108);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_PPC_PAGE_SIZES_MAX_SZ, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_one_page_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_one_page_size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_page_size, page_shift), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, page_shift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_page_size, pte_enc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, pte_enc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_one_seg_page_size), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_one_seg_page_size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, page_shift), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, page_shift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, slb_enc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, slb_enc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, enc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, enc), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_PPC_PAGE_SIZES_REAL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_PPC_1T_SEGMENTS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVM_PPC_NO_HASH, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_smmu_info), 592);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, slb_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, slb_size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, data_keys), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, data_keys), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, instr_keys), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, sps), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps), 576);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_resize_hpt), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, shift), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, shift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, pad), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVM_REG_PPC_HIOR, 0x1030000000000001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_IAC1, 0x1030000000000002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_IAC2, 0x1030000000000003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_IAC3, 0x1030000000000004ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_IAC4, 0x1030000000000005ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DAC1, 0x1030000000000006ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DAC2, 0x1030000000000007ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DABR, 0x1030000000000008ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DSCR, 0x1030000000000009ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PURR, 0x103000000000000aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_SPURR, 0x103000000000000bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DAR, 0x103000000000000cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DSISR, 0x102000000000000dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_AMR, 0x103000000000000eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_UAMOR, 0x103000000000000fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCR0, 0x1030000000000010ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCR1, 0x1030000000000011ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCRA, 0x1030000000000012ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCR2, 0x1030000000000013ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCRS, 0x1030000000000014ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SIAR, 0x1030000000000015ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SDAR, 0x1030000000000016ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SIER, 0x1030000000000017ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC1, 0x1020000000000018ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC2, 0x1020000000000019ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC3, 0x102000000000001aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC4, 0x102000000000001bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC5, 0x102000000000001cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC6, 0x102000000000001dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC7, 0x102000000000001eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC8, 0x102000000000001fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_FPR0, 0x1030000000000020ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_FPR31, 0x103000000000003fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VR0, 0x1040000000000040ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VR31, 0x104000000000005fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VSR0, 0x1040000000000060ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VSR31, 0x104000000000007fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_FPSCR, 0x1030000000000080ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VSCR, 0x1020000000000081ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VPA_ADDR, 0x1030000000000082ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VPA_SLB, 0x1040000000000083ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VPA_DTL, 0x1040000000000084ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_EPCR, 0x1020000000000085ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+KVMSPEC_EQ(KVM_REG_PPC_EPR, 0x1020000000000086ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_OR_TSR, 0x1020000000000087ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_CLEAR_TSR, 0x1020000000000088ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_TCR, 0x1020000000000089ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_TSR, 0x102000000000008aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_DEBUG_INST, 0x102000000000008bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS0, 0x102000000000008cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS1, 0x102000000000008dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS2, 0x103000000000008eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS7_3, 0x103000000000008fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS4, 0x1020000000000090ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS6, 0x1020000000000091ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MMUCFG, 0x1020000000000092ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB0CFG, 0x1020000000000093ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB1CFG, 0x1020000000000094ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB2CFG, 0x1020000000000095ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB3CFG, 0x1020000000000096ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB0PS, 0x1020000000000097ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB1PS, 0x1020000000000098ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB2PS, 0x1020000000000099ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB3PS, 0x102000000000009aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_EPTCFG, 0x102000000000009bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TB_OFFSET, 0x103000000000009cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SPMC1, 0x102000000000009dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SPMC2, 0x102000000000009eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_IAMR, 0x103000000000009fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TFHAR, 0x10300000000000a0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TFIAR, 0x10300000000000a1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TEXASR, 0x10300000000000a2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_FSCR, 0x10300000000000a3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_PSPB, 0x10200000000000a4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_EBBHR, 0x10300000000000a5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_EBBRR, 0x10300000000000a6ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_BESCR, 0x10300000000000a7ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TAR, 0x10300000000000a8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_DPDES, 0x10300000000000a9ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_DAWR, 0x10300000000000aaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_DAWRX, 0x10300000000000abULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_CIABR, 0x10300000000000acULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_IC, 0x10300000000000adULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_VTB, 0x10300000000000aeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_CSIGR, 0x10300000000000afULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TACR, 0x10300000000000b0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TCSCR, 0x10300000000000b1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_PID, 0x10300000000000b2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_ACOP, 0x10300000000000b3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_VRSAVE, 0x10200000000000b4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_LPCR, 0x10200000000000b5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+KVMSPEC_EQ(KVM_REG_PPC_LPCR_64, 0x10300000000000b5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_PPR, 0x10300000000000b6ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_ARCH_COMPAT, 0x10200000000000b7ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_PPC_DABRX, 0x10200000000000b8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_PPC_WORT, 0x10300000000000b9ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+KVMSPEC_EQ(KVM_REG_PPC_SPRG9, 0x10300000000000baULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31200 /* 3.18 */
+KVMSPEC_EQ(KVM_REG_PPC_DBSR, 0x10200000000000bbULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TIDR, 0x10300000000000bcULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+KVMSPEC_EQ(KVM_REG_PPC_PSSCR, 0x10300000000000bdULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+KVMSPEC_EQ(KVM_REG_PPC_DEC_EXPIRY, 0x10300000000000beULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
+KVMSPEC_EQ(KVM_REG_PPC_ONLINE, 0x10200000000000bfULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVM_REG_PPC_PTCR, 0x10300000000000c0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCR3, 0x10300000000000c1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVM_REG_PPC_SIER2, 0x10300000000000c2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVM_REG_PPC_SIER3, 0x10300000000000c3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_REG_PPC_DAWR1, 0x10300000000000c4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_REG_PPC_DAWRX1, 0x10300000000000c5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_PPC_DEXCR, 0x10300000000000c6ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_PPC_HASHKEYR, 0x10300000000000c7ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_PPC_HASHPKEYR, 0x10300000000000c8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM, 0x1000000080000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_GPR0, 0x1030000080000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_GPR31, 0x103000008000001fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_VSR0, 0x1040000080000020ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_VSR63, 0x104000008000005fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_CR, 0x1030000080000060ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_LR, 0x1030000080000061ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_CTR, 0x1030000080000062ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_FPSCR, 0x1030000080000063ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_AMR, 0x1030000080000064ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_PPR, 0x1030000080000065ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_VRSAVE, 0x1030000080000066ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_VSCR, 0x1020000080000067ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_DSCR, 0x1030000080000068ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_TAR, 0x1030000080000069ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_XER, 0x103000008000006aULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 0x8008ae06ULL);
@@ -19604,6 +21281,9 @@ KVMSPEC_EQ(KVM_DEASSIGN_DEV_IRQ, 0x8040ae75ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 0x8040aea4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVM_ALLOCATE_RMA, 1074310825);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEBUG_GUEST, 0x8050ae87ULL);
@@ -19767,8 +21447,932 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 0x800caed0ULL);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 536915584);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -19784,6 +22388,9 @@ KVMSPEC_EQ(KVM_GET_MP_STATE, 1074048664);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_SET_MP_STATE, 0x8004ae99ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 0x8108ae9bULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_GET_ONE_REG, 0x8010aeabULL);
@@ -19830,12 +22437,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 536915651);
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 536915652);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
 #endif
@@ -19844,6 +22445,39 @@ KVMSPEC_EQ(sizeof(struct kvm_dirty_tlb), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVM_PPC_GET_PVINFO, 0x8080aea1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_PPC_GET_SMMU_INFO, 1112583846);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVM_CREATE_SPAPR_TCE, 0x8010aea8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_CREATE_SPAPR_TCE_64, 0x8020aea8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_PPC_GET_HTAB_FD, 0x8020aeaaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_PPC_RTAS_DEFINE_TOKEN, 0x8080aeacULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_RESIZE_HPT_PREPARE, 1074835117);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_RESIZE_HPT_COMMIT, 1074835118);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_CONFIGURE_V3_MMU, 0x8010aeafULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_GET_RMMU_INFO, 0x8060aeb0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_GET_CPU_CHAR, 1075883697);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 KVMSPEC_EQ(KVM_PPC_SVM_OFF, 536915635);
@@ -19916,6 +22550,24 @@ KVMSPEC_EQ(KVM_GET_TSC_KHZ, 536915619);
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_REGS, 1099476609);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_REGS, 0x8188ae82ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_SREGS, 1154526851);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SREGS, 0x84d0ae84ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_FPU, 1090563724);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_FPU, 0x8100ae8dULL);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 0x8008ae93ULL);
 #endif
@@ -19933,6 +22585,1829 @@ KVMSPEC_EQ(KVM_X86_SETUP_MCE, 0x8008ae9cULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 1074310813);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#ifndef __KVM_HAVE_SPAPR_TCE
+#error "__KVM_HAVE_SPAPR_TCE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#ifndef __KVM_HAVE_PPC_SMT
+#error "__KVM_HAVE_PPC_SMT is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifndef __KVM_HAVE_IRQCHIP
+#error "__KVM_HAVE_IRQCHIP is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifndef __KVM_HAVE_IRQ_LINE
+#error "__KVM_HAVE_IRQ_LINE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_COALESCED_MMIO_PAGE_OFFSET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_regs), 392);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, pc), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, pc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, cr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, cr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, ctr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, ctr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, lr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, lr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, xer), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, xer), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, msr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, msr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, srr0), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, srr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, srr1), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, srr1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, pid), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, pid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg0), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg1), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg2), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg3), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg4), 104);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg4), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg5), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg5), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg6), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg6), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg7), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg7), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, gpr), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, gpr), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_IMPL_NONE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_IMPL_FSL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_FSL_PIDn, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_RUN_PPC_NMI_DISP_MASK, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_RUN_PPC_NMI_DISP_FULLY_RECOV, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_RUN_PPC_NMI_DISP_LIMITED_RECOV, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_RUN_PPC_NMI_DISP_NOT_RECOV, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_BASE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_ARCH206, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_64, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_SPRG8, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_MCIVPR, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_IVOR, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_ARCH206_MMU, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_DEBUG, 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_ED, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_SPE, 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_EXP, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_PD, 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_PC, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_PT, 8192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_PM, 16384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_UPDATE_MCSR, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_UPDATE_TSR, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_UPDATE_DEC, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_UPDATE_DBSR, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs), 1232);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_sregs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, pvr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, pvr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u), 1224);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s), 1224);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.sdr1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.sdr1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc64), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64), 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc64.slb), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb), 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc64.slb[0].slbe), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb[0].slbe), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc64.slb[0].slbv), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb[0].slbv), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc32), 1040);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32), 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc32.sr), 1040);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.sr), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc32.ibat), 1104);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.ibat), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc32.dbat), 1168);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.dbat), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e), 664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.features), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.features), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.svr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.svr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.mcar), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.mcar), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.hid0), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.hid0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.pid1), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.pid1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.pid2), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.pid2), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.pad), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.pad), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.features), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.features), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl_id), 268);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl_id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.update_special), 272);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.update_special), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.pir), 276);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.pir), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.sprg8), 280);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.sprg8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.sprg9), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.sprg9), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.csrr0), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.csrr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dsrr0), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dsrr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mcsrr0), 312);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsrr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.csrr1), 320);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.csrr1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dsrr1), 324);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dsrr1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mcsrr1), 328);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsrr1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.esr), 332);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.esr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dear), 336);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dear), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.ivpr), 344);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivpr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mcivpr), 352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcivpr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mcsr), 360);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tsr), 368);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tcr), 372);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tcr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.decar), 376);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.decar), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dec), 380);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dec), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tb), 384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dbsr), 392);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dbsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dbcr), 396);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dbcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.iac), 408);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.iac), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dac), 424);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dac), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dvc), 432);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dvc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.num_iac), 440);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_iac), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.num_dac), 441);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_dac), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.num_dvc), 442);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_dvc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.pad), 443);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.pad), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.epr), 444);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.vrsave), 448);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.vrsave), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.epcr), 452);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epcr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas0), 456);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas1), 460);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas2), 464);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas7_3), 472);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas7_3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas4), 480);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas4), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas6), 484);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas6), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.ivor_low), 488);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivor_low), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.ivor_high), 552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivor_high), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mmucfg), 624);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mmucfg), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.eptcfg), 628);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.eptcfg), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tlbcfg), 632);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tlbcfg), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tlbps), 648);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tlbps), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.eplc), 664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.eplc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.epsc), 668);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epsc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.pad), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.pad), 1020);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_fpu), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpu), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fpr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpr), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMPPC_DEBUG_NONE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMPPC_DEBUG_BREAKPOINT, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMPPC_DEBUG_WATCH_WRITE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMPPC_DEBUG_WATCH_READ, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, address), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, address), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, status), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, status), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, reserved), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].type), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].reserved), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_SW_BP, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_HW_BP, 131072);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_MASK, 31);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_EXT_MASK, 65504);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_GPR, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_FPR, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_QPR, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_FQPR, 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+KVMSPEC_EQ(KVM_INTERRUPT_SET, 0xffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+KVMSPEC_EQ(KVM_INTERRUPT_UNSET, 0xfffffffeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVM_INTERRUPT_SET_LEVEL, 0xfffffffdULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_CPU_440, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_CPU_E500V2, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_CPU_3S_32, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_CPU_3S_64, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_CPU_E500MC, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(sizeof(struct kvm_create_spapr_tce), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_create_spapr_tce), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce, liobn), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce, liobn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce, window_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce, window_size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(sizeof(struct kvm_create_spapr_tce_64), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(_Alignof(struct kvm_create_spapr_tce_64), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, liobn), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, liobn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, page_shift), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, page_shift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, flags), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, offset), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, size), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(sizeof(struct kvm_allocate_rma), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_allocate_rma), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(offsetof(struct kvm_allocate_rma, rma_size), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_allocate_rma, rma_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_rtas_token_args), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_rtas_token_args), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_rtas_token_args, name), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_rtas_token_args, name), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_rtas_token_args, token), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_rtas_token_args, token), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(sizeof(struct kvm_book3e_206_tlb_entry), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_book3e_206_tlb_entry), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_entry, mas8), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas8), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_entry, mas1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_entry, mas2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_entry, mas7_3), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas7_3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(sizeof(struct kvm_book3e_206_tlb_params), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_book3e_206_tlb_params), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_params, tlb_sizes), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, tlb_sizes), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_params, tlb_ways), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, tlb_ways), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_params, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(sizeof(struct kvm_get_htab_fd), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_get_htab_fd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_fd, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_fd, start_index), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, start_index), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_fd, reserved), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, reserved), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_GET_HTAB_BOLTED_ONLY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_GET_HTAB_WRITE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(sizeof(struct kvm_get_htab_header), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_get_htab_header), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_header, index), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_header, n_valid), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, n_valid), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_header, n_invalid), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, n_invalid), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_mmuv3_cfg), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_mmuv3_cfg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_mmuv3_cfg, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_mmuv3_cfg, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_mmuv3_cfg, process_table), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_mmuv3_cfg, process_table), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_MMUV3_RADIX, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_MMUV3_GTSE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_radix_geom), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_radix_geom), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_radix_geom, page_shift), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, page_shift), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_radix_geom, level_bits), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, level_bits), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_radix_geom, pad), 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, pad), 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_rmmu_info), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_rmmu_info), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_rmmu_info, geometries), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_rmmu_info, geometries), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_rmmu_info, ap_encodings), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_rmmu_info, ap_encodings), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_cpu_char), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_cpu_char), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, character), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, character), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, behaviour), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, behaviour), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, character_mask), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, character_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, behaviour_mask), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, behaviour_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_SPEC_BAR_ORI31, 0x8000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_BCCTRL_SERIALISED, 0x4000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_L1D_FLUSH_ORI30, 0x2000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_L1D_FLUSH_TRIG2, 0x1000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_L1D_THREAD_PRIV, 0x800000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_BR_HINT_HONOURED, 0x400000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_MTTRIG_THR_RECONF, 0x200000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_COUNT_CACHE_DIS, 0x100000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50100 /* 5.1 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_BCCTR_FLUSH_ASSIST, 0x40000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_BEHAV_FAVOUR_SECURITY, 0x8000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_BEHAV_L1D_FLUSH_PR, 0x4000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_BEHAV_BNDS_CHK_SPEC_BAR, 0x2000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50100 /* 5.1 */
+KVMSPEC_EQ(KVM_PPC_CPU_BEHAV_FLUSH_COUNT_CACHE, 0x400000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_STATE, 0x103000000000008cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_CPPR_SHIFT, 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_CPPR_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_XISR_SHIFT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_XISR_MASK, 16777215);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_MFRR_SHIFT, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_MFRR_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_PPRI_SHIFT, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_PPRI_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_REG_PPC_VP_STATE, 0x104000000000008dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_MPIC_GRP_MISC, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_MPIC_BASE_ADDR, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_MPIC_GRP_REGISTER, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_MPIC_GRP_IRQ_ACTIVE, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_XICS_GRP_SOURCES, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_DEV_XICS_GRP_CTRL, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_DEV_XICS_NR_SERVERS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_DESTINATION_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_DESTINATION_MASK, 0xffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_PRIORITY_SHIFT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_PRIORITY_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_LEVEL_SENSITIVE, 0x10000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_MASKED, 0x20000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_PENDING, 0x40000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_XICS_PRESENTED, 0x80000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_XICS_QUEUED, 0x100000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_CTRL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_RESET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_EQ_SYNC, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_DEV_XIVE_NR_SERVERS, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_SOURCE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_SOURCE_CONFIG, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_EQ_CONFIG, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_SOURCE_SYNC, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_LEVEL_SENSITIVE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_LEVEL_ASSERTED, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_PRIORITY_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_PRIORITY_MASK, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_SERVER_SHIFT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_SERVER_MASK, 0xfffffff8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_MASKED_SHIFT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_MASKED_MASK, 0x100000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_EISN_SHIFT, 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_EISN_MASK, 0xfffffffe00000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_PRIORITY_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_PRIORITY_MASK, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_SERVER_SHIFT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_SERVER_MASK, 0xfffffff8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_xive_eq), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_xive_eq), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, qshift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qshift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, qaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, qtoggle), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qtoggle), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, qindex), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qindex), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, pad), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, pad), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_ALWAYS_NOTIFY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_TIMA_PAGE_OFFSET, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_ESB_PAGE_OFFSET, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_PPC_PVINFO_FLAGS_EV_IDLE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_pvinfo), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_pvinfo), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, hcall), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, hcall), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, pad), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, pad), 108);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_PPC_PAGE_SIZES_MAX_SZ, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_one_page_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_one_page_size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_page_size, page_shift), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, page_shift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_page_size, pte_enc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, pte_enc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_one_seg_page_size), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_one_seg_page_size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, page_shift), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, page_shift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, slb_enc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, slb_enc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, enc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, enc), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_PPC_PAGE_SIZES_REAL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_PPC_1T_SEGMENTS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVM_PPC_NO_HASH, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_smmu_info), 592);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, slb_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, slb_size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, data_keys), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, data_keys), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, instr_keys), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, sps), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps), 576);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_resize_hpt), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, shift), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, shift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, pad), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVM_REG_PPC_HIOR, 0x1030000000000001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_IAC1, 0x1030000000000002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_IAC2, 0x1030000000000003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_IAC3, 0x1030000000000004ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_IAC4, 0x1030000000000005ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DAC1, 0x1030000000000006ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DAC2, 0x1030000000000007ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DABR, 0x1030000000000008ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DSCR, 0x1030000000000009ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PURR, 0x103000000000000aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_SPURR, 0x103000000000000bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DAR, 0x103000000000000cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DSISR, 0x102000000000000dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_AMR, 0x103000000000000eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_UAMOR, 0x103000000000000fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCR0, 0x1030000000000010ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCR1, 0x1030000000000011ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCRA, 0x1030000000000012ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCR2, 0x1030000000000013ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCRS, 0x1030000000000014ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SIAR, 0x1030000000000015ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SDAR, 0x1030000000000016ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SIER, 0x1030000000000017ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC1, 0x1020000000000018ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC2, 0x1020000000000019ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC3, 0x102000000000001aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC4, 0x102000000000001bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC5, 0x102000000000001cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC6, 0x102000000000001dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC7, 0x102000000000001eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC8, 0x102000000000001fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_FPR0, 0x1030000000000020ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_FPR31, 0x103000000000003fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VR0, 0x1040000000000040ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VR31, 0x104000000000005fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VSR0, 0x1040000000000060ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VSR31, 0x104000000000007fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_FPSCR, 0x1030000000000080ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VSCR, 0x1020000000000081ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VPA_ADDR, 0x1030000000000082ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VPA_SLB, 0x1040000000000083ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VPA_DTL, 0x1040000000000084ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_EPCR, 0x1020000000000085ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+KVMSPEC_EQ(KVM_REG_PPC_EPR, 0x1020000000000086ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_OR_TSR, 0x1020000000000087ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_CLEAR_TSR, 0x1020000000000088ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_TCR, 0x1020000000000089ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_TSR, 0x102000000000008aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_DEBUG_INST, 0x102000000000008bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS0, 0x102000000000008cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS1, 0x102000000000008dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS2, 0x103000000000008eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS7_3, 0x103000000000008fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS4, 0x1020000000000090ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS6, 0x1020000000000091ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MMUCFG, 0x1020000000000092ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB0CFG, 0x1020000000000093ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB1CFG, 0x1020000000000094ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB2CFG, 0x1020000000000095ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB3CFG, 0x1020000000000096ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB0PS, 0x1020000000000097ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB1PS, 0x1020000000000098ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB2PS, 0x1020000000000099ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB3PS, 0x102000000000009aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_EPTCFG, 0x102000000000009bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TB_OFFSET, 0x103000000000009cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SPMC1, 0x102000000000009dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SPMC2, 0x102000000000009eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_IAMR, 0x103000000000009fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TFHAR, 0x10300000000000a0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TFIAR, 0x10300000000000a1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TEXASR, 0x10300000000000a2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_FSCR, 0x10300000000000a3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_PSPB, 0x10200000000000a4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_EBBHR, 0x10300000000000a5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_EBBRR, 0x10300000000000a6ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_BESCR, 0x10300000000000a7ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TAR, 0x10300000000000a8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_DPDES, 0x10300000000000a9ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_DAWR, 0x10300000000000aaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_DAWRX, 0x10300000000000abULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_CIABR, 0x10300000000000acULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_IC, 0x10300000000000adULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_VTB, 0x10300000000000aeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_CSIGR, 0x10300000000000afULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TACR, 0x10300000000000b0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TCSCR, 0x10300000000000b1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_PID, 0x10300000000000b2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_ACOP, 0x10300000000000b3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_VRSAVE, 0x10200000000000b4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_LPCR, 0x10200000000000b5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+KVMSPEC_EQ(KVM_REG_PPC_LPCR_64, 0x10300000000000b5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_PPR, 0x10300000000000b6ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_ARCH_COMPAT, 0x10200000000000b7ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_PPC_DABRX, 0x10200000000000b8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_PPC_WORT, 0x10300000000000b9ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+KVMSPEC_EQ(KVM_REG_PPC_SPRG9, 0x10300000000000baULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31200 /* 3.18 */
+KVMSPEC_EQ(KVM_REG_PPC_DBSR, 0x10200000000000bbULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TIDR, 0x10300000000000bcULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+KVMSPEC_EQ(KVM_REG_PPC_PSSCR, 0x10300000000000bdULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+KVMSPEC_EQ(KVM_REG_PPC_DEC_EXPIRY, 0x10300000000000beULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
+KVMSPEC_EQ(KVM_REG_PPC_ONLINE, 0x10200000000000bfULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVM_REG_PPC_PTCR, 0x10300000000000c0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCR3, 0x10300000000000c1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVM_REG_PPC_SIER2, 0x10300000000000c2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVM_REG_PPC_SIER3, 0x10300000000000c3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_REG_PPC_DAWR1, 0x10300000000000c4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_REG_PPC_DAWRX1, 0x10300000000000c5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_PPC_DEXCR, 0x10300000000000c6ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_PPC_HASHKEYR, 0x10300000000000c7ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_PPC_HASHPKEYR, 0x10300000000000c8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM, 0x1000000080000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_GPR0, 0x1030000080000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_GPR31, 0x103000008000001fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_VSR0, 0x1040000080000020ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_VSR63, 0x104000008000005fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_CR, 0x1030000080000060ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_LR, 0x1030000080000061ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_CTR, 0x1030000080000062ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_FPSCR, 0x1030000080000063ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_AMR, 0x1030000080000064ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_PPR, 0x1030000080000065ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_VRSAVE, 0x1030000080000066ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_VSCR, 0x1020000080000067ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_DSCR, 0x1030000080000068ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_TAR, 0x1030000080000069ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_XER, 0x103000008000006aULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 0x8008ae06ULL);
@@ -19996,6 +24471,9 @@ KVMSPEC_EQ(KVM_DEASSIGN_DEV_IRQ, 0x8040ae75ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 0x8040aea4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVM_ALLOCATE_RMA, 1074310825);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEBUG_GUEST, 0x8050ae87ULL);
@@ -20159,8 +24637,932 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 0x800caed0ULL);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 536915584);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -20176,6 +25578,9 @@ KVMSPEC_EQ(KVM_GET_MP_STATE, 1074048664);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_SET_MP_STATE, 0x8004ae99ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 0x8108ae9bULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_GET_ONE_REG, 0x8010aeabULL);
@@ -20222,12 +25627,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 536915651);
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 536915652);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
 #endif
@@ -20236,6 +25635,39 @@ KVMSPEC_EQ(sizeof(struct kvm_dirty_tlb), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVM_PPC_GET_PVINFO, 0x8080aea1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_PPC_GET_SMMU_INFO, 1112583846);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVM_CREATE_SPAPR_TCE, 0x8010aea8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_CREATE_SPAPR_TCE_64, 0x8020aea8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_PPC_GET_HTAB_FD, 0x8020aeaaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_PPC_RTAS_DEFINE_TOKEN, 0x8080aeacULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_RESIZE_HPT_PREPARE, 1074835117);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_RESIZE_HPT_COMMIT, 1074835118);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_CONFIGURE_V3_MMU, 0x8010aeafULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_GET_RMMU_INFO, 0x8060aeb0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_GET_CPU_CHAR, 1075883697);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 KVMSPEC_EQ(KVM_PPC_SVM_OFF, 536915635);
@@ -20613,12 +26045,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 536915651);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 536915652);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
@@ -21005,12 +26431,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);

@@ -96,7 +96,7 @@ class View:
         fields = []
         changed = False
         for f in record.fields:
-            if not f.exists_at(self.release) or (self.arch is not None and not self._field_on(record, f, self.arch)):
+            if not f.exists_at(self.release) or (self.arch is not None and not self._field_on(f, self.arch)):
                 changed = True
                 continue
             new = self.field_at(f)
@@ -105,16 +105,6 @@ class View:
             changed = changed or new is not f
             fields.append(new)
         return replace(record, fields=tuple(fields)) if changed else record
-
-    def _field_on(self, record: Record, f: Field, arch: str) -> bool:
-        """Whether userspace of `arch` sees a member: where its record's header is, as
-        its #ifdef allows. A record that moved into an architecture's header was in
-        every architecture's linux/kvm.h before."""
-        if arch in f.active_on:
-            return True
-        if f.c_guard is None and record.moves and self.model.header(record.header_at(self.release)).arch is None:
-            return True
-        return False
 
     def field_at(self, f: Field) -> Field:
         if f.record is not None and f.record.inline:
@@ -153,6 +143,14 @@ class View:
                     found = item
         return found
 
+    @staticmethod
+    def _field_on(f: Field, arch: str) -> bool:
+        """Whether architecture `arch` has the field of a record it sees. Only a field's own
+        #ifdef takes it away: a record that an architecture's header holds today but
+        linux/kvm.h held for everyone before (kvm_ppc_pvinfo until 6.9) has its fields on
+        every architecture that saw it then."""
+        return f.c_guard is None or arch in f.active_on
+
     def layout(self, record: "Record | str", abi: Abi) -> Optional[Layout]:
         """The layout of a record on `abi` as it was at the view's release: the
         C layout rules applied to the fields it had then (None if a member's type
@@ -168,7 +166,7 @@ class View:
         self._layouts[key] = None   # a record cannot contain itself
         members = []
         for f in self._fields_at(record).fields:
-            if not self._field_on(record, f, abi.arch):   # its #ifdef does not hold there
+            if not self._field_on(f, abi.arch):   # its #ifdef does not hold there
                 continue
             if f.scalar is not None:
                 size, align = f.scalar.size(abi), f.scalar.align(abi)

@@ -51,6 +51,7 @@ from . import KVM_CREATE_PIT
 from . import KVM_CREATE_PIT2
 from . import KVM_CREATE_VCPU
 from . import KVM_CREATE_VM
+from . import KVM_DIRTY_TLB
 from . import KVM_ENABLE_CAP
 from . import KVM_GET_API_VERSION
 from . import KVM_GET_CLOCK
@@ -96,6 +97,8 @@ from . import KVM_MEMORY_ENCRYPT_OP
 from . import KVM_MEMORY_ENCRYPT_REG_REGION
 from . import KVM_MEMORY_ENCRYPT_UNREG_REGION
 from . import KVM_NMI
+from . import KVM_PPC_ALLOCATE_HTAB
+from . import KVM_PPC_SVM_OFF
 from . import KVM_PRE_FAULT_MEMORY
 from . import KVM_REGISTER_COALESCED_MMIO
 from . import KVM_REINJECT_CONTROL
@@ -221,6 +224,7 @@ from . import kvm_create_guest_memfd
 from . import kvm_debugregs
 from . import kvm_device_attr
 from . import kvm_dirty_log
+from . import kvm_dirty_tlb
 from . import kvm_dtable
 from . import kvm_enable_cap
 from . import kvm_enc_region
@@ -584,6 +588,10 @@ _RULES: dict[type, tuple[tuple[str, int, bool, int, Optional[int], str, frozense
     kvm_dirty_log: (
         ('slot', 32, False, 1, None, '', frozenset([]), ''),
         ('padding1', 32, False, 1, None, '', frozenset([]), ''),
+    ),
+    kvm_dirty_tlb: (
+        ('bitmap', 64, False, 1, None, '', frozenset([]), ''),
+        ('num_dirty', 32, False, 1, None, '', frozenset([]), ''),
     ),
     kvm_dtable: (
         ('base', 64, False, 1, None, '', frozenset([]), ''),
@@ -1049,6 +1057,8 @@ _E_KVM_XEN_HVM_SET_ATTR: dict[int, str] = {errno.ENOENT: 'type is unknown, or an
 _E_KVM_XEN_HVM_EVTCHN_SEND: dict[int, str] = {errno.EINVAL: "The port is 0 or beyond the guest's port range, the priority is not 2-level, the target vCPU does not exist, or it has no vcpu_info.", errno.EFAULT: 'The argument could not be read.'}
 _E_KVM_CREATE_DEVICE: dict[int, str] = {errno.ENODEV: 'The device type is unknown or not supported by this VM.', errno.EEXIST: 'The VM already has a device of a type it can only have one of.', errno.EBUSY: 'The device cannot be added any more, for example an interrupt controller after vCPUs have run.', errno.ENOMEM: 'The kernel could not allocate the device.', errno.EFAULT: 'The structure could not be read or written.'}
 _E_KVM_SET_DEVICE_ATTR: dict[int, str] = {errno.ENXIO: 'The group or attribute is unknown to this device.', errno.EINVAL: 'The value is not valid for the attribute.', errno.EPERM: 'The attribute cannot be changed in the current state.', errno.EBUSY: 'The device is in use and the attribute can no longer change.', errno.EFAULT: 'The value could not be read from addr.', errno.EIO: 'The caller is not in the process that created the VM.'}
+_E_KVM_PPC_ALLOCATE_HTAB: dict[int, str] = {errno.EBUSY: 'A vCPU of the VM is running.', errno.EINVAL: 'The order is outside 18 to 46.', errno.ENOMEM: 'No memory for a table of that size.', errno.EOPNOTSUPP: 'KVM runs as a nested hypervisor, where only radix guests are possible.', errno.EFAULT: 'The order could not be read.'}
+_E_KVM_PPC_SVM_OFF: dict[int, str] = {errno.EBUSY: 'A vCPU of the VM is running.', errno.EINVAL: 'The ultravisor failed to terminate the secure guest.'}
 _E_KVM_ARM_SET_DEVICE_ADDR: dict[int, str] = {errno.ENODEV: 'The device id or address type is unknown, or the VM has no GICv2 (KVM_CREATE_IRQCHIP was not called, or another GIC model was created).', errno.ENXIO: 'The host cannot emulate a GICv2.', errno.EEXIST: 'This address was already set.', errno.E2BIG: 'The region does not fit in the guest physical address space.', errno.EINVAL: 'The address is not 4KB aligned, or the region wraps around.'}
 _E_KVM_MEMORY_ENCRYPT_OP: dict[int, str] = {errno.ENOTTY: 'The kernel or host has no memory encryption support, SEV (or SEV-ES, for KVM_SEV_ES_INIT) is not enabled, the command needs the VM to be an SEV guest and it is not, or the ioctl was issued on a vCPU of a VM that has no vCPU commands (anything but TDX).', errno.EINVAL: "The command is unknown or not implemented, not valid in the guest's current state (for example KVM_SEV_INIT after vCPUs were created), not valid for the VM type (KVM_SEV_INIT and KVM_SEV_ES_INIT need KVM_X86_DEFAULT_VM, KVM_SEV_INIT2 one of the SEV types), has invalid parameters or non-zero flags, or may not be used on a VM that shares another VM's encryption context. For TDX, also a non-zero hw_error on input.", errno.EBUSY: '(svm) Before 6.10: KVM_SEV_INIT or KVM_SEV_ES_INIT on a VM that is already an SEV guest. Later kernels fail with EINVAL.', errno.EIO: 'The firmware (or, for TDX, the TDX module) failed the command; error (or hw_error) holds its status code.', errno.EBADF: '(svm) sev_fd is not an open file descriptor.', errno.E2BIG: '(vmx) KVM_TDX_CAPABILITIES or KVM_TDX_GET_CPUID: the CPUID buffer has too few entries; nent was set to the number needed.', errno.EINTR: 'A long populate command (KVM_TDX_INIT_MEM_REGION) stopped for a signal; its parameter structure describes the part that is left, so the call can simply be repeated.', errno.EFAULT: 'The command or its parameters could not be read or written.', errno.ENOMEM: 'The kernel could not allocate memory or pin guest pages.'}
 _E_KVM_MEMORY_ENCRYPT_REG_REGION: dict[int, str] = {errno.ENOTTY: 'The VM is not an SEV guest, or the host has no memory encryption support.', errno.EINVAL: "The range is empty, wraps or does not fit the address space, or the VM shares another VM's encryption context.", errno.ENOMEM: "Pinning the range would exceed the process's locked memory limit, or the kernel ran out of memory.", errno.EFAULT: 'The argument could not be read, or the range is not mapped.'}
@@ -1103,6 +1113,7 @@ _E_KVM_S390_STORE_STATUS: dict[int, str] = {errno.EFAULT: 'The save area is not 
 _E_KVM_S390_INITIAL_RESET: dict[int, str] = {}
 _E_KVM_S390_NORMAL_RESET: dict[int, str] = {}
 _E_KVM_S390_CLEAR_RESET: dict[int, str] = {}
+_E_KVM_DIRTY_TLB: dict[int, str] = {errno.EFAULT: 'The argument could not be read.'}
 _E_KVM_ARM_VCPU_FINALIZE: dict[int, str] = {errno.EINVAL: 'The feature is unknown or was not enabled by KVM_ARM_VCPU_INIT.', errno.EPERM: 'The feature was already finalized.', errno.ENOEXEC: 'The vCPU has not been initialized with KVM_ARM_VCPU_INIT.', errno.EFAULT: 'The feature number could not be read.'}
 
 
@@ -3399,6 +3410,68 @@ class Vm(_Descriptor):
         result = self._call(KVM_HAS_DEVICE_ATTR, ctypes.addressof(obj), 'KVM_HAS_DEVICE_ATTR', _E_KVM_HAS_DEVICE_ATTR)
         return result
 
+    def ppc_allocate_htab(self, value: int) -> int:
+        """Allocates the guest's hashed page table in the kernel (Book3S HV), or
+        clears it. If a table of the same order exists, all its entries are
+        invalidated; if one of another order exists, it is replaced. A radix guest
+        is switched to hash mode. Without this call a 16MB table is allocated when
+        a vCPU first runs. A guest using the virtual real mode area gets its VRMA
+        entries recreated on the next KVM_RUN.
+
+        :Capability: KVM_CAP_PPC_ALLOC_HTAB
+        :Architectures: ppc
+        :Type: vm ioctl
+        :Parameters: __u32 (in)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 3.6
+
+        The number is encoded with _IOWR, but the data really flows in; the
+        encoding is kept because changing it would change the ioctl number.
+
+        Argument: Pointer to a __u32 holding the order (log2 of the size in bytes)
+        of the hashed page table, from 18 to 46. Current kernels leave it
+        unchanged; older ones wrote back the order they allocated, which is why
+        the number is encoded as read-write.
+
+        Errors:
+        - EBUSY: A vCPU of the VM is running.
+        - EINVAL: The order is outside 18 to 46.
+        - ENOMEM: No memory for a table of that size.
+        - EOPNOTSUPP: KVM runs as a nested hypervisor, where only radix guests are
+          possible.
+        - EFAULT: The order could not be read.
+        """
+        self._require('KVM_CAP_PPC_ALLOC_HTAB', 'KVM_PPC_ALLOCATE_HTAB')
+        box = ctypes.c_uint32(_runtime.check_int('value', value, 32, False))
+        result = self._call(KVM_PPC_ALLOCATE_HTAB, ctypes.addressof(box), 'KVM_PPC_ALLOCATE_HTAB', _E_KVM_PPC_ALLOCATE_HTAB)
+        return result
+
+    def ppc_svm_off(self) -> int:
+        """Turns a secure guest back into a normal one, which userspace must do when
+        it resets the guest. KVM asks the ultravisor to terminate the secure
+        guest, releases the pages that tracked secure memory and the pinned
+        per-vCPU areas, and rebuilds the partition table. It does nothing for a
+        guest that never became secure. No capability announces it; it is
+        meaningful with KVM_CAP_PPC_SECURE_GUEST.
+
+        :Capability: basic
+        :Architectures: ppc
+        :Type: vm ioctl
+        :Parameters: none
+        :Returns: 0 on success (also when the guest was not secure), -1 with errno set on error.
+        :Since: 5.5
+
+        Errors:
+        - EBUSY: A vCPU of the VM is running.
+        - EINVAL: The ultravisor failed to terminate the secure guest.
+        """
+        try:
+            return _fcntl_ioctl(self._fd, 44723, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_PPC_SVM_OFF', _E_KVM_PPC_SVM_OFF) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
+
     def arm_set_device_addr(self, arg: Optional[kvm_arm_device_addr] = None, /, **fields: Any) -> int:
         """Places an in-kernel emulated device in the guest physical address space;
         in practice, the distributor or CPU interface of the GICv2 created by
@@ -4416,8 +4489,11 @@ class Vcpu(_Descriptor):
         guest modes the upper halves and R8-R15 are still reported, as the
         processor holds them.
 
+        On Power the struct is the powerpc one: the 32 GPRs, the next instruction
+        address, CR, CTR, LR, XER, MSR, SRR0/1, PID and SPRG0-7.
+
         :Capability: basic
-        :Architectures: x86
+        :Architectures: x86, ppc
         :Type: vcpu ioctl
         :Parameters: struct kvm_regs (out)
         :Returns: 0 on success, -1 with errno set on error.
@@ -4439,10 +4515,11 @@ class Vcpu(_Descriptor):
         """Writes the general purpose registers, RIP and RFLAGS of the vCPU. Nothing
         is checked; the values take effect at the next KVM_RUN. Setting the
         registers also drops an exception that KVM had queued but not yet started
-        to deliver, since it would be raised at the wrong instruction.
+        to deliver, since it would be raised at the wrong instruction. On Power it
+        writes the registers of the powerpc struct kvm_regs.
 
         :Capability: basic
-        :Architectures: x86
+        :Architectures: x86, ppc
         :Type: vcpu ioctl
         :Parameters: struct kvm_regs (in)
         :Returns: 0 on success, -1 with errno set on error.
@@ -4467,8 +4544,12 @@ class Vcpu(_Descriptor):
         bit of an external interrupt that was being delivered to the guest when it
         exited, if there was one.
 
+        On Power the powerpc struct kvm_sregs holds the PVR and either the Book3S
+        segment state (SDR1, SLB, segment registers and BATs) or the BookE
+        registers, whose features word says which groups are valid.
+
         :Capability: basic
-        :Architectures: x86
+        :Architectures: x86, ppc
         :Type: vcpu ioctl
         :Parameters: struct kvm_sregs (out)
         :Returns: 0 on success, -1 with errno set on error.
@@ -4492,10 +4573,12 @@ class Vcpu(_Descriptor):
         directory pointers from guest memory at the address in CR3, which is not
         what the processor would do if the guest changed CR3 itself after loading
         them; KVM_SET_SREGS2 avoids that. The lowest set bit of interrupt_bitmap,
-        if any, is queued as an external interrupt to deliver.
+        if any, is queued as an external interrupt to deliver. On Power the EINVAL
+        cases differ (Book3S HV refuses a PVR other than the vCPU's), and on BookE
+        only the groups whose feature bits are set are written.
 
         :Capability: basic
-        :Architectures: x86
+        :Architectures: x86, ppc
         :Type: vcpu ioctl
         :Parameters: struct kvm_sregs (in)
         :Returns: 0 on success, -1 with errno set on error.
@@ -6209,6 +6292,27 @@ class Vcpu(_Descriptor):
             raise self._failed(exc, 'KVM_S390_CLEAR_RESET', _E_KVM_S390_CLEAR_RESET) from None
         except ValueError:   # fcntl refuses the -1 of a closed descriptor
             raise self._closed() from None
+
+    def dirty_tlb(self, arg: Optional[kvm_dirty_tlb] = None, /, **fields: Any) -> int:
+        """Tells KVM which entries of the shared TLB array (see KVM_CAP_SW_TLB)
+        userspace changed. Call it before the next KVM_RUN of the vCPU whenever
+        the array was modified. Current kernels ignore the bitmap and reload the
+        whole TLB.
+
+        :Capability: KVM_CAP_SW_TLB
+        :Architectures: ppc
+        :Type: vcpu ioctl
+        :Parameters: struct kvm_dirty_tlb (in)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 3.4
+
+        Errors:
+        - EFAULT: The argument could not be read.
+        """
+        self._require('KVM_CAP_SW_TLB', 'KVM_DIRTY_TLB')
+        obj = _record(kvm_dirty_tlb, arg, fields, 'KVM_DIRTY_TLB')
+        result = self._call(KVM_DIRTY_TLB, ctypes.addressof(obj), 'KVM_DIRTY_TLB', _E_KVM_DIRTY_TLB)
+        return result
 
     def arm_vcpu_finalize(self, value: int) -> int:
         """Fixes the configuration of a vCPU feature that needs settings after
