@@ -14021,7 +14021,7 @@ KVM_GET_REGS: Final = Ioctl(
     address, CR, CTR, LR, XER, MSR, SRR0/1, PID and SPRG0-7.
 
     :Capability: basic
-    :Architectures: x86, ppc
+    :Architectures: x86, ppc, s390, mips, loongarch
     :Type: vcpu ioctl
     :Parameters: struct kvm_regs (out)
     :Returns: 0 on success, -1 with errno set on error.
@@ -14055,7 +14055,7 @@ KVM_SET_REGS: Final = Ioctl(
     writes the registers of the powerpc struct kvm_regs.
 
     :Capability: basic
-    :Architectures: x86, ppc
+    :Architectures: x86, ppc, s390, mips, loongarch
     :Type: vcpu ioctl
     :Parameters: struct kvm_regs (in)
     :Returns: 0 on success, -1 with errno set on error.

@@ -4493,7 +4493,7 @@ class Vcpu(_Descriptor):
         address, CR, CTR, LR, XER, MSR, SRR0/1, PID and SPRG0-7.
 
         :Capability: basic
-        :Architectures: x86, ppc
+        :Architectures: x86, ppc, s390, mips, loongarch
         :Type: vcpu ioctl
         :Parameters: struct kvm_regs (out)
         :Returns: 0 on success, -1 with errno set on error.
@@ -4519,7 +4519,7 @@ class Vcpu(_Descriptor):
         writes the registers of the powerpc struct kvm_regs.
 
         :Capability: basic
-        :Architectures: x86, ppc
+        :Architectures: x86, ppc, s390, mips, loongarch
         :Type: vcpu ioctl
         :Parameters: struct kvm_regs (in)
         :Returns: 0 on success, -1 with errno set on error.
