@@ -155,7 +155,12 @@ def test_a_view_has_the_values_fields_and_headers_of_its_release():
     by_name_new = {i.name: i for i in new.items}
     # a value that grew
     nr_max = lambda view: next(v for v in view["sev_cmd_id"].values if v.name == "KVM_SEV_NR_MAX").expr
-    assert nr_max(by_name_old) == "22" and nr_max(by_name_new) == "103"
+    assert nr_max(by_name_old) == "22" and nr_max(by_name_new) == "104"
+    by_name_619 = {i.name: i for i in View(model, Version.parse("6.19"), "x86").items}
+    assert nr_max(by_name_619) == "103"
+    # a record that grew a field: the SVM nested-state header took gPAT in 7.2
+    svm_hdr = lambda view: [f.name for f in view["kvm_svm_nested_state_hdr"].fields]
+    assert svm_hdr(by_name_619) == ["vmcb_pa"] and svm_hdr(by_name_new) == ["vmcb_pa", "gpat"]
     # a value spelled through a newer name
     assert by_name_old["KVM_DEV_VFIO_GROUP"].expr == "1"
     assert by_name_new["KVM_DEV_VFIO_GROUP"].expr == "KVM_DEV_VFIO_FILE"

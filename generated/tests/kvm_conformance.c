@@ -86,6 +86,12 @@ KVMSPEC_EQ(KVM_S390_SIE_PAGE_OFFSET, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVM_VM_TYPE_ARM_IPA_SIZE_MASK, 255);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_VM_TYPE_ARM_PROTECTED, 0x80000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_VM_TYPE_ARM_MASK, 0x800000ffULL);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVM_CAP_ENABLE_CAP, 54);
 #endif
@@ -2169,6 +2175,15 @@ KVMSPEC_EQ(KVM_EXIT_MEMORY_FAULT, 39);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVM_EXIT_TDX, 40);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_EXIT_ARM_SEA, 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_EXIT_ARM_LDST64B, 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_EXIT_SNP_REQ_CERTS, 43);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_INTERNAL_ERROR_EMULATION, 1);
 #endif
@@ -2228,6 +2243,9 @@ KVMSPEC_EQ(KVM_NOTIFY_CONTEXT_INVALID, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(KVM_MEMORY_EXIT_FLAG_PRIVATE, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_EXIT_ARM_SEA_FLAG_GPA_VALID, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(SYNC_REGS_SIZE_BYTES, 2048);
@@ -2514,8 +2532,14 @@ KVMSPEC_EQ(KVM_DEV_TYPE_LOONGARCH_EIOINTC, 13);
 #if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
 KVMSPEC_EQ(KVM_DEV_TYPE_LOONGARCH_PCHPIC, 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
-KVMSPEC_EQ(KVM_DEV_TYPE_MAX, 15);
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_DEV_TYPE_LOONGARCH_DMSINTC, 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_DEV_TYPE_ARM_VGIC_V5, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_DEV_TYPE_MAX, 17);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_CREATE_DEVICE, 0xc00caee0ULL);
@@ -3342,6 +3366,9 @@ KVMSPEC_EQ(KVM_CAP_S390_RI, 124);
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVM_CAP_S390_USER_INSTR0, 130);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_CAP_S390_USER_OPEREXEC, 246);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVM_CAP_S390_GS, 140);
 #endif
@@ -3359,6 +3386,9 @@ KVMSPEC_EQ(KVM_CAP_S390_BPB, 152);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(KVM_CAP_S390_HPAGE_1M, 156);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVM_CAP_S390_HPAGE_2G, 249);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_CAP_S390_VCPU_RESETS, 179);
@@ -3647,6 +3677,51 @@ KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, reserved), 20);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, reserved), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_CAP_S390_KEYOP, 247);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_CAP_S390_VSIE_ESAMODE, 248);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_S390_KEYOP_ISKE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_S390_KEYOP_RRBE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_S390_KEYOP_SSKE, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_keyop), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_keyop, guest_addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_keyop, guest_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_keyop, key), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_keyop, key), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_keyop, operation), 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_keyop, operation), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_keyop, pad), 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_keyop, pad), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_S390_KEYOP, 0xc010ae53ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_zpci_op), 72);
@@ -4125,6 +4200,9 @@ KVMSPEC_EQ(KVM_CAP_ARM_EL2, 240);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVM_CAP_ARM_EL2_E2H0, 241);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_CAP_ARM_SEA_TO_USER, 245);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61100 /* 6.17 */
 KVMSPEC_EQ(KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED, 243);
 #endif
@@ -4166,6 +4244,27 @@ KVMSPEC_EQ(offsetof(struct kvm_enc_region, size), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_enc_region, size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(sizeof(struct kvm_exit_snp_req_certs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_exit_snp_req_certs, gpa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_exit_snp_req_certs, npages), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, npages), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_exit_snp_req_certs, ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, ret), 8);
 #endif
 
 #if defined(__x86_64__)
@@ -4228,6 +4327,12 @@ KVMSPEC_EQ(KVM_X2APIC_API_USE_32BIT_IDS, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST, 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifndef __KVM_HAVE_PIT
@@ -4328,6 +4433,12 @@ KVMSPEC_EQ(KVM_X86_QUIRK_STUFF_FEATURE_MSRS, 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVM_X86_QUIRK_IGNORE_GUEST_PAT, 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_X86_QUIRK_VMCS12_ALLOW_FREEZE_IN_SMM, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVM_X86_QUIRK_NESTED_SVM_SHARED_PAT, 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 KVMSPEC_EQ(KVM_PMU_EVENT_ALLOW, 0);
@@ -6300,10 +6411,10 @@ KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_data, vmcb12), 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_data, vmcb12), 4096);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_hdr), 8);
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_hdr), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
 KVMSPEC_EQ(_Alignof(struct kvm_svm_nested_state_hdr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
@@ -6312,10 +6423,16 @@ KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_hdr, vmcb_pa), 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, vmcb_pa), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_hdr, gpat), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, gpat), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
 KVMSPEC_EQ(sizeof(struct kvm_nested_state), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
 KVMSPEC_EQ(_Alignof(struct kvm_nested_state), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -6352,7 +6469,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.vmx), 32);
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.svm), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 8);
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.pad), 8);
@@ -7131,10 +7248,10 @@ KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR, 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA, 9);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -7995,6 +8112,42 @@ KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs), 24);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
 #endif
@@ -8259,6 +8412,9 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
 #endif
@@ -8385,8 +8541,11 @@ KVMSPEC_EQ(KVM_SEV_SNP_LAUNCH_UPDATE, 101);
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(KVM_SEV_SNP_LAUNCH_FINISH, 102);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
-KVMSPEC_EQ(KVM_SEV_NR_MAX, 103);
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_SEV_SNP_ENABLE_REQ_CERTS, 103);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_SEV_NR_MAX, 104);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_cmd), 24);
@@ -8973,6 +9132,15 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_init, pad2), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
 KVMSPEC_EQ(KVM_X86_SEV_VMSA_FEATURES, 0);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_X86_SNP_POLICY_BITS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_X86_SEV_SNP_REQ_CERTS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_snp_launch_start), 64);
 #endif
@@ -9392,6 +9560,12 @@ KVMSPEC_EQ(KVM_X2APIC_API_USE_32BIT_IDS, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, 2);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST, 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifndef __KVM_HAVE_PIT
 #error "__KVM_HAVE_PIT is not defined"
@@ -9491,6 +9665,12 @@ KVMSPEC_EQ(KVM_X86_QUIRK_STUFF_FEATURE_MSRS, 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVM_X86_QUIRK_IGNORE_GUEST_PAT, 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_X86_QUIRK_VMCS12_ALLOW_FREEZE_IN_SMM, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVM_X86_QUIRK_NESTED_SVM_SHARED_PAT, 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 KVMSPEC_EQ(KVM_PMU_EVENT_ALLOW, 0);
@@ -11463,10 +11643,10 @@ KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_data, vmcb12), 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_data, vmcb12), 4096);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_hdr), 8);
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_hdr), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
 KVMSPEC_EQ(_Alignof(struct kvm_svm_nested_state_hdr), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
@@ -11475,10 +11655,16 @@ KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_hdr, vmcb_pa), 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, vmcb_pa), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_hdr, gpat), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, gpat), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
 KVMSPEC_EQ(sizeof(struct kvm_nested_state), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
 KVMSPEC_EQ(_Alignof(struct kvm_nested_state), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -11515,7 +11701,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.vmx), 32);
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.svm), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 8);
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.pad), 8);
@@ -12294,10 +12480,10 @@ KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR, 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA, 9);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_run), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -13158,6 +13344,42 @@ KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs), 24);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
 #endif
@@ -13422,6 +13644,9 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 4);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 4);
 #endif
@@ -13548,8 +13773,11 @@ KVMSPEC_EQ(KVM_SEV_SNP_LAUNCH_UPDATE, 101);
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(KVM_SEV_SNP_LAUNCH_FINISH, 102);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
-KVMSPEC_EQ(KVM_SEV_NR_MAX, 103);
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_SEV_SNP_ENABLE_REQ_CERTS, 103);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_SEV_NR_MAX, 104);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_cmd), 24);
@@ -14135,6 +14363,15 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_init, pad2), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
 KVMSPEC_EQ(KVM_X86_SEV_VMSA_FEATURES, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_X86_SNP_POLICY_BITS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_X86_SEV_SNP_REQ_CERTS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_snp_launch_start), 64);
@@ -14897,6 +15134,9 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
 #endif
@@ -14944,6 +15184,9 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
 
 #elif defined(__riscv) && __riscv_xlen == 64
@@ -15349,6 +15592,9 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
 #endif
@@ -15396,6 +15642,9 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
 
 #elif defined(__s390x__)
@@ -15801,6 +16050,9 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
 #endif
@@ -15848,6 +16100,9 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
 
 #elif defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)
@@ -16253,6 +16508,9 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
 #endif
@@ -16300,6 +16558,9 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 1074835131);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 1074835132);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
 
 #elif defined(__powerpc64__) && defined(__BIG_ENDIAN__)
@@ -16705,6 +16966,9 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
 #endif
@@ -16752,6 +17016,9 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 1074835131);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 1074835132);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
 
 #elif defined(__mips64) && defined(_ABI64)
@@ -17157,6 +17424,9 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
 #endif
@@ -17204,6 +17474,9 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 1074835131);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 1074835132);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
 
 #elif defined(__loongarch64)
@@ -17609,6 +17882,9 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
 #endif
@@ -17656,6 +17932,9 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
 #endif
 

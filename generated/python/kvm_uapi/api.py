@@ -158,6 +158,7 @@ from . import _kvm_irqchip__chip
 from . import _kvm_nested_state__data
 from . import _kvm_nested_state__hdr
 from . import _kvm_run__anon0__arm_nisv
+from . import _kvm_run__anon0__arm_sea
 from . import _kvm_run__anon0__dcr
 from . import _kvm_run__anon0__debug
 from . import _kvm_run__anon0__eoi
@@ -214,6 +215,7 @@ from . import kvm_dirty_log
 from . import kvm_dtable
 from . import kvm_enable_cap
 from . import kvm_enc_region
+from . import kvm_exit_snp_req_certs
 from . import kvm_fpu
 from . import kvm_guest_debug
 from . import kvm_guest_debug_arch
@@ -316,6 +318,9 @@ __all__ = [
     'LoongarchIocsrExit',
     'MemoryFaultExit',
     'TdxExit',
+    'ArmSeaExit',
+    'ArmLdst64bExit',
+    'SnpReqCertsExit',
     'S390SieicExit',
     'S390ResetExit',
     'S390UcontrolExit',
@@ -368,6 +373,9 @@ class ExitReason(OpenIntEnum):
     LOONGARCH_IOCSR = 38
     MEMORY_FAULT = 39
     TDX = 40
+    ARM_SEA = 41
+    ARM_LDST64B = 42
+    SNP_REQ_CERTS = 43
     S390_SIEIC = 13
     S390_RESET = 14
     S390_UCONTROL = 20
@@ -544,7 +552,7 @@ _RULES: dict[type, tuple[tuple[str, int, bool, int, Optional[int], str, frozense
         ('padding', 32, False, 3, None, '', frozenset([]), ''),
     ),
     kvm_create_device: (
-        ('type', 32, False, 1, None, '', frozenset([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]), 'kvm_device_type'),
+        ('type', 32, False, 1, None, '', frozenset([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]), 'kvm_device_type'),
         ('fd', 32, False, 1, None, '', frozenset([]), ''),
         ('flags', 32, False, 1, 1, 'kvm_create_device_flags', frozenset([]), ''),
     ),
@@ -822,7 +830,7 @@ _RULES: dict[type, tuple[tuple[str, int, bool, int, Optional[int], str, frozense
         ('padding', 8, False, 1, None, '', frozenset([]), ''),
     ),
     kvm_sev_cmd: (
-        ('id', 32, False, 1, None, '', frozenset([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 100, 101, 102, 103]), 'sev_cmd_id'),
+        ('id', 32, False, 1, None, '', frozenset([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 100, 101, 102, 103, 104]), 'sev_cmd_id'),
         ('pad0', 32, False, 1, None, '', frozenset([]), ''),
         ('data', 64, False, 1, None, '', frozenset([]), ''),
         ('error', 32, False, 1, None, '', frozenset([]), ''),
@@ -857,6 +865,7 @@ _RULES: dict[type, tuple[tuple[str, int, bool, int, Optional[int], str, frozense
     ),
     kvm_svm_nested_state_hdr: (
         ('vmcb_pa', 64, False, 1, None, '', frozenset([]), ''),
+        ('gpat', 64, False, 1, None, '', frozenset([]), ''),
     ),
     kvm_tpr_access_ctl: (
         ('enabled', 32, False, 1, None, '', frozenset([]), ''),
@@ -4037,6 +4046,44 @@ class TdxExit(_kvm_run__anon0__tdx, Exit):
     __match_args__ = ('flags', 'nr', 'unknown', 'get_quote', 'get_tdvmcall_info', 'setup_event_notify', )
 
 
+class ArmSeaExit(_kvm_run__anon0__arm_sea, Exit):
+    """KVM_EXIT_ARM_SEA: A synchronous external abort (a hardware memory error,
+    typically) hit the guest while it accessed memory, KVM could not handle it
+    in the kernel, and userspace enabled KVM_CAP_ARM_SEA_TO_USER. arm_sea
+    gives the syndrome and the faulting addresses; userspace decides whether
+    to inject an abort into the guest or to stop it.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.ARM_SEA
+    __match_args__ = ('flags', 'esr', 'gva', 'gpa', )
+
+
+class ArmLdst64bExit(_kvm_run__anon0__arm_nisv, Exit):
+    """KVM_EXIT_ARM_LDST64B: The guest ran a 64-byte atomic load or store (LD64B,
+    ST64B and their variants) on an address that no memory slot backs. The
+    access is described in arm_nisv as for KVM_EXIT_ARM_NISV; userspace
+    emulates the 64-byte access itself or injects an abort.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.ARM_LDST64B
+    __match_args__ = ('esr_iss', 'fault_ipa', )
+
+
+class SnpReqCertsExit(kvm_exit_snp_req_certs, Exit):
+    """KVM_EXIT_SNP_REQ_CERTS: An SEV-SNP guest asked for an attestation report
+    together with the certificates that endorse it, and userspace opted in
+    with KVM_SEV_SNP_ENABLE_REQ_CERTS. snp_req_certs names the guest buffer
+    (shared guest memory) to fill with the certificate table; userspace writes
+    the table there, sets snp_req_certs.ret and runs the vCPU again.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.SNP_REQ_CERTS
+    __match_args__ = ('gpa', 'npages', 'ret', )
+
+
 class S390SieicExit(_kvm_run__anon0__s390_sieic, Exit):
     """KVM_EXIT_S390_SIEIC: SIE reported an intercept that the kernel does not
     handle itself. The interception code and the instruction parameters (ipa,
@@ -4136,6 +4183,9 @@ _EXIT_CLASSES: dict[int, tuple[type[Exit], int]] = {
     38: (LoongarchIocsrExit, 32),
     39: (MemoryFaultExit, 32),
     40: (TdxExit, 32),
+    41: (ArmSeaExit, 32),
+    42: (ArmLdst64bExit, 32),
+    43: (SnpReqCertsExit, 32),
     13: (S390SieicExit, 32),
     14: (S390ResetExit, -1),
     20: (S390UcontrolExit, 32),
