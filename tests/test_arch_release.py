@@ -289,3 +289,29 @@ def test_diff_header_reads_other_architectures_trees(arch):
         return
     assert result.status == 0, result.out
     assert result.out.rstrip().endswith("no differences")
+
+
+# ------------------------------------------------------------------ releases not out yet
+
+def test_items_after_the_newest_released_release_are_marked_not_yet_released(scratch, capsys):
+    # Pretend 7.2 is still in its merge window: its items are merged but not released.
+    scratch.replace("spec/kvmspec.yaml", 'released: "7.2"', 'released: "7.1"')
+    scratch.run("generate", capsys=capsys)
+    versions = scratch.read("generated/docs/versions.rst")
+    assert "Linux 7.2 (not yet released)\n" in versions
+    assert "Linux 7.1\n---------\n" in versions          # a released release keeps its plain heading
+    api = scratch.read("generated/Documentation/virt/kvm/api.rst")
+    hpage_2g = api[api.index("KVM_CAP_S390_HPAGE_2G\n"):]
+    assert hpage_2g.split(":Since:", 1)[1].split("\n", 1)[0].strip() == "7.2 (not yet released)"
+    assert "Linux 7.1 is the newest release that is out" in api
+    # with the real manifest (7.2 released) nothing is marked
+    real = (REPO / "generated/docs/versions.rst").read_text()
+    assert "(not yet released)" not in real and "The newest release that is out is Linux 7.2." in real
+
+
+def test_released_may_not_be_later_than_every_release_the_spec_names(scratch, capsys):
+    scratch.replace("spec/kvmspec.yaml", 'released: "7.2"', 'released: "7.4"')
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 1
+    line = scratch.line_of("spec/kvmspec.yaml", 'released: "7.4"')
+    assert f"spec/kvmspec.yaml:{line}:11: error: released: 7.4 is later than the newest release" in result.err

@@ -8147,6 +8147,30 @@ KVMSPEC_FACT(76616c7565204b564d5f455849545f41524d5f5345415f464c41475f4750415f564
 KVMSPEC_FACT(76616c75652053594e435f524547535f53495a455f4259544553, "value SYNC_REGS_SIZE_BYTES", SYNC_REGS_SIZE_BYTES)
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f657869745f736e705f7265715f6365727473, "size struct kvm_exit_snp_req_certs", sizeof(struct kvm_exit_snp_req_certs))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f657869745f736e705f7265715f6365727473, "align struct kvm_exit_snp_req_certs", _Alignof(struct kvm_exit_snp_req_certs))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f657869745f736e705f7265715f63657274732e677061, "offset struct kvm_exit_snp_req_certs.gpa", offsetof(struct kvm_exit_snp_req_certs, gpa))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f657869745f736e705f7265715f63657274732e677061, "member_size struct kvm_exit_snp_req_certs.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, gpa))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f657869745f736e705f7265715f63657274732e6e7061676573, "offset struct kvm_exit_snp_req_certs.npages", offsetof(struct kvm_exit_snp_req_certs, npages))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f657869745f736e705f7265715f63657274732e6e7061676573, "member_size struct kvm_exit_snp_req_certs.npages", KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, npages))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f657869745f736e705f7265715f63657274732e726574, "offset struct kvm_exit_snp_req_certs.ret", offsetof(struct kvm_exit_snp_req_certs, ret))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f657869745f736e705f7265715f63657274732e726574, "member_size struct kvm_exit_snp_req_certs.ret", KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, ret))
+#endif
 #if (defined(__x86_64__)) || (defined(__i386__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f72756e, "size struct kvm_run", sizeof(struct kvm_run))
@@ -13749,30 +13773,6 @@ KVMSPEC_FACT(76616c7565204b564d5f5838365f534e505f504f4c4943595f42495453, "value 
 KVMSPEC_FACT(76616c7565204b564d5f5838365f5345565f534e505f5245515f4345525453, "value KVM_X86_SEV_SNP_REQ_CERTS", KVM_X86_SEV_SNP_REQ_CERTS)
 #endif
 #endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_FACT(73697a6520737472756374206b766d5f657869745f736e705f7265715f6365727473, "size struct kvm_exit_snp_req_certs", sizeof(struct kvm_exit_snp_req_certs))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_FACT(616c69676e20737472756374206b766d5f657869745f736e705f7265715f6365727473, "align struct kvm_exit_snp_req_certs", _Alignof(struct kvm_exit_snp_req_certs))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_FACT(6f666673657420737472756374206b766d5f657869745f736e705f7265715f63657274732e677061, "offset struct kvm_exit_snp_req_certs.gpa", offsetof(struct kvm_exit_snp_req_certs, gpa))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f657869745f736e705f7265715f63657274732e677061, "member_size struct kvm_exit_snp_req_certs.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, gpa))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_FACT(6f666673657420737472756374206b766d5f657869745f736e705f7265715f63657274732e6e7061676573, "offset struct kvm_exit_snp_req_certs.npages", offsetof(struct kvm_exit_snp_req_certs, npages))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f657869745f736e705f7265715f63657274732e6e7061676573, "member_size struct kvm_exit_snp_req_certs.npages", KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, npages))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_FACT(6f666673657420737472756374206b766d5f657869745f736e705f7265715f63657274732e726574, "offset struct kvm_exit_snp_req_certs.ret", offsetof(struct kvm_exit_snp_req_certs, ret))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f657869745f736e705f7265715f63657274732e726574, "member_size struct kvm_exit_snp_req_certs.ret", KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, ret))
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */

@@ -2250,6 +2250,27 @@ KVMSPEC_EQ(KVM_EXIT_ARM_SEA_FLAG_GPA_VALID, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(SYNC_REGS_SIZE_BYTES, 2048);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(sizeof(struct kvm_exit_snp_req_certs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_exit_snp_req_certs, gpa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_exit_snp_req_certs, npages), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, npages), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_exit_snp_req_certs, ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, ret), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(sizeof(struct kvm_signal_mask), 4);
 #endif
@@ -4244,27 +4265,6 @@ KVMSPEC_EQ(offsetof(struct kvm_enc_region, size), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_enc_region, size), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(sizeof(struct kvm_exit_snp_req_certs), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(offsetof(struct kvm_exit_snp_req_certs, gpa), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(offsetof(struct kvm_exit_snp_req_certs, npages), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, npages), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(offsetof(struct kvm_exit_snp_req_certs, ret), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, ret), 8);
 #endif
 
 #if defined(__x86_64__)
@@ -7249,6 +7249,9 @@ KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR, 8);
 KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA, 9);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
@@ -9137,9 +9140,6 @@ KVMSPEC_EQ(KVM_X86_SNP_POLICY_BITS, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVM_X86_SEV_SNP_REQ_CERTS, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_snp_launch_start), 64);
@@ -12481,6 +12481,9 @@ KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR, 8);
 KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA, 9);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
@@ -14370,9 +14373,6 @@ KVMSPEC_EQ(KVM_X86_SNP_POLICY_BITS, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVM_X86_SEV_SNP_REQ_CERTS, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 4);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_snp_launch_start), 64);
 #endif
@@ -15020,6 +15020,9 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
 #endif
@@ -15184,9 +15187,6 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
 
 #elif defined(__riscv) && __riscv_xlen == 64
@@ -15478,6 +15478,9 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
 #endif
@@ -15642,9 +15645,6 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
 
 #elif defined(__s390x__)
@@ -15936,6 +15936,9 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
 #endif
@@ -16100,9 +16103,6 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
 
 #elif defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)
@@ -16394,6 +16394,9 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 0x800caed0ULL);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 536915584);
 #endif
@@ -16558,9 +16561,6 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 1074835131);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 1074835132);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
 
 #elif defined(__powerpc64__) && defined(__BIG_ENDIAN__)
@@ -16852,6 +16852,9 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 0x800caed0ULL);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 536915584);
 #endif
@@ -17016,9 +17019,6 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 1074835131);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 1074835132);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
 
 #elif defined(__mips64) && defined(_ABI64)
@@ -17310,6 +17310,9 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 0x800caed0ULL);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 536915584);
 #endif
@@ -17474,9 +17477,6 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 1074835131);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 1074835132);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
 
 #elif defined(__loongarch64)
@@ -17768,6 +17768,9 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
 #endif
@@ -17932,9 +17935,6 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
 #endif
 

@@ -795,8 +795,14 @@ class Builder:
             native = self.built.get(table.get(NATIVE.arch, ""))
             if native is not None:
                 by_name[name] = native
+        released = Version.parse(manifest["released"]) if "released" in manifest else None
         model = Model(manifest["title"], tuple(architectures), externals, external_types, headers,
-                      tuple(f for f, _ in files), items, by_name, variants, tuple(self.outline_warnings))
+                      tuple(f for f, _ in files), items, by_name, variants, tuple(self.outline_warnings),
+                      released)
+        if released is not None and released.parts > model.newest.parts:
+            self.error(manifest.mark_of("released"),
+                       f"released: {released} is later than the newest release any item names ({model.newest})",
+                       "set it to the newest mainline release that is out")
         if self.check_rules:
             self.report.diagnostics.extend(check_model(model, self.check_invariants))
         self.report.raise_if_any()

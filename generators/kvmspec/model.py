@@ -739,6 +739,12 @@ class Model:
     variants: Mapping[str, tuple[Definition, ...]] = field(default_factory=dict, compare=False, repr=False)
     # Findings that do not stop generation (an item its header's outline does not place)
     warnings: tuple = field(default=(), compare=False, repr=False)
+    # The newest release that is out (manifest `released:`); None: all of them are.
+    released: Optional[Version] = None
+
+    def is_released(self, version: Optional[Version]) -> bool:
+        """Whether `version` is out; a later one is merged for a release to come."""
+        return version is None or self.released is None or version.parts <= self.released.parts
 
     def lookup(self, name: str, arch: str) -> Optional[Definition]:
         """The definition of `name` that userspace of `arch` sees."""

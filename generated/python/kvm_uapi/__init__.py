@@ -9808,6 +9808,36 @@ def HINT_UNSAFE_IN_KVM(_symbol: int) -> int:
 SYNC_REGS_SIZE_BYTES: Final = 2048
 
 
+class kvm_exit_snp_req_certs(ctypes.Structure):
+    """The snp_req_certs member of kvm_run, filled on a KVM_EXIT_SNP_REQ_CERTS
+    exit: where the guest wants the certificate table, and the answer.
+
+    Size 24 bytes; since 7.0.
+
+    Fields:
+
+    - gpa: __u64, offset 0.
+      Guest physical address of the (shared) buffer for the certificate
+      table.
+    - npages: __u64, offset 8.
+      Size of that buffer in 4 KiB pages.
+    - ret: __u64, offset 16.
+      Input. The status userspace reports to the guest: 0 when the table
+      was written, or a positive errno value (ENOSPC when the buffer is
+      too small, EAGAIN to have the guest retry later, another value for a
+      general failure).
+    """
+
+    _fields_ = [
+        ('gpa', ctypes.c_uint64),
+        ('npages', ctypes.c_uint64),
+        ('ret', ctypes.c_uint64),
+    ]
+    gpa: int
+    npages: int
+    ret: int
+
+
 class _kvm_run__anon0__hw(ctypes.Structure):
     """Inline struct of struct kvm_run: KVM_EXIT_UNKNOWN (and KVM_EXIT_NMI on
     Power).
@@ -13882,36 +13912,6 @@ class kvm_enc_region(ctypes.Structure):
     ]
     addr: int
     size: int
-
-
-class kvm_exit_snp_req_certs(ctypes.Structure):
-    """The snp_req_certs member of kvm_run, filled on a KVM_EXIT_SNP_REQ_CERTS
-    exit: where the guest wants the certificate table, and the answer.
-
-    Size 24 bytes; since 7.0.
-
-    Fields:
-
-    - gpa: __u64, offset 0.
-      Guest physical address of the (shared) buffer for the certificate
-      table.
-    - npages: __u64, offset 8.
-      Size of that buffer in 4 KiB pages.
-    - ret: __u64, offset 16.
-      Input. The status userspace reports to the guest: 0 when the table
-      was written, or a positive errno value (ENOSPC when the buffer is
-      too small, EAGAIN to have the guest retry later, another value for a
-      general failure).
-    """
-
-    _fields_ = [
-        ('gpa', ctypes.c_uint64),
-        ('npages', ctypes.c_uint64),
-        ('ret', ctypes.c_uint64),
-    ]
-    gpa: int
-    npages: int
-    ret: int
 
 
 

@@ -168,7 +168,8 @@ class Generator:
                 ("capability-index", "capability-index.rst.j2", dict(caps=caps, gates=gates), model.items),
                 ("values", "values.rst.j2", dict(constants=constants, sets=value_sets_all),
                  constants + value_sets_all),
-                ("versions", "versions.rst.j2", dict(releases=self.releases(model, set_of)), model.items)):
+                ("versions", "versions.rst.j2", dict(releases=self.releases(model, set_of), released=model.released),
+                 model.items)):
             out[f"docs/{page}.rst"] = env.get_template(f"rst/site/{template}").render(**extra, **made_from(items))
         return out
 
