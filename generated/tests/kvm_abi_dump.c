@@ -644,7 +644,7 @@ KVMSPEC_FACT(76616c7565204b564d5f564d5f4d4950535f4155544f, "value KVM_VM_MIPS_AU
 KVMSPEC_FACT(76616c7565204b564d5f564d5f4d4950535f565a, "value KVM_VM_MIPS_VZ", KVM_VM_MIPS_VZ)
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 #ifdef KVM_VM_MIPS_TE
 KVMSPEC_FACT(76616c7565204b564d5f564d5f4d4950535f5445, "value KVM_VM_MIPS_TE", KVM_VM_MIPS_TE)
 #endif
@@ -4609,6 +4609,56 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f766d785f6e65737465645f737461746
 #if (defined(__x86_64__)) || (defined(__i386__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766d785f6e65737465645f73746174655f646174612e736861646f775f766d63733132, "member_size struct kvm_vmx_nested_state_data.shadow_vmcs12", KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_data, shadow_vmcs12))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f766d785f6e65737465645f7374617465, "removed-size struct kvm_vmx_nested_state", sizeof(struct kvm_vmx_nested_state))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f766d785f6e65737465645f7374617465, "removed-align struct kvm_vmx_nested_state", _Alignof(struct kvm_vmx_nested_state))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f766d785f6e65737465645f73746174652e766d786f6e5f7061, "removed-offset struct kvm_vmx_nested_state.vmxon_pa", offsetof(struct kvm_vmx_nested_state, vmxon_pa))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f766d785f6e65737465645f73746174652e766d786f6e5f7061, "removed-member_size struct kvm_vmx_nested_state.vmxon_pa", KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, vmxon_pa))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f766d785f6e65737465645f73746174652e766d63735f7061, "removed-offset struct kvm_vmx_nested_state.vmcs_pa", offsetof(struct kvm_vmx_nested_state, vmcs_pa))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f766d785f6e65737465645f73746174652e766d63735f7061, "removed-member_size struct kvm_vmx_nested_state.vmcs_pa", KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, vmcs_pa))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f766d785f6e65737465645f73746174652e736d6d, "removed-offset struct kvm_vmx_nested_state.smm", offsetof(struct kvm_vmx_nested_state, smm))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f766d785f6e65737465645f73746174652e736d6d, "removed-member_size struct kvm_vmx_nested_state.smm", KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, smm))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f766d785f6e65737465645f73746174652e736d6d2e666c616773, "removed-offset struct kvm_vmx_nested_state.smm.flags", offsetof(struct kvm_vmx_nested_state, smm.flags))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f766d785f6e65737465645f73746174652e736d6d2e666c616773, "removed-member_size struct kvm_vmx_nested_state.smm.flags", KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, smm.flags))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))

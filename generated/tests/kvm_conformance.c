@@ -368,7 +368,7 @@ KVMSPEC_EQ(KVM_VM_MIPS_AUTO, 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVM_VM_MIPS_VZ, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVM_VM_MIPS_TE, 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
@@ -6351,6 +6351,36 @@ KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_data, shadow_vmcs12), 4096);
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_data, shadow_vmcs12), 4096);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_vmx_nested_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state, vmxon_pa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, vmxon_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state, vmcs_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, vmcs_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state, smm), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, smm), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state, smm.flags), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, smm.flags), 2);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state_hdr), 32);
 #endif
@@ -11582,6 +11612,36 @@ KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_data, shadow_vmcs12), 4096);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_data, shadow_vmcs12), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_vmx_nested_state), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state, vmxon_pa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, vmxon_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state, vmcs_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, vmcs_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state, smm), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, smm), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state, smm.flags), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, smm.flags), 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state_hdr), 32);

@@ -11556,7 +11556,7 @@ class kvm_stats_unit(OpenIntEnum):
     #: A flag whose values are 0 or 1.
     KVM_STATS_UNIT_BOOLEAN = 64
     #: The highest unit this header knows. It grows when units are
-    #: added (it was KVM_STATS_UNIT_CYCLES up to 5.15 at least).
+    #: added (it was KVM_STATS_UNIT_CYCLES before 5.19).
     KVM_STATS_UNIT_MAX = 64
 
 
