@@ -400,12 +400,24 @@ def _first_difference(record: Record) -> str:
     return ""
 
 
+def _renamed(old: Definition, new: Definition) -> bool:
+    """Whether `new` is `old` under a later name: old was removed, naming new as its
+    replacement, no later than new appeared (the kernel renamed it, keeping the number)."""
+    for a, b in ((old, new), (new, old)):
+        if a.removed is not None and a.removed.replacement == b.name \
+                and b.since is not None and a.removed.since.parts <= b.since.parts:
+            return True
+    return False
+
+
 def check_unique_numbers(model: Model) -> Iterator[Diagnostic]:
     """Capability numbers, exit reasons and ioctl numbers are unique."""
     for kind, what in ((Capability, "capability number"), (ExitReason, "exit reason")):
         seen: dict[int, Definition] = {}
         for item in model.of_kind(kind):
-            if item.value in seen:
+            if item.value in seen and _renamed(seen[item.value], item):
+                seen[item.value] = item
+            elif item.value in seen:
                 yield Diagnostic(item.mark, f"{item.name} reuses {what} {item.value} of {seen[item.value].name}",
                                  "numbers are never reused; take the next free one")
             else:

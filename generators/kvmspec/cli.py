@@ -203,6 +203,8 @@ def cmd_diff_header(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(str(exc)) from None
     for d in diffs:
+        for name, mainline in d.backported:
+            print(f"    stable backport, not counted ({d.kind[:-1]}): {name} (mainline {mainline})")
         for name in d.missing:
             print(f"    missing from the spec ({d.kind[:-1]}): {name}")
         for name in d.only_in_spec:

@@ -462,12 +462,41 @@ class NameDiff:
     in_spec: int
     missing: tuple[str, ...]       # the tree defines them, the spec does not
     only_in_spec: tuple[str, ...]  # the spec says the tree should define them
+    # Names of a stable tree (X.Y.Z, Z > 0) that mainline added after X.Y: backports
+    # to the stable series, explained by the spec's own release of them; not counted.
+    backported: tuple[tuple[str, str], ...] = ()   # (name, mainline release)
+
+
+def mainline_releases(model, arch: str) -> dict[str, "Version"]:
+    """The mainline release of every name the spec defines for `arch` (items and their values)."""
+    from .model import ValueSet
+    out: dict = {}
+    for item in model.items:
+        if arch not in item.active_on:
+            continue
+        out.setdefault(item.name, item.since)
+        if isinstance(item, ValueSet):
+            for v in item.values:
+                out.setdefault(v.name, v.since or item.since)
+    return out
 
 
 def diff_names(model, tree: HeaderTree, arch: str = "x86", abi=None, view=None) -> list[NameDiff]:
     guards = frozenset(h.guard for h in model.headers if h.guard)
     theirs = header_names(tree, abi, guards)
     ours = view_names(view) if view is not None else spec_names(model, tree.version, arch)
-    return [NameDiff(kind, len(theirs[kind]), len(ours[kind]), tuple(sorted(theirs[kind] - ours[kind])),
-                     tuple(sorted(ours[kind] - theirs[kind])))
-            for kind in ("macros", "records", "enumerators")]
+    # A stable release (sublevel > 0) may carry names that mainline added later.
+    release = view.release if view is not None else None
+    stable = tree.version is not None and tree.version & 0xFF != 0 and release is not None
+    later = {}
+    if stable:
+        later = {name: since for name, since in mainline_releases(model, arch).items()
+                 if since is not None and since.parts > release.parts}
+    diffs = []
+    for kind in ("macros", "records", "enumerators"):
+        missing = sorted(theirs[kind] - ours[kind])
+        backported = tuple((n, later[n].release) for n in missing if n in later)
+        diffs.append(NameDiff(kind, len(theirs[kind]), len(ours[kind]),
+                              tuple(n for n in missing if n not in later),
+                              tuple(sorted(ours[kind] - theirs[kind])), backported))
+    return diffs

@@ -10477,7 +10477,7 @@ class kvm_run(ctypes.Structure):
       set it to kick a vCPU thread out without racing with the next
       KVM_RUN.
     - padding1: __u8[6], offset 2, reserved.
-      Reserved.
+      Reserved. Seven bytes until immediate_exit took the first.
     - exit_reason: __u32, offset 8.
       Output. Why KVM_RUN returned, a KVM_EXIT_* value.
     - ready_for_interrupt_injection: __u8, offset 12.
