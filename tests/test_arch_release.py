@@ -315,3 +315,19 @@ def test_released_may_not_be_later_than_every_release_the_spec_names(scratch, ca
     assert result.status == 1
     line = scratch.line_of("spec/kvmspec.yaml", 'released: "7.4"')
     assert f"spec/kvmspec.yaml:{line}:11: error: released: 7.4 is later than the newest release" in result.err
+
+
+def test_items_that_moved_into_the_x86_header_are_in_every_architectures_older_linux_kvm_h():
+    """The SEV, Xen and Hyper-V definitions sat in linux/kvm.h, seen by every architecture,
+    until 6.9 moved them into x86's asm/kvm.h."""
+    from kvmspec.build import load_model
+    from kvmspec.model import Version
+    from kvmspec.view import View
+    model = load_model(REPO)
+    for name in ("kvm_sev_cmd", "sev_cmd_id", "kvm_xen_hvm_attr", "kvm_hyperv_eventfd"):
+        item = model.by_name[name]
+        assert item.header_at(Version.parse("6.8")) == "linux" and item.header_at(Version.parse("6.9")) == "x86"
+        for arch in ("arm64", "s390", "riscv"):
+            assert name in {i.name for i in View(model, Version.parse("6.1"), arch).items}, (name, arch)
+            assert name not in {i.name for i in View(model, Version.parse("6.9"), arch).items}, (name, arch)
+        assert name in {i.name for i in View(model, Version.parse("6.9"), "x86").items}

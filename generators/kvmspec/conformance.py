@@ -359,7 +359,10 @@ def _source_shim(tmp: Path) -> Path:
     (shim / "linux").mkdir(parents=True, exist_ok=True)
     for name in GENERIC_ASM:
         (shim / "asm" / f"{name}.h").write_text(f"#include <asm-generic/{name}.h>\n")
-    (shim / "linux" / "compiler.h").write_text("/* kvmspec: stands in for the kernel's own */\n")
+    (shim / "linux" / "compiler.h").write_text(
+        "/* kvmspec: stands in for the kernel's own: the annotations uapi headers used */\n"
+        "#ifndef __user\n#define __user\n#endif\n#ifndef __force\n#define __force\n#endif\n"
+        "#ifndef __iomem\n#define __iomem\n#endif\n")
     return shim
 
 
