@@ -331,3 +331,19 @@ def test_items_that_moved_into_the_x86_header_are_in_every_architectures_older_l
             assert name in {i.name for i in View(model, Version.parse("6.1"), arch).items}, (name, arch)
             assert name not in {i.name for i in View(model, Version.parse("6.9"), arch).items}, (name, arch)
         assert name in {i.name for i in View(model, Version.parse("6.9"), "x86").items}
+
+
+def test_an_enum_that_was_plain_defines_before_a_release_is_written_as_defines_then(tmp_path):
+    """kvm_device_type became a C enum in 3.18; the headers of 3.12 define its values
+    with plain #defines, as the kernel's did, and those of 3.18 with the enum."""
+    from kvmspec.build import load_model
+    from kvmspec.emit.text import environment
+    from kvmspec.model import Version
+    from kvmspec.view import View, header_files
+    model = load_model(REPO)
+    old = header_files(model, Version.parse("3.12"), "x86", environment())["linux/kvm.h"]
+    new = header_files(model, Version.parse("3.18"), "x86", environment())["linux/kvm.h"]
+    assert "enum kvm_device_type" not in old and "#define KVM_DEV_TYPE_XICS\t\t3" in old
+    assert "enum kvm_device_type {" in new and "#define KVM_DEV_TYPE_XICS KVM_DEV_TYPE_XICS" in new
+    by_name = {i.name: i for i in View(model, Version.parse("3.12"), "x86").items}
+    assert by_name["kvm_device_type"].c_style == "define"

@@ -1042,7 +1042,8 @@ class Builder:
                 abi_exceptions=self.abi_exceptions(entry)))
         if kind == "enum":
             return Enum(**common, type=scalar, values=tuple(values), c_style=raw.get("c_style", "define"),
-                        c_define_values=bool(raw.get("c_define_values", False)))
+                        c_define_values=bool(raw.get("c_define_values", False)),
+                        defines_until=Version.parse(raw["defines_until"]) if "defines_until" in raw else None)
         return FlagSet(**common, type=scalar, values=tuple(values))
 
     # ------------------------------------------------------------ records

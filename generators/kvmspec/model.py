@@ -346,6 +346,7 @@ class ValueSet(Item):
     values: tuple[NamedValue, ...] = ()
     c_style: str = "define"          # define | enum | anonymous_enum (flag sets: define)
     c_define_values: bool = False    # C enum whose values are also #defined to themselves
+    defines_until: Optional[Version] = None   # a C enum only from this release; #defines before
 
     def value_named(self, name: str) -> Optional[NamedValue]:
         return next((v for v in self.values if v.name == name), None)
