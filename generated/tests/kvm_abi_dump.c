@@ -4192,7 +4192,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e6578636
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e, "member_size struct kvm_vcpu_events.exception", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception))
 #endif
 #endif
@@ -4252,7 +4252,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e696e746
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e696e74657272757074, "member_size struct kvm_vcpu_events.interrupt", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt))
 #endif
 #endif
@@ -4866,7 +4866,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f6e65737465645f73746174652e68647
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6e65737465645f73746174652e686472, "member_size struct kvm_nested_state.hdr", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr))
 #endif
 #endif
@@ -4876,7 +4876,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f6e65737465645f73746174652e68647
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6e65737465645f73746174652e6864722e766d78, "member_size struct kvm_nested_state.hdr.vmx", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.vmx))
 #endif
 #endif
@@ -4886,7 +4886,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f6e65737465645f73746174652e68647
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6e65737465645f73746174652e6864722e73766d, "member_size struct kvm_nested_state.hdr.svm", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm))
 #endif
 #endif
@@ -4906,7 +4906,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f6e65737465645f73746174652e64617
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6e65737465645f73746174652e64617461, "member_size struct kvm_nested_state.data", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data))
 #endif
 #endif
@@ -6558,7 +6558,7 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6972715f726f7574696e6
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f6972715f726f7574696e675f656e7472792e75, "offset struct kvm_irq_routing_entry.u", offsetof(struct kvm_irq_routing_entry, u))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6972715f726f7574696e675f656e7472792e75, "member_size struct kvm_irq_routing_entry.u", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
@@ -6570,7 +6570,7 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6972715f726f7574696e6
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f6972715f726f7574696e675f656e7472792e752e6d7369, "offset struct kvm_irq_routing_entry.u.msi", offsetof(struct kvm_irq_routing_entry, u.msi))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6972715f726f7574696e675f656e7472792e752e6d7369, "member_size struct kvm_irq_routing_entry.u.msi", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.msi))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -7426,7 +7426,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e75, "
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e75, "member_size struct kvm_xen_hvm_attr.u", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u))
 #endif
 #endif
@@ -7466,7 +7466,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e7
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e7368617265645f696e666f, "member_size struct kvm_xen_hvm_attr.u.shared_info", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info))
 #endif
 #endif
@@ -7702,7 +7702,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e75,
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e75, "member_size struct kvm_xen_vcpu_attr.u", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u))
 #endif
 #endif
@@ -8386,7 +8386,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e747279, "
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e747279, "member_size struct kvm_run.fail_entry", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry))
 #endif
 #endif
@@ -8506,7 +8506,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6465627567, "offset str
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6465627567, "member_size struct kvm_run.debug", KVMSPEC_MEMBER_SIZE(struct kvm_run, debug))
 #endif
 #endif
@@ -8626,7 +8626,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c, "of
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c, "member_size struct kvm_run.hypercall", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall))
 #endif
 #endif
@@ -9096,7 +9096,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e7
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e74, "member_size struct kvm_run.system_event", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event))
 #endif
 #endif
@@ -9236,7 +9236,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657276, "offset s
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657276, "member_size struct kvm_run.hyperv", KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv))
 #endif
 #endif
@@ -9711,42 +9711,42 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f73656
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f7365612e666c616773, "offset struct kvm_run.arm_sea.flags", offsetof(struct kvm_run, arm_sea.flags))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f7365612e666c616773, "member_size struct kvm_run.arm_sea.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f7365612e657372, "offset struct kvm_run.arm_sea.esr", offsetof(struct kvm_run, arm_sea.esr))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f7365612e657372, "member_size struct kvm_run.arm_sea.esr", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f7365612e677661, "offset struct kvm_run.arm_sea.gva", offsetof(struct kvm_run, arm_sea.gva))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f7365612e677661, "member_size struct kvm_run.arm_sea.gva", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f7365612e677061, "offset struct kvm_run.arm_sea.gpa", offsetof(struct kvm_run, arm_sea.gpa))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f7365612e677061, "member_size struct kvm_run.arm_sea.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa))
 #endif
 #endif
@@ -9796,7 +9796,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73, "offset struct kvm_
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73, "member_size struct kvm_run.s", KVMSPEC_MEMBER_SIZE(struct kvm_run, s))
 #endif
 #endif
@@ -9806,7 +9806,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e732e72656773, "offset s
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e732e72656773, "member_size struct kvm_run.s.regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs))
 #endif
 #endif
@@ -9984,7 +9984,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e6576656e747
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e6576656e7473, "member_size struct kvm_sync_regs.events", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, events))
 #endif
 #endif
@@ -11363,7 +11363,7 @@ KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f73333
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e75, "removed-offset struct kvm_s390_irq.u", offsetof(struct kvm_s390_irq, u))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e75, "removed-member_size struct kvm_s390_irq.u", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -11405,7 +11405,7 @@ KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f73333
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e73746f70, "removed-offset struct kvm_s390_irq.u.stop", offsetof(struct kvm_s390_irq, u.stop))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e73746f70, "removed-member_size struct kvm_s390_irq.u.stop", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.stop))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)

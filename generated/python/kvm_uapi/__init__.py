@@ -10790,13 +10790,13 @@ class kvm_run(ctypes.Structure):
       The interrupt vector the guest wants for notifications.
     - arm_sea: struct, offset 32, since 6.19.
       KVM_EXIT_ARM_SEA.
-    - arm_sea.flags: __u64, offset 32, kvm_arm_sea_flags bits.
+    - arm_sea.flags: __u64, offset 32, kvm_arm_sea_flags bits, since 6.19.
       KVM_EXIT_ARM_SEA_FLAG_* bits saying which fields are valid.
-    - arm_sea.esr: __u64, offset 40.
+    - arm_sea.esr: __u64, offset 40, since 6.19.
       The exception syndrome of the abort.
-    - arm_sea.gva: __u64, offset 48.
+    - arm_sea.gva: __u64, offset 48, since 6.19.
       The faulting guest virtual address.
-    - arm_sea.gpa: __u64, offset 56.
+    - arm_sea.gpa: __u64, offset 56, since 6.19.
       The faulting guest physical address, if
       KVM_EXIT_ARM_SEA_FLAG_GPA_VALID.
     - snp_req_certs: struct kvm_exit_snp_req_certs, offset 32, since 7.0.

@@ -133,7 +133,9 @@ def _item_checks(item, out: list[Check]) -> None:
             out.append(Check("offset", ctype, path, offsets, field_since))
             if not f.flexible and f.count:   # sizeof a zero-length array is not valid C++ (nor in newer headers)
                 sizes = tuple(f.size(abi) if o is not None else None for abi, o in zip(ABIS, offsets))
-                out.append(Check("member_size", ctype, path, sizes, field_since))
+                # a member of another record's type has its size from when that record got its layout
+                size_since = _later(field_since, _record_since(f.record)) if f.record is not None else field_since
+                out.append(Check("member_size", ctype, path, sizes, size_since))
 
 
 def version_code(version: Optional[Version]) -> str:
