@@ -2829,7 +2829,7 @@ KVMSPEC_EQ(KVM_S390_RESET_CPU_INIT, 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_S390_RESET_IPL, 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_mem_op), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -3255,7 +3255,7 @@ KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, fixed_logout), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, fixed_logout), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_irq), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -3267,7 +3267,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, type), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -6474,10 +6474,10 @@ KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_hdr, gpat), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, gpat), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(sizeof(struct kvm_nested_state), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(_Alignof(struct kvm_nested_state), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -6501,7 +6501,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, size), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr), 120);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
@@ -6987,10 +6987,10 @@ KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA, 6);
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVM_XEN_INVALID_GFN, 0xffffffffffffffffULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(sizeof(struct kvm_xen_hvm_attr), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(_Alignof(struct kvm_xen_hvm_attr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -7008,7 +7008,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, pad), 6);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -8397,7 +8397,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -8415,7 +8415,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -11748,10 +11748,10 @@ KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_hdr, gpat), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, gpat), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(sizeof(struct kvm_nested_state), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(_Alignof(struct kvm_nested_state), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -11775,7 +11775,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, size), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr), 120);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
@@ -12261,10 +12261,10 @@ KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA, 6);
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVM_XEN_INVALID_GFN, 0xffffffffffffffffULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(sizeof(struct kvm_xen_hvm_attr), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(_Alignof(struct kvm_xen_hvm_attr), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -12282,7 +12282,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, pad), 6);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -13671,7 +13671,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -13689,7 +13689,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -15167,7 +15167,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -15185,7 +15185,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -15631,7 +15631,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -15649,7 +15649,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -16095,7 +16095,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -16113,7 +16113,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -16559,7 +16559,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -16577,7 +16577,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -17023,7 +17023,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -17041,7 +17041,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -17487,7 +17487,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -17505,7 +17505,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -17951,7 +17951,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
@@ -17969,7 +17969,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
