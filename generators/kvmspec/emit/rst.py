@@ -14,6 +14,8 @@ def referenced_records(record: Record) -> list[Record]:
 
     def visit(rec: Record) -> None:
         for f in rec.fields:
+            if f.until is not None:
+                continue   # dropped before the newest release (its type may be gone too)
             if f.record is not None:
                 if f.record.inline:
                     visit(f.record)
