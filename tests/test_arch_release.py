@@ -133,7 +133,12 @@ def test_a_view_has_the_values_fields_and_headers_of_its_release():
     by_name_new = {i.name: i for i in new.items}
     # a value that grew
     nr_max = lambda view: next(v for v in view["sev_cmd_id"].values if v.name == "KVM_SEV_NR_MAX").expr
-    assert nr_max(by_name_old) == "22" and nr_max(by_name_new) == "103"
+    assert nr_max(by_name_old) == "22" and nr_max(by_name_new) == "104"
+    by_name_619 = {i.name: i for i in View(model, Version.parse("6.19"), "x86").items}
+    assert nr_max(by_name_619) == "103"
+    # a record that grew a field: the SVM nested-state header took gPAT in 7.2
+    svm_hdr = lambda view: [f.name for f in view["kvm_svm_nested_state_hdr"].fields]
+    assert svm_hdr(by_name_619) == ["vmcb_pa"] and svm_hdr(by_name_new) == ["vmcb_pa", "gpat"]
     # a value spelled through a newer name
     assert by_name_old["KVM_DEV_VFIO_GROUP"].expr == "1"
     assert by_name_new["KVM_DEV_VFIO_GROUP"].expr == "KVM_DEV_VFIO_FILE"
@@ -149,9 +154,9 @@ def test_a_view_has_the_values_fields_and_headers_of_its_release():
 
 
 def test_moved_items_are_in_their_old_header_before_the_move(scratch, capsys):
-    # spec/x86/sev.yaml: sev_cmd_id (header: x86) moved from linux/kvm.h in 6.9
-    assert "  - enum: sev_cmd_id\n    moved:\n      - header: linux\n        until: \"6.9\"\n" \
-        in scratch.read("spec/x86/sev.yaml")
+    # the spec says so itself now (moved: on sev_cmd_id)
+    assert "  - enum: sev_cmd_id\n    moved:\n      - {header: linux, until: \"6.9\"}\n" in \
+        scratch.read("spec/x86/sev.yaml")
     from kvmspec.build import load_model
     from kvmspec.model import Version
     from kvmspec.view import View
@@ -295,3 +300,61 @@ def test_layouts_of_a_release_are_the_kernels(abi, tmp_path):
         assert layout.align == int(facts[f"align {record.c_type}"]), record.c_type
         compared += 1
     assert compared > 100
+
+
+# ------------------------------------------------------------------ releases not out yet
+
+def test_items_after_the_newest_released_release_are_marked_not_yet_released(scratch, capsys):
+    # Pretend 7.2 is still in its merge window: its items are merged but not released.
+    scratch.replace("spec/kvmspec.yaml", 'released: "7.2"', 'released: "7.1"')
+    scratch.run("generate", capsys=capsys)
+    versions = scratch.read("generated/docs/versions.rst")
+    assert "Linux 7.2 (not yet released)\n" in versions
+    assert "Linux 7.1\n---------\n" in versions          # a released release keeps its plain heading
+    api = scratch.read("generated/Documentation/virt/kvm/api.rst")
+    hpage_2g = api[api.index("KVM_CAP_S390_HPAGE_2G\n"):]
+    assert hpage_2g.split(":Since:", 1)[1].split("\n", 1)[0].strip() == "7.2 (not yet released)"
+    assert "Linux 7.1 is the newest release that is out" in api
+    # with the real manifest (7.2 released) nothing is marked
+    real = (REPO / "generated/docs/versions.rst").read_text()
+    assert "(not yet released)" not in real and "The newest release that is out is Linux 7.2." in real
+
+
+def test_released_may_not_be_later_than_every_release_the_spec_names(scratch, capsys):
+    scratch.replace("spec/kvmspec.yaml", 'released: "7.2"', 'released: "7.4"')
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 1
+    line = scratch.line_of("spec/kvmspec.yaml", 'released: "7.4"')
+    assert f"spec/kvmspec.yaml:{line}:11: error: released: 7.4 is later than the newest release" in result.err
+
+
+def test_items_that_moved_into_the_x86_header_are_in_every_architectures_older_linux_kvm_h():
+    """The SEV, Xen and Hyper-V definitions sat in linux/kvm.h, seen by every architecture,
+    until 6.9 moved them into x86's asm/kvm.h."""
+    from kvmspec.build import load_model
+    from kvmspec.model import Version
+    from kvmspec.view import View
+    model = load_model(REPO)
+    for name in ("kvm_sev_cmd", "sev_cmd_id", "kvm_xen_hvm_attr", "kvm_hyperv_eventfd"):
+        item = model.by_name[name]
+        assert item.header_at(Version.parse("6.8")) == "linux" and item.header_at(Version.parse("6.9")) == "x86"
+        for arch in ("arm64", "s390", "riscv"):
+            assert name in {i.name for i in View(model, Version.parse("6.1"), arch).items}, (name, arch)
+            assert name not in {i.name for i in View(model, Version.parse("6.9"), arch).items}, (name, arch)
+        assert name in {i.name for i in View(model, Version.parse("6.9"), "x86").items}
+
+
+def test_an_enum_that_was_plain_defines_before_a_release_is_written_as_defines_then(tmp_path):
+    """kvm_device_type became a C enum in 3.18; the headers of 3.12 define its values
+    with plain #defines, as the kernel's did, and those of 3.18 with the enum."""
+    from kvmspec.build import load_model
+    from kvmspec.emit.text import environment
+    from kvmspec.model import Version
+    from kvmspec.view import View, header_files
+    model = load_model(REPO)
+    old = header_files(model, Version.parse("3.12"), "x86", environment())["linux/kvm.h"]
+    new = header_files(model, Version.parse("3.18"), "x86", environment())["linux/kvm.h"]
+    assert "enum kvm_device_type" not in old and "#define KVM_DEV_TYPE_XICS\t\t3" in old
+    assert "enum kvm_device_type {" in new and "#define KVM_DEV_TYPE_XICS KVM_DEV_TYPE_XICS" in new
+    by_name = {i.name: i for i in View(model, Version.parse("3.12"), "x86").items}
+    assert by_name["kvm_device_type"].c_style == "define"

@@ -72,8 +72,8 @@ def add_gpat_flag(s: Scratch, requires: str | None = None) -> None:
 GPAT_CAP = """
   - capability: KVM_CAP_NESTED_GPAT
     header: linux
-    value: 247
-    since: "7.1"
+    value: 250
+    since: "7.3"
     check: [system, vm]
     answer: {kind: boolean, doc: Non-zero when the guest PAT can be saved.}
     enable:
@@ -115,9 +115,19 @@ def test_gpat_behind_an_opt_in_capability_passes(pair):
     assert findings(old, new) == []
 
 
+def without_merged_gpat(s: Scratch) -> None:
+    """The spec before the gPAT series was merged (7.2 took a different shape: no flags word)."""
+    text = s.read(NESTED)
+    start = text.index("      - name: gpat\n")
+    end = text.index("  - struct: kvm_nested_state\n")
+    s.write(NESTED, text[:start] + "\n" + text[end:])
+
+
 def test_gpat_first_posting_puts_a_flag_into_unchecked_header_bytes(pair):
     """v5 added flags and gpat to the SVM header, in bytes that KVM_SET_NESTED_STATE never checked."""
     old, new = pair
+    without_merged_gpat(old)
+    without_merged_gpat(new)
     new.replace(NESTED, "      - name: vmcb_pa\n        type: __u64\n        doc: Guest physical address of the guest hypervisor's VMCB.\n",
                 "      - name: vmcb_pa\n        type: __u64\n        doc: Guest physical address of the guest hypervisor's VMCB.\n"
                 "      - name: flags\n        type: __u64\n        since: \"7.1\"\n        doc: Valid bits.\n"

@@ -59,3 +59,57 @@ def test_a_directory_without_headers_is_a_usage_error(tmp_path):
     result = run_kvmspec("diff-header", str(tmp_path), cwd=REPO)
     assert result.status == 2
     assert "no linux/kvm.h here" in result.err
+
+
+def test_names_a_stable_tree_has_from_later_mainline_releases_are_backports(tmp_path):
+    """A stable release (X.Y.Z, Z > 0) may carry what mainline added later: such names are
+    reported as backports and not counted; in an X.Y.0 tree the same name is missing."""
+    system_headers_present()
+    tree = copy_of_system_headers(tmp_path)
+    kvm_h = tree / "linux/kvm.h"
+    kvm_h.write_text(kvm_h.read_text().replace("#define KVM_CAP_NESTED_STATE 157\n",
+                                               "#define KVM_CAP_NESTED_STATE 157\n"
+                                               "#define KVM_CAP_ARM_SEA_TO_USER 245\n"))
+    version_h = tree / "linux/version.h"
+    for sublevel, status in ((50, 0), (0, 1)):
+        version_h.write_text(f"#define LINUX_VERSION_CODE {(6 << 16) + (1 << 8) + sublevel}\n")
+        result = run_kvmspec("diff-header", str(tree), "--abi", "x86_64", cwd=REPO)
+        assert result.status == status, result.out + result.err
+        backport = "stable backport, not counted (macro): KVM_CAP_ARM_SEA_TO_USER (mainline 6.19)"
+        missing = "missing from the spec (macro): KVM_CAP_ARM_SEA_TO_USER"
+        assert (backport in result.out, missing in result.out) == ((True, False) if sublevel else (False, True))
+
+
+def test_an_installed_tree_that_includes_linux_compiler_h_is_compared(tmp_path):
+    """3.x installed headers still include <linux/compiler.h> and use __user; the shim
+    stands in for it, so the tree is compared instead of failing to preprocess."""
+    system_headers_present()
+    tree = copy_of_system_headers(tmp_path)
+    kvm_h = tree / "linux/kvm.h"
+    text = kvm_h.read_text().replace("#include <linux/types.h>\n",
+                                     "#include <linux/types.h>\n#include <linux/compiler.h>\n", 1)
+    kvm_h.write_text(text.replace("void *dirty_bitmap; /* one bit per page */",
+                                  "void __user *dirty_bitmap; /* one bit per page */"))
+    assert "<linux/compiler.h>" in kvm_h.read_text() and "__user" in kvm_h.read_text()
+    assert not (tree / "linux/compiler.h").exists()
+    result = run_kvmspec("diff-header", str(tree), "--abi", "x86_64", cwd=REPO)
+    assert "linux/compiler.h' file not found" not in result.out + result.err
+    assert "agree on" in result.out and ": 0 difference(s)" in result.out, result.out + result.err
+
+
+def test_facts_that_compile_with_neither_header_are_set_aside(tmp_path):
+    """6.3's asm/kvm.h used the kernel-internal BIT_ULL and GENMASK_ULL; the spec's 6.3
+    header spells them the same, so those values compile on neither side: reported as
+    set aside, not counted, and the rest is compared."""
+    system_headers_present()
+    ours = tmp_path / "ours"
+    assert run_kvmspec("headers", "--release", "6.3", "--arch", "x86", "--out", str(ours), cwd=REPO).status == 0
+    assert "(BIT_ULL(55))" in (ours / "asm/kvm.h").read_text()
+    tree = copy_of_system_headers(tmp_path)
+    shutil.copy(ours / "linux/kvm.h", tree / "linux/kvm.h")
+    shutil.copy(ours / "asm/kvm.h", tree / "asm/kvm.h")
+    (tree / "linux/version.h").write_text(f"#define LINUX_VERSION_CODE {(6 << 16) + (3 << 8)}\n")
+    result = run_kvmspec("diff-header", str(tree), "--abi", "x86_64", cwd=REPO)
+    assert result.status == 0, result.out + result.err
+    assert "set aside, compiles with neither header: value KVM_PMU_MASKED_ENTRY_EXCLUDE" in result.out
+    assert ": 0 difference(s)" in result.out and result.out.rstrip().endswith("no differences")

@@ -137,6 +137,16 @@ KVMSPEC_FACT(76616c7565204b564d5f533339305f5349455f504147455f4f4646534554, "valu
 KVMSPEC_FACT(76616c7565204b564d5f564d5f545950455f41524d5f4950415f53495a455f4d41534b, "value KVM_VM_TYPE_ARM_IPA_SIZE_MASK", KVM_VM_TYPE_ARM_IPA_SIZE_MASK)
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+#ifdef KVM_VM_TYPE_ARM_PROTECTED
+KVMSPEC_FACT(76616c7565204b564d5f564d5f545950455f41524d5f50524f544543544544, "value KVM_VM_TYPE_ARM_PROTECTED", KVM_VM_TYPE_ARM_PROTECTED)
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+#ifdef KVM_VM_TYPE_ARM_MASK
+KVMSPEC_FACT(76616c7565204b564d5f564d5f545950455f41524d5f4d41534b, "value KVM_VM_TYPE_ARM_MASK", KVM_VM_TYPE_ARM_MASK)
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_VCPU_MMAP_SIZE
 KVMSPEC_FACT(76616c7565204b564d5f4745545f564350555f4d4d41505f53495a45, "value KVM_GET_VCPU_MMAP_SIZE", KVM_GET_VCPU_MMAP_SIZE)
@@ -252,9 +262,21 @@ KVMSPEC_FACT(76616c7565204b564d5f4341505f434f414c45534345445f4d4d494f, "value KV
 KVMSPEC_FACT(76616c7565204b564d5f4341505f53594e435f4d4d55, "value KVM_CAP_SYNC_MMU", KVM_CAP_SYNC_MMU)
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_CAP_DEVICE_ASSIGNMENT
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f4341505f4445564943455f41535349474e4d454e54, "removed-value KVM_CAP_DEVICE_ASSIGNMENT", KVM_CAP_DEVICE_ASSIGNMENT)
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */
 #ifdef KVM_CAP_IOMMU
 KVMSPEC_FACT(76616c7565204b564d5f4341505f494f4d4d55, "value KVM_CAP_IOMMU", KVM_CAP_IOMMU)
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_CAP_DEVICE_MSI
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f4341505f4445564943455f4d5349, "removed-value KVM_CAP_DEVICE_MSI", KVM_CAP_DEVICE_MSI)
+#endif
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
@@ -277,6 +299,18 @@ KVMSPEC_FACT(76616c7565204b564d5f4341505f4952515f524f5554494e47, "value KVM_CAP_
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_CAP_IRQ_INJECT_STATUS
 KVMSPEC_FACT(76616c7565204b564d5f4341505f4952515f494e4a4543545f535441545553, "value KVM_CAP_IRQ_INJECT_STATUS", KVM_CAP_IRQ_INJECT_STATUS)
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_CAP_DEVICE_DEASSIGNMENT
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f4341505f4445564943455f444541535349474e4d454e54, "removed-value KVM_CAP_DEVICE_DEASSIGNMENT", KVM_CAP_DEVICE_DEASSIGNMENT)
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_CAP_DEVICE_MSIX
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f4341505f4445564943455f4d534958, "removed-value KVM_CAP_DEVICE_MSIX", KVM_CAP_DEVICE_MSIX)
+#endif
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
@@ -640,7 +674,7 @@ KVMSPEC_FACT(76616c7565204b564d5f564d5f4d4950535f4155544f, "value KVM_VM_MIPS_AU
 KVMSPEC_FACT(76616c7565204b564d5f564d5f4d4950535f565a, "value KVM_VM_MIPS_VZ", KVM_VM_MIPS_VZ)
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 #ifdef KVM_VM_MIPS_TE
 KVMSPEC_FACT(76616c7565204b564d5f564d5f4d4950535f5445, "value KVM_VM_MIPS_TE", KVM_VM_MIPS_TE)
 #endif
@@ -713,6 +747,11 @@ KVMSPEC_FACT(76616c7565204b564d5f4341505f5453435f434f4e54524f4c, "value KVM_CAP_
 #if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 #ifdef KVM_CAP_X86_SMM
 KVMSPEC_FACT(76616c7565204b564d5f4341505f5838365f534d4d, "value KVM_CAP_X86_SMM", KVM_CAP_X86_SMM)
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x41100 /* removed in 4.17 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_CAP_X86_GUEST_MWAIT
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f4341505f5838365f47554553545f4d57414954, "removed-value KVM_CAP_X86_GUEST_MWAIT", KVM_CAP_X86_GUEST_MWAIT)
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
@@ -855,6 +894,20 @@ KVMSPEC_FACT(76616c7565204b564d5f5832415049435f4150495f5553455f33324249545f49445
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 #ifdef KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK
 KVMSPEC_FACT(76616c7565204b564d5f5832415049435f4150495f44495341424c455f42524f4144434153545f515549524b, "value KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK", KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK)
+#endif
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+#ifdef KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST
+KVMSPEC_FACT(76616c7565204b564d5f5832415049435f454e41424c455f53555050524553535f454f495f42524f414443415354, "value KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST", KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST)
+#endif
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+#ifdef KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST
+KVMSPEC_FACT(76616c7565204b564d5f5832415049435f44495341424c455f53555050524553535f454f495f42524f414443415354, "value KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST", KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST)
 #endif
 #endif
 #endif
@@ -1053,6 +1106,20 @@ KVMSPEC_FACT(76616c7565204b564d5f5838365f515549524b5f53545546465f464541545552455
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 #ifdef KVM_X86_QUIRK_IGNORE_GUEST_PAT
 KVMSPEC_FACT(76616c7565204b564d5f5838365f515549524b5f49474e4f52455f47554553545f504154, "value KVM_X86_QUIRK_IGNORE_GUEST_PAT", KVM_X86_QUIRK_IGNORE_GUEST_PAT)
+#endif
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+#ifdef KVM_X86_QUIRK_VMCS12_ALLOW_FREEZE_IN_SMM
+KVMSPEC_FACT(76616c7565204b564d5f5838365f515549524b5f564d435331325f414c4c4f575f465245455a455f494e5f534d4d, "value KVM_X86_QUIRK_VMCS12_ALLOW_FREEZE_IN_SMM", KVM_X86_QUIRK_VMCS12_ALLOW_FREEZE_IN_SMM)
+#endif
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+#ifdef KVM_X86_QUIRK_NESTED_SVM_SHARED_PAT
+KVMSPEC_FACT(76616c7565204b564d5f5838365f515549524b5f4e45535445445f53564d5f5348415245445f504154, "value KVM_X86_QUIRK_NESTED_SVM_SHARED_PAT", KVM_X86_QUIRK_NESTED_SVM_SHARED_PAT)
 #endif
 #endif
 #endif
@@ -4131,7 +4198,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e6578636
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e, "member_size struct kvm_vcpu_events.exception", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception))
 #endif
 #endif
@@ -4580,6 +4647,56 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766d785f6e65737465645
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f766d785f6e65737465645f7374617465, "removed-size struct kvm_vmx_nested_state", sizeof(struct kvm_vmx_nested_state))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f766d785f6e65737465645f7374617465, "removed-align struct kvm_vmx_nested_state", _Alignof(struct kvm_vmx_nested_state))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f766d785f6e65737465645f73746174652e766d786f6e5f7061, "removed-offset struct kvm_vmx_nested_state.vmxon_pa", offsetof(struct kvm_vmx_nested_state, vmxon_pa))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f766d785f6e65737465645f73746174652e766d786f6e5f7061, "removed-member_size struct kvm_vmx_nested_state.vmxon_pa", KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, vmxon_pa))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f766d785f6e65737465645f73746174652e766d63735f7061, "removed-offset struct kvm_vmx_nested_state.vmcs_pa", offsetof(struct kvm_vmx_nested_state, vmcs_pa))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f766d785f6e65737465645f73746174652e766d63735f7061, "removed-member_size struct kvm_vmx_nested_state.vmcs_pa", KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, vmcs_pa))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f766d785f6e65737465645f73746174652e736d6d, "removed-offset struct kvm_vmx_nested_state.smm", offsetof(struct kvm_vmx_nested_state, smm))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f766d785f6e65737465645f73746174652e736d6d, "removed-member_size struct kvm_vmx_nested_state.smm", KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, smm))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f766d785f6e65737465645f73746174652e736d6d2e666c616773, "removed-offset struct kvm_vmx_nested_state.smm.flags", offsetof(struct kvm_vmx_nested_state, smm.flags))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f766d785f6e65737465645f73746174652e736d6d2e666c616773, "removed-member_size struct kvm_vmx_nested_state.smm.flags", KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, smm.flags))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f766d785f6e65737465645f73746174655f686472, "size struct kvm_vmx_nested_state_hdr", sizeof(struct kvm_vmx_nested_state_hdr))
 #endif
@@ -4680,12 +4797,12 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73766d5f6e65737465645
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f73766d5f6e65737465645f73746174655f686472, "size struct kvm_svm_nested_state_hdr", sizeof(struct kvm_svm_nested_state_hdr))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f73766d5f6e65737465645f73746174655f686472, "align struct kvm_svm_nested_state_hdr", _Alignof(struct kvm_svm_nested_state_hdr))
 #endif
 #endif
@@ -4700,12 +4817,22 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73766d5f6e65737465645
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73766d5f6e65737465645f73746174655f6864722e67706174, "offset struct kvm_svm_nested_state_hdr.gpat", offsetof(struct kvm_svm_nested_state_hdr, gpat))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73766d5f6e65737465645f73746174655f6864722e67706174, "member_size struct kvm_svm_nested_state_hdr.gpat", KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, gpat))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f6e65737465645f7374617465, "size struct kvm_nested_state", sizeof(struct kvm_nested_state))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f6e65737465645f7374617465, "align struct kvm_nested_state", _Alignof(struct kvm_nested_state))
 #endif
 #endif
@@ -4745,7 +4872,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f6e65737465645f73746174652e68647
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6e65737465645f73746174652e686472, "member_size struct kvm_nested_state.hdr", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr))
 #endif
 #endif
@@ -4755,7 +4882,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f6e65737465645f73746174652e68647
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6e65737465645f73746174652e6864722e766d78, "member_size struct kvm_nested_state.hdr.vmx", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.vmx))
 #endif
 #endif
@@ -4765,7 +4892,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f6e65737465645f73746174652e68647
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6e65737465645f73746174652e6864722e73766d, "member_size struct kvm_nested_state.hdr.svm", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm))
 #endif
 #endif
@@ -5985,7 +6112,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e6578636
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e, "member_size struct kvm_vcpu_events.exception", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception))
 #endif
 #endif
@@ -7279,7 +7406,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e75, "offset struct 
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e75, "member_size struct kvm_sregs.u", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u))
 #endif
 #endif
@@ -11020,6 +11147,16 @@ KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f6d656d6f72795f6
 KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f6d656d6f72795f616c6961732e7461726765745f706879735f61646472, "removed-member_size struct kvm_memory_alias.target_phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, target_phys_addr))
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_IA64_VCPU_GET_STACK
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f494136345f564350555f4745545f535441434b, "removed-value KVM_IA64_VCPU_GET_STACK", KVM_IA64_VCPU_GET_STACK)
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_IA64_VCPU_SET_STACK
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f494136345f564350555f5345545f535441434b, "removed-value KVM_IA64_VCPU_SET_STACK", KVM_IA64_VCPU_SET_STACK)
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f7573657273706163655f6d656d6f72795f726567696f6e, "size struct kvm_userspace_memory_region", sizeof(struct kvm_userspace_memory_region))
 #endif
@@ -11984,7 +12121,7 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6972715f726f7574696e6
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f6972715f726f7574696e675f656e7472792e75, "offset struct kvm_irq_routing_entry.u", offsetof(struct kvm_irq_routing_entry, u))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6972715f726f7574696e675f656e7472792e75, "member_size struct kvm_irq_routing_entry.u", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
@@ -11996,7 +12133,7 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6972715f726f7574696e6
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f6972715f726f7574696e675f656e7472792e752e6d7369, "offset struct kvm_irq_routing_entry.u.msi", offsetof(struct kvm_irq_routing_entry, u.msi))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6972715f726f7574696e675f656e7472792e752e6d7369, "member_size struct kvm_irq_routing_entry.u.msi", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.msi))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -12817,12 +12954,12 @@ KVMSPEC_FACT(76616c7565204b564d5f58454e5f494e56414c49445f47464e, "value KVM_XEN_
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f78656e5f68766d5f61747472, "size struct kvm_xen_hvm_attr", sizeof(struct kvm_xen_hvm_attr))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f78656e5f68766d5f61747472, "align struct kvm_xen_hvm_attr", _Alignof(struct kvm_xen_hvm_attr))
 #endif
 #endif
@@ -12852,7 +12989,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e75, "
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e75, "member_size struct kvm_xen_hvm_attr.u", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u))
 #endif
 #endif
@@ -12892,7 +13029,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e7
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e7368617265645f696e666f, "member_size struct kvm_xen_hvm_attr.u.shared_info", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info))
 #endif
 #endif
@@ -13128,7 +13265,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e75,
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e75, "member_size struct kvm_xen_vcpu_attr.u", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u))
 #endif
 #endif
@@ -13537,6 +13674,21 @@ KVMSPEC_FACT(76616c7565204b564d5f455849545f4d454d4f52595f4641554c54, "value KVM_
 KVMSPEC_FACT(76616c7565204b564d5f455849545f544458, "value KVM_EXIT_TDX", KVM_EXIT_TDX)
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+#ifdef KVM_EXIT_ARM_SEA
+KVMSPEC_FACT(76616c7565204b564d5f455849545f41524d5f534541, "value KVM_EXIT_ARM_SEA", KVM_EXIT_ARM_SEA)
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+#ifdef KVM_EXIT_ARM_LDST64B
+KVMSPEC_FACT(76616c7565204b564d5f455849545f41524d5f4c445354363442, "value KVM_EXIT_ARM_LDST64B", KVM_EXIT_ARM_LDST64B)
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+#ifdef KVM_EXIT_SNP_REQ_CERTS
+KVMSPEC_FACT(76616c7565204b564d5f455849545f534e505f5245515f4345525453, "value KVM_EXIT_SNP_REQ_CERTS", KVM_EXIT_SNP_REQ_CERTS)
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 #ifdef KVM_INTERNAL_ERROR_EMULATION
 KVMSPEC_FACT(76616c7565204b564d5f494e5445524e414c5f4552524f525f454d554c4154494f4e, "value KVM_INTERNAL_ERROR_EMULATION", KVM_INTERNAL_ERROR_EMULATION)
@@ -13637,18 +13789,47 @@ KVMSPEC_FACT(76616c7565204b564d5f4e4f544946595f434f4e544558545f494e56414c4944, "
 KVMSPEC_FACT(76616c7565204b564d5f4d454d4f52595f455849545f464c41475f50524956415445, "value KVM_MEMORY_EXIT_FLAG_PRIVATE", KVM_MEMORY_EXIT_FLAG_PRIVATE)
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+#ifdef KVM_EXIT_ARM_SEA_FLAG_GPA_VALID
+KVMSPEC_FACT(76616c7565204b564d5f455849545f41524d5f5345415f464c41475f4750415f56414c4944, "value KVM_EXIT_ARM_SEA_FLAG_GPA_VALID", KVM_EXIT_ARM_SEA_FLAG_GPA_VALID)
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 #ifdef SYNC_REGS_SIZE_BYTES
 KVMSPEC_FACT(76616c75652053594e435f524547535f53495a455f4259544553, "value SYNC_REGS_SIZE_BYTES", SYNC_REGS_SIZE_BYTES)
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f657869745f736e705f7265715f6365727473, "size struct kvm_exit_snp_req_certs", sizeof(struct kvm_exit_snp_req_certs))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f657869745f736e705f7265715f6365727473, "align struct kvm_exit_snp_req_certs", _Alignof(struct kvm_exit_snp_req_certs))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f657869745f736e705f7265715f63657274732e677061, "offset struct kvm_exit_snp_req_certs.gpa", offsetof(struct kvm_exit_snp_req_certs, gpa))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f657869745f736e705f7265715f63657274732e677061, "member_size struct kvm_exit_snp_req_certs.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, gpa))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f657869745f736e705f7265715f63657274732e6e7061676573, "offset struct kvm_exit_snp_req_certs.npages", offsetof(struct kvm_exit_snp_req_certs, npages))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f657869745f736e705f7265715f63657274732e6e7061676573, "member_size struct kvm_exit_snp_req_certs.npages", KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, npages))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f657869745f736e705f7265715f63657274732e726574, "offset struct kvm_exit_snp_req_certs.ret", offsetof(struct kvm_exit_snp_req_certs, ret))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f657869745f736e705f7265715f63657274732e726574, "member_size struct kvm_exit_snp_req_certs.ret", KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, ret))
+#endif
 #if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f72756e, "size struct kvm_run", sizeof(struct kvm_run))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f72756e, "align struct kvm_run", _Alignof(struct kvm_run))
 #endif
 #endif
@@ -13768,7 +13949,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e747279, "
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e747279, "member_size struct kvm_run.fail_entry", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry))
 #endif
 #endif
@@ -15083,62 +15264,122 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e73657
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f736561, "offset struct kvm_run.arm_sea", offsetof(struct kvm_run, arm_sea))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f736561, "member_size struct kvm_run.arm_sea", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f7365612e666c616773, "offset struct kvm_run.arm_sea.flags", offsetof(struct kvm_run, arm_sea.flags))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f7365612e666c616773, "member_size struct kvm_run.arm_sea.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f7365612e657372, "offset struct kvm_run.arm_sea.esr", offsetof(struct kvm_run, arm_sea.esr))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f7365612e657372, "member_size struct kvm_run.arm_sea.esr", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f7365612e677661, "offset struct kvm_run.arm_sea.gva", offsetof(struct kvm_run, arm_sea.gva))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f7365612e677661, "member_size struct kvm_run.arm_sea.gva", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f7365612e677061, "offset struct kvm_run.arm_sea.gpa", offsetof(struct kvm_run, arm_sea.gpa))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f7365612e677061, "member_size struct kvm_run.arm_sea.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e736e705f7265715f6365727473, "offset struct kvm_run.snp_req_certs", offsetof(struct kvm_run, snp_req_certs))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e736e705f7265715f6365727473, "member_size struct kvm_run.snp_req_certs", KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs))
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e70616464696e67, "offset struct kvm_run.padding", offsetof(struct kvm_run, padding))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e70616464696e67, "member_size struct kvm_run.padding", KVMSPEC_MEMBER_SIZE(struct kvm_run, padding))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6b766d5f76616c69645f72656773, "offset struct kvm_run.kvm_valid_regs", offsetof(struct kvm_run, kvm_valid_regs))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6b766d5f76616c69645f72656773, "member_size struct kvm_run.kvm_valid_regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6b766d5f64697274795f72656773, "offset struct kvm_run.kvm_dirty_regs", offsetof(struct kvm_run, kvm_dirty_regs))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6b766d5f64697274795f72656773, "member_size struct kvm_run.kvm_dirty_regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73, "offset struct kvm_run.s", offsetof(struct kvm_run, s))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73, "member_size struct kvm_run.s", KVMSPEC_MEMBER_SIZE(struct kvm_run, s))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e732e72656773, "offset struct kvm_run.s.regs", offsetof(struct kvm_run, s.regs))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e732e72656773, "member_size struct kvm_run.s.regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e732e70616464696e67, "offset struct kvm_run.s.padding", offsetof(struct kvm_run, s.padding))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e732e70616464696e67, "member_size struct kvm_run.s.padding", KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding))
 #endif
 #endif
@@ -15306,7 +15547,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e6576656e747
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e6576656e7473, "member_size struct kvm_sync_regs.events", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, events))
 #endif
 #endif
@@ -15796,7 +16037,17 @@ KVMSPEC_FACT(76616c7565204b564d5f4445565f545950455f4c4f4f4e47415243485f45494f494
 KVMSPEC_FACT(76616c7565204b564d5f4445565f545950455f4c4f4f4e47415243485f504348504943, "value KVM_DEV_TYPE_LOONGARCH_PCHPIC", KVM_DEV_TYPE_LOONGARCH_PCHPIC)
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+#ifdef KVM_DEV_TYPE_LOONGARCH_DMSINTC
+KVMSPEC_FACT(76616c7565204b564d5f4445565f545950455f4c4f4f4e47415243485f444d53494e5443, "value KVM_DEV_TYPE_LOONGARCH_DMSINTC", KVM_DEV_TYPE_LOONGARCH_DMSINTC)
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+#ifdef KVM_DEV_TYPE_ARM_VGIC_V5
+KVMSPEC_FACT(76616c7565204b564d5f4445565f545950455f41524d5f564749435f5635, "value KVM_DEV_TYPE_ARM_VGIC_V5", KVM_DEV_TYPE_ARM_VGIC_V5)
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
 KVMSPEC_FACT(76616c7565204b564d5f4445565f545950455f4d4158, "value KVM_DEV_TYPE_MAX", KVM_DEV_TYPE_MAX)
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
@@ -16120,6 +16371,11 @@ KVMSPEC_FACT(76616c7565204b564d5f4341505f533339305f5249, "value KVM_CAP_S390_RI"
 KVMSPEC_FACT(76616c7565204b564d5f4341505f533339305f555345525f494e53545230, "value KVM_CAP_S390_USER_INSTR0", KVM_CAP_S390_USER_INSTR0)
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+#ifdef KVM_CAP_S390_USER_OPEREXEC
+KVMSPEC_FACT(76616c7565204b564d5f4341505f533339305f555345525f4f50455245584543, "value KVM_CAP_S390_USER_OPEREXEC", KVM_CAP_S390_USER_OPEREXEC)
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 #ifdef KVM_CAP_S390_GS
 KVMSPEC_FACT(76616c7565204b564d5f4341505f533339305f4753, "value KVM_CAP_S390_GS", KVM_CAP_S390_GS)
@@ -16148,6 +16404,11 @@ KVMSPEC_FACT(76616c7565204b564d5f4341505f533339305f425042, "value KVM_CAP_S390_B
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 #ifdef KVM_CAP_S390_HPAGE_1M
 KVMSPEC_FACT(76616c7565204b564d5f4341505f533339305f48504147455f314d, "value KVM_CAP_S390_HPAGE_1M", KVM_CAP_S390_HPAGE_1M)
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+#ifdef KVM_CAP_S390_HPAGE_2G
+KVMSPEC_FACT(76616c7565204b564d5f4341505f533339305f48504147455f3247, "value KVM_CAP_S390_HPAGE_2G", KVM_CAP_S390_HPAGE_2G)
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
@@ -16314,6 +16575,66 @@ KVMSPEC_FACT(76616c7565204b564d5f533339305f50565f4350555f434f4d4d414e44, "value 
 #ifdef KVM_S390_ZPCI_OP
 KVMSPEC_FACT(76616c7565204b564d5f533339305f5a5043495f4f50, "value KVM_S390_ZPCI_OP", KVM_S390_ZPCI_OP)
 #endif
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+#ifdef KVM_CAP_S390_KEYOP
+KVMSPEC_FACT(76616c7565204b564d5f4341505f533339305f4b45594f50, "value KVM_CAP_S390_KEYOP", KVM_CAP_S390_KEYOP)
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+#ifdef KVM_CAP_S390_VSIE_ESAMODE
+KVMSPEC_FACT(76616c7565204b564d5f4341505f533339305f565349455f4553414d4f4445, "value KVM_CAP_S390_VSIE_ESAMODE", KVM_CAP_S390_VSIE_ESAMODE)
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+#ifdef KVM_S390_KEYOP_ISKE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4b45594f505f49534b45, "value KVM_S390_KEYOP_ISKE", KVM_S390_KEYOP_ISKE)
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+#ifdef KVM_S390_KEYOP_RRBE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4b45594f505f52524245, "value KVM_S390_KEYOP_RRBE", KVM_S390_KEYOP_RRBE)
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+#ifdef KVM_S390_KEYOP_SSKE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4b45594f505f53534b45, "value KVM_S390_KEYOP_SSKE", KVM_S390_KEYOP_SSKE)
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f6b65796f70, "size struct kvm_s390_keyop", sizeof(struct kvm_s390_keyop))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f6b65796f70, "align struct kvm_s390_keyop", _Alignof(struct kvm_s390_keyop))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6b65796f702e67756573745f61646472, "offset struct kvm_s390_keyop.guest_addr", offsetof(struct kvm_s390_keyop, guest_addr))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6b65796f702e67756573745f61646472, "member_size struct kvm_s390_keyop.guest_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_keyop, guest_addr))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6b65796f702e6b6579, "offset struct kvm_s390_keyop.key", offsetof(struct kvm_s390_keyop, key))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6b65796f702e6b6579, "member_size struct kvm_s390_keyop.key", KVMSPEC_MEMBER_SIZE(struct kvm_s390_keyop, key))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6b65796f702e6f7065726174696f6e, "offset struct kvm_s390_keyop.operation", offsetof(struct kvm_s390_keyop, operation))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6b65796f702e6f7065726174696f6e, "member_size struct kvm_s390_keyop.operation", KVMSPEC_MEMBER_SIZE(struct kvm_s390_keyop, operation))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6b65796f702e706164, "offset struct kvm_s390_keyop.pad", offsetof(struct kvm_s390_keyop, pad))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6b65796f702e706164, "member_size struct kvm_s390_keyop.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_keyop, pad))
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+#ifdef KVM_S390_KEYOP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4b45594f50, "value KVM_S390_KEYOP", KVM_S390_KEYOP)
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
@@ -16799,6 +17120,11 @@ KVMSPEC_FACT(76616c7565204b564d5f4341505f41524d5f454c32, "value KVM_CAP_ARM_EL2"
 KVMSPEC_FACT(76616c7565204b564d5f4341505f41524d5f454c325f45324830, "value KVM_CAP_ARM_EL2_E2H0", KVM_CAP_ARM_EL2_E2H0)
 #endif
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+#ifdef KVM_CAP_ARM_SEA_TO_USER
+KVMSPEC_FACT(76616c7565204b564d5f4341505f41524d5f5345415f544f5f55534552, "value KVM_CAP_ARM_SEA_TO_USER", KVM_CAP_ARM_SEA_TO_USER)
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61100 /* 6.17 */
 #ifdef KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED
 KVMSPEC_FACT(76616c7565204b564d5f4341505f41524d5f434143484541424c455f50464e4d41505f535550504f52544544, "value KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED", KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED)
@@ -17031,7 +17357,12 @@ KVMSPEC_FACT(76616c7565204b564d5f5345565f534e505f4c41554e43485f46494e495348, "va
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(76616c7565204b564d5f5345565f534e505f454e41424c455f5245515f4345525453, "value KVM_SEV_SNP_ENABLE_REQ_CERTS", KVM_SEV_SNP_ENABLE_REQ_CERTS)
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(76616c7565204b564d5f5345565f4e525f4d4158, "value KVM_SEV_NR_MAX", KVM_SEV_NR_MAX)
 #endif
 #endif
@@ -18009,6 +18340,20 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7365765f696e69742e706
 #if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
 #ifdef KVM_X86_SEV_VMSA_FEATURES
 KVMSPEC_FACT(76616c7565204b564d5f5838365f5345565f564d53415f4645415455524553, "value KVM_X86_SEV_VMSA_FEATURES", KVM_X86_SEV_VMSA_FEATURES)
+#endif
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+#ifdef KVM_X86_SNP_POLICY_BITS
+KVMSPEC_FACT(76616c7565204b564d5f5838365f534e505f504f4c4943595f42495453, "value KVM_X86_SNP_POLICY_BITS", KVM_X86_SNP_POLICY_BITS)
+#endif
+#endif
+#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+#ifdef KVM_X86_SEV_SNP_REQ_CERTS
+KVMSPEC_FACT(76616c7565204b564d5f5838365f5345565f534e505f5245515f4345525453, "value KVM_X86_SEV_SNP_REQ_CERTS", KVM_X86_SEV_SNP_REQ_CERTS)
 #endif
 #endif
 #endif
@@ -19780,12 +20125,12 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f6d656d5f6f70, "size struct kvm_s390_mem_op", sizeof(struct kvm_s390_mem_op))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f6d656d5f6f70, "align struct kvm_s390_mem_op", _Alignof(struct kvm_s390_mem_op))
 #endif
 #endif
@@ -20623,12 +20968,12 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f6
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f697271, "size struct kvm_s390_irq", sizeof(struct kvm_s390_irq))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f697271, "align struct kvm_s390_irq", _Alignof(struct kvm_s390_irq))
 #endif
 #endif
@@ -20718,7 +21063,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e73746f70,
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e73746f70, "member_size struct kvm_s390_irq.u.stop", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.stop))
 #endif
 #endif

@@ -92,6 +92,12 @@ KVMSPEC_EQ(KVM_S390_SIE_PAGE_OFFSET, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVM_VM_TYPE_ARM_IPA_SIZE_MASK, 255);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_VM_TYPE_ARM_PROTECTED, 0x80000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_VM_TYPE_ARM_MASK, 0x800000ffULL);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
 KVMSPEC_EQ(KVM_CAP_ENABLE_CAP, 54);
 #endif
@@ -152,6 +158,9 @@ KVMSPEC_EQ(KVM_CAP_COALESCED_MMIO, 15);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
 KVMSPEC_EQ(KVM_CAP_SYNC_MMU, 16);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_CAP_DEVICE_ASSIGNMENT, 17);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */
 KVMSPEC_EQ(KVM_CAP_IOMMU, 18);
 #endif
@@ -163,6 +172,9 @@ KVMSPEC_EQ(KVM_CAP_IRQ_ROUTING, 25);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_CAP_IRQ_INJECT_STATUS, 26);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_CAP_DEVICE_DEASSIGNMENT, 27);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
 KVMSPEC_EQ(KVM_CAP_ASSIGN_DEV_IRQ, 29);
@@ -368,7 +380,7 @@ KVMSPEC_EQ(KVM_VM_MIPS_AUTO, 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVM_VM_MIPS_VZ, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVM_VM_MIPS_TE, 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
@@ -412,6 +424,9 @@ KVMSPEC_EQ(KVM_CAP_TSC_CONTROL, 60);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
 KVMSPEC_EQ(KVM_CAP_X86_SMM, 117);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x41100 /* removed in 4.17 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_CAP_X86_GUEST_MWAIT, 143);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVM_CAP_X86_DISABLE_EXITS, 143);
@@ -1686,7 +1701,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, pad), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, u), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
@@ -1698,7 +1713,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.irqchip), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, u.msi), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.msi), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -2154,6 +2169,15 @@ KVMSPEC_EQ(KVM_EXIT_MEMORY_FAULT, 39);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVM_EXIT_TDX, 40);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_EXIT_ARM_SEA, 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_EXIT_ARM_LDST64B, 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_EXIT_SNP_REQ_CERTS, 43);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_INTERNAL_ERROR_EMULATION, 1);
 #endif
@@ -2214,8 +2238,32 @@ KVMSPEC_EQ(KVM_NOTIFY_CONTEXT_INVALID, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(KVM_MEMORY_EXIT_FLAG_PRIVATE, 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_EXIT_ARM_SEA_FLAG_GPA_VALID, 1);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(SYNC_REGS_SIZE_BYTES, 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(sizeof(struct kvm_exit_snp_req_certs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_exit_snp_req_certs, gpa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_exit_snp_req_certs, npages), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, npages), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_exit_snp_req_certs, ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, ret), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(sizeof(struct kvm_signal_mask), 4);
@@ -2499,8 +2547,14 @@ KVMSPEC_EQ(KVM_DEV_TYPE_LOONGARCH_EIOINTC, 13);
 #if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
 KVMSPEC_EQ(KVM_DEV_TYPE_LOONGARCH_PCHPIC, 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
-KVMSPEC_EQ(KVM_DEV_TYPE_MAX, 15);
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_DEV_TYPE_LOONGARCH_DMSINTC, 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_DEV_TYPE_ARM_VGIC_V5, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_DEV_TYPE_MAX, 17);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_CREATE_DEVICE, 0xc00caee0ULL);
@@ -2715,6 +2769,9 @@ KVMSPEC_EQ(KVM_CAP_S390_RI, 124);
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVM_CAP_S390_USER_INSTR0, 130);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_CAP_S390_USER_OPEREXEC, 246);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVM_CAP_S390_GS, 140);
 #endif
@@ -2732,6 +2789,9 @@ KVMSPEC_EQ(KVM_CAP_S390_BPB, 152);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(KVM_CAP_S390_HPAGE_1M, 156);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVM_CAP_S390_HPAGE_2G, 249);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_CAP_S390_VCPU_RESETS, 179);
@@ -2756,6 +2816,51 @@ KVMSPEC_EQ(KVM_CAP_S390_CPU_TOPOLOGY, 222);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVM_CAP_S390_PROTECTED_ASYNC_DISABLE, 224);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_CAP_S390_KEYOP, 247);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_CAP_S390_VSIE_ESAMODE, 248);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_S390_KEYOP_ISKE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_S390_KEYOP_RRBE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_S390_KEYOP_SSKE, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_keyop), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_keyop, guest_addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_keyop, guest_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_keyop, key), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_keyop, key), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_keyop, operation), 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_keyop, operation), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_keyop, pad), 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_keyop, pad), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_S390_KEYOP, 0xc010ae53ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_CAP_PPC_SEGSTATE, 43);
@@ -3012,6 +3117,9 @@ KVMSPEC_EQ(KVM_CAP_ARM_EL2, 240);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVM_CAP_ARM_EL2_E2H0, 241);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_CAP_ARM_SEA_TO_USER, 245);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61100 /* 6.17 */
 KVMSPEC_EQ(KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED, 243);
 #endif
@@ -3071,8 +3179,14 @@ KVMSPEC_EQ(KVM_CREATE_VCPU, 44609);
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(KVM_GET_STATS_FD, 44750);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_CAP_DEVICE_MSI, 20);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_CAP_REINJECT_CONTROL, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_CAP_DEVICE_MSIX, 28);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_CAP_MCE, 31);
@@ -3106,6 +3220,12 @@ KVMSPEC_EQ(KVM_X2APIC_API_USE_32BIT_IDS, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST, 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifndef __KVM_HAVE_PIT
@@ -3206,6 +3326,12 @@ KVMSPEC_EQ(KVM_X86_QUIRK_STUFF_FEATURE_MSRS, 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVM_X86_QUIRK_IGNORE_GUEST_PAT, 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_X86_QUIRK_VMCS12_ALLOW_FREEZE_IN_SMM, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVM_X86_QUIRK_NESTED_SVM_SHARED_PAT, 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 KVMSPEC_EQ(KVM_PMU_EVENT_ALLOW, 0);
@@ -4872,7 +4998,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_vcpu_events), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
@@ -5118,6 +5244,36 @@ KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_data, shadow_vmcs12), 4096);
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_data, shadow_vmcs12), 4096);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_vmx_nested_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state, vmxon_pa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, vmxon_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state, vmcs_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, vmcs_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state, smm), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, smm), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state, smm.flags), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, smm.flags), 2);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state_hdr), 32);
 #endif
@@ -5178,10 +5334,10 @@ KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_data, vmcb12), 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_data, vmcb12), 4096);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_hdr), 8);
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_hdr), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
 KVMSPEC_EQ(_Alignof(struct kvm_svm_nested_state_hdr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
@@ -5190,10 +5346,16 @@ KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_hdr, vmcb_pa), 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, vmcb_pa), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_hdr, gpat), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, gpat), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(sizeof(struct kvm_nested_state), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(_Alignof(struct kvm_nested_state), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -5217,20 +5379,20 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, size), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr), 120);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.vmx), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.vmx), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.svm), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 8);
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.pad), 8);
@@ -5360,6 +5522,12 @@ KVMSPEC_EQ(offsetof(struct kvm_memory_alias, target_phys_addr), 24);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, target_phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_GET_STACK, 0x8008ae9aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_SET_STACK, 1074310811);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
@@ -5694,10 +5862,10 @@ KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA, 6);
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVM_XEN_INVALID_GFN, 0xffffffffffffffffULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(sizeof(struct kvm_xen_hvm_attr), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(_Alignof(struct kvm_xen_hvm_attr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -5715,7 +5883,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, pad), 6);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -5739,7 +5907,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.runstate_update_flag),
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
@@ -5877,7 +6045,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, pad), 6);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -6006,10 +6174,13 @@ KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR, 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA, 9);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6081,7 +6252,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
@@ -6870,40 +7041,76 @@ KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 520);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -6993,7 +7200,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, sregs), 312);
 #if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(offsetof(struct kvm_sync_regs, events), 456);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, events), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
@@ -7082,6 +7289,9 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
@@ -7197,8 +7407,11 @@ KVMSPEC_EQ(KVM_SEV_SNP_LAUNCH_UPDATE, 101);
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(KVM_SEV_SNP_LAUNCH_FINISH, 102);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
-KVMSPEC_EQ(KVM_SEV_NR_MAX, 103);
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_SEV_SNP_ENABLE_REQ_CERTS, 103);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_SEV_NR_MAX, 104);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_cmd), 24);
@@ -7785,6 +7998,12 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_init, pad2), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
 KVMSPEC_EQ(KVM_X86_SEV_VMSA_FEATURES, 0);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_X86_SNP_POLICY_BITS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_X86_SEV_SNP_REQ_CERTS, 2);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_snp_launch_start), 64);
 #endif
@@ -8168,8 +8387,14 @@ KVMSPEC_EQ(KVM_CREATE_VCPU, 44609);
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(KVM_GET_STATS_FD, 44750);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_CAP_DEVICE_MSI, 20);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_CAP_REINJECT_CONTROL, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_CAP_DEVICE_MSIX, 28);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_CAP_MCE, 31);
@@ -8203,6 +8428,12 @@ KVMSPEC_EQ(KVM_X2APIC_API_USE_32BIT_IDS, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST, 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifndef __KVM_HAVE_PIT
@@ -8303,6 +8534,12 @@ KVMSPEC_EQ(KVM_X86_QUIRK_STUFF_FEATURE_MSRS, 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVM_X86_QUIRK_IGNORE_GUEST_PAT, 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_X86_QUIRK_VMCS12_ALLOW_FREEZE_IN_SMM, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVM_X86_QUIRK_NESTED_SVM_SHARED_PAT, 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 KVMSPEC_EQ(KVM_PMU_EVENT_ALLOW, 0);
@@ -9969,7 +10206,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_vcpu_events), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
@@ -10215,6 +10452,36 @@ KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_data, shadow_vmcs12), 4096);
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_data, shadow_vmcs12), 4096);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_vmx_nested_state), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state, vmxon_pa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, vmxon_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state, vmcs_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, vmcs_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state, smm), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, smm), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state, smm.flags), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */ && KVMSPEC_HEADERS_VERSION < 0x50200 /* removed in 5.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state, smm.flags), 2);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state_hdr), 32);
 #endif
@@ -10275,10 +10542,10 @@ KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_data, vmcb12), 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_data, vmcb12), 4096);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_hdr), 8);
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_hdr), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
 KVMSPEC_EQ(_Alignof(struct kvm_svm_nested_state_hdr), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
@@ -10287,10 +10554,16 @@ KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_hdr, vmcb_pa), 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, vmcb_pa), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_hdr, gpat), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, gpat), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(sizeof(struct kvm_nested_state), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(_Alignof(struct kvm_nested_state), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -10314,20 +10587,20 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, size), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr), 120);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.vmx), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.vmx), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.svm), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 8);
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.pad), 8);
@@ -10457,6 +10730,12 @@ KVMSPEC_EQ(offsetof(struct kvm_memory_alias, target_phys_addr), 24);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, target_phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_GET_STACK, 0x8004ae9aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_SET_STACK, 1074048667);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 4);
@@ -10791,10 +11070,10 @@ KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA, 6);
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVM_XEN_INVALID_GFN, 0xffffffffffffffffULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(sizeof(struct kvm_xen_hvm_attr), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(_Alignof(struct kvm_xen_hvm_attr), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -10812,7 +11091,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, pad), 6);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -10836,7 +11115,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.runstate_update_flag),
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
@@ -10974,7 +11253,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, pad), 6);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -11103,10 +11382,13 @@ KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR, 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA, 9);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_run), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -11178,7 +11460,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 12);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
@@ -11967,40 +12249,76 @@ KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 520);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -12090,7 +12408,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, sregs), 312);
 #if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(offsetof(struct kvm_sync_regs, events), 456);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, events), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
@@ -12179,6 +12497,9 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 4);
@@ -12294,8 +12615,11 @@ KVMSPEC_EQ(KVM_SEV_SNP_LAUNCH_UPDATE, 101);
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(KVM_SEV_SNP_LAUNCH_FINISH, 102);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
-KVMSPEC_EQ(KVM_SEV_NR_MAX, 103);
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_SEV_SNP_ENABLE_REQ_CERTS, 103);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_SEV_NR_MAX, 104);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_cmd), 24);
@@ -12881,6 +13205,12 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_init, pad2), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
 KVMSPEC_EQ(KVM_X86_SEV_VMSA_FEATURES, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_X86_SNP_POLICY_BITS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_X86_SEV_SNP_REQ_CERTS, 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_snp_launch_start), 64);
@@ -13904,7 +14234,7 @@ KVMSPEC_EQ(_Alignof(struct kvm_vcpu_events), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
@@ -14400,6 +14730,12 @@ KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 1077980836);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEBUG_GUEST, 1079029383);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_GET_STACK, 0x8008ae9aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_SET_STACK, 1074310811);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
 #endif
@@ -14556,10 +14892,13 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -14631,7 +14970,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
@@ -15420,40 +15759,76 @@ KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -15545,6 +15920,9 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
@@ -15725,6 +16103,12 @@ KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 1077980836);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEBUG_GUEST, 1079029383);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_GET_STACK, 0x8008ae9aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_SET_STACK, 1074310811);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
 #endif
@@ -15884,6 +16268,9 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
 #endif
@@ -15946,6 +16333,9 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
@@ -16135,6 +16525,12 @@ KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 1077980836);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEBUG_GUEST, 1079029383);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_GET_STACK, 0x8008ae9aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_SET_STACK, 1074310811);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
 #endif
@@ -16294,10 +16690,13 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(sizeof(struct kvm_run), 2368);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -16369,7 +16768,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
@@ -17158,40 +17557,76 @@ KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 72);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 312);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 320);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 320);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 1984);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 320);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -17322,6 +17757,9 @@ KVMSPEC_EQ(KVM_S390_PV_CPU_COMMAND, 0xc020aed0ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVM_S390_ZPCI_OP, 1078505169);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
@@ -17975,10 +18413,10 @@ KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, values), 24);
 #if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, values), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
 KVMSPEC_EQ(sizeof(struct kvm_s390_mem_op), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
 KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
@@ -18434,10 +18872,10 @@ KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, fixed_logout), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, fixed_logout), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(sizeof(struct kvm_s390_irq), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -18491,7 +18929,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.prefix), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.stop), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.stop), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
@@ -19626,7 +20064,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, pvr), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(offsetof(struct kvm_sregs, u), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u), 1224);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
@@ -21288,6 +21726,12 @@ KVMSPEC_EQ(KVM_ALLOCATE_RMA, 1074310825);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEBUG_GUEST, 0x8050ae87ULL);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_GET_STACK, 1074310810);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_SET_STACK, 0x8008ae9bULL);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
 #endif
@@ -21447,10 +21891,13 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 0x800caed0ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -21522,7 +21969,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
@@ -22311,40 +22758,76 @@ KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -22436,6 +22919,9 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 536915651);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 536915652);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
@@ -22816,7 +23302,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, pvr), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(offsetof(struct kvm_sregs, u), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u), 1224);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
@@ -24478,6 +24964,12 @@ KVMSPEC_EQ(KVM_ALLOCATE_RMA, 1074310825);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEBUG_GUEST, 0x8050ae87ULL);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_GET_STACK, 1074310810);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_SET_STACK, 0x8008ae9bULL);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
 #endif
@@ -24637,10 +25129,13 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 0x800caed0ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -24712,7 +25207,7 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
@@ -25501,40 +25996,76 @@ KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -25626,6 +26157,9 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 536915651);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 536915652);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
@@ -25824,6 +26358,12 @@ KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 0x8040aea4ULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEBUG_GUEST, 0x8050ae87ULL);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_GET_STACK, 1074310810);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_SET_STACK, 0x8008ae9bULL);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
 #endif
@@ -25983,6 +26523,9 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 0x800caed0ULL);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 536915584);
 #endif
@@ -26045,6 +26588,9 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 536915651);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 536915652);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
@@ -26210,6 +26756,12 @@ KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 1077980836);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEBUG_GUEST, 1079029383);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_GET_STACK, 0x8008ae9aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */ && KVMSPEC_HEADERS_VERSION < 0x31300 /* removed in 3.19 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_IA64_VCPU_SET_STACK, 1074310811);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
 #endif
@@ -26369,6 +26921,9 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
 #endif
@@ -26431,6 +26986,9 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_keyop), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);

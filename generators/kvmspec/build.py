@@ -893,8 +893,14 @@ class Builder:
             native = self.built.get(table.get(NATIVE.arch, ""))
             if native is not None:
                 by_name[name] = native
+        released = Version.parse(manifest["released"]) if "released" in manifest else None
         model = Model(manifest["title"], tuple(architectures), externals, external_types, headers,
-                      tuple(f for f, _ in files), items, by_name, variants, tuple(self.outline_warnings))
+                      tuple(f for f, _ in files), items, by_name, variants, tuple(self.outline_warnings),
+                      released)
+        if released is not None and released.parts > model.newest.parts:
+            self.error(manifest.mark_of("released"),
+                       f"released: {released} is later than the newest release any item names ({model.newest})",
+                       "set it to the newest mainline release that is out")
         if self.check_rules:
             self.report.diagnostics.extend(check_model(model, self.check_invariants))
         self.report.raise_if_any()
@@ -1165,7 +1171,8 @@ class Builder:
                 abi_exceptions=self.abi_exceptions(entry)))
         if kind == "enum":
             return Enum(**common, type=scalar, values=tuple(values), c_style=raw.get("c_style", "define"),
-                        c_define_values=bool(raw.get("c_define_values", False)))
+                        c_define_values=bool(raw.get("c_define_values", False)),
+                        defines_until=Version.parse(raw["defines_until"]) if "defines_until" in raw else None)
         return FlagSet(**common, type=scalar, values=tuple(values))
 
     # ------------------------------------------------------------ records

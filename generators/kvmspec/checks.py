@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import keyword
 import re
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from .diagnostics import Diagnostic, Mark
 from .layout import ABIS
 from .load import Map, Seq
 from .model import (
     Capability, Constant, Definition, Enum, ExitReason, Field, FlagSet, FunctionMacro, Ioctl, Model, Record, ValueSet,
+    Version,
 )
 
 C_KEYWORDS = frozenset("""
@@ -399,12 +400,24 @@ def _first_difference(record: Record) -> str:
     return ""
 
 
+def _renamed(old: Definition, new: Definition) -> bool:
+    """Whether `new` is `old` under a later name: old was removed, naming new as its
+    replacement, no later than new appeared (the kernel renamed it, keeping the number)."""
+    for a, b in ((old, new), (new, old)):
+        if a.removed is not None and a.removed.replacement == b.name \
+                and b.since is not None and a.removed.since.parts <= b.since.parts:
+            return True
+    return False
+
+
 def check_unique_numbers(model: Model) -> Iterator[Diagnostic]:
     """Capability numbers, exit reasons and ioctl numbers are unique."""
     for kind, what in ((Capability, "capability number"), (ExitReason, "exit reason")):
         seen: dict[int, Definition] = {}
         for item in model.of_kind(kind):
-            if item.value in seen:
+            if item.value in seen and _renamed(seen[item.value], item):
+                seen[item.value] = item
+            elif item.value in seen:
                 yield Diagnostic(item.mark, f"{item.name} reuses {what} {item.value} of {seen[item.value].name}",
                                  "numbers are never reused; take the next free one")
             else:
@@ -673,12 +686,26 @@ def _absence(item: Definition) -> str:
 
 def check_references_present(model: Model) -> Iterator[Diagnostic]:
     """What x86 userspace sees (headers, bindings) only uses what it also sees."""
+    def dropped_within(rec: Record, until: Optional[Version], out: dict) -> dict:
+        """id of each inline record -> the release its enclosing dropped field went (None: kept)."""
+        for f in rec.fields:
+            end = f.until or until
+            if f.record is not None and f.record.inline:
+                out[id(f.record)] = end
+                dropped_within(f.record, end, out)
+        return out
+
     for record in model.records:
         if not record.present:
             continue
+        dropped = dropped_within(record, None, {})
         for rec in record.records_within(every_field=True):
             for f in rec.members:
                 target = f.record
+                until = f.until or dropped.get(id(rec))
+                if target is not None and target.removed is not None and until is not None \
+                        and until.parts <= target.removed.since.parts:
+                    continue   # the field went no later than its type: no header has one without the other
                 if target is not None and not target.inline and not target.present:
                     yield Diagnostic(f.mark, f"field {f.name} of {record.c_type} is a {target.c_type}, which is "
                                              f"{_absence(target)}", "restore it, or remove the field")
@@ -750,24 +777,35 @@ def check_expressions_present(model: Model) -> Iterator[Diagnostic]:
 
 def check_member_names(model: Model) -> Iterator[Diagnostic]:
     """Member names are unique in a record, counting those of anonymous members (C11)."""
-    def visible(rec: Record) -> Iterator[Field]:
+    def visible(rec: Record, since: Optional[Version] = None, until: Optional[Version] = None
+                ) -> Iterator[tuple[Field, Optional[Version], Optional[Version]]]:
+        """Named members with the releases they exist in (an anonymous member's bound theirs)."""
         for f in rec.fields:
+            f_since = max((v for v in (f.since, since) if v is not None), key=lambda v: v.parts, default=None)
+            f_until = min((v for v in (f.until, until) if v is not None), key=lambda v: v.parts, default=None)
             if f.name is not None:
-                yield f
+                yield f, f_since, f_until
             elif f.record is not None:
-                yield from visible(f.record)
+                yield from visible(f.record, f_since, f_until)
+
+    def apart(a: tuple, b: tuple) -> bool:
+        """Whether two members never exist in the same release."""
+        return any(x[2] is not None and y[1] is not None and x[2].parts <= y[1].parts for x, y in ((a, b), (b, a)))
 
     for record in model.records:
         for rec in record.records_within(every_field=True):
-            seen: dict[str, Field] = {}
-            for f in visible(rec):
-                other = seen.get(f.name)
-                # Fields under opposite guards may share a name: only one is compiled.
-                if other is not None and not _exclusive(other, f):
+            seen: dict[str, tuple] = {}
+            for entry in visible(rec):
+                f = entry[0]
+                other_entry = seen.get(f.name)
+                other = other_entry[0] if other_entry is not None else None
+                # Fields under opposite guards may share a name: only one is compiled;
+                # so may fields that never exist in the same release.
+                if other is not None and not _exclusive(other, f) and not apart(other_entry, entry):
                     yield Diagnostic(f.mark, f"{record.c_type} has two members named {f.name!r} "
                                              f"(the other at {other.mark})", "rename one of them")
                 else:
-                    seen.setdefault(f.name, f)
+                    seen.setdefault(f.name, entry)
 
 
 def _exclusive(a: Field, b: Field) -> bool:

@@ -197,12 +197,14 @@ def cmd_diff_header(args: argparse.Namespace) -> int:
                       + (f" ({outcome.detail})" if outcome.status == "failed" and not outcome.count else ""))
                 findings += outcome.count + (outcome.status == "failed" and not outcome.count)
                 for line in outcome.details:
-                    print(f"    differs: {line}")
+                    print(f"    {line}" if line.startswith("set aside") else f"    differs: {line}")
         except (NoCompiler, FileNotFoundError) as exc:
             raise UsageError(str(exc)) from None
         except OSError as exc:
             raise UsageError(str(exc)) from None
     for d in diffs:
+        for name, mainline in d.backported:
+            print(f"    stable backport, not counted ({d.kind[:-1]}): {name} (mainline {mainline})")
         for name in d.missing:
             print(f"    missing from the spec ({d.kind[:-1]}): {name}")
         for name in d.only_in_spec:

@@ -346,6 +346,7 @@ class ValueSet(Item):
     values: tuple[NamedValue, ...] = ()
     c_style: str = "define"          # define | enum | anonymous_enum (flag sets: define)
     c_define_values: bool = False    # C enum whose values are also #defined to themselves
+    defines_until: Optional[Version] = None   # a C enum only from this release; #defines before
 
     def value_named(self, name: str) -> Optional[NamedValue]:
         return next((v for v in self.values if v.name == name), None)
@@ -739,6 +740,12 @@ class Model:
     variants: Mapping[str, tuple[Definition, ...]] = field(default_factory=dict, compare=False, repr=False)
     # Findings that do not stop generation (an item its header's outline does not place)
     warnings: tuple = field(default=(), compare=False, repr=False)
+    # The newest release that is out (manifest `released:`); None: all of them are.
+    released: Optional[Version] = None
+
+    def is_released(self, version: Optional[Version]) -> bool:
+        """Whether `version` is out; a later one is merged for a release to come."""
+        return version is None or self.released is None or version.parts <= self.released.parts
 
     def lookup(self, name: str, arch: str) -> Optional[Definition]:
         """The definition of `name` that userspace of `arch` sees."""

@@ -86,6 +86,9 @@ class View:
         elif isinstance(item, ValueSet):
             item = replace(item, values=tuple(replace(v, expr=v.expr_at(self.release)) if v.history else v
                                               for v in item.values if v.exists_at(self.release)))
+            until = getattr(item, "defines_until", None)
+            if until is not None and self.release < until:   # plain #defines before it became an enum
+                item = replace(item, c_style="define", c_define_values=False)
         elif isinstance(item, Record):
             item = self._fields_at(item)
         if header != item.header:

@@ -49,10 +49,26 @@ class kvm_x2apic_api_flags(enum.IntFlag):
     #: mode without interrupt remapping. Needed for x2APIC logical mode
     #: and for more than 255 vCPUs.
     KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK = 0x2
+    #: Makes the local APIC's "suppress EOI broadcast" feature work:
+    #: KVM advertises it in the APIC version register and, when the
+    #: guest turns it on, does not forward EOIs of level-triggered
+    #: interrupts to the I/O APIC, so the guest acknowledges them at
+    #: the I/O APIC itself (directed EOI). Only with a split irqchip
+    #: (the I/O APIC in userspace), which must then implement the I/O
+    #: APIC's EOI register; KVM_CHECK_EXTENSION on a VM without one
+    #: does not report the bit.
+    KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST = 0x4
+    #: Stops advertising "suppress EOI broadcast" to the guest at all.
+    #: Without either bit KVM keeps its old behaviour: it advertises
+    #: the feature but still broadcasts EOIs. Setting both bits is
+    #: rejected.
+    KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST = 0x8
 
 
 KVM_X2APIC_API_USE_32BIT_IDS: Final = kvm_x2apic_api_flags.KVM_X2APIC_API_USE_32BIT_IDS
 KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK: Final = kvm_x2apic_api_flags.KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK
+KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST: Final = kvm_x2apic_api_flags.KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST
+KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST: Final = kvm_x2apic_api_flags.KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST
 
 
 class kvm_x86_quirk_flags(enum.IntFlag):
@@ -116,6 +132,18 @@ class kvm_x86_quirk_flags(enum.IntFlag):
     #: (CPU self-snoop); on AMD hosts, and on Intel hosts with
     #: non-coherent DMA devices assigned, guest PAT is always honoured.
     KVM_X86_QUIRK_IGNORE_GUEST_PAT = 0x200
+    #: Nested VMX: KVM lets the guest hypervisor set FREEZE_IN_SMM in
+    #: the IA32_DEBUGCTL field of its VMCS, which the consistency
+    #: checks of a nested VM entry would otherwise reject (older guest
+    #: hypervisors set it). The bit never reaches the hardware VMCS
+    #: either way. Disabled, such a nested VM entry fails.
+    KVM_X86_QUIRK_VMCS12_ALLOW_FREEZE_IN_SMM = 0x400
+    #: Nested SVM with nested paging: the guest hypervisor and its
+    #: guest share one PAT, as KVM always did. Disabled, the nested
+    #: guest gets its own PAT (the g_pat of the guest hypervisor's
+    #: VMCB, as AMD specifies), and its value is saved in
+    #: kvm_svm_nested_state_hdr.gpat by KVM_GET_NESTED_STATE.
+    KVM_X86_QUIRK_NESTED_SVM_SHARED_PAT = 0x800
 
 
 KVM_X86_QUIRK_LINT0_REENABLED: Final = kvm_x86_quirk_flags.KVM_X86_QUIRK_LINT0_REENABLED
@@ -128,6 +156,8 @@ KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS: Final = kvm_x86_quirk_flags.KVM_X86_QUIRK_M
 KVM_X86_QUIRK_SLOT_ZAP_ALL: Final = kvm_x86_quirk_flags.KVM_X86_QUIRK_SLOT_ZAP_ALL
 KVM_X86_QUIRK_STUFF_FEATURE_MSRS: Final = kvm_x86_quirk_flags.KVM_X86_QUIRK_STUFF_FEATURE_MSRS
 KVM_X86_QUIRK_IGNORE_GUEST_PAT: Final = kvm_x86_quirk_flags.KVM_X86_QUIRK_IGNORE_GUEST_PAT
+KVM_X86_QUIRK_VMCS12_ALLOW_FREEZE_IN_SMM: Final = kvm_x86_quirk_flags.KVM_X86_QUIRK_VMCS12_ALLOW_FREEZE_IN_SMM
+KVM_X86_QUIRK_NESTED_SVM_SHARED_PAT: Final = kvm_x86_quirk_flags.KVM_X86_QUIRK_NESTED_SVM_SHARED_PAT
 
 
 class kvm_pmu_event_action(OpenIntEnum):
@@ -973,11 +1003,8 @@ class kvm_x86_reg_type(OpenIntEnum):
     """Register classes of x86 register ids for KVM_GET_ONE_REG and
     KVM_SET_ONE_REG, which x86 supports since 6.18. An id is KVM_REG_X86 |
     KVM_REG_SIZE_U64 | (class << 32) | index, with the index in bits 31:0; the
-    bits between the class and the size are 0. asm/kvm.h also offers
-    KVM_X86_REG_ID(), KVM_X86_REG_MSR() and KVM_X86_REG_KVM() to build ids,
-    but they rely on GNU statement expressions, as do their helpers
-    KVM_X86_REG_TYPE_SIZE() and KVM_X86_KVM_REG_SIZE(), so they cannot be used
-    in constant expressions and this spec does not describe them.
+    bits between the class and the size are 0. KVM_X86_REG_MSR() and
+    KVM_X86_REG_KVM() build such ids.
 
     Field type: __u8. Since 6.18.
     """
@@ -994,6 +1021,39 @@ class kvm_x86_reg_type(OpenIntEnum):
 
 KVM_X86_REG_TYPE_MSR: Final = kvm_x86_reg_type.KVM_X86_REG_TYPE_MSR
 KVM_X86_REG_TYPE_KVM: Final = kvm_x86_reg_type.KVM_X86_REG_TYPE_KVM
+
+
+def KVM_X86_KVM_REG_SIZE(reg: int) -> int:
+    """The KVM_REG_SIZE_* bits of the KVM-defined register with index reg, 0 for
+    an index KVM does not define. The kernel writes this and the next two
+    macros as GNU statement expressions; the spec's headers use the equivalent
+    conditional expressions, which also work in constant expressions.
+    """
+    return (KVM_REG_SIZE_U64 if int(reg == KVM_REG_GUEST_SSP) else 0)
+
+
+def KVM_X86_REG_TYPE_SIZE(type: int, reg: int) -> int:
+    """The class and size bits of the id of register reg of class type."""
+    return ((_cast(type, 64, False) << 32) | (KVM_REG_SIZE_U64 if int(type == KVM_X86_REG_TYPE_MSR) else (KVM_X86_KVM_REG_SIZE(reg) if int(type == KVM_X86_REG_TYPE_KVM) else 0)))
+
+
+def KVM_X86_REG_ID(type: int, index: int) -> int:
+    """The KVM_GET_ONE_REG id of register index of class type
+    (KVM_X86_REG_TYPE_*).
+    """
+    return ((KVM_REG_X86 | KVM_X86_REG_TYPE_SIZE(type, index)) | index)
+
+
+def KVM_X86_REG_MSR(index: int) -> int:
+    """The register id of MSR index, e.g. KVM_X86_REG_MSR(0xc0000080) for EFER."""
+    return KVM_X86_REG_ID(KVM_X86_REG_TYPE_MSR, index)
+
+
+def KVM_X86_REG_KVM(index: int) -> int:
+    """The register id of the KVM-defined register index, e.g.
+    KVM_X86_REG_KVM(KVM_REG_GUEST_SSP).
+    """
+    return KVM_X86_REG_ID(KVM_X86_REG_TYPE_KVM, index)
 
 
 #: Index, in class KVM_X86_REG_TYPE_KVM, of the guest's current shadow
@@ -2384,18 +2444,26 @@ class kvm_svm_nested_state_data(ctypes.Structure):
 class kvm_svm_nested_state_hdr(ctypes.Structure):
     """The SVM header inside struct kvm_nested_state.
 
-    Size 8 bytes; since 5.8.
+    Size 16 bytes; since 5.8.
 
     Fields:
 
     - vmcb_pa: __u64, offset 0.
       Guest physical address of the guest hypervisor's VMCB.
+    - gpat: __u64, offset 8, since 7.2.
+      The nested guest's own PAT (g_pat), when the VM disabled
+      KVM_X86_QUIRK_NESTED_SVM_SHARED_PAT and the nested guest uses nested
+      paging. KVM_SET_NESTED_STATE restores it. The header grew from 8 to
+      16 bytes for it; the union that holds it in kvm_nested_state is 120
+      bytes, so kvm_nested_state kept its size.
     """
 
     _fields_ = [
         ('vmcb_pa', ctypes.c_uint64),
+        ('gpat', ctypes.c_uint64),
     ]
     vmcb_pa: int
+    gpat: int
 
 
 class _kvm_nested_state__hdr(ctypes.Union):
@@ -3323,11 +3391,17 @@ class sev_cmd_id(OpenIntEnum):
     #: the guest owner (struct kvm_sev_snp_launch_finish). The guest
     #: can run afterwards.
     KVM_SEV_SNP_LAUNCH_FINISH = 102
+    #: SEV-SNP: lets the guest's extended attestation requests (those
+    #: that also want the endorsement certificates) reach userspace as
+    #: KVM_EXIT_SNP_REQ_CERTS exits, so that the VMM supplies the
+    #: certificates. No parameters; must come before the first vCPU
+    #: runs. KVM_X86_SEV_SNP_REQ_CERTS tells whether the kernel has it.
+    KVM_SEV_SNP_ENABLE_REQ_CERTS = 103
     #: One more than the highest command number; not a command. It
     #: grows whenever a command is added (20 in 4.19, 22 in 6.1, 23 in
-    #: 6.10, 103 since 6.11), so it says nothing about what a given
-    #: kernel implements.
-    KVM_SEV_NR_MAX = 103
+    #: 6.10, 103 in 6.11, 104 since 7.0), so it says nothing about what
+    #: a given kernel implements.
+    KVM_SEV_NR_MAX = 104
 
 
 KVM_SEV_INIT: Final = sev_cmd_id.KVM_SEV_INIT
@@ -3356,6 +3430,7 @@ KVM_SEV_INIT2: Final = sev_cmd_id.KVM_SEV_INIT2
 KVM_SEV_SNP_LAUNCH_START: Final = sev_cmd_id.KVM_SEV_SNP_LAUNCH_START
 KVM_SEV_SNP_LAUNCH_UPDATE: Final = sev_cmd_id.KVM_SEV_SNP_LAUNCH_UPDATE
 KVM_SEV_SNP_LAUNCH_FINISH: Final = sev_cmd_id.KVM_SEV_SNP_LAUNCH_FINISH
+KVM_SEV_SNP_ENABLE_REQ_CERTS: Final = sev_cmd_id.KVM_SEV_SNP_ENABLE_REQ_CERTS
 KVM_SEV_NR_MAX: Final = sev_cmd_id.KVM_SEV_NR_MAX
 
 
@@ -3918,6 +3993,18 @@ class kvm_sev_init(ctypes.Structure):
 KVM_X86_SEV_VMSA_FEATURES: Final = 0
 
 
+#: Attribute in group KVM_X86_GRP_SEV of /dev/kvm: a __u64 mask of the
+#: SEV-SNP guest policy bits that KVM accepts in
+#: kvm_sev_snp_launch_start.policy on this host.
+KVM_X86_SNP_POLICY_BITS: Final = 1
+
+
+#: Attribute in group KVM_X86_GRP_SEV of /dev/kvm: non-zero when the kernel
+#: supports KVM_SEV_SNP_ENABLE_REQ_CERTS and the KVM_EXIT_SNP_REQ_CERTS
+#: exit.
+KVM_X86_SEV_SNP_REQ_CERTS: Final = 2
+
+
 class kvm_sev_snp_launch_start(ctypes.Structure):
     """Parameters of KVM_SEV_SNP_LAUNCH_START.
 
@@ -4415,6 +4502,18 @@ def KVM_VM_TYPE_ARM_IPA_SIZE(x: int) -> int:
     KVM_VM_TYPE_ARM_IPA_SIZE(48) for a 48-bit guest physical address space.
     """
     return (x & KVM_VM_TYPE_ARM_IPA_SIZE_MASK)
+
+
+#: Machine type bit of KVM_CREATE_VM on arm64 that asks for a protected VM:
+#: with protected KVM (pKVM) enabled, the hypervisor keeps the guest's
+#: memory and register state out of the host's reach. Creating such a VM
+#: fails when the host does not run pKVM.
+KVM_VM_TYPE_ARM_PROTECTED: Final = 2147483648
+
+
+#: Every bit that an arm64 KVM_CREATE_VM machine type may have: the IPA
+#: size and the protected-VM bit. Other bits are rejected.
+KVM_VM_TYPE_ARM_MASK: Final = 2147483903
 
 
 # ------------------------------------------------------------------
@@ -9506,6 +9605,29 @@ KVM_EXIT_MEMORY_FAULT: Final = 39
 KVM_EXIT_TDX: Final = 40
 
 
+#: A synchronous external abort (a hardware memory error, typically) hit
+#: the guest while it accessed memory, KVM could not handle it in the
+#: kernel, and userspace enabled KVM_CAP_ARM_SEA_TO_USER. arm_sea gives the
+#: syndrome and the faulting addresses; userspace decides whether to inject
+#: an abort into the guest or to stop it.
+KVM_EXIT_ARM_SEA: Final = 41
+
+
+#: The guest ran a 64-byte atomic load or store (LD64B, ST64B and their
+#: variants) on an address that no memory slot backs. The access is
+#: described in arm_nisv as for KVM_EXIT_ARM_NISV; userspace emulates the
+#: 64-byte access itself or injects an abort.
+KVM_EXIT_ARM_LDST64B: Final = 42
+
+
+#: An SEV-SNP guest asked for an attestation report together with the
+#: certificates that endorse it, and userspace opted in with
+#: KVM_SEV_SNP_ENABLE_REQ_CERTS. snp_req_certs names the guest buffer
+#: (shared guest memory) to fill with the certificate table; userspace
+#: writes the table there, sets snp_req_certs.ret and runs the vCPU again.
+KVM_EXIT_SNP_REQ_CERTS: Final = 43
+
+
 class kvm_internal_error_suberror(OpenIntEnum):
     """Kinds of KVM_EXIT_INTERNAL_ERROR, found in internal.suberror. New values
     may be added; treat unknown ones as fatal.
@@ -9659,6 +9781,19 @@ class kvm_memory_exit_flags(enum.IntFlag):
 KVM_MEMORY_EXIT_FLAG_PRIVATE: Final = kvm_memory_exit_flags.KVM_MEMORY_EXIT_FLAG_PRIVATE
 
 
+class kvm_arm_sea_flags(enum.IntFlag):
+    """Bits of arm_sea.flags in a KVM_EXIT_ARM_SEA exit.
+
+    Field type: __u64. Since 6.19.
+    """
+
+    #: arm_sea.gpa holds the faulting guest physical address.
+    KVM_EXIT_ARM_SEA_FLAG_GPA_VALID = 0x1
+
+
+KVM_EXIT_ARM_SEA_FLAG_GPA_VALID: Final = kvm_arm_sea_flags.KVM_EXIT_ARM_SEA_FLAG_GPA_VALID
+
+
 def HINT_UNSAFE_IN_KVM(_symbol: int) -> int:
     """Spells the names of kvm_run fields that the kernel must treat with care,
     because userspace can change them at any moment (today only
@@ -9672,6 +9807,36 @@ def HINT_UNSAFE_IN_KVM(_symbol: int) -> int:
 #: Size in bytes reserved in kvm_run for the synchronized registers. Up to
 #: 3.x the area was 1024 bytes; it grew when x86 started using it.
 SYNC_REGS_SIZE_BYTES: Final = 2048
+
+
+class kvm_exit_snp_req_certs(ctypes.Structure):
+    """The snp_req_certs member of kvm_run, filled on a KVM_EXIT_SNP_REQ_CERTS
+    exit: where the guest wants the certificate table, and the answer.
+
+    Size 24 bytes; since 7.0.
+
+    Fields:
+
+    - gpa: __u64, offset 0.
+      Guest physical address of the (shared) buffer for the certificate
+      table.
+    - npages: __u64, offset 8.
+      Size of that buffer in 4 KiB pages.
+    - ret: __u64, offset 16.
+      Input. The status userspace reports to the guest: 0 when the table
+      was written, or a positive errno value (ENOSPC when the buffer is
+      too small, EAGAIN to have the guest retry later, another value for a
+      general failure).
+    """
+
+    _fields_ = [
+        ('gpa', ctypes.c_uint64),
+        ('npages', ctypes.c_uint64),
+        ('ret', ctypes.c_uint64),
+    ]
+    gpa: int
+    npages: int
+    ret: int
 
 
 class _kvm_run__anon0__hw(ctypes.Structure):
@@ -10180,6 +10345,21 @@ class _kvm_run__anon0__tdx(ctypes.Structure):
     setup_event_notify: _kvm_run__anon0__tdx__anon0__setup_event_notify
 
 
+class _kvm_run__anon0__arm_sea(ctypes.Structure):
+    """Inline struct of struct kvm_run: KVM_EXIT_ARM_SEA."""
+
+    _fields_ = [
+        ('flags', ctypes.c_uint64),
+        ('esr', ctypes.c_uint64),
+        ('gva', ctypes.c_uint64),
+        ('gpa', ctypes.c_uint64),
+    ]
+    flags: kvm_arm_sea_flags
+    esr: int
+    gva: int
+    gpa: int
+
+
 class _kvm_run__anon0(ctypes.Union):
     """Inline union of struct kvm_run: Details of the exit. Which member is valid
     depends on exit_reason; the union is padded to 256 bytes.
@@ -10217,6 +10397,8 @@ class _kvm_run__anon0(ctypes.Union):
         ('notify', _kvm_run__anon0__notify),
         ('memory_fault', _kvm_run__anon0__memory_fault),
         ('tdx', _kvm_run__anon0__tdx),
+        ('arm_sea', _kvm_run__anon0__arm_sea),
+        ('snp_req_certs', kvm_exit_snp_req_certs),
         ('padding', ctypes.c_char * 256),
     ]
     hw: _kvm_run__anon0__hw
@@ -10250,6 +10432,8 @@ class _kvm_run__anon0(ctypes.Union):
     notify: _kvm_run__anon0__notify
     memory_fault: _kvm_run__anon0__memory_fault
     tdx: _kvm_run__anon0__tdx
+    arm_sea: _kvm_run__anon0__arm_sea
+    snp_req_certs: kvm_exit_snp_req_certs
     padding: bytes
 
 
@@ -10294,7 +10478,7 @@ class kvm_run(ctypes.Structure):
       set it to kick a vCPU thread out without racing with the next
       KVM_RUN.
     - padding1: __u8[6], offset 2, reserved.
-      Reserved.
+      Reserved. Seven bytes until immediate_exit took the first.
     - exit_reason: __u32, offset 8.
       Output. Why KVM_RUN returned, a KVM_EXIT_* value.
     - ready_for_interrupt_injection: __u8, offset 12.
@@ -10607,6 +10791,19 @@ class kvm_run(ctypes.Structure):
       Input. The TDVMCALL status for the guest.
     - tdx.setup_event_notify.vector: __u64, offset 56, since 6.16.
       The interrupt vector the guest wants for notifications.
+    - arm_sea: struct, offset 32, since 6.19.
+      KVM_EXIT_ARM_SEA.
+    - arm_sea.flags: __u64, offset 32, kvm_arm_sea_flags bits, since 6.19.
+      KVM_EXIT_ARM_SEA_FLAG_* bits saying which fields are valid.
+    - arm_sea.esr: __u64, offset 40, since 6.19.
+      The exception syndrome of the abort.
+    - arm_sea.gva: __u64, offset 48, since 6.19.
+      The faulting guest virtual address.
+    - arm_sea.gpa: __u64, offset 56, since 6.19.
+      The faulting guest physical address, if
+      KVM_EXIT_ARM_SEA_FLAG_GPA_VALID.
+    - snp_req_certs: struct kvm_exit_snp_req_certs, offset 32, since 7.0.
+      KVM_EXIT_SNP_REQ_CERTS.
     - padding: char[256], offset 32, reserved, since 2.6.24.
       Fixes the size of the exit union.
     - kvm_valid_regs: __u64, offset 288, kvm_sync_x86_flags bits, since 3.4.
@@ -10687,6 +10884,8 @@ class kvm_run(ctypes.Structure):
     notify: _kvm_run__anon0__notify
     memory_fault: _kvm_run__anon0__memory_fault
     tdx: _kvm_run__anon0__tdx
+    arm_sea: _kvm_run__anon0__arm_sea
+    snp_req_certs: kvm_exit_snp_req_certs
     padding: bytes
 
 
@@ -11211,11 +11410,18 @@ class kvm_device_type(OpenIntEnum):
     #: LoongArch platform (bridge) interrupt controller, which collects
     #: the interrupt lines of platform devices.
     KVM_DEV_TYPE_LOONGARCH_PCHPIC = 14
+    #: LoongArch direct message-signalled interrupt controller, which
+    #: delivers MSIs straight to a vCPU (the AVEC extension) instead of
+    #: through the extended I/O interrupt controller.
+    KVM_DEV_TYPE_LOONGARCH_DMSINTC = 15
+    #: Arm GICv5 interrupt controller for the guest. A VM has at most
+    #: one GIC of any version.
+    KVM_DEV_TYPE_ARM_VGIC_V5 = 16
     #: One more than the highest type this header knows, not a device.
     #: Its value grows whenever a type is added (9 in 4.19, 11 from
-    #: 5.10, 15 from 6.13), so it says nothing about what a kernel
-    #: supports.
-    KVM_DEV_TYPE_MAX = 15
+    #: 5.10, 15 from 6.13, 17 from 7.1), so it says nothing about what
+    #: a kernel supports.
+    KVM_DEV_TYPE_MAX = 17
 
 
 KVM_DEV_TYPE_FSL_MPIC_20: Final = kvm_device_type.KVM_DEV_TYPE_FSL_MPIC_20
@@ -11232,6 +11438,8 @@ KVM_DEV_TYPE_RISCV_AIA: Final = kvm_device_type.KVM_DEV_TYPE_RISCV_AIA
 KVM_DEV_TYPE_LOONGARCH_IPI: Final = kvm_device_type.KVM_DEV_TYPE_LOONGARCH_IPI
 KVM_DEV_TYPE_LOONGARCH_EIOINTC: Final = kvm_device_type.KVM_DEV_TYPE_LOONGARCH_EIOINTC
 KVM_DEV_TYPE_LOONGARCH_PCHPIC: Final = kvm_device_type.KVM_DEV_TYPE_LOONGARCH_PCHPIC
+KVM_DEV_TYPE_LOONGARCH_DMSINTC: Final = kvm_device_type.KVM_DEV_TYPE_LOONGARCH_DMSINTC
+KVM_DEV_TYPE_ARM_VGIC_V5: Final = kvm_device_type.KVM_DEV_TYPE_ARM_VGIC_V5
 KVM_DEV_TYPE_MAX: Final = kvm_device_type.KVM_DEV_TYPE_MAX
 
 
@@ -11796,6 +12004,30 @@ KVM_CAP_S390_USER_INSTR0: Final = Capability(
 )
 
 
+KVM_CAP_S390_USER_OPEREXEC: Final = Capability(
+    246,
+    name='KVM_CAP_S390_USER_OPEREXEC',
+    check=('system', 'vm',),
+    answer='boolean',
+    enable='vm',
+    doc="""Userspace can see and emulate instructions the guest cannot run.
+
+    :Number: 246
+    :Architectures: s390
+    :Checked on: /dev/kvm, VM
+    :Answer: boolean: Always non-zero on kernels that know it.
+    :Since: 6.19
+
+    Opt-in: enable on the VM with KVM_ENABLE_CAP.
+    Every operation exception the guest causes (an invalid or unavailable
+    instruction) is passed to userspace instead of being injected into the
+    guest, not only the 0x0000 instruction that KVM_CAP_S390_USER_INSTR0
+    passes on. Userspace injects the exception itself if it does not emulate
+    the instruction. The arguments are not used.
+    """,
+)
+
+
 KVM_CAP_S390_GS: Final = Capability(
     140,
     name='KVM_CAP_S390_GS',
@@ -11916,6 +12148,28 @@ KVM_CAP_S390_HPAGE_1M: Final = Capability(
     rather than interpreted. Fails with EBUSY once a vCPU exists, with EINVAL
     when huge page support is off, CMMA is already enabled or the VM is
     user-controlled. The arguments are not used.
+    """,
+)
+
+
+KVM_CAP_S390_HPAGE_2G: Final = Capability(
+    249,
+    name='KVM_CAP_S390_HPAGE_2G',
+    check=('system', 'vm',),
+    answer='boolean',
+    enable='vm',
+    doc="""The VM can be backed by 2 GiB huge pages.
+
+    :Number: 249
+    :Architectures: s390
+    :Checked on: /dev/kvm, VM
+    :Answer: boolean: Non-zero when the host can back guest memory with 2 GiB pages.
+    :Since: 7.2
+
+    Opt-in: enable on the VM with KVM_ENABLE_CAP.
+    Guest memory may be backed by 2 GiB huge pages, with the same restrictions
+    as KVM_CAP_S390_HPAGE_1M. Must be enabled before any vCPU exists. The
+    arguments are not used.
     """,
 )
 
@@ -12083,6 +12337,94 @@ KVM_S390_STORE_STATUS_NOADDR: Final = _abi(x86_64=18446744073709551615, i386=429
 #: Argument of KVM_S390_STORE_STATUS: store into the save area of the
 #: vCPU's prefix page.
 KVM_S390_STORE_STATUS_PREFIXED: Final = _abi(x86_64=18446744073709551614, i386=4294967294)
+
+
+KVM_CAP_S390_KEYOP: Final = Capability(
+    247,
+    name='KVM_CAP_S390_KEYOP',
+    check=('system', 'vm',),
+    answer='boolean',
+    enable=None,
+    doc="""The VM ioctl KVM_S390_KEYOP reads and changes single storage keys.
+
+    :Number: 247
+    :Architectures: s390
+    :Checked on: /dev/kvm, VM
+    :Answer: boolean: Non-zero when KVM_S390_KEYOP is available.
+    :Since: 7.0
+    """,
+)
+
+
+KVM_CAP_S390_VSIE_ESAMODE: Final = Capability(
+    248,
+    name='KVM_CAP_S390_VSIE_ESAMODE',
+    check=('system', 'vm',),
+    answer='boolean',
+    enable=None,
+    doc="""A guest hypervisor may run its own guests (through the nested SIE, vSIE)
+    in the older ESA/390 architecture mode instead of z/Architecture.
+
+    :Number: 248
+    :Architectures: s390
+    :Checked on: /dev/kvm, VM
+    :Answer: boolean: Non-zero when nested guests may start in ESA/390 mode.
+    :Since: 7.1
+    """,
+)
+
+
+class kvm_s390_keyop_op(OpenIntEnum):
+    """The storage key operation of kvm_s390_keyop.operation.
+
+    Field type: __u8. Since 7.0.
+    """
+
+    #: Read the storage key of the page (like the ISKE instruction)
+    #: into key.
+    KVM_S390_KEYOP_ISKE = 1
+    #: Reset the reference bit of the page's storage key (like RRBE);
+    #: key returns the key as it was before.
+    KVM_S390_KEYOP_RRBE = 2
+    #: Set the storage key of the page to key (like SSKE).
+    KVM_S390_KEYOP_SSKE = 3
+
+
+KVM_S390_KEYOP_ISKE: Final = kvm_s390_keyop_op.KVM_S390_KEYOP_ISKE
+KVM_S390_KEYOP_RRBE: Final = kvm_s390_keyop_op.KVM_S390_KEYOP_RRBE
+KVM_S390_KEYOP_SSKE: Final = kvm_s390_keyop_op.KVM_S390_KEYOP_SSKE
+
+
+class kvm_s390_keyop(ctypes.Structure):
+    """Argument of KVM_S390_KEYOP.
+
+    Size 16 bytes; since 7.0.
+
+    Used by:
+    - KVM_S390_KEYOP (struct kvm_s390_keyop (in/out))
+
+    Fields:
+
+    - guest_addr: __u64, offset 0.
+      Guest absolute address of the page whose key is read or changed.
+    - key: __u8, offset 8.
+      The storage key, written or returned according to operation.
+    - operation: __u8, offset 9, kvm_s390_keyop_op values.
+      The operation, KVM_S390_KEYOP_*.
+    - pad: __u8[6], offset 10, reserved.
+      Set to 0.
+    """
+
+    _fields_ = [
+        ('guest_addr', ctypes.c_uint64),
+        ('key', ctypes.c_uint8),
+        ('operation', ctypes.c_uint8),
+        ('pad', ctypes.c_uint8 * 6),
+    ]
+    guest_addr: int
+    key: int
+    operation: kvm_s390_keyop_op
+    pad: ctypes.Array[ctypes.c_uint8]
 
 
 # ------------------------------------------------------------------
@@ -13471,6 +13813,30 @@ KVM_CAP_ARM_EL2_E2H0: Final = Capability(
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when a virtual EL2 can also run with HCR_EL2.E2H clear.
     :Since: 6.16
+    """,
+)
+
+
+KVM_CAP_ARM_SEA_TO_USER: Final = Capability(
+    245,
+    name='KVM_CAP_ARM_SEA_TO_USER',
+    check=('system', 'vm',),
+    answer='boolean',
+    enable='vm',
+    doc="""Reporting of guest synchronous external aborts to userspace.
+
+    :Number: 245
+    :Architectures: arm64
+    :Checked on: /dev/kvm, VM
+    :Answer: boolean: Non-zero when KVM can pass synchronous external aborts to userspace.
+    :Since: 6.19
+
+    Opt-in: enable on the VM with KVM_ENABLE_CAP.
+    A synchronous external abort that the guest's memory access caused and
+    that KVM cannot resolve (for example an uncorrectable memory error the
+    host's firmware reports) makes the vCPU exit with KVM_EXIT_ARM_SEA instead
+    of KVM injecting an abort into the guest on its own. The arguments are not
+    used.
     """,
 )
 
@@ -17890,6 +18256,38 @@ KVM_S390_CLEAR_RESET: Final = Ioctl(
 )
 
 
+KVM_S390_KEYOP: Final = Ioctl(
+    0xc010ae53,
+    name='KVM_S390_KEYOP',
+    nr=0x53,
+    direction='rw',
+    arg_pass='pointer',
+    arg_flow='inout',
+    arg_type=kvm_s390_keyop,
+    scopes=('vm',),
+    capability='KVM_CAP_S390_KEYOP',
+    restores=None,
+    restored_by=None,
+    doc="""Performs one storage key operation on one guest page, as the guest's own
+    ISKE, RRBE or SSKE instruction would, so that a VMM can read and change
+    keys without KVM_S390_GET_SKEYS and KVM_S390_SET_SKEYS for the whole
+    guest.
+
+    :Capability: KVM_CAP_S390_KEYOP
+    :Architectures: s390
+    :Type: vm ioctl
+    :Parameters: struct kvm_s390_keyop (in/out)
+    :Returns: 0 on success, -1 with errno set on error.
+    :Since: 7.0
+
+    Errors:
+    - EINVAL: The operation is unknown or the padding is not zero.
+    - EFAULT: The argument could not be read or written, or the address is not
+      guest memory.
+    """,
+)
+
+
 KVM_PPC_ALLOCATE_HTAB: Final = Ioctl(
     0xc004aea7,
     name='KVM_PPC_ALLOCATE_HTAB',
@@ -18269,12 +18667,14 @@ _read_as(
     (_kvm_run__anon0__msr, 'reason', kvm_msr_exit_reason),
     (_kvm_run__anon0__notify, 'flags', kvm_notify_exit_flags),
     (_kvm_run__anon0__memory_fault, 'flags', kvm_memory_exit_flags),
+    (_kvm_run__anon0__arm_sea, 'flags', kvm_arm_sea_flags),
     (kvm_run, 'flags', kvm_run_x86_flags),
     (kvm_run, 'kvm_valid_regs', kvm_sync_x86_flags),
     (kvm_run, 'kvm_dirty_regs', kvm_sync_x86_flags),
     (kvm_mp_state, 'mp_state', kvm_mp_states),
     (kvm_create_device, 'type', kvm_device_type),
     (kvm_create_device, 'flags', kvm_create_device_flags),
+    (kvm_s390_keyop, 'operation', kvm_s390_keyop_op),
     (kvm_config_tlb, 'mmu_type', kvm_config_tlb_mmu_type),
     (kvm_sev_cmd, 'id', sev_cmd_id),
     (kvm_sev_snp_launch_update, 'type', kvm_sev_snp_page_type),
@@ -18395,6 +18795,7 @@ IOCTLS: Final[dict[str, Ioctl]] = {
     'KVM_S390_INITIAL_RESET': KVM_S390_INITIAL_RESET,
     'KVM_S390_NORMAL_RESET': KVM_S390_NORMAL_RESET,
     'KVM_S390_CLEAR_RESET': KVM_S390_CLEAR_RESET,
+    'KVM_S390_KEYOP': KVM_S390_KEYOP,
     'KVM_PPC_ALLOCATE_HTAB': KVM_PPC_ALLOCATE_HTAB,
     'KVM_PPC_SVM_OFF': KVM_PPC_SVM_OFF,
     'KVM_DIRTY_TLB': KVM_DIRTY_TLB,
@@ -18569,12 +18970,14 @@ CAPABILITIES: Final[dict[str, Capability]] = {
     'KVM_CAP_S390_IRQ_STATE': KVM_CAP_S390_IRQ_STATE,
     'KVM_CAP_S390_RI': KVM_CAP_S390_RI,
     'KVM_CAP_S390_USER_INSTR0': KVM_CAP_S390_USER_INSTR0,
+    'KVM_CAP_S390_USER_OPEREXEC': KVM_CAP_S390_USER_OPEREXEC,
     'KVM_CAP_S390_GS': KVM_CAP_S390_GS,
     'KVM_CAP_S390_AIS': KVM_CAP_S390_AIS,
     'KVM_CAP_S390_CMMA_MIGRATION': KVM_CAP_S390_CMMA_MIGRATION,
     'KVM_CAP_S390_AIS_MIGRATION': KVM_CAP_S390_AIS_MIGRATION,
     'KVM_CAP_S390_BPB': KVM_CAP_S390_BPB,
     'KVM_CAP_S390_HPAGE_1M': KVM_CAP_S390_HPAGE_1M,
+    'KVM_CAP_S390_HPAGE_2G': KVM_CAP_S390_HPAGE_2G,
     'KVM_CAP_S390_VCPU_RESETS': KVM_CAP_S390_VCPU_RESETS,
     'KVM_CAP_S390_PROTECTED': KVM_CAP_S390_PROTECTED,
     'KVM_CAP_S390_DIAG318': KVM_CAP_S390_DIAG318,
@@ -18583,6 +18986,8 @@ CAPABILITIES: Final[dict[str, Capability]] = {
     'KVM_CAP_S390_ZPCI_OP': KVM_CAP_S390_ZPCI_OP,
     'KVM_CAP_S390_CPU_TOPOLOGY': KVM_CAP_S390_CPU_TOPOLOGY,
     'KVM_CAP_S390_PROTECTED_ASYNC_DISABLE': KVM_CAP_S390_PROTECTED_ASYNC_DISABLE,
+    'KVM_CAP_S390_KEYOP': KVM_CAP_S390_KEYOP,
+    'KVM_CAP_S390_VSIE_ESAMODE': KVM_CAP_S390_VSIE_ESAMODE,
     'KVM_CAP_PPC_SEGSTATE': KVM_CAP_PPC_SEGSTATE,
     'KVM_CAP_PPC_PAIRED_SINGLES': KVM_CAP_PPC_PAIRED_SINGLES,
     'KVM_CAP_PPC_OSI': KVM_CAP_PPC_OSI,
@@ -18645,5 +19050,6 @@ CAPABILITIES: Final[dict[str, Capability]] = {
     'KVM_CAP_ARM_WRITABLE_IMP_ID_REGS': KVM_CAP_ARM_WRITABLE_IMP_ID_REGS,
     'KVM_CAP_ARM_EL2': KVM_CAP_ARM_EL2,
     'KVM_CAP_ARM_EL2_E2H0': KVM_CAP_ARM_EL2_E2H0,
+    'KVM_CAP_ARM_SEA_TO_USER': KVM_CAP_ARM_SEA_TO_USER,
     'KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED': KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED,
 }

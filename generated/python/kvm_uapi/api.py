@@ -107,6 +107,7 @@ from . import KVM_RUN
 from . import KVM_S390_CLEAR_RESET
 from . import KVM_S390_ENABLE_SIE
 from . import KVM_S390_INITIAL_RESET
+from . import KVM_S390_KEYOP
 from . import KVM_S390_NORMAL_RESET
 from . import KVM_S390_STORE_STATUS
 from . import KVM_S390_VCPU_FAULT
@@ -170,6 +171,7 @@ from . import _kvm_irqchip__chip
 from . import _kvm_nested_state__data
 from . import _kvm_nested_state__hdr
 from . import _kvm_run__anon0__arm_nisv
+from . import _kvm_run__anon0__arm_sea
 from . import _kvm_run__anon0__dcr
 from . import _kvm_run__anon0__debug
 from . import _kvm_run__anon0__eoi
@@ -228,6 +230,7 @@ from . import kvm_dirty_tlb
 from . import kvm_dtable
 from . import kvm_enable_cap
 from . import kvm_enc_region
+from . import kvm_exit_snp_req_certs
 from . import kvm_fpu
 from . import kvm_guest_debug
 from . import kvm_guest_debug_arch
@@ -268,6 +271,7 @@ from . import kvm_reg_list
 from . import kvm_regs
 from . import kvm_reinject_control
 from . import kvm_run
+from . import kvm_s390_keyop
 from . import kvm_segment
 from . import kvm_sev_cmd
 from . import kvm_signal_mask
@@ -331,6 +335,9 @@ __all__ = [
     'LoongarchIocsrExit',
     'MemoryFaultExit',
     'TdxExit',
+    'ArmSeaExit',
+    'ArmLdst64bExit',
+    'SnpReqCertsExit',
     'S390SieicExit',
     'S390ResetExit',
     'S390UcontrolExit',
@@ -383,6 +390,9 @@ class ExitReason(OpenIntEnum):
     LOONGARCH_IOCSR = 38
     MEMORY_FAULT = 39
     TDX = 40
+    ARM_SEA = 41
+    ARM_LDST64B = 42
+    SNP_REQ_CERTS = 43
     S390_SIEIC = 13
     S390_RESET = 14
     S390_UCONTROL = 20
@@ -563,7 +573,7 @@ _RULES: dict[type, tuple[tuple[str, int, bool, int, Optional[int], str, frozense
         ('padding', 32, False, 3, None, '', frozenset([]), ''),
     ),
     kvm_create_device: (
-        ('type', 32, False, 1, None, '', frozenset([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]), 'kvm_device_type'),
+        ('type', 32, False, 1, None, '', frozenset([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]), 'kvm_device_type'),
         ('fd', 32, False, 1, None, '', frozenset([]), ''),
         ('flags', 32, False, 1, 1, 'kvm_create_device_flags', frozenset([]), ''),
     ),
@@ -832,6 +842,12 @@ _RULES: dict[type, tuple[tuple[str, int, bool, int, Optional[int], str, frozense
         ('pit_reinject', 8, False, 1, None, '', frozenset([]), ''),
         ('reserved', 8, False, 31, None, '', frozenset([]), ''),
     ),
+    kvm_s390_keyop: (
+        ('guest_addr', 64, False, 1, None, '', frozenset([]), ''),
+        ('key', 8, False, 1, None, '', frozenset([]), ''),
+        ('operation', 8, False, 1, None, '', frozenset([1, 2, 3]), 'kvm_s390_keyop_op'),
+        ('pad', 8, False, 6, None, '', frozenset([]), ''),
+    ),
     kvm_segment: (
         ('base', 64, False, 1, None, '', frozenset([]), ''),
         ('limit', 32, False, 1, None, '', frozenset([]), ''),
@@ -848,7 +864,7 @@ _RULES: dict[type, tuple[tuple[str, int, bool, int, Optional[int], str, frozense
         ('padding', 8, False, 1, None, '', frozenset([]), ''),
     ),
     kvm_sev_cmd: (
-        ('id', 32, False, 1, None, '', frozenset([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 100, 101, 102, 103]), 'sev_cmd_id'),
+        ('id', 32, False, 1, None, '', frozenset([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 100, 101, 102, 103, 104]), 'sev_cmd_id'),
         ('pad0', 32, False, 1, None, '', frozenset([]), ''),
         ('data', 64, False, 1, None, '', frozenset([]), ''),
         ('error', 32, False, 1, None, '', frozenset([]), ''),
@@ -883,6 +899,7 @@ _RULES: dict[type, tuple[tuple[str, int, bool, int, Optional[int], str, frozense
     ),
     kvm_svm_nested_state_hdr: (
         ('vmcb_pa', 64, False, 1, None, '', frozenset([]), ''),
+        ('gpat', 64, False, 1, None, '', frozenset([]), ''),
     ),
     kvm_tpr_access_ctl: (
         ('enabled', 32, False, 1, None, '', frozenset([]), ''),
@@ -1057,6 +1074,7 @@ _E_KVM_XEN_HVM_SET_ATTR: dict[int, str] = {errno.ENOENT: 'type is unknown, or an
 _E_KVM_XEN_HVM_EVTCHN_SEND: dict[int, str] = {errno.EINVAL: "The port is 0 or beyond the guest's port range, the priority is not 2-level, the target vCPU does not exist, or it has no vcpu_info.", errno.EFAULT: 'The argument could not be read.'}
 _E_KVM_CREATE_DEVICE: dict[int, str] = {errno.ENODEV: 'The device type is unknown or not supported by this VM.', errno.EEXIST: 'The VM already has a device of a type it can only have one of.', errno.EBUSY: 'The device cannot be added any more, for example an interrupt controller after vCPUs have run.', errno.ENOMEM: 'The kernel could not allocate the device.', errno.EFAULT: 'The structure could not be read or written.'}
 _E_KVM_SET_DEVICE_ATTR: dict[int, str] = {errno.ENXIO: 'The group or attribute is unknown to this device.', errno.EINVAL: 'The value is not valid for the attribute.', errno.EPERM: 'The attribute cannot be changed in the current state.', errno.EBUSY: 'The device is in use and the attribute can no longer change.', errno.EFAULT: 'The value could not be read from addr.', errno.EIO: 'The caller is not in the process that created the VM.'}
+_E_KVM_S390_KEYOP: dict[int, str] = {errno.EINVAL: 'The operation is unknown or the padding is not zero.', errno.EFAULT: 'The argument could not be read or written, or the address is not guest memory.'}
 _E_KVM_PPC_ALLOCATE_HTAB: dict[int, str] = {errno.EBUSY: 'A vCPU of the VM is running.', errno.EINVAL: 'The order is outside 18 to 46.', errno.ENOMEM: 'No memory for a table of that size.', errno.EOPNOTSUPP: 'KVM runs as a nested hypervisor, where only radix guests are possible.', errno.EFAULT: 'The order could not be read.'}
 _E_KVM_PPC_SVM_OFF: dict[int, str] = {errno.EBUSY: 'A vCPU of the VM is running.', errno.EINVAL: 'The ultravisor failed to terminate the secure guest.'}
 _E_KVM_ARM_SET_DEVICE_ADDR: dict[int, str] = {errno.ENODEV: 'The device id or address type is unknown, or the VM has no GICv2 (KVM_CREATE_IRQCHIP was not called, or another GIC model was created).', errno.ENXIO: 'The host cannot emulate a GICv2.', errno.EEXIST: 'This address was already set.', errno.E2BIG: 'The region does not fit in the guest physical address space.', errno.EINVAL: 'The address is not 4KB aligned, or the region wraps around.'}
@@ -3410,6 +3428,29 @@ class Vm(_Descriptor):
         result = self._call(KVM_HAS_DEVICE_ATTR, ctypes.addressof(obj), 'KVM_HAS_DEVICE_ATTR', _E_KVM_HAS_DEVICE_ATTR)
         return result
 
+    def s390_keyop(self, arg: Optional[kvm_s390_keyop] = None, /, **fields: Any) -> kvm_s390_keyop:
+        """Performs one storage key operation on one guest page, as the guest's own
+        ISKE, RRBE or SSKE instruction would, so that a VMM can read and change
+        keys without KVM_S390_GET_SKEYS and KVM_S390_SET_SKEYS for the whole
+        guest.
+
+        :Capability: KVM_CAP_S390_KEYOP
+        :Architectures: s390
+        :Type: vm ioctl
+        :Parameters: struct kvm_s390_keyop (in/out)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 7.0
+
+        Errors:
+        - EINVAL: The operation is unknown or the padding is not zero.
+        - EFAULT: The argument could not be read or written, or the address is not
+          guest memory.
+        """
+        self._require('KVM_CAP_S390_KEYOP', 'KVM_S390_KEYOP')
+        obj = _record(kvm_s390_keyop, arg, fields, 'KVM_S390_KEYOP')
+        result = self._call(KVM_S390_KEYOP, ctypes.addressof(obj), 'KVM_S390_KEYOP', _E_KVM_S390_KEYOP)
+        return arg if arg is not None else obj
+
     def ppc_allocate_htab(self, value: int) -> int:
         """Allocates the guest's hashed page table in the kernel (Book3S HV), or
         clears it. If a table of the same order exists, all its entries are
@@ -4194,6 +4235,44 @@ class TdxExit(_kvm_run__anon0__tdx, Exit):
     __match_args__ = ('flags', 'nr', 'unknown', 'get_quote', 'get_tdvmcall_info', 'setup_event_notify', )
 
 
+class ArmSeaExit(_kvm_run__anon0__arm_sea, Exit):
+    """KVM_EXIT_ARM_SEA: A synchronous external abort (a hardware memory error,
+    typically) hit the guest while it accessed memory, KVM could not handle it
+    in the kernel, and userspace enabled KVM_CAP_ARM_SEA_TO_USER. arm_sea
+    gives the syndrome and the faulting addresses; userspace decides whether
+    to inject an abort into the guest or to stop it.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.ARM_SEA
+    __match_args__ = ('flags', 'esr', 'gva', 'gpa', )
+
+
+class ArmLdst64bExit(_kvm_run__anon0__arm_nisv, Exit):
+    """KVM_EXIT_ARM_LDST64B: The guest ran a 64-byte atomic load or store (LD64B,
+    ST64B and their variants) on an address that no memory slot backs. The
+    access is described in arm_nisv as for KVM_EXIT_ARM_NISV; userspace
+    emulates the 64-byte access itself or injects an abort.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.ARM_LDST64B
+    __match_args__ = ('esr_iss', 'fault_ipa', )
+
+
+class SnpReqCertsExit(kvm_exit_snp_req_certs, Exit):
+    """KVM_EXIT_SNP_REQ_CERTS: An SEV-SNP guest asked for an attestation report
+    together with the certificates that endorse it, and userspace opted in
+    with KVM_SEV_SNP_ENABLE_REQ_CERTS. snp_req_certs names the guest buffer
+    (shared guest memory) to fill with the certificate table; userspace writes
+    the table there, sets snp_req_certs.ret and runs the vCPU again.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.SNP_REQ_CERTS
+    __match_args__ = ('gpa', 'npages', 'ret', )
+
+
 class S390SieicExit(_kvm_run__anon0__s390_sieic, Exit):
     """KVM_EXIT_S390_SIEIC: SIE reported an intercept that the kernel does not
     handle itself. The interception code and the instruction parameters (ipa,
@@ -4293,6 +4372,9 @@ _EXIT_CLASSES: dict[int, tuple[type[Exit], int]] = {
     38: (LoongarchIocsrExit, 32),
     39: (MemoryFaultExit, 32),
     40: (TdxExit, 32),
+    41: (ArmSeaExit, 32),
+    42: (ArmLdst64bExit, 32),
+    43: (SnpReqCertsExit, 32),
     13: (S390SieicExit, 32),
     14: (S390ResetExit, -1),
     20: (S390UcontrolExit, 32),

@@ -293,9 +293,12 @@ class Comparison:
     def reused_numbers(self) -> None:
         for kind in (Capability,):
             old_by_value = {i.value: i for i in self.old.of_kind(kind) if i.removed is None}
+            new_by_name = {i.name: i for i in self.new.of_kind(kind) if i.removed is None}
             for item in self.new.of_kind(kind):
                 before = old_by_value.get(item.value)
-                if before is not None and before.name != item.name:
+                kept = before is not None and before.name in new_by_name and \
+                    new_by_name[before.name].value == item.value   # e.g. a name the number had earlier
+                if before is not None and before.name != item.name and not kept:
                     self.add("meaning-reused", item.mark,
                              f"capability number {item.value} was {before.name} and is now {item.name}: "
                              f"userspace built against the old header asks for the old feature",

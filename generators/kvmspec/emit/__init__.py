@@ -33,6 +33,7 @@ GENERATORS: tuple[Generator, ...] = (
 def render(model: Model, gens: tuple[Generator, ...]) -> dict[str, str]:
     """The files of some generators, keyed by their path under generated/."""
     env = environment()
+    env.globals["released"] = model.released   # what `since` marks as not yet released
     files: dict[str, str] = {}
     for gen in gens:
         for path, text in gen.render(model, env).items():

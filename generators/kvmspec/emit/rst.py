@@ -15,6 +15,8 @@ def referenced_records(record: Record) -> list[Record]:
 
     def visit(rec: Record) -> None:
         for f in rec.fields:
+            if f.until is not None:
+                continue   # dropped before the newest release (its type may be gone too)
             if f.record is not None:
                 if f.record.inline:
                     visit(f.record)
@@ -242,7 +244,7 @@ class Generator:
                 groups.append(site.Group(slug, f"Linux {series}.x", []))
             groups[-1].items.append(release)
         page = site.paginate("versions", "By kernel version", groups, lambda r: (4 * (len(r[1]) + len(r[2]))) // 3 + 6)
-        write(page, "versions.rst.j2", lambda items: dict(releases=items))
+        write(page, "versions.rst.j2", lambda items: dict(releases=items, released=model.released))
         tops += ["values", "versions"]
 
         out["docs/index.rst"] = env.get_template("rst/site/index.rst.j2").render(

@@ -62,11 +62,25 @@ def _later(a: Optional[Version], b: Optional[Version]) -> Optional[Version]:
 def _record_since(record: Record) -> Optional[Version]:
     """The release from which the record has its present layout."""
     newest = record.since if not record.inline else None
+    fixed = _size_fixed_by(record)
     for f in record.fields:
         newest = _later(newest, f.since)
         if f.record is not None:
-            newest = _later(newest, _record_since(f.record))
+            inner = _record_since(f.record)
+            if fixed is not None and f is not fixed:
+                continue   # a member of a union whose size a reserved member fixes: the union kept its layout
+            newest = _later(newest, inner)
     return newest
+
+
+def _size_fixed_by(record: Record):
+    """The reserved member that alone gives a union its size (kvm_nested_state.hdr's pad), if any."""
+    if not record.is_union or not all(record.has_layout(abi) for abi in ABIS):
+        return None
+    for f in record.fields:
+        if f.reserved and all(f.size(abi) == record.size(abi) for abi in ABIS):
+            return f
+    return None
 
 
 def checks(model: Model) -> list[Check]:
@@ -137,7 +151,9 @@ def _item_checks(item, out: list[Check]) -> None:
             out.append(Check("offset", ctype, path, offsets, field_since))
             if not f.flexible and f.count:   # sizeof a zero-length array is not valid C++ (nor in newer headers)
                 sizes = tuple(f.size(abi) if o is not None else None for abi, o in zip(ABIS, offsets))
-                out.append(Check("member_size", ctype, path, sizes, field_since))
+                # a member of another record's type has its size from when that record got its layout
+                size_since = _later(field_since, _record_since(f.record)) if f.record is not None else field_since
+                out.append(Check("member_size", ctype, path, sizes, size_since))
 
 
 def version_code(version: Optional[Version]) -> str:

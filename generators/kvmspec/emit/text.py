@@ -184,9 +184,26 @@ def arch_list(arches: tuple[str, ...]) -> str:
     return ", ".join(arches) if arches else "all"
 
 
+# How the documentation marks a release that is not out yet (after the manifest's `released:`).
+UNRELEASED = "not yet released"
+
+
 def since(item: Item | Field) -> str:
     v: Version | None = item.since
     return str(v) if v is not None else ""
+
+
+@jinja2.pass_environment
+def release_of(env: jinja2.Environment, item: Item | Field) -> str:
+    """The item's release (`since`); one after the model's newest released one
+    (the `released` global the generators set) says it is not out yet."""
+    v: Version | None = item.since
+    if v is None:
+        return ""
+    released: Version | None = env.globals.get("released")
+    if released is not None and v.parts > released.parts:
+        return f"{v} ({UNRELEASED})"
+    return str(v)
 
 
 def rst_ref(item: Item) -> str:
@@ -274,12 +291,12 @@ def environment() -> jinja2.Environment:
     env.filters.update(
         wrap=wrap, bullet=bullet, rstrip=lambda text: str(text).rstrip(), summary=summary, c_comment=c_comment, c_define=c_define, docstring=docstring,
         py_string=py_string, py_comment=py_comment, rst_heading=rst_heading, hexnum=hexnum, arch_list=arch_list,
-        since=since, ioctl_macro=ioctl_macro, c_member_declarator=c_member_declarator,
+        since=since, release_of=release_of, ioctl_macro=ioctl_macro, c_member_declarator=c_member_declarator,
         c_field_decl=c_field_decl, rst_ref=rst_ref,
         paragraphs=paragraphs, host=host, hexkey=hexkey, pyrepr=repr, c_declarations=c_declarations,
     )
     env.filters.update(prose.FILTERS)
     env.globals.update(rst_table=rst_table, abi_names=abi_names, REGENERATE=REGENERATE,
-                       Record=Record)
+                       Record=Record, released=None, UNRELEASED=UNRELEASED)
     env.tests.update(record=lambda x: isinstance(x, Record))
     return env

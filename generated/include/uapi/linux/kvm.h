@@ -121,6 +121,12 @@ struct kvm_xen_exit {
 	} u;
 };
 
+struct kvm_exit_snp_req_certs {
+	__u64 gpa;
+	__u64 npages;
+	__u64 ret;
+};
+
 #define KVM_S390_GET_SKEYS_NONE		1
 #define KVM_S390_SKEYS_MAX		1048576
 
@@ -166,6 +172,9 @@ struct kvm_xen_exit {
 #define KVM_EXIT_LOONGARCH_IOCSR	38
 #define KVM_EXIT_MEMORY_FAULT		39
 #define KVM_EXIT_TDX			40
+#define KVM_EXIT_ARM_SEA		41
+#define KVM_EXIT_ARM_LDST64B		42
+#define KVM_EXIT_SNP_REQ_CERTS		43
 
 #define KVM_INTERNAL_ERROR_EMULATION	1
 #define KVM_INTERNAL_ERROR_SIMUL_EX	2
@@ -411,6 +420,16 @@ struct kvm_run {
 				} setup_event_notify;
 			};
 		} tdx;
+		/* KVM_EXIT_ARM_SEA */
+		struct {
+#define KVM_EXIT_ARM_SEA_FLAG_GPA_VALID	(1ULL << 0)
+			__u64 flags;
+			__u64 esr;
+			__u64 gva;
+			__u64 gpa;
+		} arm_sea;
+		/* KVM_EXIT_SNP_REQ_CERTS */
+		struct kvm_exit_snp_req_certs snp_req_certs;
 		char padding[256];
 	};
 #define SYNC_REGS_SIZE_BYTES		2048
@@ -588,6 +607,9 @@ struct kvm_enable_cap {
 
 #define KVM_VM_TYPE_ARM_IPA_SIZE_MASK	0xffULL
 #define KVM_VM_TYPE_ARM_IPA_SIZE(x)	((x) & KVM_VM_TYPE_ARM_IPA_SIZE_MASK)
+
+#define KVM_VM_TYPE_ARM_PROTECTED	(1UL << 31)
+#define KVM_VM_TYPE_ARM_MASK		(KVM_VM_TYPE_ARM_IPA_SIZE_MASK | KVM_VM_TYPE_ARM_PROTECTED)
 
 /* ioctls on /dev/kvm */
 #define KVM_GET_API_VERSION		_IO(KVMIO, 0x00)
@@ -859,6 +881,11 @@ struct kvm_enable_cap {
 #define KVM_CAP_RISCV_MP_STATE_RESET	242
 #define KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED 243
 #define KVM_CAP_GUEST_MEMFD_FLAGS	244
+#define KVM_CAP_ARM_SEA_TO_USER		245
+#define KVM_CAP_S390_USER_OPEREXEC	246
+#define KVM_CAP_S390_KEYOP		247
+#define KVM_CAP_S390_VSIE_ESAMODE	248
+#define KVM_CAP_S390_HPAGE_2G		249
 
 struct kvm_irq_routing_irqchip {
 	__u32 irqchip;
@@ -1070,12 +1097,26 @@ enum kvm_device_type {
 #define KVM_DEV_TYPE_LOONGARCH_EIOINTC KVM_DEV_TYPE_LOONGARCH_EIOINTC
 	KVM_DEV_TYPE_LOONGARCH_PCHPIC,
 #define KVM_DEV_TYPE_LOONGARCH_PCHPIC KVM_DEV_TYPE_LOONGARCH_PCHPIC
+	KVM_DEV_TYPE_LOONGARCH_DMSINTC,
+#define KVM_DEV_TYPE_LOONGARCH_DMSINTC KVM_DEV_TYPE_LOONGARCH_DMSINTC
+	KVM_DEV_TYPE_ARM_VGIC_V5,
+#define KVM_DEV_TYPE_ARM_VGIC_V5 KVM_DEV_TYPE_ARM_VGIC_V5
 	KVM_DEV_TYPE_MAX,
 };
 
 struct kvm_vfio_spapr_tce {
 	__s32 groupfd;
 	__s32 tablefd;
+};
+
+#define KVM_S390_KEYOP_ISKE		0x01
+#define KVM_S390_KEYOP_RRBE		0x02
+#define KVM_S390_KEYOP_SSKE		0x03
+struct kvm_s390_keyop {
+	__u64 guest_addr;
+	__u8 key;
+	__u8 operation;
+	__u8 pad[6];
 };
 
 /* ioctls on VM file descriptors */
@@ -1091,6 +1132,7 @@ struct kvm_vfio_spapr_tce {
 #define KVM_S390_UCAS_MAP		_IOW(KVMIO, 0x50, struct kvm_s390_ucas_mapping)
 #define KVM_S390_UCAS_UNMAP		_IOW(KVMIO, 0x51, struct kvm_s390_ucas_mapping)
 #define KVM_S390_VCPU_FAULT		_IOW(KVMIO, 0x52, unsigned long)
+#define KVM_S390_KEYOP			_IOWR(KVMIO, 0x53, struct kvm_s390_keyop)
 
 #define KVM_CREATE_IRQCHIP		_IO(KVMIO, 0x60)
 #define KVM_IRQ_LINE			_IOW(KVMIO, 0x61, struct kvm_irq_level)

@@ -383,6 +383,15 @@ struct kvm_xcrs {
 #define KVM_X86_REG_TYPE_MSR		2
 #define KVM_X86_REG_TYPE_KVM		3
 
+#define KVM_X86_KVM_REG_SIZE(reg)	((reg) == KVM_REG_GUEST_SSP ? KVM_REG_SIZE_U64 : 0)
+
+#define KVM_X86_REG_TYPE_SIZE(type, reg) (((__u64)(type) << 32) | ((type) == KVM_X86_REG_TYPE_MSR ? KVM_REG_SIZE_U64 : (type) == KVM_X86_REG_TYPE_KVM ? KVM_X86_KVM_REG_SIZE(reg) : 0))
+
+#define KVM_X86_REG_ID(type, index)	(KVM_REG_X86 | KVM_X86_REG_TYPE_SIZE(type, index) | (index))
+
+#define KVM_X86_REG_MSR(index)		KVM_X86_REG_ID(KVM_X86_REG_TYPE_MSR, index)
+#define KVM_X86_REG_KVM(index)		KVM_X86_REG_ID(KVM_X86_REG_TYPE_KVM, index)
+
 #define KVM_REG_GUEST_SSP		0
 
 #define KVM_SYNC_X86_REGS		(1UL << 0)
@@ -407,6 +416,8 @@ struct kvm_sync_regs {
 #define KVM_X86_QUIRK_SLOT_ZAP_ALL	(1 << 7)
 #define KVM_X86_QUIRK_STUFF_FEATURE_MSRS (1 << 8)
 #define KVM_X86_QUIRK_IGNORE_GUEST_PAT	(1 << 9)
+#define KVM_X86_QUIRK_VMCS12_ALLOW_FREEZE_IN_SMM (1 << 10)
+#define KVM_X86_QUIRK_NESTED_SVM_SHARED_PAT (1 << 11)
 
 #define KVM_STATE_NESTED_FORMAT_VMX	0
 #define KVM_STATE_NESTED_FORMAT_SVM	1
@@ -431,6 +442,8 @@ struct kvm_sync_regs {
 
 #define KVM_X86_GRP_SEV			1
 #define KVM_X86_SEV_VMSA_FEATURES	0
+#define KVM_X86_SNP_POLICY_BITS		1
+#define KVM_X86_SEV_SNP_REQ_CERTS	2
 
 struct kvm_vmx_nested_state_data {
 	__u8 vmcs12[KVM_STATE_NESTED_VMX_VMCS_SIZE];
@@ -454,6 +467,7 @@ struct kvm_svm_nested_state_data {
 
 struct kvm_svm_nested_state_hdr {
 	__u64 vmcb_pa;
+	__u64 gpat;
 };
 
 /* for KVM_CAP_NESTED_STATE */
@@ -632,6 +646,7 @@ enum sev_cmd_id {
 	KVM_SEV_SNP_LAUNCH_START = 100,
 	KVM_SEV_SNP_LAUNCH_UPDATE,
 	KVM_SEV_SNP_LAUNCH_FINISH,
+	KVM_SEV_SNP_ENABLE_REQ_CERTS,
 	KVM_SEV_NR_MAX,
 };
 
@@ -800,8 +815,10 @@ struct kvm_sev_snp_launch_finish {
 	__u64 pad1[4];
 };
 
-#define KVM_X2APIC_API_USE_32BIT_IDS	(1ULL << 0)
-#define KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK (1ULL << 1)
+#define KVM_X2APIC_API_USE_32BIT_IDS	_BITULL(0)
+#define KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK _BITULL(1)
+#define KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST _BITULL(2)
+#define KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST _BITULL(3)
 
 struct kvm_hyperv_eventfd {
 	__u32 conn_id;
