@@ -745,7 +745,10 @@ class Builder:
             if entry["header"] not in self.header_names:
                 self.error(entry.mark_of("header"), f"unknown header {entry['header']!r}",
                            "use one of: " + ", ".join(sorted(self.header_names)))
-            moves.append(Move(entry["header"], Version.parse(entry["until"])))
+            guard = entry.get("c_guard")
+            moves.append(Move(entry["header"], Version.parse(entry["until"]),
+                              Guard.parse(guard) if guard else None,
+                              tuple(sorted(self.guard_arches(guard))) if guard else ()))
         return tuple(sorted(moves, key=lambda m: m.until))
 
     @staticmethod

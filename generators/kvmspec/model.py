@@ -89,6 +89,8 @@ class Move:
 
     header: str
     until: Version
+    c_guard: Optional["Guard"] = None     # the #ifdef it had there
+    guard_on: tuple[str, ...] = ()        # architectures on which that #ifdef held
 
 
 @value_type
@@ -243,10 +245,15 @@ class Item:
 
     def header_at(self, release: Optional[Version]) -> str:
         """The header that defined the item in `release` (None: the newest)."""
+        move = self.move_at(release)
+        return move.header if move is not None else self.header
+
+    def move_at(self, release: Optional[Version]) -> Optional["Move"]:
+        """The earlier home the item had in `release`, if it was elsewhere then."""
         for move in self.moves:
             if release is not None and release < move.until:
-                return move.header
-        return self.header
+                return move
+        return None
 
     def exists_at(self, release: Optional[Version]) -> bool:
         """Whether the headers of a release define it (None: the newest view)."""

@@ -48,7 +48,10 @@ class View:
             return False
         if self.arch is None:
             return True
-        home = self.model.header(item.header_at(self.release) if item.moves else item.header)
+        move = item.move_at(self.release) if item.moves else None
+        home = self.model.header(move.header if move is not None else item.header)
+        if move is not None and move.c_guard is not None:   # the #ifdef it had in its old header
+            return (home.arch is None or home.arch == self.arch) and self.arch in move.guard_on
         return (home.arch is None or home.arch == self.arch) and self.guard_holds(item)
 
     def guard_holds(self, item: Definition) -> bool:
@@ -92,7 +95,8 @@ class View:
         elif isinstance(item, Record):
             item = self._fields_at(item)
         if header != item.header:
-            item = replace(item, header=header)
+            move = item.move_at(self.release)
+            item = replace(item, header=header, c_guard=move.c_guard if move is not None else item.c_guard)
         return item
 
     def _fields_at(self, record: Record) -> Record:
