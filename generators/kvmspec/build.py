@@ -424,7 +424,18 @@ class Builder:
                 record = self.ensure(name, self.build_record_item, self.file_arch(entry[2]))
                 return record.size(abi) if isinstance(record, Record) else None
 
-            ev = expr.Evaluator(abi.long_bits, lookup, self.macros, sizeof)
+            def offsetof(type_text: str, member: str) -> Optional[int]:
+                kind, _, name = type_text.partition(" ")
+                entry = self.items.get(name)
+                if entry is None or entry[0] != kind:
+                    return None
+                record = self.ensure(name, self.build_record_item, self.file_arch(entry[2]))
+                if not isinstance(record, Record):
+                    return None
+                return next((offsets[ABIS.index(abi)] for path, _, offsets in record.deep_walk()
+                             if path == member), None)
+
+            ev = expr.Evaluator(abi.long_bits, lookup, self.macros, sizeof, offsetof)
             self.evaluators[abi.name] = ev
         return ev
 

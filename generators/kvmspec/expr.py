@@ -135,19 +135,26 @@ class Sizeof:
 
 
 @value_type
+class Offsetof:
+    type_name: str       # "struct kvm_riscv_core"
+    member: str          # a member designator, "regs.pc", or a macro parameter that names one
+    pos: int
+
+
+@value_type
 class Call:
     name: str
     args: tuple["Node", ...]
     pos: int
 
 
-Node = Union[Num, Name, Unary, Binary, Cond, Cast, Call, Sizeof]
+Node = Union[Num, Name, Unary, Binary, Cond, Cast, Call, Sizeof, Offsetof]
 
 _TOKEN = re.compile(r"""
     (?P<ws>[ \t]+)
   | (?P<num>(?:0[xX][0-9A-Fa-f]+|[0-9]+)[uUlL]*)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op><<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^~!()<>?:,])
+  | (?P<op><<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^~!()<>?:,.])
 """, re.VERBOSE)
 
 _BINARY_PRECEDENCE = {
@@ -237,6 +244,24 @@ class _Parser:
             return spelled
         return None
 
+    def designator(self) -> str:
+        """A member designator: names joined by '.'."""
+        kind, text, pos = self.take()
+        if kind != "name":
+            found = repr(text) if kind != "end" else "the end"
+            raise ExprError(f"expected a member name, found {found}", pos)
+        return text + self.designator_rest()
+
+    def designator_rest(self) -> str:
+        parts = []
+        while self.peek()[1] == ".":
+            self.take()
+            kind, text, pos = self.take()
+            if kind != "name":
+                raise ExprError("expected a member name after '.'", pos)
+            parts.append(text)
+        return "".join("." + p for p in parts)
+
     def unary(self) -> Node:
         kind, text, pos = self.peek()
         if text in ("-", "+", "~", "!"):
@@ -273,6 +298,20 @@ class _Parser:
             if not words:
                 raise ExprError("sizeof needs a type, e.g. sizeof(struct kvm_run)", pos)
             return Sizeof(" ".join(words).replace(" *", " *"), pos)
+        if kind == "name" and text == "offsetof":
+            self.expect("(")
+            words = []
+            while self.peek()[0] == "name":
+                words.append(self.take()[1])
+            if len(words) != 2 or words[0] not in ("struct", "union"):
+                raise ExprError("offsetof needs a struct or union, e.g. offsetof(struct kvm_run, flags)", pos)
+            self.expect(",")
+            member = self.designator()
+            self.expect(")")
+            return Offsetof(" ".join(words), member, pos)
+        if kind == "name" and self.peek()[1] == ".":
+            # A member designator (regs.pc) as an argument of a macro that passes it to offsetof.
+            return Name(text + self.designator_rest(), pos)
         if kind == "name":
             if self.peek()[1] == "(":
                 self.take()
@@ -358,7 +397,7 @@ def names(node: Node) -> list[Name]:
             visit(n.orelse)
         elif isinstance(n, Cast):
             visit(n.operand)
-        elif isinstance(n, Sizeof):
+        elif isinstance(n, (Sizeof, Offsetof)):
             pass
         elif isinstance(n, Call):
             found.append(Name(n.name, n.pos))
@@ -396,16 +435,19 @@ class Evaluator:
 
     `lookup(name)` returns the Value of another constant (or None if there is
     no such name); `macros` maps names of function-like macros to their
-    definitions.
+    definitions; `sizeof(type)` and `offsetof(type, member)` give a record's
+    size and a member's byte offset (None if unknown).
     """
 
     def __init__(self, long_bits: int, lookup: Callable[[str], Value | None],
                  macros: Mapping[str, FunctionMacro] | None = None,
-                 sizeof: Callable[[str], int | None] | None = None) -> None:
+                 sizeof: Callable[[str], int | None] | None = None,
+                 offsetof: Callable[[str, str], int | None] | None = None) -> None:
         self.types = int_types(long_bits)
         self.lookup = lookup
         self.macros = dict(BUILTIN_MACROS, **(macros or {}))
         self.sizeof = sizeof
+        self.offsetof = offsetof
         self.budget = MAX_STEPS   # operations left; whoever starts an evaluation may refill it
 
     # C's rules -------------------------------------------------------
@@ -472,6 +514,13 @@ class Evaluator:
                 raise ExprError(f"unknown type {node.type_name!r} in sizeof", node.pos,
                                 "use a scalar type or a struct/union of the spec")
             return Value(size, self.types["unsigned long"])
+        if isinstance(node, Offsetof):
+            member = self.member_designator(node, env)
+            offset = self.offsetof(node.type_name, member) if self.offsetof is not None else None
+            if offset is None:
+                raise ExprError(f"{node.type_name} has no member {member!r}", node.pos,
+                                "name a member of a struct or union of the spec, e.g. regs.pc")
+            return Value(offset, self.types["unsigned long"])
         if isinstance(node, Cast):
             inner = self.evaluate(node.operand, env, depth)
             ty = t[CAST_TYPES[node.type_name]]
@@ -552,6 +601,18 @@ class Evaluator:
                             "use an unsigned or wider type, e.g. 1ULL or a cast to (__u64)")
         return Value(ty.wrap(result), ty)
 
+    def member_designator(self, node: Offsetof, env: Mapping[str, Node]) -> str:
+        """The member an offsetof names, with a macro parameter replaced by its argument."""
+        head, dot, rest = node.member.partition(".")
+        bound = env.get(head)
+        while isinstance(bound, _Closure):
+            if not isinstance(bound.node, Name):
+                raise ExprError(f"the argument for {head!r} must name a member, e.g. regs.pc", node.pos)
+            inner = bound.node.name
+            bound = bound.env.get(inner.partition(".")[0])
+            head = inner
+        return head + dot + rest
+
     def _evaluate_closure(self, body: Node, bound: Mapping[str, "_Closure"], depth: int) -> Value:
         return self.evaluate(body, bound, depth)  # type: ignore[arg-type]
 
@@ -568,6 +629,14 @@ class _Closure:
 # ---------------------------------------------------------------- other languages
 
 _PY_BINARY = {"&&": "and", "||": "or"}
+# The ctypes type of each scalar type name sizeof() accepts.
+_CTYPES = {
+    "__u8": "ctypes.c_uint8", "__s8": "ctypes.c_int8", "__u16": "ctypes.c_uint16", "__s16": "ctypes.c_int16",
+    "__u32": "ctypes.c_uint32", "__s32": "ctypes.c_int32", "__u64": "ctypes.c_uint64", "__s64": "ctypes.c_int64",
+    "__aligned_u64": "ctypes.c_uint64", "char": "ctypes.c_char", "int": "ctypes.c_int",
+    "unsigned int": "ctypes.c_uint", "long": "ctypes.c_long", "unsigned long": "ctypes.c_ulong",
+    "void *": "ctypes.c_void_p", "__u8 *": "ctypes.c_void_p",
+}
 
 
 def to_python(node: Node, params: tuple[str, ...] = ()) -> str:
@@ -580,7 +649,7 @@ def to_python(node: Node, params: tuple[str, ...] = ()) -> str:
         if isinstance(n, Num):
             return str(n.value)
         if isinstance(n, Name):
-            return n.name
+            return n.name if "." not in n.name else repr(n.name)
         if isinstance(n, Unary):
             if n.op == "!":
                 return f"int(not {py(n.operand)})"
@@ -594,7 +663,12 @@ def to_python(node: Node, params: tuple[str, ...] = ()) -> str:
             return f"{n.name}({', '.join(py(a) for a in n.args)})"
         if isinstance(n, Sizeof):
             kind, _, name = n.type_name.partition(" ")
-            return f"ctypes.sizeof({name})" if kind in ("struct", "union") else f"ctypes.sizeof({n.type_name})"
+            return f"ctypes.sizeof({name if kind in ('struct', 'union') else _CTYPES.get(n.type_name, n.type_name)})"
+        if isinstance(n, Offsetof):
+            record = n.type_name.partition(" ")[2]
+            head, dot, rest = n.member.partition(".")
+            member = head + (f" + {dot + rest!r}" if dot else "") if head in params else repr(n.member)
+            return f"_offsetof({record}, {member})"
         assert isinstance(n, Binary)
         if n.op in ("/", "%"):
             return f"_cdiv({py(n.left)}, {py(n.right)}, {n.op == '%'})"

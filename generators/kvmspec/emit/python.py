@@ -80,6 +80,15 @@ def python_expr(macro: FunctionMacro) -> str:
     return expr.to_python(expr.parse(macro.body), macro.params)
 
 
+def macro_param_type(macro: FunctionMacro, param: str) -> str:
+    """The Python type of a macro parameter: str for a member name passed to offsetof, else int."""
+    def names_member(n: expr.Node) -> bool:
+        if isinstance(n, expr.Offsetof):
+            return n.member.partition(".")[0] == param
+        return any(names_member(c) for c in expr._children(n))
+    return "str" if names_member(expr.parse(macro.body)) else "int"
+
+
 def _abi_literal(values: tuple[int, ...], fmt: str = "{:#x}") -> str:
     if len(set(values)) == 1:
         return fmt.format(values[0]) if values[0] >= 0 else str(values[0])
@@ -190,7 +199,8 @@ class Generator:
         sources = list(dict.fromkeys(i.file.path for i in items))
         module = env.get_template("python/__init__.py.j2").render(
             model=model, items=items, classes=classes, used=used, sources=sources,
-            abi_literal=_abi_literal, abis=ABIS, python_expr=python_expr)
+            abi_literal=_abi_literal, abis=ABIS, python_expr=python_expr,
+            macro_param_type=macro_param_type)
         support = env.get_template("python/_support.py.j2").render()
         methods = api_methods(model)
         records = sorted({m.record for ms in methods.values() for m in ms if m.record})
