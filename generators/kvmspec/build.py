@@ -541,8 +541,11 @@ class Builder:
         headers = tuple(Header(h["name"], h["path"], h["guard"], h["doc"], tuple(h.get("includes", ())),
                                h.get("arch"), h.mark_of("name")) for h in manifest["headers"])
         self.header_names = {h.name for h in headers}
-        include_names = {h.path.split("include/uapi/", 1)[-1]: h.name for h in headers}
-        self.header_includes = {h.name: {include_names[i] for i in h.includes if i in include_names}
+        # "asm/kvm.h" names one header per architecture.
+        include_names: dict[str, set[str]] = {}
+        for h in headers:
+            include_names.setdefault(h.path.split("include/uapi/", 1)[-1], set()).add(h.name)
+        self.header_includes = {h.name: {n for i in h.includes for n in include_names.get(i, ())}
                                 for h in headers}
         self.register(files)
 
@@ -779,7 +782,7 @@ class Builder:
             partial.append(info)
         if not ok:
             return None
-        if not partial:
+        if not partial and (inline or len(raw_fields)):  # a named struct may be empty, as GNU C allows
             self.error(mark, "a record needs at least one field")
             return None
         layouts = tuple(record_layout(members, is_union) for members in members_per_abi)
