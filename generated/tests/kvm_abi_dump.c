@@ -18,7 +18,10 @@
  * spec/common/memory.yaml, spec/common/irq.yaml, spec/x86/hyperv.yaml,
  * spec/x86/xen.yaml, spec/common/run.yaml, spec/common/vcpu.yaml,
  * spec/common/devices.yaml, spec/common/stats.yaml, spec/common/s390.yaml,
- * spec/common/ppc.yaml, spec/common/arm.yaml, spec/x86/sev.yaml.
+ * spec/common/ppc.yaml, spec/common/arm.yaml, spec/x86/sev.yaml,
+ * spec/riscv/ptrace.yaml, spec/riscv/registers.yaml, spec/riscv/regids.yaml,
+ * spec/riscv/aia.yaml, spec/loongarch/registers.yaml,
+ * spec/loongarch/attributes.yaml, spec/mips/registers.yaml.
  * Do not edit: change the spec and run `kvmspec generate`.
  */
 #include <stddef.h>
@@ -7753,7 +7756,32 @@ int main(void)
 	printf("value %s %llu\n", "KVM_DEV_TYPE_ARM_PV_TIME", (unsigned long long)(KVM_DEV_TYPE_ARM_PV_TIME));
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_TYPE_RISCV_AIA
+	printf("value %s %llu\n", "KVM_DEV_TYPE_RISCV_AIA", (unsigned long long)(KVM_DEV_TYPE_RISCV_AIA));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_DEV_TYPE_LOONGARCH_IPI
+	printf("value %s %llu\n", "KVM_DEV_TYPE_LOONGARCH_IPI", (unsigned long long)(KVM_DEV_TYPE_LOONGARCH_IPI));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_DEV_TYPE_LOONGARCH_EIOINTC
+	printf("value %s %llu\n", "KVM_DEV_TYPE_LOONGARCH_EIOINTC", (unsigned long long)(KVM_DEV_TYPE_LOONGARCH_EIOINTC));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_DEV_TYPE_LOONGARCH_PCHPIC
+	printf("value %s %llu\n", "KVM_DEV_TYPE_LOONGARCH_PCHPIC", (unsigned long long)(KVM_DEV_TYPE_LOONGARCH_PCHPIC));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+#ifdef KVM_DEV_TYPE_LOONGARCH_DMSINTC
+	printf("value %s %llu\n", "KVM_DEV_TYPE_LOONGARCH_DMSINTC", (unsigned long long)(KVM_DEV_TYPE_LOONGARCH_DMSINTC));
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
 	printf("value %s %llu\n", "KVM_DEV_TYPE_MAX", (unsigned long long)(KVM_DEV_TYPE_MAX));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */

@@ -19,7 +19,10 @@
  * spec/common/memory.yaml, spec/common/irq.yaml, spec/x86/hyperv.yaml,
  * spec/x86/xen.yaml, spec/common/run.yaml, spec/common/vcpu.yaml,
  * spec/common/devices.yaml, spec/common/stats.yaml, spec/common/s390.yaml,
- * spec/common/ppc.yaml, spec/common/arm.yaml, spec/x86/sev.yaml.
+ * spec/common/ppc.yaml, spec/common/arm.yaml, spec/x86/sev.yaml,
+ * spec/riscv/ptrace.yaml, spec/riscv/registers.yaml, spec/riscv/regids.yaml,
+ * spec/riscv/aia.yaml, spec/loongarch/registers.yaml,
+ * spec/loongarch/attributes.yaml, spec/mips/registers.yaml.
  * Do not edit: change the spec and run `kvmspec generate`.
  */
 #include <stddef.h>
@@ -6208,8 +6211,23 @@ KVMSPEC_EQ(KVM_DEV_TYPE_XIVE, 9);
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(KVM_DEV_TYPE_ARM_PV_TIME, 10);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_DEV_TYPE_MAX, 11);
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_TYPE_RISCV_AIA, 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_TYPE_LOONGARCH_IPI, 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_TYPE_LOONGARCH_EIOINTC, 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_TYPE_LOONGARCH_PCHPIC, 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVM_DEV_TYPE_LOONGARCH_DMSINTC, 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVM_DEV_TYPE_MAX, 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(KVM_CREATE_DEVICE, 0xc00caee0ULL);

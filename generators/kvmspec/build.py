@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 from . import expr, schema
 from .checks import check_identifier, check_model, check_text, plain_identifier
 from .diagnostics import Diagnostic, Mark, Reporter, SpecError
-from .layout import ABIS, IOC_SIZE_MAX, SCALARS, Abi, Member, Scalar, ioc, record_layout
+from .layout import ABIS, NATIVE, SCALARS, Abi, Member, Scalar, ioc, record_layout
 from .load import Int, Map, Seq, read_spec_file
 from .model import (
     Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
@@ -46,7 +46,9 @@ class _Symbol:
     values: Optional[list] = None     # evaluated, per ABI
     busy: bool = False
     compute: Optional[Callable[[], Optional[list]]] = None  # for values that are not expressions
-    unevaluable: bool = False          # refers to a macro x86 never defines
+    unevaluable: bool = False          # refers to a macro its architectures' headers never define
+    arches: tuple[str, ...] = ()       # where its definition is seen (ABIs of others get None)
+    elsewhere: frozenset = frozenset()  # ABIs whose headers lack a macro it uses
 
 
 def _text(value: Any) -> str:
@@ -56,8 +58,8 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-class NotForX86(expr.ExprError):
-    """An expression needs a macro that the x86 headers never define."""
+class NotDefinedHere(expr.ExprError):
+    """An expression needs a macro that the headers of this ABI's architecture never define."""
 
 
 class Builder:
@@ -72,7 +74,16 @@ class Builder:
         self.spec_dir = root / "spec"
         self.report = Reporter()
         self.symbols: dict[str, _Symbol] = {}
-        self.items: dict[str, tuple[str, Map, SpecFile]] = {}   # name -> (kind, raw, file)
+        # Keys are names; a name that several architectures' headers define has a key per
+        # definition (the first keeps the plain name, others are NAME@ARCH: see variants).
+        self.items: dict[str, tuple[str, Map, SpecFile]] = {}   # key -> (kind, raw, file)
+        self.variants: dict[str, dict[str, str]] = {}             # name -> {arch: key}
+        self.key_arch: dict[str, str] = {}                        # key -> arch of its header
+        self.context: list[Optional[str]] = []                    # arch of the item being built
+        self.keys: list[str] = []                                 # key of the item being built
+        self.key_of_raw: dict[int, str] = {}
+        self.header_arch: dict[str, Optional[str]] = {}
+        self.all_arches: tuple[str, ...] = ()
         self.order: dict[str, int] = {}                          # name -> emission position
         self.macros: dict[str, expr.FunctionMacro] = {}
         self.built: dict[str, Definition] = {}
@@ -182,17 +193,30 @@ class Builder:
     # ------------------------------------------------------------ names
     def register(self, files: list[tuple[SpecFile, Map]]) -> None:
         position = 0
-        first_seen: dict[str, Mark] = {}
+        first_seen: dict[str, list[tuple[Mark, Optional[str]]]] = {}
 
-        def claim(name: str, mark: Mark, what: str) -> bool:
+        def claim(name: str, mark: Mark, what: str, arch: Optional[str]) -> Optional[str]:
+            """The key of a new definition of `name` (None if it may not be defined again).
+            Architecture headers may each define the same name (struct kvm_regs ...)."""
             self.report.diagnostics.extend(check_identifier(name, mark, what))
-            if name in first_seen:
+            seen = first_seen.get(name)
+            if seen is None:
+                first_seen[name] = [(mark, arch)]
+                if arch is not None:
+                    self.key_arch[name] = arch
+                return name
+            if arch is None or any(a is None or a == arch for _, a in seen):
                 self.error(mark, f"duplicate name {name!r}",
-                           f"first defined at {first_seen[name]}; rename one of them (a default "
-                           f"for another header's definition says c_guard: \"!{name}\")")
-                return False
-            first_seen[name] = mark
-            return True
+                           f"first defined at {seen[0][0]}; rename one of them (a default "
+                           f"for another header's definition says c_guard: \"!{name}\"; only the "
+                           f"headers of different architectures may define the same name)")
+                return None
+            seen.append((mark, arch))
+            key = f"{name}@{arch}"
+            self.key_arch[key] = arch
+            table = self.variants.setdefault(name, {seen[0][1]: name})   # type: ignore[dict-item]
+            table[arch] = key
+            return key
 
         for spec_file, data in files:
             items = data["items"]
@@ -200,37 +224,43 @@ class Builder:
                 kind = schema.item_kind(raw)
                 name = raw[kind]
                 mark = raw.mark_of(kind)
+                arch = self.header_arch.get(raw.get("header", spec_file.header))
                 if "c_guard" in raw:
                     self.guard_uses.append((raw["c_guard"], raw.mark_of("c_guard")))
                 if raw.get("c_guard") == f"!{name}":
                     self.report.diagnostics.extend(check_identifier(name, mark, kind))
                     self.fallbacks.append((kind, raw, spec_file))
                     self.order[f"!{name}"] = position
+                    if arch is not None:
+                        self.key_arch[f"!{name}"] = arch
                     position += 1
                     continue
-                if not claim(name, mark, kind):
+                key = claim(name, mark, kind, arch)
+                if key is None:
                     continue
-                self.items[name] = (kind, raw, spec_file)
-                self.order[name] = position
+                self.items[key] = (kind, raw, spec_file)
+                self.key_of_raw[id(raw)] = key
+                self.order[key] = position
                 position += 1
                 if kind == "ioctl":
-                    self.symbols[name] = _Symbol(name, name, raw.mark_of("ioctl"), raw,
-                                                 compute=lambda raw=raw: self.ioctl_symbol_values(raw))
+                    self.symbols[key] = _Symbol(name, name, raw.mark_of("ioctl"), raw,
+                                                compute=lambda raw=raw, key=key: self.ioctl_symbol_values(raw, key))
                 if kind == "const" and "value" in raw:
-                    self.symbols[name] = _Symbol(name, _text(raw["value"]), raw.mark_of("value"), raw)
+                    self.symbols[key] = _Symbol(name, _text(raw["value"]), raw.mark_of("value"), raw)
                 elif kind == "const":   # defined without a value: only #ifdef can use it
-                    self.symbols[name] = _Symbol(name, "", raw.mark_of("const"), raw,
-                                                 compute=lambda name=name, mark=raw.mark_of("const"):
-                                                 self.valueless(name, mark))
+                    self.symbols[key] = _Symbol(name, "", raw.mark_of("const"), raw,
+                                                compute=lambda name=name, mark=raw.mark_of("const"):
+                                                self.valueless(name, mark))
                 elif kind in ("capability", "exit"):
-                    self.symbols[name] = _Symbol(name, str(int(raw["value"])), raw.mark_of("value"), raw)
+                    self.symbols[key] = _Symbol(name, str(int(raw["value"])), raw.mark_of("value"), raw)
                 elif kind in ("enum", "flags"):
                     c_enum = raw.get("c_style", "define") != "define"
                     for value in raw["values"]:
-                        if claim(value["name"], value.mark_of("name"), "value"):
-                            self.symbols[value["name"]] = _Symbol(
+                        value_key = claim(value["name"], value.mark_of("name"), "value", arch)
+                        if value_key is not None:
+                            self.symbols[value_key] = _Symbol(
                                 value["name"], _text(value["value"]), value.mark_of("value"), raw, c_enum)
-                            self.order[value["name"]] = position
+                            self.order[value_key] = position
                 elif kind == "macro":
                     try:
                         body = expr.parse(raw["body"])
@@ -282,23 +312,61 @@ class Builder:
             return
         self.check_visible(user, self.owner_name(guard.name), mark, f"the c_guard macro {guard.name}")
 
-    def is_defined(self, name: str) -> bool:
-        """Whether the x86 headers define macro `name` (its definition's guard holds)."""
-        if name in self.defined_cache:
-            return self.defined_cache[name]
-        self.defined_cache[name] = False  # breaks cycles
-        entry = self.items.get(name)
-        sym = self.symbols.get(name)
-        owner = entry[1] if entry else (sym.owner if sym else None)
-        result = owner is not None and self.guard_holds(owner.get("c_guard"))
-        self.defined_cache[name] = result
-        return result
+    # ------------------------------------------------------------ architectures
+    def key(self, name: str, arch: Optional[str] = None) -> str:
+        """The key of the definition of `name` that code of `arch` sees (by default: the
+        architecture of the item being built, else the native one)."""
+        table = self.variants.get(name)
+        if table is None:
+            return name
+        if arch is None:
+            arch = self.context[-1] if self.context and self.context[-1] else NATIVE.arch
+        return table.get(arch) or next(iter(table.values()))
 
-    def guard_holds(self, text: Optional[str]) -> bool:
+    def key_on(self, name: str, arch: str) -> Optional[str]:
+        """The key of the definition of `name` that code of exactly `arch` sees, if any."""
+        table = self.variants.get(name)
+        if table is None:
+            home = self.key_arch.get(name)
+            return name if home is None or home == arch else None
+        return table.get(arch)
+
+    def arches_of_key(self, key: str) -> tuple[str, ...]:
+        """Where a definition can be seen: its header's architecture, or everywhere."""
+        home = self.key_arch.get(key)
+        return (home,) if home is not None else self.all_arches
+
+    def defined_on(self, name: str) -> frozenset:
+        """The architectures whose headers define macro `name` (where its guard holds)."""
+        cached = self.defined_cache.get(name)
+        if cached is not None:
+            return cached
+        self.defined_cache[name] = frozenset()  # breaks cycles
+        result: set[str] = set()
+        for key in (self.variants[name].values() if name in self.variants else (name,)):
+            entry = self.items.get(key)
+            sym = self.symbols.get(key)
+            owner = entry[1] if entry else (sym.owner if sym else None)
+            if owner is not None:
+                result |= set(self.arches_of_key(key)) & self.guard_arches(owner.get("c_guard"))
+        self.defined_cache[name] = frozenset(result)
+        return self.defined_cache[name]
+
+    def guard_arches(self, text: Optional[str]) -> frozenset:
+        """The architectures on which `#ifdef`/`#ifndef` text holds."""
         if text is None:
-            return True
+            return frozenset(self.all_arches)
         guard = Guard.parse(text)
-        return self.is_defined(guard.name) != guard.negated
+        defined = self.defined_on(guard.name)
+        return frozenset(self.all_arches) - defined if guard.negated else defined
+
+    def guard_holds(self, text: Optional[str], arch: str = NATIVE.arch) -> bool:
+        return arch in self.guard_arches(text)
+
+    def active_on(self, raw: Map, key: str) -> tuple[str, ...]:
+        """Architectures whose userspace sees a definition: its header's, where its guard holds."""
+        holds = self.guard_arches(raw.get("c_guard"))
+        return tuple(a for a in self.arches_of_key(key) if a in holds)
 
     # ------------------------------------------------------------ expressions
     def expr_mark(self, mark: Mark, text: str, column: int) -> Mark:
@@ -356,8 +424,9 @@ class Builder:
         name = sym.name
         node = self.parse_expr(sym.text, sym.mark)
         values = []
+        missing = 0
         for abi in ABIS:
-            if node is None:
+            if node is None or abi.arch not in sym.arches:
                 values.append(None)
                 continue
             try:
@@ -372,11 +441,11 @@ class Builder:
                 node = None
                 values.append(None)
                 continue
-            except NotForX86:
-                # Uses a macro that x86 headers never define (PAGE_SIZE, ...): the
-                # definition exists, but no x86 code can expand it.
-                sym.unevaluable = True
-                node = None
+            except NotDefinedHere:
+                # Uses a macro that this architecture's headers never define (PAGE_SIZE,
+                # ...): the definition exists, but code there cannot expand it.
+                missing += 1
+                sym.elsewhere = sym.elsewhere | {abi.name}
                 values.append(None)
                 continue
             except expr.ExprError as exc:
@@ -394,6 +463,8 @@ class Builder:
                                "use c_style: define for values beyond 32 bits")
                 v = expr.Value(int_type.wrap(v.value), int_type)
             values.append(v)
+        if missing and missing == sum(abi.arch in sym.arches for abi in ABIS):
+            sym.unevaluable = True
         return values
 
     def evaluator(self, abi: Abi) -> expr.Evaluator:
@@ -402,13 +473,18 @@ class Builder:
             index = ABIS.index(abi)
 
             def lookup(name: str) -> Optional[expr.Value]:
-                values = self.symbol_values(name)
+                key = self.key_on(name, abi.arch)
+                if key is None:
+                    raise NotDefinedHere(f"{name} is not defined for {abi.arch}")
+                values = self.symbol_values(key)
                 if values is None and name in self.external:
-                    raise NotForX86(f"{name} is not defined for x86 (an external macro)")
+                    raise NotDefinedHere(f"{name} is not defined for {abi.arch} (an external macro)")
                 if values is None:
                     return None
                 if values[index] is None:
-                    if self.symbols[name].text == "":
+                    if self.symbols[key].unevaluable:
+                        raise NotDefinedHere(f"{name} cannot be expanded on {abi.arch}")
+                    if self.symbols[key].text == "":
                         raise expr.ExprError(f"{name} is defined without a value",
                                              hint="only #ifdef (c_guard) can use it")
                     raise expr.Unavailable(f"{name} has no value (see the error reported for it)")
@@ -418,22 +494,33 @@ class Builder:
                 if type_text in SCALARS:
                     return SCALARS[type_text].size(abi)
                 kind, _, name = type_text.partition(" ")
-                entry = self.items.get(name)
+                key = self.key_on(name, abi.arch)
+                entry = self.items.get(key) if key is not None else None
                 if entry is None or entry[0] != kind:
+                    if name in self.variants or name in self.key_arch:
+                        raise NotDefinedHere(f"{type_text} is not defined for {abi.arch}")
                     return None
-                record = self.ensure(name, self.build_record_item, self.file_arch(entry[2]))
-                return record.size(abi) if isinstance(record, Record) else None
+                record = self.ensure(key, self.build_record_item, self.file_arch(entry[2]))
+                if not isinstance(record, Record):
+                    return None
+                if record.layouts[index] is None:
+                    raise NotDefinedHere(f"{type_text} has no layout on {abi.name}")
+                return record.layouts[index].size
 
             def offsetof(type_text: str, member: str) -> Optional[int]:
                 kind, _, name = type_text.partition(" ")
-                entry = self.items.get(name)
+                key = self.key_on(name, abi.arch)
+                entry = self.items.get(key) if key is not None else None
                 if entry is None or entry[0] != kind:
+                    if name in self.variants or name in self.key_arch:
+                        raise NotDefinedHere(f"{type_text} is not defined for {abi.arch}")
                     return None
-                record = self.ensure(name, self.build_record_item, self.file_arch(entry[2]))
+                record = self.ensure(key, self.build_record_item, self.file_arch(entry[2]))
                 if not isinstance(record, Record):
                     return None
-                return next((offsets[ABIS.index(abi)] for path, _, offsets in record.deep_walk()
-                             if path == member), None)
+                if record.layouts[index] is None:
+                    raise NotDefinedHere(f"{type_text} has no layout on {abi.name}")
+                return next((offsets[index] for path, _, offsets in record.deep_walk() if path == member), None)
 
             ev = expr.Evaluator(abi.long_bits, lookup, self.macros, sizeof, offsetof)
             self.evaluators[abi.name] = ev
@@ -451,10 +538,16 @@ class Builder:
             return None
         if self.chain == 0:
             self.refill()
-        result = []
+        result: list = []
+        arches = self.context_arches()
         for abi in ABIS:
+            if abi.arch not in arches:
+                result.append(None)
+                continue
             try:
                 result.append(self.evaluator(abi).evaluate(node).value)
+            except NotDefinedHere:
+                result.append(None)
             except expr.Unavailable:   # reported where it failed
                 return None
             except RecursionError:
@@ -484,7 +577,8 @@ class Builder:
             header=header, file=spec_file, mark=raw.mark_of(kind), implementations=impls,
             deprecated=self.lifecycle(raw, "deprecated"), removed=self.lifecycle(raw, "removed"),
             c_guard=Guard.parse(raw["c_guard"]) if "c_guard" in raw else None,
-            active=self.guard_holds(raw.get("c_guard")),
+            active_on=(active_on := self.active_on(raw, self.current_key())),
+            active=NATIVE.arch in active_on,
         )
 
     def lifecycle(self, raw: Map, key: str) -> Optional[Lifecycle]:
@@ -492,7 +586,8 @@ class Builder:
         if data is None:
             return None
         replacement = data.get("replacement")
-        if replacement is not None and replacement not in self.items and replacement not in self.symbols:
+        if replacement is not None and self.key(replacement) not in self.items \
+                and self.key(replacement) not in self.symbols:
             self.error(data.mark_of("replacement"), f"unknown replacement {replacement!r}",
                        "name an item defined in the spec")
         return Lifecycle(Version.parse(data["since"]), data["doc"], replacement, data.get("moved_to"))
@@ -513,11 +608,13 @@ class Builder:
     def reference(self, name: str, kinds: tuple[str, ...], mark: Mark, what: str,
                   user: Optional[str] = None) -> Optional[Definition]:
         """Resolve a reference to an item of one of `kinds`, reporting problems."""
+        name = self.key(name)
         entry = self.items.get(name)
         if entry is None or entry[0] not in kinds:
             found = f" (it is a {entry[0]})" if entry else ""
-            self.error(mark, f"unknown {what} {name!r}{found}",
-                       f"define a {' or '.join(kinds)} named {name!r}, or check the spelling")
+            shown = name.partition("@")[0]
+            self.error(mark, f"unknown {what} {shown!r}{found}",
+                       f"define a {' or '.join(kinds)} named {shown!r}, or check the spelling")
             return None
         return self.built.get(name)
 
@@ -538,16 +635,22 @@ class Builder:
                 impls.append(Implementation(impl["name"], a["name"], impl["doc"]))
                 self.impl_names[impl["name"]] = a["name"]
             architectures.append(Architecture(a["name"], a["doc"], tuple(impls)))
-        headers = tuple(Header(h["name"], h["path"], h["guard"], h["doc"], tuple(h.get("includes", ())),
-                               h.get("arch"), h.mark_of("name")) for h in manifest["headers"])
+        headers = tuple(Header(h["name"], h["path"], h.get("guard", ""), h["doc"], tuple(h.get("includes", ())),
+                               h.get("arch"), h.mark_of("name"), bool(h.get("emit", True)))
+                        for h in manifest["headers"])
         self.header_names = {h.name for h in headers}
-        # "asm/kvm.h" names one header per architecture.
+        self.header_arch = {h.name: h.arch for h in headers}
+        self.all_arches = tuple(a.name for a in architectures)
+        # <asm/kvm.h> is every architecture's own header.
         include_names: dict[str, set[str]] = {}
         for h in headers:
-            include_names.setdefault(h.path.split("include/uapi/", 1)[-1], set()).add(h.name)
-        self.header_includes = {h.name: {n for i in h.includes for n in include_names.get(i, ())}
+            include_names.setdefault(h.include_name, set()).add(h.name)
+        self.header_includes = {h.name: {n for i in h.includes for n in include_names.get(i, ())
+                                         if h.arch is None or self.header_arch[n] in (None, h.arch)}
                                 for h in headers}
         self.register(files)
+        for key, sym in self.symbols.items():
+            sym.arches = self.arches_of_key(key)
 
         # Values, then records, then capabilities, then ioctls: each only
         # refers to kinds built before it.
@@ -566,38 +669,72 @@ class Builder:
             file_arch_t = self.file_arches[spec_file.path] = () if file_arch in (None, "all") else tuple(file_arch)
             for raw in data["items"]:
                 kind = schema.item_kind(raw)
-                name = raw[kind]
-                if self.items.get(name, (None, None))[1] is raw:
-                    in_phase[phase_of[kind]].append((name, file_arch_t))
+                key = self.key_of_raw.get(id(raw))
+                if key is not None:
+                    in_phase[phase_of[kind]].append((key, file_arch_t))
         for (_, build), entries in zip(phases, in_phase):
             for name, file_arch_t in entries:
                 self.ensure(name, build, file_arch_t)
         fallback_items = []
         for kind, raw, spec_file in self.fallbacks:
+            self.keys.append(f"!{raw[kind]}")
+            self.context.append(self.key_arch.get(f"!{raw[kind]}"))
             item = self.build_value_item(kind, raw, spec_file, self.file_arches[spec_file.path]) \
                 if kind in ("const", "macro") else None
+            self.context.pop()
+            self.keys.pop()
             if item is None and kind not in ("const", "macro"):
                 self.error(raw.mark_of(kind), "only a const or macro can be a default (c_guard on its own name)")
             elif item is not None:
                 fallback_items.append(item)
         self.report.raise_if_any()
-        position = {id(i): self.order[i.name] for i in self.built.values()}
+        position = {id(i): self.order[key] for key, i in self.built.items()}
         position.update({id(i): self.order[f"!{i.name}"] for i in fallback_items})
         items = tuple(sorted([*self.built.values(), *fallback_items], key=lambda i: position[id(i)]))
+        by_name = {key: item for key, item in self.built.items() if "@" not in key}
+        variants = {}
+        for name, table in self.variants.items():
+            built = tuple(self.built[k] for k in table.values() if k in self.built)
+            variants[name] = built
+            native = self.built.get(table.get(NATIVE.arch, ""))
+            if native is not None:
+                by_name[name] = native
         model = Model(manifest["title"], tuple(architectures), externals, external_types, headers,
-                      tuple(f for f, _ in files), items, dict(self.built))
+                      tuple(f for f, _ in files), items, by_name, variants)
         if self.check_rules:
             self.report.diagnostics.extend(check_model(model))
         self.report.raise_if_any()
         return model
 
+    def current_key(self) -> str:
+        return self.keys[-1]
+
+    def seen_everywhere(self, values: list, sym: Optional[_Symbol] = None) -> bool:
+        """Whether a value was had on every ABI whose userspace sees the item being built
+        (and has every macro it uses)."""
+        arches = self.context_arches()
+        elsewhere = sym.elsewhere if sym is not None else frozenset()
+        return any(v is not None for v in values) and \
+            all(v is not None for abi, v in zip(ABIS, values) if abi.arch in arches and abi.name not in elsewhere)
+
+    def context_arches(self) -> tuple[str, ...]:
+        """Architectures whose userspace sees the item being built."""
+        return self.arches_of_key(self.keys[-1]) if self.keys else self.all_arches
+
     def ensure(self, name: str, build: Callable, file_arch: tuple[str, ...]) -> Optional[Definition]:
-        """Build an item once (records are built on demand, in dependency order)."""
+        """Build an item once (records are built on demand, in dependency order).
+        `name` is the item's key (see self.items)."""
         if name in self.built or name in self.failed:
             return self.built.get(name)
         kind, raw, spec_file = self.items[name]
         self.building.add(name)
-        item = build(kind, raw, spec_file, file_arch)
+        self.keys.append(name)
+        self.context.append(self.key_arch.get(name))
+        try:
+            item = build(kind, raw, spec_file, file_arch)
+        finally:
+            self.context.pop()
+            self.keys.pop()
         self.building.discard(name)
         if item is None:
             self.failed.add(name)
@@ -606,7 +743,7 @@ class Builder:
         return item
 
     def header_of(self, name: str) -> str:
-        kind, raw, spec_file = self.items[name]
+        kind, raw, spec_file = self.items[self.key(name)]
         return raw.get("header", spec_file.header)
 
     def check_visible(self, user: tuple[str, str], target: str, mark: Mark, what: str,
@@ -614,7 +751,7 @@ class Builder:
         """Whether C code of `user` (name, header) can use `target`, reporting if not."""
         target_header = self.header_of(target)
         if target_header == user[1]:
-            if not ordered or self.order[target] < self.order[user[0]]:
+            if not ordered or self.order[self.key(target)] < self.order[self.key(user[0])]:
                 return True
             self.error(mark, f"{what} must be defined before it is used here",
                        "move its definition earlier in the spec (files are emitted in "
@@ -640,12 +777,13 @@ class Builder:
                     numbers = self.evaluate_text(_text(raw["value"]), raw.mark_of("value"))
                     values = [expr.Value(n, None) for n in numbers] if numbers else values  # type: ignore[arg-type]
             else:
-                values = self.symbol_values(raw["const"])
-                if self.symbols[raw["const"]].unevaluable:
+                values = self.symbol_values(self.current_key())
+                if self.symbols[self.current_key()].unevaluable:
                     return Constant(**common, expr=_text(raw["value"]), values=())
-            if values is None or any(v is None for v in values):
+            if values is None or not self.seen_everywhere(values, self.symbols.get(self.current_key())):
                 return None
-            return Constant(**common, expr=_text(raw["value"]), values=tuple(v.value for v in values))
+            return Constant(**common, expr=_text(raw["value"]),
+                            values=tuple(v.value if v is not None else None for v in values))
         if kind == "macro":
             return FunctionMacro(**common, params=tuple(raw["params"]), body=raw["body"])
         if kind == "exit":
@@ -655,8 +793,8 @@ class Builder:
         scalar = SCALARS[raw["type"]]
         values = []
         for entry in raw["values"]:
-            evaluated = self.symbol_values(entry["name"])
-            if evaluated is None or any(v is None for v in evaluated):
+            evaluated = self.symbol_values(self.key(entry["name"]))
+            if evaluated is None or not self.seen_everywhere(evaluated, self.symbols[self.key(entry["name"])]):
                 continue
             impls = tuple(entry.get("implementations", ()))
             self.check_implementations(impls, entry)
@@ -664,7 +802,8 @@ class Builder:
             arch_t = () if arch in (None, "all") else tuple(arch)
             self.check_arches(arch_t, entry, "arch")
             values.append(NamedValue(
-                name=entry["name"], expr=_text(entry["value"]), values=tuple(v.value for v in evaluated),
+                name=entry["name"], expr=_text(entry["value"]),
+                values=tuple(v.value if v is not None else None for v in evaluated),
                 doc=entry.get("doc", ""), since=Version.parse(entry["since"]) if "since" in entry else common["since"],
                 mark=entry.mark_of("name"), value_mark=entry.mark_of("value"),
                 implementations=impls, arch=arch_t,
@@ -687,14 +826,16 @@ class Builder:
     def record(self, common: dict, is_union: bool, raw_fields: Seq, mark: Mark,
                exemption: Optional[str], inline: bool, owner: tuple[str, str]) -> Optional[Record]:
         partial: list[dict] = []
-        members_per_abi: list[list[Member]] = [[] for _ in ABIS]
+        # None for an ABI where a member's type is not defined (another architecture's struct)
+        members_per_abi: list[Optional[list[Member]]] = [[] for _ in ABIS]
         ok = True
         for index, rf in enumerate(raw_fields):
             fmark = raw_fields.mark_of(index)
             fname = rf.get("name")
             if fname is not None and not plain_identifier(fname):
                 self.report.diagnostics.extend(check_identifier(fname, rf.mark_of("name"), "field"))
-            active = self.guard_holds(rf.get("c_guard"))
+            active_arches = self.guard_arches(rf.get("c_guard"))
+            active = NATIVE.arch in active_arches
             if "c_guard" in rf:
                 self.check_guard_order(rf["c_guard"], owner, rf.mark_of("c_guard"))
             info: dict[str, Any] = dict(name=fname, doc=rf.get("doc", ""), mark=fmark,
@@ -702,8 +843,9 @@ class Builder:
                                         since=Version.parse(rf["since"]) if "since" in rf else None,
                                         deprecated=self.lifecycle(rf, "deprecated"),
                                         c_guard=Guard.parse(rf["c_guard"]) if "c_guard" in rf else None,
-                                        active=active)
-            elem_sizes: list[tuple[int, int]] = []
+                                        active=active,
+                                        active_on=tuple(a for a in self.context_arches() if a in active_arches))
+            elem_sizes: list[Optional[tuple[int, int]]] = []
             if "type" in rf:
                 type_text = rf["type"]
                 if type_text in SCALARS:
@@ -712,12 +854,16 @@ class Builder:
                     elem_sizes = [(scalar.size(abi), scalar.align(abi)) for abi in ABIS]
                 else:
                     rkind, rname = type_text.split(" ", 1)
-                    target = self.record_reference(rkind, rname, rf.mark_of("type"), owner)
-                    if target is None:
+                    targets = self.record_references(rkind, rname, rf.mark_of("type"), owner)
+                    if targets is None:
                         ok = False
                         continue
-                    info["record"] = target
-                    elem_sizes = [(target.size(abi), target.align(abi)) for abi in ABIS]
+                    info["record"] = self.native_of(targets)
+                    if len(set(map(id, targets))) > 1:
+                        info["records"] = tuple(targets)
+                    elem_sizes = [(t.layouts[i].size, t.layouts[i].align)
+                                  if t is not None and t.layouts[i] is not None else None
+                                  for i, t in enumerate(targets)]
             else:
                 sub_kind = "struct" if "struct" in rf else "union"
                 sub = rf[sub_kind]
@@ -728,7 +874,7 @@ class Builder:
                     ok = False
                     continue
                 info["record"] = target
-                elem_sizes = [(target.size(abi), target.align(abi)) for abi in ABIS]
+                elem_sizes = [(l.size, l.align) if l is not None else None for l in target.layouts]
                 if fname is None and "array" in rf:
                     self.error(rf.mark_of("array"), "an anonymous member cannot be an array",
                                "give the member a name")
@@ -775,38 +921,77 @@ class Builder:
             if "enum" in rf:
                 info["enum"] = self.reference(rf["enum"], ("enum",), rf.mark_of("enum"), "enum")
             count = 0 if flexible else _product(dims)
-            if active:
-                for i, abi in enumerate(ABIS):
-                    size, align = elem_sizes[i]
-                    members_per_abi[i].append(Member(size, align, count, bits))
+            for i, abi in enumerate(ABIS):
+                members = members_per_abi[i]
+                if members is None or abi.arch not in active_arches:
+                    continue
+                if elem_sizes[i] is None:
+                    members_per_abi[i] = None
+                    continue
+                size, align = elem_sizes[i]   # type: ignore[misc]
+                members.append(Member(size, align, count, bits))
             partial.append(info)
         if not ok:
             return None
-        if not partial and (inline or len(raw_fields)):  # a named struct may be empty, as GNU C allows
+        if not partial and not self.empty_allowed(owner):
             self.error(mark, "a record needs at least one field")
             return None
-        layouts = tuple(record_layout(members, is_union) for members in members_per_abi)
+        layouts = tuple(record_layout(members, is_union) if members is not None else None
+                        for members in members_per_abi)
         fields = []
-        index = 0
+        index = [0] * len(ABIS)
         for info in partial:
-            if not info["active"]:
+            offsets: list[Optional[int]] = []
+            bit_offsets: list[Optional[int]] = []
+            for i, (abi, l) in enumerate(zip(ABIS, layouts)):
+                if l is None or abi.arch not in self.guard_arches(info["c_guard"] and str(info["c_guard"])):
+                    offsets.append(None)
+                    bit_offsets.append(None)
+                    continue
+                offsets.append(l.placements[index[i]].offset)
+                bit_offsets.append(l.placements[index[i]].bit_offset)
+                index[i] += 1
+            if not info["active"] and all(o is None for o in offsets):
                 fields.append(Field(**info))
                 continue
-            fields.append(Field(
-                **info,
-                offsets=tuple(l.placements[index].offset for l in layouts),
-                bit_offsets=tuple(l.placements[index].bit_offset for l in layouts)))
-            index += 1
+            fields.append(Field(**info, offsets=tuple(offsets), bit_offsets=tuple(bit_offsets)))
         return Record(**common, is_union=is_union, fields=tuple(fields), layouts=layouts,
                       exemption=exemption, inline=inline)
 
+    def empty_allowed(self, owner: tuple[str, str]) -> bool:
+        """Architecture headers define empty structs (GNU C) for what they do not have,
+        e.g. riscv's kvm_debug_exit_arch."""
+        return self.header_arch.get(owner[1]) is not None
+
+    @staticmethod
+    def native_of(targets: list) -> Any:
+        """What a member of per-ABI types shows where one is wanted: the native one, else the first."""
+        native = targets[ABIS.index(NATIVE)]
+        return native if native is not None else next(t for t in targets if t is not None)
+
     def owner_name(self, symbol: str) -> str:
         """The item that defines a symbol (an enum or flag value belongs to its set)."""
+        symbol = self.key(symbol)
         if symbol in self.items:
             return symbol
         owner = self.symbols[symbol].owner
         kind = schema.item_kind(owner)
         return owner[kind]
+
+    def record_references(self, rkind: str, rname: str, mark: Mark,
+                          owner: tuple[str, str]) -> Optional[list[Optional[Record]]]:
+        """The record a member's type names, per ABI: the definition each ABI's
+        architecture has (None where it has none), or None after reporting a problem."""
+        if self.context[-1] is None and (rname in self.variants or rname in self.key_arch):
+            targets: list[Optional[Record]] = []
+            for abi in ABIS:
+                key = self.key_on(rname, abi.arch)
+                targets.append(self.record_reference(rkind, key, mark, owner) if key is not None else None)
+            if all(t is None for t in targets):
+                return None
+            return targets
+        target = self.record_reference(rkind, self.key(rname), mark, owner)
+        return None if target is None else [target] * len(ABIS)
 
     def record_reference(self, rkind: str, rname: str, mark: Mark, owner: tuple[str, str]) -> Optional[Record]:
         entry = self.items.get(rname)
@@ -846,14 +1031,15 @@ class Builder:
                 continue
             if isinstance(entry, str):
                 for used in expr.names(self.parse_expr(entry, amark) or expr.Num(0, "", "0", 0)):
-                    if used.name in self.order and used.name in self.symbols:
+                    if self.key(used.name) in self.order and self.key(used.name) in self.symbols:
                         if not self.check_visible(owner, self.owner_name(used.name), amark, used.name):
                             return None, (), False
-            if isinstance(entry, str) and entry in self.symbols:
-                values = self.symbol_values(entry)
-                if values is None or any(v is None for v in values):
+            if isinstance(entry, str) and self.key(entry) in self.symbols:
+                values = self.symbol_values(self.key(entry))
+                seen = [v for abi, v in zip(ABIS, values or ()) if abi.arch in self.context_arches()]
+                if values is None or not seen or any(v is None for v in seen):
                     return None, (), False
-                numbers = {v.value for v in values}
+                numbers = {v.value for v in seen}
             elif isinstance(entry, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", entry):
                 self.error(amark, f"unknown constant {entry!r} as array size",
                            "define it with a const: item earlier in the spec")
@@ -862,7 +1048,7 @@ class Builder:
                 evaluated = self.evaluate_text(entry, amark)
                 if evaluated is None:
                     return None, (), False
-                numbers = set(evaluated)
+                numbers = {n for n in evaluated if n is not None}
             if len(numbers) != 1 or min(numbers) < 1:
                 self.error(amark, f"array size {entry} must be a positive number, the same on every ABI")
                 return None, (), False
@@ -906,7 +1092,8 @@ class Builder:
         direction = raw["dir"]
         type_text = raw.get("type")
         type_scalar = type_record = None
-        sizes = [0] * len(ABIS)
+        type_records: tuple = ()
+        sizes: list[Optional[int]] = [0] * len(ABIS)
         if direction != "none" and type_text is None:
             error(raw.mark_of("dir"), f"an ioctl encoded with dir: {direction} needs a type",
                   "add type: (the argument type whose size the number encodes)")
@@ -917,17 +1104,24 @@ class Builder:
         if external is not None:
             sizes = [external.size] * len(ABIS)
         elif type_text is not None:
-            type_scalar, type_record = self.type_reference(type_text, raw.mark_of("type"), owner, report)
+            type_scalar, records = self.type_references(type_text, raw.mark_of("type"), owner, report)
             if type_scalar is not None:
                 sizes = [type_scalar.size(abi) for abi in ABIS]
-            elif type_record is not None:
-                sizes = [type_record.size(abi) for abi in ABIS]
+            elif records is not None:
+                type_record = self.native_of(records)
+                if len(set(map(id, records))) > 1:
+                    type_records = tuple(records)
+                sizes = [r.layouts[i].size if r is not None and r.layouts[i] is not None else None
+                         for i, r in enumerate(records)]
             elif not report:
                 return None
+            reported = False
             for abi, size in zip(ABIS, sizes):
-                if size > IOC_SIZE_MAX:
+                if size is not None and size > abi.ioc.size_max and abi.arch in self.context_arches() \
+                        and not reported:
+                    reported = True
                     error(raw.mark_of("type"), f"{type_text} is {size} bytes on {abi.name}, "
-                                               f"more than an ioctl number can encode ({IOC_SIZE_MAX})",
+                                               f"more than an ioctl number can encode ({abi.ioc.size_max})",
                           "pass a pointer to a smaller header struct instead")
         kvmio = self.symbol_values(KVMIO_NAME)
         if kvmio is None:
@@ -935,22 +1129,30 @@ class Builder:
             return None
         if any(v is None for v in kvmio):
             return None
-        numbers = tuple(ioc(direction, kvmio[i].value, nr & 0xFF, min(size, IOC_SIZE_MAX))
-                        for i, size in enumerate(sizes))
-        return nr, direction, type_text, type_scalar, type_record, numbers, external
+        numbers = tuple(ioc(direction, kvmio[i].value, nr & 0xFF, min(size, abi.ioc.size_max), abi)
+                        if size is not None else None
+                        for i, (abi, size) in enumerate(zip(ABIS, sizes)))
+        return nr, direction, type_text, type_scalar, type_record, numbers, external, type_records
 
     def valueless(self, name: str, mark: Mark) -> Optional[list]:
         """A macro defined without a value cannot appear in an expression."""
         return None
 
-    def ioctl_symbol_values(self, raw: Map) -> Optional[list]:
+    def ioctl_symbol_values(self, raw: Map, key: str) -> Optional[list]:
         """An ioctl's number as the value of its macro (other macros may alias it)."""
-        owner = (raw["ioctl"], raw.get("header", self.items[raw["ioctl"]][2].header))
-        encoding = self.ioctl_encoding(raw, owner, report=False)
+        owner = (raw["ioctl"], raw.get("header", self.items[key][2].header))
+        self.keys.append(key)
+        self.context.append(self.key_arch.get(key))
+        try:
+            encoding = self.ioctl_encoding(raw, owner, report=False)
+        finally:
+            self.context.pop()
+            self.keys.pop()
         if encoding is None:
             return None
         # _IOC() is unsigned long: it adds sizeof() of the type.
-        return [expr.Value(n, expr.int_types(abi.long_bits)["unsigned long"]) for n, abi in zip(encoding[5], ABIS)]
+        return [expr.Value(n, expr.int_types(abi.long_bits)["unsigned long"]) if n is not None else None
+                for n, abi in zip(encoding[5], ABIS)]
 
     def build_ioctl(self, kind: str, raw: Map, spec_file: SpecFile, file_arch: tuple[str, ...]):
         common = self.common(kind, raw, spec_file, file_arch)
@@ -959,7 +1161,7 @@ class Builder:
         encoding = self.ioctl_encoding(raw, owner, report=True)
         if encoding is None:
             return None
-        nr, direction, type_text, type_scalar, type_record, numbers, type_external = encoding
+        nr, direction, type_text, type_scalar, type_record, numbers, type_external, type_records = encoding
 
         arg = raw.get("arg", Map(raw.path, raw._mark))
         arg_pass = arg.get("pass", "pointer" if type_text is not None else "none")
@@ -975,7 +1177,8 @@ class Builder:
                            "add arg: {flow: in|out|inout}; the encoding (dir: none) does not say")
         arg_scalar, arg_record = type_scalar, type_record
         if "type" in arg:
-            arg_scalar, arg_record = self.type_reference(arg["type"], arg.mark_of("type"), owner)
+            arg_scalar, records = self.type_references(arg["type"], arg.mark_of("type"), owner)
+            arg_record = self.native_of(records) if records is not None else None
         scopes = []
         for index, entry in enumerate(raw["fd"]):
             if isinstance(entry, str):
@@ -1029,6 +1232,7 @@ class Builder:
             self.reference(same, ("ioctl",), raw.mark_of("same_number_as"), "ioctl")
         return Ioctl(**common, nr=nr, dir=direction, type_text=type_text, type_scalar=type_scalar,
                      type_record=type_record, type_external=type_external, numbers=numbers,
+                     type_records=type_records,
                      same_number_as=same,
                      scopes=tuple(scopes), capability=capability, arg_pass=arg_pass, arg_flow=flow,
                      arg_record=arg_record, arg_scalar=arg_scalar, arg_doc=arg.get("doc", ""),
@@ -1099,6 +1303,23 @@ class Builder:
         if "requires" in entry:
             requires = self.reference(entry["requires"], ("capability",), entry.mark_of("requires"), "capability")
         return Emission(entry["field"], field, tuple(values), entry.mark_of("field"), impls, requires)
+
+    def type_references(self, text: str, mark: Mark, owner: tuple[str, str],
+                        report: bool = True) -> tuple[Optional[Scalar], Optional[list[Optional[Record]]]]:
+        """An ioctl's type: a scalar, or the record per ABI (each architecture's own
+        struct kvm_regs ...)."""
+        if text in SCALARS:
+            return SCALARS[text], None
+        rkind, rname = text.split(" ", 1)
+        if self.context[-1] is None and (rname in self.variants or rname in self.key_arch):
+            records: list[Optional[Record]] = []
+            for abi in ABIS:
+                key = self.key_on(rname, abi.arch)
+                records.append(self.type_reference(f"{rkind} {key}", mark, owner, report)[1]
+                               if key is not None else None)
+            return None, records if any(r is not None for r in records) else None
+        scalar, record = self.type_reference(f"{rkind} {self.key(rname)}", mark, owner, report)
+        return scalar, [record] * len(ABIS) if record is not None else None
 
     def type_reference(self, text: str, mark: Mark, owner: tuple[str, str],
                        report: bool = True) -> tuple[Optional[Scalar], Optional[Record]]:

@@ -332,7 +332,9 @@ def _max_object_size(abi) -> int:
 def check_layouts(model: Model) -> Iterator[Diagnostic]:
     """New records are 64-bit clean: no implicit padding, same layout on every ABI."""
     for record in model.records:
-        too_big = [(abi, l.size) for abi, l in zip(ABIS, record.layouts) if l.size > _max_object_size(abi)]
+        seen = record.abis_seen
+        too_big = [(abi, record.layout(abi).size) for abi in seen
+                   if record.layout(abi).size > _max_object_size(abi)]
         if too_big:
             abi, size = too_big[-1]
             yield Diagnostic(record.mark, f"{record.c_type} is {size} bytes on {abi.name}, more than an object "
@@ -340,12 +342,12 @@ def check_layouts(model: Model) -> Iterator[Diagnostic]:
                              "make its arrays smaller")
             continue
         problems = []
-        for abi, layout in zip(ABIS, record.layouts):
-            for offset, size in layout.holes:
+        for abi in _distinct(record, seen):
+            for offset, size in record.layout(abi).holes:
                 problems.append(f"{size} byte(s) of implicit padding at offset {offset} on {abi.name}")
         problems.extend(_inline_holes(record))
         if not record.same_on_all_abis:
-            sizes = ", ".join(f"{l.size} bytes on {abi.name}" for abi, l in zip(ABIS, record.layouts))
+            sizes = ", ".join(f"{record.layout(abi).size} bytes on {abi.name}" for abi in seen)
             problems.append(f"layout differs between ABIs ({sizes}{_first_difference(record)})")
         if problems and record.exemption is None:
             yield Diagnostic(record.mark, f"{record.c_type} is not 64-bit clean: " + "; ".join(problems),
@@ -365,19 +367,34 @@ def check_layouts(model: Model) -> Iterator[Diagnostic]:
                                      "add the field that says how many elements follow")
 
 
+def _distinct(record: Record, seen: tuple) -> list:
+    """One ABI of each layout per architecture: the LP64 ABIs lay a record out alike."""
+    out, keys = [], set()
+    for abi in seen:
+        key = (abi.arch, record.layout(abi))
+        if key not in keys:
+            keys.add(key)
+            out.append(abi)
+    return out
+
+
 def _inline_holes(record: Record) -> Iterator[str]:
+    seen = record.abis_seen
     for path, f, _ in record.walk():
         if f.record is not None and f.record.inline:
-            for abi, layout in zip(ABIS, f.record.layouts):
+            for abi in _distinct(f.record, tuple(a for a in seen if f.record.has_layout(a))):
+                layout = f.record.layout(abi)
                 for offset, size in layout.holes:
                     yield f"{size} byte(s) of implicit padding inside {path or 'an anonymous member'} " \
                           f"on {abi.name}"
 
 
 def _first_difference(record: Record) -> str:
+    seen = {abi.name for abi in record.abis_seen}
     for path, f, offsets in record.walk():
-        if len(set(offsets)) > 1:
-            where = ", ".join(f"{o} on {abi.name}" for abi, o in zip(ABIS, offsets))
+        shown = [(abi, o) for abi, o in zip(ABIS, offsets) if abi.name in seen and o is not None]
+        if len({o for _, o in shown}) > 1:
+            where = ", ".join(f"{o} on {abi.name}" for abi, o in shown)
             return f"; {path or 'an anonymous member'} is at offset {where}"
     return ""
 
@@ -396,6 +413,8 @@ def check_unique_numbers(model: Model) -> Iterator[Diagnostic]:
         seen_ioctl: dict[int, Ioctl] = {}
         for ioctl in model.ioctls:
             number = ioctl.numbers[index]
+            if number is None or abi.arch not in ioctl.active_on:
+                continue
             other = seen_ioctl.get(number)
             if other is None:
                 seen_ioctl[number] = ioctl

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .diagnostics import Mark
-from .layout import ABIS
+from .layout import HOST_ABIS as ABIS, host
 from .model import Capability, Constant, Definition, ExitReason, Field, FlagSet, Ioctl, Model, Record, ValueSet
 
 
@@ -142,17 +142,17 @@ def _named(model: Model) -> dict[str, Named]:
             continue
         values: tuple[int, ...] = ()
         if isinstance(item, Constant):
-            values = item.values
+            values = host(item.values)
         elif isinstance(item, (Capability, ExitReason)):
             values = (item.value,) * len(ABIS)
         elif isinstance(item, Ioctl):
-            values = item.numbers
+            values = host(item.numbers)
         out[item.name] = Named(item.name, item.kind, values, item.mark, item.deprecated is not None,
                                item.removed is not None, item,
                                item.removed is not None and item.removed.moved_to is not None)
         if isinstance(item, ValueSet):
             for v in item.values:
-                out[v.name] = Named(v.name, "value", v.values, v.mark, v.deprecated is not None,
+                out[v.name] = Named(v.name, "value", host(v.values), v.mark, v.deprecated is not None,
                                     v.removed is not None, item)
     return out
 
@@ -274,7 +274,7 @@ class Comparison:
                 continue
             users = [i for i in self.new.ioctls if i.type_record is new_rec or i.arg_record is new_rec]
             renumbered = [i for i in users if i.name in self.old_named and
-                          self.old_named[i.name].values != i.numbers]
+                          self.old_named[i.name].values != host(i.numbers)]
             also = ""
             if renumbered:
                 also = "; it also changes the number of " + ", ".join(

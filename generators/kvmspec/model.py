@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import functools
 from dataclasses import field
-from typing import Iterator, Mapping, Optional, Union
+from typing import Any, Iterator, Mapping, Optional, Union
 
 from .diagnostics import Mark
-from .layout import ABIS, NATIVE, Abi, Layout, Scalar
+from .layout import ABI_INDEX, ABIS, NATIVE, Abi, Layout, Scalar
 from .valuetype import value_type
 
 # ------------------------------------------------------------------ basics
@@ -43,6 +43,22 @@ class Version:
 
     def __str__(self) -> str:
         return self.release if self.exact else f"{self.release} or earlier"
+
+
+def _native(values: tuple) -> Any:
+    """A per-ABI value as x86_64 has it, or as the first ABI that has it."""
+    value = values[_NATIVE_INDEX]
+    if value is None:
+        value = next((v for v in values if v is not None), None)
+    return value
+
+
+_NATIVE_INDEX = ABIS.index(NATIVE)
+
+
+def _add(a: tuple, b: tuple) -> tuple:
+    """Per-ABI offsets added up; None where either has none."""
+    return tuple(x + y if x is not None and y is not None else None for x, y in zip(a, b))
 
 
 @value_type
@@ -113,6 +129,12 @@ class Header:
     includes: tuple[str, ...]
     arch: Optional[str] = None
     mark: Optional[Mark] = field(default=None, compare=False)   # of its entry in the manifest
+    emit: bool = True    # False: another uapi header kvmspec describes but does not write
+
+    @property
+    def include_name(self) -> str:
+        """How C code includes it: asm/kvm.h for arch/x86/include/uapi/asm/kvm.h."""
+        return self.path.split("include/uapi/", 1)[-1]
 
 
 @value_type
@@ -138,7 +160,8 @@ class Item:
     deprecated: Optional[Lifecycle] = None
     removed: Optional[Lifecycle] = None
     c_guard: Optional[Guard] = None
-    active: bool = True              # its guard holds for the x86 headers
+    active: bool = True              # x86 userspace sees it (in active_on)
+    active_on: tuple[str, ...] = ()  # architectures whose headers define it (its guard holds)
 
     kind = "item"
 
@@ -152,6 +175,10 @@ class Item:
         """Whether x86 userspace sees the definition (emitted, and its guard holds)."""
         return self.removed is None and self.active
 
+    def present_on(self, arch: str) -> bool:
+        """Whether userspace of `arch` sees the definition."""
+        return self.removed is None and arch in self.active_on
+
 
 # ------------------------------------------------------------------ values
 
@@ -159,13 +186,13 @@ class Item:
 @value_type
 class Constant(Item):
     expr: str = ""                   # as written in the spec
-    values: tuple[int, ...] = ()     # per ABI, in ABIS order
+    values: tuple[Optional[int], ...] = ()     # per ABI, in ABIS order; None where not defined
 
     kind = "const"
 
     @property
     def value(self) -> int:
-        return self.values[ABIS.index(NATIVE)]
+        return _native(self.values)
 
 
 @value_type
@@ -197,7 +224,7 @@ class NamedValue:
 
     @property
     def value(self) -> int:
-        return self.values[ABIS.index(NATIVE)]
+        return _native(self.values)
 
     @property
     def bits(self) -> tuple[int, ...]:
@@ -256,8 +283,14 @@ class Field:
     c_guard: Optional[Guard] = None
     active: bool = True              # inactive fields (guard false on x86) take no space
     counted_by: Optional[str] = None # flexible array: the sibling field holding its element count
-    offsets: tuple[int, ...] = ()    # per ABI, byte offset in the enclosing record
-    bit_offsets: tuple[int, ...] = ()
+    offsets: tuple[Optional[int], ...] = ()    # per ABI, byte offset in the enclosing record
+    bit_offsets: tuple[Optional[int], ...] = ()
+    active_on: tuple[str, ...] = ()  # architectures whose headers have the field (its guard holds)
+    records: tuple[Optional["Record"], ...] = ()   # per ABI, when its type is each architecture's own
+
+    def record_at(self, abi: Abi) -> Optional["Record"]:
+        """The member's record type as `abi` has it (struct kvm_sync_regs differs per architecture)."""
+        return self.records[ABI_INDEX[abi.name]] if self.records else self.record
 
     @property
     def flags(self) -> Optional[FlagSet]:
@@ -284,13 +317,14 @@ class Field:
         return bool(self.dims) or self.flexible
 
     def offset(self, abi: Abi = NATIVE) -> int:
-        return self.offsets[ABIS.index(abi)]
+        return self.offsets[ABI_INDEX[abi.name]]   # type: ignore[return-value]
 
     def element_size(self, abi: Abi = NATIVE) -> int:
         if self.scalar is not None:
             return self.scalar.size(abi)
-        assert self.record is not None
-        return self.record.size(abi)
+        record = self.record_at(abi)
+        assert record is not None
+        return record.size(abi)
 
     def size(self, abi: Abi = NATIVE) -> int:
         return self.element_size(abi) * self.count
@@ -302,7 +336,7 @@ class Record(Item):
 
     is_union: bool = False
     fields: tuple[Field, ...] = ()
-    layouts: tuple[Layout, ...] = ()      # per ABI
+    layouts: tuple[Optional[Layout], ...] = ()      # per ABI; None where a member's type is undefined
     exemption: Optional[str] = None        # reason it may break the 64-bit-clean rules
     inline: bool = False                   # defined inside another record
 
@@ -315,7 +349,12 @@ class Record(Item):
         return f"{self.kind} {self.name}" if self.name else self.kind
 
     def layout(self, abi: Abi = NATIVE) -> Layout:
-        return self.layouts[ABIS.index(abi)]
+        layout = self.layouts[ABI_INDEX[abi.name]]
+        assert layout is not None, f"{self.c_type} has no layout on {abi.name}"
+        return layout
+
+    def has_layout(self, abi: Abi) -> bool:
+        return self.layouts[ABI_INDEX[abi.name]] is not None
 
     def size(self, abi: Abi = NATIVE) -> int:
         return self.layout(abi).size
@@ -324,12 +363,21 @@ class Record(Item):
         return self.layout(abi).align
 
     @property
+    def abis_seen(self) -> tuple[Abi, ...]:
+        """The ABIs whose userspace sees the record, laid out."""
+        return tuple(abi for abi, l in zip(ABIS, self.layouts)
+                     if l is not None and (not self.active_on or abi.arch in self.active_on))
+
+    @property
     def same_on_all_abis(self) -> bool:
-        """Same size and offsets everywhere (alignment may differ: __u64 aligns to 4 on i386)."""
-        first = self.layouts[0]
-        return all(l.size == first.size and
-                   [p.bit_offset for p in l.placements] == [p.bit_offset for p in first.placements]
-                   for l in self.layouts[1:]) and \
+        """Same size and offsets on every ABI of each architecture (alignment may differ:
+        __u64 aligns to 4 on i386). Architectures differ on purpose (#ifdef members)."""
+        by_arch: dict[str, list[Layout]] = {}
+        for abi in self.abis_seen:
+            by_arch.setdefault(abi.arch, []).append(self.layout(abi))
+        return all(l.size == laid[0].size and
+                   [p.bit_offset for p in l.placements] == [p.bit_offset for p in laid[0].placements]
+                   for laid in by_arch.values() for l in laid[1:]) and \
             all(f.record.same_on_all_abis for f in self.members if f.record is not None and f.record.inline)
 
     @functools.cached_property
@@ -354,13 +402,13 @@ class Record(Item):
                 # members of an array of inline records are named through element 0
                 inner = f"{path}{'[0]' if f.is_array else ''}." if path else ""
                 for sub_path, sub, sub_offsets in f.record.walk(inner):
-                    yield sub_path, sub, tuple(a + b for a, b in zip(f.offsets, sub_offsets))
+                    yield sub_path, sub, _add(f.offsets, sub_offsets)
 
     def deep_walk(self, prefix: str = "", base: tuple[int, ...] = ()) -> Iterator[tuple[str, Field, tuple[int, ...]]]:
         """Like walk(), but also through members whose type is another named record (not arrays)."""
         base = base or tuple(0 for _ in self.layouts)
         for path, f, offsets in self.walk(prefix):
-            absolute = tuple(a + b for a, b in zip(base, offsets))
+            absolute = _add(base, offsets)
             yield path, f, absolute
             if f.record is not None and not f.record.inline and not f.is_array and f.name:
                 yield from f.record.deep_walk(f"{path}.", absolute)
@@ -452,7 +500,8 @@ class Ioctl(Item):
     type_scalar: Optional[Scalar] = None
     type_record: Optional[Record] = None
     type_external: Optional[ExternalType] = None
-    numbers: tuple[int, ...] = ()            # per ABI
+    numbers: tuple[Optional[int], ...] = ()  # per ABI; None where the type is not defined
+    type_records: tuple[Optional[Record], ...] = ()   # per ABI, when each architecture has its own type
     same_number_as: Optional[str] = None
     scopes: tuple[Scope, ...] = ()
     capability: Optional["Capability"] = None  # None means basic
@@ -479,11 +528,15 @@ class Ioctl(Item):
     @property
     def present(self) -> bool:
         """An ioctl on another architecture's struct cannot be expanded by x86 code."""
-        return super().present and self.type_external is None
+        return super().present and self.type_external is None and \
+            (not self.numbers or self.numbers[_NATIVE_INDEX] is not None)
 
     @property
     def number(self) -> int:
-        return self.numbers[ABIS.index(NATIVE)]
+        return _native(self.numbers)
+
+    def number_on(self, abi: Abi) -> Optional[int]:
+        return self.numbers[ABI_INDEX[abi.name]] if self.numbers else None
 
     @property
     def c_macro(self) -> str:
@@ -552,7 +605,21 @@ class Model:
     headers: tuple[Header, ...]
     files: tuple[SpecFile, ...]
     items: tuple[Definition, ...]            # in emission order
-    by_name: Mapping[str, Definition] = field(compare=False, repr=False)
+    by_name: Mapping[str, Definition] = field(compare=False, repr=False)   # x86's where several
+    # names that several architectures' headers define, with each definition
+    variants: Mapping[str, tuple[Definition, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def lookup(self, name: str, arch: str) -> Optional[Definition]:
+        """The definition of `name` that userspace of `arch` sees."""
+        for item in self.variants.get(name, ()):
+            if arch in item.active_on:
+                return item
+        item = self.by_name.get(name)
+        return item if item is not None and (not item.active_on or arch in item.active_on) else None
+
+    def items_on(self, arch: str) -> list[Definition]:
+        """The items userspace of `arch` sees, in emission order."""
+        return [i for i in self.items if arch in i.active_on]
 
     @functools.cached_property
     def _kinds(self) -> dict[type, list]:

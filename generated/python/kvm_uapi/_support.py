@@ -31,6 +31,15 @@ def _cdiv(a: int, b: int, remainder: bool) -> int:
     return a - q * b if remainder else q
 
 
+def _offsetof(record: Any, member: str) -> int:
+    """C's offsetof(record, member) for a ctypes record; member may be a dotted path."""
+    offset = 0
+    for name in member.split("."):
+        offset += getattr(record, name).offset
+        record = dict((f[0], f[1]) for f in record._fields_)[name]
+    return offset
+
+
 def _abi(**values: int) -> int:
     """Pick the value for the running ABI when it differs between ABIs."""
     return values[ABI]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import expr
-from ..layout import ABIS, Scalar
+from ..layout import HOST_ABIS as ABIS, Scalar, host
 from ..model import ExitReason, Field, FunctionMacro, Ioctl, Model, Record
 from ..valuetype import value_type
 from .prose import used_by
@@ -90,6 +90,7 @@ def macro_param_type(macro: FunctionMacro, param: str) -> str:
 
 
 def _abi_literal(values: tuple[int, ...], fmt: str = "{:#x}") -> str:
+    values = host(values)
     if len(set(values)) == 1:
         return fmt.format(values[0]) if values[0] >= 0 else str(values[0])
     args = ", ".join(f"{abi.name}={fmt.format(v) if v >= 0 else v}" for abi, v in zip(ABIS, values))

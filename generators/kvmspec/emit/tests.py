@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from typing import Optional
 
-from ..layout import ABIS
+from ..layout import HOST_ABIS as ABIS, host
 from ..model import Capability, Constant, Enum, ExitReason, FlagSet, Ioctl, Model, Record, Version
 from ..valuetype import replace, value_type
 
@@ -82,7 +82,7 @@ def _item_checks(item, out: list[Check]) -> None:
     if isinstance(item, Constant) and not item.values:
         out.append(Check("defined", item.name, "", (1,) * len(ABIS), item.since))
     elif isinstance(item, Constant):
-        out.append(Check("value", item.name, "", item.values, item.since, macro=True))
+        out.append(Check("value", item.name, "", host(item.values), item.since, macro=True))
     elif isinstance(item, (Enum, FlagSet)):
         is_macro = item.c_style == "define"
         newest_before = None   # in a C enum, later values may count on earlier ones
@@ -91,18 +91,18 @@ def _item_checks(item, out: list[Check]) -> None:
             if not is_macro:
                 newest_before = _later(newest_before, v.since)
                 vsince = newest_before
-            out.append(Check("value", v.name, "", v.values, vsince,
+            out.append(Check("value", v.name, "", host(v.values), vsince,
                              v.removed.since if v.removed is not None else None,
                              macro=is_macro or (item.c_define_values and v.c_define)))
     elif isinstance(item, (Capability, ExitReason)):
         out.append(Check("value", item.name, "", (item.value,) * len(ABIS), item.since, macro=True))
     elif isinstance(item, Ioctl):
-        out.append(Check("value", item.name, "", item.numbers, item.since, macro=True))
+        out.append(Check("value", item.name, "", host(item.numbers), item.since, macro=True))
     elif isinstance(item, Record):
         since = _record_since(item)
         ctype = item.c_type
-        out.append(Check("size", ctype, "", tuple(l.size for l in item.layouts), since))
-        out.append(Check("align", ctype, "", tuple(l.align for l in item.layouts), since))
+        out.append(Check("size", ctype, "", tuple(item.layout(abi).size for abi in ABIS), since))
+        out.append(Check("align", ctype, "", tuple(item.layout(abi).align for abi in ABIS), since))
         padding_since = None   # padding named later moves the fields after it on some ABI
         for path, f, offsets in item.walk():
             if f.reserved and f.since is not None:
@@ -113,7 +113,7 @@ def _item_checks(item, out: list[Check]) -> None:
             if f.bits:
                 out.append(Check("bitfield", ctype, path, tuple(f.bits for _ in ABIS), field_since))
                 continue
-            out.append(Check("offset", ctype, path, offsets, field_since))
+            out.append(Check("offset", ctype, path, host(offsets), field_since))
             if not f.flexible and f.count:   # sizeof a zero-length array is not valid C++ (nor in newer headers)
                 sizes = tuple(f.size(abi) for abi in ABIS)
                 out.append(Check("member_size", ctype, path, sizes, field_since))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jinja2
 
-from ..layout import ABIS, IOC_MACROS
+from ..layout import HOST_ABIS as ABIS, IOC_MACROS, host
 from ..model import Field, Ioctl, Item, Record, Version
 from . import prose
 
@@ -245,7 +245,7 @@ def environment() -> jinja2.Environment:
         py_string=py_string, py_comment=py_comment, rst_heading=rst_heading, hexnum=hexnum, arch_list=arch_list,
         since=since, ioctl_macro=ioctl_macro, c_member_declarator=c_member_declarator,
         c_field_decl=c_field_decl, rst_ref=rst_ref,
-        paragraphs=paragraphs,
+        paragraphs=paragraphs, host=host,
     )
     env.filters.update(prose.FILTERS)
     env.globals.update(rst_table=rst_table, abi_names=abi_names, REGENERATE=REGENERATE,
