@@ -138,6 +138,6 @@ def test_offsetof_follows_a_member_path_like_c():
     assert _offsetof(Outer, "x") == 0
     assert _offsetof(Outer, "inner") == 8
     assert _offsetof(Outer, "inner.b") == 16
-    assert _offsetof(Outer, "y") == 32
+    assert _offsetof(Outer, "y") == 24
     with pytest.raises(AttributeError):
         _offsetof(Outer, "inner.zz")
