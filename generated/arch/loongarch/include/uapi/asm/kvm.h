@@ -111,7 +111,9 @@ struct kvm_iocsr_entry {
 
 /*
  * The guest's stable counter (the value rdtime returns); save and restore it
- * so that guest time continues across migration.
+ * so that guest time continues across migration. The counter offset belongs
+ * to the VM: only a write through vCPU 0 changes it, writes through other
+ * vCPUs are ignored.
  */
 #define KVM_REG_LOONGARCH_COUNTER	(KVM_REG_LOONGARCH_KVM | KVM_REG_SIZE_U64 | 1)
 
