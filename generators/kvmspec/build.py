@@ -49,6 +49,7 @@ class _Symbol:
     unevaluable: bool = False          # refers to a macro its architectures' headers never define
     arches: tuple[str, ...] = ()       # where its definition is seen (ABIs of others get None)
     elsewhere: frozenset = frozenset()  # ABIs whose headers lack a macro it uses
+    arch_dependent: bool = False       # its value may differ between ABIs of one evaluation class
 
 
 def _text(value: Any) -> str:
@@ -82,6 +83,8 @@ class Builder:
         self.context: list[Optional[str]] = []                    # arch of the item being built
         self.keys: list[str] = []                                 # key of the item being built
         self.key_of_raw: dict[int, str] = {}
+        self.member_cache: dict[tuple, Member] = {}
+        self.arch_touched = False   # the evaluation under way named something architecture-specific
         self.header_arch: dict[str, Optional[str]] = {}
         self.all_arches: tuple[str, ...] = ()
         self.order: dict[str, int] = {}                          # name -> emission position
@@ -244,7 +247,8 @@ class Builder:
                 position += 1
                 if kind == "ioctl":
                     self.symbols[key] = _Symbol(name, name, raw.mark_of("ioctl"), raw,
-                                                compute=lambda raw=raw, key=key: self.ioctl_symbol_values(raw, key))
+                                                compute=lambda raw=raw, key=key: self.ioctl_symbol_values(raw, key),
+                                                arch_dependent=True)   # powerpc and mips encode differently
                 if kind == "const" and "value" in raw:
                     self.symbols[key] = _Symbol(name, _text(raw["value"]), raw.mark_of("value"), raw)
                 elif kind == "const":   # defined without a value: only #ifdef can use it
@@ -421,14 +425,29 @@ class Builder:
         return values
 
     def _evaluate_symbol(self, sym: _Symbol) -> list:
+        outer = self.arch_touched
+        try:
+            return self._evaluate_symbol_per_abi(sym)
+        finally:
+            self.arch_touched = outer or sym.arch_dependent
+
+    def _evaluate_symbol_per_abi(self, sym: _Symbol) -> list:
         name = sym.name
         node = self.parse_expr(sym.text, sym.mark)
-        values = []
+        values: list = []
         missing = 0
+        # An expression that names nothing architecture-specific has one value per
+        # evaluation class (type sizes and ioctl encoding): evaluated once for each.
+        shared: dict[tuple, Any] = {}
         for abi in ABIS:
             if node is None or abi.arch not in sym.arches:
                 values.append(None)
                 continue
+            eval_class = abi.layout_class   # ioctl numbers (other encodings) count as arch-specific
+            if eval_class in shared:
+                values.append(shared[eval_class])
+                continue
+            self.arch_touched = False
             try:
                 v = self.evaluator(abi).evaluate(node)
             except expr.Unavailable:   # a name it uses failed, and said so
@@ -444,6 +463,7 @@ class Builder:
             except NotDefinedHere:
                 # Uses a macro that this architecture's headers never define (PAGE_SIZE,
                 # ...): the definition exists, but code there cannot expand it.
+                sym.arch_dependent = True
                 missing += 1
                 sym.elsewhere = sym.elsewhere | {abi.name}
                 values.append(None)
@@ -463,6 +483,10 @@ class Builder:
                                "use c_style: define for values beyond 32 bits")
                 v = expr.Value(int_type.wrap(v.value), int_type)
             values.append(v)
+            if self.arch_touched:
+                sym.arch_dependent = True
+            else:
+                shared[eval_class] = v
         if missing and missing == sum(abi.arch in sym.arches for abi in ABIS):
             sym.unevaluable = True
         return values
@@ -477,6 +501,9 @@ class Builder:
                 if key is None:
                     raise NotDefinedHere(f"{name} is not defined for {abi.arch}")
                 values = self.symbol_values(key)
+                sym = self.symbols.get(key)
+                if key in self.key_arch or name in self.variants or sym is None or sym.arch_dependent:
+                    self.arch_touched = True
                 if values is None and name in self.external:
                     raise NotDefinedHere(f"{name} is not defined for {abi.arch} (an external macro)")
                 if values is None:
@@ -503,6 +530,9 @@ class Builder:
                 record = self.ensure(key, self.build_record_item, self.file_arch(entry[2]))
                 if not isinstance(record, Record):
                     return None
+                if key in self.key_arch or name in self.variants or \
+                        record.layouts[index] is not record.layouts[_CLASS_REP[index]]:
+                    self.arch_touched = True
                 if record.layouts[index] is None:
                     raise NotDefinedHere(f"{type_text} has no layout on {abi.name}")
                 return record.layouts[index].size
@@ -712,6 +742,8 @@ class Builder:
     def seen_everywhere(self, values: list, sym: Optional[_Symbol] = None) -> bool:
         """Whether a value was had on every ABI whose userspace sees the item being built
         (and has every macro it uses)."""
+        if None not in values:
+            return True
         arches = self.context_arches()
         elsewhere = sym.elsewhere if sym is not None else frozenset()
         return any(v is not None for v in values) and \
@@ -826,6 +858,8 @@ class Builder:
     def record(self, common: dict, is_union: bool, raw_fields: Seq, mark: Mark,
                exemption: Optional[str], inline: bool, owner: tuple[str, str]) -> Optional[Record]:
         partial: list[dict] = []
+        field_arches: list[frozenset] = []
+        field_shapes: list[tuple[list, int, int]] = []   # (size and alignment per ABI, count, bits)
         # None for an ABI where a member's type is not defined (another architecture's struct)
         members_per_abi: list[Optional[list[Member]]] = [[] for _ in ABIS]
         ok = True
@@ -851,7 +885,7 @@ class Builder:
                 if type_text in SCALARS:
                     scalar = SCALARS[type_text]
                     info["scalar"] = scalar
-                    elem_sizes = [(scalar.size(abi), scalar.align(abi)) for abi in ABIS]
+                    elem_sizes = scalar.placed
                 else:
                     rkind, rname = type_text.split(" ", 1)
                     targets = self.record_references(rkind, rname, rf.mark_of("type"), owner)
@@ -920,37 +954,56 @@ class Builder:
                                                       for n in names) if s is not None)
             if "enum" in rf:
                 info["enum"] = self.reference(rf["enum"], ("enum",), rf.mark_of("enum"), "enum")
-            count = 0 if flexible else _product(dims)
-            for i, abi in enumerate(ABIS):
-                members = members_per_abi[i]
-                if members is None or abi.arch not in active_arches:
-                    continue
-                if elem_sizes[i] is None:
-                    members_per_abi[i] = None
-                    continue
-                size, align = elem_sizes[i]   # type: ignore[misc]
-                members.append(Member(size, align, count, bits))
+            field_shapes.append((elem_sizes, 0 if flexible else _product(dims), bits))
             partial.append(info)
+            field_arches.append(active_arches)
         if not ok:
             return None
         if not partial and not self.empty_allowed(owner):
             self.error(mark, "a record needs at least one field")
             return None
-        layouts = tuple(record_layout(members, is_union) if members is not None else None
-                        for members in members_per_abi)
+        # Most records look the same to every architecture: then ABIs of one layout
+        # class lay them out alike, and only one ABI of each class is computed.
+        everywhere = frozenset(self.all_arches)
+        uniform = all(a >= everywhere for a in field_arches) and \
+            all(type(shape[0]) is tuple or all(shape[0][i] == shape[0][r] for i, r in enumerate(_CLASS_REP))
+                for shape in field_shapes)
+        computed = _CLASS_REPS if uniform else range(len(ABIS))
+        member_of = self.member_cache
+        for i in computed:
+            arch = ABIS[i].arch
+            members = members_per_abi[i]
+            for (elems, count, bits), active_arches in zip(field_shapes, field_arches):
+                if arch not in active_arches:
+                    continue
+                placed = elems[i]
+                if placed is None:
+                    members = None
+                    break
+                key = (placed, count, bits)
+                member = member_of.get(key)
+                if member is None:
+                    member = member_of[key] = Member(placed[0], placed[1], count, bits)
+                members.append(member)   # type: ignore[union-attr]
+            members_per_abi[i] = members
+        laid = {i: record_layout(members_per_abi[i], is_union) if members_per_abi[i] is not None else None
+                for i in computed}
+        layouts = tuple(laid[i] if i in laid else laid[_CLASS_REP[i]] for i in range(len(ABIS)))
         fields = []
         index = [0] * len(ABIS)
-        for info in partial:
-            offsets: list[Optional[int]] = []
-            bit_offsets: list[Optional[int]] = []
-            for i, (abi, l) in enumerate(zip(ABIS, layouts)):
-                if l is None or abi.arch not in self.guard_arches(info["c_guard"] and str(info["c_guard"])):
-                    offsets.append(None)
-                    bit_offsets.append(None)
+        for info, active_arches in zip(partial, field_arches):
+            column: dict[int, tuple[Optional[int], Optional[int]]] = {}
+            for i in computed:
+                l = laid[i]
+                if l is None or ABIS[i].arch not in active_arches:
+                    column[i] = (None, None)
                     continue
-                offsets.append(l.placements[index[i]].offset)
-                bit_offsets.append(l.placements[index[i]].bit_offset)
+                placement = l.placements[index[i]]
+                column[i] = (placement.offset, placement.bit_offset)
                 index[i] += 1
+            placed_at = [column[i] if i in column else column[_CLASS_REP[i]] for i in range(len(ABIS))]
+            offsets = [o for o, _ in placed_at]
+            bit_offsets = [b for _, b in placed_at]
             if not info["active"] and all(o is None for o in offsets):
                 fields.append(Field(**info))
                 continue
@@ -1129,9 +1182,18 @@ class Builder:
             return None
         if any(v is None for v in kvmio):
             return None
-        numbers = tuple(ioc(direction, kvmio[i].value, nr & 0xFF, min(size, abi.ioc.size_max), abi)
-                        if size is not None else None
-                        for i, (abi, size) in enumerate(zip(ABIS, sizes)))
+        encoded: dict[tuple, int] = {}
+        numbers_list: list[Optional[int]] = []
+        for i, (abi, size) in enumerate(zip(ABIS, sizes)):
+            if size is None:
+                numbers_list.append(None)
+                continue
+            key = (abi.ioc, kvmio[i].value, size)
+            number = encoded.get(key)
+            if number is None:
+                number = encoded[key] = ioc(direction, kvmio[i].value, nr & 0xFF, min(size, abi.ioc.size_max), abi)
+            numbers_list.append(number)
+        numbers = tuple(numbers_list)
         return nr, direction, type_text, type_scalar, type_record, numbers, external, type_records
 
     def valueless(self, name: str, mark: Mark) -> Optional[list]:
@@ -1374,7 +1436,12 @@ def check_manifest_names(manifest: Map) -> list[Diagnostic]:
     unique([(t["name"], t.mark_of("name")) for t in manifest.get("external_types", ())], "external type")
     headers = manifest["headers"]
     unique([(h["name"], h.mark_of("name")) for h in headers], "header name")
-    unique([(h["guard"], h.mark_of("guard")) for h in headers], "header guard")
+    unique([(h["guard"], h.mark_of("guard")) for h in headers if "guard" in h], "header guard")
+    for h in headers:
+        if "guard" not in h and h.get("emit", True):
+            found.append(Diagnostic(h.mark_of("name"), f"header {h['name']} has no include guard",
+                                    "add guard: (e.g. _ASM_X86_KVM_H), or emit: false for a header "
+                                    "kvmspec only describes"))
     # Paths are compared case-insensitively: the tree must check out on any file system.
     unique([(h["path"], h.mark_of("path")) for h in headers], "header path", fold=True)
     paths = []
@@ -1424,6 +1491,12 @@ def check_manifest_names(manifest: Map) -> list[Diagnostic]:
         if id(h) not in state:
             visit(h)
     return found
+
+
+# For each ABI, the first ABI of its layout class (x86_64 for every LP64 ABI).
+_CLASS_REP: tuple[int, ...] = tuple(next(j for j, other in enumerate(ABIS) if other.layout_class == abi.layout_class)
+                                    for abi in ABIS)
+_CLASS_REPS: tuple[int, ...] = tuple(sorted(set(_CLASS_REP)))
 
 
 def _product(dims: tuple[int, ...]) -> int:

@@ -118,6 +118,11 @@ class Scalar:
     ctype: str       # ctypes spelling for the Python bindings
     is_pointer: bool = False
 
+    @property
+    def placed(self) -> tuple[tuple[int, int], ...]:
+        """(size, alignment) per ABI."""
+        return _PLACED[self.name]
+
     def size(self, abi: Abi) -> int:
         return self.sizes[ABI_INDEX[abi.name]]
 
@@ -164,6 +169,9 @@ SCALARS: dict[str, Scalar] = {s.name: s for s in (
     _scalar("void *", False, 8, "ctypes.c_void_p", pointer=True),
     _scalar("__u8 *", False, 8, "ctypes.c_void_p", pointer=True),
 )}
+
+
+_PLACED = {s.name: tuple(zip(s.sizes, s.aligns)) for s in SCALARS.values()}
 
 
 @value_type

@@ -27,6 +27,8 @@ class Generator:
         template = env.get_template("c_header/header.h.j2")
         out = {}
         for header in model.headers:
+            if not header.emit:
+                continue
             items = [i for i in model.items_of_header(header.name) if i.emitted]
             sources = list(dict.fromkeys(i.file.path for i in items))
             out[header.path] = template.render(header=header, sections=sections(items), sources=sources)
