@@ -7630,8 +7630,9 @@ class kvm_interrupt(ctypes.Structure):
     - irq: __u32, offset 0.
       On x86 the vector (0-255) of an external interrupt to inject. On ppc
       and riscv one of KVM_INTERRUPT_SET, KVM_INTERRUPT_UNSET (and on ppc
-      KVM_INTERRUPT_SET_LEVEL) for the vCPU's external interrupt input. On
-      mips the interrupt number, negated to lower it.
+      KVM_INTERRUPT_SET_LEVEL) for the vCPU's external interrupt input.
+      MIPS does not use this struct: its KVM_INTERRUPT reads a struct
+      kvm_mips_interrupt (target vCPU, then interrupt number).
     """
 
     _fields_ = [
@@ -15890,10 +15891,13 @@ KVM_INTERRUPT: Final = Ioctl(
     :Since: 2.6.22
 
     Argument: The interrupt to inject or the new state of the interrupt input.
+    On MIPS the kernel reads a struct kvm_mips_interrupt (8 bytes) although
+    the ioctl number encodes the 4-byte struct kvm_interrupt.
 
     Errors:
     - EINVAL: On x86, the vector is 256 or above; on ppc and riscv, irq is not
-      one of the KVM_INTERRUPT_* values.
+      one of the KVM_INTERRUPT_* values; on mips, irq is not an interrupt
+      number KVM accepts (or its negation).
     - ENXIO: On x86, the PIC is emulated in the kernel, which delivers its own
       interrupts.
     - EEXIST: On x86 with the split irqchip, the previous external interrupt

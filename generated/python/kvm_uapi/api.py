@@ -548,7 +548,7 @@ _E_KVM_GET_NESTED_STATE: dict[int, str] = {errno.E2BIG: 'The buffer is smaller t
 _E_KVM_SET_NESTED_STATE: dict[int, str] = {errno.EINVAL: "The state is not valid for this vCPU: size smaller than the header, a format other than the host's implementation, flag bits that are unknown or not accepted by the implementation, a size too small for what the flags promise, or control structures that fail the consistency checks a real VM entry would make.", errno.EFAULT: 'The buffer could not be read.', errno.ENOMEM: "(svm) The kernel could not allocate memory for the nested guest's VMCB."}
 _E_KVM_TRANSLATE: dict[int, str] = {errno.EFAULT: 'The structure could not be read or written.', errno.EINVAL: 'The architecture or CPU model does not implement translation.'}
 _E_KVM_PRE_FAULT_MEMORY: dict[int, str] = {errno.EINVAL: 'flags is not 0, or the range is empty, not page aligned or wraps around.', errno.ENOENT: 'The address is not covered by a memory slot.', errno.EINTR: 'A signal is pending and no page was mapped yet.', errno.EOPNOTSUPP: "The vCPU's current state does not allow it, for example because it uses shadow paging (as when it runs a nested guest), or the VM type does not allow it at this point.", errno.EIO: 'An unexpected internal error.', errno.EFAULT: 'The argument could not be read or written.'}
-_E_KVM_INTERRUPT: dict[int, str] = {errno.EINVAL: 'On x86, the vector is 256 or above; on ppc and riscv, irq is not one of the KVM_INTERRUPT_* values.', errno.ENXIO: 'On x86, the PIC is emulated in the kernel, which delivers its own interrupts.', errno.EEXIST: 'On x86 with the split irqchip, the previous external interrupt has not been taken by the guest yet.'}
+_E_KVM_INTERRUPT: dict[int, str] = {errno.EINVAL: 'On x86, the vector is 256 or above; on ppc and riscv, irq is not one of the KVM_INTERRUPT_* values; on mips, irq is not an interrupt number KVM accepts (or its negation).', errno.ENXIO: 'On x86, the PIC is emulated in the kernel, which delivers its own interrupts.', errno.EEXIST: 'On x86 with the split irqchip, the previous external interrupt has not been taken by the guest yet.'}
 _E_KVM_NMI: dict[int, str] = {}
 _E_KVM_SMI: dict[int, str] = {}
 _E_KVM_XEN_VCPU_GET_ATTR: dict[int, str] = {errno.ENOENT: 'type is unknown, or the runstate area is not set.', errno.EINVAL: 'type is KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADJUST, which cannot be read.', errno.EOPNOTSUPP: 'A runstate attribute was asked for on a host without scheduler statistics.', errno.EFAULT: 'The argument could not be read or written.'}
@@ -3856,10 +3856,13 @@ class Vcpu(_Descriptor):
         :Since: 2.6.22
 
         Argument: The interrupt to inject or the new state of the interrupt input.
+        On MIPS the kernel reads a struct kvm_mips_interrupt (8 bytes) although
+        the ioctl number encodes the 4-byte struct kvm_interrupt.
 
         Errors:
         - EINVAL: On x86, the vector is 256 or above; on ppc and riscv, irq is not
-          one of the KVM_INTERRUPT_* values.
+          one of the KVM_INTERRUPT_* values; on mips, irq is not an interrupt
+          number KVM accepts (or its negation).
         - ENXIO: On x86, the PIC is emulated in the kernel, which delivers its own
           interrupts.
         - EEXIST: On x86 with the split irqchip, the previous external interrupt
