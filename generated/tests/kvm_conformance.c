@@ -4,8 +4,8 @@
  *
  * Every constant, ioctl number, record size, alignment, field offset and
  * field size of the spec is asserted with _Static_assert, for the ABI being
- * compiled for (x86_64 or i386). The file compiles only against headers that
- * agree with the spec.
+ * compiled for (any architecture's: clang --target=... builds it for each).
+ * The file compiles only against headers that agree with the spec.
  *
  * Against the generated headers every item is checked. Against another set of
  * headers (the kernel's), define KVMSPEC_HEADERS_VERSION to their release as
@@ -37,8 +37,8 @@
 #define KVMSPEC_MEMBER_SIZE(type, member) sizeof(((type *)0)->member)
 #define KVMSPEC_EQ(expr, value) _Static_assert((expr) == (value), #expr " is " #value)
 
-#if !defined(__x86_64__) && !defined(__i386__)
-#error "kvmspec knows the x86_64 and i386 ABIs only"
+#if !(defined(__x86_64__)) && !(defined(__i386__)) && !(defined(__aarch64__)) && !(defined(__riscv) && __riscv_xlen == 64) && !(defined(__s390x__)) && !(defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) && !(defined(__powerpc64__) && defined(__BIG_ENDIAN__)) && !(defined(__mips64) && defined(_ABI64)) && !(defined(__loongarch64))
+#error "kvmspec knows the ABIs x86_64, i386, arm64, riscv64, s390x, ppc64le, ppc64, mips64, loongarch64 only"
 #endif
 /* The same on every ABI. */
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -46,15 +46,6 @@ KVMSPEC_EQ(KVM_API_VERSION, 12);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20614 /* 2.6.20 */
 KVMSPEC_EQ(KVMIO, 174);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_GET_API_VERSION, 44544);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_CREATE_VM, 44545);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_CHECK_EXTENSION, 44547);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(sizeof(struct kvm_enable_cap), 104);
@@ -83,9 +74,6 @@ KVMSPEC_EQ(offsetof(struct kvm_enable_cap, pad), 40);
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_enable_cap, pad), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_ENABLE_CAP, 1080602275);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_VM_S390_UCONTROL, 1);
 #endif
@@ -100,15 +88,6 @@ KVMSPEC_EQ(KVM_S390_SIE_PAGE_OFFSET, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVM_VM_TYPE_ARM_IPA_SIZE_MASK, 255);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_GET_VCPU_MMAP_SIZE, 44548);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_CREATE_VCPU, 44609);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVM_GET_STATS_FD, 44750);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(KVM_CAP_ENABLE_CAP, 54);
@@ -177,9 +156,6 @@ KVMSPEC_EQ(KVM_CAP_IOMMU, 18);
 KVMSPEC_EQ(KVM_CAP_DESTROY_MEMORY_REGION_WORKS, 21);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVM_CAP_REINJECT_CONTROL, 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVM_CAP_IRQ_ROUTING, 25);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
@@ -192,13 +168,7 @@ KVMSPEC_EQ(KVM_CAP_ASSIGN_DEV_IRQ, 29);
 KVMSPEC_EQ(KVM_CAP_JOIN_MEMORY_REGIONS_WORKS, 30);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_CAP_MCE, 31);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(KVM_CAP_IRQFD, 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_CAP_PIT2, 33);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(KVM_CAP_SET_BOOT_CPU_ID, 34);
@@ -208,9 +178,6 @@ KVMSPEC_EQ(KVM_CAP_IOEVENTFD, 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(KVM_CAP_SET_IDENTITY_MAP_ADDR, 37);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_CAP_XEN_HVM, 38);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(KVM_CAP_ADJUST_CLOCK, 39);
@@ -518,27 +485,6 @@ KVMSPEC_EQ(offsetof(struct kvm_clock_data, pad), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clock_data, pad), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVM_SET_CLOCK, 1076932219);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVM_GET_CLOCK, 0x8030ae7cULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-KVMSPEC_EQ(KVM_SET_PMU_EVENT_FILTER, 1075883698);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_X2APIC_API_USE_32BIT_IDS, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, 2);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVM_BUS_LOCK_DETECTION_OFF, 1);
 #endif
@@ -555,205 +501,9 @@ KVMSPEC_EQ(KVM_X86_NOTIFY_VMEXIT_ENABLED, 1);
 KVMSPEC_EQ(KVM_X86_NOTIFY_VMEXIT_USER, 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-#ifndef __KVM_HAVE_PIT
-#error "__KVM_HAVE_PIT is not defined"
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-#ifndef __KVM_HAVE_IOAPIC
-#error "__KVM_HAVE_IOAPIC is not defined"
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-#ifndef __KVM_HAVE_IRQ_LINE
-#error "__KVM_HAVE_IRQ_LINE is not defined"
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-#ifndef __KVM_HAVE_MSI
-#error "__KVM_HAVE_MSI is not defined"
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-#ifndef __KVM_HAVE_USER_NMI
-#error "__KVM_HAVE_USER_NMI is not defined"
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 #ifndef __KVM_HAVE_GUEST_DEBUG
 #error "__KVM_HAVE_GUEST_DEBUG is not defined"
 #endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-#ifndef __KVM_HAVE_MSIX
-#error "__KVM_HAVE_MSIX is not defined"
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-#ifndef __KVM_HAVE_MCE
-#error "__KVM_HAVE_MCE is not defined"
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-#ifndef __KVM_HAVE_PIT_STATE2
-#error "__KVM_HAVE_PIT_STATE2 is not defined"
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-#ifndef __KVM_HAVE_XEN_HVM
-#error "__KVM_HAVE_XEN_HVM is not defined"
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-#ifndef __KVM_HAVE_VCPU_EVENTS
-#error "__KVM_HAVE_VCPU_EVENTS is not defined"
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-#ifndef __KVM_HAVE_DEBUGREGS
-#error "__KVM_HAVE_DEBUGREGS is not defined"
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-#ifndef __KVM_HAVE_XSAVE
-#error "__KVM_HAVE_XSAVE is not defined"
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-#ifndef __KVM_HAVE_XCRS
-#error "__KVM_HAVE_XCRS is not defined"
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifndef __KVM_HAVE_READONLY_MEM
-#error "__KVM_HAVE_READONLY_MEM is not defined"
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVM_X86_QUIRK_LINT0_REENABLED, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVM_X86_QUIRK_CD_NW_CLEARED, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVM_X86_QUIRK_LAPIC_MMIO_HOLE, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVM_X86_QUIRK_OUT_7E_INC_RIP, 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT, 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_X86_QUIRK_FIX_HYPERCALL_INSN, 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-KVMSPEC_EQ(KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS, 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
-KVMSPEC_EQ(KVM_X86_QUIRK_SLOT_ZAP_ALL, 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
-KVMSPEC_EQ(KVM_X86_QUIRK_STUFF_FEATURE_MSRS, 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVM_X86_QUIRK_IGNORE_GUEST_PAT, 512);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-KVMSPEC_EQ(KVM_PMU_EVENT_ALLOW, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-KVMSPEC_EQ(KVM_PMU_EVENT_DENY, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
-KVMSPEC_EQ(KVM_PMU_EVENT_FLAG_MASKED_EVENTS, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
-KVMSPEC_EQ(KVM_PMU_EVENT_FLAGS_VALID_MASK, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
-KVMSPEC_EQ(KVM_PMU_MASKED_ENTRY_EVENT_SELECT, 0xf000000ffULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
-KVMSPEC_EQ(KVM_PMU_MASKED_ENTRY_UMASK_MASK, 0xff00000000000000ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
-KVMSPEC_EQ(KVM_PMU_MASKED_ENTRY_UMASK_MATCH, 65280);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
-KVMSPEC_EQ(KVM_PMU_MASKED_ENTRY_EXCLUDE, 0x80000000000000ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
-KVMSPEC_EQ(KVM_PMU_MASKED_ENTRY_UMASK_MASK_SHIFT, 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-KVMSPEC_EQ(sizeof(struct kvm_pmu_event_filter), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, action), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, action), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, nevents), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, nevents), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, fixed_counter_bitmap), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, fixed_counter_bitmap), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, flags), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, pad), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, pad), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, events), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_VCPU_TSC_CTRL, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_VCPU_TSC_OFFSET, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVM_X86_DEFAULT_VM, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVM_X86_SW_PROTECTED_VM, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
-KVMSPEC_EQ(KVM_X86_SEV_VM, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
-KVMSPEC_EQ(KVM_X86_SEV_ES_VM, 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
-KVMSPEC_EQ(KVM_X86_SNP_VM, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60e00 /* 6.14 */
-KVMSPEC_EQ(KVM_X86_TDX_VM, 5);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
-KVMSPEC_EQ(KVM_X86_GRP_SYSTEM, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
-KVMSPEC_EQ(KVM_X86_GRP_SEV, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
-KVMSPEC_EQ(KVM_EXIT_HYPERCALL_LONG_MODE, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(sizeof(struct kvm_tpr_access_ctl), 40);
@@ -791,992 +541,11 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vapic_addr, vapic_addr), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_CAP_VAPIC, 6);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_CAP_DEBUGREGS, 50);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_CAP_XSAVE, 55);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_CAP_XCRS, 56);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVM_CAP_XSAVE2, 208);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_GET_REGS, 0x8090ae81ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_SET_REGS, 1083223682);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_GET_SREGS, 0x8138ae83ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_SET_SREGS, 1094233732);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_GET_FPU, 0x81a0ae8cULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_SET_FPU, 1101049485);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVM_GET_LAPIC, 0x8400ae8eULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVM_SET_LAPIC, 1140895375);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_TPR_ACCESS_REPORTING, 0xc028ae92ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 1074310803);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_GET_DEBUGREGS, 0x8080aea1ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_SET_DEBUGREGS, 1082175138);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_GET_XSAVE, 0x9000aea4ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_SET_XSAVE, 1342221989);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_GET_XCRS, 0x8188aea6ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_SET_XCRS, 1099476647);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVM_GET_SREGS2, 0x8140aeccULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVM_SET_SREGS2, 1094758093);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
-KVMSPEC_EQ(KVM_GET_XSAVE2, 0x9000aecfULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_NR_INTERRUPTS, 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(sizeof(struct kvm_regs), 144);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, rax), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rax), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, rbx), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rbx), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, rcx), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rcx), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, rdx), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rdx), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, rsi), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rsi), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, rdi), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rdi), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, rsp), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rsp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, rbp), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rbp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, r8), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r8), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, r9), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r9), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, r10), 80);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r10), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, r11), 88);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r11), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, r12), 96);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r12), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, r13), 104);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r13), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, r14), 112);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r14), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, r15), 120);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r15), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, rip), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rip), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_regs, rflags), 136);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rflags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVM_APIC_REG_SIZE, 1024);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(sizeof(struct kvm_lapic_state), 1024);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(_Alignof(struct kvm_lapic_state), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_lapic_state, regs), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_lapic_state, regs), 1024);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(sizeof(struct kvm_segment), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_segment, base), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, base), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_segment, limit), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, limit), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_segment, selector), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, selector), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_segment, type), 14);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, type), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_segment, present), 15);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, present), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_segment, dpl), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, dpl), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_segment, db), 17);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, db), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_segment, s), 18);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, s), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_segment, l), 19);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, l), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_segment, g), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, g), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_segment, avl), 21);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, avl), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_segment, unusable), 22);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, unusable), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_segment, padding), 23);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, padding), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(sizeof(struct kvm_dtable), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_dtable, base), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dtable, base), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_dtable, limit), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dtable, limit), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_dtable, padding), 10);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dtable, padding), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(sizeof(struct kvm_sregs), 312);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, cs), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cs), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, ds), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, ds), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, es), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, es), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, fs), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, fs), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, gs), 96);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, gs), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, ss), 120);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, ss), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, tr), 144);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, tr), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, ldt), 168);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, ldt), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, gdt), 192);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, gdt), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, idt), 208);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, idt), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, cr0), 224);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cr0), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, cr2), 232);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cr2), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, cr3), 240);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cr3), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, cr4), 248);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cr4), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, cr8), 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cr8), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, efer), 264);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, efer), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, apic_base), 272);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, apic_base), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs, interrupt_bitmap), 280);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, interrupt_bitmap), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVM_SREGS2_FLAGS_PDPTRS_VALID, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(sizeof(struct kvm_sregs2), 320);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, cs), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cs), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, ds), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, ds), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, es), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, es), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, fs), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, fs), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, gs), 96);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, gs), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, ss), 120);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, ss), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, tr), 144);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, tr), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, ldt), 168);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, ldt), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, gdt), 192);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, gdt), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, idt), 208);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, idt), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, cr0), 224);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cr0), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, cr2), 232);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cr2), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, cr3), 240);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cr3), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, cr4), 248);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cr4), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, cr8), 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cr8), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, efer), 264);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, efer), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, apic_base), 272);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, apic_base), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, flags), 280);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_sregs2, pdptrs), 288);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, pdptrs), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(sizeof(struct kvm_fpu), 416);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_fpu, fpr), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpr), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_fpu, fcw), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fcw), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_fpu, fsw), 130);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fsw), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_fpu, ftwx), 132);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, ftwx), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_fpu, pad1), 133);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, pad1), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_fpu, last_opcode), 134);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, last_opcode), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_fpu, last_ip), 136);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, last_ip), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_fpu, last_dp), 144);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, last_dp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_fpu, xmm), 152);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, xmm), 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_fpu, mxcsr), 408);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, mxcsr), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_fpu, pad2), 412);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, pad2), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(sizeof(struct kvm_debugregs), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_debugregs, db), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, db), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_debugregs, dr6), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, dr6), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_debugregs, dr7), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, dr7), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_debugregs, flags), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_debugregs, reserved), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, reserved), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
-KVMSPEC_EQ(sizeof(struct kvm_xsave), 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
-KVMSPEC_EQ(_Alignof(struct kvm_xsave), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_xsave, region), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xsave, region), 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
-KVMSPEC_EQ(offsetof(struct kvm_xsave, extra), 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_MAX_XCRS, 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(sizeof(struct kvm_xcr), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_xcr, xcr), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcr, xcr), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_xcr, reserved), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcr, reserved), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_xcr, value), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcr, value), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(sizeof(struct kvm_xcrs), 392);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_xcrs, nr_xcrs), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcrs, nr_xcrs), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_xcrs, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcrs, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_xcrs, xcrs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcrs, xcrs), 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_xcrs, padding), 264);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcrs, padding), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
-KVMSPEC_EQ(KVM_X86_XCOMP_GUEST_SUPP, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
-KVMSPEC_EQ(KVM_X86_REG_TYPE_MSR, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
-KVMSPEC_EQ(KVM_X86_REG_TYPE_KVM, 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
-KVMSPEC_EQ(KVM_REG_GUEST_SSP, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_GET_MSR_INDEX_LIST, 0xc004ae02ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
-KVMSPEC_EQ(KVM_GET_MSR_FEATURE_INDEX_LIST, 0xc004ae0aULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_GET_MSRS, 0xc008ae88ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_SET_MSRS, 1074310793);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(sizeof(struct kvm_msr_entry), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_msr_entry, index), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_entry, index), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_msr_entry, reserved), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_entry, reserved), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_msr_entry, data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_entry, data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(sizeof(struct kvm_msrs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_msrs, nmsrs), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msrs, nmsrs), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_msrs, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msrs, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_msrs, entries), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(sizeof(struct kvm_msr_list), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(_Alignof(struct kvm_msr_list), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_msr_list, nmsrs), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_list, nmsrs), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_msr_list, indices), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVM_MSR_FILTER_MAX_BITMAP_SIZE, 1536);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVM_MSR_FILTER_READ, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVM_MSR_FILTER_WRITE, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
-KVMSPEC_EQ(KVM_MSR_FILTER_RANGE_VALID_MASK, 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(offsetof(struct kvm_msr_filter_range, flags), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter_range, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(offsetof(struct kvm_msr_filter_range, nmsrs), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter_range, nmsrs), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(offsetof(struct kvm_msr_filter_range, base), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter_range, base), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVM_MSR_FILTER_MAX_RANGES, 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVM_MSR_FILTER_DEFAULT_ALLOW, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVM_MSR_FILTER_DEFAULT_DENY, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
-KVMSPEC_EQ(KVM_MSR_FILTER_VALID_MASK, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(offsetof(struct kvm_msr_filter, flags), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVM_GET_SUPPORTED_CPUID, 0xc008ae05ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
-KVMSPEC_EQ(KVM_GET_EMULATED_CPUID, 0xc008ae09ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_SET_CPUID, 1074310794);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVM_SET_CPUID2, 1074310800);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVM_GET_CPUID2, 0xc008ae91ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(sizeof(struct kvm_cpuid_entry), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(_Alignof(struct kvm_cpuid_entry), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, function), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, function), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, eax), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, eax), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, ebx), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, ebx), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, ecx), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, ecx), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, edx), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, edx), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, padding), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, padding), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(sizeof(struct kvm_cpuid), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(_Alignof(struct kvm_cpuid), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid, nent), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid, nent), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid, padding), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid, padding), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid, entries), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(sizeof(struct kvm_cpuid_entry2), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(_Alignof(struct kvm_cpuid_entry2), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, function), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, function), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, index), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, index), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, eax), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, eax), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, ebx), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, ebx), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, ecx), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, ecx), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, edx), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, edx), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, padding), 28);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, padding), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVM_CPUID_FLAG_SIGNIFCANT_INDEX, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVM_CPUID_FLAG_STATEFUL_FUNC, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVM_CPUID_FLAG_STATE_READ_NEXT, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(sizeof(struct kvm_cpuid2), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(_Alignof(struct kvm_cpuid2), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid2, nent), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid2, nent), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid2, padding), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid2, padding), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_cpuid2, entries), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_PIT_SPEAKER_DUMMY, 1);
@@ -1799,884 +568,8 @@ KVMSPEC_EQ(offsetof(struct kvm_pit_config, pad), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_config, pad), 60);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_CAP_PIT_STATE2, 35);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_CREATE_PIT, 44644);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_GET_PIT, 0xc048ae65ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_SET_PIT, 0x8048ae66ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_REINJECT_CONTROL, 44657);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_CREATE_PIT2, 1077980791);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_GET_PIT2, 0x8070ae9fULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_SET_PIT2, 1081126560);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(sizeof(struct kvm_pic_state), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(_Alignof(struct kvm_pic_state), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_pic_state, last_irr), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, last_irr), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_pic_state, irr), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, irr), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_pic_state, imr), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, imr), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_pic_state, isr), 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, isr), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_pic_state, priority_add), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, priority_add), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_pic_state, irq_base), 5);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, irq_base), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_pic_state, read_reg_select), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, read_reg_select), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_pic_state, poll), 7);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, poll), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_pic_state, special_mask), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, special_mask), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_pic_state, init_state), 9);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, init_state), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_pic_state, auto_eoi), 10);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, auto_eoi), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_pic_state, rotate_on_auto_eoi), 11);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, rotate_on_auto_eoi), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_pic_state, special_fully_nested_mode), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, special_fully_nested_mode), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_pic_state, init4), 13);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, init4), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_pic_state, elcr), 14);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, elcr), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_pic_state, elcr_mask), 15);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, elcr_mask), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVM_IOAPIC_NUM_PINS, 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(sizeof(struct kvm_ioapic_state), 216);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, base_address), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, base_address), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, ioregsel), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, ioregsel), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, id), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, id), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, irr), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, irr), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, pad), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl), 192);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].bits), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].bits), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].fields), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].fields.vector), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields.vector), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].fields.reserved), 27);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields.reserved), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].fields.dest_id), 31);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields.dest_id), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVM_IRQCHIP_PIC_MASTER, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVM_IRQCHIP_PIC_SLAVE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVM_IRQCHIP_IOAPIC, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(KVM_NR_IRQCHIPS, 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(sizeof(struct kvm_pit_channel_state), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, count), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, count), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, latched_count), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, latched_count), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, count_latched), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, count_latched), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, status_latched), 7);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, status_latched), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, status), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, status), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, read_state), 9);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, read_state), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, write_state), 10);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, write_state), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, write_latch), 11);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, write_latch), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, rw_mode), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, rw_mode), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, mode), 13);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, mode), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, bcd), 14);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, bcd), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, gate), 15);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, gate), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, count_load_time), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, count_load_time), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(sizeof(struct kvm_pit_state), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_state, channels), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_state, channels), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_PIT_FLAGS_HPET_LEGACY, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-KVMSPEC_EQ(KVM_PIT_FLAGS_SPEAKER_DATA_ON, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(sizeof(struct kvm_pit_state2), 112);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_state2, channels), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_state2, channels), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_state2, flags), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_state2, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_pit_state2, reserved), 76);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_state2, reserved), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(sizeof(struct kvm_reinject_control), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(_Alignof(struct kvm_reinject_control), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_reinject_control, pit_reinject), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_reinject_control, pit_reinject), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_reinject_control, reserved), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_reinject_control, reserved), 31);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_CAP_VCPU_EVENTS, 41);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(sizeof(struct kvm_x86_mce), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_x86_mce, status), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, status), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_x86_mce, addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_x86_mce, misc), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, misc), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_x86_mce, mcg_status), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, mcg_status), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_x86_mce, bank), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, bank), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_x86_mce, pad1), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, pad1), 7);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_x86_mce, pad2), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, pad2), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_X86_SETUP_MCE, 1074310812);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 0x8008ae9dULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_X86_SET_MCE, 1077980830);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_GET_VCPU_EVENTS, 0x8040ae9fULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_SET_VCPU_EVENTS, 1077980832);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(DE_VECTOR, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(DB_VECTOR, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(BP_VECTOR, 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(OF_VECTOR, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(BR_VECTOR, 5);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(UD_VECTOR, 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(NM_VECTOR, 7);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(DF_VECTOR, 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(TS_VECTOR, 10);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(NP_VECTOR, 11);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(SS_VECTOR, 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(GP_VECTOR, 13);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(PF_VECTOR, 14);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(MF_VECTOR, 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(AC_VECTOR, 17);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(MC_VECTOR, 18);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(XM_VECTOR, 19);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(VE_VECTOR, 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
-KVMSPEC_EQ(CP_VECTOR, 21);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
-KVMSPEC_EQ(HV_VECTOR, 28);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
-KVMSPEC_EQ(VC_VECTOR, 29);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
-KVMSPEC_EQ(SX_VECTOR, 30);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_VCPUEVENT_VALID_NMI_PENDING, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_VCPUEVENT_VALID_SIPI_VECTOR, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_VCPUEVENT_VALID_SHADOW, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(KVM_VCPUEVENT_VALID_SMM, 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(KVM_VCPUEVENT_VALID_PAYLOAD, 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-KVMSPEC_EQ(KVM_VCPUEVENT_VALID_TRIPLE_FAULT, 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_X86_SHADOW_INT_MOV_SS, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVM_X86_SHADOW_INT_STI, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-KVMSPEC_EQ(sizeof(struct kvm_vcpu_events), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.injected), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.injected), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.nr), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.nr), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.has_error_code), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.has_error_code), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.pending), 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.pending), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.error_code), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.error_code), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.injected), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.injected), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.nr), 9);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.nr), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.soft), 10);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.soft), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.shadow), 11);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.shadow), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.injected), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.injected), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.pending), 13);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pending), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.masked), 14);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.masked), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.pad), 15);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pad), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, sipi_vector), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, sipi_vector), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, flags), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.smm), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.pending), 25);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.pending), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.smm_inside_nmi), 26);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm_inside_nmi), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.latched_init), 27);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.latched_init), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, triple_fault), 28);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, triple_fault), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, triple_fault.pending), 28);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, triple_fault.pending), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, reserved), 29);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, reserved), 26);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception_has_payload), 55);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_has_payload), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception_payload), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_payload), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_GUESTDBG_USE_SW_BP, 65536);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_GUESTDBG_USE_HW_BP, 131072);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_GUESTDBG_INJECT_DB, 262144);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVM_GUESTDBG_INJECT_BP, 524288);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
-KVMSPEC_EQ(KVM_GUESTDBG_BLOCKIRQ, 1048576);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, debugreg), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, debugreg), 64);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(KVM_CAP_NESTED_STATE, 157);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVM_STATE_NESTED_FORMAT_VMX, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVM_STATE_NESTED_FORMAT_SVM, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_STATE_NESTED_GUEST_MODE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_STATE_NESTED_RUN_PENDING, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(KVM_STATE_NESTED_EVMCS, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
-KVMSPEC_EQ(KVM_STATE_NESTED_MTF_PENDING, 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVM_STATE_NESTED_GIF_SET, 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_STATE_NESTED_SMM_GUEST_MODE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_STATE_NESTED_SMM_VMXON, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVM_STATE_NESTED_VMX_VMCS_SIZE, 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVM_STATE_NESTED_SVM_VMCB_SIZE, 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVM_STATE_VMX_PREEMPTION_TIMER_DEADLINE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state_data), 8192);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(_Alignof(struct kvm_vmx_nested_state_data), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_data, vmcs12), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_data, vmcs12), 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_data, shadow_vmcs12), 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_data, shadow_vmcs12), 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state_hdr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, vmxon_pa), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, vmxon_pa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, vmcs12_pa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, vmcs12_pa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, smm), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, smm), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, smm.flags), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, smm.flags), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, pad), 18);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, pad), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, flags), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, preemption_timer_deadline), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, preemption_timer_deadline), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_data), 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(_Alignof(struct kvm_svm_nested_state_data), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_data, vmcb12), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_data, vmcb12), 4096);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_hdr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_hdr, vmcb_pa), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, vmcb_pa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(sizeof(struct kvm_nested_state), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, flags), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, flags), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, format), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, format), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, size), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, size), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr), 120);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.vmx), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.vmx), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.svm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.pad), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.pad), 120);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, data), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, data.vmx), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_nested_state, data.svm), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_GET_NESTED_STATE, 0xc080aebeULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_SET_NESTED_STATE, 1082175167);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_TRC_SHIFT, 16);
@@ -2795,18 +688,6 @@ KVMSPEC_EQ(offsetof(struct kvm_user_trace_setup, buf_nr), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_user_trace_setup, buf_nr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 1074310662);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x07, 44551);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x08, 44552);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(__KVM_DEPRECATED_VM_R_0x70, 0x8040ae70ULL);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_breakpoint), 16);
 #endif
@@ -2882,23 +763,8 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_region, memory_size), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_EXIT_DCR, 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_TRACE_ENABLE, 1074310662);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_TRACE_PAUSE, 44551);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_TRACE_DISABLE, 44552);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_CAP_PCI_2_3, 75);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_SET_MEMORY_ALIAS, 1075883587);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_ucas_mapping), 24);
@@ -2920,30 +786,6 @@ KVMSPEC_EQ(offsetof(struct kvm_s390_ucas_mapping, length), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, length), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_ASSIGN_IRQ, 0x8040ae70ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_ASSIGN_DEV_IRQ, 1077980784);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_DEASSIGN_PCI_DEVICE, 1077980786);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_NR, 1074310771);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_ENTRY, 1074835060);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_DEASSIGN_DEV_IRQ, 1077980789);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 1077980836);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEV_ASSIGN_ENABLE_IOMMU, 1);
@@ -3112,39 +954,6 @@ KVMSPEC_EQ(offsetof(struct kvm_assigned_msix_entry, padding), 10);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_assigned_msix_entry, padding), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_memory_alias), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_memory_alias, slot), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, slot), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_memory_alias, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_memory_alias, guest_phys_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, guest_phys_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_memory_alias, memory_size), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, memory_size), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_memory_alias, target_phys_addr), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, target_phys_addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(sizeof(struct kvm_userspace_memory_region), 32);
@@ -3424,44 +1233,14 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, padding2), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(KVM_CAP_DIRTY_LOG_RING, 192);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_GET_DIRTY_LOG, 1074835010);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(KVM_SET_NR_MMU_PAGES, 44612);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(KVM_GET_NR_MMU_PAGES, 44613);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION, 1075883590);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(KVM_SET_TSS_ADDR, 44615);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
-KVMSPEC_EQ(KVM_SET_IDENTITY_MAP_ADDR, 1074310728);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(KVM_CAP_USER_MEMORY2, 231);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION2, 1084272201);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVM_REGISTER_COALESCED_MMIO, 1074835047);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVM_UNREGISTER_COALESCED_MMIO, 1074835048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_TRANSLATE, 0xc018ae85ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVM_CLEAR_DIRTY_LOG, 0xc018aec0ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVM_RESET_DIRTY_RINGS, 44743);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 225);
@@ -3539,9 +1318,6 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_attributes, flags), 8);
 KVMSPEC_EQ(KVM_CAP_MEMORY_ATTRIBUTES, 233);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVM_SET_MEMORY_ATTRIBUTES, 1075883730);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(KVM_CAP_GUEST_MEMFD, 234);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
@@ -3610,9 +1386,6 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pre_fault_memory, padding), 40);
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(KVM_PRE_FAULT_MEMORY, 0xc040aed5ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 64);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(sizeof(struct kvm_irq_level), 8);
 #endif
@@ -3663,18 +1436,6 @@ KVMSPEC_EQ(offsetof(struct kvm_irqchip, chip.dummy), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip.dummy), 512);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(offsetof(struct kvm_irqchip, chip.pic), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip.pic), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(offsetof(struct kvm_irqchip, chip.ioapic), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip.ioapic), 216);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(sizeof(struct kvm_interrupt), 4);
@@ -4088,43 +1849,10 @@ KVMSPEC_EQ(offsetof(struct kvm_msi, pad), 20);
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msi, pad), 12);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVM_CREATE_IRQCHIP, 44640);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVM_IRQ_LINE, 1074310753);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_GET_IRQCHIP, 0xc208ae62ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVM_SET_IRQCHIP, 0x8208ae63ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_IRQ_LINE_STATUS, 0xc008ae67ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVM_SET_GSI_ROUTING, 1074310762);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVM_IRQFD, 1075883638);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVM_SET_BOOT_CPU_ID, 44664);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVM_IOEVENTFD, 1077980793);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-KVMSPEC_EQ(KVM_SIGNAL_MSI, 1075883685);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_INTERRUPT, 1074048646);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVM_NMI, 44698);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_SMI, 44727);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(KVM_EXIT_HYPERV_SYNIC, 1);
@@ -4309,48 +2037,6 @@ KVMSPEC_EQ(KVM_CAP_SYS_HYPERV_CPUID, 191);
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(KVM_CAP_HYPERV_ENFORCE_CPUID, 199);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_HYPERV_EVENTFD, 1075359421);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVM_GET_SUPPORTED_HV_CPUID, 0xc008aec1ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_HYPERV_EVENTFD_DEASSIGN, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_HYPERV_CONN_ID_MASK, 16777215);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(sizeof(struct kvm_hyperv_eventfd), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(_Alignof(struct kvm_hyperv_eventfd), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_hyperv_eventfd, conn_id), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, conn_id), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_hyperv_eventfd, fd), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, fd), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_hyperv_eventfd, flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_hyperv_eventfd, padding), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, padding), 12);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVM_EXIT_XEN_HCALL, 1);
 #endif
@@ -4380,432 +2066,6 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_exit, u.hcall.result), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_exit, u.hcall.params), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_HYPERCALL_MSR, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_SHARED_INFO, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_RUNSTATE, 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL, 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_EVTCHN_SEND, 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
-KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_RUNSTATE_UPDATE_FLAG, 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_PVCLOCK_TSC_UNSTABLE, 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_SHARED_INFO_HVA, 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
-KVMSPEC_EQ(KVM_XEN_MSR_MIN_INDEX, 1073741824);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
-KVMSPEC_EQ(KVM_XEN_MSR_MAX_INDEX, 1342177279);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(sizeof(struct kvm_xen_hvm_config), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, flags), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, msr), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, msr), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, blob_addr_32), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_addr_32), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, blob_addr_64), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_addr_64), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, blob_size_32), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_size_32), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, blob_size_64), 25);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_size_64), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, pad2), 26);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, pad2), 30);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVM_XEN_HVM_CONFIG, 1077456506);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_HVM_GET_ATTR, 0xc048aec8ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_HVM_SET_ATTR, 1078505161);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_XEN_EVTCHN_DEASSIGN, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_XEN_EVTCHN_UPDATE, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_XEN_EVTCHN_RESET, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_LONG_MODE, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_SHARED_INFO, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_UPCALL_VECTOR, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_EVTCHN, 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_XEN_VERSION, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
-KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG, 5);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA, 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
-KVMSPEC_EQ(KVM_XEN_INVALID_GFN, 0xffffffffffffffffULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(sizeof(struct kvm_xen_hvm_attr), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, type), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, type), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, pad), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, pad), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.long_mode), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.long_mode), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.vector), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.vector), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.runstate_update_flag), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.runstate_update_flag), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info.gfn), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.gfn), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info.hva), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.hva), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn), 28);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.send_port), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.send_port), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.type), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.type), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.flags), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority), 28);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.xen_version), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.xen_version), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.pad), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.pad), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_VCPU_GET_ATTR, 0xc048aecaULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_VCPU_SET_ATTR, 1078505163);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
-KVMSPEC_EQ(KVM_XEN_INVALID_GPA, 0xffffffffffffffffULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(sizeof(struct kvm_xen_vcpu_attr), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, type), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, type), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, pad), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, pad), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.hva), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.hva), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.pad), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.pad), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.state), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_running), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_running), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_runnable), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_runnable), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_blocked), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_blocked), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_offline), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_offline), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.vcpu_id), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vcpu_id), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.port), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.port), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.priority), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.priority), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.expires_ns), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.expires_ns), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.vector), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vector), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_TIME_INFO, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_CURRENT, 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADJUST, 5);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID, 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_TIMER, 7);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR, 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA, 9);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_EXIT_UNKNOWN, 0);
@@ -4975,930 +2235,6 @@ KVMSPEC_EQ(KVM_MEMORY_EXIT_FLAG_PRIVATE, 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(SYNC_REGS_SIZE_BYTES, 2048);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
-KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
-KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
-KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
-KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
-KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
-KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
-KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
-KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 520);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
-KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_RUN, 44672);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_PIO_PAGE_OFFSET, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_COALESCED_MMIO_PAGE_OFFSET, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_RUN_X86_SMM, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_RUN_X86_BUS_LOCK, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
-KVMSPEC_EQ(KVM_RUN_X86_GUEST_MODE, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, exception), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, exception), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, pc), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, pc), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, dr6), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, dr6), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, dr7), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, dr7), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_SYNC_X86_REGS, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_SYNC_X86_SREGS, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_SYNC_X86_EVENTS, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_SYNC_X86_VALID_FIELDS, 7);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 520);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(offsetof(struct kvm_sync_regs, regs), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, regs), 144);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(offsetof(struct kvm_sync_regs, sregs), 144);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, sregs), 312);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(offsetof(struct kvm_sync_regs, events), 456);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, events), 64);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(sizeof(struct kvm_signal_mask), 4);
 #endif
@@ -5964,27 +2300,6 @@ KVMSPEC_EQ(KVM_GUESTDBG_ENABLE, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_GUESTDBG_SINGLESTEP, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
@@ -6084,27 +2399,6 @@ KVMSPEC_EQ(offsetof(struct kvm_one_reg, addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_one_reg, addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVM_SET_SIGNAL_MASK, 1074048651);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVM_GET_MP_STATE, 0x8004ae98ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVM_SET_MP_STATE, 1074048665);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 1078505115);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-KVMSPEC_EQ(KVM_GET_ONE_REG, 1074835115);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-KVMSPEC_EQ(KVM_SET_ONE_REG, 1074835116);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-KVMSPEC_EQ(KVM_KVMCLOCK_CTRL, 44717);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(KVM_GET_REG_LIST, 0xc008aeb0ULL);
@@ -6223,23 +2517,14 @@ KVMSPEC_EQ(KVM_DEV_TYPE_LOONGARCH_EIOINTC, 13);
 #if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
 KVMSPEC_EQ(KVM_DEV_TYPE_LOONGARCH_PCHPIC, 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
 KVMSPEC_EQ(KVM_DEV_TYPE_LOONGARCH_DMSINTC, 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
 KVMSPEC_EQ(KVM_DEV_TYPE_MAX, 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(KVM_CREATE_DEVICE, 0xc00caee0ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVM_SET_DEVICE_ATTR, 1075359457);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(sizeof(struct kvm_stats_header), 24);
@@ -7018,9 +3303,6 @@ KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, reserved), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, reserved), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
 KVMSPEC_EQ(KVM_CAP_S390_PSW, 42);
 #endif
@@ -7107,15 +3389,6 @@ KVMSPEC_EQ(KVM_CAP_S390_CPU_TOPOLOGY, 222);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVM_CAP_S390_PROTECTED_ASYNC_DISABLE, 224);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(KVM_S390_INITIAL_RESET, 44695);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
-KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
-KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(sizeof(struct kvm_s390_pv_sec_parm), 16);
@@ -7789,9 +4062,6 @@ KVMSPEC_EQ(KVM_CAP_PPC_AIL_MODE_3, 210);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_PPC_ALLOCATE_HTAB, 0xc004aea7ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVM_PPC_SVM_OFF, 44723);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_CAP_ARM_PSCI, 87);
 #endif
@@ -7879,12 +4149,6 @@ KVMSPEC_EQ(offsetof(struct kvm_arm_device_addr, addr), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_device_addr, addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-KVMSPEC_EQ(KVM_ARM_SET_DEVICE_ADDR, 1074835115);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
-KVMSPEC_EQ(KVM_ARM_VCPU_FINALIZE, 1074048706);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ARM_DEV_EL1_VTIMER, 1);
 #endif
@@ -7908,6 +4172,4140 @@ KVMSPEC_EQ(offsetof(struct kvm_enc_region, size), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_enc_region, size), 8);
+#endif
+
+#if defined(__x86_64__)
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_API_VERSION, 44544);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VM, 44545);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CHECK_EXTENSION, 44547);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_ENABLE_CAP, 1080602275);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_VCPU_MMAP_SIZE, 44548);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VCPU, 44609);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_GET_STATS_FD, 44750);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_CAP_REINJECT_CONTROL, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_CAP_MCE, 31);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_CAP_PIT2, 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_CAP_XEN_HVM, 38);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_clock_data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_CLOCK, 1076932219);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_CLOCK, 0x8030ae7cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_SET_PMU_EVENT_FILTER, 1075883698);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_X2APIC_API_USE_32BIT_IDS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_PIT
+#error "__KVM_HAVE_PIT is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_IOAPIC
+#error "__KVM_HAVE_IOAPIC is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_IRQ_LINE
+#error "__KVM_HAVE_IRQ_LINE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_MSI
+#error "__KVM_HAVE_MSI is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_USER_NMI
+#error "__KVM_HAVE_USER_NMI is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_MSIX
+#error "__KVM_HAVE_MSIX is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_MCE
+#error "__KVM_HAVE_MCE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_PIT_STATE2
+#error "__KVM_HAVE_PIT_STATE2 is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_XEN_HVM
+#error "__KVM_HAVE_XEN_HVM is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_VCPU_EVENTS
+#error "__KVM_HAVE_VCPU_EVENTS is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_DEBUGREGS
+#error "__KVM_HAVE_DEBUGREGS is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_XSAVE
+#error "__KVM_HAVE_XSAVE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_XCRS
+#error "__KVM_HAVE_XCRS is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifndef __KVM_HAVE_READONLY_MEM
+#error "__KVM_HAVE_READONLY_MEM is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_X86_QUIRK_LINT0_REENABLED, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_X86_QUIRK_CD_NW_CLEARED, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_X86_QUIRK_LAPIC_MMIO_HOLE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_X86_QUIRK_OUT_7E_INC_RIP, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_X86_QUIRK_FIX_HYPERCALL_INSN, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_X86_QUIRK_SLOT_ZAP_ALL, 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_X86_QUIRK_STUFF_FEATURE_MSRS, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVM_X86_QUIRK_IGNORE_GUEST_PAT, 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_PMU_EVENT_ALLOW, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_PMU_EVENT_DENY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_PMU_EVENT_FLAG_MASKED_EVENTS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_PMU_EVENT_FLAGS_VALID_MASK, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_PMU_MASKED_ENTRY_EVENT_SELECT, 0xf000000ffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_PMU_MASKED_ENTRY_UMASK_MASK, 0xff00000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_PMU_MASKED_ENTRY_UMASK_MATCH, 65280);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_PMU_MASKED_ENTRY_EXCLUDE, 0x80000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_PMU_MASKED_ENTRY_UMASK_MASK_SHIFT, 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(sizeof(struct kvm_pmu_event_filter), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(_Alignof(struct kvm_pmu_event_filter), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, action), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, action), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, nevents), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, nevents), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, fixed_counter_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, fixed_counter_bitmap), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, flags), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, pad), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, pad), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, events), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_VCPU_TSC_CTRL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_VCPU_TSC_OFFSET, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_X86_DEFAULT_VM, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_X86_SW_PROTECTED_VM, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVM_X86_SEV_VM, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVM_X86_SEV_ES_VM, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_X86_SNP_VM, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60e00 /* 6.14 */
+KVMSPEC_EQ(KVM_X86_TDX_VM, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVM_X86_GRP_SYSTEM, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVM_X86_GRP_SEV, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_EXIT_HYPERCALL_LONG_MODE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_CAP_DEBUGREGS, 50);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_CAP_XSAVE, 55);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_CAP_XCRS, 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_REGS, 0x8090ae81ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_REGS, 1083223682);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_SREGS, 0x8138ae83ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SREGS, 1094233732);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_FPU, 0x81a0ae8cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_FPU, 1101049485);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_GET_LAPIC, 0x8400ae8eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_SET_LAPIC, 1140895375);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 1074310803);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_GET_DEBUGREGS, 0x8080aea1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_SET_DEBUGREGS, 1082175138);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_GET_XSAVE, 0x9000aea4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_SET_XSAVE, 1342221989);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_GET_XCRS, 0x8188aea6ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_SET_XCRS, 1099476647);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_GET_SREGS2, 0x8140aeccULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_SET_SREGS2, 1094758093);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(KVM_GET_XSAVE2, 0x9000aecfULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_NR_INTERRUPTS, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_regs), 144);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rax), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rax), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rbx), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rbx), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rcx), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rcx), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rdx), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rdx), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rsi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rsi), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rdi), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rdi), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rsp), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rsp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rbp), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rbp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, r8), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, r9), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r9), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, r10), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r10), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, r11), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, r12), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, r13), 104);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r13), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, r14), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, r15), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r15), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rip), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rflags), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rflags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_APIC_REG_SIZE, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(sizeof(struct kvm_lapic_state), 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_lapic_state), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_lapic_state, regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_lapic_state, regs), 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_segment), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_segment), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, base), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, limit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, limit), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, selector), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, selector), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, type), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, type), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, present), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, present), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, dpl), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, dpl), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, db), 17);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, db), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, s), 18);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, s), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, l), 19);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, l), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, g), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, g), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, avl), 21);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, avl), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, unusable), 22);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, unusable), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, padding), 23);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, padding), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_dtable), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_dtable), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_dtable, base), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dtable, base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_dtable, limit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dtable, limit), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_dtable, padding), 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dtable, padding), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs), 312);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_sregs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, cs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, ds), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, ds), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, es), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, es), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, fs), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, fs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, gs), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, gs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, ss), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, ss), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, tr), 144);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, tr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, ldt), 168);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, ldt), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, gdt), 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, gdt), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, idt), 208);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, idt), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, cr0), 224);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, cr2), 232);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cr2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, cr3), 240);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cr3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, cr4), 248);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cr4), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, cr8), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, efer), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, efer), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, apic_base), 272);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, interrupt_bitmap), 280);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, interrupt_bitmap), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_SREGS2_FLAGS_PDPTRS_VALID, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs2), 320);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(_Alignof(struct kvm_sregs2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, cs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, ds), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, ds), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, es), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, es), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, fs), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, fs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, gs), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, gs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, ss), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, ss), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, tr), 144);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, tr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, ldt), 168);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, ldt), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, gdt), 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, gdt), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, idt), 208);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, idt), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, cr0), 224);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, cr2), 232);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cr2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, cr3), 240);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cr3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, cr4), 248);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cr4), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, cr8), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, efer), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, efer), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, apic_base), 272);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, flags), 280);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, pdptrs), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, pdptrs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_fpu), 416);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpu), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fpr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpr), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fcw), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fcw), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fsw), 130);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fsw), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, ftwx), 132);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, ftwx), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, pad1), 133);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, pad1), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, last_opcode), 134);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, last_opcode), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, last_ip), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, last_ip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, last_dp), 144);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, last_dp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, xmm), 152);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, xmm), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, mxcsr), 408);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, mxcsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, pad2), 412);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, pad2), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(sizeof(struct kvm_debugregs), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(_Alignof(struct kvm_debugregs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_debugregs, db), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, db), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_debugregs, dr6), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, dr6), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_debugregs, dr7), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, dr7), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_debugregs, flags), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_debugregs, reserved), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, reserved), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(sizeof(struct kvm_xsave), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(_Alignof(struct kvm_xsave), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_xsave, region), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xsave, region), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(offsetof(struct kvm_xsave, extra), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_MAX_XCRS, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(sizeof(struct kvm_xcr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(_Alignof(struct kvm_xcr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_xcr, xcr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcr, xcr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_xcr, reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcr, reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_xcr, value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcr, value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(sizeof(struct kvm_xcrs), 392);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(_Alignof(struct kvm_xcrs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_xcrs, nr_xcrs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcrs, nr_xcrs), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_xcrs, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcrs, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_xcrs, xcrs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcrs, xcrs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_xcrs, padding), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcrs, padding), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(KVM_X86_XCOMP_GUEST_SUPP, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_X86_REG_TYPE_MSR, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_X86_REG_TYPE_KVM, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_REG_GUEST_SSP, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_MSR_INDEX_LIST, 0xc004ae02ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
+KVMSPEC_EQ(KVM_GET_MSR_FEATURE_INDEX_LIST, 0xc004ae0aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_MSRS, 0xc008ae88ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_MSRS, 1074310793);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_X86_SET_MSR_FILTER, 1099476678);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_msr_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_msr_entry), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_entry, index), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_entry, index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_entry, reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_entry, reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_entry, data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_entry, data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_msrs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_msrs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_msrs, nmsrs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msrs, nmsrs), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_msrs, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msrs, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_msrs, entries), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_msr_list), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_msr_list), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_list, nmsrs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_list, nmsrs), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_list, indices), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_MSR_FILTER_MAX_BITMAP_SIZE, 1536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_MSR_FILTER_READ, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_MSR_FILTER_WRITE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_MSR_FILTER_RANGE_VALID_MASK, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(sizeof(struct kvm_msr_filter_range), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_msr_filter_range), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_filter_range, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter_range, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_filter_range, nmsrs), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter_range, nmsrs), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_filter_range, base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter_range, base), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_filter_range, bitmap), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter_range, bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_MSR_FILTER_MAX_RANGES, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_MSR_FILTER_DEFAULT_ALLOW, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_MSR_FILTER_DEFAULT_DENY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_MSR_FILTER_VALID_MASK, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(sizeof(struct kvm_msr_filter), 392);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_msr_filter), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_filter, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_filter, ranges), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter, ranges), 384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_GET_SUPPORTED_CPUID, 0xc008ae05ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_GET_EMULATED_CPUID, 0xc008ae09ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_CPUID, 1074310794);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_SET_CPUID2, 1074310800);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_GET_CPUID2, 0xc008ae91ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_cpuid_entry), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_cpuid_entry), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, function), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, function), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, eax), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, eax), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, ebx), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, ebx), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, ecx), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, ecx), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, edx), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, edx), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, padding), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, padding), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_cpuid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_cpuid), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid, nent), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid, nent), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid, padding), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid, padding), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid, entries), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(sizeof(struct kvm_cpuid_entry2), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_cpuid_entry2), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, function), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, function), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, eax), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, eax), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, ebx), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, ebx), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, ecx), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, ecx), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, edx), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, edx), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, padding), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, padding), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_CPUID_FLAG_SIGNIFCANT_INDEX, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_CPUID_FLAG_STATEFUL_FUNC, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_CPUID_FLAG_STATE_READ_NEXT, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(sizeof(struct kvm_cpuid2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_cpuid2), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid2, nent), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid2, nent), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid2, padding), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid2, padding), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid2, entries), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CAP_PIT_STATE2, 35);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT, 44644);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_GET_PIT, 0xc048ae65ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_SET_PIT, 0x8048ae66ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_REINJECT_CONTROL, 44657);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT2, 1077980791);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_GET_PIT2, 0x8070ae9fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_SET_PIT2, 1081126560);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(sizeof(struct kvm_pic_state), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_pic_state), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, last_irr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, last_irr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, irr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, irr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, imr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, imr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, isr), 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, isr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, priority_add), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, priority_add), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, irq_base), 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, irq_base), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, read_reg_select), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, read_reg_select), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, poll), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, poll), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, special_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, special_mask), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, init_state), 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, init_state), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, auto_eoi), 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, auto_eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, rotate_on_auto_eoi), 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, rotate_on_auto_eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, special_fully_nested_mode), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, special_fully_nested_mode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, init4), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, init4), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, elcr), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, elcr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, elcr_mask), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, elcr_mask), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_IOAPIC_NUM_PINS, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(sizeof(struct kvm_ioapic_state), 216);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_ioapic_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, base_address), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, base_address), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, ioregsel), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, ioregsel), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, id), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, irr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, irr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, pad), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl), 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].bits), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].bits), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].fields), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].fields.vector), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].fields.reserved), 27);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields.reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].fields.dest_id), 31);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields.dest_id), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_IRQCHIP_PIC_MASTER, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_IRQCHIP_PIC_SLAVE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_IRQCHIP_IOAPIC, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_NR_IRQCHIPS, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(sizeof(struct kvm_pit_channel_state), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(_Alignof(struct kvm_pit_channel_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, count), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, latched_count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, latched_count), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, count_latched), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, count_latched), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, status_latched), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, status_latched), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, status), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, status), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, read_state), 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, read_state), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, write_state), 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, write_state), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, write_latch), 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, write_latch), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, rw_mode), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, rw_mode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, mode), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, mode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, bcd), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, bcd), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, gate), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, gate), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, count_load_time), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, count_load_time), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(sizeof(struct kvm_pit_state), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(_Alignof(struct kvm_pit_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_state, channels), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_state, channels), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_PIT_FLAGS_HPET_LEGACY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PIT_FLAGS_SPEAKER_DATA_ON, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(sizeof(struct kvm_pit_state2), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(_Alignof(struct kvm_pit_state2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_state2, channels), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_state2, channels), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_state2, flags), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_state2, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_state2, reserved), 76);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_state2, reserved), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(sizeof(struct kvm_reinject_control), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(_Alignof(struct kvm_reinject_control), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_reinject_control, pit_reinject), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_reinject_control, pit_reinject), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_reinject_control, reserved), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_reinject_control, reserved), 31);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CAP_VCPU_EVENTS, 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(sizeof(struct kvm_x86_mce), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(_Alignof(struct kvm_x86_mce), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_x86_mce, status), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, status), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_x86_mce, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_x86_mce, misc), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, misc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_x86_mce, mcg_status), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, mcg_status), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_x86_mce, bank), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, bank), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_x86_mce, pad1), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, pad1), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_x86_mce, pad2), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, pad2), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_SETUP_MCE, 1074310812);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 0x8008ae9dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_SET_MCE, 1077980830);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_GET_VCPU_EVENTS, 0x8040ae9fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_SET_VCPU_EVENTS, 1077980832);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(DE_VECTOR, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(DB_VECTOR, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(BP_VECTOR, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(OF_VECTOR, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(BR_VECTOR, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(UD_VECTOR, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(NM_VECTOR, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(DF_VECTOR, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(TS_VECTOR, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(NP_VECTOR, 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(SS_VECTOR, 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(GP_VECTOR, 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(PF_VECTOR, 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(MF_VECTOR, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(AC_VECTOR, 17);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(MC_VECTOR, 18);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(XM_VECTOR, 19);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(VE_VECTOR, 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(CP_VECTOR, 21);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(HV_VECTOR, 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(VC_VECTOR, 29);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(SX_VECTOR, 30);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_VCPUEVENT_VALID_NMI_PENDING, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_VCPUEVENT_VALID_SIPI_VECTOR, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_VCPUEVENT_VALID_SHADOW, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVM_VCPUEVENT_VALID_SMM, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVM_VCPUEVENT_VALID_PAYLOAD, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_VCPUEVENT_VALID_TRIPLE_FAULT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_X86_SHADOW_INT_MOV_SS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_X86_SHADOW_INT_STI, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(sizeof(struct kvm_vcpu_events), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_vcpu_events), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.injected), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.injected), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.nr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.nr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.has_error_code), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.has_error_code), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.pending), 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.pending), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.injected), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.injected), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.nr), 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.nr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.soft), 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.soft), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.shadow), 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.shadow), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.injected), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.injected), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.pending), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pending), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.masked), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.masked), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.pad), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pad), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, sipi_vector), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, sipi_vector), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, flags), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.smm), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.pending), 25);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.pending), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.smm_inside_nmi), 26);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm_inside_nmi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.latched_init), 27);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.latched_init), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, triple_fault), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, triple_fault), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, triple_fault.pending), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, triple_fault.pending), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, reserved), 29);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, reserved), 26);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception_has_payload), 55);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_has_payload), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception_payload), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_payload), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_SW_BP, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_HW_BP, 131072);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_GUESTDBG_INJECT_DB, 262144);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_GUESTDBG_INJECT_BP, 524288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
+KVMSPEC_EQ(KVM_GUESTDBG_BLOCKIRQ, 1048576);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, debugreg), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, debugreg), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_STATE_NESTED_FORMAT_VMX, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_STATE_NESTED_FORMAT_SVM, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_STATE_NESTED_GUEST_MODE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_STATE_NESTED_RUN_PENDING, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVM_STATE_NESTED_EVMCS, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_STATE_NESTED_MTF_PENDING, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVM_STATE_NESTED_GIF_SET, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_STATE_NESTED_SMM_GUEST_MODE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_STATE_NESTED_SMM_VMXON, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_STATE_NESTED_VMX_VMCS_SIZE, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVM_STATE_NESTED_SVM_VMCB_SIZE, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVM_STATE_VMX_PREEMPTION_TIMER_DEADLINE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state_data), 8192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(_Alignof(struct kvm_vmx_nested_state_data), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_data, vmcs12), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_data, vmcs12), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_data, shadow_vmcs12), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_data, shadow_vmcs12), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state_hdr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(_Alignof(struct kvm_vmx_nested_state_hdr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, vmxon_pa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, vmxon_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, vmcs12_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, vmcs12_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, smm), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, smm), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, smm.flags), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, smm.flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, pad), 18);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, pad), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, flags), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, preemption_timer_deadline), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, preemption_timer_deadline), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_data), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_svm_nested_state_data), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_data, vmcb12), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_data, vmcb12), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_hdr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_svm_nested_state_hdr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_hdr, vmcb_pa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, vmcb_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(sizeof(struct kvm_nested_state), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(_Alignof(struct kvm_nested_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, format), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, format), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.vmx), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.vmx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.svm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.pad), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.pad), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, data.vmx), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, data.svm), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_GET_NESTED_STATE, 0xc080aebeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SET_NESTED_STATE, 1082175167);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 1074310662);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x07, 44551);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x08, 44552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VM_R_0x70, 0x8040ae70ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_breakpoint), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(sizeof(struct kvm_debug_guest), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_debug_guest), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VCPU_W_0x87, 1079029383);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_memory_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_ENABLE, 1074310662);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_PAUSE, 44551);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_DISABLE, 44552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_SET_MEMORY_ALIAS, 1075883587);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_IRQ, 0x8040ae70ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_DEV_IRQ, 1077980784);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_PCI_DEVICE, 1077980786);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_NR, 1074310771);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_ENTRY, 1074835060);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_DEV_IRQ, 1077980789);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 1077980836);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEBUG_GUEST, 1079029383);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(sizeof(struct kvm_memory_alias), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_memory_alias), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_memory_alias, slot), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, slot), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_memory_alias, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_memory_alias, guest_phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, guest_phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_memory_alias, memory_size), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, memory_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_memory_alias, target_phys_addr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, target_phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_zone), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_clear_dirty_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, dirty_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_DIRTY_LOG, 1074835010);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_NR_MMU_PAGES, 44612);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_GET_NR_MMU_PAGES, 44613);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION, 1075883590);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_TSS_ADDR, 44615);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVM_SET_IDENTITY_MAP_ADDR, 1074310728);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION2, 1084272201);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_REGISTER_COALESCED_MMIO, 1074835047);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_UNREGISTER_COALESCED_MMIO, 1074835048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_RESET_DIRTY_RINGS, 44743);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_memory_attributes), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_MEMORY_ATTRIBUTES, 1075883730);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_create_guest_memfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_pre_fault_memory), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_irqchip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_irqchip, chip.pic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip.pic), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_irqchip, chip.ioapic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip.ioapic), 216);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_ioeventfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_s390_adapter), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_entry), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_CREATE_IRQCHIP, 44640);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQ_LINE, 1074310753);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_IRQCHIP, 0x8208ae63ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_GSI_ROUTING, 1074310762);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQFD, 1075883638);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_BOOT_CPU_ID, 44664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IOEVENTFD, 1077980793);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SIGNAL_MSI, 1075883685);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_INTERRUPT, 1074048646);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_NMI, 44698);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SMI, 44727);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_hyperv_exit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_HYPERV_EVENTFD, 1075359421);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_GET_SUPPORTED_HV_CPUID, 0xc008aec1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_HYPERV_EVENTFD_DEASSIGN, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_HYPERV_CONN_ID_MASK, 16777215);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(sizeof(struct kvm_hyperv_eventfd), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(_Alignof(struct kvm_hyperv_eventfd), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_hyperv_eventfd, conn_id), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, conn_id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_hyperv_eventfd, fd), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, fd), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_hyperv_eventfd, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_hyperv_eventfd, padding), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, padding), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(sizeof(struct kvm_xen_exit), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_xen_exit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.longmode), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.cpl), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.input), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.result), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_HYPERCALL_MSR, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_SHARED_INFO, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_RUNSTATE, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_EVTCHN_SEND, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_RUNSTATE_UPDATE_FLAG, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_PVCLOCK_TSC_UNSTABLE, 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_SHARED_INFO_HVA, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_EQ(KVM_XEN_MSR_MIN_INDEX, 1073741824);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_EQ(KVM_XEN_MSR_MAX_INDEX, 1342177279);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(sizeof(struct kvm_xen_hvm_config), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_xen_hvm_config), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, msr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, msr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, blob_addr_32), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_addr_32), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, blob_addr_64), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_addr_64), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, blob_size_32), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_size_32), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, blob_size_64), 25);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_size_64), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, pad2), 26);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, pad2), 30);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG, 1077456506);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_HVM_GET_ATTR, 0xc048aec8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_HVM_SET_ATTR, 1078505161);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_EVTCHN_DEASSIGN, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_EVTCHN_UPDATE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_EVTCHN_RESET, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_LONG_MODE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_SHARED_INFO, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_UPCALL_VECTOR, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_EVTCHN, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_XEN_VERSION, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_XEN_INVALID_GFN, 0xffffffffffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(sizeof(struct kvm_xen_hvm_attr), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(_Alignof(struct kvm_xen_hvm_attr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, type), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, type), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, pad), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, pad), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.long_mode), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.long_mode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.runstate_update_flag), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.runstate_update_flag), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info.gfn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.gfn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info.hva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.hva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.send_port), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.send_port), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.type), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.flags), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.xen_version), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.xen_version), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.pad), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.pad), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_VCPU_GET_ATTR, 0xc048aecaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_VCPU_SET_ATTR, 1078505163);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_XEN_INVALID_GPA, 0xffffffffffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(sizeof(struct kvm_xen_vcpu_attr), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(_Alignof(struct kvm_xen_vcpu_attr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, type), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, type), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, pad), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, pad), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.hva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.hva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.pad), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.pad), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_running), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_running), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_runnable), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_runnable), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_blocked), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_blocked), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_offline), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_offline), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.vcpu_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vcpu_id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.port), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.port), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.priority), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.priority), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.expires_ns), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.expires_ns), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_TIME_INFO, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_CURRENT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADJUST, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_TIMER, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 520);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_RUN, 44672);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_PIO_PAGE_OFFSET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_COALESCED_MMIO_PAGE_OFFSET, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_RUN_X86_SMM, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_RUN_X86_BUS_LOCK, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_RUN_X86_GUEST_MODE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, exception), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, exception), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, pc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, pc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, dr6), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, dr6), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, dr7), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, dr7), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_SYNC_X86_REGS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_SYNC_X86_SREGS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_SYNC_X86_EVENTS, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_SYNC_X86_VALID_FIELDS, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 520);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, regs), 144);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, sregs), 144);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, sregs), 312);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, events), 456);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, events), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_one_reg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SIGNAL_MASK, 1074048651);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_GET_MP_STATE, 0x8004ae98ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_MP_STATE, 1074048665);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 1078505115);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_GET_ONE_REG, 1074835115);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SET_ONE_REG, 1074835116);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_KVMCLOCK_CTRL, 44717);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_device_attr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_DEVICE_ATTR, 1075359457);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVM_S390_VCPU_FAULT, 1074310738);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS_NOADDR, 0xffffffffffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS_PREFIXED, 0xfffffffffffffffeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS, 1074310805);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INITIAL_RESET, 44695);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_dirty_tlb), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_PPC_SVM_OFF, 44723);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_DIRTY_TLB, 1074835114);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_arm_device_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_ARM_SET_DEVICE_ADDR, 1074835115);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM_VCPU_FINALIZE, 1074048706);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_OP, 0xc008aebaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(_Alignof(struct kvm_enc_region), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
@@ -7999,6 +8397,9 @@ KVMSPEC_EQ(KVM_SEV_NR_MAX, 103);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_cmd), 24);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(_Alignof(struct kvm_sev_cmd), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_cmd, id), 0);
 #endif
@@ -8031,6 +8432,9 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_cmd, sev_fd), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_launch_start), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(_Alignof(struct kvm_sev_launch_start), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_launch_start, handle), 0);
@@ -8083,6 +8487,9 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, pad1), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_launch_update_data), 16);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(_Alignof(struct kvm_sev_launch_update_data), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_launch_update_data, uaddr), 0);
 #endif
@@ -8103,6 +8510,9 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_update_data, pad0), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_launch_secret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(_Alignof(struct kvm_sev_launch_secret), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_launch_secret, hdr_uaddr), 0);
@@ -8161,6 +8571,9 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, pad2), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_launch_measure), 16);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(_Alignof(struct kvm_sev_launch_measure), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_launch_measure, uaddr), 0);
 #endif
@@ -8206,6 +8619,9 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_guest_status, state), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_dbg), 24);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(_Alignof(struct kvm_sev_dbg), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_dbg, src_uaddr), 0);
 #endif
@@ -8233,6 +8649,9 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_dbg, pad0), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_attestation_report), 32);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(_Alignof(struct kvm_sev_attestation_report), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_attestation_report, mnonce), 0);
 #endif
@@ -8259,6 +8678,9 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_attestation_report, pad0), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_send_start), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(_Alignof(struct kvm_sev_send_start), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_send_start, policy), 0);
@@ -8347,6 +8769,9 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, pad4), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_send_update_data), 48);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(_Alignof(struct kvm_sev_send_update_data), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_send_update_data, hdr_uaddr), 0);
 #endif
@@ -8404,6 +8829,9 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, pad2), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_receive_start), 40);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(_Alignof(struct kvm_sev_receive_start), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_receive_start, handle), 0);
 #endif
@@ -8454,6 +8882,9 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, pad1), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_receive_update_data), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(_Alignof(struct kvm_sev_receive_update_data), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_receive_update_data, hdr_uaddr), 0);
@@ -8513,6 +8944,9 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, pad2), 4);
 KVMSPEC_EQ(sizeof(struct kvm_sev_init), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_sev_init), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_init, vmsa_features), 0);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
@@ -8547,6 +8981,9 @@ KVMSPEC_EQ(KVM_X86_SEV_VMSA_FEATURES, 0);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_snp_launch_start), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_sev_snp_launch_start), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_start, policy), 0);
@@ -8598,6 +9035,9 @@ KVMSPEC_EQ(KVM_SEV_SNP_PAGE_TYPE_CPUID, 6);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_snp_launch_update), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_sev_snp_launch_update), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_update, gfn_start), 0);
@@ -8658,6 +9098,9 @@ KVMSPEC_EQ(KVM_SEV_SNP_FINISH_DATA_SIZE, 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(sizeof(struct kvm_sev_snp_launch_finish), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_sev_snp_launch_finish), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_finish, id_block_uaddr), 0);
@@ -8741,6 +9184,9 @@ KVMSPEC_EQ(KVM_TDX_MEASURE_MEMORY_REGION, 1);
 KVMSPEC_EQ(sizeof(struct kvm_tdx_cmd), 24);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_tdx_cmd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_tdx_cmd, id), 0);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
@@ -8766,6 +9212,9 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_cmd, hw_error), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(sizeof(struct kvm_tdx_capabilities), 2056);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_tdx_capabilities), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_tdx_capabilities, supported_attrs), 0);
@@ -8819,6 +9268,9 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, cpuid), 8);
 KVMSPEC_EQ(sizeof(struct kvm_tdx_init_vm), 264);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_tdx_init_vm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_tdx_init_vm, attributes), 0);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
@@ -8864,6 +9316,9 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_vm, cpuid), 8);
 KVMSPEC_EQ(sizeof(struct kvm_tdx_init_mem_region), 24);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_tdx_init_mem_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_tdx_init_mem_region, source_addr), 0);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
@@ -8882,509 +9337,1087 @@ KVMSPEC_EQ(offsetof(struct kvm_tdx_init_mem_region, nr_pages), 16);
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_mem_region, nr_pages), 8);
 #endif
 
-#if defined(__x86_64__)
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(_Alignof(struct kvm_clock_data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
-KVMSPEC_EQ(_Alignof(struct kvm_pmu_event_filter), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(_Alignof(struct kvm_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(_Alignof(struct kvm_segment), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(_Alignof(struct kvm_dtable), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(_Alignof(struct kvm_sregs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(_Alignof(struct kvm_sregs2), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(_Alignof(struct kvm_fpu), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(_Alignof(struct kvm_debugregs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(_Alignof(struct kvm_xcr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
-KVMSPEC_EQ(_Alignof(struct kvm_xcrs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVM_X86_SET_MSR_FILTER, 1099476678);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(_Alignof(struct kvm_msr_entry), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(_Alignof(struct kvm_msrs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(sizeof(struct kvm_msr_filter_range), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(_Alignof(struct kvm_msr_filter_range), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(offsetof(struct kvm_msr_filter_range, bitmap), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter_range, bitmap), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(sizeof(struct kvm_msr_filter), 392);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(_Alignof(struct kvm_msr_filter), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(offsetof(struct kvm_msr_filter, ranges), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter, ranges), 384);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
-KVMSPEC_EQ(_Alignof(struct kvm_ioapic_state), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(_Alignof(struct kvm_pit_channel_state), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(_Alignof(struct kvm_pit_state), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(_Alignof(struct kvm_pit_state2), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(_Alignof(struct kvm_x86_mce), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
-KVMSPEC_EQ(_Alignof(struct kvm_vcpu_events), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
-KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(_Alignof(struct kvm_vmx_nested_state_hdr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(_Alignof(struct kvm_svm_nested_state_hdr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
-KVMSPEC_EQ(_Alignof(struct kvm_nested_state), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_breakpoint), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_debug_guest), 80);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_debug_guest), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(__KVM_DEPRECATED_VCPU_W_0x87, 1079029383);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_memory_region), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_DEBUG_GUEST, 1079029383);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_memory_alias), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region2), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_zone), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(_Alignof(struct kvm_clear_dirty_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, dirty_bitmap), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(_Alignof(struct kvm_memory_attributes), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(_Alignof(struct kvm_create_guest_memfd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
-KVMSPEC_EQ(_Alignof(struct kvm_pre_fault_memory), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(_Alignof(struct kvm_irqchip), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(_Alignof(struct kvm_ioeventfd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_s390_adapter), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_entry), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(_Alignof(struct kvm_irq_routing), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(_Alignof(struct kvm_hyperv_exit), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(sizeof(struct kvm_xen_exit), 80);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(_Alignof(struct kvm_xen_exit), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.longmode), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.cpl), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.input), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.result), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
-KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(_Alignof(struct kvm_xen_hvm_config), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(_Alignof(struct kvm_xen_hvm_attr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(_Alignof(struct kvm_xen_vcpu_attr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
-KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-KVMSPEC_EQ(_Alignof(struct kvm_one_reg), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
-KVMSPEC_EQ(_Alignof(struct kvm_device_attr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
-KVMSPEC_EQ(KVM_S390_VCPU_FAULT, 1074310738);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(KVM_S390_STORE_STATUS_NOADDR, 0xffffffffffffffffULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(KVM_S390_STORE_STATUS_PREFIXED, 0xfffffffffffffffeULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
-KVMSPEC_EQ(KVM_S390_STORE_STATUS, 1074310805);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-KVMSPEC_EQ(sizeof(struct kvm_dirty_tlb), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-KVMSPEC_EQ(KVM_DIRTY_TLB, 1074835114);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
-KVMSPEC_EQ(_Alignof(struct kvm_arm_device_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_OP, 0xc008aebaULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
-KVMSPEC_EQ(_Alignof(struct kvm_enc_region), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(_Alignof(struct kvm_sev_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(_Alignof(struct kvm_sev_launch_start), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(_Alignof(struct kvm_sev_launch_update_data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(_Alignof(struct kvm_sev_launch_secret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(_Alignof(struct kvm_sev_launch_measure), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(_Alignof(struct kvm_sev_dbg), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(_Alignof(struct kvm_sev_attestation_report), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(_Alignof(struct kvm_sev_send_start), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(_Alignof(struct kvm_sev_send_update_data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(_Alignof(struct kvm_sev_receive_start), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
-KVMSPEC_EQ(_Alignof(struct kvm_sev_receive_update_data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
-KVMSPEC_EQ(_Alignof(struct kvm_sev_init), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
-KVMSPEC_EQ(_Alignof(struct kvm_sev_snp_launch_start), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
-KVMSPEC_EQ(_Alignof(struct kvm_sev_snp_launch_update), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
-KVMSPEC_EQ(_Alignof(struct kvm_sev_snp_launch_finish), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(_Alignof(struct kvm_tdx_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(_Alignof(struct kvm_tdx_capabilities), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(_Alignof(struct kvm_tdx_init_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(_Alignof(struct kvm_tdx_init_mem_region), 8);
-#endif
-
 #elif defined(__i386__)
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_API_VERSION, 44544);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VM, 44545);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CHECK_EXTENSION, 44547);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_ENABLE_CAP, 1080602275);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_VCPU_MMAP_SIZE, 44548);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VCPU, 44609);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_GET_STATS_FD, 44750);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_CAP_REINJECT_CONTROL, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_CAP_MCE, 31);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_CAP_PIT2, 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_CAP_XEN_HVM, 38);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(_Alignof(struct kvm_clock_data), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_CLOCK, 1076932219);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_CLOCK, 0x8030ae7cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_SET_PMU_EVENT_FILTER, 1075883698);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_X2APIC_API_USE_32BIT_IDS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_PIT
+#error "__KVM_HAVE_PIT is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_IOAPIC
+#error "__KVM_HAVE_IOAPIC is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_IRQ_LINE
+#error "__KVM_HAVE_IRQ_LINE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_MSI
+#error "__KVM_HAVE_MSI is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_USER_NMI
+#error "__KVM_HAVE_USER_NMI is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_MSIX
+#error "__KVM_HAVE_MSIX is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_MCE
+#error "__KVM_HAVE_MCE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_PIT_STATE2
+#error "__KVM_HAVE_PIT_STATE2 is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_XEN_HVM
+#error "__KVM_HAVE_XEN_HVM is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_VCPU_EVENTS
+#error "__KVM_HAVE_VCPU_EVENTS is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_DEBUGREGS
+#error "__KVM_HAVE_DEBUGREGS is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_XSAVE
+#error "__KVM_HAVE_XSAVE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_XCRS
+#error "__KVM_HAVE_XCRS is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifndef __KVM_HAVE_READONLY_MEM
+#error "__KVM_HAVE_READONLY_MEM is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_X86_QUIRK_LINT0_REENABLED, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_X86_QUIRK_CD_NW_CLEARED, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_X86_QUIRK_LAPIC_MMIO_HOLE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_X86_QUIRK_OUT_7E_INC_RIP, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_X86_QUIRK_FIX_HYPERCALL_INSN, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_X86_QUIRK_SLOT_ZAP_ALL, 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_X86_QUIRK_STUFF_FEATURE_MSRS, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVM_X86_QUIRK_IGNORE_GUEST_PAT, 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_PMU_EVENT_ALLOW, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_PMU_EVENT_DENY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_PMU_EVENT_FLAG_MASKED_EVENTS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_PMU_EVENT_FLAGS_VALID_MASK, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_PMU_MASKED_ENTRY_EVENT_SELECT, 0xf000000ffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_PMU_MASKED_ENTRY_UMASK_MASK, 0xff00000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_PMU_MASKED_ENTRY_UMASK_MATCH, 65280);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_PMU_MASKED_ENTRY_EXCLUDE, 0x80000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_PMU_MASKED_ENTRY_UMASK_MASK_SHIFT, 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(sizeof(struct kvm_pmu_event_filter), 32);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 KVMSPEC_EQ(_Alignof(struct kvm_pmu_event_filter), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, action), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, action), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, nevents), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, nevents), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, fixed_counter_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, fixed_counter_bitmap), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, flags), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, pad), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, pad), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, events), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_VCPU_TSC_CTRL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_VCPU_TSC_OFFSET, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_X86_DEFAULT_VM, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_X86_SW_PROTECTED_VM, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVM_X86_SEV_VM, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVM_X86_SEV_ES_VM, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_X86_SNP_VM, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60e00 /* 6.14 */
+KVMSPEC_EQ(KVM_X86_TDX_VM, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVM_X86_GRP_SYSTEM, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVM_X86_GRP_SEV, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_EXIT_HYPERCALL_LONG_MODE, 1);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_CAP_DEBUGREGS, 50);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_CAP_XSAVE, 55);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_CAP_XCRS, 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_REGS, 0x8090ae81ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_REGS, 1083223682);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_SREGS, 0x8138ae83ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SREGS, 1094233732);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_FPU, 0x81a0ae8cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_FPU, 1101049485);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_GET_LAPIC, 0x8400ae8eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_SET_LAPIC, 1140895375);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 1074310803);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_GET_DEBUGREGS, 0x8080aea1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_SET_DEBUGREGS, 1082175138);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_GET_XSAVE, 0x9000aea4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_SET_XSAVE, 1342221989);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_GET_XCRS, 0x8188aea6ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_SET_XCRS, 1099476647);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_GET_SREGS2, 0x8140aeccULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_SET_SREGS2, 1094758093);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(KVM_GET_XSAVE2, 0x9000aecfULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_NR_INTERRUPTS, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_regs), 144);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_regs), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rax), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rax), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rbx), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rbx), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rcx), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rcx), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rdx), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rdx), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rsi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rsi), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rdi), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rdi), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rsp), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rsp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rbp), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rbp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, r8), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, r9), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r9), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, r10), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r10), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, r11), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, r12), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, r13), 104);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r13), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, r14), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, r15), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, r15), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rip), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, rflags), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, rflags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_APIC_REG_SIZE, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(sizeof(struct kvm_lapic_state), 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_lapic_state), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_lapic_state, regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_lapic_state, regs), 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_segment), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_segment), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, base), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, limit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, limit), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, selector), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, selector), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, type), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, type), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, present), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, present), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, dpl), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, dpl), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, db), 17);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, db), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, s), 18);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, s), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, l), 19);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, l), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, g), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, g), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, avl), 21);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, avl), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, unusable), 22);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, unusable), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_segment, padding), 23);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_segment, padding), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_dtable), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_dtable), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_dtable, base), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dtable, base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_dtable, limit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dtable, limit), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_dtable, padding), 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dtable, padding), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs), 312);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_sregs), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, cs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, ds), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, ds), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, es), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, es), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, fs), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, fs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, gs), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, gs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, ss), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, ss), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, tr), 144);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, tr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, ldt), 168);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, ldt), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, gdt), 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, gdt), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, idt), 208);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, idt), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, cr0), 224);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, cr2), 232);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cr2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, cr3), 240);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cr3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, cr4), 248);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cr4), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, cr8), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, efer), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, efer), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, apic_base), 272);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, interrupt_bitmap), 280);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, interrupt_bitmap), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_SREGS2_FLAGS_PDPTRS_VALID, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs2), 320);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(_Alignof(struct kvm_sregs2), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, cs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, ds), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, ds), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, es), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, es), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, fs), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, fs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, gs), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, gs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, ss), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, ss), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, tr), 144);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, tr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, ldt), 168);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, ldt), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, gdt), 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, gdt), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, idt), 208);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, idt), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, cr0), 224);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, cr2), 232);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cr2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, cr3), 240);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cr3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, cr4), 248);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cr4), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, cr8), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, efer), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, efer), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, apic_base), 272);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, flags), 280);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs2, pdptrs), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs2, pdptrs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_fpu), 416);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_fpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fpr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpr), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fcw), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fcw), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fsw), 130);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fsw), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, ftwx), 132);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, ftwx), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, pad1), 133);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, pad1), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, last_opcode), 134);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, last_opcode), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, last_ip), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, last_ip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, last_dp), 144);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, last_dp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, xmm), 152);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, xmm), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, mxcsr), 408);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, mxcsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, pad2), 412);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, pad2), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(sizeof(struct kvm_debugregs), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(_Alignof(struct kvm_debugregs), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_debugregs, db), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, db), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_debugregs, dr6), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, dr6), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_debugregs, dr7), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, dr7), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_debugregs, flags), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_debugregs, reserved), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debugregs, reserved), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(sizeof(struct kvm_xsave), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(_Alignof(struct kvm_xsave), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_xsave, region), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xsave, region), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(offsetof(struct kvm_xsave, extra), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_MAX_XCRS, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(sizeof(struct kvm_xcr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(_Alignof(struct kvm_xcr), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_xcr, xcr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcr, xcr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_xcr, reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcr, reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_xcr, value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcr, value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(sizeof(struct kvm_xcrs), 392);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
 KVMSPEC_EQ(_Alignof(struct kvm_xcrs), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_xcrs, nr_xcrs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcrs, nr_xcrs), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_xcrs, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcrs, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_xcrs, xcrs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcrs, xcrs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_xcrs, padding), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xcrs, padding), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(KVM_X86_XCOMP_GUEST_SUPP, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_X86_REG_TYPE_MSR, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_X86_REG_TYPE_KVM, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_REG_GUEST_SSP, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_MSR_INDEX_LIST, 0xc004ae02ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
+KVMSPEC_EQ(KVM_GET_MSR_FEATURE_INDEX_LIST, 0xc004ae0aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_MSRS, 0xc008ae88ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_MSRS, 1074310793);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(KVM_X86_SET_MSR_FILTER, 1090825926);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_msr_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_msr_entry), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_entry, index), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_entry, index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_entry, reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_entry, reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_entry, data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_entry, data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_msrs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_msrs), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_msrs, nmsrs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msrs, nmsrs), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_msrs, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msrs, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_msrs, entries), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_msr_list), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_msr_list), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_list, nmsrs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_list, nmsrs), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_list, indices), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_MSR_FILTER_MAX_BITMAP_SIZE, 1536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_MSR_FILTER_READ, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_MSR_FILTER_WRITE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_MSR_FILTER_RANGE_VALID_MASK, 3);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(sizeof(struct kvm_msr_filter_range), 16);
@@ -9393,10 +10426,40 @@ KVMSPEC_EQ(sizeof(struct kvm_msr_filter_range), 16);
 KVMSPEC_EQ(_Alignof(struct kvm_msr_filter_range), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_filter_range, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter_range, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_filter_range, nmsrs), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter_range, nmsrs), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_filter_range, base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter_range, base), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(offsetof(struct kvm_msr_filter_range, bitmap), 12);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter_range, bitmap), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_MSR_FILTER_MAX_RANGES, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_MSR_FILTER_DEFAULT_ALLOW, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_MSR_FILTER_DEFAULT_DENY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_MSR_FILTER_VALID_MASK, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(sizeof(struct kvm_msr_filter), 260);
@@ -9405,40 +10468,1096 @@ KVMSPEC_EQ(sizeof(struct kvm_msr_filter), 260);
 KVMSPEC_EQ(_Alignof(struct kvm_msr_filter), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_msr_filter, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(offsetof(struct kvm_msr_filter, ranges), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msr_filter, ranges), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_GET_SUPPORTED_CPUID, 0xc008ae05ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_GET_EMULATED_CPUID, 0xc008ae09ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_CPUID, 1074310794);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_SET_CPUID2, 1074310800);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_GET_CPUID2, 0xc008ae91ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_cpuid_entry), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_cpuid_entry), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, function), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, function), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, eax), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, eax), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, ebx), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, ebx), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, ecx), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, ecx), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, edx), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, edx), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry, padding), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry, padding), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(sizeof(struct kvm_cpuid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_cpuid), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid, nent), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid, nent), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid, padding), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid, padding), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid, entries), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(sizeof(struct kvm_cpuid_entry2), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_cpuid_entry2), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, function), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, function), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, eax), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, eax), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, ebx), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, ebx), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, ecx), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, ecx), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, edx), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, edx), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid_entry2, padding), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid_entry2, padding), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_CPUID_FLAG_SIGNIFCANT_INDEX, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_CPUID_FLAG_STATEFUL_FUNC, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_CPUID_FLAG_STATE_READ_NEXT, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(sizeof(struct kvm_cpuid2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_cpuid2), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid2, nent), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid2, nent), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid2, padding), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_cpuid2, padding), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_cpuid2, entries), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CAP_PIT_STATE2, 35);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT, 44644);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_GET_PIT, 0xc048ae65ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_SET_PIT, 0x8048ae66ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_REINJECT_CONTROL, 44657);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT2, 1077980791);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_GET_PIT2, 0x8070ae9fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_SET_PIT2, 1081126560);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(sizeof(struct kvm_pic_state), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_pic_state), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, last_irr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, last_irr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, irr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, irr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, imr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, imr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, isr), 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, isr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, priority_add), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, priority_add), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, irq_base), 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, irq_base), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, read_reg_select), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, read_reg_select), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, poll), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, poll), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, special_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, special_mask), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, init_state), 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, init_state), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, auto_eoi), 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, auto_eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, rotate_on_auto_eoi), 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, rotate_on_auto_eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, special_fully_nested_mode), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, special_fully_nested_mode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, init4), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, init4), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, elcr), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, elcr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_pic_state, elcr_mask), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pic_state, elcr_mask), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_IOAPIC_NUM_PINS, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(sizeof(struct kvm_ioapic_state), 216);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_ioapic_state), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, base_address), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, base_address), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, ioregsel), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, ioregsel), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, id), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, irr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, irr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, pad), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl), 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].bits), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].bits), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].fields), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].fields.vector), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].fields.reserved), 27);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields.reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(offsetof(struct kvm_ioapic_state, redirtbl[0].fields.dest_id), 31);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ioapic_state, redirtbl[0].fields.dest_id), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_IRQCHIP_PIC_MASTER, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_IRQCHIP_PIC_SLAVE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_IRQCHIP_IOAPIC, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_NR_IRQCHIPS, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(sizeof(struct kvm_pit_channel_state), 24);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(_Alignof(struct kvm_pit_channel_state), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, count), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, latched_count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, latched_count), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, count_latched), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, count_latched), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, status_latched), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, status_latched), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, status), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, status), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, read_state), 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, read_state), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, write_state), 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, write_state), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, write_latch), 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, write_latch), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, rw_mode), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, rw_mode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, mode), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, mode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, bcd), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, bcd), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, gate), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, gate), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_channel_state, count_load_time), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_channel_state, count_load_time), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(sizeof(struct kvm_pit_state), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(_Alignof(struct kvm_pit_state), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_state, channels), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_state, channels), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_PIT_FLAGS_HPET_LEGACY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PIT_FLAGS_SPEAKER_DATA_ON, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(sizeof(struct kvm_pit_state2), 112);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(_Alignof(struct kvm_pit_state2), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_state2, channels), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_state2, channels), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_state2, flags), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_state2, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_pit_state2, reserved), 76);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pit_state2, reserved), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(sizeof(struct kvm_reinject_control), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(_Alignof(struct kvm_reinject_control), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_reinject_control, pit_reinject), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_reinject_control, pit_reinject), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_reinject_control, reserved), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_reinject_control, reserved), 31);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CAP_VCPU_EVENTS, 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(sizeof(struct kvm_x86_mce), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(_Alignof(struct kvm_x86_mce), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_x86_mce, status), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, status), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_x86_mce, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_x86_mce, misc), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, misc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_x86_mce, mcg_status), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, mcg_status), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_x86_mce, bank), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, bank), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_x86_mce, pad1), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, pad1), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_x86_mce, pad2), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_x86_mce, pad2), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_SETUP_MCE, 1074310812);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 0x8008ae9dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_SET_MCE, 1077980830);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_GET_VCPU_EVENTS, 0x8040ae9fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_SET_VCPU_EVENTS, 1077980832);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(DE_VECTOR, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(DB_VECTOR, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(BP_VECTOR, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(OF_VECTOR, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(BR_VECTOR, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(UD_VECTOR, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(NM_VECTOR, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(DF_VECTOR, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(TS_VECTOR, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(NP_VECTOR, 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(SS_VECTOR, 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(GP_VECTOR, 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(PF_VECTOR, 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(MF_VECTOR, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(AC_VECTOR, 17);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(MC_VECTOR, 18);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(XM_VECTOR, 19);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(VE_VECTOR, 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(CP_VECTOR, 21);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(HV_VECTOR, 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(VC_VECTOR, 29);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(SX_VECTOR, 30);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_VCPUEVENT_VALID_NMI_PENDING, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_VCPUEVENT_VALID_SIPI_VECTOR, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_VCPUEVENT_VALID_SHADOW, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVM_VCPUEVENT_VALID_SMM, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVM_VCPUEVENT_VALID_PAYLOAD, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_VCPUEVENT_VALID_TRIPLE_FAULT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_X86_SHADOW_INT_MOV_SS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_X86_SHADOW_INT_STI, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(sizeof(struct kvm_vcpu_events), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_vcpu_events), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.injected), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.injected), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.nr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.nr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.has_error_code), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.has_error_code), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.pending), 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.pending), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.injected), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.injected), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.nr), 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.nr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.soft), 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.soft), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.shadow), 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.shadow), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.injected), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.injected), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.pending), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pending), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.masked), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.masked), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.pad), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pad), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, sipi_vector), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, sipi_vector), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, flags), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.smm), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.pending), 25);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.pending), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.smm_inside_nmi), 26);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm_inside_nmi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.latched_init), 27);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.latched_init), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, triple_fault), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, triple_fault), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, triple_fault.pending), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, triple_fault.pending), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, reserved), 29);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, reserved), 26);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception_has_payload), 55);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_has_payload), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception_payload), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_payload), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_SW_BP, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_HW_BP, 131072);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_GUESTDBG_INJECT_DB, 262144);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_GUESTDBG_INJECT_BP, 524288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
+KVMSPEC_EQ(KVM_GUESTDBG_BLOCKIRQ, 1048576);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, debugreg), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, debugreg), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_STATE_NESTED_FORMAT_VMX, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_STATE_NESTED_FORMAT_SVM, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_STATE_NESTED_GUEST_MODE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_STATE_NESTED_RUN_PENDING, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVM_STATE_NESTED_EVMCS, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_STATE_NESTED_MTF_PENDING, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVM_STATE_NESTED_GIF_SET, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_STATE_NESTED_SMM_GUEST_MODE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_STATE_NESTED_SMM_VMXON, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_STATE_NESTED_VMX_VMCS_SIZE, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVM_STATE_NESTED_SVM_VMCB_SIZE, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVM_STATE_VMX_PREEMPTION_TIMER_DEADLINE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state_data), 8192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(_Alignof(struct kvm_vmx_nested_state_data), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_data, vmcs12), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_data, vmcs12), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_data, shadow_vmcs12), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_data, shadow_vmcs12), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(sizeof(struct kvm_vmx_nested_state_hdr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(_Alignof(struct kvm_vmx_nested_state_hdr), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, vmxon_pa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, vmxon_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, vmcs12_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, vmcs12_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, smm), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, smm), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, smm.flags), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, smm.flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, pad), 18);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, pad), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, flags), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(offsetof(struct kvm_vmx_nested_state_hdr, preemption_timer_deadline), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vmx_nested_state_hdr, preemption_timer_deadline), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_data), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_svm_nested_state_data), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_data, vmcb12), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_data, vmcb12), 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(sizeof(struct kvm_svm_nested_state_hdr), 8);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(_Alignof(struct kvm_svm_nested_state_hdr), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_svm_nested_state_hdr, vmcb_pa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_svm_nested_state_hdr, vmcb_pa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
+KVMSPEC_EQ(sizeof(struct kvm_nested_state), 128);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50d00 /* 5.13 */
 KVMSPEC_EQ(_Alignof(struct kvm_nested_state), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, format), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, format), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.vmx), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.vmx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.svm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.pad), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.pad), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, data.vmx), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_nested_state, data.svm), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_GET_NESTED_STATE, 0xc080aebeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SET_NESTED_STATE, 1082175167);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 1074310662);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x07, 44551);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x08, 44552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VM_R_0x70, 0x8040ae70ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_breakpoint), 4);
@@ -9455,14 +11574,86 @@ KVMSPEC_EQ(__KVM_DEPRECATED_VCPU_W_0x87, 1078767239);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_memory_region), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_ENABLE, 1074310662);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_PAUSE, 44551);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_DISABLE, 44552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_SET_MEMORY_ALIAS, 1075883587);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_IRQ, 0x8040ae70ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_DEV_IRQ, 1077980784);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_PCI_DEVICE, 1077980786);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_NR, 1074310771);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_ENTRY, 1074835060);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_DEV_IRQ, 1077980789);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 1077980836);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEBUG_GUEST, 1078767239);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(sizeof(struct kvm_memory_alias), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_memory_alias), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_memory_alias, slot), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, slot), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_memory_alias, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_memory_alias, guest_phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, guest_phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_memory_alias, memory_size), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, memory_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(offsetof(struct kvm_memory_alias, target_phys_addr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_memory_alias, target_phys_addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 4);
@@ -9494,6 +11685,36 @@ KVMSPEC_EQ(_Alignof(struct kvm_clear_dirty_log), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, dirty_bitmap), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_DIRTY_LOG, 1074835010);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_NR_MMU_PAGES, 44612);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_GET_NR_MMU_PAGES, 44613);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION, 1075883590);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_TSS_ADDR, 44615);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVM_SET_IDENTITY_MAP_ADDR, 1074310728);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION2, 1084272201);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_REGISTER_COALESCED_MMIO, 1074835047);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_UNREGISTER_COALESCED_MMIO, 1074835048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_RESET_DIRTY_RINGS, 44743);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 4);
 #endif
@@ -9501,13 +11722,31 @@ KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 4);
 KVMSPEC_EQ(_Alignof(struct kvm_memory_attributes), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_MEMORY_ATTRIBUTES, 1075883730);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(_Alignof(struct kvm_create_guest_memfd), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(_Alignof(struct kvm_pre_fault_memory), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 64);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_irqchip), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_irqchip, chip.pic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip.pic), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_irqchip, chip.ioapic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqchip, chip.ioapic), 216);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_ioeventfd), 4);
@@ -9521,8 +11760,83 @@ KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_entry), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(_Alignof(struct kvm_irq_routing), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_CREATE_IRQCHIP, 44640);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQ_LINE, 1074310753);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_IRQCHIP, 0x8208ae63ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_GSI_ROUTING, 1074310762);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQFD, 1075883638);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_BOOT_CPU_ID, 44664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IOEVENTFD, 1077980793);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SIGNAL_MSI, 1075883685);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_INTERRUPT, 1074048646);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_NMI, 44698);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SMI, 44727);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(_Alignof(struct kvm_hyperv_exit), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_HYPERV_EVENTFD, 1075359421);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVM_GET_SUPPORTED_HV_CPUID, 0xc008aec1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_HYPERV_EVENTFD_DEASSIGN, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_HYPERV_CONN_ID_MASK, 16777215);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(sizeof(struct kvm_hyperv_eventfd), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(_Alignof(struct kvm_hyperv_eventfd), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_hyperv_eventfd, conn_id), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, conn_id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_hyperv_eventfd, fd), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, fd), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_hyperv_eventfd, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_hyperv_eventfd, padding), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hyperv_eventfd, padding), 12);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(sizeof(struct kvm_xen_exit), 76);
@@ -9551,29 +11865,1097 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.result), 20);
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 28);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_HYPERCALL_MSR, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_SHARED_INFO, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_RUNSTATE, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_EVTCHN_SEND, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_RUNSTATE_UPDATE_FLAG, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_PVCLOCK_TSC_UNSTABLE, 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG_SHARED_INFO_HVA, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_EQ(KVM_XEN_MSR_MIN_INDEX, 1073741824);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_EQ(KVM_XEN_MSR_MAX_INDEX, 1342177279);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(sizeof(struct kvm_xen_hvm_config), 56);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(_Alignof(struct kvm_xen_hvm_config), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, msr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, msr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, blob_addr_32), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_addr_32), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, blob_addr_64), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_addr_64), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, blob_size_32), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_size_32), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, blob_size_64), 25);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, blob_size_64), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_config, pad2), 26);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_config, pad2), 30);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_XEN_HVM_CONFIG, 1077456506);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_HVM_GET_ATTR, 0xc048aec8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_HVM_SET_ATTR, 1078505161);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_EVTCHN_DEASSIGN, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_EVTCHN_UPDATE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_EVTCHN_RESET, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_LONG_MODE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_SHARED_INFO, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_UPCALL_VECTOR, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_EVTCHN, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_XEN_VERSION, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_XEN_ATTR_TYPE_SHARED_INFO_HVA, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_XEN_INVALID_GFN, 0xffffffffffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(sizeof(struct kvm_xen_hvm_attr), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_xen_hvm_attr), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, type), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, type), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, pad), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, pad), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.long_mode), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.long_mode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.runstate_update_flag), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.runstate_update_flag), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info.gfn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.gfn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info.hva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.hva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.send_port), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.send_port), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.type), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.flags), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.xen_version), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.xen_version), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.pad), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.pad), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_VCPU_GET_ATTR, 0xc048aecaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_VCPU_SET_ATTR, 1078505163);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_XEN_INVALID_GPA, 0xffffffffffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(sizeof(struct kvm_xen_vcpu_attr), 72);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_xen_vcpu_attr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, type), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, type), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, pad), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, pad), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.hva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.hva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.pad), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.pad), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_running), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_running), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_runnable), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_runnable), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_blocked), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_blocked), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_offline), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_offline), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.vcpu_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vcpu_id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.port), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.port), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.priority), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.priority), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.expires_ns), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.expires_ns), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_TIME_INFO, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_CURRENT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADJUST, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_TIMER, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(_Alignof(struct kvm_run), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 76);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 4);
@@ -9597,7 +12979,13 @@ KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 64);
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 4);
@@ -9620,14 +13008,311 @@ KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 44);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 520);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_RUN, 44672);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_PIO_PAGE_OFFSET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_COALESCED_MMIO_PAGE_OFFSET, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_RUN_X86_SMM, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_RUN_X86_BUS_LOCK, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_RUN_X86_GUEST_MODE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 32);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, exception), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, exception), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, pc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, pc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, dr6), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, dr6), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, dr7), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, dr7), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_SYNC_X86_REGS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_SYNC_X86_SREGS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_SYNC_X86_EVENTS, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_SYNC_X86_VALID_FIELDS, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 520);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, regs), 144);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, sregs), 144);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, sregs), 312);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, events), 456);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, events), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 72);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 4);
@@ -9635,8 +13320,38 @@ KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(_Alignof(struct kvm_one_reg), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SIGNAL_MASK, 1074048651);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_GET_MP_STATE, 0x8004ae98ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_MP_STATE, 1074048665);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 1078505115);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_GET_ONE_REG, 1074835115);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SET_ONE_REG, 1074835116);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_KVMCLOCK_CTRL, 44717);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(_Alignof(struct kvm_device_attr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_DEVICE_ATTR, 1075359457);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 4);
@@ -9668,6 +13383,9 @@ KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
 KVMSPEC_EQ(KVM_S390_VCPU_FAULT, 1074048594);
 #endif
@@ -9679,6 +13397,15 @@ KVMSPEC_EQ(KVM_S390_STORE_STATUS_PREFIXED, 0xfffffffeULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_STORE_STATUS, 1074048661);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INITIAL_RESET, 44695);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 4);
@@ -9722,11 +13449,20 @@ KVMSPEC_EQ(sizeof(struct kvm_dirty_tlb), 12);
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_PPC_SVM_OFF, 44723);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_DIRTY_TLB, 1074572970);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(_Alignof(struct kvm_arm_device_addr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_ARM_SET_DEVICE_ADDR, 1074835115);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM_VCPU_FINALIZE, 1074048706);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_OP, 0xc004aebaULL);
@@ -9734,62 +13470,8702 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_OP, 0xc004aebaULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 KVMSPEC_EQ(_Alignof(struct kvm_enc_region), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_INIT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_ES_INIT, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_LAUNCH_START, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_LAUNCH_UPDATE_DATA, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_LAUNCH_UPDATE_VMSA, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_LAUNCH_SECRET, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_LAUNCH_MEASURE, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_LAUNCH_FINISH, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_SEND_START, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_SEND_UPDATE_DATA, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_SEND_UPDATE_VMSA, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_SEND_FINISH, 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_RECEIVE_START, 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_RECEIVE_UPDATE_DATA, 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_RECEIVE_UPDATE_VMSA, 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_RECEIVE_FINISH, 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_GUEST_STATUS, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_DBG_DECRYPT, 17);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_DBG_ENCRYPT, 18);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SEV_CERT_EXPORT, 19);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_SEV_GET_ATTESTATION_REPORT, 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_SEV_SEND_CANCEL, 21);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVM_SEV_INIT2, 22);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_SEV_SNP_LAUNCH_START, 100);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_SEV_SNP_LAUNCH_UPDATE, 101);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_SEV_SNP_LAUNCH_FINISH, 102);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_SEV_NR_MAX, 103);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(sizeof(struct kvm_sev_cmd), 24);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_sev_cmd), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_cmd, id), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_cmd, id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_cmd, pad0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_cmd, pad0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_cmd, data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_cmd, data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_cmd, error), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_cmd, error), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_cmd, sev_fd), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_cmd, sev_fd), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(sizeof(struct kvm_sev_launch_start), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_sev_launch_start), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_start, handle), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, handle), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_start, policy), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, policy), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_start, dh_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, dh_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_start, dh_len), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, dh_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_start, pad0), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, pad0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_start, session_uaddr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, session_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_start, session_len), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, session_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_start, pad1), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_start, pad1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(sizeof(struct kvm_sev_launch_update_data), 16);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_sev_launch_update_data), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_update_data, uaddr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_update_data, uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_update_data, len), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_update_data, len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_update_data, pad0), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_update_data, pad0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(sizeof(struct kvm_sev_launch_secret), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_sev_launch_secret), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_secret, hdr_uaddr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, hdr_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_secret, hdr_len), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, hdr_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_secret, pad0), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, pad0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_secret, guest_uaddr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, guest_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_secret, guest_len), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, guest_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_secret, pad1), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, pad1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_secret, trans_uaddr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, trans_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_secret, trans_len), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, trans_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_secret, pad2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_secret, pad2), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(sizeof(struct kvm_sev_launch_measure), 16);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_sev_launch_measure), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_measure, uaddr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_measure, uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_measure, len), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_measure, len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_launch_measure, pad0), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_launch_measure, pad0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(sizeof(struct kvm_sev_guest_status), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(_Alignof(struct kvm_sev_guest_status), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_guest_status, handle), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_guest_status, handle), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_guest_status, policy), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_guest_status, policy), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_guest_status, state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_guest_status, state), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(sizeof(struct kvm_sev_dbg), 24);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_sev_dbg), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_dbg, src_uaddr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_dbg, src_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_dbg, dst_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_dbg, dst_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_dbg, len), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_dbg, len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_dbg, pad0), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_dbg, pad0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(sizeof(struct kvm_sev_attestation_report), 32);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_sev_attestation_report), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_attestation_report, mnonce), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_attestation_report, mnonce), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_attestation_report, uaddr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_attestation_report, uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_attestation_report, len), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_attestation_report, len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_attestation_report, pad0), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_attestation_report, pad0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(sizeof(struct kvm_sev_send_start), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_sev_send_start), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_start, policy), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, policy), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_start, pad0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, pad0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_start, pdh_cert_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, pdh_cert_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_start, pdh_cert_len), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, pdh_cert_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_start, pad1), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, pad1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_start, plat_certs_uaddr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, plat_certs_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_start, plat_certs_len), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, plat_certs_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_start, pad2), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, pad2), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_start, amd_certs_uaddr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, amd_certs_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_start, amd_certs_len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, amd_certs_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_start, pad3), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, pad3), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_start, session_uaddr), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, session_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_start, session_len), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, session_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_start, pad4), 68);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_start, pad4), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(sizeof(struct kvm_sev_send_update_data), 48);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_sev_send_update_data), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_update_data, hdr_uaddr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, hdr_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_update_data, hdr_len), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, hdr_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_update_data, pad0), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, pad0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_update_data, guest_uaddr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, guest_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_update_data, guest_len), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, guest_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_update_data, pad1), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, pad1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_update_data, trans_uaddr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, trans_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_update_data, trans_len), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, trans_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_send_update_data, pad2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_send_update_data, pad2), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(sizeof(struct kvm_sev_receive_start), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_sev_receive_start), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_start, handle), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, handle), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_start, policy), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, policy), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_start, pdh_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, pdh_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_start, pdh_len), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, pdh_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_start, pad0), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, pad0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_start, session_uaddr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, session_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_start, session_len), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, session_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_start, pad1), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_start, pad1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(sizeof(struct kvm_sev_receive_update_data), 48);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_sev_receive_update_data), 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_update_data, hdr_uaddr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, hdr_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_update_data, hdr_len), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, hdr_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_update_data, pad0), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, pad0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_update_data, guest_uaddr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, guest_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_update_data, guest_len), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, guest_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_update_data, pad1), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, pad1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_update_data, trans_uaddr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, trans_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_update_data, trans_len), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, trans_len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_receive_update_data, pad2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_receive_update_data, pad2), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(sizeof(struct kvm_sev_init), 48);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
 KVMSPEC_EQ(_Alignof(struct kvm_sev_init), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_init, vmsa_features), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_init, vmsa_features), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_init, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_init, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_init, ghcb_version), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_init, ghcb_version), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_init, pad1), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_init, pad1), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_init, pad2), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_init, pad2), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVM_X86_SEV_VMSA_FEATURES, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(sizeof(struct kvm_sev_snp_launch_start), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(_Alignof(struct kvm_sev_snp_launch_start), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_start, policy), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_start, policy), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_start, gosvw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_start, gosvw), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_start, flags), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_start, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_start, pad0), 26);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_start, pad0), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_start, pad1), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_start, pad1), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVM_SEV_PAGE_TYPE_INVALID, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_SEV_SNP_PAGE_TYPE_NORMAL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_SEV_SNP_PAGE_TYPE_ZERO, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_SEV_SNP_PAGE_TYPE_UNMEASURED, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_SEV_SNP_PAGE_TYPE_SECRETS, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_SEV_SNP_PAGE_TYPE_CPUID, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(sizeof(struct kvm_sev_snp_launch_update), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(_Alignof(struct kvm_sev_snp_launch_update), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_update, gfn_start), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_update, gfn_start), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_update, uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_update, uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_update, len), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_update, len), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_update, type), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_update, type), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_update, pad0), 25);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_update, pad0), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_update, flags), 26);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_update, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_update, pad1), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_update, pad1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_update, pad2), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_update, pad2), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_SEV_SNP_ID_BLOCK_SIZE, 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_SEV_SNP_ID_AUTH_SIZE, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_SEV_SNP_FINISH_DATA_SIZE, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(sizeof(struct kvm_sev_snp_launch_finish), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
 KVMSPEC_EQ(_Alignof(struct kvm_sev_snp_launch_finish), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_finish, id_block_uaddr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, id_block_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_finish, id_auth_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, id_auth_uaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_finish, id_block_en), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, id_block_en), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_finish, auth_key_en), 17);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, auth_key_en), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_finish, vcek_disabled), 18);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, vcek_disabled), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_finish, host_data), 19);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, host_data), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_finish, pad0), 51);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, pad0), 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_finish, flags), 54);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(offsetof(struct kvm_sev_snp_launch_finish, pad1), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sev_snp_launch_finish, pad1), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVM_TDX_CAPABILITIES, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVM_TDX_INIT_VM, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVM_TDX_INIT_VCPU, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVM_TDX_INIT_MEM_REGION, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVM_TDX_FINALIZE_VM, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVM_TDX_GET_CPUID, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVM_TDX_CMD_NR_MAX, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVM_TDX_MEASURE_MEMORY_REGION, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_tdx_cmd), 24);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(_Alignof(struct kvm_tdx_cmd), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_cmd, id), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_cmd, id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_cmd, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_cmd, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_cmd, data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_cmd, data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_cmd, hw_error), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_cmd, hw_error), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_tdx_capabilities), 2056);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(_Alignof(struct kvm_tdx_capabilities), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_capabilities, supported_attrs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, supported_attrs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_capabilities, supported_xfam), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, supported_xfam), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_capabilities, kernel_tdvmcallinfo_1_r11), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, kernel_tdvmcallinfo_1_r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_capabilities, user_tdvmcallinfo_1_r11), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, user_tdvmcallinfo_1_r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_capabilities, kernel_tdvmcallinfo_1_r12), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, kernel_tdvmcallinfo_1_r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_capabilities, user_tdvmcallinfo_1_r12), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, user_tdvmcallinfo_1_r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_capabilities, reserved), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, reserved), 2000);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_capabilities, cpuid), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_capabilities, cpuid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_tdx_init_vm), 264);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(_Alignof(struct kvm_tdx_init_vm), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_init_vm, attributes), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_vm, attributes), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_init_vm, xfam), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_vm, xfam), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_init_vm, mrconfigid), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_vm, mrconfigid), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_init_vm, mrowner), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_vm, mrowner), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_init_vm, mrownerconfig), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_vm, mrownerconfig), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_init_vm, reserved), 160);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_vm, reserved), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_init_vm, cpuid), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_vm, cpuid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_tdx_init_mem_region), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(_Alignof(struct kvm_tdx_init_mem_region), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_init_mem_region, source_addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_mem_region, source_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_init_mem_region, gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_mem_region, gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_tdx_init_mem_region, nr_pages), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_mem_region, nr_pages), 8);
+#endif
+
+#elif defined(__aarch64__)
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_API_VERSION, 44544);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VM, 44545);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CHECK_EXTENSION, 44547);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_ENABLE_CAP, 1080602275);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_VCPU_MMAP_SIZE, 44548);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VCPU, 44609);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_GET_STATS_FD, 44750);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_clock_data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_CLOCK, 1076932219);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_CLOCK, 0x8030ae7cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 1074310803);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT, 44644);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_REINJECT_CONTROL, 44657);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT2, 1077980791);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_SETUP_MCE, 1074310812);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 0x8008ae9dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 1074310662);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x07, 44551);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x08, 44552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VM_R_0x70, 0x8040ae70ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_breakpoint), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(sizeof(struct kvm_debug_guest), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_debug_guest), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VCPU_W_0x87, 1079029383);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_memory_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_ENABLE, 1074310662);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_PAUSE, 44551);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_DISABLE, 44552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_IRQ, 0x8040ae70ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_DEV_IRQ, 1077980784);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_PCI_DEVICE, 1077980786);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_NR, 1074310771);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_ENTRY, 1074835060);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_DEV_IRQ, 1077980789);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 1077980836);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEBUG_GUEST, 1079029383);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_zone), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_clear_dirty_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, dirty_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_DIRTY_LOG, 1074835010);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_NR_MMU_PAGES, 44612);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_GET_NR_MMU_PAGES, 44613);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION, 1075883590);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_TSS_ADDR, 44615);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVM_SET_IDENTITY_MAP_ADDR, 1074310728);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION2, 1084272201);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_REGISTER_COALESCED_MMIO, 1074835047);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_UNREGISTER_COALESCED_MMIO, 1074835048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_RESET_DIRTY_RINGS, 44743);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_memory_attributes), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_MEMORY_ATTRIBUTES, 1075883730);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_create_guest_memfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_pre_fault_memory), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_irqchip), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_ioeventfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_s390_adapter), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_entry), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_CREATE_IRQCHIP, 44640);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQ_LINE, 1074310753);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_IRQCHIP, 0x8208ae63ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_GSI_ROUTING, 1074310762);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQFD, 1075883638);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_BOOT_CPU_ID, 44664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IOEVENTFD, 1077980793);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SIGNAL_MSI, 1075883685);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_INTERRUPT, 1074048646);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_NMI, 44698);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SMI, 44727);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_hyperv_exit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(sizeof(struct kvm_xen_exit), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_xen_exit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.longmode), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.cpl), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.input), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.result), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_RUN, 44672);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_one_reg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SIGNAL_MASK, 1074048651);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_GET_MP_STATE, 0x8004ae98ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_MP_STATE, 1074048665);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_GET_ONE_REG, 1074835115);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SET_ONE_REG, 1074835116);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_KVMCLOCK_CTRL, 44717);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_device_attr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_DEVICE_ATTR, 1075359457);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVM_S390_VCPU_FAULT, 1074310738);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS_NOADDR, 0xffffffffffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS_PREFIXED, 0xfffffffffffffffeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS, 1074310805);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INITIAL_RESET, 44695);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_dirty_tlb), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_PPC_SVM_OFF, 44723);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_DIRTY_TLB, 1074835114);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_arm_device_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_ARM_SET_DEVICE_ADDR, 1074835115);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM_VCPU_FINALIZE, 1074048706);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_OP, 0xc008aebaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(_Alignof(struct kvm_enc_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
+#endif
+
+#elif defined(__riscv) && __riscv_xlen == 64
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_API_VERSION, 44544);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VM, 44545);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CHECK_EXTENSION, 44547);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_ENABLE_CAP, 1080602275);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_VCPU_MMAP_SIZE, 44548);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VCPU, 44609);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_GET_STATS_FD, 44750);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_clock_data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_CLOCK, 1076932219);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_CLOCK, 0x8030ae7cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_REGS, 0x8000ae81ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_REGS, 1073786498);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_SREGS, 0x8000ae83ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SREGS, 1073786500);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_FPU, 0x8000ae8cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_FPU, 1073786509);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 1074310803);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT, 44644);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_REINJECT_CONTROL, 44657);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT2, 1077980791);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_SETUP_MCE, 1074310812);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 0x8008ae9dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 1074310662);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x07, 44551);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x08, 44552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VM_R_0x70, 0x8040ae70ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_breakpoint), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(sizeof(struct kvm_debug_guest), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_debug_guest), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VCPU_W_0x87, 1079029383);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_memory_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_ENABLE, 1074310662);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_PAUSE, 44551);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_DISABLE, 44552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_IRQ, 0x8040ae70ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_DEV_IRQ, 1077980784);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_PCI_DEVICE, 1077980786);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_NR, 1074310771);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_ENTRY, 1074835060);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_DEV_IRQ, 1077980789);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 1077980836);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEBUG_GUEST, 1079029383);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_zone), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_clear_dirty_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, dirty_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_DIRTY_LOG, 1074835010);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_NR_MMU_PAGES, 44612);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_GET_NR_MMU_PAGES, 44613);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION, 1075883590);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_TSS_ADDR, 44615);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVM_SET_IDENTITY_MAP_ADDR, 1074310728);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION2, 1084272201);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_REGISTER_COALESCED_MMIO, 1074835047);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_UNREGISTER_COALESCED_MMIO, 1074835048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_RESET_DIRTY_RINGS, 44743);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_memory_attributes), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_MEMORY_ATTRIBUTES, 1075883730);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_create_guest_memfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_pre_fault_memory), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_irqchip), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_ioeventfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_s390_adapter), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_entry), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_CREATE_IRQCHIP, 44640);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQ_LINE, 1074310753);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_IRQCHIP, 0x8208ae63ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_GSI_ROUTING, 1074310762);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQFD, 1075883638);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_BOOT_CPU_ID, 44664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IOEVENTFD, 1077980793);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SIGNAL_MSI, 1075883685);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_INTERRUPT, 1074048646);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_NMI, 44698);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SMI, 44727);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_hyperv_exit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(sizeof(struct kvm_xen_exit), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_xen_exit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.longmode), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.cpl), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.input), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.result), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_RUN, 44672);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_one_reg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SIGNAL_MASK, 1074048651);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_GET_MP_STATE, 0x8004ae98ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_MP_STATE, 1074048665);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 1074310811);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_GET_ONE_REG, 1074835115);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SET_ONE_REG, 1074835116);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_KVMCLOCK_CTRL, 44717);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_device_attr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_DEVICE_ATTR, 1075359457);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVM_S390_VCPU_FAULT, 1074310738);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS_NOADDR, 0xffffffffffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS_PREFIXED, 0xfffffffffffffffeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS, 1074310805);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INITIAL_RESET, 44695);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_dirty_tlb), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_PPC_SVM_OFF, 44723);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_DIRTY_TLB, 1074835114);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_arm_device_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_ARM_SET_DEVICE_ADDR, 1074835115);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM_VCPU_FINALIZE, 1074048706);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_OP, 0xc008aebaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(_Alignof(struct kvm_enc_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(__BITS_PER_LONG, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(sizeof(struct user_regs_struct), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(_Alignof(struct user_regs_struct), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, pc), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, pc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, ra), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, ra), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, sp), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, sp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, gp), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, gp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, tp), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, tp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, t0), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, t0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, t1), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, t1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, t2), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, t2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, s0), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, s0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, s1), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, s1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, a0), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, a0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, a1), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, a1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, a2), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, a2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, a3), 104);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, a3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, a4), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, a4), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, a5), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, a5), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, a6), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, a6), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, a7), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, a7), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, s2), 144);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, s2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, s3), 152);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, s3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, s4), 160);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, s4), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, s5), 168);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, s5), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, s6), 176);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, s6), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, s7), 184);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, s7), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, s8), 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, s8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, s9), 200);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, s9), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, s10), 208);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, s10), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, s11), 216);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, s11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, t3), 224);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, t3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, t4), 232);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, t4), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, t5), 240);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, t5), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct user_regs_struct, t6), 248);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_regs_struct, t6), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(sizeof(struct __riscv_f_ext_state), 132);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(_Alignof(struct __riscv_f_ext_state), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct __riscv_f_ext_state, f), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct __riscv_f_ext_state, f), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct __riscv_f_ext_state, fcsr), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct __riscv_f_ext_state, fcsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(sizeof(struct __riscv_d_ext_state), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(_Alignof(struct __riscv_d_ext_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct __riscv_d_ext_state, f), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct __riscv_d_ext_state, f), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct __riscv_d_ext_state, fcsr), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct __riscv_d_ext_state, fcsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(sizeof(struct __riscv_v_ext_state), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(_Alignof(struct __riscv_v_ext_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(offsetof(struct __riscv_v_ext_state, vstart), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct __riscv_v_ext_state, vstart), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(offsetof(struct __riscv_v_ext_state, vl), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct __riscv_v_ext_state, vl), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(offsetof(struct __riscv_v_ext_state, vtype), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct __riscv_v_ext_state, vtype), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(offsetof(struct __riscv_v_ext_state, vcsr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct __riscv_v_ext_state, vcsr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(offsetof(struct __riscv_v_ext_state, vlenb), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct __riscv_v_ext_state, vlenb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(offsetof(struct __riscv_v_ext_state, datap), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct __riscv_v_ext_state, datap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifndef __KVM_HAVE_IRQ_LINE
+#error "__KVM_HAVE_IRQ_LINE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifndef __KVM_HAVE_READONLY_MEM
+#error "__KVM_HAVE_READONLY_MEM is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_COALESCED_MMIO_PAGE_OFFSET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61100 /* 6.17 */
+KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_EXIT_FAIL_ENTRY_NO_VSFILE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_INTERRUPT_SET, 0xffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_INTERRUPT_UNSET, 0xfffffffeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(sizeof(struct kvm_regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_regs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(sizeof(struct kvm_fpu), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpu), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_sregs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_config), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_config), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_config, isa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, isa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_config, zicbom_block_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, zicbom_block_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_config, mvendorid), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, mvendorid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_config, marchid), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, marchid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_config, mimpid), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, mimpid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_config, zicboz_block_size), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, zicboz_block_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_config, satp_mode), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, satp_mode), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_config, zicbop_block_size), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, zicbop_block_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_core), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_core), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_core, regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_core, regs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_core, mode), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_core, mode), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_RISCV_MODE_S, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_RISCV_MODE_U, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_csr), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_csr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, sstatus), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, sstatus), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, sie), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, sie), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, stvec), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, stvec), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, sscratch), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, sscratch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, sepc), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, sepc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, scause), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, scause), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, stval), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, stval), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, sip), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, sip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, satp), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, satp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, scounteren), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, scounteren), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, senvcfg), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, senvcfg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_aia_csr), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_aia_csr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_aia_csr, siselect), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, siselect), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_aia_csr, iprio1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, iprio1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_aia_csr, iprio2), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, iprio2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_aia_csr, sieh), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, sieh), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_aia_csr, siph), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, siph), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_aia_csr, iprio1h), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, iprio1h), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_aia_csr, iprio2h), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, iprio2h), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_smstateen_csr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_smstateen_csr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_smstateen_csr, sstateen0), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_smstateen_csr, sstateen0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_zicfiss_csr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_zicfiss_csr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_zicfiss_csr, ssp), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_zicfiss_csr, ssp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_timer), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_timer), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_timer, frequency), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_timer, frequency), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_timer, time), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_timer, time), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_timer, compare), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_timer, compare), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_timer, state), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_timer, state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_RISCV_TIMER_STATE_OFF, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_RISCV_TIMER_STATE_ON, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_REG_RISCV_TYPE_MASK, 0xff000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_REG_RISCV_TYPE_SHIFT, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_SUBTYPE_MASK, 16711680);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_SUBTYPE_SHIFT, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_REG_RISCV_CONFIG, 16777216);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_REG_RISCV_CORE, 33554432);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_REG_RISCV_CSR, 50331648);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_REG_RISCV_TIMER, 67108864);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_REG_RISCV_FP_F, 83886080);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_REG_RISCV_FP_D, 100663296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_RISCV_ISA_EXT, 117440512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_SBI_EXT, 134217728);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_REG_RISCV_VECTOR, 150994944);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_REG_RISCV_SBI_STATE, 167772160);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_CSR_GENERAL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_CSR_AIA, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_RISCV_CSR_SMSTATEEN, 131072);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_REG_RISCV_CSR_ZICFISS, 196608);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_A, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_C, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_D, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_F, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_H, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_I, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_M, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SVPBMT, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SSTC, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SVINVAL, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZIHINTPAUSE, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICBOM, 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICBOZ, 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZBB, 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SSAIA, 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_V, 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SVNAPOT, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZBA, 17);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZBS, 18);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICNTR, 19);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICSR, 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZIFENCEI, 21);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZIHPM, 22);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SMSTATEEN, 23);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICOND, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZBC, 25);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZBKB, 26);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZBKC, 27);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZBKX, 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZKND, 29);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZKNE, 30);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZKNH, 31);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZKR, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZKSED, 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZKSH, 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZKT, 35);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVBB, 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVBC, 37);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVKB, 38);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVKG, 39);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVKNED, 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVKNHA, 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVKNHB, 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVKSED, 43);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVKSH, 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVKT, 45);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZFH, 46);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZFHMIN, 47);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZIHINTNTL, 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVFH, 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVFHMIN, 50);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZFA, 51);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZTSO, 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZACAS, 53);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SSCOFPMF, 54);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZIMOP, 55);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZCA, 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZCB, 57);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZCD, 58);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZCF, 59);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZCMOP, 60);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZAWRS, 61);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SMNPM, 62);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SSNPM, 63);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SVADE, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SVADU, 65);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60e00 /* 6.14 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SVVPTC, 66);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60e00 /* 6.14 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZABHA, 67);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60e00 /* 6.14 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICCRSE, 68);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZAAMO, 69);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZALRSC, 70);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICBOP, 71);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZFBFMIN, 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVFBFMIN, 73);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVFBFWMA, 74);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZCLSD, 75);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZILSD, 76);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZALASR, 77);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICFILP, 78);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICFISS, 79);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_MAX, 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_V01, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_TIME, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_IPI, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_RFENCE, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_SRST, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_HSM, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_PMU, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_EXPERIMENTAL, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_VENDOR, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_DBCN, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_STA, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60e00 /* 6.14 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_SUSP, 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_FWFT, 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_MPXY, 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_MAX, 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_REG_RISCV_ISA_SINGLE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_REG_RISCV_ISA_MULTI_EN, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_REG_RISCV_ISA_MULTI_DIS, 131072);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_SBI_SINGLE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_SBI_MULTI_EN, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_SBI_MULTI_DIS, 131072);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_REG_RISCV_ISA_MULTI_REG_LAST, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_SBI_MULTI_REG_LAST, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_sbi_sta), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_sbi_sta), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_sta, shmem_lo), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_sta, shmem_lo), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_sta, shmem_hi), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_sta, shmem_hi), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_sbi_fwft_feature), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_sbi_fwft_feature), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_fwft_feature, enable), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft_feature, enable), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_fwft_feature, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft_feature, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_fwft_feature, value), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft_feature, value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_sbi_fwft), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_sbi_fwft), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_fwft, misaligned_deleg), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft, misaligned_deleg), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_fwft, pointer_masking), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft, pointer_masking), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_fwft, pte_ad_hw_updating), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft, pte_ad_hw_updating), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_fwft, landing_pad), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft, landing_pad), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_fwft, shadow_stack), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft, shadow_stack), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_REG_RISCV_SBI_STA, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_REG_RISCV_SBI_FWFT, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_APLIC_ALIGN, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_APLIC_SIZE, 16384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_APLIC_MAX_HARTS, 16384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_IMSIC_ALIGN, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_IMSIC_SIZE, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GRP_CONFIG, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GRP_ADDR, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GRP_CTRL, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GRP_APLIC, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GRP_IMSIC, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_CONFIG_MODE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_CONFIG_IDS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_CONFIG_SRCS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_CONFIG_GROUP_BITS, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_CONFIG_GROUP_SHIFT, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_CONFIG_HART_BITS, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_CONFIG_GUEST_BITS, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_MODE_EMUL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_MODE_HWACCEL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_MODE_AUTO, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_IDS_MIN, 63);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_IDS_MAX, 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_SRCS_MAX, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GROUP_BITS_MAX, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GROUP_SHIFT_MIN, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GROUP_SHIFT_MAX, 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_HART_BITS_MAX, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GUEST_BITS_MAX, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_ADDR_APLIC, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_ADDR_MAX, 16385);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_CTRL_INIT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_IMSIC_ISEL_BITS, 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_IMSIC_ISEL_MASK, 4095);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_NR_IRQCHIPS, 1);
+#endif
+
+#elif defined(__s390x__)
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_API_VERSION, 44544);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VM, 44545);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CHECK_EXTENSION, 44547);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_ENABLE_CAP, 1080602275);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_VCPU_MMAP_SIZE, 44548);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VCPU, 44609);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_GET_STATS_FD, 44750);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_clock_data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_CLOCK, 1076932219);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_CLOCK, 0x8030ae7cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 1074310803);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT, 44644);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_REINJECT_CONTROL, 44657);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT2, 1077980791);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_SETUP_MCE, 1074310812);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 0x8008ae9dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 1074310662);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x07, 44551);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x08, 44552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VM_R_0x70, 0x8040ae70ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_breakpoint), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(sizeof(struct kvm_debug_guest), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_debug_guest), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VCPU_W_0x87, 1079029383);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_memory_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_ENABLE, 1074310662);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_PAUSE, 44551);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_DISABLE, 44552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_IRQ, 0x8040ae70ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_DEV_IRQ, 1077980784);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_PCI_DEVICE, 1077980786);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_NR, 1074310771);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_ENTRY, 1074835060);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_DEV_IRQ, 1077980789);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 1077980836);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEBUG_GUEST, 1079029383);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_zone), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_clear_dirty_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, dirty_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_DIRTY_LOG, 1074835010);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_NR_MMU_PAGES, 44612);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_GET_NR_MMU_PAGES, 44613);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION, 1075883590);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_TSS_ADDR, 44615);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVM_SET_IDENTITY_MAP_ADDR, 1074310728);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION2, 1084272201);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_REGISTER_COALESCED_MMIO, 1074835047);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_UNREGISTER_COALESCED_MMIO, 1074835048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_RESET_DIRTY_RINGS, 44743);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_memory_attributes), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_MEMORY_ATTRIBUTES, 1075883730);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_create_guest_memfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_pre_fault_memory), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_irqchip), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_ioeventfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_s390_adapter), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_entry), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_CREATE_IRQCHIP, 44640);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQ_LINE, 1074310753);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_IRQCHIP, 0x8208ae63ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_GSI_ROUTING, 1074310762);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQFD, 1075883638);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_BOOT_CPU_ID, 44664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IOEVENTFD, 1077980793);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SIGNAL_MSI, 1075883685);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_INTERRUPT, 1074048646);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_NMI, 44698);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SMI, 44727);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_hyperv_exit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(sizeof(struct kvm_xen_exit), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_xen_exit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.longmode), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.cpl), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.input), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.result), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_RUN, 44672);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_one_reg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SIGNAL_MASK, 1074048651);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_GET_MP_STATE, 0x8004ae98ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_MP_STATE, 1074048665);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_GET_ONE_REG, 1074835115);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SET_ONE_REG, 1074835116);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_KVMCLOCK_CTRL, 44717);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_device_attr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_DEVICE_ATTR, 1075359457);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVM_S390_VCPU_FAULT, 1074310738);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS_NOADDR, 0xffffffffffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS_PREFIXED, 0xfffffffffffffffeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS, 1074310805);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INITIAL_RESET, 44695);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_dirty_tlb), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_PPC_SVM_OFF, 44723);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_DIRTY_TLB, 1074835114);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_arm_device_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_ARM_SET_DEVICE_ADDR, 1074835115);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM_VCPU_FINALIZE, 1074048706);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_OP, 0xc008aebaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(_Alignof(struct kvm_enc_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
+#endif
+
+#elif defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_API_VERSION, 536915456);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VM, 536915457);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CHECK_EXTENSION, 536915459);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_ENABLE_CAP, 0x8068aea3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_VCPU_MMAP_SIZE, 536915460);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VCPU, 536915521);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_GET_STATS_FD, 536915662);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_clock_data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_CLOCK, 0x8030ae7bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_CLOCK, 1076932220);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_TSC_KHZ, 536915618);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_TSC_KHZ, 536915619);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 0x8008ae93ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT, 536915556);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_REINJECT_CONTROL, 536915569);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT2, 0x8040ae77ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_SETUP_MCE, 0x8008ae9cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 1074310813);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 0x8008ae06ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x07, 536915463);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x08, 536915464);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VM_R_0x70, 1077980784);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_breakpoint), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(sizeof(struct kvm_debug_guest), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_debug_guest), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VCPU_W_0x87, 0x8050ae87ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_memory_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_ENABLE, 0x8008ae06ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_PAUSE, 536915463);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_DISABLE, 536915464);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 0x8018ae40ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 1077980777);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_IRQ, 1077980784);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_DEV_IRQ, 0x8040ae70ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_PCI_DEVICE, 0x8040ae72ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_NR, 0x8008ae73ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_ENTRY, 0x8010ae74ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_DEV_IRQ, 0x8040ae75ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 0x8040aea4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEBUG_GUEST, 0x8050ae87ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_zone), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_clear_dirty_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, dirty_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_DIRTY_LOG, 0x8010ae42ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_NR_MMU_PAGES, 536915524);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_GET_NR_MMU_PAGES, 536915525);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION, 0x8020ae46ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_TSS_ADDR, 536915527);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVM_SET_IDENTITY_MAP_ADDR, 0x8008ae48ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION2, 0x80a0ae49ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_REGISTER_COALESCED_MMIO, 0x8010ae67ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_UNREGISTER_COALESCED_MMIO, 0x8010ae68ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_RESET_DIRTY_RINGS, 536915655);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_memory_attributes), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_MEMORY_ATTRIBUTES, 0x8020aed2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_create_guest_memfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_pre_fault_memory), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_irqchip), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_ioeventfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_s390_adapter), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_entry), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_CREATE_IRQCHIP, 536915552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQ_LINE, 0x8008ae61ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_IRQCHIP, 1107865187);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_GSI_ROUTING, 0x8008ae6aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQFD, 0x8020ae76ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_BOOT_CPU_ID, 536915576);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IOEVENTFD, 0x8040ae79ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SIGNAL_MSI, 0x8020aea5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_INTERRUPT, 0x8004ae86ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_NMI, 536915610);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SMI, 536915639);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_hyperv_exit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(sizeof(struct kvm_xen_exit), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_xen_exit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.longmode), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.cpl), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.input), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.result), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 0x800caed0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_RUN, 536915584);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_one_reg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SIGNAL_MASK, 0x8004ae8bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_GET_MP_STATE, 1074048664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_MP_STATE, 0x8004ae99ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_GET_ONE_REG, 0x8010aeabULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SET_ONE_REG, 0x8010aeacULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_KVMCLOCK_CTRL, 536915629);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_device_attr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_DEVICE_ATTR, 0x8018aee1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 0x8018aee2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 0x8018aee3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 536915462);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVM_S390_VCPU_FAULT, 0x8008ae52ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS_NOADDR, 0xffffffffffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS_PREFIXED, 0xfffffffffffffffeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS, 0x8008ae95ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INITIAL_RESET, 536915607);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 536915651);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 536915652);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_dirty_tlb), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_PPC_SVM_OFF, 536915635);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_DIRTY_TLB, 0x8010aeaaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_arm_device_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_ARM_SET_DEVICE_ADDR, 0x8010aeabULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM_VCPU_FINALIZE, 0x8004aec2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_OP, 0xc008aebaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(_Alignof(struct kvm_enc_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 1074835131);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 1074835132);
+#endif
+
+#elif defined(__powerpc64__) && defined(__BIG_ENDIAN__)
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_API_VERSION, 536915456);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VM, 536915457);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CHECK_EXTENSION, 536915459);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_ENABLE_CAP, 0x8068aea3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_VCPU_MMAP_SIZE, 536915460);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VCPU, 536915521);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_GET_STATS_FD, 536915662);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_clock_data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_CLOCK, 0x8030ae7bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_CLOCK, 1076932220);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_TSC_KHZ, 536915618);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_TSC_KHZ, 536915619);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 0x8008ae93ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT, 536915556);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_REINJECT_CONTROL, 536915569);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT2, 0x8040ae77ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_SETUP_MCE, 0x8008ae9cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 1074310813);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 0x8008ae06ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x07, 536915463);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x08, 536915464);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VM_R_0x70, 1077980784);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_breakpoint), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(sizeof(struct kvm_debug_guest), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_debug_guest), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VCPU_W_0x87, 0x8050ae87ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_memory_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_ENABLE, 0x8008ae06ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_PAUSE, 536915463);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_DISABLE, 536915464);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 0x8018ae40ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 1077980777);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_IRQ, 1077980784);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_DEV_IRQ, 0x8040ae70ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_PCI_DEVICE, 0x8040ae72ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_NR, 0x8008ae73ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_ENTRY, 0x8010ae74ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_DEV_IRQ, 0x8040ae75ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 0x8040aea4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEBUG_GUEST, 0x8050ae87ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_zone), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_clear_dirty_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, dirty_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_DIRTY_LOG, 0x8010ae42ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_NR_MMU_PAGES, 536915524);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_GET_NR_MMU_PAGES, 536915525);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION, 0x8020ae46ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_TSS_ADDR, 536915527);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVM_SET_IDENTITY_MAP_ADDR, 0x8008ae48ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION2, 0x80a0ae49ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_REGISTER_COALESCED_MMIO, 0x8010ae67ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_UNREGISTER_COALESCED_MMIO, 0x8010ae68ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_RESET_DIRTY_RINGS, 536915655);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_memory_attributes), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_MEMORY_ATTRIBUTES, 0x8020aed2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_create_guest_memfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_pre_fault_memory), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_irqchip), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_ioeventfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_s390_adapter), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_entry), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_CREATE_IRQCHIP, 536915552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQ_LINE, 0x8008ae61ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_IRQCHIP, 1107865187);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_GSI_ROUTING, 0x8008ae6aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQFD, 0x8020ae76ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_BOOT_CPU_ID, 536915576);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IOEVENTFD, 0x8040ae79ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SIGNAL_MSI, 0x8020aea5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_INTERRUPT, 0x8004ae86ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_NMI, 536915610);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SMI, 536915639);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_hyperv_exit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(sizeof(struct kvm_xen_exit), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_xen_exit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.longmode), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.cpl), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.input), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.result), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 0x800caed0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_RUN, 536915584);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_one_reg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SIGNAL_MASK, 0x8004ae8bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_GET_MP_STATE, 1074048664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_MP_STATE, 0x8004ae99ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_GET_ONE_REG, 0x8010aeabULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SET_ONE_REG, 0x8010aeacULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_KVMCLOCK_CTRL, 536915629);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_device_attr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_DEVICE_ATTR, 0x8018aee1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 0x8018aee2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 0x8018aee3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 536915462);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVM_S390_VCPU_FAULT, 0x8008ae52ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS_NOADDR, 0xffffffffffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS_PREFIXED, 0xfffffffffffffffeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS, 0x8008ae95ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INITIAL_RESET, 536915607);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 536915651);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 536915652);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_dirty_tlb), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_PPC_SVM_OFF, 536915635);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_DIRTY_TLB, 0x8010aeaaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_arm_device_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_ARM_SET_DEVICE_ADDR, 0x8010aeabULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM_VCPU_FINALIZE, 0x8004aec2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_OP, 0xc008aebaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(_Alignof(struct kvm_enc_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 1074835131);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 1074835132);
+#endif
+
+#elif defined(__mips64) && defined(_ABI64)
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_API_VERSION, 536915456);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VM, 536915457);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CHECK_EXTENSION, 536915459);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_ENABLE_CAP, 0x8068aea3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_VCPU_MMAP_SIZE, 536915460);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VCPU, 536915521);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_GET_STATS_FD, 536915662);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_clock_data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_CLOCK, 0x8030ae7bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_CLOCK, 1076932220);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_TSC_KHZ, 536915618);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_TSC_KHZ, 536915619);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_REGS, 1092136577);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_REGS, 0x8118ae82ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_SREGS, 1073786499);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SREGS, 0x8000ae84ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_FPU, 1073786508);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_FPU, 0x8000ae8dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 0x8008ae93ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT, 536915556);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_REINJECT_CONTROL, 536915569);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT2, 0x8040ae77ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_SETUP_MCE, 0x8008ae9cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 1074310813);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 0x8008ae06ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x07, 536915463);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x08, 536915464);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VM_R_0x70, 1077980784);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_breakpoint), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(sizeof(struct kvm_debug_guest), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_debug_guest), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VCPU_W_0x87, 0x8050ae87ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_memory_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_ENABLE, 0x8008ae06ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_PAUSE, 536915463);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_DISABLE, 536915464);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 0x8018ae40ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 1077980777);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_IRQ, 1077980784);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_DEV_IRQ, 0x8040ae70ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_PCI_DEVICE, 0x8040ae72ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_NR, 0x8008ae73ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_ENTRY, 0x8010ae74ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_DEV_IRQ, 0x8040ae75ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 0x8040aea4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEBUG_GUEST, 0x8050ae87ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_zone), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_clear_dirty_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, dirty_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_DIRTY_LOG, 0x8010ae42ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_NR_MMU_PAGES, 536915524);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_GET_NR_MMU_PAGES, 536915525);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION, 0x8020ae46ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_TSS_ADDR, 536915527);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVM_SET_IDENTITY_MAP_ADDR, 0x8008ae48ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION2, 0x80a0ae49ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_REGISTER_COALESCED_MMIO, 0x8010ae67ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_UNREGISTER_COALESCED_MMIO, 0x8010ae68ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_RESET_DIRTY_RINGS, 536915655);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_memory_attributes), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_MEMORY_ATTRIBUTES, 0x8020aed2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_create_guest_memfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_pre_fault_memory), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_irqchip), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_ioeventfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_s390_adapter), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_entry), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_CREATE_IRQCHIP, 536915552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQ_LINE, 0x8008ae61ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_IRQCHIP, 1107865187);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_GSI_ROUTING, 0x8008ae6aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQFD, 0x8020ae76ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_BOOT_CPU_ID, 536915576);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IOEVENTFD, 0x8040ae79ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SIGNAL_MSI, 0x8020aea5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_INTERRUPT, 0x8004ae86ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_NMI, 536915610);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SMI, 536915639);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_hyperv_exit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(sizeof(struct kvm_xen_exit), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_xen_exit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.longmode), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.cpl), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.input), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.result), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 0x800caed0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_RUN, 536915584);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_one_reg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SIGNAL_MASK, 0x8004ae8bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_GET_MP_STATE, 1074048664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_MP_STATE, 0x8004ae99ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 0x8008ae9bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_GET_ONE_REG, 0x8010aeabULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SET_ONE_REG, 0x8010aeacULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_KVMCLOCK_CTRL, 536915629);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_device_attr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_DEVICE_ATTR, 0x8018aee1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 0x8018aee2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 0x8018aee3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 536915462);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVM_S390_VCPU_FAULT, 0x8008ae52ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS_NOADDR, 0xffffffffffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS_PREFIXED, 0xfffffffffffffffeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS, 0x8008ae95ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INITIAL_RESET, 536915607);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 536915651);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 536915652);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_dirty_tlb), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_PPC_SVM_OFF, 536915635);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_DIRTY_TLB, 0x8010aeaaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_arm_device_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_ARM_SET_DEVICE_ADDR, 0x8010aeabULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM_VCPU_FINALIZE, 0x8004aec2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_OP, 0xc008aebaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(_Alignof(struct kvm_enc_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 1074835131);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 1074835132);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifndef __KVM_HAVE_READONLY_MEM
+#error "__KVM_HAVE_READONLY_MEM is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVM_COALESCED_MMIO_PAGE_OFFSET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_regs), 280);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, gpr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, gpr), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, hi), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, hi), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, lo), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, lo), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, pc), 272);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, pc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_fpu), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpu), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, epc), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, epc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_sregs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_mips_interrupt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_mips_interrupt), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_mips_interrupt, cpu), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_mips_interrupt, cpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_mips_interrupt, irq), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_mips_interrupt, irq), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_GP, 0x7000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_CP0, 0x7000000000010000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_KVM, 0x7000000000020000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_FPU, 0x7000000000030000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R0, 0x7030000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R1, 0x7030000000000001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R2, 0x7030000000000002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R3, 0x7030000000000003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R4, 0x7030000000000004ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R5, 0x7030000000000005ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R6, 0x7030000000000006ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R7, 0x7030000000000007ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R8, 0x7030000000000008ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R9, 0x7030000000000009ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R10, 0x703000000000000aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R11, 0x703000000000000bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R12, 0x703000000000000cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R13, 0x703000000000000dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R14, 0x703000000000000eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R15, 0x703000000000000fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R16, 0x7030000000000010ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R17, 0x7030000000000011ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R18, 0x7030000000000012ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R19, 0x7030000000000013ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R20, 0x7030000000000014ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R21, 0x7030000000000015ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R22, 0x7030000000000016ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R23, 0x7030000000000017ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R24, 0x7030000000000018ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R25, 0x7030000000000019ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R26, 0x703000000000001aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R27, 0x703000000000001bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R28, 0x703000000000001cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R29, 0x703000000000001dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R30, 0x703000000000001eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_R31, 0x703000000000001fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_HI, 0x7030000000000020ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_LO, 0x7030000000000021ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_PC, 0x7030000000000022ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_MAAR, 0x7000000000010100ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(KVM_REG_MIPS_COUNT_CTL, 0x7030000000020000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(KVM_REG_MIPS_COUNT_CTL_DC, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(KVM_REG_MIPS_COUNT_RESUME, 0x7030000000020001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(KVM_REG_MIPS_COUNT_HZ, 0x7030000000020002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_FPR, 0x7000000000030000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_FCR, 0x7000000000030100ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_MSACR, 0x7000000000030200ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_FCR_IR, 0x7020000000030100ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_FCR_CSR, 0x702000000003011fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_MSA_IR, 0x7020000000030200ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_MSA_CSR, 0x7020000000030201ULL);
+#endif
+
+#elif defined(__loongarch64)
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_API_VERSION, 44544);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VM, 44545);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CHECK_EXTENSION, 44547);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(_Alignof(struct kvm_enable_cap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20624 /* 2.6.36 */
+KVMSPEC_EQ(KVM_ENABLE_CAP, 1080602275);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_VCPU_MMAP_SIZE, 44548);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_CREATE_VCPU, 44609);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_GET_STATS_FD, 44750);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_clock_data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_CLOCK, 1076932219);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_CLOCK, 0x8030ae7cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_REGS, 0x8108ae81ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_REGS, 1091088002);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_SREGS, 0x8000ae83ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SREGS, 1073786500);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_FPU, 0x8410ae8cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_FPU, 1141943949);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 1074310803);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT, 44644);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_REINJECT_CONTROL, 44657);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CREATE_PIT2, 1077980791);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_SETUP_MCE, 1074310812);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 0x8008ae9dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 1074310662);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x07, 44551);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_0x08, 44552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VM_R_0x70, 0x8040ae70ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_breakpoint), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(sizeof(struct kvm_debug_guest), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_debug_guest), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(__KVM_DEPRECATED_VCPU_W_0x87, 1079029383);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_memory_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_ENABLE, 1074310662);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_PAUSE, 44551);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_TRACE_DISABLE, 44552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_IRQ, 0x8040ae70ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_DEV_IRQ, 1077980784);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_PCI_DEVICE, 1077980786);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_NR, 1074310771);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_MSIX_ENTRY, 1074835060);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEASSIGN_DEV_IRQ, 1077980789);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 1077980836);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_DEBUG_GUEST, 1079029383);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_userspace_memory_region2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_zone), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_clear_dirty_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_clear_dirty_log, dirty_bitmap), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_DIRTY_LOG, 1074835010);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_NR_MMU_PAGES, 44612);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_GET_NR_MMU_PAGES, 44613);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION, 1075883590);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_SET_TSS_ADDR, 44615);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVM_SET_IDENTITY_MAP_ADDR, 1074310728);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_USER_MEMORY_REGION2, 1084272201);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_REGISTER_COALESCED_MMIO, 1074835047);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_UNREGISTER_COALESCED_MMIO, 1074835048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_RESET_DIRTY_RINGS, 44743);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_memory_attributes), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_SET_MEMORY_ATTRIBUTES, 1075883730);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_create_guest_memfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_pre_fault_memory), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_irqchip), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_ioeventfd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_s390_adapter), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing_entry), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_irq_routing), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_CREATE_IRQCHIP, 44640);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQ_LINE, 1074310753);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_IRQCHIP, 0x8208ae63ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_GSI_ROUTING, 1074310762);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IRQFD, 1075883638);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_BOOT_CPU_ID, 44664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_IOEVENTFD, 1077980793);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SIGNAL_MSI, 1075883685);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_INTERRUPT, 1074048646);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_NMI, 44698);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SMI, 44727);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_hyperv_exit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(sizeof(struct kvm_xen_exit), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_xen_exit), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.longmode), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.cpl), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.input), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.result), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_RUN, 44672);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_one_reg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SIGNAL_MASK, 1074048651);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_GET_MP_STATE, 0x8004ae98ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_MP_STATE, 1074048665);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 1074310811);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_GET_ONE_REG, 1074835115);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SET_ONE_REG, 1074835116);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_KVMCLOCK_CTRL, 44717);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_device_attr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SET_DEVICE_ATTR, 1075359457);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVM_S390_VCPU_FAULT, 1074310738);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS_NOADDR, 0xffffffffffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS_PREFIXED, 0xfffffffffffffffeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_STORE_STATUS, 1074310805);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INITIAL_RESET, 44695);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
+KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_dirty_tlb), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_PPC_SVM_OFF, 44723);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_DIRTY_TLB, 1074835114);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_arm_device_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_ARM_SET_DEVICE_ADDR, 1074835115);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM_VCPU_FINALIZE, 1074048706);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_OP, 0xc008aebaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(_Alignof(struct kvm_enc_region), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifndef __KVM_HAVE_IRQ_LINE
+#error "__KVM_HAVE_IRQ_LINE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifndef __KVM_HAVE_READONLY_MEM
+#error "__KVM_HAVE_READONLY_MEM is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_COALESCED_MMIO_PAGE_OFFSET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_SW_BP, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_regs), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, gpr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, gpr), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, pc), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, pc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_fpureg), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpureg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_fpureg, val64), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpureg, val64), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_fpu), 1040);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpu), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fcsr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fcsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fcc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fcc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fpr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpr), 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_sregs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_iocsr_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_iocsr_entry), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_iocsr_entry, addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_iocsr_entry, addr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_iocsr_entry, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_iocsr_entry, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_iocsr_entry, data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_iocsr_entry, data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_GPR, 0x9000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_CSR, 0x9000000000010000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_KVM, 0x9000000000020000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_FPSIMD, 0x9000000000030000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_CPUCFG, 0x9000000000040000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_LBT, 0x9000000000050000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_MASK, 0x9000000000070000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_CSR_IDX_MASK, 32767);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_CPUCFG_IDX_MASK, 32767);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_COUNTER, 0x9030000000020001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_VCPU_RESET, 0x9030000000020002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_DEBUG_INST, 0x9030000000020003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_LBT_SCR0, 0x9030000000050001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_LBT_SCR1, 0x9030000000050002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_LBT_SCR2, 0x9030000000050003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_LBT_SCR3, 0x9030000000050004ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_LBT_EFLAGS, 0x9030000000050005ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_LBT_FTOP, 0x9030000000050006ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(LOONGARCH_REG_SHIFT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_NR_IRQCHIPS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_IRQCHIP_NUM_PINS, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_MAX_CORES, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_CTRL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_LSX, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_LASX, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_X86BT, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_ARMBT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_MIPSBT, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_PMU, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_PV_IPI, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_PV_STEALTIME, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_PTW, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_MSGINT, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_PV_PREEMPT, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_LOONGARCH_VCPU_CPUCFG, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_LOONGARCH_VCPU_PVTIME_CTRL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_LOONGARCH_VCPU_PVTIME_GPA, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_IPI_GRP_REGS, 1073741825);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_GRP_REGS, 1073741826);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_GRP_SW_STATUS, 1073741827);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_NUM_CPU, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_FEATURE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_STATE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_GRP_CTRL, 1073741828);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_CTRL_INIT_NUM_CPU, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_CTRL_INIT_FEATURE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_CTRL_LOAD_FINISHED, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_PCH_PIC_GRP_REGS, 1073741829);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_PCH_PIC_GRP_CTRL, 1073741830);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_PCH_PIC_CTRL_INIT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_DMSINTC_GRP_CTRL, 1073741831);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_DMSINTC_MSG_ADDR_BASE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_DMSINTC_MSG_ADDR_SIZE, 1);
 #endif
 #endif
 

@@ -23,7 +23,7 @@ from .model import (
     Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
     Example, ExitReason, ExternalMacro, ExternalType, Field, FlagSet, FunctionMacro, Guard, Header, Implementation,
     Ioctl, Lifecycle,
-    Model, NamedValue, Record, Scope, SpecFile, Validation, VERDICT_KINDS, Version,
+    Model, Move, NamedValue, PastField, PastValue, Record, Scope, SpecFile, Validation, VERDICT_KINDS, Version,
 )
 
 MANIFEST = "kvmspec.yaml"
@@ -609,7 +609,23 @@ class Builder:
             c_guard=Guard.parse(raw["c_guard"]) if "c_guard" in raw else None,
             active_on=(active_on := self.active_on(raw, self.current_key())),
             active=NATIVE.arch in active_on,
+            moves=self.moves(raw),
+            guard_on=tuple(sorted(self.guard_arches(raw.get("c_guard")))),
         )
+
+    def moves(self, raw: Map) -> tuple[Move, ...]:
+        moves = []
+        for entry in raw.get("moved", ()):
+            if entry["header"] not in self.header_names:
+                self.error(entry.mark_of("header"), f"unknown header {entry['header']!r}",
+                           "use one of: " + ", ".join(sorted(self.header_names)))
+            moves.append(Move(entry["header"], Version.parse(entry["until"])))
+        return tuple(sorted(moves, key=lambda m: m.until))
+
+    @staticmethod
+    def history(raw: Map) -> tuple[PastValue, ...]:
+        return tuple(sorted((PastValue(Version.parse(h["until"]), _text(h["value"])) for h in raw.get("history", ())),
+                            key=lambda h: h.until))
 
     def lifecycle(self, raw: Map, key: str) -> Optional[Lifecycle]:
         data = raw.get(key)
@@ -814,7 +830,7 @@ class Builder:
                     return Constant(**common, expr=_text(raw["value"]), values=())
             if values is None or not self.seen_everywhere(values, self.symbols.get(self.current_key())):
                 return None
-            return Constant(**common, expr=_text(raw["value"]),
+            return Constant(**common, expr=_text(raw["value"]), history=self.history(raw),
                             values=tuple(v.value if v is not None else None for v in values))
         if kind == "macro":
             return FunctionMacro(**common, params=tuple(raw["params"]), body=raw["body"])
@@ -841,7 +857,7 @@ class Builder:
                 implementations=impls, arch=arch_t,
                 deprecated=self.lifecycle(entry, "deprecated"), removed=self.lifecycle(entry, "removed"),
                 alias=bool(entry.get("alias", False)), mask=bool(entry.get("mask", False)),
-                c_define=bool(entry.get("c_define", True))))
+                c_define=bool(entry.get("c_define", True)), history=self.history(entry)))
         if kind == "enum":
             return Enum(**common, type=scalar, values=tuple(values), c_style=raw.get("c_style", "define"),
                         c_define_values=bool(raw.get("c_define_values", False)))
@@ -869,6 +885,9 @@ class Builder:
             if fname is not None and not plain_identifier(fname):
                 self.report.diagnostics.extend(check_identifier(fname, rf.mark_of("name"), "field"))
             active_arches = self.guard_arches(rf.get("c_guard"))
+            guard_arches = active_arches
+            if "until" in rf:   # dropped before the newest release: not in its layout
+                active_arches = frozenset()
             active = NATIVE.arch in active_arches
             if "c_guard" in rf:
                 self.check_guard_order(rf["c_guard"], owner, rf.mark_of("c_guard"))
@@ -878,7 +897,12 @@ class Builder:
                                         deprecated=self.lifecycle(rf, "deprecated"),
                                         c_guard=Guard.parse(rf["c_guard"]) if "c_guard" in rf else None,
                                         active=active,
-                                        active_on=tuple(a for a in self.context_arches() if a in active_arches))
+                                        active_on=tuple(a for a in self.context_arches() if a in guard_arches),
+                                        until=Version.parse(rf["until"]) if "until" in rf else None,
+                                        history=tuple(sorted(
+                                            (PastField(Version.parse(h["until"]), h.get("name"), h.get("type"),
+                                                       _text(h["array"]) if "array" in h else None)
+                                             for h in rf.get("history", ())), key=lambda h: h.until)))
             elem_sizes: list[Optional[tuple[int, int]]] = []
             if "type" in rf:
                 type_text = rf["type"]

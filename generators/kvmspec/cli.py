@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .diagnostics import SpecError
+from .layout import ABIS, abis_of
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -111,9 +112,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _report_conformance(root: Path, system_include: Path | None) -> int:
+def _report_conformance(root: Path, system_include: Path | None, model=None) -> int:
     from .conformance import run_conformance
-    outcomes = run_conformance(root, system_include)
+    outcomes = run_conformance(root, system_include, model)
     failed = 0
     for o in outcomes:
         detail = f": {o.detail}" if o.detail and o.status != "ok" else ""
@@ -136,39 +137,68 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_diff_header(args: argparse.Namespace) -> int:
-    """Compare the spec with any tree of kernel headers: names both ways, values and layouts."""
-    from .conformance import NoCompiler, compare_dumps, diff_names, header_tree
+    """Compare the spec's headers of a release and architecture with any tree of kernel
+    headers: names both ways, values and layouts (field names included)."""
+    from .conformance import NoCompiler, arch_dir, compare_view, diff_names, header_tree
+    from .emit.tests import dump_source
+    from .emit.text import environment
+    from .model import Version
+    from .view import View, header_files
     import tempfile
 
     root = _root(args)
     model = _model(root)
-    try:
-        tree = header_tree(Path(args.tree))
-    except FileNotFoundError as exc:
-        raise UsageError(str(exc)) from None
-    release = f" (Linux {tree.version >> 16}.{(tree.version >> 8) & 0xFF})" if tree.version else ""
-    print(f"spec vs {tree.description}{release}")
+    arch = args.arch
+    header = next((h for h in model.headers if h.arch == arch and h.emit), None)
+    if header is None:
+        raise UsageError(f"the spec has no asm/kvm.h for {arch} yet")
+    abis = [abi for abi in ABIS if abi.name in args.abi] if args.abi else \
+        [abi for abi in abis_of(arch) if abi.arch == "x86" or Path(f"/usr/{abi.debian}/include").is_dir()]
+    if not abis:
+        raise UsageError(f"no base headers for {arch} are installed (apt-get install "
+                         f"linux-libc-dev-<arch>-cross), or give --abi")
+    if any(abi.arch != arch for abi in abis):
+        raise UsageError(f"--abi must name ABIs of --arch {arch}")
+    env = environment()
     findings = 0
-    try:
-        diffs = diff_names(model, tree)
-        for d in diffs:
-            print(f"  {d.kind:12} {d.in_tree:5} in headers, {d.in_spec:5} in spec: "
-                  f"{len(d.missing)} missing from the spec, {len(d.only_in_spec)} only in the spec")
-            findings += len(d.missing) + len(d.only_in_spec)
-        from .emit import render_all
-        from .output import stale_files
-        if stale_files(root, render_all(model)):
-            raise UsageError("generated/ is stale; run `kvmspec generate` first")
-        with tempfile.TemporaryDirectory(prefix="kvmspec-diff-") as tmp:
-            for abi in args.abi:
-                outcome = compare_dumps(root, tree, abi, Path(tmp))
-                print(f"  {abi:12} {outcome.name.split(': ', 1)[1]}: {outcome.count} difference(s)"
+    with tempfile.TemporaryDirectory(prefix="kvmspec-diff-") as tmp_name:
+        tmp = Path(tmp_name)
+        try:
+            tree = header_tree(Path(args.tree), arch_dir(header.path), tmp)
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
+        if args.release is not None:
+            release = _release_arg(args.release, model)
+        elif tree.version is not None:
+            release = _release_arg(f"{tree.version >> 16}.{(tree.version >> 8) & 0xFF}", model)
+        else:
+            raise UsageError(f"{args.tree} does not say its release (no linux/version.h, no Makefile): "
+                             "give --release R")
+        view = View(model, release, arch)
+        print(f"spec vs {tree.description} (Linux {view.release.release}), {arch}")
+        ours = tmp / "spec"
+        for rel, text in header_files(model, release, arch, env).items():
+            (ours / rel).parent.mkdir(parents=True, exist_ok=True)
+            (ours / rel).write_text(text)
+        dump = tmp / "kvm_abi_dump.c"
+        dump.write_text(dump_source(view, env))
+        try:
+            diffs = diff_names(model, tree, arch, abis[0], view)
+            for d in diffs:
+                print(f"  {d.kind:12} {d.in_tree:5} in headers, {d.in_spec:5} in spec: "
+                      f"{len(d.missing)} missing from the spec, {len(d.only_in_spec)} only in the spec")
+                findings += len(d.missing) + len(d.only_in_spec)
+            for abi in abis:
+                outcome = compare_view([f"-I{ours}"], tree, abi, dump, f"of {view.release.release}")
+                print(f"  {abi.name:12} {outcome.name.split(': ', 1)[1]}: {outcome.count} difference(s)"
                       + (f" ({outcome.detail})" if outcome.status == "failed" and not outcome.count else ""))
                 findings += outcome.count + (outcome.status == "failed" and not outcome.count)
                 for line in outcome.details:
                     print(f"    differs: {line}")
-    except NoCompiler as exc:
-        raise UsageError(str(exc)) from None
+        except (NoCompiler, FileNotFoundError) as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(str(exc)) from None
     for d in diffs:
         for name in d.missing:
             print(f"    missing from the spec ({d.kind[:-1]}): {name}")
@@ -176,6 +206,63 @@ def cmd_diff_header(args: argparse.Namespace) -> int:
             print(f"    only in the spec ({d.kind[:-1]}): {name}")
     print("no differences" if not findings else f"{findings} finding(s)")
     return EXIT_FINDINGS if findings else EXIT_OK
+
+
+def _release_arg(text: Optional[str], model):
+    """A --release argument as a Version of the model (None: the newest)."""
+    from .model import Version
+    from .view import newest_release
+    if text is None:
+        return None
+    import re
+    if not re.fullmatch(r"(2\.6\.\d+|[3-9]\.\d+|[1-9]\d\.\d+)", text):
+        raise UsageError(f"--release {text}: give a kernel release such as 6.1 or 2.6.32")
+    release = Version.parse(text)
+    first = Version.parse("2.6.20")
+    if release < first or release > newest_release(model):
+        raise UsageError(f"--release {text}: the spec covers {first.release} to {newest_release(model).release}")
+    return release
+
+
+def cmd_headers(args: argparse.Namespace) -> int:
+    """Write the KVM uapi headers of one architecture at one release, laid out like
+    `make headers_install` (DIR/linux/kvm.h, DIR/asm/kvm.h)."""
+    import tempfile
+    from .emit.text import environment
+    from .view import View, header_files, newest_release
+    root = _root(args)
+    model = _model(root)
+    release = _release_arg(args.release, model)
+    arch = args.arch
+    if not any(h.arch == arch and h.emit for h in model.headers):
+        raise UsageError(f"the spec has no asm/kvm.h for {arch} yet")
+    files = header_files(model, release, arch, environment())
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    # Every file is written next to its place first, then renamed over it: a failure
+    # leaves the old headers (or none), never half of them.
+    staged = []
+    try:
+        for rel, text in files.items():
+            target = out / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".kvmspec-", dir=target.parent)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            staged.append((Path(tmp), target))
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    except OSError as exc:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    shown = (release or newest_release(model)).release
+    items = len(View(model, release, arch).items)
+    print(f"{arch} headers of Linux {shown} ({items} definitions) written to {out}: " +
+          ", ".join(sorted(files)))
+    return EXIT_OK
 
 
 def _side(arg: str, root: Path, tmp: Path, label: str) -> tuple[Path, str]:
@@ -416,14 +503,34 @@ def build_parser() -> argparse.ArgumentParser:
                                    "such as /usr/include or `make headers_install` output, or a kernel source "
                                    "tree): the macro, struct/union and enumerator names each side has that the "
                                    "other lacks, and every macro value and record size, alignment and field "
-                                   "offset, compiled separately for x86_64 and i386. Items newer than the "
-                                   "tree's release are left out. Exit 1 on any difference.",
+                                   "offset, laid out by clang for each ABI of the architecture (--arch; x86: "
+                                   "x86_64 and i386). Items newer than the tree's release are left out. Exit 1 "
+                                   "on any difference.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("tree", nargs="?", default="/usr/include", metavar="TREE",
                    help="include directory or kernel source tree (default: /usr/include)")
-    p.add_argument("--abi", action="append", choices=["x86_64", "i386"],
-                   help="ABI to compare (repeatable; default: both)")
+    p.add_argument("--arch", default="x86", choices=[a for a in dict.fromkeys(abi.arch for abi in ABIS)],
+                   help="architecture whose headers TREE holds (default: x86)")
+    p.add_argument("--release", metavar="R",
+                   help="the tree's kernel release (default: read from linux/version.h or the Makefile; "
+                        "required for a directory that has neither)")
+    p.add_argument("--abi", action="append", choices=[abi.name for abi in ABIS],
+                   help="ABI to compare (repeatable; default: every ABI of --arch whose base headers are "
+                        "installed)")
     p.set_defaults(func=cmd_diff_header)
+
+    p = sub.add_parser("headers", help="write the uapi headers of one architecture at one release",
+                       description="Write the KVM uapi headers that the spec says an architecture had at a "
+                                   "release, laid out as `make headers_install` lays them out: DIR/linux/kvm.h "
+                                   "and DIR/asm/kvm.h. Items appear as they were then: added or not yet "
+                                   "removed, in the header that defined them then, with the values and "
+                                   "fields of that release.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--release", metavar="R", help="kernel release, e.g. 6.1 (default: the newest the spec has)")
+    p.add_argument("--arch", default="x86", choices=[a for a in dict.fromkeys(abi.arch for abi in ABIS)],
+                   help="architecture (default: x86)")
+    p.add_argument("--out", required=True, metavar="DIR", help="directory to write linux/ and asm/ into")
+    p.set_defaults(func=cmd_headers)
 
     p = sub.add_parser("compat", help="find ABI breaks between two revisions of the spec",
                        description="Compare two revisions of the spec and report what the change breaks for "
@@ -482,8 +589,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    if getattr(args, "abi", None) is None and args.func is cmd_diff_header:
-        args.abi = ["x86_64", "i386"]
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

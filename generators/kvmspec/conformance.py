@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ABI_FLAGS = {"x86_64": "-m64", "i386": "-m32"}
+FACT = re.compile(r"^@kvmspec_fact_([0-9a-f]+) = .*?constant i64 (-?\d+)", re.M)
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,52 @@ class NoCompiler(Exception):
     """No usable C compiler (an environment problem)."""
 
 
-def generated_includes(root: Path) -> list[str]:
+def generated_includes(root: Path, arch_dir: str = "arch/x86") -> list[str]:
     gen = root / "generated"
-    return [f"-I{gen / 'include/uapi'}", f"-I{gen / 'arch/x86/include/uapi'}"]
+    return [f"-I{gen / 'include/uapi'}", f"-I{gen / arch_dir / 'include/uapi'}"]
+
+
+def arch_dir(header_path: str) -> str:
+    """arch/arm64 for arch/arm64/include/uapi/asm/kvm.h."""
+    return header_path.split("/include/uapi/", 1)[0]
+
+
+def _clang() -> str:
+    cc = shutil.which("clang")
+    if cc is None:
+        raise NoCompiler("clang is needed to read headers of other architectures (install clang)")
+    return cc
+
+
+def cross_base(abi) -> list[str]:
+    """The include flags that give clang --target the ABI's own C and uapi base headers
+    (linux/types.h, asm/ioctl.h, asm/ptrace.h ...): Debian's cross headers."""
+    resource = subprocess.run([_clang(), "-print-resource-dir"], capture_output=True, text=True).stdout.strip()
+    base = Path("/usr") / abi.debian / "include"
+    if abi.arch == "x86":
+        return []   # the machine's own /usr/include
+    if not base.is_dir():
+        # No cross headers: the tree being compiled must bring its own asm/ headers.
+        return ["-nostdinc", f"-isystem{resource}/include"]
+    return ["-nostdinc", f"-isystem{resource}/include", f"-isystem{base}"]
+
+
+def ir_facts(abi, include_args: list[str], defines: list[str], source: Path) -> tuple[dict[str, str] | None, str]:
+    """The facts of kvm_abi_dump.c as clang lays them out for `abi`, read from LLVM IR
+    (no program is run, so any architecture works)."""
+    try:
+        base = cross_base(abi)
+    except FileNotFoundError as exc:
+        return None, str(exc)
+    build = subprocess.run([_clang(), f"--target={abi.triple}", "-std=gnu11", "-w", *include_args, *base, *defines,
+                            "-S", "-emit-llvm", "-o", "-", str(source)], capture_output=True, text=True)
+    if build.returncode != 0:
+        return None, _first_error(build.stderr)
+    facts = {}
+    for hexkey, value in FACT.findall(build.stdout):
+        key = bytes.fromhex(hexkey).decode()
+        facts[key] = "yes" if key.startswith(("defined ", "removed-defined ")) else str(int(value) % (1 << 64))
+    return facts, ""
 
 
 def headers_version(include_dir: Path) -> int | None:
@@ -66,92 +110,198 @@ def _first_error(stderr: str) -> str:
     return (lines[0] if lines else stderr.strip().splitlines()[-1] if stderr.strip() else "").strip()
 
 
-def _dump(cc: str, abi: str, include_args: list[str], defines: list[str], source: Path, tmp: Path,
-          label: str) -> tuple[list[str] | None, str]:
-    exe = tmp / f"dump-{abi}-{label}"
-    build = subprocess.run([cc, ABI_FLAGS[abi], "-std=gnu11", *include_args, *defines, "-o", str(exe), str(source)],
+LINE_ERROR = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):\d+: (?:fatal )?error: (?P<message>.*)$", re.M)
+
+
+def tolerant_facts(abi, include_args: list[str], source: Path) -> tuple[dict[str, str] | None, str, list[str]]:
+    """ir_facts, but facts whose lines do not compile against the headers are set aside
+    (and reported) instead of voiding the whole comparison: an old tree that lacks a
+    field's parent, or a release whose uapi header leaked a kernel-internal macro."""
+    text = source.read_text()
+    lines = text.splitlines()
+    dropped: list[str] = []
+    for _ in range(4):
+        facts, problem = ir_facts(abi, [*include_args, "-ferror-limit=0"], [], source)
+        if facts is not None:
+            return facts, "", dropped
+        errors = [m for m in LINE_ERROR.finditer(problem_text(abi, include_args, source))
+                  if Path(m["file"]).name == source.name]
+        if not errors:
+            return None, problem, dropped
+        for m in errors:
+            index = int(m["line"]) - 1
+            if lines[index].startswith("KVMSPEC_FACT("):
+                key = lines[index].split('"')[1]
+                dropped.append(f"{key}: {m['message']}")
+                lines[index] = "/* dropped: does not compile */"
+            else:
+                return None, problem, dropped
+        source.write_text("\n".join(lines) + "\n")
+    return None, "too many lines do not compile", dropped
+
+
+def problem_text(abi, include_args: list[str], source: Path) -> str:
+    """clang's every error message for the dump source."""
+    build = subprocess.run([_clang(), f"--target={abi.triple}", "-std=gnu11", "-w", "-ferror-limit=0",
+                            *include_args, *cross_base(abi), "-fsyntax-only", str(source)],
                            capture_output=True, text=True)
-    if build.returncode != 0:
-        return None, _first_error(build.stderr)
-    return subprocess.run([str(exe)], capture_output=True, text=True).stdout.splitlines(), ""
+    return build.stderr
 
 
-def compare_dumps(root: Path, tree: "HeaderTree", abi: str, tmp: Path) -> Outcome:
-    """Compare what the generated headers and a tree say about every fact of the spec."""
-    cc = _compiler()
+def compare_view(ours_include: list[str], tree: "HeaderTree", abi, dump: Path, label: str) -> Outcome:
+    """Compare the facts of one view's dump with the headers written from the view and with a tree."""
+    # The spec's headers come first; the base headers they include (linux/types.h,
+    # asm/ioctl.h ...) are the tree's own, so that both sides agree on those.
+    ours, problem = ir_facts(abi, [*ours_include, *(f for f in tree.flags if f.startswith("-I"))], [], dump)
+    if ours is None:
+        return Outcome(f"{abi.name}: ABI dump with the spec's headers", "failed", problem)
+    theirs_source = dump.with_name(f"tree-{dump.name}")
+    theirs_source.write_text(dump.read_text())
+    theirs, problem, dropped = tolerant_facts(abi, list(tree.flags), theirs_source)
+    if theirs is None:
+        return Outcome(f"{abi.name}: ABI dump with {tree.description}", "failed", problem)
+    differences = [f"'{k} {v}' != '{k} {theirs[k]}'" for k, v in ours.items() if k in theirs and theirs[k] != v]
+    differences += [f"does not compile with the tree: {d}" for d in dropped]
+    differences += [f"'{k} {v}' only with the spec's headers" for k, v in ours.items()
+                    if k not in theirs and not any(d.startswith(k + ":") for d in dropped)]
+    differences += [f"'{k} {v}' only with the tree" for k, v in theirs.items() if k not in ours]
+    return Outcome(f"{abi.name}: the spec's headers {label} and {tree.description} agree on {len(ours)} facts",
+                   "failed" if differences else "ok", "; ".join(differences[:5]), count=len(differences),
+                   details=tuple(differences))
+
+
+def view_names(view) -> dict[str, set[str]]:
+    """The macro, record and enumerator names the headers of a view define."""
+    from .model import Capability, Constant, ExitReason, FlagSet, FunctionMacro, Ioctl, Record, ValueSet
+    names: dict[str, set[str]] = {"macros": set(), "records": set(), "enumerators": set()}
+    for item in view.items:
+        if isinstance(item, (Constant, FunctionMacro, Ioctl, Capability, ExitReason)):
+            names["macros"].add(item.name)
+        elif isinstance(item, Record):
+            names["records"].add(item.name)
+        elif isinstance(item, ValueSet):
+            for v in item.values:
+                if isinstance(item, FlagSet) or item.c_style == "define":
+                    names["macros"].add(v.name)
+                else:
+                    names["enumerators"].add(v.name)
+                    if item.c_define_values and v.c_define:
+                        names["macros"].add(v.name)
+    return names
+
+
+def compare_dumps(root: Path, tree: "HeaderTree", abi_name: str, tmp: Path, model=None) -> Outcome:
+    """Compare what the generated headers and a tree say about every fact of the spec,
+    as clang lays them out for one ABI."""
+    from .layout import ABIS
+    abi = next(a for a in ABIS if a.name == abi_name)
     source = root / "generated" / "tests" / "kvm_abi_dump.c"
+    arch_include = "arch/x86"
+    if model is not None:
+        header = next((h for h in model.headers if h.arch == abi.arch and h.emit), None)
+        if header is None:
+            return Outcome(f"{abi.name}: the spec has no asm/kvm.h of {abi.arch}", "failed",
+                           f"describe {abi.arch}'s asm/kvm.h in spec/{abi.arch}/")
+        arch_include = arch_dir(header.path)
     # Both sides skip what is newer than the tree.
     defines = [f"-DKVMSPEC_HEADERS_VERSION={tree.version}"] if tree.version is not None else []
     # The generated headers are the newest API: they have nothing that was removed.
-    ours, problem = _dump(cc, abi, generated_includes(root), [*defines, "-DKVMSPEC_NEWEST_API"], source, tmp,
-                          "generated")
-    if ours is None:
-        return Outcome(f"{abi}: ABI dump with generated headers", "failed", problem)
-    theirs, problem = _dump(cc, abi, list(tree.flags), defines, source, tmp, "tree")
-    if theirs is None:
-        return Outcome(f"{abi}: ABI dump with {tree.description}", "failed", problem)
+    ours_all, problem = ir_facts(abi, generated_includes(root, arch_include), [*defines, "-DKVMSPEC_NEWEST_API"],
+                                 source)
+    if ours_all is None:
+        return Outcome(f"{abi.name}: ABI dump with generated headers", "failed", problem)
+    theirs_all, problem = ir_facts(abi, list(tree.flags), defines, source)
+    if theirs_all is None:
+        return Outcome(f"{abi.name}: ABI dump with {tree.description}", "failed", problem)
     # Facts of items the newest API removed are only in older trees; conformance.c
     # checks them against the spec there.
-    ours_facts = _facts(line for line in ours if not line.startswith("removed-"))
-    theirs_facts = _facts(line for line in theirs if not line.startswith("removed-"))
+    ours_facts = {k: v for k, v in ours_all.items() if not k.startswith("removed-")}
+    theirs_facts = {k: v for k, v in theirs_all.items() if not k.startswith("removed-")}
     differences = [f"'{k} {v}' != '{k} {theirs_facts[k]}'" for k, v in ours_facts.items()
                    if k in theirs_facts and theirs_facts[k] != v]
     differences += [f"'{k} {v}' only with the generated headers" for k, v in ours_facts.items()
                     if k not in theirs_facts]
     differences += [f"'{k} {v}' only with the tree" for k, v in theirs_facts.items() if k not in ours_facts]
-    ours = list(ours_facts)
-    return Outcome(f"{abi}: generated headers and {tree.description}{_release(tree.version)} agree on "
-                   f"{len(ours)} facts", "failed" if differences else "ok", "; ".join(differences[:5]),
+    return Outcome(f"{abi.name}: generated headers and {tree.description}{_release(tree.version)} agree on "
+                   f"{len(ours_facts)} facts", "failed" if differences else "ok", "; ".join(differences[:5]),
                    count=len(differences), details=tuple(differences))
-
-
-def _facts(lines) -> dict[str, str]:
-    """'value NAME 12' -> {'value NAME': '12'}."""
-    out = {}
-    for line in lines:
-        if line.startswith("defined "):
-            out[line] = "yes"
-            continue
-        key, _, value = line.rpartition(" ")
-        out[key] = value
-    return out
 
 
 def _release(version: int | None) -> str:
     return f" ({version >> 16}.{(version >> 8) & 0xFF})" if version is not None else ""
 
 
-def run_conformance(root: Path, system_include: Path | None) -> list[Outcome]:
-    """Every compiler-based check of generated/, for each ABI this machine can build."""
-    cc = _compiler()
+def view_files(model, release, arch: str, tmp: Path, env) -> tuple[Path, Path]:
+    """The spec's headers of `arch` at `release` and the dump program of that view, written
+    under tmp: (include directory, kvm_abi_dump.c)."""
+    from .emit.tests import dump_source
+    from .view import View, header_files
+    ours = tmp / f"spec-{arch}-{release.release if release else 'newest'}"
+    for rel, text in header_files(model, release, arch, env).items():
+        (ours / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ours / rel).write_text(text)
+    dump = ours / "kvm_abi_dump.c"
+    dump.write_text(dump_source(View(model, release, arch), env))
+    return ours, dump
+
+
+def run_conformance(root: Path, system_include: Path | None, model=None) -> list[Outcome]:
+    """Every compiler-based check of generated/, for each ABI whose architecture the spec
+    describes and this machine can build: the conformance program against the generated
+    headers and against the installed kernel headers of that architecture (x86: the
+    system's; others: Debian's cross headers), and the facts of both compared."""
+    from .emit.text import environment
+    from .layout import ABIS
+    from .model import Version
+    if model is None:
+        from .build import load_model
+        model = load_model(root)
     conformance = root / "generated" / "tests" / "kvm_conformance.c"
-    tree = None
-    if system_include is not None:
-        try:
-            tree = header_tree(system_include)
-        except FileNotFoundError:
-            tree = None
+    env = environment()
     outcomes = []
-    with tempfile.TemporaryDirectory(prefix="kvmspec-check-") as tmp:
-        for abi in ABI_FLAGS:
-            problem = _abi_usable(cc, abi, [])
-            if problem:
-                outcomes.append(Outcome(f"{abi}: conformance", "skipped", problem))
+    with tempfile.TemporaryDirectory(prefix="kvmspec-check-") as tmp_name:
+        tmp = Path(tmp_name)
+        for abi in ABIS:
+            header = next((h for h in model.headers if h.arch == abi.arch and h.emit), None)
+            if header is None:
                 continue
-            flags = [ABI_FLAGS[abi], "-std=gnu11", "-Wall", "-Wextra", "-Werror"]
-            result = subprocess.run([cc, *flags, *generated_includes(root), "-fsyntax-only", str(conformance)],
-                                    capture_output=True, text=True)
-            outcomes.append(Outcome(f"{abi}: generated headers match the spec",
+            installed = system_include if abi.arch == "x86" else Path("/usr") / abi.debian / "include"
+            if abi.arch == "x86":
+                cc = _compiler()
+                problem = _abi_usable(cc, abi.name, [])
+                if problem:
+                    outcomes.append(Outcome(f"{abi.name}: conformance", "skipped", problem))
+                    continue
+                command = [cc, ABI_FLAGS[abi.name], "-std=gnu11", "-Wall", "-Wextra", "-Werror"]
+            else:
+                if not (Path("/usr") / abi.debian / "include").is_dir():
+                    outcomes.append(Outcome(f"{abi.name}: conformance", "skipped",
+                                            f"no {abi.arch} base headers in /usr/{abi.debian}/include "
+                                            f"(Debian's linux-libc-dev-*-cross)"))
+                    continue
+                command = [_clang(), f"--target={abi.triple}", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
+                           *cross_base(abi)]
+            result = subprocess.run([*command, *generated_includes(root, arch_dir(header.path)), "-fsyntax-only",
+                                     str(conformance)], capture_output=True, text=True)
+            outcomes.append(Outcome(f"{abi.name}: generated headers match the spec",
                                     "ok" if result.returncode == 0 else "failed", _first_error(result.stderr)))
+            tree = None
+            if installed is not None:
+                try:
+                    tree = header_tree(installed, arch_dir(header.path))
+                except FileNotFoundError:
+                    tree = None
             if tree is None or tree.version is None:
-                outcomes.append(Outcome(f"{abi}: system headers", "skipped",
-                                        f"no kernel uapi headers with linux/version.h in {system_include}"))
+                outcomes.append(Outcome(f"{abi.name}: system headers", "skipped",
+                                        f"no kernel uapi headers with linux/version.h in {installed}"))
                 continue
-            result = subprocess.run([cc, *flags, *tree.flags, f"-DKVMSPEC_HEADERS_VERSION={tree.version}",
+            result = subprocess.run([*command, *tree.flags, f"-DKVMSPEC_HEADERS_VERSION={tree.version}",
                                      "-fsyntax-only", str(conformance)], capture_output=True, text=True)
-            outcomes.append(Outcome(f"{abi}: system headers{_release(tree.version)} match the spec",
+            outcomes.append(Outcome(f"{abi.name}: system headers{_release(tree.version)} match the spec",
                                     "ok" if result.returncode == 0 else "failed", _first_error(result.stderr)))
-            outcomes.append(compare_dumps(root, tree, abi, Path(tmp)))
+            release = Version.parse(f"{tree.version >> 16}.{(tree.version >> 8) & 0xFF}")
+            ours, dump = view_files(model, release, abi.arch, tmp, env)
+            outcomes.append(compare_view([f"-I{ours}"], tree, abi, dump, f"of {release.release}"))
     return outcomes
 
 
@@ -166,11 +316,35 @@ class HeaderTree:
     description: str
 
 
-def header_tree(path: Path) -> HeaderTree:
-    """An installed include directory (/usr/include, `make headers_install` output) or a kernel source tree."""
+# asm/ headers that a kernel source tree generates at build time from asm-generic
+# (generic-y): a tree as it is lacks them, so a shim directory supplies them.
+GENERIC_ASM = ("types", "ioctl", "ioctls", "bitsperlong", "posix_types", "int-ll64", "param", "sockios",
+               "socket", "errno", "fcntl", "unistd", "byteorder", "swab", "stat", "signal", "siginfo",
+               "termbits", "termios", "resource", "poll", "mman", "msgbuf", "sembuf", "shmbuf", "statfs",
+               "setup", "sve_context", "hwcap", "ucontext", "kvm_para", "auxvec")
+
+
+def _source_shim(tmp: Path) -> Path:
+    """Headers that complete a raw kernel source tree: each asm/X.h of asm-generic, an
+    empty linux/compiler.h (raw uapi headers include it for __user and friends)."""
+    shim = tmp / "shim"
+    (shim / "asm").mkdir(parents=True, exist_ok=True)
+    (shim / "linux").mkdir(parents=True, exist_ok=True)
+    for name in GENERIC_ASM:
+        (shim / "asm" / f"{name}.h").write_text(f"#include <asm-generic/{name}.h>\n")
+    (shim / "linux" / "compiler.h").write_text("/* kvmspec: stands in for the kernel's own */\n")
+    return shim
+
+
+def header_tree(path: Path, arch_include: str = "arch/x86", shim_dir: Path | None = None) -> HeaderTree:
+    """An installed include directory (/usr/include, `make headers_install` output) or a kernel source tree
+    (its include/uapi and the architecture's arch/A/include/uapi)."""
     path = path.resolve()
-    if (path / "include/uapi/linux/kvm.h").is_file() and (path / "arch/x86/include/uapi/asm/kvm.h").is_file():
-        flags = (f"-I{path / 'include/uapi'}", f"-I{path / 'arch/x86/include/uapi'}")
+    if (path / "include/uapi/linux/kvm.h").is_file() and (path / arch_include / "include/uapi/asm/kvm.h").is_file():
+        flags: tuple[str, ...] = (f"-I{path / 'include/uapi'}", f"-I{path / arch_include / 'include/uapi'}",
+                                  "-D__user=", "-D__force=", "-D__iomem=")
+        if shim_dir is not None:
+            flags += (f"-idirafter{_source_shim(shim_dir)}",)
         return HeaderTree(flags, _source_tree_version(path), f"kernel source tree {path}")
     if not (path / "linux/kvm.h").is_file():
         raise FileNotFoundError(f"{path}: no linux/kvm.h here (give an include directory or a kernel source tree)")
@@ -194,10 +368,12 @@ def _is_kvm_header(path: str) -> bool:
     return path.endswith(("linux/kvm.h", "asm/kvm.h"))
 
 
-def header_names(tree: HeaderTree, abi: str = "x86_64") -> dict[str, set[str]]:
+def header_names(tree: HeaderTree, abi=None, guards: frozenset = frozenset()) -> dict[str, set[str]]:
     """The macro, record and enumerator names that a tree's KVM headers define."""
-    cc = _compiler()
-    result = subprocess.run([cc, ABI_FLAGS[abi], *tree.flags, "-E", "-dD", "-x", "c", "-"],
+    from .layout import NATIVE
+    abi = abi or NATIVE
+    result = subprocess.run([_clang(), f"--target={abi.triple}", *tree.flags, *cross_base(abi),
+                             "-E", "-dD", "-x", "c", "-"],
                             input="#include <linux/kvm.h>\n", capture_output=True, text=True)
     if result.returncode != 0:
         raise OSError(f"the preprocessor failed on {tree.description}: {_first_error(result.stderr)}")
@@ -224,11 +400,11 @@ def header_names(tree: HeaderTree, abi: str = "x86_64") -> dict[str, set[str]]:
             name = entry.split("=")[0].strip()
             if name:
                 enumerators.add(name)
-    guards = {m for m in macros if re.fullmatch(r"_+(LINUX|ASM_X86)_KVM_H", m)}
+    guards = set(guards) | {m for m in macros if re.fullmatch(r"_+(LINUX|ASM_X86)_KVM_H", m)}
     return {"macros": macros - guards, "records": records, "enumerators": enumerators}
 
 
-def spec_names(model, version: int | None) -> dict[str, set[str]]:
+def spec_names(model, version: int | None, arch: str = "x86") -> dict[str, set[str]]:
     """What the spec says a tree of the given release defines."""
     from .model import Capability, Constant, ExitReason, FlagSet, FunctionMacro, Ioctl, Record, ValueSet
 
@@ -244,7 +420,7 @@ def spec_names(model, version: int | None) -> dict[str, set[str]]:
 
     names: dict[str, set[str]] = {"macros": set(), "records": set(), "enumerators": set()}
     for item in model.items:
-        if not item.active or not known(item.since, item.removed):
+        if arch not in item.active_on or not known(item.since, item.removed):
             continue
         if isinstance(item, Ioctl) and item.type_external is not None:
             pass  # defined by linux/kvm.h although x86 code cannot expand it
@@ -274,9 +450,10 @@ class NameDiff:
     only_in_spec: tuple[str, ...]  # the spec says the tree should define them
 
 
-def diff_names(model, tree: HeaderTree) -> list[NameDiff]:
-    theirs = header_names(tree)
-    ours = spec_names(model, tree.version)
+def diff_names(model, tree: HeaderTree, arch: str = "x86", abi=None, view=None) -> list[NameDiff]:
+    guards = frozenset(h.guard for h in model.headers if h.guard)
+    theirs = header_names(tree, abi, guards)
+    ours = view_names(view) if view is not None else spec_names(model, tree.version, arch)
     return [NameDiff(kind, len(theirs[kind]), len(ours[kind]), tuple(sorted(theirs[kind] - ours[kind])),
                      tuple(sorted(ours[kind] - theirs[kind])))
             for kind in ("macros", "records", "enumerators")]

@@ -61,7 +61,7 @@ class Abi:
     big_endian: bool = False
     ioc: IocLayout = IOC_GENERIC
     triple: str = ""          # clang --target
-    predefined: str = ""      # a macro the compiler defines for this ABI only
+    predefined: str = ""      # a C condition true for this ABI only (from the compiler's macros)
     debian: str = ""          # Debian's multiarch directory of the cross headers (/usr/<debian>/include)
 
     @property
@@ -70,20 +70,23 @@ class Abi:
         return (self.long_bits, self.pointer_bits, self.u64_align)
 
 
-X86_64 = Abi("x86_64", 64, 64, 8, "x86", False, IOC_GENERIC, "x86_64-linux-gnu", "__x86_64__", "x86_64-linux-gnu")
-I386 = Abi("i386", 32, 32, 4, "x86", False, IOC_GENERIC, "i386-linux-gnu", "__i386__", "i386-linux-gnu")
-ARM64 = Abi("arm64", 64, 64, 8, "arm64", False, IOC_GENERIC, "aarch64-linux-gnu", "__aarch64__", "aarch64-linux-gnu")
-RISCV64 = Abi("riscv64", 64, 64, 8, "riscv", False, IOC_GENERIC, "riscv64-linux-gnu", "__riscv",
+X86_64 = Abi("x86_64", 64, 64, 8, "x86", False, IOC_GENERIC, "x86_64-linux-gnu", "defined(__x86_64__)", "x86_64-linux-gnu")
+I386 = Abi("i386", 32, 32, 4, "x86", False, IOC_GENERIC, "i386-linux-gnu", "defined(__i386__)", "i386-linux-gnu")
+ARM64 = Abi("arm64", 64, 64, 8, "arm64", False, IOC_GENERIC, "aarch64-linux-gnu", "defined(__aarch64__)", "aarch64-linux-gnu")
+RISCV64 = Abi("riscv64", 64, 64, 8, "riscv", False, IOC_GENERIC, "riscv64-linux-gnu", "defined(__riscv) && __riscv_xlen == 64",
               "riscv64-linux-gnu")
-S390X = Abi("s390x", 64, 64, 8, "s390", True, IOC_GENERIC, "s390x-linux-gnu", "__s390x__", "s390x-linux-gnu")
-PPC64LE = Abi("ppc64le", 64, 64, 8, "ppc", False, IOC_3BIT, "powerpc64le-linux-gnu", "__LITTLE_ENDIAN__",
+S390X = Abi("s390x", 64, 64, 8, "s390", True, IOC_GENERIC, "s390x-linux-gnu", "defined(__s390x__)", "s390x-linux-gnu")
+PPC64LE = Abi("ppc64le", 64, 64, 8, "ppc", False, IOC_3BIT, "powerpc64le-linux-gnu",
+              "defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)",
               "powerpc64le-linux-gnu")
-PPC64 = Abi("ppc64", 64, 64, 8, "ppc", True, IOC_3BIT, "powerpc64-linux-gnu", "__BIG_ENDIAN__",
+PPC64 = Abi("ppc64", 64, 64, 8, "ppc", True, IOC_3BIT, "powerpc64-linux-gnu",
+            "defined(__powerpc64__) && defined(__BIG_ENDIAN__)",
             "powerpc64-linux-gnu")
-MIPS64 = Abi("mips64", 64, 64, 8, "mips", False, IOC_3BIT, "mips64el-linux-gnuabi64", "__mips64",
+MIPS64 = Abi("mips64", 64, 64, 8, "mips", False, IOC_3BIT, "mips64el-linux-gnuabi64",
+             "defined(__mips64) && defined(_ABI64)",
              "mips64el-linux-gnuabi64")
 LOONGARCH64 = Abi("loongarch64", 64, 64, 8, "loongarch", False, IOC_GENERIC, "loongarch64-linux-gnu",
-                  "__loongarch64", "loongarch64-linux-gnu")
+                  "defined(__loongarch64)", "loongarch64-linux-gnu")
 ABIS: tuple[Abi, ...] = (X86_64, I386, ARM64, RISCV64, S390X, PPC64LE, PPC64, MIPS64, LOONGARCH64)
 NATIVE = X86_64
 ABI_INDEX: dict[str, int] = {abi.name: i for i, abi in enumerate(ABIS)}

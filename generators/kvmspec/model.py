@@ -70,6 +70,32 @@ class Lifecycle:
 
 
 @value_type
+class Move:
+    """The item was defined by `header` in the releases before `until`."""
+
+    header: str
+    until: Version
+
+
+@value_type
+class PastValue:
+    """The value (as written) a constant or named value had before `until`."""
+
+    until: Version
+    expr: str
+
+
+@value_type
+class PastField:
+    """What differed about a field before `until` (None: the same as after)."""
+
+    until: Version
+    name: Optional[str] = None
+    type: Optional[str] = None
+    array: Optional[str] = None
+
+
+@value_type
 class Guard:
     """`#ifdef NAME` (or `#ifndef NAME` when negated) around a definition."""
 
@@ -162,8 +188,20 @@ class Item:
     c_guard: Optional[Guard] = None
     active: bool = True              # x86 userspace sees it (in active_on)
     active_on: tuple[str, ...] = ()  # architectures whose headers define it (its guard holds)
+    moves: tuple[Move, ...] = ()     # earlier headers, oldest first
+    guard_on: tuple[str, ...] = ()   # architectures on which its c_guard holds (whatever its header)
 
     kind = "item"
+
+    def header_at(self, release: Version) -> str:
+        """The header that defined the item in `release`."""
+        for move in self.moves:
+            if release < move.until:
+                return move.header
+        return self.header
+
+    def exists_at(self, release: Version) -> bool:
+        return self.since <= release and (self.removed is None or release < self.removed.since)
 
     @property
     def emitted(self) -> bool:
@@ -187,8 +225,12 @@ class Item:
 class Constant(Item):
     expr: str = ""                   # as written in the spec
     values: tuple[Optional[int], ...] = ()     # per ABI, in ABIS order; None where not defined
+    history: tuple[PastValue, ...] = ()        # earlier values, oldest first
 
     kind = "const"
+
+    def expr_at(self, release: Version) -> str:
+        return next((h.expr for h in self.history if release < h.until), self.expr)
 
     @property
     def value(self) -> int:
@@ -221,6 +263,13 @@ class NamedValue:
     alias: bool = False
     mask: bool = False
     c_define: bool = True            # C enum values: also #define NAME NAME (with c_define_values)
+    history: tuple[PastValue, ...] = ()
+
+    def expr_at(self, release: Version) -> str:
+        return next((h.expr for h in self.history if release < h.until), self.expr)
+
+    def exists_at(self, release: Version) -> bool:
+        return self.since <= release and (self.removed is None or release < self.removed.since)
 
     @property
     def value(self) -> int:
@@ -287,6 +336,15 @@ class Field:
     bit_offsets: tuple[Optional[int], ...] = ()
     active_on: tuple[str, ...] = ()  # architectures whose headers have the field (its guard holds)
     records: tuple[Optional["Record"], ...] = ()   # per ABI, when its type is each architecture's own
+    until: Optional[Version] = None  # dropped in this release
+    history: tuple[PastField, ...] = ()
+
+    def exists_at(self, release: Version) -> bool:
+        return (self.since is None or self.since <= release) and (self.until is None or release < self.until)
+
+    def past(self, release: Version) -> Optional[PastField]:
+        """How the field differed in `release`, if it did."""
+        return next((h for h in self.history if release < h.until), None)
 
     def record_at(self, abi: Abi) -> Optional["Record"]:
         """The member's record type as `abi` has it (struct kvm_sync_regs differs per architecture)."""

@@ -10364,8 +10364,7 @@ class kvm_device_type(enum.IntEnum):
     #: LoongArch direct message-signalled interrupt controller.
     KVM_DEV_TYPE_LOONGARCH_DMSINTC = 15
     #: One more than the highest type this header knows, not a device.
-    #: Its value grows when types are added (9 in 4.19, 11 in 6.1, 12
-    #: from 6.5, 15 from 6.13).
+    #: Its value grows with every new type.
     KVM_DEV_TYPE_MAX = 16
 
 

@@ -118,8 +118,32 @@ def capability_checked(cap: Capability) -> str:
     return ", ".join(words[c] for c in cap.check) if cap.check else "not reported"
 
 
+def ioctl_numbers(ioctl) -> str:
+    """The ioctl's number on the ABIs of the architectures that have it; where those
+    disagree (another _IOC layout, another struct size), each number says whose it is."""
+    from ..layout import ABIS, abis_of
+    groups: dict[int, list] = {}
+    for abi, number in zip(ABIS, ioctl.numbers):
+        if number is None or (ioctl.arch and abi.arch not in ioctl.arch):
+            continue
+        groups.setdefault(number, []).append(abi)
+    if len(groups) <= 1:
+        return next((f"{n:#x}" for n in groups), "")
+
+    def who(abis: list) -> str:
+        """Architectures whose every ABI has the number; single ABIs otherwise."""
+        names: list[str] = []
+        for abi in abis:
+            whole = all(a in abis for a in abis_of(abi.arch))
+            name = abi.arch if whole else abi.name
+            if name not in names:
+                names.append(name)
+        return ", ".join(names)
+    return "; ".join(f"{n:#x} ({who(abis)})" for n, abis in groups.items())
+
+
 FILTERS = dict(
-    ioctl_type=ioctl_type, ioctl_capability=ioctl_capability, ioctl_parameters=ioctl_parameters,
+    ioctl_numbers=ioctl_numbers, ioctl_type=ioctl_type, ioctl_capability=ioctl_capability, ioctl_parameters=ioctl_parameters,
     encoding_note=encoding_note, validation_sentence=validation_sentence,
     emission_sentence=emission_sentence, pair_sentence=pair_sentence, field_type=field_type,
     capability_target=capability_target, capability_checked=capability_checked,

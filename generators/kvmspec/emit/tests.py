@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from typing import Optional
 
-from ..layout import HOST_ABIS as ABIS, host
+from ..layout import ABIS, HOST_ABIS
 from ..model import Capability, Constant, Enum, ExitReason, FlagSet, Ioctl, Model, Record, Version
 from ..valuetype import replace, value_type
 
@@ -26,7 +26,7 @@ class Check:
     kind: str             # value | size | align | offset | member_size | bitfield
     subject: str          # a C expression (macro name, `struct x`, ...)
     member: str           # for offsets, the member path
-    values: tuple[int, ...]  # per ABI
+    values: tuple[Optional[int], ...]  # per ABI; None where that ABI's headers lack it
     version: Optional[Version]
     until: Optional[Version] = None   # removed from the headers in this release
     macro: bool = False                # the subject is a macro (so #ifdef can test for it)
@@ -38,7 +38,12 @@ class Check:
 
     @property
     def same_on_all_abis(self) -> bool:
-        return len(set(self.values)) == 1
+        return len(set(self.values)) == 1 and self.values[0] is not None
+
+    @property
+    def on_host(self) -> bool:
+        """Whether x86 userspace (the bindings' tests) has it."""
+        return all(self.values[ABIS.index(abi)] is not None for abi in HOST_ABIS)
 
     @functools.cached_property
     def condition(self) -> str:
@@ -68,11 +73,21 @@ def checks(model: Model) -> list[Check]:
     """Facts to check, including those of removed items (for header trees older than the removal)."""
     out: list[Check] = []
     for item in model.items:
-        if not item.active or (isinstance(item, Ioctl) and item.type_external is not None):
-            continue   # its #ifdef does not hold for x86, or x86 code cannot expand it
+        if not item.active_on or (isinstance(item, Ioctl) and item.type_external is not None):
+            continue   # its #ifdef holds nowhere, or no code can expand it
         until = item.removed.since if item.removed is not None else None
         first = len(out)
         _item_checks(item, out)
+        seen = tuple(abi.arch in item.active_on for abi in ABIS)
+        for index in range(first, len(out)):
+            check = out[index]
+            if not all(seen) or None in check.values:
+                values = tuple(v if ok else None for v, ok in zip(check.values, seen))
+                if all(v is None for v in values):
+                    out[index] = None   # type: ignore[call-overload]
+                else:
+                    out[index] = replace(check, values=values)
+        out[first:] = [c for c in out[first:] if c is not None]
         if until is not None:
             out[first:] = [replace(c, until=until) for c in out[first:]]
     return out
@@ -82,7 +97,7 @@ def _item_checks(item, out: list[Check]) -> None:
     if isinstance(item, Constant) and not item.values:
         out.append(Check("defined", item.name, "", (1,) * len(ABIS), item.since))
     elif isinstance(item, Constant):
-        out.append(Check("value", item.name, "", host(item.values), item.since, macro=True))
+        out.append(Check("value", item.name, "", item.values, item.since, macro=True))
     elif isinstance(item, (Enum, FlagSet)):
         is_macro = item.c_style == "define"
         newest_before = None   # in a C enum, later values may count on earlier ones
@@ -91,18 +106,19 @@ def _item_checks(item, out: list[Check]) -> None:
             if not is_macro:
                 newest_before = _later(newest_before, v.since)
                 vsince = newest_before
-            out.append(Check("value", v.name, "", host(v.values), vsince,
+            out.append(Check("value", v.name, "", v.values, vsince,
                              v.removed.since if v.removed is not None else None,
                              macro=is_macro or (item.c_define_values and v.c_define)))
     elif isinstance(item, (Capability, ExitReason)):
         out.append(Check("value", item.name, "", (item.value,) * len(ABIS), item.since, macro=True))
     elif isinstance(item, Ioctl):
-        out.append(Check("value", item.name, "", host(item.numbers), item.since, macro=True))
+        out.append(Check("value", item.name, "", item.numbers, item.since, macro=True))
     elif isinstance(item, Record):
         since = _record_since(item)
         ctype = item.c_type
-        out.append(Check("size", ctype, "", tuple(item.layout(abi).size for abi in ABIS), since))
-        out.append(Check("align", ctype, "", tuple(item.layout(abi).align for abi in ABIS), since))
+        layouts = item.layouts
+        out.append(Check("size", ctype, "", tuple(l.size if l is not None else None for l in layouts), since))
+        out.append(Check("align", ctype, "", tuple(l.align if l is not None else None for l in layouts), since))
         padding_since = None   # padding named later moves the fields after it on some ABI
         for path, f, offsets in item.walk():
             if f.reserved and f.since is not None:
@@ -111,11 +127,12 @@ def _item_checks(item, out: list[Check]) -> None:
                 continue
             field_since = _later(_later(item.since, f.since), padding_since)
             if f.bits:
-                out.append(Check("bitfield", ctype, path, tuple(f.bits for _ in ABIS), field_since))
+                out.append(Check("bitfield", ctype, path, tuple(f.bits if o is not None else None for o in offsets),
+                                 field_since))
                 continue
-            out.append(Check("offset", ctype, path, host(offsets), field_since))
+            out.append(Check("offset", ctype, path, offsets, field_since))
             if not f.flexible and f.count:   # sizeof a zero-length array is not valid C++ (nor in newer headers)
-                sizes = tuple(f.size(abi) for abi in ABIS)
+                sizes = tuple(f.size(abi) if o is not None else None for abi, o in zip(ABIS, offsets))
                 out.append(Check("member_size", ctype, path, sizes, field_since))
 
 
@@ -143,10 +160,34 @@ def _version_test(version: Optional[Version], until: Optional[Version]) -> str:
     return " && ".join(parts)
 
 
+def abi_condition(check: Check) -> str:
+    """The #if condition selecting the ABIs whose headers have the fact ("" for all)."""
+    if None not in check.values:
+        return ""
+    return " || ".join(f"({abi.predefined})" for abi, v in zip(ABIS, check.values) if v is not None)
+
+
 def c_literal(value: int) -> str:
     if value < 0:
         return f"({value}LL)"
     return f"{value:#x}ULL" if value > 0x7FFFFFFF else str(value)
+
+
+def dump_source(view, env) -> str:
+    """kvm_abi_dump.c for one view (an architecture at a release): every fact of the items
+    its headers define then, with no release gating (the facts are those of the release)."""
+    facts: list[Check] = []
+    for item in view.items:
+        if isinstance(item, Ioctl) and item.type_external is not None:
+            continue   # no code can expand it
+        _item_checks(item, facts)
+    seen = [i for i, abi in enumerate(ABIS) if view.arch is None or abi.arch == view.arch]
+    everywhere = (1,) * len(ABIS)
+    # A fact the view's ABIs cannot have (an ioctl on another architecture's struct) is left out.
+    facts = [replace(c, values=everywhere, version=None, until=None) for c in facts
+             if c.kind != "bitfield" and any(i < len(c.values) and c.values[i] is not None for i in seen)]
+    return env.get_template("tests/kvm_abi_dump.c.j2").render(
+        c_checks=facts, abi_condition=abi_condition, sources=[f.path for f in view.model.files])
 
 
 class Generator:
@@ -159,15 +200,15 @@ class Generator:
         shared = [c for c in all_checks if c.kind != "bitfield" and c.same_on_all_abis]
         apart = [c for c in all_checks if c.kind != "bitfield" and not c.same_on_all_abis]
         return [("The same on every ABI.", 0, True, shared)] + \
-            [(abi.name, i, False, apart) for i, abi in enumerate(ABIS)]
+            [(abi.name, i, False, [c for c in apart if c.values[i] is not None]) for i, abi in enumerate(ABIS)]
 
     def render(self, model: Model, env) -> dict[str, str]:
         all_checks = checks(model)
         records = [r for r in model.records if r.present]
-        context = dict(model=model, checks=all_checks, abis=ABIS, version_code=version_code,
+        context = dict(model=model, checks=all_checks, abis=ABIS, host_abis=HOST_ABIS, version_code=version_code,
                        c_checks=[c for c in all_checks if c.kind != "bitfield"],
                        abi_sections=self.sections(all_checks),
-                       c_literal=c_literal, records=records,
+                       c_literal=c_literal, records=records, abi_condition=abi_condition,
                        sources=[f.path for f in model.files])
         return {
             "tests/kvm_conformance.c": env.get_template("tests/kvm_conformance.c.j2").render(**context),

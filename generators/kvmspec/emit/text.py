@@ -211,6 +211,11 @@ def c_field_decl(f: Field) -> str:
     return f"{ctype}{sep}{c_member_declarator(f)}"
 
 
+def hexkey(key: str) -> str:
+    """A fact's key spelled as an identifier (see kvm_abi_dump.c)."""
+    return key.encode().hex()
+
+
 def abi_names() -> list[str]:
     return [abi.name for abi in ABIS]
 
@@ -245,7 +250,7 @@ def environment() -> jinja2.Environment:
         py_string=py_string, py_comment=py_comment, rst_heading=rst_heading, hexnum=hexnum, arch_list=arch_list,
         since=since, ioctl_macro=ioctl_macro, c_member_declarator=c_member_declarator,
         c_field_decl=c_field_decl, rst_ref=rst_ref,
-        paragraphs=paragraphs, host=host,
+        paragraphs=paragraphs, host=host, hexkey=hexkey,
     )
     env.filters.update(prose.FILTERS)
     env.globals.update(rst_table=rst_table, abi_names=abi_names, REGENERATE=REGENERATE,

@@ -1,0 +1,122 @@
+"""The model seen from one architecture at one release.
+
+The model holds every architecture and every release at once: an item exists
+from `since` until `removed`, lived in other headers before its `moves`, and
+constants, enum values and record fields carry their earlier forms. A view
+answers "what did the headers of architecture A define in release R": which
+items, in which header, with which value expressions and which fields. The
+C header generator renders a view, so the generated headers of any release
+come from the same templates as the newest ones.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Optional
+
+from .layout import SCALARS
+from .model import Constant, Definition, Field, Model, Record, ValueSet, Version
+from .valuetype import replace
+
+
+def newest_release(model: Model) -> Version:
+    """The newest release the spec describes (the default view)."""
+    return max((i.since for i in model.items), default=Version.parse("2.6.20"))
+
+
+class View:
+    """The items of the headers that userspace of `arch` (None: every architecture) saw
+    in `release`, each as it was then."""
+
+    def __init__(self, model: Model, release: Optional[Version] = None, arch: Optional[str] = None) -> None:
+        self.model = model
+        self.release = release if release is not None else newest_release(model)
+        self.arch = arch
+        self.newest = self.release >= newest_release(model)
+
+    @functools.cached_property
+    def items(self) -> list[Definition]:
+        """Every item of the view, in emission order, as it was in the release."""
+        return [self.item_at(i) for i in self.model.items if self.sees(i)]
+
+    def sees(self, item: Definition) -> bool:
+        if not item.exists_at(self.release):
+            return False
+        if self.arch is None:
+            return True
+        home = self.model.header(item.header_at(self.release))
+        return (home.arch is None or home.arch == self.arch) and \
+            (not item.guard_on or self.arch in item.guard_on)
+
+    def items_of_header(self, header: str) -> list[Definition]:
+        return [i for i in self.items if i.header == header]
+
+    def headers(self) -> list:
+        """The headers the view writes: linux/kvm.h, and the asm/kvm.h of its architecture
+        (of every architecture when the view has none)."""
+        return [h for h in self.model.headers if h.emit and (self.arch is None or h.arch in (None, self.arch))]
+
+    # ------------------------------------------------------------ items as they were
+    def item_at(self, item: Definition) -> Definition:
+        if self.newest and not item.moves and self.arch in (None, "x86"):
+            return self._fields_at(item) if isinstance(item, Record) else item
+        header = item.header_at(self.release)
+        if isinstance(item, Constant) and item.history:
+            item = replace(item, expr=item.expr_at(self.release))
+        elif isinstance(item, ValueSet):
+            item = replace(item, values=tuple(replace(v, expr=v.expr_at(self.release)) if v.history else v
+                                              for v in item.values if v.exists_at(self.release)))
+        elif isinstance(item, Record):
+            item = self._fields_at(item)
+        if header != item.header:
+            item = replace(item, header=header)
+        return item
+
+    def _fields_at(self, record: Record) -> Record:
+        fields = []
+        changed = False
+        for f in record.fields:
+            if not f.exists_at(self.release) or (self.arch is not None and f.active_on and self.arch not in f.active_on):
+                changed = True
+                continue
+            new = self.field_at(f)
+            if self.arch is not None and not new.active:
+                new = replace(new, active=True)   # in an architecture's view, what it sees is active
+            changed = changed or new is not f
+            fields.append(new)
+        return replace(record, fields=tuple(fields)) if changed else record
+
+    def field_at(self, f: Field) -> Field:
+        if f.record is not None and f.record.inline:
+            inner = self._fields_at(f.record)
+            if inner is not f.record:
+                f = replace(f, record=inner)
+        past = f.past(self.release)
+        if past is None:
+            return f
+        changes: dict = {}
+        if past.name is not None:
+            changes["name"] = past.name
+        if past.array is not None:
+            changes["dims_text"] = (past.array,)
+            changes["flexible"] = past.array == "flexible"
+        if past.type is not None:
+            if past.type in SCALARS:
+                changes.update(scalar=SCALARS[past.type], record=None)
+            else:
+                name = past.type.split(" ", 1)[1]
+                target = self.model.lookup(name, self.arch or "x86") or self.model.by_name.get(name)
+                changes.update(scalar=None, record=target)
+        return replace(f, **changes)
+
+
+def header_files(model: Model, release: Optional[Version], arch: str, env) -> dict[str, str]:
+    """The KVM uapi headers of `arch` at `release`, as `make headers_install` lays them out
+    (linux/kvm.h, asm/kvm.h). Each header is the same text on every architecture that
+    has it, so each is rendered from the view of its own architecture (linux/kvm.h:
+    of all, with their #ifdef blocks)."""
+    from .emit.c_header import render_header
+    out = {}
+    for header in View(model, release, arch).headers():
+        out[header.include_name] = render_header(View(model, release, header.arch), header, env)
+    return out

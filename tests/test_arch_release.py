@@ -1,0 +1,286 @@
+"""Architecture and release as dimensions of the model: ABIs, per-architecture
+definitions of one name, views of a release, `kvmspec headers` and the trees
+diff-header reads."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_kvmspec
+from kvmspec.layout import ABIS, ARM64, I386, MIPS64, PPC64, PPC64LE, S390X, X86_64, abis_of, ioc
+
+SYSTEM_KVM_H = Path("/usr/include/linux/kvm.h")
+
+
+def need_clang(abi=X86_64) -> None:
+    if shutil.which("clang") is None:
+        pytest.skip("clang is not installed")
+    if abi.arch != "x86" and not Path(f"/usr/{abi.debian}/include/linux/kvm.h").is_file():
+        pytest.skip(f"Debian's {abi.arch} cross headers are not installed (/usr/{abi.debian}/include)")
+
+
+def clang_value(abi, include: str, expression: str) -> int:
+    """What clang --target makes of a C expression with a header tree's linux/kvm.h."""
+    from kvmspec.conformance import cross_base
+    source = f"#include <linux/kvm.h>\nunsigned long long kvmspec_probe = (unsigned long long)({expression});\n"
+    flags = [] if abi.arch == "x86" else cross_base(abi)
+    result = subprocess.run(["clang", f"--target={abi.triple}", f"-I{include}", *flags, "-S", "-emit-llvm", "-o",
+                             "-", "-x", "c", "-"], input=source, capture_output=True, text=True, check=True)
+    return int(re.search(r"@kvmspec_probe = .*?global i64 (-?\d+)", result.stdout).group(1)) % (1 << 64)
+
+
+# ------------------------------------------------------------------ ABIs as data
+
+def test_every_architecture_has_its_abis():
+    assert {abi.arch for abi in ABIS} == {"x86", "arm64", "riscv", "s390", "ppc", "mips", "loongarch"}
+    assert abis_of("x86") == (X86_64, I386)
+    assert abis_of("ppc") == (PPC64LE, PPC64)
+    assert S390X.big_endian and PPC64.big_endian and not PPC64LE.big_endian
+
+
+def test_ioctl_encodings_follow_each_architecture():
+    # _IOR(0xAE, 0x81, 144 bytes): 2 direction bits on x86 and arm64, 3 on powerpc and mips
+    assert ioc("r", 0xAE, 0x81, 144, X86_64) == 0x8090AE81
+    assert ioc("r", 0xAE, 0x81, 144, ARM64) == 0x8090AE81
+    assert ioc("r", 0xAE, 0x81, 144, PPC64LE) == 0x4090AE81
+    assert ioc("none", 0xAE, 0x01, 0, MIPS64) == 0x2000AE01
+    assert ioc("w", 0xAE, 0x01, 8, MIPS64) == 0x8008AE01
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("abi", [PPC64LE, MIPS64, ARM64, S390X], ids=lambda a: a.name)
+def test_ioctl_numbers_equal_the_kernel_headers_of_other_architectures(abi):
+    """Ioctls on types every architecture lays out alike: the model's number for the ABI
+    is what clang makes of Debian's 6.1 headers of that architecture."""
+    need_clang(abi)
+    from kvmspec.build import load_model
+    from kvmspec.model import Version
+    model = load_model(REPO)
+    base = f"/usr/{abi.debian}/include"
+    checked = 0
+    for ioctl in model.ioctls:
+        if ioctl.name not in ("KVM_GET_API_VERSION", "KVM_CREATE_VCPU", "KVM_SET_USER_MEMORY_REGION",
+                              "KVM_IRQ_LINE_STATUS", "KVM_GET_DIRTY_LOG", "KVM_SET_GSI_ROUTING",
+                              "KVM_GET_ONE_REG", "KVM_SET_DEVICE_ATTR", "KVM_CHECK_EXTENSION"):
+            continue
+        assert ioctl.since <= Version.parse("6.1")
+        assert ioctl.number_on(abi) == clang_value(abi, base, ioctl.name), ioctl.name
+        checked += 1
+    assert checked == 9
+
+
+# ------------------------------------------------------------------ one name, several architectures
+
+ARM64_REGS = """\
+# yaml-language-server: $schema=../schema/kvmspec.schema.yaml
+header: arm64
+arch: [arm64]
+title: arm64 registers
+doc: A test stand-in for the arm64 asm/kvm.h.
+items:
+  - struct: kvm_regs
+    since: "3.11"
+    doc: The arm64 core registers (a stand-in).
+    fields:
+      - name: regs
+        type: __u64
+        array: 34
+        doc: General-purpose registers, sp, pc and pstate.
+      - name: fp_regs
+        type: __u64
+        array: 66
+        doc: FP/SIMD state.
+"""
+
+
+def with_arm64_header(scratch) -> None:
+    manifest = scratch.read("spec/kvmspec.yaml")
+    manifest = manifest.replace("\n# Spec files in emission order.", """
+  - name: arm64
+    path: arch/arm64/include/uapi/asm/kvm.h
+    guard: __ARM_KVM_H
+    arch: arm64
+    doc: A test stand-in for the arm64 header.
+    includes: [linux/types.h]
+
+# Spec files in emission order.""", 1)
+    manifest = manifest.replace("  - common/base.yaml\n", "  - common/base.yaml\n  - arm64/registers.yaml\n", 1)
+    scratch.write("spec/kvmspec.yaml", manifest)
+    scratch.write("spec/arm64/registers.yaml", ARM64_REGS)
+
+
+def test_architectures_define_the_same_name_each_their_own_way(scratch, capsys):
+    with_arm64_header(scratch)
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 0, result.err
+    from kvmspec.build import load_model
+    model = load_model(scratch.root)
+    x86_regs, arm64_regs = model.lookup("kvm_regs", "x86"), model.lookup("kvm_regs", "arm64")
+    assert x86_regs.header == "x86" and arm64_regs.header == "arm64"
+    assert arm64_regs.size(ARM64) == 800 and x86_regs.size(X86_64) == 144
+    get_regs = model.by_name["KVM_GET_REGS"]
+    # the shared ioctl is encoded with each architecture's own struct
+    assert get_regs.number_on(X86_64) == ioc("r", 0xAE, 0x81, 144, X86_64)
+    assert get_regs.number_on(ARM64) == ioc("r", 0xAE, 0x81, 800, ARM64)
+    # an architecture whose header does not define the struct cannot expand the ioctl
+    assert get_regs.number_on(S390X) is None
+    scratch.run("generate", capsys=capsys)
+    arm64_h = scratch.read("generated/arch/arm64/include/uapi/asm/kvm.h")
+    assert "struct kvm_regs {" in arm64_h and "fp_regs[66]" in arm64_h
+    assert "fp_regs" not in scratch.read("generated/arch/x86/include/uapi/asm/kvm.h")
+
+
+def test_one_architecture_may_not_define_a_name_twice(scratch, capsys):
+    with_arm64_header(scratch)
+    scratch.write("spec/arm64/registers.yaml", ARM64_REGS + ARM64_REGS.split("items:\n", 1)[1])
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 1
+    assert "spec/arm64/registers.yaml:19:13: error: duplicate name 'kvm_regs'" in result.err
+
+
+# ------------------------------------------------------------------ releases
+
+def test_a_view_has_the_values_fields_and_headers_of_its_release():
+    from kvmspec.build import load_model
+    from kvmspec.model import Version
+    from kvmspec.view import View
+    model = load_model(REPO)
+    old, new = View(model, Version.parse("6.1"), "x86"), View(model, None, "x86")
+    by_name_old = {i.name: i for i in old.items}
+    by_name_new = {i.name: i for i in new.items}
+    # a value that grew
+    nr_max = lambda view: next(v for v in view["sev_cmd_id"].values if v.name == "KVM_SEV_NR_MAX").expr
+    assert nr_max(by_name_old) == "22" and nr_max(by_name_new) == "103"
+    # a value spelled through a newer name
+    assert by_name_old["KVM_DEV_VFIO_GROUP"].expr == "1"
+    assert by_name_new["KVM_DEV_VFIO_GROUP"].expr == "KVM_DEV_VFIO_FILE"
+    assert "KVM_DEV_VFIO_FILE" not in by_name_old
+    # a padding word that a later field took over
+    def hypercall(view):
+        run = view["kvm_run"]
+        return [p for p, f, _ in run.walk() if p.startswith("hypercall.")]
+    assert "hypercall.pad" in hypercall(by_name_old) and "hypercall.flags" not in hypercall(by_name_old)
+    assert "hypercall.flags" in hypercall(by_name_new) and "hypercall.pad" not in hypercall(by_name_new)
+    # an item removed since then
+    assert "KVM_TRC_SHIFT" in by_name_old and "KVM_TRC_SHIFT" not in by_name_new
+
+
+def test_moved_items_are_in_their_old_header_before_the_move(scratch, capsys):
+    scratch.replace("spec/x86/sev.yaml", "  - enum: sev_cmd_id\n    header: x86\n",
+                    "  - enum: sev_cmd_id\n    header: x86\n    moved:\n      - header: linux\n"
+                    "        until: \"6.9\"\n")
+    from kvmspec.build import load_model
+    from kvmspec.model import Version
+    from kvmspec.view import View
+    model = load_model(scratch.root)
+    old = {i.name: i for i in View(model, Version.parse("6.1"), "arm64").items}
+    new = {i.name: i for i in View(model, Version.parse("6.9"), "arm64").items}
+    assert old["sev_cmd_id"].header == "linux"      # every architecture saw it in linux/kvm.h
+    assert "sev_cmd_id" not in new                  # since 6.9 only x86's asm/kvm.h has it
+
+
+@pytest.mark.slow
+def test_headers_of_a_release_are_the_kernels(tmp_path):
+    """kvmspec headers --release 6.1 writes what Debian's 6.1 headers say, fact for fact."""
+    need_clang()
+    if not SYSTEM_KVM_H.is_file():
+        pytest.skip("the kernel's uapi headers are not installed (Debian: linux-libc-dev)")
+    out = tmp_path / "h"
+    result = run_kvmspec("headers", "--release", "6.1", "--out", str(out), cwd=REPO)
+    assert result.status == 0, result.err
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.h")) == ["asm/kvm.h", "linux/kvm.h"]
+    text = (out / "linux/kvm.h").read_text()
+    assert "#define KVM_TRC_SHIFT" in text            # removed in 6.8, still there in 6.1
+    assert "KVM_CAP_USER_MEMORY2" not in text          # added in 6.8
+    # the written tree, read back as a kernel tree of 6.1 (no version.h: --release is needed)
+    missing = run_kvmspec("diff-header", str(out), cwd=REPO)
+    assert missing.status == 2 and "give --release R" in missing.err
+    same = run_kvmspec("diff-header", str(out), "--release", "6.1", cwd=REPO)
+    assert same.status == 0, same.out
+    # and the kernel's own 6.1 headers agree with it
+    theirs = run_kvmspec("diff-header", "/usr/include", cwd=REPO)
+    assert theirs.status == 0, theirs.out
+
+
+def test_headers_refuses_releases_outside_the_spec(tmp_path):
+    result = run_kvmspec("headers", "--release", "2.6.10", "--out", str(tmp_path / "h"), cwd=REPO)
+    assert result.status == 2 and "the spec covers 2.6.20 to" in result.err
+    result = run_kvmspec("headers", "--release", "six", "--out", str(tmp_path / "h"), cwd=REPO)
+    assert result.status == 2 and "give a kernel release such as 6.1" in result.err
+    assert not (tmp_path / "h").exists()
+
+
+# ------------------------------------------------------------------ trees as they come
+
+def copy_of_system_headers(tmp_path):
+    tree = tmp_path / "include"
+    shutil.copytree("/usr/include/linux", tree / "linux")
+    shutil.copytree("/usr/include/x86_64-linux-gnu/asm", tree / "asm")
+    shutil.copytree("/usr/include/asm-generic", tree / "asm-generic")
+    return tree
+
+
+@pytest.mark.slow
+def test_a_line_that_does_not_compile_voids_only_itself(tmp_path):
+    need_clang()
+    if not SYSTEM_KVM_H.is_file():
+        pytest.skip("the kernel's uapi headers are not installed (Debian: linux-libc-dev)")
+    tree = copy_of_system_headers(tmp_path)
+    asm = tree / "asm/kvm.h"
+    # an older shape of one struct: a field the spec knows is missing from the tree
+    asm.write_text(asm.read_text().replace("\t__u64 preemption_timer_deadline;\n", "\t__u64 other;\n", 1))
+    result = run_kvmspec("diff-header", str(tree), "--abi", "x86_64", cwd=REPO)
+    assert result.status == 1
+    assert ("does not compile with the tree: offset struct kvm_vmx_nested_state_hdr.preemption_timer_deadline"
+            in result.out)
+    # every other fact was still compared
+    facts = int(re.search(r"agree on (\d+) facts", result.out).group(1))
+    assert facts > 2000
+    assert result.out.count("differs: ") == 2   # the offset and the member size of that one field
+
+
+@pytest.mark.slow
+def test_a_kernel_source_tree_as_it_is(tmp_path):
+    """Raw uapi files (with __user, a Makefile instead of version.h, no generated asm/ headers)."""
+    need_clang()
+    if not SYSTEM_KVM_H.is_file():
+        pytest.skip("the kernel's uapi headers are not installed (Debian: linux-libc-dev)")
+    src = tmp_path / "linux"
+    (src / "include/uapi").mkdir(parents=True)
+    shutil.copytree("/usr/include/linux", src / "include/uapi/linux")
+    shutil.copytree("/usr/include/asm-generic", src / "include/uapi/asm-generic")
+    (src / "arch/x86/include/uapi/asm").mkdir(parents=True)
+    shutil.copy("/usr/include/x86_64-linux-gnu/asm/kvm.h", src / "arch/x86/include/uapi/asm/kvm.h")
+    kvm_h = src / "include/uapi/linux/kvm.h"
+    kvm_h.write_text(kvm_h.read_text().replace("#include <linux/types.h>",
+                                               "#include <linux/compiler.h>\n#include <linux/types.h>", 1)
+                     .replace("__u64 padding[5];", "__u64 __user padding[5];", 1))
+    (src / "include/uapi/linux/version.h").unlink()
+    (src / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\n")
+    result = run_kvmspec("diff-header", str(src), cwd=REPO)
+    assert "kernel source tree" in result.out and "(Linux 6.1)" in result.out
+    assert result.status == 0, result.out + result.err
+
+
+# ------------------------------------------------------------------ other architectures' trees
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["arm64", "riscv", "s390", "ppc", "mips"])   # Debian has no loongarch tree
+def test_diff_header_reads_other_architectures_trees(arch):
+    """Each architecture's Debian cross tree is read with clang --target; until the spec
+    describes that architecture's asm/kvm.h, diff-header says so instead of comparing."""
+    abi = abis_of(arch)[0]
+    from kvmspec.build import load_model
+    described = any(h.arch == arch and h.emit for h in load_model(REPO).headers)
+    need_clang(abi)
+    result = run_kvmspec("diff-header", f"/usr/{abi.debian}/include", "--arch", arch, cwd=REPO)
+    if not described:
+        assert result.status == 2 and f"the spec has no asm/kvm.h for {arch} yet" in result.err
+        return
+    assert result.status == 0, result.out
+    assert result.out.rstrip().endswith("no differences")
