@@ -174,7 +174,10 @@ def view_names(view) -> dict[str, set[str]]:
     """The macro, record and enumerator names the headers of a view define."""
     from .model import Capability, Constant, ExitReason, FlagSet, FunctionMacro, Ioctl, Record, ValueSet
     names: dict[str, set[str]] = {"macros": set(), "records": set(), "enumerators": set()}
+    described_only = {h.name for h in view.model.headers if not h.emit}   # asm/ptrace.h ...: not compared
     for item in view.items:
+        if item.header in described_only:
+            continue
         if isinstance(item, (Constant, FunctionMacro, Ioctl, Capability, ExitReason)):
             names["macros"].add(item.name)
         elif isinstance(item, Record):
@@ -419,8 +422,9 @@ def spec_names(model, version: int | None, arch: str = "x86") -> dict[str, set[s
         return version is None or since is None or code(since) <= version
 
     names: dict[str, set[str]] = {"macros": set(), "records": set(), "enumerators": set()}
+    described_only = {h.name for h in model.headers if not h.emit}   # asm/ptrace.h ...: not KVM's headers
     for item in model.items:
-        if arch not in item.active_on or not known(item.since, item.removed):
+        if arch not in item.active_on or not known(item.since, item.removed) or item.header in described_only:
             continue
         if isinstance(item, Ioctl) and item.type_external is not None:
             pass  # defined by linux/kvm.h although x86 code cannot expand it
