@@ -10363,9 +10363,11 @@ class kvm_device_type(enum.IntEnum):
     KVM_DEV_TYPE_LOONGARCH_PCHPIC = 14
     #: LoongArch direct message-signalled interrupt controller.
     KVM_DEV_TYPE_LOONGARCH_DMSINTC = 15
+    #: Arm GICv5 interrupt controller.
+    KVM_DEV_TYPE_ARM_VGIC_V5 = 16
     #: One more than the highest type this header knows, not a device.
     #: Its value grows with every new type.
-    KVM_DEV_TYPE_MAX = 16
+    KVM_DEV_TYPE_MAX = 17
 
 
 KVM_DEV_TYPE_FSL_MPIC_20: Final = kvm_device_type.KVM_DEV_TYPE_FSL_MPIC_20
@@ -10383,6 +10385,7 @@ KVM_DEV_TYPE_LOONGARCH_IPI: Final = kvm_device_type.KVM_DEV_TYPE_LOONGARCH_IPI
 KVM_DEV_TYPE_LOONGARCH_EIOINTC: Final = kvm_device_type.KVM_DEV_TYPE_LOONGARCH_EIOINTC
 KVM_DEV_TYPE_LOONGARCH_PCHPIC: Final = kvm_device_type.KVM_DEV_TYPE_LOONGARCH_PCHPIC
 KVM_DEV_TYPE_LOONGARCH_DMSINTC: Final = kvm_device_type.KVM_DEV_TYPE_LOONGARCH_DMSINTC
+KVM_DEV_TYPE_ARM_VGIC_V5: Final = kvm_device_type.KVM_DEV_TYPE_ARM_VGIC_V5
 KVM_DEV_TYPE_MAX: Final = kvm_device_type.KVM_DEV_TYPE_MAX
 
 

@@ -151,7 +151,7 @@ _RULES: dict[type, tuple] = {
         ('padding', 32, False, 1, None, '', frozenset([]), ''),
     ),
     kvm_create_device: (
-        ('type', 32, False, 1, None, '', frozenset([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]), 'kvm_device_type'),
+        ('type', 32, False, 1, None, '', frozenset([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]), 'kvm_device_type'),
         ('fd', 32, False, 1, None, '', frozenset([]), ''),
         ('flags', 32, False, 1, 1, 'kvm_create_device_flags', frozenset([]), ''),
     ),
