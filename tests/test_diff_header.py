@@ -59,3 +59,29 @@ def test_a_directory_without_headers_is_a_usage_error(tmp_path):
     result = run_kvmspec("diff-header", str(tmp_path), cwd=REPO)
     assert result.status == 2
     assert "no linux/kvm.h here" in result.err
+
+
+def test_a_target_the_default_clang_lacks_uses_a_versioned_clang(monkeypatch):
+    # Debian 12's clang (14) has no LoongArch; clang-16 has.
+    import subprocess
+    from types import SimpleNamespace
+    from kvmspec import conformance
+
+    installed = {"clang": "/usr/bin/clang", "clang-16": "/usr/bin/clang-16"}
+    knows = {"/usr/bin/clang": {"riscv64-linux-gnu"}, "/usr/bin/clang-16": {"riscv64-linux-gnu", "loongarch64-linux-gnu"}}
+
+    def run(cmd, **kwargs):
+        target = next(a.split("=", 1)[1] for a in cmd if a.startswith("--target="))
+        return SimpleNamespace(returncode=0 if target in knows[cmd[0]] else 1, stdout="", stderr="")
+
+    monkeypatch.setattr(conformance.shutil, "which", installed.get)
+    monkeypatch.setattr(subprocess, "run", run)
+    conformance._clang.cache_clear()
+    try:
+        assert conformance._clang() == "/usr/bin/clang"
+        assert conformance._clang("riscv64-linux-gnu") == "/usr/bin/clang"
+        assert conformance._clang("loongarch64-linux-gnu") == "/usr/bin/clang-16"
+        with pytest.raises(conformance.NoCompiler, match="sparc64"):
+            conformance._clang("sparc64-linux-gnu")
+    finally:
+        conformance._clang.cache_clear()
