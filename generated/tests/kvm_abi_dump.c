@@ -29,7 +29,8 @@
  * Do not edit: change the spec and run `kvmspec generate`.
  */
 #include <stddef.h>
-#include <stdio.h>
+/* Some releases' asm/kvm.h use _BITULL() without including this themselves. */
+#include <linux/const.h>
 #include <linux/kvm.h>
 
 #ifndef KVMSPEC_HEADERS_VERSION

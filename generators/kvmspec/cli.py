@@ -168,9 +168,9 @@ def cmd_diff_header(args: argparse.Namespace) -> int:
         except FileNotFoundError as exc:
             raise UsageError(str(exc)) from None
         if args.release is not None:
-            release = _release_arg(args.release, model)
+            release = _release_arg(args.release, model, newer_ok=True)
         elif tree.version is not None:
-            release = _release_arg(f"{tree.version >> 16}.{(tree.version >> 8) & 0xFF}", model)
+            release = _release_arg(f"{tree.version >> 16}.{(tree.version >> 8) & 0xFF}", model, newer_ok=True)
         else:
             raise UsageError(f"{args.tree} does not say its release (no linux/version.h, no Makefile): "
                              "give --release R")
@@ -208,8 +208,10 @@ def cmd_diff_header(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if findings else EXIT_OK
 
 
-def _release_arg(text: Optional[str], model):
-    """A --release argument as a Version of the model (None: the newest)."""
+def _release_arg(text: Optional[str], model, newer_ok: bool = False):
+    """A --release argument as a Version of the model (None: the newest). With newer_ok,
+    a release after the spec's newest is taken as the newest, with a note: comparing
+    such a tree shows what the spec still lacks."""
     from .model import Version
     from .view import newest_release
     if text is None:
@@ -219,6 +221,10 @@ def _release_arg(text: Optional[str], model):
         raise UsageError(f"--release {text}: give a kernel release such as 6.1 or 2.6.32")
     release = Version.parse(text)
     first = Version.parse("2.6.20")
+    if newer_ok and release > newest_release(model):
+        print(f"note: the spec describes releases up to {newest_release(model).release}; "
+              f"comparing its newest view with Linux {release.release}")
+        return None
     if release < first or release > newest_release(model):
         raise UsageError(f"--release {text}: the spec covers {first.release} to {newest_release(model).release}")
     return release
