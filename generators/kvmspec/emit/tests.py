@@ -72,9 +72,12 @@ def _record_since(record: Record) -> Optional[Version]:
 def checks(model: Model) -> list[Check]:
     """Facts to check, including those of removed items (for header trees older than the removal)."""
     out: list[Check] = []
+    described_only = {h.name for h in model.headers if not h.emit}
     for item in model.items:
         if not item.active_on or (isinstance(item, Ioctl) and item.type_external is not None):
             continue   # its #ifdef holds nowhere, or no code can expand it
+        if item.header in described_only:
+            continue   # asm/ptrace.h ...: the installed one, of whatever release, is what kvm.h uses
         until = item.removed.since if item.removed is not None else None
         first = len(out)
         _item_checks(item, out)
@@ -204,7 +207,8 @@ class Generator:
 
     def render(self, model: Model, env) -> dict[str, str]:
         all_checks = checks(model)
-        records = [r for r in model.records if r.present]
+        described_only = {h.name for h in model.headers if not h.emit}
+        records = [r for r in model.records if r.present and r.header not in described_only]
         context = dict(model=model, checks=all_checks, abis=ABIS, host_abis=HOST_ABIS, version_code=version_code,
                        c_checks=[c for c in all_checks if c.kind != "bitfield"],
                        abi_sections=self.sections(all_checks),
