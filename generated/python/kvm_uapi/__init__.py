@@ -10019,7 +10019,8 @@ KVM_CAP_SET_GUEST_DEBUG: Final = Capability(
     enable=None,
     doc="""KVM_SET_GUEST_DEBUG is available. Which control bits are supported depends
     on the architecture; KVM_CAP_SET_GUEST_DEBUG2 reports them where it is
-    available.
+    available. RISC-V and LoongArch have it since 6.10, for software
+    breakpoints.
 
     Up to 6.8 the constant was defined only if the architecture's asm/kvm.h
     defined __KVM_HAVE_GUEST_DEBUG (x86 did); since 6.9 linux/kvm.h defines it
@@ -10027,7 +10028,7 @@ KVM_CAP_SET_GUEST_DEBUG: Final = Capability(
     anyway.
 
     :Number: 23
-    :Architectures: x86, arm64, s390, ppc
+    :Architectures: x86, arm64, s390, ppc, riscv, loongarch
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_SET_GUEST_DEBUG is supported.
     :Since: 3.0 or earlier
@@ -16507,7 +16508,7 @@ KVM_SET_GUEST_DEBUG: Final = Ioctl(
     turns debugging off again.
 
     :Capability: KVM_CAP_SET_GUEST_DEBUG
-    :Architectures: x86, arm64, s390, ppc
+    :Architectures: x86, arm64, s390, ppc, riscv, loongarch
     :Type: vcpu ioctl
     :Parameters: struct kvm_guest_debug (in)
     :Returns: 0 on success, -1 with errno set on error.

@@ -4169,7 +4169,7 @@ class Vcpu(_Descriptor):
         turns debugging off again.
 
         :Capability: KVM_CAP_SET_GUEST_DEBUG
-        :Architectures: x86, arm64, s390, ppc
+        :Architectures: x86, arm64, s390, ppc, riscv, loongarch
         :Type: vcpu ioctl
         :Parameters: struct kvm_guest_debug (in)
         :Returns: 0 on success, -1 with errno set on error.

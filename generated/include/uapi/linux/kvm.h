@@ -3048,7 +3048,8 @@ struct kvm_guest_debug {
 /*
  * KVM_SET_GUEST_DEBUG is available. Which control bits are supported depends
  * on the architecture; KVM_CAP_SET_GUEST_DEBUG2 reports them where it is
- * available.
+ * available. RISC-V and LoongArch have it since 6.10, for software
+ * breakpoints.
  */
 #define KVM_CAP_SET_GUEST_DEBUG		23
 
