@@ -500,11 +500,6 @@ KVMSPEC_EQ(KVM_X86_NOTIFY_VMEXIT_ENABLED, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVM_X86_NOTIFY_VMEXIT_USER, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
-#ifndef __KVM_HAVE_GUEST_DEBUG
-#error "__KVM_HAVE_GUEST_DEBUG is not defined"
-#endif
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(sizeof(struct kvm_tpr_access_ctl), 40);
 #endif
@@ -2300,9 +2295,6 @@ KVMSPEC_EQ(KVM_GUESTDBG_ENABLE, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_GUESTDBG_SINGLESTEP, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
-KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 KVMSPEC_EQ(KVM_CAP_ONE_REG, 70);
@@ -4261,6 +4253,11 @@ KVMSPEC_EQ(KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, 2);
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 #ifndef __KVM_HAVE_USER_NMI
 #error "__KVM_HAVE_USER_NMI is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
@@ -8154,6 +8151,9 @@ KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 64);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
 #endif
@@ -9424,6 +9424,11 @@ KVMSPEC_EQ(KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK, 2);
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 #ifndef __KVM_HAVE_USER_NMI
 #error "__KVM_HAVE_USER_NMI is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
@@ -13317,6 +13322,9 @@ KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 64);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 4);
 #endif
@@ -14543,6 +14551,11 @@ KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
 #endif
@@ -14795,6 +14808,9 @@ KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
 #endif
@@ -14994,6 +15010,11 @@ KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
@@ -16186,6 +16207,9 @@ KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 0);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
 #endif
@@ -17260,6 +17284,11 @@ KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
 #endif
@@ -17512,6 +17541,9 @@ KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
 #endif
@@ -17711,6 +17743,11 @@ KVMSPEC_EQ(KVM_SET_TSC_KHZ, 536915618);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(KVM_GET_TSC_KHZ, 536915619);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
@@ -17963,6 +18000,9 @@ KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 0x800caed0ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 536915584);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -18164,6 +18204,11 @@ KVMSPEC_EQ(KVM_SET_TSC_KHZ, 536915618);
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(KVM_GET_TSC_KHZ, 536915619);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
 #endif
@@ -18416,6 +18461,9 @@ KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 0x800caed0ULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 536915584);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
 #endif
@@ -18615,6 +18663,11 @@ KVMSPEC_EQ(KVM_SET_TSC_KHZ, 536915618);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(KVM_GET_TSC_KHZ, 536915619);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
@@ -19810,6 +19863,9 @@ KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 0);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
 #endif
@@ -20257,6 +20313,11 @@ KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
@@ -21448,6 +21509,9 @@ KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);

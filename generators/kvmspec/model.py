@@ -194,11 +194,17 @@ class Item:
     kind = "item"
 
     def header_at(self, release: Version) -> str:
-        """The header that defined the item in `release`."""
+        """The header that defined the item in `release` (the first, if several did)."""
+        return self.headers_at(release)[0]
+
+    def headers_at(self, release: Version) -> tuple[str, ...]:
+        """Every header that defined the item in `release`: moves with the same `until`
+        say that several architectures' headers defined it alike (__KVM_HAVE_GUEST_DEBUG
+        in the asm/kvm.h of each architecture with guest debugging, until 6.9)."""
         for move in self.moves:
             if release < move.until:
-                return move.header
-        return self.header
+                return tuple(m.header for m in self.moves if m.until == move.until)
+        return (self.header,)
 
     def exists_at(self, release: Version) -> bool:
         return self.since <= release and (self.removed is None or release < self.removed.since)

@@ -44,9 +44,33 @@ class View:
             return False
         if self.arch is None:
             return True
-        home = self.model.header(item.header_at(self.release))
-        return (home.arch is None or home.arch == self.arch) and \
-            (not item.guard_on or self.arch in item.guard_on)
+        return self.home(item) is not None and self.guard_holds(item)
+
+    def guard_holds(self, item: Definition) -> bool:
+        """Whether the item's #ifdef (#ifndef) holds in this view: whether the view sees a
+        definition of the macro in this release. A macro the spec does not define (an
+        external one) is as the model says."""
+        guard = item.c_guard
+        if guard is None:
+            return True
+        definitions = [i for i in self._by_name.get(guard.name, ()) if i is not item]
+        if not definitions:
+            return not item.guard_on or self.arch in item.guard_on
+        return any(self.sees(i) for i in definitions) != guard.negated
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, list[Definition]]:
+        """Definitions by name, leaving out defaults (an item guarded by #ifndef of its own name)."""
+        index: dict[str, list[Definition]] = {}
+        for i in self.model.items:
+            if not (i.c_guard is not None and i.c_guard.negated and i.c_guard.name == i.name):
+                index.setdefault(i.name, []).append(i)
+        return index
+
+    def home(self, item: Definition) -> Optional[str]:
+        """The header of the view that defined the item in its release (None: no header of its architecture)."""
+        return next((h for h in item.headers_at(self.release)
+                     if self.arch is None or self.model.header(h).arch in (None, self.arch)), None)
 
     def items_of_header(self, header: str) -> list[Definition]:
         return [i for i in self.items if i.header == header]
@@ -60,7 +84,7 @@ class View:
     def item_at(self, item: Definition) -> Definition:
         if self.newest and not item.moves and self.arch in (None, "x86"):
             return self._fields_at(item) if isinstance(item, Record) else item
-        header = item.header_at(self.release)
+        header = self.home(item) or item.header_at(self.release)
         if isinstance(item, Constant) and item.history:
             item = replace(item, expr=item.expr_at(self.release))
         elif isinstance(item, ValueSet):

@@ -93,7 +93,29 @@ def checks(model: Model) -> list[Check]:
         out[first:] = [c for c in out[first:] if c is not None]
         if until is not None:
             out[first:] = [replace(c, until=until) for c in out[first:]]
+        if item.moves:
+            out[first:] = [part for c in out[first:] for part in _split_by_first_sight(model, item, c)]
     return out
+
+
+def _split_by_first_sight(model: Model, item, check: Check) -> list[Check]:
+    """A moved item reaches some architectures only when it moves into a header they see
+    (__KVM_HAVE_GUEST_DEBUG: in x86's asm/kvm.h until 6.9, then in linux/kvm.h for all):
+    one check per first release, each for the ABIs that see the item from then on."""
+    starts = [item.since, *dict.fromkeys(m.until for m in item.moves)]
+
+    def first_sight(arch: str) -> Optional[Version]:
+        for start in starts:
+            if any(model.header(h).arch in (None, arch) for h in item.headers_at(start)):
+                return start
+        return None
+
+    firsts = [first_sight(abi.arch) if v is not None else None for abi, v in zip(ABIS, check.values)]
+    parts = []
+    for start in dict.fromkeys(f for f in firsts if f is not None):
+        values = tuple(v if f == start else None for v, f in zip(check.values, firsts))
+        parts.append(replace(check, values=values, version=_later(check.version, start)))
+    return parts
 
 
 def _item_checks(item, out: list[Check]) -> None:
