@@ -7,7 +7,8 @@ A guest loops on `out dx, al`, so every KVM_RUN returns to userspace with
 KVM_EXIT_IO. Each handler reads the exit reason and the port, as a device
 model would, and runs the guest again:
 
-  (a) kvm_uapi.api: vcpu.run(), vcpu.exit_reason, vcpu.exit.port;
+  (a) kvm_uapi.api: exit = vcpu.run(), a typed exit; isinstance(exit, IoExit) and
+      exit.port;
   (b) what one writes without kvmspec: fcntl.ioctl(fd, KVM_RUN, 0) and
       struct.unpack_from on the mmap'ed kvm_run;
   (c) the same loop in C.
@@ -97,29 +98,22 @@ def make_vcpu():
     from kvm_uapi.api import Kvm
     kvm = Kvm()
     vm = kvm.create_vm()
-    memory = mmap.mmap(-1, MEMORY, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    memory[CODE_AT:CODE_AT + len(CODE)] = CODE
-    address = ctypes.addressof(ctypes.c_char.from_buffer(memory))
-    vm.set_user_memory_region(slot=0, guest_phys_addr=0, memory_size=MEMORY, userspace_addr=address)
+    memory = vm.add_memory(0, MEMORY)
+    memory.write(CODE_AT, CODE)
     vcpu = vm.create_vcpu(0)
-    sregs = vcpu.get_sregs()
-    sregs.cs.base, sregs.cs.selector = 0, 0
-    vcpu.set_sregs(sregs)
-    regs = vcpu.get_regs()
-    regs.rip, regs.rflags = CODE_AT, 2
-    vcpu.set_regs(regs)
+    vcpu.set_sregs(cs={"base": 0, "selector": 0, "limit": 0xFFFF, "type": 11, "present": 1, "s": 1})
+    vcpu.set_regs(rip=CODE_AT, rflags=2)
     return kvm, vm, vcpu, memory
 
 
 def bindings_loop(exits: int) -> float:
-    from kvm_uapi.api import ExitReason
+    from kvm_uapi.api import IoExit
     kvm, vm, vcpu, memory = make_vcpu()
-    io_exit = ExitReason.IO
     start = time.perf_counter()
     for _ in range(exits):
-        vcpu.run()
-        if vcpu.exit_reason != io_exit or vcpu.exit.port != PORT:
-            raise RuntimeError("unexpected exit")
+        exit = vcpu.run()
+        if not isinstance(exit, IoExit) or exit.port != PORT:
+            raise RuntimeError(f"unexpected exit {exit!r}")
     elapsed = time.perf_counter() - start
     vcpu.close(), vm.close(), kvm.close()
     return elapsed

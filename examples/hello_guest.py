@@ -11,12 +11,10 @@ with KVM_EXIT_IO; this program collects the bytes until KVM_EXIT_HLT.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import mmap
 import sys
 
-from kvm_uapi import KVM_EXIT_IO_OUT, KVM_MEM_LOG_DIRTY_PAGES  # noqa: F401 - names from the spec
-from kvm_uapi.api import ExitReason, Kvm
+from kvm_uapi import KVM_EXIT_IO_OUT
+from kvm_uapi.api import HltExit, IoExit, Kvm
 
 PORT = 0x3F8
 CODE_ADDRESS = 0x1000
@@ -32,36 +30,21 @@ def guest_code(message: bytes) -> bytes:
 
 
 def run(message: bytes, device: str = "/dev/kvm") -> bytes:
-    with Kvm(device) as kvm, kvm.create_vm() as vm:
-        memory = mmap.mmap(-1, MEMORY_SIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        memory[CODE_ADDRESS:CODE_ADDRESS + len(guest_code(message))] = guest_code(message)
-        address = ctypes.addressof(ctypes.c_char.from_buffer(memory))
-        vm.set_user_memory_region(slot=0, guest_phys_addr=0, memory_size=MEMORY_SIZE, userspace_addr=address)
-        with vm.create_vcpu(0) as vcpu:
-            sregs = vcpu.get_sregs()
-            sregs.cs.base, sregs.cs.selector = 0, 0
-            vcpu.set_sregs(sregs)
-            regs = vcpu.get_regs()
-            regs.rip, regs.rflags = CODE_ADDRESS, 0x2
-            vcpu.set_regs(regs)
-            output = bytearray()
-            run_area = vcpu.kvm_run
-            while True:
-                vcpu.run()
-                reason = vcpu.exit_reason
-                if reason == ExitReason.IO:
-                    io = vcpu.exit
-                    if io.port != PORT or io.direction != KVM_EXIT_IO_OUT:
-                        raise RuntimeError(f"unexpected port access {io.port:#x}")
-                    output += ctypes.string_at(ctypes.addressof(run_area) + io.data_offset,
-                                               io.size * io.count)
-                elif reason == ExitReason.HLT:
-                    break
-                else:
-                    raise RuntimeError(f"unexpected exit {reason!r}")
-            del run_area
-        del address
-    return bytes(output)
+    with Kvm(device) as kvm, kvm.create_vm() as vm, vm.create_vcpu(0) as vcpu:
+        memory = vm.add_memory(0, MEMORY_SIZE)
+        memory.write(CODE_ADDRESS, guest_code(message))
+        # Real mode from address 0 of the code segment: only the fields named change.
+        vcpu.set_sregs(cs={"base": 0, "selector": 0})
+        vcpu.set_regs(rip=CODE_ADDRESS, rflags=0x2)
+        output = bytearray()
+        while True:
+            match vcpu.run():
+                case IoExit(port=port, direction=direction) as io if port == PORT and direction == KVM_EXIT_IO_OUT:
+                    output += io.data
+                case HltExit():
+                    return bytes(output)
+                case other:
+                    raise RuntimeError(f"unexpected exit {other!r}")
 
 
 def main() -> int:

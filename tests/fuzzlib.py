@@ -436,7 +436,7 @@ SCHEMA_KEYS = ["name", "value", "doc", "since", "type", "fields", "values", "arr
                "path", "guard", "includes", "title", "items", "kvmspec", "architectures", "external_types",
                "external_macros", "size", "same_number_as", "pass", "flow", "default", "field", "unknown_bits",
                "nonzero", "requires", "setup", "c_define", "c_define_values", "counted_by", "size_from",
-               "xyzzy", "<<", "Name", "NAME"]
+               "fills", "partial", "buffer", "bytes", "xyzzy", "<<", "Name", "NAME"]
 
 
 @st.composite
@@ -667,7 +667,7 @@ def _identifier(draw, prefix: str, used: set[str], upper: bool) -> str:
 def random_spec(draw) -> RandomSpec:
     used: set[str] = {"kvmio", "kvm_run"}
     doc = lambda: draw(st.sampled_from(SAFE_DOC_PIECES))  # noqa: E731
-    since = lambda: draw(st.sampled_from(['"2.6.20"', '"5.10"', '"by 4.19"', '"6.18"']))  # noqa: E731
+    since = lambda: draw(st.sampled_from(['"2.6.20"', '"5.10"', '"4.19"', '"6.18"']))  # noqa: E731
     constants: dict[str, int] = {"KVMIO": 0xAE}
     items: list[str] = ["""\
   - const: KVMIO

@@ -342,16 +342,19 @@ def test_ioctls_and_capabilities_without_a_section(tmp_path, capsys):
     doc.write_text(OLD_DOC)
     status, out, _ = audit(str(doc), "--kernel-version", "2.6.24", "--format", "json", capsys=capsys)
     data = json.loads(out)
-    # In 2.6.24 the spec has 22 ioctls (all but two of them since 2.6.22) and two
-    # capabilities, KVM_CAP_IRQCHIP and KVM_CAP_HLT (both 2.6.24). The memory
-    # region and alias ioctls were removed only in 6.2, so they count.
-    assert data["summary"]["ioctls_considered"] == 22
+    # In 2.6.24 the spec has 28 ioctls (22 since 2.6.22; the in-kernel irqchip's
+    # KVM_CREATE_IRQCHIP, KVM_IRQ_LINE, KVM_GET/SET_IRQCHIP and KVM_GET/SET_LAPIC
+    # since 2.6.24) and two capabilities, KVM_CAP_IRQCHIP and KVM_CAP_HLT (both
+    # 2.6.24). The memory region and alias ioctls were removed only in 6.2, so
+    # they count.
+    assert data["summary"]["ioctls_considered"] == 28
     assert data["summary"]["capabilities_considered"] == 2
     assert sorted(data["missing_ioctl_sections"]) == sorted([
         "KVM_CREATE_VCPU", "KVM_GET_FPU", "KVM_SET_FPU", "KVM_GET_MSR_INDEX_LIST", "KVM_SET_CPUID",
         "KVM_SET_MEMORY_REGION", "KVM_SET_MEMORY_ALIAS", "KVM_GET_DIRTY_LOG", "KVM_TRANSLATE",
-        "KVM_INTERRUPT", "KVM_SET_SIGNAL_MASK"])
-    assert data["summary"]["ioctls_never_mentioned"] == 10          # all but KVM_GET_FPU
+        "KVM_INTERRUPT", "KVM_SET_SIGNAL_MASK",
+        "KVM_IRQ_LINE", "KVM_GET_IRQCHIP", "KVM_SET_IRQCHIP", "KVM_GET_LAPIC", "KVM_SET_LAPIC"])
+    assert data["summary"]["ioctls_never_mentioned"] == 15          # all but KVM_GET_FPU
     # KVM_CAP_IRQCHIP is named in a :Capability: field: documented there
     assert data["missing_capability_sections"] == ["KVM_CAP_HLT"]
     assert data["summary"]["capabilities_never_mentioned"] == 1

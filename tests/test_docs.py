@@ -170,3 +170,21 @@ def test_command_line_page_documents_exit_statuses(site):
     assert "exit status:" in html and "0 success" in html
     assert "kvmspec: internal error" in html
     assert "path:line:col: error: message" in html
+
+
+def test_abi_history_page_lists_what_the_replay_finds(site):
+    """The page is made from kvmspec compat --history of the spec: every finding, with its recorded reason."""
+    import re
+    from kvmspec.build import load_model
+    from kvmspec.compat.history import replay
+    history = replay(load_model(REPO))
+    import html as entities
+    html = " ".join(entities.unescape(re.sub(r"<[^>]+>", "", (site / "abi-history.html").read_text()))
+                    .replace("\u2019", "'").split())
+    assert "KVM's ABI history as kvmspec sees it" in html
+    assert f"{len(history.transitions)} transitions" in html
+    for release, finding in history.findings:
+        exc = finding.explanation(release)
+        assert exc is not None
+        assert " ".join(exc.reason.split())[:40] in html, finding.subject
+    assert "not explained: an error of the spec" not in html

@@ -456,11 +456,13 @@ def test_python_reserved_names_follow_the_templates():
     """Every top-level name of the generated modules is a spec name or in PYTHON_RESERVED."""
     from kvmspec.build import load_model
     from kvmspec.checks import PYTHON_RESERVED
-    from kvmspec.emit.python import py_classes
+    from kvmspec.emit.python import exit_class_name, py_classes
+    from kvmspec.model import ExitReason
     model = load_model(REPO)
     spec_names = {i.name for i in model.items} | {v.name for i in model.items for v in getattr(i, "values", ())
                                                    if hasattr(v, "name")}
     private_classes = {c.name for r in model.records for c in py_classes(r)}
+    private_classes |= {exit_class_name(e) for e in model.of_kind(ExitReason)}   # IoExit, HltExit...
     for module in ("__init__.py", "api.py"):
         tree = ast.parse((REPO / "generated/python/kvm_uapi" / module).read_text())
         for node in tree.body:

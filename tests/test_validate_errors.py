@@ -372,6 +372,18 @@ def test_bad_version(scratch, capsys):
     expect_error(scratch, capsys, NESTED, line, "'5.13-rc2' is not a kernel release")
 
 
+def test_bound_instead_of_release_is_rejected(scratch, capsys):
+    """"by X.Y" (present by then) was once accepted; every since is now exact."""
+    scratch.replace(NESTED, 'since: "5.13"', 'since: "by 5.13"')
+    line = scratch.line_of(NESTED, "by 5.13")
+    col = scratch.column_of(NESTED, '"by 5.13"')
+    result = expect_error(scratch, capsys, NESTED, line, "'by 5.13' is not an exact release", col=col)
+    assert "give the first mainline release that had it" in result.err
+    generated = scratch.run("generate", capsys=capsys)
+    assert generated.status == 1 and "'by 5.13' is not an exact release" in generated.err
+    assert not (scratch.root / "generated").exists()
+
+
 def test_unquoted_version_is_a_float(scratch, capsys):
     scratch.replace(NESTED, 'since: "5.13"', "since: 5.13")
     line = scratch.line_of(NESTED, "since: 5.13")
@@ -463,3 +475,44 @@ def test_one_mistake_gives_one_error(scratch, capsys):
     result = scratch.run("validate", capsys=capsys)
     assert result.status == 1
     assert len(errors_of(result)) == 1, result.err
+
+
+# ------------------------------------------------------------------ flexible arrays and exit data
+
+MSRS = "spec/x86/msrs.yaml"
+RUN = "spec/common/run.yaml"
+
+
+def test_fills_must_name_the_field_that_counts_the_array(scratch, capsys):
+    scratch.replace(MSRS, "    nr: 0x02\n    dir: rw\n    type: \"struct kvm_msr_list\"\n    fd: [system]\n"
+                          "    capability: basic\n    since: \"2.6.22\"\n    arg:\n      fills: nmsrs\n",
+                    "    nr: 0x02\n    dir: rw\n    type: \"struct kvm_msr_list\"\n    fd: [system]\n"
+                    "    capability: basic\n    since: \"2.6.22\"\n    arg:\n      fills: pad\n")
+    line = scratch.line_of(MSRS, "fills: pad")
+    expect_error(scratch, capsys, MSRS, line, "fills: pad is not the field that counts kvm_msr_list.indices", 14)
+
+
+def test_partial_needs_a_struct_with_a_counted_flexible_array(scratch, capsys):
+    anchor = "    arg:\n      doc: |\n        A buffer starting with struct kvm_nested_state. Userspace sets size\n"
+    scratch.replace(NESTED, anchor, anchor.replace("    arg:\n", "    arg:\n      partial: size\n"))
+    line = scratch.line_of(NESTED, "partial: size")
+    expect_error(scratch, capsys, NESTED, line, "partial: needs a pointer to a struct whose flexible array has counted_by")
+
+
+def test_counted_by_of_a_fixed_array_must_name_a_field_of_its_record(scratch, capsys):
+    scratch.replace(RUN, "                    counted_by: len\n", "                    counted_by: length\n")
+    line = scratch.line_of(RUN, "counted_by: length")
+    expect_error(scratch, capsys, RUN, line, "counted_by: length is not an integer field of this record")
+
+
+def test_buffer_length_may_only_use_fields_of_its_record(scratch, capsys):
+    scratch.replace(RUN, "buffer: {name: data, bytes: size * count}", "buffer: {name: data, bytes: size * number}")
+    line = scratch.line_of(RUN, "bytes: size * number")
+    expect_error(scratch, capsys, RUN, line, "bytes: number is not an integer field before data_offset")
+
+
+def test_buffer_is_only_for_an_integer_field(scratch, capsys):
+    scratch.replace(RUN, "                    counted_by: len\n",
+                    "                    counted_by: len\n                    buffer: {name: bytes_, bytes: len}\n")
+    line = scratch.line_of(RUN, "buffer: {name: bytes_")
+    expect_error(scratch, capsys, RUN, line, "buffer: is only for a plain integer field")

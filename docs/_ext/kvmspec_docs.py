@@ -9,6 +9,10 @@ from kvmspec.audit.KINDS (id, severity, meaning) as a table, and
 the spec (kvmspec.audit.OUTSIDE_PREFIXES).
 
 ``.. kvmspec-help:: [COMMAND]`` shows the --help text of the command line.
+
+``.. kvmspec-abi-history::`` replays the release history of the spec through
+the compatibility rules (kvmspec.compat.history) and lists what it finds per
+release, with the reason the spec records for each break KVM shipped.
 """
 
 from __future__ import annotations
@@ -100,9 +104,46 @@ class CliHelp(Directive):
         return [block]
 
 
+class AbiHistory(Directive):
+    """``.. kvmspec-abi-history::``: kvmspec compat --history of the spec the site is built from."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from pathlib import Path
+        from kvmspec.build import load_model
+        from kvmspec.compat.history import replay
+        root = Path(self.state.document.settings.env.srcdir).resolve().parent
+        history = replay(load_model(root))
+        findings = history.findings
+        explained = [(r, f) for r, f in findings if f.explanation(r) is not None]
+        undated = sum(len(t.undated) for t in history.transitions)
+        first, last = history.releases[0].release, history.releases[-1].release
+        lines = [f"The spec dates its items in {len(history.releases)} releases, from {first} to {last}: "
+                 f"{len(history.transitions)} transitions. The rules find {len(findings)} break(s) of "
+                 f"userspace or saved state in them, {len(explained)} of which the spec records as shipped "
+                 f"with a reason; {undated} change(s) dated only as \"by X\" are not judged.", ""]
+        lines += [".. list-table::", "   :header-rows: 1", "   :widths: 10 18 30 42", "",
+                  "   * - release", "     - rule", "     - what changed", "     - why KVM shipped it"]
+        for release, f in findings:
+            exc = f.explanation(release)
+            why = " ".join(exc.reason.split()) if exc is not None else "**not explained: an error of the spec**"
+            what = NAME.sub(r"``\1``", f.message.split(":")[0])
+            if exc is not None:
+                why = NAME.sub(r"``\1``", why)
+            lines += [f"   * - {release.release}", f"     - ``{f.rule.id}``", f"     - {what}", f"     - {why}"]
+        lines += ["", "Breaks per rule:", ""]
+        for rule in RULES:
+            n = sum(1 for _, f in findings if f.rule.id == rule)
+            if n:
+                lines.append(f"- ``{rule}``: {n}")
+        return _parse(self, lines, "kvmspec.compat.history")
+
+
 def setup(app):
     app.add_directive("kvmspec-compat-rules", CompatRules)
     app.add_directive("kvmspec-audit-kinds", AuditKinds)
     app.add_directive("kvmspec-audit-outside", AuditOutside)
     app.add_directive("kvmspec-help", CliHelp)
+    app.add_directive("kvmspec-abi-history", AbiHistory)
     return {"version": "1", "parallel_read_safe": True}

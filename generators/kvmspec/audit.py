@@ -659,20 +659,19 @@ class _Audit:
 
     def _infer_version(self) -> None:
         """The newest release the spec dates any name of the document to."""
-        newest: Optional[tuple[tuple[int, ...], bool, str]] = None
+        newest: Optional[tuple[tuple[int, ...], str]] = None
         for m in self.doc.mentions:
             known = self.spec.defined.get(m.name)
             if known is None or m.prefix:
                 continue
-            key = (known.since.parts, known.since.exact, m.name)
-            if newest is None or key[:2] > newest[:2]:
+            key = (known.since.parts, m.name)
+            if newest is None or key[0] > newest[0]:
                 newest = key
         if newest is None:
             self.version_basis = "none"
             return
         self.version = Version(newest[0])
-        dated = self.version.release if newest[1] else f"{self.version.release} or earlier"
-        self.version_basis = (f"inferred from {newest[2]}, the newest name it uses (since {dated}); "
+        self.version_basis = (f"inferred from {newest[1]}, the newest name it uses (since {self.version}); "
                               "pass --kernel-version to override")
 
     def _at_version(self, since: Version) -> bool:
@@ -724,7 +723,7 @@ class _Audit:
                      f"{m.name} ({known.kind}) was removed from the API in {known.removed.since}{replacement}"
                      + (f" (used {more} more time(s))" if more else ""))
             return
-        if self.given and known.since.exact and not self._at_version(known.since) and ("newer", m.name) not in once:
+        if self.given and not self._at_version(known.since) and ("newer", m.name) not in once:
             once.add(("newer", m.name))
             self.add("newer-than-document", self.mark(m.line, m.col),
                      f"the spec dates {m.name} ({known.kind}) to {known.since}, after this document's "

@@ -20,7 +20,7 @@ from .diagnostics import Diagnostic, Mark, Reporter, SpecError
 from .layout import ABIS, NATIVE, SCALARS, Abi, Member, Scalar, ioc, record_layout
 from .load import Int, Map, Seq, read_spec_file
 from .model import (
-    Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
+    AbiException, Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
     Example, ExitReason, ExternalMacro, ExternalType, Field, FlagSet, FunctionMacro, Guard, Header, Implementation,
     Ioctl, Lifecycle,
     Model, Move, NamedValue, PastField, PastValue, Record, Scope, SpecFile, Validation, VERDICT_KINDS, Version,
@@ -64,14 +64,18 @@ class NotDefinedHere(expr.ExprError):
 
 
 class Builder:
-    def __init__(self, root: Path, check_input: bool = True, check_rules: bool = True) -> None:
+    def __init__(self, root: Path, check_input: bool = True, check_rules: bool = True,
+                 check_invariants: bool = True) -> None:
         """The checks that do not change what is built can be left out: those
         of the input (schema, text, unlisted files) and the rules the finished
         model must follow (checks.check_model). kvmspec generate's two
-        processes share them out (see pipeline.py)."""
+        processes share them out (see pipeline.py). kvmspec compat leaves out
+        the compatibility invariants (compat.invariants): it judges the same
+        breaks between two revisions, and must give its verdict on them."""
         self.root = root
         self.checked = check_input
         self.check_rules = check_rules
+        self.check_invariants = check_invariants
         self.spec_dir = root / "spec"
         self.report = Reporter()
         self.symbols: dict[str, _Symbol] = {}
@@ -609,9 +613,21 @@ class Builder:
             c_guard=Guard.parse(raw["c_guard"]) if "c_guard" in raw else None,
             active_on=(active_on := self.active_on(raw, self.current_key())),
             active=NATIVE.arch in active_on,
+            abi_exceptions=self.abi_exceptions(raw),
             moves=self.moves(raw),
             guard_on=tuple(sorted(self.guard_arches(raw.get("c_guard")))),
         )
+
+    def abi_exceptions(self, raw: Map) -> tuple[AbiException, ...]:
+        out = []
+        for index, entry in enumerate(raw.get("abi_exceptions", ())):
+            impls = tuple(entry.get("implementations", ()))
+            self.check_implementations(impls, entry)
+            since = entry["since"]
+            releases = tuple(Version.parse(v) for v in ([since] if isinstance(since, str) else since))
+            out.append(AbiException(entry["rule"], releases, entry["reason"], raw["abi_exceptions"].mark_of(index),
+                                    impls))
+        return tuple(out)
 
     def moves(self, raw: Map) -> tuple[Move, ...]:
         moves = []
@@ -748,7 +764,7 @@ class Builder:
         model = Model(manifest["title"], tuple(architectures), externals, external_types, headers,
                       tuple(f for f, _ in files), items, by_name, variants)
         if self.check_rules:
-            self.report.diagnostics.extend(check_model(model))
+            self.report.diagnostics.extend(check_model(model, self.check_invariants))
         self.report.raise_if_any()
         return model
 
@@ -857,7 +873,8 @@ class Builder:
                 implementations=impls, arch=arch_t,
                 deprecated=self.lifecycle(entry, "deprecated"), removed=self.lifecycle(entry, "removed"),
                 alias=bool(entry.get("alias", False)), mask=bool(entry.get("mask", False)),
-                c_define=bool(entry.get("c_define", True)), history=self.history(entry)))
+                c_define=bool(entry.get("c_define", True)), history=self.history(entry),
+                abi_exceptions=self.abi_exceptions(entry)))
         if kind == "enum":
             return Enum(**common, type=scalar, values=tuple(values), c_style=raw.get("c_style", "define"),
                         c_define_values=bool(raw.get("c_define_values", False)))
@@ -872,7 +889,10 @@ class Builder:
                            owner=(raw[kind], common["header"]))
 
     def record(self, common: dict, is_union: bool, raw_fields: Seq, mark: Mark,
-               exemption: Optional[str], inline: bool, owner: tuple[str, str]) -> Optional[Record]:
+               exemption: Optional[str], inline: bool, owner: tuple[str, str],
+               enclosing: tuple[dict, ...] = ()) -> Optional[Record]:
+        """`enclosing`: the fields of the records an anonymous member belongs to, which its own
+        fields may name (as C lets code name them)."""
         partial: list[dict] = []
         field_arches: list[frozenset] = []
         field_shapes: list[tuple[list, int, int]] = []   # (size and alignment per ABI, count, bits)
@@ -896,7 +916,7 @@ class Builder:
                                         since=Version.parse(rf["since"]) if "since" in rf else None,
                                         deprecated=self.lifecycle(rf, "deprecated"),
                                         c_guard=Guard.parse(rf["c_guard"]) if "c_guard" in rf else None,
-                                        active=active,
+                                        active=active, valid_with=rf.get("valid_with"),
                                         active_on=tuple(a for a in self.context_arches() if a in guard_arches),
                                         until=Version.parse(rf["until"]) if "until" in rf else None,
                                         history=tuple(sorted(
@@ -927,7 +947,8 @@ class Builder:
                 sub = rf[sub_kind]
                 sub_common = dict(common, name="", mark=rf.mark_of(sub_kind), doc=rf.get("doc", ""))
                 target = self.record(sub_common, sub_kind == "union", sub["fields"], sub.mark_of("fields"),
-                                     exemption, inline=True, owner=owner)
+                                     exemption, inline=True, owner=owner,
+                                     enclosing=(*partial, *enclosing) if fname is None else ())
                 if target is None:
                     ok = False
                     continue
@@ -947,17 +968,20 @@ class Builder:
                 continue
             info.update(dims=dims, dims_text=dims_text, flexible=flexible)
             if "counted_by" in rf:
-                counter = next((p for p in partial if p["name"] == rf["counted_by"]), None)
-                if not flexible:
-                    self.error(rf.mark_of("counted_by"), "counted_by is only for a flexible array (array: flexible)",
+                # a flexible array's count comes before it; a fixed array's count of elements in use
+                # may come after it (mmio.len after mmio.data), so it is looked up once all are read
+                if not flexible and not dims:
+                    self.error(rf.mark_of("counted_by"), "counted_by is only for an array (array: N or flexible)",
                                "remove counted_by:")
-                elif counter is None or "scalar" not in counter or counter["scalar"].is_pointer \
-                        or counter["dims"] or counter["flexible"]:
+                elif flexible and not self.integer_sibling(partial, rf["counted_by"]):
                     self.error(rf.mark_of("counted_by"), f"counted_by: {rf['counted_by']} is not an integer field "
                                                          "before the array in this record",
                                "name the field that holds the number of elements")
                 else:
                     info["counted_by"] = rf["counted_by"]
+                    info["_counted_mark"] = rf.mark_of("counted_by")
+            if "buffer" in rf:
+                self.buffer(rf, partial, info)
             bits = int(rf.get("bits", 0))
             if bits:
                 if "scalar" not in info or info["scalar"].is_pointer or dims or flexible:
@@ -981,6 +1005,13 @@ class Builder:
             field_shapes.append((elem_sizes, 0 if flexible else _product(dims), bits))
             partial.append(info)
             field_arches.append(active_arches)
+        for info in partial:
+            counted_mark = info.pop("_counted_mark", None)
+            if counted_mark is not None and not self.integer_sibling(partial, info["counted_by"]) \
+                    and not self.integer_sibling(list(enclosing), info["counted_by"]):
+                self.error(counted_mark, f"counted_by: {info['counted_by']} is not an integer field of this record",
+                           "name the field that holds the number of elements in use")
+                ok = False
         if not ok:
             return None
         if not partial and not self.empty_allowed(owner):
@@ -1309,6 +1340,8 @@ class Builder:
             size_from = self.reference(arg["size_from"], ("capability",), arg.mark_of("size_from"), "capability")
             if arg_pass != "pointer":
                 self.error(arg.mark_of("size_from"), "size_from needs a pointer argument", "remove size_from:")
+        counts = {key: self.counted_array(arg, key, arg_record, arg_pass) for key in ("fills", "partial")
+                  if key in arg}
         pair = raw.get("pair", {})
         for key in ("restores", "restored_by"):
             if key in pair:
@@ -1323,10 +1356,52 @@ class Builder:
                      scopes=tuple(scopes), capability=capability, arg_pass=arg_pass, arg_flow=flow,
                      arg_record=arg_record, arg_scalar=arg_scalar, arg_doc=arg.get("doc", ""),
                      arg_name=arg.get("name", "value"), arg_default=arg.get("default"), arg_size_from=size_from,
+                     arg_fills=counts.get("fills"), arg_partial=counts.get("partial"),
                      creates=creates, creates_field=creates_field, example=example,
                      returns=raw["returns"], errors=tuple(errors), validations=tuple(validations),
                      emissions=tuple(emissions), restores=pair.get("restores"),
                      restored_by=pair.get("restored_by"))
+
+    def counted_array(self, arg: Map, key: str, record: Optional[Record], arg_pass: str) -> Optional[str]:
+        """The count field named by arg.fills / arg.partial: it must count the argument's flexible array."""
+        name = arg[key]
+        last = record.members[-1] if record is not None and record.members else None
+        if arg_pass != "pointer" or last is None or not last.flexible or last.counted_by is None:
+            self.error(arg.mark_of(key), f"{key}: needs a pointer to a struct whose flexible array has counted_by",
+                       f"remove {key}:, or add counted_by: to the struct's flexible array")
+            return None
+        if name != last.counted_by:
+            self.error(arg.mark_of(key), f"{key}: {name} is not the field that counts {record.name}.{last.name}"
+                                         f" (counted_by: {last.counted_by})", f"write {key}: {last.counted_by}")
+            return None
+        return name
+
+    @staticmethod
+    def integer_sibling(fields: list[dict], name: str) -> bool:
+        """Whether `name` is a plain integer field among `fields` (built so far)."""
+        found = next((p for p in fields if p["name"] == name), None)
+        return found is not None and "scalar" in found and not found["scalar"].is_pointer \
+            and not found["dims"] and not found["flexible"]
+
+    def buffer(self, rf: Map, siblings: list[dict], info: dict) -> None:
+        """buffer: on an integer field: the data it locates, and its length over sibling fields."""
+        spec = rf["buffer"]
+        if "scalar" not in info or info["scalar"].is_pointer or info.get("dims") or info.get("flexible"):
+            self.error(rf.mark_of("buffer"), "buffer: is only for a plain integer field (an offset)",
+                       "remove buffer:")
+            return
+        try:
+            tree = expr.parse(spec["bytes"])
+        except expr.ExprError as exc:
+            self.error(spec.mark_of("bytes"), f"bytes: {exc}", "write a C expression such as size * count")
+            return
+        known = {p["name"] for p in siblings if "scalar" in p and not p.get("dims") and not p.get("flexible")}
+        unknown = sorted({n.name for n in expr.names(tree)} - known)
+        if unknown:
+            self.error(spec.mark_of("bytes"), f"bytes: {', '.join(unknown)} is not an integer field before "
+                                              f"{rf['name']} in this record", "use the record's own fields")
+            return
+        info["buffer_name"], info["buffer_bytes"] = spec["name"], spec["bytes"]
 
     def example(self, raw: Map, record: Optional[Record], ioctl: str) -> Optional[Example]:
         data = raw["example"]
@@ -1366,7 +1441,8 @@ class Builder:
                         self.error(verdict.key_mark(where), f"unknown implementation or architecture {where!r}",
                                    "use one of: " + ", ".join(sorted(set(self.impl_names) | self.arch_names)))
             verdicts.append((vkind, table))
-        return Validation(entry["field"], field, entry.mark_of("field"), entry.get("doc", ""), tuple(verdicts))
+        return Validation(entry["field"], field, entry.mark_of("field"), entry.get("doc", ""), tuple(verdicts),
+                          Version.parse(entry["since"]) if "since" in entry else None)
 
     def emission(self, entry: Map, record: Optional[Record], ioctl: str) -> Optional[Emission]:
         field = self.arg_field(record, entry, ioctl)
@@ -1388,7 +1464,8 @@ class Builder:
         requires = None
         if "requires" in entry:
             requires = self.reference(entry["requires"], ("capability",), entry.mark_of("requires"), "capability")
-        return Emission(entry["field"], field, tuple(values), entry.mark_of("field"), impls, requires)
+        return Emission(entry["field"], field, tuple(values), entry.mark_of("field"), impls, requires,
+                        Version.parse(entry["since"]) if "since" in entry else None)
 
     def type_references(self, text: str, mark: Mark, owner: tuple[str, str],
                         report: bool = True) -> tuple[Optional[Scalar], Optional[list[Optional[Record]]]]:
@@ -1530,6 +1607,7 @@ def _product(dims: tuple[int, ...]) -> int:
     return n
 
 
-def load_model(root: Path) -> Model:
-    """Read, check and build the model of the spec under `root`, or raise SpecError."""
-    return Builder(root).build()
+def load_model(root: Path, invariants: bool = True) -> Model:
+    """Read, check and build the model of the spec under `root`, or raise SpecError
+    (without the compatibility invariants when `invariants` is False)."""
+    return Builder(root, check_invariants=invariants).build()

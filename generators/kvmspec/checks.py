@@ -491,14 +491,17 @@ def check_exit_members(model: Model) -> Iterator[Diagnostic]:
 PYTHON_RESERVED = frozenset("""
 ABI CAPABILITIES Capability Final IOCTLS Ioctl ctypes enum _abi _aligned_u64 _cast _cdiv
 Any Device ExitReason FileDescriptor Kvm KvmError KvmUnsupported Mapping Optional Vcpu Vm
-errno mmap os sized annotations _runtime _support _Descriptor _EXIT_BY_VALUE _EXIT_MEMBERS
-_RULES _COUNTED _check_fields _check_room _fcntl_ioctl _record
+errno mmap os sized annotations _runtime _support _Descriptor _EXIT_CLASSES
+_RULES _COUNTED _check_fields _check_room _fcntl_ioctl _record _set_fields _set_array _element _incomplete
+_FILL_START _FILL_LIMIT _shown _is_sequence _read_as OpenIntEnum Iterable Union RecordLike KvmIncomplete GuestMemory
+Exit UnlistedExit
 """.split())
 
 # Attributes of the API classes (Kvm, Vm, Vcpu, Device) besides the ioctl methods.
 API_ATTRIBUTES = frozenset("""
-close closed fileno kvm_run exit_reason exit path kvm vm _fd _caps _map _run _views _call _failed
-_closed _answer _require _check_extension
+close closed fileno kvm_run exit_reason exit path kvm vm _fd _caps _map _run _call _failed
+_closed _answer _require _check_extension _fill add_memory memory _memory _mem _reason _exits _map_run
+_exit_view
 """.split())
 
 # Class attributes of ctypes records: a field of that name would hide them.
@@ -791,8 +794,10 @@ CHECKS: tuple[Callable[[Model], Iterable[Diagnostic]], ...] = (
 )
 
 
-def check_model(model: Model) -> list[Diagnostic]:
+def check_model(model: Model, invariants: bool = True) -> list[Diagnostic]:
+    """Every rule a model must follow, with (by default) the compatibility invariants of one revision."""
+    from .compat.invariants import INVARIANTS
     found: list[Diagnostic] = []
-    for check in CHECKS:
+    for check in CHECKS + (INVARIANTS if invariants else ()):
         found.extend(check(model))
     return found

@@ -64,17 +64,31 @@ def _clang(triple: str | None = None) -> str:
     raise NoCompiler(f"no installed clang knows the target {triple} (install a newer clang, e.g. clang-16)")
 
 
+def base_include(abi) -> Path | None:
+    """Debian's cross headers of the ABI (or of its stand-in), if installed."""
+    for name in (abi.debian, abi.stand_in):
+        if name and (Path("/usr") / name / "include" / "asm").is_dir():
+            return Path("/usr") / name / "include"
+    return None
+
+
 def cross_base(abi) -> list[str]:
     """The include flags that give clang --target the ABI's own C and uapi base headers
     (linux/types.h, asm/ioctl.h, asm/ptrace.h ...): Debian's cross headers."""
-    resource = subprocess.run([_clang(abi.triple), "-print-resource-dir"], capture_output=True, text=True).stdout.strip()
-    base = Path("/usr") / abi.debian / "include"
     if abi.arch == "x86":
         return []   # the machine's own /usr/include
-    if not base.is_dir():
+    resource = _resource_dir(_clang(abi.triple))
+    base = base_include(abi)
+    if base is None:
         # No cross headers: the tree being compiled must bring its own asm/ headers.
         return ["-nostdinc", f"-isystem{resource}/include"]
     return ["-nostdinc", f"-isystem{resource}/include", f"-isystem{base}"]
+
+
+@functools.lru_cache(maxsize=None)
+def _resource_dir(cc: str) -> str:
+    """The builtin headers (stddef.h ...) of the clang `cc`."""
+    return subprocess.run([cc, "-print-resource-dir"], capture_output=True, text=True).stdout.strip()
 
 
 def ir_facts(abi, include_args: list[str], defines: list[str], source: Path) -> tuple[dict[str, str] | None, str]:
@@ -292,7 +306,7 @@ def run_conformance(root: Path, system_include: Path | None, model=None) -> list
                     continue
                 command = [cc, ABI_FLAGS[abi.name], "-std=gnu11", "-Wall", "-Wextra", "-Werror"]
             else:
-                if not (Path("/usr") / abi.debian / "include").is_dir():
+                if base_include(abi) is None:
                     outcomes.append(Outcome(f"{abi.name}: conformance", "skipped",
                                             f"no {abi.arch} base headers in /usr/{abi.debian}/include "
                                             f"(Debian's linux-libc-dev-*-cross)"))

@@ -63,6 +63,9 @@ class Abi:
     triple: str = ""          # clang --target
     predefined: str = ""      # a C condition true for this ABI only (from the compiler's macros)
     debian: str = ""          # Debian's multiarch directory of the cross headers (/usr/<debian>/include)
+    # Where Debian has no cross headers: another ABI's whose base headers (types,
+    # ioctl encoding, word size, byte order) are the same asm-generic ones.
+    stand_in: str = ""
 
     @property
     def layout_class(self) -> tuple[int, int, int]:
@@ -81,12 +84,12 @@ PPC64LE = Abi("ppc64le", 64, 64, 8, "ppc", False, IOC_3BIT, "powerpc64le-linux-g
               "powerpc64le-linux-gnu")
 PPC64 = Abi("ppc64", 64, 64, 8, "ppc", True, IOC_3BIT, "powerpc64-linux-gnu",
             "defined(__powerpc64__) && defined(__BIG_ENDIAN__)",
-            "powerpc64-linux-gnu")
+            "powerpc64-linux-gnu", stand_in="powerpc64le-linux-gnu")
 MIPS64 = Abi("mips64", 64, 64, 8, "mips", False, IOC_3BIT, "mips64el-linux-gnuabi64",
              "defined(__mips64) && defined(_ABI64)",
              "mips64el-linux-gnuabi64")
 LOONGARCH64 = Abi("loongarch64", 64, 64, 8, "loongarch", False, IOC_GENERIC, "loongarch64-linux-gnu",
-                  "defined(__loongarch64)", "loongarch64-linux-gnu")
+                  "defined(__loongarch64)", "loongarch64-linux-gnu", stand_in="riscv64-linux-gnu")
 ABIS: tuple[Abi, ...] = (X86_64, I386, ARM64, RISCV64, S390X, PPC64LE, PPC64, MIPS64, LOONGARCH64)
 NATIVE = X86_64
 ABI_INDEX: dict[str, int] = {abi.name: i for i, abi in enumerate(ABIS)}

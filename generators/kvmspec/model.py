@@ -24,17 +24,15 @@ _VERSIONS: dict = {}   # Version.parse's: text -> Version
 
 @value_type(order=True)
 class Version:
-    """A kernel release; `exact` is False for "by X.Y" (present by then)."""
+    """A mainline kernel release ("6.1", "2.6.32")."""
 
     parts: tuple[int, ...]
-    exact: bool = True
 
     @classmethod
     def parse(cls, text: str) -> "Version":
         version = _VERSIONS.get(text)   # a few dozen releases, written thousands of times
         if version is None:
-            exact = not text.startswith("by ")
-            version = _VERSIONS[text] = cls(tuple(int(p) for p in text.removeprefix("by ").split(".")), exact)
+            version = _VERSIONS[text] = cls(tuple(int(p) for p in text.split(".")))
         return version
 
     @property
@@ -42,7 +40,7 @@ class Version:
         return ".".join(str(p) for p in self.parts)
 
     def __str__(self) -> str:
-        return self.release if self.exact else f"{self.release} or earlier"
+        return self.release
 
 
 def _native(values: tuple) -> Any:
@@ -67,6 +65,22 @@ class Lifecycle:
     doc: str
     replacement: Optional[str] = None
     moved_to: Optional[str] = None   # removed from these headers because it moved to another one
+
+
+@value_type
+class AbiException:
+    """A break of a compatibility rule that the kernel shipped anyway, and why."""
+
+    rule: str                        # a kvmspec.compat rule id
+    releases: tuple[Version, ...]    # the release(s) that shipped it
+    reason: str
+    mark: Mark = field(compare=False)
+    implementations: tuple[str, ...] = ()   # empty: every implementation
+
+    def covers(self, rule: str, release: Optional[Version] = None, implementation: str = "") -> bool:
+        return rule == self.rule and \
+            (release is None or any(release.parts == r.parts for r in self.releases)) and \
+            (not implementation or not self.implementations or implementation in self.implementations)
 
 
 @value_type
@@ -188,6 +202,7 @@ class Item:
     c_guard: Optional[Guard] = None
     active: bool = True              # x86 userspace sees it (in active_on)
     active_on: tuple[str, ...] = ()  # architectures whose headers define it (its guard holds)
+    abi_exceptions: tuple[AbiException, ...] = ()
     moves: tuple[Move, ...] = ()     # earlier headers, oldest first
     guard_on: tuple[str, ...] = ()   # architectures on which its c_guard holds (whatever its header)
 
@@ -269,6 +284,7 @@ class NamedValue:
     alias: bool = False
     mask: bool = False
     c_define: bool = True            # C enum values: also #define NAME NAME (with c_define_values)
+    abi_exceptions: tuple[AbiException, ...] = ()
     history: tuple[PastValue, ...] = ()
 
     def expr_at(self, release: Version) -> str:
@@ -337,7 +353,10 @@ class Field:
     deprecated: Optional[Lifecycle] = None
     c_guard: Optional[Guard] = None
     active: bool = True              # inactive fields (guard false on x86) take no space
-    counted_by: Optional[str] = None # flexible array: the sibling field holding its element count
+    counted_by: Optional[str] = None # array: the sibling field holding its element count (in use)
+    buffer_name: Optional[str] = None   # an offset of data elsewhere in the mapping, shown as this name
+    buffer_bytes: Optional[str] = None  # ... whose length is this C expression over sibling fields
+    valid_with: Optional[str] = None # the flag bit that says whether the field holds a value
     offsets: tuple[Optional[int], ...] = ()    # per ABI, byte offset in the enclosing record
     bit_offsets: tuple[Optional[int], ...] = ()
     active_on: tuple[str, ...] = ()  # architectures whose headers have the field (its guard holds)
@@ -524,6 +543,7 @@ class Validation:
     # verdict kind -> ((where, verdict), ...); where is "" (everywhere), an
     # implementation or an architecture
     verdicts: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    since: Optional[Version] = None  # first release making the checks (None: as old as ioctl and field)
 
     def verdict(self, kind: str, implementation: str = "", arch: str = "") -> Optional[str]:
         for k, entries in self.verdicts:
@@ -545,6 +565,7 @@ class Emission:
     mark: Mark = field(compare=False)
     implementations: tuple[str, ...] = ()
     requires: Optional["Capability"] = None
+    since: Optional[Version] = None  # first release emitting them (None: as old as ioctl and value)
 
 
 @value_type
@@ -577,6 +598,8 @@ class Ioctl(Item):
     arg_name: str = "value"                  # for plain-integer arguments
     arg_default: Optional[int] = None
     arg_size_from: Optional["Capability"] = None   # whose answer is the buffer's size in bytes
+    arg_fills: Optional[str] = None          # count field of the flexible array the kernel fills (E2BIG: grow)
+    arg_partial: Optional[str] = None        # count field of the flexible array; returns how many were handled
     creates: Optional[str] = None            # vm | vcpu | device | fd: a new file descriptor
     creates_field: Optional[str] = None      # ... returned in this field of the argument
     example: Optional[Example] = None
@@ -709,7 +732,16 @@ class Model:
         return self.of_kind(Record)
 
     def header(self, name: str) -> Header:
-        return next(h for h in self.headers if h.name == name)
+        return self._headers[name]
+
+    @functools.cached_property
+    def _headers(self) -> dict[str, Header]:
+        return {h.name: h for h in self.headers}
+
+    @functools.cached_property
+    def newest(self) -> Version:
+        """The newest release the spec describes."""
+        return max((i.since for i in self.items), default=Version.parse("2.6.20"))
 
     def items_of_header(self, name: str) -> list[Definition]:
         return [i for i in self.items if i.header == name]

@@ -33,7 +33,7 @@ from .diagnostics import Diagnostic, Mark, SpecError
 from .model import Model
 
 # Rendered by the child; the parent renders the rest (headers and documentation).
-CHILD_GENERATORS = frozenset({"python", "tests"})
+CHILD_GENERATORS = frozenset({"python", "python_abis", "tests"})
 
 
 def cpus() -> int:

@@ -21,8 +21,7 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent.parent / "spec" / "schema" 
 ITEM_KINDS = ("const", "macro", "enum", "flags", "struct", "union", "ioctl", "capability", "exit")
 
 _HINTS = {
-    "since": 'add since: "X.Y", the first kernel release with this item '
-             '(or "by X.Y" when only a bound is known)',
+    "since": 'add since: "X.Y", the first mainline kernel release with this item',
     "doc": "add doc: a description in your own words",
 }
 
@@ -99,7 +98,7 @@ _UNEXPECTED = re.compile(r"'([^']*)'")
 
 _PATTERN_WORDS = {
     "identifier": ("is not a valid C identifier", "use letters, digits and '_', not starting with a digit"),
-    "version": ("is not a kernel release", 'write "X.Y" such as "5.10", or "by X.Y"'),
+    "version": ("is not a kernel release", 'write the release as "X.Y", such as "5.10"'),
     "spec_path": ("is not a path to a .yaml file inside spec/",
                   "write it relative to spec/, e.g. x86/vm.yaml: letters, digits, '_', '-' and '/', "
                   "no '..' and no leading '/'"),
@@ -164,6 +163,11 @@ def _describe(error: Any, data: Any, definition: str) -> Diagnostic | None:
         return Diagnostic(mark, f"{node} is {word} than {limit}, the {validator} here",
                           error.schema.get("description", "").strip().split("\n")[0])
     if validator == "pattern":
+        if isinstance(node, str) and node.startswith("by ") \
+                and error.validator_value == schema_document()["$defs"]["version"].get("pattern"):
+            return Diagnostic(mark, f"{node!r} is not an exact release",
+                              f'give the first mainline release that had it, e.g. "{node[3:]}" if that '
+                              "is when it appeared; \"by X.Y\" (present by then) is not accepted")
         for def_name, (what, hint) in _PATTERN_WORDS.items():
             if error.validator_value == schema_document()["$defs"][def_name].get("pattern"):
                 return Diagnostic(mark, f"{node!r} {what}", hint)

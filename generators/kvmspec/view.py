@@ -21,7 +21,7 @@ from .valuetype import replace
 
 def newest_release(model: Model) -> Version:
     """The newest release the spec describes (the default view)."""
-    return max((i.since for i in model.items), default=Version.parse("2.6.20"))
+    return model.newest
 
 
 class View:
@@ -40,7 +40,10 @@ class View:
         return [self.item_at(i) for i in self.model.items if self.sees(i)]
 
     def sees(self, item: Definition) -> bool:
-        if not item.exists_at(self.release):
+        if self.newest:
+            if item.removed is not None:
+                return False
+        elif not item.exists_at(self.release):
             return False
         if self.arch is None:
             return True

@@ -17,11 +17,13 @@ spec/common/ppc.yaml, spec/common/arm.yaml. Do not edit: change the spec and
 run `kvmspec generate`.
 """
 
+from __future__ import annotations
+
 import ctypes
 import enum
 from typing import Final
 
-from ._support import ABI, Capability, Ioctl, _abi, _aligned_u64, _cast, _cdiv, _offsetof
+from ._support import ABI, Capability, Ioctl, OpenIntEnum, _abi, _aligned_u64, _cast, _cdiv, _offsetof, _read_as
 
 
 
@@ -34,7 +36,7 @@ class kvm_x2apic_api_flags(enum.IntFlag):
     KVM_ENABLE_CAP(KVM_CAP_X2APIC_API); KVM_CHECK_EXTENSION reports the
     supported bits. Defined in asm/kvm.h since 6.9, in linux/kvm.h before.
 
-    Field type: __u64. Since 4.19 or earlier.
+    Field type: __u64. Since 4.8.
     """
 
     #: APIC IDs are 32 bits wide wherever userspace passes them: in MSI
@@ -61,7 +63,7 @@ class kvm_x86_quirk_flags(enum.IntFlag):
     is on until disabled, except those a VM type cannot have (see
     KVM_X86_QUIRK_SLOT_ZAP_ALL).
 
-    Field type: __u64. Since 5.10 or earlier.
+    Field type: __u64. Since 4.2.
     """
 
     #: At local APIC reset, LVT LINT0 is set to ExtINT delivery
@@ -128,7 +130,7 @@ KVM_X86_QUIRK_STUFF_FEATURE_MSRS: Final = kvm_x86_quirk_flags.KVM_X86_QUIRK_STUF
 KVM_X86_QUIRK_IGNORE_GUEST_PAT: Final = kvm_x86_quirk_flags.KVM_X86_QUIRK_IGNORE_GUEST_PAT
 
 
-class kvm_pmu_event_action(enum.IntEnum):
+class kvm_pmu_event_action(OpenIntEnum):
     """What kvm_pmu_event_filter.action does with the listed events.
 
     Field type: __u32. Since 5.3.
@@ -240,6 +242,12 @@ class kvm_pmu_event_filter(ctypes.Structure):
         ('pad', ctypes.c_uint32 * 4),
         ('events', ctypes.c_uint64 * 0),
     ]
+    action: kvm_pmu_event_action
+    nevents: int
+    fixed_counter_bitmap: int
+    flags: kvm_pmu_event_filter_flags
+    pad: ctypes.Array[ctypes.c_uint32]
+    events: ctypes.Array[ctypes.c_uint64]
 
 
 #: Attribute group of the vCPU device attributes (KVM_GET_DEVICE_ATTR and
@@ -254,7 +262,7 @@ KVM_VCPU_TSC_CTRL: Final = 0
 KVM_VCPU_TSC_OFFSET: Final = 0
 
 
-class kvm_x86_vm_type(enum.IntEnum):
+class kvm_x86_vm_type(OpenIntEnum):
     """The x86 VM types, the argument of KVM_CREATE_VM on x86.
     KVM_CHECK_EXTENSION(KVM_CAP_VM_TYPES) answers a mask with bit N set for
     each type N the host supports. The type decides which memory and state
@@ -295,7 +303,7 @@ KVM_X86_SNP_VM: Final = kvm_x86_vm_type.KVM_X86_SNP_VM
 KVM_X86_TDX_VM: Final = kvm_x86_vm_type.KVM_X86_TDX_VM
 
 
-class kvm_x86_system_attr_group(enum.IntEnum):
+class kvm_x86_system_attr_group(OpenIntEnum):
     """Attribute groups of the device attributes of /dev/kvm (KVM_GET_DEVICE_ATTR
     and KVM_HAS_DEVICE_ATTR on the system file descriptor, with
     KVM_CAP_SYS_ATTRIBUTES), for kvm_device_attr.group. Group 0 existed before
@@ -406,6 +414,24 @@ class kvm_regs(ctypes.Structure):
         ('rip', ctypes.c_uint64),
         ('rflags', ctypes.c_uint64),
     ]
+    rax: int
+    rbx: int
+    rcx: int
+    rdx: int
+    rsi: int
+    rdi: int
+    rsp: int
+    rbp: int
+    r8: int
+    r9: int
+    r10: int
+    r11: int
+    r12: int
+    r13: int
+    r14: int
+    r15: int
+    rip: int
+    rflags: int
 
 
 #: Size in bytes of the local APIC register image in struct
@@ -417,7 +443,7 @@ class kvm_lapic_state(ctypes.Structure):
     """The first 1 KiB of a local APIC's register page, for KVM_GET_LAPIC and
     KVM_SET_LAPIC.
 
-    Size 1024 bytes; since 2.6.25 or earlier.
+    Size 1024 bytes; since 2.6.24.
 
     Used by:
     - KVM_GET_LAPIC (struct kvm_lapic_state (out))
@@ -436,6 +462,7 @@ class kvm_lapic_state(ctypes.Structure):
     _fields_ = [
         ('regs', ctypes.c_char * 1024),
     ]
+    regs: bytes
 
 
 class kvm_segment(ctypes.Structure):
@@ -491,6 +518,19 @@ class kvm_segment(ctypes.Structure):
         ('unusable', ctypes.c_uint8),
         ('padding', ctypes.c_uint8),
     ]
+    base: int
+    limit: int
+    selector: int
+    type: int
+    present: int
+    dpl: int
+    db: int
+    s: int
+    l: int
+    g: int
+    avl: int
+    unusable: int
+    padding: int
 
 
 class kvm_dtable(ctypes.Structure):
@@ -513,6 +553,9 @@ class kvm_dtable(ctypes.Structure):
         ('limit', ctypes.c_uint16),
         ('padding', ctypes.c_uint16 * 3),
     ]
+    base: int
+    limit: int
+    padding: ctypes.Array[ctypes.c_uint16]
 
 
 class kvm_sregs(ctypes.Structure):
@@ -584,6 +627,24 @@ class kvm_sregs(ctypes.Structure):
         ('apic_base', ctypes.c_uint64),
         ('interrupt_bitmap', ctypes.c_uint64 * 4),
     ]
+    cs: kvm_segment
+    ds: kvm_segment
+    es: kvm_segment
+    fs: kvm_segment
+    gs: kvm_segment
+    ss: kvm_segment
+    tr: kvm_segment
+    ldt: kvm_segment
+    gdt: kvm_dtable
+    idt: kvm_dtable
+    cr0: int
+    cr2: int
+    cr3: int
+    cr4: int
+    cr8: int
+    efer: int
+    apic_base: int
+    interrupt_bitmap: ctypes.Array[ctypes.c_uint64]
 
 
 class kvm_sregs2_flags(enum.IntFlag):
@@ -676,6 +737,25 @@ class kvm_sregs2(ctypes.Structure):
         ('flags', ctypes.c_uint64),
         ('pdptrs', ctypes.c_uint64 * 4),
     ]
+    cs: kvm_segment
+    ds: kvm_segment
+    es: kvm_segment
+    fs: kvm_segment
+    gs: kvm_segment
+    ss: kvm_segment
+    tr: kvm_segment
+    ldt: kvm_segment
+    gdt: kvm_dtable
+    idt: kvm_dtable
+    cr0: int
+    cr2: int
+    cr3: int
+    cr4: int
+    cr8: int
+    efer: int
+    apic_base: int
+    flags: kvm_sregs2_flags
+    pdptrs: ctypes.Array[ctypes.c_uint64]
 
 
 class kvm_fpu(ctypes.Structure):
@@ -725,12 +805,23 @@ class kvm_fpu(ctypes.Structure):
         ('mxcsr', ctypes.c_uint32),
         ('pad2', ctypes.c_uint32),
     ]
+    fpr: ctypes.Array[ctypes.Array[ctypes.c_uint8]]
+    fcw: int
+    fsw: int
+    ftwx: int
+    pad1: int
+    last_opcode: int
+    last_ip: int
+    last_dp: int
+    xmm: ctypes.Array[ctypes.Array[ctypes.c_uint8]]
+    mxcsr: int
+    pad2: int
 
 
 class kvm_debugregs(ctypes.Structure):
     """Debug registers of a vCPU for KVM_GET_DEBUGREGS and KVM_SET_DEBUGREGS.
 
-    Size 128 bytes; since 2.6.36 or earlier.
+    Size 128 bytes; since 2.6.35.
 
     Used by:
     - KVM_GET_DEBUGREGS (struct kvm_debugregs (out))
@@ -757,6 +848,11 @@ class kvm_debugregs(ctypes.Structure):
         ('flags', ctypes.c_uint64),
         ('reserved', ctypes.c_uint64 * 9),
     ]
+    db: ctypes.Array[ctypes.c_uint64]
+    dr6: int
+    dr7: int
+    flags: int
+    reserved: ctypes.Array[ctypes.c_uint64]
 
 
 class kvm_xsave(ctypes.Structure):
@@ -785,6 +881,8 @@ class kvm_xsave(ctypes.Structure):
         ('region', ctypes.c_uint32 * 1024),
         ('extra', ctypes.c_uint32 * 0),
     ]
+    region: ctypes.Array[ctypes.c_uint32]
+    extra: ctypes.Array[ctypes.c_uint32]
 
 
 #: Number of entries in struct kvm_xcrs.
@@ -811,6 +909,9 @@ class kvm_xcr(ctypes.Structure):
         ('reserved', ctypes.c_uint32),
         ('value', ctypes.c_uint64),
     ]
+    xcr: int
+    reserved: int
+    value: int
 
 
 class kvm_xcrs(ctypes.Structure):
@@ -840,6 +941,10 @@ class kvm_xcrs(ctypes.Structure):
         ('xcrs', kvm_xcr * 16),
         ('padding', ctypes.c_uint64 * 16),
     ]
+    nr_xcrs: int
+    flags: int
+    xcrs: ctypes.Array[kvm_xcr]
+    padding: ctypes.Array[ctypes.c_uint64]
 
 
 #: Attribute number, in group 0 (named KVM_X86_GRP_SYSTEM since 6.10), of
@@ -852,7 +957,7 @@ class kvm_xcrs(ctypes.Structure):
 KVM_X86_XCOMP_GUEST_SUPP: Final = 0
 
 
-class kvm_x86_reg_type(enum.IntEnum):
+class kvm_x86_reg_type(OpenIntEnum):
     """Register classes of x86 register ids for KVM_GET_ONE_REG and
     KVM_SET_ONE_REG, which x86 supports since 6.18. An id is KVM_REG_X86 |
     KVM_REG_SIZE_U64 | (class << 32) | index, with the index in bits 31:0; the
@@ -909,6 +1014,9 @@ class kvm_msr_entry(ctypes.Structure):
         ('reserved', ctypes.c_uint32),
         ('data', ctypes.c_uint64),
     ]
+    index: int
+    reserved: int
+    data: int
 
 
 class kvm_msrs(ctypes.Structure):
@@ -935,6 +1043,9 @@ class kvm_msrs(ctypes.Structure):
         ('pad', ctypes.c_uint32),
         ('entries', kvm_msr_entry * 0),
     ]
+    nmsrs: int
+    pad: int
+    entries: ctypes.Array[kvm_msr_entry]
 
 
 class kvm_msr_list(ctypes.Structure):
@@ -960,6 +1071,8 @@ class kvm_msr_list(ctypes.Structure):
         ('nmsrs', ctypes.c_uint32),
         ('indices', ctypes.c_uint32 * 0),
     ]
+    nmsrs: int
+    indices: ctypes.Array[ctypes.c_uint32]
 
 
 #: Largest bitmap of one MSR filter range, in bytes, which lets a range
@@ -1015,6 +1128,10 @@ class kvm_msr_filter_range(ctypes.Structure):
         ('base', ctypes.c_uint32),
         ('bitmap', ctypes.c_void_p),
     ]
+    flags: kvm_msr_filter_range_flags
+    nmsrs: int
+    base: int
+    bitmap: int | None
 
 
 #: Number of ranges in struct kvm_msr_filter.
@@ -1063,6 +1180,8 @@ class kvm_msr_filter(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('ranges', kvm_msr_filter_range * 16),
     ]
+    flags: kvm_msr_filter_flags
+    ranges: ctypes.Array[kvm_msr_filter_range]
 
 
 # ------------------------------------------------------------------
@@ -1099,6 +1218,12 @@ class kvm_cpuid_entry(ctypes.Structure):
         ('edx', ctypes.c_uint32),
         ('padding', ctypes.c_uint32),
     ]
+    function: int
+    eax: int
+    ebx: int
+    ecx: int
+    edx: int
+    padding: int
 
 
 class kvm_cpuid(ctypes.Structure):
@@ -1124,6 +1249,9 @@ class kvm_cpuid(ctypes.Structure):
         ('padding', ctypes.c_uint32),
         ('entries', kvm_cpuid_entry * 0),
     ]
+    nent: int
+    padding: int
+    entries: ctypes.Array[kvm_cpuid_entry]
 
 
 class kvm_cpuid_entry2(ctypes.Structure):
@@ -1162,6 +1290,14 @@ class kvm_cpuid_entry2(ctypes.Structure):
         ('edx', ctypes.c_uint32),
         ('padding', ctypes.c_uint32 * 3),
     ]
+    function: int
+    index: int
+    flags: kvm_cpuid_entry2_flags
+    eax: int
+    ebx: int
+    ecx: int
+    edx: int
+    padding: ctypes.Array[ctypes.c_uint32]
 
 
 class kvm_cpuid_entry2_flags(enum.IntFlag):
@@ -1216,6 +1352,9 @@ class kvm_cpuid2(ctypes.Structure):
         ('padding', ctypes.c_uint32),
         ('entries', kvm_cpuid_entry2 * 0),
     ]
+    nent: int
+    padding: int
+    entries: ctypes.Array[kvm_cpuid_entry2]
 
 
 # ------------------------------------------------------------------
@@ -1227,7 +1366,7 @@ class kvm_pic_state(ctypes.Structure):
     or the slave, inside struct kvm_irqchip. The fields mirror the internal
     registers and the progress of the initialization sequence.
 
-    Size 16 bytes; since 2.6.25 or earlier.
+    Size 16 bytes; since 2.6.24.
 
     Fields:
 
@@ -1289,6 +1428,22 @@ class kvm_pic_state(ctypes.Structure):
         ('elcr', ctypes.c_uint8),
         ('elcr_mask', ctypes.c_uint8),
     ]
+    last_irr: int
+    irr: int
+    imr: int
+    isr: int
+    priority_add: int
+    irq_base: int
+    read_reg_select: int
+    poll: int
+    special_mask: int
+    init_state: int
+    auto_eoi: int
+    rotate_on_auto_eoi: int
+    special_fully_nested_mode: int
+    init4: int
+    elcr: int
+    elcr_mask: int
 
 
 #: Number of input pins, and of redirection table entries, of the emulated
@@ -1314,6 +1469,17 @@ class _kvm_ioapic_state__redirtbl__fields(ctypes.Structure):
         ('reserved', ctypes.c_uint8 * 4),
         ('dest_id', ctypes.c_uint8),
     ]
+    vector: int
+    delivery_mode: int
+    dest_mode: int
+    delivery_status: int
+    polarity: int
+    remote_irr: int
+    trig_mode: int
+    mask: int
+    reserve: int
+    reserved: ctypes.Array[ctypes.c_uint8]
+    dest_id: int
 
 
 class _kvm_ioapic_state__redirtbl(ctypes.Union):
@@ -1325,12 +1491,14 @@ class _kvm_ioapic_state__redirtbl(ctypes.Union):
         ('bits', ctypes.c_uint64),
         ('fields', _kvm_ioapic_state__redirtbl__fields),
     ]
+    bits: int
+    fields: _kvm_ioapic_state__redirtbl__fields
 
 
 class kvm_ioapic_state(ctypes.Structure):
     """State of the emulated IOAPIC, inside struct kvm_irqchip.
 
-    Size 216 bytes; since 2.6.25 or earlier.
+    Size 216 bytes; since 2.6.24.
 
     Fields:
 
@@ -1385,13 +1553,19 @@ class kvm_ioapic_state(ctypes.Structure):
         ('pad', ctypes.c_uint32),
         ('redirtbl', _kvm_ioapic_state__redirtbl * 24),
     ]
+    base_address: int
+    ioregsel: int
+    id: int
+    irr: int
+    pad: int
+    redirtbl: ctypes.Array[_kvm_ioapic_state__redirtbl]
 
 
-class kvm_irqchip_id(enum.IntEnum):
+class kvm_irqchip_id(OpenIntEnum):
     """Values of kvm_irqchip.chip_id, selecting which in-kernel interrupt
     controller KVM_GET_IRQCHIP and KVM_SET_IRQCHIP access.
 
-    Field type: __u32. Since 2.6.25 or earlier.
+    Field type: __u32. Since 2.6.24.
     """
 
     #: The master 8259 PIC (IRQ 0-7); chip.pic.
@@ -1414,7 +1588,7 @@ KVM_NR_IRQCHIPS: Final = 3
 class kvm_pit_channel_state(ctypes.Structure):
     """State of one channel of the emulated 8254 PIT.
 
-    Size 24 bytes; since 2.6.33 or earlier.
+    Size 24 bytes; since 2.6.26.
 
     Fields:
 
@@ -1463,12 +1637,25 @@ class kvm_pit_channel_state(ctypes.Structure):
         ('gate', ctypes.c_uint8),
         ('count_load_time', ctypes.c_int64),
     ]
+    count: int
+    latched_count: int
+    count_latched: int
+    status_latched: int
+    status: int
+    read_state: int
+    write_state: int
+    write_latch: int
+    rw_mode: int
+    mode: int
+    bcd: int
+    gate: int
+    count_load_time: int
 
 
 class kvm_pit_state(ctypes.Structure):
     """State of the emulated PIT for KVM_GET_PIT and KVM_SET_PIT.
 
-    Size 72 bytes; since 2.6.33 or earlier.
+    Size 72 bytes; since 2.6.26.
 
     Used by:
     - KVM_GET_PIT (struct kvm_pit_state (out))
@@ -1483,12 +1670,13 @@ class kvm_pit_state(ctypes.Structure):
     _fields_ = [
         ('channels', kvm_pit_channel_state * 3),
     ]
+    channels: ctypes.Array[kvm_pit_channel_state]
 
 
 class kvm_pit_state2_flags(enum.IntFlag):
     """Bits of kvm_pit_state2.flags.
 
-    Field type: __u32. Since 2.6.33 or earlier.
+    Field type: __u32. Since 2.6.32.
     """
 
     #: The HPET is in legacy replacement mode: it drives IRQ 0 and the
@@ -1507,7 +1695,7 @@ KVM_PIT_FLAGS_SPEAKER_DATA_ON: Final = kvm_pit_state2_flags.KVM_PIT_FLAGS_SPEAKE
 class kvm_pit_state2(ctypes.Structure):
     """State of the emulated PIT for KVM_GET_PIT2 and KVM_SET_PIT2.
 
-    Size 112 bytes; since 2.6.33 or earlier.
+    Size 112 bytes; since 2.6.32.
 
     Used by:
     - KVM_GET_PIT2 (struct kvm_pit_state2 (out))
@@ -1528,12 +1716,15 @@ class kvm_pit_state2(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('reserved', ctypes.c_uint32 * 9),
     ]
+    channels: ctypes.Array[kvm_pit_channel_state]
+    flags: kvm_pit_state2_flags
+    reserved: ctypes.Array[ctypes.c_uint32]
 
 
 class kvm_reinject_control(ctypes.Structure):
     """Argument of KVM_REINJECT_CONTROL.
 
-    Size 32 bytes; since 2.6.33 or earlier.
+    Size 32 bytes; since 2.6.30.
 
     Used by:
     - KVM_REINJECT_CONTROL (struct kvm_reinject_control (in))
@@ -1550,6 +1741,8 @@ class kvm_reinject_control(ctypes.Structure):
         ('pit_reinject', ctypes.c_uint8),
         ('reserved', ctypes.c_uint8 * 31),
     ]
+    pit_reinject: int
+    reserved: ctypes.Array[ctypes.c_uint8]
 
 
 # ------------------------------------------------------------------
@@ -1561,7 +1754,7 @@ class kvm_x86_mce(ctypes.Structure):
     the layout of the machine check MSRs of one bank. Defined in asm/kvm.h
     since 6.9; linux/kvm.h had it before, only when KVM_CAP_MCE was defined.
 
-    Size 64 bytes; since 2.6.33 or earlier.
+    Size 64 bytes; since 2.6.32.
 
     Used by:
     - KVM_X86_SET_MCE (struct kvm_x86_mce (in))
@@ -1597,15 +1790,22 @@ class kvm_x86_mce(ctypes.Structure):
         ('pad1', ctypes.c_uint8 * 7),
         ('pad2', ctypes.c_uint64 * 3),
     ]
+    status: int
+    addr: int
+    misc: int
+    mcg_status: int
+    bank: int
+    pad1: ctypes.Array[ctypes.c_uint8]
+    pad2: ctypes.Array[ctypes.c_uint64]
 
 
-class kvm_x86_exception_vector(enum.IntEnum):
+class kvm_x86_exception_vector(OpenIntEnum):
     """x86 exception vectors, as they appear in kvm_vcpu_events.exception.nr (and
     in the exception fields of the debug and exception exits). Only the
     vectors KVM itself needs are named; any vector from 0 to 31 other than 2
     (NMI) is a valid exception.
 
-    Field type: __u8. Since 6.1 or earlier.
+    Field type: __u8. Since 3.7.
     """
 
     #: Divide error (#DE).
@@ -1718,7 +1918,7 @@ class kvm_x86_shadow_int_flags(enum.IntFlag):
     """Bits of kvm_vcpu_events.interrupt.shadow: why interrupts are blocked for
     one more instruction.
 
-    Field type: __u8. Since 2.6.36 or earlier.
+    Field type: __u8. Since 2.6.35.
     """
 
     #: The last instruction loaded SS (MOV SS or POP SS).
@@ -1743,6 +1943,11 @@ class _kvm_vcpu_events__exception(ctypes.Structure):
         ('pending', ctypes.c_uint8),
         ('error_code', ctypes.c_uint32),
     ]
+    injected: int
+    nr: kvm_x86_exception_vector
+    has_error_code: int
+    pending: int
+    error_code: int
 
 
 class _kvm_vcpu_events__interrupt(ctypes.Structure):
@@ -1756,6 +1961,10 @@ class _kvm_vcpu_events__interrupt(ctypes.Structure):
         ('soft', ctypes.c_uint8),
         ('shadow', ctypes.c_uint8),
     ]
+    injected: int
+    nr: int
+    soft: int
+    shadow: kvm_x86_shadow_int_flags
 
 
 class _kvm_vcpu_events__nmi(ctypes.Structure):
@@ -1767,6 +1976,10 @@ class _kvm_vcpu_events__nmi(ctypes.Structure):
         ('masked', ctypes.c_uint8),
         ('pad', ctypes.c_uint8),
     ]
+    injected: int
+    pending: int
+    masked: int
+    pad: int
 
 
 class _kvm_vcpu_events__smi(ctypes.Structure):
@@ -1780,6 +1993,10 @@ class _kvm_vcpu_events__smi(ctypes.Structure):
         ('smm_inside_nmi', ctypes.c_uint8),
         ('latched_init', ctypes.c_uint8),
     ]
+    smm: int
+    pending: int
+    smm_inside_nmi: int
+    latched_init: int
 
 
 class _kvm_vcpu_events__triple_fault(ctypes.Structure):
@@ -1790,6 +2007,7 @@ class _kvm_vcpu_events__triple_fault(ctypes.Structure):
     _fields_ = [
         ('pending', ctypes.c_uint8),
     ]
+    pending: int
 
 
 class kvm_vcpu_events(ctypes.Structure):
@@ -1830,7 +2048,7 @@ class kvm_vcpu_events(ctypes.Structure):
     - interrupt.soft: __u8, offset 10.
       It is a software interrupt (INT n). Always 0 on output, because
       software interrupts are not saved.
-    - interrupt.shadow: __u8, offset 11, kvm_x86_shadow_int_flags bits, since 2.6.36 or earlier.
+    - interrupt.shadow: __u8, offset 11, kvm_x86_shadow_int_flags bits, since 2.6.35.
       KVM_X86_SHADOW_INT_* bits of the interrupt shadow. Valid with
       KVM_VCPUEVENT_VALID_SHADOW; it was padding before.
     - nmi: struct, offset 12.
@@ -1851,7 +2069,7 @@ class kvm_vcpu_events(ctypes.Structure):
       KVM_VCPUEVENT_VALID_SIPI_VECTOR.
     - flags: __u32, offset 20, kvm_vcpuevent_valid_flags bits.
       KVM_VCPUEVENT_VALID_* bits.
-    - smi: struct, offset 24, since 4.20 or earlier.
+    - smi: struct, offset 24, since 4.2.
       System management mode state; valid with KVM_VCPUEVENT_VALID_SMM.
     - smi.smm: __u8, offset 24.
       The vCPU is in SMM.
@@ -1890,6 +2108,16 @@ class kvm_vcpu_events(ctypes.Structure):
         ('exception_has_payload', ctypes.c_uint8),
         ('exception_payload', ctypes.c_uint64),
     ]
+    exception: _kvm_vcpu_events__exception
+    interrupt: _kvm_vcpu_events__interrupt
+    nmi: _kvm_vcpu_events__nmi
+    sipi_vector: int
+    flags: kvm_vcpuevent_valid_flags
+    smi: _kvm_vcpu_events__smi
+    triple_fault: _kvm_vcpu_events__triple_fault
+    reserved: ctypes.Array[ctypes.c_uint8]
+    exception_has_payload: int
+    exception_payload: int
 
 
 # ------------------------------------------------------------------
@@ -1900,7 +2128,7 @@ class kvm_guestdbg_x86_flags(enum.IntFlag):
     """x86-specific bits of kvm_guest_debug.control, used together with the
     generic KVM_GUESTDBG_ENABLE and KVM_GUESTDBG_SINGLESTEP.
 
-    Field type: __u32. Since 2.6.33 or earlier.
+    Field type: __u32. Since 2.6.30.
     """
 
     #: Breakpoint exceptions (#BP, from INT3 instructions the debugger
@@ -1935,7 +2163,7 @@ class kvm_guest_debug_arch(ctypes.Structure):
     """The x86 part of struct kvm_guest_debug: debug register values for hardware
     breakpoints.
 
-    Size 64 bytes; since 2.6.33 or earlier.
+    Size 64 bytes; since 2.6.30.
 
     Fields:
 
@@ -1948,13 +2176,14 @@ class kvm_guest_debug_arch(ctypes.Structure):
     _fields_ = [
         ('debugreg', ctypes.c_uint64 * 8),
     ]
+    debugreg: ctypes.Array[ctypes.c_uint64]
 
 
 # ------------------------------------------------------------------
 # spec/x86/nested-state.yaml: Nested virtualization state
 
 
-class kvm_nested_state_format(enum.IntEnum):
+class kvm_nested_state_format(OpenIntEnum):
     """Which layout the header union and data area of struct kvm_nested_state
     follow. It names the implementation that produced the state; a blob is
     only accepted by the same implementation.
@@ -2065,6 +2294,8 @@ class kvm_vmx_nested_state_data(ctypes.Structure):
         ('vmcs12', ctypes.c_uint8 * 4096),
         ('shadow_vmcs12', ctypes.c_uint8 * 4096),
     ]
+    vmcs12: ctypes.Array[ctypes.c_uint8]
+    shadow_vmcs12: ctypes.Array[ctypes.c_uint8]
 
 
 class _kvm_vmx_nested_state_hdr__smm(ctypes.Structure):
@@ -2075,6 +2306,7 @@ class _kvm_vmx_nested_state_hdr__smm(ctypes.Structure):
     _fields_ = [
         ('flags', ctypes.c_uint16),
     ]
+    flags: kvm_nested_state_smm_flags
 
 
 class kvm_vmx_nested_state_hdr(ctypes.Structure):
@@ -2111,6 +2343,12 @@ class kvm_vmx_nested_state_hdr(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('preemption_timer_deadline', ctypes.c_uint64),
     ]
+    vmxon_pa: int
+    vmcs12_pa: int
+    smm: _kvm_vmx_nested_state_hdr__smm
+    pad: int
+    flags: kvm_vmx_nested_state_flags
+    preemption_timer_deadline: int
 
 
 class kvm_svm_nested_state_data(ctypes.Structure):
@@ -2128,6 +2366,7 @@ class kvm_svm_nested_state_data(ctypes.Structure):
     _fields_ = [
         ('vmcb12', ctypes.c_uint8 * 4096),
     ]
+    vmcb12: ctypes.Array[ctypes.c_uint8]
 
 
 class kvm_svm_nested_state_hdr(ctypes.Structure):
@@ -2144,6 +2383,7 @@ class kvm_svm_nested_state_hdr(ctypes.Structure):
     _fields_ = [
         ('vmcb_pa', ctypes.c_uint64),
     ]
+    vmcb_pa: int
 
 
 class _kvm_nested_state__hdr(ctypes.Union):
@@ -2156,6 +2396,9 @@ class _kvm_nested_state__hdr(ctypes.Union):
         ('svm', kvm_svm_nested_state_hdr),
         ('pad', ctypes.c_uint8 * 120),
     ]
+    vmx: kvm_vmx_nested_state_hdr
+    svm: kvm_svm_nested_state_hdr
+    pad: ctypes.Array[ctypes.c_uint8]
 
 
 class _kvm_nested_state__data(ctypes.Union):
@@ -2168,6 +2411,8 @@ class _kvm_nested_state__data(ctypes.Union):
         ('vmx', kvm_vmx_nested_state_data * 0),
         ('svm', kvm_svm_nested_state_data * 0),
     ]
+    vmx: ctypes.Array[kvm_vmx_nested_state_data]
+    svm: ctypes.Array[kvm_svm_nested_state_data]
 
 
 class kvm_nested_state(ctypes.Structure):
@@ -2190,13 +2435,13 @@ class kvm_nested_state(ctypes.Structure):
       Total size of the state in bytes, header included. On
       KVM_GET_NESTED_STATE userspace sets it to the size of its buffer and
       the kernel replaces it with the size it wrote.
-    - hdr: union, offset 8.
+    - hdr: union, offset 8, since 5.2.
       Format-specific header, padded to 120 bytes.
-    - hdr.vmx: struct kvm_vmx_nested_state_hdr, offset 8.
+    - hdr.vmx: struct kvm_vmx_nested_state_hdr, offset 8, since 5.2.
       Used with KVM_STATE_NESTED_FORMAT_VMX.
     - hdr.svm: struct kvm_svm_nested_state_hdr, offset 8, since 5.8.
       Used with KVM_STATE_NESTED_FORMAT_SVM.
-    - hdr.pad: __u8[120], offset 8, reserved.
+    - hdr.pad: __u8[120], offset 8, reserved, since 5.2.
       Fixes the size of the header union.
     - data: union, offset 128, since 5.2.
       Format-specific data area. It is declared with zero length so that
@@ -2215,6 +2460,11 @@ class kvm_nested_state(ctypes.Structure):
         ('hdr', _kvm_nested_state__hdr),
         ('data', _kvm_nested_state__data),
     ]
+    flags: kvm_nested_state_flags
+    format: kvm_nested_state_format
+    size: int
+    hdr: _kvm_nested_state__hdr
+    data: _kvm_nested_state__data
 
 
 # ------------------------------------------------------------------
@@ -2232,7 +2482,7 @@ KVM_DIRTY_LOG_PAGE_OFFSET: Final = 64
 class kvm_hyperv_eventfd_flags(enum.IntFlag):
     """Bits of kvm_hyperv_eventfd.flags.
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 4.17.
     """
 
     #: Remove the eventfd assigned to conn_id instead of assigning one.
@@ -2250,7 +2500,7 @@ class kvm_hyperv_eventfd(ctypes.Structure):
     """Argument of KVM_HYPERV_EVENTFD. Defined in asm/kvm.h since 6.9, in
     linux/kvm.h before, like its flags and KVM_HYPERV_CONN_ID_MASK.
 
-    Size 24 bytes; since 4.19 or earlier.
+    Size 24 bytes; since 4.17.
 
     Used by:
     - KVM_HYPERV_EVENTFD (struct kvm_hyperv_eventfd (in))
@@ -2273,6 +2523,10 @@ class kvm_hyperv_eventfd(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('padding', ctypes.c_uint32 * 3),
     ]
+    conn_id: int
+    fd: int
+    flags: kvm_hyperv_eventfd_flags
+    padding: ctypes.Array[ctypes.c_uint32]
 
 
 # ------------------------------------------------------------------
@@ -2354,7 +2608,7 @@ class kvm_xen_hvm_config(ctypes.Structure):
     """Argument of KVM_XEN_HVM_CONFIG. In asm/kvm.h since 6.9; before,
     linux/kvm.h defined it only when KVM_CAP_XEN_HVM was defined.
 
-    Size 56 bytes; since 3.11 or earlier.
+    Size 56 bytes; since 2.6.33.
 
     Used by:
     - KVM_XEN_HVM_CONFIG (struct kvm_xen_hvm_config (in))
@@ -2390,6 +2644,13 @@ class kvm_xen_hvm_config(ctypes.Structure):
         ('blob_size_64', ctypes.c_uint8),
         ('pad2', ctypes.c_uint8 * 30),
     ]
+    flags: kvm_xen_hvm_config_flags
+    msr: int
+    blob_addr_32: int
+    blob_addr_64: int
+    blob_size_32: int
+    blob_size_64: int
+    pad2: ctypes.Array[ctypes.c_uint8]
 
 
 class kvm_xen_evtchn_flags(enum.IntFlag):
@@ -2397,7 +2658,7 @@ class kvm_xen_evtchn_flags(enum.IntFlag):
     (kvm_xen_hvm_attr.u.evtchn.flags). With none set, the port is created; at
     most one may be set.
 
-    Field type: __u32. Since 6.1 or earlier.
+    Field type: __u32. Since 5.19.
     """
 
     #: Remove the port.
@@ -2414,7 +2675,7 @@ KVM_XEN_EVTCHN_UPDATE: Final = kvm_xen_evtchn_flags.KVM_XEN_EVTCHN_UPDATE
 KVM_XEN_EVTCHN_RESET: Final = kvm_xen_evtchn_flags.KVM_XEN_EVTCHN_RESET
 
 
-class kvm_xen_attr_type(enum.IntEnum):
+class kvm_xen_attr_type(OpenIntEnum):
     """Which VM attribute kvm_xen_hvm_attr.type names.
 
     Field type: __u16. Since 5.12.
@@ -2482,6 +2743,8 @@ class _kvm_xen_hvm_attr__u__shared_info(ctypes.Union):
         ('gfn', ctypes.c_uint64),
         ('hva', ctypes.c_uint64),
     ]
+    gfn: int
+    hva: int
 
 
 class _kvm_xen_hvm_attr__u__evtchn__deliver__port(ctypes.Structure):
@@ -2494,6 +2757,9 @@ class _kvm_xen_hvm_attr__u__evtchn__deliver__port(ctypes.Structure):
         ('vcpu', ctypes.c_uint32),
         ('priority', ctypes.c_uint32),
     ]
+    port: int
+    vcpu: int
+    priority: int
 
 
 class _kvm_xen_hvm_attr__u__evtchn__deliver__eventfd(ctypes.Structure):
@@ -2503,6 +2769,8 @@ class _kvm_xen_hvm_attr__u__evtchn__deliver__eventfd(ctypes.Structure):
         ('port', ctypes.c_uint32),
         ('fd', ctypes.c_int32),
     ]
+    port: int
+    fd: int
 
 
 class _kvm_xen_hvm_attr__u__evtchn__deliver(ctypes.Union):
@@ -2515,6 +2783,9 @@ class _kvm_xen_hvm_attr__u__evtchn__deliver(ctypes.Union):
         ('eventfd', _kvm_xen_hvm_attr__u__evtchn__deliver__eventfd),
         ('padding', ctypes.c_uint32 * 4),
     ]
+    port: _kvm_xen_hvm_attr__u__evtchn__deliver__port
+    eventfd: _kvm_xen_hvm_attr__u__evtchn__deliver__eventfd
+    padding: ctypes.Array[ctypes.c_uint32]
 
 
 class _kvm_xen_hvm_attr__u__evtchn(ctypes.Structure):
@@ -2526,6 +2797,10 @@ class _kvm_xen_hvm_attr__u__evtchn(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('deliver', _kvm_xen_hvm_attr__u__evtchn__deliver),
     ]
+    send_port: int
+    type: int
+    flags: kvm_xen_evtchn_flags
+    deliver: _kvm_xen_hvm_attr__u__evtchn__deliver
 
 
 class _kvm_xen_hvm_attr__u(ctypes.Union):
@@ -2540,6 +2815,13 @@ class _kvm_xen_hvm_attr__u(ctypes.Union):
         ('xen_version', ctypes.c_uint32),
         ('pad', ctypes.c_uint64 * 8),
     ]
+    long_mode: int
+    vector: int
+    runstate_update_flag: int
+    shared_info: _kvm_xen_hvm_attr__u__shared_info
+    evtchn: _kvm_xen_hvm_attr__u__evtchn
+    xen_version: int
+    pad: ctypes.Array[ctypes.c_uint64]
 
 
 class kvm_xen_hvm_attr(ctypes.Structure):
@@ -2577,7 +2859,7 @@ class kvm_xen_hvm_attr(ctypes.Structure):
       none.
     - u.shared_info.hva: __u64, offset 8, since 6.9.
       Page-aligned userspace address of the shared info page; 0 for none.
-    - u.evtchn: struct, offset 8, since 6.1 or earlier.
+    - u.evtchn: struct, offset 8, since 5.19.
       For KVM_XEN_ATTR_TYPE_EVTCHN.
     - u.evtchn.send_port: __u32, offset 8.
       The port the guest names in EVTCHNOP_send; not 0.
@@ -2604,7 +2886,7 @@ class kvm_xen_hvm_attr(ctypes.Structure):
       The eventfd to signal.
     - u.evtchn.deliver.padding: __u32[4], offset 20, reserved.
       Fixes the size of the union.
-    - u.xen_version: __u32, offset 8, since 6.1 or earlier.
+    - u.xen_version: __u32, offset 8, since 5.19.
       For KVM_XEN_ATTR_TYPE_XEN_VERSION: typically the major version in
       bits 31:16 and the minor version in bits 15:0.
     - u.pad: __u64[8], offset 8, reserved.
@@ -2616,6 +2898,9 @@ class kvm_xen_hvm_attr(ctypes.Structure):
         ('pad', ctypes.c_uint16 * 3),
         ('u', _kvm_xen_hvm_attr__u),
     ]
+    type: kvm_xen_attr_type
+    pad: ctypes.Array[ctypes.c_uint16]
+    u: _kvm_xen_hvm_attr__u
 
 
 #: The address that means "not set" in kvm_xen_vcpu_attr.u.gpa;
@@ -2637,6 +2922,12 @@ class _kvm_xen_vcpu_attr__u__runstate(ctypes.Structure):
         ('time_blocked', ctypes.c_uint64),
         ('time_offline', ctypes.c_uint64),
     ]
+    state: int
+    state_entry_time: int
+    time_running: int
+    time_runnable: int
+    time_blocked: int
+    time_offline: int
 
 
 class _kvm_xen_vcpu_attr__u__timer(ctypes.Structure):
@@ -2649,6 +2940,9 @@ class _kvm_xen_vcpu_attr__u__timer(ctypes.Structure):
         ('priority', ctypes.c_uint32),
         ('expires_ns', ctypes.c_uint64),
     ]
+    port: int
+    priority: int
+    expires_ns: int
 
 
 class _kvm_xen_vcpu_attr__u(ctypes.Union):
@@ -2663,6 +2957,13 @@ class _kvm_xen_vcpu_attr__u(ctypes.Union):
         ('timer', _kvm_xen_vcpu_attr__u__timer),
         ('vector', ctypes.c_uint8),
     ]
+    gpa: int
+    hva: int
+    pad: ctypes.Array[ctypes.c_uint64]
+    runstate: _kvm_xen_vcpu_attr__u__runstate
+    vcpu_id: int
+    timer: _kvm_xen_vcpu_attr__u__timer
+    vector: int
 
 
 class kvm_xen_vcpu_attr(ctypes.Structure):
@@ -2707,9 +3008,9 @@ class kvm_xen_vcpu_attr(ctypes.Structure):
       Nanoseconds spent blocked.
     - u.runstate.time_offline: __u64, offset 48.
       Nanoseconds spent offline.
-    - u.vcpu_id: __u32, offset 8, since 6.1 or earlier.
+    - u.vcpu_id: __u32, offset 8, since 5.19.
       For KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID.
-    - u.timer: struct, offset 8, since 6.1 or earlier.
+    - u.timer: struct, offset 8, since 5.19.
       For KVM_XEN_VCPU_ATTR_TYPE_TIMER.
     - u.timer.port: __u32, offset 8.
       Event channel port of the vCPU's timer VIRQ; 0 for none.
@@ -2718,7 +3019,7 @@ class kvm_xen_vcpu_attr(ctypes.Structure):
     - u.timer.expires_ns: __u64, offset 16.
       kvmclock time at which the pending timer fires, or 0 if none is
       pending.
-    - u.vector: __u8, offset 8, since 6.1 or earlier.
+    - u.vector: __u8, offset 8, since 5.19.
       For KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR; 0 or 0x10 to 0xff.
     """
 
@@ -2727,9 +3028,12 @@ class kvm_xen_vcpu_attr(ctypes.Structure):
         ('pad', ctypes.c_uint16 * 3),
         ('u', _kvm_xen_vcpu_attr__u),
     ]
+    type: kvm_xen_vcpu_attr_type
+    pad: ctypes.Array[ctypes.c_uint16]
+    u: _kvm_xen_vcpu_attr__u
 
 
-class kvm_xen_vcpu_attr_type(enum.IntEnum):
+class kvm_xen_vcpu_attr_type(OpenIntEnum):
     """Which vCPU attribute kvm_xen_vcpu_attr.type names.
 
     Field type: __u16. Since 5.12.
@@ -2801,7 +3105,7 @@ KVM_COALESCED_MMIO_PAGE_OFFSET: Final = 2
 class kvm_run_x86_flags(enum.IntFlag):
     """Bits of kvm_run.flags on x86.
 
-    Field type: __u16. Since 6.1 or earlier.
+    Field type: __u16. Since 4.2.
     """
 
     #: The vCPU is in system management mode.
@@ -2822,7 +3126,7 @@ KVM_RUN_X86_GUEST_MODE: Final = kvm_run_x86_flags.KVM_RUN_X86_GUEST_MODE
 class kvm_debug_exit_arch(ctypes.Structure):
     """The x86 details of a KVM_EXIT_DEBUG exit.
 
-    Size 32 bytes; since 2.6.30 or earlier.
+    Size 32 bytes; since 2.6.30.
 
     Fields:
 
@@ -2845,13 +3149,18 @@ class kvm_debug_exit_arch(ctypes.Structure):
         ('dr6', ctypes.c_uint64),
         ('dr7', ctypes.c_uint64),
     ]
+    exception: int
+    pad: int
+    pc: int
+    dr6: int
+    dr7: int
 
 
 class kvm_sync_x86_flags(enum.IntFlag):
     """Register classes synchronized through kvm_run on x86, for kvm_valid_regs
     and kvm_dirty_regs.
 
-    Field type: __u64. Since 6.1 or earlier.
+    Field type: __u64. Since 4.17.
     """
 
     #: s.regs.regs, the general purpose registers (struct kvm_regs).
@@ -2876,15 +3185,15 @@ class kvm_sync_regs(ctypes.Structure):
     """The x86 registers that can be exchanged through kvm_run.s instead of the
     register ioctls.
 
-    Size 520 bytes; since 6.1 or earlier.
+    Size 520 bytes; since 3.4.
 
     Fields:
 
-    - regs: struct kvm_regs, offset 0.
+    - regs: struct kvm_regs, offset 0, since 4.17.
       General purpose registers, as for KVM_GET_REGS.
-    - sregs: struct kvm_sregs, offset 144.
+    - sregs: struct kvm_sregs, offset 144, since 4.17.
       Segment and control registers, as for KVM_GET_SREGS.
-    - events: struct kvm_vcpu_events, offset 456.
+    - events: struct kvm_vcpu_events, offset 456, since 4.17.
       Pending events, as for KVM_GET_VCPU_EVENTS.
     """
 
@@ -2893,18 +3202,21 @@ class kvm_sync_regs(ctypes.Structure):
         ('sregs', kvm_sregs),
         ('events', kvm_vcpu_events),
     ]
+    regs: kvm_regs
+    sregs: kvm_sregs
+    events: kvm_vcpu_events
 
 
 # ------------------------------------------------------------------
 # spec/x86/sev.yaml: Confidential VMs (AMD SEV, Intel TDX)
 
 
-class sev_cmd_id(enum.IntEnum):
+class sev_cmd_id(OpenIntEnum):
     """The SEV commands of KVM_MEMORY_ENCRYPT_OP (kvm_sev_cmd.id). Most map to a
     command of the SEV firmware; data points to the parameter structure named
     for each. The SEV-SNP commands start at 100.
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 4.16.
     """
 
     #: Makes the VM an SEV guest: assigns it an encryption key slot
@@ -3041,7 +3353,7 @@ class kvm_sev_cmd(ctypes.Structure):
     described a layout that the 64-bit kernel never read; the padding is now
     explicit and the layout the same on both ABIs.
 
-    Size 24 bytes; since 4.19 or earlier.
+    Size 24 bytes; since 4.16.
 
     Used by:
     - KVM_MEMORY_ENCRYPT_OP (struct kvm_sev_cmd (in/out))
@@ -3072,12 +3384,17 @@ class kvm_sev_cmd(ctypes.Structure):
         ('error', ctypes.c_uint32),
         ('sev_fd', ctypes.c_uint32),
     ]
+    id: sev_cmd_id
+    pad0: int
+    data: int
+    error: int
+    sev_fd: int
 
 
 class kvm_sev_launch_start(ctypes.Structure):
     """Parameters of KVM_SEV_LAUNCH_START.
 
-    Size 40 bytes; since 4.19 or earlier.
+    Size 40 bytes; since 4.16.
 
     Fields:
 
@@ -3113,12 +3430,20 @@ class kvm_sev_launch_start(ctypes.Structure):
         ('session_len', ctypes.c_uint32),
         ('pad1', ctypes.c_uint32),
     ]
+    handle: int
+    policy: int
+    dh_uaddr: int
+    dh_len: int
+    pad0: int
+    session_uaddr: int
+    session_len: int
+    pad1: int
 
 
 class kvm_sev_launch_update_data(ctypes.Structure):
     """Parameters of KVM_SEV_LAUNCH_UPDATE_DATA.
 
-    Size 16 bytes; since 4.19 or earlier.
+    Size 16 bytes; since 4.16.
 
     Fields:
 
@@ -3136,12 +3461,15 @@ class kvm_sev_launch_update_data(ctypes.Structure):
         ('len', ctypes.c_uint32),
         ('pad0', ctypes.c_uint32),
     ]
+    uaddr: int
+    len: int
+    pad0: int
 
 
 class kvm_sev_launch_secret(ctypes.Structure):
     """Parameters of KVM_SEV_LAUNCH_SECRET.
 
-    Size 48 bytes; since 4.19 or earlier.
+    Size 48 bytes; since 4.16.
 
     Fields:
 
@@ -3180,12 +3508,21 @@ class kvm_sev_launch_secret(ctypes.Structure):
         ('trans_len', ctypes.c_uint32),
         ('pad2', ctypes.c_uint32),
     ]
+    hdr_uaddr: int
+    hdr_len: int
+    pad0: int
+    guest_uaddr: int
+    guest_len: int
+    pad1: int
+    trans_uaddr: int
+    trans_len: int
+    pad2: int
 
 
 class kvm_sev_launch_measure(ctypes.Structure):
     """Parameters of KVM_SEV_LAUNCH_MEASURE.
 
-    Size 16 bytes; since 4.19 or earlier.
+    Size 16 bytes; since 4.16.
 
     Fields:
 
@@ -3204,12 +3541,15 @@ class kvm_sev_launch_measure(ctypes.Structure):
         ('len', ctypes.c_uint32),
         ('pad0', ctypes.c_uint32),
     ]
+    uaddr: int
+    len: int
+    pad0: int
 
 
 class kvm_sev_guest_status(ctypes.Structure):
     """Result of KVM_SEV_GUEST_STATUS.
 
-    Size 12 bytes; since 4.19 or earlier.
+    Size 12 bytes; since 4.16.
 
     Fields:
 
@@ -3227,12 +3567,15 @@ class kvm_sev_guest_status(ctypes.Structure):
         ('policy', ctypes.c_uint32),
         ('state', ctypes.c_uint32),
     ]
+    handle: int
+    policy: int
+    state: int
 
 
 class kvm_sev_dbg(ctypes.Structure):
     """Parameters of KVM_SEV_DBG_DECRYPT and KVM_SEV_DBG_ENCRYPT.
 
-    Size 24 bytes; since 4.19 or earlier.
+    Size 24 bytes; since 4.16.
 
     Fields:
 
@@ -3253,6 +3596,10 @@ class kvm_sev_dbg(ctypes.Structure):
         ('len', ctypes.c_uint32),
         ('pad0', ctypes.c_uint32),
     ]
+    src_uaddr: int
+    dst_uaddr: int
+    len: int
+    pad0: int
 
 
 class kvm_sev_attestation_report(ctypes.Structure):
@@ -3280,13 +3627,17 @@ class kvm_sev_attestation_report(ctypes.Structure):
         ('len', ctypes.c_uint32),
         ('pad0', ctypes.c_uint32),
     ]
+    mnonce: ctypes.Array[ctypes.c_uint8]
+    uaddr: int
+    len: int
+    pad0: int
 
 
 class kvm_sev_send_start(ctypes.Structure):
     """Parameters of KVM_SEV_SEND_START. A session_len of 0 only asks for the
     size of the session data.
 
-    Size 72 bytes; since 6.1 or earlier.
+    Size 72 bytes; since 5.13.
 
     Fields:
 
@@ -3343,13 +3694,27 @@ class kvm_sev_send_start(ctypes.Structure):
         ('session_len', ctypes.c_uint32),
         ('pad4', ctypes.c_uint32),
     ]
+    policy: int
+    pad0: int
+    pdh_cert_uaddr: int
+    pdh_cert_len: int
+    pad1: int
+    plat_certs_uaddr: int
+    plat_certs_len: int
+    pad2: int
+    amd_certs_uaddr: int
+    amd_certs_len: int
+    pad3: int
+    session_uaddr: int
+    session_len: int
+    pad4: int
 
 
 class kvm_sev_send_update_data(ctypes.Structure):
     """Parameters of KVM_SEV_SEND_UPDATE_DATA. If hdr_len or trans_len is 0, the
     call only reports the sizes needed.
 
-    Size 48 bytes; since 6.1 or earlier.
+    Size 48 bytes; since 5.13.
 
     Fields:
 
@@ -3387,12 +3752,21 @@ class kvm_sev_send_update_data(ctypes.Structure):
         ('trans_len', ctypes.c_uint32),
         ('pad2', ctypes.c_uint32),
     ]
+    hdr_uaddr: int
+    hdr_len: int
+    pad0: int
+    guest_uaddr: int
+    guest_len: int
+    pad1: int
+    trans_uaddr: int
+    trans_len: int
+    pad2: int
 
 
 class kvm_sev_receive_start(ctypes.Structure):
     """Parameters of KVM_SEV_RECEIVE_START.
 
-    Size 40 bytes; since 6.1 or earlier.
+    Size 40 bytes; since 5.13.
 
     Fields:
 
@@ -3428,12 +3802,20 @@ class kvm_sev_receive_start(ctypes.Structure):
         ('session_len', ctypes.c_uint32),
         ('pad1', ctypes.c_uint32),
     ]
+    handle: int
+    policy: int
+    pdh_uaddr: int
+    pdh_len: int
+    pad0: int
+    session_uaddr: int
+    session_len: int
+    pad1: int
 
 
 class kvm_sev_receive_update_data(ctypes.Structure):
     """Parameters of KVM_SEV_RECEIVE_UPDATE_DATA.
 
-    Size 48 bytes; since 6.1 or earlier.
+    Size 48 bytes; since 5.13.
 
     Fields:
 
@@ -3471,6 +3853,15 @@ class kvm_sev_receive_update_data(ctypes.Structure):
         ('trans_len', ctypes.c_uint32),
         ('pad2', ctypes.c_uint32),
     ]
+    hdr_uaddr: int
+    hdr_len: int
+    pad0: int
+    guest_uaddr: int
+    guest_len: int
+    pad1: int
+    trans_uaddr: int
+    trans_len: int
+    pad2: int
 
 
 class kvm_sev_init(ctypes.Structure):
@@ -3503,6 +3894,11 @@ class kvm_sev_init(ctypes.Structure):
         ('pad1', ctypes.c_uint16),
         ('pad2', ctypes.c_uint32 * 8),
     ]
+    vmsa_features: int
+    flags: int
+    ghcb_version: int
+    pad1: int
+    pad2: ctypes.Array[ctypes.c_uint32]
 
 
 #: Attribute in group KVM_X86_GRP_SEV of /dev/kvm: a __u64 mask of the VMSA
@@ -3538,9 +3934,14 @@ class kvm_sev_snp_launch_start(ctypes.Structure):
         ('pad0', ctypes.c_uint8 * 6),
         ('pad1', ctypes.c_uint64 * 4),
     ]
+    policy: int
+    gosvw: ctypes.Array[ctypes.c_uint8]
+    flags: int
+    pad0: ctypes.Array[ctypes.c_uint8]
+    pad1: ctypes.Array[ctypes.c_uint64]
 
 
-class kvm_sev_snp_page_type(enum.IntEnum):
+class kvm_sev_snp_page_type(OpenIntEnum):
     """How KVM_SEV_SNP_LAUNCH_UPDATE treats a range
     (kvm_sev_snp_launch_update.type). The numbers are the firmware's page
     types.
@@ -3616,6 +4017,14 @@ class kvm_sev_snp_launch_update(ctypes.Structure):
         ('pad1', ctypes.c_uint32),
         ('pad2', ctypes.c_uint64 * 4),
     ]
+    gfn_start: int
+    uaddr: int
+    len: int
+    type: kvm_sev_snp_page_type
+    pad0: int
+    flags: int
+    pad1: int
+    pad2: ctypes.Array[ctypes.c_uint64]
 
 
 #: Size in bytes of the identity block that id_block_uaddr points to.
@@ -3672,9 +4081,18 @@ class kvm_sev_snp_launch_finish(ctypes.Structure):
         ('flags', ctypes.c_uint16),
         ('pad1', ctypes.c_uint64 * 4),
     ]
+    id_block_uaddr: int
+    id_auth_uaddr: int
+    id_block_en: int
+    auth_key_en: int
+    vcek_disabled: int
+    host_data: ctypes.Array[ctypes.c_uint8]
+    pad0: ctypes.Array[ctypes.c_uint8]
+    flags: int
+    pad1: ctypes.Array[ctypes.c_uint64]
 
 
-class kvm_tdx_cmd_id(enum.IntEnum):
+class kvm_tdx_cmd_id(OpenIntEnum):
     """The TDX commands of KVM_MEMORY_ENCRYPT_OP (kvm_tdx_cmd.id). A trust domain
     is built in this order: KVM_TDX_INIT_VM, then for each vCPU
     KVM_CREATE_VCPU, KVM_TDX_INIT_VCPU and its CPUID, then the initial memory
@@ -3761,6 +4179,10 @@ class kvm_tdx_cmd(ctypes.Structure):
         ('data', ctypes.c_uint64),
         ('hw_error', ctypes.c_uint64),
     ]
+    id: kvm_tdx_cmd_id
+    flags: kvm_tdx_cmd_flags
+    data: int
+    hw_error: int
 
 
 class kvm_tdx_capabilities(ctypes.Structure):
@@ -3804,6 +4226,14 @@ class kvm_tdx_capabilities(ctypes.Structure):
         ('reserved', ctypes.c_uint64 * 250),
         ('cpuid', kvm_cpuid2),
     ]
+    supported_attrs: int
+    supported_xfam: int
+    kernel_tdvmcallinfo_1_r11: int
+    user_tdvmcallinfo_1_r11: int
+    kernel_tdvmcallinfo_1_r12: int
+    user_tdvmcallinfo_1_r12: int
+    reserved: ctypes.Array[ctypes.c_uint64]
+    cpuid: kvm_cpuid2
 
 
 class kvm_tdx_init_vm(ctypes.Structure):
@@ -3841,6 +4271,13 @@ class kvm_tdx_init_vm(ctypes.Structure):
         ('reserved', ctypes.c_uint64 * 12),
         ('cpuid', kvm_cpuid2),
     ]
+    attributes: int
+    xfam: int
+    mrconfigid: ctypes.Array[ctypes.c_uint64]
+    mrowner: ctypes.Array[ctypes.c_uint64]
+    mrownerconfig: ctypes.Array[ctypes.c_uint64]
+    reserved: ctypes.Array[ctypes.c_uint64]
+    cpuid: kvm_cpuid2
 
 
 class kvm_tdx_init_mem_region(ctypes.Structure):
@@ -3865,6 +4302,9 @@ class kvm_tdx_init_mem_region(ctypes.Structure):
         ('gpa', ctypes.c_uint64),
         ('nr_pages', ctypes.c_uint64),
     ]
+    source_addr: int
+    gpa: int
+    nr_pages: int
 
 
 # ------------------------------------------------------------------
@@ -3886,7 +4326,7 @@ class kvm_enable_cap(ctypes.Structure):
     """Argument of KVM_ENABLE_CAP: which capability to enable and up to four
     capability-specific arguments.
 
-    Size 104 bytes; since 2.6.36 or earlier.
+    Size 104 bytes; since 2.6.35.
 
     Used by:
     - KVM_ENABLE_CAP (struct kvm_enable_cap (in))
@@ -3909,6 +4349,10 @@ class kvm_enable_cap(ctypes.Structure):
         ('args', ctypes.c_uint64 * 4),
         ('pad', ctypes.c_uint8 * 64),
     ]
+    cap: int
+    flags: int
+    args: ctypes.Array[ctypes.c_uint64]
+    pad: ctypes.Array[ctypes.c_uint8]
 
 
 #: Machine type for KVM_CREATE_VM on s390: a user-controlled VM. Its guest
@@ -3919,12 +4363,12 @@ class kvm_enable_cap(ctypes.Structure):
 KVM_VM_S390_UCONTROL: Final = 1
 
 
-class kvm_vm_type_ppc(enum.IntEnum):
+class kvm_vm_type_ppc(OpenIntEnum):
     """Machine types for KVM_CREATE_VM on Power, choosing the KVM implementation
     that runs the VM. 0 lets the kernel pick: HV when the host can run it, PR
     otherwise.
 
-    Field type: unsigned long. Since 6.1 or earlier.
+    Field type: unsigned long. Since 3.13.
     """
 
     #: Book3S HV: the guest runs in the hardware's hypervisor mode
@@ -3977,7 +4421,7 @@ KVM_CAP_ENABLE_CAP: Final = Capability(
     :Architectures: x86, ppc, s390, mips, arm64, riscv, loongarch
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_ENABLE_CAP can be used on vCPU descriptors.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
     """,
 )
 
@@ -4136,7 +4580,7 @@ KVM_CAP_MMU_SHADOW_CACHE_CONTROL: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -4158,7 +4602,7 @@ KVM_CAP_USER_MEMORY: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -4178,7 +4622,7 @@ KVM_CAP_SET_TSS_ADDR: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -4197,7 +4641,7 @@ KVM_CAP_EXT_CPUID: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -4216,7 +4660,7 @@ KVM_CAP_CLOCKSOURCE: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4236,7 +4680,7 @@ KVM_CAP_NR_VCPUS: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: count: The recommended maximum number of vCPUs for one VM, usually the number of online host CPUs (capped by KVM_CAP_MAX_VCPUS).
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4255,7 +4699,7 @@ KVM_CAP_NR_MEMSLOTS: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: count: The number of memory slots userspace may create in each address space; valid slot numbers are 0 up to this value minus one.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4274,7 +4718,7 @@ KVM_CAP_PIT: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4293,7 +4737,7 @@ KVM_CAP_NOP_IO_DELAY: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4312,7 +4756,7 @@ KVM_CAP_PV_MMU: Final = Capability(
     :Architectures: x86
     :Checked on: not reported
     :Answer: boolean: Always 0 on current kernels.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4333,7 +4777,7 @@ KVM_CAP_MP_STATE: Final = Capability(
     :Architectures: x86, s390, arm64, riscv
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_MP_STATE and KVM_SET_MP_STATE work.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.26
     """,
 )
 
@@ -4356,7 +4800,7 @@ KVM_CAP_COALESCED_MMIO: Final = Capability(
     :Architectures: x86, arm64, ppc, mips, riscv
     :Checked on: /dev/kvm, VM
     :Answer: value: The page offset, within the area mapped from a vCPU descriptor, of the ring that collects coalesced writes. 0 means not supported.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.27
     """,
 )
 
@@ -4377,7 +4821,7 @@ KVM_CAP_SYNC_MMU: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when guest mappings follow changes to the host mappings.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.27
     """,
 )
 
@@ -4395,7 +4839,7 @@ KVM_CAP_IOMMU: Final = Capability(
     :Architectures: x86
     :Checked on: not reported
     :Answer: boolean: Always 0 since 4.12.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.28
     """,
 )
 
@@ -4414,7 +4858,7 @@ KVM_CAP_DESTROY_MEMORY_REGION_WORKS: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.29
     """,
 )
 
@@ -4433,7 +4877,7 @@ KVM_CAP_REINJECT_CONTROL: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.30
     """,
 )
 
@@ -4452,7 +4896,7 @@ KVM_CAP_IRQ_ROUTING: Final = Capability(
     :Architectures: x86, arm64, s390, ppc
     :Checked on: /dev/kvm, VM
     :Answer: count: The largest number of entries a routing table may hold.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.30
     """,
 )
 
@@ -4472,7 +4916,7 @@ KVM_CAP_IRQ_INJECT_STATUS: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.30
     """,
 )
 
@@ -4490,7 +4934,7 @@ KVM_CAP_ASSIGN_DEV_IRQ: Final = Capability(
     :Architectures: x86
     :Checked on: not reported
     :Answer: boolean: Always 0 since 4.12.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.31
     """,
 )
 
@@ -4509,7 +4953,7 @@ KVM_CAP_JOIN_MEMORY_REGIONS_WORKS: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.30
     """,
 )
 
@@ -4530,7 +4974,7 @@ KVM_CAP_MCE: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: count: The number of machine-check banks a vCPU can be given.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -4549,7 +4993,7 @@ KVM_CAP_IRQFD: Final = Capability(
     :Architectures: x86, arm64, s390, ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_IRQFD is available.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -4568,7 +5012,7 @@ KVM_CAP_PIT2: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -4587,7 +5031,7 @@ KVM_CAP_SET_BOOT_CPU_ID: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -4607,7 +5051,7 @@ KVM_CAP_IOEVENTFD: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_IOEVENTFD is available.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -4627,7 +5071,7 @@ KVM_CAP_SET_IDENTITY_MAP_ADDR: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -4647,7 +5091,7 @@ KVM_CAP_XEN_HVM: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_XEN_HVM_CONFIG_* features KVM supports for Xen HVM guests. Kernels before the in-kernel Xen support answer 1, meaning only the hypercall page MSR.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -4666,7 +5110,7 @@ KVM_CAP_ADJUST_CLOCK: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_CLOCK_* flags that KVM_GET_CLOCK can report and KVM_SET_CLOCK accepts. Old kernels answer 1, which is not a flag.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -4685,7 +5129,7 @@ KVM_CAP_INTERNAL_ERROR_DATA: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -4704,7 +5148,7 @@ KVM_CAP_PCI_SEGMENT: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Still non-zero on x86, although it no longer means anything.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.34
     """,
 )
 
@@ -4724,7 +5168,7 @@ KVM_CAP_INTR_SHADOW: Final = Capability(
     :Architectures: x86
     :Checked on: not reported
     :Answer: boolean: Never reported; KVM_CHECK_EXTENSION answers 0.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
     """,
 )
 
@@ -4748,7 +5192,7 @@ KVM_CAP_ASYNC_PF: Final = Capability(
     :Architectures: x86, s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when asynchronous page faults are implemented.
-    :Since: 3.6 or earlier
+    :Since: 2.6.38
     """,
 )
 
@@ -4767,7 +5211,7 @@ KVM_CAP_GET_TSC_KHZ: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.6 or earlier
+    :Since: 3.0
     """,
 )
 
@@ -4787,7 +5231,7 @@ KVM_CAP_MAX_VCPUS: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: count: The largest number of vCPUs one VM may have.
-    :Since: 3.6 or earlier
+    :Since: 3.2
     """,
 )
 
@@ -4807,7 +5251,7 @@ KVM_CAP_TSC_DEADLINE_TIMER: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.6 or earlier
+    :Since: 3.2
     """,
 )
 
@@ -4831,7 +5275,7 @@ KVM_CAP_SYNC_REGS: Final = Capability(
     :Architectures: x86, s390
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: On x86, the KVM_SYNC_X86_* register sets that can be synchronized through kvm_run; on s390, non-zero when the area is used.
-    :Since: 3.6 or earlier
+    :Since: 3.4
     """,
 )
 
@@ -4851,7 +5295,7 @@ KVM_CAP_KVMCLOCK_CTRL: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.6 or earlier
+    :Since: 3.5
     """,
 )
 
@@ -4870,7 +5314,7 @@ KVM_CAP_READONLY_MEM: Final = Capability(
     :Architectures: x86, arm64, mips, riscv
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_MEM_READONLY is accepted.
-    :Since: 3.15 or earlier
+    :Since: 3.7
     """,
 )
 
@@ -4891,7 +5335,7 @@ KVM_CAP_IRQFD_RESAMPLE: Final = Capability(
     :Architectures: x86, arm64, s390, ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_IRQFD accepts KVM_IRQFD_FLAG_RESAMPLE.
-    :Since: 3.15 or earlier
+    :Since: 3.7
     """,
 )
 
@@ -4915,7 +5359,7 @@ KVM_CAP_DEVICE_CTRL: Final = Capability(
     :Architectures: arm64, ppc, s390, riscv, x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the device control API is available.
-    :Since: 3.15 or earlier
+    :Since: 3.10
     """,
 )
 
@@ -4933,7 +5377,7 @@ KVM_CAP_IRQ_MPIC: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when vCPUs can be attached to an in-kernel MPIC.
-    :Since: 3.15 or earlier
+    :Since: 3.10
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Connects the vCPU to the in-kernel MPIC, which then delivers its external
@@ -4957,7 +5401,7 @@ KVM_CAP_IRQ_XICS: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when vCPUs can be attached to an in-kernel XICS.
-    :Since: 3.15 or earlier
+    :Since: 3.10
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Connects the vCPU to the in-kernel XICS, which then delivers its external
@@ -4983,7 +5427,7 @@ KVM_CAP_EXT_EMUL_CPUID: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.15 or earlier
+    :Since: 3.13
     """,
 )
 
@@ -5003,7 +5447,7 @@ KVM_CAP_IOAPIC_POLARITY_IGNORED: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.15 or earlier
+    :Since: 3.15
     """,
 )
 
@@ -5023,7 +5467,7 @@ KVM_CAP_IOEVENTFD_NO_LENGTH: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 3.17 or earlier
+    :Since: 3.16
     """,
 )
 
@@ -5043,7 +5487,7 @@ KVM_CAP_VM_ATTRIBUTES: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when VM descriptors accept the device attribute ioctls.
-    :Since: 3.17 or earlier
+    :Since: 3.16
     """,
 )
 
@@ -5061,7 +5505,7 @@ KVM_CAP_DISABLE_QUIRKS: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when quirks can be disabled.
-    :Since: 4.19 or earlier
+    :Since: 4.2
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Turns off the chosen legacy behaviours, which KVM otherwise keeps for
@@ -5088,7 +5532,7 @@ KVM_CAP_MULTI_ADDRESS_SPACE: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: count: The number of guest physical address spaces; 0 or missing means one.
-    :Since: 4.19 or earlier
+    :Since: 4.2
     """,
 )
 
@@ -5106,7 +5550,7 @@ KVM_CAP_GUEST_DEBUG_HW_BPS: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: count: The number of hardware breakpoints usable through KVM_SET_GUEST_DEBUG.
-    :Since: 4.19 or earlier
+    :Since: 4.3
     """,
 )
 
@@ -5124,7 +5568,7 @@ KVM_CAP_GUEST_DEBUG_HW_WPS: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: count: The number of hardware watchpoints usable through KVM_SET_GUEST_DEBUG.
-    :Since: 4.19 or earlier
+    :Since: 4.3
     """,
 )
 
@@ -5143,7 +5587,7 @@ KVM_CAP_SPLIT_IRQCHIP: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 4.19 or earlier
+    :Since: 4.4
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Creates a local APIC in the kernel for every vCPU while the PIC, IOAPIC
@@ -5173,7 +5617,7 @@ KVM_CAP_IOEVENTFD_ANY_LENGTH: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 4.19 or earlier
+    :Since: 4.4
     """,
 )
 
@@ -5192,7 +5636,7 @@ KVM_CAP_VCPU_ATTRIBUTES: Final = Capability(
     :Architectures: x86, arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when vCPU descriptors accept the device attribute ioctls.
-    :Since: 4.19 or earlier
+    :Since: 4.6
     """,
 )
 
@@ -5212,7 +5656,7 @@ KVM_CAP_MAX_VCPU_ID: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: count: One more than the largest vCPU id KVM_CREATE_VCPU accepts.
-    :Since: 4.19 or earlier
+    :Since: 4.7
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     On x86, lowers the bound on vCPU ids of this VM so that KVM can size
@@ -5239,7 +5683,7 @@ KVM_CAP_X2APIC_API: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_X2APIC_API_* features that can be enabled.
-    :Since: 4.19 or earlier
+    :Since: 4.8
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     KVM_X2APIC_API_USE_32BIT_IDS makes MSI routes, KVM_SIGNAL_MSI and the
@@ -5267,7 +5711,7 @@ KVM_CAP_MSI_DEVID: Final = Capability(
     :Architectures: arm64
     :Checked on: VM
     :Answer: boolean: Non-zero when this VM's MSIs must carry a device ID. Asked on /dev/kvm, the question has no answer and fails with EINVAL.
-    :Since: 4.19 or earlier
+    :Since: 4.8
     """,
 )
 
@@ -5288,7 +5732,7 @@ KVM_CAP_IMMEDIATE_EXIT: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when kvm_run's immediate_exit field is honoured.
-    :Since: 4.19 or earlier
+    :Since: 4.11
     """,
 )
 
@@ -5308,7 +5752,7 @@ KVM_CAP_GET_MSR_FEATURES: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 4.19 or earlier
+    :Since: 4.16
     """,
 )
 
@@ -5371,7 +5815,7 @@ KVM_CAP_MANUAL_DIRTY_LOG_PROTECT: Final = Capability(
     :Architectures: x86, arm64, mips
     :Checked on: not reported
     :Answer: boolean: No longer reported.
-    :Since: 5.8 or earlier
+    :Since: 5.0
     """,
 )
 
@@ -5390,7 +5834,7 @@ KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: Final = Capability(
     :Architectures: x86, arm64, mips, riscv
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_DIRTY_LOG_* options that can be enabled.
-    :Since: 5.8 or earlier
+    :Since: 5.2
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     With KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_GET_DIRTY_LOG only reports
@@ -5420,7 +5864,7 @@ KVM_CAP_HALT_POLL: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 5.8 or earlier
+    :Since: 5.8
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Overrides the system-wide halt_poll_ns module parameter for every vCPU of
@@ -5447,7 +5891,7 @@ KVM_CAP_ASYNC_PF_INT: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 5.8 or earlier
+    :Since: 5.8
     """,
 )
 
@@ -5509,7 +5953,7 @@ KVM_CAP_STEAL_TIME: Final = Capability(
     :Architectures: x86, arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when stolen time can be reported to the guest.
-    :Since: 5.10 or earlier
+    :Since: 5.9
     """,
 )
 
@@ -5553,7 +5997,7 @@ KVM_CAP_SET_GUEST_DEBUG2: Final = Capability(
     :Architectures: x86, arm64
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_GUESTDBG_* bits, common and architecture-specific, that KVM_SET_GUEST_DEBUG accepts.
-    :Since: 5.14 or earlier
+    :Since: 5.13
     """,
 )
 
@@ -5572,7 +6016,7 @@ KVM_CAP_SGX_ATTRIBUTE: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM was built with SGX virtualization; enabling still needs SGX on the host.
-    :Since: 5.14 or earlier
+    :Since: 5.13
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Allows the guest's enclaves to use the privileged attribute the file
@@ -5598,7 +6042,7 @@ KVM_CAP_VM_COPY_ENC_CONTEXT_FROM: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86; enabling only succeeds on hosts with AMD SEV support.
-    :Since: 5.14 or earlier
+    :Since: 5.13
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Makes this VM a mirror of the source VM: it uses the same encryption key
@@ -5624,7 +6068,7 @@ KVM_CAP_PTP_KVM: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the KVM PTP service is offered to guests.
-    :Since: 5.14 or earlier
+    :Since: 5.13
     """,
 )
 
@@ -5731,7 +6175,7 @@ KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86; enabling only succeeds on hosts with AMD SEV support.
-    :Since: 6.0 or earlier
+    :Since: 5.16
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Moves the source VM's encryption context, and with it the encrypted state
@@ -5755,7 +6199,7 @@ KVM_CAP_VM_GPA_BITS: Final = Capability(
     :Architectures: riscv
     :Checked on: /dev/kvm, VM
     :Answer: value: The number of guest physical address bits the VM can use.
-    :Since: 6.0 or earlier
+    :Since: 5.17
     """,
 )
 
@@ -5774,7 +6218,7 @@ KVM_CAP_SYS_ATTRIBUTES: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when /dev/kvm accepts the device attribute ioctls.
-    :Since: 6.0 or earlier
+    :Since: 5.17
     """,
 )
 
@@ -5791,7 +6235,7 @@ KVM_CAP_PMU_CAPABILITY: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_PMU_CAP_* settings that can be applied (so far only KVM_PMU_CAP_DISABLE); 0 when PMU virtualization is off on the host.
-    :Since: 6.0 or earlier
+    :Since: 5.18
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     With KVM_PMU_CAP_DISABLE, the VM gets no virtual PMU. Only allowed before
@@ -5817,7 +6261,7 @@ KVM_CAP_DISABLE_QUIRKS2: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_X86_QUIRK_* quirks this kernel can disable.
-    :Since: 6.0 or earlier
+    :Since: 5.18
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Turns off the chosen legacy behaviours. A quirk cannot be turned back on.
@@ -5842,7 +6286,7 @@ KVM_CAP_VM_TSC_CONTROL: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host can scale the guest TSC.
-    :Since: 6.0 or earlier
+    :Since: 5.19
     """,
 )
 
@@ -5862,7 +6306,7 @@ KVM_CAP_SYSTEM_EVENT_DATA: Final = Capability(
     :Architectures: all
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero.
-    :Since: 6.0 or earlier
+    :Since: 5.18
     """,
 )
 
@@ -5880,7 +6324,7 @@ KVM_CAP_VM_DISABLE_NX_HUGE_PAGES: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on x86.
-    :Since: 6.1 or earlier
+    :Since: 6.0
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Turns off, for this VM, the mitigation that splits executable huge pages
@@ -5908,7 +6352,7 @@ KVM_CAP_DIRTY_LOG_RING_ACQ_REL: Final = Capability(
     :Architectures: x86, arm64
     :Checked on: /dev/kvm, VM
     :Answer: size: The largest dirty ring, in bytes, a vCPU may have; 0 means the ring is not supported.
-    :Since: 6.1 or earlier
+    :Since: 6.1
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Turns on dirty page tracking through per-vCPU rings of struct
@@ -5967,7 +6411,7 @@ KVM_CAP_RISCV_MP_STATE_RESET: Final = Capability(
 # spec/common/mips.yaml: MIPS
 
 
-class kvm_vm_type_mips(enum.IntEnum):
+class kvm_vm_type_mips(OpenIntEnum):
     """Machine types that KVM_CREATE_VM takes on MIPS. Kernels from 4.12 to 5.8
     defined KVM_VM_MIPS_TE as 0 and had no KVM_VM_MIPS_AUTO; 5.9 gave 0 its
     current meaning and moved trap and emulate to 2, so a program built
@@ -5983,8 +6427,8 @@ class kvm_vm_type_mips(enum.IntEnum):
     KVM_VM_MIPS_AUTO = 0
     #: Use the hardware virtualization (VZ) implementation.
     KVM_VM_MIPS_VZ = 1
-    #: Use trap and emulate. Kernels without it (all current ones) fail
-    #: KVM_CREATE_VM with EINVAL.
+    #: Use trap and emulate (0 from 4.12 to 5.8, 2 since). Kernels
+    #: without it (all current ones) fail KVM_CREATE_VM with EINVAL.
     KVM_VM_MIPS_TE = 2
 
 
@@ -6105,7 +6549,7 @@ class kvm_x86_disable_exits_flags(enum.IntFlag):
     args[0] of KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS), and the bits that
     KVM_CHECK_EXTENSION reports as available.
 
-    Field type: __u64. Since 4.19 or earlier.
+    Field type: __u64. Since 4.17.
     """
 
     #: MONITOR and MWAIT execute natively, so an idle guest can put the
@@ -6155,7 +6599,7 @@ KVM_CAP_X86_ROBUST_SINGLESTEP: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 3.11 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -6175,7 +6619,7 @@ KVM_CAP_TSC_CONTROL: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host CPU can scale the TSC, so that KVM_SET_TSC_KHZ can give a vCPU any frequency up to the host's limit.
-    :Since: 3.11 or earlier
+    :Since: 3.0
     """,
 )
 
@@ -6195,7 +6639,7 @@ KVM_CAP_X86_SMM: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM can emulate system management mode for this VM. It is 0 when the SMBASE MSR cannot be emulated, for example on VMX hosts without unrestricted guest support.
-    :Since: 4.19 or earlier
+    :Since: 4.2
     """,
 )
 
@@ -6214,7 +6658,7 @@ KVM_CAP_X86_DISABLE_EXITS: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: The KVM_X86_DISABLE_EXITS_* bits this host can honour. MWAIT is only reported when the host lets guests use MWAIT safely, and hosts that mitigate cross-thread return address predictions (kvm module parameter mitigate_smt_rsb) report only PAUSE.
-    :Since: 4.19 or earlier
+    :Since: 4.17
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     The selected instructions stop causing VM exits for the VM. The setting
@@ -6420,7 +6864,7 @@ class kvm_clock_flags(enum.IntFlag):
     reports the bits KVM_GET_CLOCK can return. Bit 0 is never used, because
     KVM_CHECK_EXTENSION answered 1 before flags existed.
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 4.9.
     """
 
     #: The clock value is exactly what every vCPU reads at that
@@ -6444,7 +6888,7 @@ KVM_CLOCK_HOST_TSC: Final = kvm_clock_flags.KVM_CLOCK_HOST_TSC
 class kvm_clock_data(ctypes.Structure):
     """The VM's kvmclock, as read by KVM_GET_CLOCK and written by KVM_SET_CLOCK.
 
-    Size 48 bytes; since 3.11 or earlier.
+    Size 48 bytes; since 2.6.33.
 
     Used by:
     - KVM_SET_CLOCK (struct kvm_clock_data (in))
@@ -6456,11 +6900,11 @@ class kvm_clock_data(ctypes.Structure):
       The kvmclock value in nanoseconds.
     - flags: __u32, offset 8, kvm_clock_flags bits.
       KVM_CLOCK_* bits saying which fields are valid.
-    - pad0: __u32, offset 12, reserved, since 6.1 or earlier.
+    - pad0: __u32, offset 12, reserved, since 5.16.
       Padding.
-    - realtime: __u64, offset 16, since 6.1 or earlier.
+    - realtime: __u64, offset 16, since 5.16.
       Host wall-clock time in nanoseconds, valid with KVM_CLOCK_REALTIME.
-    - host_tsc: __u64, offset 24, since 6.1 or earlier.
+    - host_tsc: __u64, offset 24, since 5.16.
       Host TSC value, valid with KVM_CLOCK_HOST_TSC.
     - pad: __u32[4], offset 32, reserved.
       Reserved. Before realtime and host_tsc were added, everything after
@@ -6475,6 +6919,12 @@ class kvm_clock_data(ctypes.Structure):
         ('host_tsc', ctypes.c_uint64),
         ('pad', ctypes.c_uint32 * 4),
     ]
+    clock: int
+    flags: kvm_clock_flags
+    pad0: int
+    realtime: int
+    host_tsc: int
+    pad: ctypes.Array[ctypes.c_uint32]
 
 
 class kvm_bus_lock_detection_flags(enum.IntFlag):
@@ -6501,7 +6951,7 @@ class kvm_pmu_cap_flags(enum.IntFlag):
     """PMU settings of a VM: args[0] of KVM_ENABLE_CAP(KVM_CAP_PMU_CAPABILITY),
     and the bits KVM_CHECK_EXTENSION reports as supported.
 
-    Field type: __u64. Since 6.1 or earlier.
+    Field type: __u64. Since 5.18.
     """
 
     #: The VM gets no virtual PMU, even though the host has PMU
@@ -6540,7 +6990,7 @@ class kvm_tpr_access_ctl(ctypes.Structure):
     """Argument of KVM_TPR_ACCESS_REPORTING: turns reporting of guest accesses to
     the task priority register on or off.
 
-    Size 40 bytes; since 2.6.25 or earlier.
+    Size 40 bytes; since 2.6.25.
 
     Used by:
     - KVM_TPR_ACCESS_REPORTING (struct kvm_tpr_access_ctl (in))
@@ -6560,12 +7010,15 @@ class kvm_tpr_access_ctl(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('reserved', ctypes.c_uint32 * 8),
     ]
+    enabled: int
+    flags: int
+    reserved: ctypes.Array[ctypes.c_uint32]
 
 
 class kvm_vapic_addr(ctypes.Structure):
     """Argument of KVM_SET_VAPIC_ADDR.
 
-    Size 8 bytes; since 2.6.25 or earlier.
+    Size 8 bytes; since 2.6.25.
 
     Used by:
     - KVM_SET_VAPIC_ADDR (struct kvm_vapic_addr (in))
@@ -6580,6 +7033,7 @@ class kvm_vapic_addr(ctypes.Structure):
     _fields_ = [
         ('vapic_addr', ctypes.c_uint64),
     ]
+    vapic_addr: int
 
 
 KVM_CAP_VAPIC: Final = Capability(
@@ -6598,7 +7052,7 @@ KVM_CAP_VAPIC: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when TPR patching is worth doing. KVM answers 0 on hosts whose hardware virtualizes TPR accesses itself (VMX with a TPR shadow), although the two ioctls still work there.
-    :Since: 2.6.25 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -6616,7 +7070,7 @@ KVM_CAP_DEBUGREGS: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_DEBUGREGS and KVM_SET_DEBUGREGS are available.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
     """,
 )
 
@@ -6685,7 +7139,7 @@ KVM_CAP_XSAVE2: Final = Capability(
 class kvm_pit_config_flags(enum.IntFlag):
     """Bits of kvm_pit_config.flags.
 
-    Field type: __u32. Since 2.6.33 or earlier.
+    Field type: __u32. Since 2.6.32.
     """
 
     #: Also emulate port 0x61 (PC speaker control and PIT channel 2
@@ -6701,7 +7155,7 @@ KVM_PIT_SPEAKER_DUMMY: Final = kvm_pit_config_flags.KVM_PIT_SPEAKER_DUMMY
 class kvm_pit_config(ctypes.Structure):
     """Argument of KVM_CREATE_PIT2.
 
-    Size 64 bytes; since 2.6.33 or earlier.
+    Size 64 bytes; since 2.6.32.
 
     Used by:
     - KVM_CREATE_PIT2 (struct kvm_pit_config (in))
@@ -6718,6 +7172,8 @@ class kvm_pit_config(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('pad', ctypes.c_uint32 * 15),
     ]
+    flags: kvm_pit_config_flags
+    pad: ctypes.Array[ctypes.c_uint32]
 
 
 KVM_CAP_PIT_STATE2: Final = Capability(
@@ -6733,7 +7189,7 @@ KVM_CAP_PIT_STATE2: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_PIT2 and KVM_SET_PIT2 are available.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
     """,
 )
 
@@ -6804,7 +7260,7 @@ KVM_CAP_PCI_2_3: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Was non-zero when assigned PCI devices could share their legacy interrupt line (PCI 2.3 INTx masking). Current kernels answer 0.
-    :Since: 3.15 or earlier
+    :Since: 3.4
     """,
 )
 
@@ -6817,7 +7273,7 @@ class kvm_userspace_memory_region(ctypes.Structure):
     """Argument of KVM_SET_USER_MEMORY_REGION: one memory slot, mapping userspace
     memory into the guest physical address space.
 
-    Size 32 bytes; since 2.6.26 or earlier.
+    Size 32 bytes; since 2.6.25.
 
     Used by:
     - KVM_SET_USER_MEMORY_REGION (struct kvm_userspace_memory_region (in))
@@ -6849,6 +7305,11 @@ class kvm_userspace_memory_region(ctypes.Structure):
         ('memory_size', ctypes.c_uint64),
         ('userspace_addr', ctypes.c_uint64),
     ]
+    slot: int
+    flags: kvm_userspace_memory_region_flags
+    guest_phys_addr: int
+    memory_size: int
+    userspace_addr: int
 
 
 class kvm_userspace_memory_region_flags(enum.IntFlag):
@@ -6929,6 +7390,15 @@ class kvm_userspace_memory_region2(ctypes.Structure):
         ('pad1', ctypes.c_uint32),
         ('pad2', ctypes.c_uint64 * 14),
     ]
+    slot: int
+    flags: kvm_userspace_memory_region_flags
+    guest_phys_addr: int
+    memory_size: int
+    userspace_addr: int
+    guest_memfd_offset: int
+    guest_memfd: int
+    pad1: int
+    pad2: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_coalesced_mmio_zone__anon0(ctypes.Union):
@@ -6938,13 +7408,15 @@ class _kvm_coalesced_mmio_zone__anon0(ctypes.Union):
         ('pad', ctypes.c_uint32),
         ('pio', ctypes.c_uint32),
     ]
+    pad: int
+    pio: int
 
 
 class kvm_coalesced_mmio_zone(ctypes.Structure):
     """Argument of KVM_REGISTER_COALESCED_MMIO and KVM_UNREGISTER_COALESCED_MMIO:
     a range of MMIO or port I/O addresses.
 
-    Size 16 bytes; since 2.6.30 or earlier.
+    Size 16 bytes; since 2.6.27.
 
     Used by:
     - KVM_REGISTER_COALESCED_MMIO (struct kvm_coalesced_mmio_zone (in))
@@ -6970,6 +7442,11 @@ class kvm_coalesced_mmio_zone(ctypes.Structure):
         ('size', ctypes.c_uint32),
         ('_anon0', _kvm_coalesced_mmio_zone__anon0),
     ]
+    addr: int
+    size: int
+    _anon0: _kvm_coalesced_mmio_zone__anon0
+    pad: int
+    pio: int
 
 
 class _kvm_coalesced_mmio__anon0(ctypes.Union):
@@ -6979,12 +7456,14 @@ class _kvm_coalesced_mmio__anon0(ctypes.Union):
         ('pad', ctypes.c_uint32),
         ('pio', ctypes.c_uint32),
     ]
+    pad: int
+    pio: int
 
 
 class kvm_coalesced_mmio(ctypes.Structure):
     """One write queued in the coalesced MMIO ring.
 
-    Size 24 bytes; since 2.6.30 or earlier.
+    Size 24 bytes; since 2.6.27.
 
     Fields:
 
@@ -7009,6 +7488,12 @@ class kvm_coalesced_mmio(ctypes.Structure):
         ('_anon0', _kvm_coalesced_mmio__anon0),
         ('data', ctypes.c_uint8 * 8),
     ]
+    phys_addr: int
+    len: int
+    _anon0: _kvm_coalesced_mmio__anon0
+    data: ctypes.Array[ctypes.c_uint8]
+    pad: int
+    pio: int
 
 
 class kvm_coalesced_mmio_ring(ctypes.Structure):
@@ -7019,7 +7504,7 @@ class kvm_coalesced_mmio_ring(ctypes.Structure):
     KVM_CHECK_EXTENSION(KVM_CAP_COALESCED_MMIO) answers, which is
     KVM_COALESCED_MMIO_PAGE_OFFSET (2 on x86, 1 on arm64 and RISC-V).
 
-    Size 8 bytes; since 2.6.30 or earlier.
+    Size 8 bytes; since 2.6.27.
 
     Fields:
 
@@ -7038,6 +7523,9 @@ class kvm_coalesced_mmio_ring(ctypes.Structure):
         ('last', ctypes.c_uint32),
         ('coalesced_mmio', kvm_coalesced_mmio * 0),
     ]
+    first: int
+    last: int
+    coalesced_mmio: ctypes.Array[kvm_coalesced_mmio]
 
 
 class kvm_translation(ctypes.Structure):
@@ -7072,6 +7560,12 @@ class kvm_translation(ctypes.Structure):
         ('usermode', ctypes.c_uint8),
         ('pad', ctypes.c_uint8 * 5),
     ]
+    linear_address: int
+    physical_address: int
+    valid: int
+    writeable: int
+    usermode: int
+    pad: ctypes.Array[ctypes.c_uint8]
 
 
 class _kvm_dirty_log__anon0(ctypes.Union):
@@ -7081,6 +7575,8 @@ class _kvm_dirty_log__anon0(ctypes.Union):
         ('dirty_bitmap', ctypes.c_void_p),
         ('padding2', ctypes.c_uint64),
     ]
+    dirty_bitmap: int | None
+    padding2: int
 
 
 class kvm_dirty_log(ctypes.Structure):
@@ -7095,7 +7591,7 @@ class kvm_dirty_log(ctypes.Structure):
 
     - slot: __u32, offset 0.
       The memory slot, encoded as in kvm_userspace_memory_region.slot.
-    - padding1: __u32, offset 4, reserved.
+    - padding1: __u32, offset 4, reserved, since 2.6.31.
       Reserved.
     - (anonymous): anonymous union, offset 8.
 
@@ -7103,7 +7599,7 @@ class kvm_dirty_log(ctypes.Structure):
       Userspace buffer for the bitmap: one bit per page of the slot, bit 0
       of the first byte for the first page, the length rounded up to a
       multiple of 64 bits.
-    - padding2: __u64, offset 8, reserved.
+    - padding2: __u64, offset 8, reserved, since 2.6.31.
       Makes the pointer 64 bits wide on every ABI.
     """
 
@@ -7113,6 +7609,11 @@ class kvm_dirty_log(ctypes.Structure):
         ('padding1', ctypes.c_uint32),
         ('_anon0', _kvm_dirty_log__anon0),
     ]
+    slot: int
+    padding1: int
+    _anon0: _kvm_dirty_log__anon0
+    dirty_bitmap: int | None
+    padding2: int
 
 
 class _kvm_clear_dirty_log__anon0(ctypes.Union):
@@ -7122,12 +7623,14 @@ class _kvm_clear_dirty_log__anon0(ctypes.Union):
         ('dirty_bitmap', ctypes.c_void_p),
         ('padding2', ctypes.c_uint64),
     ]
+    dirty_bitmap: int | None
+    padding2: int
 
 
 class kvm_clear_dirty_log(ctypes.Structure):
     """Argument of KVM_CLEAR_DIRTY_LOG.
 
-    Size 24 bytes; since 5.8 or earlier.
+    Size 24 bytes; since 5.0.
 
     Used by:
     - KVM_CLEAR_DIRTY_LOG (struct kvm_clear_dirty_log (in))
@@ -7158,6 +7661,12 @@ class kvm_clear_dirty_log(ctypes.Structure):
         ('first_page', ctypes.c_uint64),
         ('_anon0', _kvm_clear_dirty_log__anon0),
     ]
+    slot: int
+    num_pages: int
+    first_page: int
+    _anon0: _kvm_clear_dirty_log__anon0
+    dirty_bitmap: int | None
+    padding2: int
 
 
 KVM_CAP_DIRTY_LOG_RING: Final = Capability(
@@ -7179,7 +7688,7 @@ KVM_CAP_DIRTY_LOG_RING: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: size: The largest dirty ring a vCPU can have, in bytes; 0 if the host does not support dirty rings with this ordering model.
-    :Since: 5.14 or earlier
+    :Since: 5.11
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Each vCPU gets a dirty ring of that size, and dirty pages of slots with
@@ -7241,7 +7750,7 @@ class kvm_manual_dirty_log_protect_flags(enum.IntFlag):
     """Bits of args[0] when enabling KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2;
     KVM_CHECK_EXTENSION answers with the bits the host supports.
 
-    Field type: __u64. Since 5.14 or earlier.
+    Field type: __u64. Since 5.7.
     """
 
     #: KVM_GET_DIRTY_LOG no longer resets the log or protects pages;
@@ -7263,7 +7772,7 @@ class kvm_dirty_gfn_flags(enum.IntFlag):
     (empty) to dirty (written by KVM), to reset (marked by userspace after
     collecting it) and back to 0 (by KVM_RESET_DIRTY_RINGS).
 
-    Field type: __u32. Since 5.14 or earlier.
+    Field type: __u32. Since 5.11.
     """
 
     #: KVM filled the entry. Read slot and offset only after seeing
@@ -7285,7 +7794,7 @@ class kvm_dirty_gfn(ctypes.Structure):
     """One entry of a vCPU's dirty ring: a page of guest memory that was written.
     Userspace reads the entries in ring order and must not skip any.
 
-    Size 16 bytes; since 5.14 or earlier.
+    Size 16 bytes; since 5.11.
 
     Fields:
 
@@ -7302,6 +7811,9 @@ class kvm_dirty_gfn(ctypes.Structure):
         ('slot', ctypes.c_uint32),
         ('offset', ctypes.c_uint64),
     ]
+    flags: kvm_dirty_gfn_flags
+    slot: int
+    offset: int
 
 
 KVM_CAP_MEMORY_FAULT_INFO: Final = Capability(
@@ -7369,6 +7881,10 @@ class kvm_memory_attributes(ctypes.Structure):
         ('attributes', ctypes.c_uint64),
         ('flags', ctypes.c_uint64),
     ]
+    address: int
+    size: int
+    attributes: kvm_memory_attribute_bits
+    flags: int
 
 
 KVM_CAP_MEMORY_ATTRIBUTES: Final = Capability(
@@ -7450,6 +7966,9 @@ class kvm_create_guest_memfd(ctypes.Structure):
         ('flags', ctypes.c_uint64),
         ('reserved', ctypes.c_uint64 * 6),
     ]
+    size: int
+    flags: kvm_guest_memfd_flags
+    reserved: ctypes.Array[ctypes.c_uint64]
 
 
 KVM_CAP_GUEST_MEMFD_FLAGS: Final = Capability(
@@ -7515,6 +8034,10 @@ class kvm_pre_fault_memory(ctypes.Structure):
         ('flags', ctypes.c_uint64),
         ('padding', ctypes.c_uint64 * 5),
     ]
+    gpa: int
+    size: int
+    flags: int
+    padding: ctypes.Array[ctypes.c_uint64]
 
 
 # ------------------------------------------------------------------
@@ -7528,13 +8051,15 @@ class _kvm_irq_level__anon0(ctypes.Union):
         ('irq', ctypes.c_uint32),
         ('status', ctypes.c_int32),
     ]
+    irq: int
+    status: int
 
 
 class kvm_irq_level(ctypes.Structure):
     """Argument of KVM_IRQ_LINE and KVM_IRQ_LINE_STATUS: an interrupt input and
     the level to drive it to.
 
-    Size 8 bytes; since 3.0 or earlier.
+    Size 8 bytes; since 2.6.24.
 
     Used by:
     - KVM_IRQ_LINE (struct kvm_irq_level (in))
@@ -7552,7 +8077,7 @@ class kvm_irq_level(ctypes.Structure):
       in userspace, 1 an SPI of the in-kernel GIC, 2 a PPI of the given
       vCPU) and, with KVM_CAP_ARM_IRQ_LINE_LAYOUT_2, bits 28-31 extra vCPU
       index bits (index = 256 * bits 28-31 + bits 16-23).
-    - status: __s32, offset 0.
+    - status: __s32, offset 0, since 2.6.30.
       Output of KVM_IRQ_LINE_STATUS (x86, ppc), overwriting irq: a
       positive number when the interrupt was delivered (the number of
       vCPUs that received it), 0 when it merged with one that was still
@@ -7568,6 +8093,10 @@ class kvm_irq_level(ctypes.Structure):
         ('_anon0', _kvm_irq_level__anon0),
         ('level', ctypes.c_uint32),
     ]
+    _anon0: _kvm_irq_level__anon0
+    level: int
+    irq: int
+    status: int
 
 
 class _kvm_irqchip__chip(ctypes.Union):
@@ -7580,6 +8109,9 @@ class _kvm_irqchip__chip(ctypes.Union):
         ('pic', kvm_pic_state),
         ('ioapic', kvm_ioapic_state),
     ]
+    dummy: bytes
+    pic: kvm_pic_state
+    ioapic: kvm_ioapic_state
 
 
 class kvm_irqchip(ctypes.Structure):
@@ -7587,7 +8119,7 @@ class kvm_irqchip(ctypes.Structure):
     KVM_GET_IRQCHIP and KVM_SET_IRQCHIP. The local APICs are per vCPU and
     saved with KVM_GET_LAPIC instead.
 
-    Size 520 bytes; since 3.0 or earlier.
+    Size 520 bytes; since 2.6.24.
 
     Used by:
     - KVM_GET_IRQCHIP (struct kvm_irqchip (in/out))
@@ -7615,6 +8147,9 @@ class kvm_irqchip(ctypes.Structure):
         ('pad', ctypes.c_uint32),
         ('chip', _kvm_irqchip__chip),
     ]
+    chip_id: kvm_irqchip_id
+    pad: int
+    chip: _kvm_irqchip__chip
 
 
 class kvm_interrupt(ctypes.Structure):
@@ -7638,13 +8173,14 @@ class kvm_interrupt(ctypes.Structure):
     _fields_ = [
         ('irq', ctypes.c_uint32),
     ]
+    irq: int
 
 
-class kvm_ioeventfd_flag_nr(enum.IntEnum):
+class kvm_ioeventfd_flag_nr(OpenIntEnum):
     """Bit numbers of the flags of struct kvm_ioeventfd. The KVM_IOEVENTFD_FLAG_*
     masks are built from them.
 
-    Field type: int. Since 3.0 or earlier.
+    Field type: int. Since 2.6.32.
     """
 
     #: Bit of KVM_IOEVENTFD_FLAG_DATAMATCH.
@@ -7675,7 +8211,7 @@ kvm_ioeventfd_flag_nr_max: Final = kvm_ioeventfd_flag_nr.kvm_ioeventfd_flag_nr_m
 class kvm_ioeventfd_flags(enum.IntFlag):
     """Bits of kvm_ioeventfd.flags.
 
-    Field type: __u32. Since 3.0 or earlier.
+    Field type: __u32. Since 2.6.32.
     """
 
     #: Signal only when the value written equals datamatch. Without it,
@@ -7708,7 +8244,7 @@ class kvm_ioeventfd(ctypes.Structure):
     """Argument of KVM_IOEVENTFD: an eventfd, and the guest write that should
     signal it.
 
-    Size 64 bytes; since 3.0 or earlier.
+    Size 64 bytes; since 2.6.32.
 
     Used by:
     - KVM_IOEVENTFD (struct kvm_ioeventfd (in))
@@ -7745,6 +8281,12 @@ class kvm_ioeventfd(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('pad', ctypes.c_uint8 * 36),
     ]
+    datamatch: int
+    addr: int
+    len: int
+    fd: int
+    flags: kvm_ioeventfd_flags
+    pad: ctypes.Array[ctypes.c_uint8]
 
 
 KVM_CAP_USER_NMI: Final = Capability(
@@ -7760,7 +8302,7 @@ KVM_CAP_USER_NMI: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_NMI can be used.
-    :Since: 3.0 or earlier
+    :Since: 2.6.29
     """,
 )
 
@@ -7778,7 +8320,7 @@ KVM_CAP_SIGNAL_MSI: Final = Capability(
     :Architectures: x86, arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the kernel supports KVM_SIGNAL_MSI. A VM still needs an in-kernel interrupt controller that can take MSIs (on arm64, a GICv3 ITS) for the ioctl to succeed.
-    :Since: 3.15 or earlier
+    :Since: 3.5
     """,
 )
 
@@ -7787,7 +8329,7 @@ class kvm_irq_routing_irqchip(ctypes.Structure):
     """Target of a KVM_IRQ_ROUTING_IRQCHIP route: an input pin of an in-kernel
     interrupt controller.
 
-    Size 8 bytes; since 3.0 or earlier.
+    Size 8 bytes; since 2.6.30.
 
     Fields:
 
@@ -7803,6 +8345,8 @@ class kvm_irq_routing_irqchip(ctypes.Structure):
         ('irqchip', ctypes.c_uint32),
         ('pin', ctypes.c_uint32),
     ]
+    irqchip: kvm_irqchip_id
+    pin: int
 
 
 class _kvm_irq_routing_msi__anon0(ctypes.Union):
@@ -7812,12 +8356,14 @@ class _kvm_irq_routing_msi__anon0(ctypes.Union):
         ('pad', ctypes.c_uint32),
         ('devid', ctypes.c_uint32),
     ]
+    pad: int
+    devid: int
 
 
 class kvm_irq_routing_msi(ctypes.Structure):
     """Target of a KVM_IRQ_ROUTING_MSI route: the MSI message to send.
 
-    Size 16 bytes; since 3.0 or earlier.
+    Size 16 bytes; since 2.6.30.
 
     Fields:
 
@@ -7833,7 +8379,7 @@ class kvm_irq_routing_msi(ctypes.Structure):
 
     - pad: __u32, offset 12, reserved.
       Unused when no device ID is given.
-    - devid: __u32, offset 12, since 4.19 or earlier.
+    - devid: __u32, offset 12, since 4.8.
       ID of the device that sends the message (on arm64, the ITS device
       ID); valid when the entry's flags have KVM_MSI_VALID_DEVID.
     """
@@ -7845,13 +8391,19 @@ class kvm_irq_routing_msi(ctypes.Structure):
         ('data', ctypes.c_uint32),
         ('_anon0', _kvm_irq_routing_msi__anon0),
     ]
+    address_lo: int
+    address_hi: int
+    data: int
+    _anon0: _kvm_irq_routing_msi__anon0
+    pad: int
+    devid: int
 
 
 class kvm_irq_routing_s390_adapter(ctypes.Structure):
     """Target of a KVM_IRQ_ROUTING_S390_ADAPTER route: an s390 I/O adapter
     interrupt, signalled by setting indicator bits in guest memory.
 
-    Size 32 bytes; since 6.1 or earlier.
+    Size 32 bytes; since 3.15.
 
     Fields:
 
@@ -7875,13 +8427,18 @@ class kvm_irq_routing_s390_adapter(ctypes.Structure):
         ('summary_offset', ctypes.c_uint32),
         ('adapter_id', ctypes.c_uint32),
     ]
+    ind_addr: int
+    summary_addr: int
+    ind_offset: int
+    summary_offset: int
+    adapter_id: int
 
 
 class kvm_irq_routing_hv_sint(ctypes.Structure):
     """Target of a KVM_IRQ_ROUTING_HV_SINT route: a synthetic interrupt source of
     a vCPU's Hyper-V SynIC.
 
-    Size 8 bytes; since 6.1 or earlier.
+    Size 8 bytes; since 4.5.
 
     Fields:
 
@@ -7895,13 +8452,15 @@ class kvm_irq_routing_hv_sint(ctypes.Structure):
         ('vcpu', ctypes.c_uint32),
         ('sint', ctypes.c_uint32),
     ]
+    vcpu: int
+    sint: int
 
 
 class kvm_irq_routing_xen_evtchn(ctypes.Structure):
     """Target of a KVM_IRQ_ROUTING_XEN_EVTCHN route: a Xen event channel port
     that KVM raises in the guest's shared info page.
 
-    Size 12 bytes; since 6.1 or earlier.
+    Size 12 bytes; since 5.17.
 
     Used by:
     - KVM_XEN_HVM_EVTCHN_SEND (struct kvm_irq_routing_xen_evtchn (in))
@@ -7922,6 +8481,9 @@ class kvm_irq_routing_xen_evtchn(ctypes.Structure):
         ('vcpu', ctypes.c_uint32),
         ('priority', ctypes.c_uint32),
     ]
+    port: int
+    vcpu: int
+    priority: int
 
 
 #: The priority value of a Xen event channel route: 2-level event channel
@@ -7929,11 +8491,11 @@ class kvm_irq_routing_xen_evtchn(ctypes.Structure):
 KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL: Final = 4294967295
 
 
-class kvm_irq_routing_type(enum.IntEnum):
+class kvm_irq_routing_type(OpenIntEnum):
     """Kinds of GSI route, in kvm_irq_routing_entry.type; each selects a member
     of the entry's union.
 
-    Field type: __u32. Since 3.0 or earlier.
+    Field type: __u32. Since 2.6.30.
     """
 
     #: A pin of an in-kernel interrupt controller (u.irqchip).
@@ -7966,12 +8528,18 @@ class _kvm_irq_routing_entry__u(ctypes.Union):
         ('xen_evtchn', kvm_irq_routing_xen_evtchn),
         ('pad', ctypes.c_uint32 * 8),
     ]
+    irqchip: kvm_irq_routing_irqchip
+    msi: kvm_irq_routing_msi
+    adapter: kvm_irq_routing_s390_adapter
+    hv_sint: kvm_irq_routing_hv_sint
+    xen_evtchn: kvm_irq_routing_xen_evtchn
+    pad: ctypes.Array[ctypes.c_uint32]
 
 
 class kvm_irq_routing_entry(ctypes.Structure):
     """One route of the GSI routing table.
 
-    Size 48 bytes; since 3.0 or earlier.
+    Size 48 bytes; since 2.6.30.
 
     Fields:
 
@@ -7993,11 +8561,11 @@ class kvm_irq_routing_entry(ctypes.Structure):
       For KVM_IRQ_ROUTING_IRQCHIP.
     - u.msi: struct kvm_irq_routing_msi, offset 16.
       For KVM_IRQ_ROUTING_MSI.
-    - u.adapter: struct kvm_irq_routing_s390_adapter, offset 16, since 6.1 or earlier.
+    - u.adapter: struct kvm_irq_routing_s390_adapter, offset 16, since 3.15.
       For KVM_IRQ_ROUTING_S390_ADAPTER.
-    - u.hv_sint: struct kvm_irq_routing_hv_sint, offset 16, since 6.1 or earlier.
+    - u.hv_sint: struct kvm_irq_routing_hv_sint, offset 16, since 4.5.
       For KVM_IRQ_ROUTING_HV_SINT.
-    - u.xen_evtchn: struct kvm_irq_routing_xen_evtchn, offset 16, since 6.1 or earlier.
+    - u.xen_evtchn: struct kvm_irq_routing_xen_evtchn, offset 16, since 5.17.
       For KVM_IRQ_ROUTING_XEN_EVTCHN.
     - u.pad: __u32[8], offset 16, reserved.
       Fixes the size of the union at 32 bytes.
@@ -8010,12 +8578,17 @@ class kvm_irq_routing_entry(ctypes.Structure):
         ('pad', ctypes.c_uint32),
         ('u', _kvm_irq_routing_entry__u),
     ]
+    gsi: int
+    type: kvm_irq_routing_type
+    flags: kvm_msi_flags
+    pad: int
+    u: _kvm_irq_routing_entry__u
 
 
 class kvm_irq_routing(ctypes.Structure):
     """Argument of KVM_SET_GSI_ROUTING: a complete GSI routing table.
 
-    Size 8 bytes; since 3.0 or earlier.
+    Size 8 bytes; since 2.6.30.
 
     Used by:
     - KVM_SET_GSI_ROUTING (struct kvm_irq_routing (in))
@@ -8036,12 +8609,15 @@ class kvm_irq_routing(ctypes.Structure):
         ('flags', ctypes.c_uint32),
         ('entries', kvm_irq_routing_entry * 0),
     ]
+    nr: int
+    flags: int
+    entries: ctypes.Array[kvm_irq_routing_entry]
 
 
 class kvm_irqfd_flags(enum.IntFlag):
     """Bits of kvm_irqfd.flags.
 
-    Field type: __u32. Since 3.0 or earlier.
+    Field type: __u32. Since 2.6.32.
     """
 
     #: Detach the irqfd with this fd and gsi instead of attaching one.
@@ -8061,7 +8637,7 @@ KVM_IRQFD_FLAG_RESAMPLE: Final = kvm_irqfd_flags.KVM_IRQFD_FLAG_RESAMPLE
 class kvm_irqfd(ctypes.Structure):
     """Argument of KVM_IRQFD: an eventfd and the GSI that a signal on it raises.
 
-    Size 32 bytes; since 3.0 or earlier.
+    Size 32 bytes; since 2.6.32.
 
     Used by:
     - KVM_IRQFD (struct kvm_irqfd (in))
@@ -8074,7 +8650,7 @@ class kvm_irqfd(ctypes.Structure):
       The GSI to raise, looked up in the GSI routing table.
     - flags: __u32, offset 8, kvm_irqfd_flags bits.
       KVM_IRQFD_FLAG_* bits.
-    - resamplefd: __u32, offset 12, since 3.15 or earlier.
+    - resamplefd: __u32, offset 12, since 3.7.
       With KVM_IRQFD_FLAG_RESAMPLE, the eventfd that KVM signals when the
       guest acknowledges the interrupt. Ignored otherwise.
     - pad: __u8[16], offset 16, reserved.
@@ -8088,13 +8664,18 @@ class kvm_irqfd(ctypes.Structure):
         ('resamplefd', ctypes.c_uint32),
         ('pad', ctypes.c_uint8 * 16),
     ]
+    fd: int
+    gsi: int
+    flags: kvm_irqfd_flags
+    resamplefd: int
+    pad: ctypes.Array[ctypes.c_uint8]
 
 
 class kvm_msi_flags(enum.IntFlag):
     """Bits of kvm_msi.flags and of the flags of an MSI route
     (kvm_irq_routing_entry.flags).
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 4.8.
     """
 
     #: The devid field is valid. Interrupt controllers that identify
@@ -8109,7 +8690,7 @@ KVM_MSI_VALID_DEVID: Final = kvm_msi_flags.KVM_MSI_VALID_DEVID
 class kvm_msi(ctypes.Structure):
     """Argument of KVM_SIGNAL_MSI: one MSI message to inject.
 
-    Size 32 bytes; since 3.15 or earlier.
+    Size 32 bytes; since 3.5.
 
     Used by:
     - KVM_SIGNAL_MSI (struct kvm_msi (in))
@@ -8124,7 +8705,7 @@ class kvm_msi(ctypes.Structure):
       The MSI data word.
     - flags: __u32, offset 12, kvm_msi_flags bits.
       KVM_MSI_VALID_DEVID or 0.
-    - devid: __u32, offset 16, since 4.19 or earlier.
+    - devid: __u32, offset 16, since 4.8.
       ID of the device that sends the message; valid with
       KVM_MSI_VALID_DEVID. Was part of pad before it was named.
     - pad: __u8[12], offset 20, reserved.
@@ -8139,16 +8720,22 @@ class kvm_msi(ctypes.Structure):
         ('devid', ctypes.c_uint32),
         ('pad', ctypes.c_uint8 * 12),
     ]
+    address_lo: int
+    address_hi: int
+    data: int
+    flags: kvm_msi_flags
+    devid: int
+    pad: ctypes.Array[ctypes.c_uint8]
 
 
 # ------------------------------------------------------------------
 # spec/x86/hyperv.yaml: Hyper-V emulation
 
 
-class kvm_hyperv_exit_type(enum.IntEnum):
+class kvm_hyperv_exit_type(OpenIntEnum):
     """Which event a KVM_EXIT_HYPERV exit reports (kvm_hyperv_exit.type).
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 4.5.
     """
 
     #: The guest changed a SynIC control MSR (SCONTROL, SIEFP or SIMP)
@@ -8180,6 +8767,11 @@ class _kvm_hyperv_exit__u__synic(ctypes.Structure):
         ('evt_page', ctypes.c_uint64),
         ('msg_page', ctypes.c_uint64),
     ]
+    msr: int
+    pad2: int
+    control: int
+    evt_page: int
+    msg_page: int
 
 
 class _kvm_hyperv_exit__u__hcall(ctypes.Structure):
@@ -8190,6 +8782,9 @@ class _kvm_hyperv_exit__u__hcall(ctypes.Structure):
         ('result', ctypes.c_uint64),
         ('params', ctypes.c_uint64 * 2),
     ]
+    input: int
+    result: int
+    params: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_hyperv_exit__u__syndbg(ctypes.Structure):
@@ -8206,6 +8801,13 @@ class _kvm_hyperv_exit__u__syndbg(ctypes.Structure):
         ('recv_page', ctypes.c_uint64),
         ('pending_page', ctypes.c_uint64),
     ]
+    msr: int
+    pad2: int
+    control: int
+    status: int
+    send_page: int
+    recv_page: int
+    pending_page: int
 
 
 class _kvm_hyperv_exit__u(ctypes.Union):
@@ -8216,19 +8818,22 @@ class _kvm_hyperv_exit__u(ctypes.Union):
         ('hcall', _kvm_hyperv_exit__u__hcall),
         ('syndbg', _kvm_hyperv_exit__u__syndbg),
     ]
+    synic: _kvm_hyperv_exit__u__synic
+    hcall: _kvm_hyperv_exit__u__hcall
+    syndbg: _kvm_hyperv_exit__u__syndbg
 
 
 class kvm_hyperv_exit(ctypes.Structure):
     """The hyperv member of kvm_run, filled on a KVM_EXIT_HYPERV exit. type says
     which member of u is valid.
 
-    Size 56 bytes; since 4.19 or earlier.
+    Size 56 bytes; since 4.5.
 
     Fields:
 
     - type: __u32, offset 0, kvm_hyperv_exit_type values.
       KVM_EXIT_HYPERV_*, selecting the member of u.
-    - pad1: __u32, offset 4, reserved, since 6.1 or earlier.
+    - pad1: __u32, offset 4, reserved, since 5.8.
       Explicit padding.
     - u: union, offset 8.
       Event-specific data.
@@ -8236,7 +8841,7 @@ class kvm_hyperv_exit(ctypes.Structure):
       Valid with KVM_EXIT_HYPERV_SYNIC.
     - u.synic.msr: __u32, offset 8.
       The SynIC MSR the guest wrote.
-    - u.synic.pad2: __u32, offset 12, reserved, since 6.1 or earlier.
+    - u.synic.pad2: __u32, offset 12, reserved, since 5.8.
       Explicit padding.
     - u.synic.control: __u64, offset 16.
       Current value of the SCONTROL MSR.
@@ -8244,17 +8849,17 @@ class kvm_hyperv_exit(ctypes.Structure):
       Current value of the SIEFP MSR (event flags page).
     - u.synic.msg_page: __u64, offset 32.
       Current value of the SIMP MSR (message page).
-    - u.hcall: struct, offset 8.
+    - u.hcall: struct, offset 8, since 4.6.
       Valid with KVM_EXIT_HYPERV_HCALL.
-    - u.hcall.input: __u64, offset 8.
+    - u.hcall.input: __u64, offset 8, since 4.6.
       The hypercall input value (call code and flags).
-    - u.hcall.result: __u64, offset 16.
+    - u.hcall.result: __u64, offset 16, since 4.6.
       Written by userspace: the status that the guest receives as the
       hypercall's result.
-    - u.hcall.params: __u64[2], offset 24.
+    - u.hcall.params: __u64[2], offset 24, since 4.6.
       The input and output parameter addresses (guest physical), or the
       register values of a fast hypercall.
-    - u.syndbg: struct, offset 8, since 6.1 or earlier.
+    - u.syndbg: struct, offset 8, since 5.8.
       Valid with KVM_EXIT_HYPERV_SYNDBG.
     - u.syndbg.msr: __u32, offset 8.
       The synthetic debugger MSR the guest wrote.
@@ -8277,6 +8882,9 @@ class kvm_hyperv_exit(ctypes.Structure):
         ('pad1', ctypes.c_uint32),
         ('u', _kvm_hyperv_exit__u),
     ]
+    type: kvm_hyperv_exit_type
+    pad1: int
+    u: _kvm_hyperv_exit__u
 
 
 KVM_CAP_HYPERV: Final = Capability(
@@ -8294,7 +8902,7 @@ KVM_CAP_HYPERV: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 2.6.35 or earlier
+    :Since: 2.6.34
     """,
 )
 
@@ -8312,7 +8920,7 @@ KVM_CAP_HYPERV_VAPIC: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 2.6.35 or earlier
+    :Since: 2.6.34
     """,
 )
 
@@ -8330,7 +8938,7 @@ KVM_CAP_HYPERV_SPIN: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 2.6.35 or earlier
+    :Since: 2.6.34
     """,
 )
 
@@ -8348,7 +8956,7 @@ KVM_CAP_HYPERV_TIME: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 4.19 or earlier
+    :Since: 3.14
     """,
 )
 
@@ -8366,7 +8974,7 @@ KVM_CAP_HYPERV_SYNIC: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the synthetic interrupt controller can be activated.
-    :Since: 4.19 or earlier
+    :Since: 4.5
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Activates the SynIC of this vCPU: its MSRs, synthetic interrupt sources
@@ -8389,7 +8997,7 @@ KVM_CAP_HYPERV_SYNIC2: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the second SynIC flavour can be activated.
-    :Since: 4.19 or earlier
+    :Since: 4.13
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Activates the SynIC of this vCPU like KVM_CAP_HYPERV_SYNIC, except that
@@ -8416,7 +9024,7 @@ KVM_CAP_HYPERV_VP_INDEX: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when userspace can set the VP index.
-    :Since: 4.19 or earlier
+    :Since: 4.13
     """,
 )
 
@@ -8435,7 +9043,7 @@ KVM_CAP_HYPERV_EVENTFD: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_HYPERV_EVENTFD can be used.
-    :Since: 4.19 or earlier
+    :Since: 4.17
     """,
 )
 
@@ -8454,7 +9062,7 @@ KVM_CAP_HYPERV_TLBFLUSH: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every x86 kernel that has it.
-    :Since: 4.19 or earlier
+    :Since: 4.18
     """,
 )
 
@@ -8516,7 +9124,7 @@ KVM_CAP_HYPERV_CPUID: Final = Capability(
     :Architectures: x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_SUPPORTED_HV_CPUID works on vCPUs.
-    :Since: 5.10 or earlier
+    :Since: 5.0
     """,
 )
 
@@ -8592,7 +9200,7 @@ KVM_CAP_HYPERV_ENFORCE_CPUID: Final = Capability(
 # spec/x86/xen.yaml: Xen emulation
 
 
-class kvm_xen_exit_type(enum.IntEnum):
+class kvm_xen_exit_type(OpenIntEnum):
     """Which event a KVM_EXIT_XEN exit reports (kvm_xen_exit.type).
 
     Field type: __u32. Since 5.12.
@@ -8616,6 +9224,11 @@ class _kvm_xen_exit__u__hcall(ctypes.Structure):
         ('result', ctypes.c_uint64),
         ('params', ctypes.c_uint64 * 6),
     ]
+    longmode: int
+    cpl: int
+    input: int
+    result: int
+    params: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_xen_exit__u(ctypes.Union):
@@ -8624,6 +9237,7 @@ class _kvm_xen_exit__u(ctypes.Union):
     _fields_ = [
         ('hcall', _kvm_xen_exit__u__hcall),
     ]
+    hcall: _kvm_xen_exit__u__hcall
 
 
 class kvm_xen_exit(ctypes.Structure):
@@ -8658,6 +9272,8 @@ class kvm_xen_exit(ctypes.Structure):
         ('type', ctypes.c_uint32),
         ('u', _kvm_xen_exit__u),
     ]
+    type: kvm_xen_exit_type
+    u: _kvm_xen_exit__u
 
 
 # ------------------------------------------------------------------
@@ -8879,11 +9495,11 @@ KVM_EXIT_MEMORY_FAULT: Final = 39
 KVM_EXIT_TDX: Final = 40
 
 
-class kvm_internal_error_suberror(enum.IntEnum):
+class kvm_internal_error_suberror(OpenIntEnum):
     """Kinds of KVM_EXIT_INTERNAL_ERROR, found in internal.suberror. New values
     may be added; treat unknown ones as fatal.
 
-    Field type: __u32. Since 3.6 or earlier.
+    Field type: __u32. Since 2.6.32.
     """
 
     #: The instruction emulator failed on the current guest
@@ -8911,7 +9527,7 @@ class kvm_emulation_failure_flags(enum.IntFlag):
     """Bits of emulation_failure.flags, each saying that an optional field of the
     emulation failure exit is valid.
 
-    Field type: __u64. Since 5.14 or earlier.
+    Field type: __u64. Since 5.14.
     """
 
     #: insn_size and insn_bytes hold the instruction that failed.
@@ -8921,7 +9537,7 @@ class kvm_emulation_failure_flags(enum.IntFlag):
 KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES: Final = kvm_emulation_failure_flags.KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES
 
 
-class kvm_exit_io_direction(enum.IntEnum):
+class kvm_exit_io_direction(OpenIntEnum):
     """Direction of the port access in io.direction.
 
     Field type: __u8. Since 2.6.22.
@@ -8937,10 +9553,10 @@ KVM_EXIT_IO_IN: Final = kvm_exit_io_direction.KVM_EXIT_IO_IN
 KVM_EXIT_IO_OUT: Final = kvm_exit_io_direction.KVM_EXIT_IO_OUT
 
 
-class kvm_system_event_type(enum.IntEnum):
+class kvm_system_event_type(OpenIntEnum):
     """What the guest asked for, in system_event.type.
 
-    Field type: __u32. Since 4.19 or earlier.
+    Field type: __u32. Since 3.16.
     """
 
     #: Power off the machine.
@@ -8982,7 +9598,7 @@ class kvm_msr_exit_reason(enum.IntFlag):
     bits; the same bits, combined, select at KVM_ENABLE_CAP time of
     KVM_CAP_X86_USER_SPACE_MSR which accesses exit.
 
-    Field type: __u32. Since 5.10 or earlier.
+    Field type: __u32. Since 5.10.
     """
 
     #: The access would make the guest take a
@@ -9006,7 +9622,7 @@ KVM_MSR_EXIT_REASON_VALID_MASK: Final = kvm_msr_exit_reason.KVM_MSR_EXIT_REASON_
 class kvm_notify_exit_flags(enum.IntFlag):
     """Bits of notify.flags.
 
-    Field type: __u32. Since 6.1 or earlier.
+    Field type: __u32. Since 6.0.
     """
 
     #: The vCPU context is corrupted; the VM cannot be resumed.
@@ -9054,6 +9670,7 @@ class _kvm_run__anon0__hw(ctypes.Structure):
     _fields_ = [
         ('hardware_exit_reason', ctypes.c_uint64),
     ]
+    hardware_exit_reason: int
 
 
 class _kvm_run__anon0__fail_entry(ctypes.Structure):
@@ -9063,6 +9680,8 @@ class _kvm_run__anon0__fail_entry(ctypes.Structure):
         ('hardware_entry_failure_reason', ctypes.c_uint64),
         ('cpu', ctypes.c_uint32),
     ]
+    hardware_entry_failure_reason: int
+    cpu: int
 
 
 class _kvm_run__anon0__ex(ctypes.Structure):
@@ -9072,6 +9691,8 @@ class _kvm_run__anon0__ex(ctypes.Structure):
         ('exception', ctypes.c_uint32),
         ('error_code', ctypes.c_uint32),
     ]
+    exception: int
+    error_code: int
 
 
 class _kvm_run__anon0__io(ctypes.Structure):
@@ -9084,6 +9705,11 @@ class _kvm_run__anon0__io(ctypes.Structure):
         ('count', ctypes.c_uint32),
         ('data_offset', ctypes.c_uint64),
     ]
+    direction: kvm_exit_io_direction
+    size: int
+    port: int
+    count: int
+    data_offset: int
 
 
 class _kvm_run__anon0__debug(ctypes.Structure):
@@ -9092,6 +9718,7 @@ class _kvm_run__anon0__debug(ctypes.Structure):
     _fields_ = [
         ('arch', kvm_debug_exit_arch),
     ]
+    arch: kvm_debug_exit_arch
 
 
 class _kvm_run__anon0__mmio(ctypes.Structure):
@@ -9103,6 +9730,10 @@ class _kvm_run__anon0__mmio(ctypes.Structure):
         ('len', ctypes.c_uint32),
         ('is_write', ctypes.c_uint8),
     ]
+    phys_addr: int
+    data: ctypes.Array[ctypes.c_uint8]
+    len: int
+    is_write: int
 
 
 class _kvm_run__anon0__iocsr_io(ctypes.Structure):
@@ -9116,6 +9747,10 @@ class _kvm_run__anon0__iocsr_io(ctypes.Structure):
         ('len', ctypes.c_uint32),
         ('is_write', ctypes.c_uint8),
     ]
+    phys_addr: int
+    data: ctypes.Array[ctypes.c_uint8]
+    len: int
+    is_write: int
 
 
 class _kvm_run__anon0__hypercall__anon0(ctypes.Union):
@@ -9125,6 +9760,8 @@ class _kvm_run__anon0__hypercall__anon0(ctypes.Union):
         ('longmode', ctypes.c_uint32),
         ('flags', ctypes.c_uint64),
     ]
+    longmode: int
+    flags: kvm_exit_hypercall_flags
 
 
 class _kvm_run__anon0__hypercall(ctypes.Structure):
@@ -9137,6 +9774,12 @@ class _kvm_run__anon0__hypercall(ctypes.Structure):
         ('ret', ctypes.c_uint64),
         ('_anon0', _kvm_run__anon0__hypercall__anon0),
     ]
+    nr: int
+    args: ctypes.Array[ctypes.c_uint64]
+    ret: int
+    _anon0: _kvm_run__anon0__hypercall__anon0
+    longmode: int
+    flags: kvm_exit_hypercall_flags
 
 
 class _kvm_run__anon0__tpr_access(ctypes.Structure):
@@ -9147,6 +9790,9 @@ class _kvm_run__anon0__tpr_access(ctypes.Structure):
         ('is_write', ctypes.c_uint32),
         ('pad', ctypes.c_uint32),
     ]
+    rip: int
+    is_write: int
+    pad: int
 
 
 class _kvm_run__anon0__s390_sieic(ctypes.Structure):
@@ -9159,6 +9805,9 @@ class _kvm_run__anon0__s390_sieic(ctypes.Structure):
         ('ipa', ctypes.c_uint16),
         ('ipb', ctypes.c_uint32),
     ]
+    icptcode: int
+    ipa: int
+    ipb: int
 
 
 class _kvm_run__anon0__s390_ucontrol(ctypes.Structure):
@@ -9168,6 +9817,8 @@ class _kvm_run__anon0__s390_ucontrol(ctypes.Structure):
         ('trans_exc_code', ctypes.c_uint64),
         ('pgm_code', ctypes.c_uint32),
     ]
+    trans_exc_code: int
+    pgm_code: int
 
 
 class _kvm_run__anon0__dcr(ctypes.Structure):
@@ -9178,6 +9829,9 @@ class _kvm_run__anon0__dcr(ctypes.Structure):
         ('data', ctypes.c_uint32),
         ('is_write', ctypes.c_uint8),
     ]
+    dcrn: int
+    data: int
+    is_write: int
 
 
 class _kvm_run__anon0__internal(ctypes.Structure):
@@ -9188,6 +9842,9 @@ class _kvm_run__anon0__internal(ctypes.Structure):
         ('ndata', ctypes.c_uint32),
         ('data', ctypes.c_uint64 * 16),
     ]
+    suberror: kvm_internal_error_suberror
+    ndata: int
+    data: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_run__anon0__emulation_failure__anon0__anon0(ctypes.Structure):
@@ -9197,6 +9854,8 @@ class _kvm_run__anon0__emulation_failure__anon0__anon0(ctypes.Structure):
         ('insn_size', ctypes.c_uint8),
         ('insn_bytes', ctypes.c_uint8 * 15),
     ]
+    insn_size: int
+    insn_bytes: ctypes.Array[ctypes.c_uint8]
 
 
 class _kvm_run__anon0__emulation_failure__anon0(ctypes.Union):
@@ -9206,6 +9865,9 @@ class _kvm_run__anon0__emulation_failure__anon0(ctypes.Union):
     _fields_ = [
         ('_anon0', _kvm_run__anon0__emulation_failure__anon0__anon0),
     ]
+    _anon0: _kvm_run__anon0__emulation_failure__anon0__anon0
+    insn_size: int
+    insn_bytes: ctypes.Array[ctypes.c_uint8]
 
 
 class _kvm_run__anon0__emulation_failure(ctypes.Structure):
@@ -9222,6 +9884,12 @@ class _kvm_run__anon0__emulation_failure(ctypes.Structure):
         ('flags', ctypes.c_uint64),
         ('_anon0', _kvm_run__anon0__emulation_failure__anon0),
     ]
+    suberror: kvm_internal_error_suberror
+    ndata: int
+    flags: kvm_emulation_failure_flags
+    _anon0: _kvm_run__anon0__emulation_failure__anon0
+    insn_size: int
+    insn_bytes: ctypes.Array[ctypes.c_uint8]
 
 
 class _kvm_run__anon0__osi(ctypes.Structure):
@@ -9230,6 +9898,7 @@ class _kvm_run__anon0__osi(ctypes.Structure):
     _fields_ = [
         ('gprs', ctypes.c_uint64 * 32),
     ]
+    gprs: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_run__anon0__papr_hcall(ctypes.Structure):
@@ -9240,6 +9909,9 @@ class _kvm_run__anon0__papr_hcall(ctypes.Structure):
         ('ret', ctypes.c_uint64),
         ('args', ctypes.c_uint64 * 9),
     ]
+    nr: int
+    ret: int
+    args: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_run__anon0__s390_tsch(ctypes.Structure):
@@ -9253,6 +9925,12 @@ class _kvm_run__anon0__s390_tsch(ctypes.Structure):
         ('ipb', ctypes.c_uint32),
         ('dequeued', ctypes.c_uint8),
     ]
+    subchannel_id: int
+    subchannel_nr: int
+    io_int_parm: int
+    io_int_word: int
+    ipb: int
+    dequeued: int
 
 
 class _kvm_run__anon0__epr(ctypes.Structure):
@@ -9261,6 +9939,7 @@ class _kvm_run__anon0__epr(ctypes.Structure):
     _fields_ = [
         ('epr', ctypes.c_uint32),
     ]
+    epr: int
 
 
 class _kvm_run__anon0__system_event__anon0(ctypes.Union):
@@ -9270,6 +9949,8 @@ class _kvm_run__anon0__system_event__anon0(ctypes.Union):
         ('flags', ctypes.c_uint64),
         ('data', ctypes.c_uint64 * 16),
     ]
+    flags: int
+    data: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_run__anon0__system_event(ctypes.Structure):
@@ -9281,6 +9962,11 @@ class _kvm_run__anon0__system_event(ctypes.Structure):
         ('ndata', ctypes.c_uint32),
         ('_anon0', _kvm_run__anon0__system_event__anon0),
     ]
+    type: kvm_system_event_type
+    ndata: int
+    _anon0: _kvm_run__anon0__system_event__anon0
+    flags: int
+    data: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_run__anon0__s390_stsi(ctypes.Structure):
@@ -9294,6 +9980,12 @@ class _kvm_run__anon0__s390_stsi(ctypes.Structure):
         ('sel1', ctypes.c_uint8),
         ('sel2', ctypes.c_uint16),
     ]
+    addr: int
+    ar: int
+    reserved: int
+    fc: int
+    sel1: int
+    sel2: int
 
 
 class _kvm_run__anon0__eoi(ctypes.Structure):
@@ -9302,6 +9994,7 @@ class _kvm_run__anon0__eoi(ctypes.Structure):
     _fields_ = [
         ('vector', ctypes.c_uint8),
     ]
+    vector: int
 
 
 class _kvm_run__anon0__arm_nisv(ctypes.Structure):
@@ -9311,6 +10004,8 @@ class _kvm_run__anon0__arm_nisv(ctypes.Structure):
         ('esr_iss', ctypes.c_uint64),
         ('fault_ipa', ctypes.c_uint64),
     ]
+    esr_iss: int
+    fault_ipa: int
 
 
 class _kvm_run__anon0__msr(ctypes.Structure):
@@ -9325,6 +10020,11 @@ class _kvm_run__anon0__msr(ctypes.Structure):
         ('index', ctypes.c_uint32),
         ('data', ctypes.c_uint64),
     ]
+    error: int
+    pad: ctypes.Array[ctypes.c_uint8]
+    reason: kvm_msr_exit_reason
+    index: int
+    data: int
 
 
 class _kvm_run__anon0__riscv_sbi(ctypes.Structure):
@@ -9336,6 +10036,10 @@ class _kvm_run__anon0__riscv_sbi(ctypes.Structure):
         ('args', ctypes.c_ulong * 6),
         ('ret', ctypes.c_ulong * 2),
     ]
+    extension_id: int
+    function_id: int
+    args: ctypes.Array[ctypes.c_ulong]
+    ret: ctypes.Array[ctypes.c_ulong]
 
 
 class _kvm_run__anon0__riscv_csr(ctypes.Structure):
@@ -9347,6 +10051,10 @@ class _kvm_run__anon0__riscv_csr(ctypes.Structure):
         ('write_mask', ctypes.c_ulong),
         ('ret_value', ctypes.c_ulong),
     ]
+    csr_num: int
+    new_value: int
+    write_mask: int
+    ret_value: int
 
 
 class _kvm_run__anon0__notify(ctypes.Structure):
@@ -9355,6 +10063,7 @@ class _kvm_run__anon0__notify(ctypes.Structure):
     _fields_ = [
         ('flags', ctypes.c_uint32),
     ]
+    flags: kvm_notify_exit_flags
 
 
 class _kvm_run__anon0__memory_fault(ctypes.Structure):
@@ -9365,6 +10074,9 @@ class _kvm_run__anon0__memory_fault(ctypes.Structure):
         ('gpa', ctypes.c_uint64),
         ('size', ctypes.c_uint64),
     ]
+    flags: kvm_memory_exit_flags
+    gpa: int
+    size: int
 
 
 class _kvm_run__anon0__tdx__anon0__unknown(ctypes.Structure):
@@ -9376,6 +10088,8 @@ class _kvm_run__anon0__tdx__anon0__unknown(ctypes.Structure):
         ('ret', ctypes.c_uint64),
         ('data', ctypes.c_uint64 * 5),
     ]
+    ret: int
+    data: ctypes.Array[ctypes.c_uint64]
 
 
 class _kvm_run__anon0__tdx__anon0__get_quote(ctypes.Structure):
@@ -9386,6 +10100,9 @@ class _kvm_run__anon0__tdx__anon0__get_quote(ctypes.Structure):
         ('gpa', ctypes.c_uint64),
         ('size', ctypes.c_uint64),
     ]
+    ret: int
+    gpa: int
+    size: int
 
 
 class _kvm_run__anon0__tdx__anon0__get_tdvmcall_info(ctypes.Structure):
@@ -9399,6 +10116,12 @@ class _kvm_run__anon0__tdx__anon0__get_tdvmcall_info(ctypes.Structure):
         ('r13', ctypes.c_uint64),
         ('r14', ctypes.c_uint64),
     ]
+    ret: int
+    leaf: int
+    r11: int
+    r12: int
+    r13: int
+    r14: int
 
 
 class _kvm_run__anon0__tdx__anon0__setup_event_notify(ctypes.Structure):
@@ -9408,6 +10131,8 @@ class _kvm_run__anon0__tdx__anon0__setup_event_notify(ctypes.Structure):
         ('ret', ctypes.c_uint64),
         ('vector', ctypes.c_uint64),
     ]
+    ret: int
+    vector: int
 
 
 class _kvm_run__anon0__tdx__anon0(ctypes.Union):
@@ -9419,6 +10144,10 @@ class _kvm_run__anon0__tdx__anon0(ctypes.Union):
         ('get_tdvmcall_info', _kvm_run__anon0__tdx__anon0__get_tdvmcall_info),
         ('setup_event_notify', _kvm_run__anon0__tdx__anon0__setup_event_notify),
     ]
+    unknown: _kvm_run__anon0__tdx__anon0__unknown
+    get_quote: _kvm_run__anon0__tdx__anon0__get_quote
+    get_tdvmcall_info: _kvm_run__anon0__tdx__anon0__get_tdvmcall_info
+    setup_event_notify: _kvm_run__anon0__tdx__anon0__setup_event_notify
 
 
 class _kvm_run__anon0__tdx(ctypes.Structure):
@@ -9430,6 +10159,13 @@ class _kvm_run__anon0__tdx(ctypes.Structure):
         ('nr', ctypes.c_uint64),
         ('_anon0', _kvm_run__anon0__tdx__anon0),
     ]
+    flags: int
+    nr: int
+    _anon0: _kvm_run__anon0__tdx__anon0
+    unknown: _kvm_run__anon0__tdx__anon0__unknown
+    get_quote: _kvm_run__anon0__tdx__anon0__get_quote
+    get_tdvmcall_info: _kvm_run__anon0__tdx__anon0__get_tdvmcall_info
+    setup_event_notify: _kvm_run__anon0__tdx__anon0__setup_event_notify
 
 
 class _kvm_run__anon0(ctypes.Union):
@@ -9471,6 +10207,38 @@ class _kvm_run__anon0(ctypes.Union):
         ('tdx', _kvm_run__anon0__tdx),
         ('padding', ctypes.c_char * 256),
     ]
+    hw: _kvm_run__anon0__hw
+    fail_entry: _kvm_run__anon0__fail_entry
+    ex: _kvm_run__anon0__ex
+    io: _kvm_run__anon0__io
+    debug: _kvm_run__anon0__debug
+    mmio: _kvm_run__anon0__mmio
+    iocsr_io: _kvm_run__anon0__iocsr_io
+    hypercall: _kvm_run__anon0__hypercall
+    tpr_access: _kvm_run__anon0__tpr_access
+    s390_sieic: _kvm_run__anon0__s390_sieic
+    s390_reset_flags: int
+    s390_ucontrol: _kvm_run__anon0__s390_ucontrol
+    dcr: _kvm_run__anon0__dcr
+    internal: _kvm_run__anon0__internal
+    emulation_failure: _kvm_run__anon0__emulation_failure
+    osi: _kvm_run__anon0__osi
+    papr_hcall: _kvm_run__anon0__papr_hcall
+    s390_tsch: _kvm_run__anon0__s390_tsch
+    epr: _kvm_run__anon0__epr
+    system_event: _kvm_run__anon0__system_event
+    s390_stsi: _kvm_run__anon0__s390_stsi
+    eoi: _kvm_run__anon0__eoi
+    hyperv: kvm_hyperv_exit
+    arm_nisv: _kvm_run__anon0__arm_nisv
+    msr: _kvm_run__anon0__msr
+    xen: kvm_xen_exit
+    riscv_sbi: _kvm_run__anon0__riscv_sbi
+    riscv_csr: _kvm_run__anon0__riscv_csr
+    notify: _kvm_run__anon0__notify
+    memory_fault: _kvm_run__anon0__memory_fault
+    tdx: _kvm_run__anon0__tdx
+    padding: bytes
 
 
 class _kvm_run__s(ctypes.Union):
@@ -9483,6 +10251,8 @@ class _kvm_run__s(ctypes.Union):
         ('regs', kvm_sync_regs),
         ('padding', ctypes.c_char * 2048),
     ]
+    regs: kvm_sync_regs
+    padding: bytes
 
 
 class kvm_run(ctypes.Structure):
@@ -9506,7 +10276,7 @@ class kvm_run(ctypes.Structure):
     - request_interrupt_window: __u8, offset 0.
       Input, x86. Non-zero asks KVM to exit with KVM_EXIT_IRQ_WINDOW_OPEN
       as soon as the guest can take an external interrupt.
-    - immediate_exit: __u8, offset 1, since 4.19 or earlier.
+    - immediate_exit: __u8, offset 1, since 4.11.
       Input. Non-zero makes KVM_RUN return at once with EINTR without
       entering the guest (KVM_CAP_IMMEDIATE_EXIT). A signal handler can
       set it to kick a vCPU thread out without racing with the next
@@ -9520,7 +10290,7 @@ class kvm_run(ctypes.Structure):
       right now, together with request_interrupt_window.
     - if_flag: __u8, offset 13.
       Output, x86. The guest's RFLAGS.IF at the time of the exit.
-    - flags: __u16, offset 14, kvm_run_x86_flags bits, since 4.19 or earlier.
+    - flags: __u16, offset 14, kvm_run_x86_flags bits, since 4.2.
       Output. Architecture-specific state of the vCPU at the exit: the
       KVM_RUN_X86_* bits on x86, and bits that the arm64 and powerpc
       headers define on those architectures.
@@ -9541,7 +10311,7 @@ class kvm_run(ctypes.Structure):
       KVM_EXIT_FAIL_ENTRY.
     - fail_entry.hardware_entry_failure_reason: __u64, offset 32.
       The hardware's reason for refusing the entry.
-    - fail_entry.cpu: __u32, offset 40, since 5.10 or earlier.
+    - fail_entry.cpu: __u32, offset 40, since 5.9.
       The host CPU on which the entry failed.
     - ex: struct, offset 32.
       KVM_EXIT_EXCEPTION.
@@ -9564,7 +10334,7 @@ class kvm_run(ctypes.Structure):
       count times size bytes. It lies in the page at KVM_PIO_PAGE_OFFSET.
     - debug: struct, offset 32.
       KVM_EXIT_DEBUG.
-    - debug.arch: struct kvm_debug_exit_arch, offset 32, since 2.6.30 or earlier.
+    - debug.arch: struct kvm_debug_exit_arch, offset 32, since 2.6.30.
       What triggered the exit, in the architecture's format.
     - mmio: struct, offset 32.
       KVM_EXIT_MMIO.
@@ -9603,7 +10373,7 @@ class kvm_run(ctypes.Structure):
       Architecture-specific details of the hypercall. On x86,
       KVM_EXIT_HYPERCALL_LONG_MODE (bit 0) says the guest was in 64-bit
       mode. Up to 6.3 the upper half was a padding word.
-    - tpr_access: struct, offset 32, since 2.6.26 or earlier.
+    - tpr_access: struct, offset 32, since 2.6.25.
       KVM_EXIT_TPR_ACCESS.
     - tpr_access.rip: __u64, offset 32.
       Address of the instruction that accessed the TPR.
@@ -9611,7 +10381,7 @@ class kvm_run(ctypes.Structure):
       Non-zero for a write.
     - tpr_access.pad: __u32, offset 44, reserved.
       Reserved.
-    - s390_sieic: struct, offset 32, since 2.6.26 or earlier.
+    - s390_sieic: struct, offset 32, since 2.6.26.
       KVM_EXIT_S390_SIEIC. The PSW it refers to is in psw_mask and
       psw_addr.
     - s390_sieic.icptcode: __u8, offset 32.
@@ -9620,15 +10390,15 @@ class kvm_run(ctypes.Structure):
       First halfword of the intercepted instruction.
     - s390_sieic.ipb: __u32, offset 36.
       Following word of the intercepted instruction.
-    - s390_reset_flags: __u64, offset 32, kvm_s390_reset_flags bits, since 2.6.26 or earlier.
+    - s390_reset_flags: __u64, offset 32, kvm_s390_reset_flags bits, since 2.6.26.
       KVM_EXIT_S390_RESET. KVM_S390_RESET_* bits saying what to reset.
-    - s390_ucontrol: struct, offset 32, since 3.6 or earlier.
+    - s390_ucontrol: struct, offset 32, since 3.4.
       KVM_EXIT_S390_UCONTROL.
     - s390_ucontrol.trans_exc_code: __u64, offset 32.
       The translation exception code of the fault.
     - s390_ucontrol.pgm_code: __u32, offset 40.
       The program interruption code.
-    - dcr: struct, offset 32, since 2.6.26 or earlier.
+    - dcr: struct, offset 32, since 2.6.26.
       KVM_EXIT_DCR (no longer produced).
     - dcr.dcrn: __u32, offset 32.
       The device control register number.
@@ -9636,7 +10406,7 @@ class kvm_run(ctypes.Structure):
       The data written, or the place for the data read.
     - dcr.is_write: __u8, offset 40.
       Non-zero for a write.
-    - internal: struct, offset 32, since 3.6 or earlier.
+    - internal: struct, offset 32, since 2.6.32.
       KVM_EXIT_INTERNAL_ERROR.
     - internal.suberror: __u32, offset 32, kvm_internal_error_suberror values.
       The kind of error, a KVM_INTERNAL_ERROR_* value.
@@ -9645,7 +10415,7 @@ class kvm_run(ctypes.Structure):
     - internal.data: __u64[16], offset 40.
       Diagnostic data. Its format is not ABI, except where the suberror
       defines a layout.
-    - emulation_failure: struct, offset 32, since 5.14 or earlier.
+    - emulation_failure: struct, offset 32, since 5.14.
       KVM_EXIT_INTERNAL_ERROR with KVM_INTERNAL_ERROR_EMULATION: another
       view of internal whose fields are ABI. ndata counts the 64-bit words
       after ndata, so the data view stays valid.
@@ -9663,11 +10433,11 @@ class kvm_run(ctypes.Structure):
       Number of valid bytes in insn_bytes.
     - emulation_failure.insn_bytes: __u8[15], offset 49.
       The bytes of the instruction that failed.
-    - osi: struct, offset 32, since 3.6 or earlier.
+    - osi: struct, offset 32, since 2.6.35.
       KVM_EXIT_OSI.
     - osi.gprs: __u64[32], offset 32.
       The guest's general purpose registers, read and written back.
-    - papr_hcall: struct, offset 32, since 3.6 or earlier.
+    - papr_hcall: struct, offset 32, since 3.1.
       KVM_EXIT_PAPR_HCALL.
     - papr_hcall.nr: __u64, offset 32.
       The hypercall number.
@@ -9675,7 +10445,7 @@ class kvm_run(ctypes.Structure):
       Input. The return code for the guest.
     - papr_hcall.args: __u64[9], offset 48.
       The hypercall arguments; userspace may write results into them.
-    - s390_tsch: struct, offset 32, since 3.11 or earlier.
+    - s390_tsch: struct, offset 32, since 3.9.
       KVM_EXIT_S390_TSCH.
     - s390_tsch.subchannel_id: __u16, offset 32.
       Subchannel id of the dequeued I/O interrupt.
@@ -9689,15 +10459,15 @@ class kvm_run(ctypes.Structure):
       Second word of the intercepted instruction.
     - s390_tsch.dequeued: __u8, offset 48.
       Non-zero if KVM dequeued an I/O interrupt for the instruction.
-    - epr: struct, offset 32, since 3.11 or earlier.
+    - epr: struct, offset 32, since 3.9.
       KVM_EXIT_EPR.
     - epr.epr: __u32, offset 32.
       Input. The vector of the accepted interrupt.
-    - system_event: struct, offset 32, since 4.19 or earlier.
+    - system_event: struct, offset 32, since 3.16.
       KVM_EXIT_SYSTEM_EVENT.
     - system_event.type: __u32, offset 32, kvm_system_event_type values.
       What the guest asked for, a KVM_SYSTEM_EVENT_* value.
-    - system_event.ndata: __u32, offset 36, since 6.1 or earlier.
+    - system_event.ndata: __u32, offset 36, since 5.18.
       Number of valid words in data. Older kernels left this field as
       padding; rely on it only with KVM_CAP_SYSTEM_EVENT_DATA.
     - system_event: anonymous union, offset 40.
@@ -9705,9 +10475,9 @@ class kvm_run(ctypes.Structure):
     - system_event.flags: __u64, offset 40.
       Architecture-specific details, the same word as data[0] (kept for
       userspace written before data).
-    - system_event.data: __u64[16], offset 40, since 6.1 or earlier.
+    - system_event.data: __u64[16], offset 40, since 5.18.
       Architecture-specific details of the event.
-    - s390_stsi: struct, offset 32, since 4.19 or earlier.
+    - s390_stsi: struct, offset 32, since 4.1.
       KVM_EXIT_S390_STSI.
     - s390_stsi.addr: __u64, offset 32.
       Guest address of the STSI buffer.
@@ -9721,19 +10491,19 @@ class kvm_run(ctypes.Structure):
       First selector.
     - s390_stsi.sel2: __u16, offset 44.
       Second selector.
-    - eoi: struct, offset 32, since 4.19 or earlier.
+    - eoi: struct, offset 32, since 4.4.
       KVM_EXIT_IOAPIC_EOI.
     - eoi.vector: __u8, offset 32.
       The vector that was acknowledged.
-    - hyperv: struct kvm_hyperv_exit, offset 32, since 4.19 or earlier.
+    - hyperv: struct kvm_hyperv_exit, offset 32, since 4.5.
       KVM_EXIT_HYPERV.
-    - arm_nisv: struct, offset 32, since 5.8 or earlier.
+    - arm_nisv: struct, offset 32, since 5.5.
       KVM_EXIT_ARM_NISV.
     - arm_nisv.esr_iss: __u64, offset 32.
       The valid ISS bits of the exception syndrome.
     - arm_nisv.fault_ipa: __u64, offset 40.
       The faulting guest physical address.
-    - msr: struct, offset 32, since 5.10 or earlier.
+    - msr: struct, offset 32, since 5.10.
       KVM_EXIT_X86_RDMSR and KVM_EXIT_X86_WRMSR.
     - msr.error: __u8, offset 32.
       Input. Non-zero makes the guest take a
@@ -9745,7 +10515,7 @@ class kvm_run(ctypes.Structure):
       The MSR number.
     - msr.data: __u64, offset 48.
       The value written, or (input) the value for the read.
-    - xen: struct kvm_xen_exit, offset 32, since 5.14 or earlier.
+    - xen: struct kvm_xen_exit, offset 32, since 5.12.
       KVM_EXIT_XEN.
     - riscv_sbi: struct, offset 32, since 5.16.
       KVM_EXIT_RISCV_SBI.
@@ -9757,7 +10527,7 @@ class kvm_run(ctypes.Structure):
       The call's arguments.
     - riscv_sbi.ret: unsigned long[2], offset 96 (64 on i386).
       Input. The SBI error code and return value.
-    - riscv_csr: struct, offset 32, since 6.1 or earlier.
+    - riscv_csr: struct, offset 32, since 6.0.
       KVM_EXIT_RISCV_CSR.
     - riscv_csr.csr_num: unsigned long, offset 32.
       The CSR number.
@@ -9767,7 +10537,7 @@ class kvm_run(ctypes.Structure):
       Bits of the CSR to change; 0 for a plain read.
     - riscv_csr.ret_value: unsigned long, offset 56 (44 on i386).
       Input. The value of the CSR before the access.
-    - notify: struct, offset 32, since 6.1 or earlier.
+    - notify: struct, offset 32, since 6.0.
       KVM_EXIT_NOTIFY.
     - notify.flags: __u32, offset 32, kvm_notify_exit_flags bits.
       KVM_NOTIFY_* bits.
@@ -9825,15 +10595,15 @@ class kvm_run(ctypes.Structure):
       The interrupt vector the guest wants for notifications.
     - padding: char[256], offset 32, reserved, since 2.6.24.
       Fixes the size of the exit union.
-    - kvm_valid_regs: __u64, offset 288, kvm_sync_x86_flags bits, since 3.6 or earlier.
+    - kvm_valid_regs: __u64, offset 288, kvm_sync_x86_flags bits, since 3.4.
       Output. Register classes in s.regs that KVM filled at the exit
       (KVM_CAP_SYNC_REGS). The bits are architecture-specific: the
       KVM_SYNC_X86_* bits on x86, the s390 header's bits on s390.
-    - kvm_dirty_regs: __u64, offset 296, kvm_sync_x86_flags bits, since 3.6 or earlier.
+    - kvm_dirty_regs: __u64, offset 296, kvm_sync_x86_flags bits, since 3.4.
       Input. Register classes in s.regs that userspace changed and KVM
       must load before entering the guest, with the same bits as
       kvm_valid_regs.
-    - s: union, offset 304, since 3.6 or earlier.
+    - s: union, offset 304, since 3.4.
       Registers synchronized through kvm_run, saving the register ioctls
       on each exit. The area was 1024 bytes before SYNC_REGS_SIZE_BYTES
       raised it.
@@ -9859,6 +10629,51 @@ class kvm_run(ctypes.Structure):
         ('kvm_dirty_regs', ctypes.c_uint64),
         ('s', _kvm_run__s),
     ]
+    request_interrupt_window: int
+    immediate_exit: int
+    padding1: ctypes.Array[ctypes.c_uint8]
+    exit_reason: int
+    ready_for_interrupt_injection: int
+    if_flag: int
+    flags: kvm_run_x86_flags
+    cr8: int
+    apic_base: int
+    _anon0: _kvm_run__anon0
+    kvm_valid_regs: kvm_sync_x86_flags
+    kvm_dirty_regs: kvm_sync_x86_flags
+    s: _kvm_run__s
+    hw: _kvm_run__anon0__hw
+    fail_entry: _kvm_run__anon0__fail_entry
+    ex: _kvm_run__anon0__ex
+    io: _kvm_run__anon0__io
+    debug: _kvm_run__anon0__debug
+    mmio: _kvm_run__anon0__mmio
+    iocsr_io: _kvm_run__anon0__iocsr_io
+    hypercall: _kvm_run__anon0__hypercall
+    tpr_access: _kvm_run__anon0__tpr_access
+    s390_sieic: _kvm_run__anon0__s390_sieic
+    s390_reset_flags: int
+    s390_ucontrol: _kvm_run__anon0__s390_ucontrol
+    dcr: _kvm_run__anon0__dcr
+    internal: _kvm_run__anon0__internal
+    emulation_failure: _kvm_run__anon0__emulation_failure
+    osi: _kvm_run__anon0__osi
+    papr_hcall: _kvm_run__anon0__papr_hcall
+    s390_tsch: _kvm_run__anon0__s390_tsch
+    epr: _kvm_run__anon0__epr
+    system_event: _kvm_run__anon0__system_event
+    s390_stsi: _kvm_run__anon0__s390_stsi
+    eoi: _kvm_run__anon0__eoi
+    hyperv: kvm_hyperv_exit
+    arm_nisv: _kvm_run__anon0__arm_nisv
+    msr: _kvm_run__anon0__msr
+    xen: kvm_xen_exit
+    riscv_sbi: _kvm_run__anon0__riscv_sbi
+    riscv_csr: _kvm_run__anon0__riscv_csr
+    notify: _kvm_run__anon0__notify
+    memory_fault: _kvm_run__anon0__memory_fault
+    tdx: _kvm_run__anon0__tdx
+    padding: bytes
 
 
 # ------------------------------------------------------------------
@@ -9887,13 +10702,15 @@ class kvm_signal_mask(ctypes.Structure):
         ('len', ctypes.c_uint32),
         ('sigset', ctypes.c_uint8 * 0),
     ]
+    len: int
+    sigset: ctypes.Array[ctypes.c_uint8]
 
 
-class kvm_mp_states(enum.IntEnum):
+class kvm_mp_states(OpenIntEnum):
     """Multiprocessing states of a vCPU, in kvm_mp_state.mp_state. Each
     architecture uses only some of them.
 
-    Field type: __u32. Since 3.0 or earlier.
+    Field type: __u32. Since 2.6.26.
     """
 
     #: The vCPU runs when KVM_RUN is called.
@@ -9946,7 +10763,7 @@ KVM_MP_STATE_SUSPENDED: Final = kvm_mp_states.KVM_MP_STATE_SUSPENDED
 class kvm_mp_state(ctypes.Structure):
     """Argument of KVM_GET_MP_STATE and KVM_SET_MP_STATE.
 
-    Size 4 bytes; since 3.0 or earlier.
+    Size 4 bytes; since 2.6.26.
 
     Used by:
     - KVM_GET_MP_STATE (struct kvm_mp_state (out))
@@ -9961,6 +10778,7 @@ class kvm_mp_state(ctypes.Structure):
     _fields_ = [
         ('mp_state', ctypes.c_uint32),
     ]
+    mp_state: kvm_mp_states
 
 
 class kvm_guest_debug_flags(enum.IntFlag):
@@ -9969,7 +10787,7 @@ class kvm_guest_debug_flags(enum.IntFlag):
     KVM_GUESTDBG_USE_HW_BP, KVM_GUESTDBG_INJECT_DB, KVM_GUESTDBG_INJECT_BP and
     KVM_GUESTDBG_BLOCKIRQ).
 
-    Field type: __u32. Since 3.0 or earlier.
+    Field type: __u32. Since 2.6.30.
     """
 
     #: Turn guest debugging on; without it the other bits are ignored
@@ -9987,7 +10805,7 @@ KVM_GUESTDBG_SINGLESTEP: Final = kvm_guest_debug_flags.KVM_GUESTDBG_SINGLESTEP
 class kvm_guest_debug(ctypes.Structure):
     """Argument of KVM_SET_GUEST_DEBUG.
 
-    Size 72 bytes; since 3.0 or earlier.
+    Size 72 bytes; since 2.6.30.
 
     Used by:
     - KVM_SET_GUEST_DEBUG (struct kvm_guest_debug (in))
@@ -10009,6 +10827,9 @@ class kvm_guest_debug(ctypes.Structure):
         ('pad', ctypes.c_uint32),
         ('arch', kvm_guest_debug_arch),
     ]
+    control: int
+    pad: int
+    arch: kvm_guest_debug_arch
 
 
 KVM_CAP_SET_GUEST_DEBUG: Final = Capability(
@@ -10032,7 +10853,7 @@ KVM_CAP_SET_GUEST_DEBUG: Final = Capability(
     :Architectures: x86, arm64, s390, ppc, riscv, loongarch
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_SET_GUEST_DEBUG is supported.
-    :Since: 3.0 or earlier
+    :Since: 2.6.30
     """,
 )
 
@@ -10050,7 +10871,7 @@ KVM_CAP_ONE_REG: Final = Capability(
     :Architectures: ppc, s390, arm64, mips, riscv, loongarch, x86
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_ONE_REG and KVM_SET_ONE_REG are supported. Which registers exist is architecture specific (KVM_GET_REG_LIST lists them where it is available). x86 answers since 6.18, for its KVM_X86_REG_TYPE_MSR and KVM_X86_REG_TYPE_KVM registers.
-    :Since: 3.15 or earlier
+    :Since: 3.4
     """,
 )
 
@@ -10060,12 +10881,12 @@ KVM_CAP_ONE_REG: Final = Capability(
 KVM_REG_ARCH_MASK: Final = 0xff00000000000000
 
 
-class kvm_reg_arch(enum.IntEnum):
+class kvm_reg_arch(OpenIntEnum):
     """Architecture field of a ONE_REG register id, the bits under
     KVM_REG_ARCH_MASK. A kernel only accepts ids of its own architecture (and
     generic ones).
 
-    Field type: __u64. Since 3.15 or earlier.
+    Field type: __u64. Since 3.4.
     """
 
     #: Registers that are not architecture specific.
@@ -10122,12 +10943,12 @@ def KVM_REG_SIZE(id: int) -> int:
     return (1 << ((id & KVM_REG_SIZE_MASK) >> KVM_REG_SIZE_SHIFT))
 
 
-class kvm_reg_size(enum.IntEnum):
+class kvm_reg_size(OpenIntEnum):
     """Size field of a ONE_REG register id, the bits under KVM_REG_SIZE_MASK: how
     many bytes KVM_GET_ONE_REG writes to, and KVM_SET_ONE_REG reads from, the
     buffer at kvm_one_reg.addr.
 
-    Field type: __u64. Since 3.15 or earlier.
+    Field type: __u64. Since 3.4.
     """
 
     #: 1 byte.
@@ -10164,7 +10985,7 @@ KVM_REG_SIZE_U2048: Final = kvm_reg_size.KVM_REG_SIZE_U2048
 class kvm_reg_list(ctypes.Structure):
     """Argument of KVM_GET_REG_LIST.
 
-    Size 8 bytes; since 6.1 or earlier.
+    Size 8 bytes; since 3.9.
 
     Used by:
     - KVM_GET_REG_LIST (struct kvm_reg_list (in/out))
@@ -10182,12 +11003,14 @@ class kvm_reg_list(ctypes.Structure):
         ('n', ctypes.c_uint64),
         ('reg', ctypes.c_uint64 * 0),
     ]
+    n: int
+    reg: ctypes.Array[ctypes.c_uint64]
 
 
 class kvm_one_reg(ctypes.Structure):
     """Argument of KVM_GET_ONE_REG and KVM_SET_ONE_REG.
 
-    Size 16 bytes; since 3.15 or earlier.
+    Size 16 bytes; since 3.4.
 
     Used by:
     - KVM_GET_ONE_REG (struct kvm_one_reg (in/out))
@@ -10208,6 +11031,8 @@ class kvm_one_reg(ctypes.Structure):
         ('id', ctypes.c_uint64),
         ('addr', ctypes.c_uint64),
     ]
+    id: int
+    addr: int
 
 
 # ------------------------------------------------------------------
@@ -10217,7 +11042,7 @@ class kvm_one_reg(ctypes.Structure):
 class kvm_create_device_flags(enum.IntFlag):
     """Bits of kvm_create_device.flags.
 
-    Field type: __u32. Since 3.11 or earlier.
+    Field type: __u32. Since 3.10.
     """
 
     #: Only check whether the device type can be created in this VM; no
@@ -10231,7 +11056,7 @@ KVM_CREATE_DEVICE_TEST: Final = kvm_create_device_flags.KVM_CREATE_DEVICE_TEST
 class kvm_create_device(ctypes.Structure):
     """Argument of KVM_CREATE_DEVICE.
 
-    Size 12 bytes; since 3.11 or earlier.
+    Size 12 bytes; since 3.10.
 
     Used by:
     - KVM_CREATE_DEVICE (struct kvm_create_device (in/out))
@@ -10251,13 +11076,16 @@ class kvm_create_device(ctypes.Structure):
         ('fd', ctypes.c_uint32),
         ('flags', ctypes.c_uint32),
     ]
+    type: kvm_device_type
+    fd: int
+    flags: kvm_create_device_flags
 
 
 class kvm_device_attr(ctypes.Structure):
     """Argument of KVM_SET_DEVICE_ATTR, KVM_GET_DEVICE_ATTR and
     KVM_HAS_DEVICE_ATTR: names one attribute and where its value is.
 
-    Size 24 bytes; since 3.11 or earlier.
+    Size 24 bytes; since 3.10.
 
     Used by:
     - KVM_SET_DEVICE_ATTR (struct kvm_device_attr (in))
@@ -10284,6 +11112,10 @@ class kvm_device_attr(ctypes.Structure):
         ('attr', ctypes.c_uint64),
         ('addr', ctypes.c_uint64),
     ]
+    flags: int
+    group: int
+    attr: int
+    addr: int
 
 
 #: Attribute group of the VFIO device (KVM_DEV_TYPE_VFIO) that adds and
@@ -10322,14 +11154,14 @@ KVM_DEV_VFIO_GROUP_ADD: Final = 1
 KVM_DEV_VFIO_GROUP_DEL: Final = 2
 
 
-class kvm_device_type(enum.IntEnum):
+class kvm_device_type(OpenIntEnum):
     """Kinds of in-kernel devices, for kvm_create_device.type.
 
     The header also defines each name as a macro, so that userspace can test
     for a type with #ifdef. Whether a type can be created depends on the
     architecture and the host; ask with KVM_CREATE_DEVICE_TEST.
 
-    Field type: __u32. Since 3.11 or earlier.
+    Field type: __u32. Since 3.10.
     """
 
     #: Freescale MPIC interrupt controller, version 2.0.
@@ -10374,8 +11206,8 @@ class kvm_device_type(enum.IntEnum):
     KVM_DEV_TYPE_ARM_VGIC_V5 = 16
     #: One more than the highest type this header knows, not a device.
     #: Its value grows whenever a type is added (9 in 4.19, 11 from
-    #: 5.10, 15 from 6.13, 16 from 7.1, 17 by 7.2), so it says nothing
-    #: about what a kernel supports.
+    #: 5.10, 15 from 6.13, 17 from 7.1), so it says nothing about what
+    #: a kernel supports.
     KVM_DEV_TYPE_MAX = 17
 
 
@@ -10405,7 +11237,7 @@ KVM_DEV_TYPE_MAX: Final = kvm_device_type.KVM_DEV_TYPE_MAX
 class kvm_stats_header(ctypes.Structure):
     """The header at offset 0 of a statistics file descriptor.
 
-    Size 24 bytes; since 5.14 or earlier.
+    Size 24 bytes; since 5.14.
 
     Fields:
 
@@ -10434,6 +11266,12 @@ class kvm_stats_header(ctypes.Structure):
         ('desc_offset', ctypes.c_uint32),
         ('data_offset', ctypes.c_uint32),
     ]
+    flags: int
+    name_size: int
+    num_desc: int
+    id_offset: int
+    desc_offset: int
+    data_offset: int
 
 
 #: Position of the type field (a KVM_STATS_TYPE_* value) in
@@ -10445,12 +11283,12 @@ KVM_STATS_TYPE_SHIFT: Final = 0
 KVM_STATS_TYPE_MASK: Final = 15
 
 
-class kvm_stats_type(enum.IntEnum):
+class kvm_stats_type(OpenIntEnum):
     """How a statistic behaves over time: the value of kvm_stats_desc.flags &
     KVM_STATS_TYPE_MASK. Newer kernels may add types; skip statistics of
     unknown type.
 
-    Field type: __u32. Since 5.14 or earlier.
+    Field type: __u32. Since 5.14.
     """
 
     #: A count that only grows, such as a number of exits.
@@ -10489,12 +11327,12 @@ KVM_STATS_UNIT_SHIFT: Final = 4
 KVM_STATS_UNIT_MASK: Final = 240
 
 
-class kvm_stats_unit(enum.IntEnum):
+class kvm_stats_unit(OpenIntEnum):
     """What a statistic measures: the value of kvm_stats_desc.flags &
     KVM_STATS_UNIT_MASK. Together with the base and exponent it gives the
     scale of the values.
 
-    Field type: __u32. Since 5.14 or earlier.
+    Field type: __u32. Since 5.14.
     """
 
     #: A plain number of things or events.
@@ -10529,11 +11367,11 @@ KVM_STATS_BASE_SHIFT: Final = 8
 KVM_STATS_BASE_MASK: Final = 3840
 
 
-class kvm_stats_base(enum.IntEnum):
+class kvm_stats_base(OpenIntEnum):
     """The base that kvm_stats_desc.exponent applies to: the value of
     kvm_stats_desc.flags & KVM_STATS_BASE_MASK.
 
-    Field type: __u32. Since 5.14 or earlier.
+    Field type: __u32. Since 5.14.
     """
 
     #: Values are scaled by 10 to the power of exponent (-9 means
@@ -10555,7 +11393,7 @@ class kvm_stats_desc(ctypes.Structure):
     followed by its name, a NUL-terminated string of
     kvm_stats_header.name_size bytes.
 
-    Size 16 bytes; since 5.14 or earlier.
+    Size 16 bytes; since 5.14.
 
     Fields:
 
@@ -10586,6 +11424,12 @@ class kvm_stats_desc(ctypes.Structure):
         ('bucket_size', ctypes.c_uint32),
         ('name', ctypes.c_char * 0),
     ]
+    flags: int
+    exponent: int
+    size: int
+    offset: int
+    bucket_size: int
+    name: bytes
 
 
 # ------------------------------------------------------------------
@@ -10652,7 +11496,7 @@ KVM_CAP_S390_PSW: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -10670,7 +11514,7 @@ KVM_CAP_S390_GMAP: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 3.1
     """,
 )
 
@@ -10690,7 +11534,7 @@ KVM_CAP_S390_UCONTROL: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the kernel was built with support for user-controlled VMs.
-    :Since: 4.14 or earlier
+    :Since: 3.4
     """,
 )
 
@@ -10709,7 +11553,7 @@ KVM_CAP_S390_COW: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the machine has enhanced suppression on protection.
-    :Since: 4.14 or earlier
+    :Since: 3.5
     """,
 )
 
@@ -10727,7 +11571,7 @@ KVM_CAP_S390_CSS_SUPPORT: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 3.9
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Channel I/O instructions are passed to userspace, except that TEST PENDING
@@ -10751,7 +11595,7 @@ KVM_CAP_S390_IRQCHIP: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 3.15
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Allows KVM_CREATE_IRQCHIP on the VM, which sets up the in-kernel interrupt
@@ -10774,7 +11618,7 @@ KVM_CAP_S390_USER_SIGP: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.0
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Only the fast SIGP orders (SENSE, SENSE RUNNING, EXTERNAL CALL, EMERGENCY
@@ -10798,7 +11642,7 @@ KVM_CAP_S390_VECTOR_REGISTERS: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host has the vector facility.
-    :Since: 4.14 or earlier
+    :Since: 4.1
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     The vector facility (and the vector enhancement and packed-decimal
@@ -10822,7 +11666,7 @@ KVM_CAP_S390_MEM_OP: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: size: The largest size in bytes of a single KVM_S390_MEM_OP transfer (65536 in 6.1).
-    :Since: 4.14 or earlier
+    :Since: 4.1
     """,
 )
 
@@ -10839,7 +11683,7 @@ KVM_CAP_S390_USER_STSI: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.1
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     After KVM has handled STORE SYSTEM INFORMATION, the vCPU exits with
@@ -10861,7 +11705,7 @@ KVM_CAP_S390_SKEYS: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.1
     """,
 )
 
@@ -10878,7 +11722,7 @@ KVM_CAP_S390_INJECT_IRQ: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.1
     """,
 )
 
@@ -10895,7 +11739,7 @@ KVM_CAP_S390_IRQ_STATE: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.1
     """,
 )
 
@@ -10912,7 +11756,7 @@ KVM_CAP_S390_RI: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host has the runtime-instrumentation facility.
-    :Since: 4.14 or earlier
+    :Since: 4.5
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Runtime instrumentation is offered to the guest. Fails with EBUSY once a
@@ -10935,7 +11779,7 @@ KVM_CAP_S390_USER_INSTR0: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.8
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     The all-zero two-byte instruction 0x0000, which is invalid, is intercepted
@@ -10958,7 +11802,7 @@ KVM_CAP_S390_GS: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host has the guarded-storage facility.
-    :Since: 4.14 or earlier
+    :Since: 4.12
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Guarded storage is offered to the guest. Fails with EBUSY once a vCPU
@@ -10980,7 +11824,7 @@ KVM_CAP_S390_AIS: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.12
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Adapter-interruption suppression is offered to the guest. Fails with EBUSY
@@ -11003,7 +11847,7 @@ KVM_CAP_S390_CMMA_MIGRATION: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.14 or earlier
+    :Since: 4.13
     """,
 )
 
@@ -11022,7 +11866,7 @@ KVM_CAP_S390_AIS_MIGRATION: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Always non-zero on s390.
-    :Since: 4.19 or earlier
+    :Since: 4.15
     """,
 )
 
@@ -11041,7 +11885,7 @@ KVM_CAP_S390_BPB: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host has facility 82 (branch prediction blocking).
-    :Since: 4.19 or earlier
+    :Since: 4.15
     """,
 )
 
@@ -11058,7 +11902,7 @@ KVM_CAP_S390_HPAGE_1M: Final = Capability(
     :Architectures: s390
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the kvm module was loaded with hpage=1 and the VM is not user-controlled.
-    :Since: 4.19 or earlier
+    :Since: 4.19
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Guest memory may be backed by 1 MiB huge pages (hugetlbfs). From then on
@@ -11253,7 +12097,7 @@ KVM_CAP_PPC_SEGSTATE: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on Book3S hosts.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.33
     """,
 )
 
@@ -11271,7 +12115,7 @@ KVM_CAP_PPC_PAIRED_SINGLES: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S PR, which emulates the instructions.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
     """,
 )
 
@@ -11289,7 +12133,7 @@ KVM_CAP_PPC_OSI: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S PR and BookE, not with Book3S HV.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     The vCPU stops treating OSI hypercalls as ordinary system calls and exits
@@ -11312,7 +12156,7 @@ KVM_CAP_PPC_UNSET_IRQ: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every Power host.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
     """,
 )
 
@@ -11330,7 +12174,7 @@ KVM_CAP_PPC_GET_PVINFO: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S PR and BookE, not with Book3S HV.
-    :Since: 3.15 or earlier
+    :Since: 2.6.37
     """,
 )
 
@@ -11349,7 +12193,7 @@ KVM_CAP_PPC_IRQ_LEVEL: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every Power host.
-    :Since: 3.15 or earlier
+    :Since: 2.6.37
     """,
 )
 
@@ -11368,7 +12212,7 @@ KVM_CAP_PPC_BOOKE_SREGS: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on BookE hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.0
     """,
 )
 
@@ -11387,7 +12231,7 @@ KVM_CAP_SPAPR_TCE: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.1
     """,
 )
 
@@ -11406,7 +12250,7 @@ KVM_CAP_PPC_SMT: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: count: Asked on /dev/kvm, the number of vCPUs per virtual core that Book3S HV uses by default (the host's threads per subcore on POWER7 and POWER8, 1 on POWER9 and later). Asked on a VM, the SMT mode that VM currently has. 0 when Book3S HV is not in use.
-    :Since: 3.15 or earlier
+    :Since: 3.1
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Sets how many vCPUs the guest sees per virtual core. It must be done
@@ -11432,7 +12276,7 @@ KVM_CAP_PPC_RMA: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: value: Always 0 on current kernels. Older kernels answered 1 when KVM_ALLOCATE_RMA could be used and 2 when every guest needed a real mode area allocated that way.
-    :Since: 3.15 or earlier
+    :Since: 3.1
     """,
 )
 
@@ -11451,7 +12295,7 @@ KVM_CAP_PPC_HIOR: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.4
     """,
 )
 
@@ -11468,7 +12312,7 @@ KVM_CAP_PPC_PAPR: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.2
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Turns the vCPU into a PAPR guest: hypercalls made with "sc 1" exit with
@@ -11494,7 +12338,7 @@ KVM_CAP_SW_TLB: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on e500 hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.4
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Shares the vCPU's TLB array with userspace in the format that struct
@@ -11518,7 +12362,7 @@ KVM_CAP_PPC_GET_SMMU_INFO: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.5
     """,
 )
 
@@ -11537,7 +12381,7 @@ KVM_CAP_PPC_ALLOC_HTAB: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the VM uses (or the host defaults to) Book3S HV.
-    :Since: 3.15 or earlier
+    :Since: 3.6
     """,
 )
 
@@ -11555,7 +12399,7 @@ KVM_CAP_PPC_BOOKE_WATCHDOG: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on BookE hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.8
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     When the guest watchdog expires for the final time and the guest asked for
@@ -11577,7 +12421,7 @@ KVM_CAP_PPC_HTAB_FD: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the VM uses (or the host defaults to) Book3S HV.
-    :Since: 3.15 or earlier
+    :Since: 3.8
     """,
 )
 
@@ -11595,7 +12439,7 @@ KVM_CAP_PPC_EPR: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on BookE hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.9
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Each time an external interrupt is delivered to the guest, the vCPU exits
@@ -11621,7 +12465,7 @@ KVM_CAP_PPC_RTAS: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.10
     """,
 )
 
@@ -11641,7 +12485,7 @@ KVM_CAP_SPAPR_MULTITCE: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.15 or earlier
+    :Since: 3.12
     """,
 )
 
@@ -11661,7 +12505,7 @@ KVM_CAP_PPC_FIXUP_HCALL: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.17 or earlier
+    :Since: 3.16
     """,
 )
 
@@ -11678,7 +12522,7 @@ KVM_CAP_PPC_ENABLE_HCALL: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 3.17 or earlier
+    :Since: 3.17
 
     Opt-in: enable on the VM with KVM_ENABLE_CAP.
     Chooses, for one hypercall at a time and for the whole VM, whether the
@@ -11708,7 +12552,7 @@ KVM_CAP_PPC_HWRNG: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host has a hardware random number generator KVM can use.
-    :Since: 4.12 or earlier
+    :Since: 4.1
     """,
 )
 
@@ -11726,7 +12570,7 @@ KVM_CAP_SPAPR_TCE_64: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 4.12 or earlier
+    :Since: 4.6
     """,
 )
 
@@ -11743,7 +12587,7 @@ KVM_CAP_PPC_HTM: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when guests can use hardware transactional memory: the host CPU offers it to user mode, or Book3S HV can provide it with the POWER9 assist.
-    :Since: 4.12 or earlier
+    :Since: 4.8
     """,
 )
 
@@ -11763,7 +12607,7 @@ KVM_CAP_SPAPR_RESIZE_HPT: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the VM uses (or the host defaults to) Book3S HV.
-    :Since: 4.12 or earlier
+    :Since: 4.11
     """,
 )
 
@@ -11781,7 +12625,7 @@ KVM_CAP_PPC_MMU_RADIX: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S HV on a host that runs with the radix MMU.
-    :Since: 4.12 or earlier
+    :Since: 4.11
     """,
 )
 
@@ -11799,7 +12643,7 @@ KVM_CAP_PPC_MMU_HASH_V3: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S HV on a POWER9 or later host in hypervisor mode that can run hash guests.
-    :Since: 4.12 or earlier
+    :Since: 4.11
     """,
 )
 
@@ -11820,7 +12664,7 @@ KVM_CAP_SPAPR_TCE_VFIO: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host runs in hypervisor mode.
-    :Since: 4.19 or earlier
+    :Since: 4.12
     """,
 )
 
@@ -11838,7 +12682,7 @@ KVM_CAP_PPC_FWNMI: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the VM uses (or the host defaults to) Book3S HV.
-    :Since: 4.19 or earlier
+    :Since: 4.13
 
     Opt-in: enable on the vCPU with KVM_ENABLE_CAP.
     Machine checks that hit the guest make the vCPU exit with KVM_EXIT_NMI, so
@@ -11862,7 +12706,7 @@ KVM_CAP_PPC_SMT_POSSIBLE: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: bitmask: Bit n set means SMT mode 2^n may be chosen with KVM_CAP_PPC_SMT. At least bit 0 is set.
-    :Since: 4.19 or earlier
+    :Since: 4.13
     """,
 )
 
@@ -11879,7 +12723,7 @@ KVM_CAP_PPC_GET_CPU_CHAR: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on 64-bit Book3S hosts.
-    :Since: 4.19 or earlier
+    :Since: 4.15
     """,
 )
 
@@ -11905,10 +12749,10 @@ KVM_CAP_PPC_NESTED_HV: Final = Capability(
 )
 
 
-class kvm_config_tlb_mmu_type(enum.IntEnum):
+class kvm_config_tlb_mmu_type(OpenIntEnum):
     """Values of kvm_config_tlb.mmu_type, the format of the shared TLB.
 
-    Field type: __u32. Since 3.15 or earlier.
+    Field type: __u32. Since 3.4.
     """
 
     #: Freescale BookE MMU v2.06 without the hypervisor extension:
@@ -11929,7 +12773,7 @@ class kvm_config_tlb(ctypes.Structure):
     """The shared TLB configuration that args[0] of KVM_ENABLE_CAP points to when
     enabling KVM_CAP_SW_TLB.
 
-    Size 24 bytes; since 3.15 or earlier.
+    Size 24 bytes; since 3.4.
 
     Fields:
 
@@ -11951,13 +12795,17 @@ class kvm_config_tlb(ctypes.Structure):
         ('mmu_type', ctypes.c_uint32),
         ('array_len', ctypes.c_uint32),
     ]
+    params: int
+    array: int
+    mmu_type: kvm_config_tlb_mmu_type
+    array_len: int
 
 
 class kvm_dirty_tlb(ctypes.Structure):
     """Argument of KVM_DIRTY_TLB, naming the shared TLB entries userspace
     changed.
 
-    Size 16 bytes (12 on i386); since 3.15 or earlier.
+    Size 16 bytes (12 on i386); since 3.4.
     Not 64-bit clean, kept for compatibility: Predates the rule that new uapi records be 64-bit clean; this layout is ABI and stays as it is. 4 byte(s) of implicit padding at offset 12 on x86_64; layout differs between ABIs (16 bytes on x86_64, 12 bytes on i386).
 
     Used by:
@@ -11978,6 +12826,8 @@ class kvm_dirty_tlb(ctypes.Structure):
         ('bitmap', ctypes.c_uint64),
         ('num_dirty', ctypes.c_uint32),
     ]
+    bitmap: int
+    num_dirty: int
 
 
 #: Attribute of the KVM_DEV_VFIO_GROUP group of the VFIO device: attaches
@@ -11990,7 +12840,7 @@ KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE: Final = 3
 class kvm_vfio_spapr_tce(ctypes.Structure):
     """Data of the KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE attribute.
 
-    Size 8 bytes; since 6.1 or earlier.
+    Size 8 bytes; since 4.12.
 
     Fields:
 
@@ -12005,6 +12855,8 @@ class kvm_vfio_spapr_tce(ctypes.Structure):
         ('groupfd', ctypes.c_int32),
         ('tablefd', ctypes.c_int32),
     ]
+    groupfd: int
+    tablefd: int
 
 
 KVM_CAP_PPC_IRQ_XIVE: Final = Capability(
@@ -12127,7 +12979,7 @@ KVM_CAP_PPC_AIL_MODE_3: Final = Capability(
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero with Book3S HV on hosts that can deliver guest interrupts with relocation on; 0 with Book3S PR, on POWER7 and on POWER9 chips with the radix prefetch erratum.
-    :Since: 5.19 or earlier
+    :Since: 5.17
     """,
 )
 
@@ -12150,7 +13002,7 @@ KVM_CAP_ARM_PSCI: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every arm64 host.
-    :Since: 3.15 or earlier
+    :Since: 3.9
     """,
 )
 
@@ -12167,7 +13019,7 @@ KVM_CAP_ARM_SET_DEVICE_ADDR: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every arm64 host.
-    :Since: 3.15 or earlier
+    :Since: 3.9
     """,
 )
 
@@ -12185,7 +13037,7 @@ KVM_CAP_ARM_EL1_32BIT: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when the host CPUs can run AArch32 at EL1.
-    :Since: 3.15 or earlier
+    :Since: 3.11
     """,
 )
 
@@ -12206,7 +13058,7 @@ KVM_CAP_ARM_PSCI_0_2: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero on every arm64 host.
-    :Since: 3.17 or earlier
+    :Since: 3.16
     """,
 )
 
@@ -12225,7 +13077,7 @@ KVM_CAP_ARM_PMU_V3: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM can give guests a PMUv3.
-    :Since: 4.12 or earlier
+    :Since: 4.6
     """,
 )
 
@@ -12249,7 +13101,7 @@ KVM_CAP_ARM_USER_IRQ: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: value: The version of the interface, which says which bits of device_irq_level can be set: 1 covers KVM_ARM_DEV_EL1_VTIMER, KVM_ARM_DEV_EL1_PTIMER and KVM_ARM_DEV_PMU. Later versions may add bits.
-    :Since: 4.19 or earlier
+    :Since: 4.12
     """,
 )
 
@@ -12290,7 +13142,7 @@ KVM_CAP_ARM_VM_IPA_SIZE: Final = Capability(
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
     :Answer: value: The largest guest physical address size, in bits, that KVM_CREATE_VM accepts in its machine type (see KVM_VM_TYPE_ARM_IPA_SIZE).
-    :Since: 5.2 or earlier
+    :Since: 4.20
     """,
 )
 
@@ -12640,7 +13492,7 @@ KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED: Final = Capability(
 class kvm_arm_device_addr(ctypes.Structure):
     """Argument of KVM_ARM_SET_DEVICE_ADDR.
 
-    Size 16 bytes; since 3.15 or earlier.
+    Size 16 bytes; since 3.9.
 
     Used by:
     - KVM_ARM_SET_DEVICE_ADDR (struct kvm_arm_device_addr (in))
@@ -12660,6 +13512,8 @@ class kvm_arm_device_addr(ctypes.Structure):
         ('id', ctypes.c_uint64),
         ('addr', ctypes.c_uint64),
     ]
+    id: int
+    addr: int
 
 
 # ------------------------------------------------------------------
@@ -12670,7 +13524,7 @@ class kvm_enc_region(ctypes.Structure):
     """A range of userspace memory that backs guest memory, for
     KVM_MEMORY_ENCRYPT_REG_REGION and KVM_MEMORY_ENCRYPT_UNREG_REGION.
 
-    Size 16 bytes; since 4.19 or earlier.
+    Size 16 bytes; since 4.16.
 
     Used by:
     - KVM_MEMORY_ENCRYPT_REG_REGION (struct kvm_enc_region (in))
@@ -12688,6 +13542,8 @@ class kvm_enc_region(ctypes.Structure):
         ('addr', ctypes.c_uint64),
         ('size', ctypes.c_uint64),
     ]
+    addr: int
+    size: int
 
 
 
@@ -12813,7 +13669,7 @@ KVM_ENABLE_CAP: Final = Ioctl(
     :Type: vcpu ioctl, vm ioctl (with KVM_CAP_ENABLE_CAP_VM)
     :Parameters: struct kvm_enable_cap (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
 
     Errors:
     - EINVAL: The capability is unknown, cannot be enabled at this scope, its
@@ -12958,7 +13814,7 @@ KVM_SET_CLOCK: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_clock_data (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 2.6.33
 
     Argument: The clock value to load, normally one saved by KVM_GET_CLOCK.
 
@@ -13000,7 +13856,7 @@ KVM_GET_CLOCK: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_clock_data (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 2.6.33
 
     Argument: Receives the clock value and the host times taken with it.
 
@@ -13038,7 +13894,7 @@ KVM_SET_TSC_KHZ: Final = Ioctl(
     :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
     :Parameters: an integer passed as the ioctl argument (see below)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 3.0
 
     Argument: The TSC frequency in kHz; 0 means the host's frequency.
 
@@ -13072,7 +13928,7 @@ KVM_GET_TSC_KHZ: Final = Ioctl(
     :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
     :Parameters: none
     :Returns: The TSC frequency in kHz: the vCPU's, or on the VM the frequency new vCPUs start with.
-    :Since: 3.11 or earlier
+    :Since: 3.0
 
     Save/restore: Saves state that KVM_SET_TSC_KHZ restores. What one kernel saves must be
     accepted by KVM_SET_TSC_KHZ on any kernel that userspace may migrate to.
@@ -13363,7 +14219,7 @@ KVM_GET_LAPIC: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_lapic_state (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.25 or earlier
+    :Since: 2.6.24
 
     Errors:
     - EINVAL: The local APIC is not emulated in the kernel (neither
@@ -13400,7 +14256,7 @@ KVM_SET_LAPIC: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_lapic_state (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.25 or earlier
+    :Since: 2.6.24
 
     Errors:
     - EINVAL: The local APIC is not emulated in the kernel, or the APIC is in
@@ -13436,7 +14292,7 @@ KVM_TPR_ACCESS_REPORTING: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_tpr_access_ctl (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.25 or earlier
+    :Since: 2.6.25
 
     The number is encoded with _IOWR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -13478,7 +14334,7 @@ KVM_SET_VAPIC_ADDR: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_vapic_addr (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.25 or earlier
+    :Since: 2.6.25
 
     Errors:
     - EINVAL: The local APIC is not emulated in the kernel, or the address is
@@ -13510,7 +14366,7 @@ KVM_GET_DEBUGREGS: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_debugregs (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
 
     Errors:
     - EFAULT: The buffer could not be written.
@@ -13540,7 +14396,7 @@ KVM_SET_DEBUGREGS: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_debugregs (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.36 or earlier
+    :Since: 2.6.35
 
     Errors:
     - EINVAL: flags is not 0, or the upper 32 bits of dr6 or dr7 are not 0.
@@ -13884,7 +14740,7 @@ KVM_GET_MSR_FEATURE_INDEX_LIST: Final = Ioctl(
     :Type: system ioctl
     :Parameters: struct kvm_msr_list (in/out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.17
+    :Since: 4.16
 
     Argument: A struct kvm_msr_list followed by room for nmsrs indices. On
     return nmsrs holds the number of feature MSRs, whether or not they fit.
@@ -14037,7 +14893,9 @@ KVM_X86_SET_MSR_FILTER: Final = Ioctl(
     - ENOMEM: The kernel could not allocate the filter.
 
     Input validation:
-    - flags: Bits outside the flag set are rejected (EINVAL).
+    - flags: Bits outside the flag set are rejected (EINVAL). Checked since
+      5.19 (and in the stable releases it went to); earlier kernels ignored
+      bits other than KVM_MSR_FILTER_DEFAULT_DENY.
     - ranges.flags: Bits outside the flag set are rejected (EINVAL). Checked
       only for ranges with a non-zero nmsrs; such a range must also have at
       least one of KVM_MSR_FILTER_READ and KVM_MSR_FILTER_WRITE.
@@ -14288,7 +15146,7 @@ KVM_CREATE_PIT: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: none
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.26
 
     Errors:
     - EEXIST: The VM already has a PIT.
@@ -14316,7 +15174,7 @@ KVM_GET_PIT: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_pit_state (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.26
 
     The number is encoded with _IOWR, but the data really flows out; the
     encoding is kept because changing it would change the ioctl number.
@@ -14355,7 +15213,7 @@ KVM_SET_PIT: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_pit_state (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.26
 
     The number is encoded with _IOR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -14396,7 +15254,7 @@ KVM_REINJECT_CONTROL: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_reinject_control (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.30
 
     The number is encoded with _IO, but the data really flows in; the encoding
     is kept because changing it would change the ioctl number.
@@ -14436,7 +15294,7 @@ KVM_CREATE_PIT2: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_pit_config (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Errors:
     - EEXIST: The VM already has a PIT.
@@ -14470,7 +15328,7 @@ KVM_GET_PIT2: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_pit_state2 (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Errors:
     - ENXIO: The VM has no in-kernel PIT.
@@ -14507,7 +15365,7 @@ KVM_SET_PIT2: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_pit_state2 (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Errors:
     - ENXIO: The VM has no in-kernel PIT.
@@ -14544,7 +15402,7 @@ KVM_X86_SETUP_MCE: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: __u64 (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Argument: Pointer to the MCG_CAP value the guest will read: the number of
     banks in bits 7:0 and capability bits above.
@@ -14579,7 +15437,7 @@ KVM_X86_GET_MCE_CAP_SUPPORTED: Final = Ioctl(
     :Type: system ioctl
     :Parameters: __u64 (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Argument: Pointer to a __u64 that receives the supported MCG_CAP
     capability bits.
@@ -14618,7 +15476,7 @@ KVM_X86_SET_MCE: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_x86_mce (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.33 or earlier
+    :Since: 2.6.32
 
     Errors:
     - EINVAL: bank is not below the bank count of the vCPU, or status does not
@@ -14781,7 +15639,9 @@ KVM_GET_NESTED_STATE: Final = Ioctl(
 
     Values the kernel emits:
     - flags (vmx): KVM_STATE_NESTED_GUEST_MODE, KVM_STATE_NESTED_RUN_PENDING,
-      KVM_STATE_NESTED_EVMCS, KVM_STATE_NESTED_MTF_PENDING
+      KVM_STATE_NESTED_MTF_PENDING
+    - flags (vmx): KVM_STATE_NESTED_EVMCS, only after
+      KVM_CAP_HYPERV_ENLIGHTENED_VMCS was enabled
     - flags (svm): KVM_STATE_NESTED_GUEST_MODE, KVM_STATE_NESTED_RUN_PENDING,
       KVM_STATE_NESTED_GIF_SET
     - hdr.vmx.smm.flags (vmx): KVM_STATE_NESTED_SMM_GUEST_MODE,
@@ -14921,7 +15781,7 @@ KVM_SET_NR_MMU_PAGES: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: an integer passed as the ioctl argument (see below)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
 
     Argument: The largest number of shadow page table pages the VM may use, at
     least 64.
@@ -14955,7 +15815,7 @@ KVM_GET_NR_MMU_PAGES: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: none
     :Returns: Up to 6.3, the current limit on shadow page table pages, truncated to an int. Since 6.4 the call fails with ENOTTY.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
     """,
 )
 
@@ -14987,7 +15847,7 @@ KVM_SET_USER_MEMORY_REGION: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_userspace_memory_region (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
 
     Argument: The slot to create, change or delete.
 
@@ -15035,7 +15895,7 @@ KVM_SET_TSS_ADDR: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: an integer passed as the ioctl argument (see below)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.26 or earlier
+    :Since: 2.6.25
 
     Argument: Guest physical address of a three-page region that nothing else
     uses, below 4 GiB.
@@ -15069,7 +15929,7 @@ KVM_SET_IDENTITY_MAP_ADDR: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: __u64 (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.6 or earlier
+    :Since: 2.6.32
 
     Argument: Pointer to the guest physical address of a one-page region that
     nothing else uses.
@@ -15159,7 +16019,7 @@ KVM_REGISTER_COALESCED_MMIO: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_coalesced_mmio_zone (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.27
 
     Argument: The range to coalesce; pio selects port I/O
     (KVM_CAP_COALESCED_PIO).
@@ -15195,7 +16055,7 @@ KVM_UNREGISTER_COALESCED_MMIO: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_coalesced_mmio_zone (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 2.6.30 or earlier
+    :Since: 2.6.27
 
     Argument: The range; every zone of the same kind that lies inside it is
     removed.
@@ -15263,7 +16123,7 @@ KVM_CLEAR_DIRTY_LOG: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_clear_dirty_log (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 5.8 or earlier
+    :Since: 5.0
 
     The number is encoded with _IOWR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -15312,7 +16172,7 @@ KVM_RESET_DIRTY_RINGS: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: none
     :Returns: The number of ring entries that were reset (0 or more), or -1 with errno set on error.
-    :Since: 5.14 or earlier
+    :Since: 5.11
 
     Errors:
     - EINVAL: The VM does not use dirty rings.
@@ -15497,7 +16357,7 @@ KVM_CREATE_IRQCHIP: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: none
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.24
 
     Errors:
     - EEXIST: The VM already has an in-kernel interrupt controller.
@@ -15536,7 +16396,7 @@ KVM_IRQ_LINE: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irq_level (in)
     :Returns: 0 on success, -1 with errno set on error. Whether the guest received the interrupt is not reported; use KVM_IRQ_LINE_STATUS for that.
-    :Since: 3.0 or earlier
+    :Since: 2.6.24
 
     Argument: The input to drive and its new level.
 
@@ -15569,7 +16429,7 @@ KVM_GET_IRQCHIP: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irqchip (in/out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.24
 
     Argument: Userspace sets chip_id; the kernel fills chip with that chip's
     state.
@@ -15605,7 +16465,7 @@ KVM_SET_IRQCHIP: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irqchip (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.24
 
     The number is encoded with _IOR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -15646,7 +16506,7 @@ KVM_IRQ_LINE_STATUS: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irq_level (in/out)
     :Returns: 0 on success, -1 with errno set on error. The outcome of the injection is in status, not in the return value.
-    :Since: 3.0 or earlier
+    :Since: 2.6.30
 
     Argument: As for KVM_IRQ_LINE; on return, status (which shares its storage
     with irq) holds the outcome.
@@ -15682,7 +16542,7 @@ KVM_SET_GSI_ROUTING: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irq_routing (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.30
 
     Argument: The new routing table, header and entries.
 
@@ -15732,7 +16592,7 @@ KVM_IRQFD: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irqfd (in)
     :Returns: 0 on success, -1 with errno set on error. Detaching an irqfd that is not attached also succeeds.
-    :Since: 3.0 or earlier
+    :Since: 2.6.32
 
     Argument: The eventfd, the GSI and the flags.
 
@@ -15773,7 +16633,7 @@ KVM_SET_BOOT_CPU_ID: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: an integer passed as the ioctl argument (see below)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.32
 
     Argument: The vCPU ID of the bootstrap processor.
 
@@ -15808,7 +16668,7 @@ KVM_IOEVENTFD: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_ioeventfd (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.32
 
     Argument: The eventfd and the access that should signal it.
 
@@ -15854,7 +16714,7 @@ KVM_SIGNAL_MSI: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_msi (in)
     :Returns: A positive number when the message was delivered, 0 when the guest blocked it (for example, the interrupt was already pending and merged). When no vCPU accepted it the call fails with -1 and errno EPERM (the kernel's -1 result).
-    :Since: 3.15 or earlier
+    :Since: 3.5
 
     Argument: The MSI message.
 
@@ -15940,7 +16800,7 @@ KVM_NMI: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: none
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.29
     """,
 )
 
@@ -15967,7 +16827,7 @@ KVM_SMI: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: none
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.19 or earlier
+    :Since: 4.2
     """,
 )
 
@@ -15995,7 +16855,7 @@ KVM_HYPERV_EVENTFD: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_hyperv_eventfd (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.19 or earlier
+    :Since: 4.17
 
     Argument: The connection id, the eventfd and whether to assign or
     deassign.
@@ -16042,7 +16902,7 @@ KVM_GET_SUPPORTED_HV_CPUID: Final = Ioctl(
     :Type: system ioctl (with KVM_CAP_SYS_HYPERV_CPUID), vcpu ioctl
     :Parameters: struct kvm_cpuid2 (in/out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 5.10 or earlier
+    :Since: 5.0
 
     Argument: struct kvm_cpuid2 followed by room for nent entries. The kernel
     sets nent to the number of entries it wrote.
@@ -16079,7 +16939,7 @@ KVM_XEN_HVM_CONFIG: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_xen_hvm_config (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 2.6.33
 
     Argument: The MSR, the hypercall page sources and the flags.
 
@@ -16303,7 +17163,7 @@ KVM_XEN_HVM_EVTCHN_SEND: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_irq_routing_xen_evtchn (in)
     :Returns: 0 on success, also when the port is masked and the event therefore only marked pending; -1 with errno set on error.
-    :Since: 6.1 or earlier
+    :Since: 5.19
 
     Argument: The guest port to raise, the target vCPU (KVM vCPU id) and the
     priority, which must be KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL.
@@ -16350,9 +17210,9 @@ KVM_RUN: Final = Ioctl(
     kvm_run.
 
     Errors:
-    - EINTR: A signal is pending for the calling thread, or immediate_exit was
-      set; exit_reason is KVM_EXIT_INTR. Run the vCPU again after handling the
-      signal.
+    - EINTR: A signal is pending for the calling thread (exit_reason is then
+      KVM_EXIT_INTR), or immediate_exit was set (exit_reason may keep the
+      previous exit's value). Run the vCPU again after handling the signal.
     - EINVAL: The argument is not 0, or (x86) kvm_valid_regs or kvm_dirty_regs
       has bits that are not KVM_SYNC_X86_* bits.
     - EIO: The caller is not in the process that created the VM, or the VM was
@@ -16424,7 +17284,7 @@ KVM_GET_MP_STATE: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_mp_state (out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.26
 
     Argument: Filled with the vCPU's multiprocessing state.
 
@@ -16467,7 +17327,7 @@ KVM_SET_MP_STATE: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_mp_state (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.26
 
     Argument: The new multiprocessing state.
 
@@ -16513,7 +17373,7 @@ KVM_SET_GUEST_DEBUG: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_guest_debug (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.0 or earlier
+    :Since: 2.6.30
 
     Argument: The debug controls and the architecture's breakpoint state.
 
@@ -16552,7 +17412,7 @@ KVM_GET_ONE_REG: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_one_reg (in/out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.4
 
     The number is encoded with _IOW, but the data really flows in/out; the
     encoding is kept because changing it would change the ioctl number.
@@ -16597,7 +17457,7 @@ KVM_SET_ONE_REG: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_one_reg (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.4
 
     Argument: The id of the register and the address of a buffer holding the
     new value.
@@ -16639,7 +17499,7 @@ KVM_KVMCLOCK_CTRL: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: none
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.5
 
     Errors:
     - EINVAL: The guest has not enabled kvmclock on this vCPU.
@@ -16669,7 +17529,7 @@ KVM_GET_REG_LIST: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_reg_list (in/out)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 6.1 or earlier
+    :Since: 3.9
 
     Argument: n is the room in reg on input; the kernel sets it to the number
     of registers and fills reg.
@@ -16710,7 +17570,7 @@ KVM_CREATE_DEVICE: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_create_device (in/out)
     :Returns: 0 on success, with the device's file descriptor in fd; -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 3.10
 
     Argument: The type and flags in; the new file descriptor out in fd.
 
@@ -16754,7 +17614,7 @@ KVM_SET_DEVICE_ATTR: Final = Ioctl(
     :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES)
     :Parameters: struct kvm_device_attr (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 3.10
 
     Argument: The attribute to set; the value is read from addr.
 
@@ -16793,7 +17653,7 @@ KVM_GET_DEVICE_ATTR: Final = Ioctl(
     :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
     :Parameters: struct kvm_device_attr (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.11 or earlier
+    :Since: 3.10
 
     Argument: The attribute to read. The structure is only read; the value is
     written to the memory addr points to.
@@ -16828,7 +17688,7 @@ KVM_HAS_DEVICE_ATTR: Final = Ioctl(
     :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
     :Parameters: struct kvm_device_attr (in)
     :Returns: 0 if the attribute exists, -1 with errno set otherwise.
-    :Since: 3.11 or earlier
+    :Since: 3.10
 
     Argument: The attribute to probe; addr is not used.
 
@@ -16895,7 +17755,7 @@ KVM_S390_VCPU_FAULT: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: an integer passed as the ioctl argument (see below)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.14 or earlier
+    :Since: 3.4
 
     Argument: The guest absolute address to fault in.
 
@@ -17041,7 +17901,7 @@ KVM_PPC_ALLOCATE_HTAB: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: __u32 (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.6
 
     The number is encoded with _IOWR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -17086,7 +17946,7 @@ KVM_PPC_SVM_OFF: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: none
     :Returns: 0 on success (also when the guest was not secure), -1 with errno set on error.
-    :Since: 6.1 or earlier
+    :Since: 5.5
 
     Errors:
     - EBUSY: A vCPU of the VM is running.
@@ -17117,7 +17977,7 @@ KVM_DIRTY_TLB: Final = Ioctl(
     :Type: vcpu ioctl
     :Parameters: struct kvm_dirty_tlb (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.4
 
     Errors:
     - EFAULT: The argument could not be read.
@@ -17148,7 +18008,7 @@ KVM_ARM_SET_DEVICE_ADDR: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_arm_device_addr (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 3.15 or earlier
+    :Since: 3.9
 
     Errors:
     - ENODEV: The device id or address type is unknown, or the VM has no GICv2
@@ -17228,7 +18088,7 @@ KVM_MEMORY_ENCRYPT_OP: Final = Ioctl(
     :Type: vm ioctl, vcpu ioctl
     :Parameters: struct kvm_sev_cmd (in/out)
     :Returns: 0 on success, -1 with errno set on error. On return kvm_sev_cmd.error holds the firmware's status code, 0 when the firmware succeeded; for TDX, kvm_tdx_cmd.hw_error holds the TDX module's status code.
-    :Since: 4.19 or earlier
+    :Since: 4.16
 
     Argument: On AMD hosts a struct kvm_sev_cmd naming the command and
     pointing to its parameters; the kernel writes the firmware status back
@@ -17291,7 +18151,7 @@ KVM_MEMORY_ENCRYPT_REG_REGION: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_enc_region (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.19 or earlier
+    :Since: 4.16
 
     The number is encoded with _IOR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -17331,7 +18191,7 @@ KVM_MEMORY_ENCRYPT_UNREG_REGION: Final = Ioctl(
     :Type: vm ioctl
     :Parameters: struct kvm_enc_region (in)
     :Returns: 0 on success, -1 with errno set on error.
-    :Since: 4.19 or earlier
+    :Since: 4.16
 
     The number is encoded with _IOR, but the data really flows in; the
     encoding is kept because changing it would change the ioctl number.
@@ -17346,6 +18206,67 @@ KVM_MEMORY_ENCRYPT_UNREG_REGION: Final = Ioctl(
       VM shares another VM's encryption context.
     - EFAULT: The argument could not be read.
     """,
+)
+
+
+# Fields that hold one flag set or enum read as it (an IntFlag or IntEnum, which are ints).
+_read_as(
+    (kvm_clock_data, 'flags', kvm_clock_flags),
+    (kvm_pmu_event_filter, 'action', kvm_pmu_event_action),
+    (kvm_pmu_event_filter, 'flags', kvm_pmu_event_filter_flags),
+    (kvm_sregs2, 'flags', kvm_sregs2_flags),
+    (kvm_msr_filter_range, 'flags', kvm_msr_filter_range_flags),
+    (kvm_msr_filter, 'flags', kvm_msr_filter_flags),
+    (kvm_cpuid_entry2, 'flags', kvm_cpuid_entry2_flags),
+    (kvm_pit_config, 'flags', kvm_pit_config_flags),
+    (kvm_pit_state2, 'flags', kvm_pit_state2_flags),
+    (_kvm_vcpu_events__exception, 'nr', kvm_x86_exception_vector),
+    (_kvm_vcpu_events__interrupt, 'shadow', kvm_x86_shadow_int_flags),
+    (kvm_vcpu_events, 'flags', kvm_vcpuevent_valid_flags),
+    (_kvm_vmx_nested_state_hdr__smm, 'flags', kvm_nested_state_smm_flags),
+    (kvm_vmx_nested_state_hdr, 'flags', kvm_vmx_nested_state_flags),
+    (kvm_nested_state, 'flags', kvm_nested_state_flags),
+    (kvm_nested_state, 'format', kvm_nested_state_format),
+    (kvm_userspace_memory_region, 'flags', kvm_userspace_memory_region_flags),
+    (kvm_userspace_memory_region2, 'flags', kvm_userspace_memory_region_flags),
+    (kvm_dirty_gfn, 'flags', kvm_dirty_gfn_flags),
+    (kvm_memory_attributes, 'attributes', kvm_memory_attribute_bits),
+    (kvm_create_guest_memfd, 'flags', kvm_guest_memfd_flags),
+    (kvm_irqchip, 'chip_id', kvm_irqchip_id),
+    (kvm_ioeventfd, 'flags', kvm_ioeventfd_flags),
+    (kvm_irq_routing_irqchip, 'irqchip', kvm_irqchip_id),
+    (kvm_irq_routing_entry, 'type', kvm_irq_routing_type),
+    (kvm_irq_routing_entry, 'flags', kvm_msi_flags),
+    (kvm_irqfd, 'flags', kvm_irqfd_flags),
+    (kvm_msi, 'flags', kvm_msi_flags),
+    (kvm_hyperv_exit, 'type', kvm_hyperv_exit_type),
+    (kvm_hyperv_eventfd, 'flags', kvm_hyperv_eventfd_flags),
+    (kvm_xen_exit, 'type', kvm_xen_exit_type),
+    (kvm_xen_hvm_config, 'flags', kvm_xen_hvm_config_flags),
+    (_kvm_xen_hvm_attr__u__evtchn, 'flags', kvm_xen_evtchn_flags),
+    (kvm_xen_hvm_attr, 'type', kvm_xen_attr_type),
+    (kvm_xen_vcpu_attr, 'type', kvm_xen_vcpu_attr_type),
+    (_kvm_run__anon0__io, 'direction', kvm_exit_io_direction),
+    (_kvm_run__anon0__hypercall__anon0, 'flags', kvm_exit_hypercall_flags),
+    (_kvm_run__anon0__hypercall, 'flags', kvm_exit_hypercall_flags),
+    (_kvm_run__anon0__internal, 'suberror', kvm_internal_error_suberror),
+    (_kvm_run__anon0__emulation_failure, 'suberror', kvm_internal_error_suberror),
+    (_kvm_run__anon0__emulation_failure, 'flags', kvm_emulation_failure_flags),
+    (_kvm_run__anon0__system_event, 'type', kvm_system_event_type),
+    (_kvm_run__anon0__msr, 'reason', kvm_msr_exit_reason),
+    (_kvm_run__anon0__notify, 'flags', kvm_notify_exit_flags),
+    (_kvm_run__anon0__memory_fault, 'flags', kvm_memory_exit_flags),
+    (kvm_run, 'flags', kvm_run_x86_flags),
+    (kvm_run, 'kvm_valid_regs', kvm_sync_x86_flags),
+    (kvm_run, 'kvm_dirty_regs', kvm_sync_x86_flags),
+    (kvm_mp_state, 'mp_state', kvm_mp_states),
+    (kvm_create_device, 'type', kvm_device_type),
+    (kvm_create_device, 'flags', kvm_create_device_flags),
+    (kvm_config_tlb, 'mmu_type', kvm_config_tlb_mmu_type),
+    (kvm_sev_cmd, 'id', sev_cmd_id),
+    (kvm_sev_snp_launch_update, 'type', kvm_sev_snp_page_type),
+    (kvm_tdx_cmd, 'id', kvm_tdx_cmd_id),
+    (kvm_tdx_cmd, 'flags', kvm_tdx_cmd_flags),
 )
 
 

@@ -11,9 +11,9 @@ import ctypes
 import errno as _errno
 import fcntl
 import os
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Self, TypeVar
 
-__all__ = ["KvmError", "KvmUnsupported", "FileDescriptor", "sized"]
+__all__ = ["KvmError", "KvmIncomplete", "KvmUnsupported", "FileDescriptor", "sized"]
 
 # No ioctl argument is larger than this; sized() refuses to allocate more.
 _MAX_BUFFER = 1 << 30
@@ -47,6 +47,25 @@ class KvmUnsupported(KvmError):
                          f"the kernel does not report {capability}, which {ioctl} needs")
 
 
+class KvmIncomplete(Exception):
+    """An ioctl that works through an array handled only its first elements (KVM_GET_MSRS and
+    KVM_SET_MSRS stop at the first MSR they cannot read or write), so its result is not whole.
+
+    ``ioctl``; ``done`` and ``requested`` (elements handled, and asked for); ``element`` (the
+    first element not handled, described); ``result`` (the struct with the elements handled,
+    for a read).
+    """
+
+    def __init__(self, ioctl: str, done: int, requested: int, element: str, result: Any) -> None:
+        self.ioctl = ioctl
+        self.done = done
+        self.requested = requested
+        self.element = element
+        self.result = result
+        super().__init__(f"{ioctl}: handled {done} of {requested} element(s); {element} was not "
+                         f"(the kernel does not support it, or refused its value)")
+
+
 class FileDescriptor:
     """A KVM file descriptor that this object owns: closed exactly once."""
 
@@ -78,7 +97,7 @@ class FileDescriptor:
         if fd >= 0:
             os.close(fd)
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -116,7 +135,7 @@ class FileDescriptor:
                 code = exc.errno or 0
                 raise KvmError(code, name, meanings.get(code, "")) from None
         # fcntl passes integers as C int; addresses and large values go through libc.
-        result = _libc_ioctl(fd, request, arg)
+        result = int(_libc_ioctl(fd, request, arg))
         if result == -1:
             code = ctypes.get_errno()
             raise KvmError(code, name, meanings.get(code, ""))
@@ -140,12 +159,12 @@ def check_bits(what: str, value: int, known: int, set_name: str) -> None:
         raise ValueError(f"{what} has bits {unknown:#x} that {set_name} does not define")
 
 
-def check_member(what: str, value: int, members: frozenset, set_name: str) -> None:
+def check_member(what: str, value: int, members: frozenset[int], set_name: str) -> None:
     if value not in members:
         raise ValueError(f"{what} = {value} is not a value of {set_name}")
 
 
-def check_buffer(what: str, arg: Any, cls: type) -> Any:
+def check_buffer(what: str, arg: Any, cls: Any) -> Any:
     """A ctypes object of type `cls` (or made by sized(cls, n)), or a buffer at least sizeof(cls) long."""
     if isinstance(arg, cls):
         return arg
@@ -174,7 +193,10 @@ def address_of(obj: Any, minimum: int) -> int:
     return ctypes.addressof((ctypes.c_char * view.nbytes).from_buffer(obj))
 
 
-def sized(cls: type, count: int) -> Any:
+_Record = TypeVar("_Record", bound=ctypes.Structure)
+
+
+def sized(cls: type[_Record], count: int) -> _Record:
     """An instance of `cls` with room for `count` elements of its flexible array member.
 
     The result is a zeroed ctypes object of a subclass of `cls` whose last field
@@ -185,14 +207,31 @@ def sized(cls: type, count: int) -> Any:
     if isinstance(count, bool) or not isinstance(count, int):
         raise TypeError(f"count must be an int, not {type(count).__name__}")
     name, ftype = cls._fields_[-1][:2]
+    ftype = _any(ftype)
     if not issubclass(ftype, ctypes.Array) or ftype._length_ != 0:
         raise TypeError(f"{cls.__name__} has no flexible array member")
     limit = (_MAX_BUFFER - ctypes.sizeof(cls)) // max(ctypes.sizeof(ftype._type_), 1)
     if not 0 <= count <= limit:
         raise ValueError(f"count must be between 0 and {limit} ({_MAX_BUFFER >> 20} MiB), not {count}")
-    grown = type(cls)(f"{cls.__name__}_{count}", (ctypes.Structure,), {
+    grown: Any = _any(type(cls))(f"{cls.__name__}_{count}", (ctypes.Structure,), {
         "_fields_": list(cls._fields_[:-1]) + [(name, ftype._type_ * count)],
         "__doc__": cls.__doc__,
         "_sized_from_": cls,
     })
-    return grown()
+    return grown()  # type: ignore[no-any-return]  # a struct of cls's layout with a longer array
+
+
+def trimmed(obj: Any, cls: type, count: int, room: int) -> Any:
+    """`obj` (whose buffer has room for `room` elements of its flexible array) with exactly
+    `count` of them: itself when its array has that length, else a copy."""
+    count = max(0, min(count, room))
+    if len(getattr(obj, cls._fields_[-1][0])) == count:  # type: ignore[attr-defined]
+        return obj
+    out: Any = sized(cls, count)
+    ctypes.memmove(ctypes.addressof(out), ctypes.addressof(obj), ctypes.sizeof(out))
+    return out
+
+
+def _any(value: Any) -> Any:
+    """`value`, typed Any: ctypes' stubs do not describe what _fields_ hold."""
+    return value

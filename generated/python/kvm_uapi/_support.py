@@ -8,7 +8,8 @@ template and run `kvmspec generate`.
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Optional
+import enum
+from typing import Any, Callable, Optional
 
 #: The ABI this interpreter uses: "x86_64" or "i386".
 ABI = "x86_64" if ctypes.sizeof(ctypes.c_void_p) == 8 else "i386"
@@ -59,7 +60,7 @@ class _Described(int):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {int(self):#x}>"
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return int, (int(self),)
 
 
@@ -98,3 +99,44 @@ class Capability(_Described):
     check: tuple[str, ...]
     answer: str
     enable: Optional[str]
+
+
+class OpenIntEnum(enum.IntEnum):
+    """An IntEnum that also holds values the spec does not name (a newer kernel's):
+    those read as a member named UNKNOWN_<value> instead of raising ValueError."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            member = int.__new__(cls, value)
+            member._name_ = f"UNKNOWN_{value}"
+            member._value_ = value
+            return member
+        return None
+
+
+class _ValueSetField:
+    """A ctypes field that reads as its flag set or enum (an IntFlag or IntEnum, so still an
+    int) and takes any int; ``offset`` and ``size`` are those of the ctypes field."""
+
+    __slots__ = ("raw", "value_set", "offset", "size")
+
+    def __init__(self, raw: Any, value_set: Callable[[int], int]) -> None:
+        self.raw = raw
+        self.value_set = value_set
+        self.offset: int = raw.offset
+        self.size: int = raw.size
+
+    def __get__(self, obj: Any, owner: Optional[type] = None) -> Any:
+        if obj is None:
+            return self
+        return self.value_set(self.raw.__get__(obj, owner))
+
+    def __set__(self, obj: Any, value: int) -> None:
+        self.raw.__set__(obj, value)
+
+
+def _read_as(*fields: tuple[type, str, Callable[[int], int]]) -> None:
+    """Make each (ctypes class, field, value set) read as the value set; writes take any int."""
+    for cls, name, value_set in fields:
+        setattr(cls, name, _ValueSetField(cls.__dict__[name], value_set))

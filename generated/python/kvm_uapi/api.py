@@ -27,24 +27,312 @@ Do not edit: change the spec and run `kvmspec generate`.
 from __future__ import annotations
 
 import ctypes
-import enum
 import errno
 import mmap
 import os
-from typing import Any, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional, Union
 
 from fcntl import ioctl as _fcntl_ioctl
 
 from . import _runtime
-from ._runtime import FileDescriptor, KvmError, KvmUnsupported, sized
-from . import *  # noqa: F401,F403 - the types and numbers the methods use
+from ._runtime import FileDescriptor, KvmError, KvmIncomplete, KvmUnsupported, sized
+from ._support import OpenIntEnum
+# The types and numbers the methods use (imported by name: kvm_uapi.api exports only __all__).
 from . import CAPABILITIES
+from . import KVM_CAP_CHECK_EXTENSION_VM
+from . import KVM_CHECK_EXTENSION
+from . import KVM_CLEAR_DIRTY_LOG
+from . import KVM_CREATE_DEVICE
+from . import KVM_CREATE_GUEST_MEMFD
+from . import KVM_CREATE_IRQCHIP
+from . import KVM_CREATE_PIT
+from . import KVM_CREATE_PIT2
+from . import KVM_CREATE_VCPU
+from . import KVM_CREATE_VM
+from . import KVM_ENABLE_CAP
+from . import KVM_GET_API_VERSION
+from . import KVM_GET_CLOCK
+from . import KVM_GET_CPUID2
+from . import KVM_GET_DEBUGREGS
+from . import KVM_GET_DEVICE_ATTR
+from . import KVM_GET_DIRTY_LOG
+from . import KVM_GET_EMULATED_CPUID
+from . import KVM_GET_FPU
+from . import KVM_GET_IRQCHIP
+from . import KVM_GET_LAPIC
+from . import KVM_GET_MP_STATE
+from . import KVM_GET_MSRS
+from . import KVM_GET_MSR_FEATURE_INDEX_LIST
+from . import KVM_GET_MSR_INDEX_LIST
+from . import KVM_GET_NESTED_STATE
+from . import KVM_GET_NR_MMU_PAGES
+from . import KVM_GET_ONE_REG
+from . import KVM_GET_PIT
+from . import KVM_GET_PIT2
+from . import KVM_GET_REGS
+from . import KVM_GET_REG_LIST
+from . import KVM_GET_SREGS
+from . import KVM_GET_SREGS2
+from . import KVM_GET_STATS_FD
+from . import KVM_GET_SUPPORTED_CPUID
+from . import KVM_GET_SUPPORTED_HV_CPUID
+from . import KVM_GET_TSC_KHZ
+from . import KVM_GET_VCPU_EVENTS
+from . import KVM_GET_VCPU_MMAP_SIZE
+from . import KVM_GET_XCRS
+from . import KVM_GET_XSAVE
+from . import KVM_GET_XSAVE2
+from . import KVM_HAS_DEVICE_ATTR
+from . import KVM_HYPERV_EVENTFD
+from . import KVM_INTERRUPT
+from . import KVM_IOEVENTFD
+from . import KVM_IRQFD
+from . import KVM_IRQ_LINE
+from . import KVM_IRQ_LINE_STATUS
+from . import KVM_KVMCLOCK_CTRL
+from . import KVM_MEMORY_ENCRYPT_OP
+from . import KVM_MEMORY_ENCRYPT_REG_REGION
+from . import KVM_MEMORY_ENCRYPT_UNREG_REGION
+from . import KVM_NMI
+from . import KVM_PRE_FAULT_MEMORY
+from . import KVM_REGISTER_COALESCED_MMIO
+from . import KVM_REINJECT_CONTROL
+from . import KVM_RESET_DIRTY_RINGS
+from . import KVM_RUN
+from . import KVM_SET_BOOT_CPU_ID
+from . import KVM_SET_CLOCK
+from . import KVM_SET_CPUID
+from . import KVM_SET_CPUID2
+from . import KVM_SET_DEBUGREGS
+from . import KVM_SET_DEVICE_ATTR
+from . import KVM_SET_FPU
+from . import KVM_SET_GSI_ROUTING
+from . import KVM_SET_GUEST_DEBUG
+from . import KVM_SET_IDENTITY_MAP_ADDR
+from . import KVM_SET_IRQCHIP
+from . import KVM_SET_LAPIC
+from . import KVM_SET_MEMORY_ATTRIBUTES
+from . import KVM_SET_MP_STATE
+from . import KVM_SET_MSRS
+from . import KVM_SET_NESTED_STATE
+from . import KVM_SET_NR_MMU_PAGES
+from . import KVM_SET_ONE_REG
+from . import KVM_SET_PIT
+from . import KVM_SET_PIT2
+from . import KVM_SET_PMU_EVENT_FILTER
+from . import KVM_SET_REGS
+from . import KVM_SET_SIGNAL_MASK
+from . import KVM_SET_SREGS
+from . import KVM_SET_SREGS2
+from . import KVM_SET_TSC_KHZ
+from . import KVM_SET_TSS_ADDR
+from . import KVM_SET_USER_MEMORY_REGION
+from . import KVM_SET_USER_MEMORY_REGION2
+from . import KVM_SET_VAPIC_ADDR
+from . import KVM_SET_VCPU_EVENTS
+from . import KVM_SET_XCRS
+from . import KVM_SET_XSAVE
+from . import KVM_SIGNAL_MSI
+from . import KVM_SMI
+from . import KVM_TPR_ACCESS_REPORTING
+from . import KVM_TRANSLATE
+from . import KVM_UNREGISTER_COALESCED_MMIO
+from . import KVM_X86_GET_MCE_CAP_SUPPORTED
+from . import KVM_X86_SETUP_MCE
+from . import KVM_X86_SET_MCE
+from . import KVM_X86_SET_MSR_FILTER
+from . import KVM_XEN_HVM_CONFIG
+from . import KVM_XEN_HVM_EVTCHN_SEND
+from . import KVM_XEN_HVM_GET_ATTR
+from . import KVM_XEN_HVM_SET_ATTR
+from . import KVM_XEN_VCPU_GET_ATTR
+from . import KVM_XEN_VCPU_SET_ATTR
+from . import _kvm_clear_dirty_log__anon0
+from . import _kvm_coalesced_mmio_zone__anon0
+from . import _kvm_dirty_log__anon0
+from . import _kvm_ioapic_state__redirtbl
+from . import _kvm_ioapic_state__redirtbl__fields
+from . import _kvm_irq_level__anon0
+from . import _kvm_irq_routing_entry__u
+from . import _kvm_irq_routing_msi__anon0
+from . import _kvm_irqchip__chip
+from . import _kvm_nested_state__data
+from . import _kvm_nested_state__hdr
+from . import _kvm_run__anon0__arm_nisv
+from . import _kvm_run__anon0__dcr
+from . import _kvm_run__anon0__debug
+from . import _kvm_run__anon0__eoi
+from . import _kvm_run__anon0__epr
+from . import _kvm_run__anon0__ex
+from . import _kvm_run__anon0__fail_entry
+from . import _kvm_run__anon0__hw
+from . import _kvm_run__anon0__hypercall
+from . import _kvm_run__anon0__internal
+from . import _kvm_run__anon0__io
+from . import _kvm_run__anon0__iocsr_io
+from . import _kvm_run__anon0__memory_fault
+from . import _kvm_run__anon0__mmio
+from . import _kvm_run__anon0__msr
+from . import _kvm_run__anon0__notify
+from . import _kvm_run__anon0__osi
+from . import _kvm_run__anon0__papr_hcall
+from . import _kvm_run__anon0__riscv_csr
+from . import _kvm_run__anon0__riscv_sbi
+from . import _kvm_run__anon0__s390_sieic
+from . import _kvm_run__anon0__s390_stsi
+from . import _kvm_run__anon0__s390_tsch
+from . import _kvm_run__anon0__s390_ucontrol
+from . import _kvm_run__anon0__system_event
+from . import _kvm_run__anon0__tdx
+from . import _kvm_run__anon0__tpr_access
+from . import _kvm_vcpu_events__exception
+from . import _kvm_vcpu_events__interrupt
+from . import _kvm_vcpu_events__nmi
+from . import _kvm_vcpu_events__smi
+from . import _kvm_vcpu_events__triple_fault
+from . import _kvm_vmx_nested_state_hdr__smm
+from . import _kvm_xen_hvm_attr__u
+from . import _kvm_xen_hvm_attr__u__evtchn
+from . import _kvm_xen_hvm_attr__u__evtchn__deliver
+from . import _kvm_xen_hvm_attr__u__evtchn__deliver__eventfd
+from . import _kvm_xen_hvm_attr__u__evtchn__deliver__port
+from . import _kvm_xen_hvm_attr__u__shared_info
+from . import _kvm_xen_vcpu_attr__u
+from . import _kvm_xen_vcpu_attr__u__runstate
+from . import _kvm_xen_vcpu_attr__u__timer
+from . import kvm_clear_dirty_log
+from . import kvm_clock_data
+from . import kvm_coalesced_mmio_zone
+from . import kvm_cpuid
+from . import kvm_cpuid2
+from . import kvm_cpuid_entry
+from . import kvm_cpuid_entry2
+from . import kvm_create_device
+from . import kvm_create_guest_memfd
+from . import kvm_debugregs
+from . import kvm_device_attr
+from . import kvm_dirty_log
+from . import kvm_dtable
+from . import kvm_enable_cap
+from . import kvm_enc_region
+from . import kvm_fpu
+from . import kvm_guest_debug
+from . import kvm_guest_debug_arch
+from . import kvm_hyperv_eventfd
+from . import kvm_hyperv_exit
+from . import kvm_interrupt
+from . import kvm_ioapic_state
+from . import kvm_ioeventfd
+from . import kvm_irq_level
+from . import kvm_irq_routing
+from . import kvm_irq_routing_entry
+from . import kvm_irq_routing_hv_sint
+from . import kvm_irq_routing_irqchip
+from . import kvm_irq_routing_msi
+from . import kvm_irq_routing_s390_adapter
+from . import kvm_irq_routing_xen_evtchn
+from . import kvm_irqchip
+from . import kvm_irqfd
+from . import kvm_lapic_state
+from . import kvm_memory_attributes
+from . import kvm_mp_state
+from . import kvm_msi
+from . import kvm_msr_entry
+from . import kvm_msr_filter
+from . import kvm_msr_filter_range
+from . import kvm_msr_list
+from . import kvm_msrs
+from . import kvm_nested_state
+from . import kvm_one_reg
+from . import kvm_pic_state
+from . import kvm_pit_channel_state
+from . import kvm_pit_config
+from . import kvm_pit_state
+from . import kvm_pit_state2
+from . import kvm_pmu_event_filter
+from . import kvm_pre_fault_memory
+from . import kvm_reg_list
+from . import kvm_regs
+from . import kvm_reinject_control
+from . import kvm_run
+from . import kvm_segment
+from . import kvm_sev_cmd
+from . import kvm_signal_mask
+from . import kvm_sregs
+from . import kvm_sregs2
+from . import kvm_svm_nested_state_data
+from . import kvm_svm_nested_state_hdr
+from . import kvm_tpr_access_ctl
+from . import kvm_translation
+from . import kvm_userspace_memory_region
+from . import kvm_userspace_memory_region2
+from . import kvm_vapic_addr
+from . import kvm_vcpu_events
+from . import kvm_vmx_nested_state_data
+from . import kvm_vmx_nested_state_hdr
+from . import kvm_x86_mce
+from . import kvm_xcr
+from . import kvm_xcrs
+from . import kvm_xen_exit
+from . import kvm_xen_hvm_attr
+from . import kvm_xen_hvm_config
+from . import kvm_xen_vcpu_attr
+from . import kvm_xsave
 
-__all__ = ["Kvm", "Vm", "Vcpu", "Device", "KvmError", "KvmUnsupported", "ExitReason", "sized"]
+__all__ = [
+    "Kvm", "Vm", "Vcpu", "Device", "GuestMemory", "KvmError", "KvmIncomplete", "KvmUnsupported",
+    "ExitReason", "Exit", "UnlistedExit", "sized",
+    'DcrExit',
+    'UnknownExit',
+    'ExceptionExit',
+    'IoExit',
+    'HypercallExit',
+    'DebugExit',
+    'HltExit',
+    'MmioExit',
+    'IrqWindowOpenExit',
+    'ShutdownExit',
+    'FailEntryExit',
+    'IntrExit',
+    'SetTprExit',
+    'TprAccessExit',
+    'NmiExit',
+    'InternalErrorExit',
+    'OsiExit',
+    'PaprHcallExit',
+    'WatchdogExit',
+    'EprExit',
+    'SystemEventExit',
+    'IoapicEoiExit',
+    'HypervExit',
+    'ArmNisvExit',
+    'X86RdmsrExit',
+    'X86WrmsrExit',
+    'DirtyRingFullExit',
+    'ApResetHoldExit',
+    'X86BusLockExit',
+    'XenExit',
+    'RiscvSbiExit',
+    'RiscvCsrExit',
+    'NotifyExit',
+    'LoongarchIocsrExit',
+    'MemoryFaultExit',
+    'TdxExit',
+    'S390SieicExit',
+    'S390ResetExit',
+    'S390UcontrolExit',
+    'S390TschExit',
+    'S390StsiExit',
+]
+
+#: What a keyword argument naming a struct (or an element of an array of structs) may be:
+#: the struct itself, a dict of its fields, or a tuple of its named fields in order.
+RecordLike = Union[ctypes.Structure, ctypes.Union, Mapping[str, Any], tuple[Any, ...]]
 
 
-class ExitReason(enum.IntEnum):
-    """Why KVM_RUN returned (kvm_run.exit_reason)."""
+class ExitReason(OpenIntEnum):
+    """Why KVM_RUN returned (kvm_run.exit_reason). A reason the spec does not know reads as a
+    member named UNKNOWN_<value>."""
 
     DCR = 15
     UNKNOWN = 0
@@ -89,46 +377,131 @@ class ExitReason(enum.IntEnum):
     S390_STSI = 25
 
 
-_EXIT_BY_VALUE: dict[int, ExitReason] = {int(e): e for e in ExitReason}
-
-# exit reason -> the member of kvm_run's exit union it fills
-_EXIT_MEMBERS: dict[int, str] = {
-    15: 'dcr',
-    0: 'hw',
-    1: 'ex',
-    2: 'io',
-    3: 'hypercall',
-    4: 'debug',
-    6: 'mmio',
-    9: 'fail_entry',
-    12: 'tpr_access',
-    16: 'hw',
-    17: 'internal',
-    18: 'osi',
-    19: 'papr_hcall',
-    23: 'epr',
-    24: 'system_event',
-    26: 'eoi',
-    27: 'hyperv',
-    28: 'arm_nisv',
-    29: 'msr',
-    30: 'msr',
-    34: 'xen',
-    35: 'riscv_sbi',
-    36: 'riscv_csr',
-    37: 'notify',
-    38: 'iocsr_io',
-    39: 'memory_fault',
-    40: 'tdx',
-    13: 's390_sieic',
-    14: 's390_reset_flags',
-    20: 's390_ucontrol',
-    22: 's390_tsch',
-    25: 's390_stsi',
-}
-
 # record -> (field, bits, signed, elements, known flag bits or None, flag sets, enum values, enum)
-_RULES: dict[type, tuple] = {
+_RULES: dict[type, tuple[tuple[str, int, bool, int, Optional[int], str, frozenset[int], str], ...]] = {
+    _kvm_clear_dirty_log__anon0: (
+        ('padding2', 64, False, 1, None, '', frozenset([]), ''),
+    ),
+    _kvm_coalesced_mmio_zone__anon0: (
+        ('pad', 32, False, 1, None, '', frozenset([]), ''),
+        ('pio', 32, False, 1, None, '', frozenset([]), ''),
+    ),
+    _kvm_dirty_log__anon0: (
+        ('padding2', 64, False, 1, None, '', frozenset([]), ''),
+    ),
+    _kvm_ioapic_state__redirtbl: (
+        ('bits', 64, False, 1, None, '', frozenset([]), ''),
+    ),
+    _kvm_ioapic_state__redirtbl__fields: (
+        ('vector', 8, False, 1, None, '', frozenset([]), ''),
+        ('delivery_mode', 3, False, 1, None, '', frozenset([]), ''),
+        ('dest_mode', 1, False, 1, None, '', frozenset([]), ''),
+        ('delivery_status', 1, False, 1, None, '', frozenset([]), ''),
+        ('polarity', 1, False, 1, None, '', frozenset([]), ''),
+        ('remote_irr', 1, False, 1, None, '', frozenset([]), ''),
+        ('trig_mode', 1, False, 1, None, '', frozenset([]), ''),
+        ('mask', 1, False, 1, None, '', frozenset([]), ''),
+        ('reserve', 7, False, 1, None, '', frozenset([]), ''),
+        ('reserved', 8, False, 4, None, '', frozenset([]), ''),
+        ('dest_id', 8, False, 1, None, '', frozenset([]), ''),
+    ),
+    _kvm_irq_level__anon0: (
+        ('irq', 32, False, 1, None, '', frozenset([]), ''),
+        ('status', 32, True, 1, None, '', frozenset([]), ''),
+    ),
+    _kvm_irq_routing_entry__u: (
+        ('pad', 32, False, 8, None, '', frozenset([]), ''),
+    ),
+    _kvm_irq_routing_msi__anon0: (
+        ('pad', 32, False, 1, None, '', frozenset([]), ''),
+        ('devid', 32, False, 1, None, '', frozenset([]), ''),
+    ),
+    _kvm_irqchip__chip: (
+    ),
+    _kvm_nested_state__data: (
+    ),
+    _kvm_nested_state__hdr: (
+        ('pad', 8, False, 120, None, '', frozenset([]), ''),
+    ),
+    _kvm_vcpu_events__exception: (
+        ('injected', 8, False, 1, None, '', frozenset([]), ''),
+        ('nr', 8, False, 1, None, '', frozenset([0, 1, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 16, 17, 18, 19, 20, 21, 28, 29, 30]), 'kvm_x86_exception_vector'),
+        ('has_error_code', 8, False, 1, None, '', frozenset([]), ''),
+        ('pending', 8, False, 1, None, '', frozenset([]), ''),
+        ('error_code', 32, False, 1, None, '', frozenset([]), ''),
+    ),
+    _kvm_vcpu_events__interrupt: (
+        ('injected', 8, False, 1, None, '', frozenset([]), ''),
+        ('nr', 8, False, 1, None, '', frozenset([]), ''),
+        ('soft', 8, False, 1, None, '', frozenset([]), ''),
+        ('shadow', 8, False, 1, 3, 'kvm_x86_shadow_int_flags', frozenset([]), ''),
+    ),
+    _kvm_vcpu_events__nmi: (
+        ('injected', 8, False, 1, None, '', frozenset([]), ''),
+        ('pending', 8, False, 1, None, '', frozenset([]), ''),
+        ('masked', 8, False, 1, None, '', frozenset([]), ''),
+        ('pad', 8, False, 1, None, '', frozenset([]), ''),
+    ),
+    _kvm_vcpu_events__smi: (
+        ('smm', 8, False, 1, None, '', frozenset([]), ''),
+        ('pending', 8, False, 1, None, '', frozenset([]), ''),
+        ('smm_inside_nmi', 8, False, 1, None, '', frozenset([]), ''),
+        ('latched_init', 8, False, 1, None, '', frozenset([]), ''),
+    ),
+    _kvm_vcpu_events__triple_fault: (
+        ('pending', 8, False, 1, None, '', frozenset([]), ''),
+    ),
+    _kvm_vmx_nested_state_hdr__smm: (
+        ('flags', 16, False, 1, 3, 'kvm_nested_state_smm_flags', frozenset([]), ''),
+    ),
+    _kvm_xen_hvm_attr__u: (
+        ('long_mode', 8, False, 1, None, '', frozenset([]), ''),
+        ('vector', 8, False, 1, None, '', frozenset([]), ''),
+        ('runstate_update_flag', 8, False, 1, None, '', frozenset([]), ''),
+        ('xen_version', 32, False, 1, None, '', frozenset([]), ''),
+        ('pad', 64, False, 8, None, '', frozenset([]), ''),
+    ),
+    _kvm_xen_hvm_attr__u__evtchn: (
+        ('send_port', 32, False, 1, None, '', frozenset([]), ''),
+        ('type', 32, False, 1, None, '', frozenset([]), ''),
+        ('flags', 32, False, 1, 7, 'kvm_xen_evtchn_flags', frozenset([]), ''),
+    ),
+    _kvm_xen_hvm_attr__u__evtchn__deliver: (
+        ('padding', 32, False, 4, None, '', frozenset([]), ''),
+    ),
+    _kvm_xen_hvm_attr__u__evtchn__deliver__eventfd: (
+        ('port', 32, False, 1, None, '', frozenset([]), ''),
+        ('fd', 32, True, 1, None, '', frozenset([]), ''),
+    ),
+    _kvm_xen_hvm_attr__u__evtchn__deliver__port: (
+        ('port', 32, False, 1, None, '', frozenset([]), ''),
+        ('vcpu', 32, False, 1, None, '', frozenset([]), ''),
+        ('priority', 32, False, 1, None, '', frozenset([]), ''),
+    ),
+    _kvm_xen_hvm_attr__u__shared_info: (
+        ('gfn', 64, False, 1, None, '', frozenset([]), ''),
+        ('hva', 64, False, 1, None, '', frozenset([]), ''),
+    ),
+    _kvm_xen_vcpu_attr__u: (
+        ('gpa', 64, False, 1, None, '', frozenset([]), ''),
+        ('hva', 64, False, 1, None, '', frozenset([]), ''),
+        ('pad', 64, False, 8, None, '', frozenset([]), ''),
+        ('vcpu_id', 32, False, 1, None, '', frozenset([]), ''),
+        ('vector', 8, False, 1, None, '', frozenset([]), ''),
+    ),
+    _kvm_xen_vcpu_attr__u__runstate: (
+        ('state', 64, False, 1, None, '', frozenset([]), ''),
+        ('state_entry_time', 64, False, 1, None, '', frozenset([]), ''),
+        ('time_running', 64, False, 1, None, '', frozenset([]), ''),
+        ('time_runnable', 64, False, 1, None, '', frozenset([]), ''),
+        ('time_blocked', 64, False, 1, None, '', frozenset([]), ''),
+        ('time_offline', 64, False, 1, None, '', frozenset([]), ''),
+    ),
+    _kvm_xen_vcpu_attr__u__timer: (
+        ('port', 32, False, 1, None, '', frozenset([]), ''),
+        ('priority', 32, False, 1, None, '', frozenset([]), ''),
+        ('expires_ns', 64, False, 1, None, '', frozenset([]), ''),
+    ),
     kvm_clear_dirty_log: (
         ('slot', 32, False, 1, None, '', frozenset([]), ''),
         ('num_pages', 32, False, 1, None, '', frozenset([]), ''),
@@ -146,9 +519,31 @@ _RULES: dict[type, tuple] = {
         ('addr', 64, False, 1, None, '', frozenset([]), ''),
         ('size', 32, False, 1, None, '', frozenset([]), ''),
     ),
+    kvm_cpuid: (
+        ('nent', 32, False, 1, None, '', frozenset([]), ''),
+        ('padding', 32, False, 1, None, '', frozenset([]), ''),
+    ),
     kvm_cpuid2: (
         ('nent', 32, False, 1, None, '', frozenset([]), ''),
         ('padding', 32, False, 1, None, '', frozenset([]), ''),
+    ),
+    kvm_cpuid_entry: (
+        ('function', 32, False, 1, None, '', frozenset([]), ''),
+        ('eax', 32, False, 1, None, '', frozenset([]), ''),
+        ('ebx', 32, False, 1, None, '', frozenset([]), ''),
+        ('ecx', 32, False, 1, None, '', frozenset([]), ''),
+        ('edx', 32, False, 1, None, '', frozenset([]), ''),
+        ('padding', 32, False, 1, None, '', frozenset([]), ''),
+    ),
+    kvm_cpuid_entry2: (
+        ('function', 32, False, 1, None, '', frozenset([]), ''),
+        ('index', 32, False, 1, None, '', frozenset([]), ''),
+        ('flags', 32, False, 1, 7, 'kvm_cpuid_entry2_flags', frozenset([]), ''),
+        ('eax', 32, False, 1, None, '', frozenset([]), ''),
+        ('ebx', 32, False, 1, None, '', frozenset([]), ''),
+        ('ecx', 32, False, 1, None, '', frozenset([]), ''),
+        ('edx', 32, False, 1, None, '', frozenset([]), ''),
+        ('padding', 32, False, 3, None, '', frozenset([]), ''),
     ),
     kvm_create_device: (
         ('type', 32, False, 1, None, '', frozenset([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]), 'kvm_device_type'),
@@ -177,9 +572,10 @@ _RULES: dict[type, tuple] = {
         ('slot', 32, False, 1, None, '', frozenset([]), ''),
         ('padding1', 32, False, 1, None, '', frozenset([]), ''),
     ),
-    kvm_dirty_tlb: (
-        ('bitmap', 64, False, 1, None, '', frozenset([]), ''),
-        ('num_dirty', 32, False, 1, None, '', frozenset([]), ''),
+    kvm_dtable: (
+        ('base', 64, False, 1, None, '', frozenset([]), ''),
+        ('limit', 16, False, 1, None, '', frozenset([]), ''),
+        ('padding', 16, False, 3, None, '', frozenset([]), ''),
     ),
     kvm_enable_cap: (
         ('cap', 32, False, 1, None, '', frozenset([]), ''),
@@ -208,6 +604,9 @@ _RULES: dict[type, tuple] = {
         ('control', 32, False, 1, 2031619, 'kvm_guest_debug_flags and kvm_guestdbg_x86_flags', frozenset([]), ''),
         ('pad', 32, False, 1, None, '', frozenset([]), ''),
     ),
+    kvm_guest_debug_arch: (
+        ('debugreg', 64, False, 8, None, '', frozenset([]), ''),
+    ),
     kvm_hyperv_eventfd: (
         ('conn_id', 32, False, 1, None, '', frozenset([]), ''),
         ('fd', 32, True, 1, None, '', frozenset([]), ''),
@@ -216,6 +615,13 @@ _RULES: dict[type, tuple] = {
     ),
     kvm_interrupt: (
         ('irq', 32, False, 1, None, '', frozenset([]), ''),
+    ),
+    kvm_ioapic_state: (
+        ('base_address', 64, False, 1, None, '', frozenset([]), ''),
+        ('ioregsel', 32, False, 1, None, '', frozenset([]), ''),
+        ('id', 32, False, 1, None, '', frozenset([]), ''),
+        ('irr', 32, False, 1, None, '', frozenset([]), ''),
+        ('pad', 32, False, 1, None, '', frozenset([]), ''),
     ),
     kvm_ioeventfd: (
         ('datamatch', 64, False, 1, None, '', frozenset([]), ''),
@@ -231,6 +637,32 @@ _RULES: dict[type, tuple] = {
     kvm_irq_routing: (
         ('nr', 32, False, 1, None, '', frozenset([]), ''),
         ('flags', 32, False, 1, None, '', frozenset([]), ''),
+    ),
+    kvm_irq_routing_entry: (
+        ('gsi', 32, False, 1, None, '', frozenset([]), ''),
+        ('type', 32, False, 1, None, '', frozenset([1, 2, 3, 4, 5]), 'kvm_irq_routing_type'),
+        ('flags', 32, False, 1, 1, 'kvm_msi_flags', frozenset([]), ''),
+        ('pad', 32, False, 1, None, '', frozenset([]), ''),
+    ),
+    kvm_irq_routing_hv_sint: (
+        ('vcpu', 32, False, 1, None, '', frozenset([]), ''),
+        ('sint', 32, False, 1, None, '', frozenset([]), ''),
+    ),
+    kvm_irq_routing_irqchip: (
+        ('irqchip', 32, False, 1, None, '', frozenset([0, 1, 2]), 'kvm_irqchip_id'),
+        ('pin', 32, False, 1, None, '', frozenset([]), ''),
+    ),
+    kvm_irq_routing_msi: (
+        ('address_lo', 32, False, 1, None, '', frozenset([]), ''),
+        ('address_hi', 32, False, 1, None, '', frozenset([]), ''),
+        ('data', 32, False, 1, None, '', frozenset([]), ''),
+    ),
+    kvm_irq_routing_s390_adapter: (
+        ('ind_addr', 64, False, 1, None, '', frozenset([]), ''),
+        ('summary_addr', 64, False, 1, None, '', frozenset([]), ''),
+        ('ind_offset', 64, False, 1, None, '', frozenset([]), ''),
+        ('summary_offset', 32, False, 1, None, '', frozenset([]), ''),
+        ('adapter_id', 32, False, 1, None, '', frozenset([]), ''),
     ),
     kvm_irq_routing_xen_evtchn: (
         ('port', 32, False, 1, None, '', frozenset([]), ''),
@@ -267,8 +699,18 @@ _RULES: dict[type, tuple] = {
         ('devid', 32, False, 1, None, '', frozenset([]), ''),
         ('pad', 8, False, 12, None, '', frozenset([]), ''),
     ),
+    kvm_msr_entry: (
+        ('index', 32, False, 1, None, '', frozenset([]), ''),
+        ('reserved', 32, False, 1, None, '', frozenset([]), ''),
+        ('data', 64, False, 1, None, '', frozenset([]), ''),
+    ),
     kvm_msr_filter: (
         ('flags', 32, False, 1, 1, 'kvm_msr_filter_flags', frozenset([]), ''),
+    ),
+    kvm_msr_filter_range: (
+        ('flags', 32, False, 1, 3, 'kvm_msr_filter_range_flags', frozenset([]), ''),
+        ('nmsrs', 32, False, 1, None, '', frozenset([]), ''),
+        ('base', 32, False, 1, None, '', frozenset([]), ''),
     ),
     kvm_msr_list: (
         ('nmsrs', 32, False, 1, None, '', frozenset([]), ''),
@@ -286,9 +728,44 @@ _RULES: dict[type, tuple] = {
         ('id', 64, False, 1, None, '', frozenset([]), ''),
         ('addr', 64, False, 1, None, '', frozenset([]), ''),
     ),
+    kvm_pic_state: (
+        ('last_irr', 8, False, 1, None, '', frozenset([]), ''),
+        ('irr', 8, False, 1, None, '', frozenset([]), ''),
+        ('imr', 8, False, 1, None, '', frozenset([]), ''),
+        ('isr', 8, False, 1, None, '', frozenset([]), ''),
+        ('priority_add', 8, False, 1, None, '', frozenset([]), ''),
+        ('irq_base', 8, False, 1, None, '', frozenset([]), ''),
+        ('read_reg_select', 8, False, 1, None, '', frozenset([]), ''),
+        ('poll', 8, False, 1, None, '', frozenset([]), ''),
+        ('special_mask', 8, False, 1, None, '', frozenset([]), ''),
+        ('init_state', 8, False, 1, None, '', frozenset([]), ''),
+        ('auto_eoi', 8, False, 1, None, '', frozenset([]), ''),
+        ('rotate_on_auto_eoi', 8, False, 1, None, '', frozenset([]), ''),
+        ('special_fully_nested_mode', 8, False, 1, None, '', frozenset([]), ''),
+        ('init4', 8, False, 1, None, '', frozenset([]), ''),
+        ('elcr', 8, False, 1, None, '', frozenset([]), ''),
+        ('elcr_mask', 8, False, 1, None, '', frozenset([]), ''),
+    ),
+    kvm_pit_channel_state: (
+        ('count', 32, False, 1, None, '', frozenset([]), ''),
+        ('latched_count', 16, False, 1, None, '', frozenset([]), ''),
+        ('count_latched', 8, False, 1, None, '', frozenset([]), ''),
+        ('status_latched', 8, False, 1, None, '', frozenset([]), ''),
+        ('status', 8, False, 1, None, '', frozenset([]), ''),
+        ('read_state', 8, False, 1, None, '', frozenset([]), ''),
+        ('write_state', 8, False, 1, None, '', frozenset([]), ''),
+        ('write_latch', 8, False, 1, None, '', frozenset([]), ''),
+        ('rw_mode', 8, False, 1, None, '', frozenset([]), ''),
+        ('mode', 8, False, 1, None, '', frozenset([]), ''),
+        ('bcd', 8, False, 1, None, '', frozenset([]), ''),
+        ('gate', 8, False, 1, None, '', frozenset([]), ''),
+        ('count_load_time', 64, True, 1, None, '', frozenset([]), ''),
+    ),
     kvm_pit_config: (
         ('flags', 32, False, 1, 1, 'kvm_pit_config_flags', frozenset([]), ''),
         ('pad', 32, False, 15, None, '', frozenset([]), ''),
+    ),
+    kvm_pit_state: (
     ),
     kvm_pit_state2: (
         ('flags', 32, False, 1, 3, 'kvm_pit_state2_flags', frozenset([]), ''),
@@ -334,6 +811,21 @@ _RULES: dict[type, tuple] = {
         ('pit_reinject', 8, False, 1, None, '', frozenset([]), ''),
         ('reserved', 8, False, 31, None, '', frozenset([]), ''),
     ),
+    kvm_segment: (
+        ('base', 64, False, 1, None, '', frozenset([]), ''),
+        ('limit', 32, False, 1, None, '', frozenset([]), ''),
+        ('selector', 16, False, 1, None, '', frozenset([]), ''),
+        ('type', 8, False, 1, None, '', frozenset([]), ''),
+        ('present', 8, False, 1, None, '', frozenset([]), ''),
+        ('dpl', 8, False, 1, None, '', frozenset([]), ''),
+        ('db', 8, False, 1, None, '', frozenset([]), ''),
+        ('s', 8, False, 1, None, '', frozenset([]), ''),
+        ('l', 8, False, 1, None, '', frozenset([]), ''),
+        ('g', 8, False, 1, None, '', frozenset([]), ''),
+        ('avl', 8, False, 1, None, '', frozenset([]), ''),
+        ('unusable', 8, False, 1, None, '', frozenset([]), ''),
+        ('padding', 8, False, 1, None, '', frozenset([]), ''),
+    ),
     kvm_sev_cmd: (
         ('id', 32, False, 1, None, '', frozenset([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 100, 101, 102, 103]), 'sev_cmd_id'),
         ('pad0', 32, False, 1, None, '', frozenset([]), ''),
@@ -364,6 +856,12 @@ _RULES: dict[type, tuple] = {
         ('apic_base', 64, False, 1, None, '', frozenset([]), ''),
         ('flags', 64, False, 1, 1, 'kvm_sregs2_flags', frozenset([]), ''),
         ('pdptrs', 64, False, 4, None, '', frozenset([]), ''),
+    ),
+    kvm_svm_nested_state_data: (
+        ('vmcb12', 8, False, 4096, None, '', frozenset([]), ''),
+    ),
+    kvm_svm_nested_state_hdr: (
+        ('vmcb_pa', 64, False, 1, None, '', frozenset([]), ''),
     ),
     kvm_tpr_access_ctl: (
         ('enabled', 32, False, 1, None, '', frozenset([]), ''),
@@ -406,6 +904,17 @@ _RULES: dict[type, tuple] = {
         ('exception_has_payload', 8, False, 1, None, '', frozenset([]), ''),
         ('exception_payload', 64, False, 1, None, '', frozenset([]), ''),
     ),
+    kvm_vmx_nested_state_data: (
+        ('vmcs12', 8, False, 4096, None, '', frozenset([]), ''),
+        ('shadow_vmcs12', 8, False, 4096, None, '', frozenset([]), ''),
+    ),
+    kvm_vmx_nested_state_hdr: (
+        ('vmxon_pa', 64, False, 1, None, '', frozenset([]), ''),
+        ('vmcs12_pa', 64, False, 1, None, '', frozenset([]), ''),
+        ('pad', 16, False, 1, None, '', frozenset([]), ''),
+        ('flags', 32, False, 1, 1, 'kvm_vmx_nested_state_flags', frozenset([]), ''),
+        ('preemption_timer_deadline', 64, False, 1, None, '', frozenset([]), ''),
+    ),
     kvm_x86_mce: (
         ('status', 64, False, 1, None, '', frozenset([]), ''),
         ('addr', 64, False, 1, None, '', frozenset([]), ''),
@@ -414,6 +923,11 @@ _RULES: dict[type, tuple] = {
         ('bank', 8, False, 1, None, '', frozenset([]), ''),
         ('pad1', 8, False, 7, None, '', frozenset([]), ''),
         ('pad2', 64, False, 3, None, '', frozenset([]), ''),
+    ),
+    kvm_xcr: (
+        ('xcr', 32, False, 1, None, '', frozenset([]), ''),
+        ('reserved', 32, False, 1, None, '', frozenset([]), ''),
+        ('value', 64, False, 1, None, '', frozenset([]), ''),
     ),
     kvm_xcrs: (
         ('nr_xcrs', 32, False, 1, None, '', frozenset([]), ''),
@@ -446,6 +960,7 @@ _RULES: dict[type, tuple] = {
 # record -> (count field, flexible array, offset of the array, element size): the kernel
 # reads and writes as many elements as the count field says, so the buffer must hold them
 _COUNTED: dict[type, tuple[str, str, int, int]] = {
+    kvm_cpuid: ('nent', 'entries', 8, 24),
     kvm_cpuid2: ('nent', 'entries', 8, 40),
     kvm_irq_routing: ('nr', 'entries', 8, 48),
     kvm_msr_list: ('nmsrs', 'indices', 4, 4),
@@ -455,6 +970,10 @@ _COUNTED: dict[type, tuple[str, str, int, int]] = {
     kvm_signal_mask: ('len', 'sigset', 4, 1),
 }
 
+
+# Room a self-sizing getter starts with, and the most it asks for before giving up.
+_FILL_START = 64
+_FILL_LIMIT = 1 << 16
 
 # ioctl -> {errno: what that errno means for it}
 _E_KVM_GET_API_VERSION: dict[int, str] = {}
@@ -470,7 +989,6 @@ _E_KVM_X86_GET_MCE_CAP_SUPPORTED: dict[int, str] = {errno.EFAULT: 'The value cou
 _E_KVM_GET_SUPPORTED_HV_CPUID: dict[int, str] = {errno.E2BIG: 'nent is smaller than the number of Hyper-V leaves KVM reports.', errno.EFAULT: 'The buffer could not be read or written.'}
 _E_KVM_GET_DEVICE_ATTR: dict[int, str] = {errno.ENXIO: 'The group or attribute is unknown to this device.', errno.EPERM: 'The attribute cannot be read in the current state.', errno.EFAULT: 'The value could not be written to addr.', errno.EIO: 'The caller is not in the process that created the VM.'}
 _E_KVM_HAS_DEVICE_ATTR: dict[int, str] = {errno.ENXIO: 'The group or attribute is unknown.', errno.EIO: 'The caller is not in the process that created the VM.'}
-_E_KVM_S390_ENABLE_SIE: dict[int, str] = {errno.EINVAL: 'The page tables of the process cannot be extended as SIE requires.'}
 _E_KVM_ENABLE_CAP: dict[int, str] = {errno.EINVAL: 'The capability is unknown, cannot be enabled at this scope, its arguments are not valid, or flags is not 0.', errno.EBUSY: 'The capability can only be changed before something else happens (typically before vCPUs are created), and that has already happened.'}
 _E_KVM_CREATE_VCPU: dict[int, str] = {errno.EINVAL: 'The id is out of range, or the VM already has as many vCPUs as it may (KVM_CAP_MAX_VCPUS).', errno.EEXIST: 'The VM already has a vCPU with this id.', errno.ENOMEM: 'The kernel could not allocate the vCPU.'}
 _E_KVM_GET_STATS_FD: dict[int, str] = {errno.ENOMEM: 'The kernel could not allocate the file.', errno.EMFILE: 'The process has no free file descriptor.'}
@@ -480,12 +998,16 @@ _E_KVM_SET_TSC_KHZ: dict[int, str] = {errno.EINVAL: "The frequency cannot be pro
 _E_KVM_GET_TSC_KHZ: dict[int, str] = {}
 _E_KVM_SET_PMU_EVENT_FILTER: dict[int, str] = {errno.EINVAL: 'action is neither KVM_PMU_EVENT_ALLOW nor KVM_PMU_EVENT_DENY, flags has an unknown bit, or a masked entry sets bits outside the KVM_PMU_MASKED_ENTRY_* fields.', errno.E2BIG: "nevents is larger than KVM's limit (300).", errno.EFAULT: 'The filter could not be read.', errno.ENOMEM: 'The kernel could not allocate a copy of the filter.'}
 _E_KVM_X86_SET_MSR_FILTER: dict[int, str] = {errno.EINVAL: "flags has unknown bits; KVM_MSR_FILTER_DEFAULT_DENY is set but no range has MSRs; a range with MSRs has no access bits or unknown bits in its flags; or a range's bitmap would exceed KVM_MSR_FILTER_MAX_BITMAP_SIZE bytes.", errno.EFAULT: 'The structure or a bitmap could not be read.', errno.ENOMEM: 'The kernel could not allocate the filter.'}
+_E_KVM_CREATE_PIT: dict[int, str] = {errno.EEXIST: 'The VM already has a PIT.', errno.ENOMEM: 'The kernel could not allocate the PIT.'}
+_E_KVM_GET_PIT: dict[int, str] = {errno.ENXIO: 'The VM has no in-kernel PIT.', errno.EFAULT: 'The buffer could not be read or written.'}
+_E_KVM_SET_PIT: dict[int, str] = {errno.ENXIO: 'The VM has no in-kernel PIT.', errno.EFAULT: 'The buffer could not be read.'}
 _E_KVM_REINJECT_CONTROL: dict[int, str] = {errno.ENXIO: 'The VM has no in-kernel PIT.', errno.EFAULT: 'The structure could not be read.'}
 _E_KVM_CREATE_PIT2: dict[int, str] = {errno.EEXIST: 'The VM already has a PIT.', errno.ENOMEM: 'The kernel could not allocate the PIT.', errno.EFAULT: 'The structure could not be read.'}
 _E_KVM_GET_PIT2: dict[int, str] = {errno.ENXIO: 'The VM has no in-kernel PIT.', errno.EFAULT: 'The buffer could not be written.'}
 _E_KVM_SET_PIT2: dict[int, str] = {errno.ENXIO: 'The VM has no in-kernel PIT.', errno.EFAULT: 'The buffer could not be read.'}
 _E_KVM_GET_DIRTY_LOG: dict[int, str] = {errno.EINVAL: 'The slot or address space id is out of range.', errno.ENOENT: 'The slot does not exist or does not log dirty pages.', errno.ENXIO: 'The VM uses the dirty ring instead of bitmaps (and has not enabled KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP).', errno.EFAULT: 'The bitmap could not be written.'}
 _E_KVM_SET_NR_MMU_PAGES: dict[int, str] = {errno.EINVAL: 'The number is below the minimum of 64 pages.'}
+_E_KVM_GET_NR_MMU_PAGES: dict[int, str] = {}
 _E_KVM_SET_USER_MEMORY_REGION: dict[int, str] = {errno.EINVAL: 'Unknown or unsupported flags, a slot or address space id out of range, an address or size that is not page aligned or overflows, backing memory the caller cannot access, or a change that is not allowed on an existing slot (its size, its userspace_addr or KVM_MEM_READONLY).', errno.EEXIST: 'The range overlaps another slot of the same address space.', errno.ENOMEM: 'The kernel could not allocate the slot or its dirty bitmap.'}
 _E_KVM_SET_TSS_ADDR: dict[int, str] = {errno.EINVAL: 'The region would extend beyond 4 GiB.'}
 _E_KVM_SET_IDENTITY_MAP_ADDR: dict[int, str] = {errno.EINVAL: 'A vCPU has already been created.', errno.EFAULT: 'The address could not be read.'}
@@ -513,8 +1035,6 @@ _E_KVM_XEN_HVM_SET_ATTR: dict[int, str] = {errno.ENOENT: 'type is unknown, or an
 _E_KVM_XEN_HVM_EVTCHN_SEND: dict[int, str] = {errno.EINVAL: "The port is 0 or beyond the guest's port range, the priority is not 2-level, the target vCPU does not exist, or it has no vcpu_info.", errno.EFAULT: 'The argument could not be read.'}
 _E_KVM_CREATE_DEVICE: dict[int, str] = {errno.ENODEV: 'The device type is unknown or not supported by this VM.', errno.EEXIST: 'The VM already has a device of a type it can only have one of.', errno.EBUSY: 'The device cannot be added any more, for example an interrupt controller after vCPUs have run.', errno.ENOMEM: 'The kernel could not allocate the device.', errno.EFAULT: 'The structure could not be read or written.'}
 _E_KVM_SET_DEVICE_ATTR: dict[int, str] = {errno.ENXIO: 'The group or attribute is unknown to this device.', errno.EINVAL: 'The value is not valid for the attribute.', errno.EPERM: 'The attribute cannot be changed in the current state.', errno.EBUSY: 'The device is in use and the attribute can no longer change.', errno.EFAULT: 'The value could not be read from addr.', errno.EIO: 'The caller is not in the process that created the VM.'}
-_E_KVM_PPC_ALLOCATE_HTAB: dict[int, str] = {errno.EBUSY: 'A vCPU of the VM is running.', errno.EINVAL: 'The order is outside 18 to 46.', errno.ENOMEM: 'No memory for a table of that size.', errno.EOPNOTSUPP: 'KVM runs as a nested hypervisor, where only radix guests are possible.', errno.EFAULT: 'The order could not be read.'}
-_E_KVM_PPC_SVM_OFF: dict[int, str] = {errno.EBUSY: 'A vCPU of the VM is running.', errno.EINVAL: 'The ultravisor failed to terminate the secure guest.'}
 _E_KVM_MEMORY_ENCRYPT_OP: dict[int, str] = {errno.ENOTTY: 'The kernel or host has no memory encryption support, SEV (or SEV-ES, for KVM_SEV_ES_INIT) is not enabled, the command needs the VM to be an SEV guest and it is not, or the ioctl was issued on a vCPU of a VM that has no vCPU commands (anything but TDX).', errno.EINVAL: "The command is unknown or not implemented, not valid in the guest's current state (for example KVM_SEV_INIT after vCPUs were created), not valid for the VM type (KVM_SEV_INIT and KVM_SEV_ES_INIT need KVM_X86_DEFAULT_VM, KVM_SEV_INIT2 one of the SEV types), has invalid parameters or non-zero flags, or may not be used on a VM that shares another VM's encryption context. For TDX, also a non-zero hw_error on input.", errno.EBUSY: '(svm) Before 6.10: KVM_SEV_INIT or KVM_SEV_ES_INIT on a VM that is already an SEV guest. Later kernels fail with EINVAL.', errno.EIO: 'The firmware (or, for TDX, the TDX module) failed the command; error (or hw_error) holds its status code.', errno.EBADF: '(svm) sev_fd is not an open file descriptor.', errno.E2BIG: '(vmx) KVM_TDX_CAPABILITIES or KVM_TDX_GET_CPUID: the CPUID buffer has too few entries; nent was set to the number needed.', errno.EINTR: 'A long populate command (KVM_TDX_INIT_MEM_REGION) stopped for a signal; its parameter structure describes the part that is left, so the call can simply be repeated.', errno.EFAULT: 'The command or its parameters could not be read or written.', errno.ENOMEM: 'The kernel could not allocate memory or pin guest pages.'}
 _E_KVM_MEMORY_ENCRYPT_REG_REGION: dict[int, str] = {errno.ENOTTY: 'The VM is not an SEV guest, or the host has no memory encryption support.', errno.EINVAL: "The range is empty, wraps or does not fit the address space, or the VM shares another VM's encryption context.", errno.ENOMEM: "Pinning the range would exceed the process's locked memory limit, or the kernel ran out of memory.", errno.EFAULT: 'The argument could not be read, or the range is not mapped.'}
 _E_KVM_MEMORY_ENCRYPT_UNREG_REGION: dict[int, str] = {errno.ENOTTY: 'The VM is not an SEV guest, or the host has no memory encryption support.', errno.EINVAL: "No registered region has exactly this address and size, or the VM shares another VM's encryption context.", errno.EFAULT: 'The argument could not be read.'}
@@ -538,6 +1058,7 @@ _E_KVM_GET_SREGS2: dict[int, str] = {errno.EFAULT: 'The buffer could not be writ
 _E_KVM_SET_SREGS2: dict[int, str] = {errno.EINVAL: 'flags has unknown bits; KVM_SREGS2_FLAGS_PDPTRS_VALID is set while the new state does not use PAE paging (or the guest state is encrypted); or the registers fail the checks of KVM_SET_SREGS.', errno.EFAULT: 'The buffer could not be read.', errno.ENOMEM: 'The kernel could not allocate a bounce buffer.'}
 _E_KVM_GET_XSAVE2: dict[int, str] = {errno.EFAULT: 'The buffer could not be written.', errno.ENOMEM: 'The kernel could not allocate a bounce buffer.'}
 _E_KVM_SET_MSRS: dict[int, str] = {errno.E2BIG: 'nmsrs is 256 or more.', errno.EFAULT: 'The buffer could not be read.', errno.ENOMEM: 'The kernel could not allocate a copy of the entries.'}
+_E_KVM_SET_CPUID: dict[int, str] = {errno.E2BIG: 'The table has more entries than KVM accepts (256 in current kernels).', errno.EINVAL: 'The table is not acceptable; see KVM_SET_CPUID2.', errno.EFAULT: 'The table could not be read.', errno.ENOMEM: 'The kernel could not allocate a copy of the table.'}
 _E_KVM_SET_CPUID2: dict[int, str] = {errno.E2BIG: 'The table has more entries than KVM accepts (256 in current kernels).', errno.EINVAL: 'The table is not acceptable: for example leaf 0x80000008 reports a virtual address width other than 48 or 57 bits, or the vCPU has already run and the table differs from the one it has.', errno.EPERM: 'The table enables XSAVE components (such as AMX tile data) that the process has not been given permission to use for guests with arch_prctl(ARCH_REQ_XCOMP_GUEST_PERM).', errno.EFAULT: 'The table could not be read.', errno.ENOMEM: 'The kernel could not allocate a copy of the table.'}
 _E_KVM_GET_CPUID2: dict[int, str] = {errno.E2BIG: "nent is smaller than the vCPU's table. nent is not updated; retry with a larger buffer.", errno.EFAULT: 'The buffer could not be read or written.'}
 _E_KVM_X86_SETUP_MCE: dict[int, str] = {errno.EINVAL: 'The bank count is 0 or larger than the count KVM_CHECK_EXTENSION reports for KVM_CAP_MCE, or a capability bit is set that KVM_X86_GET_MCE_CAP_SUPPORTED does not report.', errno.EFAULT: 'The value could not be read.'}
@@ -553,7 +1074,7 @@ _E_KVM_NMI: dict[int, str] = {}
 _E_KVM_SMI: dict[int, str] = {}
 _E_KVM_XEN_VCPU_GET_ATTR: dict[int, str] = {errno.ENOENT: 'type is unknown, or the runstate area is not set.', errno.EINVAL: 'type is KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADJUST, which cannot be read.', errno.EOPNOTSUPP: 'A runstate attribute was asked for on a host without scheduler statistics.', errno.EFAULT: 'The argument could not be read or written.'}
 _E_KVM_XEN_VCPU_SET_ATTR: dict[int, str] = {errno.ENOENT: 'type is unknown.', errno.EINVAL: 'The value is not valid: an area that crosses a page boundary, an unknown runstate, runstate times that do not add up or lie in the future, a Xen vCPU id out of range, a timer priority other than 2-level, or an upcall vector below 0x10.', errno.EOPNOTSUPP: 'A runstate attribute was set on a host without scheduler statistics.', errno.EFAULT: 'The argument could not be read, or a guest page could not be mapped.'}
-_E_KVM_RUN: dict[int, str] = {errno.EINTR: 'A signal is pending for the calling thread, or immediate_exit was set; exit_reason is KVM_EXIT_INTR. Run the vCPU again after handling the signal.', errno.EINVAL: 'The argument is not 0, or (x86) kvm_valid_regs or kvm_dirty_regs has bits that are not KVM_SYNC_X86_* bits.', errno.EIO: 'The caller is not in the process that created the VM, or the VM was marked dead after an internal bug.', errno.ENOEXEC: 'The vCPU is not initialized yet (arm64 before KVM_ARM_VCPU_INIT).', errno.EFAULT: 'KVM could not access guest or userspace memory it needed. Since 6.8 exit_reason may then be KVM_EXIT_MEMORY_FAULT, with details in memory_fault (as also with EHWPOISON, for memory with an uncorrectable hardware error).'}
+_E_KVM_RUN: dict[int, str] = {errno.EINTR: "A signal is pending for the calling thread (exit_reason is then KVM_EXIT_INTR), or immediate_exit was set (exit_reason may keep the previous exit's value). Run the vCPU again after handling the signal.", errno.EINVAL: 'The argument is not 0, or (x86) kvm_valid_regs or kvm_dirty_regs has bits that are not KVM_SYNC_X86_* bits.', errno.EIO: 'The caller is not in the process that created the VM, or the VM was marked dead after an internal bug.', errno.ENOEXEC: 'The vCPU is not initialized yet (arm64 before KVM_ARM_VCPU_INIT).', errno.EFAULT: 'KVM could not access guest or userspace memory it needed. Since 6.8 exit_reason may then be KVM_EXIT_MEMORY_FAULT, with details in memory_fault (as also with EHWPOISON, for memory with an uncorrectable hardware error).'}
 _E_KVM_SET_SIGNAL_MASK: dict[int, str] = {errno.EINVAL: "len is not the size of the kernel's signal set (8).", errno.EFAULT: 'The mask could not be read.'}
 _E_KVM_GET_MP_STATE: dict[int, str] = {errno.EINVAL: 'The architecture does not implement multiprocessing states.'}
 _E_KVM_SET_MP_STATE: dict[int, str] = {errno.EINVAL: 'The state is not valid here: not used by the architecture, not RUNNABLE on x86 without an in-kernel local APIC, INIT_RECEIVED or SIPI_RECEIVED while the vCPU latches INIT (in SMM or in a nested guest), or the architecture does not implement the ioctl.', errno.ENXIO: 'On s390, the state cannot be set (CHECK_STOP, LOAD for a guest that is not protected, or an unknown value).'}
@@ -562,13 +1083,6 @@ _E_KVM_GET_ONE_REG: dict[int, str] = {errno.ENOENT: 'The vCPU has no register wi
 _E_KVM_SET_ONE_REG: dict[int, str] = {errno.ENOENT: 'The vCPU has no register with this id.', errno.EINVAL: 'The id is not valid, the value is not acceptable for the register, or on s390 the guest runs in protected mode.', errno.EPERM: "On arm64, the register cannot be written in the current state (e.g. before or after finalizing the vCPU's configuration).", errno.EBUSY: 'On riscv and arm64, the register is a configuration register that can no longer change because the vCPU has already run.', errno.EFAULT: 'The buffer at addr could not be read.'}
 _E_KVM_KVMCLOCK_CTRL: dict[int, str] = {errno.EINVAL: 'The guest has not enabled kvmclock on this vCPU.'}
 _E_KVM_GET_REG_LIST: dict[int, str] = {errno.E2BIG: 'n is smaller than the number of registers; n now holds the number needed.', errno.EFAULT: 'The list could not be read or written.', errno.ENOEXEC: 'On arm64, the vCPU has not been initialized with KVM_ARM_VCPU_INIT.', errno.EPERM: "On arm64, the vCPU's configuration has not been finalized yet."}
-_E_KVM_S390_VCPU_FAULT: dict[int, str] = {errno.EFAULT: 'The address is not backed by guest memory or the fault could not be resolved.'}
-_E_KVM_S390_STORE_STATUS: dict[int, str] = {errno.EFAULT: 'The save area is not in guest memory.'}
-_E_KVM_S390_INITIAL_RESET: dict[int, str] = {}
-_E_KVM_S390_NORMAL_RESET: dict[int, str] = {}
-_E_KVM_S390_CLEAR_RESET: dict[int, str] = {}
-_E_KVM_DIRTY_TLB: dict[int, str] = {errno.EFAULT: 'The argument could not be read.'}
-_E_KVM_ARM_VCPU_FINALIZE: dict[int, str] = {errno.EINVAL: 'The feature is unknown or was not enabled by KVM_ARM_VCPU_INIT.', errno.EPERM: 'The feature was already finalized.', errno.ENOEXEC: 'The vCPU has not been initialized with KVM_ARM_VCPU_INIT.', errno.EFAULT: 'The feature number could not be read.'}
 
 
 def _check_fields(obj: Any, cls: type, what: str) -> None:
@@ -599,22 +1113,69 @@ def _check_room(obj: Any, arg: Any, cls: type, what: str, need: int = 0) -> None
                          f"make one with (ctypes.c_char * {need})()")
 
 
-def _record(cls: type, arg: Any, fields: Mapping[str, Any], what: str) -> Any:
-    """The struct to pass: `arg`, or one built from keyword fields; checked either way."""
+def _record(cls: type, arg: Any, fields: Mapping[str, Any], what: str, base: Any = None) -> Any:
+    """The struct to pass: `arg`, or one built from keyword fields; checked either way.
+
+    Keyword fields start from `base` (what the matching get ioctl read: only the named fields
+    change) or from zeros. A struct field takes a struct or a tuple (all of it), or a dict (the
+    fields it names); an array of structs a sequence of them; the flexible array of a struct a
+    sequence, which sizes the struct and sets the field that counts it."""
+    obj: Any
     if arg is not None:
         if fields:
             raise TypeError(f"{what}: give either a {cls.__name__} or its fields, not both")
         obj = _runtime.check_buffer(what, arg, cls)
         _check_fields(obj, cls, what)
         return obj
-    obj = cls()
+    counted = _COUNTED.get(cls)
+    if counted is not None and counted[1] in fields:
+        count_field, array = counted[0], counted[1]
+        items = fields[array]
+        if not _is_sequence(items):
+            raise TypeError(f"{what}.{array} takes a sequence of {_runtime._any(cls)._fields_[-1][1]._type_.__name__}, "
+                            f"not {type(items).__name__}")
+        items = list(items)
+        if count_field in fields and fields[count_field] != len(items):
+            raise ValueError(f"{what}: {count_field} = {fields[count_field]!r}, but {array} has {len(items)} element(s); "
+                             f"leave {count_field} out, it is set from {array}")
+        obj = sized(cls, len(items))
+        setattr(obj, count_field, len(items))
+        _set_array(getattr(obj, array), obj._fields_[-1][1]._type_, items, f"{what}.{array}")
+        fields = {k: v for k, v in fields.items() if k not in (array, count_field)}
+    else:
+        obj = cls() if base is None else base
+    _set_fields(obj, cls, fields, what)
+    _check_fields(obj, cls, what)
+    return obj
+
+
+def _set_fields(obj: Any, cls: type, fields: Mapping[str, Any], what: str) -> None:
     rules = {r[0]: r for r in _RULES.get(cls, ())}
+    types: dict[str, Any] = {f[0]: f[1] for f in cls._fields_}  # type: ignore[attr-defined]
     for name, value in fields.items():
         rule = rules.get(name)
         if rule is None:
-            if not any(f[0] == name for f in cls._fields_):
+            ctype = types.get(name)
+            if ctype is None:
                 raise TypeError(f"{what}: {cls.__name__} has no field {name!r}")
-            setattr(obj, name, value)
+            if isinstance(ctype, type) and issubclass(ctype, (ctypes.Structure, ctypes.Union)):
+                if isinstance(value, Mapping):   # change the fields it names, keep the others
+                    inner = getattr(obj, name)
+                    _set_fields(inner, ctype, value, f"{what}.{name}")
+                    _check_fields(inner, ctype, f"{what}.{name}")
+                else:
+                    setattr(obj, name, _element(ctype, value, f"{what}.{name}"))
+            elif isinstance(ctype, type) and issubclass(ctype, ctypes.Array) and \
+                    issubclass(_runtime._any(ctype)._type_, (ctypes.Structure, ctypes.Union)):
+                element, length = _runtime._any(ctype)._type_, _runtime._any(ctype)._length_
+                if not _is_sequence(value):
+                    raise TypeError(f"{what}.{name} takes a sequence of {element.__name__}")
+                items = list(value)
+                if len(items) > length:
+                    raise ValueError(f"{what}.{name} takes at most {length} elements")
+                _set_array(getattr(obj, name), element, items, f"{what}.{name}")
+            else:
+                setattr(obj, name, value)
             continue
         _, bits, signed, count, _, _, _, _ = rule
         if count > 1:
@@ -624,8 +1185,46 @@ def _record(cls: type, arg: Any, fields: Mapping[str, Any], what: str) -> Any:
                 getattr(obj, name)[i] = _runtime.check_int(f"{what}.{name}[{i}]", element, bits, signed)
         else:
             setattr(obj, name, _runtime.check_int(f"{what}.{name}", value, bits, signed))
-    _check_fields(obj, cls, what)
-    return obj
+
+
+def _is_sequence(value: Any) -> bool:
+    """A list, tuple, ctypes array or other iterable of elements (not a str, bytes or dict)."""
+    return isinstance(value, (Iterable, ctypes.Array)) and not isinstance(value, (str, bytes, Mapping))
+
+
+def _set_array(target: Any, cls: type, items: list[Any], what: str) -> None:
+    for i, item in enumerate(items):
+        target[i] = _element(cls, item, f"{what}[{i}]")
+
+
+def _element(cls: type, value: Any, what: str) -> Any:
+    """A struct of type `cls` from a struct, a dict of its fields or a tuple of its named fields."""
+    if isinstance(value, cls):
+        _check_fields(value, cls, what)
+        return value
+    if isinstance(value, Mapping):
+        return _record(cls, None, value, what)
+    if isinstance(value, tuple):
+        names = [f[0] for f in cls._fields_ if f[0] not in getattr(cls, "_anonymous_", ())]  # type: ignore[attr-defined]
+        if len(value) > len(names):
+            raise ValueError(f"{what}: {cls.__name__} has {len(names)} named fields ({', '.join(names)}), "
+                             f"not {len(value)}")
+        return _record(cls, None, dict(zip(names, value)), what)
+    raise TypeError(f"{what} must be a {cls.__name__}, a dict or a tuple of its fields, not {type(value).__name__}")
+
+
+def _incomplete(obj: Any, arg: Any, cls: type, done: int, ioctl: str) -> KvmIncomplete:
+    """KvmIncomplete for an ioctl that handled the first `done` elements of the flexible array."""
+    count_field, array, offset, size = _COUNTED[cls]
+    requested = getattr(obj, count_field)
+    element_cls = cls._fields_[-1][1]._type_  # type: ignore[attr-defined]
+    element = element_cls.from_address(ctypes.addressof(obj) + offset + done * size)
+    described = ", ".join(f"{f[0]}={getattr(element, f[0]):#x}" for f in element._fields_
+                          if isinstance(getattr(element, f[0]), int))
+    room = (memoryview(arg).nbytes if arg is not None else ctypes.sizeof(obj)) - offset
+    handled = _runtime.trimmed(obj, cls, done, room // size)
+    setattr(handled, count_field, done)
+    return KvmIncomplete(ioctl, done, requested, f"{array}[{done}] ({described})", handled)
 
 
 class _Descriptor(FileDescriptor):
@@ -647,6 +1246,29 @@ class _Descriptor(FileDescriptor):
             raise self._closed()
         if not self._answer(name):
             raise KvmUnsupported(ioctl, name)
+
+    def _fill(self, cls: type, request: int, ioctl: str, meanings: Mapping[int, str], fields: Mapping[str, Any]) -> Any:
+        """Issue an ioctl that fills a flexible array, with room for what the kernel has: on E2BIG,
+        retry with the count the kernel wrote back, or twice the room. Returns the struct with
+        exactly the elements filled."""
+        count_field, array, _, _ = _COUNTED[cls]
+        if count_field in fields or array in fields:
+            raise TypeError(f"{ioctl}: the method sizes {array} itself; give no {count_field} or {array} "
+                            f"(or pass your own sized({cls.__name__}, n))")
+        room = _FILL_START
+        while True:
+            obj: Any = sized(cls, room)
+            _set_fields(obj, cls, fields, ioctl)
+            setattr(obj, count_field, room)
+            try:
+                self._call(request, ctypes.addressof(obj), ioctl, meanings)
+            except KvmError as exc:
+                asked = getattr(obj, count_field)
+                if exc.errno != errno.E2BIG or room >= _FILL_LIMIT:
+                    raise
+                room = min(max(asked, 2 * room) if asked > room else 2 * room, _FILL_LIMIT)
+                continue
+            return _runtime.trimmed(obj, cls, getattr(obj, count_field), room)
 
 
 class Kvm(_Descriptor):
@@ -774,7 +1396,17 @@ class Kvm(_Descriptor):
         - E2BIG: The list has more entries than nmsrs allowed; nmsrs now holds the
           count needed and no index was written.
         - EFAULT: The buffer could not be read or written.
+
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose indices
+        holds exactly the nmsrs elements filled.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
+        if arg is None:
+            return self._fill(kvm_msr_list, KVM_GET_MSR_INDEX_LIST, 'KVM_GET_MSR_INDEX_LIST', _E_KVM_GET_MSR_INDEX_LIST, fields)  # type: ignore[no-any-return]
         obj = _record(kvm_msr_list, arg, fields, 'KVM_GET_MSR_INDEX_LIST')
         _check_room(obj, arg, kvm_msr_list, 'KVM_GET_MSR_INDEX_LIST')
         result = self._call(KVM_GET_MSR_INDEX_LIST, ctypes.addressof(obj), 'KVM_GET_MSR_INDEX_LIST', _E_KVM_GET_MSR_INDEX_LIST)
@@ -793,7 +1425,7 @@ class Kvm(_Descriptor):
         :Type: system ioctl
         :Parameters: struct kvm_msr_list (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.17
+        :Since: 4.16
 
         Argument: A struct kvm_msr_list followed by room for nmsrs indices. On
         return nmsrs holds the number of feature MSRs, whether or not they fit.
@@ -802,8 +1434,18 @@ class Kvm(_Descriptor):
         - E2BIG: The list has more entries than nmsrs allowed; nmsrs now holds the
           count needed and no index was written.
         - EFAULT: The buffer could not be read or written.
+
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose indices
+        holds exactly the nmsrs elements filled.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_GET_MSR_FEATURES', 'KVM_GET_MSR_FEATURE_INDEX_LIST')
+        if arg is None:
+            return self._fill(kvm_msr_list, KVM_GET_MSR_FEATURE_INDEX_LIST, 'KVM_GET_MSR_FEATURE_INDEX_LIST', _E_KVM_GET_MSR_FEATURE_INDEX_LIST, fields)  # type: ignore[no-any-return]
         obj = _record(kvm_msr_list, arg, fields, 'KVM_GET_MSR_FEATURE_INDEX_LIST')
         _check_room(obj, arg, kvm_msr_list, 'KVM_GET_MSR_FEATURE_INDEX_LIST')
         result = self._call(KVM_GET_MSR_FEATURE_INDEX_LIST, ctypes.addressof(obj), 'KVM_GET_MSR_FEATURE_INDEX_LIST', _E_KVM_GET_MSR_FEATURE_INDEX_LIST)
@@ -840,11 +1482,21 @@ class Kvm(_Descriptor):
 
         Save/restore: Saves state that KVM_SET_MSRS restores. What one kernel saves must be
         accepted by KVM_SET_MSRS on any kernel that userspace may migrate to.
+
+        When the kernel handles fewer elements of entries than nmsrs asks for, the
+        method raises KvmIncomplete, which names the first element not handled and
+        carries the ones that were.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_GET_MSR_FEATURES', 'KVM_GET_MSRS')
         obj = _record(kvm_msrs, arg, fields, 'KVM_GET_MSRS')
         _check_room(obj, arg, kvm_msrs, 'KVM_GET_MSRS')
         result = self._call(KVM_GET_MSRS, ctypes.addressof(obj), 'KVM_GET_MSRS', _E_KVM_GET_MSRS)
+        if result < obj.nmsrs:
+            raise _incomplete(obj, arg, kvm_msrs, result, 'KVM_GET_MSRS')
         return arg if arg is not None else obj
 
     def get_supported_cpuid(self, arg: Optional[kvm_cpuid2] = None, /, **fields: Any) -> kvm_cpuid2:
@@ -882,8 +1534,18 @@ class Kvm(_Descriptor):
 
         Values the kernel emits:
         - entries.flags: KVM_CPUID_FLAG_SIGNIFCANT_INDEX
+
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose entries
+        holds exactly the nent elements filled.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_EXT_CPUID', 'KVM_GET_SUPPORTED_CPUID')
+        if arg is None:
+            return self._fill(kvm_cpuid2, KVM_GET_SUPPORTED_CPUID, 'KVM_GET_SUPPORTED_CPUID', _E_KVM_GET_SUPPORTED_CPUID, fields)  # type: ignore[no-any-return]
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_GET_SUPPORTED_CPUID')
         _check_room(obj, arg, kvm_cpuid2, 'KVM_GET_SUPPORTED_CPUID')
         result = self._call(KVM_GET_SUPPORTED_CPUID, ctypes.addressof(obj), 'KVM_GET_SUPPORTED_CPUID', _E_KVM_GET_SUPPORTED_CPUID)
@@ -920,8 +1582,18 @@ class Kvm(_Descriptor):
 
         Values the kernel emits:
         - entries.flags: KVM_CPUID_FLAG_SIGNIFCANT_INDEX
+
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose entries
+        holds exactly the nent elements filled.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_EXT_EMUL_CPUID', 'KVM_GET_EMULATED_CPUID')
+        if arg is None:
+            return self._fill(kvm_cpuid2, KVM_GET_EMULATED_CPUID, 'KVM_GET_EMULATED_CPUID', _E_KVM_GET_EMULATED_CPUID, fields)  # type: ignore[no-any-return]
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_GET_EMULATED_CPUID')
         _check_room(obj, arg, kvm_cpuid2, 'KVM_GET_EMULATED_CPUID')
         result = self._call(KVM_GET_EMULATED_CPUID, ctypes.addressof(obj), 'KVM_GET_EMULATED_CPUID', _E_KVM_GET_EMULATED_CPUID)
@@ -937,7 +1609,7 @@ class Kvm(_Descriptor):
         :Type: system ioctl
         :Parameters: __u64 (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Argument: Pointer to a __u64 that receives the supported MCG_CAP
         capability bits.
@@ -948,7 +1620,7 @@ class Kvm(_Descriptor):
         self._require('KVM_CAP_MCE', 'KVM_X86_GET_MCE_CAP_SUPPORTED')
         box = ctypes.c_uint64(0)
         result = self._call(KVM_X86_GET_MCE_CAP_SUPPORTED, ctypes.addressof(box), 'KVM_X86_GET_MCE_CAP_SUPPORTED', _E_KVM_X86_GET_MCE_CAP_SUPPORTED)
-        return box.value
+        return int(box.value)
 
     def get_supported_hv_cpuid(self, arg: Optional[kvm_cpuid2] = None, /, **fields: Any) -> kvm_cpuid2:
         """Returns the Hyper-V CPUID leaves (0x40000000 and up) describing the
@@ -965,7 +1637,7 @@ class Kvm(_Descriptor):
         :Type: system ioctl (with KVM_CAP_SYS_HYPERV_CPUID), vcpu ioctl
         :Parameters: struct kvm_cpuid2 (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 5.10 or earlier
+        :Since: 5.0
 
         Argument: struct kvm_cpuid2 followed by room for nent entries. The kernel
         sets nent to the number of entries it wrote.
@@ -973,8 +1645,18 @@ class Kvm(_Descriptor):
         Errors:
         - E2BIG: nent is smaller than the number of Hyper-V leaves KVM reports.
         - EFAULT: The buffer could not be read or written.
+
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose entries
+        holds exactly the nent elements filled.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_SYS_HYPERV_CPUID', 'KVM_GET_SUPPORTED_HV_CPUID')
+        if arg is None:
+            return self._fill(kvm_cpuid2, KVM_GET_SUPPORTED_HV_CPUID, 'KVM_GET_SUPPORTED_HV_CPUID', _E_KVM_GET_SUPPORTED_HV_CPUID, fields)  # type: ignore[no-any-return]
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_GET_SUPPORTED_HV_CPUID')
         _check_room(obj, arg, kvm_cpuid2, 'KVM_GET_SUPPORTED_HV_CPUID')
         result = self._call(KVM_GET_SUPPORTED_HV_CPUID, ctypes.addressof(obj), 'KVM_GET_SUPPORTED_HV_CPUID', _E_KVM_GET_SUPPORTED_HV_CPUID)
@@ -993,7 +1675,7 @@ class Kvm(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to read. The structure is only read; the value is
         written to the memory addr points to.
@@ -1019,7 +1701,7 @@ class Kvm(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 if the attribute exists, -1 with errno set otherwise.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to probe; addr is not used.
 
@@ -1032,47 +1714,78 @@ class Kvm(_Descriptor):
         result = self._call(KVM_HAS_DEVICE_ATTR, ctypes.addressof(obj), 'KVM_HAS_DEVICE_ATTR', _E_KVM_HAS_DEVICE_ATTR)
         return result
 
-    def s390_enable_sie(self) -> int:
-        """Prepares the calling process's address space for running SIE: its page
-        tables get the extra entries that guest memory needs, and transparent huge
-        pages are split and turned off. KVM_CREATE_VM does the same, so current
-        VMMs do not need to call it.
-
-        :Capability: basic
-        :Architectures: s390
-        :Type: system ioctl
-        :Parameters: none
-        :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.26
-
-        Errors:
-        - EINVAL: The page tables of the process cannot be extended as SIE
-          requires.
-        """
-        try:
-            return _fcntl_ioctl(self._fd, 44550, 0)
-        except OSError as exc:
-            raise self._failed(exc, 'KVM_S390_ENABLE_SIE', _E_KVM_S390_ENABLE_SIE) from None
-        except ValueError:   # fcntl refuses the -1 of a closed descriptor
-            raise self._closed() from None
-
 
 class Vm(_Descriptor):
-    """A virtual machine (from Kvm.create_vm); it keeps its Kvm open."""
+    """A virtual machine (from Kvm.create_vm); it keeps its Kvm open, and owns the guest memory
+    added with add_memory()."""
 
-    __slots__ = ("kvm",)
+    __slots__ = ("kvm", "_memory")
 
     def __init__(self, fd: int, kvm: Kvm) -> None:
         if not isinstance(kvm, Kvm):
             raise TypeError(f"a Vm belongs to a Kvm, not {type(kvm).__name__}")
         super().__init__(fd)
         self.kvm = kvm
+        self._memory: list[GuestMemory] = []
 
     def _check_extension(self, capability: int) -> int:
         # Ask the VM when the kernel answers there (its answer can differ), else /dev/kvm.
         if self.kvm._check_extension(int(KVM_CAP_CHECK_EXTENSION_VM)):
             return self._call(KVM_CHECK_EXTENSION, capability, "KVM_CHECK_EXTENSION", {})
         return self.kvm._check_extension(capability)
+
+    def add_memory(self, gpa: int, size: int, *, slot: Optional[int] = None,
+                   flags: int = 0) -> GuestMemory:
+        """Back `size` bytes of guest-physical memory at `gpa` with new anonymous host memory.
+
+        `gpa` and `size` must be multiples of the page size; `slot` is the memory slot (by
+        default the lowest one this object has not used); `flags` are
+        kvm_userspace_memory_region_flags (KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY). Uses
+        KVM_SET_USER_MEMORY_REGION2 when the VM reports KVM_CAP_USER_MEMORY2, else
+        KVM_SET_USER_MEMORY_REGION. The memory is released when the Vm is closed (or by
+        GuestMemory.close(), which also removes the slot).
+        """
+        if self._fd < 0:
+            raise self._closed()
+        gpa = _runtime.check_int("gpa", gpa, 64, False)
+        size = _runtime.check_int("size", size, 64, False)
+        flags = _runtime.check_int("flags", flags, 32, False)
+        if slot is None:
+            used = {m.slot for m in self._memory if not m.closed}
+            slot = next(n for n in range(len(used) + 1) if n not in used)
+        slot = _runtime.check_int("slot", slot, 32, False)
+        if size == 0 or size % mmap.PAGESIZE or gpa % mmap.PAGESIZE:
+            raise ValueError(f"gpa ({gpa:#x}) and size ({size:#x}) must be multiples of the page size "
+                             f"({mmap.PAGESIZE:#x}), and size not 0")
+        for other in self._memory:
+            if not other.closed and (other.slot == slot or (gpa < other.gpa + other.size and other.gpa < gpa + size)):
+                raise ValueError(f"slot {slot} at {gpa:#x}+{size:#x} overlaps {other!r}")
+        backing = mmap.mmap(-1, size, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, mmap.PROT_READ | mmap.PROT_WRITE)
+        try:
+            host = ctypes.addressof(ctypes.c_char.from_buffer(backing))
+            region = {"slot": slot, "flags": flags, "guest_phys_addr": gpa, "memory_size": size,
+                      "userspace_addr": host}
+            if self._answer("KVM_CAP_USER_MEMORY2"):
+                self.set_user_memory_region2(**region)
+            else:
+                self.set_user_memory_region(**region)
+        except BaseException:
+            backing.close()
+            raise
+        memory = GuestMemory(self, slot, gpa, size, flags, backing, host)
+        self._memory.append(memory)
+        return memory
+
+    @property
+    def memory(self) -> tuple[GuestMemory, ...]:
+        """The guest memory added with add_memory() and not closed, by address."""
+        return tuple(sorted((m for m in self._memory if not m.closed), key=lambda m: m.gpa))
+
+    def close(self) -> None:
+        super().close()
+        memory, self._memory = self._memory, []
+        for m in memory:
+            m._release()
 
     def check_extension(self, capability: int) -> int:
         """Asks whether a capability is available. Asked on /dev/kvm, the answer
@@ -1108,7 +1821,7 @@ class Vm(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_ENABLE_CAP_VM)
         :Parameters: struct kvm_enable_cap (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.36 or earlier
+        :Since: 2.6.35
 
         Errors:
         - EINVAL: The capability is unknown, cannot be enabled at this scope, its
@@ -1189,7 +1902,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_clock_data (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 2.6.33
 
         Argument: The clock value to load, normally one saved by KVM_GET_CLOCK.
 
@@ -1205,9 +1918,13 @@ class Vm(_Descriptor):
         - pad: A non-zero value is silently ignored.
 
         Save/restore: Restores state saved by KVM_GET_CLOCK.
+
+        Keyword fields change only what they name: the method reads the current
+        state with get_clock() first (read, modify, write). Pass a whole
+        kvm_clock_data to set everything.
         """
         self._require('KVM_CAP_ADJUST_CLOCK', 'KVM_SET_CLOCK')
-        obj = _record(kvm_clock_data, arg, fields, 'KVM_SET_CLOCK')
+        obj = _record(kvm_clock_data, arg, fields, 'KVM_SET_CLOCK', self.get_clock() if fields and arg is None else None)
         result = self._call(KVM_SET_CLOCK, ctypes.addressof(obj), 'KVM_SET_CLOCK', _E_KVM_SET_CLOCK)
         return result
 
@@ -1222,7 +1939,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_clock_data (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 2.6.33
 
         Argument: Receives the clock value and the host times taken with it.
 
@@ -1253,7 +1970,7 @@ class Vm(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
         :Parameters: an integer passed as the ioctl argument (see below)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.0
 
         Argument: The TSC frequency in kHz; 0 means the host's frequency.
 
@@ -1277,7 +1994,7 @@ class Vm(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
         :Parameters: none
         :Returns: The TSC frequency in kHz: the vCPU's, or on the VM the frequency new vCPUs start with.
-        :Since: 3.11 or earlier
+        :Since: 3.0
 
         Save/restore: Saves state that KVM_SET_TSC_KHZ restores. What one kernel saves must be
         accepted by KVM_SET_TSC_KHZ on any kernel that userspace may migrate to.
@@ -1334,6 +2051,10 @@ class Vm(_Descriptor):
           flags and rejects any; KVM_PMU_EVENT_FLAG_MASKED_EVENTS is accepted
           since 6.3.
         - pad: A non-zero value is silently ignored.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_PMU_EVENT_FILTER', 'KVM_SET_PMU_EVENT_FILTER')
         obj = _record(kvm_pmu_event_filter, arg, fields, 'KVM_SET_PMU_EVENT_FILTER')
@@ -1378,7 +2099,9 @@ class Vm(_Descriptor):
         - ENOMEM: The kernel could not allocate the filter.
 
         Input validation:
-        - flags: Bits outside the flag set are rejected (EINVAL).
+        - flags: Bits outside the flag set are rejected (EINVAL). Checked since
+          5.19 (and in the stable releases it went to); earlier kernels ignored
+          bits other than KVM_MSR_FILTER_DEFAULT_DENY.
         - ranges.flags: Bits outside the flag set are rejected (EINVAL). Checked
           only for ranges with a non-zero nmsrs; such a range must also have at
           least one of KVM_MSR_FILTER_READ and KVM_MSR_FILTER_WRITE.
@@ -1386,6 +2109,102 @@ class Vm(_Descriptor):
         self._require('KVM_CAP_X86_MSR_FILTER', 'KVM_X86_SET_MSR_FILTER')
         obj = _record(kvm_msr_filter, arg, fields, 'KVM_X86_SET_MSR_FILTER')
         result = self._call(KVM_X86_SET_MSR_FILTER, ctypes.addressof(obj), 'KVM_X86_SET_MSR_FILTER', _E_KVM_X86_SET_MSR_FILTER)
+        return result
+
+    def create_pit(self) -> int:
+        """Creates the in-kernel PIT with port 0x61 emulated in the kernel as well.
+        Create the in-kernel irqchip first.
+
+        :Capability: KVM_CAP_PIT
+        :Architectures: x86
+        :Type: vm ioctl
+        :Parameters: none
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 2.6.26
+
+        Errors:
+        - EEXIST: The VM already has a PIT.
+        - ENOMEM: The kernel could not allocate the PIT.
+
+        Deprecated since 2.6.32: Cannot choose how port 0x61 is handled; it
+        behaves like KVM_CREATE_PIT2 with KVM_PIT_SPEAKER_DUMMY.; use
+        KVM_CREATE_PIT2 instead.
+        """
+        self._require('KVM_CAP_PIT', 'KVM_CREATE_PIT')
+        try:
+            return _fcntl_ioctl(self._fd, 44644, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_CREATE_PIT', _E_KVM_CREATE_PIT) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
+
+    def get_pit(self, arg: Optional[kvm_pit_state] = None, /, **fields: Any) -> kvm_pit_state:
+        """Saves the state of the three channels of the in-kernel PIT.
+
+        :Capability: KVM_CAP_PIT
+        :Architectures: x86
+        :Type: vm ioctl
+        :Parameters: struct kvm_pit_state (out)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 2.6.26
+
+        The number is encoded with _IOWR, but the data really flows out; the
+        encoding is kept because changing it would change the ioctl number.
+
+        Argument: Receives the state of the three channels. The encoding says the
+        buffer is also read: the kernel does copy it in first, but ignores what it
+        contains.
+
+        Errors:
+        - ENXIO: The VM has no in-kernel PIT.
+        - EFAULT: The buffer could not be read or written.
+
+        Save/restore: Saves state that KVM_SET_PIT restores. What one kernel saves must be
+        accepted by KVM_SET_PIT on any kernel that userspace may migrate to.
+
+        Deprecated since 2.6.32: Does not save the PIT flags; KVM_GET_PIT2 does.;
+        use KVM_GET_PIT2 instead.
+        """
+        self._require('KVM_CAP_PIT', 'KVM_GET_PIT')
+        if fields:
+            raise TypeError("get_pit() fills its struct; it takes no fields")
+        obj = kvm_pit_state() if arg is None else _runtime.check_buffer("arg", arg, kvm_pit_state)
+        result = self._call(KVM_GET_PIT, ctypes.addressof(obj), 'KVM_GET_PIT', _E_KVM_GET_PIT)
+        return arg if arg is not None else obj
+
+    def set_pit(self, arg: Optional[kvm_pit_state] = None, /, **fields: Any) -> int:
+        """Loads the state of the three channels of the in-kernel PIT and restarts
+        each counter from its initial count.
+
+        :Capability: KVM_CAP_PIT
+        :Architectures: x86
+        :Type: vm ioctl
+        :Parameters: struct kvm_pit_state (in)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 2.6.26
+
+        The number is encoded with _IOR, but the data really flows in; the
+        encoding is kept because changing it would change the ioctl number.
+
+        Argument: The channel state to load. The ioctl is encoded as reading from
+        the kernel, but the data flows into it.
+
+        Errors:
+        - ENXIO: The VM has no in-kernel PIT.
+        - EFAULT: The buffer could not be read.
+
+        Save/restore: Restores state saved by KVM_GET_PIT.
+
+        Keyword fields change only what they name: the method reads the current
+        state with get_pit() first (read, modify, write). Pass a whole
+        kvm_pit_state to set everything.
+
+        Deprecated since 2.6.32: Does not restore the PIT flags; KVM_SET_PIT2
+        does.; use KVM_SET_PIT2 instead.
+        """
+        self._require('KVM_CAP_PIT', 'KVM_SET_PIT')
+        obj = _record(kvm_pit_state, arg, fields, 'KVM_SET_PIT', self.get_pit() if fields and arg is None else None)
+        result = self._call(KVM_SET_PIT, ctypes.addressof(obj), 'KVM_SET_PIT', _E_KVM_SET_PIT)
         return result
 
     def reinject_control(self, arg: Optional[kvm_reinject_control] = None, /, **fields: Any) -> int:
@@ -1401,7 +2220,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_reinject_control (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.30
 
         The number is encoded with _IO, but the data really flows in; the encoding
         is kept because changing it would change the ioctl number.
@@ -1432,7 +2251,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_pit_config (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Errors:
         - EEXIST: The VM already has a PIT.
@@ -1457,7 +2276,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_pit_state2 (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Errors:
         - ENXIO: The VM has no in-kernel PIT.
@@ -1487,7 +2306,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_pit_state2 (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Errors:
         - ENXIO: The VM has no in-kernel PIT.
@@ -1499,9 +2318,13 @@ class Vm(_Descriptor):
         - reserved: A non-zero value is silently ignored.
 
         Save/restore: Restores state saved by KVM_GET_PIT2.
+
+        Keyword fields change only what they name: the method reads the current
+        state with get_pit2() first (read, modify, write). Pass a whole
+        kvm_pit_state2 to set everything.
         """
         self._require('KVM_CAP_PIT_STATE2', 'KVM_SET_PIT2')
-        obj = _record(kvm_pit_state2, arg, fields, 'KVM_SET_PIT2')
+        obj = _record(kvm_pit_state2, arg, fields, 'KVM_SET_PIT2', self.get_pit2() if fields and arg is None else None)
         result = self._call(KVM_SET_PIT2, ctypes.addressof(obj), 'KVM_SET_PIT2', _E_KVM_SET_PIT2)
         return result
 
@@ -1549,7 +2372,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: an integer passed as the ioctl argument (see below)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.26 or earlier
+        :Since: 2.6.25
 
         Argument: The largest number of shadow page table pages the VM may use, at
         least 64.
@@ -1560,6 +2383,32 @@ class Vm(_Descriptor):
         self._require('KVM_CAP_MMU_SHADOW_CACHE_CONTROL', 'KVM_SET_NR_MMU_PAGES')
         result = self._call(KVM_SET_NR_MMU_PAGES, _runtime.check_int('value', value, 64, False), 'KVM_SET_NR_MMU_PAGES', _E_KVM_SET_NR_MMU_PAGES)
         return result
+
+    def get_nr_mmu_pages(self) -> int:
+        """Reported the limit that KVM_SET_NR_MMU_PAGES sets.
+
+        The return value was an int while the limit is an unsigned long, so large
+        limits came back truncated. No known userspace used the ioctl, and 6.4
+        removed its implementation; only the number is left.
+
+        :Capability: KVM_CAP_MMU_SHADOW_CACHE_CONTROL
+        :Architectures: x86
+        :Type: vm ioctl
+        :Parameters: none
+        :Returns: Up to 6.3, the current limit on shadow page table pages, truncated to an int. Since 6.4 the call fails with ENOTTY.
+        :Since: 2.6.25
+
+        Deprecated since 6.4: x86 stopped implementing it in 6.4. There is no
+        replacement: the limit is whatever userspace last set with
+        KVM_SET_NR_MMU_PAGES, or KVM's own default..
+        """
+        self._require('KVM_CAP_MMU_SHADOW_CACHE_CONTROL', 'KVM_GET_NR_MMU_PAGES')
+        try:
+            return _fcntl_ioctl(self._fd, 44613, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_GET_NR_MMU_PAGES', _E_KVM_GET_NR_MMU_PAGES) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
     def set_user_memory_region(self, arg: Optional[kvm_userspace_memory_region] = None, /, **fields: Any) -> int:
         """Creates, modifies or deletes a memory slot: guest physical memory backed
@@ -1577,7 +2426,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_userspace_memory_region (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.26 or earlier
+        :Since: 2.6.25
 
         Argument: The slot to create, change or delete.
 
@@ -1616,7 +2465,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: an integer passed as the ioctl argument (see below)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.26 or earlier
+        :Since: 2.6.25
 
         Argument: Guest physical address of a three-page region that nothing else
         uses, below 4 GiB.
@@ -1640,7 +2489,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: __u64 (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.6 or earlier
+        :Since: 2.6.32
 
         Argument: Pointer to the guest physical address of a one-page region that
         nothing else uses.
@@ -1712,7 +2561,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_coalesced_mmio_zone (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.30 or earlier
+        :Since: 2.6.27
 
         Argument: The range to coalesce; pio selects port I/O
         (KVM_CAP_COALESCED_PIO).
@@ -1739,7 +2588,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_coalesced_mmio_zone (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.30 or earlier
+        :Since: 2.6.27
 
         Argument: The range; every zone of the same kind that lies inside it is
         removed.
@@ -1763,7 +2612,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_clear_dirty_log (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 5.8 or earlier
+        :Since: 5.0
 
         The number is encoded with _IOWR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -1803,7 +2652,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: none
         :Returns: The number of ring entries that were reset (0 or more), or -1 with errno set on error.
-        :Since: 5.14 or earlier
+        :Since: 5.11
 
         Errors:
         - EINVAL: The VM does not use dirty rings.
@@ -1915,7 +2764,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: none
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.24
 
         Errors:
         - EEXIST: The VM already has an in-kernel interrupt controller.
@@ -1948,7 +2797,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irq_level (in)
         :Returns: 0 on success, -1 with errno set on error. Whether the guest received the interrupt is not reported; use KVM_IRQ_LINE_STATUS for that.
-        :Since: 3.0 or earlier
+        :Since: 2.6.24
 
         Argument: The input to drive and its new level.
 
@@ -1972,7 +2821,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irqchip (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.24
 
         Argument: Userspace sets chip_id; the kernel fills chip with that chip's
         state.
@@ -1999,7 +2848,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irqchip (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.24
 
         The number is encoded with _IOR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -2031,7 +2880,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irq_level (in/out)
         :Returns: 0 on success, -1 with errno set on error. The outcome of the injection is in status, not in the return value.
-        :Since: 3.0 or earlier
+        :Since: 2.6.30
 
         Argument: As for KVM_IRQ_LINE; on return, status (which shares its storage
         with irq) holds the outcome.
@@ -2058,7 +2907,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irq_routing (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.30
 
         Argument: The new routing table, header and entries.
 
@@ -2079,6 +2928,10 @@ class Vm(_Descriptor):
           adapter routes on x86.
         - entries.flags: Bits outside the flag set are rejected (EINVAL). Only
           KVM_MSI_VALID_DEVID is accepted, and only on an MSI route.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_IRQ_ROUTING', 'KVM_SET_GSI_ROUTING')
         obj = _record(kvm_irq_routing, arg, fields, 'KVM_SET_GSI_ROUTING')
@@ -2100,7 +2953,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irqfd (in)
         :Returns: 0 on success, -1 with errno set on error. Detaching an irqfd that is not attached also succeeds.
-        :Since: 3.0 or earlier
+        :Since: 2.6.32
 
         Argument: The eventfd, the GSI and the flags.
 
@@ -2132,7 +2985,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: an integer passed as the ioctl argument (see below)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.32
 
         Argument: The vCPU ID of the bootstrap processor.
 
@@ -2157,7 +3010,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_ioeventfd (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.32
 
         Argument: The eventfd and the access that should signal it.
 
@@ -2194,7 +3047,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_msi (in)
         :Returns: A positive number when the message was delivered, 0 when the guest blocked it (for example, the interrupt was already pending and merged). When no vCPU accepted it the call fails with -1 and errno EPERM (the kernel's -1 result).
-        :Since: 3.15 or earlier
+        :Since: 3.5
 
         Argument: The MSI message.
 
@@ -2226,7 +3079,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_hyperv_eventfd (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.19 or earlier
+        :Since: 4.17
 
         Argument: The connection id, the eventfd and whether to assign or
         deassign.
@@ -2263,7 +3116,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_xen_hvm_config (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 2.6.33
 
         Argument: The MSR, the hypercall page sources and the flags.
 
@@ -2368,7 +3221,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_irq_routing_xen_evtchn (in)
         :Returns: 0 on success, also when the port is masked and the event therefore only marked pending; -1 with errno set on error.
-        :Since: 6.1 or earlier
+        :Since: 5.19
 
         Argument: The guest port to raise, the target vCPU (KVM vCPU id) and the
         priority, which must be KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL.
@@ -2397,7 +3250,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_create_device (in/out)
         :Returns: 0 on success, with the device's file descriptor in fd; -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The type and flags in; the new file descriptor out in fd.
 
@@ -2432,7 +3285,7 @@ class Vm(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to set; the value is read from addr.
 
@@ -2462,7 +3315,7 @@ class Vm(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to read. The structure is only read; the value is
         written to the memory addr points to.
@@ -2488,7 +3341,7 @@ class Vm(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 if the attribute exists, -1 with errno set otherwise.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to probe; addr is not used.
 
@@ -2500,68 +3353,6 @@ class Vm(_Descriptor):
         obj = _record(kvm_device_attr, arg, fields, 'KVM_HAS_DEVICE_ATTR')
         result = self._call(KVM_HAS_DEVICE_ATTR, ctypes.addressof(obj), 'KVM_HAS_DEVICE_ATTR', _E_KVM_HAS_DEVICE_ATTR)
         return result
-
-    def ppc_allocate_htab(self, value: int) -> int:
-        """Allocates the guest's hashed page table in the kernel (Book3S HV), or
-        clears it. If a table of the same order exists, all its entries are
-        invalidated; if one of another order exists, it is replaced. A radix guest
-        is switched to hash mode. Without this call a 16MB table is allocated when
-        a vCPU first runs. A guest using the virtual real mode area gets its VRMA
-        entries recreated on the next KVM_RUN.
-
-        :Capability: KVM_CAP_PPC_ALLOC_HTAB
-        :Architectures: ppc
-        :Type: vm ioctl
-        :Parameters: __u32 (in)
-        :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.15 or earlier
-
-        The number is encoded with _IOWR, but the data really flows in; the
-        encoding is kept because changing it would change the ioctl number.
-
-        Argument: Pointer to a __u32 holding the order (log2 of the size in bytes)
-        of the hashed page table, from 18 to 46. Current kernels leave it
-        unchanged; older ones wrote back the order they allocated, which is why
-        the number is encoded as read-write.
-
-        Errors:
-        - EBUSY: A vCPU of the VM is running.
-        - EINVAL: The order is outside 18 to 46.
-        - ENOMEM: No memory for a table of that size.
-        - EOPNOTSUPP: KVM runs as a nested hypervisor, where only radix guests are
-          possible.
-        - EFAULT: The order could not be read.
-        """
-        self._require('KVM_CAP_PPC_ALLOC_HTAB', 'KVM_PPC_ALLOCATE_HTAB')
-        box = ctypes.c_uint32(_runtime.check_int('value', value, 32, False))
-        result = self._call(KVM_PPC_ALLOCATE_HTAB, ctypes.addressof(box), 'KVM_PPC_ALLOCATE_HTAB', _E_KVM_PPC_ALLOCATE_HTAB)
-        return result
-
-    def ppc_svm_off(self) -> int:
-        """Turns a secure guest back into a normal one, which userspace must do when
-        it resets the guest. KVM asks the ultravisor to terminate the secure
-        guest, releases the pages that tracked secure memory and the pinned
-        per-vCPU areas, and rebuilds the partition table. It does nothing for a
-        guest that never became secure. No capability announces it; it is
-        meaningful with KVM_CAP_PPC_SECURE_GUEST.
-
-        :Capability: basic
-        :Architectures: ppc
-        :Type: vm ioctl
-        :Parameters: none
-        :Returns: 0 on success (also when the guest was not secure), -1 with errno set on error.
-        :Since: 6.1 or earlier
-
-        Errors:
-        - EBUSY: A vCPU of the VM is running.
-        - EINVAL: The ultravisor failed to terminate the secure guest.
-        """
-        try:
-            return _fcntl_ioctl(self._fd, 44723, 0)
-        except OSError as exc:
-            raise self._failed(exc, 'KVM_PPC_SVM_OFF', _E_KVM_PPC_SVM_OFF) from None
-        except ValueError:   # fcntl refuses the -1 of a closed descriptor
-            raise self._closed() from None
 
     def memory_encrypt_op(self, arg: Optional[kvm_sev_cmd] = None, /, **fields: Any) -> kvm_sev_cmd:
         """Issues one command of a confidential computing technology for the VM or
@@ -2581,7 +3372,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl, vcpu ioctl
         :Parameters: struct kvm_sev_cmd (in/out)
         :Returns: 0 on success, -1 with errno set on error. On return kvm_sev_cmd.error holds the firmware's status code, 0 when the firmware succeeded; for TDX, kvm_tdx_cmd.hw_error holds the TDX module's status code.
-        :Since: 4.19 or earlier
+        :Since: 4.16
 
         Argument: On AMD hosts a struct kvm_sev_cmd naming the command and
         pointing to its parameters; the kernel writes the firmware status back
@@ -2634,7 +3425,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_enc_region (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.19 or earlier
+        :Since: 4.16
 
         The number is encoded with _IOR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -2664,7 +3455,7 @@ class Vm(_Descriptor):
         :Type: vm ioctl
         :Parameters: struct kvm_enc_region (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.19 or earlier
+        :Since: 4.16
 
         The number is encoded with _IOR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -2684,10 +3475,686 @@ class Vm(_Descriptor):
         return result
 
 
+class GuestMemory:
+    """Guest-physical memory of a Vm, backed by an anonymous host mapping (from Vm.add_memory).
+
+    Addresses are guest-physical: read(gpa, n), write(gpa, data), and memory[start:end] (a
+    writable memoryview, zero-copy, of the bytes from `start` up to `end`). address(gpa) is the
+    host address of a guest-physical one.
+    """
+
+    __slots__ = ("vm", "slot", "gpa", "size", "flags", "_map", "_view", "_host")
+
+    def __init__(self, vm: Vm, slot: int, gpa: int, size: int, flags: int, backing: mmap.mmap, host: int) -> None:
+        self.vm = vm
+        self.slot = slot
+        self.gpa = gpa
+        self.size = size
+        self.flags = flags
+        self._map: Optional[mmap.mmap] = backing
+        self._view: Optional[memoryview] = memoryview(backing)
+        self._host = host
+
+    def __repr__(self) -> str:
+        state = " closed" if self._view is None else ""
+        return f"<GuestMemory slot {self.slot} {self.gpa:#x}-{self.gpa + self.size - 1:#x}{state}>"
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __contains__(self, gpa: object) -> bool:
+        return isinstance(gpa, int) and self.gpa <= gpa < self.gpa + self.size
+
+    @property
+    def closed(self) -> bool:
+        return self._view is None
+
+    def _offset(self, gpa: int, size: int) -> int:
+        if self._view is None:
+            raise ValueError(f"{self!r}: the memory was released")
+        _runtime.check_int("gpa", gpa, 64, False)
+        _runtime.check_int("size", size, 64, False)
+        if not (self.gpa <= gpa and gpa + size <= self.gpa + self.size):
+            raise ValueError(f"{gpa:#x}+{size:#x} is outside guest memory {self.gpa:#x}-{self.gpa + self.size - 1:#x}")
+        return gpa - self.gpa
+
+    def __getitem__(self, key: slice) -> memoryview:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("index guest memory with a slice of guest-physical addresses, e.g. mem[0x1000:0x2000]")
+        start = self.gpa if key.start is None else key.start
+        stop = self.gpa + self.size if key.stop is None else key.stop
+        if stop < start:
+            raise ValueError(f"slice end {stop:#x} is before its start {start:#x}")
+        offset = self._offset(start, stop - start)
+        assert self._view is not None
+        return self._view[offset:offset + stop - start]
+
+    def __setitem__(self, key: slice, data: bytes | bytearray | memoryview) -> None:
+        view = self[key]
+        if memoryview(data).nbytes != view.nbytes:
+            raise ValueError(f"{memoryview(data).nbytes} bytes do not fit a slice of {view.nbytes}")
+        view[:] = memoryview(data).cast("B")
+
+    def read(self, gpa: int, size: int) -> bytes:
+        """`size` bytes from guest-physical address `gpa`."""
+        return bytes(self[gpa:gpa + size])
+
+    def write(self, gpa: int, data: bytes | bytearray | memoryview) -> None:
+        """Copy `data` to guest-physical address `gpa`."""
+        self[gpa:gpa + memoryview(data).nbytes] = data
+
+    def address(self, gpa: int) -> int:
+        """The host address of guest-physical address `gpa`."""
+        return self._host + self._offset(gpa, 0)
+
+    def close(self) -> None:
+        """Remove the memory slot from the VM and release the host memory."""
+        if self._view is None:
+            return
+        if not self.vm.closed:
+            region = {"slot": self.slot, "flags": 0, "guest_phys_addr": self.gpa, "memory_size": 0,
+                      "userspace_addr": 0}
+            if self.vm._answer("KVM_CAP_USER_MEMORY2"):
+                self.vm.set_user_memory_region2(**region)
+            else:
+                self.vm.set_user_memory_region(**region)
+        self._release()
+
+    def _release(self) -> None:
+        view, self._view = self._view, None
+        backing, self._map = self._map, None
+        if view is not None:
+            try:
+                view.release()
+            except BufferError:
+                pass
+        if backing is not None:
+            try:
+                backing.close()
+            except BufferError:
+                pass  # a view handed out earlier still refers to it; it is unmapped when that goes
+
+
+class Exit:
+    """Why KVM_RUN returned, with its data: one subclass per exit reason (Vcpu.run returns it).
+
+    Use it with isinstance() or match (``case IoExit(port=0x3f8,
+    direction=kvm_exit_io_direction.KVM_EXIT_IO_OUT)``: constants by a dotted name).
+    An exit that fills a member of kvm_run is a live view of it: its fields read (and write)
+    kvm_run until the next run().
+    """
+
+    __slots__ = ()
+    exit_reason: ExitReason
+
+    def __repr__(self) -> str:
+        names: tuple[str, ...] = getattr(self, "__match_args__", ())
+        return f"{type(self).__name__}({', '.join(f'{n}={_shown(getattr(self, n))}' for n in names)})"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, memoryview):
+        return repr(value.tobytes()) if value.format == "B" else repr(value.tolist())
+    if isinstance(value, ctypes.Array):
+        return repr(list(value))
+    return repr(value)
+
+
+class UnlistedExit(Exit):
+    """An exit reason the spec does not know (from a newer kernel); exit_reason says which."""
+
+    __slots__ = ("exit_reason",)
+    __match_args__ = ("exit_reason",)
+
+    def __init__(self, exit_reason: ExitReason) -> None:
+        self.exit_reason = exit_reason
+
+
+class DcrExit(_kvm_run__anon0__dcr, Exit):
+    """KVM_EXIT_DCR: The guest accessed a device control register (PowerPC 440).
+    The kernel no longer produces this exit.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.DCR
+    __match_args__ = ('dcrn', 'data', 'is_write', )
+
+
+class UnknownExit(_kvm_run__anon0__hw, Exit):
+    """KVM_EXIT_UNKNOWN: The exit has no more specific reason;
+    hw.hardware_exit_reason holds the raw, architecture-specific exit code.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.UNKNOWN
+    __match_args__ = ('hardware_exit_reason', )
+
+
+class ExceptionExit(_kvm_run__anon0__ex, Exit):
+    """KVM_EXIT_EXCEPTION: The guest raised an exception that KVM intercepted but
+    does not handle itself. ex.exception is the vector and ex.error_code its
+    error code, where the exception has one.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.EXCEPTION
+    __match_args__ = ('exception', 'error_code', )
+
+
+class IoExit(_kvm_run__anon0__io, Exit):
+    """KVM_EXIT_IO: The guest executed a port I/O instruction that no in-kernel
+    device claimed. For an OUT, the data is already in the mapping at
+    io.data_offset; for an IN, userspace stores the data there and the
+    instruction completes on the next KVM_RUN.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.IO
+    __match_args__ = ('direction', 'size', 'port', 'count', 'data_offset', 'data', )
+
+    @property
+    def data(self) -> memoryview:
+        """The data that data_offset locates (size * count bytes). A writable view of kvm_run."""
+        size = self.size
+        count = self.count
+        start = self.data_offset
+        return self._mem[start:start + (size * count)]
+
+
+class HypercallExit(_kvm_run__anon0__hypercall, Exit):
+    """KVM_EXIT_HYPERCALL: The guest made a hypercall that KVM forwards to
+    userspace. On x86 only the hypercalls userspace asked for with
+    KVM_CAP_EXIT_HYPERCALL exit this way; userspace stores the result in
+    hypercall.ret before resuming.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.HYPERCALL
+    __match_args__ = ('nr', 'args', 'ret', 'longmode', 'flags', )
+
+
+class DebugExit(_kvm_run__anon0__debug, Exit):
+    """KVM_EXIT_DEBUG: A debug event enabled with KVM_SET_GUEST_DEBUG happened: a
+    single step, a software or hardware breakpoint, or a watchpoint.
+    debug.arch says which, in the architecture's format.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.DEBUG
+    __match_args__ = ('arch', )
+
+
+class HltExit(Exit):
+    """KVM_EXIT_HLT: The guest executed HLT and the local APIC is emulated in
+    userspace.
+    """
+
+    __slots__ = ()
+    exit_reason = ExitReason.HLT
+    __match_args__ = ()
+
+
+class MmioExit(_kvm_run__anon0__mmio, Exit):
+    """KVM_EXIT_MMIO: The guest accessed guest physical memory that no memory
+    slot backs (or wrote to a read-only slot) and no in-kernel device claimed
+    the access. For a write, mmio.data holds the bytes; for a read, userspace
+    stores them there and the access completes on the next KVM_RUN.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.MMIO
+    __match_args__ = ('phys_addr', 'data', 'len', 'is_write', )
+
+    @property
+    def data(self) -> memoryview:  # type: ignore[override]  # the elements in use
+        """The elements of data in use (len of them). A writable view of kvm_run."""
+        count = min(self.len, 8)
+        return self._mem[40:40 + count * 1]
+
+
+class IrqWindowOpenExit(Exit):
+    """KVM_EXIT_IRQ_WINDOW_OPEN: Userspace set request_interrupt_window and the
+    guest can now accept an external interrupt, so userspace can inject one
+    with KVM_INTERRUPT. Only used when the interrupt controller (or the PIC,
+    with a split irqchip) is emulated in userspace.
+    """
+
+    __slots__ = ()
+    exit_reason = ExitReason.IRQ_WINDOW_OPEN
+    __match_args__ = ()
+
+
+class ShutdownExit(Exit):
+    """KVM_EXIT_SHUTDOWN: The guest entered the shutdown state, typically through
+    a triple fault. The vCPU cannot continue; userspace normally resets the
+    machine.
+    """
+
+    __slots__ = ()
+    exit_reason = ExitReason.SHUTDOWN
+    __match_args__ = ()
+
+
+class FailEntryExit(_kvm_run__anon0__fail_entry, Exit):
+    """KVM_EXIT_FAIL_ENTRY: The hardware refused to enter the guest, usually
+    because the guest state is invalid.
+    fail_entry.hardware_entry_failure_reason holds the hardware's reason code
+    and fail_entry.cpu the host CPU it happened on.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.FAIL_ENTRY
+    __match_args__ = ('hardware_entry_failure_reason', 'cpu', )
+
+
+class IntrExit(Exit):
+    """KVM_EXIT_INTR: KVM_RUN stopped because a signal is pending for the calling
+    thread, or because immediate_exit was set. The ioctl itself fails with
+    EINTR; exit_reason is set so that code looking only at kvm_run sees why.
+    """
+
+    __slots__ = ()
+    exit_reason = ExitReason.INTR
+    __match_args__ = ()
+
+
+class SetTprExit(Exit):
+    """KVM_EXIT_SET_TPR: With the local APIC in userspace, the guest lowered its
+    task priority through CR8. The new value is in cr8; userspace should check
+    whether a pending interrupt can now be delivered.
+    """
+
+    __slots__ = ()
+    exit_reason = ExitReason.SET_TPR
+    __match_args__ = ()
+
+
+class TprAccessExit(_kvm_run__anon0__tpr_access, Exit):
+    """KVM_EXIT_TPR_ACCESS: The guest accessed the APIC task priority register
+    while TPR access reporting is on (KVM_TPR_ACCESS_REPORTING). tpr_access
+    says where and how; userspace uses it to patch guests for the virtual APIC
+    page (KVM_CAP_VAPIC).
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.TPR_ACCESS
+    __match_args__ = ('rip', 'is_write', )
+
+
+class NmiExit(_kvm_run__anon0__hw, Exit):
+    """KVM_EXIT_NMI: On Power (Book3S HV), a machine check occurred in the guest
+    and the VM asked to handle such events itself (KVM_CAP_PPC_FWNMI).
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.NMI
+    __match_args__ = ('hardware_exit_reason', )
+
+
+class InternalErrorExit(_kvm_run__anon0__internal, Exit):
+    """KVM_EXIT_INTERNAL_ERROR: KVM ran into a situation it cannot handle, such
+    as an instruction it could not emulate.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.INTERNAL_ERROR
+    __match_args__ = ('suberror', 'ndata', 'data', )
+
+    @property
+    def data(self) -> memoryview:  # type: ignore[override]  # the elements in use
+        """The elements of data in use (ndata of them). A writable view of kvm_run."""
+        count = min(self.ndata, 16)
+        return self._mem[40:40 + count * 8].cast('Q')
+
+
+class OsiExit(_kvm_run__anon0__osi, Exit):
+    """KVM_EXIT_OSI: The guest made an OSI hypercall (used by Mac-on-Linux
+    guests) after userspace enabled KVM_CAP_PPC_OSI. osi.gprs holds the
+    guest's general purpose registers; userspace may change them to return
+    results.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.OSI
+    __match_args__ = ('gprs', )
+
+
+class PaprHcallExit(_kvm_run__anon0__papr_hcall, Exit):
+    """KVM_EXIT_PAPR_HCALL: The guest made a PAPR hypercall that the kernel does
+    not handle. papr_hcall holds the hypercall number and arguments; userspace
+    stores the result in papr_hcall.ret.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.PAPR_HCALL
+    __match_args__ = ('nr', 'ret', 'args', )
+
+
+class WatchdogExit(Exit):
+    """KVM_EXIT_WATCHDOG: The Book E watchdog timer of the guest expired and
+    userspace enabled KVM_CAP_PPC_BOOKE_WATCHDOG. Userspace decides what
+    happens, typically a reset of the machine.
+    """
+
+    __slots__ = ()
+    exit_reason = ExitReason.WATCHDOG
+    __match_args__ = ()
+
+
+class EprExit(_kvm_run__anon0__epr, Exit):
+    """KVM_EXIT_EPR: On Book E with external proxy enabled (KVM_CAP_PPC_EPR), the
+    guest accepted an external interrupt and needs its vector. Userspace
+    acknowledges the interrupt in its interrupt controller model and stores
+    the vector in epr.epr.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.EPR
+    __match_args__ = ('epr', )
+
+
+class SystemEventExit(_kvm_run__anon0__system_event, Exit):
+    """KVM_EXIT_SYSTEM_EVENT: The guest asked for a machine-wide action, such as
+    power off, reset or suspend, through a firmware interface (PSCI on arm64,
+    SBI on RISC-V, the GHCB termination request of SEV-ES guests on x86).
+    system_event.type says which (a KVM_SYSTEM_EVENT_* value).
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.SYSTEM_EVENT
+    __match_args__ = ('type', 'ndata', 'flags', 'data', )
+
+    @property
+    def data(self) -> memoryview:  # type: ignore[override]  # the elements in use
+        """The elements of data in use (ndata of them). A writable view of kvm_run."""
+        count = min(self.ndata, 16)
+        return self._mem[40:40 + count * 8].cast('Q')
+
+
+class IoapicEoiExit(_kvm_run__anon0__eoi, Exit):
+    """KVM_EXIT_IOAPIC_EOI: With a split irqchip (KVM_CAP_SPLIT_IRQCHIP), the
+    guest acknowledged a level-triggered interrupt that is routed to the
+    IOAPIC in userspace. eoi.vector is the vector; userspace updates its
+    IOAPIC model, which may deliver the interrupt again.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.IOAPIC_EOI
+    __match_args__ = ('vector', )
+
+
+class HypervExit(kvm_hyperv_exit, Exit):
+    """KVM_EXIT_HYPERV: The Hyper-V emulation needs userspace: the guest changed
+    a SynIC control register, or made a Hyper-V hypercall that is handled
+    outside the kernel. hyperv.type says which.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.HYPERV
+    __match_args__ = ('type', 'u', )
+
+
+class ArmNisvExit(_kvm_run__anon0__arm_nisv, Exit):
+    """KVM_EXIT_ARM_NISV: The guest accessed memory that no slot backs with an
+    instruction whose syndrome KVM cannot decode, and userspace enabled
+    KVM_CAP_ARM_NISV_TO_USER. arm_nisv gives the syndrome bits and the
+    faulting address; userspace must decode and emulate the access itself.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.ARM_NISV
+    __match_args__ = ('esr_iss', 'fault_ipa', )
+
+
+class X86RdmsrExit(_kvm_run__anon0__msr, Exit):
+    """KVM_EXIT_X86_RDMSR: The guest read an MSR that KVM forwards to userspace
+    because of KVM_CAP_X86_USER_SPACE_MSR (for a reason listed in msr.reason).
+    Userspace stores the value in msr.data, or sets msr.error to make the
+    guest take a #GP.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.X86_RDMSR
+    __match_args__ = ('error', 'reason', 'index', 'data', )
+
+
+class X86WrmsrExit(_kvm_run__anon0__msr, Exit):
+    """KVM_EXIT_X86_WRMSR: The guest wrote an MSR that KVM forwards to userspace
+    because of KVM_CAP_X86_USER_SPACE_MSR. msr.index and msr.data give the
+    access; userspace sets msr.error to make the guest take a #GP.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.X86_WRMSR
+    __match_args__ = ('error', 'reason', 'index', 'data', )
+
+
+class DirtyRingFullExit(Exit):
+    """KVM_EXIT_DIRTY_RING_FULL: The dirty ring of this vCPU is full. Userspace
+    must collect the entries and call KVM_RESET_DIRTY_RINGS before the vCPU
+    can run again.
+    """
+
+    __slots__ = ()
+    exit_reason = ExitReason.DIRTY_RING_FULL
+    __match_args__ = ()
+
+
+class ApResetHoldExit(Exit):
+    """KVM_EXIT_AP_RESET_HOLD: An application processor of an SEV-ES guest parked
+    itself to wait for the next INIT/SIPI, while the local APIC is emulated in
+    userspace. It is handled like KVM_EXIT_HLT.
+    """
+
+    __slots__ = ()
+    exit_reason = ExitReason.AP_RESET_HOLD
+    __match_args__ = ()
+
+
+class X86BusLockExit(Exit):
+    """KVM_EXIT_X86_BUS_LOCK: The guest caused a bus lock (for example a
+    split-lock access) and userspace asked to be told with
+    KVM_CAP_X86_BUS_LOCK_EXIT.
+    """
+
+    __slots__ = ()
+    exit_reason = ExitReason.X86_BUS_LOCK
+    __match_args__ = ()
+
+
+class XenExit(kvm_xen_exit, Exit):
+    """KVM_EXIT_XEN: The Xen emulation needs userspace, for example for a Xen
+    hypercall that KVM intercepts but does not handle (see KVM_CAP_XEN_HVM).
+    xen.type says which.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.XEN
+    __match_args__ = ('type', 'u', )
+
+
+class RiscvSbiExit(_kvm_run__anon0__riscv_sbi, Exit):
+    """KVM_EXIT_RISCV_SBI: The guest made an SBI call that the kernel does not
+    handle. riscv_sbi holds the extension, function and arguments; userspace
+    stores the SBI error and value in riscv_sbi.ret.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.RISCV_SBI
+    __match_args__ = ('extension_id', 'function_id', 'args', 'ret', )
+
+
+class RiscvCsrExit(_kvm_run__anon0__riscv_csr, Exit):
+    """KVM_EXIT_RISCV_CSR: The guest accessed a CSR that KVM leaves to userspace.
+    riscv_csr describes the access; userspace stores the old value of the CSR
+    in riscv_csr.ret_value.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.RISCV_CSR
+    __match_args__ = ('csr_num', 'new_value', 'write_mask', 'ret_value', )
+
+
+class NotifyExit(_kvm_run__anon0__notify, Exit):
+    """KVM_EXIT_NOTIFY: The processor stayed in the guest without an event window
+    for longer than the limit set with KVM_CAP_X86_NOTIFY_VMEXIT, a sign that
+    the guest may be trying to hang the host. If notify.flags has
+    KVM_NOTIFY_CONTEXT_INVALID, the vCPU state is corrupted and the VM must
+    not be resumed.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.NOTIFY
+    __match_args__ = ('flags', )
+
+
+class LoongarchIocsrExit(_kvm_run__anon0__iocsr_io, Exit):
+    """KVM_EXIT_LOONGARCH_IOCSR: The guest accessed an I/O control and status
+    register (IOCSR) that no in-kernel device handles. It works like
+    KVM_EXIT_MMIO: for a write iocsr_io.data holds the bytes; for a read,
+    userspace stores them there and the instruction completes on the next
+    KVM_RUN.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.LOONGARCH_IOCSR
+    __match_args__ = ('phys_addr', 'data', 'len', 'is_write', )
+
+
+class MemoryFaultExit(_kvm_run__anon0__memory_fault, Exit):
+    """KVM_EXIT_MEMORY_FAULT: KVM could not resolve a guest access to memory and
+    userspace may be able to fix it. KVM_RUN fails with EFAULT or EHWPOISON,
+    and memory_fault gives the range and the kind of access.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.MEMORY_FAULT
+    __match_args__ = ('flags', 'gpa', 'size', )
+
+
+class TdxExit(_kvm_run__anon0__tdx, Exit):
+    """KVM_EXIT_TDX: A TDX guest made a TDVMCALL that KVM leaves to userspace.
+    tdx.nr is the sub-function the guest asked for; the member of tdx's union
+    that belongs to it holds the inputs, and userspace writes the outputs and
+    the status (ret) into the same member before running the vCPU again.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.TDX
+    __match_args__ = ('flags', 'nr', 'unknown', 'get_quote', 'get_tdvmcall_info', 'setup_event_notify', )
+
+
+class S390SieicExit(_kvm_run__anon0__s390_sieic, Exit):
+    """KVM_EXIT_S390_SIEIC: SIE reported an intercept that the kernel does not
+    handle itself. The interception code and the instruction parameters (ipa,
+    ipb) are in s390_sieic; userspace emulates the instruction or condition
+    and resumes the vCPU.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.S390_SIEIC
+    __match_args__ = ('icptcode', 'ipa', 'ipb', )
+
+
+class S390ResetExit(Exit):
+    """KVM_EXIT_S390_RESET: The guest asked for a reset and re-IPL (DIAGNOSE
+    0x308 subcodes 3 and 4). s390_reset_flags says which resets userspace must
+    carry out before loading the guest again.
+    """
+
+    __slots__ = ()
+    exit_reason = ExitReason.S390_RESET
+    __match_args__ = ()
+
+
+class S390UcontrolExit(_kvm_run__anon0__s390_ucontrol, Exit):
+    """KVM_EXIT_S390_UCONTROL: A vCPU of a user-controlled VM
+    (KVM_VM_S390_UCONTROL) touched guest memory that has no mapping in its
+    address space. s390_ucontrol gives the translation exception code (the
+    faulting address) and the program interruption code; userspace maps the
+    memory with KVM_S390_UCAS_MAP and runs the vCPU again.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.S390_UCONTROL
+    __match_args__ = ('trans_exc_code', 'pgm_code', )
+
+
+class S390TschExit(_kvm_run__anon0__s390_tsch, Exit):
+    """KVM_EXIT_S390_TSCH: The guest executed TEST SUBCHANNEL and
+    KVM_CAP_S390_CSS_SUPPORT is enabled. If a pending I/O interrupt for the
+    subchannel was dequeued, s390_tsch.dequeued is set and the other fields
+    describe it; userspace completes the instruction.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.S390_TSCH
+    __match_args__ = ('subchannel_id', 'subchannel_nr', 'io_int_parm', 'io_int_word', 'ipb', 'dequeued', )
+
+
+class S390StsiExit(_kvm_run__anon0__s390_stsi, Exit):
+    """KVM_EXIT_S390_STSI: The guest executed STORE SYSTEM INFORMATION, KVM
+    already stored the system information block, and KVM_CAP_S390_USER_STSI is
+    enabled. s390_stsi gives the block's guest address, the access register
+    and the function code and selectors, so that userspace can add to the
+    block before the guest continues.
+    """
+
+    _mem: memoryview
+    exit_reason = ExitReason.S390_STSI
+    __match_args__ = ('addr', 'ar', 'fc', 'sel1', 'sel2', )
+
+
+# exit reason -> (its class, offset of the member of kvm_run it views, or -1)
+_EXIT_CLASSES: dict[int, tuple[type[Exit], int]] = {
+    15: (DcrExit, 32),
+    0: (UnknownExit, 32),
+    1: (ExceptionExit, 32),
+    2: (IoExit, 32),
+    3: (HypercallExit, 32),
+    4: (DebugExit, 32),
+    5: (HltExit, -1),
+    6: (MmioExit, 32),
+    7: (IrqWindowOpenExit, -1),
+    8: (ShutdownExit, -1),
+    9: (FailEntryExit, 32),
+    10: (IntrExit, -1),
+    11: (SetTprExit, -1),
+    12: (TprAccessExit, 32),
+    16: (NmiExit, 32),
+    17: (InternalErrorExit, 32),
+    18: (OsiExit, 32),
+    19: (PaprHcallExit, 32),
+    21: (WatchdogExit, -1),
+    23: (EprExit, 32),
+    24: (SystemEventExit, 32),
+    26: (IoapicEoiExit, 32),
+    27: (HypervExit, 32),
+    28: (ArmNisvExit, 32),
+    29: (X86RdmsrExit, 32),
+    30: (X86WrmsrExit, 32),
+    31: (DirtyRingFullExit, -1),
+    32: (ApResetHoldExit, -1),
+    33: (X86BusLockExit, -1),
+    34: (XenExit, 32),
+    35: (RiscvSbiExit, 32),
+    36: (RiscvCsrExit, 32),
+    37: (NotifyExit, 32),
+    38: (LoongarchIocsrExit, 32),
+    39: (MemoryFaultExit, 32),
+    40: (TdxExit, 32),
+    13: (S390SieicExit, 32),
+    14: (S390ResetExit, -1),
+    20: (S390UcontrolExit, 32),
+    22: (S390TschExit, 32),
+    25: (S390StsiExit, 32),
+}
+
+
 class Vcpu(_Descriptor):
     """A virtual CPU (from Vm.create_vcpu), with its kvm_run area mapped on demand."""
 
-    __slots__ = ("vm", "_map", "_run", "_views")
+    __slots__ = ("vm", "_map", "_run", "_mem", "_reason", "_exits")
 
     def __init__(self, fd: int, vm: Vm) -> None:
         if not isinstance(vm, Vm):
@@ -2696,45 +4163,68 @@ class Vcpu(_Descriptor):
         self.vm = vm
         self._map: Optional[mmap.mmap] = None
         self._run: Optional[kvm_run] = None
-        self._views: dict[int, Any] = {}
+        self._mem: Optional[memoryview] = None
+        self._reason: Optional[ctypes.c_uint32] = None
+        self._exits: dict[int, Exit] = {}
 
     def _check_extension(self, capability: int) -> int:
         return self.vm._check_extension(capability)
 
-    @property
-    def kvm_run(self) -> kvm_run:
-        """The shared kvm_run area of this vCPU, as a typed view."""
-        if self._run is None:
+    def _map_run(self) -> ctypes.c_uint32:
+        """Map kvm_run (once); returns the view of its exit_reason."""
+        if self._fd < 0:
+            raise self._closed()
+        if self._map is None:
             size = self.vm.kvm.get_vcpu_mmap_size()
             self._map = mmap.mmap(self.fileno(), size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
             self._run = kvm_run.from_buffer(self._map)
+            self._mem = memoryview(self._map)
+            self._reason = ctypes.c_uint32.from_buffer(self._map, 8)
+        assert self._reason is not None
+        return self._reason
+
+    def _exit_view(self, value: int) -> Exit:
+        """The exit object of a reason, made on its first occurrence and kept."""
+        found = _EXIT_CLASSES.get(value)
+        view: Exit
+        if found is None:
+            view = UnlistedExit(ExitReason(value))
+        elif found[1] < 0:
+            view = found[0]()
+        else:
+            view = found[0].from_buffer(self._map, found[1])  # type: ignore[attr-defined]
+            view._mem = self._mem  # type: ignore[attr-defined]
+        self._exits[value] = view
+        return view
+
+    @property
+    def kvm_run(self) -> kvm_run:
+        """The shared kvm_run area of this vCPU, as a typed view."""
+        self._map_run()
+        assert self._run is not None
         return self._run
 
     @property
-    def exit_reason(self) -> ExitReason | int:
-        """Why the last KVM_RUN returned (an int if the spec does not know the reason)."""
-        run = self._run if self._run is not None else self.kvm_run
-        reason = run.exit_reason
-        return _EXIT_BY_VALUE.get(reason, reason)
+    def exit_reason(self) -> ExitReason:
+        """Why the last KVM_RUN returned."""
+        return ExitReason(self._map_run().value)
 
     @property
-    def exit(self) -> Any:
-        """The member of kvm_run's exit union that the last exit filled (None if it fills none).
-
-        The view is kept and reused: it always shows the current contents."""
-        run = self._run if self._run is not None else self.kvm_run
-        reason = run.exit_reason
-        view = self._views.get(reason)
-        if view is None:
-            member = _EXIT_MEMBERS.get(reason)
-            if member is None:
-                return None
-            view = self._views[reason] = getattr(run, member)
-        return view
+    def exit(self) -> Exit:
+        """The last exit (what run() returned)."""
+        value = self._map_run().value
+        return self._exits.get(value) or self._exit_view(value)
 
     def close(self) -> None:
         self._run = None
-        self._views.clear()
+        self._reason = None
+        self._exits.clear()
+        if self._mem is not None:
+            try:
+                self._mem.release()
+            except BufferError:
+                pass
+            self._mem = None
         if self._map is not None:
             try:
                 self._map.close()
@@ -2757,7 +4247,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_ENABLE_CAP_VM)
         :Parameters: struct kvm_enable_cap (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.36 or earlier
+        :Since: 2.6.35
 
         Errors:
         - EINVAL: The capability is unknown, cannot be enabled at this scope, its
@@ -2807,7 +4297,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
         :Parameters: an integer passed as the ioctl argument (see below)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.0
 
         Argument: The TSC frequency in kHz; 0 means the host's frequency.
 
@@ -2831,7 +4321,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl, vm ioctl (with KVM_CAP_VM_TSC_CONTROL)
         :Parameters: none
         :Returns: The TSC frequency in kHz: the vCPU's, or on the VM the frequency new vCPUs start with.
-        :Since: 3.11 or earlier
+        :Since: 3.0
 
         Save/restore: Saves state that KVM_SET_TSC_KHZ restores. What one kernel saves must be
         accepted by KVM_SET_TSC_KHZ on any kernel that userspace may migrate to.
@@ -2885,8 +4375,12 @@ class Vcpu(_Descriptor):
         - EFAULT: The buffer could not be read.
 
         Save/restore: Restores state saved by KVM_GET_REGS.
+
+        Keyword fields change only what they name: the method reads the current
+        state with get_regs() first (read, modify, write). Pass a whole kvm_regs
+        to set everything.
         """
-        obj = _record(kvm_regs, arg, fields, 'KVM_SET_REGS')
+        obj = _record(kvm_regs, arg, fields, 'KVM_SET_REGS', self.get_regs() if fields and arg is None else None)
         result = self._call(KVM_SET_REGS, ctypes.addressof(obj), 'KVM_SET_REGS', _E_KVM_SET_REGS)
         return result
 
@@ -2938,8 +4432,12 @@ class Vcpu(_Descriptor):
           not allow, or apic_base is not a valid value for the APIC base MSR.
 
         Save/restore: Restores state saved by KVM_GET_SREGS.
+
+        Keyword fields change only what they name: the method reads the current
+        state with get_sregs() first (read, modify, write). Pass a whole kvm_sregs
+        to set everything.
         """
-        obj = _record(kvm_sregs, arg, fields, 'KVM_SET_SREGS')
+        obj = _record(kvm_sregs, arg, fields, 'KVM_SET_SREGS', self.get_sregs() if fields and arg is None else None)
         result = self._call(KVM_SET_SREGS, ctypes.addressof(obj), 'KVM_SET_SREGS', _E_KVM_SET_SREGS)
         return result
 
@@ -2987,8 +4485,12 @@ class Vcpu(_Descriptor):
         - mxcsr: Ignored; the vCPU keeps its MXCSR.
 
         Save/restore: Restores state saved by KVM_GET_FPU.
+
+        Keyword fields change only what they name: the method reads the current
+        state with get_fpu() first (read, modify, write). Pass a whole kvm_fpu to
+        set everything.
         """
-        obj = _record(kvm_fpu, arg, fields, 'KVM_SET_FPU')
+        obj = _record(kvm_fpu, arg, fields, 'KVM_SET_FPU', self.get_fpu() if fields and arg is None else None)
         result = self._call(KVM_SET_FPU, ctypes.addressof(obj), 'KVM_SET_FPU', _E_KVM_SET_FPU)
         return result
 
@@ -3003,7 +4505,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_lapic_state (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.25 or earlier
+        :Since: 2.6.24
 
         Errors:
         - EINVAL: The local APIC is not emulated in the kernel (neither
@@ -3033,7 +4535,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_lapic_state (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.25 or earlier
+        :Since: 2.6.24
 
         Errors:
         - EINVAL: The local APIC is not emulated in the kernel, or the APIC is in
@@ -3042,9 +4544,13 @@ class Vcpu(_Descriptor):
         - EFAULT: The buffer could not be read.
 
         Save/restore: Restores state saved by KVM_GET_LAPIC.
+
+        Keyword fields change only what they name: the method reads the current
+        state with get_lapic() first (read, modify, write). Pass a whole
+        kvm_lapic_state to set everything.
         """
         self._require('KVM_CAP_IRQCHIP', 'KVM_SET_LAPIC')
-        obj = _record(kvm_lapic_state, arg, fields, 'KVM_SET_LAPIC')
+        obj = _record(kvm_lapic_state, arg, fields, 'KVM_SET_LAPIC', self.get_lapic() if fields and arg is None else None)
         result = self._call(KVM_SET_LAPIC, ctypes.addressof(obj), 'KVM_SET_LAPIC', _E_KVM_SET_LAPIC)
         return result
 
@@ -3060,7 +4566,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_tpr_access_ctl (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.25 or earlier
+        :Since: 2.6.25
 
         The number is encoded with _IOWR, but the data really flows in; the
         encoding is kept because changing it would change the ioctl number.
@@ -3093,7 +4599,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_vapic_addr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.25 or earlier
+        :Since: 2.6.25
 
         Errors:
         - EINVAL: The local APIC is not emulated in the kernel, or the address is
@@ -3116,7 +4622,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_debugregs (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.36 or earlier
+        :Since: 2.6.35
 
         Errors:
         - EFAULT: The buffer could not be written.
@@ -3139,7 +4645,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_debugregs (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.36 or earlier
+        :Since: 2.6.35
 
         Errors:
         - EINVAL: flags is not 0, or the upper 32 bits of dr6 or dr7 are not 0.
@@ -3152,9 +4658,13 @@ class Vcpu(_Descriptor):
         - dr7: Bits 63:32 must be 0.
 
         Save/restore: Restores state saved by KVM_GET_DEBUGREGS.
+
+        Keyword fields change only what they name: the method reads the current
+        state with get_debugregs() first (read, modify, write). Pass a whole
+        kvm_debugregs to set everything.
         """
         self._require('KVM_CAP_DEBUGREGS', 'KVM_SET_DEBUGREGS')
-        obj = _record(kvm_debugregs, arg, fields, 'KVM_SET_DEBUGREGS')
+        obj = _record(kvm_debugregs, arg, fields, 'KVM_SET_DEBUGREGS', self.get_debugregs() if fields and arg is None else None)
         result = self._call(KVM_SET_DEBUGREGS, ctypes.addressof(obj), 'KVM_SET_DEBUGREGS', _E_KVM_SET_DEBUGREGS)
         return result
 
@@ -3271,9 +4781,13 @@ class Vcpu(_Descriptor):
         - padding: A non-zero value is silently ignored.
 
         Save/restore: Restores state saved by KVM_GET_XCRS.
+
+        Keyword fields change only what they name: the method reads the current
+        state with get_xcrs() first (read, modify, write). Pass a whole kvm_xcrs
+        to set everything.
         """
         self._require('KVM_CAP_XCRS', 'KVM_SET_XCRS')
-        obj = _record(kvm_xcrs, arg, fields, 'KVM_SET_XCRS')
+        obj = _record(kvm_xcrs, arg, fields, 'KVM_SET_XCRS', self.get_xcrs() if fields and arg is None else None)
         result = self._call(KVM_SET_XCRS, ctypes.addressof(obj), 'KVM_SET_XCRS', _E_KVM_SET_XCRS)
         return result
 
@@ -3334,9 +4848,13 @@ class Vcpu(_Descriptor):
           future flag fails on this kernel instead of being restored incompletely.
 
         Save/restore: Restores state saved by KVM_GET_SREGS2.
+
+        Keyword fields change only what they name: the method reads the current
+        state with get_sregs2() first (read, modify, write). Pass a whole
+        kvm_sregs2 to set everything.
         """
         self._require('KVM_CAP_SREGS2', 'KVM_SET_SREGS2')
-        obj = _record(kvm_sregs2, arg, fields, 'KVM_SET_SREGS2')
+        obj = _record(kvm_sregs2, arg, fields, 'KVM_SET_SREGS2', self.get_sregs2() if fields and arg is None else None)
         result = self._call(KVM_SET_SREGS2, ctypes.addressof(obj), 'KVM_SET_SREGS2', _E_KVM_SET_SREGS2)
         return result
 
@@ -3402,10 +4920,20 @@ class Vcpu(_Descriptor):
 
         Save/restore: Saves state that KVM_SET_MSRS restores. What one kernel saves must be
         accepted by KVM_SET_MSRS on any kernel that userspace may migrate to.
+
+        When the kernel handles fewer elements of entries than nmsrs asks for, the
+        method raises KvmIncomplete, which names the first element not handled and
+        carries the ones that were.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         obj = _record(kvm_msrs, arg, fields, 'KVM_GET_MSRS')
         _check_room(obj, arg, kvm_msrs, 'KVM_GET_MSRS')
         result = self._call(KVM_GET_MSRS, ctypes.addressof(obj), 'KVM_GET_MSRS', _E_KVM_GET_MSRS)
+        if result < obj.nmsrs:
+            raise _incomplete(obj, arg, kvm_msrs, result, 'KVM_GET_MSRS')
         return arg if arg is not None else obj
 
     def set_msrs(self, arg: Optional[kvm_msrs] = None, /, **fields: Any) -> int:
@@ -3439,10 +4967,52 @@ class Vcpu(_Descriptor):
         - entries.reserved: A non-zero value is silently ignored.
 
         Save/restore: Restores state saved by KVM_GET_MSRS.
+
+        When the kernel handles fewer elements of entries than nmsrs asks for, the
+        method raises KvmIncomplete, which names the first element not handled and
+        carries the ones that were.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         obj = _record(kvm_msrs, arg, fields, 'KVM_SET_MSRS')
         _check_room(obj, arg, kvm_msrs, 'KVM_SET_MSRS')
         result = self._call(KVM_SET_MSRS, ctypes.addressof(obj), 'KVM_SET_MSRS', _E_KVM_SET_MSRS)
+        if result < obj.nmsrs:
+            raise _incomplete(obj, arg, kvm_msrs, result, 'KVM_SET_MSRS')
+        return result
+
+    def set_cpuid(self, arg: Optional[kvm_cpuid] = None, /, **fields: Any) -> int:
+        """Sets the CPUID table of the vCPU from entries without subleaf information;
+        each entry is used for every value of ECX. Otherwise behaves like
+        KVM_SET_CPUID2.
+
+        :Capability: basic
+        :Architectures: x86
+        :Type: vcpu ioctl
+        :Parameters: struct kvm_cpuid (in)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 2.6.22
+
+        Errors:
+        - E2BIG: The table has more entries than KVM accepts (256 in current
+          kernels).
+        - EINVAL: The table is not acceptable; see KVM_SET_CPUID2.
+        - EFAULT: The table could not be read.
+        - ENOMEM: The kernel could not allocate a copy of the table.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
+
+        Deprecated since 2.6.25: Its entries have no subleaf index, so leaves
+        whose output depends on ECX (cache parameters, structured features,
+        topology, XSAVE) cannot be described.; use KVM_SET_CPUID2 instead.
+        """
+        obj = _record(kvm_cpuid, arg, fields, 'KVM_SET_CPUID')
+        _check_room(obj, arg, kvm_cpuid, 'KVM_SET_CPUID')
+        result = self._call(KVM_SET_CPUID, ctypes.addressof(obj), 'KVM_SET_CPUID', _E_KVM_SET_CPUID)
         return result
 
     def set_cpuid2(self, arg: Optional[kvm_cpuid2] = None, /, **fields: Any) -> int:
@@ -3485,6 +5055,10 @@ class Vcpu(_Descriptor):
         - entries.padding: A non-zero value is silently ignored.
 
         Save/restore: Restores state saved by KVM_GET_CPUID2.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_EXT_CPUID', 'KVM_SET_CPUID2')
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_SET_CPUID2')
@@ -3516,8 +5090,18 @@ class Vcpu(_Descriptor):
 
         Save/restore: Saves state that KVM_SET_CPUID2 restores. What one kernel saves must be
         accepted by KVM_SET_CPUID2 on any kernel that userspace may migrate to.
+
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose entries
+        holds exactly the nent elements filled.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_EXT_CPUID', 'KVM_GET_CPUID2')
+        if arg is None:
+            return self._fill(kvm_cpuid2, KVM_GET_CPUID2, 'KVM_GET_CPUID2', _E_KVM_GET_CPUID2, fields)  # type: ignore[no-any-return]
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_GET_CPUID2')
         _check_room(obj, arg, kvm_cpuid2, 'KVM_GET_CPUID2')
         result = self._call(KVM_GET_CPUID2, ctypes.addressof(obj), 'KVM_GET_CPUID2', _E_KVM_GET_CPUID2)
@@ -3533,7 +5117,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: __u64 (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Argument: Pointer to the MCG_CAP value the guest will read: the number of
         banks in bits 7:0 and capability bits above.
@@ -3566,7 +5150,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_x86_mce (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.33 or earlier
+        :Since: 2.6.32
 
         Errors:
         - EINVAL: bank is not below the bank count of the vCPU, or status does not
@@ -3667,9 +5251,13 @@ class Vcpu(_Descriptor):
         - reserved: A non-zero value is silently ignored.
 
         Save/restore: Restores state saved by KVM_GET_VCPU_EVENTS.
+
+        Keyword fields change only what they name: the method reads the current
+        state with get_vcpu_events() first (read, modify, write). Pass a whole
+        kvm_vcpu_events to set everything.
         """
         self._require('KVM_CAP_VCPU_EVENTS', 'KVM_SET_VCPU_EVENTS')
-        obj = _record(kvm_vcpu_events, arg, fields, 'KVM_SET_VCPU_EVENTS')
+        obj = _record(kvm_vcpu_events, arg, fields, 'KVM_SET_VCPU_EVENTS', self.get_vcpu_events() if fields and arg is None else None)
         result = self._call(KVM_SET_VCPU_EVENTS, ctypes.addressof(obj), 'KVM_SET_VCPU_EVENTS', _E_KVM_SET_VCPU_EVENTS)
         return result
 
@@ -3704,7 +5292,9 @@ class Vcpu(_Descriptor):
 
         Values the kernel emits:
         - flags (vmx): KVM_STATE_NESTED_GUEST_MODE, KVM_STATE_NESTED_RUN_PENDING,
-          KVM_STATE_NESTED_EVMCS, KVM_STATE_NESTED_MTF_PENDING
+          KVM_STATE_NESTED_MTF_PENDING
+        - flags (vmx): KVM_STATE_NESTED_EVMCS, only after
+          KVM_CAP_HYPERV_ENLIGHTENED_VMCS was enabled
         - flags (svm): KVM_STATE_NESTED_GUEST_MODE, KVM_STATE_NESTED_RUN_PENDING,
           KVM_STATE_NESTED_GIF_SET
         - hdr.vmx.smm.flags (vmx): KVM_STATE_NESTED_SMM_GUEST_MODE,
@@ -3884,7 +5474,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: none
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.29
         """
         self._require('KVM_CAP_USER_NMI', 'KVM_NMI')
         try:
@@ -3905,7 +5495,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: none
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.19 or earlier
+        :Since: 4.2
         """
         self._require('KVM_CAP_X86_SMM', 'KVM_SMI')
         try:
@@ -3930,7 +5520,7 @@ class Vcpu(_Descriptor):
         :Type: system ioctl (with KVM_CAP_SYS_HYPERV_CPUID), vcpu ioctl
         :Parameters: struct kvm_cpuid2 (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 5.10 or earlier
+        :Since: 5.0
 
         Argument: struct kvm_cpuid2 followed by room for nent entries. The kernel
         sets nent to the number of entries it wrote.
@@ -3938,8 +5528,18 @@ class Vcpu(_Descriptor):
         Errors:
         - E2BIG: nent is smaller than the number of Hyper-V leaves KVM reports.
         - EFAULT: The buffer could not be read or written.
+
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose entries
+        holds exactly the nent elements filled.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         self._require('KVM_CAP_HYPERV_CPUID', 'KVM_GET_SUPPORTED_HV_CPUID')
+        if arg is None:
+            return self._fill(kvm_cpuid2, KVM_GET_SUPPORTED_HV_CPUID, 'KVM_GET_SUPPORTED_HV_CPUID', _E_KVM_GET_SUPPORTED_HV_CPUID, fields)  # type: ignore[no-any-return]
         obj = _record(kvm_cpuid2, arg, fields, 'KVM_GET_SUPPORTED_HV_CPUID')
         _check_room(obj, arg, kvm_cpuid2, 'KVM_GET_SUPPORTED_HV_CPUID')
         result = self._call(KVM_GET_SUPPORTED_HV_CPUID, ctypes.addressof(obj), 'KVM_GET_SUPPORTED_HV_CPUID', _E_KVM_GET_SUPPORTED_HV_CPUID)
@@ -4019,7 +5619,7 @@ class Vcpu(_Descriptor):
         result = self._call(KVM_XEN_VCPU_SET_ATTR, ctypes.addressof(obj), 'KVM_XEN_VCPU_SET_ATTR', _E_KVM_XEN_VCPU_SET_ATTR)
         return result
 
-    def run(self) -> int:
+    def run(self) -> Exit:
         """Runs the guest on this vCPU until it needs userspace.
 
         The calling thread becomes the vCPU while the ioctl lasts; call it from
@@ -4042,9 +5642,9 @@ class Vcpu(_Descriptor):
         kvm_run.
 
         Errors:
-        - EINTR: A signal is pending for the calling thread, or immediate_exit was
-          set; exit_reason is KVM_EXIT_INTR. Run the vCPU again after handling the
-          signal.
+        - EINTR: A signal is pending for the calling thread (exit_reason is then
+          KVM_EXIT_INTR), or immediate_exit was set (exit_reason may keep the
+          previous exit's value). Run the vCPU again after handling the signal.
         - EINVAL: The argument is not 0, or (x86) kvm_valid_regs or kvm_dirty_regs
           has bits that are not KVM_SYNC_X86_* bits.
         - EIO: The caller is not in the process that created the VM, or the VM was
@@ -4055,13 +5655,29 @@ class Vcpu(_Descriptor):
           6.8 exit_reason may then be KVM_EXIT_MEMORY_FAULT, with details in
           memory_fault (as also with EHWPOISON, for memory with an uncorrectable
           hardware error).
+
+        Returns the exit: an instance of the Exit subclass of its reason (IoExit,
+        MmioExit, HltExit...) with the data of the member of kvm_run it fills. The
+        object is a live view of kvm_run, reused by every exit of that reason:
+        read it, or answer through it (the data of an IN or an MMIO read), before
+        the next run(). EINTR (a signal, or immediate_exit) is returned as
+        IntrExit.
         """
+        reason = self._reason
+        if reason is None:
+            reason = self._map_run()
         try:
-            return _fcntl_ioctl(self._fd, 44672, 0)
+            _fcntl_ioctl(self._fd, 44672, 0)
         except OSError as exc:
-            raise self._failed(exc, 'KVM_RUN', _E_KVM_RUN) from None
+            if exc.errno != errno.EINTR:
+                raise self._failed(exc, 'KVM_RUN', _E_KVM_RUN) from None
+            reason.value = ExitReason.INTR   # EINTR is an exit too (immediate_exit leaves exit_reason as it was)
         except ValueError:   # fcntl refuses the -1 of a closed descriptor
             raise self._closed() from None
+        try:
+            return self._exits[reason.value]
+        except KeyError:
+            return self._exit_view(reason.value)
 
     def set_signal_mask(self, arg: Optional[kvm_signal_mask] = None, /, **fields: Any) -> int:
         """Sets the signal mask that the vCPU thread has while KVM_RUN executes guest
@@ -4083,6 +5699,10 @@ class Vcpu(_Descriptor):
         Errors:
         - EINVAL: len is not the size of the kernel's signal set (8).
         - EFAULT: The mask could not be read.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
         obj = _record(kvm_signal_mask, arg, fields, 'KVM_SET_SIGNAL_MASK')
         _check_room(obj, arg, kvm_signal_mask, 'KVM_SET_SIGNAL_MASK')
@@ -4100,7 +5720,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_mp_state (out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.26
 
         Argument: Filled with the vCPU's multiprocessing state.
 
@@ -4136,7 +5756,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_mp_state (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.26
 
         Argument: The new multiprocessing state.
 
@@ -4155,9 +5775,13 @@ class Vcpu(_Descriptor):
           vCPU that could not run; current ones reject them too.
 
         Save/restore: Restores state saved by KVM_GET_MP_STATE.
+
+        Keyword fields change only what they name: the method reads the current
+        state with get_mp_state() first (read, modify, write). Pass a whole
+        kvm_mp_state to set everything.
         """
         self._require('KVM_CAP_MP_STATE', 'KVM_SET_MP_STATE')
-        obj = _record(kvm_mp_state, arg, fields, 'KVM_SET_MP_STATE')
+        obj = _record(kvm_mp_state, arg, fields, 'KVM_SET_MP_STATE', self.get_mp_state() if fields and arg is None else None)
         result = self._call(KVM_SET_MP_STATE, ctypes.addressof(obj), 'KVM_SET_MP_STATE', _E_KVM_SET_MP_STATE)
         return result
 
@@ -4173,7 +5797,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_guest_debug (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.0 or earlier
+        :Since: 2.6.30
 
         Argument: The debug controls and the architecture's breakpoint state.
 
@@ -4203,7 +5827,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_one_reg (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.15 or earlier
+        :Since: 3.4
 
         The number is encoded with _IOW, but the data really flows in/out; the
         encoding is kept because changing it would change the ioctl number.
@@ -4239,7 +5863,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_one_reg (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.15 or earlier
+        :Since: 3.4
 
         Argument: The id of the register and the address of a buffer holding the
         new value.
@@ -4272,7 +5896,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: none
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.15 or earlier
+        :Since: 3.5
 
         Errors:
         - EINVAL: The guest has not enabled kvmclock on this vCPU.
@@ -4296,7 +5920,7 @@ class Vcpu(_Descriptor):
         :Type: vcpu ioctl
         :Parameters: struct kvm_reg_list (in/out)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 6.1 or earlier
+        :Since: 3.9
 
         Argument: n is the room in reg on input; the kernel sets it to the number
         of registers and fills reg.
@@ -4308,7 +5932,17 @@ class Vcpu(_Descriptor):
         - ENOEXEC: On arm64, the vCPU has not been initialized with
           KVM_ARM_VCPU_INIT.
         - EPERM: On arm64, the vCPU's configuration has not been finalized yet.
+
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose reg holds
+        exactly the n elements filled.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
         """
+        if arg is None:
+            return self._fill(kvm_reg_list, KVM_GET_REG_LIST, 'KVM_GET_REG_LIST', _E_KVM_GET_REG_LIST, fields)  # type: ignore[no-any-return]
         obj = _record(kvm_reg_list, arg, fields, 'KVM_GET_REG_LIST')
         _check_room(obj, arg, kvm_reg_list, 'KVM_GET_REG_LIST')
         result = self._call(KVM_GET_REG_LIST, ctypes.addressof(obj), 'KVM_GET_REG_LIST', _E_KVM_GET_REG_LIST)
@@ -4327,7 +5961,7 @@ class Vcpu(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to set; the value is read from addr.
 
@@ -4357,7 +5991,7 @@ class Vcpu(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to read. The structure is only read; the value is
         written to the memory addr points to.
@@ -4383,7 +6017,7 @@ class Vcpu(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 if the attribute exists, -1 with errno set otherwise.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to probe; addr is not used.
 
@@ -4394,162 +6028,6 @@ class Vcpu(_Descriptor):
         self._require('KVM_CAP_VCPU_ATTRIBUTES', 'KVM_HAS_DEVICE_ATTR')
         obj = _record(kvm_device_attr, arg, fields, 'KVM_HAS_DEVICE_ATTR')
         result = self._call(KVM_HAS_DEVICE_ATTR, ctypes.addressof(obj), 'KVM_HAS_DEVICE_ATTR', _E_KVM_HAS_DEVICE_ATTR)
-        return result
-
-    def s390_vcpu_fault(self, value: int) -> int:
-        """Creates the mapping of one guest page in the vCPU's address space (for a
-        user-controlled VM) or in the VM's. Only minor faults are resolved, so the
-        VMM should touch the page through its own mapping first. It is meant for
-        fixing up validity intercepts of user-controlled VMs, for example faulting
-        in the vCPU's lowcore before KVM_RUN. The kernel's documentation lists
-        KVM_CAP_S390_UCONTROL for it, but in 6.1 it also works on the vCPUs of a
-        normal VM.
-
-        :Capability: basic
-        :Architectures: s390
-        :Type: vcpu ioctl
-        :Parameters: an integer passed as the ioctl argument (see below)
-        :Returns: 0 on success, -1 with errno set on error.
-        :Since: 4.14 or earlier
-
-        Argument: The guest absolute address to fault in.
-
-        Errors:
-        - EFAULT: The address is not backed by guest memory or the fault could not
-          be resolved.
-        """
-        result = self._call(KVM_S390_VCPU_FAULT, _runtime.check_int('value', value, 64, False), 'KVM_S390_VCPU_FAULT', _E_KVM_S390_VCPU_FAULT)
-        return result
-
-    def s390_store_status(self, value: int) -> int:
-        """Stores the vCPU's architected status (registers, PSW, prefix, timers,
-        control registers) into a save area in guest memory, as the STORE STATUS
-        SIGP order does.
-
-        :Capability: basic
-        :Architectures: s390
-        :Type: vcpu ioctl
-        :Parameters: an integer passed as the ioctl argument (see below)
-        :Returns: 0 on success, -1 with errno set on error.
-        :Since: 2.6.26
-
-        Argument: KVM_S390_STORE_STATUS_NOADDR, KVM_S390_STORE_STATUS_PREFIXED, or
-        the guest absolute address of a save area.
-
-        Errors:
-        - EFAULT: The save area is not in guest memory.
-        """
-        result = self._call(KVM_S390_STORE_STATUS, _runtime.check_int('value', value, 64, False), 'KVM_S390_STORE_STATUS', _E_KVM_S390_STORE_STATUS)
-        return result
-
-    def s390_initial_reset(self) -> int:
-        """Performs an initial CPU reset: everything the normal reset does, plus PSW,
-        prefix, CPU timer, clock comparator and control registers are set to their
-        initial values. Unlike the architected reset, the vCPU is not switched to
-        ESA mode.
-
-        :Capability: basic
-        :Architectures: s390
-        :Type: vcpu ioctl
-        :Parameters: none
-        :Returns: 0 on success. For a protected vCPU, -1 with errno EINVAL if the Ultravisor refused the reset.
-        :Since: 2.6.26
-        """
-        try:
-            return _fcntl_ioctl(self._fd, 44695, 0)
-        except OSError as exc:
-            raise self._failed(exc, 'KVM_S390_INITIAL_RESET', _E_KVM_S390_INITIAL_RESET) from None
-        except ValueError:   # fcntl refuses the -1 of a closed descriptor
-            raise self._closed() from None
-
-    def s390_normal_reset(self) -> int:
-        """Performs the architected CPU reset of a vCPU: pending local interrupts are
-        cleared, runtime instrumentation is switched off, the pfault token is
-        dropped, and the vCPU is stopped unless userspace controls the CPU state.
-
-        :Capability: KVM_CAP_S390_VCPU_RESETS
-        :Architectures: s390
-        :Type: vcpu ioctl
-        :Parameters: none
-        :Returns: 0 on success. For a protected vCPU, -1 with errno EINVAL if the Ultravisor refused the reset.
-        :Since: 5.6
-        """
-        self._require('KVM_CAP_S390_VCPU_RESETS', 'KVM_S390_NORMAL_RESET')
-        try:
-            return _fcntl_ioctl(self._fd, 44739, 0)
-        except OSError as exc:
-            raise self._failed(exc, 'KVM_S390_NORMAL_RESET', _E_KVM_S390_NORMAL_RESET) from None
-        except ValueError:   # fcntl refuses the -1 of a closed descriptor
-            raise self._closed() from None
-
-    def s390_clear_reset(self) -> int:
-        """Performs a clear reset of a vCPU: everything the initial reset does, plus
-        the general, vector and access registers, the guarded-storage control
-        block and the etoken are cleared. The vCPU is not switched to ESA mode.
-
-        :Capability: KVM_CAP_S390_VCPU_RESETS
-        :Architectures: s390
-        :Type: vcpu ioctl
-        :Parameters: none
-        :Returns: 0 on success. For a protected vCPU, -1 with errno EINVAL if the Ultravisor refused the reset.
-        :Since: 5.6
-        """
-        self._require('KVM_CAP_S390_VCPU_RESETS', 'KVM_S390_CLEAR_RESET')
-        try:
-            return _fcntl_ioctl(self._fd, 44740, 0)
-        except OSError as exc:
-            raise self._failed(exc, 'KVM_S390_CLEAR_RESET', _E_KVM_S390_CLEAR_RESET) from None
-        except ValueError:   # fcntl refuses the -1 of a closed descriptor
-            raise self._closed() from None
-
-    def dirty_tlb(self, arg: Optional[kvm_dirty_tlb] = None, /, **fields: Any) -> int:
-        """Tells KVM which entries of the shared TLB array (see KVM_CAP_SW_TLB)
-        userspace changed. Call it before the next KVM_RUN of the vCPU whenever
-        the array was modified. Current kernels ignore the bitmap and reload the
-        whole TLB.
-
-        :Capability: KVM_CAP_SW_TLB
-        :Architectures: ppc
-        :Type: vcpu ioctl
-        :Parameters: struct kvm_dirty_tlb (in)
-        :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.15 or earlier
-
-        Errors:
-        - EFAULT: The argument could not be read.
-        """
-        self._require('KVM_CAP_SW_TLB', 'KVM_DIRTY_TLB')
-        obj = _record(kvm_dirty_tlb, arg, fields, 'KVM_DIRTY_TLB')
-        result = self._call(KVM_DIRTY_TLB, ctypes.addressof(obj), 'KVM_DIRTY_TLB', _E_KVM_DIRTY_TLB)
-        return result
-
-    def arm_vcpu_finalize(self, value: int) -> int:
-        """Fixes the configuration of a vCPU feature that needs settings after
-        KVM_ARM_VCPU_INIT. For SVE, userspace may first restrict the vector
-        lengths with KVM_SET_ONE_REG on KVM_REG_ARM64_SVE_VLS; after finalizing,
-        that register is read-only and the SVE registers become accessible. Until
-        the vCPU's features are finalized, KVM_RUN, KVM_GET_REG_LIST and access to
-        the affected registers fail with EPERM.
-
-        :Capability: KVM_CAP_ARM_SVE
-        :Architectures: arm64
-        :Type: vcpu ioctl
-        :Parameters: int (in)
-        :Returns: 0 on success, -1 with errno set on error.
-        :Since: 5.2
-
-        Argument: Pointer to an int naming the feature to finalize. The only one
-        is KVM_ARM_VCPU_SVE.
-
-        Errors:
-        - EINVAL: The feature is unknown or was not enabled by KVM_ARM_VCPU_INIT.
-        - EPERM: The feature was already finalized.
-        - ENOEXEC: The vCPU has not been initialized with KVM_ARM_VCPU_INIT.
-        - EFAULT: The feature number could not be read.
-        """
-        self._require('KVM_CAP_ARM_SVE', 'KVM_ARM_VCPU_FINALIZE')
-        box = ctypes.c_int(_runtime.check_int('value', value, 32, True))
-        result = self._call(KVM_ARM_VCPU_FINALIZE, ctypes.addressof(box), 'KVM_ARM_VCPU_FINALIZE', _E_KVM_ARM_VCPU_FINALIZE)
         return result
 
     def memory_encrypt_op(self, arg: Optional[kvm_sev_cmd] = None, /, **fields: Any) -> kvm_sev_cmd:
@@ -4570,7 +6048,7 @@ class Vcpu(_Descriptor):
         :Type: vm ioctl, vcpu ioctl
         :Parameters: struct kvm_sev_cmd (in/out)
         :Returns: 0 on success, -1 with errno set on error. On return kvm_sev_cmd.error holds the firmware's status code, 0 when the firmware succeeded; for TDX, kvm_tdx_cmd.hw_error holds the TDX module's status code.
-        :Since: 4.19 or earlier
+        :Since: 4.16
 
         Argument: On AMD hosts a struct kvm_sev_cmd naming the command and
         pointing to its parameters; the kernel writes the firmware status back
@@ -4639,7 +6117,7 @@ class Device(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to set; the value is read from addr.
 
@@ -4669,7 +6147,7 @@ class Device(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to read. The structure is only read; the value is
         written to the memory addr points to.
@@ -4695,7 +6173,7 @@ class Device(_Descriptor):
         :Type: device ioctl, vm ioctl (with KVM_CAP_VM_ATTRIBUTES), vcpu ioctl (with KVM_CAP_VCPU_ATTRIBUTES), system ioctl (with KVM_CAP_SYS_ATTRIBUTES)
         :Parameters: struct kvm_device_attr (in)
         :Returns: 0 if the attribute exists, -1 with errno set otherwise.
-        :Since: 3.11 or earlier
+        :Since: 3.10
 
         Argument: The attribute to probe; addr is not used.
 

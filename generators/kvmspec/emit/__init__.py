@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..model import Model
-from . import c_header, python, rst, tests
+from . import c_header, python, python_abis, rst, tests
 from .text import environment
 
 
@@ -24,6 +24,7 @@ class Generator(Protocol):
 GENERATORS: tuple[Generator, ...] = (
     c_header.Generator(),
     python.Generator(),
+    python_abis.Generator(),
     rst.Generator(),
     tests.Generator(),
 )

@@ -87,7 +87,7 @@ def area(ioctl: Ioctl) -> str:
 
 
 def version_key(v: Version) -> tuple:
-    return (v.parts, v.exact)
+    return v.parts
 
 
 class Generator:
@@ -183,10 +183,11 @@ class Generator:
         return list(dict.fromkeys(links))
 
     @staticmethod
-    def releases(model: Model, set_of: dict) -> list[tuple[Version, list[str], list[str]]]:
-        """(release, what it added, what it removed), newest first, as RST list entries."""
+    def releases(model: Model, set_of: dict) -> list[tuple[Version, list[str], list[str], list[str]]]:
+        """(release, what it added, changed and removed), newest first, as RST list entries."""
         added: dict[tuple, list[str]] = {}
         removed: dict[tuple, list[str]] = {}
+        changed: dict[tuple, list[str]] = {}
         versions: dict[tuple, Version] = {}
 
         def add(table: dict, v: Version, text: str) -> None:
@@ -209,6 +210,13 @@ class Generator:
                 text, what = f"``{item.name}``", item.kind
             label = f"{text} ({what})" if what else text
             add(added, item.since, label)
+            for move in item.moves:
+                add(changed, move.until, f"{label} moved from the {move.header} header to the {item.header_at(move.until)} "
+                                         f"header")
+            history = getattr(item, "history", ())
+            for before, after in zip(history, [*history[1:], None]):
+                now = after.expr if after is not None else item.expr   # type: ignore[attr-defined]
+                add(changed, before.until, f"{label}: ``{before.expr}`` became ``{now}``")
             if item.removed is not None:
                 add(removed, item.removed.since, label + (f", moved to {item.removed.moved_to}"
                                                           if item.removed.moved_to else ""))
@@ -218,9 +226,23 @@ class Generator:
                         add(added, v.since, f"``{v.name}`` (in {text})")
                     if v.removed is not None and item.removed is None:
                         add(removed, v.removed.since, f"``{v.name}`` (in {text})")
+                    for before, after in zip(v.history, [*v.history[1:], None]):
+                        now = after.expr if after is not None else v.expr
+                        add(changed, before.until, f"``{v.name}`` (in {text}): ``{before.expr}`` became ``{now}``")
             if isinstance(item, Record) and item.name:
                 for path, f, _ in item.walk():
                     if f.since is not None and f.name and version_key(f.since) != version_key(item.since):
                         add(added, f.since, f"field ``{path}`` of ``{item.c_type}``")
-        keys = sorted(set(added) | set(removed), reverse=True)
-        return [(versions[k], added.get(k, []), removed.get(k, [])) for k in keys]
+                for rec in item.records_within(every_field=True):
+                    for f in rec.fields:
+                        where = f"``{f.name}`` of ``{item.c_type}``" if f.name else f"a member of ``{item.c_type}``"
+                        if f.until is not None:
+                            add(removed, f.until, f"field {where}")
+                        for past in f.history:
+                            was = ", ".join(part for part in (
+                                f"named ``{past.name}``" if past.name else "",
+                                f"of type ``{past.type}``" if past.type else "",
+                                f"``[{past.array}]``" if past.array else "") if part)
+                            add(changed, past.until, f"field {where}, before: {was}")
+        keys = sorted(set(added) | set(removed) | set(changed), reverse=True)
+        return [(versions[k], added.get(k, []), changed.get(k, []), removed.get(k, [])) for k in keys]

@@ -250,7 +250,7 @@ def environment() -> jinja2.Environment:
         py_string=py_string, py_comment=py_comment, rst_heading=rst_heading, hexnum=hexnum, arch_list=arch_list,
         since=since, ioctl_macro=ioctl_macro, c_member_declarator=c_member_declarator,
         c_field_decl=c_field_decl, rst_ref=rst_ref,
-        paragraphs=paragraphs, host=host, hexkey=hexkey,
+        paragraphs=paragraphs, host=host, hexkey=hexkey, pyrepr=repr,
     )
     env.filters.update(prose.FILTERS)
     env.globals.update(rst_table=rst_table, abi_names=abi_names, REGENERATE=REGENERATE,

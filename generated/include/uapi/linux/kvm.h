@@ -265,8 +265,8 @@ struct kvm_enable_cap {
  * gone and the capability is no longer reported.
  */
 /*
- * Deprecated since 4.11 or earlier: The paravirtual MMU hypercall interface
- * was removed; KVM now always answers 0. Nothing replaces it: hardware
+ * Deprecated since 2.6.33: The paravirtual MMU hypercall interface was
+ * removed; KVM now always answers 0. Nothing replaces it: hardware
  * two-dimensional paging made it unnecessary.
  */
 #define KVM_CAP_PV_MMU			13
@@ -448,8 +448,8 @@ struct kvm_enable_cap {
  * KVM_CAP_VCPU_EVENTS instead.
  */
 /*
- * Deprecated since 6.1 or earlier: No kernel reports this capability. The
- * interrupt shadow is saved and restored with KVM_GET_VCPU_EVENTS and
+ * Deprecated since 2.6.35: No kernel reports this capability. The interrupt
+ * shadow is saved and restored with KVM_GET_VCPU_EVENTS and
  * KVM_SET_VCPU_EVENTS (flag KVM_VCPUEVENT_VALID_SHADOW), available with
  * KVM_CAP_VCPU_EVENTS.
  */
@@ -572,10 +572,9 @@ struct kvm_enable_cap {
  * off for a VM.
  */
 /*
- * Deprecated since 6.0 or earlier: Gives no way to learn which quirks the
- * kernel knows, and silently ignores unknown bits. Use
- * KVM_CAP_DISABLE_QUIRKS2, whose answer lists the quirks that can be
- * disabled.
+ * Deprecated since 5.18: Gives no way to learn which quirks the kernel knows,
+ * and silently ignores unknown bits. Use KVM_CAP_DISABLE_QUIRKS2, whose
+ * answer lists the quirks that can be disabled.
  */
 #define KVM_CAP_DISABLE_QUIRKS		116
 
@@ -680,10 +679,10 @@ struct kvm_enable_cap {
  * Userspace must not use it.
  */
 /*
- * Deprecated since 5.8 or earlier: The first implementation of manual dirty
- * log protection had bugs that made it hard to use correctly. It was
- * replaced, under a new number, by KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2; this
- * number is no longer reported or accepted.
+ * Deprecated since 5.2: The first implementation of manual dirty log
+ * protection had bugs that made it hard to use correctly. It was replaced,
+ * under a new number, by KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2; this number is no
+ * longer reported or accepted.
  */
 #define KVM_CAP_MANUAL_DIRTY_LOG_PROTECT 166
 
@@ -1435,16 +1434,13 @@ struct kvm_pit_config {
  * Create the in-kernel irqchip first.
  */
 /*
- * Deprecated since 2.6.33 or earlier: Cannot choose how port 0x61 is handled;
- * it behaves like KVM_CREATE_PIT2 with KVM_PIT_SPEAKER_DUMMY.
+ * Deprecated since 2.6.32: Cannot choose how port 0x61 is handled; it behaves
+ * like KVM_CREATE_PIT2 with KVM_PIT_SPEAKER_DUMMY.
  */
 #define KVM_CREATE_PIT			_IO(KVMIO, 0x64)
 
 /* Saves the state of the three channels of the in-kernel PIT. */
-/*
- * Deprecated since 2.6.33 or earlier: Does not save the PIT flags;
- * KVM_GET_PIT2 does.
- */
+/* Deprecated since 2.6.32: Does not save the PIT flags; KVM_GET_PIT2 does. */
 #define KVM_GET_PIT			_IOWR(KVMIO, 0x65, struct kvm_pit_state)
 
 /*
@@ -1452,8 +1448,7 @@ struct kvm_pit_config {
  * each counter from its initial count.
  */
 /*
- * Deprecated since 2.6.33 or earlier: Does not restore the PIT flags;
- * KVM_SET_PIT2 does.
+ * Deprecated since 2.6.32: Does not restore the PIT flags; KVM_SET_PIT2 does.
  */
 #define KVM_SET_PIT			_IOR(KVMIO, 0x66, struct kvm_pit_state)
 
@@ -1579,8 +1574,8 @@ struct kvm_pit_config {
  * longer produces this exit.
  */
 /*
- * Deprecated since 6.1 or earlier: Only the removed PowerPC 440 support used
- * it; no current kernel reports it.
+ * Deprecated since 3.17: Only the removed PowerPC 440 support used it; no
+ * current kernel reports it.
  */
 #define KVM_EXIT_DCR			15
 
@@ -1589,9 +1584,9 @@ struct kvm_pit_config {
  * (KVM_DEV_ASSIGN_PCI_2_3, KVM_ASSIGN_SET_INTX_MASK).
  */
 /*
- * Deprecated since 4.12 or earlier: KVM's own PCI device assignment was
- * removed in 4.12 after two years as a deprecated option; devices are
- * assigned with VFIO, which handles INTx masking itself.
+ * Deprecated since 4.2: KVM's own PCI device assignment was removed in 4.12
+ * after two years as a deprecated option; devices are assigned with VFIO,
+ * which handles INTx masking itself.
  */
 #define KVM_CAP_PCI_2_3			75
 
@@ -1615,9 +1610,9 @@ struct kvm_pit_config {
  * descriptor to mmap() it.
  */
 /*
- * Deprecated since 6.1 or earlier: The processors that needed a real mode
- * area are no longer supported by KVM; KVM_CAP_PPC_RMA answers 0 and no
- * replacement is needed.
+ * Deprecated since 3.19: The processors that needed a real mode area are no
+ * longer supported by KVM; KVM_CAP_PPC_RMA answers 0 and no replacement is
+ * needed.
  */
 #define KVM_ALLOCATE_RMA		_IOR(KVMIO, 0xa9, struct kvm_allocate_rma)
 
@@ -3834,9 +3829,9 @@ struct kvm_stats_desc {
  * Book3S HV guests.
  */
 /*
- * Deprecated since 6.1 or earlier: Only the PPC970 needed a physically
- * contiguous real mode area. That support is gone; POWER7 and later use the
- * virtual RMA, and the capability is never reported.
+ * Deprecated since 3.19: Only the PPC970 needed a physically contiguous real
+ * mode area. That support is gone; POWER7 and later use the virtual RMA, and
+ * the capability is never reported.
  */
 #define KVM_CAP_PPC_RMA			65
 
@@ -4335,10 +4330,10 @@ struct kvm_arm_device_addr {
  * issued on vCPU descriptors instead.
  */
 /*
- * Deprecated since 6.1 or earlier: It only covers the GICv2 distributor and
- * CPU interface. Set the addresses through the KVM_DEV_ARM_VGIC_GRP_ADDR
- * group of the VGIC device with KVM_SET_DEVICE_ATTR instead, which works for
- * every GIC model.
+ * Deprecated since 3.14: It only covers the GICv2 distributor and CPU
+ * interface. Set the addresses through the KVM_DEV_ARM_VGIC_GRP_ADDR group of
+ * the VGIC device with KVM_SET_DEVICE_ATTR instead, which works for every GIC
+ * model.
  */
 #define KVM_ARM_SET_DEVICE_ADDR		_IOW(KVMIO, 0xab, struct kvm_arm_device_addr)
 

@@ -34,8 +34,8 @@ struct kvm_regs {
 /*
  * Empty on MIPS since 4.1, which moved the FPU registers to ONE_REG
  * (KVM_REG_MIPS_FPR_*, KVM_REG_MIPS_FCR_*); KVM_GET_FPU is not implemented.
- * Before 4.1 it declared 32 FP registers and the control registers, 160 bytes
- * that KVM never filled.
+ * Before 4.1 it declared the FP registers and the control registers, 280
+ * bytes that KVM never filled.
  */
 struct kvm_fpu {
 };

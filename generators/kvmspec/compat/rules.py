@@ -3,6 +3,11 @@
 `compare(old, new)` walks two models and applies the rules in RULES. Each
 finding names its rule, the place in the new spec (or the old one, for what
 was removed), what breaks, for whom, and the remedy KVM uses.
+
+The rules over meaning (`MEANING_RULES`) compare two `AbiView`s: what
+userspace built for, or state saved on, one side meets on the other, per
+implementation. `compare` applies them to the newest state of two revisions,
+`kvmspec.compat.history` to consecutive releases of one revision.
 """
 
 from __future__ import annotations
@@ -10,9 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .diagnostics import Mark
-from .layout import HOST_ABIS as ABIS, host
-from .model import Capability, Constant, Definition, ExitReason, Field, FlagSet, Ioctl, Model, Record, ValueSet
+from ..diagnostics import Mark
+from ..layout import HOST_ABIS as ABIS, host
+from ..model import (AbiException, Capability, Constant, Definition, ExitReason, Field, FlagSet, Ioctl, Model,
+                     Record, ValueSet, Version)
+from .view import GENERIC, AbiView
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,48 @@ RULES: dict[str, Rule] = {r.id: r for r in (
          "such a layout (with an abi_exemption); new ones may not.",
          "The SEV command structs use pointers stored in __u64 but leave implicit padding, so their "
          "i386 layout differs; new interfaces such as kvm_userspace_memory_region2 are padded explicitly."),
+    Rule("opt-in-dropped", "error",
+         "Values that were emitted only after an opt-in are emitted without it (or after another one)",
+         "Userspace that never enabled the capability does not expect the value in saved state, and "
+         "restore ioctls reject it until the capability is enabled, on older kernels and on VMs "
+         "(or kernels) without the feature. Making it the default is as unrestorable as a new bit.",
+         "KVM_VCPUEVENT_VALID_PAYLOAD (4.20) is emitted by KVM_GET_VCPU_EVENTS only after "
+         "KVM_CAP_EXCEPTION_PAYLOAD was enabled, and KVM_VCPUEVENT_VALID_TRIPLE_FAULT (6.0) only after "
+         "KVM_CAP_X86_TRIPLE_FAULT_EVENT: both stayed opt-in."),
+    Rule("validation-tightened", "error",
+         "Input that was ignored is now rejected",
+         "A restore or configuration ioctl that starts rejecting bits, values or reserved bytes it "
+         "used to ignore breaks every VMM that left them set, and makes state saved by an old kernel "
+         "(or built by old userspace) fail on the new one. New checks belong to new flags, fields or "
+         "capabilities that only new userspace uses.",
+         "6.0 made KVM_X86_SET_MSR_FILTER reject unknown bits in the flags of its ranges and "
+         "KVM_CAP_X86_USER_SPACE_MSR unknown bits of its argument, knowingly, while both were young; "
+         "KVM_CAP_DISABLE_QUIRKS2 (5.19) rejects unknown quirks where KVM_CAP_DISABLE_QUIRKS kept "
+         "ignoring them."),
+    Rule("capability-meaning-changed", "error",
+         "A capability answers, is checked or is enabled differently",
+         "Userspace reads the answer of KVM_CHECK_EXTENSION as the kind the capability had when it "
+         "was built (a boolean, a count, a bitmask), asks for it on the descriptors it could ask on, "
+         "and enables it with KVM_ENABLE_CAP on the descriptor and with the arguments it knew. A new "
+         "meaning needs a new capability number.",
+         "KVM_CAP_DISABLE_QUIRKS2 (5.19) answers with the bitmask of quirks that can be disabled and "
+         "rejects unknown ones; KVM_CAP_DISABLE_QUIRKS kept its boolean answer and its lax argument."),
+    Rule("ioctl-moved", "error",
+         "An ioctl is no longer available where userspace issues it",
+         "An ioctl that leaves a descriptor kind (system, VM, vCPU), an architecture or an "
+         "implementation fails with ENOTTY or EINVAL for userspace that issues it there, and its "
+         "encoded direction, even when it disagrees with the real data flow, is part of its number.",
+         "KVM_GET_SUPPORTED_HV_CPUID became available on the system descriptor in 5.11 "
+         "(KVM_CAP_SYS_HYPERV_CPUID) and stayed available on the vCPU; KVM_SET_IRQCHIP keeps its _IOR "
+         "encoding."),
+    Rule("validity-dropped", "error",
+         "A field or exit lost the flag or capability that said it is valid",
+         "A field that the kernel only reads when a KVM_*_VALID_* bit is set may hold anything in "
+         "buffers of userspace that does not know the bit; an exit that is reported only after "
+         "userspace enabled a capability reaches userspace that cannot handle it once the capability "
+         "is no longer required.",
+         "kvm_vcpu_events.exception_payload is only read with KVM_VCPUEVENT_VALID_PAYLOAD (4.20); "
+         "KVM_EXIT_X86_BUS_LOCK (5.12) is only reported after KVM_CAP_X86_BUS_LOCK_EXIT was enabled."),
 )}
 
 
@@ -104,10 +153,20 @@ class Finding:
     message: str
     remedy: str
     severity: str = ""
+    subject: str = ""                                  # the item or value the finding is about
+    exceptions: tuple[AbiException, ...] = ()           # the shipped breaks the spec records on it
+    implementations: tuple[str, ...] = ()
 
     @property
     def level(self) -> str:
         return self.severity or self.rule.severity
+
+    def explanation(self, release: Optional[Version]) -> Optional[AbiException]:
+        """The recorded shipped break that explains this finding at `release`, if any."""
+        for exc in self.exceptions:
+            if all(exc.covers(self.rule.id, release, impl) for impl in self.implementations or (GENERIC,)):
+                return exc
+        return None
 
     def __str__(self) -> str:
         return f"{self.mark}: {self.level}: [{self.rule.id}] {self.message}; {self.remedy}"
@@ -177,10 +236,11 @@ class Comparison:
         self.removed_and_changed()
         self.reused_numbers()
         self.layouts()
-        self.saved_state()
         self.reserved_space()
         self.discoverability()
         self.clean_records()
+        from .meaning import meaning
+        self.findings.extend(meaning(AbiView(self.old), AbiView(self.new)))
         return sorted(self.findings, key=lambda f: (f.mark.path, f.mark.line, f.mark.col, f.rule.id))
 
     # -------------------------------------------------------------- names and numbers
@@ -212,8 +272,9 @@ class Comparison:
     def _ioctl_size_change(self, name: str) -> bool:
         """An ioctl whose number changed because its argument changed size is reported with the record."""
         old, new = self.old_named[name].owner, self.new_named[name].owner
+        # a size change is reported with the record, a direction change by ioctl-moved
         return isinstance(old, Ioctl) and isinstance(new, Ioctl) and old.nr == new.nr and \
-            old.dir == new.dir and old.type_text == new.type_text
+            (old.dir != new.dir or old.type_text == new.type_text)
 
     def reused_numbers(self) -> None:
         for kind in (Capability,):
@@ -250,7 +311,9 @@ class Comparison:
             # A record that only lives inside unions may grow into the union's spare
             # room (kvm_svm_nested_state_hdr inside kvm_nested_state.hdr); the union
             # itself is checked as part of its own record.
-            if self._size_matters(new_rec):
+            changed = any(ol is None or nl is None or ol.size != nl.size or ol.align != nl.align
+                          for ol, nl in zip(host(old_rec.layouts), host(new_rec.layouts)))
+            if changed and self._size_matters(new_rec):   # (asked only when it matters: it walks every record)
                 for abi, ol, nl in zip(ABIS, old_rec.layouts, new_rec.layouts):
                     if ol.size != nl.size:
                         problems.append(f"size {ol.size} -> {nl.size} on {abi.name}")
@@ -297,71 +360,6 @@ class Comparison:
                         return True
         return not any(f.record is record for other in self.new.records
                        for container in other.records_within() for f in container.members)
-
-    # -------------------------------------------------------------- save/restore
-    def saved_state(self) -> None:
-        for save in self.new.ioctls:
-            if not save.restored_by:
-                continue
-            restore_old = self.old.by_name.get(save.restored_by)
-            save_old = self.old.by_name.get(save.name)
-            for emission in save.emissions:
-                old_emitted = _emitted(save_old, emission.path) if isinstance(save_old, Ioctl) else {}
-                for value in emission.values:
-                    value_set = emission.field.value_set_of(value.name)
-                    if value_set is None:
-                        continue
-                    old_set = self.old.by_name.get(value_set.name)
-                    old_values = {v.value for v in old_set.values} if isinstance(old_set, ValueSet) else set()
-                    impls = _implementations(self.new, save, emission.implementations)
-                    # compare numbers, not names: a renamed bit is still the same bit
-                    new_impls = [i for i in impls
-                                 if value.value not in old_emitted.get(i, set()) | old_emitted.get("*", set())]
-                    if not new_impls:
-                        continue
-                    if emission.requires is not None:
-                        continue
-                    verdict_kind = "unknown_bits" if isinstance(value_set, FlagSet) else "unknown_values"
-                    rejecting, ignoring = [], []
-                    known_before = value.value in old_values
-                    if isinstance(restore_old, Ioctl):
-                        validation = next((v for v in restore_old.validations if v.path == emission.path), None)
-                        for impl in new_impls:
-                            arch = next((a.name for a in self.old.architectures
-                                         if impl in [x.name for x in a.implementations]), "")
-                            kind = verdict_kind if not known_before else verdict_kind.replace("unknown", "foreign")
-                            verdict = validation.verdict(kind, impl, arch) if validation else None
-                            (rejecting if verdict == "rejected" else ignoring).append(impl)
-                    if rejecting:
-                        others = [i.name for i in self.new.implementations()
-                                  if i.name not in rejecting and (not save.arch or i.arch in save.arch)]
-                        spared = ""
-                        if others:
-                            why = []
-                            for o in others:
-                                why.append(f"{o} ({'ignores it' if o in ignoring else 'does not emit it'})")
-                            spared = "; not affected: " + ", ".join(why)
-                        self.add("unrestorable-state", emission.mark,
-                                 f"{save.name} now emits {value.name} in {emission.path} on "
-                                 f"{', '.join(rejecting)}, and {save.restored_by} on older kernels rejects "
-                                 f"it as unknown with EINVAL there: state saved on a new kernel cannot be "
-                                 f"restored on an old one (migration to an older host fails){spared}",
-                                 f"emit {value.name} only after userspace enabled a new capability with "
-                                 f"KVM_ENABLE_CAP (requires: KVM_CAP_...), as KVM_CAP_EXCEPTION_PAYLOAD and "
-                                 f"KVM_CAP_X86_TRIPLE_FAULT_EVENT do")
-                    else:
-                        self.add("not-opt-in", emission.mark,
-                                 f"{save.name} now emits {value.name} in {emission.path} by default "
-                                 f"({', '.join(new_impls)}); userspace that does not know it saves and "
-                                 f"restores state it cannot interpret",
-                                 "emit it only after a capability was enabled with KVM_ENABLE_CAP")
-        for exit_reason in self.new.of_kind(ExitReason):
-            if exit_reason.name in self.old_named or exit_reason.requires is not None:
-                continue
-            self.add("not-opt-in", exit_reason.mark,
-                     f"new exit reason {exit_reason.name} is not behind an opt-in capability: old "
-                     f"userspace that gets it does not know how to handle it",
-                     "report it only to userspace that enabled a capability for it (requires: KVM_CAP_...)")
 
     # -------------------------------------------------------------- reserved space
     def reserved_space(self) -> None:
@@ -440,63 +438,7 @@ def _field_type(f: Field) -> str:
         ("[]" if f.flexible else "")
 
 
-def _emitted(ioctl: Ioctl, path: str) -> dict[str, set[int]]:
-    """Implementation -> values the (old) save ioctl emitted into `path`."""
-    out: dict[str, set[str]] = {}
-    for e in ioctl.emissions:
-        if e.path != path:
-            continue
-        for impl in e.implementations or ("*",):
-            out.setdefault(impl, set()).update(v.value for v in e.values)
-    return out
-
-
 def compare(old: Model, new: Model) -> list[Finding]:
     return Comparison(old, new).run()
 
 
-# ------------------------------------------------------------------ revisions
-
-import io
-import subprocess
-import tarfile
-from pathlib import Path
-
-
-class RevisionError(Exception):
-    """A git revision that cannot be read (exit status 2)."""
-
-
-def git_root(path: Path) -> Optional[Path]:
-    result = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"],
-                            capture_output=True, text=True)
-    return Path(result.stdout.strip()) if result.returncode == 0 else None
-
-
-def extract_revision(root: Path, rev: str, dest: Path) -> Path:
-    """Write spec/ as it is at `rev` of the repository containing `root` into dest; return dest."""
-    top = git_root(root)
-    if top is None:
-        raise RevisionError(f"{root} is not in a git repository, so {rev!r} cannot be a revision")
-    check = subprocess.run(["git", "-C", str(top), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
-                           capture_output=True, text=True)
-    if check.returncode != 0:
-        raise RevisionError(f"{rev!r} is neither a directory nor a git revision of {top}")
-    prefix = root.resolve().relative_to(top.resolve()).as_posix()
-    spec_path = f"{prefix}/spec" if prefix != "." else "spec"
-    archive = subprocess.run(["git", "-C", str(top), "archive", "--format=tar", check.stdout.strip(), spec_path],
-                             capture_output=True)
-    if archive.returncode != 0:
-        raise RevisionError(f"revision {rev} has no {spec_path}/: {archive.stderr.decode(errors='replace').strip()}")
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        for member in tar.getmembers():
-            if not (member.isfile() or member.isdir()):
-                continue
-            rel = Path(member.name).relative_to(prefix) if prefix != "." else Path(member.name)
-            target = dest / rel
-            if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(tar.extractfile(member).read())  # type: ignore[union-attr]
-    return dest
