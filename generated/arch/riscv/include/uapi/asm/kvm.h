@@ -206,11 +206,11 @@ struct kvm_riscv_timer {
 #define KVM_REG_RISCV_VECTOR		(0x09 << KVM_REG_RISCV_TYPE_SHIFT)
 #define KVM_REG_RISCV_SBI_STATE		(0x0a << KVM_REG_RISCV_TYPE_SHIFT)
 
-/* Register number of member `name` of struct kvm_riscv_config. */
+/* Register number of member name of struct kvm_riscv_config. */
 #define KVM_REG_RISCV_CONFIG_REG(name)	(offsetof(struct kvm_riscv_config, name) / sizeof(unsigned long))
 
 /*
- * Register number of member `name` of struct kvm_riscv_core, e.g. regs.pc or
+ * Register number of member name of struct kvm_riscv_core, e.g. regs.pc or
  * mode.
  */
 #define KVM_REG_RISCV_CORE_REG(name)	(offsetof(struct kvm_riscv_core, name) / sizeof(unsigned long))
@@ -222,40 +222,40 @@ struct kvm_riscv_timer {
 #define KVM_REG_RISCV_CSR_ZICFISS	(0x3 << KVM_REG_RISCV_SUBTYPE_SHIFT)
 
 /*
- * Register number of member `name` of struct kvm_riscv_csr (with
+ * Register number of member name of struct kvm_riscv_csr (with
  * KVM_REG_RISCV_CSR_GENERAL).
  */
 #define KVM_REG_RISCV_CSR_REG(name)	(offsetof(struct kvm_riscv_csr, name) / sizeof(unsigned long))
 
 /*
- * Register number of member `name` of struct kvm_riscv_aia_csr (with
+ * Register number of member name of struct kvm_riscv_aia_csr (with
  * KVM_REG_RISCV_CSR_AIA).
  */
 #define KVM_REG_RISCV_CSR_AIA_REG(name)	(offsetof(struct kvm_riscv_aia_csr, name) / sizeof(unsigned long))
 
 /*
- * Register number of member `name` of struct kvm_riscv_smstateen_csr (with
+ * Register number of member name of struct kvm_riscv_smstateen_csr (with
  * KVM_REG_RISCV_CSR_SMSTATEEN).
  */
 #define KVM_REG_RISCV_CSR_SMSTATEEN_REG(name) (offsetof(struct kvm_riscv_smstateen_csr, name) / sizeof(unsigned long))
 
 /*
- * Register number of member `name` of struct kvm_riscv_zicfiss_csr (with
+ * Register number of member name of struct kvm_riscv_zicfiss_csr (with
  * KVM_REG_RISCV_CSR_ZICFISS).
  */
 #define KVM_REG_RISCV_CSR_ZICFISS_REG(name) (offsetof(struct kvm_riscv_zicfiss_csr, name) / sizeof(unsigned long))
 
-/* Register number of member `name` of struct kvm_riscv_timer. */
+/* Register number of member name of struct kvm_riscv_timer. */
 #define KVM_REG_RISCV_TIMER_REG(name)	(offsetof(struct kvm_riscv_timer, name) / sizeof(__u64))
 
 /*
- * Register number of member `name` of struct __riscv_f_ext_state (f[0] to
+ * Register number of member name of struct __riscv_f_ext_state (f[0] to
  * f[31], fcsr).
  */
 #define KVM_REG_RISCV_FP_F_REG(name)	(offsetof(struct __riscv_f_ext_state, name) / sizeof(__u32))
 
 /*
- * Register number of member `name` of struct __riscv_d_ext_state (f[0] to
+ * Register number of member name of struct __riscv_d_ext_state (f[0] to
  * f[31], fcsr).
  */
 #define KVM_REG_RISCV_FP_D_REG(name)	(offsetof(struct __riscv_d_ext_state, name) / sizeof(__u64))
@@ -416,7 +416,7 @@ enum KVM_RISCV_SBI_EXT_ID {
 #define KVM_REG_RISCV_SBI_MULTI_REG_LAST KVM_REG_RISCV_SBI_MULTI_REG(KVM_RISCV_SBI_EXT_MAX - 1)
 
 /*
- * Register number of vector CSR `name` (vstart, vl, vtype, vcsr, vlenb) of
+ * Register number of vector CSR name (vstart, vl, vtype, vcsr, vlenb) of
  * struct __riscv_v_ext_state.
  */
 #define KVM_REG_RISCV_VECTOR_CSR_REG(name) (offsetof(struct __riscv_v_ext_state, name) / sizeof(unsigned long))
@@ -459,11 +459,11 @@ struct kvm_riscv_sbi_fwft {
 #define KVM_REG_RISCV_SBI_STA		(0x0 << KVM_REG_RISCV_SUBTYPE_SHIFT)
 #define KVM_REG_RISCV_SBI_FWFT		(0x1 << KVM_REG_RISCV_SUBTYPE_SHIFT)
 
-/* Register number of member `name` of struct kvm_riscv_sbi_sta. */
+/* Register number of member name of struct kvm_riscv_sbi_sta. */
 #define KVM_REG_RISCV_SBI_STA_REG(name)	(offsetof(struct kvm_riscv_sbi_sta, name) / sizeof(unsigned long))
 
 /*
- * Register number of member `name` of struct kvm_riscv_sbi_fwft, e.g.
+ * Register number of member name of struct kvm_riscv_sbi_fwft, e.g.
  * misaligned_deleg.value.
  */
 #define KVM_REG_RISCV_SBI_FWFT_REG(name) (offsetof(struct kvm_riscv_sbi_fwft, name) / sizeof(unsigned long))
