@@ -248,8 +248,8 @@ def test_history_of_the_spec_is_explained(tmp_path):
     assert ("5.6", "unrestorable-state", "KVM_STATE_NESTED_MTF_PENDING") in found
     assert ("5.19", "validation-tightened", "KVM_X86_SET_MSR_FILTER") in found
     assert ("6.14", "removed-without-deprecation", "KVM_X86_DISABLE_VALID_EXITS") in found
-    # changes the spec only bounds ("by X") are not blamed on a transition
-    assert sum(len(t.undated) for t in history.transitions) > 0
+    # every release in the spec is exact, so every change is dated
+    assert sum(len(t.undated) for t in history.transitions) == 0
 
 
 def test_history_reports_a_count_that_changed_unless_recorded(tmp_path):

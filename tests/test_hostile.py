@@ -536,16 +536,26 @@ def test_header_paths_stay_inside_generated(scratch, capsys, path, message):
 
 
 def test_headers_including_each_other_are_refused(scratch, capsys):
-    scratch.replace(MANIFEST, "    includes: [linux/types.h, linux/ioctl.h]\n",
-                    "    includes: [linux/types.h, linux/ioctl.h, linux/kvm.h]\n")
+    scratch.replace(MANIFEST, "    includes: [linux/const.h, linux/types.h, linux/ioctl.h]\n",
+                    "    includes: [linux/const.h, linux/types.h, linux/ioctl.h, linux/kvm.h]\n")
     expect_error(scratch, capsys, MANIFEST, "includes linux/kvm.h, which includes x86",
                  scratch.line_of(MANIFEST, "linux/kvm.h]"))
 
 
 def test_a_header_must_include_what_it_uses(scratch, capsys):
-    scratch.replace(MANIFEST, "    includes: [linux/types.h, linux/ioctl.h]\n", "    includes: [linux/ioctl.h]\n")
+    scratch.replace(MANIFEST, "    includes: [linux/const.h, linux/types.h, linux/ioctl.h]\n",
+                    "    includes: [linux/const.h, linux/ioctl.h]\n")
     expect_error(scratch, capsys, MANIFEST, "header x86 uses the types of <linux/types.h> but does not include it",
                  scratch.line_of(MANIFEST, "  - name: x86\n    path:"))
+
+
+def test_a_header_whose_values_use_bitull_must_include_const_h(scratch, capsys):
+    """asm/kvm.h of 6.1 wrote KVM_PMU_MASKED_ENTRY_EXCLUDE with _BITULL without including
+    <linux/const.h>: a file including it alone could not use the macro."""
+    scratch.replace(MANIFEST, "    includes: [linux/const.h, linux/types.h, linux/ioctl.h]\n",
+                    "    includes: [linux/types.h, linux/ioctl.h]\n")
+    expect_error(scratch, capsys, MANIFEST, "header x86 writes values with macros of <linux/const.h> but does not "
+                 "include it", scratch.line_of(MANIFEST, "  - name: x86\n    path:"))
 
 
 @pytest.mark.parametrize("key", ["guard", "name"])

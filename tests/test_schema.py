@@ -10,7 +10,8 @@ from kvmspec.fastschema import compile_definition
 from kvmspec.load import read_spec_file
 
 SPEC_FILES = sorted(p for p in (REPO / "spec").rglob("*.yaml")
-                    if "schema" not in p.parts and p.name != "kvmspec.yaml")
+                    if "schema" not in p.parts and "outline" not in p.parts and p.name != "kvmspec.yaml")
+OUTLINE_FILES = sorted((REPO / "spec/outline").glob("*.yaml"))
 
 
 def plain(data):
@@ -49,6 +50,17 @@ def test_real_spec_is_valid_for_both():
         assert both(kind, item) == (True, True), item
         count += 1
     assert count > 20
+
+
+def test_real_outlines_are_valid_for_both_and_broken_ones_for_neither():
+    assert OUTLINE_FILES
+    for path in OUTLINE_FILES:
+        data = plain(read_spec_file(path, str(path)))
+        assert both("outline_file", data) == (True, True), path
+        broken = dict(data, sections=[{"names": [{"name": "KVM_X"}]}])      # a mapping needs a bound
+        assert both("outline_file", broken) == (False, False)
+        broken = dict(data, sections=[{"comment": "two\nlines", "names": ["KVM_X"]}])
+        assert both("outline_file", broken) == (False, False)
 
 
 MUTATIONS = [

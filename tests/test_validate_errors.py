@@ -92,7 +92,23 @@ def test_unknown_name_in_expression(scratch, capsys):
 
 
 def test_record_used_before_it_is_defined(scratch, capsys):
-    # Move kvm_svm_nested_state_hdr after kvm_nested_state, which uses it.
+    # The x86 header follows its outline: put kvm_svm_nested_state_hdr after
+    # kvm_nested_state, which uses it.
+    outline = "spec/outline/x86.yaml"
+    scratch.replace(outline, "      - kvm_svm_nested_state_hdr\n", "      - SWAPPED\n")
+    scratch.replace(outline, "      - kvm_nested_state\n", "      - kvm_svm_nested_state_hdr\n")
+    scratch.replace(outline, "      - SWAPPED\n", "      - kvm_nested_state\n")
+    line = scratch.line_of(NESTED, "type: struct kvm_svm_nested_state_hdr")
+    result = expect_error(scratch, capsys, NESTED, line,
+                          "struct kvm_svm_nested_state_hdr must be defined before it is used here")
+    assert "hint: move its definition earlier in the outline spec/outline/x86.yaml" in result.err
+
+
+def test_record_used_before_it_is_defined_in_a_header_without_outline(scratch, capsys):
+    # Without an outline, the order of the spec files decides: move
+    # kvm_svm_nested_state_hdr after kvm_nested_state, which uses it.
+    scratch.replace("spec/kvmspec.yaml", "    outline: outline/x86.yaml\n", "")
+    (scratch.root / "spec/outline/x86.yaml").unlink()
     text = scratch.read(NESTED)
     start = text.index("  - struct: kvm_svm_nested_state_hdr")
     end = text.index("  - struct: kvm_nested_state\n")
@@ -248,6 +264,7 @@ def test_field_named_like_a_python_keyword(scratch, capsys):
 
 def test_constant_named_like_a_c_keyword(scratch, capsys):
     scratch.replace(BASE, "- const: KVM_API_VERSION", "- const: volatile")
+    scratch.replace("spec/outline/linux.yaml", "      - KVM_API_VERSION\n", "      - volatile\n")
     line = scratch.line_of(BASE, "- const: volatile")
     result = expect_error(scratch, capsys, BASE, line, "const 'volatile' is a C or C++ keyword")
     assert result.err.count(": error: ") == 1

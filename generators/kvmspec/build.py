@@ -23,7 +23,8 @@ from .model import (
     AbiException, Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
     Example, ExitReason, ExternalMacro, ExternalType, Field, FlagSet, FunctionMacro, Guard, Header, Implementation,
     Ioctl, Lifecycle,
-    Model, Move, NamedValue, PastField, PastValue, Record, Scope, SpecFile, Validation, VERDICT_KINDS, Version,
+    Model, Move, NamedValue, OutlineEntry, OutlineSection, PastField, PastValue, Record, Scope, SpecFile,
+    Validation, VERDICT_KINDS, Version,
 )
 
 MANIFEST = "kvmspec.yaml"
@@ -165,12 +166,44 @@ class Builder:
                 problems.extend(check_text(data))
             spec_file = SpecFile(self.display(path), data["title"], data["doc"], data["header"])
             files.append((spec_file, data))
+        self.outlines = {}
+        for h in manifest["headers"]:
+            if "outline" in h:
+                data = self.read_outline(h, listed, spec_dir, problems)
+                if data is not None:
+                    self.outlines[h["name"]] = data
         if self.checked:
             problems.extend(self.unlisted_files(listed))
         self.was_read = (manifest, files, listed)
         if problems:
             raise SpecError(problems)
         return manifest, files
+
+    def read_outline(self, h: Map, listed: set[Path], spec_dir: Path, problems: list[Diagnostic]) -> Optional[Map]:
+        """The outline file a header of the manifest names (checked against the schema)."""
+        rel = h["outline"]
+        path = self.spec_dir / rel
+        listed.add(path.resolve())
+        if not path.resolve().is_relative_to(spec_dir) or not path.is_file():
+            problems.append(Diagnostic(h.mark_of("outline"), f"outline file {rel!r} does not exist in spec/",
+                                       "create it, or remove outline: from the header"))
+            return None
+        try:
+            data = read_spec_file(path, self.display(path))
+        except SpecError as exc:
+            problems.extend(exc.diagnostics)
+            return None
+        found = schema.check_outline_file(data)
+        if not found and self.checked:
+            found = check_text(data)
+        if not found and data["outline"] != h["name"]:
+            found.append(Diagnostic(data.mark_of("outline"), f"this is the outline of header {data['outline']!r}, "
+                                                             f"but header {h['name']!r} names it",
+                                    f"write outline: {h['name']}"))
+        if found:
+            problems.extend(found)
+            return None
+        return data
 
     def unlisted_files(self, listed: set[Path]) -> list[Diagnostic]:
         problems = []
@@ -195,6 +228,8 @@ class Builder:
         for _, data in files:
             if schema.check_spec_file(data) or check_text(data):
                 return False
+        if any(check_text(data) for data in self.outlines.values()):
+            return False
         return not self.unlisted_files(listed)
 
     # ------------------------------------------------------------ names
@@ -713,6 +748,14 @@ class Builder:
         self.register(files)
         for key, sym in self.symbols.items():
             sym.arches = self.arches_of_key(key)
+        self.emit_order: dict[str, float] = {}
+        self.member_paths: list[tuple[str, Mark]] = []   # outline within: RECORD.MEMBER, checked once built
+        self.outline_warnings: list[Diagnostic] = []
+        outlines = {name: self.resolve_outline(name, data) for name, data in self.outlines.items()}
+        headers = tuple(Header(h.name, h.path, h.guard, h.doc, h.includes, h.arch, h.mark, h.emit,
+                               outlines.get(h.name, ()),
+                               self.outlines[h.name].path if h.name in self.outlines else "")
+                        for h in headers)
 
         # Values, then records, then capabilities, then ioctls: each only
         # refers to kinds built before it.
@@ -749,6 +792,12 @@ class Builder:
                 self.error(raw.mark_of(kind), "only a const or macro can be a default (c_guard on its own name)")
             elif item is not None:
                 fallback_items.append(item)
+        for path, mark in self.member_paths:
+            record, member = path.split(".", 1)
+            built = self.built.get(record)
+            if isinstance(built, Record) and built.field_at(member) is None:
+                self.error(mark, f"{record} has no member {member!r}",
+                           "write the path with dots through named members, e.g. kvm_run.io.direction")
         self.report.raise_if_any()
         position = {id(i): self.order[key] for key, i in self.built.items()}
         position.update({id(i): self.order[f"!{i.name}"] for i in fallback_items})
@@ -762,7 +811,7 @@ class Builder:
             if native is not None:
                 by_name[name] = native
         model = Model(manifest["title"], tuple(architectures), externals, external_types, headers,
-                      tuple(f for f, _ in files), items, by_name, variants)
+                      tuple(f for f, _ in files), items, by_name, variants, tuple(self.outline_warnings))
         if self.check_rules:
             self.report.diagnostics.extend(check_model(model, self.check_invariants))
         self.report.raise_if_any()
@@ -806,6 +855,125 @@ class Builder:
             self.built[name] = item
         return item
 
+    # ------------------------------------------------------------ outlines
+    def resolve_outline(self, header: str, data: Map) -> tuple[OutlineSection, ...]:
+        """A header's outline with its names checked, and every definition of
+        the header it leaves out placed after the definition that precedes it
+        in the spec (each with a warning). Sets self.emit_order for the header."""
+        path = data.path
+        sections: list[list] = []          # [comment, [OutlineEntry]]
+        current: dict[str, Mark] = {}      # names placed in the newest view -> where
+        for section in data["sections"]:
+            names = section["names"]
+            entries = []
+            for index, raw in enumerate(names):
+                entry = self.outline_entry(raw, names.mark_of(index))
+                target = self.outline_target(entry, header)
+                if target is None:
+                    continue
+                if entry.until is None:
+                    if entry.name in current:
+                        self.error(entry.mark, f"{entry.name} is placed twice in the outline of header {header}",
+                                   f"the other place is {current[entry.name]}; remove one, or give the older "
+                                   "one until: (the release it moved)")
+                        continue
+                    current[entry.name] = entry.mark
+                entries.append(entry)
+            sections.append([section.get("comment", ""), entries])
+
+        # Definitions of this header the outline leaves out, in spec order.
+        def placed(name: str, kind: str, raw: Map) -> bool:
+            if name in current:
+                return True
+            return kind in ("enum", "flags") and raw.get("c_style", "define") == "define" and \
+                any(v["name"] in current for v in raw["values"])
+
+        own = [(self.order[name], name, kind, raw) for name, (kind, raw, spec_file) in self.items.items()
+               if self.header_of(name) == header]
+        own += [(self.order[f"!{raw[kind]}"], raw[kind], kind, raw) for kind, raw, spec_file in self.fallbacks
+                if raw.get("header", spec_file.header) == header]
+        previous: Optional[str] = None
+        after: dict[Optional[str], list[OutlineEntry]] = {}
+        for _, name, kind, raw in sorted(own, key=lambda t: t[0]):
+            if placed(name, kind, raw):
+                previous = name
+                continue
+            mark = raw.mark_of(kind)
+            where = f"after {previous}" if previous else "first"
+            self.outline_warnings.append(Diagnostic(
+                mark, f"{kind} {name} is not in the outline of header {header} ({path}); it is emitted {where}",
+                f"add it to {path} where the kernel's header defines it", severity="warning"))
+            after.setdefault(previous, []).append(OutlineEntry(name, mark))
+            current[name] = mark
+        if None in after:
+            sections.insert(0, ["", after.pop(None)])
+        for section in sections:
+            entries = []
+            for entry in section[1]:
+                entries.append(entry)
+                if entry.until is None:
+                    entries.extend(after.pop(entry.name, ()))
+            section[1] = entries
+        position = 0
+        for section in sections:
+            for entry in section[1]:
+                if entry.until is None:
+                    owner = self.owner_name(entry.name) if entry.name not in self.items else entry.name
+                    self.emit_order.setdefault(owner, position)
+                    position += 1
+        return tuple(OutlineSection(comment, tuple(entries)) for comment, entries in sections)
+
+    def outline_entry(self, raw: Any, mark: Mark) -> OutlineEntry:
+        if isinstance(raw, str):
+            return OutlineEntry(raw, mark)
+        since, until = raw.get("since"), raw.get("until")
+        within = raw.get("within")
+        record = (within or "").split(".", 1)[0]
+        name = raw["name"]
+        if within is not None and (record not in self.items or self.items[record][0] not in ("struct", "union")
+                                   or name not in self.symbols
+                                   or name in self.items and self.items[name][0] != "const"):
+            self.error(raw.mark_of("within"), f"within: {within} needs a struct or union of the spec, and "
+                                              f"{name} a constant or a value of a flag set or enum",
+                       "name the record (and, after a dot, the member) in whose body the kernel defines "
+                       "it, or remove within:")
+            within = None
+        elif within is not None and "." in within:
+            self.member_paths.append((within, raw.mark_of("within")))
+        return OutlineEntry(raw["name"], raw.mark_of("name"), Version.parse(since) if since else None,
+                            Version.parse(until) if until else None, within)
+
+    def outline_target(self, entry: OutlineEntry, header: str) -> Optional[str]:
+        """The header the entry's name belongs to, or None after reporting why it cannot be placed."""
+        name = entry.name
+        if name in self.items:
+            home = self.header_of(name)
+            fallback = f"!{name}" in self.order and any(
+                raw[kind] == name and raw.get("header", spec_file.header) == header
+                for kind, raw, spec_file in self.fallbacks)
+            if fallback:
+                home = header
+        elif name in self.symbols and self.symbols[name].owner is not None and name not in self.items:
+            owner = self.symbols[name].owner
+            kind = schema.item_kind(owner)
+            if owner.get("c_style", "define") != "define":
+                self.error(entry.mark, f"{name} is a value of the C enum {owner[kind]}, which is printed whole",
+                           f"name the enum {owner[kind]} instead")
+                return None
+            home = self.header_of(owner[kind])
+        else:   # a warning: removing or renaming an item must not need a second edit to stay valid
+            self.outline_warnings.append(Diagnostic(
+                entry.mark, f"unknown name {name!r} in the outline of header {header}; it is skipped",
+                "name an item of the spec, or a value of a flag set or enum defined value by value; "
+                "remove the entry if the item is gone", severity="warning"))
+            return None
+        if home != header and entry.until is None:
+            self.error(entry.mark, f"{name} belongs to header {home!r}, not {header!r}",
+                       "an entry for a definition that has moved to another header says until: "
+                       "(the release it moved); otherwise remove it")
+            return None
+        return home
+
     def header_of(self, name: str) -> str:
         kind, raw, spec_file = self.items[self.key(name)]
         return raw.get("header", spec_file.header)
@@ -815,11 +983,17 @@ class Builder:
         """Whether C code of `user` (name, header) can use `target`, reporting if not."""
         target_header = self.header_of(target)
         if target_header == user[1]:
-            if not ordered or self.order[self.key(target)] < self.order[self.key(user[0])]:
+            # the outline's order where it places both (names), else the spec's (keys)
+            if target in self.emit_order and user[0] in self.emit_order:
+                order, first, second = self.emit_order, target, user[0]
+            else:
+                order, first, second = self.order, self.key(target), self.key(user[0])
+            if not ordered or order[first] < order[second]:  # type: ignore[index]
                 return True
+            where = f"in the outline {self.outlines[user[1]].path}" if order is self.emit_order else \
+                "in the spec (files are emitted in the order of files: in spec/kvmspec.yaml)"
             self.error(mark, f"{what} must be defined before it is used here",
-                       "move its definition earlier in the spec (files are emitted in "
-                       "the order of files: in spec/kvmspec.yaml)")
+                       f"move its definition earlier {where}")
             return False
         if target_header in self.header_includes.get(user[1], ()):
             return True
@@ -916,6 +1090,8 @@ class Builder:
                                         since=Version.parse(rf["since"]) if "since" in rf else None,
                                         deprecated=self.lifecycle(rf, "deprecated"),
                                         c_guard=Guard.parse(rf["c_guard"]) if "c_guard" in rf else None,
+                                        c_comment=rf.get("c_comment", ""),
+                                        c_join=bool(rf.get("c_join", False)),
                                         active=active, valid_with=rf.get("valid_with"),
                                         active_on=tuple(a for a in self.context_arches() if a in guard_arches),
                                         until=Version.parse(rf["until"]) if "until" in rf else None,
@@ -957,6 +1133,10 @@ class Builder:
                 if fname is None and "array" in rf:
                     self.error(rf.mark_of("array"), "an anonymous member cannot be an array",
                                "give the member a name")
+            if rf.get("c_join") and (not partial or "type" not in rf or raw_fields[index - 1].get("type") != rf["type"]
+                                     or "c_guard" in rf or "c_comment" in rf):
+                self.error(rf.mark_of("c_join"), "c_join: only a field of the same type as the field before it "
+                                                 "can share its declaration", "remove c_join:")
             if fname is None and "type" in rf:
                 self.error(fmark, "only an inline struct or union member may be anonymous",
                            "add name: to the field")

@@ -13,7 +13,7 @@ from .diagnostics import Diagnostic, Mark
 from .layout import ABIS
 from .load import Map, Seq
 from .model import (
-    Capability, Definition, Enum, ExitReason, Field, FlagSet, Ioctl, Model, Record, ValueSet,
+    Capability, Constant, Definition, Enum, ExitReason, Field, FlagSet, FunctionMacro, Ioctl, Model, Record, ValueSet,
 )
 
 C_KEYWORDS = frozenset("""
@@ -65,9 +65,9 @@ _SPECIAL_NAMES = frozenset({*C_KEYWORDS, *CXX_KEYWORDS, *keyword.kwlist, *CTYPES
 # ---------------------------------------------------------------- text
 
 # Free text: printed into C comments, Python docstrings and comments, and api.rst.
-DOC_KEYS = ("doc", "returns", "title", "reason", "moved_to")
+DOC_KEYS = ("doc", "returns", "title", "reason", "moved_to", "comment", "c_comment")
 # Text that must stay on one line (headings, table cells, comment lines).
-ONE_LINE_KEYS = ("title", "moved_to")
+ONE_LINE_KEYS = ("title", "moved_to", "comment", "c_comment")
 
 # Characters no spec text may hold: control characters (tab and newline
 # aside), line and paragraph separators (Python's splitlines() breaks on
@@ -726,6 +726,19 @@ def _exclusive(a: Field, b: Field) -> bool:
 
 # Where the names that generated headers use without defining come from.
 TYPES_HEADER, IOCTL_HEADER = "linux/types.h", "linux/ioctl.h"
+# Macros of other uapi headers that values may be written with, and their headers.
+_MACRO_HEADERS = ((re.compile(r"\b(_BITULL?|_ULL?|_AC)\s*\("), "linux/const.h"),
+                  (re.compile(r"\b__GENMASK(_ULL)?\s*\("), "linux/bits.h"))
+
+
+def _expressions(item: Definition) -> Iterator[str]:
+    """The C expressions an item's definition prints."""
+    if isinstance(item, Constant):
+        yield item.expr
+    elif isinstance(item, FunctionMacro):
+        yield item.body
+    elif isinstance(item, (FlagSet, Enum)):
+        yield from (v.expr for v in item.values if v.removed is None)
 
 
 def _reachable_includes(model: Model, header) -> set[str]:
@@ -744,7 +757,9 @@ def _reachable_includes(model: Model, header) -> set[str]:
 
 
 def check_header_includes(model: Model) -> Iterator[Diagnostic]:
-    """A header includes <linux/types.h> if it uses __u32 and friends, <linux/ioctl.h> if it has ioctls."""
+    """A header includes <linux/types.h> if it uses __u32 and friends, <linux/ioctl.h> if it
+    has ioctls, <linux/const.h> if a value is written with _BITUL() and friends: so that
+    it compiles, and its macros expand, on its own (as the kernel's uapi header test wants)."""
     for header in model.headers:
         reachable = _reachable_includes(model, header)
         needs: dict[str, Definition] = {}
@@ -757,9 +772,14 @@ def check_header_includes(model: Model) -> Iterator[Diagnostic]:
                 for rec in item.records_within(every_field=True):
                     if any(f.scalar is not None and f.scalar.name.startswith("__") for f in rec.fields):
                         needs.setdefault(TYPES_HEADER, item)
+            for text in _expressions(item):
+                for pattern, include in _MACRO_HEADERS:
+                    if pattern.search(text):
+                        needs.setdefault(include, item)
         for include, item in needs.items():
             if include not in reachable:
-                what = "uses the types of" if include == TYPES_HEADER else "has ioctls, which need"
+                what = {TYPES_HEADER: "uses the types of", IOCTL_HEADER: "has ioctls, which need"}.get(
+                    include, "writes values with macros of")
                 yield Diagnostic(header.mark or item.mark,
                                  f"header {header.name} {what} <{include}> but does not include it "
                                  f"({item.name}, at {item.mark}, is the first to need it)",

@@ -79,6 +79,8 @@ def _model(root: Path):
 
 def cmd_validate(args: argparse.Namespace) -> int:
     model = _model(_root(args))
+    for warning in model.warnings:
+        print(warning, file=sys.stderr)
     counts = {}
     for item in model.items:
         counts[item.kind] = counts.get(item.kind, 0) + 1

@@ -161,6 +161,37 @@ class Implementation:
 
 
 @value_type
+class OutlineEntry:
+    """One name in a header's outline: an item, or a value of a flag set or
+    enum defined value by value; with a release range when the name sat here
+    only for a while (before it moved to another header, or after it came)."""
+
+    name: str
+    mark: Mark = field(compare=False)
+    since: Optional[Version] = None      # here from this release on
+    until: Optional[Version] = None      # here before this release only
+    # defined inside a record's body: "kvm_run" (before the member holding the
+    # value's set) or "kvm_xen_hvm_attr.u.shared_info.hva" (before that member)
+    within: Optional[str] = None
+
+    def placed_at(self, release: Optional[Version]) -> bool:
+        """Whether the name sits here at a release (None: the newest one)."""
+        if release is None:
+            return self.until is None
+        return (self.since is None or self.since.parts <= release.parts) and \
+            (self.until is None or release.parts < self.until.parts)
+
+
+@value_type
+class OutlineSection:
+    """A run of definitions printed without blank lines between them, after an
+    optional one-line comment."""
+
+    comment: str
+    entries: tuple[OutlineEntry, ...]
+
+
+@value_type
 class Header:
     name: str
     path: str            # relative to generated/, e.g. include/uapi/linux/kvm.h
@@ -170,6 +201,8 @@ class Header:
     arch: Optional[str] = None
     mark: Optional[Mark] = field(default=None, compare=False)   # of its entry in the manifest
     emit: bool = True    # False: another uapi header kvmspec describes but does not write
+    outline: tuple[OutlineSection, ...] = ()   # the kernel's order of definitions; () for spec order
+    outline_file: str = ""                      # where the outline is written, e.g. spec/outline/linux.yaml
 
     @property
     def include_name(self) -> str:
@@ -208,21 +241,24 @@ class Item:
 
     kind = "item"
 
-    def header_at(self, release: Version) -> str:
-        """The header that defined the item in `release` (the first, if several did)."""
+    def header_at(self, release: Optional[Version]) -> str:
+        """The header that defined the item in `release` (None: the newest; the first,
+        if several did)."""
         return self.headers_at(release)[0]
 
-    def headers_at(self, release: Version) -> tuple[str, ...]:
-        """Every header that defined the item in `release`: moves with the same `until`
-        say that several architectures' headers defined it alike (__KVM_HAVE_GUEST_DEBUG
-        in the asm/kvm.h of each architecture with guest debugging, until 6.9)."""
+    def headers_at(self, release: Optional[Version]) -> tuple[str, ...]:
+        """Every header that defined the item in `release` (None: the newest): moves with
+        the same `until` say that several architectures' headers defined it alike
+        (__KVM_HAVE_GUEST_DEBUG in the asm/kvm.h of each architecture with guest
+        debugging, until 6.9)."""
         for move in self.moves:
-            if release < move.until:
+            if release is not None and release < move.until:
                 return tuple(m.header for m in self.moves if m.until == move.until)
         return (self.header,)
 
-    def exists_at(self, release: Version) -> bool:
-        return self.since <= release and (self.removed is None or release < self.removed.since)
+    def exists_at(self, release: Optional[Version]) -> bool:
+        """Whether the headers of a release define it (None: the newest view)."""
+        return exists_at(self.since, self.removed, release)
 
     @property
     def emitted(self) -> bool:
@@ -237,6 +273,15 @@ class Item:
     def present_on(self, arch: str) -> bool:
         """Whether userspace of `arch` sees the definition."""
         return self.removed is None and arch in self.active_on
+
+
+def exists_at(since: Optional[Version], removed: Optional[Lifecycle], release: Optional[Version]) -> bool:
+    """Whether something added in `since` and perhaps removed is there at a release
+    (None: the newest view, where only removal counts)."""
+    if release is None:
+        return removed is None
+    return (since is None or since.parts <= release.parts) and \
+        (removed is None or release.parts < removed.since.parts)
 
 
 # ------------------------------------------------------------------ values
@@ -287,11 +332,11 @@ class NamedValue:
     abi_exceptions: tuple[AbiException, ...] = ()
     history: tuple[PastValue, ...] = ()
 
-    def expr_at(self, release: Version) -> str:
-        return next((h.expr for h in self.history if release < h.until), self.expr)
+    def expr_at(self, release: Optional[Version]) -> str:
+        return next((h.expr for h in self.history if release is not None and release < h.until), self.expr)
 
-    def exists_at(self, release: Version) -> bool:
-        return self.since <= release and (self.removed is None or release < self.removed.since)
+    def exists_at(self, release: Optional[Version]) -> bool:
+        return exists_at(self.since, self.removed, release)
 
     @property
     def value(self) -> int:
@@ -353,6 +398,8 @@ class Field:
     deprecated: Optional[Lifecycle] = None
     c_guard: Optional[Guard] = None
     active: bool = True              # inactive fields (guard false on x86) take no space
+    c_comment: str = ""              # a short label the header prints above the member ("in", "KVM_EXIT_IO")
+    c_join: bool = False             # declared on the line of the field before it (`__u64 rax, rbx;`)
     counted_by: Optional[str] = None # array: the sibling field holding its element count (in use)
     buffer_name: Optional[str] = None   # an offset of data elsewhere in the mapping, shown as this name
     buffer_bytes: Optional[str] = None  # ... whose length is this C expression over sibling fields
@@ -364,12 +411,15 @@ class Field:
     until: Optional[Version] = None  # dropped in this release
     history: tuple[PastField, ...] = ()
 
-    def exists_at(self, release: Version) -> bool:
+    def exists_at(self, release: Optional[Version]) -> bool:
+        """Whether the field was in the record in `release` (None: the newest view)."""
+        if release is None:
+            return self.until is None
         return (self.since is None or self.since <= release) and (self.until is None or release < self.until)
 
-    def past(self, release: Version) -> Optional[PastField]:
+    def past(self, release: Optional[Version]) -> Optional[PastField]:
         """How the field differed in `release`, if it did."""
-        return next((h for h in self.history if release < h.until), None)
+        return next((h for h in self.history if release is not None and release < h.until), None)
 
     def record_at(self, abi: Abi) -> Optional["Record"]:
         """The member's record type as `abi` has it (struct kvm_sync_regs differs per architecture)."""
@@ -695,6 +745,8 @@ class Model:
     by_name: Mapping[str, Definition] = field(compare=False, repr=False)   # x86's where several
     # names that several architectures' headers define, with each definition
     variants: Mapping[str, tuple[Definition, ...]] = field(default_factory=dict, compare=False, repr=False)
+    # Findings that do not stop generation (an item its header's outline does not place)
+    warnings: tuple = field(default=(), compare=False, repr=False)
 
     def lookup(self, name: str, arch: str) -> Optional[Definition]:
         """The definition of `name` that userspace of `arch` sees."""

@@ -201,6 +201,10 @@ def check_manifest(data: Any) -> list[Diagnostic]:
     return _errors("manifest", data)
 
 
+def check_outline_file(data: Any) -> list[Diagnostic]:
+    return _errors("outline_file", data)
+
+
 def check_spec_file(data: Any) -> list[Diagnostic]:
     """Check the file's top level, then each item against its kind."""
     problems = _errors("spec_file_shell", data)

@@ -78,6 +78,10 @@ class View:
     def items_of_header(self, header: str) -> list[Definition]:
         return [i for i in self.items if i.header == header]
 
+    def as_model(self) -> "ViewModel":
+        """The view in the model's shape, for code written against a model."""
+        return ViewModel(self)
+
     def headers(self) -> list:
         """The headers the view writes: linux/kvm.h, and the asm/kvm.h of its architecture
         (of every architecture when the view has none)."""
@@ -135,6 +139,22 @@ class View:
                 target = self.model.lookup(name, self.arch or "x86") or self.model.by_name.get(name)
                 changes.update(scalar=None, record=target)
         return replace(f, **changes)
+
+
+class ViewModel:
+    """A view that answers as a model does: its items (as they were at its release),
+    by name and by header; everything else is the model's."""
+
+    def __init__(self, view: View) -> None:
+        self._view = view
+        self.items = view.items
+        self.by_name = {**view.model.by_name, **{i.name: i for i in view.items}}
+
+    def items_of_header(self, header: str) -> list[Definition]:
+        return self._view.items_of_header(header)
+
+    def __getattr__(self, name: str):
+        return getattr(self._view.model, name)
 
 
 def header_files(model: Model, release: Optional[Version], arch: str, env) -> dict[str, str]:

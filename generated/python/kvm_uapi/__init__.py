@@ -10844,10 +10844,9 @@ KVM_CAP_SET_GUEST_DEBUG: Final = Capability(
     breakpoints.
 
     Up to 6.8 the constant was defined only if the architecture's asm/kvm.h
-    defined __KVM_HAVE_GUEST_DEBUG (x86 did); since 6.9 linux/kvm.h defines it
-    for every architecture, and userspace has to ask KVM_CHECK_EXTENSION
-    anyway. (The spec says so with moved: the headers of the architectures
-    that had it before 6.9.)
+    defined __KVM_HAVE_GUEST_DEBUG (x86 did); since 6.9 linux/kvm.h defines
+    that macro itself, for every architecture, so the constant is always there
+    and userspace has to ask KVM_CHECK_EXTENSION anyway.
 
     :Number: 23
     :Architectures: x86, arm64, s390, ppc, riscv, loongarch

@@ -93,9 +93,21 @@ def checks(model: Model) -> list[Check]:
         out[first:] = [c for c in out[first:] if c is not None]
         if until is not None:
             out[first:] = [replace(c, until=until) for c in out[first:]]
-        if item.moves:
-            out[first:] = [part for c in out[first:] for part in _split_by_first_sight(model, item, c)]
+        # A moved item, or one under the #ifdef of a moved macro (KVM_CAP_SET_GUEST_DEBUG
+        # under __KVM_HAVE_GUEST_DEBUG), reaches each architecture from its own release.
+        mover = item if item.moves else _moved_guard(model, item)
+        if mover is not None:
+            out[first:] = [part for c in out[first:] for part in _split_by_first_sight(model, mover, c)]
     return out
+
+
+def _moved_guard(model: Model, item):
+    """The moved item whose definition the item's #ifdef tests, if any."""
+    guard = item.c_guard
+    if guard is None or guard.negated:
+        return None
+    found = model.by_name.get(guard.name)
+    return found if found is not None and getattr(found, "moves", ()) else None
 
 
 def _split_by_first_sight(model: Model, item, check: Check) -> list[Check]:
