@@ -183,7 +183,8 @@ def test_moved_items_are_in_their_old_header_before_the_move():
 
 def test_an_item_several_architecture_headers_defined_alike_before_a_move(scratch, capsys):
     # __KVM_HAVE_GUEST_DEBUG: in the asm/kvm.h of the architectures with guest debugging
-    # until 6.9, in linux/kvm.h for everyone since; KVM_CAP_SET_GUEST_DEBUG went with it.
+    # until 6.9, in linux/kvm.h for everyone since; KVM_CAP_SET_GUEST_DEBUG, in linux/kvm.h
+    # under #ifdef __KVM_HAVE_GUEST_DEBUG, reached each architecture with it.
     from kvmspec.build import load_model
     from kvmspec.model import Version
     from kvmspec.view import View
@@ -192,8 +193,8 @@ def test_an_item_several_architecture_headers_defined_alike_before_a_move(scratc
         return {i.name: i for i in View(model, Version.parse(release), arch).items}
 
     model = load_model(REPO)
-    for name in ("__KVM_HAVE_GUEST_DEBUG", "KVM_CAP_SET_GUEST_DEBUG"):
-        assert seen(model, "6.1", "x86")[name].header == "x86"
+    for name, header in (("__KVM_HAVE_GUEST_DEBUG", "x86"), ("KVM_CAP_SET_GUEST_DEBUG", "linux")):
+        assert seen(model, "6.1", "x86")[name].header == header
         assert name not in seen(model, "6.1", "riscv") and name not in seen(model, "6.8", "mips")
         assert seen(model, "6.9", "riscv")[name].header == "linux"
     # a second header with the same `until`: both architectures saw it, each in its own header
@@ -204,7 +205,9 @@ def test_an_item_several_architecture_headers_defined_alike_before_a_move(scratc
     model = load_model(scratch.root)
     assert seen(model, "6.1", "riscv")["__KVM_HAVE_GUEST_DEBUG"].header == "riscv"
     assert seen(model, "6.1", "x86")["__KVM_HAVE_GUEST_DEBUG"].header == "x86"
+    assert seen(model, "6.1", "riscv")["KVM_CAP_SET_GUEST_DEBUG"].header == "linux"
     assert "__KVM_HAVE_GUEST_DEBUG" not in seen(model, "6.1", "mips")
+    assert "KVM_CAP_SET_GUEST_DEBUG" not in seen(model, "6.1", "mips")
 
 
 def test_a_default_holds_where_the_architecture_has_no_definition_yet():

@@ -70,7 +70,6 @@ from . import KVM_GET_ONE_REG
 from . import KVM_GET_PIT
 from . import KVM_GET_PIT2
 from . import KVM_GET_REGS
-from . import KVM_GET_REG_LIST
 from . import KVM_GET_SREGS
 from . import KVM_GET_SREGS2
 from . import KVM_GET_STATS_FD
@@ -251,7 +250,6 @@ from . import kvm_pit_state
 from . import kvm_pit_state2
 from . import kvm_pmu_event_filter
 from . import kvm_pre_fault_memory
-from . import kvm_reg_list
 from . import kvm_regs
 from . import kvm_reinject_control
 from . import kvm_run
@@ -784,9 +782,6 @@ _RULES: dict[type, tuple[tuple[str, int, bool, int, Optional[int], str, frozense
         ('flags', 64, False, 1, None, '', frozenset([]), ''),
         ('padding', 64, False, 5, None, '', frozenset([]), ''),
     ),
-    kvm_reg_list: (
-        ('n', 64, False, 1, None, '', frozenset([]), ''),
-    ),
     kvm_regs: (
         ('rax', 64, False, 1, None, '', frozenset([]), ''),
         ('rbx', 64, False, 1, None, '', frozenset([]), ''),
@@ -966,7 +961,6 @@ _COUNTED: dict[type, tuple[str, str, int, int]] = {
     kvm_msr_list: ('nmsrs', 'indices', 4, 4),
     kvm_msrs: ('nmsrs', 'entries', 8, 16),
     kvm_pmu_event_filter: ('nevents', 'events', 32, 8),
-    kvm_reg_list: ('n', 'reg', 8, 8),
     kvm_signal_mask: ('len', 'sigset', 4, 1),
 }
 
@@ -1082,7 +1076,6 @@ _E_KVM_SET_GUEST_DEBUG: dict[int, str] = {errno.EINVAL: "control has a bit the a
 _E_KVM_GET_ONE_REG: dict[int, str] = {errno.ENOENT: 'The vCPU has no register with this id.', errno.EINVAL: 'The id is not valid (wrong architecture or size), or on s390 the guest runs in protected mode.', errno.EPERM: "On arm64, the register cannot be accessed yet: the vCPU's configuration (e.g. SVE) has not been finalized.", errno.EFAULT: 'The buffer at addr could not be written.'}
 _E_KVM_SET_ONE_REG: dict[int, str] = {errno.ENOENT: 'The vCPU has no register with this id.', errno.EINVAL: 'The id is not valid, the value is not acceptable for the register, or on s390 the guest runs in protected mode.', errno.EPERM: "On arm64, the register cannot be written in the current state (e.g. before or after finalizing the vCPU's configuration).", errno.EBUSY: 'On riscv and arm64, the register is a configuration register that can no longer change because the vCPU has already run.', errno.EFAULT: 'The buffer at addr could not be read.'}
 _E_KVM_KVMCLOCK_CTRL: dict[int, str] = {errno.EINVAL: 'The guest has not enabled kvmclock on this vCPU.'}
-_E_KVM_GET_REG_LIST: dict[int, str] = {errno.E2BIG: 'n is smaller than the number of registers; n now holds the number needed.', errno.EFAULT: 'The list could not be read or written.', errno.ENOEXEC: 'On arm64, the vCPU has not been initialized with KVM_ARM_VCPU_INIT.', errno.EPERM: "On arm64, the vCPU's configuration has not been finalized yet."}
 
 
 def _check_fields(obj: Any, cls: type, what: str) -> None:
@@ -5908,45 +5901,6 @@ class Vcpu(_Descriptor):
             raise self._failed(exc, 'KVM_KVMCLOCK_CTRL', _E_KVM_KVMCLOCK_CTRL) from None
         except ValueError:   # fcntl refuses the -1 of a closed descriptor
             raise self._closed() from None
-
-    def get_reg_list(self, arg: Optional[kvm_reg_list] = None, /, **fields: Any) -> kvm_reg_list:
-        """Lists the ids of all registers of the vCPU that KVM_GET_ONE_REG and
-        KVM_SET_ONE_REG accept. Call it with n set to 0 to learn the count, then
-        again with a buffer that large. The list depends on the vCPU's
-        configuration, so ask each vCPU after configuring it.
-
-        :Capability: basic
-        :Architectures: arm64, mips, riscv
-        :Type: vcpu ioctl
-        :Parameters: struct kvm_reg_list (in/out)
-        :Returns: 0 on success, -1 with errno set on error.
-        :Since: 3.9
-
-        Argument: n is the room in reg on input; the kernel sets it to the number
-        of registers and fills reg.
-
-        Errors:
-        - E2BIG: n is smaller than the number of registers; n now holds the number
-          needed.
-        - EFAULT: The list could not be read or written.
-        - ENOEXEC: On arm64, the vCPU has not been initialized with
-          KVM_ARM_VCPU_INIT.
-        - EPERM: On arm64, the vCPU's configuration has not been finalized yet.
-
-        Without an argument the method sizes the buffer itself: it retries with
-        the count the kernel asks for (E2BIG) and returns a struct whose reg holds
-        exactly the n elements filled.
-
-        The flexible array can be given as a keyword: a sequence of elements
-        (structs, dicts or tuples of their fields), which sizes the struct and
-        sets its count.
-        """
-        if arg is None:
-            return self._fill(kvm_reg_list, KVM_GET_REG_LIST, 'KVM_GET_REG_LIST', _E_KVM_GET_REG_LIST, fields)  # type: ignore[no-any-return]
-        obj = _record(kvm_reg_list, arg, fields, 'KVM_GET_REG_LIST')
-        _check_room(obj, arg, kvm_reg_list, 'KVM_GET_REG_LIST')
-        result = self._call(KVM_GET_REG_LIST, ctypes.addressof(obj), 'KVM_GET_REG_LIST', _E_KVM_GET_REG_LIST)
-        return arg if arg is not None else obj
 
     def set_device_attr(self, arg: Optional[kvm_device_attr] = None, /, **fields: Any) -> int:
         """Sets one attribute of a device, a VM or a vCPU, depending on the file

@@ -171,8 +171,10 @@ RUN_RECORD = "kvm_run"
 
 
 def bindings_arches(model: Model) -> frozenset[str]:
-    """The architectures the bindings are for: those whose asm header the model describes."""
-    return frozenset(h.arch for h in model.headers if h.arch)
+    """The architectures the bindings are for: the host's (x86), if the model describes its asm
+    header; the other architectures' headers are described for C, not bound."""
+    from ..layout import HOST_ABIS
+    return frozenset(h.arch for h in model.headers if h.arch) & {abi.arch for abi in HOST_ABIS}
 
 
 def for_bindings(item: Item, arches: frozenset[str]) -> bool:
