@@ -9601,7 +9601,8 @@ class kvm_msr_exit_reason(enum.IntFlag):
     Field type: __u32. Since 5.10.
     """
 
-    #: The access would make the guest take a
+    #: The access is invalid: without this exit, KVM would answer it
+    #: with a general-protection fault (#GP) in the guest.
     KVM_MSR_EXIT_REASON_INVAL = 0x1
     #: KVM does not know the MSR.
     KVM_MSR_EXIT_REASON_UNKNOWN = 0x2
@@ -10506,7 +10507,9 @@ class kvm_run(ctypes.Structure):
     - msr: struct, offset 32, since 5.10.
       KVM_EXIT_X86_RDMSR and KVM_EXIT_X86_WRMSR.
     - msr.error: __u8, offset 32.
-      Input. Non-zero makes the guest take a
+      Input. Set it to a non-zero value to have KVM fail the guest's
+      access with a general-protection fault (#GP) instead of completing
+      it.
     - msr.pad: __u8[7], offset 33, reserved.
       Reserved.
     - msr.reason: __u32, offset 40, kvm_msr_exit_reason bits.
@@ -10937,7 +10940,8 @@ KVM_REG_SIZE_MASK: Final = 0xf0000000000000
 def KVM_REG_SIZE(id: int) -> int:
     """The size in bytes of the register that a ONE_REG id names, decoded from
     its size field. Before 6.14 only some architectures' asm/kvm.h defined it
-    (not x86's); since then linux/kvm.h does for everyone.
+    (RISC-V's since 5.16; not x86's); since then linux/kvm.h does for
+    everyone.
     """
     return (1 << ((id & KVM_REG_SIZE_MASK) >> KVM_REG_SIZE_SHIFT))
 
@@ -14010,8 +14014,13 @@ KVM_GET_REGS: Final = Ioctl(
     guest modes the upper halves and R8-R15 are still reported, as the
     processor holds them.
 
+    Other architectures read their own struct kvm_regs: on MIPS the 32 general
+    purpose registers, hi, lo and pc; on LoongArch the 32 general purpose
+    registers and pc. arm64 and RISC-V fail it with EINVAL and use
+    KVM_GET_ONE_REG instead.
+
     :Capability: basic
-    :Architectures: x86
+    :Architectures: x86, ppc, s390, mips, loongarch
     :Type: vcpu ioctl
     :Parameters: struct kvm_regs (out)
     :Returns: 0 on success, -1 with errno set on error.
@@ -14043,8 +14052,11 @@ KVM_SET_REGS: Final = Ioctl(
     registers also drops an exception that KVM had queued but not yet started
     to deliver, since it would be raised at the wrong instruction.
 
+    On MIPS and LoongArch it writes their own struct kvm_regs (see
+    KVM_GET_REGS); MIPS ignores gpr[0], which reads as zero.
+
     :Capability: basic
-    :Architectures: x86
+    :Architectures: x86, ppc, s390, mips, loongarch
     :Type: vcpu ioctl
     :Parameters: struct kvm_regs (in)
     :Returns: 0 on success, -1 with errno set on error.
@@ -14146,8 +14158,12 @@ KVM_GET_FPU: Final = Ioctl(
     mxcsr is left 0. Prefer KVM_GET_XSAVE, which covers all of this and every
     later extension.
 
+    On LoongArch it reads that architecture's struct kvm_fpu: fcsr, the
+    condition flags (fcc) and the 32 floating-point registers, each 256 bits
+    wide for LASX.
+
     :Capability: basic
-    :Architectures: x86
+    :Architectures: x86, s390, loongarch
     :Type: vcpu ioctl
     :Parameters: struct kvm_fpu (out)
     :Returns: 0 on success, -1 with errno set on error.
@@ -14178,8 +14194,11 @@ KVM_SET_FPU: Final = Ioctl(
     beyond the XMM registers are left unchanged; use KVM_SET_XSAVE to restore
     the complete state.
 
+    On LoongArch it writes that architecture's struct kvm_fpu (see
+    KVM_GET_FPU).
+
     :Capability: basic
-    :Architectures: x86
+    :Architectures: x86, s390, loongarch
     :Type: vcpu ioctl
     :Parameters: struct kvm_fpu (in)
     :Returns: 0 on success, -1 with errno set on error.

@@ -4332,8 +4332,13 @@ class Vcpu(_Descriptor):
         guest modes the upper halves and R8-R15 are still reported, as the
         processor holds them.
 
+        Other architectures read their own struct kvm_regs: on MIPS the 32 general
+        purpose registers, hi, lo and pc; on LoongArch the 32 general purpose
+        registers and pc. arm64 and RISC-V fail it with EINVAL and use
+        KVM_GET_ONE_REG instead.
+
         :Capability: basic
-        :Architectures: x86
+        :Architectures: x86, ppc, s390, mips, loongarch
         :Type: vcpu ioctl
         :Parameters: struct kvm_regs (out)
         :Returns: 0 on success, -1 with errno set on error.
@@ -4357,8 +4362,11 @@ class Vcpu(_Descriptor):
         registers also drops an exception that KVM had queued but not yet started
         to deliver, since it would be raised at the wrong instruction.
 
+        On MIPS and LoongArch it writes their own struct kvm_regs (see
+        KVM_GET_REGS); MIPS ignores gpr[0], which reads as zero.
+
         :Capability: basic
-        :Architectures: x86
+        :Architectures: x86, ppc, s390, mips, loongarch
         :Type: vcpu ioctl
         :Parameters: struct kvm_regs (in)
         :Returns: 0 on success, -1 with errno set on error.
@@ -4440,8 +4448,12 @@ class Vcpu(_Descriptor):
         mxcsr is left 0. Prefer KVM_GET_XSAVE, which covers all of this and every
         later extension.
 
+        On LoongArch it reads that architecture's struct kvm_fpu: fcsr, the
+        condition flags (fcc) and the 32 floating-point registers, each 256 bits
+        wide for LASX.
+
         :Capability: basic
-        :Architectures: x86
+        :Architectures: x86, s390, loongarch
         :Type: vcpu ioctl
         :Parameters: struct kvm_fpu (out)
         :Returns: 0 on success, -1 with errno set on error.
@@ -4464,8 +4476,11 @@ class Vcpu(_Descriptor):
         beyond the XMM registers are left unchanged; use KVM_SET_XSAVE to restore
         the complete state.
 
+        On LoongArch it writes that architecture's struct kvm_fpu (see
+        KVM_GET_FPU).
+
         :Capability: basic
-        :Architectures: x86
+        :Architectures: x86, s390, loongarch
         :Type: vcpu ioctl
         :Parameters: struct kvm_fpu (in)
         :Returns: 0 on success, -1 with errno set on error.
