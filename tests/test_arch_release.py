@@ -160,11 +160,56 @@ def test_moved_items_are_in_their_old_header_before_the_move(scratch, capsys):
     from kvmspec.build import load_model
     from kvmspec.model import Version
     from kvmspec.view import View
-    model = load_model(scratch.root)
+    model = load_model(REPO)   # sev_cmd_id: moved from linux/kvm.h to the x86 asm/kvm.h in 6.9
     old = {i.name: i for i in View(model, Version.parse("6.1"), "arm64").items}
     new = {i.name: i for i in View(model, Version.parse("6.9"), "arm64").items}
     assert old["sev_cmd_id"].header == "linux"      # every architecture saw it in linux/kvm.h
     assert "sev_cmd_id" not in new                  # since 6.9 only x86's asm/kvm.h has it
+
+
+def test_an_item_several_architecture_headers_defined_alike_before_a_move(scratch, capsys):
+    # __KVM_HAVE_GUEST_DEBUG: in the asm/kvm.h of the architectures with guest debugging
+    # until 6.9, in linux/kvm.h for everyone since; KVM_CAP_SET_GUEST_DEBUG, in linux/kvm.h
+    # under #ifdef __KVM_HAVE_GUEST_DEBUG, reached each architecture with it.
+    from kvmspec.build import load_model
+    from kvmspec.model import Version
+    from kvmspec.view import View
+
+    def seen(model, release, arch):
+        return {i.name: i for i in View(model, Version.parse(release), arch).items}
+
+    model = load_model(REPO)
+    for name, header in (("__KVM_HAVE_GUEST_DEBUG", "x86"), ("KVM_CAP_SET_GUEST_DEBUG", "linux")):
+        assert seen(model, "6.1", "x86")[name].header == header
+        assert name not in seen(model, "6.1", "riscv") and name not in seen(model, "6.8", "mips")
+        assert seen(model, "6.9", "riscv")[name].header == "linux"
+    # a second header with the same `until`: both architectures saw it, each in its own header
+    scratch.replace("spec/x86/vm.yaml", "    moved:\n      - header: x86\n        until: \"6.9\"\n",
+                    "    moved:\n      - header: x86\n        until: \"6.9\"\n"
+                    "      - header: riscv\n        until: \"6.9\"\n")
+    assert scratch.run("validate", capsys=capsys).status == 0
+    model = load_model(scratch.root)
+    assert seen(model, "6.1", "riscv")["__KVM_HAVE_GUEST_DEBUG"].header == "riscv"
+    assert seen(model, "6.1", "x86")["__KVM_HAVE_GUEST_DEBUG"].header == "x86"
+    assert seen(model, "6.1", "riscv")["KVM_CAP_SET_GUEST_DEBUG"].header == "linux"
+    assert "__KVM_HAVE_GUEST_DEBUG" not in seen(model, "6.1", "mips")
+    assert "KVM_CAP_SET_GUEST_DEBUG" not in seen(model, "6.1", "mips")
+
+
+def test_a_default_holds_where_the_architecture_has_no_definition_yet():
+    # linux/kvm.h defines KVM_DIRTY_LOG_PAGE_OFFSET as 0 unless asm/kvm.h did; RISC-V's
+    # asm/kvm.h has had its own (64) since 6.17.
+    from kvmspec.build import load_model
+    from kvmspec.model import Version
+    from kvmspec.view import View
+    model = load_model(REPO)
+
+    def offsets(release):
+        return [(i.header, i.expr) for i in View(model, Version.parse(release), "riscv").items
+                if i.name == "KVM_DIRTY_LOG_PAGE_OFFSET"]
+
+    assert offsets("6.1") == [("linux", "0")]
+    assert offsets("6.17") == [("riscv", "64")]
 
 
 @pytest.mark.slow

@@ -364,7 +364,7 @@ def test_ioctls_and_capabilities_without_a_section(tmp_path, capsys):
     assert (fpu["kind"], fpu["severity"], fpu["path"], fpu["line"]) == (
         "no-section", "warning", str(doc), OLD_DOC.splitlines().index(
             "The floating point unit is saved with KVM_GET_FPU.") + 1)
-    assert "(ioctl, x86, since 2.6.22)" in fpu["message"] and "4.8 KVM_GET_VCPU_MMAP_SIZE" in fpu["message"]
+    assert "(ioctl, x86, s390, loongarch, since 2.6.22)" in fpu["message"] and "4.8 KVM_GET_VCPU_MMAP_SIZE" in fpu["message"]
     hlt = by_name["KVM_CAP_HLT"]
     assert (hlt["kind"], hlt["path"]) == ("undocumented", "spec/common/capabilities.yaml")
     assert "capability: KVM_CAP_HLT" in (REPO / hlt["path"]).read_text().splitlines()[hlt["line"] - 1]

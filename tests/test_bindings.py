@@ -123,3 +123,21 @@ def test_nested_state_round_trip_or_documented_error(kvm, vm):
         assert info.value.errno == errno.EINVAL
     finally:
         os.close(vcpu)
+
+
+def test_offsetof_follows_a_member_path_like_c():
+    # What the RISC-V *_REG(name) macros compute: the offset of a member, possibly nested.
+    from kvm_uapi._support import _offsetof
+
+    class Inner(ctypes.Structure):
+        _fields_ = [("a", ctypes.c_uint32), ("b", ctypes.c_uint64)]
+
+    class Outer(ctypes.Structure):
+        _fields_ = [("x", ctypes.c_uint8), ("inner", Inner), ("y", ctypes.c_uint16)]
+
+    assert _offsetof(Outer, "x") == 0
+    assert _offsetof(Outer, "inner") == 8
+    assert _offsetof(Outer, "inner.b") == 16
+    assert _offsetof(Outer, "y") == 24
+    with pytest.raises(AttributeError):
+        _offsetof(Outer, "inner.zz")

@@ -113,3 +113,29 @@ def test_facts_that_compile_with_neither_header_are_set_aside(tmp_path):
     assert result.status == 0, result.out + result.err
     assert "set aside, compiles with neither header: value KVM_PMU_MASKED_ENTRY_EXCLUDE" in result.out
     assert ": 0 difference(s)" in result.out and result.out.rstrip().endswith("no differences")
+
+
+def test_a_target_the_default_clang_lacks_uses_a_versioned_clang(monkeypatch):
+    # Debian 12's clang (14) has no LoongArch; clang-16 has.
+    import subprocess
+    from types import SimpleNamespace
+    from kvmspec import conformance
+
+    installed = {"clang": "/usr/bin/clang", "clang-16": "/usr/bin/clang-16"}
+    knows = {"/usr/bin/clang": {"riscv64-linux-gnu"}, "/usr/bin/clang-16": {"riscv64-linux-gnu", "loongarch64-linux-gnu"}}
+
+    def run(cmd, **kwargs):
+        target = next(a.split("=", 1)[1] for a in cmd if a.startswith("--target="))
+        return SimpleNamespace(returncode=0 if target in knows[cmd[0]] else 1, stdout="", stderr="")
+
+    monkeypatch.setattr(conformance.shutil, "which", installed.get)
+    monkeypatch.setattr(subprocess, "run", run)
+    conformance._clang.cache_clear()
+    try:
+        assert conformance._clang() == "/usr/bin/clang"
+        assert conformance._clang("riscv64-linux-gnu") == "/usr/bin/clang"
+        assert conformance._clang("loongarch64-linux-gnu") == "/usr/bin/clang-16"
+        with pytest.raises(conformance.NoCompiler, match="sparc64"):
+            conformance._clang("sparc64-linux-gnu")
+    finally:
+        conformance._clang.cache_clear()

@@ -28,7 +28,10 @@
  * spec/common/s390.yaml, spec/common/ppc.yaml, spec/common/arm.yaml,
  * spec/x86/sev.yaml, spec/s390/vm.yaml, spec/s390/memory.yaml,
  * spec/s390/interrupts.yaml, spec/s390/protected.yaml,
- * spec/s390/registers.yaml.
+ * spec/s390/registers.yaml, spec/riscv/ptrace.yaml,
+ * spec/riscv/registers.yaml, spec/riscv/regids.yaml, spec/riscv/aia.yaml,
+ * spec/loongarch/registers.yaml, spec/loongarch/attributes.yaml,
+ * spec/mips/registers.yaml.
  * Do not edit: change the spec and run `kvmspec generate`.
  */
 #include <stddef.h>
@@ -971,9 +974,18 @@ KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f555345525f4e4d49, "defined __
 #endif
 #endif
 #endif
+#if (defined(__x86_64__)) || (defined(__i386__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef __KVM_HAVE_GUEST_DEBUG
 KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f47554553545f4445425547, "defined __KVM_HAVE_GUEST_DEBUG", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__)) || (defined(__riscv) && __riscv_xlen == 64) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__)) || (defined(__mips64) && defined(_ABI64)) || (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifdef __KVM_HAVE_GUEST_DEBUG
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f47554553545f4445425547, "defined __KVM_HAVE_GUEST_DEBUG", 1)
+#endif
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
@@ -1395,46 +1407,34 @@ KVMSPEC_FACT(76616c7565204b564d5f4341505f58435253, "value KVM_CAP_XCRS", KVM_CAP
 KVMSPEC_FACT(76616c7565204b564d5f4341505f585341564532, "value KVM_CAP_XSAVE2", KVM_CAP_XSAVE2)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_REGS
 KVMSPEC_FACT(76616c7565204b564d5f4745545f52454753, "value KVM_GET_REGS", KVM_GET_REGS)
 #endif
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_SET_REGS
 KVMSPEC_FACT(76616c7565204b564d5f5345545f52454753, "value KVM_SET_REGS", KVM_SET_REGS)
 #endif
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_SREGS
 KVMSPEC_FACT(76616c7565204b564d5f4745545f5352454753, "value KVM_GET_SREGS", KVM_GET_SREGS)
 #endif
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_SET_SREGS
 KVMSPEC_FACT(76616c7565204b564d5f5345545f5352454753, "value KVM_SET_SREGS", KVM_SET_SREGS)
 #endif
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_FPU
 KVMSPEC_FACT(76616c7565204b564d5f4745545f465055, "value KVM_GET_FPU", KVM_GET_FPU)
 #endif
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_SET_FPU
 KVMSPEC_FACT(76616c7565204b564d5f5345545f465055, "value KVM_SET_FPU", KVM_SET_FPU)
-#endif
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
@@ -4937,169 +4937,6 @@ KVMSPEC_FACT(76616c7565204b564d5f4745545f4e45535445445f5354415445, "value KVM_GE
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 #ifdef KVM_SET_NESTED_STATE
 KVMSPEC_FACT(76616c7565204b564d5f5345545f4e45535445445f5354415445, "value KVM_SET_NESTED_STATE", KVM_SET_NESTED_STATE)
-#endif
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(73697a652073747275637420757365725f70745f72656773, "size struct user_pt_regs", sizeof(struct user_pt_regs))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(616c69676e2073747275637420757365725f70745f72656773, "align struct user_pt_regs", _Alignof(struct user_pt_regs))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(6f66667365742073747275637420757365725f70745f726567732e72656773, "offset struct user_pt_regs.regs", offsetof(struct user_pt_regs, regs))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f70745f726567732e72656773, "member_size struct user_pt_regs.regs", KVMSPEC_MEMBER_SIZE(struct user_pt_regs, regs))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(6f66667365742073747275637420757365725f70745f726567732e7370, "offset struct user_pt_regs.sp", offsetof(struct user_pt_regs, sp))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f70745f726567732e7370, "member_size struct user_pt_regs.sp", KVMSPEC_MEMBER_SIZE(struct user_pt_regs, sp))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(6f66667365742073747275637420757365725f70745f726567732e7063, "offset struct user_pt_regs.pc", offsetof(struct user_pt_regs, pc))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f70745f726567732e7063, "member_size struct user_pt_regs.pc", KVMSPEC_MEMBER_SIZE(struct user_pt_regs, pc))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(6f66667365742073747275637420757365725f70745f726567732e707374617465, "offset struct user_pt_regs.pstate", offsetof(struct user_pt_regs, pstate))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f70745f726567732e707374617465, "member_size struct user_pt_regs.pstate", KVMSPEC_MEMBER_SIZE(struct user_pt_regs, pstate))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(73697a652073747275637420757365725f667073696d645f7374617465, "size struct user_fpsimd_state", sizeof(struct user_fpsimd_state))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(616c69676e2073747275637420757365725f667073696d645f7374617465, "align struct user_fpsimd_state", _Alignof(struct user_fpsimd_state))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(6f66667365742073747275637420757365725f667073696d645f73746174652e7672656773, "offset struct user_fpsimd_state.vregs", offsetof(struct user_fpsimd_state, vregs))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f667073696d645f73746174652e7672656773, "member_size struct user_fpsimd_state.vregs", KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, vregs))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(6f66667365742073747275637420757365725f667073696d645f73746174652e66707372, "offset struct user_fpsimd_state.fpsr", offsetof(struct user_fpsimd_state, fpsr))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f667073696d645f73746174652e66707372, "member_size struct user_fpsimd_state.fpsr", KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, fpsr))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(6f66667365742073747275637420757365725f667073696d645f73746174652e66706372, "offset struct user_fpsimd_state.fpcr", offsetof(struct user_fpsimd_state, fpcr))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f667073696d645f73746174652e66706372, "member_size struct user_fpsimd_state.fpcr", KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, fpcr))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(6f66667365742073747275637420757365725f667073696d645f73746174652e5f5f7265736572766564, "offset struct user_fpsimd_state.__reserved", offsetof(struct user_fpsimd_state, __reserved))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f667073696d645f73746174652e5f5f7265736572766564, "member_size struct user_fpsimd_state.__reserved", KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, __reserved))
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-#ifdef __SVE_VQ_BYTES
-KVMSPEC_FACT(76616c7565205f5f5356455f56515f4259544553, "value __SVE_VQ_BYTES", __SVE_VQ_BYTES)
-#endif
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-#ifdef __SVE_VQ_MIN
-KVMSPEC_FACT(76616c7565205f5f5356455f56515f4d494e, "value __SVE_VQ_MIN", __SVE_VQ_MIN)
-#endif
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-#ifdef __SVE_VQ_MAX
-KVMSPEC_FACT(76616c7565205f5f5356455f56515f4d4158, "value __SVE_VQ_MAX", __SVE_VQ_MAX)
-#endif
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-#ifdef __SVE_NUM_ZREGS
-KVMSPEC_FACT(76616c7565205f5f5356455f4e554d5f5a52454753, "value __SVE_NUM_ZREGS", __SVE_NUM_ZREGS)
-#endif
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-#ifdef __SVE_NUM_PREGS
-KVMSPEC_FACT(76616c7565205f5f5356455f4e554d5f5052454753, "value __SVE_NUM_PREGS", __SVE_NUM_PREGS)
-#endif
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
-#ifdef PSCI_RET_SUCCESS
-KVMSPEC_FACT(76616c756520505343495f5245545f53554343455353, "value PSCI_RET_SUCCESS", PSCI_RET_SUCCESS)
-#endif
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
-#ifdef PSCI_RET_NOT_SUPPORTED
-KVMSPEC_FACT(76616c756520505343495f5245545f4e4f545f535550504f52544544, "value PSCI_RET_NOT_SUPPORTED", PSCI_RET_NOT_SUPPORTED)
-#endif
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
-#ifdef PSCI_RET_INVALID_PARAMS
-KVMSPEC_FACT(76616c756520505343495f5245545f494e56414c49445f504152414d53, "value PSCI_RET_INVALID_PARAMS", PSCI_RET_INVALID_PARAMS)
-#endif
-#endif
-#endif
-#if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
-#ifdef PSCI_RET_DENIED
-KVMSPEC_FACT(76616c756520505343495f5245545f44454e494544, "value PSCI_RET_DENIED", PSCI_RET_DENIED)
 #endif
 #endif
 #endif
@@ -11553,7 +11390,7 @@ KVMSPEC_FACT(76616c7565204b564d5f44495254595f4c4f475f4d414e55414c5f50524f5445435
 KVMSPEC_FACT(76616c7565204b564d5f44495254595f4c4f475f494e495449414c4c595f534554, "value KVM_DIRTY_LOG_INITIALLY_SET", KVM_DIRTY_LOG_INITIALLY_SET)
 #endif
 #endif
-#if (defined(__riscv) && __riscv_xlen == 64) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__)) || (defined(__mips64) && defined(_ABI64)) || (defined(__loongarch64))
+#if (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__)) || (defined(__mips64) && defined(_ABI64))
 #if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 #ifdef KVM_DIRTY_LOG_PAGE_OFFSET
 KVMSPEC_FACT(76616c7565204b564d5f44495254595f4c4f475f504147455f4f4646534554, "value KVM_DIRTY_LOG_PAGE_OFFSET", KVM_DIRTY_LOG_PAGE_OFFSET)
@@ -13823,1565 +13660,941 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f657869745f736e705f7265715f63657
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f657869745f736e705f7265715f63657274732e726574, "member_size struct kvm_exit_snp_req_certs.ret", KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, ret))
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f72756e, "size struct kvm_run", sizeof(struct kvm_run))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f72756e, "align struct kvm_run", _Alignof(struct kvm_run))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e726571756573745f696e746572727570745f77696e646f77, "offset struct kvm_run.request_interrupt_window", offsetof(struct kvm_run, request_interrupt_window))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e726571756573745f696e746572727570745f77696e646f77, "member_size struct kvm_run.request_interrupt_window", KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696d6d6564696174655f65786974, "offset struct kvm_run.immediate_exit", offsetof(struct kvm_run, immediate_exit))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696d6d6564696174655f65786974, "member_size struct kvm_run.immediate_exit", KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e70616464696e6731, "offset struct kvm_run.padding1", offsetof(struct kvm_run, padding1))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e70616464696e6731, "member_size struct kvm_run.padding1", KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e657869745f726561736f6e, "offset struct kvm_run.exit_reason", offsetof(struct kvm_run, exit_reason))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e657869745f726561736f6e, "member_size struct kvm_run.exit_reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72656164795f666f725f696e746572727570745f696e6a656374696f6e, "offset struct kvm_run.ready_for_interrupt_injection", offsetof(struct kvm_run, ready_for_interrupt_injection))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72656164795f666f725f696e746572727570745f696e6a656374696f6e, "member_size struct kvm_run.ready_for_interrupt_injection", KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e69665f666c6167, "offset struct kvm_run.if_flag", offsetof(struct kvm_run, if_flag))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e69665f666c6167, "member_size struct kvm_run.if_flag", KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e666c616773, "offset struct kvm_run.flags", offsetof(struct kvm_run, flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e666c616773, "member_size struct kvm_run.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e637238, "offset struct kvm_run.cr8", offsetof(struct kvm_run, cr8))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e637238, "member_size struct kvm_run.cr8", KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e617069635f62617365, "offset struct kvm_run.apic_base", offsetof(struct kvm_run, apic_base))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e617069635f62617365, "member_size struct kvm_run.apic_base", KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6877, "offset struct kvm_run.hw", offsetof(struct kvm_run, hw))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6877, "member_size struct kvm_run.hw", KVMSPEC_MEMBER_SIZE(struct kvm_run, hw))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e68772e68617264776172655f657869745f726561736f6e, "offset struct kvm_run.hw.hardware_exit_reason", offsetof(struct kvm_run, hw.hardware_exit_reason))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e68772e68617264776172655f657869745f726561736f6e, "member_size struct kvm_run.hw.hardware_exit_reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e747279, "offset struct kvm_run.fail_entry", offsetof(struct kvm_run, fail_entry))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e747279, "member_size struct kvm_run.fail_entry", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e7472792e68617264776172655f656e7472795f6661696c7572655f726561736f6e, "offset struct kvm_run.fail_entry.hardware_entry_failure_reason", offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e7472792e68617264776172655f656e7472795f6661696c7572655f726561736f6e, "member_size struct kvm_run.fail_entry.hardware_entry_failure_reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e7472792e637075, "offset struct kvm_run.fail_entry.cpu", offsetof(struct kvm_run, fail_entry.cpu))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e7472792e637075, "member_size struct kvm_run.fail_entry.cpu", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6578, "offset struct kvm_run.ex", offsetof(struct kvm_run, ex))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6578, "member_size struct kvm_run.ex", KVMSPEC_MEMBER_SIZE(struct kvm_run, ex))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e65782e657863657074696f6e, "offset struct kvm_run.ex.exception", offsetof(struct kvm_run, ex.exception))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e65782e657863657074696f6e, "member_size struct kvm_run.ex.exception", KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e65782e6572726f725f636f6465, "offset struct kvm_run.ex.error_code", offsetof(struct kvm_run, ex.error_code))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e65782e6572726f725f636f6465, "member_size struct kvm_run.ex.error_code", KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f, "offset struct kvm_run.io", offsetof(struct kvm_run, io))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f, "member_size struct kvm_run.io", KVMSPEC_MEMBER_SIZE(struct kvm_run, io))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e646972656374696f6e, "offset struct kvm_run.io.direction", offsetof(struct kvm_run, io.direction))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e646972656374696f6e, "member_size struct kvm_run.io.direction", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e73697a65, "offset struct kvm_run.io.size", offsetof(struct kvm_run, io.size))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e73697a65, "member_size struct kvm_run.io.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e706f7274, "offset struct kvm_run.io.port", offsetof(struct kvm_run, io.port))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e706f7274, "member_size struct kvm_run.io.port", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e636f756e74, "offset struct kvm_run.io.count", offsetof(struct kvm_run, io.count))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e636f756e74, "member_size struct kvm_run.io.count", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e646174615f6f6666736574, "offset struct kvm_run.io.data_offset", offsetof(struct kvm_run, io.data_offset))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e646174615f6f6666736574, "member_size struct kvm_run.io.data_offset", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6465627567, "offset struct kvm_run.debug", offsetof(struct kvm_run, debug))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6465627567, "member_size struct kvm_run.debug", KVMSPEC_MEMBER_SIZE(struct kvm_run, debug))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e64656275672e61726368, "offset struct kvm_run.debug.arch", offsetof(struct kvm_run, debug.arch))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e64656275672e61726368, "member_size struct kvm_run.debug.arch", KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f, "offset struct kvm_run.mmio", offsetof(struct kvm_run, mmio))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f, "member_size struct kvm_run.mmio", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e706879735f61646472, "offset struct kvm_run.mmio.phys_addr", offsetof(struct kvm_run, mmio.phys_addr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e706879735f61646472, "member_size struct kvm_run.mmio.phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e64617461, "offset struct kvm_run.mmio.data", offsetof(struct kvm_run, mmio.data))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e64617461, "member_size struct kvm_run.mmio.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e6c656e, "offset struct kvm_run.mmio.len", offsetof(struct kvm_run, mmio.len))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e6c656e, "member_size struct kvm_run.mmio.len", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e69735f7772697465, "offset struct kvm_run.mmio.is_write", offsetof(struct kvm_run, mmio.is_write))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e69735f7772697465, "member_size struct kvm_run.mmio.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f, "offset struct kvm_run.iocsr_io", offsetof(struct kvm_run, iocsr_io))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f, "member_size struct kvm_run.iocsr_io", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e706879735f61646472, "offset struct kvm_run.iocsr_io.phys_addr", offsetof(struct kvm_run, iocsr_io.phys_addr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e706879735f61646472, "member_size struct kvm_run.iocsr_io.phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e64617461, "offset struct kvm_run.iocsr_io.data", offsetof(struct kvm_run, iocsr_io.data))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e64617461, "member_size struct kvm_run.iocsr_io.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e6c656e, "offset struct kvm_run.iocsr_io.len", offsetof(struct kvm_run, iocsr_io.len))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e6c656e, "member_size struct kvm_run.iocsr_io.len", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e69735f7772697465, "offset struct kvm_run.iocsr_io.is_write", offsetof(struct kvm_run, iocsr_io.is_write))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e69735f7772697465, "member_size struct kvm_run.iocsr_io.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c, "offset struct kvm_run.hypercall", offsetof(struct kvm_run, hypercall))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c, "member_size struct kvm_run.hypercall", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e6e72, "offset struct kvm_run.hypercall.nr", offsetof(struct kvm_run, hypercall.nr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e6e72, "member_size struct kvm_run.hypercall.nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e61726773, "offset struct kvm_run.hypercall.args", offsetof(struct kvm_run, hypercall.args))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e61726773, "member_size struct kvm_run.hypercall.args", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e726574, "offset struct kvm_run.hypercall.ret", offsetof(struct kvm_run, hypercall.ret))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e726574, "member_size struct kvm_run.hypercall.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e6c6f6e676d6f6465, "offset struct kvm_run.hypercall.longmode", offsetof(struct kvm_run, hypercall.longmode))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e6c6f6e676d6f6465, "member_size struct kvm_run.hypercall.longmode", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e666c616773, "offset struct kvm_run.hypercall.flags", offsetof(struct kvm_run, hypercall.flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e666c616773, "member_size struct kvm_run.hypercall.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f616363657373, "offset struct kvm_run.tpr_access", offsetof(struct kvm_run, tpr_access))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f616363657373, "member_size struct kvm_run.tpr_access", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f6163636573732e726970, "offset struct kvm_run.tpr_access.rip", offsetof(struct kvm_run, tpr_access.rip))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f6163636573732e726970, "member_size struct kvm_run.tpr_access.rip", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f6163636573732e69735f7772697465, "offset struct kvm_run.tpr_access.is_write", offsetof(struct kvm_run, tpr_access.is_write))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f6163636573732e69735f7772697465, "member_size struct kvm_run.tpr_access.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f6163636573732e706164, "offset struct kvm_run.tpr_access.pad", offsetof(struct kvm_run, tpr_access.pad))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f6163636573732e706164, "member_size struct kvm_run.tpr_access.pad", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f7369656963, "offset struct kvm_run.s390_sieic", offsetof(struct kvm_run, s390_sieic))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f7369656963, "member_size struct kvm_run.s390_sieic", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73696569632e69637074636f6465, "offset struct kvm_run.s390_sieic.icptcode", offsetof(struct kvm_run, s390_sieic.icptcode))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73696569632e69637074636f6465, "member_size struct kvm_run.s390_sieic.icptcode", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73696569632e697061, "offset struct kvm_run.s390_sieic.ipa", offsetof(struct kvm_run, s390_sieic.ipa))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73696569632e697061, "member_size struct kvm_run.s390_sieic.ipa", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73696569632e697062, "offset struct kvm_run.s390_sieic.ipb", offsetof(struct kvm_run, s390_sieic.ipb))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73696569632e697062, "member_size struct kvm_run.s390_sieic.ipb", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f72657365745f666c616773, "offset struct kvm_run.s390_reset_flags", offsetof(struct kvm_run, s390_reset_flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f72657365745f666c616773, "member_size struct kvm_run.s390_reset_flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f75636f6e74726f6c, "offset struct kvm_run.s390_ucontrol", offsetof(struct kvm_run, s390_ucontrol))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f75636f6e74726f6c, "member_size struct kvm_run.s390_ucontrol", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e7472616e735f6578635f636f6465, "offset struct kvm_run.s390_ucontrol.trans_exc_code", offsetof(struct kvm_run, s390_ucontrol.trans_exc_code))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e7472616e735f6578635f636f6465, "member_size struct kvm_run.s390_ucontrol.trans_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e70676d5f636f6465, "offset struct kvm_run.s390_ucontrol.pgm_code", offsetof(struct kvm_run, s390_ucontrol.pgm_code))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e70676d5f636f6465, "member_size struct kvm_run.s390_ucontrol.pgm_code", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e646372, "offset struct kvm_run.dcr", offsetof(struct kvm_run, dcr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e646372, "member_size struct kvm_run.dcr", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6463722e6463726e, "offset struct kvm_run.dcr.dcrn", offsetof(struct kvm_run, dcr.dcrn))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6463722e6463726e, "member_size struct kvm_run.dcr.dcrn", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6463722e64617461, "offset struct kvm_run.dcr.data", offsetof(struct kvm_run, dcr.data))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6463722e64617461, "member_size struct kvm_run.dcr.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6463722e69735f7772697465, "offset struct kvm_run.dcr.is_write", offsetof(struct kvm_run, dcr.is_write))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6463722e69735f7772697465, "member_size struct kvm_run.dcr.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c, "offset struct kvm_run.internal", offsetof(struct kvm_run, internal))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c, "member_size struct kvm_run.internal", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c2e7375626572726f72, "offset struct kvm_run.internal.suberror", offsetof(struct kvm_run, internal.suberror))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c2e7375626572726f72, "member_size struct kvm_run.internal.suberror", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c2e6e64617461, "offset struct kvm_run.internal.ndata", offsetof(struct kvm_run, internal.ndata))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c2e6e64617461, "member_size struct kvm_run.internal.ndata", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c2e64617461, "offset struct kvm_run.internal.data", offsetof(struct kvm_run, internal.data))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c2e64617461, "member_size struct kvm_run.internal.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c757265, "offset struct kvm_run.emulation_failure", offsetof(struct kvm_run, emulation_failure))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c757265, "member_size struct kvm_run.emulation_failure", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e7375626572726f72, "offset struct kvm_run.emulation_failure.suberror", offsetof(struct kvm_run, emulation_failure.suberror))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e7375626572726f72, "member_size struct kvm_run.emulation_failure.suberror", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e6e64617461, "offset struct kvm_run.emulation_failure.ndata", offsetof(struct kvm_run, emulation_failure.ndata))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e6e64617461, "member_size struct kvm_run.emulation_failure.ndata", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e666c616773, "offset struct kvm_run.emulation_failure.flags", offsetof(struct kvm_run, emulation_failure.flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e666c616773, "member_size struct kvm_run.emulation_failure.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f73697a65, "offset struct kvm_run.emulation_failure.insn_size", offsetof(struct kvm_run, emulation_failure.insn_size))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f73697a65, "member_size struct kvm_run.emulation_failure.insn_size", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f6279746573, "offset struct kvm_run.emulation_failure.insn_bytes", offsetof(struct kvm_run, emulation_failure.insn_bytes))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f6279746573, "member_size struct kvm_run.emulation_failure.insn_bytes", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6f7369, "offset struct kvm_run.osi", offsetof(struct kvm_run, osi))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6f7369, "member_size struct kvm_run.osi", KVMSPEC_MEMBER_SIZE(struct kvm_run, osi))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6f73692e67707273, "offset struct kvm_run.osi.gprs", offsetof(struct kvm_run, osi.gprs))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6f73692e67707273, "member_size struct kvm_run.osi.gprs", KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c, "offset struct kvm_run.papr_hcall", offsetof(struct kvm_run, papr_hcall))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c, "member_size struct kvm_run.papr_hcall", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c2e6e72, "offset struct kvm_run.papr_hcall.nr", offsetof(struct kvm_run, papr_hcall.nr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c2e6e72, "member_size struct kvm_run.papr_hcall.nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c2e726574, "offset struct kvm_run.papr_hcall.ret", offsetof(struct kvm_run, papr_hcall.ret))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c2e726574, "member_size struct kvm_run.papr_hcall.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c2e61726773, "offset struct kvm_run.papr_hcall.args", offsetof(struct kvm_run, papr_hcall.args))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c2e61726773, "member_size struct kvm_run.papr_hcall.args", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f74736368, "offset struct kvm_run.s390_tsch", offsetof(struct kvm_run, s390_tsch))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f74736368, "member_size struct kvm_run.s390_tsch", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6964, "offset struct kvm_run.s390_tsch.subchannel_id", offsetof(struct kvm_run, s390_tsch.subchannel_id))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6964, "member_size struct kvm_run.s390_tsch.subchannel_id", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6e72, "offset struct kvm_run.s390_tsch.subchannel_nr", offsetof(struct kvm_run, s390_tsch.subchannel_nr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6e72, "member_size struct kvm_run.s390_tsch.subchannel_nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f7061726d, "offset struct kvm_run.s390_tsch.io_int_parm", offsetof(struct kvm_run, s390_tsch.io_int_parm))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f7061726d, "member_size struct kvm_run.s390_tsch.io_int_parm", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f776f7264, "offset struct kvm_run.s390_tsch.io_int_word", offsetof(struct kvm_run, s390_tsch.io_int_word))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f776f7264, "member_size struct kvm_run.s390_tsch.io_int_word", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e697062, "offset struct kvm_run.s390_tsch.ipb", offsetof(struct kvm_run, s390_tsch.ipb))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e697062, "member_size struct kvm_run.s390_tsch.ipb", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e6465717565756564, "offset struct kvm_run.s390_tsch.dequeued", offsetof(struct kvm_run, s390_tsch.dequeued))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e6465717565756564, "member_size struct kvm_run.s390_tsch.dequeued", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e657072, "offset struct kvm_run.epr", offsetof(struct kvm_run, epr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e657072, "member_size struct kvm_run.epr", KVMSPEC_MEMBER_SIZE(struct kvm_run, epr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6570722e657072, "offset struct kvm_run.epr.epr", offsetof(struct kvm_run, epr.epr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6570722e657072, "member_size struct kvm_run.epr.epr", KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e74, "offset struct kvm_run.system_event", offsetof(struct kvm_run, system_event))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e74, "member_size struct kvm_run.system_event", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e74797065, "offset struct kvm_run.system_event.type", offsetof(struct kvm_run, system_event.type))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e74797065, "member_size struct kvm_run.system_event.type", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e6e64617461, "offset struct kvm_run.system_event.ndata", offsetof(struct kvm_run, system_event.ndata))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e6e64617461, "member_size struct kvm_run.system_event.ndata", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e666c616773, "offset struct kvm_run.system_event.flags", offsetof(struct kvm_run, system_event.flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e666c616773, "member_size struct kvm_run.system_event.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e64617461, "offset struct kvm_run.system_event.data", offsetof(struct kvm_run, system_event.data))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e64617461, "member_size struct kvm_run.system_event.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73747369, "offset struct kvm_run.s390_stsi", offsetof(struct kvm_run, s390_stsi))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73747369, "member_size struct kvm_run.s390_stsi", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e61646472, "offset struct kvm_run.s390_stsi.addr", offsetof(struct kvm_run, s390_stsi.addr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e61646472, "member_size struct kvm_run.s390_stsi.addr", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e6172, "offset struct kvm_run.s390_stsi.ar", offsetof(struct kvm_run, s390_stsi.ar))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e6172, "member_size struct kvm_run.s390_stsi.ar", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e7265736572766564, "offset struct kvm_run.s390_stsi.reserved", offsetof(struct kvm_run, s390_stsi.reserved))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e7265736572766564, "member_size struct kvm_run.s390_stsi.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e6663, "offset struct kvm_run.s390_stsi.fc", offsetof(struct kvm_run, s390_stsi.fc))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e6663, "member_size struct kvm_run.s390_stsi.fc", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e73656c31, "offset struct kvm_run.s390_stsi.sel1", offsetof(struct kvm_run, s390_stsi.sel1))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e73656c31, "member_size struct kvm_run.s390_stsi.sel1", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e73656c32, "offset struct kvm_run.s390_stsi.sel2", offsetof(struct kvm_run, s390_stsi.sel2))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e73656c32, "member_size struct kvm_run.s390_stsi.sel2", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656f69, "offset struct kvm_run.eoi", offsetof(struct kvm_run, eoi))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656f69, "member_size struct kvm_run.eoi", KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656f692e766563746f72, "offset struct kvm_run.eoi.vector", offsetof(struct kvm_run, eoi.vector))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656f692e766563746f72, "member_size struct kvm_run.eoi.vector", KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657276, "offset struct kvm_run.hyperv", offsetof(struct kvm_run, hyperv))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657276, "member_size struct kvm_run.hyperv", KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f6e697376, "offset struct kvm_run.arm_nisv", offsetof(struct kvm_run, arm_nisv))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f6e697376, "member_size struct kvm_run.arm_nisv", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f6e6973762e6573725f697373, "offset struct kvm_run.arm_nisv.esr_iss", offsetof(struct kvm_run, arm_nisv.esr_iss))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f6e6973762e6573725f697373, "member_size struct kvm_run.arm_nisv.esr_iss", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f6e6973762e6661756c745f697061, "offset struct kvm_run.arm_nisv.fault_ipa", offsetof(struct kvm_run, arm_nisv.fault_ipa))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f6e6973762e6661756c745f697061, "member_size struct kvm_run.arm_nisv.fault_ipa", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d7372, "offset struct kvm_run.msr", offsetof(struct kvm_run, msr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d7372, "member_size struct kvm_run.msr", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e6572726f72, "offset struct kvm_run.msr.error", offsetof(struct kvm_run, msr.error))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e6572726f72, "member_size struct kvm_run.msr.error", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e706164, "offset struct kvm_run.msr.pad", offsetof(struct kvm_run, msr.pad))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e706164, "member_size struct kvm_run.msr.pad", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e726561736f6e, "offset struct kvm_run.msr.reason", offsetof(struct kvm_run, msr.reason))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e726561736f6e, "member_size struct kvm_run.msr.reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e696e646578, "offset struct kvm_run.msr.index", offsetof(struct kvm_run, msr.index))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e696e646578, "member_size struct kvm_run.msr.index", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e64617461, "offset struct kvm_run.msr.data", offsetof(struct kvm_run, msr.data))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e64617461, "member_size struct kvm_run.msr.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e78656e, "offset struct kvm_run.xen", offsetof(struct kvm_run, xen))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e78656e, "member_size struct kvm_run.xen", KVMSPEC_MEMBER_SIZE(struct kvm_run, xen))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f736269, "offset struct kvm_run.riscv_sbi", offsetof(struct kvm_run, riscv_sbi))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f736269, "member_size struct kvm_run.riscv_sbi", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e657874656e73696f6e5f6964, "offset struct kvm_run.riscv_sbi.extension_id", offsetof(struct kvm_run, riscv_sbi.extension_id))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e657874656e73696f6e5f6964, "member_size struct kvm_run.riscv_sbi.extension_id", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e66756e6374696f6e5f6964, "offset struct kvm_run.riscv_sbi.function_id", offsetof(struct kvm_run, riscv_sbi.function_id))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e66756e6374696f6e5f6964, "member_size struct kvm_run.riscv_sbi.function_id", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e61726773, "offset struct kvm_run.riscv_sbi.args", offsetof(struct kvm_run, riscv_sbi.args))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e61726773, "member_size struct kvm_run.riscv_sbi.args", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e726574, "offset struct kvm_run.riscv_sbi.ret", offsetof(struct kvm_run, riscv_sbi.ret))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e726574, "member_size struct kvm_run.riscv_sbi.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f637372, "offset struct kvm_run.riscv_csr", offsetof(struct kvm_run, riscv_csr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f637372, "member_size struct kvm_run.riscv_csr", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e6373725f6e756d, "offset struct kvm_run.riscv_csr.csr_num", offsetof(struct kvm_run, riscv_csr.csr_num))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e6373725f6e756d, "member_size struct kvm_run.riscv_csr.csr_num", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e6e65775f76616c7565, "offset struct kvm_run.riscv_csr.new_value", offsetof(struct kvm_run, riscv_csr.new_value))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e6e65775f76616c7565, "member_size struct kvm_run.riscv_csr.new_value", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e77726974655f6d61736b, "offset struct kvm_run.riscv_csr.write_mask", offsetof(struct kvm_run, riscv_csr.write_mask))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e77726974655f6d61736b, "member_size struct kvm_run.riscv_csr.write_mask", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e7265745f76616c7565, "offset struct kvm_run.riscv_csr.ret_value", offsetof(struct kvm_run, riscv_csr.ret_value))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e7265745f76616c7565, "member_size struct kvm_run.riscv_csr.ret_value", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6e6f74696679, "offset struct kvm_run.notify", offsetof(struct kvm_run, notify))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6e6f74696679, "member_size struct kvm_run.notify", KVMSPEC_MEMBER_SIZE(struct kvm_run, notify))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6e6f746966792e666c616773, "offset struct kvm_run.notify.flags", offsetof(struct kvm_run, notify.flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6e6f746966792e666c616773, "member_size struct kvm_run.notify.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c74, "offset struct kvm_run.memory_fault", offsetof(struct kvm_run, memory_fault))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c74, "member_size struct kvm_run.memory_fault", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e666c616773, "offset struct kvm_run.memory_fault.flags", offsetof(struct kvm_run, memory_fault.flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e666c616773, "member_size struct kvm_run.memory_fault.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e677061, "offset struct kvm_run.memory_fault.gpa", offsetof(struct kvm_run, memory_fault.gpa))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e677061, "member_size struct kvm_run.memory_fault.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e73697a65, "offset struct kvm_run.memory_fault.size", offsetof(struct kvm_run, memory_fault.size))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e73697a65, "member_size struct kvm_run.memory_fault.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e746478, "offset struct kvm_run.tdx", offsetof(struct kvm_run, tdx))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e746478, "member_size struct kvm_run.tdx", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e666c616773, "offset struct kvm_run.tdx.flags", offsetof(struct kvm_run, tdx.flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e666c616773, "member_size struct kvm_run.tdx.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6e72, "offset struct kvm_run.tdx.nr", offsetof(struct kvm_run, tdx.nr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6e72, "member_size struct kvm_run.tdx.nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e756e6b6e6f776e, "offset struct kvm_run.tdx.unknown", offsetof(struct kvm_run, tdx.unknown))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e756e6b6e6f776e, "member_size struct kvm_run.tdx.unknown", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e726574, "offset struct kvm_run.tdx.unknown.ret", offsetof(struct kvm_run, tdx.unknown.ret))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e726574, "member_size struct kvm_run.tdx.unknown.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e64617461, "offset struct kvm_run.tdx.unknown.data", offsetof(struct kvm_run, tdx.unknown.data))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e64617461, "member_size struct kvm_run.tdx.unknown.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f7465, "offset struct kvm_run.tdx.get_quote", offsetof(struct kvm_run, tdx.get_quote))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f7465, "member_size struct kvm_run.tdx.get_quote", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f74652e726574, "offset struct kvm_run.tdx.get_quote.ret", offsetof(struct kvm_run, tdx.get_quote.ret))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f74652e726574, "member_size struct kvm_run.tdx.get_quote.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f74652e677061, "offset struct kvm_run.tdx.get_quote.gpa", offsetof(struct kvm_run, tdx.get_quote.gpa))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f74652e677061, "member_size struct kvm_run.tdx.get_quote.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f74652e73697a65, "offset struct kvm_run.tdx.get_quote.size", offsetof(struct kvm_run, tdx.get_quote.size))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f74652e73697a65, "member_size struct kvm_run.tdx.get_quote.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f, "offset struct kvm_run.tdx.get_tdvmcall_info", offsetof(struct kvm_run, tdx.get_tdvmcall_info))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f, "member_size struct kvm_run.tdx.get_tdvmcall_info", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e726574, "offset struct kvm_run.tdx.get_tdvmcall_info.ret", offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e726574, "member_size struct kvm_run.tdx.get_tdvmcall_info.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e6c656166, "offset struct kvm_run.tdx.get_tdvmcall_info.leaf", offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e6c656166, "member_size struct kvm_run.tdx.get_tdvmcall_info.leaf", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723131, "offset struct kvm_run.tdx.get_tdvmcall_info.r11", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723131, "member_size struct kvm_run.tdx.get_tdvmcall_info.r11", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723132, "offset struct kvm_run.tdx.get_tdvmcall_info.r12", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723132, "member_size struct kvm_run.tdx.get_tdvmcall_info.r12", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723133, "offset struct kvm_run.tdx.get_tdvmcall_info.r13", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723133, "member_size struct kvm_run.tdx.get_tdvmcall_info.r13", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723134, "offset struct kvm_run.tdx.get_tdvmcall_info.r14", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723134, "member_size struct kvm_run.tdx.get_tdvmcall_info.r14", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f74696679, "offset struct kvm_run.tdx.setup_event_notify", offsetof(struct kvm_run, tdx.setup_event_notify))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f74696679, "member_size struct kvm_run.tdx.setup_event_notify", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e726574, "offset struct kvm_run.tdx.setup_event_notify.ret", offsetof(struct kvm_run, tdx.setup_event_notify.ret))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e726574, "member_size struct kvm_run.tdx.setup_event_notify.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e766563746f72, "offset struct kvm_run.tdx.setup_event_notify.vector", offsetof(struct kvm_run, tdx.setup_event_notify.vector))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e766563746f72, "member_size struct kvm_run.tdx.setup_event_notify.vector", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f736561, "offset struct kvm_run.arm_sea", offsetof(struct kvm_run, arm_sea))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f736561, "member_size struct kvm_run.arm_sea", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f7365612e666c616773, "offset struct kvm_run.arm_sea.flags", offsetof(struct kvm_run, arm_sea.flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f7365612e666c616773, "member_size struct kvm_run.arm_sea.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f7365612e657372, "offset struct kvm_run.arm_sea.esr", offsetof(struct kvm_run, arm_sea.esr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f7365612e657372, "member_size struct kvm_run.arm_sea.esr", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f7365612e677661, "offset struct kvm_run.arm_sea.gva", offsetof(struct kvm_run, arm_sea.gva))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f7365612e677661, "member_size struct kvm_run.arm_sea.gva", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f7365612e677061, "offset struct kvm_run.arm_sea.gpa", offsetof(struct kvm_run, arm_sea.gpa))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f7365612e677061, "member_size struct kvm_run.arm_sea.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e736e705f7265715f6365727473, "offset struct kvm_run.snp_req_certs", offsetof(struct kvm_run, snp_req_certs))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e736e705f7265715f6365727473, "member_size struct kvm_run.snp_req_certs", KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e70616464696e67, "offset struct kvm_run.padding", offsetof(struct kvm_run, padding))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e70616464696e67, "member_size struct kvm_run.padding", KVMSPEC_MEMBER_SIZE(struct kvm_run, padding))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6b766d5f76616c69645f72656773, "offset struct kvm_run.kvm_valid_regs", offsetof(struct kvm_run, kvm_valid_regs))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6b766d5f76616c69645f72656773, "member_size struct kvm_run.kvm_valid_regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6b766d5f64697274795f72656773, "offset struct kvm_run.kvm_dirty_regs", offsetof(struct kvm_run, kvm_dirty_regs))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6b766d5f64697274795f72656773, "member_size struct kvm_run.kvm_dirty_regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73, "offset struct kvm_run.s", offsetof(struct kvm_run, s))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73, "member_size struct kvm_run.s", KVMSPEC_MEMBER_SIZE(struct kvm_run, s))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e732e72656773, "offset struct kvm_run.s.regs", offsetof(struct kvm_run, s.regs))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e732e72656773, "member_size struct kvm_run.s.regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e732e70616464696e67, "offset struct kvm_run.s.padding", offsetof(struct kvm_run, s.padding))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e732e70616464696e67, "member_size struct kvm_run.s.padding", KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding))
-#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_RUN
@@ -15643,49 +14856,42 @@ KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f454e41424c45, "value KVM_GUES
 KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f53494e474c4553544550, "value KVM_GUESTDBG_SINGLESTEP", KVM_GUESTDBG_SINGLESTEP)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f6465627567, "size struct kvm_guest_debug", sizeof(struct kvm_guest_debug))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f6465627567, "align struct kvm_guest_debug", _Alignof(struct kvm_guest_debug))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275672e636f6e74726f6c, "offset struct kvm_guest_debug.control", offsetof(struct kvm_guest_debug, control))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275672e636f6e74726f6c, "member_size struct kvm_guest_debug.control", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275672e706164, "offset struct kvm_guest_debug.pad", offsetof(struct kvm_guest_debug, pad))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275672e706164, "member_size struct kvm_guest_debug.pad", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275672e61726368, "offset struct kvm_guest_debug.arch", offsetof(struct kvm_guest_debug, arch))
 #endif
-#endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275672e61726368, "member_size struct kvm_guest_debug.arch", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch))
 #endif
-#endif
+#if (defined(__x86_64__)) || (defined(__i386__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_CAP_SET_GUEST_DEBUG
 KVMSPEC_FACT(76616c7565204b564d5f4341505f5345545f47554553545f4445425547, "value KVM_CAP_SET_GUEST_DEBUG", KVM_CAP_SET_GUEST_DEBUG)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__)) || (defined(__riscv) && __riscv_xlen == 64) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__)) || (defined(__mips64) && defined(_ABI64)) || (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifdef KVM_CAP_SET_GUEST_DEBUG
+KVMSPEC_FACT(76616c7565204b564d5f4341505f5345545f47554553545f4445425547, "value KVM_CAP_SET_GUEST_DEBUG", KVM_CAP_SET_GUEST_DEBUG)
+#endif
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
@@ -15851,11 +15057,9 @@ KVMSPEC_FACT(76616c7565204b564d5f4745545f4d505f5354415445, "value KVM_GET_MP_STA
 KVMSPEC_FACT(76616c7565204b564d5f5345545f4d505f5354415445, "value KVM_SET_MP_STATE", KVM_SET_MP_STATE)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_SET_GUEST_DEBUG
 KVMSPEC_FACT(76616c7565204b564d5f5345545f47554553545f4445425547, "value KVM_SET_GUEST_DEBUG", KVM_SET_GUEST_DEBUG)
-#endif
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
@@ -22500,6 +21704,2684 @@ KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f5050, "value KVM_REG_S390_PP"
 #if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
 #ifdef KVM_REG_S390_GBEA
 KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f47424541, "value KVM_REG_S390_GBEA", KVM_REG_S390_GBEA)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef __KVM_HAVE_IRQ_LINE
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f4952515f4c494e45, "defined __KVM_HAVE_IRQ_LINE", 1)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef __KVM_HAVE_READONLY_MEM
+KVMSPEC_FACT(72656d6f7665642d646566696e6564205f5f4b564d5f484156455f524541444f4e4c595f4d454d, "removed-defined __KVM_HAVE_READONLY_MEM", 1)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#ifdef KVM_COALESCED_MMIO_PAGE_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f434f414c45534345445f4d4d494f5f504147455f4f4646534554, "value KVM_COALESCED_MMIO_PAGE_OFFSET", KVM_COALESCED_MMIO_PAGE_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61100 /* 6.17 */
+#ifdef KVM_DIRTY_LOG_PAGE_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f44495254595f4c4f475f504147455f4f4646534554, "value KVM_DIRTY_LOG_PAGE_OFFSET", KVM_DIRTY_LOG_PAGE_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+#ifdef KVM_EXIT_FAIL_ENTRY_NO_VSFILE
+KVMSPEC_FACT(76616c7565204b564d5f455849545f4641494c5f454e5452595f4e4f5f565346494c45, "value KVM_EXIT_FAIL_ENTRY_NO_VSFILE", KVM_EXIT_FAIL_ENTRY_NO_VSFILE)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#ifdef KVM_INTERRUPT_SET
+KVMSPEC_FACT(76616c7565204b564d5f494e544552525550545f534554, "value KVM_INTERRUPT_SET", KVM_INTERRUPT_SET)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#ifdef KVM_INTERRUPT_UNSET
+KVMSPEC_FACT(76616c7565204b564d5f494e544552525550545f554e534554, "value KVM_INTERRUPT_UNSET", KVM_INTERRUPT_UNSET)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72656773, "size struct kvm_regs", sizeof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72656773, "align struct kvm_regs", _Alignof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f667075, "size struct kvm_fpu", sizeof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f667075, "align struct kvm_fpu", _Alignof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f64656275675f657869745f61726368, "size struct kvm_debug_exit_arch", sizeof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f64656275675f657869745f61726368, "align struct kvm_debug_exit_arch", _Alignof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f64656275675f61726368, "size struct kvm_guest_debug_arch", sizeof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f64656275675f61726368, "align struct kvm_guest_debug_arch", _Alignof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f73796e635f72656773, "size struct kvm_sync_regs", sizeof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f73796e635f72656773, "align struct kvm_sync_regs", _Alignof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7372656773, "size struct kvm_sregs", sizeof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7372656773, "align struct kvm_sregs", _Alignof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72697363765f636f6e666967, "size struct kvm_riscv_config", sizeof(struct kvm_riscv_config))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72697363765f636f6e666967, "align struct kvm_riscv_config", _Alignof(struct kvm_riscv_config))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f636f6e6669672e697361, "offset struct kvm_riscv_config.isa", offsetof(struct kvm_riscv_config, isa))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f636f6e6669672e697361, "member_size struct kvm_riscv_config.isa", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, isa))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f636f6e6669672e7a6963626f6d5f626c6f636b5f73697a65, "offset struct kvm_riscv_config.zicbom_block_size", offsetof(struct kvm_riscv_config, zicbom_block_size))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f636f6e6669672e7a6963626f6d5f626c6f636b5f73697a65, "member_size struct kvm_riscv_config.zicbom_block_size", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, zicbom_block_size))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f636f6e6669672e6d76656e646f726964, "offset struct kvm_riscv_config.mvendorid", offsetof(struct kvm_riscv_config, mvendorid))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f636f6e6669672e6d76656e646f726964, "member_size struct kvm_riscv_config.mvendorid", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, mvendorid))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f636f6e6669672e6d617263686964, "offset struct kvm_riscv_config.marchid", offsetof(struct kvm_riscv_config, marchid))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f636f6e6669672e6d617263686964, "member_size struct kvm_riscv_config.marchid", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, marchid))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f636f6e6669672e6d696d706964, "offset struct kvm_riscv_config.mimpid", offsetof(struct kvm_riscv_config, mimpid))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f636f6e6669672e6d696d706964, "member_size struct kvm_riscv_config.mimpid", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, mimpid))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f636f6e6669672e7a6963626f7a5f626c6f636b5f73697a65, "offset struct kvm_riscv_config.zicboz_block_size", offsetof(struct kvm_riscv_config, zicboz_block_size))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f636f6e6669672e7a6963626f7a5f626c6f636b5f73697a65, "member_size struct kvm_riscv_config.zicboz_block_size", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, zicboz_block_size))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f636f6e6669672e736174705f6d6f6465, "offset struct kvm_riscv_config.satp_mode", offsetof(struct kvm_riscv_config, satp_mode))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f636f6e6669672e736174705f6d6f6465, "member_size struct kvm_riscv_config.satp_mode", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, satp_mode))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f636f6e6669672e7a6963626f705f626c6f636b5f73697a65, "offset struct kvm_riscv_config.zicbop_block_size", offsetof(struct kvm_riscv_config, zicbop_block_size))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f636f6e6669672e7a6963626f705f626c6f636b5f73697a65, "member_size struct kvm_riscv_config.zicbop_block_size", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, zicbop_block_size))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72697363765f636f7265, "size struct kvm_riscv_core", sizeof(struct kvm_riscv_core))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72697363765f636f7265, "align struct kvm_riscv_core", _Alignof(struct kvm_riscv_core))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f636f72652e72656773, "offset struct kvm_riscv_core.regs", offsetof(struct kvm_riscv_core, regs))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f636f72652e72656773, "member_size struct kvm_riscv_core.regs", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_core, regs))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f636f72652e6d6f6465, "offset struct kvm_riscv_core.mode", offsetof(struct kvm_riscv_core, mode))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f636f72652e6d6f6465, "member_size struct kvm_riscv_core.mode", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_core, mode))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#ifdef KVM_RISCV_MODE_S
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4d4f44455f53, "value KVM_RISCV_MODE_S", KVM_RISCV_MODE_S)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#ifdef KVM_RISCV_MODE_U
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4d4f44455f55, "value KVM_RISCV_MODE_U", KVM_RISCV_MODE_U)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72697363765f637372, "size struct kvm_riscv_csr", sizeof(struct kvm_riscv_csr))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72697363765f637372, "align struct kvm_riscv_csr", _Alignof(struct kvm_riscv_csr))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6373722e73737461747573, "offset struct kvm_riscv_csr.sstatus", offsetof(struct kvm_riscv_csr, sstatus))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6373722e73737461747573, "member_size struct kvm_riscv_csr.sstatus", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, sstatus))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6373722e736965, "offset struct kvm_riscv_csr.sie", offsetof(struct kvm_riscv_csr, sie))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6373722e736965, "member_size struct kvm_riscv_csr.sie", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, sie))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6373722e7374766563, "offset struct kvm_riscv_csr.stvec", offsetof(struct kvm_riscv_csr, stvec))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6373722e7374766563, "member_size struct kvm_riscv_csr.stvec", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, stvec))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6373722e7373637261746368, "offset struct kvm_riscv_csr.sscratch", offsetof(struct kvm_riscv_csr, sscratch))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6373722e7373637261746368, "member_size struct kvm_riscv_csr.sscratch", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, sscratch))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6373722e73657063, "offset struct kvm_riscv_csr.sepc", offsetof(struct kvm_riscv_csr, sepc))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6373722e73657063, "member_size struct kvm_riscv_csr.sepc", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, sepc))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6373722e736361757365, "offset struct kvm_riscv_csr.scause", offsetof(struct kvm_riscv_csr, scause))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6373722e736361757365, "member_size struct kvm_riscv_csr.scause", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, scause))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6373722e737476616c, "offset struct kvm_riscv_csr.stval", offsetof(struct kvm_riscv_csr, stval))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6373722e737476616c, "member_size struct kvm_riscv_csr.stval", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, stval))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6373722e736970, "offset struct kvm_riscv_csr.sip", offsetof(struct kvm_riscv_csr, sip))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6373722e736970, "member_size struct kvm_riscv_csr.sip", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, sip))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6373722e73617470, "offset struct kvm_riscv_csr.satp", offsetof(struct kvm_riscv_csr, satp))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6373722e73617470, "member_size struct kvm_riscv_csr.satp", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, satp))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6373722e73636f756e746572656e, "offset struct kvm_riscv_csr.scounteren", offsetof(struct kvm_riscv_csr, scounteren))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6373722e73636f756e746572656e, "member_size struct kvm_riscv_csr.scounteren", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, scounteren))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6373722e73656e76636667, "offset struct kvm_riscv_csr.senvcfg", offsetof(struct kvm_riscv_csr, senvcfg))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6373722e73656e76636667, "member_size struct kvm_riscv_csr.senvcfg", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, senvcfg))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72697363765f6169615f637372, "size struct kvm_riscv_aia_csr", sizeof(struct kvm_riscv_aia_csr))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72697363765f6169615f637372, "align struct kvm_riscv_aia_csr", _Alignof(struct kvm_riscv_aia_csr))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6169615f6373722e736973656c656374, "offset struct kvm_riscv_aia_csr.siselect", offsetof(struct kvm_riscv_aia_csr, siselect))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6169615f6373722e736973656c656374, "member_size struct kvm_riscv_aia_csr.siselect", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, siselect))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6169615f6373722e697072696f31, "offset struct kvm_riscv_aia_csr.iprio1", offsetof(struct kvm_riscv_aia_csr, iprio1))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6169615f6373722e697072696f31, "member_size struct kvm_riscv_aia_csr.iprio1", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, iprio1))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6169615f6373722e697072696f32, "offset struct kvm_riscv_aia_csr.iprio2", offsetof(struct kvm_riscv_aia_csr, iprio2))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6169615f6373722e697072696f32, "member_size struct kvm_riscv_aia_csr.iprio2", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, iprio2))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6169615f6373722e73696568, "offset struct kvm_riscv_aia_csr.sieh", offsetof(struct kvm_riscv_aia_csr, sieh))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6169615f6373722e73696568, "member_size struct kvm_riscv_aia_csr.sieh", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, sieh))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6169615f6373722e73697068, "offset struct kvm_riscv_aia_csr.siph", offsetof(struct kvm_riscv_aia_csr, siph))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6169615f6373722e73697068, "member_size struct kvm_riscv_aia_csr.siph", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, siph))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6169615f6373722e697072696f3168, "offset struct kvm_riscv_aia_csr.iprio1h", offsetof(struct kvm_riscv_aia_csr, iprio1h))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6169615f6373722e697072696f3168, "member_size struct kvm_riscv_aia_csr.iprio1h", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, iprio1h))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f6169615f6373722e697072696f3268, "offset struct kvm_riscv_aia_csr.iprio2h", offsetof(struct kvm_riscv_aia_csr, iprio2h))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f6169615f6373722e697072696f3268, "member_size struct kvm_riscv_aia_csr.iprio2h", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, iprio2h))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72697363765f736d7374617465656e5f637372, "size struct kvm_riscv_smstateen_csr", sizeof(struct kvm_riscv_smstateen_csr))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72697363765f736d7374617465656e5f637372, "align struct kvm_riscv_smstateen_csr", _Alignof(struct kvm_riscv_smstateen_csr))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f736d7374617465656e5f6373722e737374617465656e30, "offset struct kvm_riscv_smstateen_csr.sstateen0", offsetof(struct kvm_riscv_smstateen_csr, sstateen0))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f736d7374617465656e5f6373722e737374617465656e30, "member_size struct kvm_riscv_smstateen_csr.sstateen0", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_smstateen_csr, sstateen0))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72697363765f7a6963666973735f637372, "size struct kvm_riscv_zicfiss_csr", sizeof(struct kvm_riscv_zicfiss_csr))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72697363765f7a6963666973735f637372, "align struct kvm_riscv_zicfiss_csr", _Alignof(struct kvm_riscv_zicfiss_csr))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f7a6963666973735f6373722e737370, "offset struct kvm_riscv_zicfiss_csr.ssp", offsetof(struct kvm_riscv_zicfiss_csr, ssp))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f7a6963666973735f6373722e737370, "member_size struct kvm_riscv_zicfiss_csr.ssp", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_zicfiss_csr, ssp))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72697363765f74696d6572, "size struct kvm_riscv_timer", sizeof(struct kvm_riscv_timer))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72697363765f74696d6572, "align struct kvm_riscv_timer", _Alignof(struct kvm_riscv_timer))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f74696d65722e6672657175656e6379, "offset struct kvm_riscv_timer.frequency", offsetof(struct kvm_riscv_timer, frequency))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f74696d65722e6672657175656e6379, "member_size struct kvm_riscv_timer.frequency", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_timer, frequency))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f74696d65722e74696d65, "offset struct kvm_riscv_timer.time", offsetof(struct kvm_riscv_timer, time))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f74696d65722e74696d65, "member_size struct kvm_riscv_timer.time", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_timer, time))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f74696d65722e636f6d70617265, "offset struct kvm_riscv_timer.compare", offsetof(struct kvm_riscv_timer, compare))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f74696d65722e636f6d70617265, "member_size struct kvm_riscv_timer.compare", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_timer, compare))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f74696d65722e7374617465, "offset struct kvm_riscv_timer.state", offsetof(struct kvm_riscv_timer, state))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f74696d65722e7374617465, "member_size struct kvm_riscv_timer.state", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_timer, state))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#ifdef KVM_RISCV_TIMER_STATE_OFF
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f54494d45525f53544154455f4f4646, "value KVM_RISCV_TIMER_STATE_OFF", KVM_RISCV_TIMER_STATE_OFF)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#ifdef KVM_RISCV_TIMER_STATE_ON
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f54494d45525f53544154455f4f4e, "value KVM_RISCV_TIMER_STATE_ON", KVM_RISCV_TIMER_STATE_ON)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#ifdef KVM_REG_RISCV_TYPE_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f545950455f4d41534b, "value KVM_REG_RISCV_TYPE_MASK", KVM_REG_RISCV_TYPE_MASK)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#ifdef KVM_REG_RISCV_TYPE_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f545950455f5348494654, "value KVM_REG_RISCV_TYPE_SHIFT", KVM_REG_RISCV_TYPE_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_REG_RISCV_SUBTYPE_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f535542545950455f4d41534b, "value KVM_REG_RISCV_SUBTYPE_MASK", KVM_REG_RISCV_SUBTYPE_MASK)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_REG_RISCV_SUBTYPE_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f535542545950455f5348494654, "value KVM_REG_RISCV_SUBTYPE_SHIFT", KVM_REG_RISCV_SUBTYPE_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#ifdef KVM_REG_RISCV_CONFIG
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f434f4e464947, "value KVM_REG_RISCV_CONFIG", KVM_REG_RISCV_CONFIG)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#ifdef KVM_REG_RISCV_CORE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f434f5245, "value KVM_REG_RISCV_CORE", KVM_REG_RISCV_CORE)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#ifdef KVM_REG_RISCV_CSR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f435352, "value KVM_REG_RISCV_CSR", KVM_REG_RISCV_CSR)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#ifdef KVM_REG_RISCV_TIMER
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f54494d4552, "value KVM_REG_RISCV_TIMER", KVM_REG_RISCV_TIMER)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#ifdef KVM_REG_RISCV_FP_F
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f46505f46, "value KVM_REG_RISCV_FP_F", KVM_REG_RISCV_FP_F)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#ifdef KVM_REG_RISCV_FP_D
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f46505f44, "value KVM_REG_RISCV_FP_D", KVM_REG_RISCV_FP_D)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#ifdef KVM_REG_RISCV_ISA_EXT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f4953415f455854, "value KVM_REG_RISCV_ISA_EXT", KVM_REG_RISCV_ISA_EXT)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_REG_RISCV_SBI_EXT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f5342495f455854, "value KVM_REG_RISCV_SBI_EXT", KVM_REG_RISCV_SBI_EXT)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_REG_RISCV_VECTOR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f564543544f52, "value KVM_REG_RISCV_VECTOR", KVM_REG_RISCV_VECTOR)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_REG_RISCV_SBI_STATE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f5342495f5354415445, "value KVM_REG_RISCV_SBI_STATE", KVM_REG_RISCV_SBI_STATE)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_REG_RISCV_CSR_GENERAL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f4353525f47454e4552414c, "value KVM_REG_RISCV_CSR_GENERAL", KVM_REG_RISCV_CSR_GENERAL)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_REG_RISCV_CSR_AIA
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f4353525f414941, "value KVM_REG_RISCV_CSR_AIA", KVM_REG_RISCV_CSR_AIA)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_REG_RISCV_CSR_SMSTATEEN
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f4353525f534d5354415445454e, "value KVM_REG_RISCV_CSR_SMSTATEEN", KVM_REG_RISCV_CSR_SMSTATEEN)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+#ifdef KVM_REG_RISCV_CSR_ZICFISS
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f4353525f5a494346495353, "value KVM_REG_RISCV_CSR_ZICFISS", KVM_REG_RISCV_CSR_ZICFISS)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f41, "value KVM_RISCV_ISA_EXT_A", KVM_RISCV_ISA_EXT_A)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f43, "value KVM_RISCV_ISA_EXT_C", KVM_RISCV_ISA_EXT_C)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f44, "value KVM_RISCV_ISA_EXT_D", KVM_RISCV_ISA_EXT_D)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f46, "value KVM_RISCV_ISA_EXT_F", KVM_RISCV_ISA_EXT_F)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f48, "value KVM_RISCV_ISA_EXT_H", KVM_RISCV_ISA_EXT_H)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f49, "value KVM_RISCV_ISA_EXT_I", KVM_RISCV_ISA_EXT_I)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f4d, "value KVM_RISCV_ISA_EXT_M", KVM_RISCV_ISA_EXT_M)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f535650424d54, "value KVM_RISCV_ISA_EXT_SVPBMT", KVM_RISCV_ISA_EXT_SVPBMT)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f53535443, "value KVM_RISCV_ISA_EXT_SSTC", KVM_RISCV_ISA_EXT_SSTC)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5356494e56414c, "value KVM_RISCV_ISA_EXT_SVINVAL", KVM_RISCV_ISA_EXT_SVINVAL)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4948494e545041555345, "value KVM_RISCV_ISA_EXT_ZIHINTPAUSE", KVM_RISCV_ISA_EXT_ZIHINTPAUSE)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4943424f4d, "value KVM_RISCV_ISA_EXT_ZICBOM", KVM_RISCV_ISA_EXT_ZICBOM)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4943424f5a, "value KVM_RISCV_ISA_EXT_ZICBOZ", KVM_RISCV_ISA_EXT_ZICBOZ)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4242, "value KVM_RISCV_ISA_EXT_ZBB", KVM_RISCV_ISA_EXT_ZBB)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5353414941, "value KVM_RISCV_ISA_EXT_SSAIA", KVM_RISCV_ISA_EXT_SSAIA)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f56, "value KVM_RISCV_ISA_EXT_V", KVM_RISCV_ISA_EXT_V)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f53564e41504f54, "value KVM_RISCV_ISA_EXT_SVNAPOT", KVM_RISCV_ISA_EXT_SVNAPOT)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4241, "value KVM_RISCV_ISA_EXT_ZBA", KVM_RISCV_ISA_EXT_ZBA)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4253, "value KVM_RISCV_ISA_EXT_ZBS", KVM_RISCV_ISA_EXT_ZBS)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a49434e5452, "value KVM_RISCV_ISA_EXT_ZICNTR", KVM_RISCV_ISA_EXT_ZICNTR)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a49435352, "value KVM_RISCV_ISA_EXT_ZICSR", KVM_RISCV_ISA_EXT_ZICSR)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4946454e434549, "value KVM_RISCV_ISA_EXT_ZIFENCEI", KVM_RISCV_ISA_EXT_ZIFENCEI)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4948504d, "value KVM_RISCV_ISA_EXT_ZIHPM", KVM_RISCV_ISA_EXT_ZIHPM)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f534d5354415445454e, "value KVM_RISCV_ISA_EXT_SMSTATEEN", KVM_RISCV_ISA_EXT_SMSTATEEN)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a49434f4e44, "value KVM_RISCV_ISA_EXT_ZICOND", KVM_RISCV_ISA_EXT_ZICOND)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4243, "value KVM_RISCV_ISA_EXT_ZBC", KVM_RISCV_ISA_EXT_ZBC)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a424b42, "value KVM_RISCV_ISA_EXT_ZBKB", KVM_RISCV_ISA_EXT_ZBKB)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a424b43, "value KVM_RISCV_ISA_EXT_ZBKC", KVM_RISCV_ISA_EXT_ZBKC)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a424b58, "value KVM_RISCV_ISA_EXT_ZBKX", KVM_RISCV_ISA_EXT_ZBKX)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4b4e44, "value KVM_RISCV_ISA_EXT_ZKND", KVM_RISCV_ISA_EXT_ZKND)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4b4e45, "value KVM_RISCV_ISA_EXT_ZKNE", KVM_RISCV_ISA_EXT_ZKNE)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4b4e48, "value KVM_RISCV_ISA_EXT_ZKNH", KVM_RISCV_ISA_EXT_ZKNH)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4b52, "value KVM_RISCV_ISA_EXT_ZKR", KVM_RISCV_ISA_EXT_ZKR)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4b534544, "value KVM_RISCV_ISA_EXT_ZKSED", KVM_RISCV_ISA_EXT_ZKSED)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4b5348, "value KVM_RISCV_ISA_EXT_ZKSH", KVM_RISCV_ISA_EXT_ZKSH)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4b54, "value KVM_RISCV_ISA_EXT_ZKT", KVM_RISCV_ISA_EXT_ZKT)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a564242, "value KVM_RISCV_ISA_EXT_ZVBB", KVM_RISCV_ISA_EXT_ZVBB)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a564243, "value KVM_RISCV_ISA_EXT_ZVBC", KVM_RISCV_ISA_EXT_ZVBC)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a564b42, "value KVM_RISCV_ISA_EXT_ZVKB", KVM_RISCV_ISA_EXT_ZVKB)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a564b47, "value KVM_RISCV_ISA_EXT_ZVKG", KVM_RISCV_ISA_EXT_ZVKG)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a564b4e4544, "value KVM_RISCV_ISA_EXT_ZVKNED", KVM_RISCV_ISA_EXT_ZVKNED)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a564b4e4841, "value KVM_RISCV_ISA_EXT_ZVKNHA", KVM_RISCV_ISA_EXT_ZVKNHA)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a564b4e4842, "value KVM_RISCV_ISA_EXT_ZVKNHB", KVM_RISCV_ISA_EXT_ZVKNHB)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a564b534544, "value KVM_RISCV_ISA_EXT_ZVKSED", KVM_RISCV_ISA_EXT_ZVKSED)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a564b5348, "value KVM_RISCV_ISA_EXT_ZVKSH", KVM_RISCV_ISA_EXT_ZVKSH)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a564b54, "value KVM_RISCV_ISA_EXT_ZVKT", KVM_RISCV_ISA_EXT_ZVKT)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4648, "value KVM_RISCV_ISA_EXT_ZFH", KVM_RISCV_ISA_EXT_ZFH)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a46484d494e, "value KVM_RISCV_ISA_EXT_ZFHMIN", KVM_RISCV_ISA_EXT_ZFHMIN)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4948494e544e544c, "value KVM_RISCV_ISA_EXT_ZIHINTNTL", KVM_RISCV_ISA_EXT_ZIHINTNTL)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a564648, "value KVM_RISCV_ISA_EXT_ZVFH", KVM_RISCV_ISA_EXT_ZVFH)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a5646484d494e, "value KVM_RISCV_ISA_EXT_ZVFHMIN", KVM_RISCV_ISA_EXT_ZVFHMIN)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4641, "value KVM_RISCV_ISA_EXT_ZFA", KVM_RISCV_ISA_EXT_ZFA)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a54534f, "value KVM_RISCV_ISA_EXT_ZTSO", KVM_RISCV_ISA_EXT_ZTSO)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a41434153, "value KVM_RISCV_ISA_EXT_ZACAS", KVM_RISCV_ISA_EXT_ZACAS)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5353434f46504d46, "value KVM_RISCV_ISA_EXT_SSCOFPMF", KVM_RISCV_ISA_EXT_SSCOFPMF)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a494d4f50, "value KVM_RISCV_ISA_EXT_ZIMOP", KVM_RISCV_ISA_EXT_ZIMOP)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4341, "value KVM_RISCV_ISA_EXT_ZCA", KVM_RISCV_ISA_EXT_ZCA)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4342, "value KVM_RISCV_ISA_EXT_ZCB", KVM_RISCV_ISA_EXT_ZCB)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4344, "value KVM_RISCV_ISA_EXT_ZCD", KVM_RISCV_ISA_EXT_ZCD)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4346, "value KVM_RISCV_ISA_EXT_ZCF", KVM_RISCV_ISA_EXT_ZCF)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a434d4f50, "value KVM_RISCV_ISA_EXT_ZCMOP", KVM_RISCV_ISA_EXT_ZCMOP)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a41575253, "value KVM_RISCV_ISA_EXT_ZAWRS", KVM_RISCV_ISA_EXT_ZAWRS)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f534d4e504d, "value KVM_RISCV_ISA_EXT_SMNPM", KVM_RISCV_ISA_EXT_SMNPM)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f53534e504d, "value KVM_RISCV_ISA_EXT_SSNPM", KVM_RISCV_ISA_EXT_SSNPM)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5356414445, "value KVM_RISCV_ISA_EXT_SVADE", KVM_RISCV_ISA_EXT_SVADE)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5356414455, "value KVM_RISCV_ISA_EXT_SVADU", KVM_RISCV_ISA_EXT_SVADU)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60e00 /* 6.14 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f535656505443, "value KVM_RISCV_ISA_EXT_SVVPTC", KVM_RISCV_ISA_EXT_SVVPTC)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60e00 /* 6.14 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a41424841, "value KVM_RISCV_ISA_EXT_ZABHA", KVM_RISCV_ISA_EXT_ZABHA)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60e00 /* 6.14 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a494343525345, "value KVM_RISCV_ISA_EXT_ZICCRSE", KVM_RISCV_ISA_EXT_ZICCRSE)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a41414d4f, "value KVM_RISCV_ISA_EXT_ZAAMO", KVM_RISCV_ISA_EXT_ZAAMO)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a414c525343, "value KVM_RISCV_ISA_EXT_ZALRSC", KVM_RISCV_ISA_EXT_ZALRSC)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4943424f50, "value KVM_RISCV_ISA_EXT_ZICBOP", KVM_RISCV_ISA_EXT_ZICBOP)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a4642464d494e, "value KVM_RISCV_ISA_EXT_ZFBFMIN", KVM_RISCV_ISA_EXT_ZFBFMIN)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a564642464d494e, "value KVM_RISCV_ISA_EXT_ZVFBFMIN", KVM_RISCV_ISA_EXT_ZVFBFMIN)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a56464246574d41, "value KVM_RISCV_ISA_EXT_ZVFBFWMA", KVM_RISCV_ISA_EXT_ZVFBFWMA)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a434c5344, "value KVM_RISCV_ISA_EXT_ZCLSD", KVM_RISCV_ISA_EXT_ZCLSD)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a494c5344, "value KVM_RISCV_ISA_EXT_ZILSD", KVM_RISCV_ISA_EXT_ZILSD)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a414c415352, "value KVM_RISCV_ISA_EXT_ZALASR", KVM_RISCV_ISA_EXT_ZALASR)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a494346494c50, "value KVM_RISCV_ISA_EXT_ZICFILP", KVM_RISCV_ISA_EXT_ZICFILP)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f5a494346495353, "value KVM_RISCV_ISA_EXT_ZICFISS", KVM_RISCV_ISA_EXT_ZICFISS)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f4953415f4558545f4d4158, "value KVM_RISCV_ISA_EXT_MAX", KVM_RISCV_ISA_EXT_MAX)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f5342495f4558545f563031, "value KVM_RISCV_SBI_EXT_V01", KVM_RISCV_SBI_EXT_V01)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f5342495f4558545f54494d45, "value KVM_RISCV_SBI_EXT_TIME", KVM_RISCV_SBI_EXT_TIME)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f5342495f4558545f495049, "value KVM_RISCV_SBI_EXT_IPI", KVM_RISCV_SBI_EXT_IPI)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f5342495f4558545f5246454e4345, "value KVM_RISCV_SBI_EXT_RFENCE", KVM_RISCV_SBI_EXT_RFENCE)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f5342495f4558545f53525354, "value KVM_RISCV_SBI_EXT_SRST", KVM_RISCV_SBI_EXT_SRST)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f5342495f4558545f48534d, "value KVM_RISCV_SBI_EXT_HSM", KVM_RISCV_SBI_EXT_HSM)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f5342495f4558545f504d55, "value KVM_RISCV_SBI_EXT_PMU", KVM_RISCV_SBI_EXT_PMU)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f5342495f4558545f4558504552494d454e54414c, "value KVM_RISCV_SBI_EXT_EXPERIMENTAL", KVM_RISCV_SBI_EXT_EXPERIMENTAL)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f5342495f4558545f56454e444f52, "value KVM_RISCV_SBI_EXT_VENDOR", KVM_RISCV_SBI_EXT_VENDOR)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f5342495f4558545f4442434e, "value KVM_RISCV_SBI_EXT_DBCN", KVM_RISCV_SBI_EXT_DBCN)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f5342495f4558545f535441, "value KVM_RISCV_SBI_EXT_STA", KVM_RISCV_SBI_EXT_STA)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60e00 /* 6.14 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f5342495f4558545f53555350, "value KVM_RISCV_SBI_EXT_SUSP", KVM_RISCV_SBI_EXT_SUSP)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f5342495f4558545f46574654, "value KVM_RISCV_SBI_EXT_FWFT", KVM_RISCV_SBI_EXT_FWFT)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f5342495f4558545f4d505859, "value KVM_RISCV_SBI_EXT_MPXY", KVM_RISCV_SBI_EXT_MPXY)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_FACT(76616c7565204b564d5f52495343565f5342495f4558545f4d4158, "value KVM_RISCV_SBI_EXT_MAX", KVM_RISCV_SBI_EXT_MAX)
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+#ifdef KVM_REG_RISCV_ISA_SINGLE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f4953415f53494e474c45, "value KVM_REG_RISCV_ISA_SINGLE", KVM_REG_RISCV_ISA_SINGLE)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+#ifdef KVM_REG_RISCV_ISA_MULTI_EN
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f4953415f4d554c54495f454e, "value KVM_REG_RISCV_ISA_MULTI_EN", KVM_REG_RISCV_ISA_MULTI_EN)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+#ifdef KVM_REG_RISCV_ISA_MULTI_DIS
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f4953415f4d554c54495f444953, "value KVM_REG_RISCV_ISA_MULTI_DIS", KVM_REG_RISCV_ISA_MULTI_DIS)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_REG_RISCV_SBI_SINGLE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f5342495f53494e474c45, "value KVM_REG_RISCV_SBI_SINGLE", KVM_REG_RISCV_SBI_SINGLE)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_REG_RISCV_SBI_MULTI_EN
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f5342495f4d554c54495f454e, "value KVM_REG_RISCV_SBI_MULTI_EN", KVM_REG_RISCV_SBI_MULTI_EN)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_REG_RISCV_SBI_MULTI_DIS
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f5342495f4d554c54495f444953, "value KVM_REG_RISCV_SBI_MULTI_DIS", KVM_REG_RISCV_SBI_MULTI_DIS)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+#ifdef KVM_REG_RISCV_ISA_MULTI_REG_LAST
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f4953415f4d554c54495f5245475f4c415354, "value KVM_REG_RISCV_ISA_MULTI_REG_LAST", KVM_REG_RISCV_ISA_MULTI_REG_LAST)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_REG_RISCV_SBI_MULTI_REG_LAST
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f5342495f4d554c54495f5245475f4c415354, "value KVM_REG_RISCV_SBI_MULTI_REG_LAST", KVM_REG_RISCV_SBI_MULTI_REG_LAST)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72697363765f7362695f737461, "size struct kvm_riscv_sbi_sta", sizeof(struct kvm_riscv_sbi_sta))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72697363765f7362695f737461, "align struct kvm_riscv_sbi_sta", _Alignof(struct kvm_riscv_sbi_sta))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f7362695f7374612e73686d656d5f6c6f, "offset struct kvm_riscv_sbi_sta.shmem_lo", offsetof(struct kvm_riscv_sbi_sta, shmem_lo))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f7362695f7374612e73686d656d5f6c6f, "member_size struct kvm_riscv_sbi_sta.shmem_lo", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_sta, shmem_lo))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f7362695f7374612e73686d656d5f6869, "offset struct kvm_riscv_sbi_sta.shmem_hi", offsetof(struct kvm_riscv_sbi_sta, shmem_hi))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f7362695f7374612e73686d656d5f6869, "member_size struct kvm_riscv_sbi_sta.shmem_hi", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_sta, shmem_hi))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72697363765f7362695f667766745f66656174757265, "size struct kvm_riscv_sbi_fwft_feature", sizeof(struct kvm_riscv_sbi_fwft_feature))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72697363765f7362695f667766745f66656174757265, "align struct kvm_riscv_sbi_fwft_feature", _Alignof(struct kvm_riscv_sbi_fwft_feature))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f7362695f667766745f666561747572652e656e61626c65, "offset struct kvm_riscv_sbi_fwft_feature.enable", offsetof(struct kvm_riscv_sbi_fwft_feature, enable))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f7362695f667766745f666561747572652e656e61626c65, "member_size struct kvm_riscv_sbi_fwft_feature.enable", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft_feature, enable))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f7362695f667766745f666561747572652e666c616773, "offset struct kvm_riscv_sbi_fwft_feature.flags", offsetof(struct kvm_riscv_sbi_fwft_feature, flags))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f7362695f667766745f666561747572652e666c616773, "member_size struct kvm_riscv_sbi_fwft_feature.flags", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft_feature, flags))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f7362695f667766745f666561747572652e76616c7565, "offset struct kvm_riscv_sbi_fwft_feature.value", offsetof(struct kvm_riscv_sbi_fwft_feature, value))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f7362695f667766745f666561747572652e76616c7565, "member_size struct kvm_riscv_sbi_fwft_feature.value", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft_feature, value))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72697363765f7362695f66776674, "size struct kvm_riscv_sbi_fwft", sizeof(struct kvm_riscv_sbi_fwft))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72697363765f7362695f66776674, "align struct kvm_riscv_sbi_fwft", _Alignof(struct kvm_riscv_sbi_fwft))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f7362695f667766742e6d6973616c69676e65645f64656c6567, "offset struct kvm_riscv_sbi_fwft.misaligned_deleg", offsetof(struct kvm_riscv_sbi_fwft, misaligned_deleg))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f7362695f667766742e6d6973616c69676e65645f64656c6567, "member_size struct kvm_riscv_sbi_fwft.misaligned_deleg", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft, misaligned_deleg))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f7362695f667766742e706f696e7465725f6d61736b696e67, "offset struct kvm_riscv_sbi_fwft.pointer_masking", offsetof(struct kvm_riscv_sbi_fwft, pointer_masking))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f7362695f667766742e706f696e7465725f6d61736b696e67, "member_size struct kvm_riscv_sbi_fwft.pointer_masking", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft, pointer_masking))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f7362695f667766742e7074655f61645f68775f7570646174696e67, "offset struct kvm_riscv_sbi_fwft.pte_ad_hw_updating", offsetof(struct kvm_riscv_sbi_fwft, pte_ad_hw_updating))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f7362695f667766742e7074655f61645f68775f7570646174696e67, "member_size struct kvm_riscv_sbi_fwft.pte_ad_hw_updating", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft, pte_ad_hw_updating))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f7362695f667766742e6c616e64696e675f706164, "offset struct kvm_riscv_sbi_fwft.landing_pad", offsetof(struct kvm_riscv_sbi_fwft, landing_pad))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f7362695f667766742e6c616e64696e675f706164, "member_size struct kvm_riscv_sbi_fwft.landing_pad", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft, landing_pad))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f72697363765f7362695f667766742e736861646f775f737461636b, "offset struct kvm_riscv_sbi_fwft.shadow_stack", offsetof(struct kvm_riscv_sbi_fwft, shadow_stack))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72697363765f7362695f667766742e736861646f775f737461636b, "member_size struct kvm_riscv_sbi_fwft.shadow_stack", KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft, shadow_stack))
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_REG_RISCV_SBI_STA
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f5342495f535441, "value KVM_REG_RISCV_SBI_STA", KVM_REG_RISCV_SBI_STA)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+#ifdef KVM_REG_RISCV_SBI_FWFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f52495343565f5342495f46574654, "value KVM_REG_RISCV_SBI_FWFT", KVM_REG_RISCV_SBI_FWFT)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_APLIC_ALIGN
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f41504c49435f414c49474e, "value KVM_DEV_RISCV_APLIC_ALIGN", KVM_DEV_RISCV_APLIC_ALIGN)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_APLIC_SIZE
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f41504c49435f53495a45, "value KVM_DEV_RISCV_APLIC_SIZE", KVM_DEV_RISCV_APLIC_SIZE)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_APLIC_MAX_HARTS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f41504c49435f4d41585f4841525453, "value KVM_DEV_RISCV_APLIC_MAX_HARTS", KVM_DEV_RISCV_APLIC_MAX_HARTS)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_IMSIC_ALIGN
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f494d5349435f414c49474e, "value KVM_DEV_RISCV_IMSIC_ALIGN", KVM_DEV_RISCV_IMSIC_ALIGN)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_IMSIC_SIZE
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f494d5349435f53495a45, "value KVM_DEV_RISCV_IMSIC_SIZE", KVM_DEV_RISCV_IMSIC_SIZE)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_GRP_CONFIG
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f4752505f434f4e464947, "value KVM_DEV_RISCV_AIA_GRP_CONFIG", KVM_DEV_RISCV_AIA_GRP_CONFIG)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_GRP_ADDR
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f4752505f41444452, "value KVM_DEV_RISCV_AIA_GRP_ADDR", KVM_DEV_RISCV_AIA_GRP_ADDR)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_GRP_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f4752505f4354524c, "value KVM_DEV_RISCV_AIA_GRP_CTRL", KVM_DEV_RISCV_AIA_GRP_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_GRP_APLIC
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f4752505f41504c4943, "value KVM_DEV_RISCV_AIA_GRP_APLIC", KVM_DEV_RISCV_AIA_GRP_APLIC)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_GRP_IMSIC
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f4752505f494d534943, "value KVM_DEV_RISCV_AIA_GRP_IMSIC", KVM_DEV_RISCV_AIA_GRP_IMSIC)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_CONFIG_MODE
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f434f4e4649475f4d4f4445, "value KVM_DEV_RISCV_AIA_CONFIG_MODE", KVM_DEV_RISCV_AIA_CONFIG_MODE)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_CONFIG_IDS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f434f4e4649475f494453, "value KVM_DEV_RISCV_AIA_CONFIG_IDS", KVM_DEV_RISCV_AIA_CONFIG_IDS)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_CONFIG_SRCS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f434f4e4649475f53524353, "value KVM_DEV_RISCV_AIA_CONFIG_SRCS", KVM_DEV_RISCV_AIA_CONFIG_SRCS)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_CONFIG_GROUP_BITS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f434f4e4649475f47524f55505f42495453, "value KVM_DEV_RISCV_AIA_CONFIG_GROUP_BITS", KVM_DEV_RISCV_AIA_CONFIG_GROUP_BITS)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_CONFIG_GROUP_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f434f4e4649475f47524f55505f5348494654, "value KVM_DEV_RISCV_AIA_CONFIG_GROUP_SHIFT", KVM_DEV_RISCV_AIA_CONFIG_GROUP_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_CONFIG_HART_BITS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f434f4e4649475f484152545f42495453, "value KVM_DEV_RISCV_AIA_CONFIG_HART_BITS", KVM_DEV_RISCV_AIA_CONFIG_HART_BITS)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_CONFIG_GUEST_BITS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f434f4e4649475f47554553545f42495453, "value KVM_DEV_RISCV_AIA_CONFIG_GUEST_BITS", KVM_DEV_RISCV_AIA_CONFIG_GUEST_BITS)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_MODE_EMUL
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f4d4f44455f454d554c, "value KVM_DEV_RISCV_AIA_MODE_EMUL", KVM_DEV_RISCV_AIA_MODE_EMUL)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_MODE_HWACCEL
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f4d4f44455f4857414343454c, "value KVM_DEV_RISCV_AIA_MODE_HWACCEL", KVM_DEV_RISCV_AIA_MODE_HWACCEL)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_MODE_AUTO
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f4d4f44455f4155544f, "value KVM_DEV_RISCV_AIA_MODE_AUTO", KVM_DEV_RISCV_AIA_MODE_AUTO)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_IDS_MIN
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f4944535f4d494e, "value KVM_DEV_RISCV_AIA_IDS_MIN", KVM_DEV_RISCV_AIA_IDS_MIN)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_IDS_MAX
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f4944535f4d4158, "value KVM_DEV_RISCV_AIA_IDS_MAX", KVM_DEV_RISCV_AIA_IDS_MAX)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_SRCS_MAX
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f535243535f4d4158, "value KVM_DEV_RISCV_AIA_SRCS_MAX", KVM_DEV_RISCV_AIA_SRCS_MAX)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_GROUP_BITS_MAX
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f47524f55505f424954535f4d4158, "value KVM_DEV_RISCV_AIA_GROUP_BITS_MAX", KVM_DEV_RISCV_AIA_GROUP_BITS_MAX)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_GROUP_SHIFT_MIN
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f47524f55505f53484946545f4d494e, "value KVM_DEV_RISCV_AIA_GROUP_SHIFT_MIN", KVM_DEV_RISCV_AIA_GROUP_SHIFT_MIN)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_GROUP_SHIFT_MAX
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f47524f55505f53484946545f4d4158, "value KVM_DEV_RISCV_AIA_GROUP_SHIFT_MAX", KVM_DEV_RISCV_AIA_GROUP_SHIFT_MAX)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_HART_BITS_MAX
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f484152545f424954535f4d4158, "value KVM_DEV_RISCV_AIA_HART_BITS_MAX", KVM_DEV_RISCV_AIA_HART_BITS_MAX)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_GUEST_BITS_MAX
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f47554553545f424954535f4d4158, "value KVM_DEV_RISCV_AIA_GUEST_BITS_MAX", KVM_DEV_RISCV_AIA_GUEST_BITS_MAX)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_ADDR_APLIC
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f414444525f41504c4943, "value KVM_DEV_RISCV_AIA_ADDR_APLIC", KVM_DEV_RISCV_AIA_ADDR_APLIC)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_ADDR_MAX
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f414444525f4d4158, "value KVM_DEV_RISCV_AIA_ADDR_MAX", KVM_DEV_RISCV_AIA_ADDR_MAX)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_CTRL_INIT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f4354524c5f494e4954, "value KVM_DEV_RISCV_AIA_CTRL_INIT", KVM_DEV_RISCV_AIA_CTRL_INIT)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_IMSIC_ISEL_BITS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f494d5349435f4953454c5f42495453, "value KVM_DEV_RISCV_AIA_IMSIC_ISEL_BITS", KVM_DEV_RISCV_AIA_IMSIC_ISEL_BITS)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_DEV_RISCV_AIA_IMSIC_ISEL_MASK
+KVMSPEC_FACT(76616c7565204b564d5f4445565f52495343565f4149415f494d5349435f4953454c5f4d41534b, "value KVM_DEV_RISCV_AIA_IMSIC_ISEL_MASK", KVM_DEV_RISCV_AIA_IMSIC_ISEL_MASK)
+#endif
+#endif
+#endif
+#if (defined(__riscv) && __riscv_xlen == 64)
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifdef KVM_NR_IRQCHIPS
+KVMSPEC_FACT(76616c7565204b564d5f4e525f4952514348495053, "value KVM_NR_IRQCHIPS", KVM_NR_IRQCHIPS)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef __KVM_HAVE_IRQ_LINE
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f4952515f4c494e45, "defined __KVM_HAVE_IRQ_LINE", 1)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef __KVM_HAVE_READONLY_MEM
+KVMSPEC_FACT(72656d6f7665642d646566696e6564205f5f4b564d5f484156455f524541444f4e4c595f4d454d, "removed-defined __KVM_HAVE_READONLY_MEM", 1)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_COALESCED_MMIO_PAGE_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f434f414c45534345445f4d4d494f5f504147455f4f4646534554, "value KVM_COALESCED_MMIO_PAGE_OFFSET", KVM_COALESCED_MMIO_PAGE_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_DIRTY_LOG_PAGE_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f44495254595f4c4f475f504147455f4f4646534554, "value KVM_DIRTY_LOG_PAGE_OFFSET", KVM_DIRTY_LOG_PAGE_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+#ifdef KVM_GUESTDBG_USE_SW_BP
+KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f5553455f53575f4250, "value KVM_GUESTDBG_USE_SW_BP", KVM_GUESTDBG_USE_SW_BP)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72656773, "size struct kvm_regs", sizeof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72656773, "align struct kvm_regs", _Alignof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e677072, "offset struct kvm_regs.gpr", offsetof(struct kvm_regs, gpr))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e677072, "member_size struct kvm_regs.gpr", KVMSPEC_MEMBER_SIZE(struct kvm_regs, gpr))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7063, "offset struct kvm_regs.pc", offsetof(struct kvm_regs, pc))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7063, "member_size struct kvm_regs.pc", KVMSPEC_MEMBER_SIZE(struct kvm_regs, pc))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f667075726567, "size struct kvm_fpureg", sizeof(struct kvm_fpureg))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f667075726567, "align struct kvm_fpureg", _Alignof(struct kvm_fpureg))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6670757265672e76616c3634, "offset struct kvm_fpureg.val64", offsetof(struct kvm_fpureg, val64))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6670757265672e76616c3634, "member_size struct kvm_fpureg.val64", KVMSPEC_MEMBER_SIZE(struct kvm_fpureg, val64))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f667075, "size struct kvm_fpu", sizeof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f667075, "align struct kvm_fpu", _Alignof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6670752e66637372, "offset struct kvm_fpu.fcsr", offsetof(struct kvm_fpu, fcsr))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6670752e66637372, "member_size struct kvm_fpu.fcsr", KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fcsr))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6670752e666363, "offset struct kvm_fpu.fcc", offsetof(struct kvm_fpu, fcc))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6670752e666363, "member_size struct kvm_fpu.fcc", KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fcc))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6670752e667072, "offset struct kvm_fpu.fpr", offsetof(struct kvm_fpu, fpr))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6670752e667072, "member_size struct kvm_fpu.fpr", KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpr))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f64656275675f657869745f61726368, "size struct kvm_debug_exit_arch", sizeof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f64656275675f657869745f61726368, "align struct kvm_debug_exit_arch", _Alignof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f64656275675f61726368, "size struct kvm_guest_debug_arch", sizeof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f64656275675f61726368, "align struct kvm_guest_debug_arch", _Alignof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f73796e635f72656773, "size struct kvm_sync_regs", sizeof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f73796e635f72656773, "align struct kvm_sync_regs", _Alignof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7372656773, "size struct kvm_sregs", sizeof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7372656773, "align struct kvm_sregs", _Alignof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f696f6373725f656e747279, "size struct kvm_iocsr_entry", sizeof(struct kvm_iocsr_entry))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f696f6373725f656e747279, "align struct kvm_iocsr_entry", _Alignof(struct kvm_iocsr_entry))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f696f6373725f656e7472792e61646472, "offset struct kvm_iocsr_entry.addr", offsetof(struct kvm_iocsr_entry, addr))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f696f6373725f656e7472792e61646472, "member_size struct kvm_iocsr_entry.addr", KVMSPEC_MEMBER_SIZE(struct kvm_iocsr_entry, addr))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f696f6373725f656e7472792e706164, "offset struct kvm_iocsr_entry.pad", offsetof(struct kvm_iocsr_entry, pad))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f696f6373725f656e7472792e706164, "member_size struct kvm_iocsr_entry.pad", KVMSPEC_MEMBER_SIZE(struct kvm_iocsr_entry, pad))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f696f6373725f656e7472792e64617461, "offset struct kvm_iocsr_entry.data", offsetof(struct kvm_iocsr_entry, data))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f696f6373725f656e7472792e64617461, "member_size struct kvm_iocsr_entry.data", KVMSPEC_MEMBER_SIZE(struct kvm_iocsr_entry, data))
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_REG_LOONGARCH_GPR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4c4f4f4e47415243485f475052, "value KVM_REG_LOONGARCH_GPR", KVM_REG_LOONGARCH_GPR)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_REG_LOONGARCH_CSR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4c4f4f4e47415243485f435352, "value KVM_REG_LOONGARCH_CSR", KVM_REG_LOONGARCH_CSR)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_REG_LOONGARCH_KVM
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4c4f4f4e47415243485f4b564d, "value KVM_REG_LOONGARCH_KVM", KVM_REG_LOONGARCH_KVM)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_REG_LOONGARCH_FPSIMD
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4c4f4f4e47415243485f465053494d44, "value KVM_REG_LOONGARCH_FPSIMD", KVM_REG_LOONGARCH_FPSIMD)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_REG_LOONGARCH_CPUCFG
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4c4f4f4e47415243485f435055434647, "value KVM_REG_LOONGARCH_CPUCFG", KVM_REG_LOONGARCH_CPUCFG)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_REG_LOONGARCH_LBT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4c4f4f4e47415243485f4c4254, "value KVM_REG_LOONGARCH_LBT", KVM_REG_LOONGARCH_LBT)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_REG_LOONGARCH_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4c4f4f4e47415243485f4d41534b, "value KVM_REG_LOONGARCH_MASK", KVM_REG_LOONGARCH_MASK)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_CSR_IDX_MASK
+KVMSPEC_FACT(76616c7565204b564d5f4353525f4944585f4d41534b, "value KVM_CSR_IDX_MASK", KVM_CSR_IDX_MASK)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_CPUCFG_IDX_MASK
+KVMSPEC_FACT(76616c7565204b564d5f4350554346475f4944585f4d41534b, "value KVM_CPUCFG_IDX_MASK", KVM_CPUCFG_IDX_MASK)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_REG_LOONGARCH_COUNTER
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4c4f4f4e47415243485f434f554e544552, "value KVM_REG_LOONGARCH_COUNTER", KVM_REG_LOONGARCH_COUNTER)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_REG_LOONGARCH_VCPU_RESET
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4c4f4f4e47415243485f564350555f5245534554, "value KVM_REG_LOONGARCH_VCPU_RESET", KVM_REG_LOONGARCH_VCPU_RESET)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+#ifdef KVM_REG_LOONGARCH_DEBUG_INST
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4c4f4f4e47415243485f44454255475f494e5354, "value KVM_REG_LOONGARCH_DEBUG_INST", KVM_REG_LOONGARCH_DEBUG_INST)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_REG_LOONGARCH_LBT_SCR0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4c4f4f4e47415243485f4c42545f53435230, "value KVM_REG_LOONGARCH_LBT_SCR0", KVM_REG_LOONGARCH_LBT_SCR0)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_REG_LOONGARCH_LBT_SCR1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4c4f4f4e47415243485f4c42545f53435231, "value KVM_REG_LOONGARCH_LBT_SCR1", KVM_REG_LOONGARCH_LBT_SCR1)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_REG_LOONGARCH_LBT_SCR2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4c4f4f4e47415243485f4c42545f53435232, "value KVM_REG_LOONGARCH_LBT_SCR2", KVM_REG_LOONGARCH_LBT_SCR2)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_REG_LOONGARCH_LBT_SCR3
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4c4f4f4e47415243485f4c42545f53435233, "value KVM_REG_LOONGARCH_LBT_SCR3", KVM_REG_LOONGARCH_LBT_SCR3)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_REG_LOONGARCH_LBT_EFLAGS
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4c4f4f4e47415243485f4c42545f45464c414753, "value KVM_REG_LOONGARCH_LBT_EFLAGS", KVM_REG_LOONGARCH_LBT_EFLAGS)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_REG_LOONGARCH_LBT_FTOP
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4c4f4f4e47415243485f4c42545f46544f50, "value KVM_REG_LOONGARCH_LBT_FTOP", KVM_REG_LOONGARCH_LBT_FTOP)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef LOONGARCH_REG_SHIFT
+KVMSPEC_FACT(76616c7565204c4f4f4e47415243485f5245475f5348494654, "value LOONGARCH_REG_SHIFT", LOONGARCH_REG_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_NR_IRQCHIPS
+KVMSPEC_FACT(76616c7565204b564d5f4e525f4952514348495053, "value KVM_NR_IRQCHIPS", KVM_NR_IRQCHIPS)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_IRQCHIP_NUM_PINS
+KVMSPEC_FACT(76616c7565204b564d5f495251434849505f4e554d5f50494e53, "value KVM_IRQCHIP_NUM_PINS", KVM_IRQCHIP_NUM_PINS)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_MAX_CORES
+KVMSPEC_FACT(76616c7565204b564d5f4d41585f434f524553, "value KVM_MAX_CORES", KVM_MAX_CORES)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_LOONGARCH_VM_FEAT_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f4c4f4f4e47415243485f564d5f464541545f4354524c, "value KVM_LOONGARCH_VM_FEAT_CTRL", KVM_LOONGARCH_VM_FEAT_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_LOONGARCH_VM_FEAT_LSX
+KVMSPEC_FACT(76616c7565204b564d5f4c4f4f4e47415243485f564d5f464541545f4c5358, "value KVM_LOONGARCH_VM_FEAT_LSX", KVM_LOONGARCH_VM_FEAT_LSX)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_LOONGARCH_VM_FEAT_LASX
+KVMSPEC_FACT(76616c7565204b564d5f4c4f4f4e47415243485f564d5f464541545f4c415358, "value KVM_LOONGARCH_VM_FEAT_LASX", KVM_LOONGARCH_VM_FEAT_LASX)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_LOONGARCH_VM_FEAT_X86BT
+KVMSPEC_FACT(76616c7565204b564d5f4c4f4f4e47415243485f564d5f464541545f5838364254, "value KVM_LOONGARCH_VM_FEAT_X86BT", KVM_LOONGARCH_VM_FEAT_X86BT)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_LOONGARCH_VM_FEAT_ARMBT
+KVMSPEC_FACT(76616c7565204b564d5f4c4f4f4e47415243485f564d5f464541545f41524d4254, "value KVM_LOONGARCH_VM_FEAT_ARMBT", KVM_LOONGARCH_VM_FEAT_ARMBT)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_LOONGARCH_VM_FEAT_MIPSBT
+KVMSPEC_FACT(76616c7565204b564d5f4c4f4f4e47415243485f564d5f464541545f4d4950534254, "value KVM_LOONGARCH_VM_FEAT_MIPSBT", KVM_LOONGARCH_VM_FEAT_MIPSBT)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_LOONGARCH_VM_FEAT_PMU
+KVMSPEC_FACT(76616c7565204b564d5f4c4f4f4e47415243485f564d5f464541545f504d55, "value KVM_LOONGARCH_VM_FEAT_PMU", KVM_LOONGARCH_VM_FEAT_PMU)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_LOONGARCH_VM_FEAT_PV_IPI
+KVMSPEC_FACT(76616c7565204b564d5f4c4f4f4e47415243485f564d5f464541545f50565f495049, "value KVM_LOONGARCH_VM_FEAT_PV_IPI", KVM_LOONGARCH_VM_FEAT_PV_IPI)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#ifdef KVM_LOONGARCH_VM_FEAT_PV_STEALTIME
+KVMSPEC_FACT(76616c7565204b564d5f4c4f4f4e47415243485f564d5f464541545f50565f535445414c54494d45, "value KVM_LOONGARCH_VM_FEAT_PV_STEALTIME", KVM_LOONGARCH_VM_FEAT_PV_STEALTIME)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+#ifdef KVM_LOONGARCH_VM_FEAT_PTW
+KVMSPEC_FACT(76616c7565204b564d5f4c4f4f4e47415243485f564d5f464541545f505457, "value KVM_LOONGARCH_VM_FEAT_PTW", KVM_LOONGARCH_VM_FEAT_PTW)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+#ifdef KVM_LOONGARCH_VM_FEAT_MSGINT
+KVMSPEC_FACT(76616c7565204b564d5f4c4f4f4e47415243485f564d5f464541545f4d5347494e54, "value KVM_LOONGARCH_VM_FEAT_MSGINT", KVM_LOONGARCH_VM_FEAT_MSGINT)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+#ifdef KVM_LOONGARCH_VM_FEAT_PV_PREEMPT
+KVMSPEC_FACT(76616c7565204b564d5f4c4f4f4e47415243485f564d5f464541545f50565f505245454d5054, "value KVM_LOONGARCH_VM_FEAT_PV_PREEMPT", KVM_LOONGARCH_VM_FEAT_PV_PREEMPT)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+#ifdef KVM_LOONGARCH_VCPU_CPUCFG
+KVMSPEC_FACT(76616c7565204b564d5f4c4f4f4e47415243485f564350555f435055434647, "value KVM_LOONGARCH_VCPU_CPUCFG", KVM_LOONGARCH_VCPU_CPUCFG)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#ifdef KVM_LOONGARCH_VCPU_PVTIME_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f4c4f4f4e47415243485f564350555f505654494d455f4354524c, "value KVM_LOONGARCH_VCPU_PVTIME_CTRL", KVM_LOONGARCH_VCPU_PVTIME_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+#ifdef KVM_LOONGARCH_VCPU_PVTIME_GPA
+KVMSPEC_FACT(76616c7565204b564d5f4c4f4f4e47415243485f564350555f505654494d455f475041, "value KVM_LOONGARCH_VCPU_PVTIME_GPA", KVM_LOONGARCH_VCPU_PVTIME_GPA)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_DEV_LOONGARCH_IPI_GRP_REGS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4c4f4f4e47415243485f4950495f4752505f52454753, "value KVM_DEV_LOONGARCH_IPI_GRP_REGS", KVM_DEV_LOONGARCH_IPI_GRP_REGS)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_DEV_LOONGARCH_EXTIOI_GRP_REGS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4c4f4f4e47415243485f455854494f495f4752505f52454753, "value KVM_DEV_LOONGARCH_EXTIOI_GRP_REGS", KVM_DEV_LOONGARCH_EXTIOI_GRP_REGS)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_DEV_LOONGARCH_EXTIOI_GRP_SW_STATUS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4c4f4f4e47415243485f455854494f495f4752505f53575f535441545553, "value KVM_DEV_LOONGARCH_EXTIOI_GRP_SW_STATUS", KVM_DEV_LOONGARCH_EXTIOI_GRP_SW_STATUS)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_NUM_CPU
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4c4f4f4e47415243485f455854494f495f53575f5354415455535f4e554d5f435055, "value KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_NUM_CPU", KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_NUM_CPU)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_FEATURE
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4c4f4f4e47415243485f455854494f495f53575f5354415455535f46454154555245, "value KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_FEATURE", KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_FEATURE)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_STATE
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4c4f4f4e47415243485f455854494f495f53575f5354415455535f5354415445, "value KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_STATE", KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_STATE)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_DEV_LOONGARCH_EXTIOI_GRP_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4c4f4f4e47415243485f455854494f495f4752505f4354524c, "value KVM_DEV_LOONGARCH_EXTIOI_GRP_CTRL", KVM_DEV_LOONGARCH_EXTIOI_GRP_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_DEV_LOONGARCH_EXTIOI_CTRL_INIT_NUM_CPU
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4c4f4f4e47415243485f455854494f495f4354524c5f494e49545f4e554d5f435055, "value KVM_DEV_LOONGARCH_EXTIOI_CTRL_INIT_NUM_CPU", KVM_DEV_LOONGARCH_EXTIOI_CTRL_INIT_NUM_CPU)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_DEV_LOONGARCH_EXTIOI_CTRL_INIT_FEATURE
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4c4f4f4e47415243485f455854494f495f4354524c5f494e49545f46454154555245, "value KVM_DEV_LOONGARCH_EXTIOI_CTRL_INIT_FEATURE", KVM_DEV_LOONGARCH_EXTIOI_CTRL_INIT_FEATURE)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_DEV_LOONGARCH_EXTIOI_CTRL_LOAD_FINISHED
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4c4f4f4e47415243485f455854494f495f4354524c5f4c4f41445f46494e4953484544, "value KVM_DEV_LOONGARCH_EXTIOI_CTRL_LOAD_FINISHED", KVM_DEV_LOONGARCH_EXTIOI_CTRL_LOAD_FINISHED)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_DEV_LOONGARCH_PCH_PIC_GRP_REGS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4c4f4f4e47415243485f5043485f5049435f4752505f52454753, "value KVM_DEV_LOONGARCH_PCH_PIC_GRP_REGS", KVM_DEV_LOONGARCH_PCH_PIC_GRP_REGS)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_DEV_LOONGARCH_PCH_PIC_GRP_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4c4f4f4e47415243485f5043485f5049435f4752505f4354524c, "value KVM_DEV_LOONGARCH_PCH_PIC_GRP_CTRL", KVM_DEV_LOONGARCH_PCH_PIC_GRP_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_DEV_LOONGARCH_PCH_PIC_CTRL_INIT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4c4f4f4e47415243485f5043485f5049435f4354524c5f494e4954, "value KVM_DEV_LOONGARCH_PCH_PIC_CTRL_INIT", KVM_DEV_LOONGARCH_PCH_PIC_CTRL_INIT)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+#ifdef KVM_DEV_LOONGARCH_DMSINTC_GRP_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4c4f4f4e47415243485f444d53494e54435f4752505f4354524c, "value KVM_DEV_LOONGARCH_DMSINTC_GRP_CTRL", KVM_DEV_LOONGARCH_DMSINTC_GRP_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+#ifdef KVM_DEV_LOONGARCH_DMSINTC_MSG_ADDR_BASE
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4c4f4f4e47415243485f444d53494e54435f4d53475f414444525f42415345, "value KVM_DEV_LOONGARCH_DMSINTC_MSG_ADDR_BASE", KVM_DEV_LOONGARCH_DMSINTC_MSG_ADDR_BASE)
+#endif
+#endif
+#endif
+#if (defined(__loongarch64))
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+#ifdef KVM_DEV_LOONGARCH_DMSINTC_MSG_ADDR_SIZE
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4c4f4f4e47415243485f444d53494e54435f4d53475f414444525f53495a45, "value KVM_DEV_LOONGARCH_DMSINTC_MSG_ADDR_SIZE", KVM_DEV_LOONGARCH_DMSINTC_MSG_ADDR_SIZE)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef __KVM_HAVE_READONLY_MEM
+KVMSPEC_FACT(72656d6f7665642d646566696e6564205f5f4b564d5f484156455f524541444f4e4c595f4d454d, "removed-defined __KVM_HAVE_READONLY_MEM", 1)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_COALESCED_MMIO_PAGE_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f434f414c45534345445f4d4d494f5f504147455f4f4646534554, "value KVM_COALESCED_MMIO_PAGE_OFFSET", KVM_COALESCED_MMIO_PAGE_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72656773, "size struct kvm_regs", sizeof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72656773, "align struct kvm_regs", _Alignof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e677072, "offset struct kvm_regs.gpr", offsetof(struct kvm_regs, gpr))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e677072, "member_size struct kvm_regs.gpr", KVMSPEC_MEMBER_SIZE(struct kvm_regs, gpr))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e6869, "offset struct kvm_regs.hi", offsetof(struct kvm_regs, hi))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e6869, "member_size struct kvm_regs.hi", KVMSPEC_MEMBER_SIZE(struct kvm_regs, hi))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e6c6f, "offset struct kvm_regs.lo", offsetof(struct kvm_regs, lo))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e6c6f, "member_size struct kvm_regs.lo", KVMSPEC_MEMBER_SIZE(struct kvm_regs, lo))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7063, "offset struct kvm_regs.pc", offsetof(struct kvm_regs, pc))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7063, "member_size struct kvm_regs.pc", KVMSPEC_MEMBER_SIZE(struct kvm_regs, pc))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f667075, "size struct kvm_fpu", sizeof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f667075, "align struct kvm_fpu", _Alignof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f64656275675f657869745f61726368, "size struct kvm_debug_exit_arch", sizeof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f64656275675f657869745f61726368, "align struct kvm_debug_exit_arch", _Alignof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e657063, "offset struct kvm_debug_exit_arch.epc", offsetof(struct kvm_debug_exit_arch, epc))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e657063, "member_size struct kvm_debug_exit_arch.epc", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, epc))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f64656275675f61726368, "size struct kvm_guest_debug_arch", sizeof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f64656275675f61726368, "align struct kvm_guest_debug_arch", _Alignof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f73796e635f72656773, "size struct kvm_sync_regs", sizeof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f73796e635f72656773, "align struct kvm_sync_regs", _Alignof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7372656773, "size struct kvm_sregs", sizeof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7372656773, "align struct kvm_sregs", _Alignof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f6d6970735f696e74657272757074, "size struct kvm_mips_interrupt", sizeof(struct kvm_mips_interrupt))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f6d6970735f696e74657272757074, "align struct kvm_mips_interrupt", _Alignof(struct kvm_mips_interrupt))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6d6970735f696e746572727570742e637075, "offset struct kvm_mips_interrupt.cpu", offsetof(struct kvm_mips_interrupt, cpu))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6d6970735f696e746572727570742e637075, "member_size struct kvm_mips_interrupt.cpu", KVMSPEC_MEMBER_SIZE(struct kvm_mips_interrupt, cpu))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6d6970735f696e746572727570742e697271, "offset struct kvm_mips_interrupt.irq", offsetof(struct kvm_mips_interrupt, irq))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6d6970735f696e746572727570742e697271, "member_size struct kvm_mips_interrupt.irq", KVMSPEC_MEMBER_SIZE(struct kvm_mips_interrupt, irq))
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_REG_MIPS_GP
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f4750, "value KVM_REG_MIPS_GP", KVM_REG_MIPS_GP)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_REG_MIPS_CP0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f435030, "value KVM_REG_MIPS_CP0", KVM_REG_MIPS_CP0)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_REG_MIPS_KVM
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f4b564d, "value KVM_REG_MIPS_KVM", KVM_REG_MIPS_KVM)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_REG_MIPS_FPU
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f465055, "value KVM_REG_MIPS_FPU", KVM_REG_MIPS_FPU)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f5230, "value KVM_REG_MIPS_R0", KVM_REG_MIPS_R0)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f5231, "value KVM_REG_MIPS_R1", KVM_REG_MIPS_R1)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f5232, "value KVM_REG_MIPS_R2", KVM_REG_MIPS_R2)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R3
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f5233, "value KVM_REG_MIPS_R3", KVM_REG_MIPS_R3)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R4
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f5234, "value KVM_REG_MIPS_R4", KVM_REG_MIPS_R4)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R5
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f5235, "value KVM_REG_MIPS_R5", KVM_REG_MIPS_R5)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R6
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f5236, "value KVM_REG_MIPS_R6", KVM_REG_MIPS_R6)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R7
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f5237, "value KVM_REG_MIPS_R7", KVM_REG_MIPS_R7)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R8
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f5238, "value KVM_REG_MIPS_R8", KVM_REG_MIPS_R8)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R9
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f5239, "value KVM_REG_MIPS_R9", KVM_REG_MIPS_R9)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R10
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523130, "value KVM_REG_MIPS_R10", KVM_REG_MIPS_R10)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R11
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523131, "value KVM_REG_MIPS_R11", KVM_REG_MIPS_R11)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R12
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523132, "value KVM_REG_MIPS_R12", KVM_REG_MIPS_R12)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R13
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523133, "value KVM_REG_MIPS_R13", KVM_REG_MIPS_R13)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R14
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523134, "value KVM_REG_MIPS_R14", KVM_REG_MIPS_R14)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R15
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523135, "value KVM_REG_MIPS_R15", KVM_REG_MIPS_R15)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R16
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523136, "value KVM_REG_MIPS_R16", KVM_REG_MIPS_R16)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R17
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523137, "value KVM_REG_MIPS_R17", KVM_REG_MIPS_R17)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R18
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523138, "value KVM_REG_MIPS_R18", KVM_REG_MIPS_R18)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R19
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523139, "value KVM_REG_MIPS_R19", KVM_REG_MIPS_R19)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R20
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523230, "value KVM_REG_MIPS_R20", KVM_REG_MIPS_R20)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R21
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523231, "value KVM_REG_MIPS_R21", KVM_REG_MIPS_R21)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R22
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523232, "value KVM_REG_MIPS_R22", KVM_REG_MIPS_R22)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R23
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523233, "value KVM_REG_MIPS_R23", KVM_REG_MIPS_R23)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R24
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523234, "value KVM_REG_MIPS_R24", KVM_REG_MIPS_R24)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R25
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523235, "value KVM_REG_MIPS_R25", KVM_REG_MIPS_R25)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R26
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523236, "value KVM_REG_MIPS_R26", KVM_REG_MIPS_R26)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R27
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523237, "value KVM_REG_MIPS_R27", KVM_REG_MIPS_R27)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R28
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523238, "value KVM_REG_MIPS_R28", KVM_REG_MIPS_R28)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R29
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523239, "value KVM_REG_MIPS_R29", KVM_REG_MIPS_R29)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R30
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523330, "value KVM_REG_MIPS_R30", KVM_REG_MIPS_R30)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_R31
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f523331, "value KVM_REG_MIPS_R31", KVM_REG_MIPS_R31)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_HI
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f4849, "value KVM_REG_MIPS_HI", KVM_REG_MIPS_HI)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_LO
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f4c4f, "value KVM_REG_MIPS_LO", KVM_REG_MIPS_LO)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_MIPS_PC
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f5043, "value KVM_REG_MIPS_PC", KVM_REG_MIPS_PC)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_REG_MIPS_MAAR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f4d414152, "value KVM_REG_MIPS_MAAR", KVM_REG_MIPS_MAAR)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef KVM_REG_MIPS_COUNT_CTL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f434f554e545f43544c, "value KVM_REG_MIPS_COUNT_CTL", KVM_REG_MIPS_COUNT_CTL)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef KVM_REG_MIPS_COUNT_CTL_DC
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f434f554e545f43544c5f4443, "value KVM_REG_MIPS_COUNT_CTL_DC", KVM_REG_MIPS_COUNT_CTL_DC)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef KVM_REG_MIPS_COUNT_RESUME
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f434f554e545f524553554d45, "value KVM_REG_MIPS_COUNT_RESUME", KVM_REG_MIPS_COUNT_RESUME)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef KVM_REG_MIPS_COUNT_HZ
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f434f554e545f485a, "value KVM_REG_MIPS_COUNT_HZ", KVM_REG_MIPS_COUNT_HZ)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_REG_MIPS_FPR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f465052, "value KVM_REG_MIPS_FPR", KVM_REG_MIPS_FPR)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_REG_MIPS_FCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f464352, "value KVM_REG_MIPS_FCR", KVM_REG_MIPS_FCR)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_REG_MIPS_MSACR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f4d53414352, "value KVM_REG_MIPS_MSACR", KVM_REG_MIPS_MSACR)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_REG_MIPS_FCR_IR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f4643525f4952, "value KVM_REG_MIPS_FCR_IR", KVM_REG_MIPS_FCR_IR)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_REG_MIPS_FCR_CSR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f4643525f435352, "value KVM_REG_MIPS_FCR_CSR", KVM_REG_MIPS_FCR_CSR)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_REG_MIPS_MSA_IR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f4d53415f4952, "value KVM_REG_MIPS_MSA_IR", KVM_REG_MIPS_MSA_IR)
+#endif
+#endif
+#endif
+#if (defined(__mips64) && defined(_ABI64))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_REG_MIPS_MSA_CSR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f4d4950535f4d53415f435352, "value KVM_REG_MIPS_MSA_CSR", KVM_REG_MIPS_MSA_CSR)
 #endif
 #endif
 #endif

@@ -25,7 +25,10 @@
  * spec/common/s390.yaml, spec/common/ppc.yaml, spec/common/arm.yaml,
  * spec/x86/sev.yaml, spec/s390/vm.yaml, spec/s390/memory.yaml,
  * spec/s390/interrupts.yaml, spec/s390/protected.yaml,
- * spec/s390/registers.yaml.
+ * spec/s390/registers.yaml, spec/riscv/ptrace.yaml,
+ * spec/riscv/registers.yaml, spec/riscv/regids.yaml, spec/riscv/aia.yaml,
+ * spec/loongarch/registers.yaml, spec/loongarch/attributes.yaml,
+ * spec/mips/registers.yaml.
  * Do not edit: change the spec and run `kvmspec generate`.
  */
 #include <stddef.h>
@@ -517,11 +520,6 @@ KVMSPEC_EQ(KVM_X86_NOTIFY_VMEXIT_ENABLED, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVM_X86_NOTIFY_VMEXIT_USER, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-#ifndef __KVM_HAVE_GUEST_DEBUG
-#error "__KVM_HAVE_GUEST_DEBUG is not defined"
-#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(sizeof(struct kvm_tpr_access_ctl), 40);
@@ -2266,6 +2264,450 @@ KVMSPEC_EQ(offsetof(struct kvm_exit_snp_req_certs, ret), 16);
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_exit_snp_req_certs, ret), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(sizeof(struct kvm_signal_mask), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -2332,7 +2774,19 @@ KVMSPEC_EQ(KVM_GUESTDBG_ENABLE, 1);
 KVMSPEC_EQ(KVM_GUESTDBG_SINGLESTEP, 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_CAP_ONE_REG, 70);
@@ -3250,6 +3704,11 @@ KVMSPEC_EQ(KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST, 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifndef __KVM_HAVE_USER_NMI
 #error "__KVM_HAVE_USER_NMI is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
@@ -6183,71 +6642,11 @@ KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
@@ -6258,68 +6657,35 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
@@ -6337,151 +6703,76 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 32);
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
@@ -6493,331 +6784,166 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
@@ -6889,217 +7015,109 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
 KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
@@ -7109,9 +7127,6 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 520);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
@@ -7210,22 +7225,10 @@ KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 72);
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -8458,6 +8461,11 @@ KVMSPEC_EQ(KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST, 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061d /* 2.6.29 */
 #ifndef __KVM_HAVE_USER_NMI
 #error "__KVM_HAVE_USER_NMI is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
@@ -11391,71 +11399,11 @@ KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_run), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
@@ -11466,68 +11414,35 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 12);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
@@ -11545,151 +11460,76 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 32);
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
@@ -11701,331 +11541,166 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 12);
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
@@ -12097,217 +11772,109 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 4);
 KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
@@ -12317,9 +11884,6 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 520);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
@@ -12418,22 +11982,10 @@ KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 72);
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 4);
@@ -13613,6 +13165,11 @@ KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 KVMSPEC_EQ(KVM_SET_PMU_EVENT_FILTER, 1074310834);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
 #endif
@@ -13660,93 +13217,6 @@ KVMSPEC_EQ(KVM_GET_VCPU_EVENTS, 0x8040ae9fULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_SET_VCPU_EVENTS, 1077980832);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(sizeof(struct user_pt_regs), 272);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(_Alignof(struct user_pt_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(offsetof(struct user_pt_regs, regs), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_pt_regs, regs), 248);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(offsetof(struct user_pt_regs, sp), 248);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_pt_regs, sp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(offsetof(struct user_pt_regs, pc), 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_pt_regs, pc), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(offsetof(struct user_pt_regs, pstate), 264);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_pt_regs, pstate), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(sizeof(struct user_fpsimd_state), 528);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(_Alignof(struct user_fpsimd_state), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(offsetof(struct user_fpsimd_state, vregs), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, vregs), 512);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(offsetof(struct user_fpsimd_state, fpsr), 512);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, fpsr), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(offsetof(struct user_fpsimd_state, fpcr), 516);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, fpcr), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(offsetof(struct user_fpsimd_state, __reserved), 520);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, __reserved), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(__SVE_VQ_BYTES, 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(__SVE_VQ_MIN, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(__SVE_VQ_MAX, 512);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(__SVE_NUM_ZREGS, 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
-KVMSPEC_EQ(__SVE_NUM_PREGS, 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
-KVMSPEC_EQ(PSCI_RET_SUCCESS, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
-KVMSPEC_EQ(PSCI_RET_NOT_SUPPORTED, (-1LL));
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
-KVMSPEC_EQ(PSCI_RET_INVALID_PARAMS, (-2LL));
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
-KVMSPEC_EQ(PSCI_RET_DENIED, (-3LL));
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(KVM_SPSR_EL1, 0);
@@ -14901,71 +14371,11 @@ KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
@@ -14976,68 +14386,35 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
@@ -15055,151 +14432,76 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 16);
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
@@ -15211,331 +14513,166 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
@@ -15607,217 +14744,109 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
 KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
@@ -15827,9 +14856,6 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
@@ -15841,22 +14867,10 @@ KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 520);
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -16016,8 +15030,31 @@ KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_REGS, 0x8000ae81ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_REGS, 1073786498);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_SREGS, 0x8000ae83ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SREGS, 1073786500);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_FPU, 0x8000ae8cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_FPU, 1073786509);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 1074310803);
@@ -16170,9 +15207,6 @@ KVMSPEC_EQ(KVM_UNREGISTER_COALESCED_MMIO, 1074835048);
 KVMSPEC_EQ(KVM_RESET_DIRTY_RINGS, 44743);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
-KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -16271,8 +15305,512 @@ KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -16288,6 +15826,9 @@ KVMSPEC_EQ(KVM_GET_MP_STATE, 0x8004ae98ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_SET_MP_STATE, 1074048665);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 1074310811);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_GET_ONE_REG, 1074835115);
@@ -16373,6 +15914,877 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+#ifndef __KVM_HAVE_IRQ_LINE
+#error "__KVM_HAVE_IRQ_LINE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifndef __KVM_HAVE_READONLY_MEM
+#error "__KVM_HAVE_READONLY_MEM is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_COALESCED_MMIO_PAGE_OFFSET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61100 /* 6.17 */
+KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_EXIT_FAIL_ENTRY_NO_VSFILE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_INTERRUPT_SET, 0xffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_INTERRUPT_UNSET, 0xfffffffeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(sizeof(struct kvm_regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_regs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(sizeof(struct kvm_fpu), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpu), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_sregs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_config), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_config), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_config, isa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, isa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_config, zicbom_block_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, zicbom_block_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_config, mvendorid), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, mvendorid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_config, marchid), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, marchid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_config, mimpid), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, mimpid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_config, zicboz_block_size), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, zicboz_block_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_config, satp_mode), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, satp_mode), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_config, zicbop_block_size), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_config, zicbop_block_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_core), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_core), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_core, regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_core, regs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_core, mode), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_core, mode), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_RISCV_MODE_S, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_RISCV_MODE_U, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_csr), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_csr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, sstatus), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, sstatus), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, sie), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, sie), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, stvec), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, stvec), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, sscratch), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, sscratch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, sepc), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, sepc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, scause), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, scause), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, stval), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, stval), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, sip), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, sip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, satp), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, satp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, scounteren), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, scounteren), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_csr, senvcfg), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_csr, senvcfg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_aia_csr), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_aia_csr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_aia_csr, siselect), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, siselect), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_aia_csr, iprio1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, iprio1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_aia_csr, iprio2), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, iprio2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_aia_csr, sieh), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, sieh), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_aia_csr, siph), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, siph), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_aia_csr, iprio1h), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, iprio1h), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_aia_csr, iprio2h), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_aia_csr, iprio2h), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_smstateen_csr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_smstateen_csr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_smstateen_csr, sstateen0), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_smstateen_csr, sstateen0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_zicfiss_csr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_zicfiss_csr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_zicfiss_csr, ssp), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_zicfiss_csr, ssp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_timer), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_timer), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_timer, frequency), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_timer, frequency), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_timer, time), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_timer, time), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_timer, compare), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_timer, compare), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_timer, state), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_timer, state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_RISCV_TIMER_STATE_OFF, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_RISCV_TIMER_STATE_ON, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_REG_RISCV_TYPE_MASK, 0xff000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_REG_RISCV_TYPE_SHIFT, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_SUBTYPE_MASK, 16711680);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_SUBTYPE_SHIFT, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_REG_RISCV_CONFIG, 16777216);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_REG_RISCV_CORE, 33554432);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_REG_RISCV_CSR, 50331648);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_REG_RISCV_TIMER, 67108864);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_REG_RISCV_FP_F, 83886080);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+KVMSPEC_EQ(KVM_REG_RISCV_FP_D, 100663296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_RISCV_ISA_EXT, 117440512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_SBI_EXT, 134217728);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_REG_RISCV_VECTOR, 150994944);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_REG_RISCV_SBI_STATE, 167772160);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_CSR_GENERAL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_CSR_AIA, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_RISCV_CSR_SMSTATEEN, 131072);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_REG_RISCV_CSR_ZICFISS, 196608);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_A, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_C, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_D, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_F, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_H, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_I, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_M, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SVPBMT, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SSTC, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SVINVAL, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZIHINTPAUSE, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60100 /* 6.1 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICBOM, 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICBOZ, 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZBB, 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SSAIA, 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_V, 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SVNAPOT, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZBA, 17);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZBS, 18);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICNTR, 19);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICSR, 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZIFENCEI, 21);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZIHPM, 22);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SMSTATEEN, 23);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICOND, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZBC, 25);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZBKB, 26);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZBKC, 27);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZBKX, 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZKND, 29);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZKNE, 30);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZKNH, 31);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZKR, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZKSED, 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZKSH, 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZKT, 35);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVBB, 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVBC, 37);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVKB, 38);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVKG, 39);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVKNED, 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVKNHA, 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVKNHB, 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVKSED, 43);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVKSH, 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVKT, 45);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZFH, 46);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZFHMIN, 47);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZIHINTNTL, 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVFH, 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVFHMIN, 50);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZFA, 51);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZTSO, 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZACAS, 53);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SSCOFPMF, 54);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZIMOP, 55);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZCA, 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZCB, 57);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZCD, 58);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZCF, 59);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZCMOP, 60);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZAWRS, 61);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SMNPM, 62);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SSNPM, 63);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SVADE, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SVADU, 65);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60e00 /* 6.14 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_SVVPTC, 66);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60e00 /* 6.14 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZABHA, 67);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60e00 /* 6.14 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICCRSE, 68);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZAAMO, 69);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZALRSC, 70);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICBOP, 71);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZFBFMIN, 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVFBFMIN, 73);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZVFBFWMA, 74);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZCLSD, 75);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZILSD, 76);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZALASR, 77);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICFILP, 78);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_ZICFISS, 79);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_RISCV_ISA_EXT_MAX, 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_V01, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_TIME, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_IPI, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_RFENCE, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_SRST, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_HSM, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_PMU, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_EXPERIMENTAL, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_VENDOR, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_DBCN, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_STA, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60e00 /* 6.14 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_SUSP, 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_FWFT, 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_MPXY, 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_RISCV_SBI_EXT_MAX, 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_REG_RISCV_ISA_SINGLE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_REG_RISCV_ISA_MULTI_EN, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_REG_RISCV_ISA_MULTI_DIS, 131072);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_SBI_SINGLE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_SBI_MULTI_EN, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_SBI_MULTI_DIS, 131072);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60600 /* 6.6 */
+KVMSPEC_EQ(KVM_REG_RISCV_ISA_MULTI_REG_LAST, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_REG_RISCV_SBI_MULTI_REG_LAST, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_sbi_sta), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_sbi_sta), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_sta, shmem_lo), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_sta, shmem_lo), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_sta, shmem_hi), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_sta, shmem_hi), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_sbi_fwft_feature), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_sbi_fwft_feature), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_fwft_feature, enable), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft_feature, enable), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_fwft_feature, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft_feature, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_fwft_feature, value), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft_feature, value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(sizeof(struct kvm_riscv_sbi_fwft), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(_Alignof(struct kvm_riscv_sbi_fwft), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_fwft, misaligned_deleg), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft, misaligned_deleg), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_fwft, pointer_masking), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft, pointer_masking), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_fwft, pte_ad_hw_updating), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft, pte_ad_hw_updating), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_fwft, landing_pad), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft, landing_pad), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(offsetof(struct kvm_riscv_sbi_fwft, shadow_stack), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_riscv_sbi_fwft, shadow_stack), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_REG_RISCV_SBI_STA, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_REG_RISCV_SBI_FWFT, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_APLIC_ALIGN, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_APLIC_SIZE, 16384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_APLIC_MAX_HARTS, 16384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_IMSIC_ALIGN, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_IMSIC_SIZE, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GRP_CONFIG, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GRP_ADDR, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GRP_CTRL, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GRP_APLIC, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GRP_IMSIC, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_CONFIG_MODE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_CONFIG_IDS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_CONFIG_SRCS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_CONFIG_GROUP_BITS, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_CONFIG_GROUP_SHIFT, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_CONFIG_HART_BITS, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_CONFIG_GUEST_BITS, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_MODE_EMUL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_MODE_HWACCEL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_MODE_AUTO, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_IDS_MIN, 63);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_IDS_MAX, 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_SRCS_MAX, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GROUP_BITS_MAX, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GROUP_SHIFT_MIN, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GROUP_SHIFT_MAX, 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_HART_BITS_MAX, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_GUEST_BITS_MAX, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_ADDR_APLIC, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_ADDR_MAX, 16385);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_CTRL_INIT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_IMSIC_ISEL_BITS, 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_DEV_RISCV_AIA_IMSIC_ISEL_MASK, 4095);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60500 /* 6.5 */
+KVMSPEC_EQ(KVM_NR_IRQCHIPS, 1);
+#endif
 
 #elif defined(__s390x__)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -16413,6 +16825,11 @@ KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
+#endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
@@ -16699,71 +17116,11 @@ KVMSPEC_EQ(sizeof(struct kvm_run), 2368);
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 48);
@@ -16774,68 +17131,35 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 52);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 49);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 50);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 52);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, debug), 48);
@@ -16853,151 +17177,76 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 16);
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 68);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 68);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 104);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 112);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 112);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 60);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 50);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 52);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 48);
@@ -17009,331 +17258,166 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 52);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 52);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 52);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 65);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 50);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 52);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 60);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 52);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 57);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 58);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 59);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 60);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 49);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 60);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, xen), 48);
@@ -17405,217 +17489,109 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
 KVMSPEC_EQ(offsetof(struct kvm_run, notify), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 80);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 80);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 88);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 96);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 104);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 304);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 312);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 320);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 320);
@@ -17625,9 +17601,6 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 1984);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 320);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
@@ -17639,22 +17612,10 @@ KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 24);
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -19795,6 +19756,11 @@ KVMSPEC_EQ(KVM_SET_TSC_KHZ, 536915618);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_GET_TSC_KHZ, 536915619);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
 #endif
@@ -21900,71 +21866,11 @@ KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
@@ -21975,68 +21881,35 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
@@ -22054,151 +21927,76 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 16);
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
@@ -22210,331 +22008,166 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
@@ -22606,217 +22239,109 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
 KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
@@ -22826,9 +22351,6 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 0);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 536915584);
@@ -22840,22 +22362,10 @@ KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 264);
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -23033,6 +22543,11 @@ KVMSPEC_EQ(KVM_SET_TSC_KHZ, 536915618);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_GET_TSC_KHZ, 536915619);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
 #endif
@@ -25138,71 +24653,11 @@ KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
@@ -25213,68 +24668,35 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
@@ -25292,151 +24714,76 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 16);
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
@@ -25448,331 +24795,166 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
@@ -25844,217 +25026,109 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
 KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.flags), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 40);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.esr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 48);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gva), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_sea.gpa), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, snp_req_certs), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
@@ -26064,9 +25138,6 @@ KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 0);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 536915584);
@@ -26078,22 +25149,10 @@ KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 264);
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
-KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -26271,8 +25330,31 @@ KVMSPEC_EQ(KVM_SET_TSC_KHZ, 536915618);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_GET_TSC_KHZ, 536915619);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_REGS, 1092136577);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_REGS, 0x8118ae82ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_SREGS, 1073786499);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SREGS, 0x8000ae84ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_FPU, 1073786508);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_FPU, 0x8000ae8dULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 0x8008ae93ULL);
@@ -26526,8 +25608,512 @@ KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 0x800caed0ULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 536915584);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -26543,6 +26129,9 @@ KVMSPEC_EQ(KVM_GET_MP_STATE, 1074048664);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_SET_MP_STATE, 0x8004ae99ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 0x8008ae9bULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_GET_ONE_REG, 0x8010aeabULL);
@@ -26628,6 +26217,251 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 1074835131);
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 1074835132);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifndef __KVM_HAVE_READONLY_MEM
+#error "__KVM_HAVE_READONLY_MEM is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_COALESCED_MMIO_PAGE_OFFSET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_regs), 280);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, gpr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, gpr), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, hi), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, hi), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, lo), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, lo), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, pc), 272);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, pc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_fpu), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpu), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, epc), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, epc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_sregs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_mips_interrupt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_mips_interrupt), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_mips_interrupt, cpu), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_mips_interrupt, cpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_mips_interrupt, irq), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_mips_interrupt, irq), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_GP, 0x7000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_CP0, 0x7000000000010000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_KVM, 0x7000000000020000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_FPU, 0x7000000000030000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R0, 0x7030000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R1, 0x7030000000000001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R2, 0x7030000000000002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R3, 0x7030000000000003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R4, 0x7030000000000004ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R5, 0x7030000000000005ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R6, 0x7030000000000006ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R7, 0x7030000000000007ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R8, 0x7030000000000008ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R9, 0x7030000000000009ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R10, 0x703000000000000aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R11, 0x703000000000000bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R12, 0x703000000000000cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R13, 0x703000000000000dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R14, 0x703000000000000eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R15, 0x703000000000000fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R16, 0x7030000000000010ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R17, 0x7030000000000011ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R18, 0x7030000000000012ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R19, 0x7030000000000013ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R20, 0x7030000000000014ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R21, 0x7030000000000015ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R22, 0x7030000000000016ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R23, 0x7030000000000017ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R24, 0x7030000000000018ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R25, 0x7030000000000019ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R26, 0x703000000000001aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R27, 0x703000000000001bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R28, 0x703000000000001cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R29, 0x703000000000001dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R30, 0x703000000000001eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_R31, 0x703000000000001fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_HI, 0x7030000000000020ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_LO, 0x7030000000000021ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_MIPS_PC, 0x7030000000000022ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_REG_MIPS_MAAR, 0x7000000000010100ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(KVM_REG_MIPS_COUNT_CTL, 0x7030000000020000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(KVM_REG_MIPS_COUNT_CTL_DC, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(KVM_REG_MIPS_COUNT_RESUME, 0x7030000000020001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(KVM_REG_MIPS_COUNT_HZ, 0x7030000000020002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_FPR, 0x7000000000030000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_FCR, 0x7000000000030100ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_MSACR, 0x7000000000030200ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_FCR_IR, 0x7020000000030100ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_FCR_CSR, 0x702000000003011fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_MSA_IR, 0x7020000000030200ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_REG_MIPS_MSA_CSR, 0x7020000000030201ULL);
+#endif
 
 #elif defined(__loongarch64)
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -26669,8 +26503,31 @@ KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+#ifndef __KVM_HAVE_GUEST_DEBUG
+#error "__KVM_HAVE_GUEST_DEBUG is not defined"
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_REGS, 0x8108ae81ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_REGS, 1091088002);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_SREGS, 0x8000ae83ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SREGS, 1073786500);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_FPU, 0x8410ae8cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_FPU, 1141943949);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 1074310803);
@@ -26823,9 +26680,6 @@ KVMSPEC_EQ(KVM_UNREGISTER_COALESCED_MMIO, 1074835048);
 KVMSPEC_EQ(KVM_RESET_DIRTY_RINGS, 44743);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
-KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -26924,8 +26778,512 @@ KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
 KVMSPEC_EQ(_Alignof(struct kvm_exit_snp_req_certs), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.esr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gva), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_sea.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, snp_req_certs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
+KVMSPEC_EQ(KVM_CAP_SET_GUEST_DEBUG, 23);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -26941,6 +27299,9 @@ KVMSPEC_EQ(KVM_GET_MP_STATE, 0x8004ae98ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_SET_MP_STATE, 1074048665);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 1074310811);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_GET_ONE_REG, 1074835115);
@@ -27025,6 +27386,286 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifndef __KVM_HAVE_IRQ_LINE
+#error "__KVM_HAVE_IRQ_LINE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifndef __KVM_HAVE_READONLY_MEM
+#error "__KVM_HAVE_READONLY_MEM is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_COALESCED_MMIO_PAGE_OFFSET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_SW_BP, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_regs), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, gpr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, gpr), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, pc), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, pc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_fpureg), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpureg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_fpureg, val64), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpureg, val64), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_fpu), 1040);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpu), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fcsr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fcsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fcc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fcc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fpr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpr), 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_sregs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_iocsr_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_iocsr_entry), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_iocsr_entry, addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_iocsr_entry, addr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_iocsr_entry, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_iocsr_entry, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_iocsr_entry, data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_iocsr_entry, data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_GPR, 0x9000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_CSR, 0x9000000000010000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_KVM, 0x9000000000020000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_FPSIMD, 0x9000000000030000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_CPUCFG, 0x9000000000040000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_LBT, 0x9000000000050000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_MASK, 0x9000000000070000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_CSR_IDX_MASK, 32767);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_CPUCFG_IDX_MASK, 32767);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_COUNTER, 0x9030000000020001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_VCPU_RESET, 0x9030000000020002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60a00 /* 6.10 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_DEBUG_INST, 0x9030000000020003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_LBT_SCR0, 0x9030000000050001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_LBT_SCR1, 0x9030000000050002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_LBT_SCR2, 0x9030000000050003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_LBT_SCR3, 0x9030000000050004ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_LBT_EFLAGS, 0x9030000000050005ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_REG_LOONGARCH_LBT_FTOP, 0x9030000000050006ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(LOONGARCH_REG_SHIFT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_NR_IRQCHIPS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_IRQCHIP_NUM_PINS, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_MAX_CORES, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_CTRL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_LSX, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_LASX, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_X86BT, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_ARMBT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_MIPSBT, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_PMU, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_PV_IPI, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_PV_STEALTIME, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61200 /* 6.18 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_PTW, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61300 /* 6.19 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_MSGINT, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_LOONGARCH_VM_FEAT_PV_PREEMPT, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVM_LOONGARCH_VCPU_CPUCFG, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_LOONGARCH_VCPU_PVTIME_CTRL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60b00 /* 6.11 */
+KVMSPEC_EQ(KVM_LOONGARCH_VCPU_PVTIME_GPA, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_IPI_GRP_REGS, 1073741825);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_GRP_REGS, 1073741826);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_GRP_SW_STATUS, 1073741827);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_NUM_CPU, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_FEATURE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_STATE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_GRP_CTRL, 1073741828);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_CTRL_INIT_NUM_CPU, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_CTRL_INIT_FEATURE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_EXTIOI_CTRL_LOAD_FINISHED, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_PCH_PIC_GRP_REGS, 1073741829);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_PCH_PIC_GRP_CTRL, 1073741830);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_PCH_PIC_CTRL_INIT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_DMSINTC_GRP_CTRL, 1073741831);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_DMSINTC_MSG_ADDR_BASE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70100 /* 7.1 */
+KVMSPEC_EQ(KVM_DEV_LOONGARCH_DMSINTC_MSG_ADDR_SIZE, 1);
 #endif
 #endif
 

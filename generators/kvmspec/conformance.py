@@ -9,6 +9,7 @@ against both, comparing what the two header trees say.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import shutil
 import subprocess
@@ -43,11 +44,24 @@ def arch_dir(header_path: str) -> str:
     return header_path.split("/include/uapi/", 1)[0]
 
 
-def _clang() -> str:
-    cc = shutil.which("clang")
-    if cc is None:
+# Versioned clangs to try when the default one lacks a target (Debian 12's clang 14 has no LoongArch).
+_CLANG_NAMES = ("clang", *(f"clang-{v}" for v in range(22, 15, -1)))
+
+
+@functools.lru_cache(maxsize=None)
+def _clang(triple: str | None = None) -> str:
+    """The clang to use: the default one, or for `triple` the first installed one that knows it."""
+    found = [cc for cc in (shutil.which(name) for name in _CLANG_NAMES) if cc is not None]
+    if not found:
         raise NoCompiler("clang is needed to read headers of other architectures (install clang)")
-    return cc
+    if triple is None:
+        return found[0]
+    for cc in found:
+        probe = subprocess.run([cc, f"--target={triple}", "-E", "-x", "c", os.devnull],
+                               capture_output=True, text=True)
+        if probe.returncode == 0:
+            return cc
+    raise NoCompiler(f"no installed clang knows the target {triple} (install a newer clang, e.g. clang-16)")
 
 
 def base_include(abi) -> Path | None:
@@ -63,7 +77,7 @@ def cross_base(abi) -> list[str]:
     (linux/types.h, asm/ioctl.h, asm/ptrace.h ...): Debian's cross headers."""
     if abi.arch == "x86":
         return []   # the machine's own /usr/include
-    resource = _resource_dir()
+    resource = _resource_dir(_clang(abi.triple))
     base = base_include(abi)
     if base is None:
         # No cross headers: the tree being compiled must bring its own asm/ headers.
@@ -72,8 +86,9 @@ def cross_base(abi) -> list[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def _resource_dir() -> str:
-    return subprocess.run([_clang(), "-print-resource-dir"], capture_output=True, text=True).stdout.strip()
+def _resource_dir(cc: str) -> str:
+    """The builtin headers (stddef.h ...) of the clang `cc`."""
+    return subprocess.run([cc, "-print-resource-dir"], capture_output=True, text=True).stdout.strip()
 
 
 def ir_facts(abi, include_args: list[str], defines: list[str], source: Path) -> tuple[dict[str, str] | None, str]:
@@ -83,7 +98,7 @@ def ir_facts(abi, include_args: list[str], defines: list[str], source: Path) -> 
         base = cross_base(abi)
     except FileNotFoundError as exc:
         return None, str(exc)
-    build = subprocess.run([_clang(), f"--target={abi.triple}", "-std=gnu11", "-w", *include_args, *base, *defines,
+    build = subprocess.run([_clang(abi.triple), f"--target={abi.triple}", "-std=gnu11", "-w", *include_args, *base, *defines,
                             "-S", "-emit-llvm", "-o", "-", str(source)], capture_output=True, text=True)
     if build.returncode != 0:
         return None, _first_error(build.stderr)
@@ -156,7 +171,7 @@ def tolerant_facts(abi, include_args: list[str], source: Path) -> tuple[dict[str
 
 def problem_text(abi, include_args: list[str], source: Path) -> str:
     """clang's every error message for the dump source."""
-    build = subprocess.run([_clang(), f"--target={abi.triple}", "-std=gnu11", "-w", "-ferror-limit=0",
+    build = subprocess.run([_clang(abi.triple), f"--target={abi.triple}", "-std=gnu11", "-w", "-ferror-limit=0",
                             *include_args, *cross_base(abi), "-fsyntax-only", str(source)],
                            capture_output=True, text=True)
     return build.stderr
@@ -309,7 +324,7 @@ def run_conformance(root: Path, system_include: Path | None, model=None) -> list
                                             f"no {abi.arch} base headers in /usr/{abi.debian}/include "
                                             f"(Debian's linux-libc-dev-*-cross)"))
                     continue
-                command = [_clang(), f"--target={abi.triple}", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
+                command = [_clang(abi.triple), f"--target={abi.triple}", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
                            *cross_base(abi)]
             result = subprocess.run([*command, *generated_includes(root, arch_dir(header.path)), "-fsyntax-only",
                                      str(conformance)], capture_output=True, text=True)
@@ -409,7 +424,7 @@ def header_names(tree: HeaderTree, abi=None, guards: frozenset = frozenset()) ->
     """The macro, record and enumerator names that a tree's KVM headers define."""
     from .layout import NATIVE
     abi = abi or NATIVE
-    result = subprocess.run([_clang(), f"--target={abi.triple}", *tree.flags, *cross_base(abi),
+    result = subprocess.run([_clang(abi.triple), f"--target={abi.triple}", *tree.flags, *cross_base(abi),
                              "-E", "-dD", "-x", "c", "-"],
                             input="#include <linux/kvm.h>\n", capture_output=True, text=True)
     if result.returncode != 0:

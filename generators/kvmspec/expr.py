@@ -135,6 +135,13 @@ class Sizeof:
 
 
 @value_type
+class Offsetof:
+    type_name: str       # "struct kvm_riscv_core"
+    member: str          # a member designator, "regs.pc", or a macro parameter that names one
+    pos: int
+
+
+@value_type
 class Call:
     name: str
     args: tuple["Node", ...]
@@ -271,6 +278,24 @@ class _Parser:
             self.i = j + 1
             return spelled
         return None
+
+    def designator(self) -> str:
+        """A member designator: names joined by '.'."""
+        kind, text, pos = self.take()
+        if kind != "name":
+            found = repr(text) if kind != "end" else "the end"
+            raise ExprError(f"expected a member name, found {found}", pos)
+        return text + self.designator_rest()
+
+    def designator_rest(self) -> str:
+        parts = []
+        while self.peek()[1] == ".":
+            self.take()
+            kind, text, pos = self.take()
+            if kind != "name":
+                raise ExprError("expected a member name after '.'", pos)
+            parts.append(text)
+        return "".join("." + p for p in parts)
 
     def unary(self) -> Node:
         kind, text, pos = self.peek()
@@ -453,7 +478,7 @@ def names(node: Node, macros: "Mapping[str, FunctionMacro] | None" = None) -> li
             visit(n.orelse)
         elif isinstance(n, Cast):
             visit(n.operand)
-        elif isinstance(n, Sizeof):
+        elif isinstance(n, (Sizeof, Offsetof)):
             pass
         elif isinstance(n, (Member, Index, Offsetof)):
             # A designator names members, not constants; only its subscripts are expressions
@@ -507,7 +532,8 @@ class Evaluator:
 
     `lookup(name)` returns the Value of another constant (or None if there is
     no such name); `macros` maps names of function-like macros to their
-    definitions.
+    definitions; `sizeof(type)` and `offsetof(type, member)` give a record's
+    size and a member's byte offset (None if unknown).
     """
 
     def __init__(self, long_bits: int, lookup: Callable[[str], Value | None],
@@ -740,6 +766,14 @@ class _Closure:
 # ---------------------------------------------------------------- other languages
 
 _PY_BINARY = {"&&": "and", "||": "or"}
+# The ctypes type of each scalar type name sizeof() accepts.
+_CTYPES = {
+    "__u8": "ctypes.c_uint8", "__s8": "ctypes.c_int8", "__u16": "ctypes.c_uint16", "__s16": "ctypes.c_int16",
+    "__u32": "ctypes.c_uint32", "__s32": "ctypes.c_int32", "__u64": "ctypes.c_uint64", "__s64": "ctypes.c_int64",
+    "__aligned_u64": "ctypes.c_uint64", "char": "ctypes.c_char", "int": "ctypes.c_int",
+    "unsigned int": "ctypes.c_uint", "long": "ctypes.c_long", "unsigned long": "ctypes.c_ulong",
+    "void *": "ctypes.c_void_p", "__u8 *": "ctypes.c_void_p",
+}
 
 
 # The ctypes type of each C integer type, for sizeof() in Python.
@@ -761,7 +795,7 @@ def to_python(node: Node, params: tuple[str, ...] = ()) -> str:
         if isinstance(n, Num):
             return str(n.value)
         if isinstance(n, Name):
-            return n.name
+            return n.name if "." not in n.name else repr(n.name)
         if isinstance(n, Unary):
             if n.op == "!":
                 return f"int(not {py(n.operand)})"

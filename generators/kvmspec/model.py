@@ -244,9 +244,19 @@ class Item:
     kind = "item"
 
     def header_at(self, release: Optional[Version]) -> str:
-        """The header that defined the item in `release` (None: the newest)."""
-        move = self.move_at(release)
-        return move.header if move is not None else self.header
+        """The header that defined the item in `release` (None: the newest; the first,
+        if several did)."""
+        return self.headers_at(release)[0]
+
+    def headers_at(self, release: Optional[Version]) -> tuple[str, ...]:
+        """Every header that defined the item in `release` (None: the newest): moves with
+        the same `until` say that several architectures' headers defined it alike
+        (__KVM_HAVE_GUEST_DEBUG in the asm/kvm.h of each architecture with guest
+        debugging, until 6.9)."""
+        for move in self.moves:
+            if release is not None and release < move.until:
+                return tuple(m.header for m in self.moves if m.until == move.until)
+        return (self.header,)
 
     def move_at(self, release: Optional[Version]) -> Optional["Move"]:
         """The earlier home the item had in `release`, if it was elsewhere then."""

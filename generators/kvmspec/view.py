@@ -48,24 +48,38 @@ class View:
             return False
         if self.arch is None:
             return True
+        if self.home(item) is None:
+            return False
         move = item.move_at(self.release) if item.moves else None
-        home = self.model.header(move.header if move is not None else item.header)
         if move is not None and move.c_guard is not None:   # the #ifdef it had in its old header
-            return (home.arch is None or home.arch == self.arch) and self.arch in move.guard_on
-        return (home.arch is None or home.arch == self.arch) and self.guard_holds(item)
+            return self.arch in move.guard_on
+        return self.guard_holds(item)
 
     def guard_holds(self, item: Definition) -> bool:
-        """Whether the item's #ifdef/#ifndef held for the view's architecture in its release."""
-        if not item.guard_on or self.arch in item.guard_on:
-            return True
+        """Whether the item's #ifdef (#ifndef) holds in this view: whether the view sees a
+        definition of the macro in this release. A macro the spec does not define (an
+        external one) is as the model says."""
         guard = item.c_guard
-        if guard is None or not guard.negated:
-            return False
-        # A default (#ifndef NAME) for what the architecture's own header defines only
-        # since a later release held before then: linux/kvm.h's KVM_DIRTY_LOG_PAGE_OFFSET
-        # of 0 on arm64 until its asm/kvm.h defined the real one in 6.2.
-        own = self.model.lookup(guard.name, self.arch)
-        return own is not None and not own.exists_at(self.release)
+        if guard is None:
+            return True
+        definitions = [i for i in self._by_name.get(guard.name, ()) if i is not item]
+        if not definitions:
+            return not item.guard_on or self.arch in item.guard_on
+        return any(self.sees(i) for i in definitions) != guard.negated
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, list[Definition]]:
+        """Definitions by name, leaving out defaults (an item guarded by #ifndef of its own name)."""
+        index: dict[str, list[Definition]] = {}
+        for i in self.model.items:
+            if not (i.c_guard is not None and i.c_guard.negated and i.c_guard.name == i.name):
+                index.setdefault(i.name, []).append(i)
+        return index
+
+    def home(self, item: Definition) -> Optional[str]:
+        """The header of the view that defined the item in its release (None: no header of its architecture)."""
+        return next((h for h in item.headers_at(self.release)
+                     if self.arch is None or self.model.header(h).arch in (None, self.arch)), None)
 
     def items_of_header(self, header: str) -> list[Definition]:
         return [i for i in self.items if i.header == header]
@@ -83,7 +97,7 @@ class View:
     def item_at(self, item: Definition) -> Definition:
         if self.newest and not item.moves and self.arch in (None, "x86"):
             return self._fields_at(item) if isinstance(item, Record) else item
-        header = item.header_at(self.release)
+        header = self.home(item) or item.header_at(self.release)
         if isinstance(item, Constant) and item.history:
             item = replace(item, expr=item.expr_at(self.release))
         elif isinstance(item, ValueSet):

@@ -23,7 +23,7 @@ import ctypes
 import enum
 from typing import Final
 
-from ._support import ABI, Capability, Ioctl, OpenIntEnum, _abi, _aligned_u64, _cast, _cdiv, _read_as
+from ._support import ABI, Capability, Ioctl, OpenIntEnum, _abi, _aligned_u64, _cast, _cdiv, _offsetof, _read_as
 
 
 
@@ -6538,8 +6538,8 @@ class kvm_vm_type_mips(OpenIntEnum):
     KVM_VM_MIPS_AUTO = 0
     #: Use the hardware virtualization (VZ) implementation.
     KVM_VM_MIPS_VZ = 1
-    #: Use trap and emulate. Kernels without it (all current ones) fail
-    #: KVM_CREATE_VM with EINVAL.
+    #: Use trap and emulate (0 from 4.12 to 5.8, 2 since). Kernels
+    #: without it (all current ones) fail KVM_CREATE_VM with EINVAL.
     KVM_VM_MIPS_TE = 2
 
 
@@ -8276,8 +8276,9 @@ class kvm_interrupt(ctypes.Structure):
     - irq: __u32, offset 0.
       On x86 the vector (0-255) of an external interrupt to inject. On ppc
       and riscv one of KVM_INTERRUPT_SET, KVM_INTERRUPT_UNSET (and on ppc
-      KVM_INTERRUPT_SET_LEVEL) for the vCPU's external interrupt input. On
-      mips the interrupt number, negated to lower it.
+      KVM_INTERRUPT_SET_LEVEL) for the vCPU's external interrupt input.
+      MIPS does not use this struct: its KVM_INTERRUPT reads a struct
+      kvm_mips_interrupt (target vCPU, then interrupt number).
     """
 
     _fields_ = [
@@ -11053,15 +11054,16 @@ KVM_CAP_SET_GUEST_DEBUG: Final = Capability(
     enable=None,
     doc="""KVM_SET_GUEST_DEBUG is available. Which control bits are supported depends
     on the architecture; KVM_CAP_SET_GUEST_DEBUG2 reports them where it is
-    available.
+    available. RISC-V and LoongArch have it since 6.10, for software
+    breakpoints.
 
     Up to 6.8 the constant was defined only if the architecture's asm/kvm.h
-    defined __KVM_HAVE_GUEST_DEBUG (x86 did); since 6.9 linux/kvm.h defines it
-    for every architecture, and userspace has to ask KVM_CHECK_EXTENSION
-    anyway.
+    defined __KVM_HAVE_GUEST_DEBUG (x86 did); since 6.9 linux/kvm.h defines
+    that macro itself, for every architecture, so the constant is always there
+    and userspace has to ask KVM_CHECK_EXTENSION anyway.
 
     :Number: 23
-    :Architectures: x86, arm64, s390, ppc
+    :Architectures: x86, arm64, s390, ppc, riscv, loongarch
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_SET_GUEST_DEBUG is supported.
     :Since: 2.6.30
@@ -11149,7 +11151,8 @@ KVM_REG_SIZE_MASK: Final = 0xf0000000000000
 def KVM_REG_SIZE(id: int) -> int:
     """The size in bytes of the register that a ONE_REG id names, decoded from
     its size field. Before 6.14 only some architectures' asm/kvm.h defined it
-    (not x86's); since then linux/kvm.h does for everyone.
+    (arm64's since 3.11, RISC-V's since 5.16; not x86's); since then
+    linux/kvm.h does for everyone.
     """
     return (1 << ((id & KVM_REG_SIZE_MASK) >> KVM_REG_SIZE_SHIFT))
 
@@ -14384,7 +14387,11 @@ KVM_GET_REGS: Final = Ioctl(
     processor holds them.
 
     On Power the struct is the powerpc one: the 32 GPRs, the next instruction
-    address, CR, CTR, LR, XER, MSR, SRR0/1, PID and SPRG0-7.
+    address, CR, CTR, LR, XER, MSR, SRR0/1, PID and SPRG0-7. Other
+    architectures read their own struct kvm_regs: on MIPS the 32 general
+    purpose registers, hi, lo and pc; on LoongArch the 32 general purpose
+    registers and pc. arm64 and RISC-V fail it with EINVAL and use
+    KVM_GET_ONE_REG instead.
 
     :Capability: basic
     :Architectures: x86, ppc, s390, mips, loongarch
@@ -14419,6 +14426,9 @@ KVM_SET_REGS: Final = Ioctl(
     registers also drops an exception that KVM had queued but not yet started
     to deliver, since it would be raised at the wrong instruction. On Power it
     writes the registers of the powerpc struct kvm_regs.
+
+    On MIPS and LoongArch it writes their own struct kvm_regs (see
+    KVM_GET_REGS); MIPS ignores gpr[0], which reads as zero.
 
     :Capability: basic
     :Architectures: x86, ppc, s390, mips, loongarch
@@ -14529,8 +14539,12 @@ KVM_GET_FPU: Final = Ioctl(
     mxcsr is left 0. Prefer KVM_GET_XSAVE, which covers all of this and every
     later extension.
 
+    On LoongArch it reads that architecture's struct kvm_fpu: fcsr, the
+    condition flags (fcc) and the 32 floating-point registers, each 256 bits
+    wide for LASX.
+
     :Capability: basic
-    :Architectures: x86
+    :Architectures: x86, s390, loongarch
     :Type: vcpu ioctl
     :Parameters: struct kvm_fpu (out)
     :Returns: 0 on success, -1 with errno set on error.
@@ -14561,8 +14575,11 @@ KVM_SET_FPU: Final = Ioctl(
     beyond the XMM registers are left unchanged; use KVM_SET_XSAVE to restore
     the complete state.
 
+    On LoongArch it writes that architecture's struct kvm_fpu (see
+    KVM_GET_FPU).
+
     :Capability: basic
-    :Architectures: x86
+    :Architectures: x86, s390, loongarch
     :Type: vcpu ioctl
     :Parameters: struct kvm_fpu (in)
     :Returns: 0 on success, -1 with errno set on error.
@@ -17144,10 +17161,13 @@ KVM_INTERRUPT: Final = Ioctl(
     :Since: 2.6.22
 
     Argument: The interrupt to inject or the new state of the interrupt input.
+    On MIPS the kernel reads a struct kvm_mips_interrupt (8 bytes) although
+    the ioctl number encodes the 4-byte struct kvm_interrupt.
 
     Errors:
     - EINVAL: On x86, the vector is 256 or above; on ppc and riscv, irq is not
-      one of the KVM_INTERRUPT_* values.
+      one of the KVM_INTERRUPT_* values; on mips, irq is not an interrupt
+      number KVM accepts (or its negation).
     - ENXIO: On x86, the PIC is emulated in the kernel, which delivers its own
       interrupts.
     - EEXIST: On x86 with the split irqchip, the previous external interrupt
@@ -17748,7 +17768,7 @@ KVM_SET_GUEST_DEBUG: Final = Ioctl(
     turns debugging off again.
 
     :Capability: KVM_CAP_SET_GUEST_DEBUG
-    :Architectures: x86, arm64, s390, ppc
+    :Architectures: x86, arm64, s390, ppc, riscv, loongarch
     :Type: vcpu ioctl
     :Parameters: struct kvm_guest_debug (in)
     :Returns: 0 on success, -1 with errno set on error.

@@ -132,6 +132,15 @@ def python_expr(macro: FunctionMacro) -> str:
     return expr.to_python(expr.parse(macro.body), macro.params)
 
 
+def macro_param_type(macro: FunctionMacro, param: str) -> str:
+    """The Python type of a macro parameter: str for a member name passed to offsetof, else int."""
+    def names_member(n: expr.Node) -> bool:
+        if isinstance(n, expr.Offsetof):
+            return n.member.partition(".")[0] == param
+        return any(names_member(c) for c in expr._children(n))
+    return "str" if names_member(expr.parse(macro.body)) else "int"
+
+
 def _abi_literal(values: tuple[int, ...], fmt: str = "{:#x}") -> str:
     values = host(values)
     if len(set(values)) == 1:
@@ -162,8 +171,10 @@ RUN_RECORD = "kvm_run"
 
 
 def bindings_arches(model: Model) -> frozenset[str]:
-    """The architectures the bindings are for: those whose asm header the model describes."""
-    return frozenset(h.arch for h in model.headers if h.arch)
+    """The architectures the bindings are for: the host's (x86), if the model describes its asm
+    header; the other architectures' headers are described for C, not bound."""
+    from ..layout import HOST_ABIS
+    return frozenset(h.arch for h in model.headers if h.arch) & {abi.arch for abi in HOST_ABIS}
 
 
 def for_bindings(item: Item, arches: frozenset[str]) -> bool:
@@ -382,6 +393,7 @@ class Generator:
         module = env.get_template("python/__init__.py.j2").render(
             model=model, items=items, classes=classes, used=used, sources=sources,
             abi_literal=_abi_literal, abis=ABIS, python_expr=python_expr,
+            macro_param_type=macro_param_type,
             typed_fields=typed_fields(classes))
         support = env.get_template("python/_support.py.j2").render()
         methods = api_methods(model)

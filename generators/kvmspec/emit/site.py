@@ -103,7 +103,8 @@ def topic_title(title: str, area: str) -> str:
 def by_topic(area_key: str, items: list, files: Sequence,
              bond: Callable[[object, object], bool] | None = None) -> list[Group]:
     """The items grouped by the spec file they come from, in the manifest's order."""
-    names = slugs([f.path for f in files])
+    paths = {i.file.path for i in items}
+    names = slugs([f.path for f in files if f.path in paths])   # unique among this area's pages
     groups = []
     for f in files:
         mine = [i for i in items if i.file.path == f.path]

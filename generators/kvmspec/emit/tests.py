@@ -86,9 +86,12 @@ def _size_fixed_by(record: Record):
 def checks(model: Model) -> list[Check]:
     """Facts to check, including those of removed items (for header trees older than the removal)."""
     out: list[Check] = []
+    described_only = {h.name for h in model.headers if not h.emit}
     for item in model.items:
         if not item.active_on or (isinstance(item, Ioctl) and item.type_external is not None):
             continue   # its #ifdef holds nowhere, or no code can expand it
+        if item.header in described_only:
+            continue   # asm/ptrace.h ...: the installed one, of whatever release, is what kvm.h uses
         until = item.removed.since if item.removed is not None else None
         first = len(out)
         _item_checks(item, out)
@@ -104,7 +107,41 @@ def checks(model: Model) -> list[Check]:
         out[first:] = [c for c in out[first:] if c is not None]
         if until is not None:
             out[first:] = [replace(c, until=until) for c in out[first:]]
+        # A moved item, or one under the #ifdef of a moved macro (KVM_CAP_SET_GUEST_DEBUG
+        # under __KVM_HAVE_GUEST_DEBUG), reaches each architecture from its own release.
+        mover = item if item.moves else _moved_guard(model, item)
+        if mover is not None:
+            out[first:] = [part for c in out[first:] for part in _split_by_first_sight(model, mover, c)]
     return out
+
+
+def _moved_guard(model: Model, item):
+    """The moved item whose definition the item's #ifdef tests, if any."""
+    guard = item.c_guard
+    if guard is None or guard.negated:
+        return None
+    found = model.by_name.get(guard.name)
+    return found if found is not None and getattr(found, "moves", ()) else None
+
+
+def _split_by_first_sight(model: Model, item, check: Check) -> list[Check]:
+    """A moved item reaches some architectures only when it moves into a header they see
+    (__KVM_HAVE_GUEST_DEBUG: in x86's asm/kvm.h until 6.9, then in linux/kvm.h for all):
+    one check per first release, each for the ABIs that see the item from then on."""
+    starts = [item.since, *dict.fromkeys(m.until for m in item.moves)]
+
+    def first_sight(arch: str) -> Optional[Version]:
+        for start in starts:
+            if any(model.header(h).arch in (None, arch) for h in item.headers_at(start)):
+                return start
+        return None
+
+    firsts = [first_sight(abi.arch) if v is not None else None for abi, v in zip(ABIS, check.values)]
+    parts = []
+    for start in dict.fromkeys(f for f in firsts if f is not None):
+        values = tuple(v if f == start else None for v, f in zip(check.values, firsts))
+        parts.append(replace(check, values=values, version=_later(check.version, start)))
+    return parts
 
 
 def _item_checks(item, out: list[Check]) -> None:
@@ -197,9 +234,12 @@ def dump_source(view, env) -> str:
     """kvm_abi_dump.c for one view (an architecture at a release): every fact of the items
     its headers define then, with no release gating (the facts are those of the release)."""
     facts: list[Check] = []
+    described_only = {h.name for h in view.model.headers if not h.emit}
     for item in view.items:
         if isinstance(item, Ioctl) and item.type_external is not None:
             continue   # no code can expand it
+        if item.header in described_only:
+            continue   # asm/ptrace.h ...: the installed one, of whatever release, is what kvm.h uses
         _item_checks(item, facts)
     seen = [i for i, abi in enumerate(ABIS) if view.arch is None or abi.arch == view.arch]
     everywhere = (1,) * len(ABIS)
@@ -224,7 +264,8 @@ class Generator:
 
     def render(self, model: Model, env) -> dict[str, str]:
         all_checks = checks(model)
-        records = [r for r in model.records if r.present]
+        described_only = {h.name for h in model.headers if not h.emit}
+        records = [r for r in model.records if r.present and r.header not in described_only]
         context = dict(model=model, checks=all_checks, abis=ABIS, host_abis=HOST_ABIS, version_code=version_code,
                        c_checks=[c for c in all_checks if c.kind != "bitfield"],
                        abi_sections=self.sections(all_checks),
