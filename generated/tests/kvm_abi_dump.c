@@ -974,14 +974,14 @@ KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f555345525f4e4d49, "defined __
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef __KVM_HAVE_GUEST_DEBUG
 KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f47554553545f4445425547, "defined __KVM_HAVE_GUEST_DEBUG", 1)
 #endif
 #endif
 #endif
-#if (defined(__aarch64__)) || (defined(__riscv) && __riscv_xlen == 64) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__)) || (defined(__mips64) && defined(_ABI64)) || (defined(__loongarch64))
+#if (defined(__riscv) && __riscv_xlen == 64) || (defined(__mips64) && defined(_ABI64)) || (defined(__loongarch64))
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 #ifdef __KVM_HAVE_GUEST_DEBUG
 KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f47554553545f4445425547, "defined __KVM_HAVE_GUEST_DEBUG", 1)
@@ -14880,14 +14880,14 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275672e6172636
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275672e61726368, "member_size struct kvm_guest_debug.arch", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch))
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_CAP_SET_GUEST_DEBUG
 KVMSPEC_FACT(76616c7565204b564d5f4341505f5345545f47554553545f4445425547, "value KVM_CAP_SET_GUEST_DEBUG", KVM_CAP_SET_GUEST_DEBUG)
 #endif
 #endif
 #endif
-#if (defined(__aarch64__)) || (defined(__riscv) && __riscv_xlen == 64) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__)) || (defined(__mips64) && defined(_ABI64)) || (defined(__loongarch64))
+#if (defined(__riscv) && __riscv_xlen == 64) || (defined(__mips64) && defined(_ABI64)) || (defined(__loongarch64))
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 #ifdef KVM_CAP_SET_GUEST_DEBUG
 KVMSPEC_FACT(76616c7565204b564d5f4341505f5345545f47554553545f4445425547, "value KVM_CAP_SET_GUEST_DEBUG", KVM_CAP_SET_GUEST_DEBUG)
