@@ -20,7 +20,8 @@ from .diagnostics import Diagnostic, Mark, Reporter, SpecError
 from .layout import ABIS, NATIVE, SCALARS, Abi, Member, Scalar, ioc, record_layout
 from .load import Int, Map, Seq, read_spec_file
 from .model import (
-    AbiException, Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
+    AbiException, Architecture, Capability, Constant, Definition, DocChapter, DocLayout, DocSection, Emission,
+    EnableArg, Enum, ErrorCase,
     Example, ExitReason, ExternalMacro, ExternalType, Field, FlagSet, FunctionMacro, Guard, Header, Implementation,
     Ioctl, Lifecycle,
     Model, Move, NamedValue, OutlineEntry, OutlineSection, PastField, PastValue, Record, Scope, SpecFile,
@@ -172,6 +173,11 @@ class Builder:
                 data = self.read_outline(h, listed, spec_dir, problems)
                 if data is not None:
                     self.outlines[h["name"]] = data
+        self.documents: list[Map] = []
+        for index, rel in enumerate(manifest.get("documents", ())):
+            data = self.read_document(rel, manifest["documents"].mark_of(index), listed, spec_dir, problems)
+            if data is not None:
+                self.documents.append(data)
         if self.checked:
             problems.extend(self.unlisted_files(listed))
         self.was_read = (manifest, files, listed)
@@ -204,6 +210,57 @@ class Builder:
             problems.extend(found)
             return None
         return data
+
+    def read_document(self, rel: str, mark: Mark, listed: set[Path], spec_dir: Path,
+                      problems: list[Diagnostic]) -> Optional[Map]:
+        """A document layout file the manifest lists (checked against the schema)."""
+        path = self.spec_dir / rel
+        listed.add(path.resolve())
+        if not path.resolve().is_relative_to(spec_dir) or not path.is_file():
+            problems.append(Diagnostic(mark, f"document layout {rel!r} does not exist in spec/",
+                                       "create it, or remove it from documents:"))
+            return None
+        try:
+            data = read_spec_file(path, self.display(path))
+        except SpecError as exc:
+            problems.extend(exc.diagnostics)
+            return None
+        found = schema.check_document_layout(data)
+        if not found and self.checked:
+            found = check_text(data)
+        if found:
+            problems.extend(found)
+            return None
+        return data
+
+    def resolve_documents(self, by_name: dict) -> tuple[DocLayout, ...]:
+        """The document layouts, oldest release first, with every name checked
+        against the kind of item its chapter holds."""
+        kinds = {"ioctl": (Ioctl,), "vcpu-capability": (Capability,), "vm-capability": (Capability,),
+                 "capability": (Capability,)}
+        layouts = []
+        for data in self.documents:
+            chapters = []
+            for chapter in data["chapters"]:
+                holds = chapter.get("holds")
+                sections = []
+                for section in chapter.get("sections", ()):
+                    names = section.get("names", ())
+                    for index, name in enumerate(names):
+                        item = by_name.get(name)
+                        if item is None or (holds and not isinstance(item, kinds[holds])):
+                            what = f"no {holds.replace('-', ' ')} is named {name}" if holds else \
+                                f"no ioctl or capability is named {name}"
+                            self.error(names.mark_of(index), f"section {section['number']}: {what}",
+                                       "name the spec item the section describes (the kernel's title "
+                                       "may spell it differently)")
+                    sections.append(DocSection(section["number"], section["title"], tuple(names),
+                                               section.get("text")))
+                chapters.append(DocChapter(chapter["number"], chapter["title"], chapter.get("text"), holds,
+                                           tuple(sections)))
+            layouts.append(DocLayout(data["document"], Version.parse(data["release"]), tuple(chapters),
+                                     data.mark_of("document").path))
+        return tuple(sorted(layouts, key=lambda d: d.release.parts))
 
     def unlisted_files(self, listed: set[Path]) -> list[Diagnostic]:
         problems = []
@@ -795,8 +852,11 @@ class Builder:
             native = self.built.get(table.get(NATIVE.arch, ""))
             if native is not None:
                 by_name[name] = native
+        documents = self.resolve_documents(by_name)
+        self.report.raise_if_any()
         model = Model(manifest["title"], tuple(architectures), externals, external_types, headers,
-                      tuple(f for f, _ in files), items, by_name, variants, tuple(self.outline_warnings))
+                      tuple(f for f, _ in files), items, by_name, variants, tuple(self.outline_warnings),
+                      documents)
         if self.check_rules:
             self.report.diagnostics.extend(check_model(model, self.check_invariants))
         self.report.raise_if_any()

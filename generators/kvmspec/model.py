@@ -726,6 +726,42 @@ Definition = Union[Constant, FunctionMacro, Enum, FlagSet, Record, Ioctl, Capabi
 
 
 @value_type
+class DocSection:
+    """A numbered section of a document layout: the ioctls or capabilities it
+    describes (`names`), or a text of our own (`text`, a template name)."""
+    number: str
+    title: str
+    names: tuple[str, ...] = ()
+    text: Optional[str] = None
+
+    @property
+    def heading(self) -> str:
+        return f"{self.number} {self.title}"
+
+
+@value_type
+class DocChapter:
+    number: str
+    title: str
+    text: Optional[str] = None
+    holds: Optional[str] = None       # ioctl | vcpu-capability | vm-capability | capability
+    sections: tuple[DocSection, ...] = ()
+
+    @property
+    def heading(self) -> str:
+        return f"{self.number} {self.title}"
+
+
+@value_type
+class DocLayout:
+    """The chapters and sections of the kernel's api.rst at one release."""
+    document: str
+    release: Version
+    chapters: tuple[DocChapter, ...]
+    path: str = ""
+
+
+@value_type
 class Model:
     title: str
     architectures: tuple[Architecture, ...]
@@ -739,6 +775,8 @@ class Model:
     variants: Mapping[str, tuple[Definition, ...]] = field(default_factory=dict, compare=False, repr=False)
     # Findings that do not stop generation (an item its header's outline does not place)
     warnings: tuple = field(default=(), compare=False, repr=False)
+    # Layouts of the kernel's api.rst, oldest release first
+    documents: tuple = field(default=(), compare=False, repr=False)
 
     def lookup(self, name: str, arch: str) -> Optional[Definition]:
         """The definition of `name` that userspace of `arch` sees."""

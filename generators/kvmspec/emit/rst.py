@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Optional
 
-from ..model import Capability, Constant, Enum, FlagSet, Ioctl, Model, Record, Version
+from ..model import Capability, Constant, DocChapter, DocLayout, Enum, FlagSet, Ioctl, Model, Record, Version
 from .text import rst_ref
 
 
@@ -90,6 +92,69 @@ def version_key(v: Version) -> tuple:
     return v.parts
 
 
+@dataclass
+class PlacedSection:
+    """A section of the generated api.rst: its heading, the items it describes
+    and the labels it carries (an item's label at its first section only)."""
+    heading: str
+    items: list
+    labels: list[str]
+    text: Optional[str] = None
+
+
+@dataclass
+class PlacedChapter:
+    heading: str
+    text: Optional[str]
+    sections: list[PlacedSection]
+
+
+def default_layout(title: str) -> DocLayout:
+    """The chapters of the kernel's api.rst without numbered sections, for a
+    spec that has no document layout: every item is added in spec order."""
+    chapters = (DocChapter("1.", "General description", text="general-description"),
+                DocChapter("2.", "File descriptors", text="file-descriptors"),
+                DocChapter("3.", "Extensions", text="extensions"),
+                DocChapter("4.", "API description", holds="ioctl"),
+                DocChapter("5.", "The kvm_run structure", text="kvm-run"),
+                DocChapter("6.", "Capabilities that can be enabled on vCPUs", holds="vcpu-capability"),
+                DocChapter("7.", "Capabilities that can be enabled on VMs", holds="vm-capability"),
+                DocChapter("8.", "Other capabilities.", holds="capability"),
+                DocChapter("9.", "Known KVM API problems", text="known-problems"))
+    return DocLayout("api.rst", Version.parse("0.0"), chapters)
+
+
+def next_number(chapter: DocChapter) -> int:
+    """The number the kernel would give the chapter's next section."""
+    return max((int(s.number.rstrip(".").split(".")[1]) for s in chapter.sections
+                if s.number.rstrip(".").count(".") == 1), default=0) + 1
+
+
+def api_chapters(layout: DocLayout, model: Model, kinds: dict[str, list]) -> list[PlacedChapter]:
+    """The layout's chapters with their items; the items of a chapter's kind
+    that no section names follow its last section, numbered on from it."""
+    placed = {n for ch in layout.chapters for s in ch.sections for n in s.names}
+    labelled: set[str] = set()
+    chapters = []
+    for chapter in layout.chapters:
+        sections = []
+        for s in chapter.sections:
+            items = [model.by_name[n] for n in s.names]
+            labels = [i.name for i in items if i.name not in labelled]
+            labelled.update(labels)
+            sections.append(PlacedSection(s.heading, items, labels, s.text))
+        if chapter.holds:
+            number = next_number(chapter)
+            prefix = chapter.number.rstrip(".")
+            for item in kinds[chapter.holds]:
+                if item.name not in placed:
+                    labelled.add(item.name)
+                    sections.append(PlacedSection(f"{prefix}.{number} {item.name}", [item], [item.name]))
+                    number += 1
+        chapters.append(PlacedChapter(chapter.heading, chapter.text, sections))
+    return chapters
+
+
 class Generator:
     name = "rst"
 
@@ -130,9 +195,21 @@ class Generator:
         vm_caps = [c for c in caps if c.enable_scope == "vm"]
         other_caps = [c for c in caps if c.enable_scope is None]
         out = {}
+        layout = model.documents[-1] if model.documents else default_layout(model.title)
+        placed = {n for ch in layout.chapters for s in ch.sections for n in s.names}
+        for name in placed - set(marked_ioctls) - set(marked_caps):   # removed items the kernel still describes
+            item = model.by_name[name]
+            if isinstance(item, Ioctl):
+                records = referenced_records(item.arg_record) if item.arg_record is not None else []
+                listings[name] = (records, value_sets(records))
+                marked_ioctls[name] = str(sections.ioctl_body(item, *listings[name], _marker))
+            else:
+                marked_caps[name] = str(sections.cap_body(item, model.gated_by(item), _marker))
+        chapters = api_chapters(layout, model, {"ioctl": ioctls, "vcpu-capability": vcpu_caps,
+                                                "vm-capability": vm_caps, "capability": other_caps})
         out["Documentation/virt/kvm/api.rst"] = env.get_template("rst/api.rst.j2").render(
-            ioctls=ioctls, vcpu_caps=vcpu_caps, vm_caps=vm_caps, other_caps=other_caps,
-            constants=constants, other_sets=other_sets, exits=exits, **bodies(lambda item: item.name))
+            chapters=chapters, layout=layout, constants=constants, other_sets=other_sets, exits=exits,
+            **bodies(lambda item: item.name))
         common = bodies(rst_ref)
 
         # The site: docs/reference is a link to generated/docs.
