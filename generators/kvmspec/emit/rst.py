@@ -88,6 +88,20 @@ def area(ioctl: Ioctl) -> str:
     return ioctl.scopes[0].scope if ioctl.scopes else "vm"
 
 
+def tables_of(model: Model, ioctl: Ioctl) -> Optional[Ioctl]:
+    """The save ioctl whose structure listing and value tables a restore
+    ioctl refers to instead of repeating them (same argument record)."""
+    save = model.by_name.get(ioctl.restores) if ioctl.restores else None
+    if isinstance(save, Ioctl) and save.arg_record is not None and save.arg_record is ioctl.arg_record:
+        return save
+    return None
+
+
+def enabled_exits(cap: Capability, exits: list) -> list:
+    """The exit reasons KVM_RUN reports only once `cap` is enabled."""
+    return [e for e in exits if e.requires is cap]
+
+
 def version_key(v: Version) -> tuple:
     return v.parts
 
@@ -181,8 +195,10 @@ class Generator:
 
         # The bodies are rendered once, with a marker where another item is
         # named; each output then puts its own form of the name there.
-        marked_ioctls = {i.name: str(sections.ioctl_body(i, *listings[i.name], _marker)) for i in ioctls}
-        marked_caps = {c.name: str(sections.cap_body(c, model.gated_by(c), _marker)) for c in caps}
+        marked_ioctls = {i.name: str(sections.ioctl_body(i, *listings[i.name], _marker, tables_of(model, i)))
+                         for i in ioctls}
+        marked_caps = {c.name: str(sections.cap_body(c, model.gated_by(c), _marker, enabled_exits(c, exits)))
+                       for c in caps}
 
         def bodies(link) -> dict:
             def replace(text: str) -> str:
@@ -202,9 +218,10 @@ class Generator:
             if isinstance(item, Ioctl):
                 records = referenced_records(item.arg_record) if item.arg_record is not None else []
                 listings[name] = (records, value_sets(records))
-                marked_ioctls[name] = str(sections.ioctl_body(item, *listings[name], _marker))
+                marked_ioctls[name] = str(sections.ioctl_body(item, *listings[name], _marker, tables_of(model, item)))
             else:
-                marked_caps[name] = str(sections.cap_body(item, model.gated_by(item), _marker))
+                marked_caps[name] = str(sections.cap_body(item, model.gated_by(item), _marker,
+                                                          enabled_exits(item, exits)))
         chapters = api_chapters(layout, model, {"ioctl": ioctls, "vcpu-capability": vcpu_caps,
                                                 "vm-capability": vm_caps, "capability": other_caps})
         out["Documentation/virt/kvm/api.rst"] = env.get_template("rst/api.rst.j2").render(
