@@ -1,0 +1,150 @@
+"""api.rst in the kernel's layout (spec/documents/), and `kvmspec doc-coverage`,
+which measures how much of a reference api.rst each of our sections covers."""
+
+from __future__ import annotations
+
+import json
+import re
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from kvmspec.build import load_model
+from kvmspec.cli import main
+from kvmspec.section_coverage import coverage, identifiers, split_sections
+
+API = REPO / "generated/Documentation/virt/kvm/api.rst"
+KERNEL_SOURCE = Path("/usr/src/linux-source-6.1.tar.xz")
+
+REFERENCE = """\
+1. General description
+======================
+
+Talk about KVM_CREATE_VM and ``struct kvm_foo``.
+
+4. API description
+==================
+
+4.1 KVM_ALPHA
+-------------
+
+::
+
+  struct kvm_alpha {
+        __u32 flags;
+        __u8  pad[4];
+        struct kvm_beta inner;
+  };
+
+Use KVM_BETA_FLAG_X with KVM_CHECK_EXTENSION; KVM_REG_ARM_* is a family.
+
+4.2 KVM_GAMMA
+-------------
+
+Nothing.
+
+4.2 KVM_GAMMA
+-------------
+
+A second section of the same number, about KVM_DELTA.
+
+7.18 KVM_CAP_BARE
+
+Written without an underline; mentions KVM_ENABLE_CAP.
+"""
+
+
+def test_sections_are_split_at_numbered_headings_and_keep_their_heading():
+    headings = [s.heading for s in split_sections(REFERENCE)]
+    assert headings == ["1. General description", "4. API description", "4.1 KVM_ALPHA", "4.2 KVM_GAMMA",
+                        "4.2 KVM_GAMMA", "7.18 KVM_CAP_BARE"]
+
+
+def test_identifiers_are_kvm_names_records_and_declared_members():
+    section = split_sections(REFERENCE)[2]
+    assert identifiers(section.text) == ["KVM_ALPHA", "KVM_BETA_FLAG_X", "KVM_CHECK_EXTENSION", "kvm_alpha",
+                                         "kvm_beta", "flags", "pad", "inner"]
+
+
+def test_coverage_compares_sections_of_the_same_heading():
+    ours = REFERENCE.replace("Use KVM_BETA_FLAG_X with KVM_CHECK_EXTENSION", "Use KVM_BETA_FLAG_X") \
+                    .replace("about KVM_DELTA", "about nothing")
+    report = coverage(REFERENCE, ours)
+    by = [(c.heading, c.missing) for c in report.sections]
+    assert ("4.1 KVM_ALPHA", ["KVM_CHECK_EXTENSION"]) in by
+    assert by[3:5] == [("4.2 KVM_GAMMA", []), ("4.2 KVM_GAMMA", ["KVM_DELTA"])]   # repeated numbers pair in order
+    alpha = report.sections[2]
+    assert alpha.share == pytest.approx(7 / 8)
+    # A section renumbered or retitled in ours counts as absent: nothing covered.
+    moved = coverage(REFERENCE, ours.replace("4.1 KVM_ALPHA", "4.9 KVM_ALPHA"))
+    assert not moved.sections[2].found and moved.sections[2].share == 0
+
+
+def test_command_reports_the_distribution_and_fails_below_the_goal_with_check(tmp_path, capsys):
+    ref = tmp_path / "ref.rst"
+    ref.write_text(REFERENCE)
+    ours = tmp_path / "ours.rst"
+    ours.write_text(REFERENCE.replace("about KVM_DELTA", "about nothing"))
+    assert main(["--root", str(REPO), "doc-coverage", str(ref), str(ours)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"ref\.rst:\d+: 4\.2 KVM_GAMMA: 50\.0% of 2; missing: KVM_DELTA", out)
+    assert "6 sections, min 50.0%, median 100.0%" in out and "1 below 95%" in out
+    assert main(["--root", str(REPO), "doc-coverage", "--check", str(ref), str(ours)]) == 1
+    capsys.readouterr()
+    assert main(["--root", str(REPO), "doc-coverage", "--format", "json", str(ref), str(ours)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["below"] == 1 and data["min"] == 0.5
+
+
+def test_missing_document_is_a_usage_error(tmp_path, capsys):
+    assert main(["--root", str(REPO), "doc-coverage", str(tmp_path / "nope.rst")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the generated api.rst
+
+
+def test_generated_api_rst_has_every_heading_of_the_layout_in_its_order():
+    layout = load_model(REPO).documents[-1]
+    expected = [h for ch in layout.chapters for h in [ch.heading, *(s.heading for s in ch.sections)]]
+    got = [s.heading for s in split_sections(API.read_text())]
+    assert [h for h in got if h in expected] == expected
+
+
+def test_sections_the_layout_lacks_follow_the_last_of_their_chapter():
+    text = API.read_text()
+    headings = [s.heading for s in split_sections(text)]
+    last = headings.index("4.137 KVM_S390_ZPCI_OP")
+    assert headings[last + 1].startswith("4.138 ")
+    assert headings.index("5. The kvm_run structure") > last + 1
+    numbers = [int(h.split()[0].split(".")[1]) for h in headings[last:headings.index("5. The kvm_run structure")]]
+    assert numbers == list(range(137, 137 + len(numbers)))
+
+
+def test_layout_names_must_be_spec_items(scratch, capsys):
+    rel = "spec/documents/api-6-1.yaml"
+    scratch.replace(rel, "names: [KVM_CREATE_VM]", "names: [KVM_CREATE_VMM]")
+    line = scratch.line_of(rel, "KVM_CREATE_VMM")
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 1
+    assert f"spec/documents/api-6-1.yaml:{line}:17: error: section 4.2: no ioctl is named KVM_CREATE_VMM" in result.out + result.err
+
+
+def test_restore_ioctl_refers_to_the_save_ioctls_tables():
+    sections = {s.heading: s.text for s in split_sections(API.read_text())}
+    save, restore = sections["4.114 KVM_GET_NESTED_STATE"], sections["4.115 KVM_SET_NESTED_STATE"]
+    assert "KVM_STATE_NESTED_GIF_SET" in save and "struct kvm_nested_state {" in save
+    assert "struct kvm_nested_state {" not in restore and "KVM_STATE_NESTED_RUN_PENDING  " not in restore
+    assert "as saved by KVM_GET_NESTED_STATE" in restore
+
+
+@pytest.mark.skipif(not KERNEL_SOURCE.exists(), reason="needs Debian's linux-source-6.1")
+def test_every_kernel_6_1_section_has_its_heading_in_ours(tmp_path):
+    with tarfile.open(KERNEL_SOURCE) as tar:
+        member = next(m for m in tar if m.name.endswith("Documentation/virt/kvm/api.rst"))
+        kernel = tar.extractfile(member).read().decode()
+    report = coverage(kernel, API.read_text())
+    assert len(report.sections) > 200
+    assert [c.heading for c in report.sections if not c.found] == []
