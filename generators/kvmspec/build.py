@@ -246,15 +246,18 @@ class Builder:
                 sections = []
                 for section in chapter.get("sections", ()):
                     names = section.get("names", ())
+                    known = []
                     for index, name in enumerate(names):
                         item = by_name.get(name)
-                        if item is None or (holds and not isinstance(item, kinds[holds])):
+                        if item is not None and (not holds or isinstance(item, kinds[holds])):
+                            known.append(name)
+                        else:
                             what = f"no {holds.replace('-', ' ')} is named {name}" if holds else \
                                 f"no ioctl or capability is named {name}"
                             self.error(names.mark_of(index), f"section {section['number']}: {what}",
                                        "name the spec item the section describes (the kernel's title "
                                        "may spell it differently)")
-                    sections.append(DocSection(section["number"], section["title"], tuple(names),
+                    sections.append(DocSection(section["number"], section["title"], tuple(known),
                                                section.get("text")))
                 chapters.append(DocChapter(chapter["number"], chapter["title"], chapter.get("text"), holds,
                                            tuple(sections)))
@@ -852,8 +855,7 @@ class Builder:
             native = self.built.get(table.get(NATIVE.arch, ""))
             if native is not None:
                 by_name[name] = native
-        documents = self.resolve_documents(by_name)
-        self.report.raise_if_any()
+        documents = self.resolve_documents(by_name)   # errors are reported with the model's checks
         model = Model(manifest["title"], tuple(architectures), externals, external_types, headers,
                       tuple(f for f, _ in files), items, by_name, variants, tuple(self.outline_warnings),
                       documents)

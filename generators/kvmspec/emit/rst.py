@@ -88,6 +88,19 @@ def area(ioctl: Ioctl) -> str:
     return ioctl.scopes[0].scope if ioctl.scopes else "vm"
 
 
+def documented_record(model: Model, ioctl: Ioctl) -> Optional[Record]:
+    """The record an ioctl's section lists: its argument, or, when the ioctl's
+    number is computed from another header's struct (an external type), the
+    spec's record of that struct where it has one (kept after it moved)."""
+    if ioctl.arg_record is not None:
+        return ioctl.arg_record
+    if ioctl.type_external is not None:
+        record = model.by_name.get(ioctl.type_external.name.split()[-1])
+        if isinstance(record, Record):
+            return record
+    return None
+
+
 def tables_of(model: Model, ioctl: Ioctl) -> Optional[Ioctl]:
     """The save ioctl whose structure listing and value tables a restore
     ioctl refers to instead of repeating them (same argument record)."""
@@ -179,7 +192,8 @@ class Generator:
         value_sets_all = [i for i in model.items if isinstance(i, (Enum, FlagSet)) and i.emitted]
         listings = {}
         for ioctl in ioctls:
-            records = referenced_records(ioctl.arg_record) if ioctl.arg_record is not None else []
+            arg = documented_record(model, ioctl)
+            records = referenced_records(arg) if arg is not None else []
             listings[ioctl.name] = (records, value_sets(records))
         shown_sets = {id(vs) for records, sets in listings.values() for _, vs in sets}
         other_sets = [i for i in value_sets_all if id(i) not in shown_sets]
@@ -216,7 +230,8 @@ class Generator:
         for name in placed - set(marked_ioctls) - set(marked_caps):   # removed items the kernel still describes
             item = model.by_name[name]
             if isinstance(item, Ioctl):
-                records = referenced_records(item.arg_record) if item.arg_record is not None else []
+                arg = documented_record(model, item)
+                records = referenced_records(arg) if arg is not None else []
                 listings[name] = (records, value_sets(records))
                 marked_ioctls[name] = str(sections.ioctl_body(item, *listings[name], _marker, tables_of(model, item)))
             else:
