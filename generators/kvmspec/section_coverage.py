@@ -20,8 +20,11 @@ _NUMBERED = re.compile(r"^(\d+(?:\.\d+)?\.?) +(\S.*?)\s*$")
 # A numbered section the kernel wrote without an underline (6.1's 7.18): a
 # lone line "N.M KVM_NAME" between blank lines.
 _BARE = re.compile(r"^\d+\.\d+ KVM_[A-Z0-9_]+$")
-_KVM_NAME = re.compile(r"\bKVM_[A-Z0-9_]*[A-Z0-9](?![A-Za-z0-9_*(])")
-_RECORD = re.compile(r"\b(?:struct|union)\s+([a-z_][a-z0-9_]*)")
+# A KVM_ name; not a family ("KVM_REG_ARM_*", "KVM_SET/GET_...", "KVM_CAP_xyz").
+_KVM_NAME = re.compile(r"\bKVM_[A-Z0-9_]*[A-Z0-9](?![A-Za-z0-9_*(/])")
+# A struct or union by name; C names have an underscore, which keeps out
+# prose ("the struct passed to").
+_RECORD = re.compile(r"\b(?:struct|union)\s+([a-z][a-z0-9]*_[a-z0-9_]*)")
 _SCALAR = (r"(?:__[us](?:8|16|32|64)|__u128|__uint128_t|__kernel_\w+|u(?:8|16|32|64)|s(?:8|16|32|64)"
            r"|(?:unsigned\s+)?(?:char|short|int|long(?:\s+long)?)|bool|void|size_t|uint\d+_t|int\d+_t"
            r"|(?:struct|union)\s+\w+)")
