@@ -101,12 +101,18 @@ def documented_record(model: Model, ioctl: Ioctl) -> Optional[Record]:
     return None
 
 
-def tables_of(model: Model, ioctl: Ioctl) -> Optional[Ioctl]:
-    """The save ioctl whose structure listing and value tables a restore
-    ioctl refers to instead of repeating them (same argument record)."""
-    save = model.by_name.get(ioctl.restores) if ioctl.restores else None
-    if isinstance(save, Ioctl) and save.arg_record is not None and save.arg_record is ioctl.arg_record:
-        return save
+def tables_of(model: Model, ioctl: Ioctl, order: dict[str, int]) -> Optional[Ioctl]:
+    """The other ioctl of a save/restore pair on the same record, when it comes
+    first in the document (`order`): its section has the field and value tables,
+    this one refers to them instead of repeating them."""
+    partner = model.by_name.get(ioctl.restores or ioctl.restored_by or "")
+    if not isinstance(partner, Ioctl):
+        return None
+    mine, theirs = documented_record(model, ioctl), documented_record(model, partner)
+    if mine is None or mine is not theirs:
+        return None
+    if order.get(partner.name, len(order)) < order.get(ioctl.name, len(order)):
+        return partner
     return None
 
 
@@ -207,9 +213,21 @@ class Generator:
         run_record = model.by_name.get("kvm_run")
         run_body = str(sections.run_body(run_record if isinstance(run_record, Record) else None, exits))
 
+        vcpu_caps = [c for c in caps if c.enable_scope == "vcpu"]
+        vm_caps = [c for c in caps if c.enable_scope == "vm"]
+        other_caps = [c for c in caps if c.enable_scope is None]
+        layout = model.documents[-1] if model.documents else default_layout(model.title)
+        chapters = api_chapters(layout, model, {"ioctl": ioctls, "vcpu-capability": vcpu_caps,
+                                                "vm-capability": vm_caps, "capability": other_caps})
+        order: dict[str, int] = {}
+        for chapter in chapters:
+            for section in chapter.sections:
+                for item in section.items:
+                    order.setdefault(item.name, len(order))
+
         # The bodies are rendered once, with a marker where another item is
         # named; each output then puts its own form of the name there.
-        marked_ioctls = {i.name: str(sections.ioctl_body(i, *listings[i.name], _marker, tables_of(model, i)))
+        marked_ioctls = {i.name: str(sections.ioctl_body(i, *listings[i.name], _marker, tables_of(model, i, order)))
                          for i in ioctls}
         marked_caps = {c.name: str(sections.cap_body(c, model.gated_by(c), _marker, enabled_exits(c, exits)))
                        for c in caps}
@@ -221,11 +239,7 @@ class Generator:
                         ioctl_bodies={k: replace(v) for k, v in marked_ioctls.items()},
                         cap_bodies={k: replace(v) for k, v in marked_caps.items()})
 
-        vcpu_caps = [c for c in caps if c.enable_scope == "vcpu"]
-        vm_caps = [c for c in caps if c.enable_scope == "vm"]
-        other_caps = [c for c in caps if c.enable_scope is None]
         out = {}
-        layout = model.documents[-1] if model.documents else default_layout(model.title)
         placed = {n for ch in layout.chapters for s in ch.sections for n in s.names}
         for name in placed - set(marked_ioctls) - set(marked_caps):   # removed items the kernel still describes
             item = model.by_name[name]
@@ -233,12 +247,10 @@ class Generator:
                 arg = documented_record(model, item)
                 records = referenced_records(arg) if arg is not None else []
                 listings[name] = (records, value_sets(records))
-                marked_ioctls[name] = str(sections.ioctl_body(item, *listings[name], _marker, tables_of(model, item)))
+                marked_ioctls[name] = str(sections.ioctl_body(item, *listings[name], _marker, tables_of(model, item, order)))
             else:
                 marked_caps[name] = str(sections.cap_body(item, model.gated_by(item), _marker,
                                                           enabled_exits(item, exits)))
-        chapters = api_chapters(layout, model, {"ioctl": ioctls, "vcpu-capability": vcpu_caps,
-                                                "vm-capability": vm_caps, "capability": other_caps})
         out["Documentation/virt/kvm/api.rst"] = env.get_template("rst/api.rst.j2").render(
             chapters=chapters, layout=layout, constants=constants, other_sets=other_sets, exits=exits,
             **bodies(lambda item: item.name))
