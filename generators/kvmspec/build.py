@@ -257,8 +257,17 @@ class Builder:
                             self.error(names.mark_of(index), f"section {section['number']}: {what}",
                                        "name the spec item the section describes (the kernel's title "
                                        "may spell it differently)")
+                    also = section.get("also", ())
+                    listed = []
+                    for index, name in enumerate(also):
+                        if isinstance(by_name.get(name), (Record, Enum, FlagSet)):
+                            listed.append(name)
+                        else:
+                            self.error(also.mark_of(index), f"section {section['number']}: no struct, union, "
+                                                            f"enum or flag set is named {name}",
+                                       "list records by name without 'struct' (kvm_regs), value sets by their name")
                     sections.append(DocSection(section["number"], section["title"], tuple(known),
-                                               section.get("text")))
+                                               section.get("text"), tuple(listed)))
                 chapters.append(DocChapter(chapter["number"], chapter["title"], chapter.get("text"), holds,
                                            tuple(sections)))
             layouts.append(DocLayout(data["document"], Version.parse(data["release"]), tuple(chapters),

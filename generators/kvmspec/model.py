@@ -733,6 +733,7 @@ class DocSection:
     title: str
     names: tuple[str, ...] = ()
     text: Optional[str] = None
+    also: tuple[str, ...] = ()        # records and value sets listed in full besides the items'
 
     @property
     def heading(self) -> str:

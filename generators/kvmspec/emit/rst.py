@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from ..model import Capability, Constant, DocChapter, DocLayout, Enum, FlagSet, Ioctl, Model, Record, Version
@@ -133,6 +133,7 @@ class PlacedSection:
     items: list
     labels: list[str]
     text: Optional[str] = None
+    also: list = field(default_factory=list)   # records and value sets listed in full
 
 
 @dataclass
@@ -175,7 +176,7 @@ def api_chapters(layout: DocLayout, model: Model, kinds: dict[str, list]) -> lis
             items = [model.by_name[n] for n in s.names]
             labels = [i.name for i in items if i.name not in labelled]
             labelled.update(labels)
-            sections.append(PlacedSection(s.heading, items, labels, s.text))
+            sections.append(PlacedSection(s.heading, items, labels, s.text, [model.by_name[n] for n in s.also]))
         if chapter.holds:
             number = next_number(chapter)
             prefix = chapter.number.rstrip(".")
