@@ -284,3 +284,36 @@ def test_diff_header_reads_other_architectures_trees(arch):
         return
     assert result.status == 0, result.out
     assert result.out.rstrip().endswith("no differences")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("abi", [X86_64, I386], ids=lambda a: a.name)
+def test_layouts_of_a_release_are_the_kernels(abi, tmp_path):
+    """The model's layout of every record as it was in 6.1 (View.layout: the fields it had
+    then) equals what clang makes of Debian's 6.1 headers."""
+    need_clang(abi)
+    if not SYSTEM_KVM_H.is_file():
+        pytest.skip("the kernel's uapi headers are not installed (Debian: linux-libc-dev)")
+    from kvmspec.build import load_model
+    from kvmspec.conformance import ir_facts
+    from kvmspec.emit.tests import dump_source
+    from kvmspec.emit.text import environment
+    from kvmspec.model import Record, Version
+    from kvmspec.view import View
+    view = View(load_model(REPO), Version.parse("6.1"), "x86")
+    dump = tmp_path / "dump.c"
+    dump.write_text(dump_source(view, environment()))
+    facts, problem = ir_facts(abi, [], [], dump)
+    assert facts is not None, problem
+    compared = 0
+    for record in view.items:
+        if not isinstance(record, Record) or not record.name:
+            continue
+        expected = facts.get(f"size {record.c_type}")
+        if expected is None:
+            continue
+        layout = view.layout(record, abi)
+        assert layout is not None and layout.size == int(expected), record.c_type
+        assert layout.align == int(facts[f"align {record.c_type}"]), record.c_type
+        compared += 1
+    assert compared > 100

@@ -33,7 +33,7 @@ def test_get_nested_state_docstring_names_its_restore_partner_and_emitted_bits()
 
 def test_struct_docstring_lists_fields_with_offsets():
     doc = K.kvm_nested_state.__doc__
-    assert "- hdr.vmx: struct kvm_vmx_nested_state_hdr, offset 8." in doc
+    assert "- hdr.vmx: struct kvm_vmx_nested_state_hdr, offset 8, since 5.2." in doc
     assert "Used by:" in doc and "KVM_SET_NESTED_STATE (struct kvm_nested_state (in))" in doc
 
 

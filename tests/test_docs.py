@@ -30,37 +30,86 @@ def section(html: str, name: str) -> str:
     return " ".join(text.split())
 
 
-def test_every_ioctl_has_a_section_on_exactly_one_area_page(site, model):
-    pages = {p.name: p.read_text() for p in (site / "reference").glob("*.html")}
+def reference_pages(site) -> dict[str, str]:
+    """Every page of the API reference, by its path under reference/ ("x86/cpuid.html"),
+    without the line-break opportunities (<wbr>) that docs/_ext puts in table cells."""
+    return {p.relative_to(site / "reference").as_posix(): p.read_text().replace("<wbr>", "")
+            for p in sorted((site / "reference").rglob("*.html"))}
+
+
+def page_with(pages: dict[str, str], anchor_id: str) -> str:
+    found = [name for name, html in pages.items() if f'id="{anchor_id}"' in html]
+    assert len(found) == 1, (anchor_id, found)
+    return found[0]
+
+
+def test_every_ioctl_has_a_section_on_exactly_one_page_of_its_area(site, model):
+    from kvmspec.emit.rst import area
+    pages = reference_pages(site)
     for ioctl in model.ioctls:
         found = [name for name, html in pages.items() if f'id="{anchor(ioctl.name)}"' in html]
         if ioctl.emitted:
             assert len(found) == 1, (ioctl.name, found)
+            # the area's page, or a page below it (x86.html, x86/nested-state.html)
+            assert found[0].split("/")[0].removesuffix(".html") == area(ioctl), (ioctl.name, found)
         else:
             assert found == [], (ioctl.name, found)
-    assert 'id="api-kvm-get-nested-state"' in pages["x86.html"]
-    assert 'id="api-kvm-create-vm"' in pages["system.html"]
-    assert 'id="api-kvm-run"' in pages["vcpu.html"]
-    assert 'id="api-kvm-set-device-attr"' in pages["device.html"]
+    assert page_with(pages, "api-kvm-get-nested-state").startswith("x86/")
+    assert page_with(pages, "api-kvm-create-vm") in ("system.html", "system/base.html")
+    assert page_with(pages, "api-kvm-run").startswith("vcpu")
+    assert page_with(pages, "api-kvm-set-device-attr").startswith("device")
+
+
+def test_long_areas_are_split_by_spec_file_below_an_overview(site, model):
+    """x86 has more ioctls than one page holds: x86.html lists its topics, each
+    a page of its own (or parts of one) named after the spec file."""
+    pages = reference_pages(site)
+    overview = pages["x86.html"]
+    assert 'href="x86/nested-state.html"' in overview
+    assert "api-kvm-get-nested-state" in overview   # the topic's ioctls are listed, linked
+    topics = {name.split("/")[1].split(".")[0].rsplit("-", 1)[0] if name.split("/")[1][:-5].rsplit("-", 1)[-1].isdigit()
+              else name.split("/")[1][:-5] for name in pages if name.startswith("x86/")}
+    x86_files = {f.path.rsplit("/", 1)[1][:-5] for f in model.files
+                 if any(i.emitted and i.file is f and tuple(i.arch) == ("x86",) for i in model.ioctls)}
+    assert x86_files <= topics, x86_files - topics
+
+
+def test_no_reference_page_is_longer_than_the_budget(site):
+    """The generated pages are cut to emit/site.py's budget (the browser test
+    measures the rendered length)."""
+    from kvmspec.emit.site import BUDGET
+    for rst in (REPO / "generated/docs").rglob("*.rst"):
+        body = rst.read_text().split("\n\n", 2)[-1]
+        # one item larger than the budget has a page of its own; none is yet
+        assert body.count("\n") < 2.2 * BUDGET, rst
 
 
 def test_every_capability_has_a_section(site, model):
-    html = (site / "reference/capabilities.html").read_text()
+    pages = reference_pages(site)
+    html = "".join(text for name, text in pages.items() if name.startswith("capabilities"))
     for cap in model.capabilities:
         assert (f'id="{anchor(cap.name)}"' in html) == cap.emitted, cap.name
+    # each capability page lists its capabilities by number
+    for name, text in pages.items():
+        if name.startswith("capabilities/"):
+            numbers = [int(n) for n in re.findall(r"Number<span[^>]*>:</span></dt>\s*<dd[^>]*><p>(\d+)", text)]
+            assert numbers and numbers == sorted(numbers), name
 
 
 def test_set_nested_state_section_says_what_it_validates_and_restores(site):
-    text = section((site / "reference/x86.html").read_text(), "KVM_SET_NESTED_STATE")
+    pages = reference_pages(site)
+    html = pages[page_with(pages, "api-kvm-set-nested-state")]
+    text = section(html, "KVM_SET_NESTED_STATE")
     assert "rejected (EINVAL) by svm and silently ignored by vmx" in text
     assert "Restores state saved by KVM_GET_NESTED_STATE" in text
-    html = (site / "reference/x86.html").read_text()
     start = html.index('id="api-kvm-set-nested-state"')
-    assert 'href="capabilities.html#api-kvm-cap-nested-state"' in html[start:html.index("Architectures", start)]
+    assert re.search(r'href="[^"]*capabilities[^"]*#api-kvm-cap-nested-state"',
+                     html[start:html.index("Architectures", start)])
 
 
 def test_flag_tables_have_values_and_since(site):
-    html = (site / "reference/x86.html").read_text()
+    pages = reference_pages(site)
+    html = pages[page_with(pages, "api-kvm-get-nested-state")]
     start = html.index('id="api-kvm-get-nested-state"')
     table = html[html.index("<table", start):html.index("</table>", html.index("KVM_STATE_NESTED_GIF_SET", start))]
     cells = [" ".join(re.sub(r"<[^>]+>", " ", c).split()) for c in re.findall(r"<td.*?</td>", table, re.S)]
@@ -68,22 +117,52 @@ def test_flag_tables_have_values_and_since(site):
     assert cells[row + 1:row + 3] == ["0x00000100", "5.8"]
 
 
+def test_table_cells_hold_no_stray_lists(site):
+    """A cell whose text looks like a list marker ("(56)", "-") shows that
+    text, and an empty cell is empty: no table holds an empty list item."""
+    for page in site.rglob("*.html"):
+        html = page.read_text()
+        for table in re.findall(r"<table.*?</table>", html, re.S):
+            assert not re.search(r"<li>\s*(<p>\s*</p>)?\s*</li>", table), page
+            assert not re.search(r"<td[^>]*>\s*<(ol|ul)\b", table), page
+    pages = reference_pages(site)
+    html = pages[page_with(pages, "constants")] if any('id="constants"' in h for h in pages.values()) else \
+        "".join(pages.values())
+    assert re.search(r"KVM_PMU_MASKED_ENTRY_UMASK_MASK_SHIFT</p></td>\s*<td><p>\(56\)</p></td>", html)
+
+
+def test_exit_reasons_are_in_numeric_order(site, model):
+    pages = reference_pages(site)
+    run = pages["run.html"]
+    table = run[run.index("<table"):run.index("</table>")]
+    values = [int(v) for v in re.findall(r"</p></td>\s*<td><p>(-?\d+)</p></td>", table)]
+    exits = [e for e in model.items if e.kind == "exit" and e.emitted]
+    assert len(values) == len(exits) and values == sorted(values)
+    order = [name for name in pages if name.startswith("exit-reasons/")]
+    order.sort(key=lambda n: (len(n), n))   # numbers.html, numbers-2.html, ...
+    sections = [int(v) for name in order for v in re.findall(r"Value<span[^>]*>:</span></dt>\s*<dd[^>]*><p>(-?\d+)", pages[name])]
+    assert len(sections) == len(exits) and sections == sorted(sections)
+
+
 def test_capability_index_links_capabilities_to_what_they_gate(site):
     import kvm_uapi
-    html = (site / "reference/capability-index.html").read_text()
+    pages = reference_pages(site)
+    parts = {name: html for name, html in pages.items() if name.startswith("capability-index")}
+    html = "".join(parts.values())
     for name in kvm_uapi.CAPABILITIES:
-        assert re.search(rf'href="capabilities.html#{anchor(name)}"', html), name
+        assert re.search(rf'href="[^"]*capabilities[^"]*#{anchor(name)}"', html), name
+    assert len(re.findall(r"<tr", html)) - len([h for h in parts.values() if "<table" in h]) == len(kvm_uapi.CAPABILITIES)
 
     def row(cap: str) -> str:
         start = html.index(f"{cap}</span></a>")
         return html[start:html.index("</tr>", start)]
     nested = row("KVM_CAP_NESTED_STATE")
-    assert 'href="x86.html#api-kvm-get-nested-state"' in nested
-    assert 'href="x86.html#api-kvm-set-nested-state"' in nested
+    assert re.search(r'href="[^"]*x86[^"]*#api-kvm-get-nested-state"', nested)
+    assert re.search(r'href="[^"]*x86[^"]*#api-kvm-set-nested-state"', nested)
     # a value the kernel writes only once the capability is enabled
-    assert 'href="values.html#vs-kvm-vcpuevent-valid-flags"' in row("KVM_CAP_EXCEPTION_PAYLOAD")
+    assert re.search(r'href="[^"]*values[^"]*#vs-kvm-vcpuevent-valid-flags"', row("KVM_CAP_EXCEPTION_PAYLOAD"))
     # an exit reason turned on by the capability
-    assert 'href="run.html#exit-kvm-exit-x86-rdmsr"' in row("KVM_CAP_X86_USER_SPACE_MSR")
+    assert re.search(r'href="[^"]*exit-reasons[^"]*#exit-kvm-exit-x86-rdmsr"', row("KVM_CAP_X86_USER_SPACE_MSR"))
 
 
 def test_every_link_of_the_site_resolves(site):
@@ -104,8 +183,12 @@ def test_every_link_of_the_site_resolves(site):
     assert checked > 2000
 
 
-def test_versions_page_lists_what_releases_added_and_removed(site):
-    page = (site / "reference/versions.html").read_text()
+def test_versions_pages_list_what_releases_added_and_removed(site):
+    pages = reference_pages(site)
+    overview = pages["versions.html"]
+    # the series in the overview's order, newest first, and within them the releases
+    order = re.findall(r'href="(versions/[^"#]+)"', overview)
+    page = "".join(pages[name] for name in dict.fromkeys(order))
 
     def release(version: str) -> str:
         start = page.index(f'<section id="linux-{version.replace(".", "-")}">')
@@ -122,6 +205,24 @@ def test_site_has_full_text_search(site):
     assert (site / "search.html").exists()
     index = (site / "searchindex.js").read_text()
     assert "kvm_get_nested_st" in index.lower()
+
+
+def test_search_index_has_structs_and_fields_as_objects(site):
+    """kvm_regs and kvm_regs.rip are search objects that lead to the section
+    showing them."""
+    import json
+    index = json.loads((site / "searchindex.js").read_text().removeprefix("Search.setIndex(").removesuffix(")"))
+    # {prefix: [[page, kind, priority, anchor, name]]}: kvm_regs.rip is "rip" under "kvm_regs"
+    names = {f"{prefix}.{entry[4]}" if prefix else entry[4]: entry
+             for prefix, entries in index["objects"].items() for entry in entries}
+    for name, kind in (("kvm_regs", "struct"), ("kvm_regs.rip", "field"), ("kvm_nested_state.flags", "field"),
+                       ("kvm_run.exit_reason", "field")):
+        assert name in names, name
+        entry = names[name]
+        assert index["objnames"][str(entry[1])][1] == kind, (name, index["objnames"])
+        page = index["docnames"][entry[0]]
+        anchor_id = entry[3]
+        assert f'id="{anchor_id}"' in (site / f"{page}.html").read_text(), (name, page, anchor_id)
 
 
 def test_kernel_format_api_rst_is_offered_for_download(site):
@@ -188,3 +289,35 @@ def test_abi_history_page_lists_what_the_replay_finds(site):
         assert exc is not None
         assert " ".join(exc.reason.split())[:40] in html, finding.subject
     assert "not explained: an error of the spec" not in html
+
+
+def test_table_cells_break_identifiers_at_underscores(site):
+    """Long names in table cells may wrap after an underscore (<wbr>), and
+    only in the text: links and ids keep their underscores."""
+    html = (site / "reference/run.html").read_text()
+    table = html[html.index("<table"):html.index("</table>")]
+    assert "KVM_<wbr>EXIT_<wbr>X86_<wbr>RDMSR" in table
+    assert not re.search(r"<[^>]*<wbr>", table)   # never inside a tag
+    assert "<wbr>" not in html[:html.index("<table")]
+
+
+def test_cut_keeps_order_and_budget_and_bonded_neighbours():
+    from kvmspec.emit.site import cut
+    sizes = {"a": 30, "b": 50, "c": 40, "d": 90, "e": 200, "f": 10}
+    runs = cut(list(sizes), sizes.__getitem__, budget=100)
+    assert [x for run in runs for x in run] == list(sizes)
+    assert runs == [["a", "b"], ["c"], ["d"], ["e"], ["f"]]      # "e" alone exceeds the budget
+    # "b" and "c" bonded (a save ioctl and its restore): they move on together
+    bonded = cut(list(sizes), sizes.__getitem__, budget=100, bond=lambda x, y: (x, y) == ("b", "c"))
+    assert bonded == [["a"], ["b", "c"], ["d"], ["e"], ["f"]]
+
+
+def test_paginate_is_one_page_until_the_items_outgrow_the_budget():
+    from kvmspec.emit.site import Group, paginate
+    groups = [Group("one", "One", [1, 2]), Group("two", "Two", [3, 4, 5])]
+    small = paginate("area", "Area", groups, size=lambda i: 10, budget=100)
+    assert (small.name, small.items, small.children) == ("area", [1, 2, 3, 4, 5], [])
+    big = paginate("area", "Area", groups, size=lambda i: 40, budget=100)
+    assert big.items == []
+    assert [(c.name, c.title, c.items) for c in big.children] == [
+        ("area/one", "One", [1, 2]), ("area/two", "Two (part 1 of 2)", [3, 4]), ("area/two-2", "Two (part 2 of 2)", [5])]

@@ -107,3 +107,38 @@ def test_specific_breakages_fail_both(kind, field, value):
             assert both(kind, broken) == (False, False), broken
             return
     pytest.fail(f"no {kind} in the spec")
+
+
+def schema_properties(node, path="$"):
+    """(path, subschema) of every property the schema declares, at any depth."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                for name, sub in value.items():
+                    yield f"{path}.{name}", sub
+                    yield from schema_properties(sub, f"{path}.{name}")
+            else:
+                yield from schema_properties(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from schema_properties(value, f"{path}[{index}]")
+
+
+def test_every_property_and_definition_has_a_description():
+    """Editors show a key's own description on hover and in completion: a key
+    that only refers to a shared definition would show that definition's
+    generic words (a `since:` of a deprecation would read "A mainline kernel
+    release")."""
+    document = schema.schema_document()
+    properties = list(schema_properties(document))
+    undescribed = [path for path, sub in properties
+                   if not (isinstance(sub, dict) and str(sub.get("description", "")).strip())]
+    assert not undescribed, "properties without a description: " + ", ".join(undescribed)
+    undescribed_defs = [name for name, sub in document["$defs"].items() if not sub.get("description")]
+    assert not undescribed_defs, "definitions without a description: " + ", ".join(undescribed_defs)
+    assert len(properties) >= 150
+
+
+def test_the_description_check_sees_a_missing_description():
+    document = {"$defs": {"a": {"properties": {"x": {"$ref": "#/$defs/b"}, "y": {"description": "Y."}}}}}
+    assert [p for p, sub in schema_properties(document) if "description" not in sub] == ["$/$defs/a.x"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
-from kvmspec.emit.text import c_comment, docstring, fill_lines, rst_table
+from kvmspec.emit.text import c_comment, docstring, fill_lines, rst_cell, rst_table
 
 WORDS = st.lists(st.text(alphabet=st.characters(blacklist_categories=("Z", "C")), min_size=1, max_size=30),
                  max_size=40)
@@ -39,6 +40,25 @@ def test_rst_table_wraps_the_last_column_and_marks_empty_first_cells():
     lines = table.splitlines()
     assert lines[0].strip().startswith("====")
     assert any(line.strip().startswith("..") for line in lines)
+
+
+@pytest.mark.parametrize("text", ["(56)", "-", "- x", "* y", "3.", "a)", "#.", "(b)"])
+def test_table_cells_that_would_start_a_list_are_escaped(text):
+    """A value like (56) in a table cell stays text: docutils reads the
+    escaped cell as one paragraph, not as a list with an empty item."""
+    import docutils.core
+    cell = rst_cell(text)
+    assert cell == "\\" + text
+    table = rst_table([["KVM_X", text, "meaning"]], ["Name", "Value", "Meaning"])
+    tree = docutils.core.publish_doctree(table, settings_overrides={"report_level": 5})
+    entries = [e.astext() for e in tree.findall(lambda n: n.tagname == "entry")]
+    assert text in entries
+    assert not list(tree.findall(lambda n: n.tagname in ("bullet_list", "enumerated_list")))
+
+
+@pytest.mark.parametrize("text", ["KVM_X", "-1", "(1 << 3)", "0.5", "x86, arm64", ""])
+def test_table_cells_that_are_plain_text_are_left_alone(text):
+    assert rst_cell(text) == text
 
 
 @settings(max_examples=300, deadline=None)

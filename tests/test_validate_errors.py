@@ -366,7 +366,7 @@ def test_unknown_key(scratch, capsys):
                     "  - const: KVM_STATE_NESTED_SVM_VMCB_SIZE\n    valeu: 0x1000\n    value: 0x1000\n")
     line = scratch.line_of(NESTED, "valeu:")
     result = expect_error(scratch, capsys, NESTED, line, "unknown key 'valeu'", col=5)
-    assert "allowed keys here:" in result.err and "value" in result.err
+    assert "hint: did you mean 'value'? allowed keys here:" in result.err
 
 
 def test_wrong_type(scratch, capsys):
@@ -533,3 +533,137 @@ def test_buffer_is_only_for_an_integer_field(scratch, capsys):
                     "                    counted_by: len\n                    buffer: {name: bytes_, bytes: len}\n")
     line = scratch.line_of(RUN, "buffer: {name: bytes_")
     expect_error(scratch, capsys, RUN, line, "buffer: is only for a plain integer field")
+
+
+# ------------------------------------------------------------------ authoring traps (issue 16)
+
+REGISTERS = "spec/x86/registers.yaml"
+S390 = "spec/common/s390.yaml"
+
+
+def expect_rejected_everywhere(scratch, capsys, change, rel: str, needle: str, message: str) -> str:
+    """After change(): validate reports the mistake at the line and column of
+    needle (exit 1), generate reports the same and leaves generated/ as it was."""
+    assert scratch.run("generate", capsys=capsys).status == 0
+    before = scratch.tree()
+    change()
+    line, col = scratch.line_of(rel, needle), scratch.column_of(rel, needle)
+    result = expect_error(scratch, capsys, rel, line, message, col=col)
+    generate = scratch.run("generate", capsys=capsys)
+    assert generate.status == 1
+    assert any(e.startswith(f"{rel}:{line}:{col}:") and message in e for e in errors_of(generate)), generate.err
+    assert scratch.tree() == before
+    return result.err
+
+
+def test_constant_without_the_value_that_sizes_an_array(scratch, capsys):
+    err = expect_rejected_everywhere(
+        scratch, capsys,
+        lambda: scratch.replace(REGISTERS, "  - const: KVM_MAX_XCRS\n    value: 16\n", "  - const: KVM_MAX_XCRS\n"),
+        REGISTERS, "KVM_MAX_XCRS\n      - name: padding", "KVM_MAX_XCRS is defined without a value, so it cannot size an array")
+    definition = scratch.line_of(REGISTERS, "- const: KVM_MAX_XCRS")
+    assert f"hint: add value: to const KVM_MAX_XCRS (at {REGISTERS}:{definition}:" in err
+    assert len([e for e in err.splitlines() if ": error: " in e]) == 1, err
+
+
+def test_plain_doc_cut_by_a_comment_sign(scratch, capsys):
+    err = expect_rejected_everywhere(
+        scratch, capsys,
+        lambda: scratch.replace(REGISTERS, "    doc: Number of entries in struct kvm_xcrs.",
+                                "    doc: Number of entries in struct kvm_xcrs; #GP is not involved."),
+        REGISTERS, "#GP is not involved", "doc text is cut at ' #'")
+    assert "the text ends with 'entries in struct kvm_xcrs;'" in err
+    assert "hint: write the text as a block (doc: |" in err and "or in quotes" in err
+
+
+def test_quoted_doc_may_hold_a_comment_sign_and_a_comment_may_follow_a_name(scratch, capsys):
+    scratch.replace(REGISTERS, "    doc: Number of entries in struct kvm_xcrs.",
+                    '    doc: "Number of entries in struct kvm_xcrs (#GP aside)."  # a real comment')
+    scratch.replace(REGISTERS, "  - const: KVM_MAX_XCRS\n", "  - const: KVM_MAX_XCRS   # sizes xcrs\n")
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 0, result.err
+
+
+def test_returns_is_text_checked_for_a_cut_too(scratch, capsys):
+    text = scratch.read(S390)
+    at = text.index("    returns: 0 on success, -1 with errno set on error.")
+    end = text.index("\n", at)
+    scratch.write(S390, text[:at] + "    returns: 0 on success, -1 with errno set on error #EINVAL." + text[end:])
+    expect_error(scratch, capsys, S390, text[:at].count("\n") + 1, "returns text is cut at ' #'",
+                 col=scratch.column_of(S390, "#EINVAL"))
+
+
+def test_misspelt_struct_gets_the_closest_name(scratch, capsys):
+    err = expect_rejected_everywhere(
+        scratch, capsys,
+        lambda: scratch.replace(NESTED, "type: struct kvm_vmx_nested_state_hdr",
+                                "type: struct kvm_vmx_nested_stat_hdr"),
+        NESTED, "struct kvm_vmx_nested_stat_hdr", "unknown struct 'kvm_vmx_nested_stat_hdr'")
+    assert "hint: did you mean 'kvm_vmx_nested_state_hdr'?" in err
+
+
+def test_misspelt_names_of_every_kind_get_the_closest_name(scratch, capsys):
+    scratch.replace(NESTED, "        flags: kvm_vmx_nested_state_flags", "        flags: kvm_vmx_nested_state_flag")
+    scratch.replace(NESTED, "        enum: kvm_nested_state_format", "        enum: kvm_nested_state_formats")
+    scratch.replace(NESTED, "      - field: hdr.vmx.flags\n        unknown_bits",
+                    "      - field: hdr.vmx.flag\n        unknown_bits")
+    scratch.replace(NESTED, "restores: KVM_GET_NESTED_STATE", "restores: KVM_GET_NESTED_STATES")
+    scratch.replace(NESTED, "          - KVM_STATE_NESTED_GIF_SET\n      - field: hdr.vmx.smm.flags",
+                    "          - KVM_STATE_NESTED_GIF_SE\n      - field: hdr.vmx.smm.flags")
+    scratch.replace(NESTED, "    capability: KVM_CAP_NESTED_STATE\n    since: \"4.19\"\n    arg:\n      doc: |\n"
+                            "        A buffer starting",
+                    "    capability: KVM_CAP_NESTD_STATE\n    since: \"4.19\"\n    arg:\n      doc: |\n"
+                    "        A buffer starting")
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 1
+    lines = result.err.splitlines()
+    for wrong, right in [("kvm_vmx_nested_state_flag", "kvm_vmx_nested_state_flags"),
+                         ("kvm_nested_state_formats", "kvm_nested_state_format"),
+                         ("hdr.vmx.flag", "hdr.vmx.flags"),
+                         ("KVM_GET_NESTED_STATES", "KVM_GET_NESTED_STATE"),
+                         ("KVM_CAP_NESTD_STATE", "KVM_CAP_NESTED_STATE"),
+                         ("KVM_STATE_NESTED_GIF_SE", "KVM_STATE_NESTED_GIF_SET")]:
+        at = next(i for i, e in enumerate(lines) if ": error: " in e and (f"'{wrong}'" in e or f" {wrong} " in e))
+        assert lines[at + 1].strip().startswith(f"hint: did you mean '{right}'?"), result.err
+
+
+def test_misspelt_name_in_an_expression_gets_the_closest_name(scratch, capsys):
+    add_items(scratch, NESTED, NEW_STRUCT.format(fields="      - name: data\n        type: __u8\n"
+                                                        "        array: \"KVM_STATE_NESTED_VMX_VMCS_SIZ * 2\""))
+    result = expect_error(scratch, capsys, NESTED, scratch.line_of(NESTED, "KVM_STATE_NESTED_VMX_VMCS_SIZ *"),
+                          "unknown name 'KVM_STATE_NESTED_VMX_VMCS_SIZ'")
+    assert "did you mean 'KVM_STATE_NESTED_VMX_VMCS_SIZE'?" in result.err
+
+
+def test_no_suggestion_when_nothing_is_close(scratch, capsys):
+    scratch.replace(NESTED, "type: struct kvm_vmx_nested_state_hdr", "type: struct zebra")
+    result = expect_error(scratch, capsys, NESTED, scratch.line_of(NESTED, "struct zebra"), "unknown struct 'zebra'")
+    assert "did you mean" not in result.err
+
+
+def test_definition_after_its_default_is_an_error(scratch, capsys):
+    """Without header: x86, KVM_DIRTY_LOG_PAGE_OFFSET 64 would follow linux/kvm.h's
+    #ifndef default of 0 and redefine it (found by test_missing_pieces)."""
+    memory = "spec/common/memory.yaml"
+    scratch.replace(memory, "    doc: Page offset of the dirty ring in the vCPU mapping on x86.\n    header: x86\n",
+                    "    doc: Page offset of the dirty ring in the vCPU mapping on x86.\n")
+    text = scratch.read(memory)
+    definition = text.count("\n", 0, text.index("  - const: KVM_DIRTY_LOG_PAGE_OFFSET\n    value: 64")) + 1
+    default = scratch.line_of(memory, 'c_guard: "!KVM_DIRTY_LOG_PAGE_OFFSET"')
+    result = expect_error(scratch, capsys, memory, definition,
+                          "KVM_DIRTY_LOG_PAGE_OFFSET is defined after its default "
+                          f"(c_guard: \"!KVM_DIRTY_LOG_PAGE_OFFSET\" at {memory}:{default}:", col=12)
+    assert "in header 'linux', so C would define it twice" in result.err
+
+
+def test_value_that_uses_a_removed_name_is_an_error(scratch, capsys):
+    """KVM_TRACE_ENABLE is the old name of a removed ioctl; kept without removed:
+    it would print a #define of a macro the headers no longer have (found by
+    test_missing_pieces)."""
+    rel = "spec/common/deprecated.yaml"
+    text = scratch.read(rel)
+    start = text.index("  - const: KVM_TRACE_ENABLE\n    removed:")
+    end = text.index("    value: __KVM_DEPRECATED_MAIN_W_0x06", start)
+    scratch.write(rel, text[:start] + "  - const: KVM_TRACE_ENABLE\n" + text[end:])
+    expect_error(scratch, capsys, rel, scratch.line_of(rel, "- const: KVM_TRACE_ENABLE"),
+                 "const KVM_TRACE_ENABLE uses ioctl __KVM_DEPRECATED_MAIN_W_0x06, which is removed in 6.8", col=12)

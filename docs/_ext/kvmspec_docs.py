@@ -13,6 +13,13 @@ the spec (kvmspec.audit.OUTSIDE_PREFIXES).
 ``.. kvmspec-abi-history::`` replays the release history of the spec through
 the compatibility rules (kvmspec.compat.history) and lists what it finds per
 release, with the reason the spec records for each break KVM shipped.
+
+``.. kvm:records:: SECTION`` (written by the generated reference pages) names
+the structs and unions a section shows, each followed by its fields
+(``struct kvm_regs rax rbx ... rip``), so that the site's search finds them: each
+struct and each field (``kvm_regs.rip``) becomes an object of the "kvm"
+domain that leads to the section. The first section to show a struct is
+where its search result leads.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import re
 from docutils import nodes
 from docutils.parsers.rst import Directive
 from docutils.statemachine import StringList
+from sphinx.domains import Domain, ObjType
 
 from kvmspec.audit import KINDS, OUTSIDE_PREFIXES
 from kvmspec.compat import RULES
@@ -117,12 +125,11 @@ class AbiHistory(Directive):
         history = replay(load_model(root))
         findings = history.findings
         explained = [(r, f) for r, f in findings if f.explanation(r) is not None]
-        undated = sum(len(t.undated) for t in history.transitions)
         first, last = history.releases[0].release, history.releases[-1].release
         lines = [f"The spec dates its items in {len(history.releases)} releases, from {first} to {last}: "
                  f"{len(history.transitions)} transitions. The rules find {len(findings)} break(s) of "
                  f"userspace or saved state in them, {len(explained)} of which the spec records as shipped "
-                 f"with a reason; {undated} change(s) dated only as \"by X\" are not judged.", ""]
+                 f"with a reason.", ""]
         lines += [".. list-table::", "   :header-rows: 1", "   :widths: 10 18 30 42", "",
                   "   * - release", "     - rule", "     - what changed", "     - why KVM shipped it"]
         for release, f in findings:
@@ -139,8 +146,84 @@ class AbiHistory(Directive):
                 lines.append(f"- ``{rule}``: {n}")
         return _parse(self, lines, "kvmspec.compat.history")
 
+class Records(Directive):
+    required_arguments = 1      # the section (an ioctl's name), for the anchor
+    has_content = True
+
+    def run(self) -> list[nodes.Node]:
+        env = self.state.document.settings.env
+        anchor = "records-" + nodes.make_id(self.arguments[0])
+        target = nodes.target("", "", ids=[anchor])
+        objects = env.domaindata["kvm"]["objects"]
+        words = " ".join(self.content).split()
+        record = None
+        for n, word in enumerate(words):
+            if word in ("struct", "union") and n + 1 < len(words):
+                continue
+            if n > 0 and words[n - 1] in ("struct", "union"):
+                record = word
+                objects.setdefault(record, (env.docname, anchor, words[n - 1]))
+            elif record is not None:
+                objects.setdefault(f"{record}.{word}", (env.docname, anchor, "field"))
+        return [target]
+
+
+class KvmDomain(Domain):
+    """Structs, unions and their fields, for the search (no cross-reference roles)."""
+
+    name = "kvm"
+    label = "KVM"
+    object_types = {"struct": ObjType("struct", "struct"), "union": ObjType("union", "union"),
+                    "field": ObjType("field", "field")}
+    directives = {"records": Records}
+    initial_data: dict = {"objects": {}}   # name -> (docname, anchor, kind)
+
+    def get_objects(self):
+        for name, (docname, anchor, kind) in sorted(self.data["objects"].items()):
+            yield name, name, kind, docname, anchor, 1
+
+    def clear_doc(self, docname: str) -> None:
+        for name, (doc, _, _) in list(self.data["objects"].items()):
+            if doc == docname:
+                del self.data["objects"][name]
+
+    def merge_domaindata(self, docnames, otherdata) -> None:
+        for name, value in otherdata["objects"].items():
+            if value[0] in docnames:
+                self.data["objects"].setdefault(name, value)
+
+    def resolve_xref(self, env, fromdocname, builder, typ, target, node, contnode):
+        return None
+
+    def resolve_any_xref(self, env, fromdocname, builder, target, node, contnode):
+        return []
+
+
+_CELL = re.compile(r"(<td\b[^>]*>)(.*?)(</td>)", re.S)
+_TEXT = re.compile(r"(^|>)([^<]*)")
+
+
+def breakable(html: str) -> str:
+    """The HTML with a line-break opportunity (<wbr>) after each underscore in
+    the text (not the tags) of table cells: a narrow column then breaks
+    KVM_CAP_IOAPIC_POLARITY_IGNORED at its underscores rather than anywhere,
+    and copied text is unchanged."""
+    def text(m: re.Match) -> str:
+        return m.group(1) + m.group(2).replace("_", "_<wbr>")
+
+    return _CELL.sub(lambda m: m.group(1) + _TEXT.sub(text, m.group(2)) + m.group(3), html)
+
+
+def break_identifiers(app, pagename, templatename, context, doctree) -> None:
+    if "body" in context:
+        context["body"] = breakable(context["body"])
+    if context.get("toc"):   # the page's table of contents: links to its sections
+        context["toc"] = _TEXT.sub(lambda m: m.group(1) + m.group(2).replace("_", "_<wbr>"), context["toc"])
+
 
 def setup(app):
+    app.connect("html-page-context", break_identifiers)
+    app.add_domain(KvmDomain)
     app.add_directive("kvmspec-compat-rules", CompatRules)
     app.add_directive("kvmspec-audit-kinds", AuditKinds)
     app.add_directive("kvmspec-audit-outside", AuditOutside)

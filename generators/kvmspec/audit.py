@@ -18,12 +18,12 @@ reads the file and prints.
 from __future__ import annotations
 
 import bisect
-import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Optional
 
 from .diagnostics import Diagnostic, Mark
+from .spelling import NameIndex
 from .model import Capability, Ioctl, Lifecycle, Model, ValueSet, Version
 from .valuetype import is_value, value_fields
 
@@ -141,7 +141,6 @@ ARCH_WORDS = {
 SCOPE_WORDS = {"system": "system", "vm": "vm", "vcpu": "vcpu", "device": "device"}
 
 CLOSE = 0.8        # similarity above which an unknown name is taken for a misspelling of a spec name
-SUGGEST = 0.6      # similarity above which a spec name is suggested at all
 FOREIGN_CLOSE = 0.9  # the same, in text about architectures whose header the spec does not describe
 
 
@@ -189,53 +188,17 @@ class SpecNames:
         for g in self.guards:
             if g not in self.defined:
                 self.external[g] = "a guard macro the spec uses"
-        self._pool = sorted(set(self.defined) | {n for n in self.external if n.islower()})
-        # word-level indexes: most misspellings of a KVM name reorder its words,
-        # add or drop one word, or change one word
-        self._by_sorted: dict[tuple[str, ...], list[str]] = {}
-        self._by_words: dict[tuple[str, ...], list[str]] = {}
-        self._by_dropped: dict[tuple[str, ...], list[str]] = {}
-        self._by_hole: dict[tuple[str, ...], list[str]] = {}
-        self._by_word: dict[str, list[str]] = {}
-        for n in self._pool:
-            w = _words(n)
-            self._by_sorted.setdefault(tuple(sorted(w)), []).append(n)
-            self._by_words.setdefault(w, []).append(n)
-            for i in range(len(w)):
-                self._by_dropped.setdefault(w[:i] + w[i + 1:], []).append(n)
-                self._by_hole.setdefault(w[:i] + ("*",) + w[i + 1:], []).append(n)
-            for word in set(w) - COMMON_WORDS:
-                self._by_word.setdefault(word, []).append(n)
+        self.index = NameIndex(set(self.defined) | {n for n in self.external if n.islower()})
         self._families: dict[str, list[str]] = {}
         for n in self.defined:
             if not n.islower() and "_" in n:
                 self._families.setdefault(n.rsplit("_", 1)[0], []).append(n)
-        self._close: dict[str, list[tuple[float, str]]] = {}
         self._prose: Optional[frozenset[str]] = None
 
     def close(self, name: str) -> list[tuple[float, str]]:
-        """Up to three spec names that look like `name`, with their similarity, best first.
-
-        Candidates are the names with the same words in another order
-        (KVM_CAP_IRQCHIP_SPLIT: KVM_CAP_SPLIT_IRQCHIP), with one word more or
-        less (KVM_EXIT_BUS_LOCK: KVM_EXIT_X86_BUS_LOCK) or one word changed
-        (KVM_EXIT_DIRTY_LOG_FULL: KVM_EXIT_DIRTY_RING_FULL); failing those,
-        difflib's closest among the names that share a word with it.
-        """
-        if name not in self._close:
-            w = _words(name)
-            found: set[str] = set(self._by_sorted.get(tuple(sorted(w)), ()))
-            found.update(self._by_dropped.get(w, ()))
-            for i in range(len(w)):
-                found.update(self._by_words.get(w[:i] + w[i + 1:], ()))
-                found.update(self._by_hole.get(w[:i] + ("*",) + w[i + 1:], ()))
-            found.discard(name)
-            if not found:
-                pool = sorted({n for word in set(w) - COMMON_WORDS for n in self._by_word.get(word, ())})
-                found.update(difflib.get_close_matches(name, pool, n=5, cutoff=SUGGEST))
-            scored = sorted(((similarity(name, c), c) for c in found), key=lambda sc: (-sc[0], sc[1]))
-            self._close[name] = [(score, c) for score, c in scored if score >= SUGGEST][:3]
-        return self._close[name]
+        """Up to three spec names that look like `name`, with their similarity,
+        best first (the matcher `kvmspec validate` uses too: spelling.py)."""
+        return self.index.close(name)
 
     def family(self, name: str) -> list[str]:
         """Spec names that differ from `name` only in the last word (KVM_VM_MIPS_AUTO for KVM_VM_MIPS_X)."""
@@ -254,35 +217,6 @@ class SpecNames:
                     found.update(m.name for m in scan_names(text) if m.struct)
             self._prose = frozenset(n for n in found if n not in self.defined)
         return self._prose
-
-
-COMMON_WORDS = frozenset({"", "KVM", "kvm", "CAP", "SET", "GET", "S390", "PPC", "ARM", "X86", "REG"})
-
-
-def _words(name: str) -> tuple[str, ...]:
-    return tuple(name.split("_"))
-
-
-def similarity(a: str, b: str) -> float:
-    """How alike two names are, from 0 to 1.
-
-    The same words in another order score 1; one word added or dropped 0.95;
-    one word changed into a similar word (MSR and MSRS, EVENT and EVENTS) 0.9;
-    anything else difflib's ratio of the two spellings.
-    """
-    wa, wb = _words(a), _words(b)
-    if sorted(wa) == sorted(wb):
-        return 1.0
-    ratio = difflib.SequenceMatcher(None, a, b).ratio()
-    if abs(len(wa) - len(wb)) == 1:
-        longer, shorter = (wa, wb) if len(wa) > len(wb) else (wb, wa)
-        if any(longer[:i] + longer[i + 1:] == shorter for i in range(len(longer))):
-            return max(ratio, 0.95)
-    if len(wa) == len(wb):
-        differ = [i for i in range(len(wa)) if wa[i] != wb[i]]
-        if len(differ) == 1 and difflib.SequenceMatcher(None, wa[differ[0]], wb[differ[0]]).ratio() >= 0.6:
-            return max(ratio, 0.9)
-    return ratio
 
 
 def _texts(model: Model) -> Iterator[str]:

@@ -19,6 +19,7 @@ from .checks import check_identifier, check_model, check_text, plain_identifier
 from .diagnostics import Diagnostic, Mark, Reporter, SpecError
 from .layout import ABIS, NATIVE, SCALARS, Abi, Member, Scalar, ioc, record_layout
 from .load import Int, Map, Seq, read_spec_file
+from .spelling import NameIndex
 from .model import (
     AbiException, Architecture, Capability, Constant, Definition, DocChapter, DocLayout, DocSection, Emission,
     EnableArg, Enum, ErrorCase,
@@ -110,9 +111,28 @@ class Builder:
         self.defined_cache: dict[str, bool] = {}
         self.chain = 0   # constants being evaluated, one inside the other
         self.was_read: Any = None   # (manifest, files, listed paths), for input_is_clean
+        self.name_indexes: dict[Any, NameIndex] = {}   # for "did you mean ...?", made when needed
 
     def error(self, mark: Mark, message: str, hint: str = "") -> None:
         self.report.error(mark, message, hint)
+
+    def suggest(self, name: str, kinds: tuple[str, ...] = ()) -> str:
+        """'did you mean X?' for an unknown name: the closest item of one of
+        `kinds`, or with no kinds the closest name of a constant, value, ioctl,
+        capability or exit (what an expression or a c_guard can name)."""
+        index = self.name_indexes.get(kinds)
+        if index is None:
+            if kinds:
+                names = [n for n, (kind, _, _) in self.items.items() if kind in kinds]
+            else:
+                names = [*self.symbols, *self.items, *self.external]
+            index = self.name_indexes[kinds] = NameIndex(names)
+        return index.suggestion(name)
+
+    def unknown_hint(self, name: str, kinds: tuple[str, ...], otherwise: str) -> str:
+        """The hint for an unknown name: a suggestion if one is close, then what else to do."""
+        close = self.suggest(name, kinds)
+        return f"{close} If not, {otherwise}" if close else otherwise
 
     def display(self, path: Path) -> str:
         try:
@@ -392,12 +412,27 @@ class Builder:
             guard = Guard.parse(text)
             if guard.name not in first_seen and guard.name not in self.external:
                 self.error(mark, f"unknown macro {guard.name!r} in c_guard",
-                           "name a macro of the spec, or list it under external_macros: in the manifest "
-                           "if another architecture's header defines it")
+                           self.unknown_hint(guard.name, (), "name a macro of the spec, or list it under "
+                                             "external_macros: in the manifest if another architecture's "
+                                             "header defines it"))
         for kind, raw, spec_file in self.fallbacks:
-            if raw[kind] not in self.items:
-                self.error(raw.mark_of("c_guard"), f"{raw[kind]} is a default for a definition that "
+            name = raw[kind]
+            if name not in self.items:
+                self.error(raw.mark_of("c_guard"), f"{name} is a default for a definition that "
                                                    "does not exist", "remove c_guard:, or define it")
+                continue
+            # The default (#ifndef NAME) must come after the definition, or C sees both.
+            here = raw.get("header", spec_file.header)
+            there = self.header_of(name)
+            if not (there == here and self.order[name] < self.order[f"!{name}"]
+                    or there in self.header_includes.get(here, ())):
+                default = f"its default (c_guard: \"!{name}\" at {raw.mark_of('c_guard')})"
+                where = f"after {default} in header {here!r}" if there == here else \
+                    f"in header {there!r}, which the header of {default}, {here!r}, does not include"
+                real_kind, real, _ = self.items[name]
+                self.error(real.mark_of(real_kind), f"{name} is defined {where}, so C would define it twice",
+                           "define it before the default, or in a header that the default's header "
+                           "includes (header:)")
 
         # Macro bodies may use names defined anywhere in the spec.
         for raw, used in self.macro_uses:
@@ -405,7 +440,7 @@ class Builder:
                 if n.name not in first_seen:
                     self.error(self.expr_mark(raw.mark_of("body"), raw["body"], n.pos),
                                f"unknown name {n.name!r} in macro body",
-                               "define it in the spec, or make it a parameter")
+                               self.unknown_hint(n.name, (), "define it in the spec, or make it a parameter"))
 
     def collect_field_guards(self, record: Map) -> None:
         """The c_guards of a record's fields, and of the records defined inline in it."""
@@ -645,7 +680,7 @@ class Builder:
                     raise NotDefinedHere(f"{type_text} has no layout on {abi.name}")
                 return record.layouts[index].size
 
-            ev = expr.Evaluator(abi.long_bits, lookup, self.macros, sizeof)
+            ev = expr.Evaluator(abi.long_bits, lookup, self.macros, sizeof, self.suggest)
             self.evaluators[abi.name] = ev
         return ev
 
@@ -740,7 +775,7 @@ class Builder:
         if replacement is not None and self.key(replacement) not in self.items \
                 and self.key(replacement) not in self.symbols:
             self.error(data.mark_of("replacement"), f"unknown replacement {replacement!r}",
-                       "name an item defined in the spec")
+                       self.unknown_hint(replacement, (), "name an item defined in the spec"))
         return Lifecycle(Version.parse(data["since"]), data["doc"], replacement, data.get("moved_to"))
 
     def check_arches(self, arches: tuple[str, ...], raw: Map, key: str) -> None:
@@ -765,7 +800,7 @@ class Builder:
             found = f" (it is a {entry[0]})" if entry else ""
             shown = name.partition("@")[0]
             self.error(mark, f"unknown {what} {shown!r}{found}",
-                       f"define a {' or '.join(kinds)} named {shown!r}, or check the spelling")
+                       self.unknown_hint(shown, kinds, f"define a {' or '.join(kinds)} named {shown!r}"))
             return None
         return self.built.get(name)
 
@@ -852,6 +887,14 @@ class Builder:
             if isinstance(built, Record) and built.field_at(member) is None:
                 self.error(mark, f"{record} has no member {member!r}",
                            "write the path with dots through named members, e.g. kvm_run.io.direction")
+        if self.failed and not self.report.diagnostics:
+            # Every item that could not be built must have said why; an item
+            # left out without a word would vanish from every output.
+            for name in sorted(self.failed, key=self.order.__getitem__):
+                kind, raw, _ = self.items[name]
+                self.error(raw.mark_of(kind), f"{kind} {name} could not be built, and no check said why",
+                           "a gap in kvmspec's checks: look at what it refers to (values, types, sizes), "
+                           "and report this with the spec")
         self.report.raise_if_any()
         position = {id(i): self.order[key] for key, i in self.built.items()}
         position.update({id(i): self.order[f"!{i.name}"] for i in fallback_items})
@@ -1341,7 +1384,7 @@ class Builder:
         entry = self.items.get(rname)
         if entry is None or entry[0] not in ("struct", "union"):
             self.error(mark, f"unknown {rkind} {rname!r}",
-                       f"define {rkind} {rname} in the spec, or check the spelling")
+                       self.unknown_hint(rname, ("struct", "union"), f"define {rkind} {rname} in the spec"))
             return None
         if entry[0] != rkind:
             self.error(mark, f"{rname} is a {entry[0]}, not a {rkind}", f"write '{entry[0]} {rname}'")
@@ -1382,11 +1425,12 @@ class Builder:
                 values = self.symbol_values(self.key(entry))
                 seen = [v for abi, v in zip(ABIS, values or ()) if abi.arch in self.context_arches()]
                 if values is None or not seen or any(v is None for v in seen):
+                    self.no_value(self.key(entry), amark, "size an array")
                     return None, (), False
                 numbers = {v.value for v in seen}
             elif isinstance(entry, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", entry):
                 self.error(amark, f"unknown constant {entry!r} as array size",
-                           "define it with a const: item earlier in the spec")
+                           self.unknown_hint(entry, ("const",), "define it with a const: item earlier in the spec"))
                 return None, (), False
             else:
                 evaluated = self.evaluate_text(entry, amark)
@@ -1487,6 +1531,21 @@ class Builder:
         numbers = tuple(numbers_list)
         return nr, direction, type_text, type_scalar, type_record, numbers, external, type_records
 
+    def no_value(self, name: str, mark: Mark, purpose: str) -> None:
+        """Report at `mark`, where a number is needed, that the constant `name`
+        has none: it is defined without a value, or with one that x86 cannot
+        evaluate. (An expression that does not evaluate was reported where it
+        is written.)"""
+        sym = self.symbols[name]
+        name = sym.name   # the C name (a key may say which architecture's definition it is)
+        if sym.text == "" and sym.owner is not None and schema.item_kind(sym.owner) == "const":
+            self.error(mark, f"{name} is defined without a value, so it cannot {purpose}",
+                       f"add value: to const {name} (at {sym.mark}); a const without a value is "
+                       "only for #ifdef tests (c_guard)")
+        elif sym.unevaluable:
+            self.error(mark, f"{name} has no value on x86 (it uses a macro only other architectures "
+                             f"define), so it cannot {purpose}", "use a constant x86 defines")
+
     def valueless(self, name: str, mark: Mark) -> Optional[list]:
         """A macro defined without a value cannot appear in an expression."""
         return None
@@ -1569,7 +1628,8 @@ class Builder:
             creates, creates_field = creates["scope"], creates["field"]
             if arg_record is None or arg_record.field_at(creates_field) is None:
                 self.error(raw.mark_of("creates"), f"{name} has no argument field {creates_field!r} for the new "
-                                                   "file descriptor", "name a field of the argument struct")
+                                                   "file descriptor",
+                           field_hint(arg_record, creates_field, "name a field of the argument struct"))
         example = self.example(raw, arg_record, name) if "example" in raw else None
         size_from = None
         if "size_from" in arg:
@@ -1645,13 +1705,16 @@ class Builder:
         for path, value in data.get("fields", {}).items():
             if record is None or record.field_at(path) is None:
                 self.error(data["fields"].key_mark(path), f"{ioctl} has no argument field {path!r}",
-                           "name a field of the argument struct")
+                           field_hint(record, path, "name a field of the argument struct"))
                 continue
             if isinstance(value, str) and not value.startswith("$"):
                 values = self.symbol_values(value)
-                if values is None or any(v is None for v in values):
+                if values is not None and any(v is None for v in values):
+                    self.no_value(value, data["fields"].mark_of(path), "be an example value")
+                    continue
+                if values is None:
                     self.error(data["fields"].mark_of(path), f"unknown constant {value!r}",
-                               "use a number or a constant of the spec")
+                               self.unknown_hint(value, (), "use a number or a constant of the spec"))
                     continue
                 value = values[0].value
             fields.append((path, int(value) if isinstance(value, int) else value))
@@ -1691,8 +1754,9 @@ class Builder:
             if value is None:
                 sets = ", ".join(f"{vs.kind} {vs.name}" for vs in field.value_sets)
                 where = sets or "no flag set or enum"
+                close = NameIndex(v.name for vs in field.value_sets for v in vs.values).suggestion(vname)
                 self.error(entry["values"].mark_of(index), f"{vname} is not a value of field {entry['field']} ({where})",
-                           "list only values of the field's flag set or enum")
+                           (f"{close} If not, list" if close else "list") + " only values of the field's flag set or enum")
                 continue
             values.append(value)
         impls = tuple(entry.get("implementations", ()))
@@ -1728,8 +1792,9 @@ class Builder:
         entry = self.items.get(rname)
         if entry is None or entry[0] != rkind:
             if report:
-                self.error(mark, f"unknown {rkind} {rname!r}", f"define {rkind} {rname} in the spec, or list "
-                                                             "it under external_types: in the manifest")
+                self.error(mark, f"unknown {rkind} {rname!r}",
+                           self.unknown_hint(rname, ("struct", "union"), f"define {rkind} {rname} in the spec, "
+                                             "or list it under external_types: in the manifest"))
             return None, None
         # An ioctl macro only needs the type where it is expanded, so order does not matter.
         if report and not self.check_visible(owner, rname, mark, text, ordered=False):
@@ -1746,8 +1811,15 @@ class Builder:
         found = record.field_at(path)
         if found is None:
             self.error(entry.mark_of("field"), f"{record.c_type} has no field {path!r}",
-                       "write the path with dots through named members, e.g. hdr.vmx.flags")
+                       field_hint(record, path, "write the path with dots through named members, "
+                                                "e.g. hdr.vmx.flags"))
         return found
+
+
+def field_hint(record: Optional[Record], path: str, otherwise: str) -> str:
+    """The hint for a field path the record does not have: the closest path it has, if any."""
+    close = NameIndex(p for p, f, _ in record.deep_walk() if f.name).suggestion(path) if record else ""
+    return f"{close} If not, {otherwise}" if close else otherwise
 
 
 def check_manifest_names(manifest: Map) -> list[Diagnostic]:

@@ -697,6 +697,57 @@ def check_references_present(model: Model) -> Iterator[Diagnostic]:
                                  "name a capability that exists, or remove the ioctl too")
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_expressions_present(model: Model) -> Iterator[Diagnostic]:
+    """A value or array size that the headers print uses no name they leave out.
+
+    A removed definition is not in the generated headers: a constant whose
+    value names it would not compile. (Names under a guard that x86 does not
+    define are the builder's concern: it cannot evaluate them.)
+    """
+    gone: dict[str, tuple[str, Any]] = {}   # name -> (what, its item or value)
+    for item in model.items:
+        if item.removed is not None:
+            gone[item.name] = (f"{item.kind} {item.name}", item)
+        if isinstance(item, (Enum, FlagSet)):
+            for v in item.values:
+                if v.removed is not None or item.removed is not None:
+                    gone[v.name] = (f"value {v.name}", v if v.removed is not None else item)
+    if not gone:
+        return
+
+    def uses(text: str) -> Iterator[str]:
+        for name in _NAME.findall(text):
+            if name in gone:
+                yield name
+
+    def problem(mark: Mark, user: str, name: str) -> Diagnostic:
+        what, target = gone[name]
+        return Diagnostic(mark, f"{user} uses {what}, which is removed in {target.removed.since} and so "
+                                "missing from the generated headers",
+                          f"mark it removed too, or write it without {name}")
+
+    for item in model.items:
+        if not item.present:
+            continue
+        if isinstance(item, Constant):
+            for name in uses(item.expr):
+                yield problem(item.mark, f"const {item.name}", name)
+        elif isinstance(item, (Enum, FlagSet)):
+            for v in item.values:
+                if v.removed is None:
+                    for name in uses(v.expr):
+                        yield problem(v.value_mark, f"value {v.name}", name)
+        elif isinstance(item, Record):
+            for rec in item.records_within():
+                for f in rec.members:
+                    for text in f.dims_text:
+                        for name in uses(str(text)):
+                            yield problem(f.mark, f"the array size of {item.c_type}.{f.name}", name)
+
+
 def check_member_names(model: Model) -> Iterator[Diagnostic]:
     """Member names are unique in a record, counting those of anonymous members (C11)."""
     def visible(rec: Record) -> Iterator[Field]:
@@ -809,6 +860,7 @@ CHECKS: tuple[Callable[[Model], Iterable[Diagnostic]], ...] = (
     check_case_clashes,
     check_output_names,
     check_references_present,
+    check_expressions_present,
     check_member_names,
     check_header_includes,
 )

@@ -401,9 +401,12 @@ class Evaluator:
 
     def __init__(self, long_bits: int, lookup: Callable[[str], Value | None],
                  macros: Mapping[str, FunctionMacro] | None = None,
-                 sizeof: Callable[[str], int | None] | None = None) -> None:
+                 sizeof: Callable[[str], int | None] | None = None,
+                 suggest: Callable[[str], str] | None = None) -> None:
         self.types = int_types(long_bits)
         self.lookup = lookup
+        self.suggest = suggest   # a hint for an unknown name ("did you mean ...?"), or ''
+
         self.macros = dict(BUILTIN_MACROS, **(macros or {}))
         self.sizeof = sizeof
         self.budget = MAX_STEPS   # operations left; whoever starts an evaluation may refill it
@@ -463,8 +466,10 @@ class Evaluator:
                 return self.evaluate(env[node.name], None, depth + 1)
             found = self.lookup(node.name)
             if found is None:
+                hint = self.suggest(node.name) if self.suggest is not None else ""
                 raise ExprError(f"unknown name {node.name!r}", node.pos,
-                                "define it earlier in the spec, or check the spelling")
+                                f"{hint} (or define it earlier in the spec)" if hint
+                                else "define it earlier in the spec, or check the spelling")
             return found
         if isinstance(node, Sizeof):
             size = self.sizeof(node.type_name) if self.sizeof is not None else None

@@ -144,11 +144,59 @@ def _mark(path: str, m: Any) -> Mark:
 _scalar_constructor = yaml.constructor.SafeConstructor()
 
 
+# Keys whose values are prose (descriptions), in spec files and in the schema.
+TEXT_KEYS = frozenset({"doc", "returns", "title", "reason", "moved_to", "description"})
+
+
+def _ends(node: Any) -> str:
+    return f"so the text ends with {' '.join(node.value.split()[-4:])!r}"
+
+
+def _cut_hint(key: str) -> str:
+    return (f"write the text as a block ({key}: | and the text on the next lines, indented) or in quotes; "
+            "or, if a comment is meant, put it on a line of its own, indented as the key")
+
+
 class _Converter:
-    def __init__(self, path: str, anchors: bool = True) -> None:
+    def __init__(self, path: str, anchors: bool = True, text: str = "") -> None:
         self.path = path
         self.errors: list[Diagnostic] = []
         self.seen: set[int] | None = set() if anchors else None
+        # The file's text, when it has a comment that could follow a plain scalar.
+        self.text = text if " #" in text or "\t#" in text else ""
+
+    def check_cut(self, key: str, key_column: int, node: Any) -> None:
+        """A plain text scalar followed by ` #`, or by a more indented line that
+        starts with '#': YAML took that for a comment, and the text ends
+        mid-sentence (or loses its last lines). Only the characters right
+        after the scalar are looked at, and the blank lines after it (each
+        run of them once, by the scalar before it)."""
+        end = node.end_mark
+        text, size = self.text, len(self.text)
+        pos = end.index
+        while pos < size and text[pos] in " \t":
+            pos += 1
+        if pos < size and text[pos] == "#":
+            if pos > end.index:
+                self.errors.append(Diagnostic(
+                    Mark(self.path, end.line + 1, end.column + pos - end.index + 1),
+                    f"{key} text is cut at ' #': YAML reads '#' after a space as the start of a comment, "
+                    f"{_ends(node)}", _cut_hint(key)))
+            return
+        line = end.line + 1
+        while pos < size and text[pos] in "\r\n":   # the scalar ends its line: look at the next ones
+            if text[pos] == "\n":
+                line += 1
+            pos += 1
+            start = pos
+            while pos < size and text[pos] == " ":
+                pos += 1
+            if pos < size and text[pos] == "#" and pos - start > key_column:
+                self.errors.append(Diagnostic(
+                    Mark(self.path, line, pos - start + 1),
+                    f"{key} text is cut before line {line}: YAML reads a line that starts with '#' as a "
+                    f"comment, {_ends(node)}", _cut_hint(key)))
+                return
 
     def error(self, node: Any, message: str, hint: str = "") -> None:
         self.errors.append(Diagnostic(_mark(self.path, node.start_mark), message, hint))
@@ -198,6 +246,8 @@ class _Converter:
                 keys[key] = key_node.start_mark
                 values[key] = value_node.start_mark
                 if type(value_node) is _ScalarNode:
+                    if self.text and not value_node.style and key in TEXT_KEYS:
+                        self.check_cut(key, key_node.start_mark.column, value_node)
                     if value_node.style:
                         if result._styles is None:
                             result._styles = {}
@@ -336,7 +386,7 @@ def parse_yaml(text: str, path: str) -> Any:
     if node is None:
         raise SpecError([Diagnostic(Mark(path, 1, 1), "file is empty",
                                     "a spec file needs at least header, title, doc and items")])
-    conv = _Converter(path, anchors="&" in text)
+    conv = _Converter(path, anchors="&" in text, text=text)
     data = conv.convert(node)
     if conv.errors:
         raise SpecError(conv.errors)

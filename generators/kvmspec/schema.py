@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 from .diagnostics import Diagnostic, Mark
 from .load import Map, Seq, read_spec_file
+from .spelling import NameIndex
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent.parent / "spec" / "schema" / "kvmspec.schema.yaml"
 
@@ -142,7 +143,9 @@ def _describe(error: Any, data: Any, definition: str) -> Diagnostic | None:
             mark = node.key_mark(bad)
         allowed = sorted(error.schema.get("properties", {})) if validator == "additionalProperties" \
             else _allowed_keys(definition)
-        return Diagnostic(mark, f"unknown key {bad!r}", "allowed keys here: " + ", ".join(allowed))
+        close = NameIndex(allowed).suggestion(bad)
+        return Diagnostic(mark, f"unknown key {bad!r}", (f"{close} " if close else "")
+                          + "allowed keys here: " + ", ".join(allowed))
     if validator == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
         return Diagnostic(mark, f"{node!r} is not allowed here", f"use one of: {choices}")

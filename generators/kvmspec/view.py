@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from typing import Optional
 
-from .layout import SCALARS
+from .layout import ABI_INDEX, SCALARS, Abi, Layout, Member, record_layout
 from .model import Constant, Definition, Field, Model, Record, ValueSet, Version
 from .valuetype import replace
 
@@ -33,6 +33,7 @@ class View:
         self.release = release if release is not None else newest_release(model)
         self.arch = arch
         self.newest = self.release >= newest_release(model)
+        self._layouts: dict[tuple, Optional[Layout]] = {}
 
     @functools.cached_property
     def items(self) -> list[Definition]:
@@ -83,7 +84,7 @@ class View:
         fields = []
         changed = False
         for f in record.fields:
-            if not f.exists_at(self.release) or (self.arch is not None and f.active_on and self.arch not in f.active_on):
+            if not f.exists_at(self.release) or (self.arch is not None and self.arch not in f.active_on):
                 changed = True
                 continue
             new = self.field_at(f)
@@ -115,6 +116,73 @@ class View:
                 target = self.model.lookup(name, self.arch or "x86") or self.model.by_name.get(name)
                 changes.update(scalar=None, record=target)
         return replace(f, **changes)
+
+
+    # ------------------------------------------------------------ layouts then
+    def record(self, name: str, arch: str) -> Optional[Record]:
+        """The record `name` as the view has it, in the headers of `arch`."""
+        found = None
+        for item in self.items:
+            if isinstance(item, Record) and item.name == name:
+                home = self.model.header(item.header).arch
+                if home == arch:
+                    return item
+                if home is None:
+                    found = item
+        return found
+
+    def layout(self, record: "Record | str", abi: Abi) -> Optional[Layout]:
+        """The layout of a record on `abi` as it was at the view's release: the
+        C layout rules applied to the fields it had then (None if a member's type
+        was not defined there)."""
+        if isinstance(record, str):
+            found = self.record(record, abi.arch)
+            if found is None:
+                return None
+            record = found
+        key = (id(record), abi.name)
+        if key in self._layouts:
+            return self._layouts[key]
+        self._layouts[key] = None   # a record cannot contain itself
+        members = []
+        for f in self._fields_at(record).fields:
+            if abi.arch not in f.active_on:   # its #ifdef does not hold there
+                continue
+            if f.scalar is not None:
+                size, align = f.scalar.size(abi), f.scalar.align(abi)
+            else:
+                assert f.record is not None
+                inner = self.layout(f.record if f.record.inline else f.record.name, abi)
+                if inner is None:
+                    return None
+                size, align = inner.size, inner.align
+            count = 0 if f.flexible else self._count(f, abi)
+            if count is None:
+                return None
+            members.append(Member(size, align, count, f.bits))
+        layout = self._layouts[key] = record_layout(members, record.is_union)
+        return layout
+
+    def _count(self, f: Field, abi: Abi) -> Optional[int]:
+        """Elements of an array field then: its dimensions, or its earlier size (a
+        number or a constant's name) where its history says so."""
+        if f.past(self.release) is None or f.past(self.release).array is None:  # type: ignore[union-attr]
+            n = 1
+            for d in f.dims:
+                n *= d
+            return n
+        text = f.past(self.release).array   # type: ignore[union-attr]
+        if text.isdigit() or text.lower().startswith("0x"):
+            return int(text, 0)
+        constant = self.model.by_name.get(text)
+        if isinstance(constant, Constant) and constant.values:
+            value = constant.values[ABI_INDEX[abi.name]]
+            if constant.history:
+                then = constant.expr_at(self.release)
+                if then.isdigit() or then.lower().startswith("0x"):
+                    return int(then, 0)
+            return value
+        return None
 
 
 class ViewModel:

@@ -9640,7 +9640,8 @@ class kvm_msr_exit_reason(enum.IntFlag):
     Field type: __u32. Since 5.10.
     """
 
-    #: The access would make the guest take a
+    #: The access is invalid: without this exit, KVM would answer it
+    #: with a general-protection fault (#GP) in the guest.
     KVM_MSR_EXIT_REASON_INVAL = 0x1
     #: KVM does not know the MSR.
     KVM_MSR_EXIT_REASON_UNKNOWN = 0x2
@@ -10545,7 +10546,9 @@ class kvm_run(ctypes.Structure):
     - msr: struct, offset 32, since 5.10.
       KVM_EXIT_X86_RDMSR and KVM_EXIT_X86_WRMSR.
     - msr.error: __u8, offset 32.
-      Input. Non-zero makes the guest take a
+      Input. Set it to a non-zero value to have KVM fail the guest's
+      access with a general-protection fault (#GP) instead of completing
+      it.
     - msr.pad: __u8[7], offset 33, reserved.
       Reserved.
     - msr.reason: __u32, offset 40, kvm_msr_exit_reason bits.

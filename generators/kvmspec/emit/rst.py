@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..model import Capability, Constant, DocChapter, DocLayout, Enum, FlagSet, Ioctl, Model, Record, Version
+from . import site
 from .text import rst_ref
 
 
@@ -54,15 +55,6 @@ AREAS = {
     "device": ("Device ioctls",
                "Issued on a device descriptor (from KVM_CREATE_DEVICE) to read and change "
                "the attributes of an in-kernel device."),
-}
-ARCH_AREAS = {
-    "x86": "x86 ioctls",
-    "arm64": "arm64 ioctls",
-    "s390": "s390 ioctls",
-    "ppc": "PowerPC ioctls",
-    "riscv": "RISC-V ioctls",
-    "mips": "MIPS ioctls",
-    "loongarch": "LoongArch ioctls",
 }
 
 
@@ -259,39 +251,124 @@ class Generator:
 
         # The site: docs/reference is a link to generated/docs.
         set_of = {id(v): vs for vs in value_sets_all for v in vs.values}
-        pages: dict[str, list[Ioctl]] = {}
-        for i in ioctls:
-            pages.setdefault(area(i), []).append(i)
-        area_pages = [(key, AREAS[key][0], AREAS[key][1]) for key in AREAS if key in pages]
-        area_pages += [(key, ARCH_AREAS[key],
-                        f"Ioctls that exist only on {key}; ioctls shared by several architectures "
-                        f"are on the pages of their descriptor.")
-                       for key in ARCH_AREAS if key in pages]
-        order = {f.path: n for n, f in enumerate(model.files)}
-
-        def made_from(items) -> dict:
-            """The spec files a page is made from, in the manifest's order."""
-            return dict(common, sources=sorted({i.file.path for i in items}, key=order.__getitem__))
-
-        for key, title, intro in area_pages:
-            out[f"docs/{key}.rst"] = env.get_template("rst/site/area.rst.j2").render(
-                title=title, intro=intro, ioctls=pages[key], **made_from(pages[key]))
         emissions: dict[int, list] = {}   # id of a capability -> the emissions it enables
         for ioctl in model.ioctls:
             for e in ioctl.emissions:
                 emissions.setdefault(id(e.requires), []).append(e)
         gates = {c.name: self.gates(model, c, exits, set_of, emissions.get(id(c), [])) for c in caps}
-        run_items = exits + ([run_record] if isinstance(run_record, Record) else [])
-        for page, template, extra, items in (
-                ("index", "index.rst.j2", dict(areas=area_pages), model.items),
-                ("run", "run.rst.j2", dict(exits=exits), run_items),
-                ("capabilities", "capabilities.rst.j2",
-                 dict(vcpu_caps=vcpu_caps, vm_caps=vm_caps, other_caps=other_caps), caps),
-                ("capability-index", "capability-index.rst.j2", dict(caps=caps, gates=gates), model.items),
-                ("values", "values.rst.j2", dict(constants=constants, sets=value_sets_all),
-                 constants + value_sets_all),
-                ("versions", "versions.rst.j2", dict(releases=self.releases(model, set_of)), model.items)):
-            out[f"docs/{page}.rst"] = env.get_template(f"rst/site/{template}").render(**extra, **made_from(items))
+        out.update(self.site(model, env, common, ioctls, caps, exits, constants, value_sets_all, gates,
+                             self.releases(model, set_of), listings))
+        return out
+
+    @staticmethod
+    def site(model: Model, env, common: dict, ioctls: list, caps: list, exits: list, constants: list,
+             value_sets: list, gates: dict, releases: list, listings: dict) -> dict[str, str]:
+        """The pages of the site, {path under generated/: text}: one page per
+        listing, or an overview and the pages of its groups (emit/site.py)."""
+        order = {f.path: n for n, f in enumerate(model.files)}
+        out: dict[str, str] = {}
+
+        def sources(items) -> list[str]:
+            paths = {i.file.path for i in items if getattr(i, "file", None) is not None}
+            return sorted(paths or order, key=order.__getitem__)
+
+        def lines(text: str) -> int:
+            return text.count("\n") + 4
+
+        def write(page: site.Page, template: str, context, intro: str = "", links=None) -> None:
+            """The page, or its overview and children; context(items) -> what the template lists."""
+            if page.children:
+                everything = [i for child in page.children for i in child.items]
+                out[f"docs/{page.name}.rst"] = env.get_template("rst/site/overview.rst.j2").render(
+                    common, title=page.title, intro=intro, children=page.children, links=links,
+                    sources=sources(everything))
+            for part in page.children or [page]:
+                out[f"docs/{part.name}.rst"] = env.get_template(f"rst/site/{template}").render(
+                    common, title=part.title, intro="" if page.children else intro,
+                    sources=sources(part.items), **context(part.items))
+
+        # ioctls: one listing per area (descriptor, or the single architecture);
+        # a save ioctl and the ioctl that restores its state stay on one page
+        def saved_and_restored(a: Ioctl, b: Ioctl) -> bool:
+            return a.restored_by == b.name or b.restores == a.name
+
+        by_area: dict[str, list[Ioctl]] = {}
+        for i in ioctls:
+            by_area.setdefault(area(i), []).append(i)
+        arches = {a.name: a for a in model.architectures}
+        keys = [k for k in list(AREAS) + list(arches) if k in by_area]
+        tops = []
+        for key in keys + sorted(set(by_area) - set(keys)):
+            if key in AREAS:
+                title, intro = AREAS[key]
+            else:
+                about = f" ({arches[key].doc.rstrip('.')})" if key in arches and arches[key].doc else ""
+                title, intro = (f"{key} ioctls", f"Ioctls that exist only on {key}{about}; ioctls shared by "
+                                f"several architectures are on the pages of their descriptor.")
+            page = site.paginate(key, title, site.by_topic(key, by_area[key], model.files, saved_and_restored),
+                                 lambda i: lines(common["ioctl_bodies"][i.name]))
+            write(page, "area.rst.j2", lambda items: dict(ioctls=items, listings=listings), intro, links=rst_ref)
+            tops.append(key)
+
+        # kvm_run, then the exit reasons by number
+        exits = sorted(exits, key=lambda e: e.value)
+        run_record = model.by_name.get("kvm_run")
+        run = run_record if isinstance(run_record, Record) else None
+        fields = list(run.walk()) if run is not None else []
+        title = f"The fields of {run.c_type}" if run else "The fields of kvm_run"
+        page = site.paginate("run-fields", title, [site.Group("fields", title, fields)], lambda f: 3)
+        write(page, "run-fields.rst.j2", lambda items: dict(run=run, fields=items))
+        out["docs/run.rst"] = env.get_template("rst/site/run.rst.j2").render(
+            common, run=run, exits=exits, sources=sources(exits + ([run] if run else [])))
+        page = site.paginate("exit-reasons", "Exit reasons",
+                             [site.Group("numbers", "Exit reasons", exits, site.number_range)],
+                             lambda e: lines(e.doc) + 8)
+        write(page, "exits.rst.j2", lambda items: dict(exits=items),
+              "Each exit reason KVM_RUN can report in kvm_run.exit_reason, by number.")
+        tops += ["run", "run-fields", "exit-reasons"]
+
+        # capabilities: by architecture, the others by where they are enabled
+        shared = [("enabled-on-vcpus", "Capabilities that can be enabled on vCPUs", lambda c: c.enable_scope == "vcpu"),
+                  ("enabled-on-vms", "Capabilities that can be enabled on VMs", lambda c: c.enable_scope == "vm"),
+                  ("host", "Capabilities that report what the host supports", lambda c: c.enable_scope is None)]
+        groups = site.by_architecture(sorted(caps, key=lambda c: c.value), model.architectures, shared, "capabilities")
+        for g in groups:
+            g.part_title = site.number_range
+        page = site.paginate("capabilities", "Capabilities", groups, lambda c: lines(common["cap_bodies"][c.name]))
+        write(page, "capabilities.rst.j2", lambda items: dict(caps=items), env.get_template(
+            "rst/site/capabilities-intro.j2").render(), links=rst_ref)
+        page = site.paginate("capability-index", "Capability index",
+                             [site.Group("numbers", "Capability index", sorted(caps, key=lambda c: c.value),
+                                         site.number_range)], lambda c: 5)
+        write(page, "capability-index.rst.j2", lambda items: dict(caps=items, gates=gates),
+              env.get_template("rst/site/capability-index-intro.j2").render())
+        tops += ["capabilities", "capability-index"]
+
+        # constants, then flag sets and enumerations by architecture
+        groups = ([site.Group("constants", "Constants", constants)] if constants else []) + site.by_architecture(
+            value_sets, model.architectures,
+            [("common", "Flag sets and enumerations of several architectures", lambda v: True)],
+            "flag sets and enumerations")
+        page = site.paginate("values", "Constants and value sets", groups,
+                             lambda v: 6 * len(v.values) + 12 if isinstance(v, (Enum, FlagSet)) else 3)
+        write(page, "values.rst.j2", lambda items: dict(
+            constants=[i for i in items if isinstance(i, Constant)],
+            sets=[i for i in items if isinstance(i, (Enum, FlagSet))]))
+
+        # releases, newest first, by kernel series
+        groups: list[site.Group] = []
+        for release in releases:
+            series = site.series_of(release[0])
+            slug = "linux-" + series.replace(".", "-")
+            if not groups or groups[-1].slug != slug:
+                groups.append(site.Group(slug, f"Linux {series}.x", []))
+            groups[-1].items.append(release)
+        page = site.paginate("versions", "By kernel version", groups, lambda r: (4 * (len(r[1]) + len(r[2]))) // 3 + 6)
+        write(page, "versions.rst.j2", lambda items: dict(releases=items))
+        tops += ["values", "versions"]
+
+        out["docs/index.rst"] = env.get_template("rst/site/index.rst.j2").render(
+            common, pages=tops, sources=sources(model.items))
         return out
 
     @staticmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 
 import jinja2
@@ -130,10 +131,21 @@ def rst_heading(text: str, char: str, overline: bool = False) -> str:
     return f"{line}\n{text}\n{line}" if overline else f"{text}\n{line}"
 
 
+# What reStructuredText reads as the start of a list when a table cell begins
+# with it: "-", "* x", "(56)", "3.", "a)", "#.".
+_LIST_START = re.compile(r"[-*+\u2022](?: |$)|\(?(?:[0-9]+|[a-zA-Z]|#)[.)](?: |$)|\((?:[0-9]+|[a-zA-Z]|#)\)(?: |$)")
+
+
+def rst_cell(text: str) -> str:
+    """The text as a table cell says it: a value like ``(56)`` or ``-`` is
+    escaped so that it is not read as a list with an empty item."""
+    return "\\" + text if _LIST_START.match(text) else text
+
+
 def rst_table(rows: list[list[str]], header: list[str] | None = None, indent: str = "  ",
               last_width: int = 60) -> str:
     """A reStructuredText simple table; the last column wraps onto continuation rows."""
-    all_rows = ([header] if header else []) + rows
+    all_rows = [[rst_cell(c) for c in r] for r in ([header] if header else []) + rows]
     ncol = len(all_rows[0])
     widths = [max(len(r[i]) for r in all_rows) for i in range(ncol - 1)]
     widths = [max(w, 1) for w in widths]
