@@ -154,3 +154,19 @@ def test_every_kernel_6_1_section_has_its_heading_in_ours(tmp_path):
     report = coverage(kernel, API.read_text())
     assert len(report.sections) > 200
     assert [c.heading for c in report.sections if not c.found] == []
+
+
+def test_layout_also_must_name_records_or_value_sets(scratch, capsys):
+    rel = "spec/documents/api-6-1.yaml"
+    scratch.replace(rel, "also: [kvm_s390_irq_type]", "also: [KVM_S390_IRQ]")
+    line, col = scratch.line_of(rel, "also: [KVM_S390_IRQ]"), scratch.column_of(rel, "KVM_S390_IRQ]")
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 1
+    assert f"{rel}:{line}:{col}: error: section 4.77: no struct, union, enum or flag set is named KVM_S390_IRQ" \
+        in result.out + result.err
+
+
+def test_section_lists_what_the_layout_adds_in_full():
+    sections = {s.heading: s.text for s in split_sections(API.read_text())}
+    stats = sections["4.133 KVM_GET_STATS_FD"]
+    assert "struct kvm_stats_desc {" in stats and "KVM_STATS_UNIT_SECONDS" in stats

@@ -6285,6 +6285,9 @@ KVM_CAP_DISABLE_QUIRKS2: Final = Capability(
     off for a VM. Unlike KVM_CAP_DISABLE_QUIRKS, the answer tells which quirks
     exist and unknown bits are refused.
 
+    The MONITOR/MWAIT quirk only matters while those instructions cause exits,
+    that is unless KVM_X86_DISABLE_EXITS_MWAIT disabled them.
+
     :Number: 213
     :Architectures: x86
     :Checked on: /dev/kvm, VM
@@ -6687,6 +6690,9 @@ KVM_CAP_X86_DISABLE_EXITS: Final = Capability(
     doc="""Opt-in removal of intercepts for HLT, PAUSE, MWAIT and C-states, to cut
     latency when each vCPU owns a physical CPU. The host loses the chance to
     run other work while the guest idles or spins.
+
+    A guest whose HLT exits are disabled should not be offered
+    KVM_FEATURE_PV_UNHALT.
 
     :Number: 143
     :Architectures: x86
@@ -11712,6 +11718,10 @@ KVM_CAP_S390_USER_STSI: Final = Capability(
     enable='vm',
     doc="""Userspace can post-process the STSI instruction.
 
+    The exit is KVM_EXIT_S390_STSI: kvm_run.s390_stsi gives the operand
+    address (addr), access register (ar), function code (fc) and selectors
+    (sel1, sel2) of the instruction, plus reserved bytes.
+
     :Number: 109
     :Architectures: s390
     :Checked on: /dev/kvm, VM
@@ -12034,6 +12044,9 @@ KVM_CAP_S390_PROTECTED_DUMP: Final = Capability(
     enable=None,
     doc="""Protected guests can be dumped: KVM_S390_PV_COMMAND accepts KVM_PV_DUMP
     and KVM_PV_INFO, and KVM_S390_PV_CPU_COMMAND is available.
+
+    The state of each vCPU is dumped with KVM_S390_PV_CPU_COMMAND and its
+    KVM_PV_DUMP_CPU command.
 
     :Number: 217
     :Architectures: s390
@@ -14087,6 +14100,9 @@ KVM_GET_REGS: Final = Ioctl(
     guest modes the upper halves and R8-R15 are still reported, as the
     processor holds them.
 
+    On mips, struct kvm_regs holds the 32 general registers (gpr), hi, lo and
+    pc, each 64 bits wide.
+
     :Capability: basic
     :Architectures: x86
     :Type: vcpu ioctl
@@ -14119,6 +14135,9 @@ KVM_SET_REGS: Final = Ioctl(
     is checked; the values take effect at the next KVM_RUN. Setting the
     registers also drops an exception that KVM had queued but not yet started
     to deliver, since it would be raised at the wrong instruction.
+
+    On mips, struct kvm_regs holds the 32 general registers (gpr), hi, lo and
+    pc, each 64 bits wide.
 
     :Capability: basic
     :Architectures: x86
@@ -17182,6 +17201,9 @@ KVM_XEN_HVM_SET_ATTR: Final = Ioctl(
     info page whenever it delivers an event, without marking it dirty, so
     userspace must treat that page as always dirty during migration.
 
+    It exists when KVM_CAP_XEN_HVM reports KVM_XEN_HVM_CONFIG_SHARED_INFO; the
+    event channel attributes need KVM_XEN_HVM_CONFIG_EVTCHN_SEND as well.
+
     :Capability: KVM_CAP_XEN_HVM
     :Architectures: x86
     :Type: vm ioctl
@@ -17230,6 +17252,10 @@ KVM_XEN_VCPU_GET_ATTR: Final = Ioctl(
     KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA reads as 0 unless the vcpu_info was
     set by address. An unset runstate area gives ENOENT.
 
+    It exists when KVM_CAP_XEN_HVM reports KVM_XEN_HVM_CONFIG_SHARED_INFO; the
+    event channel and timer attributes need KVM_XEN_HVM_CONFIG_EVTCHN_SEND as
+    well.
+
     :Capability: KVM_CAP_XEN_HVM
     :Architectures: x86
     :Type: vcpu ioctl
@@ -17274,6 +17300,10 @@ KVM_XEN_VCPU_SET_ATTR: Final = Ioctl(
     time info and runstate areas, its runstate and accumulated run times, its
     Xen vCPU id, its timer, or its local APIC upcall vector. As with the
     shared info page, KVM writes the vcpu_info page without marking it dirty.
+
+    It exists when KVM_CAP_XEN_HVM reports KVM_XEN_HVM_CONFIG_SHARED_INFO; the
+    event channel and timer attributes need KVM_XEN_HVM_CONFIG_EVTCHN_SEND as
+    well.
 
     :Capability: KVM_CAP_XEN_HVM
     :Architectures: x86
@@ -18187,6 +18217,8 @@ KVM_ARM_SET_DEVICE_ADDR: Final = Ioctl(
     KVM_CREATE_IRQCHIP. Call it after KVM_CREATE_IRQCHIP and before any vCPU
     runs, once per address. The number coincides with KVM_GET_ONE_REG, which
     is issued on vCPU descriptors instead.
+
+    The addresses must be set before the first KVM_RUN.
 
     :Capability: KVM_CAP_ARM_SET_DEVICE_ADDR
     :Architectures: arm64

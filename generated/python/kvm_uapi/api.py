@@ -3250,6 +3250,9 @@ class Vm(_Descriptor):
         info page whenever it delivers an event, without marking it dirty, so
         userspace must treat that page as always dirty during migration.
 
+        It exists when KVM_CAP_XEN_HVM reports KVM_XEN_HVM_CONFIG_SHARED_INFO; the
+        event channel attributes need KVM_XEN_HVM_CONFIG_EVTCHN_SEND as well.
+
         :Capability: KVM_CAP_XEN_HVM
         :Architectures: x86
         :Type: vm ioctl
@@ -4411,6 +4414,9 @@ class Vcpu(_Descriptor):
         guest modes the upper halves and R8-R15 are still reported, as the
         processor holds them.
 
+        On mips, struct kvm_regs holds the 32 general registers (gpr), hi, lo and
+        pc, each 64 bits wide.
+
         :Capability: basic
         :Architectures: x86
         :Type: vcpu ioctl
@@ -4435,6 +4441,9 @@ class Vcpu(_Descriptor):
         is checked; the values take effect at the next KVM_RUN. Setting the
         registers also drops an exception that KVM had queued but not yet started
         to deliver, since it would be raised at the wrong instruction.
+
+        On mips, struct kvm_regs holds the 32 general registers (gpr), hi, lo and
+        pc, each 64 bits wide.
 
         :Capability: basic
         :Architectures: x86
@@ -5661,6 +5670,10 @@ class Vcpu(_Descriptor):
         KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA reads as 0 unless the vcpu_info was
         set by address. An unset runstate area gives ENOENT.
 
+        It exists when KVM_CAP_XEN_HVM reports KVM_XEN_HVM_CONFIG_SHARED_INFO; the
+        event channel and timer attributes need KVM_XEN_HVM_CONFIG_EVTCHN_SEND as
+        well.
+
         :Capability: KVM_CAP_XEN_HVM
         :Architectures: x86
         :Type: vcpu ioctl
@@ -5696,6 +5709,10 @@ class Vcpu(_Descriptor):
         time info and runstate areas, its runstate and accumulated run times, its
         Xen vCPU id, its timer, or its local APIC upcall vector. As with the
         shared info page, KVM writes the vcpu_info page without marking it dirty.
+
+        It exists when KVM_CAP_XEN_HVM reports KVM_XEN_HVM_CONFIG_SHARED_INFO; the
+        event channel and timer attributes need KVM_XEN_HVM_CONFIG_EVTCHN_SEND as
+        well.
 
         :Capability: KVM_CAP_XEN_HVM
         :Architectures: x86

@@ -204,7 +204,9 @@ class Generator:
         # api.rst names other items; the site links them.
         sections = env.get_template("rst/sections.j2").module
         run_record = model.by_name.get("kvm_run")
-        run_body = str(sections.run_body(run_record if isinstance(run_record, Record) else None, exits))
+        run = run_record if isinstance(run_record, Record) else None
+        run_records = referenced_records(run) if run is not None else []
+        run_body = str(sections.run_body(run, exits, run_records[:-1], value_sets(run_records)))
 
         vcpu_caps = [c for c in caps if c.enable_scope == "vcpu"]
         vm_caps = [c for c in caps if c.enable_scope == "vm"]
