@@ -80,6 +80,10 @@ def test_coverage_compares_sections_of_the_same_heading():
     # A section renumbered or retitled in ours counts as absent: nothing covered.
     moved = coverage(REFERENCE, ours.replace("4.1 KVM_ALPHA", "4.9 KVM_ALPHA"))
     assert not moved.sections[2].found and moved.sections[2].share == 0
+    # A title spelt otherwise (a misspelt name corrected) pairs by its number when that is unique.
+    spelt = coverage(REFERENCE, ours.replace("4.1 KVM_ALPHA", "4.1 KVM_OMEGA"))
+    assert spelt.sections[2].found and spelt.sections[2].by_number
+    assert spelt.sections[2].missing == ["KVM_ALPHA", "KVM_CHECK_EXTENSION"]
 
 
 def test_command_reports_the_distribution_and_fails_below_the_goal_with_check(tmp_path, capsys):
@@ -154,6 +158,9 @@ def test_every_kernel_6_1_section_has_its_heading_in_ours(tmp_path):
     report = coverage(kernel, API.read_text())
     assert len(report.sections) > 200
     assert [c.heading for c in report.sections if not c.found] == []
+    # Only the kernel's misspelt titles are matched by number.
+    assert [c.heading for c in report.sections if c.by_number] == [
+        "8.3 KVM_CAP_PPC_RADIX_MMU", "8.4 KVM_CAP_PPC_HASH_MMU_V3", "8.31 KVM_CAP_PPC_MULTITCE"]
 
 
 def test_layout_also_must_name_records_or_value_sets(scratch, capsys):

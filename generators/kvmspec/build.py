@@ -287,7 +287,7 @@ class Builder:
                                                             f"enum or flag set is named {name}",
                                        "list records by name without 'struct' (kvm_regs), value sets by their name")
                     sections.append(DocSection(section["number"], section["title"], tuple(known),
-                                               section.get("text"), tuple(listed)))
+                                               section.get("text"), tuple(listed), section.get("spelled")))
                 chapters.append(DocChapter(chapter["number"], chapter["title"], chapter.get("text"), holds,
                                            tuple(sections)))
             layouts.append(DocLayout(data["document"], Version.parse(data["release"]), tuple(chapters),

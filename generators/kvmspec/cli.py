@@ -452,7 +452,8 @@ def cmd_doc_coverage(args: argparse.Namespace) -> int:
         for c in sorted(report.sections, key=lambda c: c.share):
             if c.share >= goal and not args.all:
                 continue
-            where = "" if c.found else " (no section with this heading)"
+            where = " (no section with this heading)" if not c.found else \
+                " (matched by number; title spelt otherwise)" if c.by_number else ""
             shown = ", ".join(c.missing[:12]) + (" ..." if len(c.missing) > 12 else "")
             print(f"{args.reference}:{c.line}: {c.heading}: {c.share:.1%} of {len(c.identifiers)}{where}"
                   + (f"; missing: {shown}" if c.missing else ""))

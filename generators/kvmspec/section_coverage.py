@@ -45,6 +45,7 @@ class Coverage:
     identifiers: list[str]
     missing: list[str]
     found: bool           # whether the other document has a section with this heading
+    by_number: bool = False   # found by its number alone: the other document spells the title otherwise
 
     @property
     def share(self) -> float:
@@ -68,14 +69,16 @@ class Report:
         if not shares:
             return "doc-coverage: the reference has no numbered sections"
         absent = sum(1 for c in self.sections if not c.found)
+        retitled = sum(1 for c in self.sections if c.by_number)
         return (f"doc-coverage: {len(shares)} sections, min {min(shares):.1%}, median "
                 f"{statistics.median(shares):.1%}, mean {statistics.fmean(shares):.1%}; "
-                f"{len(self.below(goal))} below {goal:.0%}; {absent} without a section of the same heading")
+                f"{len(self.below(goal))} below {goal:.0%}; {absent} without a section of the same heading"
+                + (f", {retitled} matched by number (title spelt otherwise)" if retitled else ""))
 
     def as_json(self, goal: float) -> dict:
         shares = self.shares()
         return {"sections": [{"heading": c.heading, "line": c.line, "identifiers": len(c.identifiers),
-                              "missing": c.missing, "found": c.found, "coverage": round(c.share, 4)}
+                              "missing": c.missing, "found": c.found, "by_number": c.by_number, "coverage": round(c.share, 4)}
                              for c in self.sections],
                 "min": min(shares, default=0.0), "median": statistics.median(shares) if shares else 0.0,
                 "below": len(self.below(goal)), "goal": goal}
@@ -142,8 +145,16 @@ def coverage(reference: str, ours: str) -> Report:
         n = used.get(key, 0)
         used[key] = n + 1
         candidates = mine.get(key, [])
+        by_number = False
+        if not candidates:
+            # A title spelt otherwise (a misspelt name corrected): the section
+            # of the same number, when only one section of ours has it.
+            number = key.split(" ")[0]
+            same = [v[0] for k, v in mine.items() if k.split(" ")[0] == number and len(v) == 1]
+            if len(same) == 1 and sum(1 for t in theirs if _key(t.heading).split(" ")[0] == number) == 1:
+                candidates, by_number = same, True
         other = candidates[min(n, len(candidates) - 1)].text if candidates else None
         names = identifiers(s.text)
         missing = names if other is None else [i for i in names if not mentions(other, i)]
-        report.sections.append(Coverage(s.heading, s.line, names, missing, other is not None))
+        report.sections.append(Coverage(s.heading, s.line, names, missing, other is not None, by_number))
     return report

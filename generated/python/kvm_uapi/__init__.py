@@ -5600,10 +5600,8 @@ KVM_CAP_SPLIT_IRQCHIP: Final = Capability(
     kernel. This keeps the fast path (APIC timer, IPIs, posted interrupts) in
     KVM while the legacy chipset devices stay in the VMM.
 
-    It replaces KVM_CREATE_IRQCHIP: the local APICs stay in the kernel while
-    the IOAPIC and PIC are emulated by userspace, which delivers their
-    interrupts as MSIs (routes of type KVM_IRQ_ROUTING_MSI, or
-    KVM_SIGNAL_MSI).
+    It is used instead of KVM_CREATE_IRQCHIP; the MSIs of the userspace IOAPIC
+    use routes of type KVM_IRQ_ROUTING_MSI (or KVM_SIGNAL_MSI).
 
     :Number: 121
     :Architectures: x86
