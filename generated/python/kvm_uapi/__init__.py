@@ -10324,7 +10324,8 @@ class kvm_run(ctypes.Structure):
       Input. Non-zero makes KVM_RUN return at once with EINTR without
       entering the guest (KVM_CAP_IMMEDIATE_EXIT). A signal handler can
       set it to kick a vCPU thread out without racing with the next
-      KVM_RUN.
+      KVM_RUN, which scales better than blocking the signal outside
+      KVM_RUN with KVM_SET_SIGNAL_MASK.
     - padding1: __u8[6], offset 2, reserved.
       Reserved.
     - exit_reason: __u32, offset 8.
@@ -14875,6 +14876,10 @@ KVM_GET_MSRS: Final = Ioctl(
     so userspace must compare the return value with nmsrs.
 
     The MSRs that can be read are listed by KVM_GET_MSR_INDEX_LIST.
+
+    On the system descriptor it reads feature MSRs (those
+    KVM_GET_MSR_FEATURE_INDEX_LIST lists), which tell what the host can offer
+    a guest, as KVM_GET_SUPPORTED_CPUID does for CPUID.
 
     :Capability: basic
     :Architectures: x86

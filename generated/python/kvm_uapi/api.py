@@ -1473,6 +1473,10 @@ class Kvm(_Descriptor):
 
         The MSRs that can be read are listed by KVM_GET_MSR_INDEX_LIST.
 
+        On the system descriptor it reads feature MSRs (those
+        KVM_GET_MSR_FEATURE_INDEX_LIST lists), which tell what the host can offer
+        a guest, as KVM_GET_SUPPORTED_CPUID does for CPUID.
+
         :Capability: basic
         :Architectures: x86
         :Type: vcpu ioctl, system ioctl (with KVM_CAP_GET_MSR_FEATURES)
@@ -4984,6 +4988,10 @@ class Vcpu(_Descriptor):
         so userspace must compare the return value with nmsrs.
 
         The MSRs that can be read are listed by KVM_GET_MSR_INDEX_LIST.
+
+        On the system descriptor it reads feature MSRs (those
+        KVM_GET_MSR_FEATURE_INDEX_LIST lists), which tell what the host can offer
+        a guest, as KVM_GET_SUPPORTED_CPUID does for CPUID.
 
         :Capability: basic
         :Architectures: x86
