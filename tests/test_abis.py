@@ -91,6 +91,22 @@ def test_big_endian_abis_read_big_endian_data():
     assert s390x.big_endian and not abis.abi("arm64").big_endian
 
 
+def test_big_endian_unions_inside_records_read_big_endian_data():
+    # ppc64's kvm_sregs holds unions (u, u.e.impl) inside a struct: ctypes must accept them
+    # in a big-endian record and read their members big-endian, as the little-endian ABI
+    # reads the same bytes little-endian.
+    sregs = {}
+    for name, order in (("ppc64", "big"), ("ppc64le", "little")):
+        cls = abis.abi(name).kvm_sregs
+        raw = bytearray(ctypes.sizeof(cls))
+        raw[0:4] = (0x004E1202).to_bytes(4, order)                     # pvr
+        raw[8 + 256:8 + 260] = (0x1FF).to_bytes(4, order)             # u.e.features
+        raw[8:12] = (0xABCD).to_bytes(4, order)                        # u.e.impl.fsl.features
+        sregs[name] = cls.from_buffer_copy(bytes(raw))
+    for s in sregs.values():
+        assert (s.pvr, s.u.e.features, s.u.e.impl.fsl.features) == (0x004E1202, 0x1FF, 0xABCD)
+
+
 @pytest.mark.parametrize("abi", ABIS, ids=lambda a: a.name)
 def test_records_are_laid_out_as_clang_lays_them_out(abi):
     if not described(abi):

@@ -276,6 +276,23 @@ def test_new_struct_must_be_64_bit_clean(pair):
     assert "new struct kvm_example_launch claims an abi_exemption" in str(found[0])
 
 
+def test_a_shipped_struct_newly_described_keeps_its_exemption(pair):
+    """A struct the kernel shipped long ago (powerpc's kvm_create_spapr_tce of 3.1, with tail
+    padding) that the spec describes only now is not new uapi: its exemption stands."""
+    old, new = pair
+    add_items(new, NESTED, """
+  - struct: kvm_example_shipped
+    since: "3.1"
+    doc: An example of an old struct with tail padding.
+    abi_exemption:
+      reason: Predates the rule; its tail padding is part of the ABI.
+    fields:
+      - {name: liobn, type: __u64}
+      - {name: window_size, type: __u32}
+""")
+    assert "not-64-bit-clean" not in rules(findings(old, new))
+
+
 # ------------------------------------------------------------------ the command
 
 
@@ -327,3 +344,23 @@ def test_git_revisions(tmp_path):
     assert based.status == 1
     bad = run_kvmspec("compat", "no-such-rev", cwd=repo)
     assert bad.status == 2 and "neither a directory nor a git revision" in bad.err
+
+
+def test_values_move_with_their_flag_set(pair):
+    """A flag set linux/kvm.h gave up to an architecture's header (removed: with moved_to:)
+    takes its values along: they are not reported as removed without deprecation."""
+    old, new = pair
+    add_items(old, BASE, """
+  - flags: kvm_example_moved_flags
+    type: __u32
+    since: "3.8"
+    removed:
+      since: "6.9"
+      moved_to: powerpc asm/kvm.h
+      doc: Moved to the architecture's header.
+    doc: An example of a flag set that moved.
+    values:
+      - {name: KVM_EXAMPLE_MOVED_BIT, value: 1, doc: The only bit.}
+""")
+    assert "removed-without-deprecation" not in rules(findings(old, new))
+

@@ -18,11 +18,17 @@
  * spec/common/capabilities.yaml, spec/common/mips.yaml, spec/x86/vm.yaml,
  * spec/x86/registers.yaml, spec/x86/msrs.yaml, spec/x86/cpuid.yaml,
  * spec/x86/irqchip.yaml, spec/x86/events.yaml, spec/x86/debug.yaml,
- * spec/x86/nested-state.yaml, spec/common/deprecated.yaml,
- * spec/common/memory.yaml, spec/common/irq.yaml, spec/x86/hyperv.yaml,
- * spec/x86/xen.yaml, spec/common/run.yaml, spec/common/vcpu.yaml,
- * spec/common/devices.yaml, spec/common/stats.yaml, spec/common/s390.yaml,
- * spec/common/ppc.yaml, spec/common/arm.yaml, spec/x86/sev.yaml.
+ * spec/x86/nested-state.yaml, spec/arm64/ptrace.yaml,
+ * spec/arm64/registers.yaml, spec/arm64/sysregs.yaml, spec/arm64/sve.yaml,
+ * spec/arm64/firmware.yaml, spec/arm64/vcpu.yaml, spec/arm64/debug.yaml,
+ * spec/arm64/devices.yaml, spec/ppc/kvm.yaml, spec/ppc/registers.yaml,
+ * spec/common/deprecated.yaml, spec/common/memory.yaml, spec/common/irq.yaml,
+ * spec/x86/hyperv.yaml, spec/x86/xen.yaml, spec/common/run.yaml,
+ * spec/common/vcpu.yaml, spec/common/devices.yaml, spec/common/stats.yaml,
+ * spec/common/s390.yaml, spec/common/ppc.yaml, spec/common/arm.yaml,
+ * spec/x86/sev.yaml, spec/s390/vm.yaml, spec/s390/memory.yaml,
+ * spec/s390/interrupts.yaml, spec/s390/protected.yaml,
+ * spec/s390/registers.yaml.
  * Do not edit: change the spec and run `kvmspec generate`.
  */
 #include <stddef.h>
@@ -831,7 +837,7 @@ KVMSPEC_FACT(76616c7565204b564d5f5345545f5453435f4b485a, "value KVM_SET_TSC_KHZ"
 KVMSPEC_FACT(76616c7565204b564d5f4745545f5453435f4b485a, "value KVM_GET_TSC_KHZ", KVM_GET_TSC_KHZ)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
 #ifdef KVM_SET_PMU_EVENT_FILTER
 KVMSPEC_FACT(76616c7565204b564d5f5345545f504d555f4556454e545f46494c544552, "value KVM_SET_PMU_EVENT_FILTER", KVM_SET_PMU_EVENT_FILTER)
@@ -1322,42 +1328,42 @@ KVMSPEC_FACT(76616c7565204b564d5f4341505f58435253, "value KVM_CAP_XCRS", KVM_CAP
 KVMSPEC_FACT(76616c7565204b564d5f4341505f585341564532, "value KVM_CAP_XSAVE2", KVM_CAP_XSAVE2)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_REGS
 KVMSPEC_FACT(76616c7565204b564d5f4745545f52454753, "value KVM_GET_REGS", KVM_GET_REGS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_SET_REGS
 KVMSPEC_FACT(76616c7565204b564d5f5345545f52454753, "value KVM_SET_REGS", KVM_SET_REGS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_SREGS
 KVMSPEC_FACT(76616c7565204b564d5f4745545f5352454753, "value KVM_GET_SREGS", KVM_GET_SREGS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_SET_SREGS
 KVMSPEC_FACT(76616c7565204b564d5f5345545f5352454753, "value KVM_SET_SREGS", KVM_SET_SREGS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_GET_FPU
 KVMSPEC_FACT(76616c7565204b564d5f4745545f465055, "value KVM_GET_FPU", KVM_GET_FPU)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 #ifdef KVM_SET_FPU
 KVMSPEC_FACT(76616c7565204b564d5f5345545f465055, "value KVM_SET_FPU", KVM_SET_FPU)
@@ -3781,7 +3787,7 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f7265696e6a6563745f636f6e74726f6
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7265696e6a6563745f636f6e74726f6c2e7265736572766564, "member_size struct kvm_reinject_control.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_reinject_control, reserved))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_CAP_VCPU_EVENTS
 KVMSPEC_FACT(76616c7565204b564d5f4341505f564350555f4556454e5453, "value KVM_CAP_VCPU_EVENTS", KVM_CAP_VCPU_EVENTS)
@@ -3885,14 +3891,14 @@ KVMSPEC_FACT(76616c7565204b564d5f5838365f5345545f4d4345, "value KVM_X86_SET_MCE"
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_GET_VCPU_EVENTS
 KVMSPEC_FACT(76616c7565204b564d5f4745545f564350555f4556454e5453, "value KVM_GET_VCPU_EVENTS", KVM_GET_VCPU_EVENTS)
 #endif
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_SET_VCPU_EVENTS
 KVMSPEC_FACT(76616c7565204b564d5f5345545f564350555f4556454e5453, "value KVM_SET_VCPU_EVENTS", KVM_SET_VCPU_EVENTS)
@@ -4170,182 +4176,182 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e747
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e6572726f725f636f6465, "offset struct kvm_vcpu_events.exception.error_code", offsetof(struct kvm_vcpu_events, exception.error_code))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e6572726f725f636f6465, "member_size struct kvm_vcpu_events.exception.error_code", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.error_code))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e696e74657272757074, "offset struct kvm_vcpu_events.interrupt", offsetof(struct kvm_vcpu_events, interrupt))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e696e74657272757074, "member_size struct kvm_vcpu_events.interrupt", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e696e746572727570742e696e6a6563746564, "offset struct kvm_vcpu_events.interrupt.injected", offsetof(struct kvm_vcpu_events, interrupt.injected))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e696e746572727570742e696e6a6563746564, "member_size struct kvm_vcpu_events.interrupt.injected", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.injected))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e696e746572727570742e6e72, "offset struct kvm_vcpu_events.interrupt.nr", offsetof(struct kvm_vcpu_events, interrupt.nr))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e696e746572727570742e6e72, "member_size struct kvm_vcpu_events.interrupt.nr", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.nr))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e696e746572727570742e736f6674, "offset struct kvm_vcpu_events.interrupt.soft", offsetof(struct kvm_vcpu_events, interrupt.soft))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e696e746572727570742e736f6674, "member_size struct kvm_vcpu_events.interrupt.soft", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.soft))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e696e746572727570742e736861646f77, "offset struct kvm_vcpu_events.interrupt.shadow", offsetof(struct kvm_vcpu_events, interrupt.shadow))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e696e746572727570742e736861646f77, "member_size struct kvm_vcpu_events.interrupt.shadow", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.shadow))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e6e6d69, "offset struct kvm_vcpu_events.nmi", offsetof(struct kvm_vcpu_events, nmi))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e6e6d69, "member_size struct kvm_vcpu_events.nmi", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e6e6d692e696e6a6563746564, "offset struct kvm_vcpu_events.nmi.injected", offsetof(struct kvm_vcpu_events, nmi.injected))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e6e6d692e696e6a6563746564, "member_size struct kvm_vcpu_events.nmi.injected", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.injected))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e6e6d692e70656e64696e67, "offset struct kvm_vcpu_events.nmi.pending", offsetof(struct kvm_vcpu_events, nmi.pending))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e6e6d692e70656e64696e67, "member_size struct kvm_vcpu_events.nmi.pending", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pending))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e6e6d692e6d61736b6564, "offset struct kvm_vcpu_events.nmi.masked", offsetof(struct kvm_vcpu_events, nmi.masked))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e6e6d692e6d61736b6564, "member_size struct kvm_vcpu_events.nmi.masked", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.masked))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e6e6d692e706164, "offset struct kvm_vcpu_events.nmi.pad", offsetof(struct kvm_vcpu_events, nmi.pad))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e6e6d692e706164, "member_size struct kvm_vcpu_events.nmi.pad", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pad))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e736970695f766563746f72, "offset struct kvm_vcpu_events.sipi_vector", offsetof(struct kvm_vcpu_events, sipi_vector))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e736970695f766563746f72, "member_size struct kvm_vcpu_events.sipi_vector", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, sipi_vector))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e666c616773, "offset struct kvm_vcpu_events.flags", offsetof(struct kvm_vcpu_events, flags))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e666c616773, "member_size struct kvm_vcpu_events.flags", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, flags))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e736d69, "offset struct kvm_vcpu_events.smi", offsetof(struct kvm_vcpu_events, smi))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e736d69, "member_size struct kvm_vcpu_events.smi", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e736d692e736d6d, "offset struct kvm_vcpu_events.smi.smm", offsetof(struct kvm_vcpu_events, smi.smm))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e736d692e736d6d, "member_size struct kvm_vcpu_events.smi.smm", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e736d692e70656e64696e67, "offset struct kvm_vcpu_events.smi.pending", offsetof(struct kvm_vcpu_events, smi.pending))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e736d692e70656e64696e67, "member_size struct kvm_vcpu_events.smi.pending", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.pending))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e736d692e736d6d5f696e736964655f6e6d69, "offset struct kvm_vcpu_events.smi.smm_inside_nmi", offsetof(struct kvm_vcpu_events, smi.smm_inside_nmi))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e736d692e736d6d5f696e736964655f6e6d69, "member_size struct kvm_vcpu_events.smi.smm_inside_nmi", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm_inside_nmi))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e736d692e6c6174636865645f696e6974, "offset struct kvm_vcpu_events.smi.latched_init", offsetof(struct kvm_vcpu_events, smi.latched_init))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e736d692e6c6174636865645f696e6974, "member_size struct kvm_vcpu_events.smi.latched_init", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.latched_init))
 #endif
 #endif
@@ -4360,42 +4366,42 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e747
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e747269706c655f6661756c742e70656e64696e67, "offset struct kvm_vcpu_events.triple_fault.pending", offsetof(struct kvm_vcpu_events, triple_fault.pending))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e747269706c655f6661756c742e70656e64696e67, "member_size struct kvm_vcpu_events.triple_fault.pending", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, triple_fault.pending))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e7265736572766564, "offset struct kvm_vcpu_events.reserved", offsetof(struct kvm_vcpu_events, reserved))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e7265736572766564, "member_size struct kvm_vcpu_events.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, reserved))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e5f6861735f7061796c6f6164, "offset struct kvm_vcpu_events.exception_has_payload", offsetof(struct kvm_vcpu_events, exception_has_payload))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e5f6861735f7061796c6f6164, "member_size struct kvm_vcpu_events.exception_has_payload", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_has_payload))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e5f7061796c6f6164, "offset struct kvm_vcpu_events.exception_payload", offsetof(struct kvm_vcpu_events, exception_payload))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e5f7061796c6f6164, "member_size struct kvm_vcpu_events.exception_payload", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_payload))
 #endif
 #endif
@@ -4764,27 +4770,27 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6e65737465645f7374617
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f6e65737465645f73746174652e6864722e706164, "offset struct kvm_nested_state.hdr.pad", offsetof(struct kvm_nested_state, hdr.pad))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6e65737465645f73746174652e6864722e706164, "member_size struct kvm_nested_state.hdr.pad", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.pad))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f6e65737465645f73746174652e64617461, "offset struct kvm_nested_state.data", offsetof(struct kvm_nested_state, data))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6e65737465645f73746174652e64617461, "member_size struct kvm_nested_state.data", KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f6e65737465645f73746174652e646174612e766d78, "offset struct kvm_nested_state.data.vmx", offsetof(struct kvm_nested_state, data.vmx))
 #endif
 #endif
@@ -4804,6 +4810,5566 @@ KVMSPEC_FACT(76616c7565204b564d5f4745545f4e45535445445f5354415445, "value KVM_GE
 #if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
 #ifdef KVM_SET_NESTED_STATE
 KVMSPEC_FACT(76616c7565204b564d5f5345545f4e45535445445f5354415445, "value KVM_SET_NESTED_STATE", KVM_SET_NESTED_STATE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(73697a652073747275637420757365725f70745f72656773, "size struct user_pt_regs", sizeof(struct user_pt_regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(616c69676e2073747275637420757365725f70745f72656773, "align struct user_pt_regs", _Alignof(struct user_pt_regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6f66667365742073747275637420757365725f70745f726567732e72656773, "offset struct user_pt_regs.regs", offsetof(struct user_pt_regs, regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f70745f726567732e72656773, "member_size struct user_pt_regs.regs", KVMSPEC_MEMBER_SIZE(struct user_pt_regs, regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6f66667365742073747275637420757365725f70745f726567732e7370, "offset struct user_pt_regs.sp", offsetof(struct user_pt_regs, sp))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f70745f726567732e7370, "member_size struct user_pt_regs.sp", KVMSPEC_MEMBER_SIZE(struct user_pt_regs, sp))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6f66667365742073747275637420757365725f70745f726567732e7063, "offset struct user_pt_regs.pc", offsetof(struct user_pt_regs, pc))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f70745f726567732e7063, "member_size struct user_pt_regs.pc", KVMSPEC_MEMBER_SIZE(struct user_pt_regs, pc))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6f66667365742073747275637420757365725f70745f726567732e707374617465, "offset struct user_pt_regs.pstate", offsetof(struct user_pt_regs, pstate))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f70745f726567732e707374617465, "member_size struct user_pt_regs.pstate", KVMSPEC_MEMBER_SIZE(struct user_pt_regs, pstate))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(73697a652073747275637420757365725f667073696d645f7374617465, "size struct user_fpsimd_state", sizeof(struct user_fpsimd_state))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(616c69676e2073747275637420757365725f667073696d645f7374617465, "align struct user_fpsimd_state", _Alignof(struct user_fpsimd_state))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6f66667365742073747275637420757365725f667073696d645f73746174652e7672656773, "offset struct user_fpsimd_state.vregs", offsetof(struct user_fpsimd_state, vregs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f667073696d645f73746174652e7672656773, "member_size struct user_fpsimd_state.vregs", KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, vregs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6f66667365742073747275637420757365725f667073696d645f73746174652e66707372, "offset struct user_fpsimd_state.fpsr", offsetof(struct user_fpsimd_state, fpsr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f667073696d645f73746174652e66707372, "member_size struct user_fpsimd_state.fpsr", KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, fpsr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6f66667365742073747275637420757365725f667073696d645f73746174652e66706372, "offset struct user_fpsimd_state.fpcr", offsetof(struct user_fpsimd_state, fpcr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f667073696d645f73746174652e66706372, "member_size struct user_fpsimd_state.fpcr", KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, fpcr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6f66667365742073747275637420757365725f667073696d645f73746174652e5f5f7265736572766564, "offset struct user_fpsimd_state.__reserved", offsetof(struct user_fpsimd_state, __reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_FACT(6d656d6265725f73697a652073747275637420757365725f667073696d645f73746174652e5f5f7265736572766564, "member_size struct user_fpsimd_state.__reserved", KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, __reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef __SVE_VQ_BYTES
+KVMSPEC_FACT(76616c7565205f5f5356455f56515f4259544553, "value __SVE_VQ_BYTES", __SVE_VQ_BYTES)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef __SVE_VQ_MIN
+KVMSPEC_FACT(76616c7565205f5f5356455f56515f4d494e, "value __SVE_VQ_MIN", __SVE_VQ_MIN)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef __SVE_VQ_MAX
+KVMSPEC_FACT(76616c7565205f5f5356455f56515f4d4158, "value __SVE_VQ_MAX", __SVE_VQ_MAX)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef __SVE_NUM_ZREGS
+KVMSPEC_FACT(76616c7565205f5f5356455f4e554d5f5a52454753, "value __SVE_NUM_ZREGS", __SVE_NUM_ZREGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef __SVE_NUM_PREGS
+KVMSPEC_FACT(76616c7565205f5f5356455f4e554d5f5052454753, "value __SVE_NUM_PREGS", __SVE_NUM_PREGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef PSCI_RET_SUCCESS
+KVMSPEC_FACT(76616c756520505343495f5245545f53554343455353, "value PSCI_RET_SUCCESS", PSCI_RET_SUCCESS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef PSCI_RET_NOT_SUPPORTED
+KVMSPEC_FACT(76616c756520505343495f5245545f4e4f545f535550504f52544544, "value PSCI_RET_NOT_SUPPORTED", PSCI_RET_NOT_SUPPORTED)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef PSCI_RET_INVALID_PARAMS
+KVMSPEC_FACT(76616c756520505343495f5245545f494e56414c49445f504152414d53, "value PSCI_RET_INVALID_PARAMS", PSCI_RET_INVALID_PARAMS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef PSCI_RET_DENIED
+KVMSPEC_FACT(76616c756520505343495f5245545f44454e494544, "value PSCI_RET_DENIED", PSCI_RET_DENIED)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_SPSR_EL1
+KVMSPEC_FACT(76616c7565204b564d5f535053525f454c31, "value KVM_SPSR_EL1", KVM_SPSR_EL1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_SPSR_SVC
+KVMSPEC_FACT(76616c7565204b564d5f535053525f535643, "value KVM_SPSR_SVC", KVM_SPSR_SVC)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_SPSR_ABT
+KVMSPEC_FACT(76616c7565204b564d5f535053525f414254, "value KVM_SPSR_ABT", KVM_SPSR_ABT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_SPSR_UND
+KVMSPEC_FACT(76616c7565204b564d5f535053525f554e44, "value KVM_SPSR_UND", KVM_SPSR_UND)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_SPSR_IRQ
+KVMSPEC_FACT(76616c7565204b564d5f535053525f495251, "value KVM_SPSR_IRQ", KVM_SPSR_IRQ)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_SPSR_FIQ
+KVMSPEC_FACT(76616c7565204b564d5f535053525f464951, "value KVM_SPSR_FIQ", KVM_SPSR_FIQ)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_NR_SPSR
+KVMSPEC_FACT(76616c7565204b564d5f4e525f53505352, "value KVM_NR_SPSR", KVM_NR_SPSR)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef __KVM_HAVE_IRQ_LINE
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f4952515f4c494e45, "defined __KVM_HAVE_IRQ_LINE", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31200 /* 3.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef __KVM_HAVE_READONLY_MEM
+KVMSPEC_FACT(72656d6f7665642d646566696e6564205f5f4b564d5f484156455f524541444f4e4c595f4d454d, "removed-defined __KVM_HAVE_READONLY_MEM", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef __KVM_HAVE_VCPU_EVENTS
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f564350555f4556454e5453, "defined __KVM_HAVE_VCPU_EVENTS", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_COALESCED_MMIO_PAGE_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f434f414c45534345445f4d4d494f5f504147455f4f4646534554, "value KVM_COALESCED_MMIO_PAGE_OFFSET", KVM_COALESCED_MMIO_PAGE_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+#ifdef KVM_DIRTY_LOG_PAGE_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f44495254595f4c4f475f504147455f4f4646534554, "value KVM_DIRTY_LOG_PAGE_OFFSET", KVM_DIRTY_LOG_PAGE_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72656773, "size struct kvm_regs", sizeof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72656773, "align struct kvm_regs", _Alignof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e72656773, "offset struct kvm_regs.regs", offsetof(struct kvm_regs, regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e72656773, "member_size struct kvm_regs.regs", KVMSPEC_MEMBER_SIZE(struct kvm_regs, regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e73705f656c31, "offset struct kvm_regs.sp_el1", offsetof(struct kvm_regs, sp_el1))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e73705f656c31, "member_size struct kvm_regs.sp_el1", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sp_el1))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e656c725f656c31, "offset struct kvm_regs.elr_el1", offsetof(struct kvm_regs, elr_el1))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e656c725f656c31, "member_size struct kvm_regs.elr_el1", KVMSPEC_MEMBER_SIZE(struct kvm_regs, elr_el1))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e73707372, "offset struct kvm_regs.spsr", offsetof(struct kvm_regs, spsr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e73707372, "member_size struct kvm_regs.spsr", KVMSPEC_MEMBER_SIZE(struct kvm_regs, spsr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e66705f72656773, "offset struct kvm_regs.fp_regs", offsetof(struct kvm_regs, fp_regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e66705f72656773, "member_size struct kvm_regs.fp_regs", KVMSPEC_MEMBER_SIZE(struct kvm_regs, fp_regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7372656773, "size struct kvm_sregs", sizeof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7372656773, "align struct kvm_sregs", _Alignof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f667075, "size struct kvm_fpu", sizeof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f667075, "align struct kvm_fpu", _Alignof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_COPROC_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f434f50524f435f4d41534b, "value KVM_REG_ARM_COPROC_MASK", KVM_REG_ARM_COPROC_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_COPROC_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f434f50524f435f5348494654, "value KVM_REG_ARM_COPROC_SHIFT", KVM_REG_ARM_COPROC_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_CORE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f434f5245, "value KVM_REG_ARM_CORE", KVM_REG_ARM_CORE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_DEMUX
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f44454d5558, "value KVM_REG_ARM_DEMUX", KVM_REG_ARM_DEMUX)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_DEMUX_ID_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f44454d55585f49445f4d41534b, "value KVM_REG_ARM_DEMUX_ID_MASK", KVM_REG_ARM_DEMUX_ID_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_DEMUX_ID_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f44454d55585f49445f5348494654, "value KVM_REG_ARM_DEMUX_ID_SHIFT", KVM_REG_ARM_DEMUX_ID_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_DEMUX_ID_CCSIDR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f44454d55585f49445f434353494452, "value KVM_REG_ARM_DEMUX_ID_CCSIDR", KVM_REG_ARM_DEMUX_ID_CCSIDR)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_DEMUX_VAL_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f44454d55585f56414c5f4d41534b, "value KVM_REG_ARM_DEMUX_VAL_MASK", KVM_REG_ARM_DEMUX_VAL_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM_DEMUX_VAL_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f44454d55585f56414c5f5348494654, "value KVM_REG_ARM_DEMUX_VAL_SHIFT", KVM_REG_ARM_DEMUX_VAL_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f535953524547, "value KVM_REG_ARM64_SYSREG", KVM_REG_ARM64_SYSREG)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_OP0_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f4f50305f4d41534b, "value KVM_REG_ARM64_SYSREG_OP0_MASK", KVM_REG_ARM64_SYSREG_OP0_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_OP0_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f4f50305f5348494654, "value KVM_REG_ARM64_SYSREG_OP0_SHIFT", KVM_REG_ARM64_SYSREG_OP0_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_OP1_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f4f50315f4d41534b, "value KVM_REG_ARM64_SYSREG_OP1_MASK", KVM_REG_ARM64_SYSREG_OP1_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_OP1_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f4f50315f5348494654, "value KVM_REG_ARM64_SYSREG_OP1_SHIFT", KVM_REG_ARM64_SYSREG_OP1_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_CRN_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f43524e5f4d41534b, "value KVM_REG_ARM64_SYSREG_CRN_MASK", KVM_REG_ARM64_SYSREG_CRN_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_CRN_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f43524e5f5348494654, "value KVM_REG_ARM64_SYSREG_CRN_SHIFT", KVM_REG_ARM64_SYSREG_CRN_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_CRM_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f43524d5f4d41534b, "value KVM_REG_ARM64_SYSREG_CRM_MASK", KVM_REG_ARM64_SYSREG_CRM_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_CRM_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f43524d5f5348494654, "value KVM_REG_ARM64_SYSREG_CRM_SHIFT", KVM_REG_ARM64_SYSREG_CRM_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_OP2_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f4f50325f4d41534b, "value KVM_REG_ARM64_SYSREG_OP2_MASK", KVM_REG_ARM64_SYSREG_OP2_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_REG_ARM64_SYSREG_OP2_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f4f50325f5348494654, "value KVM_REG_ARM64_SYSREG_OP2_SHIFT", KVM_REG_ARM64_SYSREG_OP2_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+#ifdef KVM_REG_ARM_PTIMER_CTL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5054494d45525f43544c, "value KVM_REG_ARM_PTIMER_CTL", KVM_REG_ARM_PTIMER_CTL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+#ifdef KVM_REG_ARM_PTIMER_CVAL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5054494d45525f4356414c, "value KVM_REG_ARM_PTIMER_CVAL", KVM_REG_ARM_PTIMER_CVAL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+#ifdef KVM_REG_ARM_PTIMER_CNT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5054494d45525f434e54, "value KVM_REG_ARM_PTIMER_CNT", KVM_REG_ARM_PTIMER_CNT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_REG_ARM_TIMER_CTL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f54494d45525f43544c, "value KVM_REG_ARM_TIMER_CTL", KVM_REG_ARM_TIMER_CTL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_REG_ARM_TIMER_CVAL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f54494d45525f4356414c, "value KVM_REG_ARM_TIMER_CVAL", KVM_REG_ARM_TIMER_CVAL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_REG_ARM_TIMER_CNT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f54494d45525f434e54, "value KVM_REG_ARM_TIMER_CNT", KVM_REG_ARM_TIMER_CNT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_ARM_FEATURE_ID_RANGE
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f464541545552455f49445f52414e4745, "value KVM_ARM_FEATURE_ID_RANGE", KVM_ARM_FEATURE_ID_RANGE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_ARM_FEATURE_ID_RANGE_SIZE
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f464541545552455f49445f52414e47455f53495a45, "value KVM_ARM_FEATURE_ID_RANGE_SIZE", KVM_ARM_FEATURE_ID_RANGE_SIZE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(73697a6520737472756374207265675f6d61736b5f72616e6765, "size struct reg_mask_range", sizeof(struct reg_mask_range))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(616c69676e20737472756374207265675f6d61736b5f72616e6765, "align struct reg_mask_range", _Alignof(struct reg_mask_range))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374207265675f6d61736b5f72616e67652e61646472, "offset struct reg_mask_range.addr", offsetof(struct reg_mask_range, addr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374207265675f6d61736b5f72616e67652e61646472, "member_size struct reg_mask_range.addr", KVMSPEC_MEMBER_SIZE(struct reg_mask_range, addr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374207265675f6d61736b5f72616e67652e72616e6765, "offset struct reg_mask_range.range", offsetof(struct reg_mask_range, range))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374207265675f6d61736b5f72616e67652e72616e6765, "member_size struct reg_mask_range.range", KVMSPEC_MEMBER_SIZE(struct reg_mask_range, range))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374207265675f6d61736b5f72616e67652e7265736572766564, "offset struct reg_mask_range.reserved", offsetof(struct reg_mask_range, reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374207265675f6d61736b5f72616e67652e7265736572766564, "member_size struct reg_mask_range.reserved", KVMSPEC_MEMBER_SIZE(struct reg_mask_range, reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_REG_ARM64_SVE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f535645, "value KVM_REG_ARM64_SVE", KVM_REG_ARM64_SVE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_REG_ARM64_SVE_ZREG_BASE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5356455f5a5245475f42415345, "value KVM_REG_ARM64_SVE_ZREG_BASE", KVM_REG_ARM64_SVE_ZREG_BASE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_REG_ARM64_SVE_PREG_BASE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5356455f505245475f42415345, "value KVM_REG_ARM64_SVE_PREG_BASE", KVM_REG_ARM64_SVE_PREG_BASE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_REG_ARM64_SVE_FFR_BASE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5356455f4646525f42415345, "value KVM_REG_ARM64_SVE_FFR_BASE", KVM_REG_ARM64_SVE_FFR_BASE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM64_SVE_NUM_ZREGS
+KVMSPEC_FACT(76616c7565204b564d5f41524d36345f5356455f4e554d5f5a52454753, "value KVM_ARM64_SVE_NUM_ZREGS", KVM_ARM64_SVE_NUM_ZREGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM64_SVE_NUM_PREGS
+KVMSPEC_FACT(76616c7565204b564d5f41524d36345f5356455f4e554d5f5052454753, "value KVM_ARM64_SVE_NUM_PREGS", KVM_ARM64_SVE_NUM_PREGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM64_SVE_MAX_SLICES
+KVMSPEC_FACT(76616c7565204b564d5f41524d36345f5356455f4d41585f534c49434553, "value KVM_ARM64_SVE_MAX_SLICES", KVM_ARM64_SVE_MAX_SLICES)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM64_SVE_VQ_MIN
+KVMSPEC_FACT(76616c7565204b564d5f41524d36345f5356455f56515f4d494e, "value KVM_ARM64_SVE_VQ_MIN", KVM_ARM64_SVE_VQ_MIN)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM64_SVE_VQ_MAX
+KVMSPEC_FACT(76616c7565204b564d5f41524d36345f5356455f56515f4d4158, "value KVM_ARM64_SVE_VQ_MAX", KVM_ARM64_SVE_VQ_MAX)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_REG_ARM64_SVE_VLS
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5356455f564c53, "value KVM_REG_ARM64_SVE_VLS", KVM_REG_ARM64_SVE_VLS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM64_SVE_VLS_WORDS
+KVMSPEC_FACT(76616c7565204b564d5f41524d36345f5356455f564c535f574f524453, "value KVM_ARM64_SVE_VLS_WORDS", KVM_ARM64_SVE_VLS_WORDS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#ifdef KVM_REG_ARM_FW
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f4657, "value KVM_REG_ARM_FW", KVM_REG_ARM_FW)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#ifdef KVM_REG_ARM_PSCI_VERSION
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f505343495f56455253494f4e, "value KVM_REG_ARM_PSCI_VERSION", KVM_REG_ARM_PSCI_VERSION)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f31, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_AVAIL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f315f4e4f545f415641494c, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_AVAIL", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_AVAIL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_AVAIL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f315f415641494c, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_AVAIL", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_AVAIL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_REQUIRED
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f315f4e4f545f5245515549524544, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_REQUIRED", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_REQUIRED)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f32, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_AVAIL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f325f4e4f545f415641494c, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_AVAIL", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_AVAIL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_UNKNOWN
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f325f554e4b4e4f574e, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_UNKNOWN", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_UNKNOWN)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_AVAIL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f325f415641494c, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_AVAIL", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_AVAIL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_REQUIRED
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f325f4e4f545f5245515549524544, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_REQUIRED", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_REQUIRED)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_ENABLED
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f325f454e41424c4544, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_ENABLED", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_ENABLED)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f33, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_AVAIL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f335f4e4f545f415641494c, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_AVAIL", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_AVAIL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_AVAIL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f335f415641494c, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_AVAIL", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_AVAIL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+#ifdef KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_REQUIRED
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f534d4343435f415243485f574f524b41524f554e445f335f4e4f545f5245515549524544, "value KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_REQUIRED", KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_REQUIRED)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#ifdef KVM_REG_ARM_FW_FEAT_BMAP
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f46575f464541545f424d4150, "value KVM_REG_ARM_FW_FEAT_BMAP", KVM_REG_ARM_FW_FEAT_BMAP)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#ifdef KVM_REG_ARM_STD_BMAP
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5354445f424d4150, "value KVM_REG_ARM_STD_BMAP", KVM_REG_ARM_STD_BMAP)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5354445f4249545f54524e475f56315f30, "value KVM_REG_ARM_STD_BIT_TRNG_V1_0", KVM_REG_ARM_STD_BIT_TRNG_V1_0)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#ifdef KVM_REG_ARM_STD_HYP_BMAP
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5354445f4859505f424d4150, "value KVM_REG_ARM_STD_HYP_BMAP", KVM_REG_ARM_STD_HYP_BMAP)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5354445f4859505f4249545f50565f54494d45, "value KVM_REG_ARM_STD_HYP_BIT_PV_TIME", KVM_REG_ARM_STD_HYP_BIT_PV_TIME)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#ifdef KVM_REG_ARM_VENDOR_HYP_BMAP
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f56454e444f525f4859505f424d4150, "value KVM_REG_ARM_VENDOR_HYP_BMAP", KVM_REG_ARM_VENDOR_HYP_BMAP)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f56454e444f525f4859505f4249545f46554e435f46454154, "value KVM_REG_ARM_VENDOR_HYP_BIT_FUNC_FEAT", KVM_REG_ARM_VENDOR_HYP_BIT_FUNC_FEAT)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f56454e444f525f4859505f4249545f505450, "value KVM_REG_ARM_VENDOR_HYP_BIT_PTP", KVM_REG_ARM_VENDOR_HYP_BIT_PTP)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+#ifdef KVM_REG_ARM_VENDOR_HYP_BMAP_2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f56454e444f525f4859505f424d41505f32, "value KVM_REG_ARM_VENDOR_HYP_BMAP_2", KVM_REG_ARM_VENDOR_HYP_BMAP_2)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f56454e444f525f4859505f4249545f444953434f5645525f494d504c5f564552, "value KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_VER", KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_VER)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f56454e444f525f4859505f4249545f444953434f5645525f494d504c5f43505553, "value KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_CPUS", KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_CPUS)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_FN_BASE
+KVMSPEC_FACT(76616c7565204b564d5f505343495f464e5f42415345, "value KVM_PSCI_FN_BASE", KVM_PSCI_FN_BASE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_FN_CPU_SUSPEND
+KVMSPEC_FACT(76616c7565204b564d5f505343495f464e5f4350555f53555350454e44, "value KVM_PSCI_FN_CPU_SUSPEND", KVM_PSCI_FN_CPU_SUSPEND)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_FN_CPU_OFF
+KVMSPEC_FACT(76616c7565204b564d5f505343495f464e5f4350555f4f4646, "value KVM_PSCI_FN_CPU_OFF", KVM_PSCI_FN_CPU_OFF)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_FN_CPU_ON
+KVMSPEC_FACT(76616c7565204b564d5f505343495f464e5f4350555f4f4e, "value KVM_PSCI_FN_CPU_ON", KVM_PSCI_FN_CPU_ON)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_FN_MIGRATE
+KVMSPEC_FACT(76616c7565204b564d5f505343495f464e5f4d494752415445, "value KVM_PSCI_FN_MIGRATE", KVM_PSCI_FN_MIGRATE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_RET_SUCCESS
+KVMSPEC_FACT(76616c7565204b564d5f505343495f5245545f53554343455353, "value KVM_PSCI_RET_SUCCESS", KVM_PSCI_RET_SUCCESS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_RET_NI
+KVMSPEC_FACT(76616c7565204b564d5f505343495f5245545f4e49, "value KVM_PSCI_RET_NI", KVM_PSCI_RET_NI)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_RET_INVAL
+KVMSPEC_FACT(76616c7565204b564d5f505343495f5245545f494e56414c, "value KVM_PSCI_RET_INVAL", KVM_PSCI_RET_INVAL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_PSCI_RET_DENIED
+KVMSPEC_FACT(76616c7565204b564d5f505343495f5245545f44454e494544, "value KVM_PSCI_RET_DENIED", KVM_PSCI_RET_DENIED)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_ARM_VM_SMCCC_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564d5f534d4343435f4354524c, "value KVM_ARM_VM_SMCCC_CTRL", KVM_ARM_VM_SMCCC_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_ARM_VM_SMCCC_FILTER
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564d5f534d4343435f46494c544552, "value KVM_ARM_VM_SMCCC_FILTER", KVM_ARM_VM_SMCCC_FILTER)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f534d4343435f46494c5445525f48414e444c45, "value KVM_SMCCC_FILTER_HANDLE", KVM_SMCCC_FILTER_HANDLE)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f534d4343435f46494c5445525f44454e59, "value KVM_SMCCC_FILTER_DENY", KVM_SMCCC_FILTER_DENY)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(76616c7565204b564d5f534d4343435f46494c5445525f4657445f544f5f55534552, "value KVM_SMCCC_FILTER_FWD_TO_USER", KVM_SMCCC_FILTER_FWD_TO_USER)
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f736d6363635f66696c746572, "size struct kvm_smccc_filter", sizeof(struct kvm_smccc_filter))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f736d6363635f66696c746572, "align struct kvm_smccc_filter", _Alignof(struct kvm_smccc_filter))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f736d6363635f66696c7465722e62617365, "offset struct kvm_smccc_filter.base", offsetof(struct kvm_smccc_filter, base))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f736d6363635f66696c7465722e62617365, "member_size struct kvm_smccc_filter.base", KVMSPEC_MEMBER_SIZE(struct kvm_smccc_filter, base))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f736d6363635f66696c7465722e6e725f66756e6374696f6e73, "offset struct kvm_smccc_filter.nr_functions", offsetof(struct kvm_smccc_filter, nr_functions))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f736d6363635f66696c7465722e6e725f66756e6374696f6e73, "member_size struct kvm_smccc_filter.nr_functions", KVMSPEC_MEMBER_SIZE(struct kvm_smccc_filter, nr_functions))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f736d6363635f66696c7465722e616374696f6e, "offset struct kvm_smccc_filter.action", offsetof(struct kvm_smccc_filter, action))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f736d6363635f66696c7465722e616374696f6e, "member_size struct kvm_smccc_filter.action", KVMSPEC_MEMBER_SIZE(struct kvm_smccc_filter, action))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f736d6363635f66696c7465722e706164, "offset struct kvm_smccc_filter.pad", offsetof(struct kvm_smccc_filter, pad))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f736d6363635f66696c7465722e706164, "member_size struct kvm_smccc_filter.pad", KVMSPEC_MEMBER_SIZE(struct kvm_smccc_filter, pad))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_HYPERCALL_EXIT_SMC
+KVMSPEC_FACT(76616c7565204b564d5f485950455243414c4c5f455849545f534d43, "value KVM_HYPERCALL_EXIT_SMC", KVM_HYPERCALL_EXIT_SMC)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_HYPERCALL_EXIT_16BIT
+KVMSPEC_FACT(76616c7565204b564d5f485950455243414c4c5f455849545f3136424954, "value KVM_HYPERCALL_EXIT_16BIT", KVM_HYPERCALL_EXIT_16BIT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_TARGET_AEM_V8
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f5441524745545f41454d5f5638, "value KVM_ARM_TARGET_AEM_V8", KVM_ARM_TARGET_AEM_V8)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_TARGET_FOUNDATION_V8
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f5441524745545f464f554e444154494f4e5f5638, "value KVM_ARM_TARGET_FOUNDATION_V8", KVM_ARM_TARGET_FOUNDATION_V8)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_TARGET_CORTEX_A57
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f5441524745545f434f525445585f413537, "value KVM_ARM_TARGET_CORTEX_A57", KVM_ARM_TARGET_CORTEX_A57)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_ARM_TARGET_XGENE_POTENZA
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f5441524745545f5847454e455f504f54454e5a41, "value KVM_ARM_TARGET_XGENE_POTENZA", KVM_ARM_TARGET_XGENE_POTENZA)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_ARM_TARGET_CORTEX_A53
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f5441524745545f434f525445585f413533, "value KVM_ARM_TARGET_CORTEX_A53", KVM_ARM_TARGET_CORTEX_A53)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_ARM_TARGET_GENERIC_V8
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f5441524745545f47454e455249435f5638, "value KVM_ARM_TARGET_GENERIC_V8", KVM_ARM_TARGET_GENERIC_V8)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_NUM_TARGETS
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4e554d5f54415247455453, "value KVM_ARM_NUM_TARGETS", KVM_ARM_NUM_TARGETS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_VCPU_POWER_OFF
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504f5745525f4f4646, "value KVM_ARM_VCPU_POWER_OFF", KVM_ARM_VCPU_POWER_OFF)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_VCPU_EL1_32BIT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f454c315f3332424954, "value KVM_ARM_VCPU_EL1_32BIT", KVM_ARM_VCPU_EL1_32BIT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef KVM_ARM_VCPU_PSCI_0_2
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f505343495f305f32, "value KVM_ARM_VCPU_PSCI_0_2", KVM_ARM_VCPU_PSCI_0_2)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_ARM_VCPU_PMU_V3
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f5633, "value KVM_ARM_VCPU_PMU_V3", KVM_ARM_VCPU_PMU_V3)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM_VCPU_SVE
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f535645, "value KVM_ARM_VCPU_SVE", KVM_ARM_VCPU_SVE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM_VCPU_PTRAUTH_ADDRESS
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f505452415554485f41444452455353, "value KVM_ARM_VCPU_PTRAUTH_ADDRESS", KVM_ARM_VCPU_PTRAUTH_ADDRESS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_ARM_VCPU_PTRAUTH_GENERIC
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f505452415554485f47454e45524943, "value KVM_ARM_VCPU_PTRAUTH_GENERIC", KVM_ARM_VCPU_PTRAUTH_GENERIC)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#ifdef KVM_ARM_VCPU_HAS_EL2
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f4841535f454c32, "value KVM_ARM_VCPU_HAS_EL2", KVM_ARM_VCPU_HAS_EL2)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#ifdef KVM_ARM_VCPU_HAS_EL2_E2H0
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f4841535f454c325f45324830, "value KVM_ARM_VCPU_HAS_EL2_E2H0", KVM_ARM_VCPU_HAS_EL2_E2H0)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f766370755f696e6974, "size struct kvm_vcpu_init", sizeof(struct kvm_vcpu_init))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f766370755f696e6974, "align struct kvm_vcpu_init", _Alignof(struct kvm_vcpu_init))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f696e69742e746172676574, "offset struct kvm_vcpu_init.target", offsetof(struct kvm_vcpu_init, target))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f696e69742e746172676574, "member_size struct kvm_vcpu_init.target", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_init, target))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f696e69742e6665617475726573, "offset struct kvm_vcpu_init.features", offsetof(struct kvm_vcpu_init, features))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f696e69742e6665617475726573, "member_size struct kvm_vcpu_init.features", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_init, features))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f73796e635f72656773, "size struct kvm_sync_regs", sizeof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f73796e635f72656773, "align struct kvm_sync_regs", _Alignof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e6465766963655f6972715f6c6576656c, "offset struct kvm_sync_regs.device_irq_level", offsetof(struct kvm_sync_regs, device_irq_level))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e6465766963655f6972715f6c6576656c, "member_size struct kvm_sync_regs.device_irq_level", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, device_irq_level))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_ARM_DEV_EL1_VTIMER
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4445565f454c315f5654494d4552, "value KVM_ARM_DEV_EL1_VTIMER", KVM_ARM_DEV_EL1_VTIMER)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_ARM_DEV_EL1_PTIMER
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4445565f454c315f5054494d4552, "value KVM_ARM_DEV_EL1_PTIMER", KVM_ARM_DEV_EL1_PTIMER)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_ARM_DEV_PMU
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4445565f504d55, "value KVM_ARM_DEV_PMU", KVM_ARM_DEV_PMU)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f766370755f6576656e7473, "size struct kvm_vcpu_events", sizeof(struct kvm_vcpu_events))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f766370755f6576656e7473, "align struct kvm_vcpu_events", _Alignof(struct kvm_vcpu_events))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e, "offset struct kvm_vcpu_events.exception", offsetof(struct kvm_vcpu_events, exception))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e, "member_size struct kvm_vcpu_events.exception", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e736572726f725f70656e64696e67, "offset struct kvm_vcpu_events.exception.serror_pending", offsetof(struct kvm_vcpu_events, exception.serror_pending))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e736572726f725f70656e64696e67, "member_size struct kvm_vcpu_events.exception.serror_pending", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.serror_pending))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e736572726f725f6861735f657372, "offset struct kvm_vcpu_events.exception.serror_has_esr", offsetof(struct kvm_vcpu_events, exception.serror_has_esr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e736572726f725f6861735f657372, "member_size struct kvm_vcpu_events.exception.serror_has_esr", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.serror_has_esr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e6578745f646162745f70656e64696e67, "offset struct kvm_vcpu_events.exception.ext_dabt_pending", offsetof(struct kvm_vcpu_events, exception.ext_dabt_pending))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e6578745f646162745f70656e64696e67, "member_size struct kvm_vcpu_events.exception.ext_dabt_pending", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.ext_dabt_pending))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e706164, "offset struct kvm_vcpu_events.exception.pad", offsetof(struct kvm_vcpu_events, exception.pad))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e706164, "member_size struct kvm_vcpu_events.exception.pad", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.pad))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e736572726f725f657372, "offset struct kvm_vcpu_events.exception.serror_esr", offsetof(struct kvm_vcpu_events, exception.serror_esr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e657863657074696f6e2e736572726f725f657372, "member_size struct kvm_vcpu_events.exception.serror_esr", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.serror_esr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f766370755f6576656e74732e7265736572766564, "offset struct kvm_vcpu_events.reserved", offsetof(struct kvm_vcpu_events, reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f766370755f6576656e74732e7265736572766564, "member_size struct kvm_vcpu_events.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f61726d5f636f70795f6d74655f74616773, "size struct kvm_arm_copy_mte_tags", sizeof(struct kvm_arm_copy_mte_tags))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f61726d5f636f70795f6d74655f74616773, "align struct kvm_arm_copy_mte_tags", _Alignof(struct kvm_arm_copy_mte_tags))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f61726d5f636f70795f6d74655f746167732e67756573745f697061, "offset struct kvm_arm_copy_mte_tags.guest_ipa", offsetof(struct kvm_arm_copy_mte_tags, guest_ipa))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f61726d5f636f70795f6d74655f746167732e67756573745f697061, "member_size struct kvm_arm_copy_mte_tags.guest_ipa", KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, guest_ipa))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f61726d5f636f70795f6d74655f746167732e6c656e677468, "offset struct kvm_arm_copy_mte_tags.length", offsetof(struct kvm_arm_copy_mte_tags, length))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f61726d5f636f70795f6d74655f746167732e6c656e677468, "member_size struct kvm_arm_copy_mte_tags.length", KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, length))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f61726d5f636f70795f6d74655f746167732e61646472, "offset struct kvm_arm_copy_mte_tags.addr", offsetof(struct kvm_arm_copy_mte_tags, addr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f61726d5f636f70795f6d74655f746167732e61646472, "member_size struct kvm_arm_copy_mte_tags.addr", KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, addr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f61726d5f636f70795f6d74655f746167732e666c616773, "offset struct kvm_arm_copy_mte_tags.flags", offsetof(struct kvm_arm_copy_mte_tags, flags))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f61726d5f636f70795f6d74655f746167732e666c616773, "member_size struct kvm_arm_copy_mte_tags.flags", KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, flags))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f61726d5f636f70795f6d74655f746167732e7265736572766564, "offset struct kvm_arm_copy_mte_tags.reserved", offsetof(struct kvm_arm_copy_mte_tags, reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f61726d5f636f70795f6d74655f746167732e7265736572766564, "member_size struct kvm_arm_copy_mte_tags.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_ARM_TAGS_TO_GUEST
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f544147535f544f5f4755455354, "value KVM_ARM_TAGS_TO_GUEST", KVM_ARM_TAGS_TO_GUEST)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_ARM_TAGS_FROM_GUEST
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f544147535f46524f4d5f4755455354, "value KVM_ARM_TAGS_FROM_GUEST", KVM_ARM_TAGS_FROM_GUEST)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f61726d5f636f756e7465725f6f6666736574, "size struct kvm_arm_counter_offset", sizeof(struct kvm_arm_counter_offset))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f61726d5f636f756e7465725f6f6666736574, "align struct kvm_arm_counter_offset", _Alignof(struct kvm_arm_counter_offset))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f61726d5f636f756e7465725f6f66667365742e636f756e7465725f6f6666736574, "offset struct kvm_arm_counter_offset.counter_offset", offsetof(struct kvm_arm_counter_offset, counter_offset))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f61726d5f636f756e7465725f6f66667365742e636f756e7465725f6f6666736574, "member_size struct kvm_arm_counter_offset.counter_offset", KVMSPEC_MEMBER_SIZE(struct kvm_arm_counter_offset, counter_offset))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f61726d5f636f756e7465725f6f66667365742e7265736572766564, "offset struct kvm_arm_counter_offset.reserved", offsetof(struct kvm_arm_counter_offset, reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f61726d5f636f756e7465725f6f66667365742e7265736572766564, "member_size struct kvm_arm_counter_offset.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_arm_counter_offset, reserved))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#ifdef KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED
+KVMSPEC_FACT(76616c7565204b564d5f455849545f4641494c5f454e5452595f4350555f554e535550504f52544544, "value KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED", KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#ifdef KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2
+KVMSPEC_FACT(76616c7565204b564d5f53595354454d5f4556454e545f52455345545f464c41475f505343495f524553455432, "value KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2", KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+#ifdef KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2
+KVMSPEC_FACT(76616c7565204b564d5f53595354454d5f4556454e545f53485554444f574e5f464c41475f505343495f4f464632, "value KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2", KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#ifdef KVM_ARM_MAX_DBG_REGS
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4d41585f4442475f52454753, "value KVM_ARM_MAX_DBG_REGS", KVM_ARM_MAX_DBG_REGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f64656275675f61726368, "size struct kvm_guest_debug_arch", sizeof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f64656275675f61726368, "align struct kvm_guest_debug_arch", _Alignof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6462675f626372, "offset struct kvm_guest_debug_arch.dbg_bcr", offsetof(struct kvm_guest_debug_arch, dbg_bcr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6462675f626372, "member_size struct kvm_guest_debug_arch.dbg_bcr", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_bcr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6462675f627672, "offset struct kvm_guest_debug_arch.dbg_bvr", offsetof(struct kvm_guest_debug_arch, dbg_bvr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6462675f627672, "member_size struct kvm_guest_debug_arch.dbg_bvr", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_bvr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6462675f776372, "offset struct kvm_guest_debug_arch.dbg_wcr", offsetof(struct kvm_guest_debug_arch, dbg_wcr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6462675f776372, "member_size struct kvm_guest_debug_arch.dbg_wcr", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_wcr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6462675f777672, "offset struct kvm_guest_debug_arch.dbg_wvr", offsetof(struct kvm_guest_debug_arch, dbg_wvr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6462675f777672, "member_size struct kvm_guest_debug_arch.dbg_wvr", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_wvr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#ifdef KVM_DEBUG_ARCH_HSR_HIGH_VALID
+KVMSPEC_FACT(76616c7565204b564d5f44454255475f415243485f4853525f484947485f56414c4944, "value KVM_DEBUG_ARCH_HSR_HIGH_VALID", KVM_DEBUG_ARCH_HSR_HIGH_VALID)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f64656275675f657869745f61726368, "size struct kvm_debug_exit_arch", sizeof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f64656275675f657869745f61726368, "align struct kvm_debug_exit_arch", _Alignof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e687372, "offset struct kvm_debug_exit_arch.hsr", offsetof(struct kvm_debug_exit_arch, hsr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e687372, "member_size struct kvm_debug_exit_arch.hsr", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, hsr))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e6873725f68696768, "offset struct kvm_debug_exit_arch.hsr_high", offsetof(struct kvm_debug_exit_arch, hsr_high))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e6873725f68696768, "member_size struct kvm_debug_exit_arch.hsr_high", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, hsr_high))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e666172, "offset struct kvm_debug_exit_arch.far", offsetof(struct kvm_debug_exit_arch, far))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e666172, "member_size struct kvm_debug_exit_arch.far", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, far))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#ifdef KVM_GUESTDBG_USE_SW_BP
+KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f5553455f53575f4250, "value KVM_GUESTDBG_USE_SW_BP", KVM_GUESTDBG_USE_SW_BP)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#ifdef KVM_GUESTDBG_USE_HW
+KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f5553455f4857, "value KVM_GUESTDBG_USE_HW", KVM_GUESTDBG_USE_HW)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_DEVICE_TYPE_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4445564943455f545950455f5348494654, "value KVM_ARM_DEVICE_TYPE_SHIFT", KVM_ARM_DEVICE_TYPE_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_DEVICE_TYPE_MASK
+KVMSPEC_FACT(646566696e6564204b564d5f41524d5f4445564943455f545950455f4d41534b, "defined KVM_ARM_DEVICE_TYPE_MASK", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_DEVICE_ID_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4445564943455f49445f5348494654, "value KVM_ARM_DEVICE_ID_SHIFT", KVM_ARM_DEVICE_ID_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_DEVICE_ID_MASK
+KVMSPEC_FACT(646566696e6564204b564d5f41524d5f4445564943455f49445f4d41534b, "defined KVM_ARM_DEVICE_ID_MASK", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_DEVICE_VGIC_V2
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4445564943455f564749435f5632, "value KVM_ARM_DEVICE_VGIC_V2", KVM_ARM_DEVICE_VGIC_V2)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_VGIC_V2_ADDR_TYPE_DIST
+KVMSPEC_FACT(76616c7565204b564d5f564749435f56325f414444525f545950455f44495354, "value KVM_VGIC_V2_ADDR_TYPE_DIST", KVM_VGIC_V2_ADDR_TYPE_DIST)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_VGIC_V2_ADDR_TYPE_CPU
+KVMSPEC_FACT(76616c7565204b564d5f564749435f56325f414444525f545950455f435055, "value KVM_VGIC_V2_ADDR_TYPE_CPU", KVM_VGIC_V2_ADDR_TYPE_CPU)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_VGIC_V2_DIST_SIZE
+KVMSPEC_FACT(76616c7565204b564d5f564749435f56325f444953545f53495a45, "value KVM_VGIC_V2_DIST_SIZE", KVM_VGIC_V2_DIST_SIZE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_VGIC_V2_CPU_SIZE
+KVMSPEC_FACT(76616c7565204b564d5f564749435f56325f4350555f53495a45, "value KVM_VGIC_V2_CPU_SIZE", KVM_VGIC_V2_CPU_SIZE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#ifdef KVM_VGIC_V3_ADDR_TYPE_DIST
+KVMSPEC_FACT(76616c7565204b564d5f564749435f56335f414444525f545950455f44495354, "value KVM_VGIC_V3_ADDR_TYPE_DIST", KVM_VGIC_V3_ADDR_TYPE_DIST)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#ifdef KVM_VGIC_V3_ADDR_TYPE_REDIST
+KVMSPEC_FACT(76616c7565204b564d5f564749435f56335f414444525f545950455f524544495354, "value KVM_VGIC_V3_ADDR_TYPE_REDIST", KVM_VGIC_V3_ADDR_TYPE_REDIST)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_VGIC_ITS_ADDR_TYPE
+KVMSPEC_FACT(76616c7565204b564d5f564749435f4954535f414444525f54595045, "value KVM_VGIC_ITS_ADDR_TYPE", KVM_VGIC_ITS_ADDR_TYPE)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+#ifdef KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION
+KVMSPEC_FACT(76616c7565204b564d5f564749435f56335f414444525f545950455f5245444953545f524547494f4e, "value KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION", KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#ifdef KVM_VGIC_V3_DIST_SIZE
+KVMSPEC_FACT(646566696e6564204b564d5f564749435f56335f444953545f53495a45, "defined KVM_VGIC_V3_DIST_SIZE", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#ifdef KVM_VGIC_V3_REDIST_SIZE
+KVMSPEC_FACT(646566696e6564204b564d5f564749435f56335f5245444953545f53495a45, "defined KVM_VGIC_V3_REDIST_SIZE", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_VGIC_V3_ITS_SIZE
+KVMSPEC_FACT(646566696e6564204b564d5f564749435f56335f4954535f53495a45, "defined KVM_VGIC_V3_ITS_SIZE", 1)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_ADDR
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f41444452, "value KVM_DEV_ARM_VGIC_GRP_ADDR", KVM_DEV_ARM_VGIC_GRP_ADDR)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_DIST_REGS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f444953545f52454753, "value KVM_DEV_ARM_VGIC_GRP_DIST_REGS", KVM_DEV_ARM_VGIC_GRP_DIST_REGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_CPU_REGS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f4350555f52454753, "value KVM_DEV_ARM_VGIC_GRP_CPU_REGS", KVM_DEV_ARM_VGIC_GRP_CPU_REGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_ARM_VGIC_CPUID_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f43505549445f5348494654, "value KVM_DEV_ARM_VGIC_CPUID_SHIFT", KVM_DEV_ARM_VGIC_CPUID_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_ARM_VGIC_CPUID_MASK
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f43505549445f4d41534b, "value KVM_DEV_ARM_VGIC_CPUID_MASK", KVM_DEV_ARM_VGIC_CPUID_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f56335f4d504944525f5348494654, "value KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT", KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_V3_MPIDR_MASK
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f56335f4d504944525f4d41534b, "value KVM_DEV_ARM_VGIC_V3_MPIDR_MASK", KVM_DEV_ARM_VGIC_V3_MPIDR_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_ARM_VGIC_OFFSET_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4f46465345545f5348494654, "value KVM_DEV_ARM_VGIC_OFFSET_SHIFT", KVM_DEV_ARM_VGIC_OFFSET_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_ARM_VGIC_OFFSET_MASK
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4f46465345545f4d41534b, "value KVM_DEV_ARM_VGIC_OFFSET_MASK", KVM_DEV_ARM_VGIC_OFFSET_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f5359535245475f494e5354525f4d41534b, "value KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK", KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_NR_IRQS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f4e525f49525153, "value KVM_DEV_ARM_VGIC_GRP_NR_IRQS", KVM_DEV_ARM_VGIC_GRP_NR_IRQS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f4354524c, "value KVM_DEV_ARM_VGIC_GRP_CTRL", KVM_DEV_ARM_VGIC_GRP_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_REDIST_REGS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f5245444953545f52454753, "value KVM_DEV_ARM_VGIC_GRP_REDIST_REGS", KVM_DEV_ARM_VGIC_GRP_REDIST_REGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f4350555f53595352454753, "value KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS", KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f4c4556454c5f494e464f, "value KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO", KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_ITS_REGS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f4954535f52454753, "value KVM_DEV_ARM_VGIC_GRP_ITS_REGS", KVM_DEV_ARM_VGIC_GRP_ITS_REGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+#ifdef KVM_DEV_ARM_VGIC_GRP_MAINT_IRQ
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4752505f4d41494e545f495251, "value KVM_DEV_ARM_VGIC_GRP_MAINT_IRQ", KVM_DEV_ARM_VGIC_GRP_MAINT_IRQ)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4c494e455f4c4556454c5f494e464f5f5348494654, "value KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT", KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_MASK
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4c494e455f4c4556454c5f494e464f5f4d41534b, "value KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_MASK", KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_LINE_LEVEL_INTID_MASK
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4c494e455f4c4556454c5f494e5449445f4d41534b, "value KVM_DEV_ARM_VGIC_LINE_LEVEL_INTID_MASK", KVM_DEV_ARM_VGIC_LINE_LEVEL_INTID_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef VGIC_LEVEL_INFO_LINE_LEVEL
+KVMSPEC_FACT(76616c756520564749435f4c4556454c5f494e464f5f4c494e455f4c4556454c, "value VGIC_LEVEL_INFO_LINE_LEVEL", VGIC_LEVEL_INFO_LINE_LEVEL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_DEV_ARM_VGIC_CTRL_INIT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f4354524c5f494e4954, "value KVM_DEV_ARM_VGIC_CTRL_INIT", KVM_DEV_ARM_VGIC_CTRL_INIT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_ITS_SAVE_TABLES
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f4954535f534156455f5441424c4553, "value KVM_DEV_ARM_ITS_SAVE_TABLES", KVM_DEV_ARM_ITS_SAVE_TABLES)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_ITS_RESTORE_TABLES
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f4954535f524553544f52455f5441424c4553, "value KVM_DEV_ARM_ITS_RESTORE_TABLES", KVM_DEV_ARM_ITS_RESTORE_TABLES)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f534156455f50454e44494e475f5441424c4553, "value KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES", KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_DEV_ARM_ITS_CTRL_RESET
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f4954535f4354524c5f5245534554, "value KVM_DEV_ARM_ITS_CTRL_RESET", KVM_DEV_ARM_ITS_CTRL_RESET)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_ARM_VCPU_PMU_V3_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f4354524c, "value KVM_ARM_VCPU_PMU_V3_CTRL", KVM_ARM_VCPU_PMU_V3_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_ARM_VCPU_PMU_V3_IRQ
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f495251, "value KVM_ARM_VCPU_PMU_V3_IRQ", KVM_ARM_VCPU_PMU_V3_IRQ)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_ARM_VCPU_PMU_V3_INIT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f494e4954, "value KVM_ARM_VCPU_PMU_V3_INIT", KVM_ARM_VCPU_PMU_V3_INIT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#ifdef KVM_ARM_VCPU_PMU_V3_FILTER
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f46494c544552, "value KVM_ARM_VCPU_PMU_V3_FILTER", KVM_ARM_VCPU_PMU_V3_FILTER)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#ifdef KVM_ARM_VCPU_PMU_V3_SET_PMU
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f5345545f504d55, "value KVM_ARM_VCPU_PMU_V3_SET_PMU", KVM_ARM_VCPU_PMU_V3_SET_PMU)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+#ifdef KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f5345545f4e525f434f554e54455253, "value KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS", KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f706d755f6576656e745f66696c746572, "size struct kvm_pmu_event_filter", sizeof(struct kvm_pmu_event_filter))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f706d755f6576656e745f66696c746572, "align struct kvm_pmu_event_filter", _Alignof(struct kvm_pmu_event_filter))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f706d755f6576656e745f66696c7465722e626173655f6576656e74, "offset struct kvm_pmu_event_filter.base_event", offsetof(struct kvm_pmu_event_filter, base_event))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f706d755f6576656e745f66696c7465722e626173655f6576656e74, "member_size struct kvm_pmu_event_filter.base_event", KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, base_event))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f706d755f6576656e745f66696c7465722e6e6576656e7473, "offset struct kvm_pmu_event_filter.nevents", offsetof(struct kvm_pmu_event_filter, nevents))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f706d755f6576656e745f66696c7465722e6e6576656e7473, "member_size struct kvm_pmu_event_filter.nevents", KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, nevents))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f706d755f6576656e745f66696c7465722e616374696f6e, "offset struct kvm_pmu_event_filter.action", offsetof(struct kvm_pmu_event_filter, action))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f706d755f6576656e745f66696c7465722e616374696f6e, "member_size struct kvm_pmu_event_filter.action", KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, action))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f706d755f6576656e745f66696c7465722e706164, "offset struct kvm_pmu_event_filter.pad", offsetof(struct kvm_pmu_event_filter, pad))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f706d755f6576656e745f66696c7465722e706164, "member_size struct kvm_pmu_event_filter.pad", KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, pad))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#ifdef KVM_PMU_EVENT_ALLOW
+KVMSPEC_FACT(76616c7565204b564d5f504d555f4556454e545f414c4c4f57, "value KVM_PMU_EVENT_ALLOW", KVM_PMU_EVENT_ALLOW)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#ifdef KVM_PMU_EVENT_DENY
+KVMSPEC_FACT(76616c7565204b564d5f504d555f4556454e545f44454e59, "value KVM_PMU_EVENT_DENY", KVM_PMU_EVENT_DENY)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_ARM_VCPU_TIMER_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f54494d45525f4354524c, "value KVM_ARM_VCPU_TIMER_CTRL", KVM_ARM_VCPU_TIMER_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_ARM_VCPU_TIMER_IRQ_VTIMER
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f54494d45525f4952515f5654494d4552, "value KVM_ARM_VCPU_TIMER_IRQ_VTIMER", KVM_ARM_VCPU_TIMER_IRQ_VTIMER)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_ARM_VCPU_TIMER_IRQ_PTIMER
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f54494d45525f4952515f5054494d4552, "value KVM_ARM_VCPU_TIMER_IRQ_PTIMER", KVM_ARM_VCPU_TIMER_IRQ_PTIMER)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_ARM_VCPU_TIMER_IRQ_HVTIMER
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f54494d45525f4952515f485654494d4552, "value KVM_ARM_VCPU_TIMER_IRQ_HVTIMER", KVM_ARM_VCPU_TIMER_IRQ_HVTIMER)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_ARM_VCPU_TIMER_IRQ_HPTIMER
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f54494d45525f4952515f485054494d4552, "value KVM_ARM_VCPU_TIMER_IRQ_HPTIMER", KVM_ARM_VCPU_TIMER_IRQ_HPTIMER)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#ifdef KVM_ARM_VCPU_PVTIME_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f505654494d455f4354524c, "value KVM_ARM_VCPU_PVTIME_CTRL", KVM_ARM_VCPU_PVTIME_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#ifdef KVM_ARM_VCPU_PVTIME_IPA
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f505654494d455f495041, "value KVM_ARM_VCPU_PVTIME_IPA", KVM_ARM_VCPU_PVTIME_IPA)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50400 /* 5.4 */
+#ifdef KVM_ARM_IRQ_VCPU2_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f56435055325f5348494654, "value KVM_ARM_IRQ_VCPU2_SHIFT", KVM_ARM_IRQ_VCPU2_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50400 /* 5.4 */
+#ifdef KVM_ARM_IRQ_VCPU2_MASK
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f56435055325f4d41534b, "value KVM_ARM_IRQ_VCPU2_MASK", KVM_ARM_IRQ_VCPU2_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_TYPE_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f545950455f5348494654, "value KVM_ARM_IRQ_TYPE_SHIFT", KVM_ARM_IRQ_TYPE_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_TYPE_MASK
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f545950455f4d41534b, "value KVM_ARM_IRQ_TYPE_MASK", KVM_ARM_IRQ_TYPE_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_VCPU_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f564350555f5348494654, "value KVM_ARM_IRQ_VCPU_SHIFT", KVM_ARM_IRQ_VCPU_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_VCPU_MASK
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f564350555f4d41534b, "value KVM_ARM_IRQ_VCPU_MASK", KVM_ARM_IRQ_VCPU_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_NUM_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f4e554d5f5348494654, "value KVM_ARM_IRQ_NUM_SHIFT", KVM_ARM_IRQ_NUM_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_NUM_MASK
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f4e554d5f4d41534b, "value KVM_ARM_IRQ_NUM_MASK", KVM_ARM_IRQ_NUM_MASK)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_TYPE_CPU
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f545950455f435055, "value KVM_ARM_IRQ_TYPE_CPU", KVM_ARM_IRQ_TYPE_CPU)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_TYPE_SPI
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f545950455f535049, "value KVM_ARM_IRQ_TYPE_SPI", KVM_ARM_IRQ_TYPE_SPI)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_TYPE_PPI
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f545950455f505049, "value KVM_ARM_IRQ_TYPE_PPI", KVM_ARM_IRQ_TYPE_PPI)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_CPU_IRQ
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f4350555f495251, "value KVM_ARM_IRQ_CPU_IRQ", KVM_ARM_IRQ_CPU_IRQ)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_CPU_FIQ
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f4350555f464951, "value KVM_ARM_IRQ_CPU_FIQ", KVM_ARM_IRQ_CPU_FIQ)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifdef KVM_ARM_IRQ_GIC_MAX
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4952515f4749435f4d4158, "value KVM_ARM_IRQ_GIC_MAX", KVM_ARM_IRQ_GIC_MAX)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_NR_IRQCHIPS
+KVMSPEC_FACT(76616c7565204b564d5f4e525f4952514348495053, "value KVM_NR_IRQCHIPS", KVM_NR_IRQCHIPS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#ifdef __KVM_HAVE_SPAPR_TCE
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f53504150525f544345, "defined __KVM_HAVE_SPAPR_TCE", 1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#ifdef __KVM_HAVE_PPC_SMT
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f5050435f534d54, "defined __KVM_HAVE_PPC_SMT", 1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef __KVM_HAVE_IRQCHIP
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f49525143484950, "defined __KVM_HAVE_IRQCHIP", 1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef __KVM_HAVE_IRQ_LINE
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f484156455f4952515f4c494e45, "defined __KVM_HAVE_IRQ_LINE", 1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_COALESCED_MMIO_PAGE_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f434f414c45534345445f4d4d494f5f504147455f4f4646534554, "value KVM_COALESCED_MMIO_PAGE_OFFSET", KVM_COALESCED_MMIO_PAGE_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72656773, "size struct kvm_regs", sizeof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72656773, "align struct kvm_regs", _Alignof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7063, "offset struct kvm_regs.pc", offsetof(struct kvm_regs, pc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7063, "member_size struct kvm_regs.pc", KVMSPEC_MEMBER_SIZE(struct kvm_regs, pc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e6372, "offset struct kvm_regs.cr", offsetof(struct kvm_regs, cr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e6372, "member_size struct kvm_regs.cr", KVMSPEC_MEMBER_SIZE(struct kvm_regs, cr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e637472, "offset struct kvm_regs.ctr", offsetof(struct kvm_regs, ctr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e637472, "member_size struct kvm_regs.ctr", KVMSPEC_MEMBER_SIZE(struct kvm_regs, ctr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e6c72, "offset struct kvm_regs.lr", offsetof(struct kvm_regs, lr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e6c72, "member_size struct kvm_regs.lr", KVMSPEC_MEMBER_SIZE(struct kvm_regs, lr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e786572, "offset struct kvm_regs.xer", offsetof(struct kvm_regs, xer))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e786572, "member_size struct kvm_regs.xer", KVMSPEC_MEMBER_SIZE(struct kvm_regs, xer))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e6d7372, "offset struct kvm_regs.msr", offsetof(struct kvm_regs, msr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e6d7372, "member_size struct kvm_regs.msr", KVMSPEC_MEMBER_SIZE(struct kvm_regs, msr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e73727230, "offset struct kvm_regs.srr0", offsetof(struct kvm_regs, srr0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e73727230, "member_size struct kvm_regs.srr0", KVMSPEC_MEMBER_SIZE(struct kvm_regs, srr0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e73727231, "offset struct kvm_regs.srr1", offsetof(struct kvm_regs, srr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e73727231, "member_size struct kvm_regs.srr1", KVMSPEC_MEMBER_SIZE(struct kvm_regs, srr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e706964, "offset struct kvm_regs.pid", offsetof(struct kvm_regs, pid))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e706964, "member_size struct kvm_regs.pid", KVMSPEC_MEMBER_SIZE(struct kvm_regs, pid))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7370726730, "offset struct kvm_regs.sprg0", offsetof(struct kvm_regs, sprg0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7370726730, "member_size struct kvm_regs.sprg0", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7370726731, "offset struct kvm_regs.sprg1", offsetof(struct kvm_regs, sprg1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7370726731, "member_size struct kvm_regs.sprg1", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7370726732, "offset struct kvm_regs.sprg2", offsetof(struct kvm_regs, sprg2))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7370726732, "member_size struct kvm_regs.sprg2", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg2))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7370726733, "offset struct kvm_regs.sprg3", offsetof(struct kvm_regs, sprg3))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7370726733, "member_size struct kvm_regs.sprg3", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg3))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7370726734, "offset struct kvm_regs.sprg4", offsetof(struct kvm_regs, sprg4))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7370726734, "member_size struct kvm_regs.sprg4", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg4))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7370726735, "offset struct kvm_regs.sprg5", offsetof(struct kvm_regs, sprg5))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7370726735, "member_size struct kvm_regs.sprg5", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg5))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7370726736, "offset struct kvm_regs.sprg6", offsetof(struct kvm_regs, sprg6))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7370726736, "member_size struct kvm_regs.sprg6", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg6))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e7370726737, "offset struct kvm_regs.sprg7", offsetof(struct kvm_regs, sprg7))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e7370726737, "member_size struct kvm_regs.sprg7", KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg7))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e677072, "offset struct kvm_regs.gpr", offsetof(struct kvm_regs, gpr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e677072, "member_size struct kvm_regs.gpr", KVMSPEC_MEMBER_SIZE(struct kvm_regs, gpr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_IMPL_NONE
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f494d504c5f4e4f4e45, "value KVM_SREGS_E_IMPL_NONE", KVM_SREGS_E_IMPL_NONE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_IMPL_FSL
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f494d504c5f46534c, "value KVM_SREGS_E_IMPL_FSL", KVM_SREGS_E_IMPL_FSL)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_FSL_PIDn
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f46534c5f5049446e, "value KVM_SREGS_E_FSL_PIDn", KVM_SREGS_E_FSL_PIDn)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_RUN_PPC_NMI_DISP_MASK
+KVMSPEC_FACT(76616c7565204b564d5f52554e5f5050435f4e4d495f444953505f4d41534b, "value KVM_RUN_PPC_NMI_DISP_MASK", KVM_RUN_PPC_NMI_DISP_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_RUN_PPC_NMI_DISP_FULLY_RECOV
+KVMSPEC_FACT(76616c7565204b564d5f52554e5f5050435f4e4d495f444953505f46554c4c595f5245434f56, "value KVM_RUN_PPC_NMI_DISP_FULLY_RECOV", KVM_RUN_PPC_NMI_DISP_FULLY_RECOV)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_RUN_PPC_NMI_DISP_LIMITED_RECOV
+KVMSPEC_FACT(76616c7565204b564d5f52554e5f5050435f4e4d495f444953505f4c494d495445445f5245434f56, "value KVM_RUN_PPC_NMI_DISP_LIMITED_RECOV", KVM_RUN_PPC_NMI_DISP_LIMITED_RECOV)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_RUN_PPC_NMI_DISP_NOT_RECOV
+KVMSPEC_FACT(76616c7565204b564d5f52554e5f5050435f4e4d495f444953505f4e4f545f5245434f56, "value KVM_RUN_PPC_NMI_DISP_NOT_RECOV", KVM_RUN_PPC_NMI_DISP_NOT_RECOV)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_BASE
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f42415345, "value KVM_SREGS_E_BASE", KVM_SREGS_E_BASE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_ARCH206
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f41524348323036, "value KVM_SREGS_E_ARCH206", KVM_SREGS_E_ARCH206)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_64
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f3634, "value KVM_SREGS_E_64", KVM_SREGS_E_64)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_SPRG8
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f5350524738, "value KVM_SREGS_E_SPRG8", KVM_SREGS_E_SPRG8)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_MCIVPR
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f4d4349565052, "value KVM_SREGS_E_MCIVPR", KVM_SREGS_E_MCIVPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_IVOR
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f49564f52, "value KVM_SREGS_E_IVOR", KVM_SREGS_E_IVOR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_ARCH206_MMU
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f415243483230365f4d4d55, "value KVM_SREGS_E_ARCH206_MMU", KVM_SREGS_E_ARCH206_MMU)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_DEBUG
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f4445425547, "value KVM_SREGS_E_DEBUG", KVM_SREGS_E_DEBUG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_ED
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f4544, "value KVM_SREGS_E_ED", KVM_SREGS_E_ED)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_SPE
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f535045, "value KVM_SREGS_E_SPE", KVM_SREGS_E_SPE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_EXP
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455850, "value KVM_SREGS_EXP", KVM_SREGS_EXP)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_PD
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f5044, "value KVM_SREGS_E_PD", KVM_SREGS_E_PD)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_PC
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f5043, "value KVM_SREGS_E_PC", KVM_SREGS_E_PC)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_PT
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f5054, "value KVM_SREGS_E_PT", KVM_SREGS_E_PT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_PM
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f504d, "value KVM_SREGS_E_PM", KVM_SREGS_E_PM)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_UPDATE_MCSR
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f5550444154455f4d435352, "value KVM_SREGS_E_UPDATE_MCSR", KVM_SREGS_E_UPDATE_MCSR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_UPDATE_TSR
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f5550444154455f545352, "value KVM_SREGS_E_UPDATE_TSR", KVM_SREGS_E_UPDATE_TSR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_UPDATE_DEC
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f5550444154455f444543, "value KVM_SREGS_E_UPDATE_DEC", KVM_SREGS_E_UPDATE_DEC)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+#ifdef KVM_SREGS_E_UPDATE_DBSR
+KVMSPEC_FACT(76616c7565204b564d5f53524547535f455f5550444154455f44425352, "value KVM_SREGS_E_UPDATE_DBSR", KVM_SREGS_E_UPDATE_DBSR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7372656773, "size struct kvm_sregs", sizeof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7372656773, "align struct kvm_sregs", _Alignof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e707672, "offset struct kvm_sregs.pvr", offsetof(struct kvm_sregs, pvr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e707672, "member_size struct kvm_sregs.pvr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, pvr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e75, "offset struct kvm_sregs.u", offsetof(struct kvm_sregs, u))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e75, "member_size struct kvm_sregs.u", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e73, "offset struct kvm_sregs.u.s", offsetof(struct kvm_sregs, u.s))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e73, "member_size struct kvm_sregs.u.s", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e73647231, "offset struct kvm_sregs.u.s.sdr1", offsetof(struct kvm_sregs, u.s.sdr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e73647231, "member_size struct kvm_sregs.u.s.sdr1", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.sdr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e7070633634, "offset struct kvm_sregs.u.s.ppc64", offsetof(struct kvm_sregs, u.s.ppc64))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e7070633634, "member_size struct kvm_sregs.u.s.ppc64", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e70706336342e736c62, "offset struct kvm_sregs.u.s.ppc64.slb", offsetof(struct kvm_sregs, u.s.ppc64.slb))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e70706336342e736c62, "member_size struct kvm_sregs.u.s.ppc64.slb", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e70706336342e736c625b305d2e736c6265, "offset struct kvm_sregs.u.s.ppc64.slb[0].slbe", offsetof(struct kvm_sregs, u.s.ppc64.slb[0].slbe))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e70706336342e736c625b305d2e736c6265, "member_size struct kvm_sregs.u.s.ppc64.slb[0].slbe", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb[0].slbe))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e70706336342e736c625b305d2e736c6276, "offset struct kvm_sregs.u.s.ppc64.slb[0].slbv", offsetof(struct kvm_sregs, u.s.ppc64.slb[0].slbv))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e70706336342e736c625b305d2e736c6276, "member_size struct kvm_sregs.u.s.ppc64.slb[0].slbv", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb[0].slbv))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e7070633332, "offset struct kvm_sregs.u.s.ppc32", offsetof(struct kvm_sregs, u.s.ppc32))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e7070633332, "member_size struct kvm_sregs.u.s.ppc32", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e70706333322e7372, "offset struct kvm_sregs.u.s.ppc32.sr", offsetof(struct kvm_sregs, u.s.ppc32.sr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e70706333322e7372, "member_size struct kvm_sregs.u.s.ppc32.sr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.sr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e70706333322e69626174, "offset struct kvm_sregs.u.s.ppc32.ibat", offsetof(struct kvm_sregs, u.s.ppc32.ibat))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e70706333322e69626174, "member_size struct kvm_sregs.u.s.ppc32.ibat", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.ibat))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e732e70706333322e64626174, "offset struct kvm_sregs.u.s.ppc32.dbat", offsetof(struct kvm_sregs, u.s.ppc32.dbat))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e732e70706333322e64626174, "member_size struct kvm_sregs.u.s.ppc32.dbat", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.dbat))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e65, "offset struct kvm_sregs.u.e", offsetof(struct kvm_sregs, u.e))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e65, "member_size struct kvm_sregs.u.e", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c, "offset struct kvm_sregs.u.e.impl", offsetof(struct kvm_sregs, u.e.impl))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c, "member_size struct kvm_sregs.u.e.impl", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c2e66736c, "offset struct kvm_sregs.u.e.impl.fsl", offsetof(struct kvm_sregs, u.e.impl.fsl))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c2e66736c, "member_size struct kvm_sregs.u.e.impl.fsl", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e6665617475726573, "offset struct kvm_sregs.u.e.impl.fsl.features", offsetof(struct kvm_sregs, u.e.impl.fsl.features))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e6665617475726573, "member_size struct kvm_sregs.u.e.impl.fsl.features", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.features))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e737672, "offset struct kvm_sregs.u.e.impl.fsl.svr", offsetof(struct kvm_sregs, u.e.impl.fsl.svr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e737672, "member_size struct kvm_sregs.u.e.impl.fsl.svr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.svr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e6d636172, "offset struct kvm_sregs.u.e.impl.fsl.mcar", offsetof(struct kvm_sregs, u.e.impl.fsl.mcar))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e6d636172, "member_size struct kvm_sregs.u.e.impl.fsl.mcar", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.mcar))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e68696430, "offset struct kvm_sregs.u.e.impl.fsl.hid0", offsetof(struct kvm_sregs, u.e.impl.fsl.hid0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e68696430, "member_size struct kvm_sregs.u.e.impl.fsl.hid0", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.hid0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e70696431, "offset struct kvm_sregs.u.e.impl.fsl.pid1", offsetof(struct kvm_sregs, u.e.impl.fsl.pid1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e70696431, "member_size struct kvm_sregs.u.e.impl.fsl.pid1", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.pid1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e70696432, "offset struct kvm_sregs.u.e.impl.fsl.pid2", offsetof(struct kvm_sregs, u.e.impl.fsl.pid2))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c2e66736c2e70696432, "member_size struct kvm_sregs.u.e.impl.fsl.pid2", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.pid2))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c2e706164, "offset struct kvm_sregs.u.e.impl.pad", offsetof(struct kvm_sregs, u.e.impl.pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c2e706164, "member_size struct kvm_sregs.u.e.impl.pad", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6665617475726573, "offset struct kvm_sregs.u.e.features", offsetof(struct kvm_sregs, u.e.features))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6665617475726573, "member_size struct kvm_sregs.u.e.features", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.features))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696d706c5f6964, "offset struct kvm_sregs.u.e.impl_id", offsetof(struct kvm_sregs, u.e.impl_id))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696d706c5f6964, "member_size struct kvm_sregs.u.e.impl_id", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl_id))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e7570646174655f7370656369616c, "offset struct kvm_sregs.u.e.update_special", offsetof(struct kvm_sregs, u.e.update_special))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e7570646174655f7370656369616c, "member_size struct kvm_sregs.u.e.update_special", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.update_special))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e706972, "offset struct kvm_sregs.u.e.pir", offsetof(struct kvm_sregs, u.e.pir))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e706972, "member_size struct kvm_sregs.u.e.pir", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.pir))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e7370726738, "offset struct kvm_sregs.u.e.sprg8", offsetof(struct kvm_sregs, u.e.sprg8))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e7370726738, "member_size struct kvm_sregs.u.e.sprg8", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.sprg8))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e7370726739, "offset struct kvm_sregs.u.e.sprg9", offsetof(struct kvm_sregs, u.e.sprg9))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e7370726739, "member_size struct kvm_sregs.u.e.sprg9", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.sprg9))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6373727230, "offset struct kvm_sregs.u.e.csrr0", offsetof(struct kvm_sregs, u.e.csrr0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6373727230, "member_size struct kvm_sregs.u.e.csrr0", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.csrr0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6473727230, "offset struct kvm_sregs.u.e.dsrr0", offsetof(struct kvm_sregs, u.e.dsrr0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6473727230, "member_size struct kvm_sregs.u.e.dsrr0", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dsrr0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d6373727230, "offset struct kvm_sregs.u.e.mcsrr0", offsetof(struct kvm_sregs, u.e.mcsrr0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d6373727230, "member_size struct kvm_sregs.u.e.mcsrr0", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsrr0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6373727231, "offset struct kvm_sregs.u.e.csrr1", offsetof(struct kvm_sregs, u.e.csrr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6373727231, "member_size struct kvm_sregs.u.e.csrr1", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.csrr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6473727231, "offset struct kvm_sregs.u.e.dsrr1", offsetof(struct kvm_sregs, u.e.dsrr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6473727231, "member_size struct kvm_sregs.u.e.dsrr1", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dsrr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d6373727231, "offset struct kvm_sregs.u.e.mcsrr1", offsetof(struct kvm_sregs, u.e.mcsrr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d6373727231, "member_size struct kvm_sregs.u.e.mcsrr1", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsrr1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e657372, "offset struct kvm_sregs.u.e.esr", offsetof(struct kvm_sregs, u.e.esr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e657372, "member_size struct kvm_sregs.u.e.esr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.esr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e64656172, "offset struct kvm_sregs.u.e.dear", offsetof(struct kvm_sregs, u.e.dear))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e64656172, "member_size struct kvm_sregs.u.e.dear", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dear))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e69767072, "offset struct kvm_sregs.u.e.ivpr", offsetof(struct kvm_sregs, u.e.ivpr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e69767072, "member_size struct kvm_sregs.u.e.ivpr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivpr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d6369767072, "offset struct kvm_sregs.u.e.mcivpr", offsetof(struct kvm_sregs, u.e.mcivpr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d6369767072, "member_size struct kvm_sregs.u.e.mcivpr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcivpr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d637372, "offset struct kvm_sregs.u.e.mcsr", offsetof(struct kvm_sregs, u.e.mcsr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d637372, "member_size struct kvm_sregs.u.e.mcsr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e747372, "offset struct kvm_sregs.u.e.tsr", offsetof(struct kvm_sregs, u.e.tsr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e747372, "member_size struct kvm_sregs.u.e.tsr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tsr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e746372, "offset struct kvm_sregs.u.e.tcr", offsetof(struct kvm_sregs, u.e.tcr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e746372, "member_size struct kvm_sregs.u.e.tcr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tcr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6465636172, "offset struct kvm_sregs.u.e.decar", offsetof(struct kvm_sregs, u.e.decar))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6465636172, "member_size struct kvm_sregs.u.e.decar", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.decar))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e646563, "offset struct kvm_sregs.u.e.dec", offsetof(struct kvm_sregs, u.e.dec))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e646563, "member_size struct kvm_sregs.u.e.dec", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dec))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e7462, "offset struct kvm_sregs.u.e.tb", offsetof(struct kvm_sregs, u.e.tb))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e7462, "member_size struct kvm_sregs.u.e.tb", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tb))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e64627372, "offset struct kvm_sregs.u.e.dbsr", offsetof(struct kvm_sregs, u.e.dbsr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e64627372, "member_size struct kvm_sregs.u.e.dbsr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dbsr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e64626372, "offset struct kvm_sregs.u.e.dbcr", offsetof(struct kvm_sregs, u.e.dbcr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e64626372, "member_size struct kvm_sregs.u.e.dbcr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dbcr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e696163, "offset struct kvm_sregs.u.e.iac", offsetof(struct kvm_sregs, u.e.iac))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e696163, "member_size struct kvm_sregs.u.e.iac", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.iac))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e646163, "offset struct kvm_sregs.u.e.dac", offsetof(struct kvm_sregs, u.e.dac))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e646163, "member_size struct kvm_sregs.u.e.dac", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dac))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e647663, "offset struct kvm_sregs.u.e.dvc", offsetof(struct kvm_sregs, u.e.dvc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e647663, "member_size struct kvm_sregs.u.e.dvc", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dvc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6e756d5f696163, "offset struct kvm_sregs.u.e.num_iac", offsetof(struct kvm_sregs, u.e.num_iac))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6e756d5f696163, "member_size struct kvm_sregs.u.e.num_iac", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_iac))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6e756d5f646163, "offset struct kvm_sregs.u.e.num_dac", offsetof(struct kvm_sregs, u.e.num_dac))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6e756d5f646163, "member_size struct kvm_sregs.u.e.num_dac", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_dac))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6e756d5f647663, "offset struct kvm_sregs.u.e.num_dvc", offsetof(struct kvm_sregs, u.e.num_dvc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6e756d5f647663, "member_size struct kvm_sregs.u.e.num_dvc", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_dvc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e706164, "offset struct kvm_sregs.u.e.pad", offsetof(struct kvm_sregs, u.e.pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e706164, "member_size struct kvm_sregs.u.e.pad", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e657072, "offset struct kvm_sregs.u.e.epr", offsetof(struct kvm_sregs, u.e.epr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e657072, "member_size struct kvm_sregs.u.e.epr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e767273617665, "offset struct kvm_sregs.u.e.vrsave", offsetof(struct kvm_sregs, u.e.vrsave))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e767273617665, "member_size struct kvm_sregs.u.e.vrsave", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.vrsave))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e65706372, "offset struct kvm_sregs.u.e.epcr", offsetof(struct kvm_sregs, u.e.epcr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e65706372, "member_size struct kvm_sregs.u.e.epcr", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epcr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d617330, "offset struct kvm_sregs.u.e.mas0", offsetof(struct kvm_sregs, u.e.mas0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d617330, "member_size struct kvm_sregs.u.e.mas0", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas0))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d617331, "offset struct kvm_sregs.u.e.mas1", offsetof(struct kvm_sregs, u.e.mas1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d617331, "member_size struct kvm_sregs.u.e.mas1", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d617332, "offset struct kvm_sregs.u.e.mas2", offsetof(struct kvm_sregs, u.e.mas2))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d617332, "member_size struct kvm_sregs.u.e.mas2", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas2))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d6173375f33, "offset struct kvm_sregs.u.e.mas7_3", offsetof(struct kvm_sregs, u.e.mas7_3))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d6173375f33, "member_size struct kvm_sregs.u.e.mas7_3", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas7_3))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d617334, "offset struct kvm_sregs.u.e.mas4", offsetof(struct kvm_sregs, u.e.mas4))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d617334, "member_size struct kvm_sregs.u.e.mas4", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas4))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d617336, "offset struct kvm_sregs.u.e.mas6", offsetof(struct kvm_sregs, u.e.mas6))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d617336, "member_size struct kvm_sregs.u.e.mas6", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas6))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e69766f725f6c6f77, "offset struct kvm_sregs.u.e.ivor_low", offsetof(struct kvm_sregs, u.e.ivor_low))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e69766f725f6c6f77, "member_size struct kvm_sregs.u.e.ivor_low", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivor_low))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e69766f725f68696768, "offset struct kvm_sregs.u.e.ivor_high", offsetof(struct kvm_sregs, u.e.ivor_high))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e69766f725f68696768, "member_size struct kvm_sregs.u.e.ivor_high", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivor_high))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e6d6d75636667, "offset struct kvm_sregs.u.e.mmucfg", offsetof(struct kvm_sregs, u.e.mmucfg))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e6d6d75636667, "member_size struct kvm_sregs.u.e.mmucfg", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mmucfg))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e657074636667, "offset struct kvm_sregs.u.e.eptcfg", offsetof(struct kvm_sregs, u.e.eptcfg))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e657074636667, "member_size struct kvm_sregs.u.e.eptcfg", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.eptcfg))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e746c62636667, "offset struct kvm_sregs.u.e.tlbcfg", offsetof(struct kvm_sregs, u.e.tlbcfg))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e746c62636667, "member_size struct kvm_sregs.u.e.tlbcfg", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tlbcfg))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e746c627073, "offset struct kvm_sregs.u.e.tlbps", offsetof(struct kvm_sregs, u.e.tlbps))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e746c627073, "member_size struct kvm_sregs.u.e.tlbps", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tlbps))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e65706c63, "offset struct kvm_sregs.u.e.eplc", offsetof(struct kvm_sregs, u.e.eplc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e65706c63, "member_size struct kvm_sregs.u.e.eplc", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.eplc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e652e65707363, "offset struct kvm_sregs.u.e.epsc", offsetof(struct kvm_sregs, u.e.epsc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e652e65707363, "member_size struct kvm_sregs.u.e.epsc", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epsc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e752e706164, "offset struct kvm_sregs.u.pad", offsetof(struct kvm_sregs, u.pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e752e706164, "member_size struct kvm_sregs.u.pad", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f667075, "size struct kvm_fpu", sizeof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f667075, "align struct kvm_fpu", _Alignof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6670752e667072, "offset struct kvm_fpu.fpr", offsetof(struct kvm_fpu, fpr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6670752e667072, "member_size struct kvm_fpu.fpr", KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#ifdef KVMPPC_DEBUG_NONE
+KVMSPEC_FACT(76616c7565204b564d5050435f44454255475f4e4f4e45, "value KVMPPC_DEBUG_NONE", KVMPPC_DEBUG_NONE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#ifdef KVMPPC_DEBUG_BREAKPOINT
+KVMSPEC_FACT(76616c7565204b564d5050435f44454255475f425245414b504f494e54, "value KVMPPC_DEBUG_BREAKPOINT", KVMPPC_DEBUG_BREAKPOINT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#ifdef KVMPPC_DEBUG_WATCH_WRITE
+KVMSPEC_FACT(76616c7565204b564d5050435f44454255475f57415443485f5752495445, "value KVMPPC_DEBUG_WATCH_WRITE", KVMPPC_DEBUG_WATCH_WRITE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#ifdef KVMPPC_DEBUG_WATCH_READ
+KVMSPEC_FACT(76616c7565204b564d5050435f44454255475f57415443485f52454144, "value KVMPPC_DEBUG_WATCH_READ", KVMPPC_DEBUG_WATCH_READ)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f64656275675f657869745f61726368, "size struct kvm_debug_exit_arch", sizeof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f64656275675f657869745f61726368, "align struct kvm_debug_exit_arch", _Alignof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e61646472657373, "offset struct kvm_debug_exit_arch.address", offsetof(struct kvm_debug_exit_arch, address))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e61646472657373, "member_size struct kvm_debug_exit_arch.address", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, address))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e737461747573, "offset struct kvm_debug_exit_arch.status", offsetof(struct kvm_debug_exit_arch, status))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e737461747573, "member_size struct kvm_debug_exit_arch.status", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, status))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e7265736572766564, "offset struct kvm_debug_exit_arch.reserved", offsetof(struct kvm_debug_exit_arch, reserved))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e7265736572766564, "member_size struct kvm_debug_exit_arch.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, reserved))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f64656275675f61726368, "size struct kvm_guest_debug_arch", sizeof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f64656275675f61726368, "align struct kvm_guest_debug_arch", _Alignof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6270, "offset struct kvm_guest_debug_arch.bp", offsetof(struct kvm_guest_debug_arch, bp))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6270, "member_size struct kvm_guest_debug_arch.bp", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e61646472, "offset struct kvm_guest_debug_arch.bp[0].addr", offsetof(struct kvm_guest_debug_arch, bp[0].addr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e61646472, "member_size struct kvm_guest_debug_arch.bp[0].addr", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].addr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e74797065, "offset struct kvm_guest_debug_arch.bp[0].type", offsetof(struct kvm_guest_debug_arch, bp[0].type))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e74797065, "member_size struct kvm_guest_debug_arch.bp[0].type", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].type))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e7265736572766564, "offset struct kvm_guest_debug_arch.bp[0].reserved", offsetof(struct kvm_guest_debug_arch, bp[0].reserved))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e7265736572766564, "member_size struct kvm_guest_debug_arch.bp[0].reserved", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].reserved))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#ifdef KVM_GUESTDBG_USE_SW_BP
+KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f5553455f53575f4250, "value KVM_GUESTDBG_USE_SW_BP", KVM_GUESTDBG_USE_SW_BP)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#ifdef KVM_GUESTDBG_USE_HW_BP
+KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f5553455f48575f4250, "value KVM_GUESTDBG_USE_HW_BP", KVM_GUESTDBG_USE_HW_BP)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f73796e635f72656773, "size struct kvm_sync_regs", sizeof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f73796e635f72656773, "align struct kvm_sync_regs", _Alignof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_MASK
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f4d41534b, "removed-value KVM_REG_MASK", KVM_REG_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_EXT_MASK
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f4558545f4d41534b, "removed-value KVM_REG_EXT_MASK", KVM_REG_EXT_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_GPR
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f475052, "removed-value KVM_REG_GPR", KVM_REG_GPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_FPR
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f465052, "removed-value KVM_REG_FPR", KVM_REG_FPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_QPR
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f515052, "removed-value KVM_REG_QPR", KVM_REG_QPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+#ifdef KVM_REG_FQPR
+KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5245475f46515052, "removed-value KVM_REG_FQPR", KVM_REG_FQPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#ifdef KVM_INTERRUPT_SET
+KVMSPEC_FACT(76616c7565204b564d5f494e544552525550545f534554, "value KVM_INTERRUPT_SET", KVM_INTERRUPT_SET)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#ifdef KVM_INTERRUPT_UNSET
+KVMSPEC_FACT(76616c7565204b564d5f494e544552525550545f554e534554, "value KVM_INTERRUPT_UNSET", KVM_INTERRUPT_UNSET)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+#ifdef KVM_INTERRUPT_SET_LEVEL
+KVMSPEC_FACT(76616c7565204b564d5f494e544552525550545f5345545f4c4556454c, "value KVM_INTERRUPT_SET_LEVEL", KVM_INTERRUPT_SET_LEVEL)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+#ifdef KVM_CPU_440
+KVMSPEC_FACT(76616c7565204b564d5f4350555f343430, "value KVM_CPU_440", KVM_CPU_440)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+#ifdef KVM_CPU_E500V2
+KVMSPEC_FACT(76616c7565204b564d5f4350555f453530305632, "value KVM_CPU_E500V2", KVM_CPU_E500V2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+#ifdef KVM_CPU_3S_32
+KVMSPEC_FACT(76616c7565204b564d5f4350555f33535f3332, "value KVM_CPU_3S_32", KVM_CPU_3S_32)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+#ifdef KVM_CPU_3S_64
+KVMSPEC_FACT(76616c7565204b564d5f4350555f33535f3634, "value KVM_CPU_3S_64", KVM_CPU_3S_64)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#ifdef KVM_CPU_E500MC
+KVMSPEC_FACT(76616c7565204b564d5f4350555f453530304d43, "value KVM_CPU_E500MC", KVM_CPU_E500MC)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f6372656174655f73706170725f746365, "size struct kvm_create_spapr_tce", sizeof(struct kvm_create_spapr_tce))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f6372656174655f73706170725f746365, "align struct kvm_create_spapr_tce", _Alignof(struct kvm_create_spapr_tce))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6372656174655f73706170725f7463652e6c696f626e, "offset struct kvm_create_spapr_tce.liobn", offsetof(struct kvm_create_spapr_tce, liobn))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6372656174655f73706170725f7463652e6c696f626e, "member_size struct kvm_create_spapr_tce.liobn", KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce, liobn))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6372656174655f73706170725f7463652e77696e646f775f73697a65, "offset struct kvm_create_spapr_tce.window_size", offsetof(struct kvm_create_spapr_tce, window_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6372656174655f73706170725f7463652e77696e646f775f73697a65, "member_size struct kvm_create_spapr_tce.window_size", KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce, window_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f6372656174655f73706170725f7463655f3634, "size struct kvm_create_spapr_tce_64", sizeof(struct kvm_create_spapr_tce_64))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f6372656174655f73706170725f7463655f3634, "align struct kvm_create_spapr_tce_64", _Alignof(struct kvm_create_spapr_tce_64))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6372656174655f73706170725f7463655f36342e6c696f626e, "offset struct kvm_create_spapr_tce_64.liobn", offsetof(struct kvm_create_spapr_tce_64, liobn))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6372656174655f73706170725f7463655f36342e6c696f626e, "member_size struct kvm_create_spapr_tce_64.liobn", KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, liobn))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6372656174655f73706170725f7463655f36342e706167655f7368696674, "offset struct kvm_create_spapr_tce_64.page_shift", offsetof(struct kvm_create_spapr_tce_64, page_shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6372656174655f73706170725f7463655f36342e706167655f7368696674, "member_size struct kvm_create_spapr_tce_64.page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, page_shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6372656174655f73706170725f7463655f36342e666c616773, "offset struct kvm_create_spapr_tce_64.flags", offsetof(struct kvm_create_spapr_tce_64, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6372656174655f73706170725f7463655f36342e666c616773, "member_size struct kvm_create_spapr_tce_64.flags", KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6372656174655f73706170725f7463655f36342e6f6666736574, "offset struct kvm_create_spapr_tce_64.offset", offsetof(struct kvm_create_spapr_tce_64, offset))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6372656174655f73706170725f7463655f36342e6f6666736574, "member_size struct kvm_create_spapr_tce_64.offset", KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, offset))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6372656174655f73706170725f7463655f36342e73697a65, "offset struct kvm_create_spapr_tce_64.size", offsetof(struct kvm_create_spapr_tce_64, size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6372656174655f73706170725f7463655f36342e73697a65, "member_size struct kvm_create_spapr_tce_64.size", KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f616c6c6f636174655f726d61, "size struct kvm_allocate_rma", sizeof(struct kvm_allocate_rma))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f616c6c6f636174655f726d61, "align struct kvm_allocate_rma", _Alignof(struct kvm_allocate_rma))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f616c6c6f636174655f726d612e726d615f73697a65, "offset struct kvm_allocate_rma.rma_size", offsetof(struct kvm_allocate_rma, rma_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f616c6c6f636174655f726d612e726d615f73697a65, "member_size struct kvm_allocate_rma.rma_size", KVMSPEC_MEMBER_SIZE(struct kvm_allocate_rma, rma_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f727461735f746f6b656e5f61726773, "size struct kvm_rtas_token_args", sizeof(struct kvm_rtas_token_args))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f727461735f746f6b656e5f61726773, "align struct kvm_rtas_token_args", _Alignof(struct kvm_rtas_token_args))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f727461735f746f6b656e5f617267732e6e616d65, "offset struct kvm_rtas_token_args.name", offsetof(struct kvm_rtas_token_args, name))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f727461735f746f6b656e5f617267732e6e616d65, "member_size struct kvm_rtas_token_args.name", KVMSPEC_MEMBER_SIZE(struct kvm_rtas_token_args, name))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f727461735f746f6b656e5f617267732e746f6b656e, "offset struct kvm_rtas_token_args.token", offsetof(struct kvm_rtas_token_args, token))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f727461735f746f6b656e5f617267732e746f6b656e, "member_size struct kvm_rtas_token_args.token", KVMSPEC_MEMBER_SIZE(struct kvm_rtas_token_args, token))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f656e747279, "size struct kvm_book3e_206_tlb_entry", sizeof(struct kvm_book3e_206_tlb_entry))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f626f6f6b33655f3230365f746c625f656e747279, "align struct kvm_book3e_206_tlb_entry", _Alignof(struct kvm_book3e_206_tlb_entry))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f626f6f6b33655f3230365f746c625f656e7472792e6d617338, "offset struct kvm_book3e_206_tlb_entry.mas8", offsetof(struct kvm_book3e_206_tlb_entry, mas8))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f656e7472792e6d617338, "member_size struct kvm_book3e_206_tlb_entry.mas8", KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas8))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f626f6f6b33655f3230365f746c625f656e7472792e6d617331, "offset struct kvm_book3e_206_tlb_entry.mas1", offsetof(struct kvm_book3e_206_tlb_entry, mas1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f656e7472792e6d617331, "member_size struct kvm_book3e_206_tlb_entry.mas1", KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas1))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f626f6f6b33655f3230365f746c625f656e7472792e6d617332, "offset struct kvm_book3e_206_tlb_entry.mas2", offsetof(struct kvm_book3e_206_tlb_entry, mas2))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f656e7472792e6d617332, "member_size struct kvm_book3e_206_tlb_entry.mas2", KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas2))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f626f6f6b33655f3230365f746c625f656e7472792e6d6173375f33, "offset struct kvm_book3e_206_tlb_entry.mas7_3", offsetof(struct kvm_book3e_206_tlb_entry, mas7_3))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f656e7472792e6d6173375f33, "member_size struct kvm_book3e_206_tlb_entry.mas7_3", KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas7_3))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f706172616d73, "size struct kvm_book3e_206_tlb_params", sizeof(struct kvm_book3e_206_tlb_params))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f626f6f6b33655f3230365f746c625f706172616d73, "align struct kvm_book3e_206_tlb_params", _Alignof(struct kvm_book3e_206_tlb_params))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f626f6f6b33655f3230365f746c625f706172616d732e746c625f73697a6573, "offset struct kvm_book3e_206_tlb_params.tlb_sizes", offsetof(struct kvm_book3e_206_tlb_params, tlb_sizes))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f706172616d732e746c625f73697a6573, "member_size struct kvm_book3e_206_tlb_params.tlb_sizes", KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, tlb_sizes))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f626f6f6b33655f3230365f746c625f706172616d732e746c625f77617973, "offset struct kvm_book3e_206_tlb_params.tlb_ways", offsetof(struct kvm_book3e_206_tlb_params, tlb_ways))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f706172616d732e746c625f77617973, "member_size struct kvm_book3e_206_tlb_params.tlb_ways", KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, tlb_ways))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f626f6f6b33655f3230365f746c625f706172616d732e7265736572766564, "offset struct kvm_book3e_206_tlb_params.reserved", offsetof(struct kvm_book3e_206_tlb_params, reserved))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f626f6f6b33655f3230365f746c625f706172616d732e7265736572766564, "member_size struct kvm_book3e_206_tlb_params.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, reserved))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f6765745f687461625f6664, "size struct kvm_get_htab_fd", sizeof(struct kvm_get_htab_fd))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f6765745f687461625f6664, "align struct kvm_get_htab_fd", _Alignof(struct kvm_get_htab_fd))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6765745f687461625f66642e666c616773, "offset struct kvm_get_htab_fd.flags", offsetof(struct kvm_get_htab_fd, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6765745f687461625f66642e666c616773, "member_size struct kvm_get_htab_fd.flags", KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6765745f687461625f66642e73746172745f696e646578, "offset struct kvm_get_htab_fd.start_index", offsetof(struct kvm_get_htab_fd, start_index))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6765745f687461625f66642e73746172745f696e646578, "member_size struct kvm_get_htab_fd.start_index", KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, start_index))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6765745f687461625f66642e7265736572766564, "offset struct kvm_get_htab_fd.reserved", offsetof(struct kvm_get_htab_fd, reserved))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6765745f687461625f66642e7265736572766564, "member_size struct kvm_get_htab_fd.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, reserved))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_GET_HTAB_BOLTED_ONLY
+KVMSPEC_FACT(76616c7565204b564d5f4745545f485441425f424f4c5445445f4f4e4c59, "value KVM_GET_HTAB_BOLTED_ONLY", KVM_GET_HTAB_BOLTED_ONLY)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_GET_HTAB_WRITE
+KVMSPEC_FACT(76616c7565204b564d5f4745545f485441425f5752495445, "value KVM_GET_HTAB_WRITE", KVM_GET_HTAB_WRITE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f6765745f687461625f686561646572, "size struct kvm_get_htab_header", sizeof(struct kvm_get_htab_header))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f6765745f687461625f686561646572, "align struct kvm_get_htab_header", _Alignof(struct kvm_get_htab_header))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6765745f687461625f6865616465722e696e646578, "offset struct kvm_get_htab_header.index", offsetof(struct kvm_get_htab_header, index))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6765745f687461625f6865616465722e696e646578, "member_size struct kvm_get_htab_header.index", KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, index))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6765745f687461625f6865616465722e6e5f76616c6964, "offset struct kvm_get_htab_header.n_valid", offsetof(struct kvm_get_htab_header, n_valid))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6765745f687461625f6865616465722e6e5f76616c6964, "member_size struct kvm_get_htab_header.n_valid", KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, n_valid))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6765745f687461625f6865616465722e6e5f696e76616c6964, "offset struct kvm_get_htab_header.n_invalid", offsetof(struct kvm_get_htab_header, n_invalid))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6765745f687461625f6865616465722e6e5f696e76616c6964, "member_size struct kvm_get_htab_header.n_invalid", KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, n_invalid))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f6d6d7576335f636667, "size struct kvm_ppc_mmuv3_cfg", sizeof(struct kvm_ppc_mmuv3_cfg))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f6d6d7576335f636667, "align struct kvm_ppc_mmuv3_cfg", _Alignof(struct kvm_ppc_mmuv3_cfg))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6d6d7576335f6366672e666c616773, "offset struct kvm_ppc_mmuv3_cfg.flags", offsetof(struct kvm_ppc_mmuv3_cfg, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6d6d7576335f6366672e666c616773, "member_size struct kvm_ppc_mmuv3_cfg.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_mmuv3_cfg, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6d6d7576335f6366672e70726f636573735f7461626c65, "offset struct kvm_ppc_mmuv3_cfg.process_table", offsetof(struct kvm_ppc_mmuv3_cfg, process_table))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6d6d7576335f6366672e70726f636573735f7461626c65, "member_size struct kvm_ppc_mmuv3_cfg.process_table", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_mmuv3_cfg, process_table))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#ifdef KVM_PPC_MMUV3_RADIX
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4d4d5556335f5241444958, "value KVM_PPC_MMUV3_RADIX", KVM_PPC_MMUV3_RADIX)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#ifdef KVM_PPC_MMUV3_GTSE
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4d4d5556335f47545345, "value KVM_PPC_MMUV3_GTSE", KVM_PPC_MMUV3_GTSE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f72616469785f67656f6d, "size struct kvm_ppc_radix_geom", sizeof(struct kvm_ppc_radix_geom))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f72616469785f67656f6d, "align struct kvm_ppc_radix_geom", _Alignof(struct kvm_ppc_radix_geom))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f72616469785f67656f6d2e706167655f7368696674, "offset struct kvm_ppc_radix_geom.page_shift", offsetof(struct kvm_ppc_radix_geom, page_shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f72616469785f67656f6d2e706167655f7368696674, "member_size struct kvm_ppc_radix_geom.page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, page_shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f72616469785f67656f6d2e6c6576656c5f62697473, "offset struct kvm_ppc_radix_geom.level_bits", offsetof(struct kvm_ppc_radix_geom, level_bits))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f72616469785f67656f6d2e6c6576656c5f62697473, "member_size struct kvm_ppc_radix_geom.level_bits", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, level_bits))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f72616469785f67656f6d2e706164, "offset struct kvm_ppc_radix_geom.pad", offsetof(struct kvm_ppc_radix_geom, pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f72616469785f67656f6d2e706164, "member_size struct kvm_ppc_radix_geom.pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f726d6d755f696e666f, "size struct kvm_ppc_rmmu_info", sizeof(struct kvm_ppc_rmmu_info))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f726d6d755f696e666f, "align struct kvm_ppc_rmmu_info", _Alignof(struct kvm_ppc_rmmu_info))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f726d6d755f696e666f2e67656f6d657472696573, "offset struct kvm_ppc_rmmu_info.geometries", offsetof(struct kvm_ppc_rmmu_info, geometries))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f726d6d755f696e666f2e67656f6d657472696573, "member_size struct kvm_ppc_rmmu_info.geometries", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_rmmu_info, geometries))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f726d6d755f696e666f2e61705f656e636f64696e6773, "offset struct kvm_ppc_rmmu_info.ap_encodings", offsetof(struct kvm_ppc_rmmu_info, ap_encodings))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f726d6d755f696e666f2e61705f656e636f64696e6773, "member_size struct kvm_ppc_rmmu_info.ap_encodings", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_rmmu_info, ap_encodings))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f6370755f63686172, "size struct kvm_ppc_cpu_char", sizeof(struct kvm_ppc_cpu_char))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f6370755f63686172, "align struct kvm_ppc_cpu_char", _Alignof(struct kvm_ppc_cpu_char))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6370755f636861722e636861726163746572, "offset struct kvm_ppc_cpu_char.character", offsetof(struct kvm_ppc_cpu_char, character))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6370755f636861722e636861726163746572, "member_size struct kvm_ppc_cpu_char.character", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, character))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6370755f636861722e6265686176696f7572, "offset struct kvm_ppc_cpu_char.behaviour", offsetof(struct kvm_ppc_cpu_char, behaviour))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6370755f636861722e6265686176696f7572, "member_size struct kvm_ppc_cpu_char.behaviour", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, behaviour))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6370755f636861722e6368617261637465725f6d61736b, "offset struct kvm_ppc_cpu_char.character_mask", offsetof(struct kvm_ppc_cpu_char, character_mask))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6370755f636861722e6368617261637465725f6d61736b, "member_size struct kvm_ppc_cpu_char.character_mask", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, character_mask))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6370755f636861722e6265686176696f75725f6d61736b, "offset struct kvm_ppc_cpu_char.behaviour_mask", offsetof(struct kvm_ppc_cpu_char, behaviour_mask))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6370755f636861722e6265686176696f75725f6d61736b, "member_size struct kvm_ppc_cpu_char.behaviour_mask", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, behaviour_mask))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_CHAR_SPEC_BAR_ORI31
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f535045435f4241525f4f52493331, "value KVM_PPC_CPU_CHAR_SPEC_BAR_ORI31", KVM_PPC_CPU_CHAR_SPEC_BAR_ORI31)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_CHAR_BCCTRL_SERIALISED
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f42434354524c5f53455249414c49534544, "value KVM_PPC_CPU_CHAR_BCCTRL_SERIALISED", KVM_PPC_CPU_CHAR_BCCTRL_SERIALISED)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_CHAR_L1D_FLUSH_ORI30
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f4c31445f464c5553485f4f52493330, "value KVM_PPC_CPU_CHAR_L1D_FLUSH_ORI30", KVM_PPC_CPU_CHAR_L1D_FLUSH_ORI30)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_CHAR_L1D_FLUSH_TRIG2
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f4c31445f464c5553485f5452494732, "value KVM_PPC_CPU_CHAR_L1D_FLUSH_TRIG2", KVM_PPC_CPU_CHAR_L1D_FLUSH_TRIG2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_CHAR_L1D_THREAD_PRIV
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f4c31445f5448524541445f50524956, "value KVM_PPC_CPU_CHAR_L1D_THREAD_PRIV", KVM_PPC_CPU_CHAR_L1D_THREAD_PRIV)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_CHAR_BR_HINT_HONOURED
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f42525f48494e545f484f4e4f55524544, "value KVM_PPC_CPU_CHAR_BR_HINT_HONOURED", KVM_PPC_CPU_CHAR_BR_HINT_HONOURED)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_CHAR_MTTRIG_THR_RECONF
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f4d54545249475f5448525f5245434f4e46, "value KVM_PPC_CPU_CHAR_MTTRIG_THR_RECONF", KVM_PPC_CPU_CHAR_MTTRIG_THR_RECONF)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_CHAR_COUNT_CACHE_DIS
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f434f554e545f43414348455f444953, "value KVM_PPC_CPU_CHAR_COUNT_CACHE_DIS", KVM_PPC_CPU_CHAR_COUNT_CACHE_DIS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50100 /* 5.1 */
+#ifdef KVM_PPC_CPU_CHAR_BCCTR_FLUSH_ASSIST
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f434841525f42434354525f464c5553485f415353495354, "value KVM_PPC_CPU_CHAR_BCCTR_FLUSH_ASSIST", KVM_PPC_CPU_CHAR_BCCTR_FLUSH_ASSIST)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_BEHAV_FAVOUR_SECURITY
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f42454841565f4641564f55525f5345435552495459, "value KVM_PPC_CPU_BEHAV_FAVOUR_SECURITY", KVM_PPC_CPU_BEHAV_FAVOUR_SECURITY)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_BEHAV_L1D_FLUSH_PR
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f42454841565f4c31445f464c5553485f5052, "value KVM_PPC_CPU_BEHAV_L1D_FLUSH_PR", KVM_PPC_CPU_BEHAV_L1D_FLUSH_PR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_CPU_BEHAV_BNDS_CHK_SPEC_BAR
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f42454841565f424e44535f43484b5f535045435f424152, "value KVM_PPC_CPU_BEHAV_BNDS_CHK_SPEC_BAR", KVM_PPC_CPU_BEHAV_BNDS_CHK_SPEC_BAR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50100 /* 5.1 */
+#ifdef KVM_PPC_CPU_BEHAV_FLUSH_COUNT_CACHE
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4350555f42454841565f464c5553485f434f554e545f4341434845, "value KVM_PPC_CPU_BEHAV_FLUSH_COUNT_CACHE", KVM_PPC_CPU_BEHAV_FLUSH_COUNT_CACHE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_STATE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f5354415445, "value KVM_REG_PPC_ICP_STATE", KVM_REG_PPC_ICP_STATE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_CPPR_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f435050525f5348494654, "value KVM_REG_PPC_ICP_CPPR_SHIFT", KVM_REG_PPC_ICP_CPPR_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_CPPR_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f435050525f4d41534b, "value KVM_REG_PPC_ICP_CPPR_MASK", KVM_REG_PPC_ICP_CPPR_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_XISR_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f584953525f5348494654, "value KVM_REG_PPC_ICP_XISR_SHIFT", KVM_REG_PPC_ICP_XISR_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_XISR_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f584953525f4d41534b, "value KVM_REG_PPC_ICP_XISR_MASK", KVM_REG_PPC_ICP_XISR_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_MFRR_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f4d4652525f5348494654, "value KVM_REG_PPC_ICP_MFRR_SHIFT", KVM_REG_PPC_ICP_MFRR_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_MFRR_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f4d4652525f4d41534b, "value KVM_REG_PPC_ICP_MFRR_MASK", KVM_REG_PPC_ICP_MFRR_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_PPRI_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f505052495f5348494654, "value KVM_REG_PPC_ICP_PPRI_SHIFT", KVM_REG_PPC_ICP_PPRI_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_ICP_PPRI_MASK
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943505f505052495f4d41534b, "value KVM_REG_PPC_ICP_PPRI_MASK", KVM_REG_PPC_ICP_PPRI_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_REG_PPC_VP_STATE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f56505f5354415445, "value KVM_REG_PPC_VP_STATE", KVM_REG_PPC_VP_STATE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_DEV_MPIC_GRP_MISC
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4d5049435f4752505f4d495343, "value KVM_DEV_MPIC_GRP_MISC", KVM_DEV_MPIC_GRP_MISC)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_DEV_MPIC_BASE_ADDR
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4d5049435f424153455f41444452, "value KVM_DEV_MPIC_BASE_ADDR", KVM_DEV_MPIC_BASE_ADDR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_DEV_MPIC_GRP_REGISTER
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4d5049435f4752505f5245474953544552, "value KVM_DEV_MPIC_GRP_REGISTER", KVM_DEV_MPIC_GRP_REGISTER)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_DEV_MPIC_GRP_IRQ_ACTIVE
+KVMSPEC_FACT(76616c7565204b564d5f4445565f4d5049435f4752505f4952515f414354495645, "value KVM_DEV_MPIC_GRP_IRQ_ACTIVE", KVM_DEV_MPIC_GRP_IRQ_ACTIVE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_DEV_XICS_GRP_SOURCES
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584943535f4752505f534f5552434553, "value KVM_DEV_XICS_GRP_SOURCES", KVM_DEV_XICS_GRP_SOURCES)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_DEV_XICS_GRP_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584943535f4752505f4354524c, "value KVM_DEV_XICS_GRP_CTRL", KVM_DEV_XICS_GRP_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_DEV_XICS_NR_SERVERS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584943535f4e525f53455256455253, "value KVM_DEV_XICS_NR_SERVERS", KVM_DEV_XICS_NR_SERVERS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_XICS_DESTINATION_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f584943535f44455354494e4154494f4e5f5348494654, "value KVM_XICS_DESTINATION_SHIFT", KVM_XICS_DESTINATION_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_XICS_DESTINATION_MASK
+KVMSPEC_FACT(76616c7565204b564d5f584943535f44455354494e4154494f4e5f4d41534b, "value KVM_XICS_DESTINATION_MASK", KVM_XICS_DESTINATION_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_XICS_PRIORITY_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f584943535f5052494f524954595f5348494654, "value KVM_XICS_PRIORITY_SHIFT", KVM_XICS_PRIORITY_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_XICS_PRIORITY_MASK
+KVMSPEC_FACT(76616c7565204b564d5f584943535f5052494f524954595f4d41534b, "value KVM_XICS_PRIORITY_MASK", KVM_XICS_PRIORITY_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_XICS_LEVEL_SENSITIVE
+KVMSPEC_FACT(76616c7565204b564d5f584943535f4c4556454c5f53454e534954495645, "value KVM_XICS_LEVEL_SENSITIVE", KVM_XICS_LEVEL_SENSITIVE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_XICS_MASKED
+KVMSPEC_FACT(76616c7565204b564d5f584943535f4d41534b4544, "value KVM_XICS_MASKED", KVM_XICS_MASKED)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_XICS_PENDING
+KVMSPEC_FACT(76616c7565204b564d5f584943535f50454e44494e47, "value KVM_XICS_PENDING", KVM_XICS_PENDING)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_XICS_PRESENTED
+KVMSPEC_FACT(76616c7565204b564d5f584943535f50524553454e544544, "value KVM_XICS_PRESENTED", KVM_XICS_PRESENTED)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_XICS_QUEUED
+KVMSPEC_FACT(76616c7565204b564d5f584943535f515545554544, "value KVM_XICS_QUEUED", KVM_XICS_QUEUED)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_DEV_XIVE_GRP_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584956455f4752505f4354524c, "value KVM_DEV_XIVE_GRP_CTRL", KVM_DEV_XIVE_GRP_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_DEV_XIVE_RESET
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584956455f5245534554, "value KVM_DEV_XIVE_RESET", KVM_DEV_XIVE_RESET)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_DEV_XIVE_EQ_SYNC
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584956455f45515f53594e43, "value KVM_DEV_XIVE_EQ_SYNC", KVM_DEV_XIVE_EQ_SYNC)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+#ifdef KVM_DEV_XIVE_NR_SERVERS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584956455f4e525f53455256455253, "value KVM_DEV_XIVE_NR_SERVERS", KVM_DEV_XIVE_NR_SERVERS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_DEV_XIVE_GRP_SOURCE
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584956455f4752505f534f55524345, "value KVM_DEV_XIVE_GRP_SOURCE", KVM_DEV_XIVE_GRP_SOURCE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_DEV_XIVE_GRP_SOURCE_CONFIG
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584956455f4752505f534f555243455f434f4e464947, "value KVM_DEV_XIVE_GRP_SOURCE_CONFIG", KVM_DEV_XIVE_GRP_SOURCE_CONFIG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_DEV_XIVE_GRP_EQ_CONFIG
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584956455f4752505f45515f434f4e464947, "value KVM_DEV_XIVE_GRP_EQ_CONFIG", KVM_DEV_XIVE_GRP_EQ_CONFIG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_DEV_XIVE_GRP_SOURCE_SYNC
+KVMSPEC_FACT(76616c7565204b564d5f4445565f584956455f4752505f534f555243455f53594e43, "value KVM_DEV_XIVE_GRP_SOURCE_SYNC", KVM_DEV_XIVE_GRP_SOURCE_SYNC)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_LEVEL_SENSITIVE
+KVMSPEC_FACT(76616c7565204b564d5f584956455f4c4556454c5f53454e534954495645, "value KVM_XIVE_LEVEL_SENSITIVE", KVM_XIVE_LEVEL_SENSITIVE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_LEVEL_ASSERTED
+KVMSPEC_FACT(76616c7565204b564d5f584956455f4c4556454c5f4153534552544544, "value KVM_XIVE_LEVEL_ASSERTED", KVM_XIVE_LEVEL_ASSERTED)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_SOURCE_PRIORITY_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f584956455f534f555243455f5052494f524954595f5348494654, "value KVM_XIVE_SOURCE_PRIORITY_SHIFT", KVM_XIVE_SOURCE_PRIORITY_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_SOURCE_PRIORITY_MASK
+KVMSPEC_FACT(76616c7565204b564d5f584956455f534f555243455f5052494f524954595f4d41534b, "value KVM_XIVE_SOURCE_PRIORITY_MASK", KVM_XIVE_SOURCE_PRIORITY_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_SOURCE_SERVER_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f584956455f534f555243455f5345525645525f5348494654, "value KVM_XIVE_SOURCE_SERVER_SHIFT", KVM_XIVE_SOURCE_SERVER_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_SOURCE_SERVER_MASK
+KVMSPEC_FACT(76616c7565204b564d5f584956455f534f555243455f5345525645525f4d41534b, "value KVM_XIVE_SOURCE_SERVER_MASK", KVM_XIVE_SOURCE_SERVER_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_SOURCE_MASKED_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f584956455f534f555243455f4d41534b45445f5348494654, "value KVM_XIVE_SOURCE_MASKED_SHIFT", KVM_XIVE_SOURCE_MASKED_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_SOURCE_MASKED_MASK
+KVMSPEC_FACT(76616c7565204b564d5f584956455f534f555243455f4d41534b45445f4d41534b, "value KVM_XIVE_SOURCE_MASKED_MASK", KVM_XIVE_SOURCE_MASKED_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_SOURCE_EISN_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f584956455f534f555243455f4549534e5f5348494654, "value KVM_XIVE_SOURCE_EISN_SHIFT", KVM_XIVE_SOURCE_EISN_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_SOURCE_EISN_MASK
+KVMSPEC_FACT(76616c7565204b564d5f584956455f534f555243455f4549534e5f4d41534b, "value KVM_XIVE_SOURCE_EISN_MASK", KVM_XIVE_SOURCE_EISN_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_EQ_PRIORITY_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f584956455f45515f5052494f524954595f5348494654, "value KVM_XIVE_EQ_PRIORITY_SHIFT", KVM_XIVE_EQ_PRIORITY_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_EQ_PRIORITY_MASK
+KVMSPEC_FACT(76616c7565204b564d5f584956455f45515f5052494f524954595f4d41534b, "value KVM_XIVE_EQ_PRIORITY_MASK", KVM_XIVE_EQ_PRIORITY_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_EQ_SERVER_SHIFT
+KVMSPEC_FACT(76616c7565204b564d5f584956455f45515f5345525645525f5348494654, "value KVM_XIVE_EQ_SERVER_SHIFT", KVM_XIVE_EQ_SERVER_SHIFT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_EQ_SERVER_MASK
+KVMSPEC_FACT(76616c7565204b564d5f584956455f45515f5345525645525f4d41534b, "value KVM_XIVE_EQ_SERVER_MASK", KVM_XIVE_EQ_SERVER_MASK)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f786976655f6571, "size struct kvm_ppc_xive_eq", sizeof(struct kvm_ppc_xive_eq))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f786976655f6571, "align struct kvm_ppc_xive_eq", _Alignof(struct kvm_ppc_xive_eq))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f786976655f65712e666c616773, "offset struct kvm_ppc_xive_eq.flags", offsetof(struct kvm_ppc_xive_eq, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f786976655f65712e666c616773, "member_size struct kvm_ppc_xive_eq.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f786976655f65712e717368696674, "offset struct kvm_ppc_xive_eq.qshift", offsetof(struct kvm_ppc_xive_eq, qshift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f786976655f65712e717368696674, "member_size struct kvm_ppc_xive_eq.qshift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qshift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f786976655f65712e7161646472, "offset struct kvm_ppc_xive_eq.qaddr", offsetof(struct kvm_ppc_xive_eq, qaddr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f786976655f65712e7161646472, "member_size struct kvm_ppc_xive_eq.qaddr", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qaddr))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f786976655f65712e71746f67676c65, "offset struct kvm_ppc_xive_eq.qtoggle", offsetof(struct kvm_ppc_xive_eq, qtoggle))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f786976655f65712e71746f67676c65, "member_size struct kvm_ppc_xive_eq.qtoggle", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qtoggle))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f786976655f65712e71696e646578, "offset struct kvm_ppc_xive_eq.qindex", offsetof(struct kvm_ppc_xive_eq, qindex))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f786976655f65712e71696e646578, "member_size struct kvm_ppc_xive_eq.qindex", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qindex))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f786976655f65712e706164, "offset struct kvm_ppc_xive_eq.pad", offsetof(struct kvm_ppc_xive_eq, pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f786976655f65712e706164, "member_size struct kvm_ppc_xive_eq.pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_EQ_ALWAYS_NOTIFY
+KVMSPEC_FACT(76616c7565204b564d5f584956455f45515f414c574159535f4e4f54494659, "value KVM_XIVE_EQ_ALWAYS_NOTIFY", KVM_XIVE_EQ_ALWAYS_NOTIFY)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_TIMA_PAGE_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f584956455f54494d415f504147455f4f4646534554, "value KVM_XIVE_TIMA_PAGE_OFFSET", KVM_XIVE_TIMA_PAGE_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#ifdef KVM_XIVE_ESB_PAGE_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f584956455f4553425f504147455f4f4646534554, "value KVM_XIVE_ESB_PAGE_OFFSET", KVM_XIVE_ESB_PAGE_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_PPC_PVINFO_FLAGS_EV_IDLE
+KVMSPEC_FACT(76616c7565204b564d5f5050435f5056494e464f5f464c4147535f45565f49444c45, "value KVM_PPC_PVINFO_FLAGS_EV_IDLE", KVM_PPC_PVINFO_FLAGS_EV_IDLE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f7076696e666f, "size struct kvm_ppc_pvinfo", sizeof(struct kvm_ppc_pvinfo))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f7076696e666f, "align struct kvm_ppc_pvinfo", _Alignof(struct kvm_ppc_pvinfo))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f7076696e666f2e666c616773, "offset struct kvm_ppc_pvinfo.flags", offsetof(struct kvm_ppc_pvinfo, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f7076696e666f2e666c616773, "member_size struct kvm_ppc_pvinfo.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f7076696e666f2e6863616c6c, "offset struct kvm_ppc_pvinfo.hcall", offsetof(struct kvm_ppc_pvinfo, hcall))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f7076696e666f2e6863616c6c, "member_size struct kvm_ppc_pvinfo.hcall", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, hcall))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f7076696e666f2e706164, "offset struct kvm_ppc_pvinfo.pad", offsetof(struct kvm_ppc_pvinfo, pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f7076696e666f2e706164, "member_size struct kvm_ppc_pvinfo.pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#ifdef KVM_PPC_PAGE_SIZES_MAX_SZ
+KVMSPEC_FACT(76616c7565204b564d5f5050435f504147455f53495a45535f4d41585f535a, "value KVM_PPC_PAGE_SIZES_MAX_SZ", KVM_PPC_PAGE_SIZES_MAX_SZ)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f6f6e655f706167655f73697a65, "size struct kvm_ppc_one_page_size", sizeof(struct kvm_ppc_one_page_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f6f6e655f706167655f73697a65, "align struct kvm_ppc_one_page_size", _Alignof(struct kvm_ppc_one_page_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6f6e655f706167655f73697a652e706167655f7368696674, "offset struct kvm_ppc_one_page_size.page_shift", offsetof(struct kvm_ppc_one_page_size, page_shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f706167655f73697a652e706167655f7368696674, "member_size struct kvm_ppc_one_page_size.page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, page_shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6f6e655f706167655f73697a652e7074655f656e63, "offset struct kvm_ppc_one_page_size.pte_enc", offsetof(struct kvm_ppc_one_page_size, pte_enc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f706167655f73697a652e7074655f656e63, "member_size struct kvm_ppc_one_page_size.pte_enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, pte_enc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a65, "size struct kvm_ppc_one_seg_page_size", sizeof(struct kvm_ppc_one_seg_page_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a65, "align struct kvm_ppc_one_seg_page_size", _Alignof(struct kvm_ppc_one_seg_page_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e706167655f7368696674, "offset struct kvm_ppc_one_seg_page_size.page_shift", offsetof(struct kvm_ppc_one_seg_page_size, page_shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e706167655f7368696674, "member_size struct kvm_ppc_one_seg_page_size.page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, page_shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e736c625f656e63, "offset struct kvm_ppc_one_seg_page_size.slb_enc", offsetof(struct kvm_ppc_one_seg_page_size, slb_enc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e736c625f656e63, "member_size struct kvm_ppc_one_seg_page_size.slb_enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, slb_enc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e656e63, "offset struct kvm_ppc_one_seg_page_size.enc", offsetof(struct kvm_ppc_one_seg_page_size, enc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e656e63, "member_size struct kvm_ppc_one_seg_page_size.enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, enc))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#ifdef KVM_PPC_PAGE_SIZES_REAL
+KVMSPEC_FACT(76616c7565204b564d5f5050435f504147455f53495a45535f5245414c, "value KVM_PPC_PAGE_SIZES_REAL", KVM_PPC_PAGE_SIZES_REAL)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#ifdef KVM_PPC_1T_SEGMENTS
+KVMSPEC_FACT(76616c7565204b564d5f5050435f31545f5345474d454e5453, "value KVM_PPC_1T_SEGMENTS", KVM_PPC_1T_SEGMENTS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef KVM_PPC_NO_HASH
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4e4f5f48415348, "value KVM_PPC_NO_HASH", KVM_PPC_NO_HASH)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f736d6d755f696e666f, "size struct kvm_ppc_smmu_info", sizeof(struct kvm_ppc_smmu_info))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f736d6d755f696e666f, "align struct kvm_ppc_smmu_info", _Alignof(struct kvm_ppc_smmu_info))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e666c616773, "offset struct kvm_ppc_smmu_info.flags", offsetof(struct kvm_ppc_smmu_info, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e666c616773, "member_size struct kvm_ppc_smmu_info.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e736c625f73697a65, "offset struct kvm_ppc_smmu_info.slb_size", offsetof(struct kvm_ppc_smmu_info, slb_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e736c625f73697a65, "member_size struct kvm_ppc_smmu_info.slb_size", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, slb_size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e646174615f6b657973, "offset struct kvm_ppc_smmu_info.data_keys", offsetof(struct kvm_ppc_smmu_info, data_keys))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e646174615f6b657973, "member_size struct kvm_ppc_smmu_info.data_keys", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, data_keys))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e696e7374725f6b657973, "offset struct kvm_ppc_smmu_info.instr_keys", offsetof(struct kvm_ppc_smmu_info, instr_keys))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e696e7374725f6b657973, "member_size struct kvm_ppc_smmu_info.instr_keys", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e737073, "offset struct kvm_ppc_smmu_info.sps", offsetof(struct kvm_ppc_smmu_info, sps))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e737073, "member_size struct kvm_ppc_smmu_info.sps", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f726573697a655f687074, "size struct kvm_ppc_resize_hpt", sizeof(struct kvm_ppc_resize_hpt))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f726573697a655f687074, "align struct kvm_ppc_resize_hpt", _Alignof(struct kvm_ppc_resize_hpt))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f726573697a655f6870742e666c616773, "offset struct kvm_ppc_resize_hpt.flags", offsetof(struct kvm_ppc_resize_hpt, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f726573697a655f6870742e666c616773, "member_size struct kvm_ppc_resize_hpt.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f726573697a655f6870742e7368696674, "offset struct kvm_ppc_resize_hpt.shift", offsetof(struct kvm_ppc_resize_hpt, shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f726573697a655f6870742e7368696674, "member_size struct kvm_ppc_resize_hpt.shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, shift))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f726573697a655f6870742e706164, "offset struct kvm_ppc_resize_hpt.pad", offsetof(struct kvm_ppc_resize_hpt, pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f726573697a655f6870742e706164, "member_size struct kvm_ppc_resize_hpt.pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#ifdef KVM_REG_PPC_HIOR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f48494f52, "value KVM_REG_PPC_HIOR", KVM_REG_PPC_HIOR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_IAC1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f49414331, "value KVM_REG_PPC_IAC1", KVM_REG_PPC_IAC1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_IAC2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f49414332, "value KVM_REG_PPC_IAC2", KVM_REG_PPC_IAC2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_IAC3
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f49414333, "value KVM_REG_PPC_IAC3", KVM_REG_PPC_IAC3)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_IAC4
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f49414334, "value KVM_REG_PPC_IAC4", KVM_REG_PPC_IAC4)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_DAC1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f44414331, "value KVM_REG_PPC_DAC1", KVM_REG_PPC_DAC1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_DAC2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f44414332, "value KVM_REG_PPC_DAC2", KVM_REG_PPC_DAC2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_DABR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f44414252, "value KVM_REG_PPC_DABR", KVM_REG_PPC_DABR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_DSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f44534352, "value KVM_REG_PPC_DSCR", KVM_REG_PPC_DSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PURR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f50555252, "value KVM_REG_PPC_PURR", KVM_REG_PPC_PURR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_SPURR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5350555252, "value KVM_REG_PPC_SPURR", KVM_REG_PPC_SPURR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_DAR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f444152, "value KVM_REG_PPC_DAR", KVM_REG_PPC_DAR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_DSISR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4453495352, "value KVM_REG_PPC_DSISR", KVM_REG_PPC_DSISR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_AMR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f414d52, "value KVM_REG_PPC_AMR", KVM_REG_PPC_AMR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_UAMOR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f55414d4f52, "value KVM_REG_PPC_UAMOR", KVM_REG_PPC_UAMOR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_MMCR0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d435230, "value KVM_REG_PPC_MMCR0", KVM_REG_PPC_MMCR0)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_MMCR1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d435231, "value KVM_REG_PPC_MMCR1", KVM_REG_PPC_MMCR1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_MMCRA
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d435241, "value KVM_REG_PPC_MMCRA", KVM_REG_PPC_MMCRA)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_MMCR2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d435232, "value KVM_REG_PPC_MMCR2", KVM_REG_PPC_MMCR2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_MMCRS
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d435253, "value KVM_REG_PPC_MMCRS", KVM_REG_PPC_MMCRS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_SIAR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f53494152, "value KVM_REG_PPC_SIAR", KVM_REG_PPC_SIAR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_SDAR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f53444152, "value KVM_REG_PPC_SDAR", KVM_REG_PPC_SDAR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_SIER
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f53494552, "value KVM_REG_PPC_SIER", KVM_REG_PPC_SIER)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PMC1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504d4331, "value KVM_REG_PPC_PMC1", KVM_REG_PPC_PMC1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PMC2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504d4332, "value KVM_REG_PPC_PMC2", KVM_REG_PPC_PMC2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PMC3
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504d4333, "value KVM_REG_PPC_PMC3", KVM_REG_PPC_PMC3)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PMC4
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504d4334, "value KVM_REG_PPC_PMC4", KVM_REG_PPC_PMC4)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PMC5
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504d4335, "value KVM_REG_PPC_PMC5", KVM_REG_PPC_PMC5)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PMC6
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504d4336, "value KVM_REG_PPC_PMC6", KVM_REG_PPC_PMC6)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PMC7
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504d4337, "value KVM_REG_PPC_PMC7", KVM_REG_PPC_PMC7)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_PMC8
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504d4338, "value KVM_REG_PPC_PMC8", KVM_REG_PPC_PMC8)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_FPR0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f46505230, "value KVM_REG_PPC_FPR0", KVM_REG_PPC_FPR0)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_FPR31
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4650523331, "value KVM_REG_PPC_FPR31", KVM_REG_PPC_FPR31)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_VR0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f565230, "value KVM_REG_PPC_VR0", KVM_REG_PPC_VR0)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_VR31
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f56523331, "value KVM_REG_PPC_VR31", KVM_REG_PPC_VR31)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_VSR0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f56535230, "value KVM_REG_PPC_VSR0", KVM_REG_PPC_VSR0)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_VSR31
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5653523331, "value KVM_REG_PPC_VSR31", KVM_REG_PPC_VSR31)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_FPSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4650534352, "value KVM_REG_PPC_FPSCR", KVM_REG_PPC_FPSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_VSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f56534352, "value KVM_REG_PPC_VSCR", KVM_REG_PPC_VSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_VPA_ADDR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5650415f41444452, "value KVM_REG_PPC_VPA_ADDR", KVM_REG_PPC_VPA_ADDR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_VPA_SLB
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5650415f534c42, "value KVM_REG_PPC_VPA_SLB", KVM_REG_PPC_VPA_SLB)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_VPA_DTL
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5650415f44544c, "value KVM_REG_PPC_VPA_DTL", KVM_REG_PPC_VPA_DTL)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_EPCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f45504352, "value KVM_REG_PPC_EPCR", KVM_REG_PPC_EPCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#ifdef KVM_REG_PPC_EPR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f455052, "value KVM_REG_PPC_EPR", KVM_REG_PPC_EPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_OR_TSR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4f525f545352, "value KVM_REG_PPC_OR_TSR", KVM_REG_PPC_OR_TSR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_CLEAR_TSR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f434c4541525f545352, "value KVM_REG_PPC_CLEAR_TSR", KVM_REG_PPC_CLEAR_TSR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_TCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544352, "value KVM_REG_PPC_TCR", KVM_REG_PPC_TCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_REG_PPC_TSR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f545352, "value KVM_REG_PPC_TSR", KVM_REG_PPC_TSR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_DEBUG_INST
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f44454255475f494e5354, "value KVM_REG_PPC_DEBUG_INST", KVM_REG_PPC_DEBUG_INST)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_MAS0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d415330, "value KVM_REG_PPC_MAS0", KVM_REG_PPC_MAS0)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_MAS1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d415331, "value KVM_REG_PPC_MAS1", KVM_REG_PPC_MAS1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_MAS2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d415332, "value KVM_REG_PPC_MAS2", KVM_REG_PPC_MAS2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_MAS7_3
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4153375f33, "value KVM_REG_PPC_MAS7_3", KVM_REG_PPC_MAS7_3)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_MAS4
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d415334, "value KVM_REG_PPC_MAS4", KVM_REG_PPC_MAS4)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_MAS6
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d415336, "value KVM_REG_PPC_MAS6", KVM_REG_PPC_MAS6)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_MMUCFG
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d55434647, "value KVM_REG_PPC_MMUCFG", KVM_REG_PPC_MMUCFG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_TLB0CFG
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544c4230434647, "value KVM_REG_PPC_TLB0CFG", KVM_REG_PPC_TLB0CFG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_TLB1CFG
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544c4231434647, "value KVM_REG_PPC_TLB1CFG", KVM_REG_PPC_TLB1CFG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_TLB2CFG
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544c4232434647, "value KVM_REG_PPC_TLB2CFG", KVM_REG_PPC_TLB2CFG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_TLB3CFG
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544c4233434647, "value KVM_REG_PPC_TLB3CFG", KVM_REG_PPC_TLB3CFG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_TLB0PS
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544c42305053, "value KVM_REG_PPC_TLB0PS", KVM_REG_PPC_TLB0PS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_TLB1PS
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544c42315053, "value KVM_REG_PPC_TLB1PS", KVM_REG_PPC_TLB1PS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_TLB2PS
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544c42325053, "value KVM_REG_PPC_TLB2PS", KVM_REG_PPC_TLB2PS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_TLB3PS
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544c42335053, "value KVM_REG_PPC_TLB3PS", KVM_REG_PPC_TLB3PS)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_REG_PPC_EPTCFG
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f455054434647, "value KVM_REG_PPC_EPTCFG", KVM_REG_PPC_EPTCFG)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TB_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f54425f4f4646534554, "value KVM_REG_PPC_TB_OFFSET", KVM_REG_PPC_TB_OFFSET)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_SPMC1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f53504d4331, "value KVM_REG_PPC_SPMC1", KVM_REG_PPC_SPMC1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_SPMC2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f53504d4332, "value KVM_REG_PPC_SPMC2", KVM_REG_PPC_SPMC2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_IAMR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f49414d52, "value KVM_REG_PPC_IAMR", KVM_REG_PPC_IAMR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TFHAR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5446484152, "value KVM_REG_PPC_TFHAR", KVM_REG_PPC_TFHAR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TFIAR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5446494152, "value KVM_REG_PPC_TFIAR", KVM_REG_PPC_TFIAR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TEXASR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544558415352, "value KVM_REG_PPC_TEXASR", KVM_REG_PPC_TEXASR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_FSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f46534352, "value KVM_REG_PPC_FSCR", KVM_REG_PPC_FSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_PSPB
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f50535042, "value KVM_REG_PPC_PSPB", KVM_REG_PPC_PSPB)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_EBBHR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4542424852, "value KVM_REG_PPC_EBBHR", KVM_REG_PPC_EBBHR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_EBBRR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4542425252, "value KVM_REG_PPC_EBBRR", KVM_REG_PPC_EBBRR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_BESCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4245534352, "value KVM_REG_PPC_BESCR", KVM_REG_PPC_BESCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TAR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544152, "value KVM_REG_PPC_TAR", KVM_REG_PPC_TAR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_DPDES
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4450444553, "value KVM_REG_PPC_DPDES", KVM_REG_PPC_DPDES)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_DAWR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f44415752, "value KVM_REG_PPC_DAWR", KVM_REG_PPC_DAWR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_DAWRX
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4441575258, "value KVM_REG_PPC_DAWRX", KVM_REG_PPC_DAWRX)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_CIABR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4349414252, "value KVM_REG_PPC_CIABR", KVM_REG_PPC_CIABR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_IC
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4943, "value KVM_REG_PPC_IC", KVM_REG_PPC_IC)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_VTB
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f565442, "value KVM_REG_PPC_VTB", KVM_REG_PPC_VTB)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_CSIGR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4353494752, "value KVM_REG_PPC_CSIGR", KVM_REG_PPC_CSIGR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TACR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f54414352, "value KVM_REG_PPC_TACR", KVM_REG_PPC_TACR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TCSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5443534352, "value KVM_REG_PPC_TCSCR", KVM_REG_PPC_TCSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_PID
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f504944, "value KVM_REG_PPC_PID", KVM_REG_PPC_PID)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_ACOP
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f41434f50, "value KVM_REG_PPC_ACOP", KVM_REG_PPC_ACOP)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_VRSAVE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f565253415645, "value KVM_REG_PPC_VRSAVE", KVM_REG_PPC_VRSAVE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_LPCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4c504352, "value KVM_REG_PPC_LPCR", KVM_REG_PPC_LPCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#ifdef KVM_REG_PPC_LPCR_64
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4c5043525f3634, "value KVM_REG_PPC_LPCR_64", KVM_REG_PPC_LPCR_64)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_PPR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f505052, "value KVM_REG_PPC_PPR", KVM_REG_PPC_PPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_ARCH_COMPAT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f415243485f434f4d504154, "value KVM_REG_PPC_ARCH_COMPAT", KVM_REG_PPC_ARCH_COMPAT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_REG_PPC_DABRX
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4441425258, "value KVM_REG_PPC_DABRX", KVM_REG_PPC_DABRX)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_REG_PPC_WORT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f574f5254, "value KVM_REG_PPC_WORT", KVM_REG_PPC_WORT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+#ifdef KVM_REG_PPC_SPRG9
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5350524739, "value KVM_REG_PPC_SPRG9", KVM_REG_PPC_SPRG9)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31200 /* 3.18 */
+#ifdef KVM_REG_PPC_DBSR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f44425352, "value KVM_REG_PPC_DBSR", KVM_REG_PPC_DBSR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+#ifdef KVM_REG_PPC_TIDR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f54494452, "value KVM_REG_PPC_TIDR", KVM_REG_PPC_TIDR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+#ifdef KVM_REG_PPC_PSSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5053534352, "value KVM_REG_PPC_PSSCR", KVM_REG_PPC_PSSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+#ifdef KVM_REG_PPC_DEC_EXPIRY
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4445435f455850495259, "value KVM_REG_PPC_DEC_EXPIRY", KVM_REG_PPC_DEC_EXPIRY)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
+#ifdef KVM_REG_PPC_ONLINE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4f4e4c494e45, "value KVM_REG_PPC_ONLINE", KVM_REG_PPC_ONLINE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#ifdef KVM_REG_PPC_PTCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f50544352, "value KVM_REG_PPC_PTCR", KVM_REG_PPC_PTCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#ifdef KVM_REG_PPC_MMCR3
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4d4d435233, "value KVM_REG_PPC_MMCR3", KVM_REG_PPC_MMCR3)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#ifdef KVM_REG_PPC_SIER2
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5349455232, "value KVM_REG_PPC_SIER2", KVM_REG_PPC_SIER2)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#ifdef KVM_REG_PPC_SIER3
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f5349455233, "value KVM_REG_PPC_SIER3", KVM_REG_PPC_SIER3)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_REG_PPC_DAWR1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4441575231, "value KVM_REG_PPC_DAWR1", KVM_REG_PPC_DAWR1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#ifdef KVM_REG_PPC_DAWRX1
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f444157525831, "value KVM_REG_PPC_DAWRX1", KVM_REG_PPC_DAWRX1)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_REG_PPC_DEXCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f4445584352, "value KVM_REG_PPC_DEXCR", KVM_REG_PPC_DEXCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_REG_PPC_HASHKEYR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f484153484b455952, "value KVM_REG_PPC_HASHKEYR", KVM_REG_PPC_HASHKEYR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_REG_PPC_HASHPKEYR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f48415348504b455952, "value KVM_REG_PPC_HASHPKEYR", KVM_REG_PPC_HASHPKEYR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d, "value KVM_REG_PPC_TM", KVM_REG_PPC_TM)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_GPR0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f47505230, "value KVM_REG_PPC_TM_GPR0", KVM_REG_PPC_TM_GPR0)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_GPR31
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f4750523331, "value KVM_REG_PPC_TM_GPR31", KVM_REG_PPC_TM_GPR31)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_VSR0
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f56535230, "value KVM_REG_PPC_TM_VSR0", KVM_REG_PPC_TM_VSR0)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_VSR63
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f5653523633, "value KVM_REG_PPC_TM_VSR63", KVM_REG_PPC_TM_VSR63)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_CR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f4352, "value KVM_REG_PPC_TM_CR", KVM_REG_PPC_TM_CR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_LR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f4c52, "value KVM_REG_PPC_TM_LR", KVM_REG_PPC_TM_LR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_CTR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f435452, "value KVM_REG_PPC_TM_CTR", KVM_REG_PPC_TM_CTR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_FPSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f4650534352, "value KVM_REG_PPC_TM_FPSCR", KVM_REG_PPC_TM_FPSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_AMR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f414d52, "value KVM_REG_PPC_TM_AMR", KVM_REG_PPC_TM_AMR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_PPR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f505052, "value KVM_REG_PPC_TM_PPR", KVM_REG_PPC_TM_PPR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_VRSAVE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f565253415645, "value KVM_REG_PPC_TM_VRSAVE", KVM_REG_PPC_TM_VRSAVE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_VSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f56534352, "value KVM_REG_PPC_TM_VSCR", KVM_REG_PPC_TM_VSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_DSCR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f44534352, "value KVM_REG_PPC_TM_DSCR", KVM_REG_PPC_TM_DSCR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_REG_PPC_TM_TAR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f544152, "value KVM_REG_PPC_TM_TAR", KVM_REG_PPC_TM_TAR)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_REG_PPC_TM_XER
+KVMSPEC_FACT(76616c7565204b564d5f5245475f5050435f544d5f584552, "value KVM_REG_PPC_TM_XER", KVM_REG_PPC_TM_XER)
 #endif
 #endif
 #endif
@@ -5136,29 +10702,19 @@ KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5345545f4d454d4f52595f414c49415
 #endif
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f756361735f6d617070696e67, "removed-size struct kvm_s390_ucas_mapping", sizeof(struct kvm_s390_ucas_mapping))
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#ifdef KVM_S390_UCAS_MAP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f554341535f4d4150, "value KVM_S390_UCAS_MAP", KVM_S390_UCAS_MAP)
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f756361735f6d617070696e67, "removed-align struct kvm_s390_ucas_mapping", _Alignof(struct kvm_s390_ucas_mapping))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f756361735f6d617070696e672e757365725f61646472, "removed-offset struct kvm_s390_ucas_mapping.user_addr", offsetof(struct kvm_s390_ucas_mapping, user_addr))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f756361735f6d617070696e672e757365725f61646472, "removed-member_size struct kvm_s390_ucas_mapping.user_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, user_addr))
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#ifdef KVM_S390_UCAS_UNMAP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f554341535f554e4d4150, "value KVM_S390_UCAS_UNMAP", KVM_S390_UCAS_UNMAP)
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f756361735f6d617070696e672e766370755f61646472, "removed-offset struct kvm_s390_ucas_mapping.vcpu_addr", offsetof(struct kvm_s390_ucas_mapping, vcpu_addr))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f756361735f6d617070696e672e766370755f61646472, "removed-member_size struct kvm_s390_ucas_mapping.vcpu_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, vcpu_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f756361735f6d617070696e672e6c656e677468, "removed-offset struct kvm_s390_ucas_mapping.length", offsetof(struct kvm_s390_ucas_mapping, length))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f756361735f6d617070696e672e6c656e677468, "removed-member_size struct kvm_s390_ucas_mapping.length", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, length))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ASSIGN_PCI_DEVICE
@@ -5198,6 +10754,13 @@ KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f444541535349474e5f4445565f49525
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 #ifdef KVM_ASSIGN_SET_INTX_MASK
 KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f41535349474e5f5345545f494e54585f4d41534b, "removed-value KVM_ASSIGN_SET_INTX_MASK", KVM_ASSIGN_SET_INTX_MASK)
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#ifdef KVM_ALLOCATE_RMA
+KVMSPEC_FACT(76616c7565204b564d5f414c4c4f434154455f524d41, "value KVM_ALLOCATE_RMA", KVM_ALLOCATE_RMA)
+#endif
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
@@ -5628,10 +11191,10 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f636f616c65736365645f6d6d696f2e7
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f636f616c65736365645f6d6d696f2e70696f, "member_size struct kvm_coalesced_mmio.pio", KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, pio))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f636f616c65736365645f6d6d696f2e64617461, "offset struct kvm_coalesced_mmio.data", offsetof(struct kvm_coalesced_mmio, data))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f636f616c65736365645f6d6d696f2e64617461, "member_size struct kvm_coalesced_mmio.data", KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, data))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
@@ -5853,7 +11416,7 @@ KVMSPEC_FACT(76616c7565204b564d5f44495254595f4c4f475f4d414e55414c5f50524f5445435
 KVMSPEC_FACT(76616c7565204b564d5f44495254595f4c4f475f494e495449414c4c595f534554, "value KVM_DIRTY_LOG_INITIALLY_SET", KVM_DIRTY_LOG_INITIALLY_SET)
 #endif
 #endif
-#if (defined(__aarch64__)) || (defined(__riscv) && __riscv_xlen == 64) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__)) || (defined(__mips64) && defined(_ABI64)) || (defined(__loongarch64))
+#if (defined(__riscv) && __riscv_xlen == 64) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__)) || (defined(__mips64) && defined(_ABI64)) || (defined(__loongarch64))
 #if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 #ifdef KVM_DIRTY_LOG_PAGE_OFFSET
 KVMSPEC_FACT(76616c7565204b564d5f44495254595f4c4f475f504147455f4f4646534554, "value KVM_DIRTY_LOG_PAGE_OFFSET", KVM_DIRTY_LOG_PAGE_OFFSET)
@@ -6063,10 +11626,10 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f6972715f6c6576656c2e73746174757
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6972715f6c6576656c2e737461747573, "member_size struct kvm_irq_level.status", KVMSPEC_MEMBER_SIZE(struct kvm_irq_level, status))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f6972715f6c6576656c2e6c6576656c, "offset struct kvm_irq_level.level", offsetof(struct kvm_irq_level, level))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6972715f6c6576656c2e6c6576656c, "member_size struct kvm_irq_level.level", KVMSPEC_MEMBER_SIZE(struct kvm_irq_level, level))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
@@ -6454,10 +12017,10 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f6972715f726f7574696e675f656e747
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6972715f726f7574696e675f656e7472792e752e78656e5f65767463686e, "member_size struct kvm_irq_routing_entry.u.xen_evtchn", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.xen_evtchn))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f6972715f726f7574696e675f656e7472792e752e706164, "offset struct kvm_irq_routing_entry.u.pad", offsetof(struct kvm_irq_routing_entry, u.pad))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6972715f726f7574696e675f656e7472792e752e706164, "member_size struct kvm_irq_routing_entry.u.pad", KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.pad))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
@@ -6521,10 +12084,10 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f69727166642e726573616d706c65666
 #if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f69727166642e726573616d706c656664, "member_size struct kvm_irqfd.resamplefd", KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, resamplefd))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f69727166642e706164, "offset struct kvm_irqfd.pad", offsetof(struct kvm_irqfd, pad))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f69727166642e706164, "member_size struct kvm_irqfd.pad", KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, pad))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
@@ -6568,10 +12131,10 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f6d73692e6465766964, "offset str
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6d73692e6465766964, "member_size struct kvm_msi.devid", KVMSPEC_MEMBER_SIZE(struct kvm_msi, devid))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f6d73692e706164, "offset struct kvm_msi.pad", offsetof(struct kvm_msi, pad))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6d73692e706164, "member_size struct kvm_msi.pad", KVMSPEC_MEMBER_SIZE(struct kvm_msi, pad))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
@@ -7324,22 +12887,22 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f61747
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e7368617265645f696e666f, "offset struct kvm_xen_hvm_attr.u.shared_info", offsetof(struct kvm_xen_hvm_attr, u.shared_info))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e7368617265645f696e666f, "member_size struct kvm_xen_hvm_attr.u.shared_info", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e7368617265645f696e666f2e67666e, "offset struct kvm_xen_hvm_attr.u.shared_info.gfn", offsetof(struct kvm_xen_hvm_attr, u.shared_info.gfn))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e7368617265645f696e666f2e67666e, "member_size struct kvm_xen_hvm_attr.u.shared_info.gfn", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.gfn))
 #endif
 #endif
@@ -7354,152 +12917,152 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f61747
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e, "offset struct kvm_xen_hvm_attr.u.evtchn", offsetof(struct kvm_xen_hvm_attr, u.evtchn))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e, "member_size struct kvm_xen_hvm_attr.u.evtchn", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e73656e645f706f7274, "offset struct kvm_xen_hvm_attr.u.evtchn.send_port", offsetof(struct kvm_xen_hvm_attr, u.evtchn.send_port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e73656e645f706f7274, "member_size struct kvm_xen_hvm_attr.u.evtchn.send_port", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.send_port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e74797065, "offset struct kvm_xen_hvm_attr.u.evtchn.type", offsetof(struct kvm_xen_hvm_attr, u.evtchn.type))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e74797065, "member_size struct kvm_xen_hvm_attr.u.evtchn.type", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.type))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e666c616773, "offset struct kvm_xen_hvm_attr.u.evtchn.flags", offsetof(struct kvm_xen_hvm_attr, u.evtchn.flags))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e666c616773, "member_size struct kvm_xen_hvm_attr.u.evtchn.flags", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.flags))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c69766572, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c69766572, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e706f7274, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver.port", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e706f7274, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver.port", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e706f72742e706f7274, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver.port.port", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e706f72742e706f7274, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver.port.port", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e706f72742e76637075, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver.port.vcpu", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e706f72742e76637075, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver.port.vcpu", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e706f72742e7072696f72697479, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver.port.priority", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e706f72742e7072696f72697479, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver.port.priority", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e6576656e746664, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver.eventfd", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e6576656e746664, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver.eventfd", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e6576656e7466642e706f7274, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver.eventfd.port", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e6576656e7466642e706f7274, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver.eventfd.port", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e6576656e7466642e6664, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver.eventfd.fd", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e6576656e7466642e6664, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver.eventfd.fd", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e70616464696e67, "offset struct kvm_xen_hvm_attr.u.evtchn.deliver.padding", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e65767463686e2e64656c697665722e70616464696e67, "member_size struct kvm_xen_hvm_attr.u.evtchn.deliver.padding", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e78656e5f76657273696f6e, "offset struct kvm_xen_hvm_attr.u.xen_version", offsetof(struct kvm_xen_hvm_attr, u.xen_version))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e78656e5f76657273696f6e, "member_size struct kvm_xen_hvm_attr.u.xen_version", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.xen_version))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f68766d5f617474722e752e706164, "offset struct kvm_xen_hvm_attr.u.pad", offsetof(struct kvm_xen_hvm_attr, u.pad))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f68766d5f617474722e752e706164, "member_size struct kvm_xen_hvm_attr.u.pad", KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.pad))
 #endif
 #endif
@@ -7590,142 +13153,142 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e706164, "offset struct kvm_xen_vcpu_attr.u.pad", offsetof(struct kvm_xen_vcpu_attr, u.pad))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e706164, "member_size struct kvm_xen_vcpu_attr.u.pad", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.pad))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e72756e7374617465, "offset struct kvm_xen_vcpu_attr.u.runstate", offsetof(struct kvm_xen_vcpu_attr, u.runstate))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e72756e7374617465, "member_size struct kvm_xen_vcpu_attr.u.runstate", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e7374617465, "offset struct kvm_xen_vcpu_attr.u.runstate.state", offsetof(struct kvm_xen_vcpu_attr, u.runstate.state))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e7374617465, "member_size struct kvm_xen_vcpu_attr.u.runstate.state", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e73746174655f656e7472795f74696d65, "offset struct kvm_xen_vcpu_attr.u.runstate.state_entry_time", offsetof(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e73746174655f656e7472795f74696d65, "member_size struct kvm_xen_vcpu_attr.u.runstate.state_entry_time", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e74696d655f72756e6e696e67, "offset struct kvm_xen_vcpu_attr.u.runstate.time_running", offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_running))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e74696d655f72756e6e696e67, "member_size struct kvm_xen_vcpu_attr.u.runstate.time_running", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_running))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e74696d655f72756e6e61626c65, "offset struct kvm_xen_vcpu_attr.u.runstate.time_runnable", offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_runnable))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e74696d655f72756e6e61626c65, "member_size struct kvm_xen_vcpu_attr.u.runstate.time_runnable", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_runnable))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e74696d655f626c6f636b6564, "offset struct kvm_xen_vcpu_attr.u.runstate.time_blocked", offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_blocked))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e74696d655f626c6f636b6564, "member_size struct kvm_xen_vcpu_attr.u.runstate.time_blocked", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_blocked))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e74696d655f6f66666c696e65, "offset struct kvm_xen_vcpu_attr.u.runstate.time_offline", offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_offline))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e72756e73746174652e74696d655f6f66666c696e65, "member_size struct kvm_xen_vcpu_attr.u.runstate.time_offline", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_offline))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e766370755f6964, "offset struct kvm_xen_vcpu_attr.u.vcpu_id", offsetof(struct kvm_xen_vcpu_attr, u.vcpu_id))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e766370755f6964, "member_size struct kvm_xen_vcpu_attr.u.vcpu_id", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vcpu_id))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e74696d6572, "offset struct kvm_xen_vcpu_attr.u.timer", offsetof(struct kvm_xen_vcpu_attr, u.timer))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e74696d6572, "member_size struct kvm_xen_vcpu_attr.u.timer", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e74696d65722e706f7274, "offset struct kvm_xen_vcpu_attr.u.timer.port", offsetof(struct kvm_xen_vcpu_attr, u.timer.port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e74696d65722e706f7274, "member_size struct kvm_xen_vcpu_attr.u.timer.port", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.port))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e74696d65722e7072696f72697479, "offset struct kvm_xen_vcpu_attr.u.timer.priority", offsetof(struct kvm_xen_vcpu_attr, u.timer.priority))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e74696d65722e7072696f72697479, "member_size struct kvm_xen_vcpu_attr.u.timer.priority", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.priority))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e74696d65722e657870697265735f6e73, "offset struct kvm_xen_vcpu_attr.u.timer.expires_ns", offsetof(struct kvm_xen_vcpu_attr, u.timer.expires_ns))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e74696d65722e657870697265735f6e73, "member_size struct kvm_xen_vcpu_attr.u.timer.expires_ns", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.expires_ns))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f78656e5f766370755f617474722e752e766563746f72, "offset struct kvm_xen_vcpu_attr.u.vector", offsetof(struct kvm_xen_vcpu_attr, u.vector))
 #endif
 #endif
 #if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f78656e5f766370755f617474722e752e766563746f72, "member_size struct kvm_xen_vcpu_attr.u.vector", KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vector))
 #endif
 #endif
@@ -8079,1503 +13642,1503 @@ KVMSPEC_FACT(76616c7565204b564d5f4d454d4f52595f455849545f464c41475f5052495641544
 KVMSPEC_FACT(76616c75652053594e435f524547535f53495a455f4259544553, "value SYNC_REGS_SIZE_BYTES", SYNC_REGS_SIZE_BYTES)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f72756e, "size struct kvm_run", sizeof(struct kvm_run))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f72756e, "align struct kvm_run", _Alignof(struct kvm_run))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e726571756573745f696e746572727570745f77696e646f77, "offset struct kvm_run.request_interrupt_window", offsetof(struct kvm_run, request_interrupt_window))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e726571756573745f696e746572727570745f77696e646f77, "member_size struct kvm_run.request_interrupt_window", KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696d6d6564696174655f65786974, "offset struct kvm_run.immediate_exit", offsetof(struct kvm_run, immediate_exit))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696d6d6564696174655f65786974, "member_size struct kvm_run.immediate_exit", KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e70616464696e6731, "offset struct kvm_run.padding1", offsetof(struct kvm_run, padding1))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e70616464696e6731, "member_size struct kvm_run.padding1", KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e657869745f726561736f6e, "offset struct kvm_run.exit_reason", offsetof(struct kvm_run, exit_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e657869745f726561736f6e, "member_size struct kvm_run.exit_reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72656164795f666f725f696e746572727570745f696e6a656374696f6e, "offset struct kvm_run.ready_for_interrupt_injection", offsetof(struct kvm_run, ready_for_interrupt_injection))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72656164795f666f725f696e746572727570745f696e6a656374696f6e, "member_size struct kvm_run.ready_for_interrupt_injection", KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e69665f666c6167, "offset struct kvm_run.if_flag", offsetof(struct kvm_run, if_flag))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e69665f666c6167, "member_size struct kvm_run.if_flag", KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e666c616773, "offset struct kvm_run.flags", offsetof(struct kvm_run, flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e666c616773, "member_size struct kvm_run.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e637238, "offset struct kvm_run.cr8", offsetof(struct kvm_run, cr8))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e637238, "member_size struct kvm_run.cr8", KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e617069635f62617365, "offset struct kvm_run.apic_base", offsetof(struct kvm_run, apic_base))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e617069635f62617365, "member_size struct kvm_run.apic_base", KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6877, "offset struct kvm_run.hw", offsetof(struct kvm_run, hw))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6877, "member_size struct kvm_run.hw", KVMSPEC_MEMBER_SIZE(struct kvm_run, hw))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e68772e68617264776172655f657869745f726561736f6e, "offset struct kvm_run.hw.hardware_exit_reason", offsetof(struct kvm_run, hw.hardware_exit_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e68772e68617264776172655f657869745f726561736f6e, "member_size struct kvm_run.hw.hardware_exit_reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e747279, "offset struct kvm_run.fail_entry", offsetof(struct kvm_run, fail_entry))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e747279, "member_size struct kvm_run.fail_entry", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e7472792e68617264776172655f656e7472795f6661696c7572655f726561736f6e, "offset struct kvm_run.fail_entry.hardware_entry_failure_reason", offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e7472792e68617264776172655f656e7472795f6661696c7572655f726561736f6e, "member_size struct kvm_run.fail_entry.hardware_entry_failure_reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6661696c5f656e7472792e637075, "offset struct kvm_run.fail_entry.cpu", offsetof(struct kvm_run, fail_entry.cpu))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6661696c5f656e7472792e637075, "member_size struct kvm_run.fail_entry.cpu", KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6578, "offset struct kvm_run.ex", offsetof(struct kvm_run, ex))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6578, "member_size struct kvm_run.ex", KVMSPEC_MEMBER_SIZE(struct kvm_run, ex))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e65782e657863657074696f6e, "offset struct kvm_run.ex.exception", offsetof(struct kvm_run, ex.exception))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e65782e657863657074696f6e, "member_size struct kvm_run.ex.exception", KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e65782e6572726f725f636f6465, "offset struct kvm_run.ex.error_code", offsetof(struct kvm_run, ex.error_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e65782e6572726f725f636f6465, "member_size struct kvm_run.ex.error_code", KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f, "offset struct kvm_run.io", offsetof(struct kvm_run, io))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f, "member_size struct kvm_run.io", KVMSPEC_MEMBER_SIZE(struct kvm_run, io))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e646972656374696f6e, "offset struct kvm_run.io.direction", offsetof(struct kvm_run, io.direction))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e646972656374696f6e, "member_size struct kvm_run.io.direction", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e73697a65, "offset struct kvm_run.io.size", offsetof(struct kvm_run, io.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e73697a65, "member_size struct kvm_run.io.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e706f7274, "offset struct kvm_run.io.port", offsetof(struct kvm_run, io.port))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e706f7274, "member_size struct kvm_run.io.port", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e636f756e74, "offset struct kvm_run.io.count", offsetof(struct kvm_run, io.count))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e636f756e74, "member_size struct kvm_run.io.count", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f2e646174615f6f6666736574, "offset struct kvm_run.io.data_offset", offsetof(struct kvm_run, io.data_offset))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f2e646174615f6f6666736574, "member_size struct kvm_run.io.data_offset", KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6465627567, "offset struct kvm_run.debug", offsetof(struct kvm_run, debug))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6465627567, "member_size struct kvm_run.debug", KVMSPEC_MEMBER_SIZE(struct kvm_run, debug))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e64656275672e61726368, "offset struct kvm_run.debug.arch", offsetof(struct kvm_run, debug.arch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e64656275672e61726368, "member_size struct kvm_run.debug.arch", KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f, "offset struct kvm_run.mmio", offsetof(struct kvm_run, mmio))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f, "member_size struct kvm_run.mmio", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e706879735f61646472, "offset struct kvm_run.mmio.phys_addr", offsetof(struct kvm_run, mmio.phys_addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e706879735f61646472, "member_size struct kvm_run.mmio.phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e64617461, "offset struct kvm_run.mmio.data", offsetof(struct kvm_run, mmio.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e64617461, "member_size struct kvm_run.mmio.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e6c656e, "offset struct kvm_run.mmio.len", offsetof(struct kvm_run, mmio.len))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e6c656e, "member_size struct kvm_run.mmio.len", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d6d696f2e69735f7772697465, "offset struct kvm_run.mmio.is_write", offsetof(struct kvm_run, mmio.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d6d696f2e69735f7772697465, "member_size struct kvm_run.mmio.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f, "offset struct kvm_run.iocsr_io", offsetof(struct kvm_run, iocsr_io))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f, "member_size struct kvm_run.iocsr_io", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e706879735f61646472, "offset struct kvm_run.iocsr_io.phys_addr", offsetof(struct kvm_run, iocsr_io.phys_addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e706879735f61646472, "member_size struct kvm_run.iocsr_io.phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e64617461, "offset struct kvm_run.iocsr_io.data", offsetof(struct kvm_run, iocsr_io.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e64617461, "member_size struct kvm_run.iocsr_io.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e6c656e, "offset struct kvm_run.iocsr_io.len", offsetof(struct kvm_run, iocsr_io.len))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e6c656e, "member_size struct kvm_run.iocsr_io.len", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696f6373725f696f2e69735f7772697465, "offset struct kvm_run.iocsr_io.is_write", offsetof(struct kvm_run, iocsr_io.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696f6373725f696f2e69735f7772697465, "member_size struct kvm_run.iocsr_io.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c, "offset struct kvm_run.hypercall", offsetof(struct kvm_run, hypercall))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c, "member_size struct kvm_run.hypercall", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e6e72, "offset struct kvm_run.hypercall.nr", offsetof(struct kvm_run, hypercall.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e6e72, "member_size struct kvm_run.hypercall.nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e61726773, "offset struct kvm_run.hypercall.args", offsetof(struct kvm_run, hypercall.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e61726773, "member_size struct kvm_run.hypercall.args", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e726574, "offset struct kvm_run.hypercall.ret", offsetof(struct kvm_run, hypercall.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e726574, "member_size struct kvm_run.hypercall.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e6c6f6e676d6f6465, "offset struct kvm_run.hypercall.longmode", offsetof(struct kvm_run, hypercall.longmode))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e6c6f6e676d6f6465, "member_size struct kvm_run.hypercall.longmode", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657263616c6c2e666c616773, "offset struct kvm_run.hypercall.flags", offsetof(struct kvm_run, hypercall.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657263616c6c2e666c616773, "member_size struct kvm_run.hypercall.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f616363657373, "offset struct kvm_run.tpr_access", offsetof(struct kvm_run, tpr_access))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f616363657373, "member_size struct kvm_run.tpr_access", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f6163636573732e726970, "offset struct kvm_run.tpr_access.rip", offsetof(struct kvm_run, tpr_access.rip))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f6163636573732e726970, "member_size struct kvm_run.tpr_access.rip", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f6163636573732e69735f7772697465, "offset struct kvm_run.tpr_access.is_write", offsetof(struct kvm_run, tpr_access.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f6163636573732e69735f7772697465, "member_size struct kvm_run.tpr_access.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7470725f6163636573732e706164, "offset struct kvm_run.tpr_access.pad", offsetof(struct kvm_run, tpr_access.pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7470725f6163636573732e706164, "member_size struct kvm_run.tpr_access.pad", KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f7369656963, "offset struct kvm_run.s390_sieic", offsetof(struct kvm_run, s390_sieic))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f7369656963, "member_size struct kvm_run.s390_sieic", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73696569632e69637074636f6465, "offset struct kvm_run.s390_sieic.icptcode", offsetof(struct kvm_run, s390_sieic.icptcode))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73696569632e69637074636f6465, "member_size struct kvm_run.s390_sieic.icptcode", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73696569632e697061, "offset struct kvm_run.s390_sieic.ipa", offsetof(struct kvm_run, s390_sieic.ipa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73696569632e697061, "member_size struct kvm_run.s390_sieic.ipa", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73696569632e697062, "offset struct kvm_run.s390_sieic.ipb", offsetof(struct kvm_run, s390_sieic.ipb))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73696569632e697062, "member_size struct kvm_run.s390_sieic.ipb", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f72657365745f666c616773, "offset struct kvm_run.s390_reset_flags", offsetof(struct kvm_run, s390_reset_flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f72657365745f666c616773, "member_size struct kvm_run.s390_reset_flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f75636f6e74726f6c, "offset struct kvm_run.s390_ucontrol", offsetof(struct kvm_run, s390_ucontrol))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f75636f6e74726f6c, "member_size struct kvm_run.s390_ucontrol", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e7472616e735f6578635f636f6465, "offset struct kvm_run.s390_ucontrol.trans_exc_code", offsetof(struct kvm_run, s390_ucontrol.trans_exc_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e7472616e735f6578635f636f6465, "member_size struct kvm_run.s390_ucontrol.trans_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e70676d5f636f6465, "offset struct kvm_run.s390_ucontrol.pgm_code", offsetof(struct kvm_run, s390_ucontrol.pgm_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f75636f6e74726f6c2e70676d5f636f6465, "member_size struct kvm_run.s390_ucontrol.pgm_code", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e646372, "offset struct kvm_run.dcr", offsetof(struct kvm_run, dcr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e646372, "member_size struct kvm_run.dcr", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6463722e6463726e, "offset struct kvm_run.dcr.dcrn", offsetof(struct kvm_run, dcr.dcrn))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6463722e6463726e, "member_size struct kvm_run.dcr.dcrn", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6463722e64617461, "offset struct kvm_run.dcr.data", offsetof(struct kvm_run, dcr.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6463722e64617461, "member_size struct kvm_run.dcr.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6463722e69735f7772697465, "offset struct kvm_run.dcr.is_write", offsetof(struct kvm_run, dcr.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6463722e69735f7772697465, "member_size struct kvm_run.dcr.is_write", KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c, "offset struct kvm_run.internal", offsetof(struct kvm_run, internal))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c, "member_size struct kvm_run.internal", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c2e7375626572726f72, "offset struct kvm_run.internal.suberror", offsetof(struct kvm_run, internal.suberror))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c2e7375626572726f72, "member_size struct kvm_run.internal.suberror", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c2e6e64617461, "offset struct kvm_run.internal.ndata", offsetof(struct kvm_run, internal.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c2e6e64617461, "member_size struct kvm_run.internal.ndata", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e696e7465726e616c2e64617461, "offset struct kvm_run.internal.data", offsetof(struct kvm_run, internal.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e696e7465726e616c2e64617461, "member_size struct kvm_run.internal.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c757265, "offset struct kvm_run.emulation_failure", offsetof(struct kvm_run, emulation_failure))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c757265, "member_size struct kvm_run.emulation_failure", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e7375626572726f72, "offset struct kvm_run.emulation_failure.suberror", offsetof(struct kvm_run, emulation_failure.suberror))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e7375626572726f72, "member_size struct kvm_run.emulation_failure.suberror", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e6e64617461, "offset struct kvm_run.emulation_failure.ndata", offsetof(struct kvm_run, emulation_failure.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e6e64617461, "member_size struct kvm_run.emulation_failure.ndata", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e666c616773, "offset struct kvm_run.emulation_failure.flags", offsetof(struct kvm_run, emulation_failure.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e666c616773, "member_size struct kvm_run.emulation_failure.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f73697a65, "offset struct kvm_run.emulation_failure.insn_size", offsetof(struct kvm_run, emulation_failure.insn_size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f73697a65, "member_size struct kvm_run.emulation_failure.insn_size", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f6279746573, "offset struct kvm_run.emulation_failure.insn_bytes", offsetof(struct kvm_run, emulation_failure.insn_bytes))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656d756c6174696f6e5f6661696c7572652e696e736e5f6279746573, "member_size struct kvm_run.emulation_failure.insn_bytes", KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6f7369, "offset struct kvm_run.osi", offsetof(struct kvm_run, osi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6f7369, "member_size struct kvm_run.osi", KVMSPEC_MEMBER_SIZE(struct kvm_run, osi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6f73692e67707273, "offset struct kvm_run.osi.gprs", offsetof(struct kvm_run, osi.gprs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6f73692e67707273, "member_size struct kvm_run.osi.gprs", KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c, "offset struct kvm_run.papr_hcall", offsetof(struct kvm_run, papr_hcall))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c, "member_size struct kvm_run.papr_hcall", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c2e6e72, "offset struct kvm_run.papr_hcall.nr", offsetof(struct kvm_run, papr_hcall.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c2e6e72, "member_size struct kvm_run.papr_hcall.nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c2e726574, "offset struct kvm_run.papr_hcall.ret", offsetof(struct kvm_run, papr_hcall.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c2e726574, "member_size struct kvm_run.papr_hcall.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e706170725f6863616c6c2e61726773, "offset struct kvm_run.papr_hcall.args", offsetof(struct kvm_run, papr_hcall.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e706170725f6863616c6c2e61726773, "member_size struct kvm_run.papr_hcall.args", KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f74736368, "offset struct kvm_run.s390_tsch", offsetof(struct kvm_run, s390_tsch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f74736368, "member_size struct kvm_run.s390_tsch", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6964, "offset struct kvm_run.s390_tsch.subchannel_id", offsetof(struct kvm_run, s390_tsch.subchannel_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6964, "member_size struct kvm_run.s390_tsch.subchannel_id", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6e72, "offset struct kvm_run.s390_tsch.subchannel_nr", offsetof(struct kvm_run, s390_tsch.subchannel_nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e7375626368616e6e656c5f6e72, "member_size struct kvm_run.s390_tsch.subchannel_nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f7061726d, "offset struct kvm_run.s390_tsch.io_int_parm", offsetof(struct kvm_run, s390_tsch.io_int_parm))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f7061726d, "member_size struct kvm_run.s390_tsch.io_int_parm", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f776f7264, "offset struct kvm_run.s390_tsch.io_int_word", offsetof(struct kvm_run, s390_tsch.io_int_word))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e696f5f696e745f776f7264, "member_size struct kvm_run.s390_tsch.io_int_word", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e697062, "offset struct kvm_run.s390_tsch.ipb", offsetof(struct kvm_run, s390_tsch.ipb))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e697062, "member_size struct kvm_run.s390_tsch.ipb", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f747363682e6465717565756564, "offset struct kvm_run.s390_tsch.dequeued", offsetof(struct kvm_run, s390_tsch.dequeued))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f747363682e6465717565756564, "member_size struct kvm_run.s390_tsch.dequeued", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e657072, "offset struct kvm_run.epr", offsetof(struct kvm_run, epr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e657072, "member_size struct kvm_run.epr", KVMSPEC_MEMBER_SIZE(struct kvm_run, epr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6570722e657072, "offset struct kvm_run.epr.epr", offsetof(struct kvm_run, epr.epr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6570722e657072, "member_size struct kvm_run.epr.epr", KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e74, "offset struct kvm_run.system_event", offsetof(struct kvm_run, system_event))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e74, "member_size struct kvm_run.system_event", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e74797065, "offset struct kvm_run.system_event.type", offsetof(struct kvm_run, system_event.type))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e74797065, "member_size struct kvm_run.system_event.type", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e6e64617461, "offset struct kvm_run.system_event.ndata", offsetof(struct kvm_run, system_event.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e6e64617461, "member_size struct kvm_run.system_event.ndata", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e666c616773, "offset struct kvm_run.system_event.flags", offsetof(struct kvm_run, system_event.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e666c616773, "member_size struct kvm_run.system_event.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73797374656d5f6576656e742e64617461, "offset struct kvm_run.system_event.data", offsetof(struct kvm_run, system_event.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73797374656d5f6576656e742e64617461, "member_size struct kvm_run.system_event.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f73747369, "offset struct kvm_run.s390_stsi", offsetof(struct kvm_run, s390_stsi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f73747369, "member_size struct kvm_run.s390_stsi", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e61646472, "offset struct kvm_run.s390_stsi.addr", offsetof(struct kvm_run, s390_stsi.addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e61646472, "member_size struct kvm_run.s390_stsi.addr", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e6172, "offset struct kvm_run.s390_stsi.ar", offsetof(struct kvm_run, s390_stsi.ar))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e6172, "member_size struct kvm_run.s390_stsi.ar", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e7265736572766564, "offset struct kvm_run.s390_stsi.reserved", offsetof(struct kvm_run, s390_stsi.reserved))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e7265736572766564, "member_size struct kvm_run.s390_stsi.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e6663, "offset struct kvm_run.s390_stsi.fc", offsetof(struct kvm_run, s390_stsi.fc))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e6663, "member_size struct kvm_run.s390_stsi.fc", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e73656c31, "offset struct kvm_run.s390_stsi.sel1", offsetof(struct kvm_run, s390_stsi.sel1))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e73656c31, "member_size struct kvm_run.s390_stsi.sel1", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e733339305f737473692e73656c32, "offset struct kvm_run.s390_stsi.sel2", offsetof(struct kvm_run, s390_stsi.sel2))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e733339305f737473692e73656c32, "member_size struct kvm_run.s390_stsi.sel2", KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656f69, "offset struct kvm_run.eoi", offsetof(struct kvm_run, eoi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656f69, "member_size struct kvm_run.eoi", KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e656f692e766563746f72, "offset struct kvm_run.eoi.vector", offsetof(struct kvm_run, eoi.vector))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e656f692e766563746f72, "member_size struct kvm_run.eoi.vector", KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e687970657276, "offset struct kvm_run.hyperv", offsetof(struct kvm_run, hyperv))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e687970657276, "member_size struct kvm_run.hyperv", KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f6e697376, "offset struct kvm_run.arm_nisv", offsetof(struct kvm_run, arm_nisv))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f6e697376, "member_size struct kvm_run.arm_nisv", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f6e6973762e6573725f697373, "offset struct kvm_run.arm_nisv.esr_iss", offsetof(struct kvm_run, arm_nisv.esr_iss))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f6e6973762e6573725f697373, "member_size struct kvm_run.arm_nisv.esr_iss", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e61726d5f6e6973762e6661756c745f697061, "offset struct kvm_run.arm_nisv.fault_ipa", offsetof(struct kvm_run, arm_nisv.fault_ipa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e61726d5f6e6973762e6661756c745f697061, "member_size struct kvm_run.arm_nisv.fault_ipa", KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d7372, "offset struct kvm_run.msr", offsetof(struct kvm_run, msr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d7372, "member_size struct kvm_run.msr", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e6572726f72, "offset struct kvm_run.msr.error", offsetof(struct kvm_run, msr.error))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e6572726f72, "member_size struct kvm_run.msr.error", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e706164, "offset struct kvm_run.msr.pad", offsetof(struct kvm_run, msr.pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e706164, "member_size struct kvm_run.msr.pad", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e726561736f6e, "offset struct kvm_run.msr.reason", offsetof(struct kvm_run, msr.reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e726561736f6e, "member_size struct kvm_run.msr.reason", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e696e646578, "offset struct kvm_run.msr.index", offsetof(struct kvm_run, msr.index))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e696e646578, "member_size struct kvm_run.msr.index", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d73722e64617461, "offset struct kvm_run.msr.data", offsetof(struct kvm_run, msr.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d73722e64617461, "member_size struct kvm_run.msr.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e78656e, "offset struct kvm_run.xen", offsetof(struct kvm_run, xen))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e78656e, "member_size struct kvm_run.xen", KVMSPEC_MEMBER_SIZE(struct kvm_run, xen))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f736269, "offset struct kvm_run.riscv_sbi", offsetof(struct kvm_run, riscv_sbi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f736269, "member_size struct kvm_run.riscv_sbi", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e657874656e73696f6e5f6964, "offset struct kvm_run.riscv_sbi.extension_id", offsetof(struct kvm_run, riscv_sbi.extension_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e657874656e73696f6e5f6964, "member_size struct kvm_run.riscv_sbi.extension_id", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e66756e6374696f6e5f6964, "offset struct kvm_run.riscv_sbi.function_id", offsetof(struct kvm_run, riscv_sbi.function_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e66756e6374696f6e5f6964, "member_size struct kvm_run.riscv_sbi.function_id", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e61726773, "offset struct kvm_run.riscv_sbi.args", offsetof(struct kvm_run, riscv_sbi.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e61726773, "member_size struct kvm_run.riscv_sbi.args", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f7362692e726574, "offset struct kvm_run.riscv_sbi.ret", offsetof(struct kvm_run, riscv_sbi.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f7362692e726574, "member_size struct kvm_run.riscv_sbi.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f637372, "offset struct kvm_run.riscv_csr", offsetof(struct kvm_run, riscv_csr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f637372, "member_size struct kvm_run.riscv_csr", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e6373725f6e756d, "offset struct kvm_run.riscv_csr.csr_num", offsetof(struct kvm_run, riscv_csr.csr_num))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e6373725f6e756d, "member_size struct kvm_run.riscv_csr.csr_num", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e6e65775f76616c7565, "offset struct kvm_run.riscv_csr.new_value", offsetof(struct kvm_run, riscv_csr.new_value))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e6e65775f76616c7565, "member_size struct kvm_run.riscv_csr.new_value", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e77726974655f6d61736b, "offset struct kvm_run.riscv_csr.write_mask", offsetof(struct kvm_run, riscv_csr.write_mask))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e77726974655f6d61736b, "member_size struct kvm_run.riscv_csr.write_mask", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e72697363765f6373722e7265745f76616c7565, "offset struct kvm_run.riscv_csr.ret_value", offsetof(struct kvm_run, riscv_csr.ret_value))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e72697363765f6373722e7265745f76616c7565, "member_size struct kvm_run.riscv_csr.ret_value", KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6e6f74696679, "offset struct kvm_run.notify", offsetof(struct kvm_run, notify))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6e6f74696679, "member_size struct kvm_run.notify", KVMSPEC_MEMBER_SIZE(struct kvm_run, notify))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6e6f746966792e666c616773, "offset struct kvm_run.notify.flags", offsetof(struct kvm_run, notify.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6e6f746966792e666c616773, "member_size struct kvm_run.notify.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c74, "offset struct kvm_run.memory_fault", offsetof(struct kvm_run, memory_fault))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c74, "member_size struct kvm_run.memory_fault", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e666c616773, "offset struct kvm_run.memory_fault.flags", offsetof(struct kvm_run, memory_fault.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e666c616773, "member_size struct kvm_run.memory_fault.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e677061, "offset struct kvm_run.memory_fault.gpa", offsetof(struct kvm_run, memory_fault.gpa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e677061, "member_size struct kvm_run.memory_fault.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e73697a65, "offset struct kvm_run.memory_fault.size", offsetof(struct kvm_run, memory_fault.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6d656d6f72795f6661756c742e73697a65, "member_size struct kvm_run.memory_fault.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e746478, "offset struct kvm_run.tdx", offsetof(struct kvm_run, tdx))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e746478, "member_size struct kvm_run.tdx", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e666c616773, "offset struct kvm_run.tdx.flags", offsetof(struct kvm_run, tdx.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e666c616773, "member_size struct kvm_run.tdx.flags", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6e72, "offset struct kvm_run.tdx.nr", offsetof(struct kvm_run, tdx.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6e72, "member_size struct kvm_run.tdx.nr", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e756e6b6e6f776e, "offset struct kvm_run.tdx.unknown", offsetof(struct kvm_run, tdx.unknown))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e756e6b6e6f776e, "member_size struct kvm_run.tdx.unknown", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e726574, "offset struct kvm_run.tdx.unknown.ret", offsetof(struct kvm_run, tdx.unknown.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e726574, "member_size struct kvm_run.tdx.unknown.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e64617461, "offset struct kvm_run.tdx.unknown.data", offsetof(struct kvm_run, tdx.unknown.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e756e6b6e6f776e2e64617461, "member_size struct kvm_run.tdx.unknown.data", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f7465, "offset struct kvm_run.tdx.get_quote", offsetof(struct kvm_run, tdx.get_quote))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f7465, "member_size struct kvm_run.tdx.get_quote", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f74652e726574, "offset struct kvm_run.tdx.get_quote.ret", offsetof(struct kvm_run, tdx.get_quote.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f74652e726574, "member_size struct kvm_run.tdx.get_quote.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f74652e677061, "offset struct kvm_run.tdx.get_quote.gpa", offsetof(struct kvm_run, tdx.get_quote.gpa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f74652e677061, "member_size struct kvm_run.tdx.get_quote.gpa", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f71756f74652e73697a65, "offset struct kvm_run.tdx.get_quote.size", offsetof(struct kvm_run, tdx.get_quote.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f71756f74652e73697a65, "member_size struct kvm_run.tdx.get_quote.size", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f, "offset struct kvm_run.tdx.get_tdvmcall_info", offsetof(struct kvm_run, tdx.get_tdvmcall_info))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f, "member_size struct kvm_run.tdx.get_tdvmcall_info", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e726574, "offset struct kvm_run.tdx.get_tdvmcall_info.ret", offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e726574, "member_size struct kvm_run.tdx.get_tdvmcall_info.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e6c656166, "offset struct kvm_run.tdx.get_tdvmcall_info.leaf", offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e6c656166, "member_size struct kvm_run.tdx.get_tdvmcall_info.leaf", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723131, "offset struct kvm_run.tdx.get_tdvmcall_info.r11", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723131, "member_size struct kvm_run.tdx.get_tdvmcall_info.r11", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723132, "offset struct kvm_run.tdx.get_tdvmcall_info.r12", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723132, "member_size struct kvm_run.tdx.get_tdvmcall_info.r12", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723133, "offset struct kvm_run.tdx.get_tdvmcall_info.r13", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723133, "member_size struct kvm_run.tdx.get_tdvmcall_info.r13", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723134, "offset struct kvm_run.tdx.get_tdvmcall_info.r14", offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e6765745f7464766d63616c6c5f696e666f2e723134, "member_size struct kvm_run.tdx.get_tdvmcall_info.r14", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f74696679, "offset struct kvm_run.tdx.setup_event_notify", offsetof(struct kvm_run, tdx.setup_event_notify))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f74696679, "member_size struct kvm_run.tdx.setup_event_notify", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e726574, "offset struct kvm_run.tdx.setup_event_notify.ret", offsetof(struct kvm_run, tdx.setup_event_notify.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e726574, "member_size struct kvm_run.tdx.setup_event_notify.ret", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e766563746f72, "offset struct kvm_run.tdx.setup_event_notify.vector", offsetof(struct kvm_run, tdx.setup_event_notify.vector))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e7464782e73657475705f6576656e745f6e6f746966792e766563746f72, "member_size struct kvm_run.tdx.setup_event_notify.vector", KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e70616464696e67, "offset struct kvm_run.padding", offsetof(struct kvm_run, padding))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e70616464696e67, "member_size struct kvm_run.padding", KVMSPEC_MEMBER_SIZE(struct kvm_run, padding))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6b766d5f76616c69645f72656773, "offset struct kvm_run.kvm_valid_regs", offsetof(struct kvm_run, kvm_valid_regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6b766d5f76616c69645f72656773, "member_size struct kvm_run.kvm_valid_regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e6b766d5f64697274795f72656773, "offset struct kvm_run.kvm_dirty_regs", offsetof(struct kvm_run, kvm_dirty_regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e6b766d5f64697274795f72656773, "member_size struct kvm_run.kvm_dirty_regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e73, "offset struct kvm_run.s", offsetof(struct kvm_run, s))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e73, "member_size struct kvm_run.s", KVMSPEC_MEMBER_SIZE(struct kvm_run, s))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e732e72656773, "offset struct kvm_run.s.regs", offsetof(struct kvm_run, s.regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e732e72656773, "member_size struct kvm_run.s.regs", KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f72756e2e732e70616464696e67, "offset struct kvm_run.s.padding", offsetof(struct kvm_run, s.padding))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f72756e2e732e70616464696e67, "member_size struct kvm_run.s.padding", KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding))
 #endif
 #endif
@@ -9839,42 +15402,42 @@ KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f454e41424c45, "value KVM_GUES
 KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f53494e474c4553544550, "value KVM_GUESTDBG_SINGLESTEP", KVM_GUESTDBG_SINGLESTEP)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f6465627567, "size struct kvm_guest_debug", sizeof(struct kvm_guest_debug))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f6465627567, "align struct kvm_guest_debug", _Alignof(struct kvm_guest_debug))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275672e636f6e74726f6c, "offset struct kvm_guest_debug.control", offsetof(struct kvm_guest_debug, control))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275672e636f6e74726f6c, "member_size struct kvm_guest_debug.control", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275672e706164, "offset struct kvm_guest_debug.pad", offsetof(struct kvm_guest_debug, pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275672e706164, "member_size struct kvm_guest_debug.pad", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275672e61726368, "offset struct kvm_guest_debug.arch", offsetof(struct kvm_guest_debug, arch))
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275672e61726368, "member_size struct kvm_guest_debug.arch", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch))
 #endif
@@ -10047,7 +15610,7 @@ KVMSPEC_FACT(76616c7565204b564d5f4745545f4d505f5354415445, "value KVM_GET_MP_STA
 KVMSPEC_FACT(76616c7565204b564d5f5345545f4d505f5354415445, "value KVM_SET_MP_STATE", KVM_SET_MP_STATE)
 #endif
 #endif
-#if (defined(__x86_64__)) || (defined(__i386__))
+#if (defined(__x86_64__)) || (defined(__i386__)) || (defined(__aarch64__)) || (defined(__s390x__)) || (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 #ifdef KVM_SET_GUEST_DEBUG
 KVMSPEC_FACT(76616c7565204b564d5f5345545f47554553545f4445425547, "value KVM_SET_GUEST_DEBUG", KVM_SET_GUEST_DEBUG)
@@ -10439,91 +16002,8 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f73746174735f646573632e6275636b6
 #if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73746174735f646573632e6275636b65745f73697a65, "member_size struct kvm_stats_desc.bucket_size", KVMSPEC_MEMBER_SIZE(struct kvm_stats_desc, bucket_size))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f73746174735f646573632e6e616d65, "offset struct kvm_stats_desc.name", offsetof(struct kvm_stats_desc, name))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f736b657973, "removed-size struct kvm_s390_skeys", sizeof(struct kvm_s390_skeys))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f736b657973, "removed-align struct kvm_s390_skeys", _Alignof(struct kvm_s390_skeys))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f736b6579732e73746172745f67666e, "removed-offset struct kvm_s390_skeys.start_gfn", offsetof(struct kvm_s390_skeys, start_gfn))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e73746172745f67666e, "removed-member_size struct kvm_s390_skeys.start_gfn", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, start_gfn))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f736b6579732e636f756e74, "removed-offset struct kvm_s390_skeys.count", offsetof(struct kvm_s390_skeys, count))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e636f756e74, "removed-member_size struct kvm_s390_skeys.count", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, count))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f736b6579732e736b6579646174615f61646472, "removed-offset struct kvm_s390_skeys.skeydata_addr", offsetof(struct kvm_s390_skeys, skeydata_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e736b6579646174615f61646472, "removed-member_size struct kvm_s390_skeys.skeydata_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, skeydata_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f736b6579732e666c616773, "removed-offset struct kvm_s390_skeys.flags", offsetof(struct kvm_s390_skeys, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e666c616773, "removed-member_size struct kvm_s390_skeys.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f736b6579732e7265736572766564, "removed-offset struct kvm_s390_skeys.reserved", offsetof(struct kvm_s390_skeys, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e7265736572766564, "removed-member_size struct kvm_s390_skeys.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_CMMA_PEEK
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f434d4d415f5045454b, "removed-value KVM_S390_CMMA_PEEK", KVM_S390_CMMA_PEEK)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f636d6d615f6c6f67, "removed-size struct kvm_s390_cmma_log", sizeof(struct kvm_s390_cmma_log))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f636d6d615f6c6f67, "removed-align struct kvm_s390_cmma_log", _Alignof(struct kvm_s390_cmma_log))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e73746172745f67666e, "removed-offset struct kvm_s390_cmma_log.start_gfn", offsetof(struct kvm_s390_cmma_log, start_gfn))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e73746172745f67666e, "removed-member_size struct kvm_s390_cmma_log.start_gfn", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, start_gfn))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e636f756e74, "removed-offset struct kvm_s390_cmma_log.count", offsetof(struct kvm_s390_cmma_log, count))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e636f756e74, "removed-member_size struct kvm_s390_cmma_log.count", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, count))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e666c616773, "removed-offset struct kvm_s390_cmma_log.flags", offsetof(struct kvm_s390_cmma_log, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e666c616773, "removed-member_size struct kvm_s390_cmma_log.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e72656d61696e696e67, "removed-offset struct kvm_s390_cmma_log.remaining", offsetof(struct kvm_s390_cmma_log, remaining))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e72656d61696e696e67, "removed-member_size struct kvm_s390_cmma_log.remaining", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, remaining))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e6d61736b, "removed-offset struct kvm_s390_cmma_log.mask", offsetof(struct kvm_s390_cmma_log, mask))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e6d61736b, "removed-member_size struct kvm_s390_cmma_log.mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, mask))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e76616c756573, "removed-offset struct kvm_s390_cmma_log.values", offsetof(struct kvm_s390_cmma_log, values))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e76616c756573, "removed-member_size struct kvm_s390_cmma_log.values", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, values))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 #ifdef KVM_S390_GET_SKEYS_NONE
@@ -10559,645 +16039,6 @@ KVMSPEC_FACT(76616c7565204b564d5f455849545f533339305f54534348, "value KVM_EXIT_S
 #ifdef KVM_EXIT_S390_STSI
 KVMSPEC_FACT(76616c7565204b564d5f455849545f533339305f53545349, "value KVM_EXIT_S390_STSI", KVM_EXIT_S390_STSI)
 #endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_RESET_POR
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f52455345545f504f52, "removed-value KVM_S390_RESET_POR", KVM_S390_RESET_POR)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_RESET_CLEAR
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f52455345545f434c454152, "removed-value KVM_S390_RESET_CLEAR", KVM_S390_RESET_CLEAR)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_RESET_SUBSYSTEM
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f52455345545f53554253595354454d, "removed-value KVM_S390_RESET_SUBSYSTEM", KVM_S390_RESET_SUBSYSTEM)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_RESET_CPU_INIT
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f52455345545f4350555f494e4954, "removed-value KVM_S390_RESET_CPU_INIT", KVM_S390_RESET_CPU_INIT)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_RESET_IPL
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f52455345545f49504c, "removed-value KVM_S390_RESET_IPL", KVM_S390_RESET_IPL)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f6d656d5f6f70, "removed-size struct kvm_s390_mem_op", sizeof(struct kvm_s390_mem_op))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f6d656d5f6f70, "removed-align struct kvm_s390_mem_op", _Alignof(struct kvm_s390_mem_op))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6761646472, "removed-offset struct kvm_s390_mem_op.gaddr", offsetof(struct kvm_s390_mem_op, gaddr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6761646472, "removed-member_size struct kvm_s390_mem_op.gaddr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, gaddr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e666c616773, "removed-offset struct kvm_s390_mem_op.flags", offsetof(struct kvm_s390_mem_op, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e666c616773, "removed-member_size struct kvm_s390_mem_op.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e73697a65, "removed-offset struct kvm_s390_mem_op.size", offsetof(struct kvm_s390_mem_op, size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e73697a65, "removed-member_size struct kvm_s390_mem_op.size", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6f70, "removed-offset struct kvm_s390_mem_op.op", offsetof(struct kvm_s390_mem_op, op))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6f70, "removed-member_size struct kvm_s390_mem_op.op", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, op))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e627566, "removed-offset struct kvm_s390_mem_op.buf", offsetof(struct kvm_s390_mem_op, buf))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e627566, "removed-member_size struct kvm_s390_mem_op.buf", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, buf))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6172, "removed-offset struct kvm_s390_mem_op.ar", offsetof(struct kvm_s390_mem_op, ar))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6172, "removed-member_size struct kvm_s390_mem_op.ar", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, ar))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6b6579, "removed-offset struct kvm_s390_mem_op.key", offsetof(struct kvm_s390_mem_op, key))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6b6579, "removed-member_size struct kvm_s390_mem_op.key", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, key))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e70616431, "removed-offset struct kvm_s390_mem_op.pad1", offsetof(struct kvm_s390_mem_op, pad1))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e70616431, "removed-member_size struct kvm_s390_mem_op.pad1", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, pad1))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6f6c645f61646472, "removed-offset struct kvm_s390_mem_op.old_addr", offsetof(struct kvm_s390_mem_op, old_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6f6c645f61646472, "removed-member_size struct kvm_s390_mem_op.old_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, old_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e736964615f6f6666736574, "removed-offset struct kvm_s390_mem_op.sida_offset", offsetof(struct kvm_s390_mem_op, sida_offset))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e736964615f6f6666736574, "removed-member_size struct kvm_s390_mem_op.sida_offset", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, sida_offset))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e7265736572766564, "removed-offset struct kvm_s390_mem_op.reserved", offsetof(struct kvm_s390_mem_op, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e7265736572766564, "removed-member_size struct kvm_s390_mem_op.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_LOGICAL_READ
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f4c4f474943414c5f52454144, "removed-value KVM_S390_MEMOP_LOGICAL_READ", KVM_S390_MEMOP_LOGICAL_READ)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_LOGICAL_WRITE
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f4c4f474943414c5f5752495445, "removed-value KVM_S390_MEMOP_LOGICAL_WRITE", KVM_S390_MEMOP_LOGICAL_WRITE)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_SIDA_READ
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f534944415f52454144, "removed-value KVM_S390_MEMOP_SIDA_READ", KVM_S390_MEMOP_SIDA_READ)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_SIDA_WRITE
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f534944415f5752495445, "removed-value KVM_S390_MEMOP_SIDA_WRITE", KVM_S390_MEMOP_SIDA_WRITE)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_ABSOLUTE_READ
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f4142534f4c5554455f52454144, "removed-value KVM_S390_MEMOP_ABSOLUTE_READ", KVM_S390_MEMOP_ABSOLUTE_READ)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_ABSOLUTE_WRITE
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f4142534f4c5554455f5752495445, "removed-value KVM_S390_MEMOP_ABSOLUTE_WRITE", KVM_S390_MEMOP_ABSOLUTE_WRITE)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_ABSOLUTE_CMPXCHG
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f4142534f4c5554455f434d5058434847, "removed-value KVM_S390_MEMOP_ABSOLUTE_CMPXCHG", KVM_S390_MEMOP_ABSOLUTE_CMPXCHG)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_F_CHECK_ONLY
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f465f434845434b5f4f4e4c59, "removed-value KVM_S390_MEMOP_F_CHECK_ONLY", KVM_S390_MEMOP_F_CHECK_ONLY)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_F_INJECT_EXCEPTION
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f465f494e4a4543545f455843455054494f4e, "removed-value KVM_S390_MEMOP_F_INJECT_EXCEPTION", KVM_S390_MEMOP_F_INJECT_EXCEPTION)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_F_SKEY_PROTECTION
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f465f534b45595f50524f54454354494f4e, "removed-value KVM_S390_MEMOP_F_SKEY_PROTECTION", KVM_S390_MEMOP_F_SKEY_PROTECTION)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_EXTENSION_CAP_BASE
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f455854454e53494f4e5f4341505f42415345, "removed-value KVM_S390_MEMOP_EXTENSION_CAP_BASE", KVM_S390_MEMOP_EXTENSION_CAP_BASE)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d454d4f505f455854454e53494f4e5f4341505f434d5058434847, "removed-value KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG", KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f707377, "removed-size struct kvm_s390_psw", sizeof(struct kvm_s390_psw))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f707377, "removed-align struct kvm_s390_psw", _Alignof(struct kvm_s390_psw))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7073772e6d61736b, "removed-offset struct kvm_s390_psw.mask", offsetof(struct kvm_s390_psw, mask))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7073772e6d61736b, "removed-member_size struct kvm_s390_psw.mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, mask))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7073772e61646472, "removed-offset struct kvm_s390_psw.addr", offsetof(struct kvm_s390_psw, addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7073772e61646472, "removed-member_size struct kvm_s390_psw.addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_SIGP_STOP
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f534947505f53544f50, "removed-value KVM_S390_SIGP_STOP", KVM_S390_SIGP_STOP)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_PROGRAM_INT
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f50524f4752414d5f494e54, "removed-value KVM_S390_PROGRAM_INT", KVM_S390_PROGRAM_INT)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_SIGP_SET_PREFIX
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f534947505f5345545f505245464958, "removed-value KVM_S390_SIGP_SET_PREFIX", KVM_S390_SIGP_SET_PREFIX)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_RESTART
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f52455354415254, "removed-value KVM_S390_RESTART", KVM_S390_RESTART)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_PFAULT_INIT
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f504641554c545f494e4954, "removed-value KVM_S390_INT_PFAULT_INIT", KVM_S390_INT_PFAULT_INIT)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_PFAULT_DONE
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f504641554c545f444f4e45, "removed-value KVM_S390_INT_PFAULT_DONE", KVM_S390_INT_PFAULT_DONE)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_MCHK
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f4d43484b, "removed-value KVM_S390_MCHK", KVM_S390_MCHK)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_CLOCK_COMP
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f434c4f434b5f434f4d50, "removed-value KVM_S390_INT_CLOCK_COMP", KVM_S390_INT_CLOCK_COMP)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_CPU_TIMER
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f4350555f54494d4552, "removed-value KVM_S390_INT_CPU_TIMER", KVM_S390_INT_CPU_TIMER)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_VIRTIO
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f56495254494f, "removed-value KVM_S390_INT_VIRTIO", KVM_S390_INT_VIRTIO)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_SERVICE
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f53455256494345, "removed-value KVM_S390_INT_SERVICE", KVM_S390_INT_SERVICE)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_EMERGENCY
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f454d455247454e4359, "removed-value KVM_S390_INT_EMERGENCY", KVM_S390_INT_EMERGENCY)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_EXTERNAL_CALL
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f45585445524e414c5f43414c4c, "removed-value KVM_S390_INT_EXTERNAL_CALL", KVM_S390_INT_EXTERNAL_CALL)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_IO_MIN
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f494f5f4d494e, "removed-value KVM_S390_INT_IO_MIN", KVM_S390_INT_IO_MIN)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_IO_MAX
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f494f5f4d4158, "removed-value KVM_S390_INT_IO_MAX", KVM_S390_INT_IO_MAX)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_INT_IO_AI_MASK
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f494e545f494f5f41495f4d41534b, "removed-value KVM_S390_INT_IO_AI_MASK", KVM_S390_INT_IO_AI_MASK)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f696e74657272757074, "removed-size struct kvm_s390_interrupt", sizeof(struct kvm_s390_interrupt))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f696e74657272757074, "removed-align struct kvm_s390_interrupt", _Alignof(struct kvm_s390_interrupt))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f696e746572727570742e74797065, "removed-offset struct kvm_s390_interrupt.type", offsetof(struct kvm_s390_interrupt, type))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f696e746572727570742e74797065, "removed-member_size struct kvm_s390_interrupt.type", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, type))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f696e746572727570742e7061726d, "removed-offset struct kvm_s390_interrupt.parm", offsetof(struct kvm_s390_interrupt, parm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f696e746572727570742e7061726d, "removed-member_size struct kvm_s390_interrupt.parm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f696e746572727570742e7061726d3634, "removed-offset struct kvm_s390_interrupt.parm64", offsetof(struct kvm_s390_interrupt, parm64))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f696e746572727570742e7061726d3634, "removed-member_size struct kvm_s390_interrupt.parm64", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm64))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f696f5f696e666f, "removed-size struct kvm_s390_io_info", sizeof(struct kvm_s390_io_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f696f5f696e666f, "removed-align struct kvm_s390_io_info", _Alignof(struct kvm_s390_io_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f696f5f696e666f2e7375626368616e6e656c5f6964, "removed-offset struct kvm_s390_io_info.subchannel_id", offsetof(struct kvm_s390_io_info, subchannel_id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f696e666f2e7375626368616e6e656c5f6964, "removed-member_size struct kvm_s390_io_info.subchannel_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f696f5f696e666f2e7375626368616e6e656c5f6e72, "removed-offset struct kvm_s390_io_info.subchannel_nr", offsetof(struct kvm_s390_io_info, subchannel_nr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f696e666f2e7375626368616e6e656c5f6e72, "removed-member_size struct kvm_s390_io_info.subchannel_nr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_nr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f696f5f696e666f2e696f5f696e745f7061726d, "removed-offset struct kvm_s390_io_info.io_int_parm", offsetof(struct kvm_s390_io_info, io_int_parm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f696e666f2e696f5f696e745f7061726d, "removed-member_size struct kvm_s390_io_info.io_int_parm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_parm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f696f5f696e666f2e696f5f696e745f776f7264, "removed-offset struct kvm_s390_io_info.io_int_word", offsetof(struct kvm_s390_io_info, io_int_word))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f696e666f2e696f5f696e745f776f7264, "removed-member_size struct kvm_s390_io_info.io_int_word", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_word))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f6578745f696e666f, "removed-size struct kvm_s390_ext_info", sizeof(struct kvm_s390_ext_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f6578745f696e666f, "removed-align struct kvm_s390_ext_info", _Alignof(struct kvm_s390_ext_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6578745f696e666f2e6578745f706172616d73, "removed-offset struct kvm_s390_ext_info.ext_params", offsetof(struct kvm_s390_ext_info, ext_params))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6578745f696e666f2e6578745f706172616d73, "removed-member_size struct kvm_s390_ext_info.ext_params", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6578745f696e666f2e706164, "removed-offset struct kvm_s390_ext_info.pad", offsetof(struct kvm_s390_ext_info, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6578745f696e666f2e706164, "removed-member_size struct kvm_s390_ext_info.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6578745f696e666f2e6578745f706172616d7332, "removed-offset struct kvm_s390_ext_info.ext_params2", offsetof(struct kvm_s390_ext_info, ext_params2))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6578745f696e666f2e6578745f706172616d7332, "removed-member_size struct kvm_s390_ext_info.ext_params2", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params2))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_PGM_FLAGS_ILC_VALID
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f50474d5f464c4147535f494c435f56414c4944, "removed-value KVM_S390_PGM_FLAGS_ILC_VALID", KVM_S390_PGM_FLAGS_ILC_VALID)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_PGM_FLAGS_ILC_0
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f50474d5f464c4147535f494c435f30, "removed-value KVM_S390_PGM_FLAGS_ILC_0", KVM_S390_PGM_FLAGS_ILC_0)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_PGM_FLAGS_ILC_1
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f50474d5f464c4147535f494c435f31, "removed-value KVM_S390_PGM_FLAGS_ILC_1", KVM_S390_PGM_FLAGS_ILC_1)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_PGM_FLAGS_ILC_MASK
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f50474d5f464c4147535f494c435f4d41534b, "removed-value KVM_S390_PGM_FLAGS_ILC_MASK", KVM_S390_PGM_FLAGS_ILC_MASK)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_PGM_FLAGS_NO_REWIND
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f50474d5f464c4147535f4e4f5f524557494e44, "removed-value KVM_S390_PGM_FLAGS_NO_REWIND", KVM_S390_PGM_FLAGS_NO_REWIND)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f70676d5f696e666f, "removed-size struct kvm_s390_pgm_info", sizeof(struct kvm_s390_pgm_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f70676d5f696e666f, "removed-align struct kvm_s390_pgm_info", _Alignof(struct kvm_s390_pgm_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7472616e735f6578635f636f6465, "removed-offset struct kvm_s390_pgm_info.trans_exc_code", offsetof(struct kvm_s390_pgm_info, trans_exc_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7472616e735f6578635f636f6465, "removed-member_size struct kvm_s390_pgm_info.trans_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, trans_exc_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e6d6f6e5f636f6465, "removed-offset struct kvm_s390_pgm_info.mon_code", offsetof(struct kvm_s390_pgm_info, mon_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e6d6f6e5f636f6465, "removed-member_size struct kvm_s390_pgm_info.mon_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7065725f61646472657373, "removed-offset struct kvm_s390_pgm_info.per_address", offsetof(struct kvm_s390_pgm_info, per_address))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7065725f61646472657373, "removed-member_size struct kvm_s390_pgm_info.per_address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_address))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e646174615f6578635f636f6465, "removed-offset struct kvm_s390_pgm_info.data_exc_code", offsetof(struct kvm_s390_pgm_info, data_exc_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e646174615f6578635f636f6465, "removed-member_size struct kvm_s390_pgm_info.data_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, data_exc_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e636f6465, "removed-offset struct kvm_s390_pgm_info.code", offsetof(struct kvm_s390_pgm_info, code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e636f6465, "removed-member_size struct kvm_s390_pgm_info.code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e6d6f6e5f636c6173735f6e72, "removed-offset struct kvm_s390_pgm_info.mon_class_nr", offsetof(struct kvm_s390_pgm_info, mon_class_nr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e6d6f6e5f636c6173735f6e72, "removed-member_size struct kvm_s390_pgm_info.mon_class_nr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_class_nr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7065725f636f6465, "removed-offset struct kvm_s390_pgm_info.per_code", offsetof(struct kvm_s390_pgm_info, per_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7065725f636f6465, "removed-member_size struct kvm_s390_pgm_info.per_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7065725f61746d6964, "removed-offset struct kvm_s390_pgm_info.per_atmid", offsetof(struct kvm_s390_pgm_info, per_atmid))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7065725f61746d6964, "removed-member_size struct kvm_s390_pgm_info.per_atmid", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_atmid))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e6578635f6163636573735f6964, "removed-offset struct kvm_s390_pgm_info.exc_access_id", offsetof(struct kvm_s390_pgm_info, exc_access_id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e6578635f6163636573735f6964, "removed-member_size struct kvm_s390_pgm_info.exc_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, exc_access_id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7065725f6163636573735f6964, "removed-offset struct kvm_s390_pgm_info.per_access_id", offsetof(struct kvm_s390_pgm_info, per_access_id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7065725f6163636573735f6964, "removed-member_size struct kvm_s390_pgm_info.per_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_access_id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e6f705f6163636573735f6964, "removed-offset struct kvm_s390_pgm_info.op_access_id", offsetof(struct kvm_s390_pgm_info, op_access_id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e6f705f6163636573735f6964, "removed-member_size struct kvm_s390_pgm_info.op_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, op_access_id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e666c616773, "removed-offset struct kvm_s390_pgm_info.flags", offsetof(struct kvm_s390_pgm_info, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e666c616773, "removed-member_size struct kvm_s390_pgm_info.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e706164, "removed-offset struct kvm_s390_pgm_info.pad", offsetof(struct kvm_s390_pgm_info, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e706164, "removed-member_size struct kvm_s390_pgm_info.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f7072656669785f696e666f, "removed-size struct kvm_s390_prefix_info", sizeof(struct kvm_s390_prefix_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f7072656669785f696e666f, "removed-align struct kvm_s390_prefix_info", _Alignof(struct kvm_s390_prefix_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7072656669785f696e666f2e61646472657373, "removed-offset struct kvm_s390_prefix_info.address", offsetof(struct kvm_s390_prefix_info, address))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7072656669785f696e666f2e61646472657373, "removed-member_size struct kvm_s390_prefix_info.address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_prefix_info, address))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f65787463616c6c5f696e666f, "removed-size struct kvm_s390_extcall_info", sizeof(struct kvm_s390_extcall_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f65787463616c6c5f696e666f, "removed-align struct kvm_s390_extcall_info", _Alignof(struct kvm_s390_extcall_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f65787463616c6c5f696e666f2e636f6465, "removed-offset struct kvm_s390_extcall_info.code", offsetof(struct kvm_s390_extcall_info, code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f65787463616c6c5f696e666f2e636f6465, "removed-member_size struct kvm_s390_extcall_info.code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_extcall_info, code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f656d6572675f696e666f, "removed-size struct kvm_s390_emerg_info", sizeof(struct kvm_s390_emerg_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f656d6572675f696e666f, "removed-align struct kvm_s390_emerg_info", _Alignof(struct kvm_s390_emerg_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f656d6572675f696e666f2e636f6465, "removed-offset struct kvm_s390_emerg_info.code", offsetof(struct kvm_s390_emerg_info, code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f656d6572675f696e666f2e636f6465, "removed-member_size struct kvm_s390_emerg_info.code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_emerg_info, code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_STOP_FLAG_STORE_STATUS
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f53544f505f464c41475f53544f52455f535441545553, "removed-value KVM_S390_STOP_FLAG_STORE_STATUS", KVM_S390_STOP_FLAG_STORE_STATUS)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f73746f705f696e666f, "removed-size struct kvm_s390_stop_info", sizeof(struct kvm_s390_stop_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f73746f705f696e666f, "removed-align struct kvm_s390_stop_info", _Alignof(struct kvm_s390_stop_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f73746f705f696e666f2e666c616773, "removed-offset struct kvm_s390_stop_info.flags", offsetof(struct kvm_s390_stop_info, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f73746f705f696e666f2e666c616773, "removed-member_size struct kvm_s390_stop_info.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_stop_info, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f, "removed-size struct kvm_s390_mchk_info", sizeof(struct kvm_s390_mchk_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f6d63686b5f696e666f, "removed-align struct kvm_s390_mchk_info", _Alignof(struct kvm_s390_mchk_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e63723134, "removed-offset struct kvm_s390_mchk_info.cr14", offsetof(struct kvm_s390_mchk_info, cr14))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e63723134, "removed-member_size struct kvm_s390_mchk_info.cr14", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, cr14))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e6d636963, "removed-offset struct kvm_s390_mchk_info.mcic", offsetof(struct kvm_s390_mchk_info, mcic))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e6d636963, "removed-member_size struct kvm_s390_mchk_info.mcic", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, mcic))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e6661696c696e675f73746f726167655f61646472657373, "removed-offset struct kvm_s390_mchk_info.failing_storage_address", offsetof(struct kvm_s390_mchk_info, failing_storage_address))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e6661696c696e675f73746f726167655f61646472657373, "removed-member_size struct kvm_s390_mchk_info.failing_storage_address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, failing_storage_address))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e6578745f64616d6167655f636f6465, "removed-offset struct kvm_s390_mchk_info.ext_damage_code", offsetof(struct kvm_s390_mchk_info, ext_damage_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e6578745f64616d6167655f636f6465, "removed-member_size struct kvm_s390_mchk_info.ext_damage_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, ext_damage_code))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e706164, "removed-offset struct kvm_s390_mchk_info.pad", offsetof(struct kvm_s390_mchk_info, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e706164, "removed-member_size struct kvm_s390_mchk_info.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e66697865645f6c6f676f7574, "removed-offset struct kvm_s390_mchk_info.fixed_logout", offsetof(struct kvm_s390_mchk_info, fixed_logout))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e66697865645f6c6f676f7574, "removed-member_size struct kvm_s390_mchk_info.fixed_logout", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, fixed_logout))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f697271, "removed-size struct kvm_s390_irq", sizeof(struct kvm_s390_irq))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f697271, "removed-align struct kvm_s390_irq", _Alignof(struct kvm_s390_irq))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e74797065, "removed-offset struct kvm_s390_irq.type", offsetof(struct kvm_s390_irq, type))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e74797065, "removed-member_size struct kvm_s390_irq.type", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, type))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e75, "removed-offset struct kvm_s390_irq.u", offsetof(struct kvm_s390_irq, u))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e75, "removed-member_size struct kvm_s390_irq.u", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e696f, "removed-offset struct kvm_s390_irq.u.io", offsetof(struct kvm_s390_irq, u.io))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e696f, "removed-member_size struct kvm_s390_irq.u.io", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.io))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e657874, "removed-offset struct kvm_s390_irq.u.ext", offsetof(struct kvm_s390_irq, u.ext))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e657874, "removed-member_size struct kvm_s390_irq.u.ext", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.ext))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e70676d, "removed-offset struct kvm_s390_irq.u.pgm", offsetof(struct kvm_s390_irq, u.pgm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e70676d, "removed-member_size struct kvm_s390_irq.u.pgm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.pgm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e656d657267, "removed-offset struct kvm_s390_irq.u.emerg", offsetof(struct kvm_s390_irq, u.emerg))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e656d657267, "removed-member_size struct kvm_s390_irq.u.emerg", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.emerg))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e65787463616c6c, "removed-offset struct kvm_s390_irq.u.extcall", offsetof(struct kvm_s390_irq, u.extcall))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e65787463616c6c, "removed-member_size struct kvm_s390_irq.u.extcall", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.extcall))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e707265666978, "removed-offset struct kvm_s390_irq.u.prefix", offsetof(struct kvm_s390_irq, u.prefix))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e707265666978, "removed-member_size struct kvm_s390_irq.u.prefix", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.prefix))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e73746f70, "removed-offset struct kvm_s390_irq.u.stop", offsetof(struct kvm_s390_irq, u.stop))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e73746f70, "removed-member_size struct kvm_s390_irq.u.stop", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.stop))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e6d63686b, "removed-offset struct kvm_s390_irq.u.mchk", offsetof(struct kvm_s390_irq, u.mchk))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e6d63686b, "removed-member_size struct kvm_s390_irq.u.mchk", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.mchk))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972712e752e7265736572766564, "removed-offset struct kvm_s390_irq.u.reserved", offsetof(struct kvm_s390_irq, u.reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e7265736572766564, "removed-member_size struct kvm_s390_irq.u.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f6972715f7374617465, "removed-size struct kvm_s390_irq_state", sizeof(struct kvm_s390_irq_state))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f6972715f7374617465, "removed-align struct kvm_s390_irq_state", _Alignof(struct kvm_s390_irq_state))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972715f73746174652e627566, "removed-offset struct kvm_s390_irq_state.buf", offsetof(struct kvm_s390_irq_state, buf))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972715f73746174652e627566, "removed-member_size struct kvm_s390_irq_state.buf", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, buf))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972715f73746174652e666c616773, "removed-offset struct kvm_s390_irq_state.flags", offsetof(struct kvm_s390_irq_state, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972715f73746174652e666c616773, "removed-member_size struct kvm_s390_irq_state.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972715f73746174652e6c656e, "removed-offset struct kvm_s390_irq_state.len", offsetof(struct kvm_s390_irq_state, len))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972715f73746174652e6c656e, "removed-member_size struct kvm_s390_irq_state.len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, len))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f6972715f73746174652e7265736572766564, "removed-offset struct kvm_s390_irq_state.reserved", offsetof(struct kvm_s390_irq_state, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f6972715f73746174652e7265736572766564, "removed-member_size struct kvm_s390_irq_state.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, reserved))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_S390_ENABLE_SIE
@@ -11354,6 +16195,13 @@ KVMSPEC_FACT(76616c7565204b564d5f4341505f533339305f50524f5445435445445f4153594e4
 KVMSPEC_FACT(76616c7565204b564d5f533339305f564350555f4641554c54, "value KVM_S390_VCPU_FAULT", KVM_S390_VCPU_FAULT)
 #endif
 #endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_INTERRUPT
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e54455252555054, "value KVM_S390_INTERRUPT", KVM_S390_INTERRUPT)
+#endif
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_S390_STORE_STATUS_NOADDR
 KVMSPEC_FACT(76616c7565204b564d5f533339305f53544f52455f5354415455535f4e4f41444452, "value KVM_S390_STORE_STATUS_NOADDR", KVM_S390_STORE_STATUS_NOADDR)
@@ -11369,9 +16217,72 @@ KVMSPEC_FACT(76616c7565204b564d5f533339305f53544f52455f5354415455535f50524546495
 KVMSPEC_FACT(76616c7565204b564d5f533339305f53544f52455f535441545553, "value KVM_S390_STORE_STATUS", KVM_S390_STORE_STATUS)
 #endif
 #endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_SET_INITIAL_PSW
+KVMSPEC_FACT(76616c7565204b564d5f533339305f5345545f494e495449414c5f505357, "value KVM_S390_SET_INITIAL_PSW", KVM_S390_SET_INITIAL_PSW)
+#endif
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 #ifdef KVM_S390_INITIAL_RESET
 KVMSPEC_FACT(76616c7565204b564d5f533339305f494e495449414c5f5245534554, "value KVM_S390_INITIAL_RESET", KVM_S390_INITIAL_RESET)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_MEM_OP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d5f4f50, "value KVM_S390_MEM_OP", KVM_S390_MEM_OP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_GET_SKEYS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4745545f534b455953, "value KVM_S390_GET_SKEYS", KVM_S390_GET_SKEYS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_SET_SKEYS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f5345545f534b455953, "value KVM_S390_SET_SKEYS", KVM_S390_SET_SKEYS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_IRQ
+KVMSPEC_FACT(76616c7565204b564d5f533339305f495251, "value KVM_S390_IRQ", KVM_S390_IRQ)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_SET_IRQ_STATE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f5345545f4952515f5354415445, "value KVM_S390_SET_IRQ_STATE", KVM_S390_SET_IRQ_STATE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_GET_IRQ_STATE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4745545f4952515f5354415445, "value KVM_S390_GET_IRQ_STATE", KVM_S390_GET_IRQ_STATE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_S390_GET_CMMA_BITS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4745545f434d4d415f42495453, "value KVM_S390_GET_CMMA_BITS", KVM_S390_GET_CMMA_BITS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_S390_SET_CMMA_BITS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f5345545f434d4d415f42495453, "value KVM_S390_SET_CMMA_BITS", KVM_S390_SET_CMMA_BITS)
+#endif
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
@@ -11384,540 +16295,26 @@ KVMSPEC_FACT(76616c7565204b564d5f533339305f4e4f524d414c5f5245534554, "value KVM_
 KVMSPEC_FACT(76616c7565204b564d5f533339305f434c4541525f5245534554, "value KVM_S390_CLEAR_RESET", KVM_S390_CLEAR_RESET)
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f70765f7365635f7061726d, "removed-size struct kvm_s390_pv_sec_parm", sizeof(struct kvm_s390_pv_sec_parm))
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+#ifdef KVM_S390_PV_COMMAND
+KVMSPEC_FACT(76616c7565204b564d5f533339305f50565f434f4d4d414e44, "value KVM_S390_PV_COMMAND", KVM_S390_PV_COMMAND)
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f70765f7365635f7061726d, "removed-align struct kvm_s390_pv_sec_parm", _Alignof(struct kvm_s390_pv_sec_parm))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f7365635f7061726d2e6f726967696e, "removed-offset struct kvm_s390_pv_sec_parm.origin", offsetof(struct kvm_s390_pv_sec_parm, origin))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f7365635f7061726d2e6f726967696e, "removed-member_size struct kvm_s390_pv_sec_parm.origin", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, origin))
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_PV_CPU_COMMAND
+KVMSPEC_FACT(76616c7565204b564d5f533339305f50565f4350555f434f4d4d414e44, "value KVM_S390_PV_CPU_COMMAND", KVM_S390_PV_CPU_COMMAND)
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f7365635f7061726d2e6c656e677468, "removed-offset struct kvm_s390_pv_sec_parm.length", offsetof(struct kvm_s390_pv_sec_parm, length))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f7365635f7061726d2e6c656e677468, "removed-member_size struct kvm_s390_pv_sec_parm.length", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, length))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f70765f756e70, "removed-size struct kvm_s390_pv_unp", sizeof(struct kvm_s390_pv_unp))
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_ZPCI_OP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f5a5043495f4f50, "value KVM_S390_ZPCI_OP", KVM_S390_ZPCI_OP)
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f70765f756e70, "removed-align struct kvm_s390_pv_unp", _Alignof(struct kvm_s390_pv_unp))
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f756e702e61646472, "removed-offset struct kvm_s390_pv_unp.addr", offsetof(struct kvm_s390_pv_unp, addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f756e702e61646472, "removed-member_size struct kvm_s390_pv_unp.addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f756e702e73697a65, "removed-offset struct kvm_s390_pv_unp.size", offsetof(struct kvm_s390_pv_unp, size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f756e702e73697a65, "removed-member_size struct kvm_s390_pv_unp.size", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f756e702e747765616b, "removed-offset struct kvm_s390_pv_unp.tweak", offsetof(struct kvm_s390_pv_unp, tweak))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f756e702e747765616b, "removed-member_size struct kvm_s390_pv_unp.tweak", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, tweak))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f44554d505f494e4954, "removed-value KVM_PV_DUMP_INIT", KVM_PV_DUMP_INIT)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f44554d505f434f4e4649475f53544f525f5354415445, "removed-value KVM_PV_DUMP_CONFIG_STOR_STATE", KVM_PV_DUMP_CONFIG_STOR_STATE)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f44554d505f434f4d504c455445, "removed-value KVM_PV_DUMP_COMPLETE", KVM_PV_DUMP_COMPLETE)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f44554d505f435055, "removed-value KVM_PV_DUMP_CPU", KVM_PV_DUMP_CPU)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f70765f646d70, "removed-size struct kvm_s390_pv_dmp", sizeof(struct kvm_s390_pv_dmp))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f70765f646d70, "removed-align struct kvm_s390_pv_dmp", _Alignof(struct kvm_s390_pv_dmp))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f646d702e737562636d64, "removed-offset struct kvm_s390_pv_dmp.subcmd", offsetof(struct kvm_s390_pv_dmp, subcmd))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e737562636d64, "removed-member_size struct kvm_s390_pv_dmp.subcmd", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, subcmd))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f646d702e627566665f61646472, "removed-offset struct kvm_s390_pv_dmp.buff_addr", offsetof(struct kvm_s390_pv_dmp, buff_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e627566665f61646472, "removed-member_size struct kvm_s390_pv_dmp.buff_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f646d702e627566665f6c656e, "removed-offset struct kvm_s390_pv_dmp.buff_len", offsetof(struct kvm_s390_pv_dmp, buff_len))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e627566665f6c656e, "removed-member_size struct kvm_s390_pv_dmp.buff_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_len))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f646d702e6761646472, "removed-offset struct kvm_s390_pv_dmp.gaddr", offsetof(struct kvm_s390_pv_dmp, gaddr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e6761646472, "removed-member_size struct kvm_s390_pv_dmp.gaddr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, gaddr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f646d702e7265736572766564, "removed-offset struct kvm_s390_pv_dmp.reserved", offsetof(struct kvm_s390_pv_dmp, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e7265736572766564, "removed-member_size struct kvm_s390_pv_dmp.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f494e464f5f564d, "removed-value KVM_PV_INFO_VM", KVM_PV_INFO_VM)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f494e464f5f44554d50, "removed-value KVM_PV_INFO_DUMP", KVM_PV_INFO_DUMP)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f70765f696e666f5f64756d70, "removed-size struct kvm_s390_pv_info_dump", sizeof(struct kvm_s390_pv_info_dump))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f70765f696e666f5f64756d70, "removed-align struct kvm_s390_pv_info_dump", _Alignof(struct kvm_s390_pv_info_dump))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f6370755f6275666665725f6c656e, "removed-offset struct kvm_s390_pv_info_dump.dump_cpu_buffer_len", offsetof(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f6370755f6275666665725f6c656e, "removed-member_size struct kvm_s390_pv_info_dump.dump_cpu_buffer_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f636f6e6669675f6d656d5f6275666665725f7065725f316d, "removed-offset struct kvm_s390_pv_info_dump.dump_config_mem_buffer_per_1m", offsetof(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f636f6e6669675f6d656d5f6275666665725f7065725f316d, "removed-member_size struct kvm_s390_pv_info_dump.dump_config_mem_buffer_per_1m", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f636f6e6669675f66696e616c697a655f6c656e, "removed-offset struct kvm_s390_pv_info_dump.dump_config_finalize_len", offsetof(struct kvm_s390_pv_info_dump, dump_config_finalize_len))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f636f6e6669675f66696e616c697a655f6c656e, "removed-member_size struct kvm_s390_pv_info_dump.dump_config_finalize_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_finalize_len))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d, "removed-size struct kvm_s390_pv_info_vm", sizeof(struct kvm_s390_pv_info_vm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f70765f696e666f5f766d, "removed-align struct kvm_s390_pv_info_vm", _Alignof(struct kvm_s390_pv_info_vm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e696e73745f63616c6c735f6c697374, "removed-offset struct kvm_s390_pv_info_vm.inst_calls_list", offsetof(struct kvm_s390_pv_info_vm, inst_calls_list))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e696e73745f63616c6c735f6c697374, "removed-member_size struct kvm_s390_pv_info_vm.inst_calls_list", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, inst_calls_list))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f63707573, "removed-offset struct kvm_s390_pv_info_vm.max_cpus", offsetof(struct kvm_s390_pv_info_vm, max_cpus))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f63707573, "removed-member_size struct kvm_s390_pv_info_vm.max_cpus", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_cpus))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f677565737473, "removed-offset struct kvm_s390_pv_info_vm.max_guests", offsetof(struct kvm_s390_pv_info_vm, max_guests))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f677565737473, "removed-member_size struct kvm_s390_pv_info_vm.max_guests", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guests))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f67756573745f61646472, "removed-offset struct kvm_s390_pv_info_vm.max_guest_addr", offsetof(struct kvm_s390_pv_info_vm, max_guest_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f67756573745f61646472, "removed-member_size struct kvm_s390_pv_info_vm.max_guest_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guest_addr))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e666561747572655f696e6469636174696f6e, "removed-offset struct kvm_s390_pv_info_vm.feature_indication", offsetof(struct kvm_s390_pv_info_vm, feature_indication))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e666561747572655f696e6469636174696f6e, "removed-member_size struct kvm_s390_pv_info_vm.feature_indication", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, feature_indication))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f70765f696e666f5f686561646572, "removed-size struct kvm_s390_pv_info_header", sizeof(struct kvm_s390_pv_info_header))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f70765f696e666f5f686561646572, "removed-align struct kvm_s390_pv_info_header", _Alignof(struct kvm_s390_pv_info_header))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6964, "removed-offset struct kvm_s390_pv_info_header.id", offsetof(struct kvm_s390_pv_info_header, id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6964, "removed-member_size struct kvm_s390_pv_info_header.id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, id))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6c656e5f6d6178, "removed-offset struct kvm_s390_pv_info_header.len_max", offsetof(struct kvm_s390_pv_info_header, len_max))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6c656e5f6d6178, "removed-member_size struct kvm_s390_pv_info_header.len_max", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_max))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6c656e5f7772697474656e, "removed-offset struct kvm_s390_pv_info_header.len_written", offsetof(struct kvm_s390_pv_info_header, len_written))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6c656e5f7772697474656e, "removed-member_size struct kvm_s390_pv_info_header.len_written", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_written))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f5f6865616465722e7265736572766564, "removed-offset struct kvm_s390_pv_info_header.reserved", offsetof(struct kvm_s390_pv_info_header, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f6865616465722e7265736572766564, "removed-member_size struct kvm_s390_pv_info_header.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f70765f696e666f, "removed-size struct kvm_s390_pv_info", sizeof(struct kvm_s390_pv_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f70765f696e666f, "removed-align struct kvm_s390_pv_info", _Alignof(struct kvm_s390_pv_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f2e686561646572, "removed-offset struct kvm_s390_pv_info.header", offsetof(struct kvm_s390_pv_info, header))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f2e686561646572, "removed-member_size struct kvm_s390_pv_info.header", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, header))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f2e64756d70, "removed-offset struct kvm_s390_pv_info.dump", offsetof(struct kvm_s390_pv_info, dump))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f2e64756d70, "removed-member_size struct kvm_s390_pv_info.dump", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, dump))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f70765f696e666f2e766d, "removed-offset struct kvm_s390_pv_info.vm", offsetof(struct kvm_s390_pv_info, vm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f2e766d, "removed-member_size struct kvm_s390_pv_info.vm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, vm))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f454e41424c45, "removed-value KVM_PV_ENABLE", KVM_PV_ENABLE)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f44495341424c45, "removed-value KVM_PV_DISABLE", KVM_PV_DISABLE)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f5345545f5345435f5041524d53, "removed-value KVM_PV_SET_SEC_PARMS", KVM_PV_SET_SEC_PARMS)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f554e5041434b, "removed-value KVM_PV_UNPACK", KVM_PV_UNPACK)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f564552494659, "removed-value KVM_PV_VERIFY", KVM_PV_VERIFY)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f505245505f5245534554, "removed-value KVM_PV_PREP_RESET", KVM_PV_PREP_RESET)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f554e53484152455f414c4c, "removed-value KVM_PV_UNSHARE_ALL", KVM_PV_UNSHARE_ALL)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f494e464f, "removed-value KVM_PV_INFO", KVM_PV_INFO)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f44554d50, "removed-value KVM_PV_DUMP", KVM_PV_DUMP)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f4153594e435f434c45414e55505f50524550415245, "removed-value KVM_PV_ASYNC_CLEANUP_PREPARE", KVM_PV_ASYNC_CLEANUP_PREPARE)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f50565f4153594e435f434c45414e55505f504552464f524d, "removed-value KVM_PV_ASYNC_CLEANUP_PERFORM", KVM_PV_ASYNC_CLEANUP_PERFORM)
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f70765f636d64, "removed-size struct kvm_pv_cmd", sizeof(struct kvm_pv_cmd))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f70765f636d64, "removed-align struct kvm_pv_cmd", _Alignof(struct kvm_pv_cmd))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f70765f636d642e636d64, "removed-offset struct kvm_pv_cmd.cmd", offsetof(struct kvm_pv_cmd, cmd))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e636d64, "removed-member_size struct kvm_pv_cmd.cmd", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, cmd))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f70765f636d642e7263, "removed-offset struct kvm_pv_cmd.rc", offsetof(struct kvm_pv_cmd, rc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e7263, "removed-member_size struct kvm_pv_cmd.rc", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f70765f636d642e727263, "removed-offset struct kvm_pv_cmd.rrc", offsetof(struct kvm_pv_cmd, rrc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e727263, "removed-member_size struct kvm_pv_cmd.rrc", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rrc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f70765f636d642e64617461, "removed-offset struct kvm_pv_cmd.data", offsetof(struct kvm_pv_cmd, data))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e64617461, "removed-member_size struct kvm_pv_cmd.data", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, data))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f70765f636d642e666c616773, "removed-offset struct kvm_pv_cmd.flags", offsetof(struct kvm_pv_cmd, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e666c616773, "removed-member_size struct kvm_pv_cmd.flags", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f70765f636d642e7265736572766564, "removed-offset struct kvm_pv_cmd.reserved", offsetof(struct kvm_pv_cmd, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e7265736572766564, "removed-member_size struct kvm_pv_cmd.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f733339305f7a7063695f6f70, "removed-size struct kvm_s390_zpci_op", sizeof(struct kvm_s390_zpci_op))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f733339305f7a7063695f6f70, "removed-align struct kvm_s390_zpci_op", _Alignof(struct kvm_s390_zpci_op))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e6668, "removed-offset struct kvm_s390_zpci_op.fh", offsetof(struct kvm_s390_zpci_op, fh))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e6668, "removed-member_size struct kvm_s390_zpci_op.fh", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, fh))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e6f70, "removed-offset struct kvm_s390_zpci_op.op", offsetof(struct kvm_s390_zpci_op, op))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e6f70, "removed-member_size struct kvm_s390_zpci_op.op", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, op))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e706164, "removed-offset struct kvm_s390_zpci_op.pad", offsetof(struct kvm_s390_zpci_op, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e706164, "removed-member_size struct kvm_s390_zpci_op.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e75, "removed-offset struct kvm_s390_zpci_op.u", offsetof(struct kvm_s390_zpci_op, u))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e75, "removed-member_size struct kvm_s390_zpci_op.u", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e, "removed-offset struct kvm_s390_zpci_op.u.reg_aen", offsetof(struct kvm_s390_zpci_op, u.reg_aen))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e, "removed-member_size struct kvm_s390_zpci_op.u.reg_aen", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e696276, "removed-offset struct kvm_s390_zpci_op.u.reg_aen.ibv", offsetof(struct kvm_s390_zpci_op, u.reg_aen.ibv))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e696276, "removed-member_size struct kvm_s390_zpci_op.u.reg_aen.ibv", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.ibv))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e7362, "removed-offset struct kvm_s390_zpci_op.u.reg_aen.sb", offsetof(struct kvm_s390_zpci_op, u.reg_aen.sb))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e7362, "removed-member_size struct kvm_s390_zpci_op.u.reg_aen.sb", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sb))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e666c616773, "removed-offset struct kvm_s390_zpci_op.u.reg_aen.flags", offsetof(struct kvm_s390_zpci_op, u.reg_aen.flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e666c616773, "removed-member_size struct kvm_s390_zpci_op.u.reg_aen.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e6e6f69, "removed-offset struct kvm_s390_zpci_op.u.reg_aen.noi", offsetof(struct kvm_s390_zpci_op, u.reg_aen.noi))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e6e6f69, "removed-member_size struct kvm_s390_zpci_op.u.reg_aen.noi", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.noi))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e697363, "removed-offset struct kvm_s390_zpci_op.u.reg_aen.isc", offsetof(struct kvm_s390_zpci_op, u.reg_aen.isc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e697363, "removed-member_size struct kvm_s390_zpci_op.u.reg_aen.isc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.isc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e73626f, "removed-offset struct kvm_s390_zpci_op.u.reg_aen.sbo", offsetof(struct kvm_s390_zpci_op, u.reg_aen.sbo))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e73626f, "removed-member_size struct kvm_s390_zpci_op.u.reg_aen.sbo", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sbo))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e706164, "removed-offset struct kvm_s390_zpci_op.u.reg_aen.pad", offsetof(struct kvm_s390_zpci_op, u.reg_aen.pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e706164, "removed-member_size struct kvm_s390_zpci_op.u.reg_aen.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265736572766564, "removed-offset struct kvm_s390_zpci_op.u.reserved", offsetof(struct kvm_s390_zpci_op, u.reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265736572766564, "removed-member_size struct kvm_s390_zpci_op.u.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reserved))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_ZPCIOP_REG_AEN
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f5a5043494f505f5245475f41454e, "removed-value KVM_S390_ZPCIOP_REG_AEN", KVM_S390_ZPCIOP_REG_AEN)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_ZPCIOP_DEREG_AEN
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f5a5043494f505f44455245475f41454e, "removed-value KVM_S390_ZPCIOP_DEREG_AEN", KVM_S390_ZPCIOP_DEREG_AEN)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_S390_ZPCIOP_REGAEN_HOST
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f533339305f5a5043494f505f52454741454e5f484f5354, "removed-value KVM_S390_ZPCIOP_REGAEN_HOST", KVM_S390_ZPCIOP_REGAEN_HOST)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_PPC_PVINFO_FLAGS_EV_IDLE
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5050435f5056494e464f5f464c4147535f45565f49444c45, "removed-value KVM_PPC_PVINFO_FLAGS_EV_IDLE", KVM_PPC_PVINFO_FLAGS_EV_IDLE)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f7070635f7076696e666f, "removed-size struct kvm_ppc_pvinfo", sizeof(struct kvm_ppc_pvinfo))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f7070635f7076696e666f, "removed-align struct kvm_ppc_pvinfo", _Alignof(struct kvm_ppc_pvinfo))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f7076696e666f2e666c616773, "removed-offset struct kvm_ppc_pvinfo.flags", offsetof(struct kvm_ppc_pvinfo, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f7076696e666f2e666c616773, "removed-member_size struct kvm_ppc_pvinfo.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f7076696e666f2e6863616c6c, "removed-offset struct kvm_ppc_pvinfo.hcall", offsetof(struct kvm_ppc_pvinfo, hcall))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f7076696e666f2e6863616c6c, "removed-member_size struct kvm_ppc_pvinfo.hcall", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, hcall))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f7076696e666f2e706164, "removed-offset struct kvm_ppc_pvinfo.pad", offsetof(struct kvm_ppc_pvinfo, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f7076696e666f2e706164, "removed-member_size struct kvm_ppc_pvinfo.pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_PPC_PAGE_SIZES_MAX_SZ
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5050435f504147455f53495a45535f4d41585f535a, "removed-value KVM_PPC_PAGE_SIZES_MAX_SZ", KVM_PPC_PAGE_SIZES_MAX_SZ)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f7070635f6f6e655f706167655f73697a65, "removed-size struct kvm_ppc_one_page_size", sizeof(struct kvm_ppc_one_page_size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f7070635f6f6e655f706167655f73697a65, "removed-align struct kvm_ppc_one_page_size", _Alignof(struct kvm_ppc_one_page_size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f6f6e655f706167655f73697a652e706167655f7368696674, "removed-offset struct kvm_ppc_one_page_size.page_shift", offsetof(struct kvm_ppc_one_page_size, page_shift))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f706167655f73697a652e706167655f7368696674, "removed-member_size struct kvm_ppc_one_page_size.page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, page_shift))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f6f6e655f706167655f73697a652e7074655f656e63, "removed-offset struct kvm_ppc_one_page_size.pte_enc", offsetof(struct kvm_ppc_one_page_size, pte_enc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f706167655f73697a652e7074655f656e63, "removed-member_size struct kvm_ppc_one_page_size.pte_enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, pte_enc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a65, "removed-size struct kvm_ppc_one_seg_page_size", sizeof(struct kvm_ppc_one_seg_page_size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a65, "removed-align struct kvm_ppc_one_seg_page_size", _Alignof(struct kvm_ppc_one_seg_page_size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e706167655f7368696674, "removed-offset struct kvm_ppc_one_seg_page_size.page_shift", offsetof(struct kvm_ppc_one_seg_page_size, page_shift))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e706167655f7368696674, "removed-member_size struct kvm_ppc_one_seg_page_size.page_shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, page_shift))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e736c625f656e63, "removed-offset struct kvm_ppc_one_seg_page_size.slb_enc", offsetof(struct kvm_ppc_one_seg_page_size, slb_enc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e736c625f656e63, "removed-member_size struct kvm_ppc_one_seg_page_size.slb_enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, slb_enc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e656e63, "removed-offset struct kvm_ppc_one_seg_page_size.enc", offsetof(struct kvm_ppc_one_seg_page_size, enc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f6f6e655f7365675f706167655f73697a652e656e63, "removed-member_size struct kvm_ppc_one_seg_page_size.enc", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, enc))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_PPC_PAGE_SIZES_REAL
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5050435f504147455f53495a45535f5245414c, "removed-value KVM_PPC_PAGE_SIZES_REAL", KVM_PPC_PAGE_SIZES_REAL)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_PPC_1T_SEGMENTS
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5050435f31545f5345474d454e5453, "removed-value KVM_PPC_1T_SEGMENTS", KVM_PPC_1T_SEGMENTS)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_PPC_NO_HASH
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f5050435f4e4f5f48415348, "removed-value KVM_PPC_NO_HASH", KVM_PPC_NO_HASH)
-#endif
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f7070635f736d6d755f696e666f, "removed-size struct kvm_ppc_smmu_info", sizeof(struct kvm_ppc_smmu_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f7070635f736d6d755f696e666f, "removed-align struct kvm_ppc_smmu_info", _Alignof(struct kvm_ppc_smmu_info))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e666c616773, "removed-offset struct kvm_ppc_smmu_info.flags", offsetof(struct kvm_ppc_smmu_info, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e666c616773, "removed-member_size struct kvm_ppc_smmu_info.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e736c625f73697a65, "removed-offset struct kvm_ppc_smmu_info.slb_size", offsetof(struct kvm_ppc_smmu_info, slb_size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e736c625f73697a65, "removed-member_size struct kvm_ppc_smmu_info.slb_size", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, slb_size))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e646174615f6b657973, "removed-offset struct kvm_ppc_smmu_info.data_keys", offsetof(struct kvm_ppc_smmu_info, data_keys))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e646174615f6b657973, "removed-member_size struct kvm_ppc_smmu_info.data_keys", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, data_keys))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e696e7374725f6b657973, "removed-offset struct kvm_ppc_smmu_info.instr_keys", offsetof(struct kvm_ppc_smmu_info, instr_keys))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e696e7374725f6b657973, "removed-member_size struct kvm_ppc_smmu_info.instr_keys", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f736d6d755f696e666f2e737073, "removed-offset struct kvm_ppc_smmu_info.sps", offsetof(struct kvm_ppc_smmu_info, sps))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f736d6d755f696e666f2e737073, "removed-member_size struct kvm_ppc_smmu_info.sps", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f7070635f726573697a655f687074, "removed-size struct kvm_ppc_resize_hpt", sizeof(struct kvm_ppc_resize_hpt))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f7070635f726573697a655f687074, "removed-align struct kvm_ppc_resize_hpt", _Alignof(struct kvm_ppc_resize_hpt))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f726573697a655f6870742e666c616773, "removed-offset struct kvm_ppc_resize_hpt.flags", offsetof(struct kvm_ppc_resize_hpt, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f726573697a655f6870742e666c616773, "removed-member_size struct kvm_ppc_resize_hpt.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, flags))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f726573697a655f6870742e7368696674, "removed-offset struct kvm_ppc_resize_hpt.shift", offsetof(struct kvm_ppc_resize_hpt, shift))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f726573697a655f6870742e7368696674, "removed-member_size struct kvm_ppc_resize_hpt.shift", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, shift))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6f666673657420737472756374206b766d5f7070635f726573697a655f6870742e706164, "removed-offset struct kvm_ppc_resize_hpt.pad", offsetof(struct kvm_ppc_resize_hpt, pad))
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_FACT(72656d6f7665642d6d656d6265725f73697a6520737472756374206b766d5f7070635f726573697a655f6870742e706164, "removed-member_size struct kvm_ppc_resize_hpt.pad", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad))
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 #ifdef KVM_CAP_PPC_SEGSTATE
@@ -12195,9 +16592,86 @@ KVMSPEC_FACT(76616c7565204b564d5f4341505f5050435f5250545f494e56414c4944415445, "
 KVMSPEC_FACT(76616c7565204b564d5f4341505f5050435f41494c5f4d4f44455f33, "value KVM_CAP_PPC_AIL_MODE_3", KVM_CAP_PPC_AIL_MODE_3)
 #endif
 #endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+#ifdef KVM_PPC_GET_PVINFO
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4745545f5056494e464f, "value KVM_PPC_GET_PVINFO", KVM_PPC_GET_PVINFO)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#ifdef KVM_PPC_GET_SMMU_INFO
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4745545f534d4d555f494e464f, "value KVM_PPC_GET_SMMU_INFO", KVM_PPC_GET_SMMU_INFO)
+#endif
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30600 /* 3.6 */
 #ifdef KVM_PPC_ALLOCATE_HTAB
 KVMSPEC_FACT(76616c7565204b564d5f5050435f414c4c4f434154455f48544142, "value KVM_PPC_ALLOCATE_HTAB", KVM_PPC_ALLOCATE_HTAB)
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#ifdef KVM_CREATE_SPAPR_TCE
+KVMSPEC_FACT(76616c7565204b564d5f4352454154455f53504150525f544345, "value KVM_CREATE_SPAPR_TCE", KVM_CREATE_SPAPR_TCE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_CREATE_SPAPR_TCE_64
+KVMSPEC_FACT(76616c7565204b564d5f4352454154455f53504150525f5443455f3634, "value KVM_CREATE_SPAPR_TCE_64", KVM_CREATE_SPAPR_TCE_64)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+#ifdef KVM_PPC_GET_HTAB_FD
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4745545f485441425f4644, "value KVM_PPC_GET_HTAB_FD", KVM_PPC_GET_HTAB_FD)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifdef KVM_PPC_RTAS_DEFINE_TOKEN
+KVMSPEC_FACT(76616c7565204b564d5f5050435f525441535f444546494e455f544f4b454e, "value KVM_PPC_RTAS_DEFINE_TOKEN", KVM_PPC_RTAS_DEFINE_TOKEN)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#ifdef KVM_PPC_RESIZE_HPT_PREPARE
+KVMSPEC_FACT(76616c7565204b564d5f5050435f524553495a455f4850545f50524550415245, "value KVM_PPC_RESIZE_HPT_PREPARE", KVM_PPC_RESIZE_HPT_PREPARE)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#ifdef KVM_PPC_RESIZE_HPT_COMMIT
+KVMSPEC_FACT(76616c7565204b564d5f5050435f524553495a455f4850545f434f4d4d4954, "value KVM_PPC_RESIZE_HPT_COMMIT", KVM_PPC_RESIZE_HPT_COMMIT)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#ifdef KVM_PPC_CONFIGURE_V3_MMU
+KVMSPEC_FACT(76616c7565204b564d5f5050435f434f4e4649475552455f56335f4d4d55, "value KVM_PPC_CONFIGURE_V3_MMU", KVM_PPC_CONFIGURE_V3_MMU)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+#ifdef KVM_PPC_GET_RMMU_INFO
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4745545f524d4d555f494e464f, "value KVM_PPC_GET_RMMU_INFO", KVM_PPC_GET_RMMU_INFO)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_PPC_GET_CPU_CHAR
+KVMSPEC_FACT(76616c7565204b564d5f5050435f4745545f4350555f43484152, "value KVM_PPC_GET_CPU_CHAR", KVM_PPC_GET_CPU_CHAR)
+#endif
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
@@ -12353,24 +16827,44 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f61726d5f6465766963655
 KVMSPEC_FACT(76616c7565204b564d5f41524d5f5345545f4445564943455f41444452, "value KVM_ARM_SET_DEVICE_ADDR", KVM_ARM_SET_DEVICE_ADDR)
 #endif
 #endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#ifdef KVM_ARM_MTE_COPY_TAGS
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4d54455f434f50595f54414753, "value KVM_ARM_MTE_COPY_TAGS", KVM_ARM_MTE_COPY_TAGS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#ifdef KVM_ARM_VCPU_INIT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f494e4954, "value KVM_ARM_VCPU_INIT", KVM_ARM_VCPU_INIT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+#ifdef KVM_ARM_PREFERRED_TARGET
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f5052454645525245445f544152474554, "value KVM_ARM_PREFERRED_TARGET", KVM_ARM_PREFERRED_TARGET)
+#endif
+#endif
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 #ifdef KVM_ARM_VCPU_FINALIZE
 KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f46494e414c495a45, "value KVM_ARM_VCPU_FINALIZE", KVM_ARM_VCPU_FINALIZE)
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_ARM_DEV_EL1_VTIMER
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f41524d5f4445565f454c315f5654494d4552, "removed-value KVM_ARM_DEV_EL1_VTIMER", KVM_ARM_DEV_EL1_VTIMER)
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#ifdef KVM_ARM_SET_COUNTER_OFFSET
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f5345545f434f554e5445525f4f4646534554, "value KVM_ARM_SET_COUNTER_OFFSET", KVM_ARM_SET_COUNTER_OFFSET)
 #endif
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_ARM_DEV_EL1_PTIMER
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f41524d5f4445565f454c315f5054494d4552, "removed-value KVM_ARM_DEV_EL1_PTIMER", KVM_ARM_DEV_EL1_PTIMER)
 #endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_ARM_GET_REG_WRITABLE_MASKS
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f4745545f5245475f5752495441424c455f4d41534b53, "value KVM_ARM_GET_REG_WRITABLE_MASKS", KVM_ARM_GET_REG_WRITABLE_MASKS)
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-#ifdef KVM_ARM_DEV_PMU
-KVMSPEC_FACT(72656d6f7665642d76616c7565204b564d5f41524d5f4445565f504d55, "removed-value KVM_ARM_DEV_PMU", KVM_ARM_DEV_PMU)
 #endif
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
@@ -14131,5 +18625,3536 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f7464785f696e69745f6d656d5f72656
 #if (defined(__x86_64__)) || (defined(__i386__))
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7464785f696e69745f6d656d5f726567696f6e2e6e725f7061676573, "member_size struct kvm_tdx_init_mem_region.nr_pages", KVMSPEC_MEMBER_SIZE(struct kvm_tdx_init_mem_region, nr_pages))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifdef __KVM_S390
+KVMSPEC_FACT(646566696e6564205f5f4b564d5f53333930, "defined __KVM_S390", 1)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_FLIC_GET_ALL_IRQS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f4745545f414c4c5f49525153, "value KVM_DEV_FLIC_GET_ALL_IRQS", KVM_DEV_FLIC_GET_ALL_IRQS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_FLIC_ENQUEUE
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f454e5155455545, "value KVM_DEV_FLIC_ENQUEUE", KVM_DEV_FLIC_ENQUEUE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_FLIC_CLEAR_IRQS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f434c4541525f49525153, "value KVM_DEV_FLIC_CLEAR_IRQS", KVM_DEV_FLIC_CLEAR_IRQS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_FLIC_APF_ENABLE
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f4150465f454e41424c45, "value KVM_DEV_FLIC_APF_ENABLE", KVM_DEV_FLIC_APF_ENABLE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_DEV_FLIC_APF_DISABLE_WAIT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f4150465f44495341424c455f57414954, "value KVM_DEV_FLIC_APF_DISABLE_WAIT", KVM_DEV_FLIC_APF_DISABLE_WAIT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_DEV_FLIC_ADAPTER_REGISTER
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f414441505445525f5245474953544552, "value KVM_DEV_FLIC_ADAPTER_REGISTER", KVM_DEV_FLIC_ADAPTER_REGISTER)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_DEV_FLIC_ADAPTER_MODIFY
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f414441505445525f4d4f44494659, "value KVM_DEV_FLIC_ADAPTER_MODIFY", KVM_DEV_FLIC_ADAPTER_MODIFY)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_DEV_FLIC_CLEAR_IO_IRQ
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f434c4541525f494f5f495251, "value KVM_DEV_FLIC_CLEAR_IO_IRQ", KVM_DEV_FLIC_CLEAR_IO_IRQ)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_FLIC_AISM
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f4149534d, "value KVM_DEV_FLIC_AISM", KVM_DEV_FLIC_AISM)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_DEV_FLIC_AIRQ_INJECT
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f414952515f494e4a454354, "value KVM_DEV_FLIC_AIRQ_INJECT", KVM_DEV_FLIC_AIRQ_INJECT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_DEV_FLIC_AISM_ALL
+KVMSPEC_FACT(76616c7565204b564d5f4445565f464c49435f4149534d5f414c4c, "value KVM_DEV_FLIC_AISM_ALL", KVM_DEV_FLIC_AISM_ALL)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_MAX_FLOAT_IRQS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d41585f464c4f41545f49525153, "value KVM_S390_MAX_FLOAT_IRQS", KVM_S390_MAX_FLOAT_IRQS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_FLIC_MAX_BUFFER
+KVMSPEC_FACT(76616c7565204b564d5f533339305f464c49435f4d41585f425546464552, "value KVM_S390_FLIC_MAX_BUFFER", KVM_S390_FLIC_MAX_BUFFER)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f696f5f61646170746572, "size struct kvm_s390_io_adapter", sizeof(struct kvm_s390_io_adapter))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f696f5f61646170746572, "align struct kvm_s390_io_adapter", _Alignof(struct kvm_s390_io_adapter))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465722e6964, "offset struct kvm_s390_io_adapter.id", offsetof(struct kvm_s390_io_adapter, id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465722e6964, "member_size struct kvm_s390_io_adapter.id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465722e697363, "offset struct kvm_s390_io_adapter.isc", offsetof(struct kvm_s390_io_adapter, isc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465722e697363, "member_size struct kvm_s390_io_adapter.isc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, isc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465722e6d61736b61626c65, "offset struct kvm_s390_io_adapter.maskable", offsetof(struct kvm_s390_io_adapter, maskable))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465722e6d61736b61626c65, "member_size struct kvm_s390_io_adapter.maskable", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, maskable))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465722e73776170, "offset struct kvm_s390_io_adapter.swap", offsetof(struct kvm_s390_io_adapter, swap))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465722e73776170, "member_size struct kvm_s390_io_adapter.swap", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, swap))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465722e666c616773, "offset struct kvm_s390_io_adapter.flags", offsetof(struct kvm_s390_io_adapter, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465722e666c616773, "member_size struct kvm_s390_io_adapter.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_S390_ADAPTER_SUPPRESSIBLE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f414441505445525f535550505245535349424c45, "value KVM_S390_ADAPTER_SUPPRESSIBLE", KVM_S390_ADAPTER_SUPPRESSIBLE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f6169735f726571, "size struct kvm_s390_ais_req", sizeof(struct kvm_s390_ais_req))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f6169735f726571, "align struct kvm_s390_ais_req", _Alignof(struct kvm_s390_ais_req))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6169735f7265712e697363, "offset struct kvm_s390_ais_req.isc", offsetof(struct kvm_s390_ais_req, isc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6169735f7265712e697363, "member_size struct kvm_s390_ais_req.isc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ais_req, isc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6169735f7265712e6d6f6465, "offset struct kvm_s390_ais_req.mode", offsetof(struct kvm_s390_ais_req, mode))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6169735f7265712e6d6f6465, "member_size struct kvm_s390_ais_req.mode", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ais_req, mode))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f6169735f616c6c, "size struct kvm_s390_ais_all", sizeof(struct kvm_s390_ais_all))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f6169735f616c6c, "align struct kvm_s390_ais_all", _Alignof(struct kvm_s390_ais_all))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6169735f616c6c2e73696d6d, "offset struct kvm_s390_ais_all.simm", offsetof(struct kvm_s390_ais_all, simm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6169735f616c6c2e73696d6d, "member_size struct kvm_s390_ais_all.simm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ais_all, simm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6169735f616c6c2e6e696d6d, "offset struct kvm_s390_ais_all.nimm", offsetof(struct kvm_s390_ais_all, nimm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6169735f616c6c2e6e696d6d, "member_size struct kvm_s390_ais_all.nimm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ais_all, nimm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_IO_ADAPTER_MASK
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494f5f414441505445525f4d41534b, "value KVM_S390_IO_ADAPTER_MASK", KVM_S390_IO_ADAPTER_MASK)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_IO_ADAPTER_MAP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494f5f414441505445525f4d4150, "value KVM_S390_IO_ADAPTER_MAP", KVM_S390_IO_ADAPTER_MAP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_IO_ADAPTER_UNMAP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494f5f414441505445525f554e4d4150, "value KVM_S390_IO_ADAPTER_UNMAP", KVM_S390_IO_ADAPTER_UNMAP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f696f5f616461707465725f726571, "size struct kvm_s390_io_adapter_req", sizeof(struct kvm_s390_io_adapter_req))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f696f5f616461707465725f726571, "align struct kvm_s390_io_adapter_req", _Alignof(struct kvm_s390_io_adapter_req))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465725f7265712e6964, "offset struct kvm_s390_io_adapter_req.id", offsetof(struct kvm_s390_io_adapter_req, id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465725f7265712e6964, "member_size struct kvm_s390_io_adapter_req.id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465725f7265712e74797065, "offset struct kvm_s390_io_adapter_req.type", offsetof(struct kvm_s390_io_adapter_req, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465725f7265712e74797065, "member_size struct kvm_s390_io_adapter_req.type", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465725f7265712e6d61736b, "offset struct kvm_s390_io_adapter_req.mask", offsetof(struct kvm_s390_io_adapter_req, mask))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465725f7265712e6d61736b, "member_size struct kvm_s390_io_adapter_req.mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, mask))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465725f7265712e70616430, "offset struct kvm_s390_io_adapter_req.pad0", offsetof(struct kvm_s390_io_adapter_req, pad0))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465725f7265712e70616430, "member_size struct kvm_s390_io_adapter_req.pad0", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, pad0))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f616461707465725f7265712e61646472, "offset struct kvm_s390_io_adapter_req.addr", offsetof(struct kvm_s390_io_adapter_req, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f616461707465725f7265712e61646472, "member_size struct kvm_s390_io_adapter_req.addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_VM_MEM_CTRL
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4d454d5f4354524c, "value KVM_S390_VM_MEM_CTRL", KVM_S390_VM_MEM_CTRL)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_VM_TOD
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f544f44, "value KVM_S390_VM_TOD", KVM_S390_VM_TOD)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_VM_CRYPTO
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f43525950544f, "value KVM_S390_VM_CRYPTO", KVM_S390_VM_CRYPTO)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_VM_CPU_MODEL
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f4d4f44454c, "value KVM_S390_VM_CPU_MODEL", KVM_S390_VM_CPU_MODEL)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_S390_VM_MIGRATION
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4d4947524154494f4e, "value KVM_S390_VM_MIGRATION", KVM_S390_VM_MIGRATION)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_VM_CPU_TOPOLOGY
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f544f504f4c4f4759, "value KVM_S390_VM_CPU_TOPOLOGY", KVM_S390_VM_CPU_TOPOLOGY)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_VM_MEM_ENABLE_CMMA
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4d454d5f454e41424c455f434d4d41, "value KVM_S390_VM_MEM_ENABLE_CMMA", KVM_S390_VM_MEM_ENABLE_CMMA)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_VM_MEM_CLR_CMMA
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4d454d5f434c525f434d4d41, "value KVM_S390_VM_MEM_CLR_CMMA", KVM_S390_VM_MEM_CLR_CMMA)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#ifdef KVM_S390_VM_MEM_LIMIT_SIZE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4d454d5f4c494d49545f53495a45, "value KVM_S390_VM_MEM_LIMIT_SIZE", KVM_S390_VM_MEM_LIMIT_SIZE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#ifdef KVM_S390_NO_MEM_LIMIT
+KVMSPEC_FACT(646566696e6564204b564d5f533339305f4e4f5f4d454d5f4c494d4954, "defined KVM_S390_NO_MEM_LIMIT", 1)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_VM_TOD_LOW
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f544f445f4c4f57, "value KVM_S390_VM_TOD_LOW", KVM_S390_VM_TOD_LOW)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_VM_TOD_HIGH
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f544f445f48494748, "value KVM_S390_VM_TOD_HIGH", KVM_S390_VM_TOD_HIGH)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+#ifdef KVM_S390_VM_TOD_EXT
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f544f445f455854, "value KVM_S390_VM_TOD_EXT", KVM_S390_VM_TOD_EXT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f766d5f746f645f636c6f636b, "size struct kvm_s390_vm_tod_clock", sizeof(struct kvm_s390_vm_tod_clock))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f766d5f746f645f636c6f636b, "align struct kvm_s390_vm_tod_clock", _Alignof(struct kvm_s390_vm_tod_clock))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f746f645f636c6f636b2e65706f63685f696478, "offset struct kvm_s390_vm_tod_clock.epoch_idx", offsetof(struct kvm_s390_vm_tod_clock, epoch_idx))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f746f645f636c6f636b2e65706f63685f696478, "member_size struct kvm_s390_vm_tod_clock.epoch_idx", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_tod_clock, epoch_idx))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f746f645f636c6f636b2e746f64, "offset struct kvm_s390_vm_tod_clock.tod", offsetof(struct kvm_s390_vm_tod_clock, tod))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f746f645f636c6f636b2e746f64, "member_size struct kvm_s390_vm_tod_clock.tod", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_tod_clock, tod))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_VM_CPU_PROCESSOR
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f50524f434553534f52, "value KVM_S390_VM_CPU_PROCESSOR", KVM_S390_VM_CPU_PROCESSOR)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f766d5f6370755f70726f636573736f72, "size struct kvm_s390_vm_cpu_processor", sizeof(struct kvm_s390_vm_cpu_processor))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f766d5f6370755f70726f636573736f72, "align struct kvm_s390_vm_cpu_processor", _Alignof(struct kvm_s390_vm_cpu_processor))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f70726f636573736f722e6370756964, "offset struct kvm_s390_vm_cpu_processor.cpuid", offsetof(struct kvm_s390_vm_cpu_processor, cpuid))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f70726f636573736f722e6370756964, "member_size struct kvm_s390_vm_cpu_processor.cpuid", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_processor, cpuid))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f70726f636573736f722e696263, "offset struct kvm_s390_vm_cpu_processor.ibc", offsetof(struct kvm_s390_vm_cpu_processor, ibc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f70726f636573736f722e696263, "member_size struct kvm_s390_vm_cpu_processor.ibc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_processor, ibc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f70726f636573736f722e706164, "offset struct kvm_s390_vm_cpu_processor.pad", offsetof(struct kvm_s390_vm_cpu_processor, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f70726f636573736f722e706164, "member_size struct kvm_s390_vm_cpu_processor.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_processor, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f70726f636573736f722e6661635f6c697374, "offset struct kvm_s390_vm_cpu_processor.fac_list", offsetof(struct kvm_s390_vm_cpu_processor, fac_list))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f70726f636573736f722e6661635f6c697374, "member_size struct kvm_s390_vm_cpu_processor.fac_list", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_processor, fac_list))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_VM_CPU_MACHINE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f4d414348494e45, "value KVM_S390_VM_CPU_MACHINE", KVM_S390_VM_CPU_MACHINE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f766d5f6370755f6d616368696e65, "size struct kvm_s390_vm_cpu_machine", sizeof(struct kvm_s390_vm_cpu_machine))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f766d5f6370755f6d616368696e65, "align struct kvm_s390_vm_cpu_machine", _Alignof(struct kvm_s390_vm_cpu_machine))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e6370756964, "offset struct kvm_s390_vm_cpu_machine.cpuid", offsetof(struct kvm_s390_vm_cpu_machine, cpuid))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e6370756964, "member_size struct kvm_s390_vm_cpu_machine.cpuid", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, cpuid))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e696263, "offset struct kvm_s390_vm_cpu_machine.ibc", offsetof(struct kvm_s390_vm_cpu_machine, ibc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e696263, "member_size struct kvm_s390_vm_cpu_machine.ibc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, ibc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e706164, "offset struct kvm_s390_vm_cpu_machine.pad", offsetof(struct kvm_s390_vm_cpu_machine, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e706164, "member_size struct kvm_s390_vm_cpu_machine.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e6661635f6d61736b, "offset struct kvm_s390_vm_cpu_machine.fac_mask", offsetof(struct kvm_s390_vm_cpu_machine, fac_mask))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e6661635f6d61736b, "member_size struct kvm_s390_vm_cpu_machine.fac_mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, fac_mask))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e6661635f6c697374, "offset struct kvm_s390_vm_cpu_machine.fac_list", offsetof(struct kvm_s390_vm_cpu_machine, fac_list))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f6d616368696e652e6661635f6c697374, "member_size struct kvm_s390_vm_cpu_machine.fac_list", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, fac_list))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_PROCESSOR_FEAT
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f50524f434553534f525f46454154, "value KVM_S390_VM_CPU_PROCESSOR_FEAT", KVM_S390_VM_CPU_PROCESSOR_FEAT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_MACHINE_FEAT
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f4d414348494e455f46454154, "value KVM_S390_VM_CPU_MACHINE_FEAT", KVM_S390_VM_CPU_MACHINE_FEAT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_NR_BITS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f4e525f42495453, "value KVM_S390_VM_CPU_FEAT_NR_BITS", KVM_S390_VM_CPU_FEAT_NR_BITS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_ESOP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f45534f50, "value KVM_S390_VM_CPU_FEAT_ESOP", KVM_S390_VM_CPU_FEAT_ESOP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_SIEF2
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f5349454632, "value KVM_S390_VM_CPU_FEAT_SIEF2", KVM_S390_VM_CPU_FEAT_SIEF2)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_64BSCAO
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f3634425343414f, "value KVM_S390_VM_CPU_FEAT_64BSCAO", KVM_S390_VM_CPU_FEAT_64BSCAO)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_SIIF
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f53494946, "value KVM_S390_VM_CPU_FEAT_SIIF", KVM_S390_VM_CPU_FEAT_SIIF)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_GPERE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f4750455245, "value KVM_S390_VM_CPU_FEAT_GPERE", KVM_S390_VM_CPU_FEAT_GPERE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_GSLS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f47534c53, "value KVM_S390_VM_CPU_FEAT_GSLS", KVM_S390_VM_CPU_FEAT_GSLS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_IB
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f4942, "value KVM_S390_VM_CPU_FEAT_IB", KVM_S390_VM_CPU_FEAT_IB)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_CEI
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f434549, "value KVM_S390_VM_CPU_FEAT_CEI", KVM_S390_VM_CPU_FEAT_CEI)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_IBS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f494253, "value KVM_S390_VM_CPU_FEAT_IBS", KVM_S390_VM_CPU_FEAT_IBS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_SKEY
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f534b4559, "value KVM_S390_VM_CPU_FEAT_SKEY", KVM_S390_VM_CPU_FEAT_SKEY)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_CMMA
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f434d4d41, "value KVM_S390_VM_CPU_FEAT_CMMA", KVM_S390_VM_CPU_FEAT_CMMA)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_PFMFI
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f50464d4649, "value KVM_S390_VM_CPU_FEAT_PFMFI", KVM_S390_VM_CPU_FEAT_PFMFI)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_FEAT_SIGPIF
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f534947504946, "value KVM_S390_VM_CPU_FEAT_SIGPIF", KVM_S390_VM_CPU_FEAT_SIGPIF)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_S390_VM_CPU_FEAT_KSS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f4b5353, "value KVM_S390_VM_CPU_FEAT_KSS", KVM_S390_VM_CPU_FEAT_KSS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+#ifdef KVM_S390_VM_CPU_FEAT_ASTFLEIE2
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f464541545f415354464c45494532, "value KVM_S390_VM_CPU_FEAT_ASTFLEIE2", KVM_S390_VM_CPU_FEAT_ASTFLEIE2)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f766d5f6370755f66656174, "size struct kvm_s390_vm_cpu_feat", sizeof(struct kvm_s390_vm_cpu_feat))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f766d5f6370755f66656174, "align struct kvm_s390_vm_cpu_feat", _Alignof(struct kvm_s390_vm_cpu_feat))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f666561742e66656174, "offset struct kvm_s390_vm_cpu_feat.feat", offsetof(struct kvm_s390_vm_cpu_feat, feat))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f666561742e66656174, "member_size struct kvm_s390_vm_cpu_feat.feat", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_feat, feat))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_PROCESSOR_SUBFUNC
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f50524f434553534f525f53554246554e43, "value KVM_S390_VM_CPU_PROCESSOR_SUBFUNC", KVM_S390_VM_CPU_PROCESSOR_SUBFUNC)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifdef KVM_S390_VM_CPU_MACHINE_SUBFUNC
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f4d414348494e455f53554246554e43, "value KVM_S390_VM_CPU_MACHINE_SUBFUNC", KVM_S390_VM_CPU_MACHINE_SUBFUNC)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e63, "size struct kvm_s390_vm_cpu_subfunc", sizeof(struct kvm_s390_vm_cpu_subfunc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f766d5f6370755f73756266756e63, "align struct kvm_s390_vm_cpu_subfunc", _Alignof(struct kvm_s390_vm_cpu_subfunc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e706c6f, "offset struct kvm_s390_vm_cpu_subfunc.plo", offsetof(struct kvm_s390_vm_cpu_subfunc, plo))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e706c6f, "member_size struct kvm_s390_vm_cpu_subfunc.plo", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, plo))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70746666, "offset struct kvm_s390_vm_cpu_subfunc.ptff", offsetof(struct kvm_s390_vm_cpu_subfunc, ptff))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70746666, "member_size struct kvm_s390_vm_cpu_subfunc.ptff", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, ptff))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d6163, "offset struct kvm_s390_vm_cpu_subfunc.kmac", offsetof(struct kvm_s390_vm_cpu_subfunc, kmac))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d6163, "member_size struct kvm_s390_vm_cpu_subfunc.kmac", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmac))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d63, "offset struct kvm_s390_vm_cpu_subfunc.kmc", offsetof(struct kvm_s390_vm_cpu_subfunc, kmc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d63, "member_size struct kvm_s390_vm_cpu_subfunc.kmc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d, "offset struct kvm_s390_vm_cpu_subfunc.km", offsetof(struct kvm_s390_vm_cpu_subfunc, km))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d, "member_size struct kvm_s390_vm_cpu_subfunc.km", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, km))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b696d64, "offset struct kvm_s390_vm_cpu_subfunc.kimd", offsetof(struct kvm_s390_vm_cpu_subfunc, kimd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b696d64, "member_size struct kvm_s390_vm_cpu_subfunc.kimd", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kimd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6c6d64, "offset struct kvm_s390_vm_cpu_subfunc.klmd", offsetof(struct kvm_s390_vm_cpu_subfunc, klmd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6c6d64, "member_size struct kvm_s390_vm_cpu_subfunc.klmd", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, klmd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70636b6d6f, "offset struct kvm_s390_vm_cpu_subfunc.pckmo", offsetof(struct kvm_s390_vm_cpu_subfunc, pckmo))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70636b6d6f, "member_size struct kvm_s390_vm_cpu_subfunc.pckmo", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, pckmo))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d637472, "offset struct kvm_s390_vm_cpu_subfunc.kmctr", offsetof(struct kvm_s390_vm_cpu_subfunc, kmctr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d637472, "member_size struct kvm_s390_vm_cpu_subfunc.kmctr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmctr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d66, "offset struct kvm_s390_vm_cpu_subfunc.kmf", offsetof(struct kvm_s390_vm_cpu_subfunc, kmf))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d66, "member_size struct kvm_s390_vm_cpu_subfunc.kmf", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmf))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d6f, "offset struct kvm_s390_vm_cpu_subfunc.kmo", offsetof(struct kvm_s390_vm_cpu_subfunc, kmo))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d6f, "member_size struct kvm_s390_vm_cpu_subfunc.kmo", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmo))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e706363, "offset struct kvm_s390_vm_cpu_subfunc.pcc", offsetof(struct kvm_s390_vm_cpu_subfunc, pcc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e706363, "member_size struct kvm_s390_vm_cpu_subfunc.pcc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, pcc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70706e6f, "offset struct kvm_s390_vm_cpu_subfunc.ppno", offsetof(struct kvm_s390_vm_cpu_subfunc, ppno))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70706e6f, "member_size struct kvm_s390_vm_cpu_subfunc.ppno", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, ppno))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d61, "offset struct kvm_s390_vm_cpu_subfunc.kma", offsetof(struct kvm_s390_vm_cpu_subfunc, kma))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b6d61, "member_size struct kvm_s390_vm_cpu_subfunc.kma", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kma))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b647361, "offset struct kvm_s390_vm_cpu_subfunc.kdsa", offsetof(struct kvm_s390_vm_cpu_subfunc, kdsa))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e6b647361, "member_size struct kvm_s390_vm_cpu_subfunc.kdsa", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kdsa))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e736f72746c, "offset struct kvm_s390_vm_cpu_subfunc.sortl", offsetof(struct kvm_s390_vm_cpu_subfunc, sortl))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e736f72746c, "member_size struct kvm_s390_vm_cpu_subfunc.sortl", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, sortl))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e64666c746363, "offset struct kvm_s390_vm_cpu_subfunc.dfltcc", offsetof(struct kvm_s390_vm_cpu_subfunc, dfltcc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e64666c746363, "member_size struct kvm_s390_vm_cpu_subfunc.dfltcc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, dfltcc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70666372, "offset struct kvm_s390_vm_cpu_subfunc.pfcr", offsetof(struct kvm_s390_vm_cpu_subfunc, pfcr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70666372, "member_size struct kvm_s390_vm_cpu_subfunc.pfcr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, pfcr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e7265736572766564, "offset struct kvm_s390_vm_cpu_subfunc.reserved", offsetof(struct kvm_s390_vm_cpu_subfunc, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e7265736572766564, "member_size struct kvm_s390_vm_cpu_subfunc.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_S390_VM_CPU_PROCESSOR_UV_FEAT_GUEST
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f50524f434553534f525f55565f464541545f4755455354, "value KVM_S390_VM_CPU_PROCESSOR_UV_FEAT_GUEST", KVM_S390_VM_CPU_PROCESSOR_UV_FEAT_GUEST)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_S390_VM_CPU_MACHINE_UV_FEAT_GUEST
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f4d414348494e455f55565f464541545f4755455354, "value KVM_S390_VM_CPU_MACHINE_UV_FEAT_GUEST", KVM_S390_VM_CPU_MACHINE_UV_FEAT_GUEST)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+#ifdef KVM_S390_VM_CPU_UV_FEAT_NR_BITS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f55565f464541545f4e525f42495453, "value KVM_S390_VM_CPU_UV_FEAT_NR_BITS", KVM_S390_VM_CPU_UV_FEAT_NR_BITS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f766d5f6370755f75765f66656174, "size struct kvm_s390_vm_cpu_uv_feat", sizeof(struct kvm_s390_vm_cpu_uv_feat))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f766d5f6370755f75765f66656174, "align struct kvm_s390_vm_cpu_uv_feat", _Alignof(struct kvm_s390_vm_cpu_uv_feat))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f75765f666561742e66656174, "offset struct kvm_s390_vm_cpu_uv_feat.feat", offsetof(struct kvm_s390_vm_cpu_uv_feat, feat))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f75765f666561742e66656174, "member_size struct kvm_s390_vm_cpu_uv_feat.feat", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_uv_feat, feat))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_VM_CRYPTO_ENABLE_AES_KW
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f43525950544f5f454e41424c455f4145535f4b57, "value KVM_S390_VM_CRYPTO_ENABLE_AES_KW", KVM_S390_VM_CRYPTO_ENABLE_AES_KW)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_VM_CRYPTO_ENABLE_DEA_KW
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f43525950544f5f454e41424c455f4445415f4b57, "value KVM_S390_VM_CRYPTO_ENABLE_DEA_KW", KVM_S390_VM_CRYPTO_ENABLE_DEA_KW)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_VM_CRYPTO_DISABLE_AES_KW
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f43525950544f5f44495341424c455f4145535f4b57, "value KVM_S390_VM_CRYPTO_DISABLE_AES_KW", KVM_S390_VM_CRYPTO_DISABLE_AES_KW)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_VM_CRYPTO_DISABLE_DEA_KW
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f43525950544f5f44495341424c455f4445415f4b57, "value KVM_S390_VM_CRYPTO_DISABLE_DEA_KW", KVM_S390_VM_CRYPTO_DISABLE_DEA_KW)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
+#ifdef KVM_S390_VM_CRYPTO_ENABLE_APIE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f43525950544f5f454e41424c455f41504945, "value KVM_S390_VM_CRYPTO_ENABLE_APIE", KVM_S390_VM_CRYPTO_ENABLE_APIE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
+#ifdef KVM_S390_VM_CRYPTO_DISABLE_APIE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f43525950544f5f44495341424c455f41504945, "value KVM_S390_VM_CRYPTO_DISABLE_APIE", KVM_S390_VM_CRYPTO_DISABLE_APIE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_S390_VM_MIGRATION_STOP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4d4947524154494f4e5f53544f50, "value KVM_S390_VM_MIGRATION_STOP", KVM_S390_VM_MIGRATION_STOP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_S390_VM_MIGRATION_START
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4d4947524154494f4e5f5354415254, "value KVM_S390_VM_MIGRATION_START", KVM_S390_VM_MIGRATION_START)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_S390_VM_MIGRATION_STATUS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4d4947524154494f4e5f535441545553, "value KVM_S390_VM_MIGRATION_STATUS", KVM_S390_VM_MIGRATION_STATUS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f736b657973, "size struct kvm_s390_skeys", sizeof(struct kvm_s390_skeys))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f736b657973, "align struct kvm_s390_skeys", _Alignof(struct kvm_s390_skeys))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f736b6579732e73746172745f67666e, "offset struct kvm_s390_skeys.start_gfn", offsetof(struct kvm_s390_skeys, start_gfn))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e73746172745f67666e, "member_size struct kvm_s390_skeys.start_gfn", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, start_gfn))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f736b6579732e636f756e74, "offset struct kvm_s390_skeys.count", offsetof(struct kvm_s390_skeys, count))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e636f756e74, "member_size struct kvm_s390_skeys.count", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, count))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f736b6579732e736b6579646174615f61646472, "offset struct kvm_s390_skeys.skeydata_addr", offsetof(struct kvm_s390_skeys, skeydata_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e736b6579646174615f61646472, "member_size struct kvm_s390_skeys.skeydata_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, skeydata_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f736b6579732e666c616773, "offset struct kvm_s390_skeys.flags", offsetof(struct kvm_s390_skeys, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e666c616773, "member_size struct kvm_s390_skeys.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f736b6579732e7265736572766564, "offset struct kvm_s390_skeys.reserved", offsetof(struct kvm_s390_skeys, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f736b6579732e7265736572766564, "member_size struct kvm_s390_skeys.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+#ifdef KVM_S390_CMMA_PEEK
+KVMSPEC_FACT(76616c7565204b564d5f533339305f434d4d415f5045454b, "value KVM_S390_CMMA_PEEK", KVM_S390_CMMA_PEEK)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f636d6d615f6c6f67, "size struct kvm_s390_cmma_log", sizeof(struct kvm_s390_cmma_log))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f636d6d615f6c6f67, "align struct kvm_s390_cmma_log", _Alignof(struct kvm_s390_cmma_log))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e73746172745f67666e, "offset struct kvm_s390_cmma_log.start_gfn", offsetof(struct kvm_s390_cmma_log, start_gfn))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e73746172745f67666e, "member_size struct kvm_s390_cmma_log.start_gfn", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, start_gfn))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e636f756e74, "offset struct kvm_s390_cmma_log.count", offsetof(struct kvm_s390_cmma_log, count))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e636f756e74, "member_size struct kvm_s390_cmma_log.count", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, count))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e666c616773, "offset struct kvm_s390_cmma_log.flags", offsetof(struct kvm_s390_cmma_log, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e666c616773, "member_size struct kvm_s390_cmma_log.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e72656d61696e696e67, "offset struct kvm_s390_cmma_log.remaining", offsetof(struct kvm_s390_cmma_log, remaining))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e72656d61696e696e67, "member_size struct kvm_s390_cmma_log.remaining", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, remaining))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e6d61736b, "offset struct kvm_s390_cmma_log.mask", offsetof(struct kvm_s390_cmma_log, mask))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e6d61736b, "member_size struct kvm_s390_cmma_log.mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, mask))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f636d6d615f6c6f672e76616c756573, "offset struct kvm_s390_cmma_log.values", offsetof(struct kvm_s390_cmma_log, values))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f636d6d615f6c6f672e76616c756573, "member_size struct kvm_s390_cmma_log.values", KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, values))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f6d656d5f6f70, "size struct kvm_s390_mem_op", sizeof(struct kvm_s390_mem_op))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f6d656d5f6f70, "align struct kvm_s390_mem_op", _Alignof(struct kvm_s390_mem_op))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6761646472, "offset struct kvm_s390_mem_op.gaddr", offsetof(struct kvm_s390_mem_op, gaddr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6761646472, "member_size struct kvm_s390_mem_op.gaddr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, gaddr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e666c616773, "offset struct kvm_s390_mem_op.flags", offsetof(struct kvm_s390_mem_op, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e666c616773, "member_size struct kvm_s390_mem_op.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e73697a65, "offset struct kvm_s390_mem_op.size", offsetof(struct kvm_s390_mem_op, size))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e73697a65, "member_size struct kvm_s390_mem_op.size", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, size))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6f70, "offset struct kvm_s390_mem_op.op", offsetof(struct kvm_s390_mem_op, op))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6f70, "member_size struct kvm_s390_mem_op.op", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, op))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e627566, "offset struct kvm_s390_mem_op.buf", offsetof(struct kvm_s390_mem_op, buf))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e627566, "member_size struct kvm_s390_mem_op.buf", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, buf))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6172, "offset struct kvm_s390_mem_op.ar", offsetof(struct kvm_s390_mem_op, ar))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6172, "member_size struct kvm_s390_mem_op.ar", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, ar))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6b6579, "offset struct kvm_s390_mem_op.key", offsetof(struct kvm_s390_mem_op, key))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6b6579, "member_size struct kvm_s390_mem_op.key", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, key))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e70616431, "offset struct kvm_s390_mem_op.pad1", offsetof(struct kvm_s390_mem_op, pad1))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e70616431, "member_size struct kvm_s390_mem_op.pad1", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, pad1))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e6f6c645f61646472, "offset struct kvm_s390_mem_op.old_addr", offsetof(struct kvm_s390_mem_op, old_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e6f6c645f61646472, "member_size struct kvm_s390_mem_op.old_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, old_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e736964615f6f6666736574, "offset struct kvm_s390_mem_op.sida_offset", offsetof(struct kvm_s390_mem_op, sida_offset))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e736964615f6f6666736574, "member_size struct kvm_s390_mem_op.sida_offset", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, sida_offset))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d656d5f6f702e7265736572766564, "offset struct kvm_s390_mem_op.reserved", offsetof(struct kvm_s390_mem_op, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d656d5f6f702e7265736572766564, "member_size struct kvm_s390_mem_op.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_MEMOP_LOGICAL_READ
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f4c4f474943414c5f52454144, "value KVM_S390_MEMOP_LOGICAL_READ", KVM_S390_MEMOP_LOGICAL_READ)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_MEMOP_LOGICAL_WRITE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f4c4f474943414c5f5752495445, "value KVM_S390_MEMOP_LOGICAL_WRITE", KVM_S390_MEMOP_LOGICAL_WRITE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+#ifdef KVM_S390_MEMOP_SIDA_READ
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f534944415f52454144, "value KVM_S390_MEMOP_SIDA_READ", KVM_S390_MEMOP_SIDA_READ)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+#ifdef KVM_S390_MEMOP_SIDA_WRITE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f534944415f5752495445, "value KVM_S390_MEMOP_SIDA_WRITE", KVM_S390_MEMOP_SIDA_WRITE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#ifdef KVM_S390_MEMOP_ABSOLUTE_READ
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f4142534f4c5554455f52454144, "value KVM_S390_MEMOP_ABSOLUTE_READ", KVM_S390_MEMOP_ABSOLUTE_READ)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#ifdef KVM_S390_MEMOP_ABSOLUTE_WRITE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f4142534f4c5554455f5752495445, "value KVM_S390_MEMOP_ABSOLUTE_WRITE", KVM_S390_MEMOP_ABSOLUTE_WRITE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#ifdef KVM_S390_MEMOP_ABSOLUTE_CMPXCHG
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f4142534f4c5554455f434d5058434847, "value KVM_S390_MEMOP_ABSOLUTE_CMPXCHG", KVM_S390_MEMOP_ABSOLUTE_CMPXCHG)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_MEMOP_F_CHECK_ONLY
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f465f434845434b5f4f4e4c59, "value KVM_S390_MEMOP_F_CHECK_ONLY", KVM_S390_MEMOP_F_CHECK_ONLY)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_S390_MEMOP_F_INJECT_EXCEPTION
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f465f494e4a4543545f455843455054494f4e, "value KVM_S390_MEMOP_F_INJECT_EXCEPTION", KVM_S390_MEMOP_F_INJECT_EXCEPTION)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#ifdef KVM_S390_MEMOP_F_SKEY_PROTECTION
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f465f534b45595f50524f54454354494f4e, "value KVM_S390_MEMOP_F_SKEY_PROTECTION", KVM_S390_MEMOP_F_SKEY_PROTECTION)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#ifdef KVM_S390_MEMOP_EXTENSION_CAP_BASE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f455854454e53494f4e5f4341505f42415345, "value KVM_S390_MEMOP_EXTENSION_CAP_BASE", KVM_S390_MEMOP_EXTENSION_CAP_BASE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+#ifdef KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d454d4f505f455854454e53494f4e5f4341505f434d5058434847, "value KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG", KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESET_POR
+KVMSPEC_FACT(76616c7565204b564d5f533339305f52455345545f504f52, "value KVM_S390_RESET_POR", KVM_S390_RESET_POR)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESET_CLEAR
+KVMSPEC_FACT(76616c7565204b564d5f533339305f52455345545f434c454152, "value KVM_S390_RESET_CLEAR", KVM_S390_RESET_CLEAR)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESET_SUBSYSTEM
+KVMSPEC_FACT(76616c7565204b564d5f533339305f52455345545f53554253595354454d, "value KVM_S390_RESET_SUBSYSTEM", KVM_S390_RESET_SUBSYSTEM)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESET_CPU_INIT
+KVMSPEC_FACT(76616c7565204b564d5f533339305f52455345545f4350555f494e4954, "value KVM_S390_RESET_CPU_INIT", KVM_S390_RESET_CPU_INIT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESET_IPL
+KVMSPEC_FACT(76616c7565204b564d5f533339305f52455345545f49504c, "value KVM_S390_RESET_IPL", KVM_S390_RESET_IPL)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f707377, "size struct kvm_s390_psw", sizeof(struct kvm_s390_psw))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f707377, "align struct kvm_s390_psw", _Alignof(struct kvm_s390_psw))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7073772e6d61736b, "offset struct kvm_s390_psw.mask", offsetof(struct kvm_s390_psw, mask))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7073772e6d61736b, "member_size struct kvm_s390_psw.mask", KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, mask))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7073772e61646472, "offset struct kvm_s390_psw.addr", offsetof(struct kvm_s390_psw, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7073772e61646472, "member_size struct kvm_s390_psw.addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_SIGP_STOP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f534947505f53544f50, "value KVM_S390_SIGP_STOP", KVM_S390_SIGP_STOP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_PROGRAM_INT
+KVMSPEC_FACT(76616c7565204b564d5f533339305f50524f4752414d5f494e54, "value KVM_S390_PROGRAM_INT", KVM_S390_PROGRAM_INT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_SIGP_SET_PREFIX
+KVMSPEC_FACT(76616c7565204b564d5f533339305f534947505f5345545f505245464958, "value KVM_S390_SIGP_SET_PREFIX", KVM_S390_SIGP_SET_PREFIX)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_RESTART
+KVMSPEC_FACT(76616c7565204b564d5f533339305f52455354415254, "value KVM_S390_RESTART", KVM_S390_RESTART)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_INT_PFAULT_INIT
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f504641554c545f494e4954, "value KVM_S390_INT_PFAULT_INIT", KVM_S390_INT_PFAULT_INIT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_S390_INT_PFAULT_DONE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f504641554c545f444f4e45, "value KVM_S390_INT_PFAULT_DONE", KVM_S390_INT_PFAULT_DONE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#ifdef KVM_S390_MCHK
+KVMSPEC_FACT(76616c7565204b564d5f533339305f4d43484b, "value KVM_S390_MCHK", KVM_S390_MCHK)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef KVM_S390_INT_CLOCK_COMP
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f434c4f434b5f434f4d50, "value KVM_S390_INT_CLOCK_COMP", KVM_S390_INT_CLOCK_COMP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#ifdef KVM_S390_INT_CPU_TIMER
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f4350555f54494d4552, "value KVM_S390_INT_CPU_TIMER", KVM_S390_INT_CPU_TIMER)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_INT_VIRTIO
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f56495254494f, "value KVM_S390_INT_VIRTIO", KVM_S390_INT_VIRTIO)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_INT_SERVICE
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f53455256494345, "value KVM_S390_INT_SERVICE", KVM_S390_INT_SERVICE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#ifdef KVM_S390_INT_EMERGENCY
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f454d455247454e4359, "value KVM_S390_INT_EMERGENCY", KVM_S390_INT_EMERGENCY)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+#ifdef KVM_S390_INT_EXTERNAL_CALL
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f45585445524e414c5f43414c4c, "value KVM_S390_INT_EXTERNAL_CALL", KVM_S390_INT_EXTERNAL_CALL)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#ifdef KVM_S390_INT_IO_MIN
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f494f5f4d494e, "value KVM_S390_INT_IO_MIN", KVM_S390_INT_IO_MIN)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#ifdef KVM_S390_INT_IO_MAX
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f494f5f4d4158, "value KVM_S390_INT_IO_MAX", KVM_S390_INT_IO_MAX)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
+#ifdef KVM_S390_INT_IO_AI_MASK
+KVMSPEC_FACT(76616c7565204b564d5f533339305f494e545f494f5f41495f4d41534b, "value KVM_S390_INT_IO_AI_MASK", KVM_S390_INT_IO_AI_MASK)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f696e74657272757074, "size struct kvm_s390_interrupt", sizeof(struct kvm_s390_interrupt))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f696e74657272757074, "align struct kvm_s390_interrupt", _Alignof(struct kvm_s390_interrupt))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696e746572727570742e74797065, "offset struct kvm_s390_interrupt.type", offsetof(struct kvm_s390_interrupt, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696e746572727570742e74797065, "member_size struct kvm_s390_interrupt.type", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696e746572727570742e7061726d, "offset struct kvm_s390_interrupt.parm", offsetof(struct kvm_s390_interrupt, parm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696e746572727570742e7061726d, "member_size struct kvm_s390_interrupt.parm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696e746572727570742e7061726d3634, "offset struct kvm_s390_interrupt.parm64", offsetof(struct kvm_s390_interrupt, parm64))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696e746572727570742e7061726d3634, "member_size struct kvm_s390_interrupt.parm64", KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm64))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f696f5f696e666f, "size struct kvm_s390_io_info", sizeof(struct kvm_s390_io_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f696f5f696e666f, "align struct kvm_s390_io_info", _Alignof(struct kvm_s390_io_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f696e666f2e7375626368616e6e656c5f6964, "offset struct kvm_s390_io_info.subchannel_id", offsetof(struct kvm_s390_io_info, subchannel_id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f696e666f2e7375626368616e6e656c5f6964, "member_size struct kvm_s390_io_info.subchannel_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f696e666f2e7375626368616e6e656c5f6e72, "offset struct kvm_s390_io_info.subchannel_nr", offsetof(struct kvm_s390_io_info, subchannel_nr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f696e666f2e7375626368616e6e656c5f6e72, "member_size struct kvm_s390_io_info.subchannel_nr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_nr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f696e666f2e696f5f696e745f7061726d, "offset struct kvm_s390_io_info.io_int_parm", offsetof(struct kvm_s390_io_info, io_int_parm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f696e666f2e696f5f696e745f7061726d, "member_size struct kvm_s390_io_info.io_int_parm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_parm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f696f5f696e666f2e696f5f696e745f776f7264, "offset struct kvm_s390_io_info.io_int_word", offsetof(struct kvm_s390_io_info, io_int_word))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f696f5f696e666f2e696f5f696e745f776f7264, "member_size struct kvm_s390_io_info.io_int_word", KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_word))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f6578745f696e666f, "size struct kvm_s390_ext_info", sizeof(struct kvm_s390_ext_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f6578745f696e666f, "align struct kvm_s390_ext_info", _Alignof(struct kvm_s390_ext_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6578745f696e666f2e6578745f706172616d73, "offset struct kvm_s390_ext_info.ext_params", offsetof(struct kvm_s390_ext_info, ext_params))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6578745f696e666f2e6578745f706172616d73, "member_size struct kvm_s390_ext_info.ext_params", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6578745f696e666f2e706164, "offset struct kvm_s390_ext_info.pad", offsetof(struct kvm_s390_ext_info, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6578745f696e666f2e706164, "member_size struct kvm_s390_ext_info.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6578745f696e666f2e6578745f706172616d7332, "offset struct kvm_s390_ext_info.ext_params2", offsetof(struct kvm_s390_ext_info, ext_params2))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6578745f696e666f2e6578745f706172616d7332, "member_size struct kvm_s390_ext_info.ext_params2", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params2))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_S390_PGM_FLAGS_ILC_VALID
+KVMSPEC_FACT(76616c7565204b564d5f533339305f50474d5f464c4147535f494c435f56414c4944, "value KVM_S390_PGM_FLAGS_ILC_VALID", KVM_S390_PGM_FLAGS_ILC_VALID)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_S390_PGM_FLAGS_ILC_0
+KVMSPEC_FACT(76616c7565204b564d5f533339305f50474d5f464c4147535f494c435f30, "value KVM_S390_PGM_FLAGS_ILC_0", KVM_S390_PGM_FLAGS_ILC_0)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_S390_PGM_FLAGS_ILC_1
+KVMSPEC_FACT(76616c7565204b564d5f533339305f50474d5f464c4147535f494c435f31, "value KVM_S390_PGM_FLAGS_ILC_1", KVM_S390_PGM_FLAGS_ILC_1)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_S390_PGM_FLAGS_ILC_MASK
+KVMSPEC_FACT(76616c7565204b564d5f533339305f50474d5f464c4147535f494c435f4d41534b, "value KVM_S390_PGM_FLAGS_ILC_MASK", KVM_S390_PGM_FLAGS_ILC_MASK)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_S390_PGM_FLAGS_NO_REWIND
+KVMSPEC_FACT(76616c7565204b564d5f533339305f50474d5f464c4147535f4e4f5f524557494e44, "value KVM_S390_PGM_FLAGS_NO_REWIND", KVM_S390_PGM_FLAGS_NO_REWIND)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f70676d5f696e666f, "size struct kvm_s390_pgm_info", sizeof(struct kvm_s390_pgm_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f70676d5f696e666f, "align struct kvm_s390_pgm_info", _Alignof(struct kvm_s390_pgm_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7472616e735f6578635f636f6465, "offset struct kvm_s390_pgm_info.trans_exc_code", offsetof(struct kvm_s390_pgm_info, trans_exc_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7472616e735f6578635f636f6465, "member_size struct kvm_s390_pgm_info.trans_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, trans_exc_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e6d6f6e5f636f6465, "offset struct kvm_s390_pgm_info.mon_code", offsetof(struct kvm_s390_pgm_info, mon_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e6d6f6e5f636f6465, "member_size struct kvm_s390_pgm_info.mon_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7065725f61646472657373, "offset struct kvm_s390_pgm_info.per_address", offsetof(struct kvm_s390_pgm_info, per_address))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7065725f61646472657373, "member_size struct kvm_s390_pgm_info.per_address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_address))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e646174615f6578635f636f6465, "offset struct kvm_s390_pgm_info.data_exc_code", offsetof(struct kvm_s390_pgm_info, data_exc_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e646174615f6578635f636f6465, "member_size struct kvm_s390_pgm_info.data_exc_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, data_exc_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e636f6465, "offset struct kvm_s390_pgm_info.code", offsetof(struct kvm_s390_pgm_info, code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e636f6465, "member_size struct kvm_s390_pgm_info.code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e6d6f6e5f636c6173735f6e72, "offset struct kvm_s390_pgm_info.mon_class_nr", offsetof(struct kvm_s390_pgm_info, mon_class_nr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e6d6f6e5f636c6173735f6e72, "member_size struct kvm_s390_pgm_info.mon_class_nr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_class_nr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7065725f636f6465, "offset struct kvm_s390_pgm_info.per_code", offsetof(struct kvm_s390_pgm_info, per_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7065725f636f6465, "member_size struct kvm_s390_pgm_info.per_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7065725f61746d6964, "offset struct kvm_s390_pgm_info.per_atmid", offsetof(struct kvm_s390_pgm_info, per_atmid))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7065725f61746d6964, "member_size struct kvm_s390_pgm_info.per_atmid", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_atmid))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e6578635f6163636573735f6964, "offset struct kvm_s390_pgm_info.exc_access_id", offsetof(struct kvm_s390_pgm_info, exc_access_id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e6578635f6163636573735f6964, "member_size struct kvm_s390_pgm_info.exc_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, exc_access_id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e7065725f6163636573735f6964, "offset struct kvm_s390_pgm_info.per_access_id", offsetof(struct kvm_s390_pgm_info, per_access_id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e7065725f6163636573735f6964, "member_size struct kvm_s390_pgm_info.per_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_access_id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e6f705f6163636573735f6964, "offset struct kvm_s390_pgm_info.op_access_id", offsetof(struct kvm_s390_pgm_info, op_access_id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e6f705f6163636573735f6964, "member_size struct kvm_s390_pgm_info.op_access_id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, op_access_id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e666c616773, "offset struct kvm_s390_pgm_info.flags", offsetof(struct kvm_s390_pgm_info, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e666c616773, "member_size struct kvm_s390_pgm_info.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70676d5f696e666f2e706164, "offset struct kvm_s390_pgm_info.pad", offsetof(struct kvm_s390_pgm_info, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70676d5f696e666f2e706164, "member_size struct kvm_s390_pgm_info.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f7072656669785f696e666f, "size struct kvm_s390_prefix_info", sizeof(struct kvm_s390_prefix_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f7072656669785f696e666f, "align struct kvm_s390_prefix_info", _Alignof(struct kvm_s390_prefix_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7072656669785f696e666f2e61646472657373, "offset struct kvm_s390_prefix_info.address", offsetof(struct kvm_s390_prefix_info, address))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7072656669785f696e666f2e61646472657373, "member_size struct kvm_s390_prefix_info.address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_prefix_info, address))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f65787463616c6c5f696e666f, "size struct kvm_s390_extcall_info", sizeof(struct kvm_s390_extcall_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f65787463616c6c5f696e666f, "align struct kvm_s390_extcall_info", _Alignof(struct kvm_s390_extcall_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f65787463616c6c5f696e666f2e636f6465, "offset struct kvm_s390_extcall_info.code", offsetof(struct kvm_s390_extcall_info, code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f65787463616c6c5f696e666f2e636f6465, "member_size struct kvm_s390_extcall_info.code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_extcall_info, code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f656d6572675f696e666f, "size struct kvm_s390_emerg_info", sizeof(struct kvm_s390_emerg_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f656d6572675f696e666f, "align struct kvm_s390_emerg_info", _Alignof(struct kvm_s390_emerg_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f656d6572675f696e666f2e636f6465, "offset struct kvm_s390_emerg_info.code", offsetof(struct kvm_s390_emerg_info, code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f656d6572675f696e666f2e636f6465, "member_size struct kvm_s390_emerg_info.code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_emerg_info, code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#ifdef KVM_S390_STOP_FLAG_STORE_STATUS
+KVMSPEC_FACT(76616c7565204b564d5f533339305f53544f505f464c41475f53544f52455f535441545553, "value KVM_S390_STOP_FLAG_STORE_STATUS", KVM_S390_STOP_FLAG_STORE_STATUS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f73746f705f696e666f, "size struct kvm_s390_stop_info", sizeof(struct kvm_s390_stop_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f73746f705f696e666f, "align struct kvm_s390_stop_info", _Alignof(struct kvm_s390_stop_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f73746f705f696e666f2e666c616773, "offset struct kvm_s390_stop_info.flags", offsetof(struct kvm_s390_stop_info, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f73746f705f696e666f2e666c616773, "member_size struct kvm_s390_stop_info.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_stop_info, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f, "size struct kvm_s390_mchk_info", sizeof(struct kvm_s390_mchk_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f6d63686b5f696e666f, "align struct kvm_s390_mchk_info", _Alignof(struct kvm_s390_mchk_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e63723134, "offset struct kvm_s390_mchk_info.cr14", offsetof(struct kvm_s390_mchk_info, cr14))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e63723134, "member_size struct kvm_s390_mchk_info.cr14", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, cr14))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e6d636963, "offset struct kvm_s390_mchk_info.mcic", offsetof(struct kvm_s390_mchk_info, mcic))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e6d636963, "member_size struct kvm_s390_mchk_info.mcic", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, mcic))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e6661696c696e675f73746f726167655f61646472657373, "offset struct kvm_s390_mchk_info.failing_storage_address", offsetof(struct kvm_s390_mchk_info, failing_storage_address))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e6661696c696e675f73746f726167655f61646472657373, "member_size struct kvm_s390_mchk_info.failing_storage_address", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, failing_storage_address))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e6578745f64616d6167655f636f6465, "offset struct kvm_s390_mchk_info.ext_damage_code", offsetof(struct kvm_s390_mchk_info, ext_damage_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e6578745f64616d6167655f636f6465, "member_size struct kvm_s390_mchk_info.ext_damage_code", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, ext_damage_code))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e706164, "offset struct kvm_s390_mchk_info.pad", offsetof(struct kvm_s390_mchk_info, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e706164, "member_size struct kvm_s390_mchk_info.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6d63686b5f696e666f2e66697865645f6c6f676f7574, "offset struct kvm_s390_mchk_info.fixed_logout", offsetof(struct kvm_s390_mchk_info, fixed_logout))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6d63686b5f696e666f2e66697865645f6c6f676f7574, "member_size struct kvm_s390_mchk_info.fixed_logout", KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, fixed_logout))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f697271, "size struct kvm_s390_irq", sizeof(struct kvm_s390_irq))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f697271, "align struct kvm_s390_irq", _Alignof(struct kvm_s390_irq))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e74797065, "offset struct kvm_s390_irq.type", offsetof(struct kvm_s390_irq, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e74797065, "member_size struct kvm_s390_irq.type", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e75, "offset struct kvm_s390_irq.u", offsetof(struct kvm_s390_irq, u))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e75, "member_size struct kvm_s390_irq.u", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e696f, "offset struct kvm_s390_irq.u.io", offsetof(struct kvm_s390_irq, u.io))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e696f, "member_size struct kvm_s390_irq.u.io", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.io))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e657874, "offset struct kvm_s390_irq.u.ext", offsetof(struct kvm_s390_irq, u.ext))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e657874, "member_size struct kvm_s390_irq.u.ext", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.ext))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e70676d, "offset struct kvm_s390_irq.u.pgm", offsetof(struct kvm_s390_irq, u.pgm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e70676d, "member_size struct kvm_s390_irq.u.pgm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.pgm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e656d657267, "offset struct kvm_s390_irq.u.emerg", offsetof(struct kvm_s390_irq, u.emerg))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e656d657267, "member_size struct kvm_s390_irq.u.emerg", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.emerg))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e65787463616c6c, "offset struct kvm_s390_irq.u.extcall", offsetof(struct kvm_s390_irq, u.extcall))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e65787463616c6c, "member_size struct kvm_s390_irq.u.extcall", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.extcall))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e707265666978, "offset struct kvm_s390_irq.u.prefix", offsetof(struct kvm_s390_irq, u.prefix))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e707265666978, "member_size struct kvm_s390_irq.u.prefix", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.prefix))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e73746f70, "offset struct kvm_s390_irq.u.stop", offsetof(struct kvm_s390_irq, u.stop))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e73746f70, "member_size struct kvm_s390_irq.u.stop", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.stop))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e6d63686b, "offset struct kvm_s390_irq.u.mchk", offsetof(struct kvm_s390_irq, u.mchk))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e6d63686b, "member_size struct kvm_s390_irq.u.mchk", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.mchk))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972712e752e7265736572766564, "offset struct kvm_s390_irq.u.reserved", offsetof(struct kvm_s390_irq, u.reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972712e752e7265736572766564, "member_size struct kvm_s390_irq.u.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f6972715f7374617465, "size struct kvm_s390_irq_state", sizeof(struct kvm_s390_irq_state))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f6972715f7374617465, "align struct kvm_s390_irq_state", _Alignof(struct kvm_s390_irq_state))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972715f73746174652e627566, "offset struct kvm_s390_irq_state.buf", offsetof(struct kvm_s390_irq_state, buf))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972715f73746174652e627566, "member_size struct kvm_s390_irq_state.buf", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, buf))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972715f73746174652e666c616773, "offset struct kvm_s390_irq_state.flags", offsetof(struct kvm_s390_irq_state, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972715f73746174652e666c616773, "member_size struct kvm_s390_irq_state.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972715f73746174652e6c656e, "offset struct kvm_s390_irq_state.len", offsetof(struct kvm_s390_irq_state, len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972715f73746174652e6c656e, "member_size struct kvm_s390_irq_state.len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f6972715f73746174652e7265736572766564, "offset struct kvm_s390_irq_state.reserved", offsetof(struct kvm_s390_irq_state, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f6972715f73746174652e7265736572766564, "member_size struct kvm_s390_irq_state.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f756361735f6d617070696e67, "size struct kvm_s390_ucas_mapping", sizeof(struct kvm_s390_ucas_mapping))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f756361735f6d617070696e67, "align struct kvm_s390_ucas_mapping", _Alignof(struct kvm_s390_ucas_mapping))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f756361735f6d617070696e672e757365725f61646472, "offset struct kvm_s390_ucas_mapping.user_addr", offsetof(struct kvm_s390_ucas_mapping, user_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f756361735f6d617070696e672e757365725f61646472, "member_size struct kvm_s390_ucas_mapping.user_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, user_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f756361735f6d617070696e672e766370755f61646472, "offset struct kvm_s390_ucas_mapping.vcpu_addr", offsetof(struct kvm_s390_ucas_mapping, vcpu_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f756361735f6d617070696e672e766370755f61646472, "member_size struct kvm_s390_ucas_mapping.vcpu_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, vcpu_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f756361735f6d617070696e672e6c656e677468, "offset struct kvm_s390_ucas_mapping.length", offsetof(struct kvm_s390_ucas_mapping, length))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f756361735f6d617070696e672e6c656e677468, "member_size struct kvm_s390_ucas_mapping.length", KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, length))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f70765f7365635f7061726d, "size struct kvm_s390_pv_sec_parm", sizeof(struct kvm_s390_pv_sec_parm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f70765f7365635f7061726d, "align struct kvm_s390_pv_sec_parm", _Alignof(struct kvm_s390_pv_sec_parm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f7365635f7061726d2e6f726967696e, "offset struct kvm_s390_pv_sec_parm.origin", offsetof(struct kvm_s390_pv_sec_parm, origin))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f7365635f7061726d2e6f726967696e, "member_size struct kvm_s390_pv_sec_parm.origin", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, origin))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f7365635f7061726d2e6c656e677468, "offset struct kvm_s390_pv_sec_parm.length", offsetof(struct kvm_s390_pv_sec_parm, length))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f7365635f7061726d2e6c656e677468, "member_size struct kvm_s390_pv_sec_parm.length", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, length))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f70765f756e70, "size struct kvm_s390_pv_unp", sizeof(struct kvm_s390_pv_unp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f70765f756e70, "align struct kvm_s390_pv_unp", _Alignof(struct kvm_s390_pv_unp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f756e702e61646472, "offset struct kvm_s390_pv_unp.addr", offsetof(struct kvm_s390_pv_unp, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f756e702e61646472, "member_size struct kvm_s390_pv_unp.addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f756e702e73697a65, "offset struct kvm_s390_pv_unp.size", offsetof(struct kvm_s390_pv_unp, size))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f756e702e73697a65, "member_size struct kvm_s390_pv_unp.size", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, size))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f756e702e747765616b, "offset struct kvm_s390_pv_unp.tweak", offsetof(struct kvm_s390_pv_unp, tweak))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f756e702e747765616b, "member_size struct kvm_s390_pv_unp.tweak", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, tweak))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f44554d505f494e4954, "value KVM_PV_DUMP_INIT", KVM_PV_DUMP_INIT)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f44554d505f434f4e4649475f53544f525f5354415445, "value KVM_PV_DUMP_CONFIG_STOR_STATE", KVM_PV_DUMP_CONFIG_STOR_STATE)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f44554d505f434f4d504c455445, "value KVM_PV_DUMP_COMPLETE", KVM_PV_DUMP_COMPLETE)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f44554d505f435055, "value KVM_PV_DUMP_CPU", KVM_PV_DUMP_CPU)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f70765f646d70, "size struct kvm_s390_pv_dmp", sizeof(struct kvm_s390_pv_dmp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f70765f646d70, "align struct kvm_s390_pv_dmp", _Alignof(struct kvm_s390_pv_dmp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f646d702e737562636d64, "offset struct kvm_s390_pv_dmp.subcmd", offsetof(struct kvm_s390_pv_dmp, subcmd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e737562636d64, "member_size struct kvm_s390_pv_dmp.subcmd", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, subcmd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f646d702e627566665f61646472, "offset struct kvm_s390_pv_dmp.buff_addr", offsetof(struct kvm_s390_pv_dmp, buff_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e627566665f61646472, "member_size struct kvm_s390_pv_dmp.buff_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f646d702e627566665f6c656e, "offset struct kvm_s390_pv_dmp.buff_len", offsetof(struct kvm_s390_pv_dmp, buff_len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e627566665f6c656e, "member_size struct kvm_s390_pv_dmp.buff_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f646d702e6761646472, "offset struct kvm_s390_pv_dmp.gaddr", offsetof(struct kvm_s390_pv_dmp, gaddr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e6761646472, "member_size struct kvm_s390_pv_dmp.gaddr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, gaddr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f646d702e7265736572766564, "offset struct kvm_s390_pv_dmp.reserved", offsetof(struct kvm_s390_pv_dmp, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f646d702e7265736572766564, "member_size struct kvm_s390_pv_dmp.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f494e464f5f564d, "value KVM_PV_INFO_VM", KVM_PV_INFO_VM)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f494e464f5f44554d50, "value KVM_PV_INFO_DUMP", KVM_PV_INFO_DUMP)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f70765f696e666f5f64756d70, "size struct kvm_s390_pv_info_dump", sizeof(struct kvm_s390_pv_info_dump))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f70765f696e666f5f64756d70, "align struct kvm_s390_pv_info_dump", _Alignof(struct kvm_s390_pv_info_dump))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f6370755f6275666665725f6c656e, "offset struct kvm_s390_pv_info_dump.dump_cpu_buffer_len", offsetof(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f6370755f6275666665725f6c656e, "member_size struct kvm_s390_pv_info_dump.dump_cpu_buffer_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f636f6e6669675f6d656d5f6275666665725f7065725f316d, "offset struct kvm_s390_pv_info_dump.dump_config_mem_buffer_per_1m", offsetof(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f636f6e6669675f6d656d5f6275666665725f7065725f316d, "member_size struct kvm_s390_pv_info_dump.dump_config_mem_buffer_per_1m", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f636f6e6669675f66696e616c697a655f6c656e, "offset struct kvm_s390_pv_info_dump.dump_config_finalize_len", offsetof(struct kvm_s390_pv_info_dump, dump_config_finalize_len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f64756d702e64756d705f636f6e6669675f66696e616c697a655f6c656e, "member_size struct kvm_s390_pv_info_dump.dump_config_finalize_len", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_finalize_len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d, "size struct kvm_s390_pv_info_vm", sizeof(struct kvm_s390_pv_info_vm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f70765f696e666f5f766d, "align struct kvm_s390_pv_info_vm", _Alignof(struct kvm_s390_pv_info_vm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e696e73745f63616c6c735f6c697374, "offset struct kvm_s390_pv_info_vm.inst_calls_list", offsetof(struct kvm_s390_pv_info_vm, inst_calls_list))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e696e73745f63616c6c735f6c697374, "member_size struct kvm_s390_pv_info_vm.inst_calls_list", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, inst_calls_list))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f63707573, "offset struct kvm_s390_pv_info_vm.max_cpus", offsetof(struct kvm_s390_pv_info_vm, max_cpus))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f63707573, "member_size struct kvm_s390_pv_info_vm.max_cpus", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_cpus))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f677565737473, "offset struct kvm_s390_pv_info_vm.max_guests", offsetof(struct kvm_s390_pv_info_vm, max_guests))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f677565737473, "member_size struct kvm_s390_pv_info_vm.max_guests", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guests))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f67756573745f61646472, "offset struct kvm_s390_pv_info_vm.max_guest_addr", offsetof(struct kvm_s390_pv_info_vm, max_guest_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e6d61785f67756573745f61646472, "member_size struct kvm_s390_pv_info_vm.max_guest_addr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guest_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f766d2e666561747572655f696e6469636174696f6e, "offset struct kvm_s390_pv_info_vm.feature_indication", offsetof(struct kvm_s390_pv_info_vm, feature_indication))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f766d2e666561747572655f696e6469636174696f6e, "member_size struct kvm_s390_pv_info_vm.feature_indication", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, feature_indication))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f70765f696e666f5f686561646572, "size struct kvm_s390_pv_info_header", sizeof(struct kvm_s390_pv_info_header))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f70765f696e666f5f686561646572, "align struct kvm_s390_pv_info_header", _Alignof(struct kvm_s390_pv_info_header))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6964, "offset struct kvm_s390_pv_info_header.id", offsetof(struct kvm_s390_pv_info_header, id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6964, "member_size struct kvm_s390_pv_info_header.id", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, id))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6c656e5f6d6178, "offset struct kvm_s390_pv_info_header.len_max", offsetof(struct kvm_s390_pv_info_header, len_max))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6c656e5f6d6178, "member_size struct kvm_s390_pv_info_header.len_max", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_max))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6c656e5f7772697474656e, "offset struct kvm_s390_pv_info_header.len_written", offsetof(struct kvm_s390_pv_info_header, len_written))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f6865616465722e6c656e5f7772697474656e, "member_size struct kvm_s390_pv_info_header.len_written", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_written))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f5f6865616465722e7265736572766564, "offset struct kvm_s390_pv_info_header.reserved", offsetof(struct kvm_s390_pv_info_header, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f5f6865616465722e7265736572766564, "member_size struct kvm_s390_pv_info_header.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f70765f696e666f, "size struct kvm_s390_pv_info", sizeof(struct kvm_s390_pv_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f70765f696e666f, "align struct kvm_s390_pv_info", _Alignof(struct kvm_s390_pv_info))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f2e686561646572, "offset struct kvm_s390_pv_info.header", offsetof(struct kvm_s390_pv_info, header))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f2e686561646572, "member_size struct kvm_s390_pv_info.header", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, header))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f2e64756d70, "offset struct kvm_s390_pv_info.dump", offsetof(struct kvm_s390_pv_info, dump))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f2e64756d70, "member_size struct kvm_s390_pv_info.dump", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, dump))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f70765f696e666f2e766d, "offset struct kvm_s390_pv_info.vm", offsetof(struct kvm_s390_pv_info, vm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f70765f696e666f2e766d, "member_size struct kvm_s390_pv_info.vm", KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, vm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f454e41424c45, "value KVM_PV_ENABLE", KVM_PV_ENABLE)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f44495341424c45, "value KVM_PV_DISABLE", KVM_PV_DISABLE)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f5345545f5345435f5041524d53, "value KVM_PV_SET_SEC_PARMS", KVM_PV_SET_SEC_PARMS)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f554e5041434b, "value KVM_PV_UNPACK", KVM_PV_UNPACK)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f564552494659, "value KVM_PV_VERIFY", KVM_PV_VERIFY)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f505245505f5245534554, "value KVM_PV_PREP_RESET", KVM_PV_PREP_RESET)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f554e53484152455f414c4c, "value KVM_PV_UNSHARE_ALL", KVM_PV_UNSHARE_ALL)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f494e464f, "value KVM_PV_INFO", KVM_PV_INFO)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f44554d50, "value KVM_PV_DUMP", KVM_PV_DUMP)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f4153594e435f434c45414e55505f50524550415245, "value KVM_PV_ASYNC_CLEANUP_PREPARE", KVM_PV_ASYNC_CLEANUP_PREPARE)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_FACT(76616c7565204b564d5f50565f4153594e435f434c45414e55505f504552464f524d, "value KVM_PV_ASYNC_CLEANUP_PERFORM", KVM_PV_ASYNC_CLEANUP_PERFORM)
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f70765f636d64, "size struct kvm_pv_cmd", sizeof(struct kvm_pv_cmd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f70765f636d64, "align struct kvm_pv_cmd", _Alignof(struct kvm_pv_cmd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f70765f636d642e636d64, "offset struct kvm_pv_cmd.cmd", offsetof(struct kvm_pv_cmd, cmd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e636d64, "member_size struct kvm_pv_cmd.cmd", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, cmd))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f70765f636d642e7263, "offset struct kvm_pv_cmd.rc", offsetof(struct kvm_pv_cmd, rc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e7263, "member_size struct kvm_pv_cmd.rc", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f70765f636d642e727263, "offset struct kvm_pv_cmd.rrc", offsetof(struct kvm_pv_cmd, rrc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e727263, "member_size struct kvm_pv_cmd.rrc", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rrc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f70765f636d642e64617461, "offset struct kvm_pv_cmd.data", offsetof(struct kvm_pv_cmd, data))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e64617461, "member_size struct kvm_pv_cmd.data", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, data))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f70765f636d642e666c616773, "offset struct kvm_pv_cmd.flags", offsetof(struct kvm_pv_cmd, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e666c616773, "member_size struct kvm_pv_cmd.flags", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f70765f636d642e7265736572766564, "offset struct kvm_pv_cmd.reserved", offsetof(struct kvm_pv_cmd, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f70765f636d642e7265736572766564, "member_size struct kvm_pv_cmd.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f7a7063695f6f70, "size struct kvm_s390_zpci_op", sizeof(struct kvm_s390_zpci_op))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f7a7063695f6f70, "align struct kvm_s390_zpci_op", _Alignof(struct kvm_s390_zpci_op))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e6668, "offset struct kvm_s390_zpci_op.fh", offsetof(struct kvm_s390_zpci_op, fh))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e6668, "member_size struct kvm_s390_zpci_op.fh", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, fh))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e6f70, "offset struct kvm_s390_zpci_op.op", offsetof(struct kvm_s390_zpci_op, op))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e6f70, "member_size struct kvm_s390_zpci_op.op", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, op))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e706164, "offset struct kvm_s390_zpci_op.pad", offsetof(struct kvm_s390_zpci_op, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e706164, "member_size struct kvm_s390_zpci_op.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e75, "offset struct kvm_s390_zpci_op.u", offsetof(struct kvm_s390_zpci_op, u))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e75, "member_size struct kvm_s390_zpci_op.u", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e, "offset struct kvm_s390_zpci_op.u.reg_aen", offsetof(struct kvm_s390_zpci_op, u.reg_aen))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e, "member_size struct kvm_s390_zpci_op.u.reg_aen", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e696276, "offset struct kvm_s390_zpci_op.u.reg_aen.ibv", offsetof(struct kvm_s390_zpci_op, u.reg_aen.ibv))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e696276, "member_size struct kvm_s390_zpci_op.u.reg_aen.ibv", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.ibv))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e7362, "offset struct kvm_s390_zpci_op.u.reg_aen.sb", offsetof(struct kvm_s390_zpci_op, u.reg_aen.sb))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e7362, "member_size struct kvm_s390_zpci_op.u.reg_aen.sb", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sb))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e666c616773, "offset struct kvm_s390_zpci_op.u.reg_aen.flags", offsetof(struct kvm_s390_zpci_op, u.reg_aen.flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e666c616773, "member_size struct kvm_s390_zpci_op.u.reg_aen.flags", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.flags))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e6e6f69, "offset struct kvm_s390_zpci_op.u.reg_aen.noi", offsetof(struct kvm_s390_zpci_op, u.reg_aen.noi))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e6e6f69, "member_size struct kvm_s390_zpci_op.u.reg_aen.noi", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.noi))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e697363, "offset struct kvm_s390_zpci_op.u.reg_aen.isc", offsetof(struct kvm_s390_zpci_op, u.reg_aen.isc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e697363, "member_size struct kvm_s390_zpci_op.u.reg_aen.isc", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.isc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e73626f, "offset struct kvm_s390_zpci_op.u.reg_aen.sbo", offsetof(struct kvm_s390_zpci_op, u.reg_aen.sbo))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e73626f, "member_size struct kvm_s390_zpci_op.u.reg_aen.sbo", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sbo))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e706164, "offset struct kvm_s390_zpci_op.u.reg_aen.pad", offsetof(struct kvm_s390_zpci_op, u.reg_aen.pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265675f61656e2e706164, "member_size struct kvm_s390_zpci_op.u.reg_aen.pad", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f7a7063695f6f702e752e7265736572766564, "offset struct kvm_s390_zpci_op.u.reserved", offsetof(struct kvm_s390_zpci_op, u.reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f7a7063695f6f702e752e7265736572766564, "member_size struct kvm_s390_zpci_op.u.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_ZPCIOP_REG_AEN
+KVMSPEC_FACT(76616c7565204b564d5f533339305f5a5043494f505f5245475f41454e, "value KVM_S390_ZPCIOP_REG_AEN", KVM_S390_ZPCIOP_REG_AEN)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_ZPCIOP_DEREG_AEN
+KVMSPEC_FACT(76616c7565204b564d5f533339305f5a5043494f505f44455245475f41454e, "value KVM_S390_ZPCIOP_DEREG_AEN", KVM_S390_ZPCIOP_DEREG_AEN)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#ifdef KVM_S390_ZPCIOP_REGAEN_HOST
+KVMSPEC_FACT(76616c7565204b564d5f533339305f5a5043494f505f52454741454e5f484f5354, "value KVM_S390_ZPCIOP_REGAEN_HOST", KVM_S390_ZPCIOP_REGAEN_HOST)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f72656773, "size struct kvm_regs", sizeof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f72656773, "align struct kvm_regs", _Alignof(struct kvm_regs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f726567732e67707273, "offset struct kvm_regs.gprs", offsetof(struct kvm_regs, gprs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f726567732e67707273, "member_size struct kvm_regs.gprs", KVMSPEC_MEMBER_SIZE(struct kvm_regs, gprs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7372656773, "size struct kvm_sregs", sizeof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7372656773, "align struct kvm_sregs", _Alignof(struct kvm_sregs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e61637273, "offset struct kvm_sregs.acrs", offsetof(struct kvm_sregs, acrs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e61637273, "member_size struct kvm_sregs.acrs", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, acrs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73726567732e637273, "offset struct kvm_sregs.crs", offsetof(struct kvm_sregs, crs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73726567732e637273, "member_size struct kvm_sregs.crs", KVMSPEC_MEMBER_SIZE(struct kvm_sregs, crs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f667075, "size struct kvm_fpu", sizeof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f667075, "align struct kvm_fpu", _Alignof(struct kvm_fpu))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6670752e667063, "offset struct kvm_fpu.fpc", offsetof(struct kvm_fpu, fpc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6670752e667063, "member_size struct kvm_fpu.fpc", KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f6670752e66707273, "offset struct kvm_fpu.fprs", offsetof(struct kvm_fpu, fprs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6670752e66707273, "member_size struct kvm_fpu.fprs", KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fprs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_GUESTDBG_USE_HW_BP
+KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f5553455f48575f4250, "value KVM_GUESTDBG_USE_HW_BP", KVM_GUESTDBG_USE_HW_BP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_HW_BP
+KVMSPEC_FACT(76616c7565204b564d5f48575f4250, "value KVM_HW_BP", KVM_HW_BP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_HW_WP_WRITE
+KVMSPEC_FACT(76616c7565204b564d5f48575f57505f5752495445, "value KVM_HW_WP_WRITE", KVM_HW_WP_WRITE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_SINGLESTEP
+KVMSPEC_FACT(76616c7565204b564d5f53494e474c4553544550, "value KVM_SINGLESTEP", KVM_SINGLESTEP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f64656275675f657869745f61726368, "size struct kvm_debug_exit_arch", sizeof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f64656275675f657869745f61726368, "align struct kvm_debug_exit_arch", _Alignof(struct kvm_debug_exit_arch))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e61646472, "offset struct kvm_debug_exit_arch.addr", offsetof(struct kvm_debug_exit_arch, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e61646472, "member_size struct kvm_debug_exit_arch.addr", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e74797065, "offset struct kvm_debug_exit_arch.type", offsetof(struct kvm_debug_exit_arch, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e74797065, "member_size struct kvm_debug_exit_arch.type", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e706164, "offset struct kvm_debug_exit_arch.pad", offsetof(struct kvm_debug_exit_arch, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e706164, "member_size struct kvm_debug_exit_arch.pad", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f68775f627265616b706f696e74, "size struct kvm_hw_breakpoint", sizeof(struct kvm_hw_breakpoint))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f68775f627265616b706f696e74, "align struct kvm_hw_breakpoint", _Alignof(struct kvm_hw_breakpoint))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f68775f627265616b706f696e742e61646472, "offset struct kvm_hw_breakpoint.addr", offsetof(struct kvm_hw_breakpoint, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f68775f627265616b706f696e742e61646472, "member_size struct kvm_hw_breakpoint.addr", KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f68775f627265616b706f696e742e706879735f61646472, "offset struct kvm_hw_breakpoint.phys_addr", offsetof(struct kvm_hw_breakpoint, phys_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f68775f627265616b706f696e742e706879735f61646472, "member_size struct kvm_hw_breakpoint.phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, phys_addr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f68775f627265616b706f696e742e6c656e, "offset struct kvm_hw_breakpoint.len", offsetof(struct kvm_hw_breakpoint, len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f68775f627265616b706f696e742e6c656e, "member_size struct kvm_hw_breakpoint.len", KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, len))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f68775f627265616b706f696e742e74797065, "offset struct kvm_hw_breakpoint.type", offsetof(struct kvm_hw_breakpoint, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f68775f627265616b706f696e742e74797065, "member_size struct kvm_hw_breakpoint.type", KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, type))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f68775f627265616b706f696e742e706164, "offset struct kvm_hw_breakpoint.pad", offsetof(struct kvm_hw_breakpoint, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f68775f627265616b706f696e742e706164, "member_size struct kvm_hw_breakpoint.pad", KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f64656275675f61726368, "size struct kvm_guest_debug_arch", sizeof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f64656275675f61726368, "align struct kvm_guest_debug_arch", _Alignof(struct kvm_guest_debug_arch))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6e725f68775f6270, "offset struct kvm_guest_debug_arch.nr_hw_bp", offsetof(struct kvm_guest_debug_arch, nr_hw_bp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6e725f68775f6270, "member_size struct kvm_guest_debug_arch.nr_hw_bp", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, nr_hw_bp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e706164, "offset struct kvm_guest_debug_arch.pad", offsetof(struct kvm_guest_debug_arch, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e706164, "member_size struct kvm_guest_debug_arch.pad", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, pad))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e68775f6270, "offset struct kvm_guest_debug_arch.hw_bp", offsetof(struct kvm_guest_debug_arch, hw_bp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e68775f6270, "member_size struct kvm_guest_debug_arch.hw_bp", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, hw_bp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+#ifdef KVM_S390_PFAULT_TOKEN_INVALID
+KVMSPEC_FACT(76616c7565204b564d5f533339305f504641554c545f544f4b454e5f494e56414c4944, "value KVM_S390_PFAULT_TOKEN_INVALID", KVM_S390_PFAULT_TOKEN_INVALID)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+#ifdef KVM_SYNC_PREFIX
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f505245464958, "value KVM_SYNC_PREFIX", KVM_SYNC_PREFIX)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+#ifdef KVM_SYNC_GPRS
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f47505253, "value KVM_SYNC_GPRS", KVM_SYNC_GPRS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+#ifdef KVM_SYNC_ACRS
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f41435253, "value KVM_SYNC_ACRS", KVM_SYNC_ACRS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+#ifdef KVM_SYNC_CRS
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f435253, "value KVM_SYNC_CRS", KVM_SYNC_CRS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_SYNC_ARCH0
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f4152434830, "value KVM_SYNC_ARCH0", KVM_SYNC_ARCH0)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_SYNC_PFAULT
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f504641554c54, "value KVM_SYNC_PFAULT", KVM_SYNC_PFAULT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#ifdef KVM_SYNC_VRS
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f565253, "value KVM_SYNC_VRS", KVM_SYNC_VRS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#ifdef KVM_SYNC_RICCB
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f5249434342, "value KVM_SYNC_RICCB", KVM_SYNC_RICCB)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+#ifdef KVM_SYNC_FPRS
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f46505253, "value KVM_SYNC_FPRS", KVM_SYNC_FPRS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef KVM_SYNC_GSCB
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f47534342, "value KVM_SYNC_GSCB", KVM_SYNC_GSCB)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+#ifdef KVM_SYNC_BPBC
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f42504243, "value KVM_SYNC_BPBC", KVM_SYNC_BPBC)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifdef KVM_SYNC_ETOKEN
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f45544f4b454e, "value KVM_SYNC_ETOKEN", KVM_SYNC_ETOKEN)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#ifdef KVM_SYNC_DIAG318
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f44494147333138, "value KVM_SYNC_DIAG318", KVM_SYNC_DIAG318)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+#ifdef KVM_SYNC_S390_VALID_FIELDS
+KVMSPEC_FACT(76616c7565204b564d5f53594e435f533339305f56414c49445f4649454c4453, "value KVM_SYNC_S390_VALID_FIELDS", KVM_SYNC_S390_VALID_FIELDS)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef SDNXC
+KVMSPEC_FACT(76616c75652053444e5843, "value SDNXC", SDNXC)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#ifdef SDNXL
+KVMSPEC_FACT(76616c75652053444e584c, "value SDNXL", SDNXL)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f73796e635f72656773, "size struct kvm_sync_regs", sizeof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f73796e635f72656773, "align struct kvm_sync_regs", _Alignof(struct kvm_sync_regs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e707265666978, "offset struct kvm_sync_regs.prefix", offsetof(struct kvm_sync_regs, prefix))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e707265666978, "member_size struct kvm_sync_regs.prefix", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, prefix))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e67707273, "offset struct kvm_sync_regs.gprs", offsetof(struct kvm_sync_regs, gprs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e67707273, "member_size struct kvm_sync_regs.gprs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, gprs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e61637273, "offset struct kvm_sync_regs.acrs", offsetof(struct kvm_sync_regs, acrs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e61637273, "member_size struct kvm_sync_regs.acrs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, acrs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e637273, "offset struct kvm_sync_regs.crs", offsetof(struct kvm_sync_regs, crs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e637273, "member_size struct kvm_sync_regs.crs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, crs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e746f647072, "offset struct kvm_sync_regs.todpr", offsetof(struct kvm_sync_regs, todpr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e746f647072, "member_size struct kvm_sync_regs.todpr", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, todpr))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e637075746d, "offset struct kvm_sync_regs.cputm", offsetof(struct kvm_sync_regs, cputm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e637075746d, "member_size struct kvm_sync_regs.cputm", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, cputm))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e636b63, "offset struct kvm_sync_regs.ckc", offsetof(struct kvm_sync_regs, ckc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e636b63, "member_size struct kvm_sync_regs.ckc", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, ckc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e7070, "offset struct kvm_sync_regs.pp", offsetof(struct kvm_sync_regs, pp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e7070, "member_size struct kvm_sync_regs.pp", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pp))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e67626561, "offset struct kvm_sync_regs.gbea", offsetof(struct kvm_sync_regs, gbea))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e67626561, "member_size struct kvm_sync_regs.gbea", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, gbea))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e706674, "offset struct kvm_sync_regs.pft", offsetof(struct kvm_sync_regs, pft))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e706674, "member_size struct kvm_sync_regs.pft", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pft))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e706673, "offset struct kvm_sync_regs.pfs", offsetof(struct kvm_sync_regs, pfs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e706673, "member_size struct kvm_sync_regs.pfs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pfs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e706663, "offset struct kvm_sync_regs.pfc", offsetof(struct kvm_sync_regs, pfc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e706663, "member_size struct kvm_sync_regs.pfc", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pfc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e767273, "offset struct kvm_sync_regs.vrs", offsetof(struct kvm_sync_regs, vrs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e767273, "member_size struct kvm_sync_regs.vrs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, vrs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e66707273, "offset struct kvm_sync_regs.fprs", offsetof(struct kvm_sync_regs, fprs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e66707273, "member_size struct kvm_sync_regs.fprs", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, fprs))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e7265736572766564, "offset struct kvm_sync_regs.reserved", offsetof(struct kvm_sync_regs, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e7265736572766564, "member_size struct kvm_sync_regs.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, reserved))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e667063, "offset struct kvm_sync_regs.fpc", offsetof(struct kvm_sync_regs, fpc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e667063, "member_size struct kvm_sync_regs.fpc", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, fpc))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e70616464696e6731, "offset struct kvm_sync_regs.padding1", offsetof(struct kvm_sync_regs, padding1))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e70616464696e6731, "member_size struct kvm_sync_regs.padding1", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, padding1))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e7269636362, "offset struct kvm_sync_regs.riccb", offsetof(struct kvm_sync_regs, riccb))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e7269636362, "member_size struct kvm_sync_regs.riccb", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, riccb))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e64696167333138, "offset struct kvm_sync_regs.diag318", offsetof(struct kvm_sync_regs, diag318))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e64696167333138, "member_size struct kvm_sync_regs.diag318", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, diag318))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e70616464696e6732, "offset struct kvm_sync_regs.padding2", offsetof(struct kvm_sync_regs, padding2))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e70616464696e6732, "member_size struct kvm_sync_regs.padding2", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, padding2))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e73646e78, "offset struct kvm_sync_regs.sdnx", offsetof(struct kvm_sync_regs, sdnx))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e73646e78, "member_size struct kvm_sync_regs.sdnx", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, sdnx))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e726573657276656431, "offset struct kvm_sync_regs.reserved1", offsetof(struct kvm_sync_regs, reserved1))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e726573657276656431, "member_size struct kvm_sync_regs.reserved1", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, reserved1))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e67736362, "offset struct kvm_sync_regs.gscb", offsetof(struct kvm_sync_regs, gscb))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e67736362, "member_size struct kvm_sync_regs.gscb", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, gscb))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e65746f6b656e, "offset struct kvm_sync_regs.etoken", offsetof(struct kvm_sync_regs, etoken))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e65746f6b656e, "member_size struct kvm_sync_regs.etoken", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, etoken))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e65746f6b656e5f657874656e73696f6e, "offset struct kvm_sync_regs.etoken_extension", offsetof(struct kvm_sync_regs, etoken_extension))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e65746f6b656e5f657874656e73696f6e, "member_size struct kvm_sync_regs.etoken_extension", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, etoken_extension))
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#ifdef KVM_REG_S390_TODPR
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f544f445052, "value KVM_REG_S390_TODPR", KVM_REG_S390_TODPR)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+#ifdef KVM_REG_S390_EPOCHDIFF
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f45504f434844494646, "value KVM_REG_S390_EPOCHDIFF", KVM_REG_S390_EPOCHDIFF)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+#ifdef KVM_REG_S390_CPU_TIMER
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f4350555f54494d4552, "value KVM_REG_S390_CPU_TIMER", KVM_REG_S390_CPU_TIMER)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+#ifdef KVM_REG_S390_CLOCK_COMP
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f434c4f434b5f434f4d50, "value KVM_REG_S390_CLOCK_COMP", KVM_REG_S390_CLOCK_COMP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_REG_S390_PFTOKEN
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f5046544f4b454e, "value KVM_REG_S390_PFTOKEN", KVM_REG_S390_PFTOKEN)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_REG_S390_PFCOMPARE
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f5046434f4d50415245, "value KVM_REG_S390_PFCOMPARE", KVM_REG_S390_PFCOMPARE)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+#ifdef KVM_REG_S390_PFSELECT
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f504653454c454354, "value KVM_REG_S390_PFSELECT", KVM_REG_S390_PFSELECT)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_REG_S390_PP
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f5050, "value KVM_REG_S390_PP", KVM_REG_S390_PP)
+#endif
+#endif
+#endif
+#if (defined(__s390x__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#ifdef KVM_REG_S390_GBEA
+KVMSPEC_FACT(76616c7565204b564d5f5245475f533339305f47424541, "value KVM_REG_S390_GBEA", KVM_REG_S390_GBEA)
+#endif
 #endif
 #endif

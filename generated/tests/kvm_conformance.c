@@ -15,11 +15,17 @@
  * spec/common/capabilities.yaml, spec/common/mips.yaml, spec/x86/vm.yaml,
  * spec/x86/registers.yaml, spec/x86/msrs.yaml, spec/x86/cpuid.yaml,
  * spec/x86/irqchip.yaml, spec/x86/events.yaml, spec/x86/debug.yaml,
- * spec/x86/nested-state.yaml, spec/common/deprecated.yaml,
- * spec/common/memory.yaml, spec/common/irq.yaml, spec/x86/hyperv.yaml,
- * spec/x86/xen.yaml, spec/common/run.yaml, spec/common/vcpu.yaml,
- * spec/common/devices.yaml, spec/common/stats.yaml, spec/common/s390.yaml,
- * spec/common/ppc.yaml, spec/common/arm.yaml, spec/x86/sev.yaml.
+ * spec/x86/nested-state.yaml, spec/arm64/ptrace.yaml,
+ * spec/arm64/registers.yaml, spec/arm64/sysregs.yaml, spec/arm64/sve.yaml,
+ * spec/arm64/firmware.yaml, spec/arm64/vcpu.yaml, spec/arm64/debug.yaml,
+ * spec/arm64/devices.yaml, spec/ppc/kvm.yaml, spec/ppc/registers.yaml,
+ * spec/common/deprecated.yaml, spec/common/memory.yaml, spec/common/irq.yaml,
+ * spec/x86/hyperv.yaml, spec/x86/xen.yaml, spec/common/run.yaml,
+ * spec/common/vcpu.yaml, spec/common/devices.yaml, spec/common/stats.yaml,
+ * spec/common/s390.yaml, spec/common/ppc.yaml, spec/common/arm.yaml,
+ * spec/x86/sev.yaml, spec/s390/vm.yaml, spec/s390/memory.yaml,
+ * spec/s390/interrupts.yaml, spec/s390/protected.yaml,
+ * spec/s390/registers.yaml.
  * Do not edit: change the spec and run `kvmspec generate`.
  */
 #include <stddef.h>
@@ -763,27 +769,6 @@ KVMSPEC_EQ(KVM_EXIT_DCR, 15);
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_CAP_PCI_2_3, 75);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_ucas_mapping), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_ucas_mapping, user_addr), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, user_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_ucas_mapping, vcpu_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, vcpu_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_ucas_mapping, length), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, length), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEV_ASSIGN_ENABLE_IOMMU, 1);
 #endif
@@ -1105,10 +1090,10 @@ KVMSPEC_EQ(offsetof(struct kvm_coalesced_mmio, pio), 12);
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, pio), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_coalesced_mmio, data), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061b /* 2.6.27 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_coalesced_mmio, data), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
@@ -1401,10 +1386,10 @@ KVMSPEC_EQ(offsetof(struct kvm_irq_level, status), 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_level, status), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_level, level), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_level, level), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
@@ -1734,10 +1719,10 @@ KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, u.xen_evtchn), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.xen_evtchn), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(offsetof(struct kvm_irq_routing_entry, u.pad), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irq_routing_entry, u.pad), 32);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
@@ -1794,10 +1779,10 @@ KVMSPEC_EQ(offsetof(struct kvm_irqfd, resamplefd), 12);
 #if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, resamplefd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_EQ(offsetof(struct kvm_irqfd, pad), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_irqfd, pad), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
@@ -1839,10 +1824,10 @@ KVMSPEC_EQ(offsetof(struct kvm_msi, devid), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msi, devid), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(offsetof(struct kvm_msi, pad), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_msi, pad), 12);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
@@ -2661,83 +2646,8 @@ KVMSPEC_EQ(offsetof(struct kvm_stats_desc, bucket_size), 12);
 #if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_stats_desc, bucket_size), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
 KVMSPEC_EQ(offsetof(struct kvm_stats_desc, name), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_skeys), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, start_gfn), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, start_gfn), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, count), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, count), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, skeydata_addr), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, skeydata_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, flags), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, reserved), 28);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, reserved), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_CMMA_PEEK, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_cmma_log), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, start_gfn), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, start_gfn), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, count), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, count), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, flags), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, remaining), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, remaining), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, mask), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, mask), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, values), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, values), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_EQ(KVM_S390_GET_SKEYS_NONE, 1);
@@ -2759,543 +2669,6 @@ KVMSPEC_EQ(KVM_EXIT_S390_TSCH, 22);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
 KVMSPEC_EQ(KVM_EXIT_S390_STSI, 25);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_RESET_POR, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_RESET_CLEAR, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_RESET_SUBSYSTEM, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_RESET_CPU_INIT, 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_RESET_IPL, 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_mem_op), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, gaddr), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, gaddr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, size), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, size), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, op), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, op), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, buf), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, buf), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, ar), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, ar), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, key), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, key), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, pad1), 34);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, pad1), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, old_addr), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, old_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, sida_offset), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, sida_offset), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, reserved), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, reserved), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_LOGICAL_READ, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_LOGICAL_WRITE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_SIDA_READ, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_SIDA_WRITE, 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_ABSOLUTE_READ, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_ABSOLUTE_WRITE, 5);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_ABSOLUTE_CMPXCHG, 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_F_CHECK_ONLY, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_F_INJECT_EXCEPTION, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_F_SKEY_PROTECTION, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_EXTENSION_CAP_BASE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_psw), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_psw, mask), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, mask), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_psw, addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_SIGP_STOP, 0xfffe0000ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_PROGRAM_INT, 0xfffe0001ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_SIGP_SET_PREFIX, 0xfffe0002ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_RESTART, 0xfffe0003ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_PFAULT_INIT, 0xfffe0004ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_PFAULT_DONE, 0xfffe0005ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_MCHK, 0xfffe1000ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_CLOCK_COMP, 0xffff1004ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_CPU_TIMER, 0xffff1005ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_VIRTIO, 0xffff2603ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_SERVICE, 0xffff2401ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_EMERGENCY, 0xffff1201ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_EXTERNAL_CALL, 0xffff1202ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_IO_MIN, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_IO_MAX, 0xfffdffffULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_INT_IO_AI_MASK, 67108864);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_interrupt), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_interrupt, type), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, type), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_interrupt, parm), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_interrupt, parm64), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm64), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_io_info), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_io_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, subchannel_id), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_id), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, subchannel_nr), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_nr), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, io_int_parm), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_parm), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, io_int_word), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_word), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_ext_info), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_ext_info, ext_params), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_ext_info, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_ext_info, ext_params2), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params2), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_VALID, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_0, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_1, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_MASK, 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_PGM_FLAGS_NO_REWIND, 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_pgm_info), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, trans_exc_code), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, trans_exc_code), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, mon_code), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_code), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_address), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_address), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, data_exc_code), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, data_exc_code), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, code), 28);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, code), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, mon_class_nr), 30);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_class_nr), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_code), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_code), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_atmid), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_atmid), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, exc_access_id), 34);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, exc_access_id), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_access_id), 35);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_access_id), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, op_access_id), 36);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, op_access_id), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, flags), 37);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, flags), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, pad), 38);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, pad), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_prefix_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_prefix_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_prefix_info, address), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_prefix_info, address), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_extcall_info), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_extcall_info), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_extcall_info, code), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_extcall_info, code), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_emerg_info), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_emerg_info), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_emerg_info, code), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_emerg_info, code), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_STOP_FLAG_STORE_STATUS, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_stop_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_stop_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_stop_info, flags), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_stop_info, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_mchk_info), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, cr14), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, cr14), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, mcic), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, mcic), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, failing_storage_address), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, failing_storage_address), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, ext_damage_code), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, ext_damage_code), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, pad), 28);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, pad), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, fixed_logout), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, fixed_logout), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_irq), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, type), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, type), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.io), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.io), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.ext), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.ext), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.pgm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.pgm), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.emerg), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.emerg), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.extcall), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.extcall), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.prefix), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.prefix), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.stop), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.stop), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.mchk), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.mchk), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.reserved), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.reserved), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_irq_state), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, buf), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, buf), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, len), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, len), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, reserved), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, reserved), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_CAP_S390_PSW, 42);
@@ -3383,492 +2756,6 @@ KVMSPEC_EQ(KVM_CAP_S390_CPU_TOPOLOGY, 222);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVM_CAP_S390_PROTECTED_ASYNC_DISABLE, 224);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_pv_sec_parm), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_sec_parm, origin), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, origin), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_sec_parm, length), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, length), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_pv_unp), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_unp, addr), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_unp, size), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, size), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_unp, tweak), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, tweak), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_DUMP_INIT, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_DUMP_CONFIG_STOR_STATE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_DUMP_COMPLETE, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_DUMP_CPU, 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_pv_dmp), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, subcmd), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, subcmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, buff_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, buff_len), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_len), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, gaddr), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, gaddr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, reserved), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, reserved), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_INFO_VM, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_INFO_DUMP, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_pv_info_dump), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_dump, dump_config_finalize_len), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_finalize_len), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_pv_info_vm), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, inst_calls_list), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, inst_calls_list), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, max_cpus), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_cpus), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, max_guests), 40);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guests), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, max_guest_addr), 48);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guest_addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, feature_indication), 56);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, feature_indication), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_pv_info_header), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_header), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_header, id), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, id), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_header, len_max), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_max), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_header, len_written), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_written), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_header, reserved), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, reserved), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_pv_info), 80);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info, header), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, header), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info, dump), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, dump), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info, vm), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, vm), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_ENABLE, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_DISABLE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_SET_SEC_PARMS, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_UNPACK, 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_VERIFY, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_PREP_RESET, 5);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_UNSHARE_ALL, 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_INFO, 7);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_DUMP, 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_ASYNC_CLEANUP_PREPARE, 9);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PV_ASYNC_CLEANUP_PERFORM, 10);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_pv_cmd), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, cmd), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, cmd), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, rc), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rc), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, rrc), 6);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rrc), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, data), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, flags), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, reserved), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, reserved), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_s390_zpci_op), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, fh), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, fh), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, op), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, op), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, pad), 5);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, pad), 3);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.ibv), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.ibv), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.sb), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sb), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.flags), 24);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.noi), 28);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.noi), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.isc), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.isc), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.sbo), 33);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sbo), 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.pad), 34);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.pad), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reserved), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reserved), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_ZPCIOP_REG_AEN, 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_ZPCIOP_DEREG_AEN, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_S390_ZPCIOP_REGAEN_HOST, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PPC_PVINFO_FLAGS_EV_IDLE, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_ppc_pvinfo), 128);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_pvinfo), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, flags), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, flags), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, hcall), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, hcall), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, pad), 20);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, pad), 108);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PPC_PAGE_SIZES_MAX_SZ, 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_ppc_one_page_size), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_one_page_size), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_one_page_size, page_shift), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, page_shift), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_one_page_size, pte_enc), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, pte_enc), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_ppc_one_seg_page_size), 72);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_one_seg_page_size), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, page_shift), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, page_shift), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, slb_enc), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, slb_enc), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, enc), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, enc), 64);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PPC_PAGE_SIZES_REAL, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PPC_1T_SEGMENTS, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_PPC_NO_HASH, 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_ppc_smmu_info), 592);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, flags), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, slb_size), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, slb_size), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, data_keys), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, data_keys), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, instr_keys), 14);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys), 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, sps), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps), 576);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(sizeof(struct kvm_ppc_resize_hpt), 16);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, flags), 0);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, flags), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, shift), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, shift), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, pad), 12);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
 KVMSPEC_EQ(KVM_CAP_PPC_SEGSTATE, 43);
@@ -4142,15 +3029,6 @@ KVMSPEC_EQ(offsetof(struct kvm_arm_device_addr, addr), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_device_addr, addr), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_ARM_DEV_EL1_VTIMER, 1);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_ARM_DEV_EL1_PTIMER, 2);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVM_ARM_DEV_PMU, 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(sizeof(struct kvm_enc_region), 16);
@@ -6021,112 +4899,112 @@ KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.pending), 3);
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.pending), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.error_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.error_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.injected), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.injected), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.nr), 9);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.nr), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.soft), 10);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.soft), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.shadow), 11);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.shadow), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.injected), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.injected), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.pending), 13);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pending), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.masked), 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.masked), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.pad), 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pad), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, sipi_vector), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, sipi_vector), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, flags), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.smm), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.pending), 25);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.pending), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.smm_inside_nmi), 26);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm_inside_nmi), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.latched_init), 27);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.latched_init), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
@@ -6135,28 +5013,28 @@ KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, triple_fault), 28);
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, triple_fault), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, triple_fault.pending), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, triple_fault.pending), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, reserved), 29);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, reserved), 26);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception_has_payload), 55);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_has_payload), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception_payload), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_payload), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
@@ -6354,19 +5232,19 @@ KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.svm), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.pad), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.pad), 120);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, data), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, data.vmx), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
@@ -6419,9 +5297,6 @@ KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_ALIAS, 1075883587);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
@@ -6861,16 +5736,16 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.runstate_update_flag), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.runstate_update_flag), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info.gfn), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.gfn), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -6879,94 +5754,94 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info.hva), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.hva), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.send_port), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.send_port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.type), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.flags), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.xen_version), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.xen_version), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.pad), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.pad), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -7017,88 +5892,88 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.hva), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.hva), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.pad), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.pad), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.state), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_running), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_running), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_runnable), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_runnable), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_blocked), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_blocked), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_offline), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_offline), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.vcpu_id), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vcpu_id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.port), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.priority), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.priority), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.expires_ns), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.expires_ns), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.vector), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vector), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -7149,70 +6024,70 @@ KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
@@ -7221,100 +6096,100 @@ KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
@@ -7347,508 +6222,508 @@ KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -7995,40 +6870,40 @@ KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 520);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -8184,36 +7059,6 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
 #endif
@@ -8237,39 +7082,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
@@ -11184,112 +9996,112 @@ KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.pending), 3);
 #if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.pending), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.error_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.error_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.injected), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.injected), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.nr), 9);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.nr), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.soft), 10);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.soft), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, interrupt.shadow), 11);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, interrupt.shadow), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.injected), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.injected), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.pending), 13);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pending), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.masked), 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.masked), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, nmi.pad), 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, nmi.pad), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, sipi_vector), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, sipi_vector), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, flags), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.smm), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.pending), 25);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.pending), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.smm_inside_nmi), 26);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.smm_inside_nmi), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, smi.latched_init), 27);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, smi.latched_init), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
@@ -11298,28 +10110,28 @@ KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, triple_fault), 28);
 #if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, triple_fault), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, triple_fault.pending), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, triple_fault.pending), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, reserved), 29);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, reserved), 26);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception_has_payload), 55);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_has_payload), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception_payload), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception_payload), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
@@ -11517,19 +10329,19 @@ KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.svm), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.svm), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, hdr.pad), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, hdr.pad), 120);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, data), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_nested_state, data), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
 KVMSPEC_EQ(offsetof(struct kvm_nested_state, data.vmx), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
@@ -11582,9 +10394,6 @@ KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_ALIAS, 1075883587);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
@@ -12024,16 +10833,16 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.runstate_update_flag), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.runstate_update_flag), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info.gfn), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.gfn), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
@@ -12042,94 +10851,94 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.shared_info.hva), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.shared_info.hva), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.send_port), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.send_port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.type), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.flags), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.flags), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority), 28);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.evtchn.deliver.padding), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.xen_version), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.xen_version), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_hvm_attr, u.pad), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_hvm_attr, u.pad), 64);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -12180,88 +10989,88 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.hva), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.hva), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.pad), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.pad), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.state), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_running), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_running), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_runnable), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_runnable), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_blocked), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_blocked), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_offline), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.runstate.time_offline), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.vcpu_id), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vcpu_id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.port), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.port), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.priority), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.priority), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.timer.expires_ns), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.timer.expires_ns), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(offsetof(struct kvm_xen_vcpu_attr, u.vector), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60900 /* 6.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_xen_vcpu_attr, u.vector), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
@@ -12312,70 +11121,70 @@ KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
@@ -12384,100 +11193,100 @@ KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
 #if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
@@ -12510,508 +11319,508 @@ KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 76);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x51000 /* 5.16 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 64);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 36);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 40);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 44);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
@@ -13158,40 +11967,40 @@ KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 520);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x20618 /* 2.6.24 */
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -13347,36 +12156,6 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 4);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
 #endif
@@ -13400,39 +12179,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 28);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 4);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 4);
@@ -14534,8 +13280,29 @@ KVMSPEC_EQ(KVM_SET_TSC_KHZ, 44706);
 #if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
 KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_SET_PMU_EVENT_FILTER, 1074310834);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_REGS, 0x8360ae81ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_REGS, 1130409602);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_SREGS, 0x8000ae83ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SREGS, 1073786500);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_FPU, 0x8000ae8cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_FPU, 1073786509);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 1074310803);
@@ -14549,11 +13316,1023 @@ KVMSPEC_EQ(KVM_REINJECT_CONTROL, 44657);
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_CREATE_PIT2, 1077980791);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_CAP_VCPU_EVENTS, 41);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_X86_SETUP_MCE, 1074310812);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 0x8008ae9dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_GET_VCPU_EVENTS, 0x8040ae9fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVM_SET_VCPU_EVENTS, 1077980832);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(sizeof(struct user_pt_regs), 272);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(_Alignof(struct user_pt_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(offsetof(struct user_pt_regs, regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_pt_regs, regs), 248);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(offsetof(struct user_pt_regs, sp), 248);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_pt_regs, sp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(offsetof(struct user_pt_regs, pc), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_pt_regs, pc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(offsetof(struct user_pt_regs, pstate), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_pt_regs, pstate), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(sizeof(struct user_fpsimd_state), 528);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(_Alignof(struct user_fpsimd_state), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(offsetof(struct user_fpsimd_state, vregs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, vregs), 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(offsetof(struct user_fpsimd_state, fpsr), 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, fpsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(offsetof(struct user_fpsimd_state, fpcr), 516);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, fpcr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(offsetof(struct user_fpsimd_state, __reserved), 520);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct user_fpsimd_state, __reserved), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(__SVE_VQ_BYTES, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(__SVE_VQ_MIN, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(__SVE_VQ_MAX, 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(__SVE_NUM_ZREGS, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(__SVE_NUM_PREGS, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(PSCI_RET_SUCCESS, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(PSCI_RET_NOT_SUPPORTED, (-1LL));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(PSCI_RET_INVALID_PARAMS, (-2LL));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(PSCI_RET_DENIED, (-3LL));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SPSR_EL1, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SPSR_SVC, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SPSR_ABT, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SPSR_UND, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SPSR_IRQ, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_SPSR_FIQ, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_NR_SPSR, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifndef __KVM_HAVE_IRQ_LINE
+#error "__KVM_HAVE_IRQ_LINE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31200 /* 3.18 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
+#ifndef __KVM_HAVE_READONLY_MEM
+#error "__KVM_HAVE_READONLY_MEM is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+#ifndef __KVM_HAVE_VCPU_EVENTS
+#error "__KVM_HAVE_VCPU_EVENTS is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_COALESCED_MMIO_PAGE_OFFSET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(sizeof(struct kvm_regs), 864);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_regs), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, regs), 272);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sp_el1), 272);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sp_el1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, elr_el1), 280);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, elr_el1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, spsr), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, spsr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, fp_regs), 336);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, fp_regs), 528);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_sregs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(sizeof(struct kvm_fpu), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpu), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_COPROC_MASK, 268369920);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_COPROC_SHIFT, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_CORE, 1048576);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_DEMUX, 1114112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_DEMUX_ID_MASK, 65280);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_DEMUX_ID_SHIFT, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_DEMUX_ID_CCSIDR, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_DEMUX_VAL_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM_DEMUX_VAL_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG, 1245184);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_OP0_MASK, 49152);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_OP0_SHIFT, 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_OP1_MASK, 14336);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_OP1_SHIFT, 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_CRN_MASK, 1920);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_CRN_SHIFT, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_CRM_MASK, 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_CRM_SHIFT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_OP2_MASK, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_OP2_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+KVMSPEC_EQ(KVM_REG_ARM_PTIMER_CTL, 0x603000000013df11ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+KVMSPEC_EQ(KVM_REG_ARM_PTIMER_CVAL, 0x603000000013df12ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+KVMSPEC_EQ(KVM_REG_ARM_PTIMER_CNT, 0x603000000013df01ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_ARM_TIMER_CTL, 0x603000000013df19ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_ARM_TIMER_CVAL, 0x603000000013df02ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_ARM_TIMER_CNT, 0x603000000013df1aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_ARM_FEATURE_ID_RANGE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_ARM_FEATURE_ID_RANGE_SIZE, 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct reg_mask_range), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct reg_mask_range), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct reg_mask_range, addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct reg_mask_range, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct reg_mask_range, range), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct reg_mask_range, range), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct reg_mask_range, reserved), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct reg_mask_range, reserved), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_REG_ARM64_SVE, 1376256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_REG_ARM64_SVE_ZREG_BASE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_REG_ARM64_SVE_PREG_BASE, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_REG_ARM64_SVE_FFR_BASE, 1536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM64_SVE_NUM_ZREGS, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM64_SVE_NUM_PREGS, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM64_SVE_MAX_SLICES, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM64_SVE_VQ_MIN, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM64_SVE_VQ_MAX, 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_REG_ARM64_SVE_VLS, 0x606000000015ffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM64_SVE_VLS_WORDS, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(KVM_REG_ARM_FW, 1310720);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(KVM_REG_ARM_PSCI_VERSION, 0x6030000000140000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1, 0x6030000000140001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_AVAIL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_AVAIL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1_NOT_REQUIRED, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2, 0x6030000000140002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_AVAIL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_UNKNOWN, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_AVAIL, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_NOT_REQUIRED, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2_ENABLED, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3, 0x6030000000140003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_AVAIL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_AVAIL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51100 /* 5.17 */
+KVMSPEC_EQ(KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3_NOT_REQUIRED, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_ARM_FW_FEAT_BMAP, 1441792);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_ARM_STD_BMAP, 0x6030000000160000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_ARM_STD_BIT_TRNG_V1_0, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_ARM_STD_HYP_BMAP, 0x6030000000160001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_ARM_STD_HYP_BIT_PV_TIME, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_ARM_VENDOR_HYP_BMAP, 0x6030000000160002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_ARM_VENDOR_HYP_BIT_FUNC_FEAT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_REG_ARM_VENDOR_HYP_BIT_PTP, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_EQ(KVM_REG_ARM_VENDOR_HYP_BMAP_2, 0x6030000000160003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_EQ(KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_VER, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_EQ(KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_CPUS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_FN_BASE, 0x95c1ba5eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_FN_CPU_SUSPEND, 0x95c1ba5eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_FN_CPU_OFF, 0x95c1ba5fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_FN_CPU_ON, 0x95c1ba60ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_FN_MIGRATE, 0x95c1ba61ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_RET_SUCCESS, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_RET_NI, (-1LL));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_RET_INVAL, (-2LL));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_PSCI_RET_DENIED, (-3LL));
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_ARM_VM_SMCCC_CTRL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_ARM_VM_SMCCC_FILTER, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_SMCCC_FILTER_HANDLE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_SMCCC_FILTER_DENY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_SMCCC_FILTER_FWD_TO_USER, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(sizeof(struct kvm_smccc_filter), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_smccc_filter), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_smccc_filter, base), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_smccc_filter, base), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_smccc_filter, nr_functions), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_smccc_filter, nr_functions), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_smccc_filter, action), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_smccc_filter, action), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_smccc_filter, pad), 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_smccc_filter, pad), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_HYPERCALL_EXIT_SMC, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_HYPERCALL_EXIT_16BIT, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_TARGET_AEM_V8, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_TARGET_FOUNDATION_V8, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_TARGET_CORTEX_A57, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_ARM_TARGET_XGENE_POTENZA, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_ARM_TARGET_CORTEX_A53, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_ARM_TARGET_GENERIC_V8, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_NUM_TARGETS, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_VCPU_POWER_OFF, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_VCPU_EL1_32BIT, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PSCI_0_2, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM_VCPU_SVE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PTRAUTH_ADDRESS, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PTRAUTH_GENERIC, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_ARM_VCPU_HAS_EL2, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVM_ARM_VCPU_HAS_EL2_E2H0, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(sizeof(struct kvm_vcpu_init), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_vcpu_init), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_init, target), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_init, target), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_init, features), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_init, features), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, device_irq_level), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, device_irq_level), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_ARM_DEV_EL1_VTIMER, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_ARM_DEV_EL1_PTIMER, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_ARM_DEV_PMU, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(sizeof(struct kvm_vcpu_events), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(_Alignof(struct kvm_vcpu_events), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.serror_pending), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.serror_pending), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.serror_has_esr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.serror_has_esr), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.ext_dabt_pending), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.ext_dabt_pending), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.pad), 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.pad), 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, exception.serror_esr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, exception.serror_esr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(offsetof(struct kvm_vcpu_events, reserved), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_vcpu_events, reserved), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(sizeof(struct kvm_arm_copy_mte_tags), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(_Alignof(struct kvm_arm_copy_mte_tags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_arm_copy_mte_tags, guest_ipa), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, guest_ipa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_arm_copy_mte_tags, length), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, length), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_arm_copy_mte_tags, addr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_arm_copy_mte_tags, flags), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(offsetof(struct kvm_arm_copy_mte_tags, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_copy_mte_tags, reserved), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_ARM_TAGS_TO_GUEST, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_ARM_TAGS_FROM_GUEST, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(sizeof(struct kvm_arm_counter_offset), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_arm_counter_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_arm_counter_offset, counter_offset), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_counter_offset, counter_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(offsetof(struct kvm_arm_counter_offset, reserved), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_arm_counter_offset, reserved), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
+KVMSPEC_EQ(KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVM_ARM_MAX_DBG_REGS, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, dbg_bcr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_bcr), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, dbg_bvr), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_bvr), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, dbg_wcr), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_wcr), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, dbg_wvr), 384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_wvr), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVM_DEBUG_ARCH_HSR_HIGH_VALID, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, hsr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, hsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, hsr_high), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, hsr_high), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, far), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, far), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_SW_BP, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_HW, 131072);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_DEVICE_TYPE_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifndef KVM_ARM_DEVICE_TYPE_MASK
+#error "KVM_ARM_DEVICE_TYPE_MASK is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_DEVICE_ID_SHIFT, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+#ifndef KVM_ARM_DEVICE_ID_MASK
+#error "KVM_ARM_DEVICE_ID_MASK is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_DEVICE_VGIC_V2, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_VGIC_V2_ADDR_TYPE_DIST, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_VGIC_V2_ADDR_TYPE_CPU, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_VGIC_V2_DIST_SIZE, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_VGIC_V2_CPU_SIZE, 8192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(KVM_VGIC_V3_ADDR_TYPE_DIST, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(KVM_VGIC_V3_ADDR_TYPE_REDIST, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_VGIC_ITS_ADDR_TYPE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+KVMSPEC_EQ(KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#ifndef KVM_VGIC_V3_DIST_SIZE
+#error "KVM_VGIC_V3_DIST_SIZE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+#ifndef KVM_VGIC_V3_REDIST_SIZE
+#error "KVM_VGIC_V3_REDIST_SIZE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+#ifndef KVM_VGIC_V3_ITS_SIZE
+#error "KVM_VGIC_V3_ITS_SIZE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_ADDR, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_CPU_REGS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_CPUID_SHIFT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_CPUID_MASK, 0xff00000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_V3_MPIDR_MASK, 0xffffffff00000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_OFFSET_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_OFFSET_MASK, 0xffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK, 65535);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_CTRL, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_ITS_REGS, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60f00 /* 6.15 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_GRP_MAINT_IRQ, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_MASK, 0xfffffc00ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_LINE_LEVEL_INTID_MASK, 1023);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(VGIC_LEVEL_INFO_LINE_LEVEL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_CTRL_INIT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_ITS_SAVE_TABLES, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_ITS_RESTORE_TABLES, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_DEV_ARM_ITS_CTRL_RESET, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_CTRL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_IRQ, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_INIT, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_FILTER, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_SET_PMU, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(sizeof(struct kvm_pmu_event_filter), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_pmu_event_filter), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, base_event), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, base_event), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, nevents), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, nevents), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, action), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, action), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, pad), 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, pad), 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVM_PMU_EVENT_ALLOW, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+KVMSPEC_EQ(KVM_PMU_EVENT_DENY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_ARM_VCPU_TIMER_CTRL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_ARM_VCPU_TIMER_IRQ_VTIMER, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_ARM_VCPU_TIMER_IRQ_PTIMER, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_ARM_VCPU_TIMER_IRQ_HVTIMER, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_ARM_VCPU_TIMER_IRQ_HPTIMER, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PVTIME_CTRL, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PVTIME_IPA, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50400 /* 5.4 */
+KVMSPEC_EQ(KVM_ARM_IRQ_VCPU2_SHIFT, 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50400 /* 5.4 */
+KVMSPEC_EQ(KVM_ARM_IRQ_VCPU2_MASK, 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_TYPE_SHIFT, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_TYPE_MASK, 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_VCPU_SHIFT, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_VCPU_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_NUM_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_NUM_MASK, 65535);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_TYPE_CPU, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_TYPE_SPI, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_TYPE_PPI, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_CPU_IRQ, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_CPU_FIQ, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
+KVMSPEC_EQ(KVM_ARM_IRQ_GIC_MAX, 127);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_NR_IRQCHIPS, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 1074310662);
@@ -14593,9 +14372,6 @@ KVMSPEC_EQ(KVM_TRACE_DISABLE, 44552);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
@@ -14683,9 +14459,6 @@ KVMSPEC_EQ(KVM_UNREGISTER_COALESCED_MMIO, 1074835048);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(KVM_RESET_DIRTY_RINGS, 44743);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
-KVMSPEC_EQ(KVM_DIRTY_LOG_PAGE_OFFSET, 0);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50b00 /* 5.11 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_gfn), 8);
@@ -14783,8 +14556,932 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 520);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 512);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -14800,6 +15497,9 @@ KVMSPEC_EQ(KVM_GET_MP_STATE, 0x8004ae98ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_SET_MP_STATE, 1074048665);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 1107865243);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_GET_ONE_REG, 1074835115);
@@ -14821,36 +15521,6 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
@@ -14876,39 +15546,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
 #endif
@@ -14930,8 +15567,23 @@ KVMSPEC_EQ(_Alignof(struct kvm_arm_device_addr), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(KVM_ARM_SET_DEVICE_ADDR, 1074835115);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
+KVMSPEC_EQ(KVM_ARM_MTE_COPY_TAGS, 0x8030aeb4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+KVMSPEC_EQ(KVM_ARM_VCPU_INIT, 1075883694);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_ARM_PREFERRED_TARGET, 0x8020aeafULL);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(KVM_ARM_VCPU_FINALIZE, 1074048706);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
+KVMSPEC_EQ(KVM_ARM_SET_COUNTER_OFFSET, 1074835125);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_ARM_GET_REG_WRITABLE_MASKS, 0x8040aeb6ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_OP, 0xc008aebaULL);
@@ -15046,9 +15698,6 @@ KVMSPEC_EQ(KVM_TRACE_DISABLE, 44552);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
 #endif
@@ -15274,36 +15923,6 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
 #endif
@@ -15327,39 +15946,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
@@ -15441,6 +16027,24 @@ KVMSPEC_EQ(KVM_GET_TSC_KHZ, 44707);
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_REGS, 0x8080ae81ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_REGS, 1082175106);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_SREGS, 0x80c0ae83ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SREGS, 1086369412);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_FPU, 0x8088ae8cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_FPU, 1082699405);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 1074310803);
 #endif
@@ -15498,8 +16102,11 @@ KVMSPEC_EQ(KVM_TRACE_DISABLE, 44552);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVM_S390_UCAS_MAP, 1075359312);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVM_S390_UCAS_UNMAP, 1075359313);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
@@ -15687,8 +16294,932 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 1074573008);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_run), 2368);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 50);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 68);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 68);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 104);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 60);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 50);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 65);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 50);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 60);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 57);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 58);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 59);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 60);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 60);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, xen), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 104);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 312);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s), 320);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 320);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 1984);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 320);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 44672);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -15704,6 +17235,9 @@ KVMSPEC_EQ(KVM_GET_MP_STATE, 0x8004ae98ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_SET_MP_STATE, 1074048665);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 1075359387);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_GET_ONE_REG, 1074835115);
@@ -15726,41 +17260,14 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_S390_VCPU_FAULT, 1074310738);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INTERRUPT, 1074835092);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_STORE_STATUS_NOADDR, 0xffffffffffffffffULL);
@@ -15772,7 +17279,34 @@ KVMSPEC_EQ(KVM_S390_STORE_STATUS_PREFIXED, 0xfffffffffffffffeULL);
 KVMSPEC_EQ(KVM_S390_STORE_STATUS, 1074310805);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_SET_INITIAL_PSW, 1074835094);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_INITIAL_RESET, 44695);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_MEM_OP, 1077980849);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_GET_SKEYS, 1077980850);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_SET_SKEYS, 1077980851);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_IRQ, 1078505140);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_SET_IRQ_STATE, 1075883701);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_GET_IRQ_STATE, 1075883702);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_S390_GET_CMMA_BITS, 0xc020aeb8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_S390_SET_CMMA_BITS, 1075883705);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
@@ -15780,38 +17314,14 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_S390_PV_COMMAND, 0xc020aec5ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_S390_PV_CPU_COMMAND, 0xc020aed0ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_S390_ZPCI_OP, 1078505169);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
@@ -15848,6 +17358,1963 @@ KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_REG_REGION, 0x8010aebbULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
 KVMSPEC_EQ(KVM_MEMORY_ENCRYPT_UNREG_REGION, 0x8010aebcULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+#ifndef __KVM_S390
+#error "__KVM_S390 is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_FLIC_GET_ALL_IRQS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_FLIC_ENQUEUE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_FLIC_CLEAR_IRQS, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_FLIC_APF_ENABLE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_DEV_FLIC_APF_DISABLE_WAIT, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_DEV_FLIC_ADAPTER_REGISTER, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_DEV_FLIC_ADAPTER_MODIFY, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_DEV_FLIC_CLEAR_IO_IRQ, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_FLIC_AISM, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_DEV_FLIC_AIRQ_INJECT, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_DEV_FLIC_AISM_ALL, 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_MAX_FLOAT_IRQS, 266250);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_FLIC_MAX_BUFFER, 33554432);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_io_adapter), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_io_adapter), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter, id), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter, isc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, isc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter, maskable), 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, maskable), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter, swap), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, swap), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter, flags), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter, flags), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_S390_ADAPTER_SUPPRESSIBLE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_ais_req), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ais_req), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ais_req, isc), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ais_req, isc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ais_req, mode), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ais_req, mode), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_ais_all), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ais_all), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ais_all, simm), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ais_all, simm), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ais_all, nimm), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ais_all, nimm), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_IO_ADAPTER_MASK, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_IO_ADAPTER_MAP, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_IO_ADAPTER_UNMAP, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_io_adapter_req), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_io_adapter_req), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter_req, id), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter_req, type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, type), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter_req, mask), 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, mask), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter_req, pad0), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, pad0), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_adapter_req, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_adapter_req, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_VM_MEM_CTRL, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_VM_TOD, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_VM_CRYPTO, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_MODEL, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_S390_VM_MIGRATION, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_TOPOLOGY, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_VM_MEM_ENABLE_CMMA, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_VM_MEM_CLR_CMMA, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(KVM_S390_VM_MEM_LIMIT_SIZE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40400 /* 4.4 */
+#ifndef KVM_S390_NO_MEM_LIMIT
+#error "KVM_S390_NO_MEM_LIMIT is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_VM_TOD_LOW, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_VM_TOD_HIGH, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_S390_VM_TOD_EXT, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_vm_tod_clock), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_vm_tod_clock), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_tod_clock, epoch_idx), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_tod_clock, epoch_idx), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_tod_clock, tod), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_tod_clock, tod), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_PROCESSOR, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_vm_cpu_processor), 2064);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_vm_cpu_processor), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_processor, cpuid), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_processor, cpuid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_processor, ibc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_processor, ibc), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_processor, pad), 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_processor, pad), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_processor, fac_list), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_processor, fac_list), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_MACHINE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_vm_cpu_machine), 4112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_vm_cpu_machine), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_machine, cpuid), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, cpuid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_machine, ibc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, ibc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_machine, pad), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_machine, fac_mask), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, fac_mask), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_machine, fac_list), 2064);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_machine, fac_list), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_PROCESSOR_FEAT, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_MACHINE_FEAT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_NR_BITS, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_ESOP, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_SIEF2, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_64BSCAO, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_SIIF, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_GPERE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_GSLS, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_IB, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_CEI, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_IBS, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_SKEY, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_CMMA, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_PFMFI, 11);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_SIGPIF, 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_KSS, 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70000 /* 7.0 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_FEAT_ASTFLEIE2, 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_vm_cpu_feat), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_vm_cpu_feat), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_feat, feat), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_feat, feat), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_PROCESSOR_SUBFUNC, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_MACHINE_SUBFUNC, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_vm_cpu_subfunc), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_vm_cpu_subfunc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, plo), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, plo), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, ptff), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, ptff), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, kmac), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmac), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, kmc), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmc), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, km), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, km), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, kimd), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kimd), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, klmd), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, klmd), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, pckmo), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, pckmo), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, kmctr), 144);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmctr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, kmf), 160);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmf), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, kmo), 176);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kmo), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, pcc), 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, pcc), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, ppno), 208);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, ppno), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, kma), 224);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kma), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, kdsa), 240);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, kdsa), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, sortl), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, sortl), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, dfltcc), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, dfltcc), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, pfcr), 320);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, pfcr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, reserved), 336);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, reserved), 1712);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_PROCESSOR_UV_FEAT_GUEST, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_MACHINE_UV_FEAT_GUEST, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_S390_VM_CPU_UV_FEAT_NR_BITS, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_vm_cpu_uv_feat), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_vm_cpu_uv_feat), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_uv_feat, feat), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_uv_feat, feat), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_VM_CRYPTO_ENABLE_AES_KW, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_VM_CRYPTO_ENABLE_DEA_KW, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_VM_CRYPTO_DISABLE_AES_KW, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_VM_CRYPTO_DISABLE_DEA_KW, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
+KVMSPEC_EQ(KVM_S390_VM_CRYPTO_ENABLE_APIE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
+KVMSPEC_EQ(KVM_S390_VM_CRYPTO_DISABLE_APIE, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_S390_VM_MIGRATION_STOP, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_S390_VM_MIGRATION_START, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_S390_VM_MIGRATION_STATUS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_skeys), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, start_gfn), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, start_gfn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, count), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, count), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, skeydata_addr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, skeydata_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, flags), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_skeys, reserved), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_skeys, reserved), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_S390_CMMA_PEEK, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_cmma_log), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, start_gfn), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, start_gfn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, count), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, flags), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, remaining), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, remaining), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, mask), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_cmma_log, values), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_cmma_log, values), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_mem_op), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, gaddr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, gaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, size), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, op), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, op), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, buf), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, buf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, ar), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, ar), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, key), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, key), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, pad1), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, pad1), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, old_addr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, old_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, sida_offset), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, sida_offset), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mem_op, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mem_op, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_MEMOP_LOGICAL_READ, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_MEMOP_LOGICAL_WRITE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_S390_MEMOP_SIDA_READ, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_S390_MEMOP_SIDA_WRITE, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(KVM_S390_MEMOP_ABSOLUTE_READ, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(KVM_S390_MEMOP_ABSOLUTE_WRITE, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_S390_MEMOP_ABSOLUTE_CMPXCHG, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_MEMOP_F_CHECK_ONLY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_S390_MEMOP_F_INJECT_EXCEPTION, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
+KVMSPEC_EQ(KVM_S390_MEMOP_F_SKEY_PROTECTION, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_S390_MEMOP_EXTENSION_CAP_BASE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */
+KVMSPEC_EQ(KVM_S390_MEMOP_EXTENSION_CAP_CMPXCHG, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_RESET_POR, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_RESET_CLEAR, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_RESET_SUBSYSTEM, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_RESET_CPU_INIT, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_RESET_IPL, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_psw), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_psw, mask), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_psw, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_psw, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_SIGP_STOP, 0xfffe0000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_PROGRAM_INT, 0xfffe0001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_SIGP_SET_PREFIX, 0xfffe0002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_RESTART, 0xfffe0003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_INT_PFAULT_INIT, 0xfffe0004ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_S390_INT_PFAULT_DONE, 0xfffe0005ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+KVMSPEC_EQ(KVM_S390_MCHK, 0xfffe1000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(KVM_S390_INT_CLOCK_COMP, 0xffff1004ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
+KVMSPEC_EQ(KVM_S390_INT_CPU_TIMER, 0xffff1005ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INT_VIRTIO, 0xffff2603ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INT_SERVICE, 0xffff2401ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVM_S390_INT_EMERGENCY, 0xffff1201ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_S390_INT_EXTERNAL_CALL, 0xffff1202ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+KVMSPEC_EQ(KVM_S390_INT_IO_MIN, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+KVMSPEC_EQ(KVM_S390_INT_IO_MAX, 0xfffdffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
+KVMSPEC_EQ(KVM_S390_INT_IO_AI_MASK, 67108864);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_interrupt), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_interrupt, type), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_interrupt, parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_interrupt, parm64), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_interrupt, parm64), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_io_info), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_io_info), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, subchannel_id), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_id), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_io_info, io_int_word), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_io_info, io_int_word), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_ext_info), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ext_info, ext_params), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ext_info, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ext_info, ext_params2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ext_info, ext_params2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_VALID, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_0, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_1, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_S390_PGM_FLAGS_ILC_MASK, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_S390_PGM_FLAGS_NO_REWIND, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_pgm_info), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, trans_exc_code), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, trans_exc_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, mon_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_address), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_address), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, data_exc_code), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, data_exc_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, code), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, code), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, mon_class_nr), 30);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, mon_class_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_code), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_code), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_atmid), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_atmid), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, exc_access_id), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, exc_access_id), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, per_access_id), 35);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, per_access_id), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, op_access_id), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, op_access_id), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, flags), 37);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, flags), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pgm_info, pad), 38);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pgm_info, pad), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_prefix_info), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_prefix_info), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_prefix_info, address), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_prefix_info, address), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_extcall_info), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_extcall_info), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_extcall_info, code), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_extcall_info, code), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_emerg_info), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_emerg_info), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_emerg_info, code), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_emerg_info, code), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(KVM_S390_STOP_FLAG_STORE_STATUS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_stop_info), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_stop_info), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_stop_info, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_stop_info, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_mchk_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, cr14), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, cr14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, mcic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, mcic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, failing_storage_address), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, failing_storage_address), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, ext_damage_code), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, ext_damage_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, pad), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_mchk_info, fixed_logout), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_mchk_info, fixed_logout), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_irq), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, type), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, type), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.io), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.io), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.ext), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.ext), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.pgm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.pgm), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.emerg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.emerg), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.extcall), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.extcall), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.prefix), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.prefix), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.stop), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.stop), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.mchk), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.mchk), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq, u.reserved), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq, u.reserved), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_irq_state), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, buf), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, buf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, len), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_irq_state, reserved), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_irq_state, reserved), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_ucas_mapping), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ucas_mapping, user_addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, user_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ucas_mapping, vcpu_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, vcpu_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_ucas_mapping, length), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_ucas_mapping, length), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_pv_sec_parm), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_sec_parm, origin), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, origin), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_sec_parm, length), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_sec_parm, length), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_pv_unp), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_unp, addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_unp, size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_unp, tweak), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_unp, tweak), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PV_DUMP_INIT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PV_DUMP_CONFIG_STOR_STATE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PV_DUMP_COMPLETE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PV_DUMP_CPU, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_pv_dmp), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, subcmd), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, subcmd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, buff_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, buff_len), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, buff_len), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, gaddr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, gaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_dmp, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_dmp, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PV_INFO_VM, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PV_INFO_DUMP, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_pv_info_dump), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_cpu_buffer_len), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_mem_buffer_per_1m), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_dump, dump_config_finalize_len), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_dump, dump_config_finalize_len), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_pv_info_vm), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, inst_calls_list), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, inst_calls_list), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, max_cpus), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_cpus), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, max_guests), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guests), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, max_guest_addr), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, max_guest_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_vm, feature_indication), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_vm, feature_indication), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_pv_info_header), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_header), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_header, id), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_header, len_max), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_max), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_header, len_written), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, len_written), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info_header, reserved), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info_header, reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_pv_info), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info, header), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, header), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info, dump), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, dump), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_pv_info, vm), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_pv_info, vm), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_PV_ENABLE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_PV_DISABLE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_PV_SET_SEC_PARMS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_PV_UNPACK, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_PV_VERIFY, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_PV_PREP_RESET, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVM_PV_UNSHARE_ALL, 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PV_INFO, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_PV_DUMP, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_PV_ASYNC_CLEANUP_PREPARE, 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60200 /* 6.2 */
+KVMSPEC_EQ(KVM_PV_ASYNC_CLEANUP_PERFORM, 10);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(sizeof(struct kvm_pv_cmd), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, cmd), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, cmd), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, rc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rc), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, rrc), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, rrc), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, flags), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(offsetof(struct kvm_pv_cmd, reserved), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pv_cmd, reserved), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(sizeof(struct kvm_s390_zpci_op), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, fh), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, fh), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, op), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, op), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, pad), 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, pad), 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.ibv), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.ibv), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.sb), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.flags), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.noi), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.noi), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.isc), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.isc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.sbo), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.sbo), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reg_aen.pad), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen.pad), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(offsetof(struct kvm_s390_zpci_op, u.reserved), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reserved), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_S390_ZPCIOP_REG_AEN, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_S390_ZPCIOP_DEREG_AEN, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */
+KVMSPEC_EQ(KVM_S390_ZPCIOP_REGAEN_HOST, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_regs), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, gprs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, gprs), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs), 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_sregs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, acrs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, acrs), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, crs), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, crs), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_fpu), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpu), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fpc), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fprs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fprs), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_HW_BP, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_HW_BP, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_HW_WP_WRITE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SINGLESTEP, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, type), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, type), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, pad), 9);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_hw_breakpoint), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_hw_breakpoint), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_hw_breakpoint, addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_hw_breakpoint, phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_hw_breakpoint, len), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, len), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_hw_breakpoint, type), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, type), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_hw_breakpoint, pad), 25);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, nr_hw_bp), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, nr_hw_bp), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, hw_bp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, hw_bp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
+KVMSPEC_EQ(KVM_S390_PFAULT_TOKEN_INVALID, 0xffffffffffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVM_SYNC_PREFIX, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVM_SYNC_GPRS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVM_SYNC_ACRS, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVM_SYNC_CRS, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SYNC_ARCH0, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_SYNC_PFAULT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
+KVMSPEC_EQ(KVM_SYNC_VRS, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40500 /* 4.5 */
+KVMSPEC_EQ(KVM_SYNC_RICCB, 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_SYNC_FPRS, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_SYNC_GSCB, 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(KVM_SYNC_BPBC, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41300 /* 4.19 */
+KVMSPEC_EQ(KVM_SYNC_ETOKEN, 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVM_SYNC_DIAG318, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVM_SYNC_S390_VALID_FIELDS, 8191);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(SDNXC, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(SDNXL, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 1984);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, prefix), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, prefix), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, gprs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, gprs), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, acrs), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, acrs), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, crs), 200);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30300 /* 3.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, crs), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, todpr), 328);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, todpr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, cputm), 336);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, cputm), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, ckc), 344);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, ckc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, pp), 352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pp), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, gbea), 360);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, gbea), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, pft), 368);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pft), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, pfs), 376);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pfs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, pfc), 384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, pfc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, vrs), 392);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, vrs), 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, fprs), 392);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, fprs), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, reserved), 904);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, reserved), 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, fpc), 1416);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, fpc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, padding1), 1421);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, padding1), 51);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, riccb), 1472);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41000 /* 4.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, riccb), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, diag318), 1536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, diag318), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, padding2), 1544);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, padding2), 184);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, sdnx), 1728);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, sdnx), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, reserved1), 1728);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, reserved1), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, gscb), 1744);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, gscb), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, etoken), 1776);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, etoken), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_sync_regs, etoken_extension), 1784);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, etoken_extension), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVM_REG_S390_TODPR, 0x5020000000000001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVM_REG_S390_EPOCHDIFF, 0x5030000000000002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVM_REG_S390_CPU_TIMER, 0x5030000000000003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30700 /* 3.7 */
+KVMSPEC_EQ(KVM_REG_S390_CLOCK_COMP, 0x5030000000000004ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_S390_PFTOKEN, 0x5030000000000005ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_S390_PFCOMPARE, 0x5030000000000006ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_S390_PFSELECT, 0x5030000000000007ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_REG_S390_PP, 0x5030000000000008ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVM_REG_S390_GBEA, 0x5030000000000009ULL);
 #endif
 
 #elif defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)
@@ -15893,6 +19360,24 @@ KVMSPEC_EQ(KVM_GET_TSC_KHZ, 536915619);
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_REGS, 1099476609);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_REGS, 0x8188ae82ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_SREGS, 1154526851);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SREGS, 0x84d0ae84ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_FPU, 1090563724);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_FPU, 0x8100ae8dULL);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 0x8008ae93ULL);
 #endif
@@ -15910,6 +19395,1829 @@ KVMSPEC_EQ(KVM_X86_SETUP_MCE, 0x8008ae9cULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 1074310813);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#ifndef __KVM_HAVE_SPAPR_TCE
+#error "__KVM_HAVE_SPAPR_TCE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#ifndef __KVM_HAVE_PPC_SMT
+#error "__KVM_HAVE_PPC_SMT is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifndef __KVM_HAVE_IRQCHIP
+#error "__KVM_HAVE_IRQCHIP is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifndef __KVM_HAVE_IRQ_LINE
+#error "__KVM_HAVE_IRQ_LINE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_COALESCED_MMIO_PAGE_OFFSET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_regs), 392);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, pc), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, pc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, cr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, cr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, ctr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, ctr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, lr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, lr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, xer), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, xer), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, msr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, msr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, srr0), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, srr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, srr1), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, srr1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, pid), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, pid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg0), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg1), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg2), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg3), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg4), 104);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg4), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg5), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg5), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg6), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg6), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg7), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg7), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, gpr), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, gpr), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_IMPL_NONE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_IMPL_FSL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_FSL_PIDn, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_RUN_PPC_NMI_DISP_MASK, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_RUN_PPC_NMI_DISP_FULLY_RECOV, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_RUN_PPC_NMI_DISP_LIMITED_RECOV, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_RUN_PPC_NMI_DISP_NOT_RECOV, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_BASE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_ARCH206, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_64, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_SPRG8, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_MCIVPR, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_IVOR, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_ARCH206_MMU, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_DEBUG, 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_ED, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_SPE, 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_EXP, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_PD, 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_PC, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_PT, 8192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_PM, 16384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_UPDATE_MCSR, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_UPDATE_TSR, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_UPDATE_DEC, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_UPDATE_DBSR, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs), 1232);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_sregs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, pvr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, pvr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u), 1224);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s), 1224);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.sdr1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.sdr1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc64), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64), 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc64.slb), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb), 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc64.slb[0].slbe), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb[0].slbe), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc64.slb[0].slbv), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb[0].slbv), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc32), 1040);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32), 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc32.sr), 1040);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.sr), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc32.ibat), 1104);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.ibat), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc32.dbat), 1168);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.dbat), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e), 664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.features), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.features), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.svr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.svr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.mcar), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.mcar), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.hid0), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.hid0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.pid1), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.pid1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.pid2), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.pid2), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.pad), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.pad), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.features), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.features), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl_id), 268);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl_id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.update_special), 272);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.update_special), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.pir), 276);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.pir), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.sprg8), 280);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.sprg8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.sprg9), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.sprg9), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.csrr0), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.csrr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dsrr0), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dsrr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mcsrr0), 312);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsrr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.csrr1), 320);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.csrr1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dsrr1), 324);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dsrr1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mcsrr1), 328);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsrr1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.esr), 332);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.esr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dear), 336);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dear), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.ivpr), 344);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivpr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mcivpr), 352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcivpr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mcsr), 360);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tsr), 368);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tcr), 372);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tcr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.decar), 376);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.decar), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dec), 380);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dec), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tb), 384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dbsr), 392);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dbsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dbcr), 396);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dbcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.iac), 408);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.iac), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dac), 424);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dac), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dvc), 432);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dvc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.num_iac), 440);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_iac), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.num_dac), 441);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_dac), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.num_dvc), 442);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_dvc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.pad), 443);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.pad), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.epr), 444);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.vrsave), 448);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.vrsave), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.epcr), 452);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epcr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas0), 456);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas1), 460);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas2), 464);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas7_3), 472);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas7_3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas4), 480);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas4), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas6), 484);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas6), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.ivor_low), 488);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivor_low), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.ivor_high), 552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivor_high), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mmucfg), 624);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mmucfg), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.eptcfg), 628);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.eptcfg), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tlbcfg), 632);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tlbcfg), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tlbps), 648);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tlbps), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.eplc), 664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.eplc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.epsc), 668);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epsc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.pad), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.pad), 1020);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_fpu), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpu), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fpr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpr), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMPPC_DEBUG_NONE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMPPC_DEBUG_BREAKPOINT, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMPPC_DEBUG_WATCH_WRITE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMPPC_DEBUG_WATCH_READ, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, address), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, address), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, status), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, status), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, reserved), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].type), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].reserved), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_SW_BP, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_HW_BP, 131072);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_MASK, 31);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_EXT_MASK, 65504);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_GPR, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_FPR, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_QPR, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_FQPR, 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+KVMSPEC_EQ(KVM_INTERRUPT_SET, 0xffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+KVMSPEC_EQ(KVM_INTERRUPT_UNSET, 0xfffffffeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVM_INTERRUPT_SET_LEVEL, 0xfffffffdULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_CPU_440, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_CPU_E500V2, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_CPU_3S_32, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_CPU_3S_64, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_CPU_E500MC, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(sizeof(struct kvm_create_spapr_tce), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_create_spapr_tce), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce, liobn), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce, liobn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce, window_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce, window_size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(sizeof(struct kvm_create_spapr_tce_64), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(_Alignof(struct kvm_create_spapr_tce_64), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, liobn), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, liobn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, page_shift), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, page_shift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, flags), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, offset), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, size), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(sizeof(struct kvm_allocate_rma), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_allocate_rma), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(offsetof(struct kvm_allocate_rma, rma_size), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_allocate_rma, rma_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_rtas_token_args), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_rtas_token_args), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_rtas_token_args, name), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_rtas_token_args, name), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_rtas_token_args, token), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_rtas_token_args, token), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(sizeof(struct kvm_book3e_206_tlb_entry), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_book3e_206_tlb_entry), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_entry, mas8), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas8), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_entry, mas1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_entry, mas2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_entry, mas7_3), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas7_3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(sizeof(struct kvm_book3e_206_tlb_params), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_book3e_206_tlb_params), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_params, tlb_sizes), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, tlb_sizes), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_params, tlb_ways), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, tlb_ways), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_params, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(sizeof(struct kvm_get_htab_fd), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_get_htab_fd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_fd, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_fd, start_index), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, start_index), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_fd, reserved), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, reserved), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_GET_HTAB_BOLTED_ONLY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_GET_HTAB_WRITE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(sizeof(struct kvm_get_htab_header), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_get_htab_header), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_header, index), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_header, n_valid), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, n_valid), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_header, n_invalid), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, n_invalid), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_mmuv3_cfg), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_mmuv3_cfg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_mmuv3_cfg, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_mmuv3_cfg, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_mmuv3_cfg, process_table), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_mmuv3_cfg, process_table), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_MMUV3_RADIX, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_MMUV3_GTSE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_radix_geom), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_radix_geom), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_radix_geom, page_shift), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, page_shift), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_radix_geom, level_bits), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, level_bits), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_radix_geom, pad), 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, pad), 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_rmmu_info), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_rmmu_info), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_rmmu_info, geometries), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_rmmu_info, geometries), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_rmmu_info, ap_encodings), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_rmmu_info, ap_encodings), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_cpu_char), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_cpu_char), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, character), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, character), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, behaviour), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, behaviour), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, character_mask), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, character_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, behaviour_mask), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, behaviour_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_SPEC_BAR_ORI31, 0x8000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_BCCTRL_SERIALISED, 0x4000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_L1D_FLUSH_ORI30, 0x2000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_L1D_FLUSH_TRIG2, 0x1000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_L1D_THREAD_PRIV, 0x800000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_BR_HINT_HONOURED, 0x400000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_MTTRIG_THR_RECONF, 0x200000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_COUNT_CACHE_DIS, 0x100000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50100 /* 5.1 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_BCCTR_FLUSH_ASSIST, 0x40000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_BEHAV_FAVOUR_SECURITY, 0x8000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_BEHAV_L1D_FLUSH_PR, 0x4000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_BEHAV_BNDS_CHK_SPEC_BAR, 0x2000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50100 /* 5.1 */
+KVMSPEC_EQ(KVM_PPC_CPU_BEHAV_FLUSH_COUNT_CACHE, 0x400000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_STATE, 0x103000000000008cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_CPPR_SHIFT, 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_CPPR_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_XISR_SHIFT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_XISR_MASK, 16777215);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_MFRR_SHIFT, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_MFRR_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_PPRI_SHIFT, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_PPRI_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_REG_PPC_VP_STATE, 0x104000000000008dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_MPIC_GRP_MISC, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_MPIC_BASE_ADDR, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_MPIC_GRP_REGISTER, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_MPIC_GRP_IRQ_ACTIVE, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_XICS_GRP_SOURCES, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_DEV_XICS_GRP_CTRL, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_DEV_XICS_NR_SERVERS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_DESTINATION_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_DESTINATION_MASK, 0xffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_PRIORITY_SHIFT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_PRIORITY_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_LEVEL_SENSITIVE, 0x10000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_MASKED, 0x20000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_PENDING, 0x40000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_XICS_PRESENTED, 0x80000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_XICS_QUEUED, 0x100000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_CTRL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_RESET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_EQ_SYNC, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_DEV_XIVE_NR_SERVERS, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_SOURCE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_SOURCE_CONFIG, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_EQ_CONFIG, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_SOURCE_SYNC, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_LEVEL_SENSITIVE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_LEVEL_ASSERTED, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_PRIORITY_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_PRIORITY_MASK, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_SERVER_SHIFT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_SERVER_MASK, 0xfffffff8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_MASKED_SHIFT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_MASKED_MASK, 0x100000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_EISN_SHIFT, 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_EISN_MASK, 0xfffffffe00000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_PRIORITY_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_PRIORITY_MASK, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_SERVER_SHIFT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_SERVER_MASK, 0xfffffff8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_xive_eq), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_xive_eq), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, qshift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qshift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, qaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, qtoggle), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qtoggle), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, qindex), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qindex), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, pad), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, pad), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_ALWAYS_NOTIFY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_TIMA_PAGE_OFFSET, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_ESB_PAGE_OFFSET, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_PPC_PVINFO_FLAGS_EV_IDLE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_pvinfo), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_pvinfo), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, hcall), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, hcall), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, pad), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, pad), 108);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_PPC_PAGE_SIZES_MAX_SZ, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_one_page_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_one_page_size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_page_size, page_shift), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, page_shift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_page_size, pte_enc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, pte_enc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_one_seg_page_size), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_one_seg_page_size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, page_shift), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, page_shift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, slb_enc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, slb_enc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, enc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, enc), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_PPC_PAGE_SIZES_REAL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_PPC_1T_SEGMENTS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVM_PPC_NO_HASH, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_smmu_info), 592);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, slb_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, slb_size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, data_keys), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, data_keys), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, instr_keys), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, sps), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps), 576);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_resize_hpt), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, shift), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, shift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, pad), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVM_REG_PPC_HIOR, 0x1030000000000001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_IAC1, 0x1030000000000002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_IAC2, 0x1030000000000003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_IAC3, 0x1030000000000004ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_IAC4, 0x1030000000000005ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DAC1, 0x1030000000000006ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DAC2, 0x1030000000000007ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DABR, 0x1030000000000008ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DSCR, 0x1030000000000009ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PURR, 0x103000000000000aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_SPURR, 0x103000000000000bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DAR, 0x103000000000000cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DSISR, 0x102000000000000dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_AMR, 0x103000000000000eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_UAMOR, 0x103000000000000fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCR0, 0x1030000000000010ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCR1, 0x1030000000000011ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCRA, 0x1030000000000012ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCR2, 0x1030000000000013ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCRS, 0x1030000000000014ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SIAR, 0x1030000000000015ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SDAR, 0x1030000000000016ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SIER, 0x1030000000000017ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC1, 0x1020000000000018ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC2, 0x1020000000000019ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC3, 0x102000000000001aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC4, 0x102000000000001bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC5, 0x102000000000001cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC6, 0x102000000000001dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC7, 0x102000000000001eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC8, 0x102000000000001fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_FPR0, 0x1030000000000020ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_FPR31, 0x103000000000003fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VR0, 0x1040000000000040ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VR31, 0x104000000000005fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VSR0, 0x1040000000000060ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VSR31, 0x104000000000007fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_FPSCR, 0x1030000000000080ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VSCR, 0x1020000000000081ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VPA_ADDR, 0x1030000000000082ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VPA_SLB, 0x1040000000000083ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VPA_DTL, 0x1040000000000084ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_EPCR, 0x1020000000000085ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+KVMSPEC_EQ(KVM_REG_PPC_EPR, 0x1020000000000086ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_OR_TSR, 0x1020000000000087ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_CLEAR_TSR, 0x1020000000000088ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_TCR, 0x1020000000000089ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_TSR, 0x102000000000008aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_DEBUG_INST, 0x102000000000008bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS0, 0x102000000000008cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS1, 0x102000000000008dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS2, 0x103000000000008eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS7_3, 0x103000000000008fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS4, 0x1020000000000090ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS6, 0x1020000000000091ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MMUCFG, 0x1020000000000092ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB0CFG, 0x1020000000000093ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB1CFG, 0x1020000000000094ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB2CFG, 0x1020000000000095ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB3CFG, 0x1020000000000096ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB0PS, 0x1020000000000097ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB1PS, 0x1020000000000098ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB2PS, 0x1020000000000099ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB3PS, 0x102000000000009aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_EPTCFG, 0x102000000000009bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TB_OFFSET, 0x103000000000009cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SPMC1, 0x102000000000009dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SPMC2, 0x102000000000009eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_IAMR, 0x103000000000009fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TFHAR, 0x10300000000000a0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TFIAR, 0x10300000000000a1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TEXASR, 0x10300000000000a2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_FSCR, 0x10300000000000a3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_PSPB, 0x10200000000000a4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_EBBHR, 0x10300000000000a5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_EBBRR, 0x10300000000000a6ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_BESCR, 0x10300000000000a7ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TAR, 0x10300000000000a8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_DPDES, 0x10300000000000a9ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_DAWR, 0x10300000000000aaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_DAWRX, 0x10300000000000abULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_CIABR, 0x10300000000000acULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_IC, 0x10300000000000adULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_VTB, 0x10300000000000aeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_CSIGR, 0x10300000000000afULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TACR, 0x10300000000000b0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TCSCR, 0x10300000000000b1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_PID, 0x10300000000000b2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_ACOP, 0x10300000000000b3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_VRSAVE, 0x10200000000000b4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_LPCR, 0x10200000000000b5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+KVMSPEC_EQ(KVM_REG_PPC_LPCR_64, 0x10300000000000b5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_PPR, 0x10300000000000b6ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_ARCH_COMPAT, 0x10200000000000b7ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_PPC_DABRX, 0x10200000000000b8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_PPC_WORT, 0x10300000000000b9ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+KVMSPEC_EQ(KVM_REG_PPC_SPRG9, 0x10300000000000baULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31200 /* 3.18 */
+KVMSPEC_EQ(KVM_REG_PPC_DBSR, 0x10200000000000bbULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TIDR, 0x10300000000000bcULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+KVMSPEC_EQ(KVM_REG_PPC_PSSCR, 0x10300000000000bdULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+KVMSPEC_EQ(KVM_REG_PPC_DEC_EXPIRY, 0x10300000000000beULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
+KVMSPEC_EQ(KVM_REG_PPC_ONLINE, 0x10200000000000bfULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVM_REG_PPC_PTCR, 0x10300000000000c0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCR3, 0x10300000000000c1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVM_REG_PPC_SIER2, 0x10300000000000c2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVM_REG_PPC_SIER3, 0x10300000000000c3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_REG_PPC_DAWR1, 0x10300000000000c4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_REG_PPC_DAWRX1, 0x10300000000000c5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_PPC_DEXCR, 0x10300000000000c6ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_PPC_HASHKEYR, 0x10300000000000c7ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_PPC_HASHPKEYR, 0x10300000000000c8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM, 0x1000000080000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_GPR0, 0x1030000080000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_GPR31, 0x103000008000001fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_VSR0, 0x1040000080000020ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_VSR63, 0x104000008000005fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_CR, 0x1030000080000060ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_LR, 0x1030000080000061ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_CTR, 0x1030000080000062ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_FPSCR, 0x1030000080000063ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_AMR, 0x1030000080000064ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_PPR, 0x1030000080000065ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_VRSAVE, 0x1030000080000066ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_VSCR, 0x1020000080000067ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_DSCR, 0x1030000080000068ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_TAR, 0x1030000080000069ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_XER, 0x103000008000006aULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 0x8008ae06ULL);
@@ -15950,9 +21258,6 @@ KVMSPEC_EQ(KVM_TRACE_DISABLE, 536915464);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 0x8018ae40ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 1077980777);
 #endif
@@ -15976,6 +21281,9 @@ KVMSPEC_EQ(KVM_DEASSIGN_DEV_IRQ, 0x8040ae75ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 0x8040aea4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVM_ALLOCATE_RMA, 1074310825);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEBUG_GUEST, 0x8050ae87ULL);
@@ -16139,8 +21447,932 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 0x800caed0ULL);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 536915584);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -16156,6 +22388,9 @@ KVMSPEC_EQ(KVM_GET_MP_STATE, 1074048664);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_SET_MP_STATE, 0x8004ae99ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 0x8108ae9bULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_GET_ONE_REG, 0x8010aeabULL);
@@ -16177,36 +22412,6 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 0x8018aee2ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 0x8018aee3ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 536915462);
@@ -16232,39 +22437,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 536915651);
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 536915652);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
 #endif
@@ -16273,6 +22445,39 @@ KVMSPEC_EQ(sizeof(struct kvm_dirty_tlb), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVM_PPC_GET_PVINFO, 0x8080aea1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_PPC_GET_SMMU_INFO, 1112583846);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVM_CREATE_SPAPR_TCE, 0x8010aea8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_CREATE_SPAPR_TCE_64, 0x8020aea8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_PPC_GET_HTAB_FD, 0x8020aeaaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_PPC_RTAS_DEFINE_TOKEN, 0x8080aeacULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_RESIZE_HPT_PREPARE, 1074835117);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_RESIZE_HPT_COMMIT, 1074835118);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_CONFIGURE_V3_MMU, 0x8010aeafULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_GET_RMMU_INFO, 0x8060aeb0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_GET_CPU_CHAR, 1075883697);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 KVMSPEC_EQ(KVM_PPC_SVM_OFF, 536915635);
@@ -16345,6 +22550,24 @@ KVMSPEC_EQ(KVM_GET_TSC_KHZ, 536915619);
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(_Alignof(struct kvm_vapic_addr), 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_REGS, 1099476609);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_REGS, 0x8188ae82ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_SREGS, 1154526851);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_SREGS, 0x84d0ae84ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_GET_FPU, 1090563724);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVM_SET_FPU, 0x8100ae8dULL);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20619 /* 2.6.25 */
 KVMSPEC_EQ(KVM_SET_VAPIC_ADDR, 0x8008ae93ULL);
 #endif
@@ -16362,6 +22585,1829 @@ KVMSPEC_EQ(KVM_X86_SETUP_MCE, 0x8008ae9cULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20620 /* 2.6.32 */
 KVMSPEC_EQ(KVM_X86_GET_MCE_CAP_SUPPORTED, 1074310813);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#ifndef __KVM_HAVE_SPAPR_TCE
+#error "__KVM_HAVE_SPAPR_TCE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+#ifndef __KVM_HAVE_PPC_SMT
+#error "__KVM_HAVE_PPC_SMT is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifndef __KVM_HAVE_IRQCHIP
+#error "__KVM_HAVE_IRQCHIP is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+#ifndef __KVM_HAVE_IRQ_LINE
+#error "__KVM_HAVE_IRQ_LINE is not defined"
+#endif
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_COALESCED_MMIO_PAGE_OFFSET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_regs), 392);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, pc), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, pc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, cr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, cr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, ctr), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, ctr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, lr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, lr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, xer), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, xer), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, msr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, msr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, srr0), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, srr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, srr1), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, srr1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, pid), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, pid), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg0), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg1), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg2), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg3), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg4), 104);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg4), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg5), 112);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg5), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg6), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg6), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, sprg7), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, sprg7), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_regs, gpr), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_regs, gpr), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_IMPL_NONE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_IMPL_FSL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_FSL_PIDn, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_RUN_PPC_NMI_DISP_MASK, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_RUN_PPC_NMI_DISP_FULLY_RECOV, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_RUN_PPC_NMI_DISP_LIMITED_RECOV, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
+KVMSPEC_EQ(KVM_RUN_PPC_NMI_DISP_NOT_RECOV, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_BASE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_ARCH206, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_64, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_SPRG8, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_MCIVPR, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_IVOR, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_ARCH206_MMU, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_DEBUG, 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_ED, 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_SPE, 512);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_EXP, 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_PD, 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_PC, 4096);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_PT, 8192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_PM, 16384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_UPDATE_MCSR, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_UPDATE_TSR, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_UPDATE_DEC, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVM_SREGS_E_UPDATE_DBSR, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(sizeof(struct kvm_sregs), 1232);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(_Alignof(struct kvm_sregs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, pvr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, pvr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u), 1224);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s), 1224);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.sdr1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.sdr1), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc64), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64), 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc64.slb), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb), 1024);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc64.slb[0].slbe), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb[0].slbe), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc64.slb[0].slbv), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc64.slb[0].slbv), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc32), 1040);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32), 192);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc32.sr), 1040);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.sr), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc32.ibat), 1104);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.ibat), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.s.ppc32.dbat), 1168);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.s.ppc32.dbat), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e), 664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.features), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.features), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.svr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.svr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.mcar), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.mcar), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.hid0), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.hid0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.pid1), 28);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.pid1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.fsl.pid2), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.fsl.pid2), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl.pad), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl.pad), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.features), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.features), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.impl_id), 268);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.impl_id), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.update_special), 272);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.update_special), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.pir), 276);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.pir), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.sprg8), 280);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.sprg8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.sprg9), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.sprg9), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.csrr0), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.csrr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dsrr0), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dsrr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mcsrr0), 312);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsrr0), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.csrr1), 320);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.csrr1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dsrr1), 324);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dsrr1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mcsrr1), 328);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsrr1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.esr), 332);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.esr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dear), 336);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dear), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.ivpr), 344);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivpr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mcivpr), 352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcivpr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mcsr), 360);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mcsr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tsr), 368);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tcr), 372);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tcr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.decar), 376);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.decar), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dec), 380);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dec), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tb), 384);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dbsr), 392);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dbsr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dbcr), 396);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dbcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.iac), 408);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.iac), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dac), 424);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dac), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.dvc), 432);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.dvc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.num_iac), 440);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_iac), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.num_dac), 441);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_dac), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.num_dvc), 442);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.num_dvc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.pad), 443);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.pad), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.epr), 444);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.vrsave), 448);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.vrsave), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.epcr), 452);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epcr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas0), 456);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas0), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas1), 460);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas2), 464);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas7_3), 472);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas7_3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas4), 480);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas4), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mas6), 484);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mas6), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.ivor_low), 488);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivor_low), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.ivor_high), 552);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.ivor_high), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.mmucfg), 624);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.mmucfg), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.eptcfg), 628);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.eptcfg), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tlbcfg), 632);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tlbcfg), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.tlbps), 648);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.tlbps), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.eplc), 664);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.eplc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.e.epsc), 668);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.e.epsc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(offsetof(struct kvm_sregs, u.pad), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30000 /* 3.0 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sregs, u.pad), 1020);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(sizeof(struct kvm_fpu), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(_Alignof(struct kvm_fpu), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(offsetof(struct kvm_fpu, fpr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpr), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMPPC_DEBUG_NONE, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMPPC_DEBUG_BREAKPOINT, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMPPC_DEBUG_WATCH_WRITE, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMPPC_DEBUG_WATCH_READ, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, address), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, address), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, status), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, status), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, reserved), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].addr), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].type), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].reserved), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].reserved), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_SW_BP, 65536);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+KVMSPEC_EQ(KVM_GUESTDBG_USE_HW_BP, 131072);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(sizeof(struct kvm_sync_regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_sync_regs), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_MASK, 31);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_EXT_MASK, 65504);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_GPR, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_FPR, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_QPR, 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */ && KVMSPEC_HEADERS_VERSION < 0x30400 /* removed in 3.4 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_REG_FQPR, 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+KVMSPEC_EQ(KVM_INTERRUPT_SET, 0xffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20623 /* 2.6.35 */
+KVMSPEC_EQ(KVM_INTERRUPT_UNSET, 0xfffffffeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVM_INTERRUPT_SET_LEVEL, 0xfffffffdULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_CPU_440, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_CPU_E500V2, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_CPU_3S_32, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30200 /* 3.2 */
+KVMSPEC_EQ(KVM_CPU_3S_64, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_CPU_E500MC, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(sizeof(struct kvm_create_spapr_tce), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_create_spapr_tce), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce, liobn), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce, liobn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce, window_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce, window_size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(sizeof(struct kvm_create_spapr_tce_64), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(_Alignof(struct kvm_create_spapr_tce_64), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, liobn), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, liobn), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, page_shift), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, page_shift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, flags), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, offset), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(offsetof(struct kvm_create_spapr_tce_64, size), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_create_spapr_tce_64, size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(sizeof(struct kvm_allocate_rma), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(_Alignof(struct kvm_allocate_rma), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(offsetof(struct kvm_allocate_rma, rma_size), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_allocate_rma, rma_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(sizeof(struct kvm_rtas_token_args), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(_Alignof(struct kvm_rtas_token_args), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_rtas_token_args, name), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_rtas_token_args, name), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(offsetof(struct kvm_rtas_token_args, token), 120);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_rtas_token_args, token), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(sizeof(struct kvm_book3e_206_tlb_entry), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_book3e_206_tlb_entry), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_entry, mas8), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas8), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_entry, mas1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas1), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_entry, mas2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas2), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_entry, mas7_3), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_entry, mas7_3), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(sizeof(struct kvm_book3e_206_tlb_params), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(_Alignof(struct kvm_book3e_206_tlb_params), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_params, tlb_sizes), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, tlb_sizes), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_params, tlb_ways), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, tlb_ways), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(offsetof(struct kvm_book3e_206_tlb_params, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_book3e_206_tlb_params, reserved), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(sizeof(struct kvm_get_htab_fd), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_get_htab_fd), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_fd, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_fd, start_index), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, start_index), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_fd, reserved), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_fd, reserved), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_GET_HTAB_BOLTED_ONLY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_GET_HTAB_WRITE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(sizeof(struct kvm_get_htab_header), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(_Alignof(struct kvm_get_htab_header), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_header, index), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_header, n_valid), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, n_valid), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(offsetof(struct kvm_get_htab_header, n_invalid), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_get_htab_header, n_invalid), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_mmuv3_cfg), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_mmuv3_cfg), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_mmuv3_cfg, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_mmuv3_cfg, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_mmuv3_cfg, process_table), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_mmuv3_cfg, process_table), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_MMUV3_RADIX, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_MMUV3_GTSE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_radix_geom), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_radix_geom), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_radix_geom, page_shift), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, page_shift), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_radix_geom, level_bits), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, level_bits), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_radix_geom, pad), 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_radix_geom, pad), 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_rmmu_info), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_rmmu_info), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_rmmu_info, geometries), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_rmmu_info, geometries), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_rmmu_info, ap_encodings), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_rmmu_info, ap_encodings), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_cpu_char), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_cpu_char), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, character), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, character), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, behaviour), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, behaviour), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, character_mask), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, character_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, behaviour_mask), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, behaviour_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_SPEC_BAR_ORI31, 0x8000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_BCCTRL_SERIALISED, 0x4000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_L1D_FLUSH_ORI30, 0x2000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_L1D_FLUSH_TRIG2, 0x1000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_L1D_THREAD_PRIV, 0x800000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_BR_HINT_HONOURED, 0x400000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_MTTRIG_THR_RECONF, 0x200000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_COUNT_CACHE_DIS, 0x100000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50100 /* 5.1 */
+KVMSPEC_EQ(KVM_PPC_CPU_CHAR_BCCTR_FLUSH_ASSIST, 0x40000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_BEHAV_FAVOUR_SECURITY, 0x8000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_BEHAV_L1D_FLUSH_PR, 0x4000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_CPU_BEHAV_BNDS_CHK_SPEC_BAR, 0x2000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50100 /* 5.1 */
+KVMSPEC_EQ(KVM_PPC_CPU_BEHAV_FLUSH_COUNT_CACHE, 0x400000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_STATE, 0x103000000000008cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_CPPR_SHIFT, 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_CPPR_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_XISR_SHIFT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_XISR_MASK, 16777215);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_MFRR_SHIFT, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_MFRR_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_PPRI_SHIFT, 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_ICP_PPRI_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_REG_PPC_VP_STATE, 0x104000000000008dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_MPIC_GRP_MISC, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_MPIC_BASE_ADDR, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_MPIC_GRP_REGISTER, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_MPIC_GRP_IRQ_ACTIVE, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_DEV_XICS_GRP_SOURCES, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_DEV_XICS_GRP_CTRL, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_DEV_XICS_NR_SERVERS, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_DESTINATION_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_DESTINATION_MASK, 0xffffffffULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_PRIORITY_SHIFT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_PRIORITY_MASK, 255);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_LEVEL_SENSITIVE, 0x10000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_MASKED, 0x20000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_XICS_PENDING, 0x40000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_XICS_PRESENTED, 0x80000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+KVMSPEC_EQ(KVM_XICS_QUEUED, 0x100000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_CTRL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_RESET, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_EQ_SYNC, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50300 /* 5.3 */
+KVMSPEC_EQ(KVM_DEV_XIVE_NR_SERVERS, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_SOURCE, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_SOURCE_CONFIG, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_EQ_CONFIG, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_DEV_XIVE_GRP_SOURCE_SYNC, 5);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_LEVEL_SENSITIVE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_LEVEL_ASSERTED, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_PRIORITY_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_PRIORITY_MASK, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_SERVER_SHIFT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_SERVER_MASK, 0xfffffff8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_MASKED_SHIFT, 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_MASKED_MASK, 0x100000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_EISN_SHIFT, 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_SOURCE_EISN_MASK, 0xfffffffe00000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_PRIORITY_SHIFT, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_PRIORITY_MASK, 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_SERVER_SHIFT, 3);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_SERVER_MASK, 0xfffffff8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_xive_eq), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_xive_eq), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, qshift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qshift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, qaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qaddr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, qtoggle), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qtoggle), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, qindex), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, qindex), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_xive_eq, pad), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_xive_eq, pad), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_EQ_ALWAYS_NOTIFY, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_TIMA_PAGE_OFFSET, 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
+KVMSPEC_EQ(KVM_XIVE_ESB_PAGE_OFFSET, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_PPC_PVINFO_FLAGS_EV_IDLE, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_pvinfo), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_pvinfo), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, hcall), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, hcall), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_pvinfo, pad), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_pvinfo, pad), 108);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_PPC_PAGE_SIZES_MAX_SZ, 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_one_page_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_one_page_size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_page_size, page_shift), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, page_shift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_page_size, pte_enc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_page_size, pte_enc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_one_seg_page_size), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_one_seg_page_size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, page_shift), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, page_shift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, slb_enc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, slb_enc), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_one_seg_page_size, enc), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_one_seg_page_size, enc), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_PPC_PAGE_SIZES_REAL, 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_PPC_1T_SEGMENTS, 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVM_PPC_NO_HASH, 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_smmu_info), 592);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, slb_size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, slb_size), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, data_keys), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, data_keys), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, instr_keys), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, instr_keys), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_smmu_info, sps), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_smmu_info, sps), 576);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_resize_hpt), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, flags), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, shift), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, shift), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_resize_hpt, pad), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_resize_hpt, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
+KVMSPEC_EQ(KVM_REG_PPC_HIOR, 0x1030000000000001ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_IAC1, 0x1030000000000002ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_IAC2, 0x1030000000000003ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_IAC3, 0x1030000000000004ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_IAC4, 0x1030000000000005ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DAC1, 0x1030000000000006ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DAC2, 0x1030000000000007ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DABR, 0x1030000000000008ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DSCR, 0x1030000000000009ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PURR, 0x103000000000000aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_SPURR, 0x103000000000000bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DAR, 0x103000000000000cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_DSISR, 0x102000000000000dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_AMR, 0x103000000000000eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_UAMOR, 0x103000000000000fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCR0, 0x1030000000000010ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCR1, 0x1030000000000011ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCRA, 0x1030000000000012ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCR2, 0x1030000000000013ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCRS, 0x1030000000000014ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SIAR, 0x1030000000000015ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SDAR, 0x1030000000000016ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SIER, 0x1030000000000017ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC1, 0x1020000000000018ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC2, 0x1020000000000019ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC3, 0x102000000000001aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC4, 0x102000000000001bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC5, 0x102000000000001cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC6, 0x102000000000001dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC7, 0x102000000000001eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_PMC8, 0x102000000000001fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_FPR0, 0x1030000000000020ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_FPR31, 0x103000000000003fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VR0, 0x1040000000000040ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VR31, 0x104000000000005fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VSR0, 0x1040000000000060ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VSR31, 0x104000000000007fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_FPSCR, 0x1030000000000080ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VSCR, 0x1020000000000081ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VPA_ADDR, 0x1030000000000082ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VPA_SLB, 0x1040000000000083ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_VPA_DTL, 0x1040000000000084ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_EPCR, 0x1020000000000085ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
+KVMSPEC_EQ(KVM_REG_PPC_EPR, 0x1020000000000086ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_OR_TSR, 0x1020000000000087ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_CLEAR_TSR, 0x1020000000000088ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_TCR, 0x1020000000000089ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_REG_PPC_TSR, 0x102000000000008aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_DEBUG_INST, 0x102000000000008bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS0, 0x102000000000008cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS1, 0x102000000000008dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS2, 0x103000000000008eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS7_3, 0x103000000000008fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS4, 0x1020000000000090ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MAS6, 0x1020000000000091ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_MMUCFG, 0x1020000000000092ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB0CFG, 0x1020000000000093ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB1CFG, 0x1020000000000094ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB2CFG, 0x1020000000000095ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB3CFG, 0x1020000000000096ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB0PS, 0x1020000000000097ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB1PS, 0x1020000000000098ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB2PS, 0x1020000000000099ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TLB3PS, 0x102000000000009aULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_REG_PPC_EPTCFG, 0x102000000000009bULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TB_OFFSET, 0x103000000000009cULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SPMC1, 0x102000000000009dULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_SPMC2, 0x102000000000009eULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_IAMR, 0x103000000000009fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TFHAR, 0x10300000000000a0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TFIAR, 0x10300000000000a1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TEXASR, 0x10300000000000a2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_FSCR, 0x10300000000000a3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_PSPB, 0x10200000000000a4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_EBBHR, 0x10300000000000a5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_EBBRR, 0x10300000000000a6ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_BESCR, 0x10300000000000a7ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TAR, 0x10300000000000a8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_DPDES, 0x10300000000000a9ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_DAWR, 0x10300000000000aaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_DAWRX, 0x10300000000000abULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_CIABR, 0x10300000000000acULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_IC, 0x10300000000000adULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_VTB, 0x10300000000000aeULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_CSIGR, 0x10300000000000afULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TACR, 0x10300000000000b0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TCSCR, 0x10300000000000b1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_PID, 0x10300000000000b2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_ACOP, 0x10300000000000b3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_VRSAVE, 0x10200000000000b4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_LPCR, 0x10200000000000b5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+KVMSPEC_EQ(KVM_REG_PPC_LPCR_64, 0x10300000000000b5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_PPR, 0x10300000000000b6ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_ARCH_COMPAT, 0x10200000000000b7ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_PPC_DABRX, 0x10200000000000b8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
+KVMSPEC_EQ(KVM_REG_PPC_WORT, 0x10300000000000b9ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31100 /* 3.17 */
+KVMSPEC_EQ(KVM_REG_PPC_SPRG9, 0x10300000000000baULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x31200 /* 3.18 */
+KVMSPEC_EQ(KVM_REG_PPC_DBSR, 0x10200000000000bbULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+KVMSPEC_EQ(KVM_REG_PPC_TIDR, 0x10300000000000bcULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+KVMSPEC_EQ(KVM_REG_PPC_PSSCR, 0x10300000000000bdULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40a00 /* 4.10 */
+KVMSPEC_EQ(KVM_REG_PPC_DEC_EXPIRY, 0x10300000000000beULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
+KVMSPEC_EQ(KVM_REG_PPC_ONLINE, 0x10200000000000bfULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41400 /* 4.20 */
+KVMSPEC_EQ(KVM_REG_PPC_PTCR, 0x10300000000000c0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVM_REG_PPC_MMCR3, 0x10300000000000c1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVM_REG_PPC_SIER2, 0x10300000000000c2ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVM_REG_PPC_SIER3, 0x10300000000000c3ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_REG_PPC_DAWR1, 0x10300000000000c4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50c00 /* 5.12 */
+KVMSPEC_EQ(KVM_REG_PPC_DAWRX1, 0x10300000000000c5ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_PPC_DEXCR, 0x10300000000000c6ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_PPC_HASHKEYR, 0x10300000000000c7ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVM_REG_PPC_HASHPKEYR, 0x10300000000000c8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM, 0x1000000080000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_GPR0, 0x1030000080000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_GPR31, 0x103000008000001fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_VSR0, 0x1040000080000020ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_VSR63, 0x104000008000005fULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_CR, 0x1030000080000060ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_LR, 0x1030000080000061ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_CTR, 0x1030000080000062ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_FPSCR, 0x1030000080000063ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_AMR, 0x1030000080000064ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_PPR, 0x1030000080000065ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_VRSAVE, 0x1030000080000066ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_VSCR, 0x1020000080000067ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_DSCR, 0x1030000080000068ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_TAR, 0x1030000080000069ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
+KVMSPEC_EQ(KVM_REG_PPC_TM_XER, 0x103000008000006aULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20621 /* 2.6.33 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(__KVM_DEPRECATED_MAIN_W_0x06, 0x8008ae06ULL);
@@ -16402,9 +24448,6 @@ KVMSPEC_EQ(KVM_TRACE_DISABLE, 536915464);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 0x8018ae40ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 1077980777);
 #endif
@@ -16428,6 +24471,9 @@ KVMSPEC_EQ(KVM_DEASSIGN_DEV_IRQ, 0x8040ae75ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_SET_INTX_MASK, 0x8040aea4ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVM_ALLOCATE_RMA, 1074310825);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_DEBUG_GUEST, 0x8050ae87ULL);
@@ -16591,8 +24637,932 @@ KVMSPEC_EQ(offsetof(struct kvm_xen_exit, u.hcall.params), 32);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVM_XEN_HVM_EVTCHN_SEND, 0x800caed0ULL);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(sizeof(struct kvm_run), 2352);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(_Alignof(struct kvm_run), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(offsetof(struct kvm_run, request_interrupt_window), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, request_interrupt_window), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, immediate_exit), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding1), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding1), 6);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, exit_reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ready_for_interrupt_injection), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ready_for_interrupt_injection), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, if_flag), 13);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, if_flag), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, flags), 14);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, flags), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, cr8), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, cr8), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, apic_base), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, apic_base), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hw.hardware_exit_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hw.hardware_exit_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.hardware_entry_failure_reason), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, fail_entry.cpu), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, fail_entry.cpu), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.exception), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.exception), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, ex.error_code), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, ex.error_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.direction), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.direction), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.size), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.port), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.port), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.count), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.count), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, io.data_offset), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, io.data_offset), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, debug.arch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, debug.arch), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(offsetof(struct kvm_run, mmio.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x50900 /* 5.9 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, mmio.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.phys_addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.phys_addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.len), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.len), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, iocsr_io.is_write), 52);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, iocsr_io.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.args), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.ret), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.longmode), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.longmode), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hypercall.flags), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hypercall.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.rip), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.rip), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.is_write), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tpr_access.pad), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tpr_access.pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.icptcode), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.icptcode), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipa), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipa), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_sieic.ipb), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_sieic.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_reset_flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_reset_flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.trans_exc_code), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.trans_exc_code), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_ucontrol.pgm_code), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_ucontrol.pgm_code), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr), 12);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.dcrn), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.dcrn), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.data), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.data), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, dcr.is_write), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, dcr.is_write), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, internal.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, internal.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.suberror), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.suberror), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_size), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, emulation_failure.insn_bytes), 49);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, emulation_failure.insn_bytes), 15);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, osi.gprs), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, osi.gprs), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.nr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.ret), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, papr_hcall.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, papr_hcall.args), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch), 20);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_id), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.subchannel_nr), 34);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.subchannel_nr), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_parm), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_parm), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.io_int_word), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.io_int_word), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.ipb), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.ipb), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_tsch.dequeued), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_tsch.dequeued), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, epr.epr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, epr.epr), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event), 136);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.type), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.type), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.ndata), 36);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.ndata), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.flags), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, system_event.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, system_event.data), 128);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.addr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.addr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.ar), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.ar), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.reserved), 41);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.reserved), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.fc), 42);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.fc), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel1), 43);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel1), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s390_stsi.sel2), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s390_stsi.sel2), 2);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, eoi.vector), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, eoi.vector), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, hyperv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, hyperv), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.esr_iss), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.esr_iss), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, arm_nisv.fault_ipa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, arm_nisv.fault_ipa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.error), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.error), 1);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.pad), 33);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.pad), 7);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.reason), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.reason), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.index), 44);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.index), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, msr.data), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, msr.data), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, xen), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, xen), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.extension_id), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.extension_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.function_id), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.function_id), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.args), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_sbi.ret), 96);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_sbi.ret), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.csr_num), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.csr_num), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.new_value), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.new_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.write_mask), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.write_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, riscv_csr.ret_value), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, riscv_csr.ret_value), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(offsetof(struct kvm_run, notify.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, notify.flags), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.gpa), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(offsetof(struct kvm_run, memory_fault.size), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x60800 /* 6.8 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, memory_fault.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.flags), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.nr), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.nr), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.unknown.data), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.unknown.data), 40);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.gpa), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.gpa), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_quote.size), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_quote.size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.leaf), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.leaf), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r11), 64);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r11), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r12), 72);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r12), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r13), 80);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r13), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.get_tdvmcall_info.r14), 88);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.get_tdvmcall_info.r14), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.ret), 48);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.ret), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, tdx.setup_event_notify.vector), 56);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, tdx.setup_event_notify.vector), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, padding), 32);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, padding), 256);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_valid_regs), 288);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_valid_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, kvm_dirty_regs), 296);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, kvm_dirty_regs), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s), 2048);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.regs), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.regs), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(offsetof(struct kvm_run, s.padding), 304);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_run, s.padding), 2048);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVM_RUN, 536915584);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(sizeof(struct kvm_guest_debug), 264);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(_Alignof(struct kvm_guest_debug), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, control), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, control), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, pad), 4);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(offsetof(struct kvm_guest_debug, arch), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug, arch), 256);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30900 /* 3.9 */
 KVMSPEC_EQ(_Alignof(struct kvm_reg_list), 8);
@@ -16608,6 +25578,9 @@ KVMSPEC_EQ(KVM_GET_MP_STATE, 1074048664);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_SET_MP_STATE, 0x8004ae99ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x2061e /* 2.6.30 */
+KVMSPEC_EQ(KVM_SET_GUEST_DEBUG, 0x8108ae9bULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(KVM_GET_ONE_REG, 0x8010aeabULL);
@@ -16629,36 +25602,6 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 0x8018aee2ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 0x8018aee3ULL);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 536915462);
@@ -16684,39 +25627,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 536915651);
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 536915652);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
 #endif
@@ -16725,6 +25635,39 @@ KVMSPEC_EQ(sizeof(struct kvm_dirty_tlb), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_tlb), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x20625 /* 2.6.37 */
+KVMSPEC_EQ(KVM_PPC_GET_PVINFO, 0x8080aea1ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30500 /* 3.5 */
+KVMSPEC_EQ(KVM_PPC_GET_SMMU_INFO, 1112583846);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30100 /* 3.1 */
+KVMSPEC_EQ(KVM_CREATE_SPAPR_TCE, 0x8010aea8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
+KVMSPEC_EQ(KVM_CREATE_SPAPR_TCE_64, 0x8020aea8ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30800 /* 3.8 */
+KVMSPEC_EQ(KVM_PPC_GET_HTAB_FD, 0x8020aeaaULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
+KVMSPEC_EQ(KVM_PPC_RTAS_DEFINE_TOKEN, 0x8080aeacULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_RESIZE_HPT_PREPARE, 1074835117);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_RESIZE_HPT_COMMIT, 1074835118);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_CONFIGURE_V3_MMU, 0x8010aeafULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */
+KVMSPEC_EQ(KVM_PPC_GET_RMMU_INFO, 0x8060aeb0ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
+KVMSPEC_EQ(KVM_PPC_GET_CPU_CHAR, 1075883697);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50500 /* 5.5 */
 KVMSPEC_EQ(KVM_PPC_SVM_OFF, 536915635);
@@ -16854,9 +25797,6 @@ KVMSPEC_EQ(KVM_TRACE_DISABLE, 536915464);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 0x8018ae40ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 1077980777);
 #endif
@@ -17082,36 +26022,6 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 0x8018aee2ULL);
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 0x8018aee3ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 536915462);
 #endif
@@ -17135,39 +26045,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 536915651);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 536915652);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);
@@ -17306,9 +26183,6 @@ KVMSPEC_EQ(KVM_TRACE_DISABLE, 44552);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */ && KVMSPEC_HEADERS_VERSION < 0x60200 /* removed in 6.2 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_SET_MEMORY_REGION, 1075359296);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ucas_mapping), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061c /* 2.6.28 */ && KVMSPEC_HEADERS_VERSION < 0x60800 /* removed in 6.8 */ && !defined(KVMSPEC_NEWEST_API)
 KVMSPEC_EQ(KVM_ASSIGN_PCI_DEVICE, 0x8040ae69ULL);
 #endif
@@ -17534,36 +26408,6 @@ KVMSPEC_EQ(KVM_GET_DEVICE_ATTR, 1075359458);
 #if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_HAS_DEVICE_ATTR, 1075359459);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_skeys), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_cmma_log), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60300 /* 6.3 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mem_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_psw), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_interrupt), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_ext_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pgm_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_mchk_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40000 /* 4.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_irq_state), 8);
-#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVM_S390_ENABLE_SIE, 44550);
 #endif
@@ -17587,39 +26431,6 @@ KVMSPEC_EQ(KVM_S390_NORMAL_RESET, 44739);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50600 /* 5.6 */
 KVMSPEC_EQ(KVM_S390_CLEAR_RESET, 44740);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_sec_parm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_unp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_dmp), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_dump), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info_vm), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_pv_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50700 /* 5.7 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_pv_cmd), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_s390_zpci_op), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60000 /* 6.0 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_zpci_op, u.reg_aen), 32);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40e00 /* 4.14 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_smmu_info), 8);
-#endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40b00 /* 4.11 */ && KVMSPEC_HEADERS_VERSION < 0x60900 /* removed in 6.9 */ && !defined(KVMSPEC_NEWEST_API)
-KVMSPEC_EQ(_Alignof(struct kvm_ppc_resize_hpt), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
 KVMSPEC_EQ(_Alignof(struct kvm_config_tlb), 8);

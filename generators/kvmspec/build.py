@@ -101,7 +101,7 @@ class Builder:
         self.building: set[str] = set()
         self.parsed: dict[str, expr.Node] = {}
         self.evaluators: dict[str, expr.Evaluator] = {}
-        self.macro_uses: list[tuple[Map, list[expr.Name]]] = []
+        self.macro_uses: list[tuple[Map, expr.Node]] = []
         # Definitions guarded by `#ifndef` of their own name: a header's default
         # for a macro that an architecture header may define first.
         self.fallbacks: list[tuple[str, Map, SpecFile]] = []
@@ -325,11 +325,23 @@ class Builder:
     def register(self, files: list[tuple[SpecFile, Map]]) -> None:
         position = 0
         first_seen: dict[str, list[tuple[Mark, Optional[str]]]] = {}
+        successors = self.moved_definitions(files)
 
-        def claim(name: str, mark: Mark, what: str, arch: Optional[str]) -> Optional[str]:
+        def claim(name: str, mark: Mark, what: str, arch: Optional[str],
+                  removed: Optional[Version] = None) -> Optional[str]:
             """The key of a new definition of `name` (None if it may not be defined again).
-            Architecture headers may each define the same name (struct kvm_regs ...)."""
+            Architecture headers may each define the same name (struct kvm_regs ...), and a
+            definition that was removed may share its name with the one that replaced it
+            (KVM_REG_SIZE left arm64's asm/kvm.h in 6.14 for linux/kvm.h): the removed one
+            gets a key of its own that no name resolves to."""
             self.report.diagnostics.extend(check_identifier(name, mark, what))
+            if removed is not None and any(since >= removed and (a is None or arch is None or a == arch)
+                                           for a, since in successors.get(name, ())):
+                key = f"{name}@until{removed.release}"
+                if key not in self.items and key not in self.symbols:
+                    if arch is not None:
+                        self.key_arch[key] = arch
+                    return key
             seen = first_seen.get(name)
             if seen is None:
                 first_seen[name] = [(mark, arch)]
@@ -366,7 +378,7 @@ class Builder:
                         self.key_arch[f"!{name}"] = arch
                     position += 1
                     continue
-                key = claim(name, mark, kind, arch)
+                key = claim(name, mark, kind, arch, _removed_in(raw))
                 if key is None:
                     continue
                 self.items[key] = (kind, raw, spec_file)
@@ -388,8 +400,10 @@ class Builder:
                 elif kind in ("enum", "flags"):
                     c_enum = raw.get("c_style", "define") != "define"
                     for value in raw["values"]:
-                        value_key = claim(value["name"], value.mark_of("name"), "value", arch)
+                        value_key = claim(value["name"], value.mark_of("name"), "value", arch,
+                                          _removed_in(value) or _removed_in(raw))
                         if value_key is not None:
+                            self.key_of_raw[id(value)] = value_key
                             self.symbols[value_key] = _Symbol(
                                 value["name"], _text(value["value"]), value.mark_of("value"), raw, c_enum)
                             self.order[value_key] = position
@@ -400,9 +414,7 @@ class Builder:
                         self.expr_error(raw.mark_of("body"), raw["body"], exc)
                         continue
                     self.macros[name] = expr.FunctionMacro(tuple(raw["params"]), body)
-                    self.macro_uses.append((raw, [n for n in expr.names(body)
-                                                  if n.name not in raw["params"]
-                                                  and n.name not in expr.BUILTIN_MACROS]))
+                    self.macro_uses.append((raw, body))
 
         for fspec, data in files:
             for raw in data["items"]:
@@ -435,12 +447,33 @@ class Builder:
                            "includes (header:)")
 
         # Macro bodies may use names defined anywhere in the spec.
-        for raw, used in self.macro_uses:
+        for raw, body in self.macro_uses:
+            used = [n for n in expr.names(body, self.macros)
+                    if n.name not in raw["params"] and n.name not in expr.BUILTIN_MACROS]
             for n in used:
                 if n.name not in first_seen:
                     self.error(self.expr_mark(raw.mark_of("body"), raw["body"], n.pos),
                                f"unknown name {n.name!r} in macro body",
                                self.unknown_hint(n.name, (), "define it in the spec, or make it a parameter"))
+
+    def moved_definitions(self, files: list[tuple[SpecFile, Map]]) -> dict[str, list]:
+        """Names with a definition that is not removed: (architecture, since) of each."""
+        live: dict[str, list] = {}
+        for spec_file, data in files:
+            for raw in data["items"]:
+                kind = schema.item_kind(raw)
+                arch = self.header_arch.get(raw.get("header", spec_file.header))
+                since = Version.parse(raw["since"]) if isinstance(raw.get("since"), str) else None
+                if since is None:
+                    continue
+                entries = [(raw[kind], raw)]
+                if kind in ("enum", "flags"):
+                    entries += [(v["name"], v) for v in raw.get("values", ()) if isinstance(v, dict)]
+                for name, node in entries:
+                    if _removed_in(raw) is None and _removed_in(node) is None:
+                        node_since = Version.parse(node["since"]) if isinstance(node.get("since"), str) else since
+                        live.setdefault(name, []).append((arch, node_since))
+        return live
 
     def collect_field_guards(self, record: Map) -> None:
         """The c_guards of a record's fields, and of the records defined inline in it."""
@@ -680,7 +713,29 @@ class Builder:
                     raise NotDefinedHere(f"{type_text} has no layout on {abi.name}")
                 return record.layouts[index].size
 
-            ev = expr.Evaluator(abi.long_bits, lookup, self.macros, sizeof, self.suggest)
+            def offsetof(type_text: str, path: tuple) -> "Optional[int | str]":
+                kind, _, name = type_text.partition(" ")
+                key = self.key_on(name, abi.arch)
+                entry = self.items.get(key) if key is not None else None
+                if entry is None or entry[0] != kind:
+                    if name in self.variants or name in self.key_arch:
+                        raise NotDefinedHere(f"{type_text} is not defined for {abi.arch}")
+                    return None
+                record = self.ensure(key, self.build_record_item, self.file_arch(entry[2]))
+                if not isinstance(record, Record):
+                    return None
+                if key in self.key_arch or name in self.variants:
+                    self.arch_touched = True
+                if record.layouts[index] is None:
+                    raise NotDefinedHere(f"{type_text} has no layout on {abi.name}")
+                return member_offset(record, path, abi)
+
+            def unknown_call(name: str) -> None:
+                if name in self.external:
+                    raise NotDefinedHere(f"{name}() is not defined by the KVM headers (an external macro)")
+
+            ev = expr.Evaluator(abi.long_bits, lookup, self.macros, sizeof, offsetof, unknown_call,
+                                suggest=self.suggest)
             self.evaluators[abi.name] = ev
         return ev
 
@@ -837,7 +892,7 @@ class Builder:
         self.register(files)
         for key, sym in self.symbols.items():
             sym.arches = self.arches_of_key(key)
-        self.emit_order: dict[str, float] = {}
+        self.emit_order: dict[tuple[str, str], float] = {}   # (header, name) -> place in its outline
         self.member_paths: list[tuple[str, Mark]] = []   # outline within: RECORD.MEMBER, checked once built
         self.outline_warnings: list[Diagnostic] = []
         outlines = {name: self.resolve_outline(name, data) for name, data in self.outlines.items()}
@@ -958,7 +1013,15 @@ class Builder:
     def resolve_outline(self, header: str, data: Map) -> tuple[OutlineSection, ...]:
         """A header's outline with its names checked, and every definition of
         the header it leaves out placed after the definition that precedes it
-        in the spec (each with a warning). Sets self.emit_order for the header."""
+        in the spec (each with a warning). Sets self.emit_order for the header
+        (by key: an architecture header's names are its own definitions)."""
+        self.context.append(self.header_arch.get(header))
+        try:
+            return self._resolve_outline(header, data)
+        finally:
+            self.context.pop()
+
+    def _resolve_outline(self, header: str, data: Map) -> tuple[OutlineSection, ...]:
         path = data.path
         sections: list[list] = []          # [comment, [OutlineEntry]]
         current: dict[str, Mark] = {}      # names placed in the newest view -> where
@@ -987,8 +1050,10 @@ class Builder:
             return kind in ("enum", "flags") and raw.get("c_style", "define") == "define" and \
                 any(v["name"] in current for v in raw["values"])
 
-        own = [(self.order[name], name, kind, raw) for name, (kind, raw, spec_file) in self.items.items()
-               if self.header_of(name) == header]
+        # By the C name: a definition another architecture's header repeats has a key of
+        # its own (kvm_sync_regs@x86), but the outline names it as the kernel does.
+        own = [(self.order[key], raw[kind], kind, raw) for key, (kind, raw, spec_file) in self.items.items()
+               if raw.get("header", spec_file.header) == header and (_removed_in(raw) is None or key == raw[kind])]
         own += [(self.order[f"!{raw[kind]}"], raw[kind], kind, raw) for kind, raw, spec_file in self.fallbacks
                 if raw.get("header", spec_file.header) == header]
         previous: Optional[str] = None
@@ -1018,7 +1083,7 @@ class Builder:
             for entry in section[1]:
                 if entry.until is None:
                     owner = self.owner_name(entry.name) if entry.name not in self.items else entry.name
-                    self.emit_order.setdefault(owner, position)
+                    self.emit_order.setdefault((header, owner), position)
                     position += 1
         return tuple(OutlineSection(comment, tuple(entries)) for comment, entries in sections)
 
@@ -1042,18 +1107,36 @@ class Builder:
         return OutlineEntry(raw["name"], raw.mark_of("name"), Version.parse(since) if since else None,
                             Version.parse(until) if until else None, within)
 
+    def variant_headers(self, name: str) -> set[str]:
+        """The headers of the definitions of a name that several architectures' headers define
+        (for a value: the headers of the sets that hold it)."""
+        def header_of_key(key: str) -> Optional[str]:
+            if key not in self.items:
+                return None
+            _, raw, spec_file = self.items[key]
+            return raw.get("header", spec_file.header)
+
+        homes = set()
+        for key in self.variants.get(name, {}).values():
+            if key in self.items:
+                homes.add(header_of_key(key))
+            elif key in self.symbols and self.symbols[key].owner is not None:
+                homes.add(header_of_key(self.key_of_raw.get(id(self.symbols[key].owner), "")))
+        return homes - {None}
+
     def outline_target(self, entry: OutlineEntry, header: str) -> Optional[str]:
         """The header the entry's name belongs to, or None after reporting why it cannot be placed."""
         name = entry.name
-        if name in self.items:
+        if name in self.items or self.key(name) in self.items:
             home = self.header_of(name)
             fallback = f"!{name}" in self.order and any(
                 raw[kind] == name and raw.get("header", spec_file.header) == header
                 for kind, raw, spec_file in self.fallbacks)
             if fallback:
                 home = header
-        elif name in self.symbols and self.symbols[name].owner is not None and name not in self.items:
-            owner = self.symbols[name].owner
+        elif self.key(name) in self.symbols and self.symbols[self.key(name)].owner is not None \
+                and self.key(name) not in self.items:
+            owner = self.symbols[self.key(name)].owner
             kind = schema.item_kind(owner)
             if owner.get("c_style", "define") != "define":
                 self.error(entry.mark, f"{name} is a value of the C enum {owner[kind]}, which is printed whole",
@@ -1066,6 +1149,8 @@ class Builder:
                 "name an item of the spec, or a value of a flag set or enum defined value by value; "
                 "remove the entry if the item is gone", severity="warning"))
             return None
+        if home != header and header in self.variant_headers(name):
+            home = header   # another architecture's header defines the name first (kvm_regs)
         if home != header and entry.until is None:
             self.error(entry.mark, f"{name} belongs to header {home!r}, not {header!r}",
                        "an entry for a definition that has moved to another header says until: "
@@ -1083,8 +1168,8 @@ class Builder:
         target_header = self.header_of(target)
         if target_header == user[1]:
             # the outline's order where it places both (names), else the spec's (keys)
-            if target in self.emit_order and user[0] in self.emit_order:
-                order, first, second = self.emit_order, target, user[0]
+            if (user[1], target) in self.emit_order and (user[1], user[0]) in self.emit_order:
+                order, first, second = self.emit_order, (user[1], target), (user[1], user[0])
             else:
                 order, first, second = self.order, self.key(target), self.key(user[0])
             if not ordered or order[first] < order[second]:  # type: ignore[index]
@@ -1130,8 +1215,9 @@ class Builder:
         scalar = SCALARS[raw["type"]]
         values = []
         for entry in raw["values"]:
-            evaluated = self.symbol_values(self.key(entry["name"]))
-            if evaluated is None or not self.seen_everywhere(evaluated, self.symbols[self.key(entry["name"])]):
+            value_key = self.key_of_raw.get(id(entry)) or self.key(entry["name"])
+            evaluated = self.symbol_values(value_key)
+            if evaluated is None or not self.seen_everywhere(evaluated, self.symbols[value_key]):
                 continue
             impls = tuple(entry.get("implementations", ()))
             self.check_implementations(impls, entry)
@@ -1515,12 +1601,13 @@ class Builder:
         if kvmio is None:
             error(raw.mark_of("ioctl"), "ioctls need the constant KVMIO", "define const: KVMIO (the ioctl type byte)")
             return None
-        if any(v is None for v in kvmio):
+        # ABIs of architectures the manifest does not list have no KVMIO (and no numbers)
+        if any(v is None for v, abi in zip(kvmio, ABIS) if abi.arch in self.all_arches):
             return None
         encoded: dict[tuple, int] = {}
         numbers_list: list[Optional[int]] = []
         for i, (abi, size) in enumerate(zip(ABIS, sizes)):
-            if size is None:
+            if size is None or kvmio[i] is None:
                 numbers_list.append(None)
                 continue
             key = (abi.ioc, kvmio[i].value, size)
@@ -1919,3 +2006,61 @@ def load_model(root: Path, invariants: bool = True) -> Model:
     """Read, check and build the model of the spec under `root`, or raise SpecError
     (without the compatibility invariants when `invariants` is False)."""
     return Builder(root, check_invariants=invariants).build()
+
+
+def member_offset(record: Record, path: tuple, abi: Abi) -> "int | str":
+    """The byte offset of the member `path` (names and subscripts) names in `record`,
+    or what is wrong with the path."""
+    offset = 0
+    current: Optional[Record] = record
+    pending: tuple[int, ...] = ()     # dimensions of the array member reached, not yet subscripted
+    element = 0                        # size of one element of that array
+    for step in path:
+        if isinstance(step, int):
+            if not pending:
+                return f"{step} subscripts a member that is not an array"
+            if not 0 <= step < pending[0] and not (len(pending) == 1 and pending[0] == 0):
+                return f"subscript {step} is outside the array of {pending[0]}"
+            stride = element
+            for d in pending[1:]:
+                stride *= d
+            offset += step * stride
+            pending = pending[1:]
+            continue
+        if pending:
+            return f"{step!r} follows an array member without a subscript"
+        if current is None:
+            return f"{step!r} names a member of something that is not a struct or union"
+        found = _find_member(current, step, abi)
+        if found is None:
+            return f"{current.c_type} has no member {step!r}"
+        fld, at = found
+        offset += at
+        current = fld.record_at(abi)
+        pending = (0,) if fld.flexible else fld.dims
+        element = fld.element_size(abi)
+    return offset   # a whole array member: the offset of its first element
+
+
+def _find_member(record: Record, name: str, abi: Abi) -> "Optional[tuple[Field, int]]":
+    """A member of `record` by name, looking into anonymous members, with its offset."""
+    index = ABIS.index(abi)
+    for fld in record.fields:
+        if not fld.active:
+            continue
+        if not fld.offsets or fld.offsets[index] is None:   # not on this architecture
+            continue
+        if fld.name == name:
+            return fld, fld.offsets[index]
+        if fld.name is None and fld.record_at(abi) is not None:
+            inner = _find_member(fld.record_at(abi), name, abi)
+            if inner is not None:
+                return inner[0], fld.offsets[index] + inner[1]
+    return None
+
+
+def _removed_in(raw: Any) -> Optional[Version]:
+    """The release that removed an item or value, if the spec says one did."""
+    removed = raw.get("removed") if isinstance(raw, dict) else None
+    since = removed.get("since") if isinstance(removed, dict) else None
+    return Version.parse(since) if isinstance(since, str) else None

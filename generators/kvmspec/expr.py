@@ -141,13 +141,48 @@ class Call:
     pos: int
 
 
-Node = Union[Num, Name, Unary, Binary, Cond, Cast, Call, Sizeof]
+@value_type
+class Member:
+    """`base.member`: only meaningful as (part of) the member designator of offsetof."""
+
+    base: "Node"
+    member: str
+    pos: int
+
+
+@value_type
+class Index:
+    """`base[index]`: only meaningful as (part of) the member designator of offsetof."""
+
+    base: "Node"
+    index: "Node"
+    pos: int
+
+
+@value_type
+class Offsetof:
+    """`offsetof(struct NAME, designator)`: the byte offset of a member."""
+
+    type_name: str
+    designator: "Node"   # a Name, Member or Index chain (or a macro parameter standing for one)
+    pos: int
+
+
+@value_type
+class Paste:
+    """`A ## n ## B`: a name pasted together from literal parts and macro parameters."""
+
+    parts: tuple[str, ...]
+    pos: int
+
+
+Node = Union[Num, Name, Unary, Binary, Cond, Cast, Call, Sizeof, Member, Index, Offsetof, Paste]
 
 _TOKEN = re.compile(r"""
     (?P<ws>[ \t]+)
   | (?P<num>(?:0[xX][0-9A-Fa-f]+|[0-9]+)[uUlL]*)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op><<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^~!()<>?:,])
+  | (?P<op>\#\#|<<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^~!()<>?:,.\[\]])
 """, re.VERBOSE)
 
 _BINARY_PRECEDENCE = {
@@ -246,7 +281,25 @@ class _Parser:
             cast = self._cast_type()
             if cast is not None:
                 return Cast(cast, self.unary(), pos)
-        return self.primary()
+        return self.postfix(self.primary())
+
+    def postfix(self, node: Node) -> Node:
+        """Member access and subscripts, as in a designator of offsetof (regs.regs[0])."""
+        while True:
+            kind, text, pos = self.peek()
+            if text == ".":
+                self.take()
+                kind, name, npos = self.take()
+                if kind != "name":
+                    raise ExprError("expected a member name after '.'", npos)
+                node = Member(node, name, pos)
+            elif text == "[":
+                self.take()
+                index = self.conditional()
+                self.expect("]")
+                node = Index(node, index, pos)
+            else:
+                return node
 
     def primary(self) -> Node:
         kind, text, pos = self.take()
@@ -273,6 +326,26 @@ class _Parser:
             if not words:
                 raise ExprError("sizeof needs a type, e.g. sizeof(struct kvm_run)", pos)
             return Sizeof(" ".join(words).replace(" *", " *"), pos)
+        if kind == "name" and text == "offsetof":
+            self.expect("(")
+            words = []
+            while self.peek()[0] == "name":
+                words.append(self.take()[1])
+            if len(words) != 2 or words[0] not in ("struct", "union"):
+                raise ExprError("offsetof needs a struct or union, e.g. offsetof(struct kvm_regs, regs.pc)", pos)
+            self.expect(",")
+            designator = self.conditional()
+            self.expect(")")
+            return Offsetof(" ".join(words), designator, pos)
+        if kind == "name" and self.peek()[1] == "##":
+            parts = [text]
+            while self.peek()[1] == "##":
+                self.take()
+                k, t, p = self.take()
+                if k != "name" and k != "num":
+                    raise ExprError("'##' must join names", p)
+                parts.append(t)
+            return Paste(tuple(parts), pos)
         if kind == "name":
             if self.peek()[1] == "(":
                 self.take()
@@ -316,6 +389,12 @@ MAX_STEPS = 100_000
 def _children(n: Node) -> tuple:
     if isinstance(n, (Unary, Cast)):
         return (n.operand,)
+    if isinstance(n, Member):
+        return (n.base,)
+    if isinstance(n, Index):
+        return (n.base, n.index)
+    if isinstance(n, Offsetof):
+        return (n.designator,)
     if isinstance(n, Binary):
         return (n.left, n.right)
     if isinstance(n, Cond):
@@ -340,8 +419,24 @@ class Unavailable(ExprError):
     """A name whose value could not be had; its own error was reported already."""
 
 
-def names(node: Node) -> list[Name]:
-    """Every name the expression refers to (macro calls included), in order."""
+def pasted_params(macro: "FunctionMacro") -> set[str]:
+    """Parameters of a macro that are pasted into names (`## n ##`) rather than evaluated."""
+    found: set[str] = set()
+    stack = [macro.body]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Paste):
+            found.update(p for p in n.parts if p in macro.params)
+        stack.extend(_children(n))
+    return found
+
+
+def names(node: Node, macros: "Mapping[str, FunctionMacro] | None" = None) -> list[Name]:
+    """Every name the expression refers to (macro calls included), in order.
+
+    With `macros`, an argument that a called macro pastes into a name (OP0 in
+    ARM64_SYS_REG_SHIFT_MASK(x, OP0)) is spelling, not a reference, and is left out.
+    """
     found: list[Name] = []
 
     def visit(n: Node) -> None:
@@ -360,9 +455,25 @@ def names(node: Node) -> list[Name]:
             visit(n.operand)
         elif isinstance(n, Sizeof):
             pass
+        elif isinstance(n, (Member, Index, Offsetof)):
+            # A designator names members, not constants; only its subscripts are expressions
+            # (and a macro parameter standing for the whole designator).
+            designator = n.designator if isinstance(n, Offsetof) else n
+            while isinstance(designator, (Member, Index)):
+                if isinstance(designator, Index):
+                    visit(designator.index)
+                designator = designator.base
+            if isinstance(n, Offsetof) and isinstance(designator, Name):
+                found.append(designator)
         elif isinstance(n, Call):
             found.append(Name(n.name, n.pos))
-            for a in n.args:
+            callee = macros.get(n.name) if macros else None
+            pasted = pasted_params(callee) if callee is not None else set()
+            for param, a in zip(callee.params if callee is not None else (), n.args):
+                if param in pasted and isinstance(a, Name):
+                    continue
+                visit(a)
+            for a in n.args[len(callee.params) if callee is not None else 0:]:
                 visit(a)
 
     visit(node)
@@ -402,6 +513,8 @@ class Evaluator:
     def __init__(self, long_bits: int, lookup: Callable[[str], Value | None],
                  macros: Mapping[str, FunctionMacro] | None = None,
                  sizeof: Callable[[str], int | None] | None = None,
+                 offsetof: Callable[[str, tuple[str | int, ...]], int | str] | None = None,
+                 unknown_call: Callable[[str], None] | None = None,
                  suggest: Callable[[str], str] | None = None) -> None:
         self.types = int_types(long_bits)
         self.lookup = lookup
@@ -409,6 +522,8 @@ class Evaluator:
 
         self.macros = dict(BUILTIN_MACROS, **(macros or {}))
         self.sizeof = sizeof
+        self.offsetof = offsetof
+        self.unknown_call = unknown_call   # may raise for a macro known to be defined elsewhere
         self.budget = MAX_STEPS   # operations left; whoever starts an evaluation may refill it
 
     # C's rules -------------------------------------------------------
@@ -473,10 +588,25 @@ class Evaluator:
             return found
         if isinstance(node, Sizeof):
             size = self.sizeof(node.type_name) if self.sizeof is not None else None
+            if size is None and node.type_name in CAST_TYPES:   # long follows the ABI
+                size = self.types[CAST_TYPES[node.type_name]].bits // 8
             if size is None:
                 raise ExprError(f"unknown type {node.type_name!r} in sizeof", node.pos,
                                 "use a scalar type or a struct/union of the spec")
             return Value(size, self.types["unsigned long"])
+        if isinstance(node, Offsetof):
+            path = self.designator(node.designator, env, depth)
+            found = self.offsetof(node.type_name, path) if self.offsetof is not None else None
+            if found is None:
+                raise ExprError(f"unknown type {node.type_name!r} in offsetof", node.pos,
+                                "use a struct or union of the spec")
+            if isinstance(found, str):
+                raise ExprError(found, node.pos)
+            return Value(found, self.types["unsigned long"])
+        if isinstance(node, (Member, Index)):
+            raise ExprError("'.' and '[]' only name members inside offsetof(...)", node.pos)
+        if isinstance(node, Paste):
+            return self.evaluate(Name(self.pasted(node, env, depth), node.pos), None, depth + 1)
         if isinstance(node, Cast):
             inner = self.evaluate(node.operand, env, depth)
             ty = t[CAST_TYPES[node.type_name]]
@@ -502,6 +632,8 @@ class Evaluator:
             return Value(ty.wrap(chosen.value), ty)
         if isinstance(node, Call):
             macro = self.macros.get(node.name)
+            if macro is None and self.unknown_call is not None:
+                self.unknown_call(node.name)
             if macro is None:
                 raise ExprError(f"unknown function-like macro {node.name!r}", node.pos,
                                 "define it with a macro: item before using it")
@@ -557,6 +689,41 @@ class Evaluator:
                             "use an unsigned or wider type, e.g. 1ULL or a cast to (__u64)")
         return Value(ty.wrap(result), ty)
 
+    def designator(self, node: Node, env: Mapping[str, Node], depth: int) -> tuple[str | int, ...]:
+        """The members and subscripts a designator of offsetof names, outermost first."""
+        if depth > 100:
+            raise ExprError("macro expansion nested too deeply", getattr(node, "pos", 0))
+        if isinstance(node, _Closure):
+            return self.designator(node.node, node.env, depth + 1)
+        if isinstance(node, Name):
+            if node.name in env:
+                return self.designator(env[node.name], {}, depth + 1)
+            return (node.name,)
+        if isinstance(node, Member):
+            return self.designator(node.base, env, depth) + (node.member,)
+        if isinstance(node, Index):
+            return self.designator(node.base, env, depth) + (self.evaluate(node.index, env, depth).value,)
+        raise ExprError("offsetof needs a member, e.g. regs.pc or fp_regs.vregs[0]",
+                        getattr(node, "pos", 0))
+
+    def pasted(self, node: Paste, env: Mapping[str, Node], depth: int) -> str:
+        """The name `A ## n ## B` makes: a parameter contributes the spelling of its argument."""
+        text = ""
+        for part in node.parts:
+            arg = env.get(part)
+            while isinstance(arg, _Closure):
+                inner = arg.node
+                arg = arg.env.get(inner.name) if isinstance(inner, Name) and inner.name in arg.env else inner
+            if arg is None:
+                text += part
+            elif isinstance(arg, Name):
+                text += arg.name
+            elif isinstance(arg, Num):
+                text += arg.text
+            else:
+                raise ExprError(f"'##' needs a name as argument for {part!r}", node.pos)
+        return text
+
     def _evaluate_closure(self, body: Node, bound: Mapping[str, "_Closure"], depth: int) -> Value:
         return self.evaluate(body, bound, depth)  # type: ignore[arg-type]
 
@@ -573,6 +740,15 @@ class _Closure:
 # ---------------------------------------------------------------- other languages
 
 _PY_BINARY = {"&&": "and", "||": "or"}
+
+
+# The ctypes type of each C integer type, for sizeof() in Python.
+_CTYPES = {
+    "char": "ctypes.c_char", "signed char": "ctypes.c_byte", "unsigned char": "ctypes.c_ubyte",
+    "short": "ctypes.c_short", "unsigned short": "ctypes.c_ushort", "int": "ctypes.c_int",
+    "unsigned int": "ctypes.c_uint", "long": "ctypes.c_long", "unsigned long": "ctypes.c_ulong",
+    "long long": "ctypes.c_longlong", "unsigned long long": "ctypes.c_ulonglong",
+}
 
 
 def to_python(node: Node, params: tuple[str, ...] = ()) -> str:
@@ -599,7 +775,20 @@ def to_python(node: Node, params: tuple[str, ...] = ()) -> str:
             return f"{n.name}({', '.join(py(a) for a in n.args)})"
         if isinstance(n, Sizeof):
             kind, _, name = n.type_name.partition(" ")
-            return f"ctypes.sizeof({name})" if kind in ("struct", "union") else f"ctypes.sizeof({n.type_name})"
+            if kind in ("struct", "union"):
+                return f"ctypes.sizeof({name})"
+            return f"ctypes.sizeof({_CTYPES.get(CAST_TYPES.get(n.type_name, ''), n.type_name)})"
+        if isinstance(n, Offsetof):
+            # The designator goes to Python as text ("regs.pc"); a macro parameter stands for it.
+            d = n.designator
+            text = d.name if isinstance(d, Name) and d.name in params else repr(designator_text(d))
+            return f"_offsetof({n.type_name.partition(' ')[2]}, {text})"
+        if isinstance(n, (Member, Index)):
+            return repr(designator_text(n))
+        if isinstance(n, Paste):
+            # Python has no token pasting: a parameter there is the name's text, e.g. "OP0".
+            pieces = " + ".join(p if p in params else repr(p) for p in n.parts)
+            return f"globals()[{pieces}]"
         assert isinstance(n, Binary)
         if n.op in ("/", "%"):
             return f"_cdiv({py(n.left)}, {py(n.right)}, {n.op == '%'})"
@@ -610,3 +799,15 @@ def to_python(node: Node, params: tuple[str, ...] = ()) -> str:
         return f"({py(n.left)} {n.op} {py(n.right)})"
 
     return py(node)
+
+
+def designator_text(node: Node) -> str:
+    """A designator of offsetof written out as C (regs.regs[0])."""
+    if isinstance(node, Member):
+        return f"{designator_text(node.base)}.{node.member}"
+    if isinstance(node, Index):
+        inner = node.index
+        return f"{designator_text(node.base)}[{inner.text if isinstance(inner, Num) else to_python(inner)}]"
+    if isinstance(node, Name):
+        return node.name
+    raise ExprError("offsetof needs a member, e.g. regs.pc", getattr(node, "pos", 0))

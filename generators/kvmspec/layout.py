@@ -174,6 +174,10 @@ SCALARS: dict[str, Scalar] = {s.name: s for s in (
     _scalar("unsigned long", False, 8, "ctypes.c_ulong", long=True),
     _scalar("void *", False, 8, "ctypes.c_void_p", pointer=True),
     _scalar("__u8 *", False, 8, "ctypes.c_void_p", pointer=True),
+    # s390's kvm_guest_debug_arch.hw_bp points to an array of breakpoints
+    _scalar("struct kvm_hw_breakpoint *", False, 8, "ctypes.c_void_p", pointer=True),
+    # arm64's FP/SIMD registers (struct user_fpsimd_state): 16 bytes, 16-byte aligned.
+    _scalar("__uint128_t", False, 16, "_uint128"),
 )}
 
 

@@ -832,15 +832,19 @@ class Model:
 
     def headers_in_include_order(self) -> list[Header]:
         """Headers such that each comes after the headers it includes."""
-        include_name = {h.path.split("include/uapi/", 1)[-1]: h for h in self.headers}
+        # <asm/kvm.h> is every architecture's own header: each comes before linux/kvm.h.
+        include_name: dict[str, list[Header]] = {}
+        for h in self.headers:
+            include_name.setdefault(h.include_name, []).append(h)
         done: list[Header] = []
 
         def visit(h: Header) -> None:
             if h in done:
                 return
             for inc in h.includes:
-                if inc in include_name and include_name[inc] is not h:
-                    visit(include_name[inc])
+                for target in include_name.get(inc, ()):
+                    if target is not h:
+                        visit(target)
             done.append(h)
 
         for h in self.headers:

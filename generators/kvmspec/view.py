@@ -49,8 +49,20 @@ class View:
         if self.arch is None:
             return True
         home = self.model.header(item.header_at(self.release) if item.moves else item.header)
-        return (home.arch is None or home.arch == self.arch) and \
-            (not item.guard_on or self.arch in item.guard_on)
+        return (home.arch is None or home.arch == self.arch) and self.guard_holds(item)
+
+    def guard_holds(self, item: Definition) -> bool:
+        """Whether the item's #ifdef/#ifndef held for the view's architecture in its release."""
+        if not item.guard_on or self.arch in item.guard_on:
+            return True
+        guard = item.c_guard
+        if guard is None or not guard.negated:
+            return False
+        # A default (#ifndef NAME) for what the architecture's own header defines only
+        # since a later release held before then: linux/kvm.h's KVM_DIRTY_LOG_PAGE_OFFSET
+        # of 0 on arm64 until its asm/kvm.h defined the real one in 6.2.
+        own = self.model.lookup(guard.name, self.arch)
+        return own is not None and not own.exists_at(self.release)
 
     def items_of_header(self, header: str) -> list[Definition]:
         return [i for i in self.items if i.header == header]
@@ -84,7 +96,7 @@ class View:
         fields = []
         changed = False
         for f in record.fields:
-            if not f.exists_at(self.release) or (self.arch is not None and self.arch not in f.active_on):
+            if not f.exists_at(self.release) or (self.arch is not None and not self._field_on(f, self.arch)):
                 changed = True
                 continue
             new = self.field_at(f)
@@ -131,6 +143,14 @@ class View:
                     found = item
         return found
 
+    @staticmethod
+    def _field_on(f: Field, arch: str) -> bool:
+        """Whether architecture `arch` has the field of a record it sees. Only a field's own
+        #ifdef takes it away: a record that an architecture's header holds today but
+        linux/kvm.h held for everyone before (kvm_ppc_pvinfo until 6.9) has its fields on
+        every architecture that saw it then."""
+        return f.c_guard is None or arch in f.active_on
+
     def layout(self, record: "Record | str", abi: Abi) -> Optional[Layout]:
         """The layout of a record on `abi` as it was at the view's release: the
         C layout rules applied to the fields it had then (None if a member's type
@@ -146,7 +166,7 @@ class View:
         self._layouts[key] = None   # a record cannot contain itself
         members = []
         for f in self._fields_at(record).fields:
-            if abi.arch not in f.active_on:   # its #ifdef does not hold there
+            if not self._field_on(f, abi.arch):   # its #ifdef does not hold there
                 continue
             if f.scalar is not None:
                 size, align = f.scalar.size(abi), f.scalar.align(abi)

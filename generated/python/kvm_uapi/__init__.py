@@ -11384,7 +11384,8 @@ class kvm_stats_unit(OpenIntEnum):
     #: A flag whose values are 0 or 1.
     KVM_STATS_UNIT_BOOLEAN = 64
     #: The highest unit this header knows. It grows when units are
-    #: added (it was KVM_STATS_UNIT_CYCLES up to 5.15 at least).
+    #: added (it was KVM_STATS_UNIT_CYCLES until KVM_STATS_UNIT_BOOLEAN
+    #: came in 5.19).
     KVM_STATS_UNIT_MAX = 64
 
 
@@ -14099,11 +14100,13 @@ KVM_GET_REGS: Final = Ioctl(
     guest modes the upper halves and R8-R15 are still reported, as the
     processor holds them.
 
-    On mips, struct kvm_regs holds the 32 general registers (gpr), hi, lo and
-    pc, each 64 bits wide.
+    On Power the struct is the powerpc one: the 32 GPRs, the next instruction
+    address, CR, CTR, LR, XER, MSR, SRR0/1, PID and SPRG0-7. On mips, struct
+    kvm_regs holds the 32 general registers (gpr), hi, lo and pc, each 64 bits
+    wide.
 
     :Capability: basic
-    :Architectures: x86
+    :Architectures: x86, ppc
     :Type: vcpu ioctl
     :Parameters: struct kvm_regs (out)
     :Returns: 0 on success, -1 with errno set on error.
@@ -14133,13 +14136,14 @@ KVM_SET_REGS: Final = Ioctl(
     doc="""Writes the general purpose registers, RIP and RFLAGS of the vCPU. Nothing
     is checked; the values take effect at the next KVM_RUN. Setting the
     registers also drops an exception that KVM had queued but not yet started
-    to deliver, since it would be raised at the wrong instruction.
+    to deliver, since it would be raised at the wrong instruction. On Power it
+    writes the registers of the powerpc struct kvm_regs.
 
     On mips, struct kvm_regs holds the 32 general registers (gpr), hi, lo and
     pc, each 64 bits wide.
 
     :Capability: basic
-    :Architectures: x86
+    :Architectures: x86, ppc
     :Type: vcpu ioctl
     :Parameters: struct kvm_regs (in)
     :Returns: 0 on success, -1 with errno set on error.
@@ -14170,8 +14174,12 @@ KVM_GET_SREGS: Final = Ioctl(
     bit of an external interrupt that was being delivered to the guest when it
     exited, if there was one.
 
+    On Power the powerpc struct kvm_sregs holds the PVR and either the Book3S
+    segment state (SDR1, SLB, segment registers and BATs) or the BookE
+    registers, whose features word says which groups are valid.
+
     :Capability: basic
-    :Architectures: x86
+    :Architectures: x86, ppc
     :Type: vcpu ioctl
     :Parameters: struct kvm_sregs (out)
     :Returns: 0 on success, -1 with errno set on error.
@@ -14203,10 +14211,12 @@ KVM_SET_SREGS: Final = Ioctl(
     directory pointers from guest memory at the address in CR3, which is not
     what the processor would do if the guest changed CR3 itself after loading
     them; KVM_SET_SREGS2 avoids that. The lowest set bit of interrupt_bitmap,
-    if any, is queued as an external interrupt to deliver.
+    if any, is queued as an external interrupt to deliver. On Power the EINVAL
+    cases differ (Book3S HV refuses a PVR other than the vCPU's), and on BookE
+    only the groups whose feature bits are set are written.
 
     :Capability: basic
-    :Architectures: x86
+    :Architectures: x86, ppc
     :Type: vcpu ioctl
     :Parameters: struct kvm_sregs (in)
     :Returns: 0 on success, -1 with errno set on error.

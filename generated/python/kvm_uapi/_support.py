@@ -17,6 +17,11 @@ ABI = "x86_64" if ctypes.sizeof(ctypes.c_void_p) == 8 else "i386"
 # __aligned_u64 is 8-byte aligned on every ABI; on x86_64 that is plain __u64.
 _aligned_u64 = ctypes.c_uint64
 
+# __uint128_t (arm64's vector registers): 16 bytes, 16-byte aligned.
+class _uint128(ctypes.Array):  # type: ignore[misc]
+    _type_ = ctypes.c_uint64
+    _length_ = 2
+
 
 def _cast(value: int, bits: int, signed: bool) -> int:
     """C's conversion of an integer to a type of `bits` bits."""
@@ -30,6 +35,21 @@ def _cdiv(a: int, b: int, remainder: bool) -> int:
     """C's `/` and `%`, which truncate toward zero."""
     q = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)
     return a - q * b if remainder else q
+
+
+def _offsetof(record: Any, designator: str) -> int:
+    """C's offsetof(record, designator) for a ctypes record, e.g. "regs.regs[2]"."""
+    offset = 0
+    ctype = record
+    for part in designator.replace("]", "").split("."):
+        name, *subscripts = part.split("[")
+        member = getattr(ctype, name)
+        offset += member.offset
+        ctype = dict(ctype._fields_)[name]
+        for sub in subscripts:
+            ctype = ctype._type_
+            offset += int(sub, 0) * ctypes.sizeof(ctype)
+    return offset
 
 
 def _abi(**values: int) -> int:

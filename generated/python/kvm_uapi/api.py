@@ -39,6 +39,8 @@ from ._runtime import FileDescriptor, KvmError, KvmIncomplete, KvmUnsupported, s
 from ._support import OpenIntEnum
 # The types and numbers the methods use (imported by name: kvm_uapi.api exports only __all__).
 from . import CAPABILITIES
+from . import KVM_ARM_SET_DEVICE_ADDR
+from . import KVM_ARM_VCPU_FINALIZE
 from . import KVM_CAP_CHECK_EXTENSION_VM
 from . import KVM_CHECK_EXTENSION
 from . import KVM_CLEAR_DIRTY_LOG
@@ -49,6 +51,7 @@ from . import KVM_CREATE_PIT
 from . import KVM_CREATE_PIT2
 from . import KVM_CREATE_VCPU
 from . import KVM_CREATE_VM
+from . import KVM_DIRTY_TLB
 from . import KVM_ENABLE_CAP
 from . import KVM_GET_API_VERSION
 from . import KVM_GET_CLOCK
@@ -70,6 +73,7 @@ from . import KVM_GET_ONE_REG
 from . import KVM_GET_PIT
 from . import KVM_GET_PIT2
 from . import KVM_GET_REGS
+from . import KVM_GET_REG_LIST
 from . import KVM_GET_SREGS
 from . import KVM_GET_SREGS2
 from . import KVM_GET_STATS_FD
@@ -93,11 +97,19 @@ from . import KVM_MEMORY_ENCRYPT_OP
 from . import KVM_MEMORY_ENCRYPT_REG_REGION
 from . import KVM_MEMORY_ENCRYPT_UNREG_REGION
 from . import KVM_NMI
+from . import KVM_PPC_ALLOCATE_HTAB
+from . import KVM_PPC_SVM_OFF
 from . import KVM_PRE_FAULT_MEMORY
 from . import KVM_REGISTER_COALESCED_MMIO
 from . import KVM_REINJECT_CONTROL
 from . import KVM_RESET_DIRTY_RINGS
 from . import KVM_RUN
+from . import KVM_S390_CLEAR_RESET
+from . import KVM_S390_ENABLE_SIE
+from . import KVM_S390_INITIAL_RESET
+from . import KVM_S390_NORMAL_RESET
+from . import KVM_S390_STORE_STATUS
+from . import KVM_S390_VCPU_FAULT
 from . import KVM_SET_BOOT_CPU_ID
 from . import KVM_SET_CLOCK
 from . import KVM_SET_CPUID
@@ -199,6 +211,7 @@ from . import _kvm_xen_hvm_attr__u__shared_info
 from . import _kvm_xen_vcpu_attr__u
 from . import _kvm_xen_vcpu_attr__u__runstate
 from . import _kvm_xen_vcpu_attr__u__timer
+from . import kvm_arm_device_addr
 from . import kvm_clear_dirty_log
 from . import kvm_clock_data
 from . import kvm_coalesced_mmio_zone
@@ -211,6 +224,7 @@ from . import kvm_create_guest_memfd
 from . import kvm_debugregs
 from . import kvm_device_attr
 from . import kvm_dirty_log
+from . import kvm_dirty_tlb
 from . import kvm_dtable
 from . import kvm_enable_cap
 from . import kvm_enc_region
@@ -250,6 +264,7 @@ from . import kvm_pit_state
 from . import kvm_pit_state2
 from . import kvm_pmu_event_filter
 from . import kvm_pre_fault_memory
+from . import kvm_reg_list
 from . import kvm_regs
 from . import kvm_reinject_control
 from . import kvm_run
@@ -500,6 +515,10 @@ _RULES: dict[type, tuple[tuple[str, int, bool, int, Optional[int], str, frozense
         ('priority', 32, False, 1, None, '', frozenset([]), ''),
         ('expires_ns', 64, False, 1, None, '', frozenset([]), ''),
     ),
+    kvm_arm_device_addr: (
+        ('id', 64, False, 1, None, '', frozenset([]), ''),
+        ('addr', 64, False, 1, None, '', frozenset([]), ''),
+    ),
     kvm_clear_dirty_log: (
         ('slot', 32, False, 1, None, '', frozenset([]), ''),
         ('num_pages', 32, False, 1, None, '', frozenset([]), ''),
@@ -569,6 +588,10 @@ _RULES: dict[type, tuple[tuple[str, int, bool, int, Optional[int], str, frozense
     kvm_dirty_log: (
         ('slot', 32, False, 1, None, '', frozenset([]), ''),
         ('padding1', 32, False, 1, None, '', frozenset([]), ''),
+    ),
+    kvm_dirty_tlb: (
+        ('bitmap', 64, False, 1, None, '', frozenset([]), ''),
+        ('num_dirty', 32, False, 1, None, '', frozenset([]), ''),
     ),
     kvm_dtable: (
         ('base', 64, False, 1, None, '', frozenset([]), ''),
@@ -782,6 +805,9 @@ _RULES: dict[type, tuple[tuple[str, int, bool, int, Optional[int], str, frozense
         ('flags', 64, False, 1, None, '', frozenset([]), ''),
         ('padding', 64, False, 5, None, '', frozenset([]), ''),
     ),
+    kvm_reg_list: (
+        ('n', 64, False, 1, None, '', frozenset([]), ''),
+    ),
     kvm_regs: (
         ('rax', 64, False, 1, None, '', frozenset([]), ''),
         ('rbx', 64, False, 1, None, '', frozenset([]), ''),
@@ -961,6 +987,7 @@ _COUNTED: dict[type, tuple[str, str, int, int]] = {
     kvm_msr_list: ('nmsrs', 'indices', 4, 4),
     kvm_msrs: ('nmsrs', 'entries', 8, 16),
     kvm_pmu_event_filter: ('nevents', 'events', 32, 8),
+    kvm_reg_list: ('n', 'reg', 8, 8),
     kvm_signal_mask: ('len', 'sigset', 4, 1),
 }
 
@@ -983,6 +1010,7 @@ _E_KVM_X86_GET_MCE_CAP_SUPPORTED: dict[int, str] = {errno.EFAULT: 'The value cou
 _E_KVM_GET_SUPPORTED_HV_CPUID: dict[int, str] = {errno.E2BIG: 'nent is smaller than the number of Hyper-V leaves KVM reports.', errno.EFAULT: 'The buffer could not be read or written.'}
 _E_KVM_GET_DEVICE_ATTR: dict[int, str] = {errno.ENXIO: 'The group or attribute is unknown to this device.', errno.EPERM: 'The attribute cannot be read in the current state.', errno.EFAULT: 'The value could not be written to addr.', errno.EIO: 'The caller is not in the process that created the VM.'}
 _E_KVM_HAS_DEVICE_ATTR: dict[int, str] = {errno.ENXIO: 'The group or attribute is unknown.', errno.EIO: 'The caller is not in the process that created the VM.'}
+_E_KVM_S390_ENABLE_SIE: dict[int, str] = {errno.EINVAL: 'The page tables of the process cannot be extended as SIE requires.'}
 _E_KVM_ENABLE_CAP: dict[int, str] = {errno.EINVAL: 'The capability is unknown, cannot be enabled at this scope, its arguments are not valid, or flags is not 0.', errno.EBUSY: 'The capability can only be changed before something else happens (typically before vCPUs are created), and that has already happened.'}
 _E_KVM_CREATE_VCPU: dict[int, str] = {errno.EINVAL: 'The id is out of range, or the VM already has as many vCPUs as it may (KVM_CAP_MAX_VCPUS).', errno.EEXIST: 'The VM already has a vCPU with this id.', errno.ENOMEM: 'The kernel could not allocate the vCPU.'}
 _E_KVM_GET_STATS_FD: dict[int, str] = {errno.ENOMEM: 'The kernel could not allocate the file.', errno.EMFILE: 'The process has no free file descriptor.'}
@@ -1029,6 +1057,9 @@ _E_KVM_XEN_HVM_SET_ATTR: dict[int, str] = {errno.ENOENT: 'type is unknown, or an
 _E_KVM_XEN_HVM_EVTCHN_SEND: dict[int, str] = {errno.EINVAL: "The port is 0 or beyond the guest's port range, the priority is not 2-level, the target vCPU does not exist, or it has no vcpu_info.", errno.EFAULT: 'The argument could not be read.'}
 _E_KVM_CREATE_DEVICE: dict[int, str] = {errno.ENODEV: 'The device type is unknown or not supported by this VM.', errno.EEXIST: 'The VM already has a device of a type it can only have one of.', errno.EBUSY: 'The device cannot be added any more, for example an interrupt controller after vCPUs have run.', errno.ENOMEM: 'The kernel could not allocate the device.', errno.EFAULT: 'The structure could not be read or written.'}
 _E_KVM_SET_DEVICE_ATTR: dict[int, str] = {errno.ENXIO: 'The group or attribute is unknown to this device.', errno.EINVAL: 'The value is not valid for the attribute.', errno.EPERM: 'The attribute cannot be changed in the current state.', errno.EBUSY: 'The device is in use and the attribute can no longer change.', errno.EFAULT: 'The value could not be read from addr.', errno.EIO: 'The caller is not in the process that created the VM.'}
+_E_KVM_PPC_ALLOCATE_HTAB: dict[int, str] = {errno.EBUSY: 'A vCPU of the VM is running.', errno.EINVAL: 'The order is outside 18 to 46.', errno.ENOMEM: 'No memory for a table of that size.', errno.EOPNOTSUPP: 'KVM runs as a nested hypervisor, where only radix guests are possible.', errno.EFAULT: 'The order could not be read.'}
+_E_KVM_PPC_SVM_OFF: dict[int, str] = {errno.EBUSY: 'A vCPU of the VM is running.', errno.EINVAL: 'The ultravisor failed to terminate the secure guest.'}
+_E_KVM_ARM_SET_DEVICE_ADDR: dict[int, str] = {errno.ENODEV: 'The device id or address type is unknown, or the VM has no GICv2 (KVM_CREATE_IRQCHIP was not called, or another GIC model was created).', errno.ENXIO: 'The host cannot emulate a GICv2.', errno.EEXIST: 'This address was already set.', errno.E2BIG: 'The region does not fit in the guest physical address space.', errno.EINVAL: 'The address is not 4KB aligned, or the region wraps around.'}
 _E_KVM_MEMORY_ENCRYPT_OP: dict[int, str] = {errno.ENOTTY: 'The kernel or host has no memory encryption support, SEV (or SEV-ES, for KVM_SEV_ES_INIT) is not enabled, the command needs the VM to be an SEV guest and it is not, or the ioctl was issued on a vCPU of a VM that has no vCPU commands (anything but TDX).', errno.EINVAL: "The command is unknown or not implemented, not valid in the guest's current state (for example KVM_SEV_INIT after vCPUs were created), not valid for the VM type (KVM_SEV_INIT and KVM_SEV_ES_INIT need KVM_X86_DEFAULT_VM, KVM_SEV_INIT2 one of the SEV types), has invalid parameters or non-zero flags, or may not be used on a VM that shares another VM's encryption context. For TDX, also a non-zero hw_error on input.", errno.EBUSY: '(svm) Before 6.10: KVM_SEV_INIT or KVM_SEV_ES_INIT on a VM that is already an SEV guest. Later kernels fail with EINVAL.', errno.EIO: 'The firmware (or, for TDX, the TDX module) failed the command; error (or hw_error) holds its status code.', errno.EBADF: '(svm) sev_fd is not an open file descriptor.', errno.E2BIG: '(vmx) KVM_TDX_CAPABILITIES or KVM_TDX_GET_CPUID: the CPUID buffer has too few entries; nent was set to the number needed.', errno.EINTR: 'A long populate command (KVM_TDX_INIT_MEM_REGION) stopped for a signal; its parameter structure describes the part that is left, so the call can simply be repeated.', errno.EFAULT: 'The command or its parameters could not be read or written.', errno.ENOMEM: 'The kernel could not allocate memory or pin guest pages.'}
 _E_KVM_MEMORY_ENCRYPT_REG_REGION: dict[int, str] = {errno.ENOTTY: 'The VM is not an SEV guest, or the host has no memory encryption support.', errno.EINVAL: "The range is empty, wraps or does not fit the address space, or the VM shares another VM's encryption context.", errno.ENOMEM: "Pinning the range would exceed the process's locked memory limit, or the kernel ran out of memory.", errno.EFAULT: 'The argument could not be read, or the range is not mapped.'}
 _E_KVM_MEMORY_ENCRYPT_UNREG_REGION: dict[int, str] = {errno.ENOTTY: 'The VM is not an SEV guest, or the host has no memory encryption support.', errno.EINVAL: "No registered region has exactly this address and size, or the VM shares another VM's encryption context.", errno.EFAULT: 'The argument could not be read.'}
@@ -1076,6 +1107,14 @@ _E_KVM_SET_GUEST_DEBUG: dict[int, str] = {errno.EINVAL: "control has a bit the a
 _E_KVM_GET_ONE_REG: dict[int, str] = {errno.ENOENT: 'The vCPU has no register with this id.', errno.EINVAL: 'The id is not valid (wrong architecture or size), or on s390 the guest runs in protected mode.', errno.EPERM: "On arm64, the register cannot be accessed yet: the vCPU's configuration (e.g. SVE) has not been finalized.", errno.EFAULT: 'The buffer at addr could not be written.'}
 _E_KVM_SET_ONE_REG: dict[int, str] = {errno.ENOENT: 'The vCPU has no register with this id.', errno.EINVAL: 'The id is not valid, the value is not acceptable for the register, or on s390 the guest runs in protected mode.', errno.EPERM: "On arm64, the register cannot be written in the current state (e.g. before or after finalizing the vCPU's configuration).", errno.EBUSY: 'On riscv and arm64, the register is a configuration register that can no longer change because the vCPU has already run.', errno.EFAULT: 'The buffer at addr could not be read.'}
 _E_KVM_KVMCLOCK_CTRL: dict[int, str] = {errno.EINVAL: 'The guest has not enabled kvmclock on this vCPU.'}
+_E_KVM_GET_REG_LIST: dict[int, str] = {errno.E2BIG: 'n is smaller than the number of registers; n now holds the number needed.', errno.EFAULT: 'The list could not be read or written.', errno.ENOEXEC: 'On arm64, the vCPU has not been initialized with KVM_ARM_VCPU_INIT.', errno.EPERM: "On arm64, the vCPU's configuration has not been finalized yet."}
+_E_KVM_S390_VCPU_FAULT: dict[int, str] = {errno.EFAULT: 'The address is not backed by guest memory or the fault could not be resolved.'}
+_E_KVM_S390_STORE_STATUS: dict[int, str] = {errno.EFAULT: 'The save area is not in guest memory.'}
+_E_KVM_S390_INITIAL_RESET: dict[int, str] = {}
+_E_KVM_S390_NORMAL_RESET: dict[int, str] = {}
+_E_KVM_S390_CLEAR_RESET: dict[int, str] = {}
+_E_KVM_DIRTY_TLB: dict[int, str] = {errno.EFAULT: 'The argument could not be read.'}
+_E_KVM_ARM_VCPU_FINALIZE: dict[int, str] = {errno.EINVAL: 'The feature is unknown or was not enabled by KVM_ARM_VCPU_INIT.', errno.EPERM: 'The feature was already finalized.', errno.ENOEXEC: 'The vCPU has not been initialized with KVM_ARM_VCPU_INIT.', errno.EFAULT: 'The feature number could not be read.'}
 
 
 def _check_fields(obj: Any, cls: type, what: str) -> None:
@@ -1741,6 +1780,30 @@ class Kvm(_Descriptor):
         obj = _record(kvm_device_attr, arg, fields, 'KVM_HAS_DEVICE_ATTR')
         result = self._call(KVM_HAS_DEVICE_ATTR, ctypes.addressof(obj), 'KVM_HAS_DEVICE_ATTR', _E_KVM_HAS_DEVICE_ATTR)
         return result
+
+    def s390_enable_sie(self) -> int:
+        """Prepares the calling process's address space for running SIE: its page
+        tables get the extra entries that guest memory needs, and transparent huge
+        pages are split and turned off. KVM_CREATE_VM does the same, so current
+        VMMs do not need to call it.
+
+        :Capability: basic
+        :Architectures: s390
+        :Type: system ioctl
+        :Parameters: none
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 2.6.26
+
+        Errors:
+        - EINVAL: The page tables of the process cannot be extended as SIE
+          requires.
+        """
+        try:
+            return _fcntl_ioctl(self._fd, 44550, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_S390_ENABLE_SIE', _E_KVM_S390_ENABLE_SIE) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
 
 
 class Vm(_Descriptor):
@@ -3433,6 +3496,102 @@ class Vm(_Descriptor):
         result = self._call(KVM_HAS_DEVICE_ATTR, ctypes.addressof(obj), 'KVM_HAS_DEVICE_ATTR', _E_KVM_HAS_DEVICE_ATTR)
         return result
 
+    def ppc_allocate_htab(self, value: int) -> int:
+        """Allocates the guest's hashed page table in the kernel (Book3S HV), or
+        clears it. If a table of the same order exists, all its entries are
+        invalidated; if one of another order exists, it is replaced. A radix guest
+        is switched to hash mode. Without this call a 16MB table is allocated when
+        a vCPU first runs. A guest using the virtual real mode area gets its VRMA
+        entries recreated on the next KVM_RUN.
+
+        :Capability: KVM_CAP_PPC_ALLOC_HTAB
+        :Architectures: ppc
+        :Type: vm ioctl
+        :Parameters: __u32 (in)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 3.6
+
+        The number is encoded with _IOWR, but the data really flows in; the
+        encoding is kept because changing it would change the ioctl number.
+
+        Argument: Pointer to a __u32 holding the order (log2 of the size in bytes)
+        of the hashed page table, from 18 to 46. Current kernels leave it
+        unchanged; older ones wrote back the order they allocated, which is why
+        the number is encoded as read-write.
+
+        Errors:
+        - EBUSY: A vCPU of the VM is running.
+        - EINVAL: The order is outside 18 to 46.
+        - ENOMEM: No memory for a table of that size.
+        - EOPNOTSUPP: KVM runs as a nested hypervisor, where only radix guests are
+          possible.
+        - EFAULT: The order could not be read.
+        """
+        self._require('KVM_CAP_PPC_ALLOC_HTAB', 'KVM_PPC_ALLOCATE_HTAB')
+        box = ctypes.c_uint32(_runtime.check_int('value', value, 32, False))
+        result = self._call(KVM_PPC_ALLOCATE_HTAB, ctypes.addressof(box), 'KVM_PPC_ALLOCATE_HTAB', _E_KVM_PPC_ALLOCATE_HTAB)
+        return result
+
+    def ppc_svm_off(self) -> int:
+        """Turns a secure guest back into a normal one, which userspace must do when
+        it resets the guest. KVM asks the ultravisor to terminate the secure
+        guest, releases the pages that tracked secure memory and the pinned
+        per-vCPU areas, and rebuilds the partition table. It does nothing for a
+        guest that never became secure. No capability announces it; it is
+        meaningful with KVM_CAP_PPC_SECURE_GUEST.
+
+        :Capability: basic
+        :Architectures: ppc
+        :Type: vm ioctl
+        :Parameters: none
+        :Returns: 0 on success (also when the guest was not secure), -1 with errno set on error.
+        :Since: 5.5
+
+        Errors:
+        - EBUSY: A vCPU of the VM is running.
+        - EINVAL: The ultravisor failed to terminate the secure guest.
+        """
+        try:
+            return _fcntl_ioctl(self._fd, 44723, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_PPC_SVM_OFF', _E_KVM_PPC_SVM_OFF) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
+
+    def arm_set_device_addr(self, arg: Optional[kvm_arm_device_addr] = None, /, **fields: Any) -> int:
+        """Places an in-kernel emulated device in the guest physical address space;
+        in practice, the distributor or CPU interface of the GICv2 created by
+        KVM_CREATE_IRQCHIP. Call it after KVM_CREATE_IRQCHIP and before any vCPU
+        runs, once per address. The number coincides with KVM_GET_ONE_REG, which
+        is issued on vCPU descriptors instead.
+
+        The addresses must be set before the first KVM_RUN.
+
+        :Capability: KVM_CAP_ARM_SET_DEVICE_ADDR
+        :Architectures: arm64
+        :Type: vm ioctl
+        :Parameters: struct kvm_arm_device_addr (in)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 3.9
+
+        Errors:
+        - ENODEV: The device id or address type is unknown, or the VM has no GICv2
+          (KVM_CREATE_IRQCHIP was not called, or another GIC model was created).
+        - ENXIO: The host cannot emulate a GICv2.
+        - EEXIST: This address was already set.
+        - E2BIG: The region does not fit in the guest physical address space.
+        - EINVAL: The address is not 4KB aligned, or the region wraps around.
+
+        Deprecated since 3.14: It only covers the GICv2 distributor and CPU
+        interface. Set the addresses through the KVM_DEV_ARM_VGIC_GRP_ADDR group
+        of the VGIC device with KVM_SET_DEVICE_ATTR instead, which works for every
+        GIC model.; use KVM_SET_DEVICE_ATTR instead.
+        """
+        self._require('KVM_CAP_ARM_SET_DEVICE_ADDR', 'KVM_ARM_SET_DEVICE_ADDR')
+        obj = _record(kvm_arm_device_addr, arg, fields, 'KVM_ARM_SET_DEVICE_ADDR')
+        result = self._call(KVM_ARM_SET_DEVICE_ADDR, ctypes.addressof(obj), 'KVM_ARM_SET_DEVICE_ADDR', _E_KVM_ARM_SET_DEVICE_ADDR)
+        return result
+
     def memory_encrypt_op(self, arg: Optional[kvm_sev_cmd] = None, /, **fields: Any) -> kvm_sev_cmd:
         """Issues one command of a confidential computing technology for the VM or
         vCPU. On AMD hosts the commands are the KVM_SEV_* values of enum
@@ -4418,11 +4577,13 @@ class Vcpu(_Descriptor):
         guest modes the upper halves and R8-R15 are still reported, as the
         processor holds them.
 
-        On mips, struct kvm_regs holds the 32 general registers (gpr), hi, lo and
-        pc, each 64 bits wide.
+        On Power the struct is the powerpc one: the 32 GPRs, the next instruction
+        address, CR, CTR, LR, XER, MSR, SRR0/1, PID and SPRG0-7. On mips, struct
+        kvm_regs holds the 32 general registers (gpr), hi, lo and pc, each 64 bits
+        wide.
 
         :Capability: basic
-        :Architectures: x86
+        :Architectures: x86, ppc
         :Type: vcpu ioctl
         :Parameters: struct kvm_regs (out)
         :Returns: 0 on success, -1 with errno set on error.
@@ -4444,13 +4605,14 @@ class Vcpu(_Descriptor):
         """Writes the general purpose registers, RIP and RFLAGS of the vCPU. Nothing
         is checked; the values take effect at the next KVM_RUN. Setting the
         registers also drops an exception that KVM had queued but not yet started
-        to deliver, since it would be raised at the wrong instruction.
+        to deliver, since it would be raised at the wrong instruction. On Power it
+        writes the registers of the powerpc struct kvm_regs.
 
         On mips, struct kvm_regs holds the 32 general registers (gpr), hi, lo and
         pc, each 64 bits wide.
 
         :Capability: basic
-        :Architectures: x86
+        :Architectures: x86, ppc
         :Type: vcpu ioctl
         :Parameters: struct kvm_regs (in)
         :Returns: 0 on success, -1 with errno set on error.
@@ -4475,8 +4637,12 @@ class Vcpu(_Descriptor):
         bit of an external interrupt that was being delivered to the guest when it
         exited, if there was one.
 
+        On Power the powerpc struct kvm_sregs holds the PVR and either the Book3S
+        segment state (SDR1, SLB, segment registers and BATs) or the BookE
+        registers, whose features word says which groups are valid.
+
         :Capability: basic
-        :Architectures: x86
+        :Architectures: x86, ppc
         :Type: vcpu ioctl
         :Parameters: struct kvm_sregs (out)
         :Returns: 0 on success, -1 with errno set on error.
@@ -4500,10 +4666,12 @@ class Vcpu(_Descriptor):
         directory pointers from guest memory at the address in CR3, which is not
         what the processor would do if the guest changed CR3 itself after loading
         them; KVM_SET_SREGS2 avoids that. The lowest set bit of interrupt_bitmap,
-        if any, is queued as an external interrupt to deliver.
+        if any, is queued as an external interrupt to deliver. On Power the EINVAL
+        cases differ (Book3S HV refuses a PVR other than the vCPU's), and on BookE
+        only the groups whose feature bits are set are written.
 
         :Capability: basic
-        :Architectures: x86
+        :Architectures: x86, ppc
         :Type: vcpu ioctl
         :Parameters: struct kvm_sregs (in)
         :Returns: 0 on success, -1 with errno set on error.
@@ -6066,6 +6234,45 @@ class Vcpu(_Descriptor):
         except ValueError:   # fcntl refuses the -1 of a closed descriptor
             raise self._closed() from None
 
+    def get_reg_list(self, arg: Optional[kvm_reg_list] = None, /, **fields: Any) -> kvm_reg_list:
+        """Lists the ids of all registers of the vCPU that KVM_GET_ONE_REG and
+        KVM_SET_ONE_REG accept. Call it with n set to 0 to learn the count, then
+        again with a buffer that large. The list depends on the vCPU's
+        configuration, so ask each vCPU after configuring it.
+
+        :Capability: basic
+        :Architectures: arm64, mips, riscv
+        :Type: vcpu ioctl
+        :Parameters: struct kvm_reg_list (in/out)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 3.9
+
+        Argument: n is the room in reg on input; the kernel sets it to the number
+        of registers and fills reg.
+
+        Errors:
+        - E2BIG: n is smaller than the number of registers; n now holds the number
+          needed.
+        - EFAULT: The list could not be read or written.
+        - ENOEXEC: On arm64, the vCPU has not been initialized with
+          KVM_ARM_VCPU_INIT.
+        - EPERM: On arm64, the vCPU's configuration has not been finalized yet.
+
+        Without an argument the method sizes the buffer itself: it retries with
+        the count the kernel asks for (E2BIG) and returns a struct whose reg holds
+        exactly the n elements filled.
+
+        The flexible array can be given as a keyword: a sequence of elements
+        (structs, dicts or tuples of their fields), which sizes the struct and
+        sets its count.
+        """
+        if arg is None:
+            return self._fill(kvm_reg_list, KVM_GET_REG_LIST, 'KVM_GET_REG_LIST', _E_KVM_GET_REG_LIST, fields)  # type: ignore[no-any-return]
+        obj = _record(kvm_reg_list, arg, fields, 'KVM_GET_REG_LIST')
+        _check_room(obj, arg, kvm_reg_list, 'KVM_GET_REG_LIST')
+        result = self._call(KVM_GET_REG_LIST, ctypes.addressof(obj), 'KVM_GET_REG_LIST', _E_KVM_GET_REG_LIST)
+        return arg if arg is not None else obj
+
     def set_device_attr(self, arg: Optional[kvm_device_attr] = None, /, **fields: Any) -> int:
         """Sets one attribute of a device, a VM or a vCPU, depending on the file
         descriptor it is issued on.
@@ -6146,6 +6353,165 @@ class Vcpu(_Descriptor):
         self._require('KVM_CAP_VCPU_ATTRIBUTES', 'KVM_HAS_DEVICE_ATTR')
         obj = _record(kvm_device_attr, arg, fields, 'KVM_HAS_DEVICE_ATTR')
         result = self._call(KVM_HAS_DEVICE_ATTR, ctypes.addressof(obj), 'KVM_HAS_DEVICE_ATTR', _E_KVM_HAS_DEVICE_ATTR)
+        return result
+
+    def s390_vcpu_fault(self, value: int) -> int:
+        """Creates the mapping of one guest page in the vCPU's address space (for a
+        user-controlled VM) or in the VM's. Only minor faults are resolved, so the
+        VMM should touch the page through its own mapping first. It is meant for
+        fixing up validity intercepts of user-controlled VMs, for example faulting
+        in the vCPU's lowcore before KVM_RUN. The kernel's documentation lists
+        KVM_CAP_S390_UCONTROL for it, but in 6.1 it also works on the vCPUs of a
+        normal VM.
+
+        :Capability: basic
+        :Architectures: s390
+        :Type: vcpu ioctl
+        :Parameters: an integer passed as the ioctl argument (see below)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 3.4
+
+        Argument: The guest absolute address to fault in.
+
+        Errors:
+        - EFAULT: The address is not backed by guest memory or the fault could not
+          be resolved.
+        """
+        result = self._call(KVM_S390_VCPU_FAULT, _runtime.check_int('value', value, 64, False), 'KVM_S390_VCPU_FAULT', _E_KVM_S390_VCPU_FAULT)
+        return result
+
+    def s390_store_status(self, value: int) -> int:
+        """Stores the vCPU's architected status (registers, PSW, prefix, timers,
+        control registers) into a save area in guest memory, as the STORE STATUS
+        SIGP order does.
+
+        :Capability: basic
+        :Architectures: s390
+        :Type: vcpu ioctl
+        :Parameters: an integer passed as the ioctl argument (see below)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 2.6.26
+
+        Argument: KVM_S390_STORE_STATUS_NOADDR, KVM_S390_STORE_STATUS_PREFIXED, or
+        the guest absolute address of a save area.
+
+        Errors:
+        - EFAULT: The save area is not in guest memory.
+        """
+        result = self._call(KVM_S390_STORE_STATUS, _runtime.check_int('value', value, 64, False), 'KVM_S390_STORE_STATUS', _E_KVM_S390_STORE_STATUS)
+        return result
+
+    def s390_initial_reset(self) -> int:
+        """Performs an initial CPU reset: everything the normal reset does, plus PSW,
+        prefix, CPU timer, clock comparator and control registers are set to their
+        initial values. Unlike the architected reset, the vCPU is not switched to
+        ESA mode.
+
+        :Capability: basic
+        :Architectures: s390
+        :Type: vcpu ioctl
+        :Parameters: none
+        :Returns: 0 on success. For a protected vCPU, -1 with errno EINVAL if the Ultravisor refused the reset.
+        :Since: 2.6.26
+        """
+        try:
+            return _fcntl_ioctl(self._fd, 44695, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_S390_INITIAL_RESET', _E_KVM_S390_INITIAL_RESET) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
+
+    def s390_normal_reset(self) -> int:
+        """Performs the architected CPU reset of a vCPU: pending local interrupts are
+        cleared, runtime instrumentation is switched off, the pfault token is
+        dropped, and the vCPU is stopped unless userspace controls the CPU state.
+
+        :Capability: KVM_CAP_S390_VCPU_RESETS
+        :Architectures: s390
+        :Type: vcpu ioctl
+        :Parameters: none
+        :Returns: 0 on success. For a protected vCPU, -1 with errno EINVAL if the Ultravisor refused the reset.
+        :Since: 5.6
+        """
+        self._require('KVM_CAP_S390_VCPU_RESETS', 'KVM_S390_NORMAL_RESET')
+        try:
+            return _fcntl_ioctl(self._fd, 44739, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_S390_NORMAL_RESET', _E_KVM_S390_NORMAL_RESET) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
+
+    def s390_clear_reset(self) -> int:
+        """Performs a clear reset of a vCPU: everything the initial reset does, plus
+        the general, vector and access registers, the guarded-storage control
+        block and the etoken are cleared. The vCPU is not switched to ESA mode.
+
+        :Capability: KVM_CAP_S390_VCPU_RESETS
+        :Architectures: s390
+        :Type: vcpu ioctl
+        :Parameters: none
+        :Returns: 0 on success. For a protected vCPU, -1 with errno EINVAL if the Ultravisor refused the reset.
+        :Since: 5.6
+        """
+        self._require('KVM_CAP_S390_VCPU_RESETS', 'KVM_S390_CLEAR_RESET')
+        try:
+            return _fcntl_ioctl(self._fd, 44740, 0)
+        except OSError as exc:
+            raise self._failed(exc, 'KVM_S390_CLEAR_RESET', _E_KVM_S390_CLEAR_RESET) from None
+        except ValueError:   # fcntl refuses the -1 of a closed descriptor
+            raise self._closed() from None
+
+    def dirty_tlb(self, arg: Optional[kvm_dirty_tlb] = None, /, **fields: Any) -> int:
+        """Tells KVM which entries of the shared TLB array (see KVM_CAP_SW_TLB)
+        userspace changed. Call it before the next KVM_RUN of the vCPU whenever
+        the array was modified. Current kernels ignore the bitmap and reload the
+        whole TLB.
+
+        :Capability: KVM_CAP_SW_TLB
+        :Architectures: ppc
+        :Type: vcpu ioctl
+        :Parameters: struct kvm_dirty_tlb (in)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 3.4
+
+        Errors:
+        - EFAULT: The argument could not be read.
+        """
+        self._require('KVM_CAP_SW_TLB', 'KVM_DIRTY_TLB')
+        obj = _record(kvm_dirty_tlb, arg, fields, 'KVM_DIRTY_TLB')
+        result = self._call(KVM_DIRTY_TLB, ctypes.addressof(obj), 'KVM_DIRTY_TLB', _E_KVM_DIRTY_TLB)
+        return result
+
+    def arm_vcpu_finalize(self, value: int) -> int:
+        """Fixes the configuration of a vCPU feature that needs settings after
+        KVM_ARM_VCPU_INIT. For SVE, userspace may first restrict the vector
+        lengths with KVM_SET_ONE_REG on KVM_REG_ARM64_SVE_VLS; after finalizing,
+        that register is read-only and the SVE registers become accessible. Until
+        the vCPU's features are finalized, KVM_RUN, KVM_GET_REG_LIST and access to
+        the affected registers fail with EPERM.
+
+        KVM_REG_ARM64_SVE_VLS can be read and written with KVM_GET_ONE_REG and
+        KVM_SET_ONE_REG only before it, the other SVE registers only after it.
+
+        :Capability: KVM_CAP_ARM_SVE
+        :Architectures: arm64
+        :Type: vcpu ioctl
+        :Parameters: int (in)
+        :Returns: 0 on success, -1 with errno set on error.
+        :Since: 5.2
+
+        Argument: Pointer to an int naming the feature to finalize. The only one
+        is KVM_ARM_VCPU_SVE.
+
+        Errors:
+        - EINVAL: The feature is unknown or was not enabled by KVM_ARM_VCPU_INIT.
+        - EPERM: The feature was already finalized.
+        - ENOEXEC: The vCPU has not been initialized with KVM_ARM_VCPU_INIT.
+        - EFAULT: The feature number could not be read.
+        """
+        self._require('KVM_CAP_ARM_SVE', 'KVM_ARM_VCPU_FINALIZE')
+        box = ctypes.c_int(_runtime.check_int('value', value, 32, True))
+        result = self._call(KVM_ARM_VCPU_FINALIZE, ctypes.addressof(box), 'KVM_ARM_VCPU_FINALIZE', _E_KVM_ARM_VCPU_FINALIZE)
         return result
 
     def memory_encrypt_op(self, arg: Optional[kvm_sev_cmd] = None, /, **fields: Any) -> kvm_sev_cmd:

@@ -80,6 +80,10 @@ class _Outline:
         self.model, self.header, self.release = model, header, release
         self.own = {i.name: i for i in model.items_of_header(header.name)}
         self.value_of = {v.name: (i, v) for i in model.items if _defines_values(i) for v in i.values}
+        # Where several architectures' headers define a value (KVM_GUESTDBG_USE_SW_BP), this
+        # header's own definition is the one its outline places.
+        self.value_of.update({v.name: (i, v) for i in model.items_of_header(header.name)
+                              if _defines_values(i) for v in i.values})
         entries = [e for s in header.outline for e in s.entries]
         self.named = {e.name for e in entries}
         self.taken = {e.name for e in entries if e.name in self.value_of}      # values placed one by one

@@ -377,7 +377,7 @@ class Generator:
         items = [i for i in model.c_order() if i.present]
         classes = {r.name: py_classes(r) for r in model.records if r.present}
         ioctls = [i for i in model.ioctls if i.present]
-        used = {r.name: used_by(r, ioctls) for r in model.records}
+        used = {r.name: used_by(r, ioctls) for r in model.records if r.present}
         sources = list(dict.fromkeys(i.file.path for i in items))
         module = env.get_template("python/__init__.py.j2").render(
             model=model, items=items, classes=classes, used=used, sources=sources,

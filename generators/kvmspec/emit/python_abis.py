@@ -17,7 +17,8 @@ from ..model import Capability, Constant, ExitReason, Ioctl, Model, Record, Valu
 
 # Scalars by size and signedness; `long` and pointers take the ABI's sizes.
 _CODES = {(1, False): "u8", (1, True): "s8", (2, False): "u16", (2, True): "s16",
-          (4, False): "u32", (4, True): "s32", (8, False): "u64", (8, True): "s64"}
+          (4, False): "u32", (4, True): "s32", (8, False): "u64", (8, True): "s64",
+          (16, False): "u128"}   # arm64's __uint128_t vector registers
 
 
 class _Layouts:

@@ -120,12 +120,16 @@ def _item_checks(item, out: list[Check]) -> None:
         out.append(Check("size", ctype, "", tuple(l.size if l is not None else None for l in layouts), since))
         out.append(Check("align", ctype, "", tuple(l.align if l is not None else None for l in layouts), since))
         padding_since = None   # padding named later moves the fields after it on some ABI
+        before = None          # a field added before another may have moved it (taken from reserved bytes)
         for path, f, offsets in item.walk():
             if f.reserved and f.since is not None:
                 padding_since = _later(padding_since, f.since)
             if not f.name:
                 continue
-            field_since = _later(_later(item.since, f.since), padding_since)
+            field_since = _later(_later(_later(item.since, f.since), padding_since), before)
+            before = _later(before, f.since)
+            if f.history:      # its name, type or size changed: check it as it is since the last change
+                field_since = _later(field_since, f.history[-1].until)
             if f.bits:
                 out.append(Check("bitfield", ctype, path, tuple(f.bits if o is not None else None for o in offsets),
                                  field_since))
