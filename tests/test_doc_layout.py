@@ -177,3 +177,16 @@ def test_section_lists_what_the_layout_adds_in_full():
     sections = {s.heading: s.text for s in split_sections(API.read_text())}
     stats = sections["4.133 KVM_GET_STATS_FD"]
     assert "struct kvm_stats_desc {" in stats and "KVM_STATS_UNIT_SECONDS" in stats
+
+
+def test_layout_constants_tabulate_every_constant_of_a_prefix(scratch, capsys):
+    model = load_model(REPO)
+    sections = {s.heading: s.text for s in split_sections(API.read_text())}
+    one_reg = sections["4.68 KVM_SET_ONE_REG"]
+    ppc = [i.name for i in model.items if i.kind == "const" and i.emitted and i.name.startswith("KVM_REG_PPC_")]
+    assert ppc and all(re.search(rf"\b{name}\b", one_reg) for name in ppc)
+    rel = "spec/documents/api-6-1.yaml"
+    scratch.replace(rel, "constants: [KVM_REG_ARM, KVM_REG_PPC_", "constants: [KVM_REG_ARM, KVM_REG_PCC_")
+    line, col = scratch.line_of(rel, "KVM_REG_PCC_"), scratch.column_of(rel, "KVM_REG_PCC_")
+    result = scratch.run("validate", capsys=capsys)
+    assert f"{rel}:{line}:{col}: error: section 4.68: no constant starts with KVM_REG_PCC_" in result.out + result.err

@@ -287,12 +287,22 @@ class Builder:
                                                             f"enum or flag set is named {name}",
                                        "list records by name without 'struct' (kvm_regs), value sets by their name")
                     sections.append(DocSection(section["number"], section["title"], tuple(known),
-                                               section.get("text"), tuple(listed), section.get("spelled")))
+                                               section.get("text"), tuple(listed), section.get("spelled"),
+                                               self.constant_prefixes(section, by_name)))
                 chapters.append(DocChapter(chapter["number"], chapter["title"], chapter.get("text"), holds,
                                            tuple(sections)))
             layouts.append(DocLayout(data["document"], Version.parse(data["release"]), tuple(chapters),
                                      data.mark_of("document").path))
         return tuple(sorted(layouts, key=lambda d: d.release.parts))
+
+    def constant_prefixes(self, section: Map, by_name: dict) -> tuple[str, ...]:
+        """The prefixes of constants a layout section tabulates; each must start some constant's name."""
+        prefixes = section.get("constants", ())
+        for index, prefix in enumerate(prefixes):
+            if not any(name.startswith(prefix) and isinstance(item, Constant) for name, item in by_name.items()):
+                self.error(prefixes.mark_of(index), f"section {section['number']}: no constant starts with {prefix}",
+                           "write the common start of the constants' names, e.g. KVM_REG_PPC_")
+        return tuple(prefixes)
 
     def unlisted_files(self, listed: set[Path]) -> list[Diagnostic]:
         problems = []

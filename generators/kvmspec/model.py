@@ -735,6 +735,7 @@ class DocSection:
     text: Optional[str] = None
     also: tuple[str, ...] = ()        # records and value sets listed in full besides the items'
     spelled: Optional[str] = None     # the title api.rst prints where the kernel's misspells a name
+    constants: tuple[str, ...] = ()   # prefixes of constants the section tabulates
 
     @property
     def heading(self) -> str:

@@ -126,6 +126,7 @@ class PlacedSection:
     labels: list[str]
     text: Optional[str] = None
     also: list = field(default_factory=list)   # records and value sets listed in full
+    constants: list = field(default_factory=list)   # (prefix, constants) tabulated
 
 
 @dataclass
@@ -168,7 +169,10 @@ def api_chapters(layout: DocLayout, model: Model, kinds: dict[str, list]) -> lis
             items = [model.by_name[n] for n in s.names]
             labels = [i.name for i in items if i.name not in labelled]
             labelled.update(labels)
-            sections.append(PlacedSection(s.heading, items, labels, s.text, [model.by_name[n] for n in s.also]))
+            tables = [(prefix, [c for c in model.items if isinstance(c, Constant) and c.emitted
+                                and c.name.startswith(prefix)]) for prefix in s.constants]
+            sections.append(PlacedSection(s.heading, items, labels, s.text, [model.by_name[n] for n in s.also],
+                                          tables))
         if chapter.holds:
             number = next_number(chapter)
             prefix = chapter.number.rstrip(".")
