@@ -14106,7 +14106,7 @@ KVM_GET_REGS: Final = Ioctl(
     wide.
 
     :Capability: basic
-    :Architectures: x86, ppc
+    :Architectures: x86, ppc, s390, mips, loongarch
     :Type: vcpu ioctl
     :Parameters: struct kvm_regs (out)
     :Returns: 0 on success, -1 with errno set on error.
@@ -14143,7 +14143,7 @@ KVM_SET_REGS: Final = Ioctl(
     pc, each 64 bits wide.
 
     :Capability: basic
-    :Architectures: x86, ppc
+    :Architectures: x86, ppc, s390, mips, loongarch
     :Type: vcpu ioctl
     :Parameters: struct kvm_regs (in)
     :Returns: 0 on success, -1 with errno set on error.

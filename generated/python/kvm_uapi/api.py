@@ -4583,7 +4583,7 @@ class Vcpu(_Descriptor):
         wide.
 
         :Capability: basic
-        :Architectures: x86, ppc
+        :Architectures: x86, ppc, s390, mips, loongarch
         :Type: vcpu ioctl
         :Parameters: struct kvm_regs (out)
         :Returns: 0 on success, -1 with errno set on error.
@@ -4612,7 +4612,7 @@ class Vcpu(_Descriptor):
         pc, each 64 bits wide.
 
         :Capability: basic
-        :Architectures: x86, ppc
+        :Architectures: x86, ppc, s390, mips, loongarch
         :Type: vcpu ioctl
         :Parameters: struct kvm_regs (in)
         :Returns: 0 on success, -1 with errno set on error.

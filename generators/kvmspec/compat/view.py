@@ -61,8 +61,14 @@ class AbiView:
     # ------------------------------------------------------------ items
     @functools.cached_property
     def items(self) -> dict[str, object]:
-        return {i.name: i for i in self.model.items
-                if (i.active or i.active_on) and self.exists(i.since, i.removed)}
+        """By name; where several architectures' headers define a name, x86's definition."""
+        out: dict[str, object] = {}
+        for i in self.model.items:
+            if (i.active or i.active_on) and self.exists(i.since, i.removed):
+                other = out.get(i.name)
+                if other is None or (i.active and not getattr(other, "active", False)):
+                    out[i.name] = i
+        return out
 
     def ioctl(self, name: Optional[str]) -> Optional[Ioctl]:
         item = self.items.get(name) if name else None
