@@ -21,7 +21,8 @@ from .layout import ABIS, NATIVE, SCALARS, Abi, Member, Scalar, ioc, record_layo
 from .load import Int, Map, Seq, read_spec_file
 from .spelling import NameIndex
 from .model import (
-    AbiException, Architecture, Capability, Constant, Definition, Emission, EnableArg, Enum, ErrorCase,
+    AbiException, Architecture, Capability, Constant, Definition, DocChapter, DocLayout, DocSection, Emission,
+    EnableArg, Enum, ErrorCase,
     Example, ExitReason, ExternalMacro, ExternalType, Field, FlagSet, FunctionMacro, Guard, Header, Implementation,
     Ioctl, Lifecycle,
     Model, Move, NamedValue, OutlineEntry, OutlineSection, PastField, PastValue, Record, Scope, SpecFile,
@@ -192,6 +193,11 @@ class Builder:
                 data = self.read_outline(h, listed, spec_dir, problems)
                 if data is not None:
                     self.outlines[h["name"]] = data
+        self.documents: list[Map] = []
+        for index, rel in enumerate(manifest.get("documents", ())):
+            data = self.read_document(rel, manifest["documents"].mark_of(index), listed, spec_dir, problems)
+            if data is not None:
+                self.documents.append(data)
         if self.checked:
             problems.extend(self.unlisted_files(listed))
         self.was_read = (manifest, files, listed)
@@ -224,6 +230,79 @@ class Builder:
             problems.extend(found)
             return None
         return data
+
+    def read_document(self, rel: str, mark: Mark, listed: set[Path], spec_dir: Path,
+                      problems: list[Diagnostic]) -> Optional[Map]:
+        """A document layout file the manifest lists (checked against the schema)."""
+        path = self.spec_dir / rel
+        listed.add(path.resolve())
+        if not path.resolve().is_relative_to(spec_dir) or not path.is_file():
+            problems.append(Diagnostic(mark, f"document layout {rel!r} does not exist in spec/",
+                                       "create it, or remove it from documents:"))
+            return None
+        try:
+            data = read_spec_file(path, self.display(path))
+        except SpecError as exc:
+            problems.extend(exc.diagnostics)
+            return None
+        found = schema.check_document_layout(data)
+        if not found and self.checked:
+            found = check_text(data)
+        if found:
+            problems.extend(found)
+            return None
+        return data
+
+    def resolve_documents(self, by_name: dict) -> tuple[DocLayout, ...]:
+        """The document layouts, oldest release first, with every name checked
+        against the kind of item its chapter holds."""
+        kinds = {"ioctl": (Ioctl,), "vcpu-capability": (Capability,), "vm-capability": (Capability,),
+                 "capability": (Capability,)}
+        layouts = []
+        for data in self.documents:
+            chapters = []
+            for chapter in data["chapters"]:
+                holds = chapter.get("holds")
+                sections = []
+                for section in chapter.get("sections", ()):
+                    names = section.get("names", ())
+                    known = []
+                    for index, name in enumerate(names):
+                        item = by_name.get(name)
+                        if item is not None and (not holds or isinstance(item, kinds[holds])):
+                            known.append(name)
+                        else:
+                            what = f"no {holds.replace('-', ' ')} is named {name}" if holds else \
+                                f"no ioctl or capability is named {name}"
+                            self.error(names.mark_of(index), f"section {section['number']}: {what}",
+                                       "name the spec item the section describes (the kernel's title "
+                                       "may spell it differently)")
+                    also = section.get("also", ())
+                    listed = []
+                    for index, name in enumerate(also):
+                        if isinstance(by_name.get(name), (Record, Enum, FlagSet)):
+                            listed.append(name)
+                        else:
+                            self.error(also.mark_of(index), f"section {section['number']}: no struct, union, "
+                                                            f"enum or flag set is named {name}",
+                                       "list records by name without 'struct' (kvm_regs), value sets by their name")
+                    sections.append(DocSection(section["number"], section["title"], tuple(known),
+                                               section.get("text"), tuple(listed), section.get("spelled"),
+                                               self.constant_prefixes(section, by_name)))
+                chapters.append(DocChapter(chapter["number"], chapter["title"], chapter.get("text"), holds,
+                                           tuple(sections)))
+            layouts.append(DocLayout(data["document"], Version.parse(data["release"]), tuple(chapters),
+                                     data.mark_of("document").path))
+        return tuple(sorted(layouts, key=lambda d: d.release.parts))
+
+    def constant_prefixes(self, section: Map, by_name: dict) -> tuple[str, ...]:
+        """The prefixes of constants a layout section tabulates; each must start some constant's name."""
+        prefixes = section.get("constants", ())
+        for index, prefix in enumerate(prefixes):
+            if not any(name.startswith(prefix) and isinstance(item, Constant) for name, item in by_name.items()):
+                self.error(prefixes.mark_of(index), f"section {section['number']}: no constant starts with {prefix}",
+                           "write the common start of the constants' names, e.g. KVM_REG_PPC_")
+        return tuple(prefixes)
 
     def unlisted_files(self, listed: set[Path]) -> list[Diagnostic]:
         problems = []
@@ -897,9 +976,10 @@ class Builder:
             if native is not None:
                 by_name[name] = native
         released = Version.parse(manifest["released"]) if "released" in manifest else None
+        documents = self.resolve_documents(by_name)   # errors are reported with the model's checks
         model = Model(manifest["title"], tuple(architectures), externals, external_types, headers,
                       tuple(f for f, _ in files), items, by_name, variants, tuple(self.outline_warnings),
-                      released)
+                      released, documents)
         if released is not None and released.parts > model.newest.parts:
             self.error(manifest.mark_of("released"),
                        f"released: {released} is later than the newest release any item names ({model.newest})",

@@ -440,6 +440,29 @@ def cmd_audit_docs(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if report.errors else EXIT_OK
 
 
+def cmd_doc_coverage(args: argparse.Namespace) -> int:
+    import json
+    from .section_coverage import coverage
+    reference = _read_document(args.reference)
+    ours_path = args.ours or str(_root(args) / "generated" / "Documentation" / "virt" / "kvm" / "api.rst")
+    ours = _read_document(ours_path)
+    report = coverage(reference, ours)
+    goal = args.goal / 100
+    if args.format == "json":
+        print(json.dumps(report.as_json(goal), indent=2))
+    else:
+        for c in sorted(report.sections, key=lambda c: c.share):
+            if c.share >= goal and not args.all:
+                continue
+            where = " (no section with this heading)" if not c.found else \
+                " (matched by number; title spelt otherwise)" if c.by_number else ""
+            shown = ", ".join(c.missing[:12]) + (" ..." if len(c.missing) > 12 else "")
+            print(f"{args.reference}:{c.line}: {c.heading}: {c.share:.1%} of {len(c.identifiers)}{where}"
+                  + (f"; missing: {shown}" if c.missing else ""))
+        print(report.summary(goal))
+    return EXIT_FINDINGS if args.check and report.below(goal) else EXIT_OK
+
+
 def _fill(*paragraphs: str) -> str:
     import textwrap
     return "\n\n".join(textwrap.fill(p, width=78) for p in paragraphs)
@@ -671,6 +694,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the kernel release the document belongs to, e.g. 6.1 (default: inferred)")
     p.add_argument("--format", choices=["text", "json"], default="text", help="output format")
     p.set_defaults(func=cmd_audit_docs)
+
+    p = sub.add_parser("doc-coverage", help="how much of a reference api.rst each section of ours covers",
+                       description=_fill(
+                           "Split a reference api.rst (the kernel's) and ours into numbered chapters and "
+                           "sections, and for each section of the reference print the share of its identifiers "
+                           "(KVM_* names, struct and union names, members its C listings declare) that our "
+                           "section with the same number and title also mentions, worst first, then the "
+                           "distribution (min, median, how many below the goal).",
+                           "Sections at or above the goal are listed only with --all. Exit 1 with --check when "
+                           "any section is below the goal."),
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("reference", metavar="REFERENCE", help="the reference api.rst, e.g. the kernel's")
+    p.add_argument("ours", metavar="OURS", nargs="?",
+                   help="the api.rst to measure (default: generated/Documentation/virt/kvm/api.rst)")
+    p.add_argument("--goal", type=float, default=95.0, metavar="PERCENT", help="the goal per section (default 95)")
+    p.add_argument("--all", action="store_true", help="list every section, not only those below the goal")
+    p.add_argument("--check", action="store_true", help="exit 1 when a section is below the goal")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    p.set_defaults(func=cmd_doc_coverage)
 
     p = sub.add_parser("probe", help="check the spec against the running kernel through /dev/kvm",
                        description="Ask the running kernel, through /dev/kvm, what KVM_CHECK_EXTENSION answers for "

@@ -744,6 +744,45 @@ Definition = Union[Constant, FunctionMacro, Enum, FlagSet, Record, Ioctl, Capabi
 
 
 @value_type
+class DocSection:
+    """A numbered section of a document layout: the ioctls or capabilities it
+    describes (`names`), or a text of our own (`text`, a template name)."""
+    number: str
+    title: str
+    names: tuple[str, ...] = ()
+    text: Optional[str] = None
+    also: tuple[str, ...] = ()        # records and value sets listed in full besides the items'
+    spelled: Optional[str] = None     # the title api.rst prints where the kernel's misspells a name
+    constants: tuple[str, ...] = ()   # prefixes of constants the section tabulates
+
+    @property
+    def heading(self) -> str:
+        return f"{self.number} {self.spelled or self.title}"
+
+
+@value_type
+class DocChapter:
+    number: str
+    title: str
+    text: Optional[str] = None
+    holds: Optional[str] = None       # ioctl | vcpu-capability | vm-capability | capability
+    sections: tuple[DocSection, ...] = ()
+
+    @property
+    def heading(self) -> str:
+        return f"{self.number} {self.title}"
+
+
+@value_type
+class DocLayout:
+    """The chapters and sections of the kernel's api.rst at one release."""
+    document: str
+    release: Version
+    chapters: tuple[DocChapter, ...]
+    path: str = ""
+
+
+@value_type
 class Model:
     title: str
     architectures: tuple[Architecture, ...]
@@ -763,6 +802,8 @@ class Model:
     def is_released(self, version: Optional[Version]) -> bool:
         """Whether `version` is out; a later one is merged for a release to come."""
         return version is None or self.released is None or version.parts <= self.released.parts
+    # Layouts of the kernel's api.rst, oldest release first
+    documents: tuple = field(default=(), compare=False, repr=False)
 
     def lookup(self, name: str, arch: str) -> Optional[Definition]:
         """The definition of `name` that userspace of `arch` sees."""

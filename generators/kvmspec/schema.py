@@ -208,6 +208,10 @@ def check_outline_file(data: Any) -> list[Diagnostic]:
     return _errors("outline_file", data)
 
 
+def check_document_layout(data: Any) -> list[Diagnostic]:
+    return _errors("document_layout", data)
+
+
 def check_spec_file(data: Any) -> list[Diagnostic]:
     """Check the file's top level, then each item against its kind."""
     problems = _errors("spec_file_shell", data)

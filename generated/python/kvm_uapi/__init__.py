@@ -4585,6 +4585,11 @@ KVM_CAP_EXCEPTION_PAYLOAD: Final = Capability(
     restored. Off by default, because userspace that does not know the new
     fields would lose the pending state when migrating.
 
+    It changes what KVM_GET_VCPU_EVENTS reports and KVM_SET_VCPU_EVENTS
+    accepts: a pending exception is kept apart from an injected one, and its
+    payload (the faulting address of a page fault, the DR6 bits of a debug
+    exception) travels with it instead of being written to CR2 or DR6 early.
+
     :Number: 164
     :Architectures: x86
     :Checked on: /dev/kvm, VM
@@ -5694,6 +5699,9 @@ KVM_CAP_SPLIT_IRQCHIP: Final = Capability(
     kernel. This keeps the fast path (APIC timer, IPIs, posted interrupts) in
     KVM while the legacy chipset devices stay in the VMM.
 
+    It is used instead of KVM_CREATE_IRQCHIP; the MSIs of the userspace IOAPIC
+    use routes of type KVM_IRQ_ROUTING_MSI (or KVM_SIGNAL_MSI).
+
     :Number: 121
     :Architectures: x86
     :Checked on: /dev/kvm, VM
@@ -5789,6 +5797,9 @@ KVM_CAP_X2APIC_API: Final = Capability(
     doc="""Opt-in x2APIC behaviour needed by guests with many vCPUs. Off by default
     because it changes the format of interrupt routes and of the saved local
     APIC state.
+
+    It changes how MSI routes set with KVM_SET_GSI_ROUTING and KVM_SIGNAL_MSI
+    name their destination.
 
     :Number: 129
     :Architectures: x86
@@ -5940,6 +5951,9 @@ KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: Final = Capability(
     doc="""Dirty logging in which userspace decides when pages are write-protected
     again. It shortens the time KVM holds locks on large slots and reduces
     pages reported dirty that were only written before they were copied.
+
+    It replaces KVM_CAP_MANUAL_DIRTY_LOG_PROTECT, whose number is no longer
+    reported.
 
     :Number: 168
     :Architectures: x86, arm64, mips, riscv
@@ -6368,6 +6382,9 @@ KVM_CAP_DISABLE_QUIRKS2: Final = Capability(
     off for a VM. Unlike KVM_CAP_DISABLE_QUIRKS, the answer tells which quirks
     exist and unknown bits are refused.
 
+    The MONITOR/MWAIT quirk only matters while those instructions cause exits,
+    that is unless KVM_X86_DISABLE_EXITS_MWAIT disabled them.
+
     :Number: 213
     :Architectures: x86
     :Checked on: /dev/kvm, VM
@@ -6607,6 +6624,9 @@ KVM_CAP_MIPS_VZ: Final = Capability(
     doc="""Hardware-assisted virtualization with the MIPS VZ ASE, selected with
     KVM_VM_MIPS_VZ or KVM_VM_MIPS_AUTO.
 
+    KVM_CREATE_VM with the machine type KVM_VM_MIPS_VZ chooses the VZ
+    implementation explicitly; KVM_VM_MIPS_AUTO lets the kernel pick.
+
     :Number: 137
     :Architectures: mips
     :Checked on: /dev/kvm, VM
@@ -6624,6 +6644,9 @@ KVM_CAP_MIPS_TE: Final = Capability(
     enable=None,
     doc="""The trap and emulate implementation, which runs guest code in user mode
     with a rearranged guest address space.
+
+    When both this capability and KVM_CAP_MIPS_VZ are present, KVM_CREATE_VM
+    with the machine type KVM_VM_MIPS_TE chooses trap-and-emulate.
 
     :Number: 138
     :Architectures: mips
@@ -6764,6 +6787,9 @@ KVM_CAP_X86_DISABLE_EXITS: Final = Capability(
     doc="""Opt-in removal of intercepts for HLT, PAUSE, MWAIT and C-states, to cut
     latency when each vCPU owns a physical CPU. The host loses the chance to
     run other work while the guest idles or spins.
+
+    A guest whose HLT exits are disabled should not be offered
+    KVM_FEATURE_PV_UNHALT.
 
     :Number: 143
     :Architectures: x86
@@ -7794,6 +7820,12 @@ KVM_CAP_DIRTY_LOG_RING: Final = Capability(
     entries in order, marks them KVM_DIRTY_GFN_F_RESET and calls
     KVM_RESET_DIRTY_RINGS. Architectures with a weaker memory model use
     KVM_CAP_DIRTY_LOG_RING_ACQ_REL, which works the same way.
+
+    Enable it after KVM_CREATE_VM and before the first vCPU is created; memory
+    slots added with KVM_SET_USER_MEMORY_REGION are then tracked through the
+    rings. Each entry's flags hold KVM_DIRTY_GFN_F_DIRTY (set by the kernel)
+    and KVM_DIRTY_GFN_F_RESET (set by userspace once collected), within
+    KVM_DIRTY_GFN_F_MASK; an entry names a slot and an offset within it.
 
     :Number: 192
     :Architectures: x86
@@ -10477,7 +10509,8 @@ class kvm_run(ctypes.Structure):
       Input. Non-zero makes KVM_RUN return at once with EINTR without
       entering the guest (KVM_CAP_IMMEDIATE_EXIT). A signal handler can
       set it to kick a vCPU thread out without racing with the next
-      KVM_RUN.
+      KVM_RUN, which scales better than blocking the signal outside
+      KVM_RUN with KVM_SET_SIGNAL_MASK.
     - padding1: __u8[6], offset 2, reserved.
       Reserved. Seven bytes until immediate_exit took the first.
     - exit_reason: __u32, offset 8.
@@ -11896,6 +11929,10 @@ KVM_CAP_S390_USER_STSI: Final = Capability(
     enable='vm',
     doc="""Userspace can post-process the STSI instruction.
 
+    The exit is KVM_EXIT_S390_STSI: kvm_run.s390_stsi gives the operand
+    address (addr), access register (ar), function code (fc) and selectors
+    (sel1, sel2) of the instruction, plus reserved bytes.
+
     :Number: 109
     :Architectures: s390
     :Checked on: /dev/kvm, VM
@@ -12139,6 +12176,8 @@ KVM_CAP_S390_HPAGE_1M: Final = Capability(
     enable='vm',
     doc="""The VM can be backed by 1 MiB huge pages.
 
+    A user-controlled VM (KVM_VM_S390_UCONTROL) cannot enable it.
+
     :Number: 156
     :Architectures: s390
     :Checked on: /dev/kvm, VM
@@ -12203,6 +12242,10 @@ KVM_CAP_S390_PROTECTED: Final = Capability(
     doc="""KVM_S390_PV_COMMAND is available, as are the SIDA operations of
     KVM_S390_MEM_OP and KVM_MP_STATE_LOAD.
 
+    It also makes the KVM_MP_STATE_LOAD state available; for a protected
+    guest, KVM_SET_MP_STATE fails when the ultravisor does not allow the state
+    change.
+
     :Number: 180
     :Architectures: s390
     :Checked on: /dev/kvm, VM
@@ -12258,6 +12301,9 @@ KVM_CAP_S390_PROTECTED_DUMP: Final = Capability(
     enable=None,
     doc="""Protected guests can be dumped: KVM_S390_PV_COMMAND accepts KVM_PV_DUMP
     and KVM_PV_INFO, and KVM_S390_PV_CPU_COMMAND is available.
+
+    The state of each vCPU is dumped with KVM_S390_PV_CPU_COMMAND and its
+    KVM_PV_DUMP_CPU command.
 
     :Number: 217
     :Architectures: s390
@@ -12597,6 +12643,9 @@ KVM_CAP_PPC_SMT: Final = Capability(
     The vCPU id decides the virtual core: vCPUs whose ids divide to the same
     quotient by the SMT mode share a core.
 
+    The modes that may be asked for are the bits of the
+    KVM_CAP_PPC_SMT_POSSIBLE answer.
+
     :Number: 64
     :Architectures: ppc
     :Checked on: /dev/kvm, VM
@@ -12831,6 +12880,10 @@ KVM_CAP_SPAPR_MULTITCE: Final = Capability(
     TCE tables it owns, not only H_PUT_TCE. Userspace must still implement
     them, because the kernel passes on calls it cannot complete, and the guest
     only uses them if the device tree advertises them.
+
+    With it, the kernel handles the multi-entry TCE hypercalls
+    (H_PUT_TCE_INDIRECT, H_STUFF_TCE) for tables created with
+    KVM_CREATE_SPAPR_TCE; other tables go to userspace.
 
     :Number: 94
     :Architectures: ppc
@@ -13448,6 +13501,9 @@ KVM_CAP_ARM_USER_IRQ: Final = Capability(
     look at the field after every exit; an edge-triggered line shows up set
     exactly once per edge.
 
+    The levels are written to kvm_run on every return to userspace, whatever
+    the exit (KVM_EXIT_INTR, KVM_EXIT_MMIO and the others).
+
     :Number: 144
     :Architectures: arm64
     :Checked on: /dev/kvm, VM
@@ -13467,6 +13523,9 @@ KVM_CAP_ARM_INJECT_SERROR_ESR: Final = Capability(
     choose the syndrome the guest sees: the ISS bits of the ESR
     (serror_has_esr and serror_esr). Without the capability, setting
     serror_has_esr fails with EINVAL.
+
+    It extends KVM_CAP_VCPU_EVENTS: the SError that KVM_SET_VCPU_EVENTS makes
+    pending may carry a syndrome.
 
     :Number: 158
     :Architectures: arm64
@@ -13971,6 +14030,13 @@ KVM_CREATE_VM: Final = Ioctl(
     descriptor rather than on /dev/kvm, because the answer can depend on the
     machine type.
 
+    The argument is the machine type; 0 is the default everywhere. On s390,
+    KVM_VM_S390_UCONTROL makes a user-controlled VM (the host must have
+    KVM_CAP_S390_UCONTROL and the caller CAP_SYS_ADMIN). On arm64, the low
+    bits may set the guest's physical address size (KVM_VM_TYPE_ARM_IPA_SIZE);
+    KVM_CHECK_EXTENSION with KVM_CAP_ARM_VM_IPA_SIZE gives the largest size
+    accepted.
+
     :Capability: basic
     :Architectures: all
     :Type: system ioctl
@@ -14077,6 +14143,12 @@ KVM_GET_VCPU_MMAP_SIZE: Final = Ioctl(
     host. The dirty ring, when enabled, lives at another offset and is not
     included.
 
+    The mapping starts with struct kvm_run, through which KVM_RUN reports
+    exits and takes replies. Pages after it hold optional rings: the coalesced
+    MMIO ring at page KVM_COALESCED_MMIO_PAGE_OFFSET when
+    KVM_CAP_COALESCED_MMIO is present, and the vCPU's dirty ring from page
+    KVM_DIRTY_LOG_PAGE_OFFSET when KVM_CAP_DIRTY_LOG_RING is enabled.
+
     :Capability: basic
     :Architectures: all
     :Type: system ioctl
@@ -14112,6 +14184,14 @@ KVM_CREATE_VCPU: Final = Ioctl(
     memory and irqchip setup that must precede vCPU creation (e.g.
     KVM_CREATE_IRQCHIP on x86) should be done first. KVM_CAP_NR_VCPUS gives
     the recommended number of vCPUs per VM.
+
+    KVM_CHECK_EXTENSION gives the limits: KVM_CAP_NR_VCPUS the recommended and
+    KVM_CAP_MAX_VCPUS the largest number of vCPUs, KVM_CAP_MAX_VCPU_ID the
+    largest id plus one. On powerpc with KVM_CAP_PPC_SMT, the vCPU id decides
+    the virtual core a vCPU belongs to (the id divided by the threads per
+    core), so the choice of ids sets the guest's threading mode. In an s390
+    user- controlled VM, the vCPU's SIE control block can be mapped from page
+    KVM_S390_SIE_PAGE_OFFSET of the vCPU descriptor.
 
     :Capability: basic
     :Architectures: all
@@ -14225,6 +14305,9 @@ KVM_GET_CLOCK: Final = Ioctl(
     source allows, the host wall-clock time and TSC of the same instant are
     returned too, which lets the destination of a migration account for the
     time that passes in between.
+
+    Which flags the kernel can set is the answer of KVM_CHECK_EXTENSION for
+    KVM_CAP_ADJUST_CLOCK.
 
     :Capability: KVM_CAP_ADJUST_CLOCK
     :Architectures: x86
@@ -14612,6 +14695,9 @@ KVM_GET_LAPIC: Final = Ioctl(
     page. Registers that the hardware computes, such as the current count of
     the timer, hold their value at the time of the call. Pending interrupts of
     a vCPU that uses posted interrupts are merged into IRR first.
+
+    The x2APIC id in the returned state follows KVM_X2APIC_API_USE_32BIT_IDS
+    when KVM_CAP_X2APIC_API enabled it.
 
     :Capability: KVM_CAP_IRQCHIP
     :Architectures: x86
@@ -15096,6 +15182,10 @@ KVM_GET_MSR_INDEX_LIST: Final = Ioctl(
     on any VM. The machine check bank MSRs are not listed: their number
     depends on the bank count chosen with KVM_X86_SETUP_MCE.
 
+    When KVM_CAP_MCE is present the machine-check bank MSRs are left out of
+    the list, since the number of banks is set per vCPU with
+    KVM_X86_SETUP_MCE.
+
     :Capability: basic
     :Architectures: x86
     :Type: system ioctl
@@ -15172,6 +15262,12 @@ KVM_GET_MSRS: Final = Ioctl(
 
     An unknown or unsupported MSR ends the call early rather than failing it,
     so userspace must compare the return value with nmsrs.
+
+    The MSRs that can be read are listed by KVM_GET_MSR_INDEX_LIST.
+
+    On the system descriptor it reads feature MSRs (those
+    KVM_GET_MSR_FEATURE_INDEX_LIST lists), which tell what the host can offer
+    a guest, as KVM_GET_SUPPORTED_CPUID does for CPUID.
 
     :Capability: basic
     :Architectures: x86
@@ -15326,6 +15422,14 @@ KVM_GET_SUPPORTED_CPUID: Final = Ioctl(
     before a process can use them for guests (AMX) are only reported after
     that permission was obtained with arch_prctl(ARCH_REQ_XCOMP_GUEST_PERM).
 
+    What it returns is meant to be passed to KVM_SET_CPUID2, possibly trimmed.
+    Some bits depend on other settings: x2APIC needs an in-kernel local APIC
+    (KVM_CREATE_IRQCHIP or a split irqchip); TSC deadline is never reported
+    but may be set when KVM_CHECK_EXTENSION reports
+    KVM_CAP_TSC_DEADLINE_TIMER; enabling some capabilities, such as
+    KVM_CAP_X86_DISABLE_EXITS, makes features usable (MONITOR/MWAIT) that KVM
+    does not support in its default configuration.
+
     :Capability: KVM_CAP_EXT_CPUID
     :Architectures: x86
     :Type: system ioctl
@@ -15413,6 +15517,9 @@ KVM_SET_CPUID: Final = Ioctl(
     doc="""Sets the CPUID table of the vCPU from entries without subleaf information;
     each entry is used for every value of ECX. Otherwise behaves like
     KVM_SET_CPUID2.
+
+    It cannot be used to change the CPUID after the first KVM_RUN;
+    KVM_SET_CPUID2 and KVM_GET_CPUID2 replace it.
 
     :Capability: basic
     :Architectures: x86
@@ -15648,6 +15755,8 @@ KVM_REINJECT_CONTROL: Final = Ioctl(
     off drops them instead, which suits guests that read the time from another
     clock.
 
+    It acts on the PIT made with KVM_CREATE_PIT or KVM_CREATE_PIT2.
+
     :Capability: KVM_CAP_REINJECT_CONTROL
     :Architectures: x86
     :Type: vm ioctl
@@ -15688,6 +15797,8 @@ KVM_CREATE_PIT2: Final = Ioctl(
     KVM_CREATE_IRQCHIP first; kernels newer than 6.1 refuse with ENOENT when
     there is no in-kernel PIC. Only one PIT can exist.
 
+    It replaces KVM_CREATE_PIT.
+
     :Capability: KVM_CAP_PIT2
     :Architectures: x86
     :Type: vm ioctl
@@ -15721,6 +15832,9 @@ KVM_GET_PIT2: Final = Ioctl(
     restored_by='KVM_SET_PIT2',
     doc="""Saves the state of the in-kernel PIT: its three channels and its flags.
     The reserved words are returned as 0.
+
+    It needs a PIT made with KVM_CREATE_PIT2, and replaces KVM_GET_PIT, whose
+    state has no flags.
 
     :Capability: KVM_CAP_PIT_STATE2
     :Architectures: x86
@@ -15758,6 +15872,9 @@ KVM_SET_PIT2: Final = Ioctl(
     each counter from its initial count (count_load_time is not used, since it
     is a host time). Entering HPET legacy mode stops the PIT from raising IRQ
     0, because the emulated HPET takes over that line.
+
+    It needs a PIT made with KVM_CREATE_PIT2, and replaces KVM_SET_PIT, whose
+    state has no flags.
 
     :Capability: KVM_CAP_PIT_STATE2
     :Architectures: x86
@@ -15870,6 +15987,10 @@ KVM_X86_SET_MCE: Final = Ioctl(
     S and AR) through the guest's CMCI interrupt when MCG_CAP advertises CMCI.
     When the bank already holds an error, the overflow bit is set.
 
+    An uncorrected error that the guest cannot take, because a machine check
+    is already in progress (MCG_STATUS.MCIP) or CR4.MCE is clear, shuts the
+    guest down: userspace sees KVM_EXIT_SHUTDOWN.
+
     :Capability: KVM_CAP_MCE
     :Architectures: x86
     :Type: vcpu ioctl
@@ -15912,6 +16033,11 @@ KVM_GET_VCPU_EVENTS: Final = Ioctl(
     (KVM_VCPUEVENT_VALID_SIPI_VECTOR stays clear). Unless
     KVM_CAP_EXCEPTION_PAYLOAD is enabled, a pending exception is reported as
     injected and its payload is first written to CR2 or DR6.
+
+    The interrupt shadow is reported when KVM_CAP_INTR_SHADOW is present. On
+    arm64 the structure holds a pending SError (with its syndrome when
+    KVM_CAP_ARM_INJECT_SERROR_ESR is present) and a pending external data
+    abort.
 
     :Capability: KVM_CAP_VCPU_EVENTS
     :Architectures: x86
@@ -15964,6 +16090,16 @@ KVM_SET_VCPU_EVENTS: Final = Ioctl(
     exception_has_payload and exception_payload are ignored, and an exception
     is restored as already injected.
 
+    The interrupt shadow is restored when KVM_CAP_INTR_SHADOW is present; NMI
+    pending, the SIPI vector and SMM state only when their
+    KVM_VCPUEVENT_VALID_NMI_PENDING, KVM_VCPUEVENT_VALID_SIPI_VECTOR and
+    KVM_VCPUEVENT_VALID_SMM flags are set (SMM needs KVM_CAP_X86_SMM). With
+    KVM_CAP_EXCEPTION_PAYLOAD a pending exception and its payload are
+    restored, and with KVM_CAP_X86_TRIPLE_FAULT_EVENT a pending triple fault.
+    On arm64 it makes an SError or an external data abort pending; the latter
+    (KVM_CAP_ARM_INJECT_EXT_DABT) lets userspace answer a KVM_EXIT_MMIO or
+    KVM_EXIT_ARM_NISV with an abort instead of emulating the access.
+
     :Capability: KVM_CAP_VCPU_EVENTS
     :Architectures: x86
     :Type: vcpu ioctl
@@ -16013,6 +16149,9 @@ KVM_GET_NESTED_STATE: Final = Ioctl(
     not be running. The state is only complete together with the ordinary
     register state, and must be saved after it: saving can complete a pending
     nested VM entry and update the registers.
+
+    KVM_CHECK_EXTENSION with KVM_CAP_NESTED_STATE answers the largest size the
+    state can have.
 
     :Capability: KVM_CAP_NESTED_STATE
     :Architectures: x86
@@ -16136,6 +16275,9 @@ KVM_GET_DIRTY_LOG: Final = Ioctl(
     KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, it only reports, and userspace
     re-protects chosen pages with KVM_CLEAR_DIRTY_LOG.
 
+    The slot number is the one given to KVM_SET_USER_MEMORY_REGION; with
+    KVM_CAP_MULTI_ADDRESS_SPACE, bits 16-31 select the address space.
+
     :Capability: basic
     :Architectures: all
     :Type: vm ioctl
@@ -16240,6 +16382,12 @@ KVM_SET_USER_MEMORY_REGION: Final = Ioctl(
     other changes are refused. Slots may be changed while vCPUs run; a vCPU
     sees either the old or the new slot. If the backing memory is unmapped
     while the slot exists, guest accesses to it make KVM_RUN fail with EFAULT.
+
+    It replaces KVM_SET_MEMORY_REGION. Changes userspace later makes to the
+    memory mapping at userspace_addr reach the guest when KVM_CHECK_EXTENSION
+    reports KVM_CAP_SYNC_MMU. On s390 it fails with EINVAL for a
+    user-controlled VM (KVM_VM_S390_UCONTROL), whose memory is mapped per vCPU
+    with KVM_S390_UCAS_MAP.
 
     :Capability: KVM_CAP_USER_MEMORY
     :Architectures: all
@@ -16517,6 +16665,10 @@ KVM_CLEAR_DIRTY_LOG: Final = Ioctl(
     copies those pages. Clearing in small pieces keeps the time between
     protection and copy short and avoids long stalls.
 
+    The slot number is the one given to KVM_SET_USER_MEMORY_REGION; with
+    KVM_CAP_MULTI_ADDRESS_SPACE, bits 16-31 select the address space. Check
+    KVM_CHECK_EXTENSION for KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 first.
+
     :Capability: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2
     :Architectures: x86, arm64, mips, riscv, loongarch
     :Type: vm ioctl
@@ -16790,6 +16942,8 @@ KVM_IRQ_LINE: Final = Ioctl(
     directly when the interrupt controller is emulated in userspace;
     KVM_CAP_IRQCHIP only says whether the in-kernel GIC forms are usable.
 
+    It needs an in-kernel irqchip (KVM_CREATE_IRQCHIP on x86 and arm64).
+
     :Capability: KVM_CAP_IRQCHIP
     :Architectures: x86, arm64, ppc
     :Type: vm ioctl
@@ -16822,6 +16976,8 @@ KVM_GET_IRQCHIP: Final = Ioctl(
     doc="""Saves the state of one chip of the in-kernel PICs and IOAPIC, for
     migration or debugging. Save all three chips to capture the whole
     controller.
+
+    It needs an in-kernel irqchip made with KVM_CREATE_IRQCHIP.
 
     :Capability: KVM_CAP_IRQCHIP
     :Architectures: x86
@@ -16858,6 +17014,8 @@ KVM_SET_IRQCHIP: Final = Ioctl(
     restored_by=None,
     doc="""Loads the state of one chip of the in-kernel PICs and IOAPIC, as saved by
     KVM_GET_IRQCHIP, and re-evaluates its outputs.
+
+    It needs an in-kernel irqchip made with KVM_CREATE_IRQCHIP.
 
     :Capability: KVM_CAP_IRQCHIP
     :Architectures: x86
@@ -16935,6 +17093,11 @@ KVM_SET_GSI_ROUTING: Final = Ioctl(
     irqchip installs a default table, which this call discards, so include the
     default routes if they are still wanted. Irqfds follow the new table at
     once.
+
+    The GSIs are those KVM_IRQFD and KVM_IRQ_LINE name. With
+    KVM_X2APIC_API_USE_32BIT_IDS (KVM_CAP_X2APIC_API) an MSI route's
+    address_hi holds the high bits of the destination id. Xen event channel
+    routes need KVM_CAP_XEN_HVM to report KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL.
 
     :Capability: KVM_CAP_IRQ_ROUTING
     :Architectures: x86, arm64, s390, ppc
@@ -17025,7 +17188,7 @@ KVM_SET_BOOT_CPU_ID: Final = Ioctl(
     restored_by=None,
     doc="""Chooses which vCPU is the bootstrap processor: the one that starts running
     at reset while the others wait for INIT and SIPI. Without this call it is
-    vCPU 0. Only possible before the first vCPU is created.
+    vCPU 0. It must come before the first KVM_CREATE_VCPU.
 
     :Capability: KVM_CAP_SET_BOOT_CPU_ID
     :Architectures: x86
@@ -17108,6 +17271,9 @@ KVM_SIGNAL_MSI: Final = Ioctl(
     had written data to address. Userspace device models use it for MSIs that
     have no GSI route, which saves managing the limited routing table.
 
+    On x86 the destination id is read as 32 bits (in address_hi) when
+    KVM_X2APIC_API_USE_32BIT_IDS was enabled with KVM_CAP_X2APIC_API.
+
     :Capability: KVM_CAP_SIGNAL_MSI
     :Architectures: x86, arm64
     :Type: vm ioctl
@@ -17153,6 +17319,9 @@ KVM_INTERRUPT: Final = Ioctl(
     the vCPU's descriptor, it may be called from another thread while the vCPU
     runs on ppc, mips and riscv.
 
+    On powerpc, KVM_CAP_PPC_UNSET_IRQ adds the value that lowers the external
+    interrupt and KVM_CAP_PPC_IRQ_LEVEL the level-triggered form.
+
     :Capability: basic
     :Architectures: x86, ppc, mips, riscv
     :Type: vcpu ioctl
@@ -17193,6 +17362,10 @@ KVM_NMI: Final = Ioctl(
     normally arrive through it, and userspace that wants to emulate an NMI on
     LINT1 must first check the LINT1 entry of the local APIC state
     (KVM_GET_LAPIC) to see whether the guest routed it as an NMI.
+
+    Its meaning is only well defined without an in-kernel irqchip
+    (KVM_CREATE_IRQCHIP); with one, the path between the vCPU and its local
+    APIC is emulated in the kernel.
 
     :Capability: KVM_CAP_USER_NMI
     :Architectures: x86
@@ -17295,6 +17468,10 @@ KVM_GET_SUPPORTED_HV_CPUID: Final = Ioctl(
     deprecated: it hides the nested features unless the enlightened VMCS was
     enabled on that vCPU, and the direct synthetic timer mode unless the vCPU
     has an in-kernel local APIC. The system form reports everything.
+
+    Some leaves depend on other state: the nested (enlightened VMCS) features
+    on KVM_CAP_HYPERV_ENLIGHTENED_VMCS being enabled, and some recommendations
+    on whether the local APIC is in the kernel (KVM_CREATE_IRQCHIP).
 
     :Capability: KVM_CAP_HYPERV_CPUID
     :Architectures: x86
@@ -17418,6 +17595,9 @@ KVM_XEN_HVM_SET_ATTR: Final = Ioctl(
     info page whenever it delivers an event, without marking it dirty, so
     userspace must treat that page as always dirty during migration.
 
+    It exists when KVM_CAP_XEN_HVM reports KVM_XEN_HVM_CONFIG_SHARED_INFO; the
+    event channel attributes need KVM_XEN_HVM_CONFIG_EVTCHN_SEND as well.
+
     :Capability: KVM_CAP_XEN_HVM
     :Architectures: x86
     :Type: vm ioctl
@@ -17466,6 +17646,10 @@ KVM_XEN_VCPU_GET_ATTR: Final = Ioctl(
     KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA reads as 0 unless the vcpu_info was
     set by address. An unset runstate area gives ENOENT.
 
+    It exists when KVM_CAP_XEN_HVM reports KVM_XEN_HVM_CONFIG_SHARED_INFO; the
+    event channel and timer attributes need KVM_XEN_HVM_CONFIG_EVTCHN_SEND as
+    well.
+
     :Capability: KVM_CAP_XEN_HVM
     :Architectures: x86
     :Type: vcpu ioctl
@@ -17510,6 +17694,10 @@ KVM_XEN_VCPU_SET_ATTR: Final = Ioctl(
     time info and runstate areas, its runstate and accumulated run times, its
     Xen vCPU id, its timer, or its local APIC upcall vector. As with the
     shared info page, KVM writes the vcpu_info page without marking it dirty.
+
+    It exists when KVM_CAP_XEN_HVM reports KVM_XEN_HVM_CONFIG_SHARED_INFO; the
+    event channel and timer attributes need KVM_XEN_HVM_CONFIG_EVTCHN_SEND as
+    well.
 
     :Capability: KVM_CAP_XEN_HVM
     :Architectures: x86
@@ -17598,6 +17786,12 @@ KVM_RUN: Final = Ioctl(
     than KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS and KVM_SYNC_X86_EVENTS make
     the call fail with EINVAL.
 
+    The kvm_run area is mapped from the vCPU descriptor, with the length
+    KVM_GET_VCPU_MMAP_SIZE answers. On arm64, a guest data abort that the
+    kernel cannot decode (no valid syndrome) makes KVM_RUN fail with ENOSYS,
+    unless userspace enabled KVM_CAP_ARM_NISV_TO_USER, in which case it exits
+    with KVM_EXIT_ARM_NISV.
+
     :Capability: basic
     :Architectures: all
     :Type: vcpu ioctl
@@ -17678,6 +17872,12 @@ KVM_GET_MP_STATE: Final = Ioctl(
     emulated in the kernel; before reporting, pending INIT and SIPI are
     processed. Save it with the other vCPU state for migration.
 
+    On x86 the state is only kept by an in-kernel irqchip
+    (KVM_CREATE_IRQCHIP); a pending INIT or SIPI is also part of
+    KVM_GET_VCPU_EVENTS. On arm64, a vCPU in KVM_MP_STATE_SUSPENDED that gets
+    a wake-up event exits to userspace with KVM_EXIT_SYSTEM_EVENT of type
+    KVM_SYSTEM_EVENT_WAKEUP.
+
     :Capability: KVM_CAP_MP_STATE
     :Architectures: x86, s390, arm64, riscv
     :Type: vcpu ioctl
@@ -17720,6 +17920,11 @@ KVM_SET_MP_STATE: Final = Ioctl(
     control of the vCPU's stopped state to userspace: from then on the kernel
     no longer starts and stops vCPUs by itself for SIGP orders. On arm64,
     userspace can stop or suspend a vCPU with it.
+
+    On x86 the state is only kept by an in-kernel irqchip
+    (KVM_CREATE_IRQCHIP). On riscv the accepted states are
+    KVM_MP_STATE_RUNNABLE and KVM_MP_STATE_STOPPED; arm64 accepts those and
+    KVM_MP_STATE_SUSPENDED.
 
     :Capability: KVM_CAP_MP_STATE
     :Architectures: x86, s390, arm64, riscv
@@ -17766,6 +17971,11 @@ KVM_SET_GUEST_DEBUG: Final = Ioctl(
     the guest cannot see. A debug event exits to userspace with KVM_EXIT_DEBUG
     instead of reaching the guest. Calling it without KVM_GUESTDBG_ENABLE
     turns debugging off again.
+
+    KVM_CHECK_EXTENSION reports how many hardware breakpoints
+    (KVM_CAP_GUEST_DEBUG_HW_BPS) and watchpoints (KVM_CAP_GUEST_DEBUG_HW_WPS)
+    there are on arm64; on powerpc, KVM_CAP_PPC_GUEST_DEBUG_SSTEP says
+    single-stepping is available.
 
     :Capability: KVM_CAP_SET_GUEST_DEBUG
     :Architectures: x86, arm64, s390, ppc, riscv, loongarch
@@ -18434,6 +18644,8 @@ KVM_ARM_SET_DEVICE_ADDR: Final = Ioctl(
     runs, once per address. The number coincides with KVM_GET_ONE_REG, which
     is issued on vCPU descriptors instead.
 
+    The addresses must be set before the first KVM_RUN.
+
     :Capability: KVM_CAP_ARM_SET_DEVICE_ADDR
     :Architectures: arm64
     :Type: vm ioctl
@@ -18470,6 +18682,9 @@ KVM_ARM_VCPU_FINALIZE: Final = Ioctl(
     that register is read-only and the SVE registers become accessible. Until
     the vCPU's features are finalized, KVM_RUN, KVM_GET_REG_LIST and access to
     the affected registers fail with EPERM.
+
+    KVM_REG_ARM64_SVE_VLS can be read and written with KVM_GET_ONE_REG and
+    KVM_SET_ONE_REG only before it, the other SVE registers only after it.
 
     :Capability: KVM_CAP_ARM_SVE
     :Architectures: arm64

@@ -1312,6 +1312,13 @@ class Kvm(_Descriptor):
         descriptor rather than on /dev/kvm, because the answer can depend on the
         machine type.
 
+        The argument is the machine type; 0 is the default everywhere. On s390,
+        KVM_VM_S390_UCONTROL makes a user-controlled VM (the host must have
+        KVM_CAP_S390_UCONTROL and the caller CAP_SYS_ADMIN). On arm64, the low
+        bits may set the guest's physical address size (KVM_VM_TYPE_ARM_IPA_SIZE);
+        KVM_CHECK_EXTENSION with KVM_CAP_ARM_VM_IPA_SIZE gives the largest size
+        accepted.
+
         :Capability: basic
         :Architectures: all
         :Type: system ioctl
@@ -1357,6 +1364,12 @@ class Kvm(_Descriptor):
         host. The dirty ring, when enabled, lives at another offset and is not
         included.
 
+        The mapping starts with struct kvm_run, through which KVM_RUN reports
+        exits and takes replies. Pages after it hold optional rings: the coalesced
+        MMIO ring at page KVM_COALESCED_MMIO_PAGE_OFFSET when
+        KVM_CAP_COALESCED_MMIO is present, and the vCPU's dirty ring from page
+        KVM_DIRTY_LOG_PAGE_OFFSET when KVM_CAP_DIRTY_LOG_RING is enabled.
+
         :Capability: basic
         :Architectures: all
         :Type: system ioctl
@@ -1382,6 +1395,10 @@ class Kvm(_Descriptor):
         those the host supports. The list depends on the host and the kernel, not
         on any VM. The machine check bank MSRs are not listed: their number
         depends on the bank count chosen with KVM_X86_SETUP_MCE.
+
+        When KVM_CAP_MCE is present the machine-check bank MSRs are left out of
+        the list, since the number of banks is set per vCPU with
+        KVM_X86_SETUP_MCE.
 
         :Capability: basic
         :Architectures: x86
@@ -1463,6 +1480,12 @@ class Kvm(_Descriptor):
         An unknown or unsupported MSR ends the call early rather than failing it,
         so userspace must compare the return value with nmsrs.
 
+        The MSRs that can be read are listed by KVM_GET_MSR_INDEX_LIST.
+
+        On the system descriptor it reads feature MSRs (those
+        KVM_GET_MSR_FEATURE_INDEX_LIST lists), which tell what the host can offer
+        a guest, as KVM_GET_SUPPORTED_CPUID does for CPUID.
+
         :Capability: basic
         :Architectures: x86
         :Type: vcpu ioctl, system ioctl (with KVM_CAP_GET_MSR_FEATURES)
@@ -1513,6 +1536,14 @@ class Kvm(_Descriptor):
         with KVM_CPUID_FLAG_SIGNIFCANT_INDEX set. Features that need permission
         before a process can use them for guests (AMX) are only reported after
         that permission was obtained with arch_prctl(ARCH_REQ_XCOMP_GUEST_PERM).
+
+        What it returns is meant to be passed to KVM_SET_CPUID2, possibly trimmed.
+        Some bits depend on other settings: x2APIC needs an in-kernel local APIC
+        (KVM_CREATE_IRQCHIP or a split irqchip); TSC deadline is never reported
+        but may be set when KVM_CHECK_EXTENSION reports
+        KVM_CAP_TSC_DEADLINE_TIMER; enabling some capabilities, such as
+        KVM_CAP_X86_DISABLE_EXITS, makes features usable (MONITOR/MWAIT) that KVM
+        does not support in its default configuration.
 
         :Capability: KVM_CAP_EXT_CPUID
         :Architectures: x86
@@ -1633,6 +1664,10 @@ class Kvm(_Descriptor):
         deprecated: it hides the nested features unless the enlightened VMCS was
         enabled on that vCPU, and the direct synthetic timer mode unless the vCPU
         has an in-kernel local APIC. The system form reports everything.
+
+        Some leaves depend on other state: the nested (enlightened VMCS) features
+        on KVM_CAP_HYPERV_ENLIGHTENED_VMCS being enabled, and some recommendations
+        on whether the local APIC is in the kernel (KVM_CREATE_IRQCHIP).
 
         :Capability: KVM_CAP_HYPERV_CPUID
         :Architectures: x86
@@ -1849,6 +1884,14 @@ class Vm(_Descriptor):
         KVM_CREATE_IRQCHIP on x86) should be done first. KVM_CAP_NR_VCPUS gives
         the recommended number of vCPUs per VM.
 
+        KVM_CHECK_EXTENSION gives the limits: KVM_CAP_NR_VCPUS the recommended and
+        KVM_CAP_MAX_VCPUS the largest number of vCPUs, KVM_CAP_MAX_VCPU_ID the
+        largest id plus one. On powerpc with KVM_CAP_PPC_SMT, the vCPU id decides
+        the virtual core a vCPU belongs to (the id divided by the threads per
+        core), so the choice of ids sets the guest's threading mode. In an s390
+        user- controlled VM, the vCPU's SIE control block can be mapped from page
+        KVM_S390_SIE_PAGE_OFFSET of the vCPU descriptor.
+
         :Capability: basic
         :Architectures: all
         :Type: vm ioctl
@@ -1935,6 +1978,9 @@ class Vm(_Descriptor):
         source allows, the host wall-clock time and TSC of the same instant are
         returned too, which lets the destination of a migration account for the
         time that passes in between.
+
+        Which flags the kernel can set is the answer of KVM_CHECK_EXTENSION for
+        KVM_CAP_ADJUST_CLOCK.
 
         :Capability: KVM_CAP_ADJUST_CLOCK
         :Architectures: x86
@@ -2217,6 +2263,8 @@ class Vm(_Descriptor):
         off drops them instead, which suits guests that read the time from another
         clock.
 
+        It acts on the PIT made with KVM_CREATE_PIT or KVM_CREATE_PIT2.
+
         :Capability: KVM_CAP_REINJECT_CONTROL
         :Architectures: x86
         :Type: vm ioctl
@@ -2248,6 +2296,8 @@ class Vm(_Descriptor):
         KVM_CREATE_IRQCHIP first; kernels newer than 6.1 refuse with ENOENT when
         there is no in-kernel PIC. Only one PIT can exist.
 
+        It replaces KVM_CREATE_PIT.
+
         :Capability: KVM_CAP_PIT2
         :Architectures: x86
         :Type: vm ioctl
@@ -2272,6 +2322,9 @@ class Vm(_Descriptor):
     def get_pit2(self, arg: Optional[kvm_pit_state2] = None, /, **fields: Any) -> kvm_pit_state2:
         """Saves the state of the in-kernel PIT: its three channels and its flags.
         The reserved words are returned as 0.
+
+        It needs a PIT made with KVM_CREATE_PIT2, and replaces KVM_GET_PIT, whose
+        state has no flags.
 
         :Capability: KVM_CAP_PIT_STATE2
         :Architectures: x86
@@ -2302,6 +2355,9 @@ class Vm(_Descriptor):
         each counter from its initial count (count_load_time is not used, since it
         is a host time). Entering HPET legacy mode stops the PIT from raising IRQ
         0, because the emulated HPET takes over that line.
+
+        It needs a PIT made with KVM_CREATE_PIT2, and replaces KVM_SET_PIT, whose
+        state has no flags.
 
         :Capability: KVM_CAP_PIT_STATE2
         :Architectures: x86
@@ -2339,6 +2395,9 @@ class Vm(_Descriptor):
         KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 was enabled with
         KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, it only reports, and userspace
         re-protects chosen pages with KVM_CLEAR_DIRTY_LOG.
+
+        The slot number is the one given to KVM_SET_USER_MEMORY_REGION; with
+        KVM_CAP_MULTI_ADDRESS_SPACE, bits 16-31 select the address space.
 
         :Capability: basic
         :Architectures: all
@@ -2422,6 +2481,12 @@ class Vm(_Descriptor):
         other changes are refused. Slots may be changed while vCPUs run; a vCPU
         sees either the old or the new slot. If the backing memory is unmapped
         while the slot exists, guest accesses to it make KVM_RUN fail with EFAULT.
+
+        It replaces KVM_SET_MEMORY_REGION. Changes userspace later makes to the
+        memory mapping at userspace_addr reach the guest when KVM_CHECK_EXTENSION
+        reports KVM_CAP_SYNC_MMU. On s390 it fails with EINVAL for a
+        user-controlled VM (KVM_VM_S390_UCONTROL), whose memory is mapped per vCPU
+        with KVM_S390_UCAS_MAP.
 
         :Capability: KVM_CAP_USER_MEMORY
         :Architectures: all
@@ -2609,6 +2674,10 @@ class Vm(_Descriptor):
         copies those pages. Clearing in small pieces keeps the time between
         protection and copy short and avoids long stalls.
 
+        The slot number is the one given to KVM_SET_USER_MEMORY_REGION; with
+        KVM_CAP_MULTI_ADDRESS_SPACE, bits 16-31 select the address space. Check
+        KVM_CHECK_EXTENSION for KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 first.
+
         :Capability: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2
         :Architectures: x86, arm64, mips, riscv, loongarch
         :Type: vm ioctl
@@ -2794,6 +2863,8 @@ class Vm(_Descriptor):
         directly when the interrupt controller is emulated in userspace;
         KVM_CAP_IRQCHIP only says whether the in-kernel GIC forms are usable.
 
+        It needs an in-kernel irqchip (KVM_CREATE_IRQCHIP on x86 and arm64).
+
         :Capability: KVM_CAP_IRQCHIP
         :Architectures: x86, arm64, ppc
         :Type: vm ioctl
@@ -2817,6 +2888,8 @@ class Vm(_Descriptor):
         """Saves the state of one chip of the in-kernel PICs and IOAPIC, for
         migration or debugging. Save all three chips to capture the whole
         controller.
+
+        It needs an in-kernel irqchip made with KVM_CREATE_IRQCHIP.
 
         :Capability: KVM_CAP_IRQCHIP
         :Architectures: x86
@@ -2844,6 +2917,8 @@ class Vm(_Descriptor):
     def set_irqchip(self, arg: Optional[kvm_irqchip] = None, /, **fields: Any) -> int:
         """Loads the state of one chip of the in-kernel PICs and IOAPIC, as saved by
         KVM_GET_IRQCHIP, and re-evaluates its outputs.
+
+        It needs an in-kernel irqchip made with KVM_CREATE_IRQCHIP.
 
         :Capability: KVM_CAP_IRQCHIP
         :Architectures: x86
@@ -2903,6 +2978,11 @@ class Vm(_Descriptor):
         irqchip installs a default table, which this call discards, so include the
         default routes if they are still wanted. Irqfds follow the new table at
         once.
+
+        The GSIs are those KVM_IRQFD and KVM_IRQ_LINE name. With
+        KVM_X2APIC_API_USE_32BIT_IDS (KVM_CAP_X2APIC_API) an MSI route's
+        address_hi holds the high bits of the destination id. Xen event channel
+        routes need KVM_CAP_XEN_HVM to report KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL.
 
         :Capability: KVM_CAP_IRQ_ROUTING
         :Architectures: x86, arm64, s390, ppc
@@ -2980,7 +3060,7 @@ class Vm(_Descriptor):
     def set_boot_cpu_id(self, value: int) -> int:
         """Chooses which vCPU is the bootstrap processor: the one that starts running
         at reset while the others wait for INIT and SIPI. Without this call it is
-        vCPU 0. Only possible before the first vCPU is created.
+        vCPU 0. It must come before the first KVM_CREATE_VCPU.
 
         :Capability: KVM_CAP_SET_BOOT_CPU_ID
         :Architectures: x86
@@ -3043,6 +3123,9 @@ class Vm(_Descriptor):
         """Injects one MSI into the in-kernel interrupt controller, as if a device
         had written data to address. Userspace device models use it for MSIs that
         have no GSI route, which saves managing the limited routing table.
+
+        On x86 the destination id is read as 32 bits (in address_hi) when
+        KVM_X2APIC_API_USE_32BIT_IDS was enabled with KVM_CAP_X2APIC_API.
 
         :Capability: KVM_CAP_SIGNAL_MSI
         :Architectures: x86, arm64
@@ -3179,6 +3262,9 @@ class Vm(_Descriptor):
         guest, or (since 6.2) the runstate update flag. KVM writes to the shared
         info page whenever it delivers an event, without marking it dirty, so
         userspace must treat that page as always dirty during migration.
+
+        It exists when KVM_CAP_XEN_HVM reports KVM_XEN_HVM_CONFIG_SHARED_INFO; the
+        event channel attributes need KVM_XEN_HVM_CONFIG_EVTCHN_SEND as well.
 
         :Capability: KVM_CAP_XEN_HVM
         :Architectures: x86
@@ -4567,6 +4653,9 @@ class Vcpu(_Descriptor):
         the timer, hold their value at the time of the call. Pending interrupts of
         a vCPU that uses posted interrupts are merged into IRR first.
 
+        The x2APIC id in the returned state follows KVM_X2APIC_API_USE_32BIT_IDS
+        when KVM_CAP_X2APIC_API enabled it.
+
         :Capability: KVM_CAP_IRQCHIP
         :Architectures: x86
         :Type: vcpu ioctl
@@ -4966,6 +5055,12 @@ class Vcpu(_Descriptor):
         An unknown or unsupported MSR ends the call early rather than failing it,
         so userspace must compare the return value with nmsrs.
 
+        The MSRs that can be read are listed by KVM_GET_MSR_INDEX_LIST.
+
+        On the system descriptor it reads feature MSRs (those
+        KVM_GET_MSR_FEATURE_INDEX_LIST lists), which tell what the host can offer
+        a guest, as KVM_GET_SUPPORTED_CPUID does for CPUID.
+
         :Capability: basic
         :Architectures: x86
         :Type: vcpu ioctl, system ioctl (with KVM_CAP_GET_MSR_FEATURES)
@@ -5054,6 +5149,9 @@ class Vcpu(_Descriptor):
         """Sets the CPUID table of the vCPU from entries without subleaf information;
         each entry is used for every value of ECX. Otherwise behaves like
         KVM_SET_CPUID2.
+
+        It cannot be used to change the CPUID after the first KVM_RUN;
+        KVM_SET_CPUID2 and KVM_GET_CPUID2 replace it.
 
         :Capability: basic
         :Architectures: x86
@@ -5212,6 +5310,10 @@ class Vcpu(_Descriptor):
         S and AR) through the guest's CMCI interrupt when MCG_CAP advertises CMCI.
         When the bank already holds an error, the overflow bit is set.
 
+        An uncorrected error that the guest cannot take, because a machine check
+        is already in progress (MCG_STATUS.MCIP) or CR4.MCE is clear, shuts the
+        guest down: userspace sees KVM_EXIT_SHUTDOWN.
+
         :Capability: KVM_CAP_MCE
         :Architectures: x86
         :Type: vcpu ioctl
@@ -5245,6 +5347,11 @@ class Vcpu(_Descriptor):
         (KVM_VCPUEVENT_VALID_SIPI_VECTOR stays clear). Unless
         KVM_CAP_EXCEPTION_PAYLOAD is enabled, a pending exception is reported as
         injected and its payload is first written to CR2 or DR6.
+
+        The interrupt shadow is reported when KVM_CAP_INTR_SHADOW is present. On
+        arm64 the structure holds a pending SError (with its syndrome when
+        KVM_CAP_ARM_INJECT_SERROR_ESR is present) and a pending external data
+        abort.
 
         :Capability: KVM_CAP_VCPU_EVENTS
         :Architectures: x86
@@ -5290,6 +5397,16 @@ class Vcpu(_Descriptor):
         exception_has_payload and exception_payload are ignored, and an exception
         is restored as already injected.
 
+        The interrupt shadow is restored when KVM_CAP_INTR_SHADOW is present; NMI
+        pending, the SIPI vector and SMM state only when their
+        KVM_VCPUEVENT_VALID_NMI_PENDING, KVM_VCPUEVENT_VALID_SIPI_VECTOR and
+        KVM_VCPUEVENT_VALID_SMM flags are set (SMM needs KVM_CAP_X86_SMM). With
+        KVM_CAP_EXCEPTION_PAYLOAD a pending exception and its payload are
+        restored, and with KVM_CAP_X86_TRIPLE_FAULT_EVENT a pending triple fault.
+        On arm64 it makes an SError or an external data abort pending; the latter
+        (KVM_CAP_ARM_INJECT_EXT_DABT) lets userspace answer a KVM_EXIT_MMIO or
+        KVM_EXIT_ARM_NISV with an abort instead of emulating the access.
+
         :Capability: KVM_CAP_VCPU_EVENTS
         :Architectures: x86
         :Type: vcpu ioctl
@@ -5334,6 +5451,9 @@ class Vcpu(_Descriptor):
         not be running. The state is only complete together with the ordinary
         register state, and must be saved after it: saving can complete a pending
         nested VM entry and update the registers.
+
+        KVM_CHECK_EXTENSION with KVM_CAP_NESTED_STATE answers the largest size the
+        state can have.
 
         :Capability: KVM_CAP_NESTED_STATE
         :Architectures: x86
@@ -5505,6 +5625,9 @@ class Vcpu(_Descriptor):
         the vCPU's descriptor, it may be called from another thread while the vCPU
         runs on ppc, mips and riscv.
 
+        On powerpc, KVM_CAP_PPC_UNSET_IRQ adds the value that lowers the external
+        interrupt and KVM_CAP_PPC_IRQ_LEVEL the level-triggered form.
+
         :Capability: basic
         :Architectures: x86, ppc, mips, riscv
         :Type: vcpu ioctl
@@ -5535,6 +5658,10 @@ class Vcpu(_Descriptor):
         normally arrive through it, and userspace that wants to emulate an NMI on
         LINT1 must first check the LINT1 entry of the local APIC state
         (KVM_GET_LAPIC) to see whether the guest routed it as an NMI.
+
+        Its meaning is only well defined without an in-kernel irqchip
+        (KVM_CREATE_IRQCHIP); with one, the path between the vCPU and its local
+        APIC is emulated in the kernel.
 
         :Capability: KVM_CAP_USER_NMI
         :Architectures: x86
@@ -5582,6 +5709,10 @@ class Vcpu(_Descriptor):
         enabled on that vCPU, and the direct synthetic timer mode unless the vCPU
         has an in-kernel local APIC. The system form reports everything.
 
+        Some leaves depend on other state: the nested (enlightened VMCS) features
+        on KVM_CAP_HYPERV_ENLIGHTENED_VMCS being enabled, and some recommendations
+        on whether the local APIC is in the kernel (KVM_CREATE_IRQCHIP).
+
         :Capability: KVM_CAP_HYPERV_CPUID
         :Architectures: x86
         :Type: system ioctl (with KVM_CAP_SYS_HYPERV_CPUID), vcpu ioctl
@@ -5618,6 +5749,10 @@ class Vcpu(_Descriptor):
         KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA reads as 0 unless the vcpu_info was
         set by address. An unset runstate area gives ENOENT.
 
+        It exists when KVM_CAP_XEN_HVM reports KVM_XEN_HVM_CONFIG_SHARED_INFO; the
+        event channel and timer attributes need KVM_XEN_HVM_CONFIG_EVTCHN_SEND as
+        well.
+
         :Capability: KVM_CAP_XEN_HVM
         :Architectures: x86
         :Type: vcpu ioctl
@@ -5653,6 +5788,10 @@ class Vcpu(_Descriptor):
         time info and runstate areas, its runstate and accumulated run times, its
         Xen vCPU id, its timer, or its local APIC upcall vector. As with the
         shared info page, KVM writes the vcpu_info page without marking it dirty.
+
+        It exists when KVM_CAP_XEN_HVM reports KVM_XEN_HVM_CONFIG_SHARED_INFO; the
+        event channel and timer attributes need KVM_XEN_HVM_CONFIG_EVTCHN_SEND as
+        well.
 
         :Capability: KVM_CAP_XEN_HVM
         :Architectures: x86
@@ -5697,6 +5836,12 @@ class Vcpu(_Descriptor):
         On x86, kvm_valid_regs and kvm_dirty_regs are checked on entry: bits other
         than KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS and KVM_SYNC_X86_EVENTS make
         the call fail with EINVAL.
+
+        The kvm_run area is mapped from the vCPU descriptor, with the length
+        KVM_GET_VCPU_MMAP_SIZE answers. On arm64, a guest data abort that the
+        kernel cannot decode (no valid syndrome) makes KVM_RUN fail with ENOSYS,
+        unless userspace enabled KVM_CAP_ARM_NISV_TO_USER, in which case it exits
+        with KVM_EXIT_ARM_NISV.
 
         :Capability: basic
         :Architectures: all
@@ -5782,6 +5927,12 @@ class Vcpu(_Descriptor):
         emulated in the kernel; before reporting, pending INIT and SIPI are
         processed. Save it with the other vCPU state for migration.
 
+        On x86 the state is only kept by an in-kernel irqchip
+        (KVM_CREATE_IRQCHIP); a pending INIT or SIPI is also part of
+        KVM_GET_VCPU_EVENTS. On arm64, a vCPU in KVM_MP_STATE_SUSPENDED that gets
+        a wake-up event exits to userspace with KVM_EXIT_SYSTEM_EVENT of type
+        KVM_SYSTEM_EVENT_WAKEUP.
+
         :Capability: KVM_CAP_MP_STATE
         :Architectures: x86, s390, arm64, riscv
         :Type: vcpu ioctl
@@ -5817,6 +5968,11 @@ class Vcpu(_Descriptor):
         control of the vCPU's stopped state to userspace: from then on the kernel
         no longer starts and stops vCPUs by itself for SIGP orders. On arm64,
         userspace can stop or suspend a vCPU with it.
+
+        On x86 the state is only kept by an in-kernel irqchip
+        (KVM_CREATE_IRQCHIP). On riscv the accepted states are
+        KVM_MP_STATE_RUNNABLE and KVM_MP_STATE_STOPPED; arm64 accepts those and
+        KVM_MP_STATE_SUSPENDED.
 
         :Capability: KVM_CAP_MP_STATE
         :Architectures: x86, s390, arm64, riscv
@@ -5858,6 +6014,11 @@ class Vcpu(_Descriptor):
         the guest cannot see. A debug event exits to userspace with KVM_EXIT_DEBUG
         instead of reaching the guest. Calling it without KVM_GUESTDBG_ENABLE
         turns debugging off again.
+
+        KVM_CHECK_EXTENSION reports how many hardware breakpoints
+        (KVM_CAP_GUEST_DEBUG_HW_BPS) and watchpoints (KVM_CAP_GUEST_DEBUG_HW_WPS)
+        there are on arm64; on powerpc, KVM_CAP_PPC_GUEST_DEBUG_SSTEP says
+        single-stepping is available.
 
         :Capability: KVM_CAP_SET_GUEST_DEBUG
         :Architectures: x86, arm64, s390, ppc, riscv, loongarch

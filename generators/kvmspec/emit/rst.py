@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from typing import Optional
 
-from ..model import Capability, Constant, Enum, FlagSet, Ioctl, Model, Record, Version
+from ..model import Capability, Constant, DocChapter, DocLayout, Enum, FlagSet, Ioctl, Model, Record, Version
 from . import site
 from .text import rst_ref
 
@@ -80,8 +82,109 @@ def area(ioctl: Ioctl) -> str:
     return ioctl.scopes[0].scope if ioctl.scopes else "vm"
 
 
+def documented_record(model: Model, ioctl: Ioctl) -> Optional[Record]:
+    """The record an ioctl's section lists: its argument, or, when the ioctl's
+    number is computed from another header's struct (an external type), the
+    spec's record of that struct where it has one (kept after it moved)."""
+    if ioctl.arg_record is not None:
+        return ioctl.arg_record
+    if ioctl.type_external is not None:
+        record = model.by_name.get(ioctl.type_external.name.split()[-1])
+        if isinstance(record, Record):
+            return record
+    return None
+
+
+def tables_of(model: Model, ioctl: Ioctl, order: dict[str, int]) -> Optional[Ioctl]:
+    """The other ioctl of a save/restore pair on the same record, when it comes
+    first in the document (`order`): its section has the field and value tables,
+    this one refers to them instead of repeating them."""
+    partner = model.by_name.get(ioctl.restores or ioctl.restored_by or "")
+    if not isinstance(partner, Ioctl):
+        return None
+    mine, theirs = documented_record(model, ioctl), documented_record(model, partner)
+    if mine is None or mine is not theirs:
+        return None
+    if order.get(partner.name, len(order)) < order.get(ioctl.name, len(order)):
+        return partner
+    return None
+
+
+def enabled_exits(cap: Capability, exits: list) -> list:
+    """The exit reasons KVM_RUN reports only once `cap` is enabled."""
+    return [e for e in exits if e.requires is cap]
+
+
 def version_key(v: Version) -> tuple:
     return v.parts
+
+
+@dataclass
+class PlacedSection:
+    """A section of the generated api.rst: its heading, the items it describes
+    and the labels it carries (an item's label at its first section only)."""
+    heading: str
+    items: list
+    labels: list[str]
+    text: Optional[str] = None
+    also: list = field(default_factory=list)   # records and value sets listed in full
+    constants: list = field(default_factory=list)   # (prefix, constants) tabulated
+
+
+@dataclass
+class PlacedChapter:
+    heading: str
+    text: Optional[str]
+    sections: list[PlacedSection]
+
+
+def default_layout(title: str) -> DocLayout:
+    """The chapters of the kernel's api.rst without numbered sections, for a
+    spec that has no document layout: every item is added in spec order."""
+    chapters = (DocChapter("1.", "General description", text="general-description"),
+                DocChapter("2.", "File descriptors", text="file-descriptors"),
+                DocChapter("3.", "Extensions", text="extensions"),
+                DocChapter("4.", "API description", holds="ioctl"),
+                DocChapter("5.", "The kvm_run structure", text="kvm-run"),
+                DocChapter("6.", "Capabilities that can be enabled on vCPUs", holds="vcpu-capability"),
+                DocChapter("7.", "Capabilities that can be enabled on VMs", holds="vm-capability"),
+                DocChapter("8.", "Other capabilities.", holds="capability"),
+                DocChapter("9.", "Known KVM API problems", text="known-problems"))
+    return DocLayout("api.rst", Version.parse("0.0"), chapters)
+
+
+def next_number(chapter: DocChapter) -> int:
+    """The number the kernel would give the chapter's next section."""
+    return max((int(s.number.rstrip(".").split(".")[1]) for s in chapter.sections
+                if s.number.rstrip(".").count(".") == 1), default=0) + 1
+
+
+def api_chapters(layout: DocLayout, model: Model, kinds: dict[str, list]) -> list[PlacedChapter]:
+    """The layout's chapters with their items; the items of a chapter's kind
+    that no section names follow its last section, numbered on from it."""
+    placed = {n for ch in layout.chapters for s in ch.sections for n in s.names}
+    labelled: set[str] = set()
+    chapters = []
+    for chapter in layout.chapters:
+        sections = []
+        for s in chapter.sections:
+            items = [model.by_name[n] for n in s.names]
+            labels = [i.name for i in items if i.name not in labelled]
+            labelled.update(labels)
+            tables = [(prefix, [c for c in model.items if isinstance(c, Constant) and c.emitted
+                                and c.name.startswith(prefix)]) for prefix in s.constants]
+            sections.append(PlacedSection(s.heading, items, labels, s.text, [model.by_name[n] for n in s.also],
+                                          tables))
+        if chapter.holds:
+            number = next_number(chapter)
+            prefix = chapter.number.rstrip(".")
+            for item in kinds[chapter.holds]:
+                if item.name not in placed:
+                    labelled.add(item.name)
+                    sections.append(PlacedSection(f"{prefix}.{number} {item.name}", [item], [item.name]))
+                    number += 1
+        chapters.append(PlacedChapter(chapter.heading, chapter.text, sections))
+    return chapters
 
 
 class Generator:
@@ -94,7 +197,8 @@ class Generator:
         value_sets_all = [i for i in model.items if isinstance(i, (Enum, FlagSet)) and i.emitted]
         listings = {}
         for ioctl in ioctls:
-            records = referenced_records(ioctl.arg_record) if ioctl.arg_record is not None else []
+            arg = documented_record(model, ioctl)
+            records = referenced_records(arg) if arg is not None else []
             listings[ioctl.name] = (records, value_sets(records))
         shown_sets = {id(vs) for records, sets in listings.values() for _, vs in sets}
         other_sets = [i for i in value_sets_all if id(i) not in shown_sets]
@@ -106,12 +210,28 @@ class Generator:
         # api.rst names other items; the site links them.
         sections = env.get_template("rst/sections.j2").module
         run_record = model.by_name.get("kvm_run")
-        run_body = str(sections.run_body(run_record if isinstance(run_record, Record) else None, exits))
+        run = run_record if isinstance(run_record, Record) else None
+        run_records = referenced_records(run) if run is not None else []
+        run_body = str(sections.run_body(run, exits, run_records[:-1], value_sets(run_records)))
+
+        vcpu_caps = [c for c in caps if c.enable_scope == "vcpu"]
+        vm_caps = [c for c in caps if c.enable_scope == "vm"]
+        other_caps = [c for c in caps if c.enable_scope is None]
+        layout = model.documents[-1] if model.documents else default_layout(model.title)
+        chapters = api_chapters(layout, model, {"ioctl": ioctls, "vcpu-capability": vcpu_caps,
+                                                "vm-capability": vm_caps, "capability": other_caps})
+        order: dict[str, int] = {}
+        for chapter in chapters:
+            for section in chapter.sections:
+                for item in section.items:
+                    order.setdefault(item.name, len(order))
 
         # The bodies are rendered once, with a marker where another item is
         # named; each output then puts its own form of the name there.
-        marked_ioctls = {i.name: str(sections.ioctl_body(i, *listings[i.name], _marker)) for i in ioctls}
-        marked_caps = {c.name: str(sections.cap_body(c, model.gated_by(c), _marker)) for c in caps}
+        marked_ioctls = {i.name: str(sections.ioctl_body(i, *listings[i.name], _marker, tables_of(model, i, order)))
+                         for i in ioctls}
+        marked_caps = {c.name: str(sections.cap_body(c, model.gated_by(c), _marker, enabled_exits(c, exits)))
+                       for c in caps}
 
         def bodies(link) -> dict:
             def replace(text: str) -> str:
@@ -120,13 +240,21 @@ class Generator:
                         ioctl_bodies={k: replace(v) for k, v in marked_ioctls.items()},
                         cap_bodies={k: replace(v) for k, v in marked_caps.items()})
 
-        vcpu_caps = [c for c in caps if c.enable_scope == "vcpu"]
-        vm_caps = [c for c in caps if c.enable_scope == "vm"]
-        other_caps = [c for c in caps if c.enable_scope is None]
         out = {}
+        placed = {n for ch in layout.chapters for s in ch.sections for n in s.names}
+        for name in placed - set(marked_ioctls) - set(marked_caps):   # removed items the kernel still describes
+            item = model.by_name[name]
+            if isinstance(item, Ioctl):
+                arg = documented_record(model, item)
+                records = referenced_records(arg) if arg is not None else []
+                listings[name] = (records, value_sets(records))
+                marked_ioctls[name] = str(sections.ioctl_body(item, *listings[name], _marker, tables_of(model, item, order)))
+            else:
+                marked_caps[name] = str(sections.cap_body(item, model.gated_by(item), _marker,
+                                                          enabled_exits(item, exits)))
         out["Documentation/virt/kvm/api.rst"] = env.get_template("rst/api.rst.j2").render(
-            ioctls=ioctls, vcpu_caps=vcpu_caps, vm_caps=vm_caps, other_caps=other_caps,
-            constants=constants, other_sets=other_sets, exits=exits, **bodies(lambda item: item.name))
+            chapters=chapters, layout=layout, constants=constants, other_sets=other_sets, exits=exits,
+            **bodies(lambda item: item.name))
         common = bodies(rst_ref)
 
         # The site: docs/reference is a link to generated/docs.
