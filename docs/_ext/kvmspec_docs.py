@@ -112,6 +112,16 @@ class CliHelp(Directive):
         return [block]
 
 
+def _first_sentences(text: str, at_least: int = 60) -> str:
+    """The reason's opening sentences, enough for a table row (the spec holds the rest)."""
+    out = ""
+    for sentence in re.split(r"(?<=[.;:])\s+", text):
+        out = f"{out} {sentence}".strip()
+        if len(out) >= at_least:
+            break
+    return out
+
+
 class AbiHistory(Directive):
     """``.. kvmspec-abi-history::``: kvmspec compat --history of the spec the site is built from."""
 
@@ -134,7 +144,8 @@ class AbiHistory(Directive):
                   "   * - release", "     - rule", "     - what changed", "     - why KVM shipped it"]
         for release, f in findings:
             exc = f.explanation(release)
-            why = " ".join(exc.reason.split()) if exc is not None else "**not explained: an error of the spec**"
+            why = _first_sentences(" ".join(exc.reason.split())) if exc is not None \
+                else "**not explained: an error of the spec**"
             what = NAME.sub(r"``\1``", f.message.split(":")[0])
             if exc is not None:
                 why = NAME.sub(r"``\1``", why)

@@ -358,7 +358,7 @@ class Generator:
             [("common", "Flag sets and enumerations of several architectures", lambda v: True)],
             "flag sets and enumerations")
         page = site.paginate("values", "Constants and value sets", groups,
-                             lambda v: 6 * len(v.values) + 12 if isinstance(v, (Enum, FlagSet)) else 3)
+                             lambda v: 6 * len(v.values) + 12 if isinstance(v, (Enum, FlagSet)) else 7)
         write(page, "values.rst.j2", lambda items: dict(
             constants=[i for i in items if isinstance(i, Constant)],
             sets=[i for i in items if isinstance(i, (Enum, FlagSet))]))
