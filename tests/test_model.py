@@ -45,28 +45,9 @@ def test_names_and_function_like_macros():
     assert ev.evaluate(expr.parse("KVM_REG_SIZE(0x0030000000000000ULL)")).value == 8
 
 
-def test_offsetof_through_a_macro_parameter():
-    # offsetof(struct kvm_riscv_core, name) / sizeof(unsigned long), as RISC-V writes its register ids
-    offsets = {("struct core", "regs.pc"): 0, ("struct core", "regs.ra"): 8, ("struct core", "mode"): 256}
-    body = expr.parse("(offsetof(struct core, name) / sizeof(unsigned long))")
-    for long_bits in (64, 32):
-        ev = expr.Evaluator(long_bits, lambda n: None, {"CORE_REG": expr.FunctionMacro(("name",), body)},
-                            sizeof=lambda t: long_bits // 8 if t == "unsigned long" else None,
-                            offsetof=lambda t, m: offsets.get((t, m)))
-        assert ev.evaluate(expr.parse("CORE_REG(regs.ra)")).value == 8 // (long_bits // 8)
-        assert ev.evaluate(expr.parse("CORE_REG(mode)")).value == 256 // (long_bits // 8)
-        with pytest.raises(expr.ExprError, match="struct core has no member 'regs.xx'"):
-            ev.evaluate(expr.parse("CORE_REG(regs.xx)"))
-        with pytest.raises(expr.ExprError, match="must name a member"):
-            ev.evaluate(expr.parse("CORE_REG(1 + 2)"))
-    assert expr.to_python(body, ("name",)) == "_cdiv(_offsetof(core, name), ctypes.sizeof(ctypes.c_ulong), False)"
-    assert expr.to_python(expr.parse("offsetof(struct core, regs.pc)")) == "_offsetof(core, 'regs.pc')"
-    assert [n.name for n in expr.names(body)] == []
-
-
 @pytest.mark.parametrize("text,message", [
     ("offsetof(core, pc)", "offsetof needs a struct or union"),
-    ("offsetof(struct core, 1)", "expected a member name"),
+    ("offsetof(struct core, 1)", "offsetof needs a member"),
     ("1 << 32", "shift by 32 is undefined for int"),
     ("1 / 0", "division by zero"),
     ("UNKNOWN + 1", "unknown name 'UNKNOWN'"),

@@ -10,7 +10,8 @@ from kvmspec.fastschema import compile_definition
 from kvmspec.load import read_spec_file
 
 SPEC_FILES = sorted(p for p in (REPO / "spec").rglob("*.yaml")
-                    if "schema" not in p.parts and "outline" not in p.parts and p.name != "kvmspec.yaml")
+                    if "schema" not in p.parts and "outline" not in p.parts and "documents" not in p.parts
+                    and p.name != "kvmspec.yaml")
 OUTLINE_FILES = sorted((REPO / "spec/outline").glob("*.yaml"))
 
 

@@ -379,7 +379,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.patch}: no such file")
     model = _model(root)
     try:
-        result = review(root, model, patch)
+        result = review(root, model, patch, _release_arg(args.release, model))
     except ReviewError as exc:
         raise UsageError(str(exc)) from None
     counts = {level: result.count(level) for level in ("error", "warning", "question", "note")}
@@ -388,7 +388,7 @@ def cmd_review(args: argparse.Namespace) -> int:
                           "abis": list(result.abis), **{f"{k}s": v for k, v in counts.items()},
                           "remarks": [r.as_json() for r in result.remarks]}, indent=2))
     else:
-        newest = max((i.since for i in model.items), key=lambda v: v.parts).release
+        newest = args.release or max((i.since for i in model.items), key=lambda v: v.parts).release
         print(f"review of {args.patch} against the generated headers of {newest} "
               f"({', '.join(result.files)}; read back with the compiler for {', '.join(result.abis)}):")
         for r in result.remarks:
@@ -672,6 +672,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "KVM uapi header."),
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("patch", metavar="PATCH", help="the patch, mail or mbox to review")
+    p.add_argument("--release", metavar="R",
+                   help="the release the patch was written against (default: the newest the spec has)")
     p.add_argument("--format", choices=["text", "json"], default="text", help="output format")
     p.set_defaults(func=cmd_review)
 

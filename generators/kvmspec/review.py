@@ -302,8 +302,9 @@ def _ioc(number: int) -> Optional[tuple[str, int, int]]:
 
 class Reviewer:
     def __init__(self, model: Model, diff: str, old: dict[str, Facts], new: dict[str, Facts],
-                 original: str = "") -> None:
+                 original: str = "", release=None) -> None:
         self.model, self.diff, self.old, self.new = model, diff, old, new
+        self.release = release   # the tree the patch was written for (None: the newest)
         self.remarks: list[Remark] = []
         # lines are those of the file as given (a mail's body starts after its headers) unless its body
         # had to be decoded; then those of the decoded diff
@@ -374,7 +375,7 @@ class Reviewer:
             self.add("note", "new-constant", name, f"new {name} in {vs.kind} {vs.name}, not an integer constant")
             return
         what = "bit" if isinstance(vs, FlagSet) else "value"
-        clash = [v.name for v in vs.values if v.removed is None and not v.mask and
+        clash = [v.name for v in vs.values if v.removed is None and not v.mask and self.had(v) and
                  ((v.value & value) if isinstance(vs, FlagSet) else v.value == value)]
         if clash:
             self.add("error", "meaning-reused", name,
@@ -442,15 +443,19 @@ class Reviewer:
         ignoring = [i or "every architecture" for i in impls if v.verdict(kind, i) == "ignored"]
         return rejecting, ignoring
 
+    def had(self, thing) -> bool:
+        """Whether the release the patch was written for had it (the spec may know it from later)."""
+        return self.release is None or thing.exists_at(self.release)
+
     # ------------------------------------------------------------ capabilities, exits, ioctls
     def capability(self, name: str, value: int, new_exits: list[str]) -> None:
-        taken = next((c for c in self.model.capabilities if c.value == value), None)
+        taken = next((c for c in self.model.capabilities if c.value == value and self.had(c)), None)
         if taken is not None:
             self.add("error", "meaning-reused", name,
                      f"capability number {value} of {name} is already {taken.name}: userspace built against "
                      f"either header asks for the other feature")
             return
-        highest = max(c.value for c in self.model.capabilities)
+        highest = max(c.value for c in self.model.capabilities if self.had(c))
         note = "" if value == highest + 1 else f" (the spec's highest is {highest}: another series may take it)"
         self.add("note", "new-capability", name, f"new capability {name} = {value}{note}")
         self.add("question", "undiscoverable-uapi", name,
@@ -459,7 +464,7 @@ class Reviewer:
                  f"descriptor, with which arguments)?")
 
     def exit_reason(self, name: str, value: int, new_caps: list[str]) -> None:
-        taken = next((e for e in self.model.of_kind(ExitReason) if e.value == value), None)
+        taken = next((e for e in self.model.of_kind(ExitReason) if e.value == value and self.had(e)), None)
         if taken is not None:
             self.add("error", "meaning-reused", name,
                      f"exit reason {value} of {name} is already {taken.name}: userspace handles it as the other "
@@ -647,7 +652,9 @@ class Reviewer:
 # ------------------------------------------------------------------ the command
 
 
-def review(root: Path, model: Model, patch: Path) -> Review:
+def review(root: Path, model: Model, patch: Path, release=None) -> Review:
+    """Review a patch against the generated headers of the newest release, or against the
+    headers of `release` as the spec has them (a patch posted for an older tree)."""
     raw = patch.read_bytes()
     diff = patch_text(raw)
     files = touched_files(diff)
@@ -668,10 +675,20 @@ def review(root: Path, model: Model, patch: Path) -> Review:
     abis = tuple(a for a in ABI_FLAGS if _abi_usable(cc, a, []) is None) or ("x86_64",)
     with tempfile.TemporaryDirectory(prefix="kvmspec-review-") as tmp:
         base, patched = Path(tmp) / "base", Path(tmp) / "patched"
+        then = None
+        if release is not None:
+            from .emit.text import environment
+            from .view import header_files
+            rendered = header_files(model, release, "x86", environment())
+            then = {"include/uapi/linux/kvm.h": rendered["linux/kvm.h"],
+                    "arch/x86/include/uapi/asm/kvm.h": rendered["asm/kvm.h"]}
         for tree in (base, patched):
             for rel in HEADERS:
                 (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(root / "generated" / rel, tree / rel)
+                if then is not None:
+                    (tree / rel).write_text(then[rel])
+                else:
+                    shutil.copyfile(root / "generated" / rel, tree / rel)
         _apply(diff, patched, ours)
         old, new = {}, {}
         for abi in abis:
@@ -683,5 +700,5 @@ def review(root: Path, model: Model, patch: Path) -> Review:
                 n = read_facts(cc, patched, abi, Path(tmp) / "n", changed)
             old[abi], new[abi] = o, n
     result = Review(str(patch), ours, [f for f in uapi if f not in ours], abis=abis)
-    result.remarks = Reviewer(model, diff, old, new, raw.decode("utf-8", errors="replace")).run()
+    result.remarks = Reviewer(model, diff, old, new, raw.decode("utf-8", errors="replace"), release).run()
     return result

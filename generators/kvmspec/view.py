@@ -230,13 +230,32 @@ class ViewModel:
     """A view that answers as a model does: its items (as they were at its release),
     by name and by header; everything else is the model's."""
 
-    def __init__(self, view: View) -> None:
+    def __init__(self, view: View, only_view: bool = False) -> None:
         self._view = view
         self.items = view.items
-        self.by_name = {**view.model.by_name, **{i.name: i for i in view.items}}
+        own = {i.name: i for i in view.items}
+        # only_view: names the release did not have are unknown (a review of a patch for it)
+        self.by_name = own if only_view else {**view.model.by_name, **own}
 
     def items_of_header(self, header: str) -> list[Definition]:
         return self._view.items_of_header(header)
+
+    def of_kind(self, kind: type) -> list:
+        return [i for i in self.items if isinstance(i, kind)]
+
+    @property
+    def capabilities(self) -> list:
+        from .model import Capability
+        return self.of_kind(Capability)
+
+    @property
+    def ioctls(self) -> list:
+        from .model import Ioctl
+        return self.of_kind(Ioctl)
+
+    @property
+    def records(self) -> list:
+        return self.of_kind(Record)
 
     def __getattr__(self, name: str):
         return getattr(self._view.model, name)
