@@ -139,6 +139,10 @@ def probe_capabilities(session: Session) -> tuple[list[CapabilityAnswer], dict[i
         known.add(cap.value)
         if not cap.active:
             continue
+        successor = next((c for c in model.of_kind(Capability) if c is not cap and c.value == cap.value
+                          and c.removed is None), None)
+        if cap.removed is not None and successor is not None:
+            continue   # an old name of a number another capability carries now (KVM_CAP_X86_GUEST_MWAIT)
         system = session.check(session.kvm, cap.value)
         on_vm = session.check(vm, cap.value) if vm_scope else None
         answer = CapabilityAnswer(cap.name, cap.value, system, on_vm)

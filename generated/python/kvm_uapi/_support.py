@@ -18,7 +18,7 @@ ABI = "x86_64" if ctypes.sizeof(ctypes.c_void_p) == 8 else "i386"
 _aligned_u64 = ctypes.c_uint64
 
 # __uint128_t (arm64's vector registers): 16 bytes, 16-byte aligned.
-class _uint128(ctypes.Array):  # type: ignore[misc]
+class _uint128(ctypes.Array):  # type: ignore[misc,type-arg,unused-ignore]
     _type_ = ctypes.c_uint64
     _length_ = 2
 
