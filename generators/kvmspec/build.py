@@ -208,16 +208,10 @@ class Builder:
     def read_outline(self, h: Map, listed: set[Path], spec_dir: Path, problems: list[Diagnostic]) -> Optional[Map]:
         """The outline file a header of the manifest names (checked against the schema)."""
         rel = h["outline"]
-        path = self.spec_dir / rel
-        listed.add(path.resolve())
-        if not path.resolve().is_relative_to(spec_dir) or not path.is_file():
-            problems.append(Diagnostic(h.mark_of("outline"), f"outline file {rel!r} does not exist in spec/",
-                                       "create it, or remove outline: from the header"))
-            return None
-        try:
-            data = read_spec_file(path, self.display(path))
-        except SpecError as exc:
-            problems.extend(exc.diagnostics)
+        data = self.read_side_file(rel, listed, spec_dir, problems, Diagnostic(
+            h.mark_of("outline"), f"outline file {rel!r} does not exist in spec/",
+            "create it, or remove outline: from the header"))
+        if data is None:
             return None
         found = schema.check_outline_file(data)
         if not found and self.checked:
@@ -231,19 +225,27 @@ class Builder:
             return None
         return data
 
-    def read_document(self, rel: str, mark: Mark, listed: set[Path], spec_dir: Path,
-                      problems: list[Diagnostic]) -> Optional[Map]:
-        """A document layout file the manifest lists (checked against the schema)."""
+    def read_side_file(self, rel: str, listed: set[Path], spec_dir: Path, problems: list[Diagnostic],
+                       missing: Diagnostic) -> Optional[Map]:
+        """A file the manifest names besides the spec files (an outline, a document
+        layout), read; None after reporting why it cannot be (`missing` if absent)."""
         path = self.spec_dir / rel
         listed.add(path.resolve())
         if not path.resolve().is_relative_to(spec_dir) or not path.is_file():
-            problems.append(Diagnostic(mark, f"document layout {rel!r} does not exist in spec/",
-                                       "create it, or remove it from documents:"))
+            problems.append(missing)
             return None
         try:
-            data = read_spec_file(path, self.display(path))
+            return read_spec_file(path, self.display(path))
         except SpecError as exc:
             problems.extend(exc.diagnostics)
+            return None
+
+    def read_document(self, rel: str, mark: Mark, listed: set[Path], spec_dir: Path,
+                      problems: list[Diagnostic]) -> Optional[Map]:
+        """A document layout file the manifest lists (checked against the schema)."""
+        data = self.read_side_file(rel, listed, spec_dir, problems, Diagnostic(
+            mark, f"document layout {rel!r} does not exist in spec/", "create it, or remove it from documents:"))
+        if data is None:
             return None
         found = schema.check_document_layout(data)
         if not found and self.checked:
