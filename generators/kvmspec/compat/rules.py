@@ -449,9 +449,6 @@ class Comparison:
                          "list where KVM_CHECK_EXTENSION answers for it (check: [system, vm])")
 
     def clean_records(self) -> None:
-        # Every architecture's records: the named ones are only what x86 sees.
-        old_records = {(r.name, r.header) for r in self.old.records}
-        old_headers = {h.name for h in self.old.headers}
         for rec in self.new.records:
             # New uapi, not a record the spec only now describes: one of another architecture
             # (not in old_named, which holds what x86 sees) or one the kernel shipped in a
