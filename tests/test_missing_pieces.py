@@ -37,6 +37,7 @@ from pathlib import Path
 import pytest
 
 import kvmspec.build as build
+import kvmspec.build.reading as build_reading
 from conftest import REPO
 from kvmspec import emit
 from kvmspec.diagnostics import SpecError
@@ -91,7 +92,7 @@ def scratch(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module", autouse=True)
 def parsed_once():
     """Spec files whose text is unchanged are parsed once for all cases."""
-    read = build.read_spec_file
+    read = build_reading.read_spec_file
     originals = {str(p.relative_to(REPO / "spec")): p.read_bytes() for p in (REPO / "spec").rglob("*.yaml")}
     cache: dict[str, object] = {}
 
@@ -103,9 +104,9 @@ def parsed_once():
             cache[rel] = read(path, display)
         return cache[rel]
 
-    build.read_spec_file = cached
+    build_reading.read_spec_file = cached
     yield
-    build.read_spec_file = read
+    build_reading.read_spec_file = read
 
 
 @pytest.mark.skipif(SAMPLE.startswith("shape:"), reason="KVMSPEC_REMOVALS names the shapes to take")

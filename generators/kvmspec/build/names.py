@@ -1,0 +1,242 @@
+"""Registering names and telling which architectures' headers define and see them."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .. import expr, schema
+from ..checks import check_identifier
+from ..diagnostics import Mark
+from ..layout import NATIVE
+from ..load import Map
+from ..model import Guard, SpecFile, Version
+from .common import _Symbol, _text, _removed_in
+
+
+class NamesMixin:
+    # ------------------------------------------------------------ names
+    def register(self, files: list[tuple[SpecFile, Map]]) -> None:
+        position = 0
+        first_seen: dict[str, list[tuple[Mark, Optional[str]]]] = {}
+        successors = self.moved_definitions(files)
+
+        def claim(name: str, mark: Mark, what: str, arch: Optional[str],
+                  removed: Optional[Version] = None) -> Optional[str]:
+            """The key of a new definition of `name` (None if it may not be defined again).
+            Architecture headers may each define the same name (struct kvm_regs ...), and a
+            definition that was removed may share its name with the one that replaced it
+            (KVM_REG_SIZE left arm64's asm/kvm.h in 6.14 for linux/kvm.h): the removed one
+            gets a key of its own that no name resolves to."""
+            self.report.diagnostics.extend(check_identifier(name, mark, what))
+            if removed is not None and any(since >= removed and (a is None or arch is None or a == arch)
+                                           for a, since in successors.get(name, ())):
+                key = f"{name}@until{removed.release}"
+                if key not in self.items and key not in self.symbols:
+                    if arch is not None:
+                        self.key_arch[key] = arch
+                    return key
+            seen = first_seen.get(name)
+            if seen is None:
+                first_seen[name] = [(mark, arch)]
+                if arch is not None:
+                    self.key_arch[name] = arch
+                return name
+            if arch is None or any(a is None or a == arch for _, a in seen):
+                self.error(mark, f"duplicate name {name!r}",
+                           f"first defined at {seen[0][0]}; rename one of them (a default "
+                           f"for another header's definition says c_guard: \"!{name}\"; only the "
+                           f"headers of different architectures may define the same name)")
+                return None
+            seen.append((mark, arch))
+            key = f"{name}@{arch}"
+            self.key_arch[key] = arch
+            table = self.variants.setdefault(name, {seen[0][1]: name})   # type: ignore[dict-item]
+            table[arch] = key
+            return key
+
+        for spec_file, data in files:
+            items = data["items"]
+            for index, raw in enumerate(items):
+                kind = schema.item_kind(raw)
+                name = raw[kind]
+                mark = raw.mark_of(kind)
+                arch = self.header_arch.get(raw.get("header", spec_file.header))
+                if "c_guard" in raw:
+                    self.guard_uses.append((raw["c_guard"], raw.mark_of("c_guard")))
+                if raw.get("c_guard") == f"!{name}":
+                    self.report.diagnostics.extend(check_identifier(name, mark, kind))
+                    self.fallbacks.append((kind, raw, spec_file))
+                    self.order[f"!{name}"] = position
+                    if arch is not None:
+                        self.key_arch[f"!{name}"] = arch
+                    position += 1
+                    continue
+                key = claim(name, mark, kind, arch, _removed_in(raw))
+                if key is None:
+                    continue
+                self.items[key] = (kind, raw, spec_file)
+                self.key_of_raw[id(raw)] = key
+                self.order[key] = position
+                position += 1
+                if kind == "ioctl":
+                    self.symbols[key] = _Symbol(name, name, raw.mark_of("ioctl"), raw,
+                                                compute=lambda raw=raw, key=key: self.ioctl_symbol_values(raw, key),
+                                                arch_dependent=True)   # powerpc and mips encode differently
+                if kind == "const" and "value" in raw:
+                    self.symbols[key] = _Symbol(name, _text(raw["value"]), raw.mark_of("value"), raw)
+                elif kind == "const":   # defined without a value: only #ifdef can use it
+                    self.symbols[key] = _Symbol(name, "", raw.mark_of("const"), raw,
+                                                compute=lambda name=name, mark=raw.mark_of("const"):
+                                                self.valueless(name, mark))
+                elif kind in ("capability", "exit"):
+                    self.symbols[key] = _Symbol(name, str(int(raw["value"])), raw.mark_of("value"), raw)
+                elif kind in ("enum", "flags"):
+                    c_enum = raw.get("c_style", "define") != "define"
+                    for value in raw["values"]:
+                        value_key = claim(value["name"], value.mark_of("name"), "value", arch,
+                                          _removed_in(value) or _removed_in(raw))
+                        if value_key is not None:
+                            self.key_of_raw[id(value)] = value_key
+                            self.symbols[value_key] = _Symbol(
+                                value["name"], _text(value["value"]), value.mark_of("value"), raw, c_enum)
+                            self.order[value_key] = position
+                elif kind == "macro":
+                    try:
+                        body = expr.parse(raw["body"])
+                    except expr.ExprError as exc:
+                        self.expr_error(raw.mark_of("body"), raw["body"], exc)
+                        continue
+                    self.macros[name] = expr.FunctionMacro(tuple(raw["params"]), body)
+                    self.macro_uses.append((raw, body))
+
+        for fspec, data in files:
+            for raw in data["items"]:
+                if "struct" in raw or "union" in raw:
+                    self.collect_field_guards(raw)
+        for text, mark in self.guard_uses:
+            guard = Guard.parse(text)
+            if guard.name not in first_seen and guard.name not in self.external:
+                self.error(mark, f"unknown macro {guard.name!r} in c_guard",
+                           self.unknown_hint(guard.name, (), "name a macro of the spec, or list it under "
+                                             "external_macros: in the manifest if another architecture's "
+                                             "header defines it"))
+        for kind, raw, spec_file in self.fallbacks:
+            name = raw[kind]
+            if name not in self.items:
+                self.error(raw.mark_of("c_guard"), f"{name} is a default for a definition that "
+                                                   "does not exist", "remove c_guard:, or define it")
+                continue
+            # The default (#ifndef NAME) must come after the definition, or C sees both.
+            here = raw.get("header", spec_file.header)
+            there = self.header_of(name)
+            if not (there == here and self.order[name] < self.order[f"!{name}"]
+                    or there in self.header_includes.get(here, ())):
+                default = f"its default (c_guard: \"!{name}\" at {raw.mark_of('c_guard')})"
+                where = f"after {default} in header {here!r}" if there == here else \
+                    f"in header {there!r}, which the header of {default}, {here!r}, does not include"
+                real_kind, real, _ = self.items[name]
+                self.error(real.mark_of(real_kind), f"{name} is defined {where}, so C would define it twice",
+                           "define it before the default, or in a header that the default's header "
+                           "includes (header:)")
+
+        # Macro bodies may use names defined anywhere in the spec.
+        for raw, body in self.macro_uses:
+            used = [n for n in expr.names(body, self.macros)
+                    if n.name not in raw["params"] and n.name not in expr.BUILTIN_MACROS]
+            for n in used:
+                if n.name not in first_seen:
+                    self.error(self.expr_mark(raw.mark_of("body"), raw["body"], n.pos),
+                               f"unknown name {n.name!r} in macro body",
+                               self.unknown_hint(n.name, (), "define it in the spec, or make it a parameter"))
+
+    def moved_definitions(self, files: list[tuple[SpecFile, Map]]) -> dict[str, list]:
+        """Names with a definition that is not removed: (architecture, since) of each."""
+        live: dict[str, list] = {}
+        for spec_file, data in files:
+            for raw in data["items"]:
+                kind = schema.item_kind(raw)
+                arch = self.header_arch.get(raw.get("header", spec_file.header))
+                since = Version.parse(raw["since"]) if isinstance(raw.get("since"), str) else None
+                if since is None:
+                    continue
+                entries = [(raw[kind], raw)]
+                if kind in ("enum", "flags"):
+                    entries += [(v["name"], v) for v in raw.get("values", ()) if isinstance(v, dict)]
+                for name, node in entries:
+                    if _removed_in(raw) is None and _removed_in(node) is None:
+                        node_since = Version.parse(node["since"]) if isinstance(node.get("since"), str) else since
+                        live.setdefault(name, []).append((arch, node_since))
+        return live
+
+    def collect_field_guards(self, record: Map) -> None:
+        """The c_guards of a record's fields, and of the records defined inline in it."""
+        for f in record.get("fields", ()):
+            if isinstance(f, Map):
+                if "c_guard" in f:
+                    self.guard_uses.append((f["c_guard"], f.mark_of("c_guard")))
+                for inline in ("struct", "union"):
+                    if isinstance(f.get(inline), Map):
+                        self.collect_field_guards(f[inline])
+
+    def check_guard_order(self, text: str, user: tuple[str, str], mark: Mark) -> None:
+        """#ifdef sees only what was defined before it (or by an included header)."""
+        guard = Guard.parse(text)
+        if guard.name == user[0] or guard.name not in self.symbols and guard.name not in self.items:
+            return
+        self.check_visible(user, self.owner_name(guard.name), mark, f"the c_guard macro {guard.name}")
+
+    # ------------------------------------------------------------ architectures
+    def key(self, name: str, arch: Optional[str] = None) -> str:
+        """The key of the definition of `name` that code of `arch` sees (by default: the
+        architecture of the item being built, else the native one)."""
+        table = self.variants.get(name)
+        if table is None:
+            return name
+        if arch is None:
+            arch = self.context[-1] if self.context and self.context[-1] else NATIVE.arch
+        return table.get(arch) or next(iter(table.values()))
+
+    def key_on(self, name: str, arch: str) -> Optional[str]:
+        """The key of the definition of `name` that code of exactly `arch` sees, if any."""
+        table = self.variants.get(name)
+        if table is None:
+            home = self.key_arch.get(name)
+            return name if home is None or home == arch else None
+        return table.get(arch)
+
+    def arches_of_key(self, key: str) -> tuple[str, ...]:
+        """Where a definition can be seen: its header's architecture, or everywhere."""
+        home = self.key_arch.get(key)
+        return (home,) if home is not None else self.all_arches
+
+    def defined_on(self, name: str) -> frozenset:
+        """The architectures whose headers define macro `name` (where its guard holds)."""
+        cached = self.defined_cache.get(name)
+        if cached is not None:
+            return cached
+        self.defined_cache[name] = frozenset()  # breaks cycles
+        result: set[str] = set()
+        for key in (self.variants[name].values() if name in self.variants else (name,)):
+            entry = self.items.get(key)
+            sym = self.symbols.get(key)
+            owner = entry[1] if entry else (sym.owner if sym else None)
+            if owner is not None:
+                result |= set(self.arches_of_key(key)) & self.guard_arches(owner.get("c_guard"))
+        self.defined_cache[name] = frozenset(result)
+        return self.defined_cache[name]
+
+    def guard_arches(self, text: Optional[str]) -> frozenset:
+        """The architectures on which `#ifdef`/`#ifndef` text holds."""
+        if text is None:
+            return frozenset(self.all_arches)
+        guard = Guard.parse(text)
+        defined = self.defined_on(guard.name)
+        return frozenset(self.all_arches) - defined if guard.negated else defined
+
+    def guard_holds(self, text: Optional[str], arch: str = NATIVE.arch) -> bool:
+        return arch in self.guard_arches(text)
+
+    def active_on(self, raw: Map, key: str) -> tuple[str, ...]:
+        """Architectures whose userspace sees a definition: its header's, where its guard holds."""
+        holds = self.guard_arches(raw.get("c_guard"))
+        return tuple(a for a in self.arches_of_key(key) if a in holds)
