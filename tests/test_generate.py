@@ -266,6 +266,36 @@ def test_an_unlisted_spec_file_is_reported_with_two_processes(scratch, monkeypat
     assert any("not listed" in d.message for d in parallel.value.diagnostics)
 
 
+def test_input_checks_run_beside_the_build_and_are_redone_if_their_process_dies(scratch, monkeypatch):
+    """The input checks run in a process of their own while the model is
+    built. If it ends without an answer (killed), the parent runs them: a
+    problem only they can see (text the build accepts) is still reported, and
+    a clean spec still generates."""
+    import os
+    import signal
+    from kvmspec import emit
+    from kvmspec.build import Builder, load_model
+    from kvmspec.diagnostics import SpecError
+    pipeline = two_processes(monkeypatch)
+    parent = os.getpid()
+    checked_in: list[int] = []
+    clean = Builder.input_is_clean
+
+    def dies_in_the_child(self):
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        checked_in.append(os.getpid())
+        return clean(self)
+    monkeypatch.setattr(Builder, "input_is_clean", dies_in_the_child)
+    assert pipeline.generate_files(REPO, parallel=True) == emit.render_all(load_model(REPO))
+    assert checked_in == [parent]
+    scratch.write(NESTED, (REPO / NESTED).read_text().replace(
+        "(nested virtualization), the", "(nested */ virtualization), the", 1))
+    with pytest.raises(SpecError) as parallel:
+        pipeline.generate_files(scratch.root, parallel=True)
+    assert any("*/" in d.message for d in parallel.value.diagnostics)
+
+
 def test_help_and_docs_list_the_exit_statuses():
     result = run_kvmspec("--help")
     assert result.status == 0

@@ -1,21 +1,29 @@
 """From spec/ to the text of every generated file, in one process or two.
 
-With two CPUs, `kvmspec generate` reads the spec and builds the model once,
-without the checks of the input (schema, text, unlisted files), then forks.
-The child checks the rules of the finished model and renders the bindings and
-tests; the parent meanwhile runs the input checks on what was read and
-renders the headers and documentation. Nothing is read twice or built twice,
-and the work after the fork is split about evenly.
+With two CPUs, `kvmspec generate` reads the spec once and builds the model
+once, without the checks of the input (schema, text, unlisted files), and
+shares out the rest:
+
+- as soon as everything is read, a first child runs the input checks on what
+  was read while the parent builds the model (the build alone leaves the
+  second CPU idle);
+- once the model is built, a second child checks the rules of the finished
+  model and renders the bindings and tests, while the parent renders the
+  headers and documentation.
+
+Nothing is read twice or built twice, and the work after the build is split
+about evenly.
 
 An input that the checks would reject may fail the unchecked build or give a
 meaningless model: either way the answer is a build with every check, in one
 process, which reports the problems exactly as `kvmspec validate` does (the
-child is stopped first). The child's findings and files come back through an
-unlinked temporary file that it fills and the parent reads once it has ended
-(a pipe would make the child wait, 64 KiB at a time, for the parent). If the
-child ends without a result (killed), the parent does its part; if it fails
-with an exception on a model that follows the rules, that is a bug and is
-reported as one.
+children are stopped first). The input checks answer with their exit status
+alone. The second child's findings and files come back through an unlinked
+temporary file that it fills and the parent reads once it has ended (a pipe
+would make the child wait, 64 KiB at a time, for the parent). If a child ends
+without a result (killed), the parent does its part; if the second fails with
+an exception on a model that follows the rules, that is a bug and is reported
+as one.
 """
 
 from __future__ import annotations
@@ -32,8 +40,9 @@ from .checks import check_model
 from .diagnostics import Diagnostic, Mark, SpecError
 from .model import Model
 
-# Rendered by the child; the parent renders the rest (headers and documentation).
-CHILD_GENERATORS = frozenset({"python", "python_abis", "tests"})
+# Rendered by the second child; the parent renders the rest (headers, documentation, the
+# bindings): about the same time on each side, with the model checks in the child.
+CHILD_GENERATORS = frozenset({"python_abis", "tests"})
 
 
 def cpus() -> int:
@@ -50,23 +59,26 @@ def generate_files(root: Path, parallel: bool = False) -> dict[str, str]:
     if not parallel or cpus() < 2 or not hasattr(os, "fork"):
         return emit.render_all(Builder(root).build())
     builder = Builder(root, check_input=False, check_rules=False)
+    inputs = _InputChecks(builder)
+    builder.after_read = inputs.start
     try:
         model = builder.build()
     except Exception:   # SpecError, or input the build cannot take: the checked build says why
+        inputs.stop()
         return emit.render_all(Builder(root).build())
     try:
         result = tempfile.TemporaryFile()
     except OSError:
-        return _one_process(root, builder, model)
+        return _one_process(root, builder, model, inputs)
     with result:
         try:
             pid = os.fork()
         except OSError:
-            return _one_process(root, builder, model)
+            return _one_process(root, builder, model, inputs)
         if pid == 0:
             _child(model, result.fileno())    # does not return
         try:
-            if not builder.input_is_clean():
+            if not inputs.clean():
                 raise _InputProblems
             files: dict[str, str] = {}
             failure = None
@@ -77,6 +89,7 @@ def generate_files(root: Path, parallel: bool = False) -> dict[str, str]:
         except BaseException as exc:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+            inputs.stop()
             if isinstance(exc, _InputProblems):
                 return emit.render_all(Builder(root).build())   # raises SpecError, saying what they are
             raise
@@ -85,13 +98,58 @@ def generate_files(root: Path, parallel: bool = False) -> dict[str, str]:
         return _combine(model, files, failure, result.read())
 
 
+class _InputChecks:
+    """The checks of the input that the unchecked build left out, run in a
+    child from the moment everything is read; its exit status is the answer
+    (0: nothing found, 1: something found). Without a child (fork failed, or
+    it was killed) the parent runs them itself when it needs the answer."""
+
+    def __init__(self, builder: Builder) -> None:
+        self.builder = builder
+        self.pid = 0
+        self.answer: bool | None = None
+
+    def start(self) -> None:
+        try:
+            pid = os.fork()
+        except OSError:
+            return
+        if pid == 0:
+            status = 2
+            try:
+                status = 0 if self.builder.input_is_clean() else 1
+            finally:
+                os._exit(status)
+        self.pid = pid
+
+    def clean(self) -> bool:
+        if self.answer is None:
+            if self.pid:
+                _, status = os.waitpid(self.pid, 0)
+                self.pid = 0
+                if os.WIFEXITED(status) and os.WEXITSTATUS(status) in (0, 1):
+                    self.answer = os.WEXITSTATUS(status) == 0
+            if self.answer is None:
+                self.answer = self.builder.input_is_clean()
+        return self.answer
+
+    def stop(self) -> None:
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+
+
 class _InputProblems(Exception):
     """The input checks found something (the checked build will say what)."""
 
 
-def _one_process(root: Path, builder: Builder, model: Model) -> dict[str, str]:
+def _one_process(root: Path, builder: Builder, model: Model, inputs: _InputChecks) -> dict[str, str]:
     from . import emit
-    if not builder.input_is_clean():
+    if not inputs.clean():
         return emit.render_all(Builder(root).build())   # raises SpecError
     diagnostics = check_model(model)
     if diagnostics:

@@ -78,6 +78,8 @@ class Builder(ReadingMixin, NamesMixin, EvaluationMixin, OutlinesMixin, ValuesMi
         self.defined_cache: dict[str, bool] = {}
         self.chain = 0   # constants being evaluated, one inside the other
         self.was_read: Any = None   # (manifest, files, listed paths), for input_is_clean
+        # Called once everything is read, before the build (pipeline.py starts the input checks there).
+        self.after_read: Optional[Callable[[], None]] = None
         self.name_indexes: dict[Any, NameIndex] = {}   # for "did you mean ...?", made when needed
 
     def error(self, mark: Mark, message: str, hint: str = "") -> None:

@@ -80,6 +80,8 @@ class ReadingMixin:
         self.was_read = (manifest, files, listed)
         if problems:
             raise SpecError(problems)
+        if self.after_read is not None:
+            self.after_read()
         return manifest, files
 
     def read_outline(self, h: Map, listed: set[Path], spec_dir: Path, problems: list[Diagnostic]) -> Optional[Map]:

@@ -50,6 +50,23 @@ class Check:
         """The #if condition of the check (both C programs use it)."""
         return version_test(self)
 
+    @property
+    def measure(self) -> str:
+        """The C expression whose value is the fact (both C programs use it)."""
+        return _MEASURE[self.kind].format(self.subject, self.member)
+
+    @functools.cached_property
+    def key(self) -> str:
+        """The fact's name in kvm_abi_dump.c's output: kind, subject and member;
+        "removed-" first for a fact of an item the newest API no longer has."""
+        return ("" if self.until is None else "removed-") + self.kind + " " + self.subject + \
+            ("." + self.member if self.member else "")
+
+
+# The C expression of each kind of fact: {0} is the subject, {1} the member.
+_MEASURE = {"value": "{0}", "size": "sizeof({0})", "align": "_Alignof({0})",
+            "offset": "offsetof({0}, {1})", "member_size": "KVMSPEC_MEMBER_SIZE({0}, {1})"}
+
 
 def _later(a: Optional[Version], b: Optional[Version]) -> Optional[Version]:
     if a is None:
