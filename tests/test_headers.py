@@ -172,3 +172,23 @@ def test_check_command_finds_a_kernel_tree_that_disagrees(tmp_path):
     assert "failed  x86_64: system headers (6.1) match the spec" in result.out
     assert "KVM_CAP_NESTED_STATE is 157" in result.out
     assert "'value KVM_CAP_NESTED_STATE 157' != 'value KVM_CAP_NESTED_STATE 158'" in result.out
+
+
+def test_headers_of_an_invalid_spec_report_what_validate_reports_and_write_nothing(scratch, tmp_path):
+    """`kvmspec headers` builds without the checks and runs them beside the
+    build and the rendering: a spec they reject still fails, with validate's
+    diagnostics, and nothing is written."""
+    from conftest import run_kvmspec
+    nested = "spec/x86/nested-state.yaml"
+    original = (REPO / nested).read_text()
+    for old, new in (("value: 0x00000100", "value: 0x00000002"),                      # a model rule
+                     ("(nested virtualization), the", "(nested */ virtualization), the")):  # a text check
+        assert old in original
+        scratch.write(nested, original.replace(old, new, 1))
+        validate = run_kvmspec("--root", str(scratch.root), "validate")
+        out = tmp_path / "out"
+        result = run_kvmspec("--root", str(scratch.root), "headers", "--release", "6.1", "--arch", "x86",
+                             "--out", str(out))
+        assert validate.status == 1 and result.status == 1
+        assert result.err == validate.err
+        assert not out.exists()

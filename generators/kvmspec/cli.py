@@ -241,13 +241,17 @@ def cmd_headers(args: argparse.Namespace) -> int:
     import tempfile
     from .emit.text import environment
     from .view import View, header_files, newest_release
+    from .pipeline import render_checked
     root = _root(args)
-    model = _model(root)
-    release = _release_arg(args.release, model)
     arch = args.arch
-    if not any(h.arch == arch and h.emit for h in model.headers):
-        raise UsageError(f"the spec has no asm/kvm.h for {arch} yet")
-    files = header_files(model, release, arch, environment())
+
+    def render(model):
+        release = _release_arg(args.release, model)
+        if not any(h.arch == arch and h.emit for h in model.headers):
+            raise UsageError(f"the spec has no asm/kvm.h for {arch} yet")
+        shown = (release or newest_release(model)).release
+        return header_files(model, release, arch, environment()), shown, len(View(model, release, arch).items)
+    files, shown, items = render_checked(root, render)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} exists and is not a directory")
@@ -269,8 +273,6 @@ def cmd_headers(args: argparse.Namespace) -> int:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
-    shown = (release or newest_release(model)).release
-    items = len(View(model, release, arch).items)
     print(f"{arch} headers of Linux {shown} ({items} definitions) written to {out}: " +
           ", ".join(sorted(files)))
     return EXIT_OK

@@ -34,11 +34,14 @@ import signal
 import tempfile
 import traceback
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from .build import Builder
 from .checks import check_model
 from .diagnostics import Diagnostic, Mark, SpecError
 from .model import Model
+
+T = TypeVar("T")
 
 # Rendered by the second child; the parent renders the rest (headers, documentation, the
 # bindings): about the same time on each side, with the model checks in the child.
@@ -98,14 +101,13 @@ def generate_files(root: Path, parallel: bool = False) -> dict[str, str]:
         return _combine(model, files, failure, result.read())
 
 
-class _InputChecks:
-    """The checks of the input that the unchecked build left out, run in a
-    child from the moment everything is read; its exit status is the answer
-    (0: nothing found, 1: something found). Without a child (fork failed, or
-    it was killed) the parent runs them itself when it needs the answer."""
+class _Answer:
+    """A yes-or-no check run in a child: its exit status is the answer (0:
+    nothing found, 1: something found). Without a child (fork failed, or it
+    was killed) the parent runs the check itself when it needs the answer."""
 
-    def __init__(self, builder: Builder) -> None:
-        self.builder = builder
+    def __init__(self, check: Callable[[], bool]) -> None:
+        self.check = check
         self.pid = 0
         self.answer: bool | None = None
 
@@ -117,7 +119,7 @@ class _InputChecks:
         if pid == 0:
             status = 2
             try:
-                status = 0 if self.builder.input_is_clean() else 1
+                status = 0 if self.check() else 1
             finally:
                 os._exit(status)
         self.pid = pid
@@ -130,7 +132,7 @@ class _InputChecks:
                 if os.WIFEXITED(status) and os.WEXITSTATUS(status) in (0, 1):
                     self.answer = os.WEXITSTATUS(status) == 0
             if self.answer is None:
-                self.answer = self.builder.input_is_clean()
+                self.answer = self.check()
         return self.answer
 
     def stop(self) -> None:
@@ -143,11 +145,48 @@ class _InputChecks:
             self.pid = 0
 
 
+def _InputChecks(builder: Builder) -> _Answer:
+    """The checks of the input that the unchecked build left out, run in a
+    child from the moment everything is read."""
+    return _Answer(builder.input_is_clean)
+
+
+def render_checked(root: Path, render: Callable[[Model], T]) -> T:
+    """render(model) of the spec under root, for a model that passes every
+    check `kvmspec validate` makes; raises SpecError otherwise. With two CPUs,
+    the input checks run beside the build and the model's rules beside the
+    rendering, so that a command that needs a little of the model (one
+    release's headers) does not wait for checks it can overlap."""
+    if cpus() < 2 or not hasattr(os, "fork"):
+        return render(Builder(root).build())
+    builder = Builder(root, check_input=False, check_rules=False)
+    inputs = _InputChecks(builder)
+    builder.after_read = inputs.start
+    try:
+        model = builder.build()
+    except Exception:   # SpecError, or input the build cannot take: the checked build says why
+        inputs.stop()
+        return render(Builder(root).build())
+    rules = _Answer(lambda: not check_model(model))
+    rules.start()
+    failure: Exception | None = None
+    try:
+        result = render(model)
+    except Exception as exc:   # perhaps because the model breaks a rule: decided below
+        failure = exc
+    if not inputs.clean() or not rules.clean():
+        rules.stop()
+        return render(Builder(root).build())   # raises SpecError, saying what the checks found
+    if failure is not None:
+        raise failure
+    return result
+
+
 class _InputProblems(Exception):
     """The input checks found something (the checked build will say what)."""
 
 
-def _one_process(root: Path, builder: Builder, model: Model, inputs: _InputChecks) -> dict[str, str]:
+def _one_process(root: Path, builder: Builder, model: Model, inputs: _Answer) -> dict[str, str]:
     from . import emit
     if not inputs.clean():
         return emit.render_all(Builder(root).build())   # raises SpecError
