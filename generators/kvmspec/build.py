@@ -817,8 +817,18 @@ class Builder:
             since = entry["since"]
             releases = tuple(Version.parse(v) for v in ([since] if isinstance(since, str) else since))
             out.append(AbiException(entry["rule"], releases, entry["reason"], raw["abi_exceptions"].mark_of(index),
-                                    impls))
+                                    impls, self.exception_abis(entry)))
         return tuple(out)
+
+    def exception_abis(self, entry: Map) -> tuple[str, ...]:
+        """The ABIs an abi_exceptions entry is limited to (abis:), each one that layout.py knows."""
+        from .layout import ABI_INDEX
+        abis = tuple(entry.get("abis", ()))
+        for index, name in enumerate(abis):
+            if name not in ABI_INDEX:
+                self.error(entry["abis"].mark_of(index), f"unknown ABI {name!r}",
+                           "use one of: " + ", ".join(ABI_INDEX))
+        return abis
 
     def moves(self, raw: Map) -> tuple[Move, ...]:
         moves = []
@@ -1303,7 +1313,8 @@ class Builder:
                                         until=Version.parse(rf["until"]) if "until" in rf else None,
                                         history=tuple(sorted(
                                             (PastField(Version.parse(h["until"]), h.get("name"), h.get("type"),
-                                                       _text(h["array"]) if "array" in h else None)
+                                                       _text(h["array"]) if "array" in h else None,
+                                                       bool(h.get("reserved", False)))
                                              for h in rf.get("history", ())), key=lambda h: h.until)))
             elem_sizes: list[Optional[tuple[int, int]]] = []
             if "type" in rf:
