@@ -1171,7 +1171,7 @@ KVMSPEC_EQ(offsetof(struct kvm_translation, pad), 19);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_translation, pad), 5);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(sizeof(struct kvm_dirty_log), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
@@ -1186,7 +1186,7 @@ KVMSPEC_EQ(offsetof(struct kvm_dirty_log, padding1), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, padding1), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(offsetof(struct kvm_dirty_log, dirty_bitmap), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
@@ -3118,10 +3118,10 @@ KVMSPEC_EQ(KVM_STATS_BASE_POW2, 256);
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(KVM_STATS_BASE_MAX, 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(sizeof(struct kvm_stats_desc), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(_Alignof(struct kvm_stats_desc), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
@@ -3154,7 +3154,7 @@ KVMSPEC_EQ(offsetof(struct kvm_stats_desc, bucket_size), 12);
 #if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_stats_desc, bucket_size), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(offsetof(struct kvm_stats_desc, name), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */
@@ -6006,10 +6006,10 @@ KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
@@ -10763,10 +10763,10 @@ KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_translation), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
@@ -14224,10 +14224,10 @@ KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
@@ -15164,10 +15164,10 @@ KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
@@ -16966,10 +16966,10 @@ KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
@@ -21716,10 +21716,10 @@ KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
@@ -24503,10 +24503,10 @@ KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
@@ -25464,10 +25464,10 @@ KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */
@@ -26637,10 +26637,10 @@ KVMSPEC_EQ(_Alignof(struct kvm_coalesced_mmio_ring), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_translation), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(_Alignof(struct kvm_dirty_log), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x2061f /* 2.6.31 */
+#if KVMSPEC_HEADERS_VERSION >= 0x20616 /* 2.6.22 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_dirty_log, dirty_bitmap), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50000 /* 5.0 */

@@ -76,6 +76,7 @@ class AbiException:
     reason: str
     mark: Mark = field(compare=False)
     implementations: tuple[str, ...] = ()   # empty: every implementation
+    abis: tuple[str, ...] = ()              # layout breaks: the ABIs concerned (empty: every ABI)
 
     def covers(self, rule: str, release: Optional[Version] = None, implementation: str = "") -> bool:
         return rule == self.rule and \
@@ -109,6 +110,7 @@ class PastField:
     name: Optional[str] = None
     type: Optional[str] = None
     array: Optional[str] = None
+    reserved: bool = False           # it was reserved bytes then (a field carved out of them later)
 
 
 @value_type

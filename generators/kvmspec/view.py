@@ -34,6 +34,9 @@ class View:
         self.arch = arch
         self.newest = self.release >= newest_release(model)
         self._layouts: dict[tuple, Optional[Layout]] = {}
+        self._records: dict[tuple[str, str], Optional[Record]] = {}
+        self._members: dict[tuple, Optional[list]] = {}
+        self._made: dict[int, Definition] = {}
 
     @functools.cached_property
     def items(self) -> list[Definition]:
@@ -70,11 +73,7 @@ class View:
     @functools.cached_property
     def _by_name(self) -> dict[str, list[Definition]]:
         """Definitions by name, leaving out defaults (an item guarded by #ifndef of its own name)."""
-        index: dict[str, list[Definition]] = {}
-        for i in self.model.items:
-            if not (i.c_guard is not None and i.c_guard.negated and i.c_guard.name == i.name):
-                index.setdefault(i.name, []).append(i)
-        return index
+        return _model_indexes(self.model)[0]
 
     def home(self, item: Definition) -> Optional[str]:
         """The header of the view that defined the item in its release (None: no header of its architecture)."""
@@ -154,15 +153,29 @@ class View:
     # ------------------------------------------------------------ layouts then
     def record(self, name: str, arch: str) -> Optional[Record]:
         """The record `name` as the view has it, in the headers of `arch`."""
+        key = (name, arch)
+        if key in self._records:
+            return self._records[key]
         found = None
-        for item in self.items:
-            if isinstance(item, Record) and item.name == name:
-                home = self.model.header(item.header).arch
-                if home == arch:
-                    return item
-                if home is None:
-                    found = item
+        for candidate in _model_indexes(self.model)[1].get(name, ()):
+            if not self.sees(candidate):
+                continue
+            item = self._item_of(candidate)
+            home = self.model.header(item.header).arch
+            if home == arch:
+                found = item
+                break
+            if home is None and found is None:
+                found = item
+        self._records[key] = found
         return found
+
+    def _item_of(self, item: Definition) -> Definition:
+        """item_at, once per item and view (layouts are cached by the identity of the record)."""
+        made = self._made.get(id(item))
+        if made is None:
+            made = self._made[id(item)] = self.item_at(item)
+        return made
 
     @staticmethod
     def _field_on(f: Field, arch: str) -> bool:
@@ -185,24 +198,41 @@ class View:
         if key in self._layouts:
             return self._layouts[key]
         self._layouts[key] = None   # a record cannot contain itself
+        members = self.members(record, abi)
+        if members is None:
+            return None
+        layout = self._layouts[key] = record_layout([Member(size, align, count, then.bits)
+                                                     for _, then, size, align, count in members], record.is_union)
+        return layout
+
+    def members(self, record: Record, abi: Abi) -> Optional[list[tuple[Field, Field, int, int, int]]]:
+        """The members of a record on `abi` at the view's release, in order, each as
+        (the model's field, the field as it was then, element size, alignment, element
+        count); None if a member's type was not defined there. Inline records are laid
+        out (and cached) under the model's own record, which lives as long as the model."""
+        key = (id(record), abi.name)
+        if key in self._members:
+            return self._members[key]
+        self._members[key] = None
         members = []
-        for f in self._fields_at(record).fields:
-            if not self._field_on(f, abi.arch):   # its #ifdef does not hold there
-                continue
-            if f.scalar is not None:
-                size, align = f.scalar.size(abi), f.scalar.align(abi)
+        for f in record.fields:
+            if not f.exists_at(self.release) or not self._field_on(f, abi.arch):   # not there then, or
+                continue                                                       # its #ifdef does not hold
+            then = self.field_at(f)
+            if then.scalar is not None:
+                size, align = then.scalar.size(abi), then.scalar.align(abi)
             else:
-                assert f.record is not None
-                inner = self.layout(f.record if f.record.inline else f.record.name, abi)
+                assert then.record is not None and f.record is not None
+                inner = self.layout(f.record if f.record.inline else then.record.name, abi)
                 if inner is None:
                     return None
                 size, align = inner.size, inner.align
-            count = 0 if f.flexible else self._count(f, abi)
+            count = 0 if then.flexible else self._count(f, abi)
             if count is None:
                 return None
-            members.append(Member(size, align, count, f.bits))
-        layout = self._layouts[key] = record_layout(members, record.is_union)
-        return layout
+            members.append((f, then, size, align, count))
+        self._members[key] = members
+        return members
 
     def _count(self, f: Field, abi: Abi) -> Optional[int]:
         """Elements of an array field then: its dimensions, or its earlier size (a
@@ -224,6 +254,28 @@ class View:
                     return int(then, 0)
             return value
         return None
+
+
+_INDEXES: dict[int, tuple[Model, tuple[dict, dict]]] = {}
+
+
+def _model_indexes(model: Model) -> tuple[dict[str, list[Definition]], dict[str, list[Record]]]:
+    """Per model, shared by its views: definitions by name (leaving out defaults, items
+    guarded by #ifndef of their own name), and records by name, in the model's order."""
+    entry = _INDEXES.get(id(model))
+    if entry is not None and entry[0] is model:
+        return entry[1]
+    by_name: dict[str, list[Definition]] = {}
+    records: dict[str, list[Record]] = {}
+    for i in model.items:
+        if not (i.c_guard is not None and i.c_guard.negated and i.c_guard.name == i.name):
+            by_name.setdefault(i.name, []).append(i)
+        if isinstance(i, Record):
+            records.setdefault(i.name, []).append(i)
+    if len(_INDEXES) >= 4:   # a few models at a time (compat compares two)
+        _INDEXES.pop(next(iter(_INDEXES)))
+    _INDEXES[id(model)] = (model, (by_name, records))
+    return by_name, records
 
 
 class ViewModel:

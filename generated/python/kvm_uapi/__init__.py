@@ -7728,16 +7728,18 @@ class kvm_dirty_log(ctypes.Structure):
 
     - slot: __u32, offset 0.
       The memory slot, encoded as in kvm_userspace_memory_region.slot.
-    - padding1: __u32, offset 4, reserved, since 2.6.31.
-      Reserved.
+    - padding1: __u32, offset 4, reserved.
+      Reserved. Until 2.6.31 it was named padding, like the member of the
+      union below, a name clash that the renaming removed.
     - (anonymous): anonymous union, offset 8.
 
     - dirty_bitmap: void *, offset 8.
       Userspace buffer for the bitmap: one bit per page of the slot, bit 0
       of the first byte for the first page, the length rounded up to a
       multiple of 64 bits.
-    - padding2: __u64, offset 8, reserved, since 2.6.31.
-      Makes the pointer 64 bits wide on every ABI.
+    - padding2: __u64, offset 8, reserved.
+      Makes the pointer 64 bits wide on every ABI (named padding until
+      2.6.31).
     """
 
     _anonymous_ = ('_anon0',)
@@ -8797,7 +8799,8 @@ class kvm_irqfd(ctypes.Structure):
       With KVM_IRQFD_FLAG_RESAMPLE, the eventfd that KVM signals when the
       guest acknowledges the interrupt. Ignored otherwise.
     - pad: __u8[16], offset 16, reserved.
-      Reserved; should be zero. The kernel does not check it.
+      Reserved; should be zero. The kernel does not check it. It was 20
+      bytes until resamplefd took the first four in 3.7.
     """
 
     _fields_ = [
@@ -11659,7 +11662,7 @@ class kvm_stats_desc(ctypes.Structure):
     - offset: __u32, offset 8.
       Offset of the first value from the start of the data block, in
       bytes.
-    - bucket_size: __u32, offset 12, since 5.15.
+    - bucket_size: __u32, offset 12.
       Width of each bucket of a linear histogram; 0 for other types. In
       5.14 the field was named unused and always 0.
     - name: char[], offset 16.

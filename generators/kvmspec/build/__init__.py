@@ -143,8 +143,18 @@ class Builder(ReadingMixin, NamesMixin, EvaluationMixin, OutlinesMixin, ValuesMi
             since = entry["since"]
             releases = tuple(Version.parse(v) for v in ([since] if isinstance(since, str) else since))
             out.append(AbiException(entry["rule"], releases, entry["reason"], raw["abi_exceptions"].mark_of(index),
-                                    impls))
+                                    impls, self.exception_abis(entry)))
         return tuple(out)
+
+    def exception_abis(self, entry: Map) -> tuple[str, ...]:
+        """The ABIs an abi_exceptions entry is limited to (abis:), each one that layout.py knows."""
+        from ..layout import ABI_INDEX
+        abis = tuple(entry.get("abis", ()))
+        for index, name in enumerate(abis):
+            if name not in ABI_INDEX:
+                self.error(entry["abis"].mark_of(index), f"unknown ABI {name!r}",
+                           "use one of: " + ", ".join(ABI_INDEX))
+        return abis
 
     def moves(self, raw: Map) -> tuple[Move, ...]:
         moves = []

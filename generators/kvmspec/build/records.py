@@ -58,7 +58,8 @@ class RecordsMixin:
                                         until=Version.parse(rf["until"]) if "until" in rf else None,
                                         history=tuple(sorted(
                                             (PastField(Version.parse(h["until"]), h.get("name"), h.get("type"),
-                                                       _text(h["array"]) if "array" in h else None)
+                                                       _text(h["array"]) if "array" in h else None,
+                                                       bool(h.get("reserved", False)))
                                              for h in rf.get("history", ())), key=lambda h: h.until)))
             elem_sizes: list[Optional[tuple[int, int]]] = []
             if "type" in rf:

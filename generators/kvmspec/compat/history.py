@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..model import Model, Version
+from .layouts import LayoutHistory, layout_changes
 from .meaning import meaning
 from .rules import RULES, Finding
 from .view import AbiView, releases
@@ -98,10 +99,12 @@ def replay(model: Model, since: Optional[Version] = None) -> History:
     rels = releases(model)
     history = History(rels)
     views = [AbiView(model, r) for r in rels]
+    layouts = LayoutHistory(model)
     for old, new in zip(views, views[1:]):
         if since is not None and new.release.parts < since.parts:
             continue
-        found = meaning(old, new) + removals(old, new) + value_changes(old, new) + discoverability(old, new)
+        found = meaning(old, new) + removals(old, new) + value_changes(old, new) + discoverability(old, new) + \
+            list(layout_changes(layouts, old.release, new.release))
         found.sort(key=lambda f: (f.rule.id, f.mark.path, f.mark.line, f.mark.col))
         # every release in the spec is exact ("by X.Y" is refused), so every finding is dated
         history.transitions.append(Transition(old.release, new.release, tuple(found), ()))

@@ -156,6 +156,7 @@ class Finding:
     subject: str = ""                                  # the item or value the finding is about
     exceptions: tuple[AbiException, ...] = ()           # the shipped breaks the spec records on it
     implementations: tuple[str, ...] = ()
+    abis: tuple[str, ...] = ()                          # layout findings: the ABIs whose layout changed
 
     @property
     def level(self) -> str:
@@ -164,7 +165,8 @@ class Finding:
     def explanation(self, release: Optional[Version]) -> Optional[AbiException]:
         """The recorded shipped break that explains this finding at `release`, if any."""
         for exc in self.exceptions:
-            if all(exc.covers(self.rule.id, release, impl) for impl in self.implementations or (GENERIC,)):
+            if all(exc.covers(self.rule.id, release, impl) for impl in self.implementations or (GENERIC,)) and \
+                    (not exc.abis or all(abi in exc.abis for abi in self.abis)):
                 return exc
         return None
 

@@ -50,6 +50,7 @@ def validation_since(ioctl: Ioctl, validation: Validation) -> Optional[Version]:
 class AbiView:
     def __init__(self, model: Model, release: Optional[Version] = None) -> None:
         self.model, self.release = model, release
+        self._kinds: dict[type, list] = {}
 
     @property
     def label(self) -> str:
@@ -75,7 +76,10 @@ class AbiView:
         return item if isinstance(item, Ioctl) else None
 
     def of_kind(self, kind: type) -> list:
-        return [i for i in self.items.values() if isinstance(i, kind)]
+        found = self._kinds.get(kind)
+        if found is None:
+            found = self._kinds[kind] = [i for i in self.items.values() if isinstance(i, kind)]
+        return found
 
     @functools.cached_property
     def capabilities(self) -> dict[str, Capability]:
@@ -242,6 +246,12 @@ def releases(model: Model) -> tuple[Version, ...]:
         if isinstance(item, Record):
             for path, f, _ in item.walk():
                 add(f.since)
+            for inner in item.records_within(every_field=True):   # what changed its layout
+                for f in inner.fields:
+                    add(f.since)
+                    add(f.until)
+                    for h in f.history:
+                        add(h.until)
         if isinstance(item, Ioctl):
             for e in item.emissions:
                 add(e.since)
