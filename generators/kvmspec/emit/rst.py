@@ -96,6 +96,15 @@ def documented_record(model: Model, ioctl: Ioctl) -> Optional[Record]:
     return None
 
 
+def other_arch_records(model: Model, ioctl: Ioctl, record: Optional[Record]) -> list[Record]:
+    """The records of the same name that other architectures of the ioctl
+    define (each architecture's struct kvm_regs for KVM_GET_REGS)."""
+    if record is None:
+        return []
+    return [r for r in model.items if isinstance(r, Record) and r.name == record.name and r is not record
+            and r.emitted and set(r.arch) & set(ioctl.arch) - set(record.arch)]
+
+
 def tables_of(model: Model, ioctl: Ioctl, order: dict[str, int]) -> Optional[Ioctl]:
     """The other ioctl of a save/restore pair on the same record, when it comes
     first in the document (`order`): its section has the field and value tables,
@@ -274,7 +283,8 @@ class Generator:
 
         # The bodies are rendered once, with a marker where another item is
         # named; each output then puts its own form of the name there.
-        marked_ioctls = {i.name: str(sections.ioctl_body(i, *listings[i.name], _marker, tables_of(model, i, order)))
+        marked_ioctls = {i.name: str(sections.ioctl_body(i, *listings[i.name], _marker, tables_of(model, i, order),
+                                                         other_arch_records(model, i, documented_record(model, i))))
                          for i in ioctls}
         marked_caps = {c.name: str(sections.cap_body(c, model.gated_by(c), _marker, enabled_exits(c, exits)))
                        for c in caps}
@@ -294,7 +304,8 @@ class Generator:
                 arg = documented_record(model, item)
                 records = referenced_records(arg) if arg is not None else []
                 listings[name] = (records, value_sets(records))
-                marked_ioctls[name] = str(sections.ioctl_body(item, *listings[name], _marker, tables_of(model, item, order)))
+                marked_ioctls[name] = str(sections.ioctl_body(item, *listings[name], _marker, tables_of(model, item, order),
+                                                              other_arch_records(model, item, arg)))
             else:
                 marked_caps[name] = str(sections.cap_body(item, model.gated_by(item), _marker,
                                                           enabled_exits(item, exits)))
