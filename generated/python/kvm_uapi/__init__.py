@@ -16034,13 +16034,23 @@ KVM_GET_VCPU_EVENTS: Final = Ioctl(
     KVM_CAP_EXCEPTION_PAYLOAD is enabled, a pending exception is reported as
     injected and its payload is first written to CR2 or DR6.
 
-    The interrupt shadow is reported when KVM_CAP_INTR_SHADOW is present. On
-    arm64 the structure holds a pending SError (with its syndrome when
-    KVM_CAP_ARM_INJECT_SERROR_ESR is present) and a pending external data
-    abort.
+    The interrupt shadow is reported when KVM_CAP_INTR_SHADOW is present.
+
+    On arm64 the state is the guest's pending SError: KVM makes one pending
+    when the guest touches an emulated device in a way that would make real
+    hardware signal a system error, and it stays pending, invisible to the
+    guest's registers, until the guest unmasks PSTATE.A and takes it.
+    exception.serror_pending says whether one is pending. On a host with
+    KVM_CAP_ARM_INJECT_SERROR_ESR, exception.serror_has_esr is always set and
+    exception.serror_esr holds the syndrome's ISS bits (24:0). The answer
+    describes the vCPU only while it is not running, since running it may take
+    or raise an SError. exception.ext_dabt_pending always reads 0: an external
+    data abort that was injected is delivered to the vCPU at once, so it is
+    never seen pending. Save this state with the vCPU's registers for
+    migration.
 
     :Capability: KVM_CAP_VCPU_EVENTS
-    :Architectures: x86
+    :Architectures: x86, arm64
     :Type: vcpu ioctl
     :Parameters: struct kvm_vcpu_events (out)
     :Returns: 0 on success, -1 with errno set on error.
@@ -16096,12 +16106,26 @@ KVM_SET_VCPU_EVENTS: Final = Ioctl(
     KVM_VCPUEVENT_VALID_SMM flags are set (SMM needs KVM_CAP_X86_SMM). With
     KVM_CAP_EXCEPTION_PAYLOAD a pending exception and its payload are
     restored, and with KVM_CAP_X86_TRIPLE_FAULT_EVENT a pending triple fault.
-    On arm64 it makes an SError or an external data abort pending; the latter
-    (KVM_CAP_ARM_INJECT_EXT_DABT) lets userspace answer a KVM_EXIT_MMIO or
-    KVM_EXIT_ARM_NISV with an abort instead of emulating the access.
+
+    On arm64 it restores a saved SError, or lets a device that userspace
+    emulates raise one: set exception.serror_pending. A pending SError cannot
+    be withdrawn, so read the state first; if one is already pending, combine
+    the two as the Arm RAS architecture prescribes for multiple SErrors. With
+    KVM_CAP_ARM_INJECT_SERROR_ESR, give the ISS of the syndrome in the low 24
+    bits of exception.serror_esr and set exception.serror_has_esr, or leave
+    serror_has_esr 0 and KVM picks the syndrome; setting serror_has_esr
+    without the capability, or any serror_esr bit above 23, fails with EINVAL.
+
+    exception.ext_dabt_pending (KVM_CAP_ARM_INJECT_EXT_DABT) injects a
+    synchronous external data abort for the address of the access that just
+    exited: the way to answer a KVM_EXIT_MMIO or KVM_EXIT_ARM_NISV that
+    userspace cannot emulate (no device at that address, or no syndrome to
+    decode the instruction). Setting it after any other exit is a bug of the
+    VMM. Other Arm exceptions are injected by writing the registers involved
+    with KVM_SET_ONE_REG.
 
     :Capability: KVM_CAP_VCPU_EVENTS
-    :Architectures: x86
+    :Architectures: x86, arm64
     :Type: vcpu ioctl
     :Parameters: struct kvm_vcpu_events (in)
     :Returns: 0 on success, -1 with errno set on error.
@@ -16112,7 +16136,10 @@ KVM_SET_VCPU_EVENTS: Final = Ioctl(
       KVM_VCPUEVENT_VALID_TRIPLE_FAULT is set but the matching capability was
       not enabled on the VM; an exception is injected or pending with a vector
       above 31 or the NMI vector 2; or the vCPU is asked to be in SMM (or to
-      have an SMI pending) while it is waiting for a SIPI.
+      have an SMI pending) while it is waiting for a SIPI. On arm64: a pending
+      SError with serror_has_esr on a host that cannot set the syndrome,
+      serror_esr bits outside the ISS (24:0), or non-zero pad or reserved
+      bytes.
     - EFAULT: The buffer could not be read.
 
     Input validation:
