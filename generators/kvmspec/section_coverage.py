@@ -57,6 +57,8 @@ KERNEL_MISSPELLINGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "KVM_CONFIG_TLB": ("KVM_CAP_SW_TLB", ()),
     "KVM_VM_MIPS_DEFAULT": ("KVM_VM_MIPS_AUTO", ()),
     "KVM_IRQ_LEVEL": ("KVM_IRQ_LINE", ("4.25",)),
+    "KVM_CAP_X86_IOAPIC_POLARITY_IGNORED": ("KVM_CAP_IOAPIC_POLARITY_IGNORED", ()),
+    "padding": ("padding2", ("4.8", "4.117")),
     "kvm_vcpu_event": ("kvm_vcpu_events", ()),
     "kvm_arm_device_address": ("kvm_arm_device_addr", ()),
     "kvm_reinject_control": ("kvm_ppc_resize_hpt", ("4.102", "4.103")),

@@ -2865,6 +2865,14 @@ class Vm(_Descriptor):
 
         It needs an in-kernel irqchip (KVM_CREATE_IRQCHIP on x86 and arm64).
 
+        level is the logical state of the input, whatever the polarity of the pin:
+        1 asserted, 0 deasserted. x86 guests can program an IOAPIC input as
+        active-low, and old kernels inverted the level for such inputs, which
+        never worked well; kernels with KVM_CAP_IOAPIC_POLARITY_IGNORED ignore the
+        polarity, as other architectures always did. Without that capability and
+        with the in-kernel irqchip, do not present interrupts to the guest as
+        active-low.
+
         :Capability: KVM_CAP_IRQCHIP
         :Architectures: x86, arm64, ppc
         :Type: vm ioctl
@@ -4654,7 +4662,12 @@ class Vcpu(_Descriptor):
         a vCPU that uses posted interrupts are merged into IRR first.
 
         The x2APIC id in the returned state follows KVM_X2APIC_API_USE_32BIT_IDS
-        when KVM_CAP_X2APIC_API enabled it.
+        when KVM_CAP_X2APIC_API enabled it. With that format the ID register
+        depends on the mode the vCPU's APIC is in: the whole 32-bit x2APIC id
+        (bytes 32-35 of regs) in x2APIC mode, the 8-bit xAPIC id in bits 31-24
+        (byte 35) otherwise. The mode comes from MSR_IA32_APICBASE at the time of
+        the call, so when restoring, write that MSR with KVM_SET_MSRS before
+        KVM_SET_LAPIC. Without the format every vCPU uses the xAPIC layout.
 
         :Capability: KVM_CAP_IRQCHIP
         :Architectures: x86
