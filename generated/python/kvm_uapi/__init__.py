@@ -5771,6 +5771,15 @@ KVM_CAP_MAX_VCPU_ID: Final = Capability(
     When the capability is missing, ids must be below the answer for
     KVM_CAP_MAX_VCPUS.
 
+    The system-wide answer is the limit the kernel was built with
+    (KVM_MAX_VCPU_IDS in its sources). On x86 a VM may lower it for itself:
+    KVM_ENABLE_CAP with an args[0] above that limit fails with EINVAL, and so
+    does a second KVM_ENABLE_CAP after a non-zero value was set or once a vCPU
+    exists. A VM that set 0, or never enabled the capability, keeps the
+    system-wide limit when its first vCPU is created. Userspace can compute
+    the bound from the CPU topology it will present (the largest APIC id plus
+    one), which saves the kernel memory for tables indexed by APIC id.
+
     :Number: 128
     :Architectures: all
     :Checked on: /dev/kvm, VM
@@ -6071,8 +6080,10 @@ KVM_CAP_STEAL_TIME: Final = Capability(
     doc="""KVM can tell the guest how much time its vCPUs were runnable but not
     running on a host CPU. On x86 the guest enables it through
     MSR_KVM_STEAL_TIME once userspace advertises KVM_FEATURE_STEAL_TIME; on
-    arm64 userspace sets it up per vCPU through the PV time vCPU attributes.
-    It requires the host scheduler's run delay accounting.
+    arm64 userspace sets it up per vCPU through the KVM_ARM_VCPU_PVTIME_CTRL
+    group of vCPU device attributes. It requires the host scheduler's run
+    delay accounting. The capability and the architecture's interface always
+    agree: when one says steal time is supported, so does the other.
 
     :Number: 187
     :Architectures: x86, arm64
@@ -12137,8 +12148,9 @@ KVM_CAP_S390_AIS_MIGRATION: Final = Capability(
     answer='boolean',
     enable=None,
     doc="""The floating interrupt controller (FLIC) device can save and restore the
-    adapter-interruption suppression state, so userspace can tell before
-    creating the device whether that state can be migrated.
+    adapter-interruption suppression state, through its KVM_DEV_FLIC_AISM_ALL
+    attribute group, so userspace can tell before creating the device whether
+    that state can be migrated.
 
     :Number: 150
     :Architectures: s390
@@ -18016,6 +18028,20 @@ KVM_SET_GUEST_DEBUG: Final = Ioctl(
     (KVM_CAP_GUEST_DEBUG_HW_BPS) and watchpoints (KVM_CAP_GUEST_DEBUG_HW_WPS)
     there are on arm64; on powerpc, KVM_CAP_PPC_GUEST_DEBUG_SSTEP says
     single-stepping is available.
+
+    Bits 16 and up of control are the architecture's: x86's are listed with
+    the structure below and arm64's (KVM_GUESTDBG_USE_SW_BP,
+    KVM_GUESTDBG_USE_HW) after it; s390 has KVM_GUESTDBG_USE_HW_BP, and ppc
+    and loongarch KVM_GUESTDBG_USE_SW_BP (ppc also KVM_GUESTDBG_USE_HW_BP).
+    s390 also accepts bit 28 (0x10000000), for which no header has a macro
+    (the kernel calls it KVM_GUESTDBG_EXIT_PENDING): the vCPU leaves the guest
+    at once and KVM_RUN returns with KVM_EXIT_DEBUG.
+
+    With software breakpoints the debugger writes the breakpoint instructions
+    into guest memory itself; KVM only makes the resulting exceptions exit to
+    userspace instead of reaching the guest's vectors. Hardware breakpoints
+    and watchpoints are loaded from the architecture's part of the structure
+    into the vCPU's debug registers.
 
     :Capability: KVM_CAP_SET_GUEST_DEBUG
     :Architectures: x86, arm64, s390, ppc, riscv, loongarch

@@ -6060,6 +6060,20 @@ class Vcpu(_Descriptor):
         there are on arm64; on powerpc, KVM_CAP_PPC_GUEST_DEBUG_SSTEP says
         single-stepping is available.
 
+        Bits 16 and up of control are the architecture's: x86's are listed with
+        the structure below and arm64's (KVM_GUESTDBG_USE_SW_BP,
+        KVM_GUESTDBG_USE_HW) after it; s390 has KVM_GUESTDBG_USE_HW_BP, and ppc
+        and loongarch KVM_GUESTDBG_USE_SW_BP (ppc also KVM_GUESTDBG_USE_HW_BP).
+        s390 also accepts bit 28 (0x10000000), for which no header has a macro
+        (the kernel calls it KVM_GUESTDBG_EXIT_PENDING): the vCPU leaves the guest
+        at once and KVM_RUN returns with KVM_EXIT_DEBUG.
+
+        With software breakpoints the debugger writes the breakpoint instructions
+        into guest memory itself; KVM only makes the resulting exceptions exit to
+        userspace instead of reaching the guest's vectors. Hardware breakpoints
+        and watchpoints are loaded from the architecture's part of the structure
+        into the vCPU's debug registers.
+
         :Capability: KVM_CAP_SET_GUEST_DEBUG
         :Architectures: x86, arm64, s390, ppc, riscv, loongarch
         :Type: vcpu ioctl
