@@ -61,6 +61,7 @@ KERNEL_MISSPELLINGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "padding": ("padding2", ("4.8", "4.117")),
     "KVM_REQ_START_MIGRATION": ("KVM_S390_VM_MIGRATION_START", ()),
     "KVM_S390_CMMA_SIZE_MAX": ("KVM_S390_SKEYS_MAX", ()),
+    "mask": ("psw_mask", ("5",)),
     "kvm_vcpu_event": ("kvm_vcpu_events", ()),
     "kvm_arm_device_address": ("kvm_arm_device_addr", ()),
     "kvm_reinject_control": ("kvm_ppc_resize_hpt", ("4.102", "4.103")),

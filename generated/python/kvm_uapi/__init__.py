@@ -9460,7 +9460,10 @@ KVM_EXIT_HYPERCALL: Final = 3
 
 #: A debug event enabled with KVM_SET_GUEST_DEBUG happened: a single step,
 #: a software or hardware breakpoint, or a watchpoint. debug.arch says
-#: which, in the architecture's format.
+#: which, in the architecture's format. On arm64 debug.arch.hsr is the
+#: syndrome of the debug exception, debug.arch.far the address a watchpoint
+#: hit, and debug.arch.hsr_high the syndrome's upper bits when
+#: kvm_run.flags has KVM_DEBUG_ARCH_HSR_HIGH_VALID.
 KVM_EXIT_DEBUG: Final = 4
 
 
@@ -9623,7 +9626,9 @@ KVM_EXIT_RISCV_CSR: Final = 36
 
 #: The processor stayed in the guest without an event window for longer
 #: than the limit set with KVM_CAP_X86_NOTIFY_VMEXIT, a sign that the guest
-#: may be trying to hang the host. If notify.flags has
+#: may be trying to hang the host. It reaches userspace only when the
+#: capability was enabled with KVM_X86_NOTIFY_VMEXIT_USER; otherwise KVM
+#: resumes the guest itself. If notify.flags has
 #: KVM_NOTIFY_CONTEXT_INVALID, the vCPU state is corrupted and the VM must
 #: not be resumed.
 KVM_EXIT_NOTIFY: Final = 37

@@ -3772,7 +3772,10 @@ class HypercallExit(_kvm_run__anon0__hypercall, Exit):
 class DebugExit(_kvm_run__anon0__debug, Exit):
     """KVM_EXIT_DEBUG: A debug event enabled with KVM_SET_GUEST_DEBUG happened: a
     single step, a software or hardware breakpoint, or a watchpoint.
-    debug.arch says which, in the architecture's format.
+    debug.arch says which, in the architecture's format. On arm64
+    debug.arch.hsr is the syndrome of the debug exception, debug.arch.far the
+    address a watchpoint hit, and debug.arch.hsr_high the syndrome's upper
+    bits when kvm_run.flags has KVM_DEBUG_ARCH_HSR_HIGH_VALID.
     """
 
     _mem: memoryview
@@ -4094,9 +4097,10 @@ class RiscvCsrExit(_kvm_run__anon0__riscv_csr, Exit):
 class NotifyExit(_kvm_run__anon0__notify, Exit):
     """KVM_EXIT_NOTIFY: The processor stayed in the guest without an event window
     for longer than the limit set with KVM_CAP_X86_NOTIFY_VMEXIT, a sign that
-    the guest may be trying to hang the host. If notify.flags has
-    KVM_NOTIFY_CONTEXT_INVALID, the vCPU state is corrupted and the VM must
-    not be resumed.
+    the guest may be trying to hang the host. It reaches userspace only when
+    the capability was enabled with KVM_X86_NOTIFY_VMEXIT_USER; otherwise KVM
+    resumes the guest itself. If notify.flags has KVM_NOTIFY_CONTEXT_INVALID,
+    the vCPU state is corrupted and the VM must not be resumed.
     """
 
     _mem: memoryview
