@@ -62,6 +62,7 @@ KERNEL_MISSPELLINGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "KVM_REQ_START_MIGRATION": ("KVM_S390_VM_MIGRATION_START", ()),
     "KVM_S390_CMMA_SIZE_MAX": ("KVM_S390_SKEYS_MAX", ()),
     "mask": ("psw_mask", ("5",)),
+    "KVM_LAST_CPU": ("KVM_CAP_LAST_CPU", ()),
     "kvm_vcpu_event": ("kvm_vcpu_events", ()),
     "kvm_arm_device_address": ("kvm_arm_device_addr", ()),
     "kvm_reinject_control": ("kvm_ppc_resize_hpt", ("4.102", "4.103")),

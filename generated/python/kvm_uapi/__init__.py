@@ -10558,7 +10558,8 @@ class kvm_run(ctypes.Structure):
     - fail_entry.hardware_entry_failure_reason: __u64, offset 32.
       The hardware's reason for refusing the entry.
     - fail_entry.cpu: __u32, offset 40, since 5.9.
-      The host CPU on which the entry failed.
+      The host CPU on which the entry failed, where KVM_CAP_LAST_CPU says
+      it is reported (x86).
     - ex: struct, offset 32.
       KVM_EXIT_EXCEPTION.
     - ex.exception: __u32, offset 32.

@@ -205,8 +205,8 @@ def title_note(title: str, names: tuple[str, ...], model: Model) -> Optional[str
         return None
     items = [model.by_name[n] for n in names]
     real = " and ".join(f"{i.kind} {i.name}" for i in items)
-    return (f"The title keeps the name the kernel's api.rst gives this section, {', '.join(unknown)}, "
-            f"which no header defines: the {real} is meant.")
+    return (f"The title keeps the kernel's api.rst's spelling, a name no header defines: the {real} "
+            f"is meant.")
 
 
 def next_number(chapter: DocChapter) -> int:
