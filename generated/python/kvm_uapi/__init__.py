@@ -16087,13 +16087,14 @@ KVM_GET_VCPU_EVENTS: Final = Ioctl(
     migrate to.
 
     Values the kernel emits:
-    - flags: KVM_VCPUEVENT_VALID_NMI_PENDING, KVM_VCPUEVENT_VALID_SHADOW,
-      KVM_VCPUEVENT_VALID_SMM
-    - flags: KVM_VCPUEVENT_VALID_PAYLOAD, only after KVM_CAP_EXCEPTION_PAYLOAD
-      was enabled
-    - flags: KVM_VCPUEVENT_VALID_TRIPLE_FAULT, only after
+    - flags (vmx, svm): KVM_VCPUEVENT_VALID_NMI_PENDING,
+      KVM_VCPUEVENT_VALID_SHADOW, KVM_VCPUEVENT_VALID_SMM
+    - flags (vmx, svm): KVM_VCPUEVENT_VALID_PAYLOAD, only after
+      KVM_CAP_EXCEPTION_PAYLOAD was enabled
+    - flags (vmx, svm): KVM_VCPUEVENT_VALID_TRIPLE_FAULT, only after
       KVM_CAP_X86_TRIPLE_FAULT_EVENT was enabled
-    - interrupt.shadow: KVM_X86_SHADOW_INT_MOV_SS, KVM_X86_SHADOW_INT_STI
+    - interrupt.shadow (vmx, svm): KVM_X86_SHADOW_INT_MOV_SS,
+      KVM_X86_SHADOW_INT_STI
     """,
 )
 
