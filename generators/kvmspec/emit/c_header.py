@@ -89,6 +89,12 @@ class _Outline:
         self.taken = {e.name for e in entries if e.name in self.value_of}      # values placed one by one
         self.last_value_entry = {self.value_of[e.name][0].name: e for e in entries if e.name in self.value_of}
 
+    def here(self, value_set: Definition) -> bool:
+        """Whether this header holds a set's values in the view: a set that lived in
+        another header at the release (s390's values in linux/kvm.h before 6.9) is
+        printed there, not where the outline places it today."""
+        return value_set.header == self.header.name
+
     def values_at(self, entry) -> tuple[Definition, tuple[NamedValue, ...]]:
         """The set of a value entry, and the values printed there: the value, and
         after the set's last placed value those of the set the outline leaves out."""
@@ -110,7 +116,7 @@ class _Outline:
                     continue
                 if entry.name in self.value_of and entry.name not in self.own:
                     item, values = self.values_at(entry)
-                    if not values:
+                    if not values or not self.here(item):
                         continue
                     if pieces and pieces[-1].item is item and pieces[-1].values is not None:
                         pieces[-1] = Piece(item, pieces[-1].values + values)
