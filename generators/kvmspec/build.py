@@ -25,7 +25,7 @@ from .model import (
     EnableArg, Enum, ErrorCase,
     Example, ExitReason, ExternalMacro, ExternalType, Field, FlagSet, FunctionMacro, Guard, Header, Implementation,
     Ioctl, Lifecycle,
-    Model, Move, NamedValue, OutlineEntry, OutlineSection, PastField, PastValue, Record, Scope, SpecFile,
+    COnly, IncludeRange, Model, Move, NamedValue, OutlineEntry, OutlineSection, PastField, PastValue, Record, Scope, SpecFile,
     Validation, VERDICT_KINDS, Version,
 )
 
@@ -891,8 +891,9 @@ class Builder:
                 impls.append(Implementation(impl["name"], a["name"], impl["doc"]))
                 self.impl_names[impl["name"]] = a["name"]
             architectures.append(Architecture(a["name"], a["doc"], tuple(impls)))
-        headers = tuple(Header(h["name"], h["path"], h.get("guard", ""), h["doc"], tuple(h.get("includes", ())),
-                               h.get("arch"), h.mark_of("name"), bool(h.get("emit", True)))
+        headers = tuple(Header(h["name"], h["path"], h.get("guard", ""), h["doc"], _include_names(h),
+                               h.get("arch"), h.mark_of("name"), bool(h.get("emit", True)),
+                               include_ranges=_include_ranges(h))
                         for h in manifest["headers"])
         self.header_names = {h.name for h in headers}
         self.header_arch = {h.name: h.arch for h in headers}
@@ -913,7 +914,8 @@ class Builder:
         outlines = {name: self.resolve_outline(name, data) for name, data in self.outlines.items()}
         headers = tuple(Header(h.name, h.path, h.guard, h.doc, h.includes, h.arch, h.mark, h.emit,
                                outlines.get(h.name, ()),
-                               self.outlines[h.name].path if h.name in self.outlines else "")
+                               self.outlines[h.name].path if h.name in self.outlines else "",
+                               h.include_ranges, _c_only(self.outlines.get(h.name)))
                         for h in headers)
 
         # Values, then records, then capabilities, then ioctls: each only
@@ -1147,7 +1149,7 @@ class Builder:
     def outline_target(self, entry: OutlineEntry, header: str) -> Optional[str]:
         """The header the entry's name belongs to, or None after reporting why it cannot be placed."""
         name = entry.name
-        if name in self.items or self.key(name) in self.items:
+        if self.key(name) in self.items:   # (not a same-named value of this architecture's set)
             home = self.header_of(name)
             fallback = f"!{name}" in self.order and any(
                 raw[kind] == name and raw.get("header", spec_file.header) == header
@@ -1252,7 +1254,8 @@ class Builder:
                 implementations=impls, arch=arch_t,
                 deprecated=self.lifecycle(entry, "deprecated"), removed=self.lifecycle(entry, "removed"),
                 alias=bool(entry.get("alias", False)), mask=bool(entry.get("mask", False)),
-                c_define=bool(entry.get("c_define", True)), history=self.history(entry),
+                c_define=bool(entry.get("c_define", True)), c_explicit=bool(entry.get("c_explicit", False)),
+                history=self.history(entry),
                 abi_exceptions=self.abi_exceptions(entry)))
         if kind == "enum":
             return Enum(**common, type=scalar, values=tuple(values), c_style=raw.get("c_style", "define"),
@@ -1995,7 +1998,7 @@ def check_manifest_names(manifest: Map) -> list[Diagnostic]:
 
     def visit(h: Map) -> None:
         state[id(h)] = "visiting"
-        for index, inc in enumerate(h.get("includes", ())):
+        for index, inc in enumerate(_include_names(h)):
             for target in by_include.get(inc, ()):
                 if target is h or h.get("arch") is not None and target.get("arch") not in (None, h.get("arch")):
                     continue
@@ -2089,3 +2092,28 @@ def _removed_in(raw: Any) -> Optional[Version]:
     removed = raw.get("removed") if isinstance(raw, dict) else None
     since = removed.get("since") if isinstance(removed, dict) else None
     return Version.parse(since) if isinstance(since, str) else None
+
+
+# ------------------------------------------------------------ header shape (includes, c_only)
+def _include_names(h: Map) -> tuple[str, ...]:
+    """Every header a manifest header includes in some release (for what its C code can see)."""
+    return tuple(i if isinstance(i, str) else i["name"] for i in h.get("includes", ()))
+
+
+def _include_ranges(h: Map) -> tuple[IncludeRange, ...]:
+    """The includes of a manifest header with their releases; () when none has since/until."""
+    if all(isinstance(i, str) for i in h.get("includes", ())):
+        return ()
+    return tuple(IncludeRange(i) if isinstance(i, str) else
+                 IncludeRange(i["name"], Version.parse(i["since"]) if "since" in i else None,
+                              Version.parse(i["until"]) if "until" in i else None)
+                 for i in h["includes"])
+
+
+def _c_only(outline: Optional[Map]) -> Optional[COnly]:
+    """The #ifndef __ASSEMBLER__ part an outline describes, if any."""
+    if outline is None or "c_only" not in outline:
+        return None
+    raw = outline["c_only"]
+    return COnly(raw["macro"], raw.get("after"),
+                 tuple((Version.parse(e["until"]), e["macro"]) for e in raw.get("history", ())))

@@ -109,6 +109,8 @@ class _Outline:
     def sections(self) -> list[Section]:
         """The header's definitions, in the order of its outline."""
         sections = []
+        c_only = self.header.c_only
+        self.c_from: Optional[int] = 0 if c_only is not None and c_only.after is None else None
         for section in self.header.outline:
             pieces: list[Piece] = []
             for entry in section.entries:
@@ -131,6 +133,8 @@ class _Outline:
                     pieces.append(piece)
             if pieces:
                 sections.append(Section(section.comment, _runs(pieces)))
+            if c_only is not None and self.c_from is None and any(e.name == c_only.after for e in section.entries):
+                self.c_from = len(sections)
         return sections
 
     def inside(self) -> dict[int, list]:
@@ -173,18 +177,23 @@ def file_sections(model: Model, header: Header, release: Optional[Version]) -> l
 
 def header_text(model: Model, header: Header, env, release: Optional[Version] = None) -> str:
     """The text of one header at a release (None: the newest view, which generated/ holds)."""
+    c_from: Optional[int] = None
     if header.outline:
         outline = _Outline(model, header, release)
         sections, inside = outline.sections(), outline.inside()
+        c_from = outline.c_from
     else:
         sections, inside = file_sections(model, header, release), {}
+    # the part only C reads: its #ifndef, opened before section c_from (with the includes)
+    c_only = None if header.c_only is None else (header.c_only.macro_at(release), min(c_from or 0, len(sections)))
 
     def before(member) -> list:
         """What the header defines inside a record just before this member."""
         return inside.get(id(member), [])
 
     return env.get_template("c_header/header.h.j2").render(header=header, sections=sections, release=release,
-                                                             before=before, source=SOURCE)
+                                                             before=before, source=SOURCE, c_only=c_only,
+                                                             includes=header.includes_at(release))
 
 
 def render_header(view, header, env) -> str:
