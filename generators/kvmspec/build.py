@@ -1223,7 +1223,7 @@ class Builder:
             else:
                 values = self.symbol_values(self.current_key())
                 if self.symbols[self.current_key()].unevaluable:
-                    return Constant(**common, expr=_text(raw["value"]), values=())
+                    return Constant(**common, expr=_text(raw["value"]), history=self.history(raw), values=())
             if values is None or not self.seen_everywhere(values, self.symbols.get(self.current_key())):
                 return None
             return Constant(**common, expr=_text(raw["value"]), history=self.history(raw),
@@ -1301,6 +1301,7 @@ class Builder:
                                         c_guard=Guard.parse(rf["c_guard"]) if "c_guard" in rf else None,
                                         c_comment=rf.get("c_comment", ""),
                                         c_join=bool(rf.get("c_join", False)),
+                                        c_defines_type=bool(rf.get("c_defines_type", False)),
                                         active=active, valid_with=rf.get("valid_with"),
                                         active_on=tuple(a for a in self.context_arches() if a in guard_arches),
                                         until=Version.parse(rf["until"]) if "until" in rf else None,

@@ -447,6 +447,7 @@ class Field:
     active: bool = True              # inactive fields (guard false on x86) take no space
     c_comment: str = ""              # a short label the header prints above the member ("in", "KVM_EXIT_IO")
     c_join: bool = False             # declared on the line of the field before it (`__u64 rax, rbx;`)
+    c_defines_type: bool = False     # the header defines its struct type in the declaration (`struct t {...} m;`)
     counted_by: Optional[str] = None # array: the sibling field holding its element count (in use)
     buffer_name: Optional[str] = None   # an offset of data elsewhere in the mapping, shown as this name
     buffer_bytes: Optional[str] = None  # ... whose length is this C expression over sibling fields

@@ -11,7 +11,7 @@ from __future__ import annotations
 from itertools import groupby
 from typing import Optional
 
-from ..model import Definition, Guard, Header, Model, NamedValue, Version
+from ..model import Definition, Guard, Header, Model, NamedValue, Record, Version
 from ..valuetype import value_type
 
 SOURCE = "spec/kvmspec.yaml"
@@ -85,6 +85,10 @@ class _Outline:
         self.value_of.update({v.name: (i, v) for i in model.items_of_header(header.name)
                               if _defines_values(i) for v in i.values})
         entries = [e for s in header.outline for e in s.entries]
+        # structs the header defines in a member's declaration (c_defines_type), not on their own
+        self.defined_in_place = {f.record.name for i in self.own.values() if isinstance(i, Record)
+                                 for r in i.records_within(every_field=True) for f in r.fields
+                                 if f.c_defines_type and f.record is not None}
         self.named = {e.name for e in entries}
         self.taken = {e.name for e in entries if e.name in self.value_of}      # values placed one by one
         self.last_value_entry = {self.value_of[e.name][0].name: e for e in entries if e.name in self.value_of}
@@ -126,7 +130,7 @@ class _Outline:
                         pieces.append(Piece(item, values))
                     continue
                 item = self.own.get(entry.name) if entry.until is None else self.model.by_name.get(entry.name)
-                if item is None or not item.exists_at(self.release):
+                if item is None or not item.exists_at(self.release) or item.name in self.defined_in_place:
                     continue
                 piece = _whole(item, self.release, self.taken)
                 if piece is not None:

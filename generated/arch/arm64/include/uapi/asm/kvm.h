@@ -12,10 +12,6 @@
  * for guests.
  */
 
-#include <linux/psci.h>
-#include <linux/types.h>
-#include <asm/ptrace.h>
-#include <asm/sve_context.h>
 
 #define KVM_SPSR_EL1			0
 #define KVM_SPSR_SVC			KVM_SPSR_EL1
@@ -24,6 +20,12 @@
 #define KVM_SPSR_IRQ			3
 #define KVM_SPSR_FIQ			4
 #define KVM_NR_SPSR			5
+
+#ifndef __ASSEMBLER__
+#include <linux/psci.h>
+#include <linux/types.h>
+#include <asm/ptrace.h>
+#include <asm/sve_context.h>
 
 #define __KVM_HAVE_IRQ_LINE
 #define __KVM_HAVE_VCPU_EVENTS
@@ -400,5 +402,7 @@ struct reg_mask_range {
 	__u32 range;
 	__u32 reserved[13];
 };
+
+#endif /* __ASSEMBLER__ */
 
 #endif /* __ARM_KVM_H__ */
