@@ -10,7 +10,6 @@
  */
 
 #include <linux/const.h>
-#include <linux/bits.h>
 #include <linux/types.h>
 #include <linux/ioctl.h>
 #include <linux/stddef.h>
@@ -834,9 +833,9 @@ struct kvm_hyperv_eventfd {
 
 #define KVM_PMU_ENCODE_MASKED_ENTRY(event_select, mask, match, exclude) (((event_select) & 0xFFULL) | (((event_select) & 0XF00ULL) << 24) | (((mask) & 0xFFULL) << 56) | (((match) & 0xFFULL) << 8) | ((__u64)(!!(exclude)) << 55))
 
-#define KVM_PMU_MASKED_ENTRY_EVENT_SELECT (__GENMASK_ULL(7, 0) | __GENMASK_ULL(35, 32))
-#define KVM_PMU_MASKED_ENTRY_UMASK_MASK	(__GENMASK_ULL(63, 56))
-#define KVM_PMU_MASKED_ENTRY_UMASK_MATCH (__GENMASK_ULL(15, 8))
+#define KVM_PMU_MASKED_ENTRY_EVENT_SELECT 0x0000000F000000FFULL
+#define KVM_PMU_MASKED_ENTRY_UMASK_MASK	0xFF00000000000000ULL
+#define KVM_PMU_MASKED_ENTRY_UMASK_MATCH 0x000000000000FF00ULL
 #define KVM_PMU_MASKED_ENTRY_EXCLUDE	(_BITULL(55))
 #define KVM_PMU_MASKED_ENTRY_UMASK_MASK_SHIFT (56)
 
