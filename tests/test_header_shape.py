@@ -420,3 +420,20 @@ def test_the_c_only_part_keeps_its_old_macro_in_old_releases(arch, macro):
     assert "#ifndef __ASSEMBLER__\n#include <linux/" in new.replace("\n\n", "\n")
     assert new.rstrip().endswith("#endif /* __ASSEMBLER__ */\n\n#endif /* " + re.search(
         r"^#ifndef (\w+)", new, re.M).group(1) + " */")
+
+
+def test_c_only_after_an_unknown_name_is_an_error_at_its_place(scratch, capsys):
+    scratch.replace("spec/outline/arm64.yaml", "  after: KVM_NR_SPSR\n", "  after: KVM_NR_SPSRX\n")
+    line = scratch.line_of("spec/outline/arm64.yaml", "KVM_NR_SPSRX")
+    result = scratch.run("validate", capsys=capsys)
+    assert result.status == 1
+    assert f"spec/outline/arm64.yaml:{line}:10: error: c_only: after: KVM_NR_SPSRX is not a name of the " \
+           "outline of header arm64" in result.err, result.err
+
+
+def test_includes_follow_the_release():
+    """An include with since: is in the headers of that release on, not before."""
+    x86_61 = arch_headers("x86", "6.1")["asm/kvm.h"]
+    x86_new = arch_headers("x86", None)["asm/kvm.h"]
+    assert "#include <linux/stddef.h>" not in x86_61 and "#include <linux/const.h>" not in x86_61
+    assert "#include <linux/stddef.h>" in x86_new and "#include <linux/const.h>" in x86_new

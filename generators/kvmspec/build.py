@@ -2117,4 +2117,5 @@ def _c_only(outline: Optional[Map]) -> Optional[COnly]:
         return None
     raw = outline["c_only"]
     return COnly(raw["macro"], raw.get("after"),
-                 tuple((Version.parse(e["until"]), e["macro"]) for e in raw.get("history", ())))
+                 tuple((Version.parse(e["until"]), e["macro"]) for e in raw.get("history", ())),
+                 raw.mark_of("after") if "after" in raw else outline.mark_of("c_only"))

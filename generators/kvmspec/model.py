@@ -216,6 +216,7 @@ class COnly:
     macro: str
     after: Optional[str] = None
     history: tuple[tuple[Version, str], ...] = ()     # (until, macro) of earlier releases
+    mark: Optional[Mark] = field(default=None, compare=False)   # of `after`, or of c_only
 
     def macro_at(self, release: Optional[Version]) -> str:
         return next((m for until, m in self.history if release is not None and release < until), self.macro)

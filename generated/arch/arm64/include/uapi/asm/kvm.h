@@ -12,7 +12,6 @@
  * for guests.
  */
 
-
 #define KVM_SPSR_EL1			0
 #define KVM_SPSR_SVC			KVM_SPSR_EL1
 #define KVM_SPSR_ABT			1

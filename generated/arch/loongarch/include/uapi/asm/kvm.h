@@ -19,11 +19,14 @@
 
 #define KVM_GUESTDBG_USE_SW_BP		0x00010000
 
+/* for KVM_GET_REGS and KVM_SET_REGS */
 struct kvm_regs {
+	/* out (KVM_GET_REGS) / in (KVM_SET_REGS) */
 	__u64 gpr[32];
 	__u64 pc;
 };
 
+/* for KVM_GET_FPU and KVM_SET_FPU */
 struct kvm_fpu {
 	__u32 fcsr;
 	__u64 fcc;
@@ -32,6 +35,7 @@ struct kvm_fpu {
 	} fpr[32];
 };
 
+/* register sets of a register id */
 #define KVM_REG_LOONGARCH_GPR		(KVM_REG_LOONGARCH | 0x00000ULL)
 #define KVM_REG_LOONGARCH_CSR		(KVM_REG_LOONGARCH | 0x10000ULL)
 #define KVM_REG_LOONGARCH_KVM		(KVM_REG_LOONGARCH | 0x20000ULL)
@@ -42,11 +46,14 @@ struct kvm_fpu {
 #define KVM_CSR_IDX_MASK		0x7fff
 #define KVM_CPUCFG_IDX_MASK		0x7fff
 
+/* KVM's own registers */
 #define KVM_REG_LOONGARCH_COUNTER	(KVM_REG_LOONGARCH_KVM | KVM_REG_SIZE_U64 | 1)
 #define KVM_REG_LOONGARCH_VCPU_RESET	(KVM_REG_LOONGARCH_KVM | KVM_REG_SIZE_U64 | 2)
 
+/* the instruction KVM uses for software breakpoints */
 #define KVM_REG_LOONGARCH_DEBUG_INST	(KVM_REG_LOONGARCH_KVM | KVM_REG_SIZE_U64 | 3)
 
+/* LBT registers */
 #define KVM_REG_LOONGARCH_LBT_SCR0	(KVM_REG_LOONGARCH_LBT | KVM_REG_SIZE_U64 | 1)
 #define KVM_REG_LOONGARCH_LBT_SCR1	(KVM_REG_LOONGARCH_LBT | KVM_REG_SIZE_U64 | 2)
 #define KVM_REG_LOONGARCH_LBT_SCR2	(KVM_REG_LOONGARCH_LBT | KVM_REG_SIZE_U64 | 3)
@@ -59,6 +66,7 @@ struct kvm_fpu {
 #define KVM_IOC_CSRID(REG)		LOONGARCH_REG_64(KVM_REG_LOONGARCH_CSR, REG)
 #define KVM_IOC_CPUCFG(REG)		LOONGARCH_REG_64(KVM_REG_LOONGARCH_CPUCFG, REG)
 
+/* device control API on the VM fd */
 #define KVM_LOONGARCH_VM_FEAT_CTRL	0
 #define KVM_LOONGARCH_VM_FEAT_LSX	0
 #define KVM_LOONGARCH_VM_FEAT_LASX	1
@@ -72,19 +80,24 @@ struct kvm_fpu {
 #define KVM_LOONGARCH_VM_FEAT_MSGINT	9
 #define KVM_LOONGARCH_VM_FEAT_PV_PREEMPT 10
 
+/* device control API on the vCPU fd */
 #define KVM_LOONGARCH_VCPU_CPUCFG	0
 #define KVM_LOONGARCH_VCPU_PVTIME_CTRL	1
 #define KVM_LOONGARCH_VCPU_PVTIME_GPA	0
 
+/* the architecture part of a KVM_EXIT_DEBUG exit */
 struct kvm_debug_exit_arch {
 };
 
+/* for KVM_SET_GUEST_DEBUG */
 struct kvm_guest_debug_arch {
 };
 
+/* registers shared in kvm_run */
 struct kvm_sync_regs {
 };
 
+/* for KVM_GET_SREGS and KVM_SET_SREGS */
 struct kvm_sregs {
 };
 
@@ -98,6 +111,7 @@ struct kvm_iocsr_entry {
 #define KVM_IRQCHIP_NUM_PINS		64
 #define KVM_MAX_CORES			256
 
+/* attribute groups of the in-kernel interrupt controllers */
 #define KVM_DEV_LOONGARCH_IPI_GRP_REGS	0x40000001
 
 #define KVM_DEV_LOONGARCH_EXTIOI_GRP_REGS 0x40000002
