@@ -19,7 +19,7 @@ from .checks import check_identifier, check_model, check_text, plain_identifier
 from .diagnostics import Diagnostic, Mark, Reporter, SpecError
 from .layout import ABIS, NATIVE, SCALARS, Abi, Member, Scalar, ioc, record_layout
 from .load import Int, Map, Seq, read_spec_file
-from .spelling import NameIndex
+from .spelling import NameIndex, did_you_mean
 from .model import (
     AbiException, Architecture, Capability, Constant, Definition, DocChapter, DocLayout, DocSection, Emission,
     EnableArg, Enum, ErrorCase,
@@ -786,13 +786,11 @@ class Builder:
     # ------------------------------------------------------------ common keys
     def common(self, kind: str, raw: Map, spec_file: SpecFile, file_arch: tuple[str, ...]) -> dict:
         name = raw[kind]
-        arch = raw.get("arch")
-        arch_tuple = file_arch if arch is None else (() if arch == "all" else tuple(arch))
+        arch_tuple, arch_since = self.arch_releases(raw, file_arch, Version.parse(raw["since"]))
         header = raw.get("header", spec_file.header)
         if header not in self.header_names:
             self.error(raw.mark_of("header"), f"unknown header {header!r}",
                        "use one of: " + ", ".join(sorted(self.header_names)))
-        self.check_arches(arch_tuple, raw, "arch")
         impls = tuple(raw.get("implementations", ()))
         self.check_implementations(impls, raw)
         if "c_guard" in raw:
@@ -807,6 +805,7 @@ class Builder:
             abi_exceptions=self.abi_exceptions(raw),
             moves=self.moves(raw),
             guard_on=tuple(sorted(self.guard_arches(raw.get("c_guard")))),
+            arch_since=arch_since,
         )
 
     def abi_exceptions(self, raw: Map) -> tuple[AbiException, ...]:
@@ -854,6 +853,51 @@ class Builder:
             if a not in self.arch_names:
                 self.error(raw.mark_of(key), f"unknown architecture {a!r}",
                            "use one of: " + ", ".join(sorted(self.arch_names)) + ", or all")
+
+    def arch_releases(self, raw: Map, default: tuple[str, ...], since: Version
+                      ) -> tuple[tuple[str, ...], tuple[tuple[str, Version], ...]]:
+        """The architectures of raw's arch: list (without one: `default`; "all": every one,
+        written ()), and those written {ARCH: RELEASE}, which gained the item after `since`,
+        each with its release."""
+        listed = raw.get("arch")
+        if listed is None or listed == "all" or not isinstance(listed, Seq):
+            return (default if listed is None else ()), ()
+        names: list[str] = []
+        later: list[tuple[str, Version]] = []
+        for index, entry in enumerate(listed):
+            mark = listed.mark_of(index)
+            name, release = entry, None
+            if isinstance(entry, Map):
+                if len(entry) != 1:
+                    continue   # the schema reports it
+                name, release = next(iter(entry.items()))
+                mark = entry.key_mark(name)
+            if not isinstance(name, str):
+                continue
+            if name not in self.arch_names:
+                close = did_you_mean(name, self.arch_names)
+                self.error(mark, f"unknown architecture {name!r}", (f"{close} " if close else "") +
+                           "use one of: " + ", ".join(sorted(self.arch_names)) + ", or all")
+                continue
+            if name in names:
+                self.error(mark, f"architecture {name!r} is listed twice", "list each architecture once")
+                continue
+            names.append(name)
+            if release is None:
+                continue
+            if not isinstance(release, str) or not re.match(schema.schema_document()["$defs"]["version"]["pattern"], release):
+                continue   # the schema reports it: not a release
+            version = Version.parse(release)
+            if version.parts < since.parts:
+                self.error(entry.mark_of(name), f"{name} cannot have it from {release}: that is before the "
+                           f"item's own since ({since})",
+                           f"give {name} a release from {since} on, or an earlier since: to the item")
+            elif version.parts == since.parts:
+                self.error(entry.mark_of(name), f"{name} has it from {release}, the item's own since",
+                           f"write plain {name}: an architecture without a release has the item from its since")
+            else:
+                later.append((name, version))
+        return tuple(names), tuple(later)
 
     def check_implementations(self, impls: tuple[str, ...], raw: Map) -> None:
         for i in impls:
@@ -1241,15 +1285,14 @@ class Builder:
                 continue
             impls = tuple(entry.get("implementations", ()))
             self.check_implementations(impls, entry)
-            arch = entry.get("arch")
-            arch_t = () if arch in (None, "all") else tuple(arch)
-            self.check_arches(arch_t, entry, "arch")
+            value_since = Version.parse(entry["since"]) if "since" in entry else common["since"]
+            arch_t, arch_since = self.arch_releases(entry, (), value_since)
             values.append(NamedValue(
                 name=entry["name"], expr=_text(entry["value"]),
                 values=tuple(v.value if v is not None else None for v in evaluated),
-                doc=entry.get("doc", ""), since=Version.parse(entry["since"]) if "since" in entry else common["since"],
+                doc=entry.get("doc", ""), since=value_since,
                 mark=entry.mark_of("name"), value_mark=entry.mark_of("value"),
-                implementations=impls, arch=arch_t,
+                implementations=impls, arch=arch_t, arch_since=arch_since,
                 deprecated=self.lifecycle(entry, "deprecated"), removed=self.lifecycle(entry, "removed"),
                 alias=bool(entry.get("alias", False)), mask=bool(entry.get("mask", False)),
                 c_define=bool(entry.get("c_define", True)), history=self.history(entry),
