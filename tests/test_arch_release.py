@@ -405,3 +405,46 @@ def test_an_enum_that_was_plain_defines_before_a_release_is_written_as_defines_t
     assert "enum kvm_device_type {" in new and "#define KVM_DEV_TYPE_XICS KVM_DEV_TYPE_XICS" in new
     by_name = {i.name: i for i in View(model, Version.parse("3.12"), "x86").items}
     assert by_name["kvm_device_type"].c_style == "define"
+
+
+# ------------------------------------------------------------------ architectures that gained an item later
+
+def test_the_view_says_whether_an_architecture_has_an_item_at_a_release():
+    """KVM_SET_GUEST_DEBUG is 2.6.30 on x86, but reached s390 in 3.15 and riscv in 6.10;
+    KVM_MP_STATE_STOPPED (3.17) is riscv's from its first KVM release, 5.16."""
+    from kvmspec.build import load_model
+    from kvmspec.model import Version
+    from kvmspec.view import View
+    model = load_model(REPO)
+    debug = model.by_name["KVM_SET_GUEST_DEBUG"]
+
+    def has(arch, release, item=debug, owner=None):
+        return View(model, Version.parse(release), arch).has(item, owner=owner)
+
+    assert has("x86", "2.6.30") and not has("x86", "2.6.29")
+    assert not has("riscv", "6.9") and has("riscv", "6.10") and has("riscv", "7.3")
+    assert not has("s390", "3.14") and has("s390", "3.15")
+    assert not has("mips", "7.3")                       # not on its arch: list at all
+    assert View(model, Version.parse("6.9")).arches_of(debug) == ("x86", "arm64", "s390", "ppc")
+    assert debug.since_on("riscv") == Version.parse("6.10") and debug.since_on("x86") == debug.since
+    mp_states = model.by_name["kvm_mp_states"]
+    stopped = mp_states.value_named("KVM_MP_STATE_STOPPED")
+    assert not has("riscv", "5.15", stopped, mp_states) and has("riscv", "5.16", stopped, mp_states)
+    assert has("s390", "3.17", stopped, mp_states) and not has("s390", "3.16", stopped, mp_states)
+    assert not has("x86", "7.3", stopped, mp_states)
+    # a value without an arch: list of its own is on its set's architectures
+    pause = model.by_name["kvm_guest_debug_flags"].values[0]
+    assert has("riscv", "6.10", pause, model.by_name["kvm_guest_debug_flags"])
+
+
+def test_api_rst_and_the_site_give_each_later_architecture_its_release(scratch, capsys):
+    scratch.replace("spec/common/vcpu.yaml", "    arch: [{arm64: \"3.11\"}, mips, riscv]\n",
+                    "    arch: [{arm64: \"3.11\"}, mips, {riscv: \"6.6\"}]\n")
+    assert scratch.run("generate", capsys=capsys).status == 0
+    api = scratch.read("generated/Documentation/virt/kvm/api.rst")
+    section = api[api.index("KVM_GET_REG_LIST\n---"):]
+    assert section.split("\n\n", 2)[1].splitlines()[1] == ":Architectures: arm64 (since 3.11), mips, riscv (since 6.6)"
+    site = "\n".join(p.read_text() for p in (scratch.root / "generated/docs").rglob("*.rst"))
+    assert ":Architectures: arm64 (since 3.11), mips, riscv (since 6.6)" in site
+    # a value's later architectures are in the Since column of its set's table
+    assert re.search(r"KVM_MP_STATE_STOPPED +5 +3\.17 \(riscv 5\.16\) ", api)

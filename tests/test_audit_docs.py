@@ -332,7 +332,7 @@ The floating point unit is saved with KVM_GET_FPU.
 ----------------------
 
 :Capability: KVM_CAP_IRQCHIP
-:Architectures: x86, arm64, s390
+:Architectures: x86
 :Type: vm ioctl
 :Parameters: none
 """
@@ -372,6 +372,12 @@ def test_ioctls_and_capabilities_without_a_section(tmp_path, capsys):
     assert region["kind"] == "undocumented" and "all architectures" in region["message"]
     # gaps are warnings: nothing in this document is wrong
     assert status == 0 and data["errors"] == 0
+    # arm64 (3.11) and s390 (3.15) gained KVM_CREATE_IRQCHIP later: a 2.6.24 document cannot list them
+    doc.write_text(OLD_DOC.replace(":Architectures: x86\n:Type: vm ioctl\n:Parameters: none\n",
+                                   ":Architectures: x86, arm64, s390\n:Type: vm ioctl\n:Parameters: none\n"))
+    status, out, _ = audit(str(doc), "--kernel-version", "2.6.24", "--format", "json", capsys=capsys)
+    assert [f["message"] for f in json.loads(out)["findings"] if f["kind"] == "arch-mismatch"] == [
+        "4.9 KVM_CREATE_IRQCHIP: :Architectures: lists arm64, s390, where the spec does not have it (spec: x86)"]
 
 
 def test_a_labelled_section_keeps_a_misspelt_kernel_title(model):
@@ -457,3 +463,24 @@ def test_the_generated_api_rst_agrees_with_the_spec(model):
     assert report.field_disagreements == 0
     assert report.missing_ioctls == [] and report.missing_capabilities == []
     assert report.sections > 300
+
+
+def test_an_architecture_is_judged_by_the_release_it_gained_the_ioctl(tmp_path, capsys):
+    """riscv and loongarch gained KVM_SET_GUEST_DEBUG in 6.10: an api.rst of 6.9 that lists them
+    is wrong, one of 6.10 is right, and one of 6.10 that leaves them out omits them."""
+    doc = tmp_path / "api.rst"
+
+    def kinds(arches: str, version: str) -> list[tuple[str, str]]:
+        doc.write_text("4. API description\n==================\n\n4.1 KVM_SET_GUEST_DEBUG\n"
+                       "-----------------------\n\n:Capability: KVM_CAP_SET_GUEST_DEBUG\n"
+                       f":Architectures: {arches}\n:Type: vcpu ioctl\n:Parameters: struct kvm_guest_debug (in)\n"
+                       ":Returns: 0 on success; -1 on error\n")
+        _, out, _ = audit(str(doc), "--kernel-version", version, capsys=capsys)
+        return [(f["kind"], f["message"]) for f in findings(out) if f["kind"].startswith("arch-")]
+
+    with_new = "x86, s390, ppc, arm64, riscv, loongarch"
+    found = kinds(with_new, "6.9")
+    assert [k for k, _ in found] == ["arch-mismatch"] and "lists loongarch, riscv" in found[0][1]
+    assert kinds(with_new, "6.10") == []
+    found = kinds("x86, s390, ppc, arm64", "6.10")
+    assert [k for k, _ in found] == ["arch-omitted"] and "leaves out loongarch, riscv" in found[0][1]

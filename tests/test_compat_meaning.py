@@ -292,3 +292,50 @@ def test_history_usage_errors():
     bad = run_kvmspec("compat", "--history", "--since", "five")
     assert bad.status == 2 and "give a release such as 5.8" in bad.err
     assert run_kvmspec("compat", "HEAD", "--since", "5.8").status == 2
+
+
+# ------------------------------------------------------------------ architectures that gain an ioctl later
+
+VCPU = "spec/common/vcpu.yaml"
+GUEST_DEBUG_ARCH = '    arch: [x86, arm64, {s390: "3.15"}, ppc, {riscv: "6.10"}, {loongarch: "6.10"}]\n    evidence: "s390'
+
+
+def test_an_architecture_gaining_an_ioctl_is_not_a_finding_losing_it_is(tmp_path):
+    """KVM_SET_GUEST_DEBUG reached riscv and loongarch in 6.10: --history has a 6.9 -> 6.10
+    transition in which they gain it, and no finding for it; a revision that takes riscv
+    off the ioctl's list is an ioctl-moved finding."""
+    from kvmspec.compat.view import AbiView
+    from kvmspec.model import Version
+    model = load_model(Scratch(tmp_path / "spec").root)
+    debug = model.by_name["KVM_SET_GUEST_DEBUG"]
+    assert "riscv" not in AbiView(model, Version.parse("6.9")).arches(debug)
+    assert {"riscv", "loongarch"} <= set(AbiView(model, Version.parse("6.10")).arches(debug))
+    history = replay(model, since=Version.parse("6.10"))
+    gained = next(t for t in history.transitions if t.new.release == "6.10")
+    assert gained.old.release == "6.9"
+    assert not [f for f in gained.findings if f.subject == "KVM_SET_GUEST_DEBUG"]
+
+    old, new = Scratch(tmp_path / "old"), Scratch(tmp_path / "new")
+    new.replace(VCPU, GUEST_DEBUG_ARCH, GUEST_DEBUG_ARCH.replace(', {riscv: "6.10"}', ""))
+    f = only(findings(old, new), "ioctl-moved")
+    assert "ioctl KVM_SET_GUEST_DEBUG: it left architecture riscv" in str(f)
+    # dating it later (a correction of the history) loses nothing at the newest state
+    later = Scratch(tmp_path / "later")
+    later.replace(VCPU, GUEST_DEBUG_ARCH, GUEST_DEBUG_ARCH.replace('{riscv: "6.10"}', '{riscv: "6.12"}'))
+    assert findings(old, later) == []
+
+
+def test_s390_mp_states_are_restorable_because_s390_gained_the_ioctls_with_them(tmp_path):
+    """s390 implemented KVM_GET_MP_STATE and KVM_SET_MP_STATE in 3.17, together with its states
+    (KVM_MP_STATE_OPERATING, KVM_MP_STATE_LOAD): no older s390 kernel could refuse them. Without
+    that date the spec would claim s390 had the pair since 2.6.26, and validate reports the break."""
+    s = Scratch(tmp_path)
+    load_model(s.root)   # as it is: valid
+    for name in ("KVM_GET_MP_STATE", "KVM_SET_MP_STATE"):
+        text = s.read(VCPU)
+        start = text.index(f"  - ioctl: {name}\n")
+        head, tail = text[:start], text[start:]
+        s.write(VCPU, head + tail.replace('{s390: "3.17"}', "s390", 1))
+    errors = validate_errors(s)
+    assert any("KVM_GET_MP_STATE emits KVM_MP_STATE_OPERATING in mp_state on s390 from 3.17" in e for e in errors)
+    assert any("KVM_MP_STATE_LOAD" in e for e in errors)

@@ -702,3 +702,55 @@ def test_a_definition_removed_after_its_successor_came_is_a_duplicate(scratch, c
     result = scratch.run("validate", capsys=capsys)
     assert result.status == 1
     assert "error: duplicate name 'KVM_REG_SIZE'" in result.err
+
+
+# ------------------------------------------------------------------ per-architecture releases in arch: lists
+
+GUEST_DEBUG_ARCH = '    arch: [x86, arm64, {s390: "3.15"}, ppc, {riscv: "6.10"}, {loongarch: "6.10"}]\n    evidence: "s390'
+VCPU = "spec/common/vcpu.yaml"
+
+
+def break_guest_debug_riscv(scratch, entry: str) -> tuple[int, int]:
+    """Write `entry` for riscv in KVM_SET_GUEST_DEBUG's arch: list; the line and the column of the entry."""
+    scratch.replace(VCPU, GUEST_DEBUG_ARCH, GUEST_DEBUG_ARCH.replace('{riscv: "6.10"}', entry))
+    line = scratch.line_of(VCPU, GUEST_DEBUG_ARCH.replace('{riscv: "6.10"}', entry).split("\n")[0])
+    text = scratch.read(VCPU).splitlines()[line - 1]
+    return line, text.index(entry) + 1
+
+
+def test_misspelt_architecture_with_a_release(scratch, capsys):
+    line, col = break_guest_debug_riscv(scratch, '{riscvv: "6.10"}')
+    result = expect_error(scratch, capsys, VCPU, line, "unknown architecture 'riscvv'", col=col + 1)
+    assert "did you mean 'riscv'?" in result.err
+
+
+def test_architecture_release_before_the_items_since(scratch, capsys):
+    line, col = break_guest_debug_riscv(scratch, '{riscv: "2.6.29"}')
+    result = expect_error(scratch, capsys, VCPU, line,
+                          "riscv cannot have it from 2.6.29: that is before the item's own since (2.6.30)",
+                          col=col + len('{riscv: '))
+    assert "give riscv a release from 2.6.30 on" in result.err
+
+
+def test_architecture_release_equal_to_the_items_since(scratch, capsys):
+    line, _ = break_guest_debug_riscv(scratch, '{riscv: "2.6.30"}')
+    expect_error(scratch, capsys, VCPU, line, "riscv has it from 2.6.30, the item's own since")
+
+
+def test_architecture_release_that_is_not_a_release(scratch, capsys):
+    line, col = break_guest_debug_riscv(scratch, '{riscv: "6.x"}')
+    result = expect_error(scratch, capsys, VCPU, line, "'6.x' is not a kernel release", col=col + len('{riscv: '))
+    assert "the only valid value is 'all'" not in result.err   # not the other branch of the oneOf
+
+
+def test_two_architectures_in_one_entry(scratch, capsys):
+    line, col = break_guest_debug_riscv(scratch, '{riscv: "6.10", mips: "6.11"}')
+    expect_error(scratch, capsys, VCPU, line, "one key expected here, found 2", col=col)
+
+
+def test_enum_value_architecture_release_before_its_since(scratch, capsys):
+    # KVM_MP_STATE_STOPPED exists from 3.17; riscv cannot have had it in 3.16
+    scratch.replace(VCPU, '        arch: [s390, arm64, {riscv: "5.16"}]',
+                    '        arch: [s390, arm64, {riscv: "3.16"}]')
+    line = scratch.line_of(VCPU, '{riscv: "3.16"}')
+    expect_error(scratch, capsys, VCPU, line, "riscv cannot have it from 3.16: that is before the item's own since (3.17)")

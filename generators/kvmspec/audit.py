@@ -882,12 +882,19 @@ class _Audit:
             return frozenset(arches)
         return frozenset(a for a in arches if self.version.parts >= ARCH_SINCE.get(a, (0,)))
 
+    def _had_then(self, item, arch: str) -> bool:
+        """Whether `arch` had the item at the document's version (its arch: list may give an
+        architecture a later release than the item's since)."""
+        since = item.since_on(arch) if hasattr(item, "since_on") else item.since
+        return self.version is None or since is None or since.parts <= self.version.parts
+
     def _check_arches(self, s: Section, items) -> None:
         f = s.fields.get("Architectures")
         if f is None or s.arches is None:
             return
         doc = self._existing_arches(s.arches)
-        spec = self._existing_arches(a for i in items for a in (i.arch or self.spec.arches))
+        spec = self._existing_arches(a for i in items for a in (i.arch or self.spec.arches)
+                                     if self._had_then(i, a))
         # An ioctl whose argument is a struct of the architecture's own asm/kvm.h
         # (struct kvm_regs, kvm_sregs, kvm_vcpu_events, ...) exists under the same
         # name on architectures whose header the spec does not describe; the spec

@@ -279,8 +279,13 @@ class Item:
     abi_exceptions: tuple[AbiException, ...] = ()
     moves: tuple[Move, ...] = ()     # earlier headers, oldest first
     guard_on: tuple[str, ...] = ()   # architectures on which its c_guard holds (whatever its header)
+    arch_since: tuple[tuple[str, Version], ...] = ()   # architectures that gained it after `since`
 
     kind = "item"
+
+    def since_on(self, arch: str) -> Optional[Version]:
+        """The first release in which architecture `arch` has the item (None: never)."""
+        return since_on(self.arch, self.arch_since, self.since, arch)
 
     def header_at(self, release: Optional[Version]) -> str:
         """The header that defined the item in `release` (None: the newest; the first,
@@ -321,6 +326,16 @@ class Item:
     def present_on(self, arch: str) -> bool:
         """Whether userspace of `arch` sees the definition."""
         return self.removed is None and arch in self.active_on
+
+
+def since_on(arch_list: tuple[str, ...], arch_since: tuple[tuple[str, Version], ...], since: Version,
+             arch: str) -> Optional[Version]:
+    """The first release in which architecture `arch` had something whose arch: list is
+    `arch_list` (empty: every architecture), with later releases for some architectures in
+    `arch_since`, and which exists from `since` (None: `arch` never has it)."""
+    if arch_list and arch not in arch_list:
+        return None
+    return next((r for a, r in arch_since if a == arch), since)
 
 
 def exists_at(since: Optional[Version], removed: Optional[Lifecycle], release: Optional[Version]) -> bool:
@@ -380,6 +395,12 @@ class NamedValue:
     c_explicit: bool = False         # C enum values: written out (= 0) though C would give it anyway
     abi_exceptions: tuple[AbiException, ...] = ()
     history: tuple[PastValue, ...] = ()
+    arch_since: tuple[tuple[str, Version], ...] = ()   # architectures that gained it after `since`
+
+    def since_on(self, arch: str) -> Optional[Version]:
+        """The first release in which architecture `arch` has the value by its own arch: list
+        (None: never); View.has also weighs its set's."""
+        return since_on(self.arch, self.arch_since, self.since, arch)
 
     def expr_at(self, release: Optional[Version]) -> str:
         return next((h.expr for h in self.history if release is not None and release < h.until), self.expr)

@@ -110,6 +110,18 @@ _PATTERN_WORDS = {
 }
 
 
+def _likely_intended(error: Any) -> list:
+    """The errors of the oneOf alternatives the author most likely meant: those that got
+    deeper into the value (arch: [x86, {riscv: "6.x"}] is meant as a list, not as "all"),
+    else those whose alternative has the value's type."""
+    context = list(error.context)
+    deeper = [e for e in context if len(e.absolute_path) > len(error.absolute_path)]
+    if deeper:
+        return deeper
+    shaped = [e for e in context if e.validator not in ("type", "const")]
+    return shaped or context
+
+
 def _describe(error: Any, data: Any, definition: str) -> Diagnostic | None:
     path = list(error.absolute_path)
     container, key, mark = _locate(data, path)
@@ -122,7 +134,7 @@ def _describe(error: Any, data: Any, definition: str) -> Diagnostic | None:
             return Diagnostic(mark, f"needs exactly one of: {names}",
                               "a field has a scalar type (type:) or an inline struct:/union:")
         from jsonschema.exceptions import best_match
-        return _describe(best_match(error.context), data, definition)
+        return _describe(best_match(_likely_intended(error)), data, definition)
     if validator == "required":
         missing = [k for k in error.validator_value if not (isinstance(node, dict) and k in node)]
         name = missing[0] if missing else "?"
@@ -146,6 +158,11 @@ def _describe(error: Any, data: Any, definition: str) -> Diagnostic | None:
         close = NameIndex(allowed).suggestion(bad)
         return Diagnostic(mark, f"unknown key {bad!r}", (f"{close} " if close else "")
                           + "allowed keys here: " + ", ".join(allowed))
+    if validator == "maxProperties" and error.validator_value == 1:
+        return Diagnostic(mark, "one key expected here, found " + str(len(node)),
+                          "write one entry per architecture: [x86, {riscv: \"6.10\"}, {loongarch: \"6.11\"}]")
+    if validator == "uniqueItems":
+        return Diagnostic(mark, "an entry of this list is repeated", "list each entry once")
     if validator == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
         return Diagnostic(mark, f"{node!r} is not allowed here", f"use one of: {choices}")

@@ -15,7 +15,7 @@ import functools
 from typing import Optional
 
 from .layout import ABI_INDEX, SCALARS, Abi, Layout, Member, record_layout
-from .model import Constant, Definition, Field, Model, Record, ValueSet, Version
+from .model import Constant, Definition, Field, Model, NamedValue, Record, ValueSet, Version
 from .valuetype import replace
 
 
@@ -57,6 +57,36 @@ class View:
         if move is not None and move.c_guard is not None:   # the #ifdef it had in its old header
             return self.arch in move.guard_on
         return self.guard_holds(item)
+
+    # ------------------------------------------------------------ availability
+    def has(self, thing: "Definition | NamedValue", arch: Optional[str] = None,
+            owner: Optional[ValueSet] = None) -> bool:
+        """Whether architecture `arch` (by default the view's; None: any) has an item, or a
+        value of the set `owner`, at the view's release: what its arch: list says
+        ({riscv: "6.10"}: from 6.10 on), within its since and removal. A value without an
+        arch: list of its own is on its set's architectures, from their releases."""
+        if not thing.exists_at(self.release):
+            return False
+        arch = arch if arch is not None else self.arch
+        if arch is None:
+            return True
+        since = self.since_on(thing, arch, owner)
+        return since is not None and since.parts <= self.release.parts
+
+    @staticmethod
+    def since_on(thing: "Definition | NamedValue", arch: str, owner: Optional[ValueSet] = None) -> Optional[Version]:
+        """The first release in which `arch` has an item or a value of `owner` (None: never)."""
+        own = thing.since_on(arch)
+        if owner is None or own is None:
+            return own
+        from_set = owner.since_on(arch)
+        if from_set is None:   # a value of its own architecture in a set that does not name it
+            return None if not thing.arch else own
+        return max(own, from_set)
+
+    def arches_of(self, thing: "Definition | NamedValue", owner: Optional[ValueSet] = None) -> tuple[str, ...]:
+        """The architectures that have an item (or a value of `owner`) at the view's release."""
+        return tuple(a.name for a in self.model.architectures if self.has(thing, a.name, owner))
 
     def guard_holds(self, item: Definition) -> bool:
         """Whether the item's #ifdef (#ifndef) holds in this view: whether the view sees a

@@ -4890,7 +4890,7 @@ KVM_CAP_MP_STATE: Final = Capability(
     that to the VMM.
 
     :Number: 14
-    :Architectures: x86, s390, arm64, riscv
+    :Architectures: x86, s390 (since 3.17), arm64, riscv (since 5.16)
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_MP_STATE and KVM_SET_MP_STATE work.
     :Since: 2.6.26
@@ -5427,7 +5427,7 @@ KVM_CAP_READONLY_MEM: Final = Capability(
     which suits ROMs and flash devices that also need writes emulated.
 
     :Number: 81
-    :Architectures: x86, arm64, mips, riscv
+    :Architectures: x86, arm64 (since 3.18), mips (since 4.11), riscv (since 5.16)
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_MEM_READONLY is accepted.
     :Since: 3.7
@@ -11116,7 +11116,7 @@ KVM_CAP_SET_GUEST_DEBUG: Final = Capability(
     and userspace has to ask KVM_CHECK_EXTENSION anyway.
 
     :Number: 23
-    :Architectures: x86, arm64, s390, ppc, riscv, loongarch
+    :Architectures: x86, arm64, s390 (since 3.15), ppc, riscv (since 6.10), loongarch (since 6.10)
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_SET_GUEST_DEBUG is supported.
     :Since: 2.6.30
@@ -11134,7 +11134,7 @@ KVM_CAP_ONE_REG: Final = Capability(
     and KVM_SET_ONE_REG.
 
     :Number: 70
-    :Architectures: ppc, s390, arm64, mips, riscv, loongarch, x86
+    :Architectures: ppc, s390, arm64 (since 3.11), mips (since 3.10), riscv (since 5.16), loongarch (since 6.7), x86 (since 6.18)
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_GET_ONE_REG and KVM_SET_ONE_REG are supported. Which registers exist is architecture specific (KVM_GET_REG_LIST lists them where it is available). x86 answers since 6.18, for its KVM_X86_REG_TYPE_MSR and KVM_X86_REG_TYPE_KVM registers.
     :Since: 3.4
@@ -16958,7 +16958,7 @@ KVM_CREATE_IRQCHIP: Final = Ioctl(
     table so that adapter routes and irqfds can be used.
 
     :Capability: KVM_CAP_IRQCHIP
-    :Architectures: x86, arm64, s390
+    :Architectures: x86, arm64 (since 3.11), s390 (since 3.15)
     :Type: vm ioctl
     :Parameters: none
     :Returns: 0 on success, -1 with errno set on error.
@@ -17007,7 +17007,7 @@ KVM_IRQ_LINE: Final = Ioctl(
     active-low.
 
     :Capability: KVM_CAP_IRQCHIP
-    :Architectures: x86, arm64, ppc
+    :Architectures: x86, arm64 (since 3.11), ppc (since 3.10), riscv (since 6.5), loongarch (since 6.13)
     :Type: vm ioctl
     :Parameters: struct kvm_irq_level (in)
     :Returns: 0 on success, -1 with errno set on error. Whether the guest received the interrupt is not reported; use KVM_IRQ_LINE_STATUS for that.
@@ -17121,7 +17121,7 @@ KVM_IRQ_LINE_STATUS: Final = Ioctl(
     as it was passed in.
 
     :Capability: KVM_CAP_IRQ_INJECT_STATUS
-    :Architectures: x86, arm64, ppc
+    :Architectures: x86, arm64 (since 3.11), ppc (since 3.10), riscv (since 6.5), loongarch (since 6.13)
     :Type: vm ioctl
     :Parameters: struct kvm_irq_level (in/out)
     :Returns: 0 on success, -1 with errno set on error. The outcome of the injection is in status, not in the return value.
@@ -17941,7 +17941,7 @@ KVM_GET_MP_STATE: Final = Ioctl(
     KVM_SYSTEM_EVENT_WAKEUP.
 
     :Capability: KVM_CAP_MP_STATE
-    :Architectures: x86, s390, arm64, riscv
+    :Architectures: x86, s390 (since 3.17), arm64, riscv (since 5.16)
     :Type: vcpu ioctl
     :Parameters: struct kvm_mp_state (out)
     :Returns: 0 on success, -1 with errno set on error.
@@ -17989,7 +17989,7 @@ KVM_SET_MP_STATE: Final = Ioctl(
     KVM_MP_STATE_SUSPENDED.
 
     :Capability: KVM_CAP_MP_STATE
-    :Architectures: x86, s390, arm64, riscv
+    :Architectures: x86, s390 (since 3.17), arm64, riscv (since 5.16)
     :Type: vcpu ioctl
     :Parameters: struct kvm_mp_state (in)
     :Returns: 0 on success, -1 with errno set on error.
@@ -18054,7 +18054,7 @@ KVM_SET_GUEST_DEBUG: Final = Ioctl(
     into the vCPU's debug registers.
 
     :Capability: KVM_CAP_SET_GUEST_DEBUG
-    :Architectures: x86, arm64, s390, ppc, riscv, loongarch
+    :Architectures: x86, arm64, s390 (since 3.15), ppc, riscv (since 6.10), loongarch (since 6.10)
     :Type: vcpu ioctl
     :Parameters: struct kvm_guest_debug (in)
     :Returns: 0 on success, -1 with errno set on error.
@@ -18093,7 +18093,7 @@ KVM_GET_ONE_REG: Final = Ioctl(
     saves all of a vCPU's registers without knowing them in advance.
 
     :Capability: KVM_CAP_ONE_REG
-    :Architectures: ppc, s390, arm64, mips, riscv, loongarch, x86
+    :Architectures: ppc, s390, arm64 (since 3.11), mips (since 3.10), riscv (since 5.16), loongarch (since 6.7), x86 (since 6.18)
     :Type: vcpu ioctl
     :Parameters: struct kvm_one_reg (in/out)
     :Returns: 0 on success, -1 with errno set on error.
@@ -18138,7 +18138,7 @@ KVM_SET_ONE_REG: Final = Ioctl(
     vCPU first runs.
 
     :Capability: KVM_CAP_ONE_REG
-    :Architectures: ppc, s390, arm64, mips, riscv, loongarch, x86
+    :Architectures: ppc, s390, arm64 (since 3.11), mips (since 3.10), riscv (since 5.16), loongarch (since 6.7), x86 (since 6.18)
     :Type: vcpu ioctl
     :Parameters: struct kvm_one_reg (in)
     :Returns: 0 on success, -1 with errno set on error.
@@ -18210,7 +18210,7 @@ KVM_GET_REG_LIST: Final = Ioctl(
     configuration, so ask each vCPU after configuring it.
 
     :Capability: basic
-    :Architectures: arm64, mips, riscv
+    :Architectures: arm64 (since 3.11), mips, riscv
     :Type: vcpu ioctl
     :Parameters: struct kvm_reg_list (in/out)
     :Returns: 0 on success, -1 with errno set on error.

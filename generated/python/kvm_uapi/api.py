@@ -2831,7 +2831,7 @@ class Vm(_Descriptor):
         table so that adapter routes and irqfds can be used.
 
         :Capability: KVM_CAP_IRQCHIP
-        :Architectures: x86, arm64, s390
+        :Architectures: x86, arm64 (since 3.11), s390 (since 3.15)
         :Type: vm ioctl
         :Parameters: none
         :Returns: 0 on success, -1 with errno set on error.
@@ -2874,7 +2874,7 @@ class Vm(_Descriptor):
         active-low.
 
         :Capability: KVM_CAP_IRQCHIP
-        :Architectures: x86, arm64, ppc
+        :Architectures: x86, arm64 (since 3.11), ppc (since 3.10), riscv (since 6.5), loongarch (since 6.13)
         :Type: vm ioctl
         :Parameters: struct kvm_irq_level (in)
         :Returns: 0 on success, -1 with errno set on error. Whether the guest received the interrupt is not reported; use KVM_IRQ_LINE_STATUS for that.
@@ -2961,7 +2961,7 @@ class Vm(_Descriptor):
         as it was passed in.
 
         :Capability: KVM_CAP_IRQ_INJECT_STATUS
-        :Architectures: x86, arm64, ppc
+        :Architectures: x86, arm64 (since 3.11), ppc (since 3.10), riscv (since 6.5), loongarch (since 6.13)
         :Type: vm ioctl
         :Parameters: struct kvm_irq_level (in/out)
         :Returns: 0 on success, -1 with errno set on error. The outcome of the injection is in status, not in the return value.
@@ -5979,7 +5979,7 @@ class Vcpu(_Descriptor):
         KVM_SYSTEM_EVENT_WAKEUP.
 
         :Capability: KVM_CAP_MP_STATE
-        :Architectures: x86, s390, arm64, riscv
+        :Architectures: x86, s390 (since 3.17), arm64, riscv (since 5.16)
         :Type: vcpu ioctl
         :Parameters: struct kvm_mp_state (out)
         :Returns: 0 on success, -1 with errno set on error.
@@ -6020,7 +6020,7 @@ class Vcpu(_Descriptor):
         KVM_MP_STATE_SUSPENDED.
 
         :Capability: KVM_CAP_MP_STATE
-        :Architectures: x86, s390, arm64, riscv
+        :Architectures: x86, s390 (since 3.17), arm64, riscv (since 5.16)
         :Type: vcpu ioctl
         :Parameters: struct kvm_mp_state (in)
         :Returns: 0 on success, -1 with errno set on error.
@@ -6080,7 +6080,7 @@ class Vcpu(_Descriptor):
         into the vCPU's debug registers.
 
         :Capability: KVM_CAP_SET_GUEST_DEBUG
-        :Architectures: x86, arm64, s390, ppc, riscv, loongarch
+        :Architectures: x86, arm64, s390 (since 3.15), ppc, riscv (since 6.10), loongarch (since 6.10)
         :Type: vcpu ioctl
         :Parameters: struct kvm_guest_debug (in)
         :Returns: 0 on success, -1 with errno set on error.
@@ -6110,7 +6110,7 @@ class Vcpu(_Descriptor):
         saves all of a vCPU's registers without knowing them in advance.
 
         :Capability: KVM_CAP_ONE_REG
-        :Architectures: ppc, s390, arm64, mips, riscv, loongarch, x86
+        :Architectures: ppc, s390, arm64 (since 3.11), mips (since 3.10), riscv (since 5.16), loongarch (since 6.7), x86 (since 6.18)
         :Type: vcpu ioctl
         :Parameters: struct kvm_one_reg (in/out)
         :Returns: 0 on success, -1 with errno set on error.
@@ -6146,7 +6146,7 @@ class Vcpu(_Descriptor):
         vCPU first runs.
 
         :Capability: KVM_CAP_ONE_REG
-        :Architectures: ppc, s390, arm64, mips, riscv, loongarch, x86
+        :Architectures: ppc, s390, arm64 (since 3.11), mips (since 3.10), riscv (since 5.16), loongarch (since 6.7), x86 (since 6.18)
         :Type: vcpu ioctl
         :Parameters: struct kvm_one_reg (in)
         :Returns: 0 on success, -1 with errno set on error.

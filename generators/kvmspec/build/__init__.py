@@ -112,13 +112,11 @@ class Builder(ReadingMixin, NamesMixin, EvaluationMixin, OutlinesMixin, ValuesMi
     # ------------------------------------------------------------ common keys
     def common(self, kind: str, raw: Map, spec_file: SpecFile, file_arch: tuple[str, ...]) -> dict:
         name = raw[kind]
-        arch = raw.get("arch")
-        arch_tuple = file_arch if arch is None else (() if arch == "all" else tuple(arch))
+        arch_tuple, arch_since = self.arch_releases(raw, file_arch, Version.parse(raw["since"]))
         header = raw.get("header", spec_file.header)
         if header not in self.header_names:
             self.error(raw.mark_of("header"), f"unknown header {header!r}",
                        "use one of: " + ", ".join(sorted(self.header_names)))
-        self.check_arches(arch_tuple, raw, "arch")
         impls = tuple(raw.get("implementations", ()))
         self.check_implementations(impls, raw)
         if "c_guard" in raw:
@@ -133,6 +131,7 @@ class Builder(ReadingMixin, NamesMixin, EvaluationMixin, OutlinesMixin, ValuesMi
             abi_exceptions=self.abi_exceptions(raw),
             moves=self.moves(raw),
             guard_on=tuple(sorted(self.guard_arches(raw.get("c_guard")))),
+            arch_since=arch_since,
         )
 
     def abi_exceptions(self, raw: Map) -> tuple[AbiException, ...]:
@@ -183,13 +182,6 @@ class Builder(ReadingMixin, NamesMixin, EvaluationMixin, OutlinesMixin, ValuesMi
             self.error(data.mark_of("replacement"), f"unknown replacement {replacement!r}",
                        self.unknown_hint(replacement, (), "name an item defined in the spec"))
         return Lifecycle(Version.parse(data["since"]), data["doc"], replacement, data.get("moved_to"))
-
-    def check_arches(self, arches: tuple[str, ...], raw: Map, key: str) -> None:
-        """Architectures named by raw[key] (or inherited, when raw has no such key)."""
-        for a in arches:
-            if a not in self.arch_names:
-                self.error(raw.mark_of(key), f"unknown architecture {a!r}",
-                           "use one of: " + ", ".join(sorted(self.arch_names)) + ", or all")
 
     def check_implementations(self, impls: tuple[str, ...], raw: Map) -> None:
         for i in impls:

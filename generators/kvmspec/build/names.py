@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from .. import expr, schema
 from ..checks import check_identifier
 from ..diagnostics import Mark
 from ..layout import NATIVE
-from ..load import Map
+from ..load import Map, Seq
+from ..spelling import did_you_mean
 from ..model import Guard, SpecFile, Version
 from .common import _Symbol, _text, _removed_in
 
@@ -235,6 +237,52 @@ class NamesMixin:
 
     def guard_holds(self, text: Optional[str], arch: str = NATIVE.arch) -> bool:
         return arch in self.guard_arches(text)
+
+    def arch_releases(self, raw: Map, default: tuple[str, ...], since: Version
+                      ) -> tuple[tuple[str, ...], tuple[tuple[str, Version], ...]]:
+        """The architectures of raw's arch: list (without one: `default`; "all": every one,
+        written ()), and those written {ARCH: RELEASE}, which gained the item after `since`,
+        each with its release."""
+        listed = raw.get("arch")
+        if listed is None or listed == "all" or not isinstance(listed, Seq):
+            return (default if listed is None else ()), ()
+        names: list[str] = []
+        later: list[tuple[str, Version]] = []
+        for index, entry in enumerate(listed):
+            mark = listed.mark_of(index)
+            name, release = entry, None
+            if isinstance(entry, Map):
+                if len(entry) != 1:
+                    continue   # the schema reports it
+                name, release = next(iter(entry.items()))
+                mark = entry.key_mark(name)
+            if not isinstance(name, str):
+                continue
+            if name not in self.arch_names:
+                close = did_you_mean(name, self.arch_names)
+                self.error(mark, f"unknown architecture {name!r}", (f"{close} " if close else "") +
+                           "use one of: " + ", ".join(sorted(self.arch_names)) + ", or all")
+                continue
+            if name in names:
+                self.error(mark, f"architecture {name!r} is listed twice", "list each architecture once")
+                continue
+            names.append(name)
+            if release is None:
+                continue
+            if not isinstance(release, str) or not re.match(schema.schema_document()["$defs"]["version"]["pattern"],
+                                                            release):
+                continue   # the schema reports it: not a release
+            version = Version.parse(release)
+            if version.parts < since.parts:
+                self.error(entry.mark_of(name), f"{name} cannot have it from {release}: that is before the "
+                           f"item's own since ({since})",
+                           f"give {name} a release from {since} on, or an earlier since: to the item")
+            elif version.parts == since.parts:
+                self.error(entry.mark_of(name), f"{name} has it from {release}, the item's own since",
+                           f"write plain {name}: an architecture without a release has the item from its since")
+            else:
+                later.append((name, version))
+        return tuple(names), tuple(later)
 
     def active_on(self, raw: Map, key: str) -> tuple[str, ...]:
         """Architectures whose userspace sees a definition: its header's, where its guard holds."""

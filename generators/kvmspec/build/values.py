@@ -48,15 +48,14 @@ class ValuesMixin:
                 continue
             impls = tuple(entry.get("implementations", ()))
             self.check_implementations(impls, entry)
-            arch = entry.get("arch")
-            arch_t = () if arch in (None, "all") else tuple(arch)
-            self.check_arches(arch_t, entry, "arch")
+            value_since = Version.parse(entry["since"]) if "since" in entry else common["since"]
+            arch_t, arch_since = self.arch_releases(entry, (), value_since)
             values.append(NamedValue(
                 name=entry["name"], expr=_text(entry["value"]),
                 values=tuple(v.value if v is not None else None for v in evaluated),
-                doc=entry.get("doc", ""), since=Version.parse(entry["since"]) if "since" in entry else common["since"],
+                doc=entry.get("doc", ""), since=value_since,
                 mark=entry.mark_of("name"), value_mark=entry.mark_of("value"),
-                implementations=impls, arch=arch_t,
+                implementations=impls, arch=arch_t, arch_since=arch_since,
                 deprecated=self.lifecycle(entry, "deprecated"), removed=self.lifecycle(entry, "removed"),
                 alias=bool(entry.get("alias", False)), mask=bool(entry.get("mask", False)),
                 c_define=bool(entry.get("c_define", True)), c_explicit=bool(entry.get("c_explicit", False)),

@@ -44,8 +44,11 @@ def check_restorable_emissions(model: Model) -> Iterator[Diagnostic]:
             since = latest(min((emission_since(save, e, v) for v in e.values), key=lambda v: v.parts),
                            restore.since)
             for impl in view.implementations(save, e.implementations):
-                if impl not in start or since.parts < start[impl].parts:
-                    start[impl] = since
+                arch = view.implementation_arch.get(impl, "")
+                # an architecture that gained the pair later (arch: [{s390: "3.17"}]) starts then
+                since_here = latest(since, save.since_on(arch), restore.since_on(arch)) if arch else since
+                if impl not in start or since_here.parts < start[impl].parts:
+                    start[impl] = since_here
         for e in save.emissions:
             if e.requires is not None:
                 continue

@@ -120,8 +120,9 @@ def validation_tightened(old: AbiView, new: AbiView) -> Iterator[Finding]:
         if ioctl is None or before is None or not old.field_exists(before, path):
             continue    # a new ioctl or a new field: nothing old userspace could have sent
         for kind, _ in validation.verdicts:
-            tightened = [impl for impl in new.implementations(ioctl)
-                         if new.verdict(ioctl_name, path, kind, impl) == "rejected"
+            had = set(old.implementations(before))   # an architecture that gains the ioctl has no old users
+            tightened = [impl for impl in new.implementations(ioctl) if impl in had
+                         and new.verdict(ioctl_name, path, kind, impl) == "rejected"
                          and old.verdict(ioctl_name, path, kind, impl) != "rejected"]
             if not tightened:
                 continue
@@ -194,8 +195,8 @@ def ioctl_moved(old: AbiView, new: AbiView) -> Iterator[Finding]:
         lost = [s.scope for s in before.scopes if s.scope not in scopes]
         if lost:
             changes.append(f"it is no longer available on the {', '.join(lost)} descriptor")
-        old_arches = set(before.arch or (a.name for a in old.model.architectures))
-        new_arches = set(ioctl.arch or (a.name for a in new.model.architectures))
+        # each side's architectures at its release: one that gains the ioctl later is not lost before
+        old_arches, new_arches = set(old.arches(before)), set(new.arches(ioctl))
         if old_arches - new_arches:
             changes.append(f"it left architecture {', '.join(sorted(old_arches - new_arches))}")
         old_impls = set(old.implementations(before)) - {GENERIC}

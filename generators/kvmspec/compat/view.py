@@ -147,17 +147,23 @@ class AbiView:
         listed = tuple(listed) or tuple(item.implementations)
         if listed:
             return listed
-        arches = item.arch or tuple(a.name for a in self.model.architectures)
+        arches = self.arches(item)
         out: list[str] = []
         for a in self.model.architectures:
             if a.name in arches:
                 out.extend([i.name for i in a.implementations] or [a.name])
         return tuple(out)
 
+    def arches(self, item) -> tuple[str, ...]:
+        """The architectures that have an item (or a value) at this release: those of its arch:
+        list (every one when it has none) from the release it gives each."""
+        return tuple(a.name for a in self.model.architectures
+                     if (since := item.since_on(a.name)) is not None and at_or_before(since, self.release))
+
     def applies(self, value: NamedValue, impl: str) -> bool:
         """Whether a value can occur on an implementation (its arch: and implementations: allow it)."""
         arch = self.implementation_arch.get(impl, "")
-        if value.arch and arch not in value.arch:
+        if value.arch and arch not in self.arches(value):
             return False
         named = impl != arch
         return not (value.implementations and named and impl not in value.implementations)
@@ -229,6 +235,8 @@ def releases(model: Model) -> tuple[Version, ...]:
 
     for item in model.items:
         add(item.since)
+        for _, r in item.arch_since:   # an architecture gains it
+            add(r)
         for life in (item.deprecated, item.removed):
             add(life.since if life else None)
         for exc in item.abi_exceptions:
@@ -239,6 +247,8 @@ def releases(model: Model) -> tuple[Version, ...]:
         if isinstance(item, ValueSet):
             for v in item.values:
                 add(v.since)
+                for _, r in v.arch_since:
+                    add(r)
                 for h in v.history:
                     add(h.until)
                 add(v.removed.since if v.removed else None)

@@ -129,6 +129,7 @@ class TabulatedName:
     arch: tuple[str, ...]
     since: Version
     doc: str
+    arch_since: tuple = ()   # architectures that gained it after `since`, with their releases
 
 
 def tabulated(model: Model, prefix: str) -> list[TabulatedName]:
@@ -140,12 +141,13 @@ def tabulated(model: Model, prefix: str) -> list[TabulatedName]:
         if not item.emitted:
             continue
         if isinstance(item, Constant) and item.name.startswith(prefix):
-            rows.append(TabulatedName(item.name, item.expr, item.arch, item.since, item.doc))
+            rows.append(TabulatedName(item.name, item.expr, item.arch, item.since, item.doc, item.arch_since))
         elif isinstance(item, FunctionMacro) and item.name.startswith(prefix):
             rows.append(TabulatedName(f"{item.name}({', '.join(item.params)})", item.body, item.arch,
-                                      item.since, item.doc))
+                                      item.since, item.doc, item.arch_since))
         elif isinstance(item, (Enum, FlagSet)):
-            rows += [TabulatedName(v.name, v.expr, v.arch or item.arch, v.since, v.doc)
+            rows += [TabulatedName(v.name, v.expr, v.arch or item.arch, v.since, v.doc,
+                                   v.arch_since if v.arch else item.arch_since)
                      for v in item.values if v.removed is None and v.name.startswith(prefix)]
     return rows
 

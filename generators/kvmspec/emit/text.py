@@ -14,7 +14,7 @@ from pathlib import Path
 import jinja2
 
 from ..layout import HOST_ABIS as ABIS, IOC_MACROS, host
-from ..model import Field, Ioctl, Item, Record, Version
+from ..model import Field, Ioctl, Item, NamedValue, Record, Version
 from . import prose
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -180,8 +180,19 @@ def hexnum(value: int, digits: int = 0) -> str:
     return f"{value:#0{digits + 2}x}" if digits else f"{value:#x}"
 
 
-def arch_list(arches: tuple[str, ...]) -> str:
-    return ", ".join(arches) if arches else "all"
+def arch_list(item: "Item | NamedValue | tuple[str, ...]") -> str:
+    """An item's architectures as the docs write them, each that gained it after the item's
+    since with its release: "x86, arm64, riscv (since 6.10)"; "all" for every one."""
+    if isinstance(item, tuple):
+        return ", ".join(item) if item else "all"
+    later = dict(item.arch_since)
+    return ", ".join(f"{a} (since {later[a]})" if a in later else a for a in item.arch) if item.arch else "all"
+
+
+def arch_releases(item: "Item | NamedValue") -> str:
+    """The architectures that gained an item or value after its since, with their releases
+    ("riscv 6.10, loongarch 6.11"), or ""."""
+    return ", ".join(f"{a} {r}" for a, r in item.arch_since)
 
 
 # How the documentation marks a release that is not out yet (after the manifest's `released:`).
@@ -300,7 +311,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(
         wrap=wrap, bullet=bullet, rstrip=lambda text: str(text).rstrip(), summary=summary, c_comment=c_comment, c_define=c_define, docstring=docstring,
-        py_string=py_string, py_comment=py_comment, rst_heading=rst_heading, hexnum=hexnum, arch_list=arch_list,
+        py_string=py_string, py_comment=py_comment, rst_heading=rst_heading, hexnum=hexnum, arch_list=arch_list, arch_releases=arch_releases,
         since=since, release_of=release_of, ioctl_macro=ioctl_macro, c_member_declarator=c_member_declarator,
         c_field_decl=c_field_decl, rst_ref=rst_ref,
         paragraphs=paragraphs, host=host, hexkey=hexkey, pyrepr=repr, c_declarations=c_declarations,
