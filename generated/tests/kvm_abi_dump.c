@@ -5245,21 +5245,21 @@ KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d36345f5359535245475f4f50325f53484
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 #ifdef KVM_REG_ARM_PTIMER_CTL
 KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5054494d45525f43544c, "value KVM_REG_ARM_PTIMER_CTL", KVM_REG_ARM_PTIMER_CTL)
 #endif
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 #ifdef KVM_REG_ARM_PTIMER_CVAL
 KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5054494d45525f4356414c, "value KVM_REG_ARM_PTIMER_CVAL", KVM_REG_ARM_PTIMER_CVAL)
 #endif
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 #ifdef KVM_REG_ARM_PTIMER_CNT
 KVMSPEC_FACT(76616c7565204b564d5f5245475f41524d5f5054494d45525f434e54, "value KVM_REG_ARM_PTIMER_CNT", KVM_REG_ARM_PTIMER_CNT)
 #endif
@@ -5863,6 +5863,13 @@ KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f4841535f454c325f45324830, "va
 #endif
 #endif
 #if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+#ifdef KVM_ARM_VCPU_PMU_V3_STRICT
+KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f535452494354, "value KVM_ARM_VCPU_PMU_V3_STRICT", KVM_ARM_VCPU_PMU_V3_STRICT)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f766370755f696e6974, "size struct kvm_vcpu_init", sizeof(struct kvm_vcpu_init))
 #endif
@@ -5910,6 +5917,16 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f73796e635f726567732e64657669636
 #if (defined(__aarch64__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f73796e635f726567732e6465766963655f6972715f6c6576656c, "member_size struct kvm_sync_regs.device_irq_level", KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, device_irq_level))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */ && KVMSPEC_HEADERS_VERSION < 0x50b00 /* removed in 5.11 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d73697a6520737472756374206b766d5f617263685f6d656d6f72795f736c6f74, "removed-size struct kvm_arch_memory_slot", sizeof(struct kvm_arch_memory_slot))
+#endif
+#endif
+#if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */ && KVMSPEC_HEADERS_VERSION < 0x50b00 /* removed in 5.11 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_FACT(72656d6f7665642d616c69676e20737472756374206b766d5f617263685f6d656d6f72795f736c6f74, "removed-align struct kvm_arch_memory_slot", _Alignof(struct kvm_arch_memory_slot))
 #endif
 #endif
 #if (defined(__aarch64__))
@@ -6551,6 +6568,13 @@ KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f4954535f4354524c5f5245534554, "
 #endif
 #endif
 #if (defined(__aarch64__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+#ifdef KVM_DEV_ARM_VGIC_USERSPACE_PPIS
+KVMSPEC_FACT(76616c7565204b564d5f4445565f41524d5f564749435f5553455253504143455f50504953, "value KVM_DEV_ARM_VGIC_USERSPACE_PPIS", KVM_DEV_ARM_VGIC_USERSPACE_PPIS)
+#endif
+#endif
+#endif
+#if (defined(__aarch64__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 #ifdef KVM_ARM_VCPU_PMU_V3_CTRL
 KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f4354524c, "value KVM_ARM_VCPU_PMU_V3_CTRL", KVM_ARM_VCPU_PMU_V3_CTRL)
@@ -6572,7 +6596,7 @@ KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f494e4954, "valu
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 #ifdef KVM_ARM_VCPU_PMU_V3_FILTER
 KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f46494c544552, "value KVM_ARM_VCPU_PMU_V3_FILTER", KVM_ARM_VCPU_PMU_V3_FILTER)
 #endif
@@ -6593,85 +6617,85 @@ KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f504d555f56335f5345545f4e525f4
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f706d755f6576656e745f66696c746572, "size struct kvm_pmu_event_filter", sizeof(struct kvm_pmu_event_filter))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f706d755f6576656e745f66696c746572, "align struct kvm_pmu_event_filter", _Alignof(struct kvm_pmu_event_filter))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f706d755f6576656e745f66696c7465722e626173655f6576656e74, "offset struct kvm_pmu_event_filter.base_event", offsetof(struct kvm_pmu_event_filter, base_event))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f706d755f6576656e745f66696c7465722e626173655f6576656e74, "member_size struct kvm_pmu_event_filter.base_event", KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, base_event))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f706d755f6576656e745f66696c7465722e6e6576656e7473, "offset struct kvm_pmu_event_filter.nevents", offsetof(struct kvm_pmu_event_filter, nevents))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f706d755f6576656e745f66696c7465722e6e6576656e7473, "member_size struct kvm_pmu_event_filter.nevents", KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, nevents))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f706d755f6576656e745f66696c7465722e616374696f6e, "offset struct kvm_pmu_event_filter.action", offsetof(struct kvm_pmu_event_filter, action))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f706d755f6576656e745f66696c7465722e616374696f6e, "member_size struct kvm_pmu_event_filter.action", KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, action))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f706d755f6576656e745f66696c7465722e706164, "offset struct kvm_pmu_event_filter.pad", offsetof(struct kvm_pmu_event_filter, pad))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f706d755f6576656e745f66696c7465722e706164, "member_size struct kvm_pmu_event_filter.pad", KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, pad))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 #ifdef KVM_PMU_EVENT_ALLOW
 KVMSPEC_FACT(76616c7565204b564d5f504d555f4556454e545f414c4c4f57, "value KVM_PMU_EVENT_ALLOW", KVM_PMU_EVENT_ALLOW)
 #endif
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 #ifdef KVM_PMU_EVENT_DENY
 KVMSPEC_FACT(76616c7565204b564d5f504d555f4556454e545f44454e59, "value KVM_PMU_EVENT_DENY", KVM_PMU_EVENT_DENY)
 #endif
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 #ifdef KVM_ARM_VCPU_TIMER_CTRL
 KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f54494d45525f4354524c, "value KVM_ARM_VCPU_TIMER_CTRL", KVM_ARM_VCPU_TIMER_CTRL)
 #endif
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 #ifdef KVM_ARM_VCPU_TIMER_IRQ_VTIMER
 KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f54494d45525f4952515f5654494d4552, "value KVM_ARM_VCPU_TIMER_IRQ_VTIMER", KVM_ARM_VCPU_TIMER_IRQ_VTIMER)
 #endif
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 #ifdef KVM_ARM_VCPU_TIMER_IRQ_PTIMER
 KVMSPEC_FACT(76616c7565204b564d5f41524d5f564350555f54494d45525f4952515f5054494d4552, "value KVM_ARM_VCPU_TIMER_IRQ_PTIMER", KVM_ARM_VCPU_TIMER_IRQ_PTIMER)
 #endif
@@ -8683,6 +8707,81 @@ KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f6370755f636861722e62656
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
 #if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f6370755f636861722e6265686176696f75725f6d61736b, "member_size struct kvm_ppc_cpu_char.behaviour_mask", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, behaviour_mask))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(73697a6520737472756374206b766d5f7070635f636f6d7061745f63617073, "size struct kvm_ppc_compat_caps", sizeof(struct kvm_ppc_compat_caps))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(616c69676e20737472756374206b766d5f7070635f636f6d7061745f63617073, "align struct kvm_ppc_compat_caps", _Alignof(struct kvm_ppc_compat_caps))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f636f6d7061745f636170732e73697a65, "offset struct kvm_ppc_compat_caps.size", offsetof(struct kvm_ppc_compat_caps, size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f636f6d7061745f636170732e73697a65, "member_size struct kvm_ppc_compat_caps.size", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_compat_caps, size))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f636f6d7061745f636170732e666c616773, "offset struct kvm_ppc_compat_caps.flags", offsetof(struct kvm_ppc_compat_caps, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f636f6d7061745f636170732e666c616773, "member_size struct kvm_ppc_compat_caps.flags", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_compat_caps, flags))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(6f666673657420737472756374206b766d5f7070635f636f6d7061745f636170732e636f6d7061745f6361706162696c6974696573, "offset struct kvm_ppc_compat_caps.compat_capabilities", offsetof(struct kvm_ppc_compat_caps, compat_capabilities))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f7070635f636f6d7061745f636170732e636f6d7061745f6361706162696c6974696573, "member_size struct kvm_ppc_compat_caps.compat_capabilities", KVMSPEC_MEMBER_SIZE(struct kvm_ppc_compat_caps, compat_capabilities))
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+#ifdef KVM_PPC_COMPAT_CAPS_SIZE_VER0
+KVMSPEC_FACT(76616c7565204b564d5f5050435f434f4d5041545f434150535f53495a455f56455230, "value KVM_PPC_COMPAT_CAPS_SIZE_VER0", KVM_PPC_COMPAT_CAPS_SIZE_VER0)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+#ifdef KVM_PPC_COMPAT_CAP_POWER9
+KVMSPEC_FACT(76616c7565204b564d5f5050435f434f4d5041545f4341505f504f57455239, "value KVM_PPC_COMPAT_CAP_POWER9", KVM_PPC_COMPAT_CAP_POWER9)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+#ifdef KVM_PPC_COMPAT_CAP_POWER10
+KVMSPEC_FACT(76616c7565204b564d5f5050435f434f4d5041545f4341505f504f5745523130, "value KVM_PPC_COMPAT_CAP_POWER10", KVM_PPC_COMPAT_CAP_POWER10)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+#ifdef KVM_PPC_COMPAT_CAP_POWER11
+KVMSPEC_FACT(76616c7565204b564d5f5050435f434f4d5041545f4341505f504f5745523131, "value KVM_PPC_COMPAT_CAP_POWER11", KVM_PPC_COMPAT_CAP_POWER11)
+#endif
+#endif
+#endif
+#if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+#ifdef KVM_PPC_COMPAT_BITMASK
+KVMSPEC_FACT(76616c7565204b564d5f5050435f434f4d5041545f4249544d41534b, "value KVM_PPC_COMPAT_BITMASK", KVM_PPC_COMPAT_BITMASK)
+#endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
@@ -18888,12 +18987,12 @@ KVMSPEC_FACT(76616c7565204b564d5f533339305f564d5f4350555f4d414348494e455f5355424
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e63, "size struct kvm_s390_vm_cpu_subfunc", sizeof(struct kvm_s390_vm_cpu_subfunc))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f733339305f766d5f6370755f73756266756e63, "align struct kvm_s390_vm_cpu_subfunc", _Alignof(struct kvm_s390_vm_cpu_subfunc))
 #endif
 #endif
@@ -19068,22 +19167,22 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f63707
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70666372, "offset struct kvm_s390_vm_cpu_subfunc.pfcr", offsetof(struct kvm_s390_vm_cpu_subfunc, pfcr))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e70666372, "member_size struct kvm_s390_vm_cpu_subfunc.pfcr", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, pfcr))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f733339305f766d5f6370755f73756266756e632e7265736572766564, "offset struct kvm_s390_vm_cpu_subfunc.reserved", offsetof(struct kvm_s390_vm_cpu_subfunc, reserved))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f733339305f766d5f6370755f73756266756e632e7265736572766564, "member_size struct kvm_s390_vm_cpu_subfunc.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, reserved))
 #endif
 #endif

@@ -13368,13 +13368,13 @@ KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_OP2_MASK, 7);
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(KVM_REG_ARM64_SYSREG_OP2_SHIFT, 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 KVMSPEC_EQ(KVM_REG_ARM_PTIMER_CTL, 0x603000000013df11ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 KVMSPEC_EQ(KVM_REG_ARM_PTIMER_CVAL, 0x603000000013df12ULL);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 KVMSPEC_EQ(KVM_REG_ARM_PTIMER_CNT, 0x603000000013df01ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30e00 /* 3.14 */
@@ -13656,6 +13656,9 @@ KVMSPEC_EQ(KVM_ARM_VCPU_HAS_EL2, 7);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVM_ARM_VCPU_HAS_EL2_E2H0, 8);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_STRICT, 9);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
 KVMSPEC_EQ(sizeof(struct kvm_vcpu_init), 32);
 #endif
@@ -13685,6 +13688,12 @@ KVMSPEC_EQ(offsetof(struct kvm_sync_regs, device_irq_level), 0);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_sync_regs, device_irq_level), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */ && KVMSPEC_HEADERS_VERSION < 0x50b00 /* removed in 5.11 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(sizeof(struct kvm_arch_memory_slot), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */ && KVMSPEC_HEADERS_VERSION < 0x50b00 /* removed in 5.11 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(_Alignof(struct kvm_arch_memory_slot), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
 KVMSPEC_EQ(KVM_ARM_DEV_EL1_VTIMER, 1);
@@ -14014,6 +14023,9 @@ KVMSPEC_EQ(KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES, 3);
 #if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 KVMSPEC_EQ(KVM_DEV_ARM_ITS_CTRL_RESET, 4);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70200 /* 7.2 */
+KVMSPEC_EQ(KVM_DEV_ARM_VGIC_USERSPACE_PPIS, 5);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_CTRL, 0);
 #endif
@@ -14023,7 +14035,7 @@ KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_IRQ, 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x40600 /* 4.6 */
 KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_INIT, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_FILTER, 2);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51200 /* 5.18 */
@@ -14032,49 +14044,49 @@ KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_SET_PMU, 3);
 #if KVMSPEC_HEADERS_VERSION >= 0x61000 /* 6.16 */
 KVMSPEC_EQ(KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(sizeof(struct kvm_pmu_event_filter), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(_Alignof(struct kvm_pmu_event_filter), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, base_event), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, base_event), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, nevents), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, nevents), 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, action), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, action), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(offsetof(struct kvm_pmu_event_filter, pad), 5);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_pmu_event_filter, pad), 3);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(KVM_PMU_EVENT_ALLOW, 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50800 /* 5.8 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50a00 /* 5.10 */
 KVMSPEC_EQ(KVM_PMU_EVENT_DENY, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 KVMSPEC_EQ(KVM_ARM_VCPU_TIMER_CTRL, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 KVMSPEC_EQ(KVM_ARM_VCPU_TIMER_IRQ_VTIMER, 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40c00 /* 4.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40d00 /* 4.13 */
 KVMSPEC_EQ(KVM_ARM_VCPU_TIMER_IRQ_PTIMER, 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60400 /* 6.4 */
@@ -18125,10 +18137,10 @@ KVMSPEC_EQ(KVM_S390_VM_CPU_PROCESSOR_SUBFUNC, 4);
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
 KVMSPEC_EQ(KVM_S390_VM_CPU_MACHINE_SUBFUNC, 5);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
 KVMSPEC_EQ(sizeof(struct kvm_s390_vm_cpu_subfunc), 2048);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
 KVMSPEC_EQ(_Alignof(struct kvm_s390_vm_cpu_subfunc), 1);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40800 /* 4.8 */
@@ -18233,16 +18245,16 @@ KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, dfltcc), 288);
 #if KVMSPEC_HEADERS_VERSION >= 0x50200 /* 5.2 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, dfltcc), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
 KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, pfcr), 320);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, pfcr), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
 KVMSPEC_EQ(offsetof(struct kvm_s390_vm_cpu_subfunc, reserved), 336);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x60c00 /* 6.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_s390_vm_cpu_subfunc, reserved), 1712);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x60700 /* 6.7 */
@@ -20866,6 +20878,45 @@ KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, behaviour_mask), 24);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, behaviour_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_compat_caps), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_compat_caps), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_compat_caps, size), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_compat_caps, size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_compat_caps, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_compat_caps, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_compat_caps, compat_capabilities), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_compat_caps, compat_capabilities), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_PPC_COMPAT_CAPS_SIZE_VER0, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_PPC_COMPAT_CAP_POWER9, 0x4000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_PPC_COMPAT_CAP_POWER10, 0x2000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_PPC_COMPAT_CAP_POWER11, 0x1000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_PPC_COMPAT_BITMASK, 0x7000000000000000ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 KVMSPEC_EQ(KVM_PPC_CPU_CHAR_SPEC_BAR_ORI31, 0x8000000000000000ULL);
@@ -23653,6 +23704,45 @@ KVMSPEC_EQ(offsetof(struct kvm_ppc_cpu_char, behaviour_mask), 24);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_cpu_char, behaviour_mask), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(sizeof(struct kvm_ppc_compat_caps), 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(_Alignof(struct kvm_ppc_compat_caps), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_compat_caps, size), 0);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_compat_caps, size), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_compat_caps, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_compat_caps, flags), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(offsetof(struct kvm_ppc_compat_caps, compat_capabilities), 16);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_ppc_compat_caps, compat_capabilities), 8);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_PPC_COMPAT_CAPS_SIZE_VER0, 24);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_PPC_COMPAT_CAP_POWER9, 0x4000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_PPC_COMPAT_CAP_POWER10, 0x2000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_PPC_COMPAT_CAP_POWER11, 0x1000000000000000ULL);
+#endif
+#if KVMSPEC_HEADERS_VERSION >= 0x70300 /* 7.3 */
+KVMSPEC_EQ(KVM_PPC_COMPAT_BITMASK, 0x7000000000000000ULL);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40f00 /* 4.15 */
 KVMSPEC_EQ(KVM_PPC_CPU_CHAR_SPEC_BAR_ORI31, 0x8000000000000000ULL);
