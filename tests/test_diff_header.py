@@ -139,3 +139,88 @@ def test_a_target_the_default_clang_lacks_uses_a_versioned_clang(monkeypatch):
             conformance._clang("sparc64-linux-gnu")
     finally:
         conformance._clang.cache_clear()
+
+
+# ------------------------------------------------- other architectures: base headers, releases before KVM
+
+def need_cross_base(abi) -> None:
+    from kvmspec.conformance import NoCompiler, _clang, base_include
+    if base_include(abi) is None:
+        pytest.skip(f"neither /usr/{abi.debian}/include nor its stand-in /usr/{abi.stand_in}/include is installed")
+    try:
+        _clang(abi.triple)
+    except NoCompiler as exc:
+        pytest.skip(str(exc))
+
+
+def spec_headers_tree(tmp_path, arch: str, release: str):
+    """The spec's own headers of `arch` at `release`, as an installed tree that says its release."""
+    tree = tmp_path / f"{arch}-{release}"
+    assert run_kvmspec("headers", "--release", release, "--arch", arch, "--out", str(tree), cwd=REPO).status == 0
+    major, minor = (int(p) for p in release.split("."))
+    (tree / "linux/version.h").write_text(f"#define LINUX_VERSION_CODE {(major << 16) + (minor << 8)}\n")
+    return tree
+
+
+def test_loongarch_is_compared_without_abi_through_the_stand_in_base_headers(tmp_path):
+    """Debian has no loongarch cross headers; diff-header takes the stand-in's base headers
+    (riscv64's asm-generic ones) by itself, as `kvmspec check` does, instead of asking for --abi."""
+    from kvmspec.layout import LOONGARCH64
+    need_cross_base(LOONGARCH64)
+    tree = spec_headers_tree(tmp_path, "loongarch", "6.12")
+    same = run_kvmspec("diff-header", str(tree), "--arch", "loongarch", cwd=REPO)
+    assert same.status == 0, same.out + same.err
+    assert "loongarch64 " in same.out and ": 0 difference(s)" in same.out
+    # ... and really compared: a changed value of the tree is reported.
+    asm = tree / "asm/kvm.h"
+    text = asm.read_text()
+    assert "#define KVM_LOONGARCH_VCPU_CPUCFG\t0\n" in text
+    asm.write_text(text.replace("#define KVM_LOONGARCH_VCPU_CPUCFG\t0\n", "#define KVM_LOONGARCH_VCPU_CPUCFG\t7\n"))
+    changed = run_kvmspec("diff-header", str(tree), "--arch", "loongarch", cwd=REPO)
+    assert changed.status == 1, changed.out + changed.err
+    assert "'value KVM_LOONGARCH_VCPU_CPUCFG 0' != 'value KVM_LOONGARCH_VCPU_CPUCFG 7'" in changed.out
+
+
+def pre_kvm_tree(tmp_path, release_code: int):
+    """A tree of a release whose architecture had no KVM yet: a linux/kvm.h and a stray
+    asm/kvm.h of another architecture (Zig's 4.19 riscv tree carries arm's)."""
+    tree = tmp_path / "pre-kvm"
+    (tree / "linux").mkdir(parents=True)
+    (tree / "asm").mkdir()
+    (tree / "linux/kvm.h").write_text("#include <asm/kvm.h>\n#define KVMIO 0xAE\n")
+    (tree / "asm/kvm.h").write_text("#define __ARM_KVM_H__\nstruct kvm_regs { unsigned long uregs[18]; };\n")
+    (tree / "linux/version.h").write_text(f"#define LINUX_VERSION_CODE {release_code}\n")
+    return tree
+
+
+@pytest.mark.parametrize("arch, release, first", [("riscv", "4.19", "5.16"), ("loongarch", "6.3", "6.7")])
+def test_a_release_before_the_architecture_had_kvm_has_nothing_to_compare(tmp_path, arch, release, first):
+    major, minor = (int(p) for p in release.split("."))
+    tree = pre_kvm_tree(tmp_path, (major << 16) + (minor << 8))
+    result = run_kvmspec("diff-header", str(tree), "--arch", arch, cwd=REPO)
+    assert result.status == 0, result.out + result.err
+    assert result.out.splitlines() == [
+        f"{tree}: Linux {release} has no KVM for {arch} (its asm/kvm.h came in {first}): nothing to compare"]
+    # --release decides as linux/version.h does
+    assert run_kvmspec("diff-header", str(tree), "--arch", arch, "--release", release, cwd=REPO).out == result.out
+
+
+def test_the_first_release_with_the_architectures_kvm_is_compared(tmp_path):
+    """At riscv's first KVM release the same tree is compared, and its lack of riscv's
+    items is reported."""
+    from kvmspec.layout import RISCV64
+    need_cross_base(RISCV64)
+    tree = pre_kvm_tree(tmp_path, (5 << 16) + (16 << 8))
+    result = run_kvmspec("diff-header", str(tree), "--arch", "riscv", cwd=REPO)
+    assert result.status == 1, result.out + result.err
+    assert "nothing to compare" not in result.out
+    assert "only in the spec (record): kvm_riscv_config" in result.out
+
+
+def test_first_arch_release_is_when_each_architectures_kvm_came():
+    from kvmspec.build import load_model
+    from kvmspec.view import first_arch_release
+    model = load_model(REPO)
+    # riscv KVM was merged for 5.16, loongarch KVM for 6.7, arm64 KVM for 3.11.
+    assert {a: first_arch_release(model, a).release for a in ("riscv", "loongarch", "arm64")} == \
+        {"riscv": "5.16", "loongarch": "6.7", "arm64": "3.11"}

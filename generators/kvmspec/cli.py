@@ -142,11 +142,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_diff_header(args: argparse.Namespace) -> int:
     """Compare the spec's headers of a release and architecture with any tree of kernel
     headers: names both ways, values and layouts (field names included)."""
-    from .conformance import NoCompiler, arch_dir, compare_view, diff_names, header_tree
+    from .conformance import NoCompiler, arch_dir, base_include, compare_view, diff_names, header_tree
     from .emit.tests import dump_source
     from .emit.text import environment
     from .model import Version
-    from .view import View, header_files
+    from .view import View, first_arch_release, header_files, newest_release
     import tempfile
 
     root = _root(args)
@@ -155,10 +155,14 @@ def cmd_diff_header(args: argparse.Namespace) -> int:
     header = next((h for h in model.headers if h.arch == arch and h.emit), None)
     if header is None:
         raise UsageError(f"the spec has no asm/kvm.h for {arch} yet")
+    # By default every ABI whose base headers (linux/types.h, asm/ioctl.h ...) are here:
+    # Debian's cross headers of the ABI or of its stand-in, as `kvmspec check` uses them.
     abis = [abi for abi in ABIS if abi.name in args.abi] if args.abi else \
-        [abi for abi in abis_of(arch) if abi.arch == "x86" or Path(f"/usr/{abi.debian}/include").is_dir()]
+        [abi for abi in abis_of(arch) if abi.arch == "x86" or base_include(abi) is not None]
     if not abis:
-        raise UsageError(f"no base headers for {arch} are installed (apt-get install "
+        wanted = " or ".join(f"/usr/{name}/include" for abi in abis_of(arch)
+                             for name in (abi.debian, abi.stand_in) if name)
+        raise UsageError(f"no base headers for {arch} are installed ({wanted}; Debian: "
                          f"linux-libc-dev-<arch>-cross), or give --abi")
     if any(abi.arch != arch for abi in abis):
         raise UsageError(f"--abi must name ABIs of --arch {arch}")
@@ -177,6 +181,13 @@ def cmd_diff_header(args: argparse.Namespace) -> int:
         else:
             raise UsageError(f"{args.tree} does not say its release (no linux/version.h, no Makefile): "
                              "give --release R")
+        first = first_arch_release(model, arch)
+        at = release if release is not None else newest_release(model)
+        if first is not None and at.parts < first.parts:
+            # The tree may still hold a linux/kvm.h (and a packager's stray asm/kvm.h).
+            print(f"{args.tree}: Linux {at.release} has no KVM for {arch} (its asm/kvm.h came in "
+                  f"{first.release}): nothing to compare")
+            return EXIT_OK
         view = View(model, release, arch)
         print(f"spec vs {tree.description} (Linux {view.release.release}), {arch}")
         ours = tmp / "spec"
@@ -621,8 +632,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the tree's kernel release (default: read from linux/version.h or the Makefile; "
                         "required for a directory that has neither)")
     p.add_argument("--abi", action="append", choices=[abi.name for abi in ABIS],
-                   help="ABI to compare (repeatable; default: every ABI of --arch whose base headers are "
-                        "installed)")
+                   help="ABI to compare (repeatable; default: every ABI of --arch whose base headers, or "
+                        "those of its stand-in ABI, are installed)")
     p.set_defaults(func=cmd_diff_header)
 
     p = sub.add_parser("headers", help="write the uapi headers of one architecture at one release",

@@ -381,6 +381,8 @@ def _source_shim(tmp: Path) -> Path:
         "/* kvmspec: stands in for the kernel's own: the annotations uapi headers used */\n"
         "#ifndef __user\n#define __user\n#endif\n#ifndef __force\n#define __force\n#endif\n"
         "#ifndef __iomem\n#define __iomem\n#endif\n")
+    # The raw linux/stddef.h of 4.16 to 5.x includes it; headers_install drops the line.
+    (shim / "linux" / "compiler_types.h").write_text("/* kvmspec: stands in for the kernel's own */\n")
     return shim
 
 

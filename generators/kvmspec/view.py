@@ -24,6 +24,21 @@ def newest_release(model: Model) -> Version:
     return model.newest
 
 
+def first_arch_release(model: Model, arch: str) -> Optional[Version]:
+    """The first release whose headers had `arch`'s asm/kvm.h: the earliest `since` of an
+    item that header defined when it was added (items moved in from linux/kvm.h later do
+    not count). None when the spec describes no asm/kvm.h of `arch`. Before it, the
+    architecture had no KVM and a header tree of it has nothing to compare."""
+    names = {h.name for h in model.headers if h.arch == arch and h.emit}
+    first: Optional[Version] = None
+    for item in model.items:
+        if item.since is None or item.header_at(item.since) not in names:
+            continue
+        if first is None or item.since.parts < first.parts:
+            first = item.since
+    return first
+
+
 class View:
     """The items of the headers that userspace of `arch` (None: every architecture) saw
     in `release`, each as it was then."""

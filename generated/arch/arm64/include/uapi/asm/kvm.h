@@ -82,6 +82,7 @@ struct kvm_regs {
 #define KVM_ARM_VCPU_PTRAUTH_GENERIC	6
 #define KVM_ARM_VCPU_HAS_EL2		7
 #define KVM_ARM_VCPU_HAS_EL2_E2H0	8
+#define KVM_ARM_VCPU_PMU_V3_STRICT	9
 
 struct kvm_vcpu_init {
 	__u32 target;
@@ -312,6 +313,7 @@ enum {
 #define KVM_DEV_ARM_ITS_RESTORE_TABLES	2
 #define KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES 3
 #define KVM_DEV_ARM_ITS_CTRL_RESET	4
+#define KVM_DEV_ARM_VGIC_USERSPACE_PPIS	5
 
 /* attributes of the vCPU descriptor */
 #define KVM_ARM_VCPU_PMU_V3_CTRL	0

@@ -273,6 +273,19 @@ struct kvm_ppc_cpu_char {
 	__u64 behaviour_mask;
 };
 
+struct kvm_ppc_compat_caps {
+	__u64 size;
+	__u64 flags;
+	__u64 compat_capabilities;
+};
+#define KVM_PPC_COMPAT_CAPS_SIZE_VER0	24
+
+/* bits of kvm_ppc_compat_caps.compat_capabilities */
+#define KVM_PPC_COMPAT_CAP_POWER9	(1ULL << 62)
+#define KVM_PPC_COMPAT_CAP_POWER10	(1ULL << 61)
+#define KVM_PPC_COMPAT_CAP_POWER11	(1ULL << 60)
+#define KVM_PPC_COMPAT_BITMASK		(KVM_PPC_COMPAT_CAP_POWER9 | KVM_PPC_COMPAT_CAP_POWER10 | KVM_PPC_COMPAT_CAP_POWER11)
+
 /* bits of kvm_ppc_cpu_char.character */
 #define KVM_PPC_CPU_CHAR_SPEC_BAR_ORI31	(1ULL << 63)
 #define KVM_PPC_CPU_CHAR_BCCTRL_SERIALISED (1ULL << 62)
