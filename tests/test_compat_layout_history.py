@@ -107,14 +107,46 @@ def test_accidental_i386_move_of_system_event_flags(history):
 
 
 def test_guest_debug_grew_and_changed_its_ioctl_number_on_arm64(history):
-    """4.2: arm64's kvm_guest_debug_arch got the debug registers; KVM_SET_GUEST_DEBUG took the new size."""
-    [finding] = layout_findings(history, "kvm_guest_debug", "4.2")
+    """4.3: arm64's kvm_guest_debug_arch got the debug registers; KVM_SET_GUEST_DEBUG took the new size.
+
+    The arm64 half of 4.2.8's headers still has an empty kvm_guest_debug_arch, so
+    nothing changes at 4.2.
+    """
+    assert layout_findings(history, "kvm_guest_debug", "4.2") == []
+    [finding] = layout_findings(history, "kvm_guest_debug", "4.3")
     assert finding.abis == ("arm64",)
     # control (4) + pad (4) + 16 bcr/bvr/wcr/wvr pairs of __u64 (4 * 16 * 8)
     new_size = 8 + 4 * 16 * 8
     assert f"size 8 -> {new_size}" in finding.message
     assert f"KVM_SET_GUEST_DEBUG {ioc_write(0x9b, 8):#x} -> {ioc_write(0x9b, new_size):#x}" in finding.message
-    assert finding.explanation(v("4.2")) is not None
+    assert finding.explanation(v("4.3")) is not None
+
+
+def test_guest_debug_grew_on_powerpc_in_3_10_and_on_s390_in_3_16(history):
+    """powerpc's breakpoint table came in 3.10 (not 3.12), s390's in 3.16 (not 3.15)."""
+    assert layout_findings(history, "kvm_guest_debug", "3.12") == []
+    assert layout_findings(history, "kvm_guest_debug", "3.15") == []
+    [ppc] = layout_findings(history, "kvm_guest_debug", "3.10")
+    assert set(ppc.abis) == {"ppc64", "ppc64le"}
+    # control (4) + pad (4) + 16 entries of {__u64 addr; __u32 type; __u32 reserved;}
+    assert f"size 8 -> {8 + 16 * 16}" in ppc.message
+    [s390] = layout_findings(history, "kvm_guest_debug", "3.16")
+    # control, pad, then nr_hw_bp (4), pad (4) and a 64-bit pointer
+    assert s390.abis == ("s390x",) and f"size 8 -> {8 + 4 + 4 + 8}" in s390.message
+
+
+def test_s390_sieic_held_the_psw_until_2_6_33(model, history):
+    """Up to 2.6.32 s390_sieic was {u8 icptcode; u64 mask; u64 addr; u16 ipa; u32 ipb} (2.6.32's kvm.h)."""
+    layouts = LayoutHistory(model)
+    run = record(model, "kvm_run", "s390")
+    old = {p.name: p.offset for p in layouts.shape(run, v("2.6.32"), abi("s390x")).places}
+    new = {p.name: p.offset for p in layouts.shape(run, v("2.6.33"), abi("s390x")).places}
+    # union at 32 in 2.6.32; mask aligned to 8 after the code byte
+    assert (old["s390_sieic.mask"], old["s390_sieic.addr"], old["s390_sieic.ipa"]) == (40, 48, 56)
+    # 2.6.33: psw_mask and psw_addr (16 bytes) before the union, which now starts at 48
+    assert "s390_sieic.mask" not in new and (new["psw_mask"], new["s390_sieic.ipa"]) == (32, 50)
+    findings = layout_findings(history, "kvm_run", "2.6.33")
+    assert findings and all(f.explanation(v("2.6.33")) is not None for f in findings)
 
 
 def test_every_layout_finding_is_explained_and_the_counts(history):

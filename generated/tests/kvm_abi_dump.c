@@ -6156,59 +6156,59 @@ KVMSPEC_FACT(76616c7565204b564d5f53595354454d5f4556454e545f53485554444f574e5f464
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 #ifdef KVM_ARM_MAX_DBG_REGS
 KVMSPEC_FACT(76616c7565204b564d5f41524d5f4d41585f4442475f52454753, "value KVM_ARM_MAX_DBG_REGS", KVM_ARM_MAX_DBG_REGS)
 #endif
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f64656275675f61726368, "size struct kvm_guest_debug_arch", sizeof(struct kvm_guest_debug_arch))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f64656275675f61726368, "align struct kvm_guest_debug_arch", _Alignof(struct kvm_guest_debug_arch))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6462675f626372, "offset struct kvm_guest_debug_arch.dbg_bcr", offsetof(struct kvm_guest_debug_arch, dbg_bcr))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6462675f626372, "member_size struct kvm_guest_debug_arch.dbg_bcr", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_bcr))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6462675f627672, "offset struct kvm_guest_debug_arch.dbg_bvr", offsetof(struct kvm_guest_debug_arch, dbg_bvr))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6462675f627672, "member_size struct kvm_guest_debug_arch.dbg_bvr", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_bvr))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6462675f776372, "offset struct kvm_guest_debug_arch.dbg_wcr", offsetof(struct kvm_guest_debug_arch, dbg_wcr))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6462675f776372, "member_size struct kvm_guest_debug_arch.dbg_wcr", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_wcr))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6462675f777672, "offset struct kvm_guest_debug_arch.dbg_wvr", offsetof(struct kvm_guest_debug_arch, dbg_wvr))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6462675f777672, "member_size struct kvm_guest_debug_arch.dbg_wvr", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_wvr))
 #endif
 #endif
@@ -6230,12 +6230,12 @@ KVMSPEC_FACT(616c69676e20737472756374206b766d5f64656275675f657869745f61726368, "
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e687372, "offset struct kvm_debug_exit_arch.hsr", offsetof(struct kvm_debug_exit_arch, hsr))
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e687372, "member_size struct kvm_debug_exit_arch.hsr", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, hsr))
 #endif
 #endif
@@ -6260,14 +6260,14 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 #ifdef KVM_GUESTDBG_USE_SW_BP
 KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f5553455f53575f4250, "value KVM_GUESTDBG_USE_SW_BP", KVM_GUESTDBG_USE_SW_BP)
 #endif
 #endif
 #endif
 #if (defined(__aarch64__))
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 #ifdef KVM_GUESTDBG_USE_HW
 KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f5553455f4857, "value KVM_GUESTDBG_USE_HW", KVM_GUESTDBG_USE_HW)
 #endif
@@ -7982,132 +7982,132 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6670752e667072, "memb
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVMPPC_DEBUG_NONE
 KVMSPEC_FACT(76616c7565204b564d5050435f44454255475f4e4f4e45, "value KVMPPC_DEBUG_NONE", KVMPPC_DEBUG_NONE)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVMPPC_DEBUG_BREAKPOINT
 KVMSPEC_FACT(76616c7565204b564d5050435f44454255475f425245414b504f494e54, "value KVMPPC_DEBUG_BREAKPOINT", KVMPPC_DEBUG_BREAKPOINT)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVMPPC_DEBUG_WATCH_WRITE
 KVMSPEC_FACT(76616c7565204b564d5050435f44454255475f57415443485f5752495445, "value KVMPPC_DEBUG_WATCH_WRITE", KVMPPC_DEBUG_WATCH_WRITE)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVMPPC_DEBUG_WATCH_READ
 KVMSPEC_FACT(76616c7565204b564d5050435f44454255475f57415443485f52454144, "value KVMPPC_DEBUG_WATCH_READ", KVMPPC_DEBUG_WATCH_READ)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f64656275675f657869745f61726368, "size struct kvm_debug_exit_arch", sizeof(struct kvm_debug_exit_arch))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f64656275675f657869745f61726368, "align struct kvm_debug_exit_arch", _Alignof(struct kvm_debug_exit_arch))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e61646472657373, "offset struct kvm_debug_exit_arch.address", offsetof(struct kvm_debug_exit_arch, address))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e61646472657373, "member_size struct kvm_debug_exit_arch.address", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, address))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e737461747573, "offset struct kvm_debug_exit_arch.status", offsetof(struct kvm_debug_exit_arch, status))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e737461747573, "member_size struct kvm_debug_exit_arch.status", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, status))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e7265736572766564, "offset struct kvm_debug_exit_arch.reserved", offsetof(struct kvm_debug_exit_arch, reserved))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e7265736572766564, "member_size struct kvm_debug_exit_arch.reserved", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, reserved))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f64656275675f61726368, "size struct kvm_guest_debug_arch", sizeof(struct kvm_guest_debug_arch))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f64656275675f61726368, "align struct kvm_guest_debug_arch", _Alignof(struct kvm_guest_debug_arch))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6270, "offset struct kvm_guest_debug_arch.bp", offsetof(struct kvm_guest_debug_arch, bp))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6270, "member_size struct kvm_guest_debug_arch.bp", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e61646472, "offset struct kvm_guest_debug_arch.bp[0].addr", offsetof(struct kvm_guest_debug_arch, bp[0].addr))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e61646472, "member_size struct kvm_guest_debug_arch.bp[0].addr", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].addr))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e74797065, "offset struct kvm_guest_debug_arch.bp[0].type", offsetof(struct kvm_guest_debug_arch, bp[0].type))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e74797065, "member_size struct kvm_guest_debug_arch.bp[0].type", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].type))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e7265736572766564, "offset struct kvm_guest_debug_arch.bp[0].reserved", offsetof(struct kvm_guest_debug_arch, bp[0].reserved))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e62705b305d2e7265736572766564, "member_size struct kvm_guest_debug_arch.bp[0].reserved", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].reserved))
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVM_GUESTDBG_USE_SW_BP
 KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f5553455f53575f4250, "value KVM_GUESTDBG_USE_SW_BP", KVM_GUESTDBG_USE_SW_BP)
 #endif
 #endif
 #endif
 #if (defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)) || (defined(__powerpc64__) && defined(__BIG_ENDIAN__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 #ifdef KVM_GUESTDBG_USE_HW_BP
 KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f5553455f48575f4250, "value KVM_GUESTDBG_USE_HW_BP", KVM_GUESTDBG_USE_HW_BP)
 #endif
@@ -21197,170 +21197,170 @@ KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f6670752e66707273, "me
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 #ifdef KVM_GUESTDBG_USE_HW_BP
 KVMSPEC_FACT(76616c7565204b564d5f47554553544442475f5553455f48575f4250, "value KVM_GUESTDBG_USE_HW_BP", KVM_GUESTDBG_USE_HW_BP)
 #endif
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 #ifdef KVM_HW_BP
 KVMSPEC_FACT(76616c7565204b564d5f48575f4250, "value KVM_HW_BP", KVM_HW_BP)
 #endif
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 #ifdef KVM_HW_WP_WRITE
 KVMSPEC_FACT(76616c7565204b564d5f48575f57505f5752495445, "value KVM_HW_WP_WRITE", KVM_HW_WP_WRITE)
 #endif
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 #ifdef KVM_SINGLESTEP
 KVMSPEC_FACT(76616c7565204b564d5f53494e474c4553544550, "value KVM_SINGLESTEP", KVM_SINGLESTEP)
 #endif
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f64656275675f657869745f61726368, "size struct kvm_debug_exit_arch", sizeof(struct kvm_debug_exit_arch))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f64656275675f657869745f61726368, "align struct kvm_debug_exit_arch", _Alignof(struct kvm_debug_exit_arch))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e61646472, "offset struct kvm_debug_exit_arch.addr", offsetof(struct kvm_debug_exit_arch, addr))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e61646472, "member_size struct kvm_debug_exit_arch.addr", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, addr))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e74797065, "offset struct kvm_debug_exit_arch.type", offsetof(struct kvm_debug_exit_arch, type))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e74797065, "member_size struct kvm_debug_exit_arch.type", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, type))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f64656275675f657869745f617263682e706164, "offset struct kvm_debug_exit_arch.pad", offsetof(struct kvm_debug_exit_arch, pad))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f64656275675f657869745f617263682e706164, "member_size struct kvm_debug_exit_arch.pad", KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, pad))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f68775f627265616b706f696e74, "size struct kvm_hw_breakpoint", sizeof(struct kvm_hw_breakpoint))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f68775f627265616b706f696e74, "align struct kvm_hw_breakpoint", _Alignof(struct kvm_hw_breakpoint))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f68775f627265616b706f696e742e61646472, "offset struct kvm_hw_breakpoint.addr", offsetof(struct kvm_hw_breakpoint, addr))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f68775f627265616b706f696e742e61646472, "member_size struct kvm_hw_breakpoint.addr", KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, addr))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f68775f627265616b706f696e742e706879735f61646472, "offset struct kvm_hw_breakpoint.phys_addr", offsetof(struct kvm_hw_breakpoint, phys_addr))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f68775f627265616b706f696e742e706879735f61646472, "member_size struct kvm_hw_breakpoint.phys_addr", KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, phys_addr))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f68775f627265616b706f696e742e6c656e, "offset struct kvm_hw_breakpoint.len", offsetof(struct kvm_hw_breakpoint, len))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f68775f627265616b706f696e742e6c656e, "member_size struct kvm_hw_breakpoint.len", KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, len))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f68775f627265616b706f696e742e74797065, "offset struct kvm_hw_breakpoint.type", offsetof(struct kvm_hw_breakpoint, type))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f68775f627265616b706f696e742e74797065, "member_size struct kvm_hw_breakpoint.type", KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, type))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f68775f627265616b706f696e742e706164, "offset struct kvm_hw_breakpoint.pad", offsetof(struct kvm_hw_breakpoint, pad))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f68775f627265616b706f696e742e706164, "member_size struct kvm_hw_breakpoint.pad", KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, pad))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(73697a6520737472756374206b766d5f67756573745f64656275675f61726368, "size struct kvm_guest_debug_arch", sizeof(struct kvm_guest_debug_arch))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(616c69676e20737472756374206b766d5f67756573745f64656275675f61726368, "align struct kvm_guest_debug_arch", _Alignof(struct kvm_guest_debug_arch))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e6e725f68775f6270, "offset struct kvm_guest_debug_arch.nr_hw_bp", offsetof(struct kvm_guest_debug_arch, nr_hw_bp))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e6e725f68775f6270, "member_size struct kvm_guest_debug_arch.nr_hw_bp", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, nr_hw_bp))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e706164, "offset struct kvm_guest_debug_arch.pad", offsetof(struct kvm_guest_debug_arch, pad))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e706164, "member_size struct kvm_guest_debug_arch.pad", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, pad))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6f666673657420737472756374206b766d5f67756573745f64656275675f617263682e68775f6270, "offset struct kvm_guest_debug_arch.hw_bp", offsetof(struct kvm_guest_debug_arch, hw_bp))
 #endif
 #endif
 #if (defined(__s390x__))
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_FACT(6d656d6265725f73697a6520737472756374206b766d5f67756573745f64656275675f617263682e68775f6270, "member_size struct kvm_guest_debug_arch.hw_bp", KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, hw_bp))
 #endif
 #endif

@@ -13821,37 +13821,37 @@ KVMSPEC_EQ(KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2, 1);
 #if KVMSPEC_HEADERS_VERSION >= 0x60d00 /* 6.13 */
 KVMSPEC_EQ(KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(KVM_ARM_MAX_DBG_REGS, 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 512);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, dbg_bcr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_bcr), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, dbg_bvr), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_bvr), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, dbg_wcr), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_wcr), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, dbg_wvr), 384);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, dbg_wvr), 128);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
@@ -13863,10 +13863,10 @@ KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 16);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, hsr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, hsr), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
@@ -13881,10 +13881,10 @@ KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, far), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x51300 /* 5.19 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, far), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(KVM_GUESTDBG_USE_SW_BP, 65536);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x40200 /* 4.2 */
+#if KVMSPEC_HEADERS_VERSION >= 0x40300 /* 4.3 */
 KVMSPEC_EQ(KVM_GUESTDBG_USE_HW, 131072);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30b00 /* 3.11 */
@@ -19397,100 +19397,100 @@ KVMSPEC_EQ(offsetof(struct kvm_fpu, fprs), 8);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fprs), 128);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVM_GUESTDBG_USE_HW_BP, 65536);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVM_HW_BP, 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVM_HW_WP_WRITE, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVM_SINGLESTEP, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, addr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, type), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, type), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, pad), 9);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, pad), 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(sizeof(struct kvm_hw_breakpoint), 32);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(_Alignof(struct kvm_hw_breakpoint), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(offsetof(struct kvm_hw_breakpoint, addr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(offsetof(struct kvm_hw_breakpoint, phys_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, phys_addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(offsetof(struct kvm_hw_breakpoint, len), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, len), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(offsetof(struct kvm_hw_breakpoint, type), 24);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, type), 1);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(offsetof(struct kvm_hw_breakpoint, pad), 25);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_hw_breakpoint, pad), 7);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, nr_hw_bp), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, nr_hw_bp), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, pad), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, hw_bp), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x31000 /* 3.16 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, hw_bp), 8);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x31300 /* 3.19 */
@@ -20471,76 +20471,76 @@ KVMSPEC_EQ(offsetof(struct kvm_fpu, fpr), 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpr), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMPPC_DEBUG_NONE, 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMPPC_DEBUG_BREAKPOINT, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMPPC_DEBUG_WATCH_WRITE, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMPPC_DEBUG_WATCH_READ, 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, address), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, address), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, status), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, status), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, reserved), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, reserved), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].addr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].type), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].reserved), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].reserved), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_GUESTDBG_USE_SW_BP, 65536);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_GUESTDBG_USE_HW_BP, 131072);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
@@ -23297,76 +23297,76 @@ KVMSPEC_EQ(offsetof(struct kvm_fpu, fpr), 0);
 #if KVMSPEC_HEADERS_VERSION >= 0x2061a /* 2.6.26 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_fpu, fpr), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMPPC_DEBUG_NONE, 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMPPC_DEBUG_BREAKPOINT, 2);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMPPC_DEBUG_WATCH_WRITE, 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMPPC_DEBUG_WATCH_READ, 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(sizeof(struct kvm_debug_exit_arch), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(_Alignof(struct kvm_debug_exit_arch), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, address), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, address), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, status), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, status), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(offsetof(struct kvm_debug_exit_arch, reserved), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30f00 /* 3.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30d00 /* 3.13 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_debug_exit_arch, reserved), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(sizeof(struct kvm_guest_debug_arch), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(_Alignof(struct kvm_guest_debug_arch), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp), 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].addr), 0);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].addr), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].type), 8);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].type), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(offsetof(struct kvm_guest_debug_arch, bp[0].reserved), 12);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_guest_debug_arch, bp[0].reserved), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_GUESTDBG_USE_SW_BP, 65536);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x30c00 /* 3.12 */
+#if KVMSPEC_HEADERS_VERSION >= 0x30a00 /* 3.10 */
 KVMSPEC_EQ(KVM_GUESTDBG_USE_HW_BP, 131072);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x30400 /* 3.4 */
