@@ -175,10 +175,14 @@ def abi_differences(model: Model, f: Facts) -> list[str]:
                 said.append(f"{a.name} and {b.name} differ in " + " and ".join(what) + ".")
             else:
                 said.append(f"{a.name} and {b.name} do not differ.")
-        records = [r for r, per in f.sizes.items() if len(set(per.values())) > 1]
-        if records:
-            said.append(f"{len(records)} records of the header have another size or alignment on each: "
-                        + ", ".join(f"``{r}``" for r in records) + ".")
+        sized = [r for r, per in f.sizes.items() if len({size for size, _ in per.values()}) > 1]
+        aligned = [r for r, per in f.sizes.items() if len(set(per.values())) > 1 and r not in sized]
+        if sized:
+            said.append(f"{len(sized)} records of the header have another size on each: "
+                        + ", ".join(f"``{r}``" for r in sized) + ".")
+        if aligned:
+            said.append(f"{len(aligned)} more have the same size but another alignment (a record that "
+                        "embeds one may then lay out differently).")
         ioctls = [i for i in f.ioctls if len({i.number_on(abi) for abi in f.abis}) > 1]
         if ioctls:
             said.append(f"{len(ioctls)} ioctl numbers differ between them, because the size of the "
@@ -228,6 +232,13 @@ def value_text(item, abis: tuple[Abi, ...]) -> str:
     return "; ".join(f"{name}: ``{hexnum(v)}``" for name, v in values.items())
 
 
+def named_values(vs, abis: tuple[Abi, ...]) -> str:
+    """The values of a flag set or enumeration, each with its value on the first ABI."""
+    index = ABI_INDEX[abis[0].name]
+    return ", ".join(f"``{v.name}`` {hexnum(v.values[index]) if v.values[index] > 9 else v.values[index]}"
+                     for v in vs.values)
+
+
 def register_size(model: Model, value: int) -> str:
     """The size of a register id's register in bytes, from its KVM_REG_SIZE field."""
     mask, shift = model.by_name.get("KVM_REG_SIZE_MASK"), model.by_name.get("KVM_REG_SIZE_SHIFT")
@@ -257,8 +268,32 @@ class FileSection:
         kind[type(item)].append(item)
 
 
-def lines(rows: int, per_row: int = 2) -> int:
-    return rows * per_row
+# What the rendered page spends, in the budget's lines (site.BUDGET: about 25
+# pixels each): a table row, the heading and the paragraph of a spec file's
+# section, and a table's rubric and header row.
+ROW = 2
+SECTION = 6
+TABLE = 4
+
+
+def header_costs(items: list) -> dict[int, int]:
+    """The cost of each item of a header page (by id): its row, and the section of
+    its spec file and the table of its kind where it is the first of them."""
+    costs: dict[int, int] = {}
+    seen_files: set[str] = set()
+    seen_tables: set[tuple[str, type]] = set()
+    for i in items:
+        cost = ROW + (len(i.values) // 2 if isinstance(i, (Enum, FlagSet)) else 0) + \
+            (len(i.body) // 40 if isinstance(i, FunctionMacro) else 0)
+        if i.file.path not in seen_files:
+            seen_files.add(i.file.path)
+            cost += SECTION + len(i.file.doc) // 85
+        kind = (i.file.path, Enum if isinstance(i, FlagSet) else type(i))
+        if kind not in seen_tables:
+            seen_tables.add(kind)
+            cost += TABLE
+        costs[id(i)] = cost
+    return costs
 
 
 def render(model: Model, env, common: dict, listings: dict) -> tuple[list[str], dict[str, str]]:
@@ -297,7 +332,7 @@ def render(model: Model, env, common: dict, listings: dict) -> tuple[list[str], 
         own = [i for i in f.ioctls if tuple(i.arch) == (f.name,)]
         shared = [i for i in f.ioctls if tuple(i.arch) != (f.name,)]
         tagged = [("shared", i) for i in shared] + [("own", i) for i in own]
-        for page in add("ioctls", f"{f.name}: ioctls", tagged, lambda t: 2):
+        for page in add("ioctls", f"{f.name}: ioctls", tagged, lambda t: ROW):
             out[f"docs/{page.name}.rst"] = template("arch-ioctls.rst.j2").render(
                 common, title=page.title, facts=f, arch=f.name,
                 shared=[i for k, i in page.items if k == "shared"], own=[i for k, i in page.items if k == "own"],
@@ -305,14 +340,14 @@ def render(model: Model, env, common: dict, listings: dict) -> tuple[list[str], 
                 sources=sources([i for _, i in page.items]))
 
         tagged = [("cap", c) for c in f.capabilities] + [("exit", e) for e in f.exits]
-        for page in add("capabilities", f"{f.name}: capabilities and exit reasons", tagged, lambda t: 2):
+        for page in add("capabilities", f"{f.name}: capabilities and exit reasons", tagged, lambda t: ROW):
             out[f"docs/{page.name}.rst"] = template("arch-capabilities.rst.j2").render(
                 common, title=page.title, arch=f.name, arrival=arrival,
                 caps=[c for k, c in page.items if k == "cap"], exits=[e for k, e in page.items if k == "exit"],
                 sources=sources([i for _, i in page.items]))
 
         if f.register_ids:
-            for page in add("register-ids", f"{f.name}: ONE_REG register ids", f.register_ids, lambda c: 2):
+            for page in add("register-ids", f"{f.name}: ONE_REG register ids", f.register_ids, lambda c: ROW):
                 out[f"docs/{page.name}.rst"] = template("arch-register-ids.rst.j2").render(
                     common, title=page.title, arch=f.name, ids=page.items, arrival=arrival,
                     value=lambda c: value_on(c, f.abis[0]), hexnum=hexnum,
@@ -321,7 +356,8 @@ def render(model: Model, env, common: dict, listings: dict) -> tuple[list[str], 
 
         # the header: its items by spec file, each file a section
         items = sorted(f.header_items, key=lambda i: order[i.file.path])
-        for page in add("header", f"{f.name}: asm/kvm.h", items, lambda i: 2):
+        costs = header_costs(items)
+        for page in add("header", f"{f.name}: asm/kvm.h", items, lambda i: costs[id(i)]):
             sections: list[FileSection] = []
             for i in page.items:
                 if not sections or sections[-1].file is not i.file:
@@ -330,6 +366,7 @@ def render(model: Model, env, common: dict, listings: dict) -> tuple[list[str], 
             out[f"docs/{page.name}.rst"] = template("arch-header.rst.j2").render(
                 common, title=page.title, arch=f.name, sections=sections, facts=f,
                 columns=f.size_columns, arrival=arrival, value=lambda c: value_text(c, f.abis),
+                named_values=lambda vs: named_values(vs, f.abis),
                 used_by={r: [rst_ref(model.by_name[n]) for n in names] for r, names in used_by.items()},
                 sources=sources(page.items))
 
