@@ -374,6 +374,27 @@ def test_ioctls_and_capabilities_without_a_section(tmp_path, capsys):
     assert status == 0 and data["errors"] == 0
 
 
+def test_a_labelled_section_keeps_a_misspelt_kernel_title(model):
+    """kvmspec's api.rst keeps the kernel's titles, misspelt ones too; the
+    label above the heading says which item the section describes."""
+    body = ":Architectures: ppc\n:Parameters: none\n\nRadix.\n"
+    labelled = (".. _api-KVM_CAP_PPC_MMU_RADIX:\n\n8.3 KVM_CAP_PPC_RADIX_MMU\n-------------------------\n\n" + body
+                + "\nSee KVM_CAP_PPC_RADIX_MMU.\n")
+    report = audit_docs(model, labelled, "api.rst", kernel_version=parse_version("6.1"))
+    unknown = [(f.mark.line, f.message.split()[0]) for f in report.findings if f.rule == "unknown-name"]
+    # the heading is the kernel's spelling of the labelled item; the text's use is still a misspelling
+    assert unknown == [(labelled.splitlines().index("See KVM_CAP_PPC_RADIX_MMU.") + 1, "KVM_CAP_PPC_RADIX_MMU")]
+    assert "KVM_CAP_PPC_MMU_RADIX" not in report.missing_capabilities
+    # Without the label the heading is reported, and the capability has no section.
+    bare = audit_docs(model, labelled.split("\n", 2)[2], "api.rst", kernel_version=parse_version("6.1"))
+    assert [f.mark.line for f in bare.findings if f.rule == "unknown-name"][0] == 1
+    assert "KVM_CAP_PPC_MMU_RADIX" in bare.missing_capabilities
+    # A label of another item does not excuse the heading.
+    other = audit_docs(model, labelled.replace("_api-KVM_CAP_PPC_MMU_RADIX", "_api-KVM_CAP_PPC_MMU_HASH_V3"),
+                       "api.rst", kernel_version=parse_version("6.1"))
+    assert [f.mark.line for f in other.findings if f.rule == "unknown-name"][0] == 3
+
+
 def test_removed_items_do_not_count_as_missing_once_removed(tmp_path, capsys):
     doc = tmp_path / "api.rst"
     doc.write_text(OLD_DOC)

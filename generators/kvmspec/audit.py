@@ -249,6 +249,7 @@ PAREN_RE = re.compile(r"\(([A-Z0-9]+)\)([A-Z0-9_]+)")
 SLASH_RE = re.compile(r"(?:/(?!_*KVM_)_?[A-Z0-9][A-Z0-9_]*)+")
 UNDERLINE_RE = re.compile(r"([=\-~^\"'`#*+.:_])\1{2,}\s*$")
 SECTION_RE = re.compile(r"(\d+)\.(\d+)\.?\s+\S")
+LABEL_RE = re.compile(r"\.\. _api-([A-Za-z0-9_]+):\s*$")
 CHAPTER_RE = re.compile(r"(\d+)\.\s+\S")
 FIELD_RE = re.compile(r":([A-Za-z][A-Za-z ]*):(\s*)(.*)$")
 # a few sections of the kernel's file drop a colon: "Architectures: x86", ":Capability KVM_CAP_X"
@@ -282,6 +283,7 @@ class Section:
     names: tuple[str, ...]        # the KVM names of the heading, in order
     fields: dict[str, DocField] = field(default_factory=dict)
     arches: Optional[frozenset[str]] = None    # from :Architectures:, when it parses
+    labels: tuple[str, ...] = ()  # names of the ``.. _api-NAME:`` labels right above the heading
 
 
 @dataclass
@@ -407,6 +409,19 @@ class Document:
         return self._region_lines[i] - 1 if i < len(self._region_lines) else len(self.lines)
 
 
+def _labels_above(lines: list[str], index: int) -> tuple[str, ...]:
+    """The names of the ``.. _api-NAME:`` labels (kvmspec's api.rst puts one per
+    item above its section) between the heading at `index` and the text before."""
+    labels: list[str] = []
+    i = index - 1
+    while i >= 0 and (not lines[i].strip() or LABEL_RE.match(lines[i])):
+        m = LABEL_RE.match(lines[i])
+        if m:
+            labels.insert(0, m.group(1))
+        i -= 1
+    return tuple(labels)
+
+
 def read_document(text: str, every_arch: Iterable[str], known: frozenset[str] = frozenset()) -> Document:
     every_arch = frozenset(every_arch)
     lines = text.splitlines()
@@ -424,7 +439,7 @@ def read_document(text: str, every_arch: Iterable[str], known: frozenset[str] = 
         if SECTION_RE.match(title) and under[0] in "-=~":
             names = tuple(dict.fromkeys(m.name for m in scan_names(title, known)
                                         if not m.prefix and not m.struct))
-            current = Section(title, line, title.split()[0].rstrip("."), names)
+            current = Section(title, line, title.split()[0].rstrip("."), names, labels=_labels_above(lines, i))
             current.fields = _fields(lines, i + 2)
             arch_field = current.fields.get("Architectures")
             current.arches = parse_arches(arch_field.value, every_arch) if arch_field else None
@@ -559,6 +574,7 @@ class _Audit:
         self.model, self.path = model, path
         self.spec = SpecNames(model)
         self.doc = read_document(text, self.spec.arches, frozenset(self.spec.defined))
+        self._headings = {s.line: s for s in self.doc.sections}
         self.given = version is not None
         self.version = version
         self.version_basis = "given"
@@ -631,7 +647,20 @@ class _Audit:
                 continue
             if m.name in self.spec.external:
                 continue
+            if self._kept_title(m):
+                continue
             self._check_unknown(m)
+
+    def _kept_title(self, m: Mention) -> bool:
+        """Whether the name is in a heading whose labels say which spec item
+        the section describes, and is that item's name misspelt: a title kept
+        as the kernel spells it (8.3 KVM_CAP_PPC_RADIX_MMU above the label of
+        KVM_CAP_PPC_MMU_RADIX), not a name the text uses."""
+        section = self._headings.get(m.line)
+        if section is None or not section.labels:
+            return False
+        close = self.spec.close(m.name)
+        return bool(close) and close[0][0] >= CLOSE and close[0][1] in section.labels
 
     def _check_prefix(self, m: Mention) -> None:
         p = m.name
@@ -740,7 +769,7 @@ class _Audit:
         return self.version is not None and item.removed.since.parts > self.version.parts
 
     def check_sections(self) -> tuple[list[str], list[str], list[str], list[str], int, int]:
-        headed = {n for s in self.doc.sections for n in s.names}
+        headed = {n for s in self.doc.sections for n in (*s.names, *s.labels)}
         cap_fields: set[str] = set()
         for s in self.doc.sections:
             f = s.fields.get("Capability")

@@ -754,12 +754,11 @@ class DocSection:
     names: tuple[str, ...] = ()
     text: Optional[str] = None
     also: tuple[str, ...] = ()        # records and value sets listed in full besides the items'
-    spelled: Optional[str] = None     # the title api.rst prints where the kernel's misspells a name
     constants: tuple[str, ...] = ()   # prefixes of constants the section tabulates
 
     @property
     def heading(self) -> str:
-        return f"{self.number} {self.spelled or self.title}"
+        return f"{self.number} {self.title}"
 
 
 @value_type

@@ -61,14 +61,10 @@ def generate_files(root: Path, parallel: bool = False) -> dict[str, str]:
     from . import emit
     if not parallel or cpus() < 2 or not hasattr(os, "fork"):
         return emit.render_all(Builder(root).build())
-    builder = Builder(root, check_input=False, check_rules=False)
-    inputs = _InputChecks(builder)
-    builder.after_read = inputs.start
-    try:
-        model = builder.build()
-    except Exception:   # SpecError, or input the build cannot take: the checked build says why
-        inputs.stop()
+    built = _build_unchecked(root)
+    if built is None:   # the checked build says why
         return emit.render_all(Builder(root).build())
+    builder, model, inputs = built
     try:
         result = tempfile.TemporaryFile()
     except OSError:
@@ -145,6 +141,20 @@ class _Answer:
             self.pid = 0
 
 
+def _build_unchecked(root: Path) -> tuple[Builder, Model, _Answer] | None:
+    """The model built without the checks, with the input checks started in a
+    child as soon as everything is read; None if the build failed (on input
+    the checks would reject, or that the build cannot take)."""
+    builder = Builder(root, check_input=False, check_rules=False)
+    inputs = _InputChecks(builder)
+    builder.after_read = inputs.start
+    try:
+        return builder, builder.build(), inputs
+    except Exception:
+        inputs.stop()
+        return None
+
+
 def _InputChecks(builder: Builder) -> _Answer:
     """The checks of the input that the unchecked build left out, run in a
     child from the moment everything is read."""
@@ -159,14 +169,10 @@ def render_checked(root: Path, render: Callable[[Model], T]) -> T:
     release's headers) does not wait for checks it can overlap."""
     if cpus() < 2 or not hasattr(os, "fork"):
         return render(Builder(root).build())
-    builder = Builder(root, check_input=False, check_rules=False)
-    inputs = _InputChecks(builder)
-    builder.after_read = inputs.start
-    try:
-        model = builder.build()
-    except Exception:   # SpecError, or input the build cannot take: the checked build says why
-        inputs.stop()
+    built = _build_unchecked(root)
+    if built is None:   # the checked build says why
         return render(Builder(root).build())
+    _, model, inputs = built
     rules = _Answer(lambda: not check_model(model))
     rules.start()
     failure: Exception | None = None

@@ -5,7 +5,9 @@ KVM_SET_ONE_REG", "2. File descriptors"); a section's text runs to the next
 numbered heading. For each section of the reference (the kernel's api.rst),
 its identifiers are the KVM_* names, the struct and union names and the
 members its C listings declare; the section's coverage is the share of them
-that our section with the same heading (number and title) also mentions.
+that our section with the same heading (number and title) also mentions
+(a name the kernel misspells counts when ours mentions the real one:
+KERNEL_MISSPELLINGS).
 Everything here is a pure function of the two texts.
 """
 
@@ -28,6 +30,43 @@ _RECORD = re.compile(r"\b(?:struct|union)\s+([a-z][a-z0-9]*_[a-z0-9_]*)")
 _SCALAR = (r"(?:__[us](?:8|16|32|64)|__u128|__uint128_t|__kernel_\w+|u(?:8|16|32|64)|s(?:8|16|32|64)"
            r"|(?:unsigned\s+)?(?:char|short|int|long(?:\s+long)?)|bool|void|size_t|uint\d+_t|int\d+_t"
            r"|(?:struct|union)\s+\w+)")
+# Names the kernel's 6.1 api.rst misspells, with the name the headers define
+# (and our api.rst uses): a reference section that mentions the misspelling
+# is covered where ours mentions the real name. A tuple of section numbers
+# limits an entry to those sections, where the kernel copied a name from a
+# neighbouring section (kvm_reinject_control for kvm_ppc_resize_hpt).
+KERNEL_MISSPELLINGS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "KVM_CAP_PPC_RADIX_MMU": ("KVM_CAP_PPC_MMU_RADIX", ()),
+    "KVM_CAP_PPC_HASH_MMU_V3": ("KVM_CAP_PPC_MMU_HASH_V3", ()),
+    "KVM_CAP_PPC_MULTITCE": ("KVM_CAP_SPAPR_MULTITCE", ()),
+    "KVM_CAP_IRQCHIP_SPLIT": ("KVM_CAP_SPLIT_IRQCHIP", ()),
+    "KVM_CAP_STATS_BINARY_FD": ("KVM_CAP_BINARY_STATS_FD", ()),
+    "KVM_RUN_BUS_LOCK": ("KVM_RUN_X86_BUS_LOCK", ()),
+    "KVM_EXIT_BUS_LOCK": ("KVM_EXIT_X86_BUS_LOCK", ()),
+    "KVM_EXIT_PAPR": ("KVM_EXIT_PAPR_HCALL", ()),
+    "KVM_EXIT_DIRTY_LOG_FULL": ("KVM_EXIT_DIRTY_RING_FULL", ()),
+    "KVM_INTERNAL_ERROR": ("KVM_EXIT_INTERNAL_ERROR", ()),
+    "KVM_SYSTEM_EVENT": ("KVM_EXIT_SYSTEM_EVENT", ()),
+    "KVM_VM_S390_UNCONTROL": ("KVM_VM_S390_UCONTROL", ()),
+    "KVM_STATE_NESTED_VMX_SMM_GUEST_MODE": ("KVM_STATE_NESTED_SMM_GUEST_MODE", ()),
+    "KVM_STATE_NESTED_VMX_SMM_VMXON": ("KVM_STATE_NESTED_SMM_VMXON", ()),
+    "KVM_PV_VM_SET_SEC_PARMS": ("KVM_PV_SET_SEC_PARMS", ()),
+    "KVM_PV_VM_UNPACK": ("KVM_PV_UNPACK", ()),
+    "KVM_PV_VM_VERIFY": ("KVM_PV_VERIFY", ()),
+    "KVM_SET_MSR": ("KVM_SET_MSRS", ()),
+    "KVM_CONFIG_TLB": ("KVM_CAP_SW_TLB", ()),
+    "KVM_VM_MIPS_DEFAULT": ("KVM_VM_MIPS_AUTO", ()),
+    "KVM_IRQ_LEVEL": ("KVM_IRQ_LINE", ("4.25",)),
+    "KVM_CAP_X86_IOAPIC_POLARITY_IGNORED": ("KVM_CAP_IOAPIC_POLARITY_IGNORED", ()),
+    "padding": ("padding2", ("4.8", "4.117")),
+    "KVM_REQ_START_MIGRATION": ("KVM_S390_VM_MIGRATION_START", ()),
+    "KVM_S390_CMMA_SIZE_MAX": ("KVM_S390_SKEYS_MAX", ()),
+    "mask": ("psw_mask", ("5",)),
+    "KVM_LAST_CPU": ("KVM_CAP_LAST_CPU", ()),
+    "kvm_vcpu_event": ("kvm_vcpu_events", ()),
+    "kvm_arm_device_address": ("kvm_arm_device_addr", ()),
+    "kvm_reinject_control": ("kvm_ppc_resize_hpt", ("4.102", "4.103")),
+}
 _MEMBER = re.compile(rf"^\s*{_SCALAR}\s+\**\s*([a-z_][a-z0-9_]*)\s*(?:\[[^\]]*\]\s*)*(?::\s*\d+\s*)?;")
 
 
@@ -126,6 +165,16 @@ def mentions(text: str, name: str) -> bool:
     return re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", text) is not None
 
 
+def covered(ours: str, name: str, heading: str) -> bool:
+    """Whether our section text mentions `name` of the reference section
+    `heading`, or the real name of a known kernel misspelling."""
+    if mentions(ours, name):
+        return True
+    real, sections = KERNEL_MISSPELLINGS.get(name, ("", ()))
+    number = heading.split(" ")[0].rstrip(".")
+    return bool(real) and (not sections or number in sections) and mentions(ours, real)
+
+
 def _key(heading: str) -> str:
     number, _, title = heading.partition(" ")
     return f"{number.rstrip('.')} {title.rstrip('.').strip()}"
@@ -155,6 +204,6 @@ def coverage(reference: str, ours: str) -> Report:
                 candidates, by_number = same, True
         other = candidates[min(n, len(candidates) - 1)].text if candidates else None
         names = identifiers(s.text)
-        missing = names if other is None else [i for i in names if not mentions(other, i)]
+        missing = names if other is None else [i for i in names if not covered(other, i, s.heading)]
         report.sections.append(Coverage(s.heading, s.line, names, missing, other is not None, by_number))
     return report

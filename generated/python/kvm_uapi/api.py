@@ -1067,7 +1067,7 @@ _E_KVM_GET_CPUID2: dict[int, str] = {errno.E2BIG: "nent is smaller than the vCPU
 _E_KVM_X86_SETUP_MCE: dict[int, str] = {errno.EINVAL: 'The bank count is 0 or larger than the count KVM_CHECK_EXTENSION reports for KVM_CAP_MCE, or a capability bit is set that KVM_X86_GET_MCE_CAP_SUPPORTED does not report.', errno.EFAULT: 'The value could not be read.'}
 _E_KVM_X86_SET_MCE: dict[int, str] = {errno.EINVAL: 'bank is not below the bank count of the vCPU, or status does not have the VAL bit set.', errno.EFAULT: 'The structure could not be read.'}
 _E_KVM_GET_VCPU_EVENTS: dict[int, str] = {errno.EFAULT: 'The buffer could not be written.'}
-_E_KVM_SET_VCPU_EVENTS: dict[int, str] = {errno.EINVAL: 'flags has unknown bits; KVM_VCPUEVENT_VALID_PAYLOAD or KVM_VCPUEVENT_VALID_TRIPLE_FAULT is set but the matching capability was not enabled on the VM; an exception is injected or pending with a vector above 31 or the NMI vector 2; or the vCPU is asked to be in SMM (or to have an SMI pending) while it is waiting for a SIPI.', errno.EFAULT: 'The buffer could not be read.'}
+_E_KVM_SET_VCPU_EVENTS: dict[int, str] = {errno.EINVAL: 'flags has unknown bits; KVM_VCPUEVENT_VALID_PAYLOAD or KVM_VCPUEVENT_VALID_TRIPLE_FAULT is set but the matching capability was not enabled on the VM; an exception is injected or pending with a vector above 31 or the NMI vector 2; or the vCPU is asked to be in SMM (or to have an SMI pending) while it is waiting for a SIPI. On arm64: a pending SError with serror_has_esr on a host that cannot set the syndrome, serror_esr bits outside the ISS (24:0), or non-zero pad or reserved bytes.', errno.EFAULT: 'The buffer could not be read.'}
 _E_KVM_GET_NESTED_STATE: dict[int, str] = {errno.E2BIG: 'The buffer is smaller than the state; size now holds the size needed.', errno.EFAULT: 'The buffer could not be read or written.', errno.EINVAL: 'The vCPU cannot have nested state (nested virtualization is off).'}
 _E_KVM_SET_NESTED_STATE: dict[int, str] = {errno.EINVAL: "The state is not valid for this vCPU: size smaller than the header, a format other than the host's implementation, flag bits that are unknown or not accepted by the implementation, a size too small for what the flags promise, or control structures that fail the consistency checks a real VM entry would make.", errno.EFAULT: 'The buffer could not be read.', errno.ENOMEM: "(svm) The kernel could not allocate memory for the nested guest's VMCB."}
 _E_KVM_TRANSLATE: dict[int, str] = {errno.EFAULT: 'The structure could not be read or written.', errno.EINVAL: 'The architecture or CPU model does not implement translation.'}
@@ -2865,6 +2865,14 @@ class Vm(_Descriptor):
 
         It needs an in-kernel irqchip (KVM_CREATE_IRQCHIP on x86 and arm64).
 
+        level is the logical state of the input, whatever the polarity of the pin:
+        1 asserted, 0 deasserted. x86 guests can program an IOAPIC input as
+        active-low, and old kernels inverted the level for such inputs, which
+        never worked well; kernels with KVM_CAP_IOAPIC_POLARITY_IGNORED ignore the
+        polarity, as other architectures always did. Without that capability and
+        with the in-kernel irqchip, do not present interrupts to the guest as
+        active-low.
+
         :Capability: KVM_CAP_IRQCHIP
         :Architectures: x86, arm64, ppc
         :Type: vm ioctl
@@ -3764,7 +3772,10 @@ class HypercallExit(_kvm_run__anon0__hypercall, Exit):
 class DebugExit(_kvm_run__anon0__debug, Exit):
     """KVM_EXIT_DEBUG: A debug event enabled with KVM_SET_GUEST_DEBUG happened: a
     single step, a software or hardware breakpoint, or a watchpoint.
-    debug.arch says which, in the architecture's format.
+    debug.arch says which, in the architecture's format. On arm64
+    debug.arch.hsr is the syndrome of the debug exception, debug.arch.far the
+    address a watchpoint hit, and debug.arch.hsr_high the syndrome's upper
+    bits when kvm_run.flags has KVM_DEBUG_ARCH_HSR_HIGH_VALID.
     """
 
     _mem: memoryview
@@ -4086,9 +4097,10 @@ class RiscvCsrExit(_kvm_run__anon0__riscv_csr, Exit):
 class NotifyExit(_kvm_run__anon0__notify, Exit):
     """KVM_EXIT_NOTIFY: The processor stayed in the guest without an event window
     for longer than the limit set with KVM_CAP_X86_NOTIFY_VMEXIT, a sign that
-    the guest may be trying to hang the host. If notify.flags has
-    KVM_NOTIFY_CONTEXT_INVALID, the vCPU state is corrupted and the VM must
-    not be resumed.
+    the guest may be trying to hang the host. It reaches userspace only when
+    the capability was enabled with KVM_X86_NOTIFY_VMEXIT_USER; otherwise KVM
+    resumes the guest itself. If notify.flags has KVM_NOTIFY_CONTEXT_INVALID,
+    the vCPU state is corrupted and the VM must not be resumed.
     """
 
     _mem: memoryview
@@ -4654,7 +4666,12 @@ class Vcpu(_Descriptor):
         a vCPU that uses posted interrupts are merged into IRR first.
 
         The x2APIC id in the returned state follows KVM_X2APIC_API_USE_32BIT_IDS
-        when KVM_CAP_X2APIC_API enabled it.
+        when KVM_CAP_X2APIC_API enabled it. With that format the ID register
+        depends on the mode the vCPU's APIC is in: the whole 32-bit x2APIC id
+        (bytes 32-35 of regs) in x2APIC mode, the 8-bit xAPIC id in bits 31-24
+        (byte 35) otherwise. The mode comes from MSR_IA32_APICBASE at the time of
+        the call, so when restoring, write that MSR with KVM_SET_MSRS before
+        KVM_SET_LAPIC. Without the format every vCPU uses the xAPIC layout.
 
         :Capability: KVM_CAP_IRQCHIP
         :Architectures: x86
@@ -5348,13 +5365,23 @@ class Vcpu(_Descriptor):
         KVM_CAP_EXCEPTION_PAYLOAD is enabled, a pending exception is reported as
         injected and its payload is first written to CR2 or DR6.
 
-        The interrupt shadow is reported when KVM_CAP_INTR_SHADOW is present. On
-        arm64 the structure holds a pending SError (with its syndrome when
-        KVM_CAP_ARM_INJECT_SERROR_ESR is present) and a pending external data
-        abort.
+        The interrupt shadow is reported when KVM_CAP_INTR_SHADOW is present.
+
+        On arm64 the state is the guest's pending SError: KVM makes one pending
+        when the guest touches an emulated device in a way that would make real
+        hardware signal a system error, and it stays pending, invisible to the
+        guest's registers, until the guest unmasks PSTATE.A and takes it.
+        exception.serror_pending says whether one is pending. On a host with
+        KVM_CAP_ARM_INJECT_SERROR_ESR, exception.serror_has_esr is always set and
+        exception.serror_esr holds the syndrome's ISS bits (24:0). The answer
+        describes the vCPU only while it is not running, since running it may take
+        or raise an SError. exception.ext_dabt_pending always reads 0: an external
+        data abort that was injected is delivered to the vCPU at once, so it is
+        never seen pending. Save this state with the vCPU's registers for
+        migration.
 
         :Capability: KVM_CAP_VCPU_EVENTS
-        :Architectures: x86
+        :Architectures: x86, arm64
         :Type: vcpu ioctl
         :Parameters: struct kvm_vcpu_events (out)
         :Returns: 0 on success, -1 with errno set on error.
@@ -5368,13 +5395,14 @@ class Vcpu(_Descriptor):
         migrate to.
 
         Values the kernel emits:
-        - flags: KVM_VCPUEVENT_VALID_NMI_PENDING, KVM_VCPUEVENT_VALID_SHADOW,
-          KVM_VCPUEVENT_VALID_SMM
-        - flags: KVM_VCPUEVENT_VALID_PAYLOAD, only after KVM_CAP_EXCEPTION_PAYLOAD
-          was enabled
-        - flags: KVM_VCPUEVENT_VALID_TRIPLE_FAULT, only after
+        - flags (vmx, svm): KVM_VCPUEVENT_VALID_NMI_PENDING,
+          KVM_VCPUEVENT_VALID_SHADOW, KVM_VCPUEVENT_VALID_SMM
+        - flags (vmx, svm): KVM_VCPUEVENT_VALID_PAYLOAD, only after
+          KVM_CAP_EXCEPTION_PAYLOAD was enabled
+        - flags (vmx, svm): KVM_VCPUEVENT_VALID_TRIPLE_FAULT, only after
           KVM_CAP_X86_TRIPLE_FAULT_EVENT was enabled
-        - interrupt.shadow: KVM_X86_SHADOW_INT_MOV_SS, KVM_X86_SHADOW_INT_STI
+        - interrupt.shadow (vmx, svm): KVM_X86_SHADOW_INT_MOV_SS,
+          KVM_X86_SHADOW_INT_STI
         """
         self._require('KVM_CAP_VCPU_EVENTS', 'KVM_GET_VCPU_EVENTS')
         if fields:
@@ -5403,12 +5431,26 @@ class Vcpu(_Descriptor):
         KVM_VCPUEVENT_VALID_SMM flags are set (SMM needs KVM_CAP_X86_SMM). With
         KVM_CAP_EXCEPTION_PAYLOAD a pending exception and its payload are
         restored, and with KVM_CAP_X86_TRIPLE_FAULT_EVENT a pending triple fault.
-        On arm64 it makes an SError or an external data abort pending; the latter
-        (KVM_CAP_ARM_INJECT_EXT_DABT) lets userspace answer a KVM_EXIT_MMIO or
-        KVM_EXIT_ARM_NISV with an abort instead of emulating the access.
+
+        On arm64 it restores a saved SError, or lets a device that userspace
+        emulates raise one: set exception.serror_pending. A pending SError cannot
+        be withdrawn, so read the state first; if one is already pending, combine
+        the two as the Arm RAS architecture prescribes for multiple SErrors. With
+        KVM_CAP_ARM_INJECT_SERROR_ESR, give the ISS of the syndrome in the low 24
+        bits of exception.serror_esr and set exception.serror_has_esr, or leave
+        serror_has_esr 0 and KVM picks the syndrome; setting serror_has_esr
+        without the capability, or any serror_esr bit above 23, fails with EINVAL.
+
+        exception.ext_dabt_pending (KVM_CAP_ARM_INJECT_EXT_DABT) injects a
+        synchronous external data abort for the address of the access that just
+        exited: the way to answer a KVM_EXIT_MMIO or KVM_EXIT_ARM_NISV that
+        userspace cannot emulate (no device at that address, or no syndrome to
+        decode the instruction). Setting it after any other exit is a bug of the
+        VMM. Other Arm exceptions are injected by writing the registers involved
+        with KVM_SET_ONE_REG.
 
         :Capability: KVM_CAP_VCPU_EVENTS
-        :Architectures: x86
+        :Architectures: x86, arm64
         :Type: vcpu ioctl
         :Parameters: struct kvm_vcpu_events (in)
         :Returns: 0 on success, -1 with errno set on error.
@@ -5419,7 +5461,10 @@ class Vcpu(_Descriptor):
           KVM_VCPUEVENT_VALID_TRIPLE_FAULT is set but the matching capability was
           not enabled on the VM; an exception is injected or pending with a vector
           above 31 or the NMI vector 2; or the vCPU is asked to be in SMM (or to
-          have an SMI pending) while it is waiting for a SIPI.
+          have an SMI pending) while it is waiting for a SIPI. On arm64: a pending
+          SError with serror_has_esr on a host that cannot set the syndrome,
+          serror_esr bits outside the ISS (24:0), or non-zero pad or reserved
+          bytes.
         - EFAULT: The buffer could not be read.
 
         Input validation:
@@ -6019,6 +6064,20 @@ class Vcpu(_Descriptor):
         (KVM_CAP_GUEST_DEBUG_HW_BPS) and watchpoints (KVM_CAP_GUEST_DEBUG_HW_WPS)
         there are on arm64; on powerpc, KVM_CAP_PPC_GUEST_DEBUG_SSTEP says
         single-stepping is available.
+
+        Bits 16 and up of control are the architecture's: x86's are listed with
+        the structure below and arm64's (KVM_GUESTDBG_USE_SW_BP,
+        KVM_GUESTDBG_USE_HW) after it; s390 has KVM_GUESTDBG_USE_HW_BP, and ppc
+        and loongarch KVM_GUESTDBG_USE_SW_BP (ppc also KVM_GUESTDBG_USE_HW_BP).
+        s390 also accepts bit 28 (0x10000000), for which no header has a macro
+        (the kernel calls it KVM_GUESTDBG_EXIT_PENDING): the vCPU leaves the guest
+        at once and KVM_RUN returns with KVM_EXIT_DEBUG.
+
+        With software breakpoints the debugger writes the breakpoint instructions
+        into guest memory itself; KVM only makes the resulting exceptions exit to
+        userspace instead of reaching the guest's vectors. Hardware breakpoints
+        and watchpoints are loaded from the architecture's part of the structure
+        into the vCPU's debug registers.
 
         :Capability: KVM_CAP_SET_GUEST_DEBUG
         :Architectures: x86, arm64, s390, ppc, riscv, loongarch

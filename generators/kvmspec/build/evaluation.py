@@ -157,42 +157,35 @@ class EvaluationMixin:
                     raise expr.Unavailable(f"{name} has no value (see the error reported for it)")
                 return values[index]
 
+            def laid_out(type_text: str, size_only: bool) -> Optional[Record]:
+                """The record a sizeof() or offsetof() names, as this ABI's architecture defines it."""
+                kind, _, name = type_text.partition(" ")
+                key = self.key_on(name, abi.arch)
+                entry = self.items.get(key) if key is not None else None
+                if entry is None or entry[0] != kind:
+                    if name in self.variants or name in self.key_arch:
+                        raise NotDefinedHere(f"{type_text} is not defined for {abi.arch}")
+                    return None
+                record = self.ensure(key, self.build_record_item, self.file_arch(entry[2]))
+                if not isinstance(record, Record):
+                    return None
+                # a size may differ between ABIs of one class where a member's type does
+                if key in self.key_arch or name in self.variants or \
+                        size_only and record.layouts[index] is not record.layouts[_CLASS_REP[index]]:
+                    self.arch_touched = True
+                if record.layouts[index] is None:
+                    raise NotDefinedHere(f"{type_text} has no layout on {abi.name}")
+                return record
+
             def sizeof(type_text: str) -> Optional[int]:
                 if type_text in SCALARS:
                     return SCALARS[type_text].size(abi)
-                kind, _, name = type_text.partition(" ")
-                key = self.key_on(name, abi.arch)
-                entry = self.items.get(key) if key is not None else None
-                if entry is None or entry[0] != kind:
-                    if name in self.variants or name in self.key_arch:
-                        raise NotDefinedHere(f"{type_text} is not defined for {abi.arch}")
-                    return None
-                record = self.ensure(key, self.build_record_item, self.file_arch(entry[2]))
-                if not isinstance(record, Record):
-                    return None
-                if key in self.key_arch or name in self.variants or \
-                        record.layouts[index] is not record.layouts[_CLASS_REP[index]]:
-                    self.arch_touched = True
-                if record.layouts[index] is None:
-                    raise NotDefinedHere(f"{type_text} has no layout on {abi.name}")
-                return record.layouts[index].size
+                record = laid_out(type_text, True)
+                return record.layouts[index].size if record is not None else None
 
             def offsetof(type_text: str, path: tuple) -> "Optional[int | str]":
-                kind, _, name = type_text.partition(" ")
-                key = self.key_on(name, abi.arch)
-                entry = self.items.get(key) if key is not None else None
-                if entry is None or entry[0] != kind:
-                    if name in self.variants or name in self.key_arch:
-                        raise NotDefinedHere(f"{type_text} is not defined for {abi.arch}")
-                    return None
-                record = self.ensure(key, self.build_record_item, self.file_arch(entry[2]))
-                if not isinstance(record, Record):
-                    return None
-                if key in self.key_arch or name in self.variants:
-                    self.arch_touched = True
-                if record.layouts[index] is None:
-                    raise NotDefinedHere(f"{type_text} has no layout on {abi.name}")
-                return member_offset(record, path, abi)
+                record = laid_out(type_text, False)
+                return member_offset(record, path, abi) if record is not None else None
 
             def unknown_call(name: str) -> None:
                 if name in self.external:

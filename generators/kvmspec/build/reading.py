@@ -168,7 +168,7 @@ class ReadingMixin:
                                                             f"enum or flag set is named {name}",
                                        "list records by name without 'struct' (kvm_regs), value sets by their name")
                     sections.append(DocSection(section["number"], section["title"], tuple(known),
-                                               section.get("text"), tuple(listed), section.get("spelled"),
+                                               section.get("text"), tuple(listed),
                                                self.constant_prefixes(section, by_name)))
                 chapters.append(DocChapter(chapter["number"], chapter["title"], chapter.get("text"), holds,
                                            tuple(sections)))

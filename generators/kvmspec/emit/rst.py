@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..model import Capability, Constant, DocChapter, DocLayout, Enum, FlagSet, Ioctl, Model, Record, Version
+from ..model import (Capability, Constant, DocChapter, DocLayout, Enum, FlagSet, FunctionMacro, Ioctl, Model,
+                     Record, Version)
 from . import arch_pages, site
 from .text import rst_ref
 
@@ -95,6 +96,15 @@ def documented_record(model: Model, ioctl: Ioctl) -> Optional[Record]:
     return None
 
 
+def other_arch_records(model: Model, ioctl: Ioctl, record: Optional[Record]) -> list[Record]:
+    """The records of the same name that other architectures of the ioctl
+    define (each architecture's struct kvm_regs for KVM_GET_REGS)."""
+    if record is None:
+        return []
+    return [r for r in model.items if isinstance(r, Record) and r.name == record.name and r is not record
+            and r.emitted and set(r.arch) & set(ioctl.arch) - set(record.arch)]
+
+
 def tables_of(model: Model, ioctl: Ioctl, order: dict[str, int]) -> Optional[Ioctl]:
     """The other ioctl of a save/restore pair on the same record, when it comes
     first in the document (`order`): its section has the field and value tables,
@@ -108,6 +118,36 @@ def tables_of(model: Model, ioctl: Ioctl, order: dict[str, int]) -> Optional[Ioc
     if order.get(partner.name, len(order)) < order.get(ioctl.name, len(order)):
         return partner
     return None
+
+
+@dataclass
+class TabulatedName:
+    """A row of a section's table of names with a prefix: a constant, a value
+    of an enum or flag set, or a function-like macro (`name(params)`)."""
+    name: str
+    expr: str
+    arch: tuple[str, ...]
+    since: Version
+    doc: str
+
+
+def tabulated(model: Model, prefix: str) -> list[TabulatedName]:
+    """Every emitted constant, enum or flag set value and function-like macro
+    whose name starts with `prefix`, in spec order (a value set's values where
+    the set is)."""
+    rows = []
+    for item in model.items:
+        if not item.emitted:
+            continue
+        if isinstance(item, Constant) and item.name.startswith(prefix):
+            rows.append(TabulatedName(item.name, item.expr, item.arch, item.since, item.doc))
+        elif isinstance(item, FunctionMacro) and item.name.startswith(prefix):
+            rows.append(TabulatedName(f"{item.name}({', '.join(item.params)})", item.body, item.arch,
+                                      item.since, item.doc))
+        elif isinstance(item, (Enum, FlagSet)):
+            rows += [TabulatedName(v.name, v.expr, v.arch or item.arch, v.since, v.doc)
+                     for v in item.values if v.removed is None and v.name.startswith(prefix)]
+    return rows
 
 
 def enabled_exits(cap: Capability, exits: list) -> list:
@@ -129,6 +169,7 @@ class PlacedSection:
     text: Optional[str] = None
     also: list = field(default_factory=list)   # records and value sets listed in full
     constants: list = field(default_factory=list)   # (prefix, constants) tabulated
+    note: Optional[str] = None   # where the title names what no header defines
 
 
 @dataclass
@@ -153,6 +194,21 @@ def default_layout(title: str) -> DocLayout:
     return DocLayout("api.rst", Version.parse("0.0"), chapters)
 
 
+_TITLE_NAME = re.compile(r"\bKVM_[A-Z0-9_]*[A-Z0-9]\b")
+
+
+def title_note(title: str, names: tuple[str, ...], model: Model) -> Optional[str]:
+    """A sentence for a section whose title (the kernel's, kept as it is)
+    names something no header defines: what the section's items are called."""
+    unknown = [n for n in _TITLE_NAME.findall(title) if n not in model.by_name]
+    if not unknown or not names:
+        return None
+    items = [model.by_name[n] for n in names]
+    real = " and ".join(f"{i.kind} {i.name}" for i in items)
+    return (f"The title keeps the kernel's api.rst's spelling, a name no header defines: the {real} "
+            f"is meant.")
+
+
 def next_number(chapter: DocChapter) -> int:
     """The number the kernel would give the chapter's next section."""
     return max((int(s.number.rstrip(".").split(".")[1]) for s in chapter.sections
@@ -171,10 +227,9 @@ def api_chapters(layout: DocLayout, model: Model, kinds: dict[str, list]) -> lis
             items = [model.by_name[n] for n in s.names]
             labels = [i.name for i in items if i.name not in labelled]
             labelled.update(labels)
-            tables = [(prefix, [c for c in model.items if isinstance(c, Constant) and c.emitted
-                                and c.name.startswith(prefix)]) for prefix in s.constants]
+            tables = [(prefix, tabulated(model, prefix)) for prefix in s.constants]
             sections.append(PlacedSection(s.heading, items, labels, s.text, [model.by_name[n] for n in s.also],
-                                          tables))
+                                          tables, title_note(s.title, s.names, model)))
         if chapter.holds:
             number = next_number(chapter)
             prefix = chapter.number.rstrip(".")
@@ -228,7 +283,8 @@ class Generator:
 
         # The bodies are rendered once, with a marker where another item is
         # named; each output then puts its own form of the name there.
-        marked_ioctls = {i.name: str(sections.ioctl_body(i, *listings[i.name], _marker, tables_of(model, i, order)))
+        marked_ioctls = {i.name: str(sections.ioctl_body(i, *listings[i.name], _marker, tables_of(model, i, order),
+                                                         other_arch_records(model, i, documented_record(model, i))))
                          for i in ioctls}
         marked_caps = {c.name: str(sections.cap_body(c, model.gated_by(c), _marker, enabled_exits(c, exits)))
                        for c in caps}
@@ -248,7 +304,8 @@ class Generator:
                 arg = documented_record(model, item)
                 records = referenced_records(arg) if arg is not None else []
                 listings[name] = (records, value_sets(records))
-                marked_ioctls[name] = str(sections.ioctl_body(item, *listings[name], _marker, tables_of(model, item, order)))
+                marked_ioctls[name] = str(sections.ioctl_body(item, *listings[name], _marker, tables_of(model, item, order),
+                                                              other_arch_records(model, item, arg)))
             else:
                 marked_caps[name] = str(sections.cap_body(item, model.gated_by(item), _marker,
                                                           enabled_exits(item, exits)))
