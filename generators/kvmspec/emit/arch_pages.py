@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from ..layout import ABI_INDEX, IOC_GENERIC, NATIVE, Abi, abis_of
+from ..layout import ABI_INDEX, NATIVE, Abi, abis_of
 from ..model import Architecture, Capability, Constant, Enum, FlagSet, FunctionMacro, Ioctl, Model, Record, Version
 from ..view import View
 from . import site
@@ -36,6 +36,10 @@ def arrival(item, arch: str) -> Version:
     below asks here, so answering per architecture is a change in this
     function alone."""
     return item.since
+
+
+# What the pages' "Since" columns mean; say it again here when arrival() changes.
+SINCE_NOTE = '"Since" is the first release that had the item, on any architecture.'
 
 
 def applies(item, arch: str) -> bool:
@@ -334,7 +338,7 @@ def render(model: Model, env, common: dict, listings: dict) -> tuple[list[str], 
         tagged = [("shared", i) for i in shared] + [("own", i) for i in own]
         for page in add("ioctls", f"{f.name}: ioctls", tagged, lambda t: ROW):
             out[f"docs/{page.name}.rst"] = template("arch-ioctls.rst.j2").render(
-                common, title=page.title, facts=f, arch=f.name,
+                common, since_note=SINCE_NOTE, title=page.title, facts=f, arch=f.name,
                 shared=[i for k, i in page.items if k == "shared"], own=[i for k, i in page.items if k == "own"],
                 columns=f.number_columns, arrival=arrival, hexnum=hexnum, descriptor=descriptor,
                 sources=sources([i for _, i in page.items]))
@@ -342,14 +346,14 @@ def render(model: Model, env, common: dict, listings: dict) -> tuple[list[str], 
         tagged = [("cap", c) for c in f.capabilities] + [("exit", e) for e in f.exits]
         for page in add("capabilities", f"{f.name}: capabilities and exit reasons", tagged, lambda t: ROW):
             out[f"docs/{page.name}.rst"] = template("arch-capabilities.rst.j2").render(
-                common, title=page.title, arch=f.name, arrival=arrival,
+                common, since_note=SINCE_NOTE, title=page.title, arch=f.name, arrival=arrival,
                 caps=[c for k, c in page.items if k == "cap"], exits=[e for k, e in page.items if k == "exit"],
                 sources=sources([i for _, i in page.items]))
 
         if f.register_ids:
             for page in add("register-ids", f"{f.name}: ONE_REG register ids", f.register_ids, lambda c: ROW):
                 out[f"docs/{page.name}.rst"] = template("arch-register-ids.rst.j2").render(
-                    common, title=page.title, arch=f.name, ids=page.items, arrival=arrival,
+                    common, since_note=SINCE_NOTE, title=page.title, arch=f.name, ids=page.items, arrival=arrival,
                     value=lambda c: value_on(c, f.abis[0]), hexnum=hexnum,
                     size=lambda c: register_size(model, value_on(c, f.abis[0])),
                     reg_arch=f.reg_arch, sources=sources(page.items))
@@ -364,7 +368,7 @@ def render(model: Model, env, common: dict, listings: dict) -> tuple[list[str], 
                     sections.append(FileSection(i.file, site.topic_title(i.file.title, f.name)))
                 sections[-1].add(i, model.header(i.header).include_name)
             out[f"docs/{page.name}.rst"] = template("arch-header.rst.j2").render(
-                common, title=page.title, arch=f.name, sections=sections, facts=f,
+                common, since_note=SINCE_NOTE, title=page.title, arch=f.name, sections=sections, facts=f,
                 columns=f.size_columns, arrival=arrival, value=lambda c: value_text(c, f.abis),
                 named_values=lambda vs: named_values(vs, f.abis),
                 used_by={r: [rst_ref(model.by_name[n]) for n in names] for r, names in used_by.items()},
