@@ -900,7 +900,21 @@ def check_header_arch(model: Model) -> Iterator[Diagnostic]:
                              "fix arch:, or emit it into another header with header:")
 
 
+def check_c_only_start(model: Model) -> Iterator[Diagnostic]:
+    """The C-only part of a header (outline c_only: after:) starts after a name its outline places."""
+    for header in model.headers:
+        c_only = header.c_only
+        if c_only is None or c_only.after is None:
+            continue
+        if not any(e.name == c_only.after for s in header.outline for e in s.entries):
+            yield Diagnostic(c_only.mark, f"c_only: after: {c_only.after} is not a name of the outline of "
+                                          f"header {header.name}",
+                             "name the last definition before the header's #ifndef __ASSEMBLER__, or leave "
+                             "after: out for a header that is C only as a whole")
+
+
 CHECKS: tuple[Callable[[Model], Iterable[Diagnostic]], ...] = (
+    check_c_only_start,
     check_nesting,
     check_value_sets,
     check_field_types,

@@ -196,6 +196,35 @@ class OutlineSection:
 
 
 @value_type
+class IncludeRange:
+    """A header an uapi header includes, in the releases it did (since/until None: always)."""
+
+    name: str
+    since: Optional[Version] = None
+    until: Optional[Version] = None
+
+    def at(self, release: Optional[Version]) -> bool:
+        if release is None:
+            return self.until is None
+        return (self.since is None or self.since.parts <= release.parts) and \
+            (self.until is None or release.parts < self.until.parts)
+
+
+@value_type
+class COnly:
+    """The part of a header only C reads (#ifndef __ASSEMBLER__): from the section after
+    `after` (None: the whole header) to the end; the includes open it."""
+
+    macro: str
+    after: Optional[str] = None
+    history: tuple[tuple[Version, str], ...] = ()     # (until, macro) of earlier releases
+    mark: Optional[Mark] = field(default=None, compare=False)   # of `after`, or of c_only
+
+    def macro_at(self, release: Optional[Version]) -> str:
+        return next((m for until, m in self.history if release is not None and release < until), self.macro)
+
+
+@value_type
 class Header:
     name: str
     path: str            # relative to generated/, e.g. include/uapi/linux/kvm.h
@@ -207,6 +236,14 @@ class Header:
     emit: bool = True    # False: another uapi header kvmspec describes but does not write
     outline: tuple[OutlineSection, ...] = ()   # the kernel's order of definitions; () for spec order
     outline_file: str = ""                      # where the outline is written, e.g. spec/outline/linux.yaml
+    include_ranges: tuple[IncludeRange, ...] = ()   # includes with the releases they were in (() : includes)
+    c_only: Optional[COnly] = None              # the #ifndef __ASSEMBLER__ part, from the outline
+
+    def includes_at(self, release: Optional[Version]) -> tuple[str, ...]:
+        """The headers it includes at a release (None: the newest), in order."""
+        if not self.include_ranges:
+            return self.includes
+        return tuple(r.name for r in self.include_ranges if r.at(release))
 
     @property
     def include_name(self) -> str:
@@ -340,6 +377,7 @@ class NamedValue:
     alias: bool = False
     mask: bool = False
     c_define: bool = True            # C enum values: also #define NAME NAME (with c_define_values)
+    c_explicit: bool = False         # C enum values: written out (= 0) though C would give it anyway
     abi_exceptions: tuple[AbiException, ...] = ()
     history: tuple[PastValue, ...] = ()
 
@@ -412,6 +450,7 @@ class Field:
     active: bool = True              # inactive fields (guard false on x86) take no space
     c_comment: str = ""              # a short label the header prints above the member ("in", "KVM_EXIT_IO")
     c_join: bool = False             # declared on the line of the field before it (`__u64 rax, rbx;`)
+    c_defines_type: bool = False     # the header defines its struct type in the declaration (`struct t {...} m;`)
     counted_by: Optional[str] = None # array: the sibling field holding its element count (in use)
     buffer_name: Optional[str] = None   # an offset of data elsewhere in the mapping, shown as this name
     buffer_bytes: Optional[str] = None  # ... whose length is this C expression over sibling fields

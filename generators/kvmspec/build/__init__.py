@@ -24,7 +24,7 @@ from ..model import (
 )
 
 from .common import _Symbol, _text
-from .reading import ReadingMixin
+from .reading import ReadingMixin, _c_only, _include_names, _include_ranges
 from .names import NamesMixin
 from .evaluation import EvaluationMixin
 from .outlines import OutlinesMixin
@@ -227,8 +227,9 @@ class Builder(ReadingMixin, NamesMixin, EvaluationMixin, OutlinesMixin, ValuesMi
                 impls.append(Implementation(impl["name"], a["name"], impl["doc"]))
                 self.impl_names[impl["name"]] = a["name"]
             architectures.append(Architecture(a["name"], a["doc"], tuple(impls)))
-        headers = tuple(Header(h["name"], h["path"], h.get("guard", ""), h["doc"], tuple(h.get("includes", ())),
-                               h.get("arch"), h.mark_of("name"), bool(h.get("emit", True)))
+        headers = tuple(Header(h["name"], h["path"], h.get("guard", ""), h["doc"], _include_names(h),
+                               h.get("arch"), h.mark_of("name"), bool(h.get("emit", True)),
+                               include_ranges=_include_ranges(h))
                         for h in manifest["headers"])
         self.header_names = {h.name for h in headers}
         self.header_arch = {h.name: h.arch for h in headers}
@@ -249,7 +250,8 @@ class Builder(ReadingMixin, NamesMixin, EvaluationMixin, OutlinesMixin, ValuesMi
         outlines = {name: self.resolve_outline(name, data) for name, data in self.outlines.items()}
         headers = tuple(Header(h.name, h.path, h.guard, h.doc, h.includes, h.arch, h.mark, h.emit,
                                outlines.get(h.name, ()),
-                               self.outlines[h.name].path if h.name in self.outlines else "")
+                               self.outlines[h.name].path if h.name in self.outlines else "",
+                               h.include_ranges, _c_only(self.outlines.get(h.name)))
                         for h in headers)
 
         # Values, then records, then capabilities, then ioctls: each only

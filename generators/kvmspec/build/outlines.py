@@ -130,7 +130,7 @@ class OutlinesMixin:
     def outline_target(self, entry: OutlineEntry, header: str) -> Optional[str]:
         """The header the entry's name belongs to, or None after reporting why it cannot be placed."""
         name = entry.name
-        if name in self.items or self.key(name) in self.items:
+        if self.key(name) in self.items:   # (not a same-named value of this architecture's set)
             home = self.header_of(name)
             fallback = f"!{name}" in self.order and any(
                 raw[kind] == name and raw.get("header", spec_file.header) == header

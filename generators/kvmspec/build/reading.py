@@ -11,7 +11,7 @@ from ..diagnostics import Diagnostic, Mark, SpecError
 from ..layout import ABIS
 from ..load import Map, read_spec_file
 from ..model import (
-    Capability, Constant, DocChapter, DocLayout, DocSection, Enum, FlagSet, Ioctl, Record, SpecFile, Version,
+    COnly, Capability, Constant, DocChapter, DocLayout, DocSection, Enum, FlagSet, IncludeRange, Ioctl, Record, SpecFile, Version,
 )
 from .common import MANIFEST, OTHER_OUTPUTS
 
@@ -278,7 +278,7 @@ def check_manifest_names(manifest: Map) -> list[Diagnostic]:
 
     def visit(h: Map) -> None:
         state[id(h)] = "visiting"
-        for index, inc in enumerate(h.get("includes", ())):
+        for index, inc in enumerate(_include_names(h)):
             for target in by_include.get(inc, ()):
                 if target is h or h.get("arch") is not None and target.get("arch") not in (None, h.get("arch")):
                     continue
@@ -301,3 +301,29 @@ def check_manifest_names(manifest: Map) -> list[Diagnostic]:
 _CLASS_REP: tuple[int, ...] = tuple(next(j for j, other in enumerate(ABIS) if other.layout_class == abi.layout_class)
                                     for abi in ABIS)
 _CLASS_REPS: tuple[int, ...] = tuple(sorted(set(_CLASS_REP)))
+
+
+# ------------------------------------------------------------ header shape (includes, c_only)
+def _include_names(h: Map) -> tuple[str, ...]:
+    """Every header a manifest header includes in some release (for what its C code can see)."""
+    return tuple(i if isinstance(i, str) else i["name"] for i in h.get("includes", ()))
+
+
+def _include_ranges(h: Map) -> tuple[IncludeRange, ...]:
+    """The includes of a manifest header with their releases; () when none has since/until."""
+    if all(isinstance(i, str) for i in h.get("includes", ())):
+        return ()
+    return tuple(IncludeRange(i) if isinstance(i, str) else
+                 IncludeRange(i["name"], Version.parse(i["since"]) if "since" in i else None,
+                              Version.parse(i["until"]) if "until" in i else None)
+                 for i in h["includes"])
+
+
+def _c_only(outline: Optional[Map]) -> Optional[COnly]:
+    """The #ifndef __ASSEMBLER__ part an outline describes, if any."""
+    if outline is None or "c_only" not in outline:
+        return None
+    raw = outline["c_only"]
+    return COnly(raw["macro"], raw.get("after"),
+                 tuple((Version.parse(e["until"]), e["macro"]) for e in raw.get("history", ())),
+                 raw.mark_of("after") if "after" in raw else outline.mark_of("c_only"))

@@ -53,6 +53,7 @@ class RecordsMixin:
                                         c_guard=Guard.parse(rf["c_guard"]) if "c_guard" in rf else None,
                                         c_comment=rf.get("c_comment", ""),
                                         c_join=bool(rf.get("c_join", False)),
+                                        c_defines_type=bool(rf.get("c_defines_type", False)),
                                         active=active, valid_with=rf.get("valid_with"),
                                         active_on=tuple(a for a in self.context_arches() if a in guard_arches),
                                         until=Version.parse(rf["until"]) if "until" in rf else None,

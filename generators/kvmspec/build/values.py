@@ -28,7 +28,7 @@ class ValuesMixin:
             else:
                 values = self.symbol_values(self.current_key())
                 if self.symbols[self.current_key()].unevaluable:
-                    return Constant(**common, expr=_text(raw["value"]), values=())
+                    return Constant(**common, expr=_text(raw["value"]), history=self.history(raw), values=())
             if values is None or not self.seen_everywhere(values, self.symbols.get(self.current_key())):
                 return None
             return Constant(**common, expr=_text(raw["value"]), history=self.history(raw),
@@ -59,7 +59,8 @@ class ValuesMixin:
                 implementations=impls, arch=arch_t,
                 deprecated=self.lifecycle(entry, "deprecated"), removed=self.lifecycle(entry, "removed"),
                 alias=bool(entry.get("alias", False)), mask=bool(entry.get("mask", False)),
-                c_define=bool(entry.get("c_define", True)), history=self.history(entry),
+                c_define=bool(entry.get("c_define", True)), c_explicit=bool(entry.get("c_explicit", False)),
+                history=self.history(entry),
                 abi_exceptions=self.abi_exceptions(entry)))
         if kind == "enum":
             return Enum(**common, type=scalar, values=tuple(values), c_style=raw.get("c_style", "define"),

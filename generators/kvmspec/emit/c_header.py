@@ -11,7 +11,7 @@ from __future__ import annotations
 from itertools import groupby
 from typing import Optional
 
-from ..model import Definition, Guard, Header, Model, NamedValue, Version
+from ..model import Definition, Guard, Header, Model, NamedValue, Record, Version
 from ..valuetype import value_type
 
 SOURCE = "spec/kvmspec.yaml"
@@ -85,9 +85,19 @@ class _Outline:
         self.value_of.update({v.name: (i, v) for i in model.items_of_header(header.name)
                               if _defines_values(i) for v in i.values})
         entries = [e for s in header.outline for e in s.entries]
+        # structs the header defines in a member's declaration (c_defines_type), not on their own
+        self.defined_in_place = {f.record.name for i in self.own.values() if isinstance(i, Record)
+                                 for r in i.records_within(every_field=True) for f in r.fields
+                                 if f.c_defines_type and f.record is not None}
         self.named = {e.name for e in entries}
         self.taken = {e.name for e in entries if e.name in self.value_of}      # values placed one by one
         self.last_value_entry = {self.value_of[e.name][0].name: e for e in entries if e.name in self.value_of}
+
+    def here(self, value_set: Definition) -> bool:
+        """Whether this header holds a set's values in the view: a set that lived in
+        another header at the release (s390's values in linux/kvm.h before 6.9) is
+        printed there, not where the outline places it today."""
+        return value_set.header == self.header.name
 
     def values_at(self, entry) -> tuple[Definition, tuple[NamedValue, ...]]:
         """The set of a value entry, and the values printed there: the value, and
@@ -103,6 +113,8 @@ class _Outline:
     def sections(self) -> list[Section]:
         """The header's definitions, in the order of its outline."""
         sections = []
+        c_only = self.header.c_only
+        self.c_from: Optional[int] = 0 if c_only is not None and c_only.after is None else None
         for section in self.header.outline:
             pieces: list[Piece] = []
             for entry in section.entries:
@@ -110,7 +122,7 @@ class _Outline:
                     continue
                 if entry.name in self.value_of and entry.name not in self.own:
                     item, values = self.values_at(entry)
-                    if not values:
+                    if not values or not self.here(item):
                         continue
                     if pieces and pieces[-1].item is item and pieces[-1].values is not None:
                         pieces[-1] = Piece(item, pieces[-1].values + values)
@@ -118,13 +130,15 @@ class _Outline:
                         pieces.append(Piece(item, values))
                     continue
                 item = self.own.get(entry.name) if entry.until is None else self.model.by_name.get(entry.name)
-                if item is None or not item.exists_at(self.release):
+                if item is None or not item.exists_at(self.release) or item.name in self.defined_in_place:
                     continue
                 piece = _whole(item, self.release, self.taken)
                 if piece is not None:
                     pieces.append(piece)
             if pieces:
                 sections.append(Section(section.comment, _runs(pieces)))
+            if c_only is not None and self.c_from is None and any(e.name == c_only.after for e in section.entries):
+                self.c_from = len(sections)
         return sections
 
     def inside(self) -> dict[int, list]:
@@ -167,18 +181,23 @@ def file_sections(model: Model, header: Header, release: Optional[Version]) -> l
 
 def header_text(model: Model, header: Header, env, release: Optional[Version] = None) -> str:
     """The text of one header at a release (None: the newest view, which generated/ holds)."""
+    c_from: Optional[int] = None
     if header.outline:
         outline = _Outline(model, header, release)
         sections, inside = outline.sections(), outline.inside()
+        c_from = outline.c_from
     else:
         sections, inside = file_sections(model, header, release), {}
+    # the part only C reads: its #ifndef, opened before section c_from (with the includes)
+    c_only = None if header.c_only is None else (header.c_only.macro_at(release), min(c_from or 0, len(sections)))
 
     def before(member) -> list:
         """What the header defines inside a record just before this member."""
         return inside.get(id(member), [])
 
     return env.get_template("c_header/header.h.j2").render(header=header, sections=sections, release=release,
-                                                             before=before, source=SOURCE)
+                                                             before=before, source=SOURCE, c_only=c_only,
+                                                             includes=header.includes_at(release))
 
 
 def render_header(view, header, env) -> str:

@@ -276,6 +276,16 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
     return jinja2.FileSystemBytecodeCache(directory)
 
 
+_INT_LITERAL = re.compile(r"^(0[xX][0-9a-fA-F]+|\d+)[uUlL]*$")
+
+
+def int_literal(expr: str, default: int) -> int:
+    """The number an expression spells if it is an integer literal (as an older release
+    wrote a value), else `default`."""
+    match = _INT_LITERAL.match(str(expr).strip())
+    return int(match.group(1), 0) if match else default
+
+
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -294,6 +304,7 @@ def environment() -> jinja2.Environment:
         since=since, release_of=release_of, ioctl_macro=ioctl_macro, c_member_declarator=c_member_declarator,
         c_field_decl=c_field_decl, rst_ref=rst_ref,
         paragraphs=paragraphs, host=host, hexkey=hexkey, pyrepr=repr, c_declarations=c_declarations,
+        int_literal=int_literal,
     )
     env.filters.update(prose.FILTERS)
     env.globals.update(rst_table=rst_table, abi_names=abi_names, REGENERATE=REGENERATE,

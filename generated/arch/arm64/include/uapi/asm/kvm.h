@@ -12,11 +12,6 @@
  * for guests.
  */
 
-#include <linux/psci.h>
-#include <linux/types.h>
-#include <asm/ptrace.h>
-#include <asm/sve_context.h>
-
 #define KVM_SPSR_EL1			0
 #define KVM_SPSR_SVC			KVM_SPSR_EL1
 #define KVM_SPSR_ABT			1
@@ -24,6 +19,12 @@
 #define KVM_SPSR_IRQ			3
 #define KVM_SPSR_FIQ			4
 #define KVM_NR_SPSR			5
+
+#ifndef __ASSEMBLER__
+#include <linux/psci.h>
+#include <linux/types.h>
+#include <asm/ptrace.h>
+#include <asm/sve_context.h>
 
 #define __KVM_HAVE_IRQ_LINE
 #define __KVM_HAVE_VCPU_EVENTS
@@ -256,27 +257,27 @@ struct kvm_arm_counter_offset {
 #define KVM_REG_ARM_STD_BMAP		KVM_REG_ARM_FW_FEAT_BMAP_REG(0)
 
 enum {
-	KVM_REG_ARM_STD_BIT_TRNG_V1_0,
+	KVM_REG_ARM_STD_BIT_TRNG_V1_0 = 0,
 };
 
 #define KVM_REG_ARM_STD_HYP_BMAP	KVM_REG_ARM_FW_FEAT_BMAP_REG(1)
 
 enum {
-	KVM_REG_ARM_STD_HYP_BIT_PV_TIME,
+	KVM_REG_ARM_STD_HYP_BIT_PV_TIME = 0,
 };
 
 #define KVM_REG_ARM_VENDOR_HYP_BMAP	KVM_REG_ARM_FW_FEAT_BMAP_REG(2)
 
 enum {
-	KVM_REG_ARM_VENDOR_HYP_BIT_FUNC_FEAT,
-	KVM_REG_ARM_VENDOR_HYP_BIT_PTP,
+	KVM_REG_ARM_VENDOR_HYP_BIT_FUNC_FEAT = 0,
+	KVM_REG_ARM_VENDOR_HYP_BIT_PTP = 1,
 };
 
 #define KVM_REG_ARM_VENDOR_HYP_BMAP_2	KVM_REG_ARM_FW_FEAT_BMAP_REG(3)
 
 enum {
-	KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_VER,
-	KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_CPUS,
+	KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_VER = 0,
+	KVM_REG_ARM_VENDOR_HYP_BIT_DISCOVER_IMPL_CPUS = 1,
 };
 
 /* attributes of the VM descriptor */
@@ -373,7 +374,7 @@ enum {
 #define KVM_EXIT_FAIL_ENTRY_CPU_UNSUPPORTED (1ULL << 0)
 
 enum kvm_smccc_filter_action {
-	KVM_SMCCC_FILTER_HANDLE,
+	KVM_SMCCC_FILTER_HANDLE = 0,
 	KVM_SMCCC_FILTER_DENY,
 	KVM_SMCCC_FILTER_FWD_TO_USER,
 };
@@ -400,5 +401,7 @@ struct reg_mask_range {
 	__u32 range;
 	__u32 reserved[13];
 };
+
+#endif /* __ASSEMBLER__ */
 
 #endif /* __ARM_KVM_H__ */

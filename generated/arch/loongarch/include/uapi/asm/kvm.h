@@ -12,36 +12,30 @@
 
 #include <linux/types.h>
 
-/* LoongArch vCPU registers */
 #define __KVM_HAVE_IRQ_LINE
+
 #define KVM_COALESCED_MMIO_PAGE_OFFSET	1
 #define KVM_DIRTY_LOG_PAGE_OFFSET	64
+
 #define KVM_GUESTDBG_USE_SW_BP		0x00010000
+
+/* for KVM_GET_REGS and KVM_SET_REGS */
 struct kvm_regs {
+	/* out (KVM_GET_REGS) / in (KVM_SET_REGS) */
 	__u64 gpr[32];
 	__u64 pc;
 };
-struct kvm_fpureg {
-	__u64 val64[4];
-};
+
+/* for KVM_GET_FPU and KVM_SET_FPU */
 struct kvm_fpu {
 	__u32 fcsr;
 	__u64 fcc;
-	struct kvm_fpureg fpr[32];
+	struct kvm_fpureg {
+		__u64 val64[4];
+	} fpr[32];
 };
-struct kvm_debug_exit_arch {
-};
-struct kvm_guest_debug_arch {
-};
-struct kvm_sync_regs {
-};
-struct kvm_sregs {
-};
-struct kvm_iocsr_entry {
-	__u32 addr;
-	__u32 pad;
-	__u64 data;
-};
+
+/* register sets of a register id */
 #define KVM_REG_LOONGARCH_GPR		(KVM_REG_LOONGARCH | 0x00000ULL)
 #define KVM_REG_LOONGARCH_CSR		(KVM_REG_LOONGARCH | 0x10000ULL)
 #define KVM_REG_LOONGARCH_KVM		(KVM_REG_LOONGARCH | 0x20000ULL)
@@ -51,24 +45,28 @@ struct kvm_iocsr_entry {
 #define KVM_REG_LOONGARCH_MASK		(KVM_REG_LOONGARCH | 0x70000ULL)
 #define KVM_CSR_IDX_MASK		0x7fff
 #define KVM_CPUCFG_IDX_MASK		0x7fff
+
+/* KVM's own registers */
 #define KVM_REG_LOONGARCH_COUNTER	(KVM_REG_LOONGARCH_KVM | KVM_REG_SIZE_U64 | 1)
 #define KVM_REG_LOONGARCH_VCPU_RESET	(KVM_REG_LOONGARCH_KVM | KVM_REG_SIZE_U64 | 2)
+
+/* the instruction KVM uses for software breakpoints */
 #define KVM_REG_LOONGARCH_DEBUG_INST	(KVM_REG_LOONGARCH_KVM | KVM_REG_SIZE_U64 | 3)
+
+/* LBT registers */
 #define KVM_REG_LOONGARCH_LBT_SCR0	(KVM_REG_LOONGARCH_LBT | KVM_REG_SIZE_U64 | 1)
 #define KVM_REG_LOONGARCH_LBT_SCR1	(KVM_REG_LOONGARCH_LBT | KVM_REG_SIZE_U64 | 2)
 #define KVM_REG_LOONGARCH_LBT_SCR2	(KVM_REG_LOONGARCH_LBT | KVM_REG_SIZE_U64 | 3)
 #define KVM_REG_LOONGARCH_LBT_SCR3	(KVM_REG_LOONGARCH_LBT | KVM_REG_SIZE_U64 | 4)
 #define KVM_REG_LOONGARCH_LBT_EFLAGS	(KVM_REG_LOONGARCH_LBT | KVM_REG_SIZE_U64 | 5)
 #define KVM_REG_LOONGARCH_LBT_FTOP	(KVM_REG_LOONGARCH_LBT | KVM_REG_SIZE_U64 | 6)
+
 #define LOONGARCH_REG_SHIFT		3
 #define LOONGARCH_REG_64(TYPE, REG)	(TYPE | KVM_REG_SIZE_U64 | (REG << LOONGARCH_REG_SHIFT))
 #define KVM_IOC_CSRID(REG)		LOONGARCH_REG_64(KVM_REG_LOONGARCH_CSR, REG)
 #define KVM_IOC_CPUCFG(REG)		LOONGARCH_REG_64(KVM_REG_LOONGARCH_CPUCFG, REG)
-#define KVM_NR_IRQCHIPS			1
-#define KVM_IRQCHIP_NUM_PINS		64
-#define KVM_MAX_CORES			256
 
-/* LoongArch VM, vCPU and irqchip attributes */
+/* device control API on the VM fd */
 #define KVM_LOONGARCH_VM_FEAT_CTRL	0
 #define KVM_LOONGARCH_VM_FEAT_LSX	0
 #define KVM_LOONGARCH_VM_FEAT_LASX	1
@@ -81,22 +79,57 @@ struct kvm_iocsr_entry {
 #define KVM_LOONGARCH_VM_FEAT_PTW	8
 #define KVM_LOONGARCH_VM_FEAT_MSGINT	9
 #define KVM_LOONGARCH_VM_FEAT_PV_PREEMPT 10
+
+/* device control API on the vCPU fd */
 #define KVM_LOONGARCH_VCPU_CPUCFG	0
 #define KVM_LOONGARCH_VCPU_PVTIME_CTRL	1
 #define KVM_LOONGARCH_VCPU_PVTIME_GPA	0
+
+/* the architecture part of a KVM_EXIT_DEBUG exit */
+struct kvm_debug_exit_arch {
+};
+
+/* for KVM_SET_GUEST_DEBUG */
+struct kvm_guest_debug_arch {
+};
+
+/* registers shared in kvm_run */
+struct kvm_sync_regs {
+};
+
+/* for KVM_GET_SREGS and KVM_SET_SREGS */
+struct kvm_sregs {
+};
+
+struct kvm_iocsr_entry {
+	__u32 addr;
+	__u32 pad;
+	__u64 data;
+};
+
+#define KVM_NR_IRQCHIPS			1
+#define KVM_IRQCHIP_NUM_PINS		64
+#define KVM_MAX_CORES			256
+
+/* attribute groups of the in-kernel interrupt controllers */
 #define KVM_DEV_LOONGARCH_IPI_GRP_REGS	0x40000001
+
 #define KVM_DEV_LOONGARCH_EXTIOI_GRP_REGS 0x40000002
+
 #define KVM_DEV_LOONGARCH_EXTIOI_GRP_SW_STATUS 0x40000003
 #define KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_NUM_CPU 0x0
 #define KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_FEATURE 0x1
 #define KVM_DEV_LOONGARCH_EXTIOI_SW_STATUS_STATE 0x2
+
 #define KVM_DEV_LOONGARCH_EXTIOI_GRP_CTRL 0x40000004
 #define KVM_DEV_LOONGARCH_EXTIOI_CTRL_INIT_NUM_CPU 0x0
 #define KVM_DEV_LOONGARCH_EXTIOI_CTRL_INIT_FEATURE 0x1
 #define KVM_DEV_LOONGARCH_EXTIOI_CTRL_LOAD_FINISHED 0x3
+
 #define KVM_DEV_LOONGARCH_PCH_PIC_GRP_REGS 0x40000005
 #define KVM_DEV_LOONGARCH_PCH_PIC_GRP_CTRL 0x40000006
 #define KVM_DEV_LOONGARCH_PCH_PIC_CTRL_INIT 0
+
 #define KVM_DEV_LOONGARCH_DMSINTC_GRP_CTRL 0x40000007
 #define KVM_DEV_LOONGARCH_DMSINTC_MSG_ADDR_BASE 0x0
 #define KVM_DEV_LOONGARCH_DMSINTC_MSG_ADDR_SIZE 0x1

@@ -12,33 +12,25 @@
 
 #include <linux/types.h>
 
-/* MIPS vCPU registers */
 #define KVM_COALESCED_MMIO_PAGE_OFFSET	1
+
 struct kvm_regs {
 	__u64 gpr[32];
 	__u64 hi;
 	__u64 lo;
 	__u64 pc;
 };
+
 struct kvm_fpu {
 };
-struct kvm_debug_exit_arch {
-	__u64 epc;
-};
-struct kvm_guest_debug_arch {
-};
-struct kvm_sync_regs {
-};
-struct kvm_sregs {
-};
-struct kvm_mips_interrupt {
-	__u32 cpu;
-	__u32 irq;
-};
+
+/* register sets of a register id */
 #define KVM_REG_MIPS_GP			(KVM_REG_MIPS | 0x0000000000000000ULL)
 #define KVM_REG_MIPS_CP0		(KVM_REG_MIPS | 0x0000000000010000ULL)
 #define KVM_REG_MIPS_KVM		(KVM_REG_MIPS | 0x0000000000020000ULL)
 #define KVM_REG_MIPS_FPU		(KVM_REG_MIPS | 0x0000000000030000ULL)
+
+/* general purpose registers */
 #define KVM_REG_MIPS_R0			(KVM_REG_MIPS_GP | KVM_REG_SIZE_U64 | 0)
 #define KVM_REG_MIPS_R1			(KVM_REG_MIPS_GP | KVM_REG_SIZE_U64 | 1)
 #define KVM_REG_MIPS_R2			(KVM_REG_MIPS_GP | KVM_REG_SIZE_U64 | 2)
@@ -71,24 +63,56 @@ struct kvm_mips_interrupt {
 #define KVM_REG_MIPS_R29		(KVM_REG_MIPS_GP | KVM_REG_SIZE_U64 | 29)
 #define KVM_REG_MIPS_R30		(KVM_REG_MIPS_GP | KVM_REG_SIZE_U64 | 30)
 #define KVM_REG_MIPS_R31		(KVM_REG_MIPS_GP | KVM_REG_SIZE_U64 | 31)
+
+/* the other registers of kvm_regs */
 #define KVM_REG_MIPS_HI			(KVM_REG_MIPS_GP | KVM_REG_SIZE_U64 | 32)
 #define KVM_REG_MIPS_LO			(KVM_REG_MIPS_GP | KVM_REG_SIZE_U64 | 33)
 #define KVM_REG_MIPS_PC			(KVM_REG_MIPS_GP | KVM_REG_SIZE_U64 | 34)
+
+/* CP0 MAARs */
 #define KVM_REG_MIPS_MAAR		(KVM_REG_MIPS_CP0 | (1 << 8))
 #define KVM_REG_MIPS_CP0_MAAR(n)	(KVM_REG_MIPS_MAAR | KVM_REG_SIZE_U64 | (n))
+
+/* KVM's CP0_Count control registers */
 #define KVM_REG_MIPS_COUNT_CTL		(KVM_REG_MIPS_KVM | KVM_REG_SIZE_U64 | 0)
 #define KVM_REG_MIPS_COUNT_CTL_DC	0x00000001
+
 #define KVM_REG_MIPS_COUNT_RESUME	(KVM_REG_MIPS_KVM | KVM_REG_SIZE_U64 | 1)
+
 #define KVM_REG_MIPS_COUNT_HZ		(KVM_REG_MIPS_KVM | KVM_REG_SIZE_U64 | 2)
+
+/* FPU and MSA registers */
 #define KVM_REG_MIPS_FPR		(KVM_REG_MIPS_FPU | 0x0000000000000000ULL)
 #define KVM_REG_MIPS_FCR		(KVM_REG_MIPS_FPU | 0x0000000000000100ULL)
 #define KVM_REG_MIPS_MSACR		(KVM_REG_MIPS_FPU | 0x0000000000000200ULL)
+
 #define KVM_REG_MIPS_FPR_32(n)		(KVM_REG_MIPS_FPR | KVM_REG_SIZE_U32 | (n))
 #define KVM_REG_MIPS_FPR_64(n)		(KVM_REG_MIPS_FPR | KVM_REG_SIZE_U64 | (n))
 #define KVM_REG_MIPS_VEC_128(n)		(KVM_REG_MIPS_FPR | KVM_REG_SIZE_U128 | (n))
+
 #define KVM_REG_MIPS_FCR_IR		(KVM_REG_MIPS_FCR | KVM_REG_SIZE_U32 | 0)
 #define KVM_REG_MIPS_FCR_CSR		(KVM_REG_MIPS_FCR | KVM_REG_SIZE_U32 | 31)
+
 #define KVM_REG_MIPS_MSA_IR		(KVM_REG_MIPS_MSACR | KVM_REG_SIZE_U32 | 0)
 #define KVM_REG_MIPS_MSA_CSR		(KVM_REG_MIPS_MSACR | KVM_REG_SIZE_U32 | 1)
+
+struct kvm_debug_exit_arch {
+	__u64 epc;
+};
+
+struct kvm_guest_debug_arch {
+};
+
+struct kvm_sync_regs {
+};
+
+struct kvm_sregs {
+};
+
+/* for KVM_INTERRUPT */
+struct kvm_mips_interrupt {
+	__u32 cpu;
+	__u32 irq;
+};
 
 #endif /* __LINUX_KVM_MIPS_H */

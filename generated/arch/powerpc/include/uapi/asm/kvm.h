@@ -257,13 +257,12 @@ struct kvm_ppc_mmuv3_cfg {
 #define KVM_PPC_MMUV3_RADIX		1
 #define KVM_PPC_MMUV3_GTSE		2
 
-struct kvm_ppc_radix_geom {
-	__u8 page_shift;
-	__u8 level_bits[4];
-	__u8 pad[3];
-};
 struct kvm_ppc_rmmu_info {
-	struct kvm_ppc_radix_geom geometries[8];
+	struct kvm_ppc_radix_geom {
+		__u8 page_shift;
+		__u8 level_bits[4];
+		__u8 pad[3];
+	} geometries[8];
 	__u32 ap_encodings[8];
 };
 

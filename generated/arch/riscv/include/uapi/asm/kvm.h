@@ -10,29 +10,46 @@
  * the AIA in-kernel irqchip.
  */
 
+#ifndef __ASSEMBLER__
 #include <linux/types.h>
 #include <asm/bitsperlong.h>
 #include <asm/ptrace.h>
 
-/* RISC-V vCPU registers */
 #define __KVM_HAVE_IRQ_LINE
+
 #define KVM_COALESCED_MMIO_PAGE_OFFSET	1
 #define KVM_DIRTY_LOG_PAGE_OFFSET	64
-#define KVM_EXIT_FAIL_ENTRY_NO_VSFILE	(1ULL << 0)
+
 #define KVM_INTERRUPT_SET		-1U
 #define KVM_INTERRUPT_UNSET		-2U
+
+#define KVM_EXIT_FAIL_ENTRY_NO_VSFILE	(1ULL << 0)
+
+/* for KVM_GET_REGS and KVM_SET_REGS */
 struct kvm_regs {
 };
+
+/* for KVM_GET_FPU and KVM_SET_FPU */
 struct kvm_fpu {
 };
+
+/* the architecture part of a KVM_EXIT_DEBUG exit */
 struct kvm_debug_exit_arch {
 };
+
+/* for KVM_SET_GUEST_DEBUG */
 struct kvm_guest_debug_arch {
 };
+
+/* registers shared in kvm_run */
 struct kvm_sync_regs {
 };
+
+/* for KVM_GET_SREGS and KVM_SET_SREGS */
 struct kvm_sregs {
 };
+
+/* ONE_REG: configuration registers */
 struct kvm_riscv_config {
 	unsigned long isa;
 	unsigned long zicbom_block_size;
@@ -43,12 +60,18 @@ struct kvm_riscv_config {
 	unsigned long satp_mode;
 	unsigned long zicbop_block_size;
 };
+
+/* ONE_REG: core registers */
 struct kvm_riscv_core {
 	struct user_regs_struct regs;
 	unsigned long mode;
 };
+
+/* privilege modes of kvm_riscv_core.mode */
 #define KVM_RISCV_MODE_S		1
 #define KVM_RISCV_MODE_U		0
+
+/* ONE_REG: general CSRs */
 struct kvm_riscv_csr {
 	unsigned long sstatus;
 	unsigned long sie;
@@ -62,6 +85,8 @@ struct kvm_riscv_csr {
 	unsigned long scounteren;
 	unsigned long senvcfg;
 };
+
+/* ONE_REG: AIA CSRs */
 struct kvm_riscv_aia_csr {
 	unsigned long siselect;
 	unsigned long iprio1;
@@ -71,51 +96,31 @@ struct kvm_riscv_aia_csr {
 	unsigned long iprio1h;
 	unsigned long iprio2h;
 };
+
+/* ONE_REG: Smstateen CSRs */
 struct kvm_riscv_smstateen_csr {
 	unsigned long sstateen0;
 };
+
+/* ONE_REG: Zicfiss CSRs */
 struct kvm_riscv_zicfiss_csr {
 	unsigned long ssp;
 };
+
+/* ONE_REG: timer registers */
 struct kvm_riscv_timer {
 	__u64 frequency;
 	__u64 time;
 	__u64 compare;
 	__u64 state;
 };
+
+/* states of kvm_riscv_timer.state */
 #define KVM_RISCV_TIMER_STATE_OFF	0
 #define KVM_RISCV_TIMER_STATE_ON	1
 
-/* RISC-V ONE_REG register ids */
-#define KVM_REG_RISCV_TYPE_MASK		0x00000000FF000000
-#define KVM_REG_RISCV_TYPE_SHIFT	24
-#define KVM_REG_RISCV_SUBTYPE_MASK	0x0000000000FF0000
-#define KVM_REG_RISCV_SUBTYPE_SHIFT	16
-#define KVM_REG_RISCV_CONFIG		(0x01 << KVM_REG_RISCV_TYPE_SHIFT)
-#define KVM_REG_RISCV_CORE		(0x02 << KVM_REG_RISCV_TYPE_SHIFT)
-#define KVM_REG_RISCV_CSR		(0x03 << KVM_REG_RISCV_TYPE_SHIFT)
-#define KVM_REG_RISCV_TIMER		(0x04 << KVM_REG_RISCV_TYPE_SHIFT)
-#define KVM_REG_RISCV_FP_F		(0x05 << KVM_REG_RISCV_TYPE_SHIFT)
-#define KVM_REG_RISCV_FP_D		(0x06 << KVM_REG_RISCV_TYPE_SHIFT)
-#define KVM_REG_RISCV_ISA_EXT		(0x07 << KVM_REG_RISCV_TYPE_SHIFT)
-#define KVM_REG_RISCV_SBI_EXT		(0x08 << KVM_REG_RISCV_TYPE_SHIFT)
-#define KVM_REG_RISCV_VECTOR		(0x09 << KVM_REG_RISCV_TYPE_SHIFT)
-#define KVM_REG_RISCV_SBI_STATE		(0x0a << KVM_REG_RISCV_TYPE_SHIFT)
-#define KVM_REG_RISCV_CONFIG_REG(name)	(offsetof(struct kvm_riscv_config, name) / sizeof(unsigned long))
-#define KVM_REG_RISCV_CORE_REG(name)	(offsetof(struct kvm_riscv_core, name) / sizeof(unsigned long))
-#define KVM_REG_RISCV_CSR_GENERAL	(0x0 << KVM_REG_RISCV_SUBTYPE_SHIFT)
-#define KVM_REG_RISCV_CSR_AIA		(0x1 << KVM_REG_RISCV_SUBTYPE_SHIFT)
-#define KVM_REG_RISCV_CSR_SMSTATEEN	(0x2 << KVM_REG_RISCV_SUBTYPE_SHIFT)
-#define KVM_REG_RISCV_CSR_ZICFISS	(0x3 << KVM_REG_RISCV_SUBTYPE_SHIFT)
-#define KVM_REG_RISCV_CSR_REG(name)	(offsetof(struct kvm_riscv_csr, name) / sizeof(unsigned long))
-#define KVM_REG_RISCV_CSR_AIA_REG(name)	(offsetof(struct kvm_riscv_aia_csr, name) / sizeof(unsigned long))
-#define KVM_REG_RISCV_CSR_SMSTATEEN_REG(name) (offsetof(struct kvm_riscv_smstateen_csr, name) / sizeof(unsigned long))
-#define KVM_REG_RISCV_CSR_ZICFISS_REG(name) (offsetof(struct kvm_riscv_zicfiss_csr, name) / sizeof(unsigned long))
-#define KVM_REG_RISCV_TIMER_REG(name)	(offsetof(struct kvm_riscv_timer, name) / sizeof(__u64))
-#define KVM_REG_RISCV_FP_F_REG(name)	(offsetof(struct __riscv_f_ext_state, name) / sizeof(__u32))
-#define KVM_REG_RISCV_FP_D_REG(name)	(offsetof(struct __riscv_d_ext_state, name) / sizeof(__u64))
 enum KVM_RISCV_ISA_EXT_ID {
-	KVM_RISCV_ISA_EXT_A,
+	KVM_RISCV_ISA_EXT_A = 0,
 	KVM_RISCV_ISA_EXT_C,
 	KVM_RISCV_ISA_EXT_D,
 	KVM_RISCV_ISA_EXT_F,
@@ -197,8 +202,10 @@ enum KVM_RISCV_ISA_EXT_ID {
 	KVM_RISCV_ISA_EXT_ZICFISS,
 	KVM_RISCV_ISA_EXT_MAX,
 };
+
+/* SBI extensions a guest may be given */
 enum KVM_RISCV_SBI_EXT_ID {
-	KVM_RISCV_SBI_EXT_V01,
+	KVM_RISCV_SBI_EXT_V01 = 0,
 	KVM_RISCV_SBI_EXT_TIME,
 	KVM_RISCV_SBI_EXT_IPI,
 	KVM_RISCV_SBI_EXT_RFENCE,
@@ -214,29 +221,20 @@ enum KVM_RISCV_SBI_EXT_ID {
 	KVM_RISCV_SBI_EXT_MPXY,
 	KVM_RISCV_SBI_EXT_MAX,
 };
-#define KVM_REG_RISCV_ISA_SINGLE	(0x0 << KVM_REG_RISCV_SUBTYPE_SHIFT)
-#define KVM_REG_RISCV_ISA_MULTI_EN	(0x1 << KVM_REG_RISCV_SUBTYPE_SHIFT)
-#define KVM_REG_RISCV_ISA_MULTI_DIS	(0x2 << KVM_REG_RISCV_SUBTYPE_SHIFT)
-#define KVM_REG_RISCV_SBI_SINGLE	(0x0 << KVM_REG_RISCV_SUBTYPE_SHIFT)
-#define KVM_REG_RISCV_SBI_MULTI_EN	(0x1 << KVM_REG_RISCV_SUBTYPE_SHIFT)
-#define KVM_REG_RISCV_SBI_MULTI_DIS	(0x2 << KVM_REG_RISCV_SUBTYPE_SHIFT)
-#define KVM_REG_RISCV_ISA_MULTI_REG(__ext_id) ((__ext_id) / __BITS_PER_LONG)
-#define KVM_REG_RISCV_ISA_MULTI_MASK(__ext_id) (1UL << ((__ext_id) % __BITS_PER_LONG))
-#define KVM_REG_RISCV_ISA_MULTI_REG_LAST KVM_REG_RISCV_ISA_MULTI_REG(KVM_RISCV_ISA_EXT_MAX - 1)
-#define KVM_REG_RISCV_SBI_MULTI_REG(__ext_id) ((__ext_id) / __BITS_PER_LONG)
-#define KVM_REG_RISCV_SBI_MULTI_MASK(__ext_id) (1UL << ((__ext_id) % __BITS_PER_LONG))
-#define KVM_REG_RISCV_SBI_MULTI_REG_LAST KVM_REG_RISCV_SBI_MULTI_REG(KVM_RISCV_SBI_EXT_MAX - 1)
-#define KVM_REG_RISCV_VECTOR_CSR_REG(name) (offsetof(struct __riscv_v_ext_state, name) / sizeof(unsigned long))
-#define KVM_REG_RISCV_VECTOR_REG(n)	((n) + sizeof(struct __riscv_v_ext_state) / sizeof(unsigned long))
+
+/* ONE_REG: SBI STA registers */
 struct kvm_riscv_sbi_sta {
 	unsigned long shmem_lo;
 	unsigned long shmem_hi;
 };
+
+/* ONE_REG: SBI FWFT registers */
 struct kvm_riscv_sbi_fwft_feature {
 	unsigned long enable;
 	unsigned long flags;
 	unsigned long value;
 };
+
 struct kvm_riscv_sbi_fwft {
 	struct kvm_riscv_sbi_fwft_feature misaligned_deleg;
 	struct kvm_riscv_sbi_fwft_feature pointer_masking;
@@ -244,22 +242,82 @@ struct kvm_riscv_sbi_fwft {
 	struct kvm_riscv_sbi_fwft_feature landing_pad;
 	struct kvm_riscv_sbi_fwft_feature shadow_stack;
 };
+
+/* fields of a register id */
+#define KVM_REG_RISCV_TYPE_MASK		0x00000000FF000000
+#define KVM_REG_RISCV_TYPE_SHIFT	24
+#define KVM_REG_RISCV_SUBTYPE_MASK	0x0000000000FF0000
+#define KVM_REG_RISCV_SUBTYPE_SHIFT	16
+
+/* type 1: configuration registers */
+#define KVM_REG_RISCV_CONFIG		(0x01 << KVM_REG_RISCV_TYPE_SHIFT)
+#define KVM_REG_RISCV_CONFIG_REG(name)	(offsetof(struct kvm_riscv_config, name) / sizeof(unsigned long))
+
+/* type 2: core registers */
+#define KVM_REG_RISCV_CORE		(0x02 << KVM_REG_RISCV_TYPE_SHIFT)
+#define KVM_REG_RISCV_CORE_REG(name)	(offsetof(struct kvm_riscv_core, name) / sizeof(unsigned long))
+
+/* type 3: CSRs */
+#define KVM_REG_RISCV_CSR		(0x03 << KVM_REG_RISCV_TYPE_SHIFT)
+#define KVM_REG_RISCV_CSR_GENERAL	(0x0 << KVM_REG_RISCV_SUBTYPE_SHIFT)
+#define KVM_REG_RISCV_CSR_AIA		(0x1 << KVM_REG_RISCV_SUBTYPE_SHIFT)
+#define KVM_REG_RISCV_CSR_SMSTATEEN	(0x2 << KVM_REG_RISCV_SUBTYPE_SHIFT)
+#define KVM_REG_RISCV_CSR_ZICFISS	(0x3 << KVM_REG_RISCV_SUBTYPE_SHIFT)
+#define KVM_REG_RISCV_CSR_REG(name)	(offsetof(struct kvm_riscv_csr, name) / sizeof(unsigned long))
+#define KVM_REG_RISCV_CSR_AIA_REG(name)	(offsetof(struct kvm_riscv_aia_csr, name) / sizeof(unsigned long))
+#define KVM_REG_RISCV_CSR_SMSTATEEN_REG(name) (offsetof(struct kvm_riscv_smstateen_csr, name) / sizeof(unsigned long))
+#define KVM_REG_RISCV_CSR_ZICFISS_REG(name) (offsetof(struct kvm_riscv_zicfiss_csr, name) / sizeof(unsigned long))
+
+/* type 4: timer registers */
+#define KVM_REG_RISCV_TIMER		(0x04 << KVM_REG_RISCV_TYPE_SHIFT)
+#define KVM_REG_RISCV_TIMER_REG(name)	(offsetof(struct kvm_riscv_timer, name) / sizeof(__u64))
+
+/* type 5: F extension registers */
+#define KVM_REG_RISCV_FP_F		(0x05 << KVM_REG_RISCV_TYPE_SHIFT)
+#define KVM_REG_RISCV_FP_F_REG(name)	(offsetof(struct __riscv_f_ext_state, name) / sizeof(__u32))
+
+/* type 6: D extension registers */
+#define KVM_REG_RISCV_FP_D		(0x06 << KVM_REG_RISCV_TYPE_SHIFT)
+#define KVM_REG_RISCV_FP_D_REG(name)	(offsetof(struct __riscv_d_ext_state, name) / sizeof(__u64))
+
+/* type 7: ISA extension registers */
+#define KVM_REG_RISCV_ISA_EXT		(0x07 << KVM_REG_RISCV_TYPE_SHIFT)
+#define KVM_REG_RISCV_ISA_SINGLE	(0x0 << KVM_REG_RISCV_SUBTYPE_SHIFT)
+#define KVM_REG_RISCV_ISA_MULTI_EN	(0x1 << KVM_REG_RISCV_SUBTYPE_SHIFT)
+#define KVM_REG_RISCV_ISA_MULTI_DIS	(0x2 << KVM_REG_RISCV_SUBTYPE_SHIFT)
+#define KVM_REG_RISCV_ISA_MULTI_REG(__ext_id) ((__ext_id) / __BITS_PER_LONG)
+#define KVM_REG_RISCV_ISA_MULTI_MASK(__ext_id) (1UL << ((__ext_id) % __BITS_PER_LONG))
+#define KVM_REG_RISCV_ISA_MULTI_REG_LAST KVM_REG_RISCV_ISA_MULTI_REG(KVM_RISCV_ISA_EXT_MAX - 1)
+
+/* type 8: SBI extension registers */
+#define KVM_REG_RISCV_SBI_EXT		(0x08 << KVM_REG_RISCV_TYPE_SHIFT)
+#define KVM_REG_RISCV_SBI_SINGLE	(0x0 << KVM_REG_RISCV_SUBTYPE_SHIFT)
+#define KVM_REG_RISCV_SBI_MULTI_EN	(0x1 << KVM_REG_RISCV_SUBTYPE_SHIFT)
+#define KVM_REG_RISCV_SBI_MULTI_DIS	(0x2 << KVM_REG_RISCV_SUBTYPE_SHIFT)
+#define KVM_REG_RISCV_SBI_MULTI_REG(__ext_id) ((__ext_id) / __BITS_PER_LONG)
+#define KVM_REG_RISCV_SBI_MULTI_MASK(__ext_id) (1UL << ((__ext_id) % __BITS_PER_LONG))
+#define KVM_REG_RISCV_SBI_MULTI_REG_LAST KVM_REG_RISCV_SBI_MULTI_REG(KVM_RISCV_SBI_EXT_MAX - 1)
+
+/* type 9: V extension registers */
+#define KVM_REG_RISCV_VECTOR		(0x09 << KVM_REG_RISCV_TYPE_SHIFT)
+#define KVM_REG_RISCV_VECTOR_CSR_REG(name) (offsetof(struct __riscv_v_ext_state, name) / sizeof(unsigned long))
+#define KVM_REG_RISCV_VECTOR_REG(n)	((n) + sizeof(struct __riscv_v_ext_state) / sizeof(unsigned long))
+
+/* type 10: registers of single SBI extensions */
+#define KVM_REG_RISCV_SBI_STATE		(0x0a << KVM_REG_RISCV_TYPE_SHIFT)
 #define KVM_REG_RISCV_SBI_STA		(0x0 << KVM_REG_RISCV_SUBTYPE_SHIFT)
-#define KVM_REG_RISCV_SBI_FWFT		(0x1 << KVM_REG_RISCV_SUBTYPE_SHIFT)
 #define KVM_REG_RISCV_SBI_STA_REG(name)	(offsetof(struct kvm_riscv_sbi_sta, name) / sizeof(unsigned long))
+#define KVM_REG_RISCV_SBI_FWFT		(0x1 << KVM_REG_RISCV_SUBTYPE_SHIFT)
 #define KVM_REG_RISCV_SBI_FWFT_REG(name) (offsetof(struct kvm_riscv_sbi_fwft, name) / sizeof(unsigned long))
 
-/* RISC-V AIA in-kernel irqchip */
+/* device control API: the RISC-V AIA */
 #define KVM_DEV_RISCV_APLIC_ALIGN	0x1000
 #define KVM_DEV_RISCV_APLIC_SIZE	0x4000
 #define KVM_DEV_RISCV_APLIC_MAX_HARTS	0x4000
 #define KVM_DEV_RISCV_IMSIC_ALIGN	0x1000
 #define KVM_DEV_RISCV_IMSIC_SIZE	0x1000
+
 #define KVM_DEV_RISCV_AIA_GRP_CONFIG	0
-#define KVM_DEV_RISCV_AIA_GRP_ADDR	1
-#define KVM_DEV_RISCV_AIA_GRP_CTRL	2
-#define KVM_DEV_RISCV_AIA_GRP_APLIC	3
-#define KVM_DEV_RISCV_AIA_GRP_IMSIC	4
 #define KVM_DEV_RISCV_AIA_CONFIG_MODE	0
 #define KVM_DEV_RISCV_AIA_CONFIG_IDS	1
 #define KVM_DEV_RISCV_AIA_CONFIG_SRCS	2
@@ -267,9 +325,11 @@ struct kvm_riscv_sbi_fwft {
 #define KVM_DEV_RISCV_AIA_CONFIG_GROUP_SHIFT 4
 #define KVM_DEV_RISCV_AIA_CONFIG_HART_BITS 5
 #define KVM_DEV_RISCV_AIA_CONFIG_GUEST_BITS 6
+
 #define KVM_DEV_RISCV_AIA_MODE_EMUL	0
 #define KVM_DEV_RISCV_AIA_MODE_HWACCEL	1
 #define KVM_DEV_RISCV_AIA_MODE_AUTO	2
+
 #define KVM_DEV_RISCV_AIA_IDS_MIN	63
 #define KVM_DEV_RISCV_AIA_IDS_MAX	2048
 #define KVM_DEV_RISCV_AIA_SRCS_MAX	1024
@@ -278,15 +338,27 @@ struct kvm_riscv_sbi_fwft {
 #define KVM_DEV_RISCV_AIA_GROUP_SHIFT_MAX 56
 #define KVM_DEV_RISCV_AIA_HART_BITS_MAX	16
 #define KVM_DEV_RISCV_AIA_GUEST_BITS_MAX 8
+
+#define KVM_DEV_RISCV_AIA_GRP_ADDR	1
 #define KVM_DEV_RISCV_AIA_ADDR_APLIC	0
 #define KVM_DEV_RISCV_AIA_ADDR_IMSIC(__vcpu) (1 + (__vcpu))
 #define KVM_DEV_RISCV_AIA_ADDR_MAX	(1 + KVM_DEV_RISCV_APLIC_MAX_HARTS)
+
+#define KVM_DEV_RISCV_AIA_GRP_CTRL	2
 #define KVM_DEV_RISCV_AIA_CTRL_INIT	0
+
+#define KVM_DEV_RISCV_AIA_GRP_APLIC	3
+
+#define KVM_DEV_RISCV_AIA_GRP_IMSIC	4
 #define KVM_DEV_RISCV_AIA_IMSIC_ISEL_BITS 12
 #define KVM_DEV_RISCV_AIA_IMSIC_ISEL_MASK ((1U << KVM_DEV_RISCV_AIA_IMSIC_ISEL_BITS) - 1)
 #define KVM_DEV_RISCV_AIA_IMSIC_MKATTR(__vcpu, __isel) (((__vcpu) << KVM_DEV_RISCV_AIA_IMSIC_ISEL_BITS) | ((__isel) & KVM_DEV_RISCV_AIA_IMSIC_ISEL_MASK))
 #define KVM_DEV_RISCV_AIA_IMSIC_GET_ISEL(__attr) ((__attr) & KVM_DEV_RISCV_AIA_IMSIC_ISEL_MASK)
 #define KVM_DEV_RISCV_AIA_IMSIC_GET_VCPU(__attr) ((__attr) >> KVM_DEV_RISCV_AIA_IMSIC_ISEL_BITS)
+
+/* one in-kernel irqchip, the AIA */
 #define KVM_NR_IRQCHIPS			1
+
+#endif /* __ASSEMBLER__ */
 
 #endif /* __LINUX_KVM_RISCV_H */

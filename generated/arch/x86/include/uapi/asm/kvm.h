@@ -12,6 +12,7 @@
 #include <linux/const.h>
 #include <linux/types.h>
 #include <linux/ioctl.h>
+#include <linux/stddef.h>
 
 #define KVM_PIO_PAGE_OFFSET		1
 #define KVM_COALESCED_MMIO_PAGE_OFFSET	2
@@ -620,7 +621,7 @@ struct kvm_xen_vcpu_attr {
 #define KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO_HVA 0x9
 
 enum sev_cmd_id {
-	KVM_SEV_INIT,
+	KVM_SEV_INIT = 0,
 	KVM_SEV_ES_INIT,
 	KVM_SEV_LAUNCH_START,
 	KVM_SEV_LAUNCH_UPDATE_DATA,
@@ -851,7 +852,7 @@ struct kvm_hyperv_eventfd {
 #define KVM_X86_TDX_VM			5
 
 enum kvm_tdx_cmd_id {
-	KVM_TDX_CAPABILITIES,
+	KVM_TDX_CAPABILITIES = 0,
 	KVM_TDX_INIT_VM,
 	KVM_TDX_INIT_VCPU,
 	KVM_TDX_INIT_MEM_REGION,
