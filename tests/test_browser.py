@@ -252,3 +252,33 @@ def test_search_finds_structs_and_fields(browser, site, output_dir, query, first
     if section is not None:
         heading = browser.execute_script("return arguments[0].closest('section').querySelector('h2')", target)
         assert heading.text.startswith(section), heading.text
+
+
+def test_architecture_pages_are_reached_from_the_index_and_lead_to_the_ioctl_sections(browser, site, output_dir):
+    """From the reference's index to each architecture's page, to the list of its
+    ioctls; on mips (3-bit _IOC direction) KVM_GET_ONE_REG has the number of its
+    encoding, and its link leads to the ioctl's section."""
+    from selenium.webdriver.common.by import By
+    from test_arch_pages import ARCHES, ioc
+    open_page(browser, site, "reference/index.html")
+    browser.find_element(By.CSS_SELECTOR, "article").find_element(By.LINK_TEXT, "Architectures").click()
+    assert browser.current_url.endswith("reference/architectures.html")
+    links = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "article table a")]
+    assert links == list(ARCHES)
+    for arch in ARCHES:
+        open_page(browser, site, "reference/architectures.html")
+        browser.find_element(By.CSS_SELECTOR, "article table").find_element(By.LINK_TEXT, arch).click()
+        assert browser.find_element(By.TAG_NAME, "h1").text.startswith(f"KVM on {arch}")
+        browser.save_screenshot(str(output_dir / f"arch_{arch}.png"))
+        browser.find_element(By.PARTIAL_LINK_TEXT, f"{arch}: ioctls").click()
+        rows = [r for r in browser.find_elements(By.CSS_SELECTOR, "table tbody tr")
+                if r.find_elements(By.LINK_TEXT, "KVM_GET_ONE_REG")]
+        assert len(rows) == 1, arch
+        cells = [td.text for td in rows[0].find_elements(By.TAG_NAME, "td")]
+        assert cells[2] == f"{ioc(arch, 'w', 0xAB, 16):#010x}", (arch, cells)
+        if arch == "mips":
+            browser.execute_script("arguments[0].scrollIntoView()", rows[0])
+            browser.save_screenshot(str(output_dir / "arch_mips_ioctls.png"))
+    rows[0].find_element(By.LINK_TEXT, "KVM_GET_ONE_REG").click()
+    assert browser.current_url.endswith(page_with(site, "api-kvm-get-one-reg") + "#api-kvm-get-one-reg")
+    assert in_view(browser, browser.find_element(By.ID, "kvm-get-one-reg").find_element(By.TAG_NAME, "h2"))

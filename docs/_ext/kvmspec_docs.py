@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 
 from docutils import nodes
-from docutils.parsers.rst import Directive
+from docutils.parsers.rst import Directive, directives
 from docutils.statemachine import StringList
 from sphinx.domains import Domain, ObjType
 
@@ -123,39 +123,66 @@ def _first_sentences(text: str, at_least: int = 60) -> str:
 
 
 class AbiHistory(Directive):
-    """``.. kvmspec-abi-history::``: kvmspec compat --history of the spec the site is built from."""
+    """``.. kvmspec-abi-history::``: kvmspec compat --history of the spec the site is built from.
+
+    Options: ``:summary:`` gives the counts alone (per rule), no table; ``:from: X.Y`` and
+    ``:before: X.Y`` limit the table to the transitions into releases in that range (the
+    findings of a long history are split over several pages)."""
 
     has_content = False
+    option_spec = {"summary": directives.flag, "from": directives.unchanged, "before": directives.unchanged}
 
     def run(self) -> list[nodes.Node]:
         from pathlib import Path
         from kvmspec.build import load_model
         from kvmspec.compat.history import replay
+        from kvmspec.model import Version
         root = Path(self.state.document.settings.env.srcdir).resolve().parent
-        history = replay(load_model(root))
+        history = _replayed(root, load_model, replay)
         findings = history.findings
-        explained = [(r, f) for r, f in findings if f.explanation(r) is not None]
-        first, last = history.releases[0].release, history.releases[-1].release
-        lines = [f"The spec dates its items in {len(history.releases)} releases, from {first} to {last}: "
-                 f"{len(history.transitions)} transitions. The rules find {len(findings)} break(s) of "
-                 f"userspace or saved state in them, {len(explained)} of which the spec records as shipped "
-                 f"with a reason.", ""]
-        lines += [".. list-table::", "   :header-rows: 1", "   :widths: 10 18 30 42", "",
-                  "   * - release", "     - rule", "     - what changed", "     - why KVM shipped it"]
-        for release, f in findings:
-            exc = f.explanation(release)
-            why = _first_sentences(" ".join(exc.reason.split())) if exc is not None \
-                else "**not explained: an error of the spec**"
-            what = NAME.sub(r"``\1``", f.message.split(":")[0])
-            if exc is not None:
-                why = NAME.sub(r"``\1``", why)
-            lines += [f"   * - {release.release}", f"     - ``{f.rule.id}``", f"     - {what}", f"     - {why}"]
-        lines += ["", "Breaks per rule:", ""]
+        low = Version.parse(self.options["from"]) if "from" in self.options else None
+        high = Version.parse(self.options["before"]) if "before" in self.options else None
+        shown = [(r, f) for r, f in findings
+                 if (low is None or r.parts >= low.parts) and (high is None or r.parts < high.parts)]
+        explained = [(r, f) for r, f in shown if f.explanation(r) is not None]
+        lines: list[str] = []
+        if "summary" in self.options:
+            first, last = history.releases[0].release, history.releases[-1].release
+            lines += [f"The spec dates its items in {len(history.releases)} releases, from {first} to {last}: "
+                      f"{len(history.transitions)} transitions. The rules find {len(findings)} break(s) of "
+                      f"userspace or saved state in them, {len(explained)} of which the spec records as "
+                      f"shipped with a reason.", "", "Breaks per rule:", ""]
+        else:
+            lines += [f"{len(shown)} break(s) in these releases, {len(explained)} of them recorded as shipped "
+                      f"with a reason.", ""]
+            lines += [".. list-table::", "   :header-rows: 1", "   :widths: 10 18 30 42", "",
+                      "   * - release", "     - rule", "     - what changed", "     - why KVM shipped it"]
+            for release, f in shown:
+                exc = f.explanation(release)
+                why = _first_sentences(" ".join(exc.reason.split())) if exc is not None \
+                    else "**not explained: an error of the spec**"
+                what = NAME.sub(r"``\1``", f.message.split(":")[0])
+                if exc is not None:
+                    why = NAME.sub(r"``\1``", why)
+                lines += [f"   * - {release.release}", f"     - ``{f.rule.id}``", f"     - {what}",
+                          f"     - {why}"]
+            lines += ["", "Breaks per rule in these releases:", ""]
         for rule in RULES:
-            n = sum(1 for _, f in findings if f.rule.id == rule)
+            n = sum(1 for _, f in shown if f.rule.id == rule)
             if n:
                 lines.append(f"- ``{rule}``: {n}")
         return _parse(self, lines, "kvmspec.compat.history")
+
+
+_REPLAYED: dict = {}
+
+
+def _replayed(root, load_model, replay):
+    """The history replay of the spec under root, once per site build (several pages show parts)."""
+    if root not in _REPLAYED:
+        _REPLAYED[root] = replay(load_model(root))
+    return _REPLAYED[root]
+
 
 class Records(Directive):
     required_arguments = 1      # the section (an ioctl's name), for the anchor

@@ -16076,7 +16076,7 @@ KVM_GET_VCPU_EVENTS: Final = Ioctl(
     migration.
 
     :Capability: KVM_CAP_VCPU_EVENTS
-    :Architectures: x86, arm64
+    :Architectures: x86, arm64 (since 4.19)
     :Type: vcpu ioctl
     :Parameters: struct kvm_vcpu_events (out)
     :Returns: 0 on success, -1 with errno set on error.
@@ -16152,7 +16152,7 @@ KVM_SET_VCPU_EVENTS: Final = Ioctl(
     with KVM_SET_ONE_REG.
 
     :Capability: KVM_CAP_VCPU_EVENTS
-    :Architectures: x86, arm64
+    :Architectures: x86, arm64 (since 4.19)
     :Type: vcpu ioctl
     :Parameters: struct kvm_vcpu_events (in)
     :Returns: 0 on success, -1 with errno set on error.

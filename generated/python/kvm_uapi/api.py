@@ -5381,7 +5381,7 @@ class Vcpu(_Descriptor):
         migration.
 
         :Capability: KVM_CAP_VCPU_EVENTS
-        :Architectures: x86, arm64
+        :Architectures: x86, arm64 (since 4.19)
         :Type: vcpu ioctl
         :Parameters: struct kvm_vcpu_events (out)
         :Returns: 0 on success, -1 with errno set on error.
@@ -5450,7 +5450,7 @@ class Vcpu(_Descriptor):
         with KVM_SET_ONE_REG.
 
         :Capability: KVM_CAP_VCPU_EVENTS
-        :Architectures: x86, arm64
+        :Architectures: x86, arm64 (since 4.19)
         :Type: vcpu ioctl
         :Parameters: struct kvm_vcpu_events (in)
         :Returns: 0 on success, -1 with errno set on error.

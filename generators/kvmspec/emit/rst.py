@@ -8,7 +8,7 @@ from typing import Optional
 
 from ..model import (Capability, Constant, DocChapter, DocLayout, Enum, FlagSet, FunctionMacro, Ioctl, Model,
                      Record, Version)
-from . import site
+from . import arch_pages, site
 from .text import rst_ref
 
 
@@ -433,6 +433,11 @@ class Generator:
         page = site.paginate("versions", "By kernel version", groups, lambda r: (4 * (len(r[1]) + len(r[2]))) // 3 + 6)
         write(page, "versions.rst.j2", lambda items: dict(releases=items, released=model.released))
         tops += ["values", "versions"]
+
+        # what KVM offers on each architecture (emit/arch_pages.py)
+        arch_tops, arch_out = arch_pages.render(model, env, common, listings)
+        out.update(arch_out)
+        tops += arch_tops
 
         out["docs/index.rst"] = env.get_template("rst/site/index.rst.j2").render(
             common, pages=tops, sources=sources(model.items))
