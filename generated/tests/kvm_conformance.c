@@ -404,6 +404,9 @@ KVMSPEC_EQ(KVM_CAP_MIPS_64BIT, 139);
 #if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */
 KVMSPEC_EQ(KVM_X86_DISABLE_EXITS_MWAIT, 1);
 #endif
+#if KVMSPEC_HEADERS_VERSION >= 0x41100 /* 4.17 */ && KVMSPEC_HEADERS_VERSION < 0x41200 /* removed in 4.18 */ && !defined(KVMSPEC_NEWEST_API)
+KVMSPEC_EQ(KVM_X86_DISABLE_EXITS_HTL, 2);
+#endif
 #if KVMSPEC_HEADERS_VERSION >= 0x41200 /* 4.18 */
 KVMSPEC_EQ(KVM_X86_DISABLE_EXITS_HLT, 2);
 #endif
@@ -3118,10 +3121,10 @@ KVMSPEC_EQ(KVM_STATS_BASE_POW2, 256);
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(KVM_STATS_BASE_MAX, 256);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(sizeof(struct kvm_stats_desc), 16);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(_Alignof(struct kvm_stats_desc), 4);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
@@ -3154,7 +3157,7 @@ KVMSPEC_EQ(offsetof(struct kvm_stats_desc, bucket_size), 12);
 #if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
 KVMSPEC_EQ(KVMSPEC_MEMBER_SIZE(struct kvm_stats_desc, bucket_size), 4);
 #endif
-#if KVMSPEC_HEADERS_VERSION >= 0x50f00 /* 5.15 */
+#if KVMSPEC_HEADERS_VERSION >= 0x50e00 /* 5.14 */
 KVMSPEC_EQ(offsetof(struct kvm_stats_desc, name), 16);
 #endif
 #if KVMSPEC_HEADERS_VERSION >= 0x40100 /* 4.1 */

@@ -23,7 +23,8 @@ from .spelling import NameIndex
 from .model import (
     AbiException, Architecture, Capability, Constant, Definition, DocChapter, DocLayout, DocSection, Emission,
     EnableArg, Enum, ErrorCase,
-    Example, ExitReason, ExternalMacro, ExternalType, Field, FlagSet, FunctionMacro, Guard, Header, Implementation,
+    Example, ExitReason, ExternalMacro, ExternalType, Field, FlagSet, FunctionMacro, Guard, Header, HeaderDefect,
+    Implementation,
     Ioctl, Lifecycle,
     Model, Move, NamedValue, OutlineEntry, OutlineSection, PastField, PastValue, Record, Scope, SpecFile,
     Validation, VERDICT_KINDS, Version,
@@ -837,6 +838,18 @@ class Builder:
         return tuple(sorted((PastValue(Version.parse(h["until"]), _text(h["value"])) for h in raw.get("history", ())),
                             key=lambda h: h.until))
 
+    def header_defects(self, raw: Map) -> tuple[HeaderDefect, ...]:
+        """The header_defects: of a constant or value: release ranges in which the kernel's
+        header spelled it with a macro userspace does not have."""
+        out = []
+        for entry in raw.get("header_defects", ()):
+            since, until = Version.parse(entry["since"]), Version.parse(entry["until"])
+            if not since.parts < until.parts:
+                self.error(entry.mark_of("until"), f"header_defects: until {entry['until']} is not after "
+                           f"since {entry['since']}", "until is the first release whose header was right")
+            out.append(HeaderDefect(since, until, _text(entry["wrote"]), entry["reason"].strip(), entry.mark_of("since")))
+        return tuple(sorted(out, key=lambda d: d.since))
+
     def lifecycle(self, raw: Map, key: str) -> Optional[Lifecycle]:
         data = raw.get(key)
         if data is None:
@@ -1225,7 +1238,8 @@ class Builder:
             if values is None or not self.seen_everywhere(values, self.symbols.get(self.current_key())):
                 return None
             return Constant(**common, expr=_text(raw["value"]), history=self.history(raw),
-                            values=tuple(v.value if v is not None else None for v in values))
+                            values=tuple(v.value if v is not None else None for v in values),
+                            header_defects=self.header_defects(raw))
         if kind == "macro":
             return FunctionMacro(**common, params=tuple(raw["params"]), body=raw["body"])
         if kind == "exit":
@@ -1253,7 +1267,7 @@ class Builder:
                 deprecated=self.lifecycle(entry, "deprecated"), removed=self.lifecycle(entry, "removed"),
                 alias=bool(entry.get("alias", False)), mask=bool(entry.get("mask", False)),
                 c_define=bool(entry.get("c_define", True)), history=self.history(entry),
-                abi_exceptions=self.abi_exceptions(entry)))
+                abi_exceptions=self.abi_exceptions(entry), header_defects=self.header_defects(entry)))
         if kind == "enum":
             return Enum(**common, type=scalar, values=tuple(values), c_style=raw.get("c_style", "define"),
                         c_define_values=bool(raw.get("c_define_values", False)),

@@ -94,6 +94,23 @@ class Move:
 
 
 @value_type
+class HeaderDefect:
+    """A release range in which the kernel's own uapi header spelled a value so that userspace
+    cannot compile it (a kernel-internal macro such as BIT() leaked into the header). The
+    value itself is unchanged; diff-header reports the tree's failing line as this known
+    defect instead of a finding."""
+
+    since: Version
+    until: Version
+    wrote: str                       # the kernel's text of the value then
+    reason: str
+    mark: Mark = field(compare=False)
+
+    def covers(self, release: Version) -> bool:
+        return self.since.parts <= release.parts < self.until.parts
+
+
+@value_type
 class PastValue:
     """The value (as written) a constant or named value had before `until`."""
 
@@ -301,6 +318,7 @@ class Constant(Item):
     expr: str = ""                   # as written in the spec
     values: tuple[Optional[int], ...] = ()     # per ABI, in ABIS order; None where not defined
     history: tuple[PastValue, ...] = ()        # earlier values, oldest first
+    header_defects: tuple[HeaderDefect, ...] = ()   # releases whose kernel header did not compile it
 
     kind = "const"
 
@@ -340,6 +358,7 @@ class NamedValue:
     c_define: bool = True            # C enum values: also #define NAME NAME (with c_define_values)
     abi_exceptions: tuple[AbiException, ...] = ()
     history: tuple[PastValue, ...] = ()
+    header_defects: tuple[HeaderDefect, ...] = ()   # releases whose kernel header did not compile it
 
     def expr_at(self, release: Optional[Version]) -> str:
         return next((h.expr for h in self.history if release is not None and release < h.until), self.expr)

@@ -198,7 +198,7 @@ class kvm_pmu_masked_entry_fields(enum.IntFlag):
     """The fields of a masked entry in kvm_pmu_event_filter.events. Bits 31:16
     and 54:36 are unused and must be 0. Up to 6.8 the header spelled these
     masks with a kernel-only macro, so userspace could not expand them; the
-    values have not changed.
+    values have not changed (header_defects records the old text).
 
     Field type: __u64. Since 6.3.
     """
@@ -11455,8 +11455,8 @@ class kvm_device_type(OpenIntEnum):
     KVM_DEV_TYPE_ARM_VGIC_V5 = 16
     #: One more than the highest type this header knows, not a device.
     #: Its value grows whenever a type is added (9 in 4.19, 11 from
-    #: 5.10, 15 from 6.13, 17 from 7.1), so it says nothing about what
-    #: a kernel supports.
+    #: 5.5, 15 from 6.13, 17 from 7.1), so it says nothing about what a
+    #: kernel supports.
     KVM_DEV_TYPE_MAX = 17
 
 
@@ -11659,7 +11659,7 @@ class kvm_stats_desc(ctypes.Structure):
     - offset: __u32, offset 8.
       Offset of the first value from the start of the data block, in
       bytes.
-    - bucket_size: __u32, offset 12, since 5.15.
+    - bucket_size: __u32, offset 12.
       Width of each bucket of a linear histogram; 0 for other types. In
       5.14 the field was named unused and always 0.
     - name: char[], offset 16.
