@@ -702,3 +702,28 @@ def test_a_definition_removed_after_its_successor_came_is_a_duplicate(scratch, c
     result = scratch.run("validate", capsys=capsys)
     assert result.status == 1
     assert "error: duplicate name 'KVM_REG_SIZE'" in result.err
+
+
+# ------------------------------------------------------------------ header_defects
+
+
+MEMORY = "spec/common/memory.yaml"
+
+
+def test_header_defect_that_ends_before_it_starts(scratch, capsys):
+    old = '''          - since: "5.11"
+            until: "5.13"
+            wrote: BIT(0)'''
+    scratch.replace(MEMORY, old, old.replace('until: "5.13"', 'until: "5.11"'))
+    line = scratch.line_of(MEMORY, 'until: "5.11"')
+    expect_error(scratch, capsys, MEMORY, line, "header_defects: until 5.11 is not after since 5.11", col=20)
+
+
+def test_header_defect_without_what_the_kernel_wrote(scratch, capsys):
+    old = '''            until: "5.13"
+            wrote: BIT(0)
+'''
+    scratch.replace(MEMORY, old, '''            until: "5.13"
+''')
+    line = scratch.line_of(MEMORY, 'until: "5.13"') - 1
+    expect_error(scratch, capsys, MEMORY, line, "wrote")
