@@ -200,7 +200,7 @@ def cmd_diff_header(args: argparse.Namespace) -> int:
                       + (f" ({outcome.detail})" if outcome.status == "failed" and not outcome.count else ""))
                 findings += outcome.count + (outcome.status == "failed" and not outcome.count)
                 for line in outcome.details:
-                    print(f"    {line}" if line.startswith("known defect") else f"    differs: {line}")
+                    print(f"    {line}" if line.startswith(("known defect", "set aside")) else f"    differs: {line}")
         except (NoCompiler, FileNotFoundError) as exc:
             raise UsageError(str(exc)) from None
         except OSError as exc:
