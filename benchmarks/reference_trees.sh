@@ -125,10 +125,10 @@ zig_tree() {
     local dir=$OUT/linux-$rel a
     rm -rf "$dir"
     for a in x86:x86_64 x86:x86 aarch64:aarch64 riscv:riscv64 riscv:riscv s390x:s390x powerpc:powerpc64le \
-             powerpc:powerpc mips:mips64el mips:mips loongarch:loongarch64; do
+             powerpc:powerpc mips:mips64el mips:mips loongarch:loongarch64 loongarch:loongarch; do
         local name=${a%%:*} src=$inc/${a##*:}-linux-any
         [ -d "$dir/$name" ] && continue
-        [ -f "$src/asm/kvm.h" ] || [ -f "$src/asm/unistd.h" ] || continue
+        [ -d "$src/asm" ] || continue
         mkdir -p "$dir/$name"
         cp -r "$inc/any-linux-any/." "$dir/$name/"
         [ -d "$inc/generic-linux-any" ] && cp -r "$inc/generic-linux-any/." "$dir/$name/"
