@@ -72,7 +72,7 @@ def add_gpat_flag(s: Scratch, requires: str | None = None) -> None:
 GPAT_CAP = """
   - capability: KVM_CAP_NESTED_GPAT
     header: linux
-    value: 250
+    value: 252
     since: "7.3"
     check: [system, vm]
     answer: {kind: boolean, doc: Non-zero when the guest PAT can be saved.}

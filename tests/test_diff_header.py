@@ -97,22 +97,63 @@ def test_an_installed_tree_that_includes_linux_compiler_h_is_compared(tmp_path):
     assert "agree on" in result.out and ": 0 difference(s)" in result.out, result.out + result.err
 
 
-def test_facts_that_compile_with_neither_header_are_set_aside(tmp_path):
-    """6.3's asm/kvm.h used the kernel-internal BIT_ULL and GENMASK_ULL; the spec's 6.3
-    header spells them the same, so those values compile on neither side: reported as
-    set aside, not counted, and the rest is compared."""
+def _tree_of_release(tmp_path, release: str, broken: dict[str, str]):
+    """The spec's own x86 headers of `release` as an installed tree (so that nothing else
+    differs), with the values in `broken` spelled as given instead."""
+    ours = tmp_path / f"ours-{release}"
+    assert run_kvmspec("headers", "--release", release, "--arch", "x86", "--out", str(ours), cwd=REPO).status == 0
+    tree = copy_of_system_headers(tmp_path / release)
+    shutil.copy(ours / "asm/kvm.h", tree / "asm/kvm.h")
+    lines = (ours / "linux/kvm.h").read_text().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "#define" and parts[1] in broken:
+            lines[i] = f"#define {parts[1]} {broken[parts[1]]}\n"
+    assert sum(broken.get(l.split()[1]) is not None for l in lines if l.startswith("#define ") and len(l.split()) > 2) \
+        == len(broken)
+    (tree / "linux/kvm.h").write_text("".join(lines))
+    major, minor = map(int, release.split("."))
+    (tree / "linux/version.h").write_text(f"#define LINUX_VERSION_CODE {(major << 16) + (minor << 8)}\n")
+    return tree
+
+
+def test_a_recorded_header_defect_is_known_and_an_unrecorded_one_is_a_finding(tmp_path):
+    """5.11 and 5.12 spelled KVM_DIRTY_GFN_F_DIRTY and _RESET with the kernel-only BIT(), which
+    the spec records (header_defects:). In a 5.11 tree those lines are listed as known defects
+    of the kernel's header and not counted; the same defect on a value without a record, or
+    in a release outside the recorded range, is a finding."""
+    system_headers_present()
+    defects = {"KVM_DIRTY_GFN_F_DIRTY": "BIT(0)", "KVM_DIRTY_GFN_F_RESET": "BIT(1)"}
+
+    known = run_kvmspec("diff-header", str(_tree_of_release(tmp_path, "5.11", defects)), "--abi", "x86_64", cwd=REPO)
+    assert known.status == 0, known.out + known.err
+    assert "known defect of the kernel's header at 5.11: KVM_DIRTY_GFN_F_DIRTY was written BIT(0)" in known.out
+    assert "known defect of the kernel's header at 5.11: KVM_DIRTY_GFN_F_RESET was written BIT(1)" in known.out
+    assert "does not compile" not in known.out and known.out.rstrip().endswith("no differences")
+
+    unrecorded = run_kvmspec("diff-header", str(_tree_of_release(tmp_path / "u", "5.11", {
+        **defects, "KVM_DIRTY_GFN_F_MASK": "(BIT(0) | BIT(1))"})), "--abi", "x86_64", cwd=REPO)
+    assert unrecorded.status == 1, unrecorded.out + unrecorded.err
+    assert "differs: does not compile with the tree: value KVM_DIRTY_GFN_F_MASK" in unrecorded.out
+    assert "known defect of the kernel's header at 5.11: KVM_DIRTY_GFN_F_DIRTY" in unrecorded.out
+    assert unrecorded.out.rstrip().endswith("1 finding(s)")
+
+    outside = run_kvmspec("diff-header", str(_tree_of_release(tmp_path, "5.13", defects)), "--abi", "x86_64", cwd=REPO)
+    assert outside.status == 1, outside.out + outside.err
+    assert "differs: does not compile with the tree: value KVM_DIRTY_GFN_F_DIRTY" in outside.out
+    assert "known defect" not in outside.out
+    assert outside.out.rstrip().endswith("2 finding(s)")
+
+
+def test_the_spec_headers_of_a_defective_release_compile(tmp_path):
+    """The spec's header of a release whose kernel header used BIT_ULL/GENMASK_ULL writes the
+    compilable spelling, with the same values."""
     system_headers_present()
     ours = tmp_path / "ours"
-    assert run_kvmspec("headers", "--release", "6.3", "--arch", "x86", "--out", str(ours), cwd=REPO).status == 0
-    assert "(BIT_ULL(55))" in (ours / "asm/kvm.h").read_text()
-    tree = copy_of_system_headers(tmp_path)
-    shutil.copy(ours / "linux/kvm.h", tree / "linux/kvm.h")
-    shutil.copy(ours / "asm/kvm.h", tree / "asm/kvm.h")
-    (tree / "linux/version.h").write_text(f"#define LINUX_VERSION_CODE {(6 << 16) + (3 << 8)}\n")
-    result = run_kvmspec("diff-header", str(tree), "--abi", "x86_64", cwd=REPO)
-    assert result.status == 0, result.out + result.err
-    assert "set aside, compiles with neither header: value KVM_PMU_MASKED_ENTRY_EXCLUDE" in result.out
-    assert ": 0 difference(s)" in result.out and result.out.rstrip().endswith("no differences")
+    assert run_kvmspec("headers", "--release", "6.7", "--arch", "x86", "--out", str(ours), cwd=REPO).status == 0
+    text = (ours / "asm/kvm.h").read_text() + (ours / "linux/kvm.h").read_text()
+    assert "BIT_ULL(" not in text.replace("_BITULL(", "") and "GENMASK_ULL(" not in text
+    assert "KVM_PMU_MASKED_ENTRY_EXCLUDE" in text and "KVM_EXIT_HYPERCALL_LONG_MODE" in text
 
 
 def test_a_target_the_default_clang_lacks_uses_a_versioned_clang(monkeypatch):

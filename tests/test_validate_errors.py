@@ -706,7 +706,7 @@ def test_a_definition_removed_after_its_successor_came_is_a_duplicate(scratch, c
 
 # ------------------------------------------------------------------ per-architecture releases in arch: lists
 
-GUEST_DEBUG_ARCH = '    arch: [x86, arm64, {s390: "3.15"}, ppc, {riscv: "6.10"}, {loongarch: "6.10"}]\n    evidence: "s390'
+GUEST_DEBUG_ARCH = '    arch: [x86, {arm64: "4.3"}, {s390: "3.16"}, {ppc: "3.10"}, {riscv: "6.10"}, {loongarch: "6.10"}]\n    evidence: "Before'
 VCPU = "spec/common/vcpu.yaml"
 
 
@@ -754,3 +754,28 @@ def test_enum_value_architecture_release_before_its_since(scratch, capsys):
                     '        arch: [s390, arm64, {riscv: "3.16"}]')
     line = scratch.line_of(VCPU, '{riscv: "3.16"}')
     expect_error(scratch, capsys, VCPU, line, "riscv cannot have it from 3.16: that is before the item's own since (3.17)")
+
+
+# ------------------------------------------------------------------ header_defects
+
+
+MEMORY = "spec/common/memory.yaml"
+
+
+def test_header_defect_that_ends_before_it_starts(scratch, capsys):
+    old = '''          - since: "5.11"
+            until: "5.13"
+            wrote: BIT(0)'''
+    scratch.replace(MEMORY, old, old.replace('until: "5.13"', 'until: "5.11"'))
+    line = scratch.line_of(MEMORY, 'until: "5.11"')
+    expect_error(scratch, capsys, MEMORY, line, "header_defects: until 5.11 is not after since 5.11", col=20)
+
+
+def test_header_defect_without_what_the_kernel_wrote(scratch, capsys):
+    old = '''            until: "5.13"
+            wrote: BIT(0)
+'''
+    scratch.replace(MEMORY, old, '''            until: "5.13"
+''')
+    line = scratch.line_of(MEMORY, 'until: "5.13"') - 1
+    expect_error(scratch, capsys, MEMORY, line, "wrote")

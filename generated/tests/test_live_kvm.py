@@ -261,6 +261,7 @@ CAPABILITIES = {
     'KVM_CAP_PPC_FWNMI': (('system', 'vm', ), 'boolean'),
     'KVM_CAP_PPC_SMT_POSSIBLE': (('system', 'vm', ), 'bitmask'),
     'KVM_CAP_PPC_GET_CPU_CHAR': (('system', 'vm', ), 'boolean'),
+    'KVM_CAP_PPC_COMPAT_CAPS': (('system', 'vm', ), 'boolean'),
     'KVM_CAP_PPC_NESTED_HV': (('system', 'vm', ), 'boolean'),
     'KVM_CAP_PPC_IRQ_XIVE': (('system', 'vm', ), 'boolean'),
     'KVM_CAP_PPC_GUEST_DEBUG_SSTEP': (('system', 'vm', ), 'boolean'),
@@ -291,6 +292,7 @@ CAPABILITIES = {
     'KVM_CAP_ARM_WRITABLE_IMP_ID_REGS': (('system', 'vm', ), 'boolean'),
     'KVM_CAP_ARM_EL2': (('system', 'vm', ), 'boolean'),
     'KVM_CAP_ARM_EL2_E2H0': (('system', 'vm', ), 'boolean'),
+    'KVM_CAP_ARM_PMU_V3_STRICT': (('system', 'vm', ), 'boolean'),
     'KVM_CAP_ARM_SEA_TO_USER': (('system', 'vm', ), 'boolean'),
     'KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED': (('vm', ), 'boolean'),
 }

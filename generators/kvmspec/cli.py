@@ -142,10 +142,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_diff_header(args: argparse.Namespace) -> int:
     """Compare the spec's headers of a release and architecture with any tree of kernel
     headers: names both ways, values and layouts (field names included)."""
-    from .conformance import NoCompiler, arch_dir, base_include, compare_view, diff_names, header_tree
+    from .conformance import (NoCompiler, arch_dir, base_include, compare_view, diff_names, header_tree,
+                              known_header_defects)
     from .emit.tests import dump_source
     from .emit.text import environment
-    from .model import Version
     from .view import View, first_arch_release, header_files, newest_release
     import tempfile
 
@@ -203,12 +203,15 @@ def cmd_diff_header(args: argparse.Namespace) -> int:
                       f"{len(d.missing)} missing from the spec, {len(d.only_in_spec)} only in the spec")
                 findings += len(d.missing) + len(d.only_in_spec)
             for abi in abis:
-                outcome = compare_view([f"-I{ours}"], tree, abi, dump, f"of {view.release.release}")
+                removals = frozenset(n for d in diffs for n, mainline in d.backported if mainline.startswith("removed"))
+                outcome = compare_view([f"-I{ours}"], tree, abi, dump, f"of {view.release.release}",
+                                       known_header_defects(model, arch, view.release), view.release.release,
+                                       removals)
                 print(f"  {abi.name:12} {outcome.name.split(': ', 1)[1]}: {outcome.count} difference(s)"
                       + (f" ({outcome.detail})" if outcome.status == "failed" and not outcome.count else ""))
                 findings += outcome.count + (outcome.status == "failed" and not outcome.count)
                 for line in outcome.details:
-                    print(f"    {line}" if line.startswith("set aside") else f"    differs: {line}")
+                    print(f"    {line}" if line.startswith(("known defect", "set aside")) else f"    differs: {line}")
         except (NoCompiler, FileNotFoundError) as exc:
             raise UsageError(str(exc)) from None
         except OSError as exc:

@@ -95,6 +95,23 @@ class Move:
 
 
 @value_type
+class HeaderDefect:
+    """A release range in which the kernel's own uapi header spelled a value so that userspace
+    cannot compile it (a kernel-internal macro such as BIT() leaked into the header). The
+    value itself is unchanged; diff-header reports the tree's failing line as this known
+    defect instead of a finding."""
+
+    since: Version
+    until: Version
+    wrote: str                       # the kernel's text of the value then
+    reason: str
+    mark: Mark = field(compare=False)
+
+    def covers(self, release: Version) -> bool:
+        return self.since.parts <= release.parts < self.until.parts
+
+
+@value_type
 class PastValue:
     """The value (as written) a constant or named value had before `until`."""
 
@@ -355,6 +372,7 @@ class Constant(Item):
     expr: str = ""                   # as written in the spec
     values: tuple[Optional[int], ...] = ()     # per ABI, in ABIS order; None where not defined
     history: tuple[PastValue, ...] = ()        # earlier values, oldest first
+    header_defects: tuple[HeaderDefect, ...] = ()   # releases whose kernel header did not compile it
 
     kind = "const"
 
@@ -396,6 +414,7 @@ class NamedValue:
     abi_exceptions: tuple[AbiException, ...] = ()
     history: tuple[PastValue, ...] = ()
     arch_since: tuple[tuple[str, Version], ...] = ()   # architectures that gained it after `since`
+    header_defects: tuple[HeaderDefect, ...] = ()   # releases whose kernel header did not compile it
 
     def since_on(self, arch: str) -> Optional[Version]:
         """The first release in which architecture `arch` has the value by its own arch: list

@@ -198,7 +198,7 @@ class kvm_pmu_masked_entry_fields(enum.IntFlag):
     """The fields of a masked entry in kvm_pmu_event_filter.events. Bits 31:16
     and 54:36 are unused and must be 0. Up to 6.8 the header spelled these
     masks with a kernel-only macro, so userspace could not expand them; the
-    values have not changed.
+    values have not changed (header_defects records the old text).
 
     Field type: __u64. Since 6.3.
     """
@@ -11116,7 +11116,7 @@ KVM_CAP_SET_GUEST_DEBUG: Final = Capability(
     and userspace has to ask KVM_CHECK_EXTENSION anyway.
 
     :Number: 23
-    :Architectures: x86, arm64, s390 (since 3.15), ppc, riscv (since 6.10), loongarch (since 6.10)
+    :Architectures: x86, arm64 (since 4.3), s390 (since 3.16), ppc (since 3.10), riscv (since 6.10), loongarch (since 6.10)
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when KVM_SET_GUEST_DEBUG is supported.
     :Since: 2.6.30
@@ -11475,8 +11475,8 @@ class kvm_device_type(OpenIntEnum):
     KVM_DEV_TYPE_ARM_VGIC_V5 = 16
     #: One more than the highest type this header knows, not a device.
     #: Its value grows whenever a type is added (9 in 4.19, 11 from
-    #: 5.10, 15 from 6.13, 17 from 7.1), so it says nothing about what
-    #: a kernel supports.
+    #: 5.5, 15 from 6.13, 17 from 7.1), so it says nothing about what a
+    #: kernel supports.
     KVM_DEV_TYPE_MAX = 17
 
 
@@ -13153,6 +13153,24 @@ KVM_CAP_PPC_GET_CPU_CHAR: Final = Capability(
 )
 
 
+KVM_CAP_PPC_COMPAT_CAPS: Final = Capability(
+    250,
+    name='KVM_CAP_PPC_COMPAT_CAPS',
+    check=('system', 'vm',),
+    answer='boolean',
+    enable=None,
+    doc="""KVM_PPC_GET_COMPAT_CAPS tells which older processor compatibility modes
+    the host can run nested guests in.
+
+    :Number: 250
+    :Architectures: ppc
+    :Checked on: /dev/kvm, VM
+    :Answer: boolean: Non-zero when KVM_PPC_GET_COMPAT_CAPS is available.
+    :Since: 7.3
+    """,
+)
+
+
 KVM_CAP_PPC_NESTED_HV: Final = Capability(
     160,
     name='KVM_CAP_PPC_NESTED_HV',
@@ -13896,6 +13914,28 @@ KVM_CAP_ARM_EL2_E2H0: Final = Capability(
     :Checked on: /dev/kvm, VM
     :Answer: boolean: Non-zero when a virtual EL2 can also run with HCR_EL2.E2H clear.
     :Since: 6.16
+    """,
+)
+
+
+KVM_CAP_ARM_PMU_V3_STRICT: Final = Capability(
+    251,
+    name='KVM_CAP_ARM_PMU_V3_STRICT',
+    check=('system', 'vm',),
+    answer='boolean',
+    enable=None,
+    doc="""A vCPU may ask for the stricter PMUv3 interface with the
+    KVM_ARM_VCPU_PMU_V3_STRICT feature bit of KVM_ARM_VCPU_INIT. KVM then does
+    not pick a host PMU on its own: userspace must choose one with
+    KVM_ARM_VCPU_PMU_V3_SET_PMU before KVM_ARM_VCPU_PMU_V3_INIT, which
+    otherwise fails. In return the guest sees the chosen PMU's real
+    PMMIR_EL1.SLOTS, and writes to PMCR_EL0.N are ignored.
+
+    :Number: 251
+    :Architectures: arm64
+    :Checked on: /dev/kvm, VM
+    :Answer: boolean: Non-zero when KVM_ARM_VCPU_INIT accepts the KVM_ARM_VCPU_PMU_V3_STRICT feature.
+    :Since: 7.3
     """,
 )
 
@@ -18054,7 +18094,7 @@ KVM_SET_GUEST_DEBUG: Final = Ioctl(
     into the vCPU's debug registers.
 
     :Capability: KVM_CAP_SET_GUEST_DEBUG
-    :Architectures: x86, arm64, s390 (since 3.15), ppc, riscv (since 6.10), loongarch (since 6.10)
+    :Architectures: x86, arm64 (since 4.3), s390 (since 3.16), ppc (since 3.10), riscv (since 6.10), loongarch (since 6.10)
     :Type: vcpu ioctl
     :Parameters: struct kvm_guest_debug (in)
     :Returns: 0 on success, -1 with errno set on error.
@@ -18639,6 +18679,47 @@ KVM_PPC_ALLOCATE_HTAB: Final = Ioctl(
 )
 
 
+KVM_PPC_GET_COMPAT_CAPS: Final = Ioctl(
+    0xaeb8,
+    name='KVM_PPC_GET_COMPAT_CAPS',
+    nr=0xb8,
+    direction='none',
+    arg_pass='pointer',
+    arg_flow='inout',
+    arg_type=None,
+    scopes=('vm',),
+    capability='KVM_CAP_PPC_COMPAT_CAPS',
+    restores=None,
+    restored_by=None,
+    doc="""Reports the processor compatibility modes of earlier POWER generations in
+    which the host can run nested KVM guests, so that userspace can choose a
+    mode a guest hypervisor will be able to offer on this host.
+
+    :Capability: KVM_CAP_PPC_COMPAT_CAPS
+    :Architectures: ppc
+    :Type: vm ioctl
+    :Parameters: a buffer (in/out)
+    :Returns: 0 on success, -1 with errno set on error.
+    :Since: 7.3
+
+    The number is encoded with _IO, but the data really flows in/out; the
+    encoding is kept because changing it would change the ioctl number.
+
+    Argument: A pointer to struct kvm_ppc_compat_caps (powerpc asm/kvm.h). The
+    encoding carries no size: the structure's first member, size (__u64), says
+    how large the caller's structure is (at least
+    KVM_PPC_COMPAT_CAPS_SIZE_VER0, 24 bytes); the kernel fills flags
+    (reserved, 0) and compat_capabilities, a bit per processor generation
+    (KVM_PPC_COMPAT_CAP_POWER9, _POWER10, _POWER11, counted down from bit 62)
+    whose mode a nested guest may use.
+
+    Errors:
+    - EFAULT: The structure could not be read or written.
+    - EINVAL: size is smaller than the structure the kernel fills (24 bytes).
+    """,
+)
+
+
 KVM_PPC_SVM_OFF: Final = Ioctl(
     0xaeb3,
     name='KVM_PPC_SVM_OFF',
@@ -19108,6 +19189,7 @@ IOCTLS: Final[dict[str, Ioctl]] = {
     'KVM_S390_CLEAR_RESET': KVM_S390_CLEAR_RESET,
     'KVM_S390_KEYOP': KVM_S390_KEYOP,
     'KVM_PPC_ALLOCATE_HTAB': KVM_PPC_ALLOCATE_HTAB,
+    'KVM_PPC_GET_COMPAT_CAPS': KVM_PPC_GET_COMPAT_CAPS,
     'KVM_PPC_SVM_OFF': KVM_PPC_SVM_OFF,
     'KVM_DIRTY_TLB': KVM_DIRTY_TLB,
     'KVM_ARM_SET_DEVICE_ADDR': KVM_ARM_SET_DEVICE_ADDR,
@@ -19331,6 +19413,7 @@ CAPABILITIES: Final[dict[str, Capability]] = {
     'KVM_CAP_PPC_FWNMI': KVM_CAP_PPC_FWNMI,
     'KVM_CAP_PPC_SMT_POSSIBLE': KVM_CAP_PPC_SMT_POSSIBLE,
     'KVM_CAP_PPC_GET_CPU_CHAR': KVM_CAP_PPC_GET_CPU_CHAR,
+    'KVM_CAP_PPC_COMPAT_CAPS': KVM_CAP_PPC_COMPAT_CAPS,
     'KVM_CAP_PPC_NESTED_HV': KVM_CAP_PPC_NESTED_HV,
     'KVM_CAP_PPC_IRQ_XIVE': KVM_CAP_PPC_IRQ_XIVE,
     'KVM_CAP_PPC_GUEST_DEBUG_SSTEP': KVM_CAP_PPC_GUEST_DEBUG_SSTEP,
@@ -19361,6 +19444,7 @@ CAPABILITIES: Final[dict[str, Capability]] = {
     'KVM_CAP_ARM_WRITABLE_IMP_ID_REGS': KVM_CAP_ARM_WRITABLE_IMP_ID_REGS,
     'KVM_CAP_ARM_EL2': KVM_CAP_ARM_EL2,
     'KVM_CAP_ARM_EL2_E2H0': KVM_CAP_ARM_EL2_E2H0,
+    'KVM_CAP_ARM_PMU_V3_STRICT': KVM_CAP_ARM_PMU_V3_STRICT,
     'KVM_CAP_ARM_SEA_TO_USER': KVM_CAP_ARM_SEA_TO_USER,
     'KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED': KVM_CAP_ARM_CACHEABLE_PFNMAP_SUPPORTED,
 }

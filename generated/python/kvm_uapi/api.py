@@ -6080,7 +6080,7 @@ class Vcpu(_Descriptor):
         into the vCPU's debug registers.
 
         :Capability: KVM_CAP_SET_GUEST_DEBUG
-        :Architectures: x86, arm64, s390 (since 3.15), ppc, riscv (since 6.10), loongarch (since 6.10)
+        :Architectures: x86, arm64 (since 4.3), s390 (since 3.16), ppc (since 3.10), riscv (since 6.10), loongarch (since 6.10)
         :Type: vcpu ioctl
         :Parameters: struct kvm_guest_debug (in)
         :Returns: 0 on success, -1 with errno set on error.

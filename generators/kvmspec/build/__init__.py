@@ -19,7 +19,7 @@ from ..layout import ABIS, NATIVE, Member
 from ..load import Map
 from ..spelling import NameIndex
 from ..model import (
-    AbiException, Architecture, Definition, ExternalMacro, ExternalType, Guard, Header, Implementation,
+    AbiException, Architecture, Definition, ExternalMacro, ExternalType, Guard, Header, HeaderDefect, Implementation,
     Lifecycle, Model, Move, PastValue, Record, SpecFile, Version,
 )
 
@@ -171,6 +171,19 @@ class Builder(ReadingMixin, NamesMixin, EvaluationMixin, OutlinesMixin, ValuesMi
     def history(raw: Map) -> tuple[PastValue, ...]:
         return tuple(sorted((PastValue(Version.parse(h["until"]), _text(h["value"])) for h in raw.get("history", ())),
                             key=lambda h: h.until))
+
+    def header_defects(self, raw: Map) -> tuple[HeaderDefect, ...]:
+        """The header_defects: of a constant or value: release ranges in which the kernel's
+        header spelled it with a macro userspace does not have."""
+        out = []
+        for entry in raw.get("header_defects", ()):
+            since, until = Version.parse(entry["since"]), Version.parse(entry["until"])
+            if not since.parts < until.parts:
+                self.error(entry.mark_of("until"), f"header_defects: until {entry['until']} is not after "
+                           f"since {entry['since']}", "until is the first release whose header was right")
+            out.append(HeaderDefect(since, until, _text(entry["wrote"]), entry["reason"].strip(),
+                                    entry.mark_of("since")))
+        return tuple(sorted(out, key=lambda d: d.since))
 
     def lifecycle(self, raw: Map, key: str) -> Optional[Lifecycle]:
         data = raw.get(key)

@@ -32,7 +32,8 @@ class ValuesMixin:
             if values is None or not self.seen_everywhere(values, self.symbols.get(self.current_key())):
                 return None
             return Constant(**common, expr=_text(raw["value"]), history=self.history(raw),
-                            values=tuple(v.value if v is not None else None for v in values))
+                            values=tuple(v.value if v is not None else None for v in values),
+                            header_defects=self.header_defects(raw))
         if kind == "macro":
             return FunctionMacro(**common, params=tuple(raw["params"]), body=raw["body"])
         if kind == "exit":
@@ -60,7 +61,7 @@ class ValuesMixin:
                 alias=bool(entry.get("alias", False)), mask=bool(entry.get("mask", False)),
                 c_define=bool(entry.get("c_define", True)), c_explicit=bool(entry.get("c_explicit", False)),
                 history=self.history(entry),
-                abi_exceptions=self.abi_exceptions(entry)))
+                abi_exceptions=self.abi_exceptions(entry), header_defects=self.header_defects(entry)))
         if kind == "enum":
             return Enum(**common, type=scalar, values=tuple(values), c_style=raw.get("c_style", "define"),
                         c_define_values=bool(raw.get("c_define_values", False)),

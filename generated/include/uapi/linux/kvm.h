@@ -888,6 +888,8 @@ struct kvm_enable_cap {
 #define KVM_CAP_S390_KEYOP		247
 #define KVM_CAP_S390_VSIE_ESAMODE	248
 #define KVM_CAP_S390_HPAGE_2G		249
+#define KVM_CAP_PPC_COMPAT_CAPS		250
+#define KVM_CAP_ARM_PMU_V3_STRICT	251
 
 struct kvm_irq_routing_irqchip {
 	__u32 irqchip;
@@ -1179,6 +1181,7 @@ struct kvm_s390_keyop {
 #define KVM_ARM_MTE_COPY_TAGS		_IOR(KVMIO, 0xb4, struct kvm_arm_copy_mte_tags)
 #define KVM_ARM_SET_COUNTER_OFFSET	_IOW(KVMIO, 0xb5, struct kvm_arm_counter_offset)
 #define KVM_ARM_GET_REG_WRITABLE_MASKS	_IOR(KVMIO, 0xb6, struct reg_mask_range)
+#define KVM_PPC_GET_COMPAT_CAPS		_IO(KVMIO, 0xb8)
 
 /* ioctls on VM file descriptors that create devices */
 #define KVM_CREATE_DEVICE		_IOWR(KVMIO, 0xe0, struct kvm_create_device)
