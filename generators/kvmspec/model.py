@@ -908,6 +908,11 @@ class Model:
     def of_kind(self, kind: type) -> list:
         return list(self._kinds.get(kind, ()))
 
+    @functools.cached_property
+    def position(self) -> dict[int, int]:
+        """Each item's place in emission order, by id()."""
+        return {id(item): n for n, item in enumerate(self.items)}
+
     @property
     def ioctls(self) -> list[Ioctl]:
         return self.of_kind(Ioctl)

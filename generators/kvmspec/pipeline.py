@@ -45,7 +45,7 @@ T = TypeVar("T")
 
 # Rendered by the second child; the parent renders the rest (headers, documentation, the
 # bindings): about the same time on each side, with the model checks in the child.
-CHILD_GENERATORS = frozenset({"python_abis", "tests"})
+CHILD_GENERATORS = frozenset({"python", "python_abis", "tests"})
 
 
 def cpus() -> int:

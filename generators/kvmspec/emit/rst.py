@@ -101,8 +101,9 @@ def other_arch_records(model: Model, ioctl: Ioctl, record: Optional[Record]) -> 
     define (each architecture's struct kvm_regs for KVM_GET_REGS)."""
     if record is None:
         return []
-    return [r for r in model.items if isinstance(r, Record) and r.name == record.name and r is not record
-            and r.emitted and set(r.arch) & set(ioctl.arch) - set(record.arch)]
+    others = [r for r in model.variants.get(record.name, ()) if isinstance(r, Record) and r is not record
+              and r.emitted and set(r.arch) & set(ioctl.arch) - set(record.arch)]
+    return sorted(others, key=lambda r: model.position[id(r)]) if len(others) > 1 else others
 
 
 def tables_of(model: Model, ioctl: Ioctl, order: dict[str, int]) -> Optional[Ioctl]:
