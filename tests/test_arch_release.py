@@ -413,7 +413,7 @@ def test_an_enum_that_was_plain_defines_before_a_release_is_written_as_defines_t
 # ------------------------------------------------------------------ architectures that gained an item later
 
 def test_the_view_says_whether_an_architecture_has_an_item_at_a_release():
-    """KVM_SET_GUEST_DEBUG is 2.6.30 on x86, but reached s390 in 3.15 and riscv in 6.10;
+    """KVM_SET_GUEST_DEBUG is 2.6.30 on x86, but reached s390 in 3.16 and riscv in 6.10;
     KVM_MP_STATE_STOPPED (3.17) is riscv's from its first KVM release, 5.16."""
     from kvmspec.build import load_model
     from kvmspec.model import Version
@@ -426,9 +426,10 @@ def test_the_view_says_whether_an_architecture_has_an_item_at_a_release():
 
     assert has("x86", "2.6.30") and not has("x86", "2.6.29")
     assert not has("riscv", "6.9") and has("riscv", "6.10") and has("riscv", "7.3")
-    assert not has("s390", "3.14") and has("s390", "3.15")
+    assert not has("s390", "3.15") and has("s390", "3.16")
     assert not has("mips", "7.3")                       # not on its arch: list at all
     assert View(model, Version.parse("6.9")).arches_of(debug) == ("x86", "arm64", "s390", "ppc")
+    assert View(model, Version.parse("4.2")).arches_of(debug) == ("x86", "s390", "ppc")   # arm64 from 4.3
     assert debug.since_on("riscv") == Version.parse("6.10") and debug.since_on("x86") == debug.since
     mp_states = model.by_name["kvm_mp_states"]
     stopped = mp_states.value_named("KVM_MP_STATE_STOPPED")

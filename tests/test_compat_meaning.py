@@ -297,7 +297,7 @@ def test_history_usage_errors():
 # ------------------------------------------------------------------ architectures that gain an ioctl later
 
 VCPU = "spec/common/vcpu.yaml"
-GUEST_DEBUG_ARCH = '    arch: [x86, arm64, {s390: "3.15"}, ppc, {riscv: "6.10"}, {loongarch: "6.10"}]\n    evidence: "s390'
+GUEST_DEBUG_ARCH = '    arch: [x86, {arm64: "4.3"}, {s390: "3.16"}, {ppc: "3.10"}, {riscv: "6.10"}, {loongarch: "6.10"}]\n    evidence: "Before'
 
 
 def test_an_architecture_gaining_an_ioctl_is_not_a_finding_losing_it_is(tmp_path):
