@@ -260,8 +260,8 @@ def test_history_reports_a_count_that_changed_unless_recorded(tmp_path):
     s.write("spec/x86/sev.yaml", text[:start] + text[text.index("        doc: |", start):])
     history = replay(load_model(s.root))
     found = [(r.release, f.message.split(":")[0]) for r, f in history.unexplained()]
-    assert found == [("5.11", "KVM_SEV_NR_MAX changed from 20 to 21 in 5.11"),
-                     ("5.14", "KVM_SEV_NR_MAX changed from 21 to 22 in 5.14"),
+    assert found == [("5.12", "KVM_SEV_NR_MAX changed from 20 to 21 in 5.12"),
+                     ("5.13", "KVM_SEV_NR_MAX changed from 21 to 22 in 5.13"),
                      ("6.10", "KVM_SEV_NR_MAX changed from 22 to 23 in 6.10"),
                      ("6.11", "KVM_SEV_NR_MAX changed from 23 to 103 in 6.11"),
                      ("7.0", "KVM_SEV_NR_MAX changed from 103 to 104 in 7.0")]

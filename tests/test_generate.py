@@ -81,8 +81,9 @@ def test_check_after_a_spec_change(scratch, capsys):
     # The value appears in the header, the bindings (and the API's known-bits
     # checks), the docs and the two tests that hold expected values; the ABI
     # dump program only names it. On the site it shows in the x86 ioctls that
-    # use the flag set (the nested-state page of the x86 area) and on the x86
-    # page of the value sets. kvm_uapi.abis has every ABI's constants.
+    # use the flag set (the nested-state page of the x86 area), on the x86
+    # page of the value sets and on the x86 architecture's header page.
+    # kvm_uapi.abis has every ABI's constants.
     site = [path for path in stale if path.startswith("generated/docs/")]
     assert [path for path in stale if path not in site] == [
                      "generated/Documentation/virt/kvm/api.rst",
@@ -92,8 +93,9 @@ def test_check_after_a_spec_change(scratch, capsys):
                      "generated/python/kvm_uapi/api.py",
                      "generated/tests/kvm_conformance.c",
                      "generated/tests/test_kvm_uapi.py"]
-    assert len(site) == 2
-    assert site[0].startswith("generated/docs/values/x86") and site[1].startswith("generated/docs/x86/nested-state")
+    assert len(site) == 3
+    assert site[0].startswith("generated/docs/arch/x86/header") and \
+        site[1].startswith("generated/docs/values/x86") and site[2].startswith("generated/docs/x86/nested-state")
 
 
 def test_invalid_spec_leaves_generated_untouched(scratch, capsys):
