@@ -55,8 +55,7 @@ class OutlinesMixin:
 
         # By the C name: a definition another architecture's header repeats has a key of
         # its own (kvm_sync_regs@x86), but the outline names it as the kernel does.
-        own = [(self.order[key], raw[kind], kind, raw) for key, (kind, raw, spec_file) in self.items.items()
-               if raw.get("header", spec_file.header) == header and (_removed_in(raw) is None or key == raw[kind])]
+        own = list(self.items_by_header().get(header, ()))
         own += [(self.order[f"!{raw[kind]}"], raw[kind], kind, raw) for kind, raw, spec_file in self.fallbacks
                 if raw.get("header", spec_file.header) == header]
         previous: Optional[str] = None
@@ -89,6 +88,18 @@ class OutlinesMixin:
                     self.emit_order.setdefault((header, owner), position)
                     position += 1
         return tuple(OutlineSection(comment, tuple(entries)) for comment, entries in sections)
+
+    def items_by_header(self) -> dict[str, list[tuple[int, str, str, Map]]]:
+        """(place, C name, kind, raw) of each definition, by the header it is in (of the
+        definitions of a removed name, the one under the plain name), made once."""
+        cached = getattr(self, "_items_by_header", None)
+        if cached is None:
+            cached = self._items_by_header = {}
+            for key, (kind, raw, spec_file) in self.items.items():
+                if _removed_in(raw) is None or key == raw[kind]:
+                    cached.setdefault(raw.get("header", spec_file.header), []).append(
+                        (self.order[key], raw[kind], kind, raw))
+        return cached
 
     def outline_entry(self, raw: Any, mark: Mark) -> OutlineEntry:
         if isinstance(raw, str):
