@@ -82,7 +82,7 @@ def generate_files(root: Path, parallel: bool = False) -> dict[str, str]:
             files: dict[str, str] = {}
             failure = None
             try:
-                files = emit.render(model, tuple(g for g in emit.GENERATORS if g.name not in CHILD_GENERATORS))
+                files = emit.render(model, emit.generators(set(emit.NAMES) - CHILD_GENERATORS))
             except Exception as exc:   # perhaps because the model breaks a rule: decided in _combine
                 failure = exc
         except BaseException as exc:
@@ -222,7 +222,7 @@ def _combine(model: Model, files: dict[str, str], failure: Exception | None, dat
     if ok is False:   # an exception in it, on a model that follows the rules: a bug
         raise RuntimeError(f"the second process failed:\n{theirs}")
     if ok is None:    # no result: its part is rendered here
-        theirs = emit.render(model, tuple(g for g in emit.GENERATORS if g.name in CHILD_GENERATORS))
+        theirs = emit.render(model, emit.generators(CHILD_GENERATORS))
     for path in theirs:
         if path in files:
             raise AssertionError(f"two generators both write {path}")
@@ -237,7 +237,7 @@ def _child(model: Model, result_fd: int) -> None:
             from . import emit
             found = [(tuple(d.mark), d.message, d.hint, d.severity, d.rule) for d in check_model(model)]
             files = {} if found else \
-                emit.render(model, tuple(g for g in emit.GENERATORS if g.name in CHILD_GENERATORS))
+                emit.render(model, emit.generators(CHILD_GENERATORS))
             payload = marshal.dumps((True, found, files))
         except BaseException:
             payload = marshal.dumps((False, [], traceback.format_exc()))

@@ -1,17 +1,23 @@
 """Generators: each turns the model into files, {path under generated/: text}.
 
-A generator is a module with a `Generator` class that has a `name` and a
-`render(model, env)` method; its templates live in templates/<name>/. To add
-an output, add a module and a template folder and list the class here.
+A generator is a module with a `Generator` class that has a `name` (the
+module's) and a `render(model, env)` method; its templates live in
+templates/<name>/. To add an output, add a module and a template folder and
+list its name in NAMES. A module is imported when its generator is first
+wanted: a command that renders two headers does not load the documentation
+generators, and `generate`'s two processes each load their own.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import importlib
+from typing import Any, Optional, Protocol
 
 from ..model import Model
-from . import c_header, python, python_abis, rst, tests
 from .text import environment
+
+# Every generator, in the order their files are rendered.
+NAMES = ("c_header", "python", "python_abis", "rst", "tests")
 
 
 class Generator(Protocol):
@@ -21,13 +27,16 @@ class Generator(Protocol):
         ...
 
 
-GENERATORS: tuple[Generator, ...] = (
-    c_header.Generator(),
-    python.Generator(),
-    python_abis.Generator(),
-    rst.Generator(),
-    tests.Generator(),
-)
+def generators(names: Optional[Any] = None) -> tuple[Generator, ...]:
+    """The generators named (every one by default), in NAMES order."""
+    return tuple(importlib.import_module(f".{name}", __name__).Generator()
+                 for name in NAMES if names is None or name in names)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "GENERATORS":   # every generator (imports every module)
+        return generators()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def render(model: Model, gens: tuple[Generator, ...]) -> dict[str, str]:
@@ -45,5 +54,5 @@ def render(model: Model, gens: tuple[Generator, ...]) -> dict[str, str]:
 
 def render_all(model: Model, only: tuple[str, ...] = ()) -> dict[str, str]:
     """Every generated file, keyed by its path relative to generated/."""
-    files = render(model, tuple(g for g in GENERATORS if not only or g.name in only))
+    files = render(model, generators(only or None))
     return dict(sorted(files.items()))
