@@ -98,3 +98,16 @@ def test_emitting_the_flag_gives_the_verdict_the_readme_shows_and_the_remedy_pas
     assert "compatibility with HEAD (kvmspec compat):\n  0 error(s), 0 warning(s)\n" in result.out
     header = (scratch.root / "generated/include/uapi/linux/kvm.h").read_text()
     assert re.search(r"^#define KVM_CAP_NESTED_GPAT\s+252$", header, re.M)
+
+
+def test_every_package_of_the_tool_is_installed():
+    """`pip install .` (not -e) installs only the packages pyproject.toml lists: each
+    directory of the tool with an __init__.py must be among them (kvmspec.build and
+    kvmspec.compat once were not)."""
+    import tomllib
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    root = REPO / config["package-dir"]["kvmspec"]
+    found = {"kvmspec" + "".join("." + part for part in init.parent.relative_to(root).parts)
+             for init in root.rglob("__init__.py") if "__pycache__" not in init.parts}
+    assert found <= listed, sorted(found - listed)
