@@ -108,7 +108,7 @@ class HeaderDefect:
     mark: Mark = field(compare=False)
 
     def covers(self, release: Version) -> bool:
-        return self.since.parts <= release.parts < self.until.parts
+        return between(self.since, self.until, release)
 
 
 @value_type
@@ -197,10 +197,7 @@ class OutlineEntry:
 
     def placed_at(self, release: Optional[Version]) -> bool:
         """Whether the name sits here at a release (None: the newest one)."""
-        if release is None:
-            return self.until is None
-        return (self.since is None or self.since.parts <= release.parts) and \
-            (self.until is None or release.parts < self.until.parts)
+        return between(self.since, self.until, release)
 
 
 @value_type
@@ -221,10 +218,7 @@ class IncludeRange:
     until: Optional[Version] = None
 
     def at(self, release: Optional[Version]) -> bool:
-        if release is None:
-            return self.until is None
-        return (self.since is None or self.since.parts <= release.parts) and \
-            (self.until is None or release.parts < self.until.parts)
+        return between(self.since, self.until, release)
 
 
 @value_type
@@ -358,10 +352,15 @@ def since_on(arch_list: tuple[str, ...], arch_since: tuple[tuple[str, Version], 
 def exists_at(since: Optional[Version], removed: Optional[Lifecycle], release: Optional[Version]) -> bool:
     """Whether something added in `since` and perhaps removed is there at a release
     (None: the newest view, where only removal counts)."""
+    return between(since, removed.since if removed is not None else None, release)
+
+
+def between(since: Optional[Version], until: Optional[Version], release: Optional[Version]) -> bool:
+    """Whether `release` is from `since` on and before `until` (either None: no bound).
+    Release None is the newest view, where only an end counts."""
     if release is None:
-        return removed is None
-    return (since is None or since.parts <= release.parts) and \
-        (removed is None or release.parts < removed.since.parts)
+        return until is None
+    return (since is None or since.parts <= release.parts) and (until is None or release.parts < until.parts)
 
 
 # ------------------------------------------------------------------ values
@@ -504,9 +503,7 @@ class Field:
 
     def exists_at(self, release: Optional[Version]) -> bool:
         """Whether the field was in the record in `release` (None: the newest view)."""
-        if release is None:
-            return self.until is None
-        return (self.since is None or self.since <= release) and (self.until is None or release < self.until)
+        return between(self.since, self.until, release)
 
     def past(self, release: Optional[Version]) -> Optional[PastField]:
         """How the field differed in `release`, if it did."""

@@ -146,7 +146,7 @@ def _build_unchecked(root: Path) -> tuple[Builder, Model, _Answer] | None:
     child as soon as everything is read; None if the build failed (on input
     the checks would reject, or that the build cannot take)."""
     builder = Builder(root, check_input=False, check_rules=False)
-    inputs = _InputChecks(builder)
+    inputs = _input_checks(builder)
     builder.after_read = inputs.start
     try:
         return builder, builder.build(), inputs
@@ -155,7 +155,7 @@ def _build_unchecked(root: Path) -> tuple[Builder, Model, _Answer] | None:
         return None
 
 
-def _InputChecks(builder: Builder) -> _Answer:
+def _input_checks(builder: Builder) -> _Answer:
     """The checks of the input that the unchecked build left out, run in a
     child from the moment everything is read."""
     return _Answer(builder.input_is_clean)
