@@ -139,7 +139,16 @@ def _eq(self: Any, other: Any) -> Any:
 
 
 def _hash(self: Any) -> int:
-    return hash(self.__value_key__(self))
+    # A value never changes, so its hash is worked out once: hashing a record
+    # hashes its fields and the records they hold, which the checks and the
+    # generators do for the same records again and again. (The cached hash
+    # must not outlive the process, as string hashes differ between runs:
+    # nothing pickles the model.)
+    cached = self.__dict__
+    found = cached.get("__value_hash__")
+    if found is None:
+        found = cached["__value_hash__"] = hash(self.__value_key__(self))
+    return found
 
 
 def _lt(self: Any, other: Any) -> Any:

@@ -92,9 +92,7 @@ class ReadingMixin:
             "create it, or remove outline: from the header"))
         if data is None:
             return None
-        found = schema.check_outline_file(data)
-        if not found and self.checked:
-            found = check_text(data)
+        found = (schema.check_outline_file(data) or check_text(data)) if self.checked else []
         if not found and data["outline"] != h["name"]:
             found.append(Diagnostic(data.mark_of("outline"), f"this is the outline of header {data['outline']!r}, "
                                                              f"but header {h['name']!r} names it",
@@ -126,9 +124,7 @@ class ReadingMixin:
             mark, f"document layout {rel!r} does not exist in spec/", "create it, or remove it from documents:"))
         if data is None:
             return None
-        found = schema.check_document_layout(data)
-        if not found and self.checked:
-            found = check_text(data)
+        found = (schema.check_document_layout(data) or check_text(data)) if self.checked else []
         if found:
             problems.extend(found)
             return None
@@ -200,15 +196,18 @@ class ReadingMixin:
 
     def input_is_clean(self) -> bool:
         """After a build with check_input=False: whether the checks it left out
-        (schema, text, unlisted files) find nothing in what it read. When they
-        do, build again with them, which reports what they find."""
+        (schema, text, unlisted files) find nothing in what it read, outlines and
+        document layouts included. When they do, build again with them, which
+        reports what they find."""
         manifest, files, listed = self.was_read
         if schema.check_manifest(manifest) or check_text(manifest) or check_manifest_names(manifest):
             return False
         for _, data in files:
             if schema.check_spec_file(data) or check_text(data):
                 return False
-        if any(check_text(data) for data in self.outlines.values()):
+        if any(schema.check_outline_file(data) or check_text(data) for data in self.outlines.values()):
+            return False
+        if any(schema.check_document_layout(data) or check_text(data) for data in self.documents):
             return False
         return not self.unlisted_files(listed)
 

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import jinja2
+import jinja2.compiler
 
 from ..layout import HOST_ABIS as ABIS, IOC_MACROS, host
 from ..model import Field, Ioctl, Item, NamedValue, Record, Version
@@ -274,10 +275,33 @@ def abi_names() -> list[str]:
     return [abi.name for abi in ABIS]
 
 
+class _CodeGenerator(jinja2.compiler.CodeGenerator):
+    """Jinja's compiler, with `a.b` compiled to Python's own attribute lookup.
+
+    Jinja turns every `a.b` into a call of Environment.getattr, which tries
+    the attribute and then the item `a["b"]`, and gives an Undefined when
+    both fail. Our templates read attributes of the model's objects only, and
+    with StrictUndefined a missing one is an error either way, so Python's
+    getattr does the same job without a Python function call per lookup
+    (rendering every output took 8% less: 314 ms against 340 ms in one
+    process). A dict read as `a.b` fails with AttributeError (write a["b"])."""
+
+    def visit_Getattr(self, node, frame) -> None:
+        self.write("getattr(")
+        self.visit(node.node, frame)
+        self.write(f", {node.attr!r})")
+
+
+# The compiled form of a template depends on the compiler above: a change to
+# it needs a new name, which is part of the cache's directory.
+_COMPILER = "getattr-1"
+
+
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    """Compiled templates kept between runs (keyed by template source), like .pyc files."""
+    """Compiled templates kept between runs (keyed by template source and by our
+    compiler, _COMPILER), like .pyc files."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    directory = os.path.join(base, "kvmspec", "jinja")
+    directory = os.path.join(base, "kvmspec", "jinja-" + _COMPILER)
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError:
@@ -309,6 +333,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
+    env.code_generator_class = _CodeGenerator
     env.filters.update(
         wrap=wrap, bullet=bullet, rstrip=lambda text: str(text).rstrip(), summary=summary, c_comment=c_comment, c_define=c_define, docstring=docstring,
         py_string=py_string, py_comment=py_comment, rst_heading=rst_heading, hexnum=hexnum, arch_list=arch_list, arch_releases=arch_releases,
