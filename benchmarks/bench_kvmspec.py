@@ -77,16 +77,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--root", type=Path, default=REPO, help="repository whose spec is measured")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the scratch repository is made (default: beside the repository, "
+                             "in a temporary directory under .bench/)")
     args = parser.parse_args()
 
+    # The scratch copy lives where a user's repository does, not in /tmp: on
+    # the shared VMs this runs on, creating a file under /tmp costs about
+    # 0.35 ms against 0.1 ms elsewhere on the same disk (168 files: 58 ms
+    # against 16 ms, empty or not), which "generate from scratch" would count
+    # as its own time.
+    scratch = args.workdir if args.workdir is not None else args.root / ".bench"
+    scratch.mkdir(parents=True, exist_ok=True)
     results: list[tuple[str, bool, str]] = []
-    with tempfile.TemporaryDirectory(prefix="kvmspec-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kvmspec-bench-", dir=scratch) as tmp:
         work = Path(tmp) / "repo"
         shutil.copytree(args.root / "spec", work / "spec")
         files = len(list((work / "spec").rglob("*.yaml")))
         size = sum(p.stat().st_size for p in (work / "spec").rglob("*.yaml"))
         print(f"spec: {files} YAML files, {size / 1024:.0f} KiB; {args.repeat} runs each, median; "
-              f"{os.cpu_count()} CPUs; {PY}")
+              f"{os.cpu_count()} CPUs; {PY}; in {tmp}")
 
         def fresh() -> None:
             shutil.rmtree(work / "generated", ignore_errors=True)

@@ -122,8 +122,15 @@ class View:
 
     def home(self, item: Definition) -> Optional[str]:
         """The header of the view that defined the item in its release (None: no header of its architecture)."""
+        if not item.moves:   # most items: one header in every release
+            header = item.header
+            return header if self.arch is None or self._header_arch[header] in (None, self.arch) else None
         return next((h for h in item.headers_at(self.release)
-                     if self.arch is None or self.model.header(h).arch in (None, self.arch)), None)
+                     if self.arch is None or self._header_arch[h] in (None, self.arch)), None)
+
+    @functools.cached_property
+    def _header_arch(self) -> dict[str, Optional[str]]:
+        return {h.name: h.arch for h in self.model.headers}
 
     def items_of_header(self, header: str) -> list[Definition]:
         return [i for i in self.items if i.header == header]
@@ -143,10 +150,13 @@ class View:
             return self._fields_at(item) if isinstance(item, Record) else item
         header = self.home(item) or item.header_at(self.release)
         if isinstance(item, Constant) and item.history:
-            item = replace(item, expr=item.expr_at(self.release))
+            expr = item.expr_at(self.release)
+            if expr != item.expr:
+                item = replace(item, expr=expr)
         elif isinstance(item, ValueSet):
-            item = replace(item, values=tuple(replace(v, expr=v.expr_at(self.release)) if v.history else v
-                                              for v in item.values if v.exists_at(self.release)))
+            values = tuple([self._value_at(v) for v in item.values if v.exists_at(self.release)])
+            if len(values) != len(item.values) or any(a is not b for a, b in zip(values, item.values)):
+                item = replace(item, values=values)
             until = getattr(item, "defines_until", None)
             if until is not None and self.release < until:   # plain #defines before it became an enum
                 item = replace(item, c_style="define", c_define_values=False)
@@ -156,6 +166,12 @@ class View:
             move = item.move_at(self.release)
             item = replace(item, header=header, c_guard=move.c_guard if move is not None else item.c_guard)
         return item
+
+    def _value_at(self, value: NamedValue) -> NamedValue:
+        if not value.history:
+            return value
+        expr = value.expr_at(self.release)
+        return value if expr == value.expr else replace(value, expr=expr)
 
     def _fields_at(self, record: Record) -> Record:
         fields = []

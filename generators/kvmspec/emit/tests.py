@@ -104,26 +104,16 @@ def checks(model: Model) -> list[Check]:
     """Facts to check, including those of removed items (for header trees older than the removal)."""
     out: list[Check] = []
     described_only = {h.name for h in model.headers if not h.emit}
+    everywhere = tuple(True for _ in ABIS)
     for item in model.items:
         if not item.active_on or (isinstance(item, Ioctl) and item.type_external is not None):
             continue   # its #ifdef holds nowhere, or no code can expand it
         if item.header in described_only:
             continue   # asm/ptrace.h ...: the installed one, of whatever release, is what kvm.h uses
-        until = item.removed.since if item.removed is not None else None
         first = len(out)
-        _item_checks(item, out)
         seen = tuple(abi.arch in item.active_on for abi in ABIS)
-        for index in range(first, len(out)):
-            check = out[index]
-            if not all(seen) or None in check.values:
-                values = tuple(v if ok else None for v, ok in zip(check.values, seen))
-                if all(v is None for v in values):
-                    out[index] = None   # type: ignore[call-overload]
-                else:
-                    out[index] = replace(check, values=values)
-        out[first:] = [c for c in out[first:] if c is not None]
-        if until is not None:
-            out[first:] = [replace(c, until=until) for c in out[first:]]
+        _item_checks(item, out, None if seen == everywhere else seen,
+                     item.removed.since if item.removed is not None else None)
         # A moved item, or one under the #ifdef of a moved macro (KVM_CAP_SET_GUEST_DEBUG
         # under __KVM_HAVE_GUEST_DEBUG), reaches each architecture from its own release.
         mover = item if item.moves else _moved_guard(model, item)
@@ -161,11 +151,24 @@ def _split_by_first_sight(model: Model, item, check: Check) -> list[Check]:
     return parts
 
 
-def _item_checks(item, out: list[Check]) -> None:
+def _item_checks(item, out: list[Check], seen: Optional[tuple[bool, ...]] = None,
+                 removed: Optional[Version] = None) -> None:
+    """The item's facts, appended to `out`. `seen`: on which ABIs (in ABIS order) the
+    item's #ifdef holds (None: all), its values elsewhere being None; a fact with no
+    value on any ABI is left out. `removed`: the release that removed the item, which
+    is then that of each of its facts."""
+    def add(kind: str, subject: str, member: str, values: tuple, since: Optional[Version],
+            until: Optional[Version] = None, macro: bool = False) -> None:
+        if seen is not None:
+            values = tuple([v if ok else None for v, ok in zip(values, seen)])
+        if None in values and all(v is None for v in values):
+            return
+        out.append(Check(kind, subject, member, values, since, removed or until, macro))
+
     if isinstance(item, Constant) and not item.values:
-        out.append(Check("defined", item.name, "", (1,) * len(ABIS), item.since))
+        add("defined", item.name, "", (1,) * len(ABIS), item.since)
     elif isinstance(item, Constant):
-        out.append(Check("value", item.name, "", item.values, item.since, macro=True))
+        add("value", item.name, "", item.values, item.since, macro=True)
     elif isinstance(item, (Enum, FlagSet)):
         is_macro = item.c_style == "define"
         newest_before = None   # in a C enum, later values may count on earlier ones
@@ -174,19 +177,18 @@ def _item_checks(item, out: list[Check]) -> None:
             if not is_macro:
                 newest_before = _later(newest_before, v.since)
                 vsince = newest_before
-            out.append(Check("value", v.name, "", v.values, vsince,
-                             v.removed.since if v.removed is not None else None,
-                             macro=is_macro or (item.c_define_values and v.c_define)))
+            add("value", v.name, "", v.values, vsince, v.removed.since if v.removed is not None else None,
+                macro=is_macro or (item.c_define_values and v.c_define))
     elif isinstance(item, (Capability, ExitReason)):
-        out.append(Check("value", item.name, "", (item.value,) * len(ABIS), item.since, macro=True))
+        add("value", item.name, "", (item.value,) * len(ABIS), item.since, macro=True)
     elif isinstance(item, Ioctl):
-        out.append(Check("value", item.name, "", item.numbers, item.since, macro=True))
+        add("value", item.name, "", item.numbers, item.since, macro=True)
     elif isinstance(item, Record):
         since = _record_since(item)
         ctype = item.c_type
         layouts = item.layouts
-        out.append(Check("size", ctype, "", tuple(l.size if l is not None else None for l in layouts), since))
-        out.append(Check("align", ctype, "", tuple(l.align if l is not None else None for l in layouts), since))
+        add("size", ctype, "", tuple([l.size if l is not None else None for l in layouts]), since)
+        add("align", ctype, "", tuple([l.align if l is not None else None for l in layouts]), since)
         padding_since = None   # padding named later moves the fields after it on some ABI
         before = None          # a field added before another may have moved it (taken from reserved bytes)
         for path, f, offsets in item.walk():
@@ -199,15 +201,15 @@ def _item_checks(item, out: list[Check]) -> None:
             if f.history:      # its name, type or size changed: check it as it is since the last change
                 field_since = _later(field_since, f.history[-1].until)
             if f.bits:
-                out.append(Check("bitfield", ctype, path, tuple(f.bits if o is not None else None for o in offsets),
-                                 field_since))
+                add("bitfield", ctype, path, tuple([f.bits if o is not None else None for o in offsets]),
+                    field_since)
                 continue
-            out.append(Check("offset", ctype, path, offsets, field_since))
+            add("offset", ctype, path, offsets, field_since)
             if not f.flexible and f.count:   # sizeof a zero-length array is not valid C++ (nor in newer headers)
-                sizes = tuple(f.size(abi) if o is not None else None for abi, o in zip(ABIS, offsets))
+                sizes = tuple([f.size(abi) if o is not None else None for abi, o in zip(ABIS, offsets)])
                 # a member of another record's type has its size from when that record got its layout
                 size_since = _later(field_since, _record_since(f.record)) if f.record is not None else field_since
-                out.append(Check("member_size", ctype, path, sizes, size_since))
+                add("member_size", ctype, path, sizes, size_since)
 
 
 def version_code(version: Optional[Version]) -> str:
