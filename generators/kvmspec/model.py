@@ -9,12 +9,11 @@ recomputes a layout.
 from __future__ import annotations
 
 import functools
-from dataclasses import field
 from typing import Any, Iterator, Mapping, Optional, Union
 
 from .diagnostics import Mark
 from .layout import ABI_INDEX, ABIS, NATIVE, Abi, Layout, Scalar
-from .valuetype import value_type
+from .valuetype import field, value_type
 
 # ------------------------------------------------------------------ basics
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from .. import expr
@@ -21,22 +20,33 @@ OTHER_OUTPUTS = {"python", "tests", "documentation"}
 KVMIO_NAME = "KVMIO"
 
 
-@dataclass
 class _Symbol:
-    """A name in the C macro namespace whose value is an expression."""
+    """A name in the C macro namespace whose value is an expression. (A plain
+    class: it is filled in as the build evaluates it.)"""
 
-    name: str
-    text: str
-    mark: Mark
-    owner: Optional[Map] = None       # the item defining it
-    c_enum: bool = False              # a C enumerator (type int) rather than a macro
-    values: Optional[list] = None     # evaluated, per ABI
-    busy: bool = False
-    compute: Optional[Callable[[], Optional[list]]] = None  # for values that are not expressions
-    unevaluable: bool = False          # refers to a macro its architectures' headers never define
-    arches: tuple[str, ...] = ()       # where its definition is seen (ABIs of others get None)
-    elsewhere: frozenset = frozenset()  # ABIs whose headers lack a macro it uses
-    arch_dependent: bool = False       # its value may differ between ABIs of one evaluation class
+    __slots__ = ("name", "text", "mark", "owner", "c_enum", "values", "busy", "compute", "unevaluable",
+                 "arches", "elsewhere", "arch_dependent")
+
+    def __init__(self, name: str, text: str, mark: Mark, owner: Optional[Map] = None, c_enum: bool = False,
+                 values: Optional[list] = None, busy: bool = False,
+                 compute: Optional[Callable[[], Optional[list]]] = None, unevaluable: bool = False,
+                 arches: tuple[str, ...] = (), elsewhere: frozenset = frozenset(),
+                 arch_dependent: bool = False) -> None:
+        self.name = name
+        self.text = text
+        self.mark = mark
+        self.owner = owner                      # the item defining it
+        self.c_enum = c_enum                    # a C enumerator (type int) rather than a macro
+        self.values = values                    # evaluated, per ABI
+        self.busy = busy
+        self.compute = compute                  # for values that are not expressions
+        self.unevaluable = unevaluable          # refers to a macro its architectures' headers never define
+        self.arches = arches                    # where its definition is seen (ABIs of others get None)
+        self.elsewhere = elsewhere              # ABIs whose headers lack a macro it uses
+        self.arch_dependent = arch_dependent    # its value may differ between ABIs of one evaluation class
+
+    def __repr__(self) -> str:
+        return f"_Symbol({self.name!r}, {self.text!r})"
 
 
 def _text(value: Any) -> str:
