@@ -615,14 +615,26 @@ class Record(Item):
 
     def walk(self, prefix: str = "") -> Iterator[tuple[str, Field, tuple[int, ...]]]:
         """Every active field, depth first, with its dotted path and offsets from this record."""
+        if not prefix:
+            return iter(self._walked)
+        top = prefix.rstrip(".")   # the path of an unnamed member
+        return ((prefix + path if path else top, f, offsets) for path, f, offsets in self._walked)
+
+    @functools.cached_property
+    def _walked(self) -> tuple[tuple[str, Field, tuple[int, ...]], ...]:
+        """walk() without a prefix, worked out once: the checks, the tests and the
+        documentation walk the same records many times."""
+        out = []
         for f in self.members:
-            path = f"{prefix}{f.name}" if f.name else prefix.rstrip(".")
-            yield path, f, f.offsets
+            path = f.name or ""
+            out.append((path, f, f.offsets))
             if f.record is not None and f.record.inline:
                 # members of an array of inline records are named through element 0
                 inner = f"{path}{'[0]' if f.is_array else ''}." if path else ""
+                offsets = f.offsets
                 for sub_path, sub, sub_offsets in f.record.walk(inner):
-                    yield sub_path, sub, _add(f.offsets, sub_offsets)
+                    out.append((sub_path, sub, _add(offsets, sub_offsets)))
+        return tuple(out)
 
     def deep_walk(self, prefix: str = "", base: tuple[int, ...] = ()) -> Iterator[tuple[str, Field, tuple[int, ...]]]:
         """Like walk(), but also through members whose type is another named record (not arrays)."""
