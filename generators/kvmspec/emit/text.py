@@ -9,10 +9,13 @@ from __future__ import annotations
 import functools
 import os
 import re
+import types
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import jinja2.compiler
+import jinja2.runtime
 
 from ..layout import HOST_ABIS as ABIS, IOC_MACROS, host
 from ..model import Field, Ioctl, Item, NamedValue, Record, Version
@@ -292,6 +295,31 @@ class _CodeGenerator(jinja2.compiler.CodeGenerator):
         self.write(f", {node.attr!r})")
 
 
+_PLAIN_CALLABLES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)
+
+
+class _Context(jinja2.runtime.Context):
+    """Jinja's template context, with a shorter way to call a plain function.
+
+    Every call in a template goes through Context.call, which asks the
+    callable whether it wants the context or the environment passed first
+    (twice, for callable objects) before calling it. A Python function or
+    class that does not ask (no jinja_pass_arg) is called at once; macros,
+    which do ask, and everything else take Jinja's way."""
+
+    def call(__self, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (Jinja's spelling)
+        if type(__obj) in _PLAIN_CALLABLES and getattr(__obj, "jinja_pass_arg", None) is None:
+            if kwargs:
+                kwargs.pop("_loop_vars", None)
+                kwargs.pop("_block_vars", None)
+            try:
+                return __obj(*args, **kwargs)
+            except StopIteration:
+                return __self.environment.undefined("value was undefined because a callable raised a "
+                                                    "StopIteration exception")
+        return jinja2.runtime.Context.call(__self, __obj, *args, **kwargs)
+
+
 # The compiled form of a template depends on the compiler above: a change to
 # it needs a new name, which is part of the cache's directory.
 _COMPILER = "getattr-1"
@@ -334,6 +362,7 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.code_generator_class = _CodeGenerator
+    env.context_class = _Context
     env.filters.update(
         wrap=wrap, bullet=bullet, rstrip=lambda text: str(text).rstrip(), summary=summary, c_comment=c_comment, c_define=c_define, docstring=docstring,
         py_string=py_string, py_comment=py_comment, rst_heading=rst_heading, hexnum=hexnum, arch_list=arch_list, arch_releases=arch_releases,
