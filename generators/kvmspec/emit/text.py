@@ -33,9 +33,11 @@ def fill_lines(words: list[str], width: int, first: str = "", rest: str = "") ->
     if not words:
         return []
     text = " ".join(words)
-    lines: list[str] = []
     pos, end = 0, len(text)
     prefix, avail = first, max(width - len(first), 0)
+    if end <= avail:                      # the common case: it fits on one line
+        return [prefix + text]
+    lines: list[str] = []
     while end - pos > avail:
         cut = text.rfind(" ", pos, pos + avail + 1)
         if cut < 0:                       # the next word alone is longer than the line
@@ -140,10 +142,16 @@ def rst_heading(text: str, char: str, overline: bool = False) -> str:
 _LIST_START = re.compile(r"[-*+\u2022](?: |$)|\(?(?:[0-9]+|[a-zA-Z]|#)[.)](?: |$)|\((?:[0-9]+|[a-zA-Z]|#)\)(?: |$)")
 
 
+# What a cell that _LIST_START matches starts with: one of these, or a letter and "." or ")".
+_LIST_FIRST = frozenset("-*+\u2022(#0123456789")
+
+
 def rst_cell(text: str) -> str:
     """The text as a table cell says it: a value like ``(56)`` or ``-`` is
     escaped so that it is not read as a list with an empty item."""
-    return "\\" + text if _LIST_START.match(text) else text
+    if (text[:1] in _LIST_FIRST or text[1:2] in (".", ")")) and _LIST_START.match(text):
+        return "\\" + text
+    return text
 
 
 def rst_table(rows: list[list[str]], header: list[str] | None = None, indent: str = "  ",
@@ -151,18 +159,14 @@ def rst_table(rows: list[list[str]], header: list[str] | None = None, indent: st
     """A reStructuredText simple table; the last column wraps onto continuation rows."""
     all_rows = [[rst_cell(c) for c in r] for r in ([header] if header else []) + rows]
     ncol = len(all_rows[0])
-    widths = [max(len(r[i]) for r in all_rows) for i in range(ncol - 1)]
-    widths = [max(w, 1) for w in widths]
-    wrapped = []
-    for r in all_rows:
-        lines = fill_lines(r[-1].split(), last_width) or [""]
-        wrapped.append(lines)
-    last = max(max(len(line) for line in lines) for lines in wrapped)
-    widths.append(max(last, 1))
+    widths = [max(max(len(r[i]) for r in all_rows), 1) for i in range(ncol - 1)]
+    wrapped = [fill_lines(r[-1].split(), last_width) or [""] for r in all_rows]
+    widths.append(max(max(len(line) for lines in wrapped for line in lines), 1))
     border = indent + "  ".join("=" * w for w in widths)
+    lead = widths[:-1]
 
-    def row(cells: list[str]) -> str:
-        return (indent + "  ".join(c.ljust(w) for c, w in zip(cells, widths))).rstrip()
+    def row(cells: list[str]) -> str:   # every column but the last padded to its width
+        return (indent + "".join([c.ljust(w) + "  " for c, w in zip(cells, lead)]) + cells[-1]).rstrip()
 
     out = [border]
     for index, (r, lines) in enumerate(zip(all_rows, wrapped)):
