@@ -39,14 +39,15 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
     def ascend_resolver(self):
         pass
 
-    def resolve(self, kind, value, implicit):
-        if kind is yaml.ScalarNode:
+    def resolve(self, kind, value, implicit, _scalar=yaml.ScalarNode, _sequence=yaml.SequenceNode,
+                _implicit=_IMPLICIT, _none=()):   # names bound once: called for every node
+        if kind is _scalar:
             if implicit[0]:
-                for tag, regexp in _IMPLICIT.get(value[:1], ()):
+                for tag, regexp in _implicit.get(value[:1], _none):
                     if regexp.match(value):
                         return tag
-            return _STR
-        return _SEQ if kind is yaml.SequenceNode else _MAP
+            return "tag:yaml.org,2002:str"
+        return "tag:yaml.org,2002:seq" if kind is _sequence else "tag:yaml.org,2002:map"
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
@@ -303,6 +304,7 @@ class _Converter:
 # What YAML lets a stream hold (YAML 1.1, 5.1): no C0 controls but tab and
 # line breaks, no DEL, C1 controls, surrogates or non-characters.
 _NOT_YAML = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+_YAML_ASCII = bytes([0x09, 0x0A, 0x0D, *range(0x20, 0x7F)])   # the ASCII characters it allows
 
 
 def _position(text: str, index: int) -> tuple[int, int]:
@@ -353,7 +355,10 @@ def parse_yaml(text: str, path: str) -> Any:
     if len(text) > MAX_FILE_BYTES:
         _raise(Mark(path, 1, 1), f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB",
                "split it into several spec files")
-    bad = _NOT_YAML.search(text)
+    # Spec files are ASCII: deleting every allowed byte and finding nothing left
+    # is a tenth of the time of the regular expression (which finds the culprit).
+    clean = text.isascii() and not text.encode("ascii").translate(None, _YAML_ASCII)
+    bad = None if clean else _NOT_YAML.search(text)
     if bad is not None:
         line, col = _position(text, bad.start())
         _raise(Mark(path, line, col), f"control character U+{ord(bad.group()):04X} is not allowed in a YAML file",
