@@ -235,8 +235,58 @@ def test_a_second_process_that_ends_without_a_result_is_done_by_the_first(monkey
     from kvmspec import emit
     from kvmspec.build import load_model
     pipeline = two_processes(monkeypatch)
-    monkeypatch.setattr(pipeline, "_child", lambda model, fd: os.kill(os.getpid(), signal.SIGKILL))
+    monkeypatch.setattr(pipeline, "_child", lambda model, fd, sink: os.kill(os.getpid(), signal.SIGKILL))
     assert pipeline.generate_files(REPO, parallel=True) == emit.render_all(load_model(REPO))
+
+
+def parallel_generate(root):
+    """kvmspec generate as the command runs it: two processes, each writing its share."""
+    from kvmspec import output, pipeline
+    with output.Rewrite(root) as rewrite:
+        pipeline.generate_into(root, rewrite, parallel=True)
+        return [s.path for s in rewrite.commit()]
+
+
+def test_two_processes_write_each_share_and_give_the_tree_of_one(scratch, capsys, monkeypatch):
+    """Each process writes the files it rendered; a share that did not change
+    waits, and is written only if the other changed. The tree is the one a
+    single process writes, whichever share changed."""
+    two_processes(monkeypatch)
+    assert scratch.run("generate", capsys=capsys).status == 0
+    expected = scratch.tree()
+    for stale in ("tests/kvm_abi_dump.c", "docs/index.rst"):   # the child's share, the parent's
+        path = scratch.root / "generated" / stale
+        path.write_text(path.read_text() + "stale\n")
+        assert parallel_generate(scratch.root) == [f"generated/{stale}"]
+        assert scratch.tree() == expected
+    scratch.replace(NESTED, "value: 0x00000100", "value: 0x00000200")
+    changed = parallel_generate(scratch.root)
+    assert "generated/arch/x86/include/uapi/asm/kvm.h" in changed   # the parent's share
+    assert "generated/python/kvm_uapi/__init__.py" in changed       # the child's
+    assert scratch.run("generate", "--check", capsys=capsys).status == 0
+    assert parallel_generate(scratch.root) == []
+    assert not [p for p in scratch.root.iterdir() if p.name.startswith(".generated")]
+
+
+def test_a_write_failure_in_the_second_process_is_redone_by_the_first(scratch, capsys, monkeypatch):
+    """The child cannot write its share (say the disk filled up, then had room):
+    the parent renders and writes it, and the tree is complete."""
+    import os
+    two_processes(monkeypatch)
+    assert scratch.run("generate", capsys=capsys).status == 0
+    expected = scratch.tree()
+    (scratch.root / "generated" / "tests" / "kvm_abi_dump.c").write_text("stale\n")
+    parent = os.getpid()
+    real_write = Path.write_bytes
+
+    def full_in_the_child(self, data):
+        if os.getpid() != parent:
+            raise OSError(28, "No space left on device", str(self))
+        return real_write(self, data)
+    monkeypatch.setattr(Path, "write_bytes", full_in_the_child)
+    assert parallel_generate(scratch.root) == ["generated/tests/kvm_abi_dump.c"]
+    monkeypatch.undo()
+    assert scratch.tree() == expected
 
 
 def test_with_two_processes_an_invalid_spec_is_reported_once(scratch, monkeypatch):

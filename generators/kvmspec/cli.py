@@ -90,28 +90,31 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .output import check_generated, write_generated
-    from .pipeline import generate_files
+    from .output import Check, Rewrite
+    from .pipeline import generate_into
 
     root = _root(args)
-    files = generate_files(root, parallel=PARALLEL)
     if args.check:
-        stale = check_generated(root, files)
+        with Check(root) as check:
+            generate_into(root, check, parallel=PARALLEL)
+            stale, count = check.stale(), len(check.paths)
         if not stale:
-            print(f"generated/ is up to date ({len(files)} files)")
+            print(f"generated/ is up to date ({count} files)")
             return EXIT_OK
         for s in stale:
             print(f"{s.path}: {s.reason}", file=sys.stderr)
         print(f"kvmspec: {len(stale)} generated file(s) are stale; run `kvmspec generate`",
               file=sys.stderr)
         return EXIT_FINDINGS
-    changed = write_generated(root, files)
+    with Rewrite(root) as rewrite:   # each process writes what it renders
+        generate_into(root, rewrite, parallel=PARALLEL)
+        changed, count = rewrite.commit(), len(rewrite.paths)
     if changed:
-        print(f"generated/: {len(changed)} of {len(files)} files changed")
+        print(f"generated/: {len(changed)} of {count} files changed")
         for s in changed:
             print(f"  {s.reason:8} {s.path}")
     else:
-        print(f"generated/ is up to date ({len(files)} files)")
+        print(f"generated/ is up to date ({count} files)")
     return EXIT_OK
 
 

@@ -1,10 +1,11 @@
 """Writing generated/ all at once, and telling whether it is stale.
 
-`write_generated` renders into a fresh directory beside generated/ and then
+A Rewrite writes the files into a fresh directory beside generated/ and then
 swaps the two with one renameat2(RENAME_EXCHANGE): readers see the old tree
 or the new one, never a mix, and a failure or a kill before the swap leaves
-generated/ as it was. Concurrent runs are serialised with flock on the
-repository directory.
+generated/ as it was. The files may come in shares, each written by the
+process that rendered it (kvmspec generate renders in two). Concurrent runs
+are serialised with flock on the repository directory.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -63,26 +63,11 @@ def _same_content(path: Path, data: bytes) -> bool:
         return False
 
 
-def stale_files(root: Path, files: dict[str, str]) -> list[Stale]:
-    """What differs between generated/ and what the spec produces."""
-    directory = root / GENERATED
-    present = existing_files(directory)
-    stale = []
-    for rel, text in files.items():
-        path = present.get(rel)
-        if path is None:
-            stale.append(Stale(f"{GENERATED}/{rel}", "missing"))
-        elif not _same_content(path, text.encode("utf-8")):
-            stale.append(Stale(f"{GENERATED}/{rel}", "differs"))
-    for rel in sorted(set(present) - set(files)):
-        stale.append(Stale(f"{GENERATED}/{rel}", "extra"))
-    return stale
-
-
 def check_generated(root: Path, files: dict[str, str]) -> list[Stale]:
-    """stale_files, under a shared lock: a concurrent generate cannot swap the tree mid-read."""
-    with repository_lock(root, shared=True):
-        return stale_files(root, files)
+    """What differs between generated/ and `files` (see Check)."""
+    with Check(root) as check:
+        check.take(check.put(files))
+        return check.stale()
 
 
 def _safe_relative(rel: str) -> bool:
@@ -163,38 +148,145 @@ def _remove_leftovers(root: Path) -> None:
             _remove_tree(entry)
 
 
-def write_generated(root: Path, files: dict[str, str]) -> list[Stale]:
-    """Make generated/ hold exactly `files`; return what changed."""
-    unsafe = [rel for rel in files if not _safe_relative(rel)]
-    if unsafe:  # the spec checks make this impossible; never write outside generated/
-        raise ValueError(f"refusing to write outside {GENERATED}/: {unsafe[0]!r}")
-    with repository_lock(root):
-        _remove_leftovers(root)
-        changes = stale_files(root, files)
+class _Sink:
+    """Where generated files go, a share at a time: put() may run in a forked
+    child (it returns plain data, which marshal carries), take() runs in the
+    process that holds the sink and gets every share's report, its own too."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.present: dict[str, Path] = {}
+        self.paths: set[str] = set()
+        self.changes: list[Stale] = []
+
+    def put(self, files: dict[str, str]) -> tuple:   # pragma: no cover - see the subclasses
+        raise NotImplementedError
+
+    def take(self, report: tuple) -> None:
+        changes, paths = report[0], report[1]
+        for path in paths:
+            if path in self.paths:
+                raise AssertionError(f"two generators both write {path}")
+        self.paths.update(paths)
+        self.changes += [Stale(path, reason) for path, reason in changes]
+
+    def stale(self) -> list[Stale]:
+        """What differs, by path, then what generated/ holds that nothing generates."""
+        return sorted(self.changes, key=lambda s: s.path) + \
+            [Stale(f"{GENERATED}/{rel}", "extra") for rel in sorted(set(self.present) - self.paths)]
+
+    def _compare(self, files: dict[str, str]) -> list[tuple[str, str]]:
+        changes = []
+        for rel, text in files.items():
+            path = self.present.get(rel)
+            if path is None:
+                changes.append((f"{GENERATED}/{rel}", "missing"))
+            elif not _same_content(path, text.encode("utf-8")):
+                changes.append((f"{GENERATED}/{rel}", "differs"))
+        return changes
+
+
+class Check(_Sink):
+    """Comparing generated/ with what the spec produces, under a shared lock (a
+    concurrent generate cannot swap the tree mid-read)."""
+
+    def __enter__(self) -> "Check":
+        self._lock = repository_lock(self.root, shared=True)
+        self._lock.__enter__()
+        self.present = existing_files(self.root / GENERATED)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.__exit__(*exc)
+
+    def put(self, files: dict[str, str]) -> tuple:
+        return self._compare(files), sorted(files)
+
+
+class Rewrite(_Sink):
+    """A rewrite of generated/, under the repository's lock.
+
+    Each share of the files is written into a staging directory beside
+    generated/ by the process that rendered it (two processes write at once),
+    unless nothing in that share changed: then it waits in memory, and is
+    written only if another share changed. commit() swaps the staging
+    directory in with one renameat2(RENAME_EXCHANGE), when anything changed;
+    leaving the `with` block without a commit (an error, a kill) leaves
+    generated/ as it was and removes the staging directory."""
+
+    def __enter__(self) -> "Rewrite":
+        self._lock = repository_lock(self.root)
+        self._lock.__enter__()
+        try:
+            _remove_leftovers(self.root)
+            self.present = existing_files(self.root / GENERATED)
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        # made when the first share is written, by whichever process writes it
+        self.staging = self.root / (TEMP_PREFIX + os.urandom(6).hex())
+        self.waiting: dict[str, str] = {}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if os.path.lexists(self.staging):
+                _remove_tree(self.staging)
+        finally:
+            self._lock.__exit__(*exc)
+
+    def put(self, files: dict[str, str]) -> tuple:
+        unsafe = [rel for rel in files if not _safe_relative(rel)]
+        if unsafe:  # the spec checks make this impossible; never write outside generated/
+            raise ValueError(f"refusing to write outside {GENERATED}/: {unsafe[0]!r}")
+        changes = self._compare(files)
+        if changes:
+            self._write(files)
+        return changes, sorted(files), None if changes else files
+
+    def take(self, report: tuple) -> None:
+        super().take(report)
+        if report[2]:
+            self.waiting.update(report[2])
+
+    def _write(self, files: dict[str, str]) -> None:
+        staging = self.staging
+        try:
+            os.mkdir(staging, 0o700)
+        except FileExistsError:
+            pass
+        for directory in sorted({os.path.dirname(rel) for rel in files} - {""}):
+            os.makedirs(staging / directory, exist_ok=True)
+        for rel, text in files.items():
+            (staging / rel).write_bytes(text.encode("utf-8"))
+
+    def commit(self) -> list[Stale]:
+        """Swap the new tree in if anything changed; what changed."""
+        changes = self.stale()
         if not changes:
             return []
-        target = root / GENERATED
-        staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=root))
-        try:
-            for directory in sorted({os.path.dirname(rel) for rel in files} - {""}):
-                os.makedirs(staging / directory, exist_ok=True)
-            for rel, text in files.items():
-                (staging / rel).write_bytes(text.encode("utf-8"))
-            os.chmod(staging, 0o755)
-            if target.exists():
-                if not _exchange(staging, target):
-                    old = root / (OLD_PREFIX + staging.name[len(TEMP_PREFIX):])
-                    os.rename(target, old)
-                    os.rename(staging, target)
-                    staging = old
-            else:
+        self._write(self.waiting)
+        staging, target = self.staging, self.root / GENERATED
+        if not os.path.lexists(staging):   # nothing generated, and generated/ had files
+            os.mkdir(staging, 0o700)
+        os.chmod(staging, 0o755)
+        if target.exists():
+            if not _exchange(staging, target):
+                old = self.root / (OLD_PREFIX + staging.name[len(TEMP_PREFIX):])
+                os.rename(target, old)
                 os.rename(staging, target)
-                staging = None  # type: ignore[assignment]
-        finally:
-            if staging is not None and os.path.lexists(staging):
-                _remove_tree(staging)
-        _fsync_dir(root)
+                self.staging = old   # removed on leaving the with block
+        else:
+            os.rename(staging, target)
+        _fsync_dir(self.root)
         return changes
+
+
+def write_generated(root: Path, files: dict[str, str]) -> list[Stale]:
+    """Make generated/ hold exactly `files`; return what changed."""
+    with Rewrite(root) as rewrite:
+        rewrite.take(rewrite.put(files))
+        return rewrite.commit()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -8,8 +8,11 @@ shares out the rest:
   was read while the parent builds the model (the build alone leaves the
   second CPU idle);
 - once the model is built, a second child checks the rules of the finished
-  model and renders the bindings and tests, while the parent renders the
-  headers and documentation.
+  model and renders the headers, bindings and tests, while the parent renders
+  the documentation;
+- each puts what it rendered into the sink as soon as it has it: writing
+  generated/ (output.Rewrite) is shared too, the parent's many small pages
+  being written while the child still renders.
 
 Nothing is read twice or built twice, and the work after the build is split
 about evenly.
@@ -18,9 +21,11 @@ An input that the checks would reject may fail the unchecked build or give a
 meaningless model: either way the answer is a build with every check, in one
 process, which reports the problems exactly as `kvmspec validate` does (the
 children are stopped first). The input checks answer with their exit status
-alone. The second child's findings and files come back through an unlinked
-temporary file that it fills and the parent reads once it has ended (a pipe
-would make the child wait, 64 KiB at a time, for the parent). If a child ends
+alone. The second child's findings and the report of its share (what the
+sink's put() returned) come back through an unlinked temporary file that it
+fills and the parent reads once it has ended (a pipe would make the child
+wait, 64 KiB at a time, for the parent). The sink takes either process's
+share only once the child's checks are known to have passed. If a child ends
 without a result (killed), the parent does its part; if the second fails with
 an exception on a model that follows the rules, that is a bug and is reported
 as one.
@@ -34,7 +39,7 @@ import signal
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, Optional, Protocol, TypeVar
 
 from .build import Builder
 from .checks import check_model
@@ -43,9 +48,11 @@ from .model import Model
 
 T = TypeVar("T")
 
-# Rendered by the second child; the parent renders the rest (headers, documentation, the
-# bindings): about the same time on each side, with the model checks in the child.
-CHILD_GENERATORS = frozenset({"python", "python_abis", "tests"})
+# Rendered by the second child; the parent renders the rest (the documentation). The
+# child's side takes longer to render (the model checks are on it), the parent's to write
+# (150 of the 168 files are pages of the site, and creating a file costs more than
+# filling it): about the same time on each side.
+CHILD_GENERATORS = frozenset({"c_header", "python", "python_abis", "tests"})
 
 
 def cpus() -> int:
@@ -55,34 +62,73 @@ def cpus() -> int:
         return os.cpu_count() or 1
 
 
+class Sink(Protocol):
+    """Where the files go, a share at a time (output.Rewrite, output.Check, or
+    a dict): put(files) renders nothing and may run in the forked child, so it
+    returns plain data (a report) that marshal can carry; take(report) runs in
+    the parent for every share, its own included."""
+
+    def put(self, files: dict[str, str]) -> Any:  # pragma: no cover - protocol
+        ...
+
+    def take(self, report: Any) -> None:  # pragma: no cover - protocol
+        ...
+
+
+class _Files:
+    """The sink of generate_files: the files themselves."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, str] = {}
+
+    def put(self, files: dict[str, str]) -> dict[str, str]:
+        return files
+
+    def take(self, report: dict[str, str]) -> None:
+        for path in report:
+            if path in self.files:
+                raise AssertionError(f"two generators both write {path}")
+        self.files.update(report)
+
+
 def generate_files(root: Path, parallel: bool = False) -> dict[str, str]:
     """Every generated file of the spec under root, keyed by its path under
     generated/; raises SpecError when the spec is invalid."""
+    files = _Files()
+    generate_into(root, files, parallel)
+    return dict(sorted(files.files.items()))
+
+
+def generate_into(root: Path, sink: Sink, parallel: bool = False) -> None:
+    """Every generated file of the spec under root, put into `sink`: with two
+    processes, each puts the files it rendered (a Rewrite: writes them), the
+    parent as soon as it has them; raises SpecError when the spec is invalid,
+    before the sink has taken anything."""
     from . import emit
     if not parallel or cpus() < 2 or not hasattr(os, "fork"):
-        return emit.render_all(Builder(root).build())
+        return _checked_into(root, sink)
     built = _build_unchecked(root)
     if built is None:   # the checked build says why
-        return emit.render_all(Builder(root).build())
-    builder, model, inputs = built
+        return _checked_into(root, sink)
+    _, model, inputs = built
     try:
         result = tempfile.TemporaryFile()
     except OSError:
-        return _one_process(root, builder, model, inputs)
+        return _one_process(root, model, inputs, sink)
     with result:
         try:
             pid = os.fork()
         except OSError:
-            return _one_process(root, builder, model, inputs)
+            return _one_process(root, model, inputs, sink)
         if pid == 0:
-            _child(model, result.fileno())    # does not return
+            _child(model, result.fileno(), sink)    # does not return
         try:
             if not inputs.clean():
                 raise _InputProblems
-            files: dict[str, str] = {}
+            mine = None
             failure = None
             try:
-                files = emit.render(model, emit.generators(set(emit.NAMES) - CHILD_GENERATORS))
+                mine = sink.put(emit.render(model, emit.generators(set(emit.NAMES) - CHILD_GENERATORS)))
             except Exception as exc:   # perhaps because the model breaks a rule: decided in _combine
                 failure = exc
         except BaseException as exc:
@@ -90,11 +136,17 @@ def generate_files(root: Path, parallel: bool = False) -> dict[str, str]:
             os.waitpid(pid, 0)
             inputs.stop()
             if isinstance(exc, _InputProblems):
-                return emit.render_all(Builder(root).build())   # raises SpecError, saying what they are
+                return _checked_into(root, sink)   # raises SpecError, saying what they are
             raise
         os.waitpid(pid, 0)
         result.seek(0)   # the child wrote through the same open file, moving its offset
-        return _combine(model, files, failure, result.read())
+        _combine(model, sink, mine, failure, result.read())
+
+
+def _checked_into(root: Path, sink: Sink) -> None:
+    """The files of a build with every check, in this process."""
+    from . import emit
+    sink.take(sink.put(emit.render_all(Builder(root).build())))
 
 
 class _Answer:
@@ -192,18 +244,18 @@ class _InputProblems(Exception):
     """The input checks found something (the checked build will say what)."""
 
 
-def _one_process(root: Path, builder: Builder, model: Model, inputs: _Answer) -> dict[str, str]:
+def _one_process(root: Path, model: Model, inputs: _Answer, sink: Sink) -> None:
     from . import emit
     if not inputs.clean():
-        return emit.render_all(Builder(root).build())   # raises SpecError
+        return _checked_into(root, sink)   # raises SpecError
     diagnostics = check_model(model)
     if diagnostics:
         raise SpecError(diagnostics)
-    return emit.render_all(model)
+    sink.take(sink.put(emit.render_all(model)))
 
 
-def _combine(model: Model, files: dict[str, str], failure: Exception | None, data: bytes) -> dict[str, str]:
-    """The parent's files with the child's, or with its own rendering of the
+def _combine(model: Model, sink: Sink, mine: Any, failure: Optional[Exception], data: bytes) -> None:
+    """The parent's share with the child's, or with its own rendering of the
     child's part when the child ended without a result."""
     from . import emit
     try:
@@ -222,23 +274,22 @@ def _combine(model: Model, files: dict[str, str], failure: Exception | None, dat
     if ok is False:   # an exception in it, on a model that follows the rules: a bug
         raise RuntimeError(f"the second process failed:\n{theirs}")
     if ok is None:    # no result: its part is rendered here
-        theirs = emit.render(model, emit.generators(CHILD_GENERATORS))
-    for path in theirs:
-        if path in files:
-            raise AssertionError(f"two generators both write {path}")
-    files.update(theirs)
-    return dict(sorted(files.items()))
+        theirs = sink.put(emit.render(model, emit.generators(CHILD_GENERATORS)))
+    sink.take(mine)
+    sink.take(theirs)
 
 
-def _child(model: Model, result_fd: int) -> None:
+def _child(model: Model, result_fd: int, sink: Sink) -> None:
     status = 0
     try:
         try:
             from . import emit
             found = [(tuple(d.mark), d.message, d.hint, d.severity, d.rule) for d in check_model(model)]
-            files = {} if found else \
-                emit.render(model, emit.generators(CHILD_GENERATORS))
-            payload = marshal.dumps((True, found, files))
+            report = {} if found else \
+                sink.put(emit.render(model, emit.generators(CHILD_GENERATORS)))
+            payload = marshal.dumps((True, found, report))
+        except OSError:   # writing its files: the parent does its part again, and says what fails
+            payload = marshal.dumps((None, [], None))
         except BaseException:
             payload = marshal.dumps((False, [], traceback.format_exc()))
         view = memoryview(payload)
