@@ -5,7 +5,7 @@
 
 Every figure is the median wall time of N fresh processes (the same
 interpreter, started directly, no shell), after one unmeasured warm-up run of
-each command. The commands take turns, round by round, so that a slower or
+each command, each started once the disk has nothing waiting to be written. The commands take turns, round by round, so that a slower or
 busier stretch of a shared machine weighs on all of them alike rather than on
 whichever happened to run then. The processes may write Python bytecode (PYTHONDONTWRITEBYTECODE
 is removed from their environment), as on a user's machine: without it every
@@ -56,6 +56,10 @@ class Command:
     def run(self, measured: bool) -> None:
         if self.before is not None:
             self.before()
+        # Nothing left to write back when the clock starts: the last run's files,
+        # or the tree fresh() just deleted (ext4 with discard frees its blocks at
+        # the next journal commit, which the next run's writes would wait for).
+        os.sync()
         start = time.perf_counter()
         subprocess.run(self.args, cwd=self.cwd, check=self.check, stdout=subprocess.DEVNULL, env=self.env)
         if measured:
