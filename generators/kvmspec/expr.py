@@ -391,8 +391,17 @@ class _Parser:
         raise ExprError(f"expected a number, a name or '(', found {found}", pos)
 
 
+# The most common expressions: a number without suffix (no octal) or a name.
+_PLAIN_NUMBER = re.compile(r"(?:0[xX][0-9A-Fa-f]+|[1-9][0-9]*|0)\Z")
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
 def parse(text: str) -> Node:
     """Parse a C integer constant expression, or raise ExprError."""
+    if _PLAIN_NUMBER.match(text):   # what the parser would make of it, without tokenizing
+        return Num(int(text, 0), "", text, 0)
+    if _PLAIN_NAME.match(text) and text not in ("sizeof", "offsetof"):
+        return Name(text, 0)
     if len(text) > 4096:
         raise ExprError("expression is longer than 4096 characters")
     try:
