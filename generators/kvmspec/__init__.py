@@ -9,3 +9,5 @@ release, emit/ renders outputs and output.py writes generated/ atomically.
 """
 
 __version__ = "0.1.0"
+
+from . import timeline  # noqa: E402,F401  (its clock starts with the package)

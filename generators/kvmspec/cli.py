@@ -90,13 +90,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from .readahead import ReadAhead
+    root = _root(args)
+    ahead = ReadAhead.start(root) if PARALLEL else None   # reads beside the imports below
+    try:
+        return _generate(root, args.check, ahead)
+    finally:
+        if ahead is not None:
+            ahead.stop()
+
+
+def _generate(root: Path, check_only: bool, ahead) -> int:
     from .output import Check, Rewrite
     from .pipeline import generate_into
 
-    root = _root(args)
-    if args.check:
+    if check_only:
         with Check(root) as check:
-            generate_into(root, check, parallel=PARALLEL)
+            generate_into(root, check, parallel=PARALLEL, ahead=ahead)
             stale, count = check.stale(), len(check.paths)
         if not stale:
             print(f"generated/ is up to date ({count} files)")
@@ -107,7 +117,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_FINDINGS
     with Rewrite(root) as rewrite:   # each process writes what it renders
-        generate_into(root, rewrite, parallel=PARALLEL)
+        generate_into(root, rewrite, parallel=PARALLEL, ahead=ahead)
         changed, count = rewrite.commit(), len(rewrite.paths)
     if changed:
         print(f"generated/: {len(changed)} of {count} files changed")
@@ -255,11 +265,21 @@ def _release_arg(text: Optional[str], model, newer_ok: bool = False):
 def cmd_headers(args: argparse.Namespace) -> int:
     """Write the KVM uapi headers of one architecture at one release, laid out like
     `make headers_install` (DIR/linux/kvm.h, DIR/asm/kvm.h)."""
+    from .readahead import ReadAhead
+    root = _root(args)
+    ahead = ReadAhead.start(root)   # reads beside the imports below
+    try:
+        return _headers(args, root, ahead)
+    finally:
+        if ahead is not None:
+            ahead.stop()
+
+
+def _headers(args: argparse.Namespace, root: Path, ahead) -> int:
     import tempfile
     from .emit.text import environment
     from .view import View, header_files, newest_release
     from .pipeline import render_checked
-    root = _root(args)
     arch = args.arch
 
     def render(model):
@@ -268,7 +288,7 @@ def cmd_headers(args: argparse.Namespace) -> int:
             raise UsageError(f"the spec has no asm/kvm.h for {arch} yet")
         shown = (release or newest_release(model)).release
         return header_files(model, release, arch, environment()), shown, len(View(model, release, arch).items)
-    files, shown, items = render_checked(root, render)
+    files, shown, items = render_checked(root, render, ahead)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} exists and is not a directory")

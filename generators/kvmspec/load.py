@@ -11,8 +11,10 @@ very large files and very deep nesting.
 from __future__ import annotations
 
 import re
+from itertools import chain, repeat
+from operator import attrgetter
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Iterator, NoReturn
 
 import yaml
 
@@ -418,3 +420,79 @@ def read_spec_file(path: Path, display: str) -> Any:
 
 def _raise(mark: Mark, message: str, hint: str) -> NoReturn:
     raise SpecError([Diagnostic(mark, message, hint)])
+
+
+# ---------------------------------------------------------------- handing data to another process
+
+class _Position(tuple):
+    """Where a key or value starts, as (line, column) from 0: what a parser's
+    mark says, for data unpacked from another process."""
+
+    __slots__ = ()
+
+    @property
+    def line(self) -> int:
+        return self[0]
+
+    @property
+    def column(self) -> int:
+        return self[1]
+
+
+def _position(line: int, column: int) -> _Position:
+    return tuple.__new__(_Position, (line, column))
+
+
+_LINE_COLUMN = attrgetter("line", "column")
+
+
+def _flat(marks: Any) -> tuple:
+    """Parser marks as one flat tuple: line, column, line, column, ..."""
+    return tuple(chain.from_iterable(map(_LINE_COLUMN, marks)))
+
+
+def _positions(flat: tuple) -> Iterator[_Position]:
+    pairs = iter(flat)
+    return map(tuple.__new__, repeat(_Position), zip(pairs, pairs))
+
+
+def pack(data: Any) -> Any:
+    """A file's data (Map, Seq, Int, str, bool, None) as tuples and scalars
+    that marshal can carry, positions and spellings included; unpack() gives
+    back data equal in every respect. Tuples stand for the three kinds the
+    parser makes (the data itself never holds one)."""
+    kind = type(data)
+    if kind is Map:
+        keys = tuple(data)
+        return (0, data._mark.line, data._mark.column, keys,
+                tuple([v if type(v) is str else pack(v) for v in data.values()]),
+                _flat(map(data._keys.__getitem__, keys)), _flat(map(data._values.__getitem__, keys)),
+                data._styles)
+    if kind is Seq:
+        return (1, data._mark.line, data._mark.column,
+                tuple([v if type(v) is str else pack(v) for v in data]), _flat(data._items))
+    if kind is Int:
+        return (2, int(data), data.text)
+    return data
+
+
+def unpack(packed: Any, path: str) -> Any:
+    """The data pack() packed, from a file shown as `path`."""
+    if type(packed) is not tuple:
+        return packed
+    tag = packed[0]
+    if tag == 0:
+        _, line, column, keys, values, key_marks, value_marks, styles = packed
+        result = Map(path, _position(line, column))
+        result.update(zip(keys, [v if type(v) is not tuple else unpack(v, path) for v in values]))
+        result._keys.update(zip(keys, _positions(key_marks)))
+        result._values.update(zip(keys, _positions(value_marks)))
+        result._styles = styles
+        return result
+    if tag == 1:
+        _, line, column, items, marks = packed
+        result_seq = Seq(path, _position(line, column))
+        result_seq.extend([v if type(v) is not tuple else unpack(v, path) for v in items])
+        result_seq._items.extend(_positions(marks))
+        return result_seq
+    return Int(packed[1], packed[2])

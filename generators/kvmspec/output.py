@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from . import timeline
 from .valuetype import value_type
 
 GENERATED = "generated"
@@ -279,6 +280,7 @@ class Rewrite(_Sink):
         else:
             os.rename(staging, target)
         _fsync_dir(self.root)
+        timeline.mark("generated/ swapped in")
         return changes
 
 

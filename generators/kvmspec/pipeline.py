@@ -45,6 +45,8 @@ from .build import Builder
 from .checks import check_model
 from .diagnostics import Diagnostic, Mark, SpecError
 from .model import Model
+from .readahead import ReadAhead, cpus
+from . import timeline
 
 T = TypeVar("T")
 
@@ -53,13 +55,6 @@ T = TypeVar("T")
 # (150 of the 168 files are pages of the site, and creating a file costs more than
 # filling it): about the same time on each side.
 CHILD_GENERATORS = frozenset({"c_header", "python", "python_abis", "tests"})
-
-
-def cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 class Sink(Protocol):
@@ -99,15 +94,20 @@ def generate_files(root: Path, parallel: bool = False) -> dict[str, str]:
     return dict(sorted(files.files.items()))
 
 
-def generate_into(root: Path, sink: Sink, parallel: bool = False) -> None:
+def generate_into(root: Path, sink: Sink, parallel: bool = False, ahead: Optional[ReadAhead] = None) -> None:
     """Every generated file of the spec under root, put into `sink`: with two
     processes, each puts the files it rendered (a Rewrite: writes them), the
     parent as soon as it has them; raises SpecError when the spec is invalid,
-    before the sink has taken anything."""
-    from . import emit
+    before the sink has taken anything. `ahead`: a reader already started
+    (readahead.py); without one, one is started here."""
     if not parallel or cpus() < 2 or not hasattr(os, "fork"):
+        if ahead is not None:
+            ahead.stop()
         return _checked_into(root, sink)
-    built = _build_unchecked(root)
+    if ahead is None:
+        ahead = ReadAhead.start(root)
+    from . import emit   # while the reader reads
+    built = _build_unchecked(root, ahead)
     if built is None:   # the checked build says why
         return _checked_into(root, sink)
     _, model, inputs = built
@@ -128,7 +128,10 @@ def generate_into(root: Path, sink: Sink, parallel: bool = False) -> None:
             mine = None
             failure = None
             try:
-                mine = sink.put(emit.render(model, emit.generators(set(emit.NAMES) - CHILD_GENERATORS)))
+                files = emit.render(model, emit.generators(set(emit.NAMES) - CHILD_GENERATORS))
+                timeline.mark("parent: its files rendered")
+                mine = sink.put(files)
+                timeline.mark("parent: its files put")
             except Exception as exc:   # perhaps because the model breaks a rule: decided in _combine
                 failure = exc
         except BaseException as exc:
@@ -193,17 +196,21 @@ class _Answer:
             self.pid = 0
 
 
-def _build_unchecked(root: Path) -> tuple[Builder, Model, _Answer] | None:
-    """The model built without the checks, with the input checks started in a
-    child as soon as everything is read; None if the build failed (on input
-    the checks would reject, or that the build cannot take)."""
+def _build_unchecked(root: Path, ahead: Optional[ReadAhead] = None) -> tuple[Builder, Model, _Answer] | None:
+    """The model built without the checks, with part of the spec read by
+    `ahead`, and the input checks started in a child as soon as everything is
+    read; None if the build failed (on input the checks would reject, or that
+    the build cannot take)."""
     builder = Builder(root, check_input=False, check_rules=False)
+    builder.read_ahead = ahead
     inputs = _input_checks(builder)
     builder.after_read = inputs.start
     try:
         return builder, builder.build(), inputs
     except Exception:
         inputs.stop()
+        if ahead is not None:
+            ahead.stop()
         return None
 
 
@@ -213,15 +220,17 @@ def _input_checks(builder: Builder) -> _Answer:
     return _Answer(builder.input_is_clean)
 
 
-def render_checked(root: Path, render: Callable[[Model], T]) -> T:
+def render_checked(root: Path, render: Callable[[Model], T], ahead: Optional[ReadAhead] = None) -> T:
     """render(model) of the spec under root, for a model that passes every
     check `kvmspec validate` makes; raises SpecError otherwise. With two CPUs,
     the input checks run beside the build and the model's rules beside the
     rendering, so that a command that needs a little of the model (one
     release's headers) does not wait for checks it can overlap."""
     if cpus() < 2 or not hasattr(os, "fork"):
+        if ahead is not None:
+            ahead.stop()
         return render(Builder(root).build())
-    built = _build_unchecked(root)
+    built = _build_unchecked(root, ahead if ahead is not None else ReadAhead.start(root))
     if built is None:   # the checked build says why
         return render(Builder(root).build())
     _, model, inputs = built
@@ -277,6 +286,7 @@ def _combine(model: Model, sink: Sink, mine: Any, failure: Optional[Exception], 
         theirs = sink.put(emit.render(model, emit.generators(CHILD_GENERATORS)))
     sink.take(mine)
     sink.take(theirs)
+    timeline.mark("parent: both shares taken")
 
 
 def _child(model: Model, result_fd: int, sink: Sink) -> None:
@@ -285,8 +295,13 @@ def _child(model: Model, result_fd: int, sink: Sink) -> None:
         try:
             from . import emit
             found = [(tuple(d.mark), d.message, d.hint, d.severity, d.rule) for d in check_model(model)]
-            report = {} if found else \
-                sink.put(emit.render(model, emit.generators(CHILD_GENERATORS)))
+            timeline.mark("child: model checked")
+            report = {}
+            if not found:
+                files = emit.render(model, emit.generators(CHILD_GENERATORS))
+                timeline.mark("child: its files rendered")
+                report = sink.put(files)
+                timeline.mark("child: its files put")
             payload = marshal.dumps((True, found, report))
         except OSError:   # writing its files: the parent does its part again, and says what fails
             payload = marshal.dumps((None, [], None))

@@ -17,6 +17,8 @@ from ..checks import check_model
 from ..diagnostics import Diagnostic, Mark, Reporter
 from ..layout import ABIS, NATIVE, Member
 from ..load import Map
+from ..readahead import ReadAhead
+from .. import timeline
 from ..spelling import NameIndex
 from ..model import (
     AbiException, Architecture, Definition, ExternalMacro, ExternalType, Guard, Header, HeaderDefect, Implementation,
@@ -80,6 +82,8 @@ class Builder(ReadingMixin, NamesMixin, EvaluationMixin, OutlinesMixin, ValuesMi
         self.was_read: Any = None   # (manifest, files, listed paths), for input_is_clean
         # Called once everything is read, before the build (pipeline.py starts the input checks there).
         self.after_read: Optional[Callable[[], None]] = None
+        # A second process reading part of the spec (readahead.py), or None.
+        self.read_ahead: Optional[ReadAhead] = None
         self.name_indexes: dict[Any, NameIndex] = {}   # for "did you mean ...?", made when needed
 
     def error(self, mark: Mark, message: str, hint: str = "") -> None:
@@ -329,6 +333,7 @@ class Builder(ReadingMixin, NamesMixin, EvaluationMixin, OutlinesMixin, ValuesMi
             self.error(manifest.mark_of("released"),
                        f"released: {released} is later than the newest release any item names ({model.newest})",
                        "set it to the newest mainline release that is out")
+        timeline.mark("model built")
         if self.check_rules:
             self.report.diagnostics.extend(check_model(model, self.check_invariants))
         self.report.raise_if_any()

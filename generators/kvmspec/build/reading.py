@@ -10,6 +10,7 @@ from ..checks import check_text
 from ..diagnostics import Diagnostic, Mark, SpecError
 from ..layout import ABIS
 from ..load import Map, read_spec_file
+from .. import timeline
 from ..model import (
     COnly, Capability, Constant, DocChapter, DocLayout, DocSection, Enum, FlagSet, IncludeRange, Ioctl, Record, SpecFile, Version,
 )
@@ -24,7 +25,11 @@ class ReadingMixin:
         if not manifest_path.is_file():
             raise SpecError([Diagnostic(Mark(shown, 1, 1), "no spec manifest here",
                                         "run kvmspec in a kvmspec repository or pass --root DIR")])
-        manifest = read_spec_file(manifest_path, shown)
+        ahead = self.read_ahead
+        if ahead is not None and ahead.manifest_path == manifest_path:
+            manifest = ahead.manifest   # read before the reader was started
+        else:
+            manifest = read_spec_file(manifest_path, shown)
         problems = schema.check_manifest(manifest) if self.checked else []
         if problems:
             raise SpecError(problems)
@@ -49,7 +54,7 @@ class ReadingMixin:
                                            "create it or remove it from files:"))
                 continue
             try:
-                data = read_spec_file(path, self.display(path))
+                data = self.read_file(path)
             except SpecError as exc:
                 problems.extend(exc.diagnostics)
                 continue
@@ -80,6 +85,7 @@ class ReadingMixin:
         self.was_read = (manifest, files, listed)
         if problems:
             raise SpecError(problems)
+        timeline.mark("spec read")
         if self.after_read is not None:
             self.after_read()
         return manifest, files
@@ -112,10 +118,15 @@ class ReadingMixin:
             problems.append(missing)
             return None
         try:
-            return read_spec_file(path, self.display(path))
+            return self.read_file(path)
         except SpecError as exc:
             problems.extend(exc.diagnostics)
             return None
+
+    def read_file(self, path: Path) -> Map:
+        """One file's data: from the reader process if it read the file, else read here."""
+        data = self.read_ahead.take(path) if self.read_ahead is not None else None
+        return data if data is not None else read_spec_file(path, self.display(path))
 
     def read_document(self, rel: str, mark: Mark, listed: set[Path], spec_dir: Path,
                       problems: list[Diagnostic]) -> Optional[Map]:

@@ -1,0 +1,118 @@
+"""Reading the spec in two processes (readahead.py): the data a reader hands
+over is the data one process reads, and a reader that fails changes nothing
+but the time."""
+
+from __future__ import annotations
+
+import marshal
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from kvmspec import readahead
+from kvmspec.diagnostics import SpecError
+from kvmspec.load import Int, Map, Seq, pack, read_spec_file, unpack
+
+NESTED = "spec/x86/nested-state.yaml"
+
+
+def every_spec_file() -> list:
+    return sorted(p for p in (REPO / "spec").rglob("*.yaml") if "schema" not in p.parts)
+
+
+def same(a, b) -> bool:
+    """Equal data, and equal in what diagnostics and outputs read from it: positions, styles, spellings."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, Map):
+        return list(a) == list(b) and a.path == b.path and a.mark == b.mark and \
+            all(a.mark_of(k) == b.mark_of(k) and a.key_mark(k) == b.key_mark(k) and a.style_of(k) == b.style_of(k)
+                and same(a[k], b[k]) for k in a)
+    if isinstance(a, Seq):
+        return len(a) == len(b) and a.path == b.path and a.mark == b.mark and \
+            all(a.mark_of(i) == b.mark_of(i) and same(x, y) for i, (x, y) in enumerate(zip(a, b)))
+    if isinstance(a, Int):
+        return int(a) == int(b) and a.text == b.text
+    return a == b
+
+
+@pytest.mark.parametrize("path", every_spec_file(), ids=lambda p: str(p.relative_to(REPO)))
+def test_packed_data_unpacks_to_the_same_data(path):
+    shown = str(path.relative_to(REPO))
+    data = read_spec_file(path, shown)
+    assert same(unpack(marshal.loads(marshal.dumps(pack(data))), shown), data)
+
+
+def test_same_sees_what_differs():
+    """The comparison above can fail: a position, a spelling or a style that differs is seen."""
+    from kvmspec.load import parse_yaml
+    text = "a: 0x10\nb:\n  - x\nc: 'y'\n"
+    base = parse_yaml(text, "f")
+    assert same(base, parse_yaml(text, "f"))
+    assert not same(base, parse_yaml(text.replace("0x10", "16"), "f"))          # a spelling
+    assert not same(base, parse_yaml(text.replace("- x", "-  x"), "f"))         # a position
+    assert not same(base, parse_yaml(text.replace("'y'", "y"), "f"))            # a style
+    assert not same(base, parse_yaml(text, "g"))                                 # the file
+
+
+def started(root):
+    """A reader of the spec under root, whatever this machine's CPUs."""
+    reader = readahead.ReadAhead
+    saved = readahead.cpus
+    readahead.cpus = lambda: 2
+    try:
+        return reader.start(root)
+    finally:
+        readahead.cpus = saved
+
+
+def test_the_reader_hands_over_its_share_as_read():
+    ahead = started(REPO)
+    assert ahead is not None and ahead.share
+    shares = [Path(p) for p in ahead.share]
+    total = sum(p.stat().st_size for p in every_spec_file())
+    assert 0.3 * total <= sum(p.stat().st_size for p in shares) <= 0.6 * total
+    for path in ahead.share:
+        shown = str(Path(path).relative_to(REPO))
+        assert same(ahead.take(Path(path)), read_spec_file(Path(path), shown)), path
+    assert ahead.take(REPO / "spec" / "x86" / "nothing.yaml") is None
+
+
+def test_a_reader_that_fails_hands_over_nothing(scratch):
+    """A file of its share has an error: it hands over nothing, and the files are read here."""
+    ahead = started(scratch.root)
+    last = ahead.share[0]   # the last file of the manifest, the first it reads
+    ahead.stop()
+    with open(last, "a") as f:
+        f.write("\n  broken: [\n")
+    ahead = started(scratch.root)
+    assert ahead.take(Path(last)) is None
+    assert ahead.data == {}
+
+
+def test_a_killed_reader_hands_over_nothing(scratch):
+    ahead = started(scratch.root)
+    os.kill(ahead.pid, signal.SIGKILL)
+    assert ahead.take(Path(ahead.share[0])) is None
+
+
+def test_an_error_in_the_readers_share_is_reported_as_one_process_reports_it(scratch, monkeypatch):
+    """generate with a reader and a file of its share broken gives the diagnostics of a checked build."""
+    from kvmspec import pipeline
+    from kvmspec.build import load_model
+    monkeypatch.setattr(pipeline, "cpus", lambda: 2)
+    monkeypatch.setattr(readahead, "cpus", lambda: 2)
+    ahead = started(scratch.root)
+    last = ahead.share[0]
+    ahead.stop()
+    rel = os.path.relpath(last, scratch.root)
+    scratch.write(rel, scratch.read(rel).replace("title:", "title: [", 1))
+    with pytest.raises(SpecError) as serial:
+        load_model(scratch.root)
+    with pytest.raises(SpecError) as parallel:
+        pipeline.generate_files(scratch.root, parallel=True)
+    assert [str(d) for d in parallel.value.diagnostics] == [str(d) for d in serial.value.diagnostics]
+    assert serial.value.diagnostics
