@@ -235,7 +235,7 @@ def test_a_second_process_that_ends_without_a_result_is_done_by_the_first(monkey
     from kvmspec import emit
     from kvmspec.build import load_model
     pipeline = two_processes(monkeypatch)
-    monkeypatch.setattr(pipeline, "_child", lambda model, fd, sink: os.kill(os.getpid(), signal.SIGKILL))
+    monkeypatch.setattr(pipeline, "_child", lambda model, fd, sink, queue: os.kill(os.getpid(), signal.SIGKILL))
     assert pipeline.generate_files(REPO, parallel=True) == emit.render_all(load_model(REPO))
 
 
@@ -287,6 +287,28 @@ def test_a_write_failure_in_the_second_process_is_redone_by_the_first(scratch, c
     assert parallel_generate(scratch.root) == ["generated/tests/kvm_abi_dump.c"]
     monkeypatch.undo()
     assert scratch.tree() == expected
+
+
+def test_the_two_processes_share_out_every_generator_once():
+    from kvmspec import emit, pipeline
+    assert sorted([pipeline.FIRST_IN_PARENT, *pipeline.QUEUE]) == sorted(emit.NAMES)
+
+
+def test_a_second_process_killed_after_taking_generators_is_done_by_the_first(monkeypatch):
+    """It took generators from the queue and was killed before it said so: the parent
+    renders every generator it did not render itself."""
+    import os
+    import signal
+    from kvmspec import emit
+    from kvmspec.build import load_model
+    pipeline = two_processes(monkeypatch)
+
+    def takes_two_and_dies(model, fd, sink, queue):
+        queue.take()
+        queue.take()
+        os.kill(os.getpid(), signal.SIGKILL)
+    monkeypatch.setattr(pipeline, "_child", takes_two_and_dies)
+    assert pipeline.generate_files(REPO, parallel=True) == emit.render_all(load_model(REPO))
 
 
 def test_with_two_processes_an_invalid_spec_is_reported_once(scratch, monkeypatch):

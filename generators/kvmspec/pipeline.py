@@ -8,11 +8,11 @@ shares out the rest:
   was read while the parent builds the model (the build alone leaves the
   second CPU idle);
 - once the model is built, a second child checks the rules of the finished
-  model and renders the headers, bindings and tests, while the parent renders
-  the documentation;
+  model while the parent renders the documentation; then each takes the
+  next generator from a queue they share (headers, bindings, tests) until
+  none is left;
 - each puts what it rendered into the sink as soon as it has it: writing
-  generated/ (output.Rewrite) is shared too, the parent's many small pages
-  being written while the child still renders.
+  generated/ (output.Rewrite) is shared too.
 
 Nothing is read twice or built twice, and the work after the build is split
 about evenly.
@@ -21,7 +21,7 @@ An input that the checks would reject may fail the unchecked build or give a
 meaningless model: either way the answer is a build with every check, in one
 process, which reports the problems exactly as `kvmspec validate` does (the
 children are stopped first). The input checks answer with their exit status
-alone. The second child's findings and the report of its share (what the
+alone. The second child's findings and the reports of its shares (what the
 sink's put() returned) come back through an unlinked temporary file that it
 fills and the parent reads once it has ended (a pipe would make the child
 wait, 64 KiB at a time, for the parent). The sink takes either process's
@@ -39,7 +39,7 @@ import signal
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol, TypeVar
+from typing import Any, Callable, Iterator, Optional, Protocol, TypeVar
 
 from .build import Builder
 from .checks import check_model
@@ -50,11 +50,14 @@ from . import timeline
 
 T = TypeVar("T")
 
-# Rendered by the second child; the parent renders the rest (the documentation). The
-# child's side takes longer to render (the model checks are on it), the parent's to write
-# (150 of the 168 files are pages of the site, and creating a file costs more than
-# filling it): about the same time on each side.
-CHILD_GENERATORS = frozenset({"c_header", "python", "python_abis", "tests"})
+# The parent renders the documentation first (the largest output: 150 pages
+# to render and write), the child checks the model's rules first; then each
+# takes the next of these from a queue they share until none is left, the
+# largest first. Who is free first differs from run to run (writing files
+# costs what the disk makes it cost), so neither process waits on a split
+# fixed in advance.
+FIRST_IN_PARENT = "rst"
+QUEUE = ("tests", "python", "c_header", "python_abis")
 
 
 class Sink(Protocol):
@@ -117,26 +120,34 @@ def generate_into(root: Path, sink: Sink, parallel: bool = False, ahead: Optiona
         return _one_process(root, model, inputs, sink)
     with result:
         try:
-            pid = os.fork()
+            queue = _Queue(len(QUEUE))
         except OSError:
             return _one_process(root, model, inputs, sink)
+        try:
+            pid = os.fork()
+        except OSError:
+            queue.close()
+            return _one_process(root, model, inputs, sink)
         if pid == 0:
-            _child(model, result.fileno(), sink)    # does not return
+            _child(model, result.fileno(), sink, queue)    # does not return
         try:
             if not inputs.clean():
                 raise _InputProblems
-            mine = None
+            mine: list = []
             failure = None
             try:
-                files = emit.render(model, emit.generators(set(emit.NAMES) - CHILD_GENERATORS))
-                timeline.mark("parent: its files rendered")
-                mine = sink.put(files)
-                timeline.mark("parent: its files put")
+                env = emit.environment_for(model)
+                for name in _names(FIRST_IN_PARENT, queue):
+                    files = emit.render(model, emit.generators({name}), env)
+                    mine.append((name, sink.put(files)))
+                    timeline.mark(f"parent: {name} rendered and put")
             except Exception as exc:   # perhaps because the model breaks a rule: decided in _combine
                 failure = exc
+            queue.close()
         except BaseException as exc:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+            queue.close()
             inputs.stop()
             if isinstance(exc, _InputProblems):
                 return _checked_into(root, sink)   # raises SpecError, saying what they are
@@ -144,6 +155,38 @@ def generate_into(root: Path, sink: Sink, parallel: bool = False, ahead: Optiona
         os.waitpid(pid, 0)
         result.seek(0)   # the child wrote through the same open file, moving its offset
         _combine(model, sink, mine, failure, result.read())
+
+
+class _Queue:
+    """The generators left to render, as bytes in a pipe both processes
+    inherit: reading one byte takes one generator, and no two readers get the
+    same byte."""
+
+    def __init__(self, count: int) -> None:
+        self.read_end, write_end = os.pipe()
+        try:
+            os.write(write_end, bytes(range(count)))
+        finally:
+            os.close(write_end)   # once they are taken, reading gives the end of the file
+
+    def take(self) -> Optional[int]:
+        if self.read_end < 0:
+            return None
+        taken = os.read(self.read_end, 1)
+        return taken[0] if taken else None
+
+    def close(self) -> None:
+        if self.read_end >= 0:
+            os.close(self.read_end)
+            self.read_end = -1
+
+
+def _names(first: Optional[str], queue: _Queue) -> Iterator[str]:
+    """The generators a process renders: its first, then what it takes from the queue."""
+    if first is not None:
+        yield first
+    while (index := queue.take()) is not None:
+        yield QUEUE[index]
 
 
 def _checked_into(root: Path, sink: Sink) -> None:
@@ -263,9 +306,9 @@ def _one_process(root: Path, model: Model, inputs: _Answer, sink: Sink) -> None:
     sink.take(sink.put(emit.render_all(model)))
 
 
-def _combine(model: Model, sink: Sink, mine: Any, failure: Optional[Exception], data: bytes) -> None:
-    """The parent's share with the child's, or with its own rendering of the
-    child's part when the child ended without a result."""
+def _combine(model: Model, sink: Sink, mine: list, failure: Optional[Exception], data: bytes) -> None:
+    """The parent's shares with the child's, or with its own rendering of what
+    the child took when it ended without a result."""
     from . import emit
     try:
         ok, found, theirs = marshal.loads(data)
@@ -282,27 +325,30 @@ def _combine(model: Model, sink: Sink, mine: Any, failure: Optional[Exception], 
         raise failure
     if ok is False:   # an exception in it, on a model that follows the rules: a bug
         raise RuntimeError(f"the second process failed:\n{theirs}")
-    if ok is None:    # no result: its part is rendered here
-        theirs = sink.put(emit.render(model, emit.generators(CHILD_GENERATORS)))
-    sink.take(mine)
-    sink.take(theirs)
-    timeline.mark("parent: both shares taken")
+    if ok is None:    # no result: what it took is rendered here
+        done = {name for name, _ in mine}
+        theirs = [(name, sink.put(emit.render(model, emit.generators({name}))))
+                  for name in emit.NAMES if name not in done]
+    for _, report in [*mine, *theirs]:
+        sink.take(report)
+    timeline.mark("parent: every share taken")
 
 
-def _child(model: Model, result_fd: int, sink: Sink) -> None:
+def _child(model: Model, result_fd: int, sink: Sink, queue: _Queue) -> None:
     status = 0
     try:
         try:
             from . import emit
             found = [(tuple(d.mark), d.message, d.hint, d.severity, d.rule) for d in check_model(model)]
             timeline.mark("child: model checked")
-            report = {}
+            reports = []
             if not found:
-                files = emit.render(model, emit.generators(CHILD_GENERATORS))
-                timeline.mark("child: its files rendered")
-                report = sink.put(files)
-                timeline.mark("child: its files put")
-            payload = marshal.dumps((True, found, report))
+                env = emit.environment_for(model)
+                for name in _names(None, queue):
+                    files = emit.render(model, emit.generators({name}), env)
+                    reports.append((name, sink.put(files)))
+                    timeline.mark(f"child: {name} rendered and put")
+            payload = marshal.dumps((True, found, reports))
         except OSError:   # writing its files: the parent does its part again, and says what fails
             payload = marshal.dumps((None, [], None))
         except BaseException:

@@ -39,10 +39,17 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def render(model: Model, gens: tuple[Generator, ...]) -> dict[str, str]:
-    """The files of some generators, keyed by their path under generated/."""
+def environment_for(model: Model):
+    """The Jinja environment the generators render the model with."""
     env = environment()
     env.globals["released"] = model.released   # what `since` marks as not yet released
+    return env
+
+
+def render(model: Model, gens: tuple[Generator, ...], env=None) -> dict[str, str]:
+    """The files of some generators, keyed by their path under generated/ (rendered
+    with `env`, by default a new environment_for(model))."""
+    env = env if env is not None else environment_for(model)
     files: dict[str, str] = {}
     for gen in gens:
         for path, text in gen.render(model, env).items():
