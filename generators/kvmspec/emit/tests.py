@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import functools
+from itertools import groupby
 from typing import Optional
 
 from ..layout import ABIS, HOST_ABIS
@@ -243,6 +244,16 @@ def abi_condition(check: Check) -> str:
     return " || ".join(f"({abi.predefined})" for abi, v in zip(ABIS, check.values) if v is not None)
 
 
+def guarded(facts: list[Check], by_abi: bool = True) -> list[tuple[str, str, list[Check]]]:
+    """The facts in runs that share their #if conditions, each run once under
+    them: (ABI condition, release condition, facts); without by_abi, only the
+    release condition counts (the ABI condition is ""). Consecutive facts
+    mostly share them (the members of a record, the values of a set)."""
+    def key(c: Check) -> tuple[str, str]:
+        return abi_condition(c) if by_abi else "", c.condition
+    return [(where, condition, list(run)) for (where, condition), run in groupby(facts, key=key)]
+
+
 def c_literal(value: int) -> str:
     if value < 0:
         return f"({value}LL)"
@@ -266,7 +277,7 @@ def dump_source(view, env) -> str:
     facts = [replace(c, values=everywhere, version=None, until=None) for c in facts
              if c.kind != "bitfield" and any(i < len(c.values) and c.values[i] is not None for i in seen)]
     return env.get_template("tests/kvm_abi_dump.c.j2").render(
-        c_checks=facts, abi_condition=abi_condition, sources=[f.path for f in view.model.files])
+        runs=guarded(facts), sources=[f.path for f in view.model.files])
 
 
 class Generator:
@@ -275,18 +286,20 @@ class Generator:
     @staticmethod
     def sections(all_checks: list[Check]) -> list[tuple[str, int, bool, list[Check]]]:
         """The C conformance program's sections: (title, ABI index, shared,
-        checks): facts the same on every ABI first, then those of each ABI."""
+        runs of checks under one release condition): facts the same on every
+        ABI first, then those of each ABI."""
         shared = [c for c in all_checks if c.kind != "bitfield" and c.same_on_all_abis]
         apart = [c for c in all_checks if c.kind != "bitfield" and not c.same_on_all_abis]
-        return [("The same on every ABI.", 0, True, shared)] + \
-            [(abi.name, i, False, [c for c in apart if c.values[i] is not None]) for i, abi in enumerate(ABIS)]
+        return [("The same on every ABI.", 0, True, guarded(shared, by_abi=False))] + \
+            [(abi.name, i, False, guarded([c for c in apart if c.values[i] is not None], by_abi=False))
+             for i, abi in enumerate(ABIS)]
 
     def render(self, model: Model, env) -> dict[str, str]:
         all_checks = checks(model)
         described_only = {h.name for h in model.headers if not h.emit}
         records = [r for r in model.records if r.present and r.header not in described_only]
         context = dict(model=model, checks=all_checks, abis=ABIS, host_abis=HOST_ABIS, version_code=version_code,
-                       c_checks=[c for c in all_checks if c.kind != "bitfield"],
+                       runs=guarded([c for c in all_checks if c.kind != "bitfield"]),
                        abi_sections=self.sections(all_checks),
                        c_literal=c_literal, records=records, abi_condition=abi_condition,
                        sources=[f.path for f in model.files])
