@@ -39,10 +39,9 @@ def model():
 
 @pytest.fixture(scope="module")
 def pages(model) -> dict[str, str]:
-    """The site's pages as the rst generator renders them, by name under docs/."""
+    """The site's pages as the rst and arch_pages generators render them, by name under docs/."""
     from kvmspec import emit
-    from kvmspec.emit import rst
-    files = emit.render(model, (rst.Generator(),))
+    files = emit.render(model, emit.generators({"rst", "arch_pages"}))
     return {path[len("docs/"):-len(".rst")]: text for path, text in files.items() if path.startswith("docs/")}
 
 

@@ -57,7 +57,7 @@ T = TypeVar("T")
 # costs what the disk makes it cost), so neither process waits on a split
 # fixed in advance.
 FIRST_IN_PARENT = "rst"
-QUEUE = ("tests", "python", "c_header", "python_abis")
+QUEUE = ("tests", "arch_pages", "python", "c_header", "python_abis")
 
 
 class Sink(Protocol):

@@ -17,7 +17,7 @@ from ..model import Model
 from .text import environment
 
 # Every generator, in the order their files are rendered.
-NAMES = ("c_header", "python", "python_abis", "rst", "tests")
+NAMES = ("c_header", "python", "python_abis", "rst", "arch_pages", "tests")
 
 
 class Generator(Protocol):

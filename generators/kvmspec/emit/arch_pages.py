@@ -389,3 +389,14 @@ def render(model: Model, env, common: dict, listings: dict) -> tuple[list[str], 
         common, all_facts=all_facts, pages=tops,
         sources=sources([i for f in all_facts for i in f.ioctls + f.header_items]))
     return [OVERVIEW], out
+
+
+class Generator:
+    """The architecture pages of the site (docs/arch/), a generator of their
+    own so that generate's two processes can share the site out."""
+
+    name = "arch_pages"
+
+    def render(self, model: Model, env) -> dict[str, str]:
+        from .rst import listings_of
+        return render(model, env, {"model": model}, listings_of(model))[1]

@@ -153,6 +153,34 @@ def tabulated(model: Model, prefix: str) -> list[TabulatedName]:
     return rows
 
 
+def listing(model: Model, ioctl: Ioctl) -> tuple[list[Record], list[tuple[str, FlagSet | Enum]]]:
+    """The records an ioctl's section lists (its argument's and those within it), with their value sets."""
+    arg = documented_record(model, ioctl)
+    records = referenced_records(arg) if arg is not None else []
+    return records, value_sets(records)
+
+
+def removed_but_described(model: Model, layout: DocLayout) -> list:
+    """The items api.rst's layout places that the newest headers no longer have, in the layout's order."""
+    found: dict[str, object] = {}
+    for chapter in layout.chapters:
+        for section in chapter.sections:
+            for name in section.names:
+                item = model.by_name[name]
+                if not (isinstance(item, (Ioctl, Capability)) and item.emitted):
+                    found.setdefault(name, item)
+    return list(found.values())
+
+
+def listings_of(model: Model) -> dict[str, tuple[list[Record], list]]:
+    """listing() of every ioctl the documentation describes: each emitted one, then
+    the removed ones api.rst still describes."""
+    layout = model.documents[-1] if model.documents else default_layout(model.title)
+    out = {ioctl.name: listing(model, ioctl) for ioctl in model.ioctls if ioctl.emitted}
+    out.update((i.name, listing(model, i)) for i in removed_but_described(model, layout) if isinstance(i, Ioctl))
+    return out
+
+
 def enabled_exits(cap: Capability, exits: list) -> list:
     """The exit reasons KVM_RUN reports only once `cap` is enabled."""
     return [e for e in exits if e.requires is cap]
@@ -253,11 +281,7 @@ class Generator:
         caps = [c for c in model.capabilities if c.emitted]
         exits = [e for e in model.items if e.kind == "exit" and e.emitted]
         value_sets_all = [i for i in model.items if isinstance(i, (Enum, FlagSet)) and i.emitted]
-        listings = {}
-        for ioctl in ioctls:
-            arg = documented_record(model, ioctl)
-            records = referenced_records(arg) if arg is not None else []
-            listings[ioctl.name] = (records, value_sets(records))
+        listings = {ioctl.name: listing(model, ioctl) for ioctl in ioctls}
         shown_sets = {id(vs) for records, sets in listings.values() for _, vs in sets}
         other_sets = [i for i in value_sets_all if id(i) not in shown_sets]
         sources = list(dict.fromkeys(f.path for f in model.files))
@@ -300,15 +324,13 @@ class Generator:
                         cap_bodies={k: replace(v) for k, v in marked_caps.items()})
 
         out = {}
-        placed = {n for ch in layout.chapters for s in ch.sections for n in s.names}
-        for name in placed - set(marked_ioctls) - set(marked_caps):   # removed items the kernel still describes
-            item = model.by_name[name]
+        for item in removed_but_described(model, layout):   # removed items the kernel still describes
+            name = item.name
             if isinstance(item, Ioctl):
-                arg = documented_record(model, item)
-                records = referenced_records(arg) if arg is not None else []
-                listings[name] = (records, value_sets(records))
+                listings[name] = listing(model, item)
                 marked_ioctls[name] = str(sections.ioctl_body(item, *listings[name], _marker, tables_of(model, item, order),
-                                                              other_arch_records(model, item, arg)))
+                                                              other_arch_records(model, item,
+                                                                                 documented_record(model, item))))
             else:
                 marked_caps[name] = str(sections.cap_body(item, model.gated_by(item), _marker,
                                                           enabled_exits(item, exits)))
@@ -435,10 +457,7 @@ class Generator:
         write(page, "versions.rst.j2", lambda items: dict(releases=items, released=model.released))
         tops += ["values", "versions"]
 
-        # what KVM offers on each architecture (emit/arch_pages.py)
-        arch_tops, arch_out = arch_pages.render(model, env, common, listings)
-        out.update(arch_out)
-        tops += arch_tops
+        tops.append(arch_pages.OVERVIEW)   # what KVM offers on each architecture (its own generator)
 
         out["docs/index.rst"] = env.get_template("rst/site/index.rst.j2").render(
             common, pages=tops, sources=sources(model.items))
