@@ -341,33 +341,44 @@ def test_an_unlisted_spec_file_is_reported_with_two_processes(scratch, monkeypat
 
 
 def test_input_checks_run_beside_the_build_and_are_redone_if_their_process_dies(scratch, monkeypatch):
-    """The input checks run in a process of their own while the model is
-    built. If it ends without an answer (killed), the parent runs them: a
-    problem only they can see (text the build accepts) is still reported, and
-    a clean spec still generates."""
+    """The input checks run in the reader process (readahead.py) once it has
+    handed its files over, while the model is built: a problem only they can
+    see (text the build accepts) is reported, and the first process does not
+    run them again. If the reader ends without an answer (killed), the first
+    process runs them: the problem is still reported, and a clean spec still
+    generates."""
     import os
     import signal
-    from kvmspec import emit
+    from kvmspec import emit, readahead
     from kvmspec.build import Builder, load_model
     from kvmspec.diagnostics import SpecError
     pipeline = two_processes(monkeypatch)
+    monkeypatch.setattr(readahead, "cpus", lambda: 2)
     parent = os.getpid()
     checked_in: list[int] = []
     clean = Builder.input_is_clean
 
-    def dies_in_the_child(self):
-        if os.getpid() != parent:
-            os.kill(os.getpid(), signal.SIGKILL)
+    def recorded(self):
         checked_in.append(os.getpid())
         return clean(self)
-    monkeypatch.setattr(Builder, "input_is_clean", dies_in_the_child)
-    assert pipeline.generate_files(REPO, parallel=True) == emit.render_all(load_model(REPO))
-    assert checked_in == [parent]
-    scratch.write(NESTED, (REPO / NESTED).read_text().replace(
-        "(nested virtualization), the", "(nested */ virtualization), the", 1))
-    with pytest.raises(SpecError) as parallel:
-        pipeline.generate_files(scratch.root, parallel=True)
-    assert any("*/" in d.message for d in parallel.value.diagnostics)
+    monkeypatch.setattr(Builder, "input_is_clean", recorded)
+    cut = (REPO / NESTED).read_text().replace("(nested virtualization), the", "(nested */ virtualization), the", 1)
+    scratch.write(NESTED, cut)
+    for _ in range(2):   # the reader answers; then it dies before it can
+        with pytest.raises(SpecError) as parallel:
+            pipeline.generate_files(scratch.root, parallel=True)
+        assert any("*/" in d.message for d in parallel.value.diagnostics)
+        assert pipeline.generate_files(REPO, parallel=True) == emit.render_all(load_model(REPO))
+        if not checked_in:   # the first round: the reader checked both specs
+            read = Builder.read
+
+            def dies_in_the_reader(self):
+                if os.getpid() != parent and self.checked:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return read(self)
+            monkeypatch.setattr(Builder, "read", dies_in_the_reader)
+            continue
+    assert checked_in == [parent, parent]
 
 
 def test_help_and_docs_list_the_exit_statuses():

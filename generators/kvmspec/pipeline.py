@@ -4,9 +4,11 @@ With two CPUs, `kvmspec generate` reads the spec once and builds the model
 once, without the checks of the input (schema, text, unlisted files), and
 shares out the rest:
 
-- as soon as everything is read, a first child runs the input checks on what
-  was read while the parent builds the model (the build alone leaves the
-  second CPU idle);
+- a reader process (readahead.py) parses part of the spec while the parent
+  imports and parses the rest; once it has handed its files over, it runs
+  the input checks while the parent builds the model (the build alone leaves
+  the second CPU idle). Without a reader, a child forked once everything is
+  read runs them;
 - once the model is built, a second child checks the rules of the finished
   model while the parent renders the documentation; then each takes the
   next generator from a queue they share (headers, bindings, tests) until
@@ -20,8 +22,9 @@ about evenly.
 An input that the checks would reject may fail the unchecked build or give a
 meaningless model: either way the answer is a build with every check, in one
 process, which reports the problems exactly as `kvmspec validate` does (the
-children are stopped first). The input checks answer with their exit status
-alone. The second child's findings and the reports of its shares (what the
+other processes are stopped first). The input checks answer with their exit
+status alone; a process that gives no answer (killed) has the parent run
+them. The second child's findings and the reports of its shares (what the
 sink's put() returned) come back through an unlinked temporary file that it
 fills and the parent reads once it has ended (a pipe would make the child
 wait, 64 KiB at a time, for the parent). The sink takes either process's
@@ -239,22 +242,39 @@ class _Answer:
             self.pid = 0
 
 
-def _build_unchecked(root: Path, ahead: Optional[ReadAhead] = None) -> tuple[Builder, Model, _Answer] | None:
+def _build_unchecked(root: Path, ahead: Optional[ReadAhead] = None) \
+        -> tuple[Builder, Model, _Answer | _ReaderAnswer] | None:
     """The model built without the checks, with part of the spec read by
-    `ahead`, and the input checks started in a child as soon as everything is
-    read; None if the build failed (on input the checks would reject, or that
-    the build cannot take)."""
+    `ahead` (which then checks the input), or the input checks started in a
+    child as soon as everything is read; None if the build failed (on input
+    the checks would reject, or that the build cannot take)."""
     builder = Builder(root, check_input=False, check_rules=False)
     builder.read_ahead = ahead
-    inputs = _input_checks(builder)
-    builder.after_read = inputs.start
+    if ahead is not None:   # the reader checks the input once it has handed its files over
+        inputs: _Answer | _ReaderAnswer = _ReaderAnswer(ahead, builder)
+    else:
+        inputs = _input_checks(builder)
+        builder.after_read = inputs.start
     try:
         return builder, builder.build(), inputs
     except Exception:
         inputs.stop()
-        if ahead is not None:
-            ahead.stop()
         return None
+
+
+class _ReaderAnswer:
+    """The input checks' answer from the reader process (readahead.py), or
+    from this process when the reader gave none."""
+
+    def __init__(self, ahead: ReadAhead, builder: Builder) -> None:
+        self.ahead, self.builder = ahead, builder
+
+    def clean(self) -> bool:
+        answer = self.ahead.input_is_clean()
+        return answer if answer is not None else self.builder.input_is_clean()
+
+    def stop(self) -> None:
+        self.ahead.stop()
 
 
 def _input_checks(builder: Builder) -> _Answer:

@@ -13,11 +13,17 @@ has imported only the YAML reader), it reads the manifest and forks a reader:
   other files, then unpacks the reader's share, which takes 40% of the time
   parsing it would.
 
+Once it has handed its files over, the reader runs the input checks of the
+whole spec (schema, text, unlisted files: what a build without checks leaves
+out), on the second CPU while the first process builds the model, and
+answers with its exit status.
+
 The data is the same either way (positions and spellings included; a test
 compares every file). A reader that fails, for any reason (a file with an
 error, a kill), hands over nothing, and the first process reads those files
 itself: what is wrong with them is reported exactly as one process reports
-it.
+it. A reader that gives no answer to the input checks has the first process
+run them.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ class ReadAhead:
         self.manifest_path, self.manifest = manifest_path, manifest
         self.share = share              # paths (as str) the reader reads
         self.data: Optional[dict[str, Any]] = None
+        self.answer: Optional[int] = None   # the reader's exit status, once it has ended
 
     @classmethod
     def start(cls, root: Path) -> Optional["ReadAhead"]:
@@ -91,7 +98,7 @@ class ReadAhead:
             return None
         if pid == 0:   # the reader
             os.close(read_end)
-            _read(root, share, write_end)   # does not return
+            _read(root, share, write_end, manifest_path, manifest)   # does not return
         os.close(write_end)
         timeline.mark(f"reader started: {len(share)} of {len(sizes)} files, {taken * 100 // max(total, 1)}% of the bytes")
         return cls(pid, read_end, manifest_path, manifest, tuple(share))
@@ -115,43 +122,83 @@ class ReadAhead:
                 chunks.append(chunk)
         finally:
             os.close(self.fd)
-            _, status = os.waitpid(self.pid, 0)
-        if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
-            return {}
+            self.fd = -1
         try:
             packed = marshal.loads(b"".join(chunks))
-        except (EOFError, ValueError, TypeError):
+        except (EOFError, ValueError, TypeError):   # it failed, or was killed, before handing over
             return {}
         data = {path: unpack(data, shown) for path, (shown, data) in packed.items()}
         timeline.mark("reader's files unpacked")
         return data
 
-    def stop(self) -> None:
-        """End the reader if its data is not wanted (the command failed before reading)."""
+    def input_is_clean(self) -> Optional[bool]:
+        """The answer of the reader's input checks (waiting for it): True if they
+        found nothing, False if they found something, None if it gave none."""
         if self.data is None:
-            self.data = {}
+            self.data = self._collect()
+        if self.pid:
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = 0
+            self.answer = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+        return {0: True, 1: False}.get(self.answer) if self.answer is not None else None
+
+    def stop(self) -> None:
+        """End the reader if it is still at work (the command failed, or no longer needs it)."""
+        if self.pid:
             try:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            os.close(self.fd)
             os.waitpid(self.pid, 0)
+            self.pid = 0
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.data is None:
+            self.data = {}
 
 
-def _read(root: Path, share: list[str], fd: int) -> None:
-    status = 1
+class _Own:
+    """The reader's own files, for its input checks (a Builder's read_ahead)."""
+
+    def __init__(self, manifest_path: Path, manifest: Any, data: dict[str, Any]) -> None:
+        self.manifest_path, self.manifest, self.data = manifest_path, manifest, data
+
+    def take(self, path: Path) -> Optional[Any]:
+        return self.data.pop(str(path), None)
+
+
+def _read(root: Path, share: list[str], fd: int, manifest_path: Path, manifest: Any) -> None:
+    """The reader: its share of the files, handed over; then the input checks of
+    the whole spec (schema, text, unlisted files), answered by its exit status:
+    0 nothing found, 1 something found (or a file of its share does not read)."""
+    status = 2
     try:
-        packed = {}
-        for path in share:
-            shown = display(root, Path(path))
-            packed[path] = (shown, pack(read_spec_file(Path(path), shown)))
-        payload = memoryview(marshal.dumps(packed))
-        timeline.mark("reader: its files read and packed")
-        while payload:
-            payload = payload[os.write(fd, payload):]
-        status = 0
-    except BaseException:   # an error in a file, or anything else: the first process reads them all
-        pass
+        data = {}
+        try:
+            for path in share:
+                data[path] = read_spec_file(Path(path), display(root, Path(path)))
+            payload = memoryview(marshal.dumps({path: (display(root, Path(path)), pack(value))
+                                                for path, value in data.items()}))
+            timeline.mark("reader: its files read and packed")
+            while payload:
+                payload = payload[os.write(fd, payload):]
+        except SpecError:   # the first process reads them all, and the checked build says why
+            status = 1
+            return
+        finally:
+            os.close(fd)   # the first process reads to the end of the pipe
+        from .build import Builder
+        builder = Builder(root, check_input=True, check_rules=False)
+        builder.read_ahead = _Own(manifest_path, manifest, data)
+        try:
+            builder.read()
+            status = 0
+        except SpecError:
+            status = 1
+        timeline.mark("reader: input checked")
+    except BaseException:   # anything else: the first process runs the checks itself
+        status = 2
     finally:
         os._exit(status)
 
