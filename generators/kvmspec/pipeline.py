@@ -134,8 +134,6 @@ def generate_into(root: Path, sink: Sink, parallel: bool = False, ahead: Optiona
         if pid == 0:
             _child(model, result.fileno(), sink, queue)    # does not return
         try:
-            if not inputs.clean():
-                raise _InputProblems
             mine: list = []
             failure = None
             try:
@@ -147,6 +145,9 @@ def generate_into(root: Path, sink: Sink, parallel: bool = False, ahead: Optiona
             except Exception as exc:   # perhaps because the model breaks a rule: decided in _combine
                 failure = exc
             queue.close()
+            # Asked only now: the checks may still be running, and nothing is taken before the answer.
+            if not inputs.clean():
+                raise _InputProblems
         except BaseException as exc:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
