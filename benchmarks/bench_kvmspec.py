@@ -86,11 +86,12 @@ def main() -> int:
                              "in a temporary directory under .bench/)")
     args = parser.parse_args()
 
-    # The scratch copy lives where a user's repository does, not in /tmp: on
-    # the shared VMs this runs on, creating a file under /tmp costs about
-    # 0.35 ms against 0.1 ms elsewhere on the same disk (168 files: 58 ms
-    # against 16 ms, empty or not), which "generate from scratch" would count
-    # as its own time.
+    # The scratch copy lives where a user's repository does (beside it), not in
+    # /tmp. On the shared VMs this runs on, creating files costs very different
+    # amounts from one directory of the disk to another: the same 168 files of
+    # generated/ took 8 to 178 ms to create in different directories (/tmp:
+    # 58-175 ms; /work/main: 12-178 ms; /work/wt, /var, /opt: 8-15 ms), which
+    # "generate from scratch" counts as its own time. --workdir picks another.
     scratch = args.workdir if args.workdir is not None else args.root / ".bench"
     scratch.mkdir(parents=True, exist_ok=True)
     results: list[tuple[str, bool, str]] = []
