@@ -439,7 +439,7 @@ class _Position(tuple):
         return self[1]
 
 
-def _position(line: int, column: int) -> _Position:
+def _at(line: int, column: int) -> _Position:
     return tuple.__new__(_Position, (line, column))
 
 
@@ -483,7 +483,7 @@ def unpack(packed: Any, path: str) -> Any:
     tag = packed[0]
     if tag == 0:
         _, line, column, keys, values, key_marks, value_marks, styles = packed
-        result = Map(path, _position(line, column))
+        result = Map(path, _at(line, column))
         result.update(zip(keys, [v if type(v) is not tuple else unpack(v, path) for v in values]))
         result._keys.update(zip(keys, _positions(key_marks)))
         result._values.update(zip(keys, _positions(value_marks)))
@@ -491,7 +491,7 @@ def unpack(packed: Any, path: str) -> Any:
         return result
     if tag == 1:
         _, line, column, items, marks = packed
-        result_seq = Seq(path, _position(line, column))
+        result_seq = Seq(path, _at(line, column))
         result_seq.extend([v if type(v) is not tuple else unpack(v, path) for v in items])
         result_seq._items.extend(_positions(marks))
         return result_seq
