@@ -16,6 +16,10 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:   # annotations only
+    from .model import Version
 
 ABI_FLAGS = {"x86_64": "-m64", "i386": "-m32"}
 FACT = re.compile(r"^@kvmspec_fact_([0-9a-f]+) = .*?constant i64 (-?\d+)", re.M)

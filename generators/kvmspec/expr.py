@@ -135,13 +135,6 @@ class Sizeof:
 
 
 @value_type
-class Offsetof:
-    type_name: str       # "struct kvm_riscv_core"
-    member: str          # a member designator, "regs.pc", or a macro parameter that names one
-    pos: int
-
-
-@value_type
 class Call:
     name: str
     args: tuple["Node", ...]

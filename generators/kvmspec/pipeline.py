@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import signal
 import tempfile
 import traceback
 from pathlib import Path
@@ -48,7 +47,7 @@ from .build import Builder
 from .checks import check_model
 from .diagnostics import Diagnostic, Mark, SpecError
 from .model import Model
-from .readahead import ReadAhead, cpus
+from .readahead import ReadAhead, cpus, end_process
 from . import timeline
 
 T = TypeVar("T")
@@ -149,8 +148,7 @@ def generate_into(root: Path, sink: Sink, parallel: bool = False, ahead: Optiona
             if not inputs.clean():
                 raise _InputProblems
         except BaseException as exc:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            end_process(pid)
             queue.close()
             inputs.stop()
             if isinstance(exc, _InputProblems):
@@ -235,11 +233,7 @@ class _Answer:
 
     def stop(self) -> None:
         if self.pid:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            os.waitpid(self.pid, 0)
+            end_process(self.pid)
             self.pid = 0
 
 

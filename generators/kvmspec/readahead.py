@@ -145,11 +145,7 @@ class ReadAhead:
     def stop(self) -> None:
         """End the reader if it is still at work (the command failed, or no longer needs it)."""
         if self.pid:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            os.waitpid(self.pid, 0)
+            end_process(self.pid)
             self.pid = 0
         if self.fd >= 0:
             os.close(self.fd)
@@ -201,6 +197,15 @@ def _read(root: Path, share: list[str], fd: int, manifest_path: Path, manifest: 
         status = 2
     finally:
         os._exit(status)
+
+
+def end_process(pid: int) -> None:
+    """Kill a child process that may still be at work, and reap it."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pid, 0)
 
 
 def cpus() -> int:

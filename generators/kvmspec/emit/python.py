@@ -397,7 +397,6 @@ class Generator:
             typed_fields=typed_fields(classes))
         support = env.get_template("python/_support.py.j2").render()
         methods = api_methods(model)
-        records = sorted({m.record for ms in methods.values() for m in ms if m.record})
         error_ioctls = list({m.ioctl.name: m.ioctl for ms in methods.values() for m in ms}.values())
         checked = rule_classes(methods, classes)
         exits = exit_classes(model, classes)
