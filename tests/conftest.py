@@ -122,3 +122,17 @@ def kvm_unusable(device: str = "/dev/kvm") -> str | None:
 
 
 needs_kvm = pytest.mark.skipif(kvm_unusable() is not None, reason=str(kvm_unusable()))
+
+
+def assert_two_processes_report_as_one(root: Path) -> None:
+    """generate with two processes raises the SpecError of a checked build in one
+    process, diagnostic for diagnostic (and there is one)."""
+    from kvmspec import pipeline
+    from kvmspec.build import load_model
+    from kvmspec.diagnostics import SpecError
+    with pytest.raises(SpecError) as serial:
+        load_model(root)
+    with pytest.raises(SpecError) as parallel:
+        pipeline.generate_files(root, parallel=True)
+    assert [str(d) for d in parallel.value.diagnostics] == [str(d) for d in serial.value.diagnostics]
+    assert serial.value.diagnostics

@@ -90,14 +90,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .readahead import ReadAhead
+    from .readahead import reading_ahead
     root = _root(args)
-    ahead = ReadAhead.start(root) if PARALLEL else None   # reads beside the imports below
-    try:
+    with reading_ahead(root, PARALLEL) as ahead:   # it reads beside the imports below
         return _generate(root, args.check, ahead)
-    finally:
-        if ahead is not None:
-            ahead.stop()
 
 
 def _generate(root: Path, check_only: bool, ahead) -> int:
@@ -265,14 +261,10 @@ def _release_arg(text: Optional[str], model, newer_ok: bool = False):
 def cmd_headers(args: argparse.Namespace) -> int:
     """Write the KVM uapi headers of one architecture at one release, laid out like
     `make headers_install` (DIR/linux/kvm.h, DIR/asm/kvm.h)."""
-    from .readahead import ReadAhead
+    from .readahead import reading_ahead
     root = _root(args)
-    ahead = ReadAhead.start(root)   # reads beside the imports below
-    try:
+    with reading_ahead(root) as ahead:   # it reads beside the imports below
         return _headers(args, root, ahead)
-    finally:
-        if ahead is not None:
-            ahead.stop()
 
 
 def _headers(args: argparse.Namespace, root: Path, ahead) -> int:

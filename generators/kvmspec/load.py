@@ -29,6 +29,15 @@ _IMPLICIT = {first: tuple(resolvers) for first, resolvers in _Base.yaml_implicit
 assert None not in _IMPLICIT and not _Base.yaml_path_resolvers  # what resolve() below relies on
 
 
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_FLOAT = "tag:yaml.org,2002:float"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+
+
 class _Loader(_Base):  # type: ignore[misc, valid-type]
     """The safe loader, with the tag resolution of plain scalars done in one
     table lookup: the parser asks for every one of the spec's ~30,000 nodes,
@@ -42,27 +51,20 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
         pass
 
     def resolve(self, kind, value, implicit, _scalar=yaml.ScalarNode, _sequence=yaml.SequenceNode,
-                _implicit=_IMPLICIT, _none=()):   # names bound once: called for every node
+                _implicit=_IMPLICIT, _none=(), _str=_STR, _seq=_SEQ, _map=_MAP):   # names bound once: called per node
         if kind is _scalar:
             if implicit[0]:
                 for tag, regexp in _implicit.get(value[:1], _none):
                     if regexp.match(value):
                         return tag
-            return "tag:yaml.org,2002:str"
-        return "tag:yaml.org,2002:seq" if kind is _sequence else "tag:yaml.org,2002:map"
+            return _str
+        return _seq if kind is _sequence else _map
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
 
 _C_INT = re.compile(r"[-+]?(?:0[xX][0-9A-Fa-f]+|0[0-7]*|[1-9][0-9]*)\Z")
 
-_STR = "tag:yaml.org,2002:str"
-_INT = "tag:yaml.org,2002:int"
-_BOOL = "tag:yaml.org,2002:bool"
-_NULL = "tag:yaml.org,2002:null"
-_FLOAT = "tag:yaml.org,2002:float"
-_MAP = "tag:yaml.org,2002:map"
-_SEQ = "tag:yaml.org,2002:seq"
 _ScalarNode, _SequenceNode, _MappingNode = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
 
 

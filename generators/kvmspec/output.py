@@ -64,13 +64,6 @@ def _same_content(path: Path, data: bytes) -> bool:
         return False
 
 
-def check_generated(root: Path, files: dict[str, str]) -> list[Stale]:
-    """What differs between generated/ and `files` (see Check)."""
-    with Check(root) as check:
-        check.take(check.put(files))
-        return check.stale()
-
-
 def _safe_relative(rel: str) -> bool:
     parts = rel.split("/")
     return not rel.startswith("/") and all(p not in ("", ".", "..") for p in parts)
@@ -282,13 +275,6 @@ class Rewrite(_Sink):
         _fsync_dir(self.root)
         timeline.mark("generated/ swapped in")
         return changes
-
-
-def write_generated(root: Path, files: dict[str, str]) -> list[Stale]:
-    """Make generated/ hold exactly `files`; return what changed."""
-    with Rewrite(root) as rewrite:
-        rewrite.take(rewrite.put(files))
-        return rewrite.commit()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -41,7 +41,7 @@ import os
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Protocol, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, TypeVar
 
 from .build import Builder
 from .checks import check_model
@@ -111,7 +111,7 @@ def generate_into(root: Path, sink: Sink, parallel: bool = False, ahead: Optiona
         return _checked_into(root, sink)
     if ahead is None:
         ahead = ReadAhead.start(root)
-    from . import emit   # while the reader reads
+    from . import emit  # noqa: F401  (Jinja and the generators load while the reader reads)
     built = _build_unchecked(root, ahead)
     if built is None:   # the checked build says why
         return _checked_into(root, sink)
@@ -136,11 +136,7 @@ def generate_into(root: Path, sink: Sink, parallel: bool = False, ahead: Optiona
             mine: list = []
             failure = None
             try:
-                env = emit.environment_for(model)
-                for name in _names(FIRST_IN_PARENT, queue):
-                    files = emit.render(model, emit.generators({name}), env)
-                    mine.append((name, sink.put(files)))
-                    timeline.mark(f"parent: {name} rendered and put")
+                mine = _render_into(model, sink, _names(FIRST_IN_PARENT, queue), "parent")
             except Exception as exc:   # perhaps because the model breaks a rule: decided in _combine
                 failure = exc
             queue.close()
@@ -189,6 +185,18 @@ def _names(first: Optional[str], queue: _Queue) -> Iterator[str]:
         yield first
     while (index := queue.take()) is not None:
         yield QUEUE[index]
+
+
+def _render_into(model: Model, sink: Sink, names: Iterable[str], who: str) -> list[tuple[str, Any]]:
+    """Render each generator named and put its files into the sink, as soon as
+    each is rendered: (generator, the sink's report) of each."""
+    from . import emit
+    env = emit.environment_for(model)
+    reports = []
+    for name in names:
+        reports.append((name, sink.put(emit.render(model, emit.generators({name}), env))))
+        timeline.mark(f"{who}: {name} rendered and put")
+    return reports
 
 
 def _checked_into(root: Path, sink: Sink) -> None:
@@ -342,8 +350,7 @@ def _combine(model: Model, sink: Sink, mine: list, failure: Optional[Exception],
         raise RuntimeError(f"the second process failed:\n{theirs}")
     if ok is None:    # no result: what it took is rendered here
         done = {name for name, _ in mine}
-        theirs = [(name, sink.put(emit.render(model, emit.generators({name}))))
-                  for name in emit.NAMES if name not in done]
+        theirs = _render_into(model, sink, [name for name in emit.NAMES if name not in done], "parent")
     for _, report in [*mine, *theirs]:
         sink.take(report)
     timeline.mark("parent: every share taken")
@@ -353,16 +360,9 @@ def _child(model: Model, result_fd: int, sink: Sink, queue: _Queue) -> None:
     status = 0
     try:
         try:
-            from . import emit
             found = [(tuple(d.mark), d.message, d.hint, d.severity, d.rule) for d in check_model(model)]
             timeline.mark("child: model checked")
-            reports = []
-            if not found:
-                env = emit.environment_for(model)
-                for name in _names(None, queue):
-                    files = emit.render(model, emit.generators({name}), env)
-                    reports.append((name, sink.put(files)))
-                    timeline.mark(f"child: {name} rendered and put")
+            reports = [] if found else _render_into(model, sink, _names(None, queue), "child")
             payload = marshal.dumps((True, found, reports))
         except OSError:   # writing its files: the parent does its part again, and says what fails
             payload = marshal.dumps((None, [], None))

@@ -31,8 +31,9 @@ from __future__ import annotations
 import marshal
 import os
 import signal
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from .diagnostics import SpecError
 from . import timeline
@@ -162,6 +163,18 @@ class _Own:
 
     def take(self, path: Path) -> Optional[Any]:
         return self.data.pop(str(path), None)
+
+
+@contextmanager
+def reading_ahead(root: Path, wanted: bool = True) -> Iterator[Optional[ReadAhead]]:
+    """A reader for the spec under root while the block runs (None where it would not
+    help, or is not `wanted`), ended with the block if it is still at work."""
+    ahead = ReadAhead.start(root) if wanted else None
+    try:
+        yield ahead
+    finally:
+        if ahead is not None:
+            ahead.stop()
 
 
 def _read(root: Path, share: list[str], fd: int, manifest_path: Path, manifest: Any) -> None:

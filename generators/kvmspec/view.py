@@ -124,13 +124,9 @@ class View:
         """The header of the view that defined the item in its release (None: no header of its architecture)."""
         if not item.moves:   # most items: one header in every release
             header = item.header
-            return header if self.arch is None or self._header_arch[header] in (None, self.arch) else None
+            return header if self.arch is None or self.model.header(header).arch in (None, self.arch) else None
         return next((h for h in item.headers_at(self.release)
-                     if self.arch is None or self._header_arch[h] in (None, self.arch)), None)
-
-    @functools.cached_property
-    def _header_arch(self) -> dict[str, Optional[str]]:
-        return {h.name: h.arch for h in self.model.headers}
+                     if self.arch is None or self.model.header(h).arch in (None, self.arch)), None)
 
     def items_of_header(self, header: str) -> list[Definition]:
         return [i for i in self.items if i.header == header]
@@ -149,12 +145,10 @@ class View:
         if self.newest and not item.moves and self.arch in (None, "x86"):
             return self._fields_at(item) if isinstance(item, Record) else item
         header = self.home(item) or item.header_at(self.release)
-        if isinstance(item, Constant) and item.history:
-            expr = item.expr_at(self.release)
-            if expr != item.expr:
-                item = replace(item, expr=expr)
+        if isinstance(item, Constant):
+            item = self._expr_at(item)
         elif isinstance(item, ValueSet):
-            values = tuple([self._value_at(v) for v in item.values if v.exists_at(self.release)])
+            values = tuple([self._expr_at(v) for v in item.values if v.exists_at(self.release)])
             if len(values) != len(item.values) or any(a is not b for a, b in zip(values, item.values)):
                 item = replace(item, values=values)
             until = getattr(item, "defines_until", None)
@@ -167,11 +161,12 @@ class View:
             item = replace(item, header=header, c_guard=move.c_guard if move is not None else item.c_guard)
         return item
 
-    def _value_at(self, value: NamedValue) -> NamedValue:
-        if not value.history:
-            return value
-        expr = value.expr_at(self.release)
-        return value if expr == value.expr else replace(value, expr=expr)
+    def _expr_at(self, thing: "Constant | NamedValue") -> "Constant | NamedValue":
+        """A constant or value with the expression it had in the release (itself if unchanged)."""
+        if not thing.history:
+            return thing
+        expr = thing.expr_at(self.release)
+        return thing if expr == thing.expr else replace(thing, expr=expr)
 
     def _fields_at(self, record: Record) -> Record:
         fields = []

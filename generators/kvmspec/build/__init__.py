@@ -17,7 +17,7 @@ from ..checks import check_model
 from ..diagnostics import Diagnostic, Mark, Reporter
 from ..layout import ABIS, NATIVE, Member
 from ..load import Map
-from ..readahead import ReadAhead
+from ..readahead import ReadAhead, display
 from .. import timeline
 from ..spelling import NameIndex
 from ..model import (
@@ -108,10 +108,7 @@ class Builder(ReadingMixin, NamesMixin, EvaluationMixin, OutlinesMixin, ValuesMi
         return f"{close} If not, {otherwise}" if close else otherwise
 
     def display(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(self.root))
-        except ValueError:
-            return str(path)
+        return display(self.root, path)
 
     # ------------------------------------------------------------ common keys
     def common(self, kind: str, raw: Map, spec_file: SpecFile, file_arch: tuple[str, ...]) -> dict:

@@ -12,7 +12,6 @@ from ..spelling import NameIndex
 from ..model import Field, Record, Version
 
 
-MANIFEST = "kvmspec.yaml"
 # Constants defined through others, one inside the other, at most this deep.
 MAX_CHAIN = 100
 # Top-level directories of generated/ that generators other than the C headers own.

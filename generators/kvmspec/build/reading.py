@@ -14,7 +14,8 @@ from .. import timeline
 from ..model import (
     COnly, Capability, Constant, DocChapter, DocLayout, DocSection, Enum, FlagSet, IncludeRange, Ioctl, Record, SpecFile, Version,
 )
-from .common import MANIFEST, OTHER_OUTPUTS
+from ..readahead import MANIFEST
+from .common import OTHER_OUTPUTS
 
 
 class ReadingMixin:
