@@ -16,6 +16,24 @@ from kvmspec.cli import main
 REPO = Path(__file__).resolve().parent.parent
 
 
+def same_data(a, b) -> bool:
+    """Equal spec data (load.Map, Seq, Int, scalars), and equal in what
+    diagnostics and outputs read from it: positions, styles, spellings."""
+    from kvmspec.load import Int, Map, Seq
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, Map):
+        return list(a) == list(b) and a.path == b.path and a.mark == b.mark and \
+            all(a.mark_of(k) == b.mark_of(k) and a.key_mark(k) == b.key_mark(k) and a.style_of(k) == b.style_of(k)
+                and same_data(a[k], b[k]) for k in a)
+    if isinstance(a, Seq):
+        return len(a) == len(b) and a.path == b.path and a.mark == b.mark and \
+            all(a.mark_of(i) == b.mark_of(i) and same_data(x, y) for i, (x, y) in enumerate(zip(a, b)))
+    if isinstance(a, Int):
+        return int(a) == int(b) and a.text == b.text
+    return a == b
+
+
 @dataclass
 class Result:
     status: int

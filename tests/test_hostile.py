@@ -668,19 +668,18 @@ def test_the_quick_text_check_never_hides_a_finding(pairs, listed):
     from kvmspec import checks
     from kvmspec.load import Map, Seq
 
-    class Raw:   # a parser mark
-        line = column = 0
+    start = (0, 0)   # a position: line and column
 
-    root = Map("spec/x.yaml", Raw())
-    inner = Map("spec/x.yaml", Raw())
+    root = Map("spec/x.yaml", start)
+    inner = Map("spec/x.yaml", start)
     for key, value in pairs:
-        inner._keys[key] = inner._values[key] = Raw()
+        inner._keys[key] = inner._values[key] = start
         inner[key] = value
-    items = Seq("spec/x.yaml", Raw())
+    items = Seq("spec/x.yaml", start)
     for value in [inner, *listed]:
-        items._items.append(Raw())
+        items._items.append(start)
         items.append(value)
-    root._keys["items"] = root._values["items"] = Raw()
+    root._keys["items"] = root._values["items"] = start
     root["items"] = items
     exact = checks._check_text_exactly(root)
     if checks._unsuspicious(root):

@@ -11,31 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, assert_two_processes_report_as_one
+from conftest import REPO, assert_two_processes_report_as_one, same_data as same
 from kvmspec import readahead
-from kvmspec.load import Int, Map, Seq, pack, read_spec_file, unpack
+from kvmspec.load import pack, read_spec_file, unpack
 
 NESTED = "spec/x86/nested-state.yaml"
 
 
 def every_spec_file() -> list:
     return sorted(p for p in (REPO / "spec").rglob("*.yaml") if "schema" not in p.parts)
-
-
-def same(a, b) -> bool:
-    """Equal data, and equal in what diagnostics and outputs read from it: positions, styles, spellings."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, Map):
-        return list(a) == list(b) and a.path == b.path and a.mark == b.mark and \
-            all(a.mark_of(k) == b.mark_of(k) and a.key_mark(k) == b.key_mark(k) and a.style_of(k) == b.style_of(k)
-                and same(a[k], b[k]) for k in a)
-    if isinstance(a, Seq):
-        return len(a) == len(b) and a.path == b.path and a.mark == b.mark and \
-            all(a.mark_of(i) == b.mark_of(i) and same(x, y) for i, (x, y) in enumerate(zip(a, b)))
-    if isinstance(a, Int):
-        return int(a) == int(b) and a.text == b.text
-    return a == b
 
 
 @pytest.mark.parametrize("path", every_spec_file(), ids=lambda p: str(p.relative_to(REPO)))

@@ -11,8 +11,7 @@ very large files and very deep nesting.
 from __future__ import annotations
 
 import re
-from itertools import chain, repeat
-from operator import attrgetter
+from itertools import chain
 from pathlib import Path
 from typing import Any, Iterator, NoReturn
 
@@ -71,18 +70,18 @@ _ScalarNode, _SequenceNode, _MappingNode = yaml.ScalarNode, yaml.SequenceNode, y
 class Map(dict):
     """A YAML mapping with the positions of its keys and values.
 
-    Positions are kept as the parser's raw marks and turned into `Mark`s only
-    when a diagnostic needs one: most never do.
+    A position is a plain (line, column) tuple, both from 0, turned into a
+    `Mark` only when a diagnostic needs one: most never do.
     """
 
     __slots__ = ("path", "_mark", "_keys", "_values", "_styles")
 
-    def __init__(self, path: str, raw_mark: Any) -> None:
+    def __init__(self, path: str, position: tuple[int, int]) -> None:
         super().__init__()
         self.path = path
-        self._mark = raw_mark
-        self._keys: dict[str, Any] = {}
-        self._values: dict[str, Any] = {}
+        self._mark = position
+        self._keys: dict[str, tuple[int, int]] = {}
+        self._values: dict[str, tuple[int, int]] = {}
         self._styles: dict[str, str] | None = None   # of quoted and block scalar values
 
     def style_of(self, key: str) -> str:
@@ -91,17 +90,17 @@ class Map(dict):
 
     @property
     def mark(self) -> Mark:
-        m = self._mark
-        return _new_mark(Mark, (self.path, m.line + 1, m.column + 1))
+        line, column = self._mark
+        return _new_mark(Mark, (self.path, line + 1, column + 1))
 
     def mark_of(self, key: str) -> Mark:
         """Where the value of `key` starts (the mapping itself if absent)."""
-        m = self._values.get(key, self._mark)
-        return _new_mark(Mark, (self.path, m.line + 1, m.column + 1))
+        line, column = self._values.get(key, self._mark)
+        return _new_mark(Mark, (self.path, line + 1, column + 1))
 
     def key_mark(self, key: str) -> Mark:
-        m = self._keys.get(key, self._mark)
-        return _new_mark(Mark, (self.path, m.line + 1, m.column + 1))
+        line, column = self._keys.get(key, self._mark)
+        return _new_mark(Mark, (self.path, line + 1, column + 1))
 
 
 class Seq(list):
@@ -109,11 +108,11 @@ class Seq(list):
 
     __slots__ = ("path", "_mark", "_items")
 
-    def __init__(self, path: str, raw_mark: Any) -> None:
+    def __init__(self, path: str, position: tuple[int, int]) -> None:
         super().__init__()
         self.path = path
-        self._mark = raw_mark
-        self._items: list[Any] = []
+        self._mark = position
+        self._items: list[tuple[int, int]] = []
 
     @property
     def mark(self) -> Mark:
@@ -142,8 +141,8 @@ class Int(int):
 _new_mark = tuple.__new__
 
 
-def _mark(path: str, m: Any) -> Mark:
-    return _new_mark(Mark, (path, m.line + 1, m.column + 1))
+def _mark(path: str, position: tuple[int, int]) -> Mark:
+    return _new_mark(Mark, (path, position[0] + 1, position[1] + 1))
 
 
 _scalar_constructor = yaml.constructor.SafeConstructor()
@@ -204,7 +203,8 @@ class _Converter:
                 return
 
     def error(self, node: Any, message: str, hint: str = "") -> None:
-        self.errors.append(Diagnostic(_mark(self.path, node.start_mark), message, hint))
+        m = node.start_mark
+        self.errors.append(Diagnostic(Mark(self.path, m.line + 1, m.column + 1), message, hint))
 
     def convert(self, node: Any, depth: int = 0) -> Any:
         # An alias makes the composer hand out the same node twice; expanding
@@ -230,7 +230,8 @@ class _Converter:
             if tag != _MAP:
                 self.error(node, f"explicit YAML tag {tag!r} is not allowed",
                            "remove the tag; spec files hold plain mappings, lists and scalars")
-            result = Map(self.path, node.start_mark)
+            m = node.start_mark
+            result = Map(self.path, (m.line, m.column))
             keys, values = result._keys, result._values
             convert = self.convert
             plain = seen is None   # no alias possible: a string value needs no convert()
@@ -248,8 +249,10 @@ class _Converter:
                     self.error(key_node, f"duplicate key {key!r}",
                                f"the first {key!r} is at line {result.key_mark(key).line}; keep one")
                     continue
-                keys[key] = key_node.start_mark
-                values[key] = value_node.start_mark
+                m = key_node.start_mark
+                keys[key] = (m.line, m.column)
+                m = value_node.start_mark
+                values[key] = (m.line, m.column)
                 if type(value_node) is _ScalarNode:
                     if self.text and not value_node.style and key in TEXT_KEYS:
                         self.check_cut(key, key_node.start_mark.column, value_node)
@@ -266,12 +269,14 @@ class _Converter:
             if tag != _SEQ:
                 self.error(node, f"explicit YAML tag {tag!r} is not allowed",
                            "remove the tag; spec files hold plain mappings, lists and scalars")
-            result_seq = Seq(self.path, node.start_mark)
+            m = node.start_mark
+            result_seq = Seq(self.path, (m.line, m.column))
             marks = result_seq._items
             convert = self.convert
             plain = seen is None
             for item in node.value:
-                marks.append(item.start_mark)
+                m = item.start_mark
+                marks.append((m.line, m.column))
                 if plain and item.tag == _STR and type(item) is _ScalarNode:
                     result_seq.append(item.value)
                 else:
@@ -354,8 +359,10 @@ def _refuse_deep_nesting(text: str, path: str) -> None:
         previous = char
 
 
-def parse_yaml(text: str, path: str) -> Any:
-    """Parse one YAML document into Map/Seq/scalars, or raise SpecError."""
+def parse_yaml(text: str, path: str, fast: bool = True) -> Any:
+    """Parse one YAML document into Map/Seq/scalars, or raise SpecError.
+    `fast`: try fastyaml first (libyaml reads what it gives up on); without
+    it, libyaml reads the text (the reference the tests hold fastyaml to)."""
     if len(text) > MAX_FILE_BYTES:
         _raise(Mark(path, 1, 1), f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB",
                "split it into several spec files")
@@ -375,6 +382,9 @@ def parse_yaml(text: str, path: str) -> Any:
                                             "tab used for indentation",
                                             "YAML indents with spaces only")])
     _refuse_deep_nesting(text, path)
+    data = fastyaml.parse(text, path) if fast else None   # None: libyaml reads it, and says what is wrong
+    if data is not None:
+        return data
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -426,36 +436,14 @@ def _raise(mark: Mark, message: str, hint: str) -> NoReturn:
 
 # ---------------------------------------------------------------- handing data to another process
 
-class _Position(tuple):
-    """Where a key or value starts, as (line, column) from 0: what a parser's
-    mark says, for data unpacked from another process."""
-
-    __slots__ = ()
-
-    @property
-    def line(self) -> int:
-        return self[0]
-
-    @property
-    def column(self) -> int:
-        return self[1]
+def _flat(positions: Any) -> tuple:
+    """Positions as one flat tuple: line, column, line, column, ..."""
+    return tuple(chain.from_iterable(positions))
 
 
-def _at(line: int, column: int) -> _Position:
-    return tuple.__new__(_Position, (line, column))
-
-
-_LINE_COLUMN = attrgetter("line", "column")
-
-
-def _flat(marks: Any) -> tuple:
-    """Parser marks as one flat tuple: line, column, line, column, ..."""
-    return tuple(chain.from_iterable(map(_LINE_COLUMN, marks)))
-
-
-def _positions(flat: tuple) -> Iterator[_Position]:
+def _positions(flat: tuple) -> Iterator[tuple[int, int]]:
     pairs = iter(flat)
-    return map(tuple.__new__, repeat(_Position), zip(pairs, pairs))
+    return zip(pairs, pairs)
 
 
 def pack(data: Any) -> Any:
@@ -466,12 +454,12 @@ def pack(data: Any) -> Any:
     kind = type(data)
     if kind is Map:
         keys = tuple(data)
-        return (0, data._mark.line, data._mark.column, keys,
+        return (0, *data._mark, keys,
                 tuple([v if type(v) is str else pack(v) for v in data.values()]),
                 _flat(map(data._keys.__getitem__, keys)), _flat(map(data._values.__getitem__, keys)),
                 data._styles)
     if kind is Seq:
-        return (1, data._mark.line, data._mark.column,
+        return (1, *data._mark,
                 tuple([v if type(v) is str else pack(v) for v in data]), _flat(data._items))
     if kind is Int:
         return (2, int(data), data.text)
@@ -485,7 +473,7 @@ def unpack(packed: Any, path: str) -> Any:
     tag = packed[0]
     if tag == 0:
         _, line, column, keys, values, key_marks, value_marks, styles = packed
-        result = Map(path, _at(line, column))
+        result = Map(path, (line, column))
         result.update(zip(keys, [v if type(v) is not tuple else unpack(v, path) for v in values]))
         result._keys.update(zip(keys, _positions(key_marks)))
         result._values.update(zip(keys, _positions(value_marks)))
@@ -493,8 +481,11 @@ def unpack(packed: Any, path: str) -> Any:
         return result
     if tag == 1:
         _, line, column, items, marks = packed
-        result_seq = Seq(path, _at(line, column))
+        result_seq = Seq(path, (line, column))
         result_seq.extend([v if type(v) is not tuple else unpack(v, path) for v in items])
         result_seq._items.extend(_positions(marks))
         return result_seq
     return Int(packed[1], packed[2])
+
+
+from . import fastyaml  # noqa: E402  (it builds on the classes above)

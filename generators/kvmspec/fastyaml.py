@@ -1,0 +1,447 @@
+"""A fast reader for the YAML that spec files are written in, with libyaml as
+the reference it must agree with.
+
+Spec files use a small part of YAML: block mappings and sequences, plain and
+double-quoted scalars, literal (`|`) and a few folded (`>-`) blocks, one-line
+flow sequences and comment lines. libyaml reads them at about 10 MB/s, most
+of it spent making a Python node and two marks for each of the ~56,000
+values, before load.py turns the nodes into data. This module reads that
+part of YAML line by line instead (a block of text is taken whole), straight
+into the data load.py makes (Map, Seq, Int, scalars, with the same positions
+and styles), in about a third of the time.
+
+It is a fast path, never a second definition of YAML: whatever it is not
+certain to read exactly as libyaml does (anchors, tags, flow mappings,
+multi-line plain or quoted scalars, tabs, non-ASCII text, keys that are not
+plain names, anything malformed, a value the converter would refuse) makes
+it give up, and the file is read by libyaml, which also says what is wrong
+with it. tests/test_fastyaml.py holds it to that: on every spec file, on
+edge cases, and on thousands of damaged copies of spec files, it either
+gives up or gives exactly libyaml's data.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from itertools import accumulate, repeat
+from operator import sub
+from typing import Any, Optional
+
+import yaml
+
+from .load import _BOOL, _IMPLICIT, _INT, _NULL, _STR, _C_INT, Int, Map, Seq, _scalar_constructor
+
+MAX_DEPTH = 48   # deeper than any spec file: libyaml reads it (and load.py limits it)
+
+
+class _GiveUp(Exception):
+    """The text is not in the part of YAML this reader is sure of."""
+
+
+# A mapping key: a plain name, then ':' and a space or the end of the line.
+_KEY = re.compile(r"([A-Za-z_$][A-Za-z0-9_$.\-/]*):(?: +|$)")
+# Where a plain scalar in block context ends: a comment, or a ': ' that libyaml would refuse.
+_PLAIN_STOP = re.compile(r" #|: |:$|\t")
+# The first characters a plain scalar cannot start with (YAML indicators), and '-' / '?' / ':'
+# (which may start one, but not here).
+_NOT_PLAIN_START = frozenset(",[]{}#&*!|>'\"%@`?:-")
+_PLAIN_START = frozenset(chr(c) for c in range(0x21, 0x7F)) - _NOT_PLAIN_START   # printable ASCII but those
+# The first characters of plain scalars that YAML may read as something else
+# than a string (a number, bool, null, ...): the others need no resolving.
+_RESOLVABLE = frozenset(_IMPLICIT)
+# Keys already found to be plain strings.
+_NAMES: set[str] = set()
+_DQ = re.compile(r'"((?:[^"\\]|\\["\\])*)"')
+_DQ_ESCAPE = re.compile(r'\\(["\\])')
+_BLOCK_HEADER = re.compile(r"([|>])(-?) *$")
+# In a flow collection: a key, and a plain scalar (no ':' at all, which could make a mapping of it).
+_FLOW_KEY = re.compile(r"([A-Za-z_$][A-Za-z0-9_$.\-/]*): +")
+_FLOW_PLAIN = re.compile(r"[^ ,\[\]{}#\"'&*!|>%@`?:\-][^,\[\]{}#:]*")
+_SPACES = re.compile(r" *")
+_SPACES_ONLY = re.compile(r"^ +$", re.M)
+_FOLD = re.compile(r"\n(\n*)")
+
+
+def _folded_break(m: re.Match) -> str:
+    return m.group(1) or " "
+
+
+@functools.lru_cache(maxsize=None)
+def _block(c: int) -> re.Pattern:
+    """The lines of a block scalar indented by c: each empty, or indented by c or more."""
+    return re.compile(r"(?:(?: {%d}[^\n]*)?\n)*" % c)
+
+
+@functools.lru_cache(maxsize=None)
+def _dedent(c: int) -> re.Pattern:
+    return re.compile(r"^ {%d}" % c, re.M)
+
+
+def parse(text: str, path: str) -> Optional[Map]:
+    """The data of a spec file's text, as load.parse_yaml gives it, or None
+    when the text is not in the part of YAML read here (then libyaml reads it)."""
+    if not text.endswith("\n") or not text.isascii() or "\t" in text or "\r" in text:
+        return None
+    try:
+        return _Reader(text, path).document()
+    except (_GiveUp, IndexError, ValueError, RecursionError):
+        return None
+
+
+def _resolve(value: str) -> Any:
+    """A plain scalar's value, as libyaml's tag resolution and load.py's converter give it."""
+    if value.isdigit() and value.isascii() and (value[0] != "0" or len(value) == 1):   # decimal, the most common
+        return Int(int(value), value)
+    for tag, regexp in _IMPLICIT.get(value[:1], ()):
+        if regexp.match(value):
+            break
+    else:
+        return value
+    if tag == _STR:
+        return value
+    if tag == _INT:
+        if not _C_INT.match(value):
+            raise _GiveUp   # the converter refuses it
+        return Int(_scalar_constructor.construct_yaml_int(yaml.ScalarNode(tag, value)), value)
+    if tag == _BOOL:
+        return _scalar_constructor.construct_yaml_bool(yaml.ScalarNode(tag, value))
+    if tag == _NULL:
+        return None
+    raise _GiveUp   # floats, timestamps, ...: the converter says what is wrong
+
+
+def _quoted(body: str) -> str:
+    return _DQ_ESCAPE.sub(r"\1", body) if "\\" in body else body
+
+
+class _Reader:
+    def __init__(self, text: str, path: str) -> None:
+        self.text = text
+        self.path = path
+        lines = self.lines = text.split("\n")[:-1]
+        # Done by the line in C: what each line holds after its indentation, the
+        # indentation, and where each line starts in the text.
+        self.stripped = stripped = list(map(str.lstrip, lines, repeat(" ")))
+        self.indents = list(map(sub, map(len, lines), map(len, stripped)))
+        self.starts = list(accumulate(map((1).__add__, map(len, lines)), initial=0))
+        self.end = len(lines)
+
+    def next_content(self, i: int) -> int:
+        """The first line from i that holds more than blanks or a comment (self.end if none)."""
+        stripped, end = self.stripped, self.end
+        while i < end and stripped[i][:1] in "#":   # '' (blank) or '#'
+            i += 1
+        return i
+
+    def document(self) -> Map:
+        first = self.next_content(0)
+        if first >= self.end or self.indents[first] != 0:
+            raise _GiveUp
+        data, end = self.mapping(first, 0, 0)
+        if self.next_content(end) != self.end:
+            raise _GiveUp
+        return data
+
+    # ------------------------------------------------------------ block mapping
+    def mapping(self, i: int, n: int, depth: int) -> tuple[Map, int]:
+        """The block mapping whose keys start at column n, from line i (whose
+        first n characters may be '- ' and spaces: a mapping in a sequence item)."""
+        if depth > MAX_DEPTH:
+            raise _GiveUp
+        lines, indents, stripped, end = self.lines, self.indents, self.stripped, self.end
+        result = Map(self.path, (i, n))
+        keys, values = result._keys, result._values
+        key_match, plain_stop, plain_start, resolvable = _KEY.match, _PLAIN_STOP.search, _PLAIN_START, _RESOLVABLE
+        while True:
+            line = lines[i]
+            m = key_match(line, n)
+            if m is None:
+                raise _GiveUp
+            key = m.group(1)
+            if key in keys:
+                raise _GiveUp   # the converter says which
+            if key not in _NAMES:
+                if _resolve(key) is not key:
+                    raise _GiveUp   # a key YAML reads as a number, bool or null
+                _NAMES.add(key)
+            keys[key] = (i, n)
+            col = m.end()
+            rest = line[col:]
+            first = rest[:1]
+            if first in plain_start:   # a plain scalar, the most common value
+                if plain_stop(rest):
+                    raise _GiveUp   # a comment after it, or a ': ' libyaml refuses
+                values[key] = (i, col)
+                i += 1
+                j = i
+                while j < end and not lines[j]:
+                    j += 1
+                if j < end and indents[j] > n:
+                    raise _GiveUp   # it goes on, or a comment cuts it (see ends_here)
+                rest = rest.rstrip(" ")
+                result[key] = _resolve(rest) if first in resolvable else rest
+            elif first and first != "#":
+                result[key], i = self.inline(key, result, i, col, n)
+            else:
+                # the value is on the lines below, or there is none
+                j = i + 1
+                while j < end and stripped[j][:1] in "#":
+                    j += 1
+                if j < end and (indents[j] > n or (indents[j] == n and lines[j].startswith("-", n))):
+                    c = indents[j]
+                    if lines[j].startswith("-", c) and lines[j][c + 1:c + 2] in ("", " "):
+                        result[key], i = self.sequence(j, c, depth + 1)
+                    elif c > n:
+                        result[key], i = self.mapping(j, c, depth + 1)
+                    else:
+                        raise _GiveUp
+                    values[key] = (j, c)
+                else:   # null; with a comment after it, the converter may find a text cut short
+                    if first or j > i + 1 and any(indents[k] > n for k in range(i + 1, j) if lines[k]):
+                        raise _GiveUp
+                    values[key] = (i, n + len(key) + 1)
+                    result[key] = None
+                    i += 1
+            while i < end and stripped[i][:1] in "#":
+                i += 1
+            if i >= end or indents[i] < n:
+                return result, i
+            if indents[i] > n:
+                raise _GiveUp
+
+    def inline(self, key: str, result: Map, i: int, col: int, n: int) -> tuple[Any, int]:
+        """The value that starts at column col of line i, the value of `key` in a
+        mapping at column n; with the line after it."""
+        line = self.lines[i]
+        first = line[col]
+        result._values[key] = (i, col)
+        if first == "|" or first == ">":
+            value, after = self.block_scalar(i, col, n)
+            if result._styles is None:
+                result._styles = {}
+            result._styles[key] = first
+            return value, after
+        if first == '"':
+            value = self.double_quoted(line, col, i, n)
+            if result._styles is None:
+                result._styles = {}
+            result._styles[key] = '"'
+            return value, i + 1
+        if first == "[" or first == "{":
+            return self.flow(line, col, i, n), i + 1
+        return self.plain(line, col, i, n), i + 1
+
+    # ------------------------------------------------------------ scalars
+    def plain(self, line: str, col: int, i: int, n: int) -> Any:
+        if line[col] in _NOT_PLAIN_START and not (line[col] == "-" and line[col + 1:col + 2] not in ("", " ")):
+            raise _GiveUp
+        text = line[col:]
+        if _PLAIN_STOP.search(text):
+            raise _GiveUp   # a comment after it, or a ': ' libyaml refuses
+        self.ends_here(i, n)
+        return _resolve(text.rstrip(" "))
+
+    def double_quoted(self, line: str, col: int, i: int, n: int) -> str:
+        m = _DQ.match(line, col)
+        if m is None:
+            raise _GiveUp   # goes on to the next line, or an escape not read here
+        self.after_value(line, m.end())
+        self.ends_here(i, n)
+        return _quoted(m.group(1))
+
+    def after_value(self, line: str, pos: int) -> None:
+        """Only blanks, or blanks and a comment, may follow a value on its line."""
+        rest = line[pos:]
+        if rest.strip(" ") and not (rest[0] == " " and rest.lstrip(" ").startswith("#")):
+            raise _GiveUp
+
+    def ends_here(self, i: int, n: int) -> None:
+        """A value on one line ends there: the next line that is not empty may not
+        be indented further than its key, not even a comment (libyaml would read
+        on, or refuse it, or the converter finds a text cut by a comment)."""
+        lines, end = self.lines, self.end
+        j = i + 1
+        while j < end and not lines[j]:
+            j += 1
+        if j < end and self.indents[j] > n:
+            raise _GiveUp
+
+    def block_scalar(self, i: int, col: int, n: int) -> tuple[str, int]:
+        """A literal (|) or folded (>) block scalar whose header is at column col
+        of line i, in a node at column n: its text and the line after it."""
+        header = _BLOCK_HEADER.match(self.lines[i], col)
+        if header is None:
+            raise _GiveUp   # an indentation digit, keep chomping (+), or a comment
+        lines, end = self.lines, self.end
+        j = i + 1
+        while j < end and not lines[j]:
+            j += 1
+        if j < end and not self.stripped[j]:
+            raise _GiveUp   # a line of spaces: libyaml's rules for them are not followed here
+        c = self.indents[j] if j < end else 0
+        if c <= n:   # nothing is indented further: an empty block
+            self.block_end(j, n)
+            return "", j
+        # The block: every line that is empty or indented by c or more, in one match.
+        text = self.text
+        start = self.starts[i + 1]
+        stop = _block(c).match(text, start).end()
+        raw = text[start:stop]
+        k = i + 1 + raw.count("\n")
+        if "\n " in raw and _SPACES_ONLY.search(raw):
+            raise _GiveUp
+        body = _dedent(c).sub("", raw).rstrip("\n")
+        if header.group(1) == ">":
+            body = self.folded(body)
+        if not header.group(2):   # clip: one line break at the end
+            body += "\n"
+        self.block_end(k, n)
+        return body, k
+
+    def block_end(self, k: int, n: int) -> None:
+        """After a block scalar: the next line that is not empty may not be
+        indented further than the node the block belongs to."""
+        lines, end = self.lines, self.end
+        while k < end and not lines[k]:
+            k += 1
+        if k < end and self.indents[k] > n:
+            raise _GiveUp
+
+    @staticmethod
+    def folded(body: str) -> str:
+        """Folding: a line break between two lines of text becomes a space, and of
+        a run of line breaks the first is dropped."""
+        if "\n " in body or body.startswith((" ", "\n")):
+            raise _GiveUp   # more-indented lines and leading line breaks are kept: not read here
+        return _FOLD.sub(_folded_break, body)
+
+    def flow(self, line: str, col: int, i: int, n: int) -> Any:
+        """A flow sequence or mapping that starts at column col of line i and ends on it."""
+        value, pos, _ = self.flow_node(line, col, i, 0)
+        self.after_value(line, pos)
+        self.ends_here(i, n)
+        return value
+
+    def flow_node(self, line: str, pos: int, i: int, depth: int) -> tuple[Any, int, str]:
+        """The flow node at line[pos]: its value, where it ends, and its style."""
+        if depth > MAX_DEPTH:
+            raise _GiveUp
+        first = line[pos]
+        if first == "[":
+            result_seq = Seq(self.path, (i, pos))
+            marks = result_seq._items
+            pos = _SPACES.match(line, pos + 1).end()
+            if line[pos] == "]":
+                return result_seq, pos + 1, ""
+            while True:
+                marks.append((i, pos))
+                value, pos, _ = self.flow_node(line, pos, i, depth + 1)
+                result_seq.append(value)
+                pos = self.flow_next(line, pos, "]")
+                if pos < 0:
+                    return result_seq, -pos, ""
+        if first == "{":
+            result = Map(self.path, (i, pos))
+            keys, values = result._keys, result._values
+            pos = _SPACES.match(line, pos + 1).end()
+            if line[pos] == "}":
+                return result, pos + 1, ""
+            while True:
+                m = _FLOW_KEY.match(line, pos)
+                if m is None:
+                    raise _GiveUp
+                key = m.group(1)
+                if key in keys or _resolve(key) is not key:
+                    raise _GiveUp
+                keys[key] = (i, pos)
+                pos = m.end()
+                values[key] = (i, pos)
+                value, pos, style = self.flow_node(line, pos, i, depth + 1)
+                result[key] = value
+                if style:
+                    if result._styles is None:
+                        result._styles = {}
+                    result._styles[key] = style
+                pos = self.flow_next(line, pos, "}")
+                if pos < 0:
+                    return result, -pos, ""
+        if first == '"':
+            m = _DQ.match(line, pos)
+            if m is None:
+                raise _GiveUp
+            return _quoted(m.group(1)), m.end(), '"'
+        m = _FLOW_PLAIN.match(line, pos)
+        if m is None:
+            raise _GiveUp
+        return _resolve(m.group().rstrip(" ")), m.end(), ""
+
+    @staticmethod
+    def flow_next(line: str, pos: int, close: str) -> int:
+        """After an entry of a flow collection: where the next starts, or minus
+        where the collection ends."""
+        pos = _SPACES.match(line, pos).end()
+        sign = line[pos]
+        if sign == close:
+            return -(pos + 1)
+        if sign != ",":
+            raise _GiveUp
+        pos = _SPACES.match(line, pos + 1).end()
+        if line[pos] in "]}":
+            raise _GiveUp   # a comma before the end: not read here
+        return pos
+
+    # ------------------------------------------------------------ block sequence
+    def sequence(self, i: int, m: int, depth: int) -> tuple[Seq, int]:
+        """The block sequence whose '-' are at column m, from line i."""
+        if depth > MAX_DEPTH:
+            raise _GiveUp
+        lines, indents = self.lines, self.indents
+        result = Seq(self.path, (i, m))
+        marks = result._items
+        end = len(lines)
+        while True:
+            line = lines[i]
+            if not line.startswith("-", m):
+                raise _GiveUp
+            if len(line) == m + 1:
+                # the item is on the lines below, or there is none
+                j = self.next_content(i + 1)
+                if j < end and indents[j] > m:
+                    if lines[j].startswith("-", indents[j]):
+                        raise _GiveUp
+                    value, i = self.mapping(j, indents[j], depth + 1)
+                    marks.append((j, indents[j]))
+                else:
+                    marks.append((i, m + 1))
+                    value = None
+                    i += 1
+            else:
+                if line[m + 1] != " ":
+                    raise _GiveUp
+                col = m + 2
+                while col < len(line) and line[col] == " ":
+                    col += 1
+                if col == len(line) or line[col] == "#":
+                    raise _GiveUp
+                first = line[col]
+                marks.append((i, col))
+                if first == "-" or first in "|>":
+                    raise _GiveUp
+                if _KEY.match(line, col):
+                    value, i = self.mapping(i, col, depth + 1)
+                elif first == '"':
+                    value = self.double_quoted(line, col, i, m)
+                    i += 1
+                elif first == "[" or first == "{":
+                    value = self.flow(line, col, i, m)
+                    i += 1
+                else:
+                    value = self.plain(line, col, i, m)
+                    i += 1
+            result.append(value)
+            i = self.next_content(i)
+            if i >= end or indents[i] < m or (indents[i] == m and not lines[i].startswith("-", m)):
+                return result, i   # (the last: a sequence at its key's column, followed by the next key)
+            if indents[i] > m:
+                raise _GiveUp
