@@ -14,6 +14,7 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from conftest import REPO, same_data
 from kvmspec import fastyaml
@@ -22,7 +23,8 @@ from kvmspec.load import parse_yaml
 
 
 def every_spec_file() -> list[Path]:
-    return sorted(p for p in (REPO / "spec").rglob("*.yaml") if "schema" not in p.parts)
+    """The spec's files, its schema included."""
+    return sorted((REPO / "spec").rglob("*.yaml"))
 
 
 def outcome(text: str, fast: bool):
@@ -82,6 +84,26 @@ READ_FAST = [
 @pytest.mark.parametrize("text", READ_FAST)
 def test_the_constructs_of_the_spec_are_read_fast(text):
     assert agree(text)
+
+
+# Plain scalars YAML 1.1 reads as something else than a string, and strings close to them.
+SCALARS = ["~", "null", "Null", "NULL", "nul", "true", "False", "TRUE", "tRUE", "yes", "No", "on", "OFF", "oN", "y",
+           "n", "t", "0", "-0", "+0", "-1", "+12", "0x1F", "0X1F", "+0x1f", "-0x10", "0777", "08", "0o17", "0b101",
+           "1_000", "1.5", ".5", ".", "-.", ".inf", "-.Inf", ".nan", "1e3", "1e+3", "2024-01-01", "2024-1-1 1:00:00",
+           "2001-12-14t21:59:43.10-05:00", "1:30", "190:20:30", "<<", "<", "<<x", "=", "==", "~x", "-x", "-foo",
+           "32-bit registers", "0xfoo", "1 2", "12 ", "name", "KVM_CAP_X86_TRIPLE_FAULT_EVENT", "5.10", "0x00000200"]
+
+
+@pytest.mark.parametrize("value", SCALARS)
+def test_a_plain_scalar_means_what_it_means_to_libyaml(value):
+    agree(f"a: {value}\nb:\n  - {value}\n")
+    agree(f"a: [{value}, x]\nb: {{c: {value}}}\n")
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(st.text(alphabet="0123456789abcdefxXoOtTnNyYeEiIZ+-._:~<= ", min_size=1, max_size=12))
+def test_random_plain_scalars_mean_what_they_mean_to_libyaml(value):
+    agree(f"a: {value}\n")
 
 
 # Edge cases: the fast path may give up on them, but may never differ.

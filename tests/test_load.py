@@ -7,7 +7,8 @@ import yaml
 from hypothesis import given, settings, strategies as st
 
 from kvmspec.diagnostics import SpecError
-from kvmspec.load import _Loader, parse_yaml
+from kvmspec.fullyaml import _Loader
+from kvmspec.load import parse_yaml
 
 SAMPLES = ["", "~", "null", "Null", "NULL", "true", "False", "yes", "No", "on", "OFF", "0", "-1", "+12", "0x1F",
            "0o17", "0b101", "1_000", "1.5", ".inf", "-.Inf", ".nan", "1e3", "2024-01-01", "2001-12-14t21:59:43.10-05:00",

@@ -1,15 +1,15 @@
 """Reading a YAML file with libyaml (PyYAML's C parser): the reference reader.
 
 fastyaml reads the spec's files in most cases; what it gives up on is read
-here, and so is every file it is checked against in the tests. libyaml
-composes the text into nodes; this module turns the nodes into the data
-load.py defines (Map, Seq, Int, scalars with their positions), and refuses
-what a spec never needs and an attacker could abuse: anchors and aliases
-(alias bombs), explicit tags (object construction), duplicate or non-string
-keys, and integers that C would not read the same.
+here, and so is every text the tests hold it to. libyaml composes the text
+into nodes; this module turns the nodes into the data load.py defines (Map,
+Seq, Int, scalars, with their positions), and refuses what a spec never
+needs and an attacker could abuse: anchors and aliases (alias bombs),
+explicit tags (object construction), duplicate or non-string keys, and
+integers C would read otherwise.
 
 Importing PyYAML takes ~12 ms, which a run whose files fastyaml reads does
-not pay: load.py imports this module only when it is needed.
+not pay: load.py imports this module when it needs it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from .diagnostics import Diagnostic, Mark, SpecError
-from .load import MAX_DEPTH, TEXT_KEYS, Int, Map, Seq, C_INT, position_of
+from .load import C_INT, MAX_DEPTH, TEXT_KEYS, Int, Map, Seq, position_of
 
 try:  # libyaml's parser when PyYAML was built with it
     _Base: type = yaml.CSafeLoader
@@ -61,14 +61,6 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
             return _str
         return _seq if kind is _sequence else _map
 
-
-_STR = "tag:yaml.org,2002:str"
-_INT = "tag:yaml.org,2002:int"
-_BOOL = "tag:yaml.org,2002:bool"
-_NULL = "tag:yaml.org,2002:null"
-_FLOAT = "tag:yaml.org,2002:float"
-_MAP = "tag:yaml.org,2002:map"
-_SEQ = "tag:yaml.org,2002:seq"
 
 _ScalarNode, _SequenceNode, _MappingNode = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
 _scalar_constructor = yaml.constructor.SafeConstructor()
@@ -232,10 +224,9 @@ class _Converter:
         return None
 
 
-
 def parse(text: str, path: str) -> Any:
     """The data of a YAML document, or SpecError saying what is wrong with it
-    (the checks of load.parse_yaml have passed)."""
+    (once load.parse_yaml's own checks of the text have passed)."""
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
