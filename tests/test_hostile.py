@@ -673,13 +673,13 @@ def test_the_quick_text_check_never_hides_a_finding(pairs, listed):
     root = Map("spec/x.yaml", start)
     inner = Map("spec/x.yaml", start)
     for key, value in pairs:
-        inner._keys[key] = inner._values[key] = start
+        inner._pos += (0, 0, 0, 0)   # of the key and of its value
         inner[key] = value
     items = Seq("spec/x.yaml", start)
     for value in [inner, *listed]:
-        items._items.append(start)
+        items._pos += start
         items.append(value)
-    root._keys["items"] = root._values["items"] = start
+    root._pos += (0, 0, 0, 0)
     root["items"] = items
     exact = checks._check_text_exactly(root)
     if checks._unsuspicious(root):

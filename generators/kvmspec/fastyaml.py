@@ -170,7 +170,7 @@ class _Reader:
             raise _GiveUp
         lines, indents, stripped, end = self.lines, self.indents, self.stripped, self.end
         result = Map(self.path, (i, n))
-        keys, values = result._keys, result._values
+        positions = result._pos   # key line, key column, value line, value column, for each key
         key_match, plain_stop, plain_start, resolvable = _KEY.match, _PLAIN_STOP.search, _PLAIN_START, _RESOLVABLE
         while True:
             line = lines[i]
@@ -178,20 +178,19 @@ class _Reader:
             if m is None:
                 raise _GiveUp
             key = m.group(1)
-            if key in keys:
+            if key in result:
                 raise _GiveUp   # the converter says which
             if key not in _NAMES:
                 if _resolve(key) is not key:
                     raise _GiveUp   # a key YAML reads as a number, bool or null
                 _NAMES.add(key)
-            keys[key] = (i, n)
             col = m.end()
             rest = line[col:]
             first = rest[:1]
             if first in plain_start:   # a plain scalar, the most common value
                 if plain_stop(rest):
                     raise _GiveUp   # a comment after it, or a ': ' libyaml refuses
-                values[key] = (i, col)
+                positions += (i, n, i, col)
                 i += 1
                 j = i
                 while j < end and not lines[j]:
@@ -201,6 +200,7 @@ class _Reader:
                 rest = rest.rstrip(" ")
                 result[key] = _resolve(rest) if first in resolvable else rest
             elif first and first != "#":
+                positions += (i, n, i, col)
                 result[key], i = self.inline(key, result, i, col, n)
             else:
                 # the value is on the lines below, or there is none
@@ -209,17 +209,17 @@ class _Reader:
                     j += 1
                 if j < end and (indents[j] > n or (indents[j] == n and lines[j].startswith("-", n))):
                     c = indents[j]
+                    positions += (i, n, j, c)
                     if lines[j].startswith("-", c) and lines[j][c + 1:c + 2] in ("", " "):
                         result[key], i = self.sequence(j, c, depth + 1)
                     elif c > n:
                         result[key], i = self.mapping(j, c, depth + 1)
                     else:
                         raise _GiveUp
-                    values[key] = (j, c)
                 else:   # null; with a comment after it, the converter may find a text cut short
                     if first or j > i + 1 and any(indents[k] > n for k in range(i + 1, j) if lines[k]):
                         raise _GiveUp
-                    values[key] = (i, n + len(key) + 1)
+                    positions += (i, n, i, n + len(key) + 1)
                     result[key] = None
                     i += 1
             while i < end and stripped[i][:1] in "#":
@@ -234,7 +234,6 @@ class _Reader:
         mapping at column n; with the line after it."""
         line = self.lines[i]
         first = line[col]
-        result._values[key] = (i, col)
         if first == "|" or first == ">":
             value, after = self.block_scalar(i, col, n)
             if result._styles is None:
@@ -349,12 +348,12 @@ class _Reader:
         first = line[pos]
         if first == "[":
             result_seq = Seq(self.path, (i, pos))
-            marks = result_seq._items
+            positions = result_seq._pos
             pos = _SPACES.match(line, pos + 1).end()
             if line[pos] == "]":
                 return result_seq, pos + 1, ""
             while True:
-                marks.append((i, pos))
+                positions += (i, pos)
                 value, pos, _ = self.flow_node(line, pos, i, depth + 1)
                 result_seq.append(value)
                 pos = self.flow_next(line, pos, "]")
@@ -362,7 +361,7 @@ class _Reader:
                     return result_seq, -pos, ""
         if first == "{":
             result = Map(self.path, (i, pos))
-            keys, values = result._keys, result._values
+            positions = result._pos
             pos = _SPACES.match(line, pos + 1).end()
             if line[pos] == "}":
                 return result, pos + 1, ""
@@ -371,11 +370,10 @@ class _Reader:
                 if m is None:
                     raise _GiveUp
                 key = m.group(1)
-                if key in keys or _resolve(key) is not key:
+                if key in result or _resolve(key) is not key:
                     raise _GiveUp
-                keys[key] = (i, pos)
+                positions += (i, pos, i, m.end())
                 pos = m.end()
-                values[key] = (i, pos)
                 value, pos, style = self.flow_node(line, pos, i, depth + 1)
                 result[key] = value
                 if style:
@@ -417,7 +415,7 @@ class _Reader:
             raise _GiveUp
         lines, indents = self.lines, self.indents
         result = Seq(self.path, (i, m))
-        marks = result._items
+        positions = result._pos
         end = len(lines)
         while True:
             line = lines[i]
@@ -429,10 +427,10 @@ class _Reader:
                 if j < end and indents[j] > m:
                     if lines[j].startswith("-", indents[j]):
                         raise _GiveUp
+                    positions += (j, indents[j])
                     value, i = self.mapping(j, indents[j], depth + 1)
-                    marks.append((j, indents[j]))
                 else:
-                    marks.append((i, m + 1))
+                    positions += (i, m + 1)
                     value = None
                     i += 1
             else:
@@ -444,7 +442,7 @@ class _Reader:
                 if col == len(line) or line[col] == "#":
                     raise _GiveUp
                 first = line[col]
-                marks.append((i, col))
+                positions += (i, col)
                 if first == "-" or first in "|>":
                     raise _GiveUp
                 if _KEY.match(line, col):

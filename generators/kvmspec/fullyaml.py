@@ -146,7 +146,7 @@ class _Converter:
                            "remove the tag; spec files hold plain mappings, lists and scalars")
             m = node.start_mark
             result = Map(self.path, (m.line, m.column))
-            keys, values = result._keys, result._values
+            positions = result._pos
             convert = self.convert
             plain = seen is None   # no alias possible: a string value needs no convert()
             for key_node, value_node in node.value:
@@ -159,14 +159,12 @@ class _Converter:
                                    "quote the key or rename it")
                     continue
                 key = key_node.value
-                if key in keys:
+                if key in result:
                     self.error(key_node, f"duplicate key {key!r}",
                                f"the first {key!r} is at line {result.key_mark(key).line}; keep one")
                     continue
-                m = key_node.start_mark
-                keys[key] = (m.line, m.column)
-                m = value_node.start_mark
-                values[key] = (m.line, m.column)
+                m, v = key_node.start_mark, value_node.start_mark
+                positions += (m.line, m.column, v.line, v.column)
                 if type(value_node) is _ScalarNode:
                     if self.text and not value_node.style and key in TEXT_KEYS:
                         self.check_cut(key, key_node.start_mark.column, value_node)
@@ -185,12 +183,12 @@ class _Converter:
                            "remove the tag; spec files hold plain mappings, lists and scalars")
             m = node.start_mark
             result_seq = Seq(self.path, (m.line, m.column))
-            marks = result_seq._items
+            positions = result_seq._pos
             convert = self.convert
             plain = seen is None
             for item in node.value:
                 m = item.start_mark
-                marks.append((m.line, m.column))
+                positions += (m.line, m.column)
                 if plain and item.tag == _STR and type(item) is _ScalarNode:
                     result_seq.append(item.value)
                 else:

@@ -12,9 +12,8 @@ construction), duplicate or non-string keys.
 from __future__ import annotations
 
 import re
-from itertools import chain
 from pathlib import Path
-from typing import Any, Iterator, NoReturn
+from typing import Any, NoReturn
 
 
 from .diagnostics import Diagnostic, Mark, SpecError
@@ -30,18 +29,18 @@ C_INT = re.compile(r"[-+]?(?:0[xX][0-9A-Fa-f]+|0[0-7]*|[1-9][0-9]*)\Z")
 class Map(dict):
     """A YAML mapping with the positions of its keys and values.
 
-    A position is a plain (line, column) tuple, both from 0, turned into a
-    `Mark` only when a diagnostic needs one: most never do.
+    The positions are one flat sequence of numbers, four for each key in the
+    mapping's order: the line and column (from 0) of the key, then of its
+    value; they become a `Mark` only when one is asked for.
     """
 
-    __slots__ = ("path", "_mark", "_keys", "_values", "_styles")
+    __slots__ = ("path", "_mark", "_pos", "_styles")
 
     def __init__(self, path: str, position: tuple[int, int]) -> None:
         super().__init__()
         self.path = path
         self._mark = position
-        self._keys: dict[str, tuple[int, int]] = {}
-        self._values: dict[str, tuple[int, int]] = {}
+        self._pos: list[int] | tuple[int, ...] = []
         self._styles: dict[str, str] | None = None   # of quoted and block scalar values
 
     def style_of(self, key: str) -> str:
@@ -53,33 +52,46 @@ class Map(dict):
         line, column = self._mark
         return _new_mark(Mark, (self.path, line + 1, column + 1))
 
+    def _position(self, key: str, which: int) -> tuple[int, int]:
+        """The position of `key` (which=0) or of its value (which=2); the mapping's if absent."""
+        try:
+            at = list(self).index(key) * 4 + which
+        except ValueError:
+            return self._mark
+        pos = self._pos
+        return (pos[at], pos[at + 1]) if at + 1 < len(pos) else self._mark
+
     def mark_of(self, key: str) -> Mark:
         """Where the value of `key` starts (the mapping itself if absent)."""
-        line, column = self._values.get(key, self._mark)
+        line, column = self._position(key, 2)
         return _new_mark(Mark, (self.path, line + 1, column + 1))
 
     def key_mark(self, key: str) -> Mark:
-        line, column = self._keys.get(key, self._mark)
+        line, column = self._position(key, 0)
         return _new_mark(Mark, (self.path, line + 1, column + 1))
 
 
 class Seq(list):
-    """A YAML sequence with the position of each element."""
+    """A YAML sequence with the position of each element: two numbers for
+    each, line and column from 0, in one flat sequence."""
 
-    __slots__ = ("path", "_mark", "_items")
+    __slots__ = ("path", "_mark", "_pos")
 
     def __init__(self, path: str, position: tuple[int, int]) -> None:
         super().__init__()
         self.path = path
         self._mark = position
-        self._items: list[tuple[int, int]] = []
+        self._pos: list[int] | tuple[int, ...] = []
 
     @property
     def mark(self) -> Mark:
         return _mark(self.path, self._mark)
 
     def mark_of(self, index: int) -> Mark:
-        return _mark(self.path, self._items[index] if 0 <= index < len(self._items) else self._mark)
+        pos = self._pos
+        if 0 <= index and 2 * index + 1 < len(pos):
+            return _new_mark(Mark, (self.path, pos[2 * index] + 1, pos[2 * index + 1] + 1))
+        return _mark(self.path, self._mark)
 
 
 class Int(int):
@@ -115,7 +127,8 @@ TEXT_KEYS = frozenset({"doc", "returns", "title", "reason", "moved_to", "descrip
 
 # What YAML lets a stream hold (YAML 1.1, 5.1): no C0 controls but tab and
 # line breaks, no DEL, C1 controls, surrogates or non-characters.
-_NOT_YAML = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+_NOT_YAML = "[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]"   # compiled when
+# a text is not plain ASCII (7 ms: a class of every code point, which a run of ASCII files never needs)
 _YAML_ASCII = bytes([0x09, 0x0A, 0x0D, *range(0x20, 0x7F)])   # the ASCII characters it allows
 
 
@@ -172,7 +185,7 @@ def parse_yaml(text: str, path: str, fast: bool = True) -> Any:
     # Spec files are ASCII: deleting every allowed byte and finding nothing left
     # is a tenth of the time of the regular expression (which finds the culprit).
     clean = text.isascii() and not text.encode("ascii").translate(None, _YAML_ASCII)
-    bad = None if clean else _NOT_YAML.search(text)
+    bad = None if clean else re.search(_NOT_YAML, text)
     if bad is not None:
         line, col = position_of(text, bad.start())
         _raise(Mark(path, line, col), f"control character U+{ord(bad.group()):04X} is not allowed in a YAML file",
@@ -216,16 +229,6 @@ def _raise(mark: Mark, message: str, hint: str) -> NoReturn:
 
 # ---------------------------------------------------------------- handing data to another process
 
-def _flat(positions: Any) -> tuple:
-    """Positions as one flat tuple: line, column, line, column, ..."""
-    return tuple(chain.from_iterable(positions))
-
-
-def _positions(flat: tuple) -> Iterator[tuple[int, int]]:
-    pairs = iter(flat)
-    return zip(pairs, pairs)
-
-
 def pack(data: Any) -> Any:
     """A file's data (Map, Seq, Int, str, bool, None) as tuples and scalars
     that marshal can carry, positions and spellings included; unpack() gives
@@ -233,14 +236,10 @@ def pack(data: Any) -> Any:
     parser makes (the data itself never holds one)."""
     kind = type(data)
     if kind is Map:
-        keys = tuple(data)
-        return (0, *data._mark, keys,
-                tuple([v if type(v) is str else pack(v) for v in data.values()]),
-                _flat(map(data._keys.__getitem__, keys)), _flat(map(data._values.__getitem__, keys)),
-                data._styles)
+        return (0, *data._mark, tuple(data), tuple([v if type(v) is str else pack(v) for v in data.values()]),
+                tuple(data._pos), data._styles)
     if kind is Seq:
-        return (1, *data._mark,
-                tuple([v if type(v) is str else pack(v) for v in data]), _flat(data._items))
+        return (1, *data._mark, tuple([v if type(v) is str else pack(v) for v in data]), tuple(data._pos))
     if kind is Int:
         return (2, int(data), data.text)
     return data
@@ -252,18 +251,17 @@ def unpack(packed: Any, path: str) -> Any:
         return packed
     tag = packed[0]
     if tag == 0:
-        _, line, column, keys, values, key_marks, value_marks, styles = packed
+        _, line, column, keys, values, positions, styles = packed
         result = Map(path, (line, column))
         result.update(zip(keys, [v if type(v) is not tuple else unpack(v, path) for v in values]))
-        result._keys.update(zip(keys, _positions(key_marks)))
-        result._values.update(zip(keys, _positions(value_marks)))
+        result._pos = positions
         result._styles = styles
         return result
     if tag == 1:
-        _, line, column, items, marks = packed
+        _, line, column, items, positions = packed
         result_seq = Seq(path, (line, column))
         result_seq.extend([v if type(v) is not tuple else unpack(v, path) for v in items])
-        result_seq._items.extend(_positions(marks))
+        result_seq._pos = positions
         return result_seq
     return Int(packed[1], packed[2])
 
