@@ -38,13 +38,16 @@ from .diagnostics import SpecError
 from . import timeline
 from .load import pack, read_spec_file, unpack
 
-# The reader's share of the bytes. Packing a file's data takes the reader
-# about 40% of the time parsing it did, and unpacking the first process 40%:
-# with the imports the first process does meanwhile, the two are done at
-# about the same time with 40% (KVMSPEC_TIMELINE=1, 10 runs each: the spec
-# was read at 171 ms without a reader, 149 ms with 35%, 150 ms with 50%,
-# 179 ms with 60%).
-SHARE = 0.4
+# The reader's share of the bytes. The first process imports the rest of
+# kvmspec (~45 ms) before it parses its own share, then unpacks the reader's
+# (a third of the time parsing it would take); after handing over, the reader
+# parses the first process's share again for the input checks, which should
+# end before the model is built. With 60% both hold (side by side, 25 fresh
+# runs each, generate from scratch, medians: the input checks ended at 204 ms
+# and the run at 520 ms with 60%; at 229 ms, after the model was built, and
+# 552 ms with 40%; 40-60% were within noise of each other before fastyaml
+# and the cheaper unpacking).
+SHARE = 0.6
 MANIFEST = "kvmspec.yaml"
 
 
