@@ -7,7 +7,7 @@ import textwrap
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kvmspec.emit.text import c_comment, docstring, fill_lines, rst_cell, rst_table
+from kvmspec.emit.text import _one_line, c_comment, docstring, fill_lines, rst_cell, rst_table
 
 WORDS = st.lists(st.text(alphabet=st.characters(blacklist_categories=("Z", "C")), min_size=1, max_size=30),
                  max_size=40)
@@ -21,6 +21,20 @@ def test_fill_lines_wraps_like_textwrap(words, width, first, rest):
     expected = textwrap.wrap(text, width=width, initial_indent=first, subsequent_indent=rest,
                              break_long_words=False, break_on_hyphens=False)
     assert fill_lines(text.split(), width, first, rest) == expected
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.text(alphabet=" ab-(1).\n\t\r\x0b\x0c\xa0\u2003\x1c", max_size=14), st.integers(min_value=1, max_value=12))
+def test_a_cell_taken_as_one_line_is_what_fill_lines_makes_of_it(text, width):
+    """rst_table's shortcut: a cell it does not split is one that fill_lines would give back whole."""
+    if _one_line(text, width):
+        assert fill_lines(text.split(), width) == [text]
+
+
+def test_cells_of_one_line_are_taken_whole_and_others_are_not():
+    assert _one_line("KVM_CAP_X86_DISABLE_EXITS, since 4.16", 60)
+    for text in ("", " lead", "trail ", "two  spaces", "line\nbreak", "tab\there", "nb\xa0space", "x" * 61):
+        assert not _one_line(text, 60), text
 
 
 def test_c_comment_single_and_multi_line():

@@ -146,21 +146,35 @@ _LIST_START = re.compile(r"[-*+\u2022](?: |$)|\(?(?:[0-9]+|[a-zA-Z]|#)[.)](?: |$
 _LIST_FIRST = frozenset("-*+\u2022(#0123456789")
 
 
+_LIST_SECOND = frozenset((".", ")"))   # or its second character is one of these
+
+
 def rst_cell(text: str) -> str:
     """The text as a table cell says it: a value like ``(56)`` or ``-`` is
     escaped so that it is not read as a list with an empty item."""
-    if (text[:1] in _LIST_FIRST or text[1:2] in (".", ")")) and _LIST_START.match(text):
+    if (text[:1] in _LIST_FIRST or text[1:2] in _LIST_SECOND) and _LIST_START.match(text):
         return "\\" + text
     return text
+
+
+def _one_line(text: str, width: int) -> bool:
+    """Whether fill_lines would give the text back as one line unchanged: it
+    fits, and its only white space is single spaces between words (tested
+    without splitting it: isprintable() is false for every other white space)."""
+    return 0 < len(text) <= width and text[0] != " " and text[-1] != " " and "  " not in text \
+        and text.isprintable()
 
 
 def rst_table(rows: list[list[str]], header: list[str] | None = None, indent: str = "  ",
               last_width: int = 60) -> str:
     """A reStructuredText simple table; the last column wraps onto continuation rows."""
-    all_rows = [[rst_cell(c) for c in r] for r in ([header] if header else []) + rows]
+    first, second, match = _LIST_FIRST, _LIST_SECOND, _LIST_START.match
+    all_rows = [[c if (c[:1] not in first and c[1:2] not in second) or not match(c) else "\\" + c for c in r]
+                for r in ([header] if header else []) + rows]
     ncol = len(all_rows[0])
     widths = [max(max(len(r[i]) for r in all_rows), 1) for i in range(ncol - 1)]
-    wrapped = [fill_lines(r[-1].split(), last_width) or [""] for r in all_rows]
+    wrapped = [[c] if _one_line(c, last_width) else fill_lines(c.split(), last_width) or [""]
+               for c in [r[-1] for r in all_rows]]
     widths.append(max(max(len(line) for lines in wrapped for line in lines), 1))
     border = indent + "  ".join("=" * w for w in widths)
     lead = widths[:-1]
