@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import re
+from sys import intern
 from itertools import accumulate, repeat
 from operator import sub
 from typing import Any, Optional
@@ -177,7 +178,7 @@ class _Reader:
             m = key_match(line, n)
             if m is None:
                 raise _GiveUp
-            key = m.group(1)
+            key = intern(m.group(1))   # one object per name: less memory, and marshal shares it
             if key in result:
                 raise _GiveUp   # the converter says which
             if key not in _NAMES:
@@ -369,7 +370,7 @@ class _Reader:
                 m = _FLOW_KEY.match(line, pos)
                 if m is None:
                     raise _GiveUp
-                key = m.group(1)
+                key = intern(m.group(1))   # one object per name: less memory, and marshal shares it
                 if key in result or _resolve(key) is not key:
                     raise _GiveUp
                 positions += (i, pos, i, m.end())
