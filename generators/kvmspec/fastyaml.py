@@ -279,12 +279,7 @@ class _Reader:
         """A value on one line ends there: the next line that is not empty may not
         be indented further than its key, not even a comment (libyaml would read
         on, or refuse it, or the converter finds a text cut by a comment)."""
-        lines, end = self.lines, self.end
-        j = i + 1
-        while j < end and not lines[j]:
-            j += 1
-        if j < end and self.indents[j] > n:
-            raise _GiveUp
+        self.block_end(i + 1, n)
 
     def block_scalar(self, i: int, col: int, n: int) -> tuple[str, int]:
         """A literal (|) or folded (>) block scalar whose header is at column col
@@ -319,8 +314,9 @@ class _Reader:
         return body, k
 
     def block_end(self, k: int, n: int) -> None:
-        """After a block scalar: the next line that is not empty may not be
-        indented further than the node the block belongs to."""
+        """After a value that ends before line k (a block scalar, a value on one
+        line): the next line that is not empty may not be indented further than
+        the node the value belongs to."""
         lines, end = self.lines, self.end
         while k < end and not lines[k]:
             k += 1
