@@ -111,10 +111,12 @@ def generate_into(root: Path, sink: Sink, parallel: bool = False, ahead: Optiona
         return _checked_into(root, sink)
     if ahead is None:
         ahead = ReadAhead.start(root)
-    from . import emit  # noqa: F401  (Jinja and the generators load while the reader reads)
+    if ahead is not None:   # Jinja and the generators load while the first process waits for the reader, if it does
+        ahead.while_waiting = _load_renderers
     built = _build_unchecked(root, ahead)
     if built is None:   # the checked build says why
         return _checked_into(root, sink)
+    _load_renderers()   # (if they have not) before the fork: both processes render
     _, model, inputs = built
     try:
         result = tempfile.TemporaryFile()
@@ -153,6 +155,10 @@ def generate_into(root: Path, sink: Sink, parallel: bool = False, ahead: Optiona
         os.waitpid(pid, 0)
         result.seek(0)   # the child wrote through the same open file, moving its offset
         _combine(model, sink, mine, failure, result.read())
+
+
+def _load_renderers() -> None:
+    from . import emit  # noqa: F401
 
 
 class _Queue:
