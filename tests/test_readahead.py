@@ -65,6 +65,46 @@ def test_the_reader_hands_over_its_share_as_read():
     assert ahead.take(REPO / "spec" / "x86" / "nothing.yaml") is None
 
 
+def test_work_while_waiting_runs_only_when_the_files_are_not_there_yet():
+    """The first process does other work (pipeline: importing the renderers) when
+    the reader's files have not come yet, once; not when they are there."""
+    path = REPO / NESTED
+    data = read_spec_file(path, NESTED)
+    payload = marshal.dumps({str(path): (NESTED, pack(data))})
+
+    def reader(ready: bool):
+        read_end, write_end = os.pipe()
+        if ready:
+            os.write(write_end, payload)
+            os.close(write_end)
+        ahead = readahead.ReadAhead(0, read_end, path, None, (str(path),))
+        calls = []
+
+        def meanwhile():
+            calls.append(1)
+            if not ready:   # the files come once the work is done
+                os.write(write_end, payload)
+                os.close(write_end)
+        ahead.while_waiting = meanwhile
+        return ahead, calls
+
+    def too_long(signum, frame):   # the work did not run, and the files never came
+        raise AssertionError("the first process waited for files that only the work would bring")
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    try:
+        for ready in (True, False):
+            ahead, calls = reader(ready)
+            signal.alarm(10)
+            assert same(ahead.take(path), data)
+            signal.alarm(0)
+            assert calls == ([] if ready else [1])
+            assert ahead.while_waiting is None
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_a_reader_that_fails_hands_over_nothing(scratch):
     """A file of its share has an error: it hands over nothing, and the files are read here."""
     ahead = started(scratch.root)
