@@ -83,12 +83,37 @@ def _dedent(c: int) -> re.Pattern:
 def parse(text: str, path: str) -> Optional[Map]:
     """The data of a spec file's text, as load.parse_yaml gives it, or None
     when the text is not in the part of YAML read here (then libyaml reads it)."""
-    if not text.endswith("\n") or not text.isascii() or "\t" in text or "\r" in text:
+    if not _plain_text(text):
         return None
     try:
         return _Reader(text, path).document()
     except (_GiveUp, IndexError, ValueError, RecursionError):
         return None
+
+
+def _plain_text(text: str) -> bool:
+    """ASCII lines ending in \\n, without tabs: the only text read here."""
+    return text.endswith("\n") and text.isascii() and "\t" not in text and "\r" not in text
+
+
+def give_up_line(text: str) -> Optional[int]:
+    """The line (from 1) at which parse() gives up on the text, None if it does
+    not: for a test or a spec author to find the construct it does not read
+    (the innermost line the reader was at)."""
+    if not _plain_text(text):
+        return 1
+    try:
+        _Reader(text, "").document()
+    except (_GiveUp, IndexError, ValueError, RecursionError) as exc:
+        line = 0
+        tb = exc.__traceback__
+        while tb is not None:   # the innermost frame that knows its line
+            found = tb.tb_frame.f_locals.get("i")
+            if isinstance(found, int):
+                line = found
+            tb = tb.tb_next
+        return line + 1
+    return None
 
 
 # What YAML 1.1 (and so PyYAML's safe loader) reads a plain scalar as, when
