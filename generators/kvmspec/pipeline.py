@@ -112,7 +112,7 @@ def generate_into(root: Path, sink: Sink, parallel: bool = False, ahead: Optiona
     if ahead is None:
         ahead = ReadAhead.start(root)
     if ahead is not None:   # Jinja and the generators load while the first process waits for the reader, if it does
-        ahead.while_waiting = _load_renderers
+        ahead.while_waiting = _prepare_renderers
     built = _build_unchecked(root, ahead)
     if built is None:   # the checked build says why
         return _checked_into(root, sink)
@@ -159,6 +159,16 @@ def generate_into(root: Path, sink: Sink, parallel: bool = False, ahead: Optiona
 
 def _load_renderers() -> None:
     from . import emit  # noqa: F401
+
+
+def _prepare_renderers() -> None:
+    """While the first process waits for the reader: every generator imported and
+    every template loaded, which the render child then has from the fork."""
+    from . import emit
+    emit.generators()
+    env = emit.environment()
+    for name in env.list_templates():
+        env.get_template(name)
 
 
 class _Queue:

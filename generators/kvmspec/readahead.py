@@ -39,18 +39,19 @@ from .diagnostics import SpecError
 from . import timeline
 from .load import pack, read_spec_file, unpack
 
-# The reader's share of the bytes. The first process imports the rest of
-# kvmspec (~45 ms) before it parses its own share, then unpacks the reader's
-# (a third of the time parsing it would take); after handing over, the reader
-# parses the first process's share again for the input checks, which should
-# end before the model is built. With 60% both hold (side by side, 25 fresh
-# runs each, generate from scratch, medians: the input checks ended at 204 ms
-# and the run at 520 ms with 60%; at 229 ms, after the model was built, and
-# 552 ms with 40%; 40-60% were within noise of each other before fastyaml
-# and the cheaper unpacking). The first process imports the renderers (Jinja)
-# while it waits for the reader's files, if it does; 70% and 80% then made the
-# model later (234 and 263 ms against 218 ms with 60%, 21 runs each).
-SHARE = 0.6
+# The reader's share of the bytes. The first process imports the build
+# before it parses its own share; when it needs the reader's files and they
+# have not come, it imports the renderers and loads the templates meanwhile
+# (pipeline.py), then unpacks them (a third of the time parsing them would
+# take). After handing over, the reader parses the first process's share again
+# for the input checks, which should end before the model is built. Side by
+# side, fresh runs of generate, medians: 50% against 60%, 25 runs each, from
+# scratch 646.9 ms against 667.7, --check 572.1 against 587.0 (a slow spell of
+# the machine); 60% against 70% and 80%, 21 runs each: model built at 218 ms
+# against 234 and 263; 60% against 40% (before the renderers were imported
+# while waiting), 25 runs each: the run done at 520 ms against 552, and 40%
+# left the input checks running past the build.
+SHARE = 0.5
 MANIFEST = "kvmspec.yaml"
 
 
