@@ -2,15 +2,18 @@
 
 Reading the spec files is Python (fastyaml.py), as are the imports
 `kvmspec generate` needs before it can build (the build, the checks, Jinja):
-one CPU's work, about a fifth of a run, that a second CPU can share. So, as soon as a command that builds the whole model starts (it
-has imported only the YAML reader), it reads the manifest and forks a reader:
+one CPU's work, about a fifth of a run, that a second CPU can share. So, as
+soon as a command that builds the whole model starts (it has imported only
+the YAML reader), it reads the manifest and forks a reader:
 
 - the reader parses the spec files at the end of the manifest's list (with
   the outlines and document layouts), a share of the bytes (SHARE), packs
   their data into tuples (load.pack) and hands them over through a pipe;
-- meanwhile the first process imports the rest of kvmspec and parses the
-  other files, then unpacks the reader's share, which takes about a third of
-  the time parsing it would.
+- meanwhile the first process imports the build and parses the other files,
+  then unpacks the reader's share, which takes about a third of the time
+  parsing it would; if the share has not come when it is needed, the first
+  process does other work first (while_waiting: pipeline.py loads the
+  renderers).
 
 Once it has handed its files over, the reader runs the input checks of the
 whole spec (schema, text, unlisted files: what a build without checks leaves
