@@ -194,7 +194,7 @@ class _Reader:
         first n characters may be '- ' and spaces: a mapping in a sequence item)."""
         if depth > MAX_DEPTH:
             raise _GiveUp
-        lines, indents, stripped, end = self.lines, self.indents, self.stripped, self.end
+        lines, indents, end = self.lines, self.indents, self.end
         result = Map(self.path, (i, n))
         positions = result._pos   # key line, key column, value line, value column, for each key
         key_match, plain_stop, plain_start, resolvable = _KEY.match, _PLAIN_STOP.search, _PLAIN_START, _RESOLVABLE
@@ -230,9 +230,7 @@ class _Reader:
                 result[key], i = self.inline(key, result, i, col, n)
             else:
                 # the value is on the lines below, or there is none
-                j = i + 1
-                while j < end and stripped[j][:1] in "#":
-                    j += 1
+                j = self.next_content(i + 1)
                 if j < end and (indents[j] > n or (indents[j] == n and lines[j].startswith("-", n))):
                     c = indents[j]
                     positions += (i, n, j, c)
@@ -248,8 +246,7 @@ class _Reader:
                     positions += (i, n, i, n + len(key) + 1)
                     result[key] = None
                     i += 1
-            while i < end and stripped[i][:1] in "#":
-                i += 1
+            i = self.next_content(i)
             if i >= end or indents[i] < n:
                 return result, i
             if indents[i] > n:
@@ -258,23 +255,30 @@ class _Reader:
     def inline(self, key: str, result: Map, i: int, col: int, n: int) -> tuple[Any, int]:
         """The value that starts at column col of line i, the value of `key` in a
         mapping at column n; with the line after it."""
-        line = self.lines[i]
-        first = line[col]
+        first = self.lines[i][col]
         if first == "|" or first == ">":
             value, after = self.block_scalar(i, col, n)
+            style = first
+        else:
+            value, style = self.one_line(i, col, n)
+            after = i + 1
+        if style:
             if result._styles is None:
                 result._styles = {}
-            result._styles[key] = first
-            return value, after
+            result._styles[key] = style
+        return value, after
+
+    def one_line(self, i: int, col: int, n: int) -> tuple[Any, str]:
+        """A value written on line i from column col to the end of the line (a
+        quoted or plain scalar, a flow collection), in a node at column n; with
+        its style ('"' or '')."""
+        line = self.lines[i]
+        first = line[col]
         if first == '"':
-            value = self.double_quoted(line, col, i, n)
-            if result._styles is None:
-                result._styles = {}
-            result._styles[key] = '"'
-            return value, i + 1
+            return self.double_quoted(line, col, i, n), '"'
         if first == "[" or first == "{":
-            return self.flow(line, col, i, n), i + 1
-        return self.plain(line, col, i, n), i + 1
+            return self.flow(line, col, i, n), ""
+        return self.plain(line, col, i, n), ""
 
     # ------------------------------------------------------------ scalars
     def plain(self, line: str, col: int, i: int, n: int) -> Any:
@@ -438,7 +442,7 @@ class _Reader:
         lines, indents = self.lines, self.indents
         result = Seq(self.path, (i, m))
         positions = result._pos
-        end = len(lines)
+        end = self.end
         while True:
             line = lines[i]
             if not line.startswith("-", m):
@@ -469,14 +473,8 @@ class _Reader:
                     raise _GiveUp
                 if _KEY.match(line, col):
                     value, i = self.mapping(i, col, depth + 1)
-                elif first == '"':
-                    value = self.double_quoted(line, col, i, m)
-                    i += 1
-                elif first == "[" or first == "{":
-                    value = self.flow(line, col, i, m)
-                    i += 1
                 else:
-                    value = self.plain(line, col, i, m)
+                    value, _ = self.one_line(i, col, m)
                     i += 1
             result.append(value)
             i = self.next_content(i)

@@ -49,8 +49,7 @@ class Map(dict):
 
     @property
     def mark(self) -> Mark:
-        line, column = self._mark
-        return _new_mark(Mark, (self.path, line + 1, column + 1))
+        return _mark(self.path, self._mark)
 
     def _position(self, key: str, which: int) -> tuple[int, int]:
         """The position of `key` (which=0) or of its value (which=2); the mapping's if absent."""
@@ -63,12 +62,10 @@ class Map(dict):
 
     def mark_of(self, key: str) -> Mark:
         """Where the value of `key` starts (the mapping itself if absent)."""
-        line, column = self._position(key, 2)
-        return _new_mark(Mark, (self.path, line + 1, column + 1))
+        return _mark(self.path, self._position(key, 2))
 
     def key_mark(self, key: str) -> Mark:
-        line, column = self._position(key, 0)
-        return _new_mark(Mark, (self.path, line + 1, column + 1))
+        return _mark(self.path, self._position(key, 0))
 
 
 class Seq(list):
@@ -90,7 +87,7 @@ class Seq(list):
     def mark_of(self, index: int) -> Mark:
         pos = self._pos
         if 0 <= index and 2 * index + 1 < len(pos):
-            return _new_mark(Mark, (self.path, pos[2 * index] + 1, pos[2 * index + 1] + 1))
+            return _mark(self.path, (pos[2 * index], pos[2 * index + 1]))
         return _mark(self.path, self._mark)
 
 

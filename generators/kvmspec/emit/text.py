@@ -168,9 +168,7 @@ def _one_line(text: str, width: int) -> bool:
 def rst_table(rows: list[list[str]], header: list[str] | None = None, indent: str = "  ",
               last_width: int = 60) -> str:
     """A reStructuredText simple table; the last column wraps onto continuation rows."""
-    first, second, match = _LIST_FIRST, _LIST_SECOND, _LIST_START.match
-    all_rows = [[c if (c[:1] not in first and c[1:2] not in second) or not match(c) else "\\" + c for c in r]
-                for r in ([header] if header else []) + rows]
+    all_rows = [[rst_cell(c) for c in r] for r in ([header] if header else []) + rows]
     ncol = len(all_rows[0])
     widths = [max(max(len(r[i]) for r in all_rows), 1) for i in range(ncol - 1)]
     wrapped = [[c] if _one_line(c, last_width) else fill_lines(c.split(), last_width) or [""]
