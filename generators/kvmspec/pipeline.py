@@ -210,8 +210,10 @@ def _render_into(model: Model, sink: Sink, names: Iterable[str], who: str) -> li
     env = emit.environment_for(model)
     reports = []
     for name in names:
-        reports.append((name, sink.put(emit.render(model, emit.generators({name}), env))))
-        timeline.mark(f"{who}: {name} rendered and put")
+        files = emit.render(model, emit.generators({name}), env)
+        timeline.mark(f"{who}: {name} rendered")
+        reports.append((name, sink.put(files)))
+        timeline.mark(f"{who}: {name} put")
     return reports
 
 
