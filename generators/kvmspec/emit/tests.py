@@ -12,10 +12,9 @@
 from __future__ import annotations
 
 import functools
-from itertools import groupby
 from typing import Optional
 
-from ..layout import ABIS, HOST_ABIS
+from ..layout import ABIS, HOST_ABIS, HOST_INDEXES
 from ..model import Capability, Constant, Enum, ExitReason, FlagSet, Ioctl, Model, Record, Version
 from ..valuetype import replace, value_type
 
@@ -44,19 +43,21 @@ class Check:
     @property
     def on_host(self) -> bool:
         """Whether x86 userspace (the bindings' tests) has it."""
-        return all(self.values[ABIS.index(abi)] is not None for abi in HOST_ABIS)
-
-    @functools.cached_property
-    def condition(self) -> str:
-        """The #if condition of the check (both C programs use it)."""
-        return version_test(self)
+        values = self.values
+        return all([values[i] is not None for i in HOST_INDEXES])
 
     @property
     def measure(self) -> str:
         """The C expression whose value is the fact (both C programs use it)."""
         return _MEASURE[self.kind].format(self.subject, self.member)
 
-    @functools.cached_property
+    def expected(self, index: int):
+        """The fact's value on ABIS[index] as kvm_conformance.c writes it: a macro's
+        value as an integer literal of its type, a size or an offset as it is."""
+        value = self.values[index]
+        return c_literal(value) if self.kind == "value" else value
+
+    @property
     def key(self) -> str:
         """The fact's name in kvm_abi_dump.c's output: kind, subject and member;
         "removed-" first for a fact of an item the newest API no longer has."""
@@ -64,8 +65,9 @@ class Check:
             ("." + self.member if self.member else "")
 
 
-# The C expression of each kind of fact: {0} is the subject, {1} the member.
-_MEASURE = {"value": "{0}", "size": "sizeof({0})", "align": "_Alignof({0})",
+# The C expression of each kind of fact: {0} is the subject, {1} the member
+# (that a "defined" macro is defined is its fact: the expression is its name).
+_MEASURE = {"defined": "{0}", "value": "{0}", "size": "sizeof({0})", "align": "_Alignof({0})",
             "offset": "offsetof({0}, {1})", "member_size": "KVMSPEC_MEMBER_SIZE({0}, {1})"}
 
 
@@ -74,20 +76,26 @@ def _later(a: Optional[Version], b: Optional[Version]) -> Optional[Version]:
         return b
     if b is None:
         return a
-    return max(a, b, key=lambda v: v.parts)
+    return b if b.parts > a.parts else a
 
 
-def _record_since(record: Record) -> Optional[Version]:
-    """The release from which the record has its present layout."""
+def _record_since(record: Record, known: dict) -> Optional[Version]:
+    """The release from which the record has its present layout. `known`: the
+    answers so far, by record (id), as the same records are asked about again
+    and again (as members of others, through their fields)."""
+    newest = known.get(id(record), known)
+    if newest is not known:
+        return newest
     newest = record.since if not record.inline else None
     fixed = _size_fixed_by(record)
     for f in record.fields:
         newest = _later(newest, f.since)
         if f.record is not None:
-            inner = _record_since(f.record)
+            inner = _record_since(f.record, known)
             if fixed is not None and f is not fixed:
                 continue   # a member of a union whose size a reserved member fixes: the union kept its layout
             newest = _later(newest, inner)
+    known[id(record)] = newest
     return newest
 
 
@@ -105,21 +113,29 @@ def checks(model: Model) -> list[Check]:
     """Facts to check, including those of removed items (for header trees older than the removal)."""
     out: list[Check] = []
     described_only = {h.name for h in model.headers if not h.emit}
-    everywhere = tuple(True for _ in ABIS)
+    seen_by_arches: dict = {}   # active_on -> on which ABIs the item's #ifdef holds (None: all)
+    record_since: dict = {}     # _record_since's answers
+    firsts_of: dict = {}        # moved item (id) -> _first_sights
     for item in model.items:
-        if not item.active_on or (isinstance(item, Ioctl) and item.type_external is not None):
+        active_on = item.active_on
+        if not active_on or (isinstance(item, Ioctl) and item.type_external is not None):
             continue   # its #ifdef holds nowhere, or no code can expand it
         if item.header in described_only:
             continue   # asm/ptrace.h ...: the installed one, of whatever release, is what kvm.h uses
         first = len(out)
-        seen = tuple(abi.arch in item.active_on for abi in ABIS)
-        _item_checks(item, out, None if seen == everywhere else seen,
-                     item.removed.since if item.removed is not None else None)
+        seen = seen_by_arches.get(active_on, seen_by_arches)
+        if seen is seen_by_arches:
+            seen = tuple(abi.arch in active_on for abi in ABIS)
+            seen = seen_by_arches[active_on] = None if all(seen) else seen
+        _item_checks(item, out, seen, item.removed.since if item.removed is not None else None, record_since)
         # A moved item, or one under the #ifdef of a moved macro (KVM_CAP_SET_GUEST_DEBUG
         # under __KVM_HAVE_GUEST_DEBUG), reaches each architecture from its own release.
         mover = item if item.moves else _moved_guard(model, item)
         if mover is not None:
-            out[first:] = [part for c in out[first:] for part in _split_by_first_sight(model, mover, c)]
+            firsts = firsts_of.get(id(mover))
+            if firsts is None:
+                firsts = firsts_of[id(mover)] = _first_sights(model, mover)
+            out[first:] = [part for c in out[first:] for part in _split_by_first_sight(c, firsts)]
     return out
 
 
@@ -132,10 +148,10 @@ def _moved_guard(model: Model, item):
     return found if found is not None and getattr(found, "moves", ()) else None
 
 
-def _split_by_first_sight(model: Model, item, check: Check) -> list[Check]:
+def _first_sights(model: Model, item) -> tuple[Optional[Version], ...]:
     """A moved item reaches some architectures only when it moves into a header they see
     (__KVM_HAVE_GUEST_DEBUG: in x86's asm/kvm.h until 6.9, then in linux/kvm.h for all):
-    one check per first release, each for the ABIs that see the item from then on."""
+    the first release from which each ABI (in ABIS order) sees it, None if none does."""
     starts = [item.since, *dict.fromkeys(m.until for m in item.moves)]
 
     def first_sight(arch: str) -> Optional[Version]:
@@ -144,25 +160,34 @@ def _split_by_first_sight(model: Model, item, check: Check) -> list[Check]:
                 return start
         return None
 
-    firsts = [first_sight(abi.arch) if v is not None else None for abi, v in zip(ABIS, check.values)]
+    by_arch = {arch: first_sight(arch) for arch in dict.fromkeys(abi.arch for abi in ABIS)}
+    return tuple(by_arch[abi.arch] for abi in ABIS)
+
+
+def _split_by_first_sight(check: Check, first_sights: tuple[Optional[Version], ...]) -> list[Check]:
+    """The check of a moved item, as one check per first release (see _first_sights),
+    each for the ABIs that see the item from then on."""
+    firsts = [f if v is not None else None for v, f in zip(check.values, first_sights)]
     parts = []
     for start in dict.fromkeys(f for f in firsts if f is not None):
-        values = tuple(v if f == start else None for v, f in zip(check.values, firsts))
+        values = tuple([v if f == start else None for v, f in zip(check.values, firsts)])
         parts.append(replace(check, values=values, version=_later(check.version, start)))
     return parts
 
 
 def _item_checks(item, out: list[Check], seen: Optional[tuple[bool, ...]] = None,
-                 removed: Optional[Version] = None) -> None:
+                 removed: Optional[Version] = None, record_since: Optional[dict] = None) -> None:
     """The item's facts, appended to `out`. `seen`: on which ABIs (in ABIS order) the
     item's #ifdef holds (None: all), its values elsewhere being None; a fact with no
     value on any ABI is left out. `removed`: the release that removed the item, which
-    is then that of each of its facts."""
+    is then that of each of its facts. `record_since`: _record_since's answers so far."""
+    known = {} if record_since is None else record_since
+
     def add(kind: str, subject: str, member: str, values: tuple, since: Optional[Version],
             until: Optional[Version] = None, macro: bool = False) -> None:
         if seen is not None:
             values = tuple([v if ok else None for v, ok in zip(values, seen)])
-        if None in values and all(v is None for v in values):
+        if None in values and values.count(None) == len(values):
             return
         out.append(Check(kind, subject, member, values, since, removed or until, macro))
 
@@ -185,7 +210,7 @@ def _item_checks(item, out: list[Check], seen: Optional[tuple[bool, ...]] = None
     elif isinstance(item, Ioctl):
         add("value", item.name, "", item.numbers, item.since, macro=True)
     elif isinstance(item, Record):
-        since = _record_since(item)
+        since = _record_since(item, known)
         ctype = item.c_type
         layouts = item.layouts
         add("size", ctype, "", tuple([l.size if l is not None else None for l in layouts]), since)
@@ -207,10 +232,21 @@ def _item_checks(item, out: list[Check], seen: Optional[tuple[bool, ...]] = None
                 continue
             add("offset", ctype, path, offsets, field_since)
             if not f.flexible and f.count:   # sizeof a zero-length array is not valid C++ (nor in newer headers)
-                sizes = tuple([f.size(abi) if o is not None else None for abi, o in zip(ABIS, offsets)])
                 # a member of another record's type has its size from when that record got its layout
-                size_since = _later(field_since, _record_since(f.record)) if f.record is not None else field_since
-                add("member_size", ctype, path, sizes, size_since)
+                size_since = _later(field_since, _record_since(f.record, known)) if f.record is not None \
+                    else field_since
+                add("member_size", ctype, path, _member_sizes(f, offsets), size_since)
+
+
+def _member_sizes(f, offsets: tuple) -> tuple[Optional[int], ...]:
+    """The field's size (Field.size) on each ABI that has it (an offset), None elsewhere:
+    read from its scalar's or record's sizes, without a method call per ABI."""
+    count = f.count
+    if f.scalar is not None:
+        return tuple([size * count if o is not None else None for size, o in zip(f.scalar.sizes, offsets)])
+    records = f.records or (f.record,) * len(offsets)
+    return tuple([r.layouts[i].size * count if o is not None else None
+                  for i, (r, o) in enumerate(zip(records, offsets))])
 
 
 def version_code(version: Optional[Version]) -> str:
@@ -244,14 +280,48 @@ def abi_condition(check: Check) -> str:
     return " || ".join(f"({abi.predefined})" for abi, v in zip(ABIS, check.values) if v is not None)
 
 
+def release_conditions(facts: list[Check]) -> list[str]:
+    """version_test of each fact: worked out once per pair of releases (objects: the
+    model's releases are shared), not per fact."""
+    known: dict = {}
+    out = []
+    for c in facts:
+        pair = (id(c.version), id(c.until))
+        condition = known.get(pair)
+        if condition is None:
+            condition = known[pair] = version_test(c)
+        out.append(condition)
+    return out
+
+
 def guarded(facts: list[Check], by_abi: bool = True) -> list[tuple[str, str, list[Check]]]:
     """The facts in runs that share their #if conditions, each run once under
     them: (ABI condition, release condition, facts); without by_abi, only the
     release condition counts (the ABI condition is ""). Consecutive facts
     mostly share them (the members of a record, the values of a set)."""
-    def key(c: Check) -> tuple[str, str]:
-        return abi_condition(c) if by_abi else "", c.condition
-    return [(where, condition, list(run)) for (where, condition), run in groupby(facts, key=key)]
+    wheres = [abi_condition(c) for c in facts] if by_abi else [""] * len(facts)
+    return runs(zip(zip(wheres, release_conditions(facts)), facts))
+
+
+def runs(keyed) -> list:
+    """(key, x) pairs in runs of one key: [(*key, [x, ...]), ...] (see guarded)."""
+    out: list = []
+    last = None
+    for key, x in keyed:
+        if key != last:
+            last = key
+            out.append((*key, [x]))
+        else:
+            out[-1][-1].append(x)
+    return out
+
+
+def dump_facts(facts: list[Check]) -> list[tuple[str, str, list[tuple[str, str, str]]]]:
+    """The runs of facts as kvm_abi_dump.c prints them (see guarded), each fact as
+    (key, the macro whose #ifdef it needs or "", the C expression of its value)."""
+    return [(where, condition, [(c.key, c.subject if c.macro or c.kind == "defined" else "",
+                                 "1" if c.kind == "defined" else c.measure) for c in run])
+            for where, condition, run in guarded(facts)]
 
 
 def c_literal(value: int) -> str:
@@ -277,32 +347,41 @@ def dump_source(view, env) -> str:
     facts = [replace(c, values=everywhere, version=None, until=None) for c in facts
              if c.kind != "bitfield" and any(i < len(c.values) and c.values[i] is not None for i in seen)]
     return env.get_template("tests/kvm_abi_dump.c.j2").render(
-        runs=guarded(facts), sources=[f.path for f in view.model.files])
+        runs=dump_facts(facts), sources=[f.path for f in view.model.files])
 
 
 class Generator:
     name = "tests"
 
     @staticmethod
-    def sections(all_checks: list[Check]) -> list[tuple[str, int, bool, list[Check]]]:
-        """The C conformance program's sections: (title, ABI index, shared,
-        runs of checks under one release condition): facts the same on every
-        ABI first, then those of each ABI."""
-        shared = [c for c in all_checks if c.kind != "bitfield" and c.same_on_all_abis]
-        apart = [c for c in all_checks if c.kind != "bitfield" and not c.same_on_all_abis]
-        return [("The same on every ABI.", 0, True, guarded(shared, by_abi=False))] + \
-            [(abi.name, i, False, guarded([c for c in apart if c.values[i] is not None], by_abi=False))
-             for i, abi in enumerate(ABIS)]
+    def sections(facts: list[Check]) -> list[tuple[str, int, bool, list]]:
+        """The C conformance program's sections: (title, ABI index, shared, runs of
+        assertions under one release condition (see guarded), each assertion
+        (kind, C expression, expected value)): facts the same on every ABI first,
+        then those of each ABI."""
+        shared: list = []                  # ((ABI condition, release condition), assertion) pairs
+        apart: list = [[] for _ in ABIS]   # the same for each ABI
+        for c, condition in zip(facts, release_conditions(facts)):
+            key = ("", condition)
+            measure = c.measure
+            if c.same_on_all_abis:
+                shared.append((key, (c.kind, measure, c.expected(0))))
+                continue
+            for i, v in enumerate(c.values):
+                if v is not None:
+                    apart[i].append((key, (c.kind, measure, c.expected(i))))
+        return [("The same on every ABI.", 0, True, runs(shared))] + \
+            [(abi.name, i, False, runs(apart[i])) for i, abi in enumerate(ABIS)]
 
     def render(self, model: Model, env) -> dict[str, str]:
         all_checks = checks(model)
+        facts = [c for c in all_checks if c.kind != "bitfield"]   # C cannot take the size or offset of a bit-field
         described_only = {h.name for h in model.headers if not h.emit}
         records = [r for r in model.records if r.present and r.header not in described_only]
-        context = dict(model=model, checks=all_checks, abis=ABIS, host_abis=HOST_ABIS, version_code=version_code,
-                       runs=guarded([c for c in all_checks if c.kind != "bitfield"]),
-                       abi_sections=self.sections(all_checks),
-                       c_literal=c_literal, records=records, abi_condition=abi_condition,
-                       sources=[f.path for f in model.files])
+        context = dict(model=model, abis=ABIS, host_abis=HOST_ABIS,
+                       runs=dump_facts(facts), abi_sections=self.sections(facts),
+                       host_values=[c for c in all_checks if c.kind == "value" and c.for_generated and c.on_host],
+                       records=records, sources=[f.path for f in model.files])
         return {
             "tests/kvm_conformance.c": env.get_template("tests/kvm_conformance.c.j2").render(**context),
             "tests/kvm_abi_dump.c": env.get_template("tests/kvm_abi_dump.c.j2").render(**context),
