@@ -115,7 +115,7 @@ def checks(model: Model) -> list[Check]:
     described_only = {h.name for h in model.headers if not h.emit}
     seen_by_arches: dict = {}   # active_on -> on which ABIs the item's #ifdef holds (None: all)
     record_since: dict = {}     # _record_since's answers
-    firsts_of: dict = {}        # moved item (id) -> _first_sights
+    firsts_of: dict = {}        # (moved item (id), architectures) -> _first_sights
     for item in model.items:
         active_on = item.active_on
         if not active_on or (isinstance(item, Ioctl) and item.type_external is not None):
@@ -132,10 +132,11 @@ def checks(model: Model) -> list[Check]:
         # under __KVM_HAVE_GUEST_DEBUG), reaches each architecture from its own release.
         mover = item if item.moves else _moved_guard(model, item)
         if mover is not None:
-            firsts = firsts_of.get(id(mover))
-            if firsts is None:
-                firsts = firsts_of[id(mover)] = _first_sights(model, mover)
-            out[first:] = [part for c in out[first:] for part in _split_by_first_sight(c, firsts)]
+            key = (id(mover), active_on)
+            sights = firsts_of.get(key)
+            if sights is None:
+                sights = firsts_of[key] = _first_sights(model, mover, active_on)
+            out[first:] = [part for c in out[first:] for part in _split_by_first_sight(c, *sights)]
     return out
 
 
@@ -148,30 +149,33 @@ def _moved_guard(model: Model, item):
     return found if found is not None and getattr(found, "moves", ()) else None
 
 
-def _first_sights(model: Model, item) -> tuple[Optional[Version], ...]:
+def _first_sights(model: Model, item, arches: tuple[str, ...]) -> tuple[list, tuple[Optional[int], ...]]:
     """A moved item reaches some architectures only when it moves into a header they see
-    (__KVM_HAVE_GUEST_DEBUG: in x86's asm/kvm.h until 6.9, then in linux/kvm.h for all):
-    the first release from which each ABI (in ABIS order) sees it, None if none does."""
-    starts = [item.since, *dict.fromkeys(m.until for m in item.moves)]
+    (__KVM_HAVE_GUEST_DEBUG: in x86's asm/kvm.h until 6.9, then in linux/kvm.h for all).
+    The releases it may first be seen in (its own, then each move's end), and for each
+    ABI of the architectures asked about (in ABIS order) the position among them of the
+    first release from which it sees the item (None if it never does, or is not asked about)."""
+    starts = list(dict.fromkeys([item.since, *(m.until for m in item.moves)]))
 
-    def first_sight(arch: str) -> Optional[Version]:
-        for start in starts:
+    def first_sight(arch: str) -> Optional[int]:
+        for n, start in enumerate(starts):
             if any(model.header(h).arch in (None, arch) for h in item.headers_at(start)):
-                return start
+                return n
         return None
 
-    by_arch = {arch: first_sight(arch) for arch in dict.fromkeys(abi.arch for abi in ABIS)}
-    return tuple(by_arch[abi.arch] for abi in ABIS)
+    by_arch = {arch: first_sight(arch) for arch in arches}
+    return starts, tuple(by_arch.get(abi.arch) for abi in ABIS)
 
 
-def _split_by_first_sight(check: Check, first_sights: tuple[Optional[Version], ...]) -> list[Check]:
+def _split_by_first_sight(check: Check, starts: list, first_sights: tuple[Optional[int], ...]) -> list[Check]:
     """The check of a moved item, as one check per first release (see _first_sights),
     each for the ABIs that see the item from then on."""
-    firsts = [f if v is not None else None for v, f in zip(check.values, first_sights)]
+    values = check.values
+    firsts = [f if v is not None else None for v, f in zip(values, first_sights)]
     parts = []
     for start in dict.fromkeys(f for f in firsts if f is not None):
-        values = tuple([v if f == start else None for v, f in zip(check.values, firsts)])
-        parts.append(replace(check, values=values, version=_later(check.version, start)))
+        part = tuple([v if f == start else None for v, f in zip(values, firsts)])
+        parts.append(replace(check, values=part, version=_later(check.version, starts[start])))
     return parts
 
 
@@ -273,11 +277,16 @@ def _version_test(version: Optional[Version], until: Optional[Version]) -> str:
     return " && ".join(parts)
 
 
+# The #if test of each ABI, in ABIS order.
+_ABI_TESTS = tuple(f"({abi.predefined})" for abi in ABIS)
+
+
 def abi_condition(check: Check) -> str:
     """The #if condition selecting the ABIs whose headers have the fact ("" for all)."""
-    if None not in check.values:
+    values = check.values
+    if None not in values:
         return ""
-    return " || ".join(f"({abi.predefined})" for abi, v in zip(ABIS, check.values) if v is not None)
+    return " || ".join([test for test, v in zip(_ABI_TESTS, values) if v is not None])
 
 
 def release_conditions(facts: list[Check]) -> list[str]:
@@ -300,19 +309,20 @@ def guarded(facts: list[Check], by_abi: bool = True) -> list[tuple[str, str, lis
     release condition counts (the ABI condition is ""). Consecutive facts
     mostly share them (the members of a record, the values of a set)."""
     wheres = [abi_condition(c) for c in facts] if by_abi else [""] * len(facts)
-    return runs(zip(zip(wheres, release_conditions(facts)), facts))
+    return [(where, condition, run)
+            for (where, condition), run in runs(zip(zip(wheres, release_conditions(facts)), facts))]
 
 
 def runs(keyed) -> list:
-    """(key, x) pairs in runs of one key: [(*key, [x, ...]), ...] (see guarded)."""
+    """(key, x) pairs in runs of one key: [(key, [x, ...]), ...] (see guarded)."""
     out: list = []
-    last = None
+    last = run = None
     for key, x in keyed:
-        if key != last:
-            last = key
-            out.append((*key, [x]))
+        if key != last or run is None:
+            last, run = key, [x]
+            out.append((key, run))
         else:
-            out[-1][-1].append(x)
+            run.append(x)
     return out
 
 
@@ -359,19 +369,18 @@ class Generator:
         assertions under one release condition (see guarded), each assertion
         (kind, C expression, expected value)): facts the same on every ABI first,
         then those of each ABI."""
-        shared: list = []                  # ((ABI condition, release condition), assertion) pairs
+        shared: list = []                  # (release condition, assertion) pairs
         apart: list = [[] for _ in ABIS]   # the same for each ABI
         for c, condition in zip(facts, release_conditions(facts)):
-            key = ("", condition)
-            measure = c.measure
+            kind, measure = c.kind, c.measure
             if c.same_on_all_abis:
-                shared.append((key, (c.kind, measure, c.expected(0))))
+                shared.append((condition, (kind, measure, c.expected(0))))
                 continue
             for i, v in enumerate(c.values):
                 if v is not None:
-                    apart[i].append((key, (c.kind, measure, c.expected(i))))
-        return [("The same on every ABI.", 0, True, runs(shared))] + \
-            [(abi.name, i, False, runs(apart[i])) for i, abi in enumerate(ABIS)]
+                    apart[i].append((condition, (kind, measure, c.expected(i))))
+        return [("The same on every ABI.", 0, True, [("", *r) for r in runs(shared)])] + \
+            [(abi.name, i, False, [("", *r) for r in runs(apart[i])]) for i, abi in enumerate(ABIS)]
 
     def render(self, model: Model, env) -> dict[str, str]:
         all_checks = checks(model)
