@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from typing import Optional
 
-from ..layout import ABIS, HOST_ABIS, HOST_INDEXES
+from ..layout import ABIS, HOST_ABIS, HOST_INDEXES, host
 from ..model import Capability, Constant, Enum, ExitReason, FlagSet, Ioctl, Model, Record, Version
 from ..valuetype import replace, value_type
 
@@ -382,6 +382,13 @@ class Generator:
         return [("The same on every ABI.", 0, True, [("", *r) for r in runs(shared)])] + \
             [(abi.name, i, False, [("", *r) for r in runs(apart[i])]) for i, abi in enumerate(ABIS)]
 
+    @staticmethod
+    def host_fields(records: list[Record]) -> list[tuple[str, str, tuple, tuple, int]]:
+        """Every named field of the records as test_kvm_uapi.py checks it: (record,
+        field path, offset and size on each host ABI, bit-field width (size 0))."""
+        return [(r.name, path, host(offsets), tuple([0 if f.bits else f.size(abi) for abi in HOST_ABIS]), f.bits)
+                for r in records for path, f, offsets in r.walk() if f.name]
+
     def render(self, model: Model, env) -> dict[str, str]:
         all_checks = checks(model)
         facts = [c for c in all_checks if c.kind != "bitfield"]   # C cannot take the size or offset of a bit-field
@@ -390,7 +397,7 @@ class Generator:
         context = dict(model=model, abis=ABIS, host_abis=HOST_ABIS,
                        runs=dump_facts(facts), abi_sections=self.sections(facts),
                        host_values=[c for c in all_checks if c.kind == "value" and c.for_generated and c.on_host],
-                       records=records, sources=[f.path for f in model.files])
+                       records=records, host_fields=self.host_fields(records), sources=[f.path for f in model.files])
         return {
             "tests/kvm_conformance.c": env.get_template("tests/kvm_conformance.c.j2").render(**context),
             "tests/kvm_abi_dump.c": env.get_template("tests/kvm_abi_dump.c.j2").render(**context),
