@@ -303,18 +303,10 @@ def release_conditions(facts: list[Check]) -> list[str]:
     return out
 
 
-def guarded(facts: list[Check], by_abi: bool = True) -> list[tuple[str, str, list[Check]]]:
-    """The facts in runs that share their #if conditions, each run once under
-    them: (ABI condition, release condition, facts); without by_abi, only the
-    release condition counts (the ABI condition is ""). Consecutive facts
-    mostly share them (the members of a record, the values of a set)."""
-    wheres = [abi_condition(c) for c in facts] if by_abi else [""] * len(facts)
-    return [(where, condition, run)
-            for (where, condition), run in runs(zip(zip(wheres, release_conditions(facts)), facts))]
-
-
 def runs(keyed) -> list:
-    """(key, x) pairs in runs of one key: [(key, [x, ...]), ...] (see guarded)."""
+    """(key, x) pairs in runs of one key, each run once under its key: [(key, [x, ...]), ...].
+    The facts run under their #if conditions this way: consecutive facts mostly share
+    them (the members of a record, the values of a set)."""
     out: list = []
     last = run = None
     for key, x in keyed:
@@ -326,12 +318,15 @@ def runs(keyed) -> list:
     return out
 
 
-def dump_facts(facts: list[Check]) -> list[tuple[str, str, list[tuple[str, str, str]]]]:
-    """The runs of facts as kvm_abi_dump.c prints them (see guarded), each fact as
-    (key, the macro whose #ifdef it needs or "", the C expression of its value)."""
-    return [(where, condition, [(c.key, c.subject if c.macro or c.kind == "defined" else "",
-                                 "1" if c.kind == "defined" else c.measure) for c in run])
-            for where, condition, run in guarded(facts)]
+def dump_facts(facts: list[Check], conditions: Optional[list[str]] = None) -> list[tuple[str, str, list]]:
+    """The facts as kvm_abi_dump.c prints them, in runs under one ABI condition and one
+    release condition (conditions: release_conditions(facts), if already worked out):
+    (ABI condition, release condition, facts), each fact (key, the macro whose #ifdef
+    it needs or "", the C expression of its value)."""
+    keyed = [((abi_condition(c), condition),
+              (c.key, c.subject if c.macro or c.kind == "defined" else "", "1" if c.kind == "defined" else c.measure))
+             for c, condition in zip(facts, conditions or release_conditions(facts))]
+    return [(where, condition, run) for (where, condition), run in runs(keyed)]
 
 
 def c_literal(value: int) -> str:
@@ -364,14 +359,15 @@ class Generator:
     name = "tests"
 
     @staticmethod
-    def sections(facts: list[Check]) -> list[tuple[str, int, bool, list]]:
+    def sections(facts: list[Check], conditions: Optional[list[str]] = None) -> list[tuple[str, int, bool, list]]:
         """The C conformance program's sections: (title, ABI index, shared, runs of
-        assertions under one release condition (see guarded), each assertion
-        (kind, C expression, expected value)): facts the same on every ABI first,
-        then those of each ABI."""
+        assertions under one release condition ("", release condition, assertions;
+        see runs), each assertion (kind, C expression, expected value)): facts the
+        same on every ABI first, then those of each ABI. conditions:
+        release_conditions(facts), if already worked out."""
         shared: list = []                  # (release condition, assertion) pairs
         apart: list = [[] for _ in ABIS]   # the same for each ABI
-        for c, condition in zip(facts, release_conditions(facts)):
+        for c, condition in zip(facts, conditions or release_conditions(facts)):
             kind, measure = c.kind, c.measure
             if c.same_on_all_abis:
                 shared.append((condition, (kind, measure, c.expected(0))))
@@ -394,8 +390,9 @@ class Generator:
         facts = [c for c in all_checks if c.kind != "bitfield"]   # C cannot take the size or offset of a bit-field
         described_only = {h.name for h in model.headers if not h.emit}
         records = [r for r in model.records if r.present and r.header not in described_only]
+        conditions = release_conditions(facts)
         context = dict(model=model, abis=ABIS, host_abis=HOST_ABIS,
-                       runs=dump_facts(facts), abi_sections=self.sections(facts),
+                       runs=dump_facts(facts, conditions), abi_sections=self.sections(facts, conditions),
                        host_values=[c for c in all_checks if c.kind == "value" and c.for_generated and c.on_host],
                        records=records, host_fields=self.host_fields(records), sources=[f.path for f in model.files])
         return {
