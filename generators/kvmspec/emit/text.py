@@ -7,13 +7,17 @@ comes from the model.
 from __future__ import annotations
 
 import functools
+import io
+import marshal
 import os
+import pickle
 import re
 import types
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.bccache
 import jinja2.compiler
 import jinja2.runtime
 
@@ -341,6 +345,31 @@ class _Context(jinja2.runtime.Context):
 _COMPILER = "getattr-1"
 
 
+class _FileBytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's cache of compiled templates in files, each file read at once. Jinja
+    unmarshals a template's code from the open file, and marshal.load reads a file
+    object (or a BytesIO) a few bytes per method call: ten times slower than
+    marshal.loads of the bytes (the tests generator's 4 templates loaded in 33.6M
+    instructions instead of 1.6M, callgrind)."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            with open(self._get_cache_filename(bucket), "rb") as f:
+                data = f.read()
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            return
+        # What Bucket.load_bytecode reads: the magic header, the source's checksum, the code.
+        header = io.BytesIO(data)
+        if header.read(len(jinja2.bccache.bc_magic)) != jinja2.bccache.bc_magic or \
+                pickle.load(header) != bucket.checksum:
+            bucket.reset()
+            return
+        try:
+            bucket.code = marshal.loads(memoryview(data)[header.tell():])
+        except (EOFError, ValueError, TypeError):
+            bucket.reset()
+
+
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
     """Compiled templates kept between runs (keyed by template source and by our
     compiler, _COMPILER), like .pyc files."""
@@ -352,7 +381,7 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
         return None
     if not os.access(directory, os.W_OK):
         return None
-    return jinja2.FileSystemBytecodeCache(directory)
+    return _FileBytecodeCache(directory)
 
 
 _INT_LITERAL = re.compile(r"^(0[xX][0-9a-fA-F]+|\d+)[uUlL]*$")
