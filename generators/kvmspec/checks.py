@@ -185,34 +185,40 @@ def _unsuspicious(data: Any) -> bool:
     neighbours from forming a match, and start a line as each string does).
     Nearly every file passes; the others get the exact check."""
     strings: list[str] = []
-    stack: list[Any] = [data]
+    add = strings.append
+    stack: list[Any] = [data] if type(data) is Map or type(data) is Seq else []
     while stack:
         node = stack.pop()
         if type(node) is Map:
             strings.extend(node)   # the keys
-            for key in ONE_LINE_KEYS:
-                value = node.get(key)
-                if type(value) is str and "\n" in value.rstrip("\n"):
-                    return False
+            if not node.keys().isdisjoint(ONE_LINE_KEYS):
+                for key in ONE_LINE_KEYS:
+                    value = node.get(key)
+                    if type(value) is str and "\n" in value.rstrip("\n"):
+                        return False
             values: Any = node.values()
-        elif type(node) is Seq:
-            values = node
         else:
-            continue
+            values = node
         for value in values:
-            if type(value) is str:
-                strings.append(value)
-            elif type(value) is Map or type(value) is Seq:
+            kind = type(value)
+            if kind is str:
+                add(value)
+            elif kind is Map or kind is Seq:
                 stack.append(value)
     text = "\n".join(strings)
     if text.isascii():   # then the bad characters are the ASCII controls but tab and newline
-        if not text.replace("\n", "").replace("\t", "").isprintable():
+        if text.encode("ascii").translate(None, _TEXT_ASCII):
             return False
     elif _BAD_CHAR.search(text):
         return False
     if "*/" in text or "/*" in text or ":`" in text or "`:" in text:
         return False
     return not (".. " in text or "..\t" in text) or _RST_EXPLICIT.search(text) is None
+
+
+# The ASCII characters spec text may hold: the printable ones, tab and newline
+# (deleting them from the text and finding nothing left is a tenth of the time of isprintable()).
+_TEXT_ASCII = bytes([0x09, 0x0A, *range(0x20, 0x7F)])
 
 
 # ---------------------------------------------------------------- the model
