@@ -587,19 +587,22 @@ def check_case_clashes(model: Model) -> Iterator[Diagnostic]:
     KVM_Foo. A struct and a macro may share a name up to case (struct
     kvm_run and KVM_RUN): the kernel does that everywhere.
     """
-    for namespace in ("macro", "type"):
-        first: dict[str, tuple[str, Mark]] = {}
-        for name, kind, mark in _names(model):
-            if (kind in MACRO_KINDS or kind == "value") != (namespace == "macro"):
-                continue
-            key = name.casefold()
-            if key in first and first[key][0] != name:
-                other, where = first[key]
-                yield Diagnostic(mark, f"{name!r} differs from {other!r} ({where}) only by case",
-                                 "names that differ only by case clash in api.rst labels and in the "
-                                 "Python API; rename one of them")
-            else:
-                first.setdefault(key, (name, mark))
+    # One walk over the names, for both namespaces; the macros' clashes are reported first.
+    firsts: tuple[dict[str, tuple[str, Mark]], dict[str, tuple[str, Mark]]] = ({}, {})
+    clashes: tuple[list[Diagnostic], list[Diagnostic]] = ([], [])
+    for name, kind, mark in _names(model):
+        namespace = 0 if kind in MACRO_KINDS or kind == "value" else 1
+        first = firsts[namespace]
+        key = name.casefold()
+        if key in first and first[key][0] != name:
+            other, where = first[key]
+            clashes[namespace].append(Diagnostic(mark, f"{name!r} differs from {other!r} ({where}) only by case",
+                                                 "names that differ only by case clash in api.rst labels and "
+                                                 "in the Python API; rename one of them"))
+        else:
+            first.setdefault(key, (name, mark))
+    yield from clashes[0]
+    yield from clashes[1]
 
 
 def check_output_names(model: Model) -> Iterator[Diagnostic]:
@@ -607,7 +610,9 @@ def check_output_names(model: Model) -> Iterator[Diagnostic]:
     from .emit.python import py_classes
 
     macros: dict[str, Mark] = {}
+    names: dict[str, Mark] = {}   # every name (the last mark of a name given twice)
     for name, kind, mark in _names(model):
+        names[name] = mark
         if kind in MACRO_KINDS or kind == "value":
             macros.setdefault(name, mark)
         if name in C_RESERVED or name.startswith("_IOC_"):
@@ -628,7 +633,6 @@ def check_output_names(model: Model) -> Iterator[Diagnostic]:
                                                    f"{header.path}", "pick another name")
 
     # Private ctypes classes of inline records are named after their path.
-    names = {name: mark for name, _, mark in _names(model)}
     for record in model.records:
         for cls in py_classes(record)[:-1]:
             if cls.name in names:
@@ -883,6 +887,8 @@ def check_header_includes(model: Model) -> Iterator[Diagnostic]:
                     if any(f.scalar is not None and f.scalar.name.startswith("__") for f in rec.fields):
                         needs.setdefault(TYPES_HEADER, item)
             for text in _expressions(item):
+                if "(" not in text:
+                    continue   # no macro call: most values are numbers
                 for pattern, include in _MACRO_HEADERS:
                     if any(m.group(0).split("(")[0].strip() not in external for m in pattern.finditer(text)):
                         needs.setdefault(include, item)
