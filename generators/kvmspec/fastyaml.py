@@ -25,7 +25,6 @@ same data or the same diagnostics with and without it.
 
 from __future__ import annotations
 
-import functools
 import re
 from sys import intern
 from itertools import accumulate, repeat
@@ -41,10 +40,8 @@ class _GiveUp(Exception):
     """The text is not in the part of YAML this reader is sure of."""
 
 
-# A mapping key: a plain name, then ':' and a space or the end of the line.
-_KEY = re.compile(r"([A-Za-z_$][A-Za-z0-9_$.\-/]*):(?: +|$)")
-# Where a plain scalar in block context ends: a comment, or a ': ' that libyaml would refuse.
-_PLAIN_STOP = re.compile(r" #|: |:$|\t")
+# A mapping key: a plain name (then ':' and a space or the end of the line).
+_NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$.\-/]*")
 # The first characters a plain scalar cannot start with (YAML indicators), and '-' / '?' / ':'
 # (which may start one, but not here).
 _NOT_PLAIN_START = frozenset(",[]{}#&*!|>'\"%@`?:-")
@@ -52,14 +49,19 @@ _PLAIN_START = frozenset(chr(c) for c in range(0x21, 0x7F)) - _NOT_PLAIN_START  
 # The first characters of plain scalars that YAML may read as something else
 # than a string (a number, bool, null, ...): the others need no resolving.
 _RESOLVABLE = frozenset("-+0123456789.yYnNtTfFoO~<=")
-# Keys already found to be plain strings.
-_NAMES: set[str] = set()
-_DQ = re.compile(r'"((?:[^"\\]|\\["\\])*)"')
+# Keys already found to be plain names YAML reads as strings, each to its interned self.
+_NAMES: dict[str, str] = {}
+# A double-quoted scalar whose only escapes are \" and \\ (the loop unrolled: runs of
+# ordinary characters are one repeat, which the regular expression engine does fast).
+_DQ = re.compile(r'"([^"\\]*(?:\\["\\][^"\\]*)*)"')
 _DQ_ESCAPE = re.compile(r'\\(["\\])')
-_BLOCK_HEADER = re.compile(r"([|>])(-?) *$")
 # In a flow collection: a key, and a plain scalar (no ':' at all, which could make a mapping of it).
 _FLOW_KEY = re.compile(r"([A-Za-z_$][A-Za-z0-9_$.\-/]*): +")
 _FLOW_PLAIN = re.compile(r"[^ ,\[\]{}#\"'&*!|>%@`?:\-][^,\[\]{}#:]*")
+# The flow sequence most spec files use: plain words after '[', each after ', ', then ']'
+# and the end of the line; read in one match (others are read node by node).
+_WORD = r"[A-Za-z0-9_][A-Za-z0-9_.\-/]*"
+_WORDS = re.compile(r"\[(%s(?:, %s)*)?\] *\Z" % (_WORD, _WORD))
 _SPACES = re.compile(r" *")
 _SPACES_ONLY = re.compile(r"^ +$", re.M)
 _FOLD = re.compile(r"\n(\n*)")
@@ -67,17 +69,6 @@ _FOLD = re.compile(r"\n(\n*)")
 
 def _folded_break(m: re.Match) -> str:
     return m.group(1) or " "
-
-
-@functools.lru_cache(maxsize=None)
-def _block(c: int) -> re.Pattern:
-    """The lines of a block scalar indented by c: each empty, or indented by c or more."""
-    return re.compile(r"(?:(?: {%d}[^\n]*)?\n)*" % c)
-
-
-@functools.lru_cache(maxsize=None)
-def _dedent(c: int) -> re.Pattern:
-    return re.compile(r"^ {%d}" % c, re.M)
 
 
 def parse(text: str, path: str) -> Optional[Map]:
@@ -160,16 +151,28 @@ def _quoted(body: str) -> str:
     return _DQ_ESCAPE.sub(r"\1", body) if "\\" in body else body
 
 
+def _name(key: str) -> str:
+    """A key not met before, interned (one object per name: less memory, and
+    marshal shares it), if it is a plain name YAML reads as a string; _GiveUp if not."""
+    if not _NAME.fullmatch(key) or _resolve(key) is not key:
+        raise _GiveUp   # not a plain name, or a key YAML reads as a number, bool or null
+    key = _NAMES[key] = intern(key)
+    return key
+
+
+def _plain_ends_early(text: str) -> bool:
+    """Whether a plain scalar in block context stops before the end of its line:
+    at a comment, or at a ': ' (or a ':' that ends it) libyaml would refuse."""
+    return " #" in text or ":" in text and (": " in text or text[-1] == ":")
+
+
 class _Reader:
     def __init__(self, text: str, path: str) -> None:
-        self.text = text
         self.path = path
         lines = self.lines = text.split("\n")[:-1]
-        # Done by the line in C: what each line holds after its indentation, the
-        # indentation, and where each line starts in the text.
+        # Done by the line in C: what each line holds after its indentation, and the indentation.
         self.stripped = stripped = list(map(str.lstrip, lines, repeat(" ")))
         self.indents = list(map(sub, map(len, lines), map(len, stripped)))
-        self.starts = list(accumulate(map((1).__add__, map(len, lines)), initial=0))
         self.end = len(lines)
 
     def next_content(self, i: int) -> int:
@@ -191,31 +194,35 @@ class _Reader:
     # ------------------------------------------------------------ block mapping
     def mapping(self, i: int, n: int, depth: int) -> tuple[Map, int]:
         """The block mapping whose keys start at column n, from line i (whose
-        first n characters may be '- ' and spaces: a mapping in a sequence item)."""
+        first n characters may be '- ' and spaces: a mapping in a sequence item).
+        The values that fit on their key's line are read here, the others by the
+        methods below (a method call for each value would cost as much as reading it)."""
         if depth > MAX_DEPTH:
             raise _GiveUp
-        lines, indents, end = self.lines, self.indents, self.end
+        lines, stripped, indents, end = self.lines, self.stripped, self.indents, self.end
         result = Map(self.path, (i, n))
         positions = result._pos   # key line, key column, value line, value column, for each key
-        key_match, plain_stop, plain_start, resolvable = _KEY.match, _PLAIN_STOP.search, _PLAIN_START, _RESOLVABLE
+        names, plain_start, resolvable = _NAMES, _PLAIN_START, _RESOLVABLE
         while True:
             line = lines[i]
-            m = key_match(line, n)
-            if m is None:
+            colon = line.find(":", n)
+            if colon < 0:
                 raise _GiveUp
-            key = intern(m.group(1))   # one object per name: less memory, and marshal shares it
+            key = line[n:colon]
+            key = names.get(key) or _name(key)
             if key in result:
                 raise _GiveUp   # the converter says which
-            if key not in _NAMES:
-                if _resolve(key) is not key:
-                    raise _GiveUp   # a key YAML reads as a number, bool or null
-                _NAMES.add(key)
-            col = m.end()
-            rest = line[col:]
+            rest = line[colon + 1:]
+            if rest:
+                if rest[0] != " ":
+                    raise _GiveUp   # a ':' not followed by a space ends no key
+                rest = rest.lstrip(" ")
+            col = len(line) - len(rest)
             first = rest[:1]
-            if first in plain_start:   # a plain scalar, the most common value
-                if plain_stop(rest):
-                    raise _GiveUp   # a comment after it, or a ': ' libyaml refuses
+            if first in plain_start or first == "-" and rest[1:2] not in ("", " "):
+                # a plain scalar, the most common value
+                if _plain_ends_early(rest):
+                    raise _GiveUp
                 positions += (i, n, i, col)
                 i += 1
                 j = i
@@ -225,12 +232,34 @@ class _Reader:
                     raise _GiveUp   # it goes on, or a comment cuts it (see ends_here)
                 rest = rest.rstrip(" ")
                 result[key] = _resolve(rest) if first in resolvable else rest
-            elif first and first != "#":
+            elif first == '"':
+                value, close = self.quoted(line, col)
+                if close + 1 < len(line):
+                    self.after_value(line, close + 1)
+                self.ends_here(i, n)
                 positions += (i, n, i, col)
-                result[key], i = self.inline(key, result, i, col, n)
+                result[key] = value
+                if result._styles is None:
+                    result._styles = {}
+                result._styles[key] = '"'
+                i += 1
+            elif first == "[" or first == "{":
+                positions += (i, n, i, col)
+                result[key] = self.flow(line, col, i, n)
+                i += 1
+            elif first == "|" or first == ">":
+                positions += (i, n, i, col)
+                result[key], i = self.block_scalar(i, col, n)
+                if result._styles is None:
+                    result._styles = {}
+                result._styles[key] = first
+            elif first and first != "#":
+                raise _GiveUp   # an indicator: an anchor, alias, tag, single quote, ...
             else:
                 # the value is on the lines below, or there is none
-                j = self.next_content(i + 1)
+                j = i + 1
+                while j < end and stripped[j][:1] in "#":
+                    j += 1
                 if j < end and (indents[j] > n or (indents[j] == n and lines[j].startswith("-", n))):
                     c = indents[j]
                     positions += (i, n, j, c)
@@ -246,57 +275,51 @@ class _Reader:
                     positions += (i, n, i, n + len(key) + 1)
                     result[key] = None
                     i += 1
-            i = self.next_content(i)
+            while i < end and stripped[i][:1] in "#":   # next_content
+                i += 1
             if i >= end or indents[i] < n:
                 return result, i
             if indents[i] > n:
                 raise _GiveUp
 
-    def inline(self, key: str, result: Map, i: int, col: int, n: int) -> tuple[Any, int]:
-        """The value that starts at column col of line i, the value of `key` in a
-        mapping at column n; with the line after it."""
-        first = self.lines[i][col]
-        if first == "|" or first == ">":
-            value, after = self.block_scalar(i, col, n)
-            style = first
-        else:
-            value, style = self.one_line(i, col, n)
-            after = i + 1
-        if style:
-            if result._styles is None:
-                result._styles = {}
-            result._styles[key] = style
-        return value, after
-
-    def one_line(self, i: int, col: int, n: int) -> tuple[Any, str]:
+    # ------------------------------------------------------------ scalars
+    def scalar(self, i: int, col: int, n: int) -> Any:
         """A value written on line i from column col to the end of the line (a
-        quoted or plain scalar, a flow collection), in a node at column n; with
-        its style ('"' or '')."""
+        quoted or plain scalar, a flow collection), in a node at column n."""
         line = self.lines[i]
         first = line[col]
         if first == '"':
-            return self.double_quoted(line, col, i, n), '"'
+            return self.double_quoted(line, col, i, n)
         if first == "[" or first == "{":
-            return self.flow(line, col, i, n), ""
-        return self.plain(line, col, i, n), ""
+            return self.flow(line, col, i, n)
+        return self.plain(line, col, i, n)
 
-    # ------------------------------------------------------------ scalars
     def plain(self, line: str, col: int, i: int, n: int) -> Any:
         if line[col] in _NOT_PLAIN_START and not (line[col] == "-" and line[col + 1:col + 2] not in ("", " ")):
             raise _GiveUp
         text = line[col:]
-        if _PLAIN_STOP.search(text):
-            raise _GiveUp   # a comment after it, or a ': ' libyaml refuses
+        if _plain_ends_early(text):
+            raise _GiveUp
         self.ends_here(i, n)
         return _resolve(text.rstrip(" "))
 
     def double_quoted(self, line: str, col: int, i: int, n: int) -> str:
-        m = _DQ.match(line, col)
-        if m is None:
-            raise _GiveUp   # goes on to the next line, or an escape not read here
-        self.after_value(line, m.end())
+        value, close = self.quoted(line, col)
+        self.after_value(line, close + 1)
         self.ends_here(i, n)
-        return _quoted(m.group(1))
+        return value
+
+    @staticmethod
+    def quoted(line: str, col: int) -> tuple[str, int]:
+        """The double-quoted scalar at line[col]: its value, and where its closing quote is."""
+        close = line.find('"', col + 1)
+        value = line[col + 1:close]
+        if close < 0 or "\\" in value:   # no end on this line, or escapes: the regular expression reads it
+            m = _DQ.match(line, col)
+            if m is None:
+                raise _GiveUp   # goes on to the next line, or an escape not read here
+            return _quoted(m.group(1)), m.end() - 1
+        return value, close
 
     def after_value(self, line: str, pos: int) -> None:
         """Only blanks, or blanks and a comment, may follow a value on its line."""
@@ -313,33 +336,35 @@ class _Reader:
     def block_scalar(self, i: int, col: int, n: int) -> tuple[str, int]:
         """A literal (|) or folded (>) block scalar whose header is at column col
         of line i, in a node at column n: its text and the line after it."""
-        header = _BLOCK_HEADER.match(self.lines[i], col)
-        if header is None:
+        header = self.lines[i][col:].rstrip(" ")
+        if header not in ("|", "|-", ">", ">-"):
             raise _GiveUp   # an indentation digit, keep chomping (+), or a comment
-        lines, end = self.lines, self.end
+        lines, indents, end = self.lines, self.indents, self.end
         j = i + 1
         while j < end and not lines[j]:
             j += 1
         if j < end and not self.stripped[j]:
             raise _GiveUp   # a line of spaces: libyaml's rules for them are not followed here
-        c = self.indents[j] if j < end else 0
+        c = indents[j] if j < end else 0
         if c <= n:   # nothing is indented further: an empty block
             self.block_end(j, n)
             return "", j
-        # The block: every line that is empty or indented by c or more, in one match.
-        text = self.text
-        start = self.starts[i + 1]
-        stop = _block(c).match(text, start).end()
-        raw = text[start:stop]
-        k = i + 1 + raw.count("\n")
-        if "\n " in raw and _SPACES_ONLY.search(raw):
-            raise _GiveUp
-        body = _dedent(c).sub("", raw).rstrip("\n")
-        if header.group(1) == ">":
+        # The block: every line that is empty or indented by c or more.
+        k = j + 1
+        while k < end and (indents[k] >= c or not lines[k]):
+            k += 1
+        raw = "\n" + "\n".join(lines[i + 1:k])
+        if " \n" in raw or raw[-1] == " ":   # a line may be all spaces
+            if _SPACES_ONLY.search(raw):
+                raise _GiveUp
+        # Each line that is not empty loses its first c spaces (each starts with them).
+        body = raw.replace("\n" + " " * c, "\n")[1:].rstrip("\n")
+        if header[0] == ">":
             body = self.folded(body)
-        if not header.group(2):   # clip: one line break at the end
+        if len(header) == 1:   # clip: one line break at the end
             body += "\n"
-        self.block_end(k, n)
+        if k < end and indents[k] > n:
+            raise _GiveUp   # (block_end: line k is not empty)
         return body, k
 
     def block_end(self, k: int, n: int) -> None:
@@ -362,8 +387,19 @@ class _Reader:
 
     def flow(self, line: str, col: int, i: int, n: int) -> Any:
         """A flow sequence or mapping that starts at column col of line i and ends on it."""
-        value, pos, _ = self.flow_node(line, col, i, 0)
-        self.after_value(line, pos)
+        words = _WORDS.match(line, col)
+        if words is not None:   # [word, word, ...]: the words are plain scalars
+            value = Seq(self.path, (i, col))
+            if words.group(1):
+                positions = value._pos
+                at = col + 1
+                for word in words.group(1).split(", "):
+                    positions += (i, at)
+                    at += len(word) + 2
+                    value.append(_resolve(word) if word[0] in _RESOLVABLE else word)
+        else:
+            value, pos, _ = self.flow_node(line, col, i, 0)
+            self.after_value(line, pos)
         self.ends_here(i, n)
         return value
 
@@ -395,8 +431,9 @@ class _Reader:
                 m = _FLOW_KEY.match(line, pos)
                 if m is None:
                     raise _GiveUp
-                key = intern(m.group(1))   # one object per name: less memory, and marshal shares it
-                if key in result or _resolve(key) is not key:
+                key = m.group(1)
+                key = _NAMES.get(key) or _name(key)
+                if key in result:
                     raise _GiveUp
                 positions += (i, pos, i, m.end())
                 pos = m.end()
@@ -410,10 +447,8 @@ class _Reader:
                 if pos < 0:
                     return result, -pos, ""
         if first == '"':
-            m = _DQ.match(line, pos)
-            if m is None:
-                raise _GiveUp
-            return _quoted(m.group(1)), m.end(), '"'
+            value, close = self.quoted(line, pos)
+            return value, close + 1, '"'
         m = _FLOW_PLAIN.match(line, pos)
         if m is None:
             raise _GiveUp
@@ -439,10 +474,11 @@ class _Reader:
         """The block sequence whose '-' are at column m, from line i."""
         if depth > MAX_DEPTH:
             raise _GiveUp
-        lines, indents = self.lines, self.indents
+        lines, stripped, indents = self.lines, self.stripped, self.indents
         result = Seq(self.path, (i, m))
         positions = result._pos
         end = self.end
+        names = _NAMES
         while True:
             line = lines[i]
             if not line.startswith("-", m):
@@ -462,22 +498,24 @@ class _Reader:
             else:
                 if line[m + 1] != " ":
                     raise _GiveUp
-                col = m + 2
-                while col < len(line) and line[col] == " ":
-                    col += 1
-                if col == len(line) or line[col] == "#":
+                rest = line[m + 2:].lstrip(" ")
+                if not rest or rest[0] == "#":
                     raise _GiveUp
-                first = line[col]
+                col = len(line) - len(rest)
+                first = rest[0]
                 positions += (i, col)
                 if first == "-" or first in "|>":
                     raise _GiveUp
-                if _KEY.match(line, col):
-                    value, i = self.mapping(i, col, depth + 1)
+                colon = rest.find(":")
+                if colon > 0 and rest[colon + 1:colon + 2] in ("", " ") and (
+                        rest[:colon] in names or _NAME.fullmatch(rest, 0, colon)):
+                    value, i = self.mapping(i, col, depth + 1)   # a key: a mapping starts here
                 else:
-                    value, _ = self.one_line(i, col, m)
+                    value = self.scalar(i, col, m)
                     i += 1
             result.append(value)
-            i = self.next_content(i)
+            while i < end and stripped[i][:1] in "#":   # next_content
+                i += 1
             if i >= end or indents[i] < m or (indents[i] == m and not lines[i].startswith("-", m)):
                 return result, i   # (the last: a sequence at its key's column, followed by the next key)
             if indents[i] > m:

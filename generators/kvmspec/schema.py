@@ -45,10 +45,16 @@ def _document() -> dict:
     return dict(doc, **{"$defs": defs})
 
 
+@functools.lru_cache(maxsize=1)
+def _compiler() -> Any:
+    """One compiler for every definition: what they share ($defs they refer to) is compiled once."""
+    from .fastschema import Compiler
+    return Compiler(_document())
+
+
 @functools.lru_cache(maxsize=None)
 def _fast(definition: str) -> Any:
-    from .fastschema import compile_definition
-    return compile_definition(_document(), definition)
+    return _compiler().ref(f"#/$defs/{definition}")
 
 
 @functools.lru_cache(maxsize=None)
@@ -236,10 +242,9 @@ def check_spec_file(data: Any) -> list[Diagnostic]:
         return problems
     items = data.get("items")
     for index, item in enumerate(items):
-        item_mark = items.mark_of(index)
         kind = item_kind(item)
         if kind is None:
-            problems.append(Diagnostic(item_mark, "item does not start with its kind",
+            problems.append(Diagnostic(items.mark_of(index), "item does not start with its kind",
                                        "make the first key one of: " + ", ".join(ITEM_KINDS)
                                        + " (its value is the item's name)"))
             continue
