@@ -11,8 +11,10 @@ from ..diagnostics import Mark
 from ..layout import NATIVE
 from ..load import Map, Seq
 from ..spelling import did_you_mean
-from ..model import Guard, SpecFile, Version
+from ..model import VERSION_PATTERN, Guard, SpecFile, Version
 from .common import _Symbol, _text, _removed_in
+
+_RELEASE = re.compile(VERSION_PATTERN)
 
 
 class NamesMixin:
@@ -269,8 +271,7 @@ class NamesMixin:
             names.append(name)
             if release is None:
                 continue
-            if not isinstance(release, str) or not re.match(schema.schema_document()["$defs"]["version"]["pattern"],
-                                                            release):
+            if not isinstance(release, str) or not _RELEASE.match(release):
                 continue   # the schema reports it: not a release
             version = Version.parse(release)
             if version.parts < since.parts:
