@@ -6,7 +6,7 @@ import re
 from typing import Optional
 
 from .. import expr, schema
-from ..checks import check_identifier
+from ..checks import check_identifier, plain_identifier
 from ..diagnostics import Mark
 from ..layout import NATIVE
 from ..load import Map, Seq
@@ -31,7 +31,8 @@ class NamesMixin:
             definition that was removed may share its name with the one that replaced it
             (KVM_REG_SIZE left arm64's asm/kvm.h in 6.14 for linux/kvm.h): the removed one
             gets a key of its own that no name resolves to."""
-            self.report.diagnostics.extend(check_identifier(name, mark, what))
+            if not plain_identifier(name):
+                self.report.diagnostics.extend(check_identifier(name, mark, what))
             if removed is not None and any(since >= removed and (a is None or arch is None or a == arch)
                                            for a, since in successors.get(name, ())):
                 key = f"{name}@until{removed.release}"
@@ -156,20 +157,22 @@ class NamesMixin:
     def moved_definitions(self, files: list[tuple[SpecFile, Map]]) -> dict[str, list]:
         """Names with a definition that is not removed: (architecture, since) of each."""
         live: dict[str, list] = {}
+        header_arch = self.header_arch
         for spec_file, data in files:
             for raw in data["items"]:
-                kind = schema.item_kind(raw)
-                arch = self.header_arch.get(raw.get("header", spec_file.header))
-                since = Version.parse(raw["since"]) if isinstance(raw.get("since"), str) else None
-                if since is None:
+                since_text = raw.get("since")
+                if not isinstance(since_text, str) or "removed" in raw and _removed_in(raw) is not None:
                     continue
-                entries = [(raw[kind], raw)]
+                kind = schema.item_kind(raw)
+                arch = header_arch.get(raw.get("header", spec_file.header))
+                since = Version.parse(since_text)
+                live.setdefault(raw[kind], []).append((arch, since))
                 if kind in ("enum", "flags"):
-                    entries += [(v["name"], v) for v in raw.get("values", ()) if isinstance(v, dict)]
-                for name, node in entries:
-                    if _removed_in(raw) is None and _removed_in(node) is None:
-                        node_since = Version.parse(node["since"]) if isinstance(node.get("since"), str) else since
-                        live.setdefault(name, []).append((arch, node_since))
+                    for value in raw.get("values", ()):
+                        if isinstance(value, dict) and ("removed" not in value or _removed_in(value) is None):
+                            value_since = value.get("since")
+                            live.setdefault(value["name"], []).append(
+                                (arch, Version.parse(value_since) if isinstance(value_since, str) else since))
         return live
 
     def collect_field_guards(self, record: Map) -> None:
@@ -232,10 +235,10 @@ class NamesMixin:
     def guard_arches(self, text: Optional[str]) -> frozenset:
         """The architectures on which `#ifdef`/`#ifndef` text holds."""
         if text is None:
-            return frozenset(self.all_arches)
+            return self.everywhere
         guard = Guard.parse(text)
         defined = self.defined_on(guard.name)
-        return frozenset(self.all_arches) - defined if guard.negated else defined
+        return self.everywhere - defined if guard.negated else defined
 
     def guard_holds(self, text: Optional[str], arch: str = NATIVE.arch) -> bool:
         return arch in self.guard_arches(text)
