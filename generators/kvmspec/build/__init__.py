@@ -78,7 +78,7 @@ class Builder(ReadingMixin, NamesMixin, EvaluationMixin, OutlinesMixin, ValuesMi
         self.fallbacks: list[tuple[str, Map, SpecFile]] = []
         self.external: set[str] = set()
         self.external_types: dict[str, ExternalType] = {}
-        self.guard_uses: list[tuple[str, Mark]] = []
+        self.guard_uses: list[tuple[str, Map]] = []   # (c_guard, the mapping that has it)
         self.defined_cache: dict[str, bool] = {}
         self.chain = 0   # constants being evaluated, one inside the other
         self.was_read: Any = None   # (manifest, files, listed paths), for input_is_clean

@@ -73,7 +73,9 @@ class EvaluationMixin:
 
     def _evaluate_symbol_per_abi(self, sym: _Symbol) -> list:
         name = sym.name
-        node = self.parse_expr(sym.text, sym.mark)
+        node = self.parsed.get(sym.text)
+        if node is None:
+            node = self.parse_expr(sym.text, sym.mark)
         values: list = []
         missing = 0
         # An expression that names nothing architecture-specific has one value per

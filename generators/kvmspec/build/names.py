@@ -21,10 +21,11 @@ class NamesMixin:
     # ------------------------------------------------------------ names
     def register(self, files: list[tuple[SpecFile, Map]]) -> None:
         position = 0
-        first_seen: dict[str, list[tuple[Mark, Optional[str]]]] = {}
+        # name -> (where, key: the mark of the definition, made when a diagnostic needs it; arch) of each
+        first_seen: dict[str, list[tuple[Map, str, Optional[str]]]] = {}
         successors = self.moved_definitions(files)
 
-        def claim(name: str, mark: Mark, what: str, arch: Optional[str],
+        def claim(name: str, at: Map, at_key: str, what: str, arch: Optional[str],
                   removed: Optional[Version] = None) -> Optional[str]:
             """The key of a new definition of `name` (None if it may not be defined again).
             Architecture headers may each define the same name (struct kvm_regs ...), and a
@@ -32,7 +33,7 @@ class NamesMixin:
             (KVM_REG_SIZE left arm64's asm/kvm.h in 6.14 for linux/kvm.h): the removed one
             gets a key of its own that no name resolves to."""
             if not plain_identifier(name):
-                self.report.diagnostics.extend(check_identifier(name, mark, what))
+                self.report.diagnostics.extend(check_identifier(name, at.mark_of(at_key), what))
             if removed is not None and any(since >= removed and (a is None or arch is None or a == arch)
                                            for a, since in successors.get(name, ())):
                 key = f"{name}@until{removed.release}"
@@ -42,20 +43,20 @@ class NamesMixin:
                     return key
             seen = first_seen.get(name)
             if seen is None:
-                first_seen[name] = [(mark, arch)]
+                first_seen[name] = [(at, at_key, arch)]
                 if arch is not None:
                     self.key_arch[name] = arch
                 return name
-            if arch is None or any(a is None or a == arch for _, a in seen):
-                self.error(mark, f"duplicate name {name!r}",
-                           f"first defined at {seen[0][0]}; rename one of them (a default "
+            if arch is None or any(a is None or a == arch for _, _, a in seen):
+                self.error(at.mark_of(at_key), f"duplicate name {name!r}",
+                           f"first defined at {seen[0][0].mark_of(seen[0][1])}; rename one of them (a default "
                            f"for another header's definition says c_guard: \"!{name}\"; only the "
                            f"headers of different architectures may define the same name)")
                 return None
-            seen.append((mark, arch))
+            seen.append((at, at_key, arch))
             key = f"{name}@{arch}"
             self.key_arch[key] = arch
-            table = self.variants.setdefault(name, {seen[0][1]: name})   # type: ignore[dict-item]
+            table = self.variants.setdefault(name, {seen[0][2]: name})   # type: ignore[dict-item]
             table[arch] = key
             return key
 
@@ -64,19 +65,18 @@ class NamesMixin:
             for index, raw in enumerate(items):
                 kind = schema.item_kind(raw)
                 name = raw[kind]
-                mark = raw.mark_of(kind)
                 arch = self.header_arch.get(raw.get("header", spec_file.header))
                 if "c_guard" in raw:
-                    self.guard_uses.append((raw["c_guard"], raw.mark_of("c_guard")))
+                    self.guard_uses.append((raw["c_guard"], raw))
                 if raw.get("c_guard") == f"!{name}":
-                    self.report.diagnostics.extend(check_identifier(name, mark, kind))
+                    self.report.diagnostics.extend(check_identifier(name, raw.mark_of(kind), kind))
                     self.fallbacks.append((kind, raw, spec_file))
                     self.order[f"!{name}"] = position
                     if arch is not None:
                         self.key_arch[f"!{name}"] = arch
                     position += 1
                     continue
-                key = claim(name, mark, kind, arch, _removed_in(raw))
+                key = claim(name, raw, kind, kind, arch, _removed_in(raw))
                 if key is None:
                     continue
                 self.items[key] = (kind, raw, spec_file)
@@ -84,26 +84,26 @@ class NamesMixin:
                 self.order[key] = position
                 position += 1
                 if kind == "ioctl":
-                    self.symbols[key] = _Symbol(name, name, raw.mark_of("ioctl"), raw,
+                    self.symbols[key] = _Symbol(name, name, raw, "ioctl", raw,
                                                 compute=lambda raw=raw, key=key: self.ioctl_symbol_values(raw, key),
                                                 arch_dependent=True)   # powerpc and mips encode differently
                 if kind == "const" and "value" in raw:
-                    self.symbols[key] = _Symbol(name, _text(raw["value"]), raw.mark_of("value"), raw)
+                    self.symbols[key] = _Symbol(name, _text(raw["value"]), raw, "value", raw)
                 elif kind == "const":   # defined without a value: only #ifdef can use it
-                    self.symbols[key] = _Symbol(name, "", raw.mark_of("const"), raw,
-                                                compute=lambda name=name, mark=raw.mark_of("const"):
-                                                self.valueless(name, mark))
+                    self.symbols[key] = _Symbol(name, "", raw, "const", raw,
+                                                compute=lambda name=name, raw=raw:
+                                                self.valueless(name, raw.mark_of("const")))
                 elif kind in ("capability", "exit"):
-                    self.symbols[key] = _Symbol(name, str(int(raw["value"])), raw.mark_of("value"), raw)
+                    self.symbols[key] = _Symbol(name, str(int(raw["value"])), raw, "value", raw)
                 elif kind in ("enum", "flags"):
                     c_enum = raw.get("c_style", "define") != "define"
                     for value in raw["values"]:
-                        value_key = claim(value["name"], value.mark_of("name"), "value", arch,
+                        value_key = claim(value["name"], value, "name", "value", arch,
                                           _removed_in(value) or _removed_in(raw))
                         if value_key is not None:
                             self.key_of_raw[id(value)] = value_key
                             self.symbols[value_key] = _Symbol(
-                                value["name"], _text(value["value"]), value.mark_of("value"), raw, c_enum)
+                                value["name"], _text(value["value"]), value, "value", raw, c_enum)
                             self.order[value_key] = position
                 elif kind == "macro":
                     try:
@@ -118,10 +118,10 @@ class NamesMixin:
             for raw in data["items"]:
                 if "struct" in raw or "union" in raw:
                     self.collect_field_guards(raw)
-        for text, mark in self.guard_uses:
+        for text, where in self.guard_uses:
             guard = Guard.parse(text)
             if guard.name not in first_seen and guard.name not in self.external:
-                self.error(mark, f"unknown macro {guard.name!r} in c_guard",
+                self.error(where.mark_of("c_guard"), f"unknown macro {guard.name!r} in c_guard",
                            self.unknown_hint(guard.name, (), "name a macro of the spec, or list it under "
                                              "external_macros: in the manifest if another architecture's "
                                              "header defines it"))
@@ -180,7 +180,7 @@ class NamesMixin:
         for f in record.get("fields", ()):
             if isinstance(f, Map):
                 if "c_guard" in f:
-                    self.guard_uses.append((f["c_guard"], f.mark_of("c_guard")))
+                    self.guard_uses.append((f["c_guard"], f))
                 for inline in ("struct", "union"):
                     if isinstance(f.get(inline), Map):
                         self.collect_field_guards(f[inline])
