@@ -233,3 +233,11 @@ def test_a_default_holds_until_the_architecture_defines_its_own():
         return [(i.header, i.expr) for i in view.items if i.name == "KVM_DIRTY_LOG_PAGE_OFFSET"]
     assert offsets("6.1") == [("linux", "0")]
     assert offsets("6.2") == [("arm64", "64")]
+
+
+def test_version_pattern_is_the_schemas():
+    """The build checks releases with model.VERSION_PATTERN rather than reading the
+    schema: it must be the schema's own pattern for a release."""
+    from kvmspec import schema
+    from kvmspec.model import VERSION_PATTERN
+    assert VERSION_PATTERN == schema.schema_document()["$defs"]["version"]["pattern"]

@@ -55,6 +55,9 @@ def int_types(long_bits: int) -> dict[str, IntType]:
     }
 
 
+INT = int_types(64)["int"]   # the same on every ABI
+
+
 # Spellings accepted in casts, mapped to the C type they name.
 CAST_TYPES = {
     "__u8": "unsigned char", "__s8": "signed char", "__u16": "unsigned short", "__s16": "short",
@@ -401,7 +404,9 @@ def parse(text: str) -> Node:
         node = _Parser(text).parse()
     except RecursionError:
         raise ExprError("expression is nested too deeply") from None
-    if _depth(node) > MAX_DEPTH:
+    # Each level of the tree has a token of its own, at least a character: a text
+    # no longer than MAX_DEPTH cannot be deeper.
+    if len(text) > MAX_DEPTH and _depth(node) > MAX_DEPTH:
         # 1+1+...+1 parses flat but is a tree that deep: evaluating it would recurse as deep.
         raise ExprError(f"expression is nested more than {MAX_DEPTH} levels deep", 0,
                         "split it into named constants")

@@ -19,6 +19,9 @@ from .valuetype import field, value_type
 
 
 _VERSIONS: dict = {}   # Version.parse's: text -> Version
+# What the schema's `version` definition accepts as a release (a test holds the two
+# to the same text): the build checks releases without reading the schema.
+VERSION_PATTERN = r"^(2\.6\.[0-9]+|[3-9]\.[0-9]+|[1-9][0-9]\.[0-9]+)$"
 
 
 @value_type(order=True)

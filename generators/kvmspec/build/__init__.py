@@ -63,6 +63,8 @@ class Builder(ReadingMixin, NamesMixin, EvaluationMixin, OutlinesMixin, ValuesMi
         self.arch_touched = False   # the evaluation under way named something architecture-specific
         self.header_arch: dict[str, Optional[str]] = {}
         self.all_arches: tuple[str, ...] = ()
+        self.everywhere: frozenset = frozenset()          # all_arches, as guard_arches gives them
+        self.everywhere_sorted: tuple[str, ...] = ()     # and sorted
         self.order: dict[str, int] = {}                          # name -> emission position
         self.macros: dict[str, expr.FunctionMacro] = {}
         self.built: dict[str, Definition] = {}
@@ -76,7 +78,7 @@ class Builder(ReadingMixin, NamesMixin, EvaluationMixin, OutlinesMixin, ValuesMi
         self.fallbacks: list[tuple[str, Map, SpecFile]] = []
         self.external: set[str] = set()
         self.external_types: dict[str, ExternalType] = {}
-        self.guard_uses: list[tuple[str, Mark]] = []
+        self.guard_uses: list[tuple[str, Map]] = []   # (c_guard, the mapping that has it)
         self.defined_cache: dict[str, bool] = {}
         self.chain = 0   # constants being evaluated, one inside the other
         self.was_read: Any = None   # (manifest, files, listed paths), for input_is_clean
@@ -113,25 +115,35 @@ class Builder(ReadingMixin, NamesMixin, EvaluationMixin, OutlinesMixin, ValuesMi
     # ------------------------------------------------------------ common keys
     def common(self, kind: str, raw: Map, spec_file: SpecFile, file_arch: tuple[str, ...]) -> dict:
         name = raw[kind]
-        arch_tuple, arch_since = self.arch_releases(raw, file_arch, Version.parse(raw["since"]))
+        since = Version.parse(raw["since"])
+        arch_tuple, arch_since = self.arch_releases(raw, file_arch, since)
         header = raw.get("header", spec_file.header)
         if header not in self.header_names:
             self.error(raw.mark_of("header"), f"unknown header {header!r}",
                        "use one of: " + ", ".join(sorted(self.header_names)))
         impls = tuple(raw.get("implementations", ()))
-        self.check_implementations(impls, raw)
-        if "c_guard" in raw:
-            self.check_guard_order(raw["c_guard"], (name, header), raw.mark_of("c_guard"))
+        if impls:
+            self.check_implementations(impls, raw)
+        key = self.current_key()
+        if "c_guard" not in raw:   # most items: seen wherever their header is
+            c_guard, active_on, guard_on = None, self.arches_of_key(key), self.everywhere_sorted
+            if active_on is not self.all_arches:   # a header of one architecture (listed, or not seen)
+                active_on = tuple(a for a in active_on if a in self.everywhere)
+        else:
+            guard_text = raw["c_guard"]
+            self.check_guard_order(guard_text, (name, header), raw.mark_of("c_guard"))
+            c_guard, active_on = Guard.parse(guard_text), self.active_on(raw, key)
+            guard_on = tuple(sorted(self.guard_arches(guard_text)))
+        # (lifecycle, abi_exceptions and moves of a key that is absent, called only where it is there)
         return dict(
-            name=name, doc=raw["doc"], since=Version.parse(raw["since"]), arch=arch_tuple,
+            name=name, doc=raw["doc"], since=since, arch=arch_tuple,
             header=header, file=spec_file, mark=raw.mark_of(kind), implementations=impls,
-            deprecated=self.lifecycle(raw, "deprecated"), removed=self.lifecycle(raw, "removed"),
-            c_guard=Guard.parse(raw["c_guard"]) if "c_guard" in raw else None,
-            active_on=(active_on := self.active_on(raw, self.current_key())),
-            active=NATIVE.arch in active_on,
-            abi_exceptions=self.abi_exceptions(raw),
-            moves=self.moves(raw),
-            guard_on=tuple(sorted(self.guard_arches(raw.get("c_guard")))),
+            deprecated=self.lifecycle(raw, "deprecated") if "deprecated" in raw else None,
+            removed=self.lifecycle(raw, "removed") if "removed" in raw else None,
+            c_guard=c_guard, active_on=active_on, active=NATIVE.arch in active_on,
+            abi_exceptions=self.abi_exceptions(raw) if "abi_exceptions" in raw else (),
+            moves=self.moves(raw) if "moved" in raw else (),
+            guard_on=guard_on,
             arch_since=arch_since,
         )
 
@@ -240,6 +252,8 @@ class Builder(ReadingMixin, NamesMixin, EvaluationMixin, OutlinesMixin, ValuesMi
         self.header_names = {h.name for h in headers}
         self.header_arch = {h.name: h.arch for h in headers}
         self.all_arches = tuple(a.name for a in architectures)
+        self.everywhere = frozenset(self.all_arches)
+        self.everywhere_sorted = tuple(sorted(self.everywhere))
         # <asm/kvm.h> is every architecture's own header.
         include_names: dict[str, set[str]] = {}
         for h in headers:

@@ -23,17 +23,18 @@ class _Symbol:
     """A name in the C macro namespace whose value is an expression. (A plain
     class: it is filled in as the build evaluates it.)"""
 
-    __slots__ = ("name", "text", "mark", "owner", "c_enum", "values", "busy", "compute", "unevaluable",
+    __slots__ = ("name", "text", "at", "at_key", "owner", "c_enum", "values", "busy", "compute", "unevaluable",
                  "arches", "elsewhere", "arch_dependent")
 
-    def __init__(self, name: str, text: str, mark: Mark, owner: Optional[Map] = None, c_enum: bool = False,
+    def __init__(self, name: str, text: str, at: Map, at_key: str, owner: Optional[Map] = None,
+                 c_enum: bool = False,
                  values: Optional[list] = None, busy: bool = False,
                  compute: Optional[Callable[[], Optional[list]]] = None, unevaluable: bool = False,
                  arches: tuple[str, ...] = (), elsewhere: frozenset = frozenset(),
                  arch_dependent: bool = False) -> None:
         self.name = name
         self.text = text
-        self.mark = mark
+        self.at, self.at_key = at, at_key      # where it is defined: at.mark_of(at_key)
         self.owner = owner                      # the item defining it
         self.c_enum = c_enum                    # a C enumerator (type int) rather than a macro
         self.values = values                    # evaluated, per ABI
@@ -43,6 +44,11 @@ class _Symbol:
         self.arches = arches                    # where its definition is seen (ABIs of others get None)
         self.elsewhere = elsewhere              # ABIs whose headers lack a macro it uses
         self.arch_dependent = arch_dependent    # its value may differ between ABIs of one evaluation class
+
+    @property
+    def mark(self) -> Mark:
+        """Where it is defined (made only for a diagnostic: thousands of symbols need none)."""
+        return self.at.mark_of(self.at_key)
 
     def __repr__(self) -> str:
         return f"_Symbol({self.name!r}, {self.text!r})"

@@ -73,17 +73,18 @@ class EvaluationMixin:
 
     def _evaluate_symbol_per_abi(self, sym: _Symbol) -> list:
         name = sym.name
-        node = self.parse_expr(sym.text, sym.mark)
+        node = self.parsed.get(sym.text)
+        if node is None:
+            node = self.parse_expr(sym.text, sym.mark)
         values: list = []
         missing = 0
         # An expression that names nothing architecture-specific has one value per
         # evaluation class (type sizes and ioctl encoding): evaluated once for each.
         shared: dict[tuple, Any] = {}
-        for abi in ABIS:
+        for abi, eval_class in zip(ABIS, _CLASS_REP):   # ioctl numbers (other encodings) count as arch-specific
             if node is None or abi.arch not in sym.arches:
                 values.append(None)
                 continue
-            eval_class = abi.layout_class   # ioctl numbers (other encodings) count as arch-specific
             if eval_class in shared:
                 values.append(shared[eval_class])
                 continue
@@ -117,7 +118,7 @@ class EvaluationMixin:
                 values.append(None)
                 continue
             if sym.c_enum:
-                int_type = expr.int_types(abi.long_bits)["int"]
+                int_type = expr.INT
                 if not int_type.holds(v.value):
                     self.error(sym.mark, f"{name} = {v.value} does not fit in a C enum (int)",
                                "use c_style: define for values beyond 32 bits")

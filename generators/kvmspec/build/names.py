@@ -6,30 +6,34 @@ import re
 from typing import Optional
 
 from .. import expr, schema
-from ..checks import check_identifier
+from ..checks import check_identifier, plain_identifier
 from ..diagnostics import Mark
 from ..layout import NATIVE
 from ..load import Map, Seq
 from ..spelling import did_you_mean
-from ..model import Guard, SpecFile, Version
+from ..model import VERSION_PATTERN, Guard, SpecFile, Version
 from .common import _Symbol, _text, _removed_in
+
+_RELEASE = re.compile(VERSION_PATTERN)
 
 
 class NamesMixin:
     # ------------------------------------------------------------ names
     def register(self, files: list[tuple[SpecFile, Map]]) -> None:
         position = 0
-        first_seen: dict[str, list[tuple[Mark, Optional[str]]]] = {}
+        # name -> (where, key: the mark of the definition, made when a diagnostic needs it; arch) of each
+        first_seen: dict[str, list[tuple[Map, str, Optional[str]]]] = {}
         successors = self.moved_definitions(files)
 
-        def claim(name: str, mark: Mark, what: str, arch: Optional[str],
+        def claim(name: str, at: Map, at_key: str, what: str, arch: Optional[str],
                   removed: Optional[Version] = None) -> Optional[str]:
             """The key of a new definition of `name` (None if it may not be defined again).
             Architecture headers may each define the same name (struct kvm_regs ...), and a
             definition that was removed may share its name with the one that replaced it
             (KVM_REG_SIZE left arm64's asm/kvm.h in 6.14 for linux/kvm.h): the removed one
             gets a key of its own that no name resolves to."""
-            self.report.diagnostics.extend(check_identifier(name, mark, what))
+            if not plain_identifier(name):
+                self.report.diagnostics.extend(check_identifier(name, at.mark_of(at_key), what))
             if removed is not None and any(since >= removed and (a is None or arch is None or a == arch)
                                            for a, since in successors.get(name, ())):
                 key = f"{name}@until{removed.release}"
@@ -39,20 +43,20 @@ class NamesMixin:
                     return key
             seen = first_seen.get(name)
             if seen is None:
-                first_seen[name] = [(mark, arch)]
+                first_seen[name] = [(at, at_key, arch)]
                 if arch is not None:
                     self.key_arch[name] = arch
                 return name
-            if arch is None or any(a is None or a == arch for _, a in seen):
-                self.error(mark, f"duplicate name {name!r}",
-                           f"first defined at {seen[0][0]}; rename one of them (a default "
+            if arch is None or any(a is None or a == arch for _, _, a in seen):
+                self.error(at.mark_of(at_key), f"duplicate name {name!r}",
+                           f"first defined at {seen[0][0].mark_of(seen[0][1])}; rename one of them (a default "
                            f"for another header's definition says c_guard: \"!{name}\"; only the "
                            f"headers of different architectures may define the same name)")
                 return None
-            seen.append((mark, arch))
+            seen.append((at, at_key, arch))
             key = f"{name}@{arch}"
             self.key_arch[key] = arch
-            table = self.variants.setdefault(name, {seen[0][1]: name})   # type: ignore[dict-item]
+            table = self.variants.setdefault(name, {seen[0][2]: name})   # type: ignore[dict-item]
             table[arch] = key
             return key
 
@@ -61,19 +65,18 @@ class NamesMixin:
             for index, raw in enumerate(items):
                 kind = schema.item_kind(raw)
                 name = raw[kind]
-                mark = raw.mark_of(kind)
                 arch = self.header_arch.get(raw.get("header", spec_file.header))
                 if "c_guard" in raw:
-                    self.guard_uses.append((raw["c_guard"], raw.mark_of("c_guard")))
+                    self.guard_uses.append((raw["c_guard"], raw))
                 if raw.get("c_guard") == f"!{name}":
-                    self.report.diagnostics.extend(check_identifier(name, mark, kind))
+                    self.report.diagnostics.extend(check_identifier(name, raw.mark_of(kind), kind))
                     self.fallbacks.append((kind, raw, spec_file))
                     self.order[f"!{name}"] = position
                     if arch is not None:
                         self.key_arch[f"!{name}"] = arch
                     position += 1
                     continue
-                key = claim(name, mark, kind, arch, _removed_in(raw))
+                key = claim(name, raw, kind, kind, arch, _removed_in(raw))
                 if key is None:
                     continue
                 self.items[key] = (kind, raw, spec_file)
@@ -81,26 +84,26 @@ class NamesMixin:
                 self.order[key] = position
                 position += 1
                 if kind == "ioctl":
-                    self.symbols[key] = _Symbol(name, name, raw.mark_of("ioctl"), raw,
+                    self.symbols[key] = _Symbol(name, name, raw, "ioctl", raw,
                                                 compute=lambda raw=raw, key=key: self.ioctl_symbol_values(raw, key),
                                                 arch_dependent=True)   # powerpc and mips encode differently
                 if kind == "const" and "value" in raw:
-                    self.symbols[key] = _Symbol(name, _text(raw["value"]), raw.mark_of("value"), raw)
+                    self.symbols[key] = _Symbol(name, _text(raw["value"]), raw, "value", raw)
                 elif kind == "const":   # defined without a value: only #ifdef can use it
-                    self.symbols[key] = _Symbol(name, "", raw.mark_of("const"), raw,
-                                                compute=lambda name=name, mark=raw.mark_of("const"):
-                                                self.valueless(name, mark))
+                    self.symbols[key] = _Symbol(name, "", raw, "const", raw,
+                                                compute=lambda name=name, raw=raw:
+                                                self.valueless(name, raw.mark_of("const")))
                 elif kind in ("capability", "exit"):
-                    self.symbols[key] = _Symbol(name, str(int(raw["value"])), raw.mark_of("value"), raw)
+                    self.symbols[key] = _Symbol(name, str(int(raw["value"])), raw, "value", raw)
                 elif kind in ("enum", "flags"):
                     c_enum = raw.get("c_style", "define") != "define"
                     for value in raw["values"]:
-                        value_key = claim(value["name"], value.mark_of("name"), "value", arch,
+                        value_key = claim(value["name"], value, "name", "value", arch,
                                           _removed_in(value) or _removed_in(raw))
                         if value_key is not None:
                             self.key_of_raw[id(value)] = value_key
                             self.symbols[value_key] = _Symbol(
-                                value["name"], _text(value["value"]), value.mark_of("value"), raw, c_enum)
+                                value["name"], _text(value["value"]), value, "value", raw, c_enum)
                             self.order[value_key] = position
                 elif kind == "macro":
                     try:
@@ -115,10 +118,10 @@ class NamesMixin:
             for raw in data["items"]:
                 if "struct" in raw or "union" in raw:
                     self.collect_field_guards(raw)
-        for text, mark in self.guard_uses:
+        for text, where in self.guard_uses:
             guard = Guard.parse(text)
             if guard.name not in first_seen and guard.name not in self.external:
-                self.error(mark, f"unknown macro {guard.name!r} in c_guard",
+                self.error(where.mark_of("c_guard"), f"unknown macro {guard.name!r} in c_guard",
                            self.unknown_hint(guard.name, (), "name a macro of the spec, or list it under "
                                              "external_macros: in the manifest if another architecture's "
                                              "header defines it"))
@@ -154,20 +157,22 @@ class NamesMixin:
     def moved_definitions(self, files: list[tuple[SpecFile, Map]]) -> dict[str, list]:
         """Names with a definition that is not removed: (architecture, since) of each."""
         live: dict[str, list] = {}
+        header_arch = self.header_arch
         for spec_file, data in files:
             for raw in data["items"]:
-                kind = schema.item_kind(raw)
-                arch = self.header_arch.get(raw.get("header", spec_file.header))
-                since = Version.parse(raw["since"]) if isinstance(raw.get("since"), str) else None
-                if since is None:
+                since_text = raw.get("since")
+                if not isinstance(since_text, str) or "removed" in raw and _removed_in(raw) is not None:
                     continue
-                entries = [(raw[kind], raw)]
+                kind = schema.item_kind(raw)
+                arch = header_arch.get(raw.get("header", spec_file.header))
+                since = Version.parse(since_text)
+                live.setdefault(raw[kind], []).append((arch, since))
                 if kind in ("enum", "flags"):
-                    entries += [(v["name"], v) for v in raw.get("values", ()) if isinstance(v, dict)]
-                for name, node in entries:
-                    if _removed_in(raw) is None and _removed_in(node) is None:
-                        node_since = Version.parse(node["since"]) if isinstance(node.get("since"), str) else since
-                        live.setdefault(name, []).append((arch, node_since))
+                    for value in raw.get("values", ()):
+                        if isinstance(value, dict) and ("removed" not in value or _removed_in(value) is None):
+                            value_since = value.get("since")
+                            live.setdefault(value["name"], []).append(
+                                (arch, Version.parse(value_since) if isinstance(value_since, str) else since))
         return live
 
     def collect_field_guards(self, record: Map) -> None:
@@ -175,7 +180,7 @@ class NamesMixin:
         for f in record.get("fields", ()):
             if isinstance(f, Map):
                 if "c_guard" in f:
-                    self.guard_uses.append((f["c_guard"], f.mark_of("c_guard")))
+                    self.guard_uses.append((f["c_guard"], f))
                 for inline in ("struct", "union"):
                     if isinstance(f.get(inline), Map):
                         self.collect_field_guards(f[inline])
@@ -230,10 +235,10 @@ class NamesMixin:
     def guard_arches(self, text: Optional[str]) -> frozenset:
         """The architectures on which `#ifdef`/`#ifndef` text holds."""
         if text is None:
-            return frozenset(self.all_arches)
+            return self.everywhere
         guard = Guard.parse(text)
         defined = self.defined_on(guard.name)
-        return frozenset(self.all_arches) - defined if guard.negated else defined
+        return self.everywhere - defined if guard.negated else defined
 
     def guard_holds(self, text: Optional[str], arch: str = NATIVE.arch) -> bool:
         return arch in self.guard_arches(text)
@@ -269,8 +274,7 @@ class NamesMixin:
             names.append(name)
             if release is None:
                 continue
-            if not isinstance(release, str) or not re.match(schema.schema_document()["$defs"]["version"]["pattern"],
-                                                            release):
+            if not isinstance(release, str) or not _RELEASE.match(release):
                 continue   # the schema reports it: not a release
             version = Version.parse(release)
             if version.parts < since.parts:

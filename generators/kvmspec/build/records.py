@@ -49,7 +49,7 @@ class RecordsMixin:
             info: dict[str, Any] = dict(name=fname, doc=rf.get("doc", ""), mark=fmark,
                                         reserved=bool(rf.get("reserved", False)),
                                         since=Version.parse(rf["since"]) if "since" in rf else None,
-                                        deprecated=self.lifecycle(rf, "deprecated"),
+                                        deprecated=self.lifecycle(rf, "deprecated") if "deprecated" in rf else None,
                                         c_guard=Guard.parse(rf["c_guard"]) if "c_guard" in rf else None,
                                         c_comment=rf.get("c_comment", ""),
                                         c_join=bool(rf.get("c_join", False)),
@@ -61,7 +61,7 @@ class RecordsMixin:
                                             (PastField(Version.parse(h["until"]), h.get("name"), h.get("type"),
                                                        _text(h["array"]) if "array" in h else None,
                                                        bool(h.get("reserved", False)))
-                                             for h in rf.get("history", ())), key=lambda h: h.until)))
+                                             for h in rf["history"]), key=lambda h: h.until)) if "history" in rf else ())
             elem_sizes: list[Optional[tuple[int, int]]] = []
             if "type" in rf:
                 type_text = rf["type"]

@@ -31,9 +31,9 @@ class ValuesMixin:
                     return Constant(**common, expr=_text(raw["value"]), history=self.history(raw), values=())
             if values is None or not self.seen_everywhere(values, self.symbols.get(self.current_key())):
                 return None
-            return Constant(**common, expr=_text(raw["value"]), history=self.history(raw),
+            return Constant(**common, expr=_text(raw["value"]), history=self.history(raw) if "history" in raw else (),
                             values=tuple(v.value if v is not None else None for v in values),
-                            header_defects=self.header_defects(raw))
+                            header_defects=self.header_defects(raw) if "header_defects" in raw else ())
         if kind == "macro":
             return FunctionMacro(**common, params=tuple(raw["params"]), body=raw["body"])
         if kind == "exit":
@@ -48,20 +48,23 @@ class ValuesMixin:
             if evaluated is None or not self.seen_everywhere(evaluated, self.symbols[value_key]):
                 continue
             impls = tuple(entry.get("implementations", ()))
-            self.check_implementations(impls, entry)
+            if impls:
+                self.check_implementations(impls, entry)
             value_since = Version.parse(entry["since"]) if "since" in entry else common["since"]
-            arch_t, arch_since = self.arch_releases(entry, (), value_since)
+            arch_t, arch_since = self.arch_releases(entry, (), value_since) if "arch" in entry else ((), ())
             values.append(NamedValue(
                 name=entry["name"], expr=_text(entry["value"]),
                 values=tuple(v.value if v is not None else None for v in evaluated),
                 doc=entry.get("doc", ""), since=value_since,
                 mark=entry.mark_of("name"), value_mark=entry.mark_of("value"),
                 implementations=impls, arch=arch_t, arch_since=arch_since,
-                deprecated=self.lifecycle(entry, "deprecated"), removed=self.lifecycle(entry, "removed"),
+                deprecated=self.lifecycle(entry, "deprecated") if "deprecated" in entry else None,
+                removed=self.lifecycle(entry, "removed") if "removed" in entry else None,
                 alias=bool(entry.get("alias", False)), mask=bool(entry.get("mask", False)),
                 c_define=bool(entry.get("c_define", True)), c_explicit=bool(entry.get("c_explicit", False)),
-                history=self.history(entry),
-                abi_exceptions=self.abi_exceptions(entry), header_defects=self.header_defects(entry)))
+                history=self.history(entry) if "history" in entry else (),
+                abi_exceptions=self.abi_exceptions(entry) if "abi_exceptions" in entry else (),
+                header_defects=self.header_defects(entry) if "header_defects" in entry else ()))
         if kind == "enum":
             return Enum(**common, type=scalar, values=tuple(values), c_style=raw.get("c_style", "define"),
                         c_define_values=bool(raw.get("c_define_values", False)),
