@@ -773,16 +773,6 @@ class _Closure:
 # ---------------------------------------------------------------- other languages
 
 _PY_BINARY = {"&&": "and", "||": "or"}
-# The ctypes type of each scalar type name sizeof() accepts.
-_CTYPES = {
-    "__u8": "ctypes.c_uint8", "__s8": "ctypes.c_int8", "__u16": "ctypes.c_uint16", "__s16": "ctypes.c_int16",
-    "__u32": "ctypes.c_uint32", "__s32": "ctypes.c_int32", "__u64": "ctypes.c_uint64", "__s64": "ctypes.c_int64",
-    "__aligned_u64": "ctypes.c_uint64", "char": "ctypes.c_char", "int": "ctypes.c_int",
-    "unsigned int": "ctypes.c_uint", "long": "ctypes.c_long", "unsigned long": "ctypes.c_ulong",
-    "void *": "ctypes.c_void_p", "__u8 *": "ctypes.c_void_p",
-}
-
-
 # The ctypes type of each C integer type, for sizeof() in Python.
 _CTYPES = {
     "char": "ctypes.c_char", "signed char": "ctypes.c_byte", "unsigned char": "ctypes.c_ubyte",
