@@ -29,13 +29,22 @@ def first_arch_release(model: Model, arch: str) -> Optional[Version]:
     item that header defined when it was added (items moved in from linux/kvm.h later do
     not count). None when the spec describes no asm/kvm.h of `arch`. Before it, the
     architecture had no KVM and a header tree of it has nothing to compare."""
-    names = {h.name for h in model.headers if h.arch == arch and h.emit}
-    first: Optional[Version] = None
+    return first_arch_releases(model).get(arch)
+
+
+def first_arch_releases(model: Model) -> dict[str, Version]:
+    """first_arch_release of every architecture that has one, in one walk of the items."""
+    arch_of = {h.name: h.arch for h in model.headers if h.arch is not None and h.emit}
+    first: dict[str, Version] = {}
     for item in model.items:
-        if item.since is None or item.header_at(item.since) not in names:
+        if item.since is None:
             continue
-        if first is None or item.since.parts < first.parts:
-            first = item.since
+        arch = arch_of.get(item.header_at(item.since))
+        if arch is None:
+            continue
+        known = first.get(arch)
+        if known is None or item.since.parts < known.parts:
+            first[arch] = item.since
     return first
 
 
@@ -52,6 +61,8 @@ class View:
         self._records: dict[tuple[str, str], Optional[Record]] = {}
         self._members: dict[tuple, Optional[list]] = {}
         self._made: dict[int, Definition] = {}
+        # Whether the view has each header: linux/kvm.h and its architecture's (every one without)
+        self._shown = {h.name: arch is None or h.arch in (None, arch) for h in model.headers}
 
     @functools.cached_property
     def items(self) -> list[Definition]:
@@ -66,9 +77,11 @@ class View:
             return False
         if self.arch is None:
             return True
+        if not item.moves:   # most items: home() and guard_holds() written out
+            return self._shown[item.header] and (item.c_guard is None or self.guard_holds(item))
         if self.home(item) is None:
             return False
-        move = item.move_at(self.release) if item.moves else None
+        move = item.move_at(self.release)
         if move is not None and move.c_guard is not None:   # the #ifdef it had in its old header
             return self.arch in move.guard_on
         return self.guard_holds(item)
@@ -124,9 +137,8 @@ class View:
         """The header of the view that defined the item in its release (None: no header of its architecture)."""
         if not item.moves:   # most items: one header in every release
             header = item.header
-            return header if self.arch is None or self.model.header(header).arch in (None, self.arch) else None
-        return next((h for h in item.headers_at(self.release)
-                     if self.arch is None or self.model.header(h).arch in (None, self.arch)), None)
+            return header if self.arch is None or self._shown[header] else None
+        return next((h for h in item.headers_at(self.release) if self.arch is None or self._shown[h]), None)
 
     def items_of_header(self, header: str) -> list[Definition]:
         return [i for i in self.items if i.header == header]
@@ -216,7 +228,7 @@ class View:
         for candidate in _model_indexes(self.model)[1].get(name, ()):
             if not self.sees(candidate):
                 continue
-            item = self._item_of(candidate)
+            item = self.then(candidate)
             home = self.model.header(item.header).arch
             if home == arch:
                 found = item
@@ -226,7 +238,7 @@ class View:
         self._records[key] = found
         return found
 
-    def _item_of(self, item: Definition) -> Definition:
+    def then(self, item: Definition) -> Definition:
         """item_at, once per item and view (layouts are cached by the identity of the record)."""
         made = self._made.get(id(item))
         if made is None:
