@@ -141,10 +141,23 @@ class View:
         return next((h for h in item.headers_at(self.release) if self.arch is None or self._shown[h]), None)
 
     def items_of_header(self, header: str) -> list[Definition]:
-        return [i for i in self.items if i.header == header]
+        return list(self._by_header.get(header, ()))
+
+    @functools.cached_property
+    def _by_header(self) -> dict[str, list[Definition]]:
+        """The items of the view by their header then, in emission order (items_of_header)."""
+        index: dict[str, list[Definition]] = {}
+        for i in self.items:
+            index.setdefault(i.header, []).append(i)
+        return index
 
     def as_model(self) -> "ViewModel":
-        """The view in the model's shape, for code written against a model."""
+        """The view in the model's shape, for code written against a model (one per view:
+        the headers of a view are each rendered from it)."""
+        return self._as_model
+
+    @functools.cached_property
+    def _as_model(self) -> "ViewModel":
         return ViewModel(self)
 
     def headers(self) -> list:
