@@ -67,7 +67,19 @@ class View:
     @functools.cached_property
     def items(self) -> list[Definition]:
         """Every item of the view, in emission order, as it was in the release."""
-        return [self.item_at(i) for i in self.model.items if self.sees(i)]
+        return [self.item_at(i) for i in self.visible]
+
+    @functools.cached_property
+    def visible(self) -> list[Definition]:
+        """The model's items that the view sees (sees()), in emission order, as the model
+        has them (items: as they were in the release)."""
+        if self.arch is None:
+            if self.newest:   # sees() written out: every item not removed
+                return [i for i in self.model.items if i.removed is None]
+            return [i for i in self.model.items if self.sees(i)]
+        # an item that never moved, in a header of another architecture, is not seen (most of them)
+        shown = self._shown
+        return [i for i in self.model.items if (i.moves or shown[i.header]) and self.sees(i)]
 
     def sees(self, item: Definition) -> bool:
         if self.newest:
@@ -200,7 +212,8 @@ class View:
             if not f.exists_at(self.release) or (self.arch is not None and not self._field_on(f, self.arch)):
                 changed = True
                 continue
-            new = self.field_at(f)
+            # most fields are as they always were: no history and no inline record (field_at's own test)
+            new = f if not f.history and (f.record is None or not f.record.inline) else self.field_at(f)
             if self.arch is not None and not new.active:
                 new = replace(new, active=True)   # in an architecture's view, what it sees is active
             changed = changed or new is not f
@@ -212,7 +225,7 @@ class View:
             inner = self._fields_at(f.record)
             if inner is not f.record:
                 f = replace(f, record=inner)
-        past = f.past(self.release)
+        past = f.past(self.release) if f.history else None
         if past is None:
             return f
         changes: dict = {}
@@ -318,12 +331,13 @@ class View:
     def _count(self, f: Field, abi: Abi) -> Optional[int]:
         """Elements of an array field then: its dimensions, or its earlier size (a
         number or a constant's name) where its history says so."""
-        if f.past(self.release) is None or f.past(self.release).array is None:  # type: ignore[union-attr]
+        past = f.past(self.release) if f.history else None
+        if past is None or past.array is None:
             n = 1
             for d in f.dims:
                 n *= d
             return n
-        text = f.past(self.release).array   # type: ignore[union-attr]
+        text = past.array
         if text.isdigit() or text.lower().startswith("0x"):
             return int(text, 0)
         constant = self.model.by_name.get(text)

@@ -27,17 +27,22 @@ OVERVIEW = "architectures"
 FOLDER = "arch"
 
 
-def arrivals(model: Model) -> Callable[[object, str], Version]:
-    """arrival(item, arch): the release in which `arch` got the item: the later of the
-    release its arch: list gives that architecture (the item's own since unless it names
-    a later one) and the first release that had KVM on that architecture (an item older
-    than riscv's port reached riscv with the port)."""
+def arrivals(model: Model) -> Callable[[object, str], str]:
+    """arrival(item, arch): the release in which `arch` got the item, as the pages write
+    it: the later of the release its arch: list gives that architecture (the item's own
+    since unless it names a later one) and the first release that had KVM on that
+    architecture (an item older than riscv's port reached riscv with the port)."""
     ports = first_arch_releases(model)
+    texts: dict[int, str] = {}   # a few dozen releases, written thousands of times
 
-    def arrival(item, arch: str) -> Version:
+    def arrival(item, arch: str) -> str:
         own = item.since_on(arch) or item.since
         port = ports.get(arch)
-        return port if port is not None and own.parts < port.parts else own
+        release = port if port is not None and own.parts < port.parts else own
+        text = texts.get(id(release))
+        if text is None:
+            text = texts[id(release)] = release.release
+        return text
     return arrival
 
 
@@ -114,12 +119,13 @@ def facts(model: Model, arch: Architecture, release: Optional[Version] = None) -
     header = next((h for h in model.headers if h.arch == arch.name and h.emit), None)
     # The view's items (view.items), each made as it was (View.item_at) only when a page
     # shows it: the ioctls, capabilities and exit reasons, and the items of the
-    # architecture's own headers (an item's header in the view is its home then). The
-    # records and sets of linux/kvm.h are most of the view and none of the pages.
+    # architecture's own headers (an item's header in the view is its home then, the
+    # header it has if it never moved). The records and sets of linux/kvm.h are most of
+    # the view and none of the pages.
     own_headers = {h.name for h in model.headers if h.arch == arch.name}
     ioctls, caps, exits, own = [], [], [], []
-    for i in model.items:
-        if not view.sees(i) or not i.emitted:
+    for i in view.visible:
+        if not i.emitted:
             continue
         if isinstance(i, Ioctl):
             ioctls.append(view.then(i))
@@ -128,7 +134,7 @@ def facts(model: Model, arch: Architecture, release: Optional[Version] = None) -
                 caps.append(view.then(i))
         elif i.kind == "exit" and applies(i, arch.name):
             exits.append(view.then(i))
-        if view.home(i) in own_headers:
+        if (view.home(i) if i.moves else i.header) in own_headers:
             own.append(view.then(i))
     implemented = [i for i in ioctls if applies(i, arch.name)]
     caps.sort(key=lambda c: c.value)

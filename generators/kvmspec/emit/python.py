@@ -126,18 +126,17 @@ def py_classes(record: Record) -> list[PyClass]:
     return out
 
 
-def python_expr(macro: FunctionMacro) -> str:
-    """The body of a function-like macro as Python."""
-    return expr.to_python(expr.parse(macro.body), macro.params)
+def python_function(macro: FunctionMacro) -> tuple[list[tuple[str, str]], str]:
+    """A function-like macro as Python: its parameters with their types (str for a member
+    name passed to offsetof, else int), and its body."""
+    body = expr.parse(macro.body)
 
-
-def macro_param_type(macro: FunctionMacro, param: str) -> str:
-    """The Python type of a macro parameter: str for a member name passed to offsetof, else int."""
-    def names_member(n: expr.Node) -> bool:
+    def names_member(n: expr.Node, param: str) -> bool:
         if isinstance(n, expr.Offsetof):
             return n.member.partition(".")[0] == param
-        return any(names_member(c) for c in expr._children(n))
-    return "str" if names_member(expr.parse(macro.body)) else "int"
+        return any(names_member(c, param) for c in expr._children(n))
+    params = [(p, "str" if names_member(body, p) else "int") for p in macro.params]
+    return params, expr.to_python(body, macro.params)
 
 
 def _abi_literal(values: tuple[int, ...], fmt: str = "{:#x}") -> str:
@@ -419,8 +418,7 @@ class Generator:
         sources = list(dict.fromkeys(i.file.path for i in items))
         module = env.get_template("python/__init__.py.j2").render(
             model=model, items=items, classes=classes, used=used, sources=sources,
-            abi_literal=_abi_literal, abis=ABIS, python_expr=python_expr,
-            macro_param_type=macro_param_type, ioctl_doc=ioctl_doc,
+            abi_literal=_abi_literal, abis=ABIS, python_function=python_function, ioctl_doc=ioctl_doc,
             typed_fields=typed_fields(classes))
         support = env.get_template("python/_support.py.j2").render()
         methods = api_methods(model)
