@@ -29,13 +29,22 @@ def first_arch_release(model: Model, arch: str) -> Optional[Version]:
     item that header defined when it was added (items moved in from linux/kvm.h later do
     not count). None when the spec describes no asm/kvm.h of `arch`. Before it, the
     architecture had no KVM and a header tree of it has nothing to compare."""
-    names = {h.name for h in model.headers if h.arch == arch and h.emit}
-    first: Optional[Version] = None
+    return first_arch_releases(model).get(arch)
+
+
+def first_arch_releases(model: Model) -> dict[str, Version]:
+    """first_arch_release of every architecture that has one, in one walk of the items."""
+    arch_of = {h.name: h.arch for h in model.headers if h.arch is not None and h.emit}
+    first: dict[str, Version] = {}
     for item in model.items:
-        if item.since is None or item.header_at(item.since) not in names:
+        if item.since is None:
             continue
-        if first is None or item.since.parts < first.parts:
-            first = item.since
+        arch = arch_of.get(item.header_at(item.since))
+        if arch is None:
+            continue
+        known = first.get(arch)
+        if known is None or item.since.parts < known.parts:
+            first[arch] = item.since
     return first
 
 
@@ -52,11 +61,25 @@ class View:
         self._records: dict[tuple[str, str], Optional[Record]] = {}
         self._members: dict[tuple, Optional[list]] = {}
         self._made: dict[int, Definition] = {}
+        # Whether the view has each header: linux/kvm.h and its architecture's (every one without)
+        self._shown = {h.name: arch is None or h.arch in (None, arch) for h in model.headers}
 
     @functools.cached_property
     def items(self) -> list[Definition]:
         """Every item of the view, in emission order, as it was in the release."""
-        return [self.item_at(i) for i in self.model.items if self.sees(i)]
+        return [self.item_at(i) for i in self.visible]
+
+    @functools.cached_property
+    def visible(self) -> list[Definition]:
+        """The model's items that the view sees (sees()), in emission order, as the model
+        has them (items: as they were in the release)."""
+        if self.arch is None:
+            if self.newest:   # sees() written out: every item not removed
+                return [i for i in self.model.items if i.removed is None]
+            return [i for i in self.model.items if self.sees(i)]
+        # an item that never moved, in a header of another architecture, is not seen (most of them)
+        shown = self._shown
+        return [i for i in self.model.items if (i.moves or shown[i.header]) and self.sees(i)]
 
     def sees(self, item: Definition) -> bool:
         if self.newest:
@@ -66,9 +89,11 @@ class View:
             return False
         if self.arch is None:
             return True
+        if not item.moves:   # most items: home() and guard_holds() written out
+            return self._shown[item.header] and (item.c_guard is None or self.guard_holds(item))
         if self.home(item) is None:
             return False
-        move = item.move_at(self.release) if item.moves else None
+        move = item.move_at(self.release)
         if move is not None and move.c_guard is not None:   # the #ifdef it had in its old header
             return self.arch in move.guard_on
         return self.guard_holds(item)
@@ -124,15 +149,27 @@ class View:
         """The header of the view that defined the item in its release (None: no header of its architecture)."""
         if not item.moves:   # most items: one header in every release
             header = item.header
-            return header if self.arch is None or self.model.header(header).arch in (None, self.arch) else None
-        return next((h for h in item.headers_at(self.release)
-                     if self.arch is None or self.model.header(h).arch in (None, self.arch)), None)
+            return header if self.arch is None or self._shown[header] else None
+        return next((h for h in item.headers_at(self.release) if self.arch is None or self._shown[h]), None)
 
     def items_of_header(self, header: str) -> list[Definition]:
-        return [i for i in self.items if i.header == header]
+        return list(self._by_header.get(header, ()))
+
+    @functools.cached_property
+    def _by_header(self) -> dict[str, list[Definition]]:
+        """The items of the view by their header then, in emission order (items_of_header)."""
+        index: dict[str, list[Definition]] = {}
+        for i in self.items:
+            index.setdefault(i.header, []).append(i)
+        return index
 
     def as_model(self) -> "ViewModel":
-        """The view in the model's shape, for code written against a model."""
+        """The view in the model's shape, for code written against a model (one per view:
+        the headers of a view are each rendered from it)."""
+        return self._as_model
+
+    @functools.cached_property
+    def _as_model(self) -> "ViewModel":
         return ViewModel(self)
 
     def headers(self) -> list:
@@ -175,7 +212,8 @@ class View:
             if not f.exists_at(self.release) or (self.arch is not None and not self._field_on(f, self.arch)):
                 changed = True
                 continue
-            new = self.field_at(f)
+            # most fields are as they always were: no history and no inline record (field_at's own test)
+            new = f if not f.history and (f.record is None or not f.record.inline) else self.field_at(f)
             if self.arch is not None and not new.active:
                 new = replace(new, active=True)   # in an architecture's view, what it sees is active
             changed = changed or new is not f
@@ -187,7 +225,7 @@ class View:
             inner = self._fields_at(f.record)
             if inner is not f.record:
                 f = replace(f, record=inner)
-        past = f.past(self.release)
+        past = f.past(self.release) if f.history else None
         if past is None:
             return f
         changes: dict = {}
@@ -216,7 +254,7 @@ class View:
         for candidate in _model_indexes(self.model)[1].get(name, ()):
             if not self.sees(candidate):
                 continue
-            item = self._item_of(candidate)
+            item = self.then(candidate)
             home = self.model.header(item.header).arch
             if home == arch:
                 found = item
@@ -226,7 +264,7 @@ class View:
         self._records[key] = found
         return found
 
-    def _item_of(self, item: Definition) -> Definition:
+    def then(self, item: Definition) -> Definition:
         """item_at, once per item and view (layouts are cached by the identity of the record)."""
         made = self._made.get(id(item))
         if made is None:
@@ -293,12 +331,13 @@ class View:
     def _count(self, f: Field, abi: Abi) -> Optional[int]:
         """Elements of an array field then: its dimensions, or its earlier size (a
         number or a constant's name) where its history says so."""
-        if f.past(self.release) is None or f.past(self.release).array is None:  # type: ignore[union-attr]
+        past = f.past(self.release) if f.history else None
+        if past is None or past.array is None:
             n = 1
             for d in f.dims:
                 n *= d
             return n
-        text = f.past(self.release).array   # type: ignore[union-attr]
+        text = past.array
         if text.isdigit() or text.lower().startswith("0x"):
             return int(text, 0)
         constant = self.model.by_name.get(text)

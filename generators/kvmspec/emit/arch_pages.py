@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 from ..layout import ABI_INDEX, NATIVE, Abi, abis_of
 from ..model import Architecture, Capability, Constant, Enum, FlagSet, FunctionMacro, Ioctl, Model, Record, Version
-from ..view import View, first_arch_release
+from ..view import View, first_arch_releases
 from . import site
 from .text import hexnum, rst_ref
 
@@ -27,17 +27,22 @@ OVERVIEW = "architectures"
 FOLDER = "arch"
 
 
-def arrivals(model: Model) -> Callable[[object, str], Version]:
-    """arrival(item, arch): the release in which `arch` got the item: the later of the
-    release its arch: list gives that architecture (the item's own since unless it names
-    a later one) and the first release that had KVM on that architecture (an item older
-    than riscv's port reached riscv with the port)."""
-    ports = {a.name: first_arch_release(model, a.name) for a in model.architectures}
+def arrivals(model: Model) -> Callable[[object, str], str]:
+    """arrival(item, arch): the release in which `arch` got the item, as the pages write
+    it: the later of the release its arch: list gives that architecture (the item's own
+    since unless it names a later one) and the first release that had KVM on that
+    architecture (an item older than riscv's port reached riscv with the port)."""
+    ports = first_arch_releases(model)
+    texts: dict[int, str] = {}   # a few dozen releases, written thousands of times
 
-    def arrival(item, arch: str) -> Version:
+    def arrival(item, arch: str) -> str:
         own = item.since_on(arch) or item.since
         port = ports.get(arch)
-        return port if port is not None and own.parts < port.parts else own
+        release = port if port is not None and own.parts < port.parts else own
+        text = texts.get(id(release))
+        if text is None:
+            text = texts[id(release)] = release.release
+        return text
     return arrival
 
 
@@ -112,14 +117,28 @@ def facts(model: Model, arch: Architecture, release: Optional[Version] = None) -
     view = View(model, release, arch.name)
     abis = abis_of(arch.name)
     header = next((h for h in model.headers if h.arch == arch.name and h.emit), None)
-    items = view.items
-    ioctls = [i for i in items if isinstance(i, Ioctl) and i.emitted]
+    # The view's items (view.items), each made as it was (View.item_at) only when a page
+    # shows it: the ioctls, capabilities and exit reasons, and the items of the
+    # architecture's own headers (an item's header in the view is its home then, the
+    # header it has if it never moved). The records and sets of linux/kvm.h are most of
+    # the view and none of the pages.
+    own_headers = {h.name for h in model.headers if h.arch == arch.name}
+    ioctls, caps, exits, own = [], [], [], []
+    for i in view.visible:
+        if not i.emitted:
+            continue
+        if isinstance(i, Ioctl):
+            ioctls.append(view.then(i))
+        elif isinstance(i, Capability):
+            if applies(i, arch.name):
+                caps.append(view.then(i))
+        elif i.kind == "exit" and applies(i, arch.name):
+            exits.append(view.then(i))
+        if (view.home(i) if i.moves else i.header) in own_headers:
+            own.append(view.then(i))
     implemented = [i for i in ioctls if applies(i, arch.name)]
-    caps = sorted((c for c in items if isinstance(c, Capability) and c.emitted and applies(c, arch.name)),
-                  key=lambda c: c.value)
-    exits = sorted((e for e in items if e.kind == "exit" and e.emitted and applies(e, arch.name)),
-                   key=lambda e: e.value)
-    own = [i for i in items if model.header(i.header).arch == arch.name and i.emitted]
+    caps.sort(key=lambda c: c.value)
+    exits.sort(key=lambda e: e.value)
     reg_arch = register_arch_bits(model, arch.name)
     mask = model.by_name.get("KVM_REG_ARCH_MASK")
     arch_mask = mask.value if isinstance(mask, Constant) else 0
@@ -128,9 +147,12 @@ def facts(model: Model, arch: Architecture, release: Optional[Version] = None) -
         v = value_on(i, abis[0]) if isinstance(i, Constant) else None
         return reg_arch is not None and v is not None and v >= 0 and arch_mask and v & arch_mask == reg_arch
 
-    register_ids = [i for i in own if is_register_id(i)]
-    rest = [i for i in own if not is_register_id(i) and isinstance(i, (Record, Enum, FlagSet, Constant, FunctionMacro))
-            and (not isinstance(i, Record) or i.name)]
+    register_ids, rest = [], []
+    for i in own:
+        if is_register_id(i):
+            register_ids.append(i)
+        elif isinstance(i, (Record, Enum, FlagSet, Constant, FunctionMacro)) and (not isinstance(i, Record) or i.name):
+            rest.append(i)
     sizes: dict[str, dict[str, tuple[int, int]]] = {}
     for r in rest:
         if isinstance(r, Record):
@@ -315,6 +337,7 @@ def render(model: Model, env, common: dict, listings: dict) -> tuple[list[str], 
     for name, (records, _) in listings.items():
         for r in records:
             used_by.setdefault(r.name, []).append(name)
+    used_by_refs = {r: [rst_ref(model.by_name[n]) for n in names] for r, names in used_by.items()}
 
     def sources(items) -> list[str]:
         paths = {i.file.path for i in items if getattr(i, "file", None) is not None}
@@ -376,7 +399,7 @@ def render(model: Model, env, common: dict, listings: dict) -> tuple[list[str], 
                 common, since_note=SINCE_NOTE, title=page.title, arch=f.name, sections=sections, facts=f,
                 columns=f.size_columns, arrival=arrival, value=lambda c: value_text(c, f.abis),
                 named_values=lambda vs: named_values(vs, f.abis),
-                used_by={r: [rst_ref(model.by_name[n]) for n in names] for r, names in used_by.items()},
+                used_by=used_by_refs,
                 sources=sources(page.items))
 
         out[f"docs/{base}.rst"] = template("arch.rst.j2").render(

@@ -8,6 +8,7 @@ only what existed then, where it was then (the outline's since:/until:).
 
 from __future__ import annotations
 
+import functools
 from itertools import groupby
 from typing import Optional
 
@@ -72,18 +73,25 @@ def _holder(record, value_set: Definition, release: Optional[Version]):
     return None
 
 
+@functools.lru_cache(maxsize=4)
+def _set_values(model: Model) -> dict[str, tuple[Definition, NamedValue]]:
+    """The values of the sets printed as #defines, by name: (set, value). Once per model
+    (a view's), for all its headers."""
+    return {v.name: (i, v) for i in model.items if _defines_values(i) for v in i.values}
+
+
 class _Outline:
     """A header's outline resolved against the model: which values it places
     one by one, and where the values of a set it leaves out go."""
 
     def __init__(self, model: Model, header: Header, release: Optional[Version]) -> None:
         self.model, self.header, self.release = model, header, release
-        self.own = {i.name: i for i in model.items_of_header(header.name)}
-        self.value_of = {v.name: (i, v) for i in model.items if _defines_values(i) for v in i.values}
+        own = model.items_of_header(header.name)
+        self.own = {i.name: i for i in own}
+        self.value_of = dict(_set_values(model))
         # Where several architectures' headers define a value (KVM_GUESTDBG_USE_SW_BP), this
         # header's own definition is the one its outline places.
-        self.value_of.update({v.name: (i, v) for i in model.items_of_header(header.name)
-                              if _defines_values(i) for v in i.values})
+        self.value_of.update({v.name: (i, v) for i in own if _defines_values(i) for v in i.values})
         entries = [e for s in header.outline for e in s.entries]
         # structs the header defines in a member's declaration (c_defines_type), not on their own
         self.defined_in_place = {f.record.name for i in self.own.values() if isinstance(i, Record)

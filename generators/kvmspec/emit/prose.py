@@ -7,7 +7,7 @@ these filters are the one place those words are built.
 
 from __future__ import annotations
 
-from ..model import Capability, Emission, Field, Ioctl, Record, Validation
+from ..model import Capability, Emission, Field, Ioctl, Validation
 
 SCOPE_WORDS = {"system": "system ioctl", "vm": "vm ioctl", "vcpu": "vcpu ioctl", "device": "device ioctl"}
 FLOW_WORDS = {"in": "in", "out": "out", "inout": "in/out"}
@@ -148,7 +148,3 @@ FILTERS = dict(
     emission_sentence=emission_sentence, pair_sentence=pair_sentence, field_type=field_type,
     capability_target=capability_target, capability_checked=capability_checked,
 )
-
-
-def used_by(record: Record, ioctls: list[Ioctl]) -> list[Ioctl]:
-    return [i for i in ioctls if i.arg_record is record or i.type_record is record]

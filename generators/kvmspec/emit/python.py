@@ -14,7 +14,6 @@ from .. import expr
 from ..layout import HOST_ABIS as ABIS, Scalar, host
 from ..model import ExitReason, Field, FunctionMacro, Ioctl, Item, Model, Record
 from ..valuetype import value_type
-from .prose import used_by
 
 
 @value_type
@@ -127,18 +126,17 @@ def py_classes(record: Record) -> list[PyClass]:
     return out
 
 
-def python_expr(macro: FunctionMacro) -> str:
-    """The body of a function-like macro as Python."""
-    return expr.to_python(expr.parse(macro.body), macro.params)
+def python_function(macro: FunctionMacro) -> tuple[list[tuple[str, str]], str]:
+    """A function-like macro as Python: its parameters with their types (str for a member
+    name passed to offsetof, else int), and its body."""
+    body = expr.parse(macro.body)
 
-
-def macro_param_type(macro: FunctionMacro, param: str) -> str:
-    """The Python type of a macro parameter: str for a member name passed to offsetof, else int."""
-    def names_member(n: expr.Node) -> bool:
+    def names_member(n: expr.Node, param: str) -> bool:
         if isinstance(n, expr.Offsetof):
             return n.member.partition(".")[0] == param
-        return any(names_member(c) for c in expr._children(n))
-    return "str" if names_member(expr.parse(macro.body)) else "int"
+        return any(names_member(c, param) for c in expr._children(n))
+    params = [(p, "str" if names_member(body, p) else "int") for p in macro.params]
+    return params, expr.to_python(body, macro.params)
 
 
 def _abi_literal(values: tuple[int, ...], fmt: str = "{:#x}") -> str:
@@ -381,19 +379,46 @@ def creates_class(ioctl: Ioctl) -> str:
     return {"vm": "Vm", "vcpu": "Vcpu", "device": "Device", "fd": "FileDescriptor"}[ioctl.creates or "fd"]
 
 
+def used_by(model: Model, ioctls: list[Ioctl]) -> dict[str, list[Ioctl]]:
+    """The ioctls whose argument (or type) is each record the bindings have, by record
+    name, in the order of `ioctls`: one walk of the ioctls for every record."""
+    users: dict[int, list[Ioctl]] = {}
+    for i in ioctls:
+        for record in (i.arg_record, i.type_record):
+            if record is not None:
+                found = users.setdefault(id(record), [])
+                if not found or found[-1] is not i:   # once when it is both
+                    found.append(i)
+    return {r.name: users.get(id(r), []) for r in model.records if r.present}
+
+
+def ioctl_docs(env):
+    """docs.j2's ioctl_doc as a function that renders each ioctl's text once: the module's
+    Ioctl and every API method of the ioctl (one per kind of descriptor) say the same."""
+    macro = env.get_template("python/docs.j2").make_module().ioctl_doc
+    done: dict[str, str] = {}
+
+    def ioctl_doc(ioctl: Ioctl) -> str:
+        text = done.get(ioctl.name)
+        if text is None:
+            text = done[ioctl.name] = macro(ioctl)
+        return text
+    return ioctl_doc
+
+
 class Generator:
     name = "python"
 
     def render(self, model: Model, env) -> dict[str, str]:
+        ioctl_doc = ioctl_docs(env)
         items = [i for i in model.c_order() if i.present]
         classes = {r.name: py_classes(r) for r in model.records if r.present}
         ioctls = [i for i in model.ioctls if i.present]
-        used = {r.name: used_by(r, ioctls) for r in model.records if r.present}
+        used = used_by(model, ioctls)
         sources = list(dict.fromkeys(i.file.path for i in items))
         module = env.get_template("python/__init__.py.j2").render(
             model=model, items=items, classes=classes, used=used, sources=sources,
-            abi_literal=_abi_literal, abis=ABIS, python_expr=python_expr,
-            macro_param_type=macro_param_type,
+            abi_literal=_abi_literal, abis=ABIS, python_function=python_function, ioctl_doc=ioctl_doc,
             typed_fields=typed_fields(classes))
         support = env.get_template("python/_support.py.j2").render()
         methods = api_methods(model)
@@ -414,7 +439,7 @@ class Generator:
             model=model, methods=methods, rules={c.name: field_rules(c.record) for c in checked}, counted=counted,
             exit_classes=exits, imported=sorted(imported),
             run_exit_reason_offset=exit_reason.offsets[0] if exit_reason is not None else None,
-            error_ioctls=error_ioctls, creates_class=creates_class,
+            error_ioctls=error_ioctls, creates_class=creates_class, ioctl_doc=ioctl_doc,
             creates_type=lambda i: creates_class(i),
             exits=[e for e in model.of_kind(ExitReason) if e.present], sources=sources, used=used, abis=ABIS)
         return {
