@@ -297,7 +297,18 @@ class Generator:
         # Every section body is rendered once; api.rst and the site pages give
         # it their own heading and label.
         # api.rst names other items; the site links them.
-        sections = env.get_template("rst/sections.j2").module
+        # Every value set's table is rendered once too, the first time it is
+        # wanted (most sets are listed by a section of api.rst and again on
+        # the site's pages of value sets).
+        tables: dict[int, str] = {}
+
+        def table_of(value_set) -> str:
+            text = tables.get(id(value_set))
+            if text is None:
+                text = tables[id(value_set)] = str(sections.value_table(value_set))
+            return text
+
+        sections = env.get_template("rst/sections.j2").make_module({"table_of": table_of})
         run_record = model.by_name.get("kvm_run")
         run = run_record if isinstance(run_record, Record) else None
         run_records = referenced_records(run) if run is not None else []
@@ -326,7 +337,7 @@ class Generator:
         def bodies(link) -> dict:
             def replace(text: str) -> str:
                 return _MARKED.sub(lambda m: link(model.by_name[m.group(1)]), text)
-            return dict(model=model, sources=sources, run_body=run_body,
+            return dict(model=model, sources=sources, run_body=run_body, table_of=table_of, listing=sections.listing,
                         ioctl_bodies={k: replace(v) for k, v in marked_ioctls.items()},
                         cap_bodies={k: replace(v) for k, v in marked_caps.items()})
 
