@@ -133,24 +133,31 @@ class TabulatedName:
     arch_since: tuple = ()   # architectures that gained it after `since`, with their releases
 
 
-def tabulated(model: Model, prefix: str) -> list[TabulatedName]:
-    """Every emitted constant, enum or flag set value and function-like macro
-    whose name starts with `prefix`, in spec order (a value set's values where
-    the set is)."""
-    rows = []
+def tabulated(model: Model, prefixes) -> dict[str, list[TabulatedName]]:
+    """For each prefix, every emitted constant, enum or flag set value and
+    function-like macro whose name starts with it, in spec order (a value
+    set's values where the set is). The model's items are walked once for all
+    the prefixes, and a row is made only for a name that matches one."""
+    names: list[tuple[str, object, object]] = []   # (name, constant, macro or value, its value set or None)
     for item in model.items:
         if not item.emitted:
             continue
-        if isinstance(item, Constant) and item.name.startswith(prefix):
-            rows.append(TabulatedName(item.name, item.expr, item.arch, item.since, item.doc, item.arch_since))
-        elif isinstance(item, FunctionMacro) and item.name.startswith(prefix):
-            rows.append(TabulatedName(f"{item.name}({', '.join(item.params)})", item.body, item.arch,
-                                      item.since, item.doc, item.arch_since))
+        if isinstance(item, (Constant, FunctionMacro)):
+            names.append((item.name, item, None))
         elif isinstance(item, (Enum, FlagSet)):
-            rows += [TabulatedName(v.name, v.expr, v.arch or item.arch, v.since, v.doc,
-                                   v.arch_since if v.arch else item.arch_since)
-                     for v in item.values if v.removed is None and v.name.startswith(prefix)]
-    return rows
+            names += [(v.name, v, item) for v in item.values if v.removed is None]
+
+    def row(item, value_set) -> TabulatedName:
+        if value_set is not None:
+            return TabulatedName(item.name, item.expr, item.arch or value_set.arch, item.since, item.doc,
+                                 item.arch_since if item.arch else value_set.arch_since)
+        if isinstance(item, FunctionMacro):
+            return TabulatedName(f"{item.name}({', '.join(item.params)})", item.body, item.arch,
+                                 item.since, item.doc, item.arch_since)
+        return TabulatedName(item.name, item.expr, item.arch, item.since, item.doc, item.arch_since)
+
+    return {prefix: [row(item, value_set) for name, item, value_set in names if name.startswith(prefix)]
+            for prefix in prefixes}
 
 
 def listing(model: Model, ioctl: Ioctl) -> tuple[list[Record], list[tuple[str, FlagSet | Enum]]]:
@@ -250,6 +257,7 @@ def api_chapters(layout: DocLayout, model: Model, kinds: dict[str, list]) -> lis
     """The layout's chapters with their items; the items of a chapter's kind
     that no section names follow its last section, numbered on from it."""
     placed = {n for ch in layout.chapters for s in ch.sections for n in s.names}
+    tables = tabulated(model, {p: None for ch in layout.chapters for s in ch.sections for p in s.constants})
     labelled: set[str] = set()
     chapters = []
     for chapter in layout.chapters:
@@ -258,9 +266,8 @@ def api_chapters(layout: DocLayout, model: Model, kinds: dict[str, list]) -> lis
             items = [model.by_name[n] for n in s.names]
             labels = [i.name for i in items if i.name not in labelled]
             labelled.update(labels)
-            tables = [(prefix, tabulated(model, prefix)) for prefix in s.constants]
             sections.append(PlacedSection(s.heading, items, labels, s.text, [model.by_name[n] for n in s.also],
-                                          tables, title_note(s.title, s.names, model)))
+                                          [(p, tables[p]) for p in s.constants], title_note(s.title, s.names, model)))
         if chapter.holds:
             number = next_number(chapter)
             prefix = chapter.number.rstrip(".")
@@ -290,7 +297,18 @@ class Generator:
         # Every section body is rendered once; api.rst and the site pages give
         # it their own heading and label.
         # api.rst names other items; the site links them.
-        sections = env.get_template("rst/sections.j2").module
+        # Every value set's table is rendered once too, the first time it is
+        # wanted (most sets are listed by a section of api.rst and again on
+        # the site's pages of value sets).
+        tables: dict[int, str] = {}
+
+        def table_of(value_set) -> str:
+            text = tables.get(id(value_set))
+            if text is None:
+                text = tables[id(value_set)] = str(sections.value_table(value_set))
+            return text
+
+        sections = env.get_template("rst/sections.j2").make_module({"table_of": table_of})
         run_record = model.by_name.get("kvm_run")
         run = run_record if isinstance(run_record, Record) else None
         run_records = referenced_records(run) if run is not None else []
@@ -319,7 +337,7 @@ class Generator:
         def bodies(link) -> dict:
             def replace(text: str) -> str:
                 return _MARKED.sub(lambda m: link(model.by_name[m.group(1)]), text)
-            return dict(model=model, sources=sources, run_body=run_body,
+            return dict(model=model, sources=sources, run_body=run_body, table_of=table_of, listing=sections.listing,
                         ioctl_bodies={k: replace(v) for k, v in marked_ioctls.items()},
                         cap_bodies={k: replace(v) for k, v in marked_caps.items()})
 

@@ -172,26 +172,24 @@ def _one_line(text: str, width: int) -> bool:
 def rst_table(rows: list[list[str]], header: list[str] | None = None, indent: str = "  ",
               last_width: int = 60) -> str:
     """A reStructuredText simple table; the last column wraps onto continuation rows."""
-    all_rows = [[rst_cell(c) for c in r] for r in ([header] if header else []) + rows]
-    ncol = len(all_rows[0])
-    widths = [max(max(len(r[i]) for r in all_rows), 1) for i in range(ncol - 1)]
-    wrapped = [[c] if _one_line(c, last_width) else fill_lines(c.split(), last_width) or [""]
-               for c in [r[-1] for r in all_rows]]
-    widths.append(max(max(len(line) for lines in wrapped for line in lines), 1))
+    all_rows = [list(map(rst_cell, r)) for r in ([header] if header else []) + rows]
+    *lead_columns, last = zip(*all_rows)
+    lead = [max(1, *map(len, column)) for column in lead_columns]   # every column's width but the last's
+    wrapped = [[c] if _one_line(c, last_width) else fill_lines(c.split(), last_width) or [""] for c in last]
+    widths = lead + [max(1, *(len(line) for lines in wrapped for line in lines))]
     border = indent + "  ".join("=" * w for w in widths)
-    lead = widths[:-1]
-
-    def row(cells: list[str]) -> str:   # every column but the last padded to its width
-        return (indent + "".join([c.ljust(w) + "  " for c, w in zip(cells, lead)]) + cells[-1]).rstrip()
+    # A row: every column but the last padded to its width; a continuation row has only the last.
+    row = ("".join(f"{{:<{w}}}  " for w in lead) + "{}").format
+    continued = indent + " " * sum(w + 2 for w in lead)
 
     out = [border]
     for index, (r, lines) in enumerate(zip(all_rows, wrapped)):
-        first_cells = list(r[:-1])
-        if ncol > 1 and not first_cells[0]:
-            first_cells[0] = ".."  # an empty first cell would make this a continuation row
-        out.append(row(first_cells + [lines[0]]))
+        if lead and not r[0]:
+            r[0] = ".."  # an empty first cell would make this a continuation row
+        r[-1] = lines[0]
+        out.append((indent + row(*r)).rstrip())
         for cont in lines[1:]:
-            out.append(row([""] * (ncol - 1) + [cont]))
+            out.append((continued + cont).rstrip())
         if header and index == 0:
             out.append(border)
     out.append(border)
