@@ -81,3 +81,46 @@ def test_summary_is_the_first_paragraph_on_one_line(text):
     from kvmspec.emit.text import paragraphs, summary
     parts = paragraphs(text)
     assert summary(text) == (" ".join(parts[0].split()) if parts else "")
+
+
+@pytest.mark.parametrize("damage", ["none", "truncated", "junk", "stale"])
+def test_the_compiled_template_cache_gives_the_template_or_compiles_it_again(tmp_path, monkeypatch, damage):
+    """environment() keeps compiled templates in files (read whole, then unmarshalled): a file that
+    is cut short, not a cache file, or written for another source is compiled again, and every
+    case renders what the template says."""
+    import os
+
+    import jinja2
+
+    from kvmspec.emit import text
+
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "t.j2").write_text("{{ a }}+{{ b }}\n")
+    monkeypatch.setattr(text, "TEMPLATES", templates)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def render() -> str:   # a new environment each time (environment() keeps the first one)
+        return text.environment.__wrapped__().get_template("t.j2").render(a=1, b=2)
+
+    assert render() == "1+2\n"   # compiled, and the file written
+    cache_dir = tmp_path / "cache" / "kvmspec" / f"jinja-{text._COMPILER}"
+    [cached] = list(cache_dir.iterdir())
+    written = cached.read_bytes()
+    compiles = []
+    real_compile = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile",
+                        lambda self, *args, **kwargs: compiles.append(1) or real_compile(self, *args, **kwargs))
+    if damage == "truncated":
+        cached.write_bytes(written[: len(written) // 2])
+    elif damage == "junk":
+        cached.write_bytes(b"not a compiled template")
+    elif damage == "stale":
+        (templates / "t.j2").write_text("{{ a }}-{{ b }}\n")
+    expected = "1-2\n" if damage == "stale" else "1+2\n"
+    assert render() == expected
+    assert len(compiles) == (0 if damage == "none" else 1)
+    if damage != "none":   # written again, and read from the file the next time
+        compiles.clear()
+        assert render() == expected and not compiles
+    assert os.listdir(cache_dir) == [cached.name]
